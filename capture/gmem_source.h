@@ -1,0 +1,35 @@
+// GmemSource: one guest_memfd's state, from wherever it lives. The kernel
+// (capture/kernel_source.*) and the model (model/model_source.*) both implement
+// it, so the daemon, khoctl and verify never care which one they talk to; the
+// GuestMemfd they fill says which (GuestMemfd::provenance).
+#ifndef KHOD_CAPTURE_GMEM_SOURCE_H_
+#define KHOD_CAPTURE_GMEM_SOURCE_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "common/status.h"
+#include "state/snapshot.h"
+
+namespace khod {
+
+struct CaptureOptions {
+  bool hash_contents = false;  // XXH3 of each resident shared extent
+  // Called now and then with pages done / pages total (for a progress bar).
+  std::function<void(uint64_t done, uint64_t total)> progress;
+};
+
+class GmemSource {
+ public:
+  virtual ~GmemSource() = default;
+  // "guest_memfd fd 7 of pid 1234", "MODEL guest_memfd 'vm0'".
+  virtual std::string Describe() const = 0;
+  // Fills `out` with everything this source knows. Must not change the state it
+  // records: never faults in an unallocated page, never touches a private one.
+  virtual Status Capture(const CaptureOptions& opts, GuestMemfd* out) = 0;
+};
+
+}  // namespace khod
+
+#endif  // KHOD_CAPTURE_GMEM_SOURCE_H_

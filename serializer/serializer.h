@@ -1,0 +1,36 @@
+// The two blob formats of a Snapshot, one content (docs/FORMAT.md):
+//   FDT   - libfdt flattened device tree following KHO's conventions; what is
+//           handed across kexec as a KHO subtree.
+//   proto - proto/snapshot.proto in a small self-identifying frame; what is
+//           stored on disk and sent over gRPC.
+// Decoders never trust input: every malformed blob yields a Status naming the
+// problem (Corruption / Unsupported), and the decoded Snapshot passes
+// CheckInvariants (state/invariants.h) or is refused.
+#ifndef KHOD_SERIALIZER_SERIALIZER_H_
+#define KHOD_SERIALIZER_SERIALIZER_H_
+
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "state/snapshot.h"
+
+namespace khod {
+
+enum class BlobFormat { kFdt, kProto };
+const char* BlobFormatName(BlobFormat f);
+
+Status EncodeFdt(const Snapshot& snap, std::string* out);
+Status DecodeFdt(std::string_view blob, Snapshot* out);
+
+Status EncodeProto(const Snapshot& snap, std::string* out);
+Status DecodeProto(std::string_view blob, Snapshot* out);
+
+Status Encode(const Snapshot& snap, BlobFormat format, std::string* out);
+// Recognises the format by its magic (FDT 0xd00dfeed, proto frame "KHODSNAP").
+Result<BlobFormat> DetectFormat(std::string_view blob);
+Status DecodeAny(std::string_view blob, Snapshot* out, BlobFormat* format = nullptr);
+
+}  // namespace khod
+
+#endif  // KHOD_SERIALIZER_SERIALIZER_H_
