@@ -1,0 +1,87 @@
+#include "kernel/kvm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+
+#include <cstring>
+
+#include "kernel/kvm_uapi.h"
+
+namespace khod {
+
+Result<Kvm> Kvm::Open(const char* path) {
+  int fd = ::open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    if (err == ENOENT || err == ENODEV || err == ENXIO)
+      return Status::NotFound(std::string(path) + " is not available (" + std::strerror(err) +
+                              "): this kernel has no usable KVM device");
+    if (err == EACCES || err == EPERM)
+      return Status::PermissionDenied(std::string("open ") + path + ": " + std::strerror(err));
+    return Status::FromErrno(std::string("open ") + path, err);
+  }
+  return Kvm(UniqueFd(fd));
+}
+
+static Result<int> CheckExtensionOn(int fd, long cap) {
+  int r = ::ioctl(fd, KVM_CHECK_EXTENSION, cap);
+  if (r < 0) return Status::FromErrno("KVM_CHECK_EXTENSION " + std::to_string(cap), errno);
+  return r;
+}
+
+Result<int> Kvm::CheckExtension(long cap) const { return CheckExtensionOn(fd_.get(), cap); }
+Result<int> KvmVm::CheckExtension(long cap) const { return CheckExtensionOn(fd_.get(), cap); }
+
+Result<KvmVm> Kvm::CreateVm(uint32_t vm_type) const {
+  int fd = ::ioctl(fd_.get(), KVM_CREATE_VM, static_cast<unsigned long>(vm_type));
+  if (fd < 0) return Status::FromErrno("KVM_CREATE_VM type " + std::to_string(vm_type), errno);
+  return KvmVm(UniqueFd(fd), vm_type);
+}
+
+Result<UniqueFd> KvmVm::CreateGuestMemfd(uint64_t size, uint64_t flags) const {
+  uapi::kvm_create_guest_memfd req{};
+  req.size = size;
+  req.flags = flags;
+  int fd = ::ioctl(fd_.get(), uapi::kIoctlCreateGuestMemfd, &req);
+  if (fd < 0) {
+    return Status::FromErrno("KVM_CREATE_GUEST_MEMFD size " + std::to_string(size) +
+                                 " flags 0x" + std::to_string(flags),
+                             errno);
+  }
+  return UniqueFd(fd);
+}
+
+Status KvmVm::SetGuestMemfdRegion(uint32_t slot, uint64_t guest_phys_addr, uint64_t size,
+                                  uint64_t userspace_addr, int gmem_fd, uint64_t gmem_offset,
+                                  uint32_t extra_flags) const {
+  uapi::kvm_userspace_memory_region2 region{};
+  region.slot = slot;
+  region.flags = uapi::kMemGuestMemfd | extra_flags;
+  region.guest_phys_addr = guest_phys_addr;
+  region.memory_size = size;
+  region.userspace_addr = userspace_addr;
+  region.guest_memfd_offset = gmem_offset;
+  region.guest_memfd = static_cast<__u32>(gmem_fd);
+  if (::ioctl(fd_.get(), uapi::kIoctlSetUserMemoryRegion2, &region) < 0)
+    return Status::FromErrno("KVM_SET_USER_MEMORY_REGION2 slot " + std::to_string(slot), errno);
+  return Status::Ok();
+}
+
+Status KvmVm::SetMemoryAttributes(uint64_t guest_phys_addr, uint64_t size,
+                                  uint64_t attributes) const {
+  uapi::kvm_memory_attributes req{};
+  req.address = guest_phys_addr;
+  req.size = size;
+  req.attributes = attributes;
+  if (::ioctl(fd_.get(), uapi::kIoctlSetMemoryAttributes, &req) < 0) {
+    int err = errno;
+    if (err == ENOTTY || err == EINVAL)
+      return Status::Unsupported(std::string("KVM_SET_MEMORY_ATTRIBUTES: ") + std::strerror(err) +
+                                 " (this VM type has no per-page private/shared attributes)");
+    return Status::FromErrno("KVM_SET_MEMORY_ATTRIBUTES", err);
+  }
+  return Status::Ok();
+}
+
+}  // namespace khod

@@ -1,0 +1,32 @@
+#include "kernel/mapping.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+
+namespace khod {
+
+Result<Mapping> Mapping::Map(int fd, uint64_t offset, size_t length, int prot) {
+  if (length == 0) return Status::InvalidArgument("mmap of 0 bytes");
+  void* addr = ::mmap(nullptr, length, prot, MAP_SHARED, fd, static_cast<off_t>(offset));
+  if (addr == MAP_FAILED) {
+    return Status::FromErrno("mmap fd " + std::to_string(fd) + " offset " +
+                                 std::to_string(offset) + " length " + std::to_string(length),
+                             errno);
+  }
+  return Mapping(addr, length);
+}
+
+Mapping& Mapping::operator=(Mapping&& o) noexcept {
+  if (this != &o) {
+    if (addr_) ::munmap(addr_, length_);
+    addr_ = std::exchange(o.addr_, nullptr);
+    length_ = std::exchange(o.length_, 0);
+  }
+  return *this;
+}
+
+Mapping::~Mapping() {
+  if (addr_) ::munmap(addr_, length_);
+}
+
+}  // namespace khod

@@ -1,0 +1,37 @@
+// Mapping: one mmap'd window of a file, unmapped on destruction. Capture maps
+// without MAP_POPULATE so that mapping alone never allocates a page.
+#ifndef KHOD_KERNEL_MAPPING_H_
+#define KHOD_KERNEL_MAPPING_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+#include "common/status.h"
+
+namespace khod {
+
+class Mapping {
+ public:
+  Mapping() = default;
+  // mmap(MAP_SHARED, prot) of [offset, offset + length) of fd.
+  static Result<Mapping> Map(int fd, uint64_t offset, size_t length, int prot);
+  Mapping(Mapping&& o) noexcept
+      : addr_(std::exchange(o.addr_, nullptr)), length_(std::exchange(o.length_, 0)) {}
+  Mapping& operator=(Mapping&& o) noexcept;
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  ~Mapping();
+
+  uint8_t* data() const { return static_cast<uint8_t*>(addr_); }
+  size_t length() const { return length_; }
+
+ private:
+  Mapping(void* addr, size_t length) : addr_(addr), length_(length) {}
+  void* addr_ = nullptr;
+  size_t length_ = 0;
+};
+
+}  // namespace khod
+
+#endif  // KHOD_KERNEL_MAPPING_H_

@@ -1,0 +1,93 @@
+#include "kernel/memory_file.h"
+
+#include <errno.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace khod {
+
+namespace {
+constexpr long kHugetlbfsMagic = 0x958458f6;  // HUGETLBFS_MAGIC
+constexpr long kTmpfsMagic = 0x01021994;      // TMPFS_MAGIC (memfds live on shmem)
+constexpr const char* kGmemLink = "anon_inode:[kvm-gmem]";
+constexpr const char* kMemfdPrefix = "/memfd:";
+constexpr const char* kDeletedSuffix = " (deleted)";
+
+bool StartsWith(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
+
+std::string MemfdName(const std::string& link) {
+  std::string name = link.substr(std::strlen(kMemfdPrefix));
+  const size_t suffix = std::strlen(kDeletedSuffix);
+  if (name.size() >= suffix && name.compare(name.size() - suffix, suffix, kDeletedSuffix) == 0)
+    name.resize(name.size() - suffix);
+  return name;
+}
+}  // namespace
+
+Result<MemoryFileIdentity> IdentifyMemoryFile(int fd) {
+  struct stat st;
+  if (::fstat(fd, &st) < 0) {
+    if (errno == EBADF) return Status::NotFound("fd " + std::to_string(fd) + " is not open");
+    return Status::FromErrno("fstat fd " + std::to_string(fd), errno);
+  }
+  char buf[512];
+  const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+  ssize_t n = ::readlink(proc.c_str(), buf, sizeof(buf) - 1);
+  if (n < 0) return Status::FromErrno("readlink " + proc, errno);
+  MemoryFileIdentity id;
+  id.link.assign(buf, static_cast<size_t>(n));
+  id.size = static_cast<uint64_t>(st.st_size);
+  id.inode = static_cast<uint64_t>(st.st_ino);
+  id.page_size = static_cast<uint64_t>(getpagesize());
+
+  if (id.link == kGmemLink) {
+    id.kind = FileKind::kGuestMemfd;
+    return id;
+  }
+  const std::string what = "fd " + std::to_string(fd) + " (" + id.link + ")";
+  if (!S_ISREG(st.st_mode))
+    return Status::FailedPrecondition(what + " is not a guest_memfd, memfd or hugetlbfs file");
+  struct statfs sfs;
+  if (::fstatfs(fd, &sfs) < 0) return Status::FromErrno("fstatfs " + what, errno);
+  if (static_cast<long>(sfs.f_type) == kHugetlbfsMagic) {
+    id.kind = FileKind::kHugetlbMemfd;
+    id.page_size = static_cast<uint64_t>(sfs.f_bsize);
+    if (StartsWith(id.link, kMemfdPrefix)) id.memfd_name = MemfdName(id.link);
+    return id;
+  }
+  if (StartsWith(id.link, kMemfdPrefix) && static_cast<long>(sfs.f_type) == kTmpfsMagic) {
+    id.kind = FileKind::kShmemMemfd;
+    id.memfd_name = MemfdName(id.link);
+    return id;
+  }
+  return Status::FailedPrecondition(what +
+                                    " is a regular file, not a guest_memfd, memfd or hugetlbfs file");
+}
+
+Result<UniqueFd> TakeFdFromProcess(pid_t pid, int target_fd) {
+  if (pid <= 0) return Status::InvalidArgument("pid " + std::to_string(pid) + " is not a process id");
+  if (target_fd < 0) return Status::InvalidArgument("fd " + std::to_string(target_fd) + " is negative");
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) {
+    if (errno == ESRCH) return Status::NotFound("no process with pid " + std::to_string(pid));
+    return Status::FromErrno("pidfd_open " + std::to_string(pid), errno);
+  }
+  UniqueFd pfd(pidfd);
+  int fd = static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, target_fd, 0));
+  if (fd < 0) {
+    const std::string what = "fd " + std::to_string(target_fd) + " of pid " + std::to_string(pid);
+    if (errno == EBADF) return Status::NotFound(what + " is not open");
+    if (errno == ESRCH) return Status::NotFound("pid " + std::to_string(pid) + " has exited");
+    if (errno == EPERM || errno == EACCES)
+      return Status::PermissionDenied("pidfd_getfd " + what + ": " + std::strerror(errno) +
+                                      " (needs ptrace rights over the VMM, e.g. root)");
+    return Status::FromErrno("pidfd_getfd " + what, errno);
+  }
+  return UniqueFd(fd);
+}
+
+}  // namespace khod

@@ -1,0 +1,38 @@
+// Which memory file an fd is, and how khod gets hold of one: directly, or
+// from another process (a VMM) with pidfd_open + pidfd_getfd.
+#ifndef KHOD_KERNEL_MEMORY_FILE_H_
+#define KHOD_KERNEL_MEMORY_FILE_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+#include "kernel/unique_fd.h"
+#include "state/snapshot.h"
+
+namespace khod {
+
+struct MemoryFileIdentity {
+  FileKind kind = FileKind::kShmemMemfd;
+  std::string link;        // readlink /proc/self/fd/N: "anon_inode:[kvm-gmem]", "/memfd:vm0 (deleted)"
+  std::string memfd_name;  // "vm0" for memfds, empty otherwise
+  uint64_t size = 0;       // st_size
+  uint64_t inode = 0;      // st_ino
+  uint64_t page_size = 0;  // bytes per page of the file: 4096, or the HugeTLB size
+};
+
+// Identifies `fd`: a guest_memfd, a HugeTLB memfd (or hugetlbfs file) or a
+// plain memfd. Anything else (regular file, pipe, socket, other anon inode)
+// is FailedPrecondition naming what it is; a closed fd is NotFound.
+Result<MemoryFileIdentity> IdentifyMemoryFile(int fd);
+
+// Duplicates fd number `target_fd` of process `pid` into this process.
+// NotFound for a dead pid or a closed fd, PermissionDenied without
+// PTRACE_MODE_ATTACH rights over the target.
+Result<UniqueFd> TakeFdFromProcess(pid_t pid, int target_fd);
+
+}  // namespace khod
+
+#endif  // KHOD_KERNEL_MEMORY_FILE_H_

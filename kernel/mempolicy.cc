@@ -1,0 +1,70 @@
+#include "kernel/mempolicy.h"
+
+#include <errno.h>
+#include <linux/mempolicy.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace khod {
+
+namespace {
+// Large enough for any kernel's nr_node_ids (MAX_NUMNODES <= 1024 on x86_64).
+constexpr size_t kMaskWords = 16;
+constexpr unsigned long kMaxNode = kMaskWords * 64;
+constexpr int kModeFlagsMask = MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES | MPOL_F_NUMA_BALANCING;
+
+const char* ModeName(int mode) {
+  switch (mode) {
+    case MPOL_DEFAULT: return "default";
+    case MPOL_PREFERRED: return "preferred";
+    case MPOL_BIND: return "bind";
+    case MPOL_INTERLEAVE: return "interleave";
+    case MPOL_LOCAL: return "local";
+    case 5: return "preferred-many";    // MPOL_PREFERRED_MANY (newer than Debian 12's header)
+    case 6: return "weighted-interleave";
+  }
+  return "unknown";
+}
+}  // namespace
+
+Result<Mempolicy> GetMempolicyAt(const void* addr) {
+  int mode = 0;
+  unsigned long mask[kMaskWords] = {};
+  if (::syscall(SYS_get_mempolicy, &mode, mask, kMaxNode, addr, MPOL_F_ADDR) < 0)
+    return Status::FromErrno("get_mempolicy(MPOL_F_ADDR)", errno);
+  Mempolicy p;
+  p.mode = mode & ~kModeFlagsMask;
+  p.mode_flags = static_cast<uint32_t>(mode & kModeFlagsMask);
+  size_t words = kMaskWords;
+  while (words > 0 && mask[words - 1] == 0) --words;
+  p.nodemask.assign(mask, mask + words);
+  return p;
+}
+
+Status SetMempolicy(void* addr, size_t length, const Mempolicy& policy) {
+  unsigned long mask[kMaskWords] = {};
+  if (policy.nodemask.size() > kMaskWords)
+    return Status::InvalidArgument("nodemask has more than " + std::to_string(kMaxNode) + " nodes");
+  for (size_t i = 0; i < policy.nodemask.size(); ++i) mask[i] = policy.nodemask[i];
+  const bool no_mask = policy.mode == MPOL_DEFAULT || policy.mode == MPOL_LOCAL;
+  // mbind's maxnode counts one past the last bit (a historic off-by-one).
+  if (::syscall(SYS_mbind, addr, length, policy.mode | static_cast<int>(policy.mode_flags),
+                no_mask ? nullptr : mask, no_mask ? 0 : kMaxNode + 1, 0) < 0)
+    return Status::FromErrno(std::string("mbind ") + ModeName(policy.mode), errno);
+  return Status::Ok();
+}
+
+std::string MempolicyToString(const Mempolicy& p) {
+  std::string s = ModeName(p.mode);
+  if (p.mode_flags & MPOL_F_STATIC_NODES) s += " static";
+  if (p.mode_flags & MPOL_F_RELATIVE_NODES) s += " relative";
+  std::string nodes;
+  for (size_t w = 0; w < p.nodemask.size(); ++w)
+    for (int b = 0; b < 64; ++b)
+      if (p.nodemask[w] >> b & 1) nodes += (nodes.empty() ? "" : ",") + std::to_string(w * 64 + b);
+  if (!nodes.empty()) s += " nodes=" + nodes;
+  if (p.home_node >= 0) s += " home=" + std::to_string(p.home_node);
+  return s;
+}
+
+}  // namespace khod

@@ -1,0 +1,26 @@
+// NUMA mempolicy of a file, read and set through a mapping of it. For shmem,
+// HugeTLB and guest_memfd the policy set with mbind() on a shared mapping is
+// the inode's shared policy, so any process's mapping reads the same one.
+#ifndef KHOD_KERNEL_MEMPOLICY_H_
+#define KHOD_KERNEL_MEMPOLICY_H_
+
+#include <cstddef>
+
+#include "common/status.h"
+#include "state/snapshot.h"
+
+namespace khod {
+
+// get_mempolicy(MPOL_F_ADDR) at `addr`. home_node is not reported by the
+// kernel to userspace, so it is always -1 here.
+Result<Mempolicy> GetMempolicyAt(const void* addr);
+
+// mbind() of [addr, addr + length) to `policy` (mode | mode_flags, nodemask).
+Status SetMempolicy(void* addr, size_t length, const Mempolicy& policy);
+
+// "interleave nodes=0-1", "default".
+std::string MempolicyToString(const Mempolicy& p);
+
+}  // namespace khod
+
+#endif  // KHOD_KERNEL_MEMPOLICY_H_

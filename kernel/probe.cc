@@ -1,0 +1,195 @@
+#include "kernel/probe.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "kernel/kvm.h"
+#include "kernel/kvm_uapi.h"
+#include "kernel/pagemap.h"
+
+namespace khod {
+
+namespace {
+
+uint64_t ReadNumber(const std::string& path) {
+  std::ifstream f(path);
+  uint64_t v = 0;
+  f >> v;
+  return v;
+}
+
+bool Exists(const char* path) {
+  struct stat st;
+  return ::stat(path, &st) == 0;
+}
+
+std::vector<HugepageSize> ProbeHugepages() {
+  std::vector<HugepageSize> out;
+  const std::string root = "/sys/kernel/mm/hugepages";
+  DIR* d = ::opendir(root.c_str());
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    HugepageSize h;
+    if (std::sscanf(e->d_name, "hugepages-%llukB", reinterpret_cast<unsigned long long*>(&h.size_kb)) != 1)
+      continue;
+    const std::string dir = root + "/" + e->d_name;
+    h.total = ReadNumber(dir + "/nr_hugepages");
+    h.free = ReadNumber(dir + "/free_hugepages");
+    out.push_back(h);
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end(),
+            [](const HugepageSize& a, const HugepageSize& b) { return a.size_kb < b.size_kb; });
+  return out;
+}
+
+// True when /proc/config.gz says `option`=y (zlib reads the gzip stream).
+bool KernelConfigHas(const std::string& option) {
+  gzFile f = gzopen("/proc/config.gz", "rb");
+  if (!f) return false;
+  const std::string want = option + "=y";
+  char line[512];
+  bool found = false;
+  while (gzgets(f, line, sizeof(line))) {
+    if (want.compare(0, want.size(), line, want.size()) == 0 && (line[want.size()] == '\n' || line[want.size()] == 0)) {
+      found = true;
+      break;
+    }
+  }
+  gzclose(f);
+  return found;
+}
+
+// Maps one page of an anonymous mapping, touches it and reads its pagemap
+// entry: non-zero PFN means this process may see PFNs.
+bool PfnsReadable() {
+  auto reader = PageFrameReader::Open();
+  if (!reader.ok()) return false;
+  const size_t page = static_cast<size_t>(getpagesize());
+  void* p = ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return false;
+  static_cast<volatile char*>(p)[0] = 1;
+  uint64_t e = 0;
+  bool ok = reader->ReadPagemap(p, 1, &e).ok() && PagemapPresent(e) && PagemapPfn(e) != 0;
+  ::munmap(p, page);
+  return ok;
+}
+
+void ProbeKvm(KernelCaps* c) {
+  auto kvm = Kvm::Open();
+  if (!kvm.ok()) {
+    c->kvm_reason = kvm.status().message();
+    return;
+  }
+  c->kvm_available = true;
+  auto vm = kvm->CreateVm(0);
+  if (!vm.ok()) {
+    c->kvm_reason = vm.status().message();
+    return;
+  }
+  auto cap = [&](long n) -> uint64_t {
+    auto r = vm->CheckExtension(n);
+    return r.ok() && *r > 0 ? static_cast<uint64_t>(*r) : 0;
+  };
+  c->guest_memfd = cap(uapi::kCapGuestMemfd) != 0;
+  c->guest_memfd_flags = cap(uapi::kCapGuestMemfdFlags);
+  c->user_memory2 = cap(uapi::kCapUserMemory2) != 0;
+  c->memory_attributes = cap(uapi::kCapMemoryAttributes);
+  auto types = kvm->CheckExtension(uapi::kCapVmTypes);
+  c->vm_types = types.ok() && *types > 0 ? static_cast<uint64_t>(*types) : 0;
+}
+
+std::string Hex(uint64_t v) {
+  char b[24];
+  std::snprintf(b, sizeof(b), "0x%llx", static_cast<unsigned long long>(v));
+  return b;
+}
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    if (static_cast<unsigned char>(ch) < 0x20) continue;
+    out += ch;
+  }
+  return out + "\"";
+}
+
+const char* Bool(bool b) { return b ? "true" : "false"; }
+
+}  // namespace
+
+KernelCaps ProbeKernel() {
+  KernelCaps c;
+  struct utsname u;
+  if (::uname(&u) == 0) c.kernel_release = u.release;
+  ProbeKvm(&c);
+  c.hugepage_sizes = ProbeHugepages();
+  c.pfns_readable = PfnsReadable();
+  c.kpageflags_readable = ::access("/proc/kpageflags", R_OK) == 0;
+  if (Exists("/sys/kernel/debug/kho")) {
+    c.kho = true;
+    c.kho_evidence = "/sys/kernel/debug/kho";
+  } else if (KernelConfigHas("CONFIG_KEXEC_HANDOVER")) {
+    c.kho = true;
+    c.kho_evidence = "CONFIG_KEXEC_HANDOVER=y (debugfs not mounted)";
+  } else {
+    c.kho_evidence = "no /sys/kernel/debug/kho and CONFIG_KEXEC_HANDOVER is not set";
+  }
+  c.luo = Exists("/dev/liveupdate");
+  return c;
+}
+
+std::string CapsToText(const KernelCaps& c) {
+  std::ostringstream o;
+  o << "kernel            " << c.kernel_release << "\n";
+  if (c.kvm_available) {
+    o << "kvm               yes\n";
+    o << "guest_memfd       " << (c.guest_memfd ? "yes" : "no") << " flags " << Hex(c.guest_memfd_flags)
+      << ((c.guest_memfd_flags & uapi::kGuestMemfdFlagMmap) ? " MMAP" : "")
+      << ((c.guest_memfd_flags & uapi::kGuestMemfdFlagInitShared) ? " INIT_SHARED" : "") << "\n";
+    o << "user_memory2      " << (c.user_memory2 ? "yes" : "no") << "\n";
+    o << "memory_attributes " << Hex(c.memory_attributes)
+      << ((c.memory_attributes & uapi::kMemoryAttributePrivate) ? " PRIVATE" : " (none)") << "\n";
+    o << "vm_types          " << Hex(c.vm_types) << "\n";
+  } else {
+    o << "kvm               no: " << c.kvm_reason << "\n";
+  }
+  for (const auto& h : c.hugepage_sizes)
+    o << "hugetlb           " << h.size_kb << " kB: " << h.free << " free of " << h.total << "\n";
+  o << "pfns_readable     " << (c.pfns_readable ? "yes" : "no (needs root)") << "\n";
+  o << "kpageflags        " << (c.kpageflags_readable ? "yes" : "no (needs root)") << "\n";
+  o << "kho               " << (c.kho ? "yes" : "no") << ": " << c.kho_evidence << "\n";
+  o << "luo               " << (c.luo ? "yes (/dev/liveupdate)" : "no (/dev/liveupdate missing)") << "\n";
+  return o.str();
+}
+
+std::string CapsToJson(const KernelCaps& c) {
+  std::ostringstream o;
+  o << "{\"kernel_release\":" << JsonString(c.kernel_release) << ",\"kvm\":{\"available\":"
+    << Bool(c.kvm_available) << ",\"reason\":" << JsonString(c.kvm_reason)
+    << ",\"guest_memfd\":" << Bool(c.guest_memfd) << ",\"guest_memfd_flags\":" << c.guest_memfd_flags
+    << ",\"user_memory2\":" << Bool(c.user_memory2) << ",\"memory_attributes\":" << c.memory_attributes
+    << ",\"vm_types\":" << c.vm_types << "},\"hugetlb\":[";
+  for (size_t i = 0; i < c.hugepage_sizes.size(); ++i) {
+    const auto& h = c.hugepage_sizes[i];
+    o << (i ? "," : "") << "{\"size_kb\":" << h.size_kb << ",\"total\":" << h.total
+      << ",\"free\":" << h.free << "}";
+  }
+  o << "],\"pfns_readable\":" << Bool(c.pfns_readable)
+    << ",\"kpageflags_readable\":" << Bool(c.kpageflags_readable) << ",\"kho\":" << Bool(c.kho)
+    << ",\"kho_evidence\":" << JsonString(c.kho_evidence) << ",\"luo\":" << Bool(c.luo) << "}";
+  return o.str();
+}
+
+}  // namespace khod

@@ -1,0 +1,44 @@
+// What the running kernel supports for khod, measured rather than assumed.
+// `khoctl probe` prints it; capture and the fixture use it to decide paths.
+#ifndef KHOD_KERNEL_PROBE_H_
+#define KHOD_KERNEL_PROBE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace khod {
+
+struct HugepageSize {
+  uint64_t size_kb = 0;
+  uint64_t total = 0;  // nr_hugepages
+  uint64_t free = 0;   // free_hugepages
+};
+
+struct KernelCaps {
+  std::string kernel_release;
+  // KVM
+  bool kvm_available = false;
+  std::string kvm_reason;              // why not, when not
+  bool guest_memfd = false;            // KVM_CAP_GUEST_MEMFD
+  uint64_t guest_memfd_flags = 0;      // KVM_CAP_GUEST_MEMFD_FLAGS (MMAP=1, INIT_SHARED=2)
+  bool user_memory2 = false;           // KVM_CAP_USER_MEMORY2
+  uint64_t memory_attributes = 0;      // KVM_CAP_MEMORY_ATTRIBUTES (on a type-0 VM)
+  uint64_t vm_types = 0;               // KVM_CAP_VM_TYPES bitmask
+  // Memory
+  std::vector<HugepageSize> hugepage_sizes;
+  bool pfns_readable = false;          // pagemap shows PFNs (CAP_SYS_ADMIN)
+  bool kpageflags_readable = false;
+  // Handover
+  bool kho = false;                    // /sys/kernel/debug/kho or CONFIG_KEXEC_HANDOVER=y
+  std::string kho_evidence;
+  bool luo = false;                    // /dev/liveupdate
+};
+
+KernelCaps ProbeKernel();
+std::string CapsToText(const KernelCaps& caps);
+std::string CapsToJson(const KernelCaps& caps);  // one line
+
+}  // namespace khod
+
+#endif  // KHOD_KERNEL_PROBE_H_
