@@ -1,0 +1,352 @@
+// DecodeFdt: flattened device tree -> Snapshot. Never trusts the blob: libfdt's
+// full structure check first, then the whole-blob checksum, then every
+// property's length before it is read, then CheckInvariants on the result.
+#include <libfdt.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "serializer/fdt_checksum.h"
+#include "serializer/fdt_layout.h"
+#include "serializer/format_version.h"
+#include "serializer/serializer.h"
+#include "state/invariants.h"
+
+namespace khod {
+namespace {
+
+using namespace fdt_layout;  // NOLINT: the layout constants are the vocabulary here
+
+template <typename T>
+T Load(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);  // native endian; FDT properties are only 4-byte aligned
+  return v;
+}
+
+bool StartsWith(const std::string& s, const char* prefix) {
+  return s.compare(0, std::strlen(prefix), prefix) == 0;
+}
+
+class FdtReader {
+ public:
+  explicit FdtReader(const void* fdt) : fdt_(fdt) {}
+
+  // Property bytes, or nullptr with *len = 0 when absent.
+  const uint8_t* Find(int node, const char* name, int* len) const {
+    const void* p = fdt_getprop(fdt_, node, name, len);
+    if (p == nullptr) *len = 0;
+    return static_cast<const uint8_t*>(p);
+  }
+
+  Status Bytes(int node, const std::string& where, const char* name, int want,
+               const uint8_t** out) const {
+    int len;
+    *out = Find(node, name, &len);
+    if (*out == nullptr)
+      return Status::Corruption("fdt: " + where + ": missing property '" + name + "'");
+    if (want >= 0 && len != want)
+      return Status::Corruption("fdt: " + where + ": property '" + name + "' is " +
+                                std::to_string(len) + " bytes, expected " +
+                                std::to_string(want));
+    return Status::Ok();
+  }
+
+  template <typename T>
+  Status Int(int node, const std::string& where, const char* name, T* out) const {
+    const uint8_t* p;
+    KHOD_RETURN_IF_ERROR(Bytes(node, where, name, sizeof(T), &p));
+    *out = Load<T>(p);
+    return Status::Ok();
+  }
+
+  // A u32 property narrowed to a small type; values past `max` are refused.
+  template <typename T>
+  Status Small(int node, const std::string& where, const char* name, uint32_t max,
+               bool unsupported, T* out) const {
+    uint32_t v;
+    KHOD_RETURN_IF_ERROR(Int(node, where, name, &v));
+    if (v > max) {
+      std::string msg = "fdt: " + where + ": property '" + name + "' value " +
+                        std::to_string(v) + " above " + std::to_string(max);
+      return unsupported ? Status::Unsupported(msg + " (unknown to this reader)")
+                         : Status::Corruption(msg);
+    }
+    *out = static_cast<T>(v);
+    return Status::Ok();
+  }
+
+  Status String(int node, const std::string& where, const char* name, std::string* out) const {
+    int len;
+    const uint8_t* p = Find(node, name, &len);
+    if (p == nullptr)
+      return Status::Corruption("fdt: " + where + ": missing property '" + name + "'");
+    if (len < 1 || p[len - 1] != '\0' || std::memchr(p, '\0', len) != p + len - 1)
+      return Status::Corruption("fdt: " + where + ": property '" + name +
+                                "' is not one NUL-terminated string");
+    out->assign(reinterpret_cast<const char*>(p), len - 1);
+    return Status::Ok();
+  }
+
+  // Compatible string of a node, "" when absent or malformed.
+  std::string Compatible(int node) const {
+    std::string c;
+    return String(node, "", kPropCompatible, &c).ok() ? c : std::string();
+  }
+
+  // Calls row(record_bytes) for each record of table `spec` under `parent`,
+  // in order. An absent table has no records.
+  template <typename RowFn>
+  Status Table(int parent, const std::string& parent_where, const TableSpec& spec,
+               uint64_t* count, RowFn row) const {
+    *count = 0;
+    const int node = fdt_subnode_offset(fdt_, parent, spec.node);
+    if (node == -FDT_ERR_NOTFOUND) return Status::Ok();
+    const std::string where = parent_where + "/" + spec.node;
+    if (node < 0) return Status::Corruption("fdt: " + where + ": " + fdt_strerror(node));
+    const std::string compat = Compatible(node);
+    if (compat != spec.compatible)
+      return Status::Unsupported("fdt: " + where + ": compatible '" + compat + "', expected '" +
+                                 spec.compatible + "'");
+    uint32_t record_size;
+    uint64_t nr;
+    KHOD_RETURN_IF_ERROR(Int(node, where, kPropRecordSize, &record_size));
+    KHOD_RETURN_IF_ERROR(Int(node, where, kPropNrRecords, &nr));
+    // Newer minors may append fields to a record; v1.0 fields keep their place.
+    if (record_size < spec.record_size)
+      return Status::Corruption("fdt: " + where + ": record size " + std::to_string(record_size) +
+                                " below " + std::to_string(spec.record_size));
+    uint64_t seen = 0, next_chunk = 0;
+    const size_t prefix_len = std::strlen(kChunkPrefix);
+    int prop;
+    fdt_for_each_property_offset(prop, fdt_, node) {
+      const char* name;
+      int len;
+      const uint8_t* data =
+          static_cast<const uint8_t*>(fdt_getprop_by_offset(fdt_, prop, &name, &len));
+      if (data == nullptr || std::strncmp(name, kChunkPrefix, prefix_len) != 0) continue;
+      if (std::to_string(next_chunk) != name + prefix_len)
+        return Status::Corruption("fdt: " + where + ": property '" + name + "' out of order, " +
+                                  "expected " + kChunkPrefix + std::to_string(next_chunk));
+      ++next_chunk;
+      if (len % record_size != 0)
+        return Status::Corruption("fdt: " + where + ": " + name + " length " +
+                                  std::to_string(len) + " is not a multiple of " +
+                                  std::to_string(record_size));
+      const uint64_t n = len / record_size;
+      if (seen + n > nr)
+        return Status::Corruption("fdt: " + where + ": chunks hold more than nr-records " +
+                                  std::to_string(nr));
+      for (uint64_t i = 0; i < n; ++i, data += record_size) KHOD_RETURN_IF_ERROR(row(data));
+      seen += n;
+    }
+    if (prop != -FDT_ERR_NOTFOUND)
+      return Status::Corruption("fdt: " + where + ": " + fdt_strerror(prop));
+    if (seen != nr)
+      return Status::Corruption("fdt: " + where + ": nr-records " + std::to_string(nr) +
+                                " but chunks hold " + std::to_string(seen));
+    *count = nr;
+    return Status::Ok();
+  }
+
+  Status Vm(int node, const std::string& where, khod::Vm* vm) const {
+    KHOD_RETURN_IF_ERROR(Int(node, where, kPropToken, &vm->token));
+    KHOD_RETURN_IF_ERROR(Int(node, where, kPropVmType, &vm->vm_type));
+    uint64_t n;
+    return Table(node, where, kMemslotTable, &n, [&](const uint8_t* d) {
+      vm->memslots.push_back(Memslot{Load<uint32_t>(d), Load<uint32_t>(d + 4),
+                                     Load<uint64_t>(d + 8), Load<uint64_t>(d + 16),
+                                     Load<uint64_t>(d + 24), Load<uint64_t>(d + 32),
+                                     Load<uint64_t>(d + 40)});
+      return Status::Ok();
+    });
+  }
+
+  Status Gmem(int node, const std::string& where, GuestMemfd* g) const {
+    KHOD_RETURN_IF_ERROR(Int(node, where, kPropToken, &g->token));
+    KHOD_RETURN_IF_ERROR(Int(node, where, kPropInode, &g->inode));
+    KHOD_RETURN_IF_ERROR(String(node, where, kPropName, &g->name));
+    KHOD_RETURN_IF_ERROR(Small(node, where, kPropProvenance, 2, true, &g->provenance));
+    KHOD_RETURN_IF_ERROR(Small(node, where, kPropKind, 2, true, &g->kind));
+    KHOD_RETURN_IF_ERROR(Int(node, where, kPropSize, &g->size));
+    KHOD_RETURN_IF_ERROR(Int(node, where, kPropFlags, &g->flags));
+    KHOD_RETURN_IF_ERROR(Small(node, where, kPropBacking, 1, true, &g->backing));
+    KHOD_RETURN_IF_ERROR(Small(node, where, kPropHstateOrder, 0xff, false, &g->hstate_order));
+    KHOD_RETURN_IF_ERROR(Int(node, where, kPropVmToken, &g->vm_token));
+    KHOD_RETURN_IF_ERROR(Int(node, where, kPropPolicyMode, &g->policy.mode));
+    KHOD_RETURN_IF_ERROR(Int(node, where, kPropPolicyFlags, &g->policy.mode_flags));
+    KHOD_RETURN_IF_ERROR(Int(node, where, kPropPolicyHomeNode, &g->policy.home_node));
+    const uint8_t* mask;
+    int mask_len;
+    if ((mask = Find(node, kPropPolicyNodemask, &mask_len)) == nullptr || mask_len % 8 != 0)
+      return Status::Corruption("fdt: " + where + ": property '" + kPropPolicyNodemask +
+                                "' missing or not a u64 array");
+    for (int i = 0; i < mask_len; i += 8) g->policy.nodemask.push_back(Load<uint64_t>(mask + i));
+
+    uint64_t n;
+    KHOD_RETURN_IF_ERROR(Table(node, where, kFolioTable, &n, [&](const uint8_t* d) {
+      FolioExtent e;
+      e.first_index = Load<uint64_t>(d);
+      e.first_pfn = Load<uint64_t>(d + 8);
+      e.nr_folios = Load<uint32_t>(d + 16);
+      e.order = d[20];
+      e.flags = d[21];
+      g->folios.push_back(e);
+      return Status::Ok();
+    }));
+    std::vector<AttributeRange> ranges;
+    KHOD_RETURN_IF_ERROR(Table(node, where, kAttributeTable, &n, [&](const uint8_t* d) {
+      const AttributeRange r{Load<uint64_t>(d), Load<uint64_t>(d + 8), Load<uint64_t>(d + 16)};
+      uint64_t end;
+      if (r.count == 0 || r.value == 0 || __builtin_add_overflow(r.first, r.count, &end))
+        return Status::Corruption("fdt: " + where + "/attributes: record " +
+                                  std::to_string(ranges.size()) +
+                                  " has count 0, value 0 or overflows");
+      if (!ranges.empty() && r.first < ranges.back().first + ranges.back().count)
+        return Status::Corruption("fdt: " + where + "/attributes: record " +
+                                  std::to_string(ranges.size()) +
+                                  " overlaps or precedes the previous range");
+      ranges.push_back(r);
+      return Status::Ok();
+    }));
+    g->attributes.Assign(ranges);
+    KHOD_RETURN_IF_ERROR(Table(node, where, kHashTable, &n, [&](const uint8_t* d) {
+      g->hashes.push_back(
+          ContentHash{Load<uint64_t>(d), Load<uint64_t>(d + 8), Load<uint64_t>(d + 16)});
+      return Status::Ok();
+    }));
+    std::vector<uint32_t> nr_runs;
+    KHOD_RETURN_IF_ERROR(Table(node, where, kRestructureTable, &n, [&](const uint8_t* d) {
+      RestructureRecord r;
+      r.index = Load<uint64_t>(d);
+      r.head_pfn = Load<uint64_t>(d + 8);
+      r.memcg_id = Load<uint64_t>(d + 16);
+      r.original_order = d[24];
+      if (d[25] > 1)
+        return Status::Corruption("fdt: " + where + "/restructures: record " +
+                                  std::to_string(g->restructures.size()) + " in-progress byte " +
+                                  std::to_string(d[25]) + " is not 0 or 1");
+      r.in_progress = d[25] == 1;
+      nr_runs.push_back(Load<uint32_t>(d + 28));
+      g->restructures.push_back(std::move(r));
+      return Status::Ok();
+    }));
+    std::vector<SplitRun> runs;
+    KHOD_RETURN_IF_ERROR(Table(node, where, kSplitRunTable, &n, [&](const uint8_t* d) {
+      runs.push_back(SplitRun{Load<uint32_t>(d), Load<uint32_t>(d + 4), d[8]});
+      return Status::Ok();
+    }));
+    // Hand the split runs out to their records, in order.
+    size_t next = 0;
+    for (size_t i = 0; i < g->restructures.size(); ++i) {
+      if (nr_runs[i] > runs.size() - next)
+        return Status::Corruption("fdt: " + where + "/restructures: record " + std::to_string(i) +
+                                  " claims more split runs than split-runs holds");
+      g->restructures[i].layout.assign(runs.begin() + next, runs.begin() + next + nr_runs[i]);
+      next += nr_runs[i];
+    }
+    if (next != runs.size())
+      return Status::Corruption("fdt: " + where + "/split-runs: " +
+                                std::to_string(runs.size() - next) +
+                                " runs not claimed by any restructure record");
+    return Status::Ok();
+  }
+
+ private:
+  const void* fdt_;
+};
+
+// Structure, identity, version and checksum of the blob, before any content.
+Status CheckEnvelope(const void* fdt, size_t size) {
+  if (size < sizeof(struct fdt_header))
+    return Status::Corruption("fdt: truncated: " + std::to_string(size) +
+                              " bytes, smaller than the FDT header");
+  if (fdt_magic(fdt) != FDT_MAGIC) return Status::Corruption("fdt: bad magic (not an FDT)");
+  int err = fdt_check_header(fdt);
+  if (err) return Status::Corruption(std::string("fdt: bad header: ") + fdt_strerror(err));
+  if (fdt_totalsize(fdt) > size)
+    return Status::Corruption("fdt: truncated: blob is " + std::to_string(size) +
+                              " bytes, header says " + std::to_string(fdt_totalsize(fdt)));
+  if ((err = fdt_check_full(fdt, fdt_totalsize(fdt))))
+    return Status::Corruption(std::string("fdt: bad structure: ") + fdt_strerror(err));
+  FdtReader r(fdt);
+  std::string compat;
+  KHOD_RETURN_IF_ERROR(r.String(0, "/", kPropCompatible, &compat));
+  if (compat != kRootCompatible) {
+    if (StartsWith(compat, kRootCompatiblePrefix))
+      return Status::Unsupported("fdt: root compatible '" + compat + "', this reader knows '" +
+                                 kRootCompatible + "'");
+    return Status::Corruption("fdt: root compatible '" + compat + "' is not a khod snapshot");
+  }
+  const uint8_t* version;
+  KHOD_RETURN_IF_ERROR(r.Bytes(0, "/", kPropFormatVersion, 8, &version));
+  if (Load<uint32_t>(version) != kFormatMajor)
+    return Status::Unsupported("fdt: format major version " +
+                               std::to_string(Load<uint32_t>(version)) + ", this reader knows " +
+                               std::to_string(kFormatMajor));
+  const uint8_t* sum;
+  KHOD_RETURN_IF_ERROR(r.Bytes(0, "/", kPropChecksum, 8, &sum));
+  const uint8_t* base = static_cast<const uint8_t*>(fdt);
+  if (FdtChecksum(base, fdt_totalsize(fdt), sum - base) != Load<uint64_t>(sum))
+    return Status::Corruption("fdt: checksum mismatch");
+  return Status::Ok();
+}
+
+Status DecodeTree(const void* fdt, Snapshot* snap) {
+  FdtReader r(fdt);
+  const uint8_t* version;
+  KHOD_RETURN_IF_ERROR(r.Bytes(0, "/", kPropFormatVersion, 8, &version));
+  SnapshotHeader& h = snap->header;
+  h.format_major = static_cast<uint16_t>(Load<uint32_t>(version));
+  const uint32_t minor = Load<uint32_t>(version + 4);
+  if (minor > 0xffff) return Status::Corruption("fdt: format minor " + std::to_string(minor));
+  h.format_minor = static_cast<uint16_t>(minor);
+  KHOD_RETURN_IF_ERROR(r.String(0, "/", kPropProducer, &h.producer));
+  KHOD_RETURN_IF_ERROR(r.String(0, "/", kPropKernelRelease, &h.kernel_release));
+  KHOD_RETURN_IF_ERROR(r.String(0, "/", kPropBootId, &h.boot_id));
+  KHOD_RETURN_IF_ERROR(r.Int(0, "/", kPropCaptureTime, &h.capture_time_ns));
+  KHOD_RETURN_IF_ERROR(r.Int(0, "/", kPropPageSize, &h.page_size));
+  int node;
+  fdt_for_each_subnode(node, fdt, 0) {
+    const std::string compat = r.Compatible(node);
+    const std::string where = std::string("/") + fdt_get_name(fdt, node, nullptr);
+    if (compat == kVmCompatible) {
+      snap->vms.emplace_back();
+      KHOD_RETURN_IF_ERROR(r.Vm(node, where, &snap->vms.back()));
+    } else if (compat == kGmemCompatible) {
+      snap->gmems.emplace_back();
+      KHOD_RETURN_IF_ERROR(r.Gmem(node, where, &snap->gmems.back()));
+    } else if (StartsWith(compat, kVmCompatiblePrefix) ||
+               StartsWith(compat, kGmemCompatiblePrefix)) {
+      return Status::Unsupported("fdt: " + where + ": compatible '" + compat +
+                                 "' unknown to this reader");
+    }
+    // Anything else is a newer minor's addition: ignored.
+  }
+  if (node != -FDT_ERR_NOTFOUND)
+    return Status::Corruption(std::string("fdt: walking root nodes: ") + fdt_strerror(node));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status DecodeFdt(std::string_view blob, Snapshot* out) {
+  // libfdt wants an 8-byte aligned base; copy the rare misaligned caller.
+  std::unique_ptr<uint64_t[]> aligned;
+  const void* fdt = blob.data();
+  if (reinterpret_cast<uintptr_t>(fdt) % 8 != 0) {
+    aligned.reset(new uint64_t[blob.size() / 8 + 1]);
+    std::memcpy(aligned.get(), blob.data(), blob.size());
+    fdt = aligned.get();
+  }
+  KHOD_RETURN_IF_ERROR(CheckEnvelope(fdt, blob.size()));
+  Snapshot snap;
+  KHOD_RETURN_IF_ERROR(DecodeTree(fdt, &snap));
+  KHOD_RETURN_IF_ERROR(InvariantsStatus(snap).WithContext("fdt"));
+  *out = std::move(snap);
+  return Status::Ok();
+}
+
+}  // namespace khod

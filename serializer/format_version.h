@@ -1,0 +1,16 @@
+// The snapshot format version both encoders write (docs/FORMAT.md
+// "Compatibility"). Readers accept any minor of kFormatMajor; a newer minor
+// only adds fields/properties, which they ignore.
+#ifndef KHOD_SERIALIZER_FORMAT_VERSION_H_
+#define KHOD_SERIALIZER_FORMAT_VERSION_H_
+
+#include <cstdint>
+
+namespace khod {
+
+constexpr uint16_t kFormatMajor = 1;
+constexpr uint16_t kFormatMinor = 0;
+
+}  // namespace khod
+
+#endif  // KHOD_SERIALIZER_FORMAT_VERSION_H_

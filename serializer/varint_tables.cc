@@ -1,0 +1,183 @@
+#include "serializer/varint_tables.h"
+
+#include "serializer/varint.h"
+
+namespace khod {
+namespace {
+
+constexpr uint8_t kOrderMask = 0x3f;
+constexpr uint8_t kPfnUnknownBit = 0x80;
+constexpr uint8_t kReservedBit = 0x40;
+
+// Worst-case bytes of one record, so encoders can size once and write raw.
+constexpr size_t kMaxFolioRecord = 3 * kMaxVarintBytes + 2;
+constexpr size_t kMaxAttributeRecord = 3 * kMaxVarintBytes;
+constexpr size_t kMaxHashRecord = 2 * kMaxVarintBytes + 8;
+
+Status Truncated(const char* table, uint64_t i) {
+  return Status::Corruption(std::string(table) + " stream: record " + std::to_string(i) +
+                            " truncated or has an overlong varint");
+}
+
+// Shared tail check: every record consumed exactly the stream.
+Status CheckConsumed(const char* table, const uint8_t* p, const uint8_t* end) {
+  if (p != end)
+    return Status::Corruption(std::string(table) + " stream: " + std::to_string(end - p) +
+                              " bytes after the last record");
+  return Status::Ok();
+}
+
+// A count claims at least one byte per record: refuse before reserving memory
+// for a hostile count.
+Status CheckCount(const char* table, uint64_t count, size_t bytes, size_t min_record) {
+  if (count > bytes / min_record)
+    return Status::Corruption(std::string(table) + " stream: " + std::to_string(count) +
+                              " records cannot fit in " + std::to_string(bytes) + " bytes");
+  return Status::Ok();
+}
+
+}  // namespace
+
+void EncodeFolioStream(const std::vector<FolioExtent>& extents, std::string* out) {
+  out->resize(extents.size() * kMaxFolioRecord);
+  uint8_t* const begin = reinterpret_cast<uint8_t*>(&(*out)[0]);
+  uint8_t* p = begin;
+  uint64_t prev_end = 0, next_pfn = 0;
+  for (const FolioExtent& e : extents) {
+    p = PutVarint(p, e.first_index - prev_end);
+    p = PutVarint(p, e.nr_folios);
+    const bool known = e.first_pfn != kPfnUnknown;
+    *p++ = static_cast<uint8_t>((e.order & kOrderMask) | (known ? 0 : kPfnUnknownBit));
+    *p++ = e.flags;
+    const uint64_t pages = e.pages();
+    if (known) {
+      p = PutVarint(p, ZigZag(static_cast<int64_t>(e.first_pfn - next_pfn)));
+      next_pfn = e.first_pfn + pages;
+    }
+    prev_end = e.first_index + pages;
+  }
+  out->resize(p - begin);
+}
+
+Status DecodeFolioStream(std::string_view in, uint64_t count, std::vector<FolioExtent>* out) {
+  static const char kTable[] = "folio extent";
+  KHOD_RETURN_IF_ERROR(CheckCount(kTable, count, in.size(), 4));
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(in.data());
+  const uint8_t* const end = p + in.size();
+  out->clear();
+  out->reserve(count);
+  uint64_t prev_end = 0, next_pfn = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    uint64_t gap, nr, delta = 0;
+    if (!GetVarint(&p, end, &gap) || !GetVarint(&p, end, &nr) || end - p < 2)
+      return Truncated(kTable, i);
+    const uint8_t order_byte = *p++;
+    FolioExtent e;
+    e.flags = *p++;
+    e.order = order_byte & kOrderMask;
+    if (order_byte & kReservedBit)
+      return Status::Corruption("folio extent stream: record " + std::to_string(i) +
+                                " sets reserved bit 6 of the order byte");
+    if (nr > UINT32_MAX)
+      return Status::Corruption("folio extent stream: record " + std::to_string(i) +
+                                " nr_folios " + std::to_string(nr) + " exceeds 32 bits");
+    e.nr_folios = static_cast<uint32_t>(nr);
+    if (nr > (UINT64_MAX >> e.order) ||
+        __builtin_add_overflow(prev_end, gap, &e.first_index) ||
+        __builtin_add_overflow(e.first_index, e.pages(), &prev_end))
+      return Status::Corruption("folio extent stream: record " + std::to_string(i) +
+                                " index arithmetic overflows 64 bits");
+    if (!(order_byte & kPfnUnknownBit)) {
+      if (!GetVarint(&p, end, &delta)) return Truncated(kTable, i);
+      e.first_pfn = next_pfn + static_cast<uint64_t>(UnZigZag(delta));
+      if (e.first_pfn == kPfnUnknown)
+        return Status::Corruption("folio extent stream: record " + std::to_string(i) +
+                                  " encodes the unknown-PFN marker as a known PFN");
+      next_pfn = e.first_pfn + e.pages();
+    }
+    out->push_back(e);
+  }
+  return CheckConsumed(kTable, p, end);
+}
+
+void EncodeAttributeStream(const std::vector<AttributeRange>& ranges, std::string* out) {
+  out->resize(ranges.size() * kMaxAttributeRecord);
+  uint8_t* const begin = reinterpret_cast<uint8_t*>(&(*out)[0]);
+  uint8_t* p = begin;
+  uint64_t prev_end = 0;
+  for (const AttributeRange& r : ranges) {
+    p = PutVarint(p, r.first - prev_end);
+    p = PutVarint(p, r.count);
+    p = PutVarint(p, r.value);
+    prev_end = r.first + r.count;
+  }
+  out->resize(p - begin);
+}
+
+Status DecodeAttributeStream(std::string_view in, uint64_t count,
+                             std::vector<AttributeRange>* out) {
+  static const char kTable[] = "attribute range";
+  KHOD_RETURN_IF_ERROR(CheckCount(kTable, count, in.size(), 3));
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(in.data());
+  const uint8_t* const end = p + in.size();
+  out->clear();
+  out->reserve(count);
+  uint64_t prev_end = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    uint64_t gap;
+    AttributeRange r;
+    if (!GetVarint(&p, end, &gap) || !GetVarint(&p, end, &r.count) ||
+        !GetVarint(&p, end, &r.value))
+      return Truncated(kTable, i);
+    if (r.count == 0 || r.value == 0)
+      return Status::Corruption("attribute range stream: record " + std::to_string(i) +
+                                (r.count == 0 ? " has count 0" : " has value 0"));
+    if (__builtin_add_overflow(prev_end, gap, &r.first) ||
+        __builtin_add_overflow(r.first, r.count, &prev_end))
+      return Status::Corruption("attribute range stream: record " + std::to_string(i) +
+                                " index arithmetic overflows 64 bits");
+    out->push_back(r);
+  }
+  return CheckConsumed(kTable, p, end);
+}
+
+void EncodeHashStream(const std::vector<ContentHash>& hashes, std::string* out) {
+  out->resize(hashes.size() * kMaxHashRecord);
+  uint8_t* const begin = reinterpret_cast<uint8_t*>(&(*out)[0]);
+  uint8_t* p = begin;
+  uint64_t prev_end = 0;
+  for (const ContentHash& h : hashes) {
+    p = PutVarint(p, h.first_index - prev_end);
+    p = PutVarint(p, h.count);
+    PutFixed64Le(p, h.xxh3);
+    p += 8;
+    prev_end = h.first_index + h.count;
+  }
+  out->resize(p - begin);
+}
+
+Status DecodeHashStream(std::string_view in, uint64_t count, std::vector<ContentHash>* out) {
+  static const char kTable[] = "content hash";
+  KHOD_RETURN_IF_ERROR(CheckCount(kTable, count, in.size(), 10));
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(in.data());
+  const uint8_t* const end = p + in.size();
+  out->clear();
+  out->reserve(count);
+  uint64_t prev_end = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    uint64_t gap;
+    ContentHash h;
+    if (!GetVarint(&p, end, &gap) || !GetVarint(&p, end, &h.count) || end - p < 8)
+      return Truncated(kTable, i);
+    h.xxh3 = GetFixed64Le(p);
+    p += 8;
+    if (__builtin_add_overflow(prev_end, gap, &h.first_index) ||
+        __builtin_add_overflow(h.first_index, h.count, &prev_end))
+      return Status::Corruption("content hash stream: record " + std::to_string(i) +
+                                " index arithmetic overflows 64 bits");
+    out->push_back(h);
+  }
+  return CheckConsumed(kTable, p, end);
+}
+
+}  // namespace khod
