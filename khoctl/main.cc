@@ -8,9 +8,15 @@ namespace khod {
 
 // Declared here, defined in cmd_*.cc; add one line per new command.
 // (keep alphabetical)
+int RunConvert(const Args& args);
+int RunInspect(const Args& args);
+int RunSynth(const Args& args);
 
 const std::vector<Command>& AllCommands() {
   static const std::vector<Command> kCommands = {
+      {"convert", "convert FILE --to fdt|proto -o OUT", "re-encode a snapshot blob in the other format", RunConvert},
+      {"inspect", "inspect FILE [--json] [--extents] [--ranges]", "show what a snapshot blob (FDT or protobuf) holds", RunInspect},
+      {"synth", "synth -o OUT [--format fdt|proto] [--size 1T] [--backing 4k|2m|1g] ...", "write a synthetic snapshot (demos, benchmarks)", RunSynth},
   };
   return kCommands;
 }

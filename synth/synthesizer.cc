@@ -27,6 +27,10 @@ constexpr uint64_t kUserspaceBase = 0x7f0000000000ull;
 constexpr uint64_t kFirstPfn = 1ull << 20;  // 4 GiB: clear of low firmware memory; 1G aligned
 constexpr uint64_t kMaxGapFolios = 64;      // PFN distance between runs, in folios
 constexpr uint64_t kMaxSharedRangePages = 2048;  // bounce buffers are small
+// A split huge folio keeps its first 2 MiB as 4 KiB pages (SplitLayout), which
+// hold up to this many shared ranges (8 pages a slot).
+constexpr uint64_t kSplitSmallPages = 512;
+constexpr uint64_t kMaxHolesPerSplit = 64;
 constexpr uint8_t kSynthFolioFlags = kFolioUptodate | kFolioDirty;
 constexpr uint64_t kFirstMemcgId = 100;
 
@@ -55,7 +59,7 @@ uint64_t SpreadPick(uint64_t k, uint64_t total, uint64_t count) {
 // Layout of a huge folio split for a conversion: its first 2 MiB broken into
 // 4 KiB pages (where the shared page sits), the rest kept as 2 MiB folios.
 std::vector<SplitRun> SplitLayout(uint8_t order) {
-  std::vector<SplitRun> layout = {{0, 512, 0}};
+  std::vector<SplitRun> layout = {{0, kSplitSmallPages, 0}};
   if (order > 9) layout.push_back({512, (1u << (order - 9)) - 1, 9});
   return layout;
 }
@@ -131,32 +135,34 @@ void FillFolios(const SynthParams& p, uint8_t order, uint64_t nfolios,
   }
 }
 
-// Private everywhere except `holes` small shared ranges, one per equal slot
-// of the file, each with private pages on both sides so none coalesce.
-Status FillAttributes(uint64_t pages, uint64_t holes, SplitMix64* rng, GuestMemfd* g) {
-  if (holes == 0) {
-    g->attributes.Assign({{0, pages, kAttrPrivate}});
-    return Status::Ok();
-  }
-  if (holes > pages / 2)
-    return Status::InvalidArgument(std::to_string(holes) + " shared ranges do not fit in " +
-                                   FormatSize(pages * kPageSize) +
-                                   " (at most one per 2 pages)");
+// A stretch of the file whose pages may be shared at 4 KiB granularity, and
+// how many shared ranges to punch into it.
+struct HoleRegion {
+  uint64_t first;
+  uint64_t pages;
+  uint64_t holes;
+};
+
+// Private everywhere except the regions' shared holes, one per equal slot of
+// its region, each with private pages on both sides so none coalesce.
+void FillAttributes(uint64_t pages, const std::vector<HoleRegion>& regions, SplitMix64* rng,
+                    GuestMemfd* g) {
   std::vector<AttributeRange> priv;
-  priv.reserve(holes + 1);
-  const uint64_t width = pages / holes;
   uint64_t private_start = 0;
-  for (uint64_t i = 0; i < holes; ++i) {
-    const uint64_t slot = i * width;
-    const uint64_t len = rng->Between(1, std::max<uint64_t>(1, std::min(width / 2,
-                                                                        kMaxSharedRangePages)));
-    const uint64_t start = slot + rng->Between(1, width - len);
-    priv.push_back({private_start, start - private_start, kAttrPrivate});
-    private_start = start + len;
+  for (const HoleRegion& region : regions) {
+    if (region.holes == 0) continue;
+    const uint64_t width = region.pages / region.holes;  // >= 2, checked by the caller
+    for (uint64_t i = 0; i < region.holes; ++i) {
+      const uint64_t slot = region.first + i * width;
+      const uint64_t max_len = std::max<uint64_t>(1, std::min(width / 2, kMaxSharedRangePages));
+      const uint64_t len = rng->Between(1, max_len);
+      const uint64_t start = slot + rng->Between(1, width - len);
+      priv.push_back({private_start, start - private_start, kAttrPrivate});
+      private_start = start + len;
+    }
   }
   if (private_start < pages) priv.push_back({private_start, pages - private_start, kAttrPrivate});
   g->attributes.Assign(priv);
-  return Status::Ok();
 }
 
 // Memslots of one guest_memfd, placed at *gpa (advanced past them).
@@ -273,21 +279,39 @@ Result<Snapshot> Synthesize(const SynthParams& p) {
       g.vm_token = vm.token;
       if (gi % 2 == 1) g.policy = Mempolicy{kMpolInterleave, 0, {0x1}, -1};
 
-      // This gmem's share of the split folios and of the shared ranges.
+      // This gmem's share of the shared ranges and of the split folios. On
+      // HugeTLB a shared range sits in the 4 KiB part of a split folio (a huge
+      // folio never holds both shared and private pages), so enough folios
+      // are split to hold them.
+      const uint64_t pages = units << order;
+      const uint64_t pages_before = units_before << order;
+      const uint64_t holes =
+          p.private_memory ? Spread(pages_before + pages, p.shared_ranges, total_pages) -
+                                 Spread(pages_before, p.shared_ranges, total_pages)
+                           : 0;
+      uint64_t nsplits = Spread(units_before + units, p.split_folios, total_units) -
+                         Spread(units_before, p.split_folios, total_units);
+      if (hugetlb) nsplits = std::max(nsplits, (holes + kMaxHolesPerSplit - 1) / kMaxHolesPerSplit);
+      if (nsplits > units)
+        return Status::InvalidArgument(g.name + ": " + std::to_string(holes) +
+                                       " shared ranges need " + std::to_string(nsplits) +
+                                       " split folios but it has only " + std::to_string(units) +
+                                       " huge folios");
+      if (!hugetlb && holes > pages / 2)
+        return Status::InvalidArgument(g.name + ": " + std::to_string(holes) +
+                                       " shared ranges do not fit in " +
+                                       FormatSize(pages * kPageSize) + " (at most one per 2 pages)");
       std::vector<uint64_t> splits;
-      for (uint64_t k = 0; k < p.split_folios; ++k) {
-        const uint64_t pick = SpreadPick(k, total_units, p.split_folios);
-        if (pick >= units_before && pick < units_before + units) splits.push_back(pick - units_before);
+      std::vector<HoleRegion> regions;
+      if (!hugetlb) regions.push_back({0, pages, holes});
+      for (uint64_t k = 0; k < nsplits; ++k) {
+        splits.push_back(SpreadPick(k, units, nsplits));
+        regions.push_back({splits.back() << order, kSplitSmallPages,
+                           Spread(k + 1, holes, nsplits) - Spread(k, holes, nsplits)});
       }
       FillFolios(p, order, units, splits, &splits_in_progress_left, kFirstMemcgId + v, &rng,
                  &pfn_cursor, &g);
-      if (p.private_memory) {
-        const uint64_t pages_before = units_before << order;
-        const uint64_t pages = units << order;
-        const uint64_t holes = Spread(p.shared_ranges, pages_before + pages, total_pages) -
-                               Spread(p.shared_ranges, pages_before, total_pages);
-        KHOD_RETURN_IF_ERROR(FillAttributes(pages, holes, &rng, &g).WithContext(g.name));
-      }
+      if (p.private_memory) FillAttributes(pages, regions, &rng, &g);
       AddMemslots(p, g, unit_bytes, j == 0, &gpa, &vm);
       units_before += units;
       snap.gmems.push_back(std::move(g));

@@ -36,6 +36,7 @@ struct SynthParams {
   // Shared ranges punched into otherwise private memory (a confidential
   // guest's bounce buffers), spread over all guest_memfds. With
   // private_memory=false the guest is all shared and has no attribute ranges.
+  // On HugeTLB they sit in split folios (see split_folios).
   uint64_t shared_ranges = 0;
   bool private_memory = true;
   uint32_t vms = 1;
@@ -45,7 +46,10 @@ struct SynthParams {
   // hole at 3 GiB).
   uint32_t high_memslots = 1;
   // HugeTLB folios split for conversions, spread over all guest_memfds; each
-  // gets a RestructureRecord. Ignored for 4k backing.
+  // gets a RestructureRecord and keeps its first 2 MiB as 4 KiB pages. This is
+  // a minimum: a huge folio never holds both shared and private pages, so
+  // every 64 shared ranges of a guest_memfd split one more folio to hold them.
+  // Must be 0 for 4k backing.
   uint64_t split_folios = 0;
   // Of those, how many were mid-restructure at capture.
   uint64_t splits_in_progress = 0;

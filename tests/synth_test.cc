@@ -22,6 +22,12 @@ std::string ViolationsText(const Snapshot& s) {
   return out;
 }
 
+uint64_t SummedPrivatePages(const GuestMemfd& g) {
+  uint64_t n = 0;
+  for (const auto& r : g.attributes.Ranges()) n += r.count;
+  return n;
+}
+
 Snapshot MustSynthesize(const SynthParams& p) {
   Result<Snapshot> r = Synthesize(p);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
@@ -127,7 +133,9 @@ TEST(Synthesize, HugetlbWithSharedRangesAndSplitFolios) {
   EXPECT_EQ(g.hstate_order, 18);
   ExpectFullyPopulated(g, s.header.page_size);
   EXPECT_EQ(g.attributes.range_count(), 10001u);
-  ASSERT_EQ(g.restructures.size(), 16u);
+  // 10,000 shared ranges need ceil(10000 / 64) = 157 split folios, more than the 16 asked.
+  const uint64_t splits = 157;
+  ASSERT_EQ(g.restructures.size(), splits);
   int in_progress = 0;
   for (const auto& r : g.restructures) {
     EXPECT_EQ(r.original_order, 18);
@@ -136,9 +144,15 @@ TEST(Synthesize, HugetlbWithSharedRangesAndSplitFolios) {
   EXPECT_EQ(in_progress, 2);
   std::map<uint8_t, uint64_t> folios_by_order;
   for (const auto& e : g.folios) folios_by_order[e.order] += e.nr_folios;
-  EXPECT_EQ(folios_by_order[18], 1024u - 16u);
-  EXPECT_EQ(folios_by_order[9], 16u * 511u);
-  EXPECT_EQ(folios_by_order[0], 16u * 512u);
+  EXPECT_EQ(folios_by_order[18], 1024u - splits);
+  EXPECT_EQ(folios_by_order[9], splits * 511u);
+  EXPECT_EQ(folios_by_order[0], splits * 512u);
+  // Every shared page lies in the 4 KiB part of a split folio.
+  uint64_t shared_pages = 0;
+  for (const auto& r : g.restructures) {
+    for (uint64_t i = r.index; i < r.index + 512; ++i) shared_pages += g.attributes.Get(i) == 0;
+  }
+  EXPECT_EQ(shared_pages, g.size / 4096 - SummedPrivatePages(g));
 }
 
 TEST(Synthesize, TwoMegHugetlbSplits) {
@@ -237,6 +251,11 @@ TEST(Synthesize, RejectsImpossibleParams) {
   p = SynthParams{};
   p.split_folios = 1;
   EXPECT_NE(error(p).find("HugeTLB"), std::string::npos);
+  p = SynthParams{};
+  p.total_bytes = 2 * kGiB;
+  p.backing = SynthBacking::k1G;
+  p.shared_ranges = 200;  // needs 4 split folios, there are 2
+  EXPECT_NE(error(p).find("split folios"), std::string::npos);
   p = SynthParams{};
   p.vms = 0;
   error(p);

@@ -1,0 +1,225 @@
+// khoctl synth / inspect / convert end to end: runs the built binary and
+// checks exit codes and output, plus the JSON writer and flag parser they use.
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "khoctl/flag_parser.h"
+#include "khoctl/json_writer.h"
+
+namespace khod {
+namespace {
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string TmpPath(const std::string& name) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return std::string(dir ? dir : "/tmp") + "/" + name;
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const std::string& path, const std::string& data) {
+  std::ofstream(path, std::ios::binary) << data;
+}
+
+// Runs khoctl (from the test's runfiles) with `args` (shell words).
+RunResult Khoctl(const std::string& args) {
+  const std::string out = TmpPath("stdout"), err = TmpPath("stderr");
+  const std::string cmd = "khoctl/khoctl " + args + " >" + out + " 2>" + err;
+  const int status = std::system(cmd.c_str());
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = Slurp(out);
+  r.err = Slurp(err);
+  return r;
+}
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// Everything after the first line (which names the format and blob size).
+std::string AfterFirstLine(const std::string& s) { return s.substr(s.find('\n') + 1); }
+
+class KhoctlTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    RunResult r = Khoctl("synth -o " + Fdt() +
+                         " --size 8G --backing 2m --vms 2 --gmems-per-vm 2 --shared-ranges 20 "
+                         "--split-folios 3 --splits-in-progress 1 --seed 7");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  static std::string Fdt() { return TmpPath("guest.fdt"); }
+};
+
+TEST_F(KhoctlTest, HelpListsTheBlobCommands) {
+  RunResult r = Khoctl("help");
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* c : {"inspect FILE", "convert FILE", "synth -o OUT"})
+    EXPECT_TRUE(Contains(r.out, c)) << c;
+}
+
+TEST_F(KhoctlTest, SynthReportsWhatItWrote) {
+  RunResult r = Khoctl("synth -o " + TmpPath("one.pb") + " --format proto --size 1G --run-pages 1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "proto blob")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "262144 extents")) << r.out;
+  EXPECT_EQ(Slurp(TmpPath("one.pb")).substr(0, 8), "KHODSNAP");
+}
+
+TEST_F(KhoctlTest, InspectShowsEverySection) {
+  RunResult r = Khoctl("inspect " + Fdt());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* want :
+       {"snapshot: fdt blob", "format version  1.0", "producer        khoctl synth",
+        "kernel          synthetic", "page size       4096", "vms: 2", "guest_memfds: 4",
+        "provenance synthetic  (NOT captured from the kernel)", "backing       hugetlb, hstate order 9 (2M)",
+        "mempolicy     interleave nodes 0", "order 0  (  4K): 512", "order 9  (  2M)",
+        "restructures  1 (1 in progress)", "IN PROGRESS", "layout 512x4K@0", "attributes    6 ranges",
+        "flags GUEST_MEMFD", "list them with --extents"})
+    EXPECT_TRUE(Contains(r.out, want)) << "missing '" << want << "' in:\n" << r.out;
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(KhoctlTest, ExtentsFlagListsEveryExtent) {
+  RunResult r = Khoctl("inspect --extents " + Fdt());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  size_t lines = 0;
+  for (size_t pos = 0; (pos = r.out.find("extent index", pos)) != std::string::npos; ++pos) ++lines;
+  // 4 gmems x 1024 extents of 2M; each of the 3 split folios adds one extent of 4K pages
+  // in place of a 2M extent.
+  EXPECT_EQ(lines, 4u * 1024u);
+}
+
+TEST_F(KhoctlTest, JsonCarriesTheSameContent) {
+  RunResult r = Khoctl("inspect --json " + Fdt());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_FALSE(r.out.empty());
+  EXPECT_EQ(r.out.front(), '{');
+  EXPECT_EQ(r.out.substr(r.out.size() - 2), "}\n");
+  for (const char* want : {"\"format\": \"fdt\"", "\"provenance\": \"synthetic\"",
+                           "\"backing\": \"hugetlb\"", "\"hstate_order\": 9",
+                           "\"in_progress\": true", "\"by_order\": {", "\"mode_name\": \"interleave\"",
+                           "\"page_size\": 4096", "\"ranges\": 6"})
+    EXPECT_TRUE(Contains(r.out, want)) << "missing " << want;
+}
+
+TEST_F(KhoctlTest, ConvertRoundTripsBetweenFormats) {
+  const std::string pb = TmpPath("guest.pb"), back = TmpPath("guest_back.fdt");
+  RunResult r = Khoctl("convert " + Fdt() + " --to proto -o " + pb);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "(fdt,")) << r.out;
+  r = Khoctl("convert " + pb + " --to=fdt -o " + back);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Slurp(back), Slurp(Fdt())) << "fdt -> proto -> fdt is not byte-identical";
+  // inspect auto-detects the format and shows the same content for both.
+  RunResult from_fdt = Khoctl("inspect " + Fdt()), from_pb = Khoctl("inspect " + pb);
+  ASSERT_EQ(from_pb.exit_code, 0) << from_pb.err;
+  EXPECT_TRUE(Contains(from_pb.out, "snapshot: proto blob"));
+  EXPECT_EQ(AfterFirstLine(from_fdt.out), AfterFirstLine(from_pb.out));
+}
+
+TEST_F(KhoctlTest, BadBlobsExitTwoWithAMessage) {
+  const std::string blob = Slurp(Fdt());
+  struct Case {
+    const char* name;
+    std::string data;
+  };
+  std::string flipped = blob;
+  flipped[blob.size() / 2] ^= 0x40;
+  for (const Case& c : {Case{"truncated", blob.substr(0, blob.size() / 3)},
+                        Case{"garbage", std::string(4096, 'x')}, Case{"empty", ""},
+                        Case{"bitflip", flipped}}) {
+    const std::string path = TmpPath(std::string("bad_") + c.name);
+    WriteFile(path, c.data);
+    RunResult r = Khoctl("inspect " + path);
+    EXPECT_EQ(r.exit_code, 2) << c.name;
+    EXPECT_TRUE(Contains(r.err, "khoctl inspect: ")) << c.name << ": " << r.err;
+    EXPECT_TRUE(Contains(r.err, path + ": ")) << c.name << ": " << r.err;
+    EXPECT_EQ(r.out, "") << c.name;
+    r = Khoctl("convert " + path + " --to proto -o " + TmpPath("never"));
+    EXPECT_EQ(r.exit_code, 2) << c.name;
+  }
+}
+
+TEST_F(KhoctlTest, ArgumentErrorsSayWhatIsWrong) {
+  struct Case {
+    std::string args;
+    const char* message;
+  };
+  const std::string f = Fdt();
+  for (const Case& c : {
+           Case{"inspect", "expected exactly one FILE"},
+           Case{"inspect " + f + " --bogus", "unknown flag '--bogus'"},
+           Case{"inspect /nonexistent/blob", "No such file"},
+           Case{"convert " + f + " -o x", "missing --to"},
+           Case{"convert " + f + " --to proto", "missing -o"},
+           Case{"convert " + f + " --to xml -o x", "format 'xml' is not fdt or proto"},
+           Case{"synth --size 1G", "missing -o"},
+           Case{"synth -o x --size 1X", "unknown suffix 'X'"},
+           Case{"synth -o x --size G", "must start with a number"},
+           Case{"synth -o x --backing 8k", "backing '8k'"},
+           Case{"synth -o x --vms two", "--vms 'two' is not an unsigned number"},
+           Case{"synth -o x --vms 0", "--vms must be between 1"},
+           Case{"synth -o x --format", "needs a value"},
+           Case{"synth -o x --size 3M --backing 1g", "not a positive multiple"},
+           Case{"synth -o x --split-folios 2", "HugeTLB"},
+           Case{"synth -o x -o y", "given twice"},
+           Case{"frobnicate", "unknown command"},
+       }) {
+    RunResult r = Khoctl(c.args);
+    EXPECT_EQ(r.exit_code, 2) << c.args;
+    EXPECT_TRUE(Contains(r.err, c.message)) << c.args << " -> " << r.err;
+  }
+}
+
+TEST(JsonWriter, NestsAndEscapes) {
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("name").String("a\"b\\c\n\x01");
+  w.Key("list").BeginArray();
+  w.Uint(1);
+  w.Int(-2);
+  w.Bool(false);
+  w.Null();
+  w.Hex(255);
+  w.EndArray();
+  w.Key("empty").BeginObject();
+  w.EndObject();
+  w.EndObject();
+  EXPECT_EQ(w.str(),
+            "{\n  \"name\": \"a\\\"b\\\\c\\n\\u0001\",\n  \"list\": [\n    1,\n    -2,\n"
+            "    false,\n    null,\n    \"0xff\"\n  ],\n  \"empty\": {}\n}\n");
+}
+
+TEST(FlagParser, ValuesAliasesAndPositionals) {
+  Result<ParsedFlags> f = ParseFlags({"a", "-o", "out", "--n=5", "--json", "--", "--x"},
+                                     {{"--out", true, "-o"}, {"--n", true}, {"--json", false}});
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(f->Get("--out"), "out");
+  EXPECT_EQ(*f->GetUint("--n", 0), 5u);
+  EXPECT_EQ(*f->GetUint("--missing", 9), 9u);
+  EXPECT_TRUE(f->Has("--json"));
+  EXPECT_EQ(f->positionals(), (std::vector<std::string>{"a", "--x"}));
+  EXPECT_FALSE(ParseFlags({"--json=1"}, {{"--json", false}}).ok());
+  EXPECT_FALSE(ParseFlags({"--n", "99999999999999999999"}, {{"--n", true}})->GetUint("--n", 0).ok());
+}
+
+}  // namespace
+}  // namespace khod
