@@ -1,0 +1,45 @@
+#include "capture/folio_extent_builder.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace khod {
+
+void FolioExtentBuilder::AddRun(uint64_t index, uint64_t pfn, uint64_t nr_folios, uint8_t order,
+                                uint8_t flags, bool readable_shared) {
+  constexpr uint64_t kMaxFolios = std::numeric_limits<uint32_t>::max();
+  while (nr_folios > 0) {
+    if (!extents_.empty()) {
+      FolioExtent& last = extents_.back();
+      const bool same_pfn_chain = (last.first_pfn == kPfnUnknown && pfn == kPfnUnknown) ||
+                                  (last.first_pfn != kPfnUnknown && pfn != kPfnUnknown &&
+                                   last.first_pfn + last.pages() == pfn);
+      if (last.end_index() == index && same_pfn_chain && last.order == order &&
+          last.flags == flags && readable_shared_.back() == readable_shared &&
+          last.nr_folios < kMaxFolios) {
+        const uint64_t take = std::min(nr_folios, kMaxFolios - last.nr_folios);
+        last.nr_folios += static_cast<uint32_t>(take);
+        const uint64_t pages = take << order;
+        index += pages;
+        if (pfn != kPfnUnknown) pfn += pages;
+        nr_folios -= take;
+        continue;
+      }
+    }
+    FolioExtent e;
+    e.first_index = index;
+    e.first_pfn = pfn;
+    e.order = order;
+    e.flags = flags;
+    const uint64_t take = std::min(nr_folios, kMaxFolios);
+    e.nr_folios = static_cast<uint32_t>(take);
+    extents_.push_back(e);
+    readable_shared_.push_back(readable_shared);
+    const uint64_t pages = take << order;
+    index += pages;
+    if (pfn != kPfnUnknown) pfn += pages;
+    nr_folios -= take;
+  }
+}
+
+}  // namespace khod

@@ -1,0 +1,35 @@
+// Builds the folio list of one file from runs of folios found in file order:
+// a run is appended to the last extent when it continues it in the file and
+// in physical memory (or both PFNs are unknown) with equal order and flags.
+// A freshly touched 2 GiB file is ~2,450 PFN runs, not 524,288 pages.
+#ifndef KHOD_CAPTURE_FOLIO_EXTENT_BUILDER_H_
+#define KHOD_CAPTURE_FOLIO_EXTENT_BUILDER_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "state/snapshot.h"
+
+namespace khod {
+
+class FolioExtentBuilder {
+ public:
+  // `nr_folios` folios of 2^order pages from file page `index`, PFN `pfn`
+  // (kPfnUnknown: not readable). `readable_shared` marks folios whose contents
+  // this process may read (mapped shared pages); runs differing in it never merge.
+  void AddRun(uint64_t index, uint64_t pfn, uint64_t nr_folios, uint8_t order, uint8_t flags,
+              bool readable_shared);
+
+  const std::vector<FolioExtent>& extents() const { return extents_; }
+  // Parallel to extents(): true when the extent's contents may be read.
+  const std::vector<bool>& readable_shared() const { return readable_shared_; }
+  std::vector<FolioExtent> TakeExtents() { return std::move(extents_); }
+
+ private:
+  std::vector<FolioExtent> extents_;
+  std::vector<bool> readable_shared_;
+};
+
+}  // namespace khod
+
+#endif  // KHOD_CAPTURE_FOLIO_EXTENT_BUILDER_H_

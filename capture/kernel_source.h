@@ -1,0 +1,86 @@
+// KernelGmemSource: captures one guest_memfd (or the HugeTLB / shmem memfd
+// that stands in for it where /dev/kvm is missing) from the running kernel.
+//
+// How the folio list is read without changing it:
+//  1. mmap the file MAP_SHARED, PROT_READ, without MAP_POPULATE;
+//  2. mincore() says which pages exist (HugeTLB: see PopulateGuard);
+//  3. pagemap says which of them this process already maps; the existing,
+//     unmapped, shared ones are mapped with MADV_POPULATE_READ (which never
+//     raises SIGBUS: a private page fails with EFAULT). Private pages are never
+//     populated, read or hashed;
+//  4. /proc/kpageflags is read once per contiguous PFN run.
+// The mapping stays alive between captures, so a second capture of an
+// unchanged file costs mincore + pagemap + kpageflags only.
+//
+// What the kernel cannot be asked (guest_memfd creation flags, per-page
+// private/shared attributes on this kernel) is declared by the caller, who got
+// it from the VMM.
+#ifndef KHOD_CAPTURE_KERNEL_SOURCE_H_
+#define KHOD_CAPTURE_KERNEL_SOURCE_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+
+#include "capture/folio_extent_builder.h"
+#include "capture/gmem_source.h"
+#include "kernel/mapping.h"
+#include "kernel/memory_file.h"
+#include "kernel/pagemap.h"
+#include "kernel/residency.h"
+#include "kernel/unique_fd.h"
+
+namespace khod {
+
+struct KernelSourceOptions {
+  // GUEST_MEMFD_FLAG_* the VMM created the guest_memfd with (the kernel does
+  // not report them). Ignored for memfds. Without INIT_SHARED every page is
+  // private: it is never touched and its PFN is recorded as unknown.
+  uint64_t declared_gmem_flags = 0;
+  // Per-page attributes the VMM declares (pages with kAttrPrivate are never
+  // touched). Stored as the snapshot's attributes.
+  AttributeMap declared_attributes;
+  std::string name;    // empty: memfd name, or "kvm-gmem fd N"
+  uint64_t token = 0;  // 0: the inode number (stable while the file lives)
+  uint64_t vm_token = 0;
+};
+
+class KernelGmemSource : public GmemSource {
+ public:
+  // Takes ownership of `fd` after checking what it is.
+  static Result<std::unique_ptr<KernelGmemSource>> FromFd(UniqueFd fd, KernelSourceOptions opts);
+  // Takes fd number `fd` of process `pid` (pidfd_open + pidfd_getfd).
+  static Result<std::unique_ptr<KernelGmemSource>> FromPid(pid_t pid, int fd,
+                                                           KernelSourceOptions opts);
+
+  std::string Describe() const override;
+  Status Capture(const CaptureOptions& opts, GuestMemfd* out) override;
+
+  const MemoryFileIdentity& identity() const { return identity_; }
+  int fd() const { return fd_.get(); }
+  uint64_t token() const;
+
+ private:
+  KernelGmemSource(UniqueFd fd, MemoryFileIdentity id, KernelSourceOptions opts, std::string origin);
+  Status EnsureMapped(uint64_t size);
+  bool PageMayBeTouched(uint64_t index) const;
+  Status ScanWindow(uint64_t first, uint64_t npages, FolioExtentBuilder* b);
+  Status ScanHugetlbWindow(uint64_t first, uint64_t npages, FolioExtentBuilder* b);
+  Status HashExtents(const FolioExtentBuilder& b, GuestMemfd* out);
+
+  UniqueFd fd_;
+  MemoryFileIdentity identity_;
+  KernelSourceOptions opts_;
+  std::string origin_;  // "fd 7 of pid 1234"
+  Mapping mapping_;
+  std::unique_ptr<PopulateGuard> guard_;  // shmem / HugeTLB only
+  std::unique_ptr<PageFrameReader> frames_;
+  std::vector<uint64_t> pagemap_buf_;
+  std::vector<uint8_t> mincore_buf_;
+  std::vector<uint64_t> kpf_buf_;
+};
+
+}  // namespace khod
+
+#endif  // KHOD_CAPTURE_KERNEL_SOURCE_H_

@@ -1,0 +1,105 @@
+#include "capture/snapshot_capture.h"
+
+#include <fcntl.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "state/invariants.h"
+
+namespace khod {
+
+Result<std::vector<VmmFile>> OpenVmmFiles(pid_t pid, const std::vector<int>& fds,
+                                          const VmmDeclaration& decl) {
+  if (fds.empty()) return Status::InvalidArgument("no fd to capture (give --fd N)");
+  std::vector<VmmFile> out;
+  for (int fd : fds) {
+    for (const VmmFile& f : out)
+      if (f.vmm_fd == fd) return Status::InvalidArgument("fd " + std::to_string(fd) + " given twice");
+    KernelSourceOptions o;
+    if (auto it = decl.files.find(fd); it != decl.files.end()) {
+      o.declared_gmem_flags = it->second.flags;
+      o.name = it->second.name;
+    }
+    if (auto it = decl.attributes.find(fd); it != decl.attributes.end()) o.declared_attributes = it->second;
+    for (const DeclaredVm& vm : decl.vms)
+      for (const DeclaredMemslot& m : vm.memslots)
+        if (m.gmem_fd == fd && o.vm_token == 0) o.vm_token = vm.token;
+    Result<std::unique_ptr<KernelGmemSource>> src = Status::Internal("unset");
+    if (pid == 0 || pid == ::getpid()) {
+      int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+      if (dup < 0) return Status::NotFound("fd " + std::to_string(fd) + " is not open");
+      src = KernelGmemSource::FromFd(UniqueFd(dup), std::move(o));
+    } else {
+      src = KernelGmemSource::FromPid(pid, fd, std::move(o));
+    }
+    if (!src.ok()) return src.status();
+    const auto& id = (*src)->identity();
+    auto decl_file = decl.files.find(fd);
+    if (id.kind == FileKind::kGuestMemfd && (decl_file == decl.files.end() || !decl_file->second.has_flags))
+      return Status::InvalidArgument(
+          "fd " + std::to_string(fd) +
+          " is a guest_memfd: declare the flags it was created with (\"files\":[{\"fd\":" +
+          std::to_string(fd) + ",\"flags\":3}] in --memslots); the kernel does not report them");
+    out.push_back(VmmFile{fd, std::move(*src)});
+  }
+  return out;
+}
+
+SnapshotHeader CurrentSnapshotHeader() {
+  SnapshotHeader h;
+  h.producer = kProducer;
+  struct utsname u;
+  if (::uname(&u) == 0) h.kernel_release = u.release;
+  std::ifstream boot("/proc/sys/kernel/random/boot_id");
+  std::getline(boot, h.boot_id);
+  struct timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  h.capture_time_ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+  h.page_size = static_cast<uint32_t>(::getpagesize());
+  return h;
+}
+
+Result<Snapshot> CaptureSnapshot(std::vector<VmmFile>& files, const VmmDeclaration& decl,
+                                 const CaptureOptions& opts) {
+  Snapshot snap;
+  snap.header = CurrentSnapshotHeader();
+  std::map<int, CapturedFileFacts> facts;
+  std::map<int, uint64_t> tokens;
+  uint64_t total_pages = 0;
+  for (const VmmFile& f : files) total_pages += f.source->identity().size / snap.header.page_size;
+  uint64_t done_before = 0;
+  for (VmmFile& f : files) {
+    CaptureOptions o = opts;
+    if (opts.progress)
+      o.progress = [&](uint64_t done, uint64_t) { opts.progress(done_before + done, total_pages); };
+    GuestMemfd g;
+    KHOD_RETURN_IF_ERROR(f.source->Capture(o, &g));
+    done_before += g.size / snap.header.page_size;
+    facts[f.vmm_fd] = CapturedFileFacts{g.size, f.source->identity().page_size};
+    tokens[f.vmm_fd] = g.token;
+    for (const GuestMemfd& other : snap.gmems)
+      if (other.token == g.token)
+        return Status::InvalidArgument("fd " + std::to_string(f.vmm_fd) + " is the same file as '" +
+                                       other.name + "' (token " + std::to_string(g.token) + ")");
+    snap.gmems.push_back(std::move(g));
+  }
+  KHOD_RETURN_IF_ERROR(ValidateVmmDeclaration(decl, facts, snap.header.page_size));
+  for (const DeclaredVm& dvm : decl.vms) {
+    Vm vm;
+    vm.token = dvm.token;
+    vm.vm_type = dvm.vm_type;
+    for (const DeclaredMemslot& m : dvm.memslots) {
+      Memslot s = m.slot;
+      s.gmem_token = tokens[m.gmem_fd];
+      vm.memslots.push_back(s);
+    }
+    snap.vms.push_back(std::move(vm));
+  }
+  KHOD_RETURN_IF_ERROR(InvariantsStatus(snap));
+  return snap;
+}
+
+}  // namespace khod

@@ -1,0 +1,40 @@
+// Captures a whole Snapshot of one VMM: its guest_memfds (taken by pid and fd
+// number) plus what it declares (memslots, flags, attributes), checked
+// against each other and against state/invariants before it is returned.
+#ifndef KHOD_CAPTURE_SNAPSHOT_CAPTURE_H_
+#define KHOD_CAPTURE_SNAPSHOT_CAPTURE_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <vector>
+
+#include "capture/kernel_source.h"
+#include "capture/vmm_declaration.h"
+
+namespace khod {
+
+constexpr const char* kProducer = "khod 0.1.0";
+
+// One guest_memfd of the VMM: its fd number there and the open source. Keep
+// these between captures (verify, benchmarks): the mapping stays populated.
+struct VmmFile {
+  int vmm_fd = -1;
+  std::unique_ptr<KernelGmemSource> source;
+};
+
+// Takes each fd of `pid` and identifies it; the declaration supplies
+// guest_memfd flags, names and attributes. `pid` 0 means this process.
+Result<std::vector<VmmFile>> OpenVmmFiles(pid_t pid, const std::vector<int>& fds,
+                                          const VmmDeclaration& decl);
+
+// The header for a capture made now: producer, uname -r, boot_id, time, page size.
+SnapshotHeader CurrentSnapshotHeader();
+
+// Captures every file, attaches the declared VMs, validates the result.
+Result<Snapshot> CaptureSnapshot(std::vector<VmmFile>& files, const VmmDeclaration& decl,
+                                 const CaptureOptions& opts);
+
+}  // namespace khod
+
+#endif  // KHOD_CAPTURE_SNAPSHOT_CAPTURE_H_

@@ -1,0 +1,349 @@
+// vmm_fixture: plays a VMM for tests, demos and benchmarks.
+//
+// With /dev/kvm it creates a VM, two guest_memfds (MMAP|INIT_SHARED and
+// MMAP-only, i.e. private), binds memslots to them and sets a mempolicy; it
+// always makes a shmem memfd, and a HugeTLB memfd when asked (reserving huge
+// pages and putting nr_hugepages back at exit). Every touchable file gets a
+// written pattern and a punched hole. It prints one JSON line (pid, fds,
+// sizes, flags, memslots: a valid `khoctl capture --memslots` file) and then
+// serves commands on stdin until stdin closes or SIGTERM:
+//   punch NAME FIRST COUNT    fallocate(PUNCH_HOLE) pages
+//   touch NAME PAGE           write to a page (allocates a hole)
+//   write NAME PAGE BYTE      fill an existing page with BYTE
+//   policy NAME MODE          mbind default|bind|interleave|preferred (node 0)
+// Each command answers one line: "ok" or "error: ...".
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/mempolicy.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kernel/kvm.h"
+#include "kernel/kvm_uapi.h"
+#include "kernel/mempolicy.h"
+#include "kernel/unique_fd.h"
+
+namespace khod {
+namespace {
+
+volatile sig_atomic_t g_stop = 0;
+void OnSignal(int) { g_stop = 1; }
+
+struct FixtureFile {
+  std::string name;
+  std::string kind;
+  UniqueFd fd;
+  uint64_t size = 0;
+  uint64_t flags = 0;        // guest_memfd creation flags
+  uint64_t page_size = 4096; // allocation unit (HugeTLB: 2 MiB)
+  bool touchable = true;     // false for private guest_memfd
+  uint8_t* map = nullptr;    // shared mapping (touchable files)
+  std::string policy = "default";
+  std::vector<std::pair<uint64_t, uint64_t>> holes;  // in 4 KiB pages
+};
+
+struct Options {
+  uint64_t shmem_mib = 16;
+  uint64_t hugetlb_mib = 0;
+  uint64_t gmem_mib = 8;
+  bool populate = true;
+};
+
+const uint64_t kPage = 4096;
+
+void Fill(FixtureFile& f, uint64_t page, uint8_t byte) { std::memset(f.map + page * kPage, byte, kPage); }
+
+Status Punch(FixtureFile& f, uint64_t first, uint64_t count) {
+  if (::fallocate(f.fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  static_cast<off_t>(first * kPage), static_cast<off_t>(count * kPage)) < 0)
+    return Status::FromErrno("punch " + f.name, errno);
+  f.holes.push_back({first, count});
+  return Status::Ok();
+}
+
+Status SetPolicy(FixtureFile& f, const std::string& mode) {
+  Mempolicy p;
+  if (mode == "default") p.mode = MPOL_DEFAULT;
+  else if (mode == "bind") p.mode = MPOL_BIND;
+  else if (mode == "interleave") p.mode = MPOL_INTERLEAVE;
+  else if (mode == "preferred") p.mode = MPOL_PREFERRED;
+  else return Status::InvalidArgument("unknown policy " + mode);
+  if (p.mode != MPOL_DEFAULT) p.nodemask = {1};  // node 0: this machine has one node
+  uint8_t* addr = f.map;
+  void* m = nullptr;
+  if (!addr) {  // private guest_memfd: a mapping without touching is enough for mbind
+    m = ::mmap(nullptr, f.size, PROT_READ, MAP_SHARED, f.fd.get(), 0);
+    if (m == MAP_FAILED) return Status::FromErrno("mmap for mbind " + f.name, errno);
+    addr = static_cast<uint8_t*>(m);
+  }
+  Status s = khod::SetMempolicy(addr, f.size, p);
+  if (m) ::munmap(m, f.size);
+  if (s.ok()) f.policy = mode;
+  return s;
+}
+
+// Writes a pattern to every page (byte = page index + 1) and punches one hole
+// a sixteenth of the way in, one allocation unit long.
+Status Populate(FixtureFile& f) {
+  const uint64_t pages = f.size / kPage;
+  if (f.touchable) {
+    for (uint64_t p = 0; p < pages; ++p) Fill(f, p, static_cast<uint8_t>(p + 1));
+  } else if (::fallocate(f.fd.get(), FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(f.size)) < 0) {
+    return Status::FromErrno("fallocate " + f.name, errno);  // allocates private pages untouched
+  }
+  const uint64_t unit = f.page_size / kPage;
+  const uint64_t first = (pages / 16 / unit) * unit;
+  if (pages / unit >= 4) return Punch(f, first ? first : unit, unit);
+  return Status::Ok();
+}
+
+Status MapShared(FixtureFile& f) {
+  void* m = ::mmap(nullptr, f.size, PROT_READ | PROT_WRITE, MAP_SHARED, f.fd.get(), 0);
+  if (m == MAP_FAILED) return Status::FromErrno("mmap " + f.name, errno);
+  f.map = static_cast<uint8_t*>(m);
+  return Status::Ok();
+}
+
+struct HugepageReservation {
+  std::optional<uint64_t> old;
+  uint64_t added = 0;
+  ~HugepageReservation() {
+    if (old) std::ofstream("/proc/sys/vm/nr_hugepages") << *old;
+  }
+};
+
+uint64_t ReadU64(const char* path) {
+  std::ifstream f(path);
+  uint64_t v = 0;
+  f >> v;
+  return v;
+}
+
+Status ReserveHugepages(uint64_t n, HugepageReservation* r) {
+  const uint64_t old = ReadU64("/proc/sys/vm/nr_hugepages");
+  const uint64_t free_now = ReadU64("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
+  if (free_now >= n) return Status::Ok();
+  {
+    std::ofstream w("/proc/sys/vm/nr_hugepages");
+    w << old + (n - free_now);
+    if (!w) return Status::PermissionDenied("cannot write /proc/sys/vm/nr_hugepages (needs root)");
+  }
+  r->old = old;
+  r->added = n - free_now;
+  if (ReadU64("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages") < n)
+    return Status::Unsupported("could not reserve " + std::to_string(n) + " huge pages");
+  return Status::Ok();
+}
+
+std::string Json(const std::vector<FixtureFile>& files, const std::string& kvm_reason,
+                 const std::string& vms_json, uint64_t hugepages_added, const std::string& hugetlb_reason) {
+  std::ostringstream o;
+  o << "{\"pid\":" << ::getpid() << ",\"kvm\":" << (kvm_reason.empty() ? "true" : "false")
+    << ",\"kvm_reason\":\"" << kvm_reason << "\",\"hugepages_reserved\":" << hugepages_added
+    << ",\"hugetlb_reason\":\"" << hugetlb_reason << "\",\"files\":[";
+  for (size_t i = 0; i < files.size(); ++i) {
+    const FixtureFile& f = files[i];
+    o << (i ? "," : "") << "{\"name\":\"" << f.name << "\",\"kind\":\"" << f.kind
+      << "\",\"fd\":" << f.fd.get() << ",\"size\":" << f.size << ",\"flags\":" << f.flags
+      << ",\"page_size\":" << f.page_size << ",\"policy\":\"" << f.policy
+      << "\",\"map\":\"0x" << std::hex << reinterpret_cast<uintptr_t>(f.map) << std::dec
+      << "\",\"holes\":[";
+    for (size_t h = 0; h < f.holes.size(); ++h)
+      o << (h ? "," : "") << "[" << f.holes[h].first << "," << f.holes[h].second << "]";
+    o << "]}";
+  }
+  o << "],\"vms\":" << vms_json << "}";
+  return o.str();
+}
+
+FixtureFile* FindFile(std::vector<FixtureFile>& files, const std::string& name) {
+  for (auto& f : files)
+    if (f.name == name) return &f;
+  return nullptr;
+}
+
+Status RunCommand(std::vector<FixtureFile>& files, const std::string& line) {
+  std::istringstream in(line);
+  std::string cmd, name;
+  in >> cmd >> name;
+  FixtureFile* f = FindFile(files, name);
+  if (!f) return Status::NotFound("no file named '" + name + "'");
+  if (cmd == "punch") {
+    uint64_t first = 0, count = 0;
+    if (!(in >> first >> count)) return Status::InvalidArgument("punch NAME FIRST COUNT");
+    return Punch(*f, first, count);
+  }
+  if (cmd == "touch" || cmd == "write") {
+    uint64_t page = 0;
+    unsigned byte = 0xa5;
+    if (!(in >> page)) return Status::InvalidArgument(cmd + " NAME PAGE");
+    if (cmd == "write" && !(in >> byte)) return Status::InvalidArgument("write NAME PAGE BYTE");
+    if (!f->map) return Status::FailedPrecondition(name + " is private: touching it is SIGBUS");
+    if (page >= f->size / kPage) return Status::InvalidArgument("page past the end");
+    if (cmd == "touch") f->map[page * kPage] = static_cast<uint8_t>(byte);
+    else Fill(*f, page, static_cast<uint8_t>(byte));
+    return Status::Ok();
+  }
+  if (cmd == "policy") {
+    std::string mode;
+    in >> mode;
+    return SetPolicy(*f, mode);
+  }
+  return Status::InvalidArgument("unknown command '" + cmd + "'");
+}
+
+int Main(int argc, char** argv) {
+  Options opt;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> uint64_t { return i + 1 < argc ? std::strtoull(argv[++i], nullptr, 0) : 0; };
+    if (a == "--shmem-mib") opt.shmem_mib = next();
+    else if (a == "--hugetlb-mib") opt.hugetlb_mib = next();
+    else if (a == "--gmem-mib") opt.gmem_mib = next();
+    else if (a == "--no-populate") opt.populate = false;
+    else {
+      std::fprintf(stderr,
+                   "usage: vmm_fixture [--shmem-mib N=16] [--hugetlb-mib N=0] [--gmem-mib N=8] "
+                   "[--no-populate]\n");
+      return 2;
+    }
+  }
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+
+  std::vector<FixtureFile> files;
+  HugepageReservation reservation;
+  std::string kvm_reason, hugetlb_reason, vms_json = "[]";
+  std::optional<Kvm> kvm;
+  std::optional<KvmVm> vm;
+
+  auto fail = [](const Status& s) {
+    std::fprintf(stderr, "vmm_fixture: %s\n", s.ToString().c_str());
+    return 2;
+  };
+
+  if (opt.shmem_mib) {
+    FixtureFile f;
+    f.name = "shmem0";
+    f.kind = "shmem-memfd";
+    f.size = opt.shmem_mib << 20;
+    f.fd = UniqueFd(::memfd_create("shmem0", MFD_CLOEXEC));
+    if (!f.fd.valid() || ::ftruncate(f.fd.get(), static_cast<off_t>(f.size)) < 0)
+      return fail(Status::FromErrno("memfd shmem0", errno));
+    Status s = MapShared(f);
+    if (s.ok()) s = SetPolicy(f, "interleave");
+    if (s.ok() && opt.populate) s = Populate(f);
+    if (!s.ok()) return fail(s);
+    files.push_back(std::move(f));
+  }
+
+  if (opt.hugetlb_mib) {
+    const uint64_t n = (opt.hugetlb_mib + 1) / 2;
+    Status s = ReserveHugepages(n, &reservation);
+    if (s.ok()) {
+      FixtureFile f;
+      f.name = "hugetlb0";
+      f.kind = "hugetlb-memfd";
+      f.size = n << 21;
+      f.page_size = 2 << 20;
+      f.fd = UniqueFd(::memfd_create("hugetlb0", MFD_CLOEXEC | MFD_HUGETLB | (21u << 26)  /* MFD_HUGE_2MB */));
+      if (!f.fd.valid() || ::ftruncate(f.fd.get(), static_cast<off_t>(f.size)) < 0)
+        return fail(Status::FromErrno("memfd hugetlb0", errno));
+      s = MapShared(f);
+      if (s.ok() && opt.populate) s = Populate(f);
+      if (!s.ok()) return fail(s);
+      files.push_back(std::move(f));
+    } else {
+      hugetlb_reason = s.message();
+    }
+  }
+
+  if (opt.gmem_mib) {
+    auto k = Kvm::Open();
+    if (!k.ok()) {
+      kvm_reason = k.status().message();
+    } else {
+      kvm.emplace(std::move(*k));
+      auto v = kvm->CreateVm(0);
+      if (!v.ok()) return fail(v.status());
+      vm.emplace(std::move(*v));
+      std::ostringstream slots;
+      const uint64_t size = opt.gmem_mib << 20;
+      const uint64_t flag_sets[2] = {uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared,
+                                     uapi::kGuestMemfdFlagMmap};
+      for (int i = 0; i < 2; ++i) {
+        FixtureFile f;
+        f.name = i == 0 ? "gmem_shared" : "gmem_private";
+        f.kind = "guest_memfd";
+        f.size = size;
+        f.flags = flag_sets[i];
+        f.touchable = i == 0;
+        auto fd = vm->CreateGuestMemfd(size, f.flags);
+        if (!fd.ok()) return fail(fd.status());
+        f.fd = std::move(*fd);
+        Status s = f.touchable ? MapShared(f) : Status::Ok();
+        if (s.ok()) s = SetPolicy(f, i == 0 ? "bind" : "preferred");
+        if (s.ok() && opt.populate) s = Populate(f);
+        if (!s.ok()) return fail(s);
+        // userspace_addr must be a valid address; the shared file's mapping serves both.
+        const uint64_t uaddr = reinterpret_cast<uint64_t>(files.empty() || !files[0].map ? nullptr : files[0].map);
+        const uint64_t gpa = static_cast<uint64_t>(i) << 30;
+        s = vm->SetGuestMemfdRegion(static_cast<uint32_t>(i), gpa, size, uaddr, f.fd.get(), 0);
+        if (!s.ok()) return fail(s);
+        slots << (i ? "," : "") << "{\"slot\":" << i << ",\"flags\":" << uapi::kMemGuestMemfd
+              << ",\"base_gfn\":" << (gpa >> 12) << ",\"npages\":" << (size >> 12)
+              << ",\"userspace_addr\":\"0x" << std::hex << uaddr << std::dec
+              << "\",\"gmem_fd\":" << f.fd.get() << ",\"gmem_offset\":0}";
+        files.push_back(std::move(f));
+      }
+      vms_json = "[{\"token\":1,\"vm_type\":0,\"memslots\":[" + slots.str() + "]}]";
+    }
+  }
+
+  std::printf("%s\n", Json(files, kvm_reason, vms_json, reservation.added, hugetlb_reason).c_str());
+  std::fflush(stdout);
+
+  std::string buf;
+  while (!g_stop) {
+    pollfd p{0, POLLIN, 0};
+    int r = ::poll(&p, 1, 200);
+    if (r < 0 && errno != EINTR) break;
+    if (r <= 0) continue;
+    char chunk[512];
+    ssize_t n = ::read(0, chunk, sizeof(chunk));
+    if (n <= 0) break;  // stdin closed: the test is done with us
+    buf.append(chunk, static_cast<size_t>(n));
+    size_t nl;
+    while ((nl = buf.find('\n')) != std::string::npos) {
+      const std::string line = buf.substr(0, nl);
+      buf.erase(0, nl + 1);
+      if (line.empty()) continue;
+      Status s = RunCommand(files, line);
+      std::printf("%s\n", s.ok() ? "ok" : ("error: " + s.ToString()).c_str());
+      std::fflush(stdout);
+    }
+  }
+  for (auto& f : files)
+    if (f.map) ::munmap(f.map, f.size);
+  return 0;  // fds close, reservation restores nr_hugepages
+}
+
+}  // namespace
+}  // namespace khod
+
+int main(int argc, char** argv) { return khod::Main(argc, argv); }
