@@ -1,5 +1,7 @@
 #include "state/invariants.h"
 
+#include "state/hugetlb_invariants.h"
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -285,6 +287,8 @@ void CheckGmem(const GuestMemfd& g, uint32_t page_size, std::vector<Violation>* 
   CheckAttributes(g, pages, out);
   CheckHashes(g, pages, out);
   CheckRestructures(g, pages, out);
+  CheckRestructureMembership(g, out);  // state/hugetlb_invariants.h
+  CheckMixedFoliosSplit(g, out);
 }
 
 std::vector<Violation> CheckInvariants(const Snapshot& snap) {
