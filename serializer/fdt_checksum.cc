@@ -2,6 +2,11 @@
 
 #define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack
 #include <xxhash.h>
+#include <libfdt.h>
+
+#include <cstring>
+
+#include "serializer/fdt_layout.h"
 
 namespace khod {
 
@@ -13,6 +18,22 @@ uint64_t FdtChecksum(const uint8_t* blob, size_t totalsize, size_t value_offset)
   XXH3_64bits_update(&state, kZeros, sizeof kZeros);
   XXH3_64bits_update(&state, blob + value_offset + 8, totalsize - value_offset - 8);
   return XXH3_64bits_digest(&state);
+}
+
+Status SealFdt(std::string* blob) {
+  void* fdt = &(*blob)[0];
+  if (blob->size() < sizeof(struct fdt_header) || fdt_check_header(fdt) != 0 ||
+      fdt_totalsize(fdt) > blob->size())
+    return Status::InvalidArgument("fdt seal: not a complete FDT");
+  int len = 0;
+  const void* sum = fdt_getprop(fdt, 0, fdt_layout::kPropChecksum, &len);
+  if (sum == nullptr || len != 8)
+    return Status::InvalidArgument("fdt seal: root has no 8-byte checksum property");
+  const size_t at = static_cast<const char*>(sum) - blob->data();
+  const uint64_t value =
+      FdtChecksum(reinterpret_cast<const uint8_t*>(blob->data()), fdt_totalsize(fdt), at);
+  std::memcpy(&(*blob)[at], &value, 8);  // native endian, like every khod FDT integer
+  return Status::Ok();
 }
 
 }  // namespace khod

@@ -8,11 +8,19 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+
+#include "common/status.h"
 
 namespace khod {
 
 // `value_offset` is where the checksum's 8 bytes sit inside the blob.
 uint64_t FdtChecksum(const uint8_t* blob, size_t totalsize, size_t value_offset);
+
+// Computes the checksum of a finished FDT and stores it in its root
+// "checksum" property (which must exist, 8 bytes). Used by the encoder, and by
+// tests that edit a blob on purpose and must re-seal it.
+Status SealFdt(std::string* blob);
 
 }  // namespace khod
 

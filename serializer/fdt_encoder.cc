@@ -12,6 +12,7 @@
 #include "serializer/fdt_layout.h"
 #include "serializer/format_version.h"
 #include "serializer/serializer.h"
+#include "serializer/encode_guard.h"
 #include "state/invariants.h"
 
 namespace khod {
@@ -111,7 +112,7 @@ void WriteMemslot(uint8_t* d, const Memslot& s) {
 
 int WriteVm(void* fdt, const Vm& vm) {
   char name[32];
-  std::snprintf(name, sizeof name, "vm@%" PRIx64, vm.token);
+  std::snprintf(name, sizeof name, "vm-%" PRIx64, vm.token);
   int err;
   if ((err = fdt_begin_node(fdt, name)) ||
       (err = fdt_property_string(fdt, kPropCompatible, kVmCompatible)) ||
@@ -124,7 +125,7 @@ int WriteVm(void* fdt, const Vm& vm) {
 
 int WriteGmem(void* fdt, const GuestMemfd& g, const std::vector<AttributeRange>& ranges) {
   char name[32];
-  std::snprintf(name, sizeof name, "gmem@%" PRIx64, g.token);
+  std::snprintf(name, sizeof name, "gmem-%" PRIx64, g.token);
   std::vector<SplitRun> runs;
   for (const RestructureRecord& r : g.restructures)
     runs.insert(runs.end(), r.layout.begin(), r.layout.end());
@@ -196,7 +197,7 @@ Status CheckStrings(const Snapshot& snap) {
 }  // namespace
 
 Status EncodeFdt(const Snapshot& snap, std::string* out) {
-  KHOD_RETURN_IF_ERROR(InvariantsStatus(snap).WithContext("fdt encode: refusing snapshot"));
+  KHOD_RETURN_IF_ERROR(RefuseInvalid(snap, "fdt encode"));
   KHOD_RETURN_IF_ERROR(CheckStrings(snap));
   std::vector<std::vector<AttributeRange>> ranges(snap.gmems.size());
   size_t bound = 4096 + snap.header.producer.size() + snap.header.kernel_release.size() +
@@ -226,15 +227,7 @@ Status EncodeFdt(const Snapshot& snap, std::string* out) {
     return Status::Internal(std::string("fdt encode: libfdt: ") + fdt_strerror(err) +
                             " (size bound " + std::to_string(bound) + ")");
   out->resize(fdt_totalsize(fdt));
-  fdt = &(*out)[0];
-  int len = 0;
-  const void* sum = fdt_getprop(fdt, 0, kPropChecksum, &len);
-  if (sum == nullptr || len != 8) return Status::Internal("fdt encode: checksum property lost");
-  const size_t at = static_cast<const char*>(sum) - out->data();
-  const uint64_t value =
-      FdtChecksum(reinterpret_cast<const uint8_t*>(out->data()), out->size(), at);
-  std::memcpy(&(*out)[at], &value, 8);
-  return Status::Ok();
+  return SealFdt(out);
 }
 
 }  // namespace khod

@@ -67,7 +67,7 @@ constexpr char kPropVmType[] = "vm-type";  // u32
 
 // guest_memfd node properties.
 constexpr char kPropInode[] = "inode";               // u64
-constexpr char kPropName[] = "name";                 // string
+constexpr char kPropName[] = "gmem-name";          // string ("name" is reserved in DT)
 constexpr char kPropProvenance[] = "provenance";     // u32
 constexpr char kPropKind[] = "kind";                 // u32
 constexpr char kPropSize[] = "size";                 // u64 bytes

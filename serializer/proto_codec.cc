@@ -7,6 +7,7 @@
 #include "serializer/frame.h"
 #include "serializer/serializer.h"
 #include "serializer/varint_tables.h"
+#include "serializer/encode_guard.h"
 #include "state/invariants.h"
 
 namespace khod {
@@ -134,7 +135,7 @@ Status FromProto(const pb::GuestMemfd& m, GuestMemfd* g) {
 }  // namespace
 
 Status EncodeProto(const Snapshot& snap, std::string* out) {
-  KHOD_RETURN_IF_ERROR(InvariantsStatus(snap).WithContext("proto encode: refusing snapshot"));
+  KHOD_RETURN_IF_ERROR(RefuseInvalid(snap, "proto encode"));
   pb::Snapshot m;
   pb::Header* h = m.mutable_header();
   h->set_producer(snap.header.producer);

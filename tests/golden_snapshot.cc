@@ -1,0 +1,83 @@
+#include "tests/golden_snapshot.h"
+
+namespace khod {
+
+Snapshot GoldenSnapshot() {
+  Snapshot s;
+  s.header.producer = "khod 0.1.0";
+  s.header.kernel_release = "6.18.0-khod";
+  s.header.boot_id = "0b3c6a52-8f0e-4a59-9d7c-3f1e2d4c5b6a";
+  s.header.capture_time_ns = 1767225600123456789ull;
+  s.header.page_size = 4096;
+
+  Vm vm;
+  vm.token = 0x10;
+  vm.vm_type = 0;
+  vm.memslots = {
+      {0, 1u << 2, 0, 512, 0x7f0000000000ull, 0x2a, 0},
+      {(1u << 16) | 1, 1u << 2, 0x100000, 256, 0, 0x2b, 0},
+  };
+  s.vms.push_back(vm);
+
+  GuestMemfd ram;  // buddy-backed, the common case
+  ram.token = 0x2a;
+  ram.inode = 123456;
+  ram.name = "vm0-ram";
+  ram.provenance = Provenance::kKernel;
+  ram.kind = FileKind::kGuestMemfd;
+  ram.size = 1024 * 4096;
+  ram.flags = 3;  // MMAP | INIT_SHARED
+  ram.vm_token = 0x10;
+  ram.policy = Mempolicy{3, 0, {1}, -1};  // MPOL_INTERLEAVE on node 0
+  ram.folios = {
+      {0, 0x1000, 214, 0, kFolioUptodate | kFolioDirty},
+      {214, 0x5000, 10, 0, kFolioUptodate},
+      {300, kPfnUnknown, 1, 0, 0},
+      {1000, 0x9999, 24, 0, kFolioUptodate | kFolioHwpoison},
+  };
+  ram.attributes.Set(100, 100, kAttrPrivate);
+  ram.attributes.Set(500, 12, kAttrPrivate);
+  ram.attributes.Set(900, 10, kAttrPrivate | 0x10);
+  ram.hashes = {{0, 214, 0x0123456789abcdefull}, {300, 1, 0xfedcba9876543210ull}};
+  s.gmems.push_back(ram);
+
+  GuestMemfd huge;  // HugeTLB 2 MiB, one huge folio split (restructured)
+  huge.token = 0x2b;
+  huge.inode = 654321;
+  huge.name = "vm0-huge";
+  huge.provenance = Provenance::kModel;
+  huge.kind = FileKind::kGuestMemfd;
+  huge.size = 2048 * 4096;
+  huge.flags = 1;
+  huge.backing = Backing::kHugetlb;
+  huge.hstate_order = 9;
+  huge.vm_token = 0x10;
+  huge.policy = Mempolicy{2, 1u << 15, {0x3, 0x1}, 1};
+  huge.folios = {
+      {0, 0x40000, 1, 9, kFolioUptodate},
+      {512, 0x40400, 256, 0, kFolioUptodate | kFolioDirty},
+      {768, 0x40500, 32, 3, kFolioUptodate},
+      {1536, 0x80000, 1, 9, 0},
+  };
+  RestructureRecord r;
+  r.index = 512;
+  r.head_pfn = 0x40400;
+  r.original_order = 9;
+  r.memcg_id = 7;
+  r.in_progress = true;
+  r.layout = {{0, 256, 0}, {256, 32, 3}};
+  huge.restructures.push_back(r);
+  huge.attributes.Set(512, 256, kAttrPrivate);
+  huge.attributes.Set(1536, 512, kAttrPrivate);
+  s.gmems.push_back(huge);
+
+  GuestMemfd empty;  // unbound, nothing allocated
+  empty.token = 0x2c;
+  empty.name = "";
+  empty.provenance = Provenance::kSynthetic;
+  empty.kind = FileKind::kShmemMemfd;
+  s.gmems.push_back(empty);
+  return s;
+}
+
+}  // namespace khod
