@@ -190,6 +190,8 @@ Status ModelGuestMemfd::Split(const Folio& f) {
   if (entry == nullptr)
     return Status::Internal(Describe() + ": split folio at index " + std::to_string(f.index) +
                             " has no restructure record");
+  // A capture while the split is under way sees the folios as they still are.
+  entry->record.layout = LayoutOf(rec_index, opts_.hstate_order);
   restructuring_ = true;
   kernel_->BeginRestructure(entry);
   filemap_.SetOrder(f.index, f.pages(), 0);

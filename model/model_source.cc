@@ -98,7 +98,23 @@ Result<std::unique_ptr<ModelGuestMemfd>> RestoreModel(ModelKernel* kernel, const
       const uint64_t rec = e.first_index - e.first_index % hp;
       placed.first_pfn = f->split_[rec] + (e.first_index - rec);
     }
-    Status s = RestoreExtent(kernel, pool, placed, /*claim=*/!piece, &f->filemap_);
+    Status s;
+    if (!piece && huge && e.first_pfn != kPfnUnknown && !f->split_.empty()) {
+      // Whole huge folios inside a record (a split captured before it began)
+      // were claimed with the record: claim only the folios between records.
+      const uint64_t hp = uint64_t{1} << g.hstate_order;
+      uint64_t at = e.first_index;
+      for (auto it = f->split_.lower_bound(e.first_index);
+           s.ok() && it != f->split_.end() && it->first < e.end_index(); ++it) {
+        if (it->first > at) s = pool->Claim(e.first_pfn + (at - e.first_index), (it->first - at) / hp);
+        at = it->first + hp;
+      }
+      if (s.ok() && at < e.end_index())
+        s = pool->Claim(e.first_pfn + (at - e.first_index), (e.end_index() - at) / hp);
+      if (s.ok()) s = RestoreExtent(kernel, pool, placed, /*claim=*/false, &f->filemap_);
+    } else {
+      s = RestoreExtent(kernel, pool, placed, /*claim=*/!piece, &f->filemap_);
+    }
     if (!s.ok()) return s.WithContext("MODEL restore");
     if (e.flags & kFolioHwpoison) {
       Result<uint64_t> pfn0 = f->PfnOf(e.first_index);
