@@ -1,0 +1,67 @@
+// GmemHandle / GmemOpener: how the session gets hold of a guest_memfd (or a
+// memfd stand-in, or a model guest) and keeps it open. The opener hides where
+// the object comes from - a VMM by pid+fd, an fd adopted across a handover, a
+// rebuild from the blob, the model - so the session and restore only see
+// GmemSource for capture and an fd for handover. Tests inject a fake opener.
+#ifndef KHOD_DAEMON_GMEM_OPENER_H_
+#define KHOD_DAEMON_GMEM_OPENER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "capture/gmem_source.h"
+#include "common/status.h"
+#include "state/snapshot.h"
+
+namespace khod {
+
+// What the VMM declares about a gmem: what the kernel cannot be asked.
+struct GmemDeclaration {
+  uint64_t token = 0;
+  std::string name;
+  uint64_t vm_token = 0;
+  uint64_t gmem_flags = 0;  // GUEST_MEMFD_FLAG_*; ignored for memfds
+  AttributeMap attributes;  // private pages are never touched by capture
+};
+
+struct GmemHandle {
+  std::unique_ptr<GmemSource> source;
+  int fd = -1;          // borrowed from `source`; -1 for model guests (nothing to hand over)
+  FileKind kind = FileKind::kGuestMemfd;
+  bool is_model = false;
+  uint64_t inode = 0;
+  uint64_t size = 0;
+  std::string how;      // "taken from pid 12 fd 7", "adopted fd 9", "rebuilt", "MODEL"
+};
+
+struct ModelSpec {
+  uint64_t size = 0;
+  uint8_t hstate_order = 0;  // 0 buddy, 9 or 18 HugeTLB
+  bool populate = false;
+};
+
+class GmemOpener {
+ public:
+  virtual ~GmemOpener() = default;
+  // pidfd_open + pidfd_getfd, then an identity check. NotFound for a dead pid
+  // or a closed fd, FailedPrecondition for a file that is not a guest_memfd /
+  // HugeTLB or shmem memfd, PermissionDenied when the kernel refuses.
+  virtual Result<std::unique_ptr<GmemHandle>> TakeFromProcess(const GmemDeclaration& decl,
+                                                              int pid, int fd) = 0;
+  // An fd this process holds (received over a handover, or a dup of an
+  // attached one); takes ownership of `fd`.
+  virtual Result<std::unique_ptr<GmemHandle>> Adopt(const GmemDeclaration& decl, int fd) = 0;
+  virtual Result<std::unique_ptr<GmemHandle>> NewModel(const GmemDeclaration& decl,
+                                                       const ModelSpec& spec) = 0;
+  // New side: a model guest with exactly the frozen state (the model's restore).
+  virtual Result<std::unique_ptr<GmemHandle>> RestoreModel(const GuestMemfd& frozen) = 0;
+  // New side without a carried fd: a new object of the same kind, size, flags
+  // and mempolicy. Its folios (and so PFNs and contents) are new: verify says so.
+  virtual Result<std::unique_ptr<GmemHandle>> Rebuild(const GmemDeclaration& decl,
+                                                      const GuestMemfd& frozen) = 0;
+};
+
+}  // namespace khod
+
+#endif  // KHOD_DAEMON_GMEM_OPENER_H_

@@ -1,0 +1,189 @@
+// khod: the live-update daemon. Serves proto/khod.proto and the standard gRPC
+// health service on a unix socket; keeps its session in --state-dir.
+//
+//   khod [--socket=/run/khod/khod.sock] [--state-dir=/var/lib/khod]
+//        [--allow-gid=GID] [--transport=reexec|dir|luo] [--format=fdt|proto]
+//        [--luo-device=/dev/liveupdate]
+//   test faults: [--crash-at=POINT] [--fault=corrupt-handover-blob]
+//   set by a reexec handover, not by hand: [--adopt=SPEC] [--listen-fd=N]
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/khod_service.h"
+#include "daemon/peer_auth.h"
+#include "daemon/session.h"
+#include "daemon/system_opener.h"
+#include "daemon/unix_listener.h"
+#include "handover/reexec_transport.h"
+
+namespace khod {
+namespace {
+
+struct Flags {
+  std::string socket = "/run/khod/khod.sock";
+  std::string state_dir = "/var/lib/khod";
+  long allow_gid = -1;
+  v1::Transport transport = v1::REEXEC;
+  v1::BlobFormat format = v1::FDT;
+  std::string crash_at;
+  bool corrupt_blob = false;
+  std::string adopt;
+  int listen_fd = -1;
+  std::string luo_device = "/dev/liveupdate";
+  std::vector<std::string> passthrough;  // re-given to the next khod on reexec
+};
+
+int Die(const std::string& msg) {
+  std::fprintf(stderr, "khod: %s\n", msg.c_str());
+  return 2;
+}
+
+bool ParseFlags(int argc, char** argv, Flags* f, std::string* err) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    size_t eq = a.find('=');
+    std::string key = a.substr(0, eq), val = eq == std::string::npos ? "" : a.substr(eq + 1);
+    bool pass = true;
+    if (key == "--socket") f->socket = val;
+    else if (key == "--state-dir") f->state_dir = val;
+    else if (key == "--allow-gid") f->allow_gid = std::atol(val.c_str());
+    else if (key == "--transport") {
+      if (val == "reexec") f->transport = v1::REEXEC;
+      else if (val == "dir") f->transport = v1::DIR;
+      else if (val == "luo") f->transport = v1::LUO;
+      else { *err = "--transport must be reexec, dir or luo"; return false; }
+    } else if (key == "--format") {
+      if (val == "fdt") f->format = v1::FDT;
+      else if (val == "proto") f->format = v1::PROTO;
+      else { *err = "--format must be fdt or proto"; return false; }
+    } else if (key == "--crash-at") f->crash_at = val;
+    else if (key == "--fault") {
+      if (val != "corrupt-handover-blob") { *err = "unknown --fault " + val; return false; }
+      f->corrupt_blob = true;
+    } else if (key == "--luo-device") f->luo_device = val;
+    else if (key == "--adopt") { f->adopt = val; pass = false; }
+    else if (key == "--listen-fd") { f->listen_fd = std::atoi(val.c_str()); pass = false; }
+    else { *err = "unknown flag " + a; return false; }
+    if (pass) f->passthrough.push_back(a);
+  }
+  return true;
+}
+
+// What the main thread waits for: a signal, or a reexec handover.
+struct Wakeup {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop = false;
+  std::optional<std::vector<std::string>> exec_argv;
+};
+
+}  // namespace
+}  // namespace khod
+
+int main(int argc, char** argv) {
+  using namespace khod;
+  Flags flags;
+  std::string err;
+  if (!ParseFlags(argc, argv, &flags, &err)) return Die(err);
+
+  // Signals go to one waiting thread, not to whichever thread gRPC is running.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  AdoptSpec adopted;
+  if (!flags.adopt.empty()) {
+    Result<AdoptSpec> a = ParseAdoptSpec(flags.adopt);
+    if (!a.ok()) return Die(a.status().ToString());
+    adopted = *a;
+  }
+  Result<int> lfd = UnixListener::Bind(flags.socket, flags.allow_gid, flags.listen_fd);
+  if (!lfd.ok()) return Die(lfd.status().ToString());
+
+  Wakeup wake;
+  SessionOptions so;
+  so.state_dir = flags.state_dir;
+  so.default_transport = flags.transport;
+  so.default_format = flags.format;
+  so.exec_args = flags.passthrough;
+  so.exec_args.push_back("--listen-fd=" + std::to_string(*lfd));
+  so.crash = CrashPoints(flags.crash_at);
+  so.corrupt_handover_blob = flags.corrupt_blob;
+  so.adopted = adopted;
+  so.luo_device_path = flags.luo_device;
+  so.on_exec_ready = [&wake](std::vector<std::string> argv) {
+    std::lock_guard<std::mutex> l(wake.mu);
+    wake.exec_argv = std::move(argv);
+    wake.cv.notify_all();
+  };
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n > 0) so.self_binary.assign(self, static_cast<size_t>(n));
+
+  SystemOpener opener;
+  Result<std::unique_ptr<Session>> session = Session::Open(so, &opener);
+  if (!session.ok()) return Die("cannot open session: " + session.status().ToString());
+
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    std::lock_guard<std::mutex> l(wake.mu);
+    wake.stop = true;
+    wake.cv.notify_all();
+  });
+  signal_thread.detach();
+
+  PeerAuth auth(flags.allow_gid);
+  KhodService service(session->get(), &auth);
+  grpc::EnableDefaultHealthCheckService(true);
+  for (;;) {
+    grpc::ServerBuilder builder;
+    builder.RegisterService(&service);
+    std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+    if (!server) return Die("gRPC server failed to start");
+    server->GetHealthCheckService()->SetServingStatus(true);
+    UnixListener listener(*lfd, &auth);
+    listener.Start(server.get());
+    std::fprintf(stderr, "khod: pid %d serving %s (state %s): %s\n", ::getpid(),
+                 flags.socket.c_str(), flags.state_dir.c_str(), (*session)->recovery().c_str());
+
+    std::vector<std::string> exec_argv;
+    {
+      std::unique_lock<std::mutex> l(wake.mu);
+      wake.cv.wait(l, [&] { return wake.stop || wake.exec_argv.has_value(); });
+      if (wake.exec_argv) exec_argv = std::move(*wake.exec_argv);
+      wake.exec_argv.reset();
+    }
+    listener.Stop();
+    // Lets the Freeze call that asked for the exec send its reply first.
+    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    server.reset();
+    if (exec_argv.empty()) {
+      std::fprintf(stderr, "khod: stopping on signal; session stays in %s\n",
+                   v1::Phase_Name((*session)->phase()).c_str());
+      return 0;
+    }
+    std::fprintf(stderr, "khod: re-executing %s\n", exec_argv[0].c_str());
+    std::fflush(stderr);
+    ::fcntl(*lfd, F_SETFD, 0);  // the new khod keeps accepting on the same socket
+    pthread_sigmask(SIG_UNBLOCK, &sigs, nullptr);
+    Status s = ReexecTransport::Exec(exec_argv);
+    pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+    ::fcntl(*lfd, F_SETFD, FD_CLOEXEC);
+    (*session)->ExecFailed(s);
+  }
+}

@@ -1,0 +1,101 @@
+#include "daemon/khod_service.h"
+
+namespace khod {
+
+grpc::Status ToGrpc(const Status& s) {
+  using C = Status::Code;
+  grpc::StatusCode code = grpc::StatusCode::INTERNAL;
+  switch (s.code()) {
+    case C::kOk: return grpc::Status::OK;
+    case C::kInvalidArgument: code = grpc::StatusCode::INVALID_ARGUMENT; break;
+    case C::kCorruption: code = grpc::StatusCode::DATA_LOSS; break;
+    case C::kUnsupported: code = grpc::StatusCode::UNIMPLEMENTED; break;
+    case C::kNotFound: code = grpc::StatusCode::NOT_FOUND; break;
+    case C::kFailedPrecondition: code = grpc::StatusCode::FAILED_PRECONDITION; break;
+    case C::kPermissionDenied: code = grpc::StatusCode::PERMISSION_DENIED; break;
+    case C::kBusy: code = grpc::StatusCode::UNAVAILABLE; break;
+    case C::kIoError: code = grpc::StatusCode::INTERNAL; break;
+    case C::kInternal: code = grpc::StatusCode::INTERNAL; break;
+  }
+  return grpc::Status(code, s.message());
+}
+
+namespace {
+
+// Runs `fn` for an authorized caller: the one place every RPC is checked.
+template <typename Fn>
+grpc::Status Guarded(const PeerAuth* auth, grpc::ServerContext* c, Fn fn) {
+  Status a = auth->Check(c->peer());
+  if (!a.ok()) return ToGrpc(a);
+  return ToGrpc(fn());
+}
+
+template <typename T, typename Out>
+Status Assign(Result<T> r, Out* out) {
+  if (!r.ok()) return r.status();
+  *out = std::move(*r);
+  return Status::Ok();
+}
+
+}  // namespace
+
+grpc::Status KhodService::Attach(grpc::ServerContext* c, const v1::AttachRequest* q,
+                                 v1::AttachReply* r) {
+  return Guarded(auth_, c, [&] { return Assign(session_->Attach(*q), r->mutable_gmem()); });
+}
+
+grpc::Status KhodService::Detach(grpc::ServerContext* c, const v1::DetachRequest* q,
+                                 v1::DetachReply*) {
+  return Guarded(auth_, c, [&] { return session_->Detach(q->token()); });
+}
+
+grpc::Status KhodService::UpdateAttributes(grpc::ServerContext* c,
+                                           const v1::UpdateAttributesRequest* q,
+                                           v1::UpdateAttributesReply*) {
+  return Guarded(auth_, c, [&] { return session_->UpdateAttributes(*q); });
+}
+
+grpc::Status KhodService::Prepare(grpc::ServerContext* c, const v1::PrepareRequest*,
+                                  v1::PhaseReply* r) {
+  return Guarded(auth_, c, [&] { return Assign(session_->Prepare(), r); });
+}
+
+grpc::Status KhodService::Freeze(grpc::ServerContext* c, const v1::FreezeRequest* q,
+                                 v1::PhaseReply* r) {
+  return Guarded(auth_, c, [&] { return Assign(session_->Freeze(*q), r); });
+}
+
+grpc::Status KhodService::Restore(grpc::ServerContext* c, const v1::RestoreRequest* q,
+                                  v1::PhaseReply* r) {
+  return Guarded(auth_, c, [&] { return Assign(session_->Restore(*q), r); });
+}
+
+grpc::Status KhodService::Verify(grpc::ServerContext* c, const v1::VerifyRequest*,
+                                 v1::VerifyReply* r) {
+  return Guarded(auth_, c, [&] { return Assign(session_->Verify(), r); });
+}
+
+grpc::Status KhodService::Finish(grpc::ServerContext* c, const v1::FinishRequest*,
+                                 v1::PhaseReply* r) {
+  return Guarded(auth_, c, [&] { return Assign(session_->Finish(), r); });
+}
+
+grpc::Status KhodService::Cancel(grpc::ServerContext* c, const v1::CancelRequest*,
+                                 v1::PhaseReply* r) {
+  return Guarded(auth_, c, [&] { return Assign(session_->Cancel(), r); });
+}
+
+grpc::Status KhodService::GetStatus(grpc::ServerContext* c, const v1::StatusRequest*,
+                                    v1::StatusReply* r) {
+  return Guarded(auth_, c, [&] {
+    *r = session_->GetStatus();
+    return Status::Ok();
+  });
+}
+
+grpc::Status KhodService::GetSnapshot(grpc::ServerContext* c, const v1::SnapshotRequest* q,
+                                      v1::SnapshotReply* r) {
+  return Guarded(auth_, c, [&] { return Assign(session_->GetSnapshot(*q), r); });
+}
+
+}  // namespace khod

@@ -1,0 +1,44 @@
+// Peer authorization for khod's unix socket. khod accepts connections itself
+// (so it can read SO_PEERCRED, which gRPC does not expose) and hands each
+// accepted fd to gRPC with AddInsecureChannelFromFd; gRPC then names the peer
+// "fd:N". Every call looks its peer up here and is refused with
+// PERMISSION_DENIED and a message unless the peer is root or in --allow-gid.
+#ifndef KHOD_DAEMON_PEER_AUTH_H_
+#define KHOD_DAEMON_PEER_AUTH_H_
+
+#include <sys/types.h>
+
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "common/status.h"
+
+namespace khod {
+
+struct PeerCred {
+  pid_t pid = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+class PeerAuth {
+ public:
+  // allow_gid < 0: root only.
+  explicit PeerAuth(long allow_gid = -1) : allow_gid_(allow_gid) {}
+  // Reads SO_PEERCRED of an accepted connection and remembers it under its fd.
+  Status Register(int conn_fd);
+  // `peer` is grpc::ServerContext::peer(). OK, or PermissionDenied naming the
+  // peer's uid/gid/pid and what would be accepted.
+  Status Check(const std::string& peer) const;
+  long allow_gid() const { return allow_gid_; }
+
+ private:
+  long allow_gid_;
+  mutable std::mutex mu_;
+  std::map<int, PeerCred> by_fd_;
+};
+
+}  // namespace khod
+
+#endif  // KHOD_DAEMON_PEER_AUTH_H_

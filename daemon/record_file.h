@@ -1,0 +1,33 @@
+// Crash-safe files for khod's state directory. A file is replaced atomically
+// (write a temporary, fsync it, rename over the old one, fsync the directory),
+// so after a crash at any instant a reader finds either the old contents or
+// the new, never a mix. Each file is framed with a magic, a length and an
+// XXH3-64 of the payload, so a torn or bit-flipped file is refused as
+// Corruption rather than trusted.
+#ifndef KHOD_DAEMON_RECORD_FILE_H_
+#define KHOD_DAEMON_RECORD_FILE_H_
+
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace khod {
+
+// Writes `payload` framed and checksummed to `path`, atomically.
+Status WriteRecordFile(const std::string& path, std::string_view payload);
+
+// Reads a file written by WriteRecordFile. NotFound when absent, Corruption
+// when the frame or the checksum is wrong.
+Result<std::string> ReadRecordFile(const std::string& path);
+
+// Atomic replace without a frame (for blobs whose format is self-checking).
+Status WriteFileAtomically(const std::string& path, std::string_view data);
+Result<std::string> ReadWholeFile(const std::string& path);
+
+// mkdir -p with `mode` for the directories created.
+Status MakeDirs(const std::string& path, unsigned mode);
+
+}  // namespace khod
+
+#endif  // KHOD_DAEMON_RECORD_FILE_H_

@@ -1,0 +1,957 @@
+#include "daemon/session.h"
+
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "daemon/record_file.h"
+#include "handover/dir_transport.h"
+#include "handover/luo_transport.h"
+#include "serializer/serializer.h"
+#include "state/invariants.h"
+
+namespace khod {
+namespace {
+
+constexpr const char* kRecordFile = "session.rec";
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+uint64_t RandomId() {
+  uint64_t v = 0;
+  if (::getrandom(&v, sizeof(v), 0) != sizeof(v)) v = static_cast<uint64_t>(NowNs());
+  return v ? v : 1;
+}
+
+std::string PhaseName(v1::Phase p) {
+  std::string n = v1::Phase_Name(p);
+  return n.empty() ? "PHASE_" + std::to_string(static_cast<int>(p)) : n;
+}
+
+
+BlobFormat ToBlobFormat(v1::BlobFormat f) {
+  return f == v1::PROTO ? BlobFormat::kProto : BlobFormat::kFdt;
+}
+
+std::string Bytes(uint64_t n) {
+  char b[32];
+  if (n >= (1u << 20)) std::snprintf(b, sizeof(b), "%.1f MiB", n / 1048576.0);
+  else if (n >= 1024) std::snprintf(b, sizeof(b), "%.1f KiB", n / 1024.0);
+  else std::snprintf(b, sizeof(b), "%llu B", static_cast<unsigned long long>(n));
+  return b;
+}
+
+SnapshotHeader MakeHeader() {
+  SnapshotHeader h;
+  h.producer = "khod 0.1.0";
+  struct utsname u;
+  if (::uname(&u) == 0) h.kernel_release = u.release;
+  Result<std::string> boot = ReadWholeFile("/proc/sys/kernel/random/boot_id");
+  if (boot.ok()) {
+    h.boot_id = *boot;
+    while (!h.boot_id.empty() && h.boot_id.back() == '\n') h.boot_id.pop_back();
+  }
+  h.capture_time_ns = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::system_clock::now().time_since_epoch()).count());
+  h.page_size = static_cast<uint32_t>(::sysconf(_SC_PAGESIZE));
+  return h;
+}
+
+Memslot FromProto(const v1::Memslot& m, uint64_t gmem_token) {
+  Memslot s;
+  s.slot = m.slot();
+  s.flags = m.flags();
+  s.base_gfn = m.base_gfn();
+  s.npages = m.npages();
+  s.userspace_addr = m.userspace_addr();
+  s.gmem_token = gmem_token;
+  s.gmem_offset = m.gmem_offset();
+  return s;
+}
+
+// The VMs of the snapshot, from what the VMMs declared at attach.
+std::vector<Vm> VmsOf(const v1::SessionRecord& r) {
+  std::vector<Vm> vms;
+  for (const auto& vr : r.vms()) {
+    Vm vm;
+    vm.token = vr.token();
+    vm.vm_type = vr.vm_type();
+    for (int i = 0; i < vr.memslots_size(); ++i)
+      vm.memslots.push_back(FromProto(vr.memslots(i), vr.memslot_gmem(i)));
+    vms.push_back(std::move(vm));
+  }
+  return vms;
+}
+
+// Memslot checks that need only the request and the gmem size; the
+// invariant checker repeats them (and more) on the whole snapshot at Prepare.
+Status CheckMemslots(const v1::AttachRequest& req, uint64_t size, uint32_t page) {
+  for (const auto& m : req.memslots()) {
+    const std::string which = "memslot " + std::to_string(m.slot());
+    if (m.npages() == 0) return Status::InvalidArgument(which + ": npages is 0");
+    if (m.gmem_offset() % page)
+      return Status::InvalidArgument(which + ": gmem_offset " + std::to_string(m.gmem_offset()) +
+                                     " not page aligned");
+    if (m.gmem_offset() > size || m.npages() > (size - m.gmem_offset()) / page)
+      return Status::InvalidArgument(which + ": [" + std::to_string(m.gmem_offset()) + ", +" +
+                                     std::to_string(m.npages()) + " pages) exceeds gmem size " +
+                                     std::to_string(size));
+  }
+  for (int i = 0; i < req.memslots_size(); ++i)
+    for (int j = i + 1; j < req.memslots_size(); ++j) {
+      const auto& a = req.memslots(i);
+      const auto& b = req.memslots(j);
+      if (a.slot() == b.slot())
+        return Status::InvalidArgument("memslot " + std::to_string(a.slot()) + " given twice");
+      if (a.base_gfn() < b.base_gfn() + b.npages() && b.base_gfn() < a.base_gfn() + a.npages())
+        return Status::InvalidArgument("memslots " + std::to_string(a.slot()) + " and " +
+                                       std::to_string(b.slot()) + " overlap in gfn");
+    }
+  return Status::Ok();
+}
+
+Status CheckAttributeRanges(const google::protobuf::RepeatedPtrField<v1::AttributeRange>& ranges,
+                            uint64_t pages) {
+  for (const auto& r : ranges)
+    if (r.count() == 0 || r.first() > pages || r.count() > pages - r.first())
+      return Status::InvalidArgument("attribute range [" + std::to_string(r.first()) + ", +" +
+                                     std::to_string(r.count()) + ") outside the gmem's " +
+                                     std::to_string(pages) + " pages");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Session::Session(SessionOptions opts, GmemOpener* opener)
+    : opts_(std::move(opts)), opener_(opener) {}
+
+Session::~Session() = default;
+
+Result<std::unique_ptr<Session>> Session::Open(SessionOptions opts, GmemOpener* opener) {
+  KHOD_RETURN_IF_ERROR(MakeDirs(opts.state_dir, 0700));
+  std::unique_ptr<Session> s(new Session(std::move(opts), opener));
+  if (!s->opts_.luo_device) {
+    s->own_luo_device_ = std::make_unique<KernelLuoDevice>();
+    s->opts_.luo_device = s->own_luo_device_.get();
+  }
+  std::lock_guard<std::mutex> l(s->mu_);
+  KHOD_RETURN_IF_ERROR(s->Recover());
+  return s;
+}
+
+std::string Session::recovery() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return recovery_;
+}
+
+v1::Phase Session::phase() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return record_.phase();
+}
+
+Status Session::Persist() {
+  record_.set_generation(record_.generation() + 1);
+  std::string bytes;
+  if (!record_.SerializeToString(&bytes)) return Status::Internal("cannot serialize session record");
+  return WriteRecordFile(path(kRecordFile), bytes);
+}
+
+void Session::ResetToIdle() {
+  record_.set_phase(v1::IDLE);
+  record_.clear_prepared_blob();
+  record_.clear_prepared_blob_bytes();
+  record_.clear_frozen_blob();
+  record_.clear_frozen_blob_bytes();
+  record_.clear_frozen_blob_xxh3();
+  record_.clear_durations();
+  record_.clear_last_verdict();
+  have_frozen_ = false;
+  received_.reset();
+  restored_.clear();
+}
+
+GmemDeclaration Session::DeclarationOf(const v1::GmemAttachment& a) const {
+  GmemDeclaration d;
+  d.token = a.token();
+  d.name = a.name();
+  d.vm_token = a.vm_token();
+  d.gmem_flags = a.gmem_flags();
+  for (const auto& r : a.attributes()) d.attributes.Set(r.first(), r.count(), r.value());
+  return d;
+}
+
+v1::GmemInfo Session::InfoOf(const v1::GmemAttachment& a) const {
+  v1::GmemInfo info;
+  info.set_token(a.token());
+  info.set_name(a.name());
+  info.set_vm_token(a.vm_token());
+  info.set_kind(a.kind());
+  info.set_provenance(a.is_model() ? "MODEL" : "kernel");
+  auto find = [&](const std::map<uint64_t, std::unique_ptr<GmemHandle>>& m) -> const GmemHandle* {
+    auto it = m.find(a.token());
+    return it == m.end() ? nullptr : it->second.get();
+  };
+  const GmemHandle* h = find(restored_);
+  if (!h) h = find(handles_);
+  if (h) {
+    info.set_source(h->source ? h->source->Describe() : h->how);
+    info.set_size(h->size);
+    info.set_adopted(h->how.rfind("adopted", 0) == 0);
+  } else {
+    info.set_source(a.is_model() ? "MODEL guest_memfd '" + a.name() + "'"
+                                 : "fd " + std::to_string(a.fd()) + " of pid " +
+                                       std::to_string(a.pid()) + " (not held)");
+  }
+  auto e = extents_.find(a.token());
+  if (e != extents_.end()) info.set_folio_extents(e->second);
+  return info;
+}
+
+// ---- recovery --------------------------------------------------------------
+
+Status Session::ReattachAll(std::vector<std::string>* dropped) {
+  handles_.clear();
+  google::protobuf::RepeatedPtrField<v1::GmemAttachment> kept;
+  for (const auto& a : record_.gmems()) {
+    Result<std::unique_ptr<GmemHandle>> h =
+        a.is_model() ? opener_->NewModel(DeclarationOf(a),
+                                         ModelSpec{a.model().size(),
+                                                   static_cast<uint8_t>(a.model().hstate_order()),
+                                                   a.model().populate()})
+                     : opener_->TakeFromProcess(DeclarationOf(a), a.pid(), a.fd());
+    if (h.ok() && !a.is_model() && a.inode() && (*h)->inode != a.inode())
+      h = Status::FailedPrecondition("fd " + std::to_string(a.fd()) + " of pid " +
+                                     std::to_string(a.pid()) + " is now another file (inode " +
+                                     std::to_string((*h)->inode) + ", was " +
+                                     std::to_string(a.inode()) + ")");
+    if (!h.ok()) {
+      dropped->push_back("gmem " + std::to_string(a.token()) + " ('" + a.name() +
+                         "'): " + h.status().message());
+      for (auto& vm : *record_.mutable_vms()) {
+        // Drop that gmem's memslots with it.
+        v1::VmRecord keep = vm;
+        keep.clear_memslots();
+        keep.clear_memslot_gmem();
+        for (int i = 0; i < vm.memslots_size(); ++i)
+          if (vm.memslot_gmem(i) != a.token()) {
+            *keep.add_memslots() = vm.memslots(i);
+            keep.add_memslot_gmem(vm.memslot_gmem(i));
+          }
+        vm = keep;
+      }
+      continue;
+    }
+    handles_[a.token()] = std::move(*h);
+    *kept.Add() = a;
+  }
+  *record_.mutable_gmems() = kept;
+  return Status::Ok();
+}
+
+Status Session::Recover() {
+  Result<std::string> raw = ReadRecordFile(path(kRecordFile));
+  if (!raw.ok() && raw.status().code() == Status::Code::kNotFound) {
+    record_.set_session_id(RandomId());
+    record_.set_phase(v1::IDLE);
+    record_.set_next_token(1);
+    recovery_ = "new session (no record in " + opts_.state_dir + ")";
+    return Persist();
+  }
+  if (!raw.ok())
+    return raw.status().WithContext(
+        "session record unusable; move it aside to start a new session (nothing is deleted "
+        "automatically)");
+  if (!record_.ParseFromString(*raw))
+    return Status::Corruption(path(kRecordFile) + ": checksum good but the record does not parse");
+
+  const v1::Phase was = record_.phase();
+  std::vector<std::string> dropped;
+  auto dropped_text = [&]() {
+    std::string s;
+    for (const auto& d : dropped) s += "; dropped " + d;
+    return s;
+  };
+  bool has_model = false;
+  for (const auto& a : record_.gmems()) has_model |= a.is_model();
+
+  switch (was) {
+    case v1::IDLE:
+    case v1::PREPARED:
+    case v1::FROZEN: {
+      KHOD_RETURN_IF_ERROR(ReattachAll(&dropped));
+      if (was == v1::IDLE) {
+        recovery_ = "resumed IDLE with " + std::to_string(handles_.size()) + " gmems re-taken";
+      } else if (dropped.empty() && !has_model) {
+        // The kernel objects are the same files (inode checked): the prepared
+        // capture is still theirs. A FROZEN record means the handover had not
+        // happened: back to PREPARED, the guests are still the VMM's.
+        if (was == v1::FROZEN) {
+          record_.set_phase(v1::PREPARED);
+          record_.clear_frozen_blob();
+          record_.clear_frozen_blob_bytes();
+          record_.clear_frozen_blob_xxh3();
+          recovery_ = "rolled back FROZEN -> PREPARED: the handover had not been made; guests "
+                      "are still paused by their VMM: Freeze again or Cancel";
+        } else {
+          recovery_ = "resumed PREPARED (" + std::to_string(handles_.size()) + " gmems re-taken)";
+        }
+      } else {
+        ResetToIdle();
+        recovery_ = "rolled back " + PhaseName(was) + " -> IDLE: " +
+                    (has_model ? "MODEL guests live in khod's memory and were re-created empty"
+                               : "not every gmem could be re-taken") +
+                    "; Prepare again";
+      }
+      recovery_ += dropped_text();
+      break;
+    }
+    case v1::HANDED_OVER:
+    case v1::RESTORED:
+    case v1::VERIFIED: {
+      Result<std::unique_ptr<HandoverTransport>> t =
+          MakeTransport(record_.transport(), record_.handover_dir());
+      if (!t.ok()) return t.status();
+      transport_ = std::move(*t);
+      if (was != v1::HANDED_OVER) {
+        // Restored objects were held by the process that died: restore again.
+        record_.set_phase(v1::HANDED_OVER);
+        record_.clear_last_verdict();
+        recovery_ = "rolled back " + PhaseName(was) +
+                    " -> HANDED_OVER: the restored objects died with the previous khod; "
+                    "Restore again";
+      } else if (!opts_.adopted.empty()) {
+        recovery_ = "resumed HANDED_OVER after reexec: adopted " +
+                    std::to_string(opts_.adopted.fds.size()) + " fds and the blob memfd";
+      } else {
+        recovery_ = "resumed HANDED_OVER";
+        if (record_.transport() == v1::REEXEC)
+          recovery_ += " without the reexec fds (the process holding them is gone): Restore "
+                       "will rebuild from the state-dir blob and verify will show new memory";
+      }
+      break;
+    }
+    case v1::FINISHED:
+      recovery_ = "resumed FINISHED (Attach starts a new session)";
+      break;
+    default:
+      return Status::Corruption("session record has unknown phase " + std::to_string(was));
+  }
+  std::fprintf(stderr, "khod: %s\n", recovery_.c_str());
+  return Persist();
+}
+
+// ---- helpers ---------------------------------------------------------------
+
+Status Session::CheckPhase(std::initializer_list<v1::Phase> allowed, const char* op) const {
+  for (v1::Phase p : allowed)
+    if (record_.phase() == p) return Status::Ok();
+  std::string want;
+  for (v1::Phase p : allowed) want += (want.empty() ? "" : " or ") + PhaseName(p);
+  return Status::FailedPrecondition(std::string(op) + " needs phase " + want + ", session is " +
+                                    PhaseName(record_.phase()));
+}
+
+void Session::RecordDuration(v1::Phase p, int64_t nanos) {
+  for (auto& d : *record_.mutable_durations())
+    if (d.phase() == p) {
+      d.set_nanos(static_cast<uint64_t>(nanos));
+      return;
+    }
+  auto* d = record_.add_durations();
+  d->set_phase(p);
+  d->set_nanos(static_cast<uint64_t>(nanos));
+}
+
+Status Session::WriteBlob(const std::string& kind, const std::string& blob, std::string* file) {
+  // Named by generation: the record still names the old file until it is
+  // replaced, so a crash between the two writes leaves a consistent pair.
+  *file = kind + "-" + std::to_string(record_.generation() + 1) + ".blob";
+  return WriteFileAtomically(path(*file), blob);
+}
+
+Result<std::string> Session::ReadFrozenBlobFromStateDir() const {
+  if (record_.frozen_blob().empty()) return Status::NotFound("no frozen blob in the session record");
+  Result<std::string> b = ReadWholeFile(path(record_.frozen_blob()));
+  if (!b.ok()) return b.status();
+  if (XXH3_64bits(b->data(), b->size()) != record_.frozen_blob_xxh3())
+    return Status::Corruption(path(record_.frozen_blob()) +
+                              ": does not match the checksum recorded at freeze");
+  return b;
+}
+
+Result<std::unique_ptr<HandoverTransport>> Session::MakeTransport(v1::Transport t,
+                                                                  const std::string& dir) {
+  switch (t) {
+    case v1::DIR:
+      return std::unique_ptr<HandoverTransport>(
+          new DirTransport(dir.empty() ? path("handover") : dir));
+    case v1::REEXEC:
+      return std::unique_ptr<HandoverTransport>(new ReexecTransport(opts_.adopted));
+    case v1::LUO:
+      return std::unique_ptr<HandoverTransport>(
+          new LuoTransport(opts_.luo_device, LuoTransport::SessionNameFor(record_.session_id()),
+                           opts_.luo_device_path));
+    default:
+      return Status::InvalidArgument("unknown transport " + std::to_string(t));
+  }
+}
+
+Result<Snapshot> Session::CaptureAll(const std::map<uint64_t, std::unique_ptr<GmemHandle>>& handles,
+                                     bool final_capture) {
+  Snapshot snap;
+  snap.header = MakeHeader();
+  snap.vms = VmsOf(record_);
+  for (const auto& a : record_.gmems()) {
+    auto it = handles.find(a.token());
+    if (it == handles.end() || !it->second->source)
+      return Status::NotFound("gmem " + std::to_string(a.token()) + " is not held by khod");
+    CaptureOptions co;
+    co.hash_contents = a.hash_contents() && final_capture;
+    GuestMemfd g;
+    Status s = it->second->source->Capture(co, &g);
+    if (!s.ok()) return s.WithContext("capture gmem " + std::to_string(a.token()));
+    // Identity is the session's, whatever the source calls it.
+    g.token = a.token();
+    g.name = a.name();
+    g.vm_token = a.vm_token();
+    extents_[a.token()] = g.folios.size();
+    snap.gmems.push_back(std::move(g));
+  }
+  return snap;
+}
+
+// ---- API -------------------------------------------------------------------
+
+Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (record_.phase() == v1::FINISHED) {
+    // A finished session is history: start a new one.
+    record_.Clear();
+    handles_.clear();
+    restored_.clear();
+    transport_.reset();
+    ResetToIdle();
+    record_.set_session_id(RandomId());
+    record_.set_next_token(1);
+  }
+  KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE}, "Attach"));
+  uint64_t token = req.token();
+  if (token == 0) {
+    do token = record_.next_token() ? record_.next_token() : 1;
+    while (handles_.count(token) && (record_.set_next_token(token + 1), true));
+  }
+  if (handles_.count(token))
+    return Status::FailedPrecondition("gmem token " + std::to_string(token) + " already attached");
+  v1::GmemAttachment a;
+  a.set_token(token);
+  a.set_name(req.name());
+  a.set_vm_token(req.vm_token());
+  a.set_hash_contents(req.hash_contents());
+  a.set_gmem_flags(req.gmem_flags());
+  *a.mutable_attributes() = req.attributes();
+  for (const auto& vr : record_.vms())
+    if (req.vm_token() && vr.token() == req.vm_token() && vr.vm_type() != req.vm_type())
+      return Status::FailedPrecondition("VM " + std::to_string(req.vm_token()) + " has type " +
+                                        std::to_string(vr.vm_type()) + ", request says " +
+                                        std::to_string(req.vm_type()));
+  if (req.memslots_size() && !req.vm_token())
+    return Status::InvalidArgument("memslots given without a vm_token");
+
+  Result<std::unique_ptr<GmemHandle>> h = Status::InvalidArgument("attach needs kernel or model");
+  if (req.has_kernel()) {
+    if (req.kernel().pid() <= 0 || req.kernel().fd() < 0)
+      return Status::InvalidArgument("kernel source needs pid > 0 and fd >= 0");
+    a.set_pid(req.kernel().pid());
+    a.set_fd(req.kernel().fd());
+    h = opener_->TakeFromProcess(DeclarationOf(a), req.kernel().pid(), req.kernel().fd());
+  } else if (req.has_model()) {
+    if (req.model().size() == 0) return Status::InvalidArgument("model guest needs a size");
+    a.set_is_model(true);
+    *a.mutable_model() = req.model();
+    h = opener_->NewModel(DeclarationOf(a),
+                          ModelSpec{req.model().size(),
+                                    static_cast<uint8_t>(req.model().hstate_order()),
+                                    req.model().populate()});
+  }
+  if (!h.ok()) return h.status();
+  const uint32_t page = static_cast<uint32_t>(::sysconf(_SC_PAGESIZE));
+  KHOD_RETURN_IF_ERROR(CheckMemslots(req, (*h)->size, page));
+  KHOD_RETURN_IF_ERROR(CheckAttributeRanges(req.attributes(), (*h)->size / page));
+  // Memslots must not collide with those of gmems attached before.
+  for (const auto& vr : record_.vms()) {
+    if (vr.token() != req.vm_token()) continue;
+    for (const auto& m : req.memslots())
+      for (const auto& o : vr.memslots())
+        if (m.slot() == o.slot() ||
+            (m.base_gfn() < o.base_gfn() + o.npages() && o.base_gfn() < m.base_gfn() + m.npages()))
+          return Status::InvalidArgument("memslot " + std::to_string(m.slot()) +
+                                         " collides with memslot " + std::to_string(o.slot()) +
+                                         " of VM " + std::to_string(vr.token()));
+  }
+  a.set_inode((*h)->inode);
+  a.set_kind(a.is_model() ? "model" : FileKindName((*h)->kind));
+
+  if (req.vm_token()) {
+    v1::VmRecord* vm = nullptr;
+    for (auto& vr : *record_.mutable_vms())
+      if (vr.token() == req.vm_token()) vm = &vr;
+    if (!vm) {
+      vm = record_.add_vms();
+      vm->set_token(req.vm_token());
+      vm->set_vm_type(req.vm_type());
+    }
+    for (const auto& m : req.memslots()) {
+      *vm->add_memslots() = m;
+      vm->add_memslot_gmem(token);
+    }
+  }
+  *record_.add_gmems() = a;
+  record_.set_next_token(std::max<uint64_t>(record_.next_token(), token + 1));
+  handles_[token] = std::move(*h);
+  opts_.crash.Hit("pre-attached");
+  KHOD_RETURN_IF_ERROR(Persist());
+  opts_.crash.Hit("attached");
+  return InfoOf(a);
+}
+
+Status Session::Detach(uint64_t token) {
+  std::lock_guard<std::mutex> l(mu_);
+  KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE}, "Detach"));
+  int idx = -1;
+  for (int i = 0; i < record_.gmems_size(); ++i)
+    if (record_.gmems(i).token() == token) idx = i;
+  if (idx < 0) return Status::NotFound("no gmem with token " + std::to_string(token));
+  record_.mutable_gmems()->DeleteSubrange(idx, 1);
+  google::protobuf::RepeatedPtrField<v1::VmRecord> vms;
+  for (const auto& vm : record_.vms()) {
+    v1::VmRecord keep = vm;
+    keep.clear_memslots();
+    keep.clear_memslot_gmem();
+    for (int i = 0; i < vm.memslots_size(); ++i)
+      if (vm.memslot_gmem(i) != token) {
+        *keep.add_memslots() = vm.memslots(i);
+        keep.add_memslot_gmem(vm.memslot_gmem(i));
+      }
+    bool used = keep.memslots_size() > 0;
+    for (const auto& g : record_.gmems()) used |= g.vm_token() == vm.token();
+    if (used) *vms.Add() = keep;
+  }
+  *record_.mutable_vms() = vms;
+  handles_.erase(token);
+  extents_.erase(token);
+  KHOD_RETURN_IF_ERROR(Persist());
+  opts_.crash.Hit("detached");
+  return Status::Ok();
+}
+
+Status Session::UpdateAttributes(const v1::UpdateAttributesRequest& req) {
+  std::lock_guard<std::mutex> l(mu_);
+  KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE, v1::PREPARED}, "UpdateAttributes"));
+  v1::GmemAttachment* a = nullptr;
+  for (auto& g : *record_.mutable_gmems())
+    if (g.token() == req.token()) a = &g;
+  auto it = handles_.find(req.token());
+  if (!a || it == handles_.end())
+    return Status::NotFound("no gmem with token " + std::to_string(req.token()));
+  const uint32_t page = static_cast<uint32_t>(::sysconf(_SC_PAGESIZE));
+  KHOD_RETURN_IF_ERROR(CheckAttributeRanges(req.ranges(), it->second->size / page));
+  v1::GmemAttachment updated = *a;
+  for (const auto& r : req.ranges()) *updated.add_attributes() = r;
+  if (it->second->is_model) {
+    return Status::Unsupported(
+        "MODEL guests convert through the model's conversion flow, not declared attributes");
+  }
+  // The kernel source captures with the declared attributes (it must never
+  // touch a private page), so it is re-made around a dup of the same fd.
+  int dup = ::fcntl(it->second->fd, F_DUPFD_CLOEXEC, 3);
+  if (dup < 0) return Status::FromErrno("dup gmem fd", errno);
+  Result<std::unique_ptr<GmemHandle>> h = opener_->Adopt(DeclarationOf(updated), dup);
+  if (!h.ok()) return h.status();
+  (*h)->how = it->second->how;
+  it->second = std::move(*h);
+  *a = updated;
+  return Persist();
+}
+
+Result<v1::PhaseReply> Session::Prepare() {
+  std::lock_guard<std::mutex> l(mu_);
+  KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE, v1::PREPARED}, "Prepare"));
+  if (handles_.empty()) return Status::FailedPrecondition("Prepare: no gmem attached");
+  const int64_t t0 = NowNs();
+  Result<Snapshot> snap = CaptureAll(handles_, /*final_capture=*/false);
+  if (!snap.ok()) return snap.status();
+  // KHO cannot split a preserved folio: restructuring must be settled now.
+  for (const auto& g : snap->gmems)
+    for (const auto& r : g.restructures)
+      if (r.in_progress)
+        return Status::Busy("gmem " + std::to_string(g.token) +
+                            ": HugeTLB restructuring in progress at page " +
+                            std::to_string(r.index) + "; Prepare again once it settles");
+  Status inv = InvariantsStatus(*snap);
+  if (!inv.ok()) return inv.WithContext("Prepare: captured state breaks an invariant");
+  std::string blob, file;
+  KHOD_RETURN_IF_ERROR(Encode(*snap, BlobFormat::kProto, &blob));
+  KHOD_RETURN_IF_ERROR(WriteBlob("prepared", blob, &file));
+  opts_.crash.Hit("pre-prepared");
+  const std::string old = record_.prepared_blob();
+  record_.set_phase(v1::PREPARED);
+  record_.set_prepared_blob(file);
+  record_.set_prepared_blob_bytes(blob.size());
+  RecordDuration(v1::PREPARED, NowNs() - t0);
+  KHOD_RETURN_IF_ERROR(Persist());
+  if (!old.empty() && old != file) ::unlink(path(old).c_str());
+  opts_.crash.Hit("prepared");
+  v1::PhaseReply r;
+  r.set_phase(v1::PREPARED);
+  r.set_message("prepared " + std::to_string(snap->gmems.size()) + " gmems, blob " +
+                Bytes(blob.size()));
+  return r;
+}
+
+Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
+  std::vector<std::string> exec_argv;
+  v1::PhaseReply reply;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    KHOD_RETURN_IF_ERROR(CheckPhase({v1::PREPARED}, "Freeze"));
+    if (!req.guests_paused())
+      return Status::FailedPrecondition(
+          "Freeze: pause every guest first and set guests_paused (khod cannot pause them, and a "
+          "capture of running guests is not final)");
+    const v1::Transport tkind =
+        req.transport() == v1::TRANSPORT_UNSPECIFIED ? opts_.default_transport : req.transport();
+    const v1::BlobFormat fmt =
+        req.format() == v1::FORMAT_UNSPECIFIED ? opts_.default_format : req.format();
+
+    const int64_t t0 = NowNs();
+    Result<Snapshot> snap = CaptureAll(handles_, /*final_capture=*/true);
+    if (!snap.ok()) return snap.status();
+    for (const auto& g : snap->gmems)
+      for (const auto& r : g.restructures)
+        if (r.in_progress)
+          return Status::FailedPrecondition(
+              "Freeze: gmem " + std::to_string(g.token) + " has a HugeTLB restructuring in "
+              "progress at page " + std::to_string(r.index) +
+              " (KHO cannot split a preserved folio): let it finish, Prepare again, then Freeze");
+    Status inv = InvariantsStatus(*snap);
+    if (!inv.ok()) return inv.WithContext("Freeze: captured state breaks an invariant");
+    std::string blob, file;
+    KHOD_RETURN_IF_ERROR(Encode(*snap, ToBlobFormat(fmt), &blob));
+    KHOD_RETURN_IF_ERROR(WriteBlob("frozen", blob, &file));
+    opts_.crash.Hit("pre-frozen");
+    record_.set_phase(v1::FROZEN);
+    record_.set_format(fmt);
+    record_.set_frozen_blob(file);
+    record_.set_frozen_blob_bytes(blob.size());
+    record_.set_frozen_blob_xxh3(XXH3_64bits(blob.data(), blob.size()));
+    RecordDuration(v1::FROZEN, NowNs() - t0);
+    KHOD_RETURN_IF_ERROR(Persist());
+    opts_.crash.Hit("frozen");
+    frozen_ = std::move(*snap);
+    have_frozen_ = true;
+
+    // Hand over.
+    const int64_t t1 = NowNs();
+    Result<std::unique_ptr<HandoverTransport>> t = MakeTransport(tkind, req.dir());
+    if (!t.ok()) return t.status();
+    HandoverPackage pkg;
+    pkg.session_id = record_.session_id();
+    pkg.blob = blob;
+    if (opts_.corrupt_handover_blob && !pkg.blob.empty()) pkg.blob[pkg.blob.size() / 2] ^= 0x5a;
+    for (const auto& [token, h] : handles_)
+      if (h->fd >= 0) pkg.fds.push_back({token, h->fd});
+    Status sent = (*t)->Send(pkg);
+    if (!sent.ok()) {
+      // Nothing left this process: stay FROZEN-free, back to PREPARED.
+      record_.set_phase(v1::PREPARED);
+      Persist();
+      return sent.WithContext(std::string("Freeze: ") + (*t)->name() + " handover failed; back to PREPARED");
+    }
+    opts_.crash.Hit("pre-handed_over");
+    record_.set_phase(v1::HANDED_OVER);
+    record_.set_transport(tkind);
+    record_.set_handover_dir(req.dir());
+    if (tkind == v1::REEXEC) record_.set_exec_count(record_.exec_count() + 1);
+    RecordDuration(v1::HANDED_OVER, NowNs() - t1);
+    KHOD_RETURN_IF_ERROR(Persist());
+    opts_.crash.Hit("handed_over");
+    reply.set_phase(v1::HANDED_OVER);
+    reply.set_message("frozen " + std::to_string(frozen_.gmems.size()) + " gmems, " +
+                      v1::BlobFormat_Name(fmt) + " blob " + Bytes(blob.size()) +
+                      ", handed over by " + (*t)->name() + " with " +
+                      std::to_string(pkg.fds.size()) + " fds");
+    if (tkind == v1::REEXEC) {
+      auto* rt = static_cast<ReexecTransport*>(t->get());
+      exec_argv.push_back(req.reexec_binary().empty() ? opts_.self_binary : req.reexec_binary());
+      for (const auto& a : opts_.exec_args) exec_argv.push_back(a);
+      exec_argv.push_back(rt->AdoptArgument());
+      reply.set_message(reply.message() + "; khod re-executes " + exec_argv[0]);
+    }
+    transport_ = std::move(*t);
+    sent_here_ = true;
+  }
+  if (!exec_argv.empty() && opts_.on_exec_ready) opts_.on_exec_ready(std::move(exec_argv));
+  return reply;
+}
+
+void Session::ExecFailed(const Status& why) {
+  std::lock_guard<std::mutex> l(mu_);
+  std::fprintf(stderr, "khod: reexec failed (%s): staying up as the new side with the fds held\n",
+               why.ToString().c_str());
+  // The handles still own the fds: restore can adopt dups of them.
+  ReceivedHandover r;
+  Result<std::string> blob = ReadFrozenBlobFromStateDir();
+  if (blob.ok()) r.blob = *blob;
+  for (const auto& [token, h] : handles_)
+    if (h->fd >= 0) r.fds[token] = ::fcntl(h->fd, F_DUPFD_CLOEXEC, 3);
+  r.origin = "this process (reexec failed: " + why.message() + ")";
+  received_ = std::move(r);
+  if (transport_) transport_->Abort();
+}
+
+Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
+  std::lock_guard<std::mutex> l(mu_);
+  KHOD_RETURN_IF_ERROR(CheckPhase({v1::HANDED_OVER}, "Restore"));
+  const int64_t t0 = NowNs();
+  if (!received_ && !req.from_state_dir()) {
+    if (!transport_) return Status::Internal("HANDED_OVER without a transport");
+    if (sent_here_ && transport_->carries_fds() && std::string(transport_->name()) != "luo") {
+      // Restoring in the process that sent (reexec not done): adopt from the handles.
+      ExecFailed(Status::Ok());
+    } else {
+      Result<ReceivedHandover> r = transport_->Receive();
+      if (r.ok()) {
+        received_ = std::move(*r);
+      } else if (r.status().code() != Status::Code::kNotFound) {
+        return r.status().WithContext("Restore: reading the handover");
+      } else {
+        // The medium has nothing (fds gone with a crashed process): fall back
+        // to the state-dir copy and rebuild, saying so.
+        ReceivedHandover fallback;
+        fallback.origin = "state dir (" + r.status().message() + ")";
+        Result<std::string> b = ReadFrozenBlobFromStateDir();
+        if (!b.ok()) return b.status().WithContext("Restore");
+        fallback.blob = *b;
+        received_ = std::move(fallback);
+      }
+    }
+  }
+  std::string blob, origin;
+  if (req.from_state_dir()) {
+    Result<std::string> b = ReadFrozenBlobFromStateDir();
+    if (!b.ok()) return b.status().WithContext("Restore from state dir");
+    blob = *b;
+    origin = path(record_.frozen_blob());
+  } else {
+    blob = received_->blob;
+    origin = received_->origin;
+  }
+  // Check everything before touching any fd: a refused restore loses nothing.
+  if (record_.frozen_blob_xxh3() && XXH3_64bits(blob.data(), blob.size()) != record_.frozen_blob_xxh3())
+    return Status::Corruption(
+        "Restore: corrupt handover: the blob from " + origin + " (" + Bytes(blob.size()) +
+        ") does not match the checksum recorded at freeze; nothing was restored, every fd is "
+        "still held (retry with from_state_dir to use khod's own copy)");
+  Snapshot snap;
+  Status d = DecodeAny(blob, &snap);
+  if (!d.ok()) return d.WithContext("Restore: corrupt handover blob from " + origin);
+
+  std::map<uint64_t, std::unique_ptr<GmemHandle>> restored;
+  size_t adopted = 0, rebuilt = 0, model = 0;
+  for (const GuestMemfd& g : snap.gmems) {
+    const v1::GmemAttachment* a = nullptr;
+    for (const auto& x : record_.gmems())
+      if (x.token() == g.token) a = &x;
+    GmemDeclaration decl;
+    if (a) decl = DeclarationOf(*a);
+    else {
+      decl.token = g.token;
+      decl.name = g.name;
+      decl.vm_token = g.vm_token;
+      decl.gmem_flags = g.flags;
+      decl.attributes = g.attributes;
+    }
+    Result<std::unique_ptr<GmemHandle>> h = Status::Internal("unreached");
+    auto fd_it = received_ ? received_->fds.find(g.token) : std::map<uint64_t, int>::iterator();
+    const bool have_fd = received_ && fd_it != received_->fds.end();
+    if (g.provenance == Provenance::kModel) {
+      h = opener_->RestoreModel(g);
+      ++model;
+    } else if (have_fd && !req.force_rebuild()) {
+      // A dup: the received fd stays ours until Finish, whatever happens next.
+      int dup = ::fcntl(fd_it->second, F_DUPFD_CLOEXEC, 3);
+      if (dup < 0) return Status::FromErrno("dup received fd", errno);
+      h = opener_->Adopt(decl, dup);
+      if (h.ok()) (*h)->how = "adopted fd " + std::to_string(fd_it->second);
+      ++adopted;
+    } else {
+      h = opener_->Rebuild(decl, g);
+      if (h.ok()) (*h)->how = "rebuilt";
+      ++rebuilt;
+    }
+    if (!h.ok()) return h.status().WithContext("Restore gmem " + std::to_string(g.token));
+    if ((*h)->size != g.size)
+      return Status::FailedPrecondition("Restore gmem " + std::to_string(g.token) + ": size " +
+                                        std::to_string((*h)->size) + " but the snapshot says " +
+                                        std::to_string(g.size));
+    restored[g.token] = std::move(*h);
+  }
+  opts_.crash.Hit("pre-restored");
+  restored_ = std::move(restored);
+  frozen_ = std::move(snap);
+  have_frozen_ = true;
+  record_.set_phase(v1::RESTORED);
+  RecordDuration(v1::RESTORED, NowNs() - t0);
+  KHOD_RETURN_IF_ERROR(Persist());
+  opts_.crash.Hit("restored");
+  v1::PhaseReply r;
+  r.set_phase(v1::RESTORED);
+  r.set_message("restored " + std::to_string(restored_.size()) + " gmems from " + origin + ": " +
+                std::to_string(adopted) + " adopted, " + std::to_string(rebuilt) + " rebuilt, " +
+                std::to_string(model) + " MODEL");
+  return r;
+}
+
+Result<v1::VerifyReply> Session::Verify() {
+  std::lock_guard<std::mutex> l(mu_);
+  KHOD_RETURN_IF_ERROR(CheckPhase({v1::RESTORED, v1::VERIFIED}, "Verify"));
+  const int64_t t0 = NowNs();
+  Result<Snapshot> now = CaptureAll(restored_, /*final_capture=*/true);
+  if (!now.ok()) return now.status().WithContext("Verify");
+  // VMs are compared against what the frozen snapshot carried: the memslots
+  // the new side re-declares (here, the record) must be the same.
+  RestoreVerdict v = VerifyRestored(frozen_, *now);
+  v1::VerifyReply reply;
+  reply.set_equal(v.equal());
+  reply.set_pages_compared(v.pages_compared);
+  reply.set_pfns_compared(v.pfns_compared);
+  reply.set_hashes_compared(v.hashes_compared);
+  for (const auto& d : v.differences) {
+    auto* pd = reply.add_differences();
+    pd->set_token(d.gmem_token);
+    pd->set_field(d.field);
+    pd->set_where(d.gmem_name);
+    pd->set_expected(d.expected);
+    pd->set_found(d.found);
+  }
+  record_.set_last_verdict(
+      v.equal() ? "equal: " + std::to_string(v.pfns_compared) + " PFNs and " +
+                      std::to_string(v.hashes_compared) + " content hashes unchanged"
+                : std::to_string(v.differences.size()) + " differences, first: " +
+                      v.differences.front().ToString());
+  if (v.equal()) {
+    opts_.crash.Hit("pre-verified");
+    record_.set_phase(v1::VERIFIED);
+    RecordDuration(v1::VERIFIED, NowNs() - t0);
+  }
+  KHOD_RETURN_IF_ERROR(Persist());
+  if (v.equal()) opts_.crash.Hit("verified");
+  return reply;
+}
+
+Result<v1::PhaseReply> Session::Finish() {
+  std::lock_guard<std::mutex> l(mu_);
+  KHOD_RETURN_IF_ERROR(CheckPhase({v1::VERIFIED}, "Finish"));
+  if (transport_ && !sent_here_) {
+    Status s = transport_->Finish();
+    if (!s.ok()) return s.WithContext("Finish");
+  }
+  if (received_) {
+    for (auto& kv : received_->fds) ::close(kv.second);
+    received_->fds.clear();
+  }
+  opts_.crash.Hit("pre-finished");
+  record_.set_phase(v1::FINISHED);
+  KHOD_RETURN_IF_ERROR(Persist());
+  opts_.crash.Hit("finished");
+  v1::PhaseReply r;
+  r.set_phase(v1::FINISHED);
+  r.set_message("finished: " + std::to_string(restored_.size()) +
+                " restored gmems held by khod for the VMM");
+  return r;
+}
+
+Result<v1::PhaseReply> Session::Cancel() {
+  std::lock_guard<std::mutex> l(mu_);
+  const bool undo_send = record_.phase() == v1::HANDED_OVER && sent_here_ &&
+                         record_.transport() != v1::REEXEC;
+  if (!undo_send)
+    KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE, v1::PREPARED, v1::FROZEN}, "Cancel"));
+  if (transport_) transport_->Abort();
+  transport_.reset();
+  sent_here_ = false;
+  const v1::Phase was = record_.phase();
+  for (const std::string& f : {record_.prepared_blob(), record_.frozen_blob()})
+    if (!f.empty()) ::unlink(path(f).c_str());
+  ResetToIdle();
+  KHOD_RETURN_IF_ERROR(Persist());
+  opts_.crash.Hit("cancelled");
+  v1::PhaseReply r;
+  r.set_phase(v1::IDLE);
+  r.set_message("cancelled from " + PhaseName(was) + "; " + std::to_string(handles_.size()) +
+                " gmems stay attached");
+  return r;
+}
+
+v1::StatusReply Session::GetStatus() const {
+  std::lock_guard<std::mutex> l(mu_);
+  v1::StatusReply s;
+  s.set_phase(record_.phase());
+  s.set_session_id(record_.session_id());
+  s.set_generation(record_.generation());
+  for (const auto& a : record_.gmems()) *s.add_gmems() = InfoOf(a);
+  *s.mutable_durations() = record_.durations();
+  s.set_blob_bytes(record_.frozen_blob_bytes());
+  s.set_prepared_blob_bytes(record_.prepared_blob_bytes());
+  s.set_blob_format(record_.format());
+  s.set_transport(record_.transport());
+  s.set_recovery(recovery_);
+  s.set_pid(static_cast<uint32_t>(::getpid()));
+  s.set_exec_count(record_.exec_count());
+  s.set_kvm_available(::access("/dev/kvm", F_OK) == 0);
+  s.set_last_verdict(record_.last_verdict());
+  return s;
+}
+
+Result<v1::SnapshotReply> Session::GetSnapshot(const v1::SnapshotRequest& req) {
+  std::lock_guard<std::mutex> l(mu_);
+  const v1::BlobFormat fmt = req.format() == v1::FORMAT_UNSPECIFIED ? v1::FDT : req.format();
+  Snapshot snap;
+  const bool live = record_.phase() == v1::IDLE || record_.phase() == v1::PREPARED;
+  if (req.recapture() || (live && record_.prepared_blob().empty())) {
+    if (!live && !(record_.phase() == v1::RESTORED || record_.phase() == v1::VERIFIED))
+      return Status::FailedPrecondition("GetSnapshot: nothing to capture in phase " +
+                                        PhaseName(record_.phase()));
+    Result<Snapshot> s = CaptureAll(live ? handles_ : restored_, /*final_capture=*/true);
+    if (!s.ok()) return s.status();
+    snap = std::move(*s);
+  } else if (have_frozen_) {
+    snap = frozen_;
+  } else {
+    const std::string& f = record_.frozen_blob().empty() ? record_.prepared_blob()
+                                                         : record_.frozen_blob();
+    if (f.empty()) return Status::NotFound("GetSnapshot: no capture yet (Prepare first)");
+    Result<std::string> b = ReadWholeFile(path(f));
+    if (!b.ok()) return b.status();
+    KHOD_RETURN_IF_ERROR(DecodeAny(*b, &snap));
+  }
+  v1::SnapshotReply r;
+  std::string blob;
+  KHOD_RETURN_IF_ERROR(Encode(snap, ToBlobFormat(fmt), &blob));
+  r.set_blob(std::move(blob));
+  r.set_format(fmt);
+  r.set_phase(record_.phase());
+  return r;
+}
+
+}  // namespace khod

@@ -1,0 +1,118 @@
+// Session: khod's live-update state machine, one per daemon.
+//
+//   IDLE --Attach/Detach--> IDLE --Prepare--> PREPARED --Freeze--> FROZEN
+//     --(transport send, same call)--> HANDED_OVER   [old side ends here]
+//   HANDED_OVER --Restore--> RESTORED --Verify--> VERIFIED --Finish--> FINISHED
+//   Cancel: IDLE/PREPARED/FROZEN (and HANDED_OVER before it left this
+//   process) -> IDLE.
+//
+// Every transition is persisted (daemon/record_file.h) before it is reported,
+// so a crash at any instant leaves the previous or the new record. Open()
+// reads the record and resumes or rolls back, and says which (recovery()).
+// All methods are thread-safe; gRPC calls them concurrently.
+#ifndef KHOD_DAEMON_SESSION_H_
+#define KHOD_DAEMON_SESSION_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "daemon/crash_points.h"
+#include "daemon/gmem_opener.h"
+#include "daemon/session_record.pb.h"
+#include "handover/luo_device.h"
+#include "handover/reexec_transport.h"
+#include "handover/transport.h"
+#include "proto/khod.pb.h"
+#include "restore/verify_restored.h"
+#include "state/snapshot.h"
+
+namespace khod {
+
+struct SessionOptions {
+  std::string state_dir = "/var/lib/khod";
+  v1::Transport default_transport = v1::REEXEC;
+  v1::BlobFormat default_format = v1::FDT;
+  // REEXEC: binary to exec by default and the arguments khod was started
+  // with (without --adopt), so the new process serves the same socket/state.
+  std::string self_binary = "/proc/self/exe";
+  std::vector<std::string> exec_args;
+  CrashPoints crash;
+  // Test fault: flip a byte of the blob the transport carries (the state-dir
+  // copy stays intact), to show a corrupt handover is refused and loses nothing.
+  bool corrupt_handover_blob = false;
+  AdoptSpec adopted;  // what a reexec handed this process
+  LuoDevice* luo_device = nullptr;  // nullptr: the kernel's
+  std::string luo_device_path = "/dev/liveupdate";
+  // Called (outside the lock) once a REEXEC handover is durable, with the
+  // argv to exec. The daemon shuts gRPC down, then execs.
+  std::function<void(std::vector<std::string> argv)> on_exec_ready;
+};
+
+class Session {
+ public:
+  static Result<std::unique_ptr<Session>> Open(SessionOptions opts, GmemOpener* opener);
+  ~Session();
+
+  Result<v1::GmemInfo> Attach(const v1::AttachRequest& req);
+  Status Detach(uint64_t token);
+  Status UpdateAttributes(const v1::UpdateAttributesRequest& req);
+  Result<v1::PhaseReply> Prepare();
+  Result<v1::PhaseReply> Freeze(const v1::FreezeRequest& req);
+  Result<v1::PhaseReply> Restore(const v1::RestoreRequest& req);
+  Result<v1::VerifyReply> Verify();
+  Result<v1::PhaseReply> Finish();
+  Result<v1::PhaseReply> Cancel();
+  v1::StatusReply GetStatus() const;
+  Result<v1::SnapshotReply> GetSnapshot(const v1::SnapshotRequest& req);
+
+  // The reexec could not happen: keep serving as the new side with the fds
+  // this process still holds.
+  void ExecFailed(const Status& why);
+
+  // What Open() did with the record it found: "new session", "resumed
+  // PREPARED", "rolled back FROZEN -> PREPARED: ...".
+  std::string recovery() const;
+  v1::Phase phase() const;
+
+ private:
+  explicit Session(SessionOptions opts, GmemOpener* opener);
+  Status Recover();
+  Status Persist();  // record_ -> state dir (caller holds mu_)
+  Status ReattachAll(std::vector<std::string>* dropped);
+  Result<Snapshot> CaptureAll(const std::map<uint64_t, std::unique_ptr<GmemHandle>>& handles,
+                              bool final_capture);
+  Status CheckPhase(std::initializer_list<v1::Phase> allowed, const char* op) const;
+  Result<std::unique_ptr<HandoverTransport>> MakeTransport(v1::Transport t, const std::string& dir);
+  Status WriteBlob(const std::string& kind, const std::string& blob, std::string* file);
+  Result<std::string> ReadFrozenBlobFromStateDir() const;
+  void RecordDuration(v1::Phase p, int64_t nanos);
+  void ResetToIdle();
+  GmemDeclaration DeclarationOf(const v1::GmemAttachment& a) const;
+  v1::GmemInfo InfoOf(const v1::GmemAttachment& a) const;
+  std::string path(const std::string& name) const { return opts_.state_dir + "/" + name; }
+
+  SessionOptions opts_;
+  GmemOpener* opener_;
+  mutable std::mutex mu_;
+  v1::SessionRecord record_;
+  std::string recovery_;
+  std::map<uint64_t, std::unique_ptr<GmemHandle>> handles_;    // attached (old side)
+  std::map<uint64_t, std::unique_ptr<GmemHandle>> restored_;   // new side
+  std::map<uint64_t, uint64_t> extents_;  // token -> folio extents at last capture
+  std::unique_ptr<HandoverTransport> transport_;
+  bool sent_here_ = false;  // this process did the Send (Cancel can still undo it)
+  std::optional<ReceivedHandover> received_;
+  std::unique_ptr<LuoDevice> own_luo_device_;
+  Snapshot frozen_;
+  bool have_frozen_ = false;
+};
+
+}  // namespace khod
+
+#endif  // KHOD_DAEMON_SESSION_H_

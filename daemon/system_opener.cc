@@ -1,0 +1,112 @@
+#include "daemon/system_opener.h"
+
+#include "capture/kernel_source.h"
+#include "model/model_source.h"
+#include "restore/rebuild.h"
+
+namespace khod {
+namespace {
+
+KernelSourceOptions OptionsOf(const GmemDeclaration& d) {
+  KernelSourceOptions o;
+  o.declared_gmem_flags = d.gmem_flags;
+  o.declared_attributes = d.attributes;
+  o.name = d.name;
+  o.token = d.token;
+  o.vm_token = d.vm_token;
+  return o;
+}
+
+std::unique_ptr<GmemHandle> KernelHandle(std::unique_ptr<KernelGmemSource> src, std::string how) {
+  auto h = std::make_unique<GmemHandle>();
+  h->fd = src->fd();
+  h->kind = src->identity().kind;
+  h->inode = src->identity().inode;
+  h->size = src->identity().size;
+  h->how = std::move(how);
+  h->source = std::move(src);
+  return h;
+}
+
+// A model guest and the source that captures it, owned together.
+class OwnedModelSource : public GmemSource {
+ public:
+  explicit OwnedModelSource(std::unique_ptr<ModelGuestMemfd> g)
+      : gmem_(std::move(g)), source_(gmem_.get()) {}
+  std::string Describe() const override { return source_.Describe(); }
+  Status Capture(const CaptureOptions& opts, GuestMemfd* out) override {
+    return source_.Capture(opts, out);
+  }
+
+ private:
+  std::unique_ptr<ModelGuestMemfd> gmem_;
+  ModelSource source_;
+};
+
+std::unique_ptr<GmemHandle> ModelHandle(std::unique_ptr<ModelGuestMemfd> g, std::string how) {
+  auto h = std::make_unique<GmemHandle>();
+  h->is_model = true;
+  h->kind = FileKind::kGuestMemfd;
+  h->size = g->options().size;
+  h->how = std::move(how);
+  h->source = std::make_unique<OwnedModelSource>(std::move(g));
+  return h;
+}
+
+}  // namespace
+
+SystemOpener::SystemOpener() : model_(std::make_unique<ModelKernel>()) {}
+SystemOpener::~SystemOpener() = default;
+
+Result<std::unique_ptr<GmemHandle>> SystemOpener::TakeFromProcess(const GmemDeclaration& decl,
+                                                                  int pid, int fd) {
+  auto src = KernelGmemSource::FromPid(pid, fd, OptionsOf(decl));
+  if (!src.ok()) return src.status();
+  return KernelHandle(std::move(*src), "taken from fd " + std::to_string(fd) + " of pid " +
+                                           std::to_string(pid));
+}
+
+Result<std::unique_ptr<GmemHandle>> SystemOpener::Adopt(const GmemDeclaration& decl, int fd) {
+  auto src = KernelGmemSource::FromFd(UniqueFd(fd), OptionsOf(decl));
+  if (!src.ok()) return src.status();
+  return KernelHandle(std::move(*src), "adopted fd " + std::to_string(fd));
+}
+
+Result<std::unique_ptr<GmemHandle>> SystemOpener::NewModel(const GmemDeclaration& decl,
+                                                           const ModelSpec& spec) {
+  ModelGmemOptions o;
+  o.token = decl.token;
+  o.name = decl.name;
+  o.size = spec.size;
+  if (spec.hstate_order) {
+    o.backing = Backing::kHugetlb;
+    o.hstate_order = spec.hstate_order;
+  }
+  o.vm_token = decl.vm_token;
+  o.populate = spec.populate;
+  auto g = ModelGuestMemfd::Create(model_.get(), o);
+  if (!g.ok()) return g.status();
+  // Attributes the VMM declares are conversions in the model's own flow.
+  for (const AttributeRange& r : decl.attributes.Ranges()) {
+    Status s = (*g)->Convert(r.first, r.count, (r.value & kAttrPrivate) != 0);
+    if (!s.ok()) return s.WithContext("MODEL guest '" + decl.name + "' declared attributes");
+  }
+  return ModelHandle(std::move(*g), "MODEL");
+}
+
+Result<std::unique_ptr<GmemHandle>> SystemOpener::RestoreModel(const GuestMemfd& frozen) {
+  auto g = ::khod::RestoreModel(model_.get(), frozen);
+  if (!g.ok()) return g.status();
+  return ModelHandle(std::move(*g), "MODEL restored");
+}
+
+Result<std::unique_ptr<GmemHandle>> SystemOpener::Rebuild(const GmemDeclaration& decl,
+                                                          const GuestMemfd& frozen) {
+  Result<UniqueFd> fd = RebuildMemoryFile(frozen);
+  if (!fd.ok()) return fd.status();
+  auto src = KernelGmemSource::FromFd(std::move(*fd), OptionsOf(decl));
+  if (!src.ok()) return src.status();
+  return KernelHandle(std::move(*src), "rebuilt");
+}
+
+}  // namespace khod

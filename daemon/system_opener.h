@@ -1,0 +1,34 @@
+// SystemOpener: the GmemOpener khod runs with. Kernel objects go through
+// capture's KernelGmemSource (pidfd_getfd, identity check, capture by runs);
+// model guests live in one ModelKernel owned here, so that a restore claims
+// their PFNs back in the same model (model/model_source.h).
+#ifndef KHOD_DAEMON_SYSTEM_OPENER_H_
+#define KHOD_DAEMON_SYSTEM_OPENER_H_
+
+#include <memory>
+
+#include "daemon/gmem_opener.h"
+#include "model/model_kernel.h"
+
+namespace khod {
+
+class SystemOpener : public GmemOpener {
+ public:
+  SystemOpener();
+  ~SystemOpener() override;
+  Result<std::unique_ptr<GmemHandle>> TakeFromProcess(const GmemDeclaration& decl, int pid,
+                                                      int fd) override;
+  Result<std::unique_ptr<GmemHandle>> Adopt(const GmemDeclaration& decl, int fd) override;
+  Result<std::unique_ptr<GmemHandle>> NewModel(const GmemDeclaration& decl,
+                                               const ModelSpec& spec) override;
+  Result<std::unique_ptr<GmemHandle>> RestoreModel(const GuestMemfd& frozen) override;
+  Result<std::unique_ptr<GmemHandle>> Rebuild(const GmemDeclaration& decl,
+                                              const GuestMemfd& frozen) override;
+
+ private:
+  std::unique_ptr<ModelKernel> model_;
+};
+
+}  // namespace khod
+
+#endif  // KHOD_DAEMON_SYSTEM_OPENER_H_

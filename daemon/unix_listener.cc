@@ -1,0 +1,97 @@
+#include "daemon/unix_listener.h"
+
+#include <fcntl.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_posix.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "daemon/record_file.h"
+
+namespace khod {
+
+Result<int> UnixListener::Bind(const std::string& path, long allow_gid, int inherited_fd) {
+  if (inherited_fd >= 0) {
+    int type = 0;
+    socklen_t len = sizeof(type);
+    if (::getsockopt(inherited_fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
+      return Status::FromErrno("--listen-fd " + std::to_string(inherited_fd), errno);
+    ::fcntl(inherited_fd, F_SETFD, FD_CLOEXEC);
+    return inherited_fd;
+  }
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path))
+    return Status::InvalidArgument("socket path too long: " + path);
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  const size_t slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0) KHOD_RETURN_IF_ERROR(MakeDirs(path.substr(0, slash), 0755));
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::FromErrno("socket", errno);
+  ::unlink(path.c_str());  // a stale socket of a previous khod
+  // Created with no access for anyone; opened up below once owner/group are set.
+  mode_t old = ::umask(0177);
+  int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  int err = errno;
+  ::umask(old);
+  if (rc != 0) {
+    ::close(fd);
+    return Status::FromErrno("bind " + path, err);
+  }
+  if (allow_gid >= 0) {
+    if (::chown(path.c_str(), 0, static_cast<gid_t>(allow_gid)) != 0 ||
+        ::chmod(path.c_str(), 0660) != 0) {
+      err = errno;
+      ::close(fd);
+      return Status::FromErrno("chown/chmod " + path, err);
+    }
+  } else if (::chmod(path.c_str(), 0600) != 0) {
+    err = errno;
+    ::close(fd);
+    return Status::FromErrno("chmod " + path, err);
+  }
+  if (::listen(fd, 256) != 0) {
+    err = errno;
+    ::close(fd);
+    return Status::FromErrno("listen " + path, err);
+  }
+  return fd;
+}
+
+UnixListener::~UnixListener() { Stop(); }
+
+void UnixListener::Start(grpc::Server* server) {
+  stop_ = false;
+  thread_ = std::thread([this, server] { Loop(server); });
+}
+
+void UnixListener::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void UnixListener::Loop(grpc::Server* server) {
+  while (!stop_) {
+    pollfd p{fd_, POLLIN, 0};
+    int n = ::poll(&p, 1, 100);  // wakes up to notice Stop()
+    if (n <= 0) continue;
+    int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (c < 0) continue;
+    Status s = auth_->Register(c);
+    if (!s.ok()) {
+      std::fprintf(stderr, "khod: dropping connection: %s\n", s.ToString().c_str());
+      ::close(c);
+      continue;
+    }
+    grpc::AddInsecureChannelFromFd(server, c);
+  }
+}
+
+}  // namespace khod

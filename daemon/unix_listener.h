@@ -1,0 +1,44 @@
+// UnixListener: khod's own accept loop on its unix socket. It creates the
+// socket (mode 0600, or 0660 with the allowed group) or takes one inherited
+// across a reexec (--listen-fd, so clients queue in the backlog instead of
+// failing while khod re-executes), reads each peer's credentials, and hands
+// the connection to the gRPC server.
+#ifndef KHOD_DAEMON_UNIX_LISTENER_H_
+#define KHOD_DAEMON_UNIX_LISTENER_H_
+
+#include <atomic>
+#include <string>
+#include <thread>
+
+#include "common/status.h"
+#include "daemon/peer_auth.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace khod {
+
+class UnixListener {
+ public:
+  // Binds `path` (replacing a stale socket file) unless inherited_fd >= 0.
+  static Result<int> Bind(const std::string& path, long allow_gid, int inherited_fd);
+
+  UnixListener(int listen_fd, PeerAuth* auth) : fd_(listen_fd), auth_(auth) {}
+  ~UnixListener();
+  void Start(grpc::Server* server);
+  // Stops accepting; the listening fd stays open (it may be inherited).
+  void Stop();
+  int fd() const { return fd_; }
+
+ private:
+  void Loop(grpc::Server* server);
+  int fd_;
+  PeerAuth* auth_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace khod
+
+#endif  // KHOD_DAEMON_UNIX_LISTENER_H_

@@ -1,0 +1,190 @@
+#include "handover/luo_transport.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "daemon/record_file.h"
+#include "handover/luo_uapi.h"
+
+namespace khod {
+namespace {
+
+constexpr char kManifestMagic[8] = {'K', 'H', 'O', 'D', 'L', 'U', 'O', '1'};
+
+void PutU64(std::string* s, uint64_t v) {
+  for (int i = 0; i < 8; ++i) s->push_back(static_cast<char>(v >> (8 * i)));
+}
+uint64_t GetU64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+Status LuoError(const std::string& what, int neg_errno) {
+  int err = -neg_errno;
+  if (err == ENOENT) return Status::NotFound("luo: " + what + ": " + std::strerror(err));
+  if (err == EOPNOTSUPP || err == ENOTTY)
+    return Status::Unsupported("luo: " + what + ": kernel refused (" + std::strerror(err) + ")");
+  if (err == EPERM || err == EACCES)
+    return Status::PermissionDenied("luo: " + what + ": " + std::strerror(err));
+  return Status::FromErrno("luo: " + what, err);
+}
+
+}  // namespace
+
+std::string EncodeLuoManifest(const HandoverPackage& pkg) {
+  std::string out(kManifestMagic, sizeof(kManifestMagic));
+  PutU64(&out, pkg.fds.size());
+  for (const PreservedFd& p : pkg.fds) PutU64(&out, p.token);
+  out += pkg.blob;
+  return out;
+}
+
+Status DecodeLuoManifest(const std::string& data, std::vector<uint64_t>* tokens,
+                         std::string* blob) {
+  if (data.size() < 16 || std::memcmp(data.data(), kManifestMagic, 8) != 0)
+    return Status::Corruption("luo: blob memfd does not start with the khod manifest");
+  uint64_t n = GetU64(data.data() + 8);
+  if (n > (data.size() - 16) / 8)
+    return Status::Corruption("luo: manifest lists " + std::to_string(n) +
+                              " tokens, more than the memfd holds");
+  tokens->clear();
+  for (uint64_t i = 0; i < n; ++i) tokens->push_back(GetU64(data.data() + 16 + 8 * i));
+  *blob = data.substr(16 + 8 * n);
+  return Status::Ok();
+}
+
+LuoTransport::LuoTransport(LuoDevice* device, std::string session_name, std::string device_path)
+    : dev_(device), session_name_(std::move(session_name)), device_path_(std::move(device_path)) {}
+
+LuoTransport::~LuoTransport() {
+  // Closing the session fd before a kexec drops the session: on the old side
+  // that is only right when the handover was abandoned, and then Abort did it.
+  if (blob_memfd_ >= 0) ::close(blob_memfd_);
+  if (session_fd_ >= 0) dev_->Close(session_fd_);
+  if (dev_fd_ >= 0) dev_->Close(dev_fd_);
+}
+
+std::string LuoTransport::SessionNameFor(uint64_t session_id) {
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "khod-%016llx", static_cast<unsigned long long>(session_id));
+  return buf;
+}
+
+Status LuoTransport::OpenDevice() {
+  if (dev_fd_ >= 0) return Status::Ok();
+  if (session_name_.size() >= luo::kSessionNameLength)
+    return Status::InvalidArgument("luo: session name '" + session_name_ + "' longer than 63 bytes");
+  int fd = dev_->Open(device_path_);
+  if (fd < 0) {
+    if (fd == -ENOENT)
+      return Status::Unsupported("luo: " + device_path_ +
+                                 " does not exist (kernel without CONFIG_LIVEUPDATE)");
+    return LuoError("open " + device_path_, fd);
+  }
+  dev_fd_ = fd;
+  return Status::Ok();
+}
+
+Status LuoTransport::Preserve(int fd, uint64_t token, const std::string& what) {
+  luo::PreserveFd arg{};
+  arg.size = sizeof(arg);
+  arg.fd = fd;
+  arg.token = token;
+  int rc = dev_->Ioctl(session_fd_, luo::kSessionPreserveFd, &arg);
+  if (rc != 0) return LuoError("preserve " + what + " (token " + std::to_string(token) + ")", rc);
+  return Status::Ok();
+}
+
+Result<int> LuoTransport::Retrieve(uint64_t token, const std::string& what) {
+  luo::RetrieveFd arg{};
+  arg.size = sizeof(arg);
+  arg.token = token;
+  int rc = dev_->Ioctl(session_fd_, luo::kSessionRetrieveFd, &arg);
+  if (rc != 0) return LuoError("retrieve " + what + " (token " + std::to_string(token) + ")", rc);
+  return static_cast<int>(arg.fd);
+}
+
+Status LuoTransport::Send(const HandoverPackage& pkg) {
+  KHOD_RETURN_IF_ERROR(OpenDevice());
+  if (session_fd_ >= 0) KHOD_RETURN_IF_ERROR(Abort());
+  luo::CreateSession cs{};
+  cs.size = sizeof(cs);
+  std::memcpy(cs.name, session_name_.data(), session_name_.size());
+  int rc = dev_->Ioctl(dev_fd_, luo::kIoctlCreateSession, &cs);
+  if (rc != 0) return LuoError("create session '" + session_name_ + "'", rc);
+  session_fd_ = cs.fd;
+
+  // The blob goes in a plain shmem memfd: the one file type 6.19 preserves.
+  const std::string payload = EncodeLuoManifest(pkg);
+  int mfd = ::memfd_create("khod-luo-blob", MFD_CLOEXEC);
+  if (mfd < 0) return Status::FromErrno("memfd_create(luo blob)", errno);
+  blob_memfd_ = mfd;
+  if (::pwrite(mfd, payload.data(), payload.size(), 0) != static_cast<ssize_t>(payload.size()))
+    return Status::FromErrno("write luo blob memfd", errno);
+  Status s = Preserve(mfd, kLuoBlobToken, "blob memfd");
+  for (size_t i = 0; s.ok() && i < pkg.fds.size(); ++i)
+    s = Preserve(pkg.fds[i].fd, pkg.fds[i].token, "gmem " + std::to_string(pkg.fds[i].token));
+  if (!s.ok()) {
+    Abort();
+    return s;
+  }
+  return Status::Ok();
+}
+
+Status LuoTransport::Abort() {
+  // Closing the session fd before kexec unpreserves everything in it.
+  if (session_fd_ >= 0) dev_->Close(session_fd_);
+  session_fd_ = -1;
+  if (blob_memfd_ >= 0) ::close(blob_memfd_);
+  blob_memfd_ = -1;
+  return Status::Ok();
+}
+
+Result<ReceivedHandover> LuoTransport::Receive() {
+  KHOD_RETURN_IF_ERROR(OpenDevice());
+  if (session_fd_ < 0) {
+    luo::RetrieveSession rs{};
+    rs.size = sizeof(rs);
+    std::memcpy(rs.name, session_name_.data(), session_name_.size());
+    int rc = dev_->Ioctl(dev_fd_, luo::kIoctlRetrieveSession, &rs);
+    if (rc != 0) return LuoError("retrieve session '" + session_name_ + "'", rc);
+    session_fd_ = rs.fd;
+  }
+  Result<int> blob_fd = Retrieve(kLuoBlobToken, "blob memfd");
+  if (!blob_fd.ok()) return blob_fd.status();
+  Result<std::string> data = ReadWholeFile("/proc/self/fd/" + std::to_string(*blob_fd));
+  ::close(*blob_fd);
+  if (!data.ok()) return data.status().WithContext("luo blob memfd");
+  ReceivedHandover r;
+  std::vector<uint64_t> tokens;
+  KHOD_RETURN_IF_ERROR(DecodeLuoManifest(*data, &tokens, &r.blob));
+  for (uint64_t token : tokens) {
+    Result<int> fd = Retrieve(token, "gmem " + std::to_string(token));
+    if (!fd.ok()) {
+      for (auto& kv : r.fds) ::close(kv.second);
+      return fd.status();
+    }
+    r.fds[token] = *fd;
+  }
+  r.origin = "LUO session '" + session_name_ + "'";
+  return r;
+}
+
+Status LuoTransport::Finish() {
+  if (session_fd_ < 0) return Status::FailedPrecondition("luo: no retrieved session to finish");
+  luo::SessionFinish f{};
+  f.size = sizeof(f);
+  int rc = dev_->Ioctl(session_fd_, luo::kSessionFinish, &f);
+  if (rc != 0) return LuoError("finish session '" + session_name_ + "'", rc);
+  dev_->Close(session_fd_);
+  session_fd_ = -1;
+  return Status::Ok();
+}
+
+}  // namespace khod

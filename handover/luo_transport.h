@@ -1,0 +1,60 @@
+// LuoTransport: hand over through the Live Update Orchestrator (Linux 6.19).
+// Old side: create a session named after the khod session, put the blob in a
+// memfd (mm/memfd_luo.c preserves memfds) and preserve it with a fixed token,
+// then preserve each gmem fd with its gmem token; keep the session fd open
+// until the kexec (closing it would drop the session). New side: retrieve the
+// session by name, retrieve the blob memfd, read the manifest of gmem tokens
+// at its head and retrieve each; Finish ends the session.
+// guest_memfd preservation is not in 6.19: the kernel refuses it, and the
+// refusal is reported naming the gmem rather than silently rebuilt.
+#ifndef KHOD_HANDOVER_LUO_TRANSPORT_H_
+#define KHOD_HANDOVER_LUO_TRANSPORT_H_
+
+#include <memory>
+#include <string>
+
+#include "handover/luo_device.h"
+#include "handover/transport.h"
+
+namespace khod {
+
+// Token of the blob memfd inside the LUO session ("KHODBLOB").
+constexpr uint64_t kLuoBlobToken = 0x4b484f44424c4f42ull;
+
+class LuoTransport : public HandoverTransport {
+ public:
+  // `device` is borrowed; `session_name` must be the same on both sides.
+  LuoTransport(LuoDevice* device, std::string session_name,
+               std::string device_path = "/dev/liveupdate");
+  ~LuoTransport() override;
+  const char* name() const override { return "luo"; }
+  bool carries_fds() const override { return true; }
+  Status Send(const HandoverPackage& pkg) override;
+  Result<ReceivedHandover> Receive() override;
+  Status Finish() override;
+  Status Abort() override;
+
+  static std::string SessionNameFor(uint64_t session_id);
+
+ private:
+  Status OpenDevice();
+  Status Preserve(int fd, uint64_t token, const std::string& what);
+  Result<int> Retrieve(uint64_t token, const std::string& what);
+
+  LuoDevice* dev_;
+  std::string session_name_;
+  std::string device_path_;
+  int dev_fd_ = -1;
+  int session_fd_ = -1;
+  int blob_memfd_ = -1;
+};
+
+// Wraps the blob with the list of gmem tokens preserved next to it, so the
+// new side knows what to retrieve before it can decode the blob.
+std::string EncodeLuoManifest(const HandoverPackage& pkg);
+Status DecodeLuoManifest(const std::string& data, std::vector<uint64_t>* tokens,
+                         std::string* blob);
+
+}  // namespace khod
+
+#endif  // KHOD_HANDOVER_LUO_TRANSPORT_H_

@@ -1,0 +1,153 @@
+#include "handover/reexec_transport.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "daemon/record_file.h"
+
+namespace khod {
+namespace {
+
+Result<int> ParseFd(const std::string& s) {
+  if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos)
+    return Status::InvalidArgument("--adopt: '" + s + "' is not an fd number");
+  return std::atoi(s.c_str());
+}
+
+Status WriteBlobMemfd(const std::string& blob, int* out) {
+  int fd = ::memfd_create("khod-handover-blob", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return Status::FromErrno("memfd_create(handover blob)", errno);
+  size_t off = 0;
+  while (off < blob.size()) {
+    ssize_t w = ::write(fd, blob.data() + off, blob.size() - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) {
+      int err = errno;
+      ::close(fd);
+      return Status::FromErrno("write handover memfd", err);
+    }
+    off += static_cast<size_t>(w);
+  }
+  // Sealed: nothing in between can alter what the new khod reads.
+  if (::fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
+    int err = errno;
+    ::close(fd);
+    return Status::FromErrno("seal handover memfd", err);
+  }
+  *out = fd;
+  return Status::Ok();
+}
+
+// dup to a fresh inheritable fd: the original keeps its CLOEXEC so that a
+// failed Send leaves nothing leaking into unrelated children.
+Result<int> DupInheritable(int fd, const std::string& what) {
+  int d = ::fcntl(fd, F_DUPFD, 3);
+  if (d < 0) return Status::FromErrno("dup " + what, errno);
+  return d;
+}
+
+}  // namespace
+
+Result<AdoptSpec> ParseAdoptSpec(const std::string& text) {
+  AdoptSpec spec;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t comma = text.find(',', pos);
+    std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    pos = comma == std::string::npos ? text.size() : comma + 1;
+    size_t colon = item.find(':');
+    if (colon == std::string::npos)
+      return Status::InvalidArgument("--adopt: '" + item + "' is not KEY:FD");
+    std::string key = item.substr(0, colon);
+    Result<int> fd = ParseFd(item.substr(colon + 1));
+    if (!fd.ok()) return fd.status();
+    if (key == "blob") {
+      if (spec.blob_fd >= 0) return Status::InvalidArgument("--adopt: blob given twice");
+      spec.blob_fd = *fd;
+      continue;
+    }
+    if (key.empty() || key.find_first_not_of("0123456789") != std::string::npos)
+      return Status::InvalidArgument("--adopt: token '" + key + "' is not a number");
+    uint64_t token = std::strtoull(key.c_str(), nullptr, 10);
+    if (!spec.fds.emplace(token, *fd).second)
+      return Status::InvalidArgument("--adopt: token " + key + " given twice");
+  }
+  return spec;
+}
+
+std::string FormatAdoptSpec(const AdoptSpec& spec) {
+  std::string s;
+  if (spec.blob_fd >= 0) s = "blob:" + std::to_string(spec.blob_fd);
+  for (const auto& [token, fd] : spec.fds) {
+    if (!s.empty()) s += ",";
+    s += std::to_string(token) + ":" + std::to_string(fd);
+  }
+  return s;
+}
+
+ReexecTransport::~ReexecTransport() = default;
+
+Status ReexecTransport::Send(const HandoverPackage& pkg) {
+  KHOD_RETURN_IF_ERROR(Abort());
+  int blob_fd = -1;
+  KHOD_RETURN_IF_ERROR(WriteBlobMemfd(pkg.blob, &blob_fd));
+  // The blob memfd must survive exec: clear CLOEXEC on it.
+  if (::fcntl(blob_fd, F_SETFD, 0) != 0) {
+    int err = errno;
+    ::close(blob_fd);
+    return Status::FromErrno("clear CLOEXEC on handover memfd", err);
+  }
+  staged_.blob_fd = blob_fd;
+  for (const PreservedFd& p : pkg.fds) {
+    Result<int> d = DupInheritable(p.fd, "gmem " + std::to_string(p.token));
+    if (!d.ok()) {
+      Abort();
+      return d.status();
+    }
+    staged_.fds[p.token] = *d;
+  }
+  return Status::Ok();
+}
+
+Status ReexecTransport::Abort() {
+  if (staged_.blob_fd >= 0) ::close(staged_.blob_fd);
+  for (const auto& kv : staged_.fds) ::close(kv.second);
+  staged_ = AdoptSpec();
+  return Status::Ok();
+}
+
+Result<ReceivedHandover> ReexecTransport::Receive() {
+  if (adopted_.blob_fd < 0)
+    return Status::NotFound(
+        "reexec handover: this khod was not started with --adopt (the previous process "
+        "is gone, and with it the fds it held)");
+  ReceivedHandover r;
+  Result<std::string> blob = ReadWholeFile("/proc/self/fd/" + std::to_string(adopted_.blob_fd));
+  if (!blob.ok()) return blob.status().WithContext("reexec handover blob memfd");
+  r.blob = std::move(*blob);
+  r.origin = "memfd fd " + std::to_string(adopted_.blob_fd) + " kept across exec";
+  for (const auto& [token, fd] : adopted_.fds) {
+    if (::fcntl(fd, F_GETFD) < 0)
+      return Status::NotFound("reexec handover: fd " + std::to_string(fd) + " for gmem " +
+                              std::to_string(token) + " is not open in this process");
+    ::fcntl(fd, F_SETFD, FD_CLOEXEC);  // ours now: do not leak into later children
+    r.fds[token] = fd;
+  }
+  ::close(adopted_.blob_fd);
+  adopted_ = AdoptSpec();
+  return r;
+}
+
+Status ReexecTransport::Exec(const std::vector<std::string>& argv) {
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  ::execv(cargv[0], cargv.data());
+  return Status::FromErrno("execv " + argv[0], errno);
+}
+
+}  // namespace khod

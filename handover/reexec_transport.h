@@ -1,0 +1,52 @@
+// ReexecTransport: a userspace live update of khod itself. The old khod puts
+// the blob in a sealed memfd, clears FD_CLOEXEC on it and on every gmem fd,
+// and exec()s the new khod binary with `--adopt=blob:FD,TOKEN:FD,...`; the
+// new khod finds them at the same fd numbers. Memory stays where it is
+// because the files never close. It survives exec, not a crash of the new
+// process (nothing but a kernel medium such as LUO survives that).
+#ifndef KHOD_HANDOVER_REEXEC_TRANSPORT_H_
+#define KHOD_HANDOVER_REEXEC_TRANSPORT_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "handover/transport.h"
+
+namespace khod {
+
+// What `--adopt=` names: the blob memfd and token -> fd.
+struct AdoptSpec {
+  int blob_fd = -1;
+  std::map<uint64_t, int> fds;
+  bool empty() const { return blob_fd < 0 && fds.empty(); }
+};
+
+// "blob:5,1:7,2:8" <-> AdoptSpec. Refuses duplicates and non-numbers.
+Result<AdoptSpec> ParseAdoptSpec(const std::string& text);
+std::string FormatAdoptSpec(const AdoptSpec& spec);
+
+class ReexecTransport : public HandoverTransport {
+ public:
+  // `adopted`: what this process received (empty on the old side).
+  explicit ReexecTransport(AdoptSpec adopted = {}) : adopted_(std::move(adopted)) {}
+  ~ReexecTransport() override;
+  const char* name() const override { return "reexec"; }
+  bool carries_fds() const override { return true; }
+  Status Send(const HandoverPackage& pkg) override;
+  Result<ReceivedHandover> Receive() override;
+  Status Abort() override;
+
+  // After Send: the argument to pass to the new binary ("--adopt=...").
+  std::string AdoptArgument() const { return "--adopt=" + FormatAdoptSpec(staged_); }
+  // Replaces this process with `argv[0]` (execv). Returns only on failure.
+  static Status Exec(const std::vector<std::string>& argv);
+
+ private:
+  AdoptSpec adopted_;
+  AdoptSpec staged_;  // fds made inheritable by Send, closed by Abort
+};
+
+}  // namespace khod
+
+#endif  // KHOD_HANDOVER_REEXEC_TRANSPORT_H_

@@ -1,0 +1,59 @@
+// HandoverTransport: how the frozen blob and the preserved fds get from the
+// old khod to the new one. Three implementations share this interface:
+//   dir    - blob in a directory (persistent memory or disk); fds are not carried
+//   reexec - khod exec()s a new khod keeping the fds and a blob memfd
+//   luo    - /dev/liveupdate sessions (Linux 6.19 uAPI), across a real kexec
+// The daemon never cares which one it talks to.
+#ifndef KHOD_HANDOVER_TRANSPORT_H_
+#define KHOD_HANDOVER_TRANSPORT_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace khod {
+
+// One fd to keep alive across the handover, named by the gmem token that is
+// stable on both sides.
+struct PreservedFd {
+  uint64_t token = 0;
+  int fd = -1;  // borrowed: the transport dups what it needs to keep
+};
+
+struct HandoverPackage {
+  uint64_t session_id = 0;
+  std::string blob;  // serialized Snapshot (FDT or proto)
+  std::vector<PreservedFd> fds;
+};
+
+// What the new side receives. fds are owned by the receiver from here on.
+struct ReceivedHandover {
+  std::string blob;
+  std::map<uint64_t, int> fds;  // token -> fd in this process
+  std::string origin;           // "memfd 5 from reexec", "/var/lib/khod/handover/blob"
+};
+
+class HandoverTransport {
+ public:
+  virtual ~HandoverTransport() = default;
+  virtual const char* name() const = 0;
+  // True when the fds (and so the memory in them) survive; dir does not.
+  virtual bool carries_fds() const = 0;
+  // Old side: make the package available to the next khod. For reexec this
+  // only stages; the exec itself is the daemon's last act (see ReexecPlan).
+  virtual Status Send(const HandoverPackage& pkg) = 0;
+  // New side: collect what Send left.
+  virtual Result<ReceivedHandover> Receive() = 0;
+  // New side, after restore and verify: tell the medium it may let go.
+  virtual Status Finish() { return Status::Ok(); }
+  // Old side, before the point of no return: undo Send.
+  virtual Status Abort() { return Status::Ok(); }
+};
+
+}  // namespace khod
+
+#endif  // KHOD_HANDOVER_TRANSPORT_H_

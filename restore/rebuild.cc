@@ -1,0 +1,60 @@
+#include "restore/rebuild.h"
+
+#include <linux/memfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "kernel/kvm.h"
+#include "kernel/mapping.h"
+#include "kernel/mempolicy.h"
+
+namespace khod {
+namespace {
+
+Result<UniqueFd> NewMemfd(const GuestMemfd& g) {
+  unsigned flags = MFD_CLOEXEC;
+  if (g.kind == FileKind::kHugetlbMemfd)
+    flags |= MFD_HUGETLB | (static_cast<unsigned>(g.hstate_order + 12) << MFD_HUGE_SHIFT);
+  const std::string name = g.name.empty() ? "khod-restored" : g.name;
+  int fd = ::memfd_create(name.c_str(), flags);
+  if (fd < 0) return Status::FromErrno("memfd_create(" + name + ")", errno);
+  UniqueFd owned(fd);
+  if (::ftruncate(fd, static_cast<off_t>(g.size)) != 0)
+    return Status::FromErrno("ftruncate restored memfd to " + std::to_string(g.size), errno);
+  return owned;
+}
+
+Result<UniqueFd> NewGuestMemfd(const GuestMemfd& g) {
+  Result<Kvm> kvm = Kvm::Open();
+  if (!kvm.ok())
+    return Status::Unsupported("cannot rebuild guest_memfd " + std::to_string(g.token) +
+                               ": " + kvm.status().message());
+  // The VM only hosts the creation; memslots are bound by the VMM that
+  // receives the restored fd (the VM fd is not part of the handover).
+  Result<KvmVm> vm = kvm->CreateVm(0);
+  if (!vm.ok()) return vm.status();
+  return vm->CreateGuestMemfd(g.size, g.flags);
+}
+
+}  // namespace
+
+Result<UniqueFd> RebuildMemoryFile(const GuestMemfd& frozen) {
+  Result<UniqueFd> fd = frozen.kind == FileKind::kGuestMemfd ? NewGuestMemfd(frozen)
+                                                             : NewMemfd(frozen);
+  if (!fd.ok()) return fd.status().WithContext("rebuild gmem " + std::to_string(frozen.token));
+  if (frozen.policy.mode != 0 && frozen.size > 0) {
+    // The policy is the inode's shared policy: set through any mapping of it.
+    // guest_memfd without GUEST_MEMFD_FLAG_MMAP cannot be mapped: it keeps
+    // the default policy and verify reports the difference.
+    Result<Mapping> m = Mapping::Map(fd->get(), 0, frozen.size, PROT_NONE);
+    if (m.ok()) {
+      Status s = SetMempolicy(m->data(), m->length(), frozen.policy);
+      if (!s.ok()) return s.WithContext("rebuild gmem " + std::to_string(frozen.token) + " mempolicy");
+    }
+  }
+  return fd;
+}
+
+}  // namespace khod
