@@ -8,20 +8,14 @@
 #include <cerrno>
 #include <cstring>
 
+#include "daemon/le64.h"
+
 namespace khod {
 namespace {
 
 constexpr char kMagic[8] = {'K', 'H', 'O', 'D', 'R', 'E', 'C', '1'};
 constexpr size_t kHeader = 8 + 8 + 8;  // magic, length, xxh3
 
-void PutU64(std::string* s, uint64_t v) {
-  for (int i = 0; i < 8; ++i) s->push_back(static_cast<char>(v >> (8 * i)));
-}
-uint64_t GetU64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
 
 Status WriteAll(int fd, const char* p, size_t n, const std::string& path) {
   while (n > 0) {
@@ -96,8 +90,8 @@ Result<std::string> ReadWholeFile(const std::string& path) {
 
 Status WriteRecordFile(const std::string& path, std::string_view payload) {
   std::string framed(kMagic, sizeof(kMagic));
-  PutU64(&framed, payload.size());
-  PutU64(&framed, XXH3_64bits(payload.data(), payload.size()));
+  AppendLe64(&framed, payload.size());
+  AppendLe64(&framed, XXH3_64bits(payload.data(), payload.size()));
   framed.append(payload.data(), payload.size());
   return WriteFileAtomically(path, framed);
 }
@@ -108,11 +102,11 @@ Result<std::string> ReadRecordFile(const std::string& path) {
   const std::string& s = *raw;
   if (s.size() < kHeader || std::memcmp(s.data(), kMagic, sizeof(kMagic)) != 0)
     return Status::Corruption(path + ": not a khod record file (bad magic or truncated header)");
-  uint64_t len = GetU64(s.data() + 8);
+  uint64_t len = LoadLe64(s.data() + 8);
   if (len != s.size() - kHeader)
     return Status::Corruption(path + ": length " + std::to_string(len) + " but " +
                               std::to_string(s.size() - kHeader) + " payload bytes present");
-  uint64_t want = GetU64(s.data() + 16);
+  uint64_t want = LoadLe64(s.data() + 16);
   uint64_t got = XXH3_64bits(s.data() + kHeader, len);
   if (want != got) return Status::Corruption(path + ": checksum mismatch (torn or altered file)");
   return s.substr(kHeader);

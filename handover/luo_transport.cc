@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "daemon/le64.h"
 #include "daemon/record_file.h"
 #include "handover/luo_uapi.h"
 
@@ -16,14 +17,6 @@ namespace {
 
 constexpr char kManifestMagic[8] = {'K', 'H', 'O', 'D', 'L', 'U', 'O', '1'};
 
-void PutU64(std::string* s, uint64_t v) {
-  for (int i = 0; i < 8; ++i) s->push_back(static_cast<char>(v >> (8 * i)));
-}
-uint64_t GetU64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
 
 Status LuoError(const std::string& what, int neg_errno) {
   int err = -neg_errno;
@@ -39,8 +32,8 @@ Status LuoError(const std::string& what, int neg_errno) {
 
 std::string EncodeLuoManifest(const HandoverPackage& pkg) {
   std::string out(kManifestMagic, sizeof(kManifestMagic));
-  PutU64(&out, pkg.fds.size());
-  for (const PreservedFd& p : pkg.fds) PutU64(&out, p.token);
+  AppendLe64(&out, pkg.fds.size());
+  for (const PreservedFd& p : pkg.fds) AppendLe64(&out, p.token);
   out += pkg.blob;
   return out;
 }
@@ -49,12 +42,12 @@ Status DecodeLuoManifest(const std::string& data, std::vector<uint64_t>* tokens,
                          std::string* blob) {
   if (data.size() < 16 || std::memcmp(data.data(), kManifestMagic, 8) != 0)
     return Status::Corruption("luo: blob memfd does not start with the khod manifest");
-  uint64_t n = GetU64(data.data() + 8);
+  uint64_t n = LoadLe64(data.data() + 8);
   if (n > (data.size() - 16) / 8)
     return Status::Corruption("luo: manifest lists " + std::to_string(n) +
                               " tokens, more than the memfd holds");
   tokens->clear();
-  for (uint64_t i = 0; i < n; ++i) tokens->push_back(GetU64(data.data() + 16 + 8 * i));
+  for (uint64_t i = 0; i < n; ++i) tokens->push_back(LoadLe64(data.data() + 16 + 8 * i));
   *blob = data.substr(16 + 8 * n);
   return Status::Ok();
 }
