@@ -30,6 +30,11 @@ Status PopulateRead(void* addr, size_t bytes) {
 
 Result<PopulateGuard> PopulateGuard::Register(void* addr, size_t bytes) {
   int fd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+  // Without CAP_SYS_PTRACE (e.g. root in a user namespace) only a user-mode
+  // uffd may be created; a kernel-mode fault (populate) on it still fails with
+  // SIGBUS/EFAULT rather than allocating, which is all the guard needs.
+  if (fd < 0 && errno == EPERM)
+    fd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY));
   if (fd < 0) return Status::Unsupported(std::string("userfaultfd: ") + std::strerror(errno));
   UniqueFd uffd(fd);
   uffdio_api api{};

@@ -1,0 +1,276 @@
+// Capture from the real kernel: the fixture's files come back as it made them,
+// capture never creates or touches pages, bad fds get clear errors.
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/mempolicy.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "capture/folio_extent_builder.h"
+#include "capture/kernel_source.h"
+#include "capture/snapshot_capture.h"
+#include "kernel/kvm_uapi.h"
+#include "kernel/memory_file.h"
+#include "kernel/pagemap.h"
+#include "kernel/probe.h"
+#include "tests/vmm_fixture_process.h"
+
+namespace khod {
+namespace {
+
+constexpr uint64_t kPage = 4096;
+
+// Root outside a user namespace: PFNs visible, other processes' fds takeable.
+bool IsRoot() {
+  static const bool root = [] {
+    KernelCaps c = ProbeKernel();
+    return ::geteuid() == 0 && c.pfns_readable && c.kpageflags_readable;
+  }();
+  return root;
+}
+bool HaveKvm() { return ::access("/dev/kvm", R_OK | W_OK) == 0; }
+
+std::unique_ptr<VmmFixtureProcess> StartFixture(const std::vector<std::string>& args) {
+  auto f = VmmFixtureProcess::Start(args);
+  EXPECT_TRUE(f.ok()) << f.status().ToString();
+  return f.ok() ? std::move(*f) : nullptr;
+}
+
+// Which pages of [0, pages) are covered by extents.
+std::vector<bool> Covered(const GuestMemfd& g) {
+  std::vector<bool> c(g.size / kPage, false);
+  for (const auto& e : g.folios)
+    for (uint64_t p = e.first_index; p < e.end_index(); ++p) c[p] = true;
+  return c;
+}
+
+// The PFN of each resident page as this process sees it through its own
+// shared mapping, reading only pages that exist (so nothing is created):
+// those in `exists`, or by default those mincore reports (not HugeTLB).
+std::vector<uint64_t> IndependentPfns(int fd, uint64_t size, const std::vector<bool>* exists = nullptr) {
+  const uint64_t pages = size / kPage;
+  std::vector<uint64_t> pfns(pages, 0);
+  void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  if (m == MAP_FAILED) return pfns;
+  std::vector<uint8_t> vec(pages);
+  ::mincore(m, size, vec.data());
+  for (uint64_t p = 0; p < pages; ++p)
+    if (exists ? (*exists)[p] : (vec[p] & 1)) (void)*static_cast<volatile uint8_t*>(static_cast<uint8_t*>(m) + p * kPage);
+  int pm = ::open("/proc/self/pagemap", O_RDONLY);
+  std::vector<uint64_t> entries(pages);
+  ::pread(pm, entries.data(), pages * 8, reinterpret_cast<uintptr_t>(m) / kPage * 8);
+  ::close(pm);
+  for (uint64_t p = 0; p < pages; ++p)
+    if (PagemapPresent(entries[p])) pfns[p] = PagemapPfn(entries[p]);
+  ::munmap(m, size);
+  return pfns;
+}
+
+TEST(FolioExtentBuilderTest, MergesContiguousRunsOnly) {
+  FolioExtentBuilder b;
+  b.AddRun(0, 100, 4, 0, kFolioUptodate, true);
+  b.AddRun(4, 104, 4, 0, kFolioUptodate, true);   // continues in file and PFN
+  b.AddRun(8, 200, 1, 0, kFolioUptodate, true);   // PFN jump
+  b.AddRun(9, 201, 1, 0, kFolioDirty, true);      // flags differ
+  b.AddRun(11, 202, 1, 0, kFolioDirty, true);     // file gap
+  b.AddRun(12, kPfnUnknown, 2, 0, 0, false);
+  b.AddRun(14, kPfnUnknown, 2, 0, 0, false);      // unknown continues unknown
+  ASSERT_EQ(b.extents().size(), 5u);
+  EXPECT_EQ(b.extents()[0].nr_folios, 8u);
+  EXPECT_EQ(b.extents()[1].first_pfn, 200u);
+  EXPECT_EQ(b.extents()[2].flags, kFolioDirty);
+  EXPECT_EQ(b.extents()[3].first_index, 11u);
+  EXPECT_EQ(b.extents()[4].nr_folios, 4u);
+  EXPECT_FALSE(b.readable_shared()[4]);
+}
+
+TEST(KernelCaptureTest, ShmemFixtureMatchesWhatItMade) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root outside a user namespace: pidfd_getfd of another process and PFNs from pagemap";
+  auto fx = StartFixture({"--shmem-mib", "16", "--gmem-mib", "0"});
+  ASSERT_TRUE(fx);
+  const int fd = fx->Fd("shmem0");
+  ASSERT_GE(fd, 0) << fx->report_line();
+  auto src = KernelGmemSource::FromPid(fx->pid(), fd, {});
+  ASSERT_TRUE(src.ok()) << src.status().ToString();
+  GuestMemfd g;
+  ASSERT_TRUE((*src)->Capture({}, &g).ok());
+  EXPECT_EQ(g.kind, FileKind::kShmemMemfd);
+  EXPECT_EQ(g.name, "shmem0");
+  EXPECT_EQ(g.size, 16u << 20);
+  EXPECT_EQ(g.backing, Backing::kBuddy);
+  EXPECT_EQ(g.policy.mode, MPOL_INTERLEAVE);
+  EXPECT_EQ(g.policy.nodemask, std::vector<uint64_t>{1});
+  // Every page but the fixture's hole [256, 257) is resident.
+  auto covered = Covered(g);
+  for (uint64_t p = 0; p < covered.size(); ++p) EXPECT_EQ(covered[p], p != 256) << "page " << p;
+  // PFNs equal what pagemap says through an independent mapping.
+  auto taken = TakeFdFromProcess(fx->pid(), fd);
+  ASSERT_TRUE(taken.ok());
+  auto pfns = IndependentPfns(taken->get(), g.size);
+  uint64_t checked = 0;
+  for (const auto& e : g.folios) {
+    ASSERT_NE(e.first_pfn, kPfnUnknown);
+    EXPECT_EQ(e.order, 0);
+    EXPECT_TRUE(e.flags & kFolioUptodate);
+    for (uint64_t i = 0; i < e.pages(); ++i, ++checked)
+      ASSERT_EQ(pfns[e.first_index + i], e.first_pfn + i) << "page " << e.first_index + i;
+  }
+  EXPECT_EQ(checked, 16u * 256 - 1);
+  EXPECT_LT(g.folios.size(), checked);  // runs, not pages
+}
+
+TEST(KernelCaptureTest, CaptureNeverFaultsInPagesAndIsStable) {
+  const uint64_t size = 8 << 20, pages = size / kPage;
+  UniqueFd fd(::memfd_create("sparse", MFD_CLOEXEC));
+  ASSERT_EQ(::ftruncate(fd.get(), size), 0);
+  auto* w = static_cast<uint8_t*>(::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0));
+  ASSERT_NE(w, MAP_FAILED);
+  for (uint64_t p = 0; p < pages; p += 3) w[p * kPage] = 1;  // every third page exists
+  ::munmap(w, size);
+  auto residency = [&]() {
+    void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd.get(), 0);
+    std::vector<uint8_t> v(pages);
+    ::mincore(m, size, v.data());
+    ::munmap(m, size);
+    struct stat st;
+    ::fstat(fd.get(), &st);
+    v.push_back(static_cast<uint8_t>(st.st_blocks & 0xff));
+    return v;
+  };
+  const auto before = residency();
+  auto src = KernelGmemSource::FromFd(UniqueFd(::dup(fd.get())), {});
+  ASSERT_TRUE(src.ok()) << src.status().ToString();
+  CaptureOptions opts;
+  opts.hash_contents = true;
+  uint64_t last_done = 0;
+  opts.progress = [&](uint64_t done, uint64_t total) { last_done = done; EXPECT_EQ(total, pages); };
+  GuestMemfd a, b;
+  ASSERT_TRUE((*src)->Capture(opts, &a).ok());
+  ASSERT_TRUE((*src)->Capture(opts, &b).ok());
+  EXPECT_EQ(residency(), before);  // no page created
+  EXPECT_EQ(last_done, pages);
+  EXPECT_EQ(a, b);                 // capturing twice sees the same state
+  auto covered = Covered(a);
+  for (uint64_t p = 0; p < pages; ++p) ASSERT_EQ(covered[p], p % 3 == 0) << "page " << p;
+  EXPECT_EQ(a.hashes.size(), a.folios.size());
+}
+
+TEST(KernelCaptureTest, HugetlbMemfdIsCapturedAsHugeFolios) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root outside a user namespace: reserving huge pages and reading PFNs";
+  auto fx = StartFixture({"--shmem-mib", "0", "--gmem-mib", "0", "--hugetlb-mib", "8"});
+  ASSERT_TRUE(fx);
+  if (fx->Fd("hugetlb0") < 0)
+    GTEST_SKIP() << "huge pages could not be reserved: " << fx->report_line();
+  const int fd = fx->Fd("hugetlb0");
+  auto taken = TakeFdFromProcess(fx->pid(), fd);
+  ASSERT_TRUE(taken.ok());
+  struct stat st0;
+  ::fstat(taken->get(), &st0);
+  auto src = KernelGmemSource::FromPid(fx->pid(), fd, {});
+  ASSERT_TRUE(src.ok()) << src.status().ToString();
+  GuestMemfd g;
+  Status s = (*src)->Capture({}, &g);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  struct stat st1;
+  ::fstat(taken->get(), &st1);
+  EXPECT_EQ(st0.st_blocks, st1.st_blocks) << "capture allocated a huge page";
+  EXPECT_EQ(g.kind, FileKind::kHugetlbMemfd);
+  EXPECT_EQ(g.backing, Backing::kHugetlb);
+  EXPECT_EQ(g.hstate_order, 9);
+  // 4 huge pages, the second punched: folios at pages 0, 1024, 1536.
+  std::vector<uint64_t> heads;
+  for (const auto& e : g.folios) {
+    EXPECT_EQ(e.order, 9);
+    for (uint32_t i = 0; i < e.nr_folios; ++i) heads.push_back(e.first_index + (uint64_t{i} << 9));
+  }
+  EXPECT_EQ(heads, (std::vector<uint64_t>{0, 1024, 1536}));
+  std::vector<bool> exists(g.size / kPage, true);
+  for (uint64_t p = 512; p < 1024; ++p) exists[p] = false;  // the fixture's hole
+  auto pfns = IndependentPfns(taken->get(), g.size, &exists);
+  for (const auto& e : g.folios) {
+    EXPECT_EQ(e.first_pfn, pfns[e.first_index]) << "head pfn of page " << e.first_index;
+    EXPECT_EQ(e.first_pfn % 512, 0u);
+  }
+}
+
+TEST(KernelCaptureTest, GuestMemfdSharedAndPrivate) {
+  if (!HaveKvm()) GTEST_SKIP() << "/dev/kvm is missing on this machine: guest_memfd cannot be created";
+  if (!IsRoot()) GTEST_SKIP() << "needs root outside a user namespace: pidfd_getfd of another process";
+  auto fx = StartFixture({"--shmem-mib", "0", "--gmem-mib", "8"});
+  ASSERT_TRUE(fx);
+  ASSERT_GE(fx->Fd("gmem_shared"), 0) << fx->report_line();
+  VmmDeclaration decl;
+  ASSERT_TRUE(ParseVmmDeclaration(fx->report_line(), &decl).ok());
+  auto files = OpenVmmFiles(fx->pid(), {fx->Fd("gmem_shared"), fx->Fd("gmem_private")}, decl);
+  ASSERT_TRUE(files.ok()) << files.status().ToString();
+  CaptureOptions opts;
+  opts.hash_contents = true;
+  auto snap = CaptureSnapshot(*files, decl, opts);  // private pages untouched: no SIGBUS
+  ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+  ASSERT_EQ(snap->gmems.size(), 2u);
+  ASSERT_EQ(snap->vms.size(), 1u);
+  EXPECT_EQ(snap->vms[0].memslots.size(), 2u);
+  const GuestMemfd& shared = snap->gmems[0];
+  const GuestMemfd& priv = snap->gmems[1];
+  EXPECT_EQ(shared.kind, FileKind::kGuestMemfd);
+  EXPECT_EQ(shared.flags, uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared);
+  EXPECT_EQ(shared.policy.mode, MPOL_BIND);
+  EXPECT_EQ(priv.policy.mode, MPOL_PREFERRED);
+  for (const auto& e : shared.folios) EXPECT_NE(e.first_pfn, kPfnUnknown);
+  for (const auto& e : priv.folios) EXPECT_EQ(e.first_pfn, kPfnUnknown);  // never populated
+  EXPECT_TRUE(priv.hashes.empty());                                        // never read
+  auto covered = Covered(priv);
+  EXPECT_FALSE(covered[128]) << "the fixture punched page 128";
+  EXPECT_TRUE(covered[0]);
+}
+
+TEST(KernelCaptureTest, WrongFdsGetClearErrors) {
+  char path[] = "/tmp/khod_regular_XXXXXX";
+  UniqueFd reg(::mkstemp(path));
+  ::unlink(path);
+  auto r = KernelGmemSource::FromFd(UniqueFd(::dup(reg.get())), {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("regular file"), std::string::npos) << r.status().message();
+
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  auto pr = KernelGmemSource::FromFd(UniqueFd(p[0]), {});
+  ::close(p[1]);
+  ASSERT_FALSE(pr.ok());
+  EXPECT_NE(pr.status().message().find("pipe:"), std::string::npos) << pr.status().message();
+
+  auto closed = IdentifyMemoryFile(1000);
+  ASSERT_FALSE(closed.ok());
+  EXPECT_EQ(closed.status().code(), Status::Code::kNotFound);
+
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);
+  auto dead = KernelGmemSource::FromPid(child, 0, {});
+  ASSERT_FALSE(dead.ok());
+  EXPECT_EQ(dead.status().code(), Status::Code::kNotFound);
+  EXPECT_NE(dead.status().message().find(std::to_string(child)), std::string::npos);
+
+  if (IsRoot()) {
+    auto fx = StartFixture({"--shmem-mib", "1", "--gmem-mib", "0"});
+    ASSERT_TRUE(fx);
+    auto nofd = KernelGmemSource::FromPid(fx->pid(), 999, {});
+    ASSERT_FALSE(nofd.ok());
+    EXPECT_EQ(nofd.status().code(), Status::Code::kNotFound);
+    EXPECT_NE(nofd.status().message().find("fd 999"), std::string::npos);
+    auto stdio = KernelGmemSource::FromPid(fx->pid(), 0, {});  // its stdin: a pipe
+    ASSERT_FALSE(stdio.ok());
+    EXPECT_EQ(stdio.status().code(), Status::Code::kFailedPrecondition);
+  }
+}
+
+}  // namespace
+}  // namespace khod

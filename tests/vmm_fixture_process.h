@@ -1,0 +1,44 @@
+// Runs tools/vmm_fixture as a child process for tests: parses its JSON report
+// and sends it commands. Closing stdin (destructor) makes it clean up and exit.
+#ifndef KHOD_TESTS_VMM_FIXTURE_PROCESS_H_
+#define KHOD_TESTS_VMM_FIXTURE_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "capture/json_reader.h"
+#include "common/status.h"
+
+namespace khod {
+
+class VmmFixtureProcess {
+ public:
+  static Result<std::unique_ptr<VmmFixtureProcess>> Start(const std::vector<std::string>& args);
+  ~VmmFixtureProcess();
+
+  pid_t pid() const { return pid_; }
+  const std::string& report_line() const { return report_line_; }
+  const JsonValue& report() const { return report_; }
+  // The report's entry for file `name`, or nullptr.
+  const JsonValue* File(const std::string& name) const;
+  int Fd(const std::string& name) const;
+  // Sends one command line; OK when the fixture answers "ok".
+  Status Command(const std::string& line);
+
+ private:
+  VmmFixtureProcess() = default;
+  Result<std::string> ReadLine();
+  pid_t pid_ = -1;
+  int to_child_ = -1;
+  int from_child_ = -1;
+  std::string pending_;
+  std::string report_line_;
+  JsonValue report_;
+};
+
+}  // namespace khod
+
+#endif  // KHOD_TESTS_VMM_FIXTURE_PROCESS_H_
