@@ -48,6 +48,46 @@ Result<std::vector<VmmFile>> OpenVmmFiles(pid_t pid, const std::vector<int>& fds
   return out;
 }
 
+Result<VmmDeclaration> DeclarationFromSnapshot(const Snapshot& snap, pid_t pid,
+                                               const std::vector<int>& fds) {
+  VmmDeclaration decl;
+  std::map<uint64_t, int> fd_of_token;
+  for (int fd : fds) {
+    Result<UniqueFd> taken = Status::Internal("unset");
+    if (pid == 0 || pid == ::getpid()) {
+      int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+      if (dup < 0) return Status::NotFound("fd " + std::to_string(fd) + " is not open");
+      taken = UniqueFd(dup);
+    } else {
+      taken = TakeFdFromProcess(pid, fd);
+    }
+    if (!taken.ok()) return taken.status();
+    auto id = IdentifyMemoryFile(taken->get());
+    if (!id.ok()) return id.status();
+    const GuestMemfd* g = nullptr;
+    for (const GuestMemfd& c : snap.gmems)
+      if (c.inode == id->inode && c.kind == id->kind) g = &c;
+    if (!g)
+      return Status::NotFound("fd " + std::to_string(fd) + " (" + id->link + ", inode " +
+                              std::to_string(id->inode) + ") is none of the snapshot's guest_memfds");
+    decl.files[fd] = DeclaredFile{true, g->flags, g->name};
+    if (!g->attributes.empty()) decl.attributes[fd] = g->attributes;
+    fd_of_token[g->token] = fd;
+  }
+  for (const Vm& vm : snap.vms) {
+    DeclaredVm d;
+    d.token = vm.token;
+    d.vm_type = vm.vm_type;
+    for (const Memslot& m : vm.memslots) {
+      auto it = fd_of_token.find(m.gmem_token);
+      if (it == fd_of_token.end()) continue;  // its guest_memfd was not given: diff reports it
+      d.memslots.push_back(DeclaredMemslot{m, it->second});
+    }
+    decl.vms.push_back(std::move(d));
+  }
+  return decl;
+}
+
 SnapshotHeader CurrentSnapshotHeader() {
   SnapshotHeader h;
   h.producer = kProducer;

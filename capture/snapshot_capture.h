@@ -31,6 +31,12 @@ Result<std::vector<VmmFile>> OpenVmmFiles(pid_t pid, const std::vector<int>& fds
 // The header for a capture made now: producer, uname -r, boot_id, time, page size.
 SnapshotHeader CurrentSnapshotHeader();
 
+// The declaration a VMM made when `snap` was captured, re-keyed to the fds
+// given now (each fd is matched to a guest_memfd of `snap` by inode): what
+// verify needs to capture the same files the same way again.
+Result<VmmDeclaration> DeclarationFromSnapshot(const Snapshot& snap, pid_t pid,
+                                               const std::vector<int>& fds);
+
 // Captures every file, attaches the declared VMs, validates the result.
 Result<Snapshot> CaptureSnapshot(std::vector<VmmFile>& files, const VmmDeclaration& decl,
                                  const CaptureOptions& opts);

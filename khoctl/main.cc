@@ -8,15 +8,29 @@ namespace khod {
 
 // Declared here, defined in cmd_*.cc; add one line per new command.
 // (keep alphabetical)
+int RunCapture(const Args& args);
 int RunConvert(const Args& args);
 int RunInspect(const Args& args);
+int RunProbe(const Args& args);
+int RunRestore(const Args& args);
+int RunSnapshot(const Args& args);
+int RunStatus(const Args& args);
 int RunSynth(const Args& args);
+int RunVerify(const Args& args);
+int RunVerifyRestore(const Args& args);
 
 const std::vector<Command>& AllCommands() {
   static const std::vector<Command> kCommands = {
+      {"capture", "capture --pid P --fd N [--fd M ...] [--memslots F] [--attributes F] [--hash] -o OUT [--format fdt|proto]", "capture a VMM's guest_memfds from the running kernel", RunCapture},
       {"convert", "convert FILE --to fdt|proto -o OUT", "re-encode a snapshot blob in the other format", RunConvert},
       {"inspect", "inspect FILE [--json] [--extents] [--ranges]", "show what a snapshot blob (FDT or protobuf) holds", RunInspect},
+      {"probe", "probe [--json]", "what the running kernel supports (guest_memfd, HugeTLB, PFNs, KHO, LUO)", RunProbe},
+      {"restore", "restore [--socket PATH] [--force-rebuild] [--from-state-dir] [--no-verify]", "khod: restore the handed-over gmems, then verify (exit 0/1/2)", RunRestore},
+      {"snapshot", "snapshot -o OUT [--socket PATH] [--format fdt|proto] [--recapture]", "khod: write the session's current snapshot blob", RunSnapshot},
+      {"status", "status [--socket PATH]", "khod: phase, durations, blob sizes, gmems, verdict", RunStatus},
       {"synth", "synth -o OUT [--format fdt|proto] [--size 1T] [--backing 4k|2m|1g] ...", "write a synthetic snapshot (demos, benchmarks)", RunSynth},
+      {"verify", "verify OUT --pid P --fd N [--fd M ...] [--memslots F] [--attributes F]", "compare a snapshot with the live state (exit 0 equal, 1 different)", RunVerify},
+      {"verify-restore", "verify-restore [--socket PATH]", "khod: compare restored gmems with the frozen snapshot (exit 0/1/2)", RunVerifyRestore},
   };
   return kCommands;
 }
