@@ -265,7 +265,9 @@ Status Session::Recover() {
     record_.set_phase(v1::IDLE);
     record_.set_next_token(1);
     recovery_ = "new session (no record in " + opts_.state_dir + ")";
-    return Persist();
+    KHOD_RETURN_IF_ERROR(Persist());
+    incarnation_ = record_.generation();
+    return Status::Ok();
   }
   if (!raw.ok())
     return raw.status().WithContext(
@@ -347,7 +349,9 @@ Status Session::Recover() {
       return Status::Corruption("session record has unknown phase " + std::to_string(was));
   }
   std::fprintf(stderr, "khod: %s\n", recovery_.c_str());
-  return Persist();
+  KHOD_RETURN_IF_ERROR(Persist());
+  incarnation_ = record_.generation();
+  return Status::Ok();
 }
 
 // ---- helpers ---------------------------------------------------------------
@@ -920,6 +924,7 @@ v1::StatusReply Session::GetStatus() const {
   s.set_exec_count(record_.exec_count());
   s.set_kvm_available(::access("/dev/kvm", F_OK) == 0);
   s.set_last_verdict(record_.last_verdict());
+  s.set_incarnation(incarnation_);
   return s;
 }
 

@@ -111,6 +111,7 @@ class Session {
   std::unique_ptr<LuoDevice> own_luo_device_;
   Snapshot frozen_;
   bool have_frozen_ = false;
+  uint64_t incarnation_ = 0;  // record generation when this process opened it
 };
 
 }  // namespace khod

@@ -1,0 +1,131 @@
+#include "khoctl/client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <thread>
+
+#include "proto/health.grpc.pb.h"
+
+namespace khod {
+
+Status FromGrpc(const std::string& call, int code, const std::string& message) {
+  const std::string m = call + ": " + message;
+  switch (static_cast<grpc::StatusCode>(code)) {
+    case grpc::StatusCode::OK: return Status::Ok();
+    case grpc::StatusCode::INVALID_ARGUMENT: return Status::InvalidArgument(m);
+    case grpc::StatusCode::DATA_LOSS: return Status::Corruption(m);
+    case grpc::StatusCode::UNIMPLEMENTED: return Status::Unsupported(m);
+    case grpc::StatusCode::NOT_FOUND: return Status::NotFound(m);
+    case grpc::StatusCode::FAILED_PRECONDITION: return Status::FailedPrecondition(m);
+    case grpc::StatusCode::PERMISSION_DENIED: return Status::PermissionDenied(m);
+    case grpc::StatusCode::UNAVAILABLE: return Status::Busy(m);
+    default: return Status::Internal(m + " (gRPC code " + std::to_string(code) + ")");
+  }
+}
+
+KhodClient::KhodClient(const std::string& socket_path) : socket_(socket_path) {
+  grpc::ChannelArguments args;
+  // A reexec drops the connection: come back quickly rather than after
+  // gRPC's default backoff of a second or more.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
+  channel_ = grpc::CreateCustomChannel("unix:" + socket_path, grpc::InsecureChannelCredentials(), args);
+  stub_ = v1::Khod::NewStub(channel_);
+}
+
+Status KhodClient::WaitHealthy(std::chrono::milliseconds timeout) {
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  const auto deadline = std::chrono::system_clock::now() + timeout;
+  Status last = Status::Busy("khod on " + socket_ + " did not answer");
+  while (std::chrono::system_clock::now() < deadline) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(deadline);
+    ctx.set_wait_for_ready(true);
+    grpc::health::v1::HealthCheckRequest q;
+    grpc::health::v1::HealthCheckResponse r;
+    grpc::Status s = health->Check(&ctx, q, &r);
+    if (s.ok() && r.status() == grpc::health::v1::HealthCheckResponse::SERVING) return Status::Ok();
+    last = s.ok() ? Status::Busy("khod on " + socket_ + " is not serving")
+                  : FromGrpc("health check", s.error_code(), s.error_message());
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return last;
+}
+
+namespace {
+
+// One unary call with the daemon's status translated; waits for the socket
+// to be ready (a reexec in flight) for up to 30 s.
+template <typename Req, typename Rep, typename Fn>
+Result<Rep> Call(const char* name, Fn fn, const Req& q) {
+  grpc::ClientContext ctx;
+  ctx.set_wait_for_ready(true);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  Rep r;
+  grpc::Status s = fn(&ctx, q, &r);
+  if (!s.ok()) return FromGrpc(name, s.error_code(), s.error_message());
+  return r;
+}
+
+}  // namespace
+
+#define KHOD_CALL(NAME, Req, Rep, q)                                                   \
+  Call<Req, Rep>(#NAME, [this](grpc::ClientContext* c, const Req& x, Rep* y) {         \
+    return stub_->NAME(c, x, y);                                                       \
+  }, q)
+
+Result<v1::AttachReply> KhodClient::Attach(const v1::AttachRequest& q) {
+  return KHOD_CALL(Attach, v1::AttachRequest, v1::AttachReply, q);
+}
+Status KhodClient::Detach(uint64_t token) {
+  v1::DetachRequest q;
+  q.set_token(token);
+  auto r = KHOD_CALL(Detach, v1::DetachRequest, v1::DetachReply, q);
+  return r.ok() ? Status::Ok() : r.status();
+}
+Status KhodClient::UpdateAttributes(const v1::UpdateAttributesRequest& q) {
+  auto r = KHOD_CALL(UpdateAttributes, v1::UpdateAttributesRequest, v1::UpdateAttributesReply, q);
+  return r.ok() ? Status::Ok() : r.status();
+}
+Result<v1::PhaseReply> KhodClient::Prepare() {
+  return KHOD_CALL(Prepare, v1::PrepareRequest, v1::PhaseReply, v1::PrepareRequest());
+}
+Result<v1::PhaseReply> KhodClient::Freeze(const v1::FreezeRequest& q) {
+  return KHOD_CALL(Freeze, v1::FreezeRequest, v1::PhaseReply, q);
+}
+Result<v1::PhaseReply> KhodClient::Restore(const v1::RestoreRequest& q) {
+  return KHOD_CALL(Restore, v1::RestoreRequest, v1::PhaseReply, q);
+}
+Result<v1::VerifyReply> KhodClient::Verify() {
+  return KHOD_CALL(Verify, v1::VerifyRequest, v1::VerifyReply, v1::VerifyRequest());
+}
+Result<v1::PhaseReply> KhodClient::Finish() {
+  return KHOD_CALL(Finish, v1::FinishRequest, v1::PhaseReply, v1::FinishRequest());
+}
+Result<v1::PhaseReply> KhodClient::Cancel() {
+  return KHOD_CALL(Cancel, v1::CancelRequest, v1::PhaseReply, v1::CancelRequest());
+}
+Result<v1::StatusReply> KhodClient::GetStatus() {
+  return KHOD_CALL(GetStatus, v1::StatusRequest, v1::StatusReply, v1::StatusRequest());
+}
+Result<v1::SnapshotReply> KhodClient::GetSnapshot(const v1::SnapshotRequest& q) {
+  return KHOD_CALL(GetSnapshot, v1::SnapshotRequest, v1::SnapshotReply, q);
+}
+
+Result<v1::StatusReply> KhodClient::WaitNewIncarnation(uint64_t old_incarnation,
+                                                       std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  Status last = Status::Busy("no new khod on " + socket_);
+  while (std::chrono::steady_clock::now() < deadline) {
+    Result<v1::StatusReply> s = GetStatus();
+    if (s.ok() && s->incarnation() != old_incarnation) return s;
+    if (!s.ok()) last = s.status();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return last.WithContext("waiting for the re-executed khod");
+}
+
+std::string PhaseText(v1::Phase p) { return v1::Phase_Name(p); }
+
+}  // namespace khod

@@ -1,0 +1,59 @@
+// KhodClient: khoctl's (and the rehearsal's) gRPC connection to khod over its
+// unix socket. Each call returns a khod::Status carrying the daemon's message,
+// so a refusal prints as khod worded it.
+#ifndef KHOD_KHOCTL_CLIENT_H_
+#define KHOD_KHOCTL_CLIENT_H_
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "proto/khod.grpc.pb.h"
+
+namespace khod {
+
+constexpr const char* kDefaultSocket = "/run/khod/khod.sock";
+
+// gRPC status -> khod Status (DATA_LOSS -> Corruption, UNAVAILABLE -> Busy, ...).
+Status FromGrpc(const std::string& call, int grpc_code, const std::string& message);
+
+class KhodClient {
+ public:
+  explicit KhodClient(const std::string& socket_path);
+
+  // Standard health check (grpc.health.v1): OK when khod serves. Waits up to
+  // `timeout` for the socket to accept (a reexec in progress, a start).
+  Status WaitHealthy(std::chrono::milliseconds timeout);
+
+  // After a REEXEC Freeze: waits until a khod other than `old_incarnation`
+  // answers Status (the old one may still be draining its last calls).
+  Result<v1::StatusReply> WaitNewIncarnation(uint64_t old_incarnation,
+                                             std::chrono::milliseconds timeout);
+
+  Result<v1::AttachReply> Attach(const v1::AttachRequest& q);
+  Status Detach(uint64_t token);
+  Status UpdateAttributes(const v1::UpdateAttributesRequest& q);
+  Result<v1::PhaseReply> Prepare();
+  Result<v1::PhaseReply> Freeze(const v1::FreezeRequest& q);
+  Result<v1::PhaseReply> Restore(const v1::RestoreRequest& q);
+  Result<v1::VerifyReply> Verify();
+  Result<v1::PhaseReply> Finish();
+  Result<v1::PhaseReply> Cancel();
+  Result<v1::StatusReply> GetStatus();
+  Result<v1::SnapshotReply> GetSnapshot(const v1::SnapshotRequest& q);
+
+  const std::string& socket_path() const { return socket_; }
+
+ private:
+  std::string socket_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Khod::Stub> stub_;
+};
+
+// "IDLE", "HANDED_OVER", ...
+std::string PhaseText(v1::Phase p);
+
+}  // namespace khod
+
+#endif  // KHOD_KHOCTL_CLIENT_H_

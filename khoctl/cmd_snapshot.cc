@@ -1,0 +1,44 @@
+// khoctl snapshot: fetch khod's current snapshot blob (the frozen one, else
+// the prepared one, or a fresh capture with --recapture) and write it to a file.
+#include <cstdio>
+
+#include "khoctl/blob_format_flag.h"
+#include "khoctl/client.h"
+#include "khoctl/commands.h"
+#include "khoctl/file_io.h"
+#include "khoctl/flag_parser.h"
+
+namespace khod {
+
+static const char kSnapshotUsage[] =
+    "snapshot -o OUT [--socket PATH] [--format fdt|proto] [--recapture]";
+
+int RunSnapshot(const Args& args) {
+  Result<ParsedFlags> f = ParseFlags(
+      args, {{"--output", true, "-o"}, {"--socket", true}, {"--format", true}, {"--recapture", false}});
+  if (!f.ok()) return FailWithUsage("snapshot", kSnapshotUsage, f.status());
+  if (!f->Has("--output"))
+    return FailWithUsage("snapshot", kSnapshotUsage, Status::InvalidArgument("-o OUT is required"));
+  Result<BlobFormat> fmt = ParseBlobFormat(f->Get("--format", "fdt"));
+  if (!fmt.ok()) return FailWithUsage("snapshot", kSnapshotUsage, fmt.status());
+  v1::SnapshotRequest q;
+  q.set_format(*fmt == BlobFormat::kProto ? v1::PROTO : v1::FDT);
+  q.set_recapture(f->Has("--recapture"));
+  KhodClient client(f->Get("--socket", kDefaultSocket));
+  Result<v1::SnapshotReply> r = client.GetSnapshot(q);
+  if (!r.ok()) {
+    std::fprintf(stderr, "khoctl snapshot: %s\n", r.status().ToString().c_str());
+    return kExitError;
+  }
+  Status w = WriteWholeFile(f->Get("--output"), r->blob());
+  if (!w.ok()) {
+    std::fprintf(stderr, "khoctl snapshot: %s\n", w.ToString().c_str());
+    return kExitError;
+  }
+  std::printf("wrote %zu bytes (%s, phase %s) to %s\n", r->blob().size(),
+              v1::BlobFormat_Name(r->format()).c_str(), v1::Phase_Name(r->phase()).c_str(),
+              f->Get("--output").c_str());
+  return kExitOk;
+}
+
+}  // namespace khod

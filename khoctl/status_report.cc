@@ -1,0 +1,68 @@
+#include "khoctl/status_report.h"
+
+#include <cstdio>
+
+namespace khod {
+
+std::string FormatNanos(uint64_t ns) {
+  char b[32];
+  if (ns >= 1000000000ull) std::snprintf(b, sizeof(b), "%.2f s", ns / 1e9);
+  else if (ns >= 1000000ull) std::snprintf(b, sizeof(b), "%.2f ms", ns / 1e6);
+  else std::snprintf(b, sizeof(b), "%.1f us", ns / 1e3);
+  return b;
+}
+
+std::string FormatBytes(uint64_t n) {
+  char b[32];
+  if (n >= (1ull << 30)) std::snprintf(b, sizeof(b), "%.1f GiB", n / 1073741824.0);
+  else if (n >= (1u << 20)) std::snprintf(b, sizeof(b), "%.1f MiB", n / 1048576.0);
+  else if (n >= 1024) std::snprintf(b, sizeof(b), "%.1f KiB", n / 1024.0);
+  else std::snprintf(b, sizeof(b), "%llu B", static_cast<unsigned long long>(n));
+  return b;
+}
+
+std::string FormatStatus(const v1::StatusReply& s) {
+  char b[256];
+  std::string o;
+  std::snprintf(b, sizeof(b), "phase        %s\nsession      %016llx (generation %llu, khod pid %u, %llu reexecs)\n",
+                v1::Phase_Name(s.phase()).c_str(), static_cast<unsigned long long>(s.session_id()),
+                static_cast<unsigned long long>(s.generation()), s.pid(),
+                static_cast<unsigned long long>(s.exec_count()));
+  o += b;
+  o += "recovery     " + s.recovery() + "\n";
+  o += std::string("kvm          ") + (s.kvm_available() ? "available" : "missing (memfd stand-ins and MODEL guests)") + "\n";
+  if (s.transport() != v1::TRANSPORT_UNSPECIFIED)
+    o += "transport    " + v1::Transport_Name(s.transport()) + "\n";
+  if (s.prepared_blob_bytes()) o += "prepared     " + FormatBytes(s.prepared_blob_bytes()) + " (proto)\n";
+  if (s.blob_bytes())
+    o += "frozen blob  " + FormatBytes(s.blob_bytes()) + " (" + v1::BlobFormat_Name(s.blob_format()) + ")\n";
+  for (const auto& d : s.durations())
+    o += "  -> " + v1::Phase_Name(d.phase()) + std::string(14 - std::min<size_t>(13, v1::Phase_Name(d.phase()).size()), ' ') +
+         FormatNanos(d.nanos()) + "\n";
+  o += "gmems        " + std::to_string(s.gmems_size()) + "\n";
+  for (const auto& g : s.gmems()) {
+    std::snprintf(b, sizeof(b), "  %llu '%s' %s %s %s, %llu folio extents%s\n",
+                  static_cast<unsigned long long>(g.token()), g.name().c_str(), g.provenance().c_str(),
+                  g.kind().c_str(), FormatBytes(g.size()).c_str(),
+                  static_cast<unsigned long long>(g.folio_extents()), g.adopted() ? ", adopted" : "");
+    o += b;
+    o += "      " + g.source() + "\n";
+  }
+  if (!s.last_verdict().empty()) o += "verdict      " + s.last_verdict() + "\n";
+  return o;
+}
+
+std::string FormatVerify(const v1::VerifyReply& v) {
+  char b[256];
+  std::snprintf(b, sizeof(b), "%s: %llu pages compared, %llu PFNs, %llu content hashes\n",
+                v.equal() ? "EQUAL" : "DIFFERENT", static_cast<unsigned long long>(v.pages_compared()),
+                static_cast<unsigned long long>(v.pfns_compared()),
+                static_cast<unsigned long long>(v.hashes_compared()));
+  std::string o = b;
+  for (const auto& d : v.differences())
+    o += "  gmem " + std::to_string(d.token()) + (d.where().empty() ? "" : " '" + d.where() + "'") +
+         ": " + d.field() + ": expected " + d.expected() + ", found " + d.found() + "\n";
+  return o;
+}
+
+}  // namespace khod

@@ -1,0 +1,21 @@
+// Text forms of khod's replies, shared by khoctl and the rehearsal report.
+#ifndef KHOD_KHOCTL_STATUS_REPORT_H_
+#define KHOD_KHOCTL_STATUS_REPORT_H_
+
+#include <string>
+
+#include "proto/khod.pb.h"
+
+namespace khod {
+
+// Phase, session, recovery, gmems, per-phase durations, blob sizes, verdict.
+std::string FormatStatus(const v1::StatusReply& s);
+// "equal: ..." or one line per difference.
+std::string FormatVerify(const v1::VerifyReply& v);
+// "12.3 ms"
+std::string FormatNanos(uint64_t ns);
+std::string FormatBytes(uint64_t n);
+
+}  // namespace khod
+
+#endif  // KHOD_KHOCTL_STATUS_REPORT_H_

@@ -1,0 +1,261 @@
+// rehearsal: the live update end to end on this machine, through khod's gRPC
+// API exactly as an orchestration service drives it:
+//   start khod -> start the VMM fixture -> attach its memory files (and MODEL
+//   guests) -> Prepare -> Freeze (guests paused) with the reexec handover ->
+//   end the VMM -> Restore -> Verify -> Finish, then a report of phases,
+//   durations, blob sizes and the verdict (PFNs and contents unchanged).
+// Without /dev/kvm the fixture makes shmem and HugeTLB memfds instead of
+// guest_memfds, and the in-flight kernel features run on MODEL guests: the
+// report says so. --corrupt-blob corrupts the blob the transport carries:
+// Restore must refuse it with a clear message, lose nothing, and succeed
+// from khod's own intact copy.
+//
+//   rehearsal [--khod PATH] [--fixture PATH] [--workdir DIR] [--shmem-mib 256]
+//             [--hugetlb-mib 64] [--gmem-mib 256] [--model-size-gib 1024]
+//             [--corrupt-blob] [--transport reexec|dir]
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "capture/json_reader.h"
+#include "khoctl/client.h"
+#include "khoctl/status_report.h"
+#include "tools/rehearsal/child_process.h"
+
+namespace khod {
+namespace {
+
+struct Options {
+  std::string khod, fixture, workdir;
+  uint64_t shmem_mib = 256, hugetlb_mib = 64, gmem_mib = 256, model_gib = 1024;
+  bool corrupt = false;
+  v1::Transport transport = v1::REEXEC;
+};
+
+std::string Sibling(const char* argv0, const std::string& rel) {
+  // bazel-bin/tools/rehearsal/rehearsal -> bazel-bin/<rel>
+  std::string self = argv0;
+  size_t pos = self.rfind("/tools/rehearsal/");
+  return pos == std::string::npos ? rel : self.substr(0, pos) + "/" + rel;
+}
+
+int Fail(const std::string& what, const Status& s) {
+  std::printf("\nREHEARSAL FAILED at %s: %s\n", what.c_str(), s.ToString().c_str());
+  return 2;
+}
+
+double Ms(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
+
+}  // namespace
+
+int Rehearse(const Options& o) {
+  using Clock = std::chrono::steady_clock;
+  const std::string sock = o.workdir + "/khod.sock";
+  const std::string state = o.workdir + "/state";
+  std::printf("== khod live-update rehearsal (workdir %s)\n", o.workdir.c_str());
+  const bool kvm = ::access("/dev/kvm", F_OK) == 0;
+  std::printf("   /dev/kvm: %s\n", kvm ? "present: real guest_memfds"
+                                       : "MISSING: shmem/HugeTLB memfds stand in for guest_memfd, "
+                                         "in-flight features run on MODEL guests");
+
+  std::vector<std::string> kargv = {o.khod, "--socket=" + sock, "--state-dir=" + state};
+  if (o.corrupt) kargv.push_back("--fault=corrupt-handover-blob");
+  Result<ChildProcess> khod = ChildProcess::Start(kargv, false, o.workdir + "/khod.log");
+  if (!khod.ok()) return Fail("start khod", khod.status());
+  KhodClient client(sock);
+  Status h = client.WaitHealthy(std::chrono::seconds(10));
+  if (!h.ok()) return Fail("khod health", h);
+  std::printf("   khod pid %d serving %s (health: SERVING)\n", khod->pid(), sock.c_str());
+
+  std::vector<std::string> fargv = {o.fixture, "--shmem-mib", std::to_string(o.shmem_mib),
+                                    "--hugetlb-mib", std::to_string(o.hugetlb_mib), "--gmem-mib",
+                                    std::to_string(o.gmem_mib)};
+  Result<ChildProcess> vmm = ChildProcess::Start(fargv, true, o.workdir + "/vmm.log");
+  if (!vmm.ok()) return Fail("start VMM fixture", vmm.status());
+  Result<std::string> line = vmm->ReadLine();
+  if (!line.ok()) return Fail("VMM fixture report", line.status());
+  Result<JsonValue> fx = JsonValue::Parse(*line);
+  if (!fx.ok()) return Fail("VMM fixture JSON", fx.status());
+  std::printf("   VMM fixture pid %d\n", vmm->pid());
+
+  // Memslots by fd, from the fixture's VM (when it has one).
+  std::map<uint64_t, std::vector<v1::Memslot>> slots_by_fd;
+  uint64_t vm_token = 0;
+  if (const JsonValue* vms = fx->Find("vms"))
+    for (const JsonValue& vm : vms->array()) {
+      vm_token = vm.U64Member("token", "vm").ok() ? *vm.U64Member("token", "vm") : 1;
+      for (const JsonValue& m : vm.Find("memslots")->array()) {
+        v1::Memslot s;
+        s.set_slot(static_cast<uint32_t>(*m.U64Member("slot", "memslot")));
+        s.set_flags(static_cast<uint32_t>(*m.U64Member("flags", "memslot")));
+        s.set_base_gfn(*m.U64Member("base_gfn", "memslot"));
+        s.set_npages(*m.U64Member("npages", "memslot"));
+        s.set_userspace_addr(*m.U64Member("userspace_addr", "memslot"));
+        s.set_gmem_offset(*m.U64Member("gmem_offset", "memslot"));
+        slots_by_fd[*m.U64Member("gmem_fd", "memslot")].push_back(s);
+      }
+    }
+
+  std::printf("\n-- attach\n");
+  for (const JsonValue& f : fx->Find("files")->array()) {
+    v1::AttachRequest q;
+    const uint64_t fd = *f.U64Member("fd", "file");
+    q.set_name(f.Find("name")->string());
+    q.mutable_kernel()->set_pid(vmm->pid());
+    q.mutable_kernel()->set_fd(static_cast<int>(fd));
+    q.set_gmem_flags(*f.U64Member("flags", "file", 0));
+    q.set_hash_contents(true);
+    auto it = slots_by_fd.find(fd);
+    if (it != slots_by_fd.end()) {
+      q.set_vm_token(vm_token);
+      for (const auto& s : it->second) *q.add_memslots() = s;
+    }
+    Result<v1::AttachReply> r = client.Attach(q);
+    if (!r.ok()) return Fail("attach " + q.name(), r.status());
+    std::printf("   %-14s %-14s %9s  %s\n", q.name().c_str(), r->gmem().kind().c_str(),
+                FormatBytes(r->gmem().size()).c_str(), r->gmem().source().c_str());
+  }
+  if (o.model_gib) {
+    // MODEL guests: HugeTLB-backed guest_memfd with 1 GiB folios, converted in
+    // part to private (so restructuring records exist), as the seed describes.
+    v1::AttachRequest q;
+    q.set_name("model-1g");
+    q.mutable_model()->set_size(o.model_gib << 30);
+    q.mutable_model()->set_hstate_order(18);
+    q.mutable_model()->set_populate(true);
+    auto* a = q.add_attributes();
+    a->set_first(512);  // pages 512..1023 private: splits the first 1 GiB folio
+    a->set_count(512);
+    a->set_value(8);
+    Result<v1::AttachReply> r = client.Attach(q);
+    if (!r.ok()) return Fail("attach MODEL guest", r.status());
+    std::printf("   %-14s %-14s %9s  %s\n", q.name().c_str(), "MODEL",
+                FormatBytes(r->gmem().size()).c_str(), r->gmem().source().c_str());
+  }
+
+  std::printf("\n-- live update\n");
+  Result<v1::PhaseReply> p = client.Prepare();
+  if (!p.ok()) return Fail("Prepare", p.status());
+  std::printf("   Prepare  -> %s: %s\n", PhaseText(p->phase()).c_str(), p->message().c_str());
+
+  Result<v1::StatusReply> before = client.GetStatus();
+  if (!before.ok()) return Fail("Status", before.status());
+  // Blackout starts: the orchestrator has paused the guests.
+  const auto blackout0 = Clock::now();
+  v1::FreezeRequest fq;
+  fq.set_guests_paused(true);
+  fq.set_transport(o.transport);
+  Result<v1::PhaseReply> fr = client.Freeze(fq);
+  if (!fr.ok()) return Fail("Freeze", fr.status());
+  std::printf("   Freeze   -> %s: %s\n", PhaseText(fr->phase()).c_str(), fr->message().c_str());
+  Result<v1::StatusReply> st = before;
+  if (o.transport == v1::REEXEC) {
+    st = client.WaitNewIncarnation(before->incarnation(), std::chrono::seconds(30));
+    if (!st.ok()) return Fail("khod after reexec", st.status());
+  }
+  const auto after_exec = Clock::now();
+  std::printf("   new khod serving (pid %u, reexecs %llu): %s\n", st->pid(),
+              static_cast<unsigned long long>(st->exec_count()), st->recovery().c_str());
+
+  // The old VMM goes away: from here the memory lives only in khod's fds.
+  const auto vmm0 = Clock::now();
+  vmm->Stop(SIGTERM);
+  const auto vmm_teardown = Clock::now() - vmm0;
+  std::printf("   VMM fixture ended\n");
+
+  const auto restore0 = Clock::now();
+  Result<v1::PhaseReply> rr = client.Restore(v1::RestoreRequest());
+  bool recovered_from_corruption = false;
+  if (!rr.ok()) {
+    std::printf("   Restore  REFUSED: %s\n", rr.status().ToString().c_str());
+    if (!o.corrupt) return Fail("Restore", rr.status());
+    st = client.GetStatus();
+    std::printf("   nothing lost: phase %s, %d gmems still held\n", PhaseText(st->phase()).c_str(),
+                st->gmems_size());
+    v1::RestoreRequest again;
+    again.set_from_state_dir(true);
+    rr = client.Restore(again);
+    if (!rr.ok()) return Fail("Restore from khod's own copy", rr.status());
+    recovered_from_corruption = true;
+  }
+  std::printf("   Restore  -> %s: %s\n", PhaseText(rr->phase()).c_str(), rr->message().c_str());
+  Result<v1::VerifyReply> vr = client.Verify();
+  if (!vr.ok()) return Fail("Verify", vr.status());
+  const auto blackout1 = Clock::now();
+  std::printf("   Verify   -> %s", FormatVerify(*vr).c_str());
+  if (vr->equal()) {
+    Result<v1::PhaseReply> fin = client.Finish();
+    if (!fin.ok()) return Fail("Finish", fin.status());
+    std::printf("   Finish   -> %s\n", PhaseText(fin->phase()).c_str());
+  }
+
+  st = client.GetStatus();
+  std::printf("\n== report\n");
+  for (const auto& d : st->durations())
+    std::printf("   %-12s %s\n", PhaseText(d.phase()).c_str(), FormatNanos(d.nanos()).c_str());
+  std::printf("   %-12s %.2f ms (Freeze call to the new khod answering health)\n", "reexec gap",
+              Ms(after_exec - blackout0));
+  std::printf("   %-12s %.2f ms (restore + verify, client side)\n", "new side", Ms(blackout1 - restore0));
+  std::printf("   %-12s %.2f ms (freeze + handover + restore + verify; VMM teardown excluded)\n",
+              "blackout", Ms(blackout1 - blackout0) - Ms(vmm_teardown));
+  std::printf("   blobs        prepared %s (proto), frozen %s (%s)\n",
+              FormatBytes(st->prepared_blob_bytes()).c_str(), FormatBytes(st->blob_bytes()).c_str(),
+              v1::BlobFormat_Name(st->blob_format()).c_str());
+  std::printf("   verdict      %s\n", vr->equal()
+                                          ? "PASS: PFNs and contents unchanged across the handover"
+                                          : "FAIL: restored state differs (see above)");
+  if (o.corrupt)
+    std::printf("   corruption   %s\n", recovered_from_corruption
+                                           ? "refused with a clear message; nothing lost; restored "
+                                             "from khod's intact copy"
+                                           : "not detected (!)");
+  if (!kvm)
+    std::printf("   note         no /dev/kvm here: kernel part ran on shmem/HugeTLB memfds, "
+                "guest_memfd features on MODEL guests\n");
+  khod->Stop(SIGTERM);
+  return vr->equal() && (!o.corrupt || recovered_from_corruption) ? 0 : 1;
+}
+
+}  // namespace khod
+
+int main(int argc, char** argv) {
+  using namespace khod;
+  Options o;
+  o.khod = Sibling(argv[0], "daemon/khod");
+  o.fixture = Sibling(argv[0], "tools/vmm_fixture/vmm_fixture");
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    if (a == "--khod") o.khod = next();
+    else if (a == "--fixture") o.fixture = next();
+    else if (a == "--workdir") o.workdir = next();
+    else if (a == "--shmem-mib") o.shmem_mib = std::strtoull(next().c_str(), nullptr, 10);
+    else if (a == "--hugetlb-mib") o.hugetlb_mib = std::strtoull(next().c_str(), nullptr, 10);
+    else if (a == "--gmem-mib") o.gmem_mib = std::strtoull(next().c_str(), nullptr, 10);
+    else if (a == "--model-size-gib") o.model_gib = std::strtoull(next().c_str(), nullptr, 10);
+    else if (a == "--corrupt-blob") o.corrupt = true;
+    else if (a == "--transport") o.transport = next() == "dir" ? v1::DIR : v1::REEXEC;
+    else {
+      std::fprintf(stderr,
+                   "usage: rehearsal [--khod PATH] [--fixture PATH] [--workdir DIR] [--shmem-mib N] "
+                   "[--hugetlb-mib N] [--gmem-mib N] [--model-size-gib N] [--corrupt-blob] "
+                   "[--transport reexec|dir]\n");
+      return 2;
+    }
+  }
+  if (o.workdir.empty()) {
+    char tmpl[] = "/tmp/khod-rehearsal.XXXXXX";
+    if (!::mkdtemp(tmpl)) return 2;
+    o.workdir = tmpl;
+  }
+  return Rehearse(o);
+}
