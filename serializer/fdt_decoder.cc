@@ -3,6 +3,7 @@
 // property's length before it is read, then CheckInvariants on the result.
 #include <libfdt.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -97,10 +98,11 @@ class FdtReader {
   }
 
   // Calls row(record_bytes) for each record of table `spec` under `parent`,
-  // in order. An absent table has no records.
-  template <typename RowFn>
+  // in order, after reserve(n) with n the records the chunks can hold at most
+  // (never a hostile nr-records). An absent table has no records.
+  template <typename RowFn, typename ReserveFn>
   Status Table(int parent, const std::string& parent_where, const TableSpec& spec,
-               uint64_t* count, RowFn row) const {
+               uint64_t* count, RowFn row, ReserveFn reserve) const {
     *count = 0;
     const int node = fdt_subnode_offset(fdt_, parent, spec.node);
     if (node == -FDT_ERR_NOTFOUND) return Status::Ok();
@@ -118,6 +120,8 @@ class FdtReader {
     if (record_size < spec.record_size)
       return Status::Corruption("fdt: " + where + ": record size " + std::to_string(record_size) +
                                 " below " + std::to_string(spec.record_size));
+    const uint64_t fits = static_cast<uint64_t>(fdt_size_dt_struct(fdt_)) / record_size;
+    reserve(std::min(nr, fits));
     uint64_t seen = 0, next_chunk = 0;
     const size_t prefix_len = std::strlen(kChunkPrefix);
     int prop;
@@ -149,6 +153,12 @@ class FdtReader {
                                 " but chunks hold " + std::to_string(seen));
     *count = nr;
     return Status::Ok();
+  }
+
+  template <typename RowFn>
+  Status Table(int parent, const std::string& parent_where, const TableSpec& spec,
+               uint64_t* count, RowFn row) const {
+    return Table(parent, parent_where, spec, count, row, [](uint64_t) {});
   }
 
   Status Vm(int node, const std::string& where, khod::Vm* vm) const {
@@ -195,7 +205,7 @@ class FdtReader {
       e.flags = d[21];
       g->folios.push_back(e);
       return Status::Ok();
-    }));
+    }, [&](uint64_t n) { g->folios.reserve(n); }));
     std::vector<AttributeRange> ranges;
     KHOD_RETURN_IF_ERROR(Table(node, where, kAttributeTable, &n, [&](const uint8_t* d) {
       const AttributeRange r{Load<uint64_t>(d), Load<uint64_t>(d + 8), Load<uint64_t>(d + 16)};
@@ -210,7 +220,7 @@ class FdtReader {
                                   " overlaps or precedes the previous range");
       ranges.push_back(r);
       return Status::Ok();
-    }));
+    }, [&](uint64_t n) { ranges.reserve(n); }));
     g->attributes.Assign(ranges);
     KHOD_RETURN_IF_ERROR(Table(node, where, kHashTable, &n, [&](const uint8_t* d) {
       g->hashes.push_back(

@@ -36,6 +36,19 @@ Status CheckCount(const char* table, uint64_t count, size_t bytes, size_t min_re
   return Status::Ok();
 }
 
+// Reads the "varint gap, varint count" every range record starts with and
+// advances prev_end past the range.
+Status ReadSpan(const char* table, uint64_t i, const uint8_t** p, const uint8_t* end,
+                uint64_t* prev_end, uint64_t* first, uint64_t* count) {
+  uint64_t gap;
+  if (!GetVarint(p, end, &gap) || !GetVarint(p, end, count)) return Truncated(table, i);
+  if (__builtin_add_overflow(*prev_end, gap, first) ||
+      __builtin_add_overflow(*first, *count, prev_end))
+    return Status::Corruption(std::string(table) + " stream: record " + std::to_string(i) +
+                              " index arithmetic overflows 64 bits");
+  return Status::Ok();
+}
+
 }  // namespace
 
 void EncodeFolioStream(const std::vector<FolioExtent>& extents, std::string* out) {
@@ -124,18 +137,12 @@ Status DecodeAttributeStream(std::string_view in, uint64_t count,
   out->reserve(count);
   uint64_t prev_end = 0;
   for (uint64_t i = 0; i < count; ++i) {
-    uint64_t gap;
     AttributeRange r;
-    if (!GetVarint(&p, end, &gap) || !GetVarint(&p, end, &r.count) ||
-        !GetVarint(&p, end, &r.value))
-      return Truncated(kTable, i);
+    KHOD_RETURN_IF_ERROR(ReadSpan(kTable, i, &p, end, &prev_end, &r.first, &r.count));
+    if (!GetVarint(&p, end, &r.value)) return Truncated(kTable, i);
     if (r.count == 0 || r.value == 0)
       return Status::Corruption("attribute range stream: record " + std::to_string(i) +
                                 (r.count == 0 ? " has count 0" : " has value 0"));
-    if (__builtin_add_overflow(prev_end, gap, &r.first) ||
-        __builtin_add_overflow(r.first, r.count, &prev_end))
-      return Status::Corruption("attribute range stream: record " + std::to_string(i) +
-                                " index arithmetic overflows 64 bits");
     out->push_back(r);
   }
   return CheckConsumed(kTable, p, end);
@@ -165,16 +172,11 @@ Status DecodeHashStream(std::string_view in, uint64_t count, std::vector<Content
   out->reserve(count);
   uint64_t prev_end = 0;
   for (uint64_t i = 0; i < count; ++i) {
-    uint64_t gap;
     ContentHash h;
-    if (!GetVarint(&p, end, &gap) || !GetVarint(&p, end, &h.count) || end - p < 8)
-      return Truncated(kTable, i);
+    KHOD_RETURN_IF_ERROR(ReadSpan(kTable, i, &p, end, &prev_end, &h.first_index, &h.count));
+    if (end - p < 8) return Truncated(kTable, i);
     h.xxh3 = GetFixed64Le(p);
     p += 8;
-    if (__builtin_add_overflow(prev_end, gap, &h.first_index) ||
-        __builtin_add_overflow(h.first_index, h.count, &prev_end))
-      return Status::Corruption("content hash stream: record " + std::to_string(i) +
-                                " index arithmetic overflows 64 bits");
     out->push_back(h);
   }
   return CheckConsumed(kTable, p, end);
