@@ -1,0 +1,121 @@
+// reexec and dir transports, and the crash-safe record file they rely on.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "daemon/record_file.h"
+#include "handover/dir_transport.h"
+#include "handover/kho_debugfs.h"
+#include "handover/reexec_transport.h"
+
+namespace khod {
+namespace {
+
+std::string TempDir() {
+  char t[] = "/tmp/khod-handover-test.XXXXXX";
+  return ::mkdtemp(t);
+}
+
+TEST(AdoptSpecTest, RoundTripsAndRefusesMalformed) {
+  Result<AdoptSpec> s = ParseAdoptSpec("blob:5,1:7,22:8");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->blob_fd, 5);
+  EXPECT_EQ(s->fds.at(1), 7);
+  EXPECT_EQ(s->fds.at(22), 8);
+  EXPECT_EQ(FormatAdoptSpec(*s), "blob:5,1:7,22:8");
+  EXPECT_FALSE(ParseAdoptSpec("blob:5,blob:6").ok());
+  EXPECT_FALSE(ParseAdoptSpec("1:7,1:8").ok());
+  EXPECT_FALSE(ParseAdoptSpec("x:7").ok());
+  EXPECT_FALSE(ParseAdoptSpec("1:-3").ok());
+  EXPECT_FALSE(ParseAdoptSpec("17").ok());
+}
+
+TEST(ReexecTransportTest, SendMakesInheritableCopiesAndASealedBlob) {
+  int g = ::memfd_create("gmem", MFD_CLOEXEC);
+  ASSERT_EQ(::ftruncate(g, 4096), 0);
+  ReexecTransport t;
+  HandoverPackage pkg;
+  pkg.blob = "the-blob";
+  pkg.fds = {{3, g}};
+  ASSERT_TRUE(t.Send(pkg).ok());
+  Result<AdoptSpec> spec = ParseAdoptSpec(t.AdoptArgument().substr(strlen("--adopt=")));
+  ASSERT_TRUE(spec.ok());
+  // Both survive exec (no FD_CLOEXEC); the original keeps its CLOEXEC.
+  EXPECT_EQ(::fcntl(spec->blob_fd, F_GETFD) & FD_CLOEXEC, 0);
+  EXPECT_EQ(::fcntl(spec->fds.at(3), F_GETFD) & FD_CLOEXEC, 0);
+  EXPECT_NE(::fcntl(g, F_GETFD) & FD_CLOEXEC, 0);
+  // Sealed: nobody can rewrite the blob between the two khods.
+  EXPECT_EQ(::pwrite(spec->blob_fd, "X", 1, 0), -1);
+  // What the new process does with the same fd numbers.
+  ReexecTransport next(*spec);
+  Result<ReceivedHandover> r = next.Receive();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->blob, "the-blob");
+  struct stat a, b;
+  ::fstat(g, &a);
+  ::fstat(r->fds.at(3), &b);
+  EXPECT_EQ(a.st_ino, b.st_ino);  // the same file: memory never moved
+  ::close(r->fds.at(3));
+  ::close(g);
+}
+
+TEST(ReexecTransportTest, ReceiveWithoutAdoptionSaysTheFdsAreGone) {
+  ReexecTransport t;
+  Result<ReceivedHandover> r = t.Receive();
+  EXPECT_EQ(r.status().code(), Status::Code::kNotFound);
+  EXPECT_NE(r.status().message().find("--adopt"), std::string::npos);
+}
+
+TEST(DirTransportTest, BlobRoundTripsAndFinishRemovesIt) {
+  const std::string dir = TempDir() + "/handover";
+  DirTransport t(dir);
+  HandoverPackage pkg;
+  pkg.blob = std::string(100000, 'z');
+  ASSERT_TRUE(t.Send(pkg).ok());
+  Result<ReceivedHandover> r = DirTransport(dir).Receive();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->blob, pkg.blob);
+  EXPECT_TRUE(r->fds.empty());
+  ASSERT_TRUE(t.Finish().ok());
+  EXPECT_EQ(DirTransport(dir).Receive().status().code(), Status::Code::kNotFound);
+}
+
+TEST(RecordFileTest, DetectsTornAndFlippedFiles) {
+  const std::string p = TempDir() + "/rec";
+  ASSERT_TRUE(WriteRecordFile(p, "payload-123").ok());
+  Result<std::string> r = ReadRecordFile(p);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, "payload-123");
+  Result<std::string> raw = ReadWholeFile(p);
+  std::string flipped = *raw;
+  flipped[flipped.size() - 2] ^= 1;
+  ASSERT_TRUE(WriteFileAtomically(p, flipped).ok());
+  EXPECT_EQ(ReadRecordFile(p).status().code(), Status::Code::kCorruption);
+  ASSERT_TRUE(WriteFileAtomically(p, raw->substr(0, raw->size() - 3)).ok());
+  EXPECT_EQ(ReadRecordFile(p).status().code(), Status::Code::kCorruption);
+  EXPECT_EQ(ReadRecordFile(p + ".absent").status().code(), Status::Code::kNotFound);
+  // No temporary is left behind by a completed write.
+  EXPECT_NE(::access((p + ".tmp").c_str(), F_OK), 0);
+}
+
+TEST(KhoDebugfsTest, ReadsSubFdtAndRefusesNonFdt) {
+  const std::string root = TempDir();
+  EXPECT_EQ(ReadKhoIncomingSubFdt(root).status().code(), Status::Code::kUnsupported);
+  ASSERT_TRUE(MakeDirs(root + "/kho/in/sub_fdts", 0700).ok());
+  // Minimal header: magic d00dfeed, totalsize 16, then padding to a page.
+  std::string fdt = std::string("\xd0\x0d\xfe\xed\x00\x00\x00\x10", 8) + std::string(8, '\0');
+  ASSERT_TRUE(WriteFileAtomically(root + "/kho/in/sub_fdts/khod", fdt + std::string(4080, '\0')).ok());
+  Result<std::string> r = ReadKhoIncomingSubFdt(root);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->size(), 16u);
+  ASSERT_TRUE(WriteFileAtomically(root + "/kho/in/sub_fdts/khod", "not an fdt").ok());
+  EXPECT_EQ(ReadKhoIncomingSubFdt(root).status().code(), Status::Code::kCorruption);
+}
+
+}  // namespace
+}  // namespace khod
