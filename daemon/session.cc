@@ -786,17 +786,26 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
       decl.attributes = g.attributes;
     }
     Result<std::unique_ptr<GmemHandle>> h = Status::Internal("unreached");
+    auto held = handles_.find(g.token);
     auto fd_it = received_ ? received_->fds.find(g.token) : std::map<uint64_t, int>::iterator();
-    const bool have_fd = received_ && fd_it != received_->fds.end();
-    if (g.provenance == Provenance::kModel) {
+    int carried_fd = received_ && fd_it != received_->fds.end() ? fd_it->second : -1;
+    // Same process, transport without fds (dir): the attached file is still here.
+    if (carried_fd < 0 && held != handles_.end() && held->second->fd >= 0) carried_fd = held->second->fd;
+    const bool have_fd = carried_fd >= 0;
+    if (g.provenance == Provenance::kModel && held != handles_.end() && held->second->is_model) {
+      // Same process (no exec happened): the model guest never went away.
+      h = std::move(held->second);
+      handles_.erase(held);
+      ++model;
+    } else if (g.provenance == Provenance::kModel) {
       h = opener_->RestoreModel(g);
       ++model;
     } else if (have_fd && !req.force_rebuild()) {
       // A dup: the received fd stays ours until Finish, whatever happens next.
-      int dup = ::fcntl(fd_it->second, F_DUPFD_CLOEXEC, 3);
+      int dup = ::fcntl(carried_fd, F_DUPFD_CLOEXEC, 3);
       if (dup < 0) return Status::FromErrno("dup received fd", errno);
       h = opener_->Adopt(decl, dup);
-      if (h.ok()) (*h)->how = "adopted fd " + std::to_string(fd_it->second);
+      if (h.ok()) (*h)->how = "adopted fd " + std::to_string(carried_fd);
       ++adopted;
     } else {
       h = opener_->Rebuild(decl, g);
