@@ -21,10 +21,20 @@ bool SaneExtent(const FolioExtent& e) {
          !__builtin_add_overflow(e.first_index, e.pages(), &end);
 }
 
+// End of an extent for searching, saturated: these checks also run on
+// hostile decoded extents (bad order, wrapping end) that CheckFolios reports,
+// and must not shift or add out of range on them (found by fuzz/).
+uint64_t SaturatedEnd(const FolioExtent& e) {
+  uint64_t end;
+  if (e.order > kMaxOrder || __builtin_add_overflow(e.first_index, e.pages(), &end))
+    return UINT64_MAX;
+  return end;
+}
+
 // Index of the first folio extent ending after `index` (folios are ordered).
 size_t FirstExtentAfter(const GuestMemfd& g, uint64_t index) {
   auto it = std::upper_bound(g.folios.begin(), g.folios.end(), index,
-                             [](uint64_t v, const FolioExtent& e) { return v < e.end_index(); });
+                             [](uint64_t v, const FolioExtent& e) { return v < SaturatedEnd(e); });
   return static_cast<size_t>(it - g.folios.begin());
 }
 

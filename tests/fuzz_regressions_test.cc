@@ -1,0 +1,55 @@
+// Inputs the fuzzers (fuzz/) found, re-sealed so they pass the checksum and
+// reach the code that failed: each must now be refused with a Status naming
+// the problem, by the decoder of its format and by DecodeAny.
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "serializer/serializer.h"
+
+namespace khod {
+namespace {
+
+std::string ReadRegression(const std::string& name) {
+  std::ifstream f("tests/fuzz_regressions/" + name, std::ios::binary);
+  EXPECT_TRUE(f.good()) << name;
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+struct Regression {
+  const char* file;
+  BlobFormat format;
+  const char* expected_message;  // part of the refusal
+};
+
+class FuzzRegression : public ::testing::TestWithParam<Regression> {};
+
+TEST_P(FuzzRegression, RefusedWithAMessage) {
+  const Regression& r = GetParam();
+  const std::string blob = ReadRegression(r.file);
+  ASSERT_FALSE(blob.empty());
+  Snapshot snap;
+  Status st = r.format == BlobFormat::kFdt ? DecodeFdt(blob, &snap) : DecodeProto(blob, &snap);
+  EXPECT_EQ(st.code(), Status::Code::kCorruption) << st.ToString();
+  EXPECT_NE(st.message().find(r.expected_message), std::string::npos) << st.ToString();
+  Snapshot any;
+  EXPECT_FALSE(DecodeAny(blob, &any).ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Found, FuzzRegression,
+    ::testing::Values(
+        // Folio order 134: the HugeTLB invariants shifted by it (UB) before refusing.
+        Regression{"fdt_folio_order_134.fdt", BlobFormat::kFdt, "past size"},
+        // Non-UTF-8 boot id: FDT accepted it, then its proto re-encoding did not decode.
+        Regression{"fdt_boot_id_not_utf8.fdt", BlobFormat::kFdt, "boot id is not valid UTF-8"},
+        // NUL in a gmem name: proto accepted it, the FDT encoder then refused it.
+        Regression{"proto_gmem_name_nul.khodsnap", BlobFormat::kProto,
+                   "name contains a NUL byte"}));
+
+}  // namespace
+}  // namespace khod
