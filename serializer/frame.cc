@@ -18,9 +18,7 @@ uint32_t GetU32(const uint8_t* p) {
 
 }  // namespace
 
-void WriteFrame(uint16_t major, uint16_t minor, std::string_view payload, std::string* out) {
-  out->resize(kFrameHeaderSize + payload.size());
-  uint8_t* h = reinterpret_cast<uint8_t*>(&(*out)[0]);
+void WriteFrameHeader(uint16_t major, uint16_t minor, std::string_view payload, uint8_t* h) {
   std::memcpy(h, kFrameMagic, 8);
   PutU16(h + 8, major);
   PutU16(h + 10, minor);
@@ -28,7 +26,13 @@ void WriteFrame(uint16_t major, uint16_t minor, std::string_view payload, std::s
   PutFixed64Le(h + 16, payload.size());
   PutFixed64Le(h + 24, XXH3_64bits(payload.data(), payload.size()));
   PutFixed64Le(h + 32, XXH3_64bits(h, 32));
+}
+
+void WriteFrame(uint16_t major, uint16_t minor, std::string_view payload, std::string* out) {
+  out->resize(kFrameHeaderSize + payload.size());
+  uint8_t* h = reinterpret_cast<uint8_t*>(&(*out)[0]);
   if (!payload.empty()) std::memcpy(h + kFrameHeaderSize, payload.data(), payload.size());
+  WriteFrameHeader(major, minor, payload, h);
 }
 
 Result<FrameInfo> ReadFrame(std::string_view blob, uint16_t expected_major) {

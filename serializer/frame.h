@@ -27,6 +27,10 @@ struct FrameInfo {
   std::string_view payload;
 };
 
+// Fills the kFrameHeaderSize bytes at `header` for `payload` (which may
+// already sit right after it, so encoders serialize in place, without a copy).
+void WriteFrameHeader(uint16_t major, uint16_t minor, std::string_view payload, uint8_t* header);
+
 // Writes the v1.0 header for `payload` followed by the payload into *out.
 void WriteFrame(uint16_t major, uint16_t minor, std::string_view payload, std::string* out);
 

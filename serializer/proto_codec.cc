@@ -150,10 +150,15 @@ Status EncodeProto(const Snapshot& snap, std::string* out) {
     for (const Memslot& s : vm.memslots) ToProto(s, v->add_memslots());
   }
   for (const GuestMemfd& g : snap.gmems) ToProto(g, m.add_gmems());
-  std::string payload;
-  if (!m.SerializeToString(&payload))
-    return Status::InvalidArgument("proto encode: snapshot exceeds protobuf's 2 GiB limit");
-  WriteFrame(kFormatMajor, kFormatMinor, payload, out);
+  const size_t size = m.ByteSizeLong();
+  if (size > static_cast<size_t>(INT32_MAX))
+    return Status::InvalidArgument("proto encode: snapshot needs " + std::to_string(size) +
+                                   " bytes, above protobuf's 2 GiB limit");
+  out->resize(kFrameHeaderSize + size);
+  uint8_t* frame = reinterpret_cast<uint8_t*>(&(*out)[0]);
+  m.SerializeWithCachedSizesToArray(frame + kFrameHeaderSize);
+  WriteFrameHeader(kFormatMajor, kFormatMinor,
+                   std::string_view(out->data() + kFrameHeaderSize, size), frame);
   return Status::Ok();
 }
 
