@@ -1,0 +1,173 @@
+// Kills the real khod binary at every phase boundary (--crash-at, which
+// _exit(137)s there) and with a real SIGKILL, restarts it on the same state
+// dir, and checks that the session is the previous good state or the new one,
+// that khod says which, and that the session can go on from there.
+// This test process plays the VMM: khod takes its memfd with pidfd_getfd.
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "khoctl/client.h"
+#include "tools/rehearsal/child_process.h"
+
+namespace khod {
+namespace {
+
+constexpr const char* kKhod = "daemon/khod";
+
+class CrashTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char t[] = "/tmp/khod-crash-test.XXXXXX";
+    dir_ = ::mkdtemp(t);
+    memfd_ = ::memfd_create("vmm-guest", MFD_CLOEXEC);
+    ASSERT_EQ(::ftruncate(memfd_, 1 << 20), 0);
+    char page[4096];
+    std::memset(page, 0x5a, sizeof(page));
+    for (int i = 0; i < 64; ++i) ASSERT_EQ(::pwrite(memfd_, page, sizeof(page), i * 4096), 4096);
+  }
+  void TearDown() override { ::close(memfd_); }
+
+  std::string Socket() const { return dir_ + "/k.sock"; }
+
+  ChildProcess StartKhod(const std::string& crash_at = "") {
+    std::vector<std::string> argv = {kKhod, "--socket=" + Socket(), "--state-dir=" + dir_ + "/state",
+                                     "--transport=dir"};
+    if (!crash_at.empty()) argv.push_back("--crash-at=" + crash_at);
+    Result<ChildProcess> c = ChildProcess::Start(argv, false, dir_ + "/khod.log");
+    EXPECT_TRUE(c.ok());
+    KhodClient client(Socket());
+    EXPECT_TRUE(client.WaitHealthy(std::chrono::seconds(10)).ok());
+    return std::move(*c);
+  }
+
+  v1::AttachRequest Attach() const {
+    v1::AttachRequest q;
+    q.set_name("guest");
+    q.mutable_kernel()->set_pid(::getpid());
+    q.mutable_kernel()->set_fd(memfd_);
+    q.set_hash_contents(true);
+    return q;
+  }
+
+  // Drives the session forward until khod dies at `point`; returns the
+  // step index that failed.
+  int DriveUntilCrash(KhodClient* c) {
+    v1::FreezeRequest f;
+    f.set_guests_paused(true);
+    f.set_transport(v1::DIR);
+    const std::vector<std::function<Status()>> steps = {
+        [&] { return c->Attach(Attach()).status(); },
+        [&] { return c->Prepare().status(); },
+        [&] { return c->Freeze(f).status(); },
+        [&] { return c->Restore(v1::RestoreRequest()).status(); },
+        [&] { return c->Verify().status(); },
+        [&] { return c->Finish().status(); },
+        [&] { return c->Cancel().status(); },
+    };
+    for (size_t i = 0; i < steps.size(); ++i)
+      if (!steps[i]().ok()) return static_cast<int>(i);
+    return -1;
+  }
+
+  std::string dir_;
+  int memfd_ = -1;
+};
+
+struct Case {
+  const char* point;
+  v1::Phase after_restart;
+  const char* says;  // part of the recovery message
+};
+
+TEST_F(CrashTest, EveryPhaseBoundaryLeavesTheOldOrTheNewState) {
+  const Case cases[] = {
+      {"pre-attached", v1::IDLE, "resumed IDLE with 0"},
+      {"attached", v1::IDLE, "resumed IDLE with 1"},
+      {"pre-prepared", v1::IDLE, "resumed IDLE"},
+      {"prepared", v1::PREPARED, "resumed PREPARED"},
+      {"pre-frozen", v1::PREPARED, "resumed PREPARED"},
+      {"frozen", v1::PREPARED, "rolled back FROZEN -> PREPARED"},
+      {"pre-handed_over", v1::PREPARED, "rolled back FROZEN -> PREPARED"},
+      {"handed_over", v1::HANDED_OVER, "resumed HANDED_OVER"},
+      {"pre-restored", v1::HANDED_OVER, "resumed HANDED_OVER"},
+      {"restored", v1::HANDED_OVER, "rolled back RESTORED -> HANDED_OVER"},
+      {"pre-verified", v1::HANDED_OVER, "rolled back RESTORED -> HANDED_OVER"},
+      {"verified", v1::HANDED_OVER, "rolled back VERIFIED -> HANDED_OVER"},
+      {"pre-finished", v1::HANDED_OVER, "rolled back VERIFIED -> HANDED_OVER"},
+      {"finished", v1::FINISHED, "resumed FINISHED"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.point);
+    ::system(("rm -rf " + dir_ + "/state").c_str());
+    ChildProcess khod = StartKhod(c.point);
+    KhodClient client(Socket());
+    int failed_step = DriveUntilCrash(&client);
+    EXPECT_GE(failed_step, 0) << "khod never reached " << c.point;
+    int st = khod.Stop(0);  // already dead: reap it
+    ASSERT_TRUE(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 137);
+
+    ChildProcess again = StartKhod();
+    Result<v1::StatusReply> s = client.GetStatus();
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ(s->phase(), c.after_restart) << s->recovery();
+    EXPECT_NE(s->recovery().find(c.says), std::string::npos) << s->recovery();
+    // The state is usable, not just readable: take the next step from it.
+    switch (s->phase()) {
+      case v1::IDLE: EXPECT_TRUE(client.Prepare().ok() || s->gmems_size() == 0); break;
+      case v1::PREPARED: {
+        v1::FreezeRequest f;
+        f.set_guests_paused(true);
+        f.set_transport(v1::DIR);
+        EXPECT_TRUE(client.Freeze(f).ok());
+        break;
+      }
+      case v1::HANDED_OVER: EXPECT_TRUE(client.Restore(v1::RestoreRequest()).ok()); break;
+      case v1::FINISHED: EXPECT_TRUE(client.Attach(Attach()).ok()); break;
+      default: break;
+    }
+    again.Stop(SIGTERM);
+  }
+}
+
+TEST_F(CrashTest, SigkillDuringAttachDetachStormLeavesAReadableRecord) {
+  for (int round = 0; round < 5; ++round) {
+    SCOPED_TRACE(round);
+    ChildProcess khod = StartKhod();
+    KhodClient client(Socket());
+    std::atomic<bool> stop{false};
+    std::thread storm([&] {
+      while (!stop) {
+        Result<v1::AttachReply> a = client.Attach(Attach());
+        if (a.ok()) client.Detach(a->gmem().token());
+      }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(30 + 17 * round));
+    int st = khod.Stop(SIGKILL);
+    EXPECT_TRUE(WIFSIGNALED(st));
+    stop = true;
+    ChildProcess again = StartKhod();
+    storm.join();
+    Result<v1::StatusReply> s = client.GetStatus();
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ(s->phase(), v1::IDLE);
+    EXPECT_LE(s->gmems_size(), 1);
+    EXPECT_NE(s->recovery().find("resumed IDLE"), std::string::npos) << s->recovery();
+    // Leave it empty for the next round.
+    for (const auto& g : s->gmems()) EXPECT_TRUE(client.Detach(g.token()).ok());
+    again.Stop(SIGTERM);
+  }
+}
+
+}  // namespace
+}  // namespace khod
