@@ -9,7 +9,7 @@ PKGS=(
   libgrpc++-dev protobuf-compiler-grpc
   libfdt-dev device-tree-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
-  libxxhash-dev
+  libxxhash-dev zlib1g-dev
 )
 missing=()
 for p in "${PKGS[@]}"; do
