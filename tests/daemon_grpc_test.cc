@@ -1,0 +1,161 @@
+// khod over its real socket: mode, health service, SO_PEERCRED refusal of a
+// non-root peer (and acceptance with --allow-gid), gRPC codes of refusals,
+// and a real reexec handover of a memfd with PFN/content verify.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <grp.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "khoctl/client.h"
+#include "tools/rehearsal/child_process.h"
+
+namespace khod {
+namespace {
+
+class GrpcTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char t[] = "/tmp/khod-grpc-test.XXXXXX";
+    dir_ = ::mkdtemp(t);
+    ::chmod(dir_.c_str(), 0755);  // the unprivileged client must reach the socket
+  }
+  std::string Socket() const { return dir_ + "/k.sock"; }
+  ChildProcess Start(std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {"daemon/khod", "--socket=" + Socket(),
+                                     "--state-dir=" + dir_ + "/state"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    Result<ChildProcess> c = ChildProcess::Start(argv, false, dir_ + "/khod.log");
+    EXPECT_TRUE(c.ok());
+    EXPECT_TRUE(KhodClient(Socket()).WaitHealthy(std::chrono::seconds(10)).ok());
+    return std::move(*c);
+  }
+  // Runs `khoctl status` as uid/gid 65534; returns exit code, stderr in *err.
+  int StatusAsNobody(std::string* err) {
+    const std::string errfile = dir_ + "/nobody.err";
+    // A copy nobody can execute: bazel's output tree is under root's 0700 home.
+    const std::string khoctl = dir_ + "/khoctl";
+    ::system(("cp khoctl/khoctl " + khoctl + " && chmod 755 " + khoctl).c_str());
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      int e = ::open(errfile.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0666);
+      ::dup2(e, 2);
+      if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(99);
+      ::execl(khoctl.c_str(), "khoctl", "status", "--socket", Socket().c_str(), nullptr);
+      ::_exit(98);
+    }
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    char buf[4096] = {};
+    int fd = ::open(errfile.c_str(), O_RDONLY);
+    ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+    ::close(fd);
+    *err = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+    return WEXITSTATUS(st);
+  }
+  std::string dir_;
+};
+
+TEST_F(GrpcTest, SocketIsPrivateAndHealthServes) {
+  ChildProcess k = Start();
+  struct stat st;
+  ASSERT_EQ(::stat(Socket().c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_TRUE(KhodClient(Socket()).WaitHealthy(std::chrono::seconds(1)).ok());
+  // Root's call goes through.
+  EXPECT_TRUE(KhodClient(Socket()).GetStatus().ok());
+}
+
+TEST_F(GrpcTest, NonRootPeerIsRefusedByPeerCredentials) {
+  ChildProcess k = Start();
+  std::string err;
+  // The 0600 socket alone keeps nobody out...
+  EXPECT_EQ(StatusAsNobody(&err), 2);
+  // ...and with the file opened up, SO_PEERCRED still refuses, with a message.
+  ASSERT_EQ(::chmod(Socket().c_str(), 0666), 0);
+  EXPECT_EQ(StatusAsNobody(&err), 2);
+  EXPECT_NE(err.find("Permission denied"), std::string::npos) << err;
+  EXPECT_NE(err.find("uid 65534"), std::string::npos) << err;
+}
+
+TEST_F(GrpcTest, AllowedGroupIsAccepted) {
+  ChildProcess k = Start({"--allow-gid=65534"});
+  struct stat st;
+  ASSERT_EQ(::stat(Socket().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+  EXPECT_EQ(st.st_gid, 65534u);
+  std::string err;
+  EXPECT_EQ(StatusAsNobody(&err), 0) << err;
+}
+
+TEST_F(GrpcTest, RefusalsCarryTheRightCodeAndMessage) {
+  ChildProcess k = Start();
+  KhodClient c(Socket());
+  // Wrong phase.
+  Status s = c.Restore(v1::RestoreRequest()).status();
+  EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition);
+  EXPECT_NE(s.message().find("HANDED_OVER"), std::string::npos) << s.message();
+  // Not a memory file: this test's stdin/err are not memfds.
+  v1::AttachRequest q;
+  q.mutable_kernel()->set_pid(::getpid());
+  int pipefd[2];
+  ASSERT_EQ(::pipe(pipefd), 0);
+  q.mutable_kernel()->set_fd(pipefd[0]);
+  EXPECT_EQ(c.Attach(q).status().code(), Status::Code::kFailedPrecondition);
+  // Closed fd, dead pid.
+  q.mutable_kernel()->set_fd(900);
+  EXPECT_EQ(c.Attach(q).status().code(), Status::Code::kNotFound);
+  q.mutable_kernel()->set_fd(pipefd[0]);
+  q.mutable_kernel()->set_pid(999999);
+  EXPECT_EQ(c.Attach(q).status().code(), Status::Code::kNotFound);
+  // Unknown token.
+  EXPECT_EQ(c.Detach(12345).code(), Status::Code::kNotFound);
+  ::close(pipefd[0]);
+  ::close(pipefd[1]);
+}
+
+TEST_F(GrpcTest, ReexecHandoverKeepsTheMemfdInPlace) {
+  int memfd = ::memfd_create("guest", MFD_CLOEXEC);
+  ASSERT_EQ(::ftruncate(memfd, 1 << 20), 0);
+  char page[4096];
+  std::memset(page, 0x33, sizeof(page));
+  for (int i = 0; i < 32; ++i) ASSERT_EQ(::pwrite(memfd, page, sizeof(page), i * 8192), 4096);
+  ChildProcess k = Start({"--transport=reexec"});
+  KhodClient c(Socket());
+  v1::AttachRequest q;
+  q.set_name("guest");
+  q.mutable_kernel()->set_pid(::getpid());
+  q.mutable_kernel()->set_fd(memfd);
+  q.set_hash_contents(true);
+  ASSERT_TRUE(c.Attach(q).ok());
+  ASSERT_TRUE(c.Prepare().ok());
+  Result<v1::StatusReply> before = c.GetStatus();
+  v1::FreezeRequest f;
+  f.set_guests_paused(true);
+  Result<v1::PhaseReply> fr = c.Freeze(f);
+  ASSERT_TRUE(fr.ok()) << fr.status().ToString();
+  Result<v1::StatusReply> after = c.WaitNewIncarnation(before->incarnation(), std::chrono::seconds(20));
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(after->pid(), before->pid());  // exec, not a new process
+  EXPECT_EQ(after->exec_count(), 1u);
+  EXPECT_NE(after->recovery().find("after reexec"), std::string::npos) << after->recovery();
+  ::close(memfd);  // the "VMM" lets go: only khod holds the memory now
+  ASSERT_TRUE(c.Restore(v1::RestoreRequest()).ok());
+  Result<v1::VerifyReply> v = c.Verify();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_TRUE(v->equal()) << (v->differences_size() ? v->differences(0).field() : "");
+  EXPECT_EQ(v->pages_compared(), 32u);
+  EXPECT_GT(v->hashes_compared(), 0u);
+}
+
+}  // namespace
+}  // namespace khod
