@@ -120,9 +120,13 @@ void CheckMixedFoliosSplit(const GuestMemfd& g, std::vector<Violation>* out) {
     run_end = r.first + r.count;
   }
   if (in_run) edges.push_back(run_end);
+  // Edges ascend, so one forward walk finds each edge's extent (what
+  // FirstExtentAfter would) in O(edges + extents): a binary search per edge
+  // was a third of decoding 10,000 shared ranges (bench/serializer_bench).
+  size_t i = 0;
   for (uint64_t edge : edges) {
-    const size_t i = FirstExtentAfter(g, edge);
-    if (i >= g.folios.size()) continue;
+    while (i < g.folios.size() && SaturatedEnd(g.folios[i]) <= edge) ++i;
+    if (i >= g.folios.size()) break;
     const FolioExtent& e = g.folios[i];
     if (!SaneExtent(e) || e.order == 0 || edge <= e.first_index) continue;
     const uint64_t fsize = uint64_t{1} << e.order;
