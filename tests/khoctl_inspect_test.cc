@@ -12,6 +12,7 @@
 
 #include "khoctl/flag_parser.h"
 #include "khoctl/json_writer.h"
+#include "serializer/serializer.h"
 
 namespace khod {
 namespace {
@@ -187,6 +188,43 @@ TEST_F(KhoctlTest, ArgumentErrorsSayWhatIsWrong) {
     EXPECT_EQ(r.exit_code, 2) << c.args;
     EXPECT_TRUE(Contains(r.err, c.message)) << c.args << " -> " << r.err;
   }
+}
+
+// A small MODEL guest written through the serializer: few extents are listed
+// without --extents, and provenance, unknown PFNs, hwpoison and mempolicy show.
+TEST_F(KhoctlTest, ModelGuestShowsItsProvenanceAndDetails) {
+  Snapshot s;
+  s.header.producer = "khod test";
+  s.header.kernel_release = "6.18.0";
+  s.header.boot_id = "b00t";
+  GuestMemfd g;
+  g.token = 0x2a;
+  g.name = "model-guest";
+  g.provenance = Provenance::kModel;
+  g.size = 64 * 4096;
+  g.flags = 3;
+  g.policy = Mempolicy{2, 1u << 15, {0x5}, 2};
+  g.folios = {{0, 0x1000, 8, 0, kFolioUptodate}, {8, kPfnUnknown, 4, 0, kFolioHwpoison}};
+  g.attributes.Set(0, 8, kAttrPrivate);
+  g.hashes = {{0, 8, 0x1234}};
+  s.gmems.push_back(g);
+  std::string blob;
+  ASSERT_TRUE(Encode(s, BlobFormat::kProto, &blob).ok());
+  const std::string path = TmpPath("model.khodsnap");
+  WriteFile(path, blob);
+  RunResult r = Khoctl("inspect " + path);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* want :
+       {"provenance MODEL  (NOT captured from the kernel)", "vm none", "flags         MMAP|INIT_SHARED",
+        "mempolicy     bind nodes 0,2 flags 0x8000 home 2", "1 extents with unknown PFN",
+        "4 hwpoison pages", "extent index 0x8 pfn unknown  4 x order 0  hwpoison",
+        "extent index 0x0 pfn 0x1000  8 x order 0  uptodate", "8 private pages",
+        "content hashes 1"})
+    EXPECT_TRUE(Contains(r.out, want)) << "missing '" << want << "' in:\n" << r.out;
+  r = Khoctl("inspect --json " + path);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "\"provenance\": \"MODEL\""));
+  EXPECT_TRUE(Contains(r.out, "\"first_pfn\": null"));
 }
 
 TEST(JsonWriter, NestsAndEscapes) {
