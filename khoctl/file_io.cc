@@ -1,40 +1,131 @@
 #include "khoctl/file_io.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
+#include <random>
 
 namespace khod {
 
-Result<std::string> ReadWholeFile(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return Status::FromErrno("open " + path, errno);
+namespace {
+
+// Closes on scope exit; the fd is released by hand where closing is checked.
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+Status WriteAll(int fd, const std::string& data, const std::string& what) {
+  for (size_t done = 0; done < data.size();) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Status::FromErrno("write " + what, n < 0 ? errno : EIO);
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+std::string DirName(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// A device or FIFO (-o /dev/null, -o /dev/stdout): renaming over it would
+// replace the node, so the bytes go straight in.
+Status WriteInPlace(const std::string& path, const std::string& data) {
+  FdCloser f{::open(path.c_str(), O_WRONLY | O_CLOEXEC)};
+  if (f.fd < 0) return Status::FromErrno("open " + path, errno);
+  KHOD_RETURN_IF_ERROR(WriteAll(f.fd, data, path));
+  const int fd = f.fd;
+  f.fd = -1;
+  if (::close(fd) != 0) return Status::FromErrno("close " + path, errno);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::string> ReadWholeFile(const std::string& path, uint64_t max_bytes,
+                                  const std::function<Status(std::string_view)>& check_head) {
+  FdCloser f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (f.fd < 0) return Status::FromErrno("open " + path, errno);
+  struct stat st;
+  if (::fstat(f.fd, &st) != 0) return Status::FromErrno("stat " + path, errno);
+  if (S_ISDIR(st.st_mode)) return Status::InvalidArgument(path + " is a directory, not a file");
+  const std::string too_big = path + " holds more than " + std::to_string(max_bytes) +
+                              " bytes, larger than any snapshot blob";
+  if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > max_bytes)
+    return Status::InvalidArgument(too_big);
   std::string data;
+  if (S_ISREG(st.st_mode)) data.reserve(static_cast<size_t>(st.st_size));
+  bool head_checked = !check_head;
   char buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) data.append(buf, n);
-  const bool failed = std::ferror(f);
-  const int err = errno;
-  std::fclose(f);
-  if (failed) return Status::FromErrno("read " + path, err);
+  while (true) {
+    const ssize_t n = ::read(f.fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno("read " + path, errno);
+    if (n == 0) break;
+    if (data.size() + static_cast<uint64_t>(n) > max_bytes) return Status::InvalidArgument(too_big);
+    data.append(buf, static_cast<size_t>(n));
+    if (!head_checked && data.size() >= kFileHeadBytes) {
+      head_checked = true;
+      KHOD_RETURN_IF_ERROR(check_head(data));
+    }
+  }
+  if (!head_checked) KHOD_RETURN_IF_ERROR(check_head(data));
   return data;
 }
 
 Status WriteWholeFile(const std::string& path, const std::string& data) {
-  const std::string tmp = path + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) return Status::FromErrno("create " + tmp, errno);
-  const bool wrote = std::fwrite(data.data(), 1, data.size(), f) == data.size();
-  const int write_err = errno;
-  const bool closed = std::fclose(f) == 0;
-  if (!wrote || !closed) {
-    std::remove(tmp.c_str());
-    return Status::FromErrno("write " + tmp, wrote ? errno : write_err);
+  if (path.empty()) return Status::InvalidArgument("output path is empty");
+  std::string target = path;
+  mode_t mode = 0666;  // a new file: the umask applies at open
+  bool keep_mode = false;
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return Status::InvalidArgument(path + " is a directory, not a file");
+    if (!S_ISREG(st.st_mode)) return WriteInPlace(path, data);
+    // Replace what a symlink points at, not the link.
+    char real[PATH_MAX];
+    if (::realpath(path.c_str(), real) == nullptr) return Status::FromErrno("resolve " + path, errno);
+    target = real;
+    mode = st.st_mode & 07777;
+    keep_mode = true;
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(tmp.c_str());
-    return Status::FromErrno("rename " + tmp + " to " + path, err);
+  // A unique name: OUT.tmp may be someone's file, and two writers must not collide.
+  std::random_device rd;
+  std::string tmp;
+  FdCloser f{-1};
+  for (int attempt = 0; f.fd < 0; ++attempt) {
+    char suffix[32];
+    std::snprintf(suffix, sizeof suffix, ".tmp-%d-%08x", static_cast<int>(::getpid()), rd());
+    tmp = target + suffix;
+    f.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (f.fd < 0 && (errno != EEXIST || attempt >= 100))
+      return Status::FromErrno("create " + tmp + " (for " + path + ")", errno);
   }
+  Status s = WriteAll(f.fd, data, tmp);
+  if (s.ok() && keep_mode && ::fchmod(f.fd, mode) != 0) s = Status::FromErrno("chmod " + tmp, errno);
+  if (s.ok() && ::fsync(f.fd) != 0) s = Status::FromErrno("fsync " + tmp, errno);
+  const int fd = f.fd;
+  f.fd = -1;
+  if (::close(fd) != 0 && s.ok()) s = Status::FromErrno("close " + tmp, errno);
+  if (s.ok() && ::rename(tmp.c_str(), target.c_str()) != 0)
+    s = Status::FromErrno("rename " + tmp + " to " + target, errno);
+  if (!s.ok()) {
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  // The rename itself must survive a crash too.
+  FdCloser dir{::open(DirName(target).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (dir.fd >= 0) ::fsync(dir.fd);
   return Status::Ok();
 }
 

@@ -1,15 +1,35 @@
-// Whole-file reads and writes for blobs. Writes go to a temporary file that
-// is renamed over the target, so a failed write never leaves half a blob.
+// Whole-file reads and writes for blobs. Writes go to a uniquely named
+// temporary file beside the target, which is fsynced and renamed over it, so
+// a failed write never leaves half a blob and never touches anything else.
 #ifndef KHOD_KHOCTL_FILE_IO_H_
 #define KHOD_KHOCTL_FILE_IO_H_
 
+#include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 
 namespace khod {
 
-Result<std::string> ReadWholeFile(const std::string& path);
+// Larger than any blob: an FDT is at most 2 GiB (plus page padding), a proto
+// frame 4 KiB of header plus protobuf's 2 GiB.
+constexpr uint64_t kMaxBlobFileBytes = (2ull << 30) + (1ull << 20);
+
+// Bytes `check_head` sees before the rest is read (fewer when the file is shorter).
+constexpr size_t kFileHeadBytes = 64;
+
+// Reads `path` whole. A directory, or more than `max_bytes` (a huge file,
+// /dev/zero), is an error naming the path. `check_head`, when given, sees the
+// first kFileHeadBytes and may refuse early what cannot be wanted.
+Result<std::string> ReadWholeFile(
+    const std::string& path, uint64_t max_bytes = kMaxBlobFileBytes,
+    const std::function<Status(std::string_view head)>& check_head = nullptr);
+
+// Replaces the regular file `path` (following a symlink, keeping its mode)
+// atomically and durably. A device or FIFO is written in place (nothing to
+// replace); a directory or an empty path is refused.
 Status WriteWholeFile(const std::string& path, const std::string& data);
 
 }  // namespace khod

@@ -1,0 +1,156 @@
+// khoctl/file_io: writes replace only the target, atomically, and never a
+// device node, FIFO, directory or symlink; reads are bounded.
+#include "khoctl/file_io.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace khod {
+namespace {
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+void Put(const std::string& path, const std::string& data) {
+  std::ofstream(path, std::ios::binary) << data;
+}
+
+std::vector<std::string> Names(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(dir.c_str());
+  while (dirent* e = d ? ::readdir(d) : nullptr)
+    if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") out.push_back(e->d_name);
+  if (d) ::closedir(d);
+  return out;
+}
+
+class FileIoTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* base = std::getenv("TEST_TMPDIR");
+    dir_ = std::string(base ? base : "/tmp") + "/file_io_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    ASSERT_EQ(std::system(("rm -rf " + dir_ + " && mkdir -p " + dir_).c_str()), 0);
+  }
+  std::string P(const std::string& name) const { return dir_ + "/" + name; }
+  std::string dir_;
+};
+
+TEST_F(FileIoTest, ReplacesFileAndLeavesNoTemporary) {
+  Put(P("out"), "old");
+  ASSERT_TRUE(WriteWholeFile(P("out"), "new blob").ok());
+  EXPECT_EQ(Slurp(P("out")), "new blob");
+  EXPECT_EQ(Names(dir_), std::vector<std::string>{"out"});
+}
+
+TEST_F(FileIoTest, SiblingNamedTmpIsNotClobbered) {
+  Put(P("out.tmp"), "someone else's file");
+  ASSERT_TRUE(WriteWholeFile(P("out"), "blob").ok());
+  EXPECT_EQ(Slurp(P("out.tmp")), "someone else's file");
+  EXPECT_EQ(Slurp(P("out")), "blob");
+}
+
+TEST_F(FileIoTest, FifoStaysFifoAndGetsTheBytes) {
+  ASSERT_EQ(::mkfifo(P("fifo").c_str(), 0600), 0);
+  std::string got;
+  std::thread reader([&] { got = Slurp(P("fifo")); });
+  Status s = WriteWholeFile(P("fifo"), "through the pipe");
+  reader.join();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(got, "through the pipe");
+  struct stat st;
+  ASSERT_EQ(::lstat(P("fifo").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the FIFO was replaced by a regular file";
+}
+
+TEST_F(FileIoTest, SymlinkStaysLinkAndTargetIsReplaced) {
+  Put(P("real"), "old");
+  ASSERT_EQ(::symlink("real", P("link").c_str()), 0);
+  ASSERT_TRUE(WriteWholeFile(P("link"), "new").ok());
+  struct stat st;
+  ASSERT_EQ(::lstat(P("link").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  EXPECT_EQ(Slurp(P("real")), "new");
+}
+
+TEST_F(FileIoTest, KeepsModeOfReplacedFile) {
+  Put(P("out"), "old");
+  ASSERT_EQ(::chmod(P("out").c_str(), 0640), 0);
+  ASSERT_TRUE(WriteWholeFile(P("out"), "new").ok());
+  struct stat st;
+  ASSERT_EQ(::stat(P("out").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+}
+
+TEST_F(FileIoTest, DirectoryAndEmptyPathAreRefused) {
+  ASSERT_EQ(::mkdir(P("d").c_str(), 0755), 0);
+  Status s = WriteWholeFile(P("d"), "x");
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("is a directory"), std::string::npos) << s.message();
+  EXPECT_TRUE(Names(P("d")).empty());
+  Status e = WriteWholeFile("", "x");
+  EXPECT_FALSE(e.ok());
+  EXPECT_NE(e.message().find("empty"), std::string::npos) << e.message();
+}
+
+TEST_F(FileIoTest, MissingDirectoryNamesThePath) {
+  Status s = WriteWholeFile(P("no/such/dir/out"), "x");
+  EXPECT_EQ(s.code(), Status::Code::kIoError);
+  EXPECT_NE(s.message().find(P("no/such/dir/out")), std::string::npos) << s.message();
+}
+
+TEST_F(FileIoTest, ReadRefusesDirectory) {
+  auto r = ReadWholeFile(dir_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("is a directory"), std::string::npos);
+}
+
+TEST_F(FileIoTest, ReadIsBounded) {
+  Put(P("big"), std::string(5000, 'x'));
+  auto r = ReadWholeFile(P("big"), 4096);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("more than 4096 bytes"), std::string::npos);
+  // An endless device stops at the bound instead of eating memory.
+  auto z = ReadWholeFile("/dev/zero", 1 << 20);
+  ASSERT_FALSE(z.ok());
+  EXPECT_NE(z.status().message().find("/dev/zero"), std::string::npos);
+}
+
+TEST_F(FileIoTest, HeadCheckStopsEarlyAndSeesShortFiles) {
+  int calls = 0;
+  auto refuse = [&](std::string_view head) {
+    ++calls;
+    EXPECT_GE(head.size(), kFileHeadBytes);
+    return Status::Corruption("not a blob");
+  };
+  auto z = ReadWholeFile("/dev/zero", kMaxBlobFileBytes, refuse);  // would be 2 GiB otherwise
+  EXPECT_EQ(z.status().code(), Status::Code::kCorruption);
+  EXPECT_EQ(calls, 1);
+  Put(P("short"), "abc");
+  size_t seen = 99;
+  auto r = ReadWholeFile(P("short"), kMaxBlobFileBytes, [&](std::string_view head) {
+    seen = head.size();
+    return Status::Ok();
+  });
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(seen, 3u);
+  EXPECT_EQ(*r, "abc");
+}
+
+}  // namespace
+}  // namespace khod
