@@ -57,8 +57,8 @@ Result<std::unique_ptr<KernelGmemSource>> KernelGmemSource::FromPid(pid_t pid, i
   auto taken = TakeFdFromProcess(pid, fd);
   if (!taken.ok()) return taken.status();
   const std::string origin = "fd " + std::to_string(fd) + " of pid " + std::to_string(pid);
-  auto id = IdentifyMemoryFile(taken->get());
-  if (!id.ok()) return id.status().WithContext(origin);
+  auto id = IdentifyMemoryFile(taken->get(), origin);
+  if (!id.ok()) return id.status();
   return std::unique_ptr<KernelGmemSource>(
       new KernelGmemSource(std::move(*taken), std::move(*id), std::move(opts), origin));
 }

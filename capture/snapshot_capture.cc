@@ -62,7 +62,8 @@ Result<VmmDeclaration> DeclarationFromSnapshot(const Snapshot& snap, pid_t pid,
       taken = TakeFdFromProcess(pid, fd);
     }
     if (!taken.ok()) return taken.status();
-    auto id = IdentifyMemoryFile(taken->get());
+    auto id = IdentifyMemoryFile(taken->get(), "fd " + std::to_string(fd) +
+                                                    (pid ? " of pid " + std::to_string(pid) : ""));
     if (!id.ok()) return id.status();
     const GuestMemfd* g = nullptr;
     for (const GuestMemfd& c : snap.gmems)

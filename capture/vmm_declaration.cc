@@ -1,8 +1,13 @@
 #include "capture/vmm_declaration.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
-#include <fstream>
-#include <sstream>
+#include <cerrno>
+#include <climits>
+#include <utility>
 
 #include "capture/json_reader.h"
 
@@ -10,21 +15,39 @@ namespace khod {
 
 namespace {
 
+// A declaration lists slots and attribute ranges; a million ranges is tens of MiB.
+constexpr size_t kMaxDeclarationBytes = 256u << 20;
+
+// An fd number of the VMM: a larger value would wrap onto another fd.
+Result<int> FdMember(const JsonValue& v, std::string_view key, const std::string& where) {
+  auto fd = v.U64Member(key, where);
+  if (!fd.ok()) return fd.status();
+  if (*fd > INT_MAX)
+    return Status::InvalidArgument(where + "." + std::string(key) + ": " + std::to_string(*fd) +
+                                   " is not an fd number");
+  return static_cast<int>(*fd);
+}
+
 Status ParseFiles(const JsonValue& files, VmmDeclaration* decl) {
   if (!files.is_array()) return Status::InvalidArgument("\"files\" must be an array");
   for (size_t i = 0; i < files.array().size(); ++i) {
     const JsonValue& f = files.array()[i];
     const std::string where = "files[" + std::to_string(i) + "]";
-    auto fd = f.U64Member("fd", where);
+    if (!f.is_object()) return Status::InvalidArgument(where + ": expected an object");
+    auto fd = FdMember(f, "fd", where);
     if (!fd.ok()) return fd.status();
-    DeclaredFile& d = decl->files[static_cast<int>(*fd)];
+    DeclaredFile& d = decl->files[*fd];
     if (const JsonValue* flags = f.Find("flags")) {
       auto v = flags->AsU64(where + ".flags");
       if (!v.ok()) return v.status();
       d.has_flags = true;
       d.flags = *v;
     }
-    if (const JsonValue* name = f.Find("name")) d.name = name->string();
+    if (const JsonValue* name = f.Find("name")) {
+      if (name->type() != JsonValue::Type::kString)
+        return Status::InvalidArgument(where + ".name: expected a string");
+      d.name = name->string();
+    }
   }
   return Status::Ok();
 }
@@ -36,7 +59,7 @@ Status ParseMemslot(const JsonValue& m, const std::string& where, DeclaredMemslo
   auto gfn = m.U64Member("base_gfn", where);
   auto npages = m.U64Member("npages", where);
   auto uaddr = m.U64Member("userspace_addr", where, uint64_t{0});
-  auto fd = m.U64Member("gmem_fd", where);
+  auto fd = FdMember(m, "gmem_fd", where);
   auto off = m.U64Member("gmem_offset", where, uint64_t{0});
   for (const Status& s : {slot.status(), flags.status(), gfn.status(), npages.status(),
                           uaddr.status(), fd.status(), off.status()})
@@ -49,7 +72,7 @@ Status ParseMemslot(const JsonValue& m, const std::string& where, DeclaredMemslo
   out->slot.npages = *npages;
   out->slot.userspace_addr = *uaddr;
   out->slot.gmem_offset = *off;
-  out->gmem_fd = static_cast<int>(*fd);
+  out->gmem_fd = *fd;
   return Status::Ok();
 }
 
@@ -58,11 +81,13 @@ Status ParseVms(const JsonValue& vms, VmmDeclaration* decl) {
   for (size_t i = 0; i < vms.array().size(); ++i) {
     const JsonValue& v = vms.array()[i];
     const std::string where = "vms[" + std::to_string(i) + "]";
+    if (!v.is_object()) return Status::InvalidArgument(where + ": expected an object");
     DeclaredVm vm;
     auto token = v.U64Member("token", where, uint64_t{i + 1});
     auto type = v.U64Member("vm_type", where, uint64_t{0});
     if (!token.ok()) return token.status();
     if (!type.ok()) return type.status();
+    if (*type > UINT32_MAX) return Status::InvalidArgument(where + ".vm_type: is 32-bit");
     vm.token = *token;
     vm.vm_type = static_cast<uint32_t>(*type);
     if (const JsonValue* slots = v.Find("memslots")) {
@@ -84,14 +109,17 @@ Status ParseAttributes(const JsonValue& attrs, VmmDeclaration* decl) {
   for (size_t i = 0; i < attrs.array().size(); ++i) {
     const JsonValue& a = attrs.array()[i];
     const std::string where = "attributes[" + std::to_string(i) + "]";
-    auto fd = a.U64Member("gmem_fd", where);
+    if (!a.is_object()) return Status::InvalidArgument(where + ": expected an object");
+    auto fd = FdMember(a, "gmem_fd", where);
     auto first = a.U64Member("first", where);
     auto count = a.U64Member("count", where);
     auto value = a.U64Member("value", where);
     for (const Status& s : {fd.status(), first.status(), count.status(), value.status()})
       KHOD_RETURN_IF_ERROR(s);
     if (*count == 0) return Status::InvalidArgument(where + ": count is 0");
-    decl->attributes[static_cast<int>(*fd)].Set(*first, *count, *value);
+    if (*count > UINT64_MAX - *first)
+      return Status::InvalidArgument(where + ": first + count overflows");
+    decl->attributes[*fd].Set(*first, *count, *value);
   }
   return Status::Ok();
 }
@@ -109,11 +137,32 @@ Status ParseVmmDeclaration(const std::string& json, VmmDeclaration* decl) {
 }
 
 Status LoadVmmDeclaration(const std::string& path, VmmDeclaration* decl) {
-  std::ifstream f(path);
-  if (!f) return Status::NotFound("cannot open declaration file " + path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ParseVmmDeclaration(ss.str(), decl).WithContext(path);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return Status::NotFound("cannot open declaration file " + path);
+    return Status::FromErrno("open declaration file " + path, errno);
+  }
+  // Bounded: a directory, /dev/zero or a huge file is refused, not read forever.
+  std::string text;
+  Status s;
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+    s = Status::InvalidArgument("declaration file " + path + " is a directory");
+  char buf[1 << 16];
+  while (s.ok()) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) s = Status::FromErrno("read declaration file " + path, errno);
+    if (n <= 0) break;
+    if (text.size() + static_cast<size_t>(n) > kMaxDeclarationBytes)
+      s = Status::InvalidArgument("declaration file " + path + " is larger than " +
+                                  std::to_string(kMaxDeclarationBytes >> 20) + " MiB");
+    else
+      text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  if (!s.ok()) return s;
+  return ParseVmmDeclaration(text, decl).WithContext(path);
 }
 
 Status ValidateVmmDeclaration(const VmmDeclaration& decl,
@@ -124,7 +173,8 @@ Status ValidateVmmDeclaration(const VmmDeclaration& decl,
     std::string who;
   };
   std::map<int, std::vector<Range>> by_file;       // byte ranges of each file
-  std::map<uint32_t, std::vector<Range>> by_space;  // gfn ranges per address space
+  // gfn ranges per (VM, address space); the whole 64-bit token keeps VMs apart.
+  std::map<std::pair<uint64_t, uint32_t>, std::vector<Range>> by_space;
   for (const DeclaredVm& vm : decl.vms) {
     std::map<uint32_t, bool> ids;
     for (const DeclaredMemslot& d : vm.memslots) {
@@ -141,15 +191,22 @@ Status ValidateVmmDeclaration(const VmmDeclaration& decl,
       if (m.gmem_offset % f->second.page_size != 0)
         problems.push_back(who + ": gmem_offset " + std::to_string(m.gmem_offset) +
                            " not aligned to the file's page size " + std::to_string(f->second.page_size));
+      if (m.npages > UINT64_MAX / page_size || m.base_gfn > UINT64_MAX - m.npages) {
+        problems.push_back(who + ": npages " + std::to_string(m.npages) + " from gfn " +
+                           std::to_string(m.base_gfn) + " overflows");
+        continue;
+      }
       const uint64_t bytes = m.npages * page_size;
       if (bytes % f->second.page_size != 0)
         problems.push_back(who + ": size " + std::to_string(bytes) + " not a multiple of the file's page size");
-      if (m.gmem_offset > f->second.size || bytes > f->second.size - m.gmem_offset)
-        problems.push_back(who + ": [" + std::to_string(m.gmem_offset) + ", " +
-                           std::to_string(m.gmem_offset + bytes) + ") is outside the file's " +
+      if (m.gmem_offset > f->second.size || bytes > f->second.size - m.gmem_offset) {
+        problems.push_back(who + ": " + std::to_string(bytes) + " bytes at offset " +
+                           std::to_string(m.gmem_offset) + " is outside the file's " +
                            std::to_string(f->second.size) + " bytes");
+        continue;  // its end may wrap: keep it out of the overlap checks
+      }
       by_file[d.gmem_fd].push_back({m.gmem_offset, m.gmem_offset + bytes, who});
-      by_space[(static_cast<uint32_t>(vm.token) << 16) | (m.slot >> 16)].push_back(
+      by_space[{vm.token, m.slot >> 16}].push_back(
           {m.base_gfn, m.base_gfn + m.npages, who});
     }
   }
@@ -167,7 +224,7 @@ Status ValidateVmmDeclaration(const VmmDeclaration& decl,
       problems.push_back("attributes for fd " + std::to_string(fd) + ", which is not captured");
       continue;
     }
-    if (map.end() * page_size > f->second.size)
+    if (map.end() > f->second.size / page_size)
       problems.push_back("attributes of fd " + std::to_string(fd) + " reach page " +
                          std::to_string(map.end()) + ", past the file's end");
   }

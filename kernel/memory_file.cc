@@ -28,11 +28,12 @@ std::string MemfdName(const std::string& link) {
 }
 }  // namespace
 
-Result<MemoryFileIdentity> IdentifyMemoryFile(int fd) {
+Result<MemoryFileIdentity> IdentifyMemoryFile(int fd, const std::string& label) {
+  const std::string name = label.empty() ? "fd " + std::to_string(fd) : label;
   struct stat st;
   if (::fstat(fd, &st) < 0) {
-    if (errno == EBADF) return Status::NotFound("fd " + std::to_string(fd) + " is not open");
-    return Status::FromErrno("fstat fd " + std::to_string(fd), errno);
+    if (errno == EBADF) return Status::NotFound(name + " is not open");
+    return Status::FromErrno("fstat " + name, errno);
   }
   char buf[512];
   const std::string proc = "/proc/self/fd/" + std::to_string(fd);
@@ -48,7 +49,7 @@ Result<MemoryFileIdentity> IdentifyMemoryFile(int fd) {
     id.kind = FileKind::kGuestMemfd;
     return id;
   }
-  const std::string what = "fd " + std::to_string(fd) + " (" + id.link + ")";
+  const std::string what = name + " (" + id.link + ")";
   if (!S_ISREG(st.st_mode))
     return Status::FailedPrecondition(what + " is not a guest_memfd, memfd or hugetlbfs file");
   struct statfs sfs;

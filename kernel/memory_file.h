@@ -25,8 +25,10 @@ struct MemoryFileIdentity {
 
 // Identifies `fd`: a guest_memfd, a HugeTLB memfd (or hugetlbfs file) or a
 // plain memfd. Anything else (regular file, pipe, socket, other anon inode)
-// is FailedPrecondition naming what it is; a closed fd is NotFound.
-Result<MemoryFileIdentity> IdentifyMemoryFile(int fd);
+// is FailedPrecondition naming what it is; a closed fd is NotFound. Errors
+// call the fd `label` ("fd 7 of pid 1234": a dup's own number means nothing
+// to the operator), or "fd N" when it is empty.
+Result<MemoryFileIdentity> IdentifyMemoryFile(int fd, const std::string& label = "");
 
 // Duplicates fd number `target_fd` of process `pid` into this process.
 // NotFound for a dead pid or a closed fd, PermissionDenied without

@@ -33,10 +33,9 @@ int RunCapture(const Args& args_in) {
   if (!flags.ok()) return FailWithUsage("capture", kUsage, flags.status());
   if (!flags->positionals().empty())
     return FailWithUsage("capture", kUsage, Status::InvalidArgument("unexpected '" + flags->positionals()[0] + "'"));
-  if (!flags->Has("--pid")) return FailWithUsage("capture", kUsage, Status::InvalidArgument("missing --pid P"));
   if (fds->empty()) return FailWithUsage("capture", kUsage, Status::InvalidArgument("missing --fd N"));
   if (!flags->Has("--out")) return FailWithUsage("capture", kUsage, Status::InvalidArgument("missing -o OUT"));
-  auto pid = flags->GetUint("--pid", 0);
+  auto pid = PidFlag(*flags);
   if (!pid.ok()) return FailWithUsage("capture", kUsage, pid.status());
   auto format = ParseBlobFormat(flags->Get("--format", "fdt"));
   if (!format.ok()) return FailWithUsage("capture", kUsage, format.status());
@@ -46,7 +45,7 @@ int RunCapture(const Args& args_in) {
     std::fprintf(stderr, "khoctl capture: %s\n", decl.status().ToString().c_str());
     return kExitError;
   }
-  auto snap = CaptureLive(static_cast<pid_t>(*pid), *fds, *decl, flags->Has("--hash"));
+  auto snap = CaptureLive(*pid, *fds, *decl, flags->Has("--hash"));
   if (!snap.ok()) {
     std::fprintf(stderr, "khoctl capture: %s\n", snap.status().ToString().c_str());
     return kExitError;

@@ -33,9 +33,8 @@ int RunVerify(const Args& args_in) {
   if (!flags.ok()) return FailWithUsage("verify", kUsage, flags.status());
   if (flags->positionals().size() != 1)
     return FailWithUsage("verify", kUsage, Status::InvalidArgument("expected exactly one snapshot file"));
-  if (!flags->Has("--pid")) return FailWithUsage("verify", kUsage, Status::InvalidArgument("missing --pid P"));
   if (fds->empty()) return FailWithUsage("verify", kUsage, Status::InvalidArgument("missing --fd N"));
-  auto pid = flags->GetUint("--pid", 0);
+  auto pid = PidFlag(*flags);
   if (!pid.ok()) return FailWithUsage("verify", kUsage, pid.status());
 
   auto expected = LoadSnapshotFile(flags->positionals()[0]);
@@ -45,11 +44,11 @@ int RunVerify(const Args& args_in) {
   if (flags->Has("--memslots") || flags->Has("--attributes"))
     decl = LoadDeclarations(flags->Get("--memslots"), flags->Get("--attributes"));
   else
-    decl = DeclarationFromSnapshot(expected->snap, static_cast<pid_t>(*pid), *fds);
+    decl = DeclarationFromSnapshot(expected->snap, *pid, *fds);
   if (!decl.ok()) return Fail(decl.status());
   bool hashed = false;
   for (const auto& g : expected->snap.gmems) hashed |= !g.hashes.empty();
-  auto found = CaptureLive(static_cast<pid_t>(*pid), *fds, *decl, hashed);
+  auto found = CaptureLive(*pid, *fds, *decl, hashed);
   if (!found.ok()) return Fail(found.status());
 
   DiffOptions opts;

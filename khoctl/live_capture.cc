@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 
@@ -32,6 +33,15 @@ Result<std::vector<int>> ExtractFdFlags(Args* args) {
   }
   *args = std::move(rest);
   return fds;
+}
+
+Result<pid_t> PidFlag(const ParsedFlags& flags) {
+  if (!flags.Has("--pid")) return Status::InvalidArgument("missing --pid P");
+  auto pid = flags.GetUint("--pid", 0);
+  if (!pid.ok()) return pid.status();
+  if (*pid == 0 || *pid > INT_MAX)
+    return Status::InvalidArgument("--pid " + std::to_string(*pid) + " is not a process id");
+  return static_cast<pid_t>(*pid);
 }
 
 Result<VmmDeclaration> LoadDeclarations(const std::string& memslots, const std::string& attributes) {

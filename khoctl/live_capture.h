@@ -10,6 +10,7 @@
 #include "capture/vmm_declaration.h"
 #include "common/status.h"
 #include "khoctl/commands.h"
+#include "khoctl/flag_parser.h"
 #include "state/snapshot.h"
 
 namespace khod {
@@ -17,6 +18,10 @@ namespace khod {
 // Removes every "--fd N" / "--fd=N" from `args` (the flag repeats, which the
 // common flag parser refuses) and returns the fd numbers in order.
 Result<std::vector<int>> ExtractFdFlags(Args* args);
+
+// The --pid value: a process id (1..INT_MAX). 0 would mean khoctl itself and a
+// larger number would wrap to another process, so both are refused.
+Result<pid_t> PidFlag(const ParsedFlags& flags);
 
 // Loads --memslots and --attributes files (either may be empty) into one declaration.
 Result<VmmDeclaration> LoadDeclarations(const std::string& memslots, const std::string& attributes);

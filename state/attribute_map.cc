@@ -6,7 +6,11 @@ namespace khod {
 
 void AttributeMap::Set(uint64_t first, uint64_t count, uint64_t value) {
   if (count == 0) return;
-  const uint64_t last_end = first + count;
+  // Saturate: a wrapped end would make a run that ends before it starts. Page
+  // 2^64-1 cannot be covered, which no file reaches (invariants bound ranges
+  // by the file size).
+  const uint64_t last_end = count > UINT64_MAX - first ? UINT64_MAX : first + count;
+  if (last_end == first) return;
   // Remove every run intersecting [first, last_end), keeping the parts outside.
   auto it = ranges_.upper_bound(first);
   if (it != ranges_.begin() && std::prev(it)->second.end > first) --it;
