@@ -1,0 +1,164 @@
+// kernel/probe and `khoctl probe`: every capability reported agrees with a
+// direct look at the same kernel interface, and both outputs are usable.
+#include "kernel/probe.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "capture/json_reader.h"
+
+namespace khod {
+namespace {
+
+uint64_t ReadU64(const std::string& path) {
+  std::ifstream f(path);
+  uint64_t v = ~0ull;
+  f >> v;
+  return v;
+}
+
+// size_kb -> nr_hugepages, straight from sysfs.
+std::map<uint64_t, uint64_t> SysfsHugepages() {
+  std::map<uint64_t, uint64_t> out;
+  DIR* d = ::opendir("/sys/kernel/mm/hugepages");
+  while (dirent* e = d ? ::readdir(d) : nullptr) {
+    unsigned long long kb = 0;
+    if (std::sscanf(e->d_name, "hugepages-%llukB", &kb) == 1)
+      out[kb] = ReadU64(std::string("/sys/kernel/mm/hugepages/") + e->d_name + "/nr_hugepages");
+  }
+  if (d) ::closedir(d);
+  return out;
+}
+
+// Touches an anonymous page and reads its pagemap entry with pread.
+bool DirectPfnVisible() {
+  const long page = ::sysconf(_SC_PAGESIZE);
+  void* p = ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return false;
+  static_cast<volatile char*>(p)[0] = 1;
+  uint64_t entry = 0;
+  const int fd = ::open("/proc/self/pagemap", O_RDONLY);
+  const off_t off = static_cast<off_t>(reinterpret_cast<uintptr_t>(p) / page * 8);
+  const bool read = fd >= 0 && ::pread(fd, &entry, 8, off) == 8;
+  if (fd >= 0) ::close(fd);
+  ::munmap(p, page);
+  return read && (entry >> 63) && (entry & ((1ull << 55) - 1)) != 0;
+}
+
+TEST(KernelProbeTest, HugetlbSizesMatchSysfs) {
+  const KernelCaps caps = ProbeKernel();
+  const auto sysfs = SysfsHugepages();
+  ASSERT_EQ(caps.hugepage_sizes.size(), sysfs.size());
+  uint64_t prev = 0;
+  for (const HugepageSize& h : caps.hugepage_sizes) {
+    ASSERT_TRUE(sysfs.count(h.size_kb)) << h.size_kb << " kB is not in sysfs";
+    EXPECT_EQ(h.total, sysfs.at(h.size_kb)) << h.size_kb << " kB";
+    EXPECT_LE(h.free, h.total);
+    EXPECT_GT(h.size_kb, prev) << "sizes are sorted and unique";
+    prev = h.size_kb;
+  }
+}
+
+TEST(KernelProbeTest, KvmPresenceMatchesTheDevice) {
+  const KernelCaps caps = ProbeKernel();
+  if (::access("/dev/kvm", R_OK | W_OK) != 0) {
+    EXPECT_FALSE(caps.kvm_available);
+    EXPECT_FALSE(caps.guest_memfd);
+    EXPECT_NE(caps.kvm_reason.find("/dev/kvm"), std::string::npos) << caps.kvm_reason;
+  } else {
+    EXPECT_TRUE(caps.kvm_available) << caps.kvm_reason;
+  }
+}
+
+TEST(KernelProbeTest, PfnsAndFlagsMatchDirectReads) {
+  const KernelCaps caps = ProbeKernel();
+  EXPECT_EQ(caps.pfns_readable, DirectPfnVisible());
+  if (::geteuid() == 0 && DirectPfnVisible()) EXPECT_TRUE(caps.pfns_readable);
+  EXPECT_EQ(caps.kpageflags_readable, ::access("/proc/kpageflags", R_OK) == 0);
+  EXPECT_EQ(caps.luo, ::access("/dev/liveupdate", F_OK) == 0);
+  if (::access("/sys/kernel/debug/kho", F_OK) == 0) EXPECT_TRUE(caps.kho);
+  EXPECT_FALSE(caps.kho_evidence.empty());
+  struct utsname u;
+  ASSERT_EQ(::uname(&u), 0);
+  EXPECT_EQ(caps.kernel_release, u.release);
+}
+
+void ExpectJsonMatches(const std::string& json, const KernelCaps& caps) {
+  auto doc = JsonValue::Parse(json);
+  ASSERT_TRUE(doc.ok()) << doc.status().message() << "\n" << json;
+  ASSERT_TRUE(doc->is_object());
+  for (const char* key : {"kernel_release", "kvm", "hugetlb", "pfns_readable",
+                          "kpageflags_readable", "kho", "kho_evidence", "luo"})
+    EXPECT_NE(doc->Find(key), nullptr) << key;
+  const JsonValue* kvm = doc->Find("kvm");
+  ASSERT_NE(kvm, nullptr);
+  for (const char* key : {"available", "reason", "guest_memfd", "guest_memfd_flags",
+                          "user_memory2", "memory_attributes", "vm_types"})
+    EXPECT_NE(kvm->Find(key), nullptr) << "kvm." << key;
+  EXPECT_EQ(kvm->Find("available")->boolean(), caps.kvm_available);
+  EXPECT_EQ(doc->Find("pfns_readable")->boolean(), caps.pfns_readable);
+  EXPECT_EQ(doc->Find("kernel_release")->string(), caps.kernel_release);
+  const JsonValue* huge = doc->Find("hugetlb");
+  ASSERT_TRUE(huge->is_array());
+  ASSERT_EQ(huge->array().size(), caps.hugepage_sizes.size());
+  for (size_t i = 0; i < caps.hugepage_sizes.size(); ++i) {
+    auto kb = huge->array()[i].U64Member("size_kb", "hugetlb");
+    ASSERT_TRUE(kb.ok());
+    EXPECT_EQ(*kb, caps.hugepage_sizes[i].size_kb);
+  }
+}
+
+TEST(KernelProbeTest, JsonParsesAndCarriesEveryCapability) {
+  const KernelCaps caps = ProbeKernel();
+  const std::string json = CapsToJson(caps);
+  EXPECT_EQ(json.find('\n'), std::string::npos) << "one line";
+  ExpectJsonMatches(json, caps);
+  // Quotes and control characters in a reason must not break the document.
+  KernelCaps odd = caps;
+  odd.kvm_reason = "a \"quoted\" \\ reason\nwith a newline";
+  ExpectJsonMatches(CapsToJson(odd), odd);
+}
+
+TEST(KernelProbeTest, TextNamesEachLine) {
+  const std::string text = CapsToText(ProbeKernel());
+  for (const char* line : {"kernel ", "kvm ", "pfns_readable ", "kpageflags ", "kho ", "luo "})
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+}
+
+std::string RunKhoctl(const std::string& args, int* code) {
+  FILE* p = ::popen(("khoctl/khoctl " + args + " 2>/dev/null").c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while (p && (n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int st = p ? ::pclose(p) : -1;
+  *code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return out;
+}
+
+TEST(KernelProbeTest, KhoctlProbeJsonAndRefusals) {
+  int code = -1;
+  const std::string json = RunKhoctl("probe --json", &code);
+  EXPECT_EQ(code, 0);
+  ExpectJsonMatches(json.substr(0, json.find('\n')), ProbeKernel());
+  RunKhoctl("probe extra", &code);
+  EXPECT_EQ(code, 2);
+  RunKhoctl("probe --bogus", &code);
+  EXPECT_EQ(code, 2);
+}
+
+}  // namespace
+}  // namespace khod
