@@ -163,7 +163,11 @@ Status Session::Persist() {
   record_.set_generation(record_.generation() + 1);
   std::string bytes;
   if (!record_.SerializeToString(&bytes)) return Status::Internal("cannot serialize session record");
-  return WriteRecordFile(path(kRecordFile), bytes);
+  Status s = WriteRecordFile(path(kRecordFile), bytes);
+  v1::StatusReply fresh = BuildStatus();
+  std::lock_guard<std::mutex> l(status_mu_);
+  status_ = std::move(fresh);
+  return s;
 }
 
 void Session::ResetToIdle() {
@@ -265,9 +269,8 @@ Status Session::Recover() {
     record_.set_phase(v1::IDLE);
     record_.set_next_token(1);
     recovery_ = "new session (no record in " + opts_.state_dir + ")";
-    KHOD_RETURN_IF_ERROR(Persist());
-    incarnation_ = record_.generation();
-    return Status::Ok();
+    incarnation_ = record_.generation() + 1;
+    return Persist();
   }
   if (!raw.ok())
     return raw.status().WithContext(
@@ -349,9 +352,8 @@ Status Session::Recover() {
       return Status::Corruption("session record has unknown phase " + std::to_string(was));
   }
   std::fprintf(stderr, "khod: %s\n", recovery_.c_str());
-  KHOD_RETURN_IF_ERROR(Persist());
-  incarnation_ = record_.generation();
-  return Status::Ok();
+  incarnation_ = record_.generation() + 1;  // the generation Persist() is about to write
+  return Persist();
 }
 
 // ---- helpers ---------------------------------------------------------------
@@ -917,7 +919,11 @@ Result<v1::PhaseReply> Session::Cancel() {
 }
 
 v1::StatusReply Session::GetStatus() const {
-  std::lock_guard<std::mutex> l(mu_);
+  std::lock_guard<std::mutex> l(status_mu_);
+  return status_;
+}
+
+v1::StatusReply Session::BuildStatus() const {
   v1::StatusReply s;
   s.set_phase(record_.phase());
   s.set_session_id(record_.session_id());

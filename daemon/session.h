@@ -68,6 +68,7 @@ class Session {
   Result<v1::VerifyReply> Verify();
   Result<v1::PhaseReply> Finish();
   Result<v1::PhaseReply> Cancel();
+  // Never waits for a transition's fsync: served from a copy refreshed after each change.
   v1::StatusReply GetStatus() const;
   Result<v1::SnapshotReply> GetSnapshot(const v1::SnapshotRequest& req);
 
@@ -83,7 +84,8 @@ class Session {
  private:
   explicit Session(SessionOptions opts, GmemOpener* opener);
   Status Recover();
-  Status Persist();  // record_ -> state dir (caller holds mu_)
+  Status Persist();  // record_ -> state dir, then refreshes the status copy (caller holds mu_)
+  v1::StatusReply BuildStatus() const;  // caller holds mu_
   Status ReattachAll(std::vector<std::string>* dropped);
   Result<Snapshot> CaptureAll(const std::map<uint64_t, std::unique_ptr<GmemHandle>>& handles,
                               bool final_capture);
@@ -112,6 +114,8 @@ class Session {
   Snapshot frozen_;
   bool have_frozen_ = false;
   uint64_t incarnation_ = 0;  // record generation when this process opened it
+  mutable std::mutex status_mu_;  // guards status_ only
+  v1::StatusReply status_;
 };
 
 }  // namespace khod

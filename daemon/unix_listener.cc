@@ -80,7 +80,7 @@ void UnixListener::Stop() {
 void UnixListener::Loop(grpc::Server* server) {
   while (!stop_) {
     pollfd p{fd_, POLLIN, 0};
-    int n = ::poll(&p, 1, 100);  // wakes up to notice Stop()
+    int n = ::poll(&p, 1, 10);  // wakes up to notice Stop() (a reexec waits on it)
     if (n <= 0) continue;
     int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (c < 0) continue;

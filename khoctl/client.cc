@@ -55,12 +55,12 @@ Status KhodClient::WaitHealthy(std::chrono::milliseconds timeout) {
 
 namespace {
 
-// One unary call with the daemon's status translated; waits for the socket
-// to be ready (a reexec in flight) for up to 30 s.
+// One unary call with the daemon's status translated. Fails fast when khod
+// is not there (an operator wants to know now); callers that ride through a
+// reexec wait with WaitNewIncarnation first.
 template <typename Req, typename Rep, typename Fn>
 Result<Rep> Call(const char* name, Fn fn, const Req& q) {
   grpc::ClientContext ctx;
-  ctx.set_wait_for_ready(true);
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
   Rep r;
   grpc::Status s = fn(&ctx, q, &r);

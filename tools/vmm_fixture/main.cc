@@ -117,14 +117,6 @@ Status MapShared(FixtureFile& f) {
   return Status::Ok();
 }
 
-struct HugepageReservation {
-  std::optional<uint64_t> old;
-  uint64_t added = 0;
-  ~HugepageReservation() {
-    if (old) std::ofstream("/proc/sys/vm/nr_hugepages") << *old;
-  }
-};
-
 uint64_t ReadU64(const char* path) {
   std::ifstream f(path);
   uint64_t v = 0;
@@ -132,18 +124,39 @@ uint64_t ReadU64(const char* path) {
   return v;
 }
 
+constexpr const char* kNrHugepages = "/proc/sys/vm/nr_hugepages";
+constexpr const char* kFreeHugepages = "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages";
+constexpr const char* kResvHugepages = "/sys/kernel/mm/hugepages/hugepages-2048kB/resv_hugepages";
+
+// Free pages another mapping has not already reserved: what a new mapping can get.
+uint64_t AvailableHugepages() {
+  const uint64_t free_now = ReadU64(kFreeHugepages), resv = ReadU64(kResvHugepages);
+  return free_now > resv ? free_now - resv : 0;
+}
+
+// Gives back only what this fixture added: other fixtures may have added
+// pages meanwhile, and writing back the old total would take theirs.
+struct HugepageReservation {
+  uint64_t added = 0;
+  ~HugepageReservation() {
+    if (!added) return;
+    const uint64_t now = ReadU64(kNrHugepages);
+    std::ofstream(kNrHugepages) << (now > added ? now - added : 0);
+  }
+};
+
 Status ReserveHugepages(uint64_t n, HugepageReservation* r) {
-  const uint64_t old = ReadU64("/proc/sys/vm/nr_hugepages");
-  const uint64_t free_now = ReadU64("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
-  if (free_now >= n) return Status::Ok();
+  const uint64_t available = AvailableHugepages();
+  if (available >= n) return Status::Ok();
+  const uint64_t old = ReadU64(kNrHugepages);
   {
-    std::ofstream w("/proc/sys/vm/nr_hugepages");
-    w << old + (n - free_now);
+    std::ofstream w(kNrHugepages);
+    w << old + (n - available);
     if (!w) return Status::PermissionDenied("cannot write /proc/sys/vm/nr_hugepages (needs root)");
   }
-  r->old = old;
-  r->added = n - free_now;
-  if (ReadU64("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages") < n)
+  const uint64_t now = ReadU64(kNrHugepages);
+  r->added = now > old ? now - old : 0;
+  if (AvailableHugepages() < n)
     return Status::Unsupported("could not reserve " + std::to_string(n) + " huge pages");
   return Status::Ok();
 }
@@ -181,18 +194,25 @@ Status RunCommand(std::vector<FixtureFile>& files, const std::string& line) {
   in >> cmd >> name;
   FixtureFile* f = FindFile(files, name);
   if (!f) return Status::NotFound("no file named '" + name + "'");
+  const uint64_t pages = f->size / kPage;
   if (cmd == "punch") {
     uint64_t first = 0, count = 0;
     if (!(in >> first >> count)) return Status::InvalidArgument("punch NAME FIRST COUNT");
+    // Checked here: first * 4096 would wrap, and a hole past the end would be reported.
+    if (count == 0 || first >= pages || count > pages - first)
+      return Status::InvalidArgument("pages [" + std::to_string(first) + ", +" +
+                                     std::to_string(count) + ") are not inside " + name + "'s " +
+                                     std::to_string(pages) + " pages");
     return Punch(*f, first, count);
   }
   if (cmd == "touch" || cmd == "write") {
     uint64_t page = 0;
     unsigned byte = 0xa5;
     if (!(in >> page)) return Status::InvalidArgument(cmd + " NAME PAGE");
-    if (cmd == "write" && !(in >> byte)) return Status::InvalidArgument("write NAME PAGE BYTE");
+    if (cmd == "write" && (!(in >> byte) || byte > 255))
+      return Status::InvalidArgument("write NAME PAGE BYTE (BYTE 0..255)");
     if (!f->map) return Status::FailedPrecondition(name + " is private: touching it is SIGBUS");
-    if (page >= f->size / kPage) return Status::InvalidArgument("page past the end");
+    if (page >= pages) return Status::InvalidArgument("page past the end");
     if (cmd == "touch") f->map[page * kPage] = static_cast<uint8_t>(byte);
     else Fill(*f, page, static_cast<uint8_t>(byte));
     return Status::Ok();
@@ -205,19 +225,42 @@ Status RunCommand(std::vector<FixtureFile>& files, const std::string& line) {
   return Status::InvalidArgument("unknown command '" + cmd + "'");
 }
 
+constexpr const char* kUsage =
+    "usage: vmm_fixture [--shmem-mib N=16] [--hugetlb-mib N=0] [--gmem-mib N=8] [--no-populate]\n";
+
+// A size in MiB: a number, at most 1 TiB (so that << 20 cannot wrap).
+bool ParseMib(const char* text, uint64_t* out) {
+  if (!text || !*text || *text == '-') return false;
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long v = std::strtoull(text, &end, 0);
+  if (errno || *end || v > (1ull << 20)) return false;
+  *out = v;
+  return true;
+}
+
 int Main(int argc, char** argv) {
   Options opt;
   for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> uint64_t { return i + 1 < argc ? std::strtoull(argv[++i], nullptr, 0) : 0; };
-    if (a == "--shmem-mib") opt.shmem_mib = next();
-    else if (a == "--hugetlb-mib") opt.hugetlb_mib = next();
-    else if (a == "--gmem-mib") opt.gmem_mib = next();
-    else if (a == "--no-populate") opt.populate = false;
-    else {
-      std::fprintf(stderr,
-                   "usage: vmm_fixture [--shmem-mib N=16] [--hugetlb-mib N=0] [--gmem-mib N=8] "
-                   "[--no-populate]\n");
+    const std::string a = argv[i];
+    uint64_t* mib = a == "--shmem-mib"     ? &opt.shmem_mib
+                    : a == "--hugetlb-mib" ? &opt.hugetlb_mib
+                    : a == "--gmem-mib"    ? &opt.gmem_mib
+                                           : nullptr;
+    if (mib) {
+      const char* value = i + 1 < argc ? argv[++i] : nullptr;
+      if (!ParseMib(value, mib)) {
+        std::fprintf(stderr, "vmm_fixture: %s needs a number of MiB (0..1048576), got '%s'\n%s",
+                     a.c_str(), value ? value : "", kUsage);
+        return 2;
+      }
+    } else if (a == "--no-populate") {
+      opt.populate = false;
+    } else if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else {
+      std::fprintf(stderr, "vmm_fixture: unknown argument '%s'\n%s", a.c_str(), kUsage);
       return 2;
     }
   }
@@ -273,6 +316,8 @@ int Main(int argc, char** argv) {
     }
   }
 
+  // "kvm": true only when a VM was really made.
+  if (!opt.gmem_mib) kvm_reason = "not opened (--gmem-mib 0)";
   if (opt.gmem_mib) {
     auto k = Kvm::Open();
     if (!k.ok()) {

@@ -1,0 +1,88 @@
+// Load on khod's gRPC API: 64 concurrent clients, 1,000 calls each, half
+// Status and half Attach+Detach of a memfd of this process (taken with
+// pidfd_getfd each time). Reports errors (target 0), p50 and p99 latency.
+//
+//   bazel build -c opt //bench:load_bench //daemon:khod
+//   bazel-bin/bench/load_bench [--clients 64] [--calls 1000] [--khod bazel-bin/daemon/khod]
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "khoctl/client.h"
+#include "tools/rehearsal/child_process.h"
+
+int main(int argc, char** argv) {
+  using namespace khod;
+  using Clock = std::chrono::steady_clock;
+  std::string khod_bin = "bazel-bin/daemon/khod";
+  int clients = 64, calls = 1000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--clients") clients = std::atoi(argv[i + 1]);
+    else if (a == "--calls") calls = std::atoi(argv[i + 1]);
+    else if (a == "--khod") khod_bin = argv[i + 1];
+  }
+  char tmpl[] = "/tmp/khod-load.XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  Result<ChildProcess> k = ChildProcess::Start(
+      {khod_bin, "--socket=" + dir + "/k.sock", "--state-dir=" + dir + "/state"}, false, dir + "/khod.log");
+  if (!k.ok() || !KhodClient(dir + "/k.sock").WaitHealthy(std::chrono::seconds(10)).ok()) return 2;
+  int memfd = ::memfd_create("load-guest", MFD_CLOEXEC);
+  if (::ftruncate(memfd, 1 << 20) != 0) return 2;
+
+  std::atomic<uint64_t> errors{0};
+  std::vector<std::vector<double>> lat(clients);
+  std::string first_error;
+  std::mutex err_mu;
+  const auto t0 = Clock::now();
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c)
+    threads.emplace_back([&, c] {
+      KhodClient client(dir + "/k.sock");  // one connection per client
+      lat[c].reserve(calls);
+      for (int i = 0; i < calls; ++i) {
+        const auto s = Clock::now();
+        Status st;
+        if (i % 2 == 0) {
+          st = client.GetStatus().status();
+        } else {
+          v1::AttachRequest q;
+          q.set_name("c" + std::to_string(c));
+          q.mutable_kernel()->set_pid(::getpid());
+          q.mutable_kernel()->set_fd(memfd);
+          Result<v1::AttachReply> a = client.Attach(q);
+          st = a.ok() ? client.Detach(a->gmem().token()) : a.status();
+        }
+        lat[c].push_back(std::chrono::duration<double, std::micro>(Clock::now() - s).count());
+        if (!st.ok()) {
+          if (errors++ == 0) {
+            std::lock_guard<std::mutex> l(err_mu);
+            first_error = st.ToString();
+          }
+        }
+      }
+    });
+  for (auto& t : threads) t.join();
+  const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::vector<double> all;
+  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+  std::sort(all.begin(), all.end());
+  auto pct = [&](double p) { return all[static_cast<size_t>(p * (all.size() - 1))]; };
+  std::printf("%d clients x %d calls (Status | Attach+Detach alternating): %zu calls in %.2f s (%.0f/s)\n",
+              clients, calls, all.size(), secs, all.size() / secs);
+  std::printf("errors %llu (target 0)%s%s\n", static_cast<unsigned long long>(errors.load()),
+              first_error.empty() ? "" : ", first: ", first_error.c_str());
+  std::printf("latency p50 %.0f us, p99 %.0f us, max %.0f us\n", pct(0.50), pct(0.99), all.back());
+  k->Stop(SIGTERM);
+  ::system(("rm -rf " + dir).c_str());
+  return errors ? 1 : 0;
+}
