@@ -100,6 +100,12 @@ void AttributeMap::Assign(const std::vector<AttributeRange>& ranges) {
   }
 }
 
+std::optional<uint64_t> AttributeMap::FirstMalformedRun() const {
+  for (const auto& [first, run] : ranges_)
+    if (run.end <= first) return first;
+  return std::nullopt;
+}
+
 uint64_t AttributeMap::end() const {
   return ranges_.empty() ? 0 : std::prev(ranges_.end())->second.end;
 }

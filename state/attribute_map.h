@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <vector>
 
 namespace khod {
@@ -45,6 +46,9 @@ class AttributeMap {
   void Assign(const std::vector<AttributeRange>& ranges);
   size_t range_count() const { return ranges_.size(); }
   bool empty() const { return ranges_.empty(); }
+  // First page of the first run that is empty or ends before it starts (a
+  // wrapped end); nullopt when every run is sound. O(n), no copy.
+  std::optional<uint64_t> FirstMalformedRun() const;
   // Index one past the last non-zero page (0 when empty).
   uint64_t end() const;
   void Clear() { ranges_.clear(); }

@@ -111,13 +111,9 @@ void CheckAttributes(const GuestMemfd& g, uint64_t pages, std::vector<Violation>
   // The map is ordered and disjoint by construction, but a range that was
   // set with a wrapping end must not reach an encoder (its record would be
   // refused by every decoder).
-  if (!g.attributes.empty()) {
-    const std::vector<AttributeRange> ranges = g.attributes.Ranges();
-    for (size_t i = 0; i < ranges.size(); ++i)
-      if (ranges[i].count == 0 || ranges[i].count > UINT64_MAX - ranges[i].first)
-        Add(out, GmemWhere(g, "attributes", i),
-            "range at page " + std::to_string(ranges[i].first) + " is empty or wraps");
-  }
+  if (const auto bad = g.attributes.FirstMalformedRun())
+    Add(out, "gmem " + Hex(g.token) + " attributes",
+        "range at page " + std::to_string(*bad) + " is empty or wraps");
   if (g.attributes.end() > pages)
     Add(out, "gmem " + Hex(g.token) + " attributes",
         "range ends at page " + std::to_string(g.attributes.end()) + ", past size (" +

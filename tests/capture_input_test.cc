@@ -66,6 +66,14 @@ TEST(CaptureInputTest, AttributeMapSaturatesAndInvariantsCatchIt) {
   g.attributes = m;
   snap.gmems.push_back(g);
   EXPECT_FALSE(CheckInvariants(snap).empty());
+  // A wrapping run handed to Assign() (decoders check first) is refused too.
+  AttributeMap wrapped;
+  wrapped.Assign({{UINT64_MAX - 1, 4, kAttrPrivate}});
+  snap.gmems[0].attributes = wrapped;
+  Status s = InvariantsStatus(snap);
+  EXPECT_NE(s.message().find("range at page 18446744073709551614 is empty or wraps"),
+            std::string::npos)
+      << s.message();
 }
 
 TEST(CaptureInputTest, NarrowFieldsAndTypesAreChecked) {
