@@ -31,6 +31,7 @@ constexpr uint64_t kMaxSharedRangePages = 2048;  // bounce buffers are small
 // hold up to this many shared ranges (8 pages a slot).
 constexpr uint64_t kSplitSmallPages = 512;
 constexpr uint64_t kMaxHolesPerSplit = 64;
+constexpr uint64_t kMaxSynthExtents = 64ull << 20;  // 1.5 GiB of FDT records
 constexpr uint8_t kSynthFolioFlags = kFolioUptodate | kFolioDirty;
 constexpr uint64_t kFirstMemcgId = 100;
 
@@ -234,6 +235,15 @@ Result<Snapshot> Synthesize(const SynthParams& p) {
                                    std::to_string(ngmems) + " guest_memfds of " +
                                    SynthBackingName(p.backing) + " folios");
   if (p.run_pages == 0) return Status::InvalidArgument("run length must be at least 1 page");
+  // Refuse before allocating: one FolioExtent per PFN run, and no blob format
+  // holds more than about 89 M of them (FDT 24 B each, 2 GiB limit).
+  const uint64_t run_units = std::max<uint64_t>(1, p.run_pages >> order);
+  if (total_units / run_units > kMaxSynthExtents)
+    return Status::InvalidArgument(
+        "size " + FormatSize(p.total_bytes) + " in runs of " + std::to_string(p.run_pages) +
+        " pages needs about " + std::to_string(total_units / run_units) +
+        " folio extents; at most " + std::to_string(kMaxSynthExtents) +
+        " fit a blob (use a larger --backing or --run-pages, or a smaller --size)");
   if (!p.private_memory && p.shared_ranges > 0)
     return Status::InvalidArgument("shared ranges need private memory (a confidential guest)");
   if (p.split_folios > 0 && !hugetlb)

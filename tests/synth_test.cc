@@ -267,6 +267,12 @@ TEST(Synthesize, RejectsImpossibleParams) {
   p = SynthParams{};
   p.run_pages = 0;
   error(p);
+  // 1 PiB of 4 KiB folios would need 1.28 G extents: refused before allocating.
+  p = SynthParams{};
+  p.total_bytes = 1ull << 50;
+  EXPECT_NE(error(p).find("folio extents"), std::string::npos);
+  p.backing = SynthBacking::k1G;  // 1 M folios of 1 GiB: fine
+  EXPECT_TRUE(Synthesize(p).ok());
 }
 
 }  // namespace
