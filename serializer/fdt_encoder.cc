@@ -1,11 +1,16 @@
 // EncodeFdt: Snapshot -> flattened device tree with libfdt's sequential-write
-// API (one pass, no tree edits). Layout: serializer/fdt_layout.h, FORMAT.md.
+// API (no tree edits). Layout: serializer/fdt_layout.h, FORMAT.md.
+// Two walks of one tree writer: FdtSizer counts the exact blob size (libfdt's
+// layout and its property-name dedup), then FdtWriter fills a buffer of just
+// that size, so no worst-case bound is allocated and zero-filled.
 #include <libfdt.h>
 
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "serializer/fdt_checksum.h"
@@ -25,28 +30,87 @@ void Store(uint8_t* p, T v) {
   std::memcpy(p, &v, sizeof v);  // native endian, as KHO's ABI
 }
 
-// fdt_property_u32/u64 store big-endian; KHO's convention is native endian.
-int PropU32(void* fdt, const char* name, uint32_t v) { return fdt_property(fdt, name, &v, 4); }
-int PropU64(void* fdt, const char* name, uint64_t v) { return fdt_property(fdt, name, &v, 8); }
+// Writes into libfdt's sequential-write buffer.
+class FdtWriter {
+ public:
+  explicit FdtWriter(void* fdt) : fdt_(fdt) {}
+  int BeginNode(const char* name) { return fdt_begin_node(fdt_, name); }
+  int EndNode() { return fdt_end_node(fdt_); }
+  int Prop(const char* name, const void* v, int len) { return fdt_property(fdt_, name, v, len); }
+  int PropString(const char* name, const char* v) { return fdt_property_string(fdt_, name, v); }
+  int Placeholder(const char* name, int len, void** val) {
+    return fdt_property_placeholder(fdt_, name, len, val);
+  }
+  // fdt_property_u32/u64 store big-endian; KHO's convention is native endian.
+  int PropU32(const char* name, uint32_t v) { return Prop(name, &v, 4); }
+  int PropU64(const char* name, uint64_t v) { return Prop(name, &v, 8); }
+
+ private:
+  void* fdt_;
+};
+
+// Counts what FdtWriter would write, byte for byte as libfdt lays it out:
+// header and the empty reserve map (64 bytes), tags, 4-byte-aligned names and
+// values, FDT_END, and the strings block where a property name is stored once
+// unless it is already there (libfdt reuses any stored name it is a suffix of).
+class FdtSizer {
+ public:
+  int BeginNode(const char* name) {
+    struct_ += 4 + Align(std::strlen(name) + 1);
+    return 0;
+  }
+  int EndNode() {
+    struct_ += 4;
+    return 0;
+  }
+  int Prop(const char* name, const void*, int len) {
+    struct_ += 12 + Align(static_cast<size_t>(len));
+    AddName(name);
+    return 0;
+  }
+  int PropString(const char* name, const char* v) {
+    return Prop(name, nullptr, static_cast<int>(std::strlen(v) + 1));
+  }
+  int Placeholder(const char* name, int len, void** val) {
+    *val = nullptr;  // nothing to fill: WriteTable skips the records
+    return Prop(name, nullptr, len);
+  }
+  int PropU32(const char* name, uint32_t) { return Prop(name, nullptr, 4); }
+  int PropU64(const char* name, uint64_t) { return Prop(name, nullptr, 8); }
+  // fdt_finish's totalsize: header + reserve map, structure + FDT_END, strings.
+  size_t total() const { return 64 + struct_ + 4 + strings_; }
+
+ private:
+  static size_t Align(size_t n) { return (n + 3) & ~size_t{3}; }
+  void AddName(const char* name) {
+    if (present_.count(name)) return;
+    const size_t len = std::strlen(name);
+    bool found = false;
+    for (const std::string& s : stored_)
+      found |= s.size() >= len && s.compare(s.size() - len, len, name) == 0;
+    if (!found) {
+      stored_.emplace_back(name);
+      strings_ += len + 1;
+    }
+    present_.emplace(name);
+  }
+  size_t struct_ = 0;
+  size_t strings_ = 0;
+  std::vector<std::string> stored_;           // names in the strings block
+  std::unordered_set<std::string> present_;   // names found there (stored or as a suffix)
+};
 
 size_t RecordsPerChunk(const TableSpec& spec) { return kChunkBytes / spec.record_size; }
 
-// Upper bound on the bytes a table adds: records plus per-chunk property
-// headers and the node's own properties.
-size_t TableBound(const TableSpec& spec, size_t rows) {
-  const size_t chunks = rows / RecordsPerChunk(spec) + 1;
-  return rows * spec.record_size + chunks * 16 + 160;
-}
-
 // Writes one table node; `write(dst, row)` stores a row's record_size bytes.
-template <typename Row, typename WriteFn>
-int WriteTable(void* fdt, const TableSpec& spec, const std::vector<Row>& rows, WriteFn write) {
+template <typename Sink, typename Row, typename WriteFn>
+int WriteTable(Sink& fdt, const TableSpec& spec, const std::vector<Row>& rows, WriteFn write) {
   if (rows.empty()) return 0;  // an absent table is an empty one
   int err;
-  if ((err = fdt_begin_node(fdt, spec.node)) ||
-      (err = fdt_property_string(fdt, kPropCompatible, spec.compatible)) ||
-      (err = PropU32(fdt, kPropRecordSize, spec.record_size)) ||
-      (err = PropU64(fdt, kPropNrRecords, rows.size())))
+  if ((err = fdt.BeginNode(spec.node)) ||
+      (err = fdt.PropString(kPropCompatible, spec.compatible)) ||
+      (err = fdt.PropU32(kPropRecordSize, spec.record_size)) ||
+      (err = fdt.PropU64(kPropNrRecords, rows.size())))
     return err;
   const size_t per_chunk = RecordsPerChunk(spec);
   char name[32];
@@ -54,12 +118,12 @@ int WriteTable(void* fdt, const TableSpec& spec, const std::vector<Row>& rows, W
     const size_t n = std::min(per_chunk, rows.size() - first);
     std::snprintf(name, sizeof name, "%s%zu", kChunkPrefix, chunk);
     void* val;
-    if ((err = fdt_property_placeholder(fdt, name, static_cast<int>(n * spec.record_size), &val)))
-      return err;
+    if ((err = fdt.Placeholder(name, static_cast<int>(n * spec.record_size), &val))) return err;
     uint8_t* dst = static_cast<uint8_t*>(val);
+    if (!dst) continue;  // sizing pass
     for (size_t i = 0; i < n; ++i, dst += spec.record_size) write(dst, rows[first + i]);
   }
-  return fdt_end_node(fdt);
+  return fdt.EndNode();
 }
 
 void WriteFolio(uint8_t* d, const FolioExtent& e) {
@@ -110,73 +174,85 @@ void WriteMemslot(uint8_t* d, const Memslot& s) {
   Store<uint64_t>(d + 40, s.gmem_offset);
 }
 
-int WriteVm(void* fdt, const Vm& vm) {
+template <typename Sink>
+int WriteVm(Sink& fdt, const Vm& vm) {
   char name[32];
   std::snprintf(name, sizeof name, "vm-%" PRIx64, vm.token);
   int err;
-  if ((err = fdt_begin_node(fdt, name)) ||
-      (err = fdt_property_string(fdt, kPropCompatible, kVmCompatible)) ||
-      (err = PropU64(fdt, kPropToken, vm.token)) ||
-      (err = PropU32(fdt, kPropVmType, vm.vm_type)) ||
+  if ((err = fdt.BeginNode(name)) ||
+      (err = fdt.PropString(kPropCompatible, kVmCompatible)) ||
+      (err = fdt.PropU64(kPropToken, vm.token)) ||
+      (err = fdt.PropU32(kPropVmType, vm.vm_type)) ||
       (err = WriteTable(fdt, kMemslotTable, vm.memslots, WriteMemslot)))
     return err;
-  return fdt_end_node(fdt);
+  return fdt.EndNode();
 }
 
-int WriteGmem(void* fdt, const GuestMemfd& g, const std::vector<AttributeRange>& ranges) {
+// A gmem's tables that are not stored as vectors, flattened once for both passes.
+struct GmemRows {
+  std::vector<AttributeRange> ranges;
+  std::vector<SplitRun> runs;  // every restructure record's layout, in record order
+};
+
+GmemRows FlattenRows(const GuestMemfd& g) {
+  GmemRows rows;
+  rows.ranges = g.attributes.Ranges();
+  for (const RestructureRecord& r : g.restructures)
+    rows.runs.insert(rows.runs.end(), r.layout.begin(), r.layout.end());
+  return rows;
+}
+
+template <typename Sink>
+int WriteGmem(Sink& fdt, const GuestMemfd& g, const GmemRows& rows) {
   char name[32];
   std::snprintf(name, sizeof name, "gmem-%" PRIx64, g.token);
-  std::vector<SplitRun> runs;
-  for (const RestructureRecord& r : g.restructures)
-    runs.insert(runs.end(), r.layout.begin(), r.layout.end());
   int err;
-  if ((err = fdt_begin_node(fdt, name)) ||
-      (err = fdt_property_string(fdt, kPropCompatible, kGmemCompatible)) ||
-      (err = PropU64(fdt, kPropToken, g.token)) ||
-      (err = PropU64(fdt, kPropInode, g.inode)) ||
-      (err = fdt_property_string(fdt, kPropName, g.name.c_str())) ||
-      (err = PropU32(fdt, kPropProvenance, static_cast<uint32_t>(g.provenance))) ||
-      (err = PropU32(fdt, kPropKind, static_cast<uint32_t>(g.kind))) ||
-      (err = PropU64(fdt, kPropSize, g.size)) ||
-      (err = PropU64(fdt, kPropFlags, g.flags)) ||
-      (err = PropU32(fdt, kPropBacking, static_cast<uint32_t>(g.backing))) ||
-      (err = PropU32(fdt, kPropHstateOrder, g.hstate_order)) ||
-      (err = PropU64(fdt, kPropVmToken, g.vm_token)) ||
-      (err = PropU32(fdt, kPropPolicyMode, static_cast<uint32_t>(g.policy.mode))) ||
-      (err = PropU32(fdt, kPropPolicyFlags, g.policy.mode_flags)) ||
-      (err = fdt_property(fdt, kPropPolicyNodemask, g.policy.nodemask.data(),
+  if ((err = fdt.BeginNode(name)) ||
+      (err = fdt.PropString(kPropCompatible, kGmemCompatible)) ||
+      (err = fdt.PropU64(kPropToken, g.token)) ||
+      (err = fdt.PropU64(kPropInode, g.inode)) ||
+      (err = fdt.PropString(kPropName, g.name.c_str())) ||
+      (err = fdt.PropU32(kPropProvenance, static_cast<uint32_t>(g.provenance))) ||
+      (err = fdt.PropU32(kPropKind, static_cast<uint32_t>(g.kind))) ||
+      (err = fdt.PropU64(kPropSize, g.size)) ||
+      (err = fdt.PropU64(kPropFlags, g.flags)) ||
+      (err = fdt.PropU32(kPropBacking, static_cast<uint32_t>(g.backing))) ||
+      (err = fdt.PropU32(kPropHstateOrder, g.hstate_order)) ||
+      (err = fdt.PropU64(kPropVmToken, g.vm_token)) ||
+      (err = fdt.PropU32(kPropPolicyMode, static_cast<uint32_t>(g.policy.mode))) ||
+      (err = fdt.PropU32(kPropPolicyFlags, g.policy.mode_flags)) ||
+      (err = fdt.Prop(kPropPolicyNodemask, g.policy.nodemask.data(),
                           static_cast<int>(g.policy.nodemask.size() * 8))) ||
-      (err = PropU32(fdt, kPropPolicyHomeNode, static_cast<uint32_t>(g.policy.home_node))) ||
+      (err = fdt.PropU32(kPropPolicyHomeNode, static_cast<uint32_t>(g.policy.home_node))) ||
       (err = WriteTable(fdt, kFolioTable, g.folios, WriteFolio)) ||
-      (err = WriteTable(fdt, kAttributeTable, ranges, WriteAttribute)) ||
+      (err = WriteTable(fdt, kAttributeTable, rows.ranges, WriteAttribute)) ||
       (err = WriteTable(fdt, kHashTable, g.hashes, WriteHash)) ||
       (err = WriteTable(fdt, kRestructureTable, g.restructures, WriteRestructure)) ||
-      (err = WriteTable(fdt, kSplitRunTable, runs, WriteSplitRun)))
+      (err = WriteTable(fdt, kSplitRunTable, rows.runs, WriteSplitRun)))
     return err;
-  return fdt_end_node(fdt);
+  return fdt.EndNode();
 }
 
-int WriteTree(void* fdt, const Snapshot& snap,
-              const std::vector<std::vector<AttributeRange>>& ranges) {
+template <typename Sink>
+int WriteTree(Sink& fdt, const Snapshot& snap, const std::vector<GmemRows>& rows) {
   const uint32_t version[2] = {kFormatMajor, kFormatMinor};
   const SnapshotHeader& h = snap.header;
   int err;
-  if ((err = fdt_finish_reservemap(fdt)) || (err = fdt_begin_node(fdt, "")) ||
-      (err = fdt_property_string(fdt, kPropCompatible, kRootCompatible)) ||
-      (err = fdt_property(fdt, kPropFormatVersion, version, sizeof version)) ||
-      (err = PropU64(fdt, kPropChecksum, 0)) ||  // filled in once the blob is final
-      (err = fdt_property_string(fdt, kPropProducer, h.producer.c_str())) ||
-      (err = fdt_property_string(fdt, kPropKernelRelease, h.kernel_release.c_str())) ||
-      (err = fdt_property_string(fdt, kPropBootId, h.boot_id.c_str())) ||
-      (err = PropU64(fdt, kPropCaptureTime, h.capture_time_ns)) ||
-      (err = PropU32(fdt, kPropPageSize, h.page_size)))
+  if ((err = fdt.BeginNode("")) ||
+      (err = fdt.PropString(kPropCompatible, kRootCompatible)) ||
+      (err = fdt.Prop(kPropFormatVersion, version, sizeof version)) ||
+      (err = fdt.PropU64(kPropChecksum, 0)) ||  // filled in once the blob is final
+      (err = fdt.PropString(kPropProducer, h.producer.c_str())) ||
+      (err = fdt.PropString(kPropKernelRelease, h.kernel_release.c_str())) ||
+      (err = fdt.PropString(kPropBootId, h.boot_id.c_str())) ||
+      (err = fdt.PropU64(kPropCaptureTime, h.capture_time_ns)) ||
+      (err = fdt.PropU32(kPropPageSize, h.page_size)))
     return err;
   for (const Vm& vm : snap.vms)
     if ((err = WriteVm(fdt, vm))) return err;
   for (size_t i = 0; i < snap.gmems.size(); ++i)
-    if ((err = WriteGmem(fdt, snap.gmems[i], ranges[i]))) return err;
-  if ((err = fdt_end_node(fdt))) return err;
-  return fdt_finish(fdt);
+    if ((err = WriteGmem(fdt, snap.gmems[i], rows[i]))) return err;
+  return fdt.EndNode();
 }
 
 // FDT strings end at the first NUL: refuse strings that would be cut short
@@ -199,34 +275,29 @@ Status CheckStrings(const Snapshot& snap) {
 Status EncodeFdt(const Snapshot& snap, std::string* out) {
   KHOD_RETURN_IF_ERROR(RefuseInvalid(snap, "fdt encode"));
   KHOD_RETURN_IF_ERROR(CheckStrings(snap));
-  std::vector<std::vector<AttributeRange>> ranges(snap.gmems.size());
-  size_t bound = 4096 + snap.header.producer.size() + snap.header.kernel_release.size() +
-                 snap.header.boot_id.size();
-  for (const Vm& vm : snap.vms) bound += 512 + TableBound(kMemslotTable, vm.memslots.size());
-  for (size_t i = 0; i < snap.gmems.size(); ++i) {
-    const GuestMemfd& g = snap.gmems[i];
-    ranges[i] = g.attributes.Ranges();
-    size_t runs = 0;
-    for (const RestructureRecord& r : g.restructures) runs += r.layout.size();
-    bound += 1024 + g.name.size() + g.policy.nodemask.size() * 8 +
-             TableBound(kFolioTable, g.folios.size()) +
-             TableBound(kAttributeTable, ranges[i].size()) +
-             TableBound(kHashTable, g.hashes.size()) +
-             TableBound(kRestructureTable, g.restructures.size()) +
-             TableBound(kSplitRunTable, runs);
-  }
+  std::vector<GmemRows> rows;
+  rows.reserve(snap.gmems.size());
+  for (const GuestMemfd& g : snap.gmems) rows.push_back(FlattenRows(g));
+  FdtSizer sizer;
+  WriteTree(sizer, snap, rows);
+  const size_t size = sizer.total();
   // libfdt sizes are int and totalsize is 32-bit: one blob stays below 2 GiB.
-  if (bound > static_cast<size_t>(INT32_MAX))
-    return Status::InvalidArgument("fdt encode: snapshot needs " + std::to_string(bound) +
+  if (size > static_cast<size_t>(INT32_MAX))
+    return Status::InvalidArgument("fdt encode: snapshot needs " + std::to_string(size) +
                                    " bytes, above the 2 GiB an FDT can hold");
-  out->assign(bound, '\0');
+  out->resize(size);  // every byte is written below: libfdt fills the header and blocks
   void* fdt = &(*out)[0];
-  int err = fdt_create(fdt, static_cast<int>(bound));
-  if (!err) err = WriteTree(fdt, snap, ranges);
+  FdtWriter writer(fdt);
+  int err = fdt_create(fdt, static_cast<int>(size));
+  if (!err) err = fdt_finish_reservemap(fdt);
+  if (!err) err = WriteTree(writer, snap, rows);
+  if (!err) err = fdt_finish(fdt);
   if (err)
     return Status::Internal(std::string("fdt encode: libfdt: ") + fdt_strerror(err) +
-                            " (size bound " + std::to_string(bound) + ")");
-  out->resize(fdt_totalsize(fdt));
+                            " (sized " + std::to_string(size) + " bytes)");
+  if (fdt_totalsize(fdt) != size)
+    return Status::Internal("fdt encode: sized " + std::to_string(size) + " bytes, wrote " +
+                            std::to_string(fdt_totalsize(fdt)));
   return SealFdt(out);
 }
 
