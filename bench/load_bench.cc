@@ -82,6 +82,16 @@ int main(int argc, char** argv) {
   std::printf("errors %llu (target 0)%s%s\n", static_cast<unsigned long long>(errors.load()),
               first_error.empty() ? "" : ", first: ", first_error.c_str());
   std::printf("latency p50 %.0f us, p99 %.0f us, max %.0f us\n", pct(0.50), pct(0.99), all.back());
+  // Per kind: even calls are Status, odd ones Attach+Detach (two durable changes).
+  for (int kind = 0; kind < 2; ++kind) {
+    std::vector<double> v;
+    for (auto& per : lat)
+      for (size_t i = kind; i < per.size(); i += 2) v.push_back(per[i]);
+    std::sort(v.begin(), v.end());
+    if (v.empty()) continue;
+    std::printf("  %-14s p50 %.0f us, p99 %.0f us\n", kind ? "Attach+Detach" : "Status",
+                v[v.size() / 2], v[static_cast<size_t>(0.99 * (v.size() - 1))]);
+  }
   k->Stop(SIGTERM);
   ::system(("rm -rf " + dir).c_str());
   return errors ? 1 : 0;

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <memory>
 
 #include "daemon/record_file.h"
 #include "handover/dir_transport.h"
@@ -133,7 +134,9 @@ Status CheckAttributeRanges(const google::protobuf::RepeatedPtrField<v1::Attribu
 }  // namespace
 
 Session::Session(SessionOptions opts, GmemOpener* opener)
-    : opts_(std::move(opts)), opener_(opener) {}
+    : opts_(std::move(opts)),
+      opener_(opener),
+      commit_([this](std::string_view bytes) { return WriteRecordFile(path(kRecordFile), bytes); }) {}
 
 Session::~Session() = default;
 
@@ -159,15 +162,22 @@ v1::Phase Session::phase() const {
   return record_.phase();
 }
 
-Status Session::Persist() {
+Result<uint64_t> Session::StageRecord() {
   record_.set_generation(record_.generation() + 1);
   std::string bytes;
   if (!record_.SerializeToString(&bytes)) return Status::Internal("cannot serialize session record");
-  Status s = WriteRecordFile(path(kRecordFile), bytes);
-  v1::StatusReply fresh = BuildStatus();
-  std::lock_guard<std::mutex> l(status_mu_);
-  status_ = std::move(fresh);
-  return s;
+  // Status shows what is durable: published by the write that covers it.
+  std::shared_ptr<const v1::StatusReply> fresh = std::make_shared<v1::StatusReply>(BuildStatus());
+  return commit_.Stage(std::move(bytes), [this, fresh] {
+    std::lock_guard<std::mutex> l(status_mu_);
+    status_ = fresh;
+  });
+}
+
+Status Session::Persist() {
+  Result<uint64_t> ticket = StageRecord();
+  if (!ticket.ok()) return ticket.status();
+  return commit_.Wait(*ticket);
 }
 
 void Session::ResetToIdle() {
@@ -439,7 +449,7 @@ Result<Snapshot> Session::CaptureAll(const std::map<uint64_t, std::unique_ptr<Gm
 // ---- API -------------------------------------------------------------------
 
 Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req) {
-  std::lock_guard<std::mutex> l(mu_);
+  std::unique_lock<std::mutex> l(mu_);
   if (record_.phase() == v1::FINISHED) {
     // A finished session is history: start a new one.
     record_.Clear();
@@ -525,13 +535,17 @@ Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req) {
   record_.set_next_token(std::max<uint64_t>(record_.next_token(), token + 1));
   handles_[token] = std::move(*h);
   opts_.crash.Hit("pre-attached");
-  KHOD_RETURN_IF_ERROR(Persist());
+  Result<uint64_t> ticket = StageRecord();
+  if (!ticket.ok()) return ticket.status();
+  v1::GmemInfo info = InfoOf(a);
+  l.unlock();  // wait for durability without holding up the next change
+  KHOD_RETURN_IF_ERROR(commit_.Wait(*ticket));
   opts_.crash.Hit("attached");
-  return InfoOf(a);
+  return info;
 }
 
 Status Session::Detach(uint64_t token) {
-  std::lock_guard<std::mutex> l(mu_);
+  std::unique_lock<std::mutex> l(mu_);
   KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE}, "Detach"));
   int idx = -1;
   for (int i = 0; i < record_.gmems_size(); ++i)
@@ -555,13 +569,16 @@ Status Session::Detach(uint64_t token) {
   *record_.mutable_vms() = vms;
   handles_.erase(token);
   extents_.erase(token);
-  KHOD_RETURN_IF_ERROR(Persist());
+  Result<uint64_t> ticket = StageRecord();
+  if (!ticket.ok()) return ticket.status();
+  l.unlock();
+  KHOD_RETURN_IF_ERROR(commit_.Wait(*ticket));
   opts_.crash.Hit("detached");
   return Status::Ok();
 }
 
 Status Session::UpdateAttributes(const v1::UpdateAttributesRequest& req) {
-  std::lock_guard<std::mutex> l(mu_);
+  std::unique_lock<std::mutex> l(mu_);
   KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE, v1::PREPARED}, "UpdateAttributes"));
   v1::GmemAttachment* a = nullptr;
   for (auto& g : *record_.mutable_gmems())
@@ -586,7 +603,10 @@ Status Session::UpdateAttributes(const v1::UpdateAttributesRequest& req) {
   (*h)->how = it->second->how;
   it->second = std::move(*h);
   *a = updated;
-  return Persist();
+  Result<uint64_t> ticket = StageRecord();
+  if (!ticket.ok()) return ticket.status();
+  l.unlock();
+  return commit_.Wait(*ticket);
 }
 
 Result<v1::PhaseReply> Session::Prepare() {
@@ -919,8 +939,12 @@ Result<v1::PhaseReply> Session::Cancel() {
 }
 
 v1::StatusReply Session::GetStatus() const {
-  std::lock_guard<std::mutex> l(status_mu_);
-  return status_;
+  std::shared_ptr<const v1::StatusReply> s;
+  {
+    std::lock_guard<std::mutex> l(status_mu_);
+    s = status_;
+  }
+  return s ? *s : v1::StatusReply();  // copied outside the lock
 }
 
 v1::StatusReply Session::BuildStatus() const {

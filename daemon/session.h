@@ -24,6 +24,7 @@
 #include "common/status.h"
 #include "daemon/crash_points.h"
 #include "daemon/gmem_opener.h"
+#include "daemon/group_commit.h"
 #include "daemon/session_record.pb.h"
 #include "handover/luo_device.h"
 #include "handover/reexec_transport.h"
@@ -84,7 +85,11 @@ class Session {
  private:
   explicit Session(SessionOptions opts, GmemOpener* opener);
   Status Recover();
-  Status Persist();  // record_ -> state dir, then refreshes the status copy (caller holds mu_)
+  // record_ -> state dir through the group commit; the status copy is
+  // refreshed once it is durable. StageRecord() queues it (caller holds mu_)
+  // so the caller can drop mu_ before waiting; Persist() stages and waits.
+  Result<uint64_t> StageRecord();
+  Status Persist();
   v1::StatusReply BuildStatus() const;  // caller holds mu_
   Status ReattachAll(std::vector<std::string>* dropped);
   Result<Snapshot> CaptureAll(const std::map<uint64_t, std::unique_ptr<GmemHandle>>& handles,
@@ -114,8 +119,9 @@ class Session {
   Snapshot frozen_;
   bool have_frozen_ = false;
   uint64_t incarnation_ = 0;  // record generation when this process opened it
-  mutable std::mutex status_mu_;  // guards status_ only
-  v1::StatusReply status_;
+  mutable std::mutex status_mu_;  // guards the pointer status_ only
+  std::shared_ptr<const v1::StatusReply> status_;  // what is durable; replaced, never changed
+  GroupCommit commit_;  // after status_: its writer publishes into it
 };
 
 }  // namespace khod
