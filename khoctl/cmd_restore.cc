@@ -6,6 +6,7 @@
 #include "khoctl/client.h"
 #include "khoctl/commands.h"
 #include "khoctl/flag_parser.h"
+#include "khoctl/khod_call.h"
 #include "khoctl/status_report.h"
 
 namespace khod {
@@ -43,11 +44,9 @@ int RunRestore(const Args& args) {
   return f->Has("--no-verify") ? kExitOk : PrintVerify(&client);
 }
 
+// An alias of the gRPC form of `khoctl verify`.
 int RunVerifyRestore(const Args& args) {
-  Result<ParsedFlags> f = ParseFlags(args, {{"--socket", true}});
-  if (!f.ok()) return FailWithUsage("verify-restore", kVerifyUsage, f.status());
-  KhodClient client(f->Get("--socket", kDefaultSocket));
-  return PrintVerify(&client);
+  return RunKhodVerify("verify-restore", kVerifyUsage, args);
 }
 
 }  // namespace khod

@@ -8,29 +8,42 @@ namespace khod {
 
 // Declared here, defined in cmd_*.cc; add one line per new command.
 // (keep alphabetical)
+int RunAttach(const Args& args);
+int RunCancel(const Args& args);
 int RunCapture(const Args& args);
 int RunConvert(const Args& args);
+int RunDetach(const Args& args);
+int RunFinish(const Args& args);
+int RunFreeze(const Args& args);
 int RunInspect(const Args& args);
+int RunPrepare(const Args& args);
 int RunProbe(const Args& args);
 int RunRestore(const Args& args);
 int RunSnapshot(const Args& args);
 int RunStatus(const Args& args);
 int RunSynth(const Args& args);
-int RunVerify(const Args& args);
+int RunVerifyCommand(const Args& args);
 int RunVerifyRestore(const Args& args);
 
 const std::vector<Command>& AllCommands() {
   static const std::vector<Command> kCommands = {
+      {"attach", "attach --pid P --fd N | --model-size 1T [--model-hstate 1g] [--memslots F] [--hash] ...", "khod: attach a VMM's guest_memfd (or a MODEL guest) to the session", RunAttach},
+      {"cancel", "cancel [--socket PATH]", "khod: abandon the live update, back to IDLE (gmems stay attached)", RunCancel},
       {"capture", "capture --pid P --fd N [--fd M ...] [--memslots F] [--attributes F] [--hash] -o OUT [--format fdt|proto]", "capture a VMM's guest_memfds from the running kernel", RunCapture},
       {"convert", "convert FILE --to fdt|proto -o OUT", "re-encode a snapshot blob in the other format", RunConvert},
+      {"detach", "detach --token T [--socket PATH]", "khod: let go of one attached gmem", RunDetach},
+      {"finish", "finish [--socket PATH]", "khod: close the session once the restore is verified", RunFinish},
+      {"freeze", "freeze --guests-paused [--transport dir|reexec|luo] [--format fdt|proto] [--dir D]", "khod: final capture with guests paused, then hand over", RunFreeze},
       {"inspect", "inspect FILE [--json] [--extents] [--ranges]", "show what a snapshot blob (FDT or protobuf) holds", RunInspect},
+      {"prepare", "prepare [--socket PATH]", "khod: capture the attached gmems while guests run (-> PREPARED)", RunPrepare},
       {"probe", "probe [--json]", "what the running kernel supports (guest_memfd, HugeTLB, PFNs, KHO, LUO)", RunProbe},
       {"restore", "restore [--socket PATH] [--force-rebuild] [--from-state-dir] [--no-verify]", "khod: restore the handed-over gmems, then verify (exit 0/1/2)", RunRestore},
       {"snapshot", "snapshot -o OUT [--socket PATH] [--format fdt|proto] [--recapture]", "khod: write the session's current snapshot blob", RunSnapshot},
       {"status", "status [--socket PATH]", "khod: phase, durations, blob sizes, gmems, verdict", RunStatus},
       {"synth", "synth -o OUT [--format fdt|proto] [--size 1T] [--backing 4k|2m|1g] ...", "write a synthetic snapshot (demos, benchmarks)", RunSynth},
-      {"verify", "verify OUT --pid P --fd N [--fd M ...] [--memslots F] [--attributes F]", "compare a snapshot with the live state (exit 0 equal, 1 different)", RunVerify},
-      {"verify-restore", "verify-restore [--socket PATH]", "khod: compare restored gmems with the frozen snapshot (exit 0/1/2)", RunVerifyRestore},
+      {"verify", "verify OUT --pid P --fd N [--fd M ...] [--memslots F] [--attributes F]", "compare a snapshot with the live state (exit 0 equal, 1 different)", RunVerifyCommand},
+      {"verify", "verify [--socket PATH]", "khod: compare restored gmems with the frozen snapshot (exit 0/1/2)", RunVerifyCommand},
+      {"verify-restore", "verify-restore [--socket PATH]", "khod: the same as verify [--socket PATH] (alias)", RunVerifyRestore},
   };
   return kCommands;
 }

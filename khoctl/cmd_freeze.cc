@@ -1,0 +1,81 @@
+// khoctl freeze --guests-paused [--transport dir|reexec|luo] [--format fdt|proto]
+//               [--dir D] [--reexec-binary PATH] [--socket PATH]
+// The final capture and the handover. The operator must have paused every
+// guest: khod cannot, and a capture of running guests is not final, so
+// khoctl refuses before calling khod unless --guests-paused says so.
+// After a reexec handover it waits for the re-executed khod to answer.
+#include <chrono>
+#include <cstdio>
+
+#include "khoctl/blob_format_flag.h"
+#include "khoctl/commands.h"
+#include "khoctl/flag_parser.h"
+#include "khoctl/khod_call.h"
+
+namespace khod {
+
+static const char kFreezeUsage[] =
+    "freeze --guests-paused [--transport dir|reexec|luo] [--format fdt|proto] [--dir D] "
+    "[--socket PATH]";
+
+static Result<v1::Transport> ParseTransport(const std::string& t) {
+  if (t.empty()) return v1::TRANSPORT_UNSPECIFIED;  // khod's --transport
+  if (t == "dir") return v1::DIR;
+  if (t == "reexec") return v1::REEXEC;
+  if (t == "luo") return v1::LUO;
+  return Status::InvalidArgument("transport '" + t + "' is not dir, reexec or luo");
+}
+
+int RunFreeze(const Args& args) {
+  Result<ParsedFlags> f = ParseFlags(args, {{"--guests-paused", false},
+                                            {"--transport", true},
+                                            {"--format", true},
+                                            {"--dir", true},
+                                            {"--reexec-binary", true},
+                                            {"--socket", true}});
+  if (!f.ok()) return FailWithUsage("freeze", kFreezeUsage, f.status());
+  if (Status s = RefuseArguments(f->positionals()); !s.ok())
+    return FailWithUsage("freeze", kFreezeUsage, s);
+  if (!f->Has("--guests-paused"))
+    return FailWithUsage(
+        "freeze", kFreezeUsage,
+        Status::FailedPrecondition(
+            "pause every guest first, then pass --guests-paused: khod cannot pause them, and a "
+            "capture of running guests is not a final one"));
+  Result<v1::Transport> transport = ParseTransport(f->Get("--transport"));
+  if (!transport.ok()) return FailWithUsage("freeze", kFreezeUsage, transport.status());
+  v1::FreezeRequest q;
+  q.set_guests_paused(true);
+  q.set_transport(*transport);
+  if (f->Has("--format")) {
+    Result<BlobFormat> fmt = ParseBlobFormat(f->Get("--format"));
+    if (!fmt.ok()) return FailWithUsage("freeze", kFreezeUsage, fmt.status());
+    q.set_format(*fmt == BlobFormat::kProto ? v1::PROTO : v1::FDT);
+  }
+  if (f->Has("--dir") && *transport != v1::DIR)
+    return FailWithUsage("freeze", kFreezeUsage,
+                         Status::InvalidArgument("--dir goes with --transport dir"));
+  q.set_dir(f->Get("--dir"));
+  q.set_reexec_binary(f->Get("--reexec-binary"));
+
+  const std::string socket = f->Get("--socket", kDefaultSocket);
+  KhodClient client(socket);
+  Result<v1::StatusReply> before = client.GetStatus();
+  if (!before.ok()) return FailKhodCall("freeze", socket, before.status());
+  Result<v1::PhaseReply> r = client.Freeze(q);
+  if (!r.ok()) return FailKhodCall("freeze", socket, r.status());
+  std::printf("%s: %s\n", PhaseText(r->phase()).c_str(), r->message().c_str());
+  // A reexec handover (asked for, or khod's default) ends this khod: the next
+  // command must find the new one, so wait for it here.
+  Result<v1::StatusReply> now = client.GetStatus();
+  const bool reexec = *transport == v1::REEXEC || !now.ok() || now->transport() == v1::REEXEC;
+  if (!reexec) return kExitOk;
+  if (!now.ok() || now->incarnation() == before->incarnation())
+    now = client.WaitNewIncarnation(before->incarnation(), std::chrono::seconds(30));
+  if (!now.ok()) return FailKhodCall("freeze", socket, now.status());
+  std::printf("new khod serving (pid %u, reexecs %llu): %s\n", now->pid(),
+              static_cast<unsigned long long>(now->exec_count()), now->recovery().c_str());
+  return kExitOk;
+}
+
+}  // namespace khod

@@ -1,0 +1,105 @@
+#include "khoctl/khod_call.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "khoctl/flag_parser.h"
+#include "khoctl/status_report.h"
+
+namespace khod {
+
+Status RefuseArguments(const std::vector<std::string>& positionals) {
+  if (positionals.empty()) return Status::Ok();
+  return Status::InvalidArgument("unexpected argument '" + positionals[0] + "'");
+}
+
+const char* GrpcCodeName(Status::Code c) {
+  using C = Status::Code;
+  switch (c) {
+    case C::kOk: return "OK";
+    case C::kInvalidArgument: return "INVALID_ARGUMENT";
+    case C::kCorruption: return "DATA_LOSS";
+    case C::kUnsupported: return "UNIMPLEMENTED";
+    case C::kNotFound: return "NOT_FOUND";
+    case C::kFailedPrecondition: return "FAILED_PRECONDITION";
+    case C::kPermissionDenied: return "PERMISSION_DENIED";
+    case C::kBusy: return "UNAVAILABLE";
+    case C::kIoError:
+    case C::kInternal: return "INTERNAL";
+  }
+  return "UNKNOWN";
+}
+
+namespace {
+
+// Why nothing accepts on `path` ("" when something does). UNAVAILABLE alone
+// cannot tell a missing daemon from a busy one, so ask the socket itself.
+std::string WhyUnreachable(const std::string& path) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(a.sun_path)) return "socket path too long";
+  std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::strerror(errno);
+  const int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a));
+  const int err = errno;
+  ::close(fd);
+  return rc == 0 ? "" : std::strerror(err);
+}
+
+}  // namespace
+
+int FailKhodCall(const char* command, const std::string& socket, const Status& s) {
+  if (s.code() == Status::Code::kBusy) {
+    const std::string why = WhyUnreachable(socket);
+    if (!why.empty()) {
+      std::fprintf(stderr,
+                   "khoctl %s: cannot reach khod at %s: %s (is khod running? --socket PATH)\n",
+                   command, socket.c_str(), why.c_str());
+      return kExitError;
+    }
+  }
+  std::fprintf(stderr, "khoctl %s: khod said %s: %s\n", command, GrpcCodeName(s.code()),
+               s.message().c_str());
+  return kExitError;
+}
+
+// The --socket of a command that takes nothing else; kExitError already
+// reported (with the usage line) when the arguments are wrong.
+static Result<std::string> SocketOnly(const char* command, const char* usage, const Args& args) {
+  Result<ParsedFlags> f = ParseFlags(args, {{"--socket", true}});
+  Status s = f.ok() ? RefuseArguments(f->positionals()) : f.status();
+  if (!s.ok()) {
+    FailWithUsage(command, usage, s);
+    return s;
+  }
+  return f->Get("--socket", kDefaultSocket);
+}
+
+int RunPhaseCommand(const char* command, const char* usage, const Args& args,
+                    Result<v1::PhaseReply> (KhodClient::*call)()) {
+  Result<std::string> socket = SocketOnly(command, usage, args);
+  if (!socket.ok()) return kExitError;
+  KhodClient client(*socket);
+  Result<v1::PhaseReply> r = (client.*call)();
+  if (!r.ok()) return FailKhodCall(command, *socket, r.status());
+  std::printf("%s: %s\n", PhaseText(r->phase()).c_str(), r->message().c_str());
+  return kExitOk;
+}
+
+int RunKhodVerify(const char* command, const char* usage, const Args& args) {
+  Result<std::string> socket = SocketOnly(command, usage, args);
+  if (!socket.ok()) return kExitError;
+  KhodClient client(*socket);
+  Result<v1::VerifyReply> v = client.Verify();
+  if (!v.ok()) return FailKhodCall(command, *socket, v.status());
+  std::fputs(FormatVerify(*v).c_str(), stdout);
+  return v->equal() ? kExitOk : kExitDifferent;
+}
+
+}  // namespace khod

@@ -1,0 +1,222 @@
+// khoctl drives a whole live update through the real khod binary, as an
+// operator would: attach -> prepare -> freeze --transport dir -> restore ->
+// verify -> finish, with each command's exit code and output checked; and the
+// refusals: freeze without --guests-paused, khod's FAILED_PRECONDITION for a
+// wrong phase or an empty session, no daemon on the socket. The "VMM" is a
+// child process holding a memfd that khod takes with pidfd_getfd.
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "khoctl/client.h"
+#include "tools/rehearsal/child_process.h"
+
+namespace khod {
+namespace {
+
+std::string Read(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+bool Has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+struct Cli {
+  int code = -1;
+  std::string out, err;
+};
+
+// A VMM stand-in: a child with a 1 MiB memfd of 32 written pages. It writes
+// the fd number, then on each 'w' overwrites page 0 and answers 'k'.
+class MemfdVmm {
+ public:
+  MemfdVmm() {
+    int ready[2], cmd[2];
+    if (::pipe(ready) != 0 || ::pipe(cmd) != 0) return;
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(ready[0]);
+      ::close(cmd[1]);
+      int fd = ::memfd_create("guest", 0);
+      if (fd < 0 || ::ftruncate(fd, 1 << 20) != 0) ::_exit(1);
+      char page[4096];
+      std::memset(page, 0x33, sizeof page);
+      for (int i = 0; i < 32; ++i)
+        if (::pwrite(fd, page, sizeof page, i * 8192) != 4096) ::_exit(1);
+      if (::write(ready[1], &fd, sizeof fd) != sizeof fd) ::_exit(1);
+      char c;
+      while (::read(cmd[0], &c, 1) == 1) {
+        std::memset(page, 0x44, sizeof page);
+        if (::pwrite(fd, page, sizeof page, 0) != 4096 || ::write(ready[1], "k", 1) != 1) ::_exit(1);
+      }
+      ::_exit(0);
+    }
+    ::close(ready[1]);
+    ::close(cmd[0]);
+    from_ = ready[0];
+    to_ = cmd[1];
+    if (::read(from_, &fd_, sizeof fd_) != sizeof fd_) fd_ = -1;
+  }
+  ~MemfdVmm() {
+    ::close(to_);
+    ::close(from_);
+    if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
+  }
+  bool Overwrite() {
+    char c = 0;
+    return ::write(to_, "w", 1) == 1 && ::read(from_, &c, 1) == 1 && c == 'k';
+  }
+  pid_t pid() const { return pid_; }
+  int fd() const { return fd_; }
+
+ private:
+  pid_t pid_ = -1;
+  int fd_ = -1, from_ = -1, to_ = -1;
+};
+
+class KhoctlSessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char t[] = "/tmp/khoctl-session-test.XXXXXX";  // short: a unix socket path
+    dir_ = ::mkdtemp(t);
+  }
+  void TearDown() override { ::system(("rm -rf " + dir_).c_str()); }
+  std::string Socket() const { return dir_ + "/k.sock"; }
+  ChildProcess StartKhod() {
+    Result<ChildProcess> c = ChildProcess::Start(
+        {"daemon/khod", "--socket=" + Socket(), "--state-dir=" + dir_ + "/state"}, false,
+        dir_ + "/khod.log");
+    EXPECT_TRUE(c.ok());
+    EXPECT_TRUE(KhodClient(Socket()).WaitHealthy(std::chrono::seconds(10)).ok());
+    return std::move(*c);
+  }
+  // khoctl ARGS --socket SOCKET under a timeout (a hang is exit 124).
+  Cli Khoctl(const std::string& args, bool socket = true) {
+    const std::string o = dir_ + "/out", e = dir_ + "/err";
+    const std::string cmd = "timeout 60 khoctl/khoctl " + args +
+                            (socket ? " --socket " + Socket() : "") + " >" + o + " 2>" + e;
+    const int st = std::system(cmd.c_str());
+    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, Read(o), Read(e)};
+  }
+  // khoctl ARGS exits `code` and its stdout (0, 1) or stderr (2) holds every part.
+  ::testing::AssertionResult Runs(const std::string& args, int code,
+                                  const std::vector<std::string>& parts) {
+    const Cli r = Khoctl(args);
+    const std::string& text = code == 2 ? r.err : r.out;
+    bool ok = r.code == code;
+    for (const std::string& p : parts) ok &= Has(text, p);
+    if (ok) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "khoctl " << args << ": exit " << r.code << " (want "
+                                         << code << ")\nstdout: " << r.out << "stderr: " << r.err;
+  }
+  std::string dir_;
+};
+
+TEST_F(KhoctlSessionTest, WholeLiveUpdateOverTheCli) {
+  MemfdVmm vmm;
+  ASSERT_GE(vmm.fd(), 0);
+  ChildProcess khod = StartKhod();
+
+  // Nothing attached: khod's refusal, with its gRPC code.
+  EXPECT_TRUE(Runs("prepare", 2, {"khod said FAILED_PRECONDITION", "no gmem attached"}));
+
+  // The name comes from the VMM's declaration file.
+  std::ofstream(dir_ + "/decl.json")
+      << "{\"files\":[{\"fd\":" << vmm.fd() << ",\"flags\":0,\"name\":\"ram0\"}]}";
+  const std::string fd = std::to_string(vmm.fd());
+  ASSERT_TRUE(Runs("attach --pid " + std::to_string(vmm.pid()) + " --fd " + fd + " --memslots " +
+                       dir_ + "/decl.json --hash",
+                   0, {"attached gmem 1 'ram0': 1.0 MiB, shmem-memfd fd " + fd,
+                       "pid " + std::to_string(vmm.pid())}));
+
+  // A MODEL guest too, attached and detached again.
+  ASSERT_TRUE(Runs("attach --model-size 64M --model-hstate 2m --name spare", 0,
+                   {"attached gmem 2 'spare'", "MODEL guest_memfd 'spare' (64 MiB, hugetlb 2 MiB)"}));
+  EXPECT_TRUE(Runs("detach --token 2", 0, {"detached gmem 2"}));
+  EXPECT_TRUE(Runs("detach --token 2", 2, {"khod said NOT_FOUND"}));
+
+  // Freeze before Prepare: khod names the phase it needs.
+  EXPECT_TRUE(Runs("freeze --guests-paused --transport dir", 2,
+                   {"FAILED_PRECONDITION", "Freeze needs phase PREPARED, session is IDLE"}));
+  ASSERT_TRUE(Runs("prepare", 0, {"PREPARED: prepared 1 gmems"}));
+
+  // Without --guests-paused khoctl refuses by itself and says why.
+  EXPECT_TRUE(Runs("freeze --transport dir", 2,
+                   {"pause every guest first", "capture of running guests is not a final one"}));
+  EXPECT_TRUE(Runs("status", 0, {"PREPARED"})) << "a refused freeze changed the phase";
+
+  ASSERT_TRUE(Runs("freeze --guests-paused --transport dir --format proto --dir " + dir_ +
+                       "/handover",
+                   0, {"HANDED_OVER:", "PROTO blob", "handed over by dir"}));
+  ASSERT_TRUE(Runs("restore --no-verify", 0, {"RESTORED"}));
+  // verify with no snapshot and no --pid asks khod.
+  EXPECT_TRUE(Runs("verify", 0, {"EQUAL: 32 pages compared"}));
+
+  // The guest's memory changes under khod: the diff, exit 1 (alias too).
+  ASSERT_TRUE(vmm.Overwrite());
+  EXPECT_TRUE(Runs("verify-restore", 1, {"DIFFERENT", "gmem 1 'ram0'"}));
+
+  EXPECT_TRUE(Runs("finish", 0, {"FINISHED: finished"}));
+  EXPECT_TRUE(Runs("cancel", 2, {"khod said FAILED_PRECONDITION",
+                                 "Cancel needs phase IDLE or PREPARED or FROZEN, session is FINISHED"}));
+}
+
+TEST_F(KhoctlSessionTest, ReexecFreezeWaitsForTheNewKhod) {
+  MemfdVmm vmm;
+  ASSERT_GE(vmm.fd(), 0);
+  ChildProcess khod = StartKhod();
+  ASSERT_TRUE(Runs("attach --hash --pid " + std::to_string(vmm.pid()) + " --fd " +
+                       std::to_string(vmm.fd()),
+                   0, {"attached gmem 1"}));
+  ASSERT_TRUE(Runs("prepare", 0, {"PREPARED"}));
+  // freeze returns once the re-executed khod answers, so restore finds it.
+  ASSERT_TRUE(Runs("freeze --guests-paused --transport reexec", 0,
+                   {"handed over by reexec", "new khod serving (pid " +
+                                                 std::to_string(khod.pid()) + ", reexecs 1)"}));
+  EXPECT_TRUE(Runs("restore", 0, {"RESTORED", "EQUAL: 32 pages compared"}));
+}
+
+TEST_F(KhoctlSessionTest, CancelGoesBackToIdle) {
+  ChildProcess khod = StartKhod();
+  ASSERT_TRUE(Runs("attach --model-size 16M --populate", 0, {"attached gmem 1"}));
+  ASSERT_TRUE(Runs("prepare", 0, {"PREPARED"}));
+  EXPECT_TRUE(Runs("cancel", 0, {"IDLE: cancelled from PREPARED"}));
+}
+
+TEST_F(KhoctlSessionTest, NoDaemonOnTheSocket) {
+  for (const char* cmd : {"prepare", "finish", "cancel", "verify", "detach --token 1",
+                          "freeze --guests-paused", "attach --model-size 1G"})
+    EXPECT_TRUE(Runs(cmd, 2, {"cannot reach khod at " + Socket()}));
+}
+
+TEST_F(KhoctlSessionTest, OfflineVerifyKeepsItsForm) {
+  // A snapshot argument means the offline form, which never calls khod.
+  Cli r = Khoctl("verify " + dir_ + "/missing.fdt --pid 1 --fd 0", /*socket=*/false);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_FALSE(Has(r.err, "cannot reach khod")) << r.err;
+  EXPECT_TRUE(Has(r.err, "missing.fdt")) << r.err;
+}
+
+TEST_F(KhoctlSessionTest, BadArgumentsAreRefusedLocally) {
+  EXPECT_TRUE(Runs("attach --pid 1", 2, {"--pid and --fd go together"}));
+  EXPECT_TRUE(Runs("attach --model-size 1T --model-hstate 3m", 2, {"'3m' is not 4k, 2m or 1g"}));
+  EXPECT_TRUE(Runs("freeze --guests-paused --transport floppy", 2,
+                   {"'floppy' is not dir, reexec or luo"}));
+  EXPECT_TRUE(Runs("detach", 2, {"--token T is required"}));
+}
+
+}  // namespace
+}  // namespace khod
