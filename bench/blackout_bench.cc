@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -57,23 +58,10 @@ uint64_t DurationOf(const v1::StatusReply& s, v1::Phase p) {
   return 0;
 }
 
-int Run(const std::string& khod_bin, uint64_t gib, const std::string& copy_dir) {
-  const uint64_t bytes = gib << 30;
-  const bool kvm = ::access("/dev/kvm", F_OK) == 0;
-  std::printf("guest memory: %llu GiB %s\n", static_cast<unsigned long long>(gib),
-              kvm ? "shmem memfd (guest_memfd creation is the fixture's; this bench uses the stand-in)"
-                  : "shmem memfd stand-in (no /dev/kvm here)");
-  int memfd = ::memfd_create("bench-guest", MFD_CLOEXEC);
-  if (::ftruncate(memfd, static_cast<off_t>(bytes)) != 0) return 2;
-  char* p = static_cast<char*>(::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0));
-  for (uint64_t off = 0; off < bytes; off += 4096) p[off] = static_cast<char>(off >> 12);
-  ::munmap(p, bytes);
-
-  const double copy_ms = CopyOutAndIn(memfd, bytes, copy_dir);
-  std::printf("copy out + in (%s, fsync): %.1f ms\n", copy_dir.c_str(), copy_ms);
-
-  char tmpl[] = "/tmp/khod-blackout.XXXXXX";
-  const std::string dir = ::mkdtemp(tmpl);
+// One blackout of the 2 GiB guest through a fresh khod in `dir`.
+int Blackout(const std::string& khod_bin, int memfd, bool hash, double copy_ms,
+             const std::string& dir) {
+  ::mkdir(dir.c_str(), 0700);
   const std::string sock = dir + "/k.sock";
   Result<ChildProcess> k = ChildProcess::Start(
       {khod_bin, "--socket=" + sock, "--state-dir=" + dir + "/state", "--transport=reexec"}, false,
@@ -83,6 +71,7 @@ int Run(const std::string& khod_bin, uint64_t gib, const std::string& copy_dir) 
   if (!c.WaitHealthy(std::chrono::seconds(10)).ok()) return 2;
   v1::AttachRequest q;
   q.set_name("guest");
+  q.set_hash_contents(hash);
   q.mutable_kernel()->set_pid(::getpid());
   q.mutable_kernel()->set_fd(memfd);
   if (!c.Attach(q).ok() || !c.Prepare().ok()) return 2;
@@ -101,17 +90,45 @@ int Run(const std::string& khod_bin, uint64_t gib, const std::string& copy_dir) 
   if (!rr.ok() || !vr.ok()) return 2;
   auto st = c.GetStatus();
   const double blackout = Ms(t2 - t0);
-  std::printf("blackout: %.1f ms = freeze+handover %.1f ms (capture+serialize %.1f, send %.2f), reexec "
+  std::printf("%s: blackout: %.1f ms = freeze+handover %.1f ms (capture+serialize %.1f, send %.2f), reexec "
               "until answering %.1f ms, restore+verify %.1f ms (restore %.1f, verify %.1f); verify %s, "
-              "%llu PFNs compared\n",
-              blackout, (DurationOf(*st, v1::FROZEN) + DurationOf(*st, v1::HANDED_OVER)) / 1e6,
+              "%llu PFNs and %llu hashes compared\n",
+              hash ? "hashing contents" : "PFNs only", blackout, (DurationOf(*st, v1::FROZEN) + DurationOf(*st, v1::HANDED_OVER)) / 1e6,
               DurationOf(*st, v1::FROZEN) / 1e6, DurationOf(*st, v1::HANDED_OVER) / 1e6,
               Ms(t1 - t0) - (DurationOf(*st, v1::FROZEN) + DurationOf(*st, v1::HANDED_OVER)) / 1e6,
               Ms(t2 - t1), DurationOf(*st, v1::RESTORED) / 1e6, DurationOf(*st, v1::VERIFIED) / 1e6,
-              vr->equal() ? "EQUAL" : "DIFFERENT", static_cast<unsigned long long>(vr->pfns_compared()));
+              vr->equal() ? "EQUAL" : "DIFFERENT", static_cast<unsigned long long>(vr->pfns_compared()),
+              static_cast<unsigned long long>(vr->hashes_compared()));
   std::printf("blackout / copy = %.2f%% (target <= 1%%): %s\n", 100 * blackout / copy_ms,
               blackout <= copy_ms / 100 ? "MET" : "NOT MET");
   k->Stop(SIGTERM);
+  return 0;
+}
+
+
+int Run(const std::string& khod_bin, uint64_t gib, const std::string& copy_dir) {
+  const uint64_t bytes = gib << 30;
+  const bool kvm = ::access("/dev/kvm", F_OK) == 0;
+  std::printf("guest memory: %llu GiB %s\n", static_cast<unsigned long long>(gib),
+              kvm ? "shmem memfd (guest_memfd creation is the fixture's; this bench uses the stand-in)"
+                  : "shmem memfd stand-in (no /dev/kvm here)");
+  int memfd = ::memfd_create("bench-guest", MFD_CLOEXEC);
+  if (::ftruncate(memfd, static_cast<off_t>(bytes)) != 0) return 2;
+  char* p = static_cast<char*>(::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0));
+  for (uint64_t off = 0; off < bytes; off += 4096) p[off] = static_cast<char>(off >> 12);
+  ::munmap(p, bytes);
+
+  const double copy_ms = CopyOutAndIn(memfd, bytes, copy_dir);
+  std::printf("copy out + in (%s, fsync): %.1f ms\n", copy_dir.c_str(), copy_ms);
+
+  char tmpl[] = "/tmp/khod-blackout.XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  // Without content hashing (verify compares every PFN and flag), then with
+  // it (verify also compares an XXH3 of every page's contents).
+  for (bool hash : {false, true})
+    if (Blackout(khod_bin, memfd, hash, copy_ms, dir + (hash ? "/hashed" : "/plain")) != 0) return 2;
+  v1::FreezeRequest f;
+  f.set_guests_paused(true);
 
   // 1 TiB MODEL guest, 1 GiB folios, part private (restructuring records).
   const std::string dir2 = dir + "/model";

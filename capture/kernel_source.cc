@@ -7,6 +7,9 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <functional>
+#include <mutex>
+#include <thread>
 
 #include "kernel/kvm_uapi.h"
 #include "kernel/mempolicy.h"
@@ -107,15 +110,38 @@ Status KernelGmemSource::EnsureMapped(uint64_t size) {
   return Status::Ok();
 }
 
-Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, FolioExtentBuilder* b) {
+// A run of pages found by the scan, in file order. st: 1 resident but not
+// mapped here (private), 2 mapped but PFN hidden (not root), 3 PFN known (its
+// folio flags land in ScanPart::flags from flags_at once kpageflags is read).
+struct PageRun {
+  uint64_t index, pfn, len;
+  int st;
+  uint64_t flags_at;
+};
+
+// One thread's share of a capture: its buffers, runs and extents.
+struct KernelGmemSource::ScanPart {
+  FolioExtentBuilder builder;
+  std::vector<uint64_t> pagemap;
+  std::vector<uint8_t> mincore;
+  std::vector<PageRun> runs;
+  std::vector<uint8_t> flags;
+  std::function<void(uint64_t pages_done)> progress;
+};
+
+KernelGmemSource::~KernelGmemSource() = default;
+
+Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, ScanPart* part) {
   const size_t page = static_cast<size_t>(getpagesize());
   uint8_t* base = mapping_.data() + first * page;
-  mincore_buf_.resize(npages);
-  pagemap_buf_.resize(npages);
-  KHOD_RETURN_IF_ERROR(Mincore(base, npages, mincore_buf_.data()));
-  KHOD_RETURN_IF_ERROR(frames_->ReadPagemap(base, npages, pagemap_buf_.data()));
-  auto resident = [&](uint64_t i) { return (mincore_buf_[i] & 1) != 0; };
-  auto present = [&](uint64_t i) { return PagemapPresent(pagemap_buf_[i]); };
+  std::vector<uint8_t>& mc = part->mincore;
+  std::vector<uint64_t>& pm = part->pagemap;
+  mc.resize(npages);
+  pm.resize(npages);
+  KHOD_RETURN_IF_ERROR(Mincore(base, npages, mc.data()));
+  KHOD_RETURN_IF_ERROR(frames_->ReadPagemap(base, npages, pm.data()));
+  auto resident = [&](uint64_t i) { return (mc[i] & 1) != 0; };
+  auto present = [&](uint64_t i) { return PagemapPresent(pm[i]); };
 
   // Map the existing, shared pages this process does not map yet, run by run.
   for (uint64_t i = 0; i < npages;) {
@@ -129,17 +155,15 @@ Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, FolioExtent
     // EFAULT: a page went away (guarded hole) or is private after all; its
     // PFN stays unknown and its residency comes from mincore.
     if (!s.ok() && s.code() != Status::Code::kFailedPrecondition) return s;
-    KHOD_RETURN_IF_ERROR(frames_->ReadPagemap(base + i * page, j - i, pagemap_buf_.data() + i));
+    KHOD_RETURN_IF_ERROR(frames_->ReadPagemap(base + i * page, j - i, pm.data() + i));
     i = j;
   }
 
-  // Page state: 0 hole, 1 resident but not mapped here (private), 2 mapped
-  // but PFN hidden (not root), 3 PFN known.
   const bool kpf = frames_->kpageflags_readable();
   auto state = [&](uint64_t i) -> int {
     if (!resident(i) && !present(i)) return 0;
     if (!present(i)) return 1;
-    return (kpf && PagemapPfn(pagemap_buf_[i]) != 0) ? 3 : 2;
+    return (kpf && PagemapPfn(pm[i]) != 0) ? 3 : 2;
   };
   for (uint64_t i = 0; i < npages;) {
     const int st = state(i);
@@ -150,22 +174,71 @@ Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, FolioExtent
     uint64_t j = i + 1;
     if (st != 3) {
       while (j < npages && state(j) == st) ++j;
-      b->AddRun(first + i, kPfnUnknown, j - i, 0, 0, st == 2);
+      part->runs.push_back({first + i, kPfnUnknown, j - i, st, 0});
       i = j;
       continue;
     }
-    const uint64_t pfn = PagemapPfn(pagemap_buf_[i]);
-    while (j < npages && state(j) == 3 && PagemapPfn(pagemap_buf_[j]) == pfn + (j - i)) ++j;
-    kpf_buf_.resize(j - i);
-    KHOD_RETURN_IF_ERROR(frames_->ReadKpageflags(pfn, j - i, kpf_buf_.data()));
-    for (uint64_t k = i; k < j;) {
-      const uint8_t f = FolioFlagsFromKpf(kpf_buf_[k - i]);
-      uint64_t l = k + 1;
-      while (l < j && FolioFlagsFromKpf(kpf_buf_[l - i]) == f) ++l;
-      b->AddRun(first + k, pfn + (k - i), l - k, 0, f, true);
-      k = l;
+    const uint64_t pfn = PagemapPfn(pm[i]);
+    while (j < npages && state(j) == 3 && PagemapPfn(pm[j]) == pfn + (j - i)) ++j;
+    part->runs.push_back({first + i, pfn, j - i, 3, part->flags.size()});
+    part->flags.resize(part->flags.size() + (j - i));
+    i = j;
+  }
+  return Status::Ok();
+}
+
+Status KernelGmemSource::ReadRunFlags(ScanPart* part) const {
+  // PFN order, reads spanning gaps of up to kGap PFNs: reading a few unneeded
+  // entries is far cheaper than another pread.
+  constexpr uint64_t kGap = 64, kMaxRead = 64 * 1024;
+  std::vector<const PageRun*> order;
+  for (const PageRun& r : part->runs)
+    if (r.st == 3) order.push_back(&r);
+  std::sort(order.begin(), order.end(),
+            [](const PageRun* a, const PageRun* b) { return a->pfn < b->pfn; });
+  std::vector<uint64_t> buf;
+  for (size_t i = 0; i < order.size();) {
+    const uint64_t lo = order[i]->pfn;
+    uint64_t hi = lo + order[i]->len;
+    size_t j = i + 1;
+    while (j < order.size() && order[j]->pfn <= hi + kGap &&
+           std::max(hi, order[j]->pfn + order[j]->len) - lo <= kMaxRead) {
+      hi = std::max(hi, order[j]->pfn + order[j]->len);
+      ++j;
+    }
+    buf.resize(hi - lo);
+    KHOD_RETURN_IF_ERROR(frames_->ReadKpageflags(lo, hi - lo, buf.data()));
+    for (size_t k = i; k < j; ++k) {
+      const PageRun& r = *order[k];
+      for (uint64_t p = 0; p < r.len; ++p)
+        part->flags[r.flags_at + p] = FolioFlagsFromKpf(buf[r.pfn - lo + p]);
     }
     i = j;
+  }
+  return Status::Ok();
+}
+
+Status KernelGmemSource::ScanPages(uint64_t first, uint64_t npages, ScanPart* part) {
+  part->runs.clear();  // capacity kept from the last capture
+  part->flags.clear();
+  for (uint64_t at = first; at < first + npages; at += kWindowPages) {
+    const uint64_t n = std::min<uint64_t>(kWindowPages, first + npages - at);
+    KHOD_RETURN_IF_ERROR(ScanWindow(at, n, part));
+    if (part->progress) part->progress(n);
+  }
+  KHOD_RETURN_IF_ERROR(ReadRunFlags(part));
+  for (const PageRun& r : part->runs) {
+    if (r.st != 3) {
+      part->builder.AddRun(r.index, kPfnUnknown, r.len, 0, 0, r.st == 2);
+      continue;
+    }
+    for (uint64_t k = 0; k < r.len;) {
+      const uint8_t f = part->flags[r.flags_at + k];
+      uint64_t l = k + 1;
+      while (l < r.len && part->flags[r.flags_at + l] == f) ++l;
+      part->builder.AddRun(r.index + k, r.pfn + k, l - k, 0, f, true);
+      k = l;
+    }
   }
   return Status::Ok();
 }
@@ -219,36 +292,55 @@ Status KernelGmemSource::ScanHugetlbWindow(uint64_t first, uint64_t npages, Foli
 
 Status KernelGmemSource::HashExtents(const FolioExtentBuilder& b, GuestMemfd* out) {
   const uint64_t page = static_cast<uint64_t>(getpagesize());
-  std::vector<uint8_t> buf;
   const auto& ext = b.extents();
-  for (size_t i = 0; i < ext.size(); ++i) {
-    if (!b.readable_shared()[i]) continue;  // private or unmapped: never read
-    const FolioExtent& e = ext[i];
+  // Hashes one extent; guest_memfd has no read(), its shared pages are mapped.
+  // Memfds use pread: a page punched meanwhile reads as zeros instead of faulting.
+  auto hash_one = [&](const FolioExtent& e, std::vector<uint8_t>* buf, uint64_t* h) -> Status {
     const uint64_t offset = e.first_index * page, bytes = e.pages() * page;
-    ContentHash h{e.first_index, e.pages(), 0};
     if (identity_.kind == FileKind::kGuestMemfd) {
-      // guest_memfd has no read(); these pages are mapped and shared.
-      h.xxh3 = XXH3_64bits(mapping_.data() + offset, bytes);
-    } else {
-      // pread: a page punched meanwhile reads as zeros instead of faulting.
-      XXH3_state_t* st = XXH3_createState();
-      XXH3_64bits_reset(st);
-      buf.resize(kHashChunk);
-      for (uint64_t done = 0; done < bytes;) {
-        const size_t want = static_cast<size_t>(std::min<uint64_t>(kHashChunk, bytes - done));
-        ssize_t n = ::pread(fd_.get(), buf.data(), want, static_cast<off_t>(offset + done));
-        if (n <= 0) {
-          XXH3_freeState(st);
-          return Status::FromErrno("pread for hash of " + Describe(), n < 0 ? errno : EIO);
-        }
-        XXH3_64bits_update(st, buf.data(), static_cast<size_t>(n));
-        done += static_cast<uint64_t>(n);
-      }
-      h.xxh3 = XXH3_64bits_digest(st);
-      XXH3_freeState(st);
+      *h = XXH3_64bits(mapping_.data() + offset, bytes);
+      return Status::Ok();
     }
-    out->hashes.push_back(h);
-  }
+    XXH3_state_t* st = XXH3_createState();
+    XXH3_64bits_reset(st);
+    buf->resize(kHashChunk);
+    for (uint64_t done = 0; done < bytes;) {
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(kHashChunk, bytes - done));
+      ssize_t n = ::pread(fd_.get(), buf->data(), want, static_cast<off_t>(offset + done));
+      if (n <= 0) {
+        XXH3_freeState(st);
+        return Status::FromErrno("pread for hash of " + Describe(), n < 0 ? errno : EIO);
+      }
+      XXH3_64bits_update(st, buf->data(), static_cast<size_t>(n));
+      done += static_cast<uint64_t>(n);
+    }
+    *h = XXH3_64bits_digest(st);
+    XXH3_freeState(st);
+    return Status::Ok();
+  };
+  // Two threads, each over extents holding about half of the bytes.
+  std::vector<uint64_t> hashes(ext.size());
+  uint64_t total = 0;
+  for (size_t i = 0; i < ext.size(); ++i)
+    if (b.readable_shared()[i]) total += ext[i].pages();
+  size_t cut = 0;
+  for (uint64_t acc = 0; cut < ext.size() && acc < total / 2; ++cut)
+    if (b.readable_shared()[cut]) acc += ext[cut].pages();
+  auto hash_range = [&](size_t lo, size_t hi) -> Status {
+    std::vector<uint8_t> buf;
+    for (size_t i = lo; i < hi; ++i)
+      if (b.readable_shared()[i]) KHOD_RETURN_IF_ERROR(hash_one(ext[i], &buf, &hashes[i]));
+    return Status::Ok();
+  };
+  Status tail;
+  std::thread t([&] { tail = hash_range(cut, ext.size()); });
+  Status head = hash_range(0, cut);
+  t.join();
+  KHOD_RETURN_IF_ERROR(head);
+  KHOD_RETURN_IF_ERROR(tail);
+  for (size_t i = 0; i < ext.size(); ++i)
+    if (b.readable_shared()[i])  // private or unmapped: never read
+      out->hashes.push_back(ContentHash{ext[i].first_index, ext[i].pages(), hashes[i]});
   return Status::Ok();
 }
 
@@ -283,17 +375,54 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
   if (!policy.ok()) return policy.status().WithContext(Describe());
   out->policy = *policy;
 
-  FolioExtentBuilder builder;
   const uint64_t total = size / page;
-  const uint64_t window = std::max<uint64_t>(kWindowPages, identity_.page_size / page);
-  for (uint64_t first = 0; first < total; first += window) {
-    const uint64_t n = std::min(window, total - first);
-    Status s = hugetlb ? ScanHugetlbWindow(first, n, &builder) : ScanWindow(first, n, &builder);
+  std::mutex progress_mu;
+  uint64_t done = 0;
+  auto progress = [&](uint64_t n) {
+    if (!opts.progress) return;
+    std::lock_guard<std::mutex> l(progress_mu);
+    done += n;
+    opts.progress(done, total);
+  };
+  for (auto& p : parts_)
+    if (!p) p = std::make_unique<ScanPart>();
+  ScanPart& head = *parts_[0];
+  head.builder = FolioExtentBuilder();
+  head.progress = progress;
+  FolioExtentBuilder& builder = head.builder;
+  if (hugetlb) {
+    const uint64_t window = std::max<uint64_t>(kWindowPages, identity_.page_size / page);
+    for (uint64_t first = 0; first < total; first += window) {
+      const uint64_t n = std::min(window, total - first);
+      Status s = ScanHugetlbWindow(first, n, &builder);
+      if (!s.ok()) return s.WithContext(Describe());
+      progress(n);
+    }
+  } else if (total < 2 * kWindowPages) {
+    Status s = ScanPages(0, total, &head);
     if (!s.ok()) return s.WithContext(Describe());
-    if (opts.progress) opts.progress(first + n, total);
+  } else {
+    // Two halves on two threads, the second half's extents appended after
+    // (AddRun joins an extent that crosses the cut, as a single scan would).
+    const uint64_t cut = (total / 2 + kWindowPages - 1) / kWindowPages * kWindowPages;
+    ScanPart& tail = *parts_[1];
+    tail.builder = FolioExtentBuilder();
+    tail.progress = progress;
+    Status tail_status;
+    std::thread t([&] { tail_status = ScanPages(cut, total - cut, &tail); });
+    Status s = ScanPages(0, cut, &head);
+    t.join();
+    if (!s.ok()) return s.WithContext(Describe());
+    if (!tail_status.ok()) return tail_status.WithContext(Describe());
+    const auto& ext = tail.builder.extents();
+    for (size_t i = 0; i < ext.size(); ++i)
+      builder.AddRun(ext[i].first_index, ext[i].first_pfn, ext[i].nr_folios, ext[i].order,
+                     ext[i].flags, tail.builder.readable_shared()[i]);
   }
   if (opts.hash_contents) KHOD_RETURN_IF_ERROR(HashExtents(builder, out));
   out->folios = builder.TakeExtents();
+  head.progress = nullptr;  // they captured this call's locals
+  if (parts_[1]) parts_[1]->progress = nullptr;
   return Status::Ok();
 }
 
