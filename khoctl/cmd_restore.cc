@@ -15,12 +15,9 @@ static const char kRestoreUsage[] =
     "restore [--socket PATH] [--force-rebuild] [--from-state-dir] [--no-verify]";
 static const char kVerifyUsage[] = "verify-restore [--socket PATH]";
 
-static int PrintVerify(KhodClient* client) {
+static int PrintVerify(const std::string& socket, KhodClient* client) {
   Result<v1::VerifyReply> v = client->Verify();
-  if (!v.ok()) {
-    std::fprintf(stderr, "khoctl: %s\n", v.status().ToString().c_str());
-    return kExitError;
-  }
+  if (!v.ok()) return FailKhodCall("restore", socket, v.status());
   std::fputs(FormatVerify(*v).c_str(), stdout);
   return v->equal() ? kExitOk : kExitDifferent;
 }
@@ -31,17 +28,17 @@ int RunRestore(const Args& args) {
                                             {"--from-state-dir", false},
                                             {"--no-verify", false}});
   if (!f.ok()) return FailWithUsage("restore", kRestoreUsage, f.status());
-  KhodClient client(f->Get("--socket", kDefaultSocket));
+  if (Status s = RefuseArguments(f->positionals()); !s.ok())
+    return FailWithUsage("restore", kRestoreUsage, s);
+  const std::string socket = f->Get("--socket", kDefaultSocket);
+  KhodClient client(socket);
   v1::RestoreRequest q;
   q.set_force_rebuild(f->Has("--force-rebuild"));
   q.set_from_state_dir(f->Has("--from-state-dir"));
   Result<v1::PhaseReply> r = client.Restore(q);
-  if (!r.ok()) {
-    std::fprintf(stderr, "khoctl restore: %s\n", r.status().ToString().c_str());
-    return kExitError;
-  }
+  if (!r.ok()) return FailKhodCall("restore", socket, r.status());
   std::printf("%s: %s\n", v1::Phase_Name(r->phase()).c_str(), r->message().c_str());
-  return f->Has("--no-verify") ? kExitOk : PrintVerify(&client);
+  return f->Has("--no-verify") ? kExitOk : PrintVerify(socket, &client);
 }
 
 // An alias of the gRPC form of `khoctl verify`.

@@ -7,6 +7,7 @@
 #include "khoctl/commands.h"
 #include "khoctl/file_io.h"
 #include "khoctl/flag_parser.h"
+#include "khoctl/khod_call.h"
 
 namespace khod {
 
@@ -17,6 +18,8 @@ int RunSnapshot(const Args& args) {
   Result<ParsedFlags> f = ParseFlags(
       args, {{"--output", true, "-o"}, {"--socket", true}, {"--format", true}, {"--recapture", false}});
   if (!f.ok()) return FailWithUsage("snapshot", kSnapshotUsage, f.status());
+  if (Status s = RefuseArguments(f->positionals()); !s.ok())
+    return FailWithUsage("snapshot", kSnapshotUsage, s);
   if (!f->Has("--output"))
     return FailWithUsage("snapshot", kSnapshotUsage, Status::InvalidArgument("-o OUT is required"));
   Result<BlobFormat> fmt = ParseBlobFormat(f->Get("--format", "fdt"));
@@ -24,12 +27,10 @@ int RunSnapshot(const Args& args) {
   v1::SnapshotRequest q;
   q.set_format(*fmt == BlobFormat::kProto ? v1::PROTO : v1::FDT);
   q.set_recapture(f->Has("--recapture"));
-  KhodClient client(f->Get("--socket", kDefaultSocket));
+  const std::string socket = f->Get("--socket", kDefaultSocket);
+  KhodClient client(socket);
   Result<v1::SnapshotReply> r = client.GetSnapshot(q);
-  if (!r.ok()) {
-    std::fprintf(stderr, "khoctl snapshot: %s\n", r.status().ToString().c_str());
-    return kExitError;
-  }
+  if (!r.ok()) return FailKhodCall("snapshot", socket, r.status());
   Status w = WriteWholeFile(f->Get("--output"), r->blob());
   if (!w.ok()) {
     std::fprintf(stderr, "khoctl snapshot: %s\n", w.ToString().c_str());

@@ -4,6 +4,7 @@
 #include "khoctl/client.h"
 #include "khoctl/commands.h"
 #include "khoctl/flag_parser.h"
+#include "khoctl/khod_call.h"
 #include "khoctl/status_report.h"
 
 namespace khod {
@@ -13,12 +14,12 @@ static const char kStatusUsage[] = "status [--socket PATH]";
 int RunStatus(const Args& args) {
   Result<ParsedFlags> f = ParseFlags(args, {{"--socket", true}});
   if (!f.ok()) return FailWithUsage("status", kStatusUsage, f.status());
-  KhodClient client(f->Get("--socket", kDefaultSocket));
+  if (Status bad = RefuseArguments(f->positionals()); !bad.ok())
+    return FailWithUsage("status", kStatusUsage, bad);
+  const std::string socket = f->Get("--socket", kDefaultSocket);
+  KhodClient client(socket);
   Result<v1::StatusReply> s = client.GetStatus();
-  if (!s.ok()) {
-    std::fprintf(stderr, "khoctl status: %s\n", s.status().ToString().c_str());
-    return kExitError;
-  }
+  if (!s.ok()) return FailKhodCall("status", socket, s.status());
   std::fputs(FormatStatus(*s).c_str(), stdout);
   return kExitOk;
 }

@@ -83,7 +83,7 @@ TEST_F(GrpcTest, NonRootPeerIsRefusedByPeerCredentials) {
   // ...and with the file opened up, SO_PEERCRED still refuses, with a message.
   ASSERT_EQ(::chmod(Socket().c_str(), 0666), 0);
   EXPECT_EQ(StatusAsNobody(&err), 2);
-  EXPECT_NE(err.find("Permission denied"), std::string::npos) << err;
+  EXPECT_NE(err.find("PERMISSION_DENIED"), std::string::npos) << err;
   EXPECT_NE(err.find("uid 65534"), std::string::npos) << err;
 }
 

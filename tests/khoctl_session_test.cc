@@ -197,8 +197,10 @@ TEST_F(KhoctlSessionTest, CancelGoesBackToIdle) {
 }
 
 TEST_F(KhoctlSessionTest, NoDaemonOnTheSocket) {
-  for (const char* cmd : {"prepare", "finish", "cancel", "verify", "detach --token 1",
-                          "freeze --guests-paused", "attach --model-size 1G"})
+  const std::vector<std::string> commands = {
+      "prepare", "finish", "cancel", "verify", "detach --token 1", "freeze --guests-paused",
+      "attach --model-size 1G", "status", "restore", "snapshot -o " + dir_ + "/s.fdt"};
+  for (const std::string& cmd : commands)
     EXPECT_TRUE(Runs(cmd, 2, {"cannot reach khod at " + Socket()}));
 }
 
