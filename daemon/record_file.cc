@@ -64,7 +64,7 @@ Status WriteFileAtomically(const std::string& path, std::string_view data) {
   return Status::Ok();
 }
 
-Result<std::string> ReadWholeFile(const std::string& path) {
+Result<std::string> ReadWholeFile(const std::string& path, size_t max_bytes) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int err = errno;
@@ -82,6 +82,11 @@ Result<std::string> ReadWholeFile(const std::string& path) {
       return Status::FromErrno("read " + path, err);
     }
     if (r == 0) break;
+    if (out.size() + static_cast<size_t>(r) > max_bytes) {
+      ::close(fd);
+      return Status::Corruption(path + ": larger than " + std::to_string(max_bytes) +
+                                " bytes, not a khod file");
+    }
     out.append(buf, static_cast<size_t>(r));
   }
   ::close(fd);

@@ -23,7 +23,10 @@ Result<std::string> ReadRecordFile(const std::string& path);
 
 // Atomic replace without a frame (for blobs whose format is self-checking).
 Status WriteFileAtomically(const std::string& path, std::string_view data);
-Result<std::string> ReadWholeFile(const std::string& path);
+// Whole file, refused (Corruption) past max_bytes: no khod file is larger
+// than a 2 GiB blob and its frame, and /dev/zero must not eat the memory.
+constexpr size_t kMaxReadBytes = size_t{4} << 30;
+Result<std::string> ReadWholeFile(const std::string& path, size_t max_bytes = kMaxReadBytes);
 
 // mkdir -p with `mode` for the directories created.
 Status MakeDirs(const std::string& path, unsigned mode);

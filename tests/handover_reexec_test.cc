@@ -103,6 +103,14 @@ TEST(RecordFileTest, DetectsTornAndFlippedFiles) {
   EXPECT_NE(::access((p + ".tmp").c_str(), F_OK), 0);
 }
 
+TEST(RecordFileTest, EndlessFileIsRefusedPastTheBound) {
+  Result<std::string> z = ReadWholeFile("/dev/zero", 1 << 20);
+  ASSERT_FALSE(z.ok());
+  EXPECT_EQ(z.status().code(), Status::Code::kCorruption);
+  EXPECT_NE(z.status().message().find("/dev/zero: larger than 1048576 bytes"), std::string::npos)
+      << z.status().ToString();
+}
+
 TEST(KhoDebugfsTest, ReadsSubFdtAndRefusesNonFdt) {
   const std::string root = TempDir();
   EXPECT_EQ(ReadKhoIncomingSubFdt(root).status().code(), Status::Code::kUnsupported);
