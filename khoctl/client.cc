@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "proto/health.grpc.pb.h"
@@ -29,7 +30,12 @@ KhodClient::KhodClient(const std::string& socket_path) : socket_(socket_path) {
   // gRPC's default backoff of a second or more.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
+  // Not a backoff in this gRPC: the minimum connect timeout, which covers the
+  // HTTP/2 handshake. At 20 ms it killed the connection queued in the backlog
+  // across the exec before the new khod (up ~100 ms later) could answer it.
+  // On a unix socket a dead khod fails connect() at once, so a long one costs
+  // nothing there.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
   channel_ = grpc::CreateCustomChannel("unix:" + socket_path, grpc::InsecureChannelCredentials(), args);
   stub_ = v1::Khod::NewStub(channel_);
 }
@@ -118,9 +124,21 @@ Result<v1::StatusReply> KhodClient::WaitNewIncarnation(uint64_t old_incarnation,
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   Status last = Status::Busy("no new khod on " + socket_);
   while (std::chrono::steady_clock::now() < deadline) {
-    Result<v1::StatusReply> s = GetStatus();
-    if (s.ok() && s->incarnation() != old_incarnation) return s;
-    if (!s.ok()) last = s.status();
+    // wait_for_ready: a fail-fast call fails at once while the channel is in
+    // TRANSIENT_FAILURE and nothing then reads the reconnecting socket (only
+    // gRPC's backup poller, every 5 s), so the new khod's handshake reply sat
+    // unread until the connect timed out: stalls of 3-9 s. A call that waits
+    // for the connection keeps this thread polling it.
+    grpc::ClientContext ctx;
+    ctx.set_wait_for_ready(true);
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::min<std::chrono::milliseconds>(left, std::chrono::seconds(1)));
+    v1::StatusReply r;
+    grpc::Status s = stub_->GetStatus(&ctx, v1::StatusRequest(), &r);
+    if (s.ok() && r.incarnation() != old_incarnation) return r;
+    if (!s.ok()) last = FromGrpc("GetStatus", s.error_code(), s.error_message());
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   return last.WithContext("waiting for the re-executed khod");
