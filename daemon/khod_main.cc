@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/inflight_calls.h"
 #include "daemon/khod_service.h"
 #include "daemon/peer_auth.h"
 #include "daemon/session.h"
@@ -150,9 +151,13 @@ int main(int argc, char** argv) {
   PeerAuth auth(flags.allow_gid);
   KhodService service(session->get(), &auth);
   grpc::EnableDefaultHealthCheckService(true);
+  InflightCalls calls;
   for (;;) {
     grpc::ServerBuilder builder;
     builder.RegisterService(&service);
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counting;
+    counting.push_back(calls.Factory());
+    builder.experimental().SetInterceptorCreators(std::move(counting));
     std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
     if (!server) return Die("gRPC server failed to start");
     server->GetHealthCheckService()->SetServingStatus(true);
@@ -169,8 +174,9 @@ int main(int argc, char** argv) {
       wake.exec_argv.reset();
     }
     listener.Stop();
-    // Lets the Freeze call that asked for the exec send its reply first.
-    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    // Lets the Freeze call that asked for the exec send its reply first, and
+    // does not wait for idle clients to hang up.
+    StopServer(server.get(), &calls, std::chrono::seconds(2));
     server.reset();
     if (exec_argv.empty()) {
       std::fprintf(stderr, "khod: stopping on signal; session stays in %s\n",
