@@ -451,8 +451,13 @@ Result<Snapshot> Session::CaptureAll(const std::map<uint64_t, std::unique_ptr<Gm
 Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req) {
   std::unique_lock<std::mutex> l(mu_);
   if (record_.phase() == v1::FINISHED) {
-    // A finished session is history: start a new one.
+    // A finished session is history: start a new one. The generation goes on
+    // counting: a reexec's new khod is told apart by incarnation (generation
+    // + 1 at open), which restarting it at 0 could repeat, leaving
+    // WaitNewIncarnation waiting for a khod that had already come up.
+    const uint64_t generation = record_.generation();
     record_.Clear();
+    record_.set_generation(generation);
     handles_.clear();
     restored_.clear();
     transport_.reset();

@@ -1,0 +1,124 @@
+// Regression: consecutive reexec handovers through the real khod binary; each
+// new incarnation must be recognised and answer promptly (no multi-second
+// stall while the client's reconnect went unpolled; no incarnation repeated
+// by a new session), and khod must stop on SIGTERM without waiting out its
+// shutdown deadline for a client that merely holds an idle connection. The bounds are correctness checks ("no stall of seconds"),
+// far above the ~100-300 ms these take; they are not benchmarks.
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "khoctl/client.h"
+#include "tools/rehearsal/child_process.h"
+
+namespace khod {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+class ReexecStallTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char t[] = "/tmp/khod-stall-test.XXXXXX";
+    dir_ = ::mkdtemp(t);
+    memfd_ = ::memfd_create("guest", MFD_CLOEXEC);
+    ASSERT_EQ(::ftruncate(memfd_, 1 << 20), 0);
+    char page[4096];
+    std::memset(page, 0x5a, sizeof(page));
+    for (int i = 0; i < 16; ++i) ASSERT_EQ(::pwrite(memfd_, page, sizeof(page), i * 8192), 4096);
+  }
+  void TearDown() override {
+    ::close(memfd_);
+    if (HasFailure()) std::printf("kept %s (khod.log) for the failure\n", dir_.c_str());
+    else ::system(("rm -rf " + dir_).c_str());
+  }
+  std::string Socket() const { return dir_ + "/k.sock"; }
+  ChildProcess Start() {
+    Result<ChildProcess> c = ChildProcess::Start(
+        {"daemon/khod", "--socket=" + Socket(), "--state-dir=" + dir_ + "/state", "--transport=reexec"},
+        false, dir_ + "/khod.log");
+    EXPECT_TRUE(c.ok());
+    EXPECT_TRUE(KhodClient(Socket()).WaitHealthy(std::chrono::seconds(10)).ok());
+    return std::move(*c);
+  }
+  // Attach -> Prepare -> Freeze (reexec); returns the time from Freeze to the
+  // new incarnation answering, or -1 on failure (with a gtest failure).
+  double Handover(KhodClient& c) {
+    v1::AttachRequest q;
+    q.set_name("guest");
+    q.mutable_kernel()->set_pid(::getpid());
+    q.mutable_kernel()->set_fd(memfd_);
+    Result<v1::AttachReply> a = c.Attach(q);
+    EXPECT_TRUE(a.ok()) << a.status().ToString();
+    // A 1 TiB MODEL guest as in the rehearsal: its state makes the new khod
+    // take ~100 ms to serve, longer than the client's old 20-200 ms connect
+    // deadline, which is what left the reconnect to gRPC's 5 s backup poller.
+    v1::AttachRequest m;
+    m.set_name("model-1t");
+    m.mutable_model()->set_size(uint64_t{1} << 40);
+    m.mutable_model()->set_hstate_order(18);
+    m.mutable_model()->set_populate(true);
+    EXPECT_TRUE(c.Attach(m).ok());
+    EXPECT_TRUE(c.Prepare().ok());
+    Result<v1::StatusReply> before = c.GetStatus();
+    EXPECT_TRUE(before.ok());
+    if (!a.ok() || !before.ok()) return -1;
+    const auto t0 = Clock::now();
+    v1::FreezeRequest f;
+    f.set_guests_paused(true);
+    Result<v1::PhaseReply> fr = c.Freeze(f);
+    EXPECT_TRUE(fr.ok()) << fr.status().ToString();
+    Result<v1::StatusReply> after = c.WaitNewIncarnation(before->incarnation(), std::chrono::seconds(20));
+    const double ms = Ms(Clock::now() - t0);
+    EXPECT_TRUE(after.ok()) << after.status().ToString();
+    if (!fr.ok() || !after.ok()) return -1;
+    EXPECT_TRUE(c.Restore(v1::RestoreRequest()).ok());
+    Result<v1::VerifyReply> v = c.Verify();
+    EXPECT_TRUE(v.ok() && v->equal());
+    EXPECT_TRUE(c.Finish().ok());  // the next Attach starts a new session
+    return ms;
+  }
+  std::string dir_;
+  int memfd_ = -1;
+};
+
+// In the rehearsal 3 in 10 handovers stalled 3-9 s (the client's fail-fast
+// polling left its reconnecting socket unread); this small khod comes up too
+// fast to show that reliably, but every handover here is bounded. The third
+// one caught a new session repeating an old incarnation.
+TEST_F(ReexecStallTest, EachNewIncarnationAnswersWithinTwoSeconds) {
+  ChildProcess k = Start();
+  KhodClient c(Socket());
+  for (int i = 0; i < 10; ++i) {
+    const double ms = Handover(c);
+    ASSERT_GE(ms, 0) << "handover " << i;
+    EXPECT_LT(ms, 2000) << "handover " << i << " took " << ms << " ms to a new khod answering";
+  }
+}
+
+// The SIGTERM stop used to wait its full 2 s deadline for this client's idle
+// connection to close.
+TEST_F(ReexecStallTest, IdleClientDoesNotHoldTheStop) {
+  ChildProcess k = Start();
+  KhodClient idle(Socket());
+  ASSERT_TRUE(idle.GetStatus().ok());  // connected, then idle
+  const auto t0 = Clock::now();
+  const int st = k.Stop(SIGTERM);
+  const double ms = Ms(Clock::now() - t0);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+  EXPECT_LT(ms, 1000) << "khod took " << ms << " ms to stop on SIGTERM";
+}
+
+}  // namespace
+}  // namespace khod
