@@ -26,7 +26,10 @@ Result<ChildProcess> ChildProcess::Start(const std::vector<std::string>& argv, b
     }
     if (!stderr_path.empty()) {
       int e = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      if (e >= 0) ::dup2(e, 2);
+      if (e >= 0) {
+        ::dup2(e, 2);
+        if (e != 2) ::close(e);  // else the child (khod) inherits a stray log fd
+      }
     }
     ::execv(cargv[0], cargv.data());
     ::_exit(127);
