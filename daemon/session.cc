@@ -664,6 +664,9 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     const v1::BlobFormat fmt =
         req.format() == v1::FORMAT_UNSPECIFIED ? opts_.default_format : req.format();
 
+    // Made before anything is written: an unknown transport leaves PREPARED as it was.
+    Result<std::unique_ptr<HandoverTransport>> t = MakeTransport(tkind, req.dir());
+    if (!t.ok()) return t.status();
     const int64_t t0 = NowNs();
     Result<Snapshot> snap = CaptureAll(handles_, /*final_capture=*/true);
     if (!snap.ok()) return snap.status();
@@ -693,8 +696,6 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
 
     // Hand over.
     const int64_t t1 = NowNs();
-    Result<std::unique_ptr<HandoverTransport>> t = MakeTransport(tkind, req.dir());
-    if (!t.ok()) return t.status();
     HandoverPackage pkg;
     pkg.session_id = record_.session_id();
     pkg.blob = blob;
@@ -703,10 +704,24 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
       if (h->fd >= 0) pkg.fds.push_back({token, h->fd});
     Status sent = (*t)->Send(pkg);
     if (!sent.ok()) {
-      // Nothing left this process: stay FROZEN-free, back to PREPARED.
+      // Nothing left this process: back to PREPARED as a restart's rollback of
+      // FROZEN leaves it (no frozen blob named), then the blob is an orphan
+      // to delete - only once the record that stops naming it is durable.
+      const std::string why = std::string("Freeze: ") + (*t)->name() + " handover failed (" +
+                              sent.message() + ")";
       record_.set_phase(v1::PREPARED);
-      Persist();
-      return sent.WithContext(std::string("Freeze: ") + (*t)->name() + " handover failed; back to PREPARED");
+      record_.clear_frozen_blob();
+      record_.clear_frozen_blob_bytes();
+      record_.clear_frozen_blob_xxh3();
+      have_frozen_ = false;
+      frozen_ = Snapshot();
+      Status persisted = Persist();
+      if (!persisted.ok())
+        return persisted.WithContext(why + "; the PREPARED record was not written (the FROZEN "
+                                           "one stays: a restart rolls it back to PREPARED)");
+      ::unlink(path(file).c_str());
+      return sent.WithContext(std::string("Freeze: ") + (*t)->name() +
+                              " handover failed; back to PREPARED");
     }
     opts_.crash.Hit("pre-handed_over");
     record_.set_phase(v1::HANDED_OVER);
@@ -788,7 +803,10 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
     origin = received_->origin;
   }
   // Check everything before touching any fd: a refused restore loses nothing.
-  if (record_.frozen_blob_xxh3() && XXH3_64bits(blob.data(), blob.size()) != record_.frozen_blob_xxh3())
+  // Compared whenever a frozen blob was recorded: 0 is a hash value like any
+  // other, not "unchecked".
+  const bool recorded = record_.frozen_blob_bytes() > 0 || !record_.frozen_blob().empty();
+  if (recorded && XXH3_64bits(blob.data(), blob.size()) != record_.frozen_blob_xxh3())
     return Status::Corruption(
         "Restore: corrupt handover: the blob from " + origin + " (" + Bytes(blob.size()) +
         ") does not match the checksum recorded at freeze; nothing was restored, every fd is "
@@ -927,15 +945,21 @@ Result<v1::PhaseReply> Session::Cancel() {
                          record_.transport() != v1::REEXEC;
   if (!undo_send)
     KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE, v1::PREPARED, v1::FROZEN}, "Cancel"));
+  const v1::Phase was = record_.phase();
+  const std::string prepared = record_.prepared_blob(), frozen = record_.frozen_blob();
+  ResetToIdle();
+  // The IDLE record first: until it is durable the old record may still name
+  // these files, and a crash after it leaves orphans only, never a record
+  // naming deleted files. A failed write deletes nothing.
+  Status persisted = Persist();
+  if (!persisted.ok())
+    return persisted.WithContext("Cancel: the IDLE record was not written, nothing was deleted");
+  opts_.crash.Hit("cancelled");
   if (transport_) transport_->Abort();
   transport_.reset();
   sent_here_ = false;
-  const v1::Phase was = record_.phase();
-  for (const std::string& f : {record_.prepared_blob(), record_.frozen_blob()})
+  for (const std::string& f : {prepared, frozen})
     if (!f.empty()) ::unlink(path(f).c_str());
-  ResetToIdle();
-  KHOD_RETURN_IF_ERROR(Persist());
-  opts_.crash.Hit("cancelled");
   v1::PhaseReply r;
   r.set_phase(v1::IDLE);
   r.set_message("cancelled from " + PhaseName(was) + "; " + std::to_string(handles_.size()) +

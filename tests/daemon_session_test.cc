@@ -193,6 +193,98 @@ TEST_F(SessionTest, RestartAfterHandoverResumesAndRestoresFromTheStateDir) {
   EXPECT_NE(r->message().find("1 rebuilt"), std::string::npos) << r->message();
 }
 
+v1::SessionRecord ReadRecord(const std::string& dir) {
+  v1::SessionRecord r;
+  Result<std::string> raw = ReadRecordFile(dir + "/session.rec");
+  EXPECT_TRUE(raw.ok()) << raw.status().ToString();
+  if (raw.ok()) EXPECT_TRUE(r.ParseFromString(*raw));
+  return r;
+}
+
+bool Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+TEST_F(SessionTest, CancelWhoseRecordWriteFailsDeletesNothingTheRecordNames) {
+  std::string prepared, frozen;
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE(s->Prepare().ok());
+    v1::FreezeRequest f = PausedFreeze();
+    f.set_dir("/dev/null/not-a-dir");  // Send fails: back to PREPARED
+    ASSERT_FALSE(s->Freeze(f).ok());
+    ASSERT_TRUE(s->Prepare().ok());
+    prepared = ReadRecord(dir_).prepared_blob();
+    ASSERT_FALSE(prepared.empty());
+    // A directory where the record's temporary goes: the IDLE record cannot be
+    // written (root ignores modes, EISDIR does not).
+    ASSERT_EQ(::mkdir((dir_ + "/session.rec.tmp").c_str(), 0700), 0);
+    Result<v1::PhaseReply> c = s->Cancel();
+    EXPECT_FALSE(c.ok());
+    EXPECT_NE(c.status().message().find("nothing was deleted"), std::string::npos)
+        << c.status().ToString();
+    // The durable record still names the blob: it must still be there.
+    v1::SessionRecord r = ReadRecord(dir_);
+    EXPECT_EQ(r.phase(), v1::PREPARED);
+    EXPECT_EQ(r.prepared_blob(), prepared);
+    EXPECT_TRUE(Exists(dir_ + "/" + prepared));
+    ASSERT_EQ(::rmdir((dir_ + "/session.rec.tmp").c_str()), 0);
+  }
+  auto s = Open();
+  EXPECT_EQ(s->phase(), v1::PREPARED) << s->recovery();
+  ASSERT_TRUE(s->Cancel().ok());
+  EXPECT_EQ(ReadRecord(dir_).phase(), v1::IDLE);
+  EXPECT_FALSE(Exists(dir_ + "/" + prepared));  // deleted once the IDLE record is durable
+}
+
+TEST_F(SessionTest, FailedSendGoesBackToPreparedNamingNoFrozenBlob) {
+  auto s = Open();
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  ASSERT_TRUE(s->Prepare().ok());
+  v1::FreezeRequest f = PausedFreeze();
+  f.set_dir("/dev/null/not-a-dir");
+  Result<v1::PhaseReply> r = s->Freeze(f);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("back to PREPARED"), std::string::npos)
+      << r.status().ToString();
+  EXPECT_EQ(s->phase(), v1::PREPARED);
+  // Durable and consistent: PREPARED, as a restart's rollback of FROZEN makes it.
+  v1::SessionRecord rec = ReadRecord(dir_);
+  EXPECT_EQ(rec.phase(), v1::PREPARED);
+  EXPECT_EQ(rec.frozen_blob(), "");
+  EXPECT_EQ(rec.frozen_blob_bytes(), 0u);
+  EXPECT_EQ(rec.frozen_blob_xxh3(), 0u);
+  EXPECT_FALSE(rec.prepared_blob().empty());
+  EXPECT_EQ(s->GetStatus().blob_bytes(), 0u);
+  // And Freeze works again from there.
+  Result<v1::PhaseReply> again = s->Freeze(PausedFreeze());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(ReadRecord(dir_).phase(), v1::HANDED_OVER);
+}
+
+TEST_F(SessionTest, RestoreChecksTheBlobEvenWhenTheRecordedHashIsZero) {
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE(s->Prepare().ok());
+    ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+  }
+  // A record naming a frozen blob with xxh3 0 (a blob whose hash is 0, or a
+  // damaged field): 0 is a value to compare, not "no check".
+  v1::SessionRecord rec = ReadRecord(dir_);
+  ASSERT_GT(rec.frozen_blob_bytes(), 0u);
+  rec.set_frozen_blob_xxh3(0);
+  std::string bytes;
+  ASSERT_TRUE(rec.SerializeToString(&bytes));
+  ASSERT_TRUE(WriteRecordFile(dir_ + "/session.rec", bytes).ok());
+  auto s = Open();
+  ASSERT_EQ(s->phase(), v1::HANDED_OVER);
+  Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kCorruption) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("corrupt handover"), std::string::npos);
+  EXPECT_EQ(s->phase(), v1::HANDED_OVER);
+}
+
 TEST_F(SessionTest, CorruptRecordIsRefusedNotDiscarded) {
   { auto s = Open(); }
   const std::string rec = dir_ + "/session.rec";
