@@ -105,6 +105,12 @@ Result<std::string> ReadRecordFile(const std::string& path) {
   Result<std::string> raw = ReadWholeFile(path);
   if (!raw.ok()) return raw.status();
   const std::string& s = *raw;
+  // KHODREC<another digit> is a record of another version, not garbage:
+  // Unsupported, as the snapshot formats say for another major.
+  if (s.size() >= sizeof(kMagic) && std::memcmp(s.data(), kMagic, sizeof(kMagic) - 1) == 0 &&
+      s[7] >= '0' && s[7] <= '9' && s[7] != kMagic[7])
+    return Status::Unsupported(path + ": session record version " + std::string(1, s[7]) +
+                               ", this khod reads " + std::string(1, kMagic[7]));
   if (s.size() < kHeader || std::memcmp(s.data(), kMagic, sizeof(kMagic)) != 0)
     return Status::Corruption(path + ": not a khod record file (bad magic or truncated header)");
   uint64_t len = LoadLe64(s.data() + 8);
