@@ -74,9 +74,13 @@ bool ParseFlags(int argc, char** argv, Flags* f, std::string* err) {
       f->corrupt_blob = true;
     } else if (key == "--luo-device") f->luo_device = val;
     else if (key == "--adopt") { f->adopt = val; pass = false; }
-    else if (key == "--listen-fd") { f->listen_fd = std::atoi(val.c_str()); pass = false; }
-    else { *err = "unknown flag " + a; return false; }
-    if (pass) f->passthrough.push_back(a);
+    else if (key == "--listen-fd") {
+      Result<int> fd = ParseFdNumber("--listen-fd", val);
+      if (!fd.ok()) { *err = fd.status().message(); return false; }
+      f->listen_fd = *fd;
+      pass = false;
+    } else { *err = "unknown flag " + a; return false; }
+    if (pass && !IsOneShotFaultFlag(a)) f->passthrough.push_back(a);
   }
   return true;
 }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 
 #include "daemon/record_file.h"
@@ -12,10 +13,19 @@
 namespace khod {
 namespace {
 
-Result<int> ParseFd(const std::string& s) {
-  if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos)
-    return Status::InvalidArgument("--adopt: '" + s + "' is not an fd number");
-  return std::atoi(s.c_str());
+// Whole string, decimal digits only, no overflow: strtoull would saturate a
+// too-long token to UINT64_MAX and atoi reads "abc" as fd 0.
+Result<uint64_t> ParseDecimal(const std::string& s, uint64_t max, const std::string& what) {
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos)
+    return Status::InvalidArgument(what + " '" + s + "' is not a decimal number");
+  uint64_t v = 0;
+  for (char c : s) {
+    const uint64_t d = static_cast<uint64_t>(c - '0');
+    if (v > (max - d) / 10)
+      return Status::InvalidArgument(what + " '" + s + "' is larger than " + std::to_string(max));
+    v = v * 10 + d;
+  }
+  return v;
 }
 
 Status WriteBlobMemfd(const std::string& blob, int* out) {
@@ -52,6 +62,17 @@ Result<int> DupInheritable(int fd, const std::string& what) {
 
 }  // namespace
 
+Result<int> ParseFdNumber(const std::string& flag, const std::string& text) {
+  Result<uint64_t> v = ParseDecimal(text, 999999999, flag + ": fd");
+  if (!v.ok()) return v.status();
+  return static_cast<int>(*v);
+}
+
+bool IsOneShotFaultFlag(const std::string& arg) {
+  const std::string key = arg.substr(0, arg.find('='));
+  return key == "--crash-at" || key == "--fault";
+}
+
 Result<AdoptSpec> ParseAdoptSpec(const std::string& text) {
   AdoptSpec spec;
   size_t pos = 0;
@@ -59,21 +80,23 @@ Result<AdoptSpec> ParseAdoptSpec(const std::string& text) {
     size_t comma = text.find(',', pos);
     std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     pos = comma == std::string::npos ? text.size() : comma + 1;
+    // An empty item ("blob:5," or ",,") is a damaged spec, not nothing.
+    if (item.empty() || (comma != std::string::npos && pos == text.size()))
+      return Status::InvalidArgument("--adopt: empty item in '" + text + "'");
     size_t colon = item.find(':');
     if (colon == std::string::npos)
       return Status::InvalidArgument("--adopt: '" + item + "' is not KEY:FD");
     std::string key = item.substr(0, colon);
-    Result<int> fd = ParseFd(item.substr(colon + 1));
+    Result<int> fd = ParseFdNumber("--adopt", item.substr(colon + 1));
     if (!fd.ok()) return fd.status();
     if (key == "blob") {
       if (spec.blob_fd >= 0) return Status::InvalidArgument("--adopt: blob given twice");
       spec.blob_fd = *fd;
       continue;
     }
-    if (key.empty() || key.find_first_not_of("0123456789") != std::string::npos)
-      return Status::InvalidArgument("--adopt: token '" + key + "' is not a number");
-    uint64_t token = std::strtoull(key.c_str(), nullptr, 10);
-    if (!spec.fds.emplace(token, *fd).second)
+    Result<uint64_t> token = ParseDecimal(key, UINT64_MAX, "--adopt: token");
+    if (!token.ok()) return token.status();
+    if (!spec.fds.emplace(*token, *fd).second)
       return Status::InvalidArgument("--adopt: token " + key + " given twice");
   }
   return spec;

@@ -22,8 +22,18 @@ struct AdoptSpec {
   bool empty() const { return blob_fd < 0 && fds.empty(); }
 };
 
-// "blob:5,1:7,2:8" <-> AdoptSpec. Refuses duplicates and non-numbers.
+// "blob:5,1:7,2:8" <-> AdoptSpec. Refuses duplicates, empty items (a trailing
+// comma), non-numbers and numbers out of range (tokens past UINT64_MAX, fds
+// past 9 digits).
 Result<AdoptSpec> ParseAdoptSpec(const std::string& text);
+
+// An fd number given as `flag`'s value ("--listen-fd", "--adopt"): decimal
+// digits only, at most 9 of them; anything else is refused naming `flag`.
+Result<int> ParseFdNumber(const std::string& flag, const std::string& text);
+
+// Test faults (--crash-at, --fault) are injected once, in the process they
+// were given to: not passed on to the khod a reexec starts.
+bool IsOneShotFaultFlag(const std::string& arg);
 std::string FormatAdoptSpec(const AdoptSpec& spec);
 
 class ReexecTransport : public HandoverTransport {

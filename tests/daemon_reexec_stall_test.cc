@@ -44,10 +44,11 @@ class ReexecStallTest : public ::testing::Test {
     else ::system(("rm -rf " + dir_).c_str());
   }
   std::string Socket() const { return dir_ + "/k.sock"; }
-  ChildProcess Start() {
-    Result<ChildProcess> c = ChildProcess::Start(
-        {"daemon/khod", "--socket=" + Socket(), "--state-dir=" + dir_ + "/state", "--transport=reexec"},
-        false, dir_ + "/khod.log");
+  ChildProcess Start(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {"daemon/khod", "--socket=" + Socket(),
+                                     "--state-dir=" + dir_ + "/state", "--transport=reexec"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    Result<ChildProcess> c = ChildProcess::Start(argv, false, dir_ + "/khod.log");
     EXPECT_TRUE(c.ok());
     EXPECT_TRUE(KhodClient(Socket()).WaitHealthy(std::chrono::seconds(10)).ok());
     return std::move(*c);
@@ -105,6 +106,60 @@ TEST_F(ReexecStallTest, EachNewIncarnationAnswersWithinTwoSeconds) {
     ASSERT_GE(ms, 0) << "handover " << i;
     EXPECT_LT(ms, 2000) << "handover " << i << " took " << ms << " ms to a new khod answering";
   }
+}
+
+std::vector<std::string> Cmdline(pid_t pid) {
+  FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/cmdline").c_str(), "r");
+  std::vector<std::string> args;
+  if (!f) return args;
+  std::string cur;
+  for (int ch; (ch = std::fgetc(f)) != EOF;) {
+    if (ch == 0) {
+      args.push_back(cur);
+      cur.clear();
+    } else {
+      cur += static_cast<char>(ch);
+    }
+  }
+  std::fclose(f);
+  return args;
+}
+
+// A test fault is injected once, in the process given it: the new khod of a
+// reexec used to get --crash-at and --fault again and crash or corrupt there.
+TEST_F(ReexecStallTest, FaultFlagsAreNotPassedToTheNewKhod) {
+  ChildProcess k = Start({"--crash-at=restored", "--fault=corrupt-handover-blob"});
+  KhodClient c(Socket());
+  v1::AttachRequest q;
+  q.set_name("guest");
+  q.mutable_kernel()->set_pid(::getpid());
+  q.mutable_kernel()->set_fd(memfd_);
+  ASSERT_TRUE(c.Attach(q).ok());
+  ASSERT_TRUE(c.Prepare().ok());
+  Result<v1::StatusReply> before = c.GetStatus();
+  ASSERT_TRUE(before.ok());
+  v1::FreezeRequest f;
+  f.set_guests_paused(true);
+  Result<v1::PhaseReply> fr = c.Freeze(f);
+  ASSERT_TRUE(fr.ok()) << fr.status().ToString();
+  ASSERT_TRUE(c.WaitNewIncarnation(before->incarnation(), std::chrono::seconds(20)).ok());
+  bool adopt = false;
+  for (const std::string& a : Cmdline(k.pid())) {
+    EXPECT_NE(a.rfind("--crash-at", 0), 0u) << a;
+    EXPECT_NE(a.rfind("--fault", 0), 0u) << a;
+    adopt |= a.rfind("--adopt=", 0) == 0;
+  }
+  EXPECT_TRUE(adopt);
+  // The old process's fault did its work (the carried blob is corrupt); the
+  // state-dir copy restores, and no crash point fires in the new khod.
+  EXPECT_EQ(c.Restore(v1::RestoreRequest()).status().code(), Status::Code::kCorruption);
+  v1::RestoreRequest sd;
+  sd.set_from_state_dir(true);
+  Result<v1::PhaseReply> r = c.Restore(sd);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  Result<v1::StatusReply> after = c.GetStatus();
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(after->phase(), v1::RESTORED);
 }
 
 // The SIGTERM stop used to wait its full 2 s deadline for this client's idle

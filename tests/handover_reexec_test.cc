@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -33,6 +34,46 @@ TEST(AdoptSpecTest, RoundTripsAndRefusesMalformed) {
   EXPECT_FALSE(ParseAdoptSpec("x:7").ok());
   EXPECT_FALSE(ParseAdoptSpec("1:-3").ok());
   EXPECT_FALSE(ParseAdoptSpec("17").ok());
+}
+
+TEST(AdoptSpecTest, RefusesOverflowTrailingCommaAndNonDigitsStrictly) {
+  // 18446744073709551615 is UINT64_MAX: accepted; one more is refused, not
+  // saturated, and so is a 21-digit token.
+  Result<AdoptSpec> max = ParseAdoptSpec("blob:5,18446744073709551615:7");
+  ASSERT_TRUE(max.ok()) << max.status().ToString();
+  EXPECT_EQ(max->fds.count(UINT64_MAX), 1u);
+  Result<AdoptSpec> over = ParseAdoptSpec("blob:5,18446744073709551616:7");
+  ASSERT_FALSE(over.ok());
+  EXPECT_NE(over.status().message().find("larger than"), std::string::npos)
+      << over.status().message();
+  EXPECT_FALSE(ParseAdoptSpec("blob:5,123456789012345678901:7").ok());
+  Result<AdoptSpec> trailing = ParseAdoptSpec("blob:5,1:7,");
+  ASSERT_FALSE(trailing.ok());
+  EXPECT_NE(trailing.status().message().find("empty item"), std::string::npos);
+  EXPECT_FALSE(ParseAdoptSpec(",blob:5").ok());
+  EXPECT_FALSE(ParseAdoptSpec("blob:5,,1:7").ok());
+  EXPECT_FALSE(ParseAdoptSpec("blob:5,1:").ok());
+  EXPECT_FALSE(ParseAdoptSpec("blob:5,+1:7").ok());
+  EXPECT_FALSE(ParseAdoptSpec("blob:1234567890").ok());  // fd past 9 digits
+}
+
+TEST(AdoptSpecTest, ListenFdIsParsedStrictly) {
+  Result<int> ok = ParseFdNumber("--listen-fd", "7");
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(*ok, 7);
+  for (const char* bad : {"abc", "", "-1", "7x", " 7", "1234567890", "99999999999999999999999"}) {
+    Result<int> r = ParseFdNumber("--listen-fd", bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("--listen-fd"), std::string::npos) << r.status().message();
+  }
+}
+
+TEST(AdoptSpecTest, FaultFlagsAreOneShot) {
+  EXPECT_TRUE(IsOneShotFaultFlag("--crash-at=frozen"));
+  EXPECT_TRUE(IsOneShotFaultFlag("--fault=corrupt-handover-blob"));
+  EXPECT_FALSE(IsOneShotFaultFlag("--state-dir=/x"));
+  EXPECT_FALSE(IsOneShotFaultFlag("--faulty=1"));
 }
 
 TEST(ReexecTransportTest, SendMakesInheritableCopiesAndASealedBlob) {
