@@ -104,6 +104,14 @@ Result<int> LuoTransport::Retrieve(uint64_t token, const std::string& what) {
 }
 
 Status LuoTransport::Send(const HandoverPackage& pkg) {
+  // One token, one file in the session: a gmem keyed like the blob would
+  // collide with it. Refused before the device is touched.
+  for (const PreservedFd& p : pkg.fds)
+    if (p.token == kLuoBlobToken)
+      return Status::InvalidArgument(
+          "luo: gmem token " + std::to_string(p.token) +
+          " (0x4b484f44424c4f42, 'KHODBLOB') is the token of the blob memfd; attach the gmem "
+          "with another token");
   KHOD_RETURN_IF_ERROR(OpenDevice());
   if (session_fd_ >= 0) KHOD_RETURN_IF_ERROR(Abort());
   luo::CreateSession cs{};

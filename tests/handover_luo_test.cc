@@ -151,6 +151,23 @@ TEST(LuoTransportTest, ReceiveRetrievesBlobThenTheGmemsItLists) {
   ::close(g1);
 }
 
+TEST(LuoTransportTest, GmemTokenEqualToTheBlobTokenIsRefusedBeforeAnyIoctl) {
+  FakeLuo dev;
+  LuoTransport t(&dev, LuoTransport::SessionNameFor(0x1234));
+  int g1 = Memfd("one"), g2 = Memfd("two");
+  HandoverPackage pkg;
+  pkg.blob = "BLOB-BYTES";
+  pkg.fds = {{7, g1}, {kLuoBlobToken, g2}};
+  Status s = t.Send(pkg);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("KHODBLOB"), std::string::npos) << s.message();
+  EXPECT_TRUE(dev.calls.empty());  // no session created, nothing preserved
+  EXPECT_TRUE(dev.preserved.empty());
+  ::close(g1);
+  ::close(g2);
+}
+
 TEST(LuoTransportTest, KernelRefusingAGmemAbortsAndNamesIt) {
   FakeLuo dev;
   dev.refuse_token = 9;
