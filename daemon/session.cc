@@ -13,6 +13,7 @@
 #include "daemon/record_file.h"
 #include "handover/dir_transport.h"
 #include "handover/luo_transport.h"
+#include "restore/rebuild.h"
 #include "serializer/serializer.h"
 #include "state/invariants.h"
 
@@ -834,6 +835,8 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
     auto held = handles_.find(g.token);
     auto fd_it = received_ ? received_->fds.find(g.token) : std::map<uint64_t, int>::iterator();
     int carried_fd = received_ && fd_it != received_->fds.end() ? fd_it->second : -1;
+    // Came through the transport (not one of this process's own handles).
+    const bool via_transport = carried_fd >= 0;
     // Same process, transport without fds (dir): the attached file is still here.
     if (carried_fd < 0 && held != handles_.end() && held->second->fd >= 0) carried_fd = held->second->fd;
     const bool have_fd = carried_fd >= 0;
@@ -851,6 +854,12 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
       if (dup < 0) return Status::FromErrno("dup received fd", errno);
       h = opener_->Adopt(decl, dup);
       if (h.ok()) (*h)->how = "adopted fd " + std::to_string(carried_fd);
+      if (h.ok() && via_transport && transport_ && transport_->resets_mempolicy()) {
+        // memfd LUO resets the policy: re-apply it as a rebuild does, so
+        // verify compares what was frozen.
+        Status p = ReapplyMempolicy((*h)->fd, g);
+        if (!p.ok()) h = p;
+      }
       ++adopted;
     } else {
       h = opener_->Rebuild(decl, g);

@@ -29,6 +29,8 @@ class LuoTransport : public HandoverTransport {
   ~LuoTransport() override;
   const char* name() const override { return "luo"; }
   bool carries_fds() const override { return true; }
+  // mm/memfd_luo.c preserves contents and folios, not the shared policy.
+  bool resets_mempolicy() const override { return true; }
   Status Send(const HandoverPackage& pkg) override;
   Result<ReceivedHandover> Receive() override;
   Status Finish() override;

@@ -43,6 +43,9 @@ class HandoverTransport {
   virtual const char* name() const = 0;
   // True when the fds (and so the memory in them) survive; dir does not.
   virtual bool carries_fds() const = 0;
+  // True when a carried file arrives with its NUMA mempolicy reset (the
+  // restore must re-apply the snapshot's).
+  virtual bool resets_mempolicy() const { return false; }
   // Old side: make the package available to the next khod. For reexec this
   // only stages; the exec itself is the daemon's last act (see ReexecPlan).
   virtual Status Send(const HandoverPackage& pkg) = 0;

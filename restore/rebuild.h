@@ -15,6 +15,12 @@ namespace khod {
 // HugeTLB memfds need free hugepages of the hstate: IoError (ENOMEM) otherwise.
 Result<UniqueFd> RebuildMemoryFile(const GuestMemfd& frozen);
 
+// Sets `frozen.policy` on the file `fd` (mbind over a PROT_NONE mapping of
+// it): for a rebuilt file, and for an adopted one whose transport reset the
+// policy (memfd LUO: mm/memfd_luo.c does not carry it). A default policy is
+// left alone; a file that cannot be mapped keeps what it has (verify says so).
+Status ReapplyMempolicy(int fd, const GuestMemfd& frozen);
+
 }  // namespace khod
 
 #endif  // KHOD_RESTORE_REBUILD_H_

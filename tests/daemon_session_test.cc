@@ -1,18 +1,23 @@
 // Session (daemon/session.h) in-process, on real memfds of this test process
 // taken with pidfd_getfd, and on MODEL guests: the phase machine, every
 // refusal, and what a restart on the same state dir resumes or rolls back.
+#include <linux/mempolicy.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
 #include "daemon/record_file.h"
 #include "daemon/session.h"
 #include "daemon/system_opener.h"
+#include "handover/luo_uapi.h"
+#include "kernel/mempolicy.h"
 
 namespace khod {
 namespace {
@@ -197,7 +202,9 @@ v1::SessionRecord ReadRecord(const std::string& dir) {
   v1::SessionRecord r;
   Result<std::string> raw = ReadRecordFile(dir + "/session.rec");
   EXPECT_TRUE(raw.ok()) << raw.status().ToString();
-  if (raw.ok()) EXPECT_TRUE(r.ParseFromString(*raw));
+  if (raw.ok()) {
+    EXPECT_TRUE(r.ParseFromString(*raw));
+  }
   return r;
 }
 
@@ -283,6 +290,79 @@ TEST_F(SessionTest, RestoreChecksTheBlobEvenWhenTheRecordedHashIsZero) {
   EXPECT_EQ(r.status().code(), Status::Code::kCorruption) << r.status().ToString();
   EXPECT_NE(r.status().message().find("corrupt handover"), std::string::npos);
   EXPECT_EQ(s->phase(), v1::HANDED_OVER);
+}
+
+// /dev/liveupdate stand-in for an in-process LUO handover: preserved files
+// are dups of the very files (the kernel's memfd_luo keeps the folios too).
+class DupLuo : public LuoDevice {
+ public:
+  int Open(const std::string&) override { return 1000; }
+  int Ioctl(int, unsigned long req, void* arg) override {
+    if (req == luo::kIoctlCreateSession) static_cast<luo::CreateSession*>(arg)->fd = 2000;
+    else if (req == luo::kIoctlRetrieveSession) static_cast<luo::RetrieveSession*>(arg)->fd = 2001;
+    else if (req == luo::kSessionPreserveFd) {
+      auto* a = static_cast<luo::PreserveFd*>(arg);
+      preserved[a->token] = ::dup(a->fd);
+    } else if (req == luo::kSessionRetrieveFd) {
+      auto* a = static_cast<luo::RetrieveFd*>(arg);
+      a->fd = ::dup(preserved.at(a->token));
+    }
+    return 0;
+  }
+  void Close(int) override {}
+  std::map<uint64_t, int> preserved;
+};
+
+Mempolicy PolicyOf(int fd) {
+  void* p = ::mmap(nullptr, 4096, PROT_NONE, MAP_SHARED, fd, 0);
+  Result<Mempolicy> m = GetMempolicyAt(p);
+  ::munmap(p, 4096);
+  return m.ok() ? *m : Mempolicy();
+}
+
+void SetPolicy(int fd, int mode, std::vector<uint64_t> nodes) {
+  void* p = ::mmap(nullptr, 1 << 20, PROT_NONE, MAP_SHARED, fd, 0);
+  Mempolicy m;
+  m.mode = mode;
+  m.nodemask = std::move(nodes);
+  // mbind(MPOL_DEFAULT) is a no-op on a mapping that has no policy of its
+  // own: give it one first, so the default replaces the inode's.
+  if (mode == MPOL_DEFAULT) {
+    Mempolicy local;
+    local.mode = MPOL_LOCAL;
+    EXPECT_TRUE(SetMempolicy(p, 1 << 20, local).ok());
+  }
+  EXPECT_TRUE(SetMempolicy(p, 1 << 20, m).ok());
+  ::munmap(p, 1 << 20);
+}
+
+TEST_F(SessionTest, RestoreAfterALuoAdoptReappliesTheMempolicy) {
+  SetPolicy(memfd_, MPOL_PREFERRED, {1});
+  ASSERT_EQ(PolicyOf(memfd_).mode, MPOL_PREFERRED);
+  DupLuo luo;
+  SessionOptions o = Opts();
+  o.luo_device = &luo;
+  Result<std::unique_ptr<Session>> sr = Session::Open(o, &opener_);
+  ASSERT_TRUE(sr.ok());
+  Session* s = sr->get();
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  ASSERT_TRUE(s->Prepare().ok());
+  v1::FreezeRequest f = PausedFreeze();
+  f.set_transport(v1::LUO);
+  Result<v1::PhaseReply> fr = s->Freeze(f);
+  ASSERT_TRUE(fr.ok()) << fr.status().ToString();
+  // What memfd_luo does: the file comes back with the default policy.
+  SetPolicy(memfd_, MPOL_DEFAULT, {});
+  ASSERT_EQ(PolicyOf(memfd_).mode, MPOL_DEFAULT);
+  Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->message().find("1 adopted"), std::string::npos) << r->message();
+  EXPECT_EQ(PolicyOf(memfd_).mode, MPOL_PREFERRED);  // same inode: re-applied
+  Result<v1::VerifyReply> v = s->Verify();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_TRUE(v->equal()) << v->differences(0).field() << ": expected "
+                          << v->differences(0).expected() << ", found " << v->differences(0).found();
+  for (auto& kv : luo.preserved) ::close(kv.second);
 }
 
 TEST_F(SessionTest, CorruptRecordIsRefusedNotDiscarded) {
