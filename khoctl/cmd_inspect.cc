@@ -28,12 +28,6 @@ struct InspectOptions {
   bool all_ranges = false;
 };
 
-std::string Hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-  return buf;
-}
-
 std::string PfnText(uint64_t pfn) { return pfn == kPfnUnknown ? "unknown" : Hex(pfn); }
 
 std::string LayoutText(const RestructureRecord& r, uint32_t page_size) {

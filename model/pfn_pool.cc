@@ -1,18 +1,10 @@
 #include "model/pfn_pool.h"
 
 #include <algorithm>
-#include <sstream>
+
+#include "state/snapshot.h"
 
 namespace khod {
-namespace {
-
-std::string Hex(uint64_t v) {
-  std::ostringstream s;
-  s << "0x" << std::hex << v;
-  return s.str();
-}
-
-}  // namespace
 
 PfnPool::PfnPool(std::string name, uint64_t base_pfn, uint64_t folios, uint8_t order)
     : name_(std::move(name)), base_pfn_(base_pfn), total_folios_(folios), order_(order) {

@@ -5,18 +5,11 @@
 #include <algorithm>
 #include <map>
 #include <set>
-#include <sstream>
 
 namespace khod {
 namespace {
 
 constexpr uint8_t kMaxFolioOrder = 18;  // 1 GiB of 4 KiB pages
-
-std::string Hex(uint64_t v) {
-  std::ostringstream s;
-  s << "0x" << std::hex << v;
-  return s.str();
-}
 
 std::string GmemWhere(const GuestMemfd& g, const char* table, size_t i) {
   return "gmem " + Hex(g.token) + " " + table + "[" + std::to_string(i) + "]";

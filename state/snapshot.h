@@ -192,6 +192,9 @@ const char* ProvenanceName(Provenance p);
 const char* FileKindName(FileKind k);
 const char* BackingName(Backing b);
 
+// "0x2a": how tokens, PFNs and flags are shown in messages, diffs and khoctl.
+std::string Hex(uint64_t v);
+
 }  // namespace khod
 
 #endif  // KHOD_STATE_SNAPSHOT_H_

@@ -1,19 +1,12 @@
 #include "verify/snapshot_diff.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <functional>
 #include <map>
 
 namespace khod {
 
 namespace {
-
-std::string Hex(uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof(b), "0x%llx", static_cast<unsigned long long>(v));
-  return b;
-}
 
 std::string Pages(uint64_t first, uint64_t end) {
   return end - first == 1 ? "page " + std::to_string(first)
