@@ -1,23 +1,14 @@
 #include "state/hugetlb_invariants.h"
 
 #include <algorithm>
-#include <sstream>
 #include <string>
 
 namespace khod {
 namespace {
 
-constexpr uint8_t kMaxOrder = 18;
-
-std::string Where(const GuestMemfd& g, const char* table, size_t i) {
-  std::ostringstream s;
-  s << "gmem 0x" << std::hex << g.token << std::dec << " " << table << "[" << i << "]";
-  return s.str();
-}
-
 bool SaneExtent(const FolioExtent& e) {
   uint64_t end;
-  return e.order <= kMaxOrder && e.nr_folios > 0 &&
+  return e.order <= kMaxFolioOrder && e.nr_folios > 0 &&
          !__builtin_add_overflow(e.first_index, e.pages(), &end);
 }
 
@@ -26,7 +17,7 @@ bool SaneExtent(const FolioExtent& e) {
 // and must not shift or add out of range on them (found by fuzz/).
 uint64_t SaturatedEnd(const FolioExtent& e) {
   uint64_t end;
-  if (e.order > kMaxOrder || __builtin_add_overflow(e.first_index, e.pages(), &end))
+  if (e.order > kMaxFolioOrder || __builtin_add_overflow(e.first_index, e.pages(), &end))
     return UINT64_MAX;
   return end;
 }
@@ -63,34 +54,36 @@ void CheckRecordAgainstFolios(const GuestMemfd& g, size_t ri, std::vector<Violat
     at = hi;
   }
   if (at != end) {
-    out->push_back({Where(g, "restructures", ri),
+    out->push_back({GmemWhere(g, "restructures", ri),
                     "page " + std::to_string(at) + " of the restructured folio is not allocated"});
     return;
   }
   if (!pfn_ok)
-    out->push_back({Where(g, "restructures", ri),
+    out->push_back({GmemWhere(g, "restructures", ri),
                     "folio PFNs do not follow head pfn " + std::to_string(r.head_pfn)});
   if (seen != r.layout)
-    out->push_back({Where(g, "restructures", ri), "layout does not match the folios it covers"});
+    out->push_back(
+        {GmemWhere(g, "restructures", ri), "layout does not match the folios it covers"});
   // A split or merge under way legitimately has the whole folio at one end.
   if (!r.in_progress && seen.size() == 1 && seen[0].order == r.original_order)
-    out->push_back({Where(g, "restructures", ri), "record of a folio that is not split"});
+    out->push_back({GmemWhere(g, "restructures", ri), "record of a folio that is not split"});
 }
 
 }  // namespace
 
 void CheckRestructureMembership(const GuestMemfd& g, std::vector<Violation>* out) {
-  if (g.backing != Backing::kHugetlb || g.hstate_order == 0 || g.hstate_order > kMaxOrder) return;
+  if (g.backing != Backing::kHugetlb || g.hstate_order == 0 || g.hstate_order > kMaxFolioOrder)
+    return;
   for (size_t ri = 0; ri < g.restructures.size(); ++ri) {
     const RestructureRecord& r = g.restructures[ri];
     if (r.original_order != g.hstate_order) {
-      out->push_back({Where(g, "restructures", ri),
+      out->push_back({GmemWhere(g, "restructures", ri),
                       "original order " + std::to_string(r.original_order) +
                           " is not the file's hstate order " + std::to_string(g.hstate_order)});
       continue;
     }
     if (ri > 0 && g.restructures[ri - 1].index == r.index) {
-      out->push_back({Where(g, "restructures", ri),
+      out->push_back({GmemWhere(g, "restructures", ri),
                       "second record for the folio at index " + std::to_string(r.index) +
                           ": a sub-folio must belong to exactly one"});
       continue;
@@ -134,7 +127,7 @@ void CheckMixedFoliosSplit(const GuestMemfd& g, std::vector<Violation>* out) {
     const uint64_t off = (edge - e.first_index) % fsize;
     if (off == 0) continue;
     const uint64_t folio = edge - off;
-    out->push_back({Where(g, "folios", i),
+    out->push_back({GmemWhere(g, "folios", i),
                     "folio at index " + std::to_string(folio) + " (order " +
                         std::to_string(e.order) +
                         ") holds both shared and private pages but is not split"});

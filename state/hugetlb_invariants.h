@@ -8,12 +8,16 @@
 #ifndef KHOD_STATE_HUGETLB_INVARIANTS_H_
 #define KHOD_STATE_HUGETLB_INVARIANTS_H_
 
+#include <string>
 #include <vector>
 
 #include "state/invariants.h"
 #include "state/snapshot.h"
 
 namespace khod {
+
+// "gmem 0x2a folios[5]": where a violation in one of g's tables is.
+std::string GmemWhere(const GuestMemfd& g, const char* table, size_t i);
 
 void CheckRestructureMembership(const GuestMemfd& g, std::vector<Violation>* out);
 void CheckMixedFoliosSplit(const GuestMemfd& g, std::vector<Violation>* out);

@@ -9,12 +9,6 @@
 namespace khod {
 namespace {
 
-constexpr uint8_t kMaxFolioOrder = 18;  // 1 GiB of 4 KiB pages
-
-std::string GmemWhere(const GuestMemfd& g, const char* table, size_t i) {
-  return "gmem " + Hex(g.token) + " " + table + "[" + std::to_string(i) + "]";
-}
-
 void Add(std::vector<Violation>* out, std::string where, std::string what) {
   out->push_back({std::move(where), std::move(what)});
 }
@@ -313,6 +307,10 @@ void CheckMemslots(const Snapshot& snap, const Vm& vm, std::vector<Violation>* o
 }
 
 }  // namespace
+
+std::string GmemWhere(const GuestMemfd& g, const char* table, size_t i) {
+  return "gmem " + Hex(g.token) + " " + table + "[" + std::to_string(i) + "]";
+}
 
 void CheckGmem(const GuestMemfd& g, uint32_t page_size, std::vector<Violation>* out) {
   CheckText("gmem " + Hex(g.token), "name", g.name, out);

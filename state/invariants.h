@@ -13,6 +13,9 @@
 
 namespace khod {
 
+// Largest folio order the checker accepts: 1 GiB of 4 KiB pages.
+constexpr uint8_t kMaxFolioOrder = 18;
+
 struct Violation {
   std::string where;  // "gmem 0x2a folios[5]", "vm 0x1 memslots[2]"
   std::string what;   // "index 1000 not aligned to folio order 9"
@@ -21,7 +24,7 @@ struct Violation {
 // Checks one guest_memfd against page_size:
 // - size a multiple of page_size; HugeTLB size a multiple of the hstate size;
 // - folio extents ordered, non-overlapping, inside size, each aligned to its
-//   order, nr_folios > 0, order <= 18; buddy-backed folios have order 0;
+//   order, nr_folios > 0, order <= kMaxFolioOrder; buddy-backed folios have order 0;
 //   HugeTLB folios have the hstate order unless covered by a restructure record;
 // - attribute ranges inside size; content hashes ordered, disjoint, inside size;
 // - restructure records: ordered, aligned to their original order, inside size,
