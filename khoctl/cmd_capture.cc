@@ -41,22 +41,13 @@ int RunCapture(const Args& args_in) {
   if (!format.ok()) return FailWithUsage("capture", kUsage, format.status());
 
   auto decl = LoadDeclarations(flags->Get("--memslots"), flags->Get("--attributes"));
-  if (!decl.ok()) {
-    std::fprintf(stderr, "khoctl capture: %s\n", decl.status().ToString().c_str());
-    return kExitError;
-  }
+  if (!decl.ok()) return Fail("capture", decl.status());
   auto snap = CaptureLive(*pid, *fds, *decl, flags->Has("--hash"));
-  if (!snap.ok()) {
-    std::fprintf(stderr, "khoctl capture: %s\n", snap.status().ToString().c_str());
-    return kExitError;
-  }
+  if (!snap.ok()) return Fail("capture", snap.status());
   std::string blob;
   Status s = Encode(*snap, *format, &blob);
   if (s.ok()) s = WriteWholeFile(flags->Get("--out"), blob);
-  if (!s.ok()) {
-    std::fprintf(stderr, "khoctl capture: %s\n", s.ToString().c_str());
-    return kExitError;
-  }
+  if (!s.ok()) return Fail("capture", s);
   uint64_t extents = 0;
   for (const auto& g : snap->gmems) extents += g.folios.size();
   std::fprintf(stderr, "captured %zu file(s), %llu folio extents, %zu VM(s) -> %s (%s, %zu bytes)\n",

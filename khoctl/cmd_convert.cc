@@ -33,17 +33,11 @@ int RunConvert(const Args& args) {
   const std::string& in_path = flags->positionals()[0];
   const std::string out_path = flags->Get("--out");
   Result<LoadedSnapshot> in = LoadSnapshotFile(in_path);
-  if (!in.ok()) {
-    std::fprintf(stderr, "khoctl convert: %s\n", in.status().ToString().c_str());
-    return kExitError;
-  }
+  if (!in.ok()) return Fail("convert", in.status());
   std::string out;
   Status st = Encode(in->snap, *to, &out);
   if (st.ok()) st = WriteWholeFile(out_path, out);
-  if (!st.ok()) {
-    std::fprintf(stderr, "khoctl convert: %s\n", st.ToString().c_str());
-    return kExitError;
-  }
+  if (!st.ok()) return Fail("convert", st);
   std::printf("%s (%s, %zu bytes) -> %s (%s, %zu bytes)\n", in_path.c_str(),
               BlobFormatName(in->format), in->blob_bytes, out_path.c_str(), BlobFormatName(*to),
               out.size());

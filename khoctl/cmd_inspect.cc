@@ -281,10 +281,7 @@ int RunInspect(const Args& args) {
                          Status::InvalidArgument("expected exactly one FILE, got " +
                                                  std::to_string(flags->positionals().size())));
   Result<LoadedSnapshot> loaded = LoadSnapshotFile(flags->positionals()[0]);
-  if (!loaded.ok()) {
-    std::fprintf(stderr, "khoctl inspect: %s\n", loaded.status().ToString().c_str());
-    return kExitError;
-  }
+  if (!loaded.ok()) return Fail("inspect", loaded.status());
   InspectOptions o;
   o.all_extents = flags->Has("--extents");
   o.all_ranges = flags->Has("--ranges");

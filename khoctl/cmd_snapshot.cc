@@ -32,10 +32,7 @@ int RunSnapshot(const Args& args) {
   Result<v1::SnapshotReply> r = client.GetSnapshot(q);
   if (!r.ok()) return FailKhodCall("snapshot", socket, r.status());
   Status w = WriteWholeFile(f->Get("--output"), r->blob());
-  if (!w.ok()) {
-    std::fprintf(stderr, "khoctl snapshot: %s\n", w.ToString().c_str());
-    return kExitError;
-  }
+  if (!w.ok()) return Fail("snapshot", w);
   std::printf("wrote %zu bytes (%s, phase %s) to %s\n", r->blob().size(),
               v1::BlobFormat_Name(r->format()).c_str(), v1::Phase_Name(r->phase()).c_str(),
               f->Get("--output").c_str());

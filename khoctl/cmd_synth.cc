@@ -104,10 +104,7 @@ int RunSynth(const Args& args) {
   Status st = Encode(*snap, *format, &blob);
   const std::string out_path = flags->Get("--out");
   if (st.ok()) st = WriteWholeFile(out_path, blob);
-  if (!st.ok()) {
-    std::fprintf(stderr, "khoctl synth: %s\n", st.ToString().c_str());
-    return kExitError;
-  }
+  if (!st.ok()) return Fail("synth", st);
   size_t extents = 0;
   for (const auto& g : snap->gmems) extents += g.folios.size();
   const uint64_t folios = TotalFolios(*snap);

@@ -17,11 +17,6 @@ namespace khod {
 namespace {
 constexpr const char* kUsage =
     "verify OUT --pid P --fd N [--fd M ...] [--memslots FILE] [--attributes FILE]";
-
-int Fail(const Status& s) {
-  std::fprintf(stderr, "khoctl verify: %s\n", s.ToString().c_str());
-  return kExitError;
-}
 }  // namespace
 
 int RunVerify(const Args& args_in) {
@@ -38,18 +33,18 @@ int RunVerify(const Args& args_in) {
   if (!pid.ok()) return FailWithUsage("verify", kUsage, pid.status());
 
   auto expected = LoadSnapshotFile(flags->positionals()[0]);
-  if (!expected.ok()) return Fail(expected.status());
+  if (!expected.ok()) return Fail("verify", expected.status());
   // What the VMM declared then is what it declares now, unless given again.
   Result<VmmDeclaration> decl = Status::Internal("unset");
   if (flags->Has("--memslots") || flags->Has("--attributes"))
     decl = LoadDeclarations(flags->Get("--memslots"), flags->Get("--attributes"));
   else
     decl = DeclarationFromSnapshot(expected->snap, *pid, *fds);
-  if (!decl.ok()) return Fail(decl.status());
+  if (!decl.ok()) return Fail("verify", decl.status());
   bool hashed = false;
   for (const auto& g : expected->snap.gmems) hashed |= !g.hashes.empty();
   auto found = CaptureLive(*pid, *fds, *decl, hashed);
-  if (!found.ok()) return Fail(found.status());
+  if (!found.ok()) return Fail("verify", found.status());
 
   DiffOptions opts;
   opts.require_hashes = hashed;

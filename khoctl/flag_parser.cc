@@ -79,4 +79,9 @@ int FailWithUsage(const char* command, const char* usage, const Status& status) 
   return kExitError;
 }
 
+int Fail(const char* command, const Status& status) {
+  std::fprintf(stderr, "khoctl %s: %s\n", command, status.ToString().c_str());
+  return kExitError;
+}
+
 }  // namespace khod

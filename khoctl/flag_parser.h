@@ -41,6 +41,9 @@ Result<ParsedFlags> ParseFlags(const Args& args, const std::vector<FlagSpec>& sp
 // Prints "khoctl CMD: <status message>" and the usage line to stderr; returns kExitError.
 int FailWithUsage(const char* command, const char* usage, const Status& status);
 
+// Prints "khoctl CMD: <status, code and message>" to stderr; returns kExitError.
+int Fail(const char* command, const Status& status);
+
 }  // namespace khod
 
 #endif  // KHOD_KHOCTL_FLAG_PARSER_H_
