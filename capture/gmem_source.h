@@ -28,6 +28,10 @@ class GmemSource {
   // Fills `out` with everything this source knows. Must not change the state it
   // records: never faults in an unallocated page, never touches a private one.
   virtual Status Capture(const CaptureOptions& opts, GuestMemfd* out) = 0;
+  // Optional cache warm-up in the background (a new khod does this for the
+  // fds it adopted, before Restore and Verify ask): whatever it prepares,
+  // the next Capture waits for it and still reads every page itself.
+  virtual void StartWarmUp() {}
 };
 
 }  // namespace khod

@@ -129,9 +129,11 @@ struct KernelGmemSource::ScanPart {
   std::function<void(uint64_t pages_done)> progress;
 };
 
-KernelGmemSource::~KernelGmemSource() = default;
+KernelGmemSource::~KernelGmemSource() { JoinWarmUp(); }
 
-Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, ScanPart* part) {
+// Fills part->mincore and part->pagemap for the window, having mapped the
+// existing, shared pages this process did not map yet.
+Status KernelGmemSource::PopulateWindow(uint64_t first, uint64_t npages, ScanPart* part) {
   const size_t page = static_cast<size_t>(getpagesize());
   uint8_t* base = mapping_.data() + first * page;
   std::vector<uint8_t>& mc = part->mincore;
@@ -158,7 +160,15 @@ Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, ScanPart* p
     KHOD_RETURN_IF_ERROR(frames_->ReadPagemap(base + i * page, j - i, pm.data() + i));
     i = j;
   }
+  return Status::Ok();
+}
 
+Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, ScanPart* part) {
+  KHOD_RETURN_IF_ERROR(PopulateWindow(first, npages, part));
+  const std::vector<uint8_t>& mc = part->mincore;
+  const std::vector<uint64_t>& pm = part->pagemap;
+  auto resident = [&](uint64_t i) { return (mc[i] & 1) != 0; };
+  auto present = [&](uint64_t i) { return PagemapPresent(pm[i]); };
   const bool kpf = frames_->kpageflags_readable();
   auto state = [&](uint64_t i) -> int {
     if (!resident(i) && !present(i)) return 0;
@@ -344,7 +354,52 @@ Status KernelGmemSource::HashExtents(const FolioExtentBuilder& b, GuestMemfd* ou
   return Status::Ok();
 }
 
+void KernelGmemSource::StartWarmUp() {
+  JoinWarmUp();
+  // Its status is dropped on purpose: Capture redoes every step and reports.
+  warm_ = std::thread([this] { (void)WarmUp(); });
+}
+
+void KernelGmemSource::JoinWarmUp() {
+  if (warm_.joinable()) warm_.join();
+}
+
+Status KernelGmemSource::WarmUp() {
+  struct stat st;
+  if (::fstat(fd_.get(), &st) < 0) return Status::FromErrno("fstat " + Describe(), errno);
+  const uint64_t page = static_cast<uint64_t>(getpagesize());
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size == 0 || size % identity_.page_size != 0) return Status::Ok();  // Capture says why
+  KHOD_RETURN_IF_ERROR(EnsureMapped(size));
+  const uint64_t total = size / page;
+  for (auto& p : parts_)
+    if (!p) p = std::make_unique<ScanPart>();
+  if (identity_.kind == FileKind::kHugetlbMemfd) {
+    // HugeTLB populates inside its scan (under the guard): a throwaway scan.
+    FolioExtentBuilder scratch;
+    const uint64_t window = std::max<uint64_t>(kWindowPages, identity_.page_size / page);
+    for (uint64_t first = 0; first < total; first += window)
+      KHOD_RETURN_IF_ERROR(ScanHugetlbWindow(first, std::min(window, total - first), &scratch));
+    return Status::Ok();
+  }
+  // The same halves, threads and guarded populate runs as Capture.
+  auto populate = [&](uint64_t from, uint64_t to, ScanPart* part) -> Status {
+    for (uint64_t at = from; at < to; at += kWindowPages)
+      KHOD_RETURN_IF_ERROR(PopulateWindow(at, std::min<uint64_t>(kWindowPages, to - at), part));
+    return Status::Ok();
+  };
+  if (total < 2 * kWindowPages) return populate(0, total, parts_[0].get());
+  const uint64_t cut = (total / 2 + kWindowPages - 1) / kWindowPages * kWindowPages;
+  Status tail;
+  std::thread t([&] { tail = populate(cut, total, parts_[1].get()); });
+  Status head = populate(0, cut, parts_[0].get());
+  t.join();
+  KHOD_RETURN_IF_ERROR(head);
+  return tail;
+}
+
 Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
+  JoinWarmUp();  // it owns the mapping and scan buffers until done
   struct stat st;
   if (::fstat(fd_.get(), &st) < 0) return Status::FromErrno("fstat " + Describe(), errno);
   const uint64_t page = static_cast<uint64_t>(getpagesize());

@@ -26,6 +26,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "capture/folio_extent_builder.h"
 #include "capture/gmem_source.h"
@@ -61,6 +62,11 @@ class KernelGmemSource : public GmemSource {
   ~KernelGmemSource() override;
   std::string Describe() const override;
   Status Capture(const CaptureOptions& opts, GuestMemfd* out) override;
+  // Maps the file and populates its existing shared pages (the same guarded
+  // runs a capture populates) on a background thread, so that a first
+  // Capture after an adopt finds them mapped and only reads pagemap and
+  // kpageflags. Capture joins it first; errors are left for Capture to meet.
+  void StartWarmUp() override;
 
   const MemoryFileIdentity& identity() const { return identity_; }
   int fd() const { return fd_.get(); }
@@ -73,6 +79,9 @@ class KernelGmemSource : public GmemSource {
   struct ScanPart;
   Status ScanPages(uint64_t first, uint64_t npages, ScanPart* part);
   Status ScanWindow(uint64_t first, uint64_t npages, ScanPart* part);
+  Status PopulateWindow(uint64_t first, uint64_t npages, ScanPart* part);
+  Status WarmUp();
+  void JoinWarmUp();
   Status ReadRunFlags(ScanPart* part) const;
   Status ScanHugetlbWindow(uint64_t first, uint64_t npages, FolioExtentBuilder* b);
   Status HashExtents(const FolioExtentBuilder& b, GuestMemfd* out);
@@ -89,6 +98,7 @@ class KernelGmemSource : public GmemSource {
   std::unique_ptr<ScanPart> parts_[2];
   std::vector<uint64_t> pagemap_buf_;  // HugeTLB scan
   std::vector<uint64_t> kpf_buf_;
+  std::thread warm_;  // StartWarmUp's; owns the members above until joined
 };
 
 }  // namespace khod

@@ -150,7 +150,27 @@ Result<std::unique_ptr<Session>> Session::Open(SessionOptions opts, GmemOpener* 
   }
   std::lock_guard<std::mutex> l(s->mu_);
   KHOD_RETURN_IF_ERROR(s->Recover());
+  s->StartWarmUps();
   return s;
+}
+
+// Populating a freshly mapped 2 GiB file takes tens of ms: started now, it
+// overlaps gRPC startup and Restore instead of adding to Verify. Only a
+// warm-up: Verify's capture waits for it and reads every PFN itself.
+void Session::StartWarmUps() {
+  if (record_.phase() != v1::HANDED_OVER || record_.transport() != v1::REEXEC) return;
+  for (const auto& [token, fd] : opts_.adopted.fds) {
+    const v1::GmemAttachment* a = nullptr;
+    for (const auto& x : record_.gmems())
+      if (x.token() == token && !x.is_model()) a = &x;
+    if (!a) continue;
+    const int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (dup < 0) continue;  // Restore meets the same error and reports it
+    Result<std::unique_ptr<GmemHandle>> h = opener_->Adopt(DeclarationOf(*a), dup);
+    if (!h.ok()) continue;
+    (*h)->source->StartWarmUp();
+    warming_[token] = {fd, std::move(*h)};
+  }
 }
 
 std::string Session::recovery() const {
@@ -193,6 +213,7 @@ void Session::ResetToIdle() {
   have_frozen_ = false;
   received_.reset();
   restored_.clear();
+  warming_.clear();
 }
 
 GmemDeclaration Session::DeclarationOf(const v1::GmemAttachment& a) const {
@@ -849,10 +870,17 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
       h = opener_->RestoreModel(g);
       ++model;
     } else if (have_fd && !req.force_rebuild()) {
-      // A dup: the received fd stays ours until Finish, whatever happens next.
-      int dup = ::fcntl(carried_fd, F_DUPFD_CLOEXEC, 3);
-      if (dup < 0) return Status::FromErrno("dup received fd", errno);
-      h = opener_->Adopt(decl, dup);
+      auto warm = warming_.find(g.token);
+      if (via_transport && warm != warming_.end() && warm->second.first == carried_fd) {
+        // Adopted (a dup, with the same declaration) at startup, populating since.
+        h = std::move(warm->second.second);
+        warming_.erase(warm);
+      } else {
+        // A dup: the received fd stays ours until Finish, whatever happens next.
+        int dup = ::fcntl(carried_fd, F_DUPFD_CLOEXEC, 3);
+        if (dup < 0) return Status::FromErrno("dup received fd", errno);
+        h = opener_->Adopt(decl, dup);
+      }
       if (h.ok()) (*h)->how = "adopted fd " + std::to_string(carried_fd);
       if (h.ok() && via_transport && transport_ && transport_->resets_mempolicy()) {
         // memfd LUO resets the policy: re-apply it as a rebuild does, so
@@ -874,6 +902,7 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
     restored[g.token] = std::move(*h);
   }
   opts_.crash.Hit("pre-restored");
+  warming_.clear();  // those not taken (rebuilt instead): their mappings go
   restored_ = std::move(restored);
   frozen_ = std::move(snap);
   have_frozen_ = true;

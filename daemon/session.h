@@ -92,6 +92,7 @@ class Session {
   Status Persist();
   v1::StatusReply BuildStatus() const;  // caller holds mu_
   Status ReattachAll(std::vector<std::string>* dropped);
+  void StartWarmUps();
   Result<Snapshot> CaptureAll(const std::map<uint64_t, std::unique_ptr<GmemHandle>>& handles,
                               bool final_capture);
   Status CheckPhase(std::initializer_list<v1::Phase> allowed, const char* op) const;
@@ -111,6 +112,9 @@ class Session {
   std::string recovery_;
   std::map<uint64_t, std::unique_ptr<GmemHandle>> handles_;    // attached (old side)
   std::map<uint64_t, std::unique_ptr<GmemHandle>> restored_;   // new side
+  // A reexec's adopted fds, opened at startup and populating in the
+  // background until Restore takes them: token -> (adopted fd, handle).
+  std::map<uint64_t, std::pair<int, std::unique_ptr<GmemHandle>>> warming_;
   std::map<uint64_t, uint64_t> extents_;  // token -> folio extents at last capture
   std::unique_ptr<HandoverTransport> transport_;
   bool sent_here_ = false;  // this process did the Send (Cancel can still undo it)
