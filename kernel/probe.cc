@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/hex.h"
 #include "kernel/kvm.h"
 #include "kernel/kvm_uapi.h"
 #include "kernel/pagemap.h"
@@ -107,12 +108,6 @@ void ProbeKvm(KernelCaps* c) {
   c->memory_attributes = cap(uapi::kCapMemoryAttributes);
   auto types = kvm->CheckExtension(uapi::kCapVmTypes);
   c->vm_types = types.ok() && *types > 0 ? static_cast<uint64_t>(*types) : 0;
-}
-
-std::string Hex(uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof(b), "0x%llx", static_cast<unsigned long long>(v));
-  return b;
 }
 
 std::string JsonString(const std::string& s) {

@@ -1,8 +1,5 @@
 #include "state/snapshot.h"
 
-#include <cinttypes>
-#include <cstdio>
-
 namespace khod {
 
 bool GuestMemfd::operator==(const GuestMemfd& o) const {
@@ -49,12 +46,6 @@ const char* BackingName(Backing b) {
     case Backing::kHugetlb: return "hugetlb";
   }
   return "?";
-}
-
-std::string Hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-  return buf;
 }
 
 }  // namespace khod

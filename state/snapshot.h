@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/hex.h"  // Hex(): how snapshot values are shown
 #include "state/attribute_map.h"
 
 namespace khod {
@@ -191,9 +192,6 @@ struct Snapshot {
 const char* ProvenanceName(Provenance p);
 const char* FileKindName(FileKind k);
 const char* BackingName(Backing b);
-
-// "0x2a": how tokens, PFNs and flags are shown in messages, diffs and khoctl.
-std::string Hex(uint64_t v);
 
 }  // namespace khod
 
