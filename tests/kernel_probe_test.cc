@@ -86,10 +86,14 @@ TEST(KernelProbeTest, KvmPresenceMatchesTheDevice) {
 TEST(KernelProbeTest, PfnsAndFlagsMatchDirectReads) {
   const KernelCaps caps = ProbeKernel();
   EXPECT_EQ(caps.pfns_readable, DirectPfnVisible());
-  if (::geteuid() == 0 && DirectPfnVisible()) EXPECT_TRUE(caps.pfns_readable);
+  if (::geteuid() == 0 && DirectPfnVisible()) {
+    EXPECT_TRUE(caps.pfns_readable);
+  }
   EXPECT_EQ(caps.kpageflags_readable, ::access("/proc/kpageflags", R_OK) == 0);
   EXPECT_EQ(caps.luo, ::access("/dev/liveupdate", F_OK) == 0);
-  if (::access("/sys/kernel/debug/kho", F_OK) == 0) EXPECT_TRUE(caps.kho);
+  if (::access("/sys/kernel/debug/kho", F_OK) == 0) {
+    EXPECT_TRUE(caps.kho);
+  }
   EXPECT_FALSE(caps.kho_evidence.empty());
   struct utsname u;
   ASSERT_EQ(::uname(&u), 0);

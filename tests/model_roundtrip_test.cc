@@ -45,7 +45,9 @@ TEST_P(ModelRoundTripTest, CaptureRestoreCaptureIsEqual) {
     const uint64_t count = 1 + rng() % std::min<uint64_t>(1 << 20, pages - first);
     ASSERT_TRUE(m.Convert(first, count, rng() & 1).ok());
   }
-  if (c.conversions > 0) ASSERT_TRUE(m.Poison(pages / 3).ok());
+  if (c.conversions > 0) {
+    ASSERT_TRUE(m.Poison(pages / 3).ok());
+  }
   Mempolicy policy;
   policy.mode = 3;
   policy.nodemask = {1};
