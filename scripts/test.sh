@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every khod test (GoogleTest under Bazel) and prints, last, the count of
-# test cases: "N passed, N failed, N skipped". Exit 0 only when none failed.
+# test cases: "N passed, N failed" (skipped cases, with reasons, on the lines before). Exit 0 only when none failed.
 # Tests that need /dev/kvm, root or hugepages skip with the reason when absent.
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 root = sys.argv[1] if len(sys.argv) > 1 else "bazel-testlogs"
 passed = failed = skipped = 0
 failures = []
+skips = []
 for path in sorted(glob.glob(os.path.join(root, "**", "test.xml"), recursive=True)):
     try:
         tree = ET.parse(path)
@@ -28,9 +29,16 @@ for path in sorted(glob.glob(os.path.join(root, "**", "test.xml"), recursive=Tru
         elif case.find("skipped") is not None or case.get("result") == "skipped" \
                 or case.get("status") == "notrun":
             skipped += 1
+            sk = case.find("skipped")
+            why = (sk.get("message") or sk.text or "").strip() if sk is not None else ""
+            skips.append(f"{os.path.dirname(os.path.relpath(path, root))}: {name}" + (f" ({why.splitlines()[-1]})" if why else ""))
         else:
             passed += 1
 for f in failures:
     print(f"FAILED: {f}")
-print(f"{passed} passed, {failed} failed, {skipped} skipped")
+for s_ in skips:
+    print(f"SKIPPED: {s_}")
+print(f"{skipped} skipped (counted in neither figure below)")
+# The last line is the plain count CI reads.
+print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
