@@ -14,6 +14,7 @@
 #include "handover/dir_transport.h"
 #include "handover/luo_transport.h"
 #include "restore/rebuild.h"
+#include "restore/rebuild_target.h"
 #include "serializer/serializer.h"
 #include "state/invariants.h"
 
@@ -238,6 +239,8 @@ v1::GmemInfo Session::InfoOf(const v1::GmemAttachment& a) const {
     return it == m.end() ? nullptr : it->second.get();
   };
   const GmemHandle* h = find(restored_);
+  // A restored kernel file: the restarted VMM takes it back from this fd.
+  if (h && !h->is_model && h->fd >= 0) info.set_khod_fd(h->fd);
   if (!h) h = find(handles_);
   if (h) {
     info.set_source(h->source ? h->source->Describe() : h->how);
@@ -837,8 +840,19 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
   Status d = DecodeAny(blob, &snap);
   if (!d.ok()) return d.WithContext("Restore: corrupt handover blob from " + origin);
 
+  // The VMM's guest_memfds to rebuild into: checked and taken before any
+  // gmem is touched, so a bad offer restores nothing.
+  std::vector<RebuildTargetOffer> offers;
+  for (const auto& t : req.rebuild_into())
+    offers.push_back(RebuildTargetOffer{t.token(), t.vm_token(), t.pid(), t.fd()});
+  Result<std::map<uint64_t, RebuildTarget>> targets = TakeRebuildTargets(offers, snap);
+  if (!targets.ok())
+    return targets.status().WithContext("Restore refused, nothing was restored, every fd is "
+                                        "still held");
+
   std::map<uint64_t, std::unique_ptr<GmemHandle>> restored;
   size_t adopted = 0, rebuilt = 0, model = 0;
+  std::vector<std::string> notes;  // what the VMM must know about individual gmems
   for (const GuestMemfd& g : snap.gmems) {
     const v1::GmemAttachment* a = nullptr;
     for (const auto& x : record_.gmems())
@@ -870,6 +884,9 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
       h = opener_->RestoreModel(g);
       ++model;
     } else if (have_fd && !req.force_rebuild()) {
+      if (targets->count(g.token))
+        notes.push_back("gmem " + std::to_string(g.token) + ": the offered " +
+                        targets->at(g.token).what + " is not used, the carried fd was adopted");
       auto warm = warming_.find(g.token);
       if (via_transport && warm != warming_.end() && warm->second.first == carried_fd) {
         // Adopted (a dup, with the same declaration) at startup, populating since.
@@ -889,9 +906,23 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
         if (!p.ok()) h = p;
       }
       ++adopted;
+    } else if (targets->count(g.token)) {
+      RebuildTarget& t = targets->at(g.token);
+      h = opener_->Adopt(decl, t.fd.release());
+      if (h.ok()) {
+        (*h)->how = "rebuilt into the VMM's " + t.what;
+        Status p = ReapplyMempolicy((*h)->fd, g);
+        if (!p.ok()) h = p;
+      }
+      ++rebuilt;
     } else {
       h = opener_->Rebuild(decl, g);
       if (h.ok()) (*h)->how = "rebuilt";
+      if (h.ok() && g.kind == FileKind::kGuestMemfd && g.provenance != Provenance::kModel)
+        notes.push_back("gmem " + std::to_string(g.token) +
+                        ": rebuilt on a VM of khod's own, which the VMM cannot bind (KVM binds a "
+                        "guest_memfd to the VM it was made on); offer one made on the VMM's VM "
+                        "in rebuild_into");
       ++rebuilt;
     }
     if (!h.ok()) return h.status().WithContext("Restore gmem " + std::to_string(g.token));
@@ -912,9 +943,23 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
   opts_.crash.Hit("restored");
   v1::PhaseReply r;
   r.set_phase(v1::RESTORED);
-  r.set_message("restored " + std::to_string(restored_.size()) + " gmems from " + origin + ": " +
-                std::to_string(adopted) + " adopted, " + std::to_string(rebuilt) + " rebuilt, " +
-                std::to_string(model) + " MODEL");
+  std::string held;
+  r.set_pid(static_cast<uint32_t>(::getpid()));
+  for (const auto& a : record_.gmems()) {
+    v1::GmemInfo info = InfoOf(a);
+    if (info.khod_fd())
+      held += (held.empty() ? "" : ", ") + std::string("gmem ") + std::to_string(a.token()) +
+              " fd " + std::to_string(info.khod_fd());
+    *r.add_gmems() = std::move(info);
+  }
+  std::string msg = "restored " + std::to_string(restored_.size()) + " gmems from " + origin +
+                    ": " + std::to_string(adopted) + " adopted, " + std::to_string(rebuilt) +
+                    " rebuilt, " + std::to_string(model) + " MODEL";
+  if (!held.empty())
+    msg += "; khod pid " + std::to_string(::getpid()) + " holds them for the VMM until Finish (" +
+           held + ")";
+  for (const std::string& n : notes) msg += "; " + n;
+  r.set_message(msg);
   return r;
 }
 
@@ -967,13 +1012,16 @@ Result<v1::PhaseReply> Session::Finish() {
     received_->fds.clear();
   }
   opts_.crash.Hit("pre-finished");
+  // The VMM has taken its memory back (khod_fd): khod lets go of its references.
+  const size_t released = restored_.size();
+  restored_.clear();
   record_.set_phase(v1::FINISHED);
   KHOD_RETURN_IF_ERROR(Persist());
   opts_.crash.Hit("finished");
   v1::PhaseReply r;
   r.set_phase(v1::FINISHED);
-  r.set_message("finished: " + std::to_string(restored_.size()) +
-                " restored gmems held by khod for the VMM");
+  r.set_message("finished: khod closed its references to " + std::to_string(released) +
+                " restored gmems (what the VMM took back stays the VMM's)");
   return r;
 }
 

@@ -1,6 +1,7 @@
 // khoctl restore / verify-restore: the new side of a handover, over gRPC.
 //   restore        Restore (adopt or rebuild every gmem), then Verify unless --no-verify
 //   verify-restore Verify only: prints the diff; exit 0 equal, 1 different, 2 error
+#include <algorithm>
 #include <cstdio>
 
 #include "khoctl/client.h"
@@ -12,7 +13,31 @@
 namespace khod {
 
 static const char kRestoreUsage[] =
-    "restore [--socket PATH] [--force-rebuild] [--from-state-dir] [--no-verify]";
+    "restore [--socket PATH] [--force-rebuild] [--from-state-dir] [--no-verify] "
+    "[--rebuild-into TOKEN:VM:PID:FD[,...]]";
+
+// --rebuild-into: guest_memfds the restarted VMM made on its VMs, as
+// TOKEN:VM_TOKEN:PID:FD items separated by commas.
+static Status ParseRebuildInto(const std::string& text, v1::RestoreRequest* q) {
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t end = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, end - start);
+    unsigned long long v[4];
+    char tail = 0;
+    if (std::sscanf(item.c_str(), "%llu:%llu:%llu:%llu%c", &v[0], &v[1], &v[2], &v[3], &tail) != 4 ||
+        item.find('-') != std::string::npos || v[2] > 0x7fffffff || v[3] > 0x7fffffff)
+      return Status::InvalidArgument("--rebuild-into: '" + item +
+                                     "' is not TOKEN:VM_TOKEN:PID:FD (decimal numbers)");
+    v1::RebuildTarget* t = q->add_rebuild_into();
+    t->set_token(v[0]);
+    t->set_vm_token(v[1]);
+    t->set_pid(static_cast<int32_t>(v[2]));
+    t->set_fd(static_cast<int32_t>(v[3]));
+    start = end + 1;
+  }
+  return Status::Ok();
+}
 static const char kVerifyUsage[] = "verify-restore [--socket PATH]";
 
 static int PrintVerify(const std::string& socket, KhodClient* client) {
@@ -26,7 +51,8 @@ int RunRestore(const Args& args) {
   Result<ParsedFlags> f = ParseFlags(args, {{"--socket", true},
                                             {"--force-rebuild", false},
                                             {"--from-state-dir", false},
-                                            {"--no-verify", false}});
+                                            {"--no-verify", false},
+                                            {"--rebuild-into", true}});
   if (!f.ok()) return FailWithUsage("restore", kRestoreUsage, f.status());
   if (Status s = RefuseArguments(f->positionals()); !s.ok())
     return FailWithUsage("restore", kRestoreUsage, s);
@@ -35,6 +61,9 @@ int RunRestore(const Args& args) {
   v1::RestoreRequest q;
   q.set_force_rebuild(f->Has("--force-rebuild"));
   q.set_from_state_dir(f->Has("--from-state-dir"));
+  if (f->Has("--rebuild-into"))
+    if (Status s = ParseRebuildInto(f->Get("--rebuild-into"), &q); !s.ok())
+      return FailWithUsage("restore", kRestoreUsage, s);
   Result<v1::PhaseReply> r = client.Restore(q);
   if (!r.ok()) return FailKhodCall("restore", socket, r.status());
   std::printf("%s: %s\n", v1::Phase_Name(r->phase()).c_str(), r->message().c_str());

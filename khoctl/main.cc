@@ -13,6 +13,7 @@ int RunCancel(const Args& args);
 int RunCapture(const Args& args);
 int RunConvert(const Args& args);
 int RunDetach(const Args& args);
+int RunFds(const Args& args);
 int RunFinish(const Args& args);
 int RunFreeze(const Args& args);
 int RunInspect(const Args& args);
@@ -32,12 +33,13 @@ const std::vector<Command>& AllCommands() {
       {"capture", "capture --pid P --fd N [--fd M ...] [--memslots F] [--attributes F] [--hash] -o OUT [--format fdt|proto]", "capture a VMM's guest_memfds from the running kernel", RunCapture},
       {"convert", "convert FILE --to fdt|proto -o OUT", "re-encode a snapshot blob in the other format", RunConvert},
       {"detach", "detach --token T [--socket PATH]", "khod: let go of one attached gmem", RunDetach},
+      {"fds", "fds [--socket PATH]", "khod: the fd of khod holding each restored file, for the VMM's pidfd_getfd", RunFds},
       {"finish", "finish [--socket PATH]", "khod: close the session once the restore is verified", RunFinish},
       {"freeze", "freeze --guests-paused [--transport dir|reexec|luo] [--format fdt|proto] [--dir D]", "khod: final capture with guests paused, then hand over", RunFreeze},
       {"inspect", "inspect FILE [--json] [--extents] [--ranges]", "show what a snapshot blob (FDT or protobuf) holds", RunInspect},
       {"prepare", "prepare [--socket PATH]", "khod: capture the attached gmems while guests run (-> PREPARED)", RunPrepare},
       {"probe", "probe [--json]", "what the running kernel supports (guest_memfd, HugeTLB, PFNs, KHO, LUO)", RunProbe},
-      {"restore", "restore [--socket PATH] [--force-rebuild] [--from-state-dir] [--no-verify]", "khod: restore the handed-over gmems, then verify (exit 0/1/2)", RunRestore},
+      {"restore", "restore [--socket PATH] [--force-rebuild] [--from-state-dir] [--no-verify] [--rebuild-into TOKEN:VM:PID:FD,...]", "khod: restore the handed-over gmems, then verify (exit 0/1/2)", RunRestore},
       {"snapshot", "snapshot -o OUT [--socket PATH] [--format fdt|proto] [--recapture]", "khod: write the session's current snapshot blob", RunSnapshot},
       {"status", "status [--socket PATH]", "khod: phase, durations, blob sizes, gmems, verdict", RunStatus},
       {"synth", "synth -o OUT [--format fdt|proto] [--size 1T] [--backing 4k|2m|1g] ...", "write a synthetic snapshot (demos, benchmarks)", RunSynth},

@@ -41,11 +41,14 @@ std::string FormatStatus(const v1::StatusReply& s) {
          FormatNanos(d.nanos()) + "\n";
   o += "gmems        " + std::to_string(s.gmems_size()) + "\n";
   for (const auto& g : s.gmems()) {
-    std::snprintf(b, sizeof(b), "  %llu '%s' %s %s %s, %llu folio extents%s\n",
+    std::snprintf(b, sizeof(b), "  %llu '%s' %s %s %s, %llu folio extents%s",
                   static_cast<unsigned long long>(g.token()), g.name().c_str(), g.provenance().c_str(),
                   g.kind().c_str(), FormatBytes(g.size()).c_str(),
                   static_cast<unsigned long long>(g.folio_extents()), g.adopted() ? ", adopted" : "");
     o += b;
+    // Where the restarted VMM takes it back (pidfd_getfd), RESTORED until Finish.
+    if (g.khod_fd()) o += ", khod fd " + std::to_string(g.khod_fd());
+    o += "\n";
     o += "      " + g.source() + "\n";
   }
   if (!s.last_verdict().empty()) o += "verdict      " + s.last_verdict() + "\n";

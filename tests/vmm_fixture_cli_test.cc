@@ -46,6 +46,25 @@ TEST(VmmFixtureCliTest, CommandsOutsideTheFileAreRefused) {
   }
 }
 
+// --take-back: a second fixture plays the restarted VMM, taking the first
+// one's shmem0 with pidfd_getfd (as it takes a restored file from khod).
+TEST(VmmFixtureCliTest, TakeBackChecksInodeAndPattern) {
+  if (::geteuid() != 0) GTEST_SKIP() << "pidfd_getfd of another process needs root";
+  EXPECT_EQ(RunFixture("--take-back"), 2);
+  EXPECT_EQ(RunFixture("--take-back 12:3:shmem0"), 2);
+  EXPECT_EQ(RunFixture("--take-back 0:3:shmem0:1"), 2);
+  auto fx = VmmFixtureProcess::Start({"--shmem-mib", "1", "--gmem-mib", "0"});
+  ASSERT_TRUE(fx.ok()) << fx.status().ToString();
+  VmmFixtureProcess& f = **fx;
+  const std::string target = std::to_string(f.pid()) + ":" + std::to_string(f.Fd("shmem0")) +
+                             ":shmem0:";
+  const uint64_t inode = *f.File("shmem0")->U64Member("inode", "file");
+  EXPECT_EQ(RunFixture("--take-back " + target + std::to_string(inode)), 0);
+  EXPECT_EQ(RunFixture("--take-back " + target + std::to_string(inode + 1)), 1);  // another file
+  ASSERT_TRUE(f.Command("write shmem0 3 0").ok());  // the pattern broken on page 3
+  EXPECT_EQ(RunFixture("--take-back " + target + std::to_string(inode)), 1);
+}
+
 uint64_t NrHugepages() {
   std::ifstream f("/proc/sys/vm/nr_hugepages");
   uint64_t v = 0;

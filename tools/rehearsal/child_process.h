@@ -26,6 +26,8 @@ class ChildProcess {
   Result<std::string> ReadLine();
   // Closes its stdin, sends `sig`, waits; returns the wait status.
   int Stop(int sig);
+  // Closes its stdin and waits for it to exit on its own; returns the wait status.
+  int Wait() { return Stop(0); }
 
  private:
   ChildProcess() = default;

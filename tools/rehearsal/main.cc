@@ -2,8 +2,11 @@
 // API exactly as an orchestration service drives it:
 //   start khod -> start the VMM fixture -> attach its memory files (and MODEL
 //   guests) -> Prepare -> Freeze (guests paused) with the reexec handover ->
-//   end the VMM -> Restore -> Verify -> Finish, then a report of phases,
-//   durations, blob sizes and the verdict (PFNs and contents unchanged).
+//   end the VMM -> Restore -> Verify -> a new VMM process takes each restored
+//   memory file back from khod (pidfd_getfd of GmemInfo.khod_fd) and checks
+//   the fixture's pattern -> Finish, then a report of phases, durations, blob
+//   sizes and the verdict (PFNs and contents unchanged, memory handed back).
+// The workdir is removed on PASS and kept (and named) on failure.
 // Without /dev/kvm the fixture makes shmem and HugeTLB memfds instead of
 // guest_memfds, and the in-flight kernel features run on MODEL guests: the
 // report says so. --corrupt-blob corrupts the blob the transport carries:
@@ -14,10 +17,12 @@
 //             [--hugetlb-mib 64] [--gmem-mib 256] [--model-size-gib 1024]
 //             [--corrupt-blob] [--transport reexec|dir]
 #include <signal.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -49,6 +54,38 @@ std::string Sibling(const char* argv0, const std::string& rel) {
 int Fail(const std::string& what, const Status& s) {
   std::printf("\nREHEARSAL FAILED at %s: %s\n", what.c_str(), s.ToString().c_str());
   return 2;
+}
+
+// The VMM restarted after the live update: a new process (the fixture in
+// --take-back mode) takes every restored kernel file back from khod and
+// checks the first VMM's inode and pattern. Prints its lines; true when all
+// are intact.
+bool VmmTakesMemoryBack(const std::string& fixture, const v1::PhaseReply& restored,
+                        const std::map<std::string, uint64_t>& inode_by_name,
+                        const std::string& log) {
+  std::vector<std::string> argv = {fixture};
+  for (const auto& g : restored.gmems()) {
+    if (g.provenance() == "MODEL") continue;
+    auto inode = inode_by_name.find(g.name());
+    if (!g.khod_fd() || inode == inode_by_name.end()) {
+      std::printf("   VMM cannot take %s back: khod reports no fd for it\n", g.name().c_str());
+      return false;
+    }
+    argv.push_back("--take-back");
+    argv.push_back(std::to_string(restored.pid()) + ":" + std::to_string(g.khod_fd()) + ":" +
+                   g.name() + ":" + std::to_string(inode->second));
+  }
+  if (argv.size() == 1) return true;
+  Result<ChildProcess> vmm = ChildProcess::Start(argv, true, log);
+  if (!vmm.ok()) {
+    std::printf("   new VMM did not start: %s\n", vmm.status().ToString().c_str());
+    return false;
+  }
+  std::printf("   new VMM pid %d\n", vmm->pid());
+  for (Result<std::string> line = vmm->ReadLine(); line.ok(); line = vmm->ReadLine())
+    std::printf("   %s\n", line->c_str());
+  const int st = vmm->Wait();
+  return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
 double Ms(std::chrono::steady_clock::duration d) {
@@ -106,10 +143,12 @@ int Rehearse(const Options& o) {
     }
 
   std::printf("\n-- attach\n");
+  std::map<std::string, uint64_t> inode_by_name;  // the first VMM's files
   for (const JsonValue& f : fx->Find("files")->array()) {
     v1::AttachRequest q;
     const uint64_t fd = *f.U64Member("fd", "file");
     q.set_name(f.Find("name")->string());
+    inode_by_name[q.name()] = *f.U64Member("inode", "file", 0);
     q.mutable_kernel()->set_pid(vmm->pid());
     q.mutable_kernel()->set_fd(static_cast<int>(fd));
     q.set_gmem_flags(*f.U64Member("flags", "file", 0));
@@ -192,7 +231,16 @@ int Rehearse(const Options& o) {
   if (!vr.ok()) return Fail("Verify", vr.status());
   const auto blackout1 = Clock::now();
   std::printf("   Verify   -> %s", FormatVerify(*vr).c_str());
+  bool taken_back = false;
+  std::chrono::steady_clock::duration take_back_time{};
   if (vr->equal()) {
+    // Before Finish: khod holds the restored files until then.
+    std::printf("\n-- the restarted VMM takes its memory back (pidfd_getfd of khod's fds)\n");
+    const auto t0 = Clock::now();
+    taken_back = VmmTakesMemoryBack(o.fixture, *rr, inode_by_name, o.workdir + "/vmm2.log");
+    take_back_time = Clock::now() - t0;
+  }
+  if (vr->equal() && taken_back) {
     Result<v1::PhaseReply> fin = client.Finish();
     if (!fin.ok()) return Fail("Finish", fin.status());
     std::printf("   Finish   -> %s\n", PhaseText(fin->phase()).c_str());
@@ -207,12 +255,18 @@ int Rehearse(const Options& o) {
   std::printf("   %-12s %.2f ms (restore + verify, client side)\n", "new side", Ms(blackout1 - restore0));
   std::printf("   %-12s %.2f ms (freeze + handover + restore + verify; VMM teardown excluded)\n",
               "blackout", Ms(blackout1 - blackout0) - Ms(vmm_teardown));
+  std::printf("   %-12s %.2f ms (new VMM process: pidfd_getfd + every page read)\n", "take back",
+              Ms(take_back_time));
   std::printf("   blobs        prepared %s (proto), frozen %s (%s)\n",
               FormatBytes(st->prepared_blob_bytes()).c_str(), FormatBytes(st->blob_bytes()).c_str(),
               v1::BlobFormat_Name(st->blob_format()).c_str());
-  std::printf("   verdict      %s\n", vr->equal()
-                                          ? "PASS: PFNs and contents unchanged across the handover"
-                                          : "FAIL: restored state differs (see above)");
+  const bool pass = vr->equal() && taken_back && (!o.corrupt || recovered_from_corruption);
+  std::printf("   verdict      %s\n",
+              !vr->equal()  ? "FAIL: restored state differs (see above)"
+              : !taken_back ? "FAIL: the restarted VMM could not take its memory back intact"
+              : pass        ? "PASS: PFNs and contents unchanged across the handover, memory "
+                              "handed back to the VMM"
+                            : "FAIL: the corrupt blob was not detected");
   if (o.corrupt)
     std::printf("   corruption   %s\n", recovered_from_corruption
                                            ? "refused with a clear message; nothing lost; restored "
@@ -222,7 +276,7 @@ int Rehearse(const Options& o) {
     std::printf("   note         no /dev/kvm here: kernel part ran on shmem/HugeTLB memfds, "
                 "guest_memfd features on MODEL guests\n");
   khod->Stop(SIGTERM);
-  return vr->equal() && (!o.corrupt || recovered_from_corruption) ? 0 : 1;
+  return pass ? 0 : 1;
 }
 
 }  // namespace khod
@@ -257,5 +311,13 @@ int main(int argc, char** argv) {
     if (!::mkdtemp(tmpl)) return 2;
     o.workdir = tmpl;
   }
-  return Rehearse(o);
+  const int rc = Rehearse(o);
+  // Kept on failure for the logs; a passing run leaves nothing behind.
+  std::error_code ec;
+  if (rc == 0) std::filesystem::remove_all(o.workdir, ec);
+  if (rc != 0 || ec)
+    std::printf("   workdir      kept: %s (khod.log, vmm.log, vmm2.log, state/)%s\n",
+                o.workdir.c_str(), ec ? (": removing it failed: " + ec.message()).c_str() : "");
+  std::fflush(stdout);
+  return rc;
 }

@@ -12,12 +12,20 @@
 //   write NAME PAGE BYTE      fill an existing page with BYTE
 //   policy NAME MODE          mbind default|bind|interleave|preferred (node 0)
 // Each command answers one line: "ok" or "error: ...".
+//
+// --take-back PID:FD:NAME:INODE (repeatable) plays the VMM restarted after a
+// live update instead: it takes each restored file back from khod (PID, FD:
+// GmemInfo.khod_fd) with pidfd_getfd, checks it is the file the first VMM
+// had (INODE) and that the pattern Populate wrote is intact (the punched hole
+// skipped, so nothing is allocated), prints one line per file and exits 0
+// when all are, 1 when one is not, 2 on error.
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/mempolicy.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -33,6 +41,7 @@
 
 #include "kernel/kvm.h"
 #include "kernel/kvm_uapi.h"
+#include "kernel/memory_file.h"
 #include "kernel/mempolicy.h"
 #include "kernel/unique_fd.h"
 
@@ -95,8 +104,15 @@ Status SetPolicy(FixtureFile& f, const std::string& mode) {
   return s;
 }
 
-// Writes a pattern to every page (byte = page index + 1) and punches one hole
-// a sixteenth of the way in, one allocation unit long.
+// The hole Populate punches: a sixteenth of the way in, one allocation unit
+// (`unit` 4 KiB pages) long; {0, 0} when the file has fewer than 4 units.
+std::pair<uint64_t, uint64_t> PopulateHole(uint64_t pages, uint64_t unit) {
+  if (pages / unit < 4) return {0, 0};
+  const uint64_t first = (pages / 16 / unit) * unit;
+  return {first ? first : unit, unit};
+}
+
+// Writes a pattern to every page (byte = page index + 1) and punches PopulateHole.
 Status Populate(FixtureFile& f) {
   const uint64_t pages = f.size / kPage;
   if (f.touchable) {
@@ -104,9 +120,8 @@ Status Populate(FixtureFile& f) {
   } else if (::fallocate(f.fd.get(), FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(f.size)) < 0) {
     return Status::FromErrno("fallocate " + f.name, errno);  // allocates private pages untouched
   }
-  const uint64_t unit = f.page_size / kPage;
-  const uint64_t first = (pages / 16 / unit) * unit;
-  if (pages / unit >= 4) return Punch(f, first ? first : unit, unit);
+  const auto hole = PopulateHole(pages, f.page_size / kPage);
+  if (hole.second) return Punch(f, hole.first, hole.second);
   return Status::Ok();
 }
 
@@ -169,8 +184,10 @@ std::string Json(const std::vector<FixtureFile>& files, const std::string& kvm_r
     << ",\"hugetlb_reason\":\"" << hugetlb_reason << "\",\"files\":[";
   for (size_t i = 0; i < files.size(); ++i) {
     const FixtureFile& f = files[i];
+    struct stat st {};
+    ::fstat(f.fd.get(), &st);
     o << (i ? "," : "") << "{\"name\":\"" << f.name << "\",\"kind\":\"" << f.kind
-      << "\",\"fd\":" << f.fd.get() << ",\"size\":" << f.size << ",\"flags\":" << f.flags
+      << "\",\"fd\":" << f.fd.get() << ",\"inode\":" << st.st_ino << ",\"size\":" << f.size << ",\"flags\":" << f.flags
       << ",\"page_size\":" << f.page_size << ",\"policy\":\"" << f.policy
       << "\",\"map\":\"0x" << std::hex << reinterpret_cast<uintptr_t>(f.map) << std::dec
       << "\",\"holes\":[";
@@ -226,7 +243,83 @@ Status RunCommand(std::vector<FixtureFile>& files, const std::string& line) {
 }
 
 constexpr const char* kUsage =
-    "usage: vmm_fixture [--shmem-mib N=16] [--hugetlb-mib N=0] [--gmem-mib N=8] [--no-populate]\n";
+    "usage: vmm_fixture [--shmem-mib N=16] [--hugetlb-mib N=0] [--gmem-mib N=8] [--no-populate]\n"
+    "       vmm_fixture --take-back PID:FD:NAME:INODE [--take-back ...]\n";
+
+struct TakeBack {
+  int pid = 0, fd = 0;
+  std::string name;
+  uint64_t inode = 0;
+};
+
+bool ParseTakeBack(const char* text, TakeBack* t) {
+  if (!text) return false;
+  char name[256] = {};
+  unsigned long long inode = 0;
+  int used = 0;
+  if (std::sscanf(text, "%d:%d:%255[^:]:%llu%n", &t->pid, &t->fd, name, &inode, &used) != 4 ||
+      text[used] != 0 || t->pid <= 0 || t->fd < 0)
+    return false;
+  t->name = name;
+  t->inode = inode;
+  return true;
+}
+
+// One restored file, as the restarted VMM sees it. Returns whether it is
+// intact; an error is printed as a line too.
+bool CheckTakenBack(const TakeBack& t) {
+  const std::string head = "VMM took " + t.name + " back from khod fd " + std::to_string(t.fd);
+  Result<UniqueFd> fd = TakeFdFromProcess(t.pid, t.fd);
+  Result<MemoryFileIdentity> id =
+      fd.ok() ? IdentifyMemoryFile(fd->get(), "fd " + std::to_string(t.fd) + " of khod pid " +
+                                                  std::to_string(t.pid))
+              : Result<MemoryFileIdentity>(fd.status());
+  if (!id.ok()) {
+    std::printf("%s: FAILED: %s\n", head.c_str(), id.status().ToString().c_str());
+    return false;
+  }
+  const uint64_t pages = id->size / kPage;
+  if (id->inode != t.inode) {
+    std::printf("%s: FAILED: inode %llu, the first VMM's was %llu\n", head.c_str(),
+                static_cast<unsigned long long>(id->inode), static_cast<unsigned long long>(t.inode));
+    return false;
+  }
+  // The private guest_memfd's pages are not the host's to read (SIGBUS).
+  if (t.name == "gmem_private") {
+    std::printf("%s: inode same, %llu pages, contents private (not readable by the host)\n",
+                head.c_str(), static_cast<unsigned long long>(pages));
+    return true;
+  }
+  void* m = ::mmap(nullptr, id->size, PROT_READ, MAP_SHARED, fd->get(), 0);
+  if (m == MAP_FAILED) {
+    std::printf("%s: FAILED: mmap: %s\n", head.c_str(), std::strerror(errno));
+    return false;
+  }
+  const uint8_t* base = static_cast<const uint8_t*>(m);
+  const auto hole = PopulateHole(pages, id->page_size / kPage);
+  std::string bad;
+  std::vector<uint8_t> expected(kPage);
+  for (uint64_t p = 0; p < pages && bad.empty(); ++p) {
+    if (p >= hole.first && p < hole.first + hole.second) continue;  // reading it would allocate
+    const uint8_t want = static_cast<uint8_t>(p + 1);
+    std::memset(expected.data(), want, kPage);
+    if (std::memcmp(base + p * kPage, expected.data(), kPage) == 0) continue;
+    for (uint64_t i = 0; i < kPage; ++i)
+      if (base[p * kPage + i] != want) {
+        bad = "page " + std::to_string(p) + " byte " + std::to_string(i) + " is " +
+              std::to_string(base[p * kPage + i]) + ", expected " + std::to_string(want);
+        break;
+      }
+  }
+  ::munmap(m, id->size);
+  if (!bad.empty()) {
+    std::printf("%s: FAILED: pattern broken: %s\n", head.c_str(), bad.c_str());
+    return false;
+  }
+  std::printf("%s: inode same, %llu pages, pattern intact\n", head.c_str(),
+              static_cast<unsigned long long>(pages));
+  return true;
+}
 
 // A size in MiB: a number, at most 1 TiB (so that << 20 cannot wrap).
 bool ParseMib(const char* text, uint64_t* out) {
@@ -241,8 +334,20 @@ bool ParseMib(const char* text, uint64_t* out) {
 
 int Main(int argc, char** argv) {
   Options opt;
+  std::vector<TakeBack> take_back;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    if (a == "--take-back") {
+      TakeBack t;
+      const char* value = i + 1 < argc ? argv[++i] : nullptr;
+      if (!ParseTakeBack(value, &t)) {
+        std::fprintf(stderr, "vmm_fixture: --take-back needs PID:FD:NAME:INODE, got '%s'\n%s",
+                     value ? value : "", kUsage);
+        return 2;
+      }
+      take_back.push_back(t);
+      continue;
+    }
     uint64_t* mib = a == "--shmem-mib"     ? &opt.shmem_mib
                     : a == "--hugetlb-mib" ? &opt.hugetlb_mib
                     : a == "--gmem-mib"    ? &opt.gmem_mib
@@ -263,6 +368,12 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr, "vmm_fixture: unknown argument '%s'\n%s", a.c_str(), kUsage);
       return 2;
     }
+  }
+  if (!take_back.empty()) {
+    bool all = true;
+    for (const TakeBack& t : take_back) all = CheckTakenBack(t) && all;
+    std::fflush(stdout);
+    return all ? 0 : 1;
   }
   struct sigaction sa {};
   sa.sa_handler = OnSignal;

@@ -1,0 +1,43 @@
+// khoctl fds: which fd of khod holds each restored memory file, for the
+// restarted VMM (or an operator's script) to take back with
+// pidfd_getfd(pidfd_open(PID), FD). One line per gmem:
+//   TOKEN NAME KIND PID FD      FD "-" where khod holds nothing to take back
+// Exit 0 whatever the phase (a line on stderr says when no fd is held), 2 on error.
+#include <cstdio>
+
+#include "khoctl/client.h"
+#include "khoctl/commands.h"
+#include "khoctl/flag_parser.h"
+#include "khoctl/khod_call.h"
+
+namespace khod {
+
+static const char kFdsUsage[] = "fds [--socket PATH]";
+
+int RunFds(const Args& args) {
+  Result<ParsedFlags> f = ParseFlags(args, {{"--socket", true}});
+  if (!f.ok()) return FailWithUsage("fds", kFdsUsage, f.status());
+  if (Status bad = RefuseArguments(f->positionals()); !bad.ok())
+    return FailWithUsage("fds", kFdsUsage, bad);
+  const std::string socket = f->Get("--socket", kDefaultSocket);
+  KhodClient client(socket);
+  Result<v1::StatusReply> s = client.GetStatus();
+  if (!s.ok()) return FailKhodCall("fds", socket, s.status());
+  std::printf("%-6s %-16s %-14s %-8s %s\n", "TOKEN", "NAME", "KIND", "PID", "FD");
+  int held = 0;
+  for (const auto& g : s->gmems()) {
+    const std::string kind = g.provenance() == "MODEL" ? "MODEL" : g.kind();
+    const std::string fd = g.khod_fd() ? std::to_string(g.khod_fd()) : "-";
+    std::printf("%-6llu %-16s %-14s %-8u %s\n", static_cast<unsigned long long>(g.token()),
+                g.name().empty() ? "-" : g.name().c_str(), kind.c_str(), s->pid(), fd.c_str());
+    held += g.khod_fd() != 0;
+  }
+  if (!held)
+    std::fprintf(stderr,
+                 "khoctl fds: khod holds no restored file to take back in phase %s (only from "
+                 "RESTORED until Finish)\n",
+                 v1::Phase_Name(s->phase()).c_str());
+  return kExitOk;
+}
+
+}  // namespace khod

@@ -1,0 +1,142 @@
+// RestoreRequest.rebuild_into checks (restore/rebuild_target.h), on real fds
+// of this process taken back with pidfd_getfd: what is not a guest_memfd, an
+// unknown token or VM, a duplicate, a bad pid/fd are refused naming them.
+// The accepted case needs a real guest_memfd: it skips without /dev/kvm.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "kernel/kvm.h"
+#include "kernel/kvm_uapi.h"
+#include "restore/rebuild_target.h"
+
+namespace khod {
+namespace {
+
+constexpr uint64_t kSize = 1 << 20;
+
+GuestMemfd Gmem(uint64_t token, const char* name, FileKind kind, uint64_t vm,
+               Provenance provenance = Provenance::kKernel) {
+  GuestMemfd g;
+  g.token = token;
+  g.name = name;
+  g.kind = kind;
+  g.size = kSize;
+  g.vm_token = vm;
+  g.provenance = provenance;
+  return g;
+}
+
+// A kernel guest_memfd on VM 5, a shmem memfd, a MODEL guest.
+Snapshot Frozen() {
+  Snapshot s;
+  s.gmems = {Gmem(1, "gmem_shared", FileKind::kGuestMemfd, 5),
+             Gmem(2, "shmem0", FileKind::kShmemMemfd, 0),
+             Gmem(3, "model-1g", FileKind::kGuestMemfd, 5, Provenance::kModel)};
+  return s;
+}
+
+RebuildTargetOffer Offer(uint64_t token, uint64_t vm, int fd) {
+  return RebuildTargetOffer{token, vm, static_cast<int>(::getpid()), fd};
+}
+
+Status Take(std::vector<RebuildTargetOffer> offers) {
+  return TakeRebuildTargets(offers, Frozen()).status();
+}
+
+std::string Self() { return "of pid " + std::to_string(::getpid()); }
+
+TEST(RebuildTargetTest, PipeOfferedAsGuestMemfdIsRefusedNamingIt) {
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  Status s = Take({Offer(1, 5, p[0])});
+  EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition);
+  EXPECT_NE(s.message().find("rebuild_into[0]"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("fd " + std::to_string(p[0]) + " " + Self()), std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("pipe:"), std::string::npos) << s.message();
+  ::close(p[0]);
+  ::close(p[1]);
+}
+
+TEST(RebuildTargetTest, MemfdOfferedAsGuestMemfdIsRefusedNamingIt) {
+  int fd = ::memfd_create("notavm", MFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::ftruncate(fd, kSize), 0);
+  Status s = Take({Offer(1, 5, fd)});
+  EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition);
+  EXPECT_NE(s.message().find("/memfd:notavm"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("shmem-memfd, not a guest_memfd"), std::string::npos) << s.message();
+  ::close(fd);
+}
+
+TEST(RebuildTargetTest, RequestMistakesAreRefusedBeforeAnyFdIsTaken) {
+  // fd 900 is not open: the checks below must fail before taking it.
+  Status s = Take({Offer(9, 5, 900)});
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("gmem token 9 is not in the frozen snapshot (tokens: 1, 2, 3)"),
+            std::string::npos)
+      << s.message();
+  s = Take({Offer(1, 6, 900)});
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("belonged to VM 5, the offer names VM 6"), std::string::npos)
+      << s.message();
+  s = Take({Offer(2, 0, 900)});
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("shmem-memfd: only a kernel guest_memfd"), std::string::npos)
+      << s.message();
+  s = Take({Offer(3, 5, 900)});
+  EXPECT_NE(s.message().find("a MODEL guest"), std::string::npos) << s.message();
+  s = Take({RebuildTargetOffer{1, 5, 0, 3}});
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("needs pid > 0"), std::string::npos) << s.message();
+  // A duplicate is refused, naming both offers, before any fd is taken.
+  s = Take({Offer(1, 5, 900), Offer(1, 5, 901)});
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("rebuild_into[1]: gmem 1 is already offered by rebuild_into[0]"),
+            std::string::npos)
+      << s.message();
+}
+
+TEST(RebuildTargetTest, ClosedFdAndDeadPidAreNotFound) {
+  Status s = Take({Offer(1, 5, 900)});
+  EXPECT_EQ(s.code(), Status::Code::kNotFound);
+  EXPECT_NE(s.message().find("rebuild_into[0]"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("fd 900 of pid"), std::string::npos) << s.message();
+  s = Take({RebuildTargetOffer{1, 5, 999999, 3}});
+  EXPECT_EQ(s.code(), Status::Code::kNotFound);
+}
+
+TEST(RebuildTargetTest, GuestMemfdOfTheVmmIsTakenAndOneFileCannotServeTwice) {
+  Result<Kvm> kvm = Kvm::Open();
+  if (!kvm.ok()) GTEST_SKIP() << "/dev/kvm is missing on this machine: " << kvm.status().message();
+  Result<KvmVm> vm = kvm->CreateVm(0);
+  ASSERT_TRUE(vm.ok()) << vm.status().ToString();
+  Result<UniqueFd> gmem = vm->CreateGuestMemfd(kSize, uapi::kGuestMemfdFlagMmap);
+  ASSERT_TRUE(gmem.ok()) << gmem.status().ToString();
+  Snapshot frozen = Frozen();
+  auto t = TakeRebuildTargets({Offer(1, 5, gmem->get())}, frozen);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  ASSERT_EQ(t->count(1), 1u);
+  EXPECT_TRUE(t->at(1).fd.valid());
+  EXPECT_NE(t->at(1).what.find("VM 5"), std::string::npos);
+  // Wrong size.
+  Result<UniqueFd> small = vm->CreateGuestMemfd(kSize / 2, uapi::kGuestMemfdFlagMmap);
+  ASSERT_TRUE(small.ok());
+  Status s = TakeRebuildTargets({Offer(1, 5, small->get())}, frozen).status();
+  EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition);
+  EXPECT_NE(s.message().find("524288 bytes"), std::string::npos) << s.message();
+  // One file for two gmems.
+  frozen.gmems.push_back(Gmem(4, "gmem_second", FileKind::kGuestMemfd, 5));
+  s = TakeRebuildTargets({Offer(1, 5, gmem->get()), Offer(4, 5, gmem->get())}, frozen).status();
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("same guest_memfd as rebuild_into[0]"), std::string::npos)
+      << s.message();
+}
+
+}  // namespace
+}  // namespace khod
