@@ -3,7 +3,9 @@
 # Starts khod and a VMM fixture, attaches its memory files (real guest_memfds
 # where /dev/kvm exists; shmem + HugeTLB memfds and MODEL guests where it does
 # not, and says so), Prepare -> Freeze -> handover by re-executing khod ->
-# Restore -> Verify, then prints the phases, blob sizes and the verdict.
+# Restore -> Verify -> a new VMM process takes the restored memory back from
+# khod (pidfd_getfd) and checks its pattern -> Finish, then prints the phases,
+# blob sizes and the verdict. The workdir is removed on PASS, kept on failure.
 # Extra arguments go to the rehearsal (e.g. --corrupt-blob, --transport dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
