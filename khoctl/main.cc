@@ -38,7 +38,7 @@ const std::vector<Command>& AllCommands() {
       {"freeze", "freeze --guests-paused [--transport dir|reexec|luo] [--format fdt|proto] [--dir D]", "khod: final capture with guests paused, then hand over", RunFreeze},
       {"inspect", "inspect FILE [--json] [--extents] [--ranges]", "show what a snapshot blob (FDT or protobuf) holds", RunInspect},
       {"prepare", "prepare [--socket PATH]", "khod: capture the attached gmems while guests run (-> PREPARED)", RunPrepare},
-      {"probe", "probe [--json]", "what the running kernel supports (guest_memfd, HugeTLB, PFNs, KHO, LUO)", RunProbe},
+      {"probe", "probe [--json] [--debugfs DIR]", "what the running kernel supports (guest_memfd, HugeTLB, PFNs, KHO, LUO) and the KHO FDT it was handed", RunProbe},
       {"restore", "restore [--socket PATH] [--force-rebuild] [--from-state-dir] [--no-verify] [--rebuild-into TOKEN:VM:PID:FD,...]", "khod: restore the handed-over gmems, then verify (exit 0/1/2)", RunRestore},
       {"snapshot", "snapshot -o OUT [--socket PATH] [--format fdt|proto] [--recapture]", "khod: write the session's current snapshot blob", RunSnapshot},
       {"status", "status [--socket PATH]", "khod: phase, durations, blob sizes, gmems, verdict", RunStatus},

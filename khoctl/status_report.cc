@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "common/bytes.h"
+
 namespace khod {
 
 std::string FormatNanos(uint64_t ns) {
@@ -12,14 +14,7 @@ std::string FormatNanos(uint64_t ns) {
   return b;
 }
 
-std::string FormatBytes(uint64_t n) {
-  char b[32];
-  if (n >= (1ull << 30)) std::snprintf(b, sizeof(b), "%.1f GiB", n / 1073741824.0);
-  else if (n >= (1u << 20)) std::snprintf(b, sizeof(b), "%.1f MiB", n / 1048576.0);
-  else if (n >= 1024) std::snprintf(b, sizeof(b), "%.1f KiB", n / 1024.0);
-  else std::snprintf(b, sizeof(b), "%llu B", static_cast<unsigned long long>(n));
-  return b;
-}
+std::string FormatBytes(uint64_t n) { return HumanBytes(n); }
 
 std::string FormatStatus(const v1::StatusReply& s) {
   char b[256];
@@ -33,6 +28,7 @@ std::string FormatStatus(const v1::StatusReply& s) {
   o += std::string("kvm          ") + (s.kvm_available() ? "available" : "missing (memfd stand-ins and MODEL guests)") + "\n";
   if (s.transport() != v1::TRANSPORT_UNSPECIFIED)
     o += "transport    " + v1::Transport_Name(s.transport()) + "\n";
+  if (!s.kho_incoming().empty()) o += "kho          " + s.kho_incoming() + "\n";
   if (s.prepared_blob_bytes()) o += "prepared     " + FormatBytes(s.prepared_blob_bytes()) + " (proto)\n";
   if (s.blob_bytes())
     o += "frozen blob  " + FormatBytes(s.blob_bytes()) + " (" + v1::BlobFormat_Name(s.blob_format()) + ")\n";

@@ -1,0 +1,164 @@
+// KHO's incoming tree as debugfs shows it after a kexec (handover/
+// kho_debugfs.h), on trees built with libfdt: the real layout is read and
+// listed, and every hostile variant is refused with a message naming the
+// file and the problem, never a crash. No machine here has KHO.
+#include <libfdt.h>
+
+#include <cstring>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "common/bytes.h"
+#include "daemon/record_file.h"
+#include "handover/kho_debugfs.h"
+#include "tests/kho_tree.h"
+
+namespace khod {
+namespace {
+
+bool Has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+TEST(KhoIncomingTest, AbsentTreeIsNotAnError) {
+  const std::string root = MakeTempDir();
+  Result<KhoIncoming> in = ReadKhoIncoming(root);
+  ASSERT_TRUE(in.ok()) << in.status().ToString();
+  EXPECT_FALSE(in->present);
+  EXPECT_EQ(in->Summary(), "KHO incoming FDT: none (" + root +
+                               "/kho/in missing: no KHO kexec into this kernel, debugfs not "
+                               "mounted there, or no CONFIG_KEXEC_HANDOVER)");
+}
+
+TEST(KhoIncomingTest, ListsLuoFromAKhoV1Tree) {
+  const std::string root = MakeTempDir();
+  const std::string fdt = KhoRootFdt("kho-v1", {{"LUO"}, {"memblock"}});
+  const std::string luo = LuoFdt(3);
+  // debugfs exposes a sub-FDT by its totalsize; extra bytes are tolerated.
+  WriteKhoIn(root, fdt, {{"LUO", luo + std::string(100, '\0')}, {"memblock", LuoFdt(0)}});
+  Result<KhoIncoming> in = ReadKhoIncoming(root);
+  ASSERT_TRUE(in.ok()) << in.status().ToString();
+  EXPECT_TRUE(in->present);
+  EXPECT_EQ(in->compatible, "kho-v1");
+  EXPECT_EQ(in->fdt_bytes, fdt.size());
+  ASSERT_EQ(in->subtrees.size(), 2u);
+  EXPECT_EQ(in->subtrees[0].name, "LUO");
+  EXPECT_TRUE(in->subtrees[0].has_address);
+  EXPECT_TRUE(in->subtrees[0].exposed);
+  EXPECT_EQ(in->subtrees[0].compatible, "luo-v1");
+  EXPECT_EQ(in->subtrees[0].bytes, luo.size());
+  EXPECT_EQ(in->subtrees[0].problem, "");
+  EXPECT_EQ(in->Summary(), "KHO incoming FDT: " + HumanBytes(fdt.size()) +
+                               ", compatible kho-v1, sub-FDTs: LUO (luo-v1, " +
+                               HumanBytes(luo.size()) + "), memblock (luo-v1, " +
+                               HumanBytes(LuoFdt(0).size()) + ")");
+}
+
+TEST(KhoIncomingTest, KhoV2UsesPreservedDataAndOddNodesAreNamed) {
+  const std::string root = MakeTempDir();
+  KhoNode luo{"LUO", "preserved-data"};
+  KhoNode v1_style{"old", "fdt"};          // not kho-v2's property
+  KhoNode missing{"gone", "preserved-data"};  // no file under sub_fdts/
+  KhoNode metadata{"kexec-metadata", "preserved-data"};
+  WriteKhoIn(root, KhoRootFdt("kho-v2", {luo, v1_style, missing, metadata}),
+             {{"LUO", LuoFdt(1)}, {"kexec-metadata", std::string(24, '\x07')}});
+  Result<KhoIncoming> in = ReadKhoIncoming(root);
+  ASSERT_TRUE(in.ok()) << in.status().ToString();
+  ASSERT_EQ(in->subtrees.size(), 4u);
+  EXPECT_EQ(in->subtrees[0].compatible, "luo-v1");
+  EXPECT_FALSE(in->subtrees[1].has_address);
+  EXPECT_FALSE(in->subtrees[2].exposed);
+  EXPECT_EQ(in->subtrees[2].problem, "");
+  // A blob that is not an FDT is listed with why, not an error.
+  EXPECT_TRUE(Has(in->subtrees[3].problem, "not an FDT: truncated: 24 bytes")) << in->subtrees[3].problem;
+  const std::string s = in->Summary();
+  EXPECT_TRUE(Has(s, "compatible kho-v2")) << s;
+  EXPECT_TRUE(Has(s, "old (no address property)")) << s;
+  EXPECT_TRUE(Has(s, "gone (not in sub_fdts/)")) << s;
+}
+
+TEST(KhoIncomingTest, MalformedLuoSubFdtIsReportedNotFatal) {
+  const std::string root = MakeTempDir();
+  std::string luo = LuoFdt(2);
+  luo[0] ^= 0xff;
+  WriteKhoIn(root, KhoRootFdt("kho-v1", {{"LUO"}}), {{"LUO", luo}});
+  Result<KhoIncoming> in = ReadKhoIncoming(root);
+  ASSERT_TRUE(in.ok()) << in.status().ToString();
+  ASSERT_EQ(in->subtrees.size(), 1u);
+  EXPECT_TRUE(Has(in->subtrees[0].problem, "not an FDT: bad magic 0x2f0dfeed")) << in->subtrees[0].problem;
+  EXPECT_TRUE(Has(in->Summary(), "LUO (not an FDT: bad magic")) << in->Summary();
+}
+
+TEST(KhoIncomingTest, NodeNamesNeverLeaveSubFdts) {
+  const std::string root = MakeTempDir();
+  WriteKhoIn(root, KhoRootFdt("kho-v1", {{".."}}), {});
+  Result<KhoIncoming> in = ReadKhoIncoming(root);
+  ASSERT_TRUE(in.ok()) << in.status().ToString();
+  ASSERT_EQ(in->subtrees.size(), 1u);
+  EXPECT_EQ(in->subtrees[0].problem, "node name is not a file name");
+  EXPECT_FALSE(in->subtrees[0].exposed);
+}
+
+// Each hostile root FDT: the code and the words that must be in the message.
+struct Hostile {
+  const char* what;
+  std::string fdt;
+  Status::Code code;
+  const char* says;
+};
+
+TEST(KhoIncomingTest, HostileRootFdtsAreRefusedNamingTheProblem) {
+  const std::string good = KhoRootFdt("kho-v1", {{"LUO"}});
+  std::string bad_magic = good;
+  bad_magic[3] = 'X';
+  std::string bad_struct = good;
+  // The first structure token (FDT_BEGIN_NODE of the root) made unknown.
+  const uint32_t off = fdt_off_dt_struct(good.data());
+  bad_struct[off + 3] = 7;  // tags are 1-4 and 9
+  std::string bad_version = good;
+  bad_version[23] = 1;  // last_comp_version 1: libfdt reads none so old
+  const Hostile cases[] = {
+      {"empty", "", Status::Code::kCorruption, "truncated: 0 bytes"},
+      {"short header", good.substr(0, 20), Status::Code::kCorruption, "truncated: 20 bytes"},
+      {"cut in half", good.substr(0, good.size() / 2), Status::Code::kCorruption,
+       "truncated: header says totalsize"},
+      {"bad magic", bad_magic, Status::Code::kCorruption, "bad magic 0xd00dfe58"},
+      {"bad version", bad_version, Status::Code::kCorruption, "bad header"},
+      {"bad structure", bad_struct, Status::Code::kCorruption, "malformed structure"},
+      {"no compatible", KhoRootFdt("", {{"LUO"}}), Status::Code::kCorruption,
+       "has no compatible on its root node"},
+      {"foreign compatible", KhoRootFdt("acme,widget", {}), Status::Code::kCorruption,
+       "root compatible \"acme,widget\" is not KHO's"},
+      {"future ABI", KhoRootFdt("kho-v9", {}), Status::Code::kUnsupported,
+       "KHO ABI \"kho-v9\" unknown to khod"},
+  };
+  for (const Hostile& h : cases) {
+    const std::string root = MakeTempDir();
+    WriteKhoIn(root, h.fdt, {});
+    Result<KhoIncoming> in = ReadKhoIncoming(root);
+    ASSERT_FALSE(in.ok()) << h.what;
+    EXPECT_EQ(in.status().code(), h.code) << h.what << ": " << in.status().ToString();
+    EXPECT_TRUE(Has(in.status().message(), h.says)) << h.what << ": " << in.status().ToString();
+    EXPECT_TRUE(Has(in.status().message(), root + "/kho/in/fdt")) << h.what << ": "
+                                                                  << in.status().ToString();
+  }
+}
+
+TEST(KhoIncomingTest, InDirectoryWithoutItsFdtIsCorruption) {
+  const std::string root = MakeTempDir();
+  ASSERT_TRUE(MakeDirs(root + "/kho/in/sub_fdts", 0700).ok());
+  Result<KhoIncoming> in = ReadKhoIncoming(root);
+  EXPECT_EQ(in.status().code(), Status::Code::kCorruption) << in.status().ToString();
+  EXPECT_TRUE(Has(in.status().message(), root + "/kho/in/fdt is missing")) << in.status().ToString();
+}
+
+TEST(KhoIncomingTest, SubFdtReaderTakesWhatTheRootListsBack) {
+  const std::string root = MakeTempDir();
+  const std::string luo = LuoFdt(5);
+  WriteKhoIn(root, KhoRootFdt("kho-v1", {{"LUO"}}), {{"LUO", luo + std::string(64, '\0')}});
+  Result<std::string> r = ReadKhoIncomingSubFdt(root, "LUO");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, luo);  // trimmed to totalsize
+}
+
+}  // namespace
+}  // namespace khod
