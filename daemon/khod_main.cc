@@ -3,7 +3,7 @@
 //
 //   khod [--socket=/run/khod/khod.sock] [--state-dir=/var/lib/khod]
 //        [--allow-gid=GID] [--transport=reexec|dir|luo] [--format=fdt|proto]
-//        [--luo-device=/dev/liveupdate]
+//        [--luo-device=/dev/liveupdate] [--debugfs=/sys/kernel/debug]
 //   test faults: [--crash-at=POINT] [--fault=corrupt-handover-blob]
 //   set by a reexec handover, not by hand: [--adopt=SPEC] [--listen-fd=N]
 #include <fcntl.h>
@@ -42,6 +42,7 @@ struct Flags {
   std::string adopt;
   int listen_fd = -1;
   std::string luo_device = "/dev/liveupdate";
+  std::string debugfs = kDefaultDebugfsRoot;  // where KHO's incoming tree is read
   std::vector<std::string> passthrough;  // re-given to the next khod on reexec
 };
 
@@ -73,6 +74,7 @@ bool ParseFlags(int argc, char** argv, Flags* f, std::string* err) {
       if (val != "corrupt-handover-blob") { *err = "unknown --fault " + val; return false; }
       f->corrupt_blob = true;
     } else if (key == "--luo-device") f->luo_device = val;
+    else if (key == "--debugfs") f->debugfs = val;
     else if (key == "--adopt") { f->adopt = val; pass = false; }
     else if (key == "--listen-fd") {
       Result<int> fd = ParseFdNumber("--listen-fd", val);
@@ -130,6 +132,7 @@ int main(int argc, char** argv) {
   so.corrupt_handover_blob = flags.corrupt_blob;
   so.adopted = adopted;
   so.luo_device_path = flags.luo_device;
+  so.debugfs_root = flags.debugfs;
   so.on_exec_ready = [&wake](std::vector<std::string> argv) {
     std::lock_guard<std::mutex> l(wake.mu);
     wake.exec_argv = std::move(argv);

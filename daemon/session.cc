@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "common/bytes.h"
 #include "daemon/record_file.h"
 #include "handover/dir_transport.h"
 #include "handover/luo_transport.h"
@@ -43,14 +44,6 @@ std::string PhaseName(v1::Phase p) {
 
 BlobFormat ToBlobFormat(v1::BlobFormat f) {
   return f == v1::PROTO ? BlobFormat::kProto : BlobFormat::kFdt;
-}
-
-std::string Bytes(uint64_t n) {
-  char b[32];
-  if (n >= (1u << 20)) std::snprintf(b, sizeof(b), "%.1f MiB", n / 1048576.0);
-  else if (n >= 1024) std::snprintf(b, sizeof(b), "%.1f KiB", n / 1024.0);
-  else std::snprintf(b, sizeof(b), "%llu B", static_cast<unsigned long long>(n));
-  return b;
 }
 
 SnapshotHeader MakeHeader() {
@@ -199,7 +192,10 @@ Result<uint64_t> Session::StageRecord() {
 Status Session::Persist() {
   Result<uint64_t> ticket = StageRecord();
   if (!ticket.ok()) return ticket.status();
-  return commit_.Wait(*ticket);
+  KHOD_RETURN_IF_ERROR(commit_.Wait(*ticket));
+  for (const std::string& f : orphans_) ::unlink(path(f).c_str());
+  orphans_.clear();
+  return Status::Ok();
 }
 
 void Session::ResetToIdle() {
@@ -336,6 +332,7 @@ Status Session::Recover() {
         // capture is still theirs. A FROZEN record means the handover had not
         // happened: back to PREPARED, the guests are still the VMM's.
         if (was == v1::FROZEN) {
+          if (!record_.frozen_blob().empty()) orphans_.push_back(record_.frozen_blob());
           record_.set_phase(v1::PREPARED);
           record_.clear_frozen_blob();
           record_.clear_frozen_blob_bytes();
@@ -346,6 +343,8 @@ Status Session::Recover() {
           recovery_ = "resumed PREPARED (" + std::to_string(handles_.size()) + " gmems re-taken)";
         }
       } else {
+        for (const std::string& f : {record_.prepared_blob(), record_.frozen_blob()})
+          if (!f.empty()) orphans_.push_back(f);
         ResetToIdle();
         recovery_ = "rolled back " + PhaseName(was) + " -> IDLE: " +
                     (has_model ? "MODEL guests live in khod's memory and were re-created empty"
@@ -362,6 +361,7 @@ Status Session::Recover() {
           MakeTransport(record_.transport(), record_.handover_dir());
       if (!t.ok()) return t.status();
       transport_ = std::move(*t);
+      if (record_.transport() == v1::LUO) NoteKhoIncoming();
       if (was != v1::HANDED_OVER) {
         // Restored objects were held by the process that died: restore again.
         record_.set_phase(v1::HANDED_OVER);
@@ -486,6 +486,7 @@ Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req) {
     handles_.clear();
     restored_.clear();
     transport_.reset();
+    kho_incoming_.clear();
     ResetToIdle();
     record_.set_session_id(RandomId());
     record_.set_next_token(1);
@@ -493,8 +494,15 @@ Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req) {
   KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE}, "Attach"));
   uint64_t token = req.token();
   if (token == 0) {
+    // Never hands out the luo blob token, whatever the transport.
     do token = record_.next_token() ? record_.next_token() : 1;
-    while (handles_.count(token) && (record_.set_next_token(token + 1), true));
+    while ((handles_.count(token) || token == kLuoBlobToken) &&
+           (record_.set_next_token(token + 1), true));
+  } else if (opts_.default_transport == v1::LUO) {
+    // Refused now rather than at Freeze, after the guests were paused.
+    Status reserved = CheckLuoGmemToken(token);
+    if (!reserved.ok())
+      return reserved.WithContext("Attach (khod's default transport is luo)");
   }
   if (handles_.count(token))
     return Status::FailedPrecondition("gmem token " + std::to_string(token) + " already attached");
@@ -664,13 +672,15 @@ Result<v1::PhaseReply> Session::Prepare() {
   record_.set_prepared_blob(file);
   record_.set_prepared_blob_bytes(blob.size());
   RecordDuration(v1::PREPARED, NowNs() - t0);
+  // Deleted by the write that stops naming it: this one, or the next one
+  // when this fails (the durable record still names it until then).
+  if (!old.empty() && old != file) orphans_.push_back(old);
   KHOD_RETURN_IF_ERROR(Persist());
-  if (!old.empty() && old != file) ::unlink(path(old).c_str());
   opts_.crash.Hit("prepared");
   v1::PhaseReply r;
   r.set_phase(v1::PREPARED);
   r.set_message("prepared " + std::to_string(snap->gmems.size()) + " gmems, blob " +
-                Bytes(blob.size()));
+                HumanBytes(blob.size()));
   return r;
 }
 
@@ -728,37 +738,34 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     for (const auto& [token, h] : handles_)
       if (h->fd >= 0) pkg.fds.push_back({token, h->fd});
     Status sent = (*t)->Send(pkg);
-    if (!sent.ok()) {
-      // Nothing left this process: back to PREPARED as a restart's rollback of
-      // FROZEN leaves it (no frozen blob named), then the blob is an orphan
-      // to delete - only once the record that stops naming it is durable.
-      const std::string why = std::string("Freeze: ") + (*t)->name() + " handover failed (" +
-                              sent.message() + ")";
-      record_.set_phase(v1::PREPARED);
-      record_.clear_frozen_blob();
-      record_.clear_frozen_blob_bytes();
-      record_.clear_frozen_blob_xxh3();
-      have_frozen_ = false;
-      frozen_ = Snapshot();
-      Status persisted = Persist();
-      if (!persisted.ok())
-        return persisted.WithContext(why + "; the PREPARED record was not written (the FROZEN "
-                                           "one stays: a restart rolls it back to PREPARED)");
-      ::unlink(path(file).c_str());
-      return sent.WithContext(std::string("Freeze: ") + (*t)->name() +
-                              " handover failed; back to PREPARED");
-    }
+    if (!sent.ok())
+      return RollBackToPrepared(file, std::string("Freeze: ") + (*t)->name() + " handover failed",
+                                sent);
     opts_.crash.Hit("pre-handed_over");
+    const v1::SessionRecord before = record_;
     record_.set_phase(v1::HANDED_OVER);
     record_.set_transport(tkind);
     record_.set_handover_dir(req.dir());
     if (tkind == v1::REEXEC) record_.set_exec_count(record_.exec_count() + 1);
     RecordDuration(v1::HANDED_OVER, NowNs() - t1);
-    KHOD_RETURN_IF_ERROR(Persist());
+    Status handed = Persist();
+    if (!handed.ok()) {
+      // The durable record says FROZEN: a handover it does not name must not
+      // stand (no exec, LUO session closed, dir blob removed).
+      const uint64_t generation = record_.generation();
+      record_ = before;
+      record_.set_generation(generation);
+      Status aborted = (*t)->Abort();
+      return RollBackToPrepared(
+          file,
+          std::string("Freeze: the HANDED_OVER record was not written, so the ") + (*t)->name() +
+              " handover was undone" + (aborted.ok() ? "" : " (abort: " + aborted.message() + ")"),
+          handed);
+    }
     opts_.crash.Hit("handed_over");
     reply.set_phase(v1::HANDED_OVER);
     reply.set_message("frozen " + std::to_string(frozen_.gmems.size()) + " gmems, " +
-                      v1::BlobFormat_Name(fmt) + " blob " + Bytes(blob.size()) +
+                      v1::BlobFormat_Name(fmt) + " blob " + HumanBytes(blob.size()) +
                       ", handed over by " + (*t)->name() + " with " +
                       std::to_string(pkg.fds.size()) + " fds");
     if (tkind == v1::REEXEC) {
@@ -773,6 +780,36 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
   }
   if (!exec_argv.empty() && opts_.on_exec_ready) opts_.on_exec_ready(std::move(exec_argv));
   return reply;
+}
+
+// After a luo handover LUO's own state came through KHO: what the kernel
+// shows of KHO's incoming tree is reported (Status, Restore), never acted on.
+bool Session::NoteKhoIncoming() {
+  Result<KhoIncoming> in = ReadKhoIncoming(opts_.debugfs_root);
+  kho_incoming_ = in.ok() ? in->Summary() : "KHO incoming FDT unusable: " + in.status().ToString();
+  return !in.ok() || in->present;  // an unusable tree is still a tree
+}
+
+Status Session::RollBackToPrepared(const std::string& frozen_file, const std::string& what,
+                                   const Status& cause) {
+  // As a restart's rollback of FROZEN leaves it: no frozen blob named.
+  record_.set_phase(v1::PREPARED);
+  record_.clear_frozen_blob();
+  record_.clear_frozen_blob_bytes();
+  record_.clear_frozen_blob_xxh3();
+  have_frozen_ = false;
+  frozen_ = Snapshot();
+  orphans_.push_back(frozen_file);
+  Status persisted = Persist();
+  if (!persisted.ok())
+    // Both errors. This process goes on as PREPARED; the frozen blob stays
+    // until a record not naming it is durable, and a restart meanwhile finds
+    // the FROZEN record and rolls it back to PREPARED itself.
+    return persisted.WithContext(
+        what + " (" + cause.message() +
+        "); the PREPARED record was not written either: the durable record stays FROZEN, which "
+        "a restart rolls back to PREPARED; this khod goes on as PREPARED");
+  return cause.WithContext(what + "; back to PREPARED");
 }
 
 void Session::ExecFailed(const Status& why) {
@@ -833,7 +870,7 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
   const bool recorded = record_.frozen_blob_bytes() > 0 || !record_.frozen_blob().empty();
   if (recorded && XXH3_64bits(blob.data(), blob.size()) != record_.frozen_blob_xxh3())
     return Status::Corruption(
-        "Restore: corrupt handover: the blob from " + origin + " (" + Bytes(blob.size()) +
+        "Restore: corrupt handover: the blob from " + origin + " (" + HumanBytes(blob.size()) +
         ") does not match the checksum recorded at freeze; nothing was restored, every fd is "
         "still held (retry with from_state_dir to use khod's own copy)");
   Snapshot snap;
@@ -932,6 +969,21 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
                                         std::to_string(g.size));
     restored[g.token] = std::move(*h);
   }
+  std::string kho_note;
+  if (record_.transport() == v1::LUO) {
+    const bool present = NoteKhoIncoming();
+    kho_note = "; " + kho_incoming_;
+    if (!present && sent_here_) {
+      kho_note += " (no kexec happened: this khod made the handover itself)";
+    } else if (!present) {
+      const std::string warning =
+          "warning: the handover was luo but this kernel shows no KHO incoming tree under " +
+          opts_.debugfs_root + "/kho/in: was it booted by a KHO kexec, with debugfs mounted at " +
+          opts_.debugfs_root + "?";
+      std::fprintf(stderr, "khod: %s\n", warning.c_str());
+      kho_note += "; " + warning;
+    }
+  }
   opts_.crash.Hit("pre-restored");
   warming_.clear();  // those not taken (rebuilt instead): their mappings go
   restored_ = std::move(restored);
@@ -959,7 +1011,7 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
     msg += "; khod pid " + std::to_string(::getpid()) + " holds them for the VMM until Finish (" +
            held + ")";
   for (const std::string& n : notes) msg += "; " + n;
-  r.set_message(msg);
+  r.set_message(msg + kho_note);
   return r;
 }
 
@@ -1038,8 +1090,12 @@ Result<v1::PhaseReply> Session::Cancel() {
   // these files, and a crash after it leaves orphans only, never a record
   // naming deleted files. A failed write deletes nothing.
   Status persisted = Persist();
-  if (!persisted.ok())
+  if (!persisted.ok()) {
+    // The durable record still names them; the next write that succeeds does not.
+    for (const std::string& f : {prepared, frozen})
+      if (!f.empty()) orphans_.push_back(f);
     return persisted.WithContext("Cancel: the IDLE record was not written, nothing was deleted");
+  }
   opts_.crash.Hit("cancelled");
   if (transport_) transport_->Abort();
   transport_.reset();
@@ -1079,6 +1135,7 @@ v1::StatusReply Session::BuildStatus() const {
   s.set_kvm_available(::access("/dev/kvm", F_OK) == 0);
   s.set_last_verdict(record_.last_verdict());
   s.set_incarnation(incarnation_);
+  s.set_kho_incoming(kho_incoming_);
   return s;
 }
 

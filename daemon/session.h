@@ -26,6 +26,7 @@
 #include "daemon/gmem_opener.h"
 #include "daemon/group_commit.h"
 #include "daemon/session_record.pb.h"
+#include "handover/kho_debugfs.h"
 #include "handover/luo_device.h"
 #include "handover/reexec_transport.h"
 #include "handover/transport.h"
@@ -50,6 +51,9 @@ struct SessionOptions {
   AdoptSpec adopted;  // what a reexec handed this process
   LuoDevice* luo_device = nullptr;  // nullptr: the kernel's
   std::string luo_device_path = "/dev/liveupdate";
+  // Where debugfs is mounted: after a luo handover khod reports KHO's
+  // incoming tree from <debugfs_root>/kho/in (khod --debugfs).
+  std::string debugfs_root = kDefaultDebugfsRoot;
   // Called (outside the lock) once a REEXEC handover is durable, with the
   // argv to exec. The daemon shuts gRPC down, then execs.
   std::function<void(std::vector<std::string> argv)> on_exec_ready;
@@ -89,6 +93,8 @@ class Session {
   // refreshed once it is durable. StageRecord() queues it (caller holds mu_)
   // so the caller can drop mu_ before waiting; Persist() stages and waits.
   Result<uint64_t> StageRecord();
+  // Persist() also deletes the files in orphans_ once it succeeds: the
+  // durable record then names none of them.
   Status Persist();
   v1::StatusReply BuildStatus() const;  // caller holds mu_
   Status ReattachAll(std::vector<std::string>* dropped);
@@ -101,6 +107,14 @@ class Session {
   Result<std::string> ReadFrozenBlobFromStateDir() const;
   void RecordDuration(v1::Phase p, int64_t nanos);
   void ResetToIdle();
+  // Freeze's handover did not happen: back to PREPARED, the frozen blob an orphan.
+  // `what` failed because of `cause`; the reply carries both, and the record
+  // write's error too when the PREPARED record cannot be written either.
+  Status RollBackToPrepared(const std::string& frozen_file, const std::string& what,
+                            const Status& cause);
+  // Reads KHO's incoming tree into kho_incoming_; false when there is none
+  // (true for a malformed one: kho_incoming_ then says what is wrong).
+  bool NoteKhoIncoming();
   GmemDeclaration DeclarationOf(const v1::GmemAttachment& a) const;
   v1::GmemInfo InfoOf(const v1::GmemAttachment& a) const;
   std::string path(const std::string& name) const { return opts_.state_dir + "/" + name; }
@@ -121,6 +135,9 @@ class Session {
   std::optional<ReceivedHandover> received_;
   std::unique_ptr<LuoDevice> own_luo_device_;
   Snapshot frozen_;
+  std::string kho_incoming_;  // StatusReply.kho_incoming
+  // Blob files no record names any more, deleted after the next durable write.
+  std::vector<std::string> orphans_;
   bool have_frozen_ = false;
   uint64_t incarnation_ = 0;  // record generation when this process opened it
   mutable std::mutex status_mu_;  // guards the pointer status_ only

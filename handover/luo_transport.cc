@@ -52,6 +52,14 @@ Status DecodeLuoManifest(const std::string& data, std::vector<uint64_t>* tokens,
   return Status::Ok();
 }
 
+Status CheckLuoGmemToken(uint64_t gmem_token) {
+  if (gmem_token != kLuoBlobToken) return Status::Ok();
+  return Status::InvalidArgument(
+      "luo: gmem token " + std::to_string(gmem_token) +
+      " (0x4b484f44424c4f42, 'KHODBLOB') is reserved for khod's blob memfd in the LUO session; "
+      "attach the gmem with another token");
+}
+
 LuoTransport::LuoTransport(LuoDevice* device, std::string session_name, std::string device_path)
     : dev_(device), session_name_(std::move(session_name)), device_path_(std::move(device_path)) {}
 
@@ -104,14 +112,10 @@ Result<int> LuoTransport::Retrieve(uint64_t token, const std::string& what) {
 }
 
 Status LuoTransport::Send(const HandoverPackage& pkg) {
-  // One token, one file in the session: a gmem keyed like the blob would
-  // collide with it. Refused before the device is touched.
-  for (const PreservedFd& p : pkg.fds)
-    if (p.token == kLuoBlobToken)
-      return Status::InvalidArgument(
-          "luo: gmem token " + std::to_string(p.token) +
-          " (0x4b484f44424c4f42, 'KHODBLOB') is the token of the blob memfd; attach the gmem "
-          "with another token");
+  // Refused before the device is touched. Attach refuses it too when luo is
+  // the default transport; this catches records from before that check and
+  // a luo Freeze of a session whose default was another transport.
+  for (const PreservedFd& p : pkg.fds) KHOD_RETURN_IF_ERROR(CheckLuoGmemToken(p.token));
   KHOD_RETURN_IF_ERROR(OpenDevice());
   if (session_fd_ >= 0) KHOD_RETURN_IF_ERROR(Abort());
   luo::CreateSession cs{};

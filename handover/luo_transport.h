@@ -21,6 +21,10 @@ namespace khod {
 // Token of the blob memfd inside the LUO session ("KHODBLOB").
 constexpr uint64_t kLuoBlobToken = 0x4b484f44424c4f42ull;
 
+// InvalidArgument naming the reserved token when `gmem_token` is the blob's:
+// one token, one file in a LUO session. Ok otherwise.
+Status CheckLuoGmemToken(uint64_t gmem_token);
+
 class LuoTransport : public HandoverTransport {
  public:
   // `device` is borrowed; `session_name` must be the same on both sides.

@@ -5,7 +5,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <functional>
 #include <cstring>
 #include <map>
 #include <string>
@@ -13,11 +16,14 @@
 
 #include <gtest/gtest.h>
 
+#include "common/bytes.h"
 #include "daemon/record_file.h"
 #include "daemon/session.h"
 #include "daemon/system_opener.h"
+#include "handover/luo_transport.h"
 #include "handover/luo_uapi.h"
 #include "kernel/mempolicy.h"
+#include "tests/kho_tree.h"
 
 namespace khod {
 namespace {
@@ -363,6 +369,266 @@ TEST_F(SessionTest, RestoreAfterALuoAdoptReappliesTheMempolicy) {
   EXPECT_TRUE(v->equal()) << v->differences(0).field() << ": expected "
                           << v->differences(0).expected() << ", found " << v->differences(0).found();
   for (auto& kv : luo.preserved) ::close(kv.second);
+}
+
+// DupLuo that also remembers what was closed and lets a test act (inject a
+// fault, refuse) when a file is preserved.
+class ScriptedLuo : public DupLuo {
+ public:
+  int Ioctl(int fd, unsigned long req, void* arg) override {
+    ++ioctls;
+    if (req == luo::kSessionPreserveFd && on_preserve) {
+      int rc = on_preserve(static_cast<luo::PreserveFd*>(arg)->token);
+      if (rc != 0) return rc;
+    }
+    return DupLuo::Ioctl(fd, req, arg);
+  }
+  void Close(int fd) override { closed.push_back(fd); }
+  std::function<int(uint64_t token)> on_preserve;
+  int ioctls = 0;
+  std::vector<int> closed;
+};
+
+class LuoSessionTest : public SessionTest {
+ protected:
+  void TearDown() override {
+    for (auto& kv : luo_.preserved) ::close(kv.second);
+    SessionTest::TearDown();
+  }
+  SessionOptions LuoOpts() {
+    SessionOptions o = Opts();
+    o.default_transport = v1::LUO;
+    o.luo_device = &luo_;
+    o.debugfs_root = dir_ + "/debugfs";
+    return o;
+  }
+  std::unique_ptr<Session> OpenLuo() {
+    Result<std::unique_ptr<Session>> s = Session::Open(LuoOpts(), &opener_);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+  v1::FreezeRequest LuoFreeze() {
+    v1::FreezeRequest f = PausedFreeze();
+    f.set_transport(v1::LUO);
+    return f;
+  }
+  // The record's temporary made a directory: the next record write fails
+  // (root ignores modes; EISDIR does not).
+  void BreakRecordWrites() { ASSERT_EQ(::mkdir((dir_ + "/session.rec.tmp").c_str(), 0700), 0); }
+  void MendRecordWrites() { ASSERT_EQ(::rmdir((dir_ + "/session.rec.tmp").c_str()), 0); }
+
+  // Send fails, then the PREPARED record that undoes FROZEN cannot be written.
+  // Returns the frozen blob the durable FROZEN record names.
+  std::string FailSendThenTheRecord(Session* s) {
+    luo_.on_preserve = [this](uint64_t token) {
+      if (token != kLuoBlobToken) return 0;
+      BreakRecordWrites();
+      return -EOPNOTSUPP;
+    };
+    Result<v1::PhaseReply> f = s->Freeze(LuoFreeze());
+    luo_.on_preserve = nullptr;
+    EXPECT_FALSE(f.ok());
+    const std::string m = f.status().message();
+    // Both errors: the kernel's refusal and the record write's.
+    for (const char* part : {"Freeze: luo handover failed", "preserve blob memfd",
+                             "kernel refused (Operation not supported)",
+                             "the PREPARED record was not written either", "session.rec.tmp",
+                             "durable record stays FROZEN"})
+      EXPECT_NE(m.find(part), std::string::npos) << part << " in " << f.status().ToString();
+    EXPECT_EQ(s->phase(), v1::PREPARED);  // this process goes on as PREPARED
+    // The LUO session was closed: the kernel drops what it held.
+    EXPECT_EQ(std::count(luo_.closed.begin(), luo_.closed.end(), 2000), 1);
+    v1::SessionRecord rec = ReadRecord(dir_);
+    EXPECT_EQ(rec.phase(), v1::FROZEN);
+    EXPECT_FALSE(rec.frozen_blob().empty());
+    EXPECT_TRUE(Exists(dir_ + "/" + rec.frozen_blob()));  // the durable record names it
+    return rec.frozen_blob();
+  }
+
+  ScriptedLuo luo_;
+};
+
+TEST_F(LuoSessionTest, AttachRefusesTheBlobTokenWhenLuoIsTheDefaultTransport) {
+  auto s = OpenLuo();
+  ASSERT_TRUE(s);
+  v1::AttachRequest q = KernelAttach(memfd_);
+  q.set_token(kLuoBlobToken);
+  Result<v1::GmemInfo> g = s->Attach(q);
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.status().code(), Status::Code::kInvalidArgument) << g.status().ToString();
+  for (const char* part : {"Attach", "luo", "0x4b484f44424c4f42", "'KHODBLOB'", "reserved"})
+    EXPECT_NE(g.status().message().find(part), std::string::npos)
+        << part << " in " << g.status().ToString();
+  EXPECT_EQ(s->GetStatus().gmems_size(), 0);
+  EXPECT_EQ(ReadRecord(dir_).gmems_size(), 0);
+  // Tokens khod picks itself skip it too.
+  q.set_token(kLuoBlobToken - 1);
+  ASSERT_TRUE(s->Attach(q).ok());
+  q.set_token(0);
+  q.clear_memslots();
+  q.set_vm_token(0);
+  Result<v1::GmemInfo> picked = s->Attach(q);
+  ASSERT_TRUE(picked.ok()) << picked.status().ToString();
+  EXPECT_EQ(picked->token(), kLuoBlobToken + 1);
+}
+
+TEST_F(LuoSessionTest, SendStillRefusesTheBlobTokenOfARecordFromBeforeTheAttachCheck) {
+  {
+    // A session whose default was dir took the token, as any khod before the
+    // Attach check did whatever its transport.
+    auto s = Open();
+    v1::AttachRequest q = KernelAttach(memfd_);
+    q.set_token(kLuoBlobToken);
+    ASSERT_TRUE(s->Attach(q).ok());
+  }
+  auto s = OpenLuo();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->GetStatus().gmems_size(), 1) << s->recovery();
+  ASSERT_TRUE(s->Prepare().ok());
+  Result<v1::PhaseReply> f = s->Freeze(LuoFreeze());
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().code(), Status::Code::kInvalidArgument) << f.status().ToString();
+  EXPECT_NE(f.status().message().find("'KHODBLOB'"), std::string::npos) << f.status().ToString();
+  EXPECT_NE(f.status().message().find("back to PREPARED"), std::string::npos) << f.status().ToString();
+  EXPECT_EQ(luo_.ioctls, 0);  // refused before the device was touched
+  EXPECT_EQ(s->phase(), v1::PREPARED);
+  EXPECT_EQ(ReadRecord(dir_).phase(), v1::PREPARED);
+}
+
+TEST_F(LuoSessionTest, FailedSendWhoseRecordWriteFailsRecoversPreparedOnRestart) {
+  std::string frozen, prepared;
+  {
+    auto s = OpenLuo();
+    ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE(s->Prepare().ok());
+    prepared = ReadRecord(dir_).prepared_blob();
+    frozen = FailSendThenTheRecord(s.get());
+  }
+  MendRecordWrites();
+  auto s = OpenLuo();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->phase(), v1::PREPARED);
+  EXPECT_NE(s->recovery().find("rolled back FROZEN -> PREPARED"), std::string::npos) << s->recovery();
+  v1::SessionRecord rec = ReadRecord(dir_);
+  EXPECT_EQ(rec.phase(), v1::PREPARED);
+  EXPECT_EQ(rec.frozen_blob(), "");
+  EXPECT_EQ(rec.prepared_blob(), prepared);
+  EXPECT_TRUE(Exists(dir_ + "/" + prepared));
+  EXPECT_FALSE(Exists(dir_ + "/" + frozen));  // swept once the PREPARED record is durable
+  // And the live update goes on from there.
+  Result<v1::PhaseReply> again = s->Freeze(LuoFreeze());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(ReadRecord(dir_).phase(), v1::HANDED_OVER);
+}
+
+TEST_F(LuoSessionTest, FailedSendWhoseRecordWriteFailsKeepsGoingOnceWritesWork) {
+  auto s = OpenLuo();
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  ASSERT_TRUE(s->Prepare().ok());
+  const std::string frozen = FailSendThenTheRecord(s.get());
+  MendRecordWrites();
+  // Freeze again in the same process: the new FROZEN record no longer names
+  // the first attempt's blob, which goes.
+  luo_.closed.clear();
+  Result<v1::PhaseReply> again = s->Freeze(LuoFreeze());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  v1::SessionRecord rec = ReadRecord(dir_);
+  EXPECT_EQ(rec.phase(), v1::HANDED_OVER);
+  EXPECT_NE(rec.frozen_blob(), frozen);
+  EXPECT_TRUE(Exists(dir_ + "/" + rec.frozen_blob()));
+  EXPECT_FALSE(Exists(dir_ + "/" + frozen));
+  EXPECT_TRUE(luo_.closed.empty());  // this session stays open until the kexec
+}
+
+TEST_F(LuoSessionTest, HandedOverRecordThatCannotBeWrittenUndoesTheSend) {
+  auto s = OpenLuo();
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  ASSERT_TRUE(s->Prepare().ok());
+  // Every preserve succeeds; the record writes after them fail.
+  luo_.on_preserve = [this](uint64_t token) {
+    if (token != kLuoBlobToken) BreakRecordWrites();
+    return 0;
+  };
+  Result<v1::PhaseReply> f = s->Freeze(LuoFreeze());
+  luo_.on_preserve = nullptr;
+  ASSERT_FALSE(f.ok());
+  for (const char* part : {"HANDED_OVER record was not written", "luo handover was undone",
+                           "PREPARED record was not written either", "session.rec.tmp"})
+    EXPECT_NE(f.status().message().find(part), std::string::npos)
+        << part << " in " << f.status().ToString();
+  // Abort closed the LUO session.
+  EXPECT_EQ(std::count(luo_.closed.begin(), luo_.closed.end(), 2000), 1);
+  EXPECT_EQ(s->phase(), v1::PREPARED);
+  EXPECT_EQ(ReadRecord(dir_).phase(), v1::FROZEN);
+  // Restore and Cancel see a consistent PREPARED session, not a handover
+  // without a transport.
+  EXPECT_EQ(s->Restore(v1::RestoreRequest()).status().code(), Status::Code::kFailedPrecondition);
+  MendRecordWrites();
+  Result<v1::PhaseReply> c = s->Cancel();
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(ReadRecord(dir_).phase(), v1::IDLE);
+}
+
+TEST_F(LuoSessionTest, NewSideReportsTheKhoIncomingTreeInStatusAndRestore) {
+  const std::string luo = LuoFdt(1);
+  WriteKhoIn(dir_ + "/debugfs", KhoRootFdt("kho-v1", {{"LUO"}}), {{"LUO", luo}});
+  {
+    auto s = OpenLuo();
+    ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE(s->Prepare().ok());
+    ASSERT_TRUE(s->Freeze(LuoFreeze()).ok());
+    EXPECT_EQ(s->GetStatus().kho_incoming(), "");  // the old side reads none
+  }
+  auto s = OpenLuo();
+  ASSERT_TRUE(s);
+  ASSERT_EQ(s->phase(), v1::HANDED_OVER) << s->recovery();
+  const std::string want = "KHO incoming FDT: " +
+                           HumanBytes(KhoRootFdt("kho-v1", {{"LUO"}}).size()) +
+                           ", compatible kho-v1, sub-FDTs: LUO (luo-v1, " + HumanBytes(luo.size()) + ")";
+  EXPECT_EQ(s->GetStatus().kho_incoming(), want);
+  Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->message().find("1 adopted"), std::string::npos) << r->message();
+  EXPECT_NE(r->message().find("; " + want), std::string::npos) << r->message();
+  EXPECT_EQ(r->message().find("warning"), std::string::npos) << r->message();
+  EXPECT_EQ(s->GetStatus().kho_incoming(), want);
+}
+
+TEST_F(LuoSessionTest, NewSideWithoutAKhoTreeWarnsAndAMalformedOneIsNamed) {
+  {
+    auto s = OpenLuo();
+    ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE(s->Prepare().ok());
+    ASSERT_TRUE(s->Freeze(LuoFreeze()).ok());
+  }
+  {
+    auto s = OpenLuo();
+    EXPECT_NE(s->GetStatus().kho_incoming().find("KHO incoming FDT: none (" + dir_ +
+                                                 "/debugfs/kho/in missing"),
+              std::string::npos)
+        << s->GetStatus().kho_incoming();
+    Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_NE(r->message().find("warning: the handover was luo but this kernel shows no KHO "
+                                "incoming tree under " + dir_ + "/debugfs/kho/in"),
+              std::string::npos)
+        << r->message();
+  }
+  // A truncated root FDT: Status says what is wrong, Restore still works.
+  const std::string fdt = KhoRootFdt("kho-v1", {{"LUO"}});
+  WriteKhoIn(dir_ + "/debugfs", fdt.substr(0, 50), {});
+  auto s = OpenLuo();  // RESTORED rolls back to HANDED_OVER
+  ASSERT_EQ(s->phase(), v1::HANDED_OVER) << s->recovery();
+  const std::string st = s->GetStatus().kho_incoming();
+  EXPECT_EQ(st.rfind("KHO incoming FDT unusable: Corruption: " + dir_ + "/debugfs/kho/in/fdt", 0), 0u) << st;
+  EXPECT_NE(st.find("truncated: header says totalsize " + std::to_string(fdt.size()) +
+                    ", the file has 50 bytes"),
+            std::string::npos)
+      << st;
+  Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->message().find("KHO incoming FDT unusable"), std::string::npos) << r->message();
+  EXPECT_EQ(r->message().find("warning"), std::string::npos) << r->message();
 }
 
 TEST_F(SessionTest, CorruptRecordIsRefusedNotDiscarded) {
