@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "khoctl/client.h"
+#include "khoctl/status_report.h"
 #include "tools/rehearsal/child_process.h"
 
 namespace khod {
@@ -91,14 +92,12 @@ int Blackout(const std::string& khod_bin, int memfd, bool hash, double copy_ms,
   auto st = c.GetStatus();
   const double blackout = Ms(t2 - t0);
   std::printf("%s: blackout: %.1f ms = freeze+handover %.1f ms (capture+serialize %.1f, send %.2f), reexec "
-              "until answering %.1f ms, restore+verify %.1f ms (restore %.1f, verify %.1f); verify %s, "
-              "%llu PFNs and %llu hashes compared\n",
+              "until answering %.1f ms, restore+verify %.1f ms (restore %.1f, verify %.1f); verify %s",
               hash ? "hashing contents" : "PFNs only", blackout, (DurationOf(*st, v1::FROZEN) + DurationOf(*st, v1::HANDED_OVER)) / 1e6,
               DurationOf(*st, v1::FROZEN) / 1e6, DurationOf(*st, v1::HANDED_OVER) / 1e6,
               Ms(t1 - t0) - (DurationOf(*st, v1::FROZEN) + DurationOf(*st, v1::HANDED_OVER)) / 1e6,
               Ms(t2 - t1), DurationOf(*st, v1::RESTORED) / 1e6, DurationOf(*st, v1::VERIFIED) / 1e6,
-              vr->equal() ? "EQUAL" : "DIFFERENT", static_cast<unsigned long long>(vr->pfns_compared()),
-              static_cast<unsigned long long>(vr->hashes_compared()));
+              FormatVerify(*vr).c_str());
   std::printf("blackout / copy = %.2f%% (target <= 1%%): %s\n", 100 * blackout / copy_ms,
               blackout <= copy_ms / 100 ? "MET" : "NOT MET");
   k->Stop(SIGTERM);
@@ -161,9 +160,9 @@ int Run(const std::string& khod_bin, uint64_t gib, const std::string& copy_dir) 
   const double freeze_ms = (DurationOf(*ms, v1::FROZEN) + DurationOf(*ms, v1::HANDED_OVER)) / 1e6;
   const double rv_ms = (DurationOf(*ms, v1::RESTORED) + DurationOf(*ms, v1::VERIFIED)) / 1e6;
   std::printf("MODEL 1 TiB guest (1 GiB folios, 64 split): blob %llu bytes; freeze %.1f ms (target <= 50): %s; "
-              "restore+verify %.1f ms (target <= 100): %s; verify %s\n",
+              "restore+verify %.1f ms (target <= 100): %s; verify %s",
               static_cast<unsigned long long>(ms->blob_bytes()), freeze_ms, freeze_ms <= 50 ? "MET" : "NOT MET",
-              rv_ms, rv_ms <= 100 ? "MET" : "NOT MET", mv->equal() ? "EQUAL" : "DIFFERENT");
+              rv_ms, rv_ms <= 100 ? "MET" : "NOT MET", FormatVerify(*mv).c_str());
   k2->Stop(SIGTERM);
   ::system(("rm -rf " + dir).c_str());
   return 0;

@@ -18,6 +18,7 @@
 #include "restore/rebuild_target.h"
 #include "serializer/serializer.h"
 #include "state/invariants.h"
+#include "verify/verify_counts.h"
 
 namespace khod {
 namespace {
@@ -1029,6 +1030,12 @@ Result<v1::VerifyReply> Session::Verify() {
   reply.set_pages_compared(v.pages_compared);
   reply.set_pfns_compared(v.pfns_compared);
   reply.set_hashes_compared(v.hashes_compared);
+  reply.set_real_pages_compared(v.counts.real_pages);
+  reply.set_real_pfns_compared(v.counts.real_pfns);
+  reply.set_real_hashes_compared(v.counts.real_hashes);
+  reply.set_real_kinds(v.counts.real_kinds);
+  reply.set_model_pages_compared(v.counts.model_pages);
+  reply.set_model_hashes_compared(v.counts.model_hashes);
   for (const auto& d : v.differences) {
     auto* pd = reply.add_differences();
     pd->set_token(d.gmem_token);
@@ -1038,8 +1045,7 @@ Result<v1::VerifyReply> Session::Verify() {
     pd->set_found(d.found);
   }
   record_.set_last_verdict(
-      v.equal() ? "equal: " + std::to_string(v.pfns_compared) + " PFNs and " +
-                      std::to_string(v.hashes_compared) + " content hashes unchanged"
+      v.equal() ? "equal: " + VerifyCountsText(v.counts, /*equal=*/true)
                 : std::to_string(v.differences.size()) + " differences, first: " +
                       v.differences.front().ToString());
   if (v.equal()) {

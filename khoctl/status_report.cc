@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "common/bytes.h"
+#include "verify/verify_counts.h"
 
 namespace khod {
 
@@ -52,12 +53,21 @@ std::string FormatStatus(const v1::StatusReply& s) {
 }
 
 std::string FormatVerify(const v1::VerifyReply& v) {
-  char b[256];
-  std::snprintf(b, sizeof(b), "%s: %llu pages compared, %llu PFNs, %llu content hashes\n",
-                v.equal() ? "EQUAL" : "DIFFERENT", static_cast<unsigned long long>(v.pages_compared()),
-                static_cast<unsigned long long>(v.pfns_compared()),
-                static_cast<unsigned long long>(v.hashes_compared()));
-  std::string o = b;
+  std::string o = v.equal() ? "EQUAL: " : "DIFFERENT: ";
+  if (v.pages_compared() && !v.real_pages_compared() && !v.model_pages_compared()) {
+    // A khod from before the split: its totals mix real and MODEL pages.
+    o += std::to_string(v.pages_compared()) + " pages compared, " + std::to_string(v.pfns_compared()) +
+         " PFNs (real and MODEL together), " + std::to_string(v.hashes_compared()) + " content hashes\n";
+  } else {
+    VerifyCounts c;
+    c.real_pages = v.real_pages_compared();
+    c.real_pfns = v.real_pfns_compared();
+    c.real_hashes = v.real_hashes_compared();
+    c.real_kinds = v.real_kinds();
+    c.model_pages = v.model_pages_compared();
+    c.model_hashes = v.model_hashes_compared();
+    o += VerifyCountsText(c, v.equal()) + "\n";
+  }
   for (const auto& d : v.differences())
     o += "  gmem " + std::to_string(d.token()) + (d.where().empty() ? "" : " '" + d.where() + "'") +
          ": " + d.field() + ": expected " + d.expected() + ", found " + d.found() + "\n";

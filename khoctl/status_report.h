@@ -10,7 +10,7 @@ namespace khod {
 
 // Phase, session, recovery, gmems, per-phase durations, blob sizes, verdict.
 std::string FormatStatus(const v1::StatusReply& s);
-// "equal: ..." or one line per difference.
+// "EQUAL: <real PFNs> ...; MODEL: ..." then one line per difference.
 std::string FormatVerify(const v1::VerifyReply& v);
 // "12.3 ms"
 std::string FormatNanos(uint64_t ns);

@@ -13,6 +13,7 @@
 
 #include "state/snapshot.h"
 #include "verify/snapshot_diff.h"
+#include "verify/verify_counts.h"
 
 namespace khod {
 
@@ -21,6 +22,7 @@ struct RestoreVerdict {
   uint64_t pages_compared = 0;  // resident pages in the frozen folio lists
   uint64_t pfns_compared = 0;   // of those, pages whose PFN was known
   uint64_t hashes_compared = 0;
+  VerifyCounts counts;          // the same, real (kernel) and MODEL apart
   bool equal() const { return differences.empty(); }
 };
 

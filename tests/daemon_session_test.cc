@@ -23,6 +23,7 @@
 #include "handover/luo_transport.h"
 #include "handover/luo_uapi.h"
 #include "kernel/mempolicy.h"
+#include "kernel/probe.h"
 #include "tests/kho_tree.h"
 
 namespace khod {
@@ -665,6 +666,49 @@ TEST_F(SessionTest, ModelGuestRoundTripsThroughRestoreModel) {
   // claims them in the same model, so this checks refusal or equality.
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
+}
+
+// A real memfd and a MODEL guest in one session: Verify counts the memfd's
+// pages as real PFNs and the model's made-up frames as MODEL pages, apart,
+// so a large MODEL guest never reads as that many real PFNs checked.
+TEST_F(SessionTest, VerifyCountsRealPfnsAndModelPagesApart) {
+  auto s = Open();
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  v1::AttachRequest q;
+  q.set_name("model");
+  q.mutable_model()->set_size(uint64_t{64} << 20);
+  q.mutable_model()->set_hstate_order(9);
+  q.mutable_model()->set_populate(true);
+  Result<v1::GmemInfo> g = s->Attach(q);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  ASSERT_EQ(g->provenance(), "MODEL");
+  ASSERT_TRUE(s->Prepare().ok());
+  ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+  ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
+  Result<v1::VerifyReply> v = s->Verify();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  ASSERT_TRUE(v->equal()) << v->differences(0).field() << ": expected " << v->differences(0).expected()
+                          << ", found " << v->differences(0).found();
+  // The memfd: 512 KiB written of 1 MiB, 128 resident pages, with their PFNs
+  // where pagemap shows them (not in a sandbox without CAP_SYS_ADMIN).
+  const bool pfns = ProbeKernel().pfns_readable;
+  EXPECT_EQ(v->real_pages_compared(), 128u);
+  EXPECT_EQ(v->real_pfns_compared(), pfns ? 128u : 0u);
+  EXPECT_GT(v->real_hashes_compared(), 0u);
+  EXPECT_EQ(v->real_kinds(), "shmem-memfd");
+  // The MODEL guest: 64 MiB populated, 16384 pages, no contents to hash.
+  EXPECT_EQ(v->model_pages_compared(), 16384u);
+  EXPECT_EQ(v->model_hashes_compared(), 0u);
+  // The old totals still add both.
+  EXPECT_EQ(v->pages_compared(), 128u + 16384u);
+  EXPECT_EQ(v->hashes_compared(), v->real_hashes_compared());
+  // Status's verdict says them apart too.
+  const std::string verdict = s->GetStatus().last_verdict();
+  EXPECT_EQ(verdict, std::string("equal: ") +
+                         (pfns ? "128 real PFNs (shmem-memfd)"
+                               : "128 real pages (shmem-memfd), 0 of them with a known PFN,") +
+                         " and " + std::to_string(v->real_hashes_compared()) +
+                         " content hashes unchanged; MODEL: 16384 pages compared");
 }
 
 }  // namespace

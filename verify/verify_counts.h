@@ -1,0 +1,31 @@
+// What a verify compared, real memory and MODEL apart. A MODEL guest's
+// frames are made up by khod's model (a 1 TiB one has 268 M of them), so a
+// count that mixed them with kernel PFNs would read as real memory checked.
+// One text for every place that shows a verdict (khoctl, rehearsal, Status).
+#ifndef KHOD_VERIFY_VERIFY_COUNTS_H_
+#define KHOD_VERIFY_VERIFY_COUNTS_H_
+
+#include <cstdint>
+#include <string>
+
+namespace khod {
+
+struct VerifyCounts {
+  // gmems of kernel provenance: memory this kernel really holds.
+  uint64_t real_pages = 0;   // resident pages in the frozen folio lists
+  uint64_t real_pfns = 0;    // of those, pages whose PFN was known
+  uint64_t real_hashes = 0;  // content hashes
+  std::string real_kinds;    // "shmem-memfd/hugetlb-memfd"; empty: no real gmem
+  // gmems of MODEL (or synthetic) provenance: the model's frames.
+  uint64_t model_pages = 0;
+  uint64_t model_hashes = 0;
+};
+
+// "81919 real PFNs (shmem-memfd/hugetlb-memfd) and 22853 content hashes
+// unchanged; MODEL: 268435456 pages compared" (`equal`), or the same with
+// "compared" for a verify that found differences.
+std::string VerifyCountsText(const VerifyCounts& c, bool equal);
+
+}  // namespace khod
+
+#endif  // KHOD_VERIFY_VERIFY_COUNTS_H_
