@@ -1,15 +1,11 @@
 #include "capture/vmm_declaration.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <climits>
 #include <utility>
 
 #include "capture/json_reader.h"
+#include "common/file_read.h"
 
 namespace khod {
 
@@ -137,32 +133,16 @@ Status ParseVmmDeclaration(const std::string& json, VmmDeclaration* decl) {
 }
 
 Status LoadVmmDeclaration(const std::string& path, VmmDeclaration* decl) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return Status::NotFound("cannot open declaration file " + path);
-    return Status::FromErrno("open declaration file " + path, errno);
-  }
   // Bounded: a directory, /dev/zero or a huge file is refused, not read forever.
-  std::string text;
-  Status s;
-  struct stat st;
-  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
-    s = Status::InvalidArgument("declaration file " + path + " is a directory");
-  char buf[1 << 16];
-  while (s.ok()) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) s = Status::FromErrno("read declaration file " + path, errno);
-    if (n <= 0) break;
-    if (text.size() + static_cast<size_t>(n) > kMaxDeclarationBytes)
-      s = Status::InvalidArgument("declaration file " + path + " is larger than " +
-                                  std::to_string(kMaxDeclarationBytes >> 20) + " MiB");
-    else
-      text.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  if (!s.ok()) return s;
-  return ParseVmmDeclaration(text, decl).WithContext(path);
+  // Absent is NotFound, too large InvalidArgument (the operator named it).
+  FileReadOptions o;
+  o.max_bytes = kMaxDeclarationBytes;
+  o.too_large_is_corruption = false;
+  o.too_large_why = "more than any declaration needs";
+  o.label = "declaration file ";
+  Result<std::string> text = ReadWholeFile(path, o);
+  if (!text.ok()) return text.status();
+  return ParseVmmDeclaration(*text, decl).WithContext(path);
 }
 
 Status ValidateVmmDeclaration(const VmmDeclaration& decl,

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/file_read.h"
 #include "daemon/le64.h"
 
 namespace khod {
@@ -62,35 +63,6 @@ Status WriteFileAtomically(const std::string& path, std::string_view data) {
   ::close(dfd);
   if (rc != 0) return Status::FromErrno("fsync dir " + dir, err);
   return Status::Ok();
-}
-
-Result<std::string> ReadWholeFile(const std::string& path, size_t max_bytes) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    if (err == ENOENT) return Status::NotFound(path + ": no such file");
-    return Status::FromErrno("open " + path, err);
-  }
-  std::string out;
-  char buf[1 << 16];
-  for (;;) {
-    ssize_t r = ::read(fd, buf, sizeof(buf));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      int err = errno;
-      ::close(fd);
-      return Status::FromErrno("read " + path, err);
-    }
-    if (r == 0) break;
-    if (out.size() + static_cast<size_t>(r) > max_bytes) {
-      ::close(fd);
-      return Status::Corruption(path + ": larger than " + std::to_string(max_bytes) +
-                                " bytes, not a khod file");
-    }
-    out.append(buf, static_cast<size_t>(r));
-  }
-  ::close(fd);
-  return out;
 }
 
 Status WriteRecordFile(const std::string& path, std::string_view payload) {

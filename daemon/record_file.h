@@ -23,10 +23,7 @@ Result<std::string> ReadRecordFile(const std::string& path);
 
 // Atomic replace without a frame (for blobs whose format is self-checking).
 Status WriteFileAtomically(const std::string& path, std::string_view data);
-// Whole file, refused (Corruption) past max_bytes: no khod file is larger
-// than a 2 GiB blob and its frame, and /dev/zero must not eat the memory.
-constexpr size_t kMaxReadBytes = size_t{4} << 30;
-Result<std::string> ReadWholeFile(const std::string& path, size_t max_bytes = kMaxReadBytes);
+// Reading a whole file: common/file_read.h (its defaults are khod's files').
 
 // mkdir -p with `mode` for the directories created.
 Status MakeDirs(const std::string& path, unsigned mode);

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "common/bytes.h"
+#include "common/file_read.h"
 #include "daemon/record_file.h"
 #include "handover/dir_transport.h"
 #include "handover/luo_transport.h"

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 
+#include "common/file_read.h"
 #include "daemon/record_file.h"
 
 namespace khod {

@@ -6,14 +6,20 @@
 #include <cstring>
 
 #include "common/bytes.h"
+#include "common/file_read.h"
 #include "common/hex.h"
-#include "daemon/record_file.h"
 
 namespace khod {
 namespace {
 
-// KHO's FDTs are a page or a few; anything near this is not one.
-constexpr size_t kMaxKhoFile = size_t{64} << 20;
+// KHO's FDTs are a page or a few; anything near 64 MiB is not one. Absent
+// is NotFound (no tree: an answer), too large Corruption.
+FileReadOptions KhoFileRead() {
+  FileReadOptions o;
+  o.max_bytes = uint64_t{64} << 20;
+  o.too_large_why = "not a KHO FDT";
+  return o;
+}
 
 // A KHO ABI and the property its subsystem nodes carry the address in
 // (include/linux/kho/abi/kexec_handover.h of each version).
@@ -66,7 +72,7 @@ void ReadSubtree(const std::string& in_dir, KhoSubtree* t) {
     t->problem = "node name is not a file name";
     return;
   }
-  Result<std::string> blob = ReadWholeFile(in_dir + "/sub_fdts/" + t->name, kMaxKhoFile);
+  Result<std::string> blob = ReadWholeFile(in_dir + "/sub_fdts/" + t->name, KhoFileRead());
   if (!blob.ok()) {
     if (blob.status().code() != Status::Code::kNotFound) t->problem = blob.status().message();
     return;
@@ -110,7 +116,7 @@ Result<KhoIncoming> ReadKhoIncoming(const std::string& debugfs_root) {
   if (!IsDir(in.in_dir)) return in;
   in.present = true;
   const std::string path = in.in_dir + "/fdt";
-  Result<std::string> fdt = ReadWholeFile(path, kMaxKhoFile);
+  Result<std::string> fdt = ReadWholeFile(path, KhoFileRead());
   if (!fdt.ok()) {
     if (fdt.status().code() == Status::Code::kNotFound)
       return Status::Corruption(path + " is missing although " + in.in_dir +
@@ -154,7 +160,7 @@ Result<std::string> ReadKhoIncomingSubFdt(const std::string& debugfs_root, const
     return Status::Unsupported(in + " is missing: no incoming KHO state (kernel without "
                                "CONFIG_KEXEC_HANDOVER, debugfs not mounted, or no kexec)");
   const std::string path = in + "/sub_fdts/" + name;
-  Result<std::string> fdt = ReadWholeFile(path, kMaxKhoFile);
+  Result<std::string> fdt = ReadWholeFile(path, KhoFileRead());
   if (!fdt.ok()) return fdt.status().WithContext("KHO incoming sub-FDT");
   if (fdt->size() < 8 || fdt_magic(fdt->data()) != FDT_MAGIC)
     return Status::Corruption(path + ": not a flattened device tree (bad magic)");

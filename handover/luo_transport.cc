@@ -8,8 +8,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/file_read.h"
 #include "daemon/le64.h"
-#include "daemon/record_file.h"
 #include "handover/luo_uapi.h"
 
 namespace khod {

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "daemon/record_file.h"
+#include "common/file_read.h"
 
 namespace khod {
 namespace {

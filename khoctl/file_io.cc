@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <utility>
 
 namespace khod {
 
@@ -52,35 +53,15 @@ Status WriteInPlace(const std::string& path, const std::string& data) {
 
 }  // namespace
 
-Result<std::string> ReadWholeFile(const std::string& path, uint64_t max_bytes,
-                                  const std::function<Status(std::string_view)>& check_head) {
-  FdCloser f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (f.fd < 0) return Status::FromErrno("open " + path, errno);
-  struct stat st;
-  if (::fstat(f.fd, &st) != 0) return Status::FromErrno("stat " + path, errno);
-  if (S_ISDIR(st.st_mode)) return Status::InvalidArgument(path + " is a directory, not a file");
-  const std::string too_big = path + " holds more than " + std::to_string(max_bytes) +
-                              " bytes, larger than any snapshot blob";
-  if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > max_bytes)
-    return Status::InvalidArgument(too_big);
-  std::string data;
-  if (S_ISREG(st.st_mode)) data.reserve(static_cast<size_t>(st.st_size));
-  bool head_checked = !check_head;
-  char buf[1 << 16];
-  while (true) {
-    const ssize_t n = ::read(f.fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::FromErrno("read " + path, errno);
-    if (n == 0) break;
-    if (data.size() + static_cast<uint64_t>(n) > max_bytes) return Status::InvalidArgument(too_big);
-    data.append(buf, static_cast<size_t>(n));
-    if (!head_checked && data.size() >= kFileHeadBytes) {
-      head_checked = true;
-      KHOD_RETURN_IF_ERROR(check_head(data));
-    }
-  }
-  if (!head_checked) KHOD_RETURN_IF_ERROR(check_head(data));
-  return data;
+FileReadOptions BlobFileRead(std::function<Status(std::string_view head)> check_head,
+                             uint64_t max_bytes) {
+  FileReadOptions o;
+  o.max_bytes = max_bytes;
+  o.missing_is_not_found = false;
+  o.too_large_is_corruption = false;
+  o.too_large_why = "more than any snapshot blob holds";
+  o.check_head = std::move(check_head);
+  return o;
 }
 
 Status WriteWholeFile(const std::string& path, const std::string& data) {

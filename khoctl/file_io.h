@@ -1,4 +1,5 @@
-// Whole-file reads and writes for blobs. Writes go to a uniquely named
+// Whole-file reads (common/file_read.h, with khoctl's options) and writes
+// for blobs. Writes go to a uniquely named
 // temporary file beside the target, which is fsynced and renamed over it, so
 // a failed write never leaves half a blob and never touches anything else.
 #ifndef KHOD_KHOCTL_FILE_IO_H_
@@ -9,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/file_read.h"
 #include "common/status.h"
 
 namespace khod {
@@ -17,15 +19,13 @@ namespace khod {
 // frame 4 KiB of header plus protobuf's 2 GiB.
 constexpr uint64_t kMaxBlobFileBytes = (2ull << 30) + (1ull << 20);
 
-// Bytes `check_head` sees before the rest is read (fewer when the file is shorter).
-constexpr size_t kFileHeadBytes = 64;
-
-// Reads `path` whole. A directory, or more than `max_bytes` (a huge file,
-// /dev/zero), is an error naming the path. `check_head`, when given, sees the
-// first kFileHeadBytes and may refuse early what cannot be wanted.
-Result<std::string> ReadWholeFile(
-    const std::string& path, uint64_t max_bytes = kMaxBlobFileBytes,
-    const std::function<Status(std::string_view head)>& check_head = nullptr);
+// How khoctl reads a file an operator named: an absent one is open's
+// IoError ("open PATH: No such file or directory"), more than `max_bytes`
+// (a huge file, /dev/zero) InvalidArgument, never Corruption: that code is
+// left to `check_head` and the blob's own checks (LoadSnapshotFile adds the
+// path to those only).
+FileReadOptions BlobFileRead(std::function<Status(std::string_view head)> check_head = nullptr,
+                             uint64_t max_bytes = kMaxBlobFileBytes);
 
 // Replaces the regular file `path` (following a symlink, keeping its mode)
 // atomically and durably. A device or FIFO is written in place (nothing to

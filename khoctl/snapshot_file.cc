@@ -8,7 +8,7 @@ Result<LoadedSnapshot> LoadSnapshotFile(const std::string& path) {
   // The magic is checked first, so /dev/zero or a huge non-blob is refused
   // before it is read whole.
   auto check_magic = [](std::string_view head) { return DetectFormat(head).status(); };
-  Result<std::string> blob = ReadWholeFile(path, kMaxBlobFileBytes, check_magic);
+  Result<std::string> blob = ReadWholeFile(path, BlobFileRead(check_magic));
   if (!blob.ok()) {
     if (blob.status().code() == Status::Code::kCorruption) return blob.status().WithContext(path);
     return blob.status();  // the message already names the path

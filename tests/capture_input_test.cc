@@ -113,11 +113,13 @@ TEST(CaptureInputTest, DeclarationFileThatNeverEndsOrIsADirectory) {
   VmmDeclaration d;
   Status z = LoadVmmDeclaration("/dev/zero", &d);  // used to read forever
   EXPECT_EQ(z.code(), Status::Code::kInvalidArgument);
-  EXPECT_TRUE(Has(z.message(), "/dev/zero")) << z.message();
+  EXPECT_TRUE(Has(z.message(), "declaration file /dev/zero: larger than 268435456 bytes")) << z.message();
   Status dir = LoadVmmDeclaration("/", &d);
-  EXPECT_TRUE(Has(dir.message(), "is a directory")) << dir.message();
+  EXPECT_EQ(dir.code(), Status::Code::kInvalidArgument);
+  EXPECT_TRUE(Has(dir.message(), "declaration file / is a directory")) << dir.message();
   Status missing = LoadVmmDeclaration("/nonexistent/decl.json", &d);
   EXPECT_EQ(missing.code(), Status::Code::kNotFound);
+  EXPECT_EQ(missing.message(), "declaration file /nonexistent/decl.json: no such file");
 }
 
 TEST(CaptureInputTest, IdentifyNamesTheVmmFdNotOurDuplicate) {

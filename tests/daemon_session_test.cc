@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "common/bytes.h"
+#include "common/file_read.h"
 #include "daemon/record_file.h"
 #include "daemon/session.h"
 #include "daemon/system_opener.h"

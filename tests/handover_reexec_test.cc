@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/file_read.h"
 #include "daemon/record_file.h"
 #include "handover/dir_transport.h"
 #include "handover/kho_debugfs.h"
@@ -145,11 +146,14 @@ TEST(RecordFileTest, DetectsTornAndFlippedFiles) {
 }
 
 TEST(RecordFileTest, EndlessFileIsRefusedPastTheBound) {
-  Result<std::string> z = ReadWholeFile("/dev/zero", 1 << 20);
+  FileReadOptions o;  // khod's defaults: too large is Corruption
+  o.max_bytes = 1 << 20;
+  Result<std::string> z = ReadWholeFile("/dev/zero", o);
   ASSERT_FALSE(z.ok());
   EXPECT_EQ(z.status().code(), Status::Code::kCorruption);
   EXPECT_NE(z.status().message().find("/dev/zero: larger than 1048576 bytes"), std::string::npos)
       << z.status().ToString();
+  EXPECT_NE(z.status().message().find("not a khod file"), std::string::npos) << z.status().ToString();
 }
 
 TEST(KhoDebugfsTest, ReadsSubFdtAndRefusesNonFdt) {

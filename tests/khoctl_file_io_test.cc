@@ -1,5 +1,6 @@
 // khoctl/file_io: writes replace only the target, atomically, and never a
-// device node, FIFO, directory or symlink; reads are bounded.
+// device node, FIFO, directory or symlink; reads (common/file_read with
+// khoctl's BlobFileRead options) are bounded and keep khoctl's error codes.
 #include "khoctl/file_io.h"
 
 #include <dirent.h>
@@ -115,20 +116,33 @@ TEST_F(FileIoTest, MissingDirectoryNamesThePath) {
 }
 
 TEST_F(FileIoTest, ReadRefusesDirectory) {
-  auto r = ReadWholeFile(dir_);
+  auto r = ReadWholeFile(dir_, BlobFileRead());
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("is a directory"), std::string::npos);
+  EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(r.status().message(), dir_ + " is a directory, not a file");
 }
 
+// Past the bound is InvalidArgument, never Corruption: LoadSnapshotFile adds
+// the path only to a Corruption, which a blob's own checks give.
 TEST_F(FileIoTest, ReadIsBounded) {
   Put(P("big"), std::string(5000, 'x'));
-  auto r = ReadWholeFile(P("big"), 4096);
+  auto r = ReadWholeFile(P("big"), BlobFileRead(nullptr, 4096));
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("more than 4096 bytes"), std::string::npos);
+  EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(r.status().message(), P("big") + ": larger than 4096 bytes, more than any snapshot blob holds");
   // An endless device stops at the bound instead of eating memory.
-  auto z = ReadWholeFile("/dev/zero", 1 << 20);
+  auto z = ReadWholeFile("/dev/zero", BlobFileRead(nullptr, 1 << 20));
   ASSERT_FALSE(z.ok());
-  EXPECT_NE(z.status().message().find("/dev/zero"), std::string::npos);
+  EXPECT_EQ(z.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(z.status().message().find("/dev/zero: larger than 1048576 bytes"), std::string::npos);
+}
+
+// khoctl keeps open's error for an absent file (inspect prints "No such file").
+TEST_F(FileIoTest, ReadOfAMissingFileIsOpensIoError) {
+  auto r = ReadWholeFile(P("absent"), BlobFileRead());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kIoError);
+  EXPECT_EQ(r.status().message(), "open " + P("absent") + ": No such file or directory");
 }
 
 TEST_F(FileIoTest, HeadCheckStopsEarlyAndSeesShortFiles) {
@@ -138,15 +152,15 @@ TEST_F(FileIoTest, HeadCheckStopsEarlyAndSeesShortFiles) {
     EXPECT_GE(head.size(), kFileHeadBytes);
     return Status::Corruption("not a blob");
   };
-  auto z = ReadWholeFile("/dev/zero", kMaxBlobFileBytes, refuse);  // would be 2 GiB otherwise
+  auto z = ReadWholeFile("/dev/zero", BlobFileRead(refuse));  // would be 2 GiB otherwise
   EXPECT_EQ(z.status().code(), Status::Code::kCorruption);
   EXPECT_EQ(calls, 1);
   Put(P("short"), "abc");
   size_t seen = 99;
-  auto r = ReadWholeFile(P("short"), kMaxBlobFileBytes, [&](std::string_view head) {
-    seen = head.size();
-    return Status::Ok();
-  });
+  auto r = ReadWholeFile(P("short"), BlobFileRead([&](std::string_view head) {
+                           seen = head.size();
+                           return Status::Ok();
+                         }));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(seen, 3u);
   EXPECT_EQ(*r, "abc");
