@@ -7,8 +7,11 @@
 // restore + verify <= 100 ms (from khod's own per-phase durations).
 // Without /dev/kvm the "guest_memfd" is a shmem memfd stand-in: said in the output.
 //
-//   bazel build -c opt //bench:blackout_bench //daemon:khod
-//   bazel-bin/bench/blackout_bench [--gib 2] [--khod bazel-bin/daemon/khod] [--copy-dir /var/tmp]
+//   bazel build -c opt //bench:blackout_bench //daemon:khod && bazel-out/k8-opt/bin/bench/blackout_bench
+//     [--gib 2] [--khod PATH] [--copy-dir /var/tmp]
+// --khod defaults to the khod built in the same configuration as this bench
+// (<bin>/bench/blackout_bench -> <bin>/daemon/khod), else bazel-bin/daemon/khod;
+// the bench prints which one it runs.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -25,6 +28,7 @@
 #include "khoctl/client.h"
 #include "khoctl/status_report.h"
 #include "tools/rehearsal/child_process.h"
+#include "tools/rehearsal/sibling_binary.h"
 
 namespace khod {
 namespace {
@@ -172,13 +176,29 @@ int Run(const std::string& khod_bin, uint64_t gib, const std::string& copy_dir) 
 }  // namespace khod
 
 int main(int argc, char** argv) {
-  std::string khod_bin = "bazel-bin/daemon/khod", copy_dir = "/var/tmp";
+  std::string khod_bin, copy_dir = "/var/tmp";
   uint64_t gib = 2;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--gib") gib = std::strtoull(argv[i + 1], nullptr, 10);
     else if (a == "--khod") khod_bin = argv[i + 1];
     else if (a == "--copy-dir") copy_dir = argv[i + 1];
+  }
+  // The khod of this bench's own configuration: an opt bench timing a
+  // fastbuild khod measures the wrong binary.
+  const std::string sibling = khod::SiblingBinary("bench", "daemon/khod");
+  const char* why = "--khod";
+  if (khod_bin.empty() && !sibling.empty() && ::access(sibling.c_str(), X_OK) == 0) {
+    khod_bin = sibling;
+    why = "built with this bench";
+  } else if (khod_bin.empty()) {
+    khod_bin = "bazel-bin/daemon/khod";
+    why = "default; none built beside this bench, its configuration may differ";
+  }
+  std::printf("khod binary: %s (%s)\n", khod_bin.c_str(), why);
+  if (::access(khod_bin.c_str(), X_OK) != 0) {
+    std::printf("khod binary %s is not an executable: build //daemon:khod or pass --khod\n", khod_bin.c_str());
+    return 2;
   }
   return khod::Run(khod_bin, gib, copy_dir);
 }

@@ -33,6 +33,7 @@
 #include "khoctl/client.h"
 #include "khoctl/status_report.h"
 #include "tools/rehearsal/child_process.h"
+#include "tools/rehearsal/sibling_binary.h"
 
 namespace khod {
 namespace {
@@ -44,11 +45,10 @@ struct Options {
   v1::Transport transport = v1::REEXEC;
 };
 
-std::string Sibling(const char* argv0, const std::string& rel) {
-  // bazel-bin/tools/rehearsal/rehearsal -> bazel-bin/<rel>
-  std::string self = argv0;
-  size_t pos = self.rfind("/tools/rehearsal/");
-  return pos == std::string::npos ? rel : self.substr(0, pos) + "/" + rel;
+// <bin>/tools/rehearsal/rehearsal -> <bin>/<rel>, the same configuration.
+std::string Sibling(const std::string& rel) {
+  const std::string path = SiblingBinary("tools/rehearsal", rel);
+  return path.empty() ? rel : path;
 }
 
 int Fail(const std::string& what, const Status& s) {
@@ -284,8 +284,8 @@ int Rehearse(const Options& o) {
 int main(int argc, char** argv) {
   using namespace khod;
   Options o;
-  o.khod = Sibling(argv[0], "daemon/khod");
-  o.fixture = Sibling(argv[0], "tools/vmm_fixture/vmm_fixture");
+  o.khod = Sibling("daemon/khod");
+  o.fixture = Sibling("tools/vmm_fixture/vmm_fixture");
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
