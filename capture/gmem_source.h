@@ -32,6 +32,10 @@ class GmemSource {
   // fds it adopted, before Restore and Verify ask): whatever it prepares,
   // the next Capture waits for it and still reads every page itself.
   virtual void StartWarmUp() {}
+  // Optional: process `pid` maps this same file (a reexec's mapping holder):
+  // read the PFNs of the pages it maps from its page tables rather than
+  // populating a mapping of our own. Sources without PFNs ignore it.
+  virtual void UsePagesMappedBy(int pid) { (void)pid; }
 };
 
 }  // namespace khod

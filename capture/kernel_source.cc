@@ -98,6 +98,12 @@ Status KernelGmemSource::EnsureMapped(uint64_t size) {
     return m.status().WithContext(Describe());
   }
   mapping_ = std::move(*m);
+  if (held_by_ > 0 && identity_.kind != FileKind::kHugetlbMemfd) {
+    // HugeTLB keeps populating its own (64 entries per window, a few ms).
+    Result<HeldMapping> h = HeldMapping::Find(held_by_, fd_.get(), size);
+    if (h.ok()) held_ = std::make_unique<HeldMapping>(std::move(*h));
+    else held_note_ = h.status().message();
+  }
   if (identity_.kind != FileKind::kGuestMemfd) {
     auto g = PopulateGuard::Register(mapping_.data(), size);
     if (g.ok()) {
@@ -123,6 +129,8 @@ struct PageRun {
 struct KernelGmemSource::ScanPart {
   FolioExtentBuilder builder;
   std::vector<uint64_t> pagemap;
+  std::vector<uint64_t> held;  // the holder's entries for the window
+  uint64_t populated = 0;      // pages this process mapped itself
   std::vector<uint8_t> mincore;
   std::vector<PageRun> runs;
   std::vector<uint8_t> flags;
@@ -144,6 +152,15 @@ Status KernelGmemSource::PopulateWindow(uint64_t first, uint64_t npages, ScanPar
   KHOD_RETURN_IF_ERROR(frames_->ReadPagemap(base, npages, pm.data()));
   auto resident = [&](uint64_t i) { return (mc[i] & 1) != 0; };
   auto present = [&](uint64_t i) { return PagemapPresent(pm[i]); };
+  if (held_) {
+    // What the holder maps is the file's page now: take its entries for the
+    // pages not mapped here (a private page is mapped by nobody).
+    std::vector<uint64_t>& hm = part->held;
+    hm.resize(npages);
+    KHOD_RETURN_IF_ERROR(held_->Read(first, npages, hm.data()));
+    for (uint64_t i = 0; i < npages; ++i)
+      if (!present(i) && PagemapPresent(hm[i]) && PageMayBeTouched(first + i)) pm[i] = hm[i];
+  }
 
   // Map the existing, shared pages this process does not map yet, run by run.
   for (uint64_t i = 0; i < npages;) {
@@ -153,6 +170,7 @@ Status KernelGmemSource::PopulateWindow(uint64_t first, uint64_t npages, ScanPar
     }
     uint64_t j = i + 1;
     while (j < npages && resident(j) && !present(j) && PageMayBeTouched(first + j)) ++j;
+    part->populated += j - i;
     Status s = PopulateRead(base + i * page, (j - i) * page);
     // EFAULT: a page went away (guarded hole) or is private after all; its
     // PFN stays unknown and its residency comes from mincore.
@@ -354,6 +372,29 @@ Status KernelGmemSource::HashExtents(const FolioExtentBuilder& b, GuestMemfd* ou
   return Status::Ok();
 }
 
+void KernelGmemSource::UsePagesMappedBy(int pid) {
+  JoinWarmUp();
+  held_by_ = pid;
+  held_.reset();
+  held_note_.clear();
+  for (auto& p : parts_)
+    if (p) p->populated = 0;
+  guard_.reset();  // before the mapping it guards
+  mapping_ = Mapping();  // EnsureMapped looks for the holder's mapping
+}
+
+std::string KernelGmemSource::pfn_origin() const {
+  uint64_t populated = 0;
+  for (const auto& p : parts_)
+    if (p) populated += p->populated;
+  if (!held_) {
+    std::string s = "own mapping";
+    if (held_by_ > 0) s += " (not pid " + std::to_string(held_by_) + "'s: " + held_note_ + ")";
+    return s;
+  }
+  return held_->Describe() + " (" + std::to_string(populated) + " pages populated here)";
+}
+
 void KernelGmemSource::StartWarmUp() {
   JoinWarmUp();
   // Its status is dropped on purpose: Capture redoes every step and reports.
@@ -371,6 +412,7 @@ Status KernelGmemSource::WarmUp() {
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   if (size == 0 || size % identity_.page_size != 0) return Status::Ok();  // Capture says why
   KHOD_RETURN_IF_ERROR(EnsureMapped(size));
+  if (held_) return Status::Ok();  // the holder's mapping is populated already
   const uint64_t total = size / page;
   for (auto& p : parts_)
     if (!p) p = std::make_unique<ScanPart>();

@@ -11,6 +11,9 @@
 //  4. /proc/kpageflags is read for the PFN runs found, sorted by PFN and
 //     coalesced across small gaps (a freshly faulted 2 GiB shmem file is ~60k
 //     runs: one pread each cost 4x more than ~1k coalesced reads).
+// After a reexec, pages another process (the old khod's mapping holder) still
+// maps come from its pagemap instead (UsePagesMappedBy): step 3 then
+// populates only the pages it does not map.
 // The mapping stays alive between captures, so a second capture of an
 // unchanged file costs mincore + pagemap + kpageflags only. Buddy-backed files
 // are scanned by two threads over the two halves (the cost is kernel page
@@ -30,6 +33,7 @@
 
 #include "capture/folio_extent_builder.h"
 #include "capture/gmem_source.h"
+#include "kernel/held_mapping.h"
 #include "kernel/mapping.h"
 #include "kernel/memory_file.h"
 #include "kernel/pagemap.h"
@@ -67,6 +71,10 @@ class KernelGmemSource : public GmemSource {
   // Capture after an adopt finds them mapped and only reads pagemap and
   // kpageflags. Capture joins it first; errors are left for Capture to meet.
   void StartWarmUp() override;
+  void UsePagesMappedBy(int pid) override;
+  // Where the last capture's PFNs came from, for messages: "own mapping", or
+  // "pid 12's mapping at 0x7f..." (+ "N pages populated here").
+  std::string pfn_origin() const;
 
   const MemoryFileIdentity& identity() const { return identity_; }
   int fd() const { return fd_.get(); }
@@ -98,6 +106,9 @@ class KernelGmemSource : public GmemSource {
   std::unique_ptr<ScanPart> parts_[2];
   std::vector<uint64_t> pagemap_buf_;  // HugeTLB scan
   std::vector<uint64_t> kpf_buf_;
+  int held_by_ = -1;  // UsePagesMappedBy's pid until EnsureMapped looks for it
+  std::unique_ptr<HeldMapping> held_;
+  std::string held_note_;  // why held_by_ was not used
   std::thread warm_;  // StartWarmUp's; owns the members above until joined
 };
 

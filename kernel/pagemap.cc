@@ -13,8 +13,7 @@ Result<PageFrameReader> PageFrameReader::Open() {
   return PageFrameReader(UniqueFd(pm), UniqueFd(kf));
 }
 
-// pread of exactly `bytes`, retrying short reads (procfs may return less).
-static Status PreadAll(int fd, void* buf, size_t bytes, uint64_t offset, const char* what) {
+Status PreadAll(int fd, void* buf, size_t bytes, uint64_t offset, const char* what) {
   auto* p = static_cast<uint8_t*>(buf);
   while (bytes > 0) {
     ssize_t n = ::pread(fd, p, bytes, static_cast<off_t>(offset));

@@ -31,6 +31,10 @@ constexpr uint64_t kKpfHuge = 1ull << 17;
 constexpr uint64_t kKpfHwpoison = 1ull << 19;
 constexpr uint64_t kKpfNopage = 1ull << 20;
 
+// pread of exactly `bytes`, retrying short reads (procfs may return less);
+// `what` names the file in errors.
+Status PreadAll(int fd, void* buf, size_t bytes, uint64_t offset, const char* what);
+
 class PageFrameReader {
  public:
   // Opens /proc/self/pagemap (required) and /proc/kpageflags (root only; when

@@ -1,0 +1,51 @@
+// HeldMapping: another process's MAP_SHARED mapping of the same memory file,
+// whose page table entries this process reads through /proc/PID/pagemap.
+//
+// Why: a reexec handover leaves the old khod's populated mappings in a
+// holder process (kernel/mapping_holder.h). For a shared file mapping the
+// kernel keeps every PTE pointing at the file's current folio (migration
+// rewrites them, truncation and hole punching zap them), so an entry present
+// there is the PFN of that file page now, exactly what populating a mapping of
+// our own and reading /proc/self/pagemap would give - without populating 2 GiB
+// again (MADV_POPULATE_READ: ~0.1 us per page) while the guests wait.
+// An entry absent there says nothing (the page may be new): the caller falls
+// back to its own mapping for those pages.
+#ifndef KHOD_KERNEL_HELD_MAPPING_H_
+#define KHOD_KERNEL_HELD_MAPPING_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+#include "kernel/unique_fd.h"
+
+namespace khod {
+
+class HeldMapping {
+ public:
+  // Finds, in /proc/PID/maps, a shared mapping of the file `fd` is open on
+  // (same device and inode), from file offset 0, at least `size` bytes long.
+  // NotFound when the process maps no such range (the caller then populates
+  // its own mapping); an error reading /proc/PID is returned as it is.
+  static Result<HeldMapping> Find(pid_t pid, int fd, uint64_t size);
+
+  // The pagemap entries of file pages [first, first + n), one pread.
+  Status Read(uint64_t first, size_t n, uint64_t* out) const;
+
+  pid_t pid() const { return pid_; }
+  uint64_t address() const { return address_; }
+  std::string Describe() const;  // "pid 1234's mapping at 0x7f..."
+
+ private:
+  HeldMapping(pid_t pid, uint64_t address, UniqueFd pagemap)
+      : pid_(pid), address_(address), pagemap_(std::move(pagemap)) {}
+  pid_t pid_;
+  uint64_t address_;
+  UniqueFd pagemap_;
+};
+
+}  // namespace khod
+
+#endif  // KHOD_KERNEL_HELD_MAPPING_H_

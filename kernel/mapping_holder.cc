@@ -1,0 +1,114 @@
+#include "kernel/mapping_holder.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <thread>
+
+namespace khod {
+namespace {
+
+constexpr size_t kHolderStack = 64 * 1024;
+
+// Shared with the holder (same address space): set once its fds are closed.
+std::atomic<int> g_holder_ready{0};
+
+// Runs in the holder, on its own stack, in khod's address space and with
+// khod's TLS: raw syscalls only, nothing that takes a lock or sets errno on
+// the paths that matter.
+int HolderMain(void*) {
+  sigset_t all;
+  sigfillset(&all);
+  ::syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, nullptr, sizeof(uint64_t));
+  ::syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  ::syscall(SYS_close_range, 0u, ~0u, 0u);
+  g_holder_ready.store(1, std::memory_order_release);
+  for (;;) ::syscall(SYS_pause);
+  return 0;
+}
+
+}  // namespace
+
+MappingHolder& MappingHolder::operator=(MappingHolder&& o) noexcept {
+  if (this != &o) {
+    Release();
+    pid_ = o.pid_;
+    o.pid_ = -1;
+  }
+  return *this;
+}
+
+Result<MappingHolder> MappingHolder::Spawn() {
+  // Never unmapped: it lives in the address space the holder keeps.
+  void* stack = ::mmap(nullptr, kHolderStack, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) return Status::FromErrno("mmap mapping holder stack", errno);
+  g_holder_ready.store(0);
+  const pid_t pid = ::clone(HolderMain, static_cast<char*>(stack) + kHolderStack,
+                            CLONE_VM | SIGCHLD, nullptr);
+  if (pid < 0) {
+    const int err = errno;
+    ::munmap(stack, kHolderStack);
+    return Status::FromErrno("clone(CLONE_VM) mapping holder", err);
+  }
+  MappingHolder h(pid);
+  // It must have dropped its copies of khod's fds before khod execs (a client
+  // socket it still held would never see EOF). Microseconds in practice.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (!g_holder_ready.load(std::memory_order_acquire)) {
+    if (std::chrono::steady_clock::now() > deadline)
+      return Status::Busy("mapping holder pid " + std::to_string(pid) +
+                          " did not start within 2 s");
+    std::this_thread::yield();
+  }
+  return h;
+}
+
+Result<MappingHolder> MappingHolder::Adopt(pid_t pid) {
+  if (pid <= 0) return Status::InvalidArgument("mapping holder pid " + std::to_string(pid));
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!stat || !std::getline(stat, line))
+    return Status::NotFound("mapping holder pid " + std::to_string(pid) + " does not exist");
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+  const size_t close = line.rfind(')');
+  char state = 0;
+  int ppid = 0;
+  if (close == std::string::npos ||
+      std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) != 2)
+    return Status::Corruption("cannot parse /proc/" + std::to_string(pid) + "/stat");
+  if (ppid != ::getpid())
+    return Status::FailedPrecondition("pid " + std::to_string(pid) +
+                                      " is not a mapping holder of this khod (its parent is " +
+                                      std::to_string(ppid) + ", not " +
+                                      std::to_string(::getpid()) + ")");
+  if (state == 'Z')
+    return Status::NotFound("mapping holder pid " + std::to_string(pid) + " has exited");
+  return MappingHolder(pid);
+}
+
+void MappingHolder::Release() {
+  if (pid_ <= 0) return;
+  const pid_t pid = pid_;
+  pid_ = -1;
+  ::kill(pid, SIGKILL);
+  std::thread([pid] { ::waitpid(pid, nullptr, __WALL); }).detach();
+}
+
+pid_t MappingHolder::Detach() {
+  const pid_t pid = pid_;
+  pid_ = -1;
+  return pid;
+}
+
+}  // namespace khod
