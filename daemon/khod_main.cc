@@ -27,6 +27,7 @@
 #include "daemon/system_opener.h"
 #include "daemon/unix_listener.h"
 #include "handover/reexec_transport.h"
+#include "kernel/mapping_holder.h"
 
 namespace khod {
 namespace {
@@ -41,6 +42,7 @@ struct Flags {
   bool corrupt_blob = false;
   std::string adopt;
   int listen_fd = -1;
+  int mapping_holder = -1;  // the previous khod's (reexec)
   std::string luo_device = "/dev/liveupdate";
   std::string debugfs = kDefaultDebugfsRoot;  // where KHO's incoming tree is read
   std::vector<std::string> passthrough;  // re-given to the next khod on reexec
@@ -80,6 +82,11 @@ bool ParseFlags(int argc, char** argv, Flags* f, std::string* err) {
       Result<int> fd = ParseFdNumber("--listen-fd", val);
       if (!fd.ok()) { *err = fd.status().message(); return false; }
       f->listen_fd = *fd;
+      pass = false;
+    } else if (key == "--mapping-holder") {
+      Result<int> pid = ParseFdNumber("--mapping-holder", val);  // same digits rule
+      if (!pid.ok()) { *err = pid.status().message(); return false; }
+      f->mapping_holder = *pid;
       pass = false;
     } else { *err = "unknown flag " + a; return false; }
     if (pass && !IsOneShotFaultFlag(a)) f->passthrough.push_back(a);
@@ -131,6 +138,7 @@ int main(int argc, char** argv) {
   so.crash = CrashPoints(flags.crash_at);
   so.corrupt_handover_blob = flags.corrupt_blob;
   so.adopted = adopted;
+  so.mapping_holder = flags.mapping_holder;
   so.luo_device_path = flags.luo_device;
   so.debugfs_root = flags.debugfs;
   so.on_exec_ready = [&wake](std::vector<std::string> argv) {
@@ -193,6 +201,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "khod: re-executing %s\n", exec_argv[0].c_str());
     std::fflush(stderr);
     ::fcntl(*lfd, F_SETFD, 0);  // the new khod keeps accepting on the same socket
+    // The old address space outlives the exec in a holder: exec does not
+    // wait for 2 GiB of page tables to be torn down, and the new khod reads
+    // PFNs from them instead of populating its own (kernel/mapping_holder.h).
+    Result<MappingHolder> holder = MappingHolder::Spawn();
+    if (holder.ok()) exec_argv.push_back("--mapping-holder=" + std::to_string(holder->pid()));
+    else std::fprintf(stderr, "khod: no mapping holder (%s)\n", holder.status().ToString().c_str());
     pthread_sigmask(SIG_UNBLOCK, &sigs, nullptr);
     Status s = ReexecTransport::Exec(exec_argv);
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);

@@ -146,6 +146,18 @@ Result<std::unique_ptr<Session>> Session::Open(SessionOptions opts, GmemOpener* 
   }
   std::lock_guard<std::mutex> l(s->mu_);
   KHOD_RETURN_IF_ERROR(s->Recover());
+  if (s->opts_.mapping_holder > 0) {
+    Result<MappingHolder> h = MappingHolder::Adopt(s->opts_.mapping_holder);
+    if (h.ok() && s->record_.phase() == v1::HANDED_OVER) {
+      s->holder_ = std::move(*h);
+    } else {
+      // Not ours, or nothing to verify: never read, and let it go.
+      s->holder_note_ = h.ok() ? "mapping holder pid " + std::to_string(h->pid()) +
+                                     " released: nothing to restore"
+                               : "mapping holder not used: " + h.status().message();
+      s->recovery_ += "; " + s->holder_note_;
+    }
+  }
   s->StartWarmUps();
   return s;
 }
@@ -164,9 +176,18 @@ void Session::StartWarmUps() {
     if (dup < 0) continue;  // Restore meets the same error and reports it
     Result<std::unique_ptr<GmemHandle>> h = opener_->Adopt(DeclarationOf(*a), dup);
     if (!h.ok()) continue;
+    if (holder_.held()) (*h)->source->UsePagesMappedBy(holder_.pid());
     (*h)->source->StartWarmUp();
     warming_[token] = {fd, std::move(*h)};
   }
+}
+
+void Session::ReleaseMappingHolder() {
+  if (!holder_.held()) return;
+  for (auto& kv : restored_)
+    if (kv.second->source) kv.second->source->UsePagesMappedBy(-1);
+  warming_.clear();
+  holder_.Release();
 }
 
 std::string Session::recovery() const {
@@ -211,6 +232,7 @@ void Session::ResetToIdle() {
   record_.clear_last_verdict();
   have_frozen_ = false;
   received_.reset();
+  ReleaseMappingHolder();
   restored_.clear();
   warming_.clear();
 }
@@ -936,6 +958,7 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
         int dup = ::fcntl(carried_fd, F_DUPFD_CLOEXEC, 3);
         if (dup < 0) return Status::FromErrno("dup received fd", errno);
         h = opener_->Adopt(decl, dup);
+        if (h.ok() && via_transport && holder_.held()) (*h)->source->UsePagesMappedBy(holder_.pid());
       }
       if (h.ok()) (*h)->how = "adopted fd " + std::to_string(carried_fd);
       if (h.ok() && via_transport && transport_ && transport_->resets_mempolicy()) {
@@ -1013,6 +1036,11 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
     msg += "; khod pid " + std::to_string(::getpid()) + " holds them for the VMM until Finish (" +
            held + ")";
   for (const std::string& n : notes) msg += "; " + n;
+  if (holder_.held() && adopted > 0)
+    msg += "; PFNs are read through the previous khod's mappings (holder pid " +
+           std::to_string(holder_.pid()) + ") until Verify";
+  else if (!holder_note_.empty())
+    msg += "; " + holder_note_;
   r.set_message(msg + kho_note);
   return r;
 }
@@ -1025,6 +1053,9 @@ Result<v1::VerifyReply> Session::Verify() {
   if (!now.ok()) return now.status().WithContext("Verify");
   // VMs are compared against what the frozen snapshot carried: the memslots
   // the new side re-declares (here, the record) must be the same.
+  // Its page tables have served: the old address space is freed in the
+  // background, off the guests' blackout.
+  ReleaseMappingHolder();
   RestoreVerdict v = VerifyRestored(frozen_, *now);
   v1::VerifyReply reply;
   reply.set_equal(v.equal());
@@ -1073,6 +1104,7 @@ Result<v1::PhaseReply> Session::Finish() {
   opts_.crash.Hit("pre-finished");
   // The VMM has taken its memory back (khod_fd): khod lets go of its references.
   const size_t released = restored_.size();
+  ReleaseMappingHolder();
   restored_.clear();
   record_.set_phase(v1::FINISHED);
   KHOD_RETURN_IF_ERROR(Persist());

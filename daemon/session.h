@@ -30,6 +30,7 @@
 #include "handover/luo_device.h"
 #include "handover/reexec_transport.h"
 #include "handover/transport.h"
+#include "kernel/mapping_holder.h"
 #include "proto/khod.pb.h"
 #include "restore/verify_restored.h"
 #include "state/snapshot.h"
@@ -49,6 +50,9 @@ struct SessionOptions {
   // copy stays intact), to show a corrupt handover is refused and loses nothing.
   bool corrupt_handover_blob = false;
   AdoptSpec adopted;  // what a reexec handed this process
+  // pid of the previous khod's mapping holder (reexec; kernel/mapping_holder.h):
+  // Verify reads PFNs from its page tables, then it is released.
+  int mapping_holder = -1;
   LuoDevice* luo_device = nullptr;  // nullptr: the kernel's
   std::string luo_device_path = "/dev/liveupdate";
   // Where debugfs is mounted: after a luo handover khod reports KHO's
@@ -99,6 +103,9 @@ class Session {
   v1::StatusReply BuildStatus() const;  // caller holds mu_
   Status ReattachAll(std::vector<std::string>* dropped);
   void StartWarmUps();
+  // Lets the previous khod's address space go (after Verify, or when the
+  // session leaves the restore): sources read their own mappings again.
+  void ReleaseMappingHolder();
   Result<Snapshot> CaptureAll(const std::map<uint64_t, std::unique_ptr<GmemHandle>>& handles,
                               bool final_capture);
   Status CheckPhase(std::initializer_list<v1::Phase> allowed, const char* op) const;
@@ -136,6 +143,8 @@ class Session {
   std::unique_ptr<LuoDevice> own_luo_device_;
   Snapshot frozen_;
   std::string kho_incoming_;  // StatusReply.kho_incoming
+  MappingHolder holder_;      // the previous khod's address space, until Verify
+  std::string holder_note_;   // what became of --mapping-holder, for Restore's reply
   // Blob files no record names any more, deleted after the next durable write.
   std::vector<std::string> orphans_;
   bool have_frozen_ = false;
