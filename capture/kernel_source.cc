@@ -148,7 +148,6 @@ Status KernelGmemSource::PopulateWindow(uint64_t first, uint64_t npages, ScanPar
   std::vector<uint64_t>& pm = part->pagemap;
   mc.resize(npages);
   pm.resize(npages);
-  KHOD_RETURN_IF_ERROR(Mincore(base, npages, mc.data()));
   KHOD_RETURN_IF_ERROR(frames_->ReadPagemap(base, npages, pm.data()));
   auto resident = [&](uint64_t i) { return (mc[i] & 1) != 0; };
   auto present = [&](uint64_t i) { return PagemapPresent(pm[i]); };
@@ -160,6 +159,18 @@ Status KernelGmemSource::PopulateWindow(uint64_t first, uint64_t npages, ScanPar
     KHOD_RETURN_IF_ERROR(held_->Read(first, npages, hm.data()));
     for (uint64_t i = 0; i < npages; ++i)
       if (!present(i) && PagemapPresent(hm[i]) && PageMayBeTouched(first + i)) pm[i] = hm[i];
+  }
+  // A mapped page exists: residency is asked only for the others (mincore of
+  // an unmapped shmem range looks up the page cache page by page).
+  for (uint64_t i = 0; i < npages;) {
+    if (present(i)) {
+      mc[i++] = 1;
+      continue;
+    }
+    uint64_t j = i + 1;
+    while (j < npages && !present(j)) ++j;
+    KHOD_RETURN_IF_ERROR(Mincore(base + i * page, j - i, mc.data() + i));
+    i = j;
   }
 
   // Map the existing, shared pages this process does not map yet, run by run.

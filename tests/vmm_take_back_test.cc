@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <errno.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -67,11 +69,11 @@ class TakeBackTest : public ::testing::Test {
     dir_ = ::mkdtemp(t);
   }
   std::string Socket() const { return dir_ + "/k.sock"; }
-  ChildProcess Start(const std::string& transport) {
-    Result<ChildProcess> c = ChildProcess::Start(
-        {"daemon/khod", "--socket=" + Socket(), "--state-dir=" + dir_ + "/state",
-         "--transport=" + transport},
-        false, dir_ + "/khod.log");
+  ChildProcess Start(const std::string& transport, const std::string& extra = "") {
+    std::vector<std::string> argv = {"daemon/khod", "--socket=" + Socket(),
+                                     "--state-dir=" + dir_ + "/state", "--transport=" + transport};
+    if (!extra.empty()) argv.push_back(extra);
+    Result<ChildProcess> c = ChildProcess::Start(argv, false, dir_ + "/khod.log");
     EXPECT_TRUE(c.ok());
     EXPECT_TRUE(KhodClient(Socket()).WaitHealthy(std::chrono::seconds(10)).ok());
     return std::move(*c);
@@ -166,9 +168,23 @@ TEST_F(TakeBackTest, RestartedVmmTakesTheSameMemoryBackAfterReexecRestore) {
   EXPECT_TRUE(PatternIntact(t->fd.get(), kPages));
   EXPECT_EQ(Pfns(t->fd.get(), kPages), frozen_pfns);
 
+  // The old khod's address space outlived the exec in a mapping holder:
+  // Verify reads PFNs from its page tables, then lets it go.
+  const std::string tag = "previous khod's mappings (holder pid ";
+  const size_t at = r->message().find(tag);
+  ASSERT_NE(at, std::string::npos) << r->message();
+  const pid_t holder = std::atoi(r->message().c_str() + at + tag.size());
+  ASSERT_GT(holder, 0);
+  EXPECT_EQ(::kill(holder, 0), 0) << "holder " << holder << " gone before Verify";
   Result<v1::VerifyReply> v = c.Verify();
   ASSERT_TRUE(v.ok());
   EXPECT_TRUE(v->equal());
+  bool gone = false;
+  for (int i = 0; i < 500 && !gone; ++i) {
+    gone = ::kill(holder, 0) != 0 && errno == ESRCH;  // killed and reaped by khod
+    if (!gone) ::usleep(10000);
+  }
+  EXPECT_TRUE(gone) << "holder " << holder << " still there after Verify";
   Result<v1::PhaseReply> fin = c.Finish();
   ASSERT_TRUE(fin.ok()) << fin.status().ToString();
   // khod let go: no fd to take any more, and the VMM's memory is untouched.
@@ -176,6 +192,17 @@ TEST_F(TakeBackTest, RestartedVmmTakesTheSameMemoryBackAfterReexecRestore) {
   EXPECT_EQ(s->gmems(0).khod_fd(), 0);
   EXPECT_TRUE(PatternIntact(t->fd.get(), kPages));
   EXPECT_EQ(Pfns(t->fd.get(), kPages), frozen_pfns);
+}
+
+TEST_F(TakeBackTest, AMappingHolderThatIsNotKhodsChildIsIgnoredAndSaidSo) {
+  ChildProcess k = Start("reexec", "--mapping-holder=1");
+  KhodClient c(Socket());
+  Result<v1::StatusReply> s = c.GetStatus();
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_NE(s->recovery().find("mapping holder not used: pid 1 is not a mapping holder of this khod"),
+            std::string::npos)
+      << s->recovery();
+  EXPECT_EQ(::kill(1, 0), 0);  // never signalled
 }
 
 TEST_F(TakeBackTest, BadRebuildOfferRestoresNothingAndALaterRestoreWorks) {
