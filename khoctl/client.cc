@@ -10,7 +10,10 @@
 namespace khod {
 
 Status FromGrpc(const std::string& call, int code, const std::string& message) {
-  const std::string m = call + ": " + message;
+  // khod's messages mostly name the call already ("Restore: corrupt handover"):
+  // do not say it twice.
+  const bool named = message.compare(0, call.size(), call) == 0;
+  const std::string m = named ? message : call + ": " + message;
   switch (static_cast<grpc::StatusCode>(code)) {
     case grpc::StatusCode::OK: return Status::Ok();
     case grpc::StatusCode::INVALID_ARGUMENT: return Status::InvalidArgument(m);

@@ -151,7 +151,7 @@ TEST_F(KhoctlSessionTest, WholeLiveUpdateOverTheCli) {
 
   // Freeze before Prepare: khod names the phase it needs.
   EXPECT_TRUE(Runs("freeze --guests-paused --transport dir", 2,
-                   {"FAILED_PRECONDITION", "Freeze needs phase PREPARED, session is IDLE"}));
+                   {"FAILED_PRECONDITION: Freeze needs phase PREPARED, session is IDLE"}));
   ASSERT_TRUE(Runs("prepare", 0, {"PREPARED: prepared 1 gmems"}));
 
   // Without --guests-paused khoctl refuses by itself and says why.
