@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <iterator>
 #include <mutex>
 #include <thread>
 
@@ -125,6 +126,13 @@ struct PageRun {
   uint64_t flags_at;
 };
 
+// A PFN run whose folio flags come from kpageflags, and where they land (its
+// ScanPart's flags at the run's flags_at, fixed once that part's scan is done).
+struct FlagRun {
+  uint64_t pfn, len;
+  uint8_t* flags;
+};
+
 // One thread's share of a capture: its buffers, runs and extents.
 struct KernelGmemSource::ScanPart {
   FolioExtentBuilder builder;
@@ -134,7 +142,23 @@ struct KernelGmemSource::ScanPart {
   std::vector<uint8_t> mincore;
   std::vector<PageRun> runs;
   std::vector<uint8_t> flags;
+  std::vector<FlagRun> by_pfn;  // its runs with st 3, sorted by PFN
   std::function<void(uint64_t pages_done)> progress;
+};
+
+// One pread of kpageflags: PFNs [lo, hi), covering runs [first, last) of
+// FlagPlan::runs and the small gaps between them.
+struct KpfRead {
+  uint64_t lo, hi;
+  size_t first, last;
+};
+
+// The kpageflags reads of a whole capture: both parts' runs in PFN order, the
+// coalesced reads over them, and where the second thread's share starts.
+struct KernelGmemSource::FlagPlan {
+  std::vector<FlagRun> runs;
+  std::vector<KpfRead> reads;
+  size_t share = 0;  // reads [0, share) are the first thread's
 };
 
 KernelGmemSource::~KernelGmemSource() { JoinWarmUp(); }
@@ -226,46 +250,80 @@ Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, ScanPart* p
   return Status::Ok();
 }
 
-Status KernelGmemSource::ReadRunFlags(ScanPart* part) const {
-  // PFN order, reads spanning gaps of up to kGap PFNs: reading a few unneeded
-  // entries is far cheaper than another pread.
-  constexpr uint64_t kGap = 64, kMaxRead = 64 * 1024;
-  std::vector<const PageRun*> order;
-  for (const PageRun& r : part->runs)
-    if (r.st == 3) order.push_back(&r);
-  std::sort(order.begin(), order.end(),
-            [](const PageRun* a, const PageRun* b) { return a->pfn < b->pfn; });
-  std::vector<uint64_t> buf;
-  for (size_t i = 0; i < order.size();) {
-    const uint64_t lo = order[i]->pfn;
-    uint64_t hi = lo + order[i]->len;
-    size_t j = i + 1;
-    while (j < order.size() && order[j]->pfn <= hi + kGap &&
-           std::max(hi, order[j]->pfn + order[j]->len) - lo <= kMaxRead) {
-      hi = std::max(hi, order[j]->pfn + order[j]->len);
-      ++j;
-    }
-    buf.resize(hi - lo);
-    KHOD_RETURN_IF_ERROR(frames_->ReadKpageflags(lo, hi - lo, buf.data()));
-    for (size_t k = i; k < j; ++k) {
-      const PageRun& r = *order[k];
-      for (uint64_t p = 0; p < r.len; ++p)
-        part->flags[r.flags_at + p] = FolioFlagsFromKpf(buf[r.pfn - lo + p]);
-    }
-    i = j;
-  }
-  return Status::Ok();
-}
-
-Status KernelGmemSource::ScanPages(uint64_t first, uint64_t npages, ScanPart* part) {
+// Phase 1 (per thread): the part's windows, then its PFN runs sorted by PFN.
+Status KernelGmemSource::ScanWindows(uint64_t first, uint64_t npages, ScanPart* part) {
   part->runs.clear();  // capacity kept from the last capture
   part->flags.clear();
+  part->by_pfn.clear();
   for (uint64_t at = first; at < first + npages; at += kWindowPages) {
     const uint64_t n = std::min<uint64_t>(kWindowPages, first + npages - at);
     KHOD_RETURN_IF_ERROR(ScanWindow(at, n, part));
     if (part->progress) part->progress(n);
   }
-  KHOD_RETURN_IF_ERROR(ReadRunFlags(part));
+  for (const PageRun& r : part->runs)  // flags no longer grows: its pointers hold
+    if (r.st == 3) part->by_pfn.push_back({r.pfn, r.len, part->flags.data() + r.flags_at});
+  std::sort(part->by_pfn.begin(), part->by_pfn.end(),
+            [](const FlagRun& a, const FlagRun& b) { return a.pfn < b.pfn; });
+  return Status::Ok();
+}
+
+// Phase 2 (once, between the threads' phases): merges the parts' sorted runs
+// and coalesces them into reads spanning gaps of up to kGap PFNs (reading a few
+// unneeded entries is far cheaper than another pread). The reads are then cut
+// into two shares of about equal PFN count: the halves of a file differ a lot
+// in fragmentation (a freshly written 2 GiB shmem file: ~15k runs in one half,
+// ~100k in the other), so splitting by file pages left one thread idle.
+void KernelGmemSource::PlanFlagReads(const ScanPart& head, const ScanPart* tail) {
+  constexpr uint64_t kGap = 64, kMaxRead = 64 * 1024;
+  FlagPlan& plan = *plan_;
+  plan.runs.clear();
+  plan.reads.clear();
+  const auto by_pfn = [](const FlagRun& a, const FlagRun& b) { return a.pfn < b.pfn; };
+  if (tail)
+    std::merge(head.by_pfn.begin(), head.by_pfn.end(), tail->by_pfn.begin(), tail->by_pfn.end(),
+               std::back_inserter(plan.runs), by_pfn);
+  else
+    plan.runs = head.by_pfn;
+  const std::vector<FlagRun>& runs = plan.runs;
+  uint64_t pfns = 0;
+  for (size_t i = 0; i < runs.size();) {
+    const uint64_t lo = runs[i].pfn;
+    uint64_t hi = lo + runs[i].len;
+    size_t j = i + 1;
+    while (j < runs.size() && runs[j].pfn <= hi + kGap &&
+           std::max(hi, runs[j].pfn + runs[j].len) - lo <= kMaxRead) {
+      hi = std::max(hi, runs[j].pfn + runs[j].len);
+      ++j;
+    }
+    plan.reads.push_back({lo, hi, i, j});
+    pfns += hi - lo;
+    i = j;
+  }
+  plan.share = 0;  // a cut between reads: no coalesced read is split
+  const uint64_t first_share = tail ? pfns / 2 : pfns;  // one thread: all of them
+  for (uint64_t acc = 0; plan.share < plan.reads.size() && acc < first_share; ++plan.share)
+    acc += plan.reads[plan.share].hi - plan.reads[plan.share].lo;
+}
+
+// Phase 2 (per thread): reads [first, last) of the plan, each run's folio
+// flags into its part's flags.
+Status KernelGmemSource::ReadFlags(size_t first, size_t last) const {
+  std::vector<uint64_t> buf;
+  for (size_t i = first; i < last; ++i) {
+    const KpfRead& rd = plan_->reads[i];
+    buf.resize(rd.hi - rd.lo);
+    KHOD_RETURN_IF_ERROR(frames_->ReadKpageflags(rd.lo, rd.hi - rd.lo, buf.data()));
+    for (size_t k = rd.first; k < rd.last; ++k) {
+      const FlagRun& r = plan_->runs[k];
+      for (uint64_t p = 0; p < r.len; ++p) r.flags[p] = FolioFlagsFromKpf(buf[r.pfn - rd.lo + p]);
+    }
+  }
+  return Status::Ok();
+}
+
+// Phase 3 (per thread): the part's extents in file order, split where the
+// folio flags change.
+void KernelGmemSource::BuildExtents(ScanPart* part) {
   for (const PageRun& r : part->runs) {
     if (r.st != 3) {
       part->builder.AddRun(r.index, kPfnUnknown, r.len, 0, 0, r.st == 2);
@@ -279,6 +337,47 @@ Status KernelGmemSource::ScanPages(uint64_t first, uint64_t npages, ScanPart* pa
       k = l;
     }
   }
+}
+
+// A buddy-backed file on two threads (one below 2 windows), in three phases
+// split by what each costs: page table walks follow file pages, kpageflags
+// reads follow PFNs (see PlanFlagReads).
+Status KernelGmemSource::ScanBuddy(uint64_t total, ScanPart* head) {
+  const bool two = total >= 2 * kWindowPages;
+  const uint64_t cut = two ? (total / 2 + kWindowPages - 1) / kWindowPages * kWindowPages : total;
+  ScanPart* tail = two ? parts_[1].get() : nullptr;
+  if (tail) {
+    tail->builder = FolioExtentBuilder();
+    tail->progress = head->progress;
+  }
+  // Runs part(0) here and part(1) on a second thread (if there is a tail).
+  auto on_parts = [&](const std::function<Status(int)>& part) -> Status {
+    if (!tail) return part(0);
+    Status tail_status;
+    std::thread t([&] { tail_status = part(1); });
+    Status s = part(0);
+    t.join();
+    return s.ok() ? tail_status : s;
+  };
+  KHOD_RETURN_IF_ERROR(on_parts([&](int i) {
+    return i == 0 ? ScanWindows(0, cut, head) : ScanWindows(cut, total - cut, tail);
+  }));
+  if (!plan_) plan_ = std::make_unique<FlagPlan>();
+  PlanFlagReads(*head, tail);
+  KHOD_RETURN_IF_ERROR(on_parts([&](int i) {
+    return i == 0 ? ReadFlags(0, plan_->share) : ReadFlags(plan_->share, plan_->reads.size());
+  }));
+  KHOD_RETURN_IF_ERROR(on_parts([&](int i) {
+    BuildExtents(i == 0 ? head : tail);
+    return Status::Ok();
+  }));
+  if (!tail) return Status::Ok();
+  // The second half's extents appended after the first's (AddRun joins an
+  // extent that crosses the cut, as a single scan would).
+  const auto& ext = tail->builder.extents();
+  for (size_t i = 0; i < ext.size(); ++i)
+    head->builder.AddRun(ext[i].first_index, ext[i].first_pfn, ext[i].nr_folios, ext[i].order,
+                         ext[i].flags, tail->builder.readable_shared()[i]);
   return Status::Ok();
 }
 
@@ -506,26 +605,9 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
       if (!s.ok()) return s.WithContext(Describe());
       progress(n);
     }
-  } else if (total < 2 * kWindowPages) {
-    Status s = ScanPages(0, total, &head);
-    if (!s.ok()) return s.WithContext(Describe());
   } else {
-    // Two halves on two threads, the second half's extents appended after
-    // (AddRun joins an extent that crosses the cut, as a single scan would).
-    const uint64_t cut = (total / 2 + kWindowPages - 1) / kWindowPages * kWindowPages;
-    ScanPart& tail = *parts_[1];
-    tail.builder = FolioExtentBuilder();
-    tail.progress = progress;
-    Status tail_status;
-    std::thread t([&] { tail_status = ScanPages(cut, total - cut, &tail); });
-    Status s = ScanPages(0, cut, &head);
-    t.join();
+    Status s = ScanBuddy(total, &head);
     if (!s.ok()) return s.WithContext(Describe());
-    if (!tail_status.ok()) return tail_status.WithContext(Describe());
-    const auto& ext = tail.builder.extents();
-    for (size_t i = 0; i < ext.size(); ++i)
-      builder.AddRun(ext[i].first_index, ext[i].first_pfn, ext[i].nr_folios, ext[i].order,
-                     ext[i].flags, tail.builder.readable_shared()[i]);
   }
   if (opts.hash_contents) KHOD_RETURN_IF_ERROR(HashExtents(builder, out));
   out->folios = builder.TakeExtents();

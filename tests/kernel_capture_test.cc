@@ -174,6 +174,65 @@ TEST(KernelCaptureTest, CaptureNeverFaultsInPagesAndIsStable) {
   EXPECT_EQ(a.hashes.size(), a.folios.size());
 }
 
+// A file large enough for two capture threads whose halves differ a lot in
+// fragmentation (the first written in order, the second interleaved with
+// another file, so nearly every page of it is its own PFN run): the kpageflags work is shared by PFN
+// count across the halves, and what comes back must still be exactly what
+// pagemap and kpageflags say page by page.
+TEST(KernelCaptureTest, UnevenlyFragmentedHalvesCaptureExactly) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root outside a user namespace: PFNs from pagemap, kpageflags";
+  const uint64_t size = 512 << 20, pages = size / kPage, half = pages / 2;
+  UniqueFd fd(::memfd_create("uneven", MFD_CLOEXEC));
+  ASSERT_EQ(::ftruncate(fd.get(), size), 0);
+  auto* w = static_cast<uint8_t*>(::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0));
+  ASSERT_NE(w, MAP_FAILED);
+  auto exists = [&](uint64_t p) { return p < half ? (p < 1000 || p >= 1100) : p % 5 != 0; };
+  for (uint64_t p = 0; p < half; ++p)
+    if (exists(p)) w[p * kPage] = 1;
+  // Each page of the second half allocated between two pages of another file.
+  UniqueFd other(::memfd_create("interleaved", MFD_CLOEXEC));
+  ASSERT_EQ(::ftruncate(other.get(), size / 2), 0);
+  auto* o = static_cast<uint8_t*>(::mmap(nullptr, size / 2, PROT_READ | PROT_WRITE, MAP_SHARED, other.get(), 0));
+  ASSERT_NE(o, MAP_FAILED);
+  for (uint64_t p = half; p < pages; ++p) {
+    if (exists(p)) w[p * kPage] = 2;
+    o[(p - half) * kPage] = 3;
+  }
+  ::munmap(o, size / 2);
+  ::munmap(w, size);
+
+  auto src = KernelGmemSource::FromFd(UniqueFd(::dup(fd.get())), {});
+  ASSERT_TRUE(src.ok()) << src.status().ToString();
+  GuestMemfd g, again;
+  ASSERT_TRUE((*src)->Capture({}, &g).ok());
+  ASSERT_TRUE((*src)->Capture({}, &again).ok());
+  EXPECT_EQ(g, again);  // the second capture reuses the buffers and plan
+
+  auto pfns = IndependentPfns(fd.get(), size);
+  UniqueFd kpf(::open("/proc/kpageflags", O_RDONLY | O_CLOEXEC));
+  ASSERT_GE(kpf.get(), 0);
+  std::vector<bool> seen(pages, false);
+  uint64_t second_half_extents = 0;
+  for (const auto& e : g.folios) {
+    ASSERT_NE(e.first_pfn, kPfnUnknown) << "extent at page " << e.first_index;
+    if (e.first_index >= half) ++second_half_extents;
+    for (uint64_t i = 0; i < e.pages(); ++i) {
+      const uint64_t p = e.first_index + i, pfn = e.first_pfn + i;
+      ASSERT_TRUE(exists(p)) << "page " << p << " is a hole";
+      seen[p] = true;
+      ASSERT_EQ(pfns[p], pfn) << "page " << p;
+      uint64_t k = 0;
+      ASSERT_EQ(::pread(kpf.get(), &k, 8, static_cast<off_t>(pfn * 8)), 8);
+      const uint8_t want = ((k & kKpfUptodate) ? kFolioUptodate : 0) | ((k & kKpfDirty) ? kFolioDirty : 0) |
+                           ((k & kKpfHwpoison) ? kFolioHwpoison : 0);
+      ASSERT_EQ(e.flags, want) << "page " << p << " pfn " << pfn;
+    }
+  }
+  for (uint64_t p = 0; p < pages; ++p) ASSERT_EQ(seen[p], exists(p)) << "page " << p;
+  // Interleaved, the second half is mostly one run per page.
+  EXPECT_GT(second_half_extents, half / 4);
+}
+
 TEST(KernelCaptureTest, HugetlbMemfdIsCapturedAsHugeFolios) {
   if (!IsRoot()) GTEST_SKIP() << "needs root outside a user namespace: reserving huge pages and reading PFNs";
   auto fx = StartFixture({"--shmem-mib", "0", "--gmem-mib", "0", "--hugetlb-mib", "8"});
