@@ -7,8 +7,8 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
-#include <iterator>
 #include <mutex>
 #include <thread>
 
@@ -119,44 +119,52 @@ Status KernelGmemSource::EnsureMapped(uint64_t size) {
 
 // A run of pages found by the scan, in file order. st: 1 resident but not
 // mapped here (private), 2 mapped but PFN hidden (not root), 3 PFN known (its
-// folio flags land in ScanPart::flags from flags_at once kpageflags is read).
+// folio flags land in its window's flags from flags_at once kpageflags is read).
 struct PageRun {
   uint64_t index, pfn, len;
   int st;
   uint64_t flags_at;
 };
 
+// What the scan of one window found.
+struct KernelGmemSource::WindowRuns {
+  std::vector<PageRun> runs;
+  std::vector<uint8_t> flags;
+};
+
 // A PFN run whose folio flags come from kpageflags, and where they land (its
-// ScanPart's flags at the run's flags_at, fixed once that part's scan is done).
+// window's flags at the run's flags_at, fixed once that window is scanned).
 struct FlagRun {
   uint64_t pfn, len;
   uint8_t* flags;
 };
 
-// One thread's share of a capture: its buffers, runs and extents.
+// One thread's share of a capture: its buffers, PFN runs and extents.
 struct KernelGmemSource::ScanPart {
   FolioExtentBuilder builder;
   std::vector<uint64_t> pagemap;
   std::vector<uint64_t> held;  // the holder's entries for the window
   uint64_t populated = 0;      // pages this process mapped itself
   std::vector<uint8_t> mincore;
-  std::vector<PageRun> runs;
-  std::vector<uint8_t> flags;
-  std::vector<FlagRun> by_pfn;  // its runs with st 3, sorted by PFN
+  std::vector<FlagRun> by_pfn;  // st 3 runs of the windows it scanned, by PFN
   std::function<void(uint64_t pages_done)> progress;
 };
 
-// One pread of kpageflags: PFNs [lo, hi), covering runs [first, last) of
-// FlagPlan::runs and the small gaps between them.
+// One pread of kpageflags: PFNs [lo, hi), covering runs [first[l], last[l])
+// of both PFN-sorted lists l and the small gaps between them.
 struct KpfRead {
   uint64_t lo, hi;
-  size_t first, last;
+  size_t first[2], last[2];
 };
 
-// The kpageflags reads of a whole capture: both parts' runs in PFN order, the
-// coalesced reads over them, and where the second thread's share starts.
-struct KernelGmemSource::FlagPlan {
-  std::vector<FlagRun> runs;
+// A buddy-backed file's capture shared by two threads: the windows (handed
+// out in turn by `next_window`) with what each found, then the kpageflags
+// reads of the whole file: the coalesced reads over both parts' runs (by_pfn)
+// walked in PFN order, and where the second thread's share starts.
+struct KernelGmemSource::BuddyScan {
+  std::vector<WindowRuns> windows;
+  std::atomic<size_t> next_window{0};
+  const std::vector<FlagRun>* lists[2] = {};  // the parts' by_pfn
   std::vector<KpfRead> reads;
   size_t share = 0;  // reads [0, share) are the first thread's
 };
@@ -216,7 +224,8 @@ Status KernelGmemSource::PopulateWindow(uint64_t first, uint64_t npages, ScanPar
   return Status::Ok();
 }
 
-Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, ScanPart* part) {
+Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, ScanPart* part,
+                                    WindowRuns* out) {
   KHOD_RETURN_IF_ERROR(PopulateWindow(first, npages, part));
   const std::vector<uint8_t>& mc = part->mincore;
   const std::vector<uint64_t>& pm = part->pagemap;
@@ -237,67 +246,76 @@ Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, ScanPart* p
     uint64_t j = i + 1;
     if (st != 3) {
       while (j < npages && state(j) == st) ++j;
-      part->runs.push_back({first + i, kPfnUnknown, j - i, st, 0});
+      out->runs.push_back({first + i, kPfnUnknown, j - i, st, 0});
       i = j;
       continue;
     }
     const uint64_t pfn = PagemapPfn(pm[i]);
     while (j < npages && state(j) == 3 && PagemapPfn(pm[j]) == pfn + (j - i)) ++j;
-    part->runs.push_back({first + i, pfn, j - i, 3, part->flags.size()});
-    part->flags.resize(part->flags.size() + (j - i));
+    out->runs.push_back({first + i, pfn, j - i, 3, out->flags.size()});
+    out->flags.resize(out->flags.size() + (j - i));
     i = j;
   }
   return Status::Ok();
 }
 
-// Phase 1 (per thread): the part's windows, then its PFN runs sorted by PFN.
-Status KernelGmemSource::ScanWindows(uint64_t first, uint64_t npages, ScanPart* part) {
-  part->runs.clear();  // capacity kept from the last capture
-  part->flags.clear();
+// Phase 1 (per thread): windows taken in turn until none is left, then the
+// PFN runs found sorted by PFN. Taken in turn, not by halves: a window's cost
+// grows with its PFN runs (measured: the half with 3x the runs took 2x as
+// long), and fragmentation differs a lot between the halves of a file.
+Status KernelGmemSource::ScanWindows(uint64_t total, ScanPart* part) {
   part->by_pfn.clear();
-  for (uint64_t at = first; at < first + npages; at += kWindowPages) {
-    const uint64_t n = std::min<uint64_t>(kWindowPages, first + npages - at);
-    KHOD_RETURN_IF_ERROR(ScanWindow(at, n, part));
+  BuddyScan& scan = *scan_;
+  for (size_t w; (w = scan.next_window.fetch_add(1)) < scan.windows.size();) {
+    const uint64_t at = w * kWindowPages, n = std::min<uint64_t>(kWindowPages, total - at);
+    WindowRuns& found = scan.windows[w];
+    KHOD_RETURN_IF_ERROR(ScanWindow(at, n, part, &found));
+    for (const PageRun& r : found.runs)  // its flags no longer grow: the pointers hold
+      if (r.st == 3) part->by_pfn.push_back({r.pfn, r.len, found.flags.data() + r.flags_at});
     if (part->progress) part->progress(n);
   }
-  for (const PageRun& r : part->runs)  // flags no longer grows: its pointers hold
-    if (r.st == 3) part->by_pfn.push_back({r.pfn, r.len, part->flags.data() + r.flags_at});
   std::sort(part->by_pfn.begin(), part->by_pfn.end(),
             [](const FlagRun& a, const FlagRun& b) { return a.pfn < b.pfn; });
   return Status::Ok();
 }
 
-// Phase 2 (once, between the threads' phases): merges the parts' sorted runs
-// and coalesces them into reads spanning gaps of up to kGap PFNs (reading a few
-// unneeded entries is far cheaper than another pread). The reads are then cut
-// into two shares of about equal PFN count: the halves of a file differ a lot
-// in fragmentation (a freshly written 2 GiB shmem file: ~15k runs in one half,
-// ~100k in the other), so splitting by file pages left one thread idle.
+// Phase 2 (once, between the threads' phases): walks both parts' sorted runs
+// in PFN order and coalesces them into reads spanning gaps of up to kGap PFNs
+// (reading a few unneeded entries is far cheaper than another pread). The
+// reads are then cut into two shares of about equal PFN count: the parts'
+// windows differ a lot in fragmentation (a freshly written 2 GiB shmem file:
+// ~15k runs in one half, ~100k in the other), so reading each part's own runs
+// left one thread idle.
 void KernelGmemSource::PlanFlagReads(const ScanPart& head, const ScanPart* tail) {
   constexpr uint64_t kGap = 64, kMaxRead = 64 * 1024;
-  FlagPlan& plan = *plan_;
-  plan.runs.clear();
+  BuddyScan& plan = *scan_;
   plan.reads.clear();
-  const auto by_pfn = [](const FlagRun& a, const FlagRun& b) { return a.pfn < b.pfn; };
-  if (tail)
-    std::merge(head.by_pfn.begin(), head.by_pfn.end(), tail->by_pfn.begin(), tail->by_pfn.end(),
-               std::back_inserter(plan.runs), by_pfn);
-  else
-    plan.runs = head.by_pfn;
-  const std::vector<FlagRun>& runs = plan.runs;
+  // Walked as one list in PFN order without copying them (a merged copy of
+  // ~100k runs cost ~10 ms of first-touch page faults after a reexec).
+  static const std::vector<FlagRun> kNone;
+  plan.lists[0] = &head.by_pfn;
+  plan.lists[1] = tail ? &tail->by_pfn : &kNone;
+  const std::vector<FlagRun>& a = *plan.lists[0];
+  const std::vector<FlagRun>& b = *plan.lists[1];
+  size_t i = 0, j = 0;
+  auto next = [&]() -> const FlagRun* {  // the lower of the two lists' next runs
+    if (i == a.size()) return j == b.size() ? nullptr : &b[j];
+    return (j == b.size() || a[i].pfn < b[j].pfn) ? &a[i] : &b[j];
+  };
+  auto take = [&](const FlagRun* r) { (i < a.size() && r == &a[i]) ? ++i : ++j; };
   uint64_t pfns = 0;
-  for (size_t i = 0; i < runs.size();) {
-    const uint64_t lo = runs[i].pfn;
-    uint64_t hi = lo + runs[i].len;
-    size_t j = i + 1;
-    while (j < runs.size() && runs[j].pfn <= hi + kGap &&
-           std::max(hi, runs[j].pfn + runs[j].len) - lo <= kMaxRead) {
-      hi = std::max(hi, runs[j].pfn + runs[j].len);
-      ++j;
+  while (const FlagRun* r = next()) {
+    KpfRead rd{r->pfn, r->pfn + r->len, {i, j}, {}};
+    take(r);
+    while ((r = next()) && r->pfn <= rd.hi + kGap &&
+           std::max(rd.hi, r->pfn + r->len) - rd.lo <= kMaxRead) {
+      rd.hi = std::max(rd.hi, r->pfn + r->len);
+      take(r);
     }
-    plan.reads.push_back({lo, hi, i, j});
-    pfns += hi - lo;
-    i = j;
+    rd.last[0] = i;
+    rd.last[1] = j;
+    plan.reads.push_back(rd);
+    pfns += rd.hi - rd.lo;
   }
   plan.share = 0;  // a cut between reads: no coalesced read is split
   const uint64_t first_share = tail ? pfns / 2 : pfns;  // one thread: all of them
@@ -306,45 +324,48 @@ void KernelGmemSource::PlanFlagReads(const ScanPart& head, const ScanPart* tail)
 }
 
 // Phase 2 (per thread): reads [first, last) of the plan, each run's folio
-// flags into its part's flags.
+// flags into its window's flags.
 Status KernelGmemSource::ReadFlags(size_t first, size_t last) const {
   std::vector<uint64_t> buf;
   for (size_t i = first; i < last; ++i) {
-    const KpfRead& rd = plan_->reads[i];
+    const KpfRead& rd = scan_->reads[i];
     buf.resize(rd.hi - rd.lo);
     KHOD_RETURN_IF_ERROR(frames_->ReadKpageflags(rd.lo, rd.hi - rd.lo, buf.data()));
-    for (size_t k = rd.first; k < rd.last; ++k) {
-      const FlagRun& r = plan_->runs[k];
-      for (uint64_t p = 0; p < r.len; ++p) r.flags[p] = FolioFlagsFromKpf(buf[r.pfn - rd.lo + p]);
-    }
+    for (int l = 0; l < 2; ++l)
+      for (size_t k = rd.first[l]; k < rd.last[l]; ++k) {
+        const FlagRun& r = (*scan_->lists[l])[k];
+        for (uint64_t p = 0; p < r.len; ++p) r.flags[p] = FolioFlagsFromKpf(buf[r.pfn - rd.lo + p]);
+      }
   }
   return Status::Ok();
 }
 
-// Phase 3 (per thread): the part's extents in file order, split where the
-// folio flags change.
-void KernelGmemSource::BuildExtents(ScanPart* part) {
-  for (const PageRun& r : part->runs) {
-    if (r.st != 3) {
-      part->builder.AddRun(r.index, kPfnUnknown, r.len, 0, 0, r.st == 2);
-      continue;
-    }
-    for (uint64_t k = 0; k < r.len;) {
-      const uint8_t f = part->flags[r.flags_at + k];
-      uint64_t l = k + 1;
-      while (l < r.len && part->flags[r.flags_at + l] == f) ++l;
-      part->builder.AddRun(r.index + k, r.pfn + k, l - k, 0, f, true);
-      k = l;
+// Phase 3 (per thread): the extents of windows [first, last) in file order,
+// split where the folio flags change.
+void KernelGmemSource::BuildExtents(size_t first, size_t last, FolioExtentBuilder* b) const {
+  for (size_t w = first; w < last; ++w) {
+    const WindowRuns& found = scan_->windows[w];
+    for (const PageRun& r : found.runs) {
+      if (r.st != 3) {
+        b->AddRun(r.index, kPfnUnknown, r.len, 0, 0, r.st == 2);
+        continue;
+      }
+      for (uint64_t k = 0; k < r.len;) {
+        const uint8_t f = found.flags[r.flags_at + k];
+        uint64_t l = k + 1;
+        while (l < r.len && found.flags[r.flags_at + l] == f) ++l;
+        b->AddRun(r.index + k, r.pfn + k, l - k, 0, f, true);
+        k = l;
+      }
     }
   }
 }
 
 // A buddy-backed file on two threads (one below 2 windows), in three phases
-// split by what each costs: page table walks follow file pages, kpageflags
-// reads follow PFNs (see PlanFlagReads).
+// each shared by what it costs: windows taken in turn (ScanWindows), kpageflags
+// reads by PFN count (PlanFlagReads), extents by runs.
 Status KernelGmemSource::ScanBuddy(uint64_t total, ScanPart* head) {
   const bool two = total >= 2 * kWindowPages;
-  const uint64_t cut = two ? (total / 2 + kWindowPages - 1) / kWindowPages * kWindowPages : total;
   ScanPart* tail = two ? parts_[1].get() : nullptr;
   if (tail) {
     tail->builder = FolioExtentBuilder();
@@ -359,20 +380,31 @@ Status KernelGmemSource::ScanBuddy(uint64_t total, ScanPart* head) {
     t.join();
     return s.ok() ? tail_status : s;
   };
-  KHOD_RETURN_IF_ERROR(on_parts([&](int i) {
-    return i == 0 ? ScanWindows(0, cut, head) : ScanWindows(cut, total - cut, tail);
-  }));
-  if (!plan_) plan_ = std::make_unique<FlagPlan>();
+  if (!scan_) scan_ = std::make_unique<BuddyScan>();
+  scan_->windows.resize((total + kWindowPages - 1) / kWindowPages);
+  for (WindowRuns& found : scan_->windows) {  // capacity kept from the last capture
+    found.runs.clear();
+    found.flags.clear();
+  }
+  scan_->next_window = 0;
+  KHOD_RETURN_IF_ERROR(on_parts([&](int i) { return ScanWindows(total, i == 0 ? head : tail); }));
   PlanFlagReads(*head, tail);
   KHOD_RETURN_IF_ERROR(on_parts([&](int i) {
-    return i == 0 ? ReadFlags(0, plan_->share) : ReadFlags(plan_->share, plan_->reads.size());
+    return i == 0 ? ReadFlags(0, scan_->share) : ReadFlags(scan_->share, scan_->reads.size());
   }));
+  // Extents: the first thread builds windows [0, cut) holding about half of the runs.
+  const std::vector<WindowRuns>& windows = scan_->windows;
+  size_t runs = 0, cut = 0;
+  for (const WindowRuns& found : windows) runs += found.runs.size();
+  for (size_t acc = 0; cut < windows.size() && (!tail || acc < runs / 2); ++cut)
+    acc += windows[cut].runs.size();
   KHOD_RETURN_IF_ERROR(on_parts([&](int i) {
-    BuildExtents(i == 0 ? head : tail);
+    if (i == 0) BuildExtents(0, cut, &head->builder);
+    else BuildExtents(cut, windows.size(), &tail->builder);
     return Status::Ok();
   }));
   if (!tail) return Status::Ok();
-  // The second half's extents appended after the first's (AddRun joins an
+  // The second thread's extents appended after the first's (AddRun joins an
   // extent that crosses the cut, as a single scan would).
   const auto& ext = tail->builder.extents();
   for (size_t i = 0; i < ext.size(); ++i)

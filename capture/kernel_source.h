@@ -17,9 +17,9 @@
 // The mapping stays alive between captures, so a second capture of an
 // unchanged file costs mincore + pagemap + kpageflags only. Buddy-backed files
 // are scanned by two threads (the cost is kernel work, which scales with
-// cores): steps 2-3 over the two halves of the file, step 4 over two shares
-// of equal PFN count of the whole file's runs (fragmentation differs a lot
-// between the halves).
+// cores): steps 2-3 window by window, each thread taking the next one left,
+// step 4 over two shares of equal PFN count of the whole file's runs
+// (fragmentation, which both costs follow, differs a lot within a file).
 //
 // What the kernel cannot be asked (guest_memfd creation flags, per-page
 // private/shared attributes on this kernel) is declared by the caller, who got
@@ -87,14 +87,15 @@ class KernelGmemSource : public GmemSource {
   Status EnsureMapped(uint64_t size);
   bool PageMayBeTouched(uint64_t index) const;
   struct ScanPart;
-  struct FlagPlan;
+  struct WindowRuns;
+  struct BuddyScan;
   Status ScanBuddy(uint64_t total, ScanPart* head);
-  Status ScanWindows(uint64_t first, uint64_t npages, ScanPart* part);
-  Status ScanWindow(uint64_t first, uint64_t npages, ScanPart* part);
+  Status ScanWindows(uint64_t total, ScanPart* part);
+  Status ScanWindow(uint64_t first, uint64_t npages, ScanPart* part, WindowRuns* out);
   Status PopulateWindow(uint64_t first, uint64_t npages, ScanPart* part);
   void PlanFlagReads(const ScanPart& head, const ScanPart* tail);
   Status ReadFlags(size_t first, size_t last) const;
-  void BuildExtents(ScanPart* part);
+  void BuildExtents(size_t first, size_t last, FolioExtentBuilder* b) const;
   Status WarmUp();
   void JoinWarmUp();
   Status ScanHugetlbWindow(uint64_t first, uint64_t npages, FolioExtentBuilder* b);
@@ -110,7 +111,7 @@ class KernelGmemSource : public GmemSource {
   // Per-thread scan state kept between captures: its buffers stay allocated
   // (first-touch page faults are slow on VMs), so a re-capture only scans.
   std::unique_ptr<ScanPart> parts_[2];
-  std::unique_ptr<FlagPlan> plan_;  // kept for its buffers too
+  std::unique_ptr<BuddyScan> scan_;  // kept for its buffers too
   std::vector<uint64_t> pagemap_buf_;  // HugeTLB scan
   std::vector<uint64_t> kpf_buf_;
   int held_by_ = -1;  // UsePagesMappedBy's pid until EnsureMapped looks for it
