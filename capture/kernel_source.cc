@@ -32,6 +32,17 @@ uint8_t FolioFlagsFromKpf(uint64_t kpf) {
   return f;
 }
 
+// Runs part(0) on this thread and, when `two`, part(1) on a second one;
+// the first error wins, this thread's first.
+Status OnParts(bool two, const std::function<Status(int)>& part) {
+  if (!two) return part(0);
+  Status tail;
+  std::thread t([&] { tail = part(1); });
+  Status head = part(0);
+  t.join();
+  return head.ok() ? tail : head;
+}
+
 uint8_t Log2(uint64_t v) {
   uint8_t r = 0;
   while (v > 1) {
@@ -371,15 +382,7 @@ Status KernelGmemSource::ScanBuddy(uint64_t total, ScanPart* head) {
     tail->builder = FolioExtentBuilder();
     tail->progress = head->progress;
   }
-  // Runs part(0) here and part(1) on a second thread (if there is a tail).
-  auto on_parts = [&](const std::function<Status(int)>& part) -> Status {
-    if (!tail) return part(0);
-    Status tail_status;
-    std::thread t([&] { tail_status = part(1); });
-    Status s = part(0);
-    t.join();
-    return s.ok() ? tail_status : s;
-  };
+  auto on_parts = [&](const std::function<Status(int)>& part) { return OnParts(tail, part); };
   if (!scan_) scan_ = std::make_unique<BuddyScan>();
   scan_->windows.resize((total + kWindowPages - 1) / kWindowPages);
   for (WindowRuns& found : scan_->windows) {  // capacity kept from the last capture
@@ -502,12 +505,8 @@ Status KernelGmemSource::HashExtents(const FolioExtentBuilder& b, GuestMemfd* ou
       if (b.readable_shared()[i]) KHOD_RETURN_IF_ERROR(hash_one(ext[i], &buf, &hashes[i]));
     return Status::Ok();
   };
-  Status tail;
-  std::thread t([&] { tail = hash_range(cut, ext.size()); });
-  Status head = hash_range(0, cut);
-  t.join();
-  KHOD_RETURN_IF_ERROR(head);
-  KHOD_RETURN_IF_ERROR(tail);
+  KHOD_RETURN_IF_ERROR(
+      OnParts(true, [&](int i) { return i == 0 ? hash_range(0, cut) : hash_range(cut, ext.size()); }));
   for (size_t i = 0; i < ext.size(); ++i)
     if (b.readable_shared()[i])  // private or unmapped: never read
       out->hashes.push_back(ContentHash{ext[i].first_index, ext[i].pages(), hashes[i]});
@@ -566,20 +565,18 @@ Status KernelGmemSource::WarmUp() {
       KHOD_RETURN_IF_ERROR(ScanHugetlbWindow(first, std::min(window, total - first), &scratch));
     return Status::Ok();
   }
-  // The same halves, threads and guarded populate runs as Capture.
+  // The guarded populate runs of a capture, over two halves (populating
+  // costs the same per page wherever the PFN runs are).
   auto populate = [&](uint64_t from, uint64_t to, ScanPart* part) -> Status {
     for (uint64_t at = from; at < to; at += kWindowPages)
       KHOD_RETURN_IF_ERROR(PopulateWindow(at, std::min<uint64_t>(kWindowPages, to - at), part));
     return Status::Ok();
   };
-  if (total < 2 * kWindowPages) return populate(0, total, parts_[0].get());
-  const uint64_t cut = (total / 2 + kWindowPages - 1) / kWindowPages * kWindowPages;
-  Status tail;
-  std::thread t([&] { tail = populate(cut, total, parts_[1].get()); });
-  Status head = populate(0, cut, parts_[0].get());
-  t.join();
-  KHOD_RETURN_IF_ERROR(head);
-  return tail;
+  const bool two = total >= 2 * kWindowPages;
+  const uint64_t cut = two ? (total / 2 + kWindowPages - 1) / kWindowPages * kWindowPages : total;
+  return OnParts(two, [&](int i) {
+    return i == 0 ? populate(0, cut, parts_[0].get()) : populate(cut, total, parts_[1].get());
+  });
 }
 
 Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
