@@ -520,9 +520,12 @@ Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req) {
   uint64_t token = req.token();
   if (token == 0) {
     // Never hands out the luo blob token, whatever the transport.
-    do token = record_.next_token() ? record_.next_token() : 1;
-    while ((handles_.count(token) || token == kLuoBlobToken) &&
-           (record_.set_next_token(token + 1), true));
+    auto candidate = [&] { return record_.next_token() ? record_.next_token() : uint64_t{1}; };
+    token = candidate();
+    while (handles_.count(token) || token == kLuoBlobToken) {
+      record_.set_next_token(token + 1);
+      token = candidate();
+    }
   } else if (opts_.default_transport == v1::LUO) {
     // Refused now rather than at Freeze, after the guests were paused.
     Status reserved = CheckLuoGmemToken(token);
