@@ -75,7 +75,7 @@ void StopServer(grpc::Server* server, InflightCalls* calls, std::chrono::millise
   // remaining connections carry nothing: close them (what Shutdown itself does
   // at the deadline) so an idle client cannot hold us.
   std::thread closer([&] {
-    if (!calls->WaitIdle(std::chrono::milliseconds(20), deadline)) return;
+    if (!calls->WaitIdle(std::chrono::milliseconds(2), deadline)) return;
     std::lock_guard<std::mutex> l(mu);
     if (!stopped) grpc_server_cancel_all_calls(server->c_server());
   });

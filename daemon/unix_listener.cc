@@ -4,6 +4,7 @@
 #include <grpcpp/server.h>
 #include <grpcpp/server_posix.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -65,23 +66,38 @@ Result<int> UnixListener::Bind(const std::string& path, long allow_gid, int inhe
   return fd;
 }
 
-UnixListener::~UnixListener() { Stop(); }
+UnixListener::UnixListener(int listen_fd, PeerAuth* auth)
+    : fd_(listen_fd), auth_(auth), wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+
+UnixListener::~UnixListener() {
+  Stop();
+  if (wake_ >= 0) ::close(wake_);
+}
 
 void UnixListener::Start(grpc::Server* server) {
+  uint64_t drained;
+  if (wake_ >= 0 && ::read(wake_, &drained, sizeof(drained)) < 0) {
+    // EAGAIN: not woken since the last Start.
+  }
   stop_ = false;
   thread_ = std::thread([this, server] { Loop(server); });
 }
 
 void UnixListener::Stop() {
   stop_ = true;
+  const uint64_t one = 1;
+  if (wake_ >= 0 && ::write(wake_, &one, sizeof(one)) < 0) {
+    // Full counter: the loop is being woken anyway.
+  }
   if (thread_.joinable()) thread_.join();
 }
 
 void UnixListener::Loop(grpc::Server* server) {
   while (!stop_) {
-    pollfd p{fd_, POLLIN, 0};
-    int n = ::poll(&p, 1, 10);  // wakes up to notice Stop() (a reexec waits on it)
-    if (n <= 0) continue;
+    pollfd p[2] = {{fd_, POLLIN, 0}, {wake_, POLLIN, 0}};
+    // Without an eventfd (EMFILE at construction) Stop() is noticed within 10 ms.
+    int n = ::poll(p, wake_ >= 0 ? 2 : 1, wake_ >= 0 ? -1 : 10);
+    if (n <= 0 || stop_ || !(p[0].revents & POLLIN)) continue;
     int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (c < 0) continue;
     Status s = auth_->Register(c);

@@ -24,10 +24,11 @@ class UnixListener {
   // Binds `path` (replacing a stale socket file) unless inherited_fd >= 0.
   static Result<int> Bind(const std::string& path, long allow_gid, int inherited_fd);
 
-  UnixListener(int listen_fd, PeerAuth* auth) : fd_(listen_fd), auth_(auth) {}
+  UnixListener(int listen_fd, PeerAuth* auth);
   ~UnixListener();
   void Start(grpc::Server* server);
-  // Stops accepting; the listening fd stays open (it may be inherited).
+  // Stops accepting at once (an eventfd wakes the accept loop: a reexec's
+  // blackout waits on this); the listening fd stays open (it may be inherited).
   void Stop();
   int fd() const { return fd_; }
 
@@ -35,6 +36,7 @@ class UnixListener {
   void Loop(grpc::Server* server);
   int fd_;
   PeerAuth* auth_;
+  int wake_ = -1;  // eventfd, written by Stop()
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
