@@ -16,6 +16,13 @@ namespace khod {
 
 struct CaptureOptions {
   bool hash_contents = false;  // XXH3 of each resident shared extent
+  // Verify after a reexec: the frozen capture of this same file, and
+  // /proc/meminfo's HardwareCorrupted when that capture began. Pages the
+  // mapping holder still maps at their frozen PFN keep their frozen folio
+  // flags instead of being read again (capture/flag_reuse.h says when that
+  // holds). nullptr: a source compares with its own last capture only.
+  const GuestMemfd* frozen = nullptr;
+  uint64_t frozen_hw_corrupted_kb = 0;
   // Called now and then with pages done / pages total (for a progress bar).
   std::function<void(uint64_t done, uint64_t total)> progress;
 };

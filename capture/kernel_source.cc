@@ -130,11 +130,13 @@ Status KernelGmemSource::EnsureMapped(uint64_t size) {
 
 // A run of pages found by the scan, in file order. st: 1 resident but not
 // mapped here (private), 2 mapped but PFN hidden (not root), 3 PFN known (its
-// folio flags land in its window's flags from flags_at once kpageflags is read).
+// folio flags land in its window's flags from flags_at once kpageflags is
+// read, or are there already when carried over from the baseline).
 struct PageRun {
   uint64_t index, pfn, len;
   int st;
   uint64_t flags_at;
+  bool flags_known;
 };
 
 // What the scan of one window found.
@@ -157,9 +159,14 @@ struct KernelGmemSource::ScanPart {
   std::vector<uint64_t> held;  // the holder's entries for the window
   uint64_t populated = 0;      // pages this process mapped itself
   std::vector<uint8_t> mincore;
-  std::vector<FlagRun> by_pfn;  // st 3 runs of the windows it scanned, by PFN
+  std::vector<uint8_t> origin;  // PteOrigin of each page's PFN (flag_reuse.h rule 1)
+  std::vector<FlagRun> by_pfn;  // st 3 runs of the windows it scanned whose flags are read, by PFN
   std::function<void(uint64_t pages_done)> progress;
 };
+
+void SortByPfn(std::vector<FlagRun>* runs) {
+  std::sort(runs->begin(), runs->end(), [](const FlagRun& a, const FlagRun& b) { return a.pfn < b.pfn; });
+}
 
 // One pread of kpageflags: PFNs [lo, hi), covering runs [first[l], last[l])
 // of both PFN-sorted lists l and the small gaps between them.
@@ -189,11 +196,14 @@ Status KernelGmemSource::PopulateWindow(uint64_t first, uint64_t npages, ScanPar
   uint8_t* base = mapping_.data() + first * page;
   std::vector<uint8_t>& mc = part->mincore;
   std::vector<uint64_t>& pm = part->pagemap;
+  std::vector<uint8_t>& origin = part->origin;
   mc.resize(npages);
   pm.resize(npages);
+  origin.resize(npages);
   KHOD_RETURN_IF_ERROR(frames_->ReadPagemap(base, npages, pm.data()));
   auto resident = [&](uint64_t i) { return (mc[i] & 1) != 0; };
   auto present = [&](uint64_t i) { return PagemapPresent(pm[i]); };
+  for (uint64_t i = 0; i < npages; ++i) origin[i] = present(i) ? kPteOwnBeforePopulate : kPteNone;
   if (held_) {
     // What the holder maps is the file's page now: take its entries for the
     // pages not mapped here (a private page is mapped by nobody).
@@ -201,7 +211,10 @@ Status KernelGmemSource::PopulateWindow(uint64_t first, uint64_t npages, ScanPar
     hm.resize(npages);
     KHOD_RETURN_IF_ERROR(held_->Read(first, npages, hm.data()));
     for (uint64_t i = 0; i < npages; ++i)
-      if (!present(i) && PagemapPresent(hm[i]) && PageMayBeTouched(first + i)) pm[i] = hm[i];
+      if (!present(i) && PagemapPresent(hm[i]) && PageMayBeTouched(first + i)) {
+        pm[i] = hm[i];
+        origin[i] = kPteHolder;
+      }
   }
   // A mapped page exists: residency is asked only for the others (mincore of
   // an unmapped shmem range looks up the page cache page by page).
@@ -257,14 +270,18 @@ Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, ScanPart* p
     uint64_t j = i + 1;
     if (st != 3) {
       while (j < npages && state(j) == st) ++j;
-      out->runs.push_back({first + i, kPfnUnknown, j - i, st, 0});
+      out->runs.push_back({first + i, kPfnUnknown, j - i, st, 0, false});
       i = j;
       continue;
     }
     const uint64_t pfn = PagemapPfn(pm[i]);
     while (j < npages && state(j) == 3 && PagemapPfn(pm[j]) == pfn + (j - i)) ++j;
-    out->runs.push_back({first + i, pfn, j - i, 3, out->flags.size()});
-    out->flags.resize(out->flags.size() + (j - i));
+    // Cut where the baseline's flags stand and where kpageflags is read.
+    baseline_.Split(first + i, pfn, j - i, part->origin.data() + i,
+                    [&](uint64_t off, uint64_t n, bool known, uint8_t flags) {
+                      out->runs.push_back({first + i + off, pfn + off, n, 3, out->flags.size(), known});
+                      out->flags.resize(out->flags.size() + n, flags);
+                    });
     i = j;
   }
   return Status::Ok();
@@ -282,11 +299,10 @@ Status KernelGmemSource::ScanWindows(uint64_t total, ScanPart* part) {
     WindowRuns& found = scan.windows[w];
     KHOD_RETURN_IF_ERROR(ScanWindow(at, n, part, &found));
     for (const PageRun& r : found.runs)  // its flags no longer grow: the pointers hold
-      if (r.st == 3) part->by_pfn.push_back({r.pfn, r.len, found.flags.data() + r.flags_at});
+      if (r.st == 3 && !r.flags_known) part->by_pfn.push_back({r.pfn, r.len, found.flags.data() + r.flags_at});
     if (part->progress) part->progress(n);
   }
-  std::sort(part->by_pfn.begin(), part->by_pfn.end(),
-            [](const FlagRun& a, const FlagRun& b) { return a.pfn < b.pfn; });
+  SortByPfn(&part->by_pfn);
   return Status::Ok();
 }
 
@@ -372,6 +388,31 @@ void KernelGmemSource::BuildExtents(size_t first, size_t last, FolioExtentBuilde
   }
 }
 
+// Rule 4 of capture/flag_reuse.h, checked once every PFN has been read: if a
+// page was poisoned anywhere since the baseline (or the count cannot be
+// read), carried flags could hide it, so every page's flags are read after
+// all. Then counts what is read and what is carried.
+void KernelGmemSource::CheckCarriedFlags(ScanPart* head) {
+  flags_read_ = flags_carried_ = 0;
+  bool demote = false;
+  if (baseline_.usable()) {
+    Result<uint64_t> hw = ReadHardwareCorruptedKb(opts_.meminfo_path);
+    demote = !hw.ok() || *hw != baseline_.hw_corrupted_kb();
+  }
+  bool added = false;
+  for (WindowRuns& found : scan_->windows)
+    for (PageRun& r : found.runs) {
+      if (r.st != 3) continue;
+      if (r.flags_known && demote) {
+        r.flags_known = false;
+        head->by_pfn.push_back({r.pfn, r.len, found.flags.data() + r.flags_at});
+        added = true;
+      }
+      (r.flags_known ? flags_carried_ : flags_read_) += r.len;
+    }
+  if (added) SortByPfn(&head->by_pfn);
+}
+
 // A buddy-backed file on two threads (one below 2 windows), in three phases
 // each shared by what it costs: windows taken in turn (ScanWindows), kpageflags
 // reads by PFN count (PlanFlagReads), extents by runs.
@@ -391,6 +432,7 @@ Status KernelGmemSource::ScanBuddy(uint64_t total, ScanPart* head) {
   }
   scan_->next_window = 0;
   KHOD_RETURN_IF_ERROR(on_parts([&](int i) { return ScanWindows(total, i == 0 ? head : tail); }));
+  CheckCarriedFlags(head);
   PlanFlagReads(*head, tail);
   KHOD_RETURN_IF_ERROR(on_parts([&](int i) {
     return i == 0 ? ReadFlags(0, scan_->share) : ReadFlags(scan_->share, scan_->reads.size());
@@ -515,6 +557,7 @@ Status KernelGmemSource::HashExtents(const FolioExtentBuilder& b, GuestMemfd* ou
 
 void KernelGmemSource::UsePagesMappedBy(int pid) {
   JoinWarmUp();
+  have_last_ = false;  // another mapping: continuity starts over
   held_by_ = pid;
   held_.reset();
   held_note_.clear();
@@ -528,12 +571,17 @@ std::string KernelGmemSource::pfn_origin() const {
   uint64_t populated = 0;
   for (const auto& p : parts_)
     if (p) populated += p->populated;
+  std::string s;
   if (!held_) {
-    std::string s = "own mapping";
+    s = "own mapping";
     if (held_by_ > 0) s += " (not pid " + std::to_string(held_by_) + "'s: " + held_note_ + ")";
-    return s;
+  } else {
+    s = held_->Describe() + " (" + std::to_string(populated) + " pages populated here)";
   }
-  return held_->Describe() + " (" + std::to_string(populated) + " pages populated here)";
+  if (flags_carried_)
+    s += "; folio flags of " + std::to_string(flags_carried_) + " pages carried over, " +
+         std::to_string(flags_read_) + " read";
+  return s;
 }
 
 void KernelGmemSource::StartWarmUp() {
@@ -552,6 +600,7 @@ Status KernelGmemSource::WarmUp() {
   const uint64_t page = static_cast<uint64_t>(getpagesize());
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   if (size == 0 || size % identity_.page_size != 0) return Status::Ok();  // Capture says why
+  have_last_ = false;  // it populates outside a capture (flag_reuse.h rule 1)
   KHOD_RETURN_IF_ERROR(EnsureMapped(size));
   if (held_) return Status::Ok();  // the holder's mapping is populated already
   const uint64_t total = size / page;
@@ -606,6 +655,22 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
   out->attributes = opts_.declared_attributes;
   if (size == 0) return Status::Ok();
 
+  // Rule 4's count, read before any page is: a page poisoned after this
+  // shows as a change at the next capture that carries flags from this one.
+  const Result<uint64_t> hw = ReadHardwareCorruptedKb(opts_.meminfo_path);
+  const bool had_last = have_last_;
+  have_last_ = false;  // until this capture has succeeded
+  baseline_ = FlagBaseline();
+  if (hw.ok() && opts.frozen)
+    baseline_ = FlagBaseline(&opts.frozen->folios, opts.frozen_hw_corrupted_kb, kPteHolder);
+  else if (hw.ok() && had_last)
+    baseline_ = FlagBaseline(&last_folios_, last_hw_kb_, kPteOwnBeforePopulate | kPteHolder);
+  flags_read_ = flags_carried_ = 0;
+  struct Drop {  // it may point at the caller's frozen capture: not past this call
+    FlagBaseline* b;
+    ~Drop() { *b = FlagBaseline(); }
+  } drop{&baseline_};
+
   KHOD_RETURN_IF_ERROR(EnsureMapped(size));
   auto policy = GetMempolicyAt(mapping_.data());
   if (!policy.ok()) return policy.status().WithContext(Describe());
@@ -640,6 +705,11 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
   }
   if (opts.hash_contents) KHOD_RETURN_IF_ERROR(HashExtents(builder, out));
   out->folios = builder.TakeExtents();
+  if (hw.ok() && !hugetlb) {
+    last_folios_ = out->folios;
+    last_hw_kb_ = *hw;
+    have_last_ = true;
+  }
   head.progress = nullptr;  // they captured this call's locals
   if (parts_[1]) parts_[1]->progress = nullptr;
   return Status::Ok();

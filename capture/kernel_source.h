@@ -33,10 +33,12 @@
 #include <string>
 #include <thread>
 
+#include "capture/flag_reuse.h"
 #include "capture/folio_extent_builder.h"
 #include "capture/gmem_source.h"
 #include "kernel/held_mapping.h"
 #include "kernel/mapping.h"
+#include "kernel/meminfo.h"
 #include "kernel/memory_file.h"
 #include "kernel/pagemap.h"
 #include "kernel/residency.h"
@@ -55,6 +57,8 @@ struct KernelSourceOptions {
   std::string name;    // empty: memfd name, or "kvm-gmem fd N"
   uint64_t token = 0;  // 0: the inode number (stable while the file lives)
   uint64_t vm_token = 0;
+  // Where HardwareCorrupted is read (capture/flag_reuse.h rule 4); tests point it elsewhere.
+  std::string meminfo_path = kProcMeminfo;
 };
 
 class KernelGmemSource : public GmemSource {
@@ -75,8 +79,13 @@ class KernelGmemSource : public GmemSource {
   void StartWarmUp() override;
   void UsePagesMappedBy(int pid) override;
   // Where the last capture's PFNs came from, for messages: "own mapping", or
-  // "pid 12's mapping at 0x7f..." (+ "N pages populated here").
+  // "pid 12's mapping at 0x7f..." (+ "N pages populated here"), and how many
+  // pages' folio flags were read or carried over (capture/flag_reuse.h).
   std::string pfn_origin() const;
+  // Pages of the last capture whose folio flags were read from kpageflags,
+  // and those carried over from the baseline instead.
+  uint64_t flags_read_pages() const { return flags_read_; }
+  uint64_t flags_carried_pages() const { return flags_carried_; }
 
   const MemoryFileIdentity& identity() const { return identity_; }
   int fd() const { return fd_.get(); }
@@ -93,6 +102,7 @@ class KernelGmemSource : public GmemSource {
   Status ScanWindows(uint64_t total, ScanPart* part);
   Status ScanWindow(uint64_t first, uint64_t npages, ScanPart* part, WindowRuns* out);
   Status PopulateWindow(uint64_t first, uint64_t npages, ScanPart* part);
+  void CheckCarriedFlags(ScanPart* head);
   void PlanFlagReads(const ScanPart& head, const ScanPart* tail);
   Status ReadFlags(size_t first, size_t last) const;
   void BuildExtents(size_t first, size_t last, FolioExtentBuilder* b) const;
@@ -118,6 +128,15 @@ class KernelGmemSource : public GmemSource {
   std::unique_ptr<HeldMapping> held_;
   std::string held_note_;  // why held_by_ was not used
   std::thread warm_;  // StartWarmUp's; owns the members above until joined
+  // The last successful capture's extents and HardwareCorrupted when it
+  // began: what the next capture may carry folio flags over from. Dropped
+  // when a populate outside a capture (warm-up) or a failed capture could
+  // have installed PTEs after those flags were read.
+  std::vector<FolioExtent> last_folios_;
+  uint64_t last_hw_kb_ = 0;
+  bool have_last_ = false;
+  FlagBaseline baseline_;  // the running capture's
+  uint64_t flags_read_ = 0, flags_carried_ = 0;
 };
 
 }  // namespace khod

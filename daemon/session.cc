@@ -15,6 +15,7 @@
 #include "daemon/record_file.h"
 #include "handover/dir_transport.h"
 #include "handover/luo_transport.h"
+#include "kernel/meminfo.h"
 #include "restore/rebuild.h"
 #include "restore/rebuild_target.h"
 #include "serializer/serializer.h"
@@ -222,13 +223,19 @@ Status Session::Persist() {
   return Status::Ok();
 }
 
+// The record names no frozen capture any more, nor what was measured with it.
+void Session::ClearFrozenBlob() {
+  record_.clear_frozen_blob();
+  record_.clear_frozen_blob_bytes();
+  record_.clear_frozen_blob_xxh3();
+  record_.clear_freeze_hardware_corrupted_kb();
+}
+
 void Session::ResetToIdle() {
   record_.set_phase(v1::IDLE);
   record_.clear_prepared_blob();
   record_.clear_prepared_blob_bytes();
-  record_.clear_frozen_blob();
-  record_.clear_frozen_blob_bytes();
-  record_.clear_frozen_blob_xxh3();
+  ClearFrozenBlob();
   record_.clear_durations();
   record_.clear_last_verdict();
   have_frozen_ = false;
@@ -359,9 +366,7 @@ Status Session::Recover() {
         if (was == v1::FROZEN) {
           if (!record_.frozen_blob().empty()) orphans_.push_back(record_.frozen_blob());
           record_.set_phase(v1::PREPARED);
-          record_.clear_frozen_blob();
-          record_.clear_frozen_blob_bytes();
-          record_.clear_frozen_blob_xxh3();
+          ClearFrozenBlob();
           recovery_ = "rolled back FROZEN -> PREPARED: the handover had not been made; guests "
                       "are still paused by their VMM: Freeze again or Cancel";
         } else {
@@ -473,7 +478,7 @@ Result<std::unique_ptr<HandoverTransport>> Session::MakeTransport(v1::Transport 
 }
 
 Result<Snapshot> Session::CaptureAll(const std::map<uint64_t, std::unique_ptr<GmemHandle>>& handles,
-                                     bool final_capture) {
+                                     bool final_capture, const Snapshot* frozen) {
   Snapshot snap;
   snap.header = MakeHeader();
   snap.vms = VmsOf(record_);
@@ -483,6 +488,12 @@ Result<Snapshot> Session::CaptureAll(const std::map<uint64_t, std::unique_ptr<Gm
       return Status::NotFound("gmem " + std::to_string(a.token()) + " is not held by khod");
     CaptureOptions co;
     co.hash_contents = a.hash_contents() && final_capture;
+    if (frozen && record_.has_freeze_hardware_corrupted_kb())
+      for (const GuestMemfd& f : frozen->gmems)
+        if (f.token == a.token()) {
+          co.frozen = &f;
+          co.frozen_hw_corrupted_kb = record_.freeze_hardware_corrupted_kb();
+        }
     GuestMemfd g;
     Status s = it->second->source->Capture(co, &g);
     if (!s.ok()) return s.WithContext("capture gmem " + std::to_string(a.token()));
@@ -731,6 +742,8 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     Result<std::unique_ptr<HandoverTransport>> t = MakeTransport(tkind, req.dir());
     if (!t.ok()) return t.status();
     const int64_t t0 = NowNs();
+    // Before any page is read (capture/flag_reuse.h rule 4).
+    const Result<uint64_t> hw = ReadHardwareCorruptedKb();
     Result<Snapshot> snap = CaptureAll(handles_, /*final_capture=*/true);
     if (!snap.ok()) return snap.status();
     for (const auto& g : snap->gmems)
@@ -751,6 +764,8 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     record_.set_frozen_blob(file);
     record_.set_frozen_blob_bytes(blob.size());
     record_.set_frozen_blob_xxh3(XXH3_64bits(blob.data(), blob.size()));
+    if (hw.ok()) record_.set_freeze_hardware_corrupted_kb(*hw);
+    else record_.clear_freeze_hardware_corrupted_kb();
     RecordDuration(v1::FROZEN, NowNs() - t0);
     KHOD_RETURN_IF_ERROR(Persist());
     opts_.crash.Hit("frozen");
@@ -822,9 +837,7 @@ Status Session::RollBackToPrepared(const std::string& frozen_file, const std::st
                                    const Status& cause) {
   // As a restart's rollback of FROZEN leaves it: no frozen blob named.
   record_.set_phase(v1::PREPARED);
-  record_.clear_frozen_blob();
-  record_.clear_frozen_blob_bytes();
-  record_.clear_frozen_blob_xxh3();
+  ClearFrozenBlob();
   have_frozen_ = false;
   frozen_ = Snapshot();
   orphans_.push_back(frozen_file);
@@ -1053,7 +1066,9 @@ Result<v1::VerifyReply> Session::Verify() {
   std::lock_guard<std::mutex> l(mu_);
   KHOD_RETURN_IF_ERROR(CheckPhase({v1::RESTORED, v1::VERIFIED}, "Verify"));
   const int64_t t0 = NowNs();
-  Result<Snapshot> now = CaptureAll(restored_, /*final_capture=*/true);
+  // Only pages the holder kept mapped since Freeze carry their frozen flags
+  // (a real kexec, a rebuild: none do).
+  Result<Snapshot> now = CaptureAll(restored_, /*final_capture=*/true, &frozen_);
   if (!now.ok()) return now.status().WithContext("Verify");
   // VMs are compared against what the frozen snapshot carried: the memslots
   // the new side re-declares (here, the record) must be the same.

@@ -106,13 +106,16 @@ class Session {
   // Lets the previous khod's address space go (after Verify, or when the
   // session leaves the restore): sources read their own mappings again.
   void ReleaseMappingHolder();
+  // `frozen` (Verify): each gmem's frozen capture, which its folio flags
+  // may be carried over from (capture/flag_reuse.h).
   Result<Snapshot> CaptureAll(const std::map<uint64_t, std::unique_ptr<GmemHandle>>& handles,
-                              bool final_capture);
+                              bool final_capture, const Snapshot* frozen = nullptr);
   Status CheckPhase(std::initializer_list<v1::Phase> allowed, const char* op) const;
   Result<std::unique_ptr<HandoverTransport>> MakeTransport(v1::Transport t, const std::string& dir);
   Status WriteBlob(const std::string& kind, const std::string& blob, std::string* file);
   Result<std::string> ReadFrozenBlobFromStateDir() const;
   void RecordDuration(v1::Phase p, int64_t nanos);
+  void ClearFrozenBlob();
   void ResetToIdle();
   // Freeze's handover did not happen: back to PREPARED, the frozen blob an orphan.
   // `what` failed because of `cause`; the reply carries both, and the record

@@ -20,6 +20,7 @@
 #include "kernel/memory_file.h"
 #include "kernel/pagemap.h"
 #include "kernel/probe.h"
+#include "tests/own_pagemap.h"
 #include "tests/vmm_fixture_process.h"
 
 namespace khod {
@@ -55,21 +56,8 @@ std::vector<bool> Covered(const GuestMemfd& g) {
 // shared mapping, reading only pages that exist (so nothing is created):
 // those in `exists`, or by default those mincore reports (not HugeTLB).
 std::vector<uint64_t> IndependentPfns(int fd, uint64_t size, const std::vector<bool>* exists = nullptr) {
-  const uint64_t pages = size / kPage;
-  std::vector<uint64_t> pfns(pages, 0);
-  void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-  if (m == MAP_FAILED) return pfns;
-  std::vector<uint8_t> vec(pages);
-  ::mincore(m, size, vec.data());
-  for (uint64_t p = 0; p < pages; ++p)
-    if (exists ? (*exists)[p] : (vec[p] & 1)) (void)*static_cast<volatile uint8_t*>(static_cast<uint8_t*>(m) + p * kPage);
-  int pm = ::open("/proc/self/pagemap", O_RDONLY);
-  std::vector<uint64_t> entries(pages);
-  ::pread(pm, entries.data(), pages * 8, reinterpret_cast<uintptr_t>(m) / kPage * 8);
-  ::close(pm);
-  for (uint64_t p = 0; p < pages; ++p)
-    if (PagemapPresent(entries[p])) pfns[p] = PagemapPfn(entries[p]);
-  ::munmap(m, size);
+  std::vector<uint64_t> pfns = OwnPagemap(fd, size / kPage, exists);
+  for (uint64_t& e : pfns) e = PagemapPresent(e) ? PagemapPfn(e) : 0;
   return pfns;
 }
 

@@ -18,6 +18,7 @@
 #include "kernel/held_mapping.h"
 #include "kernel/mapping_holder.h"
 #include "kernel/pagemap.h"
+#include "tests/own_pagemap.h"
 
 namespace khod {
 namespace {
@@ -47,17 +48,8 @@ int PatternedMemfd(uint64_t pages, uint64_t hole) {
 
 // PFNs through a mapping of this process's own, populated (independent of khod's code).
 std::vector<uint64_t> OwnPfns(int fd, uint64_t pages) {
-  std::vector<uint64_t> out(pages, 0);
-  void* m = ::mmap(nullptr, pages * kPage, PROT_READ, MAP_SHARED, fd, 0);
-  std::vector<uint8_t> vec(pages);
-  ::mincore(m, pages * kPage, vec.data());
-  for (uint64_t p = 0; p < pages; ++p)
-    if (vec[p] & 1) (void)*static_cast<volatile uint8_t*>(static_cast<uint8_t*>(m) + p * kPage);
-  auto r = PageFrameReader::Open();
-  std::vector<uint64_t> e(pages);
-  EXPECT_TRUE(r->ReadPagemap(m, pages, e.data()).ok());
-  for (uint64_t p = 0; p < pages; ++p) out[p] = PagemapPresent(e[p]) ? PagemapPfn(e[p]) : 0;
-  ::munmap(m, pages * kPage);
+  std::vector<uint64_t> out = OwnPagemap(fd, pages);
+  for (uint64_t& e : out) e = PagemapPresent(e) ? PagemapPfn(e) : 0;
   return out;
 }
 

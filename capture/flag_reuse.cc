@@ -1,0 +1,74 @@
+#include "capture/flag_reuse.h"
+
+#include <algorithm>
+
+namespace khod {
+
+bool FlagsStayWhileMapped(uint8_t f) {
+  return (f & kFolioUptodate) && (f & kFolioDirty) && !(f & kFolioHwpoison);
+}
+
+FlagBaseline::FlagBaseline(const std::vector<FolioExtent>* folios, uint64_t hw_corrupted_kb,
+                           uint8_t origins)
+    : hw_kb_(hw_corrupted_kb), origins_(origins) {
+  for (size_t i = 1; folios && i < folios->size(); ++i)
+    if ((*folios)[i].first_index < (*folios)[i - 1].end_index()) return;  // not in file order
+  folios_ = folios;
+}
+
+void FlagBaseline::Split(
+    uint64_t index, uint64_t pfn, uint64_t len, const uint8_t* origin,
+    const std::function<void(uint64_t, uint64_t, bool, uint8_t)>& piece) const {
+  // Adjacent pieces of one kind are joined before they are handed out.
+  uint64_t at = 0, count = 0;
+  bool known = false;
+  uint8_t flags = 0;
+  auto emit = [&](uint64_t off, uint64_t n, bool k, uint8_t f) {
+    if (count && at + count == off && known == k && flags == f) {
+      count += n;
+      return;
+    }
+    if (count) piece(at, count, known, flags);
+    at = off;
+    count = n;
+    known = k;
+    flags = f;
+  };
+  if (!folios_) {
+    piece(0, len, false, 0);
+    return;
+  }
+  const std::vector<FolioExtent>& x = *folios_;
+  // The first extent ending after `index`.
+  size_t e = std::upper_bound(x.begin(), x.end(), index,
+                              [](uint64_t i, const FolioExtent& f) { return i < f.end_index(); }) -
+             x.begin();
+  for (uint64_t k = 0; k < len;) {
+    const uint64_t i = index + k;
+    while (e < x.size() && x[e].end_index() <= i) ++e;
+    if (e == x.size() || x[e].first_index > i) {  // a hole in the baseline
+      const uint64_t next = e == x.size() ? index + len : std::min(index + len, x[e].first_index);
+      emit(k, next - i, false, 0);
+      k = next - index;
+      continue;
+    }
+    const FolioExtent& f = x[e];
+    const uint64_t end = std::min(index + len, f.end_index());
+    const bool same_pfn = f.first_pfn != kPfnUnknown && f.first_pfn + (i - f.first_index) == pfn + k;
+    if (!same_pfn || !FlagsStayWhileMapped(f.flags)) {
+      emit(k, end - i, false, 0);
+    } else {
+      for (uint64_t p = k; p < end - index;) {
+        const bool ok = (origin[p] & origins_) != 0;
+        uint64_t q = p + 1;
+        while (q < end - index && ((origin[q] & origins_) != 0) == ok) ++q;
+        emit(p, q - p, ok, ok ? f.flags : 0);
+        p = q;
+      }
+    }
+    k = end - index;
+  }
+  if (count) piece(at, count, known, flags);
+}
+
+}  // namespace khod

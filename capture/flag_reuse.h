@@ -1,0 +1,73 @@
+// FlagReuse: when a capture may take a page's folio flags (uptodate, dirty,
+// hwpoison) from an earlier capture of the same file instead of reading
+// /proc/kpageflags, the dearest step of a capture (~60 ns of kernel work per
+// page: 15-35 ms for 2 GiB, done once at Freeze and again at Verify).
+//
+// A page's flags are taken from the baseline only when all of these hold:
+//  1. Continuity: the PTE this capture read the page's PFN through was
+//     present before this capture populated anything, in a mapping that only
+//     khod's own populate ever faults in (khod's mapping, or the reexec
+//     holder's, which never runs). So that PTE has been present without a gap
+//     since the baseline read the page.
+//  2. The PFN is the baseline's.
+//  3. The baseline flags were uptodate and dirty, and not hwpoison. A mapped
+//     folio keeps PG_uptodate. PG_dirty is cleared only by writeback (for
+//     shmem that is swap-out) or by truncation, and both unmap the folio
+//     first, which breaks 1. A clean folio can be dirtied by a write through
+//     any mapping, so it is read again.
+//  4. HardwareCorrupted (kernel/meminfo.h) has not changed since the
+//     baseline. memory_failure() sets PG_hwpoison before it unmaps, and the
+//     unmap may fail.
+// Anything else is read from kpageflags: a new PFN, a page populated by this
+// capture, a clean page, and every HugeTLB page (those are cheap: one read
+// per huge page).
+#ifndef KHOD_CAPTURE_FLAG_REUSE_H_
+#define KHOD_CAPTURE_FLAG_REUSE_H_
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "state/snapshot.h"
+
+namespace khod {
+
+// Which PTEs count for rule 1, per page, as PopulateWindow found them.
+enum PteOrigin : uint8_t {
+  kPteNone = 0,
+  kPteOwnBeforePopulate = 1,  // khod's own mapping, present before this capture populated
+  kPteHolder = 2,             // the reexec mapping holder's
+};
+
+class FlagBaseline {
+ public:
+  // No baseline: every page is read.
+  FlagBaseline() = default;
+  // `folios` (kept by the caller, in file order) as read when HardwareCorrupted
+  // was `hw_corrupted_kb`; `origins` is a mask of the PteOrigin values that
+  // give continuity since then. Extents out of file order disable reuse.
+  FlagBaseline(const std::vector<FolioExtent>* folios, uint64_t hw_corrupted_kb, uint8_t origins);
+
+  bool usable() const { return folios_ != nullptr; }
+  uint64_t hw_corrupted_kb() const { return hw_kb_; }
+
+  // Cuts pages [index, index + len), mapped at PFNs pfn.. (contiguous), into
+  // pieces in order: piece(offset, count, true, flags) where the baseline's
+  // flags stand, piece(offset, count, false, 0) where kpageflags must be read.
+  // origin[k] is page index + k's PteOrigin.
+  void Split(uint64_t index, uint64_t pfn, uint64_t len, const uint8_t* origin,
+             const std::function<void(uint64_t offset, uint64_t count, bool known, uint8_t flags)>&
+                 piece) const;
+
+ private:
+  const std::vector<FolioExtent>* folios_ = nullptr;
+  uint64_t hw_kb_ = 0;
+  uint8_t origins_ = 0;
+};
+
+// Rule 3 alone: flags a mapped folio cannot lose without being unmapped.
+bool FlagsStayWhileMapped(uint8_t folio_flags);
+
+}  // namespace khod
+
+#endif  // KHOD_CAPTURE_FLAG_REUSE_H_

@@ -1,0 +1,340 @@
+// When a capture carries folio flags over instead of reading /proc/kpageflags
+// (capture/flag_reuse.h): the rule on its own, then on real shmem memfds, where
+// every carried flag is checked against kpageflags read independently.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "capture/flag_reuse.h"
+#include "capture/kernel_source.h"
+#include "kernel/meminfo.h"
+#include "kernel/pagemap.h"
+#include "tests/own_pagemap.h"
+
+namespace khod {
+namespace {
+
+constexpr uint64_t kPage = 4096;
+constexpr uint8_t kDirtyUptodate = kFolioUptodate | kFolioDirty;
+
+using Piece = std::tuple<uint64_t, uint64_t, bool, uint8_t>;
+
+std::vector<Piece> Pieces(const FlagBaseline& b, uint64_t index, uint64_t pfn, uint64_t len,
+                          const std::vector<uint8_t>& origin) {
+  std::vector<Piece> out;
+  b.Split(index, pfn, len, origin.data(), [&](uint64_t off, uint64_t n, bool known, uint8_t f) {
+    out.emplace_back(off, n, known, f);
+  });
+  return out;
+}
+
+FolioExtent Ext(uint64_t index, uint64_t pfn, uint32_t n, uint8_t flags) {
+  FolioExtent e;
+  e.first_index = index;
+  e.first_pfn = pfn;
+  e.nr_folios = n;
+  e.flags = flags;
+  return e;
+}
+
+TEST(FlagBaselineTest, NoBaselineReadsEverything) {
+  FlagBaseline none;
+  EXPECT_FALSE(none.usable());
+  EXPECT_EQ(Pieces(none, 10, 500, 8, std::vector<uint8_t>(8, kPteHolder)),
+            (std::vector<Piece>{{0, 8, false, 0}}));
+}
+
+TEST(FlagBaselineTest, SamePfnDirtyAndMappedThroughoutIsCarried) {
+  std::vector<FolioExtent> x = {Ext(0, 1000, 16, kDirtyUptodate)};
+  FlagBaseline b(&x, 0, kPteOwnBeforePopulate | kPteHolder);
+  EXPECT_EQ(Pieces(b, 4, 1004, 8, std::vector<uint8_t>(8, kPteOwnBeforePopulate)),
+            (std::vector<Piece>{{0, 8, true, kDirtyUptodate}}));
+}
+
+TEST(FlagBaselineTest, EachBrokenConditionIsReadAgain) {
+  std::vector<FolioExtent> x = {Ext(0, 1000, 8, kDirtyUptodate), Ext(8, 2000, 8, kFolioUptodate),
+                                Ext(16, 3000, 8, kDirtyUptodate | kFolioHwpoison),
+                                Ext(24, kPfnUnknown, 8, 0)};
+  FlagBaseline b(&x, 0, kPteHolder);
+  const std::vector<uint8_t> held(8, kPteHolder);
+  EXPECT_EQ(Pieces(b, 0, 1001, 8, held), (std::vector<Piece>{{0, 8, false, 0}})) << "another PFN";
+  EXPECT_EQ(Pieces(b, 8, 2000, 8, held), (std::vector<Piece>{{0, 8, false, 0}})) << "clean";
+  EXPECT_EQ(Pieces(b, 16, 3000, 8, held), (std::vector<Piece>{{0, 8, false, 0}})) << "poisoned";
+  EXPECT_EQ(Pieces(b, 24, 4000, 8, held), (std::vector<Piece>{{0, 8, false, 0}})) << "PFN unknown then";
+  EXPECT_EQ(Pieces(b, 32, 5000, 8, held), (std::vector<Piece>{{0, 8, false, 0}})) << "not in the baseline";
+  // Rule 1 per page: only the origins given count (Verify: the holder's).
+  std::vector<uint8_t> mixed = {kPteHolder, kPteHolder, kPteOwnBeforePopulate, kPteNone,
+                                kPteHolder, kPteHolder, kPteHolder, kPteNone};
+  EXPECT_EQ(Pieces(b, 0, 1000, 8, mixed),
+            (std::vector<Piece>{{0, 2, true, kDirtyUptodate}, {2, 2, false, 0},
+                                {4, 3, true, kDirtyUptodate}, {7, 1, false, 0}}));
+}
+
+TEST(FlagBaselineTest, PiecesFollowExtentsAndJoinWhenAlike) {
+  // Two baseline extents, PFN-contiguous with each other, both carried: one piece.
+  std::vector<FolioExtent> x = {Ext(0, 1000, 4, kDirtyUptodate), Ext(4, 1004, 4, kDirtyUptodate),
+                                Ext(10, 1010, 4, kDirtyUptodate)};
+  FlagBaseline b(&x, 0, kPteHolder);
+  EXPECT_EQ(Pieces(b, 0, 1000, 14, std::vector<uint8_t>(14, kPteHolder)),
+            (std::vector<Piece>{{0, 8, true, kDirtyUptodate}, {8, 2, false, 0},
+                                {10, 4, true, kDirtyUptodate}}));
+  // A run starting inside an extent is matched at its offset.
+  EXPECT_EQ(Pieces(b, 2, 1002, 3, std::vector<uint8_t>(3, kPteHolder)),
+            (std::vector<Piece>{{0, 3, true, kDirtyUptodate}}));
+}
+
+TEST(FlagBaselineTest, ExtentsOutOfFileOrderDisableReuse) {
+  std::vector<FolioExtent> x = {Ext(8, 2000, 8, kDirtyUptodate), Ext(0, 1000, 8, kDirtyUptodate)};
+  FlagBaseline b(&x, 0, kPteHolder);
+  EXPECT_FALSE(b.usable());
+  EXPECT_EQ(Pieces(b, 0, 1000, 8, std::vector<uint8_t>(8, kPteHolder)),
+            (std::vector<Piece>{{0, 8, false, 0}}));
+}
+
+TEST(HardwareCorruptedTest, ReadsTheLineOrZero) {
+  const std::string path = ::testing::TempDir() + "/meminfo";
+  auto write = [&](const std::string& text) { std::ofstream(path) << text; };
+  write("MemTotal:  100 kB\nHardwareCorrupted:     12 kB\nAnonHugePages: 0 kB\n");
+  auto v = ReadHardwareCorruptedKb(path);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(*v, 12u);
+  write("MemTotal:  100 kB\n");  // no CONFIG_MEMORY_FAILURE: nothing can be poisoned
+  v = ReadHardwareCorruptedKb(path);
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(*v, 0u);
+  write("HardwareCorrupted: lots\n");
+  v = ReadHardwareCorruptedKb(path);
+  ASSERT_FALSE(v.ok());
+  EXPECT_NE(v.status().message().find("HardwareCorrupted has no number"), std::string::npos);
+  v = ReadHardwareCorruptedKb(path + ".absent");
+  ASSERT_FALSE(v.ok());
+  EXPECT_NE(v.status().message().find(path + ".absent"), std::string::npos);
+  EXPECT_TRUE(ReadHardwareCorruptedKb().ok()) << "this kernel's /proc/meminfo";
+}
+
+// ---- on real memfds ---------------------------------------------------------
+
+bool PfnsVisible() {
+  if (::geteuid() != 0) return false;
+  auto r = PageFrameReader::Open();
+  return r.ok() && r->kpageflags_readable();
+}
+
+// The folio flags of each page as kpageflags says now, through a mapping of
+// this test's own (0xff: not mapped).
+std::vector<uint8_t> IndependentFlags(int fd, uint64_t pages) {
+  std::vector<uint8_t> out(pages, 0xff);
+  const std::vector<uint64_t> e = OwnPagemap(fd, pages);
+  auto r = PageFrameReader::Open();
+  for (uint64_t p = 0; p < pages; ++p) {
+    if (!PagemapPresent(e[p])) continue;
+    uint64_t k = 0;
+    EXPECT_TRUE(r->ReadKpageflags(PagemapPfn(e[p]), 1, &k).ok());
+    out[p] = ((k & kKpfUptodate) ? kFolioUptodate : 0) | ((k & kKpfDirty) ? kFolioDirty : 0) |
+             ((k & kKpfHwpoison) ? kFolioHwpoison : 0);
+  }
+  return out;
+}
+
+std::vector<uint8_t> CapturedFlags(const GuestMemfd& g, uint64_t pages) {
+  std::vector<uint8_t> out(pages, 0xff);
+  for (const auto& e : g.folios)
+    for (uint64_t p = e.first_index; p < e.end_index(); ++p) out[p] = e.flags;
+  return out;
+}
+
+// A memfd of `pages` pages: the first `clean` only read-faulted (uptodate,
+// not dirty), the others written.
+int Memfd(uint64_t pages, uint64_t clean) {
+  int fd = ::memfd_create("flags", MFD_CLOEXEC);
+  EXPECT_EQ(::ftruncate(fd, static_cast<off_t>(pages * kPage)), 0);
+  auto* m = static_cast<uint8_t*>(::mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  for (uint64_t p = 0; p < pages; ++p) {
+    if (p < clean) (void)*static_cast<volatile uint8_t*>(m + p * kPage);
+    else m[p * kPage] = static_cast<uint8_t>(p | 1);
+  }
+  ::munmap(m, pages * kPage);
+  return fd;
+}
+
+class FlagReuseKernelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!PfnsVisible()) GTEST_SKIP() << "needs root outside a user namespace: PFNs and /proc/kpageflags";
+    meminfo_ = ::testing::TempDir() + "/flag-reuse-meminfo";
+    SetCorrupted(0);
+  }
+  void SetCorrupted(uint64_t kb) {
+    std::ofstream(meminfo_) << "MemTotal: 1000 kB\nHardwareCorrupted: " << kb << " kB\n";
+  }
+  std::unique_ptr<KernelGmemSource> Source(int fd) {
+    KernelSourceOptions o;
+    o.meminfo_path = meminfo_;
+    auto s = KernelGmemSource::FromFd(UniqueFd(::dup(fd)), o);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+  std::string meminfo_;
+};
+
+// 32 MiB (two capture threads): the second capture reads no kpageflags for
+// the dirty pages it still maps, and what it reports is still what kpageflags says.
+TEST_F(FlagReuseKernelTest, UnchangedDirtyPagesAreCarriedAndStillExact) {
+  const uint64_t pages = 8192;
+  int fd = Memfd(pages, 0);
+  auto src = Source(fd);
+  ASSERT_NE(src, nullptr);
+  GuestMemfd a, b;
+  ASSERT_TRUE(src->Capture({}, &a).ok());
+  EXPECT_EQ(src->flags_carried_pages(), 0u) << "a first capture has no baseline";
+  EXPECT_EQ(src->flags_read_pages(), pages);
+  ASSERT_TRUE(src->Capture({}, &b).ok());
+  EXPECT_EQ(src->flags_carried_pages(), pages);
+  EXPECT_EQ(src->flags_read_pages(), 0u);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(CapturedFlags(b, pages), IndependentFlags(fd, pages));
+  EXPECT_NE(src->pfn_origin().find("folio flags of 8192 pages carried over, 0 read"), std::string::npos)
+      << src->pfn_origin();
+  ::close(fd);
+}
+
+// Rule 3: a clean page is read every time, so a write between two captures
+// (same PFN, now dirty) is seen.
+TEST_F(FlagReuseKernelTest, CleanPageWrittenBetweenCapturesIsSeenDirty) {
+  const uint64_t pages = 256, clean = 16;
+  int fd = Memfd(pages, clean);
+  auto src = Source(fd);
+  ASSERT_NE(src, nullptr);
+  GuestMemfd a, b;
+  ASSERT_TRUE(src->Capture({}, &a).ok());
+  ASSERT_EQ(CapturedFlags(a, pages)[3], kFolioUptodate) << "a read-faulted shmem page is clean";
+  const char one = 1;
+  ASSERT_EQ(::pwrite(fd, &one, 1, 3 * kPage), 1);
+  ASSERT_TRUE(src->Capture({}, &b).ok());
+  EXPECT_EQ(src->flags_read_pages(), clean);
+  EXPECT_EQ(src->flags_carried_pages(), pages - clean);
+  EXPECT_EQ(CapturedFlags(b, pages)[3], kDirtyUptodate);
+  EXPECT_EQ(CapturedFlags(b, pages), IndependentFlags(fd, pages));
+  ::close(fd);
+}
+
+// Rule 1: a page punched out and written again is a new page this capture
+// had to populate: read, whatever its PFN.
+TEST_F(FlagReuseKernelTest, PageReplacedBetweenCapturesIsRead) {
+  const uint64_t pages = 256;
+  int fd = Memfd(pages, 0);
+  auto src = Source(fd);
+  ASSERT_NE(src, nullptr);
+  GuestMemfd a, b;
+  ASSERT_TRUE(src->Capture({}, &a).ok());
+  ASSERT_EQ(::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 10 * kPage, 4 * kPage), 0);
+  const char two = 2;
+  for (uint64_t p = 10; p < 14; ++p) ASSERT_EQ(::pwrite(fd, &two, 1, static_cast<off_t>(p * kPage)), 1);
+  ASSERT_TRUE(src->Capture({}, &b).ok());
+  EXPECT_EQ(src->flags_read_pages(), 4u);
+  EXPECT_EQ(src->flags_carried_pages(), pages - 4);
+  EXPECT_EQ(CapturedFlags(b, pages), IndependentFlags(fd, pages));
+  ::close(fd);
+}
+
+// Rule 4: a page poisoned anywhere since the baseline (the count moved), or a
+// count that cannot be read, makes the capture read every page.
+TEST_F(FlagReuseKernelTest, PoisonCountChangeOrUnreadableReadsEveryPage) {
+  const uint64_t pages = 256;
+  int fd = Memfd(pages, 0);
+  auto src = Source(fd);
+  ASSERT_NE(src, nullptr);
+  GuestMemfd a, b, c, d;
+  ASSERT_TRUE(src->Capture({}, &a).ok());
+  SetCorrupted(4);
+  ASSERT_TRUE(src->Capture({}, &b).ok());
+  EXPECT_EQ(src->flags_carried_pages(), 0u);
+  EXPECT_EQ(src->flags_read_pages(), pages);
+  ASSERT_TRUE(src->Capture({}, &c).ok());
+  EXPECT_EQ(src->flags_carried_pages(), pages) << "the count is steady again";
+  ASSERT_EQ(::unlink(meminfo_.c_str()), 0);
+  ASSERT_TRUE(src->Capture({}, &d).ok()) << "an unreadable count is no failure";
+  EXPECT_EQ(src->flags_carried_pages(), 0u);
+  EXPECT_EQ(a, d);
+  ::close(fd);
+}
+
+// Verify after a reexec: a new source reading PFNs from a process that kept
+// the pages mapped (the holder) carries the frozen flags for those pages
+// only, and only with the frozen capture given.
+TEST_F(FlagReuseKernelTest, FrozenFlagsAreCarriedForPagesTheHolderMaps) {
+  const uint64_t pages = 512;
+  int fd = Memfd(pages, 0);
+  auto frozen_src = Source(fd);
+  ASSERT_NE(frozen_src, nullptr);
+  GuestMemfd frozen;
+  ASSERT_TRUE(frozen_src->Capture({}, &frozen).ok());
+  // The holder: a child mapping the first half only (pages it maps have been
+  // mapped there since before "Freeze" read them, as an old khod's had).
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t holder = ::fork();
+  if (holder == 0) {
+    auto* m = static_cast<uint8_t*>(::mmap(nullptr, pages * kPage, PROT_READ, MAP_SHARED, fd, 0));
+    for (uint64_t p = 0; p < pages / 2; ++p) (void)*static_cast<volatile uint8_t*>(m + p * kPage);
+    (void)!::write(ready[1], &m, sizeof(m));
+    for (;;) ::pause();
+  }
+  uint8_t* at = nullptr;
+  ASSERT_EQ(::read(ready[0], &at, sizeof(at)), static_cast<ssize_t>(sizeof(at)));
+  frozen_src.reset();  // the old khod's own mapping is gone with it
+  // What the holder maps: the first half and what fault-around mapped beside it.
+  std::vector<uint64_t> hm(pages);
+  UniqueFd hpm(::open(("/proc/" + std::to_string(holder) + "/pagemap").c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_EQ(::pread(hpm.get(), hm.data(), pages * 8, reinterpret_cast<uintptr_t>(at) / kPage * 8),
+            static_cast<ssize_t>(pages * 8));
+  uint64_t held = 0;
+  for (uint64_t e : hm) held += PagemapPresent(e);
+  ASSERT_GE(held, pages / 2);
+  ASSERT_LT(held, pages);
+
+  auto fresh = Source(fd);
+  ASSERT_NE(fresh, nullptr);
+  fresh->UsePagesMappedBy(holder);
+  CaptureOptions verify;
+  verify.frozen = &frozen;
+  verify.frozen_hw_corrupted_kb = 0;
+  GuestMemfd now;
+  ASSERT_TRUE(fresh->Capture(verify, &now).ok());
+  EXPECT_EQ(fresh->flags_carried_pages(), held) << fresh->pfn_origin();
+  EXPECT_EQ(fresh->flags_read_pages(), pages - held);
+  EXPECT_EQ(now, frozen);
+  EXPECT_EQ(CapturedFlags(now, pages), IndependentFlags(fd, pages));
+
+  // The same pages, now mapped by this process too: without the frozen capture
+  // given, pages this process populated are not carried from anything.
+  auto other = Source(fd);
+  other->UsePagesMappedBy(holder);
+  GuestMemfd plain;
+  ASSERT_TRUE(other->Capture({}, &plain).ok());
+  EXPECT_EQ(other->flags_carried_pages(), 0u);
+  // Another poison count than Freeze's: nothing carried.
+  auto third = Source(fd);
+  third->UsePagesMappedBy(holder);
+  verify.frozen_hw_corrupted_kb = 8;
+  GuestMemfd moved;
+  ASSERT_TRUE(third->Capture(verify, &moved).ok());
+  EXPECT_EQ(third->flags_carried_pages(), 0u);
+  EXPECT_EQ(moved, frozen);
+  ::kill(holder, SIGKILL);
+  ::waitpid(holder, nullptr, 0);
+  ::close(fd);
+}
+
+}  // namespace
+}  // namespace khod
