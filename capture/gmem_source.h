@@ -14,6 +14,12 @@
 
 namespace khod {
 
+// What a capture did besides filling its GuestMemfd (sources add to it).
+struct CaptureStats {
+  uint64_t flags_read = 0;     // pages whose folio flags were read from the kernel
+  uint64_t flags_carried = 0;  // pages whose folio flags were carried over (flag_reuse.h)
+};
+
 struct CaptureOptions {
   bool hash_contents = false;  // XXH3 of each resident shared extent
   // Verify after a reexec: the frozen capture of this same file, and
@@ -23,6 +29,7 @@ struct CaptureOptions {
   // holds). nullptr: a source compares with its own last capture only.
   const GuestMemfd* frozen = nullptr;
   uint64_t frozen_hw_corrupted_kb = 0;
+  CaptureStats* stats = nullptr;  // optional
   // Called now and then with pages done / pages total (for a progress bar).
   std::function<void(uint64_t done, uint64_t total)> progress;
 };

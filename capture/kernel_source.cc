@@ -705,6 +705,10 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
   }
   if (opts.hash_contents) KHOD_RETURN_IF_ERROR(HashExtents(builder, out));
   out->folios = builder.TakeExtents();
+  if (opts.stats) {
+    opts.stats->flags_read += flags_read_;
+    opts.stats->flags_carried += flags_carried_;
+  }
   if (hw.ok() && !hugetlb) {
     last_folios_ = out->folios;
     last_hw_kb_ = *hw;

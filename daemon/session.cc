@@ -478,7 +478,8 @@ Result<std::unique_ptr<HandoverTransport>> Session::MakeTransport(v1::Transport 
 }
 
 Result<Snapshot> Session::CaptureAll(const std::map<uint64_t, std::unique_ptr<GmemHandle>>& handles,
-                                     bool final_capture, const Snapshot* frozen) {
+                                     bool final_capture, const Snapshot* frozen,
+                                     CaptureStats* stats) {
   Snapshot snap;
   snap.header = MakeHeader();
   snap.vms = VmsOf(record_);
@@ -488,6 +489,7 @@ Result<Snapshot> Session::CaptureAll(const std::map<uint64_t, std::unique_ptr<Gm
       return Status::NotFound("gmem " + std::to_string(a.token()) + " is not held by khod");
     CaptureOptions co;
     co.hash_contents = a.hash_contents() && final_capture;
+    co.stats = stats;
     if (frozen && record_.has_freeze_hardware_corrupted_kb())
       for (const GuestMemfd& f : frozen->gmems)
         if (f.token == a.token()) {
@@ -1068,11 +1070,13 @@ Result<v1::VerifyReply> Session::Verify() {
   const int64_t t0 = NowNs();
   // Only pages the holder kept mapped since Freeze carry their frozen flags
   // (a real kexec, a rebuild: none do).
-  Result<Snapshot> now = CaptureAll(restored_, /*final_capture=*/true, &frozen_);
+  CaptureStats stats;
+  Result<Snapshot> now = CaptureAll(restored_, /*final_capture=*/true, &frozen_, &stats);
   if (!now.ok()) return now.status().WithContext("Verify");
   // VMs are compared against what the frozen snapshot carried: the memslots
   // the new side re-declares (here, the record) must be the same.
   RestoreVerdict v = VerifyRestored(frozen_, *now);
+  v.counts.real_flags_carried = stats.flags_carried;
   v1::VerifyReply reply;
   reply.set_equal(v.equal());
   reply.set_pages_compared(v.pages_compared);
@@ -1082,6 +1086,7 @@ Result<v1::VerifyReply> Session::Verify() {
   reply.set_real_pfns_compared(v.counts.real_pfns);
   reply.set_real_hashes_compared(v.counts.real_hashes);
   reply.set_real_kinds(v.counts.real_kinds);
+  reply.set_real_flags_carried(v.counts.real_flags_carried);
   reply.set_model_pages_compared(v.counts.model_pages);
   reply.set_model_hashes_compared(v.counts.model_hashes);
   for (const auto& d : v.differences) {

@@ -109,7 +109,8 @@ class Session {
   // `frozen` (Verify): each gmem's frozen capture, which its folio flags
   // may be carried over from (capture/flag_reuse.h).
   Result<Snapshot> CaptureAll(const std::map<uint64_t, std::unique_ptr<GmemHandle>>& handles,
-                              bool final_capture, const Snapshot* frozen = nullptr);
+                              bool final_capture, const Snapshot* frozen = nullptr,
+                              CaptureStats* stats = nullptr);
   Status CheckPhase(std::initializer_list<v1::Phase> allowed, const char* op) const;
   Result<std::unique_ptr<HandoverTransport>> MakeTransport(v1::Transport t, const std::string& dir);
   Status WriteBlob(const std::string& kind, const std::string& blob, std::string* file);

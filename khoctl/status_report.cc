@@ -64,6 +64,7 @@ std::string FormatVerify(const v1::VerifyReply& v) {
     c.real_pfns = v.real_pfns_compared();
     c.real_hashes = v.real_hashes_compared();
     c.real_kinds = v.real_kinds();
+    c.real_flags_carried = v.real_flags_carried();
     c.model_pages = v.model_pages_compared();
     c.model_hashes = v.model_hashes_compared();
     o += VerifyCountsText(c, v.equal()) + "\n";

@@ -30,6 +30,11 @@ TEST(VerifyCountsText, OnlyRealOnlyModelAndUnknownPfns) {
   real.real_kinds = "shmem-memfd";
   EXPECT_EQ(VerifyCountsText(real, true),
             "10 real pages (shmem-memfd), 8 of them with a known PFN, and 0 content hashes unchanged");
+  real.real_pfns = 10;
+  real.real_flags_carried = 7;
+  EXPECT_EQ(VerifyCountsText(real, true),
+            "10 real PFNs (shmem-memfd) and 0 content hashes unchanged (folio flags of 7 pages "
+            "carried from Freeze, mapped at the same PFN since)");
   VerifyCounts model;
   model.model_pages = 4;
   model.model_hashes = 1;

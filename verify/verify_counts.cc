@@ -16,6 +16,9 @@ std::string VerifyCountsText(const VerifyCounts& c, bool equal) {
       s = std::to_string(c.real_pages) + " real pages (" + c.real_kinds + "), " +
           std::to_string(c.real_pfns) + " of them with a known PFN,";
     s += " and " + std::to_string(c.real_hashes) + " content hashes" + outcome;
+    if (c.real_flags_carried)
+      s += " (folio flags of " + std::to_string(c.real_flags_carried) +
+           " pages carried from Freeze, mapped at the same PFN since)";
   }
   if (c.model_pages || c.model_hashes) {
     s += "; MODEL: " + std::to_string(c.model_pages) + " pages";

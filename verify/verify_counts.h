@@ -16,6 +16,9 @@ struct VerifyCounts {
   uint64_t real_pfns = 0;    // of those, pages whose PFN was known
   uint64_t real_hashes = 0;  // content hashes
   std::string real_kinds;    // "shmem-memfd/hugetlb-memfd"; empty: no real gmem
+  // Of real_pfns, pages whose folio flags were carried over from Freeze, not
+  // read again: still mapped at the same PFN since (capture/flag_reuse.h).
+  uint64_t real_flags_carried = 0;
   // gmems of MODEL (or synthetic) provenance: the model's frames.
   uint64_t model_pages = 0;
   uint64_t model_hashes = 0;
@@ -23,7 +26,8 @@ struct VerifyCounts {
 
 // "81919 real PFNs (shmem-memfd/hugetlb-memfd) and 22853 content hashes
 // unchanged; MODEL: 268435456 pages compared" (`equal`), or the same with
-// "compared" for a verify that found differences.
+// "compared" for a verify that found differences. Carried flags are said
+// ("folio flags of 81919 pages carried from Freeze, mapped at the same PFN since").
 std::string VerifyCountsText(const VerifyCounts& c, bool equal);
 
 }  // namespace khod
