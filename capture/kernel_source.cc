@@ -110,6 +110,7 @@ Status KernelGmemSource::EnsureMapped(uint64_t size) {
     return m.status().WithContext(Describe());
   }
   mapping_ = std::move(*m);
+  own_populated_ = false;
   if (held_by_ > 0 && identity_.kind != FileKind::kHugetlbMemfd) {
     // HugeTLB keeps populating its own (64 entries per window, a few ms).
     Result<HeldMapping> h = HeldMapping::Find(held_by_, fd_.get(), size);
@@ -189,6 +190,33 @@ struct KernelGmemSource::BuddyScan {
 
 KernelGmemSource::~KernelGmemSource() { JoinWarmUp(); }
 
+// Sizes and touches the buffers a buddy scan of `total` pages fills, keeping
+// their capacity for the captures to come. Run lengths are guessed (a
+// written 2 GiB shmem file: ~1k runs per window); more only reallocate.
+void KernelGmemSource::PrefaultScanBuffers(uint64_t total) {
+  constexpr size_t kRunsPerWindow = kWindowPages / 32;
+  const size_t window = static_cast<size_t>(std::min<uint64_t>(total, kWindowPages));
+  auto touch = [](auto* v, size_t n) {
+    v->resize(std::max(v->size(), n));  // value-initialized: written, so faulted in
+  };
+  for (auto& p : parts_) {
+    touch(&p->pagemap, window);
+    touch(&p->held, window);
+    touch(&p->mincore, window);
+    touch(&p->origin, window);
+    touch(&p->by_pfn, kRunsPerWindow * ((total + kWindowPages - 1) / kWindowPages) / 2);
+    p->by_pfn.clear();
+  }
+  if (!scan_) scan_ = std::make_unique<BuddyScan>();
+  scan_->windows.resize((total + kWindowPages - 1) / kWindowPages);
+  for (WindowRuns& found : scan_->windows) {
+    touch(&found.runs, kRunsPerWindow);
+    touch(&found.flags, window);
+    found.runs.clear();
+    found.flags.clear();
+  }
+}
+
 // Fills part->mincore and part->pagemap for the window, having mapped the
 // existing, shared pages this process did not map yet.
 Status KernelGmemSource::PopulateWindow(uint64_t first, uint64_t npages, ScanPart* part) {
@@ -200,7 +228,11 @@ Status KernelGmemSource::PopulateWindow(uint64_t first, uint64_t npages, ScanPar
   mc.resize(npages);
   pm.resize(npages);
   origin.resize(npages);
-  KHOD_RETURN_IF_ERROR(frames_->ReadPagemap(base, npages, pm.data()));
+  // A mapping nothing has populated yet has no PTE: its pagemap is all
+  // zeroes, and reading it costs ~1-7 ms per 2 GiB (the first capture after
+  // a reexec). Were a PTE missed, the page would only be populated again below.
+  if (own_populated_) KHOD_RETURN_IF_ERROR(frames_->ReadPagemap(base, npages, pm.data()));
+  else std::fill(pm.begin(), pm.end(), 0);
   auto resident = [&](uint64_t i) { return (mc[i] & 1) != 0; };
   auto present = [&](uint64_t i) { return PagemapPresent(pm[i]); };
   for (uint64_t i = 0; i < npages; ++i) origin[i] = present(i) ? kPteOwnBeforePopulate : kPteNone;
@@ -238,6 +270,7 @@ Status KernelGmemSource::PopulateWindow(uint64_t first, uint64_t npages, ScanPar
     uint64_t j = i + 1;
     while (j < npages && resident(j) && !present(j) && PageMayBeTouched(first + j)) ++j;
     part->populated += j - i;
+    own_populated_ = true;  // before: a failed populate may still have mapped some
     Status s = PopulateRead(base + i * page, (j - i) * page);
     // EFAULT: a page went away (guarded hole) or is private after all; its
     // PFN stays unknown and its residency comes from mincore.
@@ -477,6 +510,7 @@ Status KernelGmemSource::ScanHugetlbWindow(uint64_t first, uint64_t npages, Foli
     }
     uint64_t g = f + 1;
     while (g < nfolios && !head_present(g)) ++g;
+    own_populated_ = true;
     Status s = PopulateRead(base + f * identity_.page_size, (g - f) * identity_.page_size);
     if (!s.ok()) {
       if (s.code() != Status::Code::kFailedPrecondition) return s;
@@ -602,10 +636,16 @@ Status KernelGmemSource::WarmUp() {
   if (size == 0 || size % identity_.page_size != 0) return Status::Ok();  // Capture says why
   have_last_ = false;  // it populates outside a capture (flag_reuse.h rule 1)
   KHOD_RETURN_IF_ERROR(EnsureMapped(size));
-  if (held_) return Status::Ok();  // the holder's mapping is populated already
   const uint64_t total = size / page;
   for (auto& p : parts_)
     if (!p) p = std::make_unique<ScanPart>();
+  if (held_) {
+    // The holder's mapping is populated already. What a first capture still
+    // pays is its buffers faulting in page by page (~5 ms per 2 GiB file on
+    // this VM): they are faulted in here, before Verify asks.
+    if (identity_.kind != FileKind::kHugetlbMemfd) PrefaultScanBuffers(total);
+    return Status::Ok();
+  }
   if (identity_.kind == FileKind::kHugetlbMemfd) {
     // HugeTLB populates inside its scan (under the guard): a throwaway scan.
     FolioExtentBuilder scratch;

@@ -29,6 +29,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -107,6 +108,7 @@ class KernelGmemSource : public GmemSource {
   Status ReadFlags(size_t first, size_t last) const;
   void BuildExtents(size_t first, size_t last, FolioExtentBuilder* b) const;
   Status WarmUp();
+  void PrefaultScanBuffers(uint64_t total);
   void JoinWarmUp();
   Status ScanHugetlbWindow(uint64_t first, uint64_t npages, FolioExtentBuilder* b);
   Status HashExtents(const FolioExtentBuilder& b, GuestMemfd* out);
@@ -124,6 +126,8 @@ class KernelGmemSource : public GmemSource {
   std::unique_ptr<BuddyScan> scan_;  // kept for its buffers too
   std::vector<uint64_t> pagemap_buf_;  // HugeTLB scan
   std::vector<uint64_t> kpf_buf_;
+  // Whether anything populated mapping_ since it was made (else it has no PTE).
+  std::atomic<bool> own_populated_{false};
   int held_by_ = -1;  // UsePagesMappedBy's pid until EnsureMapped looks for it
   std::unique_ptr<HeldMapping> held_;
   std::string held_note_;  // why held_by_ was not used
