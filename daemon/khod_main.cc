@@ -6,6 +6,7 @@
 //        [--luo-device=/dev/liveupdate] [--debugfs=/sys/kernel/debug]
 //   test faults: [--crash-at=POINT] [--fault=corrupt-handover-blob]
 //   set by a reexec handover, not by hand: [--adopt=SPEC] [--listen-fd=N]
+//     [--mapping-holder=PID] [--reexec-timing=READY_NS,EXEC_NS]
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -23,6 +24,7 @@
 #include "daemon/inflight_calls.h"
 #include "daemon/khod_service.h"
 #include "daemon/peer_auth.h"
+#include "daemon/reexec_timeline.h"
 #include "daemon/session.h"
 #include "daemon/system_opener.h"
 #include "daemon/unix_listener.h"
@@ -43,6 +45,7 @@ struct Flags {
   std::string adopt;
   int listen_fd = -1;
   int mapping_holder = -1;  // the previous khod's (reexec)
+  std::optional<ReexecMarks> reexec_marks;  // the previous khod's stamps (reexec)
   std::string luo_device = "/dev/liveupdate";
   std::string debugfs = kDefaultDebugfsRoot;  // where KHO's incoming tree is read
   std::vector<std::string> passthrough;  // re-given to the next khod on reexec
@@ -88,6 +91,11 @@ bool ParseFlags(int argc, char** argv, Flags* f, std::string* err) {
       if (!pid.ok()) { *err = pid.status().message(); return false; }
       f->mapping_holder = *pid;
       pass = false;
+    } else if (key == "--reexec-timing") {
+      Result<ReexecMarks> m = ParseReexecTiming(val);
+      if (!m.ok()) { *err = m.status().message(); return false; }
+      f->reexec_marks = *m;
+      pass = false;
     } else { *err = "unknown flag " + a; return false; }
     if (pass && !IsOneShotFaultFlag(a)) f->passthrough.push_back(a);
   }
@@ -100,6 +108,7 @@ struct Wakeup {
   std::condition_variable cv;
   bool stop = false;
   std::optional<std::vector<std::string>> exec_argv;
+  int64_t ready_ns = 0;  // when the handover became durable
 };
 
 }  // namespace
@@ -107,6 +116,7 @@ struct Wakeup {
 
 int main(int argc, char** argv) {
   using namespace khod;
+  const int64_t main_ns = MonotonicNs();
   Flags flags;
   std::string err;
   if (!ParseFlags(argc, argv, &flags, &err)) return Die(err);
@@ -144,6 +154,7 @@ int main(int argc, char** argv) {
   so.on_exec_ready = [&wake](std::vector<std::string> argv) {
     std::lock_guard<std::mutex> l(wake.mu);
     wake.exec_argv = std::move(argv);
+    wake.ready_ns = MonotonicNs();
     wake.cv.notify_all();
   };
   char self[4096];
@@ -153,6 +164,7 @@ int main(int argc, char** argv) {
   SystemOpener opener;
   Result<std::unique_ptr<Session>> session = Session::Open(so, &opener);
   if (!session.ok()) return Die("cannot open session: " + session.status().ToString());
+  const int64_t opened_ns = MonotonicNs();
 
   std::thread signal_thread([&] {
     int sig = 0;
@@ -180,13 +192,23 @@ int main(int argc, char** argv) {
     listener.Start(server.get());
     std::fprintf(stderr, "khod: pid %d serving %s (state %s): %s\n", ::getpid(),
                  flags.socket.c_str(), flags.state_dir.c_str(), (*session)->recovery().c_str());
+    if (flags.reexec_marks) {
+      Result<v1::ReexecTimeline> t =
+          MakeReexecTimeline(*flags.reexec_marks, main_ns, opened_ns, MonotonicNs());
+      if (t.ok()) (*session)->SetReexecTimeline(*t);
+      std::fprintf(stderr, "khod: reexec timeline: %s\n",
+                   t.ok() ? ReexecTimelineText(*t).c_str() : t.status().message().c_str());
+      flags.reexec_marks.reset();  // once: a failed exec's loop is no reexec
+    }
 
     std::vector<std::string> exec_argv;
+    ReexecMarks marks;
     {
       std::unique_lock<std::mutex> l(wake.mu);
       wake.cv.wait(l, [&] { return wake.stop || wake.exec_argv.has_value(); });
       if (wake.exec_argv) exec_argv = std::move(*wake.exec_argv);
       wake.exec_argv.reset();
+      marks.ready_ns = wake.ready_ns;
     }
     listener.Stop();
     // Lets the Freeze call that asked for the exec send its reply first, and
@@ -208,6 +230,8 @@ int main(int argc, char** argv) {
     if (holder.ok()) exec_argv.push_back("--mapping-holder=" + std::to_string(holder->pid()));
     else std::fprintf(stderr, "khod: no mapping holder (%s)\n", holder.status().ToString().c_str());
     pthread_sigmask(SIG_UNBLOCK, &sigs, nullptr);
+    marks.exec_ns = MonotonicNs();
+    exec_argv.push_back(ReexecTimingArgument(marks));
     Status s = ReexecTransport::Exec(exec_argv);
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
     ::fcntl(*lfd, F_SETFD, FD_CLOEXEC);

@@ -1176,11 +1176,20 @@ Result<v1::PhaseReply> Session::Cancel() {
 
 v1::StatusReply Session::GetStatus() const {
   std::shared_ptr<const v1::StatusReply> s;
+  std::optional<v1::ReexecTimeline> timeline;
   {
     std::lock_guard<std::mutex> l(status_mu_);
     s = status_;
+    timeline = reexec_timeline_;
   }
-  return s ? *s : v1::StatusReply();  // copied outside the lock
+  v1::StatusReply r = s ? *s : v1::StatusReply();  // copied outside the lock
+  if (timeline) *r.mutable_reexec_timeline() = *timeline;
+  return r;
+}
+
+void Session::SetReexecTimeline(const v1::ReexecTimeline& t) {
+  std::lock_guard<std::mutex> l(status_mu_);
+  reexec_timeline_ = t;
 }
 
 v1::StatusReply Session::BuildStatus() const {

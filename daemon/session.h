@@ -79,6 +79,9 @@ class Session {
   Result<v1::PhaseReply> Cancel();
   // Never waits for a transition's fsync: served from a copy refreshed after each change.
   v1::StatusReply GetStatus() const;
+  // This process's reexec timeline (daemon/reexec_timeline.h), reported by
+  // GetStatus from now on; per process, never persisted.
+  void SetReexecTimeline(const v1::ReexecTimeline& t);
   Result<v1::SnapshotReply> GetSnapshot(const v1::SnapshotRequest& req);
 
   // The reexec could not happen: keep serving as the new side with the fds
@@ -155,6 +158,7 @@ class Session {
   uint64_t incarnation_ = 0;  // record generation when this process opened it
   mutable std::mutex status_mu_;  // guards the pointer status_ only
   std::shared_ptr<const v1::StatusReply> status_;  // what is durable; replaced, never changed
+  std::optional<v1::ReexecTimeline> reexec_timeline_;  // guarded by status_mu_
   GroupCommit commit_;  // after status_: its writer publishes into it
 };
 

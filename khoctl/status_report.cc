@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "common/bytes.h"
+#include "daemon/reexec_timeline.h"
 #include "verify/verify_counts.h"
 
 namespace khod {
@@ -30,6 +31,7 @@ std::string FormatStatus(const v1::StatusReply& s) {
   if (s.transport() != v1::TRANSPORT_UNSPECIFIED)
     o += "transport    " + v1::Transport_Name(s.transport()) + "\n";
   if (!s.kho_incoming().empty()) o += "kho          " + s.kho_incoming() + "\n";
+  if (s.has_reexec_timeline()) o += "reexec       " + ReexecTimelineText(s.reexec_timeline()) + "\n";
   if (s.prepared_blob_bytes()) o += "prepared     " + FormatBytes(s.prepared_blob_bytes()) + " (proto)\n";
   if (s.blob_bytes())
     o += "frozen blob  " + FormatBytes(s.blob_bytes()) + " (" + v1::BlobFormat_Name(s.blob_format()) + ")\n";

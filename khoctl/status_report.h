@@ -8,7 +8,8 @@
 
 namespace khod {
 
-// Phase, session, recovery, gmems, per-phase durations, blob sizes, verdict.
+// Phase, session, recovery, reexec timeline, gmems, per-phase durations,
+// blob sizes, verdict.
 std::string FormatStatus(const v1::StatusReply& s);
 // "EQUAL: <real PFNs> ...; MODEL: ..." then one line per difference.
 std::string FormatVerify(const v1::VerifyReply& v);

@@ -139,6 +139,9 @@ TEST_F(GrpcTest, ReexecHandoverKeepsTheMemfdInPlace) {
   ASSERT_TRUE(c.Attach(q).ok());
   ASSERT_TRUE(c.Prepare().ok());
   Result<v1::StatusReply> before = c.GetStatus();
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  // A khod started by hand was not re-executed: no timeline.
+  EXPECT_FALSE(before->has_reexec_timeline()) << before->reexec_timeline().DebugString();
   v1::FreezeRequest f;
   f.set_guests_paused(true);
   Result<v1::PhaseReply> fr = c.Freeze(f);
@@ -148,6 +151,15 @@ TEST_F(GrpcTest, ReexecHandoverKeepsTheMemfdInPlace) {
   EXPECT_EQ(after->pid(), before->pid());  // exec, not a new process
   EXPECT_EQ(after->exec_count(), 1u);
   EXPECT_NE(after->recovery().find("after reexec"), std::string::npos) << after->recovery();
+  // The new khod's startup, step by step from the old khod's stamps. Each
+  // step took some time (exec and the gRPC server cannot take 0 ns), and all
+  // of them less than the 20 s the client waited.
+  ASSERT_TRUE(after->has_reexec_timeline());
+  const v1::ReexecTimeline& t = after->reexec_timeline();
+  EXPECT_GT(t.exec_nanos(), 0u) << t.DebugString();
+  EXPECT_GT(t.serve_nanos(), 0u) << t.DebugString();
+  EXPECT_LT(t.stop_nanos() + t.exec_nanos() + t.open_nanos() + t.serve_nanos(), 20000000000ull)
+      << t.DebugString();
   ::close(memfd);  // the "VMM" lets go: only khod holds the memory now
   ASSERT_TRUE(c.Restore(v1::RestoreRequest()).ok());
   Result<v1::VerifyReply> v = c.Verify();

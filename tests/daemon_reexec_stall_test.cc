@@ -162,6 +162,27 @@ TEST_F(ReexecStallTest, FaultFlagsAreNotPassedToTheNewKhod) {
   EXPECT_EQ(after->phase(), v1::RESTORED);
 }
 
+// The flags a reexec gives the new khod are its own: a second reexec passes
+// fresh ones, never the previous khod's again (a stale --reexec-timing would
+// make the timeline span both handovers).
+TEST_F(ReexecStallTest, HandoverFlagsAreGivenOncePerReexec) {
+  ChildProcess k = Start();
+  KhodClient c(Socket());
+  for (int i = 0; i < 2; ++i) ASSERT_GE(Handover(c), 0) << "handover " << i;
+  int timing = 0, adopt = 0, listen = 0;
+  for (const std::string& a : Cmdline(k.pid())) {
+    timing += a.rfind("--reexec-timing=", 0) == 0;
+    adopt += a.rfind("--adopt=", 0) == 0;
+    listen += a.rfind("--listen-fd=", 0) == 0;
+  }
+  EXPECT_EQ(timing, 1);
+  EXPECT_EQ(adopt, 1);
+  EXPECT_EQ(listen, 1);
+  Result<v1::StatusReply> s = c.GetStatus();
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_TRUE(s->has_reexec_timeline());
+}
+
 // The SIGTERM stop used to wait its full 2 s deadline for this client's idle
 // connection to close.
 TEST_F(ReexecStallTest, IdleClientDoesNotHoldTheStop) {

@@ -189,10 +189,14 @@ TEST_F(KhoctlSessionTest, ReexecFreezeWaitsForTheNewKhod) {
                        std::to_string(vmm.fd()),
                    0, {"attached gmem 1"}));
   ASSERT_TRUE(Runs("prepare", 0, {"PREPARED"}));
+  EXPECT_FALSE(Has(Khoctl("status").out, "\nreexec ")) << "a khod started by hand shows a reexec timeline";
   // freeze returns once the re-executed khod answers, so restore finds it.
   ASSERT_TRUE(Runs("freeze --guests-paused --transport reexec", 0,
                    {"handed over by reexec", "new khod serving (pid " +
                                                  std::to_string(khod.pid()) + ", reexecs 1)"}));
+  // The new khod's startup steps, from the old khod's handover.
+  EXPECT_TRUE(Runs("status", 0, {"reexec       stop ", " ms, exec ", " ms, open ", " ms, serve ",
+                                 " ms from handover to serving\n"}));
   EXPECT_TRUE(Runs("restore", 0, {"RESTORED", ProbeKernel().pfns_readable
                                                 ? "EQUAL: 32 real PFNs (shmem-memfd)"
                                                 : "EQUAL: 32 real pages (shmem-memfd), 0 of them"}));
