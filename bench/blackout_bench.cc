@@ -8,7 +8,11 @@
 // Without /dev/kvm the "guest_memfd" is a shmem memfd stand-in: said in the output.
 //
 //   bazel build -c opt //bench:blackout_bench //daemon:khod && bazel-out/k8-opt/bin/bench/blackout_bench
-//     [--gib 2] [--khod PATH] [--copy-dir /var/tmp]
+//     [--gib 2] [--khod PATH] [--copy-dir /var/tmp] [--runs 5]
+// --runs: the plain (PFNs only) blackout is repeated that many times on the
+// same memfd, a fresh khod each time; median and min are reported with each
+// run's reexec timeline (khod's StatusReply.reexec_timeline). The hashed
+// blackout is one run.
 // --khod defaults to the khod built in the same configuration as this bench
 // (<bin>/bench/blackout_bench -> <bin>/daemon/khod), else bazel-bin/daemon/khod;
 // the bench prints which one it runs.
@@ -18,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +31,7 @@
 #include <vector>
 
 #include "khoctl/client.h"
+#include "daemon/reexec_timeline.h"
 #include "khoctl/status_report.h"
 #include "tools/rehearsal/child_process.h"
 #include "tools/rehearsal/sibling_binary.h"
@@ -63,9 +69,15 @@ uint64_t DurationOf(const v1::StatusReply& s, v1::Phase p) {
   return 0;
 }
 
+// What one blackout measured, for the summary over runs.
+struct BlackoutRun {
+  double blackout_ms = 0, freeze_ms = 0, answering_ms = 0, restore_ms = 0, verify_ms = 0;
+  v1::ReexecTimeline timeline;
+};
+
 // One blackout of the 2 GiB guest through a fresh khod in `dir`.
 int Blackout(const std::string& khod_bin, int memfd, bool hash, double copy_ms,
-             const std::string& dir) {
+             const std::string& dir, BlackoutRun* run) {
   ::mkdir(dir.c_str(), 0700);
   const std::string sock = dir + "/k.sock";
   Result<ChildProcess> k = ChildProcess::Start(
@@ -86,9 +98,11 @@ int Blackout(const std::string& khod_bin, int memfd, bool hash, double copy_ms,
   v1::FreezeRequest f;
   f.set_guests_paused(true);
   auto fr = c.Freeze(f);
+  const auto t_reply = Clock::now();
   if (!fr.ok()) { std::printf("freeze: %s\n", fr.status().ToString().c_str()); return 2; }
   auto after = c.WaitNewIncarnation(before->incarnation(), std::chrono::seconds(30));
   const auto t1 = Clock::now();
+  if (!after.ok()) { std::printf("new khod: %s\n", after.status().ToString().c_str()); return 2; }
   auto rr = c.Restore(v1::RestoreRequest());
   auto vr = c.Verify();
   const auto t2 = Clock::now();
@@ -104,12 +118,55 @@ int Blackout(const std::string& khod_bin, int memfd, bool hash, double copy_ms,
               FormatVerify(*vr).c_str());
   std::printf("blackout / copy = %.2f%% (target <= 1%%): %s\n", 100 * blackout / copy_ms,
               blackout <= copy_ms / 100 ? "MET" : "NOT MET");
+  // Client side: Freeze reply -> new khod answering; khod side: its steps.
+  std::printf("  reexec: freeze reply -> new khod answering %.1f ms; khod: %s\n", Ms(t1 - t_reply),
+              st->has_reexec_timeline() ? ReexecTimelineText(st->reexec_timeline()).c_str()
+                                        : "no reexec timeline (khod too old?)");
+  run->blackout_ms = blackout;
+  run->freeze_ms = Ms(t_reply - t0);
+  run->answering_ms = Ms(t1 - t_reply);
+  run->restore_ms = DurationOf(*st, v1::RESTORED) / 1e6;
+  run->verify_ms = DurationOf(*st, v1::VERIFIED) / 1e6;
+  run->timeline = st->reexec_timeline();
   k->Stop(SIGTERM);
   return 0;
 }
 
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
 
-int Run(const std::string& khod_bin, uint64_t gib, const std::string& copy_dir) {
+// Median of one measure over the runs.
+template <typename F>
+double MedianOf(const std::vector<BlackoutRun>& runs, F f) {
+  std::vector<double> v;
+  for (const BlackoutRun& r : runs) v.push_back(f(r));
+  return Median(v);
+}
+
+void PrintSummary(const std::vector<BlackoutRun>& runs, double copy_ms) {
+  std::vector<double> b;
+  for (const BlackoutRun& r : runs) b.push_back(r.blackout_ms);
+  const double med = Median(b), min = *std::min_element(b.begin(), b.end());
+  std::printf("PFNs only, %zu runs: blackout median %.1f ms, min %.1f ms (runs:", runs.size(), med, min);
+  for (double x : b) std::printf(" %.1f", x);
+  std::printf(")\nmedian blackout / copy = %.2f%% (target <= 1%%): %s\n", 100 * med / copy_ms,
+              med <= copy_ms / 100 ? "MET" : "NOT MET");
+  std::printf("  medians: freeze call %.1f ms, freeze reply -> answering %.1f ms (stop %.2f, exec %.2f, "
+              "open %.2f, serve %.2f), restore %.1f ms, verify %.1f ms\n",
+              MedianOf(runs, [](const BlackoutRun& r) { return r.freeze_ms; }),
+              MedianOf(runs, [](const BlackoutRun& r) { return r.answering_ms; }),
+              MedianOf(runs, [](const BlackoutRun& r) { return r.timeline.stop_nanos() / 1e6; }),
+              MedianOf(runs, [](const BlackoutRun& r) { return r.timeline.exec_nanos() / 1e6; }),
+              MedianOf(runs, [](const BlackoutRun& r) { return r.timeline.open_nanos() / 1e6; }),
+              MedianOf(runs, [](const BlackoutRun& r) { return r.timeline.serve_nanos() / 1e6; }),
+              MedianOf(runs, [](const BlackoutRun& r) { return r.restore_ms; }),
+              MedianOf(runs, [](const BlackoutRun& r) { return r.verify_ms; }));
+}
+
+
+int Run(const std::string& khod_bin, uint64_t gib, const std::string& copy_dir, int runs) {
   const uint64_t bytes = gib << 30;
   const bool kvm = ::access("/dev/kvm", F_OK) == 0;
   std::printf("guest memory: %llu GiB %s\n", static_cast<unsigned long long>(gib),
@@ -126,10 +183,18 @@ int Run(const std::string& khod_bin, uint64_t gib, const std::string& copy_dir) 
 
   char tmpl[] = "/tmp/khod-blackout.XXXXXX";
   const std::string dir = ::mkdtemp(tmpl);
-  // Without content hashing (verify compares every PFN and flag), then with
-  // it (verify also compares an XXH3 of every page's contents).
-  for (bool hash : {false, true})
-    if (Blackout(khod_bin, memfd, hash, copy_ms, dir + (hash ? "/hashed" : "/plain")) != 0) return 2;
+  // Without content hashing (verify compares every PFN and flag), `runs`
+  // times, then once with it (verify also compares an XXH3 of every page's
+  // contents).
+  std::vector<BlackoutRun> plain(static_cast<size_t>(runs));
+  for (int i = 0; i < runs; ++i) {
+    std::printf("run %d/%d: ", i + 1, runs);
+    if (Blackout(khod_bin, memfd, false, copy_ms, dir + "/plain-" + std::to_string(i), &plain[i]) != 0)
+      return 2;
+  }
+  PrintSummary(plain, copy_ms);
+  BlackoutRun hashed;
+  if (Blackout(khod_bin, memfd, true, copy_ms, dir + "/hashed", &hashed) != 0) return 2;
   v1::FreezeRequest f;
   f.set_guests_paused(true);
 
@@ -178,11 +243,13 @@ int Run(const std::string& khod_bin, uint64_t gib, const std::string& copy_dir) 
 int main(int argc, char** argv) {
   std::string khod_bin, copy_dir = "/var/tmp";
   uint64_t gib = 2;
+  int runs = 5;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--gib") gib = std::strtoull(argv[i + 1], nullptr, 10);
     else if (a == "--khod") khod_bin = argv[i + 1];
     else if (a == "--copy-dir") copy_dir = argv[i + 1];
+    else if (a == "--runs") runs = std::max(1, std::atoi(argv[i + 1]));
   }
   // The khod of this bench's own configuration: an opt bench timing a
   // fastbuild khod measures the wrong binary.
@@ -200,5 +267,5 @@ int main(int argc, char** argv) {
     std::printf("khod binary %s is not an executable: build //daemon:khod or pass --khod\n", khod_bin.c_str());
     return 2;
   }
-  return khod::Run(khod_bin, gib, copy_dir);
+  return khod::Run(khod_bin, gib, copy_dir, runs);
 }
