@@ -162,9 +162,15 @@ int main(int argc, char** argv) {
   if (n > 0) so.self_binary.assign(self, static_cast<size_t>(n));
 
   SystemOpener opener;
-  Result<std::unique_ptr<Session>> session = Session::Open(so, &opener);
-  if (!session.ok()) return Die("cannot open session: " + session.status().ToString());
-  const int64_t opened_ns = MonotonicNs();
+  // The session opens (record read, recovery written and fsync'd, adopted
+  // fds opened) while this thread builds the gRPC server: neither needs the
+  // other, and no call reaches the service before the listener starts below.
+  Result<std::unique_ptr<Session>> session = Status::Internal("session not opened");
+  int64_t opened_ns = 0;
+  std::thread opening([&] {
+    session = Session::Open(so, &opener);
+    opened_ns = MonotonicNs();
+  });
 
   std::thread signal_thread([&] {
     int sig = 0;
@@ -176,16 +182,23 @@ int main(int argc, char** argv) {
   signal_thread.detach();
 
   PeerAuth auth(flags.allow_gid);
-  KhodService service(session->get(), &auth);
+  KhodService service(&auth);
   grpc::EnableDefaultHealthCheckService(true);
   InflightCalls calls;
-  for (;;) {
+  auto build_server = [&] {
     grpc::ServerBuilder builder;
     builder.RegisterService(&service);
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counting;
     counting.push_back(calls.Factory());
     builder.experimental().SetInterceptorCreators(std::move(counting));
-    std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+    return builder.BuildAndStart();
+  };
+  std::unique_ptr<grpc::Server> server = build_server();
+  opening.join();
+  if (!session.ok()) return Die("cannot open session: " + session.status().ToString());
+  service.SetSession(session->get());
+  for (;;) {
+    if (!server) server = build_server();  // again after a failed exec
     if (!server) return Die("gRPC server failed to start");
     server->GetHealthCheckService()->SetServingStatus(true);
     UnixListener listener(*lfd, &auth);
@@ -214,8 +227,8 @@ int main(int argc, char** argv) {
     // Lets the Freeze call that asked for the exec send its reply first, and
     // does not wait for idle clients to hang up.
     StopServer(server.get(), &calls, std::chrono::seconds(2));
-    server.reset();
     if (exec_argv.empty()) {
+      server.reset();
       std::fprintf(stderr, "khod: stopping on signal; session stays in %s\n",
                    v1::Phase_Name((*session)->phase()).c_str());
       return 0;
@@ -235,6 +248,9 @@ int main(int argc, char** argv) {
     Status s = ReexecTransport::Exec(exec_argv);
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
     ::fcntl(*lfd, F_SETFD, FD_CLOEXEC);
+    // Destroyed (its threads joined) only now: the exec ends them anyway, and
+    // joining them first was time inside the blackout.
+    server.reset();
     (*session)->ExecFailed(s);
   }
 }

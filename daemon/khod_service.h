@@ -18,6 +18,10 @@ grpc::Status ToGrpc(const Status& s);
 class KhodService final : public v1::Khod::Service {
  public:
   KhodService(Session* session, const PeerAuth* auth) : session_(session), auth_(auth) {}
+  // khod registers the service while its session is still opening, and
+  // sets it before any connection is accepted.
+  explicit KhodService(const PeerAuth* auth) : KhodService(nullptr, auth) {}
+  void SetSession(Session* session) { session_ = session; }
 
   grpc::Status Attach(grpc::ServerContext* c, const v1::AttachRequest* q, v1::AttachReply* r) override;
   grpc::Status Detach(grpc::ServerContext* c, const v1::DetachRequest* q, v1::DetachReply* r) override;

@@ -160,6 +160,7 @@ Result<std::unique_ptr<Session>> Session::Open(SessionOptions opts, GmemOpener* 
       KHOD_RETURN_IF_ERROR(s->Persist());  // Status shows what the last write covers
     }
   }
+  s->StartReadAhead();
   s->StartWarmUps();
   return s;
 }
@@ -182,6 +183,22 @@ void Session::StartWarmUps() {
     (*h)->source->StartWarmUp();
     warming_[token] = {fd, std::move(*h)};
   }
+}
+
+void Session::StartReadAhead() {
+  if (record_.phase() != v1::HANDED_OVER || record_.transport() != v1::REEXEC ||
+      opts_.adopted.empty() || !transport_)
+    return;
+  read_ahead_ = std::async(std::launch::async, [t = transport_.get()] {
+    ReadAhead a;
+    a.received = t->Receive();
+    if (!a.received.ok()) return a;
+    const std::string& blob = a.received->blob;
+    a.xxh3 = XXH3_64bits(blob.data(), blob.size());
+    a.decoded = DecodeAny(blob, &a.snap);
+    a.have_snap = true;
+    return a;
+  });
 }
 
 void Session::ReleaseMappingHolder() {
@@ -240,6 +257,8 @@ void Session::ResetToIdle() {
   record_.clear_last_verdict();
   have_frozen_ = false;
   received_.reset();
+  received_ahead_ = false;
+  read_ahead_done_.reset();
   ReleaseMappingHolder();
   restored_.clear();
   warming_.clear();
@@ -874,15 +893,21 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
   std::lock_guard<std::mutex> l(mu_);
   KHOD_RETURN_IF_ERROR(CheckPhase({v1::HANDED_OVER}, "Restore"));
   const int64_t t0 = NowNs();
+  if (read_ahead_.valid()) read_ahead_done_ = read_ahead_.get();  // transport_ is ours again
   if (!received_ && !req.from_state_dir()) {
     if (!transport_) return Status::Internal("HANDED_OVER without a transport");
     if (sent_here_ && transport_->carries_fds() && std::string(transport_->name()) != "luo") {
       // Restoring in the process that sent (reexec not done): adopt from the handles.
       ExecFailed(Status::Ok());
     } else {
-      Result<ReceivedHandover> r = transport_->Receive();
+      // The read-ahead's result once, then (a retry after it failed) the transport again.
+      const bool ahead = read_ahead_done_ && !received_ahead_;
+      Result<ReceivedHandover> r =
+          ahead ? std::move(read_ahead_done_->received) : transport_->Receive();
+      if (ahead) read_ahead_done_->received = Status::Internal("read-ahead result taken");
       if (r.ok()) {
         received_ = std::move(*r);
+        received_ahead_ = ahead;
       } else if (r.status().code() != Status::Code::kNotFound) {
         return r.status().WithContext("Restore: reading the handover");
       } else {
@@ -897,27 +922,39 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
       }
     }
   }
-  std::string blob, origin;
+  // Not copied: a blob is megabytes, and every fresh page costs a fault.
+  std::string state_dir_blob, origin;
+  const std::string* blob = nullptr;
+  const bool ahead = received_ahead_ && !req.from_state_dir();
   if (req.from_state_dir()) {
     Result<std::string> b = ReadFrozenBlobFromStateDir();
     if (!b.ok()) return b.status().WithContext("Restore from state dir");
-    blob = *b;
+    state_dir_blob = std::move(*b);
+    blob = &state_dir_blob;
     origin = path(record_.frozen_blob());
   } else {
-    blob = received_->blob;
+    blob = &received_->blob;
     origin = received_->origin;
   }
   // Check everything before touching any fd: a refused restore loses nothing.
   // Compared whenever a frozen blob was recorded: 0 is a hash value like any
   // other, not "unchecked".
   const bool recorded = record_.frozen_blob_bytes() > 0 || !record_.frozen_blob().empty();
-  if (recorded && XXH3_64bits(blob.data(), blob.size()) != record_.frozen_blob_xxh3())
+  const uint64_t xxh3 = ahead ? read_ahead_done_->xxh3 : XXH3_64bits(blob->data(), blob->size());
+  if (recorded && xxh3 != record_.frozen_blob_xxh3())
     return Status::Corruption(
-        "Restore: corrupt handover: the blob from " + origin + " (" + HumanBytes(blob.size()) +
+        "Restore: corrupt handover: the blob from " + origin + " (" + HumanBytes(blob->size()) +
         ") does not match the checksum recorded at freeze; nothing was restored, every fd is "
         "still held (retry with from_state_dir to use khod's own copy)");
   Snapshot snap;
-  Status d = DecodeAny(blob, &snap);
+  Status d;
+  if (ahead && read_ahead_done_->have_snap) {
+    d = read_ahead_done_->decoded;
+    snap = std::move(read_ahead_done_->snap);
+    read_ahead_done_->have_snap = false;  // a later attempt decodes again
+  } else {
+    d = DecodeAny(*blob, &snap);
+  }
   if (!d.ok()) return d.WithContext("Restore: corrupt handover blob from " + origin);
 
   // The VMM's guest_memfds to rebuild into: checked and taken before any

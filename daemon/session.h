@@ -14,6 +14,7 @@
 #define KHOD_DAEMON_SESSION_H_
 
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -106,6 +107,17 @@ class Session {
   v1::StatusReply BuildStatus() const;  // caller holds mu_
   Status ReattachAll(std::vector<std::string>* dropped);
   void StartWarmUps();
+  // A reexec's new khod reads the handover blob, checks it against the
+  // record's checksum and decodes it on a thread from Open, overlapping the
+  // gRPC startup; Restore takes the result instead of doing the same work.
+  struct ReadAhead {
+    Result<ReceivedHandover> received = Status::Internal("handover not read ahead");
+    uint64_t xxh3 = 0;  // of received->blob
+    Status decoded;
+    Snapshot snap;
+    bool have_snap = false;  // snap not yet taken by a Restore
+  };
+  void StartReadAhead();
   // Lets the previous khod's address space go (after Verify, or when the
   // session leaves the restore): sources read their own mappings again.
   void ReleaseMappingHolder();
@@ -145,6 +157,11 @@ class Session {
   std::map<uint64_t, std::pair<int, std::unique_ptr<GmemHandle>>> warming_;
   std::map<uint64_t, uint64_t> extents_;  // token -> folio extents at last capture
   std::unique_ptr<HandoverTransport> transport_;
+  // Uses transport_ until joined (every Restore joins it first); declared
+  // after it, so destroyed (joined) before it.
+  std::future<ReadAhead> read_ahead_;
+  std::optional<ReadAhead> read_ahead_done_;
+  bool received_ahead_ = false;  // received_ is read_ahead_done_'s blob
   bool sent_here_ = false;  // this process did the Send (Cancel can still undo it)
   std::optional<ReceivedHandover> received_;
   std::unique_ptr<LuoDevice> own_luo_device_;

@@ -11,7 +11,10 @@
 
 #include <chrono>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -37,6 +40,23 @@ class GrpcTest : public ::testing::Test {
     EXPECT_TRUE(c.ok());
     EXPECT_TRUE(KhodClient(Socket()).WaitHealthy(std::chrono::seconds(10)).ok());
     return std::move(*c);
+  }
+  // A 1 MiB memfd with `pages` pages written (every other one), attached and
+  // prepared on the khod at Socket().
+  int AttachPreparedMemfd(KhodClient& c, int pages, bool hash) {
+    int memfd = ::memfd_create("guest", MFD_CLOEXEC);
+    EXPECT_EQ(::ftruncate(memfd, 1 << 20), 0);
+    char page[4096];
+    std::memset(page, 0x33, sizeof(page));
+    for (int i = 0; i < pages; ++i) EXPECT_EQ(::pwrite(memfd, page, sizeof(page), i * 8192), 4096);
+    v1::AttachRequest q;
+    q.set_name("guest");
+    q.mutable_kernel()->set_pid(::getpid());
+    q.mutable_kernel()->set_fd(memfd);
+    q.set_hash_contents(hash);
+    EXPECT_TRUE(c.Attach(q).ok());
+    EXPECT_TRUE(c.Prepare().ok());
+    return memfd;
   }
   // Runs `khoctl status` as uid/gid 65534; returns exit code, stderr in *err.
   int StatusAsNobody(std::string* err) {
@@ -124,20 +144,10 @@ TEST_F(GrpcTest, RefusalsCarryTheRightCodeAndMessage) {
 }
 
 TEST_F(GrpcTest, ReexecHandoverKeepsTheMemfdInPlace) {
-  int memfd = ::memfd_create("guest", MFD_CLOEXEC);
-  ASSERT_EQ(::ftruncate(memfd, 1 << 20), 0);
-  char page[4096];
-  std::memset(page, 0x33, sizeof(page));
-  for (int i = 0; i < 32; ++i) ASSERT_EQ(::pwrite(memfd, page, sizeof(page), i * 8192), 4096);
   ChildProcess k = Start({"--transport=reexec"});
   KhodClient c(Socket());
-  v1::AttachRequest q;
-  q.set_name("guest");
-  q.mutable_kernel()->set_pid(::getpid());
-  q.mutable_kernel()->set_fd(memfd);
-  q.set_hash_contents(true);
-  ASSERT_TRUE(c.Attach(q).ok());
-  ASSERT_TRUE(c.Prepare().ok());
+  const int memfd = AttachPreparedMemfd(c, 32, /*hash=*/true);
+  ASSERT_FALSE(HasFailure());
   Result<v1::StatusReply> before = c.GetStatus();
   ASSERT_TRUE(before.ok()) << before.status().ToString();
   // A khod started by hand was not re-executed: no timeline.
@@ -173,6 +183,48 @@ TEST_F(GrpcTest, ReexecHandoverKeepsTheMemfdInPlace) {
     EXPECT_EQ(v->real_pfns_compared(), 32u);
     EXPECT_EQ(v->real_flags_carried(), 32u);
   }
+}
+
+// The exec itself fails (no such binary): khod keeps serving as the new side
+// with the fds it still holds, on a server it starts again, and the memory
+// restores in place. Not re-executed, so no reexec timeline.
+TEST_F(GrpcTest, FailedExecKeepsServingAndRestoresInPlace) {
+  ChildProcess k = Start({"--transport=reexec"});
+  KhodClient c(Socket());
+  const int memfd = AttachPreparedMemfd(c, 8, /*hash=*/false);
+  ASSERT_FALSE(HasFailure());
+  v1::FreezeRequest f;
+  f.set_guests_paused(true);
+  f.set_reexec_binary(dir_ + "/no-such-khod");
+  Result<v1::PhaseReply> fr = c.Freeze(f);
+  ASSERT_TRUE(fr.ok()) << fr.status().ToString();
+  // The same process serves again once its log says so (a call before that
+  // may still reach the server being stopped, and be cancelled).
+  auto serving_again = [&] {
+    std::stringstream log;
+    log << std::ifstream(dir_ + "/khod.log").rdbuf();
+    const std::string text = log.str();
+    const size_t failed = text.find("reexec failed");
+    return failed != std::string::npos && text.find(" serving ", failed) != std::string::npos;
+  };
+  for (int i = 0; i < 1000 && !serving_again(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(serving_again()) << "khod did not serve again after the failed exec";
+  // The client's connection went with the stopped server: reconnect.
+  ASSERT_TRUE(c.WaitHealthy(std::chrono::seconds(10)).ok());
+  Result<v1::StatusReply> st = c.GetStatus();
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->phase(), v1::HANDED_OVER);
+  EXPECT_EQ(st->pid(), static_cast<uint32_t>(k.pid()));
+  EXPECT_FALSE(st->has_reexec_timeline());
+  ::close(memfd);
+  Result<v1::PhaseReply> r = c.Restore(v1::RestoreRequest());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->message().find("1 adopted"), std::string::npos) << r->message();
+  Result<v1::VerifyReply> v = c.Verify();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_TRUE(v->equal());
+  EXPECT_EQ(v->pages_compared(), 8u);
 }
 
 }  // namespace

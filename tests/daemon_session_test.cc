@@ -23,6 +23,7 @@
 #include "daemon/system_opener.h"
 #include "handover/luo_transport.h"
 #include "handover/luo_uapi.h"
+#include "handover/reexec_transport.h"
 #include "kernel/mempolicy.h"
 #include "kernel/probe.h"
 #include "tests/kho_tree.h"
@@ -104,6 +105,88 @@ TEST_F(SessionTest, FullCycleOverDirAdoptsTheHeldFileAndVerifiesEqual) {
   EXPECT_EQ(st.phase(), v1::FINISHED);
   EXPECT_GE(st.durations_size(), 5);
   EXPECT_GT(st.blob_bytes(), 0u);
+}
+
+// A reexec's new side in this process: the old session freezes over REEXEC
+// (no exec: its argv is caught), the new one opens with what --adopt names.
+class ReexecSessionTest : public SessionTest {
+ protected:
+  // Attach -> Prepare -> Freeze over REEXEC in a session that then goes
+  // away; returns the new side, opened as the re-executed khod would be.
+  std::unique_ptr<Session> HandOver(bool corrupt_blob = false) {
+    std::vector<std::string> argv;
+    {
+      SessionOptions o = Opts();
+      o.corrupt_handover_blob = corrupt_blob;
+      o.on_exec_ready = [&argv](std::vector<std::string> a) { argv = std::move(a); };
+      Result<std::unique_ptr<Session>> old = Session::Open(o, &opener_);
+      if (!old.ok()) return nullptr;
+      EXPECT_TRUE((*old)->Attach(KernelAttach(memfd_)).ok());
+      EXPECT_TRUE((*old)->Prepare().ok());
+      v1::FreezeRequest f = PausedFreeze();
+      f.set_transport(v1::REEXEC);
+      Result<v1::PhaseReply> fr = (*old)->Freeze(f);
+      EXPECT_TRUE(fr.ok()) << fr.status().ToString();
+    }
+    SessionOptions o = Opts();
+    for (const std::string& a : argv)
+      if (a.rfind("--adopt=", 0) == 0) {
+        Result<AdoptSpec> spec = ParseAdoptSpec(a.substr(8));
+        EXPECT_TRUE(spec.ok()) << spec.status().ToString();
+        if (spec.ok()) o.adopted = *spec;
+      }
+    EXPECT_FALSE(o.adopted.empty()) << "no --adopt in the exec argv";
+    Result<std::unique_ptr<Session>> s = Session::Open(o, &opener_);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+};
+
+// The new side decodes the blob ahead of Restore; a Restore refused after
+// that (a bad rebuild_into offer) must leave the next one a whole snapshot.
+TEST_F(ReexecSessionTest, RestoreRefusedAfterTheReadAheadCanBeRetried) {
+  auto s = HandOver();
+  ASSERT_TRUE(s);
+  ASSERT_EQ(s->phase(), v1::HANDED_OVER) << s->recovery();
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  v1::RestoreRequest bad;
+  auto* t = bad.add_rebuild_into();
+  t->set_token(1);
+  t->set_vm_token(1);
+  t->set_pid(::getpid());
+  t->set_fd(p[0]);  // a pipe is no guest_memfd
+  Result<v1::PhaseReply> refused = s->Restore(bad);
+  ::close(p[0]);
+  ::close(p[1]);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("rebuild_into[0]"), std::string::npos)
+      << refused.status().message();
+  Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->message().find("1 adopted"), std::string::npos) << r->message();
+  Result<v1::VerifyReply> v = s->Verify();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_TRUE(v->equal()) << v->differences(0).field() << ": expected "
+                          << v->differences(0).expected() << ", found " << v->differences(0).found();
+  EXPECT_EQ(v->pages_compared(), 128u);
+}
+
+// A corrupt carried blob is refused whether its checksum was computed ahead
+// or not, on every try; khod's own copy then restores.
+TEST_F(ReexecSessionTest, CorruptCarriedBlobIsRefusedThenTheStateDirCopyRestores) {
+  auto s = HandOver(/*corrupt_blob=*/true);
+  ASSERT_TRUE(s);
+  for (int i = 0; i < 2; ++i)
+    EXPECT_EQ(s->Restore(v1::RestoreRequest()).status().code(), Status::Code::kCorruption) << i;
+  v1::RestoreRequest sd;
+  sd.set_from_state_dir(true);
+  Result<v1::PhaseReply> r = s->Restore(sd);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->message().find("1 adopted"), std::string::npos) << r->message();
+  Result<v1::VerifyReply> v = s->Verify();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_TRUE(v->equal());
 }
 
 TEST_F(SessionTest, ForcedRebuildIsReportedAsNewMemory) {
