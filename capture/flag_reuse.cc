@@ -18,7 +18,7 @@ FlagBaseline::FlagBaseline(const std::vector<FolioExtent>* folios, uint64_t hw_c
 
 void FlagBaseline::Split(
     uint64_t index, uint64_t pfn, uint64_t len, const uint8_t* origin,
-    const std::function<void(uint64_t, uint64_t, bool, uint8_t)>& piece) const {
+    const std::function<void(uint64_t, uint64_t, bool, uint8_t)>& piece, size_t* cursor) const {
   // Adjacent pieces of one kind are joined before they are handed out.
   uint64_t at = 0, count = 0;
   bool known = false;
@@ -39,10 +39,19 @@ void FlagBaseline::Split(
     return;
   }
   const std::vector<FolioExtent>& x = *folios_;
-  // The first extent ending after `index`.
-  size_t e = std::upper_bound(x.begin(), x.end(), index,
-                              [](uint64_t i, const FolioExtent& f) { return i < f.end_index(); }) -
-             x.begin();
+  // The first extent ending after `index`: a few steps on from the cursor
+  // when every extent before it ends by `index`, else a binary search.
+  constexpr size_t kSteps = 8;
+  size_t e = x.size() + 1;  // not found yet
+  if (cursor && *cursor <= x.size() && (*cursor == 0 || x[*cursor - 1].end_index() <= index)) {
+    size_t c = *cursor;
+    for (size_t step = 0; c < x.size() && x[c].end_index() <= index && step < kSteps; ++step) ++c;
+    if (c == x.size() || x[c].end_index() > index) e = c;
+  }
+  if (e > x.size())
+    e = std::upper_bound(x.begin(), x.end(), index,
+                         [](uint64_t i, const FolioExtent& f) { return i < f.end_index(); }) -
+        x.begin();
   for (uint64_t k = 0; k < len;) {
     const uint64_t i = index + k;
     while (e < x.size() && x[e].end_index() <= i) ++e;
@@ -68,6 +77,7 @@ void FlagBaseline::Split(
     }
     k = end - index;
   }
+  if (cursor) *cursor = e;
   if (count) piece(at, count, known, flags);
 }
 

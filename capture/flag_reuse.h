@@ -54,10 +54,14 @@ class FlagBaseline {
   // Cuts pages [index, index + len), mapped at PFNs pfn.. (contiguous), into
   // pieces in order: piece(offset, count, true, flags) where the baseline's
   // flags stand, piece(offset, count, false, 0) where kpageflags must be read.
-  // origin[k] is page index + k's PteOrigin.
+  // origin[k] is page index + k's PteOrigin. `cursor` (optional, start at 0)
+  // remembers where the last call ended: runs given in file order then find
+  // their extent by a few steps forward, not a binary search each (~1 us of
+  // cache misses per run over a 2 GiB file's 40k extents).
   void Split(uint64_t index, uint64_t pfn, uint64_t len, const uint8_t* origin,
              const std::function<void(uint64_t offset, uint64_t count, bool known, uint8_t flags)>&
-                 piece) const;
+                 piece,
+             size_t* cursor = nullptr) const;
 
  private:
   const std::vector<FolioExtent>* folios_ = nullptr;

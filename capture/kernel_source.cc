@@ -161,6 +161,7 @@ struct KernelGmemSource::ScanPart {
   uint64_t populated = 0;      // pages this process mapped itself
   std::vector<uint8_t> mincore;
   std::vector<uint8_t> origin;  // PteOrigin of each page's PFN (flag_reuse.h rule 1)
+  size_t baseline_cursor = 0;   // FlagBaseline::Split's, over this thread's runs
   std::vector<FlagRun> by_pfn;  // st 3 runs of the windows it scanned whose flags are read, by PFN
   std::function<void(uint64_t pages_done)> progress;
 };
@@ -314,7 +315,8 @@ Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, ScanPart* p
                     [&](uint64_t off, uint64_t n, bool known, uint8_t flags) {
                       out->runs.push_back({first + i + off, pfn + off, n, 3, out->flags.size(), known});
                       out->flags.resize(out->flags.size() + n, flags);
-                    });
+                    },
+                    &part->baseline_cursor);
     i = j;
   }
   return Status::Ok();
@@ -326,6 +328,7 @@ Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, ScanPart* p
 // long), and fragmentation differs a lot between the halves of a file.
 Status KernelGmemSource::ScanWindows(uint64_t total, ScanPart* part) {
   part->by_pfn.clear();
+  part->baseline_cursor = 0;
   BuddyScan& scan = *scan_;
   for (size_t w; (w = scan.next_window.fetch_add(1)) < scan.windows.size();) {
     const uint64_t at = w * kWindowPages, n = std::min<uint64_t>(kWindowPages, total - at);

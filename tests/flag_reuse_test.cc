@@ -93,6 +93,36 @@ TEST(FlagBaselineTest, PiecesFollowExtentsAndJoinWhenAlike) {
             (std::vector<Piece>{{0, 3, true, kDirtyUptodate}}));
 }
 
+// The cursor only saves searching: runs in file order, with jumps forward
+// and back (two threads' windows), cut exactly as without it.
+TEST(FlagBaselineTest, CursorCutsAsASearchDoes) {
+  std::vector<FolioExtent> x;
+  uint64_t index = 0;
+  for (uint32_t i = 0; i < 3000; ++i) {
+    index += i % 7 == 0 ? 3 : 0;  // holes now and then
+    const uint32_t n = 1 + i % 5;
+    x.push_back(Ext(index, 100000 + index, n, i % 11 == 0 ? kFolioUptodate : kDirtyUptodate));
+    index += n;
+  }
+  FlagBaseline b(&x, 0, kPteHolder);
+  std::vector<uint8_t> origin(64, kPteHolder);
+  origin[5] = kPteNone;
+  size_t cursor = 0;
+  for (uint64_t start : {0, 40, 400, 9000, 12, 9100, 9190, 3000, 3005, 3011, 14000, 20000}) {
+    for (uint64_t at = start; at < start + 200; at += 13) {
+      const uint64_t len = 1 + at % 29;
+      std::vector<Piece> with, without;
+      b.Split(at, 100000 + at, len, origin.data(), [&](uint64_t o, uint64_t n, bool k, uint8_t f) {
+        with.emplace_back(o, n, k, f);
+      }, &cursor);
+      b.Split(at, 100000 + at, len, origin.data(), [&](uint64_t o, uint64_t n, bool k, uint8_t f) {
+        without.emplace_back(o, n, k, f);
+      });
+      ASSERT_EQ(with, without) << "run at " << at << " len " << len;
+    }
+  }
+}
+
 TEST(FlagBaselineTest, ExtentsOutOfFileOrderDisableReuse) {
   std::vector<FolioExtent> x = {Ext(8, 2000, 8, kDirtyUptodate), Ext(0, 1000, 8, kDirtyUptodate)};
   FlagBaseline b(&x, 0, kPteHolder);
