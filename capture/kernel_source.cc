@@ -133,12 +133,16 @@ Status KernelGmemSource::EnsureMapped(uint64_t size) {
 // mapped here (private), 2 mapped but PFN hidden (not root), 3 PFN known (its
 // folio flags land in its window's flags from flags_at once kpageflags is
 // read, or are there already when carried over from the baseline).
+// 32 bytes: a fragmented 2 GiB file is ~70k of them, written afresh (and
+// faulted in) by the first capture after a reexec. len and flags_at stay
+// within one window.
 struct PageRun {
-  uint64_t index, pfn, len;
-  int st;
-  uint64_t flags_at;
+  uint64_t index, pfn;
+  uint32_t len, flags_at;
+  uint8_t st;
   bool flags_known;
 };
+static_assert(sizeof(PageRun) == 32, "PageRun grew");
 
 // What the scan of one window found.
 struct KernelGmemSource::WindowRuns {
@@ -192,10 +196,16 @@ struct KernelGmemSource::BuddyScan {
 KernelGmemSource::~KernelGmemSource() { JoinWarmUp(); }
 
 // Sizes and touches the buffers a buddy scan of `total` pages fills, keeping
-// their capacity for the captures to come. Run lengths are guessed (a
-// written 2 GiB shmem file: ~1k runs per window); more only reallocate.
+// their capacity for the captures to come. Run counts are guessed; more
+// only reallocate.
 void KernelGmemSource::PrefaultScanBuffers(uint64_t total) {
-  constexpr size_t kRunsPerWindow = kWindowPages / 32;
+  // A 2 GiB shmem file written on a fragmented host: ~2.1k runs per window.
+  // Capped so that a huge file does not prefault more than 32 MiB of guesses.
+  // PFN runs whose flags are read (by_pfn) are few here: the holder's pages
+  // carry theirs over (flag_reuse.h).
+  const size_t windows = static_cast<size_t>((total + kWindowPages - 1) / kWindowPages);
+  const size_t runs_per_window =
+      std::min<size_t>(kWindowPages / 16, (size_t{32} << 20) / sizeof(PageRun) / windows);
   const size_t window = static_cast<size_t>(std::min<uint64_t>(total, kWindowPages));
   auto touch = [](auto* v, size_t n) {
     v->resize(std::max(v->size(), n));  // value-initialized: written, so faulted in
@@ -205,13 +215,11 @@ void KernelGmemSource::PrefaultScanBuffers(uint64_t total) {
     touch(&p->held, window);
     touch(&p->mincore, window);
     touch(&p->origin, window);
-    touch(&p->by_pfn, kRunsPerWindow * ((total + kWindowPages - 1) / kWindowPages) / 2);
-    p->by_pfn.clear();
   }
   if (!scan_) scan_ = std::make_unique<BuddyScan>();
-  scan_->windows.resize((total + kWindowPages - 1) / kWindowPages);
+  scan_->windows.resize(windows);
   for (WindowRuns& found : scan_->windows) {
-    touch(&found.runs, kRunsPerWindow);
+    touch(&found.runs, runs_per_window);
     touch(&found.flags, window);
     found.runs.clear();
     found.flags.clear();
@@ -304,7 +312,7 @@ Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, ScanPart* p
     uint64_t j = i + 1;
     if (st != 3) {
       while (j < npages && state(j) == st) ++j;
-      out->runs.push_back({first + i, kPfnUnknown, j - i, st, 0, false});
+      out->runs.push_back({first + i, kPfnUnknown, static_cast<uint32_t>(j - i), static_cast<uint8_t>(st), 0, false});
       i = j;
       continue;
     }
@@ -313,7 +321,8 @@ Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, ScanPart* p
     // Cut where the baseline's flags stand and where kpageflags is read.
     baseline_.Split(first + i, pfn, j - i, part->origin.data() + i,
                     [&](uint64_t off, uint64_t n, bool known, uint8_t flags) {
-                      out->runs.push_back({first + i + off, pfn + off, n, 3, out->flags.size(), known});
+                      out->runs.push_back({first + i + off, pfn + off, static_cast<uint32_t>(n),
+                                           static_cast<uint32_t>(out->flags.size()), 3, known});
                       out->flags.resize(out->flags.size() + n, flags);
                     },
                     &part->baseline_cursor);
