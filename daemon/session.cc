@@ -193,7 +193,7 @@ void Session::StartReadAhead() {
     ReadAhead a;
     a.received = t->Receive();
     if (!a.received.ok()) return a;
-    const std::string& blob = a.received->blob;
+    const std::string_view blob = a.received->blob_bytes();
     a.xxh3 = XXH3_64bits(blob.data(), blob.size());
     a.decoded = DecodeAny(blob, &a.snap);
     a.have_snap = true;
@@ -797,7 +797,7 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     const int64_t t1 = NowNs();
     HandoverPackage pkg;
     pkg.session_id = record_.session_id();
-    pkg.blob = blob;
+    pkg.blob = std::move(blob);  // not copied: a fresh copy first-touches every page
     if (opts_.corrupt_handover_blob && !pkg.blob.empty()) pkg.blob[pkg.blob.size() / 2] ^= 0x5a;
     for (const auto& [token, h] : handles_)
       if (h->fd >= 0) pkg.fds.push_back({token, h->fd});
@@ -829,7 +829,7 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     opts_.crash.Hit("handed_over");
     reply.set_phase(v1::HANDED_OVER);
     reply.set_message("frozen " + std::to_string(frozen_.gmems.size()) + " gmems, " +
-                      v1::BlobFormat_Name(fmt) + " blob " + HumanBytes(blob.size()) +
+                      v1::BlobFormat_Name(fmt) + " blob " + HumanBytes(record_.frozen_blob_bytes()) +
                       ", handed over by " + (*t)->name() + " with " +
                       std::to_string(pkg.fds.size()) + " fds");
     if (tkind == v1::REEXEC) {
@@ -924,26 +924,26 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
   }
   // Not copied: a blob is megabytes, and every fresh page costs a fault.
   std::string state_dir_blob, origin;
-  const std::string* blob = nullptr;
+  std::string_view blob;
   const bool ahead = received_ahead_ && !req.from_state_dir();
   if (req.from_state_dir()) {
     Result<std::string> b = ReadFrozenBlobFromStateDir();
     if (!b.ok()) return b.status().WithContext("Restore from state dir");
     state_dir_blob = std::move(*b);
-    blob = &state_dir_blob;
+    blob = state_dir_blob;
     origin = path(record_.frozen_blob());
   } else {
-    blob = &received_->blob;
+    blob = received_->blob_bytes();
     origin = received_->origin;
   }
   // Check everything before touching any fd: a refused restore loses nothing.
   // Compared whenever a frozen blob was recorded: 0 is a hash value like any
   // other, not "unchecked".
   const bool recorded = record_.frozen_blob_bytes() > 0 || !record_.frozen_blob().empty();
-  const uint64_t xxh3 = ahead ? read_ahead_done_->xxh3 : XXH3_64bits(blob->data(), blob->size());
+  const uint64_t xxh3 = ahead ? read_ahead_done_->xxh3 : XXH3_64bits(blob.data(), blob.size());
   if (recorded && xxh3 != record_.frozen_blob_xxh3())
     return Status::Corruption(
-        "Restore: corrupt handover: the blob from " + origin + " (" + HumanBytes(blob->size()) +
+        "Restore: corrupt handover: the blob from " + origin + " (" + HumanBytes(blob.size()) +
         ") does not match the checksum recorded at freeze; nothing was restored, every fd is "
         "still held (retry with from_state_dir to use khod's own copy)");
   Snapshot snap;
@@ -953,7 +953,7 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
     snap = std::move(read_ahead_done_->snap);
     read_ahead_done_->have_snap = false;  // a later attempt decodes again
   } else {
-    d = DecodeAny(*blob, &snap);
+    d = DecodeAny(blob, &snap);
   }
   if (!d.ok()) return d.WithContext("Restore: corrupt handover blob from " + origin);
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -149,9 +150,18 @@ Result<ReceivedHandover> ReexecTransport::Receive() {
         "reexec handover: this khod was not started with --adopt (the previous process "
         "is gone, and with it the fds it held)");
   ReceivedHandover r;
-  Result<std::string> blob = ReadWholeFile("/proc/self/fd/" + std::to_string(adopted_.blob_fd));
-  if (!blob.ok()) return blob.status().WithContext("reexec handover blob memfd");
-  r.blob = std::move(*blob);
+  const std::string named = "reexec handover blob memfd fd " + std::to_string(adopted_.blob_fd);
+  struct stat st;
+  if (::fstat(adopted_.blob_fd, &st) != 0) return Status::FromErrno("stat " + named, errno);
+  if (static_cast<uint64_t>(st.st_size) > kMaxKhodFileBytes)
+    return Status::Corruption(named + ": larger than " + std::to_string(kMaxKhodFileBytes) + " bytes");
+  if (st.st_size > 0) {
+    // Sealed against writes by the old khod (WriteBlobMemfd): the mapping
+    // cannot change under the checksum and decode.
+    Result<Mapping> m = Mapping::Map(adopted_.blob_fd, 0, static_cast<size_t>(st.st_size), PROT_READ);
+    if (!m.ok()) return m.status().WithContext(named);
+    r.mapped = std::make_shared<const Mapping>(std::move(*m));
+  }
   r.origin = "memfd fd " + std::to_string(adopted_.blob_fd) + " kept across exec";
   for (const auto& [token, fd] : adopted_.fds) {
     if (::fcntl(fd, F_GETFD) < 0)

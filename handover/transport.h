@@ -11,9 +11,11 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
+#include "kernel/mapping.h"
 
 namespace khod {
 
@@ -32,9 +34,17 @@ struct HandoverPackage {
 
 // What the new side receives. fds are owned by the receiver from here on.
 struct ReceivedHandover {
-  std::string blob;
+  std::string blob;  // unless `mapped` holds it
+  // reexec: the sealed blob memfd mapped read-only where it lies instead of
+  // copied into `blob` (a copy first-touches every page of a fresh buffer).
+  std::shared_ptr<const Mapping> mapped;
   std::map<uint64_t, int> fds;  // token -> fd in this process
   std::string origin;           // "memfd 5 from reexec", "/var/lib/khod/handover/blob"
+
+  std::string_view blob_bytes() const {
+    return mapped ? std::string_view(reinterpret_cast<const char*>(mapped->data()), mapped->length())
+                  : std::string_view(blob);
+  }
 };
 
 class HandoverTransport {
