@@ -312,7 +312,8 @@ Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, ScanPart* p
     uint64_t j = i + 1;
     if (st != 3) {
       while (j < npages && state(j) == st) ++j;
-      out->runs.push_back({first + i, kPfnUnknown, static_cast<uint32_t>(j - i), static_cast<uint8_t>(st), 0, false});
+      out->runs.push_back({first + i, kPfnUnknown, static_cast<uint32_t>(j - i), /*flags_at=*/0,
+                           static_cast<uint8_t>(st), /*flags_known=*/false});
       i = j;
       continue;
     }
@@ -322,7 +323,7 @@ Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, ScanPart* p
     baseline_.Split(first + i, pfn, j - i, part->origin.data() + i,
                     [&](uint64_t off, uint64_t n, bool known, uint8_t flags) {
                       out->runs.push_back({first + i + off, pfn + off, static_cast<uint32_t>(n),
-                                           static_cast<uint32_t>(out->flags.size()), 3, known});
+                                           static_cast<uint32_t>(out->flags.size()), /*st=*/3, known});
                       out->flags.resize(out->flags.size() + n, flags);
                     },
                     &part->baseline_cursor);
