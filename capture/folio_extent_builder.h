@@ -24,6 +24,12 @@ class FolioExtentBuilder {
   // Parallel to extents(): true when the extent's contents may be read.
   const std::vector<bool>& readable_shared() const { return readable_shared_; }
   std::vector<FolioExtent> TakeExtents() { return std::move(extents_); }
+  // Room for `n` extents at once, instead of growing by doubling (each
+  // doubling is fresh memory to fault in and a copy).
+  void Reserve(size_t n) {
+    extents_.reserve(n);
+    readable_shared_.reserve(n);
+  }
 
  private:
   std::vector<FolioExtent> extents_;

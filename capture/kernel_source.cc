@@ -467,6 +467,7 @@ Status KernelGmemSource::ScanBuddy(uint64_t total, ScanPart* head) {
   ScanPart* tail = two ? parts_[1].get() : nullptr;
   if (tail) {
     tail->builder = FolioExtentBuilder();
+    tail->builder.Reserve(expected_extents_ / 2 + 16);
     tail->progress = head->progress;
   }
   auto on_parts = [&](const std::function<Status(int)>& part) { return OnParts(tail, part); };
@@ -742,6 +743,9 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
     if (!p) p = std::make_unique<ScanPart>();
   ScanPart& head = *parts_[0];
   head.builder = FolioExtentBuilder();
+  // About as many extents as the capture compared with: it builds them once.
+  expected_extents_ = opts.frozen ? opts.frozen->folios.size() : had_last ? last_folios_.size() : 0;
+  head.builder.Reserve(expected_extents_ + expected_extents_ / 8);
   head.progress = progress;
   FolioExtentBuilder& builder = head.builder;
   if (hugetlb) {
@@ -762,7 +766,10 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
     opts.stats->flags_read += flags_read_;
     opts.stats->flags_carried += flags_carried_;
   }
-  if (hw.ok() && !hugetlb) {
+  // Verify's capture is no baseline: the VMM takes the memory back after it,
+  // and keeping it would cost a copy of every extent (fresh memory after a
+  // reexec); a later capture reads every page's flags.
+  if (hw.ok() && !hugetlb && !opts.frozen) {
     last_folios_ = out->folios;
     last_hw_kb_ = *hw;
     have_last_ = true;

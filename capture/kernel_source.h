@@ -140,6 +140,7 @@ class KernelGmemSource : public GmemSource {
   uint64_t last_hw_kb_ = 0;
   bool have_last_ = false;
   FlagBaseline baseline_;  // the running capture's
+  size_t expected_extents_ = 0;  // the running capture's guess, to size its builders
   uint64_t flags_read_ = 0, flags_carried_ = 0;
 };
 
