@@ -8,14 +8,15 @@
 // Without /dev/kvm the "guest_memfd" is a shmem memfd stand-in: said in the output.
 //
 //   bazel build -c opt //bench:blackout_bench //daemon:khod && bazel-out/k8-opt/bin/bench/blackout_bench
-//     [--gib 2] [--khod PATH] [--copy-dir /var/tmp] [--runs 5]
+//     [--gib 2] [--khod PATH] [--copy-dir /var/tmp] [--runs 5] [--fragment N] [--keep]
 // --runs: the plain (PFNs only) blackout is repeated that many times on the
 // same memfd, a fresh khod each time; median and min are reported with each
 // run's reexec timeline (khod's StatusReply.reexec_timeline). The hashed
 // blackout is one run.
 // --khod defaults to the khod built in the same configuration as this bench
 // (<bin>/bench/blackout_bench -> <bin>/daemon/khod), else bazel-bin/daemon/khod;
-// the bench prints which one it runs.
+// the bench prints which one it runs. --keep leaves the run directory (each
+// khod's log) in place and prints where it is.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -116,6 +117,10 @@ int Blackout(const std::string& khod_bin, int memfd, bool hash, double copy_ms,
               Ms(t1 - t0) - (DurationOf(*st, v1::FROZEN) + DurationOf(*st, v1::HANDED_OVER)) / 1e6,
               Ms(t2 - t1), DurationOf(*st, v1::RESTORED) / 1e6, DurationOf(*st, v1::VERIFIED) / 1e6,
               FormatVerify(*vr).c_str());
+  uint64_t extents = 0;
+  for (const auto& g : st->gmems()) extents += g.folio_extents();
+  std::printf("  %llu folio extents (PFN runs split where folio flags change), blob %llu bytes\n",
+              static_cast<unsigned long long>(extents), static_cast<unsigned long long>(st->blob_bytes()));
   std::printf("blackout / copy = %.2f%% (target <= 1%%): %s\n", 100 * blackout / copy_ms,
               blackout <= copy_ms / 100 ? "MET" : "NOT MET");
   // Client side: Freeze reply -> new khod answering; khod side: its steps.
@@ -166,17 +171,39 @@ void PrintSummary(const std::vector<BlackoutRun>& runs, double copy_ms) {
 }
 
 
-int Run(const std::string& khod_bin, uint64_t gib, const std::string& copy_dir, int runs) {
+int Run(const std::string& khod_bin, uint64_t gib, const std::string& copy_dir, int runs, bool keep,
+        uint64_t fragment) {
   const uint64_t bytes = gib << 30;
   const bool kvm = ::access("/dev/kvm", F_OK) == 0;
   std::printf("guest memory: %llu GiB %s\n", static_cast<unsigned long long>(gib),
               kvm ? "shmem memfd (guest_memfd creation is the fixture's; this bench uses the stand-in)"
                   : "shmem memfd stand-in (no /dev/kvm here)");
+  // --fragment N: the free memory the guest is allocated from comes in holes
+  // of N pages (a scratch file holds every (N+1)th page), so that its PFN
+  // runs, which every step of a capture scales with, are as short as on a
+  // long-running host, whatever this one's free lists look like now.
+  int scratch = -1;
+  if (fragment > 0) {
+    const uint64_t page = 4096, period = (fragment + 1) * page;
+    const uint64_t scratch_bytes = bytes / (fragment * page) * period + period;
+    scratch = ::memfd_create("bench-fragment", MFD_CLOEXEC);
+    if (scratch < 0 || ::ftruncate(scratch, static_cast<off_t>(scratch_bytes)) != 0) return 2;
+    char* s = static_cast<char*>(
+        ::mmap(nullptr, scratch_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, scratch, 0));
+    if (s == MAP_FAILED) return 2;
+    for (uint64_t off = 0; off < scratch_bytes; off += page) s[off] = 1;
+    ::munmap(s, scratch_bytes);
+    for (uint64_t off = 0; off + period <= scratch_bytes; off += period)
+      if (::fallocate(scratch, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(off),
+                      static_cast<off_t>(fragment * page)) != 0)
+        return 2;
+  }
   int memfd = ::memfd_create("bench-guest", MFD_CLOEXEC);
   if (::ftruncate(memfd, static_cast<off_t>(bytes)) != 0) return 2;
   char* p = static_cast<char*>(::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0));
   for (uint64_t off = 0; off < bytes; off += 4096) p[off] = static_cast<char>(off >> 12);
   ::munmap(p, bytes);
+  if (scratch >= 0) ::close(scratch);  // its pages go back; the guest's stay where they are
 
   const double copy_ms = CopyOutAndIn(memfd, bytes, copy_dir);
   std::printf("copy out + in (%s, fsync): %.1f ms\n", copy_dir.c_str(), copy_ms);
@@ -233,7 +260,8 @@ int Run(const std::string& khod_bin, uint64_t gib, const std::string& copy_dir, 
               static_cast<unsigned long long>(ms->blob_bytes()), freeze_ms, freeze_ms <= 50 ? "MET" : "NOT MET",
               rv_ms, rv_ms <= 100 ? "MET" : "NOT MET", FormatVerify(*mv).c_str());
   k2->Stop(SIGTERM);
-  ::system(("rm -rf " + dir).c_str());
+  if (keep) std::printf("run directory kept (khod logs): %s\n", dir.c_str());
+  else ::system(("rm -rf " + dir).c_str());
   return 0;
 }
 
@@ -244,12 +272,21 @@ int main(int argc, char** argv) {
   std::string khod_bin, copy_dir = "/var/tmp";
   uint64_t gib = 2;
   int runs = 5;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string a = argv[i];
-    if (a == "--gib") gib = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (a == "--khod") khod_bin = argv[i + 1];
-    else if (a == "--copy-dir") copy_dir = argv[i + 1];
-    else if (a == "--runs") runs = std::max(1, std::atoi(argv[i + 1]));
+  bool keep = false;
+  uint64_t fragment = 0;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const char* v = i + 1 < argc ? argv[i + 1] : "";
+    if (a == "--keep") keep = true;
+    else if (a == "--gib") gib = std::strtoull(v, nullptr, 10), ++i;
+    else if (a == "--khod") khod_bin = v, ++i;
+    else if (a == "--copy-dir") copy_dir = v, ++i;
+    else if (a == "--runs") runs = std::max(1, std::atoi(v)), ++i;
+    else if (a == "--fragment") fragment = std::strtoull(v, nullptr, 10), ++i;
+    else {
+      std::printf("unknown argument %s (--gib N, --khod PATH, --copy-dir DIR, --runs N, --fragment N, --keep)\n", a.c_str());
+      return 2;
+    }
   }
   // The khod of this bench's own configuration: an opt bench timing a
   // fastbuild khod measures the wrong binary.
@@ -267,5 +304,5 @@ int main(int argc, char** argv) {
     std::printf("khod binary %s is not an executable: build //daemon:khod or pass --khod\n", khod_bin.c_str());
     return 2;
   }
-  return khod::Run(khod_bin, gib, copy_dir, runs);
+  return khod::Run(khod_bin, gib, copy_dir, runs, keep, fragment);
 }

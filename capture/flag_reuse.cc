@@ -8,7 +8,7 @@ bool FlagsStayWhileMapped(uint8_t f) {
   return (f & kFolioUptodate) && (f & kFolioDirty) && !(f & kFolioHwpoison);
 }
 
-FlagBaseline::FlagBaseline(const std::vector<FolioExtent>* folios, uint64_t hw_corrupted_kb,
+FlagBaseline::FlagBaseline(const FolioList* folios, uint64_t hw_corrupted_kb,
                            uint8_t origins)
     : hw_kb_(hw_corrupted_kb), origins_(origins) {
   for (size_t i = 1; folios && i < folios->size(); ++i)
@@ -38,7 +38,7 @@ void FlagBaseline::Split(
     piece(0, len, false, 0);
     return;
   }
-  const std::vector<FolioExtent>& x = *folios_;
+  const FolioList& x = *folios_;
   // The first extent ending after `index`: a few steps on from the cursor
   // when every extent before it ends by `index`, else a binary search.
   constexpr size_t kSteps = 8;

@@ -46,7 +46,7 @@ class FlagBaseline {
   // `folios` (kept by the caller, in file order) as read when HardwareCorrupted
   // was `hw_corrupted_kb`; `origins` is a mask of the PteOrigin values that
   // give continuity since then. Extents out of file order disable reuse.
-  FlagBaseline(const std::vector<FolioExtent>* folios, uint64_t hw_corrupted_kb, uint8_t origins);
+  FlagBaseline(const FolioList* folios, uint64_t hw_corrupted_kb, uint8_t origins);
 
   bool usable() const { return folios_ != nullptr; }
   uint64_t hw_corrupted_kb() const { return hw_kb_; }
@@ -64,7 +64,7 @@ class FlagBaseline {
              size_t* cursor = nullptr) const;
 
  private:
-  const std::vector<FolioExtent>* folios_ = nullptr;
+  const FolioList* folios_ = nullptr;
   uint64_t hw_kb_ = 0;
   uint8_t origins_ = 0;
 };

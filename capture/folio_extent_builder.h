@@ -20,10 +20,10 @@ class FolioExtentBuilder {
   void AddRun(uint64_t index, uint64_t pfn, uint64_t nr_folios, uint8_t order, uint8_t flags,
               bool readable_shared);
 
-  const std::vector<FolioExtent>& extents() const { return extents_; }
+  const FolioList& extents() const { return extents_; }
   // Parallel to extents(): true when the extent's contents may be read.
   const std::vector<bool>& readable_shared() const { return readable_shared_; }
-  std::vector<FolioExtent> TakeExtents() { return std::move(extents_); }
+  FolioList TakeExtents() { return std::move(extents_); }
   // Room for `n` extents at once, instead of growing by doubling (each
   // doubling is fresh memory to fault in and a copy).
   void Reserve(size_t n) {
@@ -32,7 +32,7 @@ class FolioExtentBuilder {
   }
 
  private:
-  std::vector<FolioExtent> extents_;
+  FolioList extents_;
   std::vector<bool> readable_shared_;
 };
 

@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <atomic>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <thread>
 
+#include "common/huge_page_allocator.h"
 #include "kernel/kvm_uapi.h"
 #include "kernel/mempolicy.h"
 
@@ -131,11 +133,11 @@ Status KernelGmemSource::EnsureMapped(uint64_t size) {
 
 // A run of pages found by the scan, in file order. st: 1 resident but not
 // mapped here (private), 2 mapped but PFN hidden (not root), 3 PFN known (its
-// folio flags land in its window's flags from flags_at once kpageflags is
+// folio flags land in its thread's flags from flags_at once kpageflags is
 // read, or are there already when carried over from the baseline).
-// 32 bytes: a fragmented 2 GiB file is ~70k of them, written afresh (and
-// faulted in) by the first capture after a reexec. len and flags_at stay
-// within one window.
+// 32 bytes: a fragmented 2 GiB file is 70k-280k of them, written afresh by
+// the first capture after a reexec. len stays within one window; flags_at
+// indexes a thread's flags, which cover at most the file's pages (< 2^32).
 struct PageRun {
   uint64_t index, pfn;
   uint32_t len, flags_at;
@@ -144,29 +146,36 @@ struct PageRun {
 };
 static_assert(sizeof(PageRun) == 32, "PageRun grew");
 
-// What the scan of one window found.
+// What the scan of one window found: runs [begin, end) of the thread (part)
+// that scanned it.
 struct KernelGmemSource::WindowRuns {
-  std::vector<PageRun> runs;
-  std::vector<uint8_t> flags;
+  int part = 0;
+  size_t begin = 0, end = 0;
 };
 
-// A PFN run whose folio flags come from kpageflags, and where they land (its
-// window's flags at the run's flags_at, fixed once that window is scanned).
+// A PFN run whose folio flags come from kpageflags, and where they land: its
+// thread's flags at flags_at.
 struct FlagRun {
   uint64_t pfn, len;
-  uint8_t* flags;
+  size_t flags_at;
 };
 
 // One thread's share of a capture: its buffers, PFN runs and extents.
+// The runs and their folio flags of every window the thread scans are kept
+// in one list each, on huge pages: after a reexec they are fresh memory, and
+// per-window lists (~200 KiB each) faulted in 4 KiB at a time cost the
+// first capture ~25 ms per thread at 200k runs.
 struct KernelGmemSource::ScanPart {
   FolioExtentBuilder builder;
+  HugePageVector<PageRun> runs;
+  HugePageVector<uint8_t> flags;
   std::vector<uint64_t> pagemap;
   std::vector<uint64_t> held;  // the holder's entries for the window
   uint64_t populated = 0;      // pages this process mapped itself
   std::vector<uint8_t> mincore;
   std::vector<uint8_t> origin;  // PteOrigin of each page's PFN (flag_reuse.h rule 1)
   size_t baseline_cursor = 0;   // FlagBaseline::Split's, over this thread's runs
-  std::vector<FlagRun> by_pfn;  // st 3 runs of the windows it scanned whose flags are read, by PFN
+  std::vector<FlagRun> by_pfn;  // its st 3 runs whose flags are read, by PFN
   std::function<void(uint64_t pages_done)> progress;
 };
 
@@ -175,7 +184,7 @@ void SortByPfn(std::vector<FlagRun>* runs) {
 }
 
 // One pread of kpageflags: PFNs [lo, hi), covering runs [first[l], last[l])
-// of both PFN-sorted lists l and the small gaps between them.
+// of both parts' PFN-sorted lists l and the small gaps between them.
 struct KpfRead {
   uint64_t lo, hi;
   size_t first[2], last[2];
@@ -189,6 +198,7 @@ struct KernelGmemSource::BuddyScan {
   std::vector<WindowRuns> windows;
   std::atomic<size_t> next_window{0};
   const std::vector<FlagRun>* lists[2] = {};  // the parts' by_pfn
+  uint8_t* flags[2] = {};                     // the parts' flags, where lists[l] land
   std::vector<KpfRead> reads;
   size_t share = 0;  // reads [0, share) are the first thread's
 };
@@ -199,13 +209,14 @@ KernelGmemSource::~KernelGmemSource() { JoinWarmUp(); }
 // their capacity for the captures to come. Run counts are guessed; more
 // only reallocate.
 void KernelGmemSource::PrefaultScanBuffers(uint64_t total) {
-  // A 2 GiB shmem file written on a fragmented host: ~2.1k runs per window.
-  // Capped so that a huge file does not prefault more than 32 MiB of guesses.
-  // PFN runs whose flags are read (by_pfn) are few here: the holder's pages
-  // carry theirs over (flag_reuse.h).
-  const size_t windows = static_cast<size_t>((total + kWindowPages - 1) / kWindowPages);
-  const size_t runs_per_window =
-      std::min<size_t>(kWindowPages / 16, (size_t{32} << 20) / sizeof(PageRun) / windows);
+  // A 2 GiB shmem file written on a fragmented host: 2k-9k runs per window;
+  // each part is given room for half the file at 4k. Capped so that a huge
+  // file does not prefault more than 32 MiB of guesses per part. PFN runs
+  // whose flags are read (by_pfn) are few here: the holder's pages carry
+  // theirs over (flag_reuse.h).
+  const uint64_t half = (total + 1) / 2;
+  const size_t runs = static_cast<size_t>(
+      std::min<uint64_t>(half / 16, (uint64_t{32} << 20) / sizeof(PageRun)));
   const size_t window = static_cast<size_t>(std::min<uint64_t>(total, kWindowPages));
   auto touch = [](auto* v, size_t n) {
     v->resize(std::max(v->size(), n));  // value-initialized: written, so faulted in
@@ -215,14 +226,10 @@ void KernelGmemSource::PrefaultScanBuffers(uint64_t total) {
     touch(&p->held, window);
     touch(&p->mincore, window);
     touch(&p->origin, window);
-  }
-  if (!scan_) scan_ = std::make_unique<BuddyScan>();
-  scan_->windows.resize(windows);
-  for (WindowRuns& found : scan_->windows) {
-    touch(&found.runs, runs_per_window);
-    touch(&found.flags, window);
-    found.runs.clear();
-    found.flags.clear();
+    touch(&p->runs, runs);
+    touch(&p->flags, static_cast<size_t>(half));
+    p->runs.clear();
+    p->flags.clear();
   }
 }
 
@@ -293,6 +300,9 @@ Status KernelGmemSource::PopulateWindow(uint64_t first, uint64_t npages, ScanPar
 Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, ScanPart* part,
                                     WindowRuns* out) {
   KHOD_RETURN_IF_ERROR(PopulateWindow(first, npages, part));
+  HugePageVector<PageRun>& runs = part->runs;
+  HugePageVector<uint8_t>& flags = part->flags;
+  out->begin = runs.size();
   const std::vector<uint8_t>& mc = part->mincore;
   const std::vector<uint64_t>& pm = part->pagemap;
   auto resident = [&](uint64_t i) { return (mc[i] & 1) != 0; };
@@ -312,8 +322,8 @@ Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, ScanPart* p
     uint64_t j = i + 1;
     if (st != 3) {
       while (j < npages && state(j) == st) ++j;
-      out->runs.push_back({first + i, kPfnUnknown, static_cast<uint32_t>(j - i), /*flags_at=*/0,
-                           static_cast<uint8_t>(st), /*flags_known=*/false});
+      runs.push_back({first + i, kPfnUnknown, static_cast<uint32_t>(j - i), /*flags_at=*/0,
+                      static_cast<uint8_t>(st), /*flags_known=*/false});
       i = j;
       continue;
     }
@@ -321,14 +331,15 @@ Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, ScanPart* p
     while (j < npages && state(j) == 3 && PagemapPfn(pm[j]) == pfn + (j - i)) ++j;
     // Cut where the baseline's flags stand and where kpageflags is read.
     baseline_.Split(first + i, pfn, j - i, part->origin.data() + i,
-                    [&](uint64_t off, uint64_t n, bool known, uint8_t flags) {
-                      out->runs.push_back({first + i + off, pfn + off, static_cast<uint32_t>(n),
-                                           static_cast<uint32_t>(out->flags.size()), /*st=*/3, known});
-                      out->flags.resize(out->flags.size() + n, flags);
+                    [&](uint64_t off, uint64_t n, bool known, uint8_t f) {
+                      runs.push_back({first + i + off, pfn + off, static_cast<uint32_t>(n),
+                                      static_cast<uint32_t>(flags.size()), /*st=*/3, known});
+                      flags.resize(flags.size() + n, f);
                     },
                     &part->baseline_cursor);
     i = j;
   }
+  out->end = runs.size();
   return Status::Ok();
 }
 
@@ -343,9 +354,12 @@ Status KernelGmemSource::ScanWindows(uint64_t total, ScanPart* part) {
   for (size_t w; (w = scan.next_window.fetch_add(1)) < scan.windows.size();) {
     const uint64_t at = w * kWindowPages, n = std::min<uint64_t>(kWindowPages, total - at);
     WindowRuns& found = scan.windows[w];
+    found.part = part == parts_[0].get() ? 0 : 1;
     KHOD_RETURN_IF_ERROR(ScanWindow(at, n, part, &found));
-    for (const PageRun& r : found.runs)  // its flags no longer grow: the pointers hold
-      if (r.st == 3 && !r.flags_known) part->by_pfn.push_back({r.pfn, r.len, found.flags.data() + r.flags_at});
+    for (size_t k = found.begin; k < found.end; ++k) {
+      const PageRun& r = part->runs[k];
+      if (r.st == 3 && !r.flags_known) part->by_pfn.push_back({r.pfn, r.len, r.flags_at});
+    }
     if (part->progress) part->progress(n);
   }
   SortByPfn(&part->by_pfn);
@@ -368,6 +382,8 @@ void KernelGmemSource::PlanFlagReads(const ScanPart& head, const ScanPart* tail)
   static const std::vector<FlagRun> kNone;
   plan.lists[0] = &head.by_pfn;
   plan.lists[1] = tail ? &tail->by_pfn : &kNone;
+  plan.flags[0] = parts_[0]->flags.data();  // no longer grow: the scan is over
+  plan.flags[1] = tail ? parts_[1]->flags.data() : nullptr;
   const std::vector<FlagRun>& a = *plan.lists[0];
   const std::vector<FlagRun>& b = *plan.lists[1];
   size_t i = 0, j = 0;
@@ -397,7 +413,7 @@ void KernelGmemSource::PlanFlagReads(const ScanPart& head, const ScanPart* tail)
 }
 
 // Phase 2 (per thread): reads [first, last) of the plan, each run's folio
-// flags into its window's flags.
+// flags into its part's flags.
 Status KernelGmemSource::ReadFlags(size_t first, size_t last) const {
   std::vector<uint64_t> buf;
   for (size_t i = first; i < last; ++i) {
@@ -407,7 +423,8 @@ Status KernelGmemSource::ReadFlags(size_t first, size_t last) const {
     for (int l = 0; l < 2; ++l)
       for (size_t k = rd.first[l]; k < rd.last[l]; ++k) {
         const FlagRun& r = (*scan_->lists[l])[k];
-        for (uint64_t p = 0; p < r.len; ++p) r.flags[p] = FolioFlagsFromKpf(buf[r.pfn - rd.lo + p]);
+        uint8_t* flags = scan_->flags[l] + r.flags_at;
+        for (uint64_t p = 0; p < r.len; ++p) flags[p] = FolioFlagsFromKpf(buf[r.pfn - rd.lo + p]);
       }
   }
   return Status::Ok();
@@ -418,15 +435,18 @@ Status KernelGmemSource::ReadFlags(size_t first, size_t last) const {
 void KernelGmemSource::BuildExtents(size_t first, size_t last, FolioExtentBuilder* b) const {
   for (size_t w = first; w < last; ++w) {
     const WindowRuns& found = scan_->windows[w];
-    for (const PageRun& r : found.runs) {
+    const ScanPart& part = *parts_[found.part];
+    const uint8_t* flags = part.flags.data();
+    for (size_t i = found.begin; i < found.end; ++i) {
+      const PageRun& r = part.runs[i];
       if (r.st != 3) {
         b->AddRun(r.index, kPfnUnknown, r.len, 0, 0, r.st == 2);
         continue;
       }
       for (uint64_t k = 0; k < r.len;) {
-        const uint8_t f = found.flags[r.flags_at + k];
+        const uint8_t f = flags[r.flags_at + k];
         uint64_t l = k + 1;
-        while (l < r.len && found.flags[r.flags_at + l] == f) ++l;
+        while (l < r.len && flags[r.flags_at + l] == f) ++l;
         b->AddRun(r.index + k, r.pfn + k, l - k, 0, f, true);
         k = l;
       }
@@ -438,48 +458,58 @@ void KernelGmemSource::BuildExtents(size_t first, size_t last, FolioExtentBuilde
 // page was poisoned anywhere since the baseline (or the count cannot be
 // read), carried flags could hide it, so every page's flags are read after
 // all. Then counts what is read and what is carried.
-void KernelGmemSource::CheckCarriedFlags(ScanPart* head) {
+void KernelGmemSource::CheckCarriedFlags(ScanPart* head, ScanPart* tail) {
   flags_read_ = flags_carried_ = 0;
   bool demote = false;
   if (baseline_.usable()) {
     Result<uint64_t> hw = ReadHardwareCorruptedKb(opts_.meminfo_path);
     demote = !hw.ok() || *hw != baseline_.hw_corrupted_kb();
   }
-  bool added = false;
-  for (WindowRuns& found : scan_->windows)
-    for (PageRun& r : found.runs) {
+  for (ScanPart* part : {head, tail}) {
+    if (!part) continue;
+    bool added = false;
+    for (PageRun& r : part->runs) {
       if (r.st != 3) continue;
       if (r.flags_known && demote) {
         r.flags_known = false;
-        head->by_pfn.push_back({r.pfn, r.len, found.flags.data() + r.flags_at});
+        part->by_pfn.push_back({r.pfn, r.len, r.flags_at});
         added = true;
       }
       (r.flags_known ? flags_carried_ : flags_read_) += r.len;
     }
-  if (added) SortByPfn(&head->by_pfn);
+    if (added) SortByPfn(&part->by_pfn);
+  }
 }
 
 // A buddy-backed file on two threads (one below 2 windows), in three phases
 // each shared by what it costs: windows taken in turn (ScanWindows), kpageflags
 // reads by PFN count (PlanFlagReads), extents by runs.
-Status KernelGmemSource::ScanBuddy(uint64_t total, ScanPart* head) {
+Status KernelGmemSource::ScanBuddy(uint64_t total, size_t expected_extents, ScanPart* head) {
+  if (total > std::numeric_limits<uint32_t>::max())
+    return Status::Unsupported("files of more than 2^32 pages (16 TiB) are not captured");
   const bool two = total >= 2 * kWindowPages;
   ScanPart* tail = two ? parts_[1].get() : nullptr;
   if (tail) {
     tail->builder = FolioExtentBuilder();
-    tail->builder.Reserve(expected_extents_ / 2 + 16);
+    tail->builder.Reserve(expected_extents / 2 + 16);
     tail->progress = head->progress;
   }
   auto on_parts = [&](const std::function<Status(int)>& part) { return OnParts(tail, part); };
   if (!scan_) scan_ = std::make_unique<BuddyScan>();
-  scan_->windows.resize((total + kWindowPages - 1) / kWindowPages);
-  for (WindowRuns& found : scan_->windows) {  // capacity kept from the last capture
-    found.runs.clear();
-    found.flags.clear();
+  scan_->windows.assign((total + kWindowPages - 1) / kWindowPages, WindowRuns());
+  // Capacity kept from the last capture. Either thread may scan most of the
+  // runs (fragmentation differs within a file): room for all of them in
+  // each, which costs address space only until it is written.
+  for (ScanPart* part : {head, tail}) {
+    if (!part) continue;
+    part->runs.clear();
+    part->flags.clear();
+    part->runs.reserve(expected_extents + expected_extents / 8);
+    part->flags.reserve(static_cast<size_t>(total));
   }
   scan_->next_window = 0;
   KHOD_RETURN_IF_ERROR(on_parts([&](int i) { return ScanWindows(total, i == 0 ? head : tail); }));
-  CheckCarriedFlags(head);
+  CheckCarriedFlags(head, tail);
   PlanFlagReads(*head, tail);
   KHOD_RETURN_IF_ERROR(on_parts([&](int i) {
     return i == 0 ? ReadFlags(0, scan_->share) : ReadFlags(scan_->share, scan_->reads.size());
@@ -487,9 +517,9 @@ Status KernelGmemSource::ScanBuddy(uint64_t total, ScanPart* head) {
   // Extents: the first thread builds windows [0, cut) holding about half of the runs.
   const std::vector<WindowRuns>& windows = scan_->windows;
   size_t runs = 0, cut = 0;
-  for (const WindowRuns& found : windows) runs += found.runs.size();
+  for (const WindowRuns& found : windows) runs += found.end - found.begin;
   for (size_t acc = 0; cut < windows.size() && (!tail || acc < runs / 2); ++cut)
-    acc += windows[cut].runs.size();
+    acc += windows[cut].end - windows[cut].begin;
   KHOD_RETURN_IF_ERROR(on_parts([&](int i) {
     if (i == 0) BuildExtents(0, cut, &head->builder);
     else BuildExtents(cut, windows.size(), &tail->builder);
@@ -744,8 +774,9 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
   ScanPart& head = *parts_[0];
   head.builder = FolioExtentBuilder();
   // About as many extents as the capture compared with: it builds them once.
-  expected_extents_ = opts.frozen ? opts.frozen->folios.size() : had_last ? last_folios_.size() : 0;
-  head.builder.Reserve(expected_extents_ + expected_extents_ / 8);
+  const size_t expected_extents =
+      opts.frozen ? opts.frozen->folios.size() : had_last ? last_folios_.size() : 0;
+  head.builder.Reserve(expected_extents + expected_extents / 8);
   head.progress = progress;
   FolioExtentBuilder& builder = head.builder;
   if (hugetlb) {
@@ -757,7 +788,7 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
       progress(n);
     }
   } else {
-    Status s = ScanBuddy(total, &head);
+    Status s = ScanBuddy(total, expected_extents, &head);
     if (!s.ok()) return s.WithContext(Describe());
   }
   if (opts.hash_contents) KHOD_RETURN_IF_ERROR(HashExtents(builder, out));

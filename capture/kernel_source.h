@@ -99,11 +99,11 @@ class KernelGmemSource : public GmemSource {
   struct ScanPart;
   struct WindowRuns;
   struct BuddyScan;
-  Status ScanBuddy(uint64_t total, ScanPart* head);
+  Status ScanBuddy(uint64_t total, size_t expected_extents, ScanPart* head);
   Status ScanWindows(uint64_t total, ScanPart* part);
   Status ScanWindow(uint64_t first, uint64_t npages, ScanPart* part, WindowRuns* out);
   Status PopulateWindow(uint64_t first, uint64_t npages, ScanPart* part);
-  void CheckCarriedFlags(ScanPart* head);
+  void CheckCarriedFlags(ScanPart* head, ScanPart* tail);
   void PlanFlagReads(const ScanPart& head, const ScanPart* tail);
   Status ReadFlags(size_t first, size_t last) const;
   void BuildExtents(size_t first, size_t last, FolioExtentBuilder* b) const;
@@ -136,11 +136,10 @@ class KernelGmemSource : public GmemSource {
   // began: what the next capture may carry folio flags over from. Dropped
   // when a populate outside a capture (warm-up) or a failed capture could
   // have installed PTEs after those flags were read.
-  std::vector<FolioExtent> last_folios_;
+  FolioList last_folios_;
   uint64_t last_hw_kb_ = 0;
   bool have_last_ = false;
   FlagBaseline baseline_;  // the running capture's
-  size_t expected_extents_ = 0;  // the running capture's guess, to size its builders
   uint64_t flags_read_ = 0, flags_carried_ = 0;
 };
 

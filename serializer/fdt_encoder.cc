@@ -103,8 +103,8 @@ class FdtSizer {
 size_t RecordsPerChunk(const TableSpec& spec) { return kChunkBytes / spec.record_size; }
 
 // Writes one table node; `write(dst, row)` stores a row's record_size bytes.
-template <typename Sink, typename Row, typename WriteFn>
-int WriteTable(Sink& fdt, const TableSpec& spec, const std::vector<Row>& rows, WriteFn write) {
+template <typename Sink, typename Rows, typename WriteFn>
+int WriteTable(Sink& fdt, const TableSpec& spec, const Rows& rows, WriteFn write) {
   if (rows.empty()) return 0;  // an absent table is an empty one
   int err;
   if ((err = fdt.BeginNode(spec.node)) ||

@@ -54,7 +54,7 @@ Status ReadSpan(const char* table, uint64_t i, const uint8_t** p, const uint8_t*
 // size the output exactly and a second write it: encoding 1.25 M extents
 // then touches ~8 MB, not the 40 MB a worst-case bound would zero-fill.
 template <typename Sink>
-void WalkFolioStream(const std::vector<FolioExtent>& extents, Sink& sink) {
+void WalkFolioStream(const FolioList& extents, Sink& sink) {
   uint64_t prev_end = 0, next_pfn = 0;
   for (const FolioExtent& e : extents) {
     sink.Varint(e.first_index - prev_end);
@@ -83,7 +83,7 @@ struct WritingSink {
   void Byte(uint8_t b) { *p++ = b; }
 };
 
-void EncodeFolioStream(const std::vector<FolioExtent>& extents, std::string* out) {
+void EncodeFolioStream(const FolioList& extents, std::string* out) {
   CountingSink count;
   WalkFolioStream(extents, count);
   out->resize(count.bytes);
@@ -91,7 +91,7 @@ void EncodeFolioStream(const std::vector<FolioExtent>& extents, std::string* out
   WalkFolioStream(extents, write);
 }
 
-Status DecodeFolioStream(std::string_view in, uint64_t count, std::vector<FolioExtent>* out) {
+Status DecodeFolioStream(std::string_view in, uint64_t count, FolioList* out) {
   static const char kTable[] = "folio extent";
   KHOD_RETURN_IF_ERROR(CheckCount(kTable, count, in.size(), 4));
   const uint8_t* p = reinterpret_cast<const uint8_t*>(in.data());

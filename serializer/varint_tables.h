@@ -21,8 +21,8 @@ namespace khod {
 
 // Folio extent record: varint gap, varint nr_folios, u8 order|unknown-pfn bit,
 // u8 flags, [zigzag varint pfn delta when the PFN is known].
-void EncodeFolioStream(const std::vector<FolioExtent>& extents, std::string* out);
-Status DecodeFolioStream(std::string_view in, uint64_t count, std::vector<FolioExtent>* out);
+void EncodeFolioStream(const FolioList& extents, std::string* out);
+Status DecodeFolioStream(std::string_view in, uint64_t count, FolioList* out);
 
 // Attribute range record: varint gap, varint count, varint value.
 void EncodeAttributeStream(const std::vector<AttributeRange>& ranges, std::string* out);

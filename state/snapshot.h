@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/hex.h"  // Hex(): how snapshot values are shown
+#include "common/huge_page_allocator.h"
 #include "state/attribute_map.h"
 
 namespace khod {
@@ -64,6 +65,10 @@ struct FolioExtent {
            nr_folios == o.nr_folios && order == o.order && flags == o.flags;
   }
 };
+
+// A file's folio list. Megabytes on a fragmented host (24 bytes a PFN run),
+// built or decoded during the blackout: on huge pages (common/huge_page_allocator.h).
+using FolioList = HugePageVector<FolioExtent>;
 
 // Content checksum (XXH3-64) of pages [first_index, first_index + count).
 struct ContentHash {
@@ -152,7 +157,7 @@ struct GuestMemfd {
   uint8_t hstate_order = 0; // 0 for buddy; 9 or 18 for HugeTLB
   uint64_t vm_token = 0;    // 0: not bound to a VM
   Mempolicy policy;
-  std::vector<FolioExtent> folios;             // ordered by first_index, disjoint
+  FolioList folios;                            // ordered by first_index, disjoint
   AttributeMap attributes;                     // per-page attributes (private bit)
   std::vector<RestructureRecord> restructures; // ordered by index
   std::vector<ContentHash> hashes;             // ordered by first_index, disjoint

@@ -55,14 +55,14 @@ TEST(FlagBaselineTest, NoBaselineReadsEverything) {
 }
 
 TEST(FlagBaselineTest, SamePfnDirtyAndMappedThroughoutIsCarried) {
-  std::vector<FolioExtent> x = {Ext(0, 1000, 16, kDirtyUptodate)};
+  FolioList x = {Ext(0, 1000, 16, kDirtyUptodate)};
   FlagBaseline b(&x, 0, kPteOwnBeforePopulate | kPteHolder);
   EXPECT_EQ(Pieces(b, 4, 1004, 8, std::vector<uint8_t>(8, kPteOwnBeforePopulate)),
             (std::vector<Piece>{{0, 8, true, kDirtyUptodate}}));
 }
 
 TEST(FlagBaselineTest, EachBrokenConditionIsReadAgain) {
-  std::vector<FolioExtent> x = {Ext(0, 1000, 8, kDirtyUptodate), Ext(8, 2000, 8, kFolioUptodate),
+  FolioList x = {Ext(0, 1000, 8, kDirtyUptodate), Ext(8, 2000, 8, kFolioUptodate),
                                 Ext(16, 3000, 8, kDirtyUptodate | kFolioHwpoison),
                                 Ext(24, kPfnUnknown, 8, 0)};
   FlagBaseline b(&x, 0, kPteHolder);
@@ -82,7 +82,7 @@ TEST(FlagBaselineTest, EachBrokenConditionIsReadAgain) {
 
 TEST(FlagBaselineTest, PiecesFollowExtentsAndJoinWhenAlike) {
   // Two baseline extents, PFN-contiguous with each other, both carried: one piece.
-  std::vector<FolioExtent> x = {Ext(0, 1000, 4, kDirtyUptodate), Ext(4, 1004, 4, kDirtyUptodate),
+  FolioList x = {Ext(0, 1000, 4, kDirtyUptodate), Ext(4, 1004, 4, kDirtyUptodate),
                                 Ext(10, 1010, 4, kDirtyUptodate)};
   FlagBaseline b(&x, 0, kPteHolder);
   EXPECT_EQ(Pieces(b, 0, 1000, 14, std::vector<uint8_t>(14, kPteHolder)),
@@ -96,7 +96,7 @@ TEST(FlagBaselineTest, PiecesFollowExtentsAndJoinWhenAlike) {
 // The cursor only saves searching: runs in file order, with jumps forward
 // and back (two threads' windows), cut exactly as without it.
 TEST(FlagBaselineTest, CursorCutsAsASearchDoes) {
-  std::vector<FolioExtent> x;
+  FolioList x;
   uint64_t index = 0;
   for (uint32_t i = 0; i < 3000; ++i) {
     index += i % 7 == 0 ? 3 : 0;  // holes now and then
@@ -124,7 +124,7 @@ TEST(FlagBaselineTest, CursorCutsAsASearchDoes) {
 }
 
 TEST(FlagBaselineTest, ExtentsOutOfFileOrderDisableReuse) {
-  std::vector<FolioExtent> x = {Ext(8, 2000, 8, kDirtyUptodate), Ext(0, 1000, 8, kDirtyUptodate)};
+  FolioList x = {Ext(8, 2000, 8, kDirtyUptodate), Ext(0, 1000, 8, kDirtyUptodate)};
   FlagBaseline b(&x, 0, kPteHolder);
   EXPECT_FALSE(b.usable());
   EXPECT_EQ(Pieces(b, 0, 1000, 8, std::vector<uint8_t>(8, kPteHolder)),

@@ -241,7 +241,7 @@ Status DecodeMessage(const pb::Snapshot& m, uint16_t major = 1, uint16_t minor =
   return DecodeProto(framed, &out);
 }
 
-void SetFolios(pb::Snapshot* m, const std::vector<FolioExtent>& extents) {
+void SetFolios(pb::Snapshot* m, const FolioList& extents) {
   std::string stream;
   EncodeFolioStream(extents, &stream);
   m->mutable_gmems(0)->set_folio_extents(stream);

@@ -35,9 +35,9 @@ TEST(Varint, RejectsOverlong) {
   EXPECT_FALSE(GetVarint(&p, too_big + 10, &v));
 }
 
-std::vector<FolioExtent> RandomExtents(uint64_t seed, size_t n) {
+FolioList RandomExtents(uint64_t seed, size_t n) {
   std::mt19937_64 rng(seed);
-  std::vector<FolioExtent> v;
+  FolioList v;
   uint64_t index = 0;
   for (size_t i = 0; i < n; ++i) {
     FolioExtent e;
@@ -60,7 +60,7 @@ TEST(FolioStream, RandomRoundTrip) {
     const auto extents = RandomExtents(seed, 1 + seed * 10);
     std::string stream;
     EncodeFolioStream(extents, &stream);
-    std::vector<FolioExtent> got;
+    FolioList got;
     const Status s = DecodeFolioStream(stream, extents.size(), &got);
     ASSERT_TRUE(s.ok()) << s.ToString();
     EXPECT_EQ(got, extents);
@@ -71,7 +71,7 @@ TEST(FolioStream, EveryTruncationIsRefused) {
   const auto extents = RandomExtents(3, 40);
   std::string stream;
   EncodeFolioStream(extents, &stream);
-  std::vector<FolioExtent> got;
+  FolioList got;
   for (size_t len = 0; len < stream.size(); ++len)
     EXPECT_FALSE(DecodeFolioStream(std::string_view(stream.data(), len), extents.size(), &got)
                      .ok())
@@ -79,7 +79,7 @@ TEST(FolioStream, EveryTruncationIsRefused) {
 }
 
 TEST(FolioStream, RunsOf214PagesCostAboutSixBytes) {
-  std::vector<FolioExtent> extents;
+  FolioList extents;
   uint64_t pfn = 1 << 20;
   for (uint64_t i = 0; i < 10000; ++i, pfn += 214 + 9)
     extents.push_back({i * 214, pfn, 214, 0, 3});
@@ -92,7 +92,7 @@ TEST(FolioStream, RefusesOverflowAndReservedBits) {
   std::string stream;
   EncodeFolioStream({{~0ull - 3, kPfnUnknown, 1, 0, 0}}, &stream);
   std::string twice = stream + stream;  // second record starts past 2^64
-  std::vector<FolioExtent> got;
+  FolioList got;
   EXPECT_EQ(DecodeFolioStream(twice, 2, &got).code(), Status::Code::kCorruption);
   const std::string reserved("\x00\x01\x40\x00", 4);  // gap 0, nr 1, order byte bit 6, flags
   EXPECT_NE(DecodeFolioStream(reserved, 1, &got).message().find(

@@ -124,7 +124,7 @@ class GmemDiffer {
     // sweep costs ~0.5 us an extent (45 ms for a 2 GiB shmem file's 60k):
     // only lists that differ at all, even only in how runs are cut, go through it.
     if (e_.folios == f_.folios) return;
-    auto pieces = [](const std::vector<FolioExtent>& v) {
+    auto pieces = [](const FolioList& v) {
       std::vector<Piece<FolioExtent>> p;
       for (const auto& x : v) p.push_back({x.first_index, x.end_index(), &x});
       return p;
