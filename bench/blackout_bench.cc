@@ -8,7 +8,7 @@
 // Without /dev/kvm the "guest_memfd" is a shmem memfd stand-in: said in the output.
 //
 //   bazel build -c opt //bench:blackout_bench //daemon:khod && bazel-out/k8-opt/bin/bench/blackout_bench
-//     [--gib 2] [--khod PATH] [--copy-dir /var/tmp] [--runs 5] [--fragment N] [--keep]
+//     [--gib 2] [--khod PATH] [--copy-dir /var/tmp] [--runs 5] [--fragment N] [--compare PATH] [--keep]
 // --runs: the plain (PFNs only) blackout is repeated that many times on the
 // same memfd, a fresh khod each time; median and min are reported with each
 // run's reexec timeline (khod's StatusReply.reexec_timeline). The hashed
@@ -16,7 +16,9 @@
 // --khod defaults to the khod built in the same configuration as this bench
 // (<bin>/bench/blackout_bench -> <bin>/daemon/khod), else bazel-bin/daemon/khod;
 // the bench prints which one it runs. --keep leaves the run directory (each
-// khod's log) in place and prints where it is.
+// khod's log) in place and prints where it is. --compare PATH: after the
+// runs, as many with khod PATH interleaved with as many more of this khod,
+// on the same memory: an A/B of two builds in one sitting.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -172,7 +174,7 @@ void PrintSummary(const std::vector<BlackoutRun>& runs, double copy_ms) {
 
 
 int Run(const std::string& khod_bin, uint64_t gib, const std::string& copy_dir, int runs, bool keep,
-        uint64_t fragment) {
+        uint64_t fragment, const std::string& compare_bin) {
   const uint64_t bytes = gib << 30;
   const bool kvm = ::access("/dev/kvm", F_OK) == 0;
   std::printf("guest memory: %llu GiB %s\n", static_cast<unsigned long long>(gib),
@@ -220,6 +222,23 @@ int Run(const std::string& khod_bin, uint64_t gib, const std::string& copy_dir, 
       return 2;
   }
   PrintSummary(plain, copy_ms);
+  if (!compare_bin.empty()) {
+    // The same runs with the other khod, interleaved with as many more of
+    // this one: same memory, same PFN runs, same sitting.
+    std::vector<BlackoutRun> other(static_cast<size_t>(runs)), again(static_cast<size_t>(runs));
+    for (int i = 0; i < runs; ++i) {
+      std::printf("compare run %d/%d (%s): ", i + 1, runs, compare_bin.c_str());
+      if (Blackout(compare_bin, memfd, false, copy_ms, dir + "/cmp-" + std::to_string(i), &other[i]) != 0)
+        return 2;
+      std::printf("again run %d/%d (%s): ", i + 1, runs, khod_bin.c_str());
+      if (Blackout(khod_bin, memfd, false, copy_ms, dir + "/again-" + std::to_string(i), &again[i]) != 0)
+        return 2;
+    }
+    std::printf("--compare %s:\n", compare_bin.c_str());
+    PrintSummary(other, copy_ms);
+    std::printf("%s, interleaved with it:\n", khod_bin.c_str());
+    PrintSummary(again, copy_ms);
+  }
   BlackoutRun hashed;
   if (Blackout(khod_bin, memfd, true, copy_ms, dir + "/hashed", &hashed) != 0) return 2;
   v1::FreezeRequest f;
@@ -274,6 +293,7 @@ int main(int argc, char** argv) {
   int runs = 5;
   bool keep = false;
   uint64_t fragment = 0;
+  std::string compare_bin;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : "";
@@ -283,8 +303,9 @@ int main(int argc, char** argv) {
     else if (a == "--copy-dir") copy_dir = v, ++i;
     else if (a == "--runs") runs = std::max(1, std::atoi(v)), ++i;
     else if (a == "--fragment") fragment = std::strtoull(v, nullptr, 10), ++i;
+    else if (a == "--compare") compare_bin = v, ++i;
     else {
-      std::printf("unknown argument %s (--gib N, --khod PATH, --copy-dir DIR, --runs N, --fragment N, --keep)\n", a.c_str());
+      std::printf("unknown argument %s (--gib N, --khod PATH, --copy-dir DIR, --runs N, --fragment N, --compare PATH, --keep)\n", a.c_str());
       return 2;
     }
   }
@@ -304,5 +325,5 @@ int main(int argc, char** argv) {
     std::printf("khod binary %s is not an executable: build //daemon:khod or pass --khod\n", khod_bin.c_str());
     return 2;
   }
-  return khod::Run(khod_bin, gib, copy_dir, runs, keep, fragment);
+  return khod::Run(khod_bin, gib, copy_dir, runs, keep, fragment, compare_bin);
 }

@@ -65,6 +65,16 @@ Status WriteFileAtomically(const std::string& path, std::string_view data) {
   return Status::Ok();
 }
 
+Status WriteFileBeforeItsRecord(const std::string& path, std::string_view data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno("open " + path, errno);
+  Status s = WriteAll(fd, data.data(), data.size(), path);
+  if (s.ok() && ::fsync(fd) != 0) s = Status::FromErrno("fsync " + path, errno);
+  ::close(fd);
+  if (!s.ok()) ::unlink(path.c_str());
+  return s;
+}
+
 Status WriteRecordFile(const std::string& path, std::string_view payload) {
   std::string framed(kMagic, sizeof(kMagic));
   AppendLe64(&framed, payload.size());

@@ -1,0 +1,59 @@
+// WriteFileBeforeItsRecord: a blob written under its final name, fsync'd,
+// with no temporary file left; a leftover of a crash under the same name is
+// replaced whole; a failure names the path and leaves no partial file.
+#include "daemon/record_file.h"
+
+#include <gtest/gtest.h>
+#include <dirent.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "common/file_read.h"
+
+namespace khod {
+namespace {
+
+std::string TempDir() {
+  char t[] = "/tmp/khod-record-file.XXXXXX";
+  return ::mkdtemp(t);
+}
+
+std::vector<std::string> Entries(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* d = ::opendir(dir.c_str());
+  while (dirent* e = d ? ::readdir(d) : nullptr)
+    if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") names.push_back(e->d_name);
+  if (d) ::closedir(d);
+  return names;
+}
+
+TEST(RecordFileTest, BlobIsWrittenUnderItsOwnNameWithNothingElseLeft) {
+  const std::string dir = TempDir();
+  ASSERT_TRUE(WriteFileBeforeItsRecord(dir + "/frozen-4.blob", "the blob").ok());
+  Result<std::string> back = ReadWholeFile(dir + "/frozen-4.blob");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, "the blob");
+  EXPECT_EQ(Entries(dir), std::vector<std::string>{"frozen-4.blob"});
+}
+
+TEST(RecordFileTest, ALongerLeftoverUnderTheSameNameIsReplacedWhole) {
+  const std::string dir = TempDir();
+  ASSERT_TRUE(WriteFileBeforeItsRecord(dir + "/frozen-4.blob", std::string(10000, 'x')).ok());
+  ASSERT_TRUE(WriteFileBeforeItsRecord(dir + "/frozen-4.blob", "short").ok());
+  Result<std::string> back = ReadWholeFile(dir + "/frozen-4.blob");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, "short");
+}
+
+TEST(RecordFileTest, AMissingDirectoryIsNamedInTheError) {
+  const std::string path = TempDir() + "/no-such-dir/frozen-4.blob";
+  Status s = WriteFileBeforeItsRecord(path, "the blob");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find(path), std::string::npos) << s.ToString();
+}
+
+}  // namespace
+}  // namespace khod
