@@ -169,14 +169,34 @@ struct KernelGmemSource::ScanPart {
   FolioExtentBuilder builder;
   HugePageVector<PageRun> runs;
   HugePageVector<uint8_t> flags;
-  std::vector<uint64_t> pagemap;
-  std::vector<uint64_t> held;  // the holder's entries for the window
-  uint64_t populated = 0;      // pages this process mapped itself
-  std::vector<uint8_t> mincore;
-  std::vector<uint8_t> origin;  // PteOrigin of each page's PFN (flag_reuse.h rule 1)
-  size_t baseline_cursor = 0;   // FlagBaseline::Split's, over this thread's runs
+  // A window's pagemap entries, the holder's, mincore bytes and the PteOrigin
+  // of each page's PFN (flag_reuse.h rule 1), carved from one block: 18
+  // bytes a page, 1.1 MiB for a whole window, one huge page.
+  HugePageVector<uint64_t> window_block;
+  uint64_t window_cap = 0;  // pages the block is laid out for
+  uint64_t* pagemap = nullptr;
+  uint64_t* held = nullptr;
+  uint8_t* mincore = nullptr;
+  uint8_t* origin = nullptr;
+  uint64_t populated = 0;     // pages this process mapped itself
+  size_t baseline_cursor = 0;  // FlagBaseline::Split's, over this thread's runs
   std::vector<FlagRun> by_pfn;  // its st 3 runs whose flags are read, by PFN
   std::function<void(uint64_t pages_done)> progress;
+
+  // Lays the window buffers out for windows of up to `npages` pages (written
+  // through when the block is new: faulted in here). A block for a whole
+  // window is given a huge page of its own.
+  void SizeWindowBuffers(uint64_t npages) {
+    if (npages <= window_cap) return;
+    const uint64_t words = 2 * npages + (2 * npages + 7) / 8;
+    const uint64_t huge = npages >= kWindowPages / 4 ? kHugePageBytes / sizeof(uint64_t) : 0;
+    window_block.assign(static_cast<size_t>(std::max(words, huge)), 0);
+    window_cap = npages;
+    pagemap = window_block.data();
+    held = pagemap + npages;
+    mincore = reinterpret_cast<uint8_t*>(held + npages);
+    origin = mincore + npages;
+  }
 };
 
 void SortByPfn(std::vector<FlagRun>* runs) {
@@ -221,13 +241,15 @@ void KernelGmemSource::PrefaultScanBuffers(uint64_t total) {
   auto touch = [](auto* v, size_t n) {
     v->resize(std::max(v->size(), n));  // value-initialized: written, so faulted in
   };
+  // Below a huge page, a list is heap memory faulted in 4 KiB at a time:
+  // a file scanned by two threads gets a huge page for each at least.
+  const bool two = total >= 2 * kWindowPages;
+  const size_t min_runs = two ? kHugePageBytes / sizeof(PageRun) : 0;
+  const size_t min_flags = two ? kHugePageBytes : 0;
   for (auto& p : parts_) {
-    touch(&p->pagemap, window);
-    touch(&p->held, window);
-    touch(&p->mincore, window);
-    touch(&p->origin, window);
-    touch(&p->runs, runs);
-    touch(&p->flags, static_cast<size_t>(half));
+    p->SizeWindowBuffers(window);
+    touch(&p->runs, std::max(runs, min_runs));
+    touch(&p->flags, std::max(static_cast<size_t>(half), min_flags));
     p->runs.clear();
     p->flags.clear();
   }
@@ -238,26 +260,23 @@ void KernelGmemSource::PrefaultScanBuffers(uint64_t total) {
 Status KernelGmemSource::PopulateWindow(uint64_t first, uint64_t npages, ScanPart* part) {
   const size_t page = static_cast<size_t>(getpagesize());
   uint8_t* base = mapping_.data() + first * page;
-  std::vector<uint8_t>& mc = part->mincore;
-  std::vector<uint64_t>& pm = part->pagemap;
-  std::vector<uint8_t>& origin = part->origin;
-  mc.resize(npages);
-  pm.resize(npages);
-  origin.resize(npages);
+  part->SizeWindowBuffers(npages);
+  uint8_t* mc = part->mincore;
+  uint64_t* pm = part->pagemap;
+  uint8_t* origin = part->origin;
   // A mapping nothing has populated yet has no PTE: its pagemap is all
   // zeroes, and reading it costs ~1-7 ms per 2 GiB (the first capture after
   // a reexec). Were a PTE missed, the page would only be populated again below.
-  if (own_populated_) KHOD_RETURN_IF_ERROR(frames_->ReadPagemap(base, npages, pm.data()));
-  else std::fill(pm.begin(), pm.end(), 0);
+  if (own_populated_) KHOD_RETURN_IF_ERROR(frames_->ReadPagemap(base, npages, pm));
+  else std::fill(pm, pm + npages, 0);
   auto resident = [&](uint64_t i) { return (mc[i] & 1) != 0; };
   auto present = [&](uint64_t i) { return PagemapPresent(pm[i]); };
   for (uint64_t i = 0; i < npages; ++i) origin[i] = present(i) ? kPteOwnBeforePopulate : kPteNone;
   if (held_) {
     // What the holder maps is the file's page now: take its entries for the
     // pages not mapped here (a private page is mapped by nobody).
-    std::vector<uint64_t>& hm = part->held;
-    hm.resize(npages);
-    KHOD_RETURN_IF_ERROR(held_->Read(first, npages, hm.data()));
+    const uint64_t* hm = part->held;
+    KHOD_RETURN_IF_ERROR(held_->Read(first, npages, part->held));
     for (uint64_t i = 0; i < npages; ++i)
       if (!present(i) && PagemapPresent(hm[i]) && PageMayBeTouched(first + i)) {
         pm[i] = hm[i];
@@ -273,7 +292,7 @@ Status KernelGmemSource::PopulateWindow(uint64_t first, uint64_t npages, ScanPar
     }
     uint64_t j = i + 1;
     while (j < npages && !present(j)) ++j;
-    KHOD_RETURN_IF_ERROR(Mincore(base + i * page, j - i, mc.data() + i));
+    KHOD_RETURN_IF_ERROR(Mincore(base + i * page, j - i, mc + i));
     i = j;
   }
 
@@ -291,7 +310,7 @@ Status KernelGmemSource::PopulateWindow(uint64_t first, uint64_t npages, ScanPar
     // EFAULT: a page went away (guarded hole) or is private after all; its
     // PFN stays unknown and its residency comes from mincore.
     if (!s.ok() && s.code() != Status::Code::kFailedPrecondition) return s;
-    KHOD_RETURN_IF_ERROR(frames_->ReadPagemap(base + i * page, j - i, pm.data() + i));
+    KHOD_RETURN_IF_ERROR(frames_->ReadPagemap(base + i * page, j - i, pm + i));
     i = j;
   }
   return Status::Ok();
@@ -303,8 +322,8 @@ Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, ScanPart* p
   HugePageVector<PageRun>& runs = part->runs;
   HugePageVector<uint8_t>& flags = part->flags;
   out->begin = runs.size();
-  const std::vector<uint8_t>& mc = part->mincore;
-  const std::vector<uint64_t>& pm = part->pagemap;
+  const uint8_t* mc = part->mincore;
+  const uint64_t* pm = part->pagemap;
   auto resident = [&](uint64_t i) { return (mc[i] & 1) != 0; };
   auto present = [&](uint64_t i) { return PagemapPresent(pm[i]); };
   const bool kpf = frames_->kpageflags_readable();
@@ -330,7 +349,7 @@ Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, ScanPart* p
     const uint64_t pfn = PagemapPfn(pm[i]);
     while (j < npages && state(j) == 3 && PagemapPfn(pm[j]) == pfn + (j - i)) ++j;
     // Cut where the baseline's flags stand and where kpageflags is read.
-    baseline_.Split(first + i, pfn, j - i, part->origin.data() + i,
+    baseline_.Split(first + i, pfn, j - i, part->origin + i,
                     [&](uint64_t off, uint64_t n, bool known, uint8_t f) {
                       runs.push_back({first + i + off, pfn + off, static_cast<uint32_t>(n),
                                       static_cast<uint32_t>(flags.size()), /*st=*/3, known});
@@ -500,12 +519,15 @@ Status KernelGmemSource::ScanBuddy(uint64_t total, size_t expected_extents, Scan
   // Capacity kept from the last capture. Either thread may scan most of the
   // runs (fragmentation differs within a file): room for all of them in
   // each, which costs address space only until it is written.
+  // Below a huge page, a list is heap memory faulted in 4 KiB at a time.
+  const size_t min_runs = tail ? kHugePageBytes / sizeof(PageRun) : 0;
+  const size_t min_flags = tail ? kHugePageBytes : 0;
   for (ScanPart* part : {head, tail}) {
     if (!part) continue;
     part->runs.clear();
     part->flags.clear();
-    part->runs.reserve(expected_extents + expected_extents / 8);
-    part->flags.reserve(static_cast<size_t>(total));
+    part->runs.reserve(std::max(expected_extents + expected_extents / 8, min_runs));
+    part->flags.reserve(std::max(static_cast<size_t>(total), min_flags));
   }
   scan_->next_window = 0;
   KHOD_RETURN_IF_ERROR(on_parts([&](int i) { return ScanWindows(total, i == 0 ? head : tail); }));
