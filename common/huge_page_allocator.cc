@@ -27,6 +27,14 @@ void* MapHugePageBlock(size_t bytes) {
   return p;
 }
 
+bool AdviseHugePages(void* p, size_t bytes) {
+  const uintptr_t start = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t lo = (start + kHugePageBytes - 1) & ~(uintptr_t{kHugePageBytes} - 1);
+  const uintptr_t hi = (start + bytes) & ~(uintptr_t{kHugePageBytes} - 1);
+  if (p == nullptr || hi <= lo) return false;
+  return ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE) == 0;
+}
+
 void UnmapHugePageBlock(void* p, size_t bytes) {
   if (p) ::munmap(p, RoundUp(bytes));
 }

@@ -28,6 +28,12 @@ constexpr size_t kHugePageBytes = size_t{2} << 20;
 void* MapHugePageBlock(size_t bytes);
 void UnmapHugePageBlock(void* p, size_t bytes);
 
+// Advises MADV_HUGEPAGE over the whole 2 MiB-aligned ranges inside
+// [p, p + bytes): for a large buffer another allocator owns (a std::string
+// blob), before it is first written. Below one huge page, or where the
+// advice is refused, nothing changes. Returns whether any range was advised.
+bool AdviseHugePages(void* p, size_t bytes);
+
 template <typename T>
 struct HugePageAllocator {
   using value_type = T;

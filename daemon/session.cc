@@ -12,6 +12,7 @@
 
 #include "common/bytes.h"
 #include "common/file_read.h"
+#include "common/huge_page_allocator.h"
 #include "daemon/record_file.h"
 #include "handover/dir_transport.h"
 #include "handover/luo_transport.h"
@@ -478,6 +479,11 @@ void Session::PrewarmFreezeBlob(const Snapshot& prepared) {
   if (freeze_blob_.capacity() >= bytes) return;
   freeze_blob_.clear();
   freeze_blob_.shrink_to_fit();
+  freeze_blob_.reserve(bytes);
+  // On huge pages where it can be: a VM's hypervisor may drop the mappings
+  // of 4 KiB pages behind the guest's back (measured: a 7.5 MB buffer written
+  // through at Prepare took 8 ms to write again at Freeze; 1.5 MB did not).
+  AdviseHugePages(&freeze_blob_[0], freeze_blob_.capacity());
   freeze_blob_.resize(bytes);  // written, so faulted in now
   freeze_blob_.clear();        // the capacity stays
 }

@@ -101,6 +101,24 @@ TEST(HugePageAllocatorTest, VectorsKeepTheirContentsAcrossGrowthAndCopies) {
   EXPECT_TRUE(w.empty());
 }
 
+TEST(HugePageAllocatorTest, AdviseHugePagesCoversOnlyWholeAlignedRangesInside) {
+  // A string's buffer from malloc: 6 MiB holds at least two aligned 2 MiB ranges.
+  std::string s;
+  s.reserve(6 << 20);
+  char* p = &s[0];
+  EXPECT_TRUE(AdviseHugePages(p, s.capacity()));
+  const uintptr_t first = (reinterpret_cast<uintptr_t>(p) + kHugePageBytes - 1) & ~(uintptr_t{kHugePageBytes} - 1);
+  EXPECT_NE(SmapsOf(reinterpret_cast<void*>(first)).vm_flags.find(" hg"), std::string::npos);
+  if (first > reinterpret_cast<uintptr_t>(p))  // the unaligned head is not advised
+    EXPECT_EQ(SmapsOf(p).vm_flags.find(" hg"), std::string::npos);
+  s.assign(6 << 20, 'x');  // still an ordinary, writable buffer
+  EXPECT_EQ(s[(6 << 20) - 1], 'x');
+  // Less than one aligned huge page: nothing to advise.
+  char small[4096];
+  EXPECT_FALSE(AdviseHugePages(small, sizeof small));
+  EXPECT_FALSE(AdviseHugePages(nullptr, 8 << 20));
+}
+
 TEST(HugePageAllocatorTest, AnImpossibleSizeThrowsInsteadOfWrapping) {
   HugePageAllocator<uint64_t> a;
   EXPECT_THROW(a.allocate(static_cast<size_t>(-1) / 4), std::bad_array_new_length);
