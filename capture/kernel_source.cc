@@ -332,6 +332,15 @@ Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, ScanPart* p
     if (!present(i)) return 1;
     return (kpf && PagemapPfn(pm[i]) != 0) ? 3 : 2;
   };
+  // Made once a window, not once a run: a std::function whose captures
+  // outgrow its inline buffer allocates (~100k runs a thread when fragmented).
+  uint64_t run_index = 0, run_pfn = 0;
+  const std::function<void(uint64_t, uint64_t, bool, uint8_t)> piece =
+      [&](uint64_t off, uint64_t n, bool known, uint8_t f) {
+        runs.push_back({run_index + off, run_pfn + off, static_cast<uint32_t>(n),
+                        static_cast<uint32_t>(flags.size()), /*st=*/3, known});
+        flags.resize(flags.size() + n, f);
+      };
   for (uint64_t i = 0; i < npages;) {
     const int st = state(i);
     if (st == 0) {
@@ -346,16 +355,11 @@ Status KernelGmemSource::ScanWindow(uint64_t first, uint64_t npages, ScanPart* p
       i = j;
       continue;
     }
-    const uint64_t pfn = PagemapPfn(pm[i]);
-    while (j < npages && state(j) == 3 && PagemapPfn(pm[j]) == pfn + (j - i)) ++j;
+    run_index = first + i;
+    run_pfn = PagemapPfn(pm[i]);
+    while (j < npages && state(j) == 3 && PagemapPfn(pm[j]) == run_pfn + (j - i)) ++j;
     // Cut where the baseline's flags stand and where kpageflags is read.
-    baseline_.Split(first + i, pfn, j - i, part->origin + i,
-                    [&](uint64_t off, uint64_t n, bool known, uint8_t f) {
-                      runs.push_back({first + i + off, pfn + off, static_cast<uint32_t>(n),
-                                      static_cast<uint32_t>(flags.size()), /*st=*/3, known});
-                      flags.resize(flags.size() + n, f);
-                    },
-                    &part->baseline_cursor);
+    baseline_.Split(run_index, run_pfn, j - i, part->origin + i, piece, &part->baseline_cursor);
     i = j;
   }
   out->end = runs.size();
