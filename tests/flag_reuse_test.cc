@@ -217,7 +217,7 @@ class FlagReuseKernelTest : public ::testing::Test {
   std::string meminfo_;
 };
 
-// 32 MiB (two capture threads): the second capture reads no kpageflags for
+// 32 MiB (one capture thread): the second capture reads no kpageflags for
 // the dirty pages it still maps, and what it reports is still what kpageflags says.
 TEST_F(FlagReuseKernelTest, UnchangedDirtyPagesAreCarriedAndStillExact) {
   const uint64_t pages = 8192;
@@ -235,6 +235,45 @@ TEST_F(FlagReuseKernelTest, UnchangedDirtyPagesAreCarriedAndStillExact) {
   EXPECT_EQ(CapturedFlags(b, pages), IndependentFlags(fd, pages));
   EXPECT_NE(src->pfn_origin().find("folio flags of 8192 pages carried over, 0 read"), std::string::npos)
       << src->pfn_origin();
+  ::close(fd);
+}
+
+// Each page's PFN as a capture reports it (0: none known).
+std::vector<uint64_t> CapturedPfns(const GuestMemfd& g, uint64_t pages) {
+  std::vector<uint64_t> out(pages, 0);
+  for (const auto& e : g.folios)
+    if (e.first_pfn != kPfnUnknown)
+      for (uint64_t p = e.first_index; p < e.end_index(); ++p) out[p] = e.first_pfn + (p - e.first_index);
+  return out;
+}
+
+// Two windows and a part (528 MiB): the capture is shared by two threads,
+// each with its own runs and flags, handed windows in turn. Every PFN and
+// flag is what the test reads itself; carried flags and a poison-count change
+// behave the same in both threads' shares.
+TEST_F(FlagReuseKernelTest, TwoThreadCaptureIsExactAndCarriesFlagsInBothShares) {
+  const uint64_t pages = 2 * 65536 + 4096, clean = 3000;
+  int fd = Memfd(pages, clean);
+  auto src = Source(fd);
+  ASSERT_NE(src, nullptr);
+  GuestMemfd a, b, c;
+  ASSERT_TRUE(src->Capture({}, &a).ok());
+  EXPECT_EQ(src->flags_read_pages(), pages);
+  const std::vector<uint64_t> own = OwnPagemap(fd, pages);
+  std::vector<uint64_t> own_pfns(pages);
+  for (uint64_t p = 0; p < pages; ++p) own_pfns[p] = PagemapPresent(own[p]) ? PagemapPfn(own[p]) : 0;
+  EXPECT_EQ(CapturedPfns(a, pages), own_pfns);
+  const std::vector<uint8_t> flags = IndependentFlags(fd, pages);
+  EXPECT_EQ(CapturedFlags(a, pages), flags);
+  ASSERT_TRUE(src->Capture({}, &b).ok());
+  EXPECT_EQ(src->flags_carried_pages(), pages - clean) << "written pages in both shares";
+  EXPECT_EQ(src->flags_read_pages(), clean);
+  EXPECT_EQ(a, b);
+  SetCorrupted(8);
+  ASSERT_TRUE(src->Capture({}, &c).ok());
+  EXPECT_EQ(src->flags_carried_pages(), 0u) << "demoted in both shares";
+  EXPECT_EQ(src->flags_read_pages(), pages);
+  EXPECT_EQ(a, c);
   ::close(fd);
 }
 
