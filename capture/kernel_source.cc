@@ -231,12 +231,12 @@ KernelGmemSource::~KernelGmemSource() { JoinWarmUp(); }
 void KernelGmemSource::PrefaultScanBuffers(uint64_t total) {
   // A 2 GiB shmem file written on a fragmented host: 2k-9k runs per window;
   // each part is given room for half the file at 4k. Capped so that a huge
-  // file does not prefault more than 32 MiB of guesses per part. PFN runs
+  // file does not prefault more than 32 MiB of guesses per list. PFN runs
   // whose flags are read (by_pfn) are few here: the holder's pages carry
   // theirs over (flag_reuse.h).
   const uint64_t half = (total + 1) / 2;
-  const size_t runs = static_cast<size_t>(
-      std::min<uint64_t>(half / 16, (uint64_t{32} << 20) / sizeof(PageRun)));
+  constexpr uint64_t kCap = uint64_t{32} << 20;
+  const size_t runs = static_cast<size_t>(std::min<uint64_t>(half / 16, kCap / sizeof(PageRun)));
   const size_t window = static_cast<size_t>(std::min<uint64_t>(total, kWindowPages));
   auto touch = [](auto* v, size_t n) {
     v->resize(std::max(v->size(), n));  // value-initialized: written, so faulted in
@@ -249,7 +249,7 @@ void KernelGmemSource::PrefaultScanBuffers(uint64_t total) {
   for (auto& p : parts_) {
     p->SizeWindowBuffers(window);
     touch(&p->runs, std::max(runs, min_runs));
-    touch(&p->flags, std::max(static_cast<size_t>(half), min_flags));
+    touch(&p->flags, std::max(static_cast<size_t>(std::min<uint64_t>(half, kCap)), min_flags));
     p->runs.clear();
     p->flags.clear();
   }
