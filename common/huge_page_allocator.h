@@ -23,6 +23,20 @@ namespace khod {
 
 constexpr size_t kHugePageBytes = size_t{2} << 20;
 
+// Under AddressSanitizer every block comes from operator new, so that ASan
+// still guards the large ones (the fuzzers' builds); only slower.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kHugePageBlocks = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kHugePageBlocks = false;
+#else
+constexpr bool kHugePageBlocks = true;
+#endif
+#else
+constexpr bool kHugePageBlocks = true;
+#endif
+
 // The mapping behind a block of `bytes` (>= kHugePageBytes): rounded up to
 // whole huge pages. nullptr when mmap fails.
 void* MapHugePageBlock(size_t bytes);
@@ -44,14 +58,14 @@ struct HugePageAllocator {
   T* allocate(size_t n) {
     if (n > static_cast<size_t>(-1) / sizeof(T)) throw std::bad_array_new_length();
     const size_t bytes = n * sizeof(T);
-    if (bytes < kHugePageBytes) return static_cast<T*>(::operator new(bytes));
+    if (!kHugePageBlocks || bytes < kHugePageBytes) return static_cast<T*>(::operator new(bytes));
     void* p = MapHugePageBlock(bytes);
     if (!p) throw std::bad_alloc();
     return static_cast<T*>(p);
   }
   void deallocate(T* p, size_t n) {
     const size_t bytes = n * sizeof(T);
-    if (bytes < kHugePageBytes) ::operator delete(p);
+    if (!kHugePageBlocks || bytes < kHugePageBytes) ::operator delete(p);
     else UnmapHugePageBlock(p, bytes);
   }
   template <typename U>
