@@ -40,15 +40,7 @@ std::string DirName(const std::string& path) {
 
 Status WriteFileAtomically(const std::string& path, std::string_view data) {
   const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::FromErrno("open " + tmp, errno);
-  Status s = WriteAll(fd, data.data(), data.size(), tmp);
-  if (s.ok() && ::fsync(fd) != 0) s = Status::FromErrno("fsync " + tmp, errno);
-  ::close(fd);
-  if (!s.ok()) {
-    ::unlink(tmp.c_str());
-    return s;
-  }
+  KHOD_RETURN_IF_ERROR(WriteFileBeforeItsRecord(tmp, data));  // written and fsync'd, or unlinked
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());
