@@ -45,6 +45,13 @@ Status OnParts(bool two, const std::function<Status(int)>& part) {
   return head.ok() ? tail : head;
 }
 
+// The least room a capture thread's run and flag lists are given, in bytes.
+// Below a huge page a list is heap memory faulted in 4 KiB at a time: a file
+// scanned by two threads (two windows or more) gets a huge page for each.
+size_t MinListBytes(uint64_t total_pages) {
+  return total_pages >= 2 * kWindowPages ? kHugePageBytes : 0;
+}
+
 uint8_t Log2(uint64_t v) {
   uint8_t r = 0;
   while (v > 1) {
@@ -241,11 +248,7 @@ void KernelGmemSource::PrefaultScanBuffers(uint64_t total) {
   auto touch = [](auto* v, size_t n) {
     v->resize(std::max(v->size(), n));  // value-initialized: written, so faulted in
   };
-  // Below a huge page, a list is heap memory faulted in 4 KiB at a time:
-  // a file scanned by two threads gets a huge page for each at least.
-  const bool two = total >= 2 * kWindowPages;
-  const size_t min_runs = two ? kHugePageBytes / sizeof(PageRun) : 0;
-  const size_t min_flags = two ? kHugePageBytes : 0;
+  const size_t min_flags = MinListBytes(total), min_runs = min_flags / sizeof(PageRun);
   for (auto& p : parts_) {
     p->SizeWindowBuffers(window);
     touch(&p->runs, std::max(runs, min_runs));
@@ -523,9 +526,7 @@ Status KernelGmemSource::ScanBuddy(uint64_t total, size_t expected_extents, Scan
   // Capacity kept from the last capture. Either thread may scan most of the
   // runs (fragmentation differs within a file): room for all of them in
   // each, which costs address space only until it is written.
-  // Below a huge page, a list is heap memory faulted in 4 KiB at a time.
-  const size_t min_runs = tail ? kHugePageBytes / sizeof(PageRun) : 0;
-  const size_t min_flags = tail ? kHugePageBytes : 0;
+  const size_t min_flags = MinListBytes(total), min_runs = min_flags / sizeof(PageRun);
   for (ScanPart* part : {head, tail}) {
     if (!part) continue;
     part->runs.clear();
