@@ -42,4 +42,16 @@ void FolioExtentBuilder::AddRun(uint64_t index, uint64_t pfn, uint64_t nr_folios
   }
 }
 
+void FolioExtentBuilder::Append(const FolioExtentBuilder& tail) {
+  if (tail.extents_.empty()) return;
+  const FolioExtent& first = tail.extents_.front();
+  AddRun(first.first_index, first.first_pfn, first.nr_folios, first.order, first.flags,
+         tail.readable_shared_.front());
+  // tail's extents did not join each other, and joining its first to this
+  // builder's last changes none of what decides whether the next one joins.
+  extents_.insert(extents_.end(), tail.extents_.begin() + 1, tail.extents_.end());
+  readable_shared_.insert(readable_shared_.end(), tail.readable_shared_.begin() + 1,
+                          tail.readable_shared_.end());
+}
+
 }  // namespace khod

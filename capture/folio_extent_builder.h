@@ -20,6 +20,11 @@ class FolioExtentBuilder {
   void AddRun(uint64_t index, uint64_t pfn, uint64_t nr_folios, uint8_t order, uint8_t flags,
               bool readable_shared);
 
+  // Appends what `tail` built from the pages after this builder's, as if its
+  // runs had been added here one by one: only its first extent can join this
+  // builder's last; the rest are copied as they are.
+  void Append(const FolioExtentBuilder& tail);
+
   const FolioList& extents() const { return extents_; }
   // Parallel to extents(): true when the extent's contents may be read.
   const std::vector<bool>& readable_shared() const { return readable_shared_; }

@@ -469,6 +469,10 @@ void KernelGmemSource::BuildExtents(size_t first, size_t last, FolioExtentBuilde
         b->AddRun(r.index, kPfnUnknown, r.len, 0, 0, r.st == 2);
         continue;
       }
+      if (r.flags_known) {  // carried: one Split piece, one flags value for all its pages
+        b->AddRun(r.index, r.pfn, r.len, 0, flags[r.flags_at], true);
+        continue;
+      }
       for (uint64_t k = 0; k < r.len;) {
         const uint8_t f = flags[r.flags_at + k];
         uint64_t l = k + 1;
@@ -553,12 +557,9 @@ Status KernelGmemSource::ScanBuddy(uint64_t total, size_t expected_extents, Scan
     return Status::Ok();
   }));
   if (!tail) return Status::Ok();
-  // The second thread's extents appended after the first's (AddRun joins an
-  // extent that crosses the cut, as a single scan would).
-  const auto& ext = tail->builder.extents();
-  for (size_t i = 0; i < ext.size(); ++i)
-    head->builder.AddRun(ext[i].first_index, ext[i].first_pfn, ext[i].nr_folios, ext[i].order,
-                         ext[i].flags, tail->builder.readable_shared()[i]);
+  // The second thread's extents appended after the first's (an extent that
+  // crosses the cut is joined, as a single scan would).
+  head->builder.Append(tail->builder);
   return Status::Ok();
 }
 

@@ -464,8 +464,10 @@ void Session::RecordDuration(v1::Phase p, int64_t nanos) {
 }
 
 // Freeze's capture has the prepared one's extents, give or take what moved
-// since, plus a content hash per extent where hashed. Either format fits in
-// 32 bytes a record (FDT: 24; proto: varints); headers and names in 64 KiB.
+// since, plus a content hash per extent where hashed. A record is 24 bytes in
+// an FDT and at most 28 in a proto (a hash: two varints and 8 bytes); an
+// eighth more for what moves, and headers and names in 64 KiB. A Freeze in
+// the other format, or one that outgrows it, only reallocates.
 void Session::PrewarmFreezeBlob(const Snapshot& prepared) {
   size_t records = 0;
   for (const GuestMemfd& g : prepared.gmems) {
@@ -475,7 +477,8 @@ void Session::PrewarmFreezeBlob(const Snapshot& prepared) {
     records += g.folios.size() * (hashed ? 2 : 1) + g.attributes.Ranges().size() +
                g.restructures.size() * 8;
   }
-  const size_t bytes = (records + records / 8) * 32 + (size_t{64} << 10);
+  const size_t per_record = opts_.default_format == v1::PROTO ? 28 : 24;
+  const size_t bytes = (records + records / 8) * per_record + (size_t{64} << 10);
   if (freeze_blob_.capacity() >= bytes) return;
   freeze_blob_.clear();
   freeze_blob_.shrink_to_fit();

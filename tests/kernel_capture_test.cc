@@ -8,8 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
 #include <fstream>
+#include <random>
 
 #include <gtest/gtest.h>
 
@@ -77,6 +79,39 @@ TEST(FolioExtentBuilderTest, MergesContiguousRunsOnly) {
   EXPECT_EQ(b.extents()[3].first_index, 11u);
   EXPECT_EQ(b.extents()[4].nr_folios, 4u);
   EXPECT_FALSE(b.readable_shared()[4]);
+}
+
+// Append gives what adding the tail's runs one by one gives, whether or not
+// its first extent joins the last one before it.
+TEST(FolioExtentBuilderTest, AppendIsAddingTheTailsRunsOneByOne) {
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 200; ++round) {
+    std::vector<std::array<uint64_t, 4>> runs;  // index, pfn, len, flags
+    uint64_t index = 0, pfn = 1000;
+    for (int i = 0; i < 40; ++i) {
+      const uint64_t len = 1 + rng() % 4;
+      if (rng() % 3 == 0) pfn = 1000 + rng() % 100000;  // a PFN jump, else contiguous
+      runs.push_back({index, rng() % 7 == 0 ? kPfnUnknown : pfn, len, rng() % 2 ? kFolioDirty : 0});
+      index += len + (rng() % 9 == 0 ? 1 : 0);  // now and then a hole
+      pfn += len;
+    }
+    const size_t cut = rng() % runs.size();
+    FolioExtentBuilder whole, head, tail;
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const auto& r = runs[i];
+      whole.AddRun(r[0], r[1], r[2], 0, static_cast<uint8_t>(r[3]), r[1] != kPfnUnknown);
+      (i < cut ? head : tail).AddRun(r[0], r[1], r[2], 0, static_cast<uint8_t>(r[3]), r[1] != kPfnUnknown);
+    }
+    head.Append(tail);
+    ASSERT_EQ(head.extents(), whole.extents()) << "round " << round << ", cut " << cut;
+    ASSERT_EQ(head.readable_shared(), whole.readable_shared()) << "round " << round;
+  }
+  FolioExtentBuilder a, empty;
+  a.AddRun(0, 5, 1, 0, 0, true);
+  a.Append(empty);
+  EXPECT_EQ(a.extents().size(), 1u);
+  empty.Append(a);
+  EXPECT_EQ(empty.extents(), a.extents());
 }
 
 TEST(KernelCaptureTest, ShmemFixtureMatchesWhatItMade) {
