@@ -16,6 +16,33 @@ FlagBaseline::FlagBaseline(const FolioList* folios, uint64_t hw_corrupted_kb,
   folios_ = folios;
 }
 
+bool FlagBaseline::Matches(uint64_t index, uint64_t len, const uint64_t* pfns,
+                           const uint8_t* origin, size_t* cursor) const {
+  if (!folios_) return false;
+  const FolioList& x = *folios_;
+  size_t e = *cursor <= x.size() ? *cursor : x.size();
+  if (e > 0 && x[e - 1].end_index() > index)  // not where the last window ended: search
+    e = std::upper_bound(x.begin(), x.end(), index,
+                         [](uint64_t i, const FolioExtent& f) { return i < f.end_index(); }) -
+        x.begin();
+  for (uint64_t k = 0; k < len;) {
+    while (e < x.size() && x[e].end_index() <= index + k) ++e;
+    if (e == x.size() || x[e].first_index > index + k) {  // a hole in the baseline: nothing mapped
+      const uint64_t next = e == x.size() ? len : std::min(len, x[e].first_index - index);
+      for (; k < next; ++k)
+        if (pfns[k] != kPfnUnknown) return false;
+      continue;
+    }
+    const FolioExtent& f = x[e];
+    if (f.first_pfn == kPfnUnknown || !FlagsStayWhileMapped(f.flags)) return false;
+    const uint64_t end = std::min(len, f.end_index() - index);
+    for (; k < end; ++k)
+      if (pfns[k] != f.first_pfn + (index + k - f.first_index) || !(origin[k] & origins_)) return false;
+  }
+  *cursor = e;
+  return true;
+}
+
 void FlagBaseline::Split(
     uint64_t index, uint64_t pfn, uint64_t len, const uint8_t* origin,
     const std::function<void(uint64_t, uint64_t, bool, uint8_t)>& piece, size_t* cursor) const {

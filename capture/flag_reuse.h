@@ -49,6 +49,7 @@ class FlagBaseline {
   FlagBaseline(const FolioList* folios, uint64_t hw_corrupted_kb, uint8_t origins);
 
   bool usable() const { return folios_ != nullptr; }
+  const FolioList* folios() const { return folios_; }
   uint64_t hw_corrupted_kb() const { return hw_kb_; }
 
   // Cuts pages [index, index + len), mapped at PFNs pfn.. (contiguous), into
@@ -58,6 +59,16 @@ class FlagBaseline {
   // remembers where the last call ended: runs given in file order then find
   // their extent by a few steps forward, not a binary search each (~1 us of
   // cache misses per run over a 2 GiB file's 40k extents).
+  // Whether pages [index, index + len) are exactly the baseline's, every
+  // flag carried: each page the baseline has is mapped (pfns[k], the PFN of
+  // page index + k, not kPfnUnknown) at the baseline's PFN through an origin
+  // of the mask, and its baseline flags stay while mapped (rules 1-3); no
+  // page the baseline lacks is mapped. A capture of such pages would only
+  // rebuild the baseline's extents. Rule 4 is the caller's, once a capture.
+  // `cursor` as for Split.
+  bool Matches(uint64_t index, uint64_t len, const uint64_t* pfns, const uint8_t* origin,
+               size_t* cursor) const;
+
   void Split(uint64_t index, uint64_t pfn, uint64_t len, const uint8_t* origin,
              const std::function<void(uint64_t offset, uint64_t count, bool known, uint8_t flags)>&
                  piece,

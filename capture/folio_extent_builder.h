@@ -25,6 +25,12 @@ class FolioExtentBuilder {
   // builder's last; the rest are copied as they are.
   void Append(const FolioExtentBuilder& tail);
 
+  // Starts over from `extents`, every one readable (mapped shared pages).
+  void Assign(const FolioList& extents) {
+    extents_ = extents;
+    readable_shared_.assign(extents.size(), true);
+  }
+
   const FolioList& extents() const { return extents_; }
   // Parallel to extents(): true when the extent's contents may be read.
   const std::vector<bool>& readable_shared() const { return readable_shared_; }

@@ -511,6 +511,85 @@ void KernelGmemSource::CheckCarriedFlags(ScanPart* head, ScanPart* tail) {
   }
 }
 
+// Whether window [first, first + npages) is exactly the baseline's (see
+// FlagBaseline::Matches), read without populating anything: so that a full
+// scan after a "no" finds every PTE as it was (rule 1 of flag_reuse.h).
+Status KernelGmemSource::WindowMatches(uint64_t first, uint64_t npages, ScanPart* part,
+                                       bool* matches) {
+  *matches = false;
+  const size_t page = static_cast<size_t>(getpagesize());
+  uint8_t* base = mapping_.data() + first * page;
+  part->SizeWindowBuffers(npages);
+  uint64_t* pm = part->pagemap;
+  uint64_t* pfns = part->held;  // the holder's entries are merged into pm first
+  uint8_t* origin = part->origin;
+  if (own_populated_) KHOD_RETURN_IF_ERROR(frames_->ReadPagemap(base, npages, pm));
+  else std::fill(pm, pm + npages, 0);
+  for (uint64_t i = 0; i < npages; ++i)
+    origin[i] = PagemapPresent(pm[i]) ? kPteOwnBeforePopulate : kPteNone;
+  if (held_) {
+    KHOD_RETURN_IF_ERROR(held_->Read(first, npages, pfns));
+    for (uint64_t i = 0; i < npages; ++i)
+      if (!PagemapPresent(pm[i]) && PagemapPresent(pfns[i]) && PageMayBeTouched(first + i)) {
+        pm[i] = pfns[i];
+        origin[i] = kPteHolder;
+      }
+  }
+  for (uint64_t i = 0; i < npages; ++i)
+    pfns[i] = PagemapPresent(pm[i]) && PagemapPfn(pm[i]) != 0 ? PagemapPfn(pm[i]) : kPfnUnknown;
+  if (!baseline_.Matches(first, npages, pfns, origin, &part->baseline_cursor)) return Status::Ok();
+  // A page that exists but is mapped nowhere would be populated (or is
+  // private): the baseline has none, so none may exist.
+  for (uint64_t i = 0; i < npages;) {
+    if (PagemapPresent(pm[i])) {
+      ++i;
+      continue;
+    }
+    uint64_t j = i + 1;
+    while (j < npages && !PagemapPresent(pm[j])) ++j;
+    KHOD_RETURN_IF_ERROR(Mincore(base + i * page, j - i, part->mincore));
+    for (uint64_t k = 0; k < j - i; ++k)
+      if (part->mincore[k] & 1) return Status::Ok();
+    i = j;
+  }
+  *matches = true;
+  return Status::Ok();
+}
+
+// The fast path of a capture with a baseline: every window read as in
+// WindowMatches (windows in turn, both threads), then rule 4. True: the
+// capture is the baseline's extents, every flag carried, nothing built.
+// False: nothing was populated, and the full scan runs as if this had not.
+Result<bool> KernelGmemSource::MatchBaseline(uint64_t total, ScanPart* head, ScanPart* tail) {
+  if (!baseline_.usable() || !frames_->kpageflags_readable()) return false;
+  const size_t windows = static_cast<size_t>((total + kWindowPages - 1) / kWindowPages);
+  std::atomic<size_t> next{0};
+  std::atomic<bool> differs{false};
+  Status s = OnParts(tail != nullptr, [&](int i) -> Status {
+    ScanPart* part = i == 0 ? head : tail;
+    part->baseline_cursor = 0;
+    for (size_t w; !differs && (w = next.fetch_add(1)) < windows;) {
+      const uint64_t at = w * kWindowPages, n = std::min<uint64_t>(kWindowPages, total - at);
+      bool same = false;
+      KHOD_RETURN_IF_ERROR(WindowMatches(at, n, part, &same));
+      if (!same) differs = true;
+    }
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  if (differs) return false;
+  const FolioList& folios = *baseline_.folios();
+  if (!folios.empty() && folios.back().end_index() > total) return false;  // the file shrank
+  Result<uint64_t> hw = ReadHardwareCorruptedKb(opts_.meminfo_path);
+  if (!hw.ok() || *hw != baseline_.hw_corrupted_kb()) return false;  // rule 4
+  head->builder.Assign(folios);
+  flags_read_ = 0;
+  flags_carried_ = 0;
+  for (const FolioExtent& e : folios) flags_carried_ += e.pages();
+  if (head->progress) head->progress(total);
+  return true;
+}
+
 // A buddy-backed file on two threads (one below 2 windows), in three phases
 // each shared by what it costs: windows taken in turn (ScanWindows), kpageflags
 // reads by PFN count (PlanFlagReads), extents by runs.
@@ -537,6 +616,15 @@ Status KernelGmemSource::ScanBuddy(uint64_t total, size_t expected_extents, Scan
     part->flags.clear();
     part->runs.reserve(std::max(expected_extents + expected_extents / 8, min_runs));
     part->flags.reserve(std::max(static_cast<size_t>(total), min_flags));
+  }
+  // Most captures with a baseline (Freeze after Prepare, Verify after a
+  // reexec) find every page where it was: they are read and compared, and
+  // no run or extent is built.
+  Result<bool> matched = MatchBaseline(total, head, tail);
+  if (!matched.ok()) return matched.status();
+  if (*matched) {
+    matched_baseline_ = true;
+    return Status::Ok();
   }
   scan_->next_window = 0;
   KHOD_RETURN_IF_ERROR(on_parts([&](int i) { return ScanWindows(total, i == 0 ? head : tail); }));
@@ -778,6 +866,7 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
   else if (hw.ok() && had_last)
     baseline_ = FlagBaseline(&last_folios_, last_hw_kb_, kPteOwnBeforePopulate | kPteHolder);
   flags_read_ = flags_carried_ = 0;
+  matched_baseline_ = false;
   struct Drop {  // it may point at the caller's frozen capture: not past this call
     FlagBaseline* b;
     ~Drop() { *b = FlagBaseline(); }

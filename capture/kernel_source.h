@@ -87,6 +87,9 @@ class KernelGmemSource : public GmemSource {
   // and those carried over from the baseline instead.
   uint64_t flags_read_pages() const { return flags_read_; }
   uint64_t flags_carried_pages() const { return flags_carried_; }
+  // Whether the last capture found every page as its baseline had it and so
+  // took the baseline's extents without building its own (MatchBaseline).
+  bool matched_baseline() const { return matched_baseline_; }
 
   const MemoryFileIdentity& identity() const { return identity_; }
   int fd() const { return fd_.get(); }
@@ -100,6 +103,8 @@ class KernelGmemSource : public GmemSource {
   struct WindowRuns;
   struct BuddyScan;
   Status ScanBuddy(uint64_t total, size_t expected_extents, ScanPart* head);
+  Result<bool> MatchBaseline(uint64_t total, ScanPart* head, ScanPart* tail);
+  Status WindowMatches(uint64_t first, uint64_t npages, ScanPart* part, bool* matches);
   Status ScanWindows(uint64_t total, ScanPart* part);
   Status ScanWindow(uint64_t first, uint64_t npages, ScanPart* part, WindowRuns* out);
   Status PopulateWindow(uint64_t first, uint64_t npages, ScanPart* part);
@@ -141,6 +146,7 @@ class KernelGmemSource : public GmemSource {
   bool have_last_ = false;
   FlagBaseline baseline_;  // the running capture's
   uint64_t flags_read_ = 0, flags_carried_ = 0;
+  bool matched_baseline_ = false;  // the last capture was the baseline's extents (MatchBaseline)
 };
 
 }  // namespace khod

@@ -61,6 +61,55 @@ TEST(FlagBaselineTest, SamePfnDirtyAndMappedThroughoutIsCarried) {
             (std::vector<Piece>{{0, 8, true, kDirtyUptodate}}));
 }
 
+// Matches: pages exactly the baseline's, window by window, or not.
+TEST(FlagBaselineTest, MatchesOnlyWhatAFullScanWouldRebuildAsTheBaseline) {
+  // Pages 0-7 at 1000.., a hole at 8-9, pages 10-15 at 5000...
+  FolioList x = {Ext(0, 1000, 8, kDirtyUptodate), Ext(10, 5000, 6, kDirtyUptodate)};
+  FlagBaseline b(&x, 0, kPteHolder);
+  auto now = [] {  // the pages as the baseline has them
+    std::vector<uint64_t> p(16, kPfnUnknown);
+    for (uint64_t i = 0; i < 8; ++i) p[i] = 1000 + i;
+    for (uint64_t i = 10; i < 16; ++i) p[i] = 5000 + (i - 10);
+    return p;
+  };
+  const std::vector<uint8_t> held(16, kPteHolder);
+  size_t cursor = 0;
+  std::vector<uint64_t> p = now();
+  EXPECT_TRUE(b.Matches(0, 16, p.data(), held.data(), &cursor));
+  // Two windows in turn, the cursor carried from the first to the second.
+  cursor = 0;
+  EXPECT_TRUE(b.Matches(0, 9, p.data(), held.data(), &cursor));
+  EXPECT_TRUE(b.Matches(9, 7, p.data() + 9, held.data() + 9, &cursor));
+  // A window after one the other thread took: the cursor is behind, and walks on.
+  cursor = 0;
+  EXPECT_TRUE(b.Matches(10, 6, p.data() + 10, held.data() + 10, &cursor));
+  // ... and a cursor ahead of the window is searched back.
+  EXPECT_TRUE(b.Matches(0, 8, p.data(), held.data(), &cursor));
+
+  p = now();
+  p[12] = 9999;  // migrated: mapped, another PFN
+  cursor = 0;
+  EXPECT_FALSE(b.Matches(0, 16, p.data(), held.data(), &cursor)) << "another PFN";
+  p = now();
+  p[3] = kPfnUnknown;  // the baseline's page is mapped nowhere now
+  EXPECT_FALSE(b.Matches(0, 16, p.data(), held.data(), &cursor)) << "unmapped";
+  p = now();
+  p[9] = 7777;  // mapped where the baseline has a hole
+  EXPECT_FALSE(b.Matches(0, 16, p.data(), held.data(), &cursor)) << "new page";
+  p = now();
+  std::vector<uint8_t> origins = held;
+  origins[5] = kPteOwnBeforePopulate;  // rule 1: only the holder's PTEs count here
+  EXPECT_FALSE(b.Matches(0, 16, p.data(), origins.data(), &cursor)) << "origin";
+  // Rule 3 and unknown PFNs: the baseline's own extents decide.
+  FolioList clean = {Ext(0, 1000, 8, kFolioUptodate)};
+  FlagBaseline c(&clean, 0, kPteHolder);
+  EXPECT_FALSE(c.Matches(0, 8, now().data(), held.data(), &cursor)) << "clean folios are read";
+  FolioList hidden = {Ext(0, kPfnUnknown, 8, kDirtyUptodate)};
+  FlagBaseline h(&hidden, 0, kPteHolder);
+  EXPECT_FALSE(h.Matches(0, 8, now().data(), held.data(), &cursor)) << "PFN unknown then";
+  EXPECT_FALSE(FlagBaseline().Matches(0, 8, now().data(), held.data(), &cursor)) << "no baseline";
+}
+
 TEST(FlagBaselineTest, EachBrokenConditionIsReadAgain) {
   FolioList x = {Ext(0, 1000, 8, kDirtyUptodate), Ext(8, 2000, 8, kFolioUptodate),
                                 Ext(16, 3000, 8, kDirtyUptodate | kFolioHwpoison),
@@ -228,9 +277,11 @@ TEST_F(FlagReuseKernelTest, UnchangedDirtyPagesAreCarriedAndStillExact) {
   ASSERT_TRUE(src->Capture({}, &a).ok());
   EXPECT_EQ(src->flags_carried_pages(), 0u) << "a first capture has no baseline";
   EXPECT_EQ(src->flags_read_pages(), pages);
+  EXPECT_FALSE(src->matched_baseline());
   ASSERT_TRUE(src->Capture({}, &b).ok());
   EXPECT_EQ(src->flags_carried_pages(), pages);
   EXPECT_EQ(src->flags_read_pages(), 0u);
+  EXPECT_TRUE(src->matched_baseline()) << "nothing moved: the baseline's extents, nothing built";
   EXPECT_EQ(a, b);
   EXPECT_EQ(CapturedFlags(b, pages), IndependentFlags(fd, pages));
   EXPECT_NE(src->pfn_origin().find("folio flags of 8192 pages carried over, 0 read"), std::string::npos)
@@ -268,12 +319,69 @@ TEST_F(FlagReuseKernelTest, TwoThreadCaptureIsExactAndCarriesFlagsInBothShares) 
   ASSERT_TRUE(src->Capture({}, &b).ok());
   EXPECT_EQ(src->flags_carried_pages(), pages - clean) << "written pages in both shares";
   EXPECT_EQ(src->flags_read_pages(), clean);
+  EXPECT_FALSE(src->matched_baseline()) << "clean pages are read every time (rule 3)";
   EXPECT_EQ(a, b);
   SetCorrupted(8);
   ASSERT_TRUE(src->Capture({}, &c).ok());
   EXPECT_EQ(src->flags_carried_pages(), 0u) << "demoted in both shares";
   EXPECT_EQ(src->flags_read_pages(), pages);
   EXPECT_EQ(a, c);
+  ::close(fd);
+}
+
+// The same size, every page written: a second capture finds every page where
+// the first left it, on both threads' windows, and takes the first one's
+// extents; a page moved in the last window, or a poison-count change, sends
+// it back to the full scan, which finds exactly what the kernel says.
+TEST_F(FlagReuseKernelTest, UnchangedTwoThreadCaptureTakesTheBaselineAndAMoveDoesNot) {
+  const uint64_t pages = 2 * 65536 + 4096;
+  int fd = Memfd(pages, 0);
+  auto src = Source(fd);
+  ASSERT_NE(src, nullptr);
+  GuestMemfd a, b, c, d;
+  ASSERT_TRUE(src->Capture({}, &a).ok());
+  ASSERT_TRUE(src->Capture({}, &b).ok());
+  EXPECT_TRUE(src->matched_baseline());
+  EXPECT_EQ(src->flags_carried_pages(), pages);
+  EXPECT_EQ(a, b);
+  const uint64_t moved = pages - 10;  // a new page where one was
+  ASSERT_EQ(::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(moved * kPage),
+                        static_cast<off_t>(kPage)), 0);
+  const char two = 2;
+  ASSERT_EQ(::pwrite(fd, &two, 1, static_cast<off_t>(moved * kPage)), 1);
+  ASSERT_TRUE(src->Capture({}, &c).ok());
+  EXPECT_FALSE(src->matched_baseline());
+  EXPECT_EQ(src->flags_read_pages(), 1u) << "only the new page is read: nothing was populated before";
+  EXPECT_EQ(CapturedPfns(c, pages)[moved], PagemapPfn(OwnPagemap(fd, pages)[moved]));
+  EXPECT_EQ(CapturedFlags(c, pages), IndependentFlags(fd, pages));
+  SetCorrupted(8);
+  ASSERT_TRUE(src->Capture({}, &d).ok());
+  EXPECT_FALSE(src->matched_baseline()) << "rule 4";
+  EXPECT_EQ(src->flags_read_pages(), pages);
+  EXPECT_EQ(c, d);
+  ::close(fd);
+}
+
+// A page written where the baseline had none exists but is mapped nowhere:
+// the capture does not take the baseline, and finds the page.
+TEST_F(FlagReuseKernelTest, APageWrittenIntoABaselineHoleIsFound) {
+  const uint64_t pages = 256;
+  int fd = ::memfd_create("holes", MFD_CLOEXEC);
+  ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(pages * kPage)), 0);
+  const char one = 1;
+  for (uint64_t p = 0; p < pages; p += 2) ASSERT_EQ(::pwrite(fd, &one, 1, static_cast<off_t>(p * kPage)), 1);
+  auto src = Source(fd);
+  ASSERT_NE(src, nullptr);
+  GuestMemfd a, b, c;
+  ASSERT_TRUE(src->Capture({}, &a).ok());
+  ASSERT_TRUE(src->Capture({}, &b).ok());
+  EXPECT_TRUE(src->matched_baseline());
+  EXPECT_EQ(a, b);
+  ASSERT_EQ(::pwrite(fd, &one, 1, 7 * kPage), 1);  // page 7 was a hole
+  ASSERT_TRUE(src->Capture({}, &c).ok());
+  EXPECT_FALSE(src->matched_baseline());
+  EXPECT_NE(CapturedPfns(c, pages)[7], 0u);
+  EXPECT_EQ(CapturedFlags(c, pages), IndependentFlags(fd, pages));
   ::close(fd);
 }
 
