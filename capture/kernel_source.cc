@@ -918,7 +918,8 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
   // and keeping it would cost a copy of every extent (fresh memory after a
   // reexec); a later capture reads every page's flags.
   if (hw.ok() && !hugetlb && !opts.frozen) {
-    last_folios_ = out->folios;
+    // A capture that matched its baseline (last_folios_ here) is equal to it.
+    if (!matched_baseline_) last_folios_ = out->folios;
     last_hw_kb_ = *hw;
     have_last_ = true;
   }
