@@ -15,7 +15,11 @@
 // maps come from its pagemap instead (UsePagesMappedBy): step 3 then
 // populates only the pages it does not map.
 // The mapping stays alive between captures, so a second capture of an
-// unchanged file costs mincore + pagemap + kpageflags only. Buddy-backed files
+// unchanged file costs mincore + pagemap + kpageflags only. With a baseline
+// (the last capture, or at Verify the frozen one) the windows are first only
+// read and compared, never populated (MatchBaseline): when every page is
+// mapped where the baseline had it, with flags capture/flag_reuse.h lets it
+// carry, the capture is the baseline's extents and steps 3-4 are skipped. Buddy-backed files
 // are scanned by two threads (the cost is kernel work, which scales with
 // cores): steps 2-3 window by window, each thread taking the next one left,
 // step 4 over two shares of equal PFN count of the whole file's runs
