@@ -16,15 +16,24 @@ FlagBaseline::FlagBaseline(const FolioList* folios, uint64_t hw_corrupted_kb,
   folios_ = folios;
 }
 
+size_t FlagBaseline::FirstEndingAfter(uint64_t index, const size_t* cursor) const {
+  const FolioList& x = *folios_;
+  constexpr size_t kSteps = 8;
+  if (cursor && *cursor <= x.size() && (*cursor == 0 || x[*cursor - 1].end_index() <= index)) {
+    size_t c = *cursor;
+    for (size_t step = 0; c < x.size() && x[c].end_index() <= index && step < kSteps; ++step) ++c;
+    if (c == x.size() || x[c].end_index() > index) return c;
+  }
+  return std::upper_bound(x.begin(), x.end(), index,
+                          [](uint64_t i, const FolioExtent& f) { return i < f.end_index(); }) -
+         x.begin();
+}
+
 bool FlagBaseline::Matches(uint64_t index, uint64_t len, const uint64_t* pfns,
                            const uint8_t* origin, size_t* cursor) const {
   if (!folios_) return false;
   const FolioList& x = *folios_;
-  size_t e = *cursor <= x.size() ? *cursor : x.size();
-  if (e > 0 && x[e - 1].end_index() > index)  // not where the last window ended: search
-    e = std::upper_bound(x.begin(), x.end(), index,
-                         [](uint64_t i, const FolioExtent& f) { return i < f.end_index(); }) -
-        x.begin();
+  size_t e = FirstEndingAfter(index, cursor);
   for (uint64_t k = 0; k < len;) {
     while (e < x.size() && x[e].end_index() <= index + k) ++e;
     if (e == x.size() || x[e].first_index > index + k) {  // a hole in the baseline: nothing mapped
@@ -66,19 +75,7 @@ void FlagBaseline::Split(
     return;
   }
   const FolioList& x = *folios_;
-  // The first extent ending after `index`: a few steps on from the cursor
-  // when every extent before it ends by `index`, else a binary search.
-  constexpr size_t kSteps = 8;
-  size_t e = x.size() + 1;  // not found yet
-  if (cursor && *cursor <= x.size() && (*cursor == 0 || x[*cursor - 1].end_index() <= index)) {
-    size_t c = *cursor;
-    for (size_t step = 0; c < x.size() && x[c].end_index() <= index && step < kSteps; ++step) ++c;
-    if (c == x.size() || x[c].end_index() > index) e = c;
-  }
-  if (e > x.size())
-    e = std::upper_bound(x.begin(), x.end(), index,
-                         [](uint64_t i, const FolioExtent& f) { return i < f.end_index(); }) -
-        x.begin();
+  size_t e = FirstEndingAfter(index, cursor);
   for (uint64_t k = 0; k < len;) {
     const uint64_t i = index + k;
     while (e < x.size() && x[e].end_index() <= i) ++e;

@@ -52,13 +52,6 @@ class FlagBaseline {
   const FolioList* folios() const { return folios_; }
   uint64_t hw_corrupted_kb() const { return hw_kb_; }
 
-  // Cuts pages [index, index + len), mapped at PFNs pfn.. (contiguous), into
-  // pieces in order: piece(offset, count, true, flags) where the baseline's
-  // flags stand, piece(offset, count, false, 0) where kpageflags must be read.
-  // origin[k] is page index + k's PteOrigin. `cursor` (optional, start at 0)
-  // remembers where the last call ended: runs given in file order then find
-  // their extent by a few steps forward, not a binary search each (~1 us of
-  // cache misses per run over a 2 GiB file's 40k extents).
   // Whether pages [index, index + len) are exactly the baseline's, every
   // flag carried: each page the baseline has is mapped (pfns[k], the PFN of
   // page index + k, not kPfnUnknown) at the baseline's PFN through an origin
@@ -69,12 +62,23 @@ class FlagBaseline {
   bool Matches(uint64_t index, uint64_t len, const uint64_t* pfns, const uint8_t* origin,
                size_t* cursor) const;
 
+  // Cuts pages [index, index + len), mapped at PFNs pfn.. (contiguous), into
+  // pieces in order: piece(offset, count, true, flags) where the baseline's
+  // flags stand, piece(offset, count, false, 0) where kpageflags must be read.
+  // origin[k] is page index + k's PteOrigin. `cursor` (optional, start at 0)
+  // remembers where the last call ended: runs given in file order then find
+  // their extent by a few steps forward, not a binary search each (~1 us of
+  // cache misses per run over a 2 GiB file's 40k extents).
   void Split(uint64_t index, uint64_t pfn, uint64_t len, const uint8_t* origin,
              const std::function<void(uint64_t offset, uint64_t count, bool known, uint8_t flags)>&
                  piece,
              size_t* cursor = nullptr) const;
 
  private:
+  // The first extent ending after `index`: a few steps on from *cursor when
+  // every extent before it ends by `index`, else a binary search.
+  size_t FirstEndingAfter(uint64_t index, const size_t* cursor) const;
+
   const FolioList* folios_ = nullptr;
   uint64_t hw_kb_ = 0;
   uint8_t origins_ = 0;
