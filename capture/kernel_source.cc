@@ -258,47 +258,67 @@ void KernelGmemSource::PrefaultScanBuffers(uint64_t total) {
   }
 }
 
-// Fills part->mincore and part->pagemap for the window, having mapped the
-// existing, shared pages this process did not map yet.
-Status KernelGmemSource::PopulateWindow(uint64_t first, uint64_t npages, ScanPart* part) {
+// Fills part->pagemap and part->origin for the window as the PTEs stand,
+// populating nothing: this process's own entries, and the holder's for the
+// pages not mapped here (part->held keeps the holder's as read).
+Status KernelGmemSource::ReadWindowPtes(uint64_t first, uint64_t npages, ScanPart* part) {
   const size_t page = static_cast<size_t>(getpagesize());
-  uint8_t* base = mapping_.data() + first * page;
   part->SizeWindowBuffers(npages);
-  uint8_t* mc = part->mincore;
   uint64_t* pm = part->pagemap;
   uint8_t* origin = part->origin;
   // A mapping nothing has populated yet has no PTE: its pagemap is all
   // zeroes, and reading it costs ~1-7 ms per 2 GiB (the first capture after
-  // a reexec). Were a PTE missed, the page would only be populated again below.
-  if (own_populated_) KHOD_RETURN_IF_ERROR(frames_->ReadPagemap(base, npages, pm));
+  // a reexec). Were a PTE missed, the page would only be populated again.
+  if (own_populated_) KHOD_RETURN_IF_ERROR(frames_->ReadPagemap(mapping_.data() + first * page, npages, pm));
   else std::fill(pm, pm + npages, 0);
-  auto resident = [&](uint64_t i) { return (mc[i] & 1) != 0; };
-  auto present = [&](uint64_t i) { return PagemapPresent(pm[i]); };
-  for (uint64_t i = 0; i < npages; ++i) origin[i] = present(i) ? kPteOwnBeforePopulate : kPteNone;
+  for (uint64_t i = 0; i < npages; ++i)
+    origin[i] = PagemapPresent(pm[i]) ? kPteOwnBeforePopulate : kPteNone;
   if (held_) {
     // What the holder maps is the file's page now: take its entries for the
     // pages not mapped here (a private page is mapped by nobody).
     const uint64_t* hm = part->held;
     KHOD_RETURN_IF_ERROR(held_->Read(first, npages, part->held));
     for (uint64_t i = 0; i < npages; ++i)
-      if (!present(i) && PagemapPresent(hm[i]) && PageMayBeTouched(first + i)) {
+      if (!PagemapPresent(pm[i]) && PagemapPresent(hm[i]) && PageMayBeTouched(first + i)) {
         pm[i] = hm[i];
         origin[i] = kPteHolder;
       }
   }
-  // A mapped page exists: residency is asked only for the others (mincore of
-  // an unmapped shmem range looks up the page cache page by page).
+  return Status::Ok();
+}
+
+// Fills part->mincore for the window after ReadWindowPtes. A mapped page
+// exists: residency is asked only for the others (mincore of an unmapped
+// shmem range looks up the page cache page by page).
+Status KernelGmemSource::ReadWindowResidency(uint64_t first, uint64_t npages, ScanPart* part) {
+  const size_t page = static_cast<size_t>(getpagesize());
+  uint8_t* base = mapping_.data() + first * page;
+  const uint64_t* pm = part->pagemap;
+  uint8_t* mc = part->mincore;
   for (uint64_t i = 0; i < npages;) {
-    if (present(i)) {
+    if (PagemapPresent(pm[i])) {
       mc[i++] = 1;
       continue;
     }
     uint64_t j = i + 1;
-    while (j < npages && !present(j)) ++j;
+    while (j < npages && !PagemapPresent(pm[j])) ++j;
     KHOD_RETURN_IF_ERROR(Mincore(base + i * page, j - i, mc + i));
     i = j;
   }
+  return Status::Ok();
+}
 
+// Fills part->mincore and part->pagemap for the window, having mapped the
+// existing, shared pages this process did not map yet.
+Status KernelGmemSource::PopulateWindow(uint64_t first, uint64_t npages, ScanPart* part) {
+  const size_t page = static_cast<size_t>(getpagesize());
+  uint8_t* base = mapping_.data() + first * page;
+  KHOD_RETURN_IF_ERROR(ReadWindowPtes(first, npages, part));
+  KHOD_RETURN_IF_ERROR(ReadWindowResidency(first, npages, part));
+  const uint8_t* mc = part->mincore;
+  uint64_t* pm = part->pagemap;
+  auto resident = [&](uint64_t i) { return (mc[i] & 1) != 0; };
+  auto present = [&](uint64_t i) { return PagemapPresent(pm[i]); };
   // Map the existing, shared pages this process does not map yet, run by run.
   for (uint64_t i = 0; i < npages;) {
     if (!resident(i) || present(i) || !PageMayBeTouched(first + i)) {
@@ -517,41 +537,18 @@ void KernelGmemSource::CheckCarriedFlags(ScanPart* head, ScanPart* tail) {
 Status KernelGmemSource::WindowMatches(uint64_t first, uint64_t npages, ScanPart* part,
                                        bool* matches) {
   *matches = false;
-  const size_t page = static_cast<size_t>(getpagesize());
-  uint8_t* base = mapping_.data() + first * page;
-  part->SizeWindowBuffers(npages);
-  uint64_t* pm = part->pagemap;
-  uint64_t* pfns = part->held;  // the holder's entries are merged into pm first
-  uint8_t* origin = part->origin;
-  if (own_populated_) KHOD_RETURN_IF_ERROR(frames_->ReadPagemap(base, npages, pm));
-  else std::fill(pm, pm + npages, 0);
-  for (uint64_t i = 0; i < npages; ++i)
-    origin[i] = PagemapPresent(pm[i]) ? kPteOwnBeforePopulate : kPteNone;
-  if (held_) {
-    KHOD_RETURN_IF_ERROR(held_->Read(first, npages, pfns));
-    for (uint64_t i = 0; i < npages; ++i)
-      if (!PagemapPresent(pm[i]) && PagemapPresent(pfns[i]) && PageMayBeTouched(first + i)) {
-        pm[i] = pfns[i];
-        origin[i] = kPteHolder;
-      }
-  }
+  KHOD_RETURN_IF_ERROR(ReadWindowPtes(first, npages, part));
+  const uint64_t* pm = part->pagemap;
+  uint64_t* pfns = part->held;  // the holder's entries are merged into pm already
   for (uint64_t i = 0; i < npages; ++i)
     pfns[i] = PagemapPresent(pm[i]) && PagemapPfn(pm[i]) != 0 ? PagemapPfn(pm[i]) : kPfnUnknown;
-  if (!baseline_.Matches(first, npages, pfns, origin, &part->baseline_cursor)) return Status::Ok();
+  if (!baseline_.Matches(first, npages, pfns, part->origin, &part->baseline_cursor))
+    return Status::Ok();
   // A page that exists but is mapped nowhere would be populated (or is
   // private): the baseline has none, so none may exist.
-  for (uint64_t i = 0; i < npages;) {
-    if (PagemapPresent(pm[i])) {
-      ++i;
-      continue;
-    }
-    uint64_t j = i + 1;
-    while (j < npages && !PagemapPresent(pm[j])) ++j;
-    KHOD_RETURN_IF_ERROR(Mincore(base + i * page, j - i, part->mincore));
-    for (uint64_t k = 0; k < j - i; ++k)
-      if (part->mincore[k] & 1) return Status::Ok();
-    i = j;
-  }
+  KHOD_RETURN_IF_ERROR(ReadWindowResidency(first, npages, part));
+  for (uint64_t i = 0; i < npages; ++i)
+    if (!PagemapPresent(pm[i]) && (part->mincore[i] & 1)) return Status::Ok();
   *matches = true;
   return Status::Ok();
 }

@@ -111,6 +111,8 @@ class KernelGmemSource : public GmemSource {
   Status WindowMatches(uint64_t first, uint64_t npages, ScanPart* part, bool* matches);
   Status ScanWindows(uint64_t total, ScanPart* part);
   Status ScanWindow(uint64_t first, uint64_t npages, ScanPart* part, WindowRuns* out);
+  Status ReadWindowPtes(uint64_t first, uint64_t npages, ScanPart* part);
+  Status ReadWindowResidency(uint64_t first, uint64_t npages, ScanPart* part);
   Status PopulateWindow(uint64_t first, uint64_t npages, ScanPart* part);
   void CheckCarriedFlags(ScanPart* head, ScanPart* tail);
   void PlanFlagReads(const ScanPart& head, const ScanPart* tail);
