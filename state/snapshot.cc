@@ -1,12 +1,16 @@
 #include "state/snapshot.h"
 
+#include <algorithm>
+
 namespace khod {
 
 bool GuestMemfd::operator==(const GuestMemfd& o) const {
   return token == o.token && inode == o.inode && name == o.name &&
          provenance == o.provenance && kind == o.kind && size == o.size && flags == o.flags &&
          backing == o.backing && hstate_order == o.hstate_order && vm_token == o.vm_token &&
-         policy == o.policy && folios == o.folios && attributes == o.attributes &&
+         flags_known == o.flags_known && policy_source == o.policy_source &&
+         policy == o.policy && mapping_policies == o.mapping_policies &&
+         visibility == o.visibility && folios == o.folios && attributes == o.attributes &&
          restructures == o.restructures && hashes == o.hashes;
 }
 
@@ -46,6 +50,33 @@ const char* BackingName(Backing b) {
     case Backing::kHugetlb: return "hugetlb";
   }
   return "?";
+}
+
+const char* PageVisibilityName(PageVisibility v) {
+  switch (v) {
+    case PageVisibility::kFull: return "full";
+    case PageVisibility::kInitializedOnly: return "initialized-only";
+    case PageVisibility::kNone: return "none";
+  }
+  return "?";
+}
+
+const char* PolicySourceName(PolicySource s) {
+  switch (s) {
+    case PolicySource::kInode: return "inode";
+    case PolicySource::kVmmMappings: return "vmm-mappings";
+    case PolicySource::kUnknown: return "unknown";
+  }
+  return "?";
+}
+
+uint64_t UnobservedPages(const GuestMemfd& g, uint32_t page_size) {
+  if (g.visibility.empty()) return 0;  // all kFull (see GuestMemfd::visibility)
+  uint64_t seen_full = 0;
+  for (const VisibilityRange& r : g.visibility)
+    if (r.visibility == PageVisibility::kFull) seen_full += r.count;
+  uint64_t pages = g.pages(page_size);
+  return pages - std::min(pages, seen_full);
 }
 
 }  // namespace khod

@@ -80,7 +80,8 @@ struct ContentHash {
   }
 };
 
-// NUMA mempolicy of the inode (set with mbind on a mapping of the file).
+// NUMA mempolicy: of the inode where the file has a shared policy (shmem,
+// HugeTLB memfds; guest_memfd from Linux 6.19), else of one VMM mapping.
 struct Mempolicy {
   int32_t mode = 0;                // MPOL_DEFAULT=0, PREFERRED=1, BIND=2, INTERLEAVE=3, ...
   uint32_t mode_flags = 0;         // MPOL_F_STATIC_NODES, MPOL_F_RELATIVE_NODES, ...
@@ -145,6 +146,58 @@ struct Vm {
   }
 };
 
+// How much of a page range's guest state the capturing host could observe.
+// A guest_memfd's guest state is its *initialized* (uptodate) folios: their
+// index, PFN and contents. Outside the extents of a range, a page is "seen not
+// initialized" only where the range's visibility lets a capture see it; it is
+// never "absent" because nobody looked.
+enum class PageVisibility : uint8_t {
+  // Which pages are initialized, their PFNs, flags and (when hashed) contents:
+  // shmem and HugeTLB memfds, guest_memfd created MMAP|INIT_SHARED.
+  kFull = 0,
+  // Which pages are initialized (mincore on a PROT_NONE mapping), not their
+  // PFNs or contents: guest_memfd created MMAP without INIT_SHARED. Extents
+  // here have PFN unknown and no hashes.
+  kInitializedOnly = 1,
+  // Nothing per page: guest_memfd created without MMAP (flags 0 or 2). No
+  // extent, hash or absence is ever recorded here.
+  kNone = 2,
+};
+
+// Pages [first_index, first_index + count) were observed with `visibility`.
+struct VisibilityRange {
+  uint64_t first_index = 0;
+  uint64_t count = 0;
+  PageVisibility visibility = PageVisibility::kFull;
+  uint64_t end_index() const { return first_index + count; }
+  bool operator==(const VisibilityRange& o) const {
+    return first_index == o.first_index && count == o.count && visibility == o.visibility;
+  }
+};
+
+// Where a GuestMemfd's NUMA policy was read.
+enum class PolicySource : uint8_t {
+  kInode = 0,        // the file's shared policy (GuestMemfd::policy)
+  kVmmMappings = 1,  // no shared policy (guest_memfd on Linux 6.18): per VMM
+                     // mapping, from /proc/PID/numa_maps (mapping_policies)
+  kUnknown = 2,      // neither could be read (not observed: never "default")
+};
+
+// The policy of one VMM mapping of pages [first_index, first_index + count)
+// of the file. Only its holder's accesses follow it; it dies with the mapping.
+struct MappingPolicy {
+  uint64_t first_index = 0;
+  uint64_t count = 0;
+  int32_t pid = 0;             // the process that mapped it (informational)
+  uint64_t start_address = 0;  // the mapping's start (informational)
+  Mempolicy policy;
+  uint64_t end_index() const { return first_index + count; }
+  bool operator==(const MappingPolicy& o) const {
+    return first_index == o.first_index && count == o.count && pid == o.pid &&
+           start_address == o.start_address && policy == o.policy;
+  }
+};
+
 struct GuestMemfd {
   uint64_t token = 0;       // stable across the handover (the LUO token)
   uint64_t inode = 0;       // st_ino on the capturing kernel (informational)
@@ -153,10 +206,20 @@ struct GuestMemfd {
   FileKind kind = FileKind::kGuestMemfd;
   uint64_t size = 0;        // bytes, multiple of page_size
   uint64_t flags = 0;       // GUEST_MEMFD_FLAG_MMAP = 1, GUEST_MEMFD_FLAG_INIT_SHARED = 2
+  // Bits of `flags` whose value the kernel showed (or, for memfds, that do not
+  // apply: all ones). A bit outside the mask is not known: flags 2 cannot be
+  // told from 0, and INIT_SHARED is seen only from positive evidence.
+  uint64_t flags_known = ~0ull;
   Backing backing = Backing::kBuddy;
   uint8_t hstate_order = 0; // 0 for buddy; 9 or 18 for HugeTLB
   uint64_t vm_token = 0;    // 0: not bound to a VM
-  Mempolicy policy;
+  PolicySource policy_source = PolicySource::kInode;
+  Mempolicy policy;                             // kInode only
+  std::vector<MappingPolicy> mapping_policies;  // kVmmMappings only; ordered by (first_index, pid, start_address)
+  // Ordered, disjoint, covering [0, pages): how each range was observed.
+  // Empty means one kFull range over the whole file (snapshots of format 1.0,
+  // synthetic and MODEL files); a kernel capture always fills it.
+  std::vector<VisibilityRange> visibility;
   FolioList folios;                            // ordered by first_index, disjoint
   AttributeMap attributes;                     // per-page attributes (private bit)
   std::vector<RestructureRecord> restructures; // ordered by index
@@ -197,6 +260,10 @@ struct Snapshot {
 const char* ProvenanceName(Provenance p);
 const char* FileKindName(FileKind k);
 const char* BackingName(Backing b);
+const char* PageVisibilityName(PageVisibility v);
+const char* PolicySourceName(PolicySource s);
+// Pages of `g` whose guest state was not fully observed (visibility other than kFull).
+uint64_t UnobservedPages(const GuestMemfd& g, uint32_t page_size);
 
 }  // namespace khod
 
