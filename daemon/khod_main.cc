@@ -4,6 +4,7 @@
 //   khod [--socket=/run/khod/khod.sock] [--state-dir=/var/lib/khod]
 //        [--allow-gid=GID] [--transport=reexec|dir|luo] [--format=fdt|proto]
 //        [--luo-device=/dev/liveupdate] [--debugfs=/sys/kernel/debug]
+//        [--reexec-binary=PATH]   (the program a reexec runs; default khod's own)
 //   test faults: [--crash-at=POINT] [--fault=corrupt-handover-blob]
 //   set by a reexec handover, not by hand: [--adopt=SPEC] [--listen-fd=N]
 //     [--mapping-holder=PID] [--reexec-timing=READY_NS,EXEC_NS]
@@ -13,9 +14,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -48,6 +51,9 @@ struct Flags {
   std::optional<ReexecMarks> reexec_marks;  // the previous khod's stamps (reexec)
   std::string luo_device = "/dev/liveupdate";
   std::string debugfs = kDefaultDebugfsRoot;  // where KHO's incoming tree is read
+  // The program a reexec handover runs, fixed here by whoever starts khod
+  // (root): no request names one. Empty: khod's own binary (/proc/self/exe).
+  std::string reexec_binary;
   std::vector<std::string> passthrough;  // re-given to the next khod on reexec
 };
 
@@ -80,6 +86,10 @@ bool ParseFlags(int argc, char** argv, Flags* f, std::string* err) {
       f->corrupt_blob = true;
     } else if (key == "--luo-device") f->luo_device = val;
     else if (key == "--debugfs") f->debugfs = val;
+    else if (key == "--reexec-binary") {
+      if (val.empty()) { *err = "--reexec-binary needs a path"; return false; }
+      f->reexec_binary = val;
+    }
     else if (key == "--adopt") { f->adopt = val; pass = false; }
     else if (key == "--listen-fd") {
       Result<int> fd = ParseFdNumber("--listen-fd", val);
@@ -157,9 +167,19 @@ int main(int argc, char** argv) {
     wake.ready_ns = MonotonicNs();
     wake.cv.notify_all();
   };
-  char self[4096];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (n > 0) so.self_binary.assign(self, static_cast<size_t>(n));
+  // Opened now and exec'd through this fd: what a reexec runs is fixed at
+  // start-up, whatever later happens to the path (docs/SECURITY.md).
+  const std::string program = flags.reexec_binary.empty() ? "/proc/self/exe" : flags.reexec_binary;
+  const int program_fd = ::open(program.c_str(), O_RDONLY | O_CLOEXEC);
+  if (program_fd < 0)
+    return Die("cannot open the reexec program " + program + ": " + std::strerror(errno));
+  if (flags.reexec_binary.empty()) {
+    char self[4096];
+    ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) so.self_binary.assign(self, static_cast<size_t>(n));
+  } else {
+    so.self_binary = flags.reexec_binary;
+  }
 
   SystemOpener opener;
   // The session opens (record read, recovery written and fsync'd, adopted
@@ -245,7 +265,7 @@ int main(int argc, char** argv) {
     pthread_sigmask(SIG_UNBLOCK, &sigs, nullptr);
     marks.exec_ns = MonotonicNs();
     exec_argv.push_back(ReexecTimingArgument(marks));
-    Status s = ReexecTransport::Exec(exec_argv);
+    Status s = ReexecTransport::Exec(program_fd, exec_argv);
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
     ::fcntl(*lfd, F_SETFD, FD_CLOEXEC);
     // Destroyed (its threads joined) only now: the exec ends them anyway, and

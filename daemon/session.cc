@@ -781,6 +781,11 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
   {
     std::lock_guard<std::mutex> l(mu_);
     KHOD_RETURN_IF_ERROR(CheckPhase({v1::PREPARED}, "Freeze"));
+    // No client names a program khod runs as root (docs/SECURITY.md).
+    if (!req.reexec_binary().empty())
+      return Status::InvalidArgument(
+          "FreezeRequest.reexec_binary is refused: a reexec runs khod's own binary, or the one "
+          "given to khod --reexec-binary at start-up; no request names a program");
     if (!req.guests_paused())
       return Status::FailedPrecondition(
           "Freeze: pause every guest first and set guests_paused (khod cannot pause them, and a "
@@ -865,7 +870,7 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
                       std::to_string(pkg.fds.size()) + " fds");
     if (tkind == v1::REEXEC) {
       auto* rt = static_cast<ReexecTransport*>(t->get());
-      exec_argv.push_back(req.reexec_binary().empty() ? opts_.self_binary : req.reexec_binary());
+      exec_argv.push_back(opts_.self_binary);
       for (const auto& a : opts_.exec_args) exec_argv.push_back(a);
       exec_argv.push_back(rt->AdoptArgument());
       reply.set_message(reply.message() + "; khod re-executes " + exec_argv[0]);
@@ -907,6 +912,10 @@ Status Session::RollBackToPrepared(const std::string& frozen_file, const std::st
 
 void Session::ExecFailed(const Status& why) {
   std::lock_guard<std::mutex> l(mu_);
+  ExecFailedLocked(why);
+}
+
+void Session::ExecFailedLocked(const Status& why) {
   std::fprintf(stderr, "khod: reexec failed (%s): staying up as the new side with the fds held\n",
                why.ToString().c_str());
   // The handles still own the fds: restore can adopt dups of them.
@@ -929,7 +938,7 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
     if (!transport_) return Status::Internal("HANDED_OVER without a transport");
     if (sent_here_ && transport_->carries_fds() && std::string(transport_->name()) != "luo") {
       // Restoring in the process that sent (reexec not done): adopt from the handles.
-      ExecFailed(Status::Ok());
+      ExecFailedLocked(Status::Ok());
     } else {
       // The read-ahead's result once, then (a retry after it failed) the transport again.
       const bool ahead = read_ahead_done_ && !received_ahead_;

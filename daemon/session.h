@@ -42,8 +42,10 @@ struct SessionOptions {
   std::string state_dir = "/var/lib/khod";
   v1::Transport default_transport = v1::REEXEC;
   v1::BlobFormat default_format = v1::FDT;
-  // REEXEC: binary to exec by default and the arguments khod was started
-  // with (without --adopt), so the new process serves the same socket/state.
+  // REEXEC: the name of the program khod re-executes (argv[0]; the program
+  // itself is the file khod opened at start-up, khod_main.cc) and the
+  // arguments khod was started with (without --adopt), so the new process
+  // serves the same socket/state.
   std::string self_binary = "/proc/self/exe";
   std::vector<std::string> exec_args;
   CrashPoints crash;
@@ -96,6 +98,7 @@ class Session {
 
  private:
   explicit Session(SessionOptions opts, GmemOpener* opener);
+  void ExecFailedLocked(const Status& why);  // ExecFailed, caller holds mu_
   Status Recover();
   // record_ -> state dir through the group commit; the status copy is
   // refreshed once it is durable. StageRecord() queues it (caller holds mu_)

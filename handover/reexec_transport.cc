@@ -175,12 +175,12 @@ Result<ReceivedHandover> ReexecTransport::Receive() {
   return r;
 }
 
-Status ReexecTransport::Exec(const std::vector<std::string>& argv) {
+Status ReexecTransport::Exec(int program_fd, const std::vector<std::string>& argv) {
   std::vector<char*> cargv;
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
-  ::execv(cargv[0], cargv.data());
-  return Status::FromErrno("execv " + argv[0], errno);
+  ::execveat(program_fd, "", cargv.data(), environ, AT_EMPTY_PATH);
+  return Status::FromErrno("execveat " + argv[0], errno);
 }
 
 }  // namespace khod

@@ -49,8 +49,10 @@ class ReexecTransport : public HandoverTransport {
 
   // After Send: the argument to pass to the new binary ("--adopt=...").
   std::string AdoptArgument() const { return "--adopt=" + FormatAdoptSpec(staged_); }
-  // Replaces this process with `argv[0]` (execv). Returns only on failure.
-  static Status Exec(const std::vector<std::string>& argv);
+  // Replaces this process with the program open on `program_fd`
+  // (execveat(AT_EMPTY_PATH): the file opened at start-up, not whatever a
+  // path names now); `argv[0]` only names it. Returns only on failure.
+  static Status Exec(int program_fd, const std::vector<std::string>& argv);
 
  private:
   AdoptSpec adopted_;

@@ -1,5 +1,5 @@
 // khoctl freeze --guests-paused [--transport dir|reexec|luo] [--format fdt|proto]
-//               [--dir D] [--reexec-binary PATH] [--socket PATH]
+//               [--dir D] [--socket PATH]
 // The final capture and the handover. The operator must have paused every
 // guest: khod cannot, and a capture of running guests is not final, so
 // khoctl refuses before calling khod unless --guests-paused says so.
@@ -31,7 +31,6 @@ int RunFreeze(const Args& args) {
                                             {"--transport", true},
                                             {"--format", true},
                                             {"--dir", true},
-                                            {"--reexec-binary", true},
                                             {"--socket", true}});
   if (!f.ok()) return FailWithUsage("freeze", kFreezeUsage, f.status());
   if (Status s = RefuseArguments(f->positionals()); !s.ok())
@@ -56,7 +55,6 @@ int RunFreeze(const Args& args) {
     return FailWithUsage("freeze", kFreezeUsage,
                          Status::InvalidArgument("--dir goes with --transport dir"));
   q.set_dir(f->Get("--dir"));
-  q.set_reexec_binary(f->Get("--reexec-binary"));
 
   const std::string socket = f->Get("--socket", kDefaultSocket);
   KhodClient client(socket);

@@ -189,13 +189,17 @@ TEST_F(GrpcTest, ReexecHandoverKeepsTheMemfdInPlace) {
 // with the fds it still holds, on a server it starts again, and the memory
 // restores in place. Not re-executed, so no reexec timeline.
 TEST_F(GrpcTest, FailedExecKeepsServingAndRestoresInPlace) {
-  ChildProcess k = Start({"--transport=reexec"});
+  // The program is fixed at start-up by whoever starts khod: one no one may
+  // execute (no x bit: refused even to root).
+  const std::string program = dir_ + "/not-executable-khod";
+  { std::ofstream(program) << "not a program\n"; }
+  ASSERT_EQ(::chmod(program.c_str(), 0600), 0);
+  ChildProcess k = Start({"--transport=reexec", "--reexec-binary=" + program});
   KhodClient c(Socket());
   const int memfd = AttachPreparedMemfd(c, 8, /*hash=*/false);
   ASSERT_FALSE(HasFailure());
   v1::FreezeRequest f;
   f.set_guests_paused(true);
-  f.set_reexec_binary(dir_ + "/no-such-khod");
   Result<v1::PhaseReply> fr = c.Freeze(f);
   ASSERT_TRUE(fr.ok()) << fr.status().ToString();
   // The same process serves again once its log says so (a call before that
@@ -225,6 +229,35 @@ TEST_F(GrpcTest, FailedExecKeepsServingAndRestoresInPlace) {
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_TRUE(v->equal());
   EXPECT_EQ(v->pages_compared(), 8u);
+}
+
+// Issue 11 item 1: a client naming a program for the reexec is refused, and
+// the program never runs; the session stays PREPARED and still hands over.
+TEST_F(GrpcTest, ClientNamedReexecBinaryNeverRuns) {
+  ChildProcess k = Start({"--transport=reexec"});
+  KhodClient c(Socket());
+  const int memfd = AttachPreparedMemfd(c, 8, /*hash=*/false);
+  ASSERT_FALSE(HasFailure());
+  const std::string marker = dir_ + "/evil-ran";
+  const std::string evil = dir_ + "/evil.sh";
+  { std::ofstream(evil) << "#!/bin/sh\ntouch " << marker << "\nsleep 5\n"; }
+  ASSERT_EQ(::chmod(evil.c_str(), 0755), 0);
+  v1::FreezeRequest f;
+  f.set_guests_paused(true);
+  f.set_transport(v1::REEXEC);
+  f.set_reexec_binary(evil);
+  Result<v1::PhaseReply> fr = c.Freeze(f);
+  ASSERT_FALSE(fr.ok());
+  EXPECT_EQ(fr.status().code(), Status::Code::kInvalidArgument) << fr.status().ToString();
+  EXPECT_NE(fr.status().message().find("reexec_binary"), std::string::npos)
+      << fr.status().message();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_NE(::access(marker.c_str(), F_OK), 0) << "the client's program ran";
+  Result<v1::StatusReply> st = c.GetStatus();
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->phase(), v1::PREPARED);
+  EXPECT_EQ(st->pid(), static_cast<uint32_t>(k.pid()));
+  ::close(memfd);
 }
 
 }  // namespace

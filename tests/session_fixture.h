@@ -1,0 +1,78 @@
+// SessionTest: a Session (daemon/session.h) in a fresh state directory of
+// its own, on a 1 MiB memfd of this test process (first half written, second
+// half holes) taken with pidfd_getfd: the fixture of the session's tests.
+#ifndef KHOD_TESTS_SESSION_FIXTURE_H_
+#define KHOD_TESTS_SESSION_FIXTURE_H_
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "daemon/session.h"
+#include "daemon/system_opener.h"
+
+namespace khod {
+
+class SessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char t[] = "/tmp/khod-session-test.XXXXXX";
+    dir_ = ::mkdtemp(t);
+    memfd_ = ::memfd_create("guest0", MFD_CLOEXEC);
+    ASSERT_EQ(::ftruncate(memfd_, 1 << 20), 0);
+    void* p = ::mmap(nullptr, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, memfd_, 0);
+    ASSERT_NE(p, MAP_FAILED);
+    std::memset(p, 0xab, 512 * 1024);  // half resident, half holes
+    ::munmap(p, 1 << 20);
+  }
+  void TearDown() override { ::close(memfd_); }
+
+  SessionOptions Opts() {
+    SessionOptions o;
+    o.state_dir = dir_;
+    o.default_transport = v1::DIR;
+    o.on_exec_ready = [this](std::vector<std::string> a) { exec_argv_ = std::move(a); };
+    return o;
+  }
+  std::unique_ptr<Session> Open() {
+    Result<std::unique_ptr<Session>> s = Session::Open(Opts(), &opener_);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+  v1::AttachRequest KernelAttach(int fd) {
+    v1::AttachRequest q;
+    q.set_name("guest0");
+    q.mutable_kernel()->set_pid(::getpid());
+    q.mutable_kernel()->set_fd(fd);
+    q.set_hash_contents(true);
+    q.set_vm_token(1);
+    auto* m = q.add_memslots();
+    m->set_slot(0);
+    m->set_npages(256);
+    m->set_flags(4);
+    return q;
+  }
+  v1::FreezeRequest PausedFreeze(v1::Transport t = v1::DIR) {
+    v1::FreezeRequest f;
+    f.set_guests_paused(true);
+    f.set_transport(t);
+    return f;
+  }
+
+  std::string dir_;
+  int memfd_ = -1;
+  SystemOpener opener_;
+  // What a REEXEC Freeze asked the daemon to exec (these tests never exec).
+  std::vector<std::string> exec_argv_;
+};
+
+}  // namespace khod
+
+#endif  // KHOD_TESTS_SESSION_FIXTURE_H_
