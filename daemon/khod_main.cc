@@ -1,7 +1,7 @@
 // khod: the live-update daemon. Serves proto/khod.proto and the standard gRPC
 // health service on a unix socket; keeps its session in --state-dir.
 //
-//   khod [--socket=/run/khod/khod.sock] [--state-dir=/var/lib/khod]
+//   khod [--socket /run/khod/khod.sock] [--state-dir /var/lib/khod]  (--help: all flags)
 //        [--allow-gid=GID] [--transport=reexec|dir|luo] [--format=fdt|proto]
 //        [--luo-device=/dev/liveupdate] [--debugfs=/sys/kernel/debug]
 //        [--reexec-binary=PATH]   (the program a reexec runs; default khod's own)
@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "common/flags.h"
 #include "daemon/inflight_calls.h"
 #include "daemon/khod_service.h"
 #include "daemon/peer_auth.h"
@@ -55,6 +56,7 @@ struct Flags {
   // (root): no request names one. Empty: khod's own binary (/proc/self/exe).
   std::string reexec_binary;
   std::vector<std::string> passthrough;  // re-given to the next khod on reexec
+  bool help = false;
 };
 
 int Die(const std::string& msg) {
@@ -62,52 +64,101 @@ int Die(const std::string& msg) {
   return 2;
 }
 
-bool ParseFlags(int argc, char** argv, Flags* f, std::string* err) {
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    size_t eq = a.find('=');
-    std::string key = a.substr(0, eq), val = eq == std::string::npos ? "" : a.substr(eq + 1);
-    bool pass = true;
-    if (key == "--socket") f->socket = val;
-    else if (key == "--state-dir") f->state_dir = val;
-    else if (key == "--allow-gid") f->allow_gid = std::atol(val.c_str());
-    else if (key == "--transport") {
-      if (val == "reexec") f->transport = v1::REEXEC;
-      else if (val == "dir") f->transport = v1::DIR;
-      else if (val == "luo") f->transport = v1::LUO;
-      else { *err = "--transport must be reexec, dir or luo"; return false; }
-    } else if (key == "--format") {
-      if (val == "fdt") f->format = v1::FDT;
-      else if (val == "proto") f->format = v1::PROTO;
-      else { *err = "--format must be fdt or proto"; return false; }
-    } else if (key == "--crash-at") f->crash_at = val;
-    else if (key == "--fault") {
-      if (val != "corrupt-handover-blob") { *err = "unknown --fault " + val; return false; }
-      f->corrupt_blob = true;
-    } else if (key == "--luo-device") f->luo_device = val;
-    else if (key == "--debugfs") f->debugfs = val;
-    else if (key == "--reexec-binary") {
-      if (val.empty()) { *err = "--reexec-binary needs a path"; return false; }
-      f->reexec_binary = val;
+// Flags without help text are set by a reexec handover, not by hand.
+const std::vector<FlagSpec>& KhodFlagSpecs() {
+  static const std::vector<FlagSpec> kSpecs = {
+      {"--help", false, "-h", "         print this help and exit"},
+      {"--socket", true, nullptr, "PATH   unix socket to serve (default /run/khod/khod.sock)"},
+      {"--state-dir", true, nullptr, "DIR  session record and blobs (default /var/lib/khod)"},
+      {"--allow-gid", true, nullptr, "GID  a group whose members may call khod, besides root"},
+      {"--transport", true, nullptr, "reexec|dir|luo  default handover transport"},
+      {"--format", true, nullptr, "fdt|proto  default blob format"},
+      {"--luo-device", true, nullptr, "PATH  LUO device (default /dev/liveupdate)"},
+      {"--debugfs", true, nullptr, "DIR  where KHO's incoming tree is read"},
+      {"--reexec-binary", true, nullptr, "PATH  the program a reexec runs (default khod's own)"},
+      {"--crash-at", true, nullptr, "POINT  test fault: die at a crash point"},
+      {"--fault", true, nullptr, "corrupt-handover-blob  test fault"},
+      {"--adopt", true},  // set by a reexec handover, not by hand
+      {"--listen-fd", true},
+      {"--mapping-holder", true},
+      {"--reexec-timing", true},
+  };
+  return kSpecs;
+}
+
+constexpr char kUsage[] =
+    "usage: khod [--socket PATH] [--state-dir DIR] [--allow-gid GID] [FLAGS]\n"
+    "Serves proto/khod.proto and the gRPC health service on a unix socket.\n"
+    "Flags take '--name value' or '--name=value'.\n\n";
+
+bool ParseKhodFlags(int argc, char** argv, Flags* f, std::string* err) {
+  Result<ParsedFlags> parsed = ParseFlags(ArgsAfterProgram(argc, argv), KhodFlagSpecs());
+  if (!parsed.ok()) {
+    *err = parsed.status().message() + " (try khod --help)";
+    return false;
+  }
+  const ParsedFlags& p = *parsed;
+  if (!p.positionals().empty()) {
+    *err = "unexpected argument '" + p.positionals()[0] + "' (try khod --help)";
+    return false;
+  }
+  f->help = p.Has("--help");
+  f->socket = p.Get("--socket", f->socket);
+  f->state_dir = p.Get("--state-dir", f->state_dir);
+  if (p.Has("--allow-gid")) f->allow_gid = std::atol(p.Get("--allow-gid").c_str());
+  if (p.Has("--transport")) {
+    const std::string val = p.Get("--transport");
+    if (val == "reexec") f->transport = v1::REEXEC;
+    else if (val == "dir") f->transport = v1::DIR;
+    else if (val == "luo") f->transport = v1::LUO;
+    else { *err = "--transport must be reexec, dir or luo"; return false; }
+  }
+  if (p.Has("--format")) {
+    const std::string val = p.Get("--format");
+    if (val == "fdt") f->format = v1::FDT;
+    else if (val == "proto") f->format = v1::PROTO;
+    else { *err = "--format must be fdt or proto"; return false; }
+  }
+  f->crash_at = p.Get("--crash-at");
+  if (p.Has("--fault")) {
+    if (p.Get("--fault") != "corrupt-handover-blob") {
+      *err = "unknown --fault " + p.Get("--fault");
+      return false;
     }
-    else if (key == "--adopt") { f->adopt = val; pass = false; }
-    else if (key == "--listen-fd") {
-      Result<int> fd = ParseFdNumber("--listen-fd", val);
-      if (!fd.ok()) { *err = fd.status().message(); return false; }
-      f->listen_fd = *fd;
-      pass = false;
-    } else if (key == "--mapping-holder") {
-      Result<int> pid = ParseFdNumber("--mapping-holder", val);  // same digits rule
-      if (!pid.ok()) { *err = pid.status().message(); return false; }
-      f->mapping_holder = *pid;
-      pass = false;
-    } else if (key == "--reexec-timing") {
-      Result<ReexecMarks> m = ParseReexecTiming(val);
-      if (!m.ok()) { *err = m.status().message(); return false; }
-      f->reexec_marks = *m;
-      pass = false;
-    } else { *err = "unknown flag " + a; return false; }
-    if (pass && !IsOneShotFaultFlag(a)) f->passthrough.push_back(a);
+    f->corrupt_blob = true;
+  }
+  f->luo_device = p.Get("--luo-device", f->luo_device);
+  f->debugfs = p.Get("--debugfs", f->debugfs);
+  if (p.Has("--reexec-binary")) {
+    if (p.Get("--reexec-binary").empty()) {
+      *err = "--reexec-binary needs a path";
+      return false;
+    }
+    f->reexec_binary = p.Get("--reexec-binary");
+  }
+  f->adopt = p.Get("--adopt");
+  if (p.Has("--listen-fd")) {
+    Result<int> fd = ParseFdNumber("--listen-fd", p.Get("--listen-fd"));
+    if (!fd.ok()) { *err = fd.status().message(); return false; }
+    f->listen_fd = *fd;
+  }
+  if (p.Has("--mapping-holder")) {
+    Result<int> pid = ParseFdNumber("--mapping-holder", p.Get("--mapping-holder"));  // same rule
+    if (!pid.ok()) { *err = pid.status().message(); return false; }
+    f->mapping_holder = *pid;
+  }
+  if (p.Has("--reexec-timing")) {
+    Result<ReexecMarks> m = ParseReexecTiming(p.Get("--reexec-timing"));
+    if (!m.ok()) { *err = m.status().message(); return false; }
+    f->reexec_marks = *m;
+  }
+  // Re-given to the next khod on a reexec: every operator flag but the
+  // one-shot faults; the reexec sets the flags it owns itself.
+  for (const FlagSpec& spec : KhodFlagSpecs()) {
+    const std::string name = spec.name;
+    const bool set_by_reexec = !spec.help;
+    if (set_by_reexec || name == "--help" || !p.Has(name) || IsOneShotFaultFlag(name)) continue;
+    f->passthrough.push_back(name + "=" + p.Get(name));
   }
   return true;
 }
@@ -129,7 +180,11 @@ int main(int argc, char** argv) {
   const int64_t main_ns = MonotonicNs();
   Flags flags;
   std::string err;
-  if (!ParseFlags(argc, argv, &flags, &err)) return Die(err);
+  if (!ParseKhodFlags(argc, argv, &flags, &err)) return Die(err);
+  if (flags.help) {
+    std::printf("%s%s", kUsage, FlagsHelp(KhodFlagSpecs()).c_str());
+    return 0;
+  }
 
   // Signals go to one waiting thread, not to whichever thread gRPC is running.
   sigset_t sigs;

@@ -50,11 +50,28 @@ const std::vector<Command>& AllCommands() {
   return kCommands;
 }
 
+constexpr char kExitCodesHelp[] = "exit codes: 0 ok, 1 differences found, 2 error";
+
 static int Usage(FILE* f) {
   std::fprintf(f, "usage: khoctl COMMAND [ARGS]\n\ncommands:\n");
   for (const auto& c : AllCommands()) std::fprintf(f, "  %-58s %s\n", c.usage, c.summary);
-  std::fprintf(f, "\nexit codes: 0 ok, 1 differences found, 2 error\n");
+  std::fprintf(f, "\n%s\n", kExitCodesHelp);
   return f == stdout ? kExitOk : kExitError;
+}
+
+// "khoctl CMD --help" (or -h) before any "--": the command's usage, not a run.
+static bool AsksForHelp(int argc, char** argv) {
+  for (int i = 2; i < argc && std::strcmp(argv[i], "--") != 0; ++i)
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) return true;
+  return false;
+}
+
+// Every usage line of `name` (verify has two forms) with its summary, on stdout.
+static int CommandHelp(const char* name) {
+  for (const auto& c : AllCommands())
+    if (std::strcmp(name, c.name) == 0) std::printf("usage: khoctl %s\n  %s\n", c.usage, c.summary);
+  std::printf("flags take '--name value' or '--name=value'\n%s\n", kExitCodesHelp);
+  return kExitOk;
 }
 
 }  // namespace khod
@@ -66,7 +83,9 @@ int main(int argc, char** argv) {
       !std::strcmp(argv[1], "-h"))
     return Usage(stdout);
   for (const auto& c : AllCommands()) {
-    if (std::strcmp(argv[1], c.name) == 0) return c.run(Args(argv + 2, argv + argc));
+    if (std::strcmp(argv[1], c.name) != 0) continue;
+    if (AsksForHelp(argc, argv)) return CommandHelp(c.name);
+    return c.run(Args(argv + 2, argv + argc));
   }
   std::fprintf(stderr, "khoctl: unknown command '%s' (try 'khoctl help')\n", argv[1]);
   return kExitError;

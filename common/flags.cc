@@ -1,0 +1,88 @@
+#include "common/flags.h"
+
+#include <charconv>
+
+namespace khod {
+
+namespace {
+
+const FlagSpec* FindSpec(const std::vector<FlagSpec>& specs, const std::string& name) {
+  for (const auto& s : specs)
+    if (name == s.name || (s.alias && name == s.alias)) return &s;
+  return nullptr;
+}
+
+}  // namespace
+
+std::string ParsedFlags::Get(const std::string& name, const std::string& fallback) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? fallback : it->second;
+}
+
+Result<uint64_t> ParsedFlags::GetUint(const std::string& name, uint64_t fallback) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return fallback;
+  const std::string& text = it->second;
+  uint64_t v = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec != std::errc() || ptr != end)
+    return Status::InvalidArgument(name + " '" + text + "' is not an unsigned number");
+  return v;
+}
+
+Result<ParsedFlags> ParseFlags(const std::vector<std::string>& args,
+                               const std::vector<FlagSpec>& specs) {
+  ParsedFlags out;
+  bool only_positionals = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (only_positionals || arg.size() < 2 || arg[0] != '-') {
+      out.positionals_.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      only_positionals = true;
+      continue;
+    }
+    const size_t eq = arg.find('=');
+    const std::string name = arg.substr(0, eq);
+    const FlagSpec* spec = FindSpec(specs, name);
+    if (!spec) return Status::InvalidArgument("unknown flag '" + name + "'");
+    if (out.values_.count(spec->name))
+      return Status::InvalidArgument("flag '" + name + "' given twice");
+    std::string value;
+    if (!spec->takes_value) {
+      if (eq != std::string::npos)
+        return Status::InvalidArgument("flag '" + name + "' takes no value");
+    } else if (eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      return Status::InvalidArgument("flag '" + name + "' needs a value");
+    }
+    out.values_[spec->name] = value;
+  }
+  return out;
+}
+
+std::vector<std::string> ArgsAfterProgram(int argc, char** argv) {
+  return argc > 1 ? std::vector<std::string>(argv + 1, argv + argc) : std::vector<std::string>();
+}
+
+std::string FlagsHelp(const std::vector<FlagSpec>& specs) {
+  std::string out;
+  for (const auto& s : specs) {
+    if (!s.help) continue;
+    out += "  ";
+    out += s.name;
+    if (s.alias) out += std::string(", ") + s.alias;
+    out += ' ';
+    out += s.help;
+    out += '\n';
+  }
+  return out;
+}
+
+}  // namespace khod

@@ -1,0 +1,52 @@
+// Command-line flags, one parser for every khod program (khod, khoctl's
+// subcommands, tools): "--name value", "--name=value", boolean "--name",
+// short aliases ("-o"), positionals, and "--" ending the flags. Every mistake
+// (unknown flag, missing value, repeated flag, bad number) is a Status whose
+// message says which flag and why, so a program can print it and exit 2.
+#ifndef KHOD_COMMON_FLAGS_H_
+#define KHOD_COMMON_FLAGS_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace khod {
+
+struct FlagSpec {
+  const char* name;             // "--to"
+  bool takes_value;             // false: a boolean switch
+  const char* alias = nullptr;  // "-o"
+  const char* help = nullptr;   // "PATH  where to write it": FlagsHelp prints it
+};
+
+class ParsedFlags {
+ public:
+  bool Has(const std::string& name) const { return values_.count(name) > 0; }
+  // The flag's value, or `fallback` when absent.
+  std::string Get(const std::string& name, const std::string& fallback = "") const;
+  // Unsigned decimal value; InvalidArgument naming the flag when not a number.
+  Result<uint64_t> GetUint(const std::string& name, uint64_t fallback) const;
+  const std::vector<std::string>& positionals() const { return positionals_; }
+
+ private:
+  friend Result<ParsedFlags> ParseFlags(const std::vector<std::string>&,
+                                        const std::vector<FlagSpec>&);
+  std::map<std::string, std::string> values_;  // keyed by FlagSpec::name
+  std::vector<std::string> positionals_;
+};
+
+Result<ParsedFlags> ParseFlags(const std::vector<std::string>& args,
+                               const std::vector<FlagSpec>& specs);
+
+// argv[1..argc) as ParseFlags takes it.
+std::vector<std::string> ArgsAfterProgram(int argc, char** argv);
+
+// One line per spec that has help text: "  --name VALUE-AND-HELP".
+std::string FlagsHelp(const std::vector<FlagSpec>& specs);
+
+}  // namespace khod
+
+#endif  // KHOD_COMMON_FLAGS_H_
