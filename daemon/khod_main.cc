@@ -10,10 +10,12 @@
 //     [--mapping-holder=PID] [--reexec-timing=READY_NS,EXEC_NS]
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdio>
@@ -27,10 +29,12 @@
 #include "common/flags.h"
 #include "daemon/inflight_calls.h"
 #include "daemon/khod_service.h"
+#include "daemon/metrics_textfile.h"
 #include "daemon/peer_auth.h"
 #include "daemon/reexec_timeline.h"
 #include "daemon/session.h"
 #include "daemon/system_opener.h"
+#include "daemon/systemd_activation.h"
 #include "daemon/unix_listener.h"
 #include "handover/reexec_transport.h"
 #include "kernel/mapping_holder.h"
@@ -57,11 +61,18 @@ struct Flags {
   std::string reexec_binary;
   std::vector<std::string> passthrough;  // re-given to the next khod on reexec
   bool help = false;
+  std::string metrics_textfile;  // empty: none
 };
 
 int Die(const std::string& msg) {
   std::fprintf(stderr, "khod: %s\n", msg.c_str());
   return 2;
+}
+
+// The service manager missing a notice is logged, never fatal: khod serves on.
+void Notify(const std::string& state) {
+  Status s = NotifyServiceManager(state);
+  if (!s.ok()) std::fprintf(stderr, "khod: %s\n", s.ToString().c_str());
 }
 
 // Flags without help text are set by a reexec handover, not by hand.
@@ -76,6 +87,8 @@ const std::vector<FlagSpec>& KhodFlagSpecs() {
       {"--luo-device", true, nullptr, "PATH  LUO device (default /dev/liveupdate)"},
       {"--debugfs", true, nullptr, "DIR  where KHO's incoming tree is read"},
       {"--reexec-binary", true, nullptr, "PATH  the program a reexec runs (default khod's own)"},
+      {"--metrics-textfile", true, nullptr,
+       "PATH  Prometheus metrics, rewritten at every phase change (node_exporter textfile)"},
       {"--crash-at", true, nullptr, "POINT  test fault: die at a crash point"},
       {"--fault", true, nullptr, "corrupt-handover-blob  test fault"},
       {"--adopt", true},  // set by a reexec handover, not by hand
@@ -136,6 +149,7 @@ bool ParseKhodFlags(int argc, char** argv, Flags* f, std::string* err) {
     }
     f->reexec_binary = p.Get("--reexec-binary");
   }
+  f->metrics_textfile = p.Get("--metrics-textfile");
   f->adopt = p.Get("--adopt");
   if (p.Has("--listen-fd")) {
     Result<int> fd = ParseFdNumber("--listen-fd", p.Get("--listen-fd"));
@@ -200,6 +214,14 @@ int main(int argc, char** argv) {
     if (!a.ok()) return Die(a.status().ToString());
     adopted = *a;
   }
+  // systemd's socket (khod.socket, systemd-socket-activate), unless a reexec
+  // handed this khod its predecessor's: then LISTEN_* are gone already.
+  Result<int> activated = TakeActivatedSocket();
+  if (!activated.ok()) return Die(activated.status().ToString());
+  if (flags.listen_fd < 0 && *activated >= 0) {
+    flags.listen_fd = *activated;
+    flags.socket = "fd " + std::to_string(*activated) + " from socket activation";
+  }
   Result<int> lfd = UnixListener::Bind(flags.socket, flags.allow_gid, flags.listen_fd);
   if (!lfd.ok()) return Die(lfd.status().ToString());
 
@@ -221,6 +243,12 @@ int main(int argc, char** argv) {
     wake.exec_argv = std::move(argv);
     wake.ready_ns = MonotonicNs();
     wake.cv.notify_all();
+  };
+  // Set once the session is open; the record writer only signals it.
+  std::unique_ptr<MetricsTextfile> metrics;
+  std::atomic<MetricsTextfile*> metrics_ptr{nullptr};
+  so.on_status_published = [&metrics_ptr] {
+    if (MetricsTextfile* m = metrics_ptr.load()) m->Changed();
   };
   // Opened now and exec'd through this fd: what a reexec runs is fixed at
   // start-up, whatever later happens to the path (docs/SECURITY.md).
@@ -259,6 +287,8 @@ int main(int argc, char** argv) {
   PeerAuth auth(flags.allow_gid);
   KhodService service(&auth);
   grpc::EnableDefaultHealthCheckService(true);
+  // Generic gRPC clients (grpcurl, grpc_cli) list and call khod's API.
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   InflightCalls calls;
   auto build_server = [&] {
     grpc::ServerBuilder builder;
@@ -272,14 +302,23 @@ int main(int argc, char** argv) {
   opening.join();
   if (!session.ok()) return Die("cannot open session: " + session.status().ToString());
   service.SetSession(session->get());
+  if (!flags.metrics_textfile.empty()) {
+    Session* s = session->get();
+    metrics = std::make_unique<MetricsTextfile>(flags.metrics_textfile,
+                                                [s] { return s->GetStatus(); });
+    metrics_ptr = metrics.get();
+    service.OnVerified([m = metrics.get()](const v1::VerifyReply& r) { m->Verified(r); });
+  }
   for (;;) {
     if (!server) server = build_server();  // again after a failed exec
     if (!server) return Die("gRPC server failed to start");
     server->GetHealthCheckService()->SetServingStatus(true);
     UnixListener listener(*lfd, &auth);
     listener.Start(server.get());
+    if (metrics) metrics->Start();
     std::fprintf(stderr, "khod: pid %d serving %s (state %s): %s\n", ::getpid(),
                  flags.socket.c_str(), flags.state_dir.c_str(), (*session)->recovery().c_str());
+    Notify("READY=1\nSTATUS=serving, phase " + v1::Phase_Name((*session)->phase()));
     if (flags.reexec_marks) {
       Result<v1::ReexecTimeline> t =
           MakeReexecTimeline(*flags.reexec_marks, main_ns, opened_ns, MonotonicNs());
@@ -299,15 +338,18 @@ int main(int argc, char** argv) {
       marks.ready_ns = wake.ready_ns;
     }
     listener.Stop();
+    if (metrics) metrics->Stop();  // after a reexec the new khod writes the file
     // Lets the Freeze call that asked for the exec send its reply first, and
     // does not wait for idle clients to hang up.
     StopServer(server.get(), &calls, std::chrono::seconds(2));
     if (exec_argv.empty()) {
+      Notify("STOPPING=1");
       server.reset();
       std::fprintf(stderr, "khod: stopping on signal; session stays in %s\n",
                    v1::Phase_Name((*session)->phase()).c_str());
       return 0;
     }
+    Notify(ReloadingNotice());  // a reexec, not a crash, until the new khod's READY=1
     std::fprintf(stderr, "khod: re-executing %s\n", exec_argv[0].c_str());
     std::fflush(stderr);
     ::fcntl(*lfd, F_SETFD, 0);  // the new khod keeps accepting on the same socket

@@ -72,7 +72,11 @@ grpc::Status KhodService::Restore(grpc::ServerContext* c, const v1::RestoreReque
 
 grpc::Status KhodService::Verify(grpc::ServerContext* c, const v1::VerifyRequest*,
                                  v1::VerifyReply* r) {
-  return Guarded(auth_, c, [&] { return Assign(session_->Verify(), r); });
+  return Guarded(auth_, c, [&] {
+    Status s = Assign(session_->Verify(), r);
+    if (s.ok() && on_verified_) on_verified_(*r);
+    return s;
+  });
 }
 
 grpc::Status KhodService::Finish(grpc::ServerContext* c, const v1::FinishRequest*,

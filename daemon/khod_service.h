@@ -5,6 +5,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
+
 #include "daemon/peer_auth.h"
 #include "daemon/session.h"
 #include "proto/khod.grpc.pb.h"
@@ -22,6 +24,8 @@ class KhodService final : public v1::Khod::Service {
   // sets it before any connection is accepted.
   explicit KhodService(const PeerAuth* auth) : KhodService(nullptr, auth) {}
   void SetSession(Session* session) { session_ = session; }
+  // Called with every Verify reply khod gives (--metrics-textfile).
+  void OnVerified(std::function<void(const v1::VerifyReply&)> fn) { on_verified_ = std::move(fn); }
 
   grpc::Status Attach(grpc::ServerContext* c, const v1::AttachRequest* q, v1::AttachReply* r) override;
   grpc::Status Detach(grpc::ServerContext* c, const v1::DetachRequest* q, v1::DetachReply* r) override;
@@ -40,6 +44,7 @@ class KhodService final : public v1::Khod::Service {
  private:
   Session* session_;
   const PeerAuth* auth_;
+  std::function<void(const v1::VerifyReply&)> on_verified_;
 };
 
 }  // namespace khod

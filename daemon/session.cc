@@ -227,8 +227,11 @@ Result<uint64_t> Session::StageRecord() {
   // Status shows what is durable: published by the write that covers it.
   std::shared_ptr<const v1::StatusReply> fresh = std::make_shared<v1::StatusReply>(BuildStatus());
   return commit_.Stage(std::move(bytes), [this, fresh] {
-    std::lock_guard<std::mutex> l(status_mu_);
-    status_ = fresh;
+    {
+      std::lock_guard<std::mutex> l(status_mu_);
+      status_ = fresh;
+    }
+    if (opts_.on_status_published) opts_.on_status_published();
   });
 }
 

@@ -64,6 +64,10 @@ struct SessionOptions {
   // Called (outside the lock) once a REEXEC handover is durable, with the
   // argv to exec. The daemon shuts gRPC down, then execs.
   std::function<void(std::vector<std::string> argv)> on_exec_ready;
+  // Called (on the record writer's thread, no lock held) each time a durable
+  // change is published to GetStatus, every phase change included: khod
+  // rewrites its --metrics-textfile. Must not block.
+  std::function<void()> on_status_published;
 };
 
 class Session {

@@ -14,6 +14,7 @@
 #include "khoctl/commands.h"
 #include "khoctl/flag_parser.h"
 #include "khoctl/khod_call.h"
+#include "khoctl/proto_json.h"
 #include "khoctl/status_report.h"
 #include "synth/size.h"
 
@@ -24,7 +25,7 @@ namespace {
 constexpr char kUsage[] =
     "attach (--pid P --fd N | --model-size 1T [--model-hstate 4k|2m|1g] [--populate]) [--token T] "
     "[--name S] [--vm-token V --vm-type T] [--memslots FILE] [--gmem-flags F] [--hash] "
-    "[--socket PATH]";
+    "[--socket PATH] [--json]";
 
 // Adds to `q` what the declaration file says about the VMM's fd `fd`.
 Status ApplyDeclaration(const std::string& path, int fd, v1::AttachRequest* q) {
@@ -134,7 +135,7 @@ int RunAttach(const Args& args) {
              {"--name", true},       {"--vm-token", true},     {"--vm-type", true},
              {"--memslots", true},   {"--gmem-flags", true},   {"--hash", false},
              {"--model-size", true}, {"--model-hstate", true}, {"--populate", false},
-             {"--socket", true}});
+             {"--socket", true},     {"--json", false}});
   if (!f.ok()) return FailWithUsage("attach", kUsage, f.status());
   if (Status s = RefuseArguments(f->positionals()); !s.ok())
     return FailWithUsage("attach", kUsage, s);
@@ -144,6 +145,7 @@ int RunAttach(const Args& args) {
   KhodClient client(socket);
   Result<v1::AttachReply> r = client.Attach(*q);
   if (!r.ok()) return FailKhodCall("attach", socket, r.status());
+  if (f->Has("--json")) return PrintJson("attach", *r);
   const v1::GmemInfo& g = r->gmem();
   std::printf("attached gmem %llu '%s': %s, %s (%s)", static_cast<unsigned long long>(g.token()),
               g.name().c_str(), FormatBytes(g.size()).c_str(), g.source().c_str(),

@@ -6,7 +6,7 @@
 namespace khod {
 
 int RunCancel(const Args& args) {
-  return RunPhaseCommand("cancel", "cancel [--socket PATH]", args, &KhodClient::Cancel);
+  return RunPhaseCommand("cancel", "cancel [--socket PATH] [--json]", args, &KhodClient::Cancel);
 }
 
 }  // namespace khod

@@ -9,13 +9,14 @@
 #include "khoctl/commands.h"
 #include "khoctl/flag_parser.h"
 #include "khoctl/khod_call.h"
+#include "khoctl/proto_json.h"
 
 namespace khod {
 
-static const char kFdsUsage[] = "fds [--socket PATH]";
+static const char kFdsUsage[] = "fds [--socket PATH] [--json]";
 
 int RunFds(const Args& args) {
-  Result<ParsedFlags> f = ParseFlags(args, {{"--socket", true}});
+  Result<ParsedFlags> f = ParseFlags(args, {{"--socket", true}, {"--json", false}});
   if (!f.ok()) return FailWithUsage("fds", kFdsUsage, f.status());
   if (Status bad = RefuseArguments(f->positionals()); !bad.ok())
     return FailWithUsage("fds", kFdsUsage, bad);
@@ -23,6 +24,13 @@ int RunFds(const Args& args) {
   KhodClient client(socket);
   Result<v1::StatusReply> s = client.GetStatus();
   if (!s.ok()) return FailKhodCall("fds", socket, s.status());
+  if (f->Has("--json")) {  // the same facts: khod's pid, phase, and each gmem's khod_fd
+    v1::StatusReply fds;
+    fds.set_pid(s->pid());
+    fds.set_phase(s->phase());
+    *fds.mutable_gmems() = s->gmems();
+    return PrintJson("fds", fds);
+  }
   std::printf("%-6s %-16s %-14s %-8s %s\n", "TOKEN", "NAME", "KIND", "PID", "FD");
   int held = 0;
   for (const auto& g : s->gmems()) {

@@ -6,7 +6,7 @@
 namespace khod {
 
 int RunFinish(const Args& args) {
-  return RunPhaseCommand("finish", "finish [--socket PATH]", args, &KhodClient::Finish);
+  return RunPhaseCommand("finish", "finish [--socket PATH] [--json]", args, &KhodClient::Finish);
 }
 
 }  // namespace khod

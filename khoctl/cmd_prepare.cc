@@ -6,7 +6,7 @@
 namespace khod {
 
 int RunPrepare(const Args& args) {
-  return RunPhaseCommand("prepare", "prepare [--socket PATH]", args, &KhodClient::Prepare);
+  return RunPhaseCommand("prepare", "prepare [--socket PATH] [--json]", args, &KhodClient::Prepare);
 }
 
 }  // namespace khod

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "khoctl/flag_parser.h"
+#include "khoctl/proto_json.h"
 #include "khoctl/status_report.h"
 
 namespace khod {
@@ -69,25 +70,32 @@ int FailKhodCall(const char* command, const std::string& socket, const Status& s
   return kExitError;
 }
 
-// The --socket of a command that takes nothing else; kExitError already
-// reported (with the usage line) when the arguments are wrong.
-static Result<std::string> SocketOnly(const char* command, const char* usage, const Args& args) {
-  Result<ParsedFlags> f = ParseFlags(args, {{"--socket", true}});
+// The --socket (and --json, where `json` is given) of a command that takes
+// nothing else; kExitError already reported (with the usage line) when the
+// arguments are wrong.
+static Result<std::string> SocketOnly(const char* command, const char* usage, const Args& args,
+                                      bool* json = nullptr) {
+  std::vector<FlagSpec> specs = {{"--socket", true}};
+  if (json) specs.push_back({"--json", false});
+  Result<ParsedFlags> f = ParseFlags(args, specs);
   Status s = f.ok() ? RefuseArguments(f->positionals()) : f.status();
   if (!s.ok()) {
     FailWithUsage(command, usage, s);
     return s;
   }
+  if (json) *json = f->Has("--json");
   return f->Get("--socket", kDefaultSocket);
 }
 
 int RunPhaseCommand(const char* command, const char* usage, const Args& args,
                     Result<v1::PhaseReply> (KhodClient::*call)()) {
-  Result<std::string> socket = SocketOnly(command, usage, args);
+  bool json = false;
+  Result<std::string> socket = SocketOnly(command, usage, args, &json);
   if (!socket.ok()) return kExitError;
   KhodClient client(*socket);
   Result<v1::PhaseReply> r = (client.*call)();
   if (!r.ok()) return FailKhodCall(command, *socket, r.status());
+  if (json) return PrintJson(command, *r);
   std::printf("%s: %s\n", PhaseText(r->phase()).c_str(), r->message().c_str());
   return kExitOk;
 }

@@ -27,8 +27,9 @@ const char* GrpcCodeName(Status::Code c);
 //   "khoctl CMD: khod said FAILED_PRECONDITION: <khod's message>".
 int FailKhodCall(const char* command, const std::string& socket, const Status& s);
 
-// prepare, finish, cancel: parses [--socket PATH], makes the call, prints
-// "PHASE: message"; exit 0, or 2 through FailKhodCall.
+// prepare, finish, cancel: parses [--socket PATH] [--json], makes the call,
+// prints "PHASE: message" (or the PhaseReply as JSON); exit 0, or 2 through
+// FailKhodCall.
 int RunPhaseCommand(const char* command, const char* usage, const Args& args,
                     Result<v1::PhaseReply> (KhodClient::*call)());
 

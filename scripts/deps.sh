@@ -10,6 +10,8 @@ PKGS=(
   libfdt-dev device-tree-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
   libxxhash-dev zlib1g-dev
+  systemd                    # systemd-analyze, systemd-socket-activate (tests of the units)
+  prometheus                 # promtool check metrics (tests of --metrics-textfile; ~20 MB)
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,15 +1,32 @@
 // khod as a host service, driven as an operator or a service manager would:
-// its command line (--help, "--flag value"), and khoctl's help.
+// its command line (--help, "--flag value"), khoctl's help, socket
+// activation and readiness notices (systemd-socket-activate stands in for
+// systemd as PID 1, which the test machines do not run).
+#include <fcntl.h>
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
 #include <string>
+#include <vector>
 
-#include <gtest/gtest.h>
-
+#include "daemon/systemd_activation.h"
 #include "khoctl/client.h"
+#include "proto/reflection.grpc.pb.h"
 #include "tools/rehearsal/child_process.h"
 
 namespace khod {
@@ -27,6 +44,70 @@ int RunShell(const std::string& command, std::string* out) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+// A datagram socket playing systemd's $NOTIFY_SOCKET.
+class NotifyListener {
+ public:
+  explicit NotifyListener(const std::string& path) : path_(path) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, path.c_str(), sizeof(a.sun_path) - 1);
+    bound_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  }
+  ~NotifyListener() { ::close(fd_); }
+  bool bound() const { return bound_; }
+  // The next notice, or "" after `ms` without one.
+  std::string Next(int ms) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, ms) != 1) return "";
+    char buf[4096];
+    ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+  }
+  // Notices until one starts with `prefix` (returned), or "" after `ms`.
+  std::string Until(const std::string& prefix, int ms) {
+    for (auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+         std::chrono::steady_clock::now() < end;) {
+      std::string m = Next(100);
+      if (m.rfind(prefix, 0) == 0) return m;
+    }
+    return "";
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  bool bound_ = false;
+};
+
+TEST(SystemdActivationTest, ActivatedFdIsFdThreeOnlyForThisProcessAndOneSocket) {
+  EXPECT_EQ(*ActivatedFd(nullptr, nullptr, 42), -1);  // not socket-activated
+  EXPECT_EQ(*ActivatedFd("41", "1", 42), -1);         // meant for a parent
+  EXPECT_EQ(*ActivatedFd("42", "1", 42), kFirstActivatedFd);
+  Result<int> two = ActivatedFd("42", "2", 42);
+  ASSERT_FALSE(two.ok());
+  EXPECT_NE(two.status().message().find("passed 2 fds"), std::string::npos);
+  EXPECT_FALSE(ActivatedFd("42x", "1", 42).ok());
+  EXPECT_FALSE(ActivatedFd("42", "", 42).ok());
+}
+
+TEST(SystemdActivationTest, NoticeReachesNotifySocketByPathAndAbstractName) {
+  char t[] = "/tmp/khod-notify-test.XXXXXX";
+  const std::string dir = ::mkdtemp(t);
+  NotifyListener l(dir + "/notify");
+  ASSERT_TRUE(l.bound());
+  ::setenv("NOTIFY_SOCKET", (dir + "/notify").c_str(), 1);
+  EXPECT_TRUE(NotifyServiceManager("READY=1\nSTATUS=serving").ok());
+  EXPECT_EQ(l.Next(1000), "READY=1\nSTATUS=serving");
+  const std::string reloading = ReloadingNotice();
+  EXPECT_EQ(reloading.rfind("RELOADING=1\nMONOTONIC_USEC=", 0), 0u) << reloading;
+  ::setenv("NOTIFY_SOCKET", "relative/path", 1);
+  EXPECT_FALSE(NotifyServiceManager("READY=1").ok());
+  ::unsetenv("NOTIFY_SOCKET");
+  EXPECT_TRUE(NotifyServiceManager("READY=1").ok());  // no service manager: nothing to do
+  std::system(("rm -rf " + dir).c_str());
+}
+
 class KhodServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -34,6 +115,19 @@ class KhodServiceTest : public ::testing::Test {
     dir_ = ::mkdtemp(t);
   }
   void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
+  // A 1 MiB memfd with one page written, attached to khod and prepared.
+  static int AttachPreparedMemfd(KhodClient& c) {
+    const int memfd = ::memfd_create("guest", MFD_CLOEXEC);
+    EXPECT_EQ(::ftruncate(memfd, 1 << 20), 0);
+    EXPECT_EQ(::pwrite(memfd, "x", 1, 0), 1);
+    v1::AttachRequest a;
+    a.set_name("guest");
+    a.mutable_kernel()->set_pid(::getpid());
+    a.mutable_kernel()->set_fd(memfd);
+    EXPECT_TRUE(c.Attach(a).ok());
+    EXPECT_TRUE(c.Prepare().ok());
+    return memfd;
+  }
   std::string dir_;
 };
 
@@ -68,6 +162,117 @@ TEST_F(KhodServiceTest, SocketGivenAsSeparateArgumentServes) {
   EXPECT_NE(out.find("IDLE"), std::string::npos) << out;
 }
 
+TEST_F(KhodServiceTest, MetricsTextfileFollowsThePhasesAndPassesPromtool) {
+  const std::string sock = dir_ + "/k.sock", metrics = dir_ + "/khod.prom";
+  Result<ChildProcess> k = ChildProcess::Start({"daemon/khod", "--socket", sock, "--state-dir",
+                                                dir_ + "/state", "--metrics-textfile", metrics},
+                                               false, dir_ + "/khod.log");
+  ASSERT_TRUE(k.ok());
+  KhodClient c(sock);
+  ASSERT_TRUE(c.WaitHealthy(std::chrono::seconds(10)).ok());
+  auto read = [&] {
+    std::ifstream in(metrics);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  // Written by a thread of its own: wait for the phase to show.
+  auto wait_for = [&](const std::string& line) {
+    for (int i = 0; i < 100; ++i) {
+      if (read().find(line) != std::string::npos) return true;
+      ::usleep(50000);
+    }
+    ADD_FAILURE() << "no '" << line << "' in:\n" << read();
+    return false;
+  };
+  wait_for("khod_phase{phase=\"IDLE\"} 1\n");
+  const int memfd = AttachPreparedMemfd(c);
+  ASSERT_FALSE(HasFailure());
+  ASSERT_TRUE(wait_for("khod_phase{phase=\"PREPARED\"} 1\n"));
+  const std::string text = read();
+  EXPECT_NE(text.find("khod_gmems{provenance=\"kernel\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("khod_gmem_bytes{provenance=\"kernel\"} 1048576\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("khod_phase_transition_seconds{phase=\"PREPARED\"} "), std::string::npos)
+      << text;
+  struct stat st;
+  ASSERT_EQ(::stat(metrics.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);  // node_exporter need not be root
+  ::close(memfd);
+  if (::access("/usr/bin/promtool", X_OK) != 0)
+    GTEST_SKIP() << "promtool missing (Debian package prometheus; scripts/deps.sh installs it)";
+  std::string out;
+  EXPECT_EQ(RunShell("promtool check metrics < " + metrics + " 2>&1", &out), 0) << out << text;
+  EXPECT_EQ(out, "") << out;
+}
+
+TEST_F(KhodServiceTest, StatusJsonParsesAsTheStatusReply) {
+  const std::string sock = dir_ + "/k.sock";
+  Result<ChildProcess> k =
+      ChildProcess::Start({"daemon/khod", "--socket=" + sock, "--state-dir=" + dir_ + "/state"},
+                          false, dir_ + "/khod.log");
+  ASSERT_TRUE(k.ok());
+  KhodClient c(sock);
+  ASSERT_TRUE(c.WaitHealthy(std::chrono::seconds(10)).ok());
+  v1::AttachRequest a;
+  a.set_name("vm0");
+  a.mutable_model()->set_size(1ull << 30);
+  ASSERT_TRUE(c.Attach(a).ok());
+  std::string out;
+  ASSERT_EQ(RunShell("khoctl/khoctl status --json --socket " + sock, &out), 0) << out;
+  v1::StatusReply s;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(out, &s).ok()) << out;
+  EXPECT_EQ(s.phase(), v1::IDLE);
+  ASSERT_EQ(s.gmems_size(), 1) << out;
+  EXPECT_EQ(s.gmems(0).name(), "vm0");
+  EXPECT_EQ(s.pid(), static_cast<uint32_t>(k->pid()));
+  // Plain JSON to any reader, not only protobuf's: python's parser agrees.
+  ASSERT_EQ(RunShell("khoctl/khoctl status --json --socket " + sock +
+                         " | python3 -c 'import json,sys; d=json.load(sys.stdin); "
+                         "print(d[\"phase\"], d[\"gmems\"][0][\"name\"])'",
+                     &out),
+            0);
+  EXPECT_EQ(out, "IDLE vm0\n");
+  // The phase commands print their PhaseReply the same way.
+  ASSERT_EQ(RunShell("khoctl/khoctl prepare --json --socket " + sock, &out), 0) << out;
+  v1::PhaseReply p;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(out, &p).ok()) << out;
+  EXPECT_EQ(p.phase(), v1::PREPARED);
+  ASSERT_EQ(RunShell("khoctl/khoctl fds --json --socket " + sock + " 2>/dev/null", &out), 0);
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(out, &s).ok()) << out;
+  EXPECT_EQ(s.gmems_size(), 1);
+}
+
+// A generic gRPC client learns khod's API from khod itself.
+TEST_F(KhodServiceTest, ReflectionListsKhodsServices) {
+  const std::string sock = dir_ + "/k.sock";
+  Result<ChildProcess> k =
+      ChildProcess::Start({"daemon/khod", "--socket=" + sock, "--state-dir=" + dir_ + "/state"},
+                          false, dir_ + "/khod.log");
+  ASSERT_TRUE(k.ok());
+  ASSERT_TRUE(KhodClient(sock).WaitHealthy(std::chrono::seconds(10)).ok());
+  auto channel = grpc::CreateChannel("unix:" + sock, grpc::InsecureChannelCredentials());
+  auto stub = grpc::reflection::v1alpha::ServerReflection::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto stream = stub->ServerReflectionInfo(&ctx);
+  grpc::reflection::v1alpha::ServerReflectionRequest q;
+  q.set_list_services("");
+  ASSERT_TRUE(stream->Write(q));
+  grpc::reflection::v1alpha::ServerReflectionResponse r;
+  ASSERT_TRUE(stream->Read(&r));
+  std::set<std::string> names;
+  for (const auto& s : r.list_services_response().service()) names.insert(s.name());
+  EXPECT_EQ(names.count("khod.v1.Khod"), 1u) << r.DebugString();
+  EXPECT_EQ(names.count("grpc.health.v1.Health"), 1u) << r.DebugString();
+  // ... and the descriptor of its methods, to call them.
+  q.set_file_containing_symbol("khod.v1.Khod");
+  ASSERT_TRUE(stream->Write(q));
+  ASSERT_TRUE(stream->Read(&r));
+  ASSERT_GT(r.file_descriptor_response().file_descriptor_proto_size(), 0) << r.DebugString();
+  stream->WritesDone();
+}
+
 TEST_F(KhodServiceTest, KhoctlCommandHelpPrintsItsUsage) {
   std::string out;
   EXPECT_EQ(RunShell("khoctl/khoctl status --help", &out), 0);
@@ -78,6 +283,52 @@ TEST_F(KhodServiceTest, KhoctlCommandHelpPrintsItsUsage) {
   // Exit codes and messages of a real mistake stay as they were.
   EXPECT_EQ(RunShell("khoctl/khoctl status --bogus 2>&1", &out), 2);
   EXPECT_NE(out.find("khoctl status: unknown flag '--bogus'"), std::string::npos) << out;
+}
+
+// systemd-socket-activate binds the socket and execs khod on the first
+// connection with LISTEN_FDS=1 (as khod.socket would; -E passes on the
+// NOTIFY_SOCKET a service manager sets): khod serves on it,
+// tells $NOTIFY_SOCKET READY=1, RELOADING=1 before a reexec handover and
+// READY=1 again from the new khod, which serves on the same socket.
+TEST_F(KhodServiceTest, SocketActivatedKhodServesNotifiesAndKeepsTheSocketAcrossReexec) {
+  if (::access("/usr/bin/systemd-socket-activate", X_OK) != 0)
+    GTEST_SKIP() << "systemd-socket-activate missing (Debian package systemd)";
+  const std::string sock = dir_ + "/activated.sock";
+  NotifyListener notices(dir_ + "/notify");
+  ASSERT_TRUE(notices.bound());
+  ::setenv("NOTIFY_SOCKET", (dir_ + "/notify").c_str(), 1);
+  Result<ChildProcess> k =
+      ChildProcess::Start({"/usr/bin/systemd-socket-activate", "-l", sock, "-E", "NOTIFY_SOCKET",
+                           "daemon/khod", "--state-dir", dir_ + "/state", "--transport", "reexec"},
+                          false, dir_ + "/khod.log");
+  ::unsetenv("NOTIFY_SOCKET");
+  ASSERT_TRUE(k.ok());
+  for (int i = 0; i < 100 && ::access(sock.c_str(), F_OK) != 0; ++i) ::usleep(50000);
+  std::string out;
+  EXPECT_EQ(RunShell("khoctl/khoctl status --socket " + sock, &out), 0) << out;
+  EXPECT_NE(out.find("IDLE"), std::string::npos) << out;
+  EXPECT_NE(notices.Until("READY=1", 5000), "");
+
+  KhodClient c(sock);
+  const int memfd = AttachPreparedMemfd(c);
+  ASSERT_FALSE(HasFailure());
+  Result<v1::StatusReply> before = c.GetStatus();
+  ASSERT_TRUE(before.ok());
+  v1::FreezeRequest f;
+  f.set_guests_paused(true);
+  ASSERT_TRUE(c.Freeze(f).ok());
+  EXPECT_NE(notices.Until("RELOADING=1\nMONOTONIC_USEC=", 10000), "");
+  Result<v1::StatusReply> after =
+      c.WaitNewIncarnation(before->incarnation(), std::chrono::seconds(20));
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(after->exec_count(), 1u);
+  EXPECT_EQ(after->pid(), before->pid());  // the unit's main pid stays
+  EXPECT_NE(notices.Until("READY=1", 5000), "");
+  EXPECT_EQ(RunShell("khoctl/khoctl status --socket " + sock, &out), 0) << out;
+  EXPECT_NE(out.find("HANDED_OVER"), std::string::npos) << out;
+  ::close(memfd);
+  k->Stop(SIGTERM);
+  EXPECT_EQ(notices.Until("STOPPING=1", 5000), "STOPPING=1");
 }
 
 }  // namespace

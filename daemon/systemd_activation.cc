@@ -1,0 +1,94 @@
+#include "daemon/systemd_activation.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+
+namespace khod {
+
+namespace {
+
+Result<uint64_t> ParseEnvNumber(const char* name, const char* text) {
+  uint64_t v = 0;
+  const char* end = text + std::strlen(text);
+  auto [ptr, ec] = std::from_chars(text, end, v);
+  if (ptr == text || ec != std::errc() || ptr != end)
+    return Status::InvalidArgument(std::string(name) + "='" + text + "' is not a number");
+  return v;
+}
+
+}  // namespace
+
+Result<int> ActivatedFd(const char* listen_pid, const char* listen_fds, pid_t self) {
+  if (!listen_pid || !listen_fds) return -1;
+  Result<uint64_t> pid = ParseEnvNumber("LISTEN_PID", listen_pid);
+  if (!pid.ok()) return pid.status();
+  if (*pid != static_cast<uint64_t>(self)) return -1;  // meant for a process we came from
+  Result<uint64_t> n = ParseEnvNumber("LISTEN_FDS", listen_fds);
+  if (!n.ok()) return n.status();
+  if (*n != 1)
+    return Status::InvalidArgument("socket activation passed " + std::to_string(*n) +
+                                   " fds; khod listens on exactly one socket");
+  return kFirstActivatedFd;
+}
+
+Result<int> TakeActivatedSocket() {
+  Result<int> fd = ActivatedFd(std::getenv("LISTEN_PID"), std::getenv("LISTEN_FDS"), ::getpid());
+  ::unsetenv("LISTEN_PID");
+  ::unsetenv("LISTEN_FDS");
+  ::unsetenv("LISTEN_FDNAMES");
+  if (!fd.ok() || *fd < 0) return fd;
+  int domain = 0, type = 0, listening = 0;
+  socklen_t len = sizeof(int);
+  if (::getsockopt(*fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0)
+    return Status::FromErrno("socket activation: fd 3", errno);
+  len = sizeof(int);
+  ::getsockopt(*fd, SOL_SOCKET, SO_TYPE, &type, &len);
+  len = sizeof(int);
+  ::getsockopt(*fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len);
+  if (domain != AF_UNIX || type != SOCK_STREAM || !listening)
+    return Status::InvalidArgument(
+        "socket activation: fd 3 is not a listening unix stream socket (ListenStream=PATH)");
+  ::fcntl(*fd, F_SETFD, FD_CLOEXEC);
+  return *fd;
+}
+
+Status NotifyServiceManager(const std::string& state) {
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (!path || !*path) return Status::Ok();
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const size_t n = std::strlen(path);
+  if ((path[0] != '/' && path[0] != '@') || n >= sizeof(addr.sun_path))
+    return Status::InvalidArgument(std::string("NOTIFY_SOCKET='") + path +
+                                   "' is neither an absolute path nor @abstract");
+  std::memcpy(addr.sun_path, path, n);
+  if (path[0] == '@') addr.sun_path[0] = '\0';
+  const socklen_t addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + n);
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::FromErrno("notify socket", errno);
+  ssize_t sent = ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL,
+                          reinterpret_cast<sockaddr*>(&addr), addr_len);
+  int err = errno;
+  ::close(fd);
+  if (sent != static_cast<ssize_t>(state.size()))
+    return Status::FromErrno(std::string("notify ") + path, sent < 0 ? err : EMSGSIZE);
+  return Status::Ok();
+}
+
+std::string ReloadingNotice() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  const uint64_t usec =
+      static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+  return "RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec);
+}
+
+}  // namespace khod
