@@ -1,6 +1,7 @@
 #include "daemon/metrics_exposition.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 
 namespace khod {
@@ -17,8 +18,10 @@ class Family {
   }
   // `labels` as written between the braces ("phase=\"IDLE\""), or empty.
   Family& Sample(const std::string& labels, double value) {
+    // The shortest of 15 or 17 digits that reads back as the same double.
     char v[64];
-    std::snprintf(v, sizeof(v), "%.17g", value);
+    std::snprintf(v, sizeof(v), "%.15g", value);
+    if (std::strtod(v, nullptr) != value) std::snprintf(v, sizeof(v), "%.17g", value);
     *out_ += name_;
     if (!labels.empty()) *out_ += "{" + labels + "}";
     *out_ += std::string(" ") + v + "\n";

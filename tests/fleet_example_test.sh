@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# scripts/fleet_example.sh both ways: two hosts EQUAL (exit 0, rollout
+# complete), and host2 DIFFERENT (exit 1, the rollout stops at host2).
+set -uo pipefail
+cd "${TEST_SRCDIR:-$PWD}/khod" 2>/dev/null || cd "$(dirname "$0")/.."
+export KHOD_BIN="$PWD/daemon/khod" KHOCTL_BIN="$PWD/khoctl/khoctl"
+out="$(mktemp /tmp/khod-fleet-test.XXXXXX)"
+trap 'rm -f "$out"' EXIT
+fail=0
+scripts/fleet_example.sh >"$out" 2>&1
+rc=$?
+cat "$out"
+[ $rc -eq 0 ] || { echo "FAILED: the good rollout exited $rc"; fail=1; }
+grep -q "rollout complete: every host EQUAL" "$out" || { echo "FAILED: no completion line"; fail=1; }
+[ "$(grep -c '^== host[12] EQUAL' "$out")" -eq 2 ] || { echo "FAILED: not both hosts EQUAL"; fail=1; }
+
+scripts/fleet_example.sh --break-host2 >"$out" 2>&1
+rc=$?
+cat "$out"
+[ $rc -eq 1 ] || { echo "FAILED: the broken rollout exited $rc, not 1"; fail=1; }
+grep -q "^== host1 EQUAL" "$out" || { echo "FAILED: the canary did not pass"; fail=1; }
+grep -q "^== rollout stops at host2 (exit 1" "$out" || { echo "FAILED: no stop at host2 on DIFFERENT"; fail=1; }
+grep -q "^== host2 EQUAL" "$out" && { echo "FAILED: host2 reported EQUAL"; fail=1; }
+exit $fail
