@@ -6,12 +6,11 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include <cinttypes>
-#include <cstdio>
 #include <fstream>
 
 #include "common/hex.h"
 #include "kernel/pagemap.h"
+#include "kernel/proc_maps.h"
 
 namespace khod {
 
@@ -21,20 +20,15 @@ Result<HeldMapping> HeldMapping::Find(pid_t pid, int fd, uint64_t size) {
   const std::string proc = "/proc/" + std::to_string(pid);
   std::ifstream maps(proc + "/maps");
   if (!maps) return Status::NotFound("cannot read " + proc + "/maps (no such process?)");
-  // "start-end perms offset major:minor inode path"
   std::string line;
   while (std::getline(maps, line)) {
-    uint64_t start = 0, end = 0, offset = 0, inode = 0;
-    unsigned major = 0, minor = 0;
-    char perms[8] = {};
-    if (std::sscanf(line.c_str(), "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %x:%x %" SCNu64, &start,
-                    &end, perms, &offset, &major, &minor, &inode) != 7)
-      continue;
-    if (inode != st.st_ino || makedev(major, minor) != st.st_dev) continue;
-    if (offset != 0 || end - start < size || perms[3] != 's') continue;
+    Result<ProcMapsEntry> e = ParseProcMapsLine(line);
+    if (!e.ok()) continue;
+    if (e->inode != st.st_ino || makedev(e->dev_major, e->dev_minor) != st.st_dev) continue;
+    if (e->offset != 0 || e->end - e->start < size || !e->shared()) continue;
     int pm = ::open((proc + "/pagemap").c_str(), O_RDONLY | O_CLOEXEC);
     if (pm < 0) return Status::FromErrno("open " + proc + "/pagemap", errno);
-    return HeldMapping(pid, start, UniqueFd(pm));
+    return HeldMapping(pid, e->start, UniqueFd(pm));
   }
   return Status::NotFound("pid " + std::to_string(pid) + " maps no shared range of inode " +
                           std::to_string(st.st_ino) + " from offset 0 covering " +

@@ -16,6 +16,17 @@ Result<Mapping> Mapping::Map(int fd, uint64_t offset, size_t length, int prot) {
   return Mapping(addr, length);
 }
 
+Result<bool> IsMappable(int fd, size_t length) {
+  if (length == 0) return Status::InvalidArgument("mmap of 0 bytes");
+  void* addr = ::mmap(nullptr, length, PROT_NONE, MAP_SHARED, fd, 0);
+  if (addr != MAP_FAILED) {
+    ::munmap(addr, length);
+    return true;
+  }
+  if (errno == ENODEV) return false;
+  return Status::FromErrno("mmap(PROT_NONE) fd " + std::to_string(fd), errno);
+}
+
 Mapping& Mapping::operator=(Mapping&& o) noexcept {
   if (this != &o) {
     if (addr_) ::munmap(addr_, length_);

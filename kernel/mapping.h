@@ -32,6 +32,12 @@ class Mapping {
   size_t length_ = 0;
 };
 
+// Whether `fd` can be mmap'd at all: mmap(PROT_NONE, MAP_SHARED) of `length`
+// bytes succeeds (true) or fails with ENODEV (false: a guest_memfd created
+// without GUEST_MEMFD_FLAG_MMAP). Maps nothing for good and touches no page;
+// any other failure is an error.
+Result<bool> IsMappable(int fd, size_t length);
+
 }  // namespace khod
 
 #endif  // KHOD_KERNEL_MAPPING_H_

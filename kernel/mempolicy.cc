@@ -41,6 +41,16 @@ Result<Mempolicy> GetMempolicyAt(const void* addr) {
   return p;
 }
 
+Result<int> FirstAllowedNode() {
+  int mode = 0;
+  unsigned long mask[kMaskWords] = {};
+  if (::syscall(SYS_get_mempolicy, &mode, mask, kMaxNode, nullptr, MPOL_F_MEMS_ALLOWED) < 0)
+    return Status::FromErrno("get_mempolicy(MPOL_F_MEMS_ALLOWED)", errno);
+  for (size_t w = 0; w < kMaskWords; ++w)
+    if (mask[w]) return static_cast<int>(w * 64 + static_cast<size_t>(__builtin_ctzl(mask[w])));
+  return Status::Internal("get_mempolicy(MPOL_F_MEMS_ALLOWED) allows no node");
+}
+
 Status SetMempolicy(void* addr, size_t length, const Mempolicy& policy) {
   unsigned long mask[kMaskWords] = {};
   if (policy.nodemask.size() > kMaskWords)

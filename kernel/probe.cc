@@ -129,6 +129,7 @@ KernelCaps ProbeKernel() {
   struct utsname u;
   if (::uname(&u) == 0) c.kernel_release = u.release;
   ProbeKvm(&c);
+  c.gmem_shared_policy = GuestMemfdSharedPolicy();
   c.hugepage_sizes = ProbeHugepages();
   c.pfns_readable = PfnsReadable();
   c.kpageflags_readable = ::access("/proc/kpageflags", R_OK) == 0;
@@ -157,6 +158,8 @@ std::string CapsToText(const KernelCaps& c) {
     o << "memory_attributes " << Hex(c.memory_attributes)
       << ((c.memory_attributes & uapi::kMemoryAttributePrivate) ? " PRIVATE" : " (none)") << "\n";
     o << "vm_types          " << Hex(c.vm_types) << "\n";
+    o << "gmem_shared_policy " << SharedPolicyAnswerName(c.gmem_shared_policy.answer) << ": "
+      << c.gmem_shared_policy.evidence << "\n";
   } else {
     o << "kvm               no: " << c.kvm_reason << "\n";
   }
@@ -175,7 +178,9 @@ std::string CapsToJson(const KernelCaps& c) {
     << Bool(c.kvm_available) << ",\"reason\":" << JsonString(c.kvm_reason)
     << ",\"guest_memfd\":" << Bool(c.guest_memfd) << ",\"guest_memfd_flags\":" << c.guest_memfd_flags
     << ",\"user_memory2\":" << Bool(c.user_memory2) << ",\"memory_attributes\":" << c.memory_attributes
-    << ",\"vm_types\":" << c.vm_types << "},\"hugetlb\":[";
+    << ",\"vm_types\":" << c.vm_types << ",\"gmem_shared_policy\":{\"answer\":"
+    << JsonString(SharedPolicyAnswerName(c.gmem_shared_policy.answer))
+    << ",\"evidence\":" << JsonString(c.gmem_shared_policy.evidence) << "}},\"hugetlb\":[";
   for (size_t i = 0; i < c.hugepage_sizes.size(); ++i) {
     const auto& h = c.hugepage_sizes[i];
     o << (i ? "," : "") << "{\"size_kb\":" << h.size_kb << ",\"total\":" << h.total

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "kernel/shared_policy_probe.h"
+
 namespace khod {
 
 struct HugepageSize {
@@ -25,6 +27,8 @@ struct KernelCaps {
   bool user_memory2 = false;           // KVM_CAP_USER_MEMORY2
   uint64_t memory_attributes = 0;      // KVM_CAP_MEMORY_ATTRIBUTES (on a type-0 VM)
   uint64_t vm_types = 0;               // KVM_CAP_VM_TYPES bitmask
+  // Whether guest_memfd has a shared (inode) NUMA policy, by probe.
+  SharedPolicyProbe gmem_shared_policy;
   // Memory
   std::vector<HugepageSize> hugepage_sizes;
   bool pfns_readable = false;          // pagemap shows PFNs (CAP_SYS_ADMIN)

@@ -4,7 +4,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/mempolicy.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +21,8 @@
 #include <gtest/gtest.h>
 
 #include "capture/json_reader.h"
+#include "kernel/kvm.h"
+#include "kernel/kvm_uapi.h"
 
 namespace khod {
 namespace {
@@ -83,6 +87,52 @@ TEST(KernelProbeTest, KvmPresenceMatchesTheDevice) {
   }
 }
 
+// The direct look the shared-policy probe must agree with: a guest_memfd
+// mapped twice, the first mapping mbound interleave on node 0, the second's
+// mode read back with raw syscalls. -1: could not be looked at.
+int SecondMappingModeAfterMbind() {
+  auto kvm = Kvm::Open();
+  if (!kvm.ok()) return -1;
+  auto vm = kvm->CreateVm(0);
+  if (!vm.ok()) return -1;
+  const size_t bytes = 4 * static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  auto gmem = vm->CreateGuestMemfd(bytes, uapi::kGuestMemfdFlagMmap);
+  if (!gmem.ok()) return -1;
+  void* a = ::mmap(nullptr, bytes, PROT_NONE, MAP_SHARED, gmem->get(), 0);
+  void* b = ::mmap(nullptr, bytes, PROT_NONE, MAP_SHARED, gmem->get(), 0);
+  int mode = -1;
+  unsigned long node0 = 1, mask[16] = {};
+  if (a != MAP_FAILED && b != MAP_FAILED &&
+      ::syscall(SYS_mbind, a, bytes, MPOL_INTERLEAVE, &node0, 2, 0) == 0 &&
+      ::syscall(SYS_get_mempolicy, &mode, mask, 16 * 64, b, MPOL_F_ADDR) != 0)
+    mode = -1;
+  if (a != MAP_FAILED) ::munmap(a, bytes);
+  if (b != MAP_FAILED) ::munmap(b, bytes);
+  return mode;
+}
+
+TEST(KernelProbeTest, SharedPolicyAnswerMatchesADirectLook) {
+  const KernelCaps caps = ProbeKernel();
+  const SharedPolicyProbe& p = caps.gmem_shared_policy;
+  EXPECT_FALSE(p.evidence.empty());
+  if (!caps.kvm_available || !(caps.guest_memfd_flags & uapi::kGuestMemfdFlagMmap)) {
+    EXPECT_EQ(p.answer, SharedPolicyAnswer::kUnknown) << p.evidence;
+    GTEST_SKIP() << "no mappable guest_memfd here (" << caps.kvm_reason
+                 << "): the probe can only say unknown";
+  }
+  const int mode = SecondMappingModeAfterMbind();
+  ASSERT_GE(mode, 0) << "the direct look failed";
+  EXPECT_EQ(p.answer, mode == MPOL_INTERLEAVE ? SharedPolicyAnswer::kYes : SharedPolicyAnswer::kNo)
+      << p.evidence;
+  // gmem-6.18-facts.md: Linux 6.18 guest_memfd has no shared policy.
+  if (caps.kernel_release.rfind("6.18.", 0) == 0) {
+    EXPECT_EQ(p.answer, SharedPolicyAnswer::kNo) << p.evidence;
+  }
+  EXPECT_NE(CapsToText(caps).find(std::string("gmem_shared_policy ") +
+                                  SharedPolicyAnswerName(p.answer)),
+            std::string::npos);
+}
+
 TEST(KernelProbeTest, PfnsAndFlagsMatchDirectReads) {
   const KernelCaps caps = ProbeKernel();
   EXPECT_EQ(caps.pfns_readable, DirectPfnVisible());
@@ -110,8 +160,14 @@ void ExpectJsonMatches(const std::string& json, const KernelCaps& caps) {
   const JsonValue* kvm = doc->Find("kvm");
   ASSERT_NE(kvm, nullptr);
   for (const char* key : {"available", "reason", "guest_memfd", "guest_memfd_flags",
-                          "user_memory2", "memory_attributes", "vm_types"})
+                          "user_memory2", "memory_attributes", "vm_types", "gmem_shared_policy"})
     EXPECT_NE(kvm->Find(key), nullptr) << "kvm." << key;
+  const JsonValue* shared = kvm->Find("gmem_shared_policy");
+  ASSERT_NE(shared, nullptr);
+  ASSERT_NE(shared->Find("answer"), nullptr);
+  EXPECT_EQ(shared->Find("answer")->string(),
+            SharedPolicyAnswerName(caps.gmem_shared_policy.answer));
+  EXPECT_NE(shared->Find("evidence"), nullptr);
   EXPECT_EQ(kvm->Find("available")->boolean(), caps.kvm_available);
   EXPECT_EQ(doc->Find("pfns_readable")->boolean(), caps.pfns_readable);
   EXPECT_EQ(doc->Find("kernel_release")->string(), caps.kernel_release);

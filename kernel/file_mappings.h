@@ -1,0 +1,49 @@
+// The mappings one process has of one memory file, with the NUMA policy each
+// follows: /proc/PID/maps (which file, at which offset) joined by start
+// address with /proc/PID/numa_maps (which policy). On Linux 6.18 a
+// guest_memfd has no shared policy, so this is where its policy lives
+// (state/snapshot.h, PolicySource::kVmmMappings); such a mapping's PTEs are
+// also where a VMM's use of INIT_SHARED memory shows.
+#ifndef KHOD_KERNEL_FILE_MAPPINGS_H_
+#define KHOD_KERNEL_FILE_MAPPINGS_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "state/snapshot.h"
+
+namespace khod {
+
+struct FileMapping {
+  uint64_t start = 0, end = 0;  // [start, end) in the process
+  uint64_t first_index = 0;     // the file page mapped at `start`
+  uint64_t count = 0;           // pages
+  bool shared = false;          // MAP_SHARED
+  Mempolicy policy;             // as numa_maps shows it
+};
+
+// Which file: st_dev (as makedev(major, minor) in maps) and st_ino.
+struct FileKey {
+  uint64_t dev = 0;
+  uint64_t inode = 0;
+};
+
+// The mappings of `file` in `maps`, in maps order, each with the policy of
+// the numa_maps line starting at the same address. InvalidArgument naming the
+// line when a line is malformed; NotFound when a mapping of the file has no
+// numa_maps line (the mappings changed between the two reads).
+Result<std::vector<FileMapping>> JoinFileMappings(std::string_view maps, std::string_view numa_maps,
+                                                  FileKey file, uint64_t page_size);
+
+// Reads /proc/PID/maps and /proc/PID/numa_maps (bounded) and joins them,
+// reading both again (a few times) while a mapping changes between the reads.
+// Unsupported when numa_maps is missing (a kernel without CONFIG_NUMA).
+Result<std::vector<FileMapping>> ReadFileMappings(pid_t pid, FileKey file, uint64_t page_size);
+
+}  // namespace khod
+
+#endif  // KHOD_KERNEL_FILE_MAPPINGS_H_

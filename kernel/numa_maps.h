@@ -1,0 +1,33 @@
+// /proc/PID/numa_maps: one line per mapping, "START POLICY key=value...".
+// POLICY is the kernel's mpol_to_str(): MODE[=FLAGS][:NODELIST], where MODE is
+// default, prefer, bind, interleave, local, "weighted interleave" or
+// "prefer (many)" (the last two hold a space), FLAGS is static, relative
+// and/or balancing joined by '|', and NODELIST is like 0-1,3.
+// A mapping without a policy of its own shows its process's task policy
+// (show_numa_map falls back to it): the policy its faults follow.
+#ifndef KHOD_KERNEL_NUMA_MAPS_H_
+#define KHOD_KERNEL_NUMA_MAPS_H_
+
+#include <cstdint>
+#include <string_view>
+
+#include "common/status.h"
+#include "state/snapshot.h"
+
+namespace khod {
+
+struct NumaMapsEntry {
+  uint64_t start = 0;  // the mapping's start address (joins /proc/PID/maps)
+  Mempolicy policy;    // home_node is not shown: always -1
+};
+
+// Parses POLICY as numa_maps prints it ("bind:0", "interleave=static:0-1").
+// InvalidArgument naming what is wrong otherwise.
+Result<Mempolicy> ParseNumaMapsPolicy(std::string_view text);
+
+// Parses one whole line.
+Result<NumaMapsEntry> ParseNumaMapsLine(std::string_view line);
+
+}  // namespace khod
+
+#endif  // KHOD_KERNEL_NUMA_MAPS_H_

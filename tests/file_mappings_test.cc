@@ -1,0 +1,215 @@
+// kernel/proc_maps, kernel/numa_maps and kernel/file_mappings: the lines the
+// real 6.18 kernel printed for guest_memfd mappings
+// (../shared/notes/gmem-6.18-facts.md), every policy form mpol_to_str()
+// prints, hostile lines, and a live join on this process's own mappings.
+#include "kernel/file_mappings.h"
+
+#include <gtest/gtest.h>
+#include <linux/mempolicy.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "kernel/numa_maps.h"
+#include "kernel/proc_maps.h"
+
+namespace khod {
+namespace {
+
+constexpr uint64_t kPage = 4096;
+
+Mempolicy Policy(int32_t mode, std::vector<uint64_t> mask, uint32_t flags = 0) {
+  Mempolicy p;
+  p.mode = mode;
+  p.mode_flags = flags;
+  p.nodemask = std::move(mask);
+  return p;
+}
+
+TEST(ProcMapsTest, ParsesTheRecordedGuestMemfdLine) {
+  auto e = ParseProcMapsLine(
+      "7f118de1e000-7f118e61e000 rw-s 00000000 00:10 130198 "
+      "anon_inode:[kvm-gmem]");
+  ASSERT_TRUE(e.ok()) << e.status().message();
+  EXPECT_EQ(e->start, 0x7f118de1e000u);
+  EXPECT_EQ(e->end, 0x7f118e61e000u);
+  EXPECT_EQ(e->perms, "rw-s");
+  EXPECT_TRUE(e->shared());
+  EXPECT_EQ(e->offset, 0u);
+  EXPECT_EQ(e->dev_major, 0u);
+  EXPECT_EQ(e->dev_minor, 0x10u);
+  EXPECT_EQ(e->inode, 130198u);
+  EXPECT_EQ(e->path, "anon_inode:[kvm-gmem]");
+  auto anon = ParseProcMapsLine("7ffd1000-7ffd3000 rw-p 00000000 00:00 0");
+  ASSERT_TRUE(anon.ok()) << anon.status().message();
+  EXPECT_FALSE(anon->shared());
+  EXPECT_EQ(anon->path, "");
+}
+
+TEST(ProcMapsTest, RefusesHostileLines) {
+  for (const char* bad :
+       {"", "garbage", "7f00-7e00 rw-s 0 00:10 1 x" /* end < start */, "7f00-7f10 rw-s zz 00:10 1",
+        "7f00-7f10 rw 0 00:10 1", "7f00-7f10 rw-s 0 00:10"}) {
+    auto e = ParseProcMapsLine(bad);
+    EXPECT_FALSE(e.ok()) << bad;
+    if (!e.ok()) {
+      EXPECT_EQ(e.status().code(), Status::Code::kInvalidArgument);
+    }
+  }
+}
+
+TEST(NumaMapsTest, ParsesEveryPolicyForm) {
+  struct Case {
+    const char* text;
+    Mempolicy want;
+  } cases[] = {
+      {"default", Policy(MPOL_DEFAULT, {})},
+      {"local", Policy(MPOL_LOCAL, {})},
+      {"bind:0", Policy(MPOL_BIND, {1})},
+      {"interleave:0-1", Policy(MPOL_INTERLEAVE, {3})},
+      {"interleave:0", Policy(MPOL_INTERLEAVE, {1})},
+      {"prefer:1", Policy(MPOL_PREFERRED, {2})},
+      {"prefer:0", Policy(MPOL_PREFERRED, {1})},
+      {"prefer (many):0-1,3", Policy(5, {0xb})},
+      {"weighted interleave:0-1", Policy(6, {3})},
+      {"bind=static:0", Policy(MPOL_BIND, {1}, MPOL_F_STATIC_NODES)},
+      {"interleave=relative:0-1", Policy(MPOL_INTERLEAVE, {3}, MPOL_F_RELATIVE_NODES)},
+      {"weighted interleave=static:2", Policy(6, {4}, MPOL_F_STATIC_NODES)},
+      {"bind=static|balancing:64",
+       Policy(MPOL_BIND, {0, 1}, MPOL_F_STATIC_NODES | MPOL_F_NUMA_BALANCING)},
+      {"bind=balancing:0", Policy(MPOL_BIND, {1}, MPOL_F_NUMA_BALANCING)},
+  };
+  for (const Case& c : cases) {
+    auto p = ParseNumaMapsPolicy(c.text);
+    ASSERT_TRUE(p.ok()) << c.text << ": " << p.status().message();
+    EXPECT_EQ(*p, c.want) << c.text << " read as " << p->mode << "/" << p->mode_flags;
+  }
+}
+
+TEST(NumaMapsTest, RefusesHostilePolicies) {
+  for (const char* bad :
+       {"", "bogus", "bind:", "bind:x", "bind:1-0", "bind:0,", "bind:,0", "interleave:99999",
+        "bind:1024", "bind=:0", "bind=fast:0", "default:0", "bind;0", "bind:0-"}) {
+    auto p = ParseNumaMapsPolicy(bad);
+    EXPECT_FALSE(p.ok()) << bad;
+    if (!p.ok()) {
+      EXPECT_EQ(p.status().code(), Status::Code::kInvalidArgument);
+      EXPECT_NE(p.status().message().find("numa_maps policy"), std::string::npos);
+    }
+  }
+}
+
+TEST(NumaMapsTest, ParsesTheRecordedLines) {
+  // gmem-6.18-facts.md: the mbound VMM mapping, and a second one of the same file.
+  auto e = ParseNumaMapsLine("7f118de1e000 bind:0 file=anon_inode:[kvm-gmem] dirty=2047 N0=2047");
+  ASSERT_TRUE(e.ok()) << e.status().message();
+  EXPECT_EQ(e->start, 0x7f118de1e000u);
+  EXPECT_EQ(e->policy, Policy(MPOL_BIND, {1}));
+  auto d = ParseNumaMapsLine("7f118d61e000 default file=anon_inode:[kvm-gmem]");
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  EXPECT_EQ(d->policy, Policy(MPOL_DEFAULT, {}));
+  // The two modes whose names hold a space, followed by fields.
+  auto w = ParseNumaMapsLine("7f00 weighted interleave=static:0-1 anon=3 dirty=3 N0=3");
+  ASSERT_TRUE(w.ok()) << w.status().message();
+  EXPECT_EQ(w->policy, Policy(6, {3}, MPOL_F_STATIC_NODES));
+  auto m = ParseNumaMapsLine("7f00 prefer (many):1 heap anon=1");
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_EQ(m->policy, Policy(5, {2}));
+  auto bare = ParseNumaMapsLine("7f00 interleave:0");
+  ASSERT_TRUE(bare.ok()) << bare.status().message();
+  EXPECT_EQ(bare->policy, Policy(MPOL_INTERLEAVE, {1}));
+  for (const char* bad : {"", "7f00", "7f00bind:0", "zz bind:0", "7f00  bind:0",
+                          "7f00 bogus file=x", "12345678901234567 bind:0"})
+    EXPECT_FALSE(ParseNumaMapsLine(bad).ok()) << bad;
+}
+
+TEST(FileMappingsTest, JoinsMapsAndNumaMapsForOneFile) {
+  const std::string maps =
+      "55d0a000-55d0b000 r-xp 00000000 08:01 4242 /usr/bin/vmm\n"
+      "7f118d61e000-7f118de1e000 rw-s 00000000 00:10 130198 anon_inode:[kvm-gmem]\n"
+      "7f118de1e000-7f118e61e000 rw-s 00000000 00:10 130198 anon_inode:[kvm-gmem]\n"
+      "7f118e61e000-7f118e62e000 rw-s 00010000 00:10 130198 anon_inode:[kvm-gmem]\n"
+      "7f118e700000-7f118e800000 rw-s 00000000 00:10 130199 anon_inode:[kvm-gmem]\n";
+  const std::string numa =
+      "55d0a000 default file=/usr/bin/vmm mapped=1 N0=1\n"
+      "7f118d61e000 default file=anon_inode:[kvm-gmem]\n"
+      "7f118de1e000 bind:0 file=anon_inode:[kvm-gmem] dirty=2047 N0=2047\n"
+      "7f118e61e000 interleave=static:0-1 file=anon_inode:[kvm-gmem]\n"
+      "7f118e700000 prefer:0 file=anon_inode:[kvm-gmem]\n";
+  auto got = JoinFileMappings(maps, numa, FileKey{makedev(0, 0x10), 130198}, kPage);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  ASSERT_EQ(got->size(), 3u);
+  EXPECT_EQ((*got)[0].start, 0x7f118d61e000u);
+  EXPECT_EQ((*got)[0].first_index, 0u);
+  EXPECT_EQ((*got)[0].count, 2048u);
+  EXPECT_EQ((*got)[0].policy, Policy(MPOL_DEFAULT, {}));
+  EXPECT_EQ((*got)[1].policy, Policy(MPOL_BIND, {1}));
+  EXPECT_TRUE((*got)[1].shared);
+  EXPECT_EQ((*got)[2].first_index, 16u);  // offset 0x10000
+  EXPECT_EQ((*got)[2].count, 16u);
+  EXPECT_EQ((*got)[2].policy, Policy(MPOL_INTERLEAVE, {3}, MPOL_F_STATIC_NODES));
+  // Another device with the same inode number is another file.
+  auto none = JoinFileMappings(maps, numa, FileKey{makedev(0, 0x11), 130198}, kPage);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
+TEST(FileMappingsTest, RefusesWhatDoesNotJoin) {
+  const FileKey key{makedev(0, 0x10), 7};
+  // A mapping of the file without its numa_maps line: the maps changed meanwhile.
+  auto gone = JoinFileMappings("7f00000-7f01000 rw-s 00000000 00:10 7 x\n", "7f02000 default\n",
+                               key, kPage);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.status().code(), Status::Code::kNotFound);
+  auto bad_numa = JoinFileMappings("7f00000-7f01000 rw-s 00000000 00:10 7 x\n",
+                                   "7f00000 teleport:0\n", key, kPage);
+  ASSERT_FALSE(bad_numa.ok());
+  EXPECT_EQ(bad_numa.status().code(), Status::Code::kInvalidArgument);
+  auto bad_maps = JoinFileMappings("not a maps line\n", "", key, kPage);
+  EXPECT_EQ(bad_maps.status().code(), Status::Code::kInvalidArgument);
+  auto unaligned = JoinFileMappings("7f00000-7f01000 rw-s 00000800 00:10 7 x\n",
+                                    "7f00000 default\n", key, kPage);
+  EXPECT_EQ(unaligned.status().code(), Status::Code::kInvalidArgument);
+}
+
+// This process's own two mappings of a shmem memfd, one mbound interleave
+// and (shmem having a shared policy) both showing it, read back live.
+TEST(FileMappingsTest, ReadsThisProcesssMappingsOfAFile) {
+  const int fd = static_cast<int>(::syscall(SYS_memfd_create, "file_mappings_test", 0));
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::ftruncate(fd, 8 * kPage), 0);
+  void* a = ::mmap(nullptr, 8 * kPage, PROT_READ, MAP_SHARED, fd, 0);
+  void* b = ::mmap(nullptr, 4 * kPage, PROT_NONE, MAP_SHARED, fd, 4 * kPage);
+  ASSERT_NE(a, MAP_FAILED);
+  ASSERT_NE(b, MAP_FAILED);
+  unsigned long node0 = 1;
+  ASSERT_EQ(::syscall(SYS_mbind, a, 8 * kPage, MPOL_INTERLEAVE, &node0, 2, 0), 0);
+  struct stat st;
+  ASSERT_EQ(::fstat(fd, &st), 0);
+  auto got = ReadFileMappings(::getpid(), FileKey{st.st_dev, st.st_ino}, kPage);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  ASSERT_EQ(got->size(), 2u);
+  for (const FileMapping& m : *got) {
+    EXPECT_TRUE(m.shared);
+    EXPECT_EQ(m.policy, Policy(MPOL_INTERLEAVE, {1})) << std::hex << m.start;
+    if (m.start == reinterpret_cast<uintptr_t>(a)) {
+      EXPECT_EQ(m.first_index, 0u);
+      EXPECT_EQ(m.count, 8u);
+    } else {
+      EXPECT_EQ(m.start, reinterpret_cast<uintptr_t>(b));
+      EXPECT_EQ(m.first_index, 4u);
+      EXPECT_EQ(m.count, 4u);
+    }
+  }
+  ::munmap(a, 8 * kPage);
+  ::munmap(b, 4 * kPage);
+  ::close(fd);
+  auto dead = ReadFileMappings(0x7ffffff0, FileKey{st.st_dev, st.st_ino}, kPage);
+  ASSERT_FALSE(dead.ok());
+  EXPECT_EQ(dead.status().code(), Status::Code::kNotFound);
+}
+
+}  // namespace
+}  // namespace khod
