@@ -12,10 +12,14 @@
 #include <limits>
 #include <mutex>
 #include <thread>
+#include <tuple>
 
+#include "common/hex.h"
 #include "common/huge_page_allocator.h"
+#include "kernel/file_mappings.h"
 #include "kernel/kvm_uapi.h"
 #include "kernel/mempolicy.h"
+#include "kernel/shared_policy_probe.h"
 
 namespace khod {
 
@@ -25,6 +29,8 @@ namespace {
 // HugeTLB folio, and 1 GiB folios get a pass each.
 constexpr uint64_t kWindowPages = 64 * 1024;
 constexpr size_t kHashChunk = 1 << 20;
+
+constexpr uint64_t kGmemFlagBits = uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared;
 
 uint8_t FolioFlagsFromKpf(uint64_t kpf) {
   uint8_t f = 0;
@@ -64,16 +70,76 @@ uint8_t Log2(uint64_t v) {
 }  // namespace
 
 KernelGmemSource::KernelGmemSource(UniqueFd fd, MemoryFileIdentity id, KernelSourceOptions opts,
-                                   std::string origin)
-    : fd_(std::move(fd)), identity_(std::move(id)), opts_(std::move(opts)), origin_(std::move(origin)) {}
+                                   std::string origin, pid_t vmm_pid)
+    : fd_(std::move(fd)),
+      identity_(std::move(id)),
+      opts_(std::move(opts)),
+      origin_(std::move(origin)),
+      vmm_pid_(vmm_pid) {}
+
+// A guest_memfd's MMAP flag is read here, once: mmap(PROT_NONE) works or
+// fails with ENODEV. A declaration the kernel contradicts is refused.
+Result<std::unique_ptr<KernelGmemSource>> KernelGmemSource::Make(UniqueFd fd, MemoryFileIdentity id,
+                                                                 KernelSourceOptions opts,
+                                                                 std::string origin,
+                                                                 pid_t vmm_pid) {
+  std::unique_ptr<KernelGmemSource> src(new KernelGmemSource(
+      std::move(fd), std::move(id), std::move(opts), std::move(origin), vmm_pid));
+  if (src->identity_.kind != FileKind::kGuestMemfd) return src;
+  const uint64_t size = std::max<uint64_t>(src->identity_.size, src->identity_.page_size);
+  Result<bool> mappable = IsMappable(src->fd_.get(), static_cast<size_t>(size));
+  if (!mappable.ok()) return mappable.status().WithContext(src->Describe());
+  src->seen_mask_ = uapi::kGuestMemfdFlagMmap;
+  src->seen_flags_ = *mappable ? uapi::kGuestMemfdFlagMmap : 0;
+  KHOD_RETURN_IF_ERROR(src->CheckDeclaredFlags());
+  return src;
+}
+
+namespace {
+
+std::string GmemFlagsText(uint64_t flags) {
+  std::string s = Hex(flags);
+  if (flags & uapi::kGuestMemfdFlagMmap) s += " MMAP";
+  if (flags & uapi::kGuestMemfdFlagInitShared) s += " INIT_SHARED";
+  return s;
+}
+
+}  // namespace
+
+Status KernelGmemSource::CheckDeclaredFlags() const {
+  if (identity_.kind != FileKind::kGuestMemfd || opts_.declared_gmem_mask == 0) return Status::Ok();
+  const uint64_t declared = opts_.declared_gmem_flags & opts_.declared_gmem_mask;
+  const uint64_t unknown_bits =
+      declared & ~(uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared);
+  if (unknown_bits)
+    return Status::InvalidArgument(Describe() + ": declared guest_memfd flags " +
+                                   Hex(opts_.declared_gmem_flags) + " hold bits " +
+                                   Hex(unknown_bits) + " that no guest_memfd flag has");
+  const uint64_t differ = (declared ^ seen_flags_) & opts_.declared_gmem_mask & seen_mask_;
+  if (!differ) return Status::Ok();
+  std::string why;
+  if (differ & uapi::kGuestMemfdFlagMmap)
+    why = (seen_flags_ & uapi::kGuestMemfdFlagMmap)
+              ? "MMAP is set: mmap(PROT_NONE) of the file works"
+              : "MMAP is not set: mmap(PROT_NONE) of the file fails with ENODEV";
+  if (differ & uapi::kGuestMemfdFlagInitShared)
+    why += std::string(why.empty() ? "" : "; ") +
+           "INIT_SHARED is set: a page of the file is mapped shared";
+  return Status::InvalidArgument(Describe() + ": declared guest_memfd flags " +
+                                 GmemFlagsText(declared) +
+                                 " contradict what the kernel shows: " + why);
+}
+
+bool KernelGmemSource::GmemInitSharedSeen() const {
+  return (seen_mask_ & seen_flags_ & uapi::kGuestMemfdFlagInitShared) != 0;
+}
 
 Result<std::unique_ptr<KernelGmemSource>> KernelGmemSource::FromFd(UniqueFd fd,
                                                                    KernelSourceOptions opts) {
   const int n = fd.get();
   auto id = IdentifyMemoryFile(n);
   if (!id.ok()) return id.status();
-  return std::unique_ptr<KernelGmemSource>(
-      new KernelGmemSource(std::move(fd), std::move(*id), std::move(opts), "fd " + std::to_string(n)));
+  return Make(std::move(fd), std::move(*id), std::move(opts), "fd " + std::to_string(n), 0);
 }
 
 Result<std::unique_ptr<KernelGmemSource>> KernelGmemSource::FromPid(pid_t pid, int fd,
@@ -83,8 +149,7 @@ Result<std::unique_ptr<KernelGmemSource>> KernelGmemSource::FromPid(pid_t pid, i
   const std::string origin = "fd " + std::to_string(fd) + " of pid " + std::to_string(pid);
   auto id = IdentifyMemoryFile(taken->get(), origin);
   if (!id.ok()) return id.status();
-  return std::unique_ptr<KernelGmemSource>(
-      new KernelGmemSource(std::move(*taken), std::move(*id), std::move(opts), origin));
+  return Make(std::move(*taken), std::move(*id), std::move(opts), origin, pid);
 }
 
 std::string KernelGmemSource::Describe() const {
@@ -93,10 +158,10 @@ std::string KernelGmemSource::Describe() const {
 
 uint64_t KernelGmemSource::token() const { return opts_.token ? opts_.token : identity_.inode; }
 
+// A guest_memfd page is tried whatever its INIT_SHARED: only pages mincore
+// or a pagemap entry showed initialized are ever populated, and a private
+// one fails with EFAULT, allocating nothing (gmem-6.18-facts.md).
 bool KernelGmemSource::PageMayBeTouched(uint64_t index) const {
-  if (identity_.kind == FileKind::kGuestMemfd &&
-      !(opts_.declared_gmem_flags & uapi::kGuestMemfdFlagInitShared))
-    return false;  // private memory: faulting it is SIGBUS
   return opts_.declared_attributes.empty() || !(opts_.declared_attributes.Get(index) & kAttrPrivate);
 }
 
@@ -559,6 +624,8 @@ Status KernelGmemSource::WindowMatches(uint64_t first, uint64_t npages, ScanPart
 // False: nothing was populated, and the full scan runs as if this had not.
 Result<bool> KernelGmemSource::MatchBaseline(uint64_t total, ScanPart* head, ScanPart* tail) {
   if (!baseline_.usable() || !frames_->kpageflags_readable()) return false;
+  // Its match takes the baseline's extents as mapped: only where pages can be.
+  if (identity_.kind == FileKind::kGuestMemfd && !GmemInitSharedSeen()) return false;
   const size_t windows = static_cast<size_t>((total + kWindowPages - 1) / kWindowPages);
   std::atomic<size_t> next{0};
   std::atomic<bool> differs{false};
@@ -705,7 +772,7 @@ Status KernelGmemSource::HashExtents(const FolioExtentBuilder& b, GuestMemfd* ou
     const uint64_t offset = e.first_index * page, bytes = e.pages() * page;
     if (identity_.kind == FileKind::kGuestMemfd) {
       *h = XXH3_64bits(mapping_.data() + offset, bytes);
-      return Status::Ok();
+      return RecheckHashedExtent(e);
     }
     XXH3_state_t* st = XXH3_createState();
     XXH3_64bits_reset(st);
@@ -744,6 +811,99 @@ Status KernelGmemSource::HashExtents(const FolioExtentBuilder& b, GuestMemfd* ou
     if (b.readable_shared()[i])  // private or unmapped: never read
       out->hashes.push_back(ContentHash{ext[i].first_index, ext[i].pages(), hashes[i]});
   return Status::Ok();
+}
+
+// After the read of a guest_memfd extent: every page still mapped here at
+// the PFN the capture recorded. A page punched (or moved) between the scan and
+// the read was not what the hash covers: the capture is refused, never recorded.
+Status KernelGmemSource::RecheckHashedExtent(const FolioExtent& e) const {
+  const uint64_t page = static_cast<uint64_t>(getpagesize());
+  std::vector<uint64_t> pm(static_cast<size_t>(e.pages()));
+  KHOD_RETURN_IF_ERROR(
+      frames_->ReadPagemap(mapping_.data() + e.first_index * page, pm.size(), pm.data()));
+  for (uint64_t i = 0; i < pm.size(); ++i) {
+    const bool moved = e.first_pfn != kPfnUnknown && PagemapPfn(pm[i]) != 0 &&
+                       PagemapPfn(pm[i]) != e.first_pfn + i;
+    if (!PagemapPresent(pm[i]) || moved)
+      return Status::Busy(Describe() + ": page " + std::to_string(e.first_index + i) +
+                          " changed while its contents were hashed (punched or moved): capture "
+                          "again with the guests paused");
+  }
+  return Status::Ok();
+}
+
+// Where the policy lives (kernel_source.h): the inode's, read through this
+// mapping, or each VMM mapping's. A VMM whose mappings cannot be read
+// leaves it kUnknown: a policy is never what khod's own mapping shows.
+Status KernelGmemSource::CapturePolicy(GuestMemfd* out) const {
+  const bool gmem = identity_.kind == FileKind::kGuestMemfd;
+  const SharedPolicyAnswer shared =
+      gmem ? GuestMemfdSharedPolicy().answer : SharedPolicyAnswer::kYes;
+  out->policy_source = PolicySource::kUnknown;
+  if (shared == SharedPolicyAnswer::kYes) {
+    if (!mapping_.data()) return Status::Ok();  // not mappable: nothing to read it through
+    auto policy = GetMempolicyAt(mapping_.data());
+    if (!policy.ok()) return policy.status().WithContext(Describe());
+    out->policy_source = PolicySource::kInode;
+    out->policy = *policy;
+    return Status::Ok();
+  }
+  if (shared == SharedPolicyAnswer::kUnknown || vmm_pid_ <= 0) return Status::Ok();
+  struct stat st;
+  if (::fstat(fd_.get(), &st) < 0) return Status::FromErrno("fstat " + Describe(), errno);
+  const uint64_t page = static_cast<uint64_t>(getpagesize());
+  Result<std::vector<FileMapping>> maps =
+      ReadFileMappings(vmm_pid_, FileKey{st.st_dev, st.st_ino}, page);
+  if (!maps.ok()) return Status::Ok();
+  const uint64_t total = out->size / page;
+  const uintptr_t own = reinterpret_cast<uintptr_t>(mapping_.data());
+  for (const FileMapping& m : *maps) {
+    if ((vmm_pid_ == ::getpid() && m.start == own) || m.first_index >= total) continue;
+    MappingPolicy mp;
+    mp.first_index = m.first_index;
+    mp.count = std::min(m.count, total - m.first_index);
+    mp.pid = vmm_pid_;
+    mp.start_address = m.start;
+    mp.policy = m.policy;
+    out->mapping_policies.push_back(std::move(mp));
+  }
+  std::sort(out->mapping_policies.begin(), out->mapping_policies.end(),
+            [](const MappingPolicy& a, const MappingPolicy& b) {
+              return std::tie(a.first_index, a.pid, a.start_address) <
+                     std::tie(b.first_index, b.pid, b.start_address);
+            });
+  out->policy_source = PolicySource::kVmmMappings;
+  return Status::Ok();
+}
+
+// How each page range was observed (state/snapshot.h): memfds and guest_memfd
+// with INIT_SHARED seen in full, but for pages declared private (never
+// touched: initialized or not is all that is seen); otherwise initialized only.
+void KernelGmemSource::FillVisibility(GuestMemfd* out) const {
+  const uint64_t total = out->size / static_cast<uint64_t>(getpagesize());
+  out->visibility.clear();
+  if (total == 0) return;
+  if (identity_.kind == FileKind::kGuestMemfd && !GmemInitSharedSeen()) {
+    out->visibility.push_back(VisibilityRange{0, total, PageVisibility::kInitializedOnly});
+    return;
+  }
+  auto add = [&](uint64_t first, uint64_t count, PageVisibility v) {
+    if (count == 0) return;
+    if (!out->visibility.empty() && out->visibility.back().visibility == v &&
+        out->visibility.back().end_index() == first)
+      out->visibility.back().count += count;
+    else
+      out->visibility.push_back(VisibilityRange{first, count, v});
+  };
+  uint64_t at = 0;
+  for (const AttributeRange& r : opts_.declared_attributes.Ranges()) {
+    if (!(r.value & kAttrPrivate) || r.first >= total) continue;
+    add(at, r.first - std::min(at, r.first), PageVisibility::kFull);
+    const uint64_t from = std::max(at, r.first), to = std::min(total, r.first + r.count);
+    if (to > from) add(from, to - from, PageVisibility::kInitializedOnly);
+    at = std::max(at, to);
+  }
+  add(at, total - at, PageVisibility::kFull);
 }
 
 void KernelGmemSource::UsePagesMappedBy(int pid) {
@@ -791,6 +951,8 @@ Status KernelGmemSource::WarmUp() {
   const uint64_t page = static_cast<uint64_t>(getpagesize());
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   if (size == 0 || size % identity_.page_size != 0) return Status::Ok();  // Capture says why
+  if (identity_.kind == FileKind::kGuestMemfd && !(seen_flags_ & uapi::kGuestMemfdFlagMmap))
+    return Status::Ok();  // nothing to map
   have_last_ = false;  // it populates outside a capture (flag_reuse.h rule 1)
   KHOD_RETURN_IF_ERROR(EnsureMapped(size));
   const uint64_t total = size / page;
@@ -844,13 +1006,32 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
   out->provenance = Provenance::kKernel;
   out->kind = identity_.kind;
   out->size = size;
-  out->flags = identity_.kind == FileKind::kGuestMemfd ? opts_.declared_gmem_flags : 0;
   const bool hugetlb = identity_.kind == FileKind::kHugetlbMemfd;
   out->backing = hugetlb ? Backing::kHugetlb : Backing::kBuddy;
   out->hstate_order = hugetlb ? Log2(identity_.page_size / page) : 0;
   out->vm_token = opts_.vm_token;
   out->attributes = opts_.declared_attributes;
+  const bool gmem = identity_.kind == FileKind::kGuestMemfd;
+  if (gmem && opts.frozen) {
+    // The frozen capture observed this same file: its creation flags are
+    // fixed for the file's life, so what it saw stands.
+    const uint64_t add = opts.frozen->flags_known & kGmemFlagBits & ~seen_mask_;
+    seen_flags_ |= opts.frozen->flags & add;
+    seen_mask_ |= add;
+  }
+  auto set_flags = [&] {
+    if (!gmem) return;
+    out->flags_known = seen_mask_;
+    out->flags = (seen_flags_ & seen_mask_) |
+                 (opts_.declared_gmem_flags & opts_.declared_gmem_mask & ~seen_mask_);
+  };
+  set_flags();
   if (size == 0) return Status::Ok();
+  if (gmem && !(seen_flags_ & uapi::kGuestMemfdFlagMmap)) {
+    // Not mappable: nothing per page can be seen (gmem-6.18-facts.md).
+    out->visibility.push_back(VisibilityRange{0, size / page, PageVisibility::kNone});
+    return CapturePolicy(out);
+  }
 
   // Rule 4's count, read before any page is: a page poisoned after this
   // shows as a change at the next capture that carries flags from this one.
@@ -870,9 +1051,7 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
   } drop{&baseline_};
 
   KHOD_RETURN_IF_ERROR(EnsureMapped(size));
-  auto policy = GetMempolicyAt(mapping_.data());
-  if (!policy.ok()) return policy.status().WithContext(Describe());
-  out->policy = *policy;
+  KHOD_RETURN_IF_ERROR(CapturePolicy(out));
 
   const uint64_t total = size / page;
   std::mutex progress_mu;
@@ -905,8 +1084,19 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
     Status s = ScanBuddy(total, expected_extents, &head);
     if (!s.ok()) return s.WithContext(Describe());
   }
+  if (gmem && !GmemInitSharedSeen()) {
+    // A page present in a mapping of the file is shared: INIT_SHARED.
+    const std::vector<bool>& mapped = builder.readable_shared();
+    if (std::find(mapped.begin(), mapped.end(), true) != mapped.end()) {
+      seen_mask_ |= uapi::kGuestMemfdFlagInitShared;
+      seen_flags_ |= uapi::kGuestMemfdFlagInitShared;
+      KHOD_RETURN_IF_ERROR(CheckDeclaredFlags());
+      set_flags();
+    }
+  }
   if (opts.hash_contents) KHOD_RETURN_IF_ERROR(HashExtents(builder, out));
   out->folios = builder.TakeExtents();
+  FillVisibility(out);
   if (opts.stats) {
     opts.stats->flags_read += flags_read_;
     opts.stats->flags_carried += flags_carried_;

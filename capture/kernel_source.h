@@ -25,9 +25,37 @@
 // step 4 over two shares of equal PFN count of the whole file's runs
 // (fragmentation, which both costs follow, differs a lot within a file).
 //
-// What the kernel cannot be asked (guest_memfd creation flags, per-page
-// private/shared attributes on this kernel) is declared by the caller, who got
-// it from the VMM.
+// guest_memfd, as the kernel shows it (../shared/notes/gmem-6.18-facts.md):
+//  - Creation flags are found, not declared: MMAP from mmap(PROT_NONE)
+//    succeeding or failing with ENODEV (at open); INIT_SHARED only from
+//    positive evidence, a page of the file present in a mapping of it (ours,
+//    populated from a page mincore showed initialized, or the holder's).
+//    Flags 2 cannot be told from 0, nor MMAP alone from MMAP|INIT_SHARED
+//    with no page used: those bits stay out of GuestMemfd::flags_known. A
+//    declared flag the kernel contradicts is refused (InvalidArgument).
+//  - Without MMAP nothing per page is visible: size, flags, policy and
+//    visibility kNone, no folio, no hash. Without INIT_SHARED seen, which
+//    pages are initialized (mincore) is visible, not their PFNs or contents:
+//    kInitializedOnly, extents with PFN unknown. A populate tried on such a
+//    page fails with EFAULT and allocates nothing.
+//  - Every access touches only pages mincore or a pagemap entry showed
+//    initialized at that moment, never a hole (populating a hole of an
+//    INIT_SHARED file allocates a page, and userfaultfd cannot guard a
+//    guest_memfd mapping). With guests running a punch can still land
+//    between that look and the access; it is made harmless: a populate that
+//    meets the punch maps a zeroed page the guest would read as zeros anyway
+//    (and the capture records it as what it then is, an initialized page),
+//    and a hashed extent is re-checked after its read, every page still
+//    mapped at the PFN the capture recorded, else the capture fails asking
+//    for a new one with the guests paused (Freeze hashes only with them paused).
+//  - NUMA policy: shmem and HugeTLB memfds have a shared (inode) policy, read
+//    through khod's own mapping (kInode). guest_memfd has one only where
+//    kernel/shared_policy_probe.h says so; otherwise (6.18) each VMM mapping
+//    has its own, read from /proc/PID/numa_maps of the process the fd was
+//    taken from (kVmmMappings); khod's own mapping's policy is never the
+//    file's. Where neither can be read: kUnknown.
+// Per-page private/shared attributes (this kernel has none) are declared by
+// the caller, who got them from the VMM.
 #ifndef KHOD_CAPTURE_KERNEL_SOURCE_H_
 #define KHOD_CAPTURE_KERNEL_SOURCE_H_
 
@@ -52,10 +80,13 @@
 namespace khod {
 
 struct KernelSourceOptions {
-  // GUEST_MEMFD_FLAG_* the VMM created the guest_memfd with (the kernel does
-  // not report them). Ignored for memfds. Without INIT_SHARED every page is
-  // private: it is never touched and its PFN is recorded as unknown.
+  // GUEST_MEMFD_FLAG_* the VMM declares it created the guest_memfd with
+  // (optional): only the bits in declared_gmem_mask are declared. Checked
+  // against what the kernel shows (a contradiction is refused); a bit the
+  // kernel cannot show is recorded as declared, outside flags_known.
+  // Ignored for memfds.
   uint64_t declared_gmem_flags = 0;
+  uint64_t declared_gmem_mask = 0;
   // Per-page attributes the VMM declares (pages with kAttrPrivate are never
   // touched). Stored as the snapshot's attributes.
   AttributeMap declared_attributes;
@@ -96,11 +127,23 @@ class KernelGmemSource : public GmemSource {
   bool matched_baseline() const { return matched_baseline_; }
 
   const MemoryFileIdentity& identity() const { return identity_; }
+  // guest_memfd creation flag bits the kernel has shown so far, and their values.
+  uint64_t seen_flags_mask() const { return seen_mask_; }
+  uint64_t seen_flags() const { return seen_flags_; }
   int fd() const { return fd_.get(); }
   uint64_t token() const;
 
  private:
-  KernelGmemSource(UniqueFd fd, MemoryFileIdentity id, KernelSourceOptions opts, std::string origin);
+  KernelGmemSource(UniqueFd fd, MemoryFileIdentity id, KernelSourceOptions opts, std::string origin,
+                   pid_t vmm_pid);
+  static Result<std::unique_ptr<KernelGmemSource>> Make(UniqueFd fd, MemoryFileIdentity id,
+                                                        KernelSourceOptions opts,
+                                                        std::string origin, pid_t vmm_pid);
+  Status CheckDeclaredFlags() const;
+  bool GmemInitSharedSeen() const;
+  Status CapturePolicy(GuestMemfd* out) const;
+  void FillVisibility(GuestMemfd* out) const;
+  Status RecheckHashedExtent(const FolioExtent& e) const;
   Status EnsureMapped(uint64_t size);
   bool PageMayBeTouched(uint64_t index) const;
   struct ScanPart;
@@ -128,6 +171,10 @@ class KernelGmemSource : public GmemSource {
   MemoryFileIdentity identity_;
   KernelSourceOptions opts_;
   std::string origin_;  // "fd 7 of pid 1234"
+  pid_t vmm_pid_ = 0;   // the process the fd was taken from; 0: none (FromFd)
+  // guest_memfd creation flag bits the kernel has shown, and their values
+  // (fixed for a file's life).
+  uint64_t seen_mask_ = 0, seen_flags_ = 0;
   Mapping mapping_;
   std::unique_ptr<PopulateGuard> guard_;  // shmem / HugeTLB only
   std::unique_ptr<PageFrameReader> frames_;

@@ -20,7 +20,10 @@ Result<std::vector<VmmFile>> OpenVmmFiles(pid_t pid, const std::vector<int>& fds
       if (f.vmm_fd == fd) return Status::InvalidArgument("fd " + std::to_string(fd) + " given twice");
     KernelSourceOptions o;
     if (auto it = decl.files.find(fd); it != decl.files.end()) {
-      o.declared_gmem_flags = it->second.flags;
+      if (it->second.has_flags) {
+        o.declared_gmem_flags = it->second.flags;
+        o.declared_gmem_mask = it->second.flags_mask;
+      }
       o.name = it->second.name;
     }
     if (auto it = decl.attributes.find(fd); it != decl.attributes.end()) o.declared_attributes = it->second;
@@ -36,13 +39,6 @@ Result<std::vector<VmmFile>> OpenVmmFiles(pid_t pid, const std::vector<int>& fds
       src = KernelGmemSource::FromPid(pid, fd, std::move(o));
     }
     if (!src.ok()) return src.status();
-    const auto& id = (*src)->identity();
-    auto decl_file = decl.files.find(fd);
-    if (id.kind == FileKind::kGuestMemfd && (decl_file == decl.files.end() || !decl_file->second.has_flags))
-      return Status::InvalidArgument(
-          "fd " + std::to_string(fd) +
-          " is a guest_memfd: declare the flags it was created with (\"files\":[{\"fd\":" +
-          std::to_string(fd) + ",\"flags\":3}] in --memslots); the kernel does not report them");
     out.push_back(VmmFile{fd, std::move(*src)});
   }
   return out;
@@ -71,7 +67,9 @@ Result<VmmDeclaration> DeclarationFromSnapshot(const Snapshot& snap, pid_t pid,
     if (!g)
       return Status::NotFound("fd " + std::to_string(fd) + " (" + id->link + ", inode " +
                               std::to_string(id->inode) + ") is none of the snapshot's guest_memfds");
-    decl.files[fd] = DeclaredFile{true, g->flags, g->name};
+    // Only the flag bits the kernel showed: the rest were declared, and a
+    // capture now may see more of them than the snapshot's did.
+    decl.files[fd] = DeclaredFile{true, g->flags, g->flags_known, g->name};
     if (!g->attributes.empty()) decl.attributes[fd] = g->attributes;
     fd_of_token[g->token] = fd;
   }

@@ -23,8 +23,9 @@ struct VmmFile {
   std::unique_ptr<KernelGmemSource> source;
 };
 
-// Takes each fd of `pid` and identifies it; the declaration supplies
-// guest_memfd flags, names and attributes. `pid` 0 means this process.
+// Takes each fd of `pid` and identifies it; the declaration supplies names
+// and attributes, and optionally guest_memfd flags (a declaration the kernel
+// contradicts is refused: InvalidArgument). `pid` 0 means this process.
 Result<std::vector<VmmFile>> OpenVmmFiles(pid_t pid, const std::vector<int>& fds,
                                           const VmmDeclaration& decl);
 

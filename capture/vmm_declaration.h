@@ -1,6 +1,7 @@
 // What the VMM declares about its guest_memfds because the kernel cannot be
-// asked: creation flags, memslots (KVM has no "get memslots" ioctl) and
-// per-page attributes (this kernel has no KVM_GET_MEMORY_ATTRIBUTES).
+// asked: memslots (KVM has no "get memslots" ioctl) and
+// per-page attributes (this kernel has no KVM_GET_MEMORY_ATTRIBUTES), and
+// optionally creation flags (checked against what the kernel shows of them).
 //
 // One JSON document carries any of these keys (the fixture prints exactly
 // this, so its report is a valid --memslots file):
@@ -24,8 +25,9 @@
 namespace khod {
 
 struct DeclaredFile {
-  bool has_flags = false;
-  uint64_t flags = 0;  // GUEST_MEMFD_FLAG_*
+  bool has_flags = false;       // optional: the kernel shows what it can (kernel_source.h)
+  uint64_t flags = 0;           // GUEST_MEMFD_FLAG_*
+  uint64_t flags_mask = ~0ull;  // which bits of `flags` are declared
   std::string name;
 };
 

@@ -9,7 +9,12 @@ namespace {
 
 KernelSourceOptions OptionsOf(const GmemDeclaration& d) {
   KernelSourceOptions o;
-  o.declared_gmem_flags = d.gmem_flags;
+  // gRPC's gmem_flags has no presence: 0 is "not declared" (the kernel shows
+  // MMAP either way, and INIT_SHARED where a page is used).
+  if (d.gmem_flags != 0) {
+    o.declared_gmem_flags = d.gmem_flags;
+    o.declared_gmem_mask = ~0ull;
+  }
   o.declared_attributes = d.attributes;
   o.name = d.name;
   o.token = d.token;

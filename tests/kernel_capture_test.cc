@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/mempolicy.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,16 +14,19 @@
 #include <cstdio>
 #include <fstream>
 #include <random>
+#include <functional>
 
 #include <gtest/gtest.h>
 
 #include "capture/folio_extent_builder.h"
 #include "capture/kernel_source.h"
 #include "capture/snapshot_capture.h"
+#include "kernel/kvm.h"
 #include "kernel/kvm_uapi.h"
 #include "kernel/memory_file.h"
 #include "kernel/pagemap.h"
 #include "kernel/probe.h"
+#include "kernel/shared_policy_probe.h"
 #include "tests/own_pagemap.h"
 #include "tests/vmm_fixture_process.h"
 
@@ -294,6 +299,18 @@ TEST(KernelCaptureTest, HugetlbMemfdIsCapturedAsHugeFolios) {
   }
 }
 
+// The policy each mapping of `file` in `pid` has per its numa_maps line, found
+// by the mapping's start address; nullptr when the capture has none there.
+const MappingPolicy* PolicyAt(const GuestMemfd& g, uint64_t start) {
+  for (const MappingPolicy& m : g.mapping_policies)
+    if (m.start_address == start) return &m;
+  return nullptr;
+}
+
+// Against the real kernel (gmem-6.18-facts.md): the fixture's MMAP|INIT_SHARED
+// file is seen in full with its VMM mapping's policy; its MMAP-only file, whose
+// pages were only fallocated (never initialized), is initialized-only with
+// none seen, never "absent because not looked at".
 TEST(KernelCaptureTest, GuestMemfdSharedAndPrivate) {
   if (!HaveKvm()) GTEST_SKIP() << "/dev/kvm is missing on this machine: guest_memfd cannot be created";
   if (!IsRoot()) GTEST_SKIP() << "needs root outside a user namespace: pidfd_getfd of another process";
@@ -313,16 +330,277 @@ TEST(KernelCaptureTest, GuestMemfdSharedAndPrivate) {
   EXPECT_EQ(snap->vms[0].memslots.size(), 2u);
   const GuestMemfd& shared = snap->gmems[0];
   const GuestMemfd& priv = snap->gmems[1];
+  const uint64_t pages = shared.size / kPage;
+  const uint64_t both = uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared;
   EXPECT_EQ(shared.kind, FileKind::kGuestMemfd);
-  EXPECT_EQ(shared.flags, uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared);
-  EXPECT_EQ(shared.policy.mode, MPOL_BIND);
-  EXPECT_EQ(priv.policy.mode, MPOL_PREFERRED);
+  EXPECT_EQ(shared.flags, both);
+  EXPECT_EQ(shared.flags_known, both) << "INIT_SHARED seen from a page mapped shared";
+  EXPECT_EQ(shared.visibility, (std::vector<VisibilityRange>{{0, pages, PageVisibility::kFull}}));
+  EXPECT_FALSE(shared.folios.empty());
   for (const auto& e : shared.folios) EXPECT_NE(e.first_pfn, kPfnUnknown);
-  for (const auto& e : priv.folios) EXPECT_EQ(e.first_pfn, kPfnUnknown);  // never populated
-  EXPECT_TRUE(priv.hashes.empty());                                        // never read
-  auto covered = Covered(priv);
-  EXPECT_FALSE(covered[128]) << "the fixture punched page 128";
-  EXPECT_TRUE(covered[0]);
+  EXPECT_FALSE(shared.hashes.empty());
+  // 6.18: no shared policy; the fixture's own mapping is mbound bind.
+  const bool shared_policy = GuestMemfdSharedPolicy().answer == SharedPolicyAnswer::kYes;
+  if (!shared_policy) {
+    EXPECT_EQ(shared.policy_source, PolicySource::kVmmMappings);
+    auto map = fx->File("gmem_shared")->U64Member("map", "file");
+    ASSERT_TRUE(map.ok());
+    const MappingPolicy* vmm = PolicyAt(shared, *map);
+    ASSERT_NE(vmm, nullptr) << "the fixture's mapping at " << std::hex << *map;
+    EXPECT_EQ(vmm->policy.mode, MPOL_BIND);
+    EXPECT_EQ(vmm->pid, fx->pid());
+    EXPECT_EQ(vmm->first_index, 0u);
+    EXPECT_EQ(vmm->count, pages);
+    EXPECT_EQ(shared.policy, Mempolicy()) << "no inode policy is claimed";
+    EXPECT_EQ(priv.policy_source, PolicySource::kVmmMappings);
+    for (const MappingPolicy& m : priv.mapping_policies) EXPECT_EQ(m.policy.mode, MPOL_PREFERRED);
+  }
+  // MMAP without INIT_SHARED seen: initialized pages only, and fallocated
+  // pages are not initialized (mincore 0): none seen, nothing claimed absent.
+  EXPECT_EQ(priv.flags, uapi::kGuestMemfdFlagMmap);
+  EXPECT_EQ(priv.flags_known, uapi::kGuestMemfdFlagMmap) << "INIT_SHARED cannot be told here";
+  EXPECT_EQ(priv.visibility,
+            (std::vector<VisibilityRange>{{0, pages, PageVisibility::kInitializedOnly}}));
+  EXPECT_TRUE(priv.folios.empty());
+  EXPECT_TRUE(priv.hashes.empty());  // never read
+  EXPECT_EQ(UnobservedPages(priv, kPage), pages);
+  EXPECT_EQ(UnobservedPages(shared, kPage), 0u);
+}
+
+// An independent VMM for one guest_memfd: a child that creates its own VM
+// (VM ioctls work only in the VM creator's process) and a guest_memfd with
+// `flags`, runs `setup` on it, reports the fd and waits to be killed.
+class GmemChild {
+ public:
+  static std::unique_ptr<GmemChild> Start(uint64_t flags, uint64_t pages,
+                                          const std::function<bool(int fd)>& setup) {
+    int p[2];
+    if (::pipe(p) != 0) return nullptr;
+    const pid_t pid = ::fork();
+    if (pid < 0) return nullptr;
+    if (pid == 0) {
+      ::close(p[0]);
+      int fd = -1;
+      auto kvm = Kvm::Open();
+      auto vm = kvm.ok() ? kvm->CreateVm(0) : Result<KvmVm>(kvm.status());
+      auto gmem = vm.ok() ? vm->CreateGuestMemfd(pages * kPage, flags) : Result<UniqueFd>(vm.status());
+      if (gmem.ok() && setup(gmem->get())) fd = gmem->get();
+      if (::write(p[1], &fd, sizeof fd) != sizeof fd || fd < 0) ::_exit(1);
+      for (;;) ::pause();
+    }
+    ::close(p[1]);
+    auto c = std::unique_ptr<GmemChild>(new GmemChild(pid));
+    if (::read(p[0], &c->fd_, sizeof c->fd_) != sizeof c->fd_) c->fd_ = -1;
+    ::close(p[0]);
+    return c;
+  }
+  ~GmemChild() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  pid_t pid() const { return pid_; }
+  int fd() const { return fd_; }
+
+ private:
+  explicit GmemChild(pid_t pid) : pid_(pid) {}
+  pid_t pid_;
+  int fd_ = -1;
+};
+
+bool Fallocate(int fd, uint64_t first, uint64_t count) {
+  return ::fallocate(fd, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(first * kPage),
+                     static_cast<off_t>(count * kPage)) == 0;
+}
+
+// Pages mincore reports initialized through a fresh PROT_NONE mapping of the
+// VMM's file (taken again here): what the kernel holds, independently of khod.
+uint64_t InitializedPages(pid_t pid, int fd, uint64_t pages) {
+  auto taken = TakeFdFromProcess(pid, fd);
+  if (!taken.ok()) return ~0ull;
+  void* m = ::mmap(nullptr, pages * kPage, PROT_NONE, MAP_SHARED, taken->get(), 0);
+  if (m == MAP_FAILED) return ~0ull;
+  std::vector<unsigned char> v(pages);
+  uint64_t n = ::mincore(m, pages * kPage, v.data()) == 0 ? 0 : ~0ull;
+  for (unsigned char b : v) n += b & 1;
+  ::munmap(m, pages * kPage);
+  return n;
+}
+
+Result<GuestMemfd> CaptureChild(const GmemChild& c, KernelSourceOptions o = {}, bool hash = true) {
+  auto src = KernelGmemSource::FromPid(c.pid(), c.fd(), std::move(o));
+  if (!src.ok()) return src.status();
+  CaptureOptions opts;
+  opts.hash_contents = hash;
+  GuestMemfd g;
+  Status s = (*src)->Capture(opts, &g);
+  if (!s.ok()) return s;
+  return g;
+}
+
+#define KHOD_NEEDS_KVM_AND_ROOT()                                                                \
+  if (!HaveKvm()) GTEST_SKIP() << "/dev/kvm is missing on this machine: guest_memfd cannot be " \
+                                  "created";                                                     \
+  if (!IsRoot()) GTEST_SKIP() << "needs root outside a user namespace: pidfd_getfd of another process"
+
+// Flags 0 and 2: mmap fails with ENODEV, nothing per page is visible. The
+// capture records size, flags as known (MMAP only: 2 cannot be told from 0)
+// and kNone over the file: no folio, no hash, no "absent" page.
+TEST(KernelCaptureTest, UnmappableGuestMemfdIsCapturedAsNotObservable) {
+  KHOD_NEEDS_KVM_AND_ROOT();
+  for (uint64_t flags : {uint64_t{0}, uint64_t{uapi::kGuestMemfdFlagInitShared}}) {
+    SCOPED_TRACE("flags " + std::to_string(flags));
+    auto c = GmemChild::Start(flags, 64, [](int fd) { return Fallocate(fd, 0, 32); });
+    ASSERT_TRUE(c && c->fd() >= 0) << "the child could not make its guest_memfd";
+    auto g = CaptureChild(*c);  // no declaration: nothing blocks
+    ASSERT_TRUE(g.ok()) << g.status().ToString();
+    EXPECT_EQ(g->size, 64 * kPage);
+    EXPECT_EQ(g->flags_known, uapi::kGuestMemfdFlagMmap);
+    EXPECT_EQ(g->flags, 0u) << "INIT_SHARED is not visible: not claimed";
+    EXPECT_EQ(g->visibility, (std::vector<VisibilityRange>{{0, 64, PageVisibility::kNone}}));
+    EXPECT_TRUE(g->folios.empty());
+    EXPECT_TRUE(g->hashes.empty());
+    EXPECT_EQ(UnobservedPages(*g, kPage), 64u);
+    EXPECT_NE(g->policy_source, PolicySource::kInode) << "no mapping to read an inode policy";
+    EXPECT_TRUE(g->mapping_policies.empty()) << "such a file has no mapping";
+    // A declared INIT_SHARED (which the kernel cannot show here) is recorded as declared.
+    KernelSourceOptions o;
+    o.declared_gmem_flags = flags;
+    o.declared_gmem_mask = ~0ull;
+    auto d = CaptureChild(*c, o);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_EQ(d->flags, flags);
+    EXPECT_EQ(d->flags_known, uapi::kGuestMemfdFlagMmap);
+  }
+}
+
+// MMAP without INIT_SHARED: fallocated pages are not initialized, so none is
+// seen; nothing is read (SIGBUS) or allocated, and INIT_SHARED stays unknown.
+TEST(KernelCaptureTest, MmapOnlyGuestMemfdShowsOnlyWhichPagesAreInitialized) {
+  KHOD_NEEDS_KVM_AND_ROOT();
+  auto c = GmemChild::Start(uapi::kGuestMemfdFlagMmap, 64, [](int fd) { return Fallocate(fd, 8, 40); });
+  ASSERT_TRUE(c && c->fd() >= 0);
+  auto g = CaptureChild(*c);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(g->flags, uapi::kGuestMemfdFlagMmap);
+  EXPECT_EQ(g->flags_known, uapi::kGuestMemfdFlagMmap);
+  EXPECT_EQ(g->visibility,
+            (std::vector<VisibilityRange>{{0, 64, PageVisibility::kInitializedOnly}}));
+  EXPECT_TRUE(g->folios.empty()) << "fallocated pages are not initialized: invisible";
+  EXPECT_TRUE(g->hashes.empty());
+  EXPECT_EQ(InitializedPages(c->pid(), c->fd(), 64), 0u) << "the capture initialized nothing";
+}
+
+// MMAP|INIT_SHARED with 100 pages used through the VMM's mapping and 50 only
+// fallocated: mincore through a PROT_NONE mapping sees the 100 (the facts'
+// measurement), the capture finds exactly those with their PFNs and
+// contents, sees INIT_SHARED without a declaration, and allocates nothing.
+TEST(KernelCaptureTest, InitSharedGuestMemfdCapturesUsedPagesOnly) {
+  KHOD_NEEDS_KVM_AND_ROOT();
+  const uint64_t both = uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared;
+  auto c = GmemChild::Start(both, 512, [](int fd) {
+    void* m = ::mmap(nullptr, 512 * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) return false;
+    for (uint64_t p = 0; p < 100; ++p) static_cast<volatile uint8_t*>(m)[p * kPage] = 1 + p % 7;
+    return Fallocate(fd, 300, 50);
+  });
+  ASSERT_TRUE(c && c->fd() >= 0);
+  ASSERT_EQ(InitializedPages(c->pid(), c->fd(), 512), 100u) << "mincore sees the used pages only";
+  auto g = CaptureChild(*c);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(g->flags, both);
+  EXPECT_EQ(g->flags_known, both);
+  EXPECT_EQ(g->visibility, (std::vector<VisibilityRange>{{0, 512, PageVisibility::kFull}}));
+  auto covered = Covered(*g);
+  uint64_t n = 0;
+  for (uint64_t p = 0; p < 512; ++p) {
+    n += covered[p];
+    if (p < 100) EXPECT_TRUE(covered[p]) << p;
+  }
+  EXPECT_EQ(n, 100u) << "the fallocated pages are not initialized";
+  for (const auto& e : g->folios) EXPECT_NE(e.first_pfn, kPfnUnknown);
+  uint64_t hashed = 0;
+  for (const auto& h : g->hashes) hashed += h.count;
+  EXPECT_EQ(hashed, 100u);
+  EXPECT_EQ(InitializedPages(c->pid(), c->fd(), 512), 100u) << "the capture allocated a page";
+}
+
+// A VMM that mbinds its mappings (interleave over the whole file, bind on a
+// second mapping of pages 16..31) is captured as kVmmMappings with each
+// mapping's policy and range; khod's own mapping is not among them.
+TEST(KernelCaptureTest, VmmMappingPoliciesAreCapturedPerMapping) {
+  KHOD_NEEDS_KVM_AND_ROOT();
+  if (GuestMemfdSharedPolicy().answer != SharedPolicyAnswer::kNo)
+    GTEST_SKIP() << "guest_memfd has a shared policy here (or it is unknown): "
+                 << GuestMemfdSharedPolicy().evidence;
+  const uint64_t both = uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared;
+  auto c = GmemChild::Start(both, 64, [](int fd) {
+    void* a = ::mmap(nullptr, 64 * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void* b = ::mmap(nullptr, 16 * kPage, PROT_READ, MAP_SHARED, fd, 16 * kPage);
+    unsigned long node0 = 1;
+    return a != MAP_FAILED && b != MAP_FAILED &&
+           ::syscall(SYS_mbind, a, 64 * kPage, MPOL_INTERLEAVE, &node0, 2, 0) == 0 &&
+           ::syscall(SYS_mbind, b, 16 * kPage, MPOL_BIND, &node0, 2, 0) == 0;
+  });
+  ASSERT_TRUE(c && c->fd() >= 0);
+  auto g = CaptureChild(*c);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(g->policy_source, PolicySource::kVmmMappings);
+  ASSERT_EQ(g->mapping_policies.size(), 2u);
+  const MappingPolicy& whole = g->mapping_policies[0];
+  const MappingPolicy& part = g->mapping_policies[1];
+  EXPECT_EQ(whole.first_index, 0u);
+  EXPECT_EQ(whole.count, 64u);
+  EXPECT_EQ(whole.policy.mode, MPOL_INTERLEAVE);
+  EXPECT_EQ(whole.policy.nodemask, (std::vector<uint64_t>{1}));
+  EXPECT_EQ(whole.pid, c->pid());
+  EXPECT_EQ(part.first_index, 16u);
+  EXPECT_EQ(part.count, 16u);
+  EXPECT_EQ(part.policy.mode, MPOL_BIND);
+  EXPECT_EQ(g->policy, Mempolicy()) << "no inode policy is claimed";
+}
+
+// A declaration is optional; one the kernel contradicts is refused, naming
+// the bit: MMAP declared for a file mmap refuses, MMAP denied for one it
+// maps, INIT_SHARED denied for a file with a page mapped shared.
+TEST(KernelCaptureTest, DeclaredFlagsThatLieAreRefused) {
+  KHOD_NEEDS_KVM_AND_ROOT();
+  const uint64_t both = uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared;
+  auto declare = [](uint64_t flags) {
+    KernelSourceOptions o;
+    o.declared_gmem_flags = flags;
+    o.declared_gmem_mask = ~0ull;
+    return o;
+  };
+  auto priv = GmemChild::Start(0, 16, [](int) { return true; });
+  ASSERT_TRUE(priv && priv->fd() >= 0);
+  auto lie = KernelGmemSource::FromPid(priv->pid(), priv->fd(), declare(both));
+  ASSERT_FALSE(lie.ok());
+  EXPECT_EQ(lie.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(lie.status().message().find("MMAP is not set"), std::string::npos)
+      << lie.status().message();
+
+  auto shared = GmemChild::Start(both, 16, [](int fd) {
+    void* m = ::mmap(nullptr, 16 * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) return false;
+    static_cast<volatile uint8_t*>(m)[0] = 1;
+    return true;
+  });
+  ASSERT_TRUE(shared && shared->fd() >= 0);
+  auto none = KernelGmemSource::FromPid(shared->pid(), shared->fd(), declare(0));
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("MMAP is set"), std::string::npos)
+      << none.status().message();
+  auto mmap_only = CaptureChild(*shared, declare(uapi::kGuestMemfdFlagMmap));
+  ASSERT_FALSE(mmap_only.ok());
+  EXPECT_EQ(mmap_only.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(mmap_only.status().message().find("INIT_SHARED is set"), std::string::npos)
+      << mmap_only.status().message();
+  auto bogus = KernelGmemSource::FromPid(shared->pid(), shared->fd(), declare(4 | both));
+  ASSERT_FALSE(bogus.ok());
+  EXPECT_NE(bogus.status().message().find("no guest_memfd flag"), std::string::npos);
+  auto truth = CaptureChild(*shared, declare(both));
+  ASSERT_TRUE(truth.ok()) << truth.status().ToString();
+  EXPECT_EQ(truth->flags, both);
 }
 
 TEST(KernelCaptureTest, WrongFdsGetClearErrors) {
