@@ -21,7 +21,9 @@
 #include "restore/rebuild_target.h"
 #include "serializer/serializer.h"
 #include "state/invariants.h"
+#include "verify/verdict.h"
 #include "verify/verify_counts.h"
+#include "verify/verify_reply.h"
 
 namespace khod {
 namespace {
@@ -1158,29 +1160,8 @@ Result<v1::VerifyReply> Session::Verify() {
   RestoreVerdict v = VerifyRestored(frozen_, *now);
   v.counts.real_flags_carried = stats.flags_carried;
   v1::VerifyReply reply;
-  reply.set_equal(v.equal());
-  reply.set_pages_compared(v.pages_compared);
-  reply.set_pfns_compared(v.pfns_compared);
-  reply.set_hashes_compared(v.hashes_compared);
-  reply.set_real_pages_compared(v.counts.real_pages);
-  reply.set_real_pfns_compared(v.counts.real_pfns);
-  reply.set_real_hashes_compared(v.counts.real_hashes);
-  reply.set_real_kinds(v.counts.real_kinds);
-  reply.set_real_flags_carried(v.counts.real_flags_carried);
-  reply.set_model_pages_compared(v.counts.model_pages);
-  reply.set_model_hashes_compared(v.counts.model_hashes);
-  for (const auto& d : v.differences) {
-    auto* pd = reply.add_differences();
-    pd->set_token(d.gmem_token);
-    pd->set_field(d.field);
-    pd->set_where(d.gmem_name);
-    pd->set_expected(d.expected);
-    pd->set_found(d.found);
-  }
-  record_.set_last_verdict(
-      v.equal() ? "equal: " + VerifyCountsText(v.counts, /*equal=*/true)
-                : std::to_string(v.differences.size()) + " differences, first: " +
-                      v.differences.front().ToString());
+  FillVerifyReply(v.diff, v.counts, &reply);
+  record_.set_last_verdict(VerdictLine(v.diff, v.counts));
   if (v.equal()) {
     opts_.crash.Hit("pre-verified");
     record_.set_phase(v1::VERIFIED);

@@ -38,13 +38,12 @@ static Status ParseRebuildInto(const std::string& text, v1::RestoreRequest* q) {
   }
   return Status::Ok();
 }
-static const char kVerifyUsage[] = "verify-restore [--socket PATH]";
+static const char kVerifyUsage[] = "verify-restore [--socket PATH] [--json]";
 
 static int PrintVerify(const std::string& socket, KhodClient* client) {
   Result<v1::VerifyReply> v = client->Verify();
   if (!v.ok()) return FailKhodCall("restore", socket, v.status());
-  std::fputs(FormatVerify(*v).c_str(), stdout);
-  return v->equal() ? kExitOk : kExitDifferent;
+  return PrintVerifyReply(*v, /*json=*/false);
 }
 
 int RunRestore(const Args& args) {

@@ -1,6 +1,8 @@
-// khoctl verify OUT --pid P --fd N [--fd M ...] [--memslots FILE] [--attributes FILE]
+// khoctl verify OUT --pid P --fd N [--fd M ...] [--memslots FILE] [--attributes FILE] [--json]
 // Captures the live state again and compares it with the snapshot OUT.
-// Exit 0 equal, 1 different (each difference printed), 2 error.
+// Exit 0 equal, 1 different (each difference printed), 2 error, 3 no
+// difference where observable but parts not verified (each named): the same
+// reply, text and JSON as the gRPC form (verify/verify_reply.h).
 #include <sys/types.h>
 
 #include <cstdio>
@@ -10,21 +12,24 @@
 #include "khoctl/flag_parser.h"
 #include "khoctl/live_capture.h"
 #include "khoctl/snapshot_file.h"
+#include "khoctl/status_report.h"
 #include "verify/snapshot_diff.h"
+#include "verify/verify_counts.h"
+#include "verify/verify_reply.h"
 
 namespace khod {
 
 namespace {
 constexpr const char* kUsage =
-    "verify OUT --pid P --fd N [--fd M ...] [--memslots FILE] [--attributes FILE]";
+    "verify OUT --pid P --fd N [--fd M ...] [--memslots FILE] [--attributes FILE] [--json]";
 }  // namespace
 
 int RunVerify(const Args& args_in) {
   Args args = args_in;
   auto fds = ExtractFdFlags(&args);
   if (!fds.ok()) return FailWithUsage("verify", kUsage, fds.status());
-  Result<ParsedFlags> flags =
-      ParseFlags(args, {{"--pid", true}, {"--memslots", true}, {"--attributes", true}});
+  Result<ParsedFlags> flags = ParseFlags(
+      args, {{"--pid", true}, {"--memslots", true}, {"--attributes", true}, {"--json", false}});
   if (!flags.ok()) return FailWithUsage("verify", kUsage, flags.status());
   if (flags->positionals().size() != 1)
     return FailWithUsage("verify", kUsage, Status::InvalidArgument("expected exactly one snapshot file"));
@@ -48,15 +53,10 @@ int RunVerify(const Args& args_in) {
 
   DiffOptions opts;
   opts.require_hashes = hashed;
-  const auto diffs = DiffSnapshots(expected->snap, *found, opts);
-  for (const auto& d : diffs) std::printf("%s\n", d.ToString().c_str());
-  if (diffs.empty()) {
-    std::printf("equal: %zu guest_memfd(s), %zu VM(s) match %s\n", found->gmems.size(),
-                found->vms.size(), flags->positionals()[0].c_str());
-    return kExitOk;
-  }
-  std::printf("%zu difference(s)\n", diffs.size());
-  return kExitDifferent;
+  v1::VerifyReply reply;
+  FillVerifyReply(DiffSnapshots(expected->snap, *found, opts), CountCompared(expected->snap),
+                  &reply);
+  return PrintVerifyReply(reply, flags->Has("--json"));
 }
 
 }  // namespace khod

@@ -4,7 +4,9 @@
 //   verify [--socket PATH]          khod compares the restored gmems with its
 //                                   frozen snapshot (the new side of a handover)
 // No snapshot argument and no --pid, or a --socket, means the gRPC form.
-// Both print the differences and exit 0 equal, 1 different, 2 error.
+// Both print the differences (or, with --json, the VerifyReply as JSON) and
+// exit 0 equal, 1 different, 2 error, 3 no difference where observable but
+// parts not verified (verify/verdict.h).
 #include <string>
 
 #include "khoctl/commands.h"

@@ -101,13 +101,14 @@ int RunPhaseCommand(const char* command, const char* usage, const Args& args,
 }
 
 int RunKhodVerify(const char* command, const char* usage, const Args& args) {
-  Result<std::string> socket = SocketOnly(command, usage, args);
-  if (!socket.ok()) return kExitError;
-  KhodClient client(*socket);
+  Result<ParsedFlags> f = ParseFlags(args, {{"--socket", true}, {"--json", false}});
+  Status s = f.ok() ? RefuseArguments(f->positionals()) : f.status();
+  if (!s.ok()) return FailWithUsage(command, usage, s);
+  const std::string socket = f->Get("--socket", kDefaultSocket);
+  KhodClient client(socket);
   Result<v1::VerifyReply> v = client.Verify();
-  if (!v.ok()) return FailKhodCall(command, *socket, v.status());
-  std::fputs(FormatVerify(*v).c_str(), stdout);
-  return v->equal() ? kExitOk : kExitDifferent;
+  if (!v.ok()) return FailKhodCall(command, socket, v.status());
+  return PrintVerifyReply(*v, f->Has("--json"));
 }
 
 }  // namespace khod

@@ -39,18 +39,21 @@ const std::vector<Command>& AllCommands() {
       {"inspect", "inspect FILE [--json] [--extents] [--ranges]", "show what a snapshot blob (FDT or protobuf) holds", RunInspect},
       {"prepare", "prepare [--socket PATH] [--json]", "khod: capture the attached gmems while guests run (-> PREPARED)", RunPrepare},
       {"probe", "probe [--json] [--debugfs DIR]", "what the running kernel supports (guest_memfd, HugeTLB, PFNs, KHO, LUO) and the KHO FDT it was handed", RunProbe},
-      {"restore", "restore [--socket PATH] [--force-rebuild] [--from-state-dir] [--no-verify] [--rebuild-into TOKEN:VM:PID:FD,...]", "khod: restore the handed-over gmems, then verify (exit 0/1/2)", RunRestore},
+      {"restore", "restore [--socket PATH] [--force-rebuild] [--from-state-dir] [--no-verify] [--rebuild-into TOKEN:VM:PID:FD,...]", "khod: restore the handed-over gmems, then verify (exit 0/1/2/3)", RunRestore},
       {"snapshot", "snapshot -o OUT [--socket PATH] [--format fdt|proto] [--recapture]", "khod: write the session's current snapshot blob", RunSnapshot},
       {"status", "status [--socket PATH] [--json]", "khod: phase, durations, blob sizes, gmems, verdict", RunStatus},
       {"synth", "synth -o OUT [--format fdt|proto] [--size 1T] [--backing 4k|2m|1g] ...", "write a synthetic snapshot (demos, benchmarks)", RunSynth},
-      {"verify", "verify OUT --pid P --fd N [--fd M ...] [--memslots F] [--attributes F]", "compare a snapshot with the live state (exit 0 equal, 1 different)", RunVerifyCommand},
-      {"verify", "verify [--socket PATH]", "khod: compare restored gmems with the frozen snapshot (exit 0/1/2)", RunVerifyCommand},
-      {"verify-restore", "verify-restore [--socket PATH]", "khod: the same as verify [--socket PATH] (alias)", RunVerifyRestore},
+      {"verify", "verify OUT --pid P --fd N [--fd M ...] [--memslots F] [--attributes F] [--json]", "compare a snapshot with the live state (exit 0 equal, 1 different, 3 not all verified)", RunVerifyCommand},
+      {"verify", "verify [--socket PATH] [--json]", "khod: compare restored gmems with the frozen snapshot (exit 0/1/2/3)", RunVerifyCommand},
+      {"verify-restore", "verify-restore [--socket PATH] [--json]", "khod: the same as verify [--socket PATH] (alias)", RunVerifyRestore},
   };
   return kCommands;
 }
 
-constexpr char kExitCodesHelp[] = "exit codes: 0 ok, 1 differences found, 2 error";
+constexpr char kExitCodesHelp[] =
+    "exit codes: 0 ok (verify: everything observed and equal), 1 differences found, 2 error,\n"
+    "  3 (verify) no difference where observable, but parts the host cannot observe were not\n"
+    "  verified: each is named with its guest_memfd and pages (e.g. private guest_memfd memory)";
 
 static int Usage(FILE* f) {
   std::fprintf(f, "usage: khoctl COMMAND [ARGS]\n\ncommands:\n");

@@ -4,7 +4,10 @@
 
 #include "common/bytes.h"
 #include "daemon/reexec_timeline.h"
+#include "khoctl/proto_json.h"
+#include "verify/verdict.h"
 #include "verify/verify_counts.h"
+#include "verify/verify_reply.h"
 
 namespace khod {
 
@@ -55,7 +58,9 @@ std::string FormatStatus(const v1::StatusReply& s) {
 }
 
 std::string FormatVerify(const v1::VerifyReply& v) {
-  std::string o = v.equal() ? "EQUAL: " : "DIFFERENT: ";
+  const Verdict verdict = VerdictOf(v);
+  std::string o = std::string(VerdictName(verdict)) + ": ";
+  if (verdict == Verdict::kNotVerified) o += "no difference where observable; ";
   if (v.pages_compared() && !v.real_pages_compared() && !v.model_pages_compared()) {
     // A khod from before the split: its totals mix real and MODEL pages.
     o += std::to_string(v.pages_compared()) + " pages compared, " + std::to_string(v.pfns_compared()) +
@@ -66,15 +71,31 @@ std::string FormatVerify(const v1::VerifyReply& v) {
     c.real_pfns = v.real_pfns_compared();
     c.real_hashes = v.real_hashes_compared();
     c.real_kinds = v.real_kinds();
+    c.real_unobserved_kinds = v.real_unobserved_kinds();
     c.real_flags_carried = v.real_flags_carried();
     c.model_pages = v.model_pages_compared();
     c.model_hashes = v.model_hashes_compared();
-    o += VerifyCountsText(c, v.equal()) + "\n";
+    o += VerifyCountsText(c, verdict != Verdict::kDifferent) + "\n";
   }
+  if (v.pages_equal() || v.pages_different() || v.pages_unverified())
+    o += "  pages: " + std::to_string(v.pages_equal()) + " equal, " +
+         std::to_string(v.pages_different()) + " different, " +
+         std::to_string(v.pages_unverified()) + " not verified\n";
+  for (const UnverifiedGmem& u : UnverifiedOf(v)) o += "  not verified: " + u.ToString() + "\n";
   for (const auto& d : v.differences())
     o += "  gmem " + std::to_string(d.token()) + (d.where().empty() ? "" : " '" + d.where() + "'") +
          ": " + d.field() + ": expected " + d.expected() + ", found " + d.found() + "\n";
   return o;
+}
+
+int PrintVerifyReply(const v1::VerifyReply& v, bool json) {
+  if (json) {
+    const int printed = PrintJson("verify", v);
+    if (printed != 0) return printed;
+  } else {
+    std::fputs(FormatVerify(v).c_str(), stdout);
+  }
+  return VerdictExitCode(VerdictOf(v));
 }
 
 }  // namespace khod

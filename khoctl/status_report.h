@@ -11,8 +11,13 @@ namespace khod {
 // Phase, session, recovery, reexec timeline, gmems, per-phase durations,
 // blob sizes, verdict.
 std::string FormatStatus(const v1::StatusReply& s);
-// "EQUAL: <real PFNs> ...; MODEL: ..." then one line per difference.
+// "EQUAL: <real PFNs> ...; MODEL: ..." then one line per difference, or
+// "NOT VERIFIED: no difference where observable ..." then one line per gmem
+// with parts that were not verified (verify/verdict.h).
 std::string FormatVerify(const v1::VerifyReply& v);
+// Prints the reply (text, or with `json` khoctl/proto_json.h's JSON) and
+// returns its exit code: 0 equal, 1 different, 3 not verified (2: no JSON).
+int PrintVerifyReply(const v1::VerifyReply& v, bool json);
 // "12.3 ms"
 std::string FormatNanos(uint64_t ns);
 std::string FormatBytes(uint64_t n);

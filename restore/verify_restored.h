@@ -2,14 +2,13 @@
 // objects are compared with the snapshot that was handed over using the
 // shared snapshot diff (verify/snapshot_diff.h), and the restored snapshot
 // must pass the shared invariant checker. "Memory stayed in place" means the
-// folio list with its PFNs is equal; where the frozen snapshot hashed
-// contents, the restored capture must carry equal hashes.
+// folio list with its PFNs is equal where both captures observed it in full;
+// where the frozen snapshot hashed contents, the restored capture must carry
+// equal hashes. What neither capture could observe, and the policies of the
+// VMM's mappings (the VMM re-applies them after it takes its memory back), are
+// listed as not verified (verify/verdict.h).
 #ifndef KHOD_RESTORE_VERIFY_RESTORED_H_
 #define KHOD_RESTORE_VERIFY_RESTORED_H_
-
-#include <cstdint>
-#include <string>
-#include <vector>
 
 #include "state/snapshot.h"
 #include "verify/snapshot_diff.h"
@@ -18,12 +17,9 @@
 namespace khod {
 
 struct RestoreVerdict {
-  std::vector<Difference> differences;  // diff and invariant violations
-  uint64_t pages_compared = 0;  // resident pages in the frozen folio lists
-  uint64_t pfns_compared = 0;   // of those, pages whose PFN was known
-  uint64_t hashes_compared = 0;
-  VerifyCounts counts;          // the same, real (kernel) and MODEL apart
-  bool equal() const { return differences.empty(); }
+  SnapshotDiff diff;    // differences (diff and invariant violations), counts, unverified
+  VerifyCounts counts;  // what was compared, real (kernel) and MODEL apart
+  bool equal() const { return diff.equal(); }
 };
 
 RestoreVerdict VerifyRestored(const Snapshot& frozen, const Snapshot& restored);

@@ -50,7 +50,7 @@ class LiveVerifyTest : public ::testing::Test {
     EXPECT_TRUE(found.ok()) << found.status().ToString();
     DiffOptions d;
     d.require_hashes = true;
-    return DiffSnapshots(expected_, *found, d);
+    return DiffSnapshots(expected_, *found, d).differences;
   }
 
   static std::string Join(const std::vector<Difference>& ds) {

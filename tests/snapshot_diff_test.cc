@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "verify/verdict.h"
+
 namespace khod {
 namespace {
 
@@ -26,18 +30,18 @@ Snapshot Snap(const GuestMemfd& g) {
 }
 
 std::vector<Difference> Diff(const GuestMemfd& a, const GuestMemfd& b, DiffOptions o = {}) {
-  std::vector<Difference> out;
+  SnapshotDiff out;
   DiffGmems(a, b, o, &out);
-  return out;
+  return out.differences;
 }
 
 TEST(SnapshotDiffTest, EqualIsEmptyEvenWithDifferentHeaderTimes) {
   Snapshot a = Snap(Gmem()), b = a;
   b.header.capture_time_ns = 5;
-  EXPECT_TRUE(DiffSnapshots(a, b).empty());
+  EXPECT_TRUE(DiffSnapshots(a, b).fully_verified());
   DiffOptions strict;
   strict.compare_header = true;
-  ASSERT_EQ(DiffSnapshots(a, b, strict).size(), 1u);
+  ASSERT_EQ(DiffSnapshots(a, b, strict).differences.size(), 1u);
 }
 
 TEST(SnapshotDiffTest, PunchedHoleIsOneRange) {
@@ -97,7 +101,7 @@ TEST(SnapshotDiffTest, MissingGmemAndMemslotChanges) {
   Snapshot a = Snap(Gmem()), b = a;
   b.vms[0].memslots[0].npages = 2048;
   b.gmems.clear();
-  auto d = DiffSnapshots(a, b);
+  auto d = DiffSnapshots(a, b).differences;
   ASSERT_EQ(d.size(), 2u);
   EXPECT_EQ(d[0].field, "vm 0x1 slot 0 npages");
   EXPECT_EQ(d[1].field, "guest_memfd");
@@ -111,9 +115,188 @@ TEST(SnapshotDiffTest, ListIsCut) {
   DiffOptions o;
   o.max_differences = 10;
   Snapshot sa = Snap(a), sb = Snap(b);
-  auto d = DiffSnapshots(sa, sb, o);
+  auto d = DiffSnapshots(sa, sb, o).differences;
   ASSERT_EQ(d.size(), 11u);
   EXPECT_EQ(d.back().field, "(list cut)");
+}
+
+// guest_memfds as Linux 6.18 shows them (../shared/notes/gmem-6.18-facts.md):
+// flags 0 or 2 cannot be mapped (ENODEV), so nothing per page is visible; MMAP
+// without INIT_SHARED shows which pages are initialized (mincore) but no PFN.
+constexpr uint64_t kPages = 4096;
+
+GuestMemfd Private(PageVisibility v) {
+  GuestMemfd g;
+  g.token = 0x3;
+  g.name = "gmem_private";
+  g.size = kPages * 4096;
+  g.inode = 130198;
+  g.flags = v == PageVisibility::kNone ? 0 : 1;
+  g.flags_known = 1;  // MMAP from mmap(PROT_NONE); INIT_SHARED never shown here
+  g.policy_source = PolicySource::kVmmMappings;
+  g.visibility = {VisibilityRange{0, kPages, v}};
+  if (v == PageVisibility::kInitializedOnly)
+    g.folios.push_back(FolioExtent{0, kPfnUnknown, 100, 0, kFolioUptodate});
+  return g;
+}
+
+SnapshotDiff DiffOf(const GuestMemfd& a, const GuestMemfd& b, DiffOptions o = {}) {
+  SnapshotDiff out;
+  DiffGmems(a, b, o, &out);
+  return out;
+}
+
+TEST(SnapshotDiffVisibilityTest, FlagsZeroIsNotVerifiedNeverEqual) {
+  GuestMemfd a = Private(PageVisibility::kNone), b = a;
+  // Whatever the guest did (here: a made-up change nobody could have seen),
+  // nothing per page is compared and every page is named as not verified.
+  b.folios.push_back(FolioExtent{0, 5000, 10, 0, kFolioUptodate});
+  SnapshotDiff d = DiffOf(a, b);
+  EXPECT_TRUE(d.differences.empty());
+  EXPECT_FALSE(d.fully_verified());
+  EXPECT_EQ(VerdictExitCode(VerdictOf(d)), 3);
+  EXPECT_EQ(d.counts.pages_unverified, kPages);
+  EXPECT_EQ(d.counts.pages_equal, 0u);
+  EXPECT_EQ(d.counts.pages_different, 0u);
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_EQ(d.unverified[0].pages, kPages);
+  EXPECT_EQ(d.unverified[0].ToString(),
+            "gmem 0x3 'gmem_private': 4096 pages: no per-page state visible to the host "
+            "(guest_memfd created without MMAP)");
+}
+
+TEST(SnapshotDiffVisibilityTest, InitializedOnlyComparesInitializationNotPfns) {
+  GuestMemfd a = Private(PageVisibility::kInitializedOnly), b = a;
+  SnapshotDiff same = DiffOf(a, b);
+  EXPECT_TRUE(same.differences.empty());
+  EXPECT_EQ(same.counts.pages_unverified, kPages);
+  ASSERT_EQ(same.unverified.size(), 1u);
+  EXPECT_NE(same.unverified[0].parts[0].find("4096 pages: which are initialized compared, not "
+                                             "their PFNs or contents"),
+            std::string::npos);
+  // A punch of pages 50-99 is seen (they are no longer initialized).
+  b.folios = {FolioExtent{0, kPfnUnknown, 50, 0, kFolioUptodate}};
+  SnapshotDiff punched = DiffOf(a, b);
+  ASSERT_EQ(punched.differences.size(), 1u);
+  EXPECT_EQ(punched.differences[0].ToString(),
+            "gmem 0x3 'gmem_private': folios pages 50-99: expected initialized (PFN not "
+            "observable), found not initialized");
+  EXPECT_EQ(punched.counts.pages_different, 50u);
+  EXPECT_EQ(punched.counts.pages_unverified, kPages - 50);
+  EXPECT_EQ(punched.counts.pages_equal, 0u);
+  // Flags of a page there are not observable either: not a difference.
+  b = a;
+  b.folios[0].flags = kFolioUptodate | kFolioDirty;
+  EXPECT_TRUE(DiffOf(a, b).differences.empty());
+}
+
+TEST(SnapshotDiffVisibilityTest, FullRangesAreComparedAndCountedEqual) {
+  GuestMemfd a = Gmem();  // kFull (empty list): every page compared
+  SnapshotDiff d = DiffOf(a, a);
+  EXPECT_TRUE(d.fully_verified());
+  EXPECT_EQ(d.counts.pages_equal, 4096u);
+  // Half observed in full, half not at all: a PFN change is a difference
+  // only in the first half.
+  a.visibility = {VisibilityRange{0, 2048, PageVisibility::kFull},
+                  VisibilityRange{2048, 2048, PageVisibility::kNone}};
+  a.hashes = {ContentHash{0, 2048, 1}, ContentHash{2048, 2048, 2}};
+  GuestMemfd b = a;
+  b.folios[1].first_pfn = 7;
+  b.hashes[1].xxh3 = 3;
+  d = DiffOf(a, b);
+  EXPECT_TRUE(d.differences.empty()) << d.differences[0].ToString();
+  EXPECT_EQ(d.counts.pages_equal, 2048u);
+  EXPECT_EQ(d.counts.pages_unverified, 2048u);
+  b.folios[0].first_pfn = 7;
+  d = DiffOf(a, b);
+  ASSERT_EQ(d.differences.size(), 1u);
+  EXPECT_EQ(d.differences[0].field, "folios pages 0-2047");
+  // The found side saw less than the expected side: the worse of the two counts.
+  b = a;
+  b.visibility = {VisibilityRange{0, 4096, PageVisibility::kNone}};
+  d = DiffOf(Gmem(), b);
+  EXPECT_TRUE(d.differences.empty());
+  EXPECT_EQ(d.counts.pages_unverified, 4096u);
+}
+
+Mempolicy Policy(int32_t mode, uint64_t nodes) {
+  Mempolicy p;
+  p.mode = mode;
+  if (nodes) p.nodemask = {nodes};
+  return p;
+}
+
+TEST(SnapshotDiffPolicyTest, VmmMappingPolicyChangeIsADifference) {
+  // numa_maps: "7f118de1e000 bind:0 file=anon_inode:[kvm-gmem] dirty=2047 N0=2047", then the
+  // VMM re-mbinds it interleave:0.
+  GuestMemfd a = Private(PageVisibility::kNone), b = a;
+  a.mapping_policies = {MappingPolicy{0, kPages, 4242, 0x7f118de1e000, Policy(2, 1)}};
+  b.mapping_policies = {MappingPolicy{0, kPages, 4242, 0x7f118de1e000, Policy(3, 1)}};
+  SnapshotDiff d = DiffOf(a, b);
+  ASSERT_EQ(d.differences.size(), 1u);
+  EXPECT_EQ(d.differences[0].ToString(),
+            "gmem 0x3 'gmem_private': policy of VMM mapping pages 0-4095: expected mode 2 "
+            "nodes [0x1] (pid 4242 at 0x7f118de1e000), found mode 3 nodes [0x1] (pid 4242 at "
+            "0x7f118de1e000)");
+  EXPECT_EQ(VerdictExitCode(VerdictOf(d)), 1);
+  // Mapped again elsewhere with the same policy: equal (where it is mapped is informational).
+  b.mapping_policies = {MappingPolicy{0, kPages, 4243, 0x7f0000000000, Policy(2, 1)}};
+  EXPECT_TRUE(DiffOf(a, b).differences.empty());
+  // A mapping gone, one new.
+  b.mapping_policies.clear();
+  d = DiffOf(a, b);
+  ASSERT_EQ(d.differences.size(), 1u);
+  EXPECT_EQ(d.differences[0].found, "no such mapping");
+  // After a restore khod cannot see the VMM's new mappings: not verified, not equal.
+  DiffOptions restored;
+  restored.compare_vmm_policies = false;
+  d = DiffOf(a, b, restored);
+  EXPECT_TRUE(d.differences.empty());
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_NE(d.unverified[0].ToString().find("NUMA policy of 1 VMM mapping(s): handed to the VMM"),
+            std::string::npos);
+}
+
+TEST(SnapshotDiffPolicyTest, SourceChangeDiffersUnknownIsNotVerified) {
+  GuestMemfd a = Gmem(), b = a;
+  a.policy = Policy(2, 1);
+  b.policy = Policy(2, 1);
+  EXPECT_TRUE(DiffOf(a, b).fully_verified());
+  b.policy = Policy(3, 1);
+  ASSERT_EQ(DiffOf(a, b).differences.size(), 1u);
+  EXPECT_EQ(DiffOf(a, b).differences[0].field, "policy");
+  b.policy_source = PolicySource::kVmmMappings;
+  ASSERT_EQ(DiffOf(a, b).differences.size(), 1u);
+  EXPECT_EQ(DiffOf(a, b).differences[0].field, "policy_source");
+  b.policy_source = PolicySource::kUnknown;
+  SnapshotDiff d = DiffOf(a, b);
+  EXPECT_TRUE(d.differences.empty());
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_EQ(d.unverified[0].parts, std::vector<std::string>{"NUMA policy not read now"});
+  EXPECT_EQ(d.unverified[0].pages, 0u);
+}
+
+TEST(SnapshotDiffFlagsTest, UnknownFlagBitsAreNotVerifiedAcrossFiles) {
+  GuestMemfd a = Private(PageVisibility::kNone), b = a;
+  // MMAP seen (ENODEV: 0), INIT_SHARED not: same file, flags cannot have changed.
+  const SnapshotDiff same_file = DiffOf(a, b);
+  EXPECT_TRUE(same_file.differences.empty());
+  ASSERT_EQ(same_file.unverified.size(), 1u);
+  for (const auto& p : same_file.unverified[0].parts)
+    EXPECT_EQ(p.find("creation flag"), std::string::npos) << p;
+  DiffOptions other_file;
+  other_file.compare_inodes = false;
+  const SnapshotDiff across = DiffOf(a, b, other_file);
+  ASSERT_EQ(across.unverified.size(), 1u);
+  const auto& parts = across.unverified[0].parts;
+  EXPECT_NE(std::find(parts.begin(), parts.end(), "creation flag bits 0x2 not shown by the kernel"),
+            parts.end());
+  // A known bit that differs is a difference (MMAP found on one side).
+  b.flags = 1;
+  ASSERT_EQ(DiffOf(a, b).differences.size(), 1u);
+  EXPECT_EQ(DiffOf(a, b).differences[0].ToString(),
+            "gmem 0x3 'gmem_private': flags: expected 0x0 (bits 0x2 not known), found 0x1 (bits "
+            "0x2 not known)");
 }
 
 }  // namespace

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <tuple>
+
+#include "kernel/kvm_uapi.h"
 
 namespace khod {
 
@@ -34,12 +37,14 @@ struct Piece {
 // page range where `same` says they differ. Adjacent differing segments are
 // merged when `kind` gives them the same name, so one punched hole is one line.
 template <typename T>
-void SweepRanges(const std::vector<Piece<T>>& a, const std::vector<Piece<T>>& b,
-                 const std::function<bool(const T*, const T*, uint64_t)>& same,
-                 const std::function<std::string(const T*, uint64_t)>& describe,
-                 const std::function<std::string(const T*, const T*)>& kind,
-                 const std::function<void(uint64_t, uint64_t, const std::string&, const std::string&)>& emit) {
-  std::vector<uint64_t> cuts;
+void SweepRanges(
+    const std::vector<Piece<T>>& a, const std::vector<Piece<T>>& b,
+    const std::function<bool(const T*, const T*, uint64_t)>& same,
+    const std::function<std::string(const T*, uint64_t)>& describe,
+    const std::function<std::string(const T*, const T*, uint64_t)>& kind,
+    const std::function<void(uint64_t, uint64_t, const std::string&, const std::string&)>& emit,
+    const std::vector<uint64_t>& extra_cuts = {}) {
+  std::vector<uint64_t> cuts = extra_cuts;
   for (const auto& p : a) cuts.insert(cuts.end(), {p.begin, p.end});
   for (const auto& p : b) cuts.insert(cuts.end(), {p.begin, p.end});
   std::sort(cuts.begin(), cuts.end());
@@ -62,7 +67,7 @@ void SweepRanges(const std::vector<Piece<T>>& a, const std::vector<Piece<T>>& b,
       flush();
       continue;
     }
-    const std::string k = kind(va, vb);
+    const std::string k = kind(va, vb, s);
     if (open && run_end == s && run_kind == k) {
       run_end = e;
       continue;
@@ -78,30 +83,81 @@ void SweepRanges(const std::vector<Piece<T>>& a, const std::vector<Piece<T>>& b,
   flush();
 }
 
+// How well both sides observed each page range: the worse of the two
+// (kFull < kInitializedOnly < kNone). Ordered, disjoint, covering [0, pages).
+// Past a side's own list (a file that grew), its folio list speaks: kFull.
+std::vector<VisibilityRange> CombinedVisibility(const GuestMemfd& e, const GuestMemfd& f,
+                                                uint64_t pages) {
+  std::vector<uint64_t> cuts = {0, pages};
+  for (const auto* g : {&e, &f})
+    for (const VisibilityRange& r : g->visibility)
+      if (r.first_index < pages)
+        cuts.insert(cuts.end(), {r.first_index, std::min(pages, r.end_index())});
+  std::sort(cuts.begin(), cuts.end());
+  cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+  auto at = [](const GuestMemfd& g, uint64_t page) {
+    auto it =
+        std::upper_bound(g.visibility.begin(), g.visibility.end(), page,
+                         [](uint64_t p, const VisibilityRange& r) { return p < r.first_index; });
+    if (it == g.visibility.begin()) return PageVisibility::kFull;
+    --it;
+    return page < it->end_index() ? it->visibility : PageVisibility::kFull;
+  };
+  std::vector<VisibilityRange> out;
+  for (size_t c = 0; c + 1 < cuts.size(); ++c) {
+    const PageVisibility v = std::max(at(e, cuts[c]), at(f, cuts[c]));
+    if (!out.empty() && out.back().visibility == v && out.back().end_index() == cuts[c])
+      out.back().count += cuts[c + 1] - cuts[c];
+    else
+      out.push_back(VisibilityRange{cuts[c], cuts[c + 1] - cuts[c], v});
+  }
+  return out;
+}
+
+// Why pages of each visibility were not verified, for UnverifiedGmem::parts.
+const char* UnverifiedReason(PageVisibility v) {
+  switch (v) {
+    case PageVisibility::kInitializedOnly:
+      return "which are initialized compared, not their PFNs or contents (guest_memfd created "
+             "MMAP without INIT_SHARED: private to the guest)";
+    case PageVisibility::kNone:
+      return "no per-page state visible to the host (guest_memfd created without MMAP)";
+    case PageVisibility::kFull:
+      break;
+  }
+  return "";
+}
+
 class GmemDiffer {
  public:
-  GmemDiffer(const GuestMemfd& e, const GuestMemfd& f, const DiffOptions& o, std::vector<Difference>* out)
+  GmemDiffer(const GuestMemfd& e, const GuestMemfd& f, const DiffOptions& o, SnapshotDiff* out)
       : e_(e), f_(f), o_(o), out_(out) {}
 
   void Run() {
+    const uint32_t ps = o_.page_size ? o_.page_size : 4096;
+    pages_ = std::max(e_.size, f_.size) / ps;
+    vis_ = CombinedVisibility(e_, f_, pages_);
     Scalar("name", e_.name, f_.name);
     if (o_.compare_inodes) Scalar("inode", std::to_string(e_.inode), std::to_string(f_.inode));
     Scalar("provenance", ProvenanceName(e_.provenance), ProvenanceName(f_.provenance));
     Scalar("kind", FileKindName(e_.kind), FileKindName(f_.kind));
     Scalar("size", std::to_string(e_.size), std::to_string(f_.size));
-    Scalar("flags", Hex(e_.flags), Hex(f_.flags));
+    Flags();
     Scalar("backing", BackingName(e_.backing), BackingName(f_.backing));
     Scalar("hstate_order", std::to_string(e_.hstate_order), std::to_string(f_.hstate_order));
     Scalar("vm_token", Hex(e_.vm_token), Hex(f_.vm_token));
-    if (!(e_.policy == f_.policy)) Add("policy", PolicyText(e_.policy), PolicyText(f_.policy));
+    Policy();
     Folios();
     Attributes();
     Hashes();
     Restructures();
+    Count();
   }
 
  private:
-  void Add(const std::string& field, const std::string& expected, const std::string& found) {
+  // A difference; [first, end) are the pages it is about (none: first == end).
+  void Add(const std::string& field, const std::string& expected, const std::string& found,
+           uint64_t first = 0, uint64_t end = 0) {
     Difference d;
     d.in_gmem = true;
     d.gmem_token = e_.token;
@@ -109,10 +165,121 @@ class GmemDiffer {
     d.field = field;
     d.expected = expected;
     d.found = found;
-    out_->push_back(std::move(d));
+    out_->differences.push_back(std::move(d));
+    if (end > first) different_.push_back({first, end});
   }
   void Scalar(const char* field, const std::string& a, const std::string& b) {
     if (a != b) Add(field, a, b);
+  }
+  // Something of this gmem that could not be verified (not a page range).
+  void Unverified(const std::string& part) { parts_.push_back(part); }
+
+  PageVisibility VisAt(uint64_t page) const {
+    auto it =
+        std::upper_bound(vis_.begin(), vis_.end(), page,
+                         [](uint64_t p, const VisibilityRange& r) { return p < r.first_index; });
+    if (it == vis_.begin()) return PageVisibility::kFull;
+    --it;
+    return page < it->end_index() ? it->visibility : PageVisibility::kFull;
+  }
+  bool FullyObserved(uint64_t first, uint64_t end) const {
+    for (const VisibilityRange& r : vis_)
+      if (r.visibility != PageVisibility::kFull && r.first_index < end && first < r.end_index())
+        return false;
+    return true;
+  }
+  std::vector<uint64_t> VisibilityCuts() const {
+    std::vector<uint64_t> cuts;
+    for (const VisibilityRange& r : vis_) cuts.insert(cuts.end(), {r.first_index, r.end_index()});
+    return cuts;
+  }
+
+  // Creation flags are compared on the bits both captures saw. A bit one of
+  // them could not see (flags 2 cannot be told from 0) is not verified, unless
+  // both are the same file: a guest_memfd's flags never change.
+  void Flags() {
+    const uint64_t defined = uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared;
+    const uint64_t known = e_.flags_known & f_.flags_known;
+    auto text = [&](const GuestMemfd& g) {
+      const uint64_t unknown = ~g.flags_known & defined;
+      return Hex(g.flags & g.flags_known) +
+             (unknown ? " (bits " + Hex(unknown) + " not known)" : "");
+    };
+    if ((e_.flags & known) != (f_.flags & known)) Add("flags", text(e_), text(f_));
+    const uint64_t unknown = ~known & defined;
+    const bool same_file = o_.compare_inodes && e_.inode == f_.inode;
+    if (e_.kind == FileKind::kGuestMemfd && unknown && !same_file)
+      Unverified("creation flag bits " + Hex(unknown) + " not shown by the kernel");
+  }
+
+  // A policy one side could not read is not verified; a different source, or
+  // a different policy where both read it, is a difference.
+  void Policy() {
+    const PolicySource se = e_.policy_source, sf = f_.policy_source;
+    if (se == PolicySource::kUnknown || sf == PolicySource::kUnknown) {
+      Unverified(std::string("NUMA policy not read ") + (se == sf ? "by either capture"
+                                                         : se == PolicySource::kUnknown
+                                                             ? "by the first capture"
+                                                             : "now"));
+      return;
+    }
+    if (se != sf) {
+      Add("policy_source", PolicySourceName(se), PolicySourceName(sf));
+      return;
+    }
+    if (se == PolicySource::kInode) {
+      if (!(e_.policy == f_.policy)) Add("policy", PolicyText(e_.policy), PolicyText(f_.policy));
+      return;
+    }
+    if (!o_.compare_vmm_policies) {
+      size_t set = 0;
+      for (const MappingPolicy& m : e_.mapping_policies) set += m.policy.mode != 0;
+      if (set)
+        Unverified("NUMA policy of " + std::to_string(set) +
+                   " VMM mapping(s): handed to the VMM to apply to its new mappings, not seen by "
+                   "khod");
+      return;
+    }
+    MappingPolicies();
+  }
+
+  // Each mapping's range and policy; which process mapped it, and where, is
+  // informational (a VMM that maps again gets a new address).
+  void MappingPolicies() {
+    if (e_.mapping_policies == f_.mapping_policies) return;
+    auto text = [](const MappingPolicy& m) {
+      return PolicyText(m.policy) + " (pid " + std::to_string(m.pid) + " at " +
+             Hex(m.start_address) + ")";
+    };
+    auto where = [](const MappingPolicy& m) {
+      return "policy of VMM mapping " + Pages(m.first_index, m.end_index());
+    };
+    std::vector<bool> used(f_.mapping_policies.size(), false);
+    std::vector<const MappingPolicy*> unmatched;
+    for (const MappingPolicy& m : e_.mapping_policies) {
+      bool matched = false;
+      for (size_t i = 0; i < used.size() && !matched; ++i) {
+        const MappingPolicy& n = f_.mapping_policies[i];
+        if (!used[i] && n.first_index == m.first_index && n.count == m.count &&
+            n.policy == m.policy)
+          used[i] = matched = true;
+      }
+      if (!matched) unmatched.push_back(&m);
+    }
+    for (const MappingPolicy* m : unmatched) {
+      bool changed = false;
+      for (size_t i = 0; i < used.size() && !changed; ++i) {
+        const MappingPolicy& n = f_.mapping_policies[i];
+        if (!used[i] && n.first_index == m->first_index && n.count == m->count) {
+          used[i] = changed = true;
+          Add(where(*m), text(*m), text(n));
+        }
+      }
+      if (!changed) Add(where(*m), text(*m), "no such mapping");
+    }
+    for (size_t i = 0; i < used.size(); ++i)
+      if (!used[i])
+        Add(where(f_.mapping_policies[i]), "no such mapping", text(f_.mapping_policies[i]));
   }
 
   static uint64_t PfnAt(const FolioExtent& x, uint64_t page) {
@@ -133,24 +300,36 @@ class GmemDiffer {
     SweepRanges<FolioExtent>(
         pieces(e_.folios), pieces(f_.folios),
         [&](const FolioExtent* a, const FolioExtent* b, uint64_t s) {
+          switch (VisAt(s)) {
+            case PageVisibility::kNone:
+              return true;  // nothing seen: never a difference
+            case PageVisibility::kInitializedOnly:
+              return (a == nullptr) == (b == nullptr);
+            case PageVisibility::kFull:
+              break;
+          }
           if (!a || !b) return a == b;
           return a->order == b->order && (!flags || a->flags == b->flags) &&
                  (!pfns || PfnAt(*a, s) == PfnAt(*b, s));
         },
-        [](const FolioExtent* x, uint64_t s) -> std::string {
+        [&](const FolioExtent* x, uint64_t s) -> std::string {
+          if (VisAt(s) == PageVisibility::kInitializedOnly)
+            return x ? "initialized (PFN not observable)" : "not initialized";
           if (!x) return "hole";
           std::string pfn = x->first_pfn == kPfnUnknown ? "unknown" : Hex(PfnAt(*x, s));
           return "resident pfn " + pfn + " order " + std::to_string(x->order) + " flags " +
                  Hex(x->flags);
         },
-        [](const FolioExtent* a, const FolioExtent* b) -> std::string {
-          if (!a) return "appeared";
-          if (!b) return "vanished";
-          return "changed";
+        [&](const FolioExtent* a, const FolioExtent* b, uint64_t s) -> std::string {
+          const std::string v = PageVisibilityName(VisAt(s));
+          if (!a) return "appeared " + v;
+          if (!b) return "vanished " + v;
+          return "changed " + v;
         },
         [&](uint64_t s, uint64_t e, const std::string& x, const std::string& y) {
-          Add("folios " + Pages(s, e), x, y);
-        });
+          Add("folios " + Pages(s, e), x, y, s, e);
+        },
+        VisibilityCuts());
   }
 
   void Attributes() {
@@ -166,37 +345,50 @@ class GmemDiffer {
           return (a ? a->value : 0) == (b ? b->value : 0);
         },
         [](const AttributeRange* x, uint64_t) { return "attributes " + Hex(x ? x->value : 0); },
-        [](const AttributeRange*, const AttributeRange*) { return std::string("attr"); },
+        [](const AttributeRange*, const AttributeRange*, uint64_t) { return std::string("attr"); },
         [&](uint64_t s, uint64_t e, const std::string& x, const std::string& y) {
-          Add("attributes " + Pages(s, e), x, y);
+          Add("attributes " + Pages(s, e), x, y, s, e);
         });
+  }
+
+  // Content hashes only over pages both sides observed in full (a capture
+  // never hashes others; a hash over them would not be comparable).
+  std::vector<ContentHash> Observed(const std::vector<ContentHash>& hs) const {
+    std::vector<ContentHash> out;
+    for (const ContentHash& h : hs)
+      if (FullyObserved(h.first_index, h.first_index + h.count)) out.push_back(h);
+    return out;
   }
 
   void Hashes() {
     if (e_.hashes == f_.hashes) return;  // both empty included
-    if (e_.hashes.empty() || f_.hashes.empty()) {
-      if (o_.require_hashes)
-        Add("hashes", std::to_string(e_.hashes.size()) + " content hashes",
-            std::to_string(f_.hashes.size()) + " content hashes");
+    const std::vector<ContentHash> eh = Observed(e_.hashes), fh = Observed(f_.hashes);
+    if (eh.empty() || fh.empty()) {
+      if (o_.require_hashes && eh.size() != fh.size())
+        Add("hashes", std::to_string(eh.size()) + " content hashes",
+            std::to_string(fh.size()) + " content hashes");
       return;
     }
     std::map<std::pair<uint64_t, uint64_t>, uint64_t> found;
-    for (const auto& h : f_.hashes) found[{h.first_index, h.count}] = h.xxh3;
+    for (const auto& h : fh) found[{h.first_index, h.count}] = h.xxh3;
     std::map<std::pair<uint64_t, uint64_t>, bool> seen;
-    for (const auto& h : e_.hashes) {
-      const std::string where = "contents " + Pages(h.first_index, h.first_index + h.count);
+    for (const auto& h : eh) {
+      const uint64_t end = h.first_index + h.count;
+      const std::string where = "contents " + Pages(h.first_index, end);
       auto it = found.find({h.first_index, h.count});
       if (it == found.end()) {
-        Add(where, "xxh3 " + Hex(h.xxh3), "no hash over this exact range");
+        Add(where, "xxh3 " + Hex(h.xxh3), "no hash over this exact range", h.first_index, end);
         continue;
       }
       seen[it->first] = true;
-      if (it->second != h.xxh3) Add(where, "xxh3 " + Hex(h.xxh3), "xxh3 " + Hex(it->second));
+      if (it->second != h.xxh3)
+        Add(where, "xxh3 " + Hex(h.xxh3), "xxh3 " + Hex(it->second), h.first_index, end);
     }
-    for (const auto& h : f_.hashes)
+    for (const auto& h : fh)
       if (!seen.count({h.first_index, h.count}))
-        Add("contents " + Pages(h.first_index, h.first_index + h.count), "no hash over this exact range",
-            "xxh3 " + Hex(h.xxh3));
+        Add("contents " + Pages(h.first_index, h.first_index + h.count),
+            "no hash over this exact range", "xxh3 " + Hex(h.xxh3), h.first_index,
+            h.first_index + h.count);
   }
 
   void Restructures() {
@@ -217,10 +409,56 @@ class GmemDiffer {
     for (const auto& [index, r] : found) Add("restructure at page " + std::to_string(index), "none", text(*r));
   }
 
+  // equal + different + unverified = pages_: a page in a listed difference is
+  // different, else one not observed in full by both is unverified.
+  void Count() {
+    std::sort(different_.begin(), different_.end());
+    std::vector<std::pair<uint64_t, uint64_t>> merged;
+    for (const auto& r : different_) {
+      const uint64_t first = std::min(r.first, pages_), end = std::min(r.second, pages_);
+      if (first >= end) continue;
+      if (!merged.empty() && first <= merged.back().second)
+        merged.back().second = std::max(merged.back().second, end);
+      else
+        merged.push_back({first, end});
+    }
+    uint64_t different = 0;
+    for (const auto& r : merged) different += r.second - r.first;
+    // Unverified pages per visibility, without those found different.
+    std::map<PageVisibility, uint64_t> unverified;
+    for (const VisibilityRange& v : vis_) {
+      if (v.visibility == PageVisibility::kFull) continue;
+      uint64_t n = v.count;
+      for (const auto& r : merged) {
+        const uint64_t lo = std::max(r.first, v.first_index),
+                       hi = std::min(r.second, v.end_index());
+        if (lo < hi) n -= hi - lo;
+      }
+      if (n) unverified[v.visibility] += n;
+    }
+    UnverifiedGmem u;
+    u.token = e_.token;
+    u.name = e_.name;
+    for (const auto& [v, n] : unverified) {
+      u.pages += n;
+      u.parts.push_back(std::to_string(n) + " pages: " + UnverifiedReason(v));
+    }
+    u.parts.insert(u.parts.end(), parts_.begin(), parts_.end());
+    DiffCounts& c = out_->counts;
+    c.pages_different += different;
+    c.pages_unverified += u.pages;
+    c.pages_equal += pages_ - std::min(pages_, different + u.pages);
+    if (!u.parts.empty()) out_->unverified.push_back(std::move(u));
+  }
+
   const GuestMemfd& e_;
   const GuestMemfd& f_;
   const DiffOptions& o_;
-  std::vector<Difference>* out_;
+  SnapshotDiff* out_;
+  uint64_t pages_ = 0;
+  std::vector<VisibilityRange> vis_;                      // CombinedVisibility
+  std::vector<std::pair<uint64_t, uint64_t>> different_;  // [first, end) of page differences
+  std::vector<std::string> parts_;                        // unverified, other than pages
 };
 
 void DiffVm(const Vm& e, const Vm& f, std::vector<Difference>* out) {
@@ -258,14 +496,23 @@ std::string Difference::ToString() const {
   return s + field + ": expected " + expected + ", found " + found;
 }
 
+std::string UnverifiedGmem::ToString() const {
+  std::string s = "gmem " + Hex(token) + " '" + name + "': ";
+  for (size_t i = 0; i < parts.size(); ++i) s += (i ? "; " : "") + parts[i];
+  return s;
+}
+
 void DiffGmems(const GuestMemfd& expected, const GuestMemfd& found, const DiffOptions& opts,
-               std::vector<Difference>* out) {
+               SnapshotDiff* out) {
   GmemDiffer(expected, found, opts, out).Run();
 }
 
-std::vector<Difference> DiffSnapshots(const Snapshot& expected, const Snapshot& found,
-                                      const DiffOptions& opts) {
-  std::vector<Difference> out;
+SnapshotDiff DiffSnapshots(const Snapshot& expected, const Snapshot& found,
+                           const DiffOptions& opts_in) {
+  DiffOptions opts = opts_in;
+  opts.page_size = expected.header.page_size;
+  SnapshotDiff result;
+  std::vector<Difference>& out = result.differences;
   auto header = [&](const std::string& field, const std::string& x, const std::string& y) {
     if (x != y) out.push_back(Difference{false, 0, "", "header " + field, x, y});
   };
@@ -286,23 +533,27 @@ std::vector<Difference> DiffSnapshots(const Snapshot& expected, const Snapshot& 
   for (const Vm& v : found.vms)
     if (!expected.FindVm(v.token))
       out.push_back(Difference{false, 0, "", "vm " + Hex(v.token), "missing", "present"});
+  const uint32_t ps = opts.page_size ? opts.page_size : 4096;
   for (const GuestMemfd& g : expected.gmems) {
     if (const GuestMemfd* f = found.FindGmem(g.token)) {
-      DiffGmems(g, *f, opts, &out);
+      DiffGmems(g, *f, opts, &result);
     } else {
       out.push_back(Difference{true, g.token, g.name, "guest_memfd", "present", "missing"});
+      result.counts.pages_different += g.size / ps;
     }
   }
   for (const GuestMemfd& g : found.gmems)
-    if (!expected.FindGmem(g.token))
+    if (!expected.FindGmem(g.token)) {
       out.push_back(Difference{true, g.token, g.name, "guest_memfd", "missing", "present"});
+      result.counts.pages_different += g.size / ps;
+    }
   if (out.size() > opts.max_differences) {
     const size_t total = out.size();
     out.resize(opts.max_differences);
     out.push_back(Difference{false, 0, "", "(list cut)", std::to_string(opts.max_differences) + " shown",
                              std::to_string(total) + " differences in all"});
   }
-  return out;
+  return result;
 }
 
 }  // namespace khod

@@ -3,6 +3,14 @@
 // Folio lists, attributes and content hashes are compared as page ranges, so
 // a punched hole or a split run is one line ("folios pages 256-511"), not one
 // per page. Used by `khoctl verify` before kexec and by restore after it.
+//
+// Only what both sides observed is compared (state/snapshot.h PageVisibility):
+// a page is compared in full where both captures saw it kFull; where either saw
+// it kInitializedOnly, only whether it is initialized is compared (a punch there
+// is a difference) and the page counts as not verified; where either saw it
+// kNone, nothing is compared and the page is not verified. A policy, or a flag
+// bit, that one side could not read is not verified either. The result says so
+// in counts and per guest_memfd, never as "equal".
 #ifndef KHOD_VERIFY_SNAPSHOT_DIFF_H_
 #define KHOD_VERIFY_SNAPSHOT_DIFF_H_
 
@@ -25,6 +33,36 @@ struct Difference {
   std::string ToString() const;
 };
 
+// What of one guest_memfd was not verified: `pages` pages (of those not found
+// different) and, in `parts`, what each unverified part is and why
+// ("65536 pages: no per-page state visible (created without MMAP)", "policy: ...").
+struct UnverifiedGmem {
+  uint64_t token = 0;
+  std::string name;
+  uint64_t pages = 0;
+  std::vector<std::string> parts;
+  // "gmem 0x2 'gmem_private': 65536 pages: no per-page state visible (...)"
+  std::string ToString() const;
+};
+
+// Page counts over every guest_memfd present on both sides: equal + different
+// + unverified = their pages. A gmem present on one side only counts its pages
+// as different.
+struct DiffCounts {
+  uint64_t pages_equal = 0;       // observed in full on both sides and equal
+  uint64_t pages_different = 0;   // in a page range listed as a difference
+  uint64_t pages_unverified = 0;  // not observed in full by both, and not different
+};
+
+struct SnapshotDiff {
+  std::vector<Difference> differences;
+  DiffCounts counts;
+  std::vector<UnverifiedGmem> unverified;  // gmems with an unverified part, in snapshot order
+  bool equal() const { return differences.empty(); }
+  // No difference and nothing left unverified: the only case that may say "equal".
+  bool fully_verified() const { return differences.empty() && unverified.empty(); }
+};
+
 struct DiffOptions {
   // Header fields (time, boot id, kernel) differ between any two captures;
   // only page_size and format are compared unless this is set.
@@ -35,14 +73,22 @@ struct DiffOptions {
   bool compare_folio_flags = true;
   // Content hashes are compared only where both sides have them, unless set.
   bool require_hashes = false;
+  // The policies of the VMM's mappings (PolicySource::kVmmMappings) are
+  // compared, unless cleared: after a restore they are the VMM's to apply to
+  // its new mappings (restore hands them over), so khod cannot have seen them
+  // and lists them as not verified instead.
+  bool compare_vmm_policies = true;
+  // Pages per visibility range; DiffSnapshots takes it from the header.
+  uint32_t page_size = 4096;
   // Stops listing after this many (the count is still exact in the summary).
   size_t max_differences = 1000;
 };
 
-std::vector<Difference> DiffSnapshots(const Snapshot& expected, const Snapshot& found,
-                                      const DiffOptions& opts = DiffOptions());
+SnapshotDiff DiffSnapshots(const Snapshot& expected, const Snapshot& found,
+                           const DiffOptions& opts = DiffOptions());
+// Adds to `out` (differences, counts, unverified) what differs between two gmems.
 void DiffGmems(const GuestMemfd& expected, const GuestMemfd& found, const DiffOptions& opts,
-               std::vector<Difference>* out);
+               SnapshotDiff* out);
 
 }  // namespace khod
 

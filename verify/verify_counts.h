@@ -8,14 +8,19 @@
 #include <cstdint>
 #include <string>
 
+#include "state/snapshot.h"
+
 namespace khod {
 
 struct VerifyCounts {
   // gmems of kernel provenance: memory this kernel really holds.
-  uint64_t real_pages = 0;   // resident pages in the frozen folio lists
+  uint64_t real_pages = 0;   // resident pages in the frozen folio lists, where observed in full
   uint64_t real_pfns = 0;    // of those, pages whose PFN was known
   uint64_t real_hashes = 0;  // content hashes
-  std::string real_kinds;    // "shmem-memfd/hugetlb-memfd"; empty: no real gmem
+  std::string real_kinds;    // "shmem-memfd/hugetlb-memfd"; empty: no real gmem observed in full
+  // Real gmems none of whose pages were observed in full ("guest_memfd"): not
+  // counted above, named so that real memory is never said to be absent.
+  std::string real_unobserved_kinds;
   // Of real_pfns, pages whose folio flags were carried over from Freeze, not
   // read again: still mapped at the same PFN since (capture/flag_reuse.h).
   uint64_t real_flags_carried = 0;
@@ -29,6 +34,11 @@ struct VerifyCounts {
 // "compared" for a verify that found differences. Carried flags are said
 // ("folio flags of 81919 pages carried from Freeze, mapped at the same PFN since").
 std::string VerifyCountsText(const VerifyCounts& c, bool equal);
+
+// What comparing `expected` with a capture compares: its resident pages, PFNs
+// and hashes, real and MODEL apart. Pages observed other than in full
+// (PageVisibility) are not counted: a diff lists them as not verified.
+VerifyCounts CountCompared(const Snapshot& expected);
 
 }  // namespace khod
 
