@@ -17,20 +17,38 @@
 #include <thread>
 #include <vector>
 
+#include "common/flags.h"
 #include "khoctl/client.h"
 #include "tools/rehearsal/child_process.h"
 
 int main(int argc, char** argv) {
   using namespace khod;
   using Clock = std::chrono::steady_clock;
-  std::string khod_bin = "bazel-bin/daemon/khod";
-  int clients = 64, calls = 1000;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string a = argv[i];
-    if (a == "--clients") clients = std::atoi(argv[i + 1]);
-    else if (a == "--calls") calls = std::atoi(argv[i + 1]);
-    else if (a == "--khod") khod_bin = argv[i + 1];
+  const std::vector<FlagSpec> specs = {
+      {"--help", false, "-h", "  print this help and exit"},
+      {"--clients", true, nullptr, "N  concurrent clients (default 64)"},
+      {"--calls", true, nullptr, "N  calls per client (default 1000)"},
+      {"--khod", true, nullptr, "PATH  khod binary (default bazel-bin/daemon/khod)"},
+  };
+  Result<ParsedFlags> f = ParseFlags(ArgsAfterProgram(argc, argv), specs);
+  if (!f.ok() || f->Has("--help")) {
+    if (!f.ok()) std::fprintf(stderr, "load_bench: %s\n", f.status().message().c_str());
+    std::fprintf(f.ok() ? stdout : stderr, "usage: load_bench [FLAGS]\n%s",
+                 FlagsHelp(specs).c_str());
+    return f.ok() ? 0 : 2;
   }
+  const std::string khod_bin = f->Get("--khod", "bazel-bin/daemon/khod");
+  Result<uint64_t> clients_flag = f->GetUint("--clients", 64);
+  Result<uint64_t> calls_flag = f->GetUint("--calls", 1000);
+  for (const Result<uint64_t>* r : {&clients_flag, &calls_flag}) {
+    if (!r->ok() || **r == 0 || **r > 100000) {
+      std::fprintf(stderr, "load_bench: %s\n",
+                   r->ok() ? "--clients and --calls take 1 to 100000"
+                           : r->status().message().c_str());
+      return 2;
+    }
+  }
+  const int clients = static_cast<int>(*clients_flag), calls = static_cast<int>(*calls_flag);
   char tmpl[] = "/tmp/khod-load.XXXXXX";
   const std::string dir = ::mkdtemp(tmpl);
   Result<ChildProcess> k = ChildProcess::Start(

@@ -1,5 +1,6 @@
 #include "common/flags.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace khod {
@@ -72,15 +73,20 @@ std::vector<std::string> ArgsAfterProgram(int argc, char** argv) {
 }
 
 std::string FlagsHelp(const std::vector<FlagSpec>& specs) {
+  constexpr size_t kColumn = 28;  // where the descriptions start
   std::string out;
   for (const auto& s : specs) {
     if (!s.help) continue;
-    out += "  ";
-    out += s.name;
-    if (s.alias) out += std::string(", ") + s.alias;
-    out += ' ';
-    out += s.help;
-    out += '\n';
+    std::string left = std::string("  ") + s.name;
+    if (s.alias) left += std::string(", ") + s.alias;
+    std::string text = s.help;
+    const size_t gap = text.find("  ");
+    if (gap != std::string::npos) {
+      if (gap > 0) left += " " + text.substr(0, gap);
+      text = text.substr(text.find_first_not_of(' ', gap));
+    }
+    left.resize(std::max(kColumn, left.size() + 2), ' ');
+    out += left + text + "\n";
   }
   return out;
 }

@@ -19,7 +19,9 @@ struct FlagSpec {
   const char* name;             // "--to"
   bool takes_value;             // false: a boolean switch
   const char* alias = nullptr;  // "-o"
-  const char* help = nullptr;   // "PATH  where to write it": FlagsHelp prints it
+  // "PATH  where to write it" (a value's placeholder, two spaces, what the
+  // flag does) or "  what the switch does"; FlagsHelp aligns the two.
+  const char* help = nullptr;
 };
 
 class ParsedFlags {
@@ -44,7 +46,8 @@ Result<ParsedFlags> ParseFlags(const std::vector<std::string>& args,
 // argv[1..argc) as ParseFlags takes it.
 std::vector<std::string> ArgsAfterProgram(int argc, char** argv);
 
-// One line per spec that has help text: "  --name VALUE-AND-HELP".
+// One line per spec that has help text: "  --name, -a VALUE" then what it
+// does, in a column of its own.
 std::string FlagsHelp(const std::vector<FlagSpec>& specs);
 
 }  // namespace khod

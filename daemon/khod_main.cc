@@ -78,8 +78,8 @@ void Notify(const std::string& state) {
 // Flags without help text are set by a reexec handover, not by hand.
 const std::vector<FlagSpec>& KhodFlagSpecs() {
   static const std::vector<FlagSpec> kSpecs = {
-      {"--help", false, "-h", "         print this help and exit"},
-      {"--socket", true, nullptr, "PATH   unix socket to serve (default /run/khod/khod.sock)"},
+      {"--help", false, "-h", "  print this help and exit"},
+      {"--socket", true, nullptr, "PATH  unix socket to serve (default /run/khod/khod.sock)"},
       {"--state-dir", true, nullptr, "DIR  session record and blobs (default /var/lib/khod)"},
       {"--allow-gid", true, nullptr, "GID  a group whose members may call khod, besides root"},
       {"--transport", true, nullptr, "reexec|dir|luo  default handover transport"},

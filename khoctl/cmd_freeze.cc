@@ -1,9 +1,10 @@
 // khoctl freeze --guests-paused [--transport dir|reexec|luo] [--format fdt|proto]
-//               [--dir D] [--socket PATH]
+//               [--dir D] [--socket PATH] [--json]
 // The final capture and the handover. The operator must have paused every
 // guest: khod cannot, and a capture of running guests is not final, so
 // khoctl refuses before calling khod unless --guests-paused says so.
 // After a reexec handover it waits for the re-executed khod to answer.
+// --json: the PhaseReply alone on stdout (the new khod's line on stderr).
 #include <chrono>
 #include <cstdio>
 
@@ -11,12 +12,13 @@
 #include "khoctl/commands.h"
 #include "khoctl/flag_parser.h"
 #include "khoctl/khod_call.h"
+#include "khoctl/proto_json.h"
 
 namespace khod {
 
 static const char kFreezeUsage[] =
     "freeze --guests-paused [--transport dir|reexec|luo] [--format fdt|proto] [--dir D] "
-    "[--socket PATH]";
+    "[--socket PATH] [--json]";
 
 static Result<v1::Transport> ParseTransport(const std::string& t) {
   if (t.empty()) return v1::TRANSPORT_UNSPECIFIED;  // khod's --transport
@@ -31,7 +33,8 @@ int RunFreeze(const Args& args) {
                                             {"--transport", true},
                                             {"--format", true},
                                             {"--dir", true},
-                                            {"--socket", true}});
+                                            {"--socket", true},
+                                            {"--json", false}});
   if (!f.ok()) return FailWithUsage("freeze", kFreezeUsage, f.status());
   if (Status s = RefuseArguments(f->positionals()); !s.ok())
     return FailWithUsage("freeze", kFreezeUsage, s);
@@ -62,18 +65,19 @@ int RunFreeze(const Args& args) {
   if (!before.ok()) return FailKhodCall("freeze", socket, before.status());
   Result<v1::PhaseReply> r = client.Freeze(q);
   if (!r.ok()) return FailKhodCall("freeze", socket, r.status());
-  std::printf("%s: %s\n", PhaseText(r->phase()).c_str(), r->message().c_str());
+  const bool json = f->Has("--json");
+  if (!json) std::printf("%s: %s\n", PhaseText(r->phase()).c_str(), r->message().c_str());
   // A reexec handover (asked for, or khod's default) ends this khod: the next
   // command must find the new one, so wait for it here.
   Result<v1::StatusReply> now = client.GetStatus();
   const bool reexec = *transport == v1::REEXEC || !now.ok() || now->transport() == v1::REEXEC;
-  if (!reexec) return kExitOk;
+  if (!reexec) return json ? PrintJson("freeze", *r) : kExitOk;
   if (!now.ok() || now->incarnation() == before->incarnation())
     now = client.WaitNewIncarnation(before->incarnation(), std::chrono::seconds(30));
   if (!now.ok()) return FailKhodCall("freeze", socket, now.status());
-  std::printf("new khod serving (pid %u, reexecs %llu): %s\n", now->pid(),
-              static_cast<unsigned long long>(now->exec_count()), now->recovery().c_str());
-  return kExitOk;
+  std::fprintf(json ? stderr : stdout, "new khod serving (pid %u, reexecs %llu): %s\n", now->pid(),
+               static_cast<unsigned long long>(now->exec_count()), now->recovery().c_str());
+  return json ? PrintJson("freeze", *r) : kExitOk;
 }
 
 }  // namespace khod

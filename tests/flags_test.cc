@@ -48,7 +48,9 @@ TEST(FlagsTest, UnsignedNumbersAreWholeDecimalsThatFit) {
 }
 
 TEST(FlagsTest, HelpListsFlagsThatHaveHelpText) {
-  EXPECT_EQ(FlagsHelp(kSpecs), "  --socket PATH  the socket\n");
+  EXPECT_EQ(FlagsHelp(kSpecs), "  --socket PATH             the socket\n");
+  EXPECT_EQ(FlagsHelp({{"--json", false, "-j", "  print JSON"}}),
+            "  --json, -j                print JSON\n");
 }
 
 }  // namespace

@@ -115,6 +115,21 @@ class KhodServiceTest : public ::testing::Test {
     dir_ = ::mkdtemp(t);
   }
   void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
+  static std::string ReadFile(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  // The metrics file is written by a thread of its own: waits for `text`.
+  static bool WaitForText(const std::string& path, const std::string& text) {
+    for (int i = 0; i < 100; ++i) {
+      if (ReadFile(path).find(text) != std::string::npos) return true;
+      ::usleep(50000);
+    }
+    ADD_FAILURE() << "no '" << text << "' in:\n" << ReadFile(path);
+    return false;
+  }
   // A 1 MiB memfd with one page written, attached to khod and prepared.
   static int AttachPreparedMemfd(KhodClient& c) {
     const int memfd = ::memfd_create("guest", MFD_CLOEXEC);
@@ -170,21 +185,8 @@ TEST_F(KhodServiceTest, MetricsTextfileFollowsThePhasesAndPassesPromtool) {
   ASSERT_TRUE(k.ok());
   KhodClient c(sock);
   ASSERT_TRUE(c.WaitHealthy(std::chrono::seconds(10)).ok());
-  auto read = [&] {
-    std::ifstream in(metrics);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  };
-  // Written by a thread of its own: wait for the phase to show.
-  auto wait_for = [&](const std::string& line) {
-    for (int i = 0; i < 100; ++i) {
-      if (read().find(line) != std::string::npos) return true;
-      ::usleep(50000);
-    }
-    ADD_FAILURE() << "no '" << line << "' in:\n" << read();
-    return false;
-  };
+  auto read = [&] { return ReadFile(metrics); };
+  auto wait_for = [&](const std::string& line) { return WaitForText(metrics, line); };
   wait_for("khod_phase{phase=\"IDLE\"} 1\n");
   const int memfd = AttachPreparedMemfd(c);
   ASSERT_FALSE(HasFailure());
@@ -241,6 +243,12 @@ TEST_F(KhodServiceTest, StatusJsonParsesAsTheStatusReply) {
   ASSERT_EQ(RunShell("khoctl/khoctl fds --json --socket " + sock + " 2>/dev/null", &out), 0);
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(out, &s).ok()) << out;
   EXPECT_EQ(s.gmems_size(), 1);
+  ASSERT_EQ(RunShell("khoctl/khoctl freeze --guests-paused --transport dir --json --socket " + sock,
+                     &out),
+            0)
+      << out;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(out, &p).ok()) << out;
+  EXPECT_EQ(p.phase(), v1::HANDED_OVER);
 }
 
 // A generic gRPC client learns khod's API from khod itself.
@@ -299,7 +307,8 @@ TEST_F(KhodServiceTest, SocketActivatedKhodServesNotifiesAndKeepsTheSocketAcross
   ::setenv("NOTIFY_SOCKET", (dir_ + "/notify").c_str(), 1);
   Result<ChildProcess> k =
       ChildProcess::Start({"/usr/bin/systemd-socket-activate", "-l", sock, "-E", "NOTIFY_SOCKET",
-                           "daemon/khod", "--state-dir", dir_ + "/state", "--transport", "reexec"},
+                           "daemon/khod", "--state-dir", dir_ + "/state", "--transport", "reexec",
+                           "--metrics-textfile", dir_ + "/khod.prom"},
                           false, dir_ + "/khod.log");
   ::unsetenv("NOTIFY_SOCKET");
   ASSERT_TRUE(k.ok());
@@ -312,6 +321,13 @@ TEST_F(KhodServiceTest, SocketActivatedKhodServesNotifiesAndKeepsTheSocketAcross
   KhodClient c(sock);
   const int memfd = AttachPreparedMemfd(c);
   ASSERT_FALSE(HasFailure());
+  // The check: after an attach and a prepare the metrics file holds
+  // khod_ metrics and passes promtool.
+  ASSERT_TRUE(WaitForText(dir_ + "/khod.prom", "khod_phase{phase=\"PREPARED\"} 1\n"));
+  if (::access("/usr/bin/promtool", X_OK) == 0) {
+    EXPECT_EQ(RunShell("promtool check metrics < " + dir_ + "/khod.prom 2>&1", &out), 0) << out;
+    EXPECT_EQ(out, "");
+  }
   Result<v1::StatusReply> before = c.GetStatus();
   ASSERT_TRUE(before.ok());
   v1::FreezeRequest f;
@@ -326,6 +342,8 @@ TEST_F(KhodServiceTest, SocketActivatedKhodServesNotifiesAndKeepsTheSocketAcross
   EXPECT_NE(notices.Until("READY=1", 5000), "");
   EXPECT_EQ(RunShell("khoctl/khoctl status --socket " + sock, &out), 0) << out;
   EXPECT_NE(out.find("HANDED_OVER"), std::string::npos) << out;
+  // The re-executed khod writes the file again: its reexec is counted.
+  EXPECT_TRUE(WaitForText(dir_ + "/khod.prom", "khod_reexecs_total 1\n"));
   ::close(memfd);
   k->Stop(SIGTERM);
   EXPECT_EQ(notices.Until("STOPPING=1", 5000), "STOPPING=1");
