@@ -56,6 +56,14 @@ std::string RecoveryOutcome(const std::string& recovery) {
   return "";
 }
 
+// VerifyReply.verdict ("EQUAL", "DIFFERENT", "NOT VERIFIED") as a label value.
+std::string VerdictLabel(const v1::VerifyReply& v) {
+  if (v.verdict() == "EQUAL") return "equal";
+  if (v.verdict() == "DIFFERENT") return "different";
+  if (v.verdict() == "NOT VERIFIED") return "not_verified";
+  return v.differences_size() > 0 ? "different" : "";  // a reply without a verdict: never "equal"
+}
+
 }  // namespace
 
 std::string RenderMetrics(const v1::StatusReply& s, const v1::VerifyReply* last_verify) {
@@ -133,14 +141,27 @@ std::string RenderMetrics(const v1::StatusReply& s, const v1::VerifyReply* last_
 
   if (last_verify) {
     const v1::VerifyReply& v = *last_verify;
-    Family(&out, "khod_verify_equal", "gauge",
-           "Verdict of the last Verify this khod made: 1 equal, 0 differences found.")
-        .Sample("", v.equal() ? 1 : 0);
+    const std::string verdict = VerdictLabel(v);
+    {
+      Family f(&out, "khod_verify_verdict", "gauge",
+               "Verdict of the last Verify this khod made, 1 for it: equal (everything observed "
+               "and equal), different, not_verified (no difference where observable, parts not "
+               "observed).");
+      for (const char* name : {"equal", "different", "not_verified"})
+        f.Sample(Label("verdict", name), verdict == name ? 1 : 0);
+    }
+    Family(&out, "khod_verify_pages", "gauge",
+           "Pages of the last Verify: observed in full on both sides and equal, in a range "
+           "found different, or not observed in full (not verified).")
+        .Sample(Label("result", "equal"), static_cast<double>(v.pages_equal()))
+        .Sample(Label("result", "different"), static_cast<double>(v.pages_different()))
+        .Sample(Label("result", "unverified"), static_cast<double>(v.pages_unverified()));
     Family(&out, "khod_verify_differences", "gauge",
            "Differences the last Verify found (each names a gmem and a field or page range).")
         .Sample("", v.differences_size());
     Family(&out, "khod_verify_pages_compared", "gauge",
-           "Pages the last Verify compared, real memory and MODEL apart.")
+           "Resident pages (backed by a folio) the last Verify compared, real memory and MODEL "
+           "apart.")
         .Sample(Label("provenance", "kernel"), static_cast<double>(v.real_pages_compared()))
         .Sample(Label("provenance", "model"), static_cast<double>(v.model_pages_compared()));
   }

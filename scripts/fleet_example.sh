@@ -101,7 +101,7 @@ for h in "${hosts[@]}"; do
     rollout_ok=0
     break
   fi
-  echo "== $h EQUAL; metrics: $(grep -E '^khod_(phase\{phase="FINISHED"\}|blackout_seconds|reexecs_total)' "$work/$h/khod.prom" | tr '\n' ' ')"
+  echo "== $h EQUAL; metrics: $(grep -E '^khod_(phase\{phase="FINISHED"\}|blackout_seconds|reexecs_total|verify_verdict\{verdict="equal"\})' "$work/$h/khod.prom" | tr '\n' ' ')"
 done
 echo "== each host's khod status"
 for h in "${hosts[@]}"; do

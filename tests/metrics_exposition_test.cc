@@ -83,7 +83,7 @@ TEST(MetricsExpositionTest, PreparedSessionShowsPhaseDurationsBlobsAndGmems) {
   EXPECT_EQ(m["khod_recoveries_total{outcome=\"resumed\"}"], 0);
   // Not observed yet: no blackout, no verdict.
   EXPECT_EQ(m.count("khod_blackout_seconds"), 0u);
-  EXPECT_EQ(m.count("khod_verify_equal"), 0u);
+  EXPECT_EQ(m.count("khod_verify_verdict{verdict=\"equal\"}"), 0u);
 }
 
 TEST(MetricsExpositionTest, BlackoutOnlyOnceVerifiedAndCountsTheReexecSteps) {
@@ -109,13 +109,28 @@ TEST(MetricsExpositionTest, BlackoutOnlyOnceVerifiedAndCountsTheReexecSteps) {
   d->set_nanos(1000000);
   v1::VerifyReply v;
   v.set_equal(true);
+  v.set_verdict("EQUAL");
   v.set_real_pages_compared(256);
+  v.set_pages_equal(256);
   m = ParseExposition(RenderMetrics(s, &v));
   // freeze + handover + restore + verify (4 ms) + the exec step (3 ms); not Prepare.
   EXPECT_DOUBLE_EQ(m["khod_blackout_seconds"], 0.007);
-  EXPECT_EQ(m["khod_verify_equal"], 1);
+  EXPECT_EQ(m["khod_verify_verdict{verdict=\"equal\"}"], 1);
+  EXPECT_EQ(m["khod_verify_pages{result=\"equal\"}"], 256);
   EXPECT_EQ(m["khod_verify_differences"], 0);
   EXPECT_EQ(m["khod_verify_pages_compared{provenance=\"kernel\"}"], 256);
+}
+
+TEST(MetricsExpositionTest, NotVerifiedIsNeverShownAsEqual) {
+  v1::VerifyReply v;
+  v.set_verdict("NOT VERIFIED");
+  v.set_pages_equal(10);
+  v.set_pages_unverified(65536);
+  std::map<std::string, double> m = ParseExposition(RenderMetrics(Prepared(), &v));
+  EXPECT_EQ(m["khod_verify_verdict{verdict=\"not_verified\"}"], 1);
+  EXPECT_EQ(m["khod_verify_verdict{verdict=\"equal\"}"], 0);
+  EXPECT_EQ(m["khod_verify_pages{result=\"unverified\"}"], 65536);
+  EXPECT_EQ(m["khod_verify_pages{result=\"equal\"}"], 10);
 }
 
 TEST(MetricsExpositionTest, RecoveryOutcomeFromTheSessionsWords) {
