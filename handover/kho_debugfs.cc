@@ -8,6 +8,7 @@
 #include "common/bytes.h"
 #include "common/file_read.h"
 #include "common/hex.h"
+#include "serializer/fdt_structure.h"
 
 namespace khod {
 namespace {
@@ -52,8 +53,7 @@ Result<uint32_t> CheckFdt(const std::string& data) {
   if (total > data.size())
     return Status::Corruption("truncated: header says totalsize " + std::to_string(total) +
                               ", the file has " + std::to_string(data.size()) + " bytes");
-  rc = fdt_check_full(fdt, total);
-  if (rc != 0) return Status::Corruption(std::string("malformed structure: ") + fdt_strerror(rc));
+  KHOD_RETURN_IF_ERROR(CheckFdtStructure(fdt).WithContext("malformed structure"));
   return total;
 }
 

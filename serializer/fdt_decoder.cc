@@ -1,6 +1,7 @@
-// DecodeFdt: flattened device tree -> Snapshot. Never trusts the blob: libfdt's
-// full structure check first, then the whole-blob checksum, then every
-// property's length before it is read, then CheckInvariants on the result.
+// DecodeFdt: flattened device tree -> Snapshot. Never trusts the blob: khod's
+// bounded structure walk first (fdt_structure.h; no whole-tree libfdt call
+// before it), then the whole-blob checksum, then every property's length
+// before it is read, then CheckInvariants on the result.
 #include <libfdt.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 
 #include "serializer/fdt_checksum.h"
 #include "serializer/fdt_layout.h"
+#include "serializer/fdt_structure.h"
 #include "serializer/format_version.h"
 #include "serializer/serializer.h"
 #include "state/invariants.h"
@@ -279,8 +281,7 @@ Status CheckEnvelope(const void* fdt, size_t size) {
   if (fdt_totalsize(fdt) > size)
     return Status::Corruption("fdt: truncated: blob is " + std::to_string(size) +
                               " bytes, header says " + std::to_string(fdt_totalsize(fdt)));
-  if ((err = fdt_check_full(fdt, fdt_totalsize(fdt))))
-    return Status::Corruption(std::string("fdt: bad structure: ") + fdt_strerror(err));
+  KHOD_RETURN_IF_ERROR(CheckFdtStructure(fdt).WithContext("fdt: bad structure"));
   FdtReader r(fdt);
   std::string compat;
   KHOD_RETURN_IF_ERROR(r.String(0, "/", kPropCompatible, &compat));

@@ -49,7 +49,11 @@ INSTANTIATE_TEST_SUITE_P(
         Regression{"fdt_boot_id_not_utf8.fdt", BlobFormat::kFdt, "boot id is not valid UTF-8"},
         // NUL in a gmem name: proto accepted it, the FDT encoder then refused it.
         Regression{"proto_gmem_name_nul.khodsnap", BlobFormat::kProto,
-                   "name contains a NUL byte"}));
+                   "name contains a NUL byte"},
+        // libfdt 1.6.1's fdt_check_full() dereferenced NULL on this blob (SIGSEGV).
+        Regression{"fdt_check_full_segv.fdt", BlobFormat::kFdt, "fdt: bad structure: header version 15"},
+        // libfdt 1.6.1's fdt_check_full() never returned on this blob.
+        Regression{"fdt_check_full_hang.fdt", BlobFormat::kFdt, "property value of 4294967284 bytes runs past"}));
 
 }  // namespace
 }  // namespace khod
