@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "serializer/fdt_layout.h"
+#include "serializer/fdt_structure.h"
 
 namespace khod {
 
@@ -25,6 +26,9 @@ Status SealFdt(std::string* blob) {
   if (blob->size() < sizeof(struct fdt_header) || fdt_check_header(fdt) != 0 ||
       fdt_totalsize(fdt) > blob->size())
     return Status::InvalidArgument("fdt seal: not a complete FDT");
+  // Tests and the fuzzer seal edited blobs: libfdt may walk this one only once it is sound.
+  const Status structure = CheckFdtStructure(fdt);
+  if (!structure.ok()) return Status::InvalidArgument("fdt seal: " + structure.message());
   int len = 0;
   const void* sum = fdt_getprop(fdt, 0, fdt_layout::kPropChecksum, &len);
   if (sum == nullptr || len != 8)

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "serializer/fdt_checksum.h"
 #include "serializer/serializer.h"
 
 namespace khod {
@@ -110,6 +111,16 @@ TEST(FdtStructure, PropertyLengthPastTheBlockRefused) {
   StructBlock s;
   s.BeginNode("").U32(FDT_PROP).U32(0xfffffff4).U32(0).EndNode().End();
   ExpectRefused(Blob(s), "property value of 4294967284 bytes runs past the structure block");
+}
+
+// The fuzzer's re-sealing hung in libfdt on such a root property before SealFdt walked first.
+TEST(FdtStructure, SealFdtRefusesWhatTheWalkRefuses) {
+  StructBlock s;
+  s.BeginNode("").U32(FDT_PROP).U32(0xfffffff4).U32(0).EndNode().End();
+  std::string blob = Blob(s);
+  const Status st = SealFdt(&blob);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.message().find("runs past the structure block"), std::string::npos) << st.ToString();
 }
 
 TEST(FdtStructure, PropertyNameOutsideStringsRefused) {
