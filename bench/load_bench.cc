@@ -24,19 +24,14 @@
 int main(int argc, char** argv) {
   using namespace khod;
   using Clock = std::chrono::steady_clock;
-  const std::vector<FlagSpec> specs = {
-      {"--help", false, "-h", "  print this help and exit"},
-      {"--clients", true, nullptr, "N  concurrent clients (default 64)"},
-      {"--calls", true, nullptr, "N  calls per client (default 1000)"},
-      {"--khod", true, nullptr, "PATH  khod binary (default bazel-bin/daemon/khod)"},
-  };
-  Result<ParsedFlags> f = ParseFlags(ArgsAfterProgram(argc, argv), specs);
-  if (!f.ok() || f->Has("--help")) {
-    if (!f.ok()) std::fprintf(stderr, "load_bench: %s\n", f.status().message().c_str());
-    std::fprintf(f.ok() ? stdout : stderr, "usage: load_bench [FLAGS]\n%s",
-                 FlagsHelp(specs).c_str());
-    return f.ok() ? 0 : 2;
-  }
+  int exit_code = 0;
+  const std::optional<ParsedFlags> f = ParseCommandLine(
+      argc, argv, "load_bench [FLAGS]",
+      {{"--clients", true, nullptr, "N  concurrent clients (default 64)"},
+       {"--calls", true, nullptr, "N  calls per client (default 1000)"},
+       {"--khod", true, nullptr, "PATH  khod binary (default bazel-bin/daemon/khod)"}},
+      &exit_code);
+  if (!f) return exit_code;
   const std::string khod_bin = f->Get("--khod", "bazel-bin/daemon/khod");
   Result<uint64_t> clients_flag = f->GetUint("--clients", 64);
   Result<uint64_t> calls_flag = f->GetUint("--calls", 1000);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 
 namespace khod {
 
@@ -70,6 +71,24 @@ Result<ParsedFlags> ParseFlags(const std::vector<std::string>& args,
 
 std::vector<std::string> ArgsAfterProgram(int argc, char** argv) {
   return argc > 1 ? std::vector<std::string>(argv + 1, argv + argc) : std::vector<std::string>();
+}
+
+std::optional<ParsedFlags> ParseCommandLine(int argc, char** argv, const char* usage,
+                                            std::vector<FlagSpec> specs, int* exit_code) {
+  specs.insert(specs.begin(), {"--help", false, "-h", "  print this help and exit"});
+  Result<ParsedFlags> f = ParseFlags(ArgsAfterProgram(argc, argv), specs);
+  Status wrong = f.ok() && !f->positionals().empty()
+                     ? Status::InvalidArgument("unexpected argument '" + f->positionals()[0] + "'")
+                     : f.status();
+  if (f.ok() && wrong.ok() && !f->Has("--help")) return std::move(*f);
+  const std::string program = argc > 0 ? argv[0] : "";
+  FILE* out = wrong.ok() ? stdout : stderr;
+  if (!wrong.ok())
+    std::fprintf(out, "%s: %s\n", program.substr(program.rfind('/') + 1).c_str(),
+                 wrong.message().c_str());
+  std::fprintf(out, "usage: %s\n%s", usage, FlagsHelp(specs).c_str());
+  *exit_code = wrong.ok() ? 0 : 2;
+  return std::nullopt;
 }
 
 std::string FlagsHelp(const std::vector<FlagSpec>& specs) {

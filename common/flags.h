@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,14 @@ Result<ParsedFlags> ParseFlags(const std::vector<std::string>& args,
 
 // argv[1..argc) as ParseFlags takes it.
 std::vector<std::string> ArgsAfterProgram(int argc, char** argv);
+
+// A tool's whole command line: ParseFlags over argv[1..] with a --help (-h)
+// of its own. On --help it prints `usage` and FlagsHelp to stdout and sets
+// *exit_code to 0; on a mistake, "PROGRAM: <what is wrong>" and the same help
+// to stderr, *exit_code 2. In both cases it returns nullopt and the program
+// returns *exit_code.
+std::optional<ParsedFlags> ParseCommandLine(int argc, char** argv, const char* usage,
+                                            std::vector<FlagSpec> specs, int* exit_code);
 
 // One line per spec that has help text: "  --name, -a VALUE" then what it
 // does, in a column of its own.

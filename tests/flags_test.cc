@@ -53,5 +53,27 @@ TEST(FlagsTest, HelpListsFlagsThatHaveHelpText) {
             "  --json, -j                print JSON\n");
 }
 
+// A tool's command line: --help is its own, exit 0; a mistake exit 2.
+TEST(FlagsTest, CommandLineHasHelpAndRefusesMistakes) {
+  auto run = [](std::vector<std::string> args, int* code) {
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    *code = -1;
+    return ParseCommandLine(static_cast<int>(argv.size()), argv.data(), "tool [FLAGS]", kSpecs,
+                            code);
+  };
+  int code = -1;
+  std::optional<ParsedFlags> f = run({"tool", "--n", "3"}, &code);
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(*f->GetUint("--n", 0), 3u);
+  EXPECT_EQ(code, -1);  // untouched: the program goes on
+  EXPECT_FALSE(run({"tool", "-h"}, &code).has_value());
+  EXPECT_EQ(code, 0);
+  EXPECT_FALSE(run({"tool", "--bogus"}, &code).has_value());
+  EXPECT_EQ(code, 2);
+  EXPECT_FALSE(run({"tool", "stray"}, &code).has_value());
+  EXPECT_EQ(code, 2);
+}
+
 }  // namespace
 }  // namespace khod

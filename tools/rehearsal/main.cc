@@ -13,7 +13,7 @@
 // Restore must refuse it with a clear message, lose nothing, and succeed
 // from khod's own intact copy.
 //
-//   rehearsal [--khod PATH] [--fixture PATH] [--workdir DIR] [--shmem-mib 256]
+//   rehearsal (--help: every flag) [--khod PATH] [--fixture PATH] [--workdir DIR] [--shmem-mib 256]
 //             [--hugetlb-mib 64] [--gmem-mib 256] [--model-size-gib 1024]
 //             [--corrupt-blob] [--transport reexec|dir]
 #include <signal.h>
@@ -26,10 +26,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "capture/json_reader.h"
+#include "common/flags.h"
 #include "khoctl/client.h"
 #include "khoctl/status_report.h"
 #include "tools/rehearsal/child_process.h"
@@ -286,26 +288,41 @@ int main(int argc, char** argv) {
   Options o;
   o.khod = Sibling("daemon/khod");
   o.fixture = Sibling("tools/vmm_fixture/vmm_fixture");
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (a == "--khod") o.khod = next();
-    else if (a == "--fixture") o.fixture = next();
-    else if (a == "--workdir") o.workdir = next();
-    else if (a == "--shmem-mib") o.shmem_mib = std::strtoull(next().c_str(), nullptr, 10);
-    else if (a == "--hugetlb-mib") o.hugetlb_mib = std::strtoull(next().c_str(), nullptr, 10);
-    else if (a == "--gmem-mib") o.gmem_mib = std::strtoull(next().c_str(), nullptr, 10);
-    else if (a == "--model-size-gib") o.model_gib = std::strtoull(next().c_str(), nullptr, 10);
-    else if (a == "--corrupt-blob") o.corrupt = true;
-    else if (a == "--transport") o.transport = next() == "dir" ? v1::DIR : v1::REEXEC;
-    else {
-      std::fprintf(stderr,
-                   "usage: rehearsal [--khod PATH] [--fixture PATH] [--workdir DIR] [--shmem-mib N] "
-                   "[--hugetlb-mib N] [--gmem-mib N] [--model-size-gib N] [--corrupt-blob] "
-                   "[--transport reexec|dir]\n");
+  int exit_code = 0;
+  const std::optional<ParsedFlags> f = ParseCommandLine(
+      argc, argv, "rehearsal [FLAGS]",
+      {{"--khod", true, nullptr, "PATH  khod binary (default: beside this one)"},
+       {"--fixture", true, nullptr, "PATH  the VMM fixture binary"},
+       {"--workdir", true, nullptr, "DIR  kept on failure (default /tmp/khod-rehearsal.*)"},
+       {"--shmem-mib", true, nullptr, "N  shmem memfd MiB (default 256)"},
+       {"--hugetlb-mib", true, nullptr, "N  HugeTLB memfd MiB (default 64)"},
+       {"--gmem-mib", true, nullptr, "N  guest_memfd MiB where /dev/kvm exists (default 256)"},
+       {"--model-size-gib", true, nullptr, "N  MODEL guest GiB (default 1024)"},
+       {"--corrupt-blob", false, nullptr, "  corrupt the blob the transport carries"},
+       {"--transport", true, nullptr, "reexec|dir  handover transport (default reexec)"}},
+      &exit_code);
+  if (!f) return exit_code;
+  o.khod = f->Get("--khod", o.khod);
+  o.fixture = f->Get("--fixture", o.fixture);
+  o.workdir = f->Get("--workdir", o.workdir);
+  for (auto [flag, field] : {std::pair{"--shmem-mib", &o.shmem_mib},
+                             {"--hugetlb-mib", &o.hugetlb_mib},
+                             {"--gmem-mib", &o.gmem_mib},
+                             {"--model-size-gib", &o.model_gib}}) {
+    Result<uint64_t> v = f->GetUint(flag, *field);
+    if (!v.ok()) {
+      std::fprintf(stderr, "rehearsal: %s\n", v.status().message().c_str());
       return 2;
     }
+    *field = *v;
   }
+  o.corrupt = f->Has("--corrupt-blob");
+  const std::string transport = f->Get("--transport", "reexec");
+  if (transport != "reexec" && transport != "dir") {
+    std::fprintf(stderr, "rehearsal: --transport must be reexec or dir\n");
+    return 2;
+  }
+  o.transport = transport == "dir" ? v1::DIR : v1::REEXEC;
   if (o.workdir.empty()) {
     char tmpl[] = "/tmp/khod-rehearsal.XXXXXX";
     if (!::mkdtemp(tmpl)) return 2;
