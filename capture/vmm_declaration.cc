@@ -133,13 +133,14 @@ Status ParseVmmDeclaration(const std::string& json, VmmDeclaration* decl) {
 }
 
 Status LoadVmmDeclaration(const std::string& path, VmmDeclaration* decl) {
-  // Bounded: a directory, /dev/zero or a huge file is refused, not read forever.
+  // Bounded: a directory, a FIFO, /dev/zero or a huge file is refused, not read forever.
   // Absent is NotFound, too large InvalidArgument (the operator named it).
   FileReadOptions o;
   o.max_bytes = kMaxDeclarationBytes;
   o.too_large_is_corruption = false;
   o.too_large_why = "more than any declaration needs";
   o.label = "declaration file ";
+  o.follow_symlinks = true;  // khoctl reads it with the operator's rights
   Result<std::string> text = ReadWholeFile(path, o);
   if (!text.ok()) return text.status();
   return ParseVmmDeclaration(*text, decl).WithContext(path);

@@ -45,6 +45,7 @@ namespace {
 struct Flags {
   std::string socket = "/run/khod/khod.sock";
   std::string state_dir = "/var/lib/khod";
+  std::string handover_root;  // empty: <state_dir>/handover
   long allow_gid = -1;
   v1::Transport transport = v1::REEXEC;
   v1::BlobFormat format = v1::FDT;
@@ -81,6 +82,8 @@ const std::vector<FlagSpec>& KhodFlagSpecs() {
       {"--help", false, "-h", "  print this help and exit"},
       {"--socket", true, nullptr, "PATH  unix socket to serve (default /run/khod/khod.sock)"},
       {"--state-dir", true, nullptr, "DIR  session record and blobs (default /var/lib/khod)"},
+      {"--handover-root", true, nullptr,
+       "DIR  where a dir handover's directories are (default <state-dir>/handover)"},
       {"--allow-gid", true, nullptr, "GID  a group whose members may call khod, besides root"},
       {"--transport", true, nullptr, "reexec|dir|luo  default handover transport"},
       {"--format", true, nullptr, "fdt|proto  default blob format"},
@@ -118,6 +121,7 @@ bool ParseKhodFlags(int argc, char** argv, Flags* f, std::string* err) {
   f->help = p.Has("--help");
   f->socket = p.Get("--socket", f->socket);
   f->state_dir = p.Get("--state-dir", f->state_dir);
+  f->handover_root = p.Get("--handover-root");
   if (p.Has("--allow-gid")) f->allow_gid = std::atol(p.Get("--allow-gid").c_str());
   if (p.Has("--transport")) {
     const std::string val = p.Get("--transport");
@@ -228,6 +232,7 @@ int main(int argc, char** argv) {
   Wakeup wake;
   SessionOptions so;
   so.state_dir = flags.state_dir;
+  so.handover_root = flags.handover_root;
   so.default_transport = flags.transport;
   so.default_format = flags.format;
   so.exec_args = flags.passthrough;

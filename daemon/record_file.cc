@@ -1,12 +1,9 @@
 #include "daemon/record_file.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <xxhash.h>
 
-#include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "common/file_read.h"
 #include "daemon/le64.h"
@@ -17,66 +14,64 @@ namespace {
 constexpr char kMagic[8] = {'K', 'H', 'O', 'D', 'R', 'E', 'C', '1'};
 constexpr size_t kHeader = 8 + 8 + 8;  // magic, length, xxh3
 
-
-Status WriteAll(int fd, const char* p, size_t n, const std::string& path) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return Status::FromErrno("write " + path, errno);
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return Status::Ok();
+// The directory of `path` opened as SafeDir, and the name in it.
+Result<std::pair<SafeDir, std::string>> Split(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  Result<SafeDir> d = SafeDir::Open(dir, /*create_mode=*/0);
+  if (!d.ok()) return d.status().WithContext(path);
+  return std::make_pair(std::move(*d), path.substr(slash == std::string::npos ? 0 : slash + 1));
 }
 
-std::string DirName(const std::string& path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
+// The frame's length bounds the read: a record longer than its header says is
+// refused before more than its head is read (FORMAT.md reader order 2).
+FileReadOptions RecordRead() {
+  FileReadOptions o;
+  o.size_from_head = [](std::string_view head) -> Result<uint64_t> {
+    if (head.size() < kHeader) return uint64_t{kHeader};  // the checks below name it
+    const uint64_t len = LoadLe64(head.data() + 8);
+    return len > kMaxKhodFileBytes ? kMaxKhodFileBytes : kHeader + len;
+  };
+  return o;
 }
 
 }  // namespace
 
 Status WriteFileAtomically(const std::string& path, std::string_view data) {
-  const std::string tmp = path + ".tmp";
-  KHOD_RETURN_IF_ERROR(WriteFileBeforeItsRecord(tmp, data));  // written and fsync'd, or unlinked
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return Status::FromErrno("rename " + tmp + " -> " + path, err);
-  }
-  // The rename is durable only once the directory entry is.
-  const std::string dir = DirName(path);
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return Status::FromErrno("open dir " + dir, errno);
-  int rc = ::fsync(dfd);
-  int err = errno;
-  ::close(dfd);
-  if (rc != 0) return Status::FromErrno("fsync dir " + dir, err);
-  return Status::Ok();
+  Result<std::pair<SafeDir, std::string>> d = Split(path);
+  if (!d.ok()) return d.status();
+  return d->first.Replace(d->second, data);
 }
 
 Status WriteFileBeforeItsRecord(const std::string& path, std::string_view data) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::FromErrno("open " + path, errno);
-  Status s = WriteAll(fd, data.data(), data.size(), path);
-  if (s.ok() && ::fsync(fd) != 0) s = Status::FromErrno("fsync " + path, errno);
-  ::close(fd);
-  if (!s.ok()) ::unlink(path.c_str());
-  return s;
+  Result<std::pair<SafeDir, std::string>> d = Split(path);
+  if (!d.ok()) return d.status();
+  return d->first.WriteNew(d->second, data);
 }
 
-Status WriteRecordFile(const std::string& path, std::string_view payload) {
+Status WriteRecordFile(const SafeDir& dir, std::string_view name, std::string_view payload) {
   std::string framed(kMagic, sizeof(kMagic));
   AppendLe64(&framed, payload.size());
   AppendLe64(&framed, XXH3_64bits(payload.data(), payload.size()));
   framed.append(payload.data(), payload.size());
-  return WriteFileAtomically(path, framed);
+  return dir.Replace(name, framed);
+}
+
+Status WriteRecordFile(const std::string& path, std::string_view payload) {
+  Result<std::pair<SafeDir, std::string>> d = Split(path);
+  if (!d.ok()) return d.status();
+  return WriteRecordFile(d->first, d->second, payload);
 }
 
 Result<std::string> ReadRecordFile(const std::string& path) {
-  Result<std::string> raw = ReadWholeFile(path);
+  Result<std::pair<SafeDir, std::string>> d = Split(path);
+  if (!d.ok()) return d.status();
+  return ReadRecordFile(d->first, d->second);
+}
+
+Result<std::string> ReadRecordFile(const SafeDir& dir, std::string_view name) {
+  const std::string path = dir.PathOf(name);
+  Result<std::string> raw = dir.Read(name, RecordRead());
   if (!raw.ok()) return raw.status();
   const std::string& s = *raw;
   // KHODREC<another digit> is a record of another version, not garbage:
@@ -95,24 +90,6 @@ Result<std::string> ReadRecordFile(const std::string& path) {
   uint64_t got = XXH3_64bits(s.data() + kHeader, len);
   if (want != got) return Status::Corruption(path + ": checksum mismatch (torn or altered file)");
   return s.substr(kHeader);
-}
-
-Status MakeDirs(const std::string& path, unsigned mode) {
-  if (path.empty()) return Status::InvalidArgument("empty directory path");
-  std::string cur;
-  size_t pos = 0;
-  while (pos != std::string::npos) {
-    size_t next = path.find('/', pos + 1);
-    cur = path.substr(0, next);
-    pos = next;
-    if (cur.empty() || cur == "/") continue;
-    if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST)
-      return Status::FromErrno("mkdir " + cur, errno);
-  }
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return Status::FromErrno("stat " + path, errno);
-  if (!S_ISDIR(st.st_mode)) return Status::FailedPrecondition(path + " is not a directory");
-  return Status::Ok();
 }
 
 }  // namespace khod

@@ -30,6 +30,13 @@ namespace {
 
 constexpr const char* kRecordFile = "session.rec";
 
+// A blob in the state dir is read no further than its header declares.
+FileReadOptions BlobRead() {
+  FileReadOptions o;
+  o.size_from_head = DeclaredBlobBytes;
+  return o;
+}
+
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -137,13 +144,21 @@ Status CheckAttributeRanges(const google::protobuf::RepeatedPtrField<v1::Attribu
 Session::Session(SessionOptions opts, GmemOpener* opener)
     : opts_(std::move(opts)),
       opener_(opener),
-      commit_([this](std::string_view bytes) { return WriteRecordFile(path(kRecordFile), bytes); }) {}
+      commit_([this](std::string_view bytes) {
+        return WriteRecordFile(state_dir_, kRecordFile, bytes);
+      }) {}
 
 Session::~Session() = default;
 
 Result<std::unique_ptr<Session>> Session::Open(SessionOptions opts, GmemOpener* opener) {
-  KHOD_RETURN_IF_ERROR(MakeDirs(opts.state_dir, 0700));
+  Result<SafeDir> state_dir = SafeDir::Open(opts.state_dir, 0700);
+  if (!state_dir.ok()) return state_dir.status().WithContext("state dir");
+  if (opts.handover_root.empty()) opts.handover_root = opts.state_dir + "/handover";
+  Result<SafeDir> handover_root = SafeDir::Open(opts.handover_root, 0700);
+  if (!handover_root.ok()) return handover_root.status().WithContext("handover root");
   std::unique_ptr<Session> s(new Session(std::move(opts), opener));
+  s->state_dir_ = std::move(*state_dir);
+  s->handover_root_ = std::move(*handover_root);
   if (!s->opts_.luo_device) {
     s->own_luo_device_ = std::make_unique<KernelLuoDevice>();
     s->opts_.luo_device = s->own_luo_device_.get();
@@ -241,7 +256,7 @@ Status Session::Persist() {
   Result<uint64_t> ticket = StageRecord();
   if (!ticket.ok()) return ticket.status();
   KHOD_RETURN_IF_ERROR(commit_.Wait(*ticket));
-  for (const std::string& f : orphans_) ::unlink(path(f).c_str());
+  for (const std::string& f : orphans_) state_dir_.Remove(f);
   orphans_.clear();
   return Status::Ok();
 }
@@ -351,7 +366,7 @@ Status Session::ReattachAll(std::vector<std::string>* dropped) {
 }
 
 Status Session::Recover() {
-  Result<std::string> raw = ReadRecordFile(path(kRecordFile));
+  Result<std::string> raw = ReadRecordFile(state_dir_, kRecordFile);
   if (!raw.ok() && raw.status().code() == Status::Code::kNotFound) {
     record_.set_session_id(RandomId());
     record_.set_phase(v1::IDLE);
@@ -501,12 +516,12 @@ Status Session::WriteBlob(const std::string& kind, const std::string& blob, std:
   // replaced, so a crash between the two writes leaves a consistent pair.
   *file = kind + "-" + std::to_string(record_.generation() + 1) + ".blob";
   // The record that will name it is written after it, in the same directory.
-  return WriteFileBeforeItsRecord(path(*file), blob);
+  return state_dir_.WriteNew(*file, blob);
 }
 
 Result<std::string> Session::ReadFrozenBlobFromStateDir() const {
   if (record_.frozen_blob().empty()) return Status::NotFound("no frozen blob in the session record");
-  Result<std::string> b = ReadWholeFile(path(record_.frozen_blob()));
+  Result<std::string> b = state_dir_.Read(record_.frozen_blob(), BlobRead());
   if (!b.ok()) return b.status();
   if (XXH3_64bits(b->data(), b->size()) != record_.frozen_blob_xxh3())
     return Status::Corruption(path(record_.frozen_blob()) +
@@ -517,9 +532,16 @@ Result<std::string> Session::ReadFrozenBlobFromStateDir() const {
 Result<std::unique_ptr<HandoverTransport>> Session::MakeTransport(v1::Transport t,
                                                                   const std::string& dir) {
   switch (t) {
-    case v1::DIR:
-      return std::unique_ptr<HandoverTransport>(
-          new DirTransport(dir.empty() ? path("handover") : dir));
+    case v1::DIR: {
+      // A name beneath the root fixed at start-up, never a client's path.
+      if (dir.empty()) return std::unique_ptr<HandoverTransport>(new DirTransport(handover_root_));
+      Status name = CheckFileName(dir, "dir");
+      if (!name.ok())
+        return name.WithContext("the handover dir is a name beneath " + handover_root_.path());
+      Result<SafeDir> d = handover_root_.OpenSub(dir, 0700);
+      if (!d.ok()) return d.status();
+      return std::unique_ptr<HandoverTransport>(new DirTransport(std::move(*d)));
+    }
     case v1::REEXEC:
       return std::unique_ptr<HandoverTransport>(new ReexecTransport(opts_.adopted));
     case v1::LUO:
@@ -1227,7 +1249,7 @@ Result<v1::PhaseReply> Session::Cancel() {
   transport_.reset();
   sent_here_ = false;
   for (const std::string& f : {prepared, frozen})
-    if (!f.empty()) ::unlink(path(f).c_str());
+    if (!f.empty()) state_dir_.Remove(f);
   v1::PhaseReply r;
   r.set_phase(v1::IDLE);
   r.set_message("cancelled from " + PhaseName(was) + "; " + std::to_string(handles_.size()) +
@@ -1292,7 +1314,7 @@ Result<v1::SnapshotReply> Session::GetSnapshot(const v1::SnapshotRequest& req) {
     const std::string& f = record_.frozen_blob().empty() ? record_.prepared_blob()
                                                          : record_.frozen_blob();
     if (f.empty()) return Status::NotFound("GetSnapshot: no capture yet (Prepare first)");
-    Result<std::string> b = ReadWholeFile(path(f));
+    Result<std::string> b = state_dir_.Read(f, BlobRead());
     if (!b.ok()) return b.status();
     KHOD_RETURN_IF_ERROR(DecodeAny(*b, &snap));
   }

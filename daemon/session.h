@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "common/safe_file.h"
 #include "common/status.h"
 #include "daemon/crash_points.h"
 #include "daemon/gmem_opener.h"
@@ -40,6 +41,9 @@ namespace khod {
 
 struct SessionOptions {
   std::string state_dir = "/var/lib/khod";
+  // The DIR transport's directories: a Freeze's `dir` is a name beneath this
+  // root, fixed at start-up (khod --handover-root); empty: <state_dir>/handover.
+  std::string handover_root;
   v1::Transport default_transport = v1::REEXEC;
   v1::BlobFormat default_format = v1::FDT;
   // REEXEC: the name of the program khod re-executes (argv[0]; the program
@@ -155,6 +159,8 @@ class Session {
 
   SessionOptions opts_;
   GmemOpener* opener_;
+  SafeDir state_dir_;      // opts_.state_dir, opened and checked by Open()
+  SafeDir handover_root_;  // opts_.handover_root, the same
   mutable std::mutex mu_;
   v1::SessionRecord record_;
   std::string recovery_;

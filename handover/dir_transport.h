@@ -1,29 +1,35 @@
 // DirTransport: the blob as a file in a directory meant for persistent memory
 // (a DAX-mounted pmem fs) or a disk. It cannot carry fds: restore rebuilds the
 // objects from the blob, so memory contents are not preserved by it alone.
+// The directory is one khod opened and checked (common/safe_file.h): beneath
+// the handover root fixed at start-up, never a path a client named.
 #ifndef KHOD_HANDOVER_DIR_TRANSPORT_H_
 #define KHOD_HANDOVER_DIR_TRANSPORT_H_
 
 #include <string>
 
+#include "common/safe_file.h"
 #include "handover/transport.h"
 
 namespace khod {
 
 class DirTransport : public HandoverTransport {
  public:
-  explicit DirTransport(std::string dir) : dir_(std::move(dir)) {}
+  static constexpr char kBlobName[] = "handover.blob";
+  explicit DirTransport(SafeDir dir) : dir_(std::move(dir)) {}
   const char* name() const override { return "dir"; }
   bool carries_fds() const override { return false; }
   Status Send(const HandoverPackage& pkg) override;
+  // Reads no more than the blob's header declares; a symlink, FIFO or device
+  // in the blob's place is refused at once.
   Result<ReceivedHandover> Receive() override;
   Status Finish() override;
   Status Abort() override { return Finish(); }
 
-  std::string blob_path() const { return dir_ + "/handover.blob"; }
+  std::string blob_path() const { return dir_.PathOf(kBlobName); }
 
  private:
-  std::string dir_;
+  SafeDir dir_;
 };
 
 }  // namespace khod

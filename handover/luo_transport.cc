@@ -163,7 +163,9 @@ Result<ReceivedHandover> LuoTransport::Receive() {
   }
   Result<int> blob_fd = Retrieve(kLuoBlobToken, "blob memfd");
   if (!blob_fd.ok()) return blob_fd.status();
-  Result<std::string> data = ReadWholeFile("/proc/self/fd/" + std::to_string(*blob_fd));
+  // Read from the fd itself (from offset 0), bounded; a non-regular file is refused.
+  Result<std::string> data =
+      ReadWholeFd(*blob_fd, "blob memfd fd " + std::to_string(*blob_fd), FileReadOptions());
   ::close(*blob_fd);
   if (!data.ok()) return data.status().WithContext("luo blob memfd");
   ReceivedHandover r;

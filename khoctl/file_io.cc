@@ -60,6 +60,7 @@ FileReadOptions BlobFileRead(std::function<Status(std::string_view head)> check_
   o.missing_is_not_found = false;
   o.too_large_is_corruption = false;
   o.too_large_why = "more than any snapshot blob holds";
+  o.follow_symlinks = true;  // the operator's own path, read with the operator's rights
   o.check_head = std::move(check_head);
   return o;
 }

@@ -23,7 +23,8 @@ constexpr uint64_t kMaxBlobFileBytes = (2ull << 30) + (1ull << 20);
 // IoError ("open PATH: No such file or directory"), more than `max_bytes`
 // (a huge file, /dev/zero) InvalidArgument, never Corruption: that code is
 // left to `check_head` and the blob's own checks (LoadSnapshotFile adds the
-// path to those only).
+// path to those only). A symlink is followed (khoctl runs with the
+// operator's rights); a FIFO or device is refused.
 FileReadOptions BlobFileRead(std::function<Status(std::string_view head)> check_head = nullptr,
                              uint64_t max_bytes = kMaxBlobFileBytes);
 

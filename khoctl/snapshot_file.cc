@@ -5,10 +5,13 @@
 namespace khod {
 
 Result<LoadedSnapshot> LoadSnapshotFile(const std::string& path) {
-  // The magic is checked first, so /dev/zero or a huge non-blob is refused
-  // before it is read whole.
+  // The magic is checked first, so a huge non-blob is refused before it is
+  // read whole, and so is a file longer than its header declares (a sparse
+  // 2 GiB file behind a small blob's header).
   auto check_magic = [](std::string_view head) { return DetectFormat(head).status(); };
-  Result<std::string> blob = ReadWholeFile(path, BlobFileRead(check_magic));
+  FileReadOptions o = BlobFileRead(check_magic);
+  o.size_from_head = DeclaredBlobBytes;
+  Result<std::string> blob = ReadWholeFile(path, o);
   if (!blob.ok()) {
     if (blob.status().code() == Status::Code::kCorruption) return blob.status().WithContext(path);
     return blob.status();  // the message already names the path

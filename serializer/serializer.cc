@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "serializer/frame.h"
+#include "serializer/varint.h"
 
 namespace khod {
 
@@ -27,6 +28,23 @@ Result<BlobFormat> DetectFormat(std::string_view blob) {
   static const uint8_t kFdtMagic[4] = {0xd0, 0x0d, 0xfe, 0xed};
   if (blob.size() >= 4 && std::memcmp(blob.data(), kFdtMagic, 4) == 0) return BlobFormat::kFdt;
   return Status::Corruption("unrecognised blob: neither FDT magic 0xd00dfeed nor \"KHODSNAP\"");
+}
+
+Result<uint64_t> DeclaredBlobBytes(std::string_view head) {
+  Result<BlobFormat> f = DetectFormat(head);
+  if (!f.ok()) return f.status();
+  const uint8_t* h = reinterpret_cast<const uint8_t*>(head.data());
+  if (*f == BlobFormat::kFdt) {
+    // totalsize: big-endian u32 at byte 4. A shorter head is the decoder's to name.
+    if (head.size() < 8) return uint64_t{head.size()};
+    return uint64_t{h[4]} << 24 | uint64_t{h[5]} << 16 | uint64_t{h[6]} << 8 | h[7];
+  }
+  if (head.size() < 24) return uint64_t{head.size()};
+  const uint64_t header_size =
+      uint64_t{h[12]} | uint64_t{h[13]} << 8 | uint64_t{h[14]} << 16 | uint64_t{h[15]} << 24;
+  const uint64_t length = GetFixed64Le(h + 16);
+  // A length near 2^64 is no blob's: the sum saturates and the read is refused.
+  return length > UINT64_MAX - header_size ? UINT64_MAX : header_size + length;
 }
 
 Status DecodeAny(std::string_view blob, Snapshot* out, BlobFormat* format) {

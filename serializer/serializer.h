@@ -29,6 +29,12 @@ Status DecodeProto(std::string_view blob, Snapshot* out);
 Status Encode(const Snapshot& snap, BlobFormat format, std::string* out);
 // Recognises the format by its magic (FDT 0xd00dfeed, proto frame "KHODSNAP").
 Result<BlobFormat> DetectFormat(std::string_view blob);
+// The whole blob's size its first bytes declare (FDT totalsize, or the proto
+// frame's header_size + payload_length), so a reader can refuse a longer
+// file before reading it; the head's own size when it is too short to say.
+// Corruption when neither magic is there. Declared, not checked: the
+// decoder checks the rest.
+Result<uint64_t> DeclaredBlobBytes(std::string_view head);
 Status DecodeAny(std::string_view blob, Snapshot* out, BlobFormat* format = nullptr);
 
 }  // namespace khod

@@ -3,6 +3,7 @@
 // refusal, and what a restart on the same state dir resumes or rolls back.
 #include <linux/mempolicy.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,6 +33,14 @@
 namespace khod {
 namespace {
 
+// A handover dir beneath the default root whose blob cannot be written:
+// a directory stands where the blob's temporary goes.
+std::string BlockedHandoverDir(const std::string& state_dir) {
+  const std::string d = state_dir + "/handover/blocked";
+  EXPECT_EQ(::mkdir(d.c_str(), 0700), 0);
+  EXPECT_EQ(::mkdir((d + "/handover.blob.tmp").c_str(), 0700), 0);
+  return "blocked";
+}
 TEST_F(SessionTest, FullCycleOverDirAdoptsTheHeldFileAndVerifiesEqual) {
   auto s = Open();
   ASSERT_TRUE(s);
@@ -259,7 +268,7 @@ TEST_F(SessionTest, CancelWhoseRecordWriteFailsDeletesNothingTheRecordNames) {
     ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
     ASSERT_TRUE(s->Prepare().ok());
     v1::FreezeRequest f = PausedFreeze();
-    f.set_dir("/dev/null/not-a-dir");  // Send fails: back to PREPARED
+    f.set_dir(BlockedHandoverDir(dir_));  // Send fails: back to PREPARED
     ASSERT_FALSE(s->Freeze(f).ok());
     ASSERT_TRUE(s->Prepare().ok());
     prepared = ReadRecord(dir_).prepared_blob();
@@ -290,7 +299,7 @@ TEST_F(SessionTest, FailedSendGoesBackToPreparedNamingNoFrozenBlob) {
   ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
   ASSERT_TRUE(s->Prepare().ok());
   v1::FreezeRequest f = PausedFreeze();
-  f.set_dir("/dev/null/not-a-dir");
+  f.set_dir(BlockedHandoverDir(dir_));
   Result<v1::PhaseReply> r = s->Freeze(f);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("back to PREPARED"), std::string::npos)

@@ -14,6 +14,7 @@
 #include "handover/dir_transport.h"
 #include "handover/kho_debugfs.h"
 #include "handover/reexec_transport.h"
+#include "serializer/serializer.h"
 
 namespace khod {
 namespace {
@@ -115,17 +116,19 @@ TEST(ReexecTransportTest, ReceiveWithoutAdoptionSaysTheFdsAreGone) {
 }
 
 TEST(DirTransportTest, BlobRoundTripsAndFinishRemovesIt) {
-  const std::string dir = TempDir() + "/handover";
-  DirTransport t(dir);
+  Result<SafeDir> dir = SafeDir::Open(TempDir() + "/handover");
+  ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+  DirTransport t(*dir);
   HandoverPackage pkg;
-  pkg.blob = std::string(100000, 'z');
+  Snapshot snap;
+  ASSERT_TRUE(EncodeProto(snap, &pkg.blob).ok());
   ASSERT_TRUE(t.Send(pkg).ok());
-  Result<ReceivedHandover> r = DirTransport(dir).Receive();
-  ASSERT_TRUE(r.ok());
+  Result<ReceivedHandover> r = DirTransport(*dir).Receive();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->blob, pkg.blob);
   EXPECT_TRUE(r->fds.empty());
   ASSERT_TRUE(t.Finish().ok());
-  EXPECT_EQ(DirTransport(dir).Receive().status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(DirTransport(*dir).Receive().status().code(), Status::Code::kNotFound);
 }
 
 TEST(RecordFileTest, DetectsTornAndFlippedFiles) {
@@ -152,9 +155,7 @@ TEST(RecordFileTest, EndlessFileIsRefusedPastTheBound) {
   Result<std::string> z = ReadWholeFile("/dev/zero", o);
   ASSERT_FALSE(z.ok());
   EXPECT_EQ(z.status().code(), Status::Code::kCorruption);
-  EXPECT_NE(z.status().message().find("/dev/zero: larger than 1048576 bytes"), std::string::npos)
-      << z.status().ToString();
-  EXPECT_NE(z.status().message().find("not a khod file"), std::string::npos) << z.status().ToString();
+  EXPECT_EQ(z.status().message(), "/dev/zero is a character device, not a regular file");
 }
 
 TEST(KhoDebugfsTest, ReadsSubFdtAndRefusesNonFdt) {

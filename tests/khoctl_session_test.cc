@@ -159,8 +159,7 @@ TEST_F(KhoctlSessionTest, WholeLiveUpdateOverTheCli) {
                    {"pause every guest first", "capture of running guests is not a final one"}));
   EXPECT_TRUE(Runs("status", 0, {"PREPARED"})) << "a refused freeze changed the phase";
 
-  ASSERT_TRUE(Runs("freeze --guests-paused --transport dir --format proto --dir " + dir_ +
-                       "/handover",
+  ASSERT_TRUE(Runs("freeze --guests-paused --transport dir --format proto --dir pmem0",
                    0, {"HANDED_OVER:", "PROTO blob", "handed over by dir"}));
   ASSERT_TRUE(Runs("restore --no-verify", 0, {"RESTORED"}));
   // verify with no snapshot and no --pid asks khod.

@@ -1,0 +1,171 @@
+#include "common/safe_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace khod {
+namespace {
+
+Status WriteAll(int fd, std::string_view data, const std::string& named) {
+  while (!data.empty()) {
+    const ssize_t w = ::write(fd, data.data(), data.size());
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return Status::FromErrno("write " + named, w < 0 ? errno : EIO);
+    data.remove_prefix(static_cast<size_t>(w));
+  }
+  return Status::Ok();
+}
+
+// mkdirat (unless mode is 0) + open of one directory; absent is an error.
+Result<int> OpenDirAt(int at, const std::string& name, const std::string& named, mode_t mode) {
+  if (mode != 0 && ::mkdirat(at, name.c_str(), mode) != 0 && errno != EEXIST)
+    return Status::FromErrno("mkdir " + named, errno);
+  const int fd = ::openat(at, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0) return fd;
+  const int err = errno;
+  struct stat st;
+  if (::fstatat(at, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (S_ISLNK(st.st_mode))
+      return Status::FailedPrecondition(named +
+                                        " is a symbolic link: khod writes only into a "
+                                        "directory it opens without following links");
+    if (!S_ISDIR(st.st_mode)) return Status::FailedPrecondition(named + " is not a directory");
+  }
+  return Status::FromErrno("open directory " + named, err);
+}
+
+}  // namespace
+
+Status CheckFileName(std::string_view name, const std::string& what) {
+  const std::string shown = what + " '" + std::string(name.substr(0, name.find('\0'))) + "'";
+  if (name.empty()) return Status::InvalidArgument(what + " is empty");
+  if (name.find('\0') != std::string_view::npos)
+    return Status::InvalidArgument(shown + " contains a NUL byte");
+  if (name == "." || name == "..") return Status::InvalidArgument(shown + " is not a name");
+  if (name.find('/') != std::string_view::npos)
+    return Status::InvalidArgument(shown + " contains '/': a name, not a path, is expected");
+  if (name.size() > 255) return Status::InvalidArgument(what + " is longer than 255 bytes");
+  return Status::Ok();
+}
+
+Result<SafeDir> SafeDir::Check(int fd, std::string path) {
+  SafeDir d;
+  d.path_ = std::move(path);
+  d.fd_ = std::shared_ptr<const int>(new int(fd), [](const int* p) {
+    ::close(*p);
+    delete p;
+  });
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return Status::FromErrno("stat " + d.path_, errno);
+  if (st.st_uid != ::geteuid())
+    return Status::FailedPrecondition(d.path_ + " is owned by uid " + std::to_string(st.st_uid) +
+                                      ", not by khod's uid " + std::to_string(::geteuid()) +
+                                      ": its owner could plant links or files in it");
+  if (st.st_mode & (S_IWGRP | S_IWOTH))
+    return Status::FailedPrecondition(
+        d.path_ + " is writable by " + ((st.st_mode & S_IWOTH) ? "others" : "its group") +
+        " (mode " + std::to_string((st.st_mode >> 6) & 7) + std::to_string((st.st_mode >> 3) & 7) +
+        std::to_string(st.st_mode & 7) + "): they could plant links or files in it");
+  return d;
+}
+
+Result<SafeDir> SafeDir::Open(const std::string& path, mode_t create_mode) {
+  if (path.empty()) return Status::InvalidArgument("empty directory path");
+  std::string trimmed = path;
+  while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
+  const size_t slash = trimmed.rfind('/');
+  std::string parent = slash == std::string::npos ? "."
+                       : slash == 0               ? "/"
+                                                  : trimmed.substr(0, slash);
+  std::string last = slash == std::string::npos ? trimmed : trimmed.substr(slash + 1);
+  if (trimmed == "/") {
+    parent = "/";
+    last = ".";
+  }
+  if (create_mode != 0) KHOD_RETURN_IF_ERROR(MakeDirs(parent, 0755));
+  const int at = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (at < 0) return Status::FromErrno("open directory " + parent, errno);
+  Result<int> fd = OpenDirAt(at, last, trimmed, create_mode);
+  ::close(at);
+  if (!fd.ok()) return fd.status();
+  return Check(*fd, trimmed);
+}
+
+Result<SafeDir> SafeDir::OpenSub(std::string_view name, mode_t create_mode) const {
+  KHOD_RETURN_IF_ERROR(CheckFileName(name, "directory name"));
+  Result<int> sub = OpenDirAt(fd(), std::string(name), PathOf(name), create_mode);
+  if (!sub.ok()) return sub.status();
+  return Check(*sub, PathOf(name));
+}
+
+Status SafeDir::WriteNew(std::string_view name, std::string_view data) const {
+  KHOD_RETURN_IF_ERROR(CheckFileName(name, "file name"));
+  const std::string n(name), named = PathOf(name);
+  // A leftover (a crash's, or a planted link) goes first: unlinkat removes
+  // the entry itself, and O_EXCL then fails rather than follow anything.
+  if (::unlinkat(fd(), n.c_str(), 0) != 0 && errno != ENOENT)
+    return Status::FromErrno("remove leftover " + named, errno);
+  const int f =
+      ::openat(fd(), n.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (f < 0) return Status::FromErrno("create " + named, errno);
+  Status s = WriteAll(f, data, named);
+  if (s.ok() && ::fsync(f) != 0) s = Status::FromErrno("fsync " + named, errno);
+  if (::close(f) != 0 && s.ok()) s = Status::FromErrno("close " + named, errno);
+  if (!s.ok()) ::unlinkat(fd(), n.c_str(), 0);
+  return s;
+}
+
+Status SafeDir::Replace(std::string_view name, std::string_view data) const {
+  KHOD_RETURN_IF_ERROR(CheckFileName(name, "file name"));
+  const std::string n(name), tmp = n + ".tmp";
+  KHOD_RETURN_IF_ERROR(WriteNew(tmp, data));  // written and fsync'd, or removed
+  if (::renameat(fd(), tmp.c_str(), fd(), n.c_str()) != 0) {
+    const int err = errno;
+    ::unlinkat(fd(), tmp.c_str(), 0);
+    return Status::FromErrno("rename " + PathOf(tmp) + " -> " + PathOf(n), err);
+  }
+  // The rename is durable only once the directory entry is.
+  return Sync();
+}
+
+Result<std::string> SafeDir::Read(std::string_view name, const FileReadOptions& opts) const {
+  KHOD_RETURN_IF_ERROR(CheckFileName(name, "file name"));
+  FileReadOptions o = opts;
+  o.follow_symlinks = false;
+  return ReadWholeFileAt(fd(), std::string(name), PathOf(name), o);
+}
+
+Status SafeDir::Remove(std::string_view name) const {
+  KHOD_RETURN_IF_ERROR(CheckFileName(name, "file name"));
+  if (::unlinkat(fd(), std::string(name).c_str(), 0) != 0 && errno != ENOENT)
+    return Status::FromErrno("unlink " + PathOf(name), errno);
+  return Status::Ok();
+}
+
+Status SafeDir::Sync() const {
+  if (::fsync(fd()) != 0) return Status::FromErrno("fsync dir " + path_, errno);
+  return Status::Ok();
+}
+
+Status MakeDirs(const std::string& path, unsigned mode) {
+  if (path.empty()) return Status::InvalidArgument("empty directory path");
+  std::string cur;
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    size_t next = path.find('/', pos + 1);
+    cur = path.substr(0, next);
+    pos = next;
+    if (cur.empty() || cur == "/") continue;
+    if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST)
+      return Status::FromErrno("mkdir " + cur, errno);
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return Status::FromErrno("stat " + path, errno);
+  if (!S_ISDIR(st.st_mode)) return Status::FailedPrecondition(path + " is not a directory");
+  return Status::Ok();
+}
+
+}  // namespace khod

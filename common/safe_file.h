@@ -1,0 +1,79 @@
+// The directories khod (root) writes into, and the files in them
+// (docs/SECURITY.md "Files khod reads and writes"):
+//  - a directory is opened O_DIRECTORY|O_NOFOLLOW and must be owned by khod's
+//    euid and writable by no one else (no group/other write bit, sticky or
+//    not): otherwise another user could plant a symlink or a forged file;
+//  - a file in it is reached by a one-component name relative to that open
+//    directory (openat, renameat, unlinkat), so nothing renamed or linked
+//    along the path afterwards redirects it; a name is never a path;
+//  - a file is created O_CREAT|O_EXCL|O_NOFOLLOW (a leftover of a crash is
+//    unlinked first, which never follows a link) and read O_NOFOLLOW|
+//    O_NONBLOCK as a regular file only, bounded (common/file_read.h).
+// One-component names need no openat2(RESOLVE_BENEATH): there is no path
+// inside them to escape through, and O_NOFOLLOW covers their one component.
+#ifndef KHOD_COMMON_SAFE_FILE_H_
+#define KHOD_COMMON_SAFE_FILE_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/file_read.h"
+#include "common/status.h"
+
+namespace khod {
+
+// OK when `name` is one path component: not empty, not "." or "..", no '/',
+// no NUL, at most 255 bytes; otherwise InvalidArgument "<what> '<name>' ...".
+Status CheckFileName(std::string_view name, const std::string& what);
+
+// An open directory khod writes into, checked. Copies share the one fd.
+class SafeDir {
+ public:
+  SafeDir() = default;
+  // Opens `path`, creating it with `create_mode` (and its missing parents,
+  // 0755) when absent; create_mode 0: an absent directory is an error. FailedPrecondition naming
+  // the path and what is wrong when its last component is a symlink or not a directory, when it is
+  // not owned by khod's euid, or when group or others may write into it.
+  static Result<SafeDir> Open(const std::string& path, mode_t create_mode = 0700);
+  // The directory `name` (CheckFileName) beneath this one, created with
+  // `create_mode` when absent, checked as Open checks.
+  Result<SafeDir> OpenSub(std::string_view name, mode_t create_mode = 0700) const;
+
+  // Writes `data` to `name` created afresh (a leftover file of that name is
+  // unlinked first; a directory there is an error) and fsyncs it; neither
+  // renames nor syncs the directory. On failure nothing of it is left.
+  Status WriteNew(std::string_view name, std::string_view data) const;
+  // Atomic replace: writes "<name>.tmp" as WriteNew does, renames it over
+  // `name` and fsyncs the directory, so a crash leaves the old or the new.
+  Status Replace(std::string_view name, std::string_view data) const;
+  // Bounded read of the regular file `name` (common/file_read.h); a symlink
+  // or a FIFO there is refused.
+  Result<std::string> Read(std::string_view name,
+                           const FileReadOptions& opts = FileReadOptions()) const;
+  // Unlinks `name` (never following it); absent is OK.
+  Status Remove(std::string_view name) const;
+  // fsync of the directory: entries created or removed are durable.
+  Status Sync() const;
+
+  bool valid() const { return fd_ != nullptr; }
+  int fd() const { return fd_ ? *fd_ : -1; }
+  const std::string& path() const { return path_; }
+  std::string PathOf(std::string_view name) const { return path_ + "/" + std::string(name); }
+
+ private:
+  static Result<SafeDir> Check(int fd, std::string path);
+  std::string path_;
+  std::shared_ptr<const int> fd_;
+};
+
+// mkdir -p with `mode` for the directories created; the result must be a
+// directory (a symlink to one is accepted: callers that write into it open
+// it with SafeDir).
+Status MakeDirs(const std::string& path, unsigned mode);
+
+}  // namespace khod
+
+#endif  // KHOD_COMMON_SAFE_FILE_H_

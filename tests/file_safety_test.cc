@@ -1,0 +1,257 @@
+// The files khod opens as root (common/safe_file.h; docs/SECURITY.md "Files
+// khod reads and writes"), attacked as issue 11 items 2, 7 and 8 did: links
+// planted in the state dir and in a handover dir overwrite nothing, a FIFO or
+// a link to /dev/zero is refused at once, a file longer than its header
+// declares is refused unread, a directory others may write into is refused,
+// and a Freeze's handover dir is a name beneath the root fixed at start-up.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "common/file_read.h"
+#include "common/safe_file.h"
+#include "daemon/record_file.h"
+#include "daemon/session.h"
+#include "daemon/system_opener.h"
+#include "handover/dir_transport.h"
+
+namespace khod {
+namespace {
+
+bool Has(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+void Put(const std::string& path, const std::string& data) {
+  std::ofstream(path, std::ios::binary) << data;
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+bool IsRegular(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+class FileSafetyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char t[] = "/tmp/khod-file-safety.XXXXXX";
+    ASSERT_NE(::mkdtemp(t), nullptr);
+    base_ = t;
+    victim_ = base_ + "/victim.txt";  // stands for /root/victim.txt
+    Put(victim_, "precious");
+    state_ = base_ + "/state";
+    ASSERT_EQ(::mkdir(state_.c_str(), 0700), 0);
+  }
+  void TearDown() override { std::system(("rm -rf " + base_).c_str()); }
+
+  std::string base_, victim_, state_;
+};
+
+TEST_F(FileSafetyTest, RecordTemporaryPlantedAsALinkOverwritesNothing) {
+  ASSERT_EQ(::symlink(victim_.c_str(), (state_ + "/session.rec.tmp").c_str()), 0);
+  Status w = WriteRecordFile(state_ + "/session.rec", "payload");
+  ASSERT_TRUE(w.ok()) << w.ToString();
+  EXPECT_EQ(Slurp(victim_), "precious");
+  EXPECT_TRUE(IsRegular(state_ + "/session.rec"));
+  Result<std::string> r = ReadRecordFile(state_ + "/session.rec");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, "payload");
+}
+
+TEST_F(FileSafetyTest, BlobNamePlantedAsALinkOverwritesNothing) {
+  ASSERT_EQ(::symlink(victim_.c_str(), (state_ + "/frozen-2.blob").c_str()), 0);
+  Status w = WriteFileBeforeItsRecord(state_ + "/frozen-2.blob", "the blob");
+  ASSERT_TRUE(w.ok()) << w.ToString();
+  EXPECT_EQ(Slurp(victim_), "precious");
+  EXPECT_TRUE(IsRegular(state_ + "/frozen-2.blob"));
+  EXPECT_EQ(Slurp(state_ + "/frozen-2.blob"), "the blob");
+}
+
+TEST_F(FileSafetyTest, RecordLinkedToDevZeroIsRefusedUnread) {
+  ASSERT_EQ(::symlink("/dev/zero", (state_ + "/session.rec").c_str()), 0);
+  Result<std::string> r = ReadRecordFile(state_ + "/session.rec");
+  EXPECT_EQ(r.status().code(), Status::Code::kCorruption);
+  EXPECT_TRUE(Has(r.status().message(), state_ + "/session.rec is a symbolic link"))
+      << r.status().ToString();
+}
+
+// Runs `read` on a FIFO. Were it to block, a writer opened after 10 s lets it
+// end, so a regression fails on the message instead of hanging the test.
+std::string ReadOfAFifo(const std::string& fifo, const std::function<Status()>& read) {
+  std::atomic<bool> done{false};
+  std::thread unblock([&] {
+    for (int i = 0; i < 1000 && !done; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (done) return;
+    const int w = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+    if (w >= 0) ::close(w);
+  });
+  const Status s = read();
+  done = true;
+  unblock.join();
+  return s.ToString();
+}
+
+TEST_F(FileSafetyTest, FifoInPlaceOfARecordOrABlobIsAnErrorNotAHang) {
+  ASSERT_EQ(::mkfifo((state_ + "/session.rec").c_str(), 0600), 0);
+  EXPECT_TRUE(Has(ReadOfAFifo(state_ + "/session.rec",
+                              [&] { return ReadRecordFile(state_ + "/session.rec").status(); }),
+                  "session.rec is a FIFO, not a regular file"));
+  Result<SafeDir> d = SafeDir::Open(state_);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  ASSERT_EQ(::mkfifo((state_ + "/handover.blob").c_str(), 0600), 0);
+  const std::string got =
+      ReadOfAFifo(state_ + "/handover.blob", [&] { return DirTransport(*d).Receive().status(); });
+  EXPECT_TRUE(Has(got, "dir handover: " + state_ + "/handover.blob is a FIFO")) << got;
+}
+
+// A record whose header declares 7 payload bytes, made a 2 GiB sparse file:
+// refused before more than its head is read. Read in a child, whose peak RSS
+// the kernel reports (ru_maxrss) whatever else this test process did.
+TEST_F(FileSafetyTest, FileLongerThanItsHeaderDeclaresIsRefusedInBoundedMemory) {
+  const std::string rec = state_ + "/session.rec";
+  ASSERT_TRUE(WriteRecordFile(rec, "payload").ok());
+  ASSERT_EQ(::truncate(rec.c_str(), off_t{2} << 30), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    Result<std::string> r = ReadRecordFile(rec);
+    const bool refused = r.status().code() == Status::Code::kCorruption &&
+                         Has(r.status().message(), "more than its header declares");
+    if (!refused) std::fprintf(stderr, "got: %s\n", r.status().ToString().c_str());
+    ::_exit(refused ? 0 : 1);
+  }
+  int status = 0;
+  struct rusage ru;
+  ASSERT_EQ(::wait4(child, &status, 0, &ru), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the 2 GiB record was not refused for its header";
+  EXPECT_LT(ru.ru_maxrss, 256 * 1024) << "peak RSS " << ru.ru_maxrss << " KiB";
+}
+
+TEST_F(FileSafetyTest, DirectoryAnotherUserControlsIsRefusedNamingWhy) {
+  const std::string d = base_ + "/shared";
+  ASSERT_EQ(::mkdir(d.c_str(), 0700), 0);
+  ASSERT_EQ(::chmod(d.c_str(), 0777), 0);
+  Result<SafeDir> r = SafeDir::Open(d);
+  EXPECT_EQ(r.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_TRUE(Has(r.status().message(), d + " is writable by others (mode 777)"))
+      << r.status().ToString();
+  ASSERT_EQ(::chmod(d.c_str(), 0770), 0);
+  EXPECT_TRUE(Has(SafeDir::Open(d).status().message(), "writable by its group"));
+  ASSERT_EQ(::chmod(d.c_str(), 0700), 0);
+  // Another owner: only where this root may give files away (not in a
+  // sandbox's user namespace, which maps uid 0 alone).
+  const bool chowned = ::chown(d.c_str(), 65534, 65534) == 0;
+  if (chowned)
+    EXPECT_TRUE(Has(SafeDir::Open(d).status().message(), d + " is owned by uid 65534"));
+  else
+    ASSERT_EQ(::chmod(d.c_str(), 0777), 0);
+  // A link in the directory's place, even to a good directory, is refused.
+  const std::string link = base_ + "/linked";
+  ASSERT_EQ(::symlink(state_.c_str(), link.c_str()), 0);
+  EXPECT_TRUE(Has(SafeDir::Open(link).status().message(), link + " is a symbolic link"));
+  // And a Session does not start on such a state dir.
+  SessionOptions o;
+  o.state_dir = d;
+  SystemOpener opener;
+  Result<std::unique_ptr<Session>> s = Session::Open(o, &opener);
+  EXPECT_TRUE(
+      Has(s.status().message(),
+          "state dir: " + d + (chowned ? " is owned by uid 65534" : " is writable by others")))
+      << s.status().ToString();
+}
+
+TEST(CheckFileNameTest, OnlyOneComponentIsAName) {
+  EXPECT_TRUE(CheckFileName("frozen-3.blob", "file").ok());
+  EXPECT_TRUE(Has(CheckFileName("", "dir").message(), "dir is empty"));
+  EXPECT_TRUE(Has(CheckFileName("..", "dir").message(), "dir '..' is not a name"));
+  EXPECT_TRUE(Has(CheckFileName("a/b", "dir").message(), "dir 'a/b' contains '/'"));
+  EXPECT_TRUE(Has(CheckFileName(std::string("a\0b", 3), "dir").message(), "contains a NUL byte"));
+}
+
+class SessionDirTest : public FileSafetyTest {
+ protected:
+  std::unique_ptr<Session> PreparedSession() {
+    SessionOptions o;
+    o.state_dir = state_;
+    o.handover_root = base_ + "/handover-root";
+    o.default_transport = v1::DIR;
+    Result<std::unique_ptr<Session>> s = Session::Open(o, &opener_);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    if (!s.ok()) return nullptr;
+    memfd_ = ::memfd_create("guest", MFD_CLOEXEC);
+    EXPECT_EQ(::ftruncate(memfd_, 1 << 20), 0);
+    v1::AttachRequest q;
+    q.set_name("guest");
+    q.mutable_kernel()->set_pid(::getpid());
+    q.mutable_kernel()->set_fd(memfd_);
+    Result<v1::GmemInfo> g = (*s)->Attach(q);
+    EXPECT_TRUE(g.ok()) << g.status().ToString();
+    Result<v1::PhaseReply> p = (*s)->Prepare();
+    EXPECT_TRUE(p.ok()) << p.status().ToString();
+    return std::move(*s);
+  }
+  void TearDown() override {
+    if (memfd_ >= 0) ::close(memfd_);
+    FileSafetyTest::TearDown();
+  }
+  static v1::FreezeRequest FreezeInto(const std::string& dir) {
+    v1::FreezeRequest f;
+    f.set_guests_paused(true);
+    f.set_transport(v1::DIR);
+    f.set_dir(dir);
+    return f;
+  }
+  SystemOpener opener_;
+  int memfd_ = -1;
+};
+
+TEST_F(SessionDirTest, AClientsDirIsANameBeneathTheRootNeverAPath) {
+  auto s = PreparedSession();
+  ASSERT_TRUE(s);
+  for (const std::string& bad : {base_, std::string(".."), std::string("x/../..")}) {
+    Result<v1::PhaseReply> r = s->Freeze(FreezeInto(bad));
+    EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument) << bad;
+    EXPECT_TRUE(Has(r.status().message(), "a name beneath " + base_ + "/handover-root"))
+        << r.status().ToString();
+    EXPECT_EQ(s->phase(), v1::PREPARED);
+  }
+  EXPECT_FALSE(IsRegular(base_ + "/handover.blob"));
+}
+
+TEST_F(SessionDirTest, LinkPlantedInTheHandoverDirOverwritesNothing) {
+  auto s = PreparedSession();
+  ASSERT_TRUE(s);
+  const std::string d = base_ + "/handover-root/pmem0";
+  ASSERT_EQ(::mkdir(d.c_str(), 0700), 0);
+  ASSERT_EQ(::symlink(victim_.c_str(), (d + "/handover.blob.tmp").c_str()), 0);
+  Result<v1::PhaseReply> r = s->Freeze(FreezeInto("pmem0"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Slurp(victim_), "precious");
+  EXPECT_TRUE(IsRegular(d + "/handover.blob"));
+  ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
+}
+
+}  // namespace
+}  // namespace khod
