@@ -84,7 +84,8 @@ const std::vector<FlagSpec>& KhodFlagSpecs() {
       {"--state-dir", true, nullptr, "DIR  session record and blobs (default /var/lib/khod)"},
       {"--handover-root", true, nullptr,
        "DIR  where a dir handover's directories are (default <state-dir>/handover)"},
-      {"--allow-gid", true, nullptr, "GID  a group whose members may call khod, besides root"},
+      {"--allow-gid", true, nullptr,
+       "GROUP  a group (name or number) whose members may call khod, besides root"},
       {"--transport", true, nullptr, "reexec|dir|luo  default handover transport"},
       {"--format", true, nullptr, "fdt|proto  default blob format"},
       {"--luo-device", true, nullptr, "PATH  LUO device (default /dev/liveupdate)"},
@@ -122,7 +123,11 @@ bool ParseKhodFlags(int argc, char** argv, Flags* f, std::string* err) {
   f->socket = p.Get("--socket", f->socket);
   f->state_dir = p.Get("--state-dir", f->state_dir);
   f->handover_root = p.Get("--handover-root");
-  if (p.Has("--allow-gid")) f->allow_gid = std::atol(p.Get("--allow-gid").c_str());
+  if (p.Has("--allow-gid")) {
+    Result<gid_t> gid = ParseAllowGid(p.Get("--allow-gid"));
+    if (!gid.ok()) { *err = gid.status().message(); return false; }
+    f->allow_gid = static_cast<long>(*gid);
+  }
   if (p.Has("--transport")) {
     const std::string val = p.Get("--transport");
     if (val == "reexec") f->transport = v1::REEXEC;

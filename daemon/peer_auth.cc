@@ -1,21 +1,73 @@
 #include "daemon/peer_auth.h"
 
+#include <grp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
+#include <vector>
 
 namespace khod {
+namespace {
+
+// The peer's supplementary groups as they were when it connected (Linux >= 4.13).
+Result<std::vector<gid_t>> PeerGroups(int conn_fd) {
+  std::vector<gid_t> groups(16);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    socklen_t len = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    if (::getsockopt(conn_fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) == 0) {
+      groups.resize(len / sizeof(gid_t));
+      return groups;
+    }
+    if (errno != ERANGE) return Status::FromErrno("SO_PEERGROUPS", errno);
+    groups.resize(len / sizeof(gid_t) + 1);  // len now says how many there are
+  }
+  return Status::Internal("SO_PEERGROUPS: the peer's group list kept growing");
+}
+
+}  // namespace
+
+Result<gid_t> ParseAllowGid(std::string_view text) {
+  const std::string shown = "--allow-gid '" + std::string(text) + "'";
+  if (text.empty()) return Status::InvalidArgument(shown + ": a group name or number is needed");
+  if (text.find_first_not_of("0123456789") == std::string_view::npos) {
+    uint32_t v = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size() || v == static_cast<gid_t>(-1))
+      return Status::InvalidArgument(shown + ": not a group number (0 to 4294967294)");
+    return static_cast<gid_t>(v);
+  }
+  const std::string name(text);
+  std::vector<char> buf(16384);
+  struct group g, *found = nullptr;
+  int rc;
+  while ((rc = ::getgrnam_r(name.c_str(), &g, buf.data(), buf.size(), &found)) == ERANGE &&
+         buf.size() < (1u << 20))
+    buf.resize(buf.size() * 2);
+  if (rc != 0) return Status::FromErrno(shown + ": group lookup", rc);
+  if (found == nullptr)
+    return Status::InvalidArgument(shown + ": no such group (a group name or number is needed)");
+  return g.gr_gid;
+}
 
 Status PeerAuth::Register(int conn_fd) {
   struct ucred uc;
   socklen_t len = sizeof(uc);
   if (::getsockopt(conn_fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0)
     return Status::FromErrno("SO_PEERCRED", errno);
+  PeerCred c{uc.pid, uc.uid, uc.gid, {}};
+  if (uc.uid != 0 && allow_gid_ >= 0) {
+    Result<std::vector<gid_t>> groups = PeerGroups(conn_fd);
+    if (!groups.ok()) return groups.status();
+    c.groups = std::move(*groups);
+  }
   std::lock_guard<std::mutex> l(mu_);
   // An fd number is reused only after its connection closed, and this entry
   // is written before gRPC sees the new connection: the map is always current.
-  by_fd_[conn_fd] = PeerCred{uc.pid, uc.uid, uc.gid};
+  by_fd_[conn_fd] = std::move(c);
   return Status::Ok();
 }
 
@@ -32,10 +84,14 @@ Status PeerAuth::Check(const std::string& peer) const {
     c = it->second;
   }
   if (c.uid == 0) return Status::Ok();
-  if (allow_gid_ >= 0 && static_cast<long>(c.gid) == allow_gid_) return Status::Ok();
+  if (allow_gid_ >= 0) {
+    const gid_t allowed = static_cast<gid_t>(allow_gid_);
+    if (c.gid == allowed || std::count(c.groups.begin(), c.groups.end(), allowed) > 0)
+      return Status::Ok();
+  }
   return Status::PermissionDenied(
       "khod: peer pid " + std::to_string(c.pid) + " uid " + std::to_string(c.uid) + " gid " +
-      std::to_string(c.gid) + " is not allowed (root" +
+      std::to_string(c.gid) + " (supplementary groups included) is not allowed (root" +
       (allow_gid_ >= 0 ? " or gid " + std::to_string(allow_gid_) : std::string()) + " only)");
 }
 

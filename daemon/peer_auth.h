@@ -2,7 +2,9 @@
 // (so it can read SO_PEERCRED, which gRPC does not expose) and hands each
 // accepted fd to gRPC with AddInsecureChannelFromFd; gRPC then names the peer
 // "fd:N". Every call looks its peer up here and is refused with
-// PERMISSION_DENIED and a message unless the peer is root or in --allow-gid.
+// PERMISSION_DENIED and a message unless the peer is root or in --allow-gid,
+// as its primary group or one of its supplementary groups (SO_PEERGROUPS,
+// read when it connected).
 #ifndef KHOD_DAEMON_PEER_AUTH_H_
 #define KHOD_DAEMON_PEER_AUTH_H_
 
@@ -11,6 +13,8 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -20,7 +24,13 @@ struct PeerCred {
   pid_t pid = 0;
   uid_t uid = 0;
   gid_t gid = 0;
+  std::vector<gid_t> groups;  // supplementary, as the peer had them when it connected
 };
+
+// khod --allow-gid: a group number (decimal digits only, below 2^32-1) or a
+// group name (getgrnam_r); anything else (empty, "abc" where no such group
+// exists, "12x", "-1") is InvalidArgument naming the text.
+Result<gid_t> ParseAllowGid(std::string_view text);
 
 class PeerAuth {
  public:

@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -92,14 +93,42 @@ void UnixListener::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void UnixListener::WaitUnlessStopped(int ms) {
+  if (wake_ >= 0) {
+    pollfd w = {wake_, POLLIN, 0};
+    ::poll(&w, 1, ms);
+    return;
+  }
+  for (int waited = 0; waited < ms && !stop_; waited += 10) ::usleep(10 * 1000);
+}
+
 void UnixListener::Loop(grpc::Server* server) {
+  int backoff_ms = 0;  // 0: not backing off
   while (!stop_) {
     pollfd p[2] = {{fd_, POLLIN, 0}, {wake_, POLLIN, 0}};
     // Without an eventfd (EMFILE at construction) Stop() is noticed within 10 ms.
     int n = ::poll(p, wake_ >= 0 ? 2 : 1, wake_ >= 0 ? -1 : 10);
     if (n <= 0 || stop_ || !(p[0].revents & POLLIN)) continue;
     int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (c < 0) continue;
+    ++accept_calls_;
+    if (c < 0) {
+      const int err = errno;
+      // The connection stays pending, so poll says readable at once again:
+      // without a wait this loop would spin until an fd is free.
+      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        if (backoff_ms == 0)
+          std::fprintf(stderr,
+                       "khod: accept: %s; retrying every %d ms at most until it succeeds\n",
+                       std::strerror(err), kMaxAcceptBackoffMs);
+        backoff_ms = backoff_ms == 0 ? 10 : std::min(2 * backoff_ms, kMaxAcceptBackoffMs);
+        WaitUnlessStopped(backoff_ms);
+      }
+      continue;
+    }
+    if (backoff_ms != 0) {
+      std::fprintf(stderr, "khod: accept works again\n");
+      backoff_ms = 0;
+    }
     Status s = auth_->Register(c);
     if (!s.ok()) {
       std::fprintf(stderr, "khod: dropping connection: %s\n", s.ToString().c_str());

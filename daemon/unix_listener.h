@@ -2,11 +2,15 @@
 // socket (mode 0600, or 0660 with the allowed group) or takes one inherited
 // across a reexec (--listen-fd, so clients queue in the backlog instead of
 // failing while khod re-executes), reads each peer's credentials, and hands
-// the connection to the gRPC server.
+// the connection to the gRPC server. When accept fails for want of fds or
+// memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) the loop waits before retrying,
+// 10 ms doubling to kMaxAcceptBackoffMs, instead of spinning on the pending
+// connection, and says so once until an accept succeeds again.
 #ifndef KHOD_DAEMON_UNIX_LISTENER_H_
 #define KHOD_DAEMON_UNIX_LISTENER_H_
 
 #include <atomic>
+#include <cstdint>
 #include <string>
 #include <thread>
 
@@ -18,6 +22,8 @@ class Server;
 }
 
 namespace khod {
+
+constexpr int kMaxAcceptBackoffMs = 1000;
 
 class UnixListener {
  public:
@@ -31,13 +37,18 @@ class UnixListener {
   // blackout waits on this); the listening fd stays open (it may be inherited).
   void Stop();
   int fd() const { return fd_; }
+  // accept4 calls made so far (what the back-off bounds).
+  uint64_t accept_calls() const { return accept_calls_; }
 
  private:
   void Loop(grpc::Server* server);
+  // Sleeps `ms`, or less when Stop() is called.
+  void WaitUnlessStopped(int ms);
   int fd_;
   PeerAuth* auth_;
   int wake_ = -1;  // eventfd, written by Stop()
   std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> accept_calls_{0};
   std::thread thread_;
 };
 
