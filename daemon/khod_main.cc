@@ -6,7 +6,7 @@
 //        [--luo-device=/dev/liveupdate] [--debugfs=/sys/kernel/debug]
 //        [--reexec-binary=PATH]   (the program a reexec runs; default khod's own)
 //   test faults: [--crash-at=POINT] [--fault=corrupt-handover-blob]
-//   set by a reexec handover, not by hand: [--adopt=SPEC] [--listen-fd=N]
+//   set by a reexec handover, not by hand: [--adopt=SPEC] [--listen-fd=N] [--lock-fd=N]
 //     [--mapping-holder=PID] [--reexec-timing=READY_NS,EXEC_NS]
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
@@ -28,6 +28,7 @@
 
 #include "common/flags.h"
 #include "daemon/inflight_calls.h"
+#include "daemon/instance_lock.h"
 #include "daemon/khod_service.h"
 #include "daemon/metrics_textfile.h"
 #include "daemon/peer_auth.h"
@@ -53,6 +54,7 @@ struct Flags {
   bool corrupt_blob = false;
   std::string adopt;
   int listen_fd = -1;
+  int lock_fd = -1;  // the state dir's lock, held by the previous khod (reexec)
   int mapping_holder = -1;  // the previous khod's (reexec)
   std::optional<ReexecMarks> reexec_marks;  // the previous khod's stamps (reexec)
   std::string luo_device = "/dev/liveupdate";
@@ -97,6 +99,7 @@ const std::vector<FlagSpec>& KhodFlagSpecs() {
       {"--fault", true, nullptr, "corrupt-handover-blob  test fault"},
       {"--adopt", true},  // set by a reexec handover, not by hand
       {"--listen-fd", true},
+      {"--lock-fd", true},
       {"--mapping-holder", true},
       {"--reexec-timing", true},
   };
@@ -165,6 +168,11 @@ bool ParseKhodFlags(int argc, char** argv, Flags* f, std::string* err) {
     if (!fd.ok()) { *err = fd.status().message(); return false; }
     f->listen_fd = *fd;
   }
+  if (p.Has("--lock-fd")) {
+    Result<int> fd = ParseFdNumber("--lock-fd", p.Get("--lock-fd"));
+    if (!fd.ok()) { *err = fd.status().message(); return false; }
+    f->lock_fd = *fd;
+  }
   if (p.Has("--mapping-holder")) {
     Result<int> pid = ParseFdNumber("--mapping-holder", p.Get("--mapping-holder"));  // same rule
     if (!pid.ok()) { *err = pid.status().message(); return false; }
@@ -223,6 +231,12 @@ int main(int argc, char** argv) {
     if (!a.ok()) return Die(a.status().ToString());
     adopted = *a;
   }
+  // One khod per state dir, before the socket is touched: a second khod
+  // stops here, and the first keeps its socket and its session.
+  Result<InstanceLock> lock = flags.lock_fd >= 0
+                                  ? InstanceLock::Adopt(flags.lock_fd, flags.state_dir)
+                                  : InstanceLock::Acquire(flags.state_dir);
+  if (!lock.ok()) return Die(lock.status().ToString());
   // systemd's socket (khod.socket, systemd-socket-activate), unless a reexec
   // handed this khod its predecessor's: then LISTEN_* are gone already.
   Result<int> activated = TakeActivatedSocket();
@@ -242,6 +256,7 @@ int main(int argc, char** argv) {
   so.default_format = flags.format;
   so.exec_args = flags.passthrough;
   so.exec_args.push_back("--listen-fd=" + std::to_string(*lfd));
+  so.exec_args.push_back("--lock-fd=" + std::to_string(lock->fd()));
   so.crash = CrashPoints(flags.crash_at);
   so.corrupt_handover_blob = flags.corrupt_blob;
   so.adopted = adopted;
@@ -363,6 +378,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "khod: re-executing %s\n", exec_argv[0].c_str());
     std::fflush(stderr);
     ::fcntl(*lfd, F_SETFD, 0);  // the new khod keeps accepting on the same socket
+    ::fcntl(lock->fd(), F_SETFD, 0);  // and holds the state dir's lock without a gap
     // The old address space outlives the exec in a holder: exec does not
     // wait for 2 GiB of page tables to be torn down, and the new khod reads
     // PFNs from them instead of populating its own (kernel/mapping_holder.h).
@@ -375,6 +391,7 @@ int main(int argc, char** argv) {
     Status s = ReexecTransport::Exec(program_fd, exec_argv);
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
     ::fcntl(*lfd, F_SETFD, FD_CLOEXEC);
+    ::fcntl(lock->fd(), F_SETFD, FD_CLOEXEC);
     // Destroyed (its threads joined) only now: the exec ends them anyway, and
     // joining them first was time inside the blackout.
     server.reset();

@@ -37,7 +37,30 @@ Result<int> UnixListener::Bind(const std::string& path, long allow_gid, int inhe
   if (slash != std::string::npos && slash > 0) KHOD_RETURN_IF_ERROR(MakeDirs(path.substr(0, slash), 0755));
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::FromErrno("socket", errno);
-  ::unlink(path.c_str());  // a stale socket of a previous khod
+  // Only a stale socket is replaced: never another kind of file, never a
+  // socket someone still answers on (another khod, whatever its state dir).
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      ::close(fd);
+      return Status::FailedPrecondition(path + " exists and is not a socket: khod replaces only "
+                                               "a stale socket, so it does not start");
+    }
+    const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const bool live =
+        probe >= 0 && ::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    if (probe >= 0) ::close(probe);
+    if (live) {
+      ::close(fd);
+      return Status::FailedPrecondition("another khod serves " + path +
+                                        ": this one does not start (its socket stays)");
+    }
+    ::unlink(path.c_str());  // a stale socket of a previous khod
+  } else if (errno != ENOENT) {
+    const int err = errno;
+    ::close(fd);
+    return Status::FromErrno("stat " + path, err);
+  }
   // Created with no access for anyone; opened up below once owner/group are set.
   mode_t old = ::umask(0177);
   int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));

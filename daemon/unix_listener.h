@@ -27,7 +27,10 @@ constexpr int kMaxAcceptBackoffMs = 1000;
 
 class UnixListener {
  public:
-  // Binds `path` (replacing a stale socket file) unless inherited_fd >= 0.
+  // Binds `path` unless inherited_fd >= 0. An existing socket there is
+  // replaced only when nobody answers on it (stale); another khod's live
+  // socket or a file of another kind is FailedPrecondition and left as it is.
+  // The caller holds the state dir's InstanceLock.
   static Result<int> Bind(const std::string& path, long allow_gid, int inherited_fd);
 
   UnixListener(int listen_fd, PeerAuth* auth);
