@@ -41,7 +41,9 @@ struct FileReadOptions {
   // "open PATH: No such file or directory".
   bool missing_is_not_found = true;
   // Past max_bytes: Corruption; otherwise InvalidArgument. Either says
-  // "PATH: larger than N bytes, <too_large_why>".
+  // "PATH: larger than N bytes, <too_large_why>". The same code answers a
+  // file that is not a regular one ("PATH is a FIFO, not a regular file") and
+  // a link not followed ("PATH is a symbolic link, which khod does not follow").
   bool too_large_is_corruption = true;
   std::string too_large_why = "not a khod file";
   // Names the file in every message: "declaration file " -> "declaration file PATH ...".
