@@ -99,6 +99,25 @@ TEST(KhoctlLiveCliTest, SparseFileBehindABlobHeaderIsRefusedInBoundedMemory) {
   }
 }
 
+// A FIFO as input (issue 11 item 7): refused at once, not read until a
+// writer comes (the 20 s timeout would make it exit 124).
+TEST(KhoctlLiveCliTest, FifoInputsAreRefusedNotWaitedOn) {
+  const std::string fifo = Tmp("in.fifo");
+  ::unlink(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const std::string args : {"inspect " + fifo, "convert " + fifo + " --to proto -o " +
+                                                        Tmp("never.proto")}) {
+    CliResult r = Khoctl(args);
+    EXPECT_EQ(r.code, 2) << args;
+    EXPECT_TRUE(Has(r.err, fifo + " is a FIFO, not a regular file")) << r.err;
+  }
+  CliResult r = Khoctl("capture --pid " + std::to_string(::getpid()) + " --fd 0 --memslots " +
+                       fifo + " -o " + Tmp("never.fdt"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(Has(r.err, "declaration file " + fifo + " is a FIFO")) << r.err;
+  ::unlink(fifo.c_str());
+}
+
 TEST(KhoctlLiveCliTest, DirectoryInputsAreNamed) {
   CliResult r = Khoctl("inspect " + Tmp(""));
   EXPECT_EQ(r.code, 2);
