@@ -1,5 +1,5 @@
 // khoctl freeze --guests-paused [--transport dir|reexec|luo] [--format fdt|proto]
-//               [--dir D] [--socket PATH] [--json]
+//               [--dir NAME] [--socket PATH] [--json]
 // The final capture and the handover. The operator must have paused every
 // guest: khod cannot, and a capture of running guests is not final, so
 // khoctl refuses before calling khod unless --guests-paused says so.
@@ -17,7 +17,7 @@
 namespace khod {
 
 static const char kFreezeUsage[] =
-    "freeze --guests-paused [--transport dir|reexec|luo] [--format fdt|proto] [--dir D] "
+    "freeze --guests-paused [--transport dir|reexec|luo] [--format fdt|proto] [--dir NAME] "
     "[--socket PATH] [--json]";
 
 static Result<v1::Transport> ParseTransport(const std::string& t) {

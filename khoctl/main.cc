@@ -35,7 +35,7 @@ const std::vector<Command>& AllCommands() {
       {"detach", "detach --token T [--socket PATH]", "khod: let go of one attached gmem", RunDetach},
       {"fds", "fds [--socket PATH] [--json]", "khod: the fd of khod holding each restored file, for the VMM's pidfd_getfd", RunFds},
       {"finish", "finish [--socket PATH] [--json]", "khod: close the session once the restore is verified", RunFinish},
-      {"freeze", "freeze --guests-paused [--transport dir|reexec|luo] [--format fdt|proto] [--dir D] [--json]", "khod: final capture with guests paused, then hand over", RunFreeze},
+      {"freeze", "freeze --guests-paused [--transport dir|reexec|luo] [--format fdt|proto] [--dir NAME] [--json]", "khod: final capture with guests paused, then hand over", RunFreeze},
       {"inspect", "inspect FILE [--json] [--extents] [--ranges]", "show what a snapshot blob (FDT or protobuf) holds", RunInspect},
       {"prepare", "prepare [--socket PATH] [--json]", "khod: capture the attached gmems while guests run (-> PREPARED)", RunPrepare},
       {"probe", "probe [--json] [--debugfs DIR]", "what the running kernel supports (guest_memfd, HugeTLB, PFNs, KHO, LUO) and the KHO FDT it was handed", RunProbe},
