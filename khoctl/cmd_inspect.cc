@@ -49,6 +49,18 @@ std::string MempolicyText(const Mempolicy& p) {
   return out;
 }
 
+// "MMAP", or "MMAP  (INIT_SHARED not shown by the kernel: 0 as declared)"
+// when some creation flag bit was not observed.
+std::string FlagsText(const GuestMemfd& g) {
+  constexpr uint64_t kGmemBits = 3;  // MMAP | INIT_SHARED
+  std::string out = GmemFlagNames(g.flags);
+  const uint64_t unknown = kGmemBits & ~g.flags_known;
+  if (g.kind == FileKind::kGuestMemfd && unknown)
+    out += "  (" + GmemFlagNames(unknown) + " not shown by the kernel: " +
+           ((g.flags & unknown) ? "set as declared" : "not claimed") + ")";
+  return out;
+}
+
 void PrintText(const Snapshot& s, BlobFormat format, size_t blob_bytes, const InspectOptions& o) {
   const SnapshotHeader& h = s.header;
   std::printf("snapshot: %s blob, %zu bytes\n", BlobFormatName(format), blob_bytes);
@@ -82,13 +94,37 @@ void PrintText(const Snapshot& s, BlobFormat format, size_t blob_bytes, const In
                 g.vm_token ? Hex(g.vm_token).c_str() : "none");
     std::printf("    size          %s (%" PRIu64 " bytes, %" PRIu64 " pages)\n",
                 FormatSize(g.size).c_str(), g.size, g.size / h.page_size);
-    std::printf("    flags         %s\n", GmemFlagNames(g.flags).c_str());
+    std::printf("    flags         %s\n", FlagsText(g).c_str());
     if (g.backing == Backing::kHugetlb)
       std::printf("    backing       hugetlb, hstate order %u (%s)\n", g.hstate_order,
                   OrderSizeName(g.hstate_order, h.page_size).c_str());
     else
       std::printf("    backing       %s\n", BackingName(g.backing));
-    std::printf("    mempolicy     %s\n", MempolicyText(g.policy).c_str());
+    switch (g.policy_source) {
+      case PolicySource::kInode:
+        std::printf("    mempolicy     %s  (the file's shared policy)\n",
+                    MempolicyText(g.policy).c_str());
+        break;
+      case PolicySource::kVmmMappings:
+        std::printf("    mempolicy     per VMM mapping (the file has no shared policy): %zu\n",
+                    g.mapping_policies.size());
+        for (const auto& m : g.mapping_policies)
+          std::printf("      pages %s +%s  pid %d mapping at %s  %s\n", Hex(m.first_index).c_str(),
+                      Hex(m.count).c_str(), m.pid, Hex(m.start_address).c_str(),
+                      MempolicyText(m.policy).c_str());
+        break;
+      default:
+        std::printf("    mempolicy     unknown (not observed)\n");
+    }
+    const uint64_t unobserved = UnobservedPages(g, h.page_size);
+    if (g.visibility.empty())
+      std::printf("    visibility    full\n");
+    else
+      std::printf("    visibility    %" PRIu64 " of %" PRIu64 " pages not fully observed\n",
+                  unobserved, g.size / h.page_size);
+    for (const auto& r : g.visibility)
+      std::printf("      pages %s +%s  %s\n", Hex(r.first_index).c_str(), Hex(r.count).c_str(),
+                  PageVisibilityName(r.visibility));
     std::printf("    folios        %" PRIu64 " in %zu extents, %" PRIu64 " pages populated",
                 sum.folios, g.folios.size(), sum.populated_pages);
     if (sum.extents_pfn_unknown)
@@ -141,7 +177,17 @@ void JsonPfn(JsonWriter& w, uint64_t pfn) {
   else w.Hex(pfn);
 }
 
-void JsonGmem(JsonWriter& w, const GuestMemfd& g, const InspectOptions& o) {
+void JsonMempolicy(JsonWriter& w, const Mempolicy& p) {
+  w.BeginObject();
+  w.Key("mode").Int(p.mode);
+  w.Key("mode_name").String(MempolicyModeName(p.mode));
+  w.Key("mode_flags").Hex(p.mode_flags);
+  w.Key("nodes").String(NodeListString(p.nodemask));
+  w.Key("home_node").Int(p.home_node);
+  w.EndObject();
+}
+
+void JsonGmem(JsonWriter& w, const GuestMemfd& g, const InspectOptions& o, uint32_t page_size) {
   const GmemSummary sum = SummarizeGmem(g);
   w.BeginObject();
   w.Key("token").Hex(g.token);
@@ -152,16 +198,35 @@ void JsonGmem(JsonWriter& w, const GuestMemfd& g, const InspectOptions& o) {
   w.Key("size").Uint(g.size);
   w.Key("flags").Hex(g.flags);
   w.Key("flag_names").String(GmemFlagNames(g.flags));
+  w.Key("flags_known").Hex(g.flags_known);
   w.Key("backing").String(BackingName(g.backing));
   w.Key("hstate_order").Uint(g.hstate_order);
   w.Key("vm_token").Hex(g.vm_token);
-  w.Key("mempolicy").BeginObject();
-  w.Key("mode").Int(g.policy.mode);
-  w.Key("mode_name").String(MempolicyModeName(g.policy.mode));
-  w.Key("mode_flags").Hex(g.policy.mode_flags);
-  w.Key("nodes").String(NodeListString(g.policy.nodemask));
-  w.Key("home_node").Int(g.policy.home_node);
-  w.EndObject();
+  w.Key("policy_source").String(PolicySourceName(g.policy_source));
+  w.Key("mempolicy");
+  JsonMempolicy(w, g.policy);
+  w.Key("mapping_policies").BeginArray();
+  for (const auto& m : g.mapping_policies) {
+    w.BeginObject();
+    w.Key("first_index").Uint(m.first_index);
+    w.Key("count").Uint(m.count);
+    w.Key("pid").Int(m.pid);
+    w.Key("start_address").Hex(m.start_address);
+    w.Key("policy");
+    JsonMempolicy(w, m.policy);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("unobserved_pages").Uint(UnobservedPages(g, page_size));
+  w.Key("visibility").BeginArray();
+  for (const auto& r : g.visibility) {
+    w.BeginObject();
+    w.Key("first_index").Uint(r.first_index);
+    w.Key("count").Uint(r.count);
+    w.Key("visibility").String(PageVisibilityName(r.visibility));
+    w.EndObject();
+  }
+  w.EndArray();
   w.Key("folios").BeginObject();
   w.Key("count").Uint(sum.folios);
   w.Key("extents").Uint(g.folios.size());
@@ -264,7 +329,7 @@ void PrintJson(const Snapshot& s, BlobFormat format, size_t blob_bytes, const In
   }
   w.EndArray();
   w.Key("gmems").BeginArray();
-  for (const auto& g : s.gmems) JsonGmem(w, g, o);
+  for (const auto& g : s.gmems) JsonGmem(w, g, o, s.header.page_size);
   w.EndArray();
   w.EndObject();
   std::fputs(w.str().c_str(), stdout);

@@ -263,6 +263,68 @@ class FdtReader {
       return Status::Corruption("fdt: " + where + "/split-runs: " +
                                 std::to_string(runs.size() - next) +
                                 " runs not claimed by any restructure record");
+    return Observation(node, where, g);
+  }
+
+  // Format 1.1's properties and tables: how the gmem was observed. A 1.0
+  // blob has none of them: every flag bit known, the inode's policy, every
+  // page seen in full (GuestMemfd's defaults).
+  Status Observation(int node, const std::string& where, GuestMemfd* g) const {
+    int len;
+    if (Find(node, kPropFlagsKnown, &len) != nullptr)
+      KHOD_RETURN_IF_ERROR(Int(node, where, kPropFlagsKnown, &g->flags_known));
+    if (Find(node, kPropPolicySource, &len) != nullptr)
+      KHOD_RETURN_IF_ERROR(Small(node, where, kPropPolicySource, 2, true, &g->policy_source));
+    uint64_t n;
+    KHOD_RETURN_IF_ERROR(Table(node, where, kVisibilityTable, &n, [&](const uint8_t* d) {
+      const std::string rec = where + "/visibility: record " + std::to_string(g->visibility.size());
+      if (d[16] > 2)
+        return Status::Unsupported("fdt: " + rec + " visibility " + std::to_string(d[16]) +
+                                   " unknown to this reader");
+      for (int i = 17; i < 24; ++i)
+        if (d[i] != 0) return Status::Corruption("fdt: " + rec + " reserved bytes are not zero");
+      g->visibility.push_back(VisibilityRange{Load<uint64_t>(d), Load<uint64_t>(d + 8),
+                                              static_cast<PageVisibility>(d[16])});
+      return Status::Ok();
+    }));
+    std::vector<uint32_t> nr_words;
+    KHOD_RETURN_IF_ERROR(Table(node, where, kMappingPolicyTable, &n, [&](const uint8_t* d) {
+      if (Load<uint32_t>(d + 44) != 0)
+        return Status::Corruption("fdt: " + where + "/mapping-policies: record " +
+                                  std::to_string(g->mapping_policies.size()) +
+                                  " reserved bytes are not zero");
+      MappingPolicy m;
+      m.first_index = Load<uint64_t>(d);
+      m.count = Load<uint64_t>(d + 8);
+      m.start_address = Load<uint64_t>(d + 16);
+      m.pid = Load<int32_t>(d + 24);
+      m.policy.mode = Load<int32_t>(d + 28);
+      m.policy.mode_flags = Load<uint32_t>(d + 32);
+      m.policy.home_node = Load<int32_t>(d + 36);
+      nr_words.push_back(Load<uint32_t>(d + 40));
+      g->mapping_policies.push_back(std::move(m));
+      return Status::Ok();
+    }));
+    std::vector<uint64_t> words;
+    KHOD_RETURN_IF_ERROR(Table(node, where, kMappingNodemaskTable, &n, [&](const uint8_t* d) {
+      words.push_back(Load<uint64_t>(d));
+      return Status::Ok();
+    }));
+    // Hand the nodemask words out to their mapping policies, in order.
+    size_t next = 0;
+    for (size_t i = 0; i < g->mapping_policies.size(); ++i) {
+      if (nr_words[i] > words.size() - next)
+        return Status::Corruption("fdt: " + where + "/mapping-policies: record " +
+                                  std::to_string(i) +
+                                  " claims more nodemask words than mapping-nodemasks holds");
+      g->mapping_policies[i].policy.nodemask.assign(words.begin() + next,
+                                                    words.begin() + next + nr_words[i]);
+      next += nr_words[i];
+    }
+    if (next != words.size())
+      return Status::Corruption("fdt: " + where +
+                                "/mapping-nodemasks: " + std::to_string(words.size() - next) +
+                                " words not claimed by any mapping policy");
     return Status::Ok();
   }
 

@@ -174,6 +174,27 @@ void WriteMemslot(uint8_t* d, const Memslot& s) {
   Store<uint64_t>(d + 40, s.gmem_offset);
 }
 
+void WriteVisibility(uint8_t* d, const VisibilityRange& r) {
+  Store<uint64_t>(d, r.first_index);
+  Store<uint64_t>(d + 8, r.count);
+  d[16] = static_cast<uint8_t>(r.visibility);
+  std::memset(d + 17, 0, 7);
+}
+
+void WriteMappingPolicy(uint8_t* d, const MappingPolicy& m) {
+  Store<uint64_t>(d, m.first_index);
+  Store<uint64_t>(d + 8, m.count);
+  Store<uint64_t>(d + 16, m.start_address);
+  Store<int32_t>(d + 24, m.pid);
+  Store<int32_t>(d + 28, m.policy.mode);
+  Store<uint32_t>(d + 32, m.policy.mode_flags);
+  Store<int32_t>(d + 36, m.policy.home_node);
+  Store<uint32_t>(d + 40, static_cast<uint32_t>(m.policy.nodemask.size()));
+  Store<uint32_t>(d + 44, 0);
+}
+
+void WriteNodemaskWord(uint8_t* d, const uint64_t& w) { Store<uint64_t>(d, w); }
+
 template <typename Sink>
 int WriteVm(Sink& fdt, const Vm& vm) {
   char name[32];
@@ -192,6 +213,7 @@ int WriteVm(Sink& fdt, const Vm& vm) {
 struct GmemRows {
   std::vector<AttributeRange> ranges;
   std::vector<SplitRun> runs;  // every restructure record's layout, in record order
+  std::vector<uint64_t> nodemask_words;  // every mapping policy's nodemask, in order
 };
 
 GmemRows FlattenRows(const GuestMemfd& g) {
@@ -199,6 +221,9 @@ GmemRows FlattenRows(const GuestMemfd& g) {
   rows.ranges = g.attributes.Ranges();
   for (const RestructureRecord& r : g.restructures)
     rows.runs.insert(rows.runs.end(), r.layout.begin(), r.layout.end());
+  for (const MappingPolicy& m : g.mapping_policies)
+    rows.nodemask_words.insert(rows.nodemask_words.end(), m.policy.nodemask.begin(),
+                               m.policy.nodemask.end());
   return rows;
 }
 
@@ -224,11 +249,16 @@ int WriteGmem(Sink& fdt, const GuestMemfd& g, const GmemRows& rows) {
       (err = fdt.Prop(kPropPolicyNodemask, g.policy.nodemask.data(),
                           static_cast<int>(g.policy.nodemask.size() * 8))) ||
       (err = fdt.PropU32(kPropPolicyHomeNode, static_cast<uint32_t>(g.policy.home_node))) ||
+      (err = fdt.PropU64(kPropFlagsKnown, g.flags_known)) ||
+      (err = fdt.PropU32(kPropPolicySource, static_cast<uint32_t>(g.policy_source))) ||
       (err = WriteTable(fdt, kFolioTable, g.folios, WriteFolio)) ||
       (err = WriteTable(fdt, kAttributeTable, rows.ranges, WriteAttribute)) ||
       (err = WriteTable(fdt, kHashTable, g.hashes, WriteHash)) ||
       (err = WriteTable(fdt, kRestructureTable, g.restructures, WriteRestructure)) ||
-      (err = WriteTable(fdt, kSplitRunTable, rows.runs, WriteSplitRun)))
+      (err = WriteTable(fdt, kSplitRunTable, rows.runs, WriteSplitRun)) ||
+      (err = WriteTable(fdt, kVisibilityTable, g.visibility, WriteVisibility)) ||
+      (err = WriteTable(fdt, kMappingPolicyTable, g.mapping_policies, WriteMappingPolicy)) ||
+      (err = WriteTable(fdt, kMappingNodemaskTable, rows.nodemask_words, WriteNodemaskWord)))
     return err;
   return fdt.EndNode();
 }

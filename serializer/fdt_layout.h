@@ -60,6 +60,17 @@ constexpr TableSpec kHashTable = {"hashes", "khod,content-hashes-v1", 24};
 constexpr TableSpec kRestructureTable = {"restructures", "khod,restructure-records-v1", 32};
 constexpr TableSpec kSplitRunTable = {"split-runs", "khod,split-runs-v1", 12};
 constexpr TableSpec kMemslotTable = {"memslots", "khod,memslots-v1", 48};
+// Format 1.1 (absent from 1.0 blobs):
+//   visibility     (24): 0 u64 first_index, 8 u64 count, 16 u8 visibility
+//                        (khod::PageVisibility), 17 u8[7] reserved
+//   mapping policy (48): 0 u64 first_index, 8 u64 count, 16 u64 start_address,
+//                        24 s32 pid, 28 s32 mode, 32 u32 mode_flags, 36 s32 home_node,
+//                        40 u32 nr_nodemask_words (taken in order from
+//                        mapping-nodemasks), 44 u32 reserved
+//   nodemask word   (8): 0 u64
+constexpr TableSpec kVisibilityTable = {"visibility", "khod,visibility-ranges-v1", 24};
+constexpr TableSpec kMappingPolicyTable = {"mapping-policies", "khod,mapping-policies-v1", 48};
+constexpr TableSpec kMappingNodemaskTable = {"mapping-nodemasks", "khod,nodemask-words-v1", 8};
 
 // VM node properties.
 constexpr char kPropToken[] = "token";     // u64
@@ -79,6 +90,9 @@ constexpr char kPropPolicyMode[] = "mempolicy-mode";            // s32
 constexpr char kPropPolicyFlags[] = "mempolicy-flags";          // u32
 constexpr char kPropPolicyNodemask[] = "mempolicy-nodemask";    // u64[]
 constexpr char kPropPolicyHomeNode[] = "mempolicy-home-node";   // s32
+// Format 1.1; absent in 1.0: all flag bits known, policy of the inode.
+constexpr char kPropFlagsKnown[] = "flags-known";      // u64
+constexpr char kPropPolicySource[] = "policy-source";  // u32 (khod::PolicySource)
 
 }  // namespace fdt_layout
 }  // namespace khod

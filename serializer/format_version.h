@@ -9,7 +9,8 @@
 namespace khod {
 
 constexpr uint16_t kFormatMajor = 1;
-constexpr uint16_t kFormatMinor = 0;
+// 1.1: flags_known, policy_source, mapping_policies, visibility (issue 10).
+constexpr uint16_t kFormatMinor = 1;
 
 }  // namespace khod
 

@@ -39,6 +39,20 @@ void ToProto(const RestructureRecord& r, pb::RestructureRecord* m) {
   }
 }
 
+void ToProto(const Mempolicy& policy, pb::Mempolicy* p) {
+  p->set_mode(policy.mode);
+  p->set_mode_flags(policy.mode_flags);
+  for (uint64_t w : policy.nodemask) p->add_nodemask(w);
+  p->set_home_node(policy.home_node);
+}
+
+void FromProto(const pb::Mempolicy& p, Mempolicy* policy) {
+  policy->mode = p.mode();
+  policy->mode_flags = p.mode_flags();
+  policy->nodemask.assign(p.nodemask().begin(), p.nodemask().end());
+  policy->home_node = p.home_node();
+}
+
 void ToProto(const GuestMemfd& g, pb::GuestMemfd* m) {
   m->set_token(g.token);
   m->set_inode(g.inode);
@@ -50,11 +64,7 @@ void ToProto(const GuestMemfd& g, pb::GuestMemfd* m) {
   m->set_backing(static_cast<uint32_t>(g.backing));
   m->set_hstate_order(g.hstate_order);
   m->set_vm_token(g.vm_token);
-  pb::Mempolicy* p = m->mutable_policy();
-  p->set_mode(g.policy.mode);
-  p->set_mode_flags(g.policy.mode_flags);
-  for (uint64_t w : g.policy.nodemask) p->add_nodemask(w);
-  p->set_home_node(g.policy.home_node);
+  ToProto(g.policy, m->mutable_policy());
 
   std::string stream;
   EncodeFolioStream(g.folios, &stream);
@@ -70,6 +80,22 @@ void ToProto(const GuestMemfd& g, pb::GuestMemfd* m) {
   m->set_nr_content_hashes(g.hashes.size());
   m->set_content_hashes(std::move(stream));
   for (const RestructureRecord& r : g.restructures) ToProto(r, m->add_restructures());
+  m->set_flags_unknown(~g.flags_known);
+  m->set_policy_source(static_cast<uint32_t>(g.policy_source));
+  for (const MappingPolicy& mp : g.mapping_policies) {
+    pb::MappingPolicy* q = m->add_mapping_policies();
+    q->set_first_index(mp.first_index);
+    q->set_count(mp.count);
+    q->set_pid(mp.pid);
+    q->set_start_address(mp.start_address);
+    ToProto(mp.policy, q->mutable_policy());
+  }
+  for (const VisibilityRange& r : g.visibility) {
+    pb::VisibilityRange* q = m->add_visibility();
+    q->set_first_index(r.first_index);
+    q->set_count(r.count);
+    q->set_visibility(static_cast<uint32_t>(r.visibility));
+  }
 }
 
 // Narrows a uint32 proto field into a uint8 state field.
@@ -114,10 +140,7 @@ Status FromProto(const pb::GuestMemfd& m, GuestMemfd* g) {
   KHOD_RETURN_IF_ERROR(ToEnum(m.backing(), 1, "backing", &g->backing));
   KHOD_RETURN_IF_ERROR(ToU8(m.hstate_order(), "hstate order", &g->hstate_order));
   g->vm_token = m.vm_token();
-  g->policy.mode = m.policy().mode();
-  g->policy.mode_flags = m.policy().mode_flags();
-  g->policy.nodemask.assign(m.policy().nodemask().begin(), m.policy().nodemask().end());
-  g->policy.home_node = m.policy().home_node();
+  FromProto(m.policy(), &g->policy);
   KHOD_RETURN_IF_ERROR(
       DecodeFolioStream(m.folio_extents(), m.nr_folio_extents(), &g->folios));
   std::vector<AttributeRange> ranges;
@@ -129,6 +152,26 @@ Status FromProto(const pb::GuestMemfd& m, GuestMemfd* g) {
   for (int i = 0; i < m.restructures_size(); ++i)
     KHOD_RETURN_IF_ERROR(FromProto(m.restructures(i), &g->restructures[i])
                              .WithContext("restructures[" + std::to_string(i) + "]"));
+  g->flags_known = ~m.flags_unknown();
+  KHOD_RETURN_IF_ERROR(ToEnum(m.policy_source(), 2, "policy source", &g->policy_source));
+  g->mapping_policies.resize(m.mapping_policies_size());
+  for (int i = 0; i < m.mapping_policies_size(); ++i) {
+    const pb::MappingPolicy& q = m.mapping_policies(i);
+    MappingPolicy& mp = g->mapping_policies[i];
+    mp.first_index = q.first_index();
+    mp.count = q.count();
+    mp.pid = q.pid();
+    mp.start_address = q.start_address();
+    FromProto(q.policy(), &mp.policy);
+  }
+  g->visibility.resize(m.visibility_size());
+  for (int i = 0; i < m.visibility_size(); ++i) {
+    const pb::VisibilityRange& q = m.visibility(i);
+    g->visibility[i].first_index = q.first_index();
+    g->visibility[i].count = q.count();
+    KHOD_RETURN_IF_ERROR(ToEnum(q.visibility(), 2, "visibility[" + std::to_string(i) + "]",
+                                &g->visibility[i].visibility));
+  }
   return Status::Ok();
 }
 

@@ -1,6 +1,7 @@
 #include "state/invariants.h"
 
 #include "state/hugetlb_invariants.h"
+#include "state/observation_invariants.h"
 
 #include <algorithm>
 #include <map>
@@ -322,6 +323,8 @@ void CheckGmem(const GuestMemfd& g, uint32_t page_size, std::vector<Violation>* 
   CheckRestructures(g, pages, out);
   CheckRestructureMembership(g, out);  // state/hugetlb_invariants.h
   CheckMixedFoliosSplit(g, out);
+  CheckVisibility(g, pages, out);  // state/observation_invariants.h
+  CheckPolicySource(g, pages, out);
 }
 
 std::vector<Violation> CheckInvariants(const Snapshot& snap) {

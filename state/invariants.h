@@ -29,7 +29,8 @@ struct Violation {
 // - attribute ranges inside size; content hashes ordered, disjoint, inside size;
 // - restructure records: ordered, aligned to their original order, inside size,
 //   layout runs ordered, contiguous and covering exactly the original folio;
-//   only on HugeTLB-backed files.
+//   only on HugeTLB-backed files;
+// - how it was observed: visibility and policy source (state/observation_invariants.h).
 void CheckGmem(const GuestMemfd& g, uint32_t page_size, std::vector<Violation>* out);
 
 // Checks a whole snapshot: header (page_size a power of two >= 4096), unique

@@ -4,6 +4,7 @@ namespace khod {
 
 Snapshot GoldenSnapshot() {
   Snapshot s;
+  s.header.format_minor = 0;
   s.header.producer = "khod 0.1.0";
   s.header.kernel_release = "6.18.0-khod";
   s.header.boot_id = "0b3c6a52-8f0e-4a59-9d7c-3f1e2d4c5b6a";
@@ -77,6 +78,64 @@ Snapshot GoldenSnapshot() {
   empty.provenance = Provenance::kSynthetic;
   empty.kind = FileKind::kShmemMemfd;
   s.gmems.push_back(empty);
+  return s;
+}
+
+Snapshot GoldenSnapshotV1_1() {
+  Snapshot s = GoldenSnapshot();
+  s.header.format_minor = 1;
+  GuestMemfd& ram = s.gmems[0];  // 6.18 guest_memfd: the policy is the VMM mapping's
+  ram.flags_known = 3;
+  ram.policy_source = PolicySource::kVmmMappings;
+  ram.policy = Mempolicy();
+  MappingPolicy whole;
+  whole.first_index = 0;
+  whole.count = 1024;
+  whole.pid = 4242;
+  whole.start_address = 0x7f118de1e000ull;
+  whole.policy = Mempolicy{3, 0, {1}, -1};  // interleave:0
+  MappingPolicy part;
+  part.first_index = 512;
+  part.count = 256;
+  part.pid = 4242;
+  part.start_address = 0x7f1190000000ull;
+  part.policy = Mempolicy{2, 1u << 15, {0x1, 0x1}, -1};  // bind=static:0,64
+  ram.mapping_policies = {whole, part};
+  // Pages declared private are seen initialized-only: PFN unknown, no hash there.
+  ram.visibility = {{0, 100, PageVisibility::kFull},
+                    {100, 100, PageVisibility::kInitializedOnly},
+                    {200, 824, PageVisibility::kFull}};
+  ram.hashes = {{0, 100, 0x0123456789abcdefull}, {300, 1, 0xfedcba9876543210ull}};
+  ram.folios[0] = {0, 0x1000, 100, 0, kFolioUptodate | kFolioDirty};
+  ram.folios.insert(ram.folios.begin() + 1, {100, kPfnUnknown, 100, 0, 0});
+  ram.folios.insert(ram.folios.begin() + 2,
+                    {200, 0x1000 + 200, 14, 0, kFolioUptodate | kFolioDirty});
+
+  GuestMemfd priv;  // MMAP without INIT_SHARED seen: which pages are initialized only
+  priv.token = 0x2d;
+  priv.inode = 777;
+  priv.name = "vm0-private";
+  priv.kind = FileKind::kGuestMemfd;
+  priv.size = 256 * 4096;
+  priv.flags = 1;
+  priv.flags_known = 1;
+  priv.vm_token = 0x10;
+  priv.policy_source = PolicySource::kUnknown;
+  priv.visibility = {{0, 256, PageVisibility::kInitializedOnly}};
+  priv.folios = {{0, kPfnUnknown, 16, 0, 0}, {64, kPfnUnknown, 8, 0, 0}};
+  s.gmems.push_back(priv);
+
+  GuestMemfd secret;  // flags 0 (or 2): nothing per page observable
+  secret.token = 0x2e;
+  secret.inode = 778;
+  secret.name = "vm0-secret";
+  secret.kind = FileKind::kGuestMemfd;
+  secret.size = 512 * 4096;
+  secret.flags = 2;                                   // INIT_SHARED as the VMM declared it,
+  secret.flags_known = 1;                             // MMAP=0 as the kernel showed it
+  secret.policy_source = PolicySource::kVmmMappings;  // no mapping: none
+  secret.visibility = {{0, 512, PageVisibility::kNone}};
+  s.gmems.push_back(secret);
   return s;
 }
 

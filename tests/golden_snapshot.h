@@ -1,6 +1,7 @@
-// The content of the checked-in v1.0 golden blobs (tests/golden/): small but
-// touching every field of the state model. make_golden writes the blobs from
-// it once; serializer_golden_test checks they keep decoding to it.
+// The content of the checked-in golden blobs (tests/golden/): small but
+// touching every field of the state model as each format version has it.
+// make_golden writes the current version's blobs once; serializer_golden_test
+// checks every version's keep decoding to their content.
 #ifndef KHOD_TESTS_GOLDEN_SNAPSHOT_H_
 #define KHOD_TESTS_GOLDEN_SNAPSHOT_H_
 
@@ -8,10 +9,18 @@
 
 namespace khod {
 
+// Format 1.0's: as decoded, every gmem's 1.1 fields are their defaults (all
+// flag bits known, the inode's policy, no visibility list = all kFull).
 Snapshot GoldenSnapshot();
-
 constexpr char kGoldenFdtName[] = "snapshot_v1_0.fdt";
 constexpr char kGoldenProtoName[] = "snapshot_v1_0.khodsnap";
+
+// Format 1.1's: 1.0's content with the observation fields set (policy per VMM
+// mapping, flags partly known, visibility ranges of each kind) and two more
+// guest_memfds: MMAP-only (initialized-only) and flags 0 (not observable).
+Snapshot GoldenSnapshotV1_1();
+constexpr char kGoldenV1_1FdtName[] = "snapshot_v1_1.fdt";
+constexpr char kGoldenV1_1ProtoName[] = "snapshot_v1_1.khodsnap";
 
 }  // namespace khod
 

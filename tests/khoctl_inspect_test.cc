@@ -88,12 +88,13 @@ TEST_F(KhoctlTest, InspectShowsEverySection) {
   RunResult r = Khoctl("inspect " + Fdt());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (const char* want :
-       {"snapshot: fdt blob", "format version  1.0", "producer        khoctl synth",
+       {"snapshot: fdt blob", "format version  1.1", "producer        khoctl synth",
         "kernel          synthetic", "page size       4096", "vms: 2", "guest_memfds: 4",
-        "provenance synthetic  (NOT captured from the kernel)", "backing       hugetlb, hstate order 9 (2M)",
-        "mempolicy     interleave nodes 0", "order 0  (  4K): 512", "order 9  (  2M)",
-        "restructures  1 (1 in progress)", "IN PROGRESS", "layout 512x4K@0", "attributes    6 ranges",
-        "flags GUEST_MEMFD", "list them with --extents"})
+        "provenance synthetic  (NOT captured from the kernel)",
+        "backing       hugetlb, hstate order 9 (2M)", "mempolicy     interleave nodes 0",
+        "order 0  (  4K): 512", "order 9  (  2M)", "restructures  1 (1 in progress)", "IN PROGRESS",
+        "layout 512x4K@0", "attributes    6 ranges", "flags GUEST_MEMFD",
+        "list them with --extents"})
     EXPECT_TRUE(Contains(r.out, want)) << "missing '" << want << "' in:\n" << r.out;
   EXPECT_EQ(r.err, "");
 }
@@ -257,6 +258,36 @@ TEST(FlagParser, ValuesAliasesAndPositionals) {
   EXPECT_EQ(f->positionals(), (std::vector<std::string>{"a", "--x"}));
   EXPECT_FALSE(ParseFlags({"--json=1"}, {{"--json", false}}).ok());
   EXPECT_FALSE(ParseFlags({"--n", "99999999999999999999"}, {{"--n", true}})->GetUint("--n", 0).ok());
+}
+
+// The 1.1 golden: inspect shows which flag bits the kernel showed, where each
+// policy was read (VMM mappings with their ranges) and per-range visibility.
+TEST(KhoctlInspectObservation, ShowsFlagsKnownPolicySourceAndVisibility) {
+  const std::string golden = "tests/golden/snapshot_v1_1.khodsnap";
+  RunResult r = Khoctl("inspect " + golden);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "mempolicy     per VMM mapping (the file has no shared policy): 2"))
+      << r.out;
+  EXPECT_TRUE(Contains(r.out, "pages 0x0 +0x400  pid 4242 mapping at 0x7f118de1e000  interleave"))
+      << r.out;
+  EXPECT_TRUE(Contains(r.out, "visibility    100 of 1024 pages not fully observed")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "pages 0x64 +0x64  initialized-only")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "INIT_SHARED not shown by the kernel: not claimed")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "mempolicy     unknown (not observed)")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "pages 0x0 +0x200  none")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "(the file's shared policy)")) << r.out;  // the shmem memfd
+  RunResult j = Khoctl("inspect --json " + golden);
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  EXPECT_TRUE(Contains(j.out, "\"policy_source\": \"vmm-mappings\"")) << j.out;
+  EXPECT_TRUE(Contains(j.out, "\"flags_known\": \"0x1\"")) << j.out;
+  EXPECT_TRUE(Contains(j.out, "\"unobserved_pages\": 512")) << j.out;
+  EXPECT_TRUE(Contains(j.out, "\"visibility\": \"initialized-only\"")) << j.out;
+  EXPECT_TRUE(Contains(j.out, "\"start_address\": \"0x7f1190000000\"")) << j.out;
+  // A 1.0 blob: every page observed, the inode's policy.
+  RunResult old = Khoctl("inspect tests/golden/snapshot_v1_0.fdt");
+  ASSERT_EQ(old.exit_code, 0) << old.err;
+  EXPECT_TRUE(Contains(old.out, "visibility    full")) << old.out;
+  EXPECT_FALSE(Contains(old.out, "not shown by the kernel")) << old.out;
 }
 
 }  // namespace

@@ -17,6 +17,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/vmm_fixture_process.h"
+
 namespace khod {
 namespace {
 
@@ -35,13 +37,15 @@ std::string Read(const std::string& path) {
 struct CliResult {
   int code = -1;
   std::string err;
+  std::string out;
 };
 
 // Runs khoctl with `args` under a 20 s timeout (a hang is exit 124).
 CliResult Khoctl(const std::string& args) {
-  const std::string err = Tmp("live_cli_stderr");
-  const int st = std::system(("timeout 20 khoctl/khoctl " + args + " >/dev/null 2>" + err).c_str());
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, Read(err)};
+  const std::string out = Tmp("live_cli_stdout"), err = Tmp("live_cli_stderr");
+  const int st =
+      std::system(("timeout 20 khoctl/khoctl " + args + " >" + out + " 2>" + err).c_str());
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, Read(err), Read(out)};
 }
 
 bool Has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
@@ -140,6 +144,38 @@ TEST(KhoctlLiveCliTest, ConvertIntoAFifoKeepsTheFifo) {
   struct stat st;
   ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
   EXPECT_TRUE(S_ISFIFO(st.st_mode));
+}
+
+// A real guest_memfd (where /dev/kvm exists) captured with no declaration:
+// the flags are found and inspect shows the VMM mapping's policy; a
+// declaration that lies about the flags exits 2 naming the contradiction.
+TEST(KhoctlLiveCliTest, GuestMemfdFlagsFoundPolicyShownAndLiesRefused) {
+  if (::access("/dev/kvm", R_OK | W_OK) != 0)
+    GTEST_SKIP() << "/dev/kvm is missing on this machine: guest_memfd cannot be created";
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: pidfd_getfd of another process";
+  auto fx = VmmFixtureProcess::Start({"--shmem-mib", "0", "--gmem-mib", "4"});
+  ASSERT_TRUE(fx.ok()) << fx.status().ToString();
+  const int fd = (*fx)->Fd("gmem_shared");
+  ASSERT_GE(fd, 0) << (*fx)->report_line();
+  const std::string pid = std::to_string((*fx)->pid());
+  const std::string out = Tmp("gmem.khodsnap");
+  CliResult r = Khoctl("capture --pid " + pid + " --fd " + std::to_string(fd) + " -o " + out +
+                       " --format proto");
+  ASSERT_EQ(r.code, 0) << r.err;
+  CliResult in = Khoctl("inspect " + out);
+  ASSERT_EQ(in.code, 0) << in.err;
+  EXPECT_TRUE(Has(in.out, "INIT_SHARED")) << in.out;
+  EXPECT_FALSE(Has(in.out, "not shown by the kernel")) << in.out;
+  EXPECT_TRUE(Has(in.out, "per VMM mapping") || Has(in.out, "(the file's shared policy)"))
+      << in.out;
+  EXPECT_TRUE(Has(in.out, "bind nodes 0")) << "the fixture mbinds its mapping bind:0\n" << in.out;
+
+  const std::string decl = Tmp("lie.json");
+  std::ofstream(decl) << "{\"files\":[{\"fd\":" << fd << ",\"flags\":0}]}";
+  CliResult lie = Khoctl("capture --pid " + pid + " --fd " + std::to_string(fd) + " --memslots " +
+                         decl + " -o " + Tmp("lie.khodsnap"));
+  EXPECT_EQ(lie.code, 2);
+  EXPECT_TRUE(Has(lie.err, "contradict what the kernel shows: MMAP is set")) << lie.err;
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
-// Writes the v1.0 golden blobs of GoldenSnapshot() into a directory. Run once
-// when the format version changes (never for v1.0 again):
+// Writes the current format's golden blobs (1.1: GoldenSnapshotV1_1()) into a
+// directory. Run once when the format version changes (never for a released
+// version again: 1.0's were written by the 1.0 encoder):
 //   bazel-bin/tests/make_golden tests/golden
 #include <cstdio>
 #include <fstream>
@@ -13,10 +14,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: make_golden DIR\n");
     return 2;
   }
-  const khod::Snapshot snap = khod::GoldenSnapshot();
+  const khod::Snapshot snap = khod::GoldenSnapshotV1_1();
   struct Out { khod::BlobFormat format; const char* name; };
-  for (const Out& o : {Out{khod::BlobFormat::kFdt, khod::kGoldenFdtName},
-                       Out{khod::BlobFormat::kProto, khod::kGoldenProtoName}}) {
+  for (const Out& o : {Out{khod::BlobFormat::kFdt, khod::kGoldenV1_1FdtName},
+                       Out{khod::BlobFormat::kProto, khod::kGoldenV1_1ProtoName}}) {
     std::string blob;
     khod::Status s = khod::Encode(snap, o.format, &blob);
     if (!s.ok()) {

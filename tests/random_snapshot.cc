@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <tuple>
 
 namespace khod {
 namespace {
@@ -147,6 +148,41 @@ Mempolicy RandomPolicy(std::mt19937_64& rng) {
   return p;
 }
 
+// Format 1.1's observation fields, consistent with the extents and hashes
+// already drawn: visibility stays kFull (split into a few ranges), the policy
+// is sometimes per VMM mapping or unknown (the inode policy then default).
+void FillObservation(std::mt19937_64& rng, GuestMemfd* g, uint64_t pages) {
+  static const uint64_t kKnown[] = {~0ull, 0, 1, 3};
+  g->flags_known = kKnown[Uniform(rng, 0, 3)];
+  const uint64_t source = Uniform(rng, 0, 3);
+  if (source == 1 || source == 2) {
+    g->policy = Mempolicy();
+    g->policy_source = source == 1 ? PolicySource::kVmmMappings : PolicySource::kUnknown;
+  }
+  if (g->policy_source == PolicySource::kVmmMappings && pages > 0) {
+    const int n = static_cast<int>(Uniform(rng, 0, 3));
+    for (int i = 0; i < n; ++i) {
+      MappingPolicy m;
+      m.first_index = Uniform(rng, 0, pages - 1);
+      m.count = Uniform(rng, 1, pages - m.first_index);
+      m.pid = static_cast<int32_t>(Uniform(rng, 1, 1 << 22));
+      m.start_address = rng() & ~0xfffull;
+      m.policy = RandomPolicy(rng);
+      g->mapping_policies.push_back(m);
+    }
+    std::sort(g->mapping_policies.begin(), g->mapping_policies.end(),
+              [](const MappingPolicy& a, const MappingPolicy& b) {
+                return std::tie(a.first_index, a.pid, a.start_address) <
+                       std::tie(b.first_index, b.pid, b.start_address);
+              });
+  }
+  if (pages > 0 && Chance(rng, 0.5)) {
+    const uint64_t cut = Uniform(rng, 0, pages);
+    if (cut > 0) g->visibility.push_back({0, cut, PageVisibility::kFull});
+    if (cut < pages) g->visibility.push_back({cut, pages - cut, PageVisibility::kFull});
+  }
+}
+
 }  // namespace
 
 GuestMemfd RandomGmem(std::mt19937_64& rng, GmemShape shape, uint64_t token,
@@ -201,6 +237,7 @@ GuestMemfd RandomGmem(std::mt19937_64& rng, GmemShape shape, uint64_t token,
   g.size = pages * page_size;
   if (shape != GmemShape::kManyAttributes) FillAttributes(rng, &g, pages, Uniform(rng, 0, 20));
   FillHashes(rng, &g, pages);
+  FillObservation(rng, &g, pages);
   return g;
 }
 
