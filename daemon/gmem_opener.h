@@ -12,6 +12,7 @@
 
 #include "capture/gmem_source.h"
 #include "common/status.h"
+#include "restore/policy_restore.h"
 #include "state/snapshot.h"
 
 namespace khod {
@@ -33,6 +34,7 @@ struct GmemHandle {
   uint64_t inode = 0;
   uint64_t size = 0;
   std::string how;      // "taken from pid 12 fd 7", "adopted fd 9", "rebuilt", "MODEL"
+  PolicyRestore policy;  // new side: how its NUMA policy came back
 };
 
 struct ModelSpec {

@@ -17,6 +17,8 @@
 #include "handover/dir_transport.h"
 #include "handover/luo_transport.h"
 #include "kernel/meminfo.h"
+#include "kernel/mempolicy.h"
+#include "restore/policy_restore.h"
 #include "restore/rebuild.h"
 #include "restore/rebuild_target.h"
 #include "serializer/serializer.h"
@@ -312,6 +314,19 @@ v1::GmemInfo Session::InfoOf(const v1::GmemAttachment& a) const {
   if (!h) h = find(handles_);
   if (h) {
     info.set_source(h->source ? h->source->Describe() : h->how);
+    info.set_how(h->how);
+    if (h->policy.outcome != PolicyRestore::Outcome::kNothing)
+      info.set_policy_restore(PolicyOutcomeName(h->policy.outcome));
+    info.set_policy_note(h->policy.note);
+    for (const MappingPolicy& m : h->policy.for_vmm) {
+      v1::VmmPolicy* p = info.add_vmm_policies();
+      p->set_first_page(m.first_index);
+      p->set_pages(m.count);
+      p->set_mode(m.policy.mode);
+      p->set_mode_flags(m.policy.mode_flags);
+      for (uint64_t w : m.policy.nodemask) p->add_nodemask(w);
+      p->set_text(MempolicyToString(m.policy));
+    }
     info.set_size(h->size);
     info.set_adopted(h->how.rfind("adopted", 0) == 0);
   } else {
@@ -1084,25 +1099,25 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
         if (h.ok() && via_transport && holder_.held()) (*h)->source->UsePagesMappedBy(holder_.pid());
       }
       if (h.ok()) (*h)->how = "adopted fd " + std::to_string(carried_fd);
-      if (h.ok() && via_transport && transport_ && transport_->resets_mempolicy()) {
-        // memfd LUO resets the policy: re-apply it as a rebuild does, so
-        // verify compares what was frozen.
-        Status p = ReapplyMempolicy((*h)->fd, g);
-        if (!p.ok()) h = p;
-      }
+      // memfd LUO resets the policy: brought back as for a rebuild.
+      if (h.ok())
+        (*h)->policy = via_transport && transport_ && transport_->resets_mempolicy()
+                           ? RestorePolicy((*h)->fd, g, snap.header.page_size)
+                           : PolicyOfAdopted(g);
       ++adopted;
     } else if (targets->count(g.token)) {
       RebuildTarget& t = targets->at(g.token);
       h = opener_->Adopt(decl, t.fd.release());
       if (h.ok()) {
         (*h)->how = "rebuilt into the VMM's " + t.what;
-        Status p = ReapplyMempolicy((*h)->fd, g);
-        if (!p.ok()) h = p;
+        (*h)->policy = RestorePolicy((*h)->fd, g, snap.header.page_size);
       }
       ++rebuilt;
     } else {
       h = opener_->Rebuild(decl, g);
       if (h.ok()) (*h)->how = "rebuilt";
+      if (h.ok() && !(*h)->is_model)
+        (*h)->policy = RestorePolicy((*h)->fd, g, snap.header.page_size);
       if (h.ok() && g.kind == FileKind::kGuestMemfd && g.provenance != Provenance::kModel)
         notes.push_back("gmem " + std::to_string(g.token) +
                         ": rebuilt on a VM of khod's own, which the VMM cannot bind (KVM binds a "
@@ -1115,6 +1130,9 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
       return Status::FailedPrecondition("Restore gmem " + std::to_string(g.token) + ": size " +
                                         std::to_string((*h)->size) + " but the snapshot says " +
                                         std::to_string(g.size));
+    // Never "re-applied" unless it was: kept, handed to the VMM, or why not.
+    if (!(*h)->policy.note.empty())
+      notes.push_back("gmem " + std::to_string(g.token) + ": " + (*h)->policy.note);
     restored[g.token] = std::move(*h);
   }
   std::string kho_note;

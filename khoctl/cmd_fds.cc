@@ -2,6 +2,9 @@
 // restarted VMM (or an operator's script) to take back with
 // pidfd_getfd(pidfd_open(PID), FD). One line per gmem:
 //   TOKEN NAME KIND PID FD      FD "-" where khod holds nothing to take back
+// then, for a file whose NUMA policy lived in the VMM's mappings (guest_memfd
+// without a shared policy), one line per range the VMM mbinds again:
+//   policy for the VMM: gmem TOKEN pages FIRST-LAST bind nodes=0
 // Exit 0 whatever the phase (a line on stderr says when no fd is held), 2 on error.
 #include <cstdio>
 
@@ -40,6 +43,14 @@ int RunFds(const Args& args) {
                 g.name().empty() ? "-" : g.name().c_str(), kind.c_str(), s->pid(), fd.c_str());
     held += g.khod_fd() != 0;
   }
+  // What the VMM must mbind on its own mappings: the policy is not in the file.
+  for (const auto& g : s->gmems())
+    for (const auto& p : g.vmm_policies())
+      std::printf("policy for the VMM: gmem %llu pages %llu-%llu %s\n",
+                  static_cast<unsigned long long>(g.token()),
+                  static_cast<unsigned long long>(p.first_page()),
+                  static_cast<unsigned long long>(p.first_page() + p.pages() - 1),
+                  p.text().c_str());
   if (!held)
     std::fprintf(stderr,
                  "khoctl fds: khod holds no restored file to take back in phase %s (only from "

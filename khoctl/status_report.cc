@@ -52,6 +52,8 @@ std::string FormatStatus(const v1::StatusReply& s) {
     if (g.khod_fd()) o += ", khod fd " + std::to_string(g.khod_fd());
     o += "\n";
     o += "      " + g.source() + "\n";
+    if (!g.how().empty() && g.how() != g.source()) o += "      how: " + g.how() + "\n";
+    if (!g.policy_note().empty()) o += "      policy: " + g.policy_note() + "\n";
   }
   if (!s.last_verdict().empty()) o += "verdict      " + s.last_verdict() + "\n";
   return o;

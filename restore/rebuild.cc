@@ -7,8 +7,6 @@
 #include <cerrno>
 
 #include "kernel/kvm.h"
-#include "kernel/mapping.h"
-#include "kernel/mempolicy.h"
 
 namespace khod {
 namespace {
@@ -44,21 +42,7 @@ Result<UniqueFd> RebuildMemoryFile(const GuestMemfd& frozen) {
   Result<UniqueFd> fd = frozen.kind == FileKind::kGuestMemfd ? NewGuestMemfd(frozen)
                                                              : NewMemfd(frozen);
   if (!fd.ok()) return fd.status().WithContext("rebuild gmem " + std::to_string(frozen.token));
-  Status s = ReapplyMempolicy(fd->get(), frozen);
-  if (!s.ok()) return s.WithContext("rebuild gmem " + std::to_string(frozen.token));
   return fd;
-}
-
-Status ReapplyMempolicy(int fd, const GuestMemfd& frozen) {
-  if (frozen.policy.mode == 0 || frozen.size == 0) return Status::Ok();
-  // The policy is the inode's shared policy: set through any mapping of it.
-  // guest_memfd without GUEST_MEMFD_FLAG_MMAP cannot be mapped: it keeps
-  // the default policy and verify reports the difference.
-  Result<Mapping> m = Mapping::Map(fd, 0, frozen.size, PROT_NONE);
-  if (!m.ok()) return Status::Ok();
-  Status s = SetMempolicy(m->data(), m->length(), frozen.policy);
-  if (!s.ok()) return s.WithContext("mempolicy of gmem " + std::to_string(frozen.token));
-  return Status::Ok();
 }
 
 }  // namespace khod

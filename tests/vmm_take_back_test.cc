@@ -288,9 +288,16 @@ TEST_F(TakeBackTest, RebuiltGuestMemfdGoesOntoTheVmmsVm) {
   Result<v1::PhaseReply> r = c.Restore(rq);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_NE(r->message().find("1 rebuilt"), std::string::npos) << r->message();
+  // How it came back is said beside what it is (source: Describe()), in the
+  // Restore reply and in Status.
+  ASSERT_EQ(r->gmems_size(), 1);
+  EXPECT_EQ(r->gmems(0).how(), "rebuilt into the VMM's guest_memfd fd " +
+                                   std::to_string(target->get()) + " of pid " +
+                                   std::to_string(::getpid()) + " (VM 5)");
   Result<v1::StatusReply> s = c.GetStatus();
-  EXPECT_NE(s->gmems(0).source().find("rebuilt into the VMM's guest_memfd"), std::string::npos)
-      << s->gmems(0).source();
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->gmems(0).how(), r->gmems(0).how());
+  EXPECT_NE(s->gmems(0).source().find("guest_memfd"), std::string::npos) << s->gmems(0).source();
   Result<TakenBack> back = TakeBackFromKhod(s->pid(), s->gmems(0));
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(back->identity.inode, InodeOf(target->get()));

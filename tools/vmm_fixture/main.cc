@@ -60,6 +60,10 @@ struct FixtureFile {
   uint64_t page_size = 4096; // allocation unit (HugeTLB: 2 MiB)
   bool touchable = true;     // false for private guest_memfd
   uint8_t* map = nullptr;    // shared mapping (touchable files)
+  // Private guest_memfd: a PROT_NONE mapping kept for the fixture's life. On
+  // Linux 6.18 a guest_memfd's NUMA policy lives in each mapping (no shared
+  // policy): it is mbound here, and is the memslot's userspace_addr.
+  uint8_t* private_map = nullptr;
   std::string policy = "default";
   std::vector<std::pair<uint64_t, uint64_t>> holes;  // in 4 KiB pages
 };
@@ -91,15 +95,11 @@ Status SetPolicy(FixtureFile& f, const std::string& mode) {
   else if (mode == "preferred") p.mode = MPOL_PREFERRED;
   else return Status::InvalidArgument("unknown policy " + mode);
   if (p.mode != MPOL_DEFAULT) p.nodemask = {1};  // node 0: this machine has one node
-  uint8_t* addr = f.map;
-  void* m = nullptr;
-  if (!addr) {  // private guest_memfd: a mapping without touching is enough for mbind
-    m = ::mmap(nullptr, f.size, PROT_READ, MAP_SHARED, f.fd.get(), 0);
-    if (m == MAP_FAILED) return Status::FromErrno("mmap for mbind " + f.name, errno);
-    addr = static_cast<uint8_t*>(m);
-  }
+  // On the mapping the fixture keeps: a policy set through a temporary one
+  // would die with it where the file has no shared policy.
+  uint8_t* addr = f.map ? f.map : f.private_map;
+  if (!addr) return Status::FailedPrecondition(f.name + " is not mapped: no policy to set");
   Status s = khod::SetMempolicy(addr, f.size, p);
-  if (m) ::munmap(m, f.size);
   if (s.ok()) f.policy = mode;
   return s;
 }
@@ -122,6 +122,15 @@ Status Populate(FixtureFile& f) {
   }
   const auto hole = PopulateHole(pages, f.page_size / kPage);
   if (hole.second) return Punch(f, hole.first, hole.second);
+  return Status::Ok();
+}
+
+// Never touched (a read of a private guest_memfd is SIGBUS): mbind and
+// mincore only.
+Status MapPrivateGuestMemfd(FixtureFile& f) {
+  void* m = ::mmap(nullptr, f.size, PROT_NONE, MAP_SHARED, f.fd.get(), 0);
+  if (m == MAP_FAILED) return Status::FromErrno("mmap(PROT_NONE) " + f.name, errno);
+  f.private_map = static_cast<uint8_t*>(m);
   return Status::Ok();
 }
 
@@ -187,9 +196,10 @@ std::string Json(const std::vector<FixtureFile>& files, const std::string& kvm_r
     struct stat st {};
     ::fstat(f.fd.get(), &st);
     o << (i ? "," : "") << "{\"name\":\"" << f.name << "\",\"kind\":\"" << f.kind
-      << "\",\"fd\":" << f.fd.get() << ",\"inode\":" << st.st_ino << ",\"size\":" << f.size << ",\"flags\":" << f.flags
-      << ",\"page_size\":" << f.page_size << ",\"policy\":\"" << f.policy
-      << "\",\"map\":\"0x" << std::hex << reinterpret_cast<uintptr_t>(f.map) << std::dec
+      << "\",\"fd\":" << f.fd.get() << ",\"inode\":" << st.st_ino << ",\"size\":" << f.size
+      << ",\"flags\":" << f.flags << ",\"page_size\":" << f.page_size << ",\"policy\":\""
+      << f.policy << "\",\"map\":\"0x" << std::hex << reinterpret_cast<uintptr_t>(f.map)
+      << "\",\"private_map\":\"0x" << reinterpret_cast<uintptr_t>(f.private_map) << std::dec
       << "\",\"holes\":[";
     for (size_t h = 0; h < f.holes.size(); ++h)
       o << (h ? "," : "") << "[" << f.holes[h].first << "," << f.holes[h].second << "]";
@@ -452,12 +462,12 @@ int Main(int argc, char** argv) {
         auto fd = vm->CreateGuestMemfd(size, f.flags);
         if (!fd.ok()) return fail(fd.status());
         f.fd = std::move(*fd);
-        Status s = f.touchable ? MapShared(f) : Status::Ok();
+        Status s = f.touchable ? MapShared(f) : MapPrivateGuestMemfd(f);
         if (s.ok()) s = SetPolicy(f, i == 0 ? "bind" : "preferred");
         if (s.ok() && opt.populate) s = Populate(f);
         if (!s.ok()) return fail(s);
-        // userspace_addr must be a valid address; the shared file's mapping serves both.
-        const uint64_t uaddr = reinterpret_cast<uint64_t>(files.empty() || !files[0].map ? nullptr : files[0].map);
+        // userspace_addr: the file's own mapping, as a VMM of MMAP guest_memfds has it.
+        const uint64_t uaddr = reinterpret_cast<uint64_t>(f.map ? f.map : f.private_map);
         const uint64_t gpa = static_cast<uint64_t>(i) << 30;
         s = vm->SetGuestMemfdRegion(static_cast<uint32_t>(i), gpa, size, uaddr, f.fd.get(), 0);
         if (!s.ok()) return fail(s);
@@ -494,8 +504,10 @@ int Main(int argc, char** argv) {
       std::fflush(stdout);
     }
   }
-  for (auto& f : files)
+  for (auto& f : files) {
     if (f.map) ::munmap(f.map, f.size);
+    if (f.private_map) ::munmap(f.private_map, f.size);
+  }
   return 0;  // fds close, reservation restores nr_hugepages
 }
 

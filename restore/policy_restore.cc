@@ -1,0 +1,148 @@
+#include "restore/policy_restore.h"
+
+#include <sys/mman.h>
+
+#include <optional>
+
+#include "kernel/mapping.h"
+#include "kernel/mempolicy.h"
+#include "kernel/shared_policy_probe.h"
+
+namespace khod {
+
+namespace {
+
+std::string RangesText(const std::vector<MappingPolicy>& v) {
+  std::string s;
+  for (const MappingPolicy& m : v)
+    s += (s.empty() ? "" : ", ") + std::string("pages ") + std::to_string(m.first_index) + "-" +
+         std::to_string(m.end_index() - 1) + " " + MempolicyToString(m.policy);
+  return s;
+}
+
+// The non-default policies of the VMM's mappings at capture.
+PolicyRestore HandMappingsToVmm(const GuestMemfd& g) {
+  PolicyRestore r;
+  for (const MappingPolicy& m : g.mapping_policies)
+    if (m.policy.mode != 0) r.for_vmm.push_back(m);
+  if (r.for_vmm.empty()) return r;
+  r.outcome = PolicyRestore::Outcome::kHandedToVmm;
+  r.note = "NUMA policy handed to the VMM to mbind on its mappings (it lived in the VMM's " +
+           std::to_string(r.for_vmm.size()) +
+           " mapping(s), not in the file): " + RangesText(r.for_vmm);
+  return r;
+}
+
+PolicyRestore Unknown() {
+  PolicyRestore r;
+  r.outcome = PolicyRestore::Outcome::kNotRestored;
+  r.note = "NUMA policy not restored: it was not read at capture";
+  return r;
+}
+
+// The inode policy, for the VMM's mappings because the file keeps none.
+PolicyRestore HandInodePolicyToVmm(const GuestMemfd& g, uint32_t page_size,
+                                   const std::string& why) {
+  PolicyRestore r;
+  r.outcome = PolicyRestore::Outcome::kHandedToVmm;
+  r.for_vmm.push_back(MappingPolicy{0, g.pages(page_size), 0, 0, g.policy});
+  r.note = "NUMA policy handed to the VMM to mbind on its mappings (" + why +
+           "): " + RangesText(r.for_vmm);
+  return r;
+}
+
+// A policy that was not the file's (read from the VMM's mappings, or not
+// read at all); nullopt for an inode policy.
+std::optional<PolicyRestore> NotTheFiles(const GuestMemfd& g) {
+  switch (g.policy_source) {
+    case PolicySource::kUnknown:
+      return Unknown();
+    case PolicySource::kVmmMappings:
+      return HandMappingsToVmm(g);
+    case PolicySource::kInode:
+      break;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+const char* PolicyOutcomeName(PolicyRestore::Outcome o) {
+  switch (o) {
+    case PolicyRestore::Outcome::kNothing:
+      return "nothing";
+    case PolicyRestore::Outcome::kKept:
+      return "kept";
+    case PolicyRestore::Outcome::kReapplied:
+      return "re-applied";
+    case PolicyRestore::Outcome::kHandedToVmm:
+      return "handed to the VMM";
+    case PolicyRestore::Outcome::kNotRestored:
+      return "not restored";
+  }
+  return "?";
+}
+
+PolicyRestore PolicyOfAdopted(const GuestMemfd& g) {
+  if (std::optional<PolicyRestore> r = NotTheFiles(g)) return *r;
+  PolicyRestore r;
+  if (g.policy.mode == 0) return r;
+  r.outcome = PolicyRestore::Outcome::kKept;
+  r.note = "NUMA policy kept by the adopted file: " + MempolicyToString(g.policy);
+  return r;
+}
+
+PolicyRestore RestorePolicy(int fd, const GuestMemfd& g, uint32_t page_size) {
+  if (std::optional<PolicyRestore> r = NotTheFiles(g)) return *r;
+  PolicyRestore r;
+  if (g.policy.mode == 0 || g.size == 0) return r;
+  r.outcome = PolicyRestore::Outcome::kNotRestored;
+  const std::string want = MempolicyToString(g.policy);
+  Result<bool> mappable = IsMappable(fd, g.size);
+  if (!mappable.ok() || !*mappable) {
+    // Nobody can map it (guest_memfd without MMAP): neither khod nor the VMM can set it.
+    r.note = "NUMA policy " + want + " not restored: the file cannot be mapped to set it (" +
+             (mappable.ok() ? std::string("mmap: ENODEV") : mappable.status().message()) + ")";
+    return r;
+  }
+  if (g.kind == FileKind::kGuestMemfd) {
+    const SharedPolicyProbe& probe = GuestMemfdSharedPolicy();
+    if (probe.answer != SharedPolicyAnswer::kYes)
+      return HandInodePolicyToVmm(g, page_size,
+                                  std::string("this kernel's guest_memfd keeps no shared "
+                                              "policy: probe ") +
+                                      SharedPolicyAnswerName(probe.answer) + ", " + probe.evidence);
+  }
+  {
+    Result<Mapping> m = Mapping::Map(fd, 0, g.size, PROT_NONE);
+    if (!m.ok()) {
+      r.note = "NUMA policy " + want + " not restored: the file cannot be mapped to set it (" +
+               m.status().message() + ")";
+      return r;
+    }
+    Status s = SetMempolicy(m->data(), m->length(), g.policy);
+    if (!s.ok()) {
+      r.note = "NUMA policy " + want + " not restored: " + s.message();
+      return r;
+    }
+  }  // that mapping is gone: only a shared policy outlives it
+  Result<Mapping> again = Mapping::Map(fd, 0, g.size, PROT_NONE);
+  Result<Mempolicy> read =
+      again.ok() ? GetMempolicyAt(again->data()) : Result<Mempolicy>(again.status());
+  if (!read.ok()) {
+    r.note = "NUMA policy " + want + " set but not read back: " + read.status().message();
+    return r;
+  }
+  Mempolicy got = *read;
+  got.home_node = g.policy.home_node;  // the kernel does not report it
+  if (got == g.policy) {
+    r.outcome = PolicyRestore::Outcome::kReapplied;
+    r.note = "NUMA policy re-applied to the file and read back through another mapping: " + want;
+    return r;
+  }
+  return HandInodePolicyToVmm(
+      g, page_size,
+      "mbind did not stick to the file: a second mapping reads " + MempolicyToString(got));
+}
+
+}  // namespace khod

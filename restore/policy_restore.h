@@ -1,0 +1,46 @@
+// How a restored file's NUMA policy comes back, said as it is.
+//
+// A policy sticks to a file only where the kernel keeps a shared (inode)
+// policy for it: shmem and HugeTLB memfds, guest_memfd where the probe says so
+// (kernel/shared_policy_probe.h; Linux 6.19+). There khod re-applies it with
+// mbind on a mapping of its own and reads it back through a second mapping
+// before it says "re-applied". Where the policy lived in the VMM's mappings
+// (PolicySource::kVmmMappings, guest_memfd on 6.18), or where it does not
+// stick, it dies with any mapping khod could make: the recorded ranges are
+// handed to the VMM, which mbinds its own mappings (GmemInfo.vmm_policies).
+#ifndef KHOD_RESTORE_POLICY_RESTORE_H_
+#define KHOD_RESTORE_POLICY_RESTORE_H_
+
+#include <string>
+#include <vector>
+
+#include "state/snapshot.h"
+
+namespace khod {
+
+struct PolicyRestore {
+  enum class Outcome {
+    kNothing,      // default policy (or none recorded): nothing to bring back
+    kKept,         // adopted file that kept its inode policy across the handover
+    kReapplied,    // mbind'ed and read back through another mapping: it sticks
+    kHandedToVmm,  // for the VMM to mbind on its mappings: `for_vmm`
+    kNotRestored,  // neither: `note` says why (verify shows what differs)
+  };
+  Outcome outcome = Outcome::kNothing;
+  std::vector<MappingPolicy> for_vmm;  // page ranges and policies the VMM applies
+  std::string note;                    // "re-applied to the file (read back): bind nodes=0", ...
+};
+
+const char* PolicyOutcomeName(PolicyRestore::Outcome o);
+
+// A file that khod rebuilt, or whose transport reset its policy (memfd LUO):
+// re-applies an inode policy where it sticks, else hands it to the VMM.
+PolicyRestore RestorePolicy(int fd, const GuestMemfd& frozen, uint32_t page_size);
+
+// A file whose fd crossed the handover with its inode intact: an inode policy
+// is kept; the VMM's mapping policies are the VMM's to apply again.
+PolicyRestore PolicyOfAdopted(const GuestMemfd& frozen);
+
+}  // namespace khod
+
+#endif  // KHOD_RESTORE_POLICY_RESTORE_H_
