@@ -5,10 +5,14 @@
 //            answers -> Restore (adopt) -> Verify (PFNs equal), client side.
 // Target: blackout <= 1% of copy. Then a 1 TiB MODEL guest: freeze <= 50 ms,
 // restore + verify <= 100 ms (from khod's own per-phase durations).
-// Without /dev/kvm the "guest_memfd" is a shmem memfd stand-in: said in the output.
+// The guest memory is a real guest_memfd (MMAP|INIT_SHARED, on a VM of the
+// bench's own) where /dev/kvm exists, else a shmem memfd stand-in: the output
+// says which. Its first touch is slow on these PVM machines (seconds per GiB).
 //
-//   bazel build -c opt //bench:blackout_bench //daemon:khod && bazel-out/k8-opt/bin/bench/blackout_bench
-//     [--gib 2] [--khod PATH] [--copy-dir /var/tmp] [--runs 5] [--fragment N] [--compare PATH] [--keep]
+//   bazel build -c opt //bench:blackout_bench //daemon:khod &&
+//   bazel-out/k8-opt/bin/bench/blackout_bench
+//     [--gib 2] [--khod PATH] [--copy-dir /var/tmp] [--runs 5] [--fragment N] [--compare PATH]
+//     [--keep]
 // --runs: the plain (PFNs only) blackout is repeated that many times on the
 // same memfd, a fresh khod each time; median and min are reported with each
 // run's reexec timeline (khod's StatusReply.reexec_timeline). The hashed
@@ -30,11 +34,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "khoctl/client.h"
 #include "daemon/reexec_timeline.h"
+#include "kernel/kvm.h"
+#include "kernel/kvm_uapi.h"
+#include "kernel/unique_fd.h"
+#include "khoctl/client.h"
 #include "khoctl/status_report.h"
 #include "tools/rehearsal/child_process.h"
 #include "tools/rehearsal/sibling_binary.h"
@@ -45,25 +53,65 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
+// Through a mapping of the guest memory (a guest_memfd has no pread: ESPIPE),
+// every page of which was written before, so the copy allocates nothing.
 double CopyOutAndIn(int memfd, uint64_t bytes, const std::string& dir) {
   const std::string path = dir + "/khod-blackout-copy.bin";
-  std::vector<char> buf(8 << 20);
+  char* mem =
+      static_cast<char*>(::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0));
+  if (mem == MAP_FAILED) return -1;
+  const size_t chunk = 8 << 20;
   const auto t0 = Clock::now();
   int out = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  for (uint64_t off = 0; off < bytes; off += buf.size()) {
-    ssize_t r = ::pread(memfd, buf.data(), buf.size(), static_cast<off_t>(off));
-    if (r <= 0 || ::write(out, buf.data(), static_cast<size_t>(r)) != r) break;
+  for (uint64_t off = 0; off < bytes; off += chunk) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(chunk, bytes - off));
+    if (::write(out, mem + off, n) != static_cast<ssize_t>(n)) break;
   }
   ::fsync(out);  // a snapshot that is not durable is not one
   ::close(out);
   int in = ::open(path.c_str(), O_RDONLY);
-  for (uint64_t off = 0; off < bytes; off += buf.size()) {
-    ssize_t r = ::read(in, buf.data(), buf.size());
-    if (r <= 0 || ::pwrite(memfd, buf.data(), static_cast<size_t>(r), static_cast<off_t>(off)) != r) break;
+  for (uint64_t off = 0; off < bytes; off += chunk) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(chunk, bytes - off));
+    if (::read(in, mem + off, n) != static_cast<ssize_t>(n)) break;
   }
   ::close(in);
+  const double ms = Ms(Clock::now() - t0);
+  ::munmap(mem, bytes);
   ::unlink(path.c_str());
-  return Ms(Clock::now() - t0);
+  return ms;
+}
+
+// The guest's memory: a guest_memfd on a VM of the bench's own where
+// /dev/kvm exists, else a shmem memfd. `what` says which, for the output.
+struct GuestMemory {
+  std::optional<Kvm> kvm;
+  std::optional<KvmVm> vm;
+  UniqueFd fd;
+  uint64_t flags = 0;  // guest_memfd creation flags, declared at Attach
+  std::string what;
+};
+
+Result<GuestMemory> MakeGuestMemory(uint64_t bytes) {
+  GuestMemory g;
+  Result<Kvm> kvm = Kvm::Open();
+  if (kvm.ok()) {
+    g.kvm.emplace(std::move(*kvm));
+    Result<KvmVm> vm = g.kvm->CreateVm(0);
+    if (!vm.ok()) return vm.status();
+    g.vm.emplace(std::move(*vm));
+    g.flags = uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared;
+    Result<UniqueFd> fd = g.vm->CreateGuestMemfd(bytes, g.flags);
+    if (!fd.ok()) return fd.status();
+    g.fd = std::move(*fd);
+    g.what = "real guest_memfd (MMAP|INIT_SHARED, /dev/kvm present)";
+    return g;
+  }
+  g.fd = UniqueFd(::memfd_create("bench-guest", MFD_CLOEXEC));
+  if (!g.fd.valid()) return Status::FromErrno("memfd_create", errno);
+  if (::ftruncate(g.fd.get(), static_cast<off_t>(bytes)) != 0)
+    return Status::FromErrno("ftruncate", errno);
+  g.what = "shmem memfd stand-in (no /dev/kvm here: " + kvm.status().message() + ")";
+  return g;
 }
 
 uint64_t DurationOf(const v1::StatusReply& s, v1::Phase p) {
@@ -79,7 +127,7 @@ struct BlackoutRun {
 };
 
 // One blackout of the 2 GiB guest through a fresh khod in `dir`.
-int Blackout(const std::string& khod_bin, int memfd, bool hash, double copy_ms,
+int Blackout(const std::string& khod_bin, int memfd, uint64_t gmem_flags, bool hash, double copy_ms,
              const std::string& dir, BlackoutRun* run) {
   ::mkdir(dir.c_str(), 0700);
   const std::string sock = dir + "/k.sock";
@@ -94,6 +142,7 @@ int Blackout(const std::string& khod_bin, int memfd, bool hash, double copy_ms,
   q.set_hash_contents(hash);
   q.mutable_kernel()->set_pid(::getpid());
   q.mutable_kernel()->set_fd(memfd);
+  q.set_gmem_flags(gmem_flags);
   if (!c.Attach(q).ok() || !c.Prepare().ok()) return 2;
   auto before = c.GetStatus();
 
@@ -176,10 +225,7 @@ void PrintSummary(const std::vector<BlackoutRun>& runs, double copy_ms) {
 int Run(const std::string& khod_bin, uint64_t gib, const std::string& copy_dir, int runs, bool keep,
         uint64_t fragment, const std::string& compare_bin) {
   const uint64_t bytes = gib << 30;
-  const bool kvm = ::access("/dev/kvm", F_OK) == 0;
-  std::printf("guest memory: %llu GiB %s\n", static_cast<unsigned long long>(gib),
-              kvm ? "shmem memfd (guest_memfd creation is the fixture's; this bench uses the stand-in)"
-                  : "shmem memfd stand-in (no /dev/kvm here)");
+
   // --fragment N: the free memory the guest is allocated from comes in holes
   // of N pages (a scratch file holds every (N+1)th page), so that its PFN
   // runs, which every step of a capture scales with, are as short as on a
@@ -200,14 +246,26 @@ int Run(const std::string& khod_bin, uint64_t gib, const std::string& copy_dir, 
                       static_cast<off_t>(fragment * page)) != 0)
         return 2;
   }
-  int memfd = ::memfd_create("bench-guest", MFD_CLOEXEC);
-  if (::ftruncate(memfd, static_cast<off_t>(bytes)) != 0) return 2;
+  Result<GuestMemory> guest = MakeGuestMemory(bytes);
+  if (!guest.ok()) {
+    std::printf("guest memory: %s\n", guest.status().ToString().c_str());
+    return 2;
+  }
+  std::printf("guest memory: %llu GiB %s\n", static_cast<unsigned long long>(gib),
+              guest->what.c_str());
+  const int memfd = guest->fd.get();
+  const uint64_t flags = guest->flags;
   char* p = static_cast<char*>(::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0));
+  if (p == MAP_FAILED) return 2;
   for (uint64_t off = 0; off < bytes; off += 4096) p[off] = static_cast<char>(off >> 12);
   ::munmap(p, bytes);
   if (scratch >= 0) ::close(scratch);  // its pages go back; the guest's stay where they are
 
   const double copy_ms = CopyOutAndIn(memfd, bytes, copy_dir);
+  if (copy_ms < 0) {
+    std::printf("cannot map the guest memory to copy it\n");
+    return 2;
+  }
   std::printf("copy out + in (%s, fsync): %.1f ms\n", copy_dir.c_str(), copy_ms);
 
   char tmpl[] = "/tmp/khod-blackout.XXXXXX";
@@ -218,7 +276,8 @@ int Run(const std::string& khod_bin, uint64_t gib, const std::string& copy_dir, 
   std::vector<BlackoutRun> plain(static_cast<size_t>(runs));
   for (int i = 0; i < runs; ++i) {
     std::printf("run %d/%d: ", i + 1, runs);
-    if (Blackout(khod_bin, memfd, false, copy_ms, dir + "/plain-" + std::to_string(i), &plain[i]) != 0)
+    if (Blackout(khod_bin, memfd, flags, false, copy_ms, dir + "/plain-" + std::to_string(i),
+                 &plain[i]) != 0)
       return 2;
   }
   PrintSummary(plain, copy_ms);
@@ -228,10 +287,12 @@ int Run(const std::string& khod_bin, uint64_t gib, const std::string& copy_dir, 
     std::vector<BlackoutRun> other(static_cast<size_t>(runs)), again(static_cast<size_t>(runs));
     for (int i = 0; i < runs; ++i) {
       std::printf("compare run %d/%d (%s): ", i + 1, runs, compare_bin.c_str());
-      if (Blackout(compare_bin, memfd, false, copy_ms, dir + "/cmp-" + std::to_string(i), &other[i]) != 0)
+      if (Blackout(compare_bin, memfd, flags, false, copy_ms, dir + "/cmp-" + std::to_string(i),
+                   &other[i]) != 0)
         return 2;
       std::printf("again run %d/%d (%s): ", i + 1, runs, khod_bin.c_str());
-      if (Blackout(khod_bin, memfd, false, copy_ms, dir + "/again-" + std::to_string(i), &again[i]) != 0)
+      if (Blackout(khod_bin, memfd, flags, false, copy_ms, dir + "/again-" + std::to_string(i),
+                   &again[i]) != 0)
         return 2;
     }
     std::printf("--compare %s:\n", compare_bin.c_str());
@@ -240,7 +301,7 @@ int Run(const std::string& khod_bin, uint64_t gib, const std::string& copy_dir, 
     PrintSummary(again, copy_ms);
   }
   BlackoutRun hashed;
-  if (Blackout(khod_bin, memfd, true, copy_ms, dir + "/hashed", &hashed) != 0) return 2;
+  if (Blackout(khod_bin, memfd, flags, true, copy_ms, dir + "/hashed", &hashed) != 0) return 2;
   v1::FreezeRequest f;
   f.set_guests_paused(true);
 

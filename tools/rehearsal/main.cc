@@ -5,7 +5,10 @@
 //   end the VMM -> Restore -> Verify -> a new VMM process takes each restored
 //   memory file back from khod (pidfd_getfd of GmemInfo.khod_fd) and checks
 //   the fixture's pattern -> Finish, then a report of phases, durations, blob
-//   sizes and the verdict (PFNs and contents unchanged, memory handed back).
+//   sizes, what was verified and what was not, and the verdict. Its PASS line
+//   claims unchanged PFNs and contents only for the memory Verify checked; a
+//   guest_memfd whose pages the host cannot see (created without MMAP, or
+//   without INIT_SHARED) is named as not verified (verify/verdict.h).
 // The workdir is removed on PASS and kept (and named) on failure.
 // Without /dev/kvm the fixture makes shmem and HugeTLB memfds instead of
 // guest_memfds, and the in-flight kernel features run on MODEL guests: the
@@ -90,6 +93,14 @@ bool VmmTakesMemoryBack(const std::string& fixture, const v1::PhaseReply& restor
   return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
+// "MMAP|INIT_SHARED", "MMAP", "0": the creation flags of a real guest_memfd.
+std::string GmemFlagsText(uint64_t flags) {
+  std::string s;
+  if (flags & 1) s = "MMAP";
+  if (flags & 2) s += s.empty() ? "INIT_SHARED" : "|INIT_SHARED";
+  return s.empty() ? "flags 0" : s;
+}
+
 double Ms(std::chrono::steady_clock::duration d) {
   return std::chrono::duration<double, std::milli>(d).count();
 }
@@ -162,7 +173,9 @@ int Rehearse(const Options& o) {
     }
     Result<v1::AttachReply> r = client.Attach(q);
     if (!r.ok()) return Fail("attach " + q.name(), r.status());
-    std::printf("   %-14s %-14s %9s  %s\n", q.name().c_str(), r->gmem().kind().c_str(),
+    std::string kind = r->gmem().kind();
+    if (kind == "guest_memfd") kind += " " + GmemFlagsText(q.gmem_flags());
+    std::printf("   %-14s %-28s %9s  %s\n", q.name().c_str(), kind.c_str(),
                 FormatBytes(r->gmem().size()).c_str(), r->gmem().source().c_str());
   }
   if (o.model_gib) {
@@ -262,12 +275,33 @@ int Rehearse(const Options& o) {
   std::printf("   blobs        prepared %s (proto), frozen %s (%s)\n",
               FormatBytes(st->prepared_blob_bytes()).c_str(), FormatBytes(st->blob_bytes()).c_str(),
               v1::BlobFormat_Name(st->blob_format()).c_str());
+  // What Verify checked, and what it could not (never counted as unchanged).
+  std::printf("   verified     %llu pages equal, %llu different: %s\n",
+              static_cast<unsigned long long>(vr->pages_equal()),
+              static_cast<unsigned long long>(vr->pages_different()),
+              FormatVerify(*vr).substr(0, FormatVerify(*vr).find('\n')).c_str());
+  for (const auto& u : vr->unverified()) {
+    std::string parts;
+    for (const auto& p : u.parts()) parts += (parts.empty() ? "" : "; ") + p;
+    std::printf("   NOT verified gmem %llu '%s': %s\n", static_cast<unsigned long long>(u.token()),
+                u.name().c_str(), parts.c_str());
+  }
+  const bool all_verified = vr->unverified_size() == 0;
   const bool pass = vr->equal() && taken_back && (!o.corrupt || recovered_from_corruption);
+  const std::string checked =
+      "PASS: PFNs and contents unchanged across the handover for the " +
+      std::to_string(vr->real_pages_compared()) + " real pages checked (" +
+      (vr->real_kinds().empty() ? std::string("none") : vr->real_kinds()) + ")" +
+      (vr->model_pages_compared() ? " and the MODEL guests" : "") +
+      (all_verified ? ""
+                    : "; " + std::to_string(vr->pages_unverified()) + " pages of " +
+                          std::to_string(vr->unverified_size()) +
+                          " guest_memfd(s) NOT verified (listed above)") +
+      "; memory handed back to the VMM";
   std::printf("   verdict      %s\n",
               !vr->equal()  ? "FAIL: restored state differs (see above)"
               : !taken_back ? "FAIL: the restarted VMM could not take its memory back intact"
-              : pass        ? "PASS: PFNs and contents unchanged across the handover, memory "
-                              "handed back to the VMM"
+              : pass        ? checked.c_str()
                             : "FAIL: the corrupt blob was not detected");
   if (o.corrupt)
     std::printf("   corruption   %s\n", recovered_from_corruption
