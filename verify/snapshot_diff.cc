@@ -216,6 +216,12 @@ class GmemDiffer {
   // a different policy where both read it, is a difference.
   void Policy() {
     const PolicySource se = e_.policy_source, sf = f_.policy_source;
+    // After a restore the VMM's mapping policies are the VMM's to apply: what
+    // khod's own capture reads of them (nothing, or unknown) is not compared.
+    if (se == PolicySource::kVmmMappings && !o_.compare_vmm_policies) {
+      HandedToVmm();
+      return;
+    }
     if (se == PolicySource::kUnknown || sf == PolicySource::kUnknown) {
       Unverified(std::string("NUMA policy not read ") + (se == sf ? "by either capture"
                                                          : se == PolicySource::kUnknown
@@ -231,16 +237,16 @@ class GmemDiffer {
       if (!(e_.policy == f_.policy)) Add("policy", PolicyText(e_.policy), PolicyText(f_.policy));
       return;
     }
-    if (!o_.compare_vmm_policies) {
-      size_t set = 0;
-      for (const MappingPolicy& m : e_.mapping_policies) set += m.policy.mode != 0;
-      if (set)
-        Unverified("NUMA policy of " + std::to_string(set) +
-                   " VMM mapping(s): handed to the VMM to apply to its new mappings, not seen by "
-                   "khod");
-      return;
-    }
     MappingPolicies();
+  }
+
+  void HandedToVmm() {
+    size_t set = 0;
+    for (const MappingPolicy& m : e_.mapping_policies) set += m.policy.mode != 0;
+    if (set)
+      Unverified("NUMA policy of " + std::to_string(set) +
+                 " VMM mapping(s): handed to the VMM to apply to its new mappings, not seen by "
+                 "khod");
   }
 
   // Each mapping's range and policy; which process mapped it, and where, is
