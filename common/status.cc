@@ -15,6 +15,7 @@ const char* Status::CodeName(Code c) {
     case Code::kPermissionDenied: return "Permission denied";
     case Code::kBusy: return "Busy";
     case Code::kIoError: return "IO error";
+    case Code::kResourceExhausted: return "Resource exhausted";
     case Code::kInternal: return "Internal";
   }
   return "Unknown";

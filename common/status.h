@@ -22,6 +22,7 @@ class Status {
     kPermissionDenied,
     kBusy,                // EAGAIN-like: retry once users are gone
     kIoError,             // a syscall failed; message carries errno text
+    kResourceExhausted,   // a size limit was hit (gRPC RESOURCE_EXHAUSTED, e.g. a reply too large)
     kInternal,
   };
 
@@ -35,6 +36,9 @@ class Status {
   static Status PermissionDenied(std::string m) { return Status(Code::kPermissionDenied, std::move(m)); }
   static Status Busy(std::string m) { return Status(Code::kBusy, std::move(m)); }
   static Status IoError(std::string m) { return Status(Code::kIoError, std::move(m)); }
+  static Status ResourceExhausted(std::string m) {
+    return Status(Code::kResourceExhausted, std::move(m));
+  }
   // IoError from errno: "what: strerror(err)".
   static Status FromErrno(const std::string& what, int err);
   static Status Internal(std::string m) { return Status(Code::kInternal, std::move(m)); }

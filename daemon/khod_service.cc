@@ -1,5 +1,7 @@
 #include "daemon/khod_service.h"
 
+#include "daemon/request_limits.h"
+
 namespace khod {
 
 grpc::Status ToGrpc(const Status& s) {
@@ -15,6 +17,7 @@ grpc::Status ToGrpc(const Status& s) {
     case C::kPermissionDenied: code = grpc::StatusCode::PERMISSION_DENIED; break;
     case C::kBusy: code = grpc::StatusCode::UNAVAILABLE; break;
     case C::kIoError: code = grpc::StatusCode::INTERNAL; break;
+    case C::kResourceExhausted: code = grpc::StatusCode::RESOURCE_EXHAUSTED; break;
     case C::kInternal: code = grpc::StatusCode::INTERNAL; break;
   }
   return grpc::Status(code, s.message());
@@ -22,11 +25,15 @@ grpc::Status ToGrpc(const Status& s) {
 
 namespace {
 
-// Runs `fn` for an authorized caller: the one place every RPC is checked.
+// Runs `fn` for an authorized caller and a request within the API's size
+// limits (daemon/request_limits.h): the one place every RPC is checked.
 template <typename Fn>
-grpc::Status Guarded(const PeerAuth* auth, grpc::ServerContext* c, Fn fn) {
+grpc::Status Guarded(const PeerAuth* auth, grpc::ServerContext* c,
+                     const google::protobuf::Message& request, Fn fn) {
   Status a = auth->Check(c->peer());
   if (!a.ok()) return ToGrpc(a);
+  Status limits = CheckRequestLimits(request);
+  if (!limits.ok()) return ToGrpc(limits);
   return ToGrpc(fn());
 }
 
@@ -41,57 +48,57 @@ Status Assign(Result<T> r, Out* out) {
 
 grpc::Status KhodService::Attach(grpc::ServerContext* c, const v1::AttachRequest* q,
                                  v1::AttachReply* r) {
-  return Guarded(auth_, c, [&] { return Assign(session_->Attach(*q), r->mutable_gmem()); });
+  return Guarded(auth_, c, *q, [&] { return Assign(session_->Attach(*q), r->mutable_gmem()); });
 }
 
 grpc::Status KhodService::Detach(grpc::ServerContext* c, const v1::DetachRequest* q,
                                  v1::DetachReply*) {
-  return Guarded(auth_, c, [&] { return session_->Detach(q->token()); });
+  return Guarded(auth_, c, *q, [&] { return session_->Detach(q->token()); });
 }
 
 grpc::Status KhodService::UpdateAttributes(grpc::ServerContext* c,
                                            const v1::UpdateAttributesRequest* q,
                                            v1::UpdateAttributesReply*) {
-  return Guarded(auth_, c, [&] { return session_->UpdateAttributes(*q); });
+  return Guarded(auth_, c, *q, [&] { return session_->UpdateAttributes(*q); });
 }
 
-grpc::Status KhodService::Prepare(grpc::ServerContext* c, const v1::PrepareRequest*,
+grpc::Status KhodService::Prepare(grpc::ServerContext* c, const v1::PrepareRequest* q,
                                   v1::PhaseReply* r) {
-  return Guarded(auth_, c, [&] { return Assign(session_->Prepare(), r); });
+  return Guarded(auth_, c, *q, [&] { return Assign(session_->Prepare(), r); });
 }
 
 grpc::Status KhodService::Freeze(grpc::ServerContext* c, const v1::FreezeRequest* q,
                                  v1::PhaseReply* r) {
-  return Guarded(auth_, c, [&] { return Assign(session_->Freeze(*q), r); });
+  return Guarded(auth_, c, *q, [&] { return Assign(session_->Freeze(*q), r); });
 }
 
 grpc::Status KhodService::Restore(grpc::ServerContext* c, const v1::RestoreRequest* q,
                                   v1::PhaseReply* r) {
-  return Guarded(auth_, c, [&] { return Assign(session_->Restore(*q), r); });
+  return Guarded(auth_, c, *q, [&] { return Assign(session_->Restore(*q), r); });
 }
 
-grpc::Status KhodService::Verify(grpc::ServerContext* c, const v1::VerifyRequest*,
+grpc::Status KhodService::Verify(grpc::ServerContext* c, const v1::VerifyRequest* q,
                                  v1::VerifyReply* r) {
-  return Guarded(auth_, c, [&] {
+  return Guarded(auth_, c, *q, [&] {
     Status s = Assign(session_->Verify(), r);
     if (s.ok() && on_verified_) on_verified_(*r);
     return s;
   });
 }
 
-grpc::Status KhodService::Finish(grpc::ServerContext* c, const v1::FinishRequest*,
+grpc::Status KhodService::Finish(grpc::ServerContext* c, const v1::FinishRequest* q,
                                  v1::PhaseReply* r) {
-  return Guarded(auth_, c, [&] { return Assign(session_->Finish(), r); });
+  return Guarded(auth_, c, *q, [&] { return Assign(session_->Finish(), r); });
 }
 
-grpc::Status KhodService::Cancel(grpc::ServerContext* c, const v1::CancelRequest*,
+grpc::Status KhodService::Cancel(grpc::ServerContext* c, const v1::CancelRequest* q,
                                  v1::PhaseReply* r) {
-  return Guarded(auth_, c, [&] { return Assign(session_->Cancel(), r); });
+  return Guarded(auth_, c, *q, [&] { return Assign(session_->Cancel(), r); });
 }
 
-grpc::Status KhodService::GetStatus(grpc::ServerContext* c, const v1::StatusRequest*,
+grpc::Status KhodService::GetStatus(grpc::ServerContext* c, const v1::StatusRequest* q,
                                     v1::StatusReply* r) {
-  return Guarded(auth_, c, [&] {
+  return Guarded(auth_, c, *q, [&] {
     *r = session_->GetStatus();
     return Status::Ok();
   });
@@ -99,7 +106,7 @@ grpc::Status KhodService::GetStatus(grpc::ServerContext* c, const v1::StatusRequ
 
 grpc::Status KhodService::GetSnapshot(grpc::ServerContext* c, const v1::SnapshotRequest* q,
                                       v1::SnapshotReply* r) {
-  return Guarded(auth_, c, [&] { return Assign(session_->GetSnapshot(*q), r); });
+  return Guarded(auth_, c, *q, [&] { return Assign(session_->GetSnapshot(*q), r); });
 }
 
 }  // namespace khod

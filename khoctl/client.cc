@@ -23,6 +23,8 @@ Status FromGrpc(const std::string& call, int code, const std::string& message) {
     case grpc::StatusCode::FAILED_PRECONDITION: return Status::FailedPrecondition(m);
     case grpc::StatusCode::PERMISSION_DENIED: return Status::PermissionDenied(m);
     case grpc::StatusCode::UNAVAILABLE: return Status::Busy(m);
+    // gRPC's own refusal of a message past its size limit: shown as such.
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return Status::ResourceExhausted(m);
     default: return Status::Internal(m + " (gRPC code " + std::to_string(code) + ")");
   }
 }

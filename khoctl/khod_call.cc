@@ -30,6 +30,7 @@ const char* GrpcCodeName(Status::Code c) {
     case C::kFailedPrecondition: return "FAILED_PRECONDITION";
     case C::kPermissionDenied: return "PERMISSION_DENIED";
     case C::kBusy: return "UNAVAILABLE";
+    case C::kResourceExhausted: return "RESOURCE_EXHAUSTED";
     case C::kIoError:
     case C::kInternal: return "INTERNAL";
   }
