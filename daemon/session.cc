@@ -14,6 +14,7 @@
 #include "common/file_read.h"
 #include "common/huge_page_allocator.h"
 #include "daemon/record_file.h"
+#include "daemon/request_limits.h"
 #include "handover/dir_transport.h"
 #include "handover/luo_transport.h"
 #include "kernel/meminfo.h"
@@ -104,41 +105,56 @@ std::vector<Vm> VmsOf(const v1::SessionRecord& r) {
   return vms;
 }
 
-// Memslot checks that need only the request and the gmem size; the
-// invariant checker repeats them (and more) on the whole snapshot at Prepare.
-Status CheckMemslots(const v1::AttachRequest& req, uint64_t size, uint32_t page) {
-  for (const auto& m : req.memslots()) {
-    const std::string which = "memslot " + std::to_string(m.slot());
-    if (m.npages() == 0) return Status::InvalidArgument(which + ": npages is 0");
-    if (m.gmem_offset() % page)
-      return Status::InvalidArgument(which + ": gmem_offset " + std::to_string(m.gmem_offset()) +
-                                     " not page aligned");
-    if (m.gmem_offset() > size || m.npages() > (size - m.gmem_offset()) / page)
-      return Status::InvalidArgument(which + ": [" + std::to_string(m.gmem_offset()) + ", +" +
-                                     std::to_string(m.npages()) + " pages) exceeds gmem size " +
-                                     std::to_string(size));
-  }
-  for (int i = 0; i < req.memslots_size(); ++i)
-    for (int j = i + 1; j < req.memslots_size(); ++j) {
-      const auto& a = req.memslots(i);
-      const auto& b = req.memslots(j);
-      if (a.slot() == b.slot())
-        return Status::InvalidArgument("memslot " + std::to_string(a.slot()) + " given twice");
-      if (a.base_gfn() < b.base_gfn() + b.npages() && b.base_gfn() < a.base_gfn() + a.npages())
-        return Status::InvalidArgument("memslots " + std::to_string(a.slot()) + " and " +
-                                       std::to_string(b.slot()) + " overlap in gfn");
+// The one check of what VMMs declare (names, sizes, VMs and memslots,
+// attribute ranges): the snapshot invariant checker (state/invariants.h),
+// which Prepare and Freeze run again on every capture, here on the
+// declarations alone, before anything is recorded. `sizes`: each gmem's size
+// in bytes. INVALID_ARGUMENT saying what is wrong: it is the caller's
+// declaration, not a corrupt state.
+Status CheckDeclared(const v1::SessionRecord& r, const std::map<uint64_t, uint64_t>& sizes,
+                     const std::string& op) {
+  if (static_cast<size_t>(r.gmems_size()) > kMaxAttachedGmems)
+    return Status::InvalidArgument(op + ": at most " + std::to_string(kMaxAttachedGmems) +
+                                   " gmems in a session");
+  Snapshot snap;
+  snap.header.page_size = static_cast<uint32_t>(::sysconf(_SC_PAGESIZE));
+  snap.vms = VmsOf(r);
+  for (const Vm& vm : snap.vms)
+    if (vm.memslots.size() > kMaxVmMemslots)
+      return Status::InvalidArgument(op + ": VM " + std::to_string(vm.token) + " would have " +
+                                     std::to_string(vm.memslots.size()) + " memslots, at most " +
+                                     std::to_string(kMaxVmMemslots));
+  for (const auto& a : r.gmems()) {
+    const std::string which = op + ": gmem " + std::to_string(a.token());
+    if (static_cast<size_t>(a.attributes_size()) > kMaxGmemAttributeRanges)
+      return Status::InvalidArgument(which + " would have " +
+                                     std::to_string(a.attributes_size()) +
+                                     " attribute ranges, at most " +
+                                     std::to_string(kMaxGmemAttributeRanges));
+    GuestMemfd g;
+    g.token = a.token();
+    g.name = a.name();
+    g.vm_token = a.vm_token();
+    auto size = sizes.find(a.token());
+    g.size = size == sizes.end() ? 0 : size->second;
+    for (int i = 0; i < a.attributes_size(); ++i) {
+      const v1::AttributeRange& x = a.attributes(i);
+      if (x.count() == 0)
+        return Status::InvalidArgument(which + " attributes[" + std::to_string(i) +
+                                       "]: count is 0");
+      g.attributes.Set(x.first(), x.count(), x.value());
     }
-  return Status::Ok();
+    snap.gmems.push_back(std::move(g));
+  }
+  Status s = InvariantsStatus(snap);
+  if (s.ok()) return s;
+  return Status::InvalidArgument(op + ": declaration refused: " + s.message());
 }
 
-Status CheckAttributeRanges(const google::protobuf::RepeatedPtrField<v1::AttributeRange>& ranges,
-                            uint64_t pages) {
-  for (const auto& r : ranges)
-    if (r.count() == 0 || r.first() > pages || r.count() > pages - r.first())
-      return Status::InvalidArgument("attribute range [" + std::to_string(r.first()) + ", +" +
-                                     std::to_string(r.count()) + ") outside the gmem's " +
-                                     std::to_string(pages) + " pages");
-  return Status::Ok();
+std::map<uint64_t, uint64_t> SizesOf(const std::map<uint64_t, std::unique_ptr<GmemHandle>>& m) {
+  std::map<uint64_t, uint64_t> sizes;
+  for (const auto& [token, h] : m) sizes[token] = h->size;
+  return sizes;
 }
 
 }  // namespace
@@ -263,6 +279,17 @@ Status Session::Persist() {
   return Status::Ok();
 }
 
+Status Session::PersistOrRevert(const v1::SessionRecord& before, const std::string& op) {
+  Status persisted = Persist();
+  if (persisted.ok()) return persisted;
+  // Generations keep counting: a blob named after the failed one's is never
+  // reused (it may be on disk, unnamed).
+  const uint64_t generation = record_.generation();
+  record_ = before;
+  record_.set_generation(generation);
+  return persisted.WithContext(op + ": the session record was not written, so nothing changed");
+}
+
 // The record names no frozen capture any more, nor what was measured with it.
 void Session::ClearFrozenBlob() {
   record_.clear_frozen_blob();
@@ -272,12 +299,20 @@ void Session::ClearFrozenBlob() {
 }
 
 void Session::ResetToIdle() {
+  ClearSessionRecord();
+  ReleaseSessionHolds();
+}
+
+void Session::ClearSessionRecord() {
   record_.set_phase(v1::IDLE);
   record_.clear_prepared_blob();
   record_.clear_prepared_blob_bytes();
   ClearFrozenBlob();
   record_.clear_durations();
   record_.clear_last_verdict();
+}
+
+void Session::ReleaseSessionHolds() {
   have_frozen_ = false;
   received_.reset();
   received_ahead_ = false;
@@ -603,7 +638,8 @@ Result<Snapshot> Session::CaptureAll(const std::map<uint64_t, std::unique_ptr<Gm
 // ---- API -------------------------------------------------------------------
 
 Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req) {
-  std::unique_lock<std::mutex> l(mu_);
+  std::lock_guard<std::mutex> l(mu_);
+  const v1::SessionRecord before = record_;
   if (record_.phase() == v1::FINISHED) {
     // A finished session is history: start a new one. The generation goes on
     // counting: a reexec's new khod is told apart by incarnation (generation
@@ -662,6 +698,10 @@ Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req) {
     h = opener_->TakeFromProcess(DeclarationOf(a), req.kernel().pid(), req.kernel().fd());
   } else if (req.has_model()) {
     if (req.model().size() == 0) return Status::InvalidArgument("model guest needs a size");
+    if (req.model().hstate_order() > kMaxFolioOrder)
+      return Status::InvalidArgument("AttachRequest.model.hstate_order " +
+                                     std::to_string(req.model().hstate_order()) +
+                                     " is not 0 (buddy), 9 (2 MiB) or 18 (1 GiB)");
     a.set_is_model(true);
     *a.mutable_model() = req.model();
     h = opener_->NewModel(DeclarationOf(a),
@@ -670,20 +710,6 @@ Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req) {
                                     req.model().populate()});
   }
   if (!h.ok()) return h.status();
-  const uint32_t page = static_cast<uint32_t>(::sysconf(_SC_PAGESIZE));
-  KHOD_RETURN_IF_ERROR(CheckMemslots(req, (*h)->size, page));
-  KHOD_RETURN_IF_ERROR(CheckAttributeRanges(req.attributes(), (*h)->size / page));
-  // Memslots must not collide with those of gmems attached before.
-  for (const auto& vr : record_.vms()) {
-    if (vr.token() != req.vm_token()) continue;
-    for (const auto& m : req.memslots())
-      for (const auto& o : vr.memslots())
-        if (m.slot() == o.slot() ||
-            (m.base_gfn() < o.base_gfn() + o.npages() && o.base_gfn() < m.base_gfn() + m.npages()))
-          return Status::InvalidArgument("memslot " + std::to_string(m.slot()) +
-                                         " collides with memslot " + std::to_string(o.slot()) +
-                                         " of VM " + std::to_string(vr.token()));
-  }
   a.set_inode((*h)->inode);
   a.set_kind(a.is_model() ? "model" : FileKindName((*h)->kind));
 
@@ -703,20 +729,31 @@ Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req) {
   }
   *record_.add_gmems() = a;
   record_.set_next_token(std::max<uint64_t>(record_.next_token(), token + 1));
+  std::map<uint64_t, uint64_t> sizes = SizesOf(handles_);
+  sizes[token] = (*h)->size;
+  Status declared = CheckDeclared(record_, sizes, "Attach");
+  if (!declared.ok()) {
+    record_ = before;  // nothing recorded: the handle closes with h
+    return declared;
+  }
   handles_[token] = std::move(*h);
   opts_.crash.Hit("pre-attached");
-  Result<uint64_t> ticket = StageRecord();
-  if (!ticket.ok()) return ticket.status();
-  v1::GmemInfo info = InfoOf(a);
-  l.unlock();  // wait for durability without holding up the next change
-  KHOD_RETURN_IF_ERROR(commit_.Wait(*ticket));
+  // Waited for under mu_: no other change is staged on top of this one, so
+  // a failed write leaves exactly the session before it.
+  Status persisted = PersistOrRevert(before, "Attach");
+  if (!persisted.ok()) {
+    handles_.erase(token);
+    extents_.erase(token);
+    return persisted;
+  }
   opts_.crash.Hit("attached");
-  return info;
+  return InfoOf(a);
 }
 
 Status Session::Detach(uint64_t token) {
-  std::unique_lock<std::mutex> l(mu_);
+  std::lock_guard<std::mutex> l(mu_);
   KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE}, "Detach"));
+  const v1::SessionRecord before = record_;
   int idx = -1;
   for (int i = 0; i < record_.gmems_size(); ++i)
     if (record_.gmems(i).token() == token) idx = i;
@@ -737,18 +774,16 @@ Status Session::Detach(uint64_t token) {
     if (used) *vms.Add() = keep;
   }
   *record_.mutable_vms() = vms;
+  // The file is let go only once no durable record names it.
+  KHOD_RETURN_IF_ERROR(PersistOrRevert(before, "Detach"));
   handles_.erase(token);
   extents_.erase(token);
-  Result<uint64_t> ticket = StageRecord();
-  if (!ticket.ok()) return ticket.status();
-  l.unlock();
-  KHOD_RETURN_IF_ERROR(commit_.Wait(*ticket));
   opts_.crash.Hit("detached");
   return Status::Ok();
 }
 
 Status Session::UpdateAttributes(const v1::UpdateAttributesRequest& req) {
-  std::unique_lock<std::mutex> l(mu_);
+  std::lock_guard<std::mutex> l(mu_);
   KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE, v1::PREPARED}, "UpdateAttributes"));
   v1::GmemAttachment* a = nullptr;
   for (auto& g : *record_.mutable_gmems())
@@ -756,10 +791,14 @@ Status Session::UpdateAttributes(const v1::UpdateAttributesRequest& req) {
   auto it = handles_.find(req.token());
   if (!a || it == handles_.end())
     return Status::NotFound("no gmem with token " + std::to_string(req.token()));
-  const uint32_t page = static_cast<uint32_t>(::sysconf(_SC_PAGESIZE));
-  KHOD_RETURN_IF_ERROR(CheckAttributeRanges(req.ranges(), it->second->size / page));
   v1::GmemAttachment updated = *a;
   for (const auto& r : req.ranges()) *updated.add_attributes() = r;
+  {
+    v1::SessionRecord candidate = record_;
+    for (auto& g : *candidate.mutable_gmems())
+      if (g.token() == req.token()) g = updated;
+    KHOD_RETURN_IF_ERROR(CheckDeclared(candidate, SizesOf(handles_), "UpdateAttributes"));
+  }
   if (it->second->is_model) {
     return Status::Unsupported(
         "MODEL guests convert through the model's conversion flow, not declared attributes");
@@ -771,18 +810,20 @@ Status Session::UpdateAttributes(const v1::UpdateAttributesRequest& req) {
   Result<std::unique_ptr<GmemHandle>> h = opener_->Adopt(DeclarationOf(updated), dup);
   if (!h.ok()) return h.status();
   (*h)->how = it->second->how;
-  it->second = std::move(*h);
+  const v1::SessionRecord before = record_;
   *a = updated;
-  Result<uint64_t> ticket = StageRecord();
-  if (!ticket.ok()) return ticket.status();
-  l.unlock();
-  return commit_.Wait(*ticket);
+  // The source captures with the new declaration only once it is durable.
+  KHOD_RETURN_IF_ERROR(PersistOrRevert(before, "UpdateAttributes"));
+  it->second = std::move(*h);
+  return Status::Ok();
 }
 
 Result<v1::PhaseReply> Session::Prepare() {
   std::lock_guard<std::mutex> l(mu_);
   KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE, v1::PREPARED}, "Prepare"));
   if (handles_.empty()) return Status::FailedPrecondition("Prepare: no gmem attached");
+  // A record from a khod that did not check declarations at Attach.
+  KHOD_RETURN_IF_ERROR(CheckDeclared(record_, SizesOf(handles_), "Prepare"));
   const int64_t t0 = NowNs();
   Result<Snapshot> snap = CaptureAll(handles_, /*final_capture=*/false);
   if (!snap.ok()) return snap.status();
@@ -799,15 +840,19 @@ Result<v1::PhaseReply> Session::Prepare() {
   KHOD_RETURN_IF_ERROR(Encode(*snap, BlobFormat::kProto, &blob));
   KHOD_RETURN_IF_ERROR(WriteBlob("prepared", blob, &file));
   opts_.crash.Hit("pre-prepared");
+  const v1::SessionRecord before = record_;
   const std::string old = record_.prepared_blob();
   record_.set_phase(v1::PREPARED);
   record_.set_prepared_blob(file);
   record_.set_prepared_blob_bytes(blob.size());
   RecordDuration(v1::PREPARED, NowNs() - t0);
-  // Deleted by the write that stops naming it: this one, or the next one
-  // when this fails (the durable record still names it until then).
-  if (!old.empty() && old != file) orphans_.push_back(old);
-  KHOD_RETURN_IF_ERROR(Persist());
+  Status persisted = PersistOrRevert(before, "Prepare");
+  if (!persisted.ok()) {
+    ::unlink(path(file).c_str());  // named by no record
+    return persisted;
+  }
+  // Named by no record any more.
+  if (!old.empty() && old != file) ::unlink(path(old).c_str());
   opts_.crash.Hit("prepared");
   PrewarmFreezeBlob(*snap);
   v1::PhaseReply r;
@@ -832,6 +877,13 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
       return Status::FailedPrecondition(
           "Freeze: pause every guest first and set guests_paused (khod cannot pause them, and a "
           "capture of running guests is not final)");
+    // Unknown enum values are refused, never recorded.
+    if (!v1::Transport_IsValid(req.transport()))
+      return Status::InvalidArgument("FreezeRequest.transport: unknown transport " +
+                                     std::to_string(req.transport()));
+    if (!v1::BlobFormat_IsValid(req.format()))
+      return Status::InvalidArgument("FreezeRequest.format: unknown blob format " +
+                                     std::to_string(req.format()));
     const v1::Transport tkind =
         req.transport() == v1::TRANSPORT_UNSPECIFIED ? opts_.default_transport : req.transport();
     const v1::BlobFormat fmt =
@@ -858,6 +910,7 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     KHOD_RETURN_IF_ERROR(Encode(*snap, ToBlobFormat(fmt), &blob));
     KHOD_RETURN_IF_ERROR(WriteBlob("frozen", blob, &file));
     opts_.crash.Hit("pre-frozen");
+    const v1::SessionRecord prepared = record_;
     record_.set_phase(v1::FROZEN);
     record_.set_format(fmt);
     record_.set_frozen_blob(file);
@@ -866,7 +919,11 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     if (hw.ok()) record_.set_freeze_hardware_corrupted_kb(*hw);
     else record_.clear_freeze_hardware_corrupted_kb();
     RecordDuration(v1::FROZEN, NowNs() - t0);
-    KHOD_RETURN_IF_ERROR(Persist());
+    Status persisted = PersistOrRevert(prepared, "Freeze");
+    if (!persisted.ok()) {
+      ::unlink(path(file).c_str());  // named by no record
+      return persisted;
+    }
     opts_.crash.Hit("frozen");
     frozen_ = std::move(*snap);
     have_frozen_ = true;
@@ -1050,6 +1107,20 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
                                         "still held");
 
   std::map<uint64_t, std::unique_ptr<GmemHandle>> restored;
+  // Model guests of this process move from handles_ into `restored`: back
+  // again when the restore does not stand.
+  std::vector<uint64_t> taken_models;
+  struct GiveBack {
+    std::vector<uint64_t>* tokens;
+    std::map<uint64_t, std::unique_ptr<GmemHandle>>* from;
+    std::map<uint64_t, std::unique_ptr<GmemHandle>>* to;
+    ~GiveBack() {
+      for (uint64_t t : *tokens) {
+        auto it = from->find(t);
+        if (it != from->end() && it->second) (*to)[t] = std::move(it->second);
+      }
+    }
+  } give_back{&taken_models, &restored, &handles_};
   size_t adopted = 0, rebuilt = 0, model = 0;
   std::vector<std::string> notes;  // what the VMM must know about individual gmems
   for (const GuestMemfd& g : snap.gmems) {
@@ -1078,6 +1149,7 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
       // Same process (no exec happened): the model guest never went away.
       h = std::move(held->second);
       handles_.erase(held);
+      taken_models.push_back(g.token);
       ++model;
     } else if (g.provenance == Provenance::kModel) {
       h = opener_->RestoreModel(g);
@@ -1151,13 +1223,22 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
     }
   }
   opts_.crash.Hit("pre-restored");
-  warming_.clear();  // those not taken (rebuilt instead): their mappings go
-  restored_ = std::move(restored);
-  frozen_ = std::move(snap);
-  have_frozen_ = true;
+  const v1::SessionRecord before = record_;
   record_.set_phase(v1::RESTORED);
   RecordDuration(v1::RESTORED, NowNs() - t0);
-  KHOD_RETURN_IF_ERROR(Persist());
+  restored_ = std::move(restored);  // Status, published with the record, names their fds
+  // Until RESTORED is durable nothing is held as restored: a failed write
+  // leaves HANDED_OVER with every received fd, and Restore can be retried.
+  Status persisted = PersistOrRevert(before, "Restore");
+  if (!persisted.ok()) {
+    restored = std::move(restored_);  // give_back returns this process's model guests
+    restored_.clear();
+    return persisted;
+  }
+  taken_models.clear();
+  warming_.clear();  // those not taken (rebuilt instead): their mappings go
+  frozen_ = std::move(snap);
+  have_frozen_ = true;
   opts_.crash.Hit("restored");
   v1::PhaseReply r;
   r.set_phase(v1::RESTORED);
@@ -1201,13 +1282,14 @@ Result<v1::VerifyReply> Session::Verify() {
   v.counts.real_flags_carried = stats.flags_carried;
   v1::VerifyReply reply;
   FillVerifyReply(v.diff, v.counts, &reply);
+  const v1::SessionRecord before = record_;
   record_.set_last_verdict(VerdictLine(v.diff, v.counts));
   if (v.equal()) {
     opts_.crash.Hit("pre-verified");
     record_.set_phase(v1::VERIFIED);
     RecordDuration(v1::VERIFIED, NowNs() - t0);
   }
-  Status persisted = Persist();
+  Status persisted = PersistOrRevert(before, "Verify");
   // Its page tables have served: the old address space is freed in the
   // background once the verdict is out (its teardown takes a core for
   // ~0.1 s per 2 GiB, which would otherwise land inside the blackout).
@@ -1224,17 +1306,28 @@ Result<v1::PhaseReply> Session::Finish() {
     Status s = transport_->Finish();
     if (!s.ok()) return s.WithContext("Finish");
   }
+  opts_.crash.Hit("pre-finished");
+  const v1::SessionRecord before = record_;
+  record_.set_phase(v1::FINISHED);
+  // Until FINISHED is durable khod keeps every reference: a failed write
+  // leaves VERIFIED, the VMM can still take its memory, Finish can be retried.
+  std::map<uint64_t, std::unique_ptr<GmemHandle>> releasing = std::move(restored_);
+  restored_.clear();  // Status, published with the record, names no khod_fd
+  Status persisted = PersistOrRevert(before, "Finish");
+  if (!persisted.ok()) {
+    restored_ = std::move(releasing);
+    return persisted;
+  }
+  for (auto& kv : releasing)
+    if (kv.second->source) kv.second->source->UsePagesMappedBy(-1);
+  ReleaseMappingHolder();
   if (received_) {
     for (auto& kv : received_->fds) ::close(kv.second);
     received_->fds.clear();
   }
-  opts_.crash.Hit("pre-finished");
   // The VMM has taken its memory back (khod_fd): khod lets go of its references.
-  const size_t released = restored_.size();
-  ReleaseMappingHolder();
-  restored_.clear();
-  record_.set_phase(v1::FINISHED);
-  KHOD_RETURN_IF_ERROR(Persist());
+  const size_t released = releasing.size();
+  releasing.clear();
   opts_.crash.Hit("finished");
   v1::PhaseReply r;
   r.set_phase(v1::FINISHED);
@@ -1251,17 +1344,14 @@ Result<v1::PhaseReply> Session::Cancel() {
     KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE, v1::PREPARED, v1::FROZEN}, "Cancel"));
   const v1::Phase was = record_.phase();
   const std::string prepared = record_.prepared_blob(), frozen = record_.frozen_blob();
-  ResetToIdle();
+  const v1::SessionRecord before = record_;
+  ClearSessionRecord();
   // The IDLE record first: until it is durable the old record may still name
   // these files, and a crash after it leaves orphans only, never a record
-  // naming deleted files. A failed write deletes nothing.
-  Status persisted = Persist();
-  if (!persisted.ok()) {
-    // The durable record still names them; the next write that succeeds does not.
-    for (const std::string& f : {prepared, frozen})
-      if (!f.empty()) orphans_.push_back(f);
-    return persisted.WithContext("Cancel: the IDLE record was not written, nothing was deleted");
-  }
+  // naming deleted files. A failed write deletes nothing and changes nothing.
+  Status persisted = PersistOrRevert(before, "Cancel");
+  if (!persisted.ok()) return persisted.WithContext("nothing was deleted");
+  ReleaseSessionHolds();
   opts_.crash.Hit("cancelled");
   if (transport_) transport_->Abort();
   transport_.reset();

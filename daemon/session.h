@@ -7,7 +7,9 @@
 //   process) -> IDLE.
 //
 // Every transition is persisted (daemon/record_file.h) before it is reported,
-// so a crash at any instant leaves the previous or the new record. Open()
+// so a crash at any instant leaves the previous or the new record. A call
+// whose record write fails changes nothing: the session in memory goes back
+// to what the durable record says, and no file it names is let go. Open()
 // reads the record and resumes or rolls back, and says which (recovery()).
 // All methods are thread-safe; gRPC calls them concurrently.
 #ifndef KHOD_DAEMON_SESSION_H_
@@ -109,12 +111,18 @@ class Session {
   void ExecFailedLocked(const Status& why);  // ExecFailed, caller holds mu_
   Status Recover();
   // record_ -> state dir through the group commit; the status copy is
-  // refreshed once it is durable. StageRecord() queues it (caller holds mu_)
-  // so the caller can drop mu_ before waiting; Persist() stages and waits.
+  // refreshed once it is durable. StageRecord() queues it; Persist() stages
+  // and waits, the caller holding mu_ throughout: no change is staged on top
+  // of one whose write may still fail, so reverting it (PersistOrRevert)
+  // leaves exactly the session before it.
   Result<uint64_t> StageRecord();
   // Persist() also deletes the files in orphans_ once it succeeds: the
   // durable record then names none of them.
   Status Persist();
+  // Persist(), or, when the write fails, record_ back to `before` (the
+  // generation still counts on) and the error saying `op` changed nothing.
+  // The caller holds mu_ throughout and undoes what else it changed.
+  Status PersistOrRevert(const v1::SessionRecord& before, const std::string& op);
   v1::StatusReply BuildStatus() const;  // caller holds mu_
   Status ReattachAll(std::vector<std::string>* dropped);
   void StartWarmUps();
@@ -143,7 +151,9 @@ class Session {
   Result<std::string> ReadFrozenBlobFromStateDir() const;
   void RecordDuration(v1::Phase p, int64_t nanos);
   void ClearFrozenBlob();
-  void ResetToIdle();
+  void ResetToIdle();  // both of:
+  void ClearSessionRecord();   // record_ back to IDLE, naming no blob
+  void ReleaseSessionHolds();  // what this process holds for the session's restore
   // Freeze's handover did not happen: back to PREPARED, the frozen blob an orphan.
   // `what` failed because of `cause`; the reply carries both, and the record
   // write's error too when the PREPARED record cannot be written either.

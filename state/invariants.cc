@@ -205,6 +205,7 @@ const char* TextProblem(const std::string& s) {
   while (p < end) {
     const unsigned char c = *p;
     if (c == 0) return "contains a NUL byte";
+    if (c < 0x20 || c == 0x7f) return "contains a control character";
     size_t n;
     uint32_t cp;
     if (c < 0x80) n = 1, cp = c;

@@ -4,6 +4,11 @@
 // side whose exec never happened, malformed or oversized requests, state
 // kept in memory although its record could not be written, phases with no
 // way out, blobs left behind.
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <future>
@@ -70,6 +75,315 @@ TEST_F(HostileSessionTest, RestoreWhereTheReexecDidNotHappenReturns) {
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_TRUE(v->equal());
+}
+
+// ---- Item 4: state changes only once its record is durable -----------------
+
+// How a record write is made to fail in the state directory (a tmpfs of its
+// own, mounted by the test: tests run as root).
+enum class Fault {
+  kFull,        // the tmpfs is full: every write fails with ENOSPC
+  kReadOnly,    // the tmpfs is remounted read-only: EROFS
+  kRecordOnly,  // a directory where the record's temporary goes: only the record fails
+};
+
+const char* FaultName(Fault f) {
+  switch (f) {
+    case Fault::kFull: return "full tmpfs";
+    case Fault::kReadOnly: return "read-only dir";
+    case Fault::kRecordOnly: return "record write blocked";
+  }
+  return "?";
+}
+
+class FailedWriteTest : public SessionTest, public ::testing::WithParamInterface<Fault> {
+ protected:
+  void SetUp() override {
+    SessionTest::SetUp();
+    if (::mount("tmpfs", dir_.c_str(), "tmpfs", 0, "size=4m,mode=0700") != 0)
+      GTEST_SKIP() << "cannot mount a tmpfs for the state dir (" << std::strerror(errno)
+                   << "): needs root in a mount namespace that allows it";
+    mounted_ = true;
+  }
+  void TearDown() override {
+    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+    SessionTest::TearDown();
+  }
+  void Break() {
+    switch (GetParam()) {
+      case Fault::kFull: {
+        const int fd = ::open((dir_ + "/filler").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+        ASSERT_GE(fd, 0);
+        std::string chunk(64 << 10, 'f');
+        while (::write(fd, chunk.data(), chunk.size()) > 0) {
+        }
+        while (::write(fd, chunk.data(), 1) > 0) {
+        }
+        ASSERT_EQ(errno, ENOSPC);
+        ::close(fd);
+        break;
+      }
+      case Fault::kReadOnly:
+        ASSERT_EQ(::mount("tmpfs", dir_.c_str(), "tmpfs", MS_REMOUNT | MS_RDONLY, nullptr), 0)
+            << std::strerror(errno);
+        break;
+      case Fault::kRecordOnly:
+        ASSERT_EQ(::mkdir((dir_ + "/session.rec.tmp").c_str(), 0700), 0);
+        break;
+    }
+  }
+  void Mend() {
+    switch (GetParam()) {
+      case Fault::kFull: ASSERT_EQ(::unlink((dir_ + "/filler").c_str()), 0); break;
+      case Fault::kReadOnly:
+        ASSERT_EQ(::mount("tmpfs", dir_.c_str(), "tmpfs", MS_REMOUNT, nullptr), 0)
+            << std::strerror(errno);
+        break;
+      case Fault::kRecordOnly: ASSERT_EQ(::rmdir((dir_ + "/session.rec.tmp").c_str()), 0); break;
+    }
+  }
+  std::string DurableRecord() {
+    Result<std::string> r = ReadRecordFile(dir_ + "/session.rec");
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : "";
+  }
+  // Runs `call` with record writes failing: it must fail, and leave Status
+  // and the durable record as they were.
+  template <typename Call>
+  void FailsChangingNothing(Session* s, const char* what, Call call) {
+    const v1::StatusReply before = s->GetStatus();
+    const std::string record = DurableRecord();
+    Break();
+    ASSERT_FALSE(HasFailure());
+    const Status st = call();
+    Mend();
+    EXPECT_FALSE(st.ok()) << what << " succeeded with " << FaultName(GetParam());
+    const v1::StatusReply after = s->GetStatus();
+    EXPECT_EQ(after.phase(), before.phase()) << what << ": " << st.ToString();
+    EXPECT_EQ(after.generation(), before.generation()) << what;
+    EXPECT_EQ(after.gmems_size(), before.gmems_size()) << what;
+    EXPECT_EQ(after.last_verdict(), before.last_verdict()) << what;
+    EXPECT_EQ(DurableRecord(), record) << what << ": the durable record changed";
+  }
+  std::unique_ptr<Session> Prepared() {
+    auto s = Open();
+    EXPECT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+    EXPECT_TRUE(s->Prepare().ok());
+    return s;
+  }
+
+  bool mounted_ = false;
+};
+
+template <typename T>
+Status StatusOf(const Result<T>& r) {
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+TEST_P(FailedWriteTest, Attach) {
+  auto s = Open();
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  const int second = ::memfd_create("guest1", MFD_CLOEXEC);
+  ASSERT_EQ(::ftruncate(second, 1 << 20), 0);
+  v1::AttachRequest q = KernelAttach(second);
+  q.clear_memslots();
+  q.set_vm_token(0);
+  FailsChangingNothing(s.get(), "Attach", [&] { return StatusOf(s->Attach(q)); });
+  // The next write does not carry the failed attach with it.
+  ASSERT_TRUE(s->Detach(1).ok());
+  EXPECT_EQ(s->GetStatus().gmems_size(), 0);
+  ASSERT_TRUE(s->Attach(q).ok());  // and it can be attached now
+  ::close(second);
+}
+
+TEST_P(FailedWriteTest, Detach) {
+  auto s = Open();
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  FailsChangingNothing(s.get(), "Detach", [&] { return s->Detach(1); });
+  ASSERT_TRUE(s->Detach(1).ok());  // still attached: a second Detach finds it
+  EXPECT_EQ(s->GetStatus().gmems_size(), 0);
+}
+
+TEST_P(FailedWriteTest, UpdateAttributes) {
+  auto s = Open();
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  v1::UpdateAttributesRequest q;
+  q.set_token(1);
+  auto* r = q.add_ranges();
+  r->set_first(200);
+  r->set_count(8);
+  r->set_value(8);
+  FailsChangingNothing(s.get(), "UpdateAttributes", [&] { return s->UpdateAttributes(q); });
+  // The next write does not carry the failed update with it.
+  ASSERT_TRUE(s->Prepare().ok());
+  v1::SessionRecord rec;
+  ASSERT_TRUE(rec.ParseFromString(DurableRecord()));
+  ASSERT_EQ(rec.gmems_size(), 1);
+  EXPECT_EQ(rec.gmems(0).attributes_size(), 0) << rec.gmems(0).DebugString();
+  ASSERT_TRUE(s->UpdateAttributes(q).ok());
+}
+
+TEST_P(FailedWriteTest, Prepare) {
+  auto s = Open();
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  FailsChangingNothing(s.get(), "Prepare", [&] { return StatusOf(s->Prepare()); });
+  // Still IDLE: Freeze is refused, a new Prepare works.
+  EXPECT_EQ(s->Freeze(PausedFreeze()).status().code(), Status::Code::kFailedPrecondition);
+  ASSERT_TRUE(s->Prepare().ok());
+  ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+}
+
+TEST_P(FailedWriteTest, Freeze) {
+  auto s = Prepared();
+  FailsChangingNothing(s.get(), "Freeze", [&] { return StatusOf(s->Freeze(PausedFreeze())); });
+  Result<v1::PhaseReply> f = s->Freeze(PausedFreeze());
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(s->phase(), v1::HANDED_OVER);
+}
+
+TEST_P(FailedWriteTest, Restore) {
+  auto s = Prepared();
+  ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+  FailsChangingNothing(s.get(), "Restore",
+                       [&] { return StatusOf(s->Restore(v1::RestoreRequest())); });
+  Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  Result<v1::VerifyReply> v = s->Verify();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_TRUE(v->equal());
+}
+
+TEST_P(FailedWriteTest, Verify) {
+  auto s = Prepared();
+  ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+  ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
+  FailsChangingNothing(s.get(), "Verify", [&] { return StatusOf(s->Verify()); });
+  // No verdict is durable: still RESTORED, so Finish is refused.
+  EXPECT_EQ(s->Finish().status().code(), Status::Code::kFailedPrecondition);
+  ASSERT_TRUE(s->Verify().ok());
+  EXPECT_EQ(s->phase(), v1::VERIFIED);
+  ASSERT_TRUE(s->Finish().ok());
+}
+
+TEST_P(FailedWriteTest, Finish) {
+  auto s = Prepared();
+  ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+  ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
+  ASSERT_TRUE(s->Verify().ok());
+  FailsChangingNothing(s.get(), "Finish", [&] { return StatusOf(s->Finish()); });
+  // khod still holds the restored file for the VMM.
+  const v1::StatusReply st = s->GetStatus();
+  ASSERT_EQ(st.gmems_size(), 1);
+  EXPECT_GT(st.gmems(0).khod_fd(), 0);
+  EXPECT_EQ(::fcntl(st.gmems(0).khod_fd(), F_GETFD) >= 0, true);
+  ASSERT_TRUE(s->Finish().ok());
+  EXPECT_EQ(s->phase(), v1::FINISHED);
+}
+
+TEST_P(FailedWriteTest, Cancel) {
+  auto s = Prepared();
+  FailsChangingNothing(s.get(), "Cancel", [&] { return StatusOf(s->Cancel()); });
+  // Still PREPARED: Freeze goes on from there.
+  Result<v1::PhaseReply> f = s->Freeze(PausedFreeze());
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+}
+
+INSTANTIATE_TEST_SUITE_P(Faults, FailedWriteTest,
+                         ::testing::Values(Fault::kFull, Fault::kReadOnly, Fault::kRecordOnly),
+                         [](const ::testing::TestParamInfo<Fault>& i) {
+                           switch (i.param) {
+                             case Fault::kFull: return std::string("FullTmpfs");
+                             case Fault::kReadOnly: return std::string("ReadOnlyDir");
+                             case Fault::kRecordOnly: return std::string("RecordWriteBlocked");
+                           }
+                           return std::string("Unknown");
+                         });
+
+// ---- Item 11: one validator, at Attach, before anything is recorded --------
+
+TEST_F(HostileSessionTest, MemslotsWhoseOverlapWrapsAt2To64AreRefusedAtAttach) {
+  auto s = Open();
+  v1::AttachRequest q = KernelAttach(memfd_);
+  q.mutable_memslots(0)->set_base_gfn(~uint64_t{0} - 9);  // + 256 pages wraps past 2^64
+  auto* low = q.add_memslots();
+  low->set_slot(1);
+  low->set_base_gfn(0);
+  low->set_npages(1);
+  low->set_gmem_offset(1 << 19);
+  low->set_flags(4);
+  Result<v1::GmemInfo> g = s->Attach(q);
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.status().code(), Status::Code::kInvalidArgument) << g.status().ToString();
+  EXPECT_NE(g.status().message().find("overflows"), std::string::npos) << g.status().message();
+  EXPECT_EQ(s->GetStatus().gmems_size(), 0);
+  // Nothing was recorded: a sound declaration attaches and prepares.
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  Result<v1::PhaseReply> p = s->Prepare();
+  EXPECT_TRUE(p.ok()) << p.status().ToString();
+}
+
+TEST_F(HostileSessionTest, NamesWithNulOrControlCharactersAreRefusedAtAttach) {
+  auto s = Open();
+  for (const std::string& name : {std::string("vm\0x", 4), std::string("vm\x1b[31m"),
+                                  std::string("a\nb"), std::string("\xff\xfe")}) {
+    v1::AttachRequest q = KernelAttach(memfd_);
+    q.set_name(name);
+    Result<v1::GmemInfo> g = s->Attach(q);
+    ASSERT_FALSE(g.ok()) << "name of " << name.size() << " bytes accepted";
+    EXPECT_EQ(g.status().code(), Status::Code::kInvalidArgument) << g.status().ToString();
+    EXPECT_NE(g.status().message().find("name"), std::string::npos) << g.status().message();
+  }
+  EXPECT_EQ(s->GetStatus().gmems_size(), 0);
+  EXPECT_EQ(s->GetStatus().generation(), 1u);  // nothing was written
+}
+
+TEST_F(HostileSessionTest, AttributeRangesPastTheGmemOrEmptyAreRefused) {
+  auto s = Open();
+  v1::AttachRequest q = KernelAttach(memfd_);
+  auto* r = q.add_attributes();
+  r->set_first(250);
+  r->set_count(~uint64_t{0} - 100);  // wraps
+  r->set_value(8);
+  EXPECT_EQ(s->Attach(q).status().code(), Status::Code::kInvalidArgument);
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  v1::UpdateAttributesRequest u;
+  u.set_token(1);
+  u.add_ranges()->set_first(3);  // count 0
+  EXPECT_EQ(s->UpdateAttributes(u).code(), Status::Code::kInvalidArgument);
+  u.mutable_ranges(0)->set_count(1000);  // past 256 pages
+  u.mutable_ranges(0)->set_value(8);
+  EXPECT_EQ(s->UpdateAttributes(u).code(), Status::Code::kInvalidArgument);
+  EXPECT_TRUE(s->Prepare().ok());
+}
+
+TEST_F(HostileSessionTest, UnknownEnumValuesAreRefusedNotRecorded) {
+  auto s = Open();
+  v1::AttachRequest m;
+  m.set_name("model");
+  m.mutable_model()->set_size(1 << 21);
+  m.mutable_model()->set_hstate_order(256 + 9);  // would wrap to 9 in a byte
+  EXPECT_EQ(s->Attach(m).status().code(), Status::Code::kInvalidArgument);
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  ASSERT_TRUE(s->Prepare().ok());
+  const uint64_t generation = s->GetStatus().generation();
+  v1::FreezeRequest f = PausedFreeze();
+  f.set_format(static_cast<v1::BlobFormat>(77));
+  Result<v1::PhaseReply> r = s->Freeze(f);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("format"), std::string::npos) << r.status().message();
+  f = PausedFreeze();
+  f.set_transport(static_cast<v1::Transport>(77));
+  EXPECT_EQ(s->Freeze(f).status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(s->phase(), v1::PREPARED);
+  EXPECT_EQ(s->GetStatus().generation(), generation);
+  Result<std::string> raw = ReadRecordFile(dir_ + "/session.rec");
+  ASSERT_TRUE(raw.ok());
+  v1::SessionRecord rec;
+  ASSERT_TRUE(rec.ParseFromString(*raw));
+  EXPECT_NE(static_cast<int>(rec.format()), 77);
+  ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
 }
 
 }  // namespace
