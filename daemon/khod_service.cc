@@ -25,16 +25,17 @@ grpc::Status ToGrpc(const Status& s) {
 
 namespace {
 
-// Runs `fn` for an authorized caller and a request within the API's size
-// limits (daemon/request_limits.h): the one place every RPC is checked.
+// Runs `fn` with the caller's credentials for an authorized caller and a
+// request within the API's size limits (daemon/request_limits.h): the one
+// place every RPC is checked.
 template <typename Fn>
 grpc::Status Guarded(const PeerAuth* auth, grpc::ServerContext* c,
                      const google::protobuf::Message& request, Fn fn) {
-  Status a = auth->Check(c->peer());
-  if (!a.ok()) return ToGrpc(a);
+  Result<PeerCred> who = auth->Check(c->peer());
+  if (!who.ok()) return ToGrpc(who.status());
   Status limits = CheckRequestLimits(request);
   if (!limits.ok()) return ToGrpc(limits);
-  return ToGrpc(fn());
+  return ToGrpc(fn(*who));
 }
 
 template <typename T, typename Out>
@@ -48,38 +49,41 @@ Status Assign(Result<T> r, Out* out) {
 
 grpc::Status KhodService::Attach(grpc::ServerContext* c, const v1::AttachRequest* q,
                                  v1::AttachReply* r) {
-  return Guarded(auth_, c, *q, [&] { return Assign(session_->Attach(*q), r->mutable_gmem()); });
+  return Guarded(auth_, c, *q, [&](const PeerCred& who) {
+    return Assign(session_->Attach(*q, who), r->mutable_gmem());
+  });
 }
 
 grpc::Status KhodService::Detach(grpc::ServerContext* c, const v1::DetachRequest* q,
                                  v1::DetachReply*) {
-  return Guarded(auth_, c, *q, [&] { return session_->Detach(q->token()); });
+  return Guarded(auth_, c, *q, [&](const PeerCred&) { return session_->Detach(q->token()); });
 }
 
 grpc::Status KhodService::UpdateAttributes(grpc::ServerContext* c,
                                            const v1::UpdateAttributesRequest* q,
                                            v1::UpdateAttributesReply*) {
-  return Guarded(auth_, c, *q, [&] { return session_->UpdateAttributes(*q); });
+  return Guarded(auth_, c, *q, [&](const PeerCred&) { return session_->UpdateAttributes(*q); });
 }
 
 grpc::Status KhodService::Prepare(grpc::ServerContext* c, const v1::PrepareRequest* q,
                                   v1::PhaseReply* r) {
-  return Guarded(auth_, c, *q, [&] { return Assign(session_->Prepare(), r); });
+  return Guarded(auth_, c, *q, [&](const PeerCred&) { return Assign(session_->Prepare(), r); });
 }
 
 grpc::Status KhodService::Freeze(grpc::ServerContext* c, const v1::FreezeRequest* q,
                                  v1::PhaseReply* r) {
-  return Guarded(auth_, c, *q, [&] { return Assign(session_->Freeze(*q), r); });
+  return Guarded(auth_, c, *q, [&](const PeerCred&) { return Assign(session_->Freeze(*q), r); });
 }
 
 grpc::Status KhodService::Restore(grpc::ServerContext* c, const v1::RestoreRequest* q,
                                   v1::PhaseReply* r) {
-  return Guarded(auth_, c, *q, [&] { return Assign(session_->Restore(*q), r); });
+  return Guarded(auth_, c, *q,
+                 [&](const PeerCred& who) { return Assign(session_->Restore(*q, who), r); });
 }
 
 grpc::Status KhodService::Verify(grpc::ServerContext* c, const v1::VerifyRequest* q,
                                  v1::VerifyReply* r) {
-  return Guarded(auth_, c, *q, [&] {
+  return Guarded(auth_, c, *q, [&](const PeerCred&) {
     Status s = Assign(session_->Verify(), r);
     if (s.ok() && on_verified_) on_verified_(*r);
     return s;
@@ -88,17 +92,17 @@ grpc::Status KhodService::Verify(grpc::ServerContext* c, const v1::VerifyRequest
 
 grpc::Status KhodService::Finish(grpc::ServerContext* c, const v1::FinishRequest* q,
                                  v1::PhaseReply* r) {
-  return Guarded(auth_, c, *q, [&] { return Assign(session_->Finish(), r); });
+  return Guarded(auth_, c, *q, [&](const PeerCred&) { return Assign(session_->Finish(), r); });
 }
 
 grpc::Status KhodService::Cancel(grpc::ServerContext* c, const v1::CancelRequest* q,
                                  v1::PhaseReply* r) {
-  return Guarded(auth_, c, *q, [&] { return Assign(session_->Cancel(), r); });
+  return Guarded(auth_, c, *q, [&](const PeerCred&) { return Assign(session_->Cancel(), r); });
 }
 
 grpc::Status KhodService::GetStatus(grpc::ServerContext* c, const v1::StatusRequest* q,
                                     v1::StatusReply* r) {
-  return Guarded(auth_, c, *q, [&] {
+  return Guarded(auth_, c, *q, [&](const PeerCred&) {
     *r = session_->GetStatus();
     return Status::Ok();
   });
@@ -106,7 +110,8 @@ grpc::Status KhodService::GetStatus(grpc::ServerContext* c, const v1::StatusRequ
 
 grpc::Status KhodService::GetSnapshot(grpc::ServerContext* c, const v1::SnapshotRequest* q,
                                       v1::SnapshotReply* r) {
-  return Guarded(auth_, c, *q, [&] { return Assign(session_->GetSnapshot(*q), r); });
+  return Guarded(auth_, c, *q,
+                 [&](const PeerCred&) { return Assign(session_->GetSnapshot(*q), r); });
 }
 
 }  // namespace khod

@@ -71,7 +71,7 @@ Status PeerAuth::Register(int conn_fd) {
   return Status::Ok();
 }
 
-Status PeerAuth::Check(const std::string& peer) const {
+Result<PeerCred> PeerAuth::Check(const std::string& peer) const {
   if (peer.rfind("fd:", 0) != 0)
     return Status::PermissionDenied("peer '" + peer + "' did not come through khod's listener");
   int fd = std::atoi(peer.c_str() + 3);
@@ -83,11 +83,10 @@ Status PeerAuth::Check(const std::string& peer) const {
       return Status::PermissionDenied("peer '" + peer + "' has no recorded credentials");
     c = it->second;
   }
-  if (c.uid == 0) return Status::Ok();
+  if (c.uid == 0) return c;
   if (allow_gid_ >= 0) {
     const gid_t allowed = static_cast<gid_t>(allow_gid_);
-    if (c.gid == allowed || std::count(c.groups.begin(), c.groups.end(), allowed) > 0)
-      return Status::Ok();
+    if (c.gid == allowed || std::count(c.groups.begin(), c.groups.end(), allowed) > 0) return c;
   }
   return Status::PermissionDenied(
       "khod: peer pid " + std::to_string(c.pid) + " uid " + std::to_string(c.uid) + " gid " +

@@ -17,15 +17,9 @@
 #include <vector>
 
 #include "common/status.h"
+#include "daemon/caller_access.h"
 
 namespace khod {
-
-struct PeerCred {
-  pid_t pid = 0;
-  uid_t uid = 0;
-  gid_t gid = 0;
-  std::vector<gid_t> groups;  // supplementary, as the peer had them when it connected
-};
 
 // khod --allow-gid: a group number (decimal digits only, below 2^32-1) or a
 // group name (getgrnam_r); anything else (empty, "abc" where no such group
@@ -38,9 +32,9 @@ class PeerAuth {
   explicit PeerAuth(long allow_gid = -1) : allow_gid_(allow_gid) {}
   // Reads SO_PEERCRED of an accepted connection and remembers it under its fd.
   Status Register(int conn_fd);
-  // `peer` is grpc::ServerContext::peer(). OK, or PermissionDenied naming the
-  // peer's uid/gid/pid and what would be accepted.
-  Status Check(const std::string& peer) const;
+  // `peer` is grpc::ServerContext::peer(). Its credentials, or
+  // PermissionDenied naming the peer's uid/gid/pid and what would be accepted.
+  Result<PeerCred> Check(const std::string& peer) const;
   long allow_gid() const { return allow_gid_; }
 
  private:

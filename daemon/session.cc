@@ -1,5 +1,6 @@
 #include "daemon/session.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/random.h>
 #include <sys/utsname.h>
@@ -415,6 +416,26 @@ Status Session::ReattachAll(std::vector<std::string>* dropped) {
   return Status::Ok();
 }
 
+// Blobs (prepared-G.blob, frozen-G.blob) the durable record does not name:
+// left by a crash between a blob and its record (a kill during Freeze), or
+// by a khod that did not delete them. Nothing reads them.
+void Session::SweepUnnamedBlobs() {
+  DIR* d = ::opendir(opts_.state_dir.c_str());
+  if (!d) return;
+  std::vector<std::string> unnamed;
+  while (struct dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    const bool blob = (name.rfind("prepared-", 0) == 0 || name.rfind("frozen-", 0) == 0) &&
+                      name.size() > 5 && name.compare(name.size() - 5, 5, ".blob") == 0;
+    if (blob && e->d_type == DT_REG && name != record_.prepared_blob() &&
+        name != record_.frozen_blob())
+      unnamed.push_back(name);
+  }
+  ::closedir(d);
+  for (const std::string& f : unnamed)
+    if (::unlinkat(AT_FDCWD, path(f).c_str(), 0) == 0) recovery_ += "; swept unnamed " + f;
+}
+
 Status Session::Recover() {
   Result<std::string> raw = ReadRecordFile(state_dir_, kRecordFile);
   if (!raw.ok() && raw.status().code() == Status::Code::kNotFound) {
@@ -508,7 +529,9 @@ Status Session::Recover() {
   }
   std::fprintf(stderr, "khod: %s\n", recovery_.c_str());
   incarnation_ = record_.generation() + 1;  // the generation Persist() is about to write
-  return Persist();
+  KHOD_RETURN_IF_ERROR(Persist());
+  SweepUnnamedBlobs();
+  return Status::Ok();
 }
 
 // ---- helpers ---------------------------------------------------------------
@@ -637,7 +660,7 @@ Result<Snapshot> Session::CaptureAll(const std::map<uint64_t, std::unique_ptr<Gm
 
 // ---- API -------------------------------------------------------------------
 
-Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req) {
+Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req, const PeerCred& caller) {
   std::lock_guard<std::mutex> l(mu_);
   const v1::SessionRecord before = record_;
   if (record_.phase() == v1::FINISHED) {
@@ -646,6 +669,8 @@ Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req) {
     // + 1 at open), which restarting it at 0 could repeat, leaving
     // WaitNewIncarnation waiting for a khod that had already come up.
     const uint64_t generation = record_.generation();
+    for (const std::string& f : {record_.prepared_blob(), record_.frozen_blob()})
+      if (!f.empty()) orphans_.push_back(f);  // deleted once the new record is durable
     record_.Clear();
     record_.set_generation(generation);
     handles_.clear();
@@ -695,7 +720,13 @@ Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req) {
       return Status::InvalidArgument("kernel source needs pid > 0 and fd >= 0");
     a.set_pid(req.kernel().pid());
     a.set_fd(req.kernel().fd());
-    h = opener_->TakeFromProcess(DeclarationOf(a), req.kernel().pid(), req.kernel().fd());
+    // Nothing of the process is read before the caller's right to it is checked.
+    Status access = WithCallerAccess(
+        caller, req.kernel().pid(), "fd " + std::to_string(req.kernel().fd()), [&] {
+          h = opener_->TakeFromProcess(DeclarationOf(a), req.kernel().pid(), req.kernel().fd());
+          return h.ok() ? Status::Ok() : h.status();
+        });
+    if (!access.ok()) return access.WithContext("Attach");
   } else if (req.has_model()) {
     if (req.model().size() == 0) return Status::InvalidArgument("model guest needs a size");
     if (req.model().hstate_order() > kMaxFolioOrder)
@@ -1028,7 +1059,7 @@ void Session::ExecFailedLocked(const Status& why) {
   if (transport_) transport_->Abort();
 }
 
-Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
+Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const PeerCred& caller) {
   std::lock_guard<std::mutex> l(mu_);
   KHOD_RETURN_IF_ERROR(CheckPhase({v1::HANDED_OVER}, "Restore"));
   const int64_t t0 = NowNs();
@@ -1099,8 +1130,16 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req) {
   // The VMM's guest_memfds to rebuild into: checked and taken before any
   // gmem is touched, so a bad offer restores nothing.
   std::vector<RebuildTargetOffer> offers;
-  for (const auto& t : req.rebuild_into())
+  for (int i = 0; i < req.rebuild_into_size(); ++i) {
+    const v1::RebuildTarget& t = req.rebuild_into(i);
+    // Offered by the restarted VMM: a caller names only its own processes.
+    KHOD_RETURN_IF_ERROR(WithCallerAccess(caller, t.pid(),
+                                          "rebuild_into[" + std::to_string(i) + "] fd " +
+                                              std::to_string(t.fd()),
+                                          [] { return Status::Ok(); })
+                             .WithContext("Restore refused, nothing was restored"));
     offers.push_back(RebuildTargetOffer{t.token(), t.vm_token(), t.pid(), t.fd()});
+  }
   Result<std::map<uint64_t, RebuildTarget>> targets = TakeRebuildTargets(offers, snap);
   if (!targets.ok())
     return targets.status().WithContext("Restore refused, nothing was restored, every fd is "
@@ -1303,12 +1342,18 @@ Result<v1::PhaseReply> Session::Finish() {
   std::lock_guard<std::mutex> l(mu_);
   KHOD_RETURN_IF_ERROR(CheckPhase({v1::VERIFIED}, "Finish"));
   if (transport_ && !sent_here_) {
+    // Received: the medium is consumed (dir: handover.blob unlinked; luo:
+    // SESSION_FINISH) before the session says FINISHED.
     Status s = transport_->Finish();
     if (!s.ok()) return s.WithContext("Finish");
   }
   opts_.crash.Hit("pre-finished");
   const v1::SessionRecord before = record_;
+  const std::string prepared = record_.prepared_blob(), frozen = record_.frozen_blob();
   record_.set_phase(v1::FINISHED);
+  // The session's blobs go once the record stops naming them (their sizes stay).
+  record_.clear_prepared_blob();
+  record_.clear_frozen_blob();
   // Until FINISHED is durable khod keeps every reference: a failed write
   // leaves VERIFIED, the VMM can still take its memory, Finish can be retried.
   std::map<uint64_t, std::unique_ptr<GmemHandle>> releasing = std::move(restored_);
@@ -1328,6 +1373,11 @@ Result<v1::PhaseReply> Session::Finish() {
   // The VMM has taken its memory back (khod_fd): khod lets go of its references.
   const size_t released = releasing.size();
   releasing.clear();
+  for (const std::string& f : {prepared, frozen})
+    if (!f.empty()) ::unlink(path(f).c_str());
+  // Sent by this process and restored here (no exec, no kexec): the
+  // handover is undone once FINISHED is durable, nothing is left behind.
+  if (transport_ && sent_here_) transport_->Abort();
   opts_.crash.Hit("finished");
   v1::PhaseReply r;
   r.set_phase(v1::FINISHED);
@@ -1338,30 +1388,61 @@ Result<v1::PhaseReply> Session::Finish() {
 
 Result<v1::PhaseReply> Session::Cancel() {
   std::lock_guard<std::mutex> l(mu_);
-  const bool undo_send = record_.phase() == v1::HANDED_OVER && sent_here_ &&
-                         record_.transport() != v1::REEXEC;
-  if (!undo_send)
-    KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE, v1::PREPARED, v1::FROZEN}, "Cancel"));
   const v1::Phase was = record_.phase();
+  const bool after_handover =
+      was == v1::HANDED_OVER || was == v1::RESTORED || was == v1::VERIFIED;
+  if (!after_handover)
+    KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE, v1::PREPARED, v1::FROZEN}, "Cancel"));
+  // This process made a reexec handover and the exec is under way: the new
+  // khod is the one to cancel.
+  if (was == v1::HANDED_OVER && sent_here_ && record_.transport() == v1::REEXEC && !received_)
+    return Status::FailedPrecondition(
+        "Cancel: this khod's reexec is under way; cancel the new khod once it serves");
+  // The new side of a handover holds none of the attached files (they are
+  // the VMM's, named by the old side's pid and fd): the session ends with
+  // no gmem attached. The side that sent it in this process still holds
+  // them: they stay attached.
+  const bool new_side = after_handover && !sent_here_;
   const std::string prepared = record_.prepared_blob(), frozen = record_.frozen_blob();
   const v1::SessionRecord before = record_;
   ClearSessionRecord();
+  if (new_side) {
+    record_.clear_gmems();
+    record_.clear_vms();
+  }
   // The IDLE record first: until it is durable the old record may still name
   // these files, and a crash after it leaves orphans only, never a record
   // naming deleted files. A failed write deletes nothing and changes nothing.
   Status persisted = PersistOrRevert(before, "Cancel");
   if (!persisted.ok()) return persisted.WithContext("nothing was deleted");
-  ReleaseSessionHolds();
   opts_.crash.Hit("cancelled");
-  if (transport_) transport_->Abort();
+  const size_t released = restored_.size();
+  if (received_)
+    for (auto& kv : received_->fds) ::close(kv.second);
+  ReleaseSessionHolds();
+  if (new_side) handles_.clear();
+  if (transport_) {
+    // A handover this process received is consumed (dir: its blob goes); one
+    // it sent is undone.
+    Status t = new_side ? transport_->Finish() : transport_->Abort();
+    if (!t.ok()) std::fprintf(stderr, "khod: Cancel: %s\n", t.ToString().c_str());
+  }
   transport_.reset();
   sent_here_ = false;
   for (const std::string& f : {prepared, frozen})
     if (!f.empty()) state_dir_.Remove(f);
   v1::PhaseReply r;
   r.set_phase(v1::IDLE);
-  r.set_message("cancelled from " + PhaseName(was) + "; " + std::to_string(handles_.size()) +
-                " gmems stay attached");
+  std::string msg = "cancelled from " + PhaseName(was);
+  if (released > 0)
+    msg += "; khod closed its references to " + std::to_string(released) +
+           " restored gmems: what the VMM took back stays the VMM's, memory no process holds "
+           "any more is freed";
+  if (new_side)
+    msg += "; no gmem is attached (the VMM's files stay the VMM's): Attach them again";
+  else
+    msg += "; " + std::to_string(handles_.size()) + " gmems stay attached";
+  r.set_message(msg);
   return r;
 }
 

@@ -26,6 +26,7 @@
 
 #include "common/safe_file.h"
 #include "common/status.h"
+#include "daemon/caller_access.h"
 #include "daemon/crash_points.h"
 #include "daemon/gmem_opener.h"
 #include "daemon/group_commit.h"
@@ -81,12 +82,15 @@ class Session {
   static Result<std::unique_ptr<Session>> Open(SessionOptions opts, GmemOpener* opener);
   ~Session();
 
-  Result<v1::GmemInfo> Attach(const v1::AttachRequest& req);
+  // `caller`: whose request it is (SO_PEERCRED): a process it names must be
+  // one the caller could ptrace itself (daemon/caller_access.h).
+  Result<v1::GmemInfo> Attach(const v1::AttachRequest& req, const PeerCred& caller = PeerCred());
   Status Detach(uint64_t token);
   Status UpdateAttributes(const v1::UpdateAttributesRequest& req);
   Result<v1::PhaseReply> Prepare();
   Result<v1::PhaseReply> Freeze(const v1::FreezeRequest& req);
-  Result<v1::PhaseReply> Restore(const v1::RestoreRequest& req);
+  Result<v1::PhaseReply> Restore(const v1::RestoreRequest& req,
+                                 const PeerCred& caller = PeerCred());
   Result<v1::VerifyReply> Verify();
   Result<v1::PhaseReply> Finish();
   Result<v1::PhaseReply> Cancel();
@@ -110,6 +114,7 @@ class Session {
   explicit Session(SessionOptions opts, GmemOpener* opener);
   void ExecFailedLocked(const Status& why);  // ExecFailed, caller holds mu_
   Status Recover();
+  void SweepUnnamedBlobs();  // after Recover's record is durable
   // record_ -> state dir through the group commit; the status copy is
   // refreshed once it is durable. StageRecord() queues it; Persist() stages
   // and waits, the caller holding mu_ throughout: no change is staged on top

@@ -4,6 +4,7 @@
 // side whose exec never happened, malformed or oversized requests, state
 // kept in memory although its record could not be written, phases with no
 // way out, blobs left behind.
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <string>
@@ -28,6 +30,8 @@ namespace {
 
 // Item numbers are issue 11's.
 using HostileSessionTest = SessionTest;
+
+bool Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 
 // Item 1: a request never names the program a reexec runs as root.
 TEST_F(HostileSessionTest, FreezeNamingAReexecBinaryIsRefusedAndChangesNothing) {
@@ -384,6 +388,140 @@ TEST_F(HostileSessionTest, UnknownEnumValuesAreRefusedNotRecorded) {
   ASSERT_TRUE(rec.ParseFromString(*raw));
   EXPECT_NE(static_cast<int>(rec.format()), 77);
   ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+}
+
+// ---- Item 5: a way out of every phase --------------------------------------
+
+// The attack of issue 11: the handover's fds were lost (khod killed after a
+// dir Freeze), Restore rebuilt, Verify said DIFFERENT. Cancel ends the
+// session, the VMM's memory is untouched, and a new Attach works.
+TEST_F(HostileSessionTest, LostFdSessionCanBeCancelledAndANewAttachWorks) {
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE(s->Prepare().ok());
+    ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+  }  // khod gone: the new one holds none of the fds
+  auto s = Open();
+  ASSERT_EQ(s->phase(), v1::HANDED_OVER) << s->recovery();
+  Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->message().find("1 rebuilt"), std::string::npos) << r->message();
+  Result<v1::VerifyReply> v = s->Verify();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_FALSE(v->equal());  // new memory
+  EXPECT_EQ(s->phase(), v1::RESTORED);
+  EXPECT_EQ(s->Finish().status().code(), Status::Code::kFailedPrecondition);
+  Result<v1::PhaseReply> c = s->Cancel();
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->phase(), v1::IDLE);
+  EXPECT_NE(c->message().find("closed its references to 1 restored"), std::string::npos)
+      << c->message();
+  EXPECT_EQ(s->GetStatus().gmems_size(), 0);
+  // The VMM's file is as it was.
+  char page[4096];
+  ASSERT_EQ(::pread(memfd_, page, sizeof(page), 0), 4096);
+  EXPECT_EQ(page[0], static_cast<char>(0xab));
+  Result<v1::GmemInfo> g = s->Attach(KernelAttach(memfd_));
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  ASSERT_TRUE(s->Prepare().ok());
+  // A restart agrees: the durable record is the new session.
+  s.reset();
+  s = Open();
+  EXPECT_EQ(s->phase(), v1::PREPARED) << s->recovery();
+}
+
+TEST_F(HostileSessionTest, CancelWorksFromHandedOverAndVerifiedToo) {
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE(s->Prepare().ok());
+    ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+  }
+  {
+    auto s = Open();
+    ASSERT_EQ(s->phase(), v1::HANDED_OVER);
+    Result<v1::PhaseReply> c = s->Cancel();
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    EXPECT_EQ(s->phase(), v1::IDLE);
+    EXPECT_FALSE(Exists(dir_ + "/handover/handover.blob"));  // the medium is consumed
+  }
+  // Same process, restored and verified equal: Cancel instead of Finish.
+  auto s = Open();
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  ASSERT_TRUE(s->Prepare().ok());
+  ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+  ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
+  ASSERT_TRUE(s->Verify().ok());
+  ASSERT_EQ(s->phase(), v1::VERIFIED);
+  Result<v1::PhaseReply> c = s->Cancel();
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(s->GetStatus().gmems_size(), 1);  // this process still holds the VMM's file
+  ASSERT_TRUE(s->Prepare().ok());
+}
+
+// ---- Item 6: blob lifetime -------------------------------------------------
+
+std::vector<std::string> Blobs(const std::string& dir) {
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (struct dirent* e = ::readdir(d)) {
+      const std::string n = e->d_name;
+      if (n.size() > 5 && n.compare(n.size() - 5, 5, ".blob") == 0) out.push_back(n);
+    }
+    ::closedir(d);
+  }
+  return out;
+}
+
+TEST_F(HostileSessionTest, FinishDeletesTheSessionsBlobsAndTheHandoverBlob) {
+  auto s = Open();
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  ASSERT_TRUE(s->Prepare().ok());
+  ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+  EXPECT_EQ(Blobs(dir_).size(), 2u);
+  EXPECT_TRUE(Exists(dir_ + "/handover/handover.blob"));
+  ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
+  ASSERT_TRUE(s->Verify().ok());
+  ASSERT_TRUE(s->Finish().ok());
+  EXPECT_TRUE(Blobs(dir_).empty()) << Blobs(dir_)[0];
+  EXPECT_FALSE(Exists(dir_ + "/handover/handover.blob"));
+  EXPECT_GT(s->GetStatus().blob_bytes(), 0u);  // what was handed over is still reported
+  // A new session starts from nothing and leaves nothing of the old one.
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  EXPECT_TRUE(Blobs(dir_).empty());
+}
+
+TEST_F(HostileSessionTest, ManyFinishedSessionsLeaveNoBlobs) {
+  auto s = Open();
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok()) << i;
+    ASSERT_TRUE(s->Prepare().ok());
+    ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+    ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
+    ASSERT_TRUE(s->Verify().ok());
+    ASSERT_TRUE(s->Finish().ok());
+  }
+  EXPECT_TRUE(Blobs(dir_).empty()) << Blobs(dir_).size() << " blobs left";
+}
+
+TEST_F(HostileSessionTest, RecoverySweepsBlobsNoRecordNames) {
+  std::string prepared;
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE(s->Prepare().ok());
+    prepared = s->GetStatus().prepared_blob_bytes() ? Blobs(dir_).at(0) : "";
+  }
+  // What a kill during Freeze leaves: a frozen blob its record never named.
+  { std::ofstream(dir_ + "/frozen-99.blob") << "half a blob"; }
+  { std::ofstream(dir_ + "/prepared-3.blob") << "an older one"; }
+  auto s = Open();
+  EXPECT_EQ(s->phase(), v1::PREPARED) << s->recovery();
+  EXPECT_EQ(Blobs(dir_), std::vector<std::string>{prepared});
+  EXPECT_NE(s->recovery().find("swept unnamed frozen-99.blob"), std::string::npos)
+      << s->recovery();
+  ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());  // the named one still serves
 }
 
 }  // namespace

@@ -1,0 +1,74 @@
+#include "daemon/caller_access.h"
+
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+namespace khod {
+namespace {
+
+// "Uid:" / "Gid:" of /proc/PID/status: real, effective, saved, filesystem.
+bool ReadIds(const std::string& status, const char* key, unsigned long ids[4]) {
+  std::istringstream in(status);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(key, 0) == 0)
+      return std::sscanf(line.c_str() + std::string(key).size(), "%lu %lu %lu %lu", &ids[0],
+                         &ids[1], &ids[2], &ids[3]) == 4;
+  return false;
+}
+
+Status Refuse(const PeerCred& c, pid_t pid, const std::string& what, const std::string& why) {
+  return Status::PermissionDenied("caller uid " + std::to_string(c.uid) + " gid " +
+                                  std::to_string(c.gid) + " may not have khod take " + what +
+                                  " of pid " + std::to_string(pid) + ": " + why +
+                                  " (a caller other than root names only processes it could "
+                                  "ptrace itself)");
+}
+
+}  // namespace
+
+Status WithCallerAccess(const PeerCred& caller, pid_t pid, const std::string& what,
+                        const std::function<Status()>& take) {
+  if (caller.is_root()) return take();
+  if (pid <= 0) return Status::InvalidArgument("pid " + std::to_string(pid) + " is not a process");
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0)
+    return errno == ESRCH ? Status::NotFound("no process " + std::to_string(pid))
+                          : Status::FromErrno("pidfd_open " + std::to_string(pid), errno);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{pidfd};
+  const std::string proc = "/proc/" + std::to_string(pid);
+  std::ifstream f(proc + "/status");
+  std::stringstream text;
+  text << f.rdbuf();
+  unsigned long uids[4], gids[4];
+  if (!ReadIds(text.str(), "Uid:", uids) || !ReadIds(text.str(), "Gid:", gids))
+    return Refuse(caller, pid, what, "its credentials cannot be read");
+  for (int i = 0; i < 3; ++i) {
+    if (uids[i] != caller.uid)
+      return Refuse(caller, pid, what, "it runs as uid " + std::to_string(uids[i]));
+    if (gids[i] != caller.gid)
+      return Refuse(caller, pid, what, "it runs as gid " + std::to_string(gids[i]));
+  }
+  // The kernel shows a non-dumpable process's /proc/PID files as root's.
+  struct stat st;
+  if (::stat((proc + "/status").c_str(), &st) != 0 || st.st_uid != caller.uid)
+    return Refuse(caller, pid, what, "it is not dumpable");
+  Status taken = take();
+  if (!taken.ok()) return taken;
+  // The process checked above still holds `pid`: it was not reused.
+  if (::syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) != 0)
+    return Refuse(caller, pid, what, "it exited while its credentials were checked");
+  return Status::Ok();
+}
+
+}  // namespace khod

@@ -1,0 +1,142 @@
+// daemon/caller_access.h through Session::Attach and Restore: a caller other
+// than root may have khod take memory only from processes it could ptrace
+// itself (issue 11 item 3: a group member read PFNs and hashes of root's
+// memory). Runs outside the sandbox (tag local): it needs uid 65534.
+#include "daemon/caller_access.h"
+
+#include <grp.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "tests/session_fixture.h"
+
+namespace khod {
+namespace {
+
+constexpr uid_t kNobody = 65534;
+
+// A process running as uid and gid 65534 that holds a 1 MiB memfd, dumpable
+// or not, until the test ends.
+class NobodyProcess {
+ public:
+  bool Start(bool dumpable) {
+    int report[2], hold[2];
+    if (::pipe(report) != 0 || ::pipe(hold) != 0) return false;
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(report[0]);
+      ::close(hold[1]);
+      const int fd = ::memfd_create("nobody-guest", 0);
+      if (fd < 0 || ::ftruncate(fd, 1 << 20) != 0) ::_exit(98);
+      if (::setgroups(0, nullptr) != 0 || ::setgid(kNobody) != 0 || ::setuid(kNobody) != 0)
+        ::_exit(99);
+      ::prctl(PR_SET_DUMPABLE, dumpable ? 1 : 0);
+      if (::write(report[1], &fd, sizeof(fd)) != sizeof(fd)) ::_exit(97);
+      char c;
+      (void)::read(hold[0], &c, 1);  // until the test closes its end
+      ::_exit(0);
+    }
+    ::close(report[1]);
+    ::close(hold[0]);
+    hold_ = hold[1];
+    const bool ok = ::read(report[0], &fd_, sizeof(fd_)) == sizeof(fd_);
+    ::close(report[0]);
+    return ok;
+  }
+  ~NobodyProcess() {
+    if (hold_ >= 0) ::close(hold_);
+    if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
+  }
+  pid_t pid() const { return pid_; }
+  int fd() const { return fd_; }
+
+ private:
+  pid_t pid_ = -1;
+  int fd_ = -1;
+  int hold_ = -1;
+};
+
+class CallerAccessTest : public SessionTest {
+ protected:
+  v1::AttachRequest AttachOf(pid_t pid, int fd) {
+    v1::AttachRequest q;
+    q.set_name("guest");
+    q.mutable_kernel()->set_pid(pid);
+    q.mutable_kernel()->set_fd(fd);
+    q.set_hash_contents(true);
+    return q;
+  }
+  static PeerCred As(uid_t uid, gid_t gid) {
+    PeerCred c;
+    c.uid = uid;
+    c.gid = gid;
+    c.pid = 1;
+    return c;
+  }
+  void StartOrSkip(NobodyProcess* p, bool dumpable) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to run a process as uid 65534";
+    if (!p->Start(dumpable)) GTEST_SKIP() << "cannot run a process as uid 65534 here";
+  }
+};
+
+TEST_F(CallerAccessTest, ANonRootCallerAttachesOnlyItsOwnProcesses) {
+  NobodyProcess nobody;
+  StartOrSkip(&nobody, /*dumpable=*/true);
+  auto s = Open();
+  // Root's memory (this test process) is not the caller's.
+  Result<v1::GmemInfo> g = s->Attach(AttachOf(::getpid(), memfd_), As(kNobody, kNobody));
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.status().code(), Status::Code::kPermissionDenied) << g.status().ToString();
+  EXPECT_NE(g.status().message().find("runs as uid 0"), std::string::npos) << g.status().message();
+  EXPECT_EQ(s->GetStatus().gmems_size(), 0);
+  // Nor is another user's.
+  EXPECT_EQ(s->Attach(AttachOf(nobody.pid(), nobody.fd()), As(kNobody - 1, kNobody - 1))
+                .status()
+                .code(),
+            Status::Code::kPermissionDenied);
+  EXPECT_EQ(s->Attach(AttachOf(nobody.pid(), nobody.fd()), As(kNobody, kNobody - 1))
+                .status()
+                .code(),
+            Status::Code::kPermissionDenied);
+  // Its own is.
+  g = s->Attach(AttachOf(nobody.pid(), nobody.fd()), As(kNobody, kNobody));
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(s->GetStatus().gmems_size(), 1);
+}
+
+TEST_F(CallerAccessTest, ANonDumpableProcessIsRefusedUnlessTheCallerIsRoot) {
+  NobodyProcess nobody;
+  StartOrSkip(&nobody, /*dumpable=*/false);
+  auto s = Open();
+  Result<v1::GmemInfo> g = s->Attach(AttachOf(nobody.pid(), nobody.fd()), As(kNobody, kNobody));
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.status().code(), Status::Code::kPermissionDenied);
+  EXPECT_NE(g.status().message().find("not dumpable"), std::string::npos) << g.status().message();
+  g = s->Attach(AttachOf(nobody.pid(), nobody.fd()));  // root
+  EXPECT_TRUE(g.ok()) << g.status().ToString();
+}
+
+TEST_F(CallerAccessTest, RebuildOffersNamingAnotherUsersProcessAreRefused) {
+  auto s = Open();
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  ASSERT_TRUE(s->Prepare().ok());
+  ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+  v1::RestoreRequest q;
+  auto* t = q.add_rebuild_into();
+  t->set_token(1);
+  t->set_vm_token(1);
+  t->set_pid(::getpid());  // root's
+  t->set_fd(memfd_);
+  Result<v1::PhaseReply> r = s->Restore(q, As(kNobody, kNobody));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kPermissionDenied) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("rebuild_into[0]"), std::string::npos)
+      << r.status().message();
+  EXPECT_EQ(s->phase(), v1::HANDED_OVER);
+}
+
+}  // namespace
+}  // namespace khod
