@@ -3,8 +3,8 @@
 //   IDLE --Attach/Detach--> IDLE --Prepare--> PREPARED --Freeze--> FROZEN
 //     --(transport send, same call)--> HANDED_OVER   [old side ends here]
 //   HANDED_OVER --Restore--> RESTORED --Verify--> VERIFIED --Finish--> FINISHED
-//   Cancel: IDLE/PREPARED/FROZEN (and HANDED_OVER before it left this
-//   process) -> IDLE.
+//   Cancel: every phase before FINISHED -> IDLE (docs/SECURITY.md, "Every
+//   phase has a way out"); on the new side of a handover it ends the session.
 //
 // Every transition is persisted (daemon/record_file.h) before it is reported,
 // so a crash at any instant leaves the previous or the new record. A call

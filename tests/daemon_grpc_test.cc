@@ -15,6 +15,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -59,7 +60,10 @@ class GrpcTest : public ::testing::Test {
     return memfd;
   }
   // Runs `khoctl status` as uid/gid 65534; returns exit code, stderr in *err.
-  int StatusAsNobody(std::string* err) {
+  int StatusAsNobody(std::string* err) { return KhoctlAsNobody({"status"}, err); }
+  // Runs khoctl `args` --socket Socket() as uid/gid 65534; returns exit code,
+  // stderr in *err.
+  int KhoctlAsNobody(std::vector<std::string> args, std::string* err) {
     const std::string errfile = dir_ + "/nobody.err";
     // A copy nobody can execute: bazel's output tree is under root's 0700 home.
     const std::string khoctl = dir_ + "/khoctl";
@@ -69,7 +73,13 @@ class GrpcTest : public ::testing::Test {
       int e = ::open(errfile.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0666);
       ::dup2(e, 2);
       if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(99);
-      ::execl(khoctl.c_str(), "khoctl", "status", "--socket", Socket().c_str(), nullptr);
+      args.insert(args.begin(), "khoctl");
+      args.push_back("--socket");
+      args.push_back(Socket());
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(khoctl.c_str(), argv.data());
       ::_exit(98);
     }
     int st = 0;
@@ -115,6 +125,26 @@ TEST_F(GrpcTest, AllowedGroupIsAccepted) {
   EXPECT_EQ(st.st_gid, 65534u);
   std::string err;
   EXPECT_EQ(StatusAsNobody(&err), 0) << err;
+}
+
+// Issue 11 item 3: a member of --allow-gid attaches only processes it could
+// ptrace itself; root's memfd is refused and nothing of it is disclosed.
+TEST_F(GrpcTest, GroupMemberCannotAttachRootsMemory) {
+  ChildProcess k = Start({"--allow-gid=65534"});
+  const int memfd = ::memfd_create("root-guest", MFD_CLOEXEC);
+  ASSERT_EQ(::ftruncate(memfd, 1 << 20), 0);
+  std::string err;
+  EXPECT_EQ(KhoctlAsNobody({"attach", "--pid", std::to_string(::getpid()), "--fd",
+                            std::to_string(memfd), "--hash"},
+                           &err),
+            2)
+      << err;
+  EXPECT_NE(err.find("PERMISSION_DENIED"), std::string::npos) << err;
+  EXPECT_NE(err.find("runs as uid 0"), std::string::npos) << err;
+  Result<v1::StatusReply> st = KhodClient(Socket()).GetStatus();
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->gmems_size(), 0);
+  ::close(memfd);
 }
 
 TEST_F(GrpcTest, RefusalsCarryTheRightCodeAndMessage) {
