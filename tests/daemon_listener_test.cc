@@ -95,10 +95,10 @@ TEST_F(ListenerTest, ASupplementaryMemberOfTheAllowedGroupIsLetIn) {
   const std::string peer = "fd:" + std::to_string(conn);
   PeerAuth supplementary(4242), primary(4343), other(4444);
   for (PeerAuth* a : {&supplementary, &primary, &other}) ASSERT_TRUE(a->Register(conn).ok());
-  Status s = supplementary.Check(peer);
+  Status s = supplementary.Check(peer).status();
   EXPECT_TRUE(s.ok()) << s.ToString();
   EXPECT_TRUE(primary.Check(peer).ok());
-  Status denied = other.Check(peer);
+  Status denied = other.Check(peer).status();
   EXPECT_EQ(denied.code(), Status::Code::kPermissionDenied);
   EXPECT_TRUE(Has(denied.message(), "uid 65534 gid 4343")) << denied.ToString();
   ::close(conn);
