@@ -420,8 +420,15 @@ Status Session::ReattachAll(std::vector<std::string>* dropped) {
 // left by a crash between a blob and its record (a kill during Freeze), or
 // by a khod that did not delete them. Nothing reads them.
 void Session::SweepUnnamedBlobs() {
-  DIR* d = ::opendir(opts_.state_dir.c_str());
-  if (!d) return;
+  // Listed through the directory khod opened at start-up, removed by name in it.
+  const int listing = ::fcntl(state_dir_.fd(), F_DUPFD_CLOEXEC, 3);
+  if (listing < 0) return;
+  DIR* d = ::fdopendir(listing);
+  if (!d) {
+    ::close(listing);
+    return;
+  }
+  ::rewinddir(d);  // the dup shares the directory's offset
   std::vector<std::string> unnamed;
   while (struct dirent* e = ::readdir(d)) {
     const std::string name = e->d_name;
@@ -433,7 +440,7 @@ void Session::SweepUnnamedBlobs() {
   }
   ::closedir(d);
   for (const std::string& f : unnamed)
-    if (::unlinkat(AT_FDCWD, path(f).c_str(), 0) == 0) recovery_ += "; swept unnamed " + f;
+    if (state_dir_.Remove(f).ok()) recovery_ += "; swept unnamed " + f;
 }
 
 Status Session::Recover() {
@@ -879,11 +886,11 @@ Result<v1::PhaseReply> Session::Prepare() {
   RecordDuration(v1::PREPARED, NowNs() - t0);
   Status persisted = PersistOrRevert(before, "Prepare");
   if (!persisted.ok()) {
-    ::unlink(path(file).c_str());  // named by no record
+    state_dir_.Remove(file);  // named by no record
     return persisted;
   }
   // Named by no record any more.
-  if (!old.empty() && old != file) ::unlink(path(old).c_str());
+  if (!old.empty() && old != file) state_dir_.Remove(old);
   opts_.crash.Hit("prepared");
   PrewarmFreezeBlob(*snap);
   v1::PhaseReply r;
@@ -952,7 +959,7 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     RecordDuration(v1::FROZEN, NowNs() - t0);
     Status persisted = PersistOrRevert(prepared, "Freeze");
     if (!persisted.ok()) {
-      ::unlink(path(file).c_str());  // named by no record
+      state_dir_.Remove(file);  // named by no record
       return persisted;
     }
     opts_.crash.Hit("frozen");
@@ -1374,7 +1381,7 @@ Result<v1::PhaseReply> Session::Finish() {
   const size_t released = releasing.size();
   releasing.clear();
   for (const std::string& f : {prepared, frozen})
-    if (!f.empty()) ::unlink(path(f).c_str());
+    if (!f.empty()) state_dir_.Remove(f);
   // Sent by this process and restored here (no exec, no kexec): the
   // handover is undone once FINISHED is durable, nothing is left behind.
   if (transport_ && sent_here_) transport_->Abort();
