@@ -38,10 +38,10 @@
 #include <string>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "daemon/reexec_timeline.h"
 #include "kernel/kvm.h"
 #include "kernel/kvm_uapi.h"
-#include "kernel/unique_fd.h"
 #include "khoctl/client.h"
 #include "khoctl/status_report.h"
 #include "tools/rehearsal/child_process.h"

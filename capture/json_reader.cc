@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "common/status_macros.h"
+
 namespace khod {
 
 class JsonParser {

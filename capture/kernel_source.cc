@@ -16,6 +16,7 @@
 
 #include "common/hex.h"
 #include "common/huge_page_allocator.h"
+#include "common/status_macros.h"
 #include "kernel/file_mappings.h"
 #include "kernel/kvm_uapi.h"
 #include "kernel/mempolicy.h"

@@ -75,7 +75,7 @@
 #include "kernel/memory_file.h"
 #include "kernel/pagemap.h"
 #include "kernel/residency.h"
-#include "kernel/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace khod {
 

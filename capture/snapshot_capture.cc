@@ -7,6 +7,7 @@
 
 #include <fstream>
 
+#include "common/status_macros.h"
 #include "state/invariants.h"
 
 namespace khod {

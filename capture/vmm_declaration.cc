@@ -6,6 +6,7 @@
 
 #include "capture/json_reader.h"
 #include "common/file_read.h"
+#include "common/status_macros.h"
 
 namespace khod {
 

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "common/status_macros.h"
+
 namespace khod {
 
 namespace {

@@ -6,6 +6,8 @@
 
 #include <cerrno>
 
+#include "common/status_macros.h"
+
 namespace khod {
 namespace {
 

@@ -1,5 +1,6 @@
 // Status and Result<T>: every operation that can fail returns one (LevelDB style).
 // A Status names what went wrong in its message; callers never see exceptions.
+// Early returns: common/status_macros.h.
 #ifndef KHOD_COMMON_STATUS_H_
 #define KHOD_COMMON_STATUS_H_
 
@@ -78,12 +79,6 @@ class Result {
   Status status_;
   std::optional<T> value_;
 };
-
-#define KHOD_RETURN_IF_ERROR(expr)          \
-  do {                                      \
-    ::khod::Status _khod_s = (expr);        \
-    if (!_khod_s.ok()) return _khod_s;      \
-  } while (0)
 
 }  // namespace khod
 

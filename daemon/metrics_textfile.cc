@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "common/status_macros.h"
 #include "daemon/metrics_exposition.h"
 #include "daemon/record_file.h"
 

@@ -5,8 +5,8 @@
 #include <cstring>
 #include <utility>
 
+#include "common/coding.h"
 #include "common/file_read.h"
-#include "daemon/le64.h"
 
 namespace khod {
 namespace {
@@ -29,7 +29,7 @@ FileReadOptions RecordRead() {
   FileReadOptions o;
   o.size_from_head = [](std::string_view head) -> Result<uint64_t> {
     if (head.size() < kHeader) return uint64_t{kHeader};  // the checks below name it
-    const uint64_t len = LoadLe64(head.data() + 8);
+    const uint64_t len = DecodeFixed64(head.data() + 8);
     return len > kMaxKhodFileBytes ? kMaxKhodFileBytes : kHeader + len;
   };
   return o;
@@ -51,8 +51,8 @@ Status WriteFileBeforeItsRecord(const std::string& path, std::string_view data) 
 
 Status WriteRecordFile(const SafeDir& dir, std::string_view name, std::string_view payload) {
   std::string framed(kMagic, sizeof(kMagic));
-  AppendLe64(&framed, payload.size());
-  AppendLe64(&framed, XXH3_64bits(payload.data(), payload.size()));
+  PutFixed64(&framed, payload.size());
+  PutFixed64(&framed, XXH3_64bits(payload.data(), payload.size()));
   framed.append(payload.data(), payload.size());
   return dir.Replace(name, framed);
 }
@@ -82,11 +82,11 @@ Result<std::string> ReadRecordFile(const SafeDir& dir, std::string_view name) {
                                ", this khod reads " + std::string(1, kMagic[7]));
   if (s.size() < kHeader || std::memcmp(s.data(), kMagic, sizeof(kMagic)) != 0)
     return Status::Corruption(path + ": not a khod record file (bad magic or truncated header)");
-  uint64_t len = LoadLe64(s.data() + 8);
+  uint64_t len = DecodeFixed64(s.data() + 8);
   if (len != s.size() - kHeader)
     return Status::Corruption(path + ": length " + std::to_string(len) + " but " +
                               std::to_string(s.size() - kHeader) + " payload bytes present");
-  uint64_t want = LoadLe64(s.data() + 16);
+  uint64_t want = DecodeFixed64(s.data() + 16);
   uint64_t got = XXH3_64bits(s.data() + kHeader, len);
   if (want != got) return Status::Corruption(path + ": checksum mismatch (torn or altered file)");
   return s.substr(kHeader);

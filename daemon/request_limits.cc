@@ -3,6 +3,8 @@
 #include <map>
 #include <string>
 
+#include "common/status_macros.h"
+
 namespace khod {
 namespace {
 

@@ -14,6 +14,7 @@
 #include "common/bytes.h"
 #include "common/file_read.h"
 #include "common/huge_page_allocator.h"
+#include "common/status_macros.h"
 #include "daemon/record_file.h"
 #include "daemon/request_limits.h"
 #include "handover/dir_transport.h"

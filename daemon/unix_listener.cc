@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/status_macros.h"
 #include "daemon/record_file.h"
 
 namespace khod {

@@ -8,6 +8,7 @@
 #include "common/bytes.h"
 #include "common/file_read.h"
 #include "common/hex.h"
+#include "common/status_macros.h"
 #include "serializer/fdt_structure.h"
 
 namespace khod {

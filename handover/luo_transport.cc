@@ -8,8 +8,9 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/coding.h"
 #include "common/file_read.h"
-#include "daemon/le64.h"
+#include "common/status_macros.h"
 #include "handover/luo_uapi.h"
 
 namespace khod {
@@ -32,8 +33,8 @@ Status LuoError(const std::string& what, int neg_errno) {
 
 std::string EncodeLuoManifest(const HandoverPackage& pkg) {
   std::string out(kManifestMagic, sizeof(kManifestMagic));
-  AppendLe64(&out, pkg.fds.size());
-  for (const PreservedFd& p : pkg.fds) AppendLe64(&out, p.token);
+  PutFixed64(&out, pkg.fds.size());
+  for (const PreservedFd& p : pkg.fds) PutFixed64(&out, p.token);
   out += pkg.blob;
   return out;
 }
@@ -42,12 +43,12 @@ Status DecodeLuoManifest(const std::string& data, std::vector<uint64_t>* tokens,
                          std::string* blob) {
   if (data.size() < 16 || std::memcmp(data.data(), kManifestMagic, 8) != 0)
     return Status::Corruption("luo: blob memfd does not start with the khod manifest");
-  uint64_t n = LoadLe64(data.data() + 8);
+  uint64_t n = DecodeFixed64(data.data() + 8);
   if (n > (data.size() - 16) / 8)
     return Status::Corruption("luo: manifest lists " + std::to_string(n) +
                               " tokens, more than the memfd holds");
   tokens->clear();
-  for (uint64_t i = 0; i < n; ++i) tokens->push_back(LoadLe64(data.data() + 16 + 8 * i));
+  for (uint64_t i = 0; i < n; ++i) tokens->push_back(DecodeFixed64(data.data() + 16 + 8 * i));
   *blob = data.substr(16 + 8 * n);
   return Status::Ok();
 }

@@ -10,6 +10,7 @@
 #include <cstdlib>
 
 #include "common/file_read.h"
+#include "common/status_macros.h"
 
 namespace khod {
 namespace {

@@ -8,6 +8,7 @@
 
 #include "common/file_read.h"
 #include "common/hex.h"
+#include "common/status_macros.h"
 #include "kernel/numa_maps.h"
 #include "kernel/proc_maps.h"
 

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "common/status.h"
-#include "kernel/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace khod {
 

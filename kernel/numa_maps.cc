@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "common/status_macros.h"
+
 namespace khod {
 
 namespace {

@@ -8,7 +8,7 @@
 #include <cstdint>
 
 #include "common/status.h"
-#include "kernel/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace khod {
 

@@ -11,6 +11,7 @@
 #include <cstdio>
 
 #include "capture/vmm_declaration.h"
+#include "common/status_macros.h"
 #include "khoctl/commands.h"
 #include "khoctl/flag_parser.h"
 #include "khoctl/khod_call.h"

@@ -11,17 +11,12 @@
 #include <random>
 #include <utility>
 
+#include "common/status_macros.h"
+#include "common/unique_fd.h"
+
 namespace khod {
 
 namespace {
-
-// Closes on scope exit; the fd is released by hand where closing is checked.
-struct FdCloser {
-  int fd;
-  ~FdCloser() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 Status WriteAll(int fd, const std::string& data, const std::string& what) {
   for (size_t done = 0; done < data.size();) {
@@ -42,12 +37,11 @@ std::string DirName(const std::string& path) {
 // A device or FIFO (-o /dev/null, -o /dev/stdout): renaming over it would
 // replace the node, so the bytes go straight in.
 Status WriteInPlace(const std::string& path, const std::string& data) {
-  FdCloser f{::open(path.c_str(), O_WRONLY | O_CLOEXEC)};
-  if (f.fd < 0) return Status::FromErrno("open " + path, errno);
-  KHOD_RETURN_IF_ERROR(WriteAll(f.fd, data, path));
-  const int fd = f.fd;
-  f.fd = -1;
-  if (::close(fd) != 0) return Status::FromErrno("close " + path, errno);
+  UniqueFd f(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!f.valid()) return Status::FromErrno("open " + path, errno);
+  KHOD_RETURN_IF_ERROR(WriteAll(f.get(), data, path));
+  // Released by hand: a failed close is a failed write here.
+  if (::close(f.release()) != 0) return Status::FromErrno("close " + path, errno);
   return Status::Ok();
 }
 
@@ -84,21 +78,19 @@ Status WriteWholeFile(const std::string& path, const std::string& data) {
   // A unique name: OUT.tmp may be someone's file, and two writers must not collide.
   std::random_device rd;
   std::string tmp;
-  FdCloser f{-1};
-  for (int attempt = 0; f.fd < 0; ++attempt) {
+  UniqueFd f;
+  for (int attempt = 0; !f.valid(); ++attempt) {
     char suffix[32];
     std::snprintf(suffix, sizeof suffix, ".tmp-%d-%08x", static_cast<int>(::getpid()), rd());
     tmp = target + suffix;
-    f.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (f.fd < 0 && (errno != EEXIST || attempt >= 100))
+    f.reset(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+    if (!f.valid() && (errno != EEXIST || attempt >= 100))
       return Status::FromErrno("create " + tmp + " (for " + path + ")", errno);
   }
-  Status s = WriteAll(f.fd, data, tmp);
-  if (s.ok() && keep_mode && ::fchmod(f.fd, mode) != 0) s = Status::FromErrno("chmod " + tmp, errno);
-  if (s.ok() && ::fsync(f.fd) != 0) s = Status::FromErrno("fsync " + tmp, errno);
-  const int fd = f.fd;
-  f.fd = -1;
-  if (::close(fd) != 0 && s.ok()) s = Status::FromErrno("close " + tmp, errno);
+  Status s = WriteAll(f.get(), data, tmp);
+  if (s.ok() && keep_mode && ::fchmod(f.get(), mode) != 0) s = Status::FromErrno("chmod " + tmp, errno);
+  if (s.ok() && ::fsync(f.get()) != 0) s = Status::FromErrno("fsync " + tmp, errno);
+  if (::close(f.release()) != 0 && s.ok()) s = Status::FromErrno("close " + tmp, errno);
   if (s.ok() && ::rename(tmp.c_str(), target.c_str()) != 0)
     s = Status::FromErrno("rename " + tmp + " to " + target, errno);
   if (!s.ok()) {
@@ -106,8 +98,8 @@ Status WriteWholeFile(const std::string& path, const std::string& data) {
     return s;
   }
   // The rename itself must survive a crash too.
-  FdCloser dir{::open(DirName(target).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-  if (dir.fd >= 0) ::fsync(dir.fd);
+  UniqueFd dir(::open(DirName(target).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.valid()) ::fsync(dir.get());
   return Status::Ok();
 }
 

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "capture/snapshot_capture.h"
+#include "common/status_macros.h"
 
 namespace khod {
 

@@ -9,8 +9,8 @@
 #include <cstdint>
 
 #include "common/status.h"
+#include "common/unique_fd.h"
 #include "kernel/memory_file.h"
-#include "kernel/unique_fd.h"
 #include "proto/khod.pb.h"
 
 namespace khod {

@@ -4,6 +4,8 @@
 #include <limits>
 #include <sstream>
 
+#include "common/status_macros.h"
+
 namespace khod {
 namespace {
 

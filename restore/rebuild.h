@@ -7,7 +7,7 @@
 #define KHOD_RESTORE_REBUILD_H_
 
 #include "common/status.h"
-#include "kernel/unique_fd.h"
+#include "common/unique_fd.h"
 #include "state/snapshot.h"
 
 namespace khod {

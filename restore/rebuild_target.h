@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "kernel/unique_fd.h"
+#include "common/unique_fd.h"
 #include "state/snapshot.h"
 
 namespace khod {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "common/status_macros.h"
 #include "serializer/fdt_checksum.h"
 #include "serializer/fdt_layout.h"
 #include "serializer/fdt_structure.h"

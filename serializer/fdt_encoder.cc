@@ -13,6 +13,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "common/status_macros.h"
 #include "serializer/fdt_checksum.h"
 #include "serializer/fdt_layout.h"
 #include "serializer/format_version.h"

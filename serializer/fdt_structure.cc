@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/hex.h"
+#include "common/status_macros.h"
 
 namespace khod {
 namespace {

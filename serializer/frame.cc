@@ -4,28 +4,18 @@
 
 #include <cstring>
 
-#include "serializer/varint.h"
+#include "common/coding.h"
 
 namespace khod {
-namespace {
-
-void PutU16(uint8_t* p, uint16_t v) { p[0] = v & 0xff; p[1] = v >> 8; }
-void PutU32(uint8_t* p, uint32_t v) { for (int i = 0; i < 4; ++i) p[i] = (v >> (8 * i)) & 0xff; }
-uint16_t GetU16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
-uint32_t GetU32(const uint8_t* p) {
-  return uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24);
-}
-
-}  // namespace
 
 void WriteFrameHeader(uint16_t major, uint16_t minor, std::string_view payload, uint8_t* h) {
   std::memcpy(h, kFrameMagic, 8);
-  PutU16(h + 8, major);
-  PutU16(h + 10, minor);
-  PutU32(h + 12, kFrameHeaderSize);
-  PutFixed64Le(h + 16, payload.size());
-  PutFixed64Le(h + 24, XXH3_64bits(payload.data(), payload.size()));
-  PutFixed64Le(h + 32, XXH3_64bits(h, 32));
+  EncodeFixed16(h + 8, major);
+  EncodeFixed16(h + 10, minor);
+  EncodeFixed32(h + 12, kFrameHeaderSize);
+  EncodeFixed64(h + 16, payload.size());
+  EncodeFixed64(h + 24, XXH3_64bits(payload.data(), payload.size()));
+  EncodeFixed64(h + 32, XXH3_64bits(h, 32));
 }
 
 void WriteFrame(uint16_t major, uint16_t minor, std::string_view payload, std::string* out) {
@@ -43,22 +33,22 @@ Result<FrameInfo> ReadFrame(std::string_view blob, uint16_t expected_major) {
     return Status::Corruption("proto frame: truncated header (" + std::to_string(blob.size()) +
                               " bytes)");
   FrameInfo info;
-  info.major = GetU16(h + 8);
-  info.minor = GetU16(h + 10);
+  info.major = DecodeFixed16(h + 8);
+  info.minor = DecodeFixed16(h + 10);
   // Major first: a future major may lay its header out differently, and the
   // right answer for it is "unsupported", not "corrupt".
   if (info.major != expected_major)
     return Status::Unsupported("proto frame: format major version " + std::to_string(info.major) +
                                ", this reader knows " + std::to_string(expected_major));
-  const uint32_t header_size = GetU32(h + 12);
+  const uint32_t header_size = DecodeFixed32(h + 12);
   if (header_size < kFrameHeaderSize || header_size > kFrameMaxHeaderSize || header_size % 8)
     return Status::Corruption("proto frame: bad header size " + std::to_string(header_size));
   if (blob.size() < header_size)
     return Status::Corruption("proto frame: truncated header (" + std::to_string(blob.size()) +
                               " of " + std::to_string(header_size) + " bytes)");
-  if (XXH3_64bits(h, header_size - 8) != GetFixed64Le(h + header_size - 8))
+  if (XXH3_64bits(h, header_size - 8) != DecodeFixed64(h + header_size - 8))
     return Status::Corruption("proto frame: header checksum mismatch");
-  const uint64_t length = GetFixed64Le(h + 16);
+  const uint64_t length = DecodeFixed64(h + 16);
   const uint64_t available = blob.size() - header_size;
   if (length > available)
     return Status::Corruption("proto frame: truncated payload (" + std::to_string(available) +
@@ -67,7 +57,7 @@ Result<FrameInfo> ReadFrame(std::string_view blob, uint16_t expected_major) {
     return Status::Corruption("proto frame: " + std::to_string(available - length) +
                               " trailing bytes after the payload");
   info.payload = blob.substr(header_size, length);
-  if (XXH3_64bits(info.payload.data(), info.payload.size()) != GetFixed64Le(h + 24))
+  if (XXH3_64bits(info.payload.data(), info.payload.size()) != DecodeFixed64(h + 24))
     return Status::Corruption("proto frame: payload checksum mismatch");
   return info;
 }

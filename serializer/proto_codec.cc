@@ -2,6 +2,7 @@
 // KHODSNAP frame.
 #include <string>
 
+#include "common/status_macros.h"
 #include "proto/snapshot.pb.h"
 #include "serializer/format_version.h"
 #include "serializer/frame.h"

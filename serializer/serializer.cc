@@ -3,8 +3,8 @@
 
 #include <cstring>
 
+#include "common/coding.h"
 #include "serializer/frame.h"
-#include "serializer/varint.h"
 
 namespace khod {
 
@@ -42,7 +42,7 @@ Result<uint64_t> DeclaredBlobBytes(std::string_view head) {
   if (head.size() < 24) return uint64_t{head.size()};
   const uint64_t header_size =
       uint64_t{h[12]} | uint64_t{h[13]} << 8 | uint64_t{h[14]} << 16 | uint64_t{h[15]} << 24;
-  const uint64_t length = GetFixed64Le(h + 16);
+  const uint64_t length = DecodeFixed64(h + 16);
   // A length near 2^64 is no blob's: the sum saturates and the read is refused.
   return length > UINT64_MAX - header_size ? UINT64_MAX : header_size + length;
 }

@@ -1,6 +1,7 @@
 #include "serializer/varint_tables.h"
 
-#include "serializer/varint.h"
+#include "common/coding.h"
+#include "common/status_macros.h"
 
 namespace khod {
 namespace {
@@ -10,8 +11,8 @@ constexpr uint8_t kPfnUnknownBit = 0x80;
 constexpr uint8_t kReservedBit = 0x40;
 
 // Worst-case bytes of one record, so encoders can size once and write raw.
-constexpr size_t kMaxAttributeRecord = 3 * kMaxVarintBytes;
-constexpr size_t kMaxHashRecord = 2 * kMaxVarintBytes + 8;
+constexpr size_t kMaxAttributeRecord = 3 * kMaxVarint64Bytes;
+constexpr size_t kMaxHashRecord = 2 * kMaxVarint64Bytes + 8;
 
 Status Truncated(const char* table, uint64_t i) {
   return Status::Corruption(std::string(table) + " stream: record " + std::to_string(i) +
@@ -40,7 +41,7 @@ Status CheckCount(const char* table, uint64_t count, size_t bytes, size_t min_re
 Status ReadSpan(const char* table, uint64_t i, const uint8_t** p, const uint8_t* end,
                 uint64_t* prev_end, uint64_t* first, uint64_t* count) {
   uint64_t gap;
-  if (!GetVarint(p, end, &gap) || !GetVarint(p, end, count)) return Truncated(table, i);
+  if (!GetVarint64(p, end, &gap) || !GetVarint64(p, end, count)) return Truncated(table, i);
   if (__builtin_add_overflow(*prev_end, gap, first) ||
       __builtin_add_overflow(*first, *count, prev_end))
     return Status::Corruption(std::string(table) + " stream: record " + std::to_string(i) +
@@ -64,7 +65,7 @@ void WalkFolioStream(const FolioList& extents, Sink& sink) {
     sink.Byte(e.flags);
     const uint64_t pages = e.pages();
     if (known) {
-      sink.Varint(ZigZag(static_cast<int64_t>(e.first_pfn - next_pfn)));
+      sink.Varint(ZigZagEncode64(static_cast<int64_t>(e.first_pfn - next_pfn)));
       next_pfn = e.first_pfn + pages;
     }
     prev_end = e.first_index + pages;
@@ -73,13 +74,13 @@ void WalkFolioStream(const FolioList& extents, Sink& sink) {
 
 struct CountingSink {
   size_t bytes = 0;
-  void Varint(uint64_t v) { bytes += (64 - __builtin_clzll(v | 1) + 6) / 7; }
+  void Varint(uint64_t v) { bytes += VarintLength(v); }
   void Byte(uint8_t) { ++bytes; }
 };
 
 struct WritingSink {
   uint8_t* p;
-  void Varint(uint64_t v) { p = PutVarint(p, v); }
+  void Varint(uint64_t v) { p = EncodeVarint64(p, v); }
   void Byte(uint8_t b) { *p++ = b; }
 };
 
@@ -101,7 +102,7 @@ Status DecodeFolioStream(std::string_view in, uint64_t count, FolioList* out) {
   uint64_t prev_end = 0, next_pfn = 0;
   for (uint64_t i = 0; i < count; ++i) {
     uint64_t gap, nr, delta = 0;
-    if (!GetVarint(&p, end, &gap) || !GetVarint(&p, end, &nr) || end - p < 2)
+    if (!GetVarint64(&p, end, &gap) || !GetVarint64(&p, end, &nr) || end - p < 2)
       return Truncated(kTable, i);
     const uint8_t order_byte = *p++;
     FolioExtent e;
@@ -120,8 +121,8 @@ Status DecodeFolioStream(std::string_view in, uint64_t count, FolioList* out) {
       return Status::Corruption("folio extent stream: record " + std::to_string(i) +
                                 " index arithmetic overflows 64 bits");
     if (!(order_byte & kPfnUnknownBit)) {
-      if (!GetVarint(&p, end, &delta)) return Truncated(kTable, i);
-      e.first_pfn = next_pfn + static_cast<uint64_t>(UnZigZag(delta));
+      if (!GetVarint64(&p, end, &delta)) return Truncated(kTable, i);
+      e.first_pfn = next_pfn + static_cast<uint64_t>(ZigZagDecode64(delta));
       if (e.first_pfn == kPfnUnknown)
         return Status::Corruption("folio extent stream: record " + std::to_string(i) +
                                   " encodes the unknown-PFN marker as a known PFN");
@@ -138,9 +139,9 @@ void EncodeAttributeStream(const std::vector<AttributeRange>& ranges, std::strin
   uint8_t* p = begin;
   uint64_t prev_end = 0;
   for (const AttributeRange& r : ranges) {
-    p = PutVarint(p, r.first - prev_end);
-    p = PutVarint(p, r.count);
-    p = PutVarint(p, r.value);
+    p = EncodeVarint64(p, r.first - prev_end);
+    p = EncodeVarint64(p, r.count);
+    p = EncodeVarint64(p, r.value);
     prev_end = r.first + r.count;
   }
   out->resize(p - begin);
@@ -158,7 +159,7 @@ Status DecodeAttributeStream(std::string_view in, uint64_t count,
   for (uint64_t i = 0; i < count; ++i) {
     AttributeRange r;
     KHOD_RETURN_IF_ERROR(ReadSpan(kTable, i, &p, end, &prev_end, &r.first, &r.count));
-    if (!GetVarint(&p, end, &r.value)) return Truncated(kTable, i);
+    if (!GetVarint64(&p, end, &r.value)) return Truncated(kTable, i);
     if (r.count == 0 || r.value == 0)
       return Status::Corruption("attribute range stream: record " + std::to_string(i) +
                                 (r.count == 0 ? " has count 0" : " has value 0"));
@@ -173,9 +174,9 @@ void EncodeHashStream(const std::vector<ContentHash>& hashes, std::string* out) 
   uint8_t* p = begin;
   uint64_t prev_end = 0;
   for (const ContentHash& h : hashes) {
-    p = PutVarint(p, h.first_index - prev_end);
-    p = PutVarint(p, h.count);
-    PutFixed64Le(p, h.xxh3);
+    p = EncodeVarint64(p, h.first_index - prev_end);
+    p = EncodeVarint64(p, h.count);
+    EncodeFixed64(p, h.xxh3);
     p += 8;
     prev_end = h.first_index + h.count;
   }
@@ -194,7 +195,7 @@ Status DecodeHashStream(std::string_view in, uint64_t count, std::vector<Content
     ContentHash h;
     KHOD_RETURN_IF_ERROR(ReadSpan(kTable, i, &p, end, &prev_end, &h.first_index, &h.count));
     if (end - p < 8) return Truncated(kTable, i);
-    h.xxh3 = GetFixed64Le(p);
+    h.xxh3 = DecodeFixed64(p);
     p += 8;
     out->push_back(h);
   }

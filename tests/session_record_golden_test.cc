@@ -15,7 +15,7 @@
 #include <sstream>
 #include <string>
 
-#include "daemon/le64.h"
+#include "common/coding.h"
 #include "daemon/record_file.h"
 #include "daemon/session_record.pb.h"
 #include "tests/golden_session_record.h"
@@ -145,9 +145,9 @@ TEST(SessionRecordGolden, FrameIsAsSpecified) {
   const std::string file = ReadGolden();
   ASSERT_GE(file.size(), 24u);
   EXPECT_EQ(file.substr(0, 8), "KHODREC1");
-  const uint64_t len = LoadLe64(file.data() + 8);
+  const uint64_t len = DecodeFixed64(file.data() + 8);
   EXPECT_EQ(len, file.size() - 24);
-  EXPECT_EQ(LoadLe64(file.data() + 16), XXH3_64bits(file.data() + 24, file.size() - 24));
+  EXPECT_EQ(DecodeFixed64(file.data() + 16), XXH3_64bits(file.data() + 24, file.size() - 24));
   // Little-endian whatever the host: the low byte of the length comes first.
   EXPECT_EQ(uint64_t{static_cast<unsigned char>(file[8])}, len & 0xff);
 }

@@ -4,36 +4,10 @@
 
 #include <random>
 
-#include "serializer/varint.h"
 #include "serializer/varint_tables.h"
 
 namespace khod {
 namespace {
-
-TEST(Varint, RoundTripsExtremes) {
-  for (uint64_t v : {0ull, 1ull, 127ull, 128ull, 16383ull, 16384ull, ~0ull >> 1, ~0ull}) {
-    uint8_t buf[kMaxVarintBytes];
-    uint8_t* end = PutVarint(buf, v);
-    const uint8_t* p = buf;
-    uint64_t got = 0;
-    ASSERT_TRUE(GetVarint(&p, end, &got));
-    EXPECT_EQ(got, v);
-    EXPECT_EQ(p, end);
-    p = buf;
-    EXPECT_FALSE(GetVarint(&p, end - 1, &got)) << v;  // one byte short
-  }
-  for (int64_t v : {int64_t{0}, int64_t{-1}, int64_t{1}, INT64_MIN, INT64_MAX}) EXPECT_EQ(UnZigZag(ZigZag(v)), v);
-}
-
-TEST(Varint, RejectsOverlong) {
-  const uint8_t eleven[11] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01};
-  const uint8_t* p = eleven;
-  uint64_t v;
-  EXPECT_FALSE(GetVarint(&p, eleven + 11, &v));
-  const uint8_t too_big[10] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02};
-  p = too_big;
-  EXPECT_FALSE(GetVarint(&p, too_big + 10, &v));
-}
 
 FolioList RandomExtents(uint64_t seed, size_t n) {
   std::mt19937_64 rng(seed);

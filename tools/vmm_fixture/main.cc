@@ -39,11 +39,11 @@
 #include <string>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "kernel/kvm.h"
 #include "kernel/kvm_uapi.h"
 #include "kernel/memory_file.h"
 #include "kernel/mempolicy.h"
-#include "kernel/unique_fd.h"
 
 namespace khod {
 namespace {

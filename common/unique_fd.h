@@ -1,6 +1,6 @@
 // UniqueFd: owns one file descriptor and closes it exactly once.
-#ifndef KHOD_KERNEL_UNIQUE_FD_H_
-#define KHOD_KERNEL_UNIQUE_FD_H_
+#ifndef KHOD_COMMON_UNIQUE_FD_H_
+#define KHOD_COMMON_UNIQUE_FD_H_
 
 #include <unistd.h>
 
@@ -35,4 +35,4 @@ class UniqueFd {
 
 }  // namespace khod
 
-#endif  // KHOD_KERNEL_UNIQUE_FD_H_
+#endif  // KHOD_COMMON_UNIQUE_FD_H_
