@@ -1,47 +1,58 @@
 // Blackout of a live update through khod, against what a copy-based snapshot
-// costs, in one run:
-//   copy     write the guest memory out to a file and read it back in;
+// costs, over a series of guest sizes in one run:
+//   copy     write the guest memory out to a file (fsync) and read it back in;
 //   blackout Freeze (capture + serialize + reexec handover) -> the new khod
 //            answers -> Restore (adopt) -> Verify (PFNs equal), client side.
-// Target: blackout <= 1% of copy. Then a 1 TiB MODEL guest: freeze <= 50 ms,
-// restore + verify <= 100 ms (from khod's own per-phase durations).
-// The guest memory is a real guest_memfd (MMAP|INIT_SHARED, on a VM of the
-// bench's own) where /dev/kvm exists, else a shmem memfd stand-in: the output
-// says which. Its first touch is slow on these PVM machines (seconds per GiB).
+// Per size: the blackout's median over --runs (a fresh khod each run, the
+// same memory), its Freeze call and Verify, blackout / copy (target <= 1%),
+// one blackout with every page's contents hashed, and the floor of a content
+// proof: a plain read of the same memory at memory bandwidth, beside XXH3 of
+// it, on 1 thread and on every CPU. Then the slope in ms per GiB (least
+// squares over the series) and the 8-GiB / 2-GiB ratio (target <= 1.25x) of
+// blackout, Freeze and Verify, per --capture-threads value. Then a 1 TiB
+// MODEL guest: freeze <= 50 ms, restore + verify <= 100 ms.
 //
-//   bazel build -c opt //bench:blackout_bench //daemon:khod &&
-//   bazel-out/k8-opt/bin/bench/blackout_bench
-//     [--gib 2] [--khod PATH] [--copy-dir /var/tmp] [--runs 5] [--fragment N] [--compare PATH]
-//     [--keep]
-// --runs: the plain (PFNs only) blackout is repeated that many times on the
-// same memfd, a fresh khod each time; median and min are reported with each
-// run's reexec timeline (khod's StatusReply.reexec_timeline). The hashed
-// blackout is one run.
-// --khod defaults to the khod built in the same configuration as this bench
-// (<bin>/bench/blackout_bench -> <bin>/daemon/khod), else bazel-bin/daemon/khod;
-// the bench prints which one it runs. --keep leaves the run directory (each
-// khod's log) in place and prints where it is. --compare PATH: after the
-// runs, as many with khod PATH interleaved with as many more of this khod,
-// on the same memory: an A/B of two builds in one sitting.
+// --vmms V --gmems-per-vmm G: instead, for each --gib total, V VMM processes
+// (bench/vmm_stand_in, one VM each) holding G guest memory files each, against
+// one guest of the same total memory, runs interleaved; prints both medians
+// and their ratio (target <= 1.5x). No copy.
+//
+// The guest memory is a real guest_memfd (MMAP|INIT_SHARED) where /dev/kvm
+// exists, else a shmem memfd stand-in: the output says which. Its first touch
+// is slow on PVM machines (seconds per GiB).
+//
+//   bazel build -c opt //bench:blackout_bench //bench:vmm_stand_in //daemon:khod &&
+//   bazel-out/k8-opt/bin/bench/blackout_bench --gib 1,2,4,8 --runs 3
+//   bazel-out/k8-opt/bin/bench/blackout_bench --gib 2 --vmms 25 --gmems-per-vmm 4
+// --help lists every flag. --khod defaults to the khod built in the same
+// configuration as this bench, else bazel-bin/daemon/khod; the bench prints
+// which it runs. --compare PATH: as many runs of khod PATH interleaved with as
+// many more of this khod, on the same memory: an A/B of two builds in one
+// sitting.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <algorithm>
+#include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
-#include "common/unique_fd.h"
+#include "bench/guest_memory.h"
+#include "common/flags.h"
 #include "daemon/reexec_timeline.h"
-#include "kernel/kvm.h"
-#include "kernel/kvm_uapi.h"
 #include "khoctl/client.h"
 #include "khoctl/status_report.h"
 #include "tools/rehearsal/child_process.h"
@@ -52,6 +63,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+constexpr uint64_t kGiB = uint64_t{1} << 30;
 
 // Through a mapping of the guest memory (a guest_memfd has no pread: ESPIPE),
 // every page of which was written before, so the copy allocates nothing.
@@ -81,38 +93,72 @@ double CopyOutAndIn(int memfd, uint64_t bytes, const std::string& dir) {
   return ms;
 }
 
-// The guest's memory: a guest_memfd on a VM of the bench's own where
-// /dev/kvm exists, else a shmem memfd. `what` says which, for the output.
-struct GuestMemory {
-  std::optional<Kvm> kvm;
-  std::optional<KvmVm> vm;
-  UniqueFd fd;
-  uint64_t flags = 0;  // guest_memfd creation flags, declared at Attach
-  std::string what;
+// The floor of a content proof: every byte read once. A plain read (64-bit
+// words summed) against XXH3 of the same bytes, on 1 thread and on `threads`,
+// each over an equal share, through a mapping populated beforehand so that
+// neither pays page faults (khod hashes through a mapping it holds).
+struct ContentCost {
+  int threads = 1;
+  double read_1_ms = 0, hash_1_ms = 0, read_n_ms = 0, hash_n_ms = 0;
 };
 
-Result<GuestMemory> MakeGuestMemory(uint64_t bytes) {
-  GuestMemory g;
-  Result<Kvm> kvm = Kvm::Open();
-  if (kvm.ok()) {
-    g.kvm.emplace(std::move(*kvm));
-    Result<KvmVm> vm = g.kvm->CreateVm(0);
-    if (!vm.ok()) return vm.status();
-    g.vm.emplace(std::move(*vm));
-    g.flags = uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared;
-    Result<UniqueFd> fd = g.vm->CreateGuestMemfd(bytes, g.flags);
-    if (!fd.ok()) return fd.status();
-    g.fd = std::move(*fd);
-    g.what = "real guest_memfd (MMAP|INIT_SHARED, /dev/kvm present)";
-    return g;
-  }
-  g.fd = UniqueFd(::memfd_create("bench-guest", MFD_CLOEXEC));
-  if (!g.fd.valid()) return Status::FromErrno("memfd_create", errno);
-  if (::ftruncate(g.fd.get(), static_cast<off_t>(bytes)) != 0)
-    return Status::FromErrno("ftruncate", errno);
-  g.what = "shmem memfd stand-in (no /dev/kvm here: " + kvm.status().message() + ")";
-  return g;
+uint64_t SumWords(const char* p, uint64_t bytes) {
+  const uint64_t* w = reinterpret_cast<const uint64_t*>(p);
+  uint64_t a = 0, b = 0, c = 0, d = 0;
+  for (uint64_t i = 0; i + 4 <= bytes / 8; i += 4)
+    a += w[i], b += w[i + 1], c += w[i + 2], d += w[i + 3];
+  return a + b + c + d;
 }
+
+// Runs `f(begin, bytes)` over `threads` equal shares of [p, p + bytes); ms.
+template <typename F>
+double Parallel(const char* p, uint64_t bytes, int threads, F f) {
+  const uint64_t share = bytes / static_cast<uint64_t>(threads) / 4096 * 4096;
+  std::vector<std::thread> ts;
+  const auto t0 = Clock::now();
+  for (int i = 0; i < threads; ++i) {
+    const uint64_t off = share * static_cast<uint64_t>(i);
+    const uint64_t n = i + 1 == threads ? bytes - off : share;
+    ts.emplace_back([=] { f(p + off, n); });
+  }
+  for (std::thread& t : ts) t.join();
+  return Ms(Clock::now() - t0);
+}
+
+// Where the reads' results go, so that the compiler keeps the reads.
+std::atomic<uint64_t> g_sink{0};
+
+std::optional<ContentCost> MeasureContentCost(int memfd, uint64_t bytes, int threads) {
+  void* m = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED | MAP_POPULATE, memfd, 0);
+  if (m == MAP_FAILED) return std::nullopt;
+  const char* p = static_cast<const char*>(m);
+  auto read = [](const char* b, uint64_t n) { g_sink += SumWords(b, n); };
+  auto hash = [](const char* b, uint64_t n) { g_sink += XXH3_64bits(b, n); };
+  ContentCost c;
+  c.threads = threads;
+  Parallel(p, bytes, 1, read);  // warm: the page tables, the caches' state
+  c.read_1_ms = Parallel(p, bytes, 1, read);
+  c.hash_1_ms = Parallel(p, bytes, 1, hash);
+  c.read_n_ms = Parallel(p, bytes, threads, read);
+  c.hash_n_ms = Parallel(p, bytes, threads, hash);
+  ::munmap(m, bytes);
+  return c;
+}
+
+// One file khod attaches: `fd` of process `pid`.
+struct AttachTarget {
+  pid_t pid;
+  int fd;
+  uint64_t flags;  // guest_memfd creation flags
+  std::string name;
+};
+
+// What one blackout measured.
+struct BlackoutRun {
+  double blackout_ms = 0, freeze_ms = 0, answering_ms = 0, restore_ms = 0, verify_ms = 0;
+  uint64_t extents = 0;
+  v1::ReexecTimeline timeline;
+};
 
 uint64_t DurationOf(const v1::StatusReply& s, v1::Phase p) {
   for (const auto& d : s.durations())
@@ -120,198 +166,429 @@ uint64_t DurationOf(const v1::StatusReply& s, v1::Phase p) {
   return 0;
 }
 
-// What one blackout measured, for the summary over runs.
-struct BlackoutRun {
-  double blackout_ms = 0, freeze_ms = 0, answering_ms = 0, restore_ms = 0, verify_ms = 0;
-  v1::ReexecTimeline timeline;
+// How khod is started: its binary and the capture threads it is given
+// (0: none given, khod's default).
+struct KhodUnderTest {
+  std::string bin;
+  int capture_threads = 0;
 };
 
-// One blackout of the 2 GiB guest through a fresh khod in `dir`.
-int Blackout(const std::string& khod_bin, int memfd, uint64_t gmem_flags, bool hash, double copy_ms,
-             const std::string& dir, BlackoutRun* run) {
+// One blackout of `targets` through a fresh khod in `dir`; prints one line.
+bool Blackout(const KhodUnderTest& khod, const std::vector<AttachTarget>& targets, bool hash,
+              const std::string& dir, BlackoutRun* run) {
   ::mkdir(dir.c_str(), 0700);
   const std::string sock = dir + "/k.sock";
-  Result<ChildProcess> k = ChildProcess::Start(
-      {khod_bin, "--socket=" + sock, "--state-dir=" + dir + "/state", "--transport=reexec"}, false,
-      dir + "/khod.log");
-  if (!k.ok()) return 2;
+  std::vector<std::string> argv = {khod.bin, "--socket=" + sock, "--state-dir=" + dir + "/state",
+                                   "--transport=reexec"};
+  if (khod.capture_threads > 0)
+    argv.push_back("--capture-threads=" + std::to_string(khod.capture_threads));
+  Result<ChildProcess> k = ChildProcess::Start(argv, false, dir + "/khod.log");
+  if (!k.ok()) return false;
   KhodClient c(sock);
-  if (!c.WaitHealthy(std::chrono::seconds(10)).ok()) return 2;
-  v1::AttachRequest q;
-  q.set_name("guest");
-  q.set_hash_contents(hash);
-  q.mutable_kernel()->set_pid(::getpid());
-  q.mutable_kernel()->set_fd(memfd);
-  q.set_gmem_flags(gmem_flags);
-  if (!c.Attach(q).ok() || !c.Prepare().ok()) return 2;
+  if (!c.WaitHealthy(std::chrono::seconds(10)).ok()) {
+    std::printf("khod did not start; its log: %s/khod.log\n", dir.c_str());
+    return false;
+  }
+  for (const AttachTarget& t : targets) {
+    v1::AttachRequest q;
+    q.set_name(t.name);
+    q.set_hash_contents(hash);
+    q.mutable_kernel()->set_pid(t.pid);
+    q.mutable_kernel()->set_fd(t.fd);
+    q.set_gmem_flags(t.flags);
+    auto a = c.Attach(q);
+    if (!a.ok()) {
+      std::printf("attach %s: %s\n", t.name.c_str(), a.status().ToString().c_str());
+      return false;
+    }
+  }
+  if (auto p = c.Prepare(); !p.ok()) {
+    std::printf("prepare: %s\n", p.status().ToString().c_str());
+    return false;
+  }
   auto before = c.GetStatus();
+  if (!before.ok()) return false;
 
   const auto t0 = Clock::now();
   v1::FreezeRequest f;
   f.set_guests_paused(true);
   auto fr = c.Freeze(f);
   const auto t_reply = Clock::now();
-  if (!fr.ok()) { std::printf("freeze: %s\n", fr.status().ToString().c_str()); return 2; }
-  auto after = c.WaitNewIncarnation(before->incarnation(), std::chrono::seconds(30));
+  if (!fr.ok()) {
+    std::printf("freeze: %s\n", fr.status().ToString().c_str());
+    return false;
+  }
+  auto after = c.WaitNewIncarnation(before->incarnation(), std::chrono::seconds(60));
   const auto t1 = Clock::now();
-  if (!after.ok()) { std::printf("new khod: %s\n", after.status().ToString().c_str()); return 2; }
+  if (!after.ok()) {
+    std::printf("new khod: %s\n", after.status().ToString().c_str());
+    return false;
+  }
   auto rr = c.Restore(v1::RestoreRequest());
   auto vr = c.Verify();
   const auto t2 = Clock::now();
-  if (!rr.ok() || !vr.ok()) return 2;
+  if (!rr.ok() || !vr.ok()) {
+    std::printf("restore/verify: %s\n", (!rr.ok() ? rr.status() : vr.status()).ToString().c_str());
+    return false;
+  }
   auto st = c.GetStatus();
-  const double blackout = Ms(t2 - t0);
-  std::printf("%s: blackout: %.1f ms = freeze+handover %.1f ms (capture+serialize %.1f, send %.2f), reexec "
-              "until answering %.1f ms, restore+verify %.1f ms (restore %.1f, verify %.1f); verify %s",
-              hash ? "hashing contents" : "PFNs only", blackout, (DurationOf(*st, v1::FROZEN) + DurationOf(*st, v1::HANDED_OVER)) / 1e6,
-              DurationOf(*st, v1::FROZEN) / 1e6, DurationOf(*st, v1::HANDED_OVER) / 1e6,
-              Ms(t1 - t0) - (DurationOf(*st, v1::FROZEN) + DurationOf(*st, v1::HANDED_OVER)) / 1e6,
-              Ms(t2 - t1), DurationOf(*st, v1::RESTORED) / 1e6, DurationOf(*st, v1::VERIFIED) / 1e6,
-              FormatVerify(*vr).c_str());
-  uint64_t extents = 0;
-  for (const auto& g : st->gmems()) extents += g.folio_extents();
-  std::printf("  %llu folio extents (PFN runs split where folio flags change), blob %llu bytes\n",
-              static_cast<unsigned long long>(extents), static_cast<unsigned long long>(st->blob_bytes()));
-  std::printf("blackout / copy = %.2f%% (target <= 1%%): %s\n", 100 * blackout / copy_ms,
-              blackout <= copy_ms / 100 ? "MET" : "NOT MET");
-  // Client side: Freeze reply -> new khod answering; khod side: its steps.
-  std::printf("  reexec: freeze reply -> new khod answering %.1f ms; khod: %s\n", Ms(t1 - t_reply),
-              st->has_reexec_timeline() ? ReexecTimelineText(st->reexec_timeline()).c_str()
-                                        : "no reexec timeline (khod too old?)");
-  run->blackout_ms = blackout;
+  if (!st.ok()) return false;
+  run->blackout_ms = Ms(t2 - t0);
   run->freeze_ms = Ms(t_reply - t0);
   run->answering_ms = Ms(t1 - t_reply);
   run->restore_ms = DurationOf(*st, v1::RESTORED) / 1e6;
   run->verify_ms = DurationOf(*st, v1::VERIFIED) / 1e6;
   run->timeline = st->reexec_timeline();
+  for (const auto& g : st->gmems()) run->extents += g.folio_extents();
+  std::string verdict = FormatVerify(*vr);
+  verdict = verdict.substr(0, verdict.find('\n'));
+  std::printf(
+      "%s blackout %.1f ms = freeze call %.1f (capture+serialize %.1f) + until answering %.1f"
+      " (stop %.1f, exec %.1f, open %.1f) + restore %.1f + verify %.1f; %llu extents; %s\n",
+      hash ? "hashed" : "PFNs", run->blackout_ms, run->freeze_ms, DurationOf(*st, v1::FROZEN) / 1e6,
+      run->answering_ms, run->timeline.stop_nanos() / 1e6, run->timeline.exec_nanos() / 1e6,
+      run->timeline.open_nanos() / 1e6, run->restore_ms, run->verify_ms,
+      static_cast<unsigned long long>(run->extents), verdict.c_str());
   k->Stop(SIGTERM);
-  return 0;
+  return true;
 }
 
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  return v.empty()      ? 0
+         : v.size() % 2 ? v[v.size() / 2]
+                        : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
-// Median of one measure over the runs.
-template <typename F>
-double MedianOf(const std::vector<BlackoutRun>& runs, F f) {
-  std::vector<double> v;
-  for (const BlackoutRun& r : runs) v.push_back(f(r));
-  return Median(v);
+// The medians of a set of runs.
+struct Medians {
+  double blackout = 0, min_blackout = 0, freeze = 0, answering = 0, restore = 0, verify = 0;
+};
+
+Medians MediansOf(const std::vector<BlackoutRun>& runs) {
+  auto med = [&](double BlackoutRun::*m) {
+    std::vector<double> v;
+    for (const BlackoutRun& r : runs) v.push_back(r.*m);
+    return Median(v);
+  };
+  Medians m;
+  m.blackout = med(&BlackoutRun::blackout_ms);
+  m.freeze = med(&BlackoutRun::freeze_ms);
+  m.answering = med(&BlackoutRun::answering_ms);
+  m.restore = med(&BlackoutRun::restore_ms);
+  m.verify = med(&BlackoutRun::verify_ms);
+  m.min_blackout = runs.empty() ? 0 : runs[0].blackout_ms;
+  for (const BlackoutRun& r : runs) m.min_blackout = std::min(m.min_blackout, r.blackout_ms);
+  return m;
 }
 
-void PrintSummary(const std::vector<BlackoutRun>& runs, double copy_ms) {
-  std::vector<double> b;
-  for (const BlackoutRun& r : runs) b.push_back(r.blackout_ms);
-  const double med = Median(b), min = *std::min_element(b.begin(), b.end());
-  std::printf("PFNs only, %zu runs: blackout median %.1f ms, min %.1f ms (runs:", runs.size(), med, min);
-  for (double x : b) std::printf(" %.1f", x);
-  std::printf(")\nmedian blackout / copy = %.2f%% (target <= 1%%): %s\n", 100 * med / copy_ms,
-              med <= copy_ms / 100 ? "MET" : "NOT MET");
-  std::printf("  medians: freeze call %.1f ms, freeze reply -> answering %.1f ms (stop %.2f, exec %.2f, "
-              "open %.2f, serve %.2f), restore %.1f ms, verify %.1f ms\n",
-              MedianOf(runs, [](const BlackoutRun& r) { return r.freeze_ms; }),
-              MedianOf(runs, [](const BlackoutRun& r) { return r.answering_ms; }),
-              MedianOf(runs, [](const BlackoutRun& r) { return r.timeline.stop_nanos() / 1e6; }),
-              MedianOf(runs, [](const BlackoutRun& r) { return r.timeline.exec_nanos() / 1e6; }),
-              MedianOf(runs, [](const BlackoutRun& r) { return r.timeline.open_nanos() / 1e6; }),
-              MedianOf(runs, [](const BlackoutRun& r) { return r.timeline.serve_nanos() / 1e6; }),
-              MedianOf(runs, [](const BlackoutRun& r) { return r.restore_ms; }),
-              MedianOf(runs, [](const BlackoutRun& r) { return r.verify_ms; }));
+// `runs` blackouts of `targets`; false when one failed.
+bool RunSet(const KhodUnderTest& khod, const std::vector<AttachTarget>& targets, int runs,
+            const std::string& dir, const std::string& label, std::vector<BlackoutRun>* out) {
+  for (int i = 0; i < runs; ++i) {
+    std::printf("  %s run %d/%d: ", label.c_str(), i + 1, runs);
+    BlackoutRun r;
+    if (!Blackout(khod, targets, false, dir + "-" + std::to_string(i), &r)) return false;
+    out->push_back(r);
+  }
+  return true;
 }
 
+std::string ThreadsText(int threads) {
+  return threads > 0 ? "--capture-threads " + std::to_string(threads)
+                     : std::string("khod's default capture threads");
+}
 
-int Run(const std::string& khod_bin, uint64_t gib, const std::string& copy_dir, int runs, bool keep,
-        uint64_t fragment, const std::string& compare_bin) {
-  const uint64_t bytes = gib << 30;
+// Everything measured for one guest size and one capture-thread count.
+struct SizeResult {
+  uint64_t gib = 0;
+  int threads = 0;
+  double copy_ms = 0;
+  Medians plain;
+  BlackoutRun hashed;
+  bool has_hashed = false;
+};
 
-  // --fragment N: the free memory the guest is allocated from comes in holes
-  // of N pages (a scratch file holds every (N+1)th page), so that its PFN
-  // runs, which every step of a capture scales with, are as short as on a
-  // long-running host, whatever this one's free lists look like now.
-  int scratch = -1;
-  if (fragment > 0) {
-    const uint64_t page = 4096, period = (fragment + 1) * page;
-    const uint64_t scratch_bytes = bytes / (fragment * page) * period + period;
-    scratch = ::memfd_create("bench-fragment", MFD_CLOEXEC);
-    if (scratch < 0 || ::ftruncate(scratch, static_cast<off_t>(scratch_bytes)) != 0) return 2;
-    char* s = static_cast<char*>(
-        ::mmap(nullptr, scratch_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, scratch, 0));
-    if (s == MAP_FAILED) return 2;
-    for (uint64_t off = 0; off < scratch_bytes; off += page) s[off] = 1;
-    ::munmap(s, scratch_bytes);
-    for (uint64_t off = 0; off + period <= scratch_bytes; off += period)
-      if (::fallocate(scratch, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(off),
-                      static_cast<off_t>(fragment * page)) != 0)
-        return 2;
+// Least-squares slope of y over x.
+double Slope(const std::vector<double>& x, const std::vector<double>& y) {
+  const double n = static_cast<double>(x.size());
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (size_t i = 0; i < x.size(); ++i)
+    sx += x[i], sy += y[i], sxx += x[i] * x[i], sxy += x[i] * y[i];
+  const double d = n * sxx - sx * sx;
+  return d == 0 ? 0 : (n * sxy - sx * sy) / d;
+}
+
+// The series' slopes and largest/smallest ratios for one capture-thread count.
+void PrintScaling(const std::vector<SizeResult>& rs, int threads) {
+  std::vector<const SizeResult*> v;
+  for (const SizeResult& r : rs)
+    if (r.threads == threads) v.push_back(&r);
+  if (v.size() < 2) return;
+  std::vector<double> x;
+  for (const SizeResult* r : v) x.push_back(static_cast<double>(r->gib));
+  auto ys = [&](double Medians::*m) {
+    std::vector<double> y;
+    for (const SizeResult* r : v) y.push_back(r->plain.*m);
+    return y;
+  };
+  // The ratio asked for is 8 GiB / 2 GiB; a series without both gives its
+  // largest over its smallest, labelled so.
+  const SizeResult *lo = v.front(), *hi = v.back();
+  for (const SizeResult* r : v) {
+    if (r->gib == 2) lo = r;
+    if (r->gib == 8) hi = r;
+  }
+  const double slope = Slope(x, ys(&Medians::blackout));
+  std::printf("scaling, %s, %zu sizes:\n", ThreadsText(threads).c_str(), v.size());
+  std::printf(
+      "  slope (ms per GiB): blackout %.2f, freeze call %.2f, verify %.2f, restore %.2f, "
+      "until answering %.2f",
+      slope, Slope(x, ys(&Medians::freeze)), Slope(x, ys(&Medians::verify)),
+      Slope(x, ys(&Medians::restore)), Slope(x, ys(&Medians::answering)));
+  if (threads > 0)
+    std::printf("; blackout x threads = %.2f ms per GiB per core (target <= 0.5)", slope * threads);
+  std::printf(
+      "\n  %llu GiB / %llu GiB: blackout %.2fx (target <= 1.25x): %s, freeze call %.2fx, "
+      "verify %.2fx\n",
+      static_cast<unsigned long long>(hi->gib), static_cast<unsigned long long>(lo->gib),
+      hi->plain.blackout / lo->plain.blackout,
+      hi->plain.blackout <= 1.25 * lo->plain.blackout ? "MET" : "NOT MET",
+      hi->plain.freeze / lo->plain.freeze, hi->plain.verify / lo->plain.verify);
+}
+
+// Options of the whole run.
+struct Options {
+  std::string khod_bin, compare_bin, copy_dir, vmm_bin;
+  std::vector<uint64_t> gib;
+  std::vector<int> threads;  // {0}: khod's default only
+  int runs = 3;
+  uint64_t fragment = 0;
+  bool keep = false, hash = true;
+  int vmms = 0, gmems_per_vmm = 1;
+};
+
+// Leaves the free memory the guest is allocated from in holes of `pages`
+// pages (a scratch file holds every (pages+1)th page), so that its PFN runs,
+// which every step of a capture scales with, are as short as on a
+// long-running host. Close the returned fd once the guest is populated.
+int Fragment(uint64_t bytes, uint64_t pages) {
+  const uint64_t page = 4096, period = (pages + 1) * page;
+  const uint64_t scratch_bytes = bytes / (pages * page) * period + period;
+  const int scratch = ::memfd_create("bench-fragment", MFD_CLOEXEC);
+  if (scratch < 0 || !Populate(scratch, scratch_bytes).ok()) return -1;
+  for (uint64_t off = 0; off + period <= scratch_bytes; off += period)
+    if (::fallocate(scratch, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(off),
+                    static_cast<off_t>(pages * page)) != 0)
+      return -1;
+  return scratch;
+}
+
+// Memory for `need` bytes of guests plus 2 GiB for everyone else on the host.
+bool EnoughMemory(uint64_t need) {
+  const uint64_t avail = MemAvailableBytes();
+  if (avail >= need + 2 * kGiB) return true;
+  std::printf("  skipped: needs %.1f GiB + 2 GiB, MemAvailable %.1f GiB\n",
+              static_cast<double>(need) / kGiB, static_cast<double>(avail) / kGiB);
+  return false;
+}
+
+// One guest of `gib` GiB: copy, the plain blackouts per thread count, one
+// hashed blackout, the content floor.
+bool MeasureSize(const Options& o, uint64_t gib, const std::string& dir,
+                 std::vector<SizeResult>* out) {
+  const uint64_t bytes = gib * kGiB;
+  std::printf("== %llu GiB guest\n", static_cast<unsigned long long>(gib));
+  if (!EnoughMemory(bytes)) return true;
+  const int scratch = o.fragment > 0 ? Fragment(bytes, o.fragment) : -1;
+  if (o.fragment > 0 && scratch < 0) {
+    std::printf("--fragment: cannot make the scratch file\n");
+    return false;
   }
   Result<GuestMemory> guest = MakeGuestMemory(bytes);
   if (!guest.ok()) {
     std::printf("guest memory: %s\n", guest.status().ToString().c_str());
-    return 2;
+    return false;
   }
-  std::printf("guest memory: %llu GiB %s\n", static_cast<unsigned long long>(gib),
-              guest->what.c_str());
-  const int memfd = guest->fd.get();
-  const uint64_t flags = guest->flags;
-  char* p = static_cast<char*>(::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0));
-  if (p == MAP_FAILED) return 2;
-  for (uint64_t off = 0; off < bytes; off += 4096) p[off] = static_cast<char>(off >> 12);
-  ::munmap(p, bytes);
+  const int memfd = guest->fds[0].get();
+  const auto t_pop = Clock::now();
+  if (Status s = Populate(memfd, bytes); !s.ok()) {
+    std::printf("populate: %s\n", s.ToString().c_str());
+    return false;
+  }
   if (scratch >= 0) ::close(scratch);  // its pages go back; the guest's stay where they are
-
-  const double copy_ms = CopyOutAndIn(memfd, bytes, copy_dir);
+  std::printf("  guest memory: %s, every page written in %.0f ms\n", guest->what.c_str(),
+              Ms(Clock::now() - t_pop));
+  const double copy_ms = CopyOutAndIn(memfd, bytes, o.copy_dir);
   if (copy_ms < 0) {
     std::printf("cannot map the guest memory to copy it\n");
-    return 2;
+    return false;
   }
-  std::printf("copy out + in (%s, fsync): %.1f ms\n", copy_dir.c_str(), copy_ms);
-
-  char tmpl[] = "/tmp/khod-blackout.XXXXXX";
-  const std::string dir = ::mkdtemp(tmpl);
-  // Without content hashing (verify compares every PFN and flag), `runs`
-  // times, then once with it (verify also compares an XXH3 of every page's
-  // contents).
-  std::vector<BlackoutRun> plain(static_cast<size_t>(runs));
-  for (int i = 0; i < runs; ++i) {
-    std::printf("run %d/%d: ", i + 1, runs);
-    if (Blackout(khod_bin, memfd, flags, false, copy_ms, dir + "/plain-" + std::to_string(i),
-                 &plain[i]) != 0)
-      return 2;
-  }
-  PrintSummary(plain, copy_ms);
-  if (!compare_bin.empty()) {
-    // The same runs with the other khod, interleaved with as many more of
-    // this one: same memory, same PFN runs, same sitting.
-    std::vector<BlackoutRun> other(static_cast<size_t>(runs)), again(static_cast<size_t>(runs));
-    for (int i = 0; i < runs; ++i) {
-      std::printf("compare run %d/%d (%s): ", i + 1, runs, compare_bin.c_str());
-      if (Blackout(compare_bin, memfd, flags, false, copy_ms, dir + "/cmp-" + std::to_string(i),
-                   &other[i]) != 0)
-        return 2;
-      std::printf("again run %d/%d (%s): ", i + 1, runs, khod_bin.c_str());
-      if (Blackout(khod_bin, memfd, flags, false, copy_ms, dir + "/again-" + std::to_string(i),
-                   &again[i]) != 0)
-        return 2;
+  std::printf("  copy out + in (%s, fsync): %.1f ms\n", o.copy_dir.c_str(), copy_ms);
+  const std::vector<AttachTarget> targets = {{::getpid(), memfd, guest->flags, "guest"}};
+  const std::string base = dir + "/" + std::to_string(gib) + "g";
+  for (int threads : o.threads) {
+    SizeResult r;
+    r.gib = gib;
+    r.threads = threads;
+    r.copy_ms = copy_ms;
+    std::vector<BlackoutRun> runs;
+    const KhodUnderTest khod{o.khod_bin, threads};
+    if (!RunSet(khod, targets, o.runs, base + "-t" + std::to_string(threads), ThreadsText(threads),
+                &runs))
+      return false;
+    r.plain = MediansOf(runs);
+    std::printf(
+        "  %s: blackout median %.1f ms (min %.1f) = %.3f%% of copy (target <= 1%%): %s; "
+        "freeze call %.1f, verify %.1f\n",
+        ThreadsText(threads).c_str(), r.plain.blackout, r.plain.min_blackout,
+        100 * r.plain.blackout / copy_ms, r.plain.blackout <= copy_ms / 100 ? "MET" : "NOT MET",
+        r.plain.freeze, r.plain.verify);
+    if (!o.compare_bin.empty()) {
+      // The same runs with the other khod interleaved with as many more of
+      // this one: same memory, same PFN runs, same sitting.
+      std::vector<BlackoutRun> other, again;
+      for (int i = 0; i < o.runs; ++i) {
+        if (!RunSet({o.compare_bin, threads}, targets, 1, base + "-cmp" + std::to_string(i),
+                    "--compare " + o.compare_bin, &other) ||
+            !RunSet(khod, targets, 1, base + "-again" + std::to_string(i), "this khod again",
+                    &again))
+          return false;
+      }
+      const Medians a = MediansOf(other), b = MediansOf(again);
+      std::printf(
+          "  --compare: blackout median %.1f ms (%.3f%%) against this khod's %.1f ms "
+          "(%.3f%%) interleaved\n",
+          a.blackout, 100 * a.blackout / copy_ms, b.blackout, 100 * b.blackout / copy_ms);
     }
-    std::printf("--compare %s:\n", compare_bin.c_str());
-    PrintSummary(other, copy_ms);
-    std::printf("%s, interleaved with it:\n", khod_bin.c_str());
-    PrintSummary(again, copy_ms);
+    if (o.hash && threads == o.threads.front()) {
+      std::printf("  %s, contents: ", ThreadsText(threads).c_str());
+      if (!Blackout(khod, targets, true, base + "-hashed", &r.hashed)) return false;
+      r.has_hashed = true;
+    }
+    out->push_back(r);
   }
-  BlackoutRun hashed;
-  if (Blackout(khod_bin, memfd, flags, true, copy_ms, dir + "/hashed", &hashed) != 0) return 2;
-  v1::FreezeRequest f;
-  f.set_guests_paused(true);
+  // This size's results are the last ones; its hashed blackout is the first's.
+  const SizeResult& first = (*out)[out->size() - o.threads.size()];
+  if (o.hash) {
+    const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    std::optional<ContentCost> c = MeasureContentCost(memfd, bytes, cpus);
+    if (!c) {
+      std::printf("cannot map the guest memory to read it\n");
+      return false;
+    }
+    const double gb = static_cast<double>(bytes) / 1e9;
+    const double extra = first.hashed.blackout_ms - first.plain.blackout;
+    // khod hashes every page twice (Freeze and Verify).
+    std::printf(
+        "  contents: hashed blackout %.1f ms = %.2f%% of copy, %.1f ms more than PFNs only "
+        "(%.1f ms per GiB; 2 x %.2f GB/s hashed through khod); the floor, this bench on "
+        "the same memory: plain read %.1f ms (%.2f GB/s) on 1 thread, %.1f ms (%.2f GB/s) "
+        "on %d; XXH3 %.1f ms (%.2f GB/s) on 1 thread, %.1f ms (%.2f GB/s) on %d\n",
+        first.hashed.blackout_ms, 100 * first.hashed.blackout_ms / first.copy_ms, extra,
+        extra / static_cast<double>(gib), 2 * gb / (extra / 1e3), c->read_1_ms,
+        gb / (c->read_1_ms / 1e3), c->read_n_ms, gb / (c->read_n_ms / 1e3), c->threads,
+        c->hash_1_ms, gb / (c->hash_1_ms / 1e3), c->hash_n_ms, gb / (c->hash_n_ms / 1e3),
+        c->threads);
+  }
+  return true;
+}
 
-  // 1 TiB MODEL guest, 1 GiB folios, part private (restructuring records).
+// The many-VMs case for one total size: V VMM processes x G files against
+// one guest of the same total memory, runs interleaved.
+bool MeasureManyVms(const Options& o, uint64_t gib, const std::string& dir) {
+  const int files = o.vmms * o.gmems_per_vmm;
+  // Each file a whole number of 2 MiB; the big guest holds exactly their sum.
+  const uint64_t each = gib * kGiB / static_cast<uint64_t>(files) / (2 << 20) * (2 << 20);
+  const uint64_t total = each * static_cast<uint64_t>(files);
+  std::printf(
+      "== %d VMM processes x %d guest memory files of %llu MiB (%llu MiB) against one "
+      "guest of %llu MiB\n",
+      o.vmms, o.gmems_per_vmm, static_cast<unsigned long long>(each >> 20),
+      static_cast<unsigned long long>(total >> 20), static_cast<unsigned long long>(total >> 20));
+  if (each == 0) {
+    std::printf("  --gib %llu is too small for %d files of whole 2 MiB\n",
+                static_cast<unsigned long long>(gib), files);
+    return false;
+  }
+  if (!EnoughMemory(2 * total)) return true;
+  const auto t_pop = Clock::now();
+  std::vector<ChildProcess> vmms;
+  for (int v = 0; v < o.vmms; ++v) {
+    Result<ChildProcess> c =
+        ChildProcess::Start({o.vmm_bin, "--gmems=" + std::to_string(o.gmems_per_vmm),
+                             "--bytes=" + std::to_string(each)},
+                            true);
+    if (!c.ok()) {
+      std::printf("vmm_stand_in %s: %s\n", o.vmm_bin.c_str(), c.status().ToString().c_str());
+      return false;
+    }
+    vmms.push_back(std::move(*c));
+  }
+  std::vector<AttachTarget> many;
+  std::string what;
+  for (int v = 0; v < o.vmms; ++v) {
+    Result<std::string> line = vmms[v].ReadLine();
+    // "fds F1 F2 ... flags X what WHAT"
+    if (!line.ok() || line->rfind("fds ", 0) != 0) {
+      std::printf("vmm_stand_in %d: %s\n", v, line.ok() ? line->c_str() : "no answer");
+      return false;
+    }
+    const size_t flags_at = line->find(" flags ");
+    const size_t what_at = line->find(" what ");
+    if (flags_at == std::string::npos || what_at == std::string::npos) return false;
+    const uint64_t flags = std::strtoull(line->c_str() + flags_at + 7, nullptr, 10);
+    what = line->substr(what_at + 6);
+    const char* p = line->c_str() + 4;
+    const char* end = line->c_str() + flags_at;
+    for (int g = 0; g < o.gmems_per_vmm; ++g) {
+      int fd = -1;
+      auto [next, ec] = std::from_chars(p, end, fd);
+      if (ec != std::errc()) return false;
+      many.push_back(
+          {vmms[v].pid(), fd, flags, "vmm" + std::to_string(v) + "-gmem" + std::to_string(g)});
+      p = next + (next < end ? 1 : 0);
+    }
+  }
+  std::printf("  %d VMM processes: %s, every page written in %.0f ms\n", o.vmms, what.c_str(),
+              Ms(Clock::now() - t_pop));
+  Result<GuestMemory> big = MakeGuestMemory(total);
+  if (!big.ok() || !Populate(big->fds[0].get(), total).ok()) {
+    std::printf("the one big guest: %s\n",
+                big.ok() ? "populate failed" : big.status().ToString().c_str());
+    return false;
+  }
+  const std::vector<AttachTarget> one = {{::getpid(), big->fds[0].get(), big->flags, "big"}};
+  for (int threads : o.threads) {
+    const KhodUnderTest khod{o.khod_bin, threads};
+    std::vector<BlackoutRun> a, b;
+    for (int i = 0; i < o.runs; ++i) {
+      const std::string n =
+          std::to_string(gib) + "g-t" + std::to_string(threads) + "-" + std::to_string(i);
+      if (!RunSet(khod, one, 1, dir + "/one-" + n, "one guest", &a) ||
+          !RunSet(khod, many, 1, dir + "/many-" + n, std::to_string(files) + " files", &b))
+        return false;
+    }
+    const Medians ma = MediansOf(a), mb = MediansOf(b);
+    std::printf(
+        "  %s: blackout median one guest %.1f ms (freeze call %.1f, verify %.1f), %d VMMs x "
+        "%d files %.1f ms (freeze call %.1f, verify %.1f): %.2fx (target <= 1.5x): %s\n",
+        ThreadsText(threads).c_str(), ma.blackout, ma.freeze, ma.verify, o.vmms, o.gmems_per_vmm,
+        mb.blackout, mb.freeze, mb.verify, mb.blackout / ma.blackout,
+        mb.blackout <= 1.5 * ma.blackout ? "MET" : "NOT MET");
+  }
+  for (ChildProcess& c : vmms) c.Wait();
+  return true;
+}
+
+// A 1 TiB MODEL guest (1 GiB folios, part private: restructuring records).
+bool MeasureModel(const std::string& khod_bin, const std::string& dir) {
   const std::string dir2 = dir + "/model";
   Result<ChildProcess> k2 = ChildProcess::Start(
       {khod_bin, "--socket=" + dir2 + ".sock", "--state-dir=" + dir2, "--transport=reexec"}, false,
       dir + "/khod-model.log");
   KhodClient m(dir2 + ".sock");
-  if (!k2.ok() || !m.WaitHealthy(std::chrono::seconds(10)).ok()) return 2;
+  if (!k2.ok() || !m.WaitHealthy(std::chrono::seconds(10)).ok()) return false;
   v1::AttachRequest mq;
   mq.set_name("model-1t");
   mq.mutable_model()->set_size(uint64_t{1} << 40);
@@ -324,67 +601,173 @@ int Run(const std::string& khod_bin, uint64_t gib, const std::string& copy_dir, 
     a->set_value(8);
   }
   auto ma = m.Attach(mq);
-  if (!ma.ok()) { std::printf("model attach: %s\n", ma.status().ToString().c_str()); return 2; }
-  if (!m.Prepare().ok()) return 2;
+  if (!ma.ok()) {
+    std::printf("model attach: %s\n", ma.status().ToString().c_str());
+    return false;
+  }
+  if (!m.Prepare().ok()) return false;
   auto mb = m.GetStatus();
-  if (!m.Freeze(f).ok()) return 2;
+  v1::FreezeRequest f;
+  f.set_guests_paused(true);
+  if (!mb.ok() || !m.Freeze(f).ok()) return false;
   m.WaitNewIncarnation(mb->incarnation(), std::chrono::seconds(30));
   auto mr = m.Restore(v1::RestoreRequest());
   auto mv = m.Verify();
   auto ms = m.GetStatus();
-  if (!mr.ok() || !mv.ok()) { std::printf("model restore/verify failed\n"); return 2; }
+  if (!mr.ok() || !mv.ok() || !ms.ok()) {
+    std::printf("model restore/verify failed\n");
+    return false;
+  }
   const double freeze_ms = (DurationOf(*ms, v1::FROZEN) + DurationOf(*ms, v1::HANDED_OVER)) / 1e6;
   const double rv_ms = (DurationOf(*ms, v1::RESTORED) + DurationOf(*ms, v1::VERIFIED)) / 1e6;
-  std::printf("MODEL 1 TiB guest (1 GiB folios, 64 split): blob %llu bytes; freeze %.1f ms (target <= 50): %s; "
-              "restore+verify %.1f ms (target <= 100): %s; verify %s",
-              static_cast<unsigned long long>(ms->blob_bytes()), freeze_ms, freeze_ms <= 50 ? "MET" : "NOT MET",
-              rv_ms, rv_ms <= 100 ? "MET" : "NOT MET", FormatVerify(*mv).c_str());
+  std::printf(
+      "MODEL 1 TiB guest (1 GiB folios, 64 split): blob %llu bytes; freeze %.1f ms (target "
+      "<= 50): %s; restore+verify %.1f ms (target <= 100): %s; verify %s",
+      static_cast<unsigned long long>(ms->blob_bytes()), freeze_ms,
+      freeze_ms <= 50 ? "MET" : "NOT MET", rv_ms, rv_ms <= 100 ? "MET" : "NOT MET",
+      FormatVerify(*mv).c_str());
   k2->Stop(SIGTERM);
-  if (keep) std::printf("run directory kept (khod logs): %s\n", dir.c_str());
-  else ::system(("rm -rf " + dir).c_str());
-  return 0;
+  return true;
+}
+
+int Run(const Options& o) {
+  char tmpl[] = "/tmp/khod-blackout.XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  bool ok = true;
+  if (o.vmms > 0) {
+    for (uint64_t gib : o.gib) ok = ok && MeasureManyVms(o, gib, dir);
+  } else {
+    std::vector<SizeResult> results;
+    for (uint64_t gib : o.gib) ok = ok && MeasureSize(o, gib, dir, &results);
+    if (ok) {
+      std::printf("== summary\n");
+      for (const SizeResult& r : results) {
+        char hashed[64] = "";
+        if (r.has_hashed)
+          std::snprintf(hashed, sizeof hashed, ", hashed %.1f ms", r.hashed.blackout_ms);
+        std::printf(
+            "  %3llu GiB, %s: copy %.0f ms, blackout median %.1f ms (min %.1f) = %.3f%% of "
+            "copy, freeze call %.1f, verify %.1f, restore %.1f, until answering %.1f%s\n",
+            static_cast<unsigned long long>(r.gib), ThreadsText(r.threads).c_str(), r.copy_ms,
+            r.plain.blackout, r.plain.min_blackout, 100 * r.plain.blackout / r.copy_ms,
+            r.plain.freeze, r.plain.verify, r.plain.restore, r.plain.answering, hashed);
+      }
+      for (int threads : o.threads) PrintScaling(results, threads);
+    }
+    ok = ok && MeasureModel(o.khod_bin, dir);
+  }
+  if (o.keep) {
+    std::printf("run directory kept (khod logs): %s\n", dir.c_str());
+  } else if (ok) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  } else {
+    std::printf("run directory kept after a failure (khod logs): %s\n", dir.c_str());
+  }
+  return ok ? 0 : 2;
+}
+
+// "1,2,4,8" -> {1, 2, 4, 8}; each in [lo, hi].
+std::optional<std::vector<uint64_t>> ParseList(const std::string& s, uint64_t lo, uint64_t hi) {
+  std::vector<uint64_t> v;
+  const char* p = s.data();
+  const char* end = s.data() + s.size();
+  while (p < end) {
+    uint64_t x = 0;
+    auto [next, ec] = std::from_chars(p, end, x);
+    if (ec != std::errc() || x < lo || x > hi || (next < end && *next != ',')) return std::nullopt;
+    v.push_back(x);
+    p = next + (next < end ? 1 : 0);
+  }
+  if (v.empty()) return std::nullopt;
+  return v;
+}
+
+// The binary built in the same configuration as this bench, else `fallback`.
+std::string Sibling(const std::string& rel, const std::string& fallback, std::string* why) {
+  const std::string s = SiblingBinary("bench", rel);
+  if (!s.empty() && ::access(s.c_str(), X_OK) == 0) {
+    *why = "built with this bench";
+    return s;
+  }
+  *why = "default; none built beside this bench, its configuration may differ";
+  return fallback;
 }
 
 }  // namespace
 }  // namespace khod
 
 int main(int argc, char** argv) {
-  std::string khod_bin, copy_dir = "/var/tmp";
-  uint64_t gib = 2;
-  int runs = 5;
-  bool keep = false;
-  uint64_t fragment = 0;
-  std::string compare_bin;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const char* v = i + 1 < argc ? argv[i + 1] : "";
-    if (a == "--keep") keep = true;
-    else if (a == "--gib") gib = std::strtoull(v, nullptr, 10), ++i;
-    else if (a == "--khod") khod_bin = v, ++i;
-    else if (a == "--copy-dir") copy_dir = v, ++i;
-    else if (a == "--runs") runs = std::max(1, std::atoi(v)), ++i;
-    else if (a == "--fragment") fragment = std::strtoull(v, nullptr, 10), ++i;
-    else if (a == "--compare") compare_bin = v, ++i;
-    else {
-      std::printf("unknown argument %s (--gib N, --khod PATH, --copy-dir DIR, --runs N, --fragment N, --compare PATH, --keep)\n", a.c_str());
+  using namespace khod;
+  int exit_code = 0;
+  const std::optional<ParsedFlags> f = ParseCommandLine(
+      argc, argv, "blackout_bench [FLAGS]",
+      {{"--gib", true, nullptr, "LIST  guest sizes in GiB, e.g. 1,2,4,8 (default 2)"},
+       {"--runs", true, nullptr, "N  blackouts per size and thread count, median reported (3)"},
+       {"--capture-threads", true, nullptr,
+        "LIST  khod --capture-threads values to run each size with, e.g. 1,2 (default: none "
+        "given, khod's own default)"},
+       {"--vmms", true, nullptr, "V  many-VMs case: V VMM processes, one VM each"},
+       {"--gmems-per-vmm", true, nullptr, "G  guest memory files per VMM process (default 4)"},
+       {"--khod", true, nullptr, "PATH  khod binary (default: the one built with this bench)"},
+       {"--copy-dir", true, nullptr, "DIR  where the copy is written (default /var/tmp)"},
+       {"--fragment", true, nullptr, "N  leave the free memory in holes of N pages first"},
+       {"--compare", true, nullptr, "PATH  another khod, interleaved runs on the same memory"},
+       {"--no-hash", false, nullptr, "  skip the hashed blackout and the content floor"},
+       {"--keep", false, nullptr, "  keep the run directory (khod logs)"}},
+      &exit_code);
+  if (!f) return exit_code;
+  Options o;
+  std::optional<std::vector<uint64_t>> gib = ParseList(f->Get("--gib", "2"), 1, 1024);
+  std::optional<std::vector<uint64_t>> threads =
+      f->Has("--capture-threads") ? ParseList(f->Get("--capture-threads"), 1, 4096)
+                                  : std::vector<uint64_t>{0};
+  Result<uint64_t> runs = f->GetUint("--runs", 3), vmms = f->GetUint("--vmms", 0),
+                   per_vmm = f->GetUint("--gmems-per-vmm", 4),
+                   fragment = f->GetUint("--fragment", 0);
+  if (!gib || !threads) {
+    std::fprintf(stderr, "blackout_bench: --gib and --capture-threads take a list like 1,2,4,8\n");
+    return 2;
+  }
+  for (const Result<uint64_t>* r : {&runs, &vmms, &per_vmm, &fragment}) {
+    if (!r->ok()) {
+      std::fprintf(stderr, "blackout_bench: %s\n", r->status().message().c_str());
       return 2;
     }
   }
-  // The khod of this bench's own configuration: an opt bench timing a
-  // fastbuild khod measures the wrong binary.
-  const std::string sibling = khod::SiblingBinary("bench", "daemon/khod");
-  const char* why = "--khod";
-  if (khod_bin.empty() && !sibling.empty() && ::access(sibling.c_str(), X_OK) == 0) {
-    khod_bin = sibling;
-    why = "built with this bench";
-  } else if (khod_bin.empty()) {
-    khod_bin = "bazel-bin/daemon/khod";
-    why = "default; none built beside this bench, its configuration may differ";
-  }
-  std::printf("khod binary: %s (%s)\n", khod_bin.c_str(), why);
-  if (::access(khod_bin.c_str(), X_OK) != 0) {
-    std::printf("khod binary %s is not an executable: build //daemon:khod or pass --khod\n", khod_bin.c_str());
+  if (*runs == 0 || *runs > 1000 || *vmms > 1000 || *per_vmm == 0 || *per_vmm > 1024) {
+    std::fprintf(stderr,
+                 "blackout_bench: --runs takes 1 to 1000, --vmms up to 1000, "
+                 "--gmems-per-vmm 1 to 1024\n");
     return 2;
   }
-  return khod::Run(khod_bin, gib, copy_dir, runs, keep, fragment, compare_bin);
+  o.gib = *gib;
+  for (uint64_t t : *threads) o.threads.push_back(static_cast<int>(t));
+  o.runs = static_cast<int>(*runs);
+  o.vmms = static_cast<int>(*vmms);
+  o.gmems_per_vmm = static_cast<int>(*per_vmm);
+  o.fragment = *fragment;
+  o.keep = f->Has("--keep");
+  o.hash = !f->Has("--no-hash");
+  o.copy_dir = f->Get("--copy-dir", "/var/tmp");
+  o.compare_bin = f->Get("--compare");
+  std::string why = "--khod";
+  o.khod_bin =
+      f->Has("--khod") ? f->Get("--khod") : Sibling("daemon/khod", "bazel-bin/daemon/khod", &why);
+  std::printf("khod binary: %s (%s)\n", o.khod_bin.c_str(), why.c_str());
+  if (::access(o.khod_bin.c_str(), X_OK) != 0) {
+    std::printf("khod binary %s is not an executable: build //daemon:khod or pass --khod\n",
+                o.khod_bin.c_str());
+    return 2;
+  }
+  if (o.vmms > 0) {
+    o.vmm_bin = Sibling("bench/vmm_stand_in", "bazel-bin/bench/vmm_stand_in", &why);
+    if (::access(o.vmm_bin.c_str(), X_OK) != 0) {
+      std::printf("%s is not an executable: build //bench:vmm_stand_in\n", o.vmm_bin.c_str());
+      return 2;
+    }
+  }
+  std::printf("host: %u CPUs, MemAvailable %.1f GiB\n", std::thread::hardware_concurrency(),
+              static_cast<double>(MemAvailableBytes()) / kGiB);
+  return Run(o);
 }
