@@ -540,12 +540,12 @@ bool MeasureManyVms(const Options& o, uint64_t gib, const std::string& dir) {
     }
     vmms.push_back(std::move(*c));
   }
-  // The one big guest is written while the VMM processes write theirs, so
-  // that both get their pages from the same free memory, interleaved: the
-  // ratio is then what many files and processes cost, not a difference in
-  // PFN runs (each run prints its extents).
+  // The one big guest is written while the VMM processes write theirs, by
+  // as many threads as there are VMM processes, so that both take their pages
+  // from the same free memory at once; the PFN runs still differ (each run
+  // prints its extents), and every capture step scales with them.
   Result<GuestMemory> big = MakeGuestMemory(total);
-  if (!big.ok() || !Populate(big->fds[0].get(), total).ok()) {
+  if (!big.ok() || !Populate(big->fds[0].get(), total, o.vmms).ok()) {
     std::printf("the one big guest: %s\n",
                 big.ok() ? "populate failed" : big.status().ToString().c_str());
     return false;

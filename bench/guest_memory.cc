@@ -6,6 +6,8 @@
 
 #include <cstdio>
 #include <cstring>
+#include <thread>
+#include <vector>
 
 #include "kernel/kvm_uapi.h"
 
@@ -39,11 +41,20 @@ Result<GuestMemory> MakeGuestMemory(uint64_t bytes, int count) {
   return g;
 }
 
-Status Populate(int fd, uint64_t bytes) {
+Status Populate(int fd, uint64_t bytes, int threads) {
   void* m = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (m == MAP_FAILED) return Status::FromErrno("mmap of the guest memory", errno);
   char* p = static_cast<char*>(m);
-  for (uint64_t off = 0; off < bytes; off += 4096) p[off] = static_cast<char>(off >> 12);
+  const uint64_t pages = bytes / 4096, share = pages / static_cast<uint64_t>(threads);
+  std::vector<std::thread> ts;
+  for (int i = 0; i < threads; ++i) {
+    const uint64_t first = share * static_cast<uint64_t>(i);
+    const uint64_t end = i + 1 == threads ? pages : first + share;
+    ts.emplace_back([=] {
+      for (uint64_t pg = first; pg < end; ++pg) p[pg * 4096] = static_cast<char>(pg);
+    });
+  }
+  for (std::thread& t : ts) t.join();
   ::munmap(m, bytes);
   return Status::Ok();
 }

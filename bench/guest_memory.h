@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "common/status.h"
-#include "kernel/kvm.h"
 #include "common/unique_fd.h"
+#include "kernel/kvm.h"
 
 namespace khod {
 
@@ -30,8 +30,9 @@ struct GuestMemory {
 Result<GuestMemory> MakeGuestMemory(uint64_t bytes, int count = 1);
 
 // Writes one byte of every 4 KiB page of `fd` through a shared mapping
-// (a guest_memfd has no write()), so every page is allocated.
-Status Populate(int fd, uint64_t bytes);
+// (a guest_memfd has no write()), so every page is allocated; `threads`
+// threads each write an equal share at once (vCPUs touching their memory).
+Status Populate(int fd, uint64_t bytes, int threads = 1);
 
 // /proc/meminfo's MemAvailable in bytes, 0 when unreadable.
 uint64_t MemAvailableBytes();
