@@ -653,6 +653,18 @@ bool MeasureModel(const std::string& khod_bin, const std::string& dir) {
   return true;
 }
 
+// /proc/loadavg's first three fields: figures taken while others run are
+// inflated by waiting for a core, and say so.
+std::string LoadAverage() {
+  FILE* f = std::fopen("/proc/loadavg", "re");
+  double a = 0, b = 0, c = 0;
+  const bool ok = f != nullptr && std::fscanf(f, "%lf %lf %lf", &a, &b, &c) == 3;
+  if (f != nullptr) std::fclose(f);
+  char text[64];
+  std::snprintf(text, sizeof text, "%.2f %.2f %.2f", a, b, c);
+  return ok ? text : "unreadable";
+}
+
 int Run(const Options& o) {
   char tmpl[] = "/tmp/khod-blackout.XXXXXX";
   const std::string dir = ::mkdtemp(tmpl);
@@ -679,6 +691,7 @@ int Run(const Options& o) {
     }
     ok = ok && MeasureModel(o.khod_bin, dir);
   }
+  std::printf("load average at the end: %s\n", LoadAverage().c_str());
   if (o.keep) {
     std::printf("run directory kept (khod logs): %s\n", dir.c_str());
   } else if (ok) {
@@ -790,7 +803,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  std::printf("host: %u CPUs, MemAvailable %.1f GiB\n", std::thread::hardware_concurrency(),
-              static_cast<double>(MemAvailableBytes()) / kGiB);
+  std::printf("host: %u CPUs, MemAvailable %.1f GiB, load average %s\n",
+              std::thread::hardware_concurrency(), static_cast<double>(MemAvailableBytes()) / kGiB,
+              LoadAverage().c_str());
   return Run(o);
 }
