@@ -1,6 +1,5 @@
 #include "daemon/session.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/random.h>
 #include <sys/utsname.h>
@@ -17,6 +16,7 @@
 #include "common/status_macros.h"
 #include "daemon/record_file.h"
 #include "daemon/request_limits.h"
+#include "daemon/session_phase.h"
 #include "handover/dir_transport.h"
 #include "handover/luo_transport.h"
 #include "kernel/meminfo.h"
@@ -33,8 +33,6 @@
 namespace khod {
 namespace {
 
-constexpr const char* kRecordFile = "session.rec";
-
 // A blob in the state dir is read no further than its header declares.
 FileReadOptions BlobRead() {
   FileReadOptions o;
@@ -46,17 +44,6 @@ int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-uint64_t RandomId() {
-  uint64_t v = 0;
-  if (::getrandom(&v, sizeof(v), 0) != sizeof(v)) v = static_cast<uint64_t>(NowNs());
-  return v ? v : 1;
-}
-
-std::string PhaseName(v1::Phase p) {
-  std::string n = v1::Phase_Name(p);
-  return n.empty() ? "PHASE_" + std::to_string(static_cast<int>(p)) : n;
 }
 
 
@@ -160,6 +147,12 @@ std::map<uint64_t, uint64_t> SizesOf(const std::map<uint64_t, std::unique_ptr<Gm
 }
 
 }  // namespace
+
+uint64_t Session::NewSessionId() {
+  uint64_t v = 0;
+  if (::getrandom(&v, sizeof(v), 0) != sizeof(v)) v = static_cast<uint64_t>(NowNs());
+  return v ? v : 1;
+}
 
 Session::Session(SessionOptions opts, GmemOpener* opener)
     : opts_(std::move(opts)),
@@ -376,172 +369,6 @@ v1::GmemInfo Session::InfoOf(const v1::GmemAttachment& a) const {
   return info;
 }
 
-// ---- recovery --------------------------------------------------------------
-
-Status Session::ReattachAll(std::vector<std::string>* dropped) {
-  handles_.clear();
-  google::protobuf::RepeatedPtrField<v1::GmemAttachment> kept;
-  for (const auto& a : record_.gmems()) {
-    Result<std::unique_ptr<GmemHandle>> h =
-        a.is_model() ? opener_->NewModel(DeclarationOf(a),
-                                         ModelSpec{a.model().size(),
-                                                   static_cast<uint8_t>(a.model().hstate_order()),
-                                                   a.model().populate()})
-                     : opener_->TakeFromProcess(DeclarationOf(a), a.pid(), a.fd());
-    if (h.ok() && !a.is_model() && a.inode() && (*h)->inode != a.inode())
-      h = Status::FailedPrecondition("fd " + std::to_string(a.fd()) + " of pid " +
-                                     std::to_string(a.pid()) + " is now another file (inode " +
-                                     std::to_string((*h)->inode) + ", was " +
-                                     std::to_string(a.inode()) + ")");
-    if (!h.ok()) {
-      dropped->push_back("gmem " + std::to_string(a.token()) + " ('" + a.name() +
-                         "'): " + h.status().message());
-      for (auto& vm : *record_.mutable_vms()) {
-        // Drop that gmem's memslots with it.
-        v1::VmRecord keep = vm;
-        keep.clear_memslots();
-        keep.clear_memslot_gmem();
-        for (int i = 0; i < vm.memslots_size(); ++i)
-          if (vm.memslot_gmem(i) != a.token()) {
-            *keep.add_memslots() = vm.memslots(i);
-            keep.add_memslot_gmem(vm.memslot_gmem(i));
-          }
-        vm = keep;
-      }
-      continue;
-    }
-    handles_[a.token()] = std::move(*h);
-    *kept.Add() = a;
-  }
-  *record_.mutable_gmems() = kept;
-  return Status::Ok();
-}
-
-// Blobs (prepared-G.blob, frozen-G.blob) the durable record does not name:
-// left by a crash between a blob and its record (a kill during Freeze), or
-// by a khod that did not delete them. Nothing reads them.
-void Session::SweepUnnamedBlobs() {
-  // Listed through the directory khod opened at start-up, removed by name in it.
-  const int listing = ::fcntl(state_dir_.fd(), F_DUPFD_CLOEXEC, 3);
-  if (listing < 0) return;
-  DIR* d = ::fdopendir(listing);
-  if (!d) {
-    ::close(listing);
-    return;
-  }
-  ::rewinddir(d);  // the dup shares the directory's offset
-  std::vector<std::string> unnamed;
-  while (struct dirent* e = ::readdir(d)) {
-    const std::string name = e->d_name;
-    const bool blob = (name.rfind("prepared-", 0) == 0 || name.rfind("frozen-", 0) == 0) &&
-                      name.size() > 5 && name.compare(name.size() - 5, 5, ".blob") == 0;
-    if (blob && e->d_type == DT_REG && name != record_.prepared_blob() &&
-        name != record_.frozen_blob())
-      unnamed.push_back(name);
-  }
-  ::closedir(d);
-  for (const std::string& f : unnamed)
-    if (state_dir_.Remove(f).ok()) recovery_ += "; swept unnamed " + f;
-}
-
-Status Session::Recover() {
-  Result<std::string> raw = ReadRecordFile(state_dir_, kRecordFile);
-  if (!raw.ok() && raw.status().code() == Status::Code::kNotFound) {
-    record_.set_session_id(RandomId());
-    record_.set_phase(v1::IDLE);
-    record_.set_next_token(1);
-    recovery_ = "new session (no record in " + opts_.state_dir + ")";
-    incarnation_ = record_.generation() + 1;
-    return Persist();
-  }
-  if (!raw.ok())
-    return raw.status().WithContext(
-        "session record unusable; move it aside to start a new session (nothing is deleted "
-        "automatically)");
-  if (!record_.ParseFromString(*raw))
-    return Status::Corruption(path(kRecordFile) + ": checksum good but the record does not parse");
-
-  const v1::Phase was = record_.phase();
-  std::vector<std::string> dropped;
-  auto dropped_text = [&]() {
-    std::string s;
-    for (const auto& d : dropped) s += "; dropped " + d;
-    return s;
-  };
-  bool has_model = false;
-  for (const auto& a : record_.gmems()) has_model |= a.is_model();
-
-  switch (was) {
-    case v1::IDLE:
-    case v1::PREPARED:
-    case v1::FROZEN: {
-      KHOD_RETURN_IF_ERROR(ReattachAll(&dropped));
-      if (was == v1::IDLE) {
-        recovery_ = "resumed IDLE with " + std::to_string(handles_.size()) + " gmems re-taken";
-      } else if (dropped.empty() && !has_model) {
-        // The kernel objects are the same files (inode checked): the prepared
-        // capture is still theirs. A FROZEN record means the handover had not
-        // happened: back to PREPARED, the guests are still the VMM's.
-        if (was == v1::FROZEN) {
-          if (!record_.frozen_blob().empty()) orphans_.push_back(record_.frozen_blob());
-          record_.set_phase(v1::PREPARED);
-          ClearFrozenBlob();
-          recovery_ = "rolled back FROZEN -> PREPARED: the handover had not been made; guests "
-                      "are still paused by their VMM: Freeze again or Cancel";
-        } else {
-          recovery_ = "resumed PREPARED (" + std::to_string(handles_.size()) + " gmems re-taken)";
-        }
-      } else {
-        for (const std::string& f : {record_.prepared_blob(), record_.frozen_blob()})
-          if (!f.empty()) orphans_.push_back(f);
-        ResetToIdle();
-        recovery_ = "rolled back " + PhaseName(was) + " -> IDLE: " +
-                    (has_model ? "MODEL guests live in khod's memory and were re-created empty"
-                               : "not every gmem could be re-taken") +
-                    "; Prepare again";
-      }
-      recovery_ += dropped_text();
-      break;
-    }
-    case v1::HANDED_OVER:
-    case v1::RESTORED:
-    case v1::VERIFIED: {
-      Result<std::unique_ptr<HandoverTransport>> t =
-          MakeTransport(record_.transport(), record_.handover_dir());
-      if (!t.ok()) return t.status();
-      transport_ = std::move(*t);
-      if (record_.transport() == v1::LUO) NoteKhoIncoming();
-      if (was != v1::HANDED_OVER) {
-        // Restored objects were held by the process that died: restore again.
-        record_.set_phase(v1::HANDED_OVER);
-        record_.clear_last_verdict();
-        recovery_ = "rolled back " + PhaseName(was) +
-                    " -> HANDED_OVER: the restored objects died with the previous khod; "
-                    "Restore again";
-      } else if (!opts_.adopted.empty()) {
-        recovery_ = "resumed HANDED_OVER after reexec: adopted " +
-                    std::to_string(opts_.adopted.fds.size()) + " fds and the blob memfd";
-      } else {
-        recovery_ = "resumed HANDED_OVER";
-        if (record_.transport() == v1::REEXEC)
-          recovery_ += " without the reexec fds (the process holding them is gone): Restore "
-                       "will rebuild from the state-dir blob and verify will show new memory";
-      }
-      break;
-    }
-    case v1::FINISHED:
-      recovery_ = "resumed FINISHED (Attach starts a new session)";
-      break;
-    default:
-      return Status::Corruption("session record has unknown phase " + std::to_string(was));
-  }
-  std::fprintf(stderr, "khod: %s\n", recovery_.c_str());
-  incarnation_ = record_.generation() + 1;  // the generation Persist() is about to write
-  KHOD_RETURN_IF_ERROR(Persist());
-  SweepUnnamedBlobs();
-  return Status::Ok();
-}
-
 // ---- helpers ---------------------------------------------------------------
 
 Status Session::CheckPhase(std::initializer_list<v1::Phase> allowed, const char* op) const {
@@ -686,7 +513,7 @@ Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req, const PeerCre
     transport_.reset();
     kho_incoming_.clear();
     ResetToIdle();
-    record_.set_session_id(RandomId());
+    record_.set_session_id(NewSessionId());
     record_.set_next_token(1);
   }
   KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE}, "Attach"));

@@ -111,6 +111,9 @@ class Session {
   v1::Phase phase() const;
 
  private:
+  static constexpr const char* kRecordFile = "session.rec";  // in the state dir
+  static uint64_t NewSessionId();  // random, never 0
+
   explicit Session(SessionOptions opts, GmemOpener* opener);
   void ExecFailedLocked(const Status& why);  // ExecFailed, caller holds mu_
   Status Recover();

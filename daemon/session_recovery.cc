@@ -1,0 +1,184 @@
+// Session recovery: what Session::Open does with the record it finds (resume,
+// roll back, or start a new session), re-taking the attached files, and the
+// start-up sweep of blobs no durable record names. docs/SECURITY.md, "Every
+// phase has a way out", says where each phase goes.
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "common/status_macros.h"
+#include "daemon/record_file.h"
+#include "daemon/session.h"
+#include "daemon/session_phase.h"
+
+namespace khod {
+
+Status Session::ReattachAll(std::vector<std::string>* dropped) {
+  handles_.clear();
+  google::protobuf::RepeatedPtrField<v1::GmemAttachment> kept;
+  for (const auto& a : record_.gmems()) {
+    Result<std::unique_ptr<GmemHandle>> h =
+        a.is_model() ? opener_->NewModel(DeclarationOf(a),
+                                         ModelSpec{a.model().size(),
+                                                   static_cast<uint8_t>(a.model().hstate_order()),
+                                                   a.model().populate()})
+                     : opener_->TakeFromProcess(DeclarationOf(a), a.pid(), a.fd());
+    if (h.ok() && !a.is_model() && a.inode() && (*h)->inode != a.inode())
+      h = Status::FailedPrecondition("fd " + std::to_string(a.fd()) + " of pid " +
+                                     std::to_string(a.pid()) + " is now another file (inode " +
+                                     std::to_string((*h)->inode) + ", was " +
+                                     std::to_string(a.inode()) + ")");
+    if (!h.ok()) {
+      dropped->push_back("gmem " + std::to_string(a.token()) + " ('" + a.name() +
+                         "'): " + h.status().message());
+      for (auto& vm : *record_.mutable_vms()) {
+        // Drop that gmem's memslots with it.
+        v1::VmRecord keep = vm;
+        keep.clear_memslots();
+        keep.clear_memslot_gmem();
+        for (int i = 0; i < vm.memslots_size(); ++i)
+          if (vm.memslot_gmem(i) != a.token()) {
+            *keep.add_memslots() = vm.memslots(i);
+            keep.add_memslot_gmem(vm.memslot_gmem(i));
+          }
+        vm = keep;
+      }
+      continue;
+    }
+    handles_[a.token()] = std::move(*h);
+    *kept.Add() = a;
+  }
+  *record_.mutable_gmems() = kept;
+  return Status::Ok();
+}
+
+// Blobs (prepared-G.blob, frozen-G.blob) the durable record does not name:
+// left by a crash between a blob and its record (a kill during Freeze), or
+// by a khod that did not delete them. Nothing reads them.
+void Session::SweepUnnamedBlobs() {
+  // Listed through the directory khod opened at start-up, removed by name in it.
+  const int listing = ::fcntl(state_dir_.fd(), F_DUPFD_CLOEXEC, 3);
+  if (listing < 0) return;
+  DIR* d = ::fdopendir(listing);
+  if (!d) {
+    ::close(listing);
+    return;
+  }
+  ::rewinddir(d);  // the dup shares the directory's offset
+  std::vector<std::string> unnamed;
+  while (struct dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    const bool blob = (name.rfind("prepared-", 0) == 0 || name.rfind("frozen-", 0) == 0) &&
+                      name.size() > 5 && name.compare(name.size() - 5, 5, ".blob") == 0;
+    if (blob && e->d_type == DT_REG && name != record_.prepared_blob() &&
+        name != record_.frozen_blob())
+      unnamed.push_back(name);
+  }
+  ::closedir(d);
+  for (const std::string& f : unnamed)
+    if (state_dir_.Remove(f).ok()) recovery_ += "; swept unnamed " + f;
+}
+
+Status Session::Recover() {
+  Result<std::string> raw = ReadRecordFile(state_dir_, kRecordFile);
+  if (!raw.ok() && raw.status().code() == Status::Code::kNotFound) {
+    record_.set_session_id(NewSessionId());
+    record_.set_phase(v1::IDLE);
+    record_.set_next_token(1);
+    recovery_ = "new session (no record in " + opts_.state_dir + ")";
+    incarnation_ = record_.generation() + 1;
+    return Persist();
+  }
+  if (!raw.ok())
+    return raw.status().WithContext(
+        "session record unusable; move it aside to start a new session (nothing is deleted "
+        "automatically)");
+  if (!record_.ParseFromString(*raw))
+    return Status::Corruption(path(kRecordFile) + ": checksum good but the record does not parse");
+
+  const v1::Phase was = record_.phase();
+  std::vector<std::string> dropped;
+  auto dropped_text = [&]() {
+    std::string s;
+    for (const auto& d : dropped) s += "; dropped " + d;
+    return s;
+  };
+  bool has_model = false;
+  for (const auto& a : record_.gmems()) has_model |= a.is_model();
+
+  switch (was) {
+    case v1::IDLE:
+    case v1::PREPARED:
+    case v1::FROZEN: {
+      KHOD_RETURN_IF_ERROR(ReattachAll(&dropped));
+      if (was == v1::IDLE) {
+        recovery_ = "resumed IDLE with " + std::to_string(handles_.size()) + " gmems re-taken";
+      } else if (dropped.empty() && !has_model) {
+        // The kernel objects are the same files (inode checked): the prepared
+        // capture is still theirs. A FROZEN record means the handover had not
+        // happened: back to PREPARED, the guests are still the VMM's.
+        if (was == v1::FROZEN) {
+          if (!record_.frozen_blob().empty()) orphans_.push_back(record_.frozen_blob());
+          record_.set_phase(v1::PREPARED);
+          ClearFrozenBlob();
+          recovery_ =
+              "rolled back FROZEN -> PREPARED: the handover had not been made; guests "
+              "are still paused by their VMM: Freeze again or Cancel";
+        } else {
+          recovery_ = "resumed PREPARED (" + std::to_string(handles_.size()) + " gmems re-taken)";
+        }
+      } else {
+        for (const std::string& f : {record_.prepared_blob(), record_.frozen_blob()})
+          if (!f.empty()) orphans_.push_back(f);
+        ResetToIdle();
+        recovery_ = "rolled back " + PhaseName(was) + " -> IDLE: " +
+                    (has_model ? "MODEL guests live in khod's memory and were re-created empty"
+                               : "not every gmem could be re-taken") +
+                    "; Prepare again";
+      }
+      recovery_ += dropped_text();
+      break;
+    }
+    case v1::HANDED_OVER:
+    case v1::RESTORED:
+    case v1::VERIFIED: {
+      Result<std::unique_ptr<HandoverTransport>> t =
+          MakeTransport(record_.transport(), record_.handover_dir());
+      if (!t.ok()) return t.status();
+      transport_ = std::move(*t);
+      if (record_.transport() == v1::LUO) NoteKhoIncoming();
+      if (was != v1::HANDED_OVER) {
+        // Restored objects were held by the process that died: restore again.
+        record_.set_phase(v1::HANDED_OVER);
+        record_.clear_last_verdict();
+        recovery_ = "rolled back " + PhaseName(was) +
+                    " -> HANDED_OVER: the restored objects died with the previous khod; "
+                    "Restore again";
+      } else if (!opts_.adopted.empty()) {
+        recovery_ = "resumed HANDED_OVER after reexec: adopted " +
+                    std::to_string(opts_.adopted.fds.size()) + " fds and the blob memfd";
+      } else {
+        recovery_ = "resumed HANDED_OVER";
+        if (record_.transport() == v1::REEXEC)
+          recovery_ +=
+              " without the reexec fds (the process holding them is gone): Restore "
+              "will rebuild from the state-dir blob and verify will show new memory";
+      }
+      break;
+    }
+    case v1::FINISHED:
+      recovery_ = "resumed FINISHED (Attach starts a new session)";
+      break;
+    default:
+      return Status::Corruption("session record has unknown phase " + std::to_string(was));
+  }
+  std::fprintf(stderr, "khod: %s\n", recovery_.c_str());
+  incarnation_ = record_.generation() + 1;  // the generation Persist() is about to write
+  KHOD_RETURN_IF_ERROR(Persist());
+  SweepUnnamedBlobs();
+  return Status::Ok();
+}
+
+}  // namespace khod
