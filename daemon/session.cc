@@ -12,7 +12,6 @@
 
 #include "common/bytes.h"
 #include "common/file_read.h"
-#include "common/huge_page_allocator.h"
 #include "common/status_macros.h"
 #include "daemon/record_file.h"
 #include "daemon/request_limits.h"
@@ -196,50 +195,6 @@ Result<std::unique_ptr<Session>> Session::Open(SessionOptions opts, GmemOpener* 
   return s;
 }
 
-// Populating a freshly mapped 2 GiB file takes tens of ms: started now, it
-// overlaps gRPC startup and Restore instead of adding to Verify. Only a
-// warm-up: Verify's capture waits for it and reads every PFN itself.
-void Session::StartWarmUps() {
-  if (record_.phase() != v1::HANDED_OVER || record_.transport() != v1::REEXEC) return;
-  for (const auto& [token, fd] : opts_.adopted.fds) {
-    const v1::GmemAttachment* a = nullptr;
-    for (const auto& x : record_.gmems())
-      if (x.token() == token && !x.is_model()) a = &x;
-    if (!a) continue;
-    const int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    if (dup < 0) continue;  // Restore meets the same error and reports it
-    Result<std::unique_ptr<GmemHandle>> h = opener_->Adopt(DeclarationOf(*a), dup);
-    if (!h.ok()) continue;
-    if (holder_.held()) (*h)->source->UsePagesMappedBy(holder_.pid());
-    (*h)->source->StartWarmUp();
-    warming_[token] = {fd, std::move(*h)};
-  }
-}
-
-void Session::StartReadAhead() {
-  if (record_.phase() != v1::HANDED_OVER || record_.transport() != v1::REEXEC ||
-      opts_.adopted.empty() || !transport_)
-    return;
-  read_ahead_ = std::async(std::launch::async, [t = transport_.get()] {
-    ReadAhead a;
-    a.received = t->Receive();
-    if (!a.received.ok()) return a;
-    const std::string_view blob = a.received->blob_bytes();
-    a.xxh3 = XXH3_64bits(blob.data(), blob.size());
-    a.decoded = DecodeAny(blob, &a.snap);
-    a.have_snap = true;
-    return a;
-  });
-}
-
-void Session::ReleaseMappingHolder() {
-  if (!holder_.held()) return;
-  for (auto& kv : restored_)
-    if (kv.second->source) kv.second->source->UsePagesMappedBy(-1);
-  warming_.clear();
-  holder_.Release();
-}
-
 std::string Session::recovery() const {
   std::lock_guard<std::mutex> l(mu_);
   return recovery_;
@@ -389,34 +344,6 @@ void Session::RecordDuration(v1::Phase p, int64_t nanos) {
   auto* d = record_.add_durations();
   d->set_phase(p);
   d->set_nanos(static_cast<uint64_t>(nanos));
-}
-
-// Freeze's capture has the prepared one's extents, give or take what moved
-// since, plus a content hash per extent where hashed. A record is 24 bytes in
-// an FDT and at most 28 in a proto (a hash: two varints and 8 bytes); an
-// eighth more for what moves, and headers and names in 64 KiB. A Freeze in
-// the other format, or one that outgrows it, only reallocates.
-void Session::PrewarmFreezeBlob(const Snapshot& prepared) {
-  size_t records = 0;
-  for (const GuestMemfd& g : prepared.gmems) {
-    bool hashed = false;
-    for (const auto& a : record_.gmems())
-      if (a.token() == g.token) hashed = a.hash_contents();
-    records += g.folios.size() * (hashed ? 2 : 1) + g.attributes.Ranges().size() +
-               g.restructures.size() * 8;
-  }
-  const size_t per_record = opts_.default_format == v1::PROTO ? 28 : 24;
-  const size_t bytes = (records + records / 8) * per_record + (size_t{64} << 10);
-  if (freeze_blob_.capacity() >= bytes) return;
-  freeze_blob_.clear();
-  freeze_blob_.shrink_to_fit();
-  freeze_blob_.reserve(bytes);
-  // On huge pages where it can be: a VM's hypervisor may drop the mappings
-  // of 4 KiB pages behind the guest's back (measured: a 7.5 MB buffer written
-  // through at Prepare took 8 ms to write again at Freeze; 1.5 MB did not).
-  AdviseHugePages(&freeze_blob_[0], freeze_blob_.capacity());
-  freeze_blob_.resize(bytes);  // written, so faulted in now
-  freeze_blob_.clear();        // the capacity stays
 }
 
 Status Session::WriteBlob(const std::string& kind, const std::string& blob, std::string* file) {
