@@ -28,7 +28,6 @@
 #include "common/status.h"
 #include "daemon/caller_access.h"
 #include "daemon/crash_points.h"
-#include "daemon/gmem_opener.h"
 #include "daemon/group_commit.h"
 #include "daemon/session_record.pb.h"
 #include "handover/kho_debugfs.h"
@@ -37,6 +36,7 @@
 #include "handover/transport.h"
 #include "kernel/mapping_holder.h"
 #include "proto/khod.pb.h"
+#include "restore/gmem_opener.h"
 #include "restore/verify_restored.h"
 #include "state/snapshot.h"
 

@@ -7,8 +7,8 @@
 
 #include <memory>
 
-#include "daemon/gmem_opener.h"
 #include "model/model_kernel.h"
+#include "restore/gmem_opener.h"
 
 namespace khod {
 

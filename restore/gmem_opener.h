@@ -3,8 +3,8 @@
 // the object comes from - a VMM by pid+fd, an fd adopted across a handover, a
 // rebuild from the blob, the model - so the session and restore only see
 // GmemSource for capture and an fd for handover. Tests inject a fake opener.
-#ifndef KHOD_DAEMON_GMEM_OPENER_H_
-#define KHOD_DAEMON_GMEM_OPENER_H_
+#ifndef KHOD_RESTORE_GMEM_OPENER_H_
+#define KHOD_RESTORE_GMEM_OPENER_H_
 
 #include <cstdint>
 #include <memory>
@@ -28,12 +28,12 @@ struct GmemDeclaration {
 
 struct GmemHandle {
   std::unique_ptr<GmemSource> source;
-  int fd = -1;          // borrowed from `source`; -1 for model guests (nothing to hand over)
+  int fd = -1;  // borrowed from `source`; -1 for model guests (nothing to hand over)
   FileKind kind = FileKind::kGuestMemfd;
   bool is_model = false;
   uint64_t inode = 0;
   uint64_t size = 0;
-  std::string how;      // "taken from pid 12 fd 7", "adopted fd 9", "rebuilt", "MODEL"
+  std::string how;       // "taken from pid 12 fd 7", "adopted fd 9", "rebuilt", "MODEL"
   PolicyRestore policy;  // new side: how its NUMA policy came back
 };
 
@@ -49,8 +49,8 @@ class GmemOpener {
   // pidfd_open + pidfd_getfd, then an identity check. NotFound for a dead pid
   // or a closed fd, FailedPrecondition for a file that is not a guest_memfd /
   // HugeTLB or shmem memfd, PermissionDenied when the kernel refuses.
-  virtual Result<std::unique_ptr<GmemHandle>> TakeFromProcess(const GmemDeclaration& decl,
-                                                              int pid, int fd) = 0;
+  virtual Result<std::unique_ptr<GmemHandle>> TakeFromProcess(const GmemDeclaration& decl, int pid,
+                                                              int fd) = 0;
   // An fd this process holds (received over a handover, or a dup of an
   // attached one); takes ownership of `fd`.
   virtual Result<std::unique_ptr<GmemHandle>> Adopt(const GmemDeclaration& decl, int fd) = 0;
@@ -66,4 +66,4 @@ class GmemOpener {
 
 }  // namespace khod
 
-#endif  // KHOD_DAEMON_GMEM_OPENER_H_
+#endif  // KHOD_RESTORE_GMEM_OPENER_H_
