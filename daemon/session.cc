@@ -20,6 +20,7 @@
 #include "handover/luo_transport.h"
 #include "kernel/meminfo.h"
 #include "kernel/mempolicy.h"
+#include "restore/gmem_restore.h"
 #include "restore/policy_restore.h"
 #include "restore/rebuild.h"
 #include "restore/rebuild_target.h"
@@ -907,107 +908,17 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
     return targets.status().WithContext("Restore refused, nothing was restored, every fd is "
                                         "still held");
 
-  std::map<uint64_t, std::unique_ptr<GmemHandle>> restored;
-  // Model guests of this process move from handles_ into `restored`: back
-  // again when the restore does not stand.
-  std::vector<uint64_t> taken_models;
-  struct GiveBack {
-    std::vector<uint64_t>* tokens;
-    std::map<uint64_t, std::unique_ptr<GmemHandle>>* from;
-    std::map<uint64_t, std::unique_ptr<GmemHandle>>* to;
-    ~GiveBack() {
-      for (uint64_t t : *tokens) {
-        auto it = from->find(t);
-        if (it != from->end() && it->second) (*to)[t] = std::move(it->second);
-      }
-    }
-  } give_back{&taken_models, &restored, &handles_};
-  size_t adopted = 0, rebuilt = 0, model = 0;
-  std::vector<std::string> notes;  // what the VMM must know about individual gmems
-  for (const GuestMemfd& g : snap.gmems) {
-    const v1::GmemAttachment* a = nullptr;
-    for (const auto& x : record_.gmems())
-      if (x.token() == g.token) a = &x;
-    GmemDeclaration decl;
-    if (a) decl = DeclarationOf(*a);
-    else {
-      decl.token = g.token;
-      decl.name = g.name;
-      decl.vm_token = g.vm_token;
-      decl.gmem_flags = g.flags;
-      decl.attributes = g.attributes;
-    }
-    Result<std::unique_ptr<GmemHandle>> h = Status::Internal("unreached");
-    auto held = handles_.find(g.token);
-    auto fd_it = received_ ? received_->fds.find(g.token) : std::map<uint64_t, int>::iterator();
-    int carried_fd = received_ && fd_it != received_->fds.end() ? fd_it->second : -1;
-    // Came through the transport (not one of this process's own handles).
-    const bool via_transport = carried_fd >= 0;
-    // Same process, transport without fds (dir): the attached file is still here.
-    if (carried_fd < 0 && held != handles_.end() && held->second->fd >= 0) carried_fd = held->second->fd;
-    const bool have_fd = carried_fd >= 0;
-    if (g.provenance == Provenance::kModel && held != handles_.end() && held->second->is_model) {
-      // Same process (no exec happened): the model guest never went away.
-      h = std::move(held->second);
-      handles_.erase(held);
-      taken_models.push_back(g.token);
-      ++model;
-    } else if (g.provenance == Provenance::kModel) {
-      h = opener_->RestoreModel(g);
-      ++model;
-    } else if (have_fd && !req.force_rebuild()) {
-      if (targets->count(g.token))
-        notes.push_back("gmem " + std::to_string(g.token) + ": the offered " +
-                        targets->at(g.token).what + " is not used, the carried fd was adopted");
-      auto warm = warming_.find(g.token);
-      if (via_transport && warm != warming_.end() && warm->second.first == carried_fd) {
-        // Adopted (a dup, with the same declaration) at startup, populating since.
-        h = std::move(warm->second.second);
-        warming_.erase(warm);
-      } else {
-        // A dup: the received fd stays ours until Finish, whatever happens next.
-        int dup = ::fcntl(carried_fd, F_DUPFD_CLOEXEC, 3);
-        if (dup < 0) return Status::FromErrno("dup received fd", errno);
-        h = opener_->Adopt(decl, dup);
-        if (h.ok() && via_transport && holder_.held()) (*h)->source->UsePagesMappedBy(holder_.pid());
-      }
-      if (h.ok()) (*h)->how = "adopted fd " + std::to_string(carried_fd);
-      // memfd LUO resets the policy: brought back as for a rebuild.
-      if (h.ok())
-        (*h)->policy = via_transport && transport_ && transport_->resets_mempolicy()
-                           ? RestorePolicy((*h)->fd, g, snap.header.page_size)
-                           : PolicyOfAdopted(g);
-      ++adopted;
-    } else if (targets->count(g.token)) {
-      RebuildTarget& t = targets->at(g.token);
-      h = opener_->Adopt(decl, t.fd.release());
-      if (h.ok()) {
-        (*h)->how = "rebuilt into the VMM's " + t.what;
-        (*h)->policy = RestorePolicy((*h)->fd, g, snap.header.page_size);
-      }
-      ++rebuilt;
-    } else {
-      h = opener_->Rebuild(decl, g);
-      if (h.ok()) (*h)->how = "rebuilt";
-      if (h.ok() && !(*h)->is_model)
-        (*h)->policy = RestorePolicy((*h)->fd, g, snap.header.page_size);
-      if (h.ok() && g.kind == FileKind::kGuestMemfd && g.provenance != Provenance::kModel)
-        notes.push_back("gmem " + std::to_string(g.token) +
-                        ": rebuilt on a VM of khod's own, which the VMM cannot bind (KVM binds a "
-                        "guest_memfd to the VM it was made on); offer one made on the VMM's VM "
-                        "in rebuild_into");
-      ++rebuilt;
-    }
-    if (!h.ok()) return h.status().WithContext("Restore gmem " + std::to_string(g.token));
-    if ((*h)->size != g.size)
-      return Status::FailedPrecondition("Restore gmem " + std::to_string(g.token) + ": size " +
-                                        std::to_string((*h)->size) + " but the snapshot says " +
-                                        std::to_string(g.size));
-    // Never "re-applied" unless it was: kept, handed to the VMM, or why not.
-    if (!(*h)->policy.note.empty())
-      notes.push_back("gmem " + std::to_string(g.token) + ": " + (*h)->policy.note);
-    restored[g.token] = std::move(*h);
-  }
+  GmemRestoreInputs in;
+  for (const auto& a : record_.gmems()) in.declared[a.token()] = DeclarationOf(a);
+  if (received_) in.carried = received_->fds;
+  in.carried_resets_mempolicy = transport_ && transport_->resets_mempolicy();
+  in.held = &handles_;  // this process's model guests move out, back if the restore fails
+  in.warming = &warming_;
+  in.targets = &*targets;
+  in.force_rebuild = req.force_rebuild();
+  in.holder_pid = holder_.held() ? holder_.pid() : -1;
+  Result<RestoredGmems> restored = RestoreGmems(snap, in, opener_);
+  if (!restored.ok()) return restored.status();
   std::string kho_note;
   if (record_.transport() == v1::LUO) {
     const bool present = NoteKhoIncoming();
@@ -1027,16 +938,16 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
   const v1::SessionRecord before = record_;
   record_.set_phase(v1::RESTORED);
   RecordDuration(v1::RESTORED, NowNs() - t0);
-  restored_ = std::move(restored);  // Status, published with the record, names their fds
+  restored_ = std::move(restored->handles);  // Status, published with the record, names their fds
   // Until RESTORED is durable nothing is held as restored: a failed write
   // leaves HANDED_OVER with every received fd, and Restore can be retried.
   Status persisted = PersistOrRevert(before, "Restore");
   if (!persisted.ok()) {
-    restored = std::move(restored_);  // give_back returns this process's model guests
+    restored->handles = std::move(restored_);
     restored_.clear();
+    GiveBackHeldModels(&*restored, &handles_);
     return persisted;
   }
-  taken_models.clear();
   warming_.clear();  // those not taken (rebuilt instead): their mappings go
   frozen_ = std::move(snap);
   have_frozen_ = true;
@@ -1053,13 +964,14 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
     *r.add_gmems() = std::move(info);
   }
   std::string msg = "restored " + std::to_string(restored_.size()) + " gmems from " + origin +
-                    ": " + std::to_string(adopted) + " adopted, " + std::to_string(rebuilt) +
-                    " rebuilt, " + std::to_string(model) + " MODEL";
+                    ": " + std::to_string(restored->adopted) + " adopted, " +
+                    std::to_string(restored->rebuilt) + " rebuilt, " +
+                    std::to_string(restored->model) + " MODEL";
   if (!held.empty())
     msg += "; khod pid " + std::to_string(::getpid()) + " holds them for the VMM until Finish (" +
            held + ")";
-  for (const std::string& n : notes) msg += "; " + n;
-  if (holder_.held() && adopted > 0)
+  for (const std::string& n : restored->notes) msg += "; " + n;
+  if (holder_.held() && restored->adopted > 0)
     msg += "; PFNs are read through the previous khod's mappings (holder pid " +
            std::to_string(holder_.pid()) + ") until Verify";
   else if (!holder_note_.empty())

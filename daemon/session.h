@@ -37,6 +37,7 @@
 #include "kernel/mapping_holder.h"
 #include "proto/khod.pb.h"
 #include "restore/gmem_opener.h"
+#include "restore/gmem_restore.h"
 #include "restore/verify_restored.h"
 #include "state/snapshot.h"
 
@@ -186,7 +187,7 @@ class Session {
   std::map<uint64_t, std::unique_ptr<GmemHandle>> restored_;   // new side
   // A reexec's adopted fds, opened at startup and populating in the
   // background until Restore takes them: token -> (adopted fd, handle).
-  std::map<uint64_t, std::pair<int, std::unique_ptr<GmemHandle>>> warming_;
+  std::map<uint64_t, WarmGmem> warming_;
   std::map<uint64_t, uint64_t> extents_;  // token -> folio extents at last capture
   std::unique_ptr<HandoverTransport> transport_;
   // Uses transport_ until joined (every Restore joins it first); declared

@@ -30,7 +30,7 @@ void Session::StartWarmUps() {
     if (!h.ok()) continue;
     if (holder_.held()) (*h)->source->UsePagesMappedBy(holder_.pid());
     (*h)->source->StartWarmUp();
-    warming_[token] = {fd, std::move(*h)};
+    warming_[token] = WarmGmem{fd, std::move(*h)};
   }
 }
 

@@ -1,0 +1,172 @@
+#include "restore/gmem_restore.h"
+
+#include <fcntl.h>
+
+#include <cerrno>
+#include <utility>
+
+#include "restore/policy_restore.h"
+
+namespace khod {
+namespace {
+
+// A gmem the record does not declare: as the snapshot describes it.
+GmemDeclaration DeclarationOfFrozen(const GuestMemfd& g) {
+  GmemDeclaration d;
+  d.token = g.token;
+  d.name = g.name;
+  d.vm_token = g.vm_token;
+  d.gmem_flags = g.flags;
+  d.attributes = g.attributes;
+  return d;
+}
+
+std::string GmemNote(uint64_t token, const std::string& text) {
+  return "gmem " + std::to_string(token) + ": " + text;
+}
+
+}  // namespace
+
+const char* GmemRestoreWayName(GmemRestoreWay way) {
+  switch (way) {
+    case GmemRestoreWay::kHeldModel:
+      return "held model";
+    case GmemRestoreWay::kModel:
+      return "model";
+    case GmemRestoreWay::kAdopt:
+      return "adopt";
+    case GmemRestoreWay::kIntoTarget:
+      return "into target";
+    case GmemRestoreWay::kRebuild:
+      return "rebuild";
+  }
+  return "?";
+}
+
+GmemRestoreWay ChooseGmemRestore(const GuestMemfd& frozen, const GmemRestoreChoice& c) {
+  if (frozen.provenance == Provenance::kModel)
+    return c.held_model ? GmemRestoreWay::kHeldModel : GmemRestoreWay::kModel;
+  if (c.have_fd && !c.force_rebuild) return GmemRestoreWay::kAdopt;
+  if (c.target_offered) return GmemRestoreWay::kIntoTarget;
+  return GmemRestoreWay::kRebuild;
+}
+
+void GiveBackHeldModels(RestoredGmems* r, std::map<uint64_t, std::unique_ptr<GmemHandle>>* held) {
+  for (uint64_t token : r->from_held) {
+    auto it = r->handles.find(token);
+    if (it != r->handles.end() && it->second) (*held)[token] = std::move(it->second);
+    r->handles.erase(token);
+  }
+  r->from_held.clear();
+}
+
+Result<RestoredGmems> RestoreGmems(const Snapshot& frozen, GmemRestoreInputs& in,
+                                   GmemOpener* opener) {
+  std::map<uint64_t, std::unique_ptr<GmemHandle>> no_held;
+  std::map<uint64_t, WarmGmem> no_warming;
+  std::map<uint64_t, RebuildTarget> no_targets;
+  auto& held = in.held ? *in.held : no_held;
+  auto& warming = in.warming ? *in.warming : no_warming;
+  auto& targets = in.targets ? *in.targets : no_targets;
+  const uint32_t page_size = frozen.header.page_size;
+
+  RestoredGmems r;
+  // Nothing restored stands unless every gmem is: what was taken goes back.
+  auto refuse = [&](Status why) -> Result<RestoredGmems> {
+    GiveBackHeldModels(&r, &held);
+    return why;
+  };
+  for (const GuestMemfd& g : frozen.gmems) {
+    auto declared = in.declared.find(g.token);
+    const GmemDeclaration decl =
+        declared != in.declared.end() ? declared->second : DeclarationOfFrozen(g);
+    auto own = held.find(g.token);
+    auto carried = in.carried.find(g.token);
+    int fd = carried != in.carried.end() ? carried->second : -1;
+    // Came through the transport (not one of this process's own handles).
+    const bool via_transport = fd >= 0;
+    // Same process, transport without fds (dir): the attached file is still here.
+    if (fd < 0 && own != held.end() && own->second->fd >= 0) fd = own->second->fd;
+    GmemRestoreChoice c;
+    c.held_model = own != held.end() && own->second->is_model;
+    c.have_fd = fd >= 0;
+    c.force_rebuild = in.force_rebuild;
+    c.target_offered = targets.count(g.token) > 0;
+
+    Result<std::unique_ptr<GmemHandle>> h = Status::Internal("unreached");
+    switch (ChooseGmemRestore(g, c)) {
+      case GmemRestoreWay::kHeldModel:
+        // Same process (no exec happened): the model guest never went away.
+        h = std::move(own->second);
+        held.erase(own);
+        r.from_held.push_back(g.token);
+        ++r.model;
+        break;
+      case GmemRestoreWay::kModel:
+        h = opener->RestoreModel(g);
+        ++r.model;
+        break;
+      case GmemRestoreWay::kAdopt: {
+        if (c.target_offered)
+          r.notes.push_back(GmemNote(g.token, "the offered " + targets.at(g.token).what +
+                                                  " is not used, the carried fd was adopted"));
+        auto warm = warming.find(g.token);
+        if (via_transport && warm != warming.end() && warm->second.carried_fd == fd) {
+          // Adopted (a dup, with the same declaration) at startup, populating since.
+          h = std::move(warm->second.handle);
+          warming.erase(warm);
+        } else {
+          // A dup: the received fd stays the caller's, whatever happens next.
+          const int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+          if (dup < 0) return refuse(Status::FromErrno("dup received fd", errno));
+          h = opener->Adopt(decl, dup);
+          if (h.ok() && via_transport && in.holder_pid > 0)
+            (*h)->source->UsePagesMappedBy(in.holder_pid);
+        }
+        if (h.ok()) {
+          (*h)->how = "adopted fd " + std::to_string(fd);
+          // memfd LUO resets the policy: brought back as for a rebuild.
+          (*h)->policy = via_transport && in.carried_resets_mempolicy
+                             ? RestorePolicy((*h)->fd, g, page_size)
+                             : PolicyOfAdopted(g);
+        }
+        ++r.adopted;
+        break;
+      }
+      case GmemRestoreWay::kIntoTarget: {
+        RebuildTarget& t = targets.at(g.token);
+        h = opener->Adopt(decl, t.fd.release());
+        if (h.ok()) {
+          (*h)->how = "rebuilt into the VMM's " + t.what;
+          (*h)->policy = RestorePolicy((*h)->fd, g, page_size);
+        }
+        ++r.rebuilt;
+        break;
+      }
+      case GmemRestoreWay::kRebuild:
+        h = opener->Rebuild(decl, g);
+        if (h.ok()) (*h)->how = "rebuilt";
+        if (h.ok() && !(*h)->is_model) (*h)->policy = RestorePolicy((*h)->fd, g, page_size);
+        if (h.ok() && g.kind == FileKind::kGuestMemfd && g.provenance != Provenance::kModel)
+          r.notes.push_back(
+              GmemNote(g.token,
+                       "rebuilt on a VM of khod's own, which the VMM cannot bind (KVM binds a "
+                       "guest_memfd to the VM it was made on); offer one made on the VMM's VM in "
+                       "rebuild_into"));
+        ++r.rebuilt;
+        break;
+    }
+    if (!h.ok()) return refuse(h.status().WithContext("Restore gmem " + std::to_string(g.token)));
+    // In `r` before any check: a held MODEL guest refused here goes back too.
+    const GmemHandle& got = *(r.handles[g.token] = std::move(*h));
+    if (got.size != g.size)
+      return refuse(Status::FailedPrecondition("Restore gmem " + std::to_string(g.token) +
+                                               ": size " + std::to_string(got.size) +
+                                               " but the snapshot says " + std::to_string(g.size)));
+    // Never "re-applied" unless it was: kept, handed to the VMM, or why not.
+    if (!got.policy.note.empty()) r.notes.push_back(GmemNote(g.token, got.policy.note));
+  }
+  return r;
+}
+
+}  // namespace khod

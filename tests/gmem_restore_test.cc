@@ -1,0 +1,344 @@
+// restore/gmem_restore.h: each way a frozen gmem comes back (held model,
+// model, adopt, into a VMM's target, rebuild), chosen and carried out against
+// a fake opener that records what it was asked.
+#include "restore/gmem_restore.h"
+
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+namespace khod {
+namespace {
+
+constexpr uint64_t kSize = 1 << 20;
+
+class FakeSource : public GmemSource {
+ public:
+  explicit FakeSource(int* mapped_by) : mapped_by_(mapped_by) {}
+  std::string Describe() const override { return "fake"; }
+  Status Capture(const CaptureOptions&, GuestMemfd*) override { return Status::Ok(); }
+  void UsePagesMappedBy(int pid) override { *mapped_by_ = pid; }
+
+ private:
+  int* mapped_by_;
+};
+
+// What the opener was asked, in order: "adopt <token> <name>", "rebuild <token>", ...
+class FakeOpener : public GmemOpener {
+ public:
+  Result<std::unique_ptr<GmemHandle>> TakeFromProcess(const GmemDeclaration& decl, int,
+                                                      int) override {
+    calls.push_back("take " + std::to_string(decl.token));
+    return Status::Unsupported("not in these tests");
+  }
+  Result<std::unique_ptr<GmemHandle>> Adopt(const GmemDeclaration& decl, int fd) override {
+    calls.push_back("adopt " + std::to_string(decl.token) + " " + decl.name);
+    struct stat st;
+    if (::fstat(fd, &st) != 0) return Status::FromErrno("fstat", errno);
+    adopted_inodes.push_back(st.st_ino);
+    if (fail) return Status::IoError("fake opener refuses");
+    std::unique_ptr<GmemHandle> h = Handle(static_cast<uint64_t>(st.st_size));
+    h->fd = fd;
+    owned_.push_back(fd);
+    return h;
+  }
+  Result<std::unique_ptr<GmemHandle>> NewModel(const GmemDeclaration& decl,
+                                               const ModelSpec&) override {
+    calls.push_back("new model " + std::to_string(decl.token));
+    return Status::Unsupported("not in these tests");
+  }
+  Result<std::unique_ptr<GmemHandle>> RestoreModel(const GuestMemfd& frozen) override {
+    calls.push_back("restore model " + std::to_string(frozen.token));
+    std::unique_ptr<GmemHandle> h = Handle(frozen.size);
+    h->is_model = true;
+    h->how = "MODEL";
+    return h;
+  }
+  Result<std::unique_ptr<GmemHandle>> Rebuild(const GmemDeclaration& decl,
+                                              const GuestMemfd& frozen) override {
+    calls.push_back("rebuild " + std::to_string(decl.token) + " " + decl.name);
+    if (fail) return Status::IoError("fake opener refuses");
+    std::unique_ptr<GmemHandle> h = Handle(rebuilt_size ? rebuilt_size : frozen.size);
+    h->fd = ::memfd_create("rebuilt", MFD_CLOEXEC);
+    owned_.push_back(h->fd);
+    return h;
+  }
+  ~FakeOpener() override {
+    for (int fd : owned_) ::close(fd);
+  }
+
+  std::unique_ptr<GmemHandle> Handle(uint64_t size) {
+    auto h = std::make_unique<GmemHandle>();
+    h->source = std::make_unique<FakeSource>(&mapped_by);
+    h->size = size;
+    return h;
+  }
+
+  std::vector<std::string> calls;
+  std::vector<ino_t> adopted_inodes;
+  int mapped_by = -1;  // the last UsePagesMappedBy
+  bool fail = false;
+  uint64_t rebuilt_size = 0;  // 0: the frozen size
+
+ private:
+  std::vector<int> owned_;
+};
+
+GuestMemfd Frozen(uint64_t token, FileKind kind = FileKind::kGuestMemfd,
+                  Provenance provenance = Provenance::kKernel) {
+  GuestMemfd g;
+  g.token = token;
+  g.name = "frozen" + std::to_string(token);
+  g.kind = kind;
+  g.provenance = provenance;
+  g.size = kSize;
+  return g;
+}
+
+int Memfd(uint64_t size = kSize) {
+  const int fd = ::memfd_create("gmem", MFD_CLOEXEC);
+  EXPECT_EQ(::ftruncate(fd, static_cast<off_t>(size)), 0);
+  return fd;
+}
+
+ino_t InodeOf(int fd) {
+  struct stat st;
+  EXPECT_EQ(::fstat(fd, &st), 0);
+  return st.st_ino;
+}
+
+bool Contains(const std::vector<std::string>& notes, const std::string& part) {
+  for (const std::string& n : notes)
+    if (n.find(part) != std::string::npos) return true;
+  return false;
+}
+
+TEST(ChooseGmemRestoreTest, EachWayIsChosenWhereItApplies) {
+  const GuestMemfd kernel = Frozen(1);
+  const GuestMemfd model = Frozen(2, FileKind::kGuestMemfd, Provenance::kModel);
+  GmemRestoreChoice c;
+  EXPECT_EQ(ChooseGmemRestore(kernel, c), GmemRestoreWay::kRebuild);
+  c.target_offered = true;
+  EXPECT_EQ(ChooseGmemRestore(kernel, c), GmemRestoreWay::kIntoTarget);
+  c.have_fd = true;  // the carried file wins over an offer
+  EXPECT_EQ(ChooseGmemRestore(kernel, c), GmemRestoreWay::kAdopt);
+  c.force_rebuild = true;
+  EXPECT_EQ(ChooseGmemRestore(kernel, c), GmemRestoreWay::kIntoTarget);
+  c.target_offered = false;
+  EXPECT_EQ(ChooseGmemRestore(kernel, c), GmemRestoreWay::kRebuild);
+  // A MODEL guest never comes back any other way, whatever is offered.
+  EXPECT_EQ(ChooseGmemRestore(model, c), GmemRestoreWay::kModel);
+  c.held_model = true;
+  EXPECT_EQ(ChooseGmemRestore(model, c), GmemRestoreWay::kHeldModel);
+  EXPECT_STREQ(GmemRestoreWayName(GmemRestoreWay::kIntoTarget), "into target");
+}
+
+TEST(RestoreGmemsTest, CarriedFdIsAdoptedAsADupReadThroughTheHolder) {
+  const int carried = Memfd();
+  Snapshot snap;
+  snap.gmems.push_back(Frozen(7));
+  GmemDeclaration d;
+  d.token = 7;
+  d.name = "declared7";
+  GmemRestoreInputs in;
+  in.declared[7] = d;
+  in.carried[7] = carried;
+  in.holder_pid = 4242;
+  FakeOpener opener;
+  Result<RestoredGmems> r = RestoreGmems(snap, in, &opener);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(opener.calls, std::vector<std::string>({"adopt 7 declared7"}));
+  ASSERT_EQ(opener.adopted_inodes.size(), 1u);
+  EXPECT_EQ(opener.adopted_inodes[0], InodeOf(carried));  // the same file
+  ASSERT_EQ(r->handles.count(7), 1u);
+  EXPECT_NE(r->handles[7]->fd, carried);  // a dup: the carried fd stays the caller's
+  EXPECT_EQ(::fcntl(carried, F_GETFD), FD_CLOEXEC);
+  EXPECT_EQ(r->handles[7]->how, "adopted fd " + std::to_string(carried));
+  EXPECT_EQ(opener.mapped_by, 4242);
+  EXPECT_EQ(r->adopted, 1u);
+  EXPECT_EQ(r->rebuilt + r->model, 0u);
+  ::close(carried);
+}
+
+TEST(RestoreGmemsTest, WarmHandleIsTakenOnlyForTheSameCarriedFd) {
+  const int carried = Memfd();
+  Snapshot snap;
+  snap.gmems.push_back(Frozen(1));
+  snap.gmems.push_back(Frozen(2));
+  FakeOpener opener;
+  std::map<uint64_t, WarmGmem> warming;
+  warming[1] = WarmGmem{carried, opener.Handle(kSize)};
+  GmemHandle* warm1 = warming[1].handle.get();
+  warming[2] = WarmGmem{carried + 1000, opener.Handle(kSize)};  // another fd than carried
+  GmemRestoreInputs in;
+  in.carried[1] = carried;
+  in.carried[2] = carried;
+  in.warming = &warming;
+  Result<RestoredGmems> r = RestoreGmems(snap, in, &opener);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->handles[1].get(), warm1);
+  EXPECT_EQ(opener.calls, std::vector<std::string>({"adopt 2 frozen2"}));  // from the snapshot
+  EXPECT_EQ(warming.count(1), 0u);
+  EXPECT_EQ(warming.count(2), 1u);  // not taken: the caller lets it go
+  EXPECT_EQ(r->adopted, 2u);
+  ::close(carried);
+}
+
+TEST(RestoreGmemsTest, AnOfferBesideACarriedFdIsNotUsedAndSaysSo) {
+  const int carried = Memfd(), offered = Memfd();
+  Snapshot snap;
+  snap.gmems.push_back(Frozen(3));
+  std::map<uint64_t, RebuildTarget> targets;
+  targets[3] = RebuildTarget{UniqueFd(offered), "guest_memfd fd 9 of pid 77 (VM 1)"};
+  GmemRestoreInputs in;
+  in.carried[3] = carried;
+  in.targets = &targets;
+  FakeOpener opener;
+  Result<RestoredGmems> r = RestoreGmems(snap, in, &opener);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(opener.adopted_inodes, std::vector<ino_t>({InodeOf(carried)}));
+  EXPECT_TRUE(Contains(r->notes,
+                       "gmem 3: the offered guest_memfd fd 9 of pid 77 (VM 1) is not "
+                       "used, the carried fd was adopted"));
+  EXPECT_EQ(targets[3].fd.get(), offered);  // still the caller's
+  ::close(carried);
+}
+
+TEST(RestoreGmemsTest, ForcedRebuildGoesIntoTheOfferedTarget) {
+  const int carried = Memfd(), offered = Memfd();
+  const ino_t offered_inode = InodeOf(offered);
+  Snapshot snap;
+  snap.gmems.push_back(Frozen(4));
+  std::map<uint64_t, RebuildTarget> targets;
+  targets[4] = RebuildTarget{UniqueFd(offered), "guest_memfd fd 9 of pid 77 (VM 1)"};
+  GmemRestoreInputs in;
+  in.carried[4] = carried;
+  in.targets = &targets;
+  in.force_rebuild = true;
+  FakeOpener opener;
+  Result<RestoredGmems> r = RestoreGmems(snap, in, &opener);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(opener.adopted_inodes, std::vector<ino_t>({offered_inode}));
+  EXPECT_EQ(r->handles[4]->how, "rebuilt into the VMM's guest_memfd fd 9 of pid 77 (VM 1)");
+  EXPECT_FALSE(targets[4].fd.valid());  // handed to the opener
+  EXPECT_EQ(r->rebuilt, 1u);
+  EXPECT_EQ(r->adopted, 0u);
+  ::close(carried);
+}
+
+TEST(RestoreGmemsTest, RebuildOfAGuestMemfdTellsTheVmmToOfferOneAndAMemfdsDoesNot) {
+  Snapshot snap;
+  snap.gmems.push_back(Frozen(5));
+  snap.gmems.push_back(Frozen(6, FileKind::kShmemMemfd));
+  GmemRestoreInputs in;
+  FakeOpener opener;
+  Result<RestoredGmems> r = RestoreGmems(snap, in, &opener);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(opener.calls, std::vector<std::string>({"rebuild 5 frozen5", "rebuild 6 frozen6"}));
+  EXPECT_EQ(r->handles[5]->how, "rebuilt");
+  EXPECT_EQ(r->rebuilt, 2u);
+  EXPECT_TRUE(Contains(r->notes, "gmem 5: rebuilt on a VM of khod's own"));
+  EXPECT_FALSE(Contains(r->notes, "gmem 6: rebuilt on a VM"));
+}
+
+TEST(RestoreGmemsTest, SameProcessAdoptsItsOwnAttachedFileWhenNothingWasCarried) {
+  const int own = Memfd();
+  Snapshot snap;
+  snap.gmems.push_back(Frozen(8));
+  FakeOpener opener;
+  std::map<uint64_t, std::unique_ptr<GmemHandle>> held;
+  held[8] = opener.Handle(kSize);
+  held[8]->fd = own;
+  GmemRestoreInputs in;
+  in.held = &held;
+  in.holder_pid = 4242;
+  Result<RestoredGmems> r = RestoreGmems(snap, in, &opener);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(opener.adopted_inodes, std::vector<ino_t>({InodeOf(own)}));
+  EXPECT_EQ(opener.mapped_by, -1);  // not carried: read as it is, not through a holder
+  EXPECT_EQ(held.count(8), 1u);     // still attached
+  ::close(own);
+}
+
+TEST(RestoreGmemsTest, HeldModelIsTakenAndGivenBackWhenALaterGmemIsRefused) {
+  Snapshot snap;
+  snap.gmems.push_back(Frozen(1, FileKind::kGuestMemfd, Provenance::kModel));
+  snap.gmems.push_back(Frozen(2, FileKind::kGuestMemfd, Provenance::kModel));
+  snap.gmems.push_back(Frozen(3));
+  FakeOpener opener;
+  std::map<uint64_t, std::unique_ptr<GmemHandle>> held;
+  held[1] = opener.Handle(kSize);
+  held[1]->is_model = true;
+  GmemHandle* model1 = held[1].get();
+  GmemRestoreInputs in;
+  in.held = &held;
+  {
+    Result<RestoredGmems> r = RestoreGmems(snap, in, &opener);  // gmem 3 rebuilds
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->handles[1].get(), model1);
+    EXPECT_EQ(r->from_held, std::vector<uint64_t>({1}));
+    EXPECT_EQ(held.count(1), 0u);
+    EXPECT_EQ(r->model, 2u);
+    EXPECT_EQ(r->rebuilt, 1u);
+    GiveBackHeldModels(&*r, &held);  // the restore did not stand
+    EXPECT_EQ(held[1].get(), model1);
+  }
+  EXPECT_EQ(opener.calls, std::vector<std::string>({"restore model 2", "rebuild 3 frozen3"}));
+  opener.fail = true;
+  Result<RestoredGmems> refused = RestoreGmems(snap, in, &opener);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("Restore gmem 3"), std::string::npos)
+      << refused.status().ToString();
+  EXPECT_EQ(held[1].get(), model1);  // back where it was
+}
+
+TEST(RestoreGmemsTest, AFileOfAnotherSizeRefusesTheRestoreAndGivesBackTheHeldModel) {
+  Snapshot snap;
+  snap.gmems.push_back(Frozen(1, FileKind::kGuestMemfd, Provenance::kModel));
+  snap.gmems.push_back(Frozen(2));
+  FakeOpener opener;
+  opener.rebuilt_size = kSize / 2;
+  std::map<uint64_t, std::unique_ptr<GmemHandle>> held;
+  held[1] = opener.Handle(kSize);
+  held[1]->is_model = true;
+  GmemRestoreInputs in;
+  in.held = &held;
+  Result<RestoredGmems> r = RestoreGmems(snap, in, &opener);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("Restore gmem 2: size 524288 but the snapshot says 1048576"),
+            std::string::npos)
+      << r.status().ToString();
+  EXPECT_EQ(held.count(1), 1u);
+}
+
+TEST(RestoreGmemsTest, APolicyResetByTheTransportIsNotSaidToBeKept) {
+  const int carried = Memfd();
+  GuestMemfd g = Frozen(9, FileKind::kShmemMemfd);
+  g.policy_source = PolicySource::kInode;
+  g.policy.mode = 1;  // MPOL_PREFERRED
+  g.policy.nodemask = {1};
+  Snapshot snap;
+  snap.gmems.push_back(g);
+  GmemRestoreInputs in;
+  in.carried[9] = carried;
+  FakeOpener opener;
+  Result<RestoredGmems> kept = RestoreGmems(snap, in, &opener);
+  ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+  EXPECT_EQ(kept->handles[9]->policy.outcome, PolicyRestore::Outcome::kKept);
+  EXPECT_TRUE(Contains(kept->notes, "gmem 9: NUMA policy kept by the adopted file"));
+  in.carried_resets_mempolicy = true;
+  Result<RestoredGmems> reset = RestoreGmems(snap, in, &opener);
+  ASSERT_TRUE(reset.ok()) << reset.status().ToString();
+  EXPECT_NE(reset->handles[9]->policy.outcome, PolicyRestore::Outcome::kKept);
+  EXPECT_FALSE(Contains(reset->notes, "kept by the adopted file"));
+  ::close(carried);
+}
+
+}  // namespace
+}  // namespace khod
