@@ -761,11 +761,11 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
                       v1::BlobFormat_Name(fmt) + " blob " + HumanBytes(record_.frozen_blob_bytes()) +
                       ", handed over by " + (*t)->name() + " with " +
                       std::to_string(pkg.fds.size()) + " fds");
-    if (tkind == v1::REEXEC) {
-      auto* rt = static_cast<ReexecTransport*>(t->get());
+    const std::vector<std::string> medium_args = (*t)->ExecArguments();
+    if (!medium_args.empty()) {
       exec_argv.push_back(opts_.self_binary);
       for (const auto& a : opts_.exec_args) exec_argv.push_back(a);
-      exec_argv.push_back(rt->AdoptArgument());
+      for (const auto& a : medium_args) exec_argv.push_back(a);
       reply.set_message(reply.message() + "; khod re-executes " + exec_argv[0]);
     }
     transport_ = std::move(*t);
@@ -829,7 +829,7 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
   if (read_ahead_.valid()) read_ahead_done_ = read_ahead_.get();  // transport_ is ours again
   if (!received_ && !req.from_state_dir()) {
     if (!transport_) return Status::Internal("HANDED_OVER without a transport");
-    if (sent_here_ && transport_->carries_fds() && std::string(transport_->name()) != "luo") {
+    if (sent_here_ && !transport_->sender_can_receive()) {
       // Restoring in the process that sent (reexec not done): adopt from the handles.
       ExecFailedLocked(Status::Ok());
     } else {

@@ -46,9 +46,12 @@ class ReexecTransport : public HandoverTransport {
   Status Send(const HandoverPackage& pkg) override;
   Result<ReceivedHandover> Receive() override;
   Status Abort() override;
-
-  // After Send: the argument to pass to the new binary ("--adopt=...").
-  std::string AdoptArgument() const { return "--adopt=" + FormatAdoptSpec(staged_); }
+  // After Send: {"--adopt=..."}, what the new khod finds at which fd.
+  std::vector<std::string> ExecArguments() const override {
+    return {"--adopt=" + FormatAdoptSpec(staged_)};
+  }
+  // The fds are only made inheritable: Receive finds them in the new process.
+  bool sender_can_receive() const override { return false; }
   // Replaces this process with the program open on `program_fd`
   // (execveat(AT_EMPTY_PATH): the file opened at start-up, not whatever a
   // path names now); `argv[0]` only names it. Returns only on failure.

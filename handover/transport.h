@@ -57,8 +57,16 @@ class HandoverTransport {
   // restore must re-apply the snapshot's).
   virtual bool resets_mempolicy() const { return false; }
   // Old side: make the package available to the next khod. For reexec this
-  // only stages; the exec itself is the daemon's last act (see ReexecPlan).
+  // only stages; the exec itself is the daemon's last act (ExecArguments).
   virtual Status Send(const HandoverPackage& pkg) = 0;
+  // Old side, after Send: the arguments to re-execute khod with so that the
+  // new process receives the package (reexec: "--adopt=..."). Empty when the
+  // medium needs no exec (dir, luo).
+  virtual std::vector<std::string> ExecArguments() const { return {}; }
+  // True when the process that made the Send can Receive it itself (a
+  // restore before any exec or kexec). False when the medium only exists in
+  // the next process (reexec): that process adopts the files it still holds.
+  virtual bool sender_can_receive() const { return true; }
   // New side: collect what Send left.
   virtual Result<ReceivedHandover> Receive() = 0;
   // New side, after restore and verify: tell the medium it may let go.

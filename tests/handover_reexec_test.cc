@@ -13,6 +13,7 @@
 #include "daemon/record_file.h"
 #include "handover/dir_transport.h"
 #include "handover/kho_debugfs.h"
+#include "handover/luo_transport.h"
 #include "handover/reexec_transport.h"
 #include "serializer/serializer.h"
 
@@ -86,7 +87,10 @@ TEST(ReexecTransportTest, SendMakesInheritableCopiesAndASealedBlob) {
   pkg.blob = "the-blob";
   pkg.fds = {{3, g}};
   ASSERT_TRUE(t.Send(pkg).ok());
-  Result<AdoptSpec> spec = ParseAdoptSpec(t.AdoptArgument().substr(strlen("--adopt=")));
+  const std::vector<std::string> args = t.ExecArguments();
+  ASSERT_EQ(args.size(), 1u);
+  ASSERT_EQ(args[0].rfind("--adopt=", 0), 0u) << args[0];
+  Result<AdoptSpec> spec = ParseAdoptSpec(args[0].substr(strlen("--adopt=")));
   ASSERT_TRUE(spec.ok());
   // Both survive exec (no FD_CLOEXEC); the original keeps its CLOEXEC.
   EXPECT_EQ(::fcntl(spec->blob_fd, F_GETFD) & FD_CLOEXEC, 0);
@@ -106,6 +110,22 @@ TEST(ReexecTransportTest, SendMakesInheritableCopiesAndASealedBlob) {
   EXPECT_EQ(a.st_ino, b.st_ino);  // the same file: memory never moved
   ::close(r->fds.at(3));
   ::close(g);
+}
+
+// What the session asks of a transport instead of its name (handover/transport.h):
+// only reexec needs an exec, and only its sender cannot receive what it sent.
+TEST(TransportTest, EachSaysWhetherItNeedsAnExecAndWhetherItsSenderCanReceive) {
+  Result<SafeDir> dir = SafeDir::Open(TempDir() + "/handover");
+  ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+  DirTransport d(*dir);
+  LuoTransport l(nullptr, LuoTransport::SessionNameFor(1));
+  ReexecTransport r;
+  EXPECT_TRUE(d.ExecArguments().empty());
+  EXPECT_TRUE(l.ExecArguments().empty());
+  EXPECT_EQ(r.ExecArguments(), std::vector<std::string>({"--adopt="}));  // nothing staged yet
+  EXPECT_TRUE(d.sender_can_receive());
+  EXPECT_TRUE(l.sender_can_receive());
+  EXPECT_FALSE(r.sender_can_receive());
 }
 
 TEST(ReexecTransportTest, ReceiveWithoutAdoptionSaysTheFdsAreGone) {
