@@ -171,7 +171,6 @@ class Session {
   // Reads KHO's incoming tree into kho_incoming_; false when there is none
   // (true for a malformed one: kho_incoming_ then says what is wrong).
   bool NoteKhoIncoming();
-  GmemDeclaration DeclarationOf(const v1::GmemAttachment& a) const;
   v1::GmemInfo InfoOf(const v1::GmemAttachment& a) const;
   std::string path(const std::string& name) const { return opts_.state_dir + "/" + name; }
   void PrewarmFreezeBlob(const Snapshot& prepared);

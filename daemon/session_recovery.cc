@@ -11,6 +11,7 @@
 #include "common/status_macros.h"
 #include "daemon/record_file.h"
 #include "daemon/session.h"
+#include "daemon/session_declarations.h"
 #include "daemon/session_phase.h"
 
 namespace khod {

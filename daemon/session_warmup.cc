@@ -10,6 +10,7 @@
 
 #include "common/huge_page_allocator.h"
 #include "daemon/session.h"
+#include "daemon/session_declarations.h"
 #include "serializer/serializer.h"
 
 namespace khod {
