@@ -14,17 +14,11 @@
 #include "common/file_read.h"
 #include "common/status_macros.h"
 #include "daemon/record_file.h"
-#include "daemon/request_limits.h"
 #include "daemon/session_declarations.h"
 #include "daemon/session_phase.h"
 #include "handover/dir_transport.h"
 #include "handover/luo_transport.h"
 #include "kernel/meminfo.h"
-#include "kernel/mempolicy.h"
-#include "restore/gmem_restore.h"
-#include "restore/policy_restore.h"
-#include "restore/rebuild.h"
-#include "restore/rebuild_target.h"
 #include "serializer/serializer.h"
 #include "state/invariants.h"
 #include "verify/verdict.h"
@@ -41,11 +35,6 @@ FileReadOptions BlobRead() {
   return o;
 }
 
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 
 BlobFormat ToBlobFormat(v1::BlobFormat f) {
@@ -69,13 +58,13 @@ SnapshotHeader MakeHeader() {
   return h;
 }
 
-std::map<uint64_t, uint64_t> SizesOf(const std::map<uint64_t, std::unique_ptr<GmemHandle>>& m) {
-  std::map<uint64_t, uint64_t> sizes;
-  for (const auto& [token, h] : m) sizes[token] = h->size;
-  return sizes;
-}
-
 }  // namespace
+
+int64_t Session::NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 uint64_t Session::NewSessionId() {
   uint64_t v = 0;
@@ -202,48 +191,6 @@ void Session::ReleaseSessionHolds() {
   warming_.clear();
 }
 
-v1::GmemInfo Session::InfoOf(const v1::GmemAttachment& a) const {
-  v1::GmemInfo info;
-  info.set_token(a.token());
-  info.set_name(a.name());
-  info.set_vm_token(a.vm_token());
-  info.set_kind(a.kind());
-  info.set_provenance(a.is_model() ? "MODEL" : "kernel");
-  auto find = [&](const std::map<uint64_t, std::unique_ptr<GmemHandle>>& m) -> const GmemHandle* {
-    auto it = m.find(a.token());
-    return it == m.end() ? nullptr : it->second.get();
-  };
-  const GmemHandle* h = find(restored_);
-  // A restored kernel file: the restarted VMM takes it back from this fd.
-  if (h && !h->is_model && h->fd >= 0) info.set_khod_fd(h->fd);
-  if (!h) h = find(handles_);
-  if (h) {
-    info.set_source(h->source ? h->source->Describe() : h->how);
-    info.set_how(h->how);
-    if (h->policy.outcome != PolicyRestore::Outcome::kNothing)
-      info.set_policy_restore(PolicyOutcomeName(h->policy.outcome));
-    info.set_policy_note(h->policy.note);
-    for (const MappingPolicy& m : h->policy.for_vmm) {
-      v1::VmmPolicy* p = info.add_vmm_policies();
-      p->set_first_page(m.first_index);
-      p->set_pages(m.count);
-      p->set_mode(m.policy.mode);
-      p->set_mode_flags(m.policy.mode_flags);
-      for (uint64_t w : m.policy.nodemask) p->add_nodemask(w);
-      p->set_text(MempolicyToString(m.policy));
-    }
-    info.set_size(h->size);
-    info.set_adopted(h->how.rfind("adopted", 0) == 0);
-  } else {
-    info.set_source(a.is_model() ? "MODEL guest_memfd '" + a.name() + "'"
-                                 : "fd " + std::to_string(a.fd()) + " of pid " +
-                                       std::to_string(a.pid()) + " (not held)");
-  }
-  auto e = extents_.find(a.token());
-  if (e != extents_.end()) info.set_folio_extents(e->second);
-  return info;
-}
-
 // ---- helpers ---------------------------------------------------------------
 
 Status Session::CheckPhase(std::initializer_list<v1::Phase> allowed, const char* op) const {
@@ -342,201 +289,12 @@ Result<Snapshot> Session::CaptureAll(const std::map<uint64_t, std::unique_ptr<Gm
 
 // ---- API -------------------------------------------------------------------
 
-Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req, const PeerCred& caller) {
-  std::lock_guard<std::mutex> l(mu_);
-  const v1::SessionRecord before = record_;
-  if (record_.phase() == v1::FINISHED) {
-    // A finished session is history: start a new one. The generation goes on
-    // counting: a reexec's new khod is told apart by incarnation (generation
-    // + 1 at open), which restarting it at 0 could repeat, leaving
-    // WaitNewIncarnation waiting for a khod that had already come up.
-    const uint64_t generation = record_.generation();
-    for (const std::string& f : {record_.prepared_blob(), record_.frozen_blob()})
-      if (!f.empty()) orphans_.push_back(f);  // deleted once the new record is durable
-    record_.Clear();
-    record_.set_generation(generation);
-    handles_.clear();
-    restored_.clear();
-    transport_.reset();
-    kho_incoming_.clear();
-    ResetToIdle();
-    record_.set_session_id(NewSessionId());
-    record_.set_next_token(1);
-  }
-  KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE}, "Attach"));
-  uint64_t token = req.token();
-  if (token == 0) {
-    // Never hands out the luo blob token, whatever the transport.
-    auto candidate = [&] { return record_.next_token() ? record_.next_token() : uint64_t{1}; };
-    token = candidate();
-    while (handles_.count(token) || token == kLuoBlobToken) {
-      record_.set_next_token(token + 1);
-      token = candidate();
-    }
-  } else if (opts_.default_transport == v1::LUO) {
-    // Refused now rather than at Freeze, after the guests were paused.
-    Status reserved = CheckLuoGmemToken(token);
-    if (!reserved.ok())
-      return reserved.WithContext("Attach (khod's default transport is luo)");
-  }
-  if (handles_.count(token))
-    return Status::FailedPrecondition("gmem token " + std::to_string(token) + " already attached");
-  v1::GmemAttachment a;
-  a.set_token(token);
-  a.set_name(req.name());
-  a.set_vm_token(req.vm_token());
-  a.set_hash_contents(req.hash_contents());
-  a.set_gmem_flags(req.gmem_flags());
-  *a.mutable_attributes() = req.attributes();
-  for (const auto& vr : record_.vms())
-    if (req.vm_token() && vr.token() == req.vm_token() && vr.vm_type() != req.vm_type())
-      return Status::FailedPrecondition("VM " + std::to_string(req.vm_token()) + " has type " +
-                                        std::to_string(vr.vm_type()) + ", request says " +
-                                        std::to_string(req.vm_type()));
-  if (req.memslots_size() && !req.vm_token())
-    return Status::InvalidArgument("memslots given without a vm_token");
-
-  Result<std::unique_ptr<GmemHandle>> h = Status::InvalidArgument("attach needs kernel or model");
-  if (req.has_kernel()) {
-    if (req.kernel().pid() <= 0 || req.kernel().fd() < 0)
-      return Status::InvalidArgument("kernel source needs pid > 0 and fd >= 0");
-    a.set_pid(req.kernel().pid());
-    a.set_fd(req.kernel().fd());
-    // Nothing of the process is read before the caller's right to it is checked.
-    Status access = WithCallerAccess(
-        caller, req.kernel().pid(), "fd " + std::to_string(req.kernel().fd()), [&] {
-          h = opener_->TakeFromProcess(DeclarationOf(a), req.kernel().pid(), req.kernel().fd());
-          return h.ok() ? Status::Ok() : h.status();
-        });
-    if (!access.ok()) return access.WithContext("Attach");
-  } else if (req.has_model()) {
-    if (req.model().size() == 0) return Status::InvalidArgument("model guest needs a size");
-    if (req.model().hstate_order() > kMaxFolioOrder)
-      return Status::InvalidArgument("AttachRequest.model.hstate_order " +
-                                     std::to_string(req.model().hstate_order()) +
-                                     " is not 0 (buddy), 9 (2 MiB) or 18 (1 GiB)");
-    a.set_is_model(true);
-    *a.mutable_model() = req.model();
-    h = opener_->NewModel(DeclarationOf(a),
-                          ModelSpec{req.model().size(),
-                                    static_cast<uint8_t>(req.model().hstate_order()),
-                                    req.model().populate()});
-  }
-  if (!h.ok()) return h.status();
-  a.set_inode((*h)->inode);
-  a.set_kind(a.is_model() ? "model" : FileKindName((*h)->kind));
-
-  if (req.vm_token()) {
-    v1::VmRecord* vm = nullptr;
-    for (auto& vr : *record_.mutable_vms())
-      if (vr.token() == req.vm_token()) vm = &vr;
-    if (!vm) {
-      vm = record_.add_vms();
-      vm->set_token(req.vm_token());
-      vm->set_vm_type(req.vm_type());
-    }
-    for (const auto& m : req.memslots()) {
-      *vm->add_memslots() = m;
-      vm->add_memslot_gmem(token);
-    }
-  }
-  *record_.add_gmems() = a;
-  record_.set_next_token(std::max<uint64_t>(record_.next_token(), token + 1));
-  std::map<uint64_t, uint64_t> sizes = SizesOf(handles_);
-  sizes[token] = (*h)->size;
-  Status declared = CheckDeclared(record_, sizes, "Attach");
-  if (!declared.ok()) {
-    record_ = before;  // nothing recorded: the handle closes with h
-    return declared;
-  }
-  handles_[token] = std::move(*h);
-  opts_.crash.Hit("pre-attached");
-  // Waited for under mu_: no other change is staged on top of this one, so
-  // a failed write leaves exactly the session before it.
-  Status persisted = PersistOrRevert(before, "Attach");
-  if (!persisted.ok()) {
-    handles_.erase(token);
-    extents_.erase(token);
-    return persisted;
-  }
-  opts_.crash.Hit("attached");
-  return InfoOf(a);
-}
-
-Status Session::Detach(uint64_t token) {
-  std::lock_guard<std::mutex> l(mu_);
-  KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE}, "Detach"));
-  const v1::SessionRecord before = record_;
-  int idx = -1;
-  for (int i = 0; i < record_.gmems_size(); ++i)
-    if (record_.gmems(i).token() == token) idx = i;
-  if (idx < 0) return Status::NotFound("no gmem with token " + std::to_string(token));
-  record_.mutable_gmems()->DeleteSubrange(idx, 1);
-  google::protobuf::RepeatedPtrField<v1::VmRecord> vms;
-  for (const auto& vm : record_.vms()) {
-    v1::VmRecord keep = vm;
-    keep.clear_memslots();
-    keep.clear_memslot_gmem();
-    for (int i = 0; i < vm.memslots_size(); ++i)
-      if (vm.memslot_gmem(i) != token) {
-        *keep.add_memslots() = vm.memslots(i);
-        keep.add_memslot_gmem(vm.memslot_gmem(i));
-      }
-    bool used = keep.memslots_size() > 0;
-    for (const auto& g : record_.gmems()) used |= g.vm_token() == vm.token();
-    if (used) *vms.Add() = keep;
-  }
-  *record_.mutable_vms() = vms;
-  // The file is let go only once no durable record names it.
-  KHOD_RETURN_IF_ERROR(PersistOrRevert(before, "Detach"));
-  handles_.erase(token);
-  extents_.erase(token);
-  opts_.crash.Hit("detached");
-  return Status::Ok();
-}
-
-Status Session::UpdateAttributes(const v1::UpdateAttributesRequest& req) {
-  std::lock_guard<std::mutex> l(mu_);
-  KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE, v1::PREPARED}, "UpdateAttributes"));
-  v1::GmemAttachment* a = nullptr;
-  for (auto& g : *record_.mutable_gmems())
-    if (g.token() == req.token()) a = &g;
-  auto it = handles_.find(req.token());
-  if (!a || it == handles_.end())
-    return Status::NotFound("no gmem with token " + std::to_string(req.token()));
-  v1::GmemAttachment updated = *a;
-  for (const auto& r : req.ranges()) *updated.add_attributes() = r;
-  {
-    v1::SessionRecord candidate = record_;
-    for (auto& g : *candidate.mutable_gmems())
-      if (g.token() == req.token()) g = updated;
-    KHOD_RETURN_IF_ERROR(CheckDeclared(candidate, SizesOf(handles_), "UpdateAttributes"));
-  }
-  if (it->second->is_model) {
-    return Status::Unsupported(
-        "MODEL guests convert through the model's conversion flow, not declared attributes");
-  }
-  // The kernel source captures with the declared attributes (it must never
-  // touch a private page), so it is re-made around a dup of the same fd.
-  int dup = ::fcntl(it->second->fd, F_DUPFD_CLOEXEC, 3);
-  if (dup < 0) return Status::FromErrno("dup gmem fd", errno);
-  Result<std::unique_ptr<GmemHandle>> h = opener_->Adopt(DeclarationOf(updated), dup);
-  if (!h.ok()) return h.status();
-  (*h)->how = it->second->how;
-  const v1::SessionRecord before = record_;
-  *a = updated;
-  // The source captures with the new declaration only once it is durable.
-  KHOD_RETURN_IF_ERROR(PersistOrRevert(before, "UpdateAttributes"));
-  it->second = std::move(*h);
-  return Status::Ok();
-}
-
 Result<v1::PhaseReply> Session::Prepare() {
   std::lock_guard<std::mutex> l(mu_);
   KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE, v1::PREPARED}, "Prepare"));
   if (handles_.empty()) return Status::FailedPrecondition("Prepare: no gmem attached");
   // A record from a khod that did not check declarations at Attach.
-  KHOD_RETURN_IF_ERROR(CheckDeclared(record_, SizesOf(handles_), "Prepare"));
+  KHOD_RETURN_IF_ERROR(CheckDeclared(record_, AttachedSizes(), "Prepare"));
   const int64_t t0 = NowNs();
   Result<Snapshot> snap = CaptureAll(handles_, /*final_capture=*/false);
   if (!snap.ok()) return snap.status();
@@ -694,14 +452,6 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
   return reply;
 }
 
-// After a luo handover LUO's own state came through KHO: what the kernel
-// shows of KHO's incoming tree is reported (Status, Restore), never acted on.
-bool Session::NoteKhoIncoming() {
-  Result<KhoIncoming> in = ReadKhoIncoming(opts_.debugfs_root);
-  kho_incoming_ = in.ok() ? in->Summary() : "KHO incoming FDT unusable: " + in.status().ToString();
-  return !in.ok() || in->present;  // an unusable tree is still a tree
-}
-
 Status Session::RollBackToPrepared(const std::string& frozen_file, const std::string& what,
                                    const Status& cause) {
   // As a restart's rollback of FROZEN leaves it: no frozen blob named.
@@ -720,183 +470,6 @@ Status Session::RollBackToPrepared(const std::string& frozen_file, const std::st
         "); the PREPARED record was not written either: the durable record stays FROZEN, which "
         "a restart rolls back to PREPARED; this khod goes on as PREPARED");
   return cause.WithContext(what + "; back to PREPARED");
-}
-
-void Session::ExecFailed(const Status& why) {
-  std::lock_guard<std::mutex> l(mu_);
-  ExecFailedLocked(why);
-}
-
-void Session::ExecFailedLocked(const Status& why) {
-  std::fprintf(stderr, "khod: reexec failed (%s): staying up as the new side with the fds held\n",
-               why.ToString().c_str());
-  // The handles still own the fds: restore can adopt dups of them.
-  ReceivedHandover r;
-  Result<std::string> blob = ReadFrozenBlobFromStateDir();
-  if (blob.ok()) r.blob = *blob;
-  for (const auto& [token, h] : handles_)
-    if (h->fd >= 0) r.fds[token] = ::fcntl(h->fd, F_DUPFD_CLOEXEC, 3);
-  r.origin = "this process (reexec failed: " + why.message() + ")";
-  received_ = std::move(r);
-  if (transport_) transport_->Abort();
-}
-
-Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const PeerCred& caller) {
-  std::lock_guard<std::mutex> l(mu_);
-  KHOD_RETURN_IF_ERROR(CheckPhase({v1::HANDED_OVER}, "Restore"));
-  const int64_t t0 = NowNs();
-  if (read_ahead_.valid()) read_ahead_done_ = read_ahead_.get();  // transport_ is ours again
-  if (!received_ && !req.from_state_dir()) {
-    if (!transport_) return Status::Internal("HANDED_OVER without a transport");
-    if (sent_here_ && !transport_->sender_can_receive()) {
-      // Restoring in the process that sent (reexec not done): adopt from the handles.
-      ExecFailedLocked(Status::Ok());
-    } else {
-      // The read-ahead's result once, then (a retry after it failed) the transport again.
-      const bool ahead = read_ahead_done_ && !received_ahead_;
-      Result<ReceivedHandover> r =
-          ahead ? std::move(read_ahead_done_->received) : transport_->Receive();
-      if (ahead) read_ahead_done_->received = Status::Internal("read-ahead result taken");
-      if (r.ok()) {
-        received_ = std::move(*r);
-        received_ahead_ = ahead;
-      } else if (r.status().code() != Status::Code::kNotFound) {
-        return r.status().WithContext("Restore: reading the handover");
-      } else {
-        // The medium has nothing (fds gone with a crashed process): fall back
-        // to the state-dir copy and rebuild, saying so.
-        ReceivedHandover fallback;
-        fallback.origin = "state dir (" + r.status().message() + ")";
-        Result<std::string> b = ReadFrozenBlobFromStateDir();
-        if (!b.ok()) return b.status().WithContext("Restore");
-        fallback.blob = *b;
-        received_ = std::move(fallback);
-      }
-    }
-  }
-  // Not copied: a blob is megabytes, and every fresh page costs a fault.
-  std::string state_dir_blob, origin;
-  std::string_view blob;
-  const bool ahead = received_ahead_ && !req.from_state_dir();
-  if (req.from_state_dir()) {
-    Result<std::string> b = ReadFrozenBlobFromStateDir();
-    if (!b.ok()) return b.status().WithContext("Restore from state dir");
-    state_dir_blob = std::move(*b);
-    blob = state_dir_blob;
-    origin = path(record_.frozen_blob());
-  } else {
-    blob = received_->blob_bytes();
-    origin = received_->origin;
-  }
-  // Check everything before touching any fd: a refused restore loses nothing.
-  // Compared whenever a frozen blob was recorded: 0 is a hash value like any
-  // other, not "unchecked".
-  const bool recorded = record_.frozen_blob_bytes() > 0 || !record_.frozen_blob().empty();
-  const uint64_t xxh3 = ahead ? read_ahead_done_->xxh3 : XXH3_64bits(blob.data(), blob.size());
-  if (recorded && xxh3 != record_.frozen_blob_xxh3())
-    return Status::Corruption(
-        "Restore: corrupt handover: the blob from " + origin + " (" + HumanBytes(blob.size()) +
-        ") does not match the checksum recorded at freeze; nothing was restored, every fd is "
-        "still held (retry with from_state_dir to use khod's own copy)");
-  Snapshot snap;
-  Status d;
-  if (ahead && read_ahead_done_->have_snap) {
-    d = read_ahead_done_->decoded;
-    snap = std::move(read_ahead_done_->snap);
-    read_ahead_done_->have_snap = false;  // a later attempt decodes again
-  } else {
-    d = DecodeAny(blob, &snap);
-  }
-  if (!d.ok()) return d.WithContext("Restore: corrupt handover blob from " + origin);
-
-  // The VMM's guest_memfds to rebuild into: checked and taken before any
-  // gmem is touched, so a bad offer restores nothing.
-  std::vector<RebuildTargetOffer> offers;
-  for (int i = 0; i < req.rebuild_into_size(); ++i) {
-    const v1::RebuildTarget& t = req.rebuild_into(i);
-    // Offered by the restarted VMM: a caller names only its own processes.
-    KHOD_RETURN_IF_ERROR(WithCallerAccess(caller, t.pid(),
-                                          "rebuild_into[" + std::to_string(i) + "] fd " +
-                                              std::to_string(t.fd()),
-                                          [] { return Status::Ok(); })
-                             .WithContext("Restore refused, nothing was restored"));
-    offers.push_back(RebuildTargetOffer{t.token(), t.vm_token(), t.pid(), t.fd()});
-  }
-  Result<std::map<uint64_t, RebuildTarget>> targets = TakeRebuildTargets(offers, snap);
-  if (!targets.ok())
-    return targets.status().WithContext("Restore refused, nothing was restored, every fd is "
-                                        "still held");
-
-  GmemRestoreInputs in;
-  for (const auto& a : record_.gmems()) in.declared[a.token()] = DeclarationOf(a);
-  if (received_) in.carried = received_->fds;
-  in.carried_resets_mempolicy = transport_ && transport_->resets_mempolicy();
-  in.held = &handles_;  // this process's model guests move out, back if the restore fails
-  in.warming = &warming_;
-  in.targets = &*targets;
-  in.force_rebuild = req.force_rebuild();
-  in.holder_pid = holder_.held() ? holder_.pid() : -1;
-  Result<RestoredGmems> restored = RestoreGmems(snap, in, opener_);
-  if (!restored.ok()) return restored.status();
-  std::string kho_note;
-  if (record_.transport() == v1::LUO) {
-    const bool present = NoteKhoIncoming();
-    kho_note = "; " + kho_incoming_;
-    if (!present && sent_here_) {
-      kho_note += " (no kexec happened: this khod made the handover itself)";
-    } else if (!present) {
-      const std::string warning =
-          "warning: the handover was luo but this kernel shows no KHO incoming tree under " +
-          opts_.debugfs_root + "/kho/in: was it booted by a KHO kexec, with debugfs mounted at " +
-          opts_.debugfs_root + "?";
-      std::fprintf(stderr, "khod: %s\n", warning.c_str());
-      kho_note += "; " + warning;
-    }
-  }
-  opts_.crash.Hit("pre-restored");
-  const v1::SessionRecord before = record_;
-  record_.set_phase(v1::RESTORED);
-  RecordDuration(v1::RESTORED, NowNs() - t0);
-  restored_ = std::move(restored->handles);  // Status, published with the record, names their fds
-  // Until RESTORED is durable nothing is held as restored: a failed write
-  // leaves HANDED_OVER with every received fd, and Restore can be retried.
-  Status persisted = PersistOrRevert(before, "Restore");
-  if (!persisted.ok()) {
-    restored->handles = std::move(restored_);
-    restored_.clear();
-    GiveBackHeldModels(&*restored, &handles_);
-    return persisted;
-  }
-  warming_.clear();  // those not taken (rebuilt instead): their mappings go
-  frozen_ = std::move(snap);
-  have_frozen_ = true;
-  opts_.crash.Hit("restored");
-  v1::PhaseReply r;
-  r.set_phase(v1::RESTORED);
-  std::string held;
-  r.set_pid(static_cast<uint32_t>(::getpid()));
-  for (const auto& a : record_.gmems()) {
-    v1::GmemInfo info = InfoOf(a);
-    if (info.khod_fd())
-      held += (held.empty() ? "" : ", ") + std::string("gmem ") + std::to_string(a.token()) +
-              " fd " + std::to_string(info.khod_fd());
-    *r.add_gmems() = std::move(info);
-  }
-  std::string msg = "restored " + std::to_string(restored_.size()) + " gmems from " + origin +
-                    ": " + std::to_string(restored->adopted) + " adopted, " +
-                    std::to_string(restored->rebuilt) + " rebuilt, " +
-                    std::to_string(restored->model) + " MODEL";
-  if (!held.empty())
-    msg += "; khod pid " + std::to_string(::getpid()) + " holds them for the VMM until Finish (" +
-           held + ")";
-  for (const std::string& n : restored->notes) msg += "; " + n;
-  if (holder_.held() && restored->adopted > 0)
-    msg += "; PFNs are read through the previous khod's mappings (holder pid " +
-           std::to_string(holder_.pid()) + ") until Verify";
-  else if (!holder_note_.empty())
-    msg += "; " + holder_note_;
-  r.set_message(msg + kho_note);
-  return r;
 }
 
 Result<v1::VerifyReply> Session::Verify() {
@@ -1037,45 +610,6 @@ Result<v1::PhaseReply> Session::Cancel() {
     msg += "; " + std::to_string(handles_.size()) + " gmems stay attached";
   r.set_message(msg);
   return r;
-}
-
-v1::StatusReply Session::GetStatus() const {
-  std::shared_ptr<const v1::StatusReply> s;
-  std::optional<v1::ReexecTimeline> timeline;
-  {
-    std::lock_guard<std::mutex> l(status_mu_);
-    s = status_;
-    timeline = reexec_timeline_;
-  }
-  v1::StatusReply r = s ? *s : v1::StatusReply();  // copied outside the lock
-  if (timeline) *r.mutable_reexec_timeline() = *timeline;
-  return r;
-}
-
-void Session::SetReexecTimeline(const v1::ReexecTimeline& t) {
-  std::lock_guard<std::mutex> l(status_mu_);
-  reexec_timeline_ = t;
-}
-
-v1::StatusReply Session::BuildStatus() const {
-  v1::StatusReply s;
-  s.set_phase(record_.phase());
-  s.set_session_id(record_.session_id());
-  s.set_generation(record_.generation());
-  for (const auto& a : record_.gmems()) *s.add_gmems() = InfoOf(a);
-  *s.mutable_durations() = record_.durations();
-  s.set_blob_bytes(record_.frozen_blob_bytes());
-  s.set_prepared_blob_bytes(record_.prepared_blob_bytes());
-  s.set_blob_format(record_.format());
-  s.set_transport(record_.transport());
-  s.set_recovery(recovery_);
-  s.set_pid(static_cast<uint32_t>(::getpid()));
-  s.set_exec_count(record_.exec_count());
-  s.set_kvm_available(::access("/dev/kvm", F_OK) == 0);
-  s.set_last_verdict(record_.last_verdict());
-  s.set_incarnation(incarnation_);
-  s.set_kho_incoming(kho_incoming_);
-  return s;
 }
 
 Result<v1::SnapshotReply> Session::GetSnapshot(const v1::SnapshotRequest& req) {

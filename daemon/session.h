@@ -114,6 +114,7 @@ class Session {
  private:
   static constexpr const char* kRecordFile = "session.rec";  // in the state dir
   static uint64_t NewSessionId();  // random, never 0
+  static int64_t NowNs();          // monotonic, for the phase durations
 
   explicit Session(SessionOptions opts, GmemOpener* opener);
   void ExecFailedLocked(const Status& why);  // ExecFailed, caller holds mu_
@@ -172,6 +173,7 @@ class Session {
   // (true for a malformed one: kho_incoming_ then says what is wrong).
   bool NoteKhoIncoming();
   v1::GmemInfo InfoOf(const v1::GmemAttachment& a) const;
+  std::map<uint64_t, uint64_t> AttachedSizes() const;  // token -> bytes, of handles_
   std::string path(const std::string& name) const { return opts_.state_dir + "/" + name; }
   void PrewarmFreezeBlob(const Snapshot& prepared);
 

@@ -1,0 +1,211 @@
+// Session attachments: the VMMs' guest_memfds and declarations that make up
+// a session before Prepare (Attach, Detach, UpdateAttributes). A file is
+// held from Attach until the durable record stops naming it.
+#include <fcntl.h>
+
+#include <algorithm>
+
+#include "common/status_macros.h"
+#include "daemon/request_limits.h"
+#include "daemon/session.h"
+#include "daemon/session_declarations.h"
+#include "handover/luo_transport.h"
+#include "state/invariants.h"
+
+namespace khod {
+
+Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req, const PeerCred& caller) {
+  std::lock_guard<std::mutex> l(mu_);
+  const v1::SessionRecord before = record_;
+  if (record_.phase() == v1::FINISHED) {
+    // A finished session is history: start a new one. The generation goes on
+    // counting: a reexec's new khod is told apart by incarnation (generation
+    // + 1 at open), which restarting it at 0 could repeat, leaving
+    // WaitNewIncarnation waiting for a khod that had already come up.
+    const uint64_t generation = record_.generation();
+    for (const std::string& f : {record_.prepared_blob(), record_.frozen_blob()})
+      if (!f.empty()) orphans_.push_back(f);  // deleted once the new record is durable
+    record_.Clear();
+    record_.set_generation(generation);
+    handles_.clear();
+    restored_.clear();
+    transport_.reset();
+    kho_incoming_.clear();
+    ResetToIdle();
+    record_.set_session_id(NewSessionId());
+    record_.set_next_token(1);
+  }
+  KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE}, "Attach"));
+  uint64_t token = req.token();
+  if (token == 0) {
+    // Never hands out the luo blob token, whatever the transport.
+    auto candidate = [&] { return record_.next_token() ? record_.next_token() : uint64_t{1}; };
+    token = candidate();
+    while (handles_.count(token) || token == kLuoBlobToken) {
+      record_.set_next_token(token + 1);
+      token = candidate();
+    }
+  } else if (opts_.default_transport == v1::LUO) {
+    // Refused now rather than at Freeze, after the guests were paused.
+    Status reserved = CheckLuoGmemToken(token);
+    if (!reserved.ok()) return reserved.WithContext("Attach (khod's default transport is luo)");
+  }
+  if (handles_.count(token))
+    return Status::FailedPrecondition("gmem token " + std::to_string(token) + " already attached");
+  v1::GmemAttachment a;
+  a.set_token(token);
+  a.set_name(req.name());
+  a.set_vm_token(req.vm_token());
+  a.set_hash_contents(req.hash_contents());
+  a.set_gmem_flags(req.gmem_flags());
+  *a.mutable_attributes() = req.attributes();
+  for (const auto& vr : record_.vms())
+    if (req.vm_token() && vr.token() == req.vm_token() && vr.vm_type() != req.vm_type())
+      return Status::FailedPrecondition("VM " + std::to_string(req.vm_token()) + " has type " +
+                                        std::to_string(vr.vm_type()) + ", request says " +
+                                        std::to_string(req.vm_type()));
+  if (req.memslots_size() && !req.vm_token())
+    return Status::InvalidArgument("memslots given without a vm_token");
+
+  Result<std::unique_ptr<GmemHandle>> h = Status::InvalidArgument("attach needs kernel or model");
+  if (req.has_kernel()) {
+    if (req.kernel().pid() <= 0 || req.kernel().fd() < 0)
+      return Status::InvalidArgument("kernel source needs pid > 0 and fd >= 0");
+    a.set_pid(req.kernel().pid());
+    a.set_fd(req.kernel().fd());
+    // Nothing of the process is read before the caller's right to it is checked.
+    Status access = WithCallerAccess(
+        caller, req.kernel().pid(), "fd " + std::to_string(req.kernel().fd()), [&] {
+          h = opener_->TakeFromProcess(DeclarationOf(a), req.kernel().pid(), req.kernel().fd());
+          return h.ok() ? Status::Ok() : h.status();
+        });
+    if (!access.ok()) return access.WithContext("Attach");
+  } else if (req.has_model()) {
+    if (req.model().size() == 0) return Status::InvalidArgument("model guest needs a size");
+    if (req.model().hstate_order() > kMaxFolioOrder)
+      return Status::InvalidArgument("AttachRequest.model.hstate_order " +
+                                     std::to_string(req.model().hstate_order()) +
+                                     " is not 0 (buddy), 9 (2 MiB) or 18 (1 GiB)");
+    a.set_is_model(true);
+    *a.mutable_model() = req.model();
+    h = opener_->NewModel(
+        DeclarationOf(a),
+        ModelSpec{req.model().size(), static_cast<uint8_t>(req.model().hstate_order()),
+                  req.model().populate()});
+  }
+  if (!h.ok()) return h.status();
+  a.set_inode((*h)->inode);
+  a.set_kind(a.is_model() ? "model" : FileKindName((*h)->kind));
+
+  if (req.vm_token()) {
+    v1::VmRecord* vm = nullptr;
+    for (auto& vr : *record_.mutable_vms())
+      if (vr.token() == req.vm_token()) vm = &vr;
+    if (!vm) {
+      vm = record_.add_vms();
+      vm->set_token(req.vm_token());
+      vm->set_vm_type(req.vm_type());
+    }
+    for (const auto& m : req.memslots()) {
+      *vm->add_memslots() = m;
+      vm->add_memslot_gmem(token);
+    }
+  }
+  *record_.add_gmems() = a;
+  record_.set_next_token(std::max<uint64_t>(record_.next_token(), token + 1));
+  std::map<uint64_t, uint64_t> sizes = AttachedSizes();
+  sizes[token] = (*h)->size;
+  Status declared = CheckDeclared(record_, sizes, "Attach");
+  if (!declared.ok()) {
+    record_ = before;  // nothing recorded: the handle closes with h
+    return declared;
+  }
+  handles_[token] = std::move(*h);
+  opts_.crash.Hit("pre-attached");
+  // Waited for under mu_: no other change is staged on top of this one, so
+  // a failed write leaves exactly the session before it.
+  Status persisted = PersistOrRevert(before, "Attach");
+  if (!persisted.ok()) {
+    handles_.erase(token);
+    extents_.erase(token);
+    return persisted;
+  }
+  opts_.crash.Hit("attached");
+  return InfoOf(a);
+}
+
+Status Session::Detach(uint64_t token) {
+  std::lock_guard<std::mutex> l(mu_);
+  KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE}, "Detach"));
+  const v1::SessionRecord before = record_;
+  int idx = -1;
+  for (int i = 0; i < record_.gmems_size(); ++i)
+    if (record_.gmems(i).token() == token) idx = i;
+  if (idx < 0) return Status::NotFound("no gmem with token " + std::to_string(token));
+  record_.mutable_gmems()->DeleteSubrange(idx, 1);
+  google::protobuf::RepeatedPtrField<v1::VmRecord> vms;
+  for (const auto& vm : record_.vms()) {
+    v1::VmRecord keep = vm;
+    keep.clear_memslots();
+    keep.clear_memslot_gmem();
+    for (int i = 0; i < vm.memslots_size(); ++i)
+      if (vm.memslot_gmem(i) != token) {
+        *keep.add_memslots() = vm.memslots(i);
+        keep.add_memslot_gmem(vm.memslot_gmem(i));
+      }
+    bool used = keep.memslots_size() > 0;
+    for (const auto& g : record_.gmems()) used |= g.vm_token() == vm.token();
+    if (used) *vms.Add() = keep;
+  }
+  *record_.mutable_vms() = vms;
+  // The file is let go only once no durable record names it.
+  KHOD_RETURN_IF_ERROR(PersistOrRevert(before, "Detach"));
+  handles_.erase(token);
+  extents_.erase(token);
+  opts_.crash.Hit("detached");
+  return Status::Ok();
+}
+
+Status Session::UpdateAttributes(const v1::UpdateAttributesRequest& req) {
+  std::lock_guard<std::mutex> l(mu_);
+  KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE, v1::PREPARED}, "UpdateAttributes"));
+  v1::GmemAttachment* a = nullptr;
+  for (auto& g : *record_.mutable_gmems())
+    if (g.token() == req.token()) a = &g;
+  auto it = handles_.find(req.token());
+  if (!a || it == handles_.end())
+    return Status::NotFound("no gmem with token " + std::to_string(req.token()));
+  v1::GmemAttachment updated = *a;
+  for (const auto& r : req.ranges()) *updated.add_attributes() = r;
+  {
+    v1::SessionRecord candidate = record_;
+    for (auto& g : *candidate.mutable_gmems())
+      if (g.token() == req.token()) g = updated;
+    KHOD_RETURN_IF_ERROR(CheckDeclared(candidate, AttachedSizes(), "UpdateAttributes"));
+  }
+  if (it->second->is_model) {
+    return Status::Unsupported(
+        "MODEL guests convert through the model's conversion flow, not declared attributes");
+  }
+  // The kernel source captures with the declared attributes (it must never
+  // touch a private page), so it is re-made around a dup of the same fd.
+  int dup = ::fcntl(it->second->fd, F_DUPFD_CLOEXEC, 3);
+  if (dup < 0) return Status::FromErrno("dup gmem fd", errno);
+  Result<std::unique_ptr<GmemHandle>> h = opener_->Adopt(DeclarationOf(updated), dup);
+  if (!h.ok()) return h.status();
+  (*h)->how = it->second->how;
+  const v1::SessionRecord before = record_;
+  *a = updated;
+  // The source captures with the new declaration only once it is durable.
+  KHOD_RETURN_IF_ERROR(PersistOrRevert(before, "UpdateAttributes"));
+  it->second = std::move(*h);
+  return Status::Ok();
+}
+
+std::map<uint64_t, uint64_t> Session::AttachedSizes() const {
+  std::map<uint64_t, uint64_t> sizes;
+  for (const auto& [token, h] : handles_) sizes[token] = h->size;
+  return sizes;
+}
+
+}  // namespace khod

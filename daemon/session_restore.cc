@@ -1,0 +1,207 @@
+// Session restore: the new side of a handover (Restore), and the old side
+// when its reexec could not happen (ExecFailed). What the medium carried is
+// checked against the record before any fd is touched; how each gmem comes
+// back is restore/gmem_restore.h's choice.
+#include <fcntl.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <cstdio>
+
+#include "common/bytes.h"
+#include "common/status_macros.h"
+#include "daemon/session.h"
+#include "daemon/session_declarations.h"
+#include "restore/gmem_restore.h"
+#include "restore/rebuild_target.h"
+#include "serializer/serializer.h"
+
+namespace khod {
+
+// After a luo handover LUO's own state came through KHO: what the kernel
+// shows of KHO's incoming tree is reported (Status, Restore), never acted on.
+bool Session::NoteKhoIncoming() {
+  Result<KhoIncoming> in = ReadKhoIncoming(opts_.debugfs_root);
+  kho_incoming_ = in.ok() ? in->Summary() : "KHO incoming FDT unusable: " + in.status().ToString();
+  return !in.ok() || in->present;  // an unusable tree is still a tree
+}
+
+void Session::ExecFailed(const Status& why) {
+  std::lock_guard<std::mutex> l(mu_);
+  ExecFailedLocked(why);
+}
+
+void Session::ExecFailedLocked(const Status& why) {
+  std::fprintf(stderr, "khod: reexec failed (%s): staying up as the new side with the fds held\n",
+               why.ToString().c_str());
+  // The handles still own the fds: restore can adopt dups of them.
+  ReceivedHandover r;
+  Result<std::string> blob = ReadFrozenBlobFromStateDir();
+  if (blob.ok()) r.blob = *blob;
+  for (const auto& [token, h] : handles_)
+    if (h->fd >= 0) r.fds[token] = ::fcntl(h->fd, F_DUPFD_CLOEXEC, 3);
+  r.origin = "this process (reexec failed: " + why.message() + ")";
+  received_ = std::move(r);
+  if (transport_) transport_->Abort();
+}
+
+Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const PeerCred& caller) {
+  std::lock_guard<std::mutex> l(mu_);
+  KHOD_RETURN_IF_ERROR(CheckPhase({v1::HANDED_OVER}, "Restore"));
+  const int64_t t0 = NowNs();
+  if (read_ahead_.valid()) read_ahead_done_ = read_ahead_.get();  // transport_ is ours again
+  if (!received_ && !req.from_state_dir()) {
+    if (!transport_) return Status::Internal("HANDED_OVER without a transport");
+    if (sent_here_ && !transport_->sender_can_receive()) {
+      // Restoring in the process that sent (reexec not done): adopt from the handles.
+      ExecFailedLocked(Status::Ok());
+    } else {
+      // The read-ahead's result once, then (a retry after it failed) the transport again.
+      const bool ahead = read_ahead_done_ && !received_ahead_;
+      Result<ReceivedHandover> r =
+          ahead ? std::move(read_ahead_done_->received) : transport_->Receive();
+      if (ahead) read_ahead_done_->received = Status::Internal("read-ahead result taken");
+      if (r.ok()) {
+        received_ = std::move(*r);
+        received_ahead_ = ahead;
+      } else if (r.status().code() != Status::Code::kNotFound) {
+        return r.status().WithContext("Restore: reading the handover");
+      } else {
+        // The medium has nothing (fds gone with a crashed process): fall back
+        // to the state-dir copy and rebuild, saying so.
+        ReceivedHandover fallback;
+        fallback.origin = "state dir (" + r.status().message() + ")";
+        Result<std::string> b = ReadFrozenBlobFromStateDir();
+        if (!b.ok()) return b.status().WithContext("Restore");
+        fallback.blob = *b;
+        received_ = std::move(fallback);
+      }
+    }
+  }
+  // Not copied: a blob is megabytes, and every fresh page costs a fault.
+  std::string state_dir_blob, origin;
+  std::string_view blob;
+  const bool ahead = received_ahead_ && !req.from_state_dir();
+  if (req.from_state_dir()) {
+    Result<std::string> b = ReadFrozenBlobFromStateDir();
+    if (!b.ok()) return b.status().WithContext("Restore from state dir");
+    state_dir_blob = std::move(*b);
+    blob = state_dir_blob;
+    origin = path(record_.frozen_blob());
+  } else {
+    blob = received_->blob_bytes();
+    origin = received_->origin;
+  }
+  // Check everything before touching any fd: a refused restore loses nothing.
+  // Compared whenever a frozen blob was recorded: 0 is a hash value like any
+  // other, not "unchecked".
+  const bool recorded = record_.frozen_blob_bytes() > 0 || !record_.frozen_blob().empty();
+  const uint64_t xxh3 = ahead ? read_ahead_done_->xxh3 : XXH3_64bits(blob.data(), blob.size());
+  if (recorded && xxh3 != record_.frozen_blob_xxh3())
+    return Status::Corruption(
+        "Restore: corrupt handover: the blob from " + origin + " (" + HumanBytes(blob.size()) +
+        ") does not match the checksum recorded at freeze; nothing was restored, every fd is "
+        "still held (retry with from_state_dir to use khod's own copy)");
+  Snapshot snap;
+  Status d;
+  if (ahead && read_ahead_done_->have_snap) {
+    d = read_ahead_done_->decoded;
+    snap = std::move(read_ahead_done_->snap);
+    read_ahead_done_->have_snap = false;  // a later attempt decodes again
+  } else {
+    d = DecodeAny(blob, &snap);
+  }
+  if (!d.ok()) return d.WithContext("Restore: corrupt handover blob from " + origin);
+
+  // The VMM's guest_memfds to rebuild into: checked and taken before any
+  // gmem is touched, so a bad offer restores nothing.
+  std::vector<RebuildTargetOffer> offers;
+  for (int i = 0; i < req.rebuild_into_size(); ++i) {
+    const v1::RebuildTarget& t = req.rebuild_into(i);
+    // Offered by the restarted VMM: a caller names only its own processes.
+    KHOD_RETURN_IF_ERROR(
+        WithCallerAccess(caller, t.pid(),
+                         "rebuild_into[" + std::to_string(i) + "] fd " + std::to_string(t.fd()),
+                         [] { return Status::Ok(); })
+            .WithContext("Restore refused, nothing was restored"));
+    offers.push_back(RebuildTargetOffer{t.token(), t.vm_token(), t.pid(), t.fd()});
+  }
+  Result<std::map<uint64_t, RebuildTarget>> targets = TakeRebuildTargets(offers, snap);
+  if (!targets.ok())
+    return targets.status().WithContext(
+        "Restore refused, nothing was restored, every fd is "
+        "still held");
+
+  GmemRestoreInputs in;
+  for (const auto& a : record_.gmems()) in.declared[a.token()] = DeclarationOf(a);
+  if (received_) in.carried = received_->fds;
+  in.carried_resets_mempolicy = transport_ && transport_->resets_mempolicy();
+  in.held = &handles_;  // this process's model guests move out, back if the restore fails
+  in.warming = &warming_;
+  in.targets = &*targets;
+  in.force_rebuild = req.force_rebuild();
+  in.holder_pid = holder_.held() ? holder_.pid() : -1;
+  Result<RestoredGmems> restored = RestoreGmems(snap, in, opener_);
+  if (!restored.ok()) return restored.status();
+  std::string kho_note;
+  if (record_.transport() == v1::LUO) {
+    const bool present = NoteKhoIncoming();
+    kho_note = "; " + kho_incoming_;
+    if (!present && sent_here_) {
+      kho_note += " (no kexec happened: this khod made the handover itself)";
+    } else if (!present) {
+      const std::string warning =
+          "warning: the handover was luo but this kernel shows no KHO incoming tree under " +
+          opts_.debugfs_root + "/kho/in: was it booted by a KHO kexec, with debugfs mounted at " +
+          opts_.debugfs_root + "?";
+      std::fprintf(stderr, "khod: %s\n", warning.c_str());
+      kho_note += "; " + warning;
+    }
+  }
+  opts_.crash.Hit("pre-restored");
+  const v1::SessionRecord before = record_;
+  record_.set_phase(v1::RESTORED);
+  RecordDuration(v1::RESTORED, NowNs() - t0);
+  restored_ = std::move(restored->handles);  // Status, published with the record, names their fds
+  // Until RESTORED is durable nothing is held as restored: a failed write
+  // leaves HANDED_OVER with every received fd, and Restore can be retried.
+  Status persisted = PersistOrRevert(before, "Restore");
+  if (!persisted.ok()) {
+    restored->handles = std::move(restored_);
+    restored_.clear();
+    GiveBackHeldModels(&*restored, &handles_);
+    return persisted;
+  }
+  warming_.clear();  // those not taken (rebuilt instead): their mappings go
+  frozen_ = std::move(snap);
+  have_frozen_ = true;
+  opts_.crash.Hit("restored");
+  v1::PhaseReply r;
+  r.set_phase(v1::RESTORED);
+  std::string held;
+  r.set_pid(static_cast<uint32_t>(::getpid()));
+  for (const auto& a : record_.gmems()) {
+    v1::GmemInfo info = InfoOf(a);
+    if (info.khod_fd())
+      held += (held.empty() ? "" : ", ") + std::string("gmem ") + std::to_string(a.token()) +
+              " fd " + std::to_string(info.khod_fd());
+    *r.add_gmems() = std::move(info);
+  }
+  std::string msg = "restored " + std::to_string(restored_.size()) + " gmems from " + origin +
+                    ": " + std::to_string(restored->adopted) + " adopted, " +
+                    std::to_string(restored->rebuilt) + " rebuilt, " +
+                    std::to_string(restored->model) + " MODEL";
+  if (!held.empty())
+    msg += "; khod pid " + std::to_string(::getpid()) + " holds them for the VMM until Finish (" +
+           held + ")";
+  for (const std::string& n : restored->notes) msg += "; " + n;
+  if (holder_.held() && restored->adopted > 0)
+    msg += "; PFNs are read through the previous khod's mappings (holder pid " +
+           std::to_string(holder_.pid()) + ") until Verify";
+  else if (!holder_note_.empty())
+    msg += "; " + holder_note_;
+  r.set_message(msg + kho_note);
+  return r;
+}
+
+}  // namespace khod
