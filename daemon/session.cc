@@ -496,8 +496,8 @@ Result<v1::VerifyReply> Session::Verify() {
   }
   Status persisted = PersistOrRevert(before, "Verify");
   // Its page tables have served: the old address space is freed in the
-  // background once the verdict is out (its teardown takes a core for
-  // ~0.1 s per 2 GiB, which would otherwise land inside the blackout).
+  // background once the verdict is out, so its teardown (docs/PERFORMANCE.md,
+  // "Where the session's warm-ups come from") is not inside the blackout.
   ReleaseMappingHolder();
   KHOD_RETURN_IF_ERROR(persisted);
   if (v.equal()) opts_.crash.Hit("verified");

@@ -206,8 +206,8 @@ class Session {
   // Blob files no record names any more, deleted after the next durable write.
   std::vector<std::string> orphans_;
   // Room for Freeze's blob, written through at Prepare while the guests
-  // still run: encoding a few MB into fresh memory costs ~2 ms per MB of
-  // page faults on a VM, inside the blackout (see PrewarmFreezeBlob).
+  // still run: page faults on fresh memory would otherwise be paid inside
+  // the blackout (PrewarmFreezeBlob).
   std::string freeze_blob_;
   bool have_frozen_ = false;
   uint64_t incarnation_ = 0;  // record generation when this process opened it

@@ -15,9 +15,9 @@
 
 namespace khod {
 
-// Populating a freshly mapped 2 GiB file takes tens of ms: started now, it
-// overlaps gRPC startup and Restore instead of adding to Verify. Only a
-// warm-up: Verify's capture waits for it and reads every PFN itself.
+// Populating a fresh mapping of an adopted file, started now, overlaps gRPC
+// startup and Restore instead of adding to Verify. Only a warm-up: Verify's
+// capture waits for it and reads every PFN itself.
 void Session::StartWarmUps() {
   if (record_.phase() != v1::HANDED_OVER || record_.transport() != v1::REEXEC) return;
   for (const auto& [token, fd] : opts_.adopted.fds) {
@@ -80,8 +80,8 @@ void Session::PrewarmFreezeBlob(const Snapshot& prepared) {
   freeze_blob_.shrink_to_fit();
   freeze_blob_.reserve(bytes);
   // On huge pages where it can be: a VM's hypervisor may drop the mappings
-  // of 4 KiB pages behind the guest's back (measured: a 7.5 MB buffer written
-  // through at Prepare took 8 ms to write again at Freeze; 1.5 MB did not).
+  // of 4 KiB pages behind the guest's back, and a buffer written through at
+  // Prepare is slow to write again at Freeze (docs/PERFORMANCE.md).
   AdviseHugePages(&freeze_blob_[0], freeze_blob_.capacity());
   freeze_blob_.resize(bytes);  // written, so faulted in now
   freeze_blob_.clear();        // the capacity stays
