@@ -13,6 +13,7 @@
 #include "daemon/session.h"
 #include "daemon/session_declarations.h"
 #include "restore/gmem_restore.h"
+#include "restore/kho_note.h"
 #include "restore/rebuild_target.h"
 #include "serializer/serializer.h"
 
@@ -146,17 +147,10 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
   std::string kho_note;
   if (record_.transport() == v1::LUO) {
     const bool present = NoteKhoIncoming();
-    kho_note = "; " + kho_incoming_;
-    if (!present && sent_here_) {
-      kho_note += " (no kexec happened: this khod made the handover itself)";
-    } else if (!present) {
-      const std::string warning =
-          "warning: the handover was luo but this kernel shows no KHO incoming tree under " +
-          opts_.debugfs_root + "/kho/in: was it booted by a KHO kexec, with debugfs mounted at " +
-          opts_.debugfs_root + "?";
-      std::fprintf(stderr, "khod: %s\n", warning.c_str());
-      kho_note += "; " + warning;
-    }
+    const KhoRestoreNote n =
+        KhoNoteForRestore(kho_incoming_, present, sent_here_, opts_.debugfs_root);
+    if (!n.warning.empty()) std::fprintf(stderr, "khod: %s\n", n.warning.c_str());
+    kho_note = "; " + n.text;
   }
   opts_.crash.Hit("pre-restored");
   const v1::SessionRecord before = record_;

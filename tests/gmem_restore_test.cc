@@ -3,14 +3,16 @@
 // a fake opener that records what it was asked.
 #include "restore/gmem_restore.h"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <string>
 #include <vector>
+
+#include "restore/kho_note.h"
 
 namespace khod {
 namespace {
@@ -338,6 +340,20 @@ TEST(RestoreGmemsTest, APolicyResetByTheTransportIsNotSaidToBeKept) {
   EXPECT_NE(reset->handles[9]->policy.outcome, PolicyRestore::Outcome::kKept);
   EXPECT_FALSE(Contains(reset->notes, "kept by the adopted file"));
   ::close(carried);
+}
+
+TEST(KhoNoteForRestoreTest, ATreeIsReportedNoneIsExplainedOrWarnedOf) {
+  KhoRestoreNote tree = KhoNoteForRestore("KHO incoming: 3 nodes", true, false, "/dbg");
+  EXPECT_EQ(tree.text, "KHO incoming: 3 nodes");
+  EXPECT_TRUE(tree.warning.empty());
+  KhoRestoreNote here = KhoNoteForRestore("no KHO incoming tree", false, true, "/dbg");
+  EXPECT_EQ(here.text,
+            "no KHO incoming tree (no kexec happened: this khod made the handover itself)");
+  EXPECT_TRUE(here.warning.empty());
+  KhoRestoreNote none = KhoNoteForRestore("no KHO incoming tree", false, false, "/dbg");
+  EXPECT_NE(none.warning.find("no KHO incoming tree under /dbg/kho/in"), std::string::npos);
+  EXPECT_NE(none.warning.find("debugfs mounted at /dbg?"), std::string::npos);
+  EXPECT_EQ(none.text, "no KHO incoming tree; " + none.warning);
 }
 
 }  // namespace
