@@ -1,11 +1,7 @@
 #include "capture/snapshot_capture.h"
 
 #include <fcntl.h>
-#include <sys/utsname.h>
-#include <time.h>
 #include <unistd.h>
-
-#include <fstream>
 
 #include "common/status_macros.h"
 #include "state/invariants.h"
@@ -86,20 +82,6 @@ Result<VmmDeclaration> DeclarationFromSnapshot(const Snapshot& snap, pid_t pid,
     decl.vms.push_back(std::move(d));
   }
   return decl;
-}
-
-SnapshotHeader CurrentSnapshotHeader() {
-  SnapshotHeader h;
-  h.producer = kProducer;
-  struct utsname u;
-  if (::uname(&u) == 0) h.kernel_release = u.release;
-  std::ifstream boot("/proc/sys/kernel/random/boot_id");
-  std::getline(boot, h.boot_id);
-  struct timespec ts;
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  h.capture_time_ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-  h.page_size = static_cast<uint32_t>(::getpagesize());
-  return h;
 }
 
 Result<Snapshot> CaptureSnapshot(std::vector<VmmFile>& files, const VmmDeclaration& decl,

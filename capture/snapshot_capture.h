@@ -10,11 +10,10 @@
 #include <vector>
 
 #include "capture/kernel_source.h"
+#include "capture/snapshot_header.h"
 #include "capture/vmm_declaration.h"
 
 namespace khod {
-
-constexpr const char* kProducer = "khod 0.1.0";
 
 // One guest_memfd of the VMM: its fd number there and the open source. Keep
 // these between captures (verify, benchmarks): the mapping stays populated.
@@ -28,9 +27,6 @@ struct VmmFile {
 // contradicts is refused: InvalidArgument). `pid` 0 means this process.
 Result<std::vector<VmmFile>> OpenVmmFiles(pid_t pid, const std::vector<int>& fds,
                                           const VmmDeclaration& decl);
-
-// The header for a capture made now: producer, uname -r, boot_id, time, page size.
-SnapshotHeader CurrentSnapshotHeader();
 
 // The declaration a VMM made when `snap` was captured, re-keyed to the fds
 // given now (each fd is matched to a guest_memfd of `snap` by inode): what

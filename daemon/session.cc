@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <sys/random.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -10,6 +9,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "capture/snapshot_header.h"
 #include "common/bytes.h"
 #include "common/file_read.h"
 #include "common/status_macros.h"
@@ -35,27 +35,8 @@ FileReadOptions BlobRead() {
   return o;
 }
 
-
-
 BlobFormat ToBlobFormat(v1::BlobFormat f) {
   return f == v1::PROTO ? BlobFormat::kProto : BlobFormat::kFdt;
-}
-
-SnapshotHeader MakeHeader() {
-  SnapshotHeader h;
-  h.producer = "khod 0.1.0";
-  struct utsname u;
-  if (::uname(&u) == 0) h.kernel_release = u.release;
-  Result<std::string> boot = ReadWholeFile("/proc/sys/kernel/random/boot_id");
-  if (boot.ok()) {
-    h.boot_id = *boot;
-    while (!h.boot_id.empty() && h.boot_id.back() == '\n') h.boot_id.pop_back();
-  }
-  h.capture_time_ns = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::chrono::system_clock::now().time_since_epoch()).count());
-  h.page_size = static_cast<uint32_t>(::sysconf(_SC_PAGESIZE));
-  return h;
 }
 
 }  // namespace
@@ -259,7 +240,7 @@ Result<Snapshot> Session::CaptureAll(const std::map<uint64_t, std::unique_ptr<Gm
                                      bool final_capture, const Snapshot* frozen,
                                      CaptureStats* stats) {
   Snapshot snap;
-  snap.header = MakeHeader();
+  snap.header = CurrentSnapshotHeader();
   snap.vms = VmsOf(record_);
   for (const auto& a : record_.gmems()) {
     auto it = handles.find(a.token());
