@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "capture/snapshot_assembly.h"
 #include "common/status_macros.h"
 #include "state/invariants.h"
 
@@ -86,27 +87,36 @@ Result<VmmDeclaration> DeclarationFromSnapshot(const Snapshot& snap, pid_t pid,
 
 Result<Snapshot> CaptureSnapshot(std::vector<VmmFile>& files, const VmmDeclaration& decl,
                                  const CaptureOptions& opts) {
-  Snapshot snap;
-  snap.header = CurrentSnapshotHeader();
-  std::map<int, CapturedFileFacts> facts;
-  std::map<int, uint64_t> tokens;
+  const uint32_t page_size = static_cast<uint32_t>(::getpagesize());
   uint64_t total_pages = 0;
-  for (const VmmFile& f : files) total_pages += f.source->identity().size / snap.header.page_size;
+  for (const VmmFile& f : files) total_pages += f.source->identity().size / page_size;
+  std::vector<SnapshotPart> parts;
   uint64_t done_before = 0;
   for (VmmFile& f : files) {
-    CaptureOptions o = opts;
+    SnapshotPart p;
+    p.source = f.source.get();
+    p.options = opts;
     if (opts.progress)
-      o.progress = [&](uint64_t done, uint64_t) { opts.progress(done_before + done, total_pages); };
-    GuestMemfd g;
-    KHOD_RETURN_IF_ERROR(f.source->Capture(o, &g));
-    done_before += g.size / snap.header.page_size;
-    facts[f.vmm_fd] = CapturedFileFacts{g.size, f.source->identity().page_size};
-    tokens[f.vmm_fd] = g.token;
-    for (const GuestMemfd& other : snap.gmems)
-      if (other.token == g.token)
-        return Status::InvalidArgument("fd " + std::to_string(f.vmm_fd) + " is the same file as '" +
-                                       other.name + "' (token " + std::to_string(g.token) + ")");
-    snap.gmems.push_back(std::move(g));
+      p.options.progress = [&opts, done_before, total_pages](uint64_t done, uint64_t) {
+        opts.progress(done_before + done, total_pages);
+      };
+    done_before += f.source->identity().size / page_size;
+    parts.push_back(std::move(p));
+  }
+  Result<Snapshot> captured = AssembleSnapshot(parts, {});
+  if (!captured.ok()) return captured.status();
+  Snapshot& snap = *captured;
+  std::map<int, CapturedFileFacts> facts;
+  std::map<int, uint64_t> tokens;
+  for (size_t i = 0; i < files.size(); ++i) {
+    const GuestMemfd& g = snap.gmems[i];
+    for (size_t j = 0; j < i; ++j)
+      if (snap.gmems[j].token == g.token)
+        return Status::InvalidArgument("fd " + std::to_string(files[i].vmm_fd) +
+                                       " is the same file as '" + snap.gmems[j].name +
+                                       "' (token " + std::to_string(g.token) + ")");
+    facts[files[i].vmm_fd] = CapturedFileFacts{g.size, files[i].source->identity().page_size};
+    tokens[files[i].vmm_fd] = g.token;
   }
   KHOD_RETURN_IF_ERROR(ValidateVmmDeclaration(decl, facts, snap.header.page_size));
   for (const DeclaredVm& dvm : decl.vms) {
@@ -121,7 +131,7 @@ Result<Snapshot> CaptureSnapshot(std::vector<VmmFile>& files, const VmmDeclarati
     snap.vms.push_back(std::move(vm));
   }
   KHOD_RETURN_IF_ERROR(InvariantsStatus(snap));
-  return snap;
+  return captured;  // moved: a Snapshot is megabytes
 }
 
 }  // namespace khod

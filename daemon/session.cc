@@ -9,8 +9,8 @@
 #include <cstdio>
 #include <memory>
 
-#include "capture/snapshot_header.h"
 #include "common/bytes.h"
+#include "capture/snapshot_assembly.h"
 #include "common/file_read.h"
 #include "common/status_macros.h"
 #include "daemon/record_file.h"
@@ -239,32 +239,29 @@ Result<std::unique_ptr<HandoverTransport>> Session::MakeTransport(v1::Transport 
 Result<Snapshot> Session::CaptureAll(const std::map<uint64_t, std::unique_ptr<GmemHandle>>& handles,
                                      bool final_capture, const Snapshot* frozen,
                                      CaptureStats* stats) {
-  Snapshot snap;
-  snap.header = CurrentSnapshotHeader();
-  snap.vms = VmsOf(record_);
+  std::vector<SnapshotPart> parts;
   for (const auto& a : record_.gmems()) {
     auto it = handles.find(a.token());
     if (it == handles.end() || !it->second->source)
       return Status::NotFound("gmem " + std::to_string(a.token()) + " is not held by khod");
-    CaptureOptions co;
-    co.hash_contents = a.hash_contents() && final_capture;
-    co.stats = stats;
+    SnapshotPart p;
+    p.source = it->second->source.get();
+    p.options.hash_contents = a.hash_contents() && final_capture;
+    p.options.stats = stats;
     if (frozen && record_.has_freeze_hardware_corrupted_kb())
       for (const GuestMemfd& f : frozen->gmems)
         if (f.token == a.token()) {
-          co.frozen = &f;
-          co.frozen_hw_corrupted_kb = record_.freeze_hardware_corrupted_kb();
+          p.options.frozen = &f;
+          p.options.frozen_hw_corrupted_kb = record_.freeze_hardware_corrupted_kb();
         }
-    GuestMemfd g;
-    Status s = it->second->source->Capture(co, &g);
-    if (!s.ok()) return s.WithContext("capture gmem " + std::to_string(a.token()));
     // Identity is the session's, whatever the source calls it.
-    g.token = a.token();
-    g.name = a.name();
-    g.vm_token = a.vm_token();
-    extents_[a.token()] = g.folios.size();
-    snap.gmems.push_back(std::move(g));
+    p.identity = GmemIdentity{a.token(), a.name(), a.vm_token()};
+    p.what = "capture gmem " + std::to_string(a.token());
+    parts.push_back(std::move(p));
   }
+  Result<Snapshot> snap = AssembleSnapshot(parts, VmsOf(record_));
+  if (snap.ok())
+    for (const GuestMemfd& g : snap->gmems) extents_[g.token] = g.folios.size();
   return snap;
 }
 

@@ -1,0 +1,42 @@
+// AssembleSnapshot: the one place a Snapshot is put together from the files
+// being captured, for khoctl capture (capture/snapshot_capture.h) and for the
+// session (Prepare, Freeze, Verify, GetSnapshot): one header made now, each
+// file captured in turn under the identity the caller gives it, the VMs.
+#ifndef KHOD_CAPTURE_SNAPSHOT_ASSEMBLY_H_
+#define KHOD_CAPTURE_SNAPSHOT_ASSEMBLY_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "capture/gmem_source.h"
+#include "common/status.h"
+#include "state/snapshot.h"
+
+namespace khod {
+
+// The snapshot's name for a file, whatever its source calls it (the session's
+// token, the VMM's name and VM).
+struct GmemIdentity {
+  uint64_t token = 0;
+  std::string name;
+  uint64_t vm_token = 0;
+};
+
+struct SnapshotPart {
+  GmemSource* source = nullptr;  // borrowed
+  CaptureOptions options;        // its `progress` counts this file's pages
+  // Replaces the token, name and VM the source filled in; unset: the source's.
+  std::optional<GmemIdentity> identity;
+  std::string what;  // context of a capture error ("capture gmem 3"); empty: none
+};
+
+// Captures every part in order under CurrentSnapshotHeader() and appends
+// `vms` as given. The first capture error is returned (with the part's
+// `what`); nothing else is checked: invariants are the caller's to run.
+Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::vector<Vm> vms);
+
+}  // namespace khod
+
+#endif  // KHOD_CAPTURE_SNAPSHOT_ASSEMBLY_H_
