@@ -319,6 +319,26 @@ TEST(RestoreGmemsTest, AFileOfAnotherSizeRefusesTheRestoreAndGivesBackTheHeldMod
   EXPECT_EQ(held.count(1), 1u);
 }
 
+// The held MODEL guest itself of another size: refused, and still held (it
+// used to be lost, taken out of `held` and never given back).
+TEST(RestoreGmemsTest, AHeldModelOfAnotherSizeIsRefusedAndStaysHeld) {
+  Snapshot snap;
+  snap.gmems.push_back(Frozen(1, FileKind::kGuestMemfd, Provenance::kModel));
+  FakeOpener opener;
+  std::map<uint64_t, std::unique_ptr<GmemHandle>> held;
+  held[1] = opener.Handle(kSize / 2);
+  held[1]->is_model = true;
+  GmemHandle* model1 = held[1].get();
+  GmemRestoreInputs in;
+  in.held = &held;
+  Result<RestoredGmems> r = RestoreGmems(snap, in, &opener);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("Restore gmem 1: size 524288"), std::string::npos)
+      << r.status().ToString();
+  ASSERT_EQ(held.count(1), 1u);
+  EXPECT_EQ(held[1].get(), model1);
+}
+
 TEST(RestoreGmemsTest, APolicyResetByTheTransportIsNotSaidToBeKept) {
   const int carried = Memfd();
   GuestMemfd g = Frozen(9, FileKind::kShmemMemfd);
