@@ -9,8 +9,8 @@
 #include <cstdio>
 #include <memory>
 
-#include "common/bytes.h"
 #include "capture/snapshot_assembly.h"
+#include "common/bytes.h"
 #include "common/file_read.h"
 #include "common/status_macros.h"
 #include "daemon/record_file.h"
@@ -54,9 +54,7 @@ uint64_t Session::NewSessionId() {
 }
 
 Session::Session(SessionOptions opts, GmemOpener* opener)
-    : opts_(std::move(opts)),
-      opener_(opener),
-      commit_([this](std::string_view bytes) {
+    : opts_(std::move(opts)), opener_(opener), commit_([this](std::string_view bytes) {
         return WriteRecordFile(state_dir_, kRecordFile, bytes);
       }) {}
 
@@ -108,7 +106,8 @@ v1::Phase Session::phase() const {
 Result<uint64_t> Session::StageRecord() {
   record_.set_generation(record_.generation() + 1);
   std::string bytes;
-  if (!record_.SerializeToString(&bytes)) return Status::Internal("cannot serialize session record");
+  if (!record_.SerializeToString(&bytes))
+    return Status::Internal("cannot serialize session record");
   // Status shows what is durable: published by the write that covers it.
   std::shared_ptr<const v1::StatusReply> fresh = std::make_shared<v1::StatusReply>(BuildStatus());
   return commit_.Stage(std::move(bytes), [this, fresh] {
@@ -203,7 +202,8 @@ Status Session::WriteBlob(const std::string& kind, const std::string& blob, std:
 }
 
 Result<std::string> Session::ReadFrozenBlobFromStateDir() const {
-  if (record_.frozen_blob().empty()) return Status::NotFound("no frozen blob in the session record");
+  if (record_.frozen_blob().empty())
+    return Status::NotFound("no frozen blob in the session record");
   Result<std::string> b = state_dir_.Read(record_.frozen_blob(), BlobRead());
   if (!b.ok()) return b.status();
   if (XXH3_64bits(b->data(), b->size()) != record_.frozen_blob_xxh3())
@@ -350,8 +350,10 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
       for (const auto& r : g.restructures)
         if (r.in_progress)
           return Status::FailedPrecondition(
-              "Freeze: gmem " + std::to_string(g.token) + " has a HugeTLB restructuring in "
-              "progress at page " + std::to_string(r.index) +
+              "Freeze: gmem " + std::to_string(g.token) +
+              " has a HugeTLB restructuring in "
+              "progress at page " +
+              std::to_string(r.index) +
               " (KHO cannot split a preserved folio): let it finish, Prepare again, then Freeze");
     Status inv = InvariantsStatus(*snap);
     if (!inv.ok()) return inv.WithContext("Freeze: captured state breaks an invariant");
@@ -365,8 +367,10 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     record_.set_frozen_blob(file);
     record_.set_frozen_blob_bytes(blob.size());
     record_.set_frozen_blob_xxh3(XXH3_64bits(blob.data(), blob.size()));
-    if (hw.ok()) record_.set_freeze_hardware_corrupted_kb(*hw);
-    else record_.clear_freeze_hardware_corrupted_kb();
+    if (hw.ok())
+      record_.set_freeze_hardware_corrupted_kb(*hw);
+    else
+      record_.clear_freeze_hardware_corrupted_kb();
     RecordDuration(v1::FROZEN, NowNs() - t0);
     Status persisted = PersistOrRevert(prepared, "Freeze");
     if (!persisted.ok()) {
@@ -413,9 +417,9 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     opts_.crash.Hit("handed_over");
     reply.set_phase(v1::HANDED_OVER);
     reply.set_message("frozen " + std::to_string(frozen_.gmems.size()) + " gmems, " +
-                      v1::BlobFormat_Name(fmt) + " blob " + HumanBytes(record_.frozen_blob_bytes()) +
-                      ", handed over by " + (*t)->name() + " with " +
-                      std::to_string(pkg.fds.size()) + " fds");
+                      v1::BlobFormat_Name(fmt) + " blob " +
+                      HumanBytes(record_.frozen_blob_bytes()) + ", handed over by " + (*t)->name() +
+                      " with " + std::to_string(pkg.fds.size()) + " fds");
     const std::vector<std::string> medium_args = (*t)->ExecArguments();
     if (!medium_args.empty()) {
       exec_argv.push_back(opts_.self_binary);
@@ -533,8 +537,7 @@ Result<v1::PhaseReply> Session::Finish() {
 Result<v1::PhaseReply> Session::Cancel() {
   std::lock_guard<std::mutex> l(mu_);
   const v1::Phase was = record_.phase();
-  const bool after_handover =
-      was == v1::HANDED_OVER || was == v1::RESTORED || was == v1::VERIFIED;
+  const bool after_handover = was == v1::HANDED_OVER || was == v1::RESTORED || was == v1::VERIFIED;
   if (!after_handover)
     KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE, v1::PREPARED, v1::FROZEN}, "Cancel"));
   // This process made a reexec handover and the exec is under way: the new
@@ -605,8 +608,8 @@ Result<v1::SnapshotReply> Session::GetSnapshot(const v1::SnapshotRequest& req) {
   } else if (have_frozen_) {
     snap = frozen_;
   } else {
-    const std::string& f = record_.frozen_blob().empty() ? record_.prepared_blob()
-                                                         : record_.frozen_blob();
+    const std::string& f =
+        record_.frozen_blob().empty() ? record_.prepared_blob() : record_.frozen_blob();
     if (f.empty()) return Status::NotFound("GetSnapshot: no capture yet (Prepare first)");
     Result<std::string> b = state_dir_.Read(f, BlobRead());
     if (!b.ok()) return b.status();

@@ -113,8 +113,8 @@ class Session {
 
  private:
   static constexpr const char* kRecordFile = "session.rec";  // in the state dir
-  static uint64_t NewSessionId();  // random, never 0
-  static int64_t NowNs();          // monotonic, for the phase durations
+  static uint64_t NewSessionId();                            // random, never 0
+  static int64_t NowNs();                                    // monotonic, for the phase durations
 
   explicit Session(SessionOptions opts, GmemOpener* opener);
   void ExecFailedLocked(const Status& why);  // ExecFailed, caller holds mu_
@@ -161,7 +161,7 @@ class Session {
   Result<std::string> ReadFrozenBlobFromStateDir() const;
   void RecordDuration(v1::Phase p, int64_t nanos);
   void ClearFrozenBlob();
-  void ResetToIdle();  // both of:
+  void ResetToIdle();          // both of:
   void ClearSessionRecord();   // record_ back to IDLE, naming no blob
   void ReleaseSessionHolds();  // what this process holds for the session's restore
   // Freeze's handover did not happen: back to PREPARED, the frozen blob an orphan.
@@ -184,8 +184,8 @@ class Session {
   mutable std::mutex mu_;
   v1::SessionRecord record_;
   std::string recovery_;
-  std::map<uint64_t, std::unique_ptr<GmemHandle>> handles_;    // attached (old side)
-  std::map<uint64_t, std::unique_ptr<GmemHandle>> restored_;   // new side
+  std::map<uint64_t, std::unique_ptr<GmemHandle>> handles_;   // attached (old side)
+  std::map<uint64_t, std::unique_ptr<GmemHandle>> restored_;  // new side
   // A reexec's adopted fds, opened at startup and populating in the
   // background until Restore takes them: token -> (adopted fd, handle).
   std::map<uint64_t, WarmGmem> warming_;
@@ -196,7 +196,7 @@ class Session {
   std::future<ReadAhead> read_ahead_;
   std::optional<ReadAhead> read_ahead_done_;
   bool received_ahead_ = false;  // received_ is read_ahead_done_'s blob
-  bool sent_here_ = false;  // this process did the Send (Cancel can still undo it)
+  bool sent_here_ = false;       // this process did the Send (Cancel can still undo it)
   std::optional<ReceivedHandover> received_;
   std::unique_ptr<LuoDevice> own_luo_device_;
   Snapshot frozen_;
@@ -210,8 +210,8 @@ class Session {
   // the blackout (PrewarmFreezeBlob).
   std::string freeze_blob_;
   bool have_frozen_ = false;
-  uint64_t incarnation_ = 0;  // record generation when this process opened it
-  mutable std::mutex status_mu_;  // guards the pointer status_ only
+  uint64_t incarnation_ = 0;                       // record generation when this process opened it
+  mutable std::mutex status_mu_;                   // guards the pointer status_ only
   std::shared_ptr<const v1::StatusReply> status_;  // what is durable; replaced, never changed
   std::optional<v1::ReexecTimeline> reexec_timeline_;  // guarded by status_mu_
   GroupCommit commit_;  // after status_: its writer publishes into it
