@@ -2,14 +2,23 @@
 
 #include <algorithm>
 
+#include "kernel/pagemap.h"
+
 namespace khod {
+
+uint8_t FolioFlagsFromKpf(uint64_t kpf) {
+  uint8_t f = 0;
+  if (kpf & kKpfUptodate) f |= kFolioUptodate;
+  if (kpf & kKpfDirty) f |= kFolioDirty;
+  if (kpf & kKpfHwpoison) f |= kFolioHwpoison;
+  return f;
+}
 
 bool FlagsStayWhileMapped(uint8_t f) {
   return (f & kFolioUptodate) && (f & kFolioDirty) && !(f & kFolioHwpoison);
 }
 
-FlagBaseline::FlagBaseline(const FolioList* folios, uint64_t hw_corrupted_kb,
-                           uint8_t origins)
+FlagBaseline::FlagBaseline(const FolioList* folios, uint64_t hw_corrupted_kb, uint8_t origins)
     : hw_kb_(hw_corrupted_kb), origins_(origins) {
   for (size_t i = 1; folios && i < folios->size(); ++i)
     if ((*folios)[i].first_index < (*folios)[i - 1].end_index()) return;  // not in file order
@@ -46,15 +55,16 @@ bool FlagBaseline::Matches(uint64_t index, uint64_t len, const uint64_t* pfns,
     if (f.first_pfn == kPfnUnknown || !FlagsStayWhileMapped(f.flags)) return false;
     const uint64_t end = std::min(len, f.end_index() - index);
     for (; k < end; ++k)
-      if (pfns[k] != f.first_pfn + (index + k - f.first_index) || !(origin[k] & origins_)) return false;
+      if (pfns[k] != f.first_pfn + (index + k - f.first_index) || !(origin[k] & origins_))
+        return false;
   }
   *cursor = e;
   return true;
 }
 
-void FlagBaseline::Split(
-    uint64_t index, uint64_t pfn, uint64_t len, const uint8_t* origin,
-    const std::function<void(uint64_t, uint64_t, bool, uint8_t)>& piece, size_t* cursor) const {
+void FlagBaseline::Split(uint64_t index, uint64_t pfn, uint64_t len, const uint8_t* origin,
+                         const std::function<void(uint64_t, uint64_t, bool, uint8_t)>& piece,
+                         size_t* cursor) const {
   // Adjacent pieces of one kind are joined before they are handed out.
   uint64_t at = 0, count = 0;
   bool known = false;
@@ -87,7 +97,8 @@ void FlagBaseline::Split(
     }
     const FolioExtent& f = x[e];
     const uint64_t end = std::min(index + len, f.end_index());
-    const bool same_pfn = f.first_pfn != kPfnUnknown && f.first_pfn + (i - f.first_index) == pfn + k;
+    const bool same_pfn =
+        f.first_pfn != kPfnUnknown && f.first_pfn + (i - f.first_index) == pfn + k;
     if (!same_pfn || !FlagsStayWhileMapped(f.flags)) {
       emit(k, end - i, false, 0);
     } else {

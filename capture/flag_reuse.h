@@ -1,7 +1,7 @@
 // FlagReuse: when a capture may take a page's folio flags (uptodate, dirty,
 // hwpoison) from an earlier capture of the same file instead of reading
-// /proc/kpageflags, the dearest step of a capture (~60 ns of kernel work per
-// page: 15-35 ms for 2 GiB, done once at Freeze and again at Verify).
+// /proc/kpageflags, the dearest step of a capture per page (done once at
+// Freeze and again at Verify).
 //
 // A page's flags are taken from the baseline only when all of these hold:
 //  1. Continuity: the PTE this capture read the page's PFN through was
@@ -67,12 +67,12 @@ class FlagBaseline {
   // flags stand, piece(offset, count, false, 0) where kpageflags must be read.
   // origin[k] is page index + k's PteOrigin. `cursor` (optional, start at 0)
   // remembers where the last call ended: runs given in file order then find
-  // their extent by a few steps forward, not a binary search each (~1 us of
-  // cache misses per run over a 2 GiB file's 40k extents).
-  void Split(uint64_t index, uint64_t pfn, uint64_t len, const uint8_t* origin,
-             const std::function<void(uint64_t offset, uint64_t count, bool known, uint8_t flags)>&
-                 piece,
-             size_t* cursor = nullptr) const;
+  // their extent by a few steps forward, not a binary search each (whose
+  // cache misses, once per run, add up over a file's many extents).
+  void Split(
+      uint64_t index, uint64_t pfn, uint64_t len, const uint8_t* origin,
+      const std::function<void(uint64_t offset, uint64_t count, bool known, uint8_t flags)>& piece,
+      size_t* cursor = nullptr) const;
 
  private:
   // The first extent ending after `index`: a few steps on from *cursor when
@@ -83,6 +83,10 @@ class FlagBaseline {
   uint64_t hw_kb_ = 0;
   uint8_t origins_ = 0;
 };
+
+// The folio flags a snapshot keeps (uptodate, dirty, hwpoison) from a
+// /proc/kpageflags entry.
+uint8_t FolioFlagsFromKpf(uint64_t kpf);
 
 // Rule 3 alone: flags a mapped folio cannot lose without being unmapped.
 bool FlagsStayWhileMapped(uint8_t folio_flags);

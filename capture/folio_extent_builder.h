@@ -1,7 +1,7 @@
 // Builds the folio list of one file from runs of folios found in file order:
 // a run is appended to the last extent when it continues it in the file and
 // in physical memory (or both PFNs are unknown) with equal order and flags.
-// A freshly touched 2 GiB file is ~2,450 PFN runs, not 524,288 pages.
+// A file is kept as its PFN runs, far fewer than its pages.
 #ifndef KHOD_CAPTURE_FOLIO_EXTENT_BUILDER_H_
 #define KHOD_CAPTURE_FOLIO_EXTENT_BUILDER_H_
 

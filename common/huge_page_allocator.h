@@ -2,10 +2,9 @@
 // their own anonymous mappings, 2 MiB aligned and advised MADV_HUGEPAGE, so
 // that the kernel backs them with transparent huge pages.
 //
-// Why: the first write to a fresh 4 KiB page costs 3-16 us on a virtual
-// machine (a fault, and for a shadow-paging hypervisor a shadow PTE as well;
-// measured on this PVM guest: 8 MiB written page by page 25-34 ms, populated
-// first 2.4 + 12-15 ms, on huge pages 1.3 ms). The lists a capture builds,
+// Why: the first write to a fresh 4 KiB page is dear on a virtual machine (a
+// fault, and for a shadow-paging hypervisor a shadow PTE as well; figures in
+// docs/PERFORMANCE.md), and far cheaper on huge pages. The lists a capture builds,
 // and the snapshot a new khod decodes, are megabytes of fresh memory in the
 // middle of a live update's blackout.
 //

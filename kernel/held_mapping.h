@@ -6,8 +6,8 @@
 // kernel keeps every PTE pointing at the file's current folio (migration
 // rewrites them, truncation and hole punching zap them), so an entry present
 // there is the PFN of that file page now, exactly what populating a mapping of
-// our own and reading /proc/self/pagemap would give - without populating 2 GiB
-// again (MADV_POPULATE_READ: ~0.1 us per page) while the guests wait.
+// our own and reading /proc/self/pagemap would give - without populating the
+// whole file again while the guests wait (docs/PERFORMANCE.md has the cost).
 // An entry absent there says nothing (the page may be new): the caller falls
 // back to its own mapping for those pages.
 #ifndef KHOD_KERNEL_HELD_MAPPING_H_

@@ -2,7 +2,7 @@
 //
 // exec() tears down the old address space before the new program starts: with
 // 2 GiB of populated guest memory mapped that is 0.5 M page table entries and
-// rmap updates, 35-150 ms measured here, spent while the guests are paused.
+// rmap updates to tear down, spent while the guests are paused.
 // A holder is a child made with clone(CLONE_VM): it shares the address space,
 // so exec() in khod only drops a reference and the old mappings stay, already
 // populated. The new khod reads their PFNs through /proc/HOLDER/pagemap

@@ -1,0 +1,413 @@
+#include "capture/buddy_scan.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "capture/baseline_match.h"
+#include "capture/capture_threads.h"
+#include "common/status_macros.h"
+#include "kernel/meminfo.h"
+
+namespace khod {
+
+namespace {
+
+// A run of pages found by the scan, in file order. st: 1 resident but not
+// mapped here (private), 2 mapped but PFN hidden (not root), 3 PFN known (its
+// folio flags land in its thread's flags from flags_at once kpageflags is
+// read, or are there already when carried over from the baseline).
+// 32 bytes: a fragmented file is many of them. len stays within one window;
+// flags_at indexes a thread's flags, which cover at most the file's pages (< 2^32).
+struct PageRun {
+  uint64_t index, pfn;
+  uint32_t len, flags_at;
+  uint8_t st;
+  bool flags_known;
+};
+static_assert(sizeof(PageRun) == 32, "PageRun grew");
+
+// A PFN run whose folio flags come from kpageflags, and where they land: the
+// flags of thread `part` at flags_at.
+struct FlagRun {
+  uint64_t pfn, len;
+  uint32_t flags_at, part;
+};
+
+void SortByPfn(std::vector<FlagRun>* runs) {
+  std::sort(runs->begin(), runs->end(),
+            [](const FlagRun& a, const FlagRun& b) { return a.pfn < b.pfn; });
+}
+
+// The least room a capture thread's run and flag lists are given, in bytes.
+// Below a huge page a list is heap memory faulted in 4 KiB at a time: a file
+// scanned by several threads gets a huge page for each.
+size_t MinListBytes(uint64_t total_pages, uint64_t window_pages) {
+  return total_pages >= 2 * window_pages ? kHugePageBytes : 0;
+}
+
+}  // namespace
+
+// One thread's share of a scan: its window buffers, PFN runs and folio
+// flags (one list each for every window it scans, on huge pages) and extents.
+struct BuddyScanner::Part {
+  FolioExtentBuilder builder;
+  HugePageVector<PageRun> runs;
+  HugePageVector<uint8_t> flags;
+  WindowBuffers window;
+  size_t baseline_cursor = 0;   // FlagBaseline::Split's, over this thread's runs
+  std::vector<FlagRun> by_pfn;  // its st 3 runs whose flags are read, by PFN
+};
+
+// What one window of a scan found: runs [begin, end) of thread `part`.
+struct WindowRuns {
+  uint64_t first = 0, npages = 0;
+  uint32_t part = 0;
+  size_t begin = 0, end = 0;
+};
+
+// One pread of kpageflags: PFNs [lo, hi), covering merged runs [first, last)
+// and the small gaps between them.
+struct KpfRead {
+  uint64_t lo, hi;
+  size_t first, last;
+};
+
+// A scan shared by the threads: the windows (handed out in turn by
+// `next_window`) with what each found, then the kpageflags reads of the
+// whole file: every thread's runs merged in PFN order, the coalesced reads
+// over them, and where each thread's share of the reads starts.
+struct BuddyScanner::Plan {
+  std::vector<WindowRuns> windows;
+  std::atomic<size_t> next_window{0};
+  HugePageVector<FlagRun> merged;
+  std::vector<uint8_t*> flags;  // each part's flags, where its runs land
+  std::vector<KpfRead> reads;
+  std::vector<size_t> read_cuts;  // thread i reads [read_cuts[i], read_cuts[i + 1])
+};
+
+BuddyScanner::BuddyScanner() : window_pages_(kWindowPages), plan_(std::make_unique<Plan>()) {}
+BuddyScanner::~BuddyScanner() = default;
+
+int BuddyScanner::ThreadsFor(uint64_t total, int max_threads) const {
+  return total >= 2 * window_pages_ ? std::min(2, std::max(1, max_threads)) : 1;
+}
+
+void BuddyScanner::EnsureParts(int threads) {
+  while (parts_.size() < static_cast<size_t>(threads)) parts_.push_back(std::make_unique<Part>());
+}
+
+uint64_t BuddyScanner::populated() const {
+  uint64_t n = 0;
+  for (const auto& p : parts_) n += p->window.populated;
+  return n;
+}
+
+void BuddyScanner::ResetPopulated() {
+  for (auto& p : parts_) p->window.populated = 0;
+}
+
+void BuddyScanner::PrefaultBuffers(uint64_t total, int threads) {
+  // Each part is given room for its share of the file at 16 pages a run,
+  // capped so that a huge file does not prefault more than 32 MiB of guesses
+  // per list. PFN runs whose flags are read (by_pfn) are few here: the
+  // holder's pages carry theirs over (flag_reuse.h).
+  EnsureParts(threads);
+  const uint64_t share = (total + threads - 1) / threads;
+  constexpr uint64_t kCap = uint64_t{32} << 20;
+  const size_t runs = static_cast<size_t>(std::min<uint64_t>(share / 16, kCap / sizeof(PageRun)));
+  const size_t window = static_cast<size_t>(std::min<uint64_t>(total, window_pages_));
+  auto touch = [](auto* v, size_t n) {
+    v->resize(std::max(v->size(), n));  // value-initialized: written, so faulted in
+  };
+  const size_t min_flags = MinListBytes(total, window_pages_);
+  const size_t min_runs = min_flags / sizeof(PageRun);
+  for (int i = 0; i < threads; ++i) {
+    Part& p = *parts_[i];
+    p.window.Size(window);
+    touch(&p.runs, std::max(runs, min_runs));
+    touch(&p.flags, std::max(static_cast<size_t>(std::min<uint64_t>(share, kCap)), min_flags));
+    p.runs.clear();
+    p.flags.clear();
+  }
+}
+
+Status BuddyScanner::Populate(const PageWindowReader& reader, uint64_t total, int threads) {
+  EnsureParts(threads);
+  const uint64_t windows = (total + window_pages_ - 1) / window_pages_;
+  return RunShares(threads, [&](int i) -> Status {
+    const uint64_t from = windows * i / threads * window_pages_;
+    const uint64_t to = std::min(total, windows * (i + 1) / threads * window_pages_);
+    for (uint64_t at = from; at < to; at += window_pages_)
+      KHOD_RETURN_IF_ERROR(
+          reader.Populate(at, std::min(window_pages_, to - at), &parts_[i]->window));
+    return Status::Ok();
+  });
+}
+
+Status BuddyScanner::ScanWindow(const PageWindowReader& reader, const FlagBaseline& baseline,
+                                uint64_t first, uint64_t npages, Part* part, size_t window) {
+  KHOD_RETURN_IF_ERROR(reader.Populate(first, npages, &part->window));
+  HugePageVector<PageRun>& runs = part->runs;
+  HugePageVector<uint8_t>& flags = part->flags;
+  WindowRuns& found = plan_->windows[window];
+  found.begin = runs.size();
+  const uint8_t* mc = part->window.mincore;
+  const uint64_t* pm = part->window.pagemap;
+  auto resident = [&](uint64_t i) { return (mc[i] & 1) != 0; };
+  auto present = [&](uint64_t i) { return PagemapPresent(pm[i]); };
+  const bool kpf = reader.frames().kpageflags_readable();
+  auto state = [&](uint64_t i) -> int {
+    if (!resident(i) && !present(i)) return 0;
+    if (!present(i)) return 1;
+    return (kpf && PagemapPfn(pm[i]) != 0) ? 3 : 2;
+  };
+  // Made once a window, not once a run: a std::function whose captures
+  // outgrow its inline buffer allocates.
+  uint64_t run_index = 0, run_pfn = 0;
+  const std::function<void(uint64_t, uint64_t, bool, uint8_t)> piece = [&](uint64_t off, uint64_t n,
+                                                                           bool known, uint8_t f) {
+    runs.push_back({run_index + off, run_pfn + off, static_cast<uint32_t>(n),
+                    static_cast<uint32_t>(flags.size()), /*st=*/3, known});
+    flags.resize(flags.size() + n, f);
+  };
+  for (uint64_t i = 0; i < npages;) {
+    const int st = state(i);
+    if (st == 0) {
+      ++i;
+      continue;
+    }
+    uint64_t j = i + 1;
+    if (st != 3) {
+      while (j < npages && state(j) == st) ++j;
+      runs.push_back({first + i, kPfnUnknown, static_cast<uint32_t>(j - i), /*flags_at=*/0,
+                      static_cast<uint8_t>(st), /*flags_known=*/false});
+      i = j;
+      continue;
+    }
+    run_index = first + i;
+    run_pfn = PagemapPfn(pm[i]);
+    while (j < npages && state(j) == 3 && PagemapPfn(pm[j]) == run_pfn + (j - i)) ++j;
+    // Cut where the baseline's flags stand and where kpageflags is read.
+    baseline.Split(run_index, run_pfn, j - i, part->window.origin + i, piece,
+                   &part->baseline_cursor);
+    i = j;
+  }
+  found.end = runs.size();
+  return Status::Ok();
+}
+
+// Phase 1 (per thread): windows taken in turn until none is left, then the
+// PFN runs found sorted by PFN.
+Status BuddyScanner::ScanWindows(const PageWindowReader& reader, const FlagBaseline& baseline,
+                                 Part* part) {
+  part->by_pfn.clear();
+  part->baseline_cursor = 0;
+  const uint32_t me = static_cast<uint32_t>(
+      std::find_if(parts_.begin(), parts_.end(), [&](const auto& p) { return p.get() == part; }) -
+      parts_.begin());
+  Plan& plan = *plan_;
+  for (size_t w; (w = plan.next_window.fetch_add(1)) < plan.windows.size();) {
+    WindowRuns& found = plan.windows[w];
+    found.part = me;
+    KHOD_RETURN_IF_ERROR(ScanWindow(reader, baseline, found.first, found.npages, part, w));
+    for (size_t k = found.begin; k < found.end; ++k) {
+      const PageRun& r = part->runs[k];
+      if (r.st == 3 && !r.flags_known) part->by_pfn.push_back({r.pfn, r.len, r.flags_at, me});
+    }
+    if (progress_) progress_(found.npages);
+  }
+  SortByPfn(&part->by_pfn);
+  return Status::Ok();
+}
+
+// Rule 4 of capture/flag_reuse.h, checked once every PFN has been read: if a
+// page was poisoned anywhere since the baseline (or the count cannot be
+// read), carried flags could hide it, so every page's flags are read after
+// all. Then counts what is read and what is carried.
+void BuddyScanner::CheckCarriedFlags(const FlagBaseline& baseline, const std::string& meminfo_path,
+                                     int threads, BuddyScanCounts* counts) {
+  counts->flags_read = counts->flags_carried = 0;
+  bool demote = false;
+  if (baseline.usable()) {
+    Result<uint64_t> hw = ReadHardwareCorruptedKb(meminfo_path);
+    demote = !hw.ok() || *hw != baseline.hw_corrupted_kb();
+  }
+  for (int i = 0; i < threads; ++i) {
+    Part* part = parts_[i].get();
+    bool added = false;
+    for (PageRun& r : part->runs) {
+      if (r.st != 3) continue;
+      if (r.flags_known && demote) {
+        r.flags_known = false;
+        part->by_pfn.push_back({r.pfn, r.len, r.flags_at, static_cast<uint32_t>(i)});
+        added = true;
+      }
+      (r.flags_known ? counts->flags_carried : counts->flags_read) += r.len;
+    }
+    if (added) SortByPfn(&part->by_pfn);
+  }
+}
+
+// Phase 2 (once, between the threads' phases): merges every thread's sorted
+// runs in PFN order and coalesces them into reads spanning gaps of up to
+// kGap PFNs (reading a few unneeded entries is far cheaper than another
+// pread). The reads are then cut into shares of about equal PFN count: the
+// windows differ a lot in fragmentation, so reading each thread's own runs
+// would leave threads idle.
+void BuddyScanner::PlanFlagReads(int threads) {
+  constexpr uint64_t kGap = 64, kMaxRead = 64 * 1024;
+  Plan& plan = *plan_;
+  plan.merged.clear();
+  plan.flags.assign(static_cast<size_t>(threads), nullptr);
+  std::vector<size_t> at(static_cast<size_t>(threads), 0);
+  for (int l = 0; l < threads; ++l) plan.flags[l] = parts_[l]->flags.data();  // no longer grow
+  for (;;) {  // the lowest of the lists' next runs, list by list
+    int low = -1;
+    for (int l = 0; l < threads; ++l) {
+      const std::vector<FlagRun>& list = parts_[l]->by_pfn;
+      if (at[l] < list.size() && (low < 0 || list[at[l]].pfn < parts_[low]->by_pfn[at[low]].pfn))
+        low = l;
+    }
+    if (low < 0) break;
+    plan.merged.push_back(parts_[low]->by_pfn[at[low]++]);
+  }
+  plan.reads.clear();
+  std::vector<uint64_t> pfns;
+  const HugePageVector<FlagRun>& m = plan.merged;
+  for (size_t i = 0; i < m.size();) {
+    KpfRead rd{m[i].pfn, m[i].pfn + m[i].len, i, 0};
+    for (++i; i < m.size() && m[i].pfn <= rd.hi + kGap &&
+              std::max(rd.hi, m[i].pfn + m[i].len) - rd.lo <= kMaxRead;
+         ++i)
+      rd.hi = std::max(rd.hi, m[i].pfn + m[i].len);
+    rd.last = i;
+    plan.reads.push_back(rd);
+    pfns.push_back(rd.hi - rd.lo);
+  }
+  plan.read_cuts = BalancedCuts(pfns, threads);  // a cut between reads: none is split
+}
+
+// Phase 2 (per thread): reads [first, last) of the plan, each run's folio
+// flags into its thread's flags.
+Status BuddyScanner::ReadFlags(const PageFrameReader& frames, size_t first, size_t last) const {
+  std::vector<uint64_t> buf;
+  for (size_t i = first; i < last; ++i) {
+    const KpfRead& rd = plan_->reads[i];
+    buf.resize(rd.hi - rd.lo);
+    KHOD_RETURN_IF_ERROR(frames.ReadKpageflags(rd.lo, rd.hi - rd.lo, buf.data()));
+    for (size_t k = rd.first; k < rd.last; ++k) {
+      const FlagRun& r = plan_->merged[k];
+      uint8_t* flags = plan_->flags[r.part] + r.flags_at;
+      for (uint64_t p = 0; p < r.len; ++p) flags[p] = FolioFlagsFromKpf(buf[r.pfn - rd.lo + p]);
+    }
+  }
+  return Status::Ok();
+}
+
+// Phase 3 (per thread): the extents of windows [first, last) in file order,
+// split where the folio flags change.
+void BuddyScanner::BuildExtents(size_t first, size_t last, FolioExtentBuilder* b) const {
+  for (size_t w = first; w < last; ++w) {
+    const WindowRuns& found = plan_->windows[w];
+    const Part& part = *parts_[found.part];
+    const uint8_t* flags = part.flags.data();
+    for (size_t i = found.begin; i < found.end; ++i) {
+      const PageRun& r = part.runs[i];
+      if (r.st != 3) {
+        b->AddRun(r.index, kPfnUnknown, r.len, 0, 0, r.st == 2);
+        continue;
+      }
+      if (r.flags_known) {  // carried: one Split piece, one flags value for all its pages
+        b->AddRun(r.index, r.pfn, r.len, 0, flags[r.flags_at], true);
+        continue;
+      }
+      for (uint64_t k = 0; k < r.len;) {
+        const uint8_t f = flags[r.flags_at + k];
+        uint64_t l = k + 1;
+        while (l < r.len && flags[r.flags_at + l] == f) ++l;
+        b->AddRun(r.index + k, r.pfn + k, l - k, 0, f, true);
+        k = l;
+      }
+    }
+  }
+}
+
+Status BuddyScanner::Scan(const PageWindowReader& reader, const FlagBaseline& baseline,
+                          uint64_t total, size_t expected_extents, bool try_match,
+                          const std::string& meminfo_path, int threads,
+                          const std::function<void(uint64_t)>& progress, FolioExtentBuilder* out,
+                          BuddyScanCounts* counts) {
+  if (total > std::numeric_limits<uint32_t>::max())
+    return Status::Unsupported("files of more than 2^32 pages (16 TiB) are not captured");
+  *counts = BuddyScanCounts();
+  threads = std::max(1, threads);
+  EnsureParts(threads);
+  progress_ = progress;
+  struct Forget {  // it captured the caller's locals
+    std::function<void(uint64_t)>* p;
+    ~Forget() { *p = nullptr; }
+  } forget{&progress_};
+  // Capacity kept from the last capture. Any thread may scan most of the
+  // runs (fragmentation differs within a file): room for all of them in
+  // each, which costs address space only until it is written.
+  const size_t min_flags = MinListBytes(total, window_pages_);
+  const size_t min_runs = min_flags / sizeof(PageRun);
+  for (int i = 0; i < threads; ++i) {
+    Part& part = *parts_[i];
+    part.builder = FolioExtentBuilder();
+    part.builder.Reserve(i == 0 ? expected_extents + expected_extents / 8
+                                : expected_extents / threads + 16);
+    part.runs.clear();
+    part.flags.clear();
+    part.runs.reserve(std::max(expected_extents + expected_extents / 8, min_runs));
+    part.flags.reserve(std::max(static_cast<size_t>(total), min_flags));
+  }
+  // Most captures with a baseline (Freeze after Prepare, Verify after a
+  // reexec) find every page where it was: they are read and compared, and
+  // no run or extent is built.
+  if (try_match && baseline.usable() && reader.frames().kpageflags_readable()) {
+    std::vector<WindowBuffers*> buffers;
+    for (int i = 0; i < threads; ++i) buffers.push_back(&parts_[i]->window);
+    Result<bool> matched =
+        FileMatchesBaseline(reader, baseline, total, window_pages_, buffers, meminfo_path);
+    if (!matched.ok()) return matched.status();
+    if (*matched) {
+      *out = FolioExtentBuilder();
+      out->Assign(*baseline.folios());
+      for (const FolioExtent& e : *baseline.folios()) counts->flags_carried += e.pages();
+      counts->matched_baseline = true;
+      if (progress) progress(total);
+      return Status::Ok();
+    }
+  }
+  Plan& plan = *plan_;
+  plan.windows.assign(static_cast<size_t>((total + window_pages_ - 1) / window_pages_),
+                      WindowRuns());
+  for (size_t w = 0; w < plan.windows.size(); ++w) {
+    plan.windows[w].first = w * window_pages_;
+    plan.windows[w].npages = std::min<uint64_t>(window_pages_, total - w * window_pages_);
+  }
+  plan.next_window = 0;
+  KHOD_RETURN_IF_ERROR(
+      RunShares(threads, [&](int i) { return ScanWindows(reader, baseline, parts_[i].get()); }));
+  CheckCarriedFlags(baseline, meminfo_path, threads, counts);
+  PlanFlagReads(threads);
+  KHOD_RETURN_IF_ERROR(RunShares(threads, [&](int i) {
+    return ReadFlags(reader.frames(), plan.read_cuts[i], plan.read_cuts[i + 1]);
+  }));
+  // Extents: shares of windows holding about equal numbers of runs.
+  std::vector<uint64_t> runs;
+  for (const WindowRuns& found : plan.windows) runs.push_back(found.end - found.begin);
+  const std::vector<size_t> cuts = BalancedCuts(runs, threads);
+  KHOD_RETURN_IF_ERROR(RunShares(threads, [&](int i) {
+    BuildExtents(cuts[i], cuts[i + 1], &parts_[i]->builder);
+    return Status::Ok();
+  }));
+  // Each share's extents appended after the one before (an extent that
+  // crosses a cut is joined, as a single scan would).
+  for (int i = 1; i < threads; ++i) parts_[0]->builder.Append(parts_[i]->builder);
+  *out = std::move(parts_[0]->builder);
+  return Status::Ok();
+}
+
+}  // namespace khod

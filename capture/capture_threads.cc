@@ -1,0 +1,48 @@
+#include "capture/capture_threads.h"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <thread>
+
+namespace khod {
+
+int AffinityCpuCount() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
+  return std::max(1, CPU_COUNT(&set));
+}
+
+Status RunShares(int n, const std::function<Status(int)>& share) {
+  if (n <= 1) return share(0);
+  std::vector<Status> results(static_cast<size_t>(n));
+  std::vector<std::thread> threads;
+  threads.reserve(static_cast<size_t>(n - 1));
+  for (int i = 1; i < n; ++i) threads.emplace_back([&, i] { results[i] = share(i); });
+  results[0] = share(0);
+  for (std::thread& t : threads) t.join();
+  for (const Status& s : results)
+    if (!s.ok()) return s;
+  return Status::Ok();
+}
+
+std::vector<size_t> BalancedCuts(const std::vector<uint64_t>& weights, int n) {
+  n = std::max(1, n);
+  uint64_t total = 0;
+  for (uint64_t w : weights) total += w;
+  std::vector<size_t> cuts(static_cast<size_t>(n) + 1, weights.size());
+  cuts[0] = 0;
+  // Share i ends at the first item past which the running total reaches
+  // total * (i + 1) / n: every share is within one item's weight of its part.
+  size_t at = 0;
+  uint64_t acc = 0;
+  for (int i = 0; i + 1 < n; ++i) {
+    const unsigned __int128 goal = static_cast<unsigned __int128>(total) * (i + 1) / n;
+    while (at < weights.size() && acc < goal) acc += weights[at++];
+    cuts[static_cast<size_t>(i) + 1] = at;
+  }
+  return cuts;
+}
+
+}  // namespace khod

@@ -1,0 +1,31 @@
+// How a capture shares its work between threads: the kernel work it asks for
+// (pagemap, mincore, populating, kpageflags) scales with the cores khod may use.
+// A share is run on this thread and every other one on a thread of its own;
+// the first error (by share number) wins.
+#ifndef KHOD_CAPTURE_CAPTURE_THREADS_H_
+#define KHOD_CAPTURE_CAPTURE_THREADS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "common/status.h"
+
+namespace khod {
+
+// The CPUs of this process's affinity mask (sched_getaffinity), at least 1.
+int AffinityCpuCount();
+
+// Runs share(0) .. share(n - 1), share(0) on this thread, and waits for all.
+// Returns the error of the lowest-numbered share that failed, else Ok.
+Status RunShares(int n, const std::function<Status(int)>& share);
+
+// Cuts `weights` (in order) into `n` consecutive shares of about equal total
+// weight: share i is [cuts[i], cuts[i + 1]), cuts.front() == 0 and
+// cuts.back() == weights.size(). A share may be empty. n >= 1.
+std::vector<size_t> BalancedCuts(const std::vector<uint64_t>& weights, int n);
+
+}  // namespace khod
+
+#endif  // KHOD_CAPTURE_CAPTURE_THREADS_H_

@@ -1,0 +1,84 @@
+#include "capture/content_hash.h"
+
+#include <errno.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "capture/capture_threads.h"
+#include "common/status_macros.h"
+
+namespace khod {
+
+namespace {
+
+constexpr size_t kHashChunk = 1 << 20;
+
+// After the read of a guest_memfd extent: every page still mapped at the PFN
+// the capture recorded.
+Status RecheckHashedExtent(const HashSource& src, const FolioExtent& e) {
+  const uint64_t page = static_cast<uint64_t>(getpagesize());
+  std::vector<uint64_t> pm(static_cast<size_t>(e.pages()));
+  KHOD_RETURN_IF_ERROR(
+      src.frames->ReadPagemap(src.base + e.first_index * page, pm.size(), pm.data()));
+  for (uint64_t i = 0; i < pm.size(); ++i) {
+    const bool moved = e.first_pfn != kPfnUnknown && PagemapPfn(pm[i]) != 0 &&
+                       PagemapPfn(pm[i]) != e.first_pfn + i;
+    if (!PagemapPresent(pm[i]) || moved)
+      return Status::Busy(src.describe + ": page " + std::to_string(e.first_index + i) +
+                          " changed while its contents were hashed (punched or moved): capture "
+                          "again with the guests paused");
+  }
+  return Status::Ok();
+}
+
+Status HashOne(const HashSource& src, const FolioExtent& e, std::vector<uint8_t>* buf,
+               uint64_t* h) {
+  const uint64_t page = static_cast<uint64_t>(getpagesize());
+  const uint64_t offset = e.first_index * page, bytes = e.pages() * page;
+  if (src.through_mapping) {
+    *h = XXH3_64bits(src.base + offset, bytes);
+    return RecheckHashedExtent(src, e);
+  }
+  XXH3_state_t* st = XXH3_createState();
+  XXH3_64bits_reset(st);
+  buf->resize(kHashChunk);
+  for (uint64_t done = 0; done < bytes;) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(kHashChunk, bytes - done));
+    ssize_t n = ::pread(src.fd, buf->data(), want, static_cast<off_t>(offset + done));
+    if (n <= 0) {
+      XXH3_freeState(st);
+      return Status::FromErrno("pread for hash of " + src.describe, n < 0 ? errno : EIO);
+    }
+    XXH3_64bits_update(st, buf->data(), static_cast<size_t>(n));
+    done += static_cast<uint64_t>(n);
+  }
+  *h = XXH3_64bits_digest(st);
+  XXH3_freeState(st);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status HashExtents(const HashSource& src, const FolioExtentBuilder& b, int threads,
+                   GuestMemfd* out) {
+  const FolioList& ext = b.extents();
+  const std::vector<bool>& readable = b.readable_shared();
+  std::vector<uint64_t> hashes(ext.size()), pages(ext.size());
+  for (size_t i = 0; i < ext.size(); ++i) pages[i] = readable[i] ? ext[i].pages() : 0;
+  const std::vector<size_t> cuts = BalancedCuts(pages, threads);
+  KHOD_RETURN_IF_ERROR(RunShares(threads, [&](int t) -> Status {
+    std::vector<uint8_t> buf;
+    for (size_t i = cuts[t]; i < cuts[t + 1]; ++i)
+      if (readable[i]) KHOD_RETURN_IF_ERROR(HashOne(src, ext[i], &buf, &hashes[i]));
+    return Status::Ok();
+  }));
+  for (size_t i = 0; i < ext.size(); ++i)
+    if (readable[i])  // private or unmapped: never read
+      out->hashes.push_back(ContentHash{ext[i].first_index, ext[i].pages(), hashes[i]});
+  return Status::Ok();
+}
+
+}  // namespace khod
