@@ -89,7 +89,8 @@ BuddyScanner::BuddyScanner() : window_pages_(kWindowPages), plan_(std::make_uniq
 BuddyScanner::~BuddyScanner() = default;
 
 int BuddyScanner::ThreadsFor(uint64_t total, int max_threads) const {
-  return total >= 2 * window_pages_ ? std::min(2, std::max(1, max_threads)) : 1;
+  const uint64_t windows = (total + window_pages_ - 1) / window_pages_;
+  return static_cast<int>(std::max<uint64_t>(1, std::min<uint64_t>(windows, max_threads)));
 }
 
 void BuddyScanner::EnsureParts(int threads) {
@@ -407,6 +408,80 @@ Status BuddyScanner::Scan(const PageWindowReader& reader, const FlagBaseline& ba
   // crosses a cut is joined, as a single scan would).
   for (int i = 1; i < threads; ++i) parts_[0]->builder.Append(parts_[i]->builder);
   *out = std::move(parts_[0]->builder);
+  return Status::Ok();
+}
+
+Status BuddyScanner::ScanSpans(const PageWindowReader& reader, const FlagBaseline& baseline,
+                               uint64_t total, const std::vector<PageSpan>& spans,
+                               const std::string& meminfo_path, int threads,
+                               const std::function<void(uint64_t)>& progress,
+                               FolioExtentBuilder* out, BuddyScanCounts* counts) {
+  *counts = BuddyScanCounts();
+  const FolioList& folios = *baseline.folios();
+  if (spans.empty()) {  // nothing changed: the baseline's extents
+    *out = FolioExtentBuilder();
+    out->Assign(folios);
+    for (const FolioExtent& e : folios) counts->flags_carried += e.pages();
+    counts->matched_baseline = true;
+    counts->changes_only = true;
+    if (progress) progress(total);
+    return Status::Ok();
+  }
+  Plan& plan = *plan_;
+  plan.windows.clear();
+  for (const PageSpan& s : spans)
+    for (uint64_t at = s.first; at < s.end(); at += window_pages_) {
+      WindowRuns w;
+      w.first = at;
+      w.npages = std::min(window_pages_, s.end() - at);
+      plan.windows.push_back(w);
+      counts->pages_rescanned += w.npages;
+    }
+  threads = static_cast<int>(std::max<size_t>(1, std::min<size_t>(threads, plan.windows.size())));
+  EnsureParts(threads);
+  progress_ = progress;
+  struct Forget {
+    std::function<void(uint64_t)>* p;
+    ~Forget() { *p = nullptr; }
+  } forget{&progress_};
+  for (int i = 0; i < threads; ++i) {
+    parts_[i]->runs.clear();
+    parts_[i]->flags.clear();
+  }
+  plan.next_window = 0;
+  KHOD_RETURN_IF_ERROR(
+      RunShares(threads, [&](int i) { return ScanWindows(reader, baseline, parts_[i].get()); }));
+  CheckCarriedFlags(baseline, meminfo_path, threads, counts);
+  PlanFlagReads(threads);
+  KHOD_RETURN_IF_ERROR(RunShares(threads, [&](int i) {
+    return ReadFlags(reader.frames(), plan.read_cuts[i], plan.read_cuts[i + 1]);
+  }));
+  // In file order: the baseline's extents between the windows, clipped to
+  // the pages no window covers, then each window's runs.
+  FolioExtentBuilder b;
+  b.Reserve(folios.size() + folios.size() / 8 + 16);
+  size_t e = 0;
+  uint64_t clean = 0;
+  auto baseline_pages = [&](uint64_t from, uint64_t to) {
+    while (e < folios.size() && folios[e].end_index() <= from) ++e;
+    for (size_t k = e; k < folios.size() && folios[k].first_index < to; ++k) {
+      const FolioExtent& f = folios[k];
+      const uint64_t a = std::max(from, f.first_index), z = std::min(to, f.end_index());
+      b.AddRun(a, f.first_pfn + (a - f.first_index), z - a, 0, f.flags, true);
+      clean += z - a;
+    }
+  };
+  uint64_t at = 0;
+  for (size_t w = 0; w < plan.windows.size(); ++w) {
+    baseline_pages(at, plan.windows[w].first);
+    BuildExtents(w, w + 1, &b);
+    at = plan.windows[w].first + plan.windows[w].npages;
+  }
+  baseline_pages(at, total);
+  counts->flags_carried += clean;
+  counts->changes_only = true;
+  if (progress) progress(total - counts->pages_rescanned);
+  *out = std::move(b);
   return Status::Ok();
 }
 

@@ -30,6 +30,7 @@
 #include "capture/page_window.h"
 #include "common/huge_page_allocator.h"
 #include "common/status.h"
+#include "kernel/pagemap_scan.h"
 
 namespace khod {
 
@@ -38,6 +39,8 @@ struct BuddyScanCounts {
   uint64_t flags_read = 0;     // pages whose folio flags were read from kpageflags
   uint64_t flags_carried = 0;  // pages whose folio flags came from the baseline
   bool matched_baseline = false;
+  bool changes_only = false;     // ScanSpans: only the changed pages were scanned
+  uint64_t pages_rescanned = 0;  // ScanSpans: the pages of its windows
 };
 
 class BuddyScanner {
@@ -49,8 +52,8 @@ class BuddyScanner {
   // file many windows). Fixed before the first scan.
   void set_window_pages(uint64_t n) { window_pages_ = n; }
   uint64_t window_pages() const { return window_pages_; }
-  // The threads a file of `total` pages is scanned by, at most `max_threads`:
-  // one below two windows.
+  // The threads a file of `total` pages is scanned by: `max_threads`, but
+  // no more than it has windows.
   int ThreadsFor(uint64_t total, int max_threads) const;
 
   // The folio list of pages [0, total) into *out (reset first), compared
@@ -62,6 +65,15 @@ class BuddyScanner {
               size_t expected_extents, bool try_match, const std::string& meminfo_path, int threads,
               const std::function<void(uint64_t pages_done)>& progress, FolioExtentBuilder* out,
               BuddyScanCounts* counts);
+
+  // Memory that cannot move (capture/change_scan.h): pages `spans` (sorted,
+  // from PagesToRescan) scanned as Scan does, every other page of [0, total)
+  // taken from the baseline, whose rule 4 the caller has checked. The result
+  // is what Scan would build. No span: the baseline's extents.
+  Status ScanSpans(const PageWindowReader& reader, const FlagBaseline& baseline, uint64_t total,
+                   const std::vector<PageSpan>& spans, const std::string& meminfo_path, int threads,
+                   const std::function<void(uint64_t pages_done)>& progress,
+                   FolioExtentBuilder* out, BuddyScanCounts* counts);
 
   // Warm-up: the guarded populates a scan does, over `threads` equal shares
   // of the file (populating costs the same per page wherever the PFN runs are).

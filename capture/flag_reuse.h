@@ -51,6 +51,7 @@ class FlagBaseline {
   bool usable() const { return folios_ != nullptr; }
   const FolioList* folios() const { return folios_; }
   uint64_t hw_corrupted_kb() const { return hw_kb_; }
+  uint8_t origins() const { return origins_; }
 
   // Whether pages [index, index + len) are exactly the baseline's, every
   // flag carried: each page the baseline has is mapped (pfns[k], the PFN of

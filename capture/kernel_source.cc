@@ -9,6 +9,8 @@
 #include <mutex>
 #include <tuple>
 
+#include "capture/capture_threads.h"
+#include "capture/change_scan.h"
 #include "capture/content_hash.h"
 #include "common/hex.h"
 #include "common/status_macros.h"
@@ -31,7 +33,9 @@ KernelGmemSource::KernelGmemSource(UniqueFd fd, MemoryFileIdentity id, KernelSou
       identity_(std::move(id)),
       opts_(std::move(opts)),
       origin_(std::move(origin)),
-      vmm_pid_(vmm_pid) {}
+      vmm_pid_(vmm_pid) {
+  if (opts_.window_pages) buddy_.set_window_pages(opts_.window_pages);
+}
 
 // A guest_memfd's MMAP flag is read here, once: mmap(PROT_NONE) works or
 // fails with ENODEV. A declaration the kernel contradicts is refused.
@@ -163,7 +167,57 @@ PageWindowReader KernelGmemSource::WindowReader() const {
                           const_cast<std::atomic<bool>*>(&own_populated_));
 }
 
-int KernelGmemSource::MaxThreads() const { return 2; }
+int KernelGmemSource::MaxThreads() const {
+  return opts_.capture_threads > 0 ? opts_.capture_threads : AffinityCpuCount();
+}
+
+// The rule of capture/change_scan.h, checked condition by condition; where
+// one fails the capture takes the full path and changes_note() says why.
+Result<bool> KernelGmemSource::ScanChanges(const FlagBaseline& baseline, bool same_mapping,
+                                           uint64_t total,
+                                           const std::function<void(uint64_t)>& progress,
+                                           FolioExtentBuilder* out, BuddyScanCounts* counts) {
+  auto no = [&](const char* why) {
+    changes_note_ = why;
+    return false;
+  };
+  if (identity_.kind != FileKind::kGuestMemfd) return no("memory that can move: full check");
+  if (!GmemInitSharedSeen()) return no("pages not mapped shared: full scan");
+  if (!baseline.usable()) return no("no baseline");
+  if (!frames_->kpageflags_readable()) return no("PFNs or kpageflags not readable");
+  // The mapping scanned: the holder's, with nothing mapped in khod's own
+  // (whose PTEs would be newer than the baseline), or khod's own, the one the
+  // baseline was read through.
+  if (held_ ? (own_populated_ || !(baseline.origins() & kPteHolder))
+            : (!same_mapping || !(baseline.origins() & kPteOwnBeforePopulate)))
+    return no("no mapping that kept its PTEs since the baseline");
+  const FolioList& folios = *baseline.folios();
+  for (const FolioExtent& e : folios)
+    if (e.order != 0) return no("baseline with folios of order > 0");
+  if (!folios.empty() && folios.back().end_index() > total) return no("the file shrank");
+  Result<uint64_t> hw = ReadHardwareCorruptedKb(opts_.meminfo_path);
+  if (!hw.ok() || *hw != baseline.hw_corrupted_kb()) return no("HardwareCorrupted changed");
+  const int pagemap = held_ ? held_->pagemap_fd() : frames_->pagemap_fd();
+  const uint64_t address = held_ ? held_->address() : reinterpret_cast<uint64_t>(mapping_.data());
+  Result<std::vector<PageSpan>> non_present = NonPresentPages(pagemap, address, total);
+  if (!non_present.ok()) {
+    if (non_present.status().code() == Status::Code::kUnsupported)
+      return no("no PAGEMAP_SCAN in this kernel");
+    return non_present.status();
+  }
+  const PageWindowReader reader = WindowReader();
+  Result<std::vector<PageSpan>> spans = PagesToRescan(folios, total, *non_present, reader);
+  if (!spans.ok()) return spans.status();
+  KHOD_RETURN_IF_ERROR(buddy_.ScanSpans(reader, baseline, total, *spans, opts_.meminfo_path,
+                                        threads_used_, progress, out, counts));
+  // Rule 4 once every page has been looked at, as a full scan checks it.
+  hw = ReadHardwareCorruptedKb(opts_.meminfo_path);
+  if (!hw.ok() || *hw != baseline.hw_corrupted_kb()) {
+    *counts = BuddyScanCounts();
+    return no("HardwareCorrupted changed");
+  }
+  return true;
+}
 
 // Where the policy lives (kernel_source.h): the inode's, read through this
 // mapping, or each VMM mapping's. A VMM whose mappings cannot be read
@@ -362,10 +416,15 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
   else if (hw.ok() && had_last)
     baseline = FlagBaseline(&last_folios_, last_hw_kb_, kPteOwnBeforePopulate | kPteHolder);
   flags_read_ = flags_carried_ = 0;
-  matched_baseline_ = false;
+  matched_baseline_ = changes_only_ = false;
+  pages_rescanned_ = 0;
+  changes_note_.clear();
 
+  // The mapping the baseline was read through, if this capture keeps it.
+  const uint8_t* mapped_before = mapping_.data();
   KHOD_RETURN_IF_ERROR(EnsureMapped(size));
   KHOD_RETURN_IF_ERROR(CapturePolicy(out));
+  const bool same_mapping = mapped_before != nullptr && mapped_before == mapping_.data();
 
   const uint64_t total = size / page;
   std::mutex progress_mu;
@@ -388,10 +447,16 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
     // Its match takes the baseline's extents as mapped: only where pages can be.
     const bool try_match = !gmem || GmemInitSharedSeen();
     BuddyScanCounts counts;
-    Status s = buddy_.Scan(WindowReader(), baseline, total, expected_extents, try_match,
-                           opts_.meminfo_path, buddy_.ThreadsFor(total, MaxThreads()), progress,
-                           &builder, &counts);
-    if (!s.ok()) return s.WithContext(Describe());
+    threads_used_ = buddy_.ThreadsFor(total, MaxThreads());
+    Result<bool> changes = ScanChanges(baseline, same_mapping, total, progress, &builder, &counts);
+    if (!changes.ok()) return changes.status().WithContext(Describe());
+    if (!*changes) {
+      Status s = buddy_.Scan(WindowReader(), baseline, total, expected_extents, try_match,
+                             opts_.meminfo_path, threads_used_, progress, &builder, &counts);
+      if (!s.ok()) return s.WithContext(Describe());
+    }
+    changes_only_ = counts.changes_only;
+    pages_rescanned_ = counts.pages_rescanned;
     flags_read_ = counts.flags_read;
     flags_carried_ = counts.flags_carried;
     matched_baseline_ = counts.matched_baseline;
@@ -413,7 +478,9 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
     hs.base = mapping_.data();
     hs.frames = frames_.get();
     hs.describe = Describe();
-    KHOD_RETURN_IF_ERROR(HashExtents(hs, builder, MaxThreads(), out));
+    const int threads = static_cast<int>(
+        std::min<size_t>(static_cast<size_t>(MaxThreads()), builder.extents().size() + 1));
+    KHOD_RETURN_IF_ERROR(HashExtents(hs, builder, threads, out));
   }
   out->folios = builder.TakeExtents();
   FillVisibility(out);

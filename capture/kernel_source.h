@@ -49,6 +49,11 @@ struct KernelSourceOptions {
   uint64_t vm_token = 0;
   // Where HardwareCorrupted is read (capture/flag_reuse.h rule 4); tests point it elsewhere.
   std::string meminfo_path = kProcMeminfo;
+  // Threads a capture may use (khod --capture-threads); 0: the CPUs of this
+  // process's affinity mask.
+  int capture_threads = 0;
+  // Pages of a scan window; 0: kWindowPages. Tests give a small file many.
+  uint64_t window_pages = 0;
 };
 
 class KernelGmemSource : public GmemSource {
@@ -79,6 +84,13 @@ class KernelGmemSource : public GmemSource {
   // Whether the last capture found every page as its baseline had it and so
   // took the baseline's extents without building its own (MatchBaseline).
   bool matched_baseline() const { return matched_baseline_; }
+  // Whether the last capture scanned only what changed since its baseline
+  // (capture/change_scan.h), and how many pages it scanned; else why not.
+  bool changes_only() const { return changes_only_; }
+  uint64_t pages_rescanned() const { return pages_rescanned_; }
+  const std::string& changes_note() const { return changes_note_; }
+  // The threads the last buddy-backed capture scanned with.
+  int threads_used() const { return threads_used_; }
 
   const MemoryFileIdentity& identity() const { return identity_; }
   // guest_memfd creation flag bits the kernel has shown so far, and their values.
@@ -100,6 +112,9 @@ class KernelGmemSource : public GmemSource {
   Status EnsureMapped(uint64_t size);
   PageWindowReader WindowReader() const;
   int MaxThreads() const;
+  Result<bool> ScanChanges(const FlagBaseline& baseline, bool same_mapping, uint64_t total,
+                           const std::function<void(uint64_t)>& progress, FolioExtentBuilder* out,
+                           BuddyScanCounts* counts);
   Status WarmUp();
   void JoinWarmUp();
 
@@ -133,6 +148,10 @@ class KernelGmemSource : public GmemSource {
   bool have_last_ = false;
   uint64_t flags_read_ = 0, flags_carried_ = 0;
   bool matched_baseline_ = false;  // the last capture was the baseline's extents (MatchBaseline)
+  bool changes_only_ = false;
+  uint64_t pages_rescanned_ = 0;
+  std::string changes_note_;
+  int threads_used_ = 0;
 };
 
 }  // namespace khod

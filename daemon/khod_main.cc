@@ -65,6 +65,7 @@ struct Flags {
   std::vector<std::string> passthrough;  // re-given to the next khod on reexec
   bool help = false;
   std::string metrics_textfile;  // empty: none
+  int capture_threads = 0;       // 0: the CPUs of khod's affinity mask
 };
 
 int Die(const std::string& msg) {
@@ -95,6 +96,8 @@ const std::vector<FlagSpec>& KhodFlagSpecs() {
       {"--reexec-binary", true, nullptr, "PATH  the program a reexec runs (default khod's own)"},
       {"--metrics-textfile", true, nullptr,
        "PATH  Prometheus metrics, rewritten at every phase change (node_exporter textfile)"},
+      {"--capture-threads", true, nullptr,
+       "N  threads a capture may use, 1-1024 (default: the CPUs khod's affinity mask allows)"},
       {"--crash-at", true, nullptr, "POINT  test fault: die at a crash point"},
       {"--fault", true, nullptr, "corrupt-handover-blob  test fault"},
       {"--adopt", true},  // set by a reexec handover, not by hand
@@ -162,6 +165,12 @@ bool ParseKhodFlags(int argc, char** argv, Flags* f, std::string* err) {
     f->reexec_binary = p.Get("--reexec-binary");
   }
   f->metrics_textfile = p.Get("--metrics-textfile");
+  if (p.Has("--capture-threads")) {
+    Result<uint64_t> n = p.GetUint("--capture-threads", 0);
+    if (!n.ok()) { *err = n.status().message(); return false; }
+    if (*n < 1 || *n > 1024) { *err = "--capture-threads must be 1-1024"; return false; }
+    f->capture_threads = static_cast<int>(*n);
+  }
   f->adopt = p.Get("--adopt");
   if (p.Has("--listen-fd")) {
     Result<int> fd = ParseFdNumber("--listen-fd", p.Get("--listen-fd"));
@@ -289,7 +298,7 @@ int main(int argc, char** argv) {
     so.self_binary = flags.reexec_binary;
   }
 
-  SystemOpener opener;
+  SystemOpener opener(flags.capture_threads);
   // The session opens (record read, recovery written and fsync'd, adopted
   // fds opened) while this thread builds the gRPC server: neither needs the
   // other, and no call reaches the service before the listener starts below.

@@ -7,8 +7,9 @@
 namespace khod {
 namespace {
 
-KernelSourceOptions OptionsOf(const GmemDeclaration& d) {
+KernelSourceOptions OptionsOf(const GmemDeclaration& d, int capture_threads) {
   KernelSourceOptions o;
+  o.capture_threads = capture_threads;
   // gRPC's gmem_flags has no presence: 0 is "not declared" (the kernel shows
   // MMAP either way, and INIT_SHARED where a page is used).
   if (d.gmem_flags != 0) {
@@ -60,19 +61,20 @@ std::unique_ptr<GmemHandle> ModelHandle(std::unique_ptr<ModelGuestMemfd> g, std:
 
 }  // namespace
 
-SystemOpener::SystemOpener() : model_(std::make_unique<ModelKernel>()) {}
+SystemOpener::SystemOpener(int capture_threads)
+    : model_(std::make_unique<ModelKernel>()), capture_threads_(capture_threads) {}
 SystemOpener::~SystemOpener() = default;
 
 Result<std::unique_ptr<GmemHandle>> SystemOpener::TakeFromProcess(const GmemDeclaration& decl,
                                                                   int pid, int fd) {
-  auto src = KernelGmemSource::FromPid(pid, fd, OptionsOf(decl));
+  auto src = KernelGmemSource::FromPid(pid, fd, OptionsOf(decl, capture_threads_));
   if (!src.ok()) return src.status();
   return KernelHandle(std::move(*src), "taken from fd " + std::to_string(fd) + " of pid " +
                                            std::to_string(pid));
 }
 
 Result<std::unique_ptr<GmemHandle>> SystemOpener::Adopt(const GmemDeclaration& decl, int fd) {
-  auto src = KernelGmemSource::FromFd(UniqueFd(fd), OptionsOf(decl));
+  auto src = KernelGmemSource::FromFd(UniqueFd(fd), OptionsOf(decl, capture_threads_));
   if (!src.ok()) return src.status();
   return KernelHandle(std::move(*src), "adopted fd " + std::to_string(fd));
 }
@@ -109,7 +111,7 @@ Result<std::unique_ptr<GmemHandle>> SystemOpener::Rebuild(const GmemDeclaration&
                                                           const GuestMemfd& frozen) {
   Result<UniqueFd> fd = RebuildMemoryFile(frozen);
   if (!fd.ok()) return fd.status();
-  auto src = KernelGmemSource::FromFd(std::move(*fd), OptionsOf(decl));
+  auto src = KernelGmemSource::FromFd(std::move(*fd), OptionsOf(decl, capture_threads_));
   if (!src.ok()) return src.status();
   return KernelHandle(std::move(*src), "rebuilt");
 }

@@ -14,7 +14,9 @@ namespace khod {
 
 class SystemOpener : public GmemOpener {
  public:
-  SystemOpener();
+  // `capture_threads`: what each kernel source may use (0: the CPUs of the
+  // affinity mask; capture/kernel_source.h).
+  explicit SystemOpener(int capture_threads = 0);
   ~SystemOpener() override;
   Result<std::unique_ptr<GmemHandle>> TakeFromProcess(const GmemDeclaration& decl, int pid,
                                                       int fd) override;
@@ -27,6 +29,7 @@ class SystemOpener : public GmemOpener {
 
  private:
   std::unique_ptr<ModelKernel> model_;
+  int capture_threads_;
 };
 
 }  // namespace khod

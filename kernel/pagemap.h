@@ -46,6 +46,7 @@ class PageFrameReader {
   // One pread: the kpageflags of PFNs [pfn, pfn + count).
   Status ReadKpageflags(uint64_t pfn, size_t count, uint64_t* out) const;
   bool kpageflags_readable() const { return kpageflags_.valid(); }
+  int pagemap_fd() const { return pagemap_.get(); }  // /proc/self/pagemap
 
  private:
   PageFrameReader(UniqueFd pagemap, UniqueFd kpageflags)

@@ -1,0 +1,109 @@
+#include "capture/change_scan.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "capture/flag_reuse.h"
+#include "common/status_macros.h"
+#include "kernel/residency.h"
+
+namespace khod {
+
+namespace {
+
+// Sorted, joined spans.
+class SpanList {
+ public:
+  explicit SpanList(uint64_t join_gap) : gap_(join_gap) {}
+  void Add(uint64_t first, uint64_t count) {
+    if (count == 0) return;
+    if (!spans_.empty() && first <= spans_.back().end() + gap_) {
+      spans_.back().count = std::max(spans_.back().end(), first + count) - spans_.back().first;
+      return;
+    }
+    spans_.push_back(PageSpan{first, count});
+  }
+  std::vector<PageSpan> Take() { return std::move(spans_); }
+
+ private:
+  uint64_t gap_;
+  std::vector<PageSpan> spans_;
+};
+
+}  // namespace
+
+Result<std::vector<PageSpan>> PagesToRescan(const FolioList& baseline, uint64_t total,
+                                            const std::vector<PageSpan>& non_present,
+                                            const PageWindowReader& reader, uint64_t join_gap) {
+  const uint64_t page = static_cast<uint64_t>(getpagesize());
+  SpanList out(join_gap);
+  std::vector<uint8_t> mc;
+  size_t n = 0;  // the first non-present span that may reach `at` or beyond
+  // Calls f(first, count, present) for the pieces of [a, b) by presence.
+  auto by_presence = [&](uint64_t a, uint64_t b, auto&& f) -> Status {
+    while (n < non_present.size() && non_present[n].end() <= a) ++n;
+    for (size_t k = n; a < b;) {
+      if (k == non_present.size() || non_present[k].first >= b) {
+        KHOD_RETURN_IF_ERROR(f(a, b - a, true));
+        break;
+      }
+      const PageSpan& s = non_present[k];
+      if (s.first > a) {
+        KHOD_RETURN_IF_ERROR(f(a, s.first - a, true));
+        a = s.first;
+      }
+      const uint64_t e = std::min(b, s.end());
+      KHOD_RETURN_IF_ERROR(f(a, e - a, false));
+      a = e;
+      if (e == s.end()) ++k;
+    }
+    return Status::Ok();
+  };
+  // A hole of the baseline: a page present here, or resident, is new.
+  auto hole = [&](uint64_t a, uint64_t b) -> Status {
+    return by_presence(a, b, [&](uint64_t first, uint64_t count, bool present) -> Status {
+      if (present) {
+        out.Add(first, count);
+        return Status::Ok();
+      }
+      constexpr uint64_t kBatch = 64 * 1024;
+      for (uint64_t at = first; at < first + count; at += kBatch) {
+        const uint64_t len = std::min(kBatch, first + count - at);
+        mc.resize(len);
+        KHOD_RETURN_IF_ERROR(Mincore(reader.base() + at * page, len, mc.data()));
+        for (uint64_t i = 0; i < len;) {
+          if (!(mc[i] & 1)) {
+            ++i;
+            continue;
+          }
+          uint64_t j = i + 1;
+          while (j < len && (mc[j] & 1)) ++j;
+          out.Add(at + i, j - i);
+          i = j;
+        }
+      }
+      return Status::Ok();
+    });
+  };
+  uint64_t at = 0;
+  for (const FolioExtent& e : baseline) {
+    if (e.first_index >= total) break;
+    const uint64_t end = std::min(total, e.end_index());
+    if (e.first_index > at) KHOD_RETURN_IF_ERROR(hole(at, e.first_index));
+    if (e.first_pfn == kPfnUnknown || !FlagsStayWhileMapped(e.flags)) {
+      out.Add(e.first_index, end - e.first_index);  // read every time, as a full capture does
+    } else {
+      KHOD_RETURN_IF_ERROR(
+          by_presence(e.first_index, end, [&](uint64_t first, uint64_t count, bool present) {
+            if (!present) out.Add(first, count);  // zapped: punched or truncated
+            return Status::Ok();
+          }));
+    }
+    at = std::max(at, end);
+  }
+  if (at < total) KHOD_RETURN_IF_ERROR(hole(at, total));
+  return out.Take();
+}
+
+}  // namespace khod

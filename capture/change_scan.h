@@ -1,0 +1,47 @@
+// Which pages of a guest_memfd may differ from the baseline capture, found in
+// O(changes) instead of reading every page's PTE. The rule it rests on
+// (docs/DESIGN.md "Freeze and Verify in O(changes)"):
+//  - guest_memfd folios cannot move: the kernel marks the mapping unmovable
+//    (no compaction, no migration: its migrate_folio refuses) and its folios
+//    unevictable (no reclaim, no swap). A PTE of a guest_memfd page that has
+//    stayed present therefore still points at the folio it pointed at.
+//  - the mapping scanned is one only khod's own capture populates (khod's,
+//    or the reexec holder's, which never runs) and has been there since the
+//    baseline capture read it (flag_reuse.h rule 1). A punch or truncation
+//    zaps its PTEs (unmap_mapping_range), and nothing maps them again before
+//    the next capture: every change to a page the baseline has shows as a
+//    non-present range (PAGEMAP_SCAN, kernel/pagemap_scan.h).
+//  - a page the baseline lacks that now exists (the guest or VMM used a hole)
+//    has no PTE here: the baseline's holes are asked with mincore, which
+//    costs O(hole pages), the one part not O(changes).
+//  - what flag_reuse.h carries (rules 3 and 4) holds as in a full capture.
+// So pages to rescan are: baseline pages not present now; baseline extents
+// whose PFN was unknown or whose flags are read every time; holes with a
+// resident or present page. Every other page is the baseline's, exactly as a
+// full capture would find it. Memory that can move (shmem, HugeTLB) never
+// comes here: a migrated page stays present at a new PFN.
+#ifndef KHOD_CAPTURE_CHANGE_SCAN_H_
+#define KHOD_CAPTURE_CHANGE_SCAN_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "capture/page_window.h"
+#include "common/status.h"
+#include "kernel/pagemap_scan.h"
+#include "state/snapshot.h"
+
+namespace khod {
+
+// The pages of [0, total) to rescan, given the baseline's extents (file
+// order, order-0 folios) and the non-present pages of the mapping whose
+// continuity the caller vouches for, as sorted spans. Spans closer than
+// `join_gap` pages are joined (one window for a few pages costs less than
+// two). mincore goes through reader.base(), khod's mapping of the file.
+Result<std::vector<PageSpan>> PagesToRescan(const FolioList& baseline, uint64_t total,
+                                            const std::vector<PageSpan>& non_present,
+                                            const PageWindowReader& reader, uint64_t join_gap = 64);
+
+}  // namespace khod
+
+#endif  // KHOD_CAPTURE_CHANGE_SCAN_H_

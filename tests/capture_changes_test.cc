@@ -1,0 +1,354 @@
+// Capture threads and O(changes) captures (issue 12 items 1 and 2), each
+// checked against a reference: a fresh source's first, full capture of the
+// same file, which reads every page.
+//  - Any number of capture threads gives the reference snapshot.
+//  - guest_memfd (memory that cannot move): a capture with a baseline scans
+//    only what changed (capture/change_scan.h) and is still the reference,
+//    after punches, new pages, a punch of the tail, and through a holder's
+//    mapping as Verify reads it after a reexec.
+//  - shmem (memory that can move) always takes the full check, and stays
+//    exact when compaction migrates its pages; guest_memfd's PFNs do not move.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "capture/kernel_source.h"
+#include "kernel/kvm.h"
+#include "kernel/kvm_uapi.h"
+#include "kernel/pagemap.h"
+#include "tests/own_pagemap.h"
+
+namespace khod {
+namespace {
+
+constexpr uint64_t kPage = 4096;
+
+bool PfnsVisible() {
+  if (::geteuid() != 0) return false;
+  auto r = PageFrameReader::Open();
+  return r.ok() && r->kpageflags_readable();
+}
+
+class CaptureChangesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!PfnsVisible())
+      GTEST_SKIP() << "needs root outside a user namespace: PFNs and /proc/kpageflags";
+    meminfo_ = ::testing::TempDir() + "/capture-changes-meminfo";
+    std::ofstream(meminfo_) << "MemTotal: 1000 kB\nHardwareCorrupted: 0 kB\n";
+  }
+  void TearDown() override { ::unlink(meminfo_.c_str()); }
+
+  std::unique_ptr<KernelGmemSource> Source(int fd, int threads = 1, uint64_t window = 0) {
+    KernelSourceOptions o;
+    o.meminfo_path = meminfo_;
+    o.name = "g";  // the same name for every source of the file
+    o.capture_threads = threads;
+    o.window_pages = window;
+    auto s = KernelGmemSource::FromFd(UniqueFd(::dup(fd)), o);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+  // The reference: a fresh source's first capture, every page read.
+  GuestMemfd Reference(int fd) {
+    auto s = Source(fd);
+    GuestMemfd g;
+    Status st = s->Capture({}, &g);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    EXPECT_FALSE(s->changes_only());
+    return g;
+  }
+  GuestMemfd Capture(KernelGmemSource* s, const CaptureOptions& o = {}) {
+    GuestMemfd g;
+    Status st = s->Capture(o, &g);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return g;
+  }
+  std::string meminfo_;
+};
+
+uint64_t Pages(const GuestMemfd& g) {
+  uint64_t n = 0;
+  for (const auto& e : g.folios) n += e.pages();
+  return n;
+}
+
+void Punch(int fd, uint64_t first, uint64_t count) {
+  ASSERT_EQ(::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                        static_cast<off_t>(first * kPage), static_cast<off_t>(count * kPage)),
+            0)
+      << "punch " << first << "+" << count;
+}
+
+// Writes pages [first, first + count) of a mapping of the file (the VMM's).
+void Write(uint8_t* vmm, uint64_t first, uint64_t count, uint8_t v) {
+  for (uint64_t p = first; p < first + count; ++p) vmm[p * kPage] = static_cast<uint8_t>(v + p);
+}
+
+// Two shmem memfds written page by page in turn: PFN runs of a few pages,
+// so every window of the scan has many runs.
+int FragmentedMemfd(uint64_t pages, int* other) {
+  int fd = ::memfd_create("threads", MFD_CLOEXEC);
+  *other = ::memfd_create("interleave", MFD_CLOEXEC);
+  EXPECT_EQ(::ftruncate(fd, static_cast<off_t>(pages * kPage)), 0);
+  EXPECT_EQ(::ftruncate(*other, static_cast<off_t>(pages * kPage)), 0);
+  auto* a = static_cast<uint8_t*>(
+      ::mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  auto* b = static_cast<uint8_t*>(
+      ::mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, *other, 0));
+  for (uint64_t p = 0; p < pages; ++p) {
+    if (p % 97 == 13) continue;  // holes
+    a[p * kPage] = static_cast<uint8_t>(p | 1);
+    if (p % 3 == 0) b[p * kPage] = 1;
+  }
+  ::munmap(a, pages * kPage);
+  ::munmap(b, pages * kPage);
+  return fd;
+}
+
+// Capture threads: 1, 2, 3 and 7 threads over 16 windows of a fragmented
+// file give the reference snapshot, first and again after punches and new
+// pages (the second capture compares with its baseline).
+TEST_F(CaptureChangesTest, AnyNumberOfThreadsGivesTheReferenceSnapshot) {
+  const uint64_t pages = 8192, window = 512;
+  int other = -1;
+  int fd = FragmentedMemfd(pages, &other);
+  const GuestMemfd ref = Reference(fd);
+  ASSERT_GT(ref.folios.size(), 1000u) << "fragmented: many runs per window";
+  for (int threads : {1, 2, 3, 7}) {
+    SCOPED_TRACE(std::to_string(threads) + " threads");
+    auto s = Source(fd, threads, window);
+    ASSERT_NE(s, nullptr);
+    EXPECT_EQ(Capture(s.get()), ref);
+    EXPECT_EQ(s->threads_used(), threads);
+    EXPECT_EQ(Capture(s.get()), ref) << "the second capture, from its baseline";
+  }
+  auto* m = static_cast<uint8_t*>(
+      ::mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  std::vector<std::unique_ptr<KernelGmemSource>> sources;
+  for (int threads : {1, 2, 3, 7}) {
+    sources.push_back(Source(fd, threads, window));
+    Capture(sources.back().get());
+  }
+  Punch(fd, 700, 40);
+  Punch(fd, 5000, 1);
+  Write(m, 13, 1, 3);   // a hole filled
+  Write(m, 720, 5, 4);  // part of the punch, new pages
+  const GuestMemfd changed = Reference(fd);
+  EXPECT_FALSE(changed == ref);
+  for (auto& s : sources) EXPECT_EQ(Capture(s.get()), changed) << s->threads_used() << " threads";
+  ::munmap(m, pages * kPage);
+  ::close(fd);
+  ::close(other);
+}
+
+// A guest_memfd (MMAP|INIT_SHARED) on a VM of the test's own, with pages
+// [0, used) written through the test's mapping (the VMM's).
+struct Gmem {
+  std::optional<Kvm> kvm;
+  std::optional<KvmVm> vm;
+  UniqueFd fd;
+  uint8_t* vmm = nullptr;
+  uint64_t pages = 0;
+  ~Gmem() {
+    if (vmm) ::munmap(vmm, pages * kPage);
+  }
+};
+
+std::unique_ptr<Gmem> MakeGmem(uint64_t pages, uint64_t used, std::string* why) {
+  auto g = std::make_unique<Gmem>();
+  Result<Kvm> kvm = Kvm::Open();
+  if (!kvm.ok()) {
+    *why = "/dev/kvm: " + kvm.status().message();
+    return nullptr;
+  }
+  g->kvm.emplace(std::move(*kvm));
+  Result<KvmVm> vm = g->kvm->CreateVm(0);
+  if (!vm.ok()) {
+    *why = vm.status().ToString();
+    return nullptr;
+  }
+  g->vm.emplace(std::move(*vm));
+  Result<UniqueFd> fd = g->vm->CreateGuestMemfd(
+      pages * kPage, uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared);
+  if (!fd.ok()) {
+    *why = fd.status().ToString();
+    return nullptr;
+  }
+  g->fd = std::move(*fd);
+  g->pages = pages;
+  void* m = ::mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd.get(), 0);
+  if (m == MAP_FAILED) {
+    *why = "mmap of the guest_memfd failed";
+    return nullptr;
+  }
+  g->vmm = static_cast<uint8_t*>(m);
+  Write(g->vmm, 0, used, 1);
+  return g;
+}
+
+#define KHOD_GMEM_OR_SKIP(g, pages, used)                \
+  std::string why;                                       \
+  std::unique_ptr<Gmem> g = MakeGmem(pages, used, &why); \
+  if (!g) GTEST_SKIP() << "no guest_memfd on this machine: " << why
+
+// Freeze after Prepare: the second capture looks only at what changed, and
+// every result is the reference.
+TEST_F(CaptureChangesTest, GuestMemfdRecaptureScansOnlyChangesAndIsExact) {
+  const uint64_t pages = 4096, used = 3584;
+  KHOD_GMEM_OR_SKIP(g, pages, used);
+  const int fd = g->fd.get();
+  auto s = Source(fd, 2, 512);
+  ASSERT_NE(s, nullptr);
+  const GuestMemfd first = Capture(s.get());
+  EXPECT_FALSE(s->changes_only()) << "a first capture has no baseline";
+  EXPECT_EQ(Pages(first), used);
+  EXPECT_EQ(first, Reference(fd));
+
+  const GuestMemfd same = Capture(s.get());
+  EXPECT_TRUE(s->changes_only()) << s->changes_note();
+  EXPECT_EQ(s->pages_rescanned(), 0u);
+  EXPECT_EQ(s->flags_carried_pages(), used);
+  EXPECT_EQ(same, first);
+
+  // A punch: those pages are gone, nothing else is scanned but them.
+  Punch(fd, 1000, 10);
+  GuestMemfd now = Capture(s.get());
+  EXPECT_TRUE(s->changes_only()) << s->changes_note();
+  EXPECT_GE(s->pages_rescanned(), 10u);
+  EXPECT_LE(s->pages_rescanned(), 10u + 2 * 64);
+  EXPECT_EQ(Pages(now), used - 10);
+  EXPECT_EQ(now, Reference(fd));
+
+  // New pages in the hole at the end, and punched pages used again (new PFNs).
+  Write(g->vmm, 3700, 10, 7);
+  Write(g->vmm, 1002, 3, 9);
+  Punch(fd, 2000, 5);
+  Write(g->vmm, 2000, 5, 11);
+  now = Capture(s.get());
+  EXPECT_TRUE(s->changes_only()) << s->changes_note();
+  EXPECT_LE(s->pages_rescanned(), 512u) << "the changes, not the file";
+  EXPECT_EQ(Pages(now), used - 10 + 10 + 3);
+  EXPECT_EQ(now, Reference(fd));
+
+  // The tail punched off (a guest_memfd cannot be truncated: ftruncate is ESPIPE).
+  Punch(fd, 3000, pages - 3000);
+  now = Capture(s.get());
+  EXPECT_TRUE(s->changes_only()) << s->changes_note();
+  EXPECT_EQ(now, Reference(fd));
+  EXPECT_EQ(Capture(s.get()), now);
+  EXPECT_EQ(s->pages_rescanned(), 0u);
+}
+
+// Verify after a reexec: the frozen capture is the baseline and the holder's
+// mapping (here a child's, populated before the freeze) is the one scanned.
+TEST_F(CaptureChangesTest, GuestMemfdVerifyThroughAHolderScansOnlyChanges) {
+  const uint64_t pages = 2048, used = 2048;
+  KHOD_GMEM_OR_SKIP(g, pages, used);
+  const int fd = g->fd.get();
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    void* m = ::mmap(nullptr, pages * kPage, PROT_READ, MAP_SHARED, fd, 0);
+    const bool ok = m != MAP_FAILED && ::madvise(m, pages * kPage, MADV_POPULATE_READ) == 0;
+    char c = ok ? 1 : 0;
+    (void)!::write(ready[1], &c, 1);
+    ::pause();
+    ::_exit(0);
+  }
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ASSERT_EQ(c, 1) << "the holder could not map its pages";
+  auto old_khod = Source(fd);
+  const GuestMemfd frozen = Capture(old_khod.get());
+  ASSERT_EQ(Pages(frozen), used);
+  Punch(fd, 100, 10);
+  Write(g->vmm, 100, 4, 5);
+
+  auto new_khod = Source(fd, 2, 512);
+  new_khod->UsePagesMappedBy(child);
+  CaptureOptions o;
+  o.frozen = &frozen;
+  o.frozen_hw_corrupted_kb = 0;
+  const GuestMemfd now = Capture(new_khod.get(), o);
+  EXPECT_TRUE(new_khod->changes_only()) << new_khod->changes_note();
+  EXPECT_NE(new_khod->pfn_origin().find("pid " + std::to_string(child)), std::string::npos)
+      << new_khod->pfn_origin();
+  EXPECT_LE(new_khod->pages_rescanned(), 10u + 2 * 64);
+  EXPECT_EQ(Pages(now), used - 6);
+  EXPECT_EQ(now, Reference(fd));
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  ::close(ready[0]);
+  ::close(ready[1]);
+}
+
+// PFN of each present page as the test's own mapping sees it (0: none).
+std::vector<uint64_t> Pfns(int fd, uint64_t pages) {
+  std::vector<uint64_t> e = OwnPagemap(fd, pages);
+  for (uint64_t& x : e) x = PagemapPresent(x) ? PagemapPfn(x) : 0;
+  return e;
+}
+
+// Memory that can move: shmem is always checked in full (a migrated page stays
+// mapped at a new PFN, which no non-present range shows). Compaction (this
+// machine has one NUMA node, so move_pages has nowhere to move to) migrates
+// what it can; the capture after it is the reference either way, and a
+// guest_memfd's pages did not move.
+TEST_F(CaptureChangesTest, MovableMemoryTakesTheFullCheckAndSurvivesCompaction) {
+  const uint64_t pages = 16384;
+  int other = -1;
+  int fd = FragmentedMemfd(pages, &other);
+  ::close(other);  // its pages freed: holes for compaction to fill
+  auto s = Source(fd, 2);
+  ASSERT_NE(s, nullptr);
+  Capture(s.get());
+  const std::vector<uint64_t> before = Pfns(fd, pages);
+  std::string why;
+  std::unique_ptr<Gmem> g = MakeGmem(1024, 1024, &why);
+  std::vector<uint64_t> gmem_before;
+  std::unique_ptr<KernelGmemSource> gs;
+  if (g) {
+    gs = Source(g->fd.get());
+    Capture(gs.get());
+    gmem_before = Pfns(g->fd.get(), 1024);
+  }
+  {
+    std::ofstream compact("/proc/sys/vm/compact_memory");
+    compact << "1\n";
+  }
+  const std::vector<uint64_t> after = Pfns(fd, pages);
+  uint64_t moved = 0;
+  for (uint64_t p = 0; p < pages; ++p) moved += before[p] != after[p];
+  std::printf("compaction moved %llu of %llu shmem pages\n", static_cast<unsigned long long>(moved),
+              static_cast<unsigned long long>(pages));
+  RecordProperty("shmem_pages_moved", std::to_string(moved));
+  const GuestMemfd now = Capture(s.get());
+  EXPECT_FALSE(s->changes_only());
+  EXPECT_NE(s->changes_note().find("can move"), std::string::npos) << s->changes_note();
+  EXPECT_EQ(now, Reference(fd));
+  if (moved > 0) {
+    EXPECT_FALSE(s->matched_baseline()) << "moved pages are not the baseline's";
+  }
+  if (g) {
+    EXPECT_EQ(Pfns(g->fd.get(), 1024), gmem_before) << "guest_memfd pages cannot move";
+    const GuestMemfd gnow = Capture(gs.get());
+    EXPECT_TRUE(gs->changes_only()) << gs->changes_note();
+    EXPECT_EQ(gnow, Reference(g->fd.get()));
+  }
+  ::close(fd);
+}
+
+}  // namespace
+}  // namespace khod
