@@ -7,6 +7,10 @@
 // shmem memfd; the output says which. Each file is populated once per run
 // (first touch is slow). Needs root (PFNs). Run from bazel-bin, not bazel run:
 //   bazel build -c opt //bench:capture_bench && bazel-bin/bench/capture_bench
+//     [--threads N] [--shmem]
+// --threads: the capture threads khod's source uses (default: the CPUs of the
+// affinity mask); --shmem: a shmem memfd even where /dev/kvm exists (memory
+// that can move: every capture takes the full check).
 #include <errno.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -14,7 +18,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "capture/kernel_source.h"
@@ -75,7 +81,7 @@ uint64_t BareRead(const PageFrameReader& r, const uint8_t* map, uint64_t pages) 
   return runs;
 }
 
-int Run() {
+int Run(int threads, bool shmem) {
   auto reader = PageFrameReader::Open();
   if (!reader.ok() || !reader->kpageflags_readable()) {
     std::fprintf(stderr, "capture_bench: needs root (PFNs and /proc/kpageflags)\n");
@@ -83,12 +89,13 @@ int Run() {
   }
   std::optional<Kvm> kvm;
   std::optional<KvmVm> vm;
-  if (auto k = Kvm::Open(); k.ok()) {
+  if (auto k = Kvm::Open(); k.ok() && !shmem) {
     kvm.emplace(std::move(*k));
     if (auto v = kvm->CreateVm(0); v.ok()) vm.emplace(std::move(*v));
   }
+  std::printf("capture threads: %s\n", threads > 0 ? std::to_string(threads).c_str() : "affinity CPUs");
   std::printf("file kind: %s\n", vm ? "guest_memfd (MMAP|INIT_SHARED)"
-                                    : "shmem memfd (/dev/kvm missing: the stand-in)");
+                                    : "shmem memfd (--shmem, or /dev/kvm missing)");
   std::printf("%-6s %10s %10s %12s %12s %8s %10s\n", "size", "populate", "1st capt", "capture ms",
               "floor ms", "ratio", "extents");
   for (uint64_t gib : {1, 4}) {
@@ -115,6 +122,7 @@ int Run() {
     const double populate_ms = Ms(std::chrono::steady_clock::now() - t0);
 
     KernelSourceOptions o;
+    o.capture_threads = threads;
     o.declared_gmem_flags = uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared;
     auto src = KernelGmemSource::FromFd(UniqueFd(::dup(fd.get())), o);
     if (!src.ok()) return 2;
@@ -138,4 +146,19 @@ int Run() {
 }  // namespace
 }  // namespace khod
 
-int main() { return khod::Run(); }
+int main(int argc, char** argv) {
+  int threads = 0;
+  bool shmem = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--threads" && i + 1 < argc) {
+      threads = std::atoi(argv[++i]);
+    } else if (a == "--shmem") {
+      shmem = true;
+    } else {
+      std::fprintf(stderr, "usage: capture_bench [--threads N] [--shmem]\n");
+      return 2;
+    }
+  }
+  return khod::Run(threads, shmem);
+}
