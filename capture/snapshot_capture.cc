@@ -10,24 +10,24 @@
 namespace khod {
 
 Result<std::vector<VmmFile>> OpenVmmFiles(pid_t pid, const std::vector<int>& fds,
-                                          const VmmDeclaration& decl) {
+                                          const v1::VmmDeclaration& decl) {
   if (fds.empty()) return Status::InvalidArgument("no fd to capture (give --fd N)");
   std::vector<VmmFile> out;
   for (int fd : fds) {
     for (const VmmFile& f : out)
       if (f.vmm_fd == fd) return Status::InvalidArgument("fd " + std::to_string(fd) + " given twice");
     KernelSourceOptions o;
-    if (auto it = decl.files.find(fd); it != decl.files.end()) {
-      if (it->second.has_flags) {
-        o.declared_gmem_flags = it->second.flags;
-        o.declared_gmem_mask = it->second.flags_mask;
+    if (const v1::DeclaredFile* f = FindDeclaredFile(decl, fd)) {
+      if (f->has_flags()) {
+        o.declared_gmem_flags = f->flags();
+        o.declared_gmem_mask = f->has_flags_mask() ? f->flags_mask() : ~uint64_t{0};
       }
-      o.name = it->second.name;
+      o.name = f->name();
     }
-    if (auto it = decl.attributes.find(fd); it != decl.attributes.end()) o.declared_attributes = it->second;
-    for (const DeclaredVm& vm : decl.vms)
-      for (const DeclaredMemslot& m : vm.memslots)
-        if (m.gmem_fd == fd && o.vm_token == 0) o.vm_token = vm.token;
+    o.declared_attributes = DeclaredAttributesOf(decl, fd);
+    for (const v1::DeclaredVm& vm : decl.vms())
+      for (const v1::DeclaredMemslot& m : vm.memslots())
+        if (m.gmem_fd() == fd && o.vm_token == 0) o.vm_token = vm.token();
     Result<std::unique_ptr<KernelGmemSource>> src = Status::Internal("unset");
     if (pid == 0 || pid == ::getpid()) {
       int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -42,9 +42,9 @@ Result<std::vector<VmmFile>> OpenVmmFiles(pid_t pid, const std::vector<int>& fds
   return out;
 }
 
-Result<VmmDeclaration> DeclarationFromSnapshot(const Snapshot& snap, pid_t pid,
-                                               const std::vector<int>& fds) {
-  VmmDeclaration decl;
+Result<v1::VmmDeclaration> DeclarationFromSnapshot(const Snapshot& snap, pid_t pid,
+                                                   const std::vector<int>& fds) {
+  v1::VmmDeclaration decl;
   std::map<uint64_t, int> fd_of_token;
   for (int fd : fds) {
     Result<UniqueFd> taken = Status::Internal("unset");
@@ -67,25 +67,34 @@ Result<VmmDeclaration> DeclarationFromSnapshot(const Snapshot& snap, pid_t pid,
                               std::to_string(id->inode) + ") is none of the snapshot's guest_memfds");
     // Only the flag bits the kernel showed: the rest were declared, and a
     // capture now may see more of them than the snapshot's did.
-    decl.files[fd] = DeclaredFile{true, g->flags, g->flags_known, g->name};
-    if (!g->attributes.empty()) decl.attributes[fd] = g->attributes;
+    v1::DeclaredFile* file = decl.add_files();
+    file->set_fd(fd);
+    file->set_flags(g->flags);
+    file->set_flags_mask(g->flags_known);
+    file->set_name(g->name);
+    for (const AttributeRange& r : g->attributes.Ranges()) {
+      v1::DeclaredAttributes* a = decl.add_attributes();
+      a->set_gmem_fd(fd);
+      a->set_first(r.first);
+      a->set_count(r.count);
+      a->set_value(r.value);
+    }
     fd_of_token[g->token] = fd;
   }
   for (const Vm& vm : snap.vms) {
-    DeclaredVm d;
-    d.token = vm.token;
-    d.vm_type = vm.vm_type;
+    v1::DeclaredVm* d = decl.add_vms();
+    d->set_token(vm.token);
+    d->set_vm_type(vm.vm_type);
     for (const Memslot& m : vm.memslots) {
       auto it = fd_of_token.find(m.gmem_token);
       if (it == fd_of_token.end()) continue;  // its guest_memfd was not given: diff reports it
-      d.memslots.push_back(DeclaredMemslot{m, it->second});
+      *d->add_memslots() = DeclaredMemslotOf(m, it->second);
     }
-    decl.vms.push_back(std::move(d));
   }
   return decl;
 }
 
-Result<Snapshot> CaptureSnapshot(std::vector<VmmFile>& files, const VmmDeclaration& decl,
+Result<Snapshot> CaptureSnapshot(std::vector<VmmFile>& files, const v1::VmmDeclaration& decl,
                                  const CaptureOptions& opts) {
   const uint32_t page_size = static_cast<uint32_t>(::getpagesize());
   uint64_t total_pages = 0;
@@ -119,13 +128,13 @@ Result<Snapshot> CaptureSnapshot(std::vector<VmmFile>& files, const VmmDeclarati
     tokens[files[i].vmm_fd] = g.token;
   }
   KHOD_RETURN_IF_ERROR(ValidateVmmDeclaration(decl, facts, snap.header.page_size));
-  for (const DeclaredVm& dvm : decl.vms) {
+  for (const v1::DeclaredVm& dvm : decl.vms()) {
     Vm vm;
-    vm.token = dvm.token;
-    vm.vm_type = dvm.vm_type;
-    for (const DeclaredMemslot& m : dvm.memslots) {
-      Memslot s = m.slot;
-      s.gmem_token = tokens[m.gmem_fd];
+    vm.token = dvm.token();
+    vm.vm_type = dvm.vm_type();
+    for (const v1::DeclaredMemslot& m : dvm.memslots()) {
+      Memslot s = MemslotOf(m);
+      s.gmem_token = tokens[m.gmem_fd()];
       vm.memslots.push_back(s);
     }
     snap.vms.push_back(std::move(vm));

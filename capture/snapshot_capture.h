@@ -26,16 +26,16 @@ struct VmmFile {
 // and attributes, and optionally guest_memfd flags (a declaration the kernel
 // contradicts is refused: InvalidArgument). `pid` 0 means this process.
 Result<std::vector<VmmFile>> OpenVmmFiles(pid_t pid, const std::vector<int>& fds,
-                                          const VmmDeclaration& decl);
+                                          const v1::VmmDeclaration& decl);
 
 // The declaration a VMM made when `snap` was captured, re-keyed to the fds
 // given now (each fd is matched to a guest_memfd of `snap` by inode): what
 // verify needs to capture the same files the same way again.
-Result<VmmDeclaration> DeclarationFromSnapshot(const Snapshot& snap, pid_t pid,
-                                               const std::vector<int>& fds);
+Result<v1::VmmDeclaration> DeclarationFromSnapshot(const Snapshot& snap, pid_t pid,
+                                                   const std::vector<int>& fds);
 
 // Captures every file, attaches the declared VMs, validates the result.
-Result<Snapshot> CaptureSnapshot(std::vector<VmmFile>& files, const VmmDeclaration& decl,
+Result<Snapshot> CaptureSnapshot(std::vector<VmmFile>& files, const v1::VmmDeclaration& decl,
                                  const CaptureOptions& opts);
 
 }  // namespace khod

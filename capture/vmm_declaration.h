@@ -1,56 +1,46 @@
 // What the VMM declares about its guest_memfds because the kernel cannot be
-// asked: memslots (KVM has no "get memslots" ioctl) and
-// per-page attributes (this kernel has no KVM_GET_MEMORY_ATTRIBUTES), and
-// optionally creation flags (checked against what the kernel shows of them).
-//
-// One JSON document carries any of these keys (the fixture prints exactly
-// this, so its report is a valid --memslots file):
-//   {"files":[{"fd":7,"flags":3,"name":"ram0"}],
-//    "vms":[{"token":1,"vm_type":0,"memslots":[{"slot":0,"flags":4,
-//        "base_gfn":0,"npages":512,"userspace_addr":"0x7f..",
-//        "gmem_fd":7,"gmem_offset":0}]}],
-//    "attributes":[{"gmem_fd":7,"first":0,"count":16,"value":8}]}
-// A guest_memfd is named by its fd number in the VMM (the --fd given to capture).
+// asked (memslots, per-page attributes, creation flags): v1::VmmDeclaration,
+// whose schema and JSON form proto/vmm_declaration.proto documents field by
+// field. This is its reader (protobuf's JsonStringToMessage, plus what
+// protobuf cannot say: required fields, fd numbers, "0x..." addresses, an fd
+// declared twice, ranges that wrap), the checks against the captured files,
+// and the views capture takes of it (one file's flags, attributes, memslots).
 #ifndef KHOD_CAPTURE_VMM_DECLARATION_H_
 #define KHOD_CAPTURE_VMM_DECLARATION_H_
 
 #include <cstdint>
 #include <map>
 #include <string>
-#include <vector>
+#include <string_view>
 
 #include "common/status.h"
+#include "proto/vmm_declaration.pb.h"
 #include "state/snapshot.h"
 
 namespace khod {
 
-struct DeclaredFile {
-  bool has_flags = false;       // optional: the kernel shows what it can (kernel_source.h)
-  uint64_t flags = 0;           // GUEST_MEMFD_FLAG_*
-  uint64_t flags_mask = ~0ull;  // which bits of `flags` are declared
-  std::string name;
-};
+// A declaration file is at most this large: a million attribute ranges is tens of MiB.
+constexpr uint64_t kMaxDeclarationBytes = 256u << 20;
 
-struct DeclaredMemslot {
-  Memslot slot;    // gmem_token is filled when the snapshot is assembled
-  int gmem_fd = -1;
-};
+// Parses one JSON document and appends what it declares to `decl`; on an
+// error (InvalidArgument naming the field and what is wrong) `decl` is left
+// as it was. Absent optional fields are filled in with their documented
+// defaults (a VM's token, a memslot's flags), so readers see them set.
+Status ParseVmmDeclaration(std::string_view json, v1::VmmDeclaration* decl);
+// The same from a file the operator named: a regular file of at most
+// kMaxDeclarationBytes (a FIFO, a directory or /dev/zero is refused unread).
+Status LoadVmmDeclaration(const std::string& path, v1::VmmDeclaration* decl);
 
-struct DeclaredVm {
-  uint64_t token = 1;
-  uint32_t vm_type = 0;
-  std::vector<DeclaredMemslot> memslots;
-};
-
-struct VmmDeclaration {
-  std::map<int, DeclaredFile> files;        // by VMM fd number
-  std::vector<DeclaredVm> vms;
-  std::map<int, AttributeMap> attributes;   // by VMM fd number
-};
-
-// Parses one JSON document and merges what it declares into `decl`.
-Status ParseVmmDeclaration(const std::string& json, VmmDeclaration* decl);
-Status LoadVmmDeclaration(const std::string& path, VmmDeclaration* decl);
+// The declared file with VMM fd `fd`, or nullptr.
+const v1::DeclaredFile* FindDeclaredFile(const v1::VmmDeclaration& decl, int fd);
+// The attributes declared for fd `fd`, later ranges over earlier ones.
+AttributeMap DeclaredAttributesOf(const v1::VmmDeclaration& decl, int fd);
+// A declared memslot as the snapshot holds it (gmem_token left 0: the
+// snapshot's assembly names the guest_memfd). Takes a memslot the reader
+// accepted: an address that does not parse reads as 0.
+Memslot MemslotOf(const v1::DeclaredMemslot& m);
+// The declaration of snapshot memslot `m`, whose guest_memfd is VMM fd `gmem_fd`.
+v1::DeclaredMemslot DeclaredMemslotOf(const Memslot& m, int gmem_fd);
 
 // The facts about one captured file that a declaration is checked against.
 struct CapturedFileFacts {
@@ -63,7 +53,7 @@ struct CapturedFileFacts {
 // page size, [offset, offset + npages pages) inside the file, no two slots
 // overlapping in one file, no gfn overlap within an address space,
 // attributes inside the file. Returns every problem in one InvalidArgument.
-Status ValidateVmmDeclaration(const VmmDeclaration& decl,
+Status ValidateVmmDeclaration(const v1::VmmDeclaration& decl,
                               const std::map<int, CapturedFileFacts>& files, uint32_t page_size);
 
 }  // namespace khod

@@ -12,6 +12,7 @@
 
 #include "capture/vmm_declaration.h"
 #include "common/status_macros.h"
+#include "khoctl/attach_declaration.h"
 #include "khoctl/commands.h"
 #include "khoctl/flag_parser.h"
 #include "khoctl/khod_call.h"
@@ -30,41 +31,9 @@ constexpr char kUsage[] =
 
 // Adds to `q` what the declaration file says about the VMM's fd `fd`.
 Status ApplyDeclaration(const std::string& path, int fd, v1::AttachRequest* q) {
-  VmmDeclaration decl;
+  v1::VmmDeclaration decl;
   KHOD_RETURN_IF_ERROR(LoadVmmDeclaration(path, &decl));
-  auto file = decl.files.find(fd);
-  if (file != decl.files.end()) {
-    if (file->second.has_flags) q->set_gmem_flags(file->second.flags);
-    q->set_name(file->second.name);
-  }
-  for (const DeclaredVm& vm : decl.vms) {
-    for (const DeclaredMemslot& m : vm.memslots) {
-      if (m.gmem_fd != fd) continue;
-      if (q->vm_token() && q->vm_token() != vm.token)
-        return Status::InvalidArgument(path + ": fd " + std::to_string(fd) +
-                                       " has memslots in two VMs (" +
-                                       std::to_string(q->vm_token()) + " and " +
-                                       std::to_string(vm.token) + ")");
-      q->set_vm_token(vm.token);
-      q->set_vm_type(vm.vm_type);
-      v1::Memslot* s = q->add_memslots();
-      s->set_slot(m.slot.slot);
-      s->set_flags(m.slot.flags);
-      s->set_base_gfn(m.slot.base_gfn);
-      s->set_npages(m.slot.npages);
-      s->set_userspace_addr(m.slot.userspace_addr);
-      s->set_gmem_offset(m.slot.gmem_offset);
-    }
-  }
-  auto attrs = decl.attributes.find(fd);
-  if (attrs != decl.attributes.end())
-    for (const AttributeRange& r : attrs->second.Ranges()) {
-      v1::AttributeRange* a = q->add_attributes();
-      a->set_first(r.first);
-      a->set_count(r.count);
-      a->set_value(r.value);
-    }
-  return Status::Ok();
+  return AddDeclarationTo(decl, fd, q).WithContext(path);
 }
 
 // A flag that must fit in `max` (pid, fd, vm type).

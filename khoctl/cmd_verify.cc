@@ -40,7 +40,7 @@ int RunVerify(const Args& args_in) {
   auto expected = LoadSnapshotFile(flags->positionals()[0]);
   if (!expected.ok()) return Fail("verify", expected.status());
   // What the VMM declared then is what it declares now, unless given again.
-  Result<VmmDeclaration> decl = Status::Internal("unset");
+  Result<v1::VmmDeclaration> decl = Status::Internal("unset");
   if (flags->Has("--memslots") || flags->Has("--attributes"))
     decl = LoadDeclarations(flags->Get("--memslots"), flags->Get("--attributes"));
   else

@@ -45,14 +45,14 @@ Result<pid_t> PidFlag(const ParsedFlags& flags) {
   return static_cast<pid_t>(*pid);
 }
 
-Result<VmmDeclaration> LoadDeclarations(const std::string& memslots, const std::string& attributes) {
-  VmmDeclaration decl;
+Result<v1::VmmDeclaration> LoadDeclarations(const std::string& memslots, const std::string& attributes) {
+  v1::VmmDeclaration decl;
   if (!memslots.empty()) KHOD_RETURN_IF_ERROR(LoadVmmDeclaration(memslots, &decl));
   if (!attributes.empty()) KHOD_RETURN_IF_ERROR(LoadVmmDeclaration(attributes, &decl));
   return decl;
 }
 
-Result<Snapshot> CaptureLive(pid_t pid, const std::vector<int>& fds, const VmmDeclaration& decl,
+Result<Snapshot> CaptureLive(pid_t pid, const std::vector<int>& fds, const v1::VmmDeclaration& decl,
                              bool hash) {
   auto files = OpenVmmFiles(pid, fds, decl);
   if (!files.ok()) return files.status();

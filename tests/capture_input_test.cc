@@ -18,29 +18,32 @@ namespace {
 
 bool Has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
-Status Parse(const std::string& json, VmmDeclaration* d) { return ParseVmmDeclaration(json, d); }
+Status Parse(const std::string& json, v1::VmmDeclaration* d) { return ParseVmmDeclaration(json, d); }
 
 TEST(CaptureInputTest, FdNumbersThatWouldWrapAreRefused) {
   // 4294967299 = 2^32 + 3 would silently become fd 3.
-  VmmDeclaration d;
+  v1::VmmDeclaration d;
   Status s = Parse(R"({"files":[{"fd":4294967299,"flags":3}]})", &d);
   EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
-  EXPECT_TRUE(Has(s.message(), "files[0].fd: 4294967299 is not an fd number")) << s.message();
-  EXPECT_TRUE(d.files.empty());
+  EXPECT_TRUE(Has(s.message(), "files[0].fd: invalid value 4294967299")) << s.message();
+  EXPECT_EQ(d.files_size(), 0);
+  s = Parse(R"({"files":[{"fd":-3,"flags":3}]})", &d);
+  EXPECT_TRUE(Has(s.message(), "files[0].fd: -3 is not an fd number")) << s.message();
+  EXPECT_EQ(d.files_size(), 0);
 
-  VmmDeclaration a;
+  v1::VmmDeclaration a;
   s = Parse(R"({"attributes":[{"gmem_fd":4294967299,"first":0,"count":2,"value":8}]})", &a);
   EXPECT_TRUE(Has(s.message(), "attributes[0].gmem_fd")) << s.message();
-  EXPECT_TRUE(a.attributes.empty());
+  EXPECT_EQ(a.attributes_size(), 0);
 
-  VmmDeclaration m;
+  v1::VmmDeclaration m;
   s = Parse(R"({"vms":[{"memslots":[{"slot":0,"base_gfn":0,"npages":2,"gmem_fd":4294967299}]}]})",
             &m);
   EXPECT_TRUE(Has(s.message(), "memslots[0].gmem_fd")) << s.message();
 }
 
 TEST(CaptureInputTest, AttributeRangeThatWrapsIsRefused) {
-  VmmDeclaration d;
+  v1::VmmDeclaration d;
   Status s = Parse(
       R"({"attributes":[{"gmem_fd":3,"first":18446744073709551615,"count":2,"value":8}]})", &d);
   EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
@@ -77,18 +80,18 @@ TEST(CaptureInputTest, AttributeMapSaturatesAndInvariantsCatchIt) {
 }
 
 TEST(CaptureInputTest, NarrowFieldsAndTypesAreChecked) {
-  VmmDeclaration d;
+  v1::VmmDeclaration d;
   Status s = Parse(R"({"vms":[{"token":1,"vm_type":4294967297}]})", &d);
   EXPECT_TRUE(Has(s.message(), "vm_type")) << s.message();
   s = Parse(R"({"files":[{"fd":3,"name":7}]})", &d);
-  EXPECT_TRUE(Has(s.message(), "files[0].name: expected a string")) << s.message();
+  EXPECT_TRUE(Has(s.message(), "files[0].name: invalid value 7")) << s.message();
   s = Parse(R"({"files":[5]})", &d);
-  EXPECT_TRUE(Has(s.message(), "files[0]: expected an object")) << s.message();
+  EXPECT_TRUE(Has(s.message(), "files[0]: invalid value 5")) << s.message();
 }
 
 TEST(CaptureInputTest, VmsWhoseTokensShareLow16BitsDoNotOverlap) {
   // Tokens 1 and 65537 used to land in one address-space bucket.
-  VmmDeclaration d;
+  v1::VmmDeclaration d;
   ASSERT_TRUE(Parse(R"({"vms":[
       {"token":1,"memslots":[{"slot":0,"base_gfn":0,"npages":2,"gmem_fd":3}]},
       {"token":65537,"memslots":[{"slot":0,"base_gfn":0,"npages":2,"gmem_fd":3,"gmem_offset":8192}]}]})",
@@ -99,7 +102,7 @@ TEST(CaptureInputTest, VmsWhoseTokensShareLow16BitsDoNotOverlap) {
 }
 
 TEST(CaptureInputTest, MemslotSizeThatOverflowsIsNamed) {
-  VmmDeclaration d;
+  v1::VmmDeclaration d;
   // 2^52 + 1 pages of 4 KiB wrap to 4 KiB bytes.
   ASSERT_TRUE(
       Parse(R"({"vms":[{"memslots":[{"slot":0,"base_gfn":0,"npages":4503599627370497,"gmem_fd":3}]}]})",
@@ -110,7 +113,7 @@ TEST(CaptureInputTest, MemslotSizeThatOverflowsIsNamed) {
 }
 
 TEST(CaptureInputTest, DeclarationFileThatNeverEndsOrIsADirectory) {
-  VmmDeclaration d;
+  v1::VmmDeclaration d;
   Status z = LoadVmmDeclaration("/dev/zero", &d);  // used to read forever
   EXPECT_EQ(z.code(), Status::Code::kInvalidArgument);
   EXPECT_TRUE(Has(z.message(), "declaration file /dev/zero is a character device, not a regular file"))

@@ -317,8 +317,8 @@ TEST(KernelCaptureTest, GuestMemfdSharedAndPrivate) {
   auto fx = StartFixture({"--shmem-mib", "0", "--gmem-mib", "8"});
   ASSERT_TRUE(fx);
   ASSERT_GE(fx->Fd("gmem_shared"), 0) << fx->report_line();
-  VmmDeclaration decl;
-  ASSERT_TRUE(ParseVmmDeclaration(fx->report_line(), &decl).ok());
+  v1::VmmDeclaration decl;  // the fixture's, read as khoctl reads a --memslots file
+  ASSERT_TRUE(ParseVmmDeclaration(fx->DeclarationJson(), &decl).ok()) << fx->DeclarationJson();
   auto files = OpenVmmFiles(fx->pid(), {fx->Fd("gmem_shared"), fx->Fd("gmem_private")}, decl);
   ASSERT_TRUE(files.ok()) << files.status().ToString();
   CaptureOptions opts;
@@ -343,10 +343,9 @@ TEST(KernelCaptureTest, GuestMemfdSharedAndPrivate) {
   const bool shared_policy = GuestMemfdSharedPolicy().answer == SharedPolicyAnswer::kYes;
   if (!shared_policy) {
     EXPECT_EQ(shared.policy_source, PolicySource::kVmmMappings);
-    auto map = fx->File("gmem_shared")->U64Member("map", "file");
-    ASSERT_TRUE(map.ok());
-    const MappingPolicy* vmm = PolicyAt(shared, *map);
-    ASSERT_NE(vmm, nullptr) << "the fixture's mapping at " << std::hex << *map;
+    const uint64_t map = std::stoull(fx->File("gmem_shared")->map(), nullptr, 16);  // "0x.."
+    const MappingPolicy* vmm = PolicyAt(shared, map);
+    ASSERT_NE(vmm, nullptr) << "the fixture's mapping at " << std::hex << map;
     EXPECT_EQ(vmm->policy.mode, MPOL_BIND);
     EXPECT_EQ(vmm->pid, fx->pid());
     EXPECT_EQ(vmm->first_index, 0u);

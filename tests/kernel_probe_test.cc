@@ -18,9 +18,10 @@
 #include <sstream>
 #include <string>
 
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
-#include "capture/json_reader.h"
 #include "kernel/kvm.h"
 #include "kernel/kvm_uapi.h"
 
@@ -150,34 +151,42 @@ TEST(KernelProbeTest, PfnsAndFlagsMatchDirectReads) {
   EXPECT_EQ(caps.kernel_release, u.release);
 }
 
+// Member `key` of `s`, or nullptr.
+const google::protobuf::Value* Member(const google::protobuf::Struct& s, const char* key) {
+  auto it = s.fields().find(key);
+  return it == s.fields().end() ? nullptr : &it->second;
+}
+
 void ExpectJsonMatches(const std::string& json, const KernelCaps& caps) {
-  auto doc = JsonValue::Parse(json);
-  ASSERT_TRUE(doc.ok()) << doc.status().message() << "\n" << json;
-  ASSERT_TRUE(doc->is_object());
+  google::protobuf::Struct doc;  // any JSON object, through protobuf's JSON parser
+  const auto parsed = google::protobuf::util::JsonStringToMessage(json, &doc);
+  ASSERT_TRUE(parsed.ok()) << parsed.message() << "\n" << json;
   for (const char* key : {"kernel_release", "kvm", "hugetlb", "pfns_readable",
                           "kpageflags_readable", "kho", "kho_evidence", "luo"})
-    EXPECT_NE(doc->Find(key), nullptr) << key;
-  const JsonValue* kvm = doc->Find("kvm");
-  ASSERT_NE(kvm, nullptr);
+    EXPECT_NE(Member(doc, key), nullptr) << key;
+  const google::protobuf::Value* kvm_value = Member(doc, "kvm");
+  ASSERT_NE(kvm_value, nullptr);
+  const google::protobuf::Struct& kvm = kvm_value->struct_value();
   for (const char* key : {"available", "reason", "guest_memfd", "guest_memfd_flags",
                           "user_memory2", "memory_attributes", "vm_types", "gmem_shared_policy"})
-    EXPECT_NE(kvm->Find(key), nullptr) << "kvm." << key;
-  const JsonValue* shared = kvm->Find("gmem_shared_policy");
+    EXPECT_NE(Member(kvm, key), nullptr) << "kvm." << key;
+  const google::protobuf::Value* shared = Member(kvm, "gmem_shared_policy");
   ASSERT_NE(shared, nullptr);
-  ASSERT_NE(shared->Find("answer"), nullptr);
-  EXPECT_EQ(shared->Find("answer")->string(),
-            SharedPolicyAnswerName(caps.gmem_shared_policy.answer));
-  EXPECT_NE(shared->Find("evidence"), nullptr);
-  EXPECT_EQ(kvm->Find("available")->boolean(), caps.kvm_available);
-  EXPECT_EQ(doc->Find("pfns_readable")->boolean(), caps.pfns_readable);
-  EXPECT_EQ(doc->Find("kernel_release")->string(), caps.kernel_release);
-  const JsonValue* huge = doc->Find("hugetlb");
-  ASSERT_TRUE(huge->is_array());
-  ASSERT_EQ(huge->array().size(), caps.hugepage_sizes.size());
+  const google::protobuf::Value* answer = Member(shared->struct_value(), "answer");
+  ASSERT_NE(answer, nullptr);
+  EXPECT_EQ(answer->string_value(), SharedPolicyAnswerName(caps.gmem_shared_policy.answer));
+  EXPECT_NE(Member(shared->struct_value(), "evidence"), nullptr);
+  EXPECT_EQ(Member(kvm, "available")->bool_value(), caps.kvm_available);
+  EXPECT_EQ(Member(doc, "pfns_readable")->bool_value(), caps.pfns_readable);
+  EXPECT_EQ(Member(doc, "kernel_release")->string_value(), caps.kernel_release);
+  const google::protobuf::Value* huge = Member(doc, "hugetlb");
+  ASSERT_TRUE(huge->has_list_value());
+  ASSERT_EQ(static_cast<size_t>(huge->list_value().values_size()), caps.hugepage_sizes.size());
   for (size_t i = 0; i < caps.hugepage_sizes.size(); ++i) {
-    auto kb = huge->array()[i].U64Member("size_kb", "hugetlb");
-    ASSERT_TRUE(kb.ok());
-    EXPECT_EQ(*kb, caps.hugepage_sizes[i].size_kb);
+    const google::protobuf::Value* kb =
+        Member(huge->list_value().values(static_cast<int>(i)).struct_value(), "size_kb");
+    ASSERT_NE(kb, nullptr);
+    EXPECT_EQ(kb->number_value(), static_cast<double>(caps.hugepage_sizes[i].size_kb));
   }
 }
 

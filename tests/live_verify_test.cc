@@ -23,7 +23,7 @@ class LiveVerifyTest : public ::testing::Test {
     auto fx = VmmFixtureProcess::Start({"--shmem-mib", "4", "--gmem-mib", "0"});
     ASSERT_TRUE(fx.ok()) << fx.status().ToString();
     fixture_ = std::move(*fx);
-    ASSERT_TRUE(ParseVmmDeclaration(fixture_->report_line(), &decl_).ok());
+    ASSERT_TRUE(ParseVmmDeclaration(fixture_->DeclarationJson(), &decl_).ok());
     auto files = OpenVmmFiles(fixture_->pid(), {fixture_->Fd("shmem0")}, decl_);
     ASSERT_TRUE(files.ok()) << files.status().ToString();
     files_ = std::move(*files);
@@ -60,7 +60,7 @@ class LiveVerifyTest : public ::testing::Test {
   }
 
   std::unique_ptr<VmmFixtureProcess> fixture_;
-  VmmDeclaration decl_;
+  v1::VmmDeclaration decl_;
   std::vector<VmmFile> files_;
   Snapshot expected_;
 };

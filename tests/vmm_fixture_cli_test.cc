@@ -57,7 +57,7 @@ TEST(VmmFixtureCliTest, TakeBackChecksInodeAndPattern) {
   VmmFixtureProcess& f = **fx;
   const std::string target = std::to_string(f.pid()) + ":" + std::to_string(f.Fd("shmem0")) +
                              ":shmem0:";
-  const uint64_t inode = *f.File("shmem0")->U64Member("inode", "file");
+  const uint64_t inode = f.File("shmem0")->inode();
   EXPECT_EQ(RunFixture("--take-back " + target + std::to_string(inode)), 0);
   EXPECT_EQ(RunFixture("--take-back " + target + std::to_string(inode + 1)), 1);  // another file
   ASSERT_TRUE(f.Command("write shmem0 3 0").ok());  // the pattern broken on page 3
@@ -74,23 +74,19 @@ TEST(VmmFixtureCliTest, GuestMemfdPoliciesStayAndSlotsHaveAddresses) {
   auto fx = VmmFixtureProcess::Start({"--shmem-mib", "0", "--gmem-mib", "1"});
   ASSERT_TRUE(fx.ok()) << fx.status().ToString();
   VmmFixtureProcess& f = **fx;
-  const JsonValue* vms = f.report().Find("vms");
-  ASSERT_TRUE(vms && vms->is_array() && vms->array().size() == 1u) << f.report_line();
-  const JsonValue* slots = vms->array()[0].Find("memslots");
-  ASSERT_TRUE(slots && slots->array().size() == 2u) << f.report_line();
+  const v1::VmmDeclaration& decl = f.report().declaration();
+  ASSERT_EQ(decl.vms_size(), 1) << f.report_line();
+  ASSERT_EQ(decl.vms(0).memslots_size(), 2) << f.report_line();
   const char* names[2] = {"gmem_shared", "gmem_private"};
   const char* modes[2] = {"bind:0", "prefer:0"};  // numa_maps' words for what the fixture set
   std::ifstream numa("/proc/" + std::to_string(f.pid()) + "/numa_maps");
   std::stringstream lines;
   lines << numa.rdbuf();
   for (int i = 0; i < 2; ++i) {
-    const JsonValue* file = f.File(names[i]);
+    const fixture::v1::FixtureFile* file = f.File(names[i]);
     ASSERT_NE(file, nullptr) << names[i];
-    const JsonValue* map_field = file->Find(i == 0 ? "map" : "private_map");
-    const JsonValue* uaddr_field = slots->array()[i].Find("userspace_addr");
-    ASSERT_TRUE(map_field && uaddr_field) << f.report_line();
-    const std::string map = map_field->string();
-    const std::string uaddr = uaddr_field->string();
+    const std::string map = i == 0 ? file->map() : file->private_map();
+    const std::string uaddr = decl.vms(0).memslots(i).userspace_addr();
     EXPECT_NE(uaddr, "0x0") << names[i];
     EXPECT_EQ(uaddr, map) << names[i];
     // numa_maps: "7f118de1e000 bind:0 file=anon_inode:[kvm-gmem] ...", keyed by the start.
@@ -105,7 +101,7 @@ TEST(VmmFixtureCliTest, GuestMemfdPoliciesStayAndSlotsHaveAddresses) {
   std::stringstream after;
   after << again.rdbuf();
   const std::string map =
-      f.File("gmem_private")->Find("private_map")->string().substr(2);  // checked above
+      f.File("gmem_private")->private_map().substr(2);  // checked above
   EXPECT_NE(after.str().find(map + " interleave:0 file=anon_inode:[kvm-gmem]"), std::string::npos)
       << after.str();
 }
@@ -131,7 +127,7 @@ TEST(VmmFixtureCliTest, SecondHugetlbFixtureGetsItsOwnPages) {
     ASSERT_TRUE(b.ok()) << b.status().ToString();
     EXPECT_NE((*b)->File("hugetlb0"), nullptr) << (*b)->report_line();
     // No VM was asked for, so the report must not claim one.
-    EXPECT_FALSE((*b)->report().Find("kvm")->boolean()) << (*b)->report_line();
+    EXPECT_FALSE((*b)->report().kvm()) << (*b)->report_line();
     b->reset();  // b gives back only what it added: a keeps its 2 pages
     EXPECT_GE(NrHugepages(), 2u);
   }

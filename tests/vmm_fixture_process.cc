@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <google/protobuf/util/json_util.h>
+
 namespace khod {
 
 namespace {
@@ -36,9 +38,10 @@ Result<std::unique_ptr<VmmFixtureProcess>> VmmFixtureProcess::Start(const std::v
   auto line = p->ReadLine();
   if (!line.ok()) return line.status().WithContext("vmm_fixture report");
   p->report_line_ = *line;
-  auto json = JsonValue::Parse(*line);
-  if (!json.ok()) return json.status().WithContext("vmm_fixture report '" + *line + "'");
-  p->report_ = std::move(*json);
+  const auto parsed = google::protobuf::util::JsonStringToMessage(*line, &p->report_);
+  if (!parsed.ok())
+    return Status::InvalidArgument("vmm_fixture report '" + *line +
+                                   "': " + std::string(parsed.message()));
   return p;
 }
 
@@ -83,19 +86,24 @@ Result<std::string> VmmFixtureProcess::ReadLine() {
   }
 }
 
-const JsonValue* VmmFixtureProcess::File(const std::string& name) const {
-  const JsonValue* files = report_.Find("files");
-  if (!files) return nullptr;
-  for (const auto& f : files->array())
-    if (const JsonValue* n = f.Find("name"); n && n->string() == name) return &f;
+std::string VmmFixtureProcess::DeclarationJson() const {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(report_.declaration(), &json, options).ok())
+    return "";
+  return json;
+}
+
+const fixture::v1::FixtureFile* VmmFixtureProcess::File(const std::string& name) const {
+  for (const fixture::v1::FixtureFile& f : report_.files())
+    if (f.name() == name) return &f;
   return nullptr;
 }
 
 int VmmFixtureProcess::Fd(const std::string& name) const {
-  const JsonValue* f = File(name);
-  if (!f) return -1;
-  auto fd = f->U64Member("fd", name);
-  return fd.ok() ? static_cast<int>(*fd) : -1;
+  const fixture::v1::FixtureFile* f = File(name);
+  return f ? f->fd() : -1;
 }
 
 Status VmmFixtureProcess::Command(const std::string& line) {

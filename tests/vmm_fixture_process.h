@@ -1,4 +1,5 @@
 // Runs tools/vmm_fixture as a child process for tests: parses its JSON report
+// (tools/vmm_fixture/fixture_report.proto)
 // and sends it commands. Closing stdin (destructor) makes it clean up and exit.
 #ifndef KHOD_TESTS_VMM_FIXTURE_PROCESS_H_
 #define KHOD_TESTS_VMM_FIXTURE_PROCESS_H_
@@ -9,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "capture/json_reader.h"
 #include "common/status.h"
+#include "tools/vmm_fixture/fixture_report.pb.h"
 
 namespace khod {
 
@@ -21,9 +22,11 @@ class VmmFixtureProcess {
 
   pid_t pid() const { return pid_; }
   const std::string& report_line() const { return report_line_; }
-  const JsonValue& report() const { return report_; }
+  const fixture::v1::FixtureReport& report() const { return report_; }
+  // The report's declaration as the JSON text of a --memslots file.
+  std::string DeclarationJson() const;
   // The report's entry for file `name`, or nullptr.
-  const JsonValue* File(const std::string& name) const;
+  const fixture::v1::FixtureFile* File(const std::string& name) const;
   int Fd(const std::string& name) const;
   // Sends one command line; OK when the fixture answers "ok".
   Status Command(const std::string& line);
@@ -36,7 +39,7 @@ class VmmFixtureProcess {
   int from_child_ = -1;
   std::string pending_;
   std::string report_line_;
-  JsonValue report_;
+  fixture::v1::FixtureReport report_;
 };
 
 }  // namespace khod

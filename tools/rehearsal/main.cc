@@ -33,12 +33,15 @@
 #include <string>
 #include <vector>
 
-#include "capture/json_reader.h"
+#include <google/protobuf/util/json_util.h>
+
 #include "common/flags.h"
+#include "khoctl/attach_declaration.h"
 #include "khoctl/client.h"
 #include "khoctl/status_report.h"
 #include "tools/rehearsal/child_process.h"
 #include "tools/rehearsal/sibling_binary.h"
+#include "tools/vmm_fixture/fixture_report.pb.h"
 
 namespace khod {
 namespace {
@@ -133,44 +136,23 @@ int Rehearse(const Options& o) {
   if (!vmm.ok()) return Fail("start VMM fixture", vmm.status());
   Result<std::string> line = vmm->ReadLine();
   if (!line.ok()) return Fail("VMM fixture report", line.status());
-  Result<JsonValue> fx = JsonValue::Parse(*line);
-  if (!fx.ok()) return Fail("VMM fixture JSON", fx.status());
+  fixture::v1::FixtureReport fx;
+  const auto parsed = google::protobuf::util::JsonStringToMessage(*line, &fx);
+  if (!parsed.ok())
+    return Fail("VMM fixture JSON", Status::InvalidArgument(std::string(parsed.message())));
   std::printf("   VMM fixture pid %d\n", vmm->pid());
-
-  // Memslots by fd, from the fixture's VM (when it has one).
-  std::map<uint64_t, std::vector<v1::Memslot>> slots_by_fd;
-  uint64_t vm_token = 0;
-  if (const JsonValue* vms = fx->Find("vms"))
-    for (const JsonValue& vm : vms->array()) {
-      vm_token = vm.U64Member("token", "vm").ok() ? *vm.U64Member("token", "vm") : 1;
-      for (const JsonValue& m : vm.Find("memslots")->array()) {
-        v1::Memslot s;
-        s.set_slot(static_cast<uint32_t>(*m.U64Member("slot", "memslot")));
-        s.set_flags(static_cast<uint32_t>(*m.U64Member("flags", "memslot")));
-        s.set_base_gfn(*m.U64Member("base_gfn", "memslot"));
-        s.set_npages(*m.U64Member("npages", "memslot"));
-        s.set_userspace_addr(*m.U64Member("userspace_addr", "memslot"));
-        s.set_gmem_offset(*m.U64Member("gmem_offset", "memslot"));
-        slots_by_fd[*m.U64Member("gmem_fd", "memslot")].push_back(s);
-      }
-    }
 
   std::printf("\n-- attach\n");
   std::map<std::string, uint64_t> inode_by_name;  // the first VMM's files
-  for (const JsonValue& f : fx->Find("files")->array()) {
+  for (const fixture::v1::FixtureFile& f : fx.files()) {
     v1::AttachRequest q;
-    const uint64_t fd = *f.U64Member("fd", "file");
-    q.set_name(f.Find("name")->string());
-    inode_by_name[q.name()] = *f.U64Member("inode", "file", 0);
+    // Its name, flags, VM and memslots: what the fixture declares, as khoctl attach --memslots.
+    Status declared = AddDeclarationTo(fx.declaration(), f.fd(), &q);
+    if (!declared.ok()) return Fail("VMM fixture declaration", declared);
+    inode_by_name[q.name()] = f.inode();
+    q.mutable_kernel()->set_fd(f.fd());
     q.mutable_kernel()->set_pid(vmm->pid());
-    q.mutable_kernel()->set_fd(static_cast<int>(fd));
-    q.set_gmem_flags(*f.U64Member("flags", "file", 0));
     q.set_hash_contents(true);
-    auto it = slots_by_fd.find(fd);
-    if (it != slots_by_fd.end()) {
-      q.set_vm_token(vm_token);
-      for (const auto& s : it->second) *q.add_memslots() = s;
-    }
     Result<v1::AttachReply> r = client.Attach(q);
     if (!r.ok()) return Fail("attach " + q.name(), r.status());
     std::string kind = r->gmem().kind();

@@ -4,8 +4,9 @@
 // MMAP-only, i.e. private), binds memslots to them and sets a mempolicy; it
 // always makes a shmem memfd, and a HugeTLB memfd when asked (reserving huge
 // pages and putting nr_hugepages back at exit). Every touchable file gets a
-// written pattern and a punched hole. It prints one JSON line (pid, fds,
-// sizes, flags, memslots: a valid `khoctl capture --memslots` file) and then
+// written pattern and a punched hole. It prints one JSON line, a FixtureReport
+// (fixture_report.proto: pid, fds, sizes, flags, and under "declaration" its
+// files and memslots, a valid `khoctl capture --memslots` file) and then
 // serves commands on stdin until stdin closes or SIGTERM:
 //   punch NAME FIRST COUNT    fallocate(PUNCH_HOLE) pages
 //   touch NAME PAGE           write to a page (allocates a hole)
@@ -39,11 +40,15 @@
 #include <string>
 #include <vector>
 
+#include <google/protobuf/util/json_util.h>
+
+#include "common/hex.h"
 #include "common/unique_fd.h"
 #include "kernel/kvm.h"
 #include "kernel/kvm_uapi.h"
 #include "kernel/memory_file.h"
 #include "kernel/mempolicy.h"
+#include "tools/vmm_fixture/fixture_report.pb.h"
 
 namespace khod {
 namespace {
@@ -185,28 +190,51 @@ Status ReserveHugepages(uint64_t n, HugepageReservation* r) {
   return Status::Ok();
 }
 
-std::string Json(const std::vector<FixtureFile>& files, const std::string& kvm_reason,
-                 const std::string& vms_json, uint64_t hugepages_added, const std::string& hugetlb_reason) {
-  std::ostringstream o;
-  o << "{\"pid\":" << ::getpid() << ",\"kvm\":" << (kvm_reason.empty() ? "true" : "false")
-    << ",\"kvm_reason\":\"" << kvm_reason << "\",\"hugepages_reserved\":" << hugepages_added
-    << ",\"hugetlb_reason\":\"" << hugetlb_reason << "\",\"files\":[";
-  for (size_t i = 0; i < files.size(); ++i) {
-    const FixtureFile& f = files[i];
+// The report line: what was made, and its declaration (a valid --memslots file).
+std::string ReportJson(const std::vector<FixtureFile>& files, const std::string& kvm_reason,
+                       const std::vector<v1::DeclaredMemslot>& slots, uint64_t hugepages_added,
+                       const std::string& hugetlb_reason) {
+  fixture::v1::FixtureReport r;
+  r.set_pid(::getpid());
+  r.set_kvm(kvm_reason.empty());
+  r.set_kvm_reason(kvm_reason);
+  r.set_hugepages_reserved(hugepages_added);
+  r.set_hugetlb_reason(hugetlb_reason);
+  for (const FixtureFile& f : files) {
     struct stat st {};
     ::fstat(f.fd.get(), &st);
-    o << (i ? "," : "") << "{\"name\":\"" << f.name << "\",\"kind\":\"" << f.kind
-      << "\",\"fd\":" << f.fd.get() << ",\"inode\":" << st.st_ino << ",\"size\":" << f.size
-      << ",\"flags\":" << f.flags << ",\"page_size\":" << f.page_size << ",\"policy\":\""
-      << f.policy << "\",\"map\":\"0x" << std::hex << reinterpret_cast<uintptr_t>(f.map)
-      << "\",\"private_map\":\"0x" << reinterpret_cast<uintptr_t>(f.private_map) << std::dec
-      << "\",\"holes\":[";
-    for (size_t h = 0; h < f.holes.size(); ++h)
-      o << (h ? "," : "") << "[" << f.holes[h].first << "," << f.holes[h].second << "]";
-    o << "]}";
+    fixture::v1::FixtureFile* o = r.add_files();
+    o->set_name(f.name);
+    o->set_kind(f.kind);
+    o->set_fd(f.fd.get());
+    o->set_inode(st.st_ino);
+    o->set_size(f.size);
+    o->set_flags(f.flags);
+    o->set_page_size(f.page_size);
+    o->set_policy(f.policy);
+    o->set_map(Hex(reinterpret_cast<uintptr_t>(f.map)));
+    o->set_private_map(Hex(reinterpret_cast<uintptr_t>(f.private_map)));
+    for (const auto& [first, count] : f.holes) {
+      fixture::v1::PageRange* h = o->add_holes();
+      h->set_first(first);
+      h->set_count(count);
+    }
+    v1::DeclaredFile* d = r.mutable_declaration()->add_files();
+    d->set_fd(f.fd.get());
+    d->set_flags(f.flags);
+    d->set_name(f.name);
   }
-  o << "],\"vms\":" << vms_json << "}";
-  return o.str();
+  if (!slots.empty()) {
+    v1::DeclaredVm* vm = r.mutable_declaration()->add_vms();
+    vm->set_token(1);
+    vm->set_vm_type(0);
+    for (const v1::DeclaredMemslot& m : slots) *vm->add_memslots() = m;
+  }
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(r, &json, options).ok()) return "{}";
+  return json;
 }
 
 FixtureFile* FindFile(std::vector<FixtureFile>& files, const std::string& name) {
@@ -392,7 +420,8 @@ int Main(int argc, char** argv) {
 
   std::vector<FixtureFile> files;
   HugepageReservation reservation;
-  std::string kvm_reason, hugetlb_reason, vms_json = "[]";
+  std::string kvm_reason, hugetlb_reason;
+  std::vector<v1::DeclaredMemslot> slots;  // of the one VM, when there is one
   std::optional<Kvm> kvm;
   std::optional<KvmVm> vm;
 
@@ -448,7 +477,6 @@ int Main(int argc, char** argv) {
       auto v = kvm->CreateVm(0);
       if (!v.ok()) return fail(v.status());
       vm.emplace(std::move(*v));
-      std::ostringstream slots;
       const uint64_t size = opt.gmem_mib << 20;
       const uint64_t flag_sets[2] = {uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared,
                                      uapi::kGuestMemfdFlagMmap};
@@ -471,17 +499,21 @@ int Main(int argc, char** argv) {
         const uint64_t gpa = static_cast<uint64_t>(i) << 30;
         s = vm->SetGuestMemfdRegion(static_cast<uint32_t>(i), gpa, size, uaddr, f.fd.get(), 0);
         if (!s.ok()) return fail(s);
-        slots << (i ? "," : "") << "{\"slot\":" << i << ",\"flags\":" << uapi::kMemGuestMemfd
-              << ",\"base_gfn\":" << (gpa >> 12) << ",\"npages\":" << (size >> 12)
-              << ",\"userspace_addr\":\"0x" << std::hex << uaddr << std::dec
-              << "\",\"gmem_fd\":" << f.fd.get() << ",\"gmem_offset\":0}";
+        v1::DeclaredMemslot m;
+        m.set_slot(static_cast<uint32_t>(i));
+        m.set_flags(uapi::kMemGuestMemfd);
+        m.set_base_gfn(gpa >> 12);
+        m.set_npages(size >> 12);
+        m.set_userspace_addr(Hex(uaddr));
+        m.set_gmem_fd(f.fd.get());
+        m.set_gmem_offset(0);
+        slots.push_back(m);
         files.push_back(std::move(f));
       }
-      vms_json = "[{\"token\":1,\"vm_type\":0,\"memslots\":[" + slots.str() + "]}]";
     }
   }
 
-  std::printf("%s\n", Json(files, kvm_reason, vms_json, reservation.added, hugetlb_reason).c_str());
+  std::printf("%s\n", ReportJson(files, kvm_reason, slots, reservation.added, hugetlb_reason).c_str());
   std::fflush(stdout);
 
   std::string buf;
