@@ -1,5 +1,7 @@
 // khoctl restore / verify-restore: the new side of a handover, over gRPC.
-//   restore        Restore (adopt or rebuild every gmem), then Verify unless --no-verify
+//   restore        Restore (adopt or rebuild every gmem), then Verify unless --no-verify;
+//                  --json: the PhaseReply on one line, then the VerifyReply on the next
+//                  (khoctl/proto_json.h), exit code as without
 //   verify-restore Verify only: prints the diff; exit 0 equal, 1 different, 2 error
 #include <algorithm>
 #include <cstdio>
@@ -8,13 +10,14 @@
 #include "khoctl/commands.h"
 #include "khoctl/flag_parser.h"
 #include "khoctl/khod_call.h"
+#include "khoctl/proto_json.h"
 #include "khoctl/status_report.h"
 
 namespace khod {
 
 static const char kRestoreUsage[] =
     "restore [--socket PATH] [--force-rebuild] [--from-state-dir] [--no-verify] "
-    "[--rebuild-into TOKEN:VM:PID:FD[,...]]";
+    "[--rebuild-into TOKEN:VM:PID:FD[,...]] [--json]";
 
 // --rebuild-into: guest_memfds the restarted VMM made on its VMs, as
 // TOKEN:VM_TOKEN:PID:FD items separated by commas.
@@ -40,10 +43,10 @@ static Status ParseRebuildInto(const std::string& text, v1::RestoreRequest* q) {
 }
 static const char kVerifyUsage[] = "verify-restore [--socket PATH] [--json]";
 
-static int PrintVerify(const std::string& socket, KhodClient* client) {
+static int PrintVerify(const std::string& socket, KhodClient* client, bool json) {
   Result<v1::VerifyReply> v = client->Verify();
   if (!v.ok()) return FailKhodCall("restore", socket, v.status());
-  return PrintVerifyReply(*v, /*json=*/false);
+  return PrintVerifyReply(*v, json);
 }
 
 int RunRestore(const Args& args) {
@@ -51,7 +54,8 @@ int RunRestore(const Args& args) {
                                             {"--force-rebuild", false},
                                             {"--from-state-dir", false},
                                             {"--no-verify", false},
-                                            {"--rebuild-into", true}});
+                                            {"--rebuild-into", true},
+                                            {"--json", false}});
   if (!f.ok()) return FailWithUsage("restore", kRestoreUsage, f.status());
   if (Status s = RefuseArguments(f->positionals()); !s.ok())
     return FailWithUsage("restore", kRestoreUsage, s);
@@ -65,8 +69,13 @@ int RunRestore(const Args& args) {
       return FailWithUsage("restore", kRestoreUsage, s);
   Result<v1::PhaseReply> r = client.Restore(q);
   if (!r.ok()) return FailKhodCall("restore", socket, r.status());
-  std::printf("%s: %s\n", v1::Phase_Name(r->phase()).c_str(), r->message().c_str());
-  return f->Has("--no-verify") ? kExitOk : PrintVerify(socket, &client);
+  const bool json = f->Has("--json");
+  if (json) {
+    if (const int printed = PrintJson("restore", *r); printed != kExitOk) return printed;
+  } else {
+    std::printf("%s: %s\n", v1::Phase_Name(r->phase()).c_str(), r->message().c_str());
+  }
+  return f->Has("--no-verify") ? kExitOk : PrintVerify(socket, &client, json);
 }
 
 // An alias of the gRPC form of `khoctl verify`.

@@ -249,6 +249,16 @@ TEST_F(KhodServiceTest, StatusJsonParsesAsTheStatusReply) {
       << out;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(out, &p).ok()) << out;
   EXPECT_EQ(p.phase(), v1::HANDED_OVER);
+  // restore --json: its PhaseReply on one line, then Verify's VerifyReply on the next.
+  const int restored = RunShell("khoctl/khoctl restore --json --socket " + sock, &out);
+  EXPECT_TRUE(restored == 0 || restored == 3) << restored << " " << out;
+  const size_t nl = out.find('\n');
+  ASSERT_NE(nl, std::string::npos) << out;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(out.substr(0, nl), &p).ok()) << out;
+  EXPECT_EQ(p.phase(), v1::RESTORED);
+  v1::VerifyReply v;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(out.substr(nl + 1), &v).ok()) << out;
+  EXPECT_FALSE(v.verdict().empty()) << out;
 }
 
 // A generic gRPC client learns khod's API from khod itself.

@@ -29,6 +29,10 @@ TEST(VmmFixtureCliTest, ArgumentsAreChecked) {
   EXPECT_EQ(RunFixture("--gmem-mib 99999999999999999999"), 2);
   EXPECT_EQ(RunFixture("--bogus"), 2);
   EXPECT_EQ(RunFixture("--shmem-mib 1 --gmem-mib 0"), 0);  // stdin closed: reports, exits
+  EXPECT_EQ(RunFixture("--shmem-mib=1 --gmem-mib=0"), 0);  // --flag=value too
+  EXPECT_EQ(RunFixture("--shmem-mib 1 --shmem-mib 2"), 2);
+  EXPECT_EQ(RunFixture("--shmem-mib 1048577"), 2);
+  EXPECT_EQ(RunFixture("stray"), 2);
 }
 
 TEST(VmmFixtureCliTest, CommandsOutsideTheFileAreRefused) {
@@ -60,6 +64,10 @@ TEST(VmmFixtureCliTest, TakeBackChecksInodeAndPattern) {
   const uint64_t inode = f.File("shmem0")->inode();
   EXPECT_EQ(RunFixture("--take-back " + target + std::to_string(inode)), 0);
   EXPECT_EQ(RunFixture("--take-back " + target + std::to_string(inode + 1)), 1);  // another file
+  const std::string same = target + std::to_string(inode);
+  EXPECT_EQ(RunFixture("--take-back=" + same + "," + same), 0);  // a list, one item per file
+  EXPECT_EQ(RunFixture("--take-back " + same + "," + target + std::to_string(inode + 1)), 1);
+  EXPECT_EQ(RunFixture("--take-back " + same + ","), 2);
   ASSERT_TRUE(f.Command("write shmem0 3 0").ok());  // the pattern broken on page 3
   EXPECT_EQ(RunFixture("--take-back " + target + std::to_string(inode)), 1);
 }

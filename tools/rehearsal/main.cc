@@ -72,6 +72,7 @@ bool VmmTakesMemoryBack(const std::string& fixture, const v1::PhaseReply& restor
                         const std::map<std::string, uint64_t>& inode_by_name,
                         const std::string& log) {
   std::vector<std::string> argv = {fixture};
+  std::string items;  // PID:FD:NAME:INODE, one per kernel file
   for (const auto& g : restored.gmems()) {
     if (g.provenance() == "MODEL") continue;
     auto inode = inode_by_name.find(g.name());
@@ -79,11 +80,12 @@ bool VmmTakesMemoryBack(const std::string& fixture, const v1::PhaseReply& restor
       std::printf("   VMM cannot take %s back: khod reports no fd for it\n", g.name().c_str());
       return false;
     }
-    argv.push_back("--take-back");
-    argv.push_back(std::to_string(restored.pid()) + ":" + std::to_string(g.khod_fd()) + ":" +
-                   g.name() + ":" + std::to_string(inode->second));
+    items += (items.empty() ? "" : ",") + std::to_string(restored.pid()) + ":" +
+             std::to_string(g.khod_fd()) + ":" + g.name() + ":" + std::to_string(inode->second);
   }
-  if (argv.size() == 1) return true;
+  if (items.empty()) return true;
+  argv.push_back("--take-back");
+  argv.push_back(items);
   Result<ChildProcess> vmm = ChildProcess::Start(argv, true, log);
   if (!vmm.ok()) {
     std::printf("   new VMM did not start: %s\n", vmm.status().ToString().c_str());

@@ -14,7 +14,7 @@
 //   policy NAME MODE          mbind default|bind|interleave|preferred (node 0)
 // Each command answers one line: "ok" or "error: ...".
 //
-// --take-back PID:FD:NAME:INODE (repeatable) plays the VMM restarted after a
+// --take-back PID:FD:NAME:INODE[,...] (one item per file) plays the VMM restarted after a
 // live update instead: it takes each restored file back from khod (PID, FD:
 // GmemInfo.khod_fd) with pidfd_getfd, checks it is the file the first VMM
 // had (INODE) and that the pattern Populate wrote is intact (the punched hole
@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -42,6 +43,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include "common/flags.h"
 #include "common/hex.h"
 #include "common/unique_fd.h"
 #include "kernel/kvm.h"
@@ -281,8 +283,8 @@ Status RunCommand(std::vector<FixtureFile>& files, const std::string& line) {
 }
 
 constexpr const char* kUsage =
-    "usage: vmm_fixture [--shmem-mib N=16] [--hugetlb-mib N=0] [--gmem-mib N=8] [--no-populate]\n"
-    "       vmm_fixture --take-back PID:FD:NAME:INODE [--take-back ...]\n";
+    "vmm_fixture [--shmem-mib N] [--hugetlb-mib N] [--gmem-mib N] [--no-populate]\n"
+    "       vmm_fixture --take-back PID:FD:NAME:INODE[,PID:FD:NAME:INODE...]";
 
 struct TakeBack {
   int pid = 0, fd = 0;
@@ -359,52 +361,53 @@ bool CheckTakenBack(const TakeBack& t) {
   return true;
 }
 
-// A size in MiB: a number, at most 1 TiB (so that << 20 cannot wrap).
-bool ParseMib(const char* text, uint64_t* out) {
-  if (!text || !*text || *text == '-') return false;
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long v = std::strtoull(text, &end, 0);
-  if (errno || *end || v > (1ull << 20)) return false;
-  *out = v;
-  return true;
+// Flag `name` as a size in MiB: a number, at most 1 TiB (so that << 20 cannot wrap).
+Status MibFlag(const ParsedFlags& f, const char* name, uint64_t* out) {
+  Result<uint64_t> v = f.GetUint(name, *out);
+  if (!v.ok()) return v.status();
+  if (*v > (uint64_t{1} << 20))
+    return Status::InvalidArgument(std::string(name) + " " + std::to_string(*v) +
+                                   " is more than 1048576 MiB");
+  *out = *v;
+  return Status::Ok();
 }
 
 int Main(int argc, char** argv) {
+  int exit_code = 0;
+  std::optional<ParsedFlags> flags = ParseCommandLine(
+      argc, argv, kUsage,
+      {{"--shmem-mib", true, nullptr, "N  shmem memfd size in MiB (16; 0: none)"},
+       {"--hugetlb-mib", true, nullptr, "N  HugeTLB memfd size in MiB (0: none)"},
+       {"--gmem-mib", true, nullptr, "N  size of each guest_memfd in MiB (8; 0: no VM)"},
+       {"--no-populate", false, nullptr, "  leave the files unwritten"},
+       {"--take-back", true, nullptr,
+        "LIST  play the restarted VMM: take each file back from khod and check it"}},
+      &exit_code);
+  if (!flags) return exit_code;
   Options opt;
+  opt.populate = !flags->Has("--no-populate");
+  for (auto [name, mib] : {std::pair<const char*, uint64_t*>{"--shmem-mib", &opt.shmem_mib},
+                           {"--hugetlb-mib", &opt.hugetlb_mib},
+                           {"--gmem-mib", &opt.gmem_mib}}) {
+    if (Status s = MibFlag(*flags, name, mib); !s.ok()) {
+      std::fprintf(stderr, "vmm_fixture: %s\nusage: %s\n", s.message().c_str(), kUsage);
+      return 2;
+    }
+  }
   std::vector<TakeBack> take_back;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--take-back") {
+  if (flags->Has("--take-back")) {
+    const std::string list = flags->Get("--take-back");
+    for (size_t start = 0; start <= list.size();) {
+      const size_t end = std::min(list.find(',', start), list.size());
+      const std::string item = list.substr(start, end - start);
       TakeBack t;
-      const char* value = i + 1 < argc ? argv[++i] : nullptr;
-      if (!ParseTakeBack(value, &t)) {
-        std::fprintf(stderr, "vmm_fixture: --take-back needs PID:FD:NAME:INODE, got '%s'\n%s",
-                     value ? value : "", kUsage);
+      if (!ParseTakeBack(item.c_str(), &t)) {
+        std::fprintf(stderr, "vmm_fixture: --take-back needs PID:FD:NAME:INODE, got '%s'\n",
+                     item.c_str());
         return 2;
       }
       take_back.push_back(t);
-      continue;
-    }
-    uint64_t* mib = a == "--shmem-mib"     ? &opt.shmem_mib
-                    : a == "--hugetlb-mib" ? &opt.hugetlb_mib
-                    : a == "--gmem-mib"    ? &opt.gmem_mib
-                                           : nullptr;
-    if (mib) {
-      const char* value = i + 1 < argc ? argv[++i] : nullptr;
-      if (!ParseMib(value, mib)) {
-        std::fprintf(stderr, "vmm_fixture: %s needs a number of MiB (0..1048576), got '%s'\n%s",
-                     a.c_str(), value ? value : "", kUsage);
-        return 2;
-      }
-    } else if (a == "--no-populate") {
-      opt.populate = false;
-    } else if (a == "--help" || a == "-h") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    } else {
-      std::fprintf(stderr, "vmm_fixture: unknown argument '%s'\n%s", a.c_str(), kUsage);
-      return 2;
+      start = end + 1;
     }
   }
   if (!take_back.empty()) {
