@@ -3,15 +3,17 @@
 // of 1 GiB HugeTLB folios, with a few extra references taken and dropped so
 // some conversions are refused busy. Prints conversions per second, peak RSS
 // (getrusage ru_maxrss) and the size of the resulting snapshot in both blob
-// formats. Usage: model_conversion_bench [conversions] [seed]
+// formats. Usage: model_conversion_bench [--conversions N] [--seed S] (--help)
 #include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <random>
 #include <vector>
 
+#include "common/flags.h"
 #include "model/model_invariants.h"
 #include "model/model_source.h"
 #include "serializer/serializer.h"
@@ -115,7 +117,19 @@ int Run(uint64_t conversions, uint64_t seed) {
 }  // namespace khod
 
 int main(int argc, char** argv) {
-  const uint64_t n = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1000000;
-  const uint64_t seed = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 1;
-  return khod::Run(n, seed);
+  int exit_code = 0;
+  std::optional<khod::ParsedFlags> f = khod::ParseCommandLine(
+      argc, argv, "model_conversion_bench [--conversions N] [--seed S]",
+      {{"--conversions", true, nullptr, "N  random conversions to make (1000000)"},
+       {"--seed", true, nullptr, "S  seed of their generator (1)"}},
+      &exit_code);
+  if (!f) return exit_code;
+  khod::Result<uint64_t> n = f->GetUint("--conversions", 1000000);
+  khod::Result<uint64_t> seed = f->GetUint("--seed", 1);
+  for (const khod::Status& s : {n.status(), seed.status()})
+    if (!s.ok()) {
+      std::fprintf(stderr, "model_conversion_bench: %s\n", s.message().c_str());
+      return 2;
+    }
+  return khod::Run(*n, *seed);
 }
