@@ -110,18 +110,6 @@ void ProbeKvm(KernelCaps* c) {
   c->vm_types = types.ok() && *types > 0 ? static_cast<uint64_t>(*types) : 0;
 }
 
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') out += '\\';
-    if (static_cast<unsigned char>(ch) < 0x20) continue;
-    out += ch;
-  }
-  return out + "\"";
-}
-
-const char* Bool(bool b) { return b ? "true" : "false"; }
-
 }  // namespace
 
 KernelCaps ProbeKernel() {
@@ -169,26 +157,6 @@ std::string CapsToText(const KernelCaps& c) {
   o << "kpageflags        " << (c.kpageflags_readable ? "yes" : "no (needs root)") << "\n";
   o << "kho               " << (c.kho ? "yes" : "no") << ": " << c.kho_evidence << "\n";
   o << "luo               " << (c.luo ? "yes (/dev/liveupdate)" : "no (/dev/liveupdate missing)") << "\n";
-  return o.str();
-}
-
-std::string CapsToJson(const KernelCaps& c) {
-  std::ostringstream o;
-  o << "{\"kernel_release\":" << JsonString(c.kernel_release) << ",\"kvm\":{\"available\":"
-    << Bool(c.kvm_available) << ",\"reason\":" << JsonString(c.kvm_reason)
-    << ",\"guest_memfd\":" << Bool(c.guest_memfd) << ",\"guest_memfd_flags\":" << c.guest_memfd_flags
-    << ",\"user_memory2\":" << Bool(c.user_memory2) << ",\"memory_attributes\":" << c.memory_attributes
-    << ",\"vm_types\":" << c.vm_types << ",\"gmem_shared_policy\":{\"answer\":"
-    << JsonString(SharedPolicyAnswerName(c.gmem_shared_policy.answer))
-    << ",\"evidence\":" << JsonString(c.gmem_shared_policy.evidence) << "}},\"hugetlb\":[";
-  for (size_t i = 0; i < c.hugepage_sizes.size(); ++i) {
-    const auto& h = c.hugepage_sizes[i];
-    o << (i ? "," : "") << "{\"size_kb\":" << h.size_kb << ",\"total\":" << h.total
-      << ",\"free\":" << h.free << "}";
-  }
-  o << "],\"pfns_readable\":" << Bool(c.pfns_readable)
-    << ",\"kpageflags_readable\":" << Bool(c.kpageflags_readable) << ",\"kho\":" << Bool(c.kho)
-    << ",\"kho_evidence\":" << JsonString(c.kho_evidence) << ",\"luo\":" << Bool(c.luo) << "}";
   return o.str();
 }
 

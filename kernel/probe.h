@@ -41,7 +41,6 @@ struct KernelCaps {
 
 KernelCaps ProbeKernel();
 std::string CapsToText(const KernelCaps& caps);
-std::string CapsToJson(const KernelCaps& caps);  // one line
 
 }  // namespace khod
 

@@ -6,7 +6,10 @@
 #include <cstdio>
 #include <string>
 
+#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
+
+#include "khoctl/probe_report.pb.h"
 
 #include "tests/kho_tree.h"
 
@@ -32,6 +35,14 @@ Out Khoctl(const std::string& args) {
 
 bool Has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
+// khoctl probe --json's line as its message (khoctl/probe_report.proto).
+khoctl::v1::ProbeReport Report(const std::string& json) {
+  khoctl::v1::ProbeReport r;
+  const auto parsed = google::protobuf::util::JsonStringToMessage(json, &r);
+  EXPECT_TRUE(parsed.ok()) << parsed.message() << ": " << json;
+  return r;
+}
+
 TEST(KhoctlProbeTest, ListsTheIncomingKhoTree) {
   const std::string root = MakeTempDir();
   WriteKhoIn(root, KhoRootFdt("kho-v1", {{"LUO"}}), {{"LUO", LuoFdt(4)}});
@@ -41,9 +52,15 @@ TEST(KhoctlProbeTest, ListsTheIncomingKhoTree) {
   EXPECT_TRUE(Has(o.text, ", compatible kho-v1, sub-FDTs: LUO (luo-v1, ")) << o.text;
   o = Khoctl("probe --json --debugfs " + root);
   EXPECT_EQ(o.code, 0) << o.text;
-  EXPECT_TRUE(Has(o.text, "\"kho_incoming\":{\"present\":true,\"summary\":\"KHO incoming FDT: ")) << o.text;
-  EXPECT_TRUE(Has(o.text, "{\"name\":\"LUO\",\"compatible\":\"luo-v1\",")) << o.text;
   EXPECT_EQ(o.text.find('\n'), o.text.size() - 1) << "one line: " << o.text;
+  khoctl::v1::ProbeReport r = Report(o.text);
+  EXPECT_TRUE(r.kho_incoming().present()) << o.text;
+  EXPECT_EQ(r.kho_incoming().summary().rfind("KHO incoming FDT: ", 0), 0u) << o.text;
+  EXPECT_EQ(r.kho_incoming().compatible(), "kho-v1");
+  ASSERT_EQ(r.kho_incoming().sub_fdts_size(), 1) << o.text;
+  EXPECT_EQ(r.kho_incoming().sub_fdts(0).name(), "LUO");
+  EXPECT_EQ(r.kho_incoming().sub_fdts(0).compatible(), "luo-v1");
+  EXPECT_EQ(r.kho_incoming().error(), "");
 }
 
 TEST(KhoctlProbeTest, AbsentAndMalformedTreesAreReported) {
@@ -59,9 +76,11 @@ TEST(KhoctlProbeTest, AbsentAndMalformedTreesAreReported) {
                               "/kho/in/fdt: KHO incoming FDT has no compatible on its root node"))
       << o.text;
   o = Khoctl("probe --json --debugfs " + root);
-  EXPECT_TRUE(Has(o.text, "\"kho_incoming\":{\"error\":\"Corruption: " + root +
-                              "/kho/in/fdt: KHO incoming FDT has no compatible on its root node "
-                              "(KHO writes \\\"kho-v1\\\")\"}}"))
+  EXPECT_EQ(o.code, 0) << o.text;
+  EXPECT_EQ(Report(o.text).kho_incoming().error(),
+            "Corruption: " + root +
+                "/kho/in/fdt: KHO incoming FDT has no compatible on its root node "
+                "(KHO writes \"kho-v1\")")
       << o.text;
 }
 
