@@ -45,7 +45,7 @@ Result<InstanceLock> InstanceLock::Acquire(const std::string& state_dir) {
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) < 0) {
     // The lock is what counts; the pid is a courtesy.
   }
-  return std::move(lock);
+  return lock;
 }
 
 Result<InstanceLock> InstanceLock::Adopt(int fd, const std::string& state_dir) {
@@ -54,7 +54,7 @@ Result<InstanceLock> InstanceLock::Adopt(int fd, const std::string& state_dir) {
   // The same open file description still holds it: flock succeeds at once.
   if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0)
     return Status::FromErrno("--lock-fd " + std::to_string(fd) + " (" + named + ")", errno);
-  return std::move(lock);  // exec kept the pid the file names
+  return lock;  // exec kept the pid the file names
 }
 
 }  // namespace khod

@@ -70,7 +70,7 @@ class FdtReader {
   template <typename T>
   Status Small(int node, const std::string& where, const char* name, uint32_t max,
                bool unsupported, T* out) const {
-    uint32_t v;
+    uint32_t v = 0;  // set by Int; gcc -O1 (the sanitizer builds) cannot tell
     KHOD_RETURN_IF_ERROR(Int(node, where, name, &v));
     if (v > max) {
       std::string msg = "fdt: " + where + ": property '" + name + "' value " +

@@ -150,7 +150,7 @@ TEST(FlagBaselineTest, CursorCutsAsASearchDoes) {
   for (uint32_t i = 0; i < 3000; ++i) {
     index += i % 7 == 0 ? 3 : 0;  // holes now and then
     const uint32_t n = 1 + i % 5;
-    x.push_back(Ext(index, 100000 + index, n, i % 11 == 0 ? kFolioUptodate : kDirtyUptodate));
+    x.push_back(Ext(index, 100000 + index, n, i % 11 == 0 ? uint8_t{kFolioUptodate} : kDirtyUptodate));
     index += n;
   }
   FlagBaseline b(&x, 0, kPteHolder);

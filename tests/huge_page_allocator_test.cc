@@ -111,8 +111,9 @@ TEST(HugePageAllocatorTest, AdviseHugePagesCoversOnlyWholeAlignedRangesInside) {
   EXPECT_TRUE(AdviseHugePages(p, s.capacity()));
   const uintptr_t first = (reinterpret_cast<uintptr_t>(p) + kHugePageBytes - 1) & ~(uintptr_t{kHugePageBytes} - 1);
   EXPECT_NE(SmapsOf(reinterpret_cast<void*>(first)).vm_flags.find(" hg"), std::string::npos);
-  if (first > reinterpret_cast<uintptr_t>(p))  // the unaligned head is not advised
+  if (first > reinterpret_cast<uintptr_t>(p)) {  // the unaligned head is not advised
     EXPECT_EQ(SmapsOf(p).vm_flags.find(" hg"), std::string::npos);
+  }
   s.assign(6 << 20, 'x');  // still an ordinary, writable buffer
   EXPECT_EQ(s[(6 << 20) - 1], 'x');
   // Less than one aligned huge page: nothing to advise.

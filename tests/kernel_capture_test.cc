@@ -96,7 +96,9 @@ TEST(FolioExtentBuilderTest, AppendIsAddingTheTailsRunsOneByOne) {
     for (int i = 0; i < 40; ++i) {
       const uint64_t len = 1 + rng() % 4;
       if (rng() % 3 == 0) pfn = 1000 + rng() % 100000;  // a PFN jump, else contiguous
-      runs.push_back({index, rng() % 7 == 0 ? kPfnUnknown : pfn, len, rng() % 2 ? kFolioDirty : 0});
+      const uint64_t run_pfn = rng() % 7 == 0 ? kPfnUnknown : pfn;
+      const uint64_t flags = rng() % 2 ? kFolioDirty : 0;
+      runs.push_back({index, run_pfn, len, flags});
       index += len + (rng() % 9 == 0 ? 1 : 0);  // now and then a hole
       pfn += len;
     }
@@ -513,7 +515,9 @@ TEST(KernelCaptureTest, InitSharedGuestMemfdCapturesUsedPagesOnly) {
   uint64_t n = 0;
   for (uint64_t p = 0; p < 512; ++p) {
     n += covered[p];
-    if (p < 100) EXPECT_TRUE(covered[p]) << p;
+    if (p < 100) {
+      EXPECT_TRUE(covered[p]) << p;
+    }
   }
   EXPECT_EQ(n, 100u) << "the fallocated pages are not initialized";
   for (const auto& e : g->folios) EXPECT_NE(e.first_pfn, kPfnUnknown);

@@ -109,8 +109,8 @@ TEST(KhoctlLiveCliTest, FifoInputsAreRefusedNotWaitedOn) {
   const std::string fifo = Tmp("in.fifo");
   ::unlink(fifo.c_str());
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  for (const std::string args : {"inspect " + fifo, "convert " + fifo + " --to proto -o " +
-                                                        Tmp("never.proto")}) {
+  for (const std::string& args : {"inspect " + fifo, "convert " + fifo + " --to proto -o " +
+                                                         Tmp("never.proto")}) {
     CliResult r = Khoctl(args);
     EXPECT_EQ(r.code, 2) << args;
     EXPECT_TRUE(Has(r.err, fifo + " is a FIFO, not a regular file")) << r.err;

@@ -93,7 +93,9 @@ TEST(HeldMappingTest, ReadsTheSamePfnsAsAMappingOfOurOwn) {
   auto own = OwnPfns(fd, pages);
   for (uint64_t p = 0; p < pages; ++p) {
     ASSERT_EQ(PagemapPresent(e[p]), p != hole) << "page " << p;
-    if (p != hole) ASSERT_EQ(PagemapPfn(e[p]), own[p]) << "page " << p;
+    if (p != hole) {
+      ASSERT_EQ(PagemapPfn(e[p]), own[p]) << "page " << p;
+    }
   }
   // Longer than the child maps: not this mapping.
   auto too_long = HeldMapping::Find(child, fd, 2 * pages * kPage);

@@ -168,8 +168,9 @@ TEST(SerializerGolden, EveryTruncationIsDetected) {
       Snapshot out;
       const Status s = DecodeAny(std::string_view(blob.data(), len), &out);
       EXPECT_FALSE(s.ok()) << "truncated to " << len << " bytes decoded";
-      if (len >= 8)  // past the magic, the message names the problem
+      if (len >= 8) {  // past the magic, the message names the problem
         EXPECT_EQ(s.code(), Status::Code::kCorruption) << len << ": " << s.ToString();
+      }
     }
   }
 }
