@@ -9,7 +9,12 @@
 #          --config=tsan, less tests tagged no_tsan
 # KHOD_TEST_PASSES picks passes (default "plain asan"; the tsan pass has not yet had a complete
 # run on this 2-core machine: KHOD_TEST_PASSES="plain asan tsan" adds it). The asan pass leaves
-# out the daemon, khoctl and gRPC tests to keep CI well inside its hour on 2 shared cores.
+# out the daemon, khoctl and gRPC tests to keep CI well inside its hour on 2 shared cores; each
+# pass's wall time is printed after it.
+# A test that leaves an entry in /tmp fails the run: tests make their files in a TempDir
+# (tests/fixture.h), under TEST_TMPDIR or, for a socket path TEST_TMPDIR is too long for,
+# /tmp/khod-<tag>-*, <tag> naming this checkout (KHOD_TEST_TAG), so runs from other checkouts
+# at the same time are not counted.
 # Arguments go to every bazel test.
 # Tests that need /dev/kvm, root or hugepages skip with the reason when absent.
 set -uo pipefail
@@ -18,6 +23,12 @@ scripts/deps.sh
 results=$(mktemp -d /tmp/khod-test-results.XXXXXX)
 trap 'rm -rf "$results"' EXIT
 status=0
+# One tag per checkout (a fixed one keeps Bazel's cached test results valid across runs).
+tag=$(pwd | sha1sum | cut -c1-8)
+leftovers() { ls -d /tmp/khod-"$tag"-* 2>/dev/null; }
+others() { ls -d /tmp/khod-* /tmp/khoctl-* 2>/dev/null | grep -v -e "^/tmp/khod-$tag-" -e "^$results\$"; }
+before=$(leftovers)
+others_before=$(others)
 
 # run_pass NAME QUERY CONFIG_FLAG... -- EXTRA_ARGS...
 run_pass() {
@@ -33,10 +44,12 @@ run_pass() {
     return
   fi
   echo "=== pass $name: $(echo "$targets" | wc -l) test targets ${config[*]}" >&2
+  local start=$SECONDS
   # Tests that reserve HugeTLB pages change a machine-wide sysctl: run them one at a time.
-  bazel test "${config[@]}" --keep_going --local_test_jobs=1 \
+  bazel test "${config[@]}" --keep_going --local_test_jobs=1 --test_env=KHOD_TEST_TAG="$tag" \
     --build_event_json_file="$results/$name.bep.json" "$@" $targets || status=1
   python3 scripts/collect_test_xml.py "$results/$name.bep.json" "$results/xml/$name" $targets
+  echo "=== pass $name: $((SECONDS - start)) s" >&2
 }
 
 for pass in ${KHOD_TEST_PASSES:-plain asan}; do
@@ -52,6 +65,18 @@ for pass in ${KHOD_TEST_PASSES:-plain asan}; do
     *) echo "test.sh: unknown pass '$pass' (plain, asan, tsan)" >&2; status=1 ;;
   esac
 done
+left=$(comm -13 <(echo "$before") <(leftovers))
+if [ -n "$left" ]; then
+  echo "test.sh: tests left these behind in /tmp (each test's TempDir removes its own):" >&2
+  echo "$left" >&2
+  status=1
+fi
+untagged=$(comm -13 <(echo "$others_before") <(others))
+if [ -n "$untagged" ]; then
+  echo "test.sh: note: new in /tmp without this checkout's tag (another run at the same time," >&2
+  echo "or a test writing to /tmp itself, not through TempDir):" >&2
+  echo "$untagged" >&2
+fi
 python3 scripts/test_summary.py "$results/xml"
 summary=$?
 [ $status -eq 0 ] && [ $summary -eq 0 ]

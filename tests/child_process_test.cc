@@ -1,6 +1,7 @@
 // ChildProcess (tools/rehearsal): the child gets stdin, stdout, stderr and
 // nothing else from us, so khod started by tests or the rehearsal holds no
 // stray fds (a leaked log fd once showed up in khod's /proc/PID/fd).
+#include "tests/fixture.h"
 #include "tools/rehearsal/child_process.h"
 
 #include <cstdlib>
@@ -13,8 +14,8 @@ namespace khod {
 namespace {
 
 TEST(ChildProcessTest, ChildInheritsOnlyStdio) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string log = std::string(tmp ? tmp : "/tmp") + "/child_process_test.log";
+  const TempDir tmp("child-process-test");
+  const std::string log = tmp.Join("child_process_test.log");
   // `exec ls` lists ls's own fds: 0-2 plus the one it opens for the directory.
   auto c = ChildProcess::Start({"/bin/sh", "-c", "exec ls /proc/self/fd"}, /*pipes=*/true, log);
   ASSERT_TRUE(c.ok()) << c.status().ToString();

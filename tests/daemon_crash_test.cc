@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "khoctl/client.h"
+#include "tests/fixture.h"
 #include "tools/rehearsal/child_process.h"
 
 namespace khod {
@@ -26,16 +27,7 @@ constexpr const char* kKhod = "daemon/khod";
 
 class CrashTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char t[] = "/tmp/khod-crash-test.XXXXXX";
-    dir_ = ::mkdtemp(t);
-    memfd_ = ::memfd_create("vmm-guest", MFD_CLOEXEC);
-    ASSERT_EQ(::ftruncate(memfd_, 1 << 20), 0);
-    char page[4096];
-    std::memset(page, 0x5a, sizeof(page));
-    for (int i = 0; i < 64; ++i) ASSERT_EQ(::pwrite(memfd_, page, sizeof(page), i * 4096), 4096);
-  }
-  void TearDown() override { ::close(memfd_); }
+  void SetUp() override { guest_.Fill(0, 64 * 4096, 0x5a); }
 
   std::string Socket() const { return dir_ + "/k.sock"; }
 
@@ -79,8 +71,10 @@ class CrashTest : public ::testing::Test {
     return -1;
   }
 
-  std::string dir_;
-  int memfd_ = -1;
+  TempDir tmp_{"crash-test", TempDir::Use::kSocket};
+  const std::string dir_ = tmp_.path();
+  TestMemfd guest_{1 << 20, "vmm-guest"};
+  const int memfd_ = guest_.fd();
 };
 
 struct Case {

@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include "khoctl/client.h"
+#include "tests/fixture.h"
 #include "tools/rehearsal/child_process.h"
 
 namespace khod {
@@ -27,11 +28,6 @@ namespace {
 
 class GrpcTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char t[] = "/tmp/khod-grpc-test.XXXXXX";
-    dir_ = ::mkdtemp(t);
-    ::chmod(dir_.c_str(), 0755);  // the unprivileged client must reach the socket
-  }
   std::string Socket() const { return dir_ + "/k.sock"; }
   ChildProcess Start(std::vector<std::string> extra = {}) {
     std::vector<std::string> argv = {"daemon/khod", "--socket=" + Socket(),
@@ -91,7 +87,8 @@ class GrpcTest : public ::testing::Test {
     *err = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
     return WEXITSTATUS(st);
   }
-  std::string dir_;
+  TempDir tmp_{"grpc-test", TempDir::Use::kSocketForOthers};  // an unprivileged client too
+  const std::string dir_ = tmp_.path();
 };
 
 TEST_F(GrpcTest, SocketIsPrivateAndHealthServes) {

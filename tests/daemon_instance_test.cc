@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "khoctl/client.h"
+#include "tests/fixture.h"
 #include "tools/rehearsal/child_process.h"
 
 namespace khod {
@@ -34,12 +35,6 @@ std::string Slurp(const std::string& path) {
 
 class InstanceTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char t[] = "/tmp/khod-instance-test.XXXXXX";
-    ASSERT_NE(::mkdtemp(t), nullptr);
-    dir_ = t;
-  }
-  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
   // Runs a khod expected to refuse to start: its exit code (it must exit
   // on its own within 20 s) and what it said.
   int RunRefused(const std::vector<std::string>& args, std::string* said) {
@@ -65,7 +60,8 @@ class InstanceTest : public ::testing::Test {
     *said = Slurp(log);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   }
-  std::string dir_;
+  TempDir tmp_{"instance-test", TempDir::Use::kSocket};
+  const std::string dir_ = tmp_.path();
 };
 
 TEST_F(InstanceTest, ASecondKhodOnTheSameStateDirOrSocketRefusesWhileTheFirstAnswers) {

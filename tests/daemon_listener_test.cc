@@ -20,6 +20,7 @@
 
 #include "daemon/peer_auth.h"
 #include "daemon/unix_listener.h"
+#include "tests/fixture.h"
 
 namespace khod {
 namespace {
@@ -30,14 +31,6 @@ bool Has(const std::string& s, const std::string& part) {
 
 class ListenerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char t[] = "/tmp/khod-listener-test.XXXXXX";
-    ASSERT_NE(::mkdtemp(t), nullptr);
-    dir_ = t;
-    ASSERT_EQ(::chmod(dir_.c_str(), 0755), 0);  // a dropped-privilege child connects too
-    socket_ = dir_ + "/k.sock";
-  }
-  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
   int Connect() const {
     const int c = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un a{};
@@ -45,7 +38,9 @@ class ListenerTest : public ::testing::Test {
     std::strncpy(a.sun_path, socket_.c_str(), sizeof(a.sun_path) - 1);
     return ::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 ? c : -1;
   }
-  std::string dir_, socket_;
+  TempDir tmp_{"listener-test", TempDir::Use::kSocketForOthers};  // a dropped-privilege child too
+  const std::string dir_ = tmp_.path();
+  const std::string socket_ = dir_ + "/k.sock";
 };
 
 TEST(AllowGidTest, ANumberOrAGroupNameAndNothingElse) {

@@ -13,11 +13,14 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include <gtest/gtest.h>
 
 #include "khoctl/client.h"
+#include "tests/fixture.h"
 #include "tools/rehearsal/child_process.h"
 
 namespace khod {
@@ -30,18 +33,14 @@ double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(
 class ReexecStallTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char t[] = "/tmp/khod-stall-test.XXXXXX";
-    dir_ = ::mkdtemp(t);
-    memfd_ = ::memfd_create("guest", MFD_CLOEXEC);
-    ASSERT_EQ(::ftruncate(memfd_, 1 << 20), 0);
-    char page[4096];
-    std::memset(page, 0x5a, sizeof(page));
-    for (int i = 0; i < 16; ++i) ASSERT_EQ(::pwrite(memfd_, page, sizeof(page), i * 8192), 4096);
+    for (int i = 0; i < 16; ++i) guest_.Fill(i * 8192, 4096, 0x5a);
   }
   void TearDown() override {
-    ::close(memfd_);
-    if (HasFailure()) std::printf("kept %s (khod.log) for the failure\n", dir_.c_str());
-    else ::system(("rm -rf " + dir_).c_str());
+    if (HasFailure()) std::printf("khod.log:\n%s\n", ReadLog().c_str());
+  }
+  std::string ReadLog() const {
+    std::ifstream in(dir_ + "/khod.log");
+    return std::string(std::istreambuf_iterator<char>(in), {});
   }
   std::string Socket() const { return dir_ + "/k.sock"; }
   ChildProcess Start(const std::vector<std::string>& extra = {}) {
@@ -90,8 +89,10 @@ class ReexecStallTest : public ::testing::Test {
     EXPECT_TRUE(c.Finish().ok());  // the next Attach starts a new session
     return ms;
   }
-  std::string dir_;
-  int memfd_ = -1;
+  TempDir tmp_{"stall-test", TempDir::Use::kSocket};
+  const std::string dir_ = tmp_.path();
+  TestMemfd guest_{1 << 20, "guest"};
+  const int memfd_ = guest_.fd();
 };
 
 // In the rehearsal 3 in 10 handovers stalled 3-9 s (the client's fail-fast

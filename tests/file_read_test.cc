@@ -1,6 +1,7 @@
 // common/file_read: one bounded whole-file reader; each option changes the
 // code (and only the code or the path's label) its callers rely on.
 #include "common/file_read.h"
+#include "tests/fixture.h"
 
 #include <sys/stat.h>
 
@@ -13,9 +14,10 @@
 namespace khod {
 namespace {
 
-std::string Dir() {
-  const char* base = std::getenv("TEST_TMPDIR");
-  return std::string(base ? base : "/tmp");
+// This test's files, removed at exit.
+const std::string& Dir() {
+  static const TempDir dir("file-read-test");
+  return dir.path();
 }
 
 void Put(const std::string& path, const std::string& data) { std::ofstream(path, std::ios::binary) << data; }

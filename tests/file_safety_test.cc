@@ -27,6 +27,7 @@
 #include "daemon/session.h"
 #include "daemon/system_opener.h"
 #include "handover/dir_transport.h"
+#include "tests/fixture.h"
 
 namespace khod {
 namespace {
@@ -54,17 +55,14 @@ bool IsRegular(const std::string& path) {
 class FileSafetyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char t[] = "/tmp/khod-file-safety.XXXXXX";
-    ASSERT_NE(::mkdtemp(t), nullptr);
-    base_ = t;
     victim_ = base_ + "/victim.txt";  // stands for /root/victim.txt
     Put(victim_, "precious");
     state_ = base_ + "/state";
     ASSERT_EQ(::mkdir(state_.c_str(), 0700), 0);
   }
-  void TearDown() override { std::system(("rm -rf " + base_).c_str()); }
-
-  std::string base_, victim_, state_;
+  TempDir tmp_{"file-safety"};
+  const std::string base_ = tmp_.path();
+  std::string victim_, state_;
 };
 
 TEST_F(FileSafetyTest, RecordTemporaryPlantedAsALinkOverwritesNothing) {

@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "${TEST_SRCDIR:-$PWD}/khod" 2>/dev/null || cd "$(dirname "$0")/.."
 export KHOD_BIN="$PWD/daemon/khod" KHOCTL_BIN="$PWD/khoctl/khoctl"
-out="$(mktemp /tmp/khod-fleet-test.XXXXXX)"
+out="$(mktemp "${TEST_TMPDIR:-/tmp}/khod-fleet-test.XXXXXX")"
 trap 'rm -f "$out"' EXIT
 fail=0
 scripts/fleet_example.sh >"$out" 2>&1

@@ -23,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/fixture.h"
+
 namespace khod {
 namespace {
 
@@ -99,13 +101,12 @@ TEST_P(FuzzCorpusReplay, EveryInputEndsCleanlyWithinTheLimit) {
   const Corpus& c = GetParam();
   const std::vector<std::string> inputs = Inputs(c);
   ASSERT_FALSE(inputs.empty()) << "no inputs in " << c.dir;
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string log = std::string(tmp ? tmp : "/tmp") + "/fuzz_replay.log";
+  const TempDir tmp("fuzz-replay");
+  const std::string log = tmp.Join("fuzz_replay.log");
   for (const std::string& input : inputs) {
     const std::string problem = Replay(c.fuzzer, input, log);
     EXPECT_EQ(problem, "") << input;
   }
-  std::remove(log.c_str());
 }
 
 INSTANTIATE_TEST_SUITE_P(

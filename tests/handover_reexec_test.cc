@@ -16,14 +16,10 @@
 #include "handover/luo_transport.h"
 #include "handover/reexec_transport.h"
 #include "serializer/serializer.h"
+#include "tests/fixture.h"
 
 namespace khod {
 namespace {
-
-std::string TempDir() {
-  char t[] = "/tmp/khod-handover-test.XXXXXX";
-  return ::mkdtemp(t);
-}
 
 TEST(AdoptSpecTest, RoundTripsAndRefusesMalformed) {
   Result<AdoptSpec> s = ParseAdoptSpec("blob:5,1:7,22:8");
@@ -115,7 +111,8 @@ TEST(ReexecTransportTest, SendMakesInheritableCopiesAndASealedBlob) {
 // What the session asks of a transport instead of its name (handover/transport.h):
 // only reexec needs an exec, and only its sender cannot receive what it sent.
 TEST(TransportTest, EachSaysWhetherItNeedsAnExecAndWhetherItsSenderCanReceive) {
-  Result<SafeDir> dir = SafeDir::Open(TempDir() + "/handover");
+  const TempDir tmp("handover-test");
+  Result<SafeDir> dir = SafeDir::Open(tmp.path() + "/handover");
   ASSERT_TRUE(dir.ok()) << dir.status().ToString();
   DirTransport d(*dir);
   LuoTransport l(nullptr, LuoTransport::SessionNameFor(1));
@@ -136,7 +133,8 @@ TEST(ReexecTransportTest, ReceiveWithoutAdoptionSaysTheFdsAreGone) {
 }
 
 TEST(DirTransportTest, BlobRoundTripsAndFinishRemovesIt) {
-  Result<SafeDir> dir = SafeDir::Open(TempDir() + "/handover");
+  const TempDir tmp("handover-test");
+  Result<SafeDir> dir = SafeDir::Open(tmp.path() + "/handover");
   ASSERT_TRUE(dir.ok()) << dir.status().ToString();
   DirTransport t(*dir);
   HandoverPackage pkg;
@@ -152,7 +150,8 @@ TEST(DirTransportTest, BlobRoundTripsAndFinishRemovesIt) {
 }
 
 TEST(RecordFileTest, DetectsTornAndFlippedFiles) {
-  const std::string p = TempDir() + "/rec";
+  const TempDir tmp("handover-test");
+  const std::string p = tmp.path() + "/rec";
   ASSERT_TRUE(WriteRecordFile(p, "payload-123").ok());
   Result<std::string> r = ReadRecordFile(p);
   ASSERT_TRUE(r.ok());
@@ -179,7 +178,8 @@ TEST(RecordFileTest, EndlessFileIsRefusedPastTheBound) {
 }
 
 TEST(KhoDebugfsTest, ReadsSubFdtAndRefusesNonFdt) {
-  const std::string root = TempDir();
+  const TempDir tmp("handover-test");
+  const std::string root = tmp.path();
   EXPECT_EQ(ReadKhoIncomingSubFdt(root).status().code(), Status::Code::kUnsupported);
   ASSERT_TRUE(MakeDirs(root + "/kho/in/sub_fdts", 0700).ok());
   // Minimal header: magic d00dfeed, totalsize 16, then padding to a page.

@@ -5,7 +5,7 @@
 # units name the installed paths, and that systemd-analyze verifies them.
 set -uo pipefail
 cd "${TEST_SRCDIR:-$PWD}/khod" 2>/dev/null || cd "$(dirname "$0")/.."
-tmp="$(mktemp -d /tmp/khod-install-test.XXXXXX)"
+tmp="$(mktemp -d "${TEST_TMPDIR:-/tmp}/khod-install-test.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 fail=0
 check() {  # DESCRIPTION COMMAND...

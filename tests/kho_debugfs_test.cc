@@ -12,6 +12,7 @@
 #include "common/bytes.h"
 #include "daemon/record_file.h"
 #include "handover/kho_debugfs.h"
+#include "tests/fixture.h"
 #include "tests/kho_tree.h"
 
 namespace khod {
@@ -20,7 +21,8 @@ namespace {
 bool Has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 TEST(KhoIncomingTest, AbsentTreeIsNotAnError) {
-  const std::string root = MakeTempDir();
+  const TempDir tmp("kho-test");
+  const std::string root = tmp.path();
   Result<KhoIncoming> in = ReadKhoIncoming(root);
   ASSERT_TRUE(in.ok()) << in.status().ToString();
   EXPECT_FALSE(in->present);
@@ -30,7 +32,8 @@ TEST(KhoIncomingTest, AbsentTreeIsNotAnError) {
 }
 
 TEST(KhoIncomingTest, ListsLuoFromAKhoV1Tree) {
-  const std::string root = MakeTempDir();
+  const TempDir tmp("kho-test");
+  const std::string root = tmp.path();
   const std::string fdt = KhoRootFdt("kho-v1", {{"LUO"}, {"memblock"}});
   const std::string luo = LuoFdt(3);
   // debugfs exposes a sub-FDT by its totalsize; extra bytes are tolerated.
@@ -54,7 +57,8 @@ TEST(KhoIncomingTest, ListsLuoFromAKhoV1Tree) {
 }
 
 TEST(KhoIncomingTest, KhoV2UsesPreservedDataAndOddNodesAreNamed) {
-  const std::string root = MakeTempDir();
+  const TempDir tmp("kho-test");
+  const std::string root = tmp.path();
   KhoNode luo{"LUO", "preserved-data"};
   KhoNode v1_style{"old", "fdt"};          // not kho-v2's property
   KhoNode missing{"gone", "preserved-data"};  // no file under sub_fdts/
@@ -77,7 +81,8 @@ TEST(KhoIncomingTest, KhoV2UsesPreservedDataAndOddNodesAreNamed) {
 }
 
 TEST(KhoIncomingTest, MalformedLuoSubFdtIsReportedNotFatal) {
-  const std::string root = MakeTempDir();
+  const TempDir tmp("kho-test");
+  const std::string root = tmp.path();
   std::string luo = LuoFdt(2);
   luo[0] ^= 0xff;
   WriteKhoIn(root, KhoRootFdt("kho-v1", {{"LUO"}}), {{"LUO", luo}});
@@ -89,7 +94,8 @@ TEST(KhoIncomingTest, MalformedLuoSubFdtIsReportedNotFatal) {
 }
 
 TEST(KhoIncomingTest, NodeNamesNeverLeaveSubFdts) {
-  const std::string root = MakeTempDir();
+  const TempDir tmp("kho-test");
+  const std::string root = tmp.path();
   WriteKhoIn(root, KhoRootFdt("kho-v1", {{".."}}), {});
   Result<KhoIncoming> in = ReadKhoIncoming(root);
   ASSERT_TRUE(in.ok()) << in.status().ToString();
@@ -132,7 +138,8 @@ TEST(KhoIncomingTest, HostileRootFdtsAreRefusedNamingTheProblem) {
        "KHO ABI \"kho-v9\" unknown to khod"},
   };
   for (const Hostile& h : cases) {
-    const std::string root = MakeTempDir();
+    const TempDir tmp("kho-test");
+    const std::string root = tmp.path();
     WriteKhoIn(root, h.fdt, {});
     Result<KhoIncoming> in = ReadKhoIncoming(root);
     ASSERT_FALSE(in.ok()) << h.what;
@@ -144,7 +151,8 @@ TEST(KhoIncomingTest, HostileRootFdtsAreRefusedNamingTheProblem) {
 }
 
 TEST(KhoIncomingTest, InDirectoryWithoutItsFdtIsCorruption) {
-  const std::string root = MakeTempDir();
+  const TempDir tmp("kho-test");
+  const std::string root = tmp.path();
   ASSERT_TRUE(MakeDirs(root + "/kho/in/sub_fdts", 0700).ok());
   Result<KhoIncoming> in = ReadKhoIncoming(root);
   EXPECT_EQ(in.status().code(), Status::Code::kCorruption) << in.status().ToString();
@@ -152,7 +160,8 @@ TEST(KhoIncomingTest, InDirectoryWithoutItsFdtIsCorruption) {
 }
 
 TEST(KhoIncomingTest, SubFdtReaderTakesWhatTheRootListsBack) {
-  const std::string root = MakeTempDir();
+  const TempDir tmp("kho-test");
+  const std::string root = tmp.path();
   const std::string luo = LuoFdt(5);
   WriteKhoIn(root, KhoRootFdt("kho-v1", {{"LUO"}}), {{"LUO", luo + std::string(64, '\0')}});
   Result<std::string> r = ReadKhoIncomingSubFdt(root, "LUO");

@@ -72,11 +72,4 @@ void WriteKhoIn(const std::string& root, const std::string& fdt,
     ASSERT_TRUE(WriteFileAtomically(root + "/kho/in/sub_fdts/" + name, bytes).ok());
 }
 
-std::string MakeTempDir() {
-  char t[] = "/tmp/khod-kho-test.XXXXXX";
-  const char* d = ::mkdtemp(t);
-  EXPECT_NE(d, nullptr);
-  return d ? d : "/nonexistent";
-}
-
 }  // namespace khod

@@ -24,8 +24,6 @@ std::string LuoFdt(uint64_t liveupdate_number);
 // Writes <root>/kho/in/fdt and, per (name, bytes), in/sub_fdts/<name>.
 void WriteKhoIn(const std::string& root, const std::string& fdt,
                 const std::vector<std::pair<std::string, std::string>>& sub_fdts);
-// A fresh empty directory.
-std::string MakeTempDir();
 
 }  // namespace khod
 

@@ -2,6 +2,7 @@
 // device node, FIFO, directory or symlink; reads (common/file_read with
 // khoctl's BlobFileRead options) are bounded and keep khoctl's error codes.
 #include "khoctl/file_io.h"
+#include "tests/fixture.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -42,14 +43,9 @@ std::vector<std::string> Names(const std::string& dir) {
 
 class FileIoTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const char* base = std::getenv("TEST_TMPDIR");
-    dir_ = std::string(base ? base : "/tmp") + "/file_io_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    ASSERT_EQ(std::system(("rm -rf " + dir_ + " && mkdir -p " + dir_).c_str()), 0);
-  }
   std::string P(const std::string& name) const { return dir_ + "/" + name; }
-  std::string dir_;
+  TempDir tmp_{"file-io-test"};
+  const std::string dir_ = tmp_.path();
 };
 
 TEST_F(FileIoTest, ReplacesFileAndLeavesNoTemporary) {

@@ -13,6 +13,7 @@
 #include "khoctl/flag_parser.h"
 #include "khoctl/json_writer.h"
 #include "serializer/serializer.h"
+#include "tests/fixture.h"
 
 namespace khod {
 namespace {
@@ -23,9 +24,10 @@ struct RunResult {
   std::string err;
 };
 
+// A file of this test's, in a directory removed at exit.
 std::string TmpPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir ? dir : "/tmp") + "/" + name;
+  static const TempDir dir("inspect-test");
+  return dir.Join(name);
 }
 
 std::string Slurp(const std::string& path) {

@@ -17,14 +17,16 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/fixture.h"
 #include "tests/vmm_fixture_process.h"
 
 namespace khod {
 namespace {
 
+// A file of this test's, in a directory removed at exit.
 std::string Tmp(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir ? dir : "/tmp") + "/" + name;
+  static const TempDir dir("live-cli-test");
+  return dir.Join(name);
 }
 
 std::string Read(const std::string& path) {
@@ -109,8 +111,8 @@ TEST(KhoctlLiveCliTest, FifoInputsAreRefusedNotWaitedOn) {
   const std::string fifo = Tmp("in.fifo");
   ::unlink(fifo.c_str());
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  for (const std::string& args : {"inspect " + fifo, "convert " + fifo + " --to proto -o " +
-                                                         Tmp("never.proto")}) {
+  for (const std::string& args :
+       {"inspect " + fifo, "convert " + fifo + " --to proto -o " + Tmp("never.proto")}) {
     CliResult r = Khoctl(args);
     EXPECT_EQ(r.code, 2) << args;
     EXPECT_TRUE(Has(r.err, fifo + " is a FIFO, not a regular file")) << r.err;

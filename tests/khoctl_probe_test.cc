@@ -10,7 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "khoctl/probe_report.pb.h"
-
+#include "tests/fixture.h"
 #include "tests/kho_tree.h"
 
 namespace khod {
@@ -44,7 +44,8 @@ khoctl::v1::ProbeReport Report(const std::string& json) {
 }
 
 TEST(KhoctlProbeTest, ListsTheIncomingKhoTree) {
-  const std::string root = MakeTempDir();
+  const TempDir tmp("kho-test");
+  const std::string root = tmp.path();
   WriteKhoIn(root, KhoRootFdt("kho-v1", {{"LUO"}}), {{"LUO", LuoFdt(4)}});
   Out o = Khoctl("probe --debugfs " + root);
   EXPECT_EQ(o.code, 0) << o.text;
@@ -64,7 +65,8 @@ TEST(KhoctlProbeTest, ListsTheIncomingKhoTree) {
 }
 
 TEST(KhoctlProbeTest, AbsentAndMalformedTreesAreReported) {
-  const std::string root = MakeTempDir();
+  const TempDir tmp("kho-test");
+  const std::string root = tmp.path();
   Out o = Khoctl("probe --debugfs " + root);
   EXPECT_EQ(o.code, 0) << o.text;
   EXPECT_TRUE(Has(o.text, "kho_incoming      KHO incoming FDT: none (" + root + "/kho/in missing"))

@@ -21,6 +21,7 @@
 
 #include "kernel/probe.h"
 #include "khoctl/client.h"
+#include "tests/fixture.h"
 #include "tools/rehearsal/child_process.h"
 
 namespace khod {
@@ -90,11 +91,6 @@ class MemfdVmm {
 
 class KhoctlSessionTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char t[] = "/tmp/khoctl-session-test.XXXXXX";  // short: a unix socket path
-    dir_ = ::mkdtemp(t);
-  }
-  void TearDown() override { ::system(("rm -rf " + dir_).c_str()); }
   std::string Socket() const { return dir_ + "/k.sock"; }
   ChildProcess StartKhod() {
     Result<ChildProcess> c = ChildProcess::Start(
@@ -123,7 +119,8 @@ class KhoctlSessionTest : public ::testing::Test {
     return ::testing::AssertionFailure() << "khoctl " << args << ": exit " << r.code << " (want "
                                          << code << ")\nstdout: " << r.out << "stderr: " << r.err;
   }
-  std::string dir_;
+  TempDir tmp_{"khoctl-session", TempDir::Use::kSocket};
+  const std::string dir_ = tmp_.path();
 };
 
 TEST_F(KhoctlSessionTest, WholeLiveUpdateOverTheCli) {

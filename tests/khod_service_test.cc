@@ -27,6 +27,7 @@
 #include "daemon/systemd_activation.h"
 #include "khoctl/client.h"
 #include "proto/reflection.grpc.pb.h"
+#include "tests/fixture.h"
 #include "tools/rehearsal/child_process.h"
 
 namespace khod {
@@ -92,8 +93,8 @@ TEST(SystemdActivationTest, ActivatedFdIsFdThreeOnlyForThisProcessAndOneSocket) 
 }
 
 TEST(SystemdActivationTest, NoticeReachesNotifySocketByPathAndAbstractName) {
-  char t[] = "/tmp/khod-notify-test.XXXXXX";
-  const std::string dir = ::mkdtemp(t);
+  const TempDir tmp("notify-test", TempDir::Use::kSocket);
+  const std::string dir = tmp.path();
   NotifyListener l(dir + "/notify");
   ASSERT_TRUE(l.bound());
   ::setenv("NOTIFY_SOCKET", (dir + "/notify").c_str(), 1);
@@ -105,16 +106,10 @@ TEST(SystemdActivationTest, NoticeReachesNotifySocketByPathAndAbstractName) {
   EXPECT_FALSE(NotifyServiceManager("READY=1").ok());
   ::unsetenv("NOTIFY_SOCKET");
   EXPECT_TRUE(NotifyServiceManager("READY=1").ok());  // no service manager: nothing to do
-  std::system(("rm -rf " + dir).c_str());
 }
 
 class KhodServiceTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char t[] = "/tmp/khod-service-test.XXXXXX";
-    dir_ = ::mkdtemp(t);
-  }
-  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
   static std::string ReadFile(const std::string& path) {
     std::ifstream in(path);
     std::stringstream ss;
@@ -143,7 +138,8 @@ class KhodServiceTest : public ::testing::Test {
     EXPECT_TRUE(c.Prepare().ok());
     return memfd;
   }
-  std::string dir_;
+  TempDir tmp_{"service-test", TempDir::Use::kSocket};
+  const std::string dir_ = tmp_.path();
 };
 
 TEST_F(KhodServiceTest, KhodHelpExitsZeroAndListsItsFlags) {

@@ -12,14 +12,10 @@
 #include <vector>
 
 #include "common/file_read.h"
+#include "tests/fixture.h"
 
 namespace khod {
 namespace {
-
-std::string TempDir() {
-  char t[] = "/tmp/khod-record-file.XXXXXX";
-  return ::mkdtemp(t);
-}
 
 std::vector<std::string> Entries(const std::string& dir) {
   std::vector<std::string> names;
@@ -31,7 +27,8 @@ std::vector<std::string> Entries(const std::string& dir) {
 }
 
 TEST(RecordFileTest, BlobIsWrittenUnderItsOwnNameWithNothingElseLeft) {
-  const std::string dir = TempDir();
+  const TempDir tmp("record-file");
+  const std::string dir = tmp.path();
   ASSERT_TRUE(WriteFileBeforeItsRecord(dir + "/frozen-4.blob", "the blob").ok());
   Result<std::string> back = ReadWholeFile(dir + "/frozen-4.blob");
   ASSERT_TRUE(back.ok()) << back.status().ToString();
@@ -40,7 +37,8 @@ TEST(RecordFileTest, BlobIsWrittenUnderItsOwnNameWithNothingElseLeft) {
 }
 
 TEST(RecordFileTest, ALongerLeftoverUnderTheSameNameIsReplacedWhole) {
-  const std::string dir = TempDir();
+  const TempDir tmp("record-file");
+  const std::string dir = tmp.path();
   ASSERT_TRUE(WriteFileBeforeItsRecord(dir + "/frozen-4.blob", std::string(10000, 'x')).ok());
   ASSERT_TRUE(WriteFileBeforeItsRecord(dir + "/frozen-4.blob", "short").ok());
   Result<std::string> back = ReadWholeFile(dir + "/frozen-4.blob");
@@ -49,7 +47,8 @@ TEST(RecordFileTest, ALongerLeftoverUnderTheSameNameIsReplacedWhole) {
 }
 
 TEST(RecordFileTest, AMissingDirectoryIsNamedInTheError) {
-  const std::string path = TempDir() + "/no-such-dir/frozen-4.blob";
+  const TempDir tmp("record-file");
+  const std::string path = tmp.path() + "/no-such-dir/frozen-4.blob";
   Status s = WriteFileBeforeItsRecord(path, "the blob");
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find(path), std::string::npos) << s.ToString();

@@ -17,22 +17,14 @@
 
 #include "daemon/session.h"
 #include "daemon/system_opener.h"
+#include "tests/fixture.h"
 
 namespace khod {
 
 class SessionTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char t[] = "/tmp/khod-session-test.XXXXXX";
-    dir_ = ::mkdtemp(t);
-    memfd_ = ::memfd_create("guest0", MFD_CLOEXEC);
-    ASSERT_EQ(::ftruncate(memfd_, 1 << 20), 0);
-    void* p = ::mmap(nullptr, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, memfd_, 0);
-    ASSERT_NE(p, MAP_FAILED);
-    std::memset(p, 0xab, 512 * 1024);  // half resident, half holes
-    ::munmap(p, 1 << 20);
-  }
-  void TearDown() override { ::close(memfd_); }
+  void SetUp() override { guest_.Fill(0, 512 * 1024, 0xab); }  // half resident, half holes
+  void TearDown() override {}
 
   SessionOptions Opts() {
     SessionOptions o;
@@ -66,8 +58,10 @@ class SessionTest : public ::testing::Test {
     return f;
   }
 
-  std::string dir_;
-  int memfd_ = -1;
+  TempDir tmp_{"session-test"};
+  const std::string dir_ = tmp_.path();
+  TestMemfd guest_{1 << 20};
+  const int memfd_ = guest_.fd();
   SystemOpener opener_;
   // What a REEXEC Freeze asked the daemon to exec (these tests never exec).
   std::vector<std::string> exec_argv_;

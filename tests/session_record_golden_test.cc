@@ -18,6 +18,7 @@
 #include "common/coding.h"
 #include "daemon/record_file.h"
 #include "daemon/session_record.pb.h"
+#include "tests/fixture.h"
 #include "tests/golden_session_record.h"
 
 namespace khod {
@@ -46,9 +47,10 @@ std::string GoldenCopy() {
   return copy;
 }
 
+// A file of this test's, in a directory removed at exit.
 std::string TmpPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir ? dir : "/tmp") + "/" + name;
+  static const TempDir dir("record-golden-test");
+  return dir.Join(name);
 }
 
 // A plain write: the mutated file is read back, durability is not the point.

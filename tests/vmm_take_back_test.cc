@@ -22,6 +22,7 @@
 #include "kernel/pagemap.h"
 #include "khoctl/client.h"
 #include "khoctl/take_back.h"
+#include "tests/fixture.h"
 #include "tools/rehearsal/child_process.h"
 
 namespace khod {
@@ -64,10 +65,6 @@ bool PatternIntact(int fd, size_t pages) {
 
 class TakeBackTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char t[] = "/tmp/khod-take-back-test.XXXXXX";
-    dir_ = ::mkdtemp(t);
-  }
   std::string Socket() const { return dir_ + "/k.sock"; }
   ChildProcess Start(const std::string& transport, const std::string& extra = "") {
     std::vector<std::string> argv = {"daemon/khod", "--socket=" + Socket(),
@@ -120,7 +117,8 @@ class TakeBackTest : public ::testing::Test {
     EXPECT_NE(t.status().message().find("from RESTORED until Finish"), std::string::npos)
         << t.status().message();
   }
-  std::string dir_;
+  TempDir tmp_{"take-back-test", TempDir::Use::kSocket};
+  const std::string dir_ = tmp_.path();
 };
 
 TEST_F(TakeBackTest, RestartedVmmTakesTheSameMemoryBackAfterReexecRestore) {

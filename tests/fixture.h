@@ -1,0 +1,119 @@
+// The set-up khod's tests share: a TempDir that removes itself and a TestMemfd of this process.
+// A test makes its files only beneath a TempDir, so nothing it makes outlives it.
+#ifndef KHOD_TESTS_FIXTURE_H_
+#define KHOD_TESTS_FIXTURE_H_
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace khod {
+
+// A fresh directory, removed with all it holds when the TempDir goes:
+// $TEST_TMPDIR/khod-<label>.XXXXXX (TEST_TMPDIR is Bazel's directory of this test), or
+// /tmp/khod-<tag>-<label>.XXXXXX where TEST_TMPDIR is unset or cannot serve the Use. <tag> is
+// $KHOD_TEST_TAG (scripts/test.sh sets one per checkout and fails the run if an entry with its tag
+// is left in /tmp), else "test".
+class TempDir {
+ public:
+  enum class Use {
+    kFiles,            // files only
+    kSocket,           // a unix socket path, "/" and up to kSocketRoom bytes, beneath it
+    kSocketForOthers,  // kSocket, reached by a child that drops to another uid: the directory
+                       // is 0755, under directories others can search
+  };
+  static constexpr size_t kSocketRoom = 24;
+
+  explicit TempDir(std::string_view label, Use use = Use::kFiles) {
+    const char* test_tmpdir = std::getenv("TEST_TMPDIR");
+    const char* tag = std::getenv("KHOD_TEST_TAG");
+    std::string t = "/tmp/khod-" + std::string(tag != nullptr && *tag != '\0' ? tag : "test") +
+                    "-" + std::string(label) + ".XXXXXX";
+    if (test_tmpdir != nullptr && *test_tmpdir == '/') {
+      const std::string in_test_tmpdir =
+          std::string(test_tmpdir) + "/khod-" + std::string(label) + ".XXXXXX";
+      const bool fits = in_test_tmpdir.size() + 1 + kSocketRoom < sizeof(sockaddr_un{}.sun_path);
+      if (use == Use::kFiles || (fits && use == Use::kSocket) ||
+          (fits && OthersCanSearch(test_tmpdir))) {
+        t = in_test_tmpdir;
+      }
+    }
+    if (::mkdtemp(t.data()) == nullptr ||
+        (use == Use::kSocketForOthers && ::chmod(t.c_str(), 0755) != 0)) {
+      std::fprintf(stderr, "TempDir: %s: %s\n", t.c_str(), std::strerror(errno));
+      std::abort();
+    }
+    path_ = t;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+    if (ec)
+      std::fprintf(stderr, "TempDir: cannot remove %s: %s\n", path_.c_str(), ec.message().c_str());
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  // path() + "/" + name.
+  std::string Join(std::string_view name) const { return path_ + "/" + std::string(name); }
+
+ private:
+  // Whether `dir` and each directory above it let others search them.
+  static bool OthersCanSearch(std::string dir) {
+    while (!dir.empty()) {
+      struct stat st;
+      if (::stat(dir.c_str(), &st) != 0 || (st.st_mode & S_IXOTH) == 0) return false;
+      dir.resize(dir.find_last_of('/'));
+    }
+    return true;
+  }
+
+  std::string path_;
+};
+
+// A memfd of `size` bytes of this process, holes until Fill writes some: what a VMM's guest
+// memory looks like to khod's shmem capture.
+class TestMemfd {
+ public:
+  explicit TestMemfd(size_t size, const char* name = "guest0") {
+    fd_ = ::memfd_create(name, MFD_CLOEXEC);
+    if (fd_ < 0 || ::ftruncate(fd_, static_cast<off_t>(size)) != 0) Die("memfd_create/ftruncate");
+  }
+  ~TestMemfd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  TestMemfd(const TestMemfd&) = delete;
+  TestMemfd& operator=(const TestMemfd&) = delete;
+
+  // Sets `length` bytes from `offset` (page-aligned) to `byte`, through a shared mapping.
+  void Fill(size_t offset, size_t length, unsigned char byte) {
+    void* p = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd_,
+                     static_cast<off_t>(offset));
+    if (p == MAP_FAILED) Die("mmap");
+    std::memset(p, byte, length);
+    ::munmap(p, length);
+  }
+  int fd() const { return fd_; }
+
+ private:
+  static void Die(const char* what) {
+    std::fprintf(stderr, "TestMemfd: %s: %s\n", what, std::strerror(errno));
+    std::abort();
+  }
+  int fd_ = -1;
+};
+
+}  // namespace khod
+
+#endif  // KHOD_TESTS_FIXTURE_H_
