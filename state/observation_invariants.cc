@@ -48,6 +48,7 @@ void CheckVisibility(const GuestMemfd& g, uint64_t pages, std::vector<Violation>
   }
   for (size_t i = 0; i < g.folios.size(); ++i) {
     const FolioExtent& e = g.folios[i];
+    if (e.order > kMaxFolioOrder) continue;  // CheckFolios says so; pages() needs a sane order
     uint64_t end;
     if (__builtin_add_overflow(e.first_index, e.pages(), &end)) continue;  // CheckFolios says so
     ForOverlapping(g.visibility, e.first_index, end, [&](const VisibilityRange& r) {
