@@ -93,16 +93,18 @@ int Run(int threads, bool shmem) {
     kvm.emplace(std::move(*k));
     if (auto v = kvm->CreateVm(0); v.ok()) vm.emplace(std::move(*v));
   }
-  std::printf("capture threads: %s\n", threads > 0 ? std::to_string(threads).c_str() : "affinity CPUs");
-  std::printf("file kind: %s\n", vm ? "guest_memfd (MMAP|INIT_SHARED)"
-                                    : "shmem memfd (--shmem, or /dev/kvm missing)");
+  std::printf("capture threads: %s\n",
+              threads > 0 ? std::to_string(threads).c_str() : "affinity CPUs");
+  std::printf("file kind: %s\n",
+              vm ? "guest_memfd (MMAP|INIT_SHARED)" : "shmem memfd (--shmem, or /dev/kvm missing)");
   std::printf("%-6s %10s %10s %12s %12s %8s %10s\n", "size", "populate", "1st capt", "capture ms",
               "floor ms", "ratio", "extents");
   for (uint64_t gib : {1, 4}) {
     const uint64_t size = gib << 30, pages = size / kPage;
     UniqueFd fd;
     if (vm) {
-      auto g = vm->CreateGuestMemfd(size, uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared);
+      auto g =
+          vm->CreateGuestMemfd(size, uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared);
       if (!g.ok()) {
         std::fprintf(stderr, "%s\n", g.status().ToString().c_str());
         return 2;
@@ -112,7 +114,8 @@ int Run(int threads, bool shmem) {
       fd = UniqueFd(::memfd_create("bench", MFD_CLOEXEC));
       if (::ftruncate(fd.get(), static_cast<off_t>(size)) < 0) return 2;
     }
-    auto* map = static_cast<uint8_t*>(::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0));
+    auto* map = static_cast<uint8_t*>(
+        ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0));
     if (map == MAP_FAILED) return 2;
     auto t0 = std::chrono::steady_clock::now();
     if (::madvise(map, size, MADV_POPULATE_WRITE) < 0) {
@@ -132,9 +135,8 @@ int Run(int threads, bool shmem) {
     const double first_ms = Ms(std::chrono::steady_clock::now() - t0);
 
     uint64_t runs = 0;
-    const auto [floor_ms, capture_ms] =
-        AlternatingMediansMs([&] { runs = BareRead(*reader, map, pages); },
-                             [&] { (void)(*src)->Capture({}, &g); });
+    const auto [floor_ms, capture_ms] = AlternatingMediansMs(
+        [&] { runs = BareRead(*reader, map, pages); }, [&] { (void)(*src)->Capture({}, &g); });
     std::printf("%-6s %8.0fms %8.1fms %12.1f %12.1f %8.2f %10zu  (%llu PFN runs)\n",
                 (std::to_string(gib) + "G").c_str(), populate_ms, first_ms, capture_ms, floor_ms,
                 capture_ms / floor_ms, g.folios.size(), static_cast<unsigned long long>(runs));

@@ -58,16 +58,18 @@ int Run(uint64_t conversions, uint64_t seed) {
         held.erase(held.begin() + j);
       }
     }
-    const uint64_t count = std::min<uint64_t>(
-        uint64_t{1} << (rng() % 19), 1 + rng() % (uint64_t{1} << 18));
+    const uint64_t count =
+        std::min<uint64_t>(uint64_t{1} << (rng() % 19), 1 + rng() % (uint64_t{1} << 18));
     const uint64_t first = rng() % (pages - count + 1);
     const Status s = m.Convert(first, count, rng() & 1);
-    if (s.ok()) ++ok;
-    else if (s.code() == Status::Code::kBusy) ++busy;
-    else ++other;
+    if (s.ok())
+      ++ok;
+    else if (s.code() == Status::Code::kBusy)
+      ++busy;
+    else
+      ++other;
   }
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (uint64_t p : held) (void)m.DropRef(p);
 
   std::printf("MODEL conversion storm: 1 TiB guest_memfd, 1 GiB HugeTLB folios (%llu)\n",
@@ -106,8 +108,8 @@ int Run(uint64_t conversions, uint64_t seed) {
       std::printf("  %-5s encode failed: %s\n", BlobFormatName(f), s.ToString().c_str());
       continue;
     }
-    std::printf("  %-5s snapshot       %zu bytes (encode %.3f s)\n", BlobFormatName(f),
-                blob.size(), es);
+    std::printf("  %-5s snapshot       %zu bytes (encode %.3f s)\n", BlobFormatName(f), blob.size(),
+                es);
   }
   std::printf("  peak RSS             %ld KiB\n", PeakRssKiB());
   return v.empty() ? 0 : 2;

@@ -15,7 +15,8 @@ Result<std::vector<VmmFile>> OpenVmmFiles(pid_t pid, const std::vector<int>& fds
   std::vector<VmmFile> out;
   for (int fd : fds) {
     for (const VmmFile& f : out)
-      if (f.vmm_fd == fd) return Status::InvalidArgument("fd " + std::to_string(fd) + " given twice");
+      if (f.vmm_fd == fd)
+        return Status::InvalidArgument("fd " + std::to_string(fd) + " given twice");
     KernelSourceOptions o;
     if (const v1::DeclaredFile* f = FindDeclaredFile(decl, fd)) {
       if (f->has_flags()) {
@@ -56,15 +57,16 @@ Result<v1::VmmDeclaration> DeclarationFromSnapshot(const Snapshot& snap, pid_t p
       taken = TakeFdFromProcess(pid, fd);
     }
     if (!taken.ok()) return taken.status();
-    auto id = IdentifyMemoryFile(taken->get(), "fd " + std::to_string(fd) +
-                                                    (pid ? " of pid " + std::to_string(pid) : ""));
+    auto id = IdentifyMemoryFile(
+        taken->get(), "fd " + std::to_string(fd) + (pid ? " of pid " + std::to_string(pid) : ""));
     if (!id.ok()) return id.status();
     const GuestMemfd* g = nullptr;
     for (const GuestMemfd& c : snap.gmems)
       if (c.inode == id->inode && c.kind == id->kind) g = &c;
     if (!g)
       return Status::NotFound("fd " + std::to_string(fd) + " (" + id->link + ", inode " +
-                              std::to_string(id->inode) + ") is none of the snapshot's guest_memfds");
+                              std::to_string(id->inode) +
+                              ") is none of the snapshot's guest_memfds");
     // Only the flag bits the kernel showed: the rest were declared, and a
     // capture now may see more of them than the snapshot's did.
     v1::DeclaredFile* file = decl.add_files();
@@ -122,8 +124,8 @@ Result<Snapshot> CaptureSnapshot(std::vector<VmmFile>& files, const v1::VmmDecla
     for (size_t j = 0; j < i; ++j)
       if (snap.gmems[j].token == g.token)
         return Status::InvalidArgument("fd " + std::to_string(files[i].vmm_fd) +
-                                       " is the same file as '" + snap.gmems[j].name +
-                                       "' (token " + std::to_string(g.token) + ")");
+                                       " is the same file as '" + snap.gmems[j].name + "' (token " +
+                                       std::to_string(g.token) + ")");
     facts[files[i].vmm_fd] = CapturedFileFacts{g.size, files[i].source->identity().page_size};
     tokens[files[i].vmm_fd] = g.token;
   }

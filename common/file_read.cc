@@ -37,8 +37,10 @@ Result<std::string> ReadOpenFile(int fd, const std::string& named, const FileRea
   uint64_t limit = o.max_bytes;
   auto too_large = [&]() {
     std::string m = named + ": larger than " + std::to_string(limit) + " bytes";
-    if (limit < o.max_bytes) m += ", more than its header declares";
-    else if (!o.too_large_why.empty()) m += ", " + o.too_large_why;
+    if (limit < o.max_bytes)
+      m += ", more than its header declares";
+    else if (!o.too_large_why.empty())
+      m += ", " + o.too_large_why;
     return refuse(m);
   };
   // A regular file's size is known up front, except /proc's and debugfs'

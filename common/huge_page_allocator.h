@@ -64,13 +64,19 @@ struct HugePageAllocator {
   }
   void deallocate(T* p, size_t n) {
     const size_t bytes = n * sizeof(T);
-    if (!kHugePageBlocks || bytes < kHugePageBytes) ::operator delete(p);
-    else UnmapHugePageBlock(p, bytes);
+    if (!kHugePageBlocks || bytes < kHugePageBytes)
+      ::operator delete(p);
+    else
+      UnmapHugePageBlock(p, bytes);
   }
   template <typename U>
-  bool operator==(const HugePageAllocator<U>&) const { return true; }
+  bool operator==(const HugePageAllocator<U>&) const {
+    return true;
+  }
   template <typename U>
-  bool operator!=(const HugePageAllocator<U>&) const { return false; }
+  bool operator!=(const HugePageAllocator<U>&) const {
+    return false;
+  }
 };
 
 template <typename T>

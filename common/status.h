@@ -21,20 +21,26 @@ class Status {
     kNotFound,            // no such fd, file, token
     kFailedPrecondition,  // wrong phase, wrong kind of file
     kPermissionDenied,
-    kBusy,                // EAGAIN-like: retry once users are gone
-    kIoError,             // a syscall failed; message carries errno text
-    kResourceExhausted,   // a size limit was hit (gRPC RESOURCE_EXHAUSTED, e.g. a reply too large)
+    kBusy,               // EAGAIN-like: retry once users are gone
+    kIoError,            // a syscall failed; message carries errno text
+    kResourceExhausted,  // a size limit was hit (gRPC RESOURCE_EXHAUSTED, e.g. a reply too large)
     kInternal,
   };
 
   Status() = default;
   static Status Ok() { return Status(); }
-  static Status InvalidArgument(std::string m) { return Status(Code::kInvalidArgument, std::move(m)); }
+  static Status InvalidArgument(std::string m) {
+    return Status(Code::kInvalidArgument, std::move(m));
+  }
   static Status Corruption(std::string m) { return Status(Code::kCorruption, std::move(m)); }
   static Status Unsupported(std::string m) { return Status(Code::kUnsupported, std::move(m)); }
   static Status NotFound(std::string m) { return Status(Code::kNotFound, std::move(m)); }
-  static Status FailedPrecondition(std::string m) { return Status(Code::kFailedPrecondition, std::move(m)); }
-  static Status PermissionDenied(std::string m) { return Status(Code::kPermissionDenied, std::move(m)); }
+  static Status FailedPrecondition(std::string m) {
+    return Status(Code::kFailedPrecondition, std::move(m));
+  }
+  static Status PermissionDenied(std::string m) {
+    return Status(Code::kPermissionDenied, std::move(m));
+  }
   static Status Busy(std::string m) { return Status(Code::kBusy, std::move(m)); }
   static Status IoError(std::string m) { return Status(Code::kIoError, std::move(m)); }
   static Status ResourceExhausted(std::string m) {
@@ -68,8 +74,14 @@ class Result {
   Result(Status status) : status_(std::move(status)) { assert(!status_.ok()); }  // NOLINT
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
-  T& value() { assert(ok()); return *value_; }
-  const T& value() const { assert(ok()); return *value_; }
+  T& value() {
+    assert(ok());
+    return *value_;
+  }
+  const T& value() const {
+    assert(ok());
+    return *value_;
+  }
   T& operator*() { return value(); }
   const T& operator*() const { return value(); }
   T* operator->() { return &value(); }

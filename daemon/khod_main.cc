@@ -9,8 +9,8 @@
 //   set by a reexec handover, not by hand: [--adopt=SPEC] [--listen-fd=N] [--lock-fd=N]
 //     [--mapping-holder=PID] [--reexec-timing=READY_NS,EXEC_NS]
 #include <fcntl.h>
-#include <grpcpp/grpcpp.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
 #include <unistd.h>
@@ -54,7 +54,7 @@ struct Flags {
   bool corrupt_blob = false;
   std::string adopt;
   int listen_fd = -1;
-  int lock_fd = -1;  // the state dir's lock, held by the previous khod (reexec)
+  int lock_fd = -1;         // the state dir's lock, held by the previous khod (reexec)
   int mapping_holder = -1;  // the previous khod's (reexec)
   std::optional<ReexecMarks> reexec_marks;  // the previous khod's stamps (reexec)
   std::string luo_device = "/dev/liveupdate";
@@ -131,21 +131,35 @@ bool ParseKhodFlags(int argc, char** argv, Flags* f, std::string* err) {
   f->handover_root = p.Get("--handover-root");
   if (p.Has("--allow-gid")) {
     Result<gid_t> gid = ParseAllowGid(p.Get("--allow-gid"));
-    if (!gid.ok()) { *err = gid.status().message(); return false; }
+    if (!gid.ok()) {
+      *err = gid.status().message();
+      return false;
+    }
     f->allow_gid = static_cast<long>(*gid);
   }
   if (p.Has("--transport")) {
     const std::string val = p.Get("--transport");
-    if (val == "reexec") f->transport = v1::REEXEC;
-    else if (val == "dir") f->transport = v1::DIR;
-    else if (val == "luo") f->transport = v1::LUO;
-    else { *err = "--transport must be reexec, dir or luo"; return false; }
+    if (val == "reexec")
+      f->transport = v1::REEXEC;
+    else if (val == "dir")
+      f->transport = v1::DIR;
+    else if (val == "luo")
+      f->transport = v1::LUO;
+    else {
+      *err = "--transport must be reexec, dir or luo";
+      return false;
+    }
   }
   if (p.Has("--format")) {
     const std::string val = p.Get("--format");
-    if (val == "fdt") f->format = v1::FDT;
-    else if (val == "proto") f->format = v1::PROTO;
-    else { *err = "--format must be fdt or proto"; return false; }
+    if (val == "fdt")
+      f->format = v1::FDT;
+    else if (val == "proto")
+      f->format = v1::PROTO;
+    else {
+      *err = "--format must be fdt or proto";
+      return false;
+    }
   }
   f->crash_at = p.Get("--crash-at");
   if (p.Has("--fault")) {
@@ -167,29 +181,47 @@ bool ParseKhodFlags(int argc, char** argv, Flags* f, std::string* err) {
   f->metrics_textfile = p.Get("--metrics-textfile");
   if (p.Has("--capture-threads")) {
     Result<uint64_t> n = p.GetUint("--capture-threads", 0);
-    if (!n.ok()) { *err = n.status().message(); return false; }
-    if (*n < 1 || *n > 1024) { *err = "--capture-threads must be 1-1024"; return false; }
+    if (!n.ok()) {
+      *err = n.status().message();
+      return false;
+    }
+    if (*n < 1 || *n > 1024) {
+      *err = "--capture-threads must be 1-1024";
+      return false;
+    }
     f->capture_threads = static_cast<int>(*n);
   }
   f->adopt = p.Get("--adopt");
   if (p.Has("--listen-fd")) {
     Result<int> fd = ParseFdNumber("--listen-fd", p.Get("--listen-fd"));
-    if (!fd.ok()) { *err = fd.status().message(); return false; }
+    if (!fd.ok()) {
+      *err = fd.status().message();
+      return false;
+    }
     f->listen_fd = *fd;
   }
   if (p.Has("--lock-fd")) {
     Result<int> fd = ParseFdNumber("--lock-fd", p.Get("--lock-fd"));
-    if (!fd.ok()) { *err = fd.status().message(); return false; }
+    if (!fd.ok()) {
+      *err = fd.status().message();
+      return false;
+    }
     f->lock_fd = *fd;
   }
   if (p.Has("--mapping-holder")) {
     Result<int> pid = ParseFdNumber("--mapping-holder", p.Get("--mapping-holder"));  // same rule
-    if (!pid.ok()) { *err = pid.status().message(); return false; }
+    if (!pid.ok()) {
+      *err = pid.status().message();
+      return false;
+    }
     f->mapping_holder = *pid;
   }
   if (p.Has("--reexec-timing")) {
     Result<ReexecMarks> m = ParseReexecTiming(p.Get("--reexec-timing"));
-    if (!m.ok()) { *err = m.status().message(); return false; }
+    if (!m.ok()) {
+      *err = m.status().message();
+      return false;
+    }
     f->reexec_marks = *m;
   }
   // Re-given to the next khod on a reexec: every operator flag but the
@@ -338,8 +370,8 @@ int main(int argc, char** argv) {
   service.SetSession(session->get());
   if (!flags.metrics_textfile.empty()) {
     Session* s = session->get();
-    metrics = std::make_unique<MetricsTextfile>(flags.metrics_textfile,
-                                                [s] { return s->GetStatus(); });
+    metrics =
+        std::make_unique<MetricsTextfile>(flags.metrics_textfile, [s] { return s->GetStatus(); });
     metrics_ptr = metrics.get();
     service.OnVerified([m = metrics.get()](const v1::VerifyReply& r) { m->Verified(r); });
   }
@@ -386,14 +418,16 @@ int main(int argc, char** argv) {
     Notify(ReloadingNotice());  // a reexec, not a crash, until the new khod's READY=1
     std::fprintf(stderr, "khod: re-executing %s\n", exec_argv[0].c_str());
     std::fflush(stderr);
-    ::fcntl(*lfd, F_SETFD, 0);  // the new khod keeps accepting on the same socket
+    ::fcntl(*lfd, F_SETFD, 0);        // the new khod keeps accepting on the same socket
     ::fcntl(lock->fd(), F_SETFD, 0);  // and holds the state dir's lock without a gap
     // The old address space outlives the exec in a holder: exec does not
     // wait for 2 GiB of page tables to be torn down, and the new khod reads
     // PFNs from them instead of populating its own (kernel/mapping_holder.h).
     Result<MappingHolder> holder = MappingHolder::Spawn();
-    if (holder.ok()) exec_argv.push_back("--mapping-holder=" + std::to_string(holder->pid()));
-    else std::fprintf(stderr, "khod: no mapping holder (%s)\n", holder.status().ToString().c_str());
+    if (holder.ok())
+      exec_argv.push_back("--mapping-holder=" + std::to_string(holder->pid()));
+    else
+      std::fprintf(stderr, "khod: no mapping holder (%s)\n", holder.status().ToString().c_str());
     pthread_sigmask(SIG_UNBLOCK, &sigs, nullptr);
     marks.exec_ns = MonotonicNs();
     exec_argv.push_back(ReexecTimingArgument(marks));

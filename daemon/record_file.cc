@@ -17,7 +17,9 @@ constexpr size_t kHeader = 8 + 8 + 8;  // magic, length, xxh3
 // The directory of `path` opened as SafeDir, and the name in it.
 Result<std::pair<SafeDir, std::string>> Split(const std::string& path) {
   const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
   Result<SafeDir> d = SafeDir::Open(dir, /*create_mode=*/0);
   if (!d.ok()) return d.status().WithContext(path);
   return std::make_pair(std::move(*d), path.substr(slash == std::string::npos ? 0 : slash + 1));

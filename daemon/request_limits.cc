@@ -35,8 +35,7 @@ Status Check(const Message& m, const std::string& prefix) {
     std::optional<size_t> limit = RequestFieldLimit(*f);
     if (f->is_repeated()) {
       const size_t n = static_cast<size_t>(r->FieldSize(m, f));
-      if (!limit)
-        return Status::InvalidArgument(name + ": a repeated field with no size limit");
+      if (!limit) return Status::InvalidArgument(name + ": a repeated field with no size limit");
       if (n > *limit)
         return Status::InvalidArgument(name + ": " + std::to_string(n) + " elements, at most " +
                                        std::to_string(*limit));

@@ -69,8 +69,8 @@ Result<std::unique_ptr<GmemHandle>> SystemOpener::TakeFromProcess(const GmemDecl
                                                                   int pid, int fd) {
   auto src = KernelGmemSource::FromPid(pid, fd, OptionsOf(decl, capture_threads_));
   if (!src.ok()) return src.status();
-  return KernelHandle(std::move(*src), "taken from fd " + std::to_string(fd) + " of pid " +
-                                           std::to_string(pid));
+  return KernelHandle(std::move(*src),
+                      "taken from fd " + std::to_string(fd) + " of pid " + std::to_string(pid));
 }
 
 Result<std::unique_ptr<GmemHandle>> SystemOpener::Adopt(const GmemDeclaration& decl, int fd) {

@@ -35,7 +35,8 @@ Result<int> UnixListener::Bind(const std::string& path, long allow_gid, int inhe
     return Status::InvalidArgument("socket path too long: " + path);
   std::memcpy(addr.sun_path, path.c_str(), path.size());
   const size_t slash = path.rfind('/');
-  if (slash != std::string::npos && slash > 0) KHOD_RETURN_IF_ERROR(MakeDirs(path.substr(0, slash), 0755));
+  if (slash != std::string::npos && slash > 0)
+    KHOD_RETURN_IF_ERROR(MakeDirs(path.substr(0, slash), 0755));
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::FromErrno("socket", errno);
   // Only a stale socket is replaced: never another kind of file, never a
@@ -44,8 +45,9 @@ Result<int> UnixListener::Bind(const std::string& path, long allow_gid, int inhe
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
       ::close(fd);
-      return Status::FailedPrecondition(path + " exists and is not a socket: khod replaces only "
-                                               "a stale socket, so it does not start");
+      return Status::FailedPrecondition(path +
+                                        " exists and is not a socket: khod replaces only "
+                                        "a stale socket, so it does not start");
     }
     const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     const bool live =
@@ -141,8 +143,7 @@ void UnixListener::Loop(grpc::Server* server) {
       // without a wait this loop would spin until an fd is free.
       if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
         if (backoff_ms == 0)
-          std::fprintf(stderr,
-                       "khod: accept: %s; retrying every %d ms at most until it succeeds\n",
+          std::fprintf(stderr, "khod: accept: %s; retrying every %d ms at most until it succeeds\n",
                        std::strerror(err), kMaxAcceptBackoffMs);
         backoff_ms = backoff_ms == 0 ? 10 : std::min(2 * backoff_ms, kMaxAcceptBackoffMs);
         WaitUnlessStopped(backoff_ms);

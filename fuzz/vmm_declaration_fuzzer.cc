@@ -5,6 +5,9 @@
 // HugeTLB 2 MiB), so the overlap and bounds checks see hostile numbers too.
 // A refusal must carry a message, and an accepted declaration written back as
 // JSON must read back equal; anything else is left to the sanitizers.
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/message_differencer.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -12,9 +15,6 @@
 #include <map>
 #include <string>
 #include <string_view>
-
-#include <google/protobuf/util/json_util.h>
-#include <google/protobuf/util/message_differencer.h>
 
 #include "capture/vmm_declaration.h"
 
@@ -32,8 +32,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::map<int, khod::CapturedFileFacts> kFiles = {{7, {8 << 20, 4096}},
                                                                 {8, {8 << 20, 2 << 20}}};
   khod::v1::VmmDeclaration decl;
-  const khod::Status parsed = khod::ParseVmmDeclaration(
-      std::string_view(reinterpret_cast<const char*>(data), size), &decl);
+  const khod::Status parsed =
+      khod::ParseVmmDeclaration(std::string_view(reinterpret_cast<const char*>(data), size), &decl);
   RequireMessage(parsed, "ParseVmmDeclaration");
   if (!parsed.ok()) return 0;
   RequireMessage(khod::ValidateVmmDeclaration(decl, kFiles, 4096), "Validate");

@@ -96,16 +96,20 @@ std::string KhoIncoming::Summary() const {
     return "KHO incoming FDT: none (" + in_dir +
            " missing: no KHO kexec into this kernel, debugfs not mounted there, or no "
            "CONFIG_KEXEC_HANDOVER)";
-  std::string s = "KHO incoming FDT: " + HumanBytes(fdt_bytes) + ", compatible " + compatible +
-                  ", sub-FDTs: ";
+  std::string s =
+      "KHO incoming FDT: " + HumanBytes(fdt_bytes) + ", compatible " + compatible + ", sub-FDTs: ";
   if (subtrees.empty()) return s + "none";
   for (size_t i = 0; i < subtrees.size(); ++i) {
     const KhoSubtree& t = subtrees[i];
     std::string what;
-    if (!t.has_address) what = "no address property";
-    else if (!t.problem.empty()) what = t.problem;
-    else if (!t.exposed) what = "not in sub_fdts/";
-    else what = (t.compatible.empty() ? "no compatible" : t.compatible) + ", " + HumanBytes(t.bytes);
+    if (!t.has_address)
+      what = "no address property";
+    else if (!t.problem.empty())
+      what = t.problem;
+    else if (!t.exposed)
+      what = "not in sub_fdts/";
+    else
+      what = (t.compatible.empty() ? "no compatible" : t.compatible) + ", " + HumanBytes(t.bytes);
     s += (i ? ", " : "") + t.name + " (" + what + ")";
   }
   return s;
@@ -120,8 +124,9 @@ Result<KhoIncoming> ReadKhoIncoming(const std::string& debugfs_root) {
   Result<std::string> fdt = ReadWholeFile(path, KhoFileRead());
   if (!fdt.ok()) {
     if (fdt.status().code() == Status::Code::kNotFound)
-      return Status::Corruption(path + " is missing although " + in.in_dir +
-                                " exists: the kernel shows the incoming KHO tree without its root FDT");
+      return Status::Corruption(
+          path + " is missing although " + in.in_dir +
+          " exists: the kernel shows the incoming KHO tree without its root FDT");
     return fdt.status().WithContext("KHO incoming FDT");
   }
   Result<uint32_t> total = CheckFdt(*fdt);
@@ -130,7 +135,8 @@ Result<KhoIncoming> ReadKhoIncoming(const std::string& debugfs_root) {
   const void* root = fdt->data();
   in.compatible = CompatibleOf(root, 0);
   if (in.compatible.empty())
-    return Status::Corruption(path + ": KHO incoming FDT has no compatible on its root node "
+    return Status::Corruption(path +
+                              ": KHO incoming FDT has no compatible on its root node "
                               "(KHO writes \"kho-v1\")");
   const KhoAbi* abi = nullptr;
   for (const KhoAbi& a : kKnownAbis)
@@ -155,10 +161,12 @@ Result<KhoIncoming> ReadKhoIncoming(const std::string& debugfs_root) {
   return in;
 }
 
-Result<std::string> ReadKhoIncomingSubFdt(const std::string& debugfs_root, const std::string& name) {
+Result<std::string> ReadKhoIncomingSubFdt(const std::string& debugfs_root,
+                                          const std::string& name) {
   const std::string in = debugfs_root + "/kho/in";
   if (!IsDir(in))
-    return Status::Unsupported(in + " is missing: no incoming KHO state (kernel without "
+    return Status::Unsupported(in +
+                               " is missing: no incoming KHO state (kernel without "
                                "CONFIG_KEXEC_HANDOVER, debugfs not mounted, or no kexec)");
   const std::string path = in + "/sub_fdts/" + name;
   Result<std::string> fdt = ReadWholeFile(path, KhoFileRead());
@@ -167,8 +175,8 @@ Result<std::string> ReadKhoIncomingSubFdt(const std::string& debugfs_root, const
     return Status::Corruption(path + ": not a flattened device tree (bad magic)");
   uint32_t total = fdt_totalsize(fdt->data());
   if (total > fdt->size())
-    return Status::Corruption(path + ": FDT totalsize " + std::to_string(total) +
-                              " exceeds the " + std::to_string(fdt->size()) + " bytes read");
+    return Status::Corruption(path + ": FDT totalsize " + std::to_string(total) + " exceeds the " +
+                              std::to_string(fdt->size()) + " bytes read");
   fdt->resize(total);  // debugfs may expose the whole preserved page
   return fdt;
 }

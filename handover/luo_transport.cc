@@ -18,7 +18,6 @@ namespace {
 
 constexpr char kManifestMagic[8] = {'K', 'H', 'O', 'D', 'L', 'U', 'O', '1'};
 
-
 Status LuoError(const std::string& what, int neg_errno) {
   int err = -neg_errno;
   if (err == ENOENT) return Status::NotFound("luo: " + what + ": " + std::strerror(err));
@@ -81,7 +80,8 @@ std::string LuoTransport::SessionNameFor(uint64_t session_id) {
 Status LuoTransport::OpenDevice() {
   if (dev_fd_ >= 0) return Status::Ok();
   if (session_name_.size() >= luo::kSessionNameLength)
-    return Status::InvalidArgument("luo: session name '" + session_name_ + "' longer than 63 bytes");
+    return Status::InvalidArgument("luo: session name '" + session_name_ +
+                                   "' longer than 63 bytes");
   int fd = dev_->Open(device_path_);
   if (fd < 0) {
     if (fd == -ENOENT)

@@ -80,7 +80,8 @@ Result<AdoptSpec> ParseAdoptSpec(const std::string& text) {
   size_t pos = 0;
   while (pos < text.size()) {
     size_t comma = text.find(',', pos);
-    std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    std::string item =
+        text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     pos = comma == std::string::npos ? text.size() : comma + 1;
     // An empty item ("blob:5," or ",,") is a damaged spec, not nothing.
     if (item.empty() || (comma != std::string::npos && pos == text.size()))
@@ -155,11 +156,13 @@ Result<ReceivedHandover> ReexecTransport::Receive() {
   struct stat st;
   if (::fstat(adopted_.blob_fd, &st) != 0) return Status::FromErrno("stat " + named, errno);
   if (static_cast<uint64_t>(st.st_size) > kMaxKhodFileBytes)
-    return Status::Corruption(named + ": larger than " + std::to_string(kMaxKhodFileBytes) + " bytes");
+    return Status::Corruption(named + ": larger than " + std::to_string(kMaxKhodFileBytes) +
+                              " bytes");
   if (st.st_size > 0) {
     // Sealed against writes by the old khod (WriteBlobMemfd): the mapping
     // cannot change under the checksum and decode.
-    Result<Mapping> m = Mapping::Map(adopted_.blob_fd, 0, static_cast<size_t>(st.st_size), PROT_READ);
+    Result<Mapping> m =
+        Mapping::Map(adopted_.blob_fd, 0, static_cast<size_t>(st.st_size), PROT_READ);
     if (!m.ok()) return m.status().WithContext(named);
     r.mapped = std::make_shared<const Mapping>(std::move(*m));
   }

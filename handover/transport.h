@@ -42,8 +42,9 @@ struct ReceivedHandover {
   std::string origin;           // "memfd 5 from reexec", "/var/lib/khod/handover/blob"
 
   std::string_view blob_bytes() const {
-    return mapped ? std::string_view(reinterpret_cast<const char*>(mapped->data()), mapped->length())
-                  : std::string_view(blob);
+    return mapped
+               ? std::string_view(reinterpret_cast<const char*>(mapped->data()), mapped->length())
+               : std::string_view(blob);
   }
 };
 

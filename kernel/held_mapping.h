@@ -37,7 +37,7 @@ class HeldMapping {
   pid_t pid() const { return pid_; }
   uint64_t address() const { return address_; }
   int pagemap_fd() const { return pagemap_.get(); }  // /proc/PID/pagemap
-  std::string Describe() const;  // "pid 1234's mapping at 0x7f..."
+  std::string Describe() const;                      // "pid 1234's mapping at 0x7f..."
 
  private:
   HeldMapping(pid_t pid, uint64_t address, UniqueFd pagemap)

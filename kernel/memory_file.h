@@ -16,7 +16,7 @@ namespace khod {
 
 struct MemoryFileIdentity {
   FileKind kind = FileKind::kShmemMemfd;
-  std::string link;        // readlink /proc/self/fd/N: "anon_inode:[kvm-gmem]", "/memfd:vm0 (deleted)"
+  std::string link;  // readlink /proc/self/fd/N: "anon_inode:[kvm-gmem]", "/memfd:vm0 (deleted)"
   std::string memfd_name;  // "vm0" for memfds, empty otherwise
   uint64_t size = 0;       // st_size
   uint64_t inode = 0;      // st_ino

@@ -15,7 +15,7 @@ namespace khod {
 // pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst).
 constexpr uint64_t kPagemapPresent = 1ull << 63;
 constexpr uint64_t kPagemapSwapped = 1ull << 62;
-constexpr uint64_t kPagemapFile = 1ull << 61;     // file page or shared anon
+constexpr uint64_t kPagemapFile = 1ull << 61;  // file page or shared anon
 constexpr uint64_t kPagemapPfnMask = (1ull << 55) - 1;
 
 inline bool PagemapPresent(uint64_t e) { return (e & kPagemapPresent) != 0; }

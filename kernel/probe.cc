@@ -41,7 +41,8 @@ std::vector<HugepageSize> ProbeHugepages() {
   if (!d) return out;
   while (dirent* e = ::readdir(d)) {
     HugepageSize h;
-    if (std::sscanf(e->d_name, "hugepages-%llukB", reinterpret_cast<unsigned long long*>(&h.size_kb)) != 1)
+    if (std::sscanf(e->d_name, "hugepages-%llukB",
+                    reinterpret_cast<unsigned long long*>(&h.size_kb)) != 1)
       continue;
     const std::string dir = root + "/" + e->d_name;
     h.total = ReadNumber(dir + "/nr_hugepages");
@@ -62,7 +63,8 @@ bool KernelConfigHas(const std::string& option) {
   char line[512];
   bool found = false;
   while (gzgets(f, line, sizeof(line))) {
-    if (want.compare(0, want.size(), line, want.size()) == 0 && (line[want.size()] == '\n' || line[want.size()] == 0)) {
+    if (want.compare(0, want.size(), line, want.size()) == 0 &&
+        (line[want.size()] == '\n' || line[want.size()] == 0)) {
       found = true;
       break;
     }
@@ -139,7 +141,8 @@ std::string CapsToText(const KernelCaps& c) {
   o << "kernel            " << c.kernel_release << "\n";
   if (c.kvm_available) {
     o << "kvm               yes\n";
-    o << "guest_memfd       " << (c.guest_memfd ? "yes" : "no") << " flags " << Hex(c.guest_memfd_flags)
+    o << "guest_memfd       " << (c.guest_memfd ? "yes" : "no") << " flags "
+      << Hex(c.guest_memfd_flags)
       << ((c.guest_memfd_flags & uapi::kGuestMemfdFlagMmap) ? " MMAP" : "")
       << ((c.guest_memfd_flags & uapi::kGuestMemfdFlagInitShared) ? " INIT_SHARED" : "") << "\n";
     o << "user_memory2      " << (c.user_memory2 ? "yes" : "no") << "\n";
@@ -156,7 +159,8 @@ std::string CapsToText(const KernelCaps& c) {
   o << "pfns_readable     " << (c.pfns_readable ? "yes" : "no (needs root)") << "\n";
   o << "kpageflags        " << (c.kpageflags_readable ? "yes" : "no (needs root)") << "\n";
   o << "kho               " << (c.kho ? "yes" : "no") << ": " << c.kho_evidence << "\n";
-  o << "luo               " << (c.luo ? "yes (/dev/liveupdate)" : "no (/dev/liveupdate missing)") << "\n";
+  o << "luo               " << (c.luo ? "yes (/dev/liveupdate)" : "no (/dev/liveupdate missing)")
+    << "\n";
   return o.str();
 }
 

@@ -21,22 +21,22 @@ struct KernelCaps {
   std::string kernel_release;
   // KVM
   bool kvm_available = false;
-  std::string kvm_reason;              // why not, when not
-  bool guest_memfd = false;            // KVM_CAP_GUEST_MEMFD
-  uint64_t guest_memfd_flags = 0;      // KVM_CAP_GUEST_MEMFD_FLAGS (MMAP=1, INIT_SHARED=2)
-  bool user_memory2 = false;           // KVM_CAP_USER_MEMORY2
-  uint64_t memory_attributes = 0;      // KVM_CAP_MEMORY_ATTRIBUTES (on a type-0 VM)
-  uint64_t vm_types = 0;               // KVM_CAP_VM_TYPES bitmask
+  std::string kvm_reason;          // why not, when not
+  bool guest_memfd = false;        // KVM_CAP_GUEST_MEMFD
+  uint64_t guest_memfd_flags = 0;  // KVM_CAP_GUEST_MEMFD_FLAGS (MMAP=1, INIT_SHARED=2)
+  bool user_memory2 = false;       // KVM_CAP_USER_MEMORY2
+  uint64_t memory_attributes = 0;  // KVM_CAP_MEMORY_ATTRIBUTES (on a type-0 VM)
+  uint64_t vm_types = 0;           // KVM_CAP_VM_TYPES bitmask
   // Whether guest_memfd has a shared (inode) NUMA policy, by probe.
   SharedPolicyProbe gmem_shared_policy;
   // Memory
   std::vector<HugepageSize> hugepage_sizes;
-  bool pfns_readable = false;          // pagemap shows PFNs (CAP_SYS_ADMIN)
+  bool pfns_readable = false;  // pagemap shows PFNs (CAP_SYS_ADMIN)
   bool kpageflags_readable = false;
   // Handover
-  bool kho = false;                    // /sys/kernel/debug/kho or CONFIG_KEXEC_HANDOVER=y
+  bool kho = false;  // /sys/kernel/debug/kho or CONFIG_KEXEC_HANDOVER=y
   std::string kho_evidence;
-  bool luo = false;                    // /dev/liveupdate
+  bool luo = false;  // /dev/liveupdate
 };
 
 KernelCaps ProbeKernel();

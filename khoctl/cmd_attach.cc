@@ -71,7 +71,8 @@ Result<v1::AttachRequest> BuildRequest(const ParsedFlags& f) {
     if (!size.ok()) return size.status().WithContext("--model-size");
     const std::string h = f.Get("--model-hstate", "4k");
     const uint32_t order = h == "4k" ? 0 : h == "2m" ? 9 : h == "1g" ? 18 : 99;
-    if (order == 99) return Status::InvalidArgument("--model-hstate '" + h + "' is not 4k, 2m or 1g");
+    if (order == 99)
+      return Status::InvalidArgument("--model-hstate '" + h + "' is not 4k, 2m or 1g");
     q.mutable_model()->set_size(*size);
     q.mutable_model()->set_hstate_order(order);
     q.mutable_model()->set_populate(f.Has("--populate"));
@@ -100,12 +101,20 @@ Result<v1::AttachRequest> BuildRequest(const ParsedFlags& f) {
 }  // namespace
 
 int RunAttach(const Args& args) {
-  Result<ParsedFlags> f = ParseFlags(
-      args, {{"--pid", true},        {"--fd", true},           {"--token", true},
-             {"--name", true},       {"--vm-token", true},     {"--vm-type", true},
-             {"--memslots", true},   {"--gmem-flags", true},   {"--hash", false},
-             {"--model-size", true}, {"--model-hstate", true}, {"--populate", false},
-             {"--socket", true},     {"--json", false}});
+  Result<ParsedFlags> f = ParseFlags(args, {{"--pid", true},
+                                            {"--fd", true},
+                                            {"--token", true},
+                                            {"--name", true},
+                                            {"--vm-token", true},
+                                            {"--vm-type", true},
+                                            {"--memslots", true},
+                                            {"--gmem-flags", true},
+                                            {"--hash", false},
+                                            {"--model-size", true},
+                                            {"--model-hstate", true},
+                                            {"--populate", false},
+                                            {"--socket", true},
+                                            {"--json", false}});
   if (!f.ok()) return FailWithUsage("attach", kUsage, f.status());
   if (Status s = RefuseArguments(f->positionals()); !s.ok())
     return FailWithUsage("attach", kUsage, s);

@@ -28,7 +28,8 @@ static Status ParseRebuildInto(const std::string& text, v1::RestoreRequest* q) {
     const std::string item = text.substr(start, end - start);
     unsigned long long v[4];
     char tail = 0;
-    if (std::sscanf(item.c_str(), "%llu:%llu:%llu:%llu%c", &v[0], &v[1], &v[2], &v[3], &tail) != 4 ||
+    if (std::sscanf(item.c_str(), "%llu:%llu:%llu:%llu%c", &v[0], &v[1], &v[2], &v[3], &tail) !=
+            4 ||
         item.find('-') != std::string::npos || v[2] > 0x7fffffff || v[3] > 0x7fffffff)
       return Status::InvalidArgument("--rebuild-into: '" + item +
                                      "' is not TOKEN:VM_TOKEN:PID:FD (decimal numbers)");

@@ -32,8 +32,10 @@ int RunVerify(const Args& args_in) {
       args, {{"--pid", true}, {"--memslots", true}, {"--attributes", true}, {"--json", false}});
   if (!flags.ok()) return FailWithUsage("verify", kUsage, flags.status());
   if (flags->positionals().size() != 1)
-    return FailWithUsage("verify", kUsage, Status::InvalidArgument("expected exactly one snapshot file"));
-  if (fds->empty()) return FailWithUsage("verify", kUsage, Status::InvalidArgument("missing --fd N"));
+    return FailWithUsage("verify", kUsage,
+                         Status::InvalidArgument("expected exactly one snapshot file"));
+  if (fds->empty())
+    return FailWithUsage("verify", kUsage, Status::InvalidArgument("missing --fd N"));
   auto pid = PidFlag(*flags);
   if (!pid.ok()) return FailWithUsage("verify", kUsage, pid.status());
 

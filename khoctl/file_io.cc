@@ -70,7 +70,8 @@ Status WriteWholeFile(const std::string& path, const std::string& data) {
     if (!S_ISREG(st.st_mode)) return WriteInPlace(path, data);
     // Replace what a symlink points at, not the link.
     char real[PATH_MAX];
-    if (::realpath(path.c_str(), real) == nullptr) return Status::FromErrno("resolve " + path, errno);
+    if (::realpath(path.c_str(), real) == nullptr)
+      return Status::FromErrno("resolve " + path, errno);
     target = real;
     mode = st.st_mode & 07777;
     keep_mode = true;
@@ -88,7 +89,8 @@ Status WriteWholeFile(const std::string& path, const std::string& data) {
       return Status::FromErrno("create " + tmp + " (for " + path + ")", errno);
   }
   Status s = WriteAll(f.get(), data, tmp);
-  if (s.ok() && keep_mode && ::fchmod(f.get(), mode) != 0) s = Status::FromErrno("chmod " + tmp, errno);
+  if (s.ok() && keep_mode && ::fchmod(f.get(), mode) != 0)
+    s = Status::FromErrno("chmod " + tmp, errno);
   if (s.ok() && ::fsync(f.get()) != 0) s = Status::FromErrno("fsync " + tmp, errno);
   if (::close(f.release()) != 0 && s.ok()) s = Status::FromErrno("close " + tmp, errno);
   if (s.ok() && ::rename(tmp.c_str(), target.c_str()) != 0)

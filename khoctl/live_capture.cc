@@ -45,7 +45,8 @@ Result<pid_t> PidFlag(const ParsedFlags& flags) {
   return static_cast<pid_t>(*pid);
 }
 
-Result<v1::VmmDeclaration> LoadDeclarations(const std::string& memslots, const std::string& attributes) {
+Result<v1::VmmDeclaration> LoadDeclarations(const std::string& memslots,
+                                            const std::string& attributes) {
   v1::VmmDeclaration decl;
   if (!memslots.empty()) KHOD_RETURN_IF_ERROR(LoadVmmDeclaration(memslots, &decl));
   if (!attributes.empty()) KHOD_RETURN_IF_ERROR(LoadVmmDeclaration(attributes, &decl));

@@ -24,7 +24,8 @@ Result<std::vector<int>> ExtractFdFlags(Args* args);
 Result<pid_t> PidFlag(const ParsedFlags& flags);
 
 // Loads --memslots and --attributes files (either may be empty) into one declaration.
-Result<v1::VmmDeclaration> LoadDeclarations(const std::string& memslots, const std::string& attributes);
+Result<v1::VmmDeclaration> LoadDeclarations(const std::string& memslots,
+                                            const std::string& attributes);
 
 // Captures `fds` of `pid` with `decl`; shows progress on stderr when it is a terminal.
 Result<Snapshot> CaptureLive(pid_t pid, const std::vector<int>& fds, const v1::VmmDeclaration& decl,

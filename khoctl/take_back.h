@@ -16,8 +16,8 @@
 namespace khod {
 
 struct TakenBack {
-  UniqueFd fd;                   // this process's reference to the restored file
-  MemoryFileIdentity identity;   // what it is (kind, inode, size)
+  UniqueFd fd;                  // this process's reference to the restored file
+  MemoryFileIdentity identity;  // what it is (kind, inode, size)
 };
 
 // FailedPrecondition when `gmem` has no khod_fd (before RESTORED, after

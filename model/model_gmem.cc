@@ -30,7 +30,9 @@ std::string SizeText(uint64_t bytes) {
 }  // namespace
 
 ModelGuestMemfd::ModelGuestMemfd(ModelKernel* kernel, const ModelGmemOptions& opts)
-    : kernel_(kernel), opts_(opts), inode_(kernel->NextInode()),
+    : kernel_(kernel),
+      opts_(opts),
+      inode_(kernel->NextInode()),
       owner_id_(kernel->RegisterOwner(this)) {}
 
 ModelGuestMemfd::~ModelGuestMemfd() { Close(); }
@@ -69,15 +71,15 @@ Status ModelGuestMemfd::CheckUsable(uint64_t first, uint64_t count) const {
     return Status::InvalidArgument(Describe() + ": pages [" + std::to_string(first) + ", +" +
                                    std::to_string(count) + ") outside the file (" +
                                    std::to_string(pages()) + " pages)");
-  if (restructuring_)
-    return Status::Busy(Describe() + ": a folio restructure is in progress");
+  if (restructuring_) return Status::Busy(Describe() + ": a folio restructure is in progress");
   return Status::Ok();
 }
 
 Status ModelGuestMemfd::Allocate(uint64_t first, uint64_t count) {
   KHOD_RETURN_IF_ERROR(CheckUsable(first, count));
   if (preserved_)
-    return Status::FailedPrecondition(Describe() + ": folios are preserved for KHO; new "
+    return Status::FailedPrecondition(Describe() +
+                                      ": folios are preserved for KHO; new "
                                       "folios would not be");
   const uint8_t order = IsHugetlb() ? opts_.hstate_order : 0;
   const uint64_t fsize = uint64_t{1} << order;
@@ -91,8 +93,8 @@ Status ModelGuestMemfd::Allocate(uint64_t first, uint64_t count) {
     while (at < hole.end()) {
       Result<PfnRun> run = pool->AllocRun((hole.end() - at) >> order);
       if (!run.ok()) return run.status().WithContext(Describe() + ": fallocate");
-      filemap_.Insert(FilemapExtent{at, run->folios << order, run->first_pfn, order,
-                                    kFolioUptodate});
+      filemap_.Insert(
+          FilemapExtent{at, run->folios << order, run->first_pfn, order, kFolioUptodate});
       at += run->folios << order;
     }
   }
@@ -126,12 +128,13 @@ std::vector<PageRange> ModelGuestMemfd::BusyPages(uint64_t first, uint64_t count
     // Whole folios touching [lo, hi): a reference anywhere in one makes
     // all of its pages in the range busy.
     const uint64_t flo = e.first_index + AlignDown(lo - e.first_index, fsize);
-    const uint64_t fhi = std::min(e.end_index(),
-                                  e.first_index + AlignDown(hi - 1 - e.first_index, fsize) + fsize);
+    const uint64_t fhi =
+        std::min(e.end_index(), e.first_index + AlignDown(hi - 1 - e.first_index, fsize) + fsize);
     kernel_->ForEachRef(e.PfnOf(flo), fhi - flo, [&](uint64_t pfn, uint32_t) {
       const uint64_t idx = e.first_index + (pfn - e.first_pfn);
       const uint64_t folio = e.first_index + AlignDown(idx - e.first_index, fsize);
-      const PageRange r{std::max(folio, first), std::min(folio + fsize, end) - std::max(folio, first)};
+      const PageRange r{std::max(folio, first),
+                        std::min(folio + fsize, end) - std::max(folio, first)};
       if (!busy.empty() && busy.back().end() >= r.first) {
         const uint64_t new_end = std::max(busy.back().end(), r.end());
         busy.back().count = new_end - busy.back().first;

@@ -107,7 +107,8 @@ Result<std::unique_ptr<ModelGuestMemfd>> RestoreModel(ModelKernel* kernel, const
       uint64_t at = e.first_index;
       for (auto it = f->split_.lower_bound(e.first_index);
            s.ok() && it != f->split_.end() && it->first < e.end_index(); ++it) {
-        if (it->first > at) s = pool->Claim(e.first_pfn + (at - e.first_index), (it->first - at) / hp);
+        if (it->first > at)
+          s = pool->Claim(e.first_pfn + (at - e.first_index), (it->first - at) / hp);
         at = it->first + hp;
       }
       if (s.ok() && at < e.end_index())

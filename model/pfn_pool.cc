@@ -25,8 +25,8 @@ Status PfnPool::CheckRun(uint64_t first_pfn, uint64_t folios, const char* what) 
 Result<PfnRun> PfnPool::AllocRun(uint64_t max_folios) {
   uint64_t first, count;
   if (max_folios == 0 || !free_.Lowest(&first, &count))
-    return Status::FailedPrecondition(name_ + " pool exhausted (" +
-                                      std::to_string(total_folios_) + " folios)");
+    return Status::FailedPrecondition(name_ + " pool exhausted (" + std::to_string(total_folios_) +
+                                      " folios)");
   PfnRun run{first, std::min(max_folios, count >> order_)};
   free_.Erase(run.first_pfn, run.folios << order_);
   return run;
@@ -53,8 +53,7 @@ Status PfnPool::Free(uint64_t first_pfn, uint64_t folios) {
 Status PfnPool::Dissolve(uint64_t first_pfn) {
   KHOD_RETURN_IF_ERROR(CheckRun(first_pfn, 1, "dissolve in"));
   if (free_.ContainsAny(first_pfn, uint64_t{1} << order_))
-    return Status::InvalidArgument("dissolve in " + name_ + ": pfn " + Hex(first_pfn) +
-                                   " is free");
+    return Status::InvalidArgument("dissolve in " + name_ + ": pfn " + Hex(first_pfn) + " is free");
   ++dissolved_folios_;
   return Status::Ok();
 }

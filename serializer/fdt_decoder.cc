@@ -53,8 +53,7 @@ class FdtReader {
       return Status::Corruption("fdt: " + where + ": missing property '" + name + "'");
     if (want >= 0 && len != want)
       return Status::Corruption("fdt: " + where + ": property '" + name + "' is " +
-                                std::to_string(len) + " bytes, expected " +
-                                std::to_string(want));
+                                std::to_string(len) + " bytes, expected " + std::to_string(want));
     return Status::Ok();
   }
 
@@ -68,13 +67,13 @@ class FdtReader {
 
   // A u32 property narrowed to a small type; values past `max` are refused.
   template <typename T>
-  Status Small(int node, const std::string& where, const char* name, uint32_t max,
-               bool unsupported, T* out) const {
+  Status Small(int node, const std::string& where, const char* name, uint32_t max, bool unsupported,
+               T* out) const {
     uint32_t v = 0;  // set by Int; gcc -O1 (the sanitizer builds) cannot tell
     KHOD_RETURN_IF_ERROR(Int(node, where, name, &v));
     if (v > max) {
-      std::string msg = "fdt: " + where + ": property '" + name + "' value " +
-                        std::to_string(v) + " above " + std::to_string(max);
+      std::string msg = "fdt: " + where + ": property '" + name + "' value " + std::to_string(v) +
+                        " above " + std::to_string(max);
       return unsupported ? Status::Unsupported(msg + " (unknown to this reader)")
                          : Status::Corruption(msg);
     }
@@ -104,8 +103,8 @@ class FdtReader {
   // in order, after reserve(n) with n the records the chunks can hold at most
   // (never a hostile nr-records). An absent table has no records.
   template <typename RowFn, typename ReserveFn>
-  Status Table(int parent, const std::string& parent_where, const TableSpec& spec,
-               uint64_t* count, RowFn row, ReserveFn reserve) const {
+  Status Table(int parent, const std::string& parent_where, const TableSpec& spec, uint64_t* count,
+               RowFn row, ReserveFn reserve) const {
     *count = 0;
     const int node = fdt_subnode_offset(fdt_, parent, spec.node);
     if (node == -FDT_ERR_NOTFOUND) return Status::Ok();
@@ -139,9 +138,8 @@ class FdtReader {
                                   "expected " + kChunkPrefix + std::to_string(next_chunk));
       ++next_chunk;
       if (len % record_size != 0)
-        return Status::Corruption("fdt: " + where + ": " + name + " length " +
-                                  std::to_string(len) + " is not a multiple of " +
-                                  std::to_string(record_size));
+        return Status::Corruption("fdt: " + where + ": " + name + " length " + std::to_string(len) +
+                                  " is not a multiple of " + std::to_string(record_size));
       const uint64_t n = len / record_size;
       if (seen + n > nr)
         return Status::Corruption("fdt: " + where + ": chunks hold more than nr-records " +
@@ -159,8 +157,8 @@ class FdtReader {
   }
 
   template <typename RowFn>
-  Status Table(int parent, const std::string& parent_where, const TableSpec& spec,
-               uint64_t* count, RowFn row) const {
+  Status Table(int parent, const std::string& parent_where, const TableSpec& spec, uint64_t* count,
+               RowFn row) const {
     return Table(parent, parent_where, spec, count, row, [](uint64_t) {});
   }
 
@@ -169,10 +167,9 @@ class FdtReader {
     KHOD_RETURN_IF_ERROR(Int(node, where, kPropVmType, &vm->vm_type));
     uint64_t n;
     return Table(node, where, kMemslotTable, &n, [&](const uint8_t* d) {
-      vm->memslots.push_back(Memslot{Load<uint32_t>(d), Load<uint32_t>(d + 4),
-                                     Load<uint64_t>(d + 8), Load<uint64_t>(d + 16),
-                                     Load<uint64_t>(d + 24), Load<uint64_t>(d + 32),
-                                     Load<uint64_t>(d + 40)});
+      vm->memslots.push_back(Memslot{
+          Load<uint32_t>(d), Load<uint32_t>(d + 4), Load<uint64_t>(d + 8), Load<uint64_t>(d + 16),
+          Load<uint64_t>(d + 24), Load<uint64_t>(d + 32), Load<uint64_t>(d + 40)});
       return Status::Ok();
     });
   }
@@ -199,31 +196,37 @@ class FdtReader {
     for (int i = 0; i < mask_len; i += 8) g->policy.nodemask.push_back(Load<uint64_t>(mask + i));
 
     uint64_t n;
-    KHOD_RETURN_IF_ERROR(Table(node, where, kFolioTable, &n, [&](const uint8_t* d) {
-      FolioExtent e;
-      e.first_index = Load<uint64_t>(d);
-      e.first_pfn = Load<uint64_t>(d + 8);
-      e.nr_folios = Load<uint32_t>(d + 16);
-      e.order = d[20];
-      e.flags = d[21];
-      g->folios.push_back(e);
-      return Status::Ok();
-    }, [&](uint64_t n) { g->folios.reserve(n); }));
+    KHOD_RETURN_IF_ERROR(Table(
+        node, where, kFolioTable, &n,
+        [&](const uint8_t* d) {
+          FolioExtent e;
+          e.first_index = Load<uint64_t>(d);
+          e.first_pfn = Load<uint64_t>(d + 8);
+          e.nr_folios = Load<uint32_t>(d + 16);
+          e.order = d[20];
+          e.flags = d[21];
+          g->folios.push_back(e);
+          return Status::Ok();
+        },
+        [&](uint64_t n) { g->folios.reserve(n); }));
     std::vector<AttributeRange> ranges;
-    KHOD_RETURN_IF_ERROR(Table(node, where, kAttributeTable, &n, [&](const uint8_t* d) {
-      const AttributeRange r{Load<uint64_t>(d), Load<uint64_t>(d + 8), Load<uint64_t>(d + 16)};
-      uint64_t end;
-      if (r.count == 0 || r.value == 0 || __builtin_add_overflow(r.first, r.count, &end))
-        return Status::Corruption("fdt: " + where + "/attributes: record " +
-                                  std::to_string(ranges.size()) +
-                                  " has count 0, value 0 or overflows");
-      if (!ranges.empty() && r.first < ranges.back().first + ranges.back().count)
-        return Status::Corruption("fdt: " + where + "/attributes: record " +
-                                  std::to_string(ranges.size()) +
-                                  " overlaps or precedes the previous range");
-      ranges.push_back(r);
-      return Status::Ok();
-    }, [&](uint64_t n) { ranges.reserve(n); }));
+    KHOD_RETURN_IF_ERROR(Table(
+        node, where, kAttributeTable, &n,
+        [&](const uint8_t* d) {
+          const AttributeRange r{Load<uint64_t>(d), Load<uint64_t>(d + 8), Load<uint64_t>(d + 16)};
+          uint64_t end;
+          if (r.count == 0 || r.value == 0 || __builtin_add_overflow(r.first, r.count, &end))
+            return Status::Corruption("fdt: " + where + "/attributes: record " +
+                                      std::to_string(ranges.size()) +
+                                      " has count 0, value 0 or overflows");
+          if (!ranges.empty() && r.first < ranges.back().first + ranges.back().count)
+            return Status::Corruption("fdt: " + where + "/attributes: record " +
+                                      std::to_string(ranges.size()) +
+                                      " overlaps or precedes the previous range");
+          ranges.push_back(r);
+          return Status::Ok();
+        },
+        [&](uint64_t n) { ranges.reserve(n); }));
     g->attributes.Assign(ranges);
     KHOD_RETURN_IF_ERROR(Table(node, where, kHashTable, &n, [&](const uint8_t* d) {
       g->hashes.push_back(
@@ -261,8 +264,8 @@ class FdtReader {
       next += nr_runs[i];
     }
     if (next != runs.size())
-      return Status::Corruption("fdt: " + where + "/split-runs: " +
-                                std::to_string(runs.size() - next) +
+      return Status::Corruption("fdt: " + where +
+                                "/split-runs: " + std::to_string(runs.size() - next) +
                                 " runs not claimed by any restructure record");
     return Observation(node, where, g);
   }

@@ -14,11 +14,11 @@
 #include <vector>
 
 #include "common/status_macros.h"
+#include "serializer/encode_guard.h"
 #include "serializer/fdt_checksum.h"
 #include "serializer/fdt_layout.h"
 #include "serializer/format_version.h"
 #include "serializer/serializer.h"
-#include "serializer/encode_guard.h"
 #include "state/invariants.h"
 
 namespace khod {
@@ -97,8 +97,8 @@ class FdtSizer {
   }
   size_t struct_ = 0;
   size_t strings_ = 0;
-  std::vector<std::string> stored_;           // names in the strings block
-  std::unordered_set<std::string> present_;   // names found there (stored or as a suffix)
+  std::vector<std::string> stored_;          // names in the strings block
+  std::unordered_set<std::string> present_;  // names found there (stored or as a suffix)
 };
 
 size_t RecordsPerChunk(const TableSpec& spec) { return kChunkBytes / spec.record_size; }
@@ -201,10 +201,8 @@ int WriteVm(Sink& fdt, const Vm& vm) {
   char name[32];
   std::snprintf(name, sizeof name, "vm-%" PRIx64, vm.token);
   int err;
-  if ((err = fdt.BeginNode(name)) ||
-      (err = fdt.PropString(kPropCompatible, kVmCompatible)) ||
-      (err = fdt.PropU64(kPropToken, vm.token)) ||
-      (err = fdt.PropU32(kPropVmType, vm.vm_type)) ||
+  if ((err = fdt.BeginNode(name)) || (err = fdt.PropString(kPropCompatible, kVmCompatible)) ||
+      (err = fdt.PropU64(kPropToken, vm.token)) || (err = fdt.PropU32(kPropVmType, vm.vm_type)) ||
       (err = WriteTable(fdt, kMemslotTable, vm.memslots, WriteMemslot)))
     return err;
   return fdt.EndNode();
@@ -213,7 +211,7 @@ int WriteVm(Sink& fdt, const Vm& vm) {
 // A gmem's tables that are not stored as vectors, flattened once for both passes.
 struct GmemRows {
   std::vector<AttributeRange> ranges;
-  std::vector<SplitRun> runs;  // every restructure record's layout, in record order
+  std::vector<SplitRun> runs;            // every restructure record's layout, in record order
   std::vector<uint64_t> nodemask_words;  // every mapping policy's nodemask, in order
 };
 
@@ -233,22 +231,19 @@ int WriteGmem(Sink& fdt, const GuestMemfd& g, const GmemRows& rows) {
   char name[32];
   std::snprintf(name, sizeof name, "gmem-%" PRIx64, g.token);
   int err;
-  if ((err = fdt.BeginNode(name)) ||
-      (err = fdt.PropString(kPropCompatible, kGmemCompatible)) ||
-      (err = fdt.PropU64(kPropToken, g.token)) ||
-      (err = fdt.PropU64(kPropInode, g.inode)) ||
+  if ((err = fdt.BeginNode(name)) || (err = fdt.PropString(kPropCompatible, kGmemCompatible)) ||
+      (err = fdt.PropU64(kPropToken, g.token)) || (err = fdt.PropU64(kPropInode, g.inode)) ||
       (err = fdt.PropString(kPropName, g.name.c_str())) ||
       (err = fdt.PropU32(kPropProvenance, static_cast<uint32_t>(g.provenance))) ||
       (err = fdt.PropU32(kPropKind, static_cast<uint32_t>(g.kind))) ||
-      (err = fdt.PropU64(kPropSize, g.size)) ||
-      (err = fdt.PropU64(kPropFlags, g.flags)) ||
+      (err = fdt.PropU64(kPropSize, g.size)) || (err = fdt.PropU64(kPropFlags, g.flags)) ||
       (err = fdt.PropU32(kPropBacking, static_cast<uint32_t>(g.backing))) ||
       (err = fdt.PropU32(kPropHstateOrder, g.hstate_order)) ||
       (err = fdt.PropU64(kPropVmToken, g.vm_token)) ||
       (err = fdt.PropU32(kPropPolicyMode, static_cast<uint32_t>(g.policy.mode))) ||
       (err = fdt.PropU32(kPropPolicyFlags, g.policy.mode_flags)) ||
       (err = fdt.Prop(kPropPolicyNodemask, g.policy.nodemask.data(),
-                          static_cast<int>(g.policy.nodemask.size() * 8))) ||
+                      static_cast<int>(g.policy.nodemask.size() * 8))) ||
       (err = fdt.PropU32(kPropPolicyHomeNode, static_cast<uint32_t>(g.policy.home_node))) ||
       (err = fdt.PropU64(kPropFlagsKnown, g.flags_known)) ||
       (err = fdt.PropU32(kPropPolicySource, static_cast<uint32_t>(g.policy_source))) ||
@@ -269,8 +264,7 @@ int WriteTree(Sink& fdt, const Snapshot& snap, const std::vector<GmemRows>& rows
   const uint32_t version[2] = {kFormatMajor, kFormatMinor};
   const SnapshotHeader& h = snap.header;
   int err;
-  if ((err = fdt.BeginNode("")) ||
-      (err = fdt.PropString(kPropCompatible, kRootCompatible)) ||
+  if ((err = fdt.BeginNode("")) || (err = fdt.PropString(kPropCompatible, kRootCompatible)) ||
       (err = fdt.Prop(kPropFormatVersion, version, sizeof version)) ||
       (err = fdt.PropU64(kPropChecksum, 0)) ||  // filled in once the blob is final
       (err = fdt.PropString(kPropProducer, h.producer.c_str())) ||
@@ -324,8 +318,8 @@ Status EncodeFdt(const Snapshot& snap, std::string* out) {
   if (!err) err = WriteTree(writer, snap, rows);
   if (!err) err = fdt_finish(fdt);
   if (err)
-    return Status::Internal(std::string("fdt encode: libfdt: ") + fdt_strerror(err) +
-                            " (sized " + std::to_string(size) + " bytes)");
+    return Status::Internal(std::string("fdt encode: libfdt: ") + fdt_strerror(err) + " (sized " +
+                            std::to_string(size) + " bytes)");
   if (fdt_totalsize(fdt) != size)
     return Status::Internal("fdt encode: sized " + std::to_string(size) + " bytes, wrote " +
                             std::to_string(fdt_totalsize(fdt)));

@@ -4,11 +4,11 @@
 
 #include "common/status_macros.h"
 #include "proto/snapshot.pb.h"
+#include "serializer/encode_guard.h"
 #include "serializer/format_version.h"
 #include "serializer/frame.h"
 #include "serializer/serializer.h"
 #include "serializer/varint_tables.h"
-#include "serializer/encode_guard.h"
 #include "state/invariants.h"
 
 namespace khod {
@@ -142,8 +142,7 @@ Status FromProto(const pb::GuestMemfd& m, GuestMemfd* g) {
   KHOD_RETURN_IF_ERROR(ToU8(m.hstate_order(), "hstate order", &g->hstate_order));
   g->vm_token = m.vm_token();
   FromProto(m.policy(), &g->policy);
-  KHOD_RETURN_IF_ERROR(
-      DecodeFolioStream(m.folio_extents(), m.nr_folio_extents(), &g->folios));
+  KHOD_RETURN_IF_ERROR(DecodeFolioStream(m.folio_extents(), m.nr_folio_extents(), &g->folios));
   std::vector<AttributeRange> ranges;
   KHOD_RETURN_IF_ERROR(
       DecodeAttributeStream(m.attribute_ranges(), m.nr_attribute_ranges(), &ranges));
@@ -230,7 +229,7 @@ Status DecodeProto(std::string_view blob, Snapshot* out) {
     vm.memslots.resize(v.memslots_size());
     for (int j = 0; j < v.memslots_size(); ++j) {
       const pb::Memslot& s = v.memslots(j);
-      vm.memslots[j] = Memslot{s.slot(), s.flags(), s.base_gfn(), s.npages(),
+      vm.memslots[j] = Memslot{s.slot(),           s.flags(),      s.base_gfn(),   s.npages(),
                                s.userspace_addr(), s.gmem_token(), s.gmem_offset()};
     }
   }

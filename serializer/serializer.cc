@@ -10,8 +10,10 @@ namespace khod {
 
 const char* BlobFormatName(BlobFormat f) {
   switch (f) {
-    case BlobFormat::kFdt: return "fdt";
-    case BlobFormat::kProto: return "proto";
+    case BlobFormat::kFdt:
+      return "fdt";
+    case BlobFormat::kProto:
+      return "proto";
   }
   return "?";
 }

@@ -112,11 +112,10 @@ Status DecodeFolioStream(std::string_view in, uint64_t count, FolioList* out) {
       return Status::Corruption("folio extent stream: record " + std::to_string(i) +
                                 " sets reserved bit 6 of the order byte");
     if (nr > UINT32_MAX)
-      return Status::Corruption("folio extent stream: record " + std::to_string(i) +
-                                " nr_folios " + std::to_string(nr) + " exceeds 32 bits");
+      return Status::Corruption("folio extent stream: record " + std::to_string(i) + " nr_folios " +
+                                std::to_string(nr) + " exceeds 32 bits");
     e.nr_folios = static_cast<uint32_t>(nr);
-    if (nr > (UINT64_MAX >> e.order) ||
-        __builtin_add_overflow(prev_end, gap, &e.first_index) ||
+    if (nr > (UINT64_MAX >> e.order) || __builtin_add_overflow(prev_end, gap, &e.first_index) ||
         __builtin_add_overflow(e.first_index, e.pages(), &prev_end))
       return Status::Corruption("folio extent stream: record " + std::to_string(i) +
                                 " index arithmetic overflows 64 bits");

@@ -1,13 +1,12 @@
 // Hostile VMM declarations and fds: numbers that would wrap (fd, vm_type,
 // attribute ranges, memslot sizes), files that never end, and error messages
 // that name the VMM's fd rather than khod's own duplicate of it.
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <climits>
 #include <cstdlib>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "capture/vmm_declaration.h"
 #include "kernel/memory_file.h"
@@ -16,9 +15,13 @@
 namespace khod {
 namespace {
 
-bool Has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool Has(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
-Status Parse(const std::string& json, v1::VmmDeclaration* d) { return ParseVmmDeclaration(json, d); }
+Status Parse(const std::string& json, v1::VmmDeclaration* d) {
+  return ParseVmmDeclaration(json, d);
+}
 
 TEST(CaptureInputTest, FdNumbersThatWouldWrapAreRefused) {
   // 4294967299 = 2^32 + 3 would silently become fd 3.
@@ -105,8 +108,9 @@ TEST(CaptureInputTest, MemslotSizeThatOverflowsIsNamed) {
   v1::VmmDeclaration d;
   // 2^52 + 1 pages of 4 KiB wrap to 4 KiB bytes.
   ASSERT_TRUE(
-      Parse(R"({"vms":[{"memslots":[{"slot":0,"base_gfn":0,"npages":4503599627370497,"gmem_fd":3}]}]})",
-            &d)
+      Parse(
+          R"({"vms":[{"memslots":[{"slot":0,"base_gfn":0,"npages":4503599627370497,"gmem_fd":3}]}]})",
+          &d)
           .ok());
   Status s = ValidateVmmDeclaration(d, {{3, {1 << 20, 4096}}}, 4096);
   EXPECT_TRUE(Has(s.message(), "overflows")) << s.message();
@@ -116,7 +120,8 @@ TEST(CaptureInputTest, DeclarationFileThatNeverEndsOrIsADirectory) {
   v1::VmmDeclaration d;
   Status z = LoadVmmDeclaration("/dev/zero", &d);  // used to read forever
   EXPECT_EQ(z.code(), Status::Code::kInvalidArgument);
-  EXPECT_TRUE(Has(z.message(), "declaration file /dev/zero is a character device, not a regular file"))
+  EXPECT_TRUE(
+      Has(z.message(), "declaration file /dev/zero is a character device, not a regular file"))
       << z.message();
   Status dir = LoadVmmDeclaration("/", &d);
   EXPECT_EQ(dir.code(), Status::Code::kInvalidArgument);
@@ -132,8 +137,10 @@ TEST(CaptureInputTest, IdentifyNamesTheVmmFdNotOurDuplicate) {
   auto id = IdentifyMemoryFile(p[0], "fd 9 of pid 1234");
   ASSERT_FALSE(id.ok());
   EXPECT_EQ(id.status().code(), Status::Code::kFailedPrecondition);
-  EXPECT_EQ(id.status().message().rfind("fd 9 of pid 1234 (pipe:[", 0), 0u) << id.status().message();
-  EXPECT_FALSE(Has(id.status().message(), "fd " + std::to_string(p[0]) + " ")) << id.status().message();
+  EXPECT_EQ(id.status().message().rfind("fd 9 of pid 1234 (pipe:[", 0), 0u)
+      << id.status().message();
+  EXPECT_FALSE(Has(id.status().message(), "fd " + std::to_string(p[0]) + " "))
+      << id.status().message();
   auto plain = IdentifyMemoryFile(p[1]);
   EXPECT_TRUE(Has(plain.status().message(), "fd " + std::to_string(p[1]) + " (pipe:["));
   ::close(p[0]);

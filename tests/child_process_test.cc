@@ -1,14 +1,15 @@
 // ChildProcess (tools/rehearsal): the child gets stdin, stdout, stderr and
 // nothing else from us, so khod started by tests or the rehearsal holds no
 // stray fds (a leaked log fd once showed up in khod's /proc/PID/fd).
-#include "tests/fixture.h"
 #include "tools/rehearsal/child_process.h"
+
+#include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <set>
 #include <string>
 
-#include <gtest/gtest.h>
+#include "tests/fixture.h"
 
 namespace khod {
 namespace {

@@ -3,6 +3,7 @@
 // dir, and checks that the session is the previous good state or the new one,
 // that khod says which, and that the session can go on from there.
 // This test process plays the VMM: khod takes its memfd with pidfd_getfd.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -13,8 +14,6 @@
 #include <cstring>
 #include <string>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "khoctl/client.h"
 #include "tests/fixture.h"
@@ -32,8 +31,8 @@ class CrashTest : public ::testing::Test {
   std::string Socket() const { return dir_ + "/k.sock"; }
 
   ChildProcess StartKhod(const std::string& crash_at = "") {
-    std::vector<std::string> argv = {kKhod, "--socket=" + Socket(), "--state-dir=" + dir_ + "/state",
-                                     "--transport=dir"};
+    std::vector<std::string> argv = {kKhod, "--socket=" + Socket(),
+                                     "--state-dir=" + dir_ + "/state", "--transport=dir"};
     if (!crash_at.empty()) argv.push_back("--crash-at=" + crash_at);
     Result<ChildProcess> c = ChildProcess::Start(argv, false, dir_ + "/khod.log");
     EXPECT_TRUE(c.ok());
@@ -118,7 +117,9 @@ TEST_F(CrashTest, EveryPhaseBoundaryLeavesTheOldOrTheNewState) {
     EXPECT_NE(s->recovery().find(c.says), std::string::npos) << s->recovery();
     // The state is usable, not just readable: take the next step from it.
     switch (s->phase()) {
-      case v1::IDLE: EXPECT_TRUE(client.Prepare().ok() || s->gmems_size() == 0); break;
+      case v1::IDLE:
+        EXPECT_TRUE(client.Prepare().ok() || s->gmems_size() == 0);
+        break;
       case v1::PREPARED: {
         v1::FreezeRequest f;
         f.set_guests_paused(true);
@@ -126,9 +127,14 @@ TEST_F(CrashTest, EveryPhaseBoundaryLeavesTheOldOrTheNewState) {
         EXPECT_TRUE(client.Freeze(f).ok());
         break;
       }
-      case v1::HANDED_OVER: EXPECT_TRUE(client.Restore(v1::RestoreRequest()).ok()); break;
-      case v1::FINISHED: EXPECT_TRUE(client.Attach(Attach()).ok()); break;
-      default: break;
+      case v1::HANDED_OVER:
+        EXPECT_TRUE(client.Restore(v1::RestoreRequest()).ok());
+        break;
+      case v1::FINISHED:
+        EXPECT_TRUE(client.Attach(Attach()).ok());
+        break;
+      default:
+        break;
     }
     again.Stop(SIGTERM);
   }

@@ -2,10 +2,11 @@
 // non-root peer (and acceptance with --allow-gid), gRPC codes of refusals,
 // and a real reexec handover of a memfd with PFN/content verify.
 #include <fcntl.h>
+#include <grp.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <grp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,8 +17,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "khoctl/client.h"
 #include "tests/fixture.h"
@@ -183,7 +182,8 @@ TEST_F(GrpcTest, ReexecHandoverKeepsTheMemfdInPlace) {
   f.set_guests_paused(true);
   Result<v1::PhaseReply> fr = c.Freeze(f);
   ASSERT_TRUE(fr.ok()) << fr.status().ToString();
-  Result<v1::StatusReply> after = c.WaitNewIncarnation(before->incarnation(), std::chrono::seconds(20));
+  Result<v1::StatusReply> after =
+      c.WaitNewIncarnation(before->incarnation(), std::chrono::seconds(20));
   ASSERT_TRUE(after.ok()) << after.status().ToString();
   EXPECT_EQ(after->pid(), before->pid());  // exec, not a new process
   EXPECT_EQ(after->exec_count(), 1u);

@@ -2,8 +2,9 @@
 // new incarnation must be recognised and answer promptly (no multi-second
 // stall while the client's reconnect went unpolled; no incarnation repeated
 // by a new session), and khod must stop on SIGTERM without waiting out its
-// shutdown deadline for a client that merely holds an idle connection. The bounds are correctness checks ("no stall of seconds"),
-// far above the ~100-300 ms these take; they are not benchmarks.
+// shutdown deadline for a client that merely holds an idle connection. The bounds are correctness
+// checks ("no stall of seconds"), far above the ~100-300 ms these take; they are not benchmarks.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -16,8 +17,6 @@
 #include <fstream>
 #include <iterator>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "khoctl/client.h"
 #include "tests/fixture.h"
@@ -79,7 +78,8 @@ class ReexecStallTest : public ::testing::Test {
     f.set_guests_paused(true);
     Result<v1::PhaseReply> fr = c.Freeze(f);
     EXPECT_TRUE(fr.ok()) << fr.status().ToString();
-    Result<v1::StatusReply> after = c.WaitNewIncarnation(before->incarnation(), std::chrono::seconds(20));
+    Result<v1::StatusReply> after =
+        c.WaitNewIncarnation(before->incarnation(), std::chrono::seconds(20));
     const double ms = Ms(Clock::now() - t0);
     EXPECT_TRUE(after.ok()) << after.status().ToString();
     if (!fr.ok() || !after.ok()) return -1;

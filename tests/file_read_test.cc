@@ -1,15 +1,15 @@
 // common/file_read: one bounded whole-file reader; each option changes the
 // code (and only the code or the path's label) its callers rely on.
 #include "common/file_read.h"
-#include "tests/fixture.h"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <string>
 
-#include <gtest/gtest.h>
+#include "tests/fixture.h"
 
 namespace khod {
 namespace {
@@ -20,7 +20,9 @@ const std::string& Dir() {
   return dir.path();
 }
 
-void Put(const std::string& path, const std::string& data) { std::ofstream(path, std::ios::binary) << data; }
+void Put(const std::string& path, const std::string& data) {
+  std::ofstream(path, std::ios::binary) << data;
+}
 
 TEST(FileReadTest, ReadsRegularAndProcFilesWhole) {
   const std::string p = Dir() + "/whole";

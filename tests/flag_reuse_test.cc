@@ -1,7 +1,10 @@
 // When a capture carries folio flags over instead of reading /proc/kpageflags
 // (capture/flag_reuse.h): the rule on its own, then on real shmem memfds, where
 // every carried flag is checked against kpageflags read independently.
+#include "capture/flag_reuse.h"
+
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -13,9 +16,6 @@
 #include <tuple>
 #include <vector>
 
-#include <gtest/gtest.h>
-
-#include "capture/flag_reuse.h"
 #include "capture/kernel_source.h"
 #include "kernel/meminfo.h"
 #include "kernel/pagemap.h"
@@ -112,31 +112,34 @@ TEST(FlagBaselineTest, MatchesOnlyWhatAFullScanWouldRebuildAsTheBaseline) {
 
 TEST(FlagBaselineTest, EachBrokenConditionIsReadAgain) {
   FolioList x = {Ext(0, 1000, 8, kDirtyUptodate), Ext(8, 2000, 8, kFolioUptodate),
-                                Ext(16, 3000, 8, kDirtyUptodate | kFolioHwpoison),
-                                Ext(24, kPfnUnknown, 8, 0)};
+                 Ext(16, 3000, 8, kDirtyUptodate | kFolioHwpoison), Ext(24, kPfnUnknown, 8, 0)};
   FlagBaseline b(&x, 0, kPteHolder);
   const std::vector<uint8_t> held(8, kPteHolder);
   EXPECT_EQ(Pieces(b, 0, 1001, 8, held), (std::vector<Piece>{{0, 8, false, 0}})) << "another PFN";
   EXPECT_EQ(Pieces(b, 8, 2000, 8, held), (std::vector<Piece>{{0, 8, false, 0}})) << "clean";
   EXPECT_EQ(Pieces(b, 16, 3000, 8, held), (std::vector<Piece>{{0, 8, false, 0}})) << "poisoned";
-  EXPECT_EQ(Pieces(b, 24, 4000, 8, held), (std::vector<Piece>{{0, 8, false, 0}})) << "PFN unknown then";
-  EXPECT_EQ(Pieces(b, 32, 5000, 8, held), (std::vector<Piece>{{0, 8, false, 0}})) << "not in the baseline";
+  EXPECT_EQ(Pieces(b, 24, 4000, 8, held), (std::vector<Piece>{{0, 8, false, 0}}))
+      << "PFN unknown then";
+  EXPECT_EQ(Pieces(b, 32, 5000, 8, held), (std::vector<Piece>{{0, 8, false, 0}}))
+      << "not in the baseline";
   // Rule 1 per page: only the origins given count (Verify: the holder's).
-  std::vector<uint8_t> mixed = {kPteHolder, kPteHolder, kPteOwnBeforePopulate, kPteNone,
-                                kPteHolder, kPteHolder, kPteHolder, kPteNone};
-  EXPECT_EQ(Pieces(b, 0, 1000, 8, mixed),
-            (std::vector<Piece>{{0, 2, true, kDirtyUptodate}, {2, 2, false, 0},
-                                {4, 3, true, kDirtyUptodate}, {7, 1, false, 0}}));
+  std::vector<uint8_t> mixed = {kPteHolder, kPteHolder, kPteOwnBeforePopulate,
+                                kPteNone,   kPteHolder, kPteHolder,
+                                kPteHolder, kPteNone};
+  EXPECT_EQ(Pieces(b, 0, 1000, 8, mixed), (std::vector<Piece>{{0, 2, true, kDirtyUptodate},
+                                                              {2, 2, false, 0},
+                                                              {4, 3, true, kDirtyUptodate},
+                                                              {7, 1, false, 0}}));
 }
 
 TEST(FlagBaselineTest, PiecesFollowExtentsAndJoinWhenAlike) {
   // Two baseline extents, PFN-contiguous with each other, both carried: one piece.
   FolioList x = {Ext(0, 1000, 4, kDirtyUptodate), Ext(4, 1004, 4, kDirtyUptodate),
-                                Ext(10, 1010, 4, kDirtyUptodate)};
+                 Ext(10, 1010, 4, kDirtyUptodate)};
   FlagBaseline b(&x, 0, kPteHolder);
   EXPECT_EQ(Pieces(b, 0, 1000, 14, std::vector<uint8_t>(14, kPteHolder)),
-            (std::vector<Piece>{{0, 8, true, kDirtyUptodate}, {8, 2, false, 0},
-                                {10, 4, true, kDirtyUptodate}}));
+            (std::vector<Piece>{
+                {0, 8, true, kDirtyUptodate}, {8, 2, false, 0}, {10, 4, true, kDirtyUptodate}}));
   // A run starting inside an extent is matched at its offset.
   EXPECT_EQ(Pieces(b, 2, 1002, 3, std::vector<uint8_t>(3, kPteHolder)),
             (std::vector<Piece>{{0, 3, true, kDirtyUptodate}}));
@@ -150,7 +153,8 @@ TEST(FlagBaselineTest, CursorCutsAsASearchDoes) {
   for (uint32_t i = 0; i < 3000; ++i) {
     index += i % 7 == 0 ? 3 : 0;  // holes now and then
     const uint32_t n = 1 + i % 5;
-    x.push_back(Ext(index, 100000 + index, n, i % 11 == 0 ? uint8_t{kFolioUptodate} : kDirtyUptodate));
+    x.push_back(
+        Ext(index, 100000 + index, n, i % 11 == 0 ? uint8_t{kFolioUptodate} : kDirtyUptodate));
     index += n;
   }
   FlagBaseline b(&x, 0, kPteHolder);
@@ -161,12 +165,12 @@ TEST(FlagBaselineTest, CursorCutsAsASearchDoes) {
     for (uint64_t at = start; at < start + 200; at += 13) {
       const uint64_t len = 1 + at % 29;
       std::vector<Piece> with, without;
-      b.Split(at, 100000 + at, len, origin.data(), [&](uint64_t o, uint64_t n, bool k, uint8_t f) {
-        with.emplace_back(o, n, k, f);
-      }, &cursor);
-      b.Split(at, 100000 + at, len, origin.data(), [&](uint64_t o, uint64_t n, bool k, uint8_t f) {
-        without.emplace_back(o, n, k, f);
-      });
+      b.Split(
+          at, 100000 + at, len, origin.data(),
+          [&](uint64_t o, uint64_t n, bool k, uint8_t f) { with.emplace_back(o, n, k, f); },
+          &cursor);
+      b.Split(at, 100000 + at, len, origin.data(),
+              [&](uint64_t o, uint64_t n, bool k, uint8_t f) { without.emplace_back(o, n, k, f); });
       ASSERT_EQ(with, without) << "run at " << at << " len " << len;
     }
   }
@@ -237,10 +241,13 @@ std::vector<uint8_t> CapturedFlags(const GuestMemfd& g, uint64_t pages) {
 int Memfd(uint64_t pages, uint64_t clean) {
   int fd = ::memfd_create("flags", MFD_CLOEXEC);
   EXPECT_EQ(::ftruncate(fd, static_cast<off_t>(pages * kPage)), 0);
-  auto* m = static_cast<uint8_t*>(::mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  auto* m = static_cast<uint8_t*>(
+      ::mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
   for (uint64_t p = 0; p < pages; ++p) {
-    if (p < clean) (void)*static_cast<volatile uint8_t*>(m + p * kPage);
-    else m[p * kPage] = static_cast<uint8_t>(p | 1);
+    if (p < clean)
+      (void)*static_cast<volatile uint8_t*>(m + p * kPage);
+    else
+      m[p * kPage] = static_cast<uint8_t>(p | 1);
   }
   ::munmap(m, pages * kPage);
   return fd;
@@ -249,7 +256,8 @@ int Memfd(uint64_t pages, uint64_t clean) {
 class FlagReuseKernelTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!PfnsVisible()) GTEST_SKIP() << "needs root outside a user namespace: PFNs and /proc/kpageflags";
+    if (!PfnsVisible())
+      GTEST_SKIP() << "needs root outside a user namespace: PFNs and /proc/kpageflags";
     meminfo_ = ::testing::TempDir() + "/flag-reuse-meminfo";
     SetCorrupted(0);
   }
@@ -284,7 +292,8 @@ TEST_F(FlagReuseKernelTest, UnchangedDirtyPagesAreCarriedAndStillExact) {
   EXPECT_TRUE(src->matched_baseline()) << "nothing moved: the baseline's extents, nothing built";
   EXPECT_EQ(a, b);
   EXPECT_EQ(CapturedFlags(b, pages), IndependentFlags(fd, pages));
-  EXPECT_NE(src->pfn_origin().find("folio flags of 8192 pages carried over, 0 read"), std::string::npos)
+  EXPECT_NE(src->pfn_origin().find("folio flags of 8192 pages carried over, 0 read"),
+            std::string::npos)
       << src->pfn_origin();
   ::close(fd);
 }
@@ -294,7 +303,8 @@ std::vector<uint64_t> CapturedPfns(const GuestMemfd& g, uint64_t pages) {
   std::vector<uint64_t> out(pages, 0);
   for (const auto& e : g.folios)
     if (e.first_pfn != kPfnUnknown)
-      for (uint64_t p = e.first_index; p < e.end_index(); ++p) out[p] = e.first_pfn + (p - e.first_index);
+      for (uint64_t p = e.first_index; p < e.end_index(); ++p)
+        out[p] = e.first_pfn + (p - e.first_index);
   return out;
 }
 
@@ -312,7 +322,8 @@ TEST_F(FlagReuseKernelTest, TwoThreadCaptureIsExactAndCarriesFlagsInBothShares) 
   EXPECT_EQ(src->flags_read_pages(), pages);
   const std::vector<uint64_t> own = OwnPagemap(fd, pages);
   std::vector<uint64_t> own_pfns(pages);
-  for (uint64_t p = 0; p < pages; ++p) own_pfns[p] = PagemapPresent(own[p]) ? PagemapPfn(own[p]) : 0;
+  for (uint64_t p = 0; p < pages; ++p)
+    own_pfns[p] = PagemapPresent(own[p]) ? PagemapPfn(own[p]) : 0;
   EXPECT_EQ(CapturedPfns(a, pages), own_pfns);
   const std::vector<uint8_t> flags = IndependentFlags(fd, pages);
   EXPECT_EQ(CapturedFlags(a, pages), flags);
@@ -345,13 +356,15 @@ TEST_F(FlagReuseKernelTest, UnchangedTwoThreadCaptureTakesTheBaselineAndAMoveDoe
   EXPECT_EQ(src->flags_carried_pages(), pages);
   EXPECT_EQ(a, b);
   const uint64_t moved = pages - 10;  // a new page where one was
-  ASSERT_EQ(::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(moved * kPage),
-                        static_cast<off_t>(kPage)), 0);
+  ASSERT_EQ(::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                        static_cast<off_t>(moved * kPage), static_cast<off_t>(kPage)),
+            0);
   const char two = 2;
   ASSERT_EQ(::pwrite(fd, &two, 1, static_cast<off_t>(moved * kPage)), 1);
   ASSERT_TRUE(src->Capture({}, &c).ok());
   EXPECT_FALSE(src->matched_baseline());
-  EXPECT_EQ(src->flags_read_pages(), 1u) << "only the new page is read: nothing was populated before";
+  EXPECT_EQ(src->flags_read_pages(), 1u)
+      << "only the new page is read: nothing was populated before";
   EXPECT_EQ(CapturedPfns(c, pages)[moved], PagemapPfn(OwnPagemap(fd, pages)[moved]));
   EXPECT_EQ(CapturedFlags(c, pages), IndependentFlags(fd, pages));
   SetCorrupted(8);
@@ -369,7 +382,8 @@ TEST_F(FlagReuseKernelTest, APageWrittenIntoABaselineHoleIsFound) {
   int fd = ::memfd_create("holes", MFD_CLOEXEC);
   ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(pages * kPage)), 0);
   const char one = 1;
-  for (uint64_t p = 0; p < pages; p += 2) ASSERT_EQ(::pwrite(fd, &one, 1, static_cast<off_t>(p * kPage)), 1);
+  for (uint64_t p = 0; p < pages; p += 2)
+    ASSERT_EQ(::pwrite(fd, &one, 1, static_cast<off_t>(p * kPage)), 1);
   auto src = Source(fd);
   ASSERT_NE(src, nullptr);
   GuestMemfd a, b, c;
@@ -416,7 +430,8 @@ TEST_F(FlagReuseKernelTest, PageReplacedBetweenCapturesIsRead) {
   ASSERT_TRUE(src->Capture({}, &a).ok());
   ASSERT_EQ(::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 10 * kPage, 4 * kPage), 0);
   const char two = 2;
-  for (uint64_t p = 10; p < 14; ++p) ASSERT_EQ(::pwrite(fd, &two, 1, static_cast<off_t>(p * kPage)), 1);
+  for (uint64_t p = 10; p < 14; ++p)
+    ASSERT_EQ(::pwrite(fd, &two, 1, static_cast<off_t>(p * kPage)), 1);
   ASSERT_TRUE(src->Capture({}, &b).ok());
   EXPECT_EQ(src->flags_read_pages(), 4u);
   EXPECT_EQ(src->flags_carried_pages(), pages - 4);
@@ -472,7 +487,8 @@ TEST_F(FlagReuseKernelTest, FrozenFlagsAreCarriedForPagesTheHolderMaps) {
   frozen_src.reset();  // the old khod's own mapping is gone with it
   // What the holder maps: the first half and what fault-around mapped beside it.
   std::vector<uint64_t> hm(pages);
-  UniqueFd hpm(::open(("/proc/" + std::to_string(holder) + "/pagemap").c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd hpm(
+      ::open(("/proc/" + std::to_string(holder) + "/pagemap").c_str(), O_RDONLY | O_CLOEXEC));
   ASSERT_EQ(::pread(hpm.get(), hm.data(), pages * 8, reinterpret_cast<uintptr_t>(at) / kPage * 8),
             static_cast<ssize_t>(pages * 8));
   uint64_t held = 0;

@@ -1,11 +1,11 @@
 // Inputs the fuzzers (fuzz/) found, re-sealed so they pass the checksum and
 // reach the code that failed: each must now be refused with a Status naming
 // the problem, by the decoder of its format and by DecodeAny.
+#include <gtest/gtest.h>
+
 #include <fstream>
 #include <sstream>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "serializer/fdt_checksum.h"
 #include "serializer/serializer.h"
@@ -51,12 +51,13 @@ INSTANTIATE_TEST_SUITE_P(
         // Non-UTF-8 boot id: FDT accepted it, then its proto re-encoding did not decode.
         Regression{"fdt_boot_id_not_utf8.fdt", BlobFormat::kFdt, "boot id is not valid UTF-8"},
         // NUL in a gmem name: proto accepted it, the FDT encoder then refused it.
-        Regression{"proto_gmem_name_nul.khodsnap", BlobFormat::kProto,
-                   "name contains a NUL byte"},
+        Regression{"proto_gmem_name_nul.khodsnap", BlobFormat::kProto, "name contains a NUL byte"},
         // libfdt 1.6.1's fdt_check_full() dereferenced NULL on this blob (SIGSEGV).
-        Regression{"fdt_check_full_segv.fdt", BlobFormat::kFdt, "fdt: bad structure: header version 15"},
+        Regression{"fdt_check_full_segv.fdt", BlobFormat::kFdt,
+                   "fdt: bad structure: header version 15"},
         // libfdt 1.6.1's fdt_check_full() never returned on this blob.
-        Regression{"fdt_check_full_hang.fdt", BlobFormat::kFdt, "property value of 4294967284 bytes runs past"},
+        Regression{"fdt_check_full_hang.fdt", BlobFormat::kFdt,
+                   "property value of 4294967284 bytes runs past"},
         // A folio order of 64: the visibility check shifted by it (UBSan) after CheckFolios
         // had already refused the order.
         Regression{"fdt_folio_order_64_visibility.fdt", BlobFormat::kFdt, "order 64 above", true}));

@@ -1,13 +1,12 @@
 // reexec and dir transports, and the crash-safe record file they rely on.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <cstdlib>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "common/file_read.h"
 #include "daemon/record_file.h"
@@ -184,7 +183,8 @@ TEST(KhoDebugfsTest, ReadsSubFdtAndRefusesNonFdt) {
   ASSERT_TRUE(MakeDirs(root + "/kho/in/sub_fdts", 0700).ok());
   // Minimal header: magic d00dfeed, totalsize 16, then padding to a page.
   std::string fdt = std::string("\xd0\x0d\xfe\xed\x00\x00\x00\x10", 8) + std::string(8, '\0');
-  ASSERT_TRUE(WriteFileAtomically(root + "/kho/in/sub_fdts/khod", fdt + std::string(4080, '\0')).ok());
+  ASSERT_TRUE(
+      WriteFileAtomically(root + "/kho/in/sub_fdts/khod", fdt + std::string(4080, '\0')).ok());
   Result<std::string> r = ReadKhoIncomingSubFdt(root);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->size(), 16u);

@@ -63,7 +63,8 @@ TEST(HugePageAllocatorTest, SmallBlocksComeFromOperatorNew) {
 }
 
 TEST(HugePageAllocatorTest, LargeBlocksAreAlignedAdvisedMappingsAndAreUnmappedWhenFreed) {
-  if (!kHugePageBlocks) GTEST_SKIP() << "AddressSanitizer build: every block comes from operator new";
+  if (!kHugePageBlocks)
+    GTEST_SKIP() << "AddressSanitizer build: every block comes from operator new";
   HugePageAllocator<uint8_t> a;
   const size_t n = 3 * kHugePageBytes + 100;
   uint8_t* p = a.allocate(n);
@@ -78,7 +79,8 @@ TEST(HugePageAllocatorTest, LargeBlocksAreAlignedAdvisedMappingsAndAreUnmappedWh
 }
 
 TEST(HugePageAllocatorTest, WrittenBlocksAreBackedByHugePagesWhereThpIsOn) {
-  if (!kHugePageBlocks) GTEST_SKIP() << "AddressSanitizer build: every block comes from operator new";
+  if (!kHugePageBlocks)
+    GTEST_SKIP() << "AddressSanitizer build: every block comes from operator new";
   const std::string mode = ThpMode();
   if (mode != "always" && mode != "madvise") GTEST_SKIP() << "THP is '" << mode << "' here";
   HugePageVector<uint64_t> v(4 * kHugePageBytes / sizeof(uint64_t), 1);
@@ -109,7 +111,8 @@ TEST(HugePageAllocatorTest, AdviseHugePagesCoversOnlyWholeAlignedRangesInside) {
   s.reserve(6 << 20);
   char* p = &s[0];
   EXPECT_TRUE(AdviseHugePages(p, s.capacity()));
-  const uintptr_t first = (reinterpret_cast<uintptr_t>(p) + kHugePageBytes - 1) & ~(uintptr_t{kHugePageBytes} - 1);
+  const uintptr_t first =
+      (reinterpret_cast<uintptr_t>(p) + kHugePageBytes - 1) & ~(uintptr_t{kHugePageBytes} - 1);
   EXPECT_NE(SmapsOf(reinterpret_cast<void*>(first)).vm_flags.find(" hg"), std::string::npos);
   if (first > reinterpret_cast<uintptr_t>(p)) {  // the unaligned head is not advised
     EXPECT_EQ(SmapsOf(p).vm_flags.find(" hg"), std::string::npos);

@@ -2,21 +2,20 @@
 // capture never creates or touches pages, bad fds get clear errors.
 #include <errno.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <linux/mempolicy.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
 #include <cstdio>
 #include <fstream>
-#include <random>
 #include <functional>
-
-#include <gtest/gtest.h>
+#include <random>
 
 #include "capture/folio_extent_builder.h"
 #include "capture/kernel_source.h"
@@ -62,7 +61,8 @@ std::vector<bool> Covered(const GuestMemfd& g) {
 // The PFN of each resident page as this process sees it through its own
 // shared mapping, reading only pages that exist (so nothing is created):
 // those in `exists`, or by default those mincore reports (not HugeTLB).
-std::vector<uint64_t> IndependentPfns(int fd, uint64_t size, const std::vector<bool>* exists = nullptr) {
+std::vector<uint64_t> IndependentPfns(int fd, uint64_t size,
+                                      const std::vector<bool>* exists = nullptr) {
   std::vector<uint64_t> pfns = OwnPagemap(fd, size / kPage, exists);
   for (uint64_t& e : pfns) e = PagemapPresent(e) ? PagemapPfn(e) : 0;
   return pfns;
@@ -71,12 +71,12 @@ std::vector<uint64_t> IndependentPfns(int fd, uint64_t size, const std::vector<b
 TEST(FolioExtentBuilderTest, MergesContiguousRunsOnly) {
   FolioExtentBuilder b;
   b.AddRun(0, 100, 4, 0, kFolioUptodate, true);
-  b.AddRun(4, 104, 4, 0, kFolioUptodate, true);   // continues in file and PFN
-  b.AddRun(8, 200, 1, 0, kFolioUptodate, true);   // PFN jump
-  b.AddRun(9, 201, 1, 0, kFolioDirty, true);      // flags differ
-  b.AddRun(11, 202, 1, 0, kFolioDirty, true);     // file gap
+  b.AddRun(4, 104, 4, 0, kFolioUptodate, true);  // continues in file and PFN
+  b.AddRun(8, 200, 1, 0, kFolioUptodate, true);  // PFN jump
+  b.AddRun(9, 201, 1, 0, kFolioDirty, true);     // flags differ
+  b.AddRun(11, 202, 1, 0, kFolioDirty, true);    // file gap
   b.AddRun(12, kPfnUnknown, 2, 0, 0, false);
-  b.AddRun(14, kPfnUnknown, 2, 0, 0, false);      // unknown continues unknown
+  b.AddRun(14, kPfnUnknown, 2, 0, 0, false);  // unknown continues unknown
   ASSERT_EQ(b.extents().size(), 5u);
   EXPECT_EQ(b.extents()[0].nr_folios, 8u);
   EXPECT_EQ(b.extents()[1].first_pfn, 200u);
@@ -107,7 +107,8 @@ TEST(FolioExtentBuilderTest, AppendIsAddingTheTailsRunsOneByOne) {
     for (size_t i = 0; i < runs.size(); ++i) {
       const auto& r = runs[i];
       whole.AddRun(r[0], r[1], r[2], 0, static_cast<uint8_t>(r[3]), r[1] != kPfnUnknown);
-      (i < cut ? head : tail).AddRun(r[0], r[1], r[2], 0, static_cast<uint8_t>(r[3]), r[1] != kPfnUnknown);
+      (i < cut ? head : tail)
+          .AddRun(r[0], r[1], r[2], 0, static_cast<uint8_t>(r[3]), r[1] != kPfnUnknown);
     }
     head.Append(tail);
     ASSERT_EQ(head.extents(), whole.extents()) << "round " << round << ", cut " << cut;
@@ -122,7 +123,9 @@ TEST(FolioExtentBuilderTest, AppendIsAddingTheTailsRunsOneByOne) {
 }
 
 TEST(KernelCaptureTest, ShmemFixtureMatchesWhatItMade) {
-  if (!IsRoot()) GTEST_SKIP() << "needs root outside a user namespace: pidfd_getfd of another process and PFNs from pagemap";
+  if (!IsRoot())
+    GTEST_SKIP() << "needs root outside a user namespace: pidfd_getfd of another process and PFNs "
+                    "from pagemap";
   auto fx = StartFixture({"--shmem-mib", "16", "--gmem-mib", "0"});
   ASSERT_TRUE(fx);
   const int fd = fx->Fd("shmem0");
@@ -159,8 +162,10 @@ TEST(KernelCaptureTest, ShmemFixtureMatchesWhatItMade) {
   for (size_t i = 1; i < g.folios.size(); ++i) {
     const auto& a = g.folios[i - 1];
     const auto& b = g.folios[i];
-    const bool continues = a.first_index + a.pages() == b.first_index && a.first_pfn + a.pages() == b.first_pfn;
-    EXPECT_FALSE(continues && a.flags == b.flags && a.order == b.order) << "extents " << i - 1 << " and " << i << " should be one";
+    const bool continues =
+        a.first_index + a.pages() == b.first_index && a.first_pfn + a.pages() == b.first_pfn;
+    EXPECT_FALSE(continues && a.flags == b.flags && a.order == b.order)
+        << "extents " << i - 1 << " and " << i << " should be one";
   }
   uint64_t pfn_runs = 0;
   for (uint64_t p = 0; p < pfns.size(); ++p)
@@ -172,7 +177,8 @@ TEST(KernelCaptureTest, CaptureNeverFaultsInPagesAndIsStable) {
   const uint64_t size = 8 << 20, pages = size / kPage;
   UniqueFd fd(::memfd_create("sparse", MFD_CLOEXEC));
   ASSERT_EQ(::ftruncate(fd.get(), size), 0);
-  auto* w = static_cast<uint8_t*>(::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0));
+  auto* w =
+      static_cast<uint8_t*>(::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0));
   ASSERT_NE(w, MAP_FAILED);
   for (uint64_t p = 0; p < pages; p += 3) w[p * kPage] = 1;  // every third page exists
   ::munmap(w, size);
@@ -192,13 +198,16 @@ TEST(KernelCaptureTest, CaptureNeverFaultsInPagesAndIsStable) {
   CaptureOptions opts;
   opts.hash_contents = true;
   uint64_t last_done = 0;
-  opts.progress = [&](uint64_t done, uint64_t total) { last_done = done; EXPECT_EQ(total, pages); };
+  opts.progress = [&](uint64_t done, uint64_t total) {
+    last_done = done;
+    EXPECT_EQ(total, pages);
+  };
   GuestMemfd a, b;
   ASSERT_TRUE((*src)->Capture(opts, &a).ok());
   ASSERT_TRUE((*src)->Capture(opts, &b).ok());
   EXPECT_EQ(residency(), before);  // no page created
   EXPECT_EQ(last_done, pages);
-  EXPECT_EQ(a, b);                 // capturing twice sees the same state
+  EXPECT_EQ(a, b);  // capturing twice sees the same state
   auto covered = Covered(a);
   for (uint64_t p = 0; p < pages; ++p) ASSERT_EQ(covered[p], p % 3 == 0) << "page " << p;
   EXPECT_EQ(a.hashes.size(), a.folios.size());
@@ -206,15 +215,17 @@ TEST(KernelCaptureTest, CaptureNeverFaultsInPagesAndIsStable) {
 
 // A file large enough for two capture threads whose halves differ a lot in
 // fragmentation (the first written in order, the second interleaved with
-// another file, so nearly every page of it is its own PFN run): the kpageflags work is shared by PFN
-// count across the halves, and what comes back must still be exactly what
-// pagemap and kpageflags say page by page.
+// another file, so nearly every page of it is its own PFN run): the kpageflags work is shared by
+// PFN count across the halves, and what comes back must still be exactly what pagemap and
+// kpageflags say page by page.
 TEST(KernelCaptureTest, UnevenlyFragmentedHalvesCaptureExactly) {
-  if (!IsRoot()) GTEST_SKIP() << "needs root outside a user namespace: PFNs from pagemap, kpageflags";
+  if (!IsRoot())
+    GTEST_SKIP() << "needs root outside a user namespace: PFNs from pagemap, kpageflags";
   const uint64_t size = 512 << 20, pages = size / kPage, half = pages / 2;
   UniqueFd fd(::memfd_create("uneven", MFD_CLOEXEC));
   ASSERT_EQ(::ftruncate(fd.get(), size), 0);
-  auto* w = static_cast<uint8_t*>(::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0));
+  auto* w =
+      static_cast<uint8_t*>(::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0));
   ASSERT_NE(w, MAP_FAILED);
   auto exists = [&](uint64_t p) { return p < half ? (p < 1000 || p >= 1100) : p % 5 != 0; };
   for (uint64_t p = 0; p < half; ++p)
@@ -222,7 +233,8 @@ TEST(KernelCaptureTest, UnevenlyFragmentedHalvesCaptureExactly) {
   // Each page of the second half allocated between two pages of another file.
   UniqueFd other(::memfd_create("interleaved", MFD_CLOEXEC));
   ASSERT_EQ(::ftruncate(other.get(), size / 2), 0);
-  auto* o = static_cast<uint8_t*>(::mmap(nullptr, size / 2, PROT_READ | PROT_WRITE, MAP_SHARED, other.get(), 0));
+  auto* o = static_cast<uint8_t*>(
+      ::mmap(nullptr, size / 2, PROT_READ | PROT_WRITE, MAP_SHARED, other.get(), 0));
   ASSERT_NE(o, MAP_FAILED);
   for (uint64_t p = half; p < pages; ++p) {
     if (exists(p)) w[p * kPage] = 2;
@@ -253,7 +265,8 @@ TEST(KernelCaptureTest, UnevenlyFragmentedHalvesCaptureExactly) {
       ASSERT_EQ(pfns[p], pfn) << "page " << p;
       uint64_t k = 0;
       ASSERT_EQ(::pread(kpf.get(), &k, 8, static_cast<off_t>(pfn * 8)), 8);
-      const uint8_t want = ((k & kKpfUptodate) ? kFolioUptodate : 0) | ((k & kKpfDirty) ? kFolioDirty : 0) |
+      const uint8_t want = ((k & kKpfUptodate) ? kFolioUptodate : 0) |
+                           ((k & kKpfDirty) ? kFolioDirty : 0) |
                            ((k & kKpfHwpoison) ? kFolioHwpoison : 0);
       ASSERT_EQ(e.flags, want) << "page " << p << " pfn " << pfn;
     }
@@ -264,7 +277,8 @@ TEST(KernelCaptureTest, UnevenlyFragmentedHalvesCaptureExactly) {
 }
 
 TEST(KernelCaptureTest, HugetlbMemfdIsCapturedAsHugeFolios) {
-  if (!IsRoot()) GTEST_SKIP() << "needs root outside a user namespace: reserving huge pages and reading PFNs";
+  if (!IsRoot())
+    GTEST_SKIP() << "needs root outside a user namespace: reserving huge pages and reading PFNs";
   auto fx = StartFixture({"--shmem-mib", "0", "--gmem-mib", "0", "--hugetlb-mib", "8"});
   ASSERT_TRUE(fx);
   if (fx->Fd("hugetlb0") < 0)
@@ -314,8 +328,10 @@ const MappingPolicy* PolicyAt(const GuestMemfd& g, uint64_t start) {
 // pages were only fallocated (never initialized), is initialized-only with
 // none seen, never "absent because not looked at".
 TEST(KernelCaptureTest, GuestMemfdSharedAndPrivate) {
-  if (!HaveKvm()) GTEST_SKIP() << "/dev/kvm is missing on this machine: guest_memfd cannot be created";
-  if (!IsRoot()) GTEST_SKIP() << "needs root outside a user namespace: pidfd_getfd of another process";
+  if (!HaveKvm())
+    GTEST_SKIP() << "/dev/kvm is missing on this machine: guest_memfd cannot be created";
+  if (!IsRoot())
+    GTEST_SKIP() << "needs root outside a user namespace: pidfd_getfd of another process";
   auto fx = StartFixture({"--shmem-mib", "0", "--gmem-mib", "8"});
   ASSERT_TRUE(fx);
   ASSERT_GE(fx->Fd("gmem_shared"), 0) << fx->report_line();
@@ -384,7 +400,8 @@ class GmemChild {
       int fd = -1;
       auto kvm = Kvm::Open();
       auto vm = kvm.ok() ? kvm->CreateVm(0) : Result<KvmVm>(kvm.status());
-      auto gmem = vm.ok() ? vm->CreateGuestMemfd(pages * kPage, flags) : Result<UniqueFd>(vm.status());
+      auto gmem =
+          vm.ok() ? vm->CreateGuestMemfd(pages * kPage, flags) : Result<UniqueFd>(vm.status());
       if (gmem.ok() && setup(gmem->get())) fd = gmem->get();
       if (::write(p[1], &fd, sizeof fd) != sizeof fd || fd < 0) ::_exit(1);
       for (;;) ::pause();
@@ -438,10 +455,12 @@ Result<GuestMemfd> CaptureChild(const GmemChild& c, KernelSourceOptions o = {}, 
   return g;
 }
 
-#define KHOD_NEEDS_KVM_AND_ROOT()                                                                \
-  if (!HaveKvm()) GTEST_SKIP() << "/dev/kvm is missing on this machine: guest_memfd cannot be " \
-                                  "created";                                                     \
-  if (!IsRoot()) GTEST_SKIP() << "needs root outside a user namespace: pidfd_getfd of another process"
+#define KHOD_NEEDS_KVM_AND_ROOT()                                                 \
+  if (!HaveKvm())                                                                 \
+    GTEST_SKIP() << "/dev/kvm is missing on this machine: guest_memfd cannot be " \
+                    "created";                                                    \
+  if (!IsRoot())                                                                  \
+  GTEST_SKIP() << "needs root outside a user namespace: pidfd_getfd of another process"
 
 // Flags 0 and 2: mmap fails with ENODEV, nothing per page is visible. The
 // capture records size, flags as known (MMAP only: 2 cannot be told from 0)
@@ -478,7 +497,8 @@ TEST(KernelCaptureTest, UnmappableGuestMemfdIsCapturedAsNotObservable) {
 // seen; nothing is read (SIGBUS) or allocated, and INIT_SHARED stays unknown.
 TEST(KernelCaptureTest, MmapOnlyGuestMemfdShowsOnlyWhichPagesAreInitialized) {
   KHOD_NEEDS_KVM_AND_ROOT();
-  auto c = GmemChild::Start(uapi::kGuestMemfdFlagMmap, 64, [](int fd) { return Fallocate(fd, 8, 40); });
+  auto c =
+      GmemChild::Start(uapi::kGuestMemfdFlagMmap, 64, [](int fd) { return Fallocate(fd, 8, 40); });
   ASSERT_TRUE(c && c->fd() >= 0);
   auto g = CaptureChild(*c);
   ASSERT_TRUE(g.ok()) << g.status().ToString();

@@ -1,9 +1,10 @@
 // kernel/probe and `khoctl probe`: every capability reported agrees with a
 // direct look at the same kernel interface, and both outputs are usable.
-#include "kernel/probe.h"
-
 #include <dirent.h>
 #include <fcntl.h>
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
 #include <linux/mempolicy.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -19,13 +20,10 @@
 #include <string>
 #include <vector>
 
-#include <google/protobuf/struct.pb.h>
-#include <google/protobuf/util/json_util.h>
-#include <gtest/gtest.h>
-
 #include "kernel/kvm.h"
-#include "khoctl/probe_report.h"
 #include "kernel/kvm_uapi.h"
+#include "kernel/probe.h"
+#include "khoctl/probe_report.h"
 
 namespace khod {
 namespace {
@@ -131,9 +129,9 @@ TEST(KernelProbeTest, SharedPolicyAnswerMatchesADirectLook) {
   if (caps.kernel_release.rfind("6.18.", 0) == 0) {
     EXPECT_EQ(p.answer, SharedPolicyAnswer::kNo) << p.evidence;
   }
-  EXPECT_NE(CapsToText(caps).find(std::string("gmem_shared_policy ") +
-                                  SharedPolicyAnswerName(p.answer)),
-            std::string::npos);
+  EXPECT_NE(
+      CapsToText(caps).find(std::string("gmem_shared_policy ") + SharedPolicyAnswerName(p.answer)),
+      std::string::npos);
 }
 
 TEST(KernelProbeTest, PfnsAndFlagsMatchDirectReads) {
@@ -179,8 +177,8 @@ void ExpectJsonMatches(const std::string& json, const KernelCaps& caps) {
                           "kpageflags_readable", "kho", "kho_evidence", "luo", "kho_incoming"})
     EXPECT_EQ(doc.fields().count(key), 1u) << key;
   const google::protobuf::Struct& kvm = doc.fields().at("kvm").struct_value();
-  for (const char* key : {"available", "reason", "guest_memfd", "guest_memfd_flags",
-                          "user_memory2", "memory_attributes", "vm_types", "gmem_shared_policy"})
+  for (const char* key : {"available", "reason", "guest_memfd", "guest_memfd_flags", "user_memory2",
+                          "memory_attributes", "vm_types", "gmem_shared_policy"})
     EXPECT_EQ(kvm.fields().count(key), 1u) << "kvm." << key;
 }
 

@@ -2,23 +2,25 @@
 // kho_debugfs.h), on trees built with libfdt: the real layout is read and
 // listed, and every hostile variant is refused with a message naming the
 // file and the problem, never a crash. No machine here has KHO.
+#include "handover/kho_debugfs.h"
+
+#include <gtest/gtest.h>
 #include <libfdt.h>
 
 #include <cstring>
 #include <string>
 
-#include <gtest/gtest.h>
-
 #include "common/bytes.h"
 #include "daemon/record_file.h"
-#include "handover/kho_debugfs.h"
 #include "tests/fixture.h"
 #include "tests/kho_tree.h"
 
 namespace khod {
 namespace {
 
-bool Has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool Has(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 TEST(KhoIncomingTest, AbsentTreeIsNotAnError) {
   const TempDir tmp("kho-test");
@@ -60,7 +62,7 @@ TEST(KhoIncomingTest, KhoV2UsesPreservedDataAndOddNodesAreNamed) {
   const TempDir tmp("kho-test");
   const std::string root = tmp.path();
   KhoNode luo{"LUO", "preserved-data"};
-  KhoNode v1_style{"old", "fdt"};          // not kho-v2's property
+  KhoNode v1_style{"old", "fdt"};             // not kho-v2's property
   KhoNode missing{"gone", "preserved-data"};  // no file under sub_fdts/
   KhoNode metadata{"kexec-metadata", "preserved-data"};
   WriteKhoIn(root, KhoRootFdt("kho-v2", {luo, v1_style, missing, metadata}),
@@ -73,7 +75,8 @@ TEST(KhoIncomingTest, KhoV2UsesPreservedDataAndOddNodesAreNamed) {
   EXPECT_FALSE(in->subtrees[2].exposed);
   EXPECT_EQ(in->subtrees[2].problem, "");
   // A blob that is not an FDT is listed with why, not an error.
-  EXPECT_TRUE(Has(in->subtrees[3].problem, "not an FDT: truncated: 24 bytes")) << in->subtrees[3].problem;
+  EXPECT_TRUE(Has(in->subtrees[3].problem, "not an FDT: truncated: 24 bytes"))
+      << in->subtrees[3].problem;
   const std::string s = in->Summary();
   EXPECT_TRUE(Has(s, "compatible kho-v2")) << s;
   EXPECT_TRUE(Has(s, "old (no address property)")) << s;
@@ -89,7 +92,8 @@ TEST(KhoIncomingTest, MalformedLuoSubFdtIsReportedNotFatal) {
   Result<KhoIncoming> in = ReadKhoIncoming(root);
   ASSERT_TRUE(in.ok()) << in.status().ToString();
   ASSERT_EQ(in->subtrees.size(), 1u);
-  EXPECT_TRUE(Has(in->subtrees[0].problem, "not an FDT: bad magic 0x2f0dfeed")) << in->subtrees[0].problem;
+  EXPECT_TRUE(Has(in->subtrees[0].problem, "not an FDT: bad magic 0x2f0dfeed"))
+      << in->subtrees[0].problem;
   EXPECT_TRUE(Has(in->Summary(), "LUO (not an FDT: bad magic")) << in->Summary();
 }
 
@@ -145,8 +149,8 @@ TEST(KhoIncomingTest, HostileRootFdtsAreRefusedNamingTheProblem) {
     ASSERT_FALSE(in.ok()) << h.what;
     EXPECT_EQ(in.status().code(), h.code) << h.what << ": " << in.status().ToString();
     EXPECT_TRUE(Has(in.status().message(), h.says)) << h.what << ": " << in.status().ToString();
-    EXPECT_TRUE(Has(in.status().message(), root + "/kho/in/fdt")) << h.what << ": "
-                                                                  << in.status().ToString();
+    EXPECT_TRUE(Has(in.status().message(), root + "/kho/in/fdt"))
+        << h.what << ": " << in.status().ToString();
   }
 }
 
@@ -156,7 +160,8 @@ TEST(KhoIncomingTest, InDirectoryWithoutItsFdtIsCorruption) {
   ASSERT_TRUE(MakeDirs(root + "/kho/in/sub_fdts", 0700).ok());
   Result<KhoIncoming> in = ReadKhoIncoming(root);
   EXPECT_EQ(in.status().code(), Status::Code::kCorruption) << in.status().ToString();
-  EXPECT_TRUE(Has(in.status().message(), root + "/kho/in/fdt is missing")) << in.status().ToString();
+  EXPECT_TRUE(Has(in.status().message(), root + "/kho/in/fdt is missing"))
+      << in.status().ToString();
 }
 
 TEST(KhoIncomingTest, SubFdtReaderTakesWhatTheRootListsBack) {

@@ -1,9 +1,8 @@
 #include "tests/kho_tree.h"
 
+#include <gtest/gtest.h>
 #include <libfdt.h>
 #include <stdlib.h>
-
-#include <gtest/gtest.h>
 
 #include "daemon/record_file.h"
 

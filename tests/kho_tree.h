@@ -12,8 +12,8 @@
 namespace khod {
 
 struct KhoNode {
-  std::string name;                      // "LUO"
-  std::string address_prop = "fdt";      // kho-v1's; "" for none
+  std::string name;                  // "LUO"
+  std::string address_prop = "fdt";  // kho-v1's; "" for none
   uint64_t address = 0x100000000ull;
 };
 

@@ -1,11 +1,9 @@
 // khoctl/file_io: writes replace only the target, atomically, and never a
 // device node, FIFO, directory or symlink; reads (common/file_read with
 // khoctl's BlobFileRead options) are bounded and keep khoctl's error codes.
-#include "khoctl/file_io.h"
-#include "tests/fixture.h"
-
 #include <dirent.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,7 +14,8 @@
 #include <thread>
 #include <vector>
 
-#include <gtest/gtest.h>
+#include "khoctl/file_io.h"
+#include "tests/fixture.h"
 
 namespace khod {
 namespace {
@@ -125,7 +124,8 @@ TEST_F(FileIoTest, ReadIsBounded) {
   auto r = ReadWholeFile(P("big"), BlobFileRead(nullptr, 4096));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument);
-  EXPECT_EQ(r.status().message(), P("big") + ": larger than 4096 bytes, more than any snapshot blob holds");
+  EXPECT_EQ(r.status().message(),
+            P("big") + ": larger than 4096 bytes, more than any snapshot blob holds");
   // An endless device is no file: refused before a byte is read.
   auto z = ReadWholeFile("/dev/zero", BlobFileRead(nullptr, 1 << 20));
   ASSERT_FALSE(z.ok());

@@ -1,5 +1,6 @@
 // khoctl synth / inspect / convert end to end: runs the built binary and
 // checks exit codes and output, plus the JSON writer and flag parser they use.
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -7,8 +8,6 @@
 #include <fstream>
 #include <sstream>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "khoctl/flag_parser.h"
 #include "khoctl/json_writer.h"
@@ -117,10 +116,10 @@ TEST_F(KhoctlTest, JsonCarriesTheSameContent) {
   ASSERT_FALSE(r.out.empty());
   EXPECT_EQ(r.out.front(), '{');
   EXPECT_EQ(r.out.substr(r.out.size() - 2), "}\n");
-  for (const char* want : {"\"format\": \"fdt\"", "\"provenance\": \"synthetic\"",
-                           "\"backing\": \"hugetlb\"", "\"hstate_order\": 9",
-                           "\"in_progress\": true", "\"by_order\": {", "\"mode_name\": \"interleave\"",
-                           "\"page_size\": 4096", "\"ranges\": 6"})
+  for (const char* want :
+       {"\"format\": \"fdt\"", "\"provenance\": \"synthetic\"", "\"backing\": \"hugetlb\"",
+        "\"hstate_order\": 9", "\"in_progress\": true", "\"by_order\": {",
+        "\"mode_name\": \"interleave\"", "\"page_size\": 4096", "\"ranges\": 6"})
     EXPECT_TRUE(Contains(r.out, want)) << "missing " << want;
 }
 
@@ -147,9 +146,9 @@ TEST_F(KhoctlTest, BadBlobsExitTwoWithAMessage) {
   };
   std::string flipped = blob;
   flipped[blob.size() / 2] ^= 0x40;
-  for (const Case& c : {Case{"truncated", blob.substr(0, blob.size() / 3)},
-                        Case{"garbage", std::string(4096, 'x')}, Case{"empty", ""},
-                        Case{"bitflip", flipped}}) {
+  for (const Case& c :
+       {Case{"truncated", blob.substr(0, blob.size() / 3)}, Case{"garbage", std::string(4096, 'x')},
+        Case{"empty", ""}, Case{"bitflip", flipped}}) {
     const std::string path = TmpPath(std::string("bad_") + c.name);
     WriteFile(path, c.data);
     RunResult r = Khoctl("inspect " + path);
@@ -218,9 +217,10 @@ TEST_F(KhoctlTest, ModelGuestShowsItsProvenanceAndDetails) {
   RunResult r = Khoctl("inspect " + path);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (const char* want :
-       {"provenance MODEL  (NOT captured from the kernel)", "vm none", "flags         MMAP|INIT_SHARED",
-        "mempolicy     bind nodes 0,2 flags 0x8000 home 2", "1 extents with unknown PFN",
-        "4 hwpoison pages", "extent index 0x8 pfn unknown  4 x order 0  hwpoison",
+       {"provenance MODEL  (NOT captured from the kernel)", "vm none",
+        "flags         MMAP|INIT_SHARED", "mempolicy     bind nodes 0,2 flags 0x8000 home 2",
+        "1 extents with unknown PFN", "4 hwpoison pages",
+        "extent index 0x8 pfn unknown  4 x order 0  hwpoison",
         "extent index 0x0 pfn 0x1000  8 x order 0  uptodate", "8 private pages",
         "content hashes 1"})
     EXPECT_TRUE(Contains(r.out, want)) << "missing '" << want << "' in:\n" << r.out;
@@ -259,7 +259,8 @@ TEST(FlagParser, ValuesAliasesAndPositionals) {
   EXPECT_TRUE(f->Has("--json"));
   EXPECT_EQ(f->positionals(), (std::vector<std::string>{"a", "--x"}));
   EXPECT_FALSE(ParseFlags({"--json=1"}, {{"--json", false}}).ok());
-  EXPECT_FALSE(ParseFlags({"--n", "99999999999999999999"}, {{"--n", true}})->GetUint("--n", 0).ok());
+  EXPECT_FALSE(
+      ParseFlags({"--n", "99999999999999999999"}, {{"--n", true}})->GetUint("--n", 0).ok());
 }
 
 // The 1.1 golden: inspect shows which flag bits the kernel showed, where each

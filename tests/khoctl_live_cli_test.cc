@@ -2,6 +2,7 @@
 // exits 2 promptly with a message naming the problem, and nothing the
 // operator already has is replaced.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -14,8 +15,6 @@
 #include <sstream>
 #include <string>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "tests/fixture.h"
 #include "tests/vmm_fixture_process.h"
@@ -50,7 +49,9 @@ CliResult Khoctl(const std::string& args) {
   return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, Read(err), Read(out)};
 }
 
-bool Has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool Has(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 TEST(KhoctlLiveCliTest, PidThatWouldWrapOrMeanSelfIsRefused) {
   // 2^32 + 1 used to become pid 1 (init) after a cast.

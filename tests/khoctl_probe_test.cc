@@ -1,13 +1,12 @@
 // khoctl probe --debugfs DIR: the KHO tree a kexec handed this kernel, read
 // from a tree built like debugfs shows it; absent and malformed trees are
 // reported, the probe itself still succeeds.
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <cstdio>
 #include <string>
-
-#include <google/protobuf/util/json_util.h>
-#include <gtest/gtest.h>
 
 #include "khoctl/probe_report.pb.h"
 #include "tests/fixture.h"
@@ -33,7 +32,9 @@ Out Khoctl(const std::string& args) {
   return o;
 }
 
-bool Has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool Has(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 // khoctl probe --json's line as its message (khoctl/probe_report.proto).
 khoctl::v1::ProbeReport Report(const std::string& json) {

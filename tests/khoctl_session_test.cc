@@ -4,6 +4,7 @@
 // refusals: freeze without --guests-paused, khod's FAILED_PRECONDITION for a
 // wrong phase or an empty session, no daemon on the socket. The "VMM" is a
 // child process holding a memfd that khod takes with pidfd_getfd.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -16,8 +17,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "kernel/probe.h"
 #include "khoctl/client.h"
@@ -34,7 +33,9 @@ std::string Read(const std::string& path) {
   return ss.str();
 }
 
-bool Has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool Has(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 struct Cli {
   int code = -1;
@@ -62,7 +63,8 @@ class MemfdVmm {
       char c;
       while (::read(cmd[0], &c, 1) == 1) {
         std::memset(page, 0x44, sizeof page);
-        if (::pwrite(fd, page, sizeof page, 0) != 4096 || ::write(ready[1], "k", 1) != 1) ::_exit(1);
+        if (::pwrite(fd, page, sizeof page, 0) != 4096 || ::write(ready[1], "k", 1) != 1)
+          ::_exit(1);
       }
       ::_exit(0);
     }
@@ -137,12 +139,14 @@ TEST_F(KhoctlSessionTest, WholeLiveUpdateOverTheCli) {
   const std::string fd = std::to_string(vmm.fd());
   ASSERT_TRUE(Runs("attach --pid " + std::to_string(vmm.pid()) + " --fd " + fd + " --memslots " +
                        dir_ + "/decl.json --hash",
-                   0, {"attached gmem 1 'ram0': 1.0 MiB, shmem-memfd fd " + fd,
-                       "pid " + std::to_string(vmm.pid())}));
+                   0,
+                   {"attached gmem 1 'ram0': 1.0 MiB, shmem-memfd fd " + fd,
+                    "pid " + std::to_string(vmm.pid())}));
 
   // A MODEL guest too, attached and detached again.
-  ASSERT_TRUE(Runs("attach --model-size 64M --model-hstate 2m --name spare", 0,
-                   {"attached gmem 2 'spare'", "MODEL guest_memfd 'spare' (64 MiB, hugetlb 2 MiB)"}));
+  ASSERT_TRUE(
+      Runs("attach --model-size 64M --model-hstate 2m --name spare", 0,
+           {"attached gmem 2 'spare'", "MODEL guest_memfd 'spare' (64 MiB, hugetlb 2 MiB)"}));
   EXPECT_TRUE(Runs("detach --token 2", 0, {"detached gmem 2"}));
   EXPECT_TRUE(Runs("detach --token 2", 2, {"khod said NOT_FOUND"}));
 
@@ -156,8 +160,8 @@ TEST_F(KhoctlSessionTest, WholeLiveUpdateOverTheCli) {
                    {"pause every guest first", "capture of running guests is not a final one"}));
   EXPECT_TRUE(Runs("status", 0, {"PREPARED"})) << "a refused freeze changed the phase";
 
-  ASSERT_TRUE(Runs("freeze --guests-paused --transport dir --format proto --dir pmem0",
-                   0, {"HANDED_OVER:", "PROTO blob", "handed over by dir"}));
+  ASSERT_TRUE(Runs("freeze --guests-paused --transport dir --format proto --dir pmem0", 0,
+                   {"HANDED_OVER:", "PROTO blob", "handed over by dir"}));
   ASSERT_TRUE(Runs("restore --no-verify", 0, {"RESTORED"}));
   // verify with no snapshot and no --pid asks khod.
   // 32 resident pages of a shmem memfd: real memory, said as such, no MODEL
@@ -166,36 +170,41 @@ TEST_F(KhoctlSessionTest, WholeLiveUpdateOverTheCli) {
                                ? "32 real PFNs (shmem-memfd)"
                                : "32 real pages (shmem-memfd), 0 of them with a known PFN,";
   EXPECT_TRUE(Runs("verify", 0, {"EQUAL: " + real + " and 32 content hashes unchanged\n"}));
-  EXPECT_TRUE(Runs("status", 0, {"verdict      equal: " + real + " and 32 content hashes unchanged\n"}));
+  EXPECT_TRUE(
+      Runs("status", 0, {"verdict      equal: " + real + " and 32 content hashes unchanged\n"}));
 
   // The guest's memory changes under khod: the diff, exit 1 (alias too).
   ASSERT_TRUE(vmm.Overwrite());
   EXPECT_TRUE(Runs("verify-restore", 1, {"DIFFERENT", "gmem 1 'ram0'"}));
 
   EXPECT_TRUE(Runs("finish", 0, {"FINISHED: finished"}));
-  EXPECT_TRUE(Runs("cancel", 2, {"khod said FAILED_PRECONDITION",
-                                 "Cancel needs phase IDLE or PREPARED or FROZEN, session is FINISHED"}));
+  EXPECT_TRUE(Runs("cancel", 2,
+                   {"khod said FAILED_PRECONDITION",
+                    "Cancel needs phase IDLE or PREPARED or FROZEN, session is FINISHED"}));
 }
 
 TEST_F(KhoctlSessionTest, ReexecFreezeWaitsForTheNewKhod) {
   MemfdVmm vmm;
   ASSERT_GE(vmm.fd(), 0);
   ChildProcess khod = StartKhod();
-  ASSERT_TRUE(Runs("attach --hash --pid " + std::to_string(vmm.pid()) + " --fd " +
-                       std::to_string(vmm.fd()),
-                   0, {"attached gmem 1"}));
+  ASSERT_TRUE(
+      Runs("attach --hash --pid " + std::to_string(vmm.pid()) + " --fd " + std::to_string(vmm.fd()),
+           0, {"attached gmem 1"}));
   ASSERT_TRUE(Runs("prepare", 0, {"PREPARED"}));
-  EXPECT_FALSE(Has(Khoctl("status").out, "\nreexec ")) << "a khod started by hand shows a reexec timeline";
+  EXPECT_FALSE(Has(Khoctl("status").out, "\nreexec "))
+      << "a khod started by hand shows a reexec timeline";
   // freeze returns once the re-executed khod answers, so restore finds it.
   ASSERT_TRUE(Runs("freeze --guests-paused --transport reexec", 0,
-                   {"handed over by reexec", "new khod serving (pid " +
-                                                 std::to_string(khod.pid()) + ", reexecs 1)"}));
+                   {"handed over by reexec",
+                    "new khod serving (pid " + std::to_string(khod.pid()) + ", reexecs 1)"}));
   // The new khod's startup steps, from the old khod's handover.
-  EXPECT_TRUE(Runs("status", 0, {"reexec       stop ", " ms, exec ", " ms, open ", " ms, serve ",
-                                 " ms from handover to serving\n"}));
-  EXPECT_TRUE(Runs("restore", 0, {"RESTORED", ProbeKernel().pfns_readable
-                                                ? "EQUAL: 32 real PFNs (shmem-memfd)"
-                                                : "EQUAL: 32 real pages (shmem-memfd), 0 of them"}));
+  EXPECT_TRUE(Runs("status", 0,
+                   {"reexec       stop ", " ms, exec ", " ms, open ", " ms, serve ",
+                    " ms from handover to serving\n"}));
+  EXPECT_TRUE(Runs(
+      "restore", 0,
+      {"RESTORED", ProbeKernel().pfns_readable ? "EQUAL: 32 real PFNs (shmem-memfd)"
+                                               : "EQUAL: 32 real pages (shmem-memfd), 0 of them"}));
 }
 
 TEST_F(KhoctlSessionTest, CancelGoesBackToIdle) {
@@ -206,9 +215,16 @@ TEST_F(KhoctlSessionTest, CancelGoesBackToIdle) {
 }
 
 TEST_F(KhoctlSessionTest, NoDaemonOnTheSocket) {
-  const std::vector<std::string> commands = {
-      "prepare", "finish", "cancel", "verify", "detach --token 1", "freeze --guests-paused",
-      "attach --model-size 1G", "status", "restore", "snapshot -o " + dir_ + "/s.fdt"};
+  const std::vector<std::string> commands = {"prepare",
+                                             "finish",
+                                             "cancel",
+                                             "verify",
+                                             "detach --token 1",
+                                             "freeze --guests-paused",
+                                             "attach --model-size 1G",
+                                             "status",
+                                             "restore",
+                                             "snapshot -o " + dir_ + "/s.fdt"};
   for (const std::string& cmd : commands)
     EXPECT_TRUE(Runs(cmd, 2, {"cannot reach khod at " + Socket()}));
 }
@@ -224,8 +240,8 @@ TEST_F(KhoctlSessionTest, OfflineVerifyKeepsItsForm) {
 TEST_F(KhoctlSessionTest, BadArgumentsAreRefusedLocally) {
   EXPECT_TRUE(Runs("attach --pid 1", 2, {"--pid and --fd go together"}));
   EXPECT_TRUE(Runs("attach --model-size 1T --model-hstate 3m", 2, {"'3m' is not 4k, 2m or 1g"}));
-  EXPECT_TRUE(Runs("freeze --guests-paused --transport floppy", 2,
-                   {"'floppy' is not dir, reexec or luo"}));
+  EXPECT_TRUE(
+      Runs("freeze --guests-paused --transport floppy", 2, {"'floppy' is not dir, reexec or luo"}));
   EXPECT_TRUE(Runs("detach", 2, {"--token T is required"}));
 }
 

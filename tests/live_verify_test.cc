@@ -1,8 +1,7 @@
 // Verify against the live kernel: an untouched fixture is equal to its
 // snapshot; each kind of change the VMM makes is reported as one difference.
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "capture/snapshot_capture.h"
 #include "kernel/probe.h"

@@ -1,8 +1,11 @@
 // The pieces of a reexec that keep the old address space (kernel/mapping_holder)
 // and read PFNs through it (kernel/held_mapping, KernelGmemSource::UsePagesMappedBy),
 // on real shmem memfds. Needs root for PFNs (pagemap hides them otherwise).
+#include "kernel/mapping_holder.h"
+
 #include <dirent.h>
 #include <errno.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -12,11 +15,8 @@
 #include <thread>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "capture/kernel_source.h"
 #include "kernel/held_mapping.h"
-#include "kernel/mapping_holder.h"
 #include "kernel/pagemap.h"
 #include "tests/own_pagemap.h"
 
@@ -31,7 +31,9 @@ bool PfnsVisible() {
   if (!r.ok()) return false;
   static char probe = 1;
   uint64_t e = 0;
-  return r->ReadPagemap(reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(&probe) & ~(kPage - 1)), 1, &e).ok() &&
+  return r->ReadPagemap(reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(&probe) & ~(kPage - 1)),
+                        1, &e)
+             .ok() &&
          PagemapPfn(e) != 0;
 }
 
@@ -39,7 +41,8 @@ bool PfnsVisible() {
 int PatternedMemfd(uint64_t pages, uint64_t hole) {
   int fd = ::memfd_create("held", MFD_CLOEXEC);
   EXPECT_EQ(::ftruncate(fd, static_cast<off_t>(pages * kPage)), 0);
-  auto* w = static_cast<uint8_t*>(::mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  auto* w = static_cast<uint8_t*>(
+      ::mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
   for (uint64_t p = 0; p < pages; ++p)
     if (p != hole) w[p * kPage] = static_cast<uint8_t>(p + 1);
   ::munmap(w, pages * kPage);
@@ -100,7 +103,8 @@ TEST(HeldMappingTest, ReadsTheSamePfnsAsAMappingOfOurOwn) {
   // Longer than the child maps: not this mapping.
   auto too_long = HeldMapping::Find(child, fd, 2 * pages * kPage);
   EXPECT_EQ(too_long.status().code(), Status::Code::kNotFound);
-  EXPECT_NE(too_long.status().message().find("covering"), std::string::npos) << too_long.status().ToString();
+  EXPECT_NE(too_long.status().message().find("covering"), std::string::npos)
+      << too_long.status().ToString();
   Kill(child);
   ::close(fd);
 }
@@ -133,9 +137,11 @@ TEST(HeldMappingTest, CaptureTakesHeldPfnsAndPopulatesOnlyNewPages) {
   (*src)->UsePagesMappedBy(child);
   GuestMemfd g;
   ASSERT_TRUE((*src)->Capture({}, &g).ok());
-  EXPECT_NE((*src)->pfn_origin().find("pid " + std::to_string(child) + "'s mapping"), std::string::npos)
+  EXPECT_NE((*src)->pfn_origin().find("pid " + std::to_string(child) + "'s mapping"),
+            std::string::npos)
       << (*src)->pfn_origin();
-  EXPECT_NE((*src)->pfn_origin().find("(1 pages populated here)"), std::string::npos) << (*src)->pfn_origin();
+  EXPECT_NE((*src)->pfn_origin().find("(1 pages populated here)"), std::string::npos)
+      << (*src)->pfn_origin();
   auto own = OwnPfns(fd, pages);
   uint64_t checked = 0;
   for (const auto& e : g.folios)
@@ -160,7 +166,8 @@ TEST(HeldMappingTest, AHolderThatMapsNothingFallsBackAndSaysWhy) {
   (*src)->UsePagesMappedBy(::getppid());  // a process that does not map this file
   GuestMemfd g;
   ASSERT_TRUE((*src)->Capture({}, &g).ok());
-  EXPECT_NE((*src)->pfn_origin().find("own mapping (not pid"), std::string::npos) << (*src)->pfn_origin();
+  EXPECT_NE((*src)->pfn_origin().find("own mapping (not pid"), std::string::npos)
+      << (*src)->pfn_origin();
   uint64_t covered = 0;
   for (const auto& e : g.folios) covered += e.pages();
   EXPECT_EQ(covered, pages);

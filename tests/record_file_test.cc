@@ -3,8 +3,8 @@
 // replaced whole; a failure names the path and leaves no partial file.
 #include "daemon/record_file.h"
 
-#include <gtest/gtest.h>
 #include <dirent.h>
+#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
 

@@ -4,6 +4,7 @@
 #ifndef KHOD_TESTS_SESSION_FIXTURE_H_
 #define KHOD_TESTS_SESSION_FIXTURE_H_
 
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -12,8 +13,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "daemon/session.h"
 #include "daemon/system_opener.h"

@@ -181,11 +181,10 @@ TEST(SessionRecordGolden, EverySingleBitFlipIsRefused) {
       // version (Unsupported), every other flip as Corruption.
       const bool other_version = byte == 7 && bad[7] >= '0' && bad[7] <= '9';
       ::testing::AssertionResult r =
-          other_version
-              ? (read.status().code() == Status::Code::kUnsupported
-                     ? ::testing::AssertionSuccess()
-                     : ::testing::AssertionFailure() << read.status().ToString())
-              : ClearCorruption(read, path);
+          other_version ? (read.status().code() == Status::Code::kUnsupported
+                               ? ::testing::AssertionSuccess()
+                               : ::testing::AssertionFailure() << read.status().ToString())
+                        : ClearCorruption(read, path);
       EXPECT_TRUE(r) << "byte " << byte << " bit " << bit;
       refused += static_cast<bool>(r);
     }

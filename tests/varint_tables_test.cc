@@ -1,10 +1,10 @@
 // The protobuf payload's varint streams: exact round trips at the extremes,
 // and every truncation or overlong varint refused.
+#include "serializer/varint_tables.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
-
-#include "serializer/varint_tables.h"
 
 namespace khod {
 namespace {
@@ -47,16 +47,14 @@ TEST(FolioStream, EveryTruncationIsRefused) {
   EncodeFolioStream(extents, &stream);
   FolioList got;
   for (size_t len = 0; len < stream.size(); ++len)
-    EXPECT_FALSE(DecodeFolioStream(std::string_view(stream.data(), len), extents.size(), &got)
-                     .ok())
+    EXPECT_FALSE(DecodeFolioStream(std::string_view(stream.data(), len), extents.size(), &got).ok())
         << len;
 }
 
 TEST(FolioStream, RunsOf214PagesCostAboutSixBytes) {
   FolioList extents;
   uint64_t pfn = 1 << 20;
-  for (uint64_t i = 0; i < 10000; ++i, pfn += 214 + 9)
-    extents.push_back({i * 214, pfn, 214, 0, 3});
+  for (uint64_t i = 0; i < 10000; ++i, pfn += 214 + 9) extents.push_back({i * 214, pfn, 214, 0, 3});
   std::string stream;
   EncodeFolioStream(extents, &stream);
   EXPECT_LE(stream.size(), 6 * extents.size() + 8);  // + the first record's absolute PFN
@@ -69,9 +67,7 @@ TEST(FolioStream, RefusesOverflowAndReservedBits) {
   FolioList got;
   EXPECT_EQ(DecodeFolioStream(twice, 2, &got).code(), Status::Code::kCorruption);
   const std::string reserved("\x00\x01\x40\x00", 4);  // gap 0, nr 1, order byte bit 6, flags
-  EXPECT_NE(DecodeFolioStream(reserved, 1, &got).message().find(
-                "reserved"),
-            std::string::npos);
+  EXPECT_NE(DecodeFolioStream(reserved, 1, &got).message().find("reserved"), std::string::npos);
 }
 
 TEST(AttributeAndHashStreams, RoundTripAndRefuseZeroes) {

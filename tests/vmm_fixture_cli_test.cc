@@ -16,8 +16,8 @@ namespace khod {
 namespace {
 
 int RunFixture(const std::string& args) {
-  const int st = std::system(("timeout 20 tools/vmm_fixture/vmm_fixture " + args +
-                              " </dev/null >/dev/null 2>&1").c_str());
+  const int st = std::system(
+      ("timeout 20 tools/vmm_fixture/vmm_fixture " + args + " </dev/null >/dev/null 2>&1").c_str());
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -59,8 +59,8 @@ TEST(VmmFixtureCliTest, TakeBackChecksInodeAndPattern) {
   auto fx = VmmFixtureProcess::Start({"--shmem-mib", "1", "--gmem-mib", "0"});
   ASSERT_TRUE(fx.ok()) << fx.status().ToString();
   VmmFixtureProcess& f = **fx;
-  const std::string target = std::to_string(f.pid()) + ":" + std::to_string(f.Fd("shmem0")) +
-                             ":shmem0:";
+  const std::string target =
+      std::to_string(f.pid()) + ":" + std::to_string(f.Fd("shmem0")) + ":shmem0:";
   const uint64_t inode = f.File("shmem0")->inode();
   EXPECT_EQ(RunFixture("--take-back " + target + std::to_string(inode)), 0);
   EXPECT_EQ(RunFixture("--take-back " + target + std::to_string(inode + 1)), 1);  // another file
@@ -108,8 +108,7 @@ TEST(VmmFixtureCliTest, GuestMemfdPoliciesStayAndSlotsHaveAddresses) {
   std::ifstream again("/proc/" + std::to_string(f.pid()) + "/numa_maps");
   std::stringstream after;
   after << again.rdbuf();
-  const std::string map =
-      f.File("gmem_private")->private_map().substr(2);  // checked above
+  const std::string map = f.File("gmem_private")->private_map().substr(2);  // checked above
   EXPECT_NE(after.str().find(map + " interleave:0 file=anon_inode:[kvm-gmem]"), std::string::npos)
       << after.str();
 }
@@ -131,7 +130,8 @@ TEST(VmmFixtureCliTest, SecondHugetlbFixtureGetsItsOwnPages) {
         {"--shmem-mib", "0", "--gmem-mib", "0", "--hugetlb-mib", "4", "--no-populate"});
     ASSERT_TRUE(a.ok()) << a.status().ToString();
     if ((*a)->File("hugetlb0") == nullptr) GTEST_SKIP() << "no huge pages on this machine";
-    auto b = VmmFixtureProcess::Start({"--shmem-mib", "0", "--gmem-mib", "0", "--hugetlb-mib", "2"});
+    auto b =
+        VmmFixtureProcess::Start({"--shmem-mib", "0", "--gmem-mib", "0", "--hugetlb-mib", "2"});
     ASSERT_TRUE(b.ok()) << b.status().ToString();
     EXPECT_NE((*b)->File("hugetlb0"), nullptr) << (*b)->report_line();
     // No VM was asked for, so the report must not claim one.

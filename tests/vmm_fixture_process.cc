@@ -2,12 +2,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <google/protobuf/util/json_util.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <google/protobuf/util/json_util.h>
 
 namespace khod {
 
@@ -15,9 +14,11 @@ namespace {
 constexpr const char* kFixturePath = "tools/vmm_fixture/vmm_fixture";  // in runfiles
 }
 
-Result<std::unique_ptr<VmmFixtureProcess>> VmmFixtureProcess::Start(const std::vector<std::string>& args) {
+Result<std::unique_ptr<VmmFixtureProcess>> VmmFixtureProcess::Start(
+    const std::vector<std::string>& args) {
   int in[2], out[2];
-  if (::pipe2(in, O_CLOEXEC) < 0 || ::pipe2(out, O_CLOEXEC) < 0) return Status::FromErrno("pipe", errno);
+  if (::pipe2(in, O_CLOEXEC) < 0 || ::pipe2(out, O_CLOEXEC) < 0)
+    return Status::FromErrno("pipe", errno);
   pid_t pid = ::fork();
   if (pid < 0) return Status::FromErrno("fork", errno);
   if (pid == 0) {

@@ -2,11 +2,12 @@
 // khod (GmemInfo.khod_fd, pidfd_getfd), and a rebuilt guest_memfd goes onto
 // the VMM's own VM (RestoreRequest.rebuild_into). Real khod over its socket,
 // real reexec handover, real memfd, PFNs read through this process's pagemap.
+#include <errno.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <errno.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -14,8 +15,6 @@
 #include <cstring>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "kernel/kvm.h"
 #include "kernel/kvm_uapi.h"
@@ -55,7 +54,8 @@ std::vector<uint64_t> Pfns(int fd, size_t pages) {
 bool PatternIntact(int fd, size_t pages) {
   std::vector<uint8_t> buf(kPage);
   for (size_t p = 0; p < pages; ++p) {
-    if (::pread(fd, buf.data(), kPage, static_cast<off_t>(p * kPage)) != static_cast<ssize_t>(kPage))
+    if (::pread(fd, buf.data(), kPage, static_cast<off_t>(p * kPage)) !=
+        static_cast<ssize_t>(kPage))
       return false;
     for (uint8_t b : buf)
       if (b != PatternByte(p)) return false;
@@ -197,8 +197,9 @@ TEST_F(TakeBackTest, AMappingHolderThatIsNotKhodsChildIsIgnoredAndSaidSo) {
   KhodClient c(Socket());
   Result<v1::StatusReply> s = c.GetStatus();
   ASSERT_TRUE(s.ok()) << s.status().ToString();
-  EXPECT_NE(s->recovery().find("mapping holder not used: pid 1 is not a mapping holder of this khod"),
-            std::string::npos)
+  EXPECT_NE(
+      s->recovery().find("mapping holder not used: pid 1 is not a mapping holder of this khod"),
+      std::string::npos)
       << s->recovery();
   EXPECT_EQ(::kill(1, 0), 0);  // never signalled
 }
@@ -302,8 +303,8 @@ TEST_F(TakeBackTest, RebuiltGuestMemfdGoesOntoTheVmmsVm) {
   // KVM binds it: it is this VM's guest_memfd.
   void* ua = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   ASSERT_NE(ua, MAP_FAILED);
-  Status bind = vm->SetGuestMemfdRegion(0, 0, size, reinterpret_cast<uint64_t>(ua),
-                                        back->fd.get(), 0);
+  Status bind =
+      vm->SetGuestMemfdRegion(0, 0, size, reinterpret_cast<uint64_t>(ua), back->fd.get(), 0);
   EXPECT_TRUE(bind.ok()) << bind.ToString();
 }
 

@@ -19,21 +19,20 @@
 //   rehearsal (--help: every flag) [--khod PATH] [--fixture PATH] [--workdir DIR] [--shmem-mib 256]
 //             [--hugetlb-mib 64] [--gmem-mib 256] [--model-size-gib 1024]
 //             [--corrupt-blob] [--transport reexec|dir]
+#include <google/protobuf/util/json_util.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <filesystem>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <google/protobuf/util/json_util.h>
 
 #include "common/flags.h"
 #include "khoctl/attach_declaration.h"
@@ -131,8 +130,12 @@ int Rehearse(const Options& o) {
   if (!h.ok()) return Fail("khod health", h);
   std::printf("   khod pid %d serving %s (health: SERVING)\n", khod->pid(), sock.c_str());
 
-  std::vector<std::string> fargv = {o.fixture, "--shmem-mib", std::to_string(o.shmem_mib),
-                                    "--hugetlb-mib", std::to_string(o.hugetlb_mib), "--gmem-mib",
+  std::vector<std::string> fargv = {o.fixture,
+                                    "--shmem-mib",
+                                    std::to_string(o.shmem_mib),
+                                    "--hugetlb-mib",
+                                    std::to_string(o.hugetlb_mib),
+                                    "--gmem-mib",
                                     std::to_string(o.gmem_mib)};
   Result<ChildProcess> vmm = ChildProcess::Start(fargv, true, o.workdir + "/vmm.log");
   if (!vmm.ok()) return Fail("start VMM fixture", vmm.status());
@@ -251,7 +254,8 @@ int Rehearse(const Options& o) {
     std::printf("   %-12s %s\n", PhaseText(d.phase()).c_str(), FormatNanos(d.nanos()).c_str());
   std::printf("   %-12s %.2f ms (Freeze call to the new khod answering health)\n", "reexec gap",
               Ms(after_exec - blackout0));
-  std::printf("   %-12s %.2f ms (restore + verify, client side)\n", "new side", Ms(blackout1 - restore0));
+  std::printf("   %-12s %.2f ms (restore + verify, client side)\n", "new side",
+              Ms(blackout1 - restore0));
   std::printf("   %-12s %.2f ms (freeze + handover + restore + verify; VMM teardown excluded)\n",
               "blackout", Ms(blackout1 - blackout0) - Ms(vmm_teardown));
   std::printf("   %-12s %.2f ms (new VMM process: pidfd_getfd + every page read)\n", "take back",
@@ -288,13 +292,14 @@ int Rehearse(const Options& o) {
               : pass        ? checked.c_str()
                             : "FAIL: the corrupt blob was not detected");
   if (o.corrupt)
-    std::printf("   corruption   %s\n", recovered_from_corruption
-                                           ? "refused with a clear message; nothing lost; restored "
-                                             "from khod's intact copy"
-                                           : "not detected (!)");
+    std::printf("   corruption   %s\n",
+                recovered_from_corruption ? "refused with a clear message; nothing lost; restored "
+                                            "from khod's intact copy"
+                                          : "not detected (!)");
   if (!kvm)
-    std::printf("   note         no /dev/kvm here: kernel part ran on shmem/HugeTLB memfds, "
-                "guest_memfd features on MODEL guests\n");
+    std::printf(
+        "   note         no /dev/kvm here: kernel part ran on shmem/HugeTLB memfds, "
+        "guest_memfd features on MODEL guests\n");
   khod->Stop(SIGTERM);
   return pass ? 0 : 1;
 }

@@ -22,6 +22,7 @@
 // when all are, 1 when one is not, 2 on error.
 #include <errno.h>
 #include <fcntl.h>
+#include <google/protobuf/util/json_util.h>
 #include <linux/mempolicy.h>
 #include <poll.h>
 #include <signal.h>
@@ -40,8 +41,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <google/protobuf/util/json_util.h>
 
 #include "common/flags.h"
 #include "common/hex.h"
@@ -63,10 +62,10 @@ struct FixtureFile {
   std::string kind;
   UniqueFd fd;
   uint64_t size = 0;
-  uint64_t flags = 0;        // guest_memfd creation flags
-  uint64_t page_size = 4096; // allocation unit (HugeTLB: 2 MiB)
-  bool touchable = true;     // false for private guest_memfd
-  uint8_t* map = nullptr;    // shared mapping (touchable files)
+  uint64_t flags = 0;         // guest_memfd creation flags
+  uint64_t page_size = 4096;  // allocation unit (HugeTLB: 2 MiB)
+  bool touchable = true;      // false for private guest_memfd
+  uint8_t* map = nullptr;     // shared mapping (touchable files)
   // Private guest_memfd: a PROT_NONE mapping kept for the fixture's life. On
   // Linux 6.18 a guest_memfd's NUMA policy lives in each mapping (no shared
   // policy): it is mbound here, and is the memslot's userspace_addr.
@@ -84,7 +83,9 @@ struct Options {
 
 const uint64_t kPage = 4096;
 
-void Fill(FixtureFile& f, uint64_t page, uint8_t byte) { std::memset(f.map + page * kPage, byte, kPage); }
+void Fill(FixtureFile& f, uint64_t page, uint8_t byte) {
+  std::memset(f.map + page * kPage, byte, kPage);
+}
 
 Status Punch(FixtureFile& f, uint64_t first, uint64_t count) {
   if (::fallocate(f.fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -96,11 +97,16 @@ Status Punch(FixtureFile& f, uint64_t first, uint64_t count) {
 
 Status SetPolicy(FixtureFile& f, const std::string& mode) {
   Mempolicy p;
-  if (mode == "default") p.mode = MPOL_DEFAULT;
-  else if (mode == "bind") p.mode = MPOL_BIND;
-  else if (mode == "interleave") p.mode = MPOL_INTERLEAVE;
-  else if (mode == "preferred") p.mode = MPOL_PREFERRED;
-  else return Status::InvalidArgument("unknown policy " + mode);
+  if (mode == "default")
+    p.mode = MPOL_DEFAULT;
+  else if (mode == "bind")
+    p.mode = MPOL_BIND;
+  else if (mode == "interleave")
+    p.mode = MPOL_INTERLEAVE;
+  else if (mode == "preferred")
+    p.mode = MPOL_PREFERRED;
+  else
+    return Status::InvalidArgument("unknown policy " + mode);
   if (p.mode != MPOL_DEFAULT) p.nodemask = {1};  // node 0: this machine has one node
   // On the mapping the fixture keeps: a policy set through a temporary one
   // would die with it where the file has no shared policy.
@@ -270,8 +276,10 @@ Status RunCommand(std::vector<FixtureFile>& files, const std::string& line) {
       return Status::InvalidArgument("write NAME PAGE BYTE (BYTE 0..255)");
     if (!f->map) return Status::FailedPrecondition(name + " is private: touching it is SIGBUS");
     if (page >= pages) return Status::InvalidArgument("page past the end");
-    if (cmd == "touch") f->map[page * kPage] = static_cast<uint8_t>(byte);
-    else Fill(*f, page, static_cast<uint8_t>(byte));
+    if (cmd == "touch")
+      f->map[page * kPage] = static_cast<uint8_t>(byte);
+    else
+      Fill(*f, page, static_cast<uint8_t>(byte));
     return Status::Ok();
   }
   if (cmd == "policy") {
@@ -321,7 +329,8 @@ bool CheckTakenBack(const TakeBack& t) {
   const uint64_t pages = id->size / kPage;
   if (id->inode != t.inode) {
     std::printf("%s: FAILED: inode %llu, the first VMM's was %llu\n", head.c_str(),
-                static_cast<unsigned long long>(id->inode), static_cast<unsigned long long>(t.inode));
+                static_cast<unsigned long long>(id->inode),
+                static_cast<unsigned long long>(t.inode));
     return false;
   }
   // The private guest_memfd's pages are not the host's to read (SIGBUS).
@@ -457,7 +466,8 @@ int Main(int argc, char** argv) {
       f.kind = "hugetlb-memfd";
       f.size = n << 21;
       f.page_size = 2 << 20;
-      f.fd = UniqueFd(::memfd_create("hugetlb0", MFD_CLOEXEC | MFD_HUGETLB | (21u << 26)  /* MFD_HUGE_2MB */));
+      f.fd = UniqueFd(
+          ::memfd_create("hugetlb0", MFD_CLOEXEC | MFD_HUGETLB | (21u << 26) /* MFD_HUGE_2MB */));
       if (!f.fd.valid() || ::ftruncate(f.fd.get(), static_cast<off_t>(f.size)) < 0)
         return fail(Status::FromErrno("memfd hugetlb0", errno));
       s = MapShared(f);
@@ -516,7 +526,8 @@ int Main(int argc, char** argv) {
     }
   }
 
-  std::printf("%s\n", ReportJson(files, kvm_reason, slots, reservation.added, hugetlb_reason).c_str());
+  std::printf("%s\n",
+              ReportJson(files, kvm_reason, slots, reservation.added, hugetlb_reason).c_str());
   std::fflush(stdout);
 
   std::string buf;
