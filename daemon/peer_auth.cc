@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
-#include <cstdlib>
+#include <optional>
+#include <string_view>
 #include <vector>
+
+#include "common/numbers.h"
 
 namespace khod {
 namespace {
@@ -34,11 +36,10 @@ Result<gid_t> ParseAllowGid(std::string_view text) {
   const std::string shown = "--allow-gid '" + std::string(text) + "'";
   if (text.empty()) return Status::InvalidArgument(shown + ": a group name or number is needed");
   if (text.find_first_not_of("0123456789") == std::string_view::npos) {
-    uint32_t v = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (ec != std::errc() || end != text.data() + text.size() || v == static_cast<gid_t>(-1))
+    const std::optional<uint32_t> v = ParseU32(text);
+    if (!v || *v == static_cast<gid_t>(-1))
       return Status::InvalidArgument(shown + ": not a group number (0 to 4294967294)");
-    return static_cast<gid_t>(v);
+    return static_cast<gid_t>(*v);
   }
   const std::string name(text);
   std::vector<char> buf(16384);
@@ -74,11 +75,14 @@ Status PeerAuth::Register(int conn_fd) {
 Result<PeerCred> PeerAuth::Check(const std::string& peer) const {
   if (peer.rfind("fd:", 0) != 0)
     return Status::PermissionDenied("peer '" + peer + "' did not come through khod's listener");
-  int fd = std::atoi(peer.c_str() + 3);
+  // The whole rest must be the connection's fd number: "fd:3x" is no peer.
+  const std::optional<int> fd = ParseInt(std::string_view(peer).substr(3));
+  if (!fd || *fd < 0)
+    return Status::PermissionDenied("peer '" + peer + "' is not 'fd:' and a connection's fd");
   PeerCred c;
   {
     std::lock_guard<std::mutex> l(mu_);
-    auto it = by_fd_.find(fd);
+    auto it = by_fd_.find(*fd);
     if (it == by_fd_.end())
       return Status::PermissionDenied("peer '" + peer + "' has no recorded credentials");
     c = it->second;

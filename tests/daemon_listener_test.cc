@@ -102,6 +102,26 @@ TEST_F(ListenerTest, ASupplementaryMemberOfTheAllowedGroupIsLetIn) {
   ::close(*l);
 }
 
+// gRPC names a connection "fd:N"; only that exact text is connection N, so a
+// peer string with anything after the number matches no registered connection.
+TEST(PeerAuthTest, OnlyTheExactFdTextNamesAConnection) {
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  PeerAuth auth;
+  ASSERT_TRUE(auth.Register(pair[0]).ok());
+  const std::string fd = std::to_string(pair[0]);
+  Result<PeerCred> exact = auth.Check("fd:" + fd);
+  EXPECT_TRUE(exact.ok()) << exact.status().ToString();
+  for (const std::string& bad :
+       {"fd:" + fd + "x", "fd:" + fd + " ", "fd: " + fd, "fd:+" + fd, "fd:" + fd + ":1",
+        "fd:-" + fd, "fd:" + fd + "99999999999999999999", std::string("fd:")}) {
+    Result<PeerCred> r = auth.Check(bad);
+    EXPECT_EQ(r.status().code(), Status::Code::kPermissionDenied) << "'" << bad << "'";
+  }
+  ::close(pair[0]);
+  ::close(pair[1]);
+}
+
 // No fd left: accept fails with EMFILE while the connection stays pending,
 // so poll says "readable" again at once. Over 2 s the loop may retry a few
 // times (10 ms doubling to 1 s), not the millions a spin makes.
