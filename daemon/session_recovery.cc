@@ -13,6 +13,7 @@
 #include "daemon/session.h"
 #include "daemon/session_declarations.h"
 #include "daemon/session_phase.h"
+#include "handover/unreadable_dir_transport.h"
 
 namespace khod {
 
@@ -147,6 +148,15 @@ Status Session::Recover() {
     case v1::VERIFIED: {
       Result<std::unique_ptr<HandoverTransport>> t =
           MakeTransport(record_.transport(), record_.handover_dir());
+      std::string medium_note;
+      if (!t.ok() && record_.transport() == v1::DIR) {
+        // A path an older khod recorded, or a directory no longer safe to
+        // open: never read it, never stop start-up on it.
+        medium_note = "; the recorded handover dir '" + record_.handover_dir() + "' is not read (" +
+                      t.status().message() +
+                      "): Restore rebuilds from the state-dir copy, or Cancel";
+        t = std::unique_ptr<HandoverTransport>(new UnreadableDirTransport(t.status().message()));
+      }
       if (!t.ok()) return t.status();
       transport_ = std::move(*t);
       if (record_.transport() == v1::LUO) NoteKhoIncoming();
@@ -167,6 +177,7 @@ Status Session::Recover() {
               " without the reexec fds (the process holding them is gone): Restore "
               "will rebuild from the state-dir blob and verify will show new memory";
       }
+      recovery_ += medium_note;
       break;
     }
     case v1::FINISHED:

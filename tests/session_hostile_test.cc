@@ -6,7 +6,9 @@
 // way out, blobs left behind.
 #include <dirent.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,8 +20,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "daemon/record_file.h"
 #include "daemon/session.h"
@@ -429,6 +429,44 @@ TEST_F(HostileSessionTest, LostFdSessionCanBeCancelledAndANewAttachWorks) {
   s.reset();
   s = Open();
   EXPECT_EQ(s->phase(), v1::PREPARED) << s->recovery();
+}
+
+// A record written before handover dirs became names beneath --handover-root
+// names an absolute path (FORMAT.md, SessionRecord.handover_dir). Start-up
+// goes on without reading that path: Restore rebuilds from the state-dir copy,
+// and the session can be ended and a new one started.
+TEST_F(HostileSessionTest, ARecordNamingAnAbsoluteHandoverDirDoesNotStopStartUp) {
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE(s->Prepare().ok());
+    ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+  }
+  // What an older khod left: the handover dir recorded as a path, with a
+  // file there khod must not read.
+  const std::string elsewhere = dir_ + "/elsewhere";
+  ASSERT_EQ(::mkdir(elsewhere.c_str(), 0700), 0);
+  { std::ofstream(elsewhere + "/handover.blob") << "not khod's to read"; }
+  Result<std::string> raw = ReadRecordFile(dir_ + "/session.rec");
+  ASSERT_TRUE(raw.ok()) << raw.status().ToString();
+  v1::SessionRecord rec;
+  ASSERT_TRUE(rec.ParseFromString(*raw));
+  ASSERT_EQ(rec.phase(), v1::HANDED_OVER);
+  rec.set_handover_dir(elsewhere);
+  ASSERT_TRUE(WriteRecordFile(dir_ + "/session.rec", rec.SerializeAsString()).ok());
+
+  auto s = Open();
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->phase(), v1::HANDED_OVER);
+  EXPECT_NE(s->recovery().find("the recorded handover dir '" + elsewhere + "' is not read"),
+            std::string::npos)
+      << s->recovery();
+  Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->message().find("1 rebuilt"), std::string::npos) << r->message();
+  ASSERT_TRUE(s->Cancel().ok());
+  EXPECT_TRUE(Exists(elsewhere + "/handover.blob"));  // not khod's to remove
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
 }
 
 TEST_F(HostileSessionTest, CancelWorksFromHandedOverAndVerifiedToo) {
