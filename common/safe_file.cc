@@ -4,9 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <vector>
 
 #include "common/status_macros.h"
+#include "common/unique_fd.h"
 
 namespace khod {
 namespace {
@@ -37,6 +41,108 @@ Result<int> OpenDirAt(int at, const std::string& name, const std::string& named,
     if (!S_ISDIR(st.st_mode)) return Status::FailedPrecondition(named + " is not a directory");
   }
   return Status::FromErrno("open directory " + named, err);
+}
+
+bool TrustedOwner(uid_t uid) { return uid == 0 || uid == ::geteuid(); }
+
+std::vector<std::string> Components(const std::string& path) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    const size_t slash = std::min(path.find('/', pos), path.size());
+    if (slash > pos) out.push_back(path.substr(pos, slash - pos));
+    pos = slash + 1;
+  }
+  return out;
+}
+
+// Opens the directory `path` names, resolving it one component at a time
+// from "/" (a relative path from the cwd's absolute path), and refuses it
+// unless every directory passed through is owned by root or khod's euid and
+// writable by no one else, or sticky (where others may add entries but not
+// rename or remove root's). A symlink passed through is followed by hand
+// when root or khod's euid owns it (in a checked directory only they could
+// have put it there, or, sticky, only they can change it). So no other user
+// can swap the directory khod ends in, at start-up or later. Missing
+// directories are created 0755 when `create` is set.
+Result<int> OpenTrustedDir(const std::string& path, bool create) {
+  std::string abs = path;
+  if (abs.empty() || abs[0] != '/') {
+    char cwd[PATH_MAX];
+    if (::getcwd(cwd, sizeof(cwd)) == nullptr) return Status::FromErrno("getcwd", errno);
+    abs = std::string(cwd) + "/" + abs;
+  }
+  std::vector<std::string> todo = Components(abs);
+  std::reverse(todo.begin(), todo.end());  // next component at the back
+  std::vector<UniqueFd> stack;
+  std::vector<std::string> shown{""};  // the resolved path of each stack entry
+  auto open_root = [&]() -> Status {
+    stack.clear();
+    shown.assign(1, "");
+    UniqueFd root(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!root.valid()) return Status::FromErrno("open directory /", errno);
+    stack.push_back(std::move(root));
+    return Status::Ok();
+  };
+  auto check = [&](int fd, const std::string& named) -> Status {
+    struct stat st;
+    if (::fstat(fd, &st) != 0) return Status::FromErrno("stat " + named, errno);
+    if (!TrustedOwner(st.st_uid))
+      return Status::FailedPrecondition(named + " (above the directory) is owned by uid " +
+                                        std::to_string(st.st_uid) +
+                                        ": its owner could swap what lies beneath it");
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+      return Status::FailedPrecondition(named + " (above the directory) is writable by " +
+                                        ((st.st_mode & S_IWOTH) ? "others" : "its group") +
+                                        " and not sticky: they could swap what lies beneath it");
+    return Status::Ok();
+  };
+  KHOD_RETURN_IF_ERROR(open_root());
+  KHOD_RETURN_IF_ERROR(check(stack.back().get(), "/"));
+  int links = 0;
+  while (!todo.empty()) {
+    const std::string comp = std::move(todo.back());
+    todo.pop_back();
+    if (comp == ".") continue;
+    if (comp == "..") {
+      if (stack.size() > 1) {
+        stack.pop_back();
+        shown.pop_back();
+      }
+      continue;
+    }
+    const int at = stack.back().get();
+    const std::string named = shown.back() + "/" + comp;
+    struct stat st;
+    if (::fstatat(at, comp.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno != ENOENT || !create) return Status::FromErrno("stat " + named, errno);
+      if (::mkdirat(at, comp.c_str(), 0755) != 0 && errno != EEXIST)
+        return Status::FromErrno("mkdir " + named, errno);
+      if (::fstatat(at, comp.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return Status::FromErrno("stat " + named, errno);
+    }
+    if (S_ISLNK(st.st_mode)) {
+      if (++links > 40) return Status::FromErrno("resolve " + path, ELOOP);
+      if (!TrustedOwner(st.st_uid))
+        return Status::FailedPrecondition(named + " is a symbolic link owned by uid " +
+                                          std::to_string(st.st_uid) +
+                                          ": its owner could point it anywhere");
+      char target[PATH_MAX];
+      const ssize_t n = ::readlinkat(at, comp.c_str(), target, sizeof(target) - 1);
+      if (n < 0) return Status::FromErrno("readlink " + named, errno);
+      const std::string t(target, static_cast<size_t>(n));
+      std::vector<std::string> more = Components(t);
+      todo.insert(todo.end(), more.rbegin(), more.rend());
+      if (!t.empty() && t[0] == '/') KHOD_RETURN_IF_ERROR(open_root());
+      continue;
+    }
+    UniqueFd fd(::openat(at, comp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) return Status::FromErrno("open directory " + named, errno);
+    KHOD_RETURN_IF_ERROR(check(fd.get(), named));
+    stack.push_back(std::move(fd));
+    shown.push_back(named);
+  }
+  return stack.back().release();
 }
 
 }  // namespace
@@ -87,9 +193,7 @@ Result<SafeDir> SafeDir::Open(const std::string& path, mode_t create_mode) {
     parent = "/";
     last = ".";
   }
-  if (create_mode != 0) KHOD_RETURN_IF_ERROR(MakeDirs(parent, 0755));
-  const int at = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (at < 0) return Status::FromErrno("open directory " + parent, errno);
+  KHOD_ASSIGN_OR_RETURN(const int at, OpenTrustedDir(parent, create_mode != 0));
   Result<int> fd = OpenDirAt(at, last, trimmed, create_mode);
   ::close(at);
   if (!fd.ok()) return fd.status();

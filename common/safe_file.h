@@ -36,7 +36,9 @@ class SafeDir {
   // Opens `path`, creating it with `create_mode` (and its missing parents,
   // 0755) when absent; create_mode 0: an absent directory is an error. FailedPrecondition naming
   // the path and what is wrong when its last component is a symlink or not a directory, when it is
-  // not owned by khod's euid, or when group or others may write into it.
+  // not owned by khod's euid, or when group or others may write into it; and when a directory
+  // above it is owned by another user than root or khod's euid, or writable by others and not
+  // sticky, or a symlink on the way is another user's (the path is resolved by hand from "/").
   static Result<SafeDir> Open(const std::string& path, mode_t create_mode = 0700);
   // The directory `name` (CheckFileName) beneath this one, created with
   // `create_mode` when absent, checked as Open checks.

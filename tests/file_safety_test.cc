@@ -47,6 +47,11 @@ std::string Slurp(const std::string& path) {
   return ss.str();
 }
 
+bool IsDir(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 bool IsRegular(const std::string& path) {
   struct stat st;
   return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
@@ -178,6 +183,55 @@ TEST_F(FileSafetyTest, DirectoryAnotherUserControlsIsRefusedNamingWhy) {
       Has(s.status().message(),
           "state dir: " + d + (chowned ? " is owned by uid 65534" : " is writable by others")))
       << s.status().ToString();
+}
+
+// The directories above the state dir: whoever may write into one of them
+// could rename the state dir away and put their own in its place.
+TEST_F(FileSafetyTest, DirectoryBeneathOneAnotherUserControlsIsRefusedNamingIt) {
+  const std::string above = base_ + "/above", d = above + "/khod";
+  ASSERT_EQ(::mkdir(above.c_str(), 0755), 0);
+  ASSERT_TRUE(SafeDir::Open(d).ok());  // created 0700 beneath a good parent
+  ASSERT_EQ(::chmod(above.c_str(), 0777), 0);
+  Result<SafeDir> r = SafeDir::Open(d);
+  EXPECT_EQ(r.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_TRUE(Has(r.status().message(),
+                  above + " (above the directory) is writable by others and not sticky"))
+      << r.status().ToString();
+  // Two levels up counts as much as one, and creating beneath it is refused too.
+  EXPECT_TRUE(Has(SafeDir::Open(d + "/deeper/still").status().message(), above + " (above"));
+  EXPECT_FALSE(IsDir(d + "/deeper"));
+  ASSERT_EQ(::chmod(above.c_str(), 0770), 0);
+  EXPECT_TRUE(Has(SafeDir::Open(d).status().message(), "writable by its group and not sticky"));
+  // Sticky, as /tmp is: others may add entries but not rename root's.
+  ASSERT_EQ(::chmod(above.c_str(), 01777), 0);
+  EXPECT_TRUE(SafeDir::Open(d).ok());
+  ASSERT_EQ(::chmod(above.c_str(), 0755), 0);
+  if (::chown(above.c_str(), 65534, 65534) == 0) {  // not in a sandbox's user namespace
+    EXPECT_TRUE(Has(SafeDir::Open(d).status().message(),
+                    above + " (above the directory) is owned by uid 65534"));
+    ASSERT_EQ(::chown(above.c_str(), 0, 0), 0);
+  }
+  // A link above the directory is followed when root owns it, and what it
+  // leads to is checked as the rest.
+  const std::string via = base_ + "/via";
+  ASSERT_EQ(::symlink(above.c_str(), via.c_str()), 0);
+  EXPECT_TRUE(SafeDir::Open(via + "/khod").ok());
+  EXPECT_TRUE(SafeDir::Open(base_ + "/./above/../above/khod").ok());
+  ASSERT_EQ(::chmod(above.c_str(), 0777), 0);
+  EXPECT_TRUE(Has(SafeDir::Open(via + "/khod").status().message(), above + " (above"));
+  ASSERT_EQ(::chmod(above.c_str(), 0755), 0);
+  if (::lchown(via.c_str(), 65534, 65534) == 0)
+    EXPECT_TRUE(Has(SafeDir::Open(via + "/khod").status().message(),
+                    via + " is a symbolic link owned by uid 65534"));
+  // And a Session does not start beneath such a directory.
+  ASSERT_EQ(::chmod(above.c_str(), 0777), 0);
+  SessionOptions o;
+  o.state_dir = d;
+  SystemOpener opener;
+  Result<std::unique_ptr<Session>> s = Session::Open(o, &opener);
+  EXPECT_TRUE(Has(s.status().message(), "state dir: " + above + " (above the directory)"))
+      << s.status().ToString();
+  ASSERT_EQ(::chmod(above.c_str(), 0755), 0);
 }
 
 TEST(CheckFileNameTest, OnlyOneComponentIsAName) {
