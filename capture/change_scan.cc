@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "capture/capture_threads.h"
 #include "capture/flag_reuse.h"
 #include "common/status_macros.h"
 #include "kernel/residency.h"
@@ -32,6 +33,37 @@ class SpanList {
 };
 
 }  // namespace
+
+Result<std::vector<PageSpan>> NonPresentPagesInShares(int pagemap_fd, uint64_t addr,
+                                                      uint64_t npages, int threads,
+                                                      uint64_t min_share) {
+  constexpr uint64_t kPageTable = 512;
+  const uint64_t page = static_cast<uint64_t>(::getpagesize());
+  uint64_t shares =
+      std::max<uint64_t>(1, std::min<uint64_t>(static_cast<uint64_t>(std::max(threads, 1)),
+                                               npages / std::max<uint64_t>(min_share, 1)));
+  uint64_t per = (npages + shares - 1) / shares;
+  per = (per + kPageTable - 1) / kPageTable * kPageTable;
+  shares = per ? (npages + per - 1) / per : 1;
+  if (shares <= 1) return NonPresentPages(pagemap_fd, addr, npages);
+  std::vector<std::vector<PageSpan>> parts(shares);
+  KHOD_RETURN_IF_ERROR(RunShares(static_cast<int>(shares), [&](int i) -> Status {
+    const uint64_t first = static_cast<uint64_t>(i) * per;
+    const uint64_t count = std::min(per, npages - first);
+    KHOD_ASSIGN_OR_RETURN(parts[i], NonPresentPages(pagemap_fd, addr + first * page, count));
+    for (PageSpan& sp : parts[i]) sp.first += first;
+    return Status::Ok();
+  }));
+  std::vector<PageSpan> out;
+  for (const std::vector<PageSpan>& part : parts)
+    for (const PageSpan& sp : part) {
+      if (!out.empty() && out.back().end() == sp.first)
+        out.back().count += sp.count;
+      else
+        out.push_back(sp);
+    }
+  return out;
+}
 
 Result<std::vector<PageSpan>> PagesToRescan(const FolioList& baseline, uint64_t total,
                                             const std::vector<PageSpan>& non_present,

@@ -33,6 +33,16 @@
 
 namespace khod {
 
+// NonPresentPages (kernel/pagemap_scan.h) of [addr, addr + npages pages)
+// cut into up to `threads` shares of at least `min_share` pages, each a
+// multiple of 512 pages (one page table, 2 MiB, so no two threads walk the
+// same one), scanned at once (capture_threads.h: the page-table walk is the
+// per-GiB part of Freeze and Verify, and the paused host's cores are free).
+// The same spans as one scan: a span that crosses a cut is joined.
+Result<std::vector<PageSpan>> NonPresentPagesInShares(int pagemap_fd, uint64_t addr,
+                                                      uint64_t npages, int threads,
+                                                      uint64_t min_share = 1ull << 16);
+
 // The pages of [0, total) to rescan, given the baseline's extents (file
 // order, order-0 folios) and the non-present pages of the mapping whose
 // continuity the caller vouches for, as sorted spans. Spans closer than

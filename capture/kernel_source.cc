@@ -199,7 +199,8 @@ Result<bool> KernelGmemSource::ScanChanges(const FlagBaseline& baseline, bool sa
   if (!hw.ok() || *hw != baseline.hw_corrupted_kb()) return no("HardwareCorrupted changed");
   const int pagemap = held_ ? held_->pagemap_fd() : frames_->pagemap_fd();
   const uint64_t address = held_ ? held_->address() : reinterpret_cast<uint64_t>(mapping_.data());
-  Result<std::vector<PageSpan>> non_present = NonPresentPages(pagemap, address, total);
+  Result<std::vector<PageSpan>> non_present =
+      NonPresentPagesInShares(pagemap, address, total, MaxThreads());
   if (!non_present.ok()) {
     if (non_present.status().code() == Status::Code::kUnsupported)
       return no("no PAGEMAP_SCAN in this kernel");
