@@ -9,6 +9,7 @@
 
 #include "capture/capture_threads.h"
 #include "common/status_macros.h"
+#include "kernel/residency.h"
 
 namespace khod {
 
@@ -39,6 +40,17 @@ Status HashOne(const HashSource& src, const FolioExtent& e, std::vector<uint8_t>
   const uint64_t page = static_cast<uint64_t>(getpagesize());
   const uint64_t offset = e.first_index * page, bytes = e.pages() * page;
   if (src.through_mapping) {
+    // One populate maps the extent's existing pages in a batch, where the
+    // read alone would fault them in one at a time (a fresh mapping after a
+    // reexec maps none). A page turned private meanwhile fails it instead of
+    // raising SIGBUS in the read.
+    Status mapped = PopulateRead(const_cast<uint8_t*>(src.base + offset), bytes);
+    if (mapped.code() == Status::Code::kFailedPrecondition)
+      return Status::Busy(src.describe + ": pages " + std::to_string(e.first_index) + ".." +
+                          std::to_string(e.end_index() - 1) +
+                          " became private while their contents were hashed: capture again "
+                          "with the guests paused");
+    KHOD_RETURN_IF_ERROR(mapped);
     *h = XXH3_64bits(src.base + offset, bytes);
     return RecheckHashedExtent(src, e);
   }
