@@ -38,7 +38,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -47,11 +46,13 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "bench/guest_memory.h"
 #include "common/flags.h"
+#include "common/numbers.h"
 #include "daemon/reexec_timeline.h"
 #include "khoctl/client.h"
 #include "khoctl/status_report.h"
@@ -568,17 +569,20 @@ bool MeasureManyVms(const Options& o, uint64_t gib, const std::string& dir) {
     const size_t flags_at = line->find(" flags ");
     const size_t what_at = line->find(" what ");
     if (flags_at == std::string::npos || what_at == std::string::npos) return false;
-    const uint64_t flags = std::strtoull(line->c_str() + flags_at + 7, nullptr, 10);
+    const std::string_view text = *line;
+    const std::optional<uint64_t> flags =
+        what_at > flags_at ? ParseU64(text.substr(flags_at + 7, what_at - flags_at - 7))
+                           : std::nullopt;
+    if (!flags) return false;
     what = line->substr(what_at + 6);
-    const char* p = line->c_str() + 4;
-    const char* end = line->c_str() + flags_at;
+    std::string_view fds = text.substr(4, flags_at - 4);
     for (int g = 0; g < o.gmems_per_vmm; ++g) {
-      int fd = -1;
-      auto [next, ec] = std::from_chars(p, end, fd);
-      if (ec != std::errc()) return false;
+      const size_t space = std::min(fds.find(' '), fds.size());
+      const std::optional<int> fd = ParseInt(fds.substr(0, space));
+      if (!fd) return false;
       many.push_back(
-          {vmms[v].pid(), fd, flags, "vmm" + std::to_string(v) + "-gmem" + std::to_string(g)});
-      p = next + (next < end ? 1 : 0);
+          {vmms[v].pid(), *fd, *flags, "vmm" + std::to_string(v) + "-gmem" + std::to_string(g)});
+      fds.remove_prefix(std::min(space + 1, fds.size()));
     }
   }
   std::printf("  %d VMM processes and the one guest: %s, every page written in %.0f ms\n", o.vmms,
@@ -712,16 +716,14 @@ int Run(const Options& o) {
 // "1,2,4,8" -> {1, 2, 4, 8}; each in [lo, hi].
 std::optional<std::vector<uint64_t>> ParseList(const std::string& s, uint64_t lo, uint64_t hi) {
   std::vector<uint64_t> v;
-  const char* p = s.data();
-  const char* end = s.data() + s.size();
-  while (p < end) {
-    uint64_t x = 0;
-    auto [next, ec] = std::from_chars(p, end, x);
-    if (ec != std::errc() || x < lo || x > hi || (next < end && *next != ',')) return std::nullopt;
-    v.push_back(x);
-    p = next + (next < end ? 1 : 0);
+  for (size_t start = 0; start <= s.size();) {
+    const size_t comma = std::min(s.find(',', start), s.size());
+    const std::optional<uint64_t> x =
+        ParseU64InRange(std::string_view(s).substr(start, comma - start), lo, hi);
+    if (!x) return std::nullopt;
+    v.push_back(*x);
+    start = comma + 1;
   }
-  if (v.empty()) return std::nullopt;
   return v;
 }
 

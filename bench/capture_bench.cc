@@ -26,6 +26,7 @@
 #include "capture/capture_threads.h"
 #include "capture/change_scan.h"
 #include "capture/kernel_source.h"
+#include "common/numbers.h"
 #include "kernel/kvm.h"
 #include "kernel/kvm_uapi.h"
 #include "kernel/pagemap.h"
@@ -167,8 +168,9 @@ int main(int argc, char** argv) {
   bool shmem = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--threads" && i + 1 < argc) {
-      threads = std::atoi(argv[++i]);
+    std::optional<int> n;
+    if (a == "--threads" && i + 1 < argc && (n = khod::ParseInt(argv[++i])) && *n >= 0) {
+      threads = *n;
     } else if (a == "--shmem") {
       shmem = true;
     } else {

@@ -4,11 +4,15 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <optional>
+#include <string_view>
 #include <thread>
 #include <vector>
 
+#include "common/numbers.h"
 #include "kernel/kvm_uapi.h"
 
 namespace khod {
@@ -63,11 +67,18 @@ uint64_t MemAvailableBytes() {
   FILE* f = std::fopen("/proc/meminfo", "re");
   if (f == nullptr) return 0;
   char line[256];
-  unsigned long long kb = 0;
-  while (std::fgets(line, sizeof line, f) != nullptr)
-    if (std::sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+  uint64_t kb = 0;
+  constexpr std::string_view kKey = "MemAvailable:";
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    std::string_view s = line;
+    if (s.substr(0, kKey.size()) != kKey) continue;
+    s.remove_prefix(std::min(s.find_first_not_of(' ', kKey.size()), s.size()));
+    const std::optional<uint64_t> v = ConsumeU64(&s);
+    if (v && s.substr(0, 3) == " kB") kb = *v;
+    break;
+  }
   std::fclose(f);
-  return static_cast<uint64_t>(kb) << 10;
+  return kb << 10;
 }
 
 }  // namespace khod

@@ -3,7 +3,6 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
-#include <charconv>
 #include <optional>
 #include <set>
 #include <utility>
@@ -11,6 +10,7 @@
 
 #include "common/file_read.h"
 #include "common/hex.h"
+#include "common/numbers.h"
 #include "common/status_macros.h"
 
 namespace khod {
@@ -18,20 +18,6 @@ namespace khod {
 namespace {
 
 constexpr uint32_t kMemGuestMemfd = 4;  // KVM_MEM_GUEST_MEMFD: a memslot's default flags
-
-// "0x" and hex digits, or decimal digits; the whole string.
-std::optional<uint64_t> ParseAddress(std::string_view s) {
-  int base = 10;
-  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-    s.remove_prefix(2);
-    base = 16;
-  }
-  uint64_t v = 0;
-  const char* end = s.data() + s.size();
-  auto [ptr, ec] = std::from_chars(s.data(), end, v, base);
-  if (s.empty() || ec != std::errc() || ptr != end) return std::nullopt;
-  return v;
-}
 
 // `s` with every byte that is not printable ASCII as '?': it goes to a terminal.
 std::string Printable(std::string_view s) {
@@ -104,7 +90,7 @@ Status CheckAndComplete(const v1::VmmDeclaration& before, v1::VmmDeclaration* d)
       if (!m->has_gmem_fd()) return Missing(at, "gmem_fd");
       KHOD_RETURN_IF_ERROR(CheckFd(m->gmem_fd(), at + ".gmem_fd"));
       if (!m->has_flags()) m->set_flags(kMemGuestMemfd);
-      if (!m->userspace_addr().empty() && !ParseAddress(m->userspace_addr()))
+      if (!m->userspace_addr().empty() && !ParseU64DecimalOr0xHex(m->userspace_addr()))
         return Status::InvalidArgument(at + ".userspace_addr: '" + Printable(m->userspace_addr()) +
                                        "' is not \"0x\" and hex digits or decimal digits");
     }
@@ -177,7 +163,7 @@ Memslot MemslotOf(const v1::DeclaredMemslot& m) {
   s.flags = m.has_flags() ? m.flags() : kMemGuestMemfd;
   s.base_gfn = m.base_gfn();
   s.npages = m.npages();
-  s.userspace_addr = ParseAddress(m.userspace_addr()).value_or(0);
+  s.userspace_addr = ParseU64DecimalOr0xHex(m.userspace_addr()).value_or(0);
   s.gmem_offset = m.gmem_offset();
   return s;
 }

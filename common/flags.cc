@@ -1,8 +1,10 @@
 #include "common/flags.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cstdio>
+#include <optional>
+
+#include "common/numbers.h"
 
 namespace khod {
 
@@ -25,12 +27,9 @@ Result<uint64_t> ParsedFlags::GetUint(const std::string& name, uint64_t fallback
   auto it = values_.find(name);
   if (it == values_.end()) return fallback;
   const std::string& text = it->second;
-  uint64_t v = 0;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, v);
-  if (text.empty() || ec != std::errc() || ptr != end)
-    return Status::InvalidArgument(name + " '" + text + "' is not an unsigned number");
-  return v;
+  const std::optional<uint64_t> v = ParseU64(text);
+  if (!v) return Status::InvalidArgument(name + " '" + text + "' is not an unsigned number");
+  return *v;
 }
 
 Result<ParsedFlags> ParseFlags(const std::vector<std::string>& args,

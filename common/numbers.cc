@@ -71,16 +71,13 @@ std::optional<uint64_t> ParseU64InRange(std::string_view text, uint64_t min, uin
 Result<uint64_t> ParseU64Named(std::string_view text, const std::string& what, uint64_t min,
                                uint64_t max) {
   const std::string shown = what + " '" + std::string(text) + "'";
-  std::optional<uint64_t> v = ParseU64(text);
-  if (!v) {
-    const bool digits_only =
-        !text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos;
-    return Status::InvalidArgument(shown + (digits_only ? " is larger than 18446744073709551615"
-                                                        : " is not a decimal number"));
-  }
-  if (*v < min || *v > max)
-    return Status::InvalidArgument(shown + " is not in " + std::to_string(min) + ".." +
-                                   std::to_string(max));
+  const bool digits_only =
+      !text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos;
+  if (!digits_only) return Status::InvalidArgument(shown + " is not a decimal number");
+  const std::optional<uint64_t> v = ParseU64(text);
+  if (!v || *v > max)
+    return Status::InvalidArgument(shown + " is larger than " + std::to_string(max));
+  if (*v < min) return Status::InvalidArgument(shown + " is smaller than " + std::to_string(min));
   return *v;
 }
 

@@ -35,7 +35,7 @@ std::optional<uint64_t> ParseU64DecimalOr0xHex(std::string_view text);
 std::optional<uint64_t> ParseU64InRange(std::string_view text, uint64_t min, uint64_t max);
 
 // ParseU64InRange with a Status naming the text: "WHAT 'TEXT' is not a
-// decimal number" or "WHAT 'TEXT' is not in MIN..MAX".
+// decimal number", "... is larger than MAX" or "... is smaller than MIN".
 Result<uint64_t> ParseU64Named(std::string_view text, const std::string& what, uint64_t min = 0,
                                uint64_t max = UINT64_MAX);
 

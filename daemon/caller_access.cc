@@ -8,19 +8,31 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
+
+#include "common/numbers.h"
 
 namespace khod {
 namespace {
 
 // "Uid:" / "Gid:" of /proc/PID/status: real, effective, saved, filesystem.
-bool ReadIds(const std::string& status, const char* key, unsigned long ids[4]) {
+// Exactly four numbers separated by white space, nothing else on the line.
+bool ReadIds(const std::string& status, const char* key, uint64_t ids[4]) {
   std::istringstream in(status);
   std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(key, 0) == 0)
-      return std::sscanf(line.c_str() + std::string(key).size(), "%lu %lu %lu %lu", &ids[0],
-                         &ids[1], &ids[2], &ids[3]) == 4;
+  while (std::getline(in, line)) {
+    if (line.rfind(key, 0) != 0) continue;
+    std::istringstream fields(line.substr(std::string(key).size()));
+    std::string field;
+    int n = 0;
+    while (fields >> field) {
+      const std::optional<uint64_t> v = n < 4 ? ParseU64(field) : std::nullopt;
+      if (!v) return false;
+      ids[n++] = *v;
+    }
+    return n == 4;
+  }
   return false;
 }
 
@@ -50,7 +62,7 @@ Status WithCallerAccess(const PeerCred& caller, pid_t pid, const std::string& wh
   std::ifstream f(proc + "/status");
   std::stringstream text;
   text << f.rdbuf();
-  unsigned long uids[4], gids[4];
+  uint64_t uids[4], gids[4];
   if (!ReadIds(text.str(), "Uid:", uids) || !ReadIds(text.str(), "Gid:", gids))
     return Refuse(caller, pid, what, "its credentials cannot be read");
   for (int i = 0; i < 3; ++i) {

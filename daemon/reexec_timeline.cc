@@ -3,15 +3,19 @@
 #include <time.h>
 
 #include <cstdio>
+#include <optional>
+
+#include "common/numbers.h"
 
 namespace khod {
 namespace {
 
 Result<int64_t> ParseStamp(const std::string& text) {
-  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos)
+  const std::optional<uint64_t> v = text.size() <= 18 ? ParseU64(text) : std::nullopt;
+  if (!v)
     return Status::InvalidArgument("--reexec-timing: '" + text +
                                    "' is not a CLOCK_MONOTONIC nanosecond count (1-18 digits)");
-  return static_cast<int64_t>(std::stoll(text));
+  return static_cast<int64_t>(*v);
 }
 
 }  // namespace
@@ -29,7 +33,8 @@ std::string ReexecTimingArgument(const ReexecMarks& m) {
 Result<ReexecMarks> ParseReexecTiming(const std::string& text) {
   const size_t comma = text.find(',');
   if (comma == std::string::npos)
-    return Status::InvalidArgument("--reexec-timing: expected READY_NS,EXEC_NS, got '" + text + "'");
+    return Status::InvalidArgument("--reexec-timing: expected READY_NS,EXEC_NS, got '" + text +
+                                   "'");
   Result<int64_t> ready = ParseStamp(text.substr(0, comma));
   if (!ready.ok()) return ready.status();
   Result<int64_t> exec = ParseStamp(text.substr(comma + 1));
@@ -42,12 +47,13 @@ Result<ReexecMarks> ParseReexecTiming(const std::string& text) {
 
 Result<v1::ReexecTimeline> MakeReexecTimeline(const ReexecMarks& m, int64_t main_ns,
                                               int64_t opened_ns, int64_t serving_ns) {
-  if (m.exec_ns < m.ready_ns || main_ns < m.exec_ns || opened_ns < main_ns || serving_ns < opened_ns)
-    return Status::InvalidArgument(
-        "reexec stamps out of order (handover " + std::to_string(m.ready_ns) + ", exec " +
-        std::to_string(m.exec_ns) + ", main " + std::to_string(main_ns) + ", open " +
-        std::to_string(opened_ns) + ", serving " + std::to_string(serving_ns) +
-        " ns): not this boot's clock");
+  if (m.exec_ns < m.ready_ns || main_ns < m.exec_ns || opened_ns < main_ns ||
+      serving_ns < opened_ns)
+    return Status::InvalidArgument("reexec stamps out of order (handover " +
+                                   std::to_string(m.ready_ns) + ", exec " +
+                                   std::to_string(m.exec_ns) + ", main " + std::to_string(main_ns) +
+                                   ", open " + std::to_string(opened_ns) + ", serving " +
+                                   std::to_string(serving_ns) + " ns): not this boot's clock");
   v1::ReexecTimeline t;
   t.set_stop_nanos(static_cast<uint64_t>(m.exec_ns - m.ready_ns));
   t.set_exec_nanos(static_cast<uint64_t>(main_ns - m.exec_ns));

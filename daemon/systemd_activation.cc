@@ -7,21 +7,20 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
+
+#include "common/numbers.h"
 
 namespace khod {
 
 namespace {
 
 Result<uint64_t> ParseEnvNumber(const char* name, const char* text) {
-  uint64_t v = 0;
-  const char* end = text + std::strlen(text);
-  auto [ptr, ec] = std::from_chars(text, end, v);
-  if (ptr == text || ec != std::errc() || ptr != end)
-    return Status::InvalidArgument(std::string(name) + "='" + text + "' is not a number");
-  return v;
+  const std::optional<uint64_t> v = ParseU64(text);
+  if (!v) return Status::InvalidArgument(std::string(name) + "='" + text + "' is not a number");
+  return *v;
 }
 
 }  // namespace

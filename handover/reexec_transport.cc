@@ -10,25 +10,11 @@
 #include <cstdlib>
 
 #include "common/file_read.h"
+#include "common/numbers.h"
 #include "common/status_macros.h"
 
 namespace khod {
 namespace {
-
-// Whole string, decimal digits only, no overflow: strtoull would saturate a
-// too-long token to UINT64_MAX and atoi reads "abc" as fd 0.
-Result<uint64_t> ParseDecimal(const std::string& s, uint64_t max, const std::string& what) {
-  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos)
-    return Status::InvalidArgument(what + " '" + s + "' is not a decimal number");
-  uint64_t v = 0;
-  for (char c : s) {
-    const uint64_t d = static_cast<uint64_t>(c - '0');
-    if (v > (max - d) / 10)
-      return Status::InvalidArgument(what + " '" + s + "' is larger than " + std::to_string(max));
-    v = v * 10 + d;
-  }
-  return v;
-}
 
 Status WriteBlobMemfd(const std::string& blob, int* out) {
   int fd = ::memfd_create("khod-handover-blob", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -65,7 +51,7 @@ Result<int> DupInheritable(int fd, const std::string& what) {
 }  // namespace
 
 Result<int> ParseFdNumber(const std::string& flag, const std::string& text) {
-  Result<uint64_t> v = ParseDecimal(text, 999999999, flag + ": fd");
+  Result<uint64_t> v = ParseU64Named(text, flag + ": fd", 0, 999999999);
   if (!v.ok()) return v.status();
   return static_cast<int>(*v);
 }
@@ -97,7 +83,7 @@ Result<AdoptSpec> ParseAdoptSpec(const std::string& text) {
       spec.blob_fd = *fd;
       continue;
     }
-    Result<uint64_t> token = ParseDecimal(key, UINT64_MAX, "--adopt: token");
+    Result<uint64_t> token = ParseU64Named(key, "--adopt: token");
     if (!token.ok()) return token.status();
     if (!spec.fds.emplace(*token, *fd).second)
       return Status::InvalidArgument("--adopt: token " + key + " given twice");

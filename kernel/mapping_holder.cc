@@ -12,8 +12,12 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
+
+#include "common/numbers.h"
 
 namespace khod {
 namespace {
@@ -54,8 +58,8 @@ Result<MappingHolder> MappingHolder::Spawn() {
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) return Status::FromErrno("mmap mapping holder stack", errno);
   g_holder_ready.store(0);
-  const pid_t pid = ::clone(HolderMain, static_cast<char*>(stack) + kHolderStack,
-                            CLONE_VM | SIGCHLD, nullptr);
+  const pid_t pid =
+      ::clone(HolderMain, static_cast<char*>(stack) + kHolderStack, CLONE_VM | SIGCHLD, nullptr);
   if (pid < 0) {
     const int err = errno;
     ::munmap(stack, kHolderStack);
@@ -82,16 +86,20 @@ Result<MappingHolder> MappingHolder::Adopt(pid_t pid) {
     return Status::NotFound("mapping holder pid " + std::to_string(pid) + " does not exist");
   // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
   const size_t close = line.rfind(')');
-  char state = 0;
-  int ppid = 0;
-  if (close == std::string::npos ||
-      std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) != 2)
+  // ") S PPID ...": the state letter and the parent's pid, a whole field.
+  const std::string_view after =
+      close == std::string::npos ? std::string_view() : std::string_view(line).substr(close + 1);
+  const std::optional<int> parsed_ppid = after.size() >= 4 && after[0] == ' ' && after[2] == ' '
+                                             ? ParseInt(after.substr(3, after.find(' ', 3) - 3))
+                                             : std::nullopt;
+  if (!parsed_ppid)
     return Status::Corruption("cannot parse /proc/" + std::to_string(pid) + "/stat");
+  const char state = after[1];
+  const int ppid = *parsed_ppid;
   if (ppid != ::getpid())
-    return Status::FailedPrecondition("pid " + std::to_string(pid) +
-                                      " is not a mapping holder of this khod (its parent is " +
-                                      std::to_string(ppid) + ", not " +
-                                      std::to_string(::getpid()) + ")");
+    return Status::FailedPrecondition(
+        "pid " + std::to_string(pid) + " is not a mapping holder of this khod (its parent is " +
+        std::to_string(ppid) + ", not " + std::to_string(::getpid()) + ")");
   if (state == 'Z')
     return Status::NotFound("mapping holder pid " + std::to_string(pid) + " has exited");
   return MappingHolder(pid);

@@ -1,8 +1,12 @@
 #include "kernel/meminfo.h"
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
+#include <string_view>
 
 #include "common/file_read.h"
+#include "common/numbers.h"
 
 namespace khod {
 
@@ -19,16 +23,16 @@ Result<uint64_t> ReadHardwareCorruptedKb(const std::string& path) {
     size_t eol = text->find('\n', at);
     if (eol == std::string::npos) eol = text->size();
     if (text->compare(at, sizeof(kKey) - 1, kKey) == 0) {
-      size_t p = at + sizeof(kKey) - 1;
-      while (p < eol && ((*text)[p] == ' ' || (*text)[p] == '\t')) ++p;
-      if (p == eol || (*text)[p] < '0' || (*text)[p] > '9')
+      std::string_view value =
+          std::string_view(*text).substr(at + sizeof(kKey) - 1, eol - at - (sizeof(kKey) - 1));
+      value.remove_prefix(std::min(value.find_first_not_of(" \t"), value.size()));
+      const bool starts_with_digit = !value.empty() && value[0] >= '0' && value[0] <= '9';
+      const std::optional<uint64_t> v = ConsumeU64(&value);
+      if (starts_with_digit && !v)
+        return Status::Corruption(path + ": HardwareCorrupted overflows");
+      if (!v || (!value.empty() && value[0] != ' '))
         return Status::Corruption(path + ": HardwareCorrupted has no number");
-      uint64_t v = 0;
-      for (; p < eol && (*text)[p] >= '0' && (*text)[p] <= '9'; ++p) {
-        if (v > (UINT64_MAX - 9) / 10) return Status::Corruption(path + ": HardwareCorrupted overflows");
-        v = v * 10 + static_cast<uint64_t>((*text)[p] - '0');
-      }
-      return v;
+      return *v;
     }
     at = eol + 1;
   }

@@ -3,8 +3,10 @@
 #include <linux/mempolicy.h>
 
 #include <cstdlib>
+#include <optional>
 #include <string>
 
+#include "common/numbers.h"
 #include "common/status_macros.h"
 
 namespace khod {
@@ -34,13 +36,9 @@ Status Bad(std::string_view text, const std::string& why) {
 
 // A decimal node number at the start of `s`, advanced past it.
 bool TakeNode(std::string_view* s, uint64_t* node) {
-  size_t n = 0;
-  uint64_t v = 0;
-  while (n < s->size() && (*s)[n] >= '0' && (*s)[n] <= '9' && n < 5) v = v * 10 + ((*s)[n++] - '0');
-  if (n == 0) return false;
-  s->remove_prefix(n);
-  *node = v;
-  return true;
+  const std::optional<uint64_t> v = ConsumeU64(s);
+  if (v) *node = *v;
+  return v.has_value();
 }
 
 // "0-1,3" into a nodemask (bit n of word n/64), trailing zero words trimmed.
@@ -114,14 +112,11 @@ Result<NumaMapsEntry> ParseNumaMapsLine(std::string_view line) {
                                    "': " + why);
   };
   NumaMapsEntry e;
-  size_t n = 0;
-  auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
-  while (n < line.size() && hex(line[n]) && n < 16) {
-    const char c = line[n++];
-    e.start = e.start * 16 + static_cast<uint64_t>(c <= '9' ? c - '0' : c - 'a' + 10);
-  }
-  if (n == 0 || n >= line.size() || line[n] != ' ') return bad("expected 'ADDRESS POLICY'");
-  std::string_view rest = line.substr(n + 1);
+  std::string_view rest = line;
+  const std::optional<uint64_t> start = ConsumeHexU64(&rest);
+  if (!start || rest.empty() || rest[0] != ' ') return bad("expected 'ADDRESS POLICY'");
+  e.start = *start;
+  rest.remove_prefix(1);
   // The policy is its mode's name (which may hold a space) and what follows
   // it up to the next space, where the key=value fields start.
   size_t mode_chars = 0;

@@ -11,9 +11,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "common/hex.h"
+#include "common/numbers.h"
 #include "kernel/kvm.h"
 #include "kernel/kvm_uapi.h"
 #include "kernel/pagemap.h"
@@ -22,11 +24,12 @@ namespace khod {
 
 namespace {
 
+// The one number a sysfs file holds (its line), or 0.
 uint64_t ReadNumber(const std::string& path) {
   std::ifstream f(path);
-  uint64_t v = 0;
-  f >> v;
-  return v;
+  std::string line;
+  std::getline(f, line);
+  return ParseU64(line).value_or(0);
 }
 
 bool Exists(const char* path) {
@@ -41,9 +44,16 @@ std::vector<HugepageSize> ProbeHugepages() {
   if (!d) return out;
   while (dirent* e = ::readdir(d)) {
     HugepageSize h;
-    if (std::sscanf(e->d_name, "hugepages-%llukB",
-                    reinterpret_cast<unsigned long long*>(&h.size_kb)) != 1)
-      continue;
+    const std::string_view name = e->d_name;
+    constexpr std::string_view kPrefix = "hugepages-", kSuffix = "kB";
+    const std::optional<uint64_t> size_kb =
+        name.size() > kPrefix.size() + kSuffix.size() &&
+                name.substr(0, kPrefix.size()) == kPrefix &&
+                name.substr(name.size() - kSuffix.size()) == kSuffix
+            ? ParseU64(name.substr(kPrefix.size(), name.size() - kPrefix.size() - kSuffix.size()))
+            : std::nullopt;
+    if (!size_kb) continue;
+    h.size_kb = *size_kb;
     const std::string dir = root + "/" + e->d_name;
     h.total = ReadNumber(dir + "/nr_hugepages");
     h.free = ReadNumber(dir + "/free_hugepages");

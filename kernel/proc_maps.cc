@@ -1,22 +1,54 @@
 #include "kernel/proc_maps.h"
 
-#include <cinttypes>
-#include <cstdio>
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+
+#include "common/numbers.h"
 
 namespace khod {
+namespace {
+
+// A hex number of at most `max` at the start of `*r`, followed by `then`;
+// both are consumed.
+bool TakeHex(std::string_view* r, char then, uint64_t max, uint64_t* out) {
+  const std::optional<uint64_t> v = ConsumeHexU64(r);
+  if (!v || *v > max || r->empty() || (*r)[0] != then) return false;
+  r->remove_prefix(1);
+  *out = *v;
+  return true;
+}
+
+// "START-END PERMS OFFSET MAJOR:MINOR INODE [PATH]", each number whole: the
+// kernel writes one space between fields and pads before the path.
+bool ParseFields(std::string_view r, ProcMapsEntry* e) {
+  uint64_t major = 0, minor = 0;
+  if (!TakeHex(&r, '-', UINT64_MAX, &e->start) || !TakeHex(&r, ' ', UINT64_MAX, &e->end))
+    return false;
+  if (r.size() < 5 || r[4] != ' ' || r.substr(0, 4).find(' ') != std::string_view::npos)
+    return false;
+  e->perms = std::string(r.substr(0, 4));
+  r.remove_prefix(5);
+  if (!TakeHex(&r, ' ', UINT64_MAX, &e->offset) || !TakeHex(&r, ':', UINT32_MAX, &major) ||
+      !TakeHex(&r, ' ', UINT32_MAX, &minor))
+    return false;
+  const std::optional<uint64_t> inode = ConsumeU64(&r);
+  if (!inode || (!r.empty() && r[0] != ' ')) return false;
+  e->dev_major = static_cast<uint32_t>(major);
+  e->dev_minor = static_cast<uint32_t>(minor);
+  e->inode = *inode;
+  r.remove_prefix(std::min(r.find_first_not_of(' '), r.size()));
+  e->path = std::string(r);
+  return e->end > e->start;
+}
+
+}  // namespace
 
 Result<ProcMapsEntry> ParseProcMapsLine(std::string_view line) {
   const std::string s(line.substr(0, 4096));
   ProcMapsEntry e;
-  char perms[8] = {};
-  int path_at = -1;
-  if (std::sscanf(s.c_str(), "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %x:%x %" SCNu64 " %n",
-                  &e.start, &e.end, perms, &e.offset, &e.dev_major, &e.dev_minor, &e.inode,
-                  &path_at) != 7 ||
-      e.end <= e.start || std::string_view(perms).size() != 4)
+  if (!ParseFields(s, &e))
     return Status::InvalidArgument("not a /proc/PID/maps line: '" + s.substr(0, 120) + "'");
-  e.perms = perms;
-  if (path_at > 0 && static_cast<size_t>(path_at) <= s.size()) e.path = s.substr(path_at);
   return e;
 }
 

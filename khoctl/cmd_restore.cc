@@ -4,8 +4,12 @@
 //                  (khoctl/proto_json.h), exit code as without
 //   verify-restore Verify only: prints the diff; exit 0 equal, 1 different, 2 error
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
+#include <optional>
+#include <string_view>
 
+#include "common/numbers.h"
 #include "khoctl/client.h"
 #include "khoctl/commands.h"
 #include "khoctl/flag_parser.h"
@@ -19,6 +23,19 @@ static const char kRestoreUsage[] =
     "restore [--socket PATH] [--force-rebuild] [--from-state-dir] [--no-verify] "
     "[--rebuild-into TOKEN:VM:PID:FD[,...]] [--json]";
 
+// Exactly four decimal numbers separated by ':'.
+static bool ParseColonFields(std::string_view item, uint64_t v[4]) {
+  for (int i = 0; i < 4; ++i) {
+    const size_t colon = i < 3 ? item.find(':') : item.size();
+    if (colon == std::string_view::npos) return false;
+    const std::optional<uint64_t> n = ParseU64(item.substr(0, colon));
+    if (!n) return false;
+    v[i] = *n;
+    item.remove_prefix(std::min(colon + 1, item.size()));
+  }
+  return true;
+}
+
 // --rebuild-into: guest_memfds the restarted VMM made on its VMs, as
 // TOKEN:VM_TOKEN:PID:FD items separated by commas.
 static Status ParseRebuildInto(const std::string& text, v1::RestoreRequest* q) {
@@ -26,11 +43,8 @@ static Status ParseRebuildInto(const std::string& text, v1::RestoreRequest* q) {
   while (start <= text.size()) {
     const size_t end = std::min(text.find(',', start), text.size());
     const std::string item = text.substr(start, end - start);
-    unsigned long long v[4];
-    char tail = 0;
-    if (std::sscanf(item.c_str(), "%llu:%llu:%llu:%llu%c", &v[0], &v[1], &v[2], &v[3], &tail) !=
-            4 ||
-        item.find('-') != std::string::npos || v[2] > 0x7fffffff || v[3] > 0x7fffffff)
+    uint64_t v[4];
+    if (!ParseColonFields(item, v) || v[2] > 0x7fffffff || v[3] > 0x7fffffff)
       return Status::InvalidArgument("--rebuild-into: '" + item +
                                      "' is not TOKEN:VM_TOKEN:PID:FD (decimal numbers)");
     v1::RebuildTarget* t = q->add_rebuild_into();

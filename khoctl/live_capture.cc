@@ -5,8 +5,10 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 #include "capture/snapshot_capture.h"
+#include "common/numbers.h"
 #include "common/status_macros.h"
 
 namespace khod {
@@ -26,11 +28,9 @@ Result<std::vector<int>> ExtractFdFlags(Args* args) {
       rest.push_back(a);
       continue;
     }
-    char* end = nullptr;
-    const long fd = std::strtol(value.c_str(), &end, 10);
-    if (value.empty() || *end != 0 || fd < 0 || fd > 1 << 20)
-      return Status::InvalidArgument("--fd '" + value + "' is not an fd number");
-    fds.push_back(static_cast<int>(fd));
+    const std::optional<uint64_t> fd = ParseU64InRange(value, 0, 1 << 20);
+    if (!fd) return Status::InvalidArgument("--fd '" + value + "' is not an fd number");
+    fds.push_back(static_cast<int>(*fd));
   }
   *args = std::move(rest);
   return fds;

@@ -1,6 +1,9 @@
 #include "synth/size.h"
 
 #include <cctype>
+#include <optional>
+
+#include "common/numbers.h"
 
 namespace khod {
 
@@ -9,12 +12,18 @@ namespace {
 // Binary shift for one unit letter, or -1 when the letter is not a unit.
 int UnitShift(char c) {
   switch (std::tolower(static_cast<unsigned char>(c))) {
-    case 'k': return 10;
-    case 'm': return 20;
-    case 'g': return 30;
-    case 't': return 40;
-    case 'p': return 50;
-    default: return -1;
+    case 'k':
+      return 10;
+    case 'm':
+      return 20;
+    case 'g':
+      return 30;
+    case 't':
+      return 40;
+    case 'p':
+      return 50;
+    default:
+      return -1;
   }
 }
 
@@ -31,18 +40,14 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 
 Result<uint64_t> ParseSize(std::string_view text) {
   const std::string quoted = "'" + std::string(text) + "'";
-  size_t i = 0;
-  uint64_t number = 0;
-  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
-    const uint64_t digit = static_cast<uint64_t>(text[i] - '0');
-    if (number > (UINT64_MAX - digit) / 10)
-      return Status::InvalidArgument("size " + quoted + " is too large");
-    number = number * 10 + digit;
-    ++i;
-  }
-  if (i == 0)
+  if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0])))
     return Status::InvalidArgument("size " + quoted +
                                    " must start with a number (e.g. 1T, 64G, 256M)");
+  std::string_view after_number = text;
+  const std::optional<uint64_t> parsed = ConsumeU64(&after_number);
+  if (!parsed) return Status::InvalidArgument("size " + quoted + " is too large");
+  const uint64_t number = *parsed;
+  const size_t i = text.size() - after_number.size();
   int shift = 0;
   std::string_view rest = text.substr(i);
   if (!rest.empty()) {
@@ -50,8 +55,10 @@ Result<uint64_t> ParseSize(std::string_view text) {
     if (shift < 0 && !EqualsIgnoreCase(rest, "b"))
       return Status::InvalidArgument("size " + quoted + " has unknown suffix '" +
                                      std::string(rest) + "' (use K, M, G, T or P)");
-    if (shift < 0) shift = 0, rest = {};
-    else rest = rest.substr(1);
+    if (shift < 0)
+      shift = 0, rest = {};
+    else
+      rest = rest.substr(1);
   }
   if (!rest.empty() && !EqualsIgnoreCase(rest, "ib") && !EqualsIgnoreCase(rest, "b"))
     return Status::InvalidArgument("size " + quoted + " has unknown suffix '" +

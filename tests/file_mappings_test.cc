@@ -51,7 +51,11 @@ TEST(ProcMapsTest, ParsesTheRecordedGuestMemfdLine) {
 TEST(ProcMapsTest, RefusesHostileLines) {
   for (const char* bad :
        {"", "garbage", "7f00-7e00 rw-s 0 00:10 1 x" /* end < start */, "7f00-7f10 rw-s zz 00:10 1",
-        "7f00-7f10 rw 0 00:10 1", "7f00-7f10 rw-s 0 00:10"}) {
+        "7f00-7f10 rw 0 00:10 1", "7f00-7f10 rw-s 0 00:10",
+        // A junk suffix on a number used to pass as that number (sscanf).
+        "7f00-7f10 rw-s 0 00:10 1x /m", "7f00-7f10 rw-s 0 00:10 99999999999999999999",
+        "7f00-7f10 rw-s 0 00:100000000 1", "7f00-7f10 rw-s -1 00:10 1", "7f00- 7f10 rw-s 0 00:10 1",
+        " 7f00-7f10 rw-s 0 00:10 1"}) {
     auto e = ParseProcMapsLine(bad);
     EXPECT_FALSE(e.ok()) << bad;
     if (!e.ok()) {

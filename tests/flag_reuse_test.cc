@@ -199,6 +199,14 @@ TEST(HardwareCorruptedTest, ReadsTheLineOrZero) {
   v = ReadHardwareCorruptedKb(path);
   ASSERT_FALSE(v.ok());
   EXPECT_NE(v.status().message().find("HardwareCorrupted has no number"), std::string::npos);
+  write("HardwareCorrupted: 12x kB\n");  // the digit loop used to read 12
+  v = ReadHardwareCorruptedKb(path);
+  ASSERT_FALSE(v.ok());
+  EXPECT_NE(v.status().message().find("HardwareCorrupted has no number"), std::string::npos);
+  write("HardwareCorrupted: 18446744073709551616 kB\n");
+  v = ReadHardwareCorruptedKb(path);
+  ASSERT_FALSE(v.ok());
+  EXPECT_NE(v.status().message().find("HardwareCorrupted overflows"), std::string::npos);
   v = ReadHardwareCorruptedKb(path + ".absent");
   ASSERT_FALSE(v.ok());
   EXPECT_NE(v.status().message().find(path + ".absent"), std::string::npos);

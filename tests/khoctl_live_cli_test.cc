@@ -66,6 +66,22 @@ TEST(KhoctlLiveCliTest, PidThatWouldWrapOrMeanSelfIsRefused) {
   EXPECT_TRUE(Has(r.err, "is not a process id")) << r.err;
 }
 
+// Each number on the command line is the whole argument: strtol read "+3" and
+// " 3" as fd 3, sscanf read "+1" as token 1.
+TEST(KhoctlLiveCliTest, NumbersWithASignOrSpaceAreRefused) {
+  for (const char* fd : {"+3", "' 3'", "3x", "0x3"}) {
+    CliResult r = Khoctl("capture --pid 1 --fd " + std::string(fd) + " -o " + Tmp("x.fdt"));
+    EXPECT_EQ(r.code, 2) << fd;
+    EXPECT_TRUE(Has(r.err, "is not an fd number")) << fd << ": " << r.err;
+  }
+  for (const char* item : {"+1:2:3:4", "1:' 2':3:4", "1:2:3:4x", "1:2:3:4:5", "1:2:3",
+                           "18446744073709551616:2:3:4", "1:2:3:2147483648"}) {
+    CliResult r = Khoctl("restore --socket " + Tmp("no.sock") + " --rebuild-into " + item);
+    EXPECT_EQ(r.code, 2) << item;
+    EXPECT_TRUE(Has(r.err, "is not TOKEN:VM_TOKEN:PID:FD")) << item << ": " << r.err;
+  }
+}
+
 TEST(KhoctlLiveCliTest, EndlessInputsFailPromptly) {
   const auto start = std::chrono::steady_clock::now();
   CliResult r = Khoctl("inspect /dev/zero");

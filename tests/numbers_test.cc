@@ -91,7 +91,9 @@ TEST(Numbers, RangeAndNamedErrors) {
   EXPECT_EQ(ParseU64Named("18446744073709551616", "n").status().message(),
             "n '18446744073709551616' is larger than 18446744073709551615");
   EXPECT_EQ(ParseU64Named("65", "--threads", 1, 64).status().message(),
-            "--threads '65' is not in 1..64");
+            "--threads '65' is larger than 64");
+  EXPECT_EQ(ParseU64Named("0", "--threads", 1, 64).status().message(),
+            "--threads '0' is smaller than 1");
 }
 
 TEST(Numbers, ConsumeReadsALeadingNumberAndAdvances) {

@@ -43,7 +43,9 @@ TEST(VmmFixtureCliTest, CommandsOutsideTheFileAreRefused) {
   EXPECT_TRUE(f.Command("write shmem0 1 255").ok());
   for (const char* bad : {"punch shmem0 256 1", "punch shmem0 99999999999999999 1",
                           "punch shmem0 1 18446744073709551615", "punch shmem0 0 0",
-                          "write shmem0 1 256", "touch shmem0 256", "punch nope 0 1"}) {
+                          "write shmem0 1 256", "touch shmem0 256", "punch nope 0 1",
+                          // stream extraction read the leading digits of each
+                          "touch shmem0 3x", "write shmem0 1 2x", "punch shmem0 0 1x"}) {
     Status s = f.Command(bad);
     EXPECT_FALSE(s.ok()) << bad;
   }
@@ -68,7 +70,8 @@ TEST(VmmFixtureCliTest, TakeBackChecksInodeAndPattern) {
   EXPECT_EQ(RunFixture("--take-back=" + same + "," + same), 0);  // a list, one item per file
   EXPECT_EQ(RunFixture("--take-back " + same + "," + target + std::to_string(inode + 1)), 1);
   EXPECT_EQ(RunFixture("--take-back " + same + ","), 2);
-  ASSERT_TRUE(f.Command("write shmem0 3 0").ok());  // the pattern broken on page 3
+  EXPECT_EQ(RunFixture("--take-back +" + same), 2);  // sscanf's %d took the sign
+  ASSERT_TRUE(f.Command("write shmem0 3 0").ok());   // the pattern broken on page 3
   EXPECT_EQ(RunFixture("--take-back " + target + std::to_string(inode)), 1);
 }
 

@@ -40,10 +40,12 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/flags.h"
 #include "common/hex.h"
+#include "common/numbers.h"
 #include "common/unique_fd.h"
 #include "kernel/kvm.h"
 #include "kernel/kvm_uapi.h"
@@ -154,11 +156,18 @@ Status MapShared(FixtureFile& f) {
   return Status::Ok();
 }
 
+// The one number a sysfs or procfs file holds (its line), or 0.
 uint64_t ReadU64(const char* path) {
   std::ifstream f(path);
-  uint64_t v = 0;
-  f >> v;
-  return v;
+  std::string line;
+  std::getline(f, line);
+  return ParseU64(line).value_or(0);
+}
+
+// The next word of `in` as a whole decimal number.
+std::optional<uint64_t> NextU64(std::istringstream& in) {
+  std::string word;
+  return in >> word ? ParseU64(word) : std::nullopt;
 }
 
 constexpr const char* kNrHugepages = "/proc/sys/vm/nr_hugepages";
@@ -259,8 +268,9 @@ Status RunCommand(std::vector<FixtureFile>& files, const std::string& line) {
   if (!f) return Status::NotFound("no file named '" + name + "'");
   const uint64_t pages = f->size / kPage;
   if (cmd == "punch") {
-    uint64_t first = 0, count = 0;
-    if (!(in >> first >> count)) return Status::InvalidArgument("punch NAME FIRST COUNT");
+    const std::optional<uint64_t> first_word = NextU64(in), count_word = NextU64(in);
+    if (!first_word || !count_word) return Status::InvalidArgument("punch NAME FIRST COUNT");
+    const uint64_t first = *first_word, count = *count_word;
     // Checked here: first * 4096 would wrap, and a hole past the end would be reported.
     if (count == 0 || first >= pages || count > pages - first)
       return Status::InvalidArgument("pages [" + std::to_string(first) + ", +" +
@@ -269,11 +279,16 @@ Status RunCommand(std::vector<FixtureFile>& files, const std::string& line) {
     return Punch(*f, first, count);
   }
   if (cmd == "touch" || cmd == "write") {
-    uint64_t page = 0;
-    unsigned byte = 0xa5;
-    if (!(in >> page)) return Status::InvalidArgument(cmd + " NAME PAGE");
-    if (cmd == "write" && (!(in >> byte) || byte > 255))
-      return Status::InvalidArgument("write NAME PAGE BYTE (BYTE 0..255)");
+    const std::optional<uint64_t> page_word = NextU64(in);
+    if (!page_word) return Status::InvalidArgument(cmd + " NAME PAGE");
+    const uint64_t page = *page_word;
+    uint64_t byte = 0xa5;
+    if (cmd == "write") {
+      const std::optional<uint64_t> byte_word = NextU64(in);
+      if (!byte_word || *byte_word > 255)
+        return Status::InvalidArgument("write NAME PAGE BYTE (BYTE 0..255)");
+      byte = *byte_word;
+    }
     if (!f->map) return Status::FailedPrecondition(name + " is private: touching it is SIGBUS");
     if (page >= pages) return Status::InvalidArgument("page past the end");
     if (cmd == "touch")
@@ -302,14 +317,24 @@ struct TakeBack {
 
 bool ParseTakeBack(const char* text, TakeBack* t) {
   if (!text) return false;
-  char name[256] = {};
-  unsigned long long inode = 0;
-  int used = 0;
-  if (std::sscanf(text, "%d:%d:%255[^:]:%llu%n", &t->pid, &t->fd, name, &inode, &used) != 4 ||
-      text[used] != 0 || t->pid <= 0 || t->fd < 0)
+  // PID:FD:NAME:INODE, NAME 1 to 255 characters without ':'.
+  std::string_view fields[4];
+  std::string_view rest = text;
+  for (int i = 0; i < 3; ++i) {
+    const size_t colon = rest.find(':');
+    if (colon == std::string_view::npos) return false;
+    fields[i] = rest.substr(0, colon);
+    rest.remove_prefix(colon + 1);
+  }
+  fields[3] = rest;
+  const std::optional<int> pid = ParseInt(fields[0]), fd = ParseInt(fields[1]);
+  const std::optional<uint64_t> inode = ParseU64(fields[3]);
+  if (!pid || !fd || !inode || *pid <= 0 || *fd < 0 || fields[2].empty() || fields[2].size() > 255)
     return false;
-  t->name = name;
-  t->inode = inode;
+  t->pid = *pid;
+  t->fd = *fd;
+  t->name = std::string(fields[2]);
+  t->inode = *inode;
   return true;
 }
 
