@@ -202,9 +202,8 @@ Result<SafeDir> SafeDir::Open(const std::string& path, mode_t create_mode) {
 
 Result<SafeDir> SafeDir::OpenSub(std::string_view name, mode_t create_mode) const {
   KHOD_RETURN_IF_ERROR(CheckFileName(name, "directory name"));
-  Result<int> sub = OpenDirAt(fd(), std::string(name), PathOf(name), create_mode);
-  if (!sub.ok()) return sub.status();
-  return Check(*sub, PathOf(name));
+  KHOD_ASSIGN_OR_RETURN(int sub, OpenDirAt(fd(), std::string(name), PathOf(name), create_mode));
+  return Check(sub, PathOf(name));
 }
 
 Status SafeDir::WriteNew(std::string_view name, std::string_view data) const {

@@ -37,28 +37,25 @@ Result<std::vector<FileMapping>> JoinFileMappings(std::string_view maps, std::st
                                                   FileKey file, uint64_t page_size) {
   std::vector<FileMapping> out;
   KHOD_RETURN_IF_ERROR(ForEachLine(maps, [&](std::string_view line) -> Status {
-    Result<ProcMapsEntry> e = ParseProcMapsLine(line);
-    if (!e.ok()) return e.status();
-    if (e->inode != file.inode || makedev(e->dev_major, e->dev_minor) != file.dev)
-      return Status::Ok();
-    if (e->offset % page_size != 0 || (e->end - e->start) % page_size != 0)
+    KHOD_ASSIGN_OR_RETURN(ProcMapsEntry e, ParseProcMapsLine(line));
+    if (e.inode != file.inode || makedev(e.dev_major, e.dev_minor) != file.dev) return Status::Ok();
+    if (e.offset % page_size != 0 || (e.end - e.start) % page_size != 0)
       return Status::InvalidArgument("maps line '" + std::string(line.substr(0, 120)) +
                                      "' is not page aligned");
     FileMapping m;
-    m.start = e->start;
-    m.end = e->end;
-    m.first_index = e->offset / page_size;
-    m.count = (e->end - e->start) / page_size;
-    m.shared = e->shared();
+    m.start = e.start;
+    m.end = e.end;
+    m.first_index = e.offset / page_size;
+    m.count = (e.end - e.start) / page_size;
+    m.shared = e.shared();
     out.push_back(std::move(m));
     return Status::Ok();
   }));
   if (out.empty()) return out;
   std::map<uint64_t, Mempolicy> policy_at;
   KHOD_RETURN_IF_ERROR(ForEachLine(numa_maps, [&](std::string_view line) -> Status {
-    Result<NumaMapsEntry> e = ParseNumaMapsLine(line);
-    if (!e.ok()) return e.status();
-    policy_at[e->start] = std::move(e->policy);
+    KHOD_ASSIGN_OR_RETURN(NumaMapsEntry e, ParseNumaMapsLine(line));
+    policy_at[e.start] = std::move(e.policy);
     return Status::Ok();
   }));
   for (FileMapping& m : out) {
@@ -79,14 +76,13 @@ Result<std::vector<FileMapping>> ReadFileMappings(pid_t pid, FileKey file, uint6
   o.too_large_why = "more mappings than any VMM has";
   Status last;
   for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
-    Result<std::string> maps = ReadWholeFile(proc + "/maps", o);
-    if (!maps.ok()) return maps.status();
+    KHOD_ASSIGN_OR_RETURN(std::string maps, ReadWholeFile(proc + "/maps", o));
     Result<std::string> numa = ReadWholeFile(proc + "/numa_maps", o);
     if (!numa.ok() && numa.status().code() == Status::Code::kNotFound &&
         ::access(proc.c_str(), F_OK) == 0)
       return Status::Unsupported(proc + "/numa_maps is missing (a kernel without CONFIG_NUMA)");
     if (!numa.ok()) return numa.status();
-    Result<std::vector<FileMapping>> joined = JoinFileMappings(*maps, *numa, file, page_size);
+    Result<std::vector<FileMapping>> joined = JoinFileMappings(maps, *numa, file, page_size);
     if (joined.ok() || joined.status().code() != Status::Code::kNotFound) return joined;
     last = joined.status();
   }

@@ -7,6 +7,7 @@
 
 #include "common/file_read.h"
 #include "common/numbers.h"
+#include "common/status_macros.h"
 
 namespace khod {
 
@@ -16,15 +17,14 @@ Result<uint64_t> ReadHardwareCorruptedKb(const std::string& path) {
   o.missing_is_not_found = false;
   o.too_large_is_corruption = false;
   o.too_large_why = "not a meminfo";
-  Result<std::string> text = ReadWholeFile(path, o);
-  if (!text.ok()) return text.status();
+  KHOD_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path, o));
   static constexpr char kKey[] = "HardwareCorrupted:";
-  for (size_t at = 0; at < text->size();) {
-    size_t eol = text->find('\n', at);
-    if (eol == std::string::npos) eol = text->size();
-    if (text->compare(at, sizeof(kKey) - 1, kKey) == 0) {
+  for (size_t at = 0; at < text.size();) {
+    size_t eol = text.find('\n', at);
+    if (eol == std::string::npos) eol = text.size();
+    if (text.compare(at, sizeof(kKey) - 1, kKey) == 0) {
       std::string_view value =
-          std::string_view(*text).substr(at + sizeof(kKey) - 1, eol - at - (sizeof(kKey) - 1));
+          std::string_view(text).substr(at + sizeof(kKey) - 1, eol - at - (sizeof(kKey) - 1));
       value.remove_prefix(std::min(value.find_first_not_of(" \t"), value.size()));
       const bool starts_with_digit = !value.empty() && value[0] >= '0' && value[0] <= '9';
       const std::optional<uint64_t> v = ConsumeU64(&value);
