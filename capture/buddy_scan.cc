@@ -369,10 +369,9 @@ Status BuddyScanner::Scan(const PageWindowReader& reader, const FlagBaseline& ba
   if (try_match && baseline.usable() && reader.frames().kpageflags_readable()) {
     std::vector<WindowBuffers*> buffers;
     for (int i = 0; i < threads; ++i) buffers.push_back(&parts_[i]->window);
-    Result<bool> matched =
-        FileMatchesBaseline(reader, baseline, total, window_pages_, buffers, meminfo_path);
-    if (!matched.ok()) return matched.status();
-    if (*matched) {
+    KHOD_ASSIGN_OR_RETURN(bool matched, FileMatchesBaseline(reader, baseline, total, window_pages_,
+                                                            buffers, meminfo_path));
+    if (matched) {
       *out = FolioExtentBuilder();
       out->Assign(*baseline.folios());
       for (const FolioExtent& e : *baseline.folios()) counts->flags_carried += e.pages();

@@ -97,19 +97,16 @@ bool KernelGmemSource::GmemInitSharedSeen() const {
 Result<std::unique_ptr<KernelGmemSource>> KernelGmemSource::FromFd(UniqueFd fd,
                                                                    KernelSourceOptions opts) {
   const int n = fd.get();
-  auto id = IdentifyMemoryFile(n);
-  if (!id.ok()) return id.status();
-  return Make(std::move(fd), std::move(*id), std::move(opts), "fd " + std::to_string(n), 0);
+  KHOD_ASSIGN_OR_RETURN(auto id, IdentifyMemoryFile(n));
+  return Make(std::move(fd), std::move(id), std::move(opts), "fd " + std::to_string(n), 0);
 }
 
 Result<std::unique_ptr<KernelGmemSource>> KernelGmemSource::FromPid(pid_t pid, int fd,
                                                                     KernelSourceOptions opts) {
-  auto taken = TakeFdFromProcess(pid, fd);
-  if (!taken.ok()) return taken.status();
+  KHOD_ASSIGN_OR_RETURN(auto taken, TakeFdFromProcess(pid, fd));
   const std::string origin = "fd " + std::to_string(fd) + " of pid " + std::to_string(pid);
-  auto id = IdentifyMemoryFile(taken->get(), origin);
-  if (!id.ok()) return id.status();
-  return Make(std::move(*taken), std::move(*id), std::move(opts), origin, pid);
+  KHOD_ASSIGN_OR_RETURN(auto id, IdentifyMemoryFile(taken.get(), origin));
+  return Make(std::move(taken), std::move(id), std::move(opts), origin, pid);
 }
 
 std::string KernelGmemSource::Describe() const {
@@ -120,9 +117,8 @@ uint64_t KernelGmemSource::token() const { return opts_.token ? opts_.token : id
 
 Status KernelGmemSource::EnsureMapped(uint64_t size) {
   if (!frames_) {
-    auto r = PageFrameReader::Open();
-    if (!r.ok()) return r.status();
-    frames_ = std::make_unique<PageFrameReader>(std::move(*r));
+    KHOD_ASSIGN_OR_RETURN(auto r, PageFrameReader::Open());
+    frames_ = std::make_unique<PageFrameReader>(std::move(r));
   }
   if (mapping_.length() == size) return Status::Ok();
   guard_.reset();
@@ -207,9 +203,9 @@ Result<bool> KernelGmemSource::ScanChanges(const FlagBaseline& baseline, bool sa
     return non_present.status();
   }
   const PageWindowReader reader = WindowReader();
-  Result<std::vector<PageSpan>> spans = PagesToRescan(folios, total, *non_present, reader);
-  if (!spans.ok()) return spans.status();
-  KHOD_RETURN_IF_ERROR(buddy_.ScanSpans(reader, baseline, total, *spans, opts_.meminfo_path,
+  KHOD_ASSIGN_OR_RETURN(std::vector<PageSpan> spans,
+                        PagesToRescan(folios, total, *non_present, reader));
+  KHOD_RETURN_IF_ERROR(buddy_.ScanSpans(reader, baseline, total, spans, opts_.meminfo_path,
                                         threads_used_, progress, out, counts));
   // Rule 4 once every page has been looked at, as a full scan checks it.
   hw = ReadHardwareCorruptedKb(opts_.meminfo_path);

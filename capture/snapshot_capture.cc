@@ -57,15 +57,16 @@ Result<v1::VmmDeclaration> DeclarationFromSnapshot(const Snapshot& snap, pid_t p
       taken = TakeFdFromProcess(pid, fd);
     }
     if (!taken.ok()) return taken.status();
-    auto id = IdentifyMemoryFile(
-        taken->get(), "fd " + std::to_string(fd) + (pid ? " of pid " + std::to_string(pid) : ""));
-    if (!id.ok()) return id.status();
+    KHOD_ASSIGN_OR_RETURN(
+        auto id,
+        IdentifyMemoryFile(taken->get(), "fd " + std::to_string(fd) +
+                                             (pid ? " of pid " + std::to_string(pid) : "")));
     const GuestMemfd* g = nullptr;
     for (const GuestMemfd& c : snap.gmems)
-      if (c.inode == id->inode && c.kind == id->kind) g = &c;
+      if (c.inode == id.inode && c.kind == id.kind) g = &c;
     if (!g)
-      return Status::NotFound("fd " + std::to_string(fd) + " (" + id->link + ", inode " +
-                              std::to_string(id->inode) +
+      return Status::NotFound("fd " + std::to_string(fd) + " (" + id.link + ", inode " +
+                              std::to_string(id.inode) +
                               ") is none of the snapshot's guest_memfds");
     // Only the flag bits the kernel showed: the rest were declared, and a
     // capture now may see more of them than the snapshot's did.

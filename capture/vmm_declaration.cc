@@ -139,9 +139,8 @@ Status LoadVmmDeclaration(const std::string& path, v1::VmmDeclaration* decl) {
   o.too_large_why = "more than any declaration needs";
   o.label = "declaration file ";
   o.follow_symlinks = true;  // khoctl reads it with the operator's rights
-  Result<std::string> text = ReadWholeFile(path, o);
-  if (!text.ok()) return text.status();
-  return ParseVmmDeclaration(*text, decl).WithContext(path);
+  KHOD_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path, o));
+  return ParseVmmDeclaration(text, decl).WithContext(path);
 }
 
 const v1::DeclaredFile* FindDeclaredFile(const v1::VmmDeclaration& decl, int fd) {
