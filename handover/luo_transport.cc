@@ -162,12 +162,11 @@ Result<ReceivedHandover> LuoTransport::Receive() {
     if (rc != 0) return LuoError("retrieve session '" + session_name_ + "'", rc);
     session_fd_ = rs.fd;
   }
-  Result<int> blob_fd = Retrieve(kLuoBlobToken, "blob memfd");
-  if (!blob_fd.ok()) return blob_fd.status();
+  KHOD_ASSIGN_OR_RETURN(int blob_fd, Retrieve(kLuoBlobToken, "blob memfd"));
   // Read from the fd itself (from offset 0), bounded; a non-regular file is refused.
   Result<std::string> data =
-      ReadWholeFd(*blob_fd, "blob memfd fd " + std::to_string(*blob_fd), FileReadOptions());
-  ::close(*blob_fd);
+      ReadWholeFd(blob_fd, "blob memfd fd " + std::to_string(blob_fd), FileReadOptions());
+  ::close(blob_fd);
   if (!data.ok()) return data.status().WithContext("luo blob memfd");
   ReceivedHandover r;
   std::vector<uint64_t> tokens;

@@ -51,9 +51,8 @@ Result<int> DupInheritable(int fd, const std::string& what) {
 }  // namespace
 
 Result<int> ParseFdNumber(const std::string& flag, const std::string& text) {
-  Result<uint64_t> v = ParseU64Named(text, flag + ": fd", 0, 999999999);
-  if (!v.ok()) return v.status();
-  return static_cast<int>(*v);
+  KHOD_ASSIGN_OR_RETURN(uint64_t v, ParseU64Named(text, flag + ": fd", 0, 999999999));
+  return static_cast<int>(v);
 }
 
 bool IsOneShotFaultFlag(const std::string& arg) {
@@ -76,16 +75,14 @@ Result<AdoptSpec> ParseAdoptSpec(const std::string& text) {
     if (colon == std::string::npos)
       return Status::InvalidArgument("--adopt: '" + item + "' is not KEY:FD");
     std::string key = item.substr(0, colon);
-    Result<int> fd = ParseFdNumber("--adopt", item.substr(colon + 1));
-    if (!fd.ok()) return fd.status();
+    KHOD_ASSIGN_OR_RETURN(int fd, ParseFdNumber("--adopt", item.substr(colon + 1)));
     if (key == "blob") {
       if (spec.blob_fd >= 0) return Status::InvalidArgument("--adopt: blob given twice");
-      spec.blob_fd = *fd;
+      spec.blob_fd = fd;
       continue;
     }
-    Result<uint64_t> token = ParseU64Named(key, "--adopt: token");
-    if (!token.ok()) return token.status();
-    if (!spec.fds.emplace(*token, *fd).second)
+    KHOD_ASSIGN_OR_RETURN(uint64_t token, ParseU64Named(key, "--adopt: token"));
+    if (!spec.fds.emplace(token, fd).second)
       return Status::InvalidArgument("--adopt: token " + key + " given twice");
   }
   return spec;
