@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "common/numbers.h"
+#include "common/status_macros.h"
 
 namespace khod {
 namespace {
@@ -75,8 +76,7 @@ Status WithCallerAccess(const PeerCred& caller, pid_t pid, const std::string& wh
   struct stat st;
   if (::stat((proc + "/status").c_str(), &st) != 0 || st.st_uid != caller.uid)
     return Refuse(caller, pid, what, "it is not dumpable");
-  Status taken = take();
-  if (!taken.ok()) return taken;
+  KHOD_RETURN_IF_ERROR(take());
   // The process checked above still holds `pid`: it was not reused.
   if (::syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) != 0)
     return Refuse(caller, pid, what, "it exited while its credentials were checked");

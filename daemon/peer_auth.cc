@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/numbers.h"
+#include "common/status_macros.h"
 
 namespace khod {
 namespace {
@@ -61,9 +62,7 @@ Status PeerAuth::Register(int conn_fd) {
     return Status::FromErrno("SO_PEERCRED", errno);
   PeerCred c{uc.pid, uc.uid, uc.gid, {}};
   if (uc.uid != 0 && allow_gid_ >= 0) {
-    Result<std::vector<gid_t>> groups = PeerGroups(conn_fd);
-    if (!groups.ok()) return groups.status();
-    c.groups = std::move(*groups);
+    KHOD_ASSIGN_OR_RETURN(c.groups, PeerGroups(conn_fd));
   }
   std::lock_guard<std::mutex> l(mu_);
   // An fd number is reused only after its connection closed, and this entry

@@ -7,6 +7,7 @@
 
 #include "common/coding.h"
 #include "common/file_read.h"
+#include "common/status_macros.h"
 
 namespace khod {
 namespace {
@@ -40,15 +41,13 @@ FileReadOptions RecordRead() {
 }  // namespace
 
 Status WriteFileAtomically(const std::string& path, std::string_view data) {
-  Result<std::pair<SafeDir, std::string>> d = Split(path);
-  if (!d.ok()) return d.status();
-  return d->first.Replace(d->second, data);
+  KHOD_ASSIGN_OR_RETURN(auto d, Split(path));
+  return d.first.Replace(d.second, data);
 }
 
 Status WriteFileBeforeItsRecord(const std::string& path, std::string_view data) {
-  Result<std::pair<SafeDir, std::string>> d = Split(path);
-  if (!d.ok()) return d.status();
-  return d->first.WriteNew(d->second, data);
+  KHOD_ASSIGN_OR_RETURN(auto d, Split(path));
+  return d.first.WriteNew(d.second, data);
 }
 
 Status WriteRecordFile(const SafeDir& dir, std::string_view name, std::string_view payload) {
@@ -60,22 +59,19 @@ Status WriteRecordFile(const SafeDir& dir, std::string_view name, std::string_vi
 }
 
 Status WriteRecordFile(const std::string& path, std::string_view payload) {
-  Result<std::pair<SafeDir, std::string>> d = Split(path);
-  if (!d.ok()) return d.status();
-  return WriteRecordFile(d->first, d->second, payload);
+  KHOD_ASSIGN_OR_RETURN(auto d, Split(path));
+  return WriteRecordFile(d.first, d.second, payload);
 }
 
 Result<std::string> ReadRecordFile(const std::string& path) {
-  Result<std::pair<SafeDir, std::string>> d = Split(path);
-  if (!d.ok()) return d.status();
-  return ReadRecordFile(d->first, d->second);
+  KHOD_ASSIGN_OR_RETURN(auto d, Split(path));
+  return ReadRecordFile(d.first, d.second);
 }
 
 Result<std::string> ReadRecordFile(const SafeDir& dir, std::string_view name) {
   const std::string path = dir.PathOf(name);
-  Result<std::string> raw = dir.Read(name, RecordRead());
-  if (!raw.ok()) return raw.status();
-  const std::string& s = *raw;
+  KHOD_ASSIGN_OR_RETURN(std::string raw, dir.Read(name, RecordRead()));
+  const std::string& s = raw;
   // KHODREC<another digit> is a record of another version, not garbage:
   // Unsupported, as the snapshot formats say for another major.
   if (s.size() >= sizeof(kMagic) && std::memcmp(s.data(), kMagic, sizeof(kMagic) - 1) == 0 &&

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "common/numbers.h"
+#include "common/status_macros.h"
 
 namespace khod {
 namespace {
@@ -35,14 +36,12 @@ Result<ReexecMarks> ParseReexecTiming(const std::string& text) {
   if (comma == std::string::npos)
     return Status::InvalidArgument("--reexec-timing: expected READY_NS,EXEC_NS, got '" + text +
                                    "'");
-  Result<int64_t> ready = ParseStamp(text.substr(0, comma));
-  if (!ready.ok()) return ready.status();
-  Result<int64_t> exec = ParseStamp(text.substr(comma + 1));
-  if (!exec.ok()) return exec.status();
-  if (*exec < *ready)
-    return Status::InvalidArgument("--reexec-timing: exec stamp " + std::to_string(*exec) +
-                                   " is before the handover stamp " + std::to_string(*ready));
-  return ReexecMarks{*ready, *exec};
+  KHOD_ASSIGN_OR_RETURN(int64_t ready, ParseStamp(text.substr(0, comma)));
+  KHOD_ASSIGN_OR_RETURN(int64_t exec, ParseStamp(text.substr(comma + 1)));
+  if (exec < ready)
+    return Status::InvalidArgument("--reexec-timing: exec stamp " + std::to_string(exec) +
+                                   " is before the handover stamp " + std::to_string(ready));
+  return ReexecMarks{ready, exec};
 }
 
 Result<v1::ReexecTimeline> MakeReexecTimeline(const ReexecMarks& m, int64_t main_ns,

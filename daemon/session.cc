@@ -120,9 +120,8 @@ Result<uint64_t> Session::StageRecord() {
 }
 
 Status Session::Persist() {
-  Result<uint64_t> ticket = StageRecord();
-  if (!ticket.ok()) return ticket.status();
-  KHOD_RETURN_IF_ERROR(commit_.Wait(*ticket));
+  KHOD_ASSIGN_OR_RETURN(uint64_t ticket, StageRecord());
+  KHOD_RETURN_IF_ERROR(commit_.Wait(ticket));
   for (const std::string& f : orphans_) state_dir_.Remove(f);
   orphans_.clear();
   return Status::Ok();
@@ -221,9 +220,8 @@ Result<std::unique_ptr<HandoverTransport>> Session::MakeTransport(v1::Transport 
       Status name = CheckFileName(dir, "dir");
       if (!name.ok())
         return name.WithContext("the handover dir is a name beneath " + handover_root_.path());
-      Result<SafeDir> d = handover_root_.OpenSub(dir, 0700);
-      if (!d.ok()) return d.status();
-      return std::unique_ptr<HandoverTransport>(new DirTransport(std::move(*d)));
+      KHOD_ASSIGN_OR_RETURN(SafeDir d, handover_root_.OpenSub(dir, 0700));
+      return std::unique_ptr<HandoverTransport>(new DirTransport(std::move(d)));
     }
     case v1::REEXEC:
       return std::unique_ptr<HandoverTransport>(new ReexecTransport(opts_.adopted));
@@ -274,19 +272,18 @@ Result<v1::PhaseReply> Session::Prepare() {
   // A record from a khod that did not check declarations at Attach.
   KHOD_RETURN_IF_ERROR(CheckDeclared(record_, AttachedSizes(), "Prepare"));
   const int64_t t0 = NowNs();
-  Result<Snapshot> snap = CaptureAll(handles_, /*final_capture=*/false);
-  if (!snap.ok()) return snap.status();
+  KHOD_ASSIGN_OR_RETURN(Snapshot snap, CaptureAll(handles_, /*final_capture=*/false));
   // KHO cannot split a preserved folio: restructuring must be settled now.
-  for (const auto& g : snap->gmems)
+  for (const auto& g : snap.gmems)
     for (const auto& r : g.restructures)
       if (r.in_progress)
         return Status::Busy("gmem " + std::to_string(g.token) +
                             ": HugeTLB restructuring in progress at page " +
                             std::to_string(r.index) + "; Prepare again once it settles");
-  Status inv = InvariantsStatus(*snap);
+  Status inv = InvariantsStatus(snap);
   if (!inv.ok()) return inv.WithContext("Prepare: captured state breaks an invariant");
   std::string blob, file;
-  KHOD_RETURN_IF_ERROR(Encode(*snap, BlobFormat::kProto, &blob));
+  KHOD_RETURN_IF_ERROR(Encode(snap, BlobFormat::kProto, &blob));
   KHOD_RETURN_IF_ERROR(WriteBlob("prepared", blob, &file));
   opts_.crash.Hit("pre-prepared");
   const v1::SessionRecord before = record_;
@@ -303,10 +300,10 @@ Result<v1::PhaseReply> Session::Prepare() {
   // Named by no record any more.
   if (!old.empty() && old != file) state_dir_.Remove(old);
   opts_.crash.Hit("prepared");
-  PrewarmFreezeBlob(*snap);
+  PrewarmFreezeBlob(snap);
   v1::PhaseReply r;
   r.set_phase(v1::PREPARED);
-  r.set_message("prepared " + std::to_string(snap->gmems.size()) + " gmems, blob " +
+  r.set_message("prepared " + std::to_string(snap.gmems.size()) + " gmems, blob " +
                 HumanBytes(blob.size()));
   return r;
 }
@@ -339,14 +336,12 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
         req.format() == v1::FORMAT_UNSPECIFIED ? opts_.default_format : req.format();
 
     // Made before anything is written: an unknown transport leaves PREPARED as it was.
-    Result<std::unique_ptr<HandoverTransport>> t = MakeTransport(tkind, req.dir());
-    if (!t.ok()) return t.status();
+    KHOD_ASSIGN_OR_RETURN(std::unique_ptr<HandoverTransport> t, MakeTransport(tkind, req.dir()));
     const int64_t t0 = NowNs();
     // Before any page is read (capture/flag_reuse.h rule 4).
     const Result<uint64_t> hw = ReadHardwareCorruptedKb();
-    Result<Snapshot> snap = CaptureAll(handles_, /*final_capture=*/true);
-    if (!snap.ok()) return snap.status();
-    for (const auto& g : snap->gmems)
+    KHOD_ASSIGN_OR_RETURN(Snapshot snap, CaptureAll(handles_, /*final_capture=*/true));
+    for (const auto& g : snap.gmems)
       for (const auto& r : g.restructures)
         if (r.in_progress)
           return Status::FailedPrecondition(
@@ -355,10 +350,10 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
               "progress at page " +
               std::to_string(r.index) +
               " (KHO cannot split a preserved folio): let it finish, Prepare again, then Freeze");
-    Status inv = InvariantsStatus(*snap);
+    Status inv = InvariantsStatus(snap);
     if (!inv.ok()) return inv.WithContext("Freeze: captured state breaks an invariant");
     std::string blob = std::move(freeze_blob_), file;
-    KHOD_RETURN_IF_ERROR(Encode(*snap, ToBlobFormat(fmt), &blob));
+    KHOD_RETURN_IF_ERROR(Encode(snap, ToBlobFormat(fmt), &blob));
     KHOD_RETURN_IF_ERROR(WriteBlob("frozen", blob, &file));
     opts_.crash.Hit("pre-frozen");
     const v1::SessionRecord prepared = record_;
@@ -378,7 +373,7 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
       return persisted;
     }
     opts_.crash.Hit("frozen");
-    frozen_ = std::move(*snap);
+    frozen_ = std::move(snap);
     have_frozen_ = true;
 
     // Hand over.
@@ -389,9 +384,9 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     if (opts_.corrupt_handover_blob && !pkg.blob.empty()) pkg.blob[pkg.blob.size() / 2] ^= 0x5a;
     for (const auto& [token, h] : handles_)
       if (h->fd >= 0) pkg.fds.push_back({token, h->fd});
-    Status sent = (*t)->Send(pkg);
+    Status sent = t->Send(pkg);
     if (!sent.ok())
-      return RollBackToPrepared(file, std::string("Freeze: ") + (*t)->name() + " handover failed",
+      return RollBackToPrepared(file, std::string("Freeze: ") + t->name() + " handover failed",
                                 sent);
     opts_.crash.Hit("pre-handed_over");
     const v1::SessionRecord before = record_;
@@ -407,10 +402,10 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
       const uint64_t generation = record_.generation();
       record_ = before;
       record_.set_generation(generation);
-      Status aborted = (*t)->Abort();
+      Status aborted = t->Abort();
       return RollBackToPrepared(
           file,
-          std::string("Freeze: the HANDED_OVER record was not written, so the ") + (*t)->name() +
+          std::string("Freeze: the HANDED_OVER record was not written, so the ") + t->name() +
               " handover was undone" + (aborted.ok() ? "" : " (abort: " + aborted.message() + ")"),
           handed);
     }
@@ -418,16 +413,16 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     reply.set_phase(v1::HANDED_OVER);
     reply.set_message("frozen " + std::to_string(frozen_.gmems.size()) + " gmems, " +
                       v1::BlobFormat_Name(fmt) + " blob " +
-                      HumanBytes(record_.frozen_blob_bytes()) + ", handed over by " + (*t)->name() +
+                      HumanBytes(record_.frozen_blob_bytes()) + ", handed over by " + t->name() +
                       " with " + std::to_string(pkg.fds.size()) + " fds");
-    const std::vector<std::string> medium_args = (*t)->ExecArguments();
+    const std::vector<std::string> medium_args = t->ExecArguments();
     if (!medium_args.empty()) {
       exec_argv.push_back(opts_.self_binary);
       for (const auto& a : opts_.exec_args) exec_argv.push_back(a);
       for (const auto& a : medium_args) exec_argv.push_back(a);
       reply.set_message(reply.message() + "; khod re-executes " + exec_argv[0]);
     }
-    transport_ = std::move(*t);
+    transport_ = std::move(t);
     sent_here_ = true;
   }
   if (!exec_argv.empty() && opts_.on_exec_ready) opts_.on_exec_ready(std::move(exec_argv));
@@ -602,18 +597,17 @@ Result<v1::SnapshotReply> Session::GetSnapshot(const v1::SnapshotRequest& req) {
     if (!live && !(record_.phase() == v1::RESTORED || record_.phase() == v1::VERIFIED))
       return Status::FailedPrecondition("GetSnapshot: nothing to capture in phase " +
                                         PhaseName(record_.phase()));
-    Result<Snapshot> s = CaptureAll(live ? handles_ : restored_, /*final_capture=*/true);
-    if (!s.ok()) return s.status();
-    snap = std::move(*s);
+    KHOD_ASSIGN_OR_RETURN(Snapshot s,
+                          CaptureAll(live ? handles_ : restored_, /*final_capture=*/true));
+    snap = std::move(s);
   } else if (have_frozen_) {
     snap = frozen_;
   } else {
     const std::string& f =
         record_.frozen_blob().empty() ? record_.prepared_blob() : record_.frozen_blob();
     if (f.empty()) return Status::NotFound("GetSnapshot: no capture yet (Prepare first)");
-    Result<std::string> b = state_dir_.Read(f, BlobRead());
-    if (!b.ok()) return b.status();
-    KHOD_RETURN_IF_ERROR(DecodeAny(*b, &snap));
+    KHOD_ASSIGN_OR_RETURN(std::string b, state_dir_.Read(f, BlobRead()));
+    KHOD_RETURN_IF_ERROR(DecodeAny(b, &snap));
   }
   v1::SnapshotReply r;
   std::string blob;

@@ -191,14 +191,13 @@ Status Session::UpdateAttributes(const v1::UpdateAttributesRequest& req) {
   // touch a private page), so it is re-made around a dup of the same fd.
   int dup = ::fcntl(it->second->fd, F_DUPFD_CLOEXEC, 3);
   if (dup < 0) return Status::FromErrno("dup gmem fd", errno);
-  Result<std::unique_ptr<GmemHandle>> h = opener_->Adopt(DeclarationOf(updated), dup);
-  if (!h.ok()) return h.status();
-  (*h)->how = it->second->how;
+  KHOD_ASSIGN_OR_RETURN(std::unique_ptr<GmemHandle> h, opener_->Adopt(DeclarationOf(updated), dup));
+  h->how = it->second->how;
   const v1::SessionRecord before = record_;
   *a = updated;
   // The source captures with the new declaration only once it is durable.
   KHOD_RETURN_IF_ERROR(PersistOrRevert(before, "UpdateAttributes"));
-  it->second = std::move(*h);
+  it->second = std::move(h);
   return Status::Ok();
 }
 

@@ -142,8 +142,7 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
   in.targets = &*targets;
   in.force_rebuild = req.force_rebuild();
   in.holder_pid = holder_.held() ? holder_.pid() : -1;
-  Result<RestoredGmems> restored = RestoreGmems(snap, in, opener_);
-  if (!restored.ok()) return restored.status();
+  KHOD_ASSIGN_OR_RETURN(RestoredGmems restored, RestoreGmems(snap, in, opener_));
   std::string kho_note;
   if (record_.transport() == v1::LUO) {
     const bool present = NoteKhoIncoming();
@@ -156,14 +155,14 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
   const v1::SessionRecord before = record_;
   record_.set_phase(v1::RESTORED);
   RecordDuration(v1::RESTORED, NowNs() - t0);
-  restored_ = std::move(restored->handles);  // Status, published with the record, names their fds
+  restored_ = std::move(restored.handles);  // Status, published with the record, names their fds
   // Until RESTORED is durable nothing is held as restored: a failed write
   // leaves HANDED_OVER with every received fd, and Restore can be retried.
   Status persisted = PersistOrRevert(before, "Restore");
   if (!persisted.ok()) {
-    restored->handles = std::move(restored_);
+    restored.handles = std::move(restored_);
     restored_.clear();
-    GiveBackHeldModels(&*restored, &handles_);
+    GiveBackHeldModels(&restored, &handles_);
     return persisted;
   }
   warming_.clear();  // those not taken (rebuilt instead): their mappings go
@@ -182,14 +181,14 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
     *r.add_gmems() = std::move(info);
   }
   std::string msg = "restored " + std::to_string(restored_.size()) + " gmems from " + origin +
-                    ": " + std::to_string(restored->adopted) + " adopted, " +
-                    std::to_string(restored->rebuilt) + " rebuilt, " +
-                    std::to_string(restored->model) + " MODEL";
+                    ": " + std::to_string(restored.adopted) + " adopted, " +
+                    std::to_string(restored.rebuilt) + " rebuilt, " +
+                    std::to_string(restored.model) + " MODEL";
   if (!held.empty())
     msg += "; khod pid " + std::to_string(::getpid()) + " holds them for the VMM until Finish (" +
            held + ")";
-  for (const std::string& n : restored->notes) msg += "; " + n;
-  if (holder_.held() && restored->adopted > 0)
+  for (const std::string& n : restored.notes) msg += "; " + n;
+  if (holder_.held() && restored.adopted > 0)
     msg += "; PFNs are read through the previous khod's mappings (holder pid " +
            std::to_string(holder_.pid()) + ") until Verify";
   else if (!holder_note_.empty())

@@ -1,6 +1,7 @@
 #include "daemon/system_opener.h"
 
 #include "capture/kernel_source.h"
+#include "common/status_macros.h"
 #include "model/model_source.h"
 #include "restore/rebuild.h"
 
@@ -67,16 +68,16 @@ SystemOpener::~SystemOpener() = default;
 
 Result<std::unique_ptr<GmemHandle>> SystemOpener::TakeFromProcess(const GmemDeclaration& decl,
                                                                   int pid, int fd) {
-  auto src = KernelGmemSource::FromPid(pid, fd, OptionsOf(decl, capture_threads_));
-  if (!src.ok()) return src.status();
-  return KernelHandle(std::move(*src),
+  KHOD_ASSIGN_OR_RETURN(auto src,
+                        KernelGmemSource::FromPid(pid, fd, OptionsOf(decl, capture_threads_)));
+  return KernelHandle(std::move(src),
                       "taken from fd " + std::to_string(fd) + " of pid " + std::to_string(pid));
 }
 
 Result<std::unique_ptr<GmemHandle>> SystemOpener::Adopt(const GmemDeclaration& decl, int fd) {
-  auto src = KernelGmemSource::FromFd(UniqueFd(fd), OptionsOf(decl, capture_threads_));
-  if (!src.ok()) return src.status();
-  return KernelHandle(std::move(*src), "adopted fd " + std::to_string(fd));
+  KHOD_ASSIGN_OR_RETURN(auto src,
+                        KernelGmemSource::FromFd(UniqueFd(fd), OptionsOf(decl, capture_threads_)));
+  return KernelHandle(std::move(src), "adopted fd " + std::to_string(fd));
 }
 
 Result<std::unique_ptr<GmemHandle>> SystemOpener::NewModel(const GmemDeclaration& decl,
@@ -91,29 +92,26 @@ Result<std::unique_ptr<GmemHandle>> SystemOpener::NewModel(const GmemDeclaration
   }
   o.vm_token = decl.vm_token;
   o.populate = spec.populate;
-  auto g = ModelGuestMemfd::Create(model_.get(), o);
-  if (!g.ok()) return g.status();
+  KHOD_ASSIGN_OR_RETURN(auto g, ModelGuestMemfd::Create(model_.get(), o));
   // Attributes the VMM declares are conversions in the model's own flow.
   for (const AttributeRange& r : decl.attributes.Ranges()) {
-    Status s = (*g)->Convert(r.first, r.count, (r.value & kAttrPrivate) != 0);
+    Status s = g->Convert(r.first, r.count, (r.value & kAttrPrivate) != 0);
     if (!s.ok()) return s.WithContext("MODEL guest '" + decl.name + "' declared attributes");
   }
-  return ModelHandle(std::move(*g), "MODEL");
+  return ModelHandle(std::move(g), "MODEL");
 }
 
 Result<std::unique_ptr<GmemHandle>> SystemOpener::RestoreModel(const GuestMemfd& frozen) {
-  auto g = ::khod::RestoreModel(model_.get(), frozen);
-  if (!g.ok()) return g.status();
-  return ModelHandle(std::move(*g), "MODEL restored");
+  KHOD_ASSIGN_OR_RETURN(auto g, ::khod::RestoreModel(model_.get(), frozen));
+  return ModelHandle(std::move(g), "MODEL restored");
 }
 
 Result<std::unique_ptr<GmemHandle>> SystemOpener::Rebuild(const GmemDeclaration& decl,
                                                           const GuestMemfd& frozen) {
-  Result<UniqueFd> fd = RebuildMemoryFile(frozen);
-  if (!fd.ok()) return fd.status();
-  auto src = KernelGmemSource::FromFd(std::move(*fd), OptionsOf(decl, capture_threads_));
-  if (!src.ok()) return src.status();
-  return KernelHandle(std::move(*src), "rebuilt");
+  KHOD_ASSIGN_OR_RETURN(UniqueFd fd, RebuildMemoryFile(frozen));
+  KHOD_ASSIGN_OR_RETURN(auto src,
+                        KernelGmemSource::FromFd(std::move(fd), OptionsOf(decl, capture_threads_)));
+  return KernelHandle(std::move(src), "rebuilt");
 }
 
 }  // namespace khod

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "common/numbers.h"
+#include "common/status_macros.h"
 
 namespace khod {
 
@@ -27,13 +28,11 @@ Result<uint64_t> ParseEnvNumber(const char* name, const char* text) {
 
 Result<int> ActivatedFd(const char* listen_pid, const char* listen_fds, pid_t self) {
   if (!listen_pid || !listen_fds) return -1;
-  Result<uint64_t> pid = ParseEnvNumber("LISTEN_PID", listen_pid);
-  if (!pid.ok()) return pid.status();
-  if (*pid != static_cast<uint64_t>(self)) return -1;  // meant for a process we came from
-  Result<uint64_t> n = ParseEnvNumber("LISTEN_FDS", listen_fds);
-  if (!n.ok()) return n.status();
-  if (*n != 1)
-    return Status::InvalidArgument("socket activation passed " + std::to_string(*n) +
+  KHOD_ASSIGN_OR_RETURN(uint64_t pid, ParseEnvNumber("LISTEN_PID", listen_pid));
+  if (pid != static_cast<uint64_t>(self)) return -1;  // meant for a process we came from
+  KHOD_ASSIGN_OR_RETURN(uint64_t n, ParseEnvNumber("LISTEN_FDS", listen_fds));
+  if (n != 1)
+    return Status::InvalidArgument("socket activation passed " + std::to_string(n) +
                                    " fds; khod listens on exactly one socket");
   return kFirstActivatedFd;
 }
