@@ -38,12 +38,11 @@ Status ApplyDeclaration(const std::string& path, int fd, v1::AttachRequest* q) {
 
 // A flag that must fit in `max` (pid, fd, vm type).
 Result<uint64_t> Bounded(const ParsedFlags& f, const char* name, uint64_t lo, uint64_t max) {
-  Result<uint64_t> v = f.GetUint(name, 0);
-  if (!v.ok()) return v.status();
-  if (*v < lo || *v > max)
+  KHOD_ASSIGN_OR_RETURN(uint64_t v, f.GetUint(name, 0));
+  if (v < lo || v > max)
     return Status::InvalidArgument(std::string(name) + " " + f.Get(name) + " is out of range (" +
                                    std::to_string(lo) + ".." + std::to_string(max) + ")");
-  return *v;
+  return v;
 }
 
 Result<v1::AttachRequest> BuildRequest(const ParsedFlags& f) {
@@ -57,14 +56,12 @@ Result<v1::AttachRequest> BuildRequest(const ParsedFlags& f) {
       return Status::InvalidArgument("--pid and --fd go together");
     if (f.Has("--model-hstate") || f.Has("--populate"))
       return Status::InvalidArgument("--model-hstate and --populate are for --model-size");
-    Result<uint64_t> pid = Bounded(f, "--pid", 1, INT_MAX);
-    if (!pid.ok()) return pid.status();
-    Result<uint64_t> fd = Bounded(f, "--fd", 0, INT_MAX);
-    if (!fd.ok()) return fd.status();
-    q.mutable_kernel()->set_pid(static_cast<int32_t>(*pid));
-    q.mutable_kernel()->set_fd(static_cast<int32_t>(*fd));
+    KHOD_ASSIGN_OR_RETURN(uint64_t pid, Bounded(f, "--pid", 1, INT_MAX));
+    KHOD_ASSIGN_OR_RETURN(uint64_t fd, Bounded(f, "--fd", 0, INT_MAX));
+    q.mutable_kernel()->set_pid(static_cast<int32_t>(pid));
+    q.mutable_kernel()->set_fd(static_cast<int32_t>(fd));
     if (f.Has("--memslots"))
-      KHOD_RETURN_IF_ERROR(ApplyDeclaration(f.Get("--memslots"), static_cast<int>(*fd), &q));
+      KHOD_RETURN_IF_ERROR(ApplyDeclaration(f.Get("--memslots"), static_cast<int>(fd), &q));
   } else {
     if (f.Has("--memslots")) return Status::InvalidArgument("--memslots needs --pid and --fd");
     Result<uint64_t> size = ParseSize(f.Get("--model-size"));
@@ -77,23 +74,19 @@ Result<v1::AttachRequest> BuildRequest(const ParsedFlags& f) {
     q.mutable_model()->set_hstate_order(order);
     q.mutable_model()->set_populate(f.Has("--populate"));
   }
-  Result<uint64_t> token = f.GetUint("--token", 0);
-  if (!token.ok()) return token.status();
-  q.set_token(*token);
+  KHOD_ASSIGN_OR_RETURN(uint64_t token, f.GetUint("--token", 0));
+  q.set_token(token);
   if (f.Has("--name")) q.set_name(f.Get("--name"));
   if (f.Has("--vm-token") != f.Has("--vm-type") && !f.Has("--memslots"))
     return Status::InvalidArgument("--vm-token and --vm-type go together");
-  Result<uint64_t> vm_token = f.GetUint("--vm-token", q.vm_token());
-  if (!vm_token.ok()) return vm_token.status();
-  q.set_vm_token(*vm_token);
+  KHOD_ASSIGN_OR_RETURN(uint64_t vm_token, f.GetUint("--vm-token", q.vm_token()));
+  q.set_vm_token(vm_token);
   if (f.Has("--vm-type")) {
-    Result<uint64_t> vm_type = Bounded(f, "--vm-type", 0, UINT32_MAX);
-    if (!vm_type.ok()) return vm_type.status();
-    q.set_vm_type(static_cast<uint32_t>(*vm_type));
+    KHOD_ASSIGN_OR_RETURN(uint64_t vm_type, Bounded(f, "--vm-type", 0, UINT32_MAX));
+    q.set_vm_type(static_cast<uint32_t>(vm_type));
   }
-  Result<uint64_t> flags = f.GetUint("--gmem-flags", q.gmem_flags());
-  if (!flags.ok()) return flags.status();
-  q.set_gmem_flags(*flags);
+  KHOD_ASSIGN_OR_RETURN(uint64_t flags, f.GetUint("--gmem-flags", q.gmem_flags()));
+  q.set_gmem_flags(flags);
   q.set_hash_contents(f.Has("--hash"));
   return q;
 }

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <string>
 
+#include "common/status_macros.h"
 #include "khoctl/blob_format_flag.h"
 #include "khoctl/commands.h"
 #include "khoctl/file_io.h"
@@ -23,37 +24,32 @@ constexpr const char* kUsage =
 
 // Narrows a parsed count to 32 bits, naming the flag when it does not fit or is zero.
 Result<uint32_t> PositiveU32(const ParsedFlags& f, const char* name, uint32_t fallback) {
-  Result<uint64_t> v = f.GetUint(name, fallback);
-  if (!v.ok()) return v.status();
-  if (*v == 0 || *v > UINT32_MAX)
+  KHOD_ASSIGN_OR_RETURN(uint64_t v, f.GetUint(name, fallback));
+  if (v == 0 || v > UINT32_MAX)
     return Status::InvalidArgument(std::string(name) + " must be between 1 and 4294967295");
-  return static_cast<uint32_t>(*v);
+  return static_cast<uint32_t>(v);
 }
 
 Result<SynthParams> ParamsFromFlags(const ParsedFlags& f) {
   SynthParams p;
   if (f.Has("--size")) {
-    Result<uint64_t> size = ParseSize(f.Get("--size"));
-    if (!size.ok()) return size.status();
-    p.total_bytes = *size;
+    KHOD_ASSIGN_OR_RETURN(uint64_t size, ParseSize(f.Get("--size")));
+    p.total_bytes = size;
   }
   if (f.Has("--backing")) {
-    Result<SynthBacking> b = ParseSynthBacking(f.Get("--backing"));
-    if (!b.ok()) return b.status();
-    p.backing = *b;
+    KHOD_ASSIGN_OR_RETURN(SynthBacking b, ParseSynthBacking(f.Get("--backing")));
+    p.backing = b;
   }
   struct U64Flag {
     const char* name;
     uint64_t* field;
   };
-  for (const U64Flag& u : {U64Flag{"--run-pages", &p.run_pages},
-                           U64Flag{"--shared-ranges", &p.shared_ranges},
-                           U64Flag{"--split-folios", &p.split_folios},
-                           U64Flag{"--splits-in-progress", &p.splits_in_progress},
-                           U64Flag{"--seed", &p.seed}}) {
-    Result<uint64_t> v = f.GetUint(u.name, *u.field);
-    if (!v.ok()) return v.status();
-    *u.field = *v;
+  for (const U64Flag& u :
+       {U64Flag{"--run-pages", &p.run_pages}, U64Flag{"--shared-ranges", &p.shared_ranges},
+        U64Flag{"--split-folios", &p.split_folios},
+        U64Flag{"--splits-in-progress", &p.splits_in_progress}, U64Flag{"--seed", &p.seed}}) {
+    KHOD_ASSIGN_OR_RETURN(uint64_t v, f.GetUint(u.name, *u.field));
+    *u.field = v;
   }
   struct U32Flag {
     const char* name;
@@ -61,9 +57,8 @@ Result<SynthParams> ParamsFromFlags(const ParsedFlags& f) {
   };
   for (const U32Flag& u : {U32Flag{"--vms", &p.vms}, U32Flag{"--gmems-per-vm", &p.gmems_per_vm},
                            U32Flag{"--memslots", &p.high_memslots}}) {
-    Result<uint32_t> v = PositiveU32(f, u.name, *u.field);
-    if (!v.ok()) return v.status();
-    *u.field = *v;
+    KHOD_ASSIGN_OR_RETURN(uint32_t v, PositiveU32(f, u.name, *u.field));
+    *u.field = v;
   }
   p.private_memory = !f.Has("--all-shared");
   return p;
@@ -72,25 +67,24 @@ Result<SynthParams> ParamsFromFlags(const ParsedFlags& f) {
 }  // namespace
 
 int RunSynth(const Args& args) {
-  Result<ParsedFlags> flags =
-      ParseFlags(args, {{"--out", true, "-o"},
-                        {"--format", true},
-                        {"--size", true},
-                        {"--backing", true},
-                        {"--run-pages", true},
-                        {"--shared-ranges", true},
-                        {"--vms", true},
-                        {"--gmems-per-vm", true},
-                        {"--memslots", true},
-                        {"--split-folios", true},
-                        {"--splits-in-progress", true},
-                        {"--all-shared", false},
-                        {"--seed", true}});
+  Result<ParsedFlags> flags = ParseFlags(args, {{"--out", true, "-o"},
+                                                {"--format", true},
+                                                {"--size", true},
+                                                {"--backing", true},
+                                                {"--run-pages", true},
+                                                {"--shared-ranges", true},
+                                                {"--vms", true},
+                                                {"--gmems-per-vm", true},
+                                                {"--memslots", true},
+                                                {"--split-folios", true},
+                                                {"--splits-in-progress", true},
+                                                {"--all-shared", false},
+                                                {"--seed", true}});
   if (!flags.ok()) return FailWithUsage("synth", kUsage, flags.status());
   if (!flags->positionals().empty())
-    return FailWithUsage("synth", kUsage,
-                         Status::InvalidArgument("unexpected argument '" +
-                                                 flags->positionals()[0] + "'"));
+    return FailWithUsage(
+        "synth", kUsage,
+        Status::InvalidArgument("unexpected argument '" + flags->positionals()[0] + "'"));
   if (!flags->Has("--out"))
     return FailWithUsage("synth", kUsage, Status::InvalidArgument("missing -o OUT"));
   Result<BlobFormat> format = ParseBlobFormat(flags->Get("--format", "fdt"));
@@ -108,13 +102,13 @@ int RunSynth(const Args& args) {
   size_t extents = 0;
   for (const auto& g : snap->gmems) extents += g.folios.size();
   const uint64_t folios = TotalFolios(*snap);
-  std::printf("%s: %s blob, %zu bytes: %zu VMs, %zu guest_memfds, %s of %s folios, "
-              "%zu extents, %.4f bytes/folio (synthetic, seed %llu)\n",
-              out_path.c_str(), BlobFormatName(*format), blob.size(), snap->vms.size(),
-              snap->gmems.size(), FormatSize(params->total_bytes).c_str(),
-              SynthBackingName(params->backing), extents,
-              folios ? static_cast<double>(blob.size()) / folios : 0.0,
-              static_cast<unsigned long long>(params->seed));
+  std::printf(
+      "%s: %s blob, %zu bytes: %zu VMs, %zu guest_memfds, %s of %s folios, "
+      "%zu extents, %.4f bytes/folio (synthetic, seed %llu)\n",
+      out_path.c_str(), BlobFormatName(*format), blob.size(), snap->vms.size(), snap->gmems.size(),
+      FormatSize(params->total_bytes).c_str(), SynthBackingName(params->backing), extents,
+      folios ? static_cast<double>(blob.size()) / folios : 0.0,
+      static_cast<unsigned long long>(params->seed));
   return kExitOk;
 }
 

@@ -38,11 +38,10 @@ Result<std::vector<int>> ExtractFdFlags(Args* args) {
 
 Result<pid_t> PidFlag(const ParsedFlags& flags) {
   if (!flags.Has("--pid")) return Status::InvalidArgument("missing --pid P");
-  auto pid = flags.GetUint("--pid", 0);
-  if (!pid.ok()) return pid.status();
-  if (*pid == 0 || *pid > INT_MAX)
-    return Status::InvalidArgument("--pid " + std::to_string(*pid) + " is not a process id");
-  return static_cast<pid_t>(*pid);
+  KHOD_ASSIGN_OR_RETURN(uint64_t pid, flags.GetUint("--pid", 0));
+  if (pid == 0 || pid > INT_MAX)
+    return Status::InvalidArgument("--pid " + std::to_string(pid) + " is not a process id");
+  return static_cast<pid_t>(pid);
 }
 
 Result<v1::VmmDeclaration> LoadDeclarations(const std::string& memslots,
@@ -55,8 +54,7 @@ Result<v1::VmmDeclaration> LoadDeclarations(const std::string& memslots,
 
 Result<Snapshot> CaptureLive(pid_t pid, const std::vector<int>& fds, const v1::VmmDeclaration& decl,
                              bool hash) {
-  auto files = OpenVmmFiles(pid, fds, decl);
-  if (!files.ok()) return files.status();
+  KHOD_ASSIGN_OR_RETURN(auto files, OpenVmmFiles(pid, fds, decl));
   CaptureOptions opts;
   opts.hash_contents = hash;
   const bool tty = ::isatty(2);
@@ -70,7 +68,7 @@ Result<Snapshot> CaptureLive(pid_t pid, const std::vector<int>& fds, const v1::V
                    static_cast<unsigned long long>(done), static_cast<unsigned long long>(total));
     };
   }
-  auto snap = CaptureSnapshot(*files, decl, opts);
+  auto snap = CaptureSnapshot(files, decl, opts);
   if (tty && last_percent >= 0) std::fprintf(stderr, "\n");
   return snap;
 }
