@@ -291,24 +291,21 @@ Result<uint64_t> ModelGuestMemfd::PfnOf(uint64_t index) const {
 
 Status ModelGuestMemfd::TakeRef(uint64_t index) {
   KHOD_RETURN_IF_ERROR(CheckUsable(index, 1));
-  Result<uint64_t> pfn = PfnOf(index);
-  if (!pfn.ok()) return pfn.status();
-  kernel_->GetPage(*pfn);
+  KHOD_ASSIGN_OR_RETURN(uint64_t pfn, PfnOf(index));
+  kernel_->GetPage(pfn);
   return Status::Ok();
 }
 
 Status ModelGuestMemfd::DropRef(uint64_t index) {
   KHOD_RETURN_IF_ERROR(CheckUsable(index, 1));
-  Result<uint64_t> pfn = PfnOf(index);
-  if (!pfn.ok()) return pfn.status();
-  return kernel_->PutPage(*pfn);
+  KHOD_ASSIGN_OR_RETURN(uint64_t pfn, PfnOf(index));
+  return kernel_->PutPage(pfn);
 }
 
 Status ModelGuestMemfd::Poison(uint64_t index) {
   if (closed_) return Status::FailedPrecondition(Describe() + " is closed");
-  Result<uint64_t> pfn = PfnOf(index);
-  if (!pfn.ok()) return pfn.status();
-  return kernel_->MemoryFailure(*pfn);
+  KHOD_ASSIGN_OR_RETURN(uint64_t pfn, PfnOf(index));
+  return kernel_->MemoryFailure(pfn);
 }
 
 Status ModelGuestMemfd::Preserve() {

@@ -29,11 +29,10 @@ Status RestoreExtent(ModelKernel* k, PfnPool* pool, const FolioExtent& e, bool c
   }
   uint64_t at = e.first_index, left = e.nr_folios;
   while (left > 0) {
-    Result<PfnRun> run = pool->AllocRun(left);
-    if (!run.ok()) return run.status();
-    filemap->Insert(FilemapExtent{at, run->folios << e.order, run->first_pfn, e.order, flags});
-    at += run->folios << e.order;
-    left -= run->folios;
+    KHOD_ASSIGN_OR_RETURN(PfnRun run, pool->AllocRun(left));
+    filemap->Insert(FilemapExtent{at, run.folios << e.order, run.first_pfn, e.order, flags});
+    at += run.folios << e.order;
+    left -= run.folios;
   }
   (void)k;
   return Status::Ok();
@@ -119,10 +118,9 @@ Result<std::unique_ptr<ModelGuestMemfd>> RestoreModel(ModelKernel* kernel, const
     }
     if (!s.ok()) return s.WithContext("MODEL restore");
     if (e.flags & kFolioHwpoison) {
-      Result<uint64_t> pfn0 = f->PfnOf(e.first_index);
-      if (!pfn0.ok()) return pfn0.status();
+      KHOD_ASSIGN_OR_RETURN(uint64_t pfn0, f->PfnOf(e.first_index));
       for (uint64_t i = 0; i < e.nr_folios; ++i)
-        KHOD_RETURN_IF_ERROR(kernel->MemoryFailure(*pfn0 + (i << e.order)));
+        KHOD_RETURN_IF_ERROR(kernel->MemoryFailure(pfn0 + (i << e.order)));
     }
   }
   for (const RestructureRecord& r : g.restructures)

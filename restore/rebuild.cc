@@ -6,6 +6,7 @@
 
 #include <cerrno>
 
+#include "common/status_macros.h"
 #include "kernel/kvm.h"
 
 namespace khod {
@@ -27,20 +28,19 @@ Result<UniqueFd> NewMemfd(const GuestMemfd& g) {
 Result<UniqueFd> NewGuestMemfd(const GuestMemfd& g) {
   Result<Kvm> kvm = Kvm::Open();
   if (!kvm.ok())
-    return Status::Unsupported("cannot rebuild guest_memfd " + std::to_string(g.token) +
-                               ": " + kvm.status().message());
+    return Status::Unsupported("cannot rebuild guest_memfd " + std::to_string(g.token) + ": " +
+                               kvm.status().message());
   // The VM only hosts the creation; memslots are bound by the VMM that
   // receives the restored fd (the VM fd is not part of the handover).
-  Result<KvmVm> vm = kvm->CreateVm(0);
-  if (!vm.ok()) return vm.status();
-  return vm->CreateGuestMemfd(g.size, g.flags);
+  KHOD_ASSIGN_OR_RETURN(KvmVm vm, kvm->CreateVm(0));
+  return vm.CreateGuestMemfd(g.size, g.flags);
 }
 
 }  // namespace
 
 Result<UniqueFd> RebuildMemoryFile(const GuestMemfd& frozen) {
-  Result<UniqueFd> fd = frozen.kind == FileKind::kGuestMemfd ? NewGuestMemfd(frozen)
-                                                             : NewMemfd(frozen);
+  Result<UniqueFd> fd =
+      frozen.kind == FileKind::kGuestMemfd ? NewGuestMemfd(frozen) : NewMemfd(frozen);
   if (!fd.ok()) return fd.status().WithContext("rebuild gmem " + std::to_string(frozen.token));
   return fd;
 }

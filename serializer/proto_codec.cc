@@ -206,15 +206,14 @@ Status EncodeProto(const Snapshot& snap, std::string* out) {
 }
 
 Status DecodeProto(std::string_view blob, Snapshot* out) {
-  Result<FrameInfo> frame = ReadFrame(blob, kFormatMajor);
-  if (!frame.ok()) return frame.status();
+  KHOD_ASSIGN_OR_RETURN(FrameInfo frame, ReadFrame(blob, kFormatMajor));
   pb::Snapshot m;
-  if (frame->payload.size() > INT32_MAX ||
-      !m.ParseFromArray(frame->payload.data(), static_cast<int>(frame->payload.size())))
+  if (frame.payload.size() > INT32_MAX ||
+      !m.ParseFromArray(frame.payload.data(), static_cast<int>(frame.payload.size())))
     return Status::Corruption("proto payload: not a valid khod.snapshot.v1.Snapshot message");
   Snapshot snap;
-  snap.header.format_major = frame->major;
-  snap.header.format_minor = frame->minor;
+  snap.header.format_major = frame.major;
+  snap.header.format_minor = frame.minor;
   snap.header.producer = m.header().producer();
   snap.header.kernel_release = m.header().kernel_release();
   snap.header.boot_id = m.header().boot_id();

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common/coding.h"
+#include "common/status_macros.h"
 #include "serializer/frame.h"
 
 namespace khod {
@@ -33,10 +34,9 @@ Result<BlobFormat> DetectFormat(std::string_view blob) {
 }
 
 Result<uint64_t> DeclaredBlobBytes(std::string_view head) {
-  Result<BlobFormat> f = DetectFormat(head);
-  if (!f.ok()) return f.status();
+  KHOD_ASSIGN_OR_RETURN(BlobFormat f, DetectFormat(head));
   const uint8_t* h = reinterpret_cast<const uint8_t*>(head.data());
-  if (*f == BlobFormat::kFdt) {
+  if (f == BlobFormat::kFdt) {
     // totalsize: big-endian u32 at byte 4. A shorter head is the decoder's to name.
     if (head.size() < 8) return uint64_t{head.size()};
     return uint64_t{h[4]} << 24 | uint64_t{h[5]} << 16 | uint64_t{h[6]} << 8 | h[7];
@@ -50,10 +50,9 @@ Result<uint64_t> DeclaredBlobBytes(std::string_view head) {
 }
 
 Status DecodeAny(std::string_view blob, Snapshot* out, BlobFormat* format) {
-  Result<BlobFormat> f = DetectFormat(blob);
-  if (!f.ok()) return f.status();
-  if (format != nullptr) *format = *f;
-  return *f == BlobFormat::kFdt ? DecodeFdt(blob, out) : DecodeProto(blob, out);
+  KHOD_ASSIGN_OR_RETURN(BlobFormat f, DetectFormat(blob));
+  if (format != nullptr) *format = f;
+  return f == BlobFormat::kFdt ? DecodeFdt(blob, out) : DecodeProto(blob, out);
 }
 
 }  // namespace khod
