@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/numbers.h"
+#include "common/status_macros.h"
 #include "kernel/kvm_uapi.h"
 
 namespace khod {
@@ -22,14 +23,12 @@ Result<GuestMemory> MakeGuestMemory(uint64_t bytes, int count) {
   Result<Kvm> kvm = Kvm::Open();
   if (kvm.ok()) {
     g.kvm.emplace(std::move(*kvm));
-    Result<KvmVm> vm = g.kvm->CreateVm(0);
-    if (!vm.ok()) return vm.status();
-    g.vm.emplace(std::move(*vm));
+    KHOD_ASSIGN_OR_RETURN(KvmVm vm, g.kvm->CreateVm(0));
+    g.vm.emplace(std::move(vm));
     g.flags = uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared;
     for (int i = 0; i < count; ++i) {
-      Result<UniqueFd> fd = g.vm->CreateGuestMemfd(bytes, g.flags);
-      if (!fd.ok()) return fd.status();
-      g.fds.push_back(std::move(*fd));
+      KHOD_ASSIGN_OR_RETURN(UniqueFd fd, g.vm->CreateGuestMemfd(bytes, g.flags));
+      g.fds.push_back(std::move(fd));
     }
     g.what = "real guest_memfd (MMAP|INIT_SHARED, /dev/kvm present)";
     return g;

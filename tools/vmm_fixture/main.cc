@@ -46,6 +46,7 @@
 #include "common/flags.h"
 #include "common/hex.h"
 #include "common/numbers.h"
+#include "common/status_macros.h"
 #include "common/unique_fd.h"
 #include "kernel/kvm.h"
 #include "kernel/kvm_uapi.h"
@@ -397,12 +398,11 @@ bool CheckTakenBack(const TakeBack& t) {
 
 // Flag `name` as a size in MiB: a number, at most 1 TiB (so that << 20 cannot wrap).
 Status MibFlag(const ParsedFlags& f, const char* name, uint64_t* out) {
-  Result<uint64_t> v = f.GetUint(name, *out);
-  if (!v.ok()) return v.status();
-  if (*v > (uint64_t{1} << 20))
-    return Status::InvalidArgument(std::string(name) + " " + std::to_string(*v) +
+  KHOD_ASSIGN_OR_RETURN(uint64_t v, f.GetUint(name, *out));
+  if (v > (uint64_t{1} << 20))
+    return Status::InvalidArgument(std::string(name) + " " + std::to_string(v) +
                                    " is more than 1048576 MiB");
-  *out = *v;
+  *out = v;
   return Status::Ok();
 }
 
