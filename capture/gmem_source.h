@@ -14,6 +14,8 @@
 
 namespace khod {
 
+class ProcessMappingsCache;  // kernel/file_mappings.h
+
 // What a capture did besides filling its GuestMemfd (sources add to it).
 struct CaptureStats {
   uint64_t flags_read = 0;     // pages whose folio flags were read from the kernel
@@ -30,6 +32,10 @@ struct CaptureOptions {
   const GuestMemfd* frozen = nullptr;
   uint64_t frozen_hw_corrupted_kb = 0;
   CaptureStats* stats = nullptr;  // optional
+  // Optional: the VMM processes' mappings read once for a whole capture round
+  // (AssembleSnapshot's), shared by every file of one VMM. nullptr: read for
+  // this file alone.
+  ProcessMappingsCache* vmm_mappings = nullptr;
   // Called now and then with pages done / pages total (for a progress bar).
   std::function<void(uint64_t done, uint64_t total)> progress;
 };

@@ -219,7 +219,7 @@ Result<bool> KernelGmemSource::ScanChanges(const FlagBaseline& baseline, bool sa
 // Where the policy lives (kernel_source.h): the inode's, read through this
 // mapping, or each VMM mapping's. A VMM whose mappings cannot be read
 // leaves it kUnknown: a policy is never what khod's own mapping shows.
-Status KernelGmemSource::CapturePolicy(GuestMemfd* out) const {
+Status KernelGmemSource::CapturePolicy(ProcessMappingsCache* vmm_mappings, GuestMemfd* out) const {
   const bool gmem = identity_.kind == FileKind::kGuestMemfd;
   const SharedPolicyAnswer shared =
       gmem ? GuestMemfdSharedPolicy().answer : SharedPolicyAnswer::kYes;
@@ -236,8 +236,9 @@ Status KernelGmemSource::CapturePolicy(GuestMemfd* out) const {
   struct stat st;
   if (::fstat(fd_.get(), &st) < 0) return Status::FromErrno("fstat " + Describe(), errno);
   const uint64_t page = static_cast<uint64_t>(getpagesize());
+  const FileKey key{st.st_dev, st.st_ino};
   Result<std::vector<FileMapping>> maps =
-      ReadFileMappings(vmm_pid_, FileKey{st.st_dev, st.st_ino}, page);
+      vmm_mappings ? vmm_mappings->Get(vmm_pid_, key, page) : ReadFileMappings(vmm_pid_, key, page);
   if (!maps.ok()) return Status::Ok();
   const uint64_t total = out->size / page;
   const uintptr_t own = reinterpret_cast<uintptr_t>(mapping_.data());
@@ -398,7 +399,7 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
   if (gmem && !(seen_flags_ & uapi::kGuestMemfdFlagMmap)) {
     // Not mappable: nothing per page can be seen (gmem-6.18-facts.md).
     out->visibility.push_back(VisibilityRange{0, size / page, PageVisibility::kNone});
-    return CapturePolicy(out);
+    return CapturePolicy(opts.vmm_mappings, out);
   }
 
   // Rule 4's count, read before any page is: a page poisoned after this
@@ -420,7 +421,7 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
   // The mapping the baseline was read through, if this capture keeps it.
   const uint8_t* mapped_before = mapping_.data();
   KHOD_RETURN_IF_ERROR(EnsureMapped(size));
-  KHOD_RETURN_IF_ERROR(CapturePolicy(out));
+  KHOD_RETURN_IF_ERROR(CapturePolicy(opts.vmm_mappings, out));
   const bool same_mapping = mapped_before != nullptr && mapped_before == mapping_.data();
 
   const uint64_t total = size / page;

@@ -107,7 +107,8 @@ class KernelGmemSource : public GmemSource {
                                                         std::string origin, pid_t vmm_pid);
   Status CheckDeclaredFlags() const;
   bool GmemInitSharedSeen() const;
-  Status CapturePolicy(GuestMemfd* out) const;
+  // `vmm_mappings`: the round's cache of VMM mappings, or nullptr.
+  Status CapturePolicy(ProcessMappingsCache* vmm_mappings, GuestMemfd* out) const;
   void FillVisibility(GuestMemfd* out) const;
   Status EnsureMapped(uint64_t size);
   PageWindowReader WindowReader() const;

@@ -3,15 +3,20 @@
 #include <utility>
 
 #include "capture/snapshot_header.h"
+#include "kernel/file_mappings.h"
 
 namespace khod {
 
 Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::vector<Vm> vms) {
   Snapshot snap;
   snap.header = CurrentSnapshotHeader();
+  // Each VMM's mappings once for the round, however many of its files it has.
+  ProcessMappingsCache vmm_mappings;
   for (const SnapshotPart& p : parts) {
     GuestMemfd g;
-    Status s = p.source->Capture(p.options, &g);
+    CaptureOptions options = p.options;
+    if (!options.vmm_mappings) options.vmm_mappings = &vmm_mappings;
+    Status s = p.source->Capture(options, &g);
     if (!s.ok()) return p.what.empty() ? s : s.WithContext(p.what);
     if (p.identity) {
       g.token = p.identity->token;

@@ -69,11 +69,25 @@ Result<std::vector<FileMapping>> JoinFileMappings(std::string_view maps, std::st
 }
 
 Result<std::vector<FileMapping>> ReadFileMappings(pid_t pid, FileKey file, uint64_t page_size) {
+  ProcessMappingsCache once;
+  return once.Get(pid, file, page_size);
+}
+
+Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey file,
+                                                           uint64_t page_size) {
   const std::string proc = "/proc/" + std::to_string(pid);
   FileReadOptions o;
   o.max_bytes = kMaxProcTextBytes;
   o.too_large_is_corruption = false;
   o.too_large_why = "more mappings than any VMM has";
+  std::lock_guard<std::mutex> l(mu_);
+  auto cached = texts_.find(pid);
+  if (cached != texts_.end()) {
+    Result<std::vector<FileMapping>> joined =
+        JoinFileMappings(cached->second.maps, cached->second.numa_maps, file, page_size);
+    if (joined.ok() || joined.status().code() != Status::Code::kNotFound) return joined;
+    texts_.erase(cached);  // changed since read: read again
+  }
   Status last;
   for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
     KHOD_ASSIGN_OR_RETURN(std::string maps, ReadWholeFile(proc + "/maps", o));
@@ -82,7 +96,9 @@ Result<std::vector<FileMapping>> ReadFileMappings(pid_t pid, FileKey file, uint6
         ::access(proc.c_str(), F_OK) == 0)
       return Status::Unsupported(proc + "/numa_maps is missing (a kernel without CONFIG_NUMA)");
     if (!numa.ok()) return numa.status();
+    ++reads_;
     Result<std::vector<FileMapping>> joined = JoinFileMappings(maps, *numa, file, page_size);
+    if (joined.ok()) texts_[pid] = Texts{std::move(maps), std::move(*numa)};
     if (joined.ok() || joined.status().code() != Status::Code::kNotFound) return joined;
     last = joined.status();
   }

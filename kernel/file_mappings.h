@@ -10,6 +10,9 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -43,6 +46,27 @@ Result<std::vector<FileMapping>> JoinFileMappings(std::string_view maps, std::st
 // reading both again (a few times) while a mapping changes between the reads.
 // Unsupported when numa_maps is missing (a kernel without CONFIG_NUMA).
 Result<std::vector<FileMapping>> ReadFileMappings(pid_t pid, FileKey file, uint64_t page_size);
+
+// ReadFileMappings for many files of few processes: each process's maps and
+// numa_maps are read once and joined for each of its files. Reading numa_maps
+// walks the page tables of every mapping of the process (the kernel counts
+// pages per node), O(pages it maps): a VMM with G files costs one walk
+// instead of G. The texts are re-read when a file's mapping is missing from
+// them (it changed since). Safe to share between threads.
+class ProcessMappingsCache {
+ public:
+  Result<std::vector<FileMapping>> Get(pid_t pid, FileKey file, uint64_t page_size);
+  // Processes whose texts were read (for tests and figures).
+  int reads() const { return reads_; }
+
+ private:
+  struct Texts {
+    std::string maps, numa_maps;
+  };
+  std::mutex mu_;
+  std::map<pid_t, Texts> texts_;
+  int reads_ = 0;
+};
 
 }  // namespace khod
 

@@ -12,6 +12,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <vector>
+
 #include "kernel/numa_maps.h"
 #include "kernel/proc_maps.h"
 
@@ -213,6 +215,51 @@ TEST(FileMappingsTest, ReadsThisProcesssMappingsOfAFile) {
   auto dead = ReadFileMappings(0x7ffffff0, FileKey{st.st_dev, st.st_ino}, kPage);
   ASSERT_FALSE(dead.ok());
   EXPECT_EQ(dead.status().code(), Status::Code::kNotFound);
+}
+
+// A capture round reads a VMM's maps and numa_maps once for all of its
+// files (numa_maps walks every page the process maps), and reads them again
+// only when a file's mapping is missing from what it read.
+TEST(FileMappingsTest, OneReadOfAProcessServesEachOfItsFiles) {
+  struct File {
+    int fd;
+    void* map;
+    FileKey key;
+  };
+  std::vector<File> files;
+  for (int i = 0; i < 3; ++i) {
+    File f;
+    f.fd = static_cast<int>(::syscall(SYS_memfd_create, "file_mappings_test", 0));
+    ASSERT_GE(f.fd, 0);
+    ASSERT_EQ(::ftruncate(f.fd, (i + 1) * kPage), 0);
+    f.map = ::mmap(nullptr, (i + 1) * kPage, PROT_READ, MAP_SHARED, f.fd, 0);
+    ASSERT_NE(f.map, MAP_FAILED);
+    struct stat st;
+    ASSERT_EQ(::fstat(f.fd, &st), 0);
+    f.key = FileKey{st.st_dev, st.st_ino};
+    files.push_back(f);
+  }
+  ProcessMappingsCache cache;
+  for (int i = 0; i < 3; ++i) {
+    auto got = cache.Get(::getpid(), files[i].key, kPage);
+    ASSERT_TRUE(got.ok()) << got.status().message();
+    ASSERT_EQ(got->size(), 1u) << i;
+    EXPECT_EQ((*got)[0].start, reinterpret_cast<uintptr_t>(files[i].map));
+    EXPECT_EQ((*got)[0].count, static_cast<uint64_t>(i + 1));
+  }
+  EXPECT_EQ(cache.reads(), 1);
+  // A second mapping of the first file made since the read: what was read
+  // still joins (one mapping), as a round sees the process at one instant;
+  // a fresh cache sees both.
+  void* again = ::mmap(nullptr, kPage, PROT_READ, MAP_SHARED, files[0].fd, 0);
+  ASSERT_NE(again, MAP_FAILED);
+  EXPECT_EQ(cache.Get(::getpid(), files[0].key, kPage)->size(), 1u);
+  EXPECT_EQ(ProcessMappingsCache().Get(::getpid(), files[0].key, kPage)->size(), 2u);
+  ::munmap(again, kPage);
+  for (int i = 0; i < 3; ++i) {
+    ::munmap(files[i].map, (i + 1) * kPage);
+    ::close(files[i].fd);
+  }
 }
 
 }  // namespace
