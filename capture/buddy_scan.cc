@@ -372,11 +372,7 @@ Status BuddyScanner::Scan(const PageWindowReader& reader, const FlagBaseline& ba
     KHOD_ASSIGN_OR_RETURN(bool matched, FileMatchesBaseline(reader, baseline, total, window_pages_,
                                                             buffers, meminfo_path));
     if (matched) {
-      *out = FolioExtentBuilder();
-      out->Assign(*baseline.folios());
-      for (const FolioExtent& e : *baseline.folios()) counts->flags_carried += e.pages();
-      counts->matched_baseline = true;
-      if (progress) progress(total);
+      TakeBaseline(*baseline.folios(), total, progress, out, counts);
       return Status::Ok();
     }
   }
@@ -387,14 +383,7 @@ Status BuddyScanner::Scan(const PageWindowReader& reader, const FlagBaseline& ba
     plan.windows[w].first = w * window_pages_;
     plan.windows[w].npages = std::min<uint64_t>(window_pages_, total - w * window_pages_);
   }
-  plan.next_window = 0;
-  KHOD_RETURN_IF_ERROR(
-      RunShares(threads, [&](int i) { return ScanWindows(reader, baseline, parts_[i].get()); }));
-  CheckCarriedFlags(baseline, meminfo_path, threads, counts);
-  PlanFlagReads(threads);
-  KHOD_RETURN_IF_ERROR(RunShares(threads, [&](int i) {
-    return ReadFlags(reader.frames(), plan.read_cuts[i], plan.read_cuts[i + 1]);
-  }));
+  KHOD_RETURN_IF_ERROR(ScanPlannedWindows(reader, baseline, meminfo_path, threads, counts));
   // Extents: shares of windows holding about equal numbers of runs.
   std::vector<uint64_t> runs;
   for (const WindowRuns& found : plan.windows) runs.push_back(found.end - found.begin);
@@ -410,6 +399,33 @@ Status BuddyScanner::Scan(const PageWindowReader& reader, const FlagBaseline& ba
   return Status::Ok();
 }
 
+// The windows of plan_ scanned on `threads` shares, then the flags they
+// need read: the two steps every scan takes once its windows are planned.
+Status BuddyScanner::ScanPlannedWindows(const PageWindowReader& reader,
+                                        const FlagBaseline& baseline,
+                                        const std::string& meminfo_path, int threads,
+                                        BuddyScanCounts* counts) {
+  Plan& plan = *plan_;
+  plan.next_window = 0;
+  KHOD_RETURN_IF_ERROR(
+      RunShares(threads, [&](int i) { return ScanWindows(reader, baseline, parts_[i].get()); }));
+  CheckCarriedFlags(baseline, meminfo_path, threads, counts);
+  PlanFlagReads(threads);
+  return RunShares(threads, [&](int i) {
+    return ReadFlags(reader.frames(), plan.read_cuts[i], plan.read_cuts[i + 1]);
+  });
+}
+
+void BuddyScanner::TakeBaseline(const FolioList& folios, uint64_t total,
+                                const std::function<void(uint64_t)>& progress,
+                                FolioExtentBuilder* out, BuddyScanCounts* counts) {
+  *out = FolioExtentBuilder();
+  out->Assign(folios);
+  for (const FolioExtent& e : folios) counts->flags_carried += e.pages();
+  counts->matched_baseline = true;
+  if (progress) progress(total);
+}
+
 Status BuddyScanner::ScanSpans(const PageWindowReader& reader, const FlagBaseline& baseline,
                                uint64_t total, const std::vector<PageSpan>& spans,
                                const std::string& meminfo_path, int threads,
@@ -418,12 +434,8 @@ Status BuddyScanner::ScanSpans(const PageWindowReader& reader, const FlagBaselin
   *counts = BuddyScanCounts();
   const FolioList& folios = *baseline.folios();
   if (spans.empty()) {  // nothing changed: the baseline's extents
-    *out = FolioExtentBuilder();
-    out->Assign(folios);
-    for (const FolioExtent& e : folios) counts->flags_carried += e.pages();
-    counts->matched_baseline = true;
+    TakeBaseline(folios, total, progress, out, counts);
     counts->changes_only = true;
-    if (progress) progress(total);
     return Status::Ok();
   }
   Plan& plan = *plan_;
@@ -447,14 +459,7 @@ Status BuddyScanner::ScanSpans(const PageWindowReader& reader, const FlagBaselin
     parts_[i]->runs.clear();
     parts_[i]->flags.clear();
   }
-  plan.next_window = 0;
-  KHOD_RETURN_IF_ERROR(
-      RunShares(threads, [&](int i) { return ScanWindows(reader, baseline, parts_[i].get()); }));
-  CheckCarriedFlags(baseline, meminfo_path, threads, counts);
-  PlanFlagReads(threads);
-  KHOD_RETURN_IF_ERROR(RunShares(threads, [&](int i) {
-    return ReadFlags(reader.frames(), plan.read_cuts[i], plan.read_cuts[i + 1]);
-  }));
+  KHOD_RETURN_IF_ERROR(ScanPlannedWindows(reader, baseline, meminfo_path, threads, counts));
   // In file order: the baseline's extents between the windows, clipped to
   // the pages no window covers, then each window's runs.
   FolioExtentBuilder b;

@@ -97,6 +97,12 @@ class BuddyScanner {
   void CheckCarriedFlags(const FlagBaseline& baseline, const std::string& meminfo_path, int threads,
                          BuddyScanCounts* counts);
   void PlanFlagReads(int threads);
+  Status ScanPlannedWindows(const PageWindowReader& reader, const FlagBaseline& baseline,
+                            const std::string& meminfo_path, int threads, BuddyScanCounts* counts);
+  // The baseline's extents as the capture's: nothing changed since it.
+  static void TakeBaseline(const FolioList& folios, uint64_t total,
+                           const std::function<void(uint64_t)>& progress, FolioExtentBuilder* out,
+                           BuddyScanCounts* counts);
   Status ReadFlags(const PageFrameReader& frames, size_t first, size_t last) const;
   void BuildExtents(size_t first, size_t last, FolioExtentBuilder* b) const;
 
