@@ -191,46 +191,46 @@ TEST(RestoreGmemsTest, WarmHandleIsTakenOnlyForTheSameCarriedFd) {
   ::close(carried);
 }
 
-TEST(RestoreGmemsTest, AnOfferBesideACarriedFdIsNotUsedAndSaysSo) {
-  const int carried = Memfd(), offered = Memfd();
+// One frozen gmem `token` that came with a carried fd and for which the VMM
+// also offers a target of its own.
+struct CarriedAndOffered {
+  explicit CarriedAndOffered(uint64_t token) : carried(Memfd()), offered(Memfd()) {
+    snap.gmems.push_back(Frozen(token));
+    targets[token] = RebuildTarget{UniqueFd(offered), "guest_memfd fd 9 of pid 77 (VM 1)"};
+    in.carried[token] = carried;
+    in.targets = &targets;
+  }
+  ~CarriedAndOffered() { ::close(carried); }
+  const int carried, offered;
   Snapshot snap;
-  snap.gmems.push_back(Frozen(3));
   std::map<uint64_t, RebuildTarget> targets;
-  targets[3] = RebuildTarget{UniqueFd(offered), "guest_memfd fd 9 of pid 77 (VM 1)"};
   GmemRestoreInputs in;
-  in.carried[3] = carried;
-  in.targets = &targets;
+};
+
+TEST(RestoreGmemsTest, AnOfferBesideACarriedFdIsNotUsedAndSaysSo) {
+  CarriedAndOffered g(3);
   FakeOpener opener;
-  Result<RestoredGmems> r = RestoreGmems(snap, in, &opener);
+  Result<RestoredGmems> r = RestoreGmems(g.snap, g.in, &opener);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(opener.adopted_inodes, std::vector<ino_t>({InodeOf(carried)}));
+  EXPECT_EQ(opener.adopted_inodes, std::vector<ino_t>({InodeOf(g.carried)}));
   EXPECT_TRUE(Contains(r->notes,
                        "gmem 3: the offered guest_memfd fd 9 of pid 77 (VM 1) is not "
                        "used, the carried fd was adopted"));
-  EXPECT_EQ(targets[3].fd.get(), offered);  // still the caller's
-  ::close(carried);
+  EXPECT_EQ(g.targets[3].fd.get(), g.offered);  // still the caller's
 }
 
 TEST(RestoreGmemsTest, ForcedRebuildGoesIntoTheOfferedTarget) {
-  const int carried = Memfd(), offered = Memfd();
-  const ino_t offered_inode = InodeOf(offered);
-  Snapshot snap;
-  snap.gmems.push_back(Frozen(4));
-  std::map<uint64_t, RebuildTarget> targets;
-  targets[4] = RebuildTarget{UniqueFd(offered), "guest_memfd fd 9 of pid 77 (VM 1)"};
-  GmemRestoreInputs in;
-  in.carried[4] = carried;
-  in.targets = &targets;
-  in.force_rebuild = true;
+  CarriedAndOffered g(4);
+  const ino_t offered_inode = InodeOf(g.offered);
+  g.in.force_rebuild = true;
   FakeOpener opener;
-  Result<RestoredGmems> r = RestoreGmems(snap, in, &opener);
+  Result<RestoredGmems> r = RestoreGmems(g.snap, g.in, &opener);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(opener.adopted_inodes, std::vector<ino_t>({offered_inode}));
   EXPECT_EQ(r->handles[4]->how, "rebuilt into the VMM's guest_memfd fd 9 of pid 77 (VM 1)");
-  EXPECT_FALSE(targets[4].fd.valid());  // handed to the opener
+  EXPECT_FALSE(g.targets[4].fd.valid());  // handed to the opener
   EXPECT_EQ(r->rebuilt, 1u);
   EXPECT_EQ(r->adopted, 0u);
-  ::close(carried);
 }
 
 TEST(RestoreGmemsTest, RebuildOfAGuestMemfdTellsTheVmmToOfferOneAndAMemfdsDoesNot) {
