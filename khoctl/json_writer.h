@@ -2,6 +2,11 @@
 // indentation bookkeeping so callers only say what goes where. 64-bit tokens
 // and PFNs are written by callers as hex strings: JSON readers often keep
 // numbers as doubles, which cannot hold them exactly.
+// Only `khoctl inspect --json` uses it: the replies of khod go through
+// protobuf's MessageToJsonString (khoctl/proto_json.h), but inspect prints a
+// summary of a decoded snapshot, not a message, and protobuf's JSON mapping
+// would quote every 64-bit count and size as a string, changing the types
+// its readers parse.
 #ifndef KHOD_KHOCTL_JSON_WRITER_H_
 #define KHOD_KHOCTL_JSON_WRITER_H_
 
