@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,6 +59,21 @@ std::pair<double, double> AlternatingMediansMs(A&& a, B&& b) {
   std::sort(ta.begin(), ta.end());
   std::sort(tb.begin(), tb.end());
   return {ta[ta.size() / 2], tb[tb.size() / 2]};
+}
+
+// RssAnon of /proc/self/status, in KiB (0 when unreadable).
+uint64_t RssAnonKb() {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  uint64_t kb = 0;
+  while (status >> key) {
+    if (key == "RssAnon:") {
+      status >> kb;
+      return kb;
+    }
+    status.ignore(1 << 20, '\n');
+  }
+  return 0;
 }
 
 // The floor: what any capture must read, and nothing else.
@@ -155,6 +171,10 @@ int Run(int threads, bool shmem) {
         "%.3f ms per GiB per core\n",
         (std::to_string(gib) + "G").c_str(), walk_1, walk_n, cpus,
         walk_n * cpus / static_cast<double>(gib));
+    // khod's own memory for this file: anonymous RSS (its extents, windows
+    // and buffers; the guest's pages are file pages, not counted there).
+    std::printf("%-6s anonymous RSS after the captures: %.1f MiB for %zu extents\n",
+                (std::to_string(gib) + "G").c_str(), RssAnonKb() / 1024.0, g.folios.size());
     ::munmap(map, size);
   }
   return 0;
