@@ -9,21 +9,12 @@
 #include <climits>
 #include <vector>
 
+#include "common/atomic_file.h"
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
 
 namespace khod {
 namespace {
-
-Status WriteAll(int fd, std::string_view data, const std::string& named) {
-  while (!data.empty()) {
-    const ssize_t w = ::write(fd, data.data(), data.size());
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return Status::FromErrno("write " + named, w < 0 ? errno : EIO);
-    data.remove_prefix(static_cast<size_t>(w));
-  }
-  return Status::Ok();
-}
 
 // mkdirat (unless mode is 0) + open of one directory; absent is an error.
 Result<int> OpenDirAt(int at, const std::string& name, const std::string& named, mode_t mode) {
@@ -216,9 +207,7 @@ Status SafeDir::WriteNew(std::string_view name, std::string_view data) const {
   const int f =
       ::openat(fd(), n.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (f < 0) return Status::FromErrno("create " + named, errno);
-  Status s = WriteAll(f, data, named);
-  if (s.ok() && ::fsync(f) != 0) s = Status::FromErrno("fsync " + named, errno);
-  if (::close(f) != 0 && s.ok()) s = Status::FromErrno("close " + named, errno);
+  Status s = WriteSyncClose(f, data, named);
   if (!s.ok()) ::unlinkat(fd(), n.c_str(), 0);
   return s;
 }
@@ -227,13 +216,7 @@ Status SafeDir::Replace(std::string_view name, std::string_view data) const {
   KHOD_RETURN_IF_ERROR(CheckFileName(name, "file name"));
   const std::string n(name), tmp = n + ".tmp";
   KHOD_RETURN_IF_ERROR(WriteNew(tmp, data));  // written and fsync'd, or removed
-  if (::renameat(fd(), tmp.c_str(), fd(), n.c_str()) != 0) {
-    const int err = errno;
-    ::unlinkat(fd(), tmp.c_str(), 0);
-    return Status::FromErrno("rename " + PathOf(tmp) + " -> " + PathOf(n), err);
-  }
-  // The rename is durable only once the directory entry is.
-  return Sync();
+  return RenameDurably(fd(), path_, tmp, n);
 }
 
 Result<std::string> SafeDir::Read(std::string_view name, const FileReadOptions& opts) const {

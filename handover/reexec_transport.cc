@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "common/atomic_file.h"
 #include "common/file_read.h"
 #include "common/numbers.h"
 #include "common/status_macros.h"
@@ -19,16 +20,9 @@ namespace {
 Status WriteBlobMemfd(const std::string& blob, int* out) {
   int fd = ::memfd_create("khod-handover-blob", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) return Status::FromErrno("memfd_create(handover blob)", errno);
-  size_t off = 0;
-  while (off < blob.size()) {
-    ssize_t w = ::write(fd, blob.data() + off, blob.size() - off);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) {
-      int err = errno;
-      ::close(fd);
-      return Status::FromErrno("write handover memfd", err);
-    }
-    off += static_cast<size_t>(w);
+  if (Status written = WriteAll(fd, blob, "handover memfd"); !written.ok()) {
+    ::close(fd);
+    return written;
   }
   // Sealed: nothing in between can alter what the new khod reads.
   if (::fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {

@@ -6,33 +6,16 @@
 
 #include <cerrno>
 #include <climits>
-#include <cstdio>
 #include <cstdlib>
-#include <random>
 #include <utility>
 
+#include "common/atomic_file.h"
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
 
 namespace khod {
 
 namespace {
-
-Status WriteAll(int fd, const std::string& data, const std::string& what) {
-  for (size_t done = 0; done < data.size();) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Status::FromErrno("write " + what, n < 0 ? errno : EIO);
-    done += static_cast<size_t>(n);
-  }
-  return Status::Ok();
-}
-
-std::string DirName(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
 
 // A device or FIFO (-o /dev/null, -o /dev/stdout): renaming over it would
 // replace the node, so the bytes go straight in.
@@ -76,33 +59,7 @@ Status WriteWholeFile(const std::string& path, const std::string& data) {
     mode = st.st_mode & 07777;
     keep_mode = true;
   }
-  // A unique name: OUT.tmp may be someone's file, and two writers must not collide.
-  std::random_device rd;
-  std::string tmp;
-  UniqueFd f;
-  for (int attempt = 0; !f.valid(); ++attempt) {
-    char suffix[32];
-    std::snprintf(suffix, sizeof suffix, ".tmp-%d-%08x", static_cast<int>(::getpid()), rd());
-    tmp = target + suffix;
-    f.reset(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
-    if (!f.valid() && (errno != EEXIST || attempt >= 100))
-      return Status::FromErrno("create " + tmp + " (for " + path + ")", errno);
-  }
-  Status s = WriteAll(f.get(), data, tmp);
-  if (s.ok() && keep_mode && ::fchmod(f.get(), mode) != 0)
-    s = Status::FromErrno("chmod " + tmp, errno);
-  if (s.ok() && ::fsync(f.get()) != 0) s = Status::FromErrno("fsync " + tmp, errno);
-  if (::close(f.release()) != 0 && s.ok()) s = Status::FromErrno("close " + tmp, errno);
-  if (s.ok() && ::rename(tmp.c_str(), target.c_str()) != 0)
-    s = Status::FromErrno("rename " + tmp + " to " + target, errno);
-  if (!s.ok()) {
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  // The rename itself must survive a crash too.
-  UniqueFd dir(::open(DirName(target).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir.valid()) ::fsync(dir.get());
-  return Status::Ok();
+  return ReplaceFileAtPath(target, data, mode, keep_mode, path);
 }
 
 }  // namespace khod

@@ -3,6 +3,7 @@
 #ifndef KHOD_TESTS_FIXTURE_H_
 #define KHOD_TESTS_FIXTURE_H_
 
+#include <dirent.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -13,9 +14,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 namespace khod {
 
@@ -81,6 +85,24 @@ class TempDir {
 
   std::string path_;
 };
+
+// The bytes of the file at `path` ("" when it cannot be read).
+inline std::string ReadTestFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// The names in directory `dir` but "." and "..", in readdir order.
+inline std::vector<std::string> DirNames(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(dir.c_str());
+  while (dirent* e = d ? ::readdir(d) : nullptr)
+    if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") out.push_back(e->d_name);
+  if (d) ::closedir(d);
+  return out;
+}
 
 // A memfd of `size` bytes of this process, holes until Fill writes some: what a VMM's guest
 // memory looks like to khod's shmem capture.

@@ -20,24 +20,8 @@
 namespace khod {
 namespace {
 
-std::string Slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 void Put(const std::string& path, const std::string& data) {
   std::ofstream(path, std::ios::binary) << data;
-}
-
-std::vector<std::string> Names(const std::string& dir) {
-  std::vector<std::string> out;
-  DIR* d = ::opendir(dir.c_str());
-  while (dirent* e = d ? ::readdir(d) : nullptr)
-    if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") out.push_back(e->d_name);
-  if (d) ::closedir(d);
-  return out;
 }
 
 class FileIoTest : public ::testing::Test {
@@ -50,21 +34,21 @@ class FileIoTest : public ::testing::Test {
 TEST_F(FileIoTest, ReplacesFileAndLeavesNoTemporary) {
   Put(P("out"), "old");
   ASSERT_TRUE(WriteWholeFile(P("out"), "new blob").ok());
-  EXPECT_EQ(Slurp(P("out")), "new blob");
-  EXPECT_EQ(Names(dir_), std::vector<std::string>{"out"});
+  EXPECT_EQ(ReadTestFile(P("out")), "new blob");
+  EXPECT_EQ(DirNames(dir_), std::vector<std::string>{"out"});
 }
 
 TEST_F(FileIoTest, SiblingNamedTmpIsNotClobbered) {
   Put(P("out.tmp"), "someone else's file");
   ASSERT_TRUE(WriteWholeFile(P("out"), "blob").ok());
-  EXPECT_EQ(Slurp(P("out.tmp")), "someone else's file");
-  EXPECT_EQ(Slurp(P("out")), "blob");
+  EXPECT_EQ(ReadTestFile(P("out.tmp")), "someone else's file");
+  EXPECT_EQ(ReadTestFile(P("out")), "blob");
 }
 
 TEST_F(FileIoTest, FifoStaysFifoAndGetsTheBytes) {
   ASSERT_EQ(::mkfifo(P("fifo").c_str(), 0600), 0);
   std::string got;
-  std::thread reader([&] { got = Slurp(P("fifo")); });
+  std::thread reader([&] { got = ReadTestFile(P("fifo")); });
   Status s = WriteWholeFile(P("fifo"), "through the pipe");
   reader.join();
   ASSERT_TRUE(s.ok()) << s.ToString();
@@ -81,7 +65,7 @@ TEST_F(FileIoTest, SymlinkStaysLinkAndTargetIsReplaced) {
   struct stat st;
   ASSERT_EQ(::lstat(P("link").c_str(), &st), 0);
   EXPECT_TRUE(S_ISLNK(st.st_mode));
-  EXPECT_EQ(Slurp(P("real")), "new");
+  EXPECT_EQ(ReadTestFile(P("real")), "new");
 }
 
 TEST_F(FileIoTest, KeepsModeOfReplacedFile) {
@@ -98,7 +82,7 @@ TEST_F(FileIoTest, DirectoryAndEmptyPathAreRefused) {
   Status s = WriteWholeFile(P("d"), "x");
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("is a directory"), std::string::npos) << s.message();
-  EXPECT_TRUE(Names(P("d")).empty());
+  EXPECT_TRUE(DirNames(P("d")).empty());
   Status e = WriteWholeFile("", "x");
   EXPECT_FALSE(e.ok());
   EXPECT_NE(e.message().find("empty"), std::string::npos) << e.message();
