@@ -116,6 +116,23 @@ TEST(VmmFixtureCliTest, GuestMemfdPoliciesStayAndSlotsHaveAddresses) {
       << after.str();
 }
 
+// Guests over 1 GiB: the two memslots must not overlap in guest-physical
+// addresses (KVM refuses that with EEXIST), as they did when each began at
+// slot << 30.
+TEST(VmmFixtureCliTest, GuestMemfdsOverOneGibGetSlotsThatDoNotOverlap) {
+  if (::access("/dev/kvm", R_OK | W_OK) != 0)
+    GTEST_SKIP() << "/dev/kvm is missing on this machine: no guest_memfd";
+  auto fx = VmmFixtureProcess::Start({"--shmem-mib", "0", "--gmem-mib", "1536", "--no-populate"});
+  ASSERT_TRUE(fx.ok()) << fx.status().ToString();
+  const v1::VmmDeclaration& decl = (*fx)->report().declaration();
+  ASSERT_EQ(decl.vms_size(), 1);
+  ASSERT_EQ(decl.vms(0).memslots_size(), 2);
+  const auto& a = decl.vms(0).memslots(0);
+  const auto& b = decl.vms(0).memslots(1);
+  EXPECT_EQ(a.npages(), 1536u * 256);
+  EXPECT_LE(a.base_gfn() + a.npages(), b.base_gfn());
+}
+
 uint64_t NrHugepages() {
   std::ifstream f("/proc/sys/vm/nr_hugepages");
   uint64_t v = 0;

@@ -534,7 +534,9 @@ int Main(int argc, char** argv) {
         if (!s.ok()) return fail(s);
         // userspace_addr: the file's own mapping, as a VMM of MMAP guest_memfds has it.
         const uint64_t uaddr = reinterpret_cast<uint64_t>(f.map ? f.map : f.private_map);
-        const uint64_t gpa = static_cast<uint64_t>(i) << 30;
+        // Each slot in a 1 GiB-aligned guest-physical range of its own, however big.
+        const uint64_t gib = uint64_t{1} << 30;
+        const uint64_t gpa = static_cast<uint64_t>(i) * ((size + gib - 1) / gib * gib);
         s = vm->SetGuestMemfdRegion(static_cast<uint32_t>(i), gpa, size, uaddr, f.fd.get(), 0);
         if (!s.ok()) return fail(s);
         v1::DeclaredMemslot m;
