@@ -34,10 +34,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -50,6 +48,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/content_floor.h"
 #include "bench/guest_memory.h"
 #include "common/flags.h"
 #include "common/numbers.h"
@@ -92,70 +91,6 @@ double CopyOutAndIn(int memfd, uint64_t bytes, const std::string& dir) {
   ::munmap(mem, bytes);
   ::unlink(path.c_str());
   return ms;
-}
-
-// The floor of a content proof: every byte read once. A plain read (64-bit
-// words summed) against XXH3 of the same bytes, on 1 thread and on `threads`,
-// each over an equal share, through a mapping populated beforehand so that
-// neither pays page faults (khod hashes through a mapping it holds).
-struct ContentCost {
-  int threads = 1;
-  double read_1_ms = 0, hash_1_ms = 0, read_n_ms = 0, hash_n_ms = 0;
-  // A plain read through a fresh mapping, its page faults included: what a
-  // khod that has not held a mapping since before pays on top.
-  double fresh_read_n_ms = 0;
-  // mmap(MAP_POPULATE) of the whole file: a fresh mapping's page table filled
-  // in one call instead of one fault per page.
-  double populate_ms = 0;
-};
-
-uint64_t SumWords(const char* p, uint64_t bytes) {
-  const uint64_t* w = reinterpret_cast<const uint64_t*>(p);
-  uint64_t a = 0, b = 0, c = 0, d = 0;
-  for (uint64_t i = 0; i + 4 <= bytes / 8; i += 4)
-    a += w[i], b += w[i + 1], c += w[i + 2], d += w[i + 3];
-  return a + b + c + d;
-}
-
-// Runs `f(begin, bytes)` over `threads` equal shares of [p, p + bytes); ms.
-template <typename F>
-double Parallel(const char* p, uint64_t bytes, int threads, F f) {
-  const uint64_t share = bytes / static_cast<uint64_t>(threads) / 4096 * 4096;
-  std::vector<std::thread> ts;
-  const auto t0 = Clock::now();
-  for (int i = 0; i < threads; ++i) {
-    const uint64_t off = share * static_cast<uint64_t>(i);
-    const uint64_t n = i + 1 == threads ? bytes - off : share;
-    ts.emplace_back([=] { f(p + off, n); });
-  }
-  for (std::thread& t : ts) t.join();
-  return Ms(Clock::now() - t0);
-}
-
-// Where the reads' results go, so that the compiler keeps the reads.
-std::atomic<uint64_t> g_sink{0};
-
-std::optional<ContentCost> MeasureContentCost(int memfd, uint64_t bytes, int threads) {
-  auto read = [](const char* b, uint64_t n) { g_sink += SumWords(b, n); };
-  ContentCost c;
-  void* fresh = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, memfd, 0);
-  if (fresh == MAP_FAILED) return std::nullopt;
-  c.fresh_read_n_ms = Parallel(static_cast<const char*>(fresh), bytes, threads, read);
-  ::munmap(fresh, bytes);
-  const auto t_populate = Clock::now();
-  void* m = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED | MAP_POPULATE, memfd, 0);
-  if (m == MAP_FAILED) return std::nullopt;
-  c.populate_ms = Ms(Clock::now() - t_populate);
-  const char* p = static_cast<const char*>(m);
-  auto hash = [](const char* b, uint64_t n) { g_sink += XXH3_64bits(b, n); };
-  c.threads = threads;
-  Parallel(p, bytes, 1, read);  // warm: the page tables, the caches' state
-  c.read_1_ms = Parallel(p, bytes, 1, read);
-  c.hash_1_ms = Parallel(p, bytes, 1, hash);
-  c.read_n_ms = Parallel(p, bytes, threads, read);
-  c.hash_n_ms = Parallel(p, bytes, threads, hash);
-  ::munmap(m, bytes);
-  return c;
 }
 
 // One file khod attaches: `fd` of process `pid`.
