@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "state/snapshot.h"
+#include "kernel/memory_facts.h"
 
 namespace khod {
 

@@ -10,7 +10,7 @@
 
 #include "common/status.h"
 #include "common/unique_fd.h"
-#include "state/snapshot.h"
+#include "kernel/memory_facts.h"
 
 namespace khod {
 

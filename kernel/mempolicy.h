@@ -9,7 +9,7 @@
 #include <cstddef>
 
 #include "common/status.h"
-#include "state/snapshot.h"
+#include "kernel/memory_facts.h"
 
 namespace khod {
 

@@ -12,7 +12,7 @@
 #include <string_view>
 
 #include "common/status.h"
-#include "state/snapshot.h"
+#include "kernel/memory_facts.h"
 
 namespace khod {
 

@@ -11,7 +11,7 @@
 
 #include <string>
 
-#include "state/snapshot.h"
+#include "kernel/memory_facts.h"
 
 namespace khod {
 

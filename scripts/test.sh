@@ -15,6 +15,7 @@
 # (tests/fixture.h), under TEST_TMPDIR or, for a socket path TEST_TMPDIR is too long for,
 # /tmp/khod-<tag>-*, <tag> naming this checkout (KHOD_TEST_TAG), so runs from other checkouts
 # at the same time are not counted.
+# First scripts/check_layers.sh: a dependency against khod's layers fails the run.
 # Arguments go to every bazel test.
 # Tests that need /dev/kvm, root or hugepages skip with the reason when absent.
 set -uo pipefail
@@ -51,6 +52,8 @@ run_pass() {
   python3 scripts/collect_test_xml.py "$results/$name.bep.json" "$results/xml/$name" $targets
   echo "=== pass $name: $((SECONDS - start)) s" >&2
 }
+
+scripts/check_layers.sh || status=1
 
 for pass in ${KHOD_TEST_PASSES:-plain asan}; do
   case $pass in

@@ -14,6 +14,7 @@
 
 #include "common/hex.h"  // Hex(): how snapshot values are shown
 #include "common/huge_page_allocator.h"
+#include "kernel/memory_facts.h"  // FileKind, Mempolicy: what the kernel says of a file
 #include "state/attribute_map.h"
 
 namespace khod {
@@ -24,13 +25,6 @@ enum class Provenance : uint8_t {
   kKernel = 0,     // captured from the running kernel
   kModel = 1,      // captured from khod's model of in-flight kernel features
   kSynthetic = 2,  // generated (khoctl synth, tests, benchmarks)
-};
-
-// What kind of file holds the memory.
-enum class FileKind : uint8_t {
-  kGuestMemfd = 0,     // anon_inode:[kvm-gmem]
-  kHugetlbMemfd = 1,   // memfd_create(MFD_HUGETLB): the real HugeTLB path here
-  kShmemMemfd = 2,     // plain memfd (shmem)
 };
 
 // Source of folios.
@@ -61,8 +55,8 @@ struct FolioExtent {
   uint64_t pages() const { return uint64_t{nr_folios} << order; }
   uint64_t end_index() const { return first_index + pages(); }
   bool operator==(const FolioExtent& o) const {
-    return first_index == o.first_index && first_pfn == o.first_pfn &&
-           nr_folios == o.nr_folios && order == o.order && flags == o.flags;
+    return first_index == o.first_index && first_pfn == o.first_pfn && nr_folios == o.nr_folios &&
+           order == o.order && flags == o.flags;
   }
 };
 
@@ -77,19 +71,6 @@ struct ContentHash {
   uint64_t xxh3 = 0;
   bool operator==(const ContentHash& o) const {
     return first_index == o.first_index && count == o.count && xxh3 == o.xxh3;
-  }
-};
-
-// NUMA mempolicy: of the inode where the file has a shared policy (shmem,
-// HugeTLB memfds; guest_memfd from Linux 6.19), else of one VMM mapping.
-struct Mempolicy {
-  int32_t mode = 0;                // MPOL_DEFAULT=0, PREFERRED=1, BIND=2, INTERLEAVE=3, ...
-  uint32_t mode_flags = 0;         // MPOL_F_STATIC_NODES, MPOL_F_RELATIVE_NODES, ...
-  std::vector<uint64_t> nodemask;  // bit n of word n/64 = node n; trailing zero words trimmed
-  int32_t home_node = -1;          // -1: none
-  bool operator==(const Mempolicy& o) const {
-    return mode == o.mode && mode_flags == o.mode_flags && nodemask == o.nodemask &&
-           home_node == o.home_node;
   }
 };
 
@@ -108,11 +89,11 @@ struct SplitRun {
 // merge = folio restructuring"). It outlives the fd: the kernel needs it to
 // merge the pieces back before the folio returns to HugeTLB.
 struct RestructureRecord {
-  uint64_t index = 0;          // first page of the original huge folio in the file
+  uint64_t index = 0;  // first page of the original huge folio in the file
   uint64_t head_pfn = kPfnUnknown;
   uint8_t original_order = 0;  // hstate order: 9 (2 MiB) or 18 (1 GiB)
   uint64_t memcg_id = 0;
-  bool in_progress = false;    // a split or merge was under way at capture
+  bool in_progress = false;      // a split or merge was under way at capture
   std::vector<SplitRun> layout;  // current split layout, ordered by offset, covering the folio
   bool operator==(const RestructureRecord& o) const {
     return index == o.index && head_pfn == o.head_pfn && original_order == o.original_order &&
@@ -122,13 +103,13 @@ struct RestructureRecord {
 
 // One KVM memslot (struct kvm_userspace_memory_region2) bound to a guest_memfd.
 struct Memslot {
-  uint32_t slot = 0;          // low 16 bits: slot id, high 16: address space
-  uint32_t flags = 0;         // KVM_MEM_GUEST_MEMFD = 1 << 2, ...
+  uint32_t slot = 0;   // low 16 bits: slot id, high 16: address space
+  uint32_t flags = 0;  // KVM_MEM_GUEST_MEMFD = 1 << 2, ...
   uint64_t base_gfn = 0;
   uint64_t npages = 0;
   uint64_t userspace_addr = 0;
-  uint64_t gmem_token = 0;    // which guest_memfd (GuestMemfd::token)
-  uint64_t gmem_offset = 0;   // bytes into the guest_memfd
+  uint64_t gmem_token = 0;   // which guest_memfd (GuestMemfd::token)
+  uint64_t gmem_offset = 0;  // bytes into the guest_memfd
   uint16_t address_space() const { return static_cast<uint16_t>(slot >> 16); }
   bool operator==(const Memslot& o) const {
     return slot == o.slot && flags == o.flags && base_gfn == o.base_gfn && npages == o.npages &&
@@ -138,8 +119,8 @@ struct Memslot {
 };
 
 struct Vm {
-  uint64_t token = 0;     // stable across the handover
-  uint32_t vm_type = 0;   // KVM_CREATE_VM type
+  uint64_t token = 0;    // stable across the handover
+  uint32_t vm_type = 0;  // KVM_CREATE_VM type
   std::vector<Memslot> memslots;
   bool operator==(const Vm& o) const {
     return token == o.token && vm_type == o.vm_type && memslots == o.memslots;
@@ -199,31 +180,32 @@ struct MappingPolicy {
 };
 
 struct GuestMemfd {
-  uint64_t token = 0;       // stable across the handover (the LUO token)
-  uint64_t inode = 0;       // st_ino on the capturing kernel (informational)
-  std::string name;         // operator's label
+  uint64_t token = 0;  // stable across the handover (the LUO token)
+  uint64_t inode = 0;  // st_ino on the capturing kernel (informational)
+  std::string name;    // operator's label
   Provenance provenance = Provenance::kKernel;
   FileKind kind = FileKind::kGuestMemfd;
-  uint64_t size = 0;        // bytes, multiple of page_size
-  uint64_t flags = 0;       // GUEST_MEMFD_FLAG_MMAP = 1, GUEST_MEMFD_FLAG_INIT_SHARED = 2
+  uint64_t size = 0;   // bytes, multiple of page_size
+  uint64_t flags = 0;  // GUEST_MEMFD_FLAG_MMAP = 1, GUEST_MEMFD_FLAG_INIT_SHARED = 2
   // Bits of `flags` whose value the kernel showed (or, for memfds, that do not
   // apply: all ones). A bit outside the mask is not known: flags 2 cannot be
   // told from 0, and INIT_SHARED is seen only from positive evidence.
   uint64_t flags_known = ~0ull;
   Backing backing = Backing::kBuddy;
-  uint8_t hstate_order = 0; // 0 for buddy; 9 or 18 for HugeTLB
-  uint64_t vm_token = 0;    // 0: not bound to a VM
+  uint8_t hstate_order = 0;  // 0 for buddy; 9 or 18 for HugeTLB
+  uint64_t vm_token = 0;     // 0: not bound to a VM
   PolicySource policy_source = PolicySource::kInode;
-  Mempolicy policy;                             // kInode only
-  std::vector<MappingPolicy> mapping_policies;  // kVmmMappings only; ordered by (first_index, pid, start_address)
+  Mempolicy policy;  // kInode only
+  std::vector<MappingPolicy>
+      mapping_policies;  // kVmmMappings only; ordered by (first_index, pid, start_address)
   // Ordered, disjoint, covering [0, pages): how each range was observed.
   // Empty means one kFull range over the whole file (snapshots of format 1.0,
   // synthetic and MODEL files); a kernel capture always fills it.
   std::vector<VisibilityRange> visibility;
-  FolioList folios;                            // ordered by first_index, disjoint
-  AttributeMap attributes;                     // per-page attributes (private bit)
-  std::vector<RestructureRecord> restructures; // ordered by index
-  std::vector<ContentHash> hashes;             // ordered by first_index, disjoint
+  FolioList folios;                             // ordered by first_index, disjoint
+  AttributeMap attributes;                      // per-page attributes (private bit)
+  std::vector<RestructureRecord> restructures;  // ordered by index
+  std::vector<ContentHash> hashes;              // ordered by first_index, disjoint
 
   uint64_t pages(uint32_t page_size) const { return size / page_size; }
   bool operator==(const GuestMemfd& o) const;
@@ -239,9 +221,8 @@ struct SnapshotHeader {
   uint32_t page_size = 4096;
   bool operator==(const SnapshotHeader& o) const {
     return format_major == o.format_major && format_minor == o.format_minor &&
-           producer == o.producer && kernel_release == o.kernel_release &&
-           boot_id == o.boot_id && capture_time_ns == o.capture_time_ns &&
-           page_size == o.page_size;
+           producer == o.producer && kernel_release == o.kernel_release && boot_id == o.boot_id &&
+           capture_time_ns == o.capture_time_ns && page_size == o.page_size;
   }
 };
 

@@ -1,0 +1,34 @@
+// Plain facts the kernel reports about a file that holds guest memory, with
+// no dependency on khod's snapshot model: kernel/ returns these, and
+// state/snapshot.h builds its domain types (GuestMemfd, Snapshot) on them.
+#ifndef KHOD_KERNEL_MEMORY_FACTS_H_
+#define KHOD_KERNEL_MEMORY_FACTS_H_
+
+#include <cstdint>
+#include <vector>
+
+namespace khod {
+
+// What kind of file holds the memory.
+enum class FileKind : uint8_t {
+  kGuestMemfd = 0,    // anon_inode:[kvm-gmem]
+  kHugetlbMemfd = 1,  // memfd_create(MFD_HUGETLB): the real HugeTLB path here
+  kShmemMemfd = 2,    // plain memfd (shmem)
+};
+
+// NUMA mempolicy: of the inode where the file has a shared policy (shmem,
+// HugeTLB memfds; guest_memfd from Linux 6.19), else of one VMM mapping.
+struct Mempolicy {
+  int32_t mode = 0;                // MPOL_DEFAULT=0, PREFERRED=1, BIND=2, INTERLEAVE=3, ...
+  uint32_t mode_flags = 0;         // MPOL_F_STATIC_NODES, MPOL_F_RELATIVE_NODES, ...
+  std::vector<uint64_t> nodemask;  // bit n of word n/64 = node n; trailing zero words trimmed
+  int32_t home_node = -1;          // -1: none
+  bool operator==(const Mempolicy& o) const {
+    return mode == o.mode && mode_flags == o.mode_flags && nodemask == o.nodemask &&
+           home_node == o.home_node;
+  }
+};
+
+}  // namespace khod
+
+#endif  // KHOD_KERNEL_MEMORY_FACTS_H_
