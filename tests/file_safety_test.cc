@@ -220,9 +220,10 @@ TEST_F(FileSafetyTest, DirectoryBeneathOneAnotherUserControlsIsRefusedNamingIt) 
   ASSERT_EQ(::chmod(above.c_str(), 0777), 0);
   EXPECT_TRUE(Has(SafeDir::Open(via + "/khod").status().message(), above + " (above"));
   ASSERT_EQ(::chmod(above.c_str(), 0755), 0);
-  if (::lchown(via.c_str(), 65534, 65534) == 0)
+  if (::lchown(via.c_str(), 65534, 65534) == 0) {
     EXPECT_TRUE(Has(SafeDir::Open(via + "/khod").status().message(),
                     via + " is a symbolic link owned by uid 65534"));
+  }
   // And a Session does not start beneath such a directory.
   ASSERT_EQ(::chmod(above.c_str(), 0777), 0);
   SessionOptions o;

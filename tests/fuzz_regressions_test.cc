@@ -34,7 +34,9 @@ TEST_P(FuzzRegression, RefusedWithAMessage) {
   const Regression& r = GetParam();
   std::string blob = ReadRegression(r.file);
   ASSERT_FALSE(blob.empty());
-  if (r.seal) ASSERT_TRUE(SealFdt(&blob).ok()) << r.file;
+  if (r.seal) {
+    ASSERT_TRUE(SealFdt(&blob).ok()) << r.file;
+  }
   Snapshot snap;
   Status st = r.format == BlobFormat::kFdt ? DecodeFdt(blob, &snap) : DecodeProto(blob, &snap);
   EXPECT_EQ(st.code(), Status::Code::kCorruption) << st.ToString();
