@@ -5,12 +5,15 @@
 #   plain  //tests/...
 #   asan   the tests that use neither daemon/, khoctl/ nor gRPC, built with --config=asan
 #          (ASan + UBSan), less tests tagged no_asan
-#   tsan   the tests of khod's threads (daemon:session, :server, :khod) built with
-#          --config=tsan, less tests tagged no_tsan
-# KHOD_TEST_PASSES picks passes (default "plain asan"; the tsan pass has not yet had a complete
-# run on this 2-core machine: KHOD_TEST_PASSES="plain asan tsan" adds it). The asan pass leaves
-# out the daemon, khoctl and gRPC tests to keep CI well inside its hour on 2 shared cores; each
-# pass's wall time is printed after it.
+#   tsan   the tests tagged "tsan", built with --config=tsan: khod's own threads (the session
+#          and its group commit, warm-ups and capture threads, the page-table walk in
+#          shares) without a gRPC server. The gRPC tests stay out: Debian's gRPC and abseil
+#          are prebuilt without TSan, and TSan reports races inside them (abseil's deadlock
+#          graph, gRPC's epoll poller) that no suppression can yet tell from khod's own
+#          handlers, which run on gRPC's threads.
+# KHOD_TEST_PASSES picks passes (default "plain asan tsan"). The asan pass leaves out the
+# daemon, khoctl and gRPC tests to keep CI well inside its hour on 2 shared cores; each pass's
+# wall time is printed after it.
 # A test that leaves an entry in /tmp fails the run: tests make their files in a TempDir
 # (tests/fixture.h), under TEST_TMPDIR or, for a socket path TEST_TMPDIR is too long for,
 # /tmp/khod-<tag>-*, <tag> naming this checkout (KHOD_TEST_TAG), so runs from other checkouts
@@ -55,7 +58,7 @@ run_pass() {
 
 scripts/check_layers.sh || status=1
 
-for pass in ${KHOD_TEST_PASSES:-plain asan}; do
+for pass in ${KHOD_TEST_PASSES:-plain asan tsan}; do
   case $pass in
     plain) run_pass plain 'tests(//tests/...)' -- "$@" ;;
     asan)
@@ -63,8 +66,7 @@ for pass in ${KHOD_TEST_PASSES:-plain asan}; do
         //khoctl/... + //third_party:grpc) except attr(tags, no_asan, tests(//tests/...))" \
         --config=asan -- "$@" ;;
     tsan)
-      run_pass tsan "rdeps(tests(//tests/...), //daemon:session + //daemon:server + \
-        //daemon:khod) except attr(tags, no_tsan, tests(//tests/...))" --config=tsan -- "$@" ;;
+      run_pass tsan "attr(tags, '\\btsan\\b', tests(//tests/...))" --config=tsan -- "$@" ;;
     *) echo "test.sh: unknown pass '$pass' (plain, asan, tsan)" >&2; status=1 ;;
   esac
 done
