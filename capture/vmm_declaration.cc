@@ -31,6 +31,32 @@ std::string Printable(std::string_view s) {
 // value ..." -> "vms[0].token: invalid value ...", "(files[0]) pid: Cannot find
 // field." -> "files[0].pid: no such field". A syntax error keeps its first line
 // (the rest quotes the input). Bytes that are not printable ASCII become '?'.
+// Where protobuf's JSON parser put something it could not name: Debian's
+// protobuf 3.21 accepts a nested key "" (`{"vms":[{"":[{}]}]}`) and keeps it
+// as an unknown field instead of refusing it as it refuses any other unknown
+// key. The path of the first message holding one, or "" when none does.
+std::string UnknownFieldPath(const google::protobuf::Message& m, const std::string& at) {
+  const google::protobuf::Reflection* r = m.GetReflection();
+  if (r->GetUnknownFields(m).field_count() > 0) return at.empty() ? "the top level" : at;
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  r->ListFields(m, &fields);
+  for (const google::protobuf::FieldDescriptor* f : fields) {
+    if (f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    const std::string name = at.empty() ? f->name() : at + "." + f->name();
+    if (f->is_repeated()) {
+      for (int i = 0; i < r->FieldSize(m, f); ++i) {
+        std::string p =
+            UnknownFieldPath(r->GetRepeatedMessage(m, f, i), name + "[" + std::to_string(i) + "]");
+        if (!p.empty()) return p;
+      }
+    } else {
+      std::string p = UnknownFieldPath(r->GetMessage(m, f), name);
+      if (!p.empty()) return p;
+    }
+  }
+  return "";
+}
+
 std::string DescribeJsonError(std::string_view message) {
   std::string m(message.substr(0, message.find('\n')));
   if (!m.empty() && m[0] == '(') {
@@ -124,6 +150,10 @@ Status ParseVmmDeclaration(std::string_view json, v1::VmmDeclaration* decl) {
   if (!status.ok())
     return Status::InvalidArgument("declaration: " +
                                    DescribeJsonError(std::string(status.message())));
+  const std::string unplaced = UnknownFieldPath(parsed, "");
+  if (!unplaced.empty())
+    return Status::InvalidArgument("declaration: " + unplaced +
+                                   " has a key that names no field (an empty key?)");
   Status checked = CheckAndComplete(*decl, &parsed);
   if (!checked.ok()) return Status::InvalidArgument("declaration: " + checked.message());
   decl->MergeFrom(parsed);

@@ -63,6 +63,19 @@ TEST(VmmDeclarationTest, UnknownFieldsAreRefusedNamingThem) {
   EXPECT_TRUE(Has(s, "vms[0].memslots[0].npage: no such field")) << s.message();
 }
 
+// Found by vmm_declaration_fuzzer: protobuf 3.21 keeps a nested key "" as an
+// unknown field instead of refusing it, so the declaration was accepted and did
+// not read back as written.
+TEST(VmmDeclarationTest, AnEmptyKeyInsideAMessageIsRefusedNamingWhere) {
+  v1::VmmDeclaration d;
+  Status s = ParseVmmDeclaration(R"({"vms":[{"":[{}]}]})", &d);
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("vms[0] has a key that names no field"), std::string::npos)
+      << s.ToString();
+  EXPECT_EQ(d.vms_size(), 0);
+  EXPECT_FALSE(ParseVmmDeclaration(R"({"":[{}]})", &d).ok());
+}
+
 TEST(VmmDeclarationTest, MissingRequiredFieldsAndBadAddressesAreNamed) {
   Status s = Check(R"({"vms":[{"memslots":[{"slot":0,"base_gfn":0,"gmem_fd":7}]}]})");
   EXPECT_TRUE(Has(s, "vms[0].memslots[0].npages: missing (required)")) << s.message();
