@@ -3,7 +3,6 @@
 // replaced whole; a failure names the path and leaves no partial file.
 #include "daemon/record_file.h"
 
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -17,15 +16,6 @@
 namespace khod {
 namespace {
 
-std::vector<std::string> Entries(const std::string& dir) {
-  std::vector<std::string> names;
-  DIR* d = ::opendir(dir.c_str());
-  while (dirent* e = d ? ::readdir(d) : nullptr)
-    if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") names.push_back(e->d_name);
-  if (d) ::closedir(d);
-  return names;
-}
-
 TEST(RecordFileTest, BlobIsWrittenUnderItsOwnNameWithNothingElseLeft) {
   const TempDir tmp("record-file");
   const std::string dir = tmp.path();
@@ -33,7 +23,7 @@ TEST(RecordFileTest, BlobIsWrittenUnderItsOwnNameWithNothingElseLeft) {
   Result<std::string> back = ReadWholeFile(dir + "/frozen-4.blob");
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(*back, "the blob");
-  EXPECT_EQ(Entries(dir), std::vector<std::string>{"frozen-4.blob"});
+  EXPECT_EQ(DirNames(dir), std::vector<std::string>{"frozen-4.blob"});
 }
 
 TEST(RecordFileTest, ALongerLeftoverUnderTheSameNameIsReplacedWhole) {
