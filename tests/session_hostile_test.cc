@@ -67,8 +67,9 @@ TEST_F(HostileSessionTest, RestoreWhereTheReexecDidNotHappenReturns) {
   auto done = std::make_shared<std::promise<Result<v1::PhaseReply>>>();
   std::future<Result<v1::PhaseReply>> restored = done->get_future();
   Session* session = s.get();
-  std::thread([done, session] { done->set_value(session->Restore(v1::RestoreRequest())); })
-      .detach();
+  std::thread([done, session] {
+    done->set_value(session->Restore(v1::RestoreRequest()));
+  }).detach();
   if (restored.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
     s.release();  // deadlocked: its mutex is never unlocked, so never destroyed
     FAIL() << "Restore did not return within 20 s (the session's mutex locked twice)";
@@ -93,9 +94,12 @@ enum class Fault {
 
 const char* FaultName(Fault f) {
   switch (f) {
-    case Fault::kFull: return "full tmpfs";
-    case Fault::kReadOnly: return "read-only dir";
-    case Fault::kRecordOnly: return "record write blocked";
+    case Fault::kFull:
+      return "full tmpfs";
+    case Fault::kReadOnly:
+      return "read-only dir";
+    case Fault::kRecordOnly:
+      return "record write blocked";
   }
   return "?";
 }
@@ -138,12 +142,16 @@ class FailedWriteTest : public SessionTest, public ::testing::WithParamInterface
   }
   void Mend() {
     switch (GetParam()) {
-      case Fault::kFull: ASSERT_EQ(::unlink((dir_ + "/filler").c_str()), 0); break;
+      case Fault::kFull:
+        ASSERT_EQ(::unlink((dir_ + "/filler").c_str()), 0);
+        break;
       case Fault::kReadOnly:
         ASSERT_EQ(::mount("tmpfs", dir_.c_str(), "tmpfs", MS_REMOUNT, nullptr), 0)
             << std::strerror(errno);
         break;
-      case Fault::kRecordOnly: ASSERT_EQ(::rmdir((dir_ + "/session.rec.tmp").c_str()), 0); break;
+      case Fault::kRecordOnly:
+        ASSERT_EQ(::rmdir((dir_ + "/session.rec.tmp").c_str()), 0);
+        break;
     }
   }
   std::string DurableRecord() {
@@ -297,9 +305,12 @@ INSTANTIATE_TEST_SUITE_P(Faults, FailedWriteTest,
                          ::testing::Values(Fault::kFull, Fault::kReadOnly, Fault::kRecordOnly),
                          [](const ::testing::TestParamInfo<Fault>& i) {
                            switch (i.param) {
-                             case Fault::kFull: return std::string("FullTmpfs");
-                             case Fault::kReadOnly: return std::string("ReadOnlyDir");
-                             case Fault::kRecordOnly: return std::string("RecordWriteBlocked");
+                             case Fault::kFull:
+                               return std::string("FullTmpfs");
+                             case Fault::kReadOnly:
+                               return std::string("ReadOnlyDir");
+                             case Fault::kRecordOnly:
+                               return std::string("RecordWriteBlocked");
                            }
                            return std::string("Unknown");
                          });
@@ -557,8 +568,7 @@ TEST_F(HostileSessionTest, RecoverySweepsBlobsNoRecordNames) {
   auto s = Open();
   EXPECT_EQ(s->phase(), v1::PREPARED) << s->recovery();
   EXPECT_EQ(Blobs(dir_), std::vector<std::string>{prepared});
-  EXPECT_NE(s->recovery().find("swept unnamed frozen-99.blob"), std::string::npos)
-      << s->recovery();
+  EXPECT_NE(s->recovery().find("swept unnamed frozen-99.blob"), std::string::npos) << s->recovery();
   ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());  // the named one still serves
 }
 
