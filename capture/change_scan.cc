@@ -54,15 +54,10 @@ Result<std::vector<PageSpan>> NonPresentPagesInShares(int pagemap_fd, uint64_t a
     for (PageSpan& sp : parts[i]) sp.first += first;
     return Status::Ok();
   }));
-  std::vector<PageSpan> out;
+  SpanList out(/*join_gap=*/0);  // a span cut by a share boundary is joined again
   for (const std::vector<PageSpan>& part : parts)
-    for (const PageSpan& sp : part) {
-      if (!out.empty() && out.back().end() == sp.first)
-        out.back().count += sp.count;
-      else
-        out.push_back(sp);
-    }
-  return out;
+    for (const PageSpan& sp : part) out.Add(sp.first, sp.count);
+  return out.Take();
 }
 
 Result<std::vector<PageSpan>> PagesToRescan(const FolioList& baseline, uint64_t total,
