@@ -37,9 +37,9 @@ int main(int argc, char** argv) {
   Result<uint64_t> calls_flag = f->GetUint("--calls", 1000);
   for (const Result<uint64_t>* r : {&clients_flag, &calls_flag}) {
     if (!r->ok() || **r == 0 || **r > 100000) {
-      std::fprintf(stderr, "load_bench: %s\n",
-                   r->ok() ? "--clients and --calls take 1 to 100000"
-                           : r->status().message().c_str());
+      std::fprintf(
+          stderr, "load_bench: %s\n",
+          r->ok() ? "--clients and --calls take 1 to 100000" : r->status().message().c_str());
       return 2;
     }
   }
@@ -47,7 +47,8 @@ int main(int argc, char** argv) {
   char tmpl[] = "/tmp/khod-load.XXXXXX";
   const std::string dir = ::mkdtemp(tmpl);
   Result<ChildProcess> k = ChildProcess::Start(
-      {khod_bin, "--socket=" + dir + "/k.sock", "--state-dir=" + dir + "/state"}, false, dir + "/khod.log");
+      {khod_bin, "--socket=" + dir + "/k.sock", "--state-dir=" + dir + "/state"}, false,
+      dir + "/khod.log");
   if (!k.ok() || !KhodClient(dir + "/k.sock").WaitHealthy(std::chrono::seconds(10)).ok()) return 2;
   int memfd = ::memfd_create("load-guest", MFD_CLOEXEC);
   if (::ftruncate(memfd, 1 << 20) != 0) return 2;
@@ -90,8 +91,9 @@ int main(int argc, char** argv) {
   for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
   std::sort(all.begin(), all.end());
   auto pct = [&](double p) { return all[static_cast<size_t>(p * (all.size() - 1))]; };
-  std::printf("%d clients x %d calls (Status | Attach+Detach alternating): %zu calls in %.2f s (%.0f/s)\n",
-              clients, calls, all.size(), secs, all.size() / secs);
+  std::printf(
+      "%d clients x %d calls (Status | Attach+Detach alternating): %zu calls in %.2f s (%.0f/s)\n",
+      clients, calls, all.size(), secs, all.size() / secs);
   std::printf("errors %llu (target 0)%s%s\n", static_cast<unsigned long long>(errors.load()),
               first_error.empty() ? "" : ", first: ", first_error.c_str());
   std::printf("latency p50 %.0f us, p99 %.0f us, max %.0f us\n", pct(0.50), pct(0.99), all.back());

@@ -7,13 +7,13 @@
 // operation's time over a plain memcpy of the blob's size measured in the
 // same run (into a pre-faulted buffer, so it is pure copy bandwidth).
 // Build with -c opt and run from bazel-bin; never through bazel run/test.
+#include <benchmark/benchmark.h>
+
 #include <chrono>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <string>
-
-#include <benchmark/benchmark.h>
 
 #include "khoctl/snapshot_summary.h"
 #include "serializer/serializer.h"
@@ -83,8 +83,7 @@ void SetCounters(benchmark::State& state, double op_ns, uint64_t folios, size_t 
 }
 
 double ElapsedNs(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - since)
-      .count();
+  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - since).count();
 }
 
 void BM_Encode(benchmark::State& state, Shape shape, BlobFormat format) {
@@ -149,15 +148,19 @@ void BM_Synthesize1TiB(benchmark::State& state) {
 
 }  // namespace
 
-#define KHOD_BENCH_SHAPE(name, shape) \
-  BENCHMARK_CAPTURE(BM_Encode, name##_fdt, shape, BlobFormat::kFdt) \
-      ->Unit(benchmark::kMillisecond)->UseRealTime(); \
-  BENCHMARK_CAPTURE(BM_Decode, name##_fdt, shape, BlobFormat::kFdt) \
-      ->Unit(benchmark::kMillisecond)->UseRealTime(); \
+#define KHOD_BENCH_SHAPE(name, shape)                                   \
+  BENCHMARK_CAPTURE(BM_Encode, name##_fdt, shape, BlobFormat::kFdt)     \
+      ->Unit(benchmark::kMillisecond)                                   \
+      ->UseRealTime();                                                  \
+  BENCHMARK_CAPTURE(BM_Decode, name##_fdt, shape, BlobFormat::kFdt)     \
+      ->Unit(benchmark::kMillisecond)                                   \
+      ->UseRealTime();                                                  \
   BENCHMARK_CAPTURE(BM_Encode, name##_proto, shape, BlobFormat::kProto) \
-      ->Unit(benchmark::kMillisecond)->UseRealTime(); \
+      ->Unit(benchmark::kMillisecond)                                   \
+      ->UseRealTime();                                                  \
   BENCHMARK_CAPTURE(BM_Decode, name##_proto, shape, BlobFormat::kProto) \
-      ->Unit(benchmark::kMillisecond)->UseRealTime()
+      ->Unit(benchmark::kMillisecond)                                   \
+      ->UseRealTime()
 
 KHOD_BENCH_SHAPE(a_4k_runs214, Shape::kRuns214);
 KHOD_BENCH_SHAPE(b_1g_shared10k, Shape::kHuge1gShared10k);

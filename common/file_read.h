@@ -60,7 +60,8 @@ struct FileReadOptions {
   std::function<Result<uint64_t>(std::string_view head)> size_from_head;
 };
 
-Result<std::string> ReadWholeFile(const std::string& path, const FileReadOptions& opts = FileReadOptions());
+Result<std::string> ReadWholeFile(const std::string& path,
+                                  const FileReadOptions& opts = FileReadOptions());
 
 // The same read of `name` in the directory open as `dir_fd` (common/safe_file.h);
 // `shown_path` names it in messages.

@@ -6,17 +6,28 @@ namespace khod {
 
 const char* Status::CodeName(Code c) {
   switch (c) {
-    case Code::kOk: return "OK";
-    case Code::kInvalidArgument: return "Invalid argument";
-    case Code::kCorruption: return "Corruption";
-    case Code::kUnsupported: return "Unsupported";
-    case Code::kNotFound: return "Not found";
-    case Code::kFailedPrecondition: return "Failed precondition";
-    case Code::kPermissionDenied: return "Permission denied";
-    case Code::kBusy: return "Busy";
-    case Code::kIoError: return "IO error";
-    case Code::kResourceExhausted: return "Resource exhausted";
-    case Code::kInternal: return "Internal";
+    case Code::kOk:
+      return "OK";
+    case Code::kInvalidArgument:
+      return "Invalid argument";
+    case Code::kCorruption:
+      return "Corruption";
+    case Code::kUnsupported:
+      return "Unsupported";
+    case Code::kNotFound:
+      return "Not found";
+    case Code::kFailedPrecondition:
+      return "Failed precondition";
+    case Code::kPermissionDenied:
+      return "Permission denied";
+    case Code::kBusy:
+      return "Busy";
+    case Code::kIoError:
+      return "IO error";
+    case Code::kResourceExhausted:
+      return "Resource exhausted";
+    case Code::kInternal:
+      return "Internal";
   }
   return "Unknown";
 }

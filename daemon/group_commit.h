@@ -36,9 +36,9 @@ class GroupCommit {
   Writer writer_;
   std::mutex mu_;
   std::condition_variable cv_;
-  uint64_t staged_ = 0;      // ticket of `pending_`
-  uint64_t durable_ = 0;     // every ticket <= this is durable
-  uint64_t failed_upto_ = 0; // tickets in (durable_, failed_upto_] failed with failure_
+  uint64_t staged_ = 0;       // ticket of `pending_`
+  uint64_t durable_ = 0;      // every ticket <= this is durable
+  uint64_t failed_upto_ = 0;  // tickets in (durable_, failed_upto_] failed with failure_
   Status failure_;
   bool writing_ = false;
   std::string pending_;

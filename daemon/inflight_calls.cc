@@ -21,7 +21,8 @@ class CountingInterceptor : public grpc::experimental::Interceptor {
 class CountingFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   explicit CountingFactory(InflightCalls* calls) : calls_(calls) {}
-  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo*) override {
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo*) override {
     return new CountingInterceptor(calls_);
   }
 

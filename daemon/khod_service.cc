@@ -8,17 +8,38 @@ grpc::Status ToGrpc(const Status& s) {
   using C = Status::Code;
   grpc::StatusCode code = grpc::StatusCode::INTERNAL;
   switch (s.code()) {
-    case C::kOk: return grpc::Status::OK;
-    case C::kInvalidArgument: code = grpc::StatusCode::INVALID_ARGUMENT; break;
-    case C::kCorruption: code = grpc::StatusCode::DATA_LOSS; break;
-    case C::kUnsupported: code = grpc::StatusCode::UNIMPLEMENTED; break;
-    case C::kNotFound: code = grpc::StatusCode::NOT_FOUND; break;
-    case C::kFailedPrecondition: code = grpc::StatusCode::FAILED_PRECONDITION; break;
-    case C::kPermissionDenied: code = grpc::StatusCode::PERMISSION_DENIED; break;
-    case C::kBusy: code = grpc::StatusCode::UNAVAILABLE; break;
-    case C::kIoError: code = grpc::StatusCode::INTERNAL; break;
-    case C::kResourceExhausted: code = grpc::StatusCode::RESOURCE_EXHAUSTED; break;
-    case C::kInternal: code = grpc::StatusCode::INTERNAL; break;
+    case C::kOk:
+      return grpc::Status::OK;
+    case C::kInvalidArgument:
+      code = grpc::StatusCode::INVALID_ARGUMENT;
+      break;
+    case C::kCorruption:
+      code = grpc::StatusCode::DATA_LOSS;
+      break;
+    case C::kUnsupported:
+      code = grpc::StatusCode::UNIMPLEMENTED;
+      break;
+    case C::kNotFound:
+      code = grpc::StatusCode::NOT_FOUND;
+      break;
+    case C::kFailedPrecondition:
+      code = grpc::StatusCode::FAILED_PRECONDITION;
+      break;
+    case C::kPermissionDenied:
+      code = grpc::StatusCode::PERMISSION_DENIED;
+      break;
+    case C::kBusy:
+      code = grpc::StatusCode::UNAVAILABLE;
+      break;
+    case C::kIoError:
+      code = grpc::StatusCode::INTERNAL;
+      break;
+    case C::kResourceExhausted:
+      code = grpc::StatusCode::RESOURCE_EXHAUSTED;
+      break;
+    case C::kInternal:
+      code = grpc::StatusCode::INTERNAL;
+      break;
   }
   return grpc::Status(code, s.message());
 }

@@ -27,17 +27,26 @@ class KhodService final : public v1::Khod::Service {
   // Called with every Verify reply khod gives (--metrics-textfile).
   void OnVerified(std::function<void(const v1::VerifyReply&)> fn) { on_verified_ = std::move(fn); }
 
-  grpc::Status Attach(grpc::ServerContext* c, const v1::AttachRequest* q, v1::AttachReply* r) override;
-  grpc::Status Detach(grpc::ServerContext* c, const v1::DetachRequest* q, v1::DetachReply* r) override;
+  grpc::Status Attach(grpc::ServerContext* c, const v1::AttachRequest* q,
+                      v1::AttachReply* r) override;
+  grpc::Status Detach(grpc::ServerContext* c, const v1::DetachRequest* q,
+                      v1::DetachReply* r) override;
   grpc::Status UpdateAttributes(grpc::ServerContext* c, const v1::UpdateAttributesRequest* q,
                                 v1::UpdateAttributesReply* r) override;
-  grpc::Status Prepare(grpc::ServerContext* c, const v1::PrepareRequest* q, v1::PhaseReply* r) override;
-  grpc::Status Freeze(grpc::ServerContext* c, const v1::FreezeRequest* q, v1::PhaseReply* r) override;
-  grpc::Status Restore(grpc::ServerContext* c, const v1::RestoreRequest* q, v1::PhaseReply* r) override;
-  grpc::Status Verify(grpc::ServerContext* c, const v1::VerifyRequest* q, v1::VerifyReply* r) override;
-  grpc::Status Finish(grpc::ServerContext* c, const v1::FinishRequest* q, v1::PhaseReply* r) override;
-  grpc::Status Cancel(grpc::ServerContext* c, const v1::CancelRequest* q, v1::PhaseReply* r) override;
-  grpc::Status GetStatus(grpc::ServerContext* c, const v1::StatusRequest* q, v1::StatusReply* r) override;
+  grpc::Status Prepare(grpc::ServerContext* c, const v1::PrepareRequest* q,
+                       v1::PhaseReply* r) override;
+  grpc::Status Freeze(grpc::ServerContext* c, const v1::FreezeRequest* q,
+                      v1::PhaseReply* r) override;
+  grpc::Status Restore(grpc::ServerContext* c, const v1::RestoreRequest* q,
+                       v1::PhaseReply* r) override;
+  grpc::Status Verify(grpc::ServerContext* c, const v1::VerifyRequest* q,
+                      v1::VerifyReply* r) override;
+  grpc::Status Finish(grpc::ServerContext* c, const v1::FinishRequest* q,
+                      v1::PhaseReply* r) override;
+  grpc::Status Cancel(grpc::ServerContext* c, const v1::CancelRequest* q,
+                      v1::PhaseReply* r) override;
+  grpc::Status GetStatus(grpc::ServerContext* c, const v1::StatusRequest* q,
+                         v1::StatusReply* r) override;
   grpc::Status GetSnapshot(grpc::ServerContext* c, const v1::SnapshotRequest* q,
                            v1::SnapshotReply* r) override;
 

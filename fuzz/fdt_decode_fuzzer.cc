@@ -16,8 +16,10 @@ namespace {
 void DecodeAndCheck(std::string_view blob) {
   khod::Snapshot snap;
   khod::Status st = khod::DecodeFdt(blob, &snap);
-  if (st.ok()) khod::CheckRoundTrips(snap);
-  else khod::CheckRefusal(st);
+  if (st.ok())
+    khod::CheckRoundTrips(snap);
+  else
+    khod::CheckRefusal(st);
 }
 
 }  // namespace

@@ -2,13 +2,13 @@
 // KHODSNAP frame checks), and with bytes 40.. re-framed under a correct v1.0
 // header (length and checksums), so that mutations reach the protobuf payload
 // and the varint table decoders. Accepted inputs go through the round-trip oracle.
+#include <google/protobuf/stubs/logging.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
-
-#include <google/protobuf/stubs/logging.h>
 
 #include "fuzz/round_trip_oracle.h"
 #include "serializer/frame.h"
@@ -19,8 +19,10 @@ namespace {
 void DecodeAndCheck(std::string_view blob) {
   khod::Snapshot snap;
   khod::Status st = khod::DecodeProto(blob, &snap);
-  if (st.ok()) khod::CheckRoundTrips(snap);
-  else khod::CheckRefusal(st);
+  if (st.ok())
+    khod::CheckRoundTrips(snap);
+  else
+    khod::CheckRefusal(st);
 }
 
 }  // namespace

@@ -24,20 +24,20 @@ constexpr const char* kDefaultDebugfsRoot = "/sys/kernel/debug";
 
 // One node under KHO's root: a subsystem's entry.
 struct KhoSubtree {
-  std::string name;            // node name, e.g. "LUO"
-  bool has_address = false;    // carries the ABI's u64 address property
-  bool exposed = false;        // <in>/sub_fdts/<name> exists
-  uint64_t bytes = 0;          // its size (the FDT's totalsize when it is one)
-  std::string compatible;      // its root `compatible` when it is an FDT ("luo-v1")
-  std::string problem;         // why it was not read as an FDT; "" when it was
+  std::string name;          // node name, e.g. "LUO"
+  bool has_address = false;  // carries the ABI's u64 address property
+  bool exposed = false;      // <in>/sub_fdts/<name> exists
+  uint64_t bytes = 0;        // its size (the FDT's totalsize when it is one)
+  std::string compatible;    // its root `compatible` when it is an FDT ("luo-v1")
+  std::string problem;       // why it was not read as an FDT; "" when it was
 };
 
 // What the previous kernel handed over through KHO, as debugfs shows it.
 struct KhoIncoming {
-  std::string in_dir;          // <debugfs_root>/kho/in
-  bool present = false;        // in_dir exists: this boot is a KHO kexec
+  std::string in_dir;    // <debugfs_root>/kho/in
+  bool present = false;  // in_dir exists: this boot is a KHO kexec
   uint64_t fdt_bytes = 0;
-  std::string compatible;      // "kho-v1"
+  std::string compatible;  // "kho-v1"
   std::vector<KhoSubtree> subtrees;
   // "KHO incoming FDT: 1.2 KiB, compatible kho-v1, sub-FDTs: LUO (luo-v1)" or
   // "KHO incoming FDT: none (... missing: ...)".

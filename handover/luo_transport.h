@@ -58,8 +58,7 @@ class LuoTransport : public HandoverTransport {
 // Wraps the blob with the list of gmem tokens preserved next to it, so the
 // new side knows what to retrieve before it can decode the blob.
 std::string EncodeLuoManifest(const HandoverPackage& pkg);
-Status DecodeLuoManifest(const std::string& data, std::vector<uint64_t>* tokens,
-                         std::string* blob);
+Status DecodeLuoManifest(const std::string& data, std::vector<uint64_t>* tokens, std::string* blob);
 
 }  // namespace khod
 

@@ -26,14 +26,14 @@ constexpr unsigned kCmdSessionFinish = 0x42;
 
 struct CreateSession {  // struct liveupdate_ioctl_create_session
   __u32 size;
-  __s32 fd;             // out
+  __s32 fd;  // out
   __u8 name[kSessionNameLength];
 };
 static_assert(sizeof(CreateSession) == 72, "liveupdate_ioctl_create_session layout");
 
 struct RetrieveSession {  // struct liveupdate_ioctl_retrieve_session
   __u32 size;
-  __s32 fd;               // out
+  __s32 fd;  // out
   __u8 name[kSessionNameLength];
 };
 static_assert(sizeof(RetrieveSession) == 72, "liveupdate_ioctl_retrieve_session layout");
@@ -47,7 +47,7 @@ static_assert(sizeof(PreserveFd) == 16, "liveupdate_session_preserve_fd layout")
 
 struct RetrieveFd {  // struct liveupdate_session_retrieve_fd
   __u32 size;
-  __s32 fd;          // out
+  __s32 fd;  // out
   __aligned_u64 token;
 };
 static_assert(sizeof(RetrieveFd) == 16, "liveupdate_session_retrieve_fd layout");

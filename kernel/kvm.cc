@@ -45,9 +45,9 @@ Result<UniqueFd> KvmVm::CreateGuestMemfd(uint64_t size, uint64_t flags) const {
   req.flags = flags;
   int fd = ::ioctl(fd_.get(), uapi::kIoctlCreateGuestMemfd, &req);
   if (fd < 0) {
-    return Status::FromErrno("KVM_CREATE_GUEST_MEMFD size " + std::to_string(size) +
-                                 " flags 0x" + std::to_string(flags),
-                             errno);
+    return Status::FromErrno(
+        "KVM_CREATE_GUEST_MEMFD size " + std::to_string(size) + " flags 0x" + std::to_string(flags),
+        errno);
   }
   return UniqueFd(fd);
 }

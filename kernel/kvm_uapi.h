@@ -13,11 +13,13 @@ namespace khod {
 namespace uapi {
 
 // Capability numbers (KVM_CHECK_EXTENSION).
-constexpr long kCapUserMemory2 = 231;       // KVM_CAP_USER_MEMORY2
-constexpr long kCapMemoryAttributes = 233;  // KVM_CAP_MEMORY_ATTRIBUTES: answers the supported attribute bits
-constexpr long kCapGuestMemfd = 234;        // KVM_CAP_GUEST_MEMFD
-constexpr long kCapVmTypes = 235;           // KVM_CAP_VM_TYPES: answers a bitmask of VM types
-constexpr long kCapGuestMemfdFlags = 244;   // KVM_CAP_GUEST_MEMFD_FLAGS: answers the supported flag bits
+constexpr long kCapUserMemory2 = 231;  // KVM_CAP_USER_MEMORY2
+constexpr long kCapMemoryAttributes =
+    233;  // KVM_CAP_MEMORY_ATTRIBUTES: answers the supported attribute bits
+constexpr long kCapGuestMemfd = 234;  // KVM_CAP_GUEST_MEMFD
+constexpr long kCapVmTypes = 235;     // KVM_CAP_VM_TYPES: answers a bitmask of VM types
+constexpr long kCapGuestMemfdFlags =
+    244;  // KVM_CAP_GUEST_MEMFD_FLAGS: answers the supported flag bits
 
 // KVM_CREATE_GUEST_MEMFD flags.
 constexpr __u64 kGuestMemfdFlagMmap = 1ull << 0;        // GUEST_MEMFD_FLAG_MMAP
@@ -60,10 +62,8 @@ static_assert(sizeof(kvm_memory_attributes) == 32, "kvm_memory_attributes layout
 // ioctl numbers: KVMIO is 0xAE (in Debian's <linux/kvm.h>).
 constexpr unsigned long kIoctlSetUserMemoryRegion2 =
     _IOW(KVMIO, 0x49, struct kvm_userspace_memory_region2);
-constexpr unsigned long kIoctlSetMemoryAttributes =
-    _IOW(KVMIO, 0xd2, struct kvm_memory_attributes);
-constexpr unsigned long kIoctlCreateGuestMemfd =
-    _IOWR(KVMIO, 0xd4, struct kvm_create_guest_memfd);
+constexpr unsigned long kIoctlSetMemoryAttributes = _IOW(KVMIO, 0xd2, struct kvm_memory_attributes);
+constexpr unsigned long kIoctlCreateGuestMemfd = _IOWR(KVMIO, 0xd4, struct kvm_create_guest_memfd);
 
 }  // namespace uapi
 }  // namespace khod

@@ -65,13 +65,15 @@ Result<MemoryFileIdentity> IdentifyMemoryFile(int fd, const std::string& label) 
     id.memfd_name = MemfdName(id.link);
     return id;
   }
-  return Status::FailedPrecondition(what +
-                                    " is a regular file, not a guest_memfd, memfd or hugetlbfs file");
+  return Status::FailedPrecondition(
+      what + " is a regular file, not a guest_memfd, memfd or hugetlbfs file");
 }
 
 Result<UniqueFd> TakeFdFromProcess(pid_t pid, int target_fd) {
-  if (pid <= 0) return Status::InvalidArgument("pid " + std::to_string(pid) + " is not a process id");
-  if (target_fd < 0) return Status::InvalidArgument("fd " + std::to_string(target_fd) + " is negative");
+  if (pid <= 0)
+    return Status::InvalidArgument("pid " + std::to_string(pid) + " is not a process id");
+  if (target_fd < 0)
+    return Status::InvalidArgument("fd " + std::to_string(target_fd) + " is negative");
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) {
     if (errno == ESRCH) return Status::NotFound("no process with pid " + std::to_string(pid));

@@ -15,13 +15,20 @@ constexpr int kModeFlagsMask = MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES | MPO
 
 const char* ModeName(int mode) {
   switch (mode) {
-    case MPOL_DEFAULT: return "default";
-    case MPOL_PREFERRED: return "preferred";
-    case MPOL_BIND: return "bind";
-    case MPOL_INTERLEAVE: return "interleave";
-    case MPOL_LOCAL: return "local";
-    case 5: return "preferred-many";    // MPOL_PREFERRED_MANY (newer than Debian 12's header)
-    case 6: return "weighted-interleave";
+    case MPOL_DEFAULT:
+      return "default";
+    case MPOL_PREFERRED:
+      return "preferred";
+    case MPOL_BIND:
+      return "bind";
+    case MPOL_INTERLEAVE:
+      return "interleave";
+    case MPOL_LOCAL:
+      return "local";
+    case 5:
+      return "preferred-many";  // MPOL_PREFERRED_MANY (newer than Debian 12's header)
+    case 6:
+      return "weighted-interleave";
   }
   return "unknown";
 }

@@ -14,7 +14,8 @@ namespace khod {
 
 Status Mincore(const void* addr, size_t npages, uint8_t* out) {
   const size_t bytes = npages * static_cast<size_t>(getpagesize());
-  if (::mincore(const_cast<void*>(addr), bytes, out) < 0) return Status::FromErrno("mincore", errno);
+  if (::mincore(const_cast<void*>(addr), bytes, out) < 0)
+    return Status::FromErrno("mincore", errno);
   return Status::Ok();
 }
 

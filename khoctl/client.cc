@@ -15,17 +15,27 @@ Status FromGrpc(const std::string& call, int code, const std::string& message) {
   const bool named = message.compare(0, call.size(), call) == 0;
   const std::string m = named ? message : call + ": " + message;
   switch (static_cast<grpc::StatusCode>(code)) {
-    case grpc::StatusCode::OK: return Status::Ok();
-    case grpc::StatusCode::INVALID_ARGUMENT: return Status::InvalidArgument(m);
-    case grpc::StatusCode::DATA_LOSS: return Status::Corruption(m);
-    case grpc::StatusCode::UNIMPLEMENTED: return Status::Unsupported(m);
-    case grpc::StatusCode::NOT_FOUND: return Status::NotFound(m);
-    case grpc::StatusCode::FAILED_PRECONDITION: return Status::FailedPrecondition(m);
-    case grpc::StatusCode::PERMISSION_DENIED: return Status::PermissionDenied(m);
-    case grpc::StatusCode::UNAVAILABLE: return Status::Busy(m);
+    case grpc::StatusCode::OK:
+      return Status::Ok();
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return Status::InvalidArgument(m);
+    case grpc::StatusCode::DATA_LOSS:
+      return Status::Corruption(m);
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return Status::Unsupported(m);
+    case grpc::StatusCode::NOT_FOUND:
+      return Status::NotFound(m);
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return Status::FailedPrecondition(m);
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return Status::PermissionDenied(m);
+    case grpc::StatusCode::UNAVAILABLE:
+      return Status::Busy(m);
     // gRPC's own refusal of a message past its size limit: shown as such.
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return Status::ResourceExhausted(m);
-    default: return Status::Internal(m + " (gRPC code " + std::to_string(code) + ")");
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return Status::ResourceExhausted(m);
+    default:
+      return Status::Internal(m + " (gRPC code " + std::to_string(code) + ")");
   }
 }
 
@@ -41,7 +51,8 @@ KhodClient::KhodClient(const std::string& socket_path) : socket_(socket_path) {
   // On a unix socket a dead khod fails connect() at once, so a long one costs
   // nothing there.
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
-  channel_ = grpc::CreateCustomChannel("unix:" + socket_path, grpc::InsecureChannelCredentials(), args);
+  channel_ =
+      grpc::CreateCustomChannel("unix:" + socket_path, grpc::InsecureChannelCredentials(), args);
   stub_ = v1::Khod::NewStub(channel_);
 }
 
@@ -81,10 +92,10 @@ Result<Rep> Call(const char* name, Fn fn, const Req& q) {
 
 }  // namespace
 
-#define KHOD_CALL(NAME, Req, Rep, q)                                                   \
-  Call<Req, Rep>(#NAME, [this](grpc::ClientContext* c, const Req& x, Rep* y) {         \
-    return stub_->NAME(c, x, y);                                                       \
-  }, q)
+#define KHOD_CALL(NAME, Req, Rep, q) \
+  Call<Req, Rep>(                    \
+      #NAME,                         \
+      [this](grpc::ClientContext* c, const Req& x, Rep* y) { return stub_->NAME(c, x, y); }, q)
 
 Result<v1::AttachReply> KhodClient::Attach(const v1::AttachRequest& q) {
   return KHOD_CALL(Attach, v1::AttachRequest, v1::AttachReply, q);

@@ -32,9 +32,12 @@ int RunCapture(const Args& args_in) {
                                                 {"--format", true}});
   if (!flags.ok()) return FailWithUsage("capture", kUsage, flags.status());
   if (!flags->positionals().empty())
-    return FailWithUsage("capture", kUsage, Status::InvalidArgument("unexpected '" + flags->positionals()[0] + "'"));
-  if (fds->empty()) return FailWithUsage("capture", kUsage, Status::InvalidArgument("missing --fd N"));
-  if (!flags->Has("--out")) return FailWithUsage("capture", kUsage, Status::InvalidArgument("missing -o OUT"));
+    return FailWithUsage("capture", kUsage,
+                         Status::InvalidArgument("unexpected '" + flags->positionals()[0] + "'"));
+  if (fds->empty())
+    return FailWithUsage("capture", kUsage, Status::InvalidArgument("missing --fd N"));
+  if (!flags->Has("--out"))
+    return FailWithUsage("capture", kUsage, Status::InvalidArgument("missing -o OUT"));
   auto pid = PidFlag(*flags);
   if (!pid.ok()) return FailWithUsage("capture", kUsage, pid.status());
   auto format = ParseBlobFormat(flags->Get("--format", "fdt"));
@@ -50,7 +53,8 @@ int RunCapture(const Args& args_in) {
   if (!s.ok()) return Fail("capture", s);
   uint64_t extents = 0;
   for (const auto& g : snap->gmems) extents += g.folios.size();
-  std::fprintf(stderr, "captured %zu file(s), %llu folio extents, %zu VM(s) -> %s (%s, %zu bytes)\n",
+  std::fprintf(stderr,
+               "captured %zu file(s), %llu folio extents, %zu VM(s) -> %s (%s, %zu bytes)\n",
                snap->gmems.size(), static_cast<unsigned long long>(extents), snap->vms.size(),
                flags->Get("--out").c_str(), BlobFormatName(*format), blob.size());
   return kExitOk;

@@ -136,9 +136,9 @@ void PrintText(const Snapshot& s, BlobFormat format, size_t blob_bytes, const In
                   OrderSizeName(order, h.page_size).c_str(), count);
     if (o.all_extents || g.folios.size() <= kFewExtents) {
       for (const auto& e : g.folios)
-        std::printf("      extent index %s pfn %s  %u x order %u  %s\n",
-                    Hex(e.first_index).c_str(), PfnText(e.first_pfn).c_str(), e.nr_folios,
-                    e.order, FolioFlagNames(e.flags).c_str());
+        std::printf("      extent index %s pfn %s  %u x order %u  %s\n", Hex(e.first_index).c_str(),
+                    PfnText(e.first_pfn).c_str(), e.nr_folios, e.order,
+                    FolioFlagNames(e.flags).c_str());
     } else {
       std::printf("      (%zu extents: list them with --extents)\n", g.folios.size());
     }
@@ -163,9 +163,8 @@ void PrintText(const Snapshot& s, BlobFormat format, size_t blob_bytes, const In
         break;
       }
       std::printf("      index %s order %u head pfn %s memcg %" PRIu64 "%s  layout %s\n",
-                  Hex(r.index).c_str(), r.original_order, PfnText(r.head_pfn).c_str(),
-                  r.memcg_id, r.in_progress ? " IN PROGRESS" : "",
-                  LayoutText(r, h.page_size).c_str());
+                  Hex(r.index).c_str(), r.original_order, PfnText(r.head_pfn).c_str(), r.memcg_id,
+                  r.in_progress ? " IN PROGRESS" : "", LayoutText(r, h.page_size).c_str());
       ++shown;
     }
     std::printf("    content hashes %zu\n", g.hashes.size());
@@ -173,8 +172,10 @@ void PrintText(const Snapshot& s, BlobFormat format, size_t blob_bytes, const In
 }
 
 void JsonPfn(JsonWriter& w, uint64_t pfn) {
-  if (pfn == kPfnUnknown) w.Null();
-  else w.Hex(pfn);
+  if (pfn == kPfnUnknown)
+    w.Null();
+  else
+    w.Hex(pfn);
 }
 
 void JsonMempolicy(JsonWriter& w, const Mempolicy& p) {
@@ -297,8 +298,8 @@ void PrintJson(const Snapshot& s, BlobFormat format, size_t blob_bytes, const In
   w.Key("format").String(BlobFormatName(format));
   w.Key("blob_bytes").Uint(blob_bytes);
   w.Key("header").BeginObject();
-  w.Key("format_version").String(std::to_string(s.header.format_major) + "." +
-                                 std::to_string(s.header.format_minor));
+  w.Key("format_version")
+      .String(std::to_string(s.header.format_major) + "." + std::to_string(s.header.format_minor));
   w.Key("producer").String(s.header.producer);
   w.Key("kernel_release").String(s.header.kernel_release);
   w.Key("boot_id").String(s.header.boot_id);
@@ -338,8 +339,8 @@ void PrintJson(const Snapshot& s, BlobFormat format, size_t blob_bytes, const In
 }  // namespace
 
 int RunInspect(const Args& args) {
-  Result<ParsedFlags> flags = ParseFlags(
-      args, {{"--json", false}, {"--extents", false}, {"--ranges", false}});
+  Result<ParsedFlags> flags =
+      ParseFlags(args, {{"--json", false}, {"--extents", false}, {"--ranges", false}});
   if (!flags.ok()) return FailWithUsage("inspect", kUsage, flags.status());
   if (flags->positionals().size() != 1)
     return FailWithUsage("inspect", kUsage,
@@ -350,8 +351,10 @@ int RunInspect(const Args& args) {
   InspectOptions o;
   o.all_extents = flags->Has("--extents");
   o.all_ranges = flags->Has("--ranges");
-  if (flags->Has("--json")) PrintJson(loaded->snap, loaded->format, loaded->blob_bytes, o);
-  else PrintText(loaded->snap, loaded->format, loaded->blob_bytes, o);
+  if (flags->Has("--json"))
+    PrintJson(loaded->snap, loaded->format, loaded->blob_bytes, o);
+  else
+    PrintText(loaded->snap, loaded->format, loaded->blob_bytes, o);
   return kExitOk;
 }
 

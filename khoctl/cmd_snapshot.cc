@@ -16,7 +16,8 @@ static const char kSnapshotUsage[] =
 
 int RunSnapshot(const Args& args) {
   Result<ParsedFlags> f = ParseFlags(
-      args, {{"--output", true, "-o"}, {"--socket", true}, {"--format", true}, {"--recapture", false}});
+      args,
+      {{"--output", true, "-o"}, {"--socket", true}, {"--format", true}, {"--recapture", false}});
   if (!f.ok()) return FailWithUsage("snapshot", kSnapshotUsage, f.status());
   if (Status s = RefuseArguments(f->positionals()); !s.ok())
     return FailWithUsage("snapshot", kSnapshotUsage, s);

@@ -22,17 +22,27 @@ Status RefuseArguments(const std::vector<std::string>& positionals) {
 const char* GrpcCodeName(Status::Code c) {
   using C = Status::Code;
   switch (c) {
-    case C::kOk: return "OK";
-    case C::kInvalidArgument: return "INVALID_ARGUMENT";
-    case C::kCorruption: return "DATA_LOSS";
-    case C::kUnsupported: return "UNIMPLEMENTED";
-    case C::kNotFound: return "NOT_FOUND";
-    case C::kFailedPrecondition: return "FAILED_PRECONDITION";
-    case C::kPermissionDenied: return "PERMISSION_DENIED";
-    case C::kBusy: return "UNAVAILABLE";
-    case C::kResourceExhausted: return "RESOURCE_EXHAUSTED";
+    case C::kOk:
+      return "OK";
+    case C::kInvalidArgument:
+      return "INVALID_ARGUMENT";
+    case C::kCorruption:
+      return "DATA_LOSS";
+    case C::kUnsupported:
+      return "UNIMPLEMENTED";
+    case C::kNotFound:
+      return "NOT_FOUND";
+    case C::kFailedPrecondition:
+      return "FAILED_PRECONDITION";
+    case C::kPermissionDenied:
+      return "PERMISSION_DENIED";
+    case C::kBusy:
+      return "UNAVAILABLE";
+    case C::kResourceExhausted:
+      return "RESOURCE_EXHAUSTED";
     case C::kIoError:
-    case C::kInternal: return "INTERNAL";
+    case C::kInternal:
+      return "INTERNAL";
   }
   return "UNKNOWN";
 }

@@ -56,9 +56,9 @@ uint64_t TotalFolios(const Snapshot& snap) {
 }
 
 std::string MempolicyModeName(int32_t mode) {
-  static const char* const kModes[] = {"default",    "preferred",      "bind",
-                                       "interleave", "local",          "preferred_many",
-                                       "weighted_interleave"};
+  static const char* const kModes[] = {
+      "default",        "preferred",          "bind", "interleave", "local",
+      "preferred_many", "weighted_interleave"};
   if (mode >= 0 && mode < static_cast<int32_t>(sizeof kModes / sizeof kModes[0]))
     return kModes[mode];
   return "mode " + std::to_string(mode);
@@ -91,13 +91,11 @@ std::string MemslotFlagNames(uint32_t flags) {
 }
 
 std::string FolioFlagNames(uint8_t flags) {
-  return NamesOf(flags,
-                 {{kFolioUptodate, "uptodate"}, {kFolioDirty, "dirty"}, {kFolioHwpoison, "hwpoison"}});
+  return NamesOf(
+      flags, {{kFolioUptodate, "uptodate"}, {kFolioDirty, "dirty"}, {kFolioHwpoison, "hwpoison"}});
 }
 
-std::string AttributeName(uint64_t value) {
-  return NamesOf(value, {{kAttrPrivate, "private"}});
-}
+std::string AttributeName(uint64_t value) { return NamesOf(value, {{kAttrPrivate, "private"}}); }
 
 std::string OrderSizeName(uint8_t order, uint32_t page_size) {
   if (order >= 40) return "order " + std::to_string(order);

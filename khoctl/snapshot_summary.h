@@ -19,7 +19,7 @@ struct GmemSummary {
   uint64_t folios = 0;
   uint64_t extents_pfn_unknown = 0;
   uint64_t hwpoison_pages = 0;
-  uint64_t private_pages = 0;                   // pages with KVM_MEMORY_ATTRIBUTE_PRIVATE
+  uint64_t private_pages = 0;  // pages with KVM_MEMORY_ATTRIBUTE_PRIVATE
   uint64_t restructures_in_progress = 0;
 };
 

@@ -13,9 +13,12 @@ namespace khod {
 
 std::string FormatNanos(uint64_t ns) {
   char b[32];
-  if (ns >= 1000000000ull) std::snprintf(b, sizeof(b), "%.2f s", ns / 1e9);
-  else if (ns >= 1000000ull) std::snprintf(b, sizeof(b), "%.2f ms", ns / 1e6);
-  else std::snprintf(b, sizeof(b), "%.1f us", ns / 1e3);
+  if (ns >= 1000000000ull)
+    std::snprintf(b, sizeof(b), "%.2f s", ns / 1e9);
+  else if (ns >= 1000000ull)
+    std::snprintf(b, sizeof(b), "%.2f ms", ns / 1e6);
+  else
+    std::snprintf(b, sizeof(b), "%.1f us", ns / 1e3);
   return b;
 }
 
@@ -24,29 +27,37 @@ std::string FormatBytes(uint64_t n) { return HumanBytes(n); }
 std::string FormatStatus(const v1::StatusReply& s) {
   char b[256];
   std::string o;
-  std::snprintf(b, sizeof(b), "phase        %s\nsession      %016llx (generation %llu, khod pid %u, %llu reexecs)\n",
-                v1::Phase_Name(s.phase()).c_str(), static_cast<unsigned long long>(s.session_id()),
-                static_cast<unsigned long long>(s.generation()), s.pid(),
-                static_cast<unsigned long long>(s.exec_count()));
+  std::snprintf(
+      b, sizeof(b),
+      "phase        %s\nsession      %016llx (generation %llu, khod pid %u, %llu reexecs)\n",
+      v1::Phase_Name(s.phase()).c_str(), static_cast<unsigned long long>(s.session_id()),
+      static_cast<unsigned long long>(s.generation()), s.pid(),
+      static_cast<unsigned long long>(s.exec_count()));
   o += b;
   o += "recovery     " + s.recovery() + "\n";
-  o += std::string("kvm          ") + (s.kvm_available() ? "available" : "missing (memfd stand-ins and MODEL guests)") + "\n";
+  o += std::string("kvm          ") +
+       (s.kvm_available() ? "available" : "missing (memfd stand-ins and MODEL guests)") + "\n";
   if (s.transport() != v1::TRANSPORT_UNSPECIFIED)
     o += "transport    " + v1::Transport_Name(s.transport()) + "\n";
   if (!s.kho_incoming().empty()) o += "kho          " + s.kho_incoming() + "\n";
-  if (s.has_reexec_timeline()) o += "reexec       " + ReexecTimelineText(s.reexec_timeline()) + "\n";
-  if (s.prepared_blob_bytes()) o += "prepared     " + FormatBytes(s.prepared_blob_bytes()) + " (proto)\n";
+  if (s.has_reexec_timeline())
+    o += "reexec       " + ReexecTimelineText(s.reexec_timeline()) + "\n";
+  if (s.prepared_blob_bytes())
+    o += "prepared     " + FormatBytes(s.prepared_blob_bytes()) + " (proto)\n";
   if (s.blob_bytes())
-    o += "frozen blob  " + FormatBytes(s.blob_bytes()) + " (" + v1::BlobFormat_Name(s.blob_format()) + ")\n";
+    o += "frozen blob  " + FormatBytes(s.blob_bytes()) + " (" +
+         v1::BlobFormat_Name(s.blob_format()) + ")\n";
   for (const auto& d : s.durations())
-    o += "  -> " + v1::Phase_Name(d.phase()) + std::string(14 - std::min<size_t>(13, v1::Phase_Name(d.phase()).size()), ' ') +
+    o += "  -> " + v1::Phase_Name(d.phase()) +
+         std::string(14 - std::min<size_t>(13, v1::Phase_Name(d.phase()).size()), ' ') +
          FormatNanos(d.nanos()) + "\n";
   o += "gmems        " + std::to_string(s.gmems_size()) + "\n";
   for (const auto& g : s.gmems()) {
     std::snprintf(b, sizeof(b), "  %llu '%s' %s %s %s, %llu folio extents%s",
-                  static_cast<unsigned long long>(g.token()), g.name().c_str(), g.provenance().c_str(),
-                  g.kind().c_str(), FormatBytes(g.size()).c_str(),
-                  static_cast<unsigned long long>(g.folio_extents()), g.adopted() ? ", adopted" : "");
+                  static_cast<unsigned long long>(g.token()), g.name().c_str(),
+                  g.provenance().c_str(), g.kind().c_str(), FormatBytes(g.size()).c_str(),
+                  static_cast<unsigned long long>(g.folio_extents()),
+                  g.adopted() ? ", adopted" : "");
     o += b;
     // Where the restarted VMM takes it back (pidfd_getfd), RESTORED until Finish.
     if (g.khod_fd()) o += ", khod fd " + std::to_string(g.khod_fd());
@@ -65,8 +76,9 @@ std::string FormatVerify(const v1::VerifyReply& v) {
   if (verdict == Verdict::kNotVerified) o += "no difference where observable; ";
   if (v.pages_compared() && !v.real_pages_compared() && !v.model_pages_compared()) {
     // A khod from before the split: its totals mix real and MODEL pages.
-    o += std::to_string(v.pages_compared()) + " pages compared, " + std::to_string(v.pfns_compared()) +
-         " PFNs (real and MODEL together), " + std::to_string(v.hashes_compared()) + " content hashes\n";
+    o += std::to_string(v.pages_compared()) + " pages compared, " +
+         std::to_string(v.pfns_compared()) + " PFNs (real and MODEL together), " +
+         std::to_string(v.hashes_compared()) + " content hashes\n";
   } else {
     VerifyCounts c;
     c.real_pages = v.real_pages_compared();

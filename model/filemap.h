@@ -13,10 +13,10 @@ namespace khod {
 
 struct FilemapExtent {
   uint64_t first_index = 0;
-  uint64_t pages = 0;       // multiple of 2^order
+  uint64_t pages = 0;  // multiple of 2^order
   uint64_t first_pfn = 0;
   uint8_t order = 0;
-  uint8_t flags = 0;        // FolioFlag bits kept with the folio (not hwpoison: see ModelKernel)
+  uint8_t flags = 0;  // FolioFlag bits kept with the folio (not hwpoison: see ModelKernel)
 
   uint64_t end_index() const { return first_index + pages; }
   uint64_t PfnOf(uint64_t index) const { return first_pfn + (index - first_index); }

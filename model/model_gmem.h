@@ -47,7 +47,7 @@ struct ModelGmemOptions {
   uint8_t hstate_order = 0;  // 9 or 18 with Backing::kHugetlb
   uint64_t memcg_id = 1;
   uint64_t vm_token = 0;
-  bool populate = true;      // fallocate the whole file at creation
+  bool populate = true;  // fallocate the whole file at creation
 };
 
 struct PageRange {
@@ -135,9 +135,9 @@ class ModelGuestMemfd : public RestructureOwner {
   Mempolicy policy_;
   Filemap filemap_;
   AttributeMap attributes_;
-  IntervalSet mapped_;                 // pages mapped into userspace
+  IntervalSet mapped_;                  // pages mapped into userspace
   std::map<uint64_t, uint64_t> split_;  // index -> head pfn
-  std::vector<ContentHash> hashes_;    // carried from a restored snapshot
+  std::vector<ContentHash> hashes_;     // carried from a restored snapshot
   bool preserved_ = false;
   bool restructuring_ = false;
   bool closed_ = false;

@@ -20,8 +20,8 @@ void CheckRegistryAgrees(const ModelGuestMemfd& f, std::vector<Violation>* out) 
   f.kernel()->registry().ForEach([&](const RegistryEntry& e) { owned += e.owner == f.owner_id(); });
   if (owned != f.split_folios().size())
     out->push_back({f.Describe() + " registry", "registry holds " + std::to_string(owned) +
-                                                   " records of this file, the file " +
-                                                   std::to_string(f.split_folios().size())});
+                                                    " records of this file, the file " +
+                                                    std::to_string(f.split_folios().size())});
   for (const auto& [index, head] : f.split_folios()) {
     const std::string where = f.Describe() + " split folio at index " + std::to_string(index);
     const RegistryEntry* e = f.kernel()->registry().Find(head);

@@ -99,8 +99,8 @@ bool ModelKernel::AnyPoison(uint64_t first_pfn, uint64_t count) const {
 
 void ModelKernel::ForEachPoison(uint64_t first_pfn, uint64_t count,
                                 const std::function<void(uint64_t)>& fn) const {
-  for (auto it = poisoned_.lower_bound(first_pfn);
-       it != poisoned_.end() && *it < first_pfn + count; ++it)
+  for (auto it = poisoned_.lower_bound(first_pfn); it != poisoned_.end() && *it < first_pfn + count;
+       ++it)
     fn(*it);
 }
 
@@ -121,9 +121,7 @@ void ModelKernel::EndRestructure(RegistryEntry* e) {
   e->pending_poison.clear();
 }
 
-void ModelKernel::AddPinnedOrphan(uint64_t head_pfn, uint8_t order) {
-  orphans_[head_pfn] = order;
-}
+void ModelKernel::AddPinnedOrphan(uint64_t head_pfn, uint8_t order) { orphans_[head_pfn] = order; }
 
 Status ModelKernel::ReleaseOrphanIfUnpinned(uint64_t head_pfn) {
   RegistryEntry* e = registry_.Find(head_pfn);

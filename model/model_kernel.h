@@ -99,7 +99,7 @@ class ModelKernel {
 
   std::unique_ptr<PfnPool> buddy_, huge_2m_, huge_1g_;
   RestructureRegistry registry_;
-  std::map<uint64_t, uint32_t> refs_;   // pfn -> extra references (> 0)
+  std::map<uint64_t, uint32_t> refs_;  // pfn -> extra references (> 0)
   std::set<uint64_t> poisoned_;
   std::map<uint64_t, uint8_t> orphans_;  // head pfn -> order
   std::map<uint64_t, RestructureOwner*> owners_;

@@ -71,7 +71,8 @@ Result<std::map<uint64_t, RebuildTarget>> TakeRebuildTargets(
                                         " bytes, " + gmem + " was " + std::to_string(g->size));
     auto dup = by_inode.find(id->inode);
     if (dup != by_inode.end())
-      return Status::InvalidArgument(which + ": " + where + " is the same guest_memfd as rebuild_into[" +
+      return Status::InvalidArgument(which + ": " + where +
+                                     " is the same guest_memfd as rebuild_into[" +
                                      std::to_string(dup->second) + "]");
     by_inode[id->inode] = i;
     RebuildTarget t;

@@ -1,8 +1,8 @@
 #include "serializer/fdt_checksum.h"
 
 #define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack
-#include <xxhash.h>
 #include <libfdt.h>
+#include <xxhash.h>
 
 #include <cstring>
 

@@ -77,19 +77,19 @@ constexpr char kPropToken[] = "token";     // u64
 constexpr char kPropVmType[] = "vm-type";  // u32
 
 // guest_memfd node properties.
-constexpr char kPropInode[] = "inode";               // u64
-constexpr char kPropName[] = "gmem-name";          // string ("name" is reserved in DT)
-constexpr char kPropProvenance[] = "provenance";     // u32
-constexpr char kPropKind[] = "kind";                 // u32
-constexpr char kPropSize[] = "size";                 // u64 bytes
-constexpr char kPropFlags[] = "flags";               // u64
-constexpr char kPropBacking[] = "backing";           // u32
-constexpr char kPropHstateOrder[] = "hstate-order";  // u32
-constexpr char kPropVmToken[] = "vm-token";          // u64
-constexpr char kPropPolicyMode[] = "mempolicy-mode";            // s32
-constexpr char kPropPolicyFlags[] = "mempolicy-flags";          // u32
-constexpr char kPropPolicyNodemask[] = "mempolicy-nodemask";    // u64[]
-constexpr char kPropPolicyHomeNode[] = "mempolicy-home-node";   // s32
+constexpr char kPropInode[] = "inode";                         // u64
+constexpr char kPropName[] = "gmem-name";                      // string ("name" is reserved in DT)
+constexpr char kPropProvenance[] = "provenance";               // u32
+constexpr char kPropKind[] = "kind";                           // u32
+constexpr char kPropSize[] = "size";                           // u64 bytes
+constexpr char kPropFlags[] = "flags";                         // u64
+constexpr char kPropBacking[] = "backing";                     // u32
+constexpr char kPropHstateOrder[] = "hstate-order";            // u32
+constexpr char kPropVmToken[] = "vm-token";                    // u64
+constexpr char kPropPolicyMode[] = "mempolicy-mode";           // s32
+constexpr char kPropPolicyFlags[] = "mempolicy-flags";         // u32
+constexpr char kPropPolicyNodemask[] = "mempolicy-nodemask";   // u64[]
+constexpr char kPropPolicyHomeNode[] = "mempolicy-home-node";  // s32
 // Format 1.1; absent in 1.0: all flag bits known, policy of the inode.
 constexpr char kPropFlagsKnown[] = "flags-known";      // u64
 constexpr char kPropPolicySource[] = "policy-source";  // u32 (khod::PolicySource)

@@ -18,8 +18,8 @@
 namespace khod {
 
 constexpr char kFrameMagic[8] = {'K', 'H', 'O', 'D', 'S', 'N', 'A', 'P'};
-constexpr uint32_t kFrameHeaderSize = 40;      // v1.0 header
-constexpr uint32_t kFrameMaxHeaderSize = 4096; // newer minors may grow it up to this
+constexpr uint32_t kFrameHeaderSize = 40;       // v1.0 header
+constexpr uint32_t kFrameMaxHeaderSize = 4096;  // newer minors may grow it up to this
 
 struct FrameInfo {
   uint16_t major = 0;

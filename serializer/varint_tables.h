@@ -26,8 +26,7 @@ Status DecodeFolioStream(std::string_view in, uint64_t count, FolioList* out);
 
 // Attribute range record: varint gap, varint count, varint value.
 void EncodeAttributeStream(const std::vector<AttributeRange>& ranges, std::string* out);
-Status DecodeAttributeStream(std::string_view in, uint64_t count,
-                             std::vector<AttributeRange>* out);
+Status DecodeAttributeStream(std::string_view in, uint64_t count, std::vector<AttributeRange>* out);
 
 // Content hash record: varint gap, varint count, 8-byte little-endian xxh3.
 void EncodeHashStream(const std::vector<ContentHash>& hashes, std::string* out);

@@ -20,9 +20,9 @@ namespace khod {
 constexpr uint64_t kAttrPrivate = 1ull << 3;  // KVM_MEMORY_ATTRIBUTE_PRIVATE
 
 struct AttributeRange {
-  uint64_t first;   // first page index
-  uint64_t count;   // pages, > 0
-  uint64_t value;   // attribute word, != 0
+  uint64_t first;  // first page index
+  uint64_t count;  // pages, > 0
+  uint64_t value;  // attribute word, != 0
   bool operator==(const AttributeRange& o) const {
     return first == o.first && count == o.count && value == o.value;
   }
@@ -57,7 +57,7 @@ class AttributeMap {
 
  private:
   struct Run {
-    uint64_t end;    // one past the last page
+    uint64_t end;  // one past the last page
     uint64_t value;
   };
   std::map<uint64_t, Run> ranges_;  // keyed by first page

@@ -127,10 +127,10 @@ void CheckMixedFoliosSplit(const GuestMemfd& g, std::vector<Violation>* out) {
     const uint64_t off = (edge - e.first_index) % fsize;
     if (off == 0) continue;
     const uint64_t folio = edge - off;
-    out->push_back({GmemWhere(g, "folios", i),
-                    "folio at index " + std::to_string(folio) + " (order " +
-                        std::to_string(e.order) +
-                        ") holds both shared and private pages but is not split"});
+    out->push_back(
+        {GmemWhere(g, "folios", i), "folio at index " + std::to_string(folio) + " (order " +
+                                        std::to_string(e.order) +
+                                        ") holds both shared and private pages but is not split"});
   }
 }
 

@@ -1,11 +1,11 @@
 #include "state/invariants.h"
 
-#include "state/hugetlb_invariants.h"
-#include "state/observation_invariants.h"
-
 #include <algorithm>
 #include <map>
 #include <set>
+
+#include "state/hugetlb_invariants.h"
+#include "state/observation_invariants.h"
 
 namespace khod {
 namespace {
@@ -24,19 +24,22 @@ void CheckSize(const GuestMemfd& g, uint32_t page_size, std::vector<Violation>* 
   const std::string where = "gmem " + Hex(g.token);
   if (page_size == 0) return;  // reported by the header check
   if (g.size % page_size != 0)
-    Add(out, where, "size " + std::to_string(g.size) + " not a multiple of page size " +
-                        std::to_string(page_size));
+    Add(out, where,
+        "size " + std::to_string(g.size) + " not a multiple of page size " +
+            std::to_string(page_size));
   if (g.backing == Backing::kBuddy && g.hstate_order != 0)
     Add(out, where, "buddy-backed file has hstate order " + std::to_string(g.hstate_order));
   if (g.backing == Backing::kHugetlb) {
     if (g.hstate_order == 0 || g.hstate_order > kMaxFolioOrder) {
-      Add(out, where, "HugeTLB hstate order " + std::to_string(g.hstate_order) +
-                          " outside 1.." + std::to_string(kMaxFolioOrder));
+      Add(out, where,
+          "HugeTLB hstate order " + std::to_string(g.hstate_order) + " outside 1.." +
+              std::to_string(kMaxFolioOrder));
     } else {
       const uint64_t hsize = uint64_t{page_size} << g.hstate_order;
       if (g.size % hsize != 0)
-        Add(out, where, "size " + std::to_string(g.size) +
-                            " not a multiple of the hstate size " + std::to_string(hsize));
+        Add(out, where,
+            "size " + std::to_string(g.size) + " not a multiple of the hstate size " +
+                std::to_string(hsize));
     }
   }
 }
@@ -44,9 +47,8 @@ void CheckSize(const GuestMemfd& g, uint32_t page_size, std::vector<Violation>* 
 // Page ranges [first, end) covered by restructure records, used to allow
 // split sub-folios of a HugeTLB file to have orders below the hstate order.
 bool CoveredByRestructure(const GuestMemfd& g, uint64_t first, uint64_t end) {
-  auto it = std::upper_bound(
-      g.restructures.begin(), g.restructures.end(), first,
-      [](uint64_t v, const RestructureRecord& r) { return v < r.index; });
+  auto it = std::upper_bound(g.restructures.begin(), g.restructures.end(), first,
+                             [](uint64_t v, const RestructureRecord& r) { return v < r.index; });
   if (it == g.restructures.begin()) return false;
   --it;
   if (it->original_order > kMaxFolioOrder) return false;
@@ -60,8 +62,8 @@ void CheckFolios(const GuestMemfd& g, uint64_t pages, std::vector<Violation>* ou
     auto where = [&] { return GmemWhere(g, "folios", i); };
     if (e.nr_folios == 0) Add(out, where(), "nr_folios is 0");
     if (e.order > kMaxFolioOrder) {
-      Add(out, where(), "order " + std::to_string(e.order) + " above " +
-                          std::to_string(kMaxFolioOrder));
+      Add(out, where(),
+          "order " + std::to_string(e.order) + " above " + std::to_string(kMaxFolioOrder));
       continue;  // every later check needs a sane order
     }
     uint64_t end;
@@ -70,15 +72,18 @@ void CheckFolios(const GuestMemfd& g, uint64_t pages, std::vector<Violation>* ou
       continue;
     }
     if (e.first_index & ((uint64_t{1} << e.order) - 1))
-      Add(out, where(), "index " + std::to_string(e.first_index) +
-                          " not aligned to folio order " + std::to_string(e.order));
+      Add(out, where(),
+          "index " + std::to_string(e.first_index) + " not aligned to folio order " +
+              std::to_string(e.order));
     if (end > pages)
-      Add(out, where(), "extent ends at page " + std::to_string(end) + ", past size (" +
-                          std::to_string(pages) + " pages)");
+      Add(out, where(),
+          "extent ends at page " + std::to_string(end) + ", past size (" + std::to_string(pages) +
+              " pages)");
     if (i > 0 && e.first_index < prev_end)
-      Add(out, where(), "index " + std::to_string(e.first_index) +
-                          " overlaps or precedes the previous extent (ends at " +
-                          std::to_string(prev_end) + ")");
+      Add(out, where(),
+          "index " + std::to_string(e.first_index) +
+              " overlaps or precedes the previous extent (ends at " + std::to_string(prev_end) +
+              ")");
     if (e.first_pfn != kPfnUnknown) {
       uint64_t pfn_end;
       if (AddOverflows(e.first_pfn, e.pages(), &pfn_end))
@@ -88,9 +93,9 @@ void CheckFolios(const GuestMemfd& g, uint64_t pages, std::vector<Violation>* ou
       Add(out, where(), "buddy-backed folio has order " + std::to_string(e.order));
     if (g.backing == Backing::kHugetlb && e.order != g.hstate_order &&
         !CoveredByRestructure(g, e.first_index, end))
-      Add(out, where(), "HugeTLB folio order " + std::to_string(e.order) +
-                          " differs from hstate order " + std::to_string(g.hstate_order) +
-                          " and no restructure record covers it");
+      Add(out, where(),
+          "HugeTLB folio order " + std::to_string(e.order) + " differs from hstate order " +
+              std::to_string(g.hstate_order) + " and no restructure record covers it");
     prev_end = std::max(prev_end, end);
   }
 }
@@ -120,11 +125,13 @@ void CheckHashes(const GuestMemfd& g, uint64_t pages, std::vector<Violation>* ou
       continue;
     }
     if (end > pages)
-      Add(out, where(), "hash range ends at page " + std::to_string(end) + ", past size (" +
-                          std::to_string(pages) + " pages)");
+      Add(out, where(),
+          "hash range ends at page " + std::to_string(end) + ", past size (" +
+              std::to_string(pages) + " pages)");
     if (i > 0 && h.first_index < prev_end)
-      Add(out, where(), "index " + std::to_string(h.first_index) +
-                          " overlaps or precedes the previous hash range");
+      Add(out, where(),
+          "index " + std::to_string(h.first_index) +
+              " overlaps or precedes the previous hash range");
     prev_end = std::max(prev_end, end);
   }
 }
@@ -139,28 +146,32 @@ void CheckSplitLayout(const GuestMemfd& g, size_t i, const RestructureRecord& r,
     auto rw = [&] { return where() + " layout[" + std::to_string(j) + "]"; };
     if (run.count == 0) Add(out, rw(), "count is 0");
     if (run.order > r.original_order) {
-      Add(out, rw(), "order " + std::to_string(run.order) + " above the original order " +
-                       std::to_string(r.original_order));
+      Add(out, rw(),
+          "order " + std::to_string(run.order) + " above the original order " +
+              std::to_string(r.original_order));
       return;
     }
     if (run.offset != next) {
-      Add(out, rw(), "offset " + std::to_string(run.offset) + " leaves a gap or overlap (expected " +
-                       std::to_string(next) + ")");
+      Add(out, rw(),
+          "offset " + std::to_string(run.offset) + " leaves a gap or overlap (expected " +
+              std::to_string(next) + ")");
       return;
     }
     if (run.offset & ((uint64_t{1} << run.order) - 1))
-      Add(out, rw(), "offset " + std::to_string(run.offset) + " not aligned to order " +
-                       std::to_string(run.order));
+      Add(out, rw(),
+          "offset " + std::to_string(run.offset) + " not aligned to order " +
+              std::to_string(run.order));
     next = uint64_t{run.offset} + (uint64_t{run.count} << run.order);
     if (next > folio_pages) {
-      Add(out, rw(), "run ends at " + std::to_string(next) + ", past the original folio (" +
-                       std::to_string(folio_pages) + " pages)");
+      Add(out, rw(),
+          "run ends at " + std::to_string(next) + ", past the original folio (" +
+              std::to_string(folio_pages) + " pages)");
       return;
     }
   }
   if (next != folio_pages)
-    Add(out, where(), "layout covers " + std::to_string(next) + " of " +
-                        std::to_string(folio_pages) + " pages");
+    Add(out, where(),
+        "layout covers " + std::to_string(next) + " of " + std::to_string(folio_pages) + " pages");
 }
 
 void CheckRestructures(const GuestMemfd& g, uint64_t pages, std::vector<Violation>* out) {
@@ -172,8 +183,9 @@ void CheckRestructures(const GuestMemfd& g, uint64_t pages, std::vector<Violatio
     const RestructureRecord& r = g.restructures[i];
     auto where = [&] { return GmemWhere(g, "restructures", i); };
     if (r.original_order == 0 || r.original_order > kMaxFolioOrder) {
-      Add(out, where(), "original order " + std::to_string(r.original_order) + " outside 1.." +
-                          std::to_string(kMaxFolioOrder));
+      Add(out, where(),
+          "original order " + std::to_string(r.original_order) + " outside 1.." +
+              std::to_string(kMaxFolioOrder));
       continue;
     }
     const uint64_t folio_pages = uint64_t{1} << r.original_order;
@@ -183,14 +195,16 @@ void CheckRestructures(const GuestMemfd& g, uint64_t pages, std::vector<Violatio
       continue;
     }
     if (r.index & (folio_pages - 1))
-      Add(out, where(), "index " + std::to_string(r.index) + " not aligned to original order " +
-                          std::to_string(r.original_order));
+      Add(out, where(),
+          "index " + std::to_string(r.index) + " not aligned to original order " +
+              std::to_string(r.original_order));
     if (end > pages)
-      Add(out, where(), "folio ends at page " + std::to_string(end) + ", past size (" +
-                          std::to_string(pages) + " pages)");
+      Add(out, where(),
+          "folio ends at page " + std::to_string(end) + ", past size (" + std::to_string(pages) +
+              " pages)");
     if (i > 0 && r.index < prev_end)
-      Add(out, where(), "index " + std::to_string(r.index) +
-                          " overlaps or precedes the previous record");
+      Add(out, where(),
+          "index " + std::to_string(r.index) + " overlaps or precedes the previous record");
     prev_end = std::max(prev_end, end);
     CheckSplitLayout(g, i, r, out);
   }
@@ -208,11 +222,16 @@ const char* TextProblem(const std::string& s) {
     if (c < 0x20 || c == 0x7f) return "contains a control character";
     size_t n;
     uint32_t cp;
-    if (c < 0x80) n = 1, cp = c;
-    else if ((c & 0xe0) == 0xc0) n = 2, cp = c & 0x1f;
-    else if ((c & 0xf0) == 0xe0) n = 3, cp = c & 0x0f;
-    else if ((c & 0xf8) == 0xf0) n = 4, cp = c & 0x07;
-    else return "is not valid UTF-8";
+    if (c < 0x80)
+      n = 1, cp = c;
+    else if ((c & 0xe0) == 0xc0)
+      n = 2, cp = c & 0x1f;
+    else if ((c & 0xf0) == 0xe0)
+      n = 3, cp = c & 0x0f;
+    else if ((c & 0xf8) == 0xf0)
+      n = 4, cp = c & 0x07;
+    else
+      return "is not valid UTF-8";
     if (static_cast<size_t>(end - p) < n) return "is not valid UTF-8";
     for (size_t i = 1; i < n; ++i) {
       if ((p[i] & 0xc0) != 0x80) return "is not valid UTF-8";
@@ -236,8 +255,8 @@ void CheckHeader(const SnapshotHeader& h, std::vector<Violation>* out) {
   CheckText("header", "kernel release", h.kernel_release, out);
   CheckText("header", "boot id", h.boot_id, out);
   if (h.page_size < 4096 || (h.page_size & (h.page_size - 1)) != 0)
-    Add(out, "header", "page size " + std::to_string(h.page_size) +
-                           " is not a power of two >= 4096");
+    Add(out, "header",
+        "page size " + std::to_string(h.page_size) + " is not a power of two >= 4096");
 }
 
 void CheckTokens(const Snapshot& snap, std::vector<Violation>* out) {
@@ -263,7 +282,10 @@ void CheckMemslots(const Snapshot& snap, const Vm& vm, std::vector<Violation>* o
   auto overlaps = [](std::map<uint64_t, std::pair<uint64_t, size_t>>& m, uint64_t first,
                      uint64_t end, size_t idx, size_t* other) {
     auto it = m.lower_bound(first);
-    if (it != m.end() && it->first < end) { *other = it->second.second; return true; }
+    if (it != m.end() && it->first < end) {
+      *other = it->second.second;
+      return true;
+    }
     if (it != m.begin() && std::prev(it)->second.first > first) {
       *other = std::prev(it)->second.second;
       return true;
@@ -275,16 +297,17 @@ void CheckMemslots(const Snapshot& snap, const Vm& vm, std::vector<Violation>* o
     const Memslot& s = vm.memslots[i];
     const std::string where = "vm " + Hex(vm.token) + " memslots[" + std::to_string(i) + "]";
     if (!ids.insert(s.slot).second)
-      Add(out, where, "duplicate slot id " + std::to_string(s.slot & 0xffff) +
-                          " in address space " + std::to_string(s.address_space()));
+      Add(out, where,
+          "duplicate slot id " + std::to_string(s.slot & 0xffff) + " in address space " +
+              std::to_string(s.address_space()));
     uint64_t gfn_end;
     size_t other = 0;
     if (AddOverflows(s.base_gfn, s.npages, &gfn_end)) {
       Add(out, where, "base gfn + npages overflows");
-    } else if (s.npages > 0 &&
-               overlaps(gfns[s.address_space()], s.base_gfn, gfn_end, i, &other)) {
-      Add(out, where, "gfns overlap memslots[" + std::to_string(other) + "] in address space " +
-                          std::to_string(s.address_space()));
+    } else if (s.npages > 0 && overlaps(gfns[s.address_space()], s.base_gfn, gfn_end, i, &other)) {
+      Add(out, where,
+          "gfns overlap memslots[" + std::to_string(other) + "] in address space " +
+              std::to_string(s.address_space()));
     }
     const GuestMemfd* g = snap.FindGmem(s.gmem_token);
     if (g == nullptr) {
@@ -300,11 +323,13 @@ void CheckMemslots(const Snapshot& snap, const Vm& vm, std::vector<Violation>* o
       continue;
     }
     if (off_end > g->size)
-      Add(out, where, "gmem range ends at byte " + std::to_string(off_end) +
-                          ", past the gmem size " + std::to_string(g->size));
+      Add(out, where,
+          "gmem range ends at byte " + std::to_string(off_end) + ", past the gmem size " +
+              std::to_string(g->size));
     if (bytes > 0 && overlaps(offsets[s.gmem_token], s.gmem_offset, off_end, i, &other))
-      Add(out, where, "gmem offsets overlap memslots[" + std::to_string(other) + "] in gmem " +
-                          Hex(s.gmem_token));
+      Add(out, where,
+          "gmem offsets overlap memslots[" + std::to_string(other) + "] in gmem " +
+              Hex(s.gmem_token));
   }
 }
 

@@ -5,13 +5,13 @@
 namespace khod {
 
 bool GuestMemfd::operator==(const GuestMemfd& o) const {
-  return token == o.token && inode == o.inode && name == o.name &&
-         provenance == o.provenance && kind == o.kind && size == o.size && flags == o.flags &&
-         backing == o.backing && hstate_order == o.hstate_order && vm_token == o.vm_token &&
-         flags_known == o.flags_known && policy_source == o.policy_source &&
-         policy == o.policy && mapping_policies == o.mapping_policies &&
-         visibility == o.visibility && folios == o.folios && attributes == o.attributes &&
-         restructures == o.restructures && hashes == o.hashes;
+  return token == o.token && inode == o.inode && name == o.name && provenance == o.provenance &&
+         kind == o.kind && size == o.size && flags == o.flags && backing == o.backing &&
+         hstate_order == o.hstate_order && vm_token == o.vm_token && flags_known == o.flags_known &&
+         policy_source == o.policy_source && policy == o.policy &&
+         mapping_policies == o.mapping_policies && visibility == o.visibility &&
+         folios == o.folios && attributes == o.attributes && restructures == o.restructures &&
+         hashes == o.hashes;
 }
 
 const GuestMemfd* Snapshot::FindGmem(uint64_t token) const {
@@ -28,44 +28,58 @@ const Vm* Snapshot::FindVm(uint64_t token) const {
 
 const char* ProvenanceName(Provenance p) {
   switch (p) {
-    case Provenance::kKernel: return "kernel";
-    case Provenance::kModel: return "MODEL";
-    case Provenance::kSynthetic: return "synthetic";
+    case Provenance::kKernel:
+      return "kernel";
+    case Provenance::kModel:
+      return "MODEL";
+    case Provenance::kSynthetic:
+      return "synthetic";
   }
   return "?";
 }
 
 const char* FileKindName(FileKind k) {
   switch (k) {
-    case FileKind::kGuestMemfd: return "guest_memfd";
-    case FileKind::kHugetlbMemfd: return "hugetlb-memfd";
-    case FileKind::kShmemMemfd: return "shmem-memfd";
+    case FileKind::kGuestMemfd:
+      return "guest_memfd";
+    case FileKind::kHugetlbMemfd:
+      return "hugetlb-memfd";
+    case FileKind::kShmemMemfd:
+      return "shmem-memfd";
   }
   return "?";
 }
 
 const char* BackingName(Backing b) {
   switch (b) {
-    case Backing::kBuddy: return "buddy";
-    case Backing::kHugetlb: return "hugetlb";
+    case Backing::kBuddy:
+      return "buddy";
+    case Backing::kHugetlb:
+      return "hugetlb";
   }
   return "?";
 }
 
 const char* PageVisibilityName(PageVisibility v) {
   switch (v) {
-    case PageVisibility::kFull: return "full";
-    case PageVisibility::kInitializedOnly: return "initialized-only";
-    case PageVisibility::kNone: return "none";
+    case PageVisibility::kFull:
+      return "full";
+    case PageVisibility::kInitializedOnly:
+      return "initialized-only";
+    case PageVisibility::kNone:
+      return "none";
   }
   return "?";
 }
 
 const char* PolicySourceName(PolicySource s) {
   switch (s) {
-    case PolicySource::kInode: return "inode";
-    case PolicySource::kVmmMappings: return "vmm-mappings";
-    case PolicySource::kUnknown: return "unknown";
+    case PolicySource::kInode:
+      return "inode";
+    case PolicySource::kVmmMappings:
+      return "vmm-mappings";
+    case PolicySource::kUnknown:
+      return "unknown";
   }
   return "?";
 }

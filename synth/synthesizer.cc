@@ -15,17 +15,17 @@ namespace khod {
 namespace {
 
 constexpr uint32_t kPageSize = 4096;
-constexpr uint64_t kGmemFlagMmap = 1;        // GUEST_MEMFD_FLAG_MMAP
-constexpr uint64_t kGmemFlagInitShared = 2;  // GUEST_MEMFD_FLAG_INIT_SHARED
+constexpr uint64_t kGmemFlagMmap = 1;         // GUEST_MEMFD_FLAG_MMAP
+constexpr uint64_t kGmemFlagInitShared = 2;   // GUEST_MEMFD_FLAG_INIT_SHARED
 constexpr uint32_t kMemGuestMemfd = 1u << 2;  // KVM_MEM_GUEST_MEMFD
 constexpr uint32_t kVmTypeDefault = 0;
-constexpr uint32_t kVmTypeSwProtected = 1;   // KVM_X86_SW_PROTECTED_VM: has private memory
+constexpr uint32_t kVmTypeSwProtected = 1;  // KVM_X86_SW_PROTECTED_VM: has private memory
 constexpr int32_t kMpolInterleave = 3;
 constexpr uint64_t kPciHoleStart = 3ull << 30;  // x86 guests: RAM below 3 GiB, then MMIO
 constexpr uint64_t kHighMemStart = 4ull << 30;
 constexpr uint64_t kUserspaceBase = 0x7f0000000000ull;
-constexpr uint64_t kFirstPfn = 1ull << 20;  // 4 GiB: clear of low firmware memory; 1G aligned
-constexpr uint64_t kMaxGapFolios = 64;      // PFN distance between runs, in folios
+constexpr uint64_t kFirstPfn = 1ull << 20;       // 4 GiB: clear of low firmware memory; 1G aligned
+constexpr uint64_t kMaxGapFolios = 64;           // PFN distance between runs, in folios
 constexpr uint64_t kMaxSharedRangePages = 2048;  // bounce buffers are small
 // A split huge folio keeps its first 2 MiB as 4 KiB pages (SplitLayout), which
 // hold up to this many shared ranges (8 pages a slot).
@@ -37,9 +37,12 @@ constexpr uint64_t kFirstMemcgId = 100;
 
 uint8_t FolioOrder(SynthBacking b) {
   switch (b) {
-    case SynthBacking::k4K: return 0;
-    case SynthBacking::k2M: return 9;
-    case SynthBacking::k1G: return 18;
+    case SynthBacking::k4K:
+      return 0;
+    case SynthBacking::k2M:
+      return 9;
+    case SynthBacking::k1G:
+      return 18;
   }
   return 0;
 }
@@ -129,8 +132,8 @@ void FillFolios(const SynthParams& p, uint8_t order, uint64_t nfolios,
     run = std::min(run, nfolios - folio);
     if (next_split < splits.size()) run = std::min(run, splits[next_split] - folio);
     run = std::min<uint64_t>(run, UINT32_MAX);
-    g->folios.push_back(FolioExtent{folio * unit, pfn, static_cast<uint32_t>(run), order,
-                                    kSynthFolioFlags});
+    g->folios.push_back(
+        FolioExtent{folio * unit, pfn, static_cast<uint32_t>(run), order, kSynthFolioFlags});
     folio += run;
     // At least one folio of gap: the next run is never physically contiguous.
     *pfn_cursor += unit * (run + rng->Between(1, kMaxGapFolios));
@@ -211,9 +214,12 @@ Result<SynthBacking> ParseSynthBacking(std::string_view text) {
 
 const char* SynthBackingName(SynthBacking b) {
   switch (b) {
-    case SynthBacking::k4K: return "4k";
-    case SynthBacking::k2M: return "2m";
-    case SynthBacking::k1G: return "1g";
+    case SynthBacking::k4K:
+      return "4k";
+    case SynthBacking::k2M:
+      return "2m";
+    case SynthBacking::k1G:
+      return "1g";
   }
   return "?";
 }
@@ -296,10 +302,10 @@ Result<Snapshot> Synthesize(const SynthParams& p) {
       // are split to hold them.
       const uint64_t pages = units << order;
       const uint64_t pages_before = units_before << order;
-      const uint64_t holes =
-          p.private_memory ? Spread(pages_before + pages, p.shared_ranges, total_pages) -
-                                 Spread(pages_before, p.shared_ranges, total_pages)
-                           : 0;
+      const uint64_t holes = p.private_memory
+                                 ? Spread(pages_before + pages, p.shared_ranges, total_pages) -
+                                       Spread(pages_before, p.shared_ranges, total_pages)
+                                 : 0;
       uint64_t nsplits = Spread(units_before + units, p.split_folios, total_units) -
                          Spread(units_before, p.split_folios, total_units);
       if (hugetlb) nsplits = std::max(nsplits, (holes + kMaxHolesPerSplit - 1) / kMaxHolesPerSplit);
@@ -309,9 +315,9 @@ Result<Snapshot> Synthesize(const SynthParams& p) {
                                        " split folios but it has only " + std::to_string(units) +
                                        " huge folios");
       if (!hugetlb && holes > pages / 2)
-        return Status::InvalidArgument(g.name + ": " + std::to_string(holes) +
-                                       " shared ranges do not fit in " +
-                                       FormatSize(pages * kPageSize) + " (at most one per 2 pages)");
+        return Status::InvalidArgument(
+            g.name + ": " + std::to_string(holes) + " shared ranges do not fit in " +
+            FormatSize(pages * kPageSize) + " (at most one per 2 pages)");
       std::vector<uint64_t> splits;
       std::vector<HoleRegion> regions;
       if (!hugetlb) regions.push_back({0, pages, holes});

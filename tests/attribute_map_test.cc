@@ -1,11 +1,11 @@
 // AttributeMap against a brute-force per-page array, over random Set() calls.
 #include "state/attribute_map.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <random>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace khod {
 namespace {

@@ -5,11 +5,10 @@
 #include "daemon/caller_access.h"
 
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include "tests/session_fixture.h"
 
@@ -93,14 +92,12 @@ TEST_F(CallerAccessTest, ANonRootCallerAttachesOnlyItsOwnProcesses) {
   EXPECT_NE(g.status().message().find("runs as uid 0"), std::string::npos) << g.status().message();
   EXPECT_EQ(s->GetStatus().gmems_size(), 0);
   // Nor is another user's.
-  EXPECT_EQ(s->Attach(AttachOf(nobody.pid(), nobody.fd()), As(kNobody - 1, kNobody - 1))
-                .status()
-                .code(),
-            Status::Code::kPermissionDenied);
-  EXPECT_EQ(s->Attach(AttachOf(nobody.pid(), nobody.fd()), As(kNobody, kNobody - 1))
-                .status()
-                .code(),
-            Status::Code::kPermissionDenied);
+  EXPECT_EQ(
+      s->Attach(AttachOf(nobody.pid(), nobody.fd()), As(kNobody - 1, kNobody - 1)).status().code(),
+      Status::Code::kPermissionDenied);
+  EXPECT_EQ(
+      s->Attach(AttachOf(nobody.pid(), nobody.fd()), As(kNobody, kNobody - 1)).status().code(),
+      Status::Code::kPermissionDenied);
   // Its own is.
   g = s->Attach(AttachOf(nobody.pid(), nobody.fd()), As(kNobody, kNobody));
   ASSERT_TRUE(g.ok()) << g.status().ToString();

@@ -1,8 +1,6 @@
 // GroupCommit: every waiter returns only after a write covering its ticket
 // finished; concurrent changes share writes; a failed write fails its waiters
 // and the next change carries everything again.
-#include "daemon/group_commit.h"
-
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -10,6 +8,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "daemon/group_commit.h"
 
 namespace khod {
 namespace {

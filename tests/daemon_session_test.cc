@@ -1,6 +1,7 @@
 // Session (daemon/session.h) in-process, on real memfds of this test process
 // taken with pidfd_getfd, and on MODEL guests: the phase machine, every
 // refusal, and what a restart on the same state dir resumes or rolls back.
+#include <gtest/gtest.h>
 #include <linux/mempolicy.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -9,13 +10,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
-#include <functional>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "common/bytes.h"
 #include "common/file_read.h"
@@ -56,8 +55,9 @@ TEST_F(SessionTest, FullCycleOverDirAdoptsTheHeldFileAndVerifiesEqual) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_TRUE(v->equal()) << v->differences(0).field() << ": expected " << v->differences(0).expected()
-                          << ", found " << v->differences(0).found();
+  EXPECT_TRUE(v->equal()) << v->differences(0).field() << ": expected "
+                          << v->differences(0).expected() << ", found "
+                          << v->differences(0).found();
   EXPECT_EQ(v->pages_compared(), 128u);
   EXPECT_GT(v->hashes_compared(), 0u);
   ASSERT_TRUE(s->Finish().ok());
@@ -128,7 +128,8 @@ TEST_F(ReexecSessionTest, RestoreRefusedAfterTheReadAheadCanBeRetried) {
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_TRUE(v->equal()) << v->differences(0).field() << ": expected "
-                          << v->differences(0).expected() << ", found " << v->differences(0).found();
+                          << v->differences(0).expected() << ", found "
+                          << v->differences(0).found();
   EXPECT_EQ(v->pages_compared(), 128u);
 }
 
@@ -349,8 +350,10 @@ class DupLuo : public LuoDevice {
  public:
   int Open(const std::string&) override { return 1000; }
   int Ioctl(int, unsigned long req, void* arg) override {
-    if (req == luo::kIoctlCreateSession) static_cast<luo::CreateSession*>(arg)->fd = 2000;
-    else if (req == luo::kIoctlRetrieveSession) static_cast<luo::RetrieveSession*>(arg)->fd = 2001;
+    if (req == luo::kIoctlCreateSession)
+      static_cast<luo::CreateSession*>(arg)->fd = 2000;
+    else if (req == luo::kIoctlRetrieveSession)
+      static_cast<luo::RetrieveSession*>(arg)->fd = 2001;
     else if (req == luo::kSessionPreserveFd) {
       auto* a = static_cast<luo::PreserveFd*>(arg);
       preserved[a->token] = ::dup(a->fd);
@@ -412,7 +415,8 @@ TEST_F(SessionTest, RestoreAfterALuoAdoptReappliesTheMempolicy) {
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_TRUE(v->equal()) << v->differences(0).field() << ": expected "
-                          << v->differences(0).expected() << ", found " << v->differences(0).found();
+                          << v->differences(0).expected() << ", found "
+                          << v->differences(0).found();
   for (auto& kv : luo.preserved) ::close(kv.second);
 }
 
@@ -475,10 +479,10 @@ class LuoSessionTest : public SessionTest {
     EXPECT_FALSE(f.ok());
     const std::string m = f.status().message();
     // Both errors: the kernel's refusal and the record write's.
-    for (const char* part : {"Freeze: luo handover failed", "preserve blob memfd",
-                             "kernel refused (Operation not supported)",
-                             "the PREPARED record was not written either", "session.rec.tmp",
-                             "durable record stays FROZEN"})
+    for (const char* part :
+         {"Freeze: luo handover failed", "preserve blob memfd",
+          "kernel refused (Operation not supported)", "the PREPARED record was not written either",
+          "session.rec.tmp", "durable record stays FROZEN"})
       EXPECT_NE(m.find(part), std::string::npos) << part << " in " << f.status().ToString();
     EXPECT_EQ(s->phase(), v1::PREPARED);  // this process goes on as PREPARED
     // The LUO session was closed: the kernel drops what it held.
@@ -534,7 +538,8 @@ TEST_F(LuoSessionTest, SendStillRefusesTheBlobTokenOfARecordFromBeforeTheAttachC
   ASSERT_FALSE(f.ok());
   EXPECT_EQ(f.status().code(), Status::Code::kInvalidArgument) << f.status().ToString();
   EXPECT_NE(f.status().message().find("'KHODBLOB'"), std::string::npos) << f.status().ToString();
-  EXPECT_NE(f.status().message().find("back to PREPARED"), std::string::npos) << f.status().ToString();
+  EXPECT_NE(f.status().message().find("back to PREPARED"), std::string::npos)
+      << f.status().ToString();
   EXPECT_EQ(luo_.ioctls, 0);  // refused before the device was touched
   EXPECT_EQ(s->phase(), v1::PREPARED);
   EXPECT_EQ(ReadRecord(dir_).phase(), v1::PREPARED);
@@ -553,7 +558,8 @@ TEST_F(LuoSessionTest, FailedSendWhoseRecordWriteFailsRecoversPreparedOnRestart)
   auto s = OpenLuo();
   ASSERT_TRUE(s);
   EXPECT_EQ(s->phase(), v1::PREPARED);
-  EXPECT_NE(s->recovery().find("rolled back FROZEN -> PREPARED"), std::string::npos) << s->recovery();
+  EXPECT_NE(s->recovery().find("rolled back FROZEN -> PREPARED"), std::string::npos)
+      << s->recovery();
   v1::SessionRecord rec = ReadRecord(dir_);
   EXPECT_EQ(rec.phase(), v1::PREPARED);
   EXPECT_EQ(rec.frozen_blob(), "");
@@ -627,9 +633,9 @@ TEST_F(LuoSessionTest, NewSideReportsTheKhoIncomingTreeInStatusAndRestore) {
   auto s = OpenLuo();
   ASSERT_TRUE(s);
   ASSERT_EQ(s->phase(), v1::HANDED_OVER) << s->recovery();
-  const std::string want = "KHO incoming FDT: " +
-                           HumanBytes(KhoRootFdt("kho-v1", {{"LUO"}}).size()) +
-                           ", compatible kho-v1, sub-FDTs: LUO (luo-v1, " + HumanBytes(luo.size()) + ")";
+  const std::string want =
+      "KHO incoming FDT: " + HumanBytes(KhoRootFdt("kho-v1", {{"LUO"}}).size()) +
+      ", compatible kho-v1, sub-FDTs: LUO (luo-v1, " + HumanBytes(luo.size()) + ")";
   EXPECT_EQ(s->GetStatus().kho_incoming(), want);
   Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -655,7 +661,8 @@ TEST_F(LuoSessionTest, NewSideWithoutAKhoTreeWarnsAndAMalformedOneIsNamed) {
     Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_NE(r->message().find("warning: the handover was luo but this kernel shows no KHO "
-                                "incoming tree under " + dir_ + "/debugfs/kho/in"),
+                                "incoming tree under " +
+                                dir_ + "/debugfs/kho/in"),
               std::string::npos)
         << r->message();
   }
@@ -665,7 +672,9 @@ TEST_F(LuoSessionTest, NewSideWithoutAKhoTreeWarnsAndAMalformedOneIsNamed) {
   auto s = OpenLuo();  // RESTORED rolls back to HANDED_OVER
   ASSERT_EQ(s->phase(), v1::HANDED_OVER) << s->recovery();
   const std::string st = s->GetStatus().kho_incoming();
-  EXPECT_EQ(st.rfind("KHO incoming FDT unusable: Corruption: " + dir_ + "/debugfs/kho/in/fdt", 0), 0u) << st;
+  EXPECT_EQ(st.rfind("KHO incoming FDT unusable: Corruption: " + dir_ + "/debugfs/kho/in/fdt", 0),
+            0u)
+      << st;
   EXPECT_NE(st.find("truncated: header says totalsize " + std::to_string(fdt.size()) +
                     ", the file has 50 bytes"),
             std::string::npos)
@@ -731,8 +740,9 @@ TEST_F(SessionTest, VerifyCountsRealPfnsAndModelPagesApart) {
   ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  ASSERT_TRUE(v->equal()) << v->differences(0).field() << ": expected " << v->differences(0).expected()
-                          << ", found " << v->differences(0).found();
+  ASSERT_TRUE(v->equal()) << v->differences(0).field() << ": expected "
+                          << v->differences(0).expected() << ", found "
+                          << v->differences(0).found();
   // The memfd: 512 KiB written of 1 MiB, 128 resident pages, with their PFNs
   // where pagemap shows them (not in a sandbox without CAP_SYS_ADMIN).
   const bool pfns = ProbeKernel().pfns_readable;

@@ -1,6 +1,7 @@
 // The luo transport against a fake /dev/liveupdate: every ioctl request it
 // builds (number, size word, session name, fd, token) and its error paths.
 // No machine here has LUO, so this is what is tested; README says so.
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -9,8 +10,6 @@
 #include <map>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "handover/luo_transport.h"
 #include "handover/luo_uapi.h"
@@ -204,7 +203,8 @@ TEST(LuoTransportTest, ManifestRejectsTruncation) {
   EXPECT_EQ(tokens, (std::vector<uint64_t>{1, 2}));
   EXPECT_EQ(blob, "abc");
   EXPECT_EQ(DecodeLuoManifest(m.substr(0, 20), &tokens, &blob).code(), Status::Code::kCorruption);
-  EXPECT_EQ(DecodeLuoManifest("garbage-garbage-", &tokens, &blob).code(), Status::Code::kCorruption);
+  EXPECT_EQ(DecodeLuoManifest("garbage-garbage-", &tokens, &blob).code(),
+            Status::Code::kCorruption);
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 // CheckInvariants reports each kind of violation, with where it is, and
 // nothing on valid snapshots.
+#include "state/invariants.h"
+
 #include <gtest/gtest.h>
 
-#include "state/invariants.h"
 #include "tests/random_snapshot.h"
 
 namespace khod {
@@ -26,7 +27,8 @@ bool Reports(const Snapshot& s, const std::string& where, const std::string& wha
 }
 
 TEST(Invariants, RandomSnapshotsAreValid) {
-  for (uint64_t seed = 0; seed < 100; ++seed) EXPECT_TRUE(CheckInvariants(RandomSnapshot(seed)).empty());
+  for (uint64_t seed = 0; seed < 100; ++seed)
+    EXPECT_TRUE(CheckInvariants(RandomSnapshot(seed)).empty());
 }
 
 TEST(Invariants, HeaderPageSize) {
@@ -102,12 +104,12 @@ TEST(Invariants, TokensAndMemslots) {
   Vm vm;
   vm.token = 1;
   vm.memslots = {{0, 4, 0, 16, 0, 0x2a, 0},
-                 {0, 4, 100, 16, 0, 0x2a, 64 * 4096},       // duplicate slot id
-                 {1, 4, 8, 4, 0, 0x2a, 128 * 4096},         // gfn overlap with [0]
-                 {2, 4, 200, 16, 0, 0x2a, 8 * 4096},        // offsets overlap [0]
-                 {3, 4, 300, 16, 0, 0x99, 0},               // unknown gmem
-                 {4, 4, 400, 1, 0, 0x2a, 100},              // unaligned offset
-                 {5, 4, 500, 16, 0, 0x2a, 1020 * 4096},     // past gmem size
+                 {0, 4, 100, 16, 0, 0x2a, 64 * 4096},               // duplicate slot id
+                 {1, 4, 8, 4, 0, 0x2a, 128 * 4096},                 // gfn overlap with [0]
+                 {2, 4, 200, 16, 0, 0x2a, 8 * 4096},                // offsets overlap [0]
+                 {3, 4, 300, 16, 0, 0x99, 0},                       // unknown gmem
+                 {4, 4, 400, 1, 0, 0x2a, 100},                      // unaligned offset
+                 {5, 4, 500, 16, 0, 0x2a, 1020 * 4096},             // past gmem size
                  {(1u << 16) | 6, 4, 0, 16, 0, 0x2a, 512 * 4096}};  // other AS: fine
   t.vms.push_back(vm);
   t.gmems[0].vm_token = 77;

@@ -15,7 +15,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   const khod::Snapshot snap = khod::GoldenSnapshotV1_1();
-  struct Out { khod::BlobFormat format; const char* name; };
+  struct Out {
+    khod::BlobFormat format;
+    const char* name;
+  };
   for (const Out& o : {Out{khod::BlobFormat::kFdt, khod::kGoldenV1_1FdtName},
                        Out{khod::BlobFormat::kProto, khod::kGoldenV1_1ProtoName}}) {
     std::string blob;

@@ -18,8 +18,12 @@ namespace {
 class ReferenceGmem {
  public:
   ReferenceGmem(uint64_t pages, uint8_t hstate_order)
-      : pages_(pages), hp_(uint64_t{1} << hstate_order), huge_(hstate_order > 0),
-        priv_(pages, false), mapped_(pages, false), refs_(pages, 0),
+      : pages_(pages),
+        hp_(uint64_t{1} << hstate_order),
+        huge_(hstate_order > 0),
+        priv_(pages, false),
+        mapped_(pages, false),
+        refs_(pages, 0),
         split_(huge_ ? pages / hp_ : 0, false) {}
 
   uint64_t FolioFirst(uint64_t p) const { return huge_ && !split_[p / hp_] ? p - p % hp_ : p; }
@@ -218,13 +222,15 @@ TEST_P(ConversionPropertyTest, RandomConversionsMatchPerPageReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Seeds, ConversionPropertyTest,
-    ::testing::Values(
-        PropertyCase{Backing::kHugetlb, kHstateOrder2M, 4 << 9, kGmemFlagMmap | kGmemFlagInitShared, 1},
-        PropertyCase{Backing::kHugetlb, kHstateOrder2M, 4 << 9, kGmemFlagMmap, 2},
-        PropertyCase{Backing::kHugetlb, kHstateOrder2M, 3 << 9, kGmemFlagMmap | kGmemFlagInitShared, 3},
-        PropertyCase{Backing::kBuddy, 0, 1500, kGmemFlagMmap | kGmemFlagInitShared, 4}));
+INSTANTIATE_TEST_SUITE_P(Seeds, ConversionPropertyTest,
+                         ::testing::Values(PropertyCase{Backing::kHugetlb, kHstateOrder2M, 4 << 9,
+                                                        kGmemFlagMmap | kGmemFlagInitShared, 1},
+                                           PropertyCase{Backing::kHugetlb, kHstateOrder2M, 4 << 9,
+                                                        kGmemFlagMmap, 2},
+                                           PropertyCase{Backing::kHugetlb, kHstateOrder2M, 3 << 9,
+                                                        kGmemFlagMmap | kGmemFlagInitShared, 3},
+                                           PropertyCase{Backing::kBuddy, 0, 1500,
+                                                        kGmemFlagMmap | kGmemFlagInitShared, 4}));
 
 // --- scenarios ---------------------------------------------------------------
 
@@ -347,11 +353,11 @@ TEST(ModelConversionTest, ClosedFdWithPinnedSplitFoliosKeepsRegistryUntilRelease
   PfnPool* pool = k.hugetlb(kHstateOrder1G);
   auto m = MakeHuge(&k, 4, kHstateOrder1G);
   EXPECT_EQ(pool->free_folios(), pool->total_folios() - 4);
-  ASSERT_TRUE(m->Convert(10, 1, true).ok());   // split folio 0
-  ASSERT_TRUE(m->TakeRef(20).ok());            // pin a piece of it
+  ASSERT_TRUE(m->Convert(10, 1, true).ok());  // split folio 0
+  ASSERT_TRUE(m->TakeRef(20).ok());           // pin a piece of it
   const uint64_t split_pfn = *m->PfnOf(20);
   const uint64_t whole = uint64_t{2} << kHstateOrder1G;
-  ASSERT_TRUE(m->TakeRef(whole + 1).ok());     // pin unsplit folio 2
+  ASSERT_TRUE(m->TakeRef(whole + 1).ok());  // pin unsplit folio 2
   const uint64_t whole_pfn = *m->PfnOf(whole + 1);
   m->Close();
   EXPECT_TRUE(m->closed());

@@ -18,7 +18,8 @@ std::vector<uint64_t> OwnPagemap(int fd, uint64_t pages, const std::vector<bool>
       (void)*static_cast<volatile uint8_t*>(static_cast<uint8_t*>(m) + p * kPage);
   int pm = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
   if (pm >= 0) {
-    (void)!::pread(pm, entries.data(), pages * 8, static_cast<off_t>(reinterpret_cast<uintptr_t>(m) / kPage * 8));
+    (void)!::pread(pm, entries.data(), pages * 8,
+                   static_cast<off_t>(reinterpret_cast<uintptr_t>(m) / kPage * 8));
     ::close(pm);
   }
   ::munmap(m, pages * kPage);

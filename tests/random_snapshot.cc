@@ -23,9 +23,7 @@ uint64_t RandomPfn(std::mt19937_64& rng) {
   return Uniform(rng, 0, uint64_t{1} << 40);
 }
 
-uint8_t RandomFlags(std::mt19937_64& rng) {
-  return static_cast<uint8_t>(Uniform(rng, 0, 7));
-}
+uint8_t RandomFlags(std::mt19937_64& rng) { return static_cast<uint8_t>(Uniform(rng, 0, 7)); }
 
 // Buddy folios (order 0) in runs; gap_max/run_max shape sparse vs. dense.
 void FillBuddy(std::mt19937_64& rng, GuestMemfd* g, uint64_t pages, uint64_t gap_max,
@@ -185,8 +183,7 @@ void FillObservation(std::mt19937_64& rng, GuestMemfd* g, uint64_t pages) {
 
 }  // namespace
 
-GuestMemfd RandomGmem(std::mt19937_64& rng, GmemShape shape, uint64_t token,
-                      uint32_t page_size) {
+GuestMemfd RandomGmem(std::mt19937_64& rng, GmemShape shape, uint64_t token, uint32_t page_size) {
   GuestMemfd g;
   g.token = token;
   g.inode = Uniform(rng, 1, 1u << 30);
@@ -252,7 +249,8 @@ Snapshot RandomSnapshot(uint64_t seed) {
   std::set<uint64_t> tokens{0};
   auto token = [&] {
     uint64_t t;
-    do t = Chance(rng, 0.5) ? Uniform(rng, 1, 100) : rng(); while (!tokens.insert(t).second);
+    do t = Chance(rng, 0.5) ? Uniform(rng, 1, 100) : rng();
+    while (!tokens.insert(t).second);
     return t;
   };
   const int nr_vms = static_cast<int>(Uniform(rng, 0, 3));

@@ -2,17 +2,17 @@
 // of this process taken back with pidfd_getfd: what is not a guest_memfd, an
 // unknown token or VM, a duplicate, a bad pid/fd are refused naming them.
 // The accepted case needs a real guest_memfd: it skips without /dev/kvm.
+#include "restore/rebuild_target.h"
+
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <string>
 
-#include <gtest/gtest.h>
-
 #include "kernel/kvm.h"
 #include "kernel/kvm_uapi.h"
-#include "restore/rebuild_target.h"
 
 namespace khod {
 namespace {
@@ -20,7 +20,7 @@ namespace {
 constexpr uint64_t kSize = 1 << 20;
 
 GuestMemfd Gmem(uint64_t token, const char* name, FileKind kind, uint64_t vm,
-               Provenance provenance = Provenance::kKernel) {
+                Provenance provenance = Provenance::kKernel) {
   GuestMemfd g;
   g.token = token;
   g.name = name;

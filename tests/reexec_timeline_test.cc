@@ -17,12 +17,12 @@ TEST(ReexecTimelineTest, FlagRoundTrips) {
 }
 
 TEST(ReexecTimelineTest, MalformedFlagIsRefusedNamingIt) {
-  for (const std::string bad :
-       {"", "5", "5,", ",5", "a,5", "5,-1", "5, 6", "1234567890123456789,1234567890123456789",
-        "5,6,7"}) {
+  for (const std::string bad : {"", "5", "5,", ",5", "a,5", "5,-1", "5, 6",
+                                "1234567890123456789,1234567890123456789", "5,6,7"}) {
     Result<ReexecMarks> m = ParseReexecTiming(bad);
     ASSERT_FALSE(m.ok()) << "'" << bad << "' was accepted";
-    EXPECT_NE(m.status().message().find("--reexec-timing"), std::string::npos) << m.status().message();
+    EXPECT_NE(m.status().message().find("--reexec-timing"), std::string::npos)
+        << m.status().message();
   }
   Result<ReexecMarks> backwards = ParseReexecTiming("9,8");
   ASSERT_FALSE(backwards.ok());

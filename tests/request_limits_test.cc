@@ -3,11 +3,10 @@
 #include "daemon/request_limits.h"
 
 #include <google/protobuf/descriptor.h>
+#include <gtest/gtest.h>
 
 #include <set>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "proto/khod.pb.h"
 
@@ -65,8 +64,7 @@ TEST(RequestLimits, ARequestPastALimitIsRefusedNamingTheField) {
             std::string::npos);
   v1::RestoreRequest r;
   for (size_t i = 0; i <= kMaxAttachedGmems; ++i) r.add_rebuild_into();
-  EXPECT_NE(CheckRequestLimits(r).message().find("RestoreRequest.rebuild_into"),
-            std::string::npos);
+  EXPECT_NE(CheckRequestLimits(r).message().find("RestoreRequest.rebuild_into"), std::string::npos);
 }
 
 }  // namespace

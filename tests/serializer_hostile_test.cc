@@ -60,7 +60,12 @@ void EditFdt(std::string* blob, const char* path, const char* name, const void* 
   *blob = grown;
 }
 
-struct FolioRec { uint64_t index, pfn; uint32_t nr; uint8_t order, flags; uint16_t pad; };
+struct FolioRec {
+  uint64_t index, pfn;
+  uint32_t nr;
+  uint8_t order, flags;
+  uint16_t pad;
+};
 static_assert(sizeof(FolioRec) == 24, "FDT folio record layout");
 
 void SetFolios(std::string* blob, std::vector<FolioRec> recs) {
@@ -254,8 +259,7 @@ TEST(SerializerHostileProto, Truncated) {
   Snapshot out;
   ExpectError(DecodeProto(blob.substr(0, blob.size() - 1), &out), Status::Code::kCorruption,
               "truncated payload");
-  ExpectError(DecodeProto(blob.substr(0, 30), &out), Status::Code::kCorruption,
-              "truncated header");
+  ExpectError(DecodeProto(blob.substr(0, 30), &out), Status::Code::kCorruption, "truncated header");
 }
 
 TEST(SerializerHostileProto, BitFlipped) {

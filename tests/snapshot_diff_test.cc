@@ -53,13 +53,14 @@ TEST(SnapshotDiffTest, PunchedHoleIsOneRange) {
   EXPECT_EQ(d[0].field, "folios pages 100-399");
   EXPECT_EQ(d[0].found, "hole");
   EXPECT_EQ(d[0].ToString(),
-            "gmem 0x2a 'ram0': folios pages 100-399: expected resident pfn 0x44c order 0 flags 0x1, found hole");
+            "gmem 0x2a 'ram0': folios pages 100-399: expected resident pfn 0x44c order 0 flags "
+            "0x1, found hole");
 }
 
 TEST(SnapshotDiffTest, SameLayoutSplitDifferentlyIsEqualButMovedPfnsAreNot) {
   GuestMemfd a = Gmem(), b = a;
-  b.folios = {FolioExtent{0, 1000, 1000, 0, kFolioUptodate}, FolioExtent{1000, 2000, 1048, 0, kFolioUptodate},
-              a.folios[1]};
+  b.folios = {FolioExtent{0, 1000, 1000, 0, kFolioUptodate},
+              FolioExtent{1000, 2000, 1048, 0, kFolioUptodate}, a.folios[1]};
   EXPECT_TRUE(Diff(a, b).empty());  // same pages, same PFNs, split differently
   b.folios[1].first_pfn = 7000;     // pages 1000-2047 moved
   auto d = Diff(a, b);
@@ -94,7 +95,8 @@ TEST(SnapshotDiffTest, ScalarsPolicyAttributesHashes) {
   auto d = Diff(a, b);
   std::vector<std::string> fields;
   for (const auto& x : d) fields.push_back(x.field);
-  EXPECT_EQ(fields, (std::vector<std::string>{"size", "policy", "attributes pages 10-14", "contents pages 2048-4095"}));
+  EXPECT_EQ(fields, (std::vector<std::string>{"size", "policy", "attributes pages 10-14",
+                                              "contents pages 2048-4095"}));
 }
 
 TEST(SnapshotDiffTest, MissingGmemAndMemslotChanges) {
@@ -111,7 +113,8 @@ TEST(SnapshotDiffTest, MissingGmemAndMemslotChanges) {
 TEST(SnapshotDiffTest, ListIsCut) {
   GuestMemfd a = Gmem(), b = a;
   b.folios.clear();
-  for (uint64_t i = 0; i < 4096; i += 2) b.folios.push_back(FolioExtent{i, 1000 + i, 1, 0, kFolioUptodate});
+  for (uint64_t i = 0; i < 4096; i += 2)
+    b.folios.push_back(FolioExtent{i, 1000 + i, 1, 0, kFolioUptodate});
   DiffOptions o;
   o.max_differences = 10;
   Snapshot sa = Snap(a), sb = Snap(b);

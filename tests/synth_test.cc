@@ -1,10 +1,10 @@
 // The synthetic snapshot generator: sizes parse, snapshots have the asked-for
 // shape and always pass CheckInvariants, and a seed fully determines them.
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <map>
 #include <set>
-
-#include <gtest/gtest.h>
 
 #include "state/invariants.h"
 #include "synth/size.h"
@@ -56,8 +56,8 @@ TEST(ParseSize, AcceptsBinarySuffixes) {
 }
 
 TEST(ParseSize, RejectsMalformed) {
-  for (const char* bad : {"", "T", "1X", "1TT", "1 T", "-1G", "1.5G", "99999999999999999999",
-                          "20000000P", "1Gx"}) {
+  for (const char* bad :
+       {"", "T", "1X", "1TT", "1 T", "-1G", "1.5G", "99999999999999999999", "20000000P", "1Gx"}) {
     Result<uint64_t> r = ParseSize(bad);
     EXPECT_FALSE(r.ok()) << "'" << bad << "' parsed as " << (r.ok() ? *r : 0);
     if (!r.ok()) {

@@ -31,8 +31,9 @@ TEST(VerifyCountsText, OnlyRealOnlyModelAndUnknownPfns) {
   real.real_pages = 10;
   real.real_pfns = 8;
   real.real_kinds = "shmem-memfd";
-  EXPECT_EQ(VerifyCountsText(real, true),
-            "10 real pages (shmem-memfd), 8 of them with a known PFN, and 0 content hashes unchanged");
+  EXPECT_EQ(
+      VerifyCountsText(real, true),
+      "10 real pages (shmem-memfd), 8 of them with a known PFN, and 0 content hashes unchanged");
   real.real_pfns = 10;
   real.real_flags_carried = 7;
   EXPECT_EQ(VerifyCountsText(real, true),
@@ -41,7 +42,8 @@ TEST(VerifyCountsText, OnlyRealOnlyModelAndUnknownPfns) {
   VerifyCounts model;
   model.model_pages = 4;
   model.model_hashes = 1;
-  EXPECT_EQ(VerifyCountsText(model, true), "no real memory; MODEL: 4 pages and 1 content hashes compared");
+  EXPECT_EQ(VerifyCountsText(model, true),
+            "no real memory; MODEL: 4 pages and 1 content hashes compared");
 }
 
 TEST(FormatVerify, SplitCountsThenEachDifference) {
@@ -59,7 +61,8 @@ TEST(FormatVerify, SplitCountsThenEachDifference) {
   d->set_expected("resident");
   d->set_found("hole");
   EXPECT_EQ(FormatVerify(v),
-            "DIFFERENT: 32 real PFNs (shmem-memfd) and 0 content hashes compared; MODEL: 16 pages compared\n"
+            "DIFFERENT: 32 real PFNs (shmem-memfd) and 0 content hashes compared; MODEL: 16 pages "
+            "compared\n"
             "  gmem 1 'ram0': folios page 0: expected resident, found hole\n");
 }
 

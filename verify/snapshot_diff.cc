@@ -408,11 +408,14 @@ class GmemDiffer {
     for (const auto& r : e_.restructures) {
       auto it = found.find(r.index);
       const std::string where = "restructure at page " + std::to_string(r.index);
-      if (it == found.end()) Add(where, text(r), "none");
-      else if (!(*it->second == r)) Add(where, text(r), text(*it->second));
+      if (it == found.end())
+        Add(where, text(r), "none");
+      else if (!(*it->second == r))
+        Add(where, text(r), text(*it->second));
       if (it != found.end()) found.erase(it);
     }
-    for (const auto& [index, r] : found) Add("restructure at page " + std::to_string(index), "none", text(*r));
+    for (const auto& [index, r] : found)
+      Add("restructure at page " + std::to_string(index), "none", text(*r));
   }
 
   // equal + different + unverified = pages_: a page in a listed difference is
@@ -491,7 +494,8 @@ void DiffVm(const Vm& e, const Vm& f, std::vector<Difference>* out) {
     add(slot + " gmem_offset", Hex(m.gmem_offset), Hex(g.gmem_offset));
     found.erase(it);
   }
-  for (const auto& [slot, m] : found) add(vm + " slot " + std::to_string(slot), "missing", "present");
+  for (const auto& [slot, m] : found)
+    add(vm + " slot " + std::to_string(slot), "missing", "present");
 }
 
 }  // namespace
@@ -530,11 +534,14 @@ SnapshotDiff DiffSnapshots(const Snapshot& expected, const Snapshot& found,
     header("producer", he.producer, hf.producer);
     header("kernel_release", he.kernel_release, hf.kernel_release);
     header("boot_id", he.boot_id, hf.boot_id);
-    header("capture_time_ns", std::to_string(he.capture_time_ns), std::to_string(hf.capture_time_ns));
+    header("capture_time_ns", std::to_string(he.capture_time_ns),
+           std::to_string(hf.capture_time_ns));
   }
   for (const Vm& v : expected.vms) {
-    if (const Vm* g = found.FindVm(v.token)) DiffVm(v, *g, &out);
-    else out.push_back(Difference{false, 0, "", "vm " + Hex(v.token), "present", "missing"});
+    if (const Vm* g = found.FindVm(v.token))
+      DiffVm(v, *g, &out);
+    else
+      out.push_back(Difference{false, 0, "", "vm " + Hex(v.token), "present", "missing"});
   }
   for (const Vm& v : found.vms)
     if (!expected.FindVm(v.token))
@@ -556,7 +563,8 @@ SnapshotDiff DiffSnapshots(const Snapshot& expected, const Snapshot& found,
   if (out.size() > opts.max_differences) {
     const size_t total = out.size();
     out.resize(opts.max_differences);
-    out.push_back(Difference{false, 0, "", "(list cut)", std::to_string(opts.max_differences) + " shown",
+    out.push_back(Difference{false, 0, "", "(list cut)",
+                             std::to_string(opts.max_differences) + " shown",
                              std::to_string(total) + " differences in all"});
   }
   return result;

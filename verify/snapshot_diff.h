@@ -23,10 +23,10 @@
 namespace khod {
 
 struct Difference {
-  bool in_gmem = false;     // false: header or VM difference
+  bool in_gmem = false;  // false: header or VM difference
   uint64_t gmem_token = 0;
   std::string gmem_name;
-  std::string field;        // "size", "policy", "folios pages 256-511", "vm 0x1 slot 0 npages"
+  std::string field;  // "size", "policy", "folios pages 256-511", "vm 0x1 slot 0 npages"
   std::string expected;
   std::string found;
   // "gmem 0x2a 'ram0': folios pages 256-511: expected hole, found resident pfn 0x1200 order 0"
