@@ -197,7 +197,7 @@ Result<SafeDir> SafeDir::OpenSub(std::string_view name, mode_t create_mode) cons
   return Check(sub, PathOf(name));
 }
 
-Status SafeDir::WriteNew(std::string_view name, std::string_view data) const {
+Status SafeDir::WriteNew(std::string_view name, std::string_view data, mode_t mode) const {
   KHOD_RETURN_IF_ERROR(CheckFileName(name, "file name"));
   const std::string n(name), named = PathOf(name);
   // A leftover (a crash's, or a planted link) goes first: unlinkat removes
@@ -207,15 +207,20 @@ Status SafeDir::WriteNew(std::string_view name, std::string_view data) const {
   const int f =
       ::openat(fd(), n.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (f < 0) return Status::FromErrno("create " + named, errno);
-  Status s = WriteSyncClose(f, data, named);
+  Status s = ::fchmod(f, mode) == 0 ? Status::Ok() : Status::FromErrno("chmod " + named, errno);
+  if (s.ok()) {
+    s = WriteSyncClose(f, data, named);
+  } else {
+    ::close(f);
+  }
   if (!s.ok()) ::unlinkat(fd(), n.c_str(), 0);
   return s;
 }
 
-Status SafeDir::Replace(std::string_view name, std::string_view data) const {
+Status SafeDir::Replace(std::string_view name, std::string_view data, mode_t mode) const {
   KHOD_RETURN_IF_ERROR(CheckFileName(name, "file name"));
   const std::string n(name), tmp = n + ".tmp";
-  KHOD_RETURN_IF_ERROR(WriteNew(tmp, data));  // written and fsync'd, or removed
+  KHOD_RETURN_IF_ERROR(WriteNew(tmp, data, mode));  // written and fsync'd, or removed
   return RenameDurably(fd(), path_, tmp, n);
 }
 

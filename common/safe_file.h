@@ -45,12 +45,15 @@ class SafeDir {
   Result<SafeDir> OpenSub(std::string_view name, mode_t create_mode = 0700) const;
 
   // Writes `data` to `name` created afresh (a leftover file of that name is
-  // unlinked first; a directory there is an error) and fsyncs it; neither
-  // renames nor syncs the directory. On failure nothing of it is left.
-  Status WriteNew(std::string_view name, std::string_view data) const;
+  // unlinked first; a directory there is an error) with exactly `mode` (the
+  // umask does not apply) and fsyncs it; neither renames nor syncs the
+  // directory. On failure nothing of it is left.
+  Status WriteNew(std::string_view name, std::string_view data, mode_t mode = 0600) const;
   // Atomic replace: writes "<name>.tmp" as WriteNew does, renames it over
   // `name` and fsyncs the directory, so a crash leaves the old or the new.
-  Status Replace(std::string_view name, std::string_view data) const;
+  // The file has its final mode before the rename: no reader ever sees
+  // `name` with another.
+  Status Replace(std::string_view name, std::string_view data, mode_t mode = 0600) const;
   // Bounded read of the regular file `name` (common/file_read.h); a symlink
   // or a FIFO there is refused.
   Result<std::string> Read(std::string_view name,

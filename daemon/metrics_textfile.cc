@@ -1,12 +1,7 @@
 #include "daemon/metrics_textfile.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-
-#include <cerrno>
 #include <cstdio>
 
-#include "common/status_macros.h"
 #include "daemon/metrics_exposition.h"
 #include "daemon/record_file.h"
 
@@ -57,11 +52,8 @@ Status MetricsTextfile::WriteNow() {
     verify = last_verify_;
   }
   const std::string text = RenderMetrics(status_(), verify ? &*verify : nullptr);
-  KHOD_RETURN_IF_ERROR(WriteFileAtomically(path_, text));
-  // Readable by a collector that is not root; never through a symlink.
-  if (::fchmodat(AT_FDCWD, path_.c_str(), 0644, AT_SYMLINK_NOFOLLOW) != 0)
-    return Status::FromErrno("chmod " + path_, errno);
-  return Status::Ok();
+  // Readable by a collector that is not root, from the moment it has the name.
+  return WriteFileAtomically(path_, text, 0644);
 }
 
 void MetricsTextfile::Loop() {

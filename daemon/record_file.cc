@@ -40,9 +40,9 @@ FileReadOptions RecordRead() {
 
 }  // namespace
 
-Status WriteFileAtomically(const std::string& path, std::string_view data) {
+Status WriteFileAtomically(const std::string& path, std::string_view data, mode_t mode) {
   KHOD_ASSIGN_OR_RETURN(auto d, Split(path));
-  return d.first.Replace(d.second, data);
+  return d.first.Replace(d.second, data, mode);
 }
 
 Status WriteFileBeforeItsRecord(const std::string& path, std::string_view data) {

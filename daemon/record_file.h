@@ -30,8 +30,8 @@ Status WriteRecordFile(const std::string& path, std::string_view payload);
 Result<std::string> ReadRecordFile(const std::string& path);
 
 // Atomic replace without a frame (for blobs whose format is self-checking):
-// SafeDir::Replace in the path's directory.
-Status WriteFileAtomically(const std::string& path, std::string_view data);
+// SafeDir::Replace in the path's directory, the file `mode` before its rename.
+Status WriteFileAtomically(const std::string& path, std::string_view data, mode_t mode = 0600);
 
 // Writes `data` to a file named afresh (SafeDir::WriteNew: created, a
 // leftover of a crash removed first), fsyncs it, and neither renames nor
