@@ -38,7 +38,7 @@
 #include "proto/khod.pb.h"
 #include "restore/gmem_opener.h"
 #include "restore/gmem_restore.h"
-#include "restore/verify_restored.h"
+#include "verify/verify_restored.h"
 #include "state/snapshot.h"
 
 namespace khod {

@@ -1,4 +1,4 @@
-#include "restore/verify_restored.h"
+#include "verify/verify_restored.h"
 
 #include "state/invariants.h"
 

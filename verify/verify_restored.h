@@ -7,8 +7,8 @@
 // equal hashes. What neither capture could observe, and the policies of the
 // VMM's mappings (the VMM re-applies them after it takes its memory back), are
 // listed as not verified (verify/verdict.h).
-#ifndef KHOD_RESTORE_VERIFY_RESTORED_H_
-#define KHOD_RESTORE_VERIFY_RESTORED_H_
+#ifndef KHOD_VERIFY_VERIFY_RESTORED_H_
+#define KHOD_VERIFY_VERIFY_RESTORED_H_
 
 #include "state/snapshot.h"
 #include "verify/snapshot_diff.h"
@@ -26,4 +26,4 @@ RestoreVerdict VerifyRestored(const Snapshot& frozen, const Snapshot& restored);
 
 }  // namespace khod
 
-#endif  // KHOD_RESTORE_VERIFY_RESTORED_H_
+#endif  // KHOD_VERIFY_VERIFY_RESTORED_H_
