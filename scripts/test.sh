@@ -15,7 +15,7 @@
 # daemon, khoctl and gRPC tests to keep CI well inside its hour on 2 shared cores; each pass's
 # wall time is printed after it.
 # A test that leaves an entry in /tmp fails the run: tests make their files in a TempDir
-# (tests/fixture.h), under TEST_TMPDIR or, for a socket path TEST_TMPDIR is too long for,
+# (tests/support/fixture.h), under TEST_TMPDIR or, for a socket path TEST_TMPDIR is too long for,
 # /tmp/khod-<tag>-*, <tag> naming this checkout (KHOD_TEST_TAG), so runs from other checkouts
 # at the same time are not counted.
 # First scripts/check_layers.sh: a dependency against khod's layers fails the run.

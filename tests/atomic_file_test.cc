@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "common/unique_fd.h"
-#include "tests/fixture.h"
+#include "tests/support/fixture.h"
 
 namespace khod {
 namespace {

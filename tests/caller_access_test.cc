@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "tests/session_fixture.h"
+#include "tests/support/session_fixture.h"
 
 namespace khod {
 namespace {

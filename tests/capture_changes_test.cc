@@ -27,7 +27,7 @@
 #include "kernel/kvm.h"
 #include "kernel/kvm_uapi.h"
 #include "kernel/pagemap.h"
-#include "tests/own_pagemap.h"
+#include "tests/support/own_pagemap.h"
 
 namespace khod {
 namespace {

@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "khoctl/client.h"
-#include "tests/fixture.h"
+#include "tests/support/fixture.h"
 #include "tools/rehearsal/child_process.h"
 
 namespace khod {

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "khoctl/client.h"
-#include "tests/fixture.h"
+#include "tests/support/fixture.h"
 #include "tools/rehearsal/child_process.h"
 
 namespace khod {

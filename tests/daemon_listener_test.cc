@@ -20,7 +20,7 @@
 
 #include "daemon/peer_auth.h"
 #include "daemon/unix_listener.h"
-#include "tests/fixture.h"
+#include "tests/support/fixture.h"
 
 namespace khod {
 namespace {

@@ -26,8 +26,8 @@
 #include "handover/reexec_transport.h"
 #include "kernel/mempolicy.h"
 #include "kernel/probe.h"
-#include "tests/kho_tree.h"
-#include "tests/session_fixture.h"
+#include "tests/support/kho_tree.h"
+#include "tests/support/session_fixture.h"
 
 namespace khod {
 namespace {

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <string>
 
-#include "tests/fixture.h"
+#include "tests/support/fixture.h"
 
 namespace khod {
 namespace {

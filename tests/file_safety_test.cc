@@ -27,7 +27,7 @@
 #include "daemon/session.h"
 #include "daemon/system_opener.h"
 #include "handover/dir_transport.h"
-#include "tests/fixture.h"
+#include "tests/support/fixture.h"
 
 namespace khod {
 namespace {

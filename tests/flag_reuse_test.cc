@@ -19,7 +19,7 @@
 #include "capture/kernel_source.h"
 #include "kernel/meminfo.h"
 #include "kernel/pagemap.h"
-#include "tests/own_pagemap.h"
+#include "tests/support/own_pagemap.h"
 
 namespace khod {
 namespace {

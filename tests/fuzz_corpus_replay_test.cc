@@ -23,7 +23,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/fixture.h"
+#include "tests/support/fixture.h"
 
 namespace khod {
 namespace {

@@ -15,7 +15,7 @@
 #include "handover/luo_transport.h"
 #include "handover/reexec_transport.h"
 #include "serializer/serializer.h"
-#include "tests/fixture.h"
+#include "tests/support/fixture.h"
 
 namespace khod {
 namespace {

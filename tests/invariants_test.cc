@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/random_snapshot.h"
+#include "tests/support/random_snapshot.h"
 
 namespace khod {
 namespace {

@@ -26,8 +26,8 @@
 #include "kernel/pagemap.h"
 #include "kernel/probe.h"
 #include "kernel/shared_policy_probe.h"
-#include "tests/own_pagemap.h"
-#include "tests/vmm_fixture_process.h"
+#include "tests/support/own_pagemap.h"
+#include "tests/support/vmm_fixture_process.h"
 
 namespace khod {
 namespace {

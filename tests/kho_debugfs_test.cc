@@ -12,8 +12,8 @@
 
 #include "common/bytes.h"
 #include "daemon/record_file.h"
-#include "tests/fixture.h"
-#include "tests/kho_tree.h"
+#include "tests/support/fixture.h"
+#include "tests/support/kho_tree.h"
 
 namespace khod {
 namespace {

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "khoctl/file_io.h"
-#include "tests/fixture.h"
+#include "tests/support/fixture.h"
 
 namespace khod {
 namespace {

@@ -12,7 +12,7 @@
 #include "khoctl/flag_parser.h"
 #include "khoctl/json_writer.h"
 #include "serializer/serializer.h"
-#include "tests/fixture.h"
+#include "tests/support/fixture.h"
 
 namespace khod {
 namespace {

@@ -16,8 +16,8 @@
 #include <string>
 #include <thread>
 
-#include "tests/fixture.h"
-#include "tests/vmm_fixture_process.h"
+#include "tests/support/fixture.h"
+#include "tests/support/vmm_fixture_process.h"
 
 namespace khod {
 namespace {

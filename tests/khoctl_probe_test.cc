@@ -9,8 +9,8 @@
 #include <string>
 
 #include "khoctl/probe_report.pb.h"
-#include "tests/fixture.h"
-#include "tests/kho_tree.h"
+#include "tests/support/fixture.h"
+#include "tests/support/kho_tree.h"
 
 namespace khod {
 namespace {

@@ -20,7 +20,7 @@
 
 #include "kernel/probe.h"
 #include "khoctl/client.h"
-#include "tests/fixture.h"
+#include "tests/support/fixture.h"
 #include "tools/rehearsal/child_process.h"
 
 namespace khod {

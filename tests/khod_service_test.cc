@@ -27,7 +27,7 @@
 #include "daemon/systemd_activation.h"
 #include "khoctl/client.h"
 #include "proto/reflection.grpc.pb.h"
-#include "tests/fixture.h"
+#include "tests/support/fixture.h"
 #include "tools/rehearsal/child_process.h"
 
 namespace khod {

@@ -5,7 +5,7 @@
 
 #include "capture/snapshot_capture.h"
 #include "kernel/probe.h"
-#include "tests/vmm_fixture_process.h"
+#include "tests/support/vmm_fixture_process.h"
 #include "verify/snapshot_diff.h"
 
 namespace khod {

@@ -18,7 +18,7 @@
 #include "capture/kernel_source.h"
 #include "kernel/held_mapping.h"
 #include "kernel/pagemap.h"
-#include "tests/own_pagemap.h"
+#include "tests/support/own_pagemap.h"
 
 namespace khod {
 namespace {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "tests/fixture.h"
+#include "tests/support/fixture.h"
 
 namespace khod {
 namespace {

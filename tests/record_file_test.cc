@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "common/file_read.h"
-#include "tests/fixture.h"
+#include "tests/support/fixture.h"
 
 namespace khod {
 namespace {

@@ -4,7 +4,7 @@
 
 #include "serializer/serializer.h"
 #include "state/invariants.h"
-#include "tests/random_snapshot.h"
+#include "tests/support/random_snapshot.h"
 
 namespace khod {
 namespace {

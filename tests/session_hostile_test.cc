@@ -23,7 +23,7 @@
 
 #include "daemon/record_file.h"
 #include "daemon/session.h"
-#include "tests/session_fixture.h"
+#include "tests/support/session_fixture.h"
 
 namespace khod {
 namespace {

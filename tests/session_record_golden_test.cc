@@ -18,8 +18,8 @@
 #include "common/coding.h"
 #include "daemon/record_file.h"
 #include "daemon/session_record.pb.h"
-#include "tests/fixture.h"
 #include "tests/golden_session_record.h"
+#include "tests/support/fixture.h"
 
 namespace khod {
 namespace {

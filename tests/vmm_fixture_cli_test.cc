@@ -10,7 +10,7 @@
 #include <sstream>
 #include <string>
 
-#include "tests/vmm_fixture_process.h"
+#include "tests/support/vmm_fixture_process.h"
 
 namespace khod {
 namespace {

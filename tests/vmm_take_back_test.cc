@@ -21,7 +21,7 @@
 #include "kernel/pagemap.h"
 #include "khoctl/client.h"
 #include "khoctl/take_back.h"
-#include "tests/fixture.h"
+#include "tests/support/fixture.h"
 #include "tools/rehearsal/child_process.h"
 
 namespace khod {

@@ -1,4 +1,4 @@
-#include "tests/kho_tree.h"
+#include "tests/support/kho_tree.h"
 
 #include <gtest/gtest.h>
 #include <libfdt.h>

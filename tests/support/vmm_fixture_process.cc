@@ -1,4 +1,4 @@
-#include "tests/vmm_fixture_process.h"
+#include "tests/support/vmm_fixture_process.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 // Pagemap entries of a file's pages as a mapping of the test's own sees them,
 // read independently of khod's capture code: what its results are checked against.
-#ifndef KHOD_TESTS_OWN_PAGEMAP_H_
-#define KHOD_TESTS_OWN_PAGEMAP_H_
+#ifndef KHOD_TESTS_SUPPORT_OWN_PAGEMAP_H_
+#define KHOD_TESTS_SUPPORT_OWN_PAGEMAP_H_
 
 #include <cstdint>
 #include <vector>
@@ -15,4 +15,4 @@ std::vector<uint64_t> OwnPagemap(int fd, uint64_t pages, const std::vector<bool>
 
 }  // namespace khod
 
-#endif  // KHOD_TESTS_OWN_PAGEMAP_H_
+#endif  // KHOD_TESTS_SUPPORT_OWN_PAGEMAP_H_

@@ -3,8 +3,8 @@
 // the formats must get right (empty guests, one page, sparse and fragmented
 // filemaps, 2 MiB / 1 GiB HugeTLB folios, restructured huge folios, thousands
 // of attribute ranges, unknown PFNs, memslots).
-#ifndef KHOD_TESTS_RANDOM_SNAPSHOT_H_
-#define KHOD_TESTS_RANDOM_SNAPSHOT_H_
+#ifndef KHOD_TESTS_SUPPORT_RANDOM_SNAPSHOT_H_
+#define KHOD_TESTS_SUPPORT_RANDOM_SNAPSHOT_H_
 
 #include <cstdint>
 #include <random>
@@ -34,4 +34,4 @@ Snapshot RandomSnapshot(uint64_t seed);
 
 }  // namespace khod
 
-#endif  // KHOD_TESTS_RANDOM_SNAPSHOT_H_
+#endif  // KHOD_TESTS_SUPPORT_RANDOM_SNAPSHOT_H_

@@ -1,8 +1,8 @@
 // SessionTest: a Session (daemon/session.h) in a fresh state directory of
 // its own, on a 1 MiB memfd of this test process (first half written, second
 // half holes) taken with pidfd_getfd: the fixture of the session's tests.
-#ifndef KHOD_TESTS_SESSION_FIXTURE_H_
-#define KHOD_TESTS_SESSION_FIXTURE_H_
+#ifndef KHOD_TESTS_SUPPORT_SESSION_FIXTURE_H_
+#define KHOD_TESTS_SUPPORT_SESSION_FIXTURE_H_
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -16,7 +16,7 @@
 
 #include "daemon/session.h"
 #include "daemon/system_opener.h"
-#include "tests/fixture.h"
+#include "tests/support/fixture.h"
 
 namespace khod {
 
@@ -68,4 +68,4 @@ class SessionTest : public ::testing::Test {
 
 }  // namespace khod
 
-#endif  // KHOD_TESTS_SESSION_FIXTURE_H_
+#endif  // KHOD_TESTS_SUPPORT_SESSION_FIXTURE_H_

@@ -1,7 +1,7 @@
 // The set-up khod's tests share: a TempDir that removes itself and a TestMemfd of this process.
 // A test makes its files only beneath a TempDir, so nothing it makes outlives it.
-#ifndef KHOD_TESTS_FIXTURE_H_
-#define KHOD_TESTS_FIXTURE_H_
+#ifndef KHOD_TESTS_SUPPORT_FIXTURE_H_
+#define KHOD_TESTS_SUPPORT_FIXTURE_H_
 
 #include <dirent.h>
 #include <sys/mman.h>
@@ -138,4 +138,4 @@ class TestMemfd {
 
 }  // namespace khod
 
-#endif  // KHOD_TESTS_FIXTURE_H_
+#endif  // KHOD_TESTS_SUPPORT_FIXTURE_H_

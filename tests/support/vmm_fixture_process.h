@@ -1,8 +1,8 @@
 // Runs tools/vmm_fixture as a child process for tests: parses its JSON report
 // (tools/vmm_fixture/fixture_report.proto)
 // and sends it commands. Closing stdin (destructor) makes it clean up and exit.
-#ifndef KHOD_TESTS_VMM_FIXTURE_PROCESS_H_
-#define KHOD_TESTS_VMM_FIXTURE_PROCESS_H_
+#ifndef KHOD_TESTS_SUPPORT_VMM_FIXTURE_PROCESS_H_
+#define KHOD_TESTS_SUPPORT_VMM_FIXTURE_PROCESS_H_
 
 #include <sys/types.h>
 
@@ -44,4 +44,4 @@ class VmmFixtureProcess {
 
 }  // namespace khod
 
-#endif  // KHOD_TESTS_VMM_FIXTURE_PROCESS_H_
+#endif  // KHOD_TESTS_SUPPORT_VMM_FIXTURE_PROCESS_H_

@@ -1,4 +1,4 @@
-#include "tests/random_snapshot.h"
+#include "tests/support/random_snapshot.h"
 
 #include <algorithm>
 #include <set>

@@ -2,8 +2,8 @@
 // in/sub_fdts/<name>) with libfdt, as kernel/liveupdate/ lays it out, so
 // tests can point khod's debugfs root at it. Hostile variants are made by
 // editing the bytes these return.
-#ifndef KHOD_TESTS_KHO_TREE_H_
-#define KHOD_TESTS_KHO_TREE_H_
+#ifndef KHOD_TESTS_SUPPORT_KHO_TREE_H_
+#define KHOD_TESTS_SUPPORT_KHO_TREE_H_
 
 #include <cstdint>
 #include <string>
@@ -27,4 +27,4 @@ void WriteKhoIn(const std::string& root, const std::string& fdt,
 
 }  // namespace khod
 
-#endif  // KHOD_TESTS_KHO_TREE_H_
+#endif  // KHOD_TESTS_SUPPORT_KHO_TREE_H_

@@ -1,4 +1,4 @@
-#include "tests/own_pagemap.h"
+#include "tests/support/own_pagemap.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
