@@ -13,6 +13,7 @@
 #include "khoctl/json_writer.h"
 #include "serializer/serializer.h"
 #include "tests/support/fixture.h"
+#include "tests/support/golden_paths.h"
 
 namespace khod {
 namespace {
@@ -266,7 +267,7 @@ TEST(FlagParser, ValuesAliasesAndPositionals) {
 // The 1.1 golden: inspect shows which flag bits the kernel showed, where each
 // policy was read (VMM mappings with their ranges) and per-range visibility.
 TEST(KhoctlInspectObservation, ShowsFlagsKnownPolicySourceAndVisibility) {
-  const std::string golden = "tests/golden/snapshot_v1_1.khodsnap";
+  const std::string golden = GoldenPath(kSnapshotGoldenDir, "snapshot_v1_1.khodsnap");
   RunResult r = Khoctl("inspect " + golden);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(Contains(r.out, "mempolicy     per VMM mapping (the file has no shared policy): 2"))
@@ -287,7 +288,7 @@ TEST(KhoctlInspectObservation, ShowsFlagsKnownPolicySourceAndVisibility) {
   EXPECT_TRUE(Contains(j.out, "\"visibility\": \"initialized-only\"")) << j.out;
   EXPECT_TRUE(Contains(j.out, "\"start_address\": \"0x7f1190000000\"")) << j.out;
   // A 1.0 blob: every page observed, the inode's policy.
-  RunResult old = Khoctl("inspect tests/golden/snapshot_v1_0.fdt");
+  RunResult old = Khoctl("inspect " + GoldenPath(kSnapshotGoldenDir, "snapshot_v1_0.fdt"));
   ASSERT_EQ(old.exit_code, 0) << old.err;
   EXPECT_TRUE(Contains(old.out, "visibility    full")) << old.out;
   EXPECT_FALSE(Contains(old.out, "not shown by the kernel")) << old.out;

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "tests/support/fixture.h"
+#include "tests/support/golden_paths.h"
 #include "tests/support/vmm_fixture_process.h"
 
 namespace khod {
@@ -100,7 +101,7 @@ TEST(KhoctlLiveCliTest, EndlessInputsFailPromptly) {
 TEST(KhoctlLiveCliTest, SparseFileBehindABlobHeaderIsRefusedInBoundedMemory) {
   for (const std::string golden : {"snapshot_v1_0.fdt", "snapshot_v1_0.khodsnap"}) {
     const std::string sparse = Tmp("sparse-" + golden);
-    std::ofstream(sparse, std::ios::binary) << Read("tests/golden/" + golden);
+    std::ofstream(sparse, std::ios::binary) << Read(GoldenPath(kSnapshotGoldenDir, golden));
     ASSERT_EQ(::truncate(sparse.c_str(), off_t{2} << 30), 0);
     const std::string err = Tmp("sparse_stderr");
     const pid_t child = ::fork();

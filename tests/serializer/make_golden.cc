@@ -1,13 +1,13 @@
 // Writes the current format's golden blobs (1.1: GoldenSnapshotV1_1()) into a
 // directory. Run once when the format version changes (never for a released
 // version again: 1.0's were written by the 1.0 encoder):
-//   bazel-bin/tests/make_golden tests/golden
+//   bazel-bin/tests/serializer/make_golden tests/serializer/golden
 #include <cstdio>
 #include <fstream>
 #include <string>
 
 #include "serializer/serializer.h"
-#include "tests/golden_snapshot.h"
+#include "tests/serializer/golden_snapshot.h"
 
 int main(int argc, char** argv) {
   if (argc != 2) {

@@ -11,19 +11,14 @@
 
 #include "serializer/serializer.h"
 #include "state/invariants.h"
-#include "tests/golden_snapshot.h"
+#include "tests/serializer/golden_snapshot.h"
+#include "tests/support/golden_paths.h"
 
 namespace khod {
 namespace {
 
-std::string GoldenPath(const char* name) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const std::string rel = std::string("tests/golden/") + name;
-  return srcdir ? std::string(srcdir) + "/khod/" + rel : rel;
-}
-
 std::string ReadGolden(const char* name) {
-  std::ifstream f(GoldenPath(name), std::ios::binary);
+  std::ifstream f(GoldenPath(kSnapshotGoldenDir, name), std::ios::binary);
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
@@ -45,7 +40,7 @@ TEST(SerializerGolden, DecodesToExpectedContent) {
     SCOPED_TRACE(g.name);
     const Snapshot want = g.content();
     const std::string blob = ReadGolden(g.name);
-    ASSERT_FALSE(blob.empty()) << "missing " << GoldenPath(g.name);
+    ASSERT_FALSE(blob.empty()) << "missing " << GoldenPath(kSnapshotGoldenDir, g.name);
     Snapshot got;
     BlobFormat format;
     const Status s = DecodeAny(blob, &got, &format);
@@ -118,13 +113,14 @@ std::string RunTool(const std::string& cmd) {
 }
 
 TEST(SerializerGolden, FdtdumpAndDtcReadTheBlob) {
-  const std::string path = GoldenPath(kGoldenFdtName);
+  const std::string path = GoldenPath(kSnapshotGoldenDir, kGoldenFdtName);
   if (std::system("command -v fdtdump >/dev/null 2>&1") != 0) GTEST_SKIP() << "no fdtdump";
   const std::string dump = RunTool("fdtdump '" + path + "' 2>&1");
   EXPECT_NE(dump.find("compatible = \"khod,snapshot-v1\""), std::string::npos) << dump;
   EXPECT_NE(dump.find("gmem-2b {"), std::string::npos) << dump;
   EXPECT_NE(dump.find("khod,restructure-records-v1"), std::string::npos) << dump;
-  const std::string dump11 = RunTool("fdtdump '" + GoldenPath(kGoldenV1_1FdtName) + "' 2>&1");
+  const std::string dump11 =
+      RunTool("fdtdump '" + GoldenPath(kSnapshotGoldenDir, kGoldenV1_1FdtName) + "' 2>&1");
   EXPECT_NE(dump11.find("khod,visibility-ranges-v1"), std::string::npos) << dump11;
   EXPECT_NE(dump11.find("khod,mapping-policies-v1"), std::string::npos) << dump11;
   EXPECT_NE(dump11.find("policy-source"), std::string::npos) << dump11;

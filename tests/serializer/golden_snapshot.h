@@ -1,9 +1,9 @@
-// The content of the checked-in golden blobs (tests/golden/): small but
+// The content of the checked-in golden blobs (tests/serializer/golden/): small but
 // touching every field of the state model as each format version has it.
 // make_golden writes the current version's blobs once; serializer_golden_test
 // checks every version's keep decoding to their content.
-#ifndef KHOD_TESTS_GOLDEN_SNAPSHOT_H_
-#define KHOD_TESTS_GOLDEN_SNAPSHOT_H_
+#ifndef KHOD_TESTS_SERIALIZER_GOLDEN_SNAPSHOT_H_
+#define KHOD_TESTS_SERIALIZER_GOLDEN_SNAPSHOT_H_
 
 #include "state/snapshot.h"
 
@@ -24,4 +24,4 @@ constexpr char kGoldenV1_1ProtoName[] = "snapshot_v1_1.khodsnap";
 
 }  // namespace khod
 
-#endif  // KHOD_TESTS_GOLDEN_SNAPSHOT_H_
+#endif  // KHOD_TESTS_SERIALIZER_GOLDEN_SNAPSHOT_H_

@@ -1,4 +1,4 @@
-#include "tests/golden_snapshot.h"
+#include "tests/serializer/golden_snapshot.h"
 
 namespace khod {
 
