@@ -12,6 +12,8 @@ namespace khod {
 // Directories from the workspace root, which is a test's working directory under Bazel.
 // Snapshot blobs of every released format version (tests/serializer/make_golden).
 inline constexpr char kSnapshotGoldenDir[] = "tests/serializer/golden";
+// KHODREC1 session records (tests/daemon/make_golden_session_record).
+inline constexpr char kSessionRecordGoldenDir[] = "tests/daemon/golden";
 
 // The path of golden blob `name` in `dir` (one of the directories above): beneath
 // $TEST_SRCDIR when Bazel runs the test, else from the workspace root.

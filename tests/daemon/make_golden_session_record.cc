@@ -1,12 +1,12 @@
-// Writes tests/golden/session_record_v1.rec from GoldenSessionRecord() with
+// Writes tests/daemon/golden/session_record_v1.rec from GoldenSessionRecord() with
 // today's WriteRecordFile. Run once when the record format changes version
 // (never for KHODREC1 again):
-//   bazel-bin/tests/make_golden_session_record tests/golden
+//   bazel-bin/tests/daemon/make_golden_session_record tests/daemon/golden
 #include <cstdio>
 #include <string>
 
 #include "daemon/record_file.h"
-#include "tests/golden_session_record.h"
+#include "tests/daemon/golden_session_record.h"
 
 int main(int argc, char** argv) {
   if (argc != 2) {

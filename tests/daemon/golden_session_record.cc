@@ -1,4 +1,4 @@
-#include "tests/golden_session_record.h"
+#include "tests/daemon/golden_session_record.h"
 
 namespace khod {
 namespace {

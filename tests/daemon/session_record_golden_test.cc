@@ -1,4 +1,4 @@
-// The checked-in KHODREC1 session record (tests/golden/session_record_v1.rec)
+// The checked-in KHODREC1 session record (tests/daemon/golden/session_record_v1.rec)
 // keeps reading and parsing to GoldenSessionRecord(), today's writer still
 // writes it byte for byte, the frame is the one docs/FORMAT.md draws, and
 // every single-bit flip, every truncation and an appended byte are refused by
@@ -18,20 +18,15 @@
 #include "common/coding.h"
 #include "daemon/record_file.h"
 #include "daemon/session_record.pb.h"
-#include "tests/golden_session_record.h"
+#include "tests/daemon/golden_session_record.h"
 #include "tests/support/fixture.h"
+#include "tests/support/golden_paths.h"
 
 namespace khod {
 namespace {
 
-std::string GoldenPath() {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const std::string rel = std::string("tests/golden/") + kGoldenSessionRecordName;
-  return srcdir ? std::string(srcdir) + "/khod/" + rel : rel;
-}
-
 std::string ReadGolden() {
-  std::ifstream f(GoldenPath(), std::ios::binary);
+  std::ifstream f(GoldenPath(kSessionRecordGoldenDir, kGoldenSessionRecordName), std::ios::binary);
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
@@ -83,7 +78,8 @@ bool SameRecord(const v1::SessionRecord& a, const v1::SessionRecord& b, std::str
 }
 
 TEST(SessionRecordGolden, ReadsAndParsesToExpectedContent) {
-  ASSERT_FALSE(ReadGolden().empty()) << "missing " << GoldenPath();
+  ASSERT_FALSE(ReadGolden().empty())
+      << "missing " << GoldenPath(kSessionRecordGoldenDir, kGoldenSessionRecordName);
   Result<std::string> payload = ReadRecordFile(GoldenCopy());
   ASSERT_TRUE(payload.ok()) << payload.status().ToString();
   v1::SessionRecord got;
