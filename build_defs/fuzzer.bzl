@@ -5,7 +5,7 @@ def khod_fuzzer(name, srcs, deps = []):
 
     With --config=fuzz (clang, .bazelrc) it links libFuzzer's own main; in every
     other configuration it links //fuzz:replay_main, which runs the target once
-    on each file it is given (what tests/fuzz_corpus_replay_test.cc does).
+    on each file it is given (what tests/fuzz/fuzz_corpus_replay_test.cc does).
     """
     native.cc_library(
         name = name + "_target",

@@ -1,6 +1,6 @@
 // main() for a fuzz target built without libFuzzer (the default and sanitizer
 // configurations): runs LLVMFuzzerInitialize once, then LLVMFuzzerTestOneInput
-// on each file named on the command line. tests/fuzz_corpus_replay_test.cc runs
+// on each file named on the command line. tests/fuzz/fuzz_corpus_replay_test.cc runs
 // it once per corpus file, under a time limit. Exit 0 when every input ran.
 #include <cstddef>
 #include <cstdint>

@@ -1,7 +1,7 @@
 // CheckFdtStructure: a bounded walk of an untrusted flattened device tree, in
 // place of libfdt's fdt_check_full(). Debian 12's libfdt 1.6.1 dereferences
 // NULL or loops forever in fdt_check_full() on some hostile blobs
-// (tests/fuzz_regressions/fdt_check_full_*.fdt), so no whole-tree libfdt call
+// (tests/fuzz/regressions/fdt_check_full_*.fdt), so no whole-tree libfdt call
 // may see a blob before this check has passed.
 //
 // The walk reads each byte of the memory reservation map and the structure

@@ -14,7 +14,7 @@ namespace khod {
 namespace {
 
 std::string ReadRegression(const std::string& name) {
-  std::ifstream f("tests/fuzz_regressions/" + name, std::ios::binary);
+  std::ifstream f("tests/fuzz/regressions/" + name, std::ios::binary);
   EXPECT_TRUE(f.good()) << name;
   std::stringstream ss;
   ss << f.rdbuf();

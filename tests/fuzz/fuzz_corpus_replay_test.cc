@@ -1,5 +1,5 @@
 // Replays every input of the fuzz corpora (fuzz/corpus/<target>/) and the
-// fuzzers' regression inputs (tests/fuzz_regressions/) through the fuzz
+// fuzzers' regression inputs (tests/fuzz/regressions/) through the fuzz
 // targets' own entry points (//fuzz:*_fuzzer built with fuzz_replay_main.cc),
 // one process per input, each with 1 s of CPU. A crash, an oracle abort, a
 // sanitizer report (under --config=asan) or a timeout fails the test naming
@@ -112,9 +112,9 @@ TEST_P(FuzzCorpusReplay, EveryInputEndsCleanlyWithinTheLimit) {
 INSTANTIATE_TEST_SUITE_P(
     Corpora, FuzzCorpusReplay,
     ::testing::Values(Corpus{"fuzz/fdt_decode_fuzzer", "fuzz/corpus/fdt", ""},
-                      Corpus{"fuzz/fdt_decode_fuzzer", "tests/fuzz_regressions", ".fdt"},
+                      Corpus{"fuzz/fdt_decode_fuzzer", "tests/fuzz/regressions", ".fdt"},
                       Corpus{"fuzz/proto_decode_fuzzer", "fuzz/corpus/proto", ""},
-                      Corpus{"fuzz/proto_decode_fuzzer", "tests/fuzz_regressions", ".khodsnap"},
+                      Corpus{"fuzz/proto_decode_fuzzer", "tests/fuzz/regressions", ".khodsnap"},
                       Corpus{"fuzz/vmm_declaration_fuzzer", "fuzz/corpus/declaration", ""}));
 
 }  // namespace
