@@ -5,9 +5,10 @@
 
 BEP_JSON is the pass's `bazel test --build_event_json_file`: it names the test.xml of
 every test that ran or was cached in this invocation, so no test.xml left over from an
-earlier run is counted. Each TARGET (//tests:foo) gets OUT_DIR/tests/foo/test.xml; a target
-the pass did not run (it failed to build, or Bazel stopped) gets a test.xml with one failed
-case saying so, so test_summary.py counts it as a failure, never as nothing.
+earlier run is counted. Each TARGET (//tests/daemon:foo) gets
+OUT_DIR/tests/daemon/foo/test.xml; a target the pass did not run (it failed to build, or Bazel
+stopped) gets a test.xml with one failed case saying so, so test_summary.py counts it as a
+failure, never as nothing.
 """
 import json
 import os
