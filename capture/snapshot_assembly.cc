@@ -1,23 +1,58 @@
 #include "capture/snapshot_assembly.h"
 
+#include <algorithm>
+#include <atomic>
+#include <mutex>
 #include <utility>
 
+#include "capture/capture_threads.h"
 #include "capture/snapshot_header.h"
 #include "kernel/file_mappings.h"
 
 namespace khod {
 
-Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::vector<Vm> vms) {
+Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::vector<Vm> vms,
+                                  int threads) {
   Snapshot snap;
   snap.header = CurrentSnapshotHeader();
   // Each VMM's mappings once for the round, however many of its files it has.
   ProcessMappingsCache vmm_mappings;
-  for (const SnapshotPart& p : parts) {
-    GuestMemfd g;
-    CaptureOptions options = p.options;
-    if (!options.vmm_mappings) options.vmm_mappings = &vmm_mappings;
-    Status s = p.source->Capture(options, &g);
-    if (!s.ok()) return p.what.empty() ? s : s.WithContext(p.what);
+  std::vector<GuestMemfd> gmems(parts.size());
+  std::vector<Status> results(parts.size());
+  std::vector<CaptureStats> stats(parts.size());
+  std::mutex progress_mu;  // the callers' progress callbacks are never called at once
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  // Parts are taken in order, so every part before a failed one was taken:
+  // once one fails, those after it are left, as one thread would leave them.
+  auto capture_next = [&](int) -> Status {
+    for (size_t i = next++; i < parts.size() && !failed; i = next++) {
+      const SnapshotPart& p = parts[i];
+      CaptureOptions options = p.options;
+      if (!options.vmm_mappings) options.vmm_mappings = &vmm_mappings;
+      if (p.options.stats) options.stats = &stats[i];
+      if (p.options.progress)
+        options.progress = [&progress_mu, &p](uint64_t done, uint64_t total) {
+          std::lock_guard<std::mutex> l(progress_mu);
+          p.options.progress(done, total);
+        };
+      results[i] = p.source->Capture(options, &gmems[i]);
+      if (!results[i].ok()) failed = true;
+    }
+    return Status::Ok();
+  };
+  if (threads <= 0) threads = AffinityCpuCount();
+  const int workers =
+      static_cast<int>(std::min<size_t>(static_cast<size_t>(threads), parts.size()));
+  (void)RunShares(std::max(workers, 1), capture_next);
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const SnapshotPart& p = parts[i];
+    if (!results[i].ok()) return p.what.empty() ? results[i] : results[i].WithContext(p.what);
+    if (p.options.stats) {
+      p.options.stats->flags_read += stats[i].flags_read;
+      p.options.stats->flags_carried += stats[i].flags_carried;
+    }
+    GuestMemfd& g = gmems[i];
     if (p.identity) {
       g.token = p.identity->token;
       g.name = p.identity->name;

@@ -32,10 +32,21 @@ struct SnapshotPart {
   std::string what;  // context of a capture error ("capture gmem 3"); empty: none
 };
 
-// Captures every part in order under CurrentSnapshotHeader() and appends
-// `vms` as given. The first capture error is returned (with the part's
-// `what`); nothing else is checked: invariants are the caller's to run.
-Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::vector<Vm> vms);
+// Captures every part under CurrentSnapshotHeader(), the snapshot's files in
+// the parts' order, and appends `vms` as given. The error of the first part
+// (in order) that failed is returned (with the part's `what`); nothing else is
+// checked: invariants are the caller's to run.
+//
+// The parts are captured by up to `threads` threads at once (0: the CPUs of
+// this process's affinity mask), each taking the next part left: a round of
+// many small files (many VMs) costs a fixed amount per file (its policy, its
+// page-table walk, /proc reads), and while the guests are paused the host's
+// cores are free (capture_threads.h). Each source is captured by one thread
+// only; what parts share is safe to share: the round's ProcessMappingsCache,
+// a part's `stats` (summed per part, added in order once all are done) and
+// its `progress` (never called by two threads at once).
+Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::vector<Vm> vms,
+                                  int threads = 0);
 
 }  // namespace khod
 

@@ -103,16 +103,20 @@ Result<Snapshot> CaptureSnapshot(std::vector<VmmFile>& files, const v1::VmmDecla
   uint64_t total_pages = 0;
   for (const VmmFile& f : files) total_pages += f.source->identity().size / page_size;
   std::vector<SnapshotPart> parts;
-  uint64_t done_before = 0;
-  for (VmmFile& f : files) {
+  // Pages done per file: files are captured at once (AssembleSnapshot, which
+  // never calls two progress callbacks at once), the sum is what is done.
+  std::vector<uint64_t> done_of(files.size(), 0);
+  for (size_t i = 0; i < files.size(); ++i) {
     SnapshotPart p;
-    p.source = f.source.get();
+    p.source = files[i].source.get();
     p.options = opts;
     if (opts.progress)
-      p.options.progress = [&opts, done_before, total_pages](uint64_t done, uint64_t) {
-        opts.progress(done_before + done, total_pages);
+      p.options.progress = [&opts, &done_of, i, total_pages](uint64_t done, uint64_t) {
+        done_of[i] = done;
+        uint64_t sum = 0;
+        for (uint64_t d : done_of) sum += d;
+        opts.progress(sum, total_pages);
       };
-    done_before += f.source->identity().size / page_size;
     parts.push_back(std::move(p));
   }
   Result<Snapshot> captured = AssembleSnapshot(parts, {});

@@ -302,6 +302,7 @@ int main(int argc, char** argv) {
   so.corrupt_handover_blob = flags.corrupt_blob;
   so.adopted = adopted;
   so.mapping_holder = flags.mapping_holder;
+  so.capture_threads = flags.capture_threads;
   so.luo_device_path = flags.luo_device;
   so.debugfs_root = flags.debugfs;
   so.on_exec_ready = [&wake](std::vector<std::string> argv) {

@@ -257,7 +257,7 @@ Result<Snapshot> Session::CaptureAll(const std::map<uint64_t, std::unique_ptr<Gm
     p.what = "capture gmem " + std::to_string(a.token());
     parts.push_back(std::move(p));
   }
-  Result<Snapshot> snap = AssembleSnapshot(parts, VmsOf(record_));
+  Result<Snapshot> snap = AssembleSnapshot(parts, VmsOf(record_), opts_.capture_threads);
   if (snap.ok())
     for (const GuestMemfd& g : snap->gmems) extents_[g.token] = g.folios.size();
   return snap;

@@ -64,6 +64,10 @@ struct SessionOptions {
   // pid of the previous khod's mapping holder (reexec; kernel/mapping_holder.h):
   // Verify reads PFNs from its page tables, then it is released.
   int mapping_holder = -1;
+  // Threads a capture round may use (khod --capture-threads): the files of a
+  // round are captured that many at once (capture/snapshot_assembly.h), each
+  // kernel source using as many itself. 0: the CPUs of khod's affinity mask.
+  int capture_threads = 0;
   LuoDevice* luo_device = nullptr;  // nullptr: the kernel's
   std::string luo_device_path = "/dev/liveupdate";
   // Where debugfs is mounted: after a luo handover khod reports KHO's

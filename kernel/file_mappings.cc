@@ -80,13 +80,19 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
   o.max_bytes = kMaxProcTextBytes;
   o.too_large_is_corruption = false;
   o.too_large_why = "more mappings than any VMM has";
-  std::lock_guard<std::mutex> l(mu_);
-  auto cached = texts_.find(pid);
-  if (cached != texts_.end()) {
+  Texts* texts;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    std::unique_ptr<Texts>& t = texts_[pid];
+    if (!t) t = std::make_unique<Texts>();
+    texts = t.get();
+  }
+  std::lock_guard<std::mutex> l(texts->mu);
+  if (texts->read) {
     Result<std::vector<FileMapping>> joined =
-        JoinFileMappings(cached->second.maps, cached->second.numa_maps, file, page_size);
+        JoinFileMappings(texts->maps, texts->numa_maps, file, page_size);
     if (joined.ok() || joined.status().code() != Status::Code::kNotFound) return joined;
-    texts_.erase(cached);  // changed since read: read again
+    texts->read = false;  // changed since read: read again
   }
   Status last;
   for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
@@ -98,7 +104,11 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
     if (!numa.ok()) return numa.status();
     ++reads_;
     Result<std::vector<FileMapping>> joined = JoinFileMappings(maps, *numa, file, page_size);
-    if (joined.ok()) texts_[pid] = Texts{std::move(maps), std::move(*numa)};
+    if (joined.ok()) {
+      texts->maps = std::move(maps);
+      texts->numa_maps = std::move(*numa);
+      texts->read = true;
+    }
     if (joined.ok() || joined.status().code() != Status::Code::kNotFound) return joined;
     last = joined.status();
   }

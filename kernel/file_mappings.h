@@ -9,8 +9,10 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -52,7 +54,9 @@ Result<std::vector<FileMapping>> ReadFileMappings(pid_t pid, FileKey file, uint6
 // walks the page tables of every mapping of the process (the kernel counts
 // pages per node), O(pages it maps): a VMM with G files costs one walk
 // instead of G. The texts are re-read when a file's mapping is missing from
-// them (it changed since). Safe to share between threads.
+// them (it changed since). Safe to share between threads: threads asking for
+// different processes read their texts at once, those asking for the same
+// one wait for the one reading it.
 class ProcessMappingsCache {
  public:
   Result<std::vector<FileMapping>> Get(pid_t pid, FileKey file, uint64_t page_size);
@@ -61,11 +65,13 @@ class ProcessMappingsCache {
 
  private:
   struct Texts {
+    std::mutex mu;  // held while the texts are read or joined
+    bool read = false;
     std::string maps, numa_maps;
   };
-  std::mutex mu_;
-  std::map<pid_t, Texts> texts_;
-  int reads_ = 0;
+  std::mutex mu_;  // guards texts_ itself
+  std::map<pid_t, std::unique_ptr<Texts>> texts_;
+  std::atomic<int> reads_{0};
 };
 
 }  // namespace khod

@@ -3,10 +3,15 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "capture/snapshot_header.h"
+#include "common/status_macros.h"
 
 namespace khod {
 namespace {
@@ -71,6 +76,91 @@ TEST(AssembleSnapshotTest, ACaptureErrorIsReturnedWithThePartsContext) {
   EXPECT_NE(snap.status().ToString().find("pagemap read failed"), std::string::npos);
   parts[1].what.clear();
   EXPECT_EQ(AssembleSnapshot(parts, {}).status().message(), "pagemap read failed");
+}
+
+// A source whose capture runs `during` (on the capturing thread) first.
+class HookSource : public GmemSource {
+ public:
+  HookSource(uint64_t token, std::function<Status()> during) : token_(token), during_(during) {}
+  std::string Describe() const override { return "hook"; }
+  Status Capture(const CaptureOptions& opts, GuestMemfd* out) override {
+    captured = true;
+    KHOD_RETURN_IF_ERROR(during_());
+    out->token = token_;
+    if (opts.stats) {
+      opts.stats->flags_read += token_;
+      opts.stats->flags_carried += 10 * token_;
+    }
+    if (opts.progress) opts.progress(token_, token_);
+    return Status::Ok();
+  }
+  std::atomic<bool> captured{false};
+
+ private:
+  uint64_t token_;
+  std::function<Status()> during_;
+};
+
+// Waits (up to seconds) until `n` captures have entered: only captures
+// running at once get there.
+std::function<Status()> Rendezvous(std::atomic<int>* entered, int n) {
+  return [entered, n]() -> Status {
+    ++*entered;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (*entered < n)
+      if (std::chrono::steady_clock::now() > deadline)
+        return Status::Internal("the other capture never ran at the same time");
+      else
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return Status::Ok();
+  };
+}
+
+TEST(AssembleSnapshotTest, PartsAreCapturedByTheThreadsGivenAtOnceInTheirOrder) {
+  std::atomic<int> entered{0};
+  HookSource a(1, Rendezvous(&entered, 2)), b(2, Rendezvous(&entered, 2));
+  CaptureStats stats;
+  int progress_calls = 0;  // never called by two threads at once: no race
+  std::vector<SnapshotPart> parts(2);
+  parts[0].source = &a;
+  parts[1].source = &b;
+  for (SnapshotPart& p : parts) {
+    p.options.stats = &stats;
+    p.options.progress = [&](uint64_t, uint64_t) { ++progress_calls; };
+  }
+  Result<Snapshot> snap = AssembleSnapshot(parts, {}, /*threads=*/2);
+  ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+  ASSERT_EQ(snap->gmems.size(), 2u);
+  EXPECT_EQ(snap->gmems[0].token, 1u);
+  EXPECT_EQ(snap->gmems[1].token, 2u);
+  EXPECT_EQ(stats.flags_read, 3u);  // each part's, summed
+  EXPECT_EQ(stats.flags_carried, 30u);
+  EXPECT_EQ(progress_calls, 2);
+}
+
+TEST(AssembleSnapshotTest, TheFirstFailedPartInOrderIsReturnedAndLaterOnesAreLeft) {
+  // Part 0 fails after part 1 has failed: part 0's error is the one returned.
+  std::atomic<bool> second_failed{false};
+  HookSource slow(1,
+                  [&]() -> Status {
+                    while (!second_failed)
+                      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                    return Status::IoError("first part");
+                  }),
+      fast(2, [&]() -> Status {
+        second_failed = true;
+        return Status::IoError("second part");
+      });
+  std::vector<SnapshotPart> parts(2);
+  parts[0].source = &slow;
+  parts[1].source = &fast;
+  EXPECT_EQ(AssembleSnapshot(parts, {}, 2).status().message(), "first part");
+  // One thread: a failed part ends the round, as before.
+  HookSource bad(1, [] { return Status::IoError("bad"); }), never(2, [] { return Status::Ok(); });
+  parts[0].source = &bad;
+  parts[1].source = &never;
+  EXPECT_EQ(AssembleSnapshot(parts, {}, 1).status().message(), "bad");
+  EXPECT_FALSE(never.captured);
 }
 
 }  // namespace
