@@ -50,7 +50,8 @@ class GmemSource {
   virtual Status Capture(const CaptureOptions& opts, GuestMemfd* out) = 0;
   // Optional cache warm-up in the background (a new khod does this for the
   // fds it adopted, before Restore and Verify ask): whatever it prepares,
-  // the next Capture waits for it and still reads every page itself.
+  // the next Capture waits for it (or drops it, not started yet) and still
+  // reads every page itself.
   virtual void StartWarmUp() {}
   // Optional: process `pid` maps this same file (a reexec's mapping holder):
   // read the PFNs of the pages it maps from its page tables rather than

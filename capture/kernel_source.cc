@@ -322,11 +322,12 @@ std::string KernelGmemSource::pfn_origin() const {
 void KernelGmemSource::StartWarmUp() {
   JoinWarmUp();
   // Its status is dropped on purpose: Capture redoes every step and reports.
-  warm_ = std::thread([this] { (void)WarmUp(); });
+  warm_ = WarmUpQueue::Submit([this] { (void)WarmUp(); });
 }
 
 void KernelGmemSource::JoinWarmUp() {
-  if (warm_.joinable()) warm_.join();
+  WarmUpQueue::Finish(warm_);
+  warm_.reset();
 }
 
 Status KernelGmemSource::WarmUp() {

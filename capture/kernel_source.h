@@ -15,7 +15,6 @@
 #include <atomic>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "capture/buddy_scan.h"
 #include "capture/flag_reuse.h"
@@ -23,6 +22,7 @@
 #include "capture/gmem_source.h"
 #include "capture/hugetlb_scan.h"
 #include "capture/page_window.h"
+#include "capture/warm_up_queue.h"
 #include "common/unique_fd.h"
 #include "kernel/held_mapping.h"
 #include "kernel/mapping.h"
@@ -68,9 +68,11 @@ class KernelGmemSource : public GmemSource {
   std::string Describe() const override;
   Status Capture(const CaptureOptions& opts, GuestMemfd* out) override;
   // Maps the file and populates its existing shared pages (the same guarded
-  // runs a capture populates) on a background thread, so that a first
-  // Capture after an adopt finds them mapped and only reads pagemap and
-  // kpageflags. Capture joins it first; errors are left for Capture to meet.
+  // runs a capture populates) in the background (capture/warm_up_queue.h:
+  // one thread for all files, in turn), so that a first Capture after an
+  // adopt finds them mapped and only reads pagemap and kpageflags. Capture
+  // waits for it if it has started, else drops it and does the work itself;
+  // errors are left for Capture to meet.
   void StartWarmUp() override;
   void UsePagesMappedBy(int pid) override;
   // Where the last capture's PFNs came from, for messages: "own mapping", or
@@ -139,7 +141,8 @@ class KernelGmemSource : public GmemSource {
   int held_by_ = -1;  // UsePagesMappedBy's pid until EnsureMapped looks for it
   std::unique_ptr<HeldMapping> held_;
   std::string held_note_;  // why held_by_ was not used
-  std::thread warm_;       // StartWarmUp's; owns the members above until joined
+  // StartWarmUp's; while it runs it owns the members above.
+  std::shared_ptr<WarmUpTicket> warm_;
   // The last successful capture's extents and HardwareCorrupted when it
   // began: what the next capture may carry folio flags over from. Dropped
   // when a populate outside a capture (warm-up) or a failed capture could
