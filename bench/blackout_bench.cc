@@ -17,6 +17,12 @@
 // one guest of the same total memory, runs interleaved; prints both medians
 // and their ratio (target <= 1.5x). No copy.
 //
+// --vmm-keeps-mapping: every guest's VMM (the bench itself for the one guest,
+// each vmm_stand_in) keeps its guest memory mapped with every page present,
+// as a real VMM does; without it they unmap it once written. khod reads each
+// VMM's /proc/PID/numa_maps for the guest_memfd's NUMA policy, and the kernel
+// then walks those page tables (docs/DESIGN.md): this prices that walk.
+//
 // The guest memory is a real guest_memfd (MMAP|INIT_SHARED) where /dev/kvm
 // exists, else a shmem memfd stand-in: the output says which. Its first touch
 // is slow on PVM machines (seconds per GiB).
@@ -92,6 +98,16 @@ double CopyOutAndIn(int memfd, uint64_t bytes, const std::string& dir) {
   ::unlink(path.c_str());
   return ms;
 }
+
+// A guest's memory its VMM keeps mapped (Populate's `kept`), unmapped when
+// this goes; `at` null: none kept.
+struct KeptMapping {
+  void* at = nullptr;
+  uint64_t bytes = 0;
+  ~KeptMapping() {
+    if (at != nullptr) ::munmap(at, bytes);
+  }
+};
 
 // One file khod attaches: `fd` of process `pid`.
 struct AttachTarget {
@@ -318,6 +334,7 @@ struct Options {
   int runs = 3;
   uint64_t fragment = 0;
   bool keep = false, hash = true;
+  bool vmm_keeps_mapping = false;  // the VMMs keep their guest memory mapped
   int vmms = 0, gmems_per_vmm = 1;
 };
 
@@ -365,12 +382,14 @@ bool MeasureSize(const Options& o, uint64_t gib, const std::string& dir,
   }
   const int memfd = guest->fds[0].get();
   const auto t_pop = Clock::now();
-  if (Status s = Populate(memfd, bytes); !s.ok()) {
+  KeptMapping kept{nullptr, bytes};  // this process is the guest's VMM
+  if (Status s = Populate(memfd, bytes, 1, o.vmm_keeps_mapping ? &kept.at : nullptr); !s.ok()) {
     std::printf("populate: %s\n", s.ToString().c_str());
     return false;
   }
   if (scratch >= 0) ::close(scratch);  // its pages go back; the guest's stay where they are
-  std::printf("  guest memory: %s, every page written in %.0f ms\n", guest->what.c_str(),
+  std::printf("  guest memory: %s%s, every page written in %.0f ms\n", guest->what.c_str(),
+              o.vmm_keeps_mapping ? ", kept mapped by its VMM (this bench)" : "",
               Ms(Clock::now() - t_pop));
   const double copy_ms = CopyOutAndIn(memfd, bytes, o.copy_dir);
   if (copy_ms < 0) {
@@ -472,10 +491,10 @@ bool MeasureManyVms(const Options& o, uint64_t gib, const std::string& dir) {
   const auto t_pop = Clock::now();
   std::vector<ChildProcess> vmms;
   for (int v = 0; v < o.vmms; ++v) {
-    Result<ChildProcess> c =
-        ChildProcess::Start({o.vmm_bin, "--gmems=" + std::to_string(o.gmems_per_vmm),
-                             "--bytes=" + std::to_string(each)},
-                            true);
+    std::vector<std::string> argv = {o.vmm_bin, "--gmems=" + std::to_string(o.gmems_per_vmm),
+                                     "--bytes=" + std::to_string(each)};
+    if (o.vmm_keeps_mapping) argv.push_back("--keep-mapping");
+    Result<ChildProcess> c = ChildProcess::Start(argv, true);
     if (!c.ok()) {
       std::printf("vmm_stand_in %s: %s\n", o.vmm_bin.c_str(), c.status().ToString().c_str());
       return false;
@@ -487,7 +506,9 @@ bool MeasureManyVms(const Options& o, uint64_t gib, const std::string& dir) {
   // from the same free memory at once; the PFN runs still differ (each run
   // prints its extents), and every capture step scales with them.
   Result<GuestMemory> big = MakeGuestMemory(total);
-  if (!big.ok() || !Populate(big->fds[0].get(), total, o.vmms).ok()) {
+  KeptMapping kept{nullptr, total};
+  if (!big.ok() ||
+      !Populate(big->fds[0].get(), total, o.vmms, o.vmm_keeps_mapping ? &kept.at : nullptr).ok()) {
     std::printf("the one big guest: %s\n",
                 big.ok() ? "populate failed" : big.status().ToString().c_str());
     return false;
@@ -520,8 +541,9 @@ bool MeasureManyVms(const Options& o, uint64_t gib, const std::string& dir) {
       fds.remove_prefix(std::min(space + 1, fds.size()));
     }
   }
-  std::printf("  %d VMM processes and the one guest: %s, every page written in %.0f ms\n", o.vmms,
-              what.c_str(), Ms(Clock::now() - t_pop));
+  std::printf("  %d VMM processes and the one guest: %s%s, every page written in %.0f ms\n", o.vmms,
+              what.c_str(), o.vmm_keeps_mapping ? ", each kept mapped by its VMM" : "",
+              Ms(Clock::now() - t_pop));
   const std::vector<AttachTarget> one = {{::getpid(), big->fds[0].get(), big->flags, "big"}};
   for (int threads : o.threads) {
     const KhodUnderTest khod{o.khod_bin, threads};
@@ -693,6 +715,8 @@ int main(int argc, char** argv) {
        {"--fragment", true, nullptr, "N  leave the free memory in holes of N pages first"},
        {"--compare", true, nullptr, "PATH  another khod, interleaved runs on the same memory"},
        {"--no-hash", false, nullptr, "  skip the hashed blackout and the content floor"},
+       {"--vmm-keeps-mapping", false, nullptr,
+        "  every guest's VMM keeps its memory mapped, every page present (as a real VMM)"},
        {"--keep", false, nullptr, "  keep the run directory (khod logs)"}},
       &exit_code);
   if (!f) return exit_code;
@@ -728,6 +752,7 @@ int main(int argc, char** argv) {
   o.fragment = *fragment;
   o.keep = f->Has("--keep");
   o.hash = !f->Has("--no-hash");
+  o.vmm_keeps_mapping = f->Has("--vmm-keeps-mapping");
   o.copy_dir = f->Get("--copy-dir", "/var/tmp");
   o.compare_bin = f->Get("--compare");
   std::string why = "--khod";

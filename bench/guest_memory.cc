@@ -44,7 +44,7 @@ Result<GuestMemory> MakeGuestMemory(uint64_t bytes, int count) {
   return g;
 }
 
-Status Populate(int fd, uint64_t bytes, int threads) {
+Status Populate(int fd, uint64_t bytes, int threads, void** kept) {
   void* m = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (m == MAP_FAILED) return Status::FromErrno("mmap of the guest memory", errno);
   char* p = static_cast<char*>(m);
@@ -58,7 +58,10 @@ Status Populate(int fd, uint64_t bytes, int threads) {
     });
   }
   for (std::thread& t : ts) t.join();
-  ::munmap(m, bytes);
+  if (kept != nullptr)
+    *kept = m;
+  else
+    ::munmap(m, bytes);
   return Status::Ok();
 }
 

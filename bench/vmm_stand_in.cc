@@ -1,9 +1,11 @@
 // vmm_stand_in: one VMM process for `blackout_bench --vmms`: one VM of its
 // own and N guest memory files (bench/guest_memory.h) of BYTES each, every
 // page written. It prints one line, "fds F1 F2 ... flags X what WHAT", and
-// holds the files until its stdin closes.
+// holds the files until its stdin closes. --keep-mapping: each file stays
+// mapped (shared, every page present), as a real VMM keeps its guest memory
+// mapped; else it is unmapped once written.
 //
-//   vmm_stand_in --gmems N --bytes BYTES
+//   vmm_stand_in --gmems N --bytes BYTES [--keep-mapping]
 #include <unistd.h>
 
 #include <cstdio>
@@ -17,9 +19,11 @@ int main(int argc, char** argv) {
   using namespace khod;
   int exit_code = 0;
   const std::optional<ParsedFlags> f =
-      ParseCommandLine(argc, argv, "vmm_stand_in --gmems N --bytes BYTES",
+      ParseCommandLine(argc, argv, "vmm_stand_in --gmems N --bytes BYTES [--keep-mapping]",
                        {{"--gmems", true, nullptr, "N  guest memory files on this VMM's VM"},
-                        {"--bytes", true, nullptr, "BYTES  size of each (a multiple of 4096)"}},
+                        {"--bytes", true, nullptr, "BYTES  size of each (a multiple of 4096)"},
+                        {"--keep-mapping", false, nullptr,
+                         "  keep each file mapped, every page present, as a VMM does"}},
                        &exit_code);
   if (!f) return exit_code;
   Result<uint64_t> gmems = f->GetUint("--gmems", 1), bytes = f->GetUint("--bytes", 0);
@@ -33,9 +37,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "vmm_stand_in: %s\n", g.status().ToString().c_str());
     return 2;
   }
+  const bool keep = f->Has("--keep-mapping");
   std::string line = "fds";
   for (const UniqueFd& fd : g->fds) {
-    Status s = Populate(fd.get(), *bytes);
+    void* mapped = nullptr;  // held until exit, as a VMM holds its guest's memory
+    Status s = Populate(fd.get(), *bytes, 1, keep ? &mapped : nullptr);
     if (!s.ok()) {
       std::fprintf(stderr, "vmm_stand_in: %s\n", s.ToString().c_str());
       return 2;
