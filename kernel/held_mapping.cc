@@ -6,7 +6,12 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
 
 #include "common/hex.h"
 #include "kernel/pagemap.h"
@@ -14,21 +19,86 @@
 
 namespace khod {
 
+namespace {
+
+std::atomic<uint64_t> g_maps_reads{0};
+
+// The lines of /proc/PID/maps that parse, in order.
+Result<std::vector<ProcMapsEntry>> ReadMaps(pid_t pid) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  std::ifstream maps(proc + "/maps");
+  if (!maps) return Status::NotFound("cannot read " + proc + "/maps (no such process?)");
+  ++g_maps_reads;
+  std::vector<ProcMapsEntry> out;
+  std::string line;
+  while (std::getline(maps, line)) {
+    Result<ProcMapsEntry> e = ParseProcMapsLine(line);
+    if (e.ok()) out.push_back(*e);
+  }
+  return out;
+}
+
+// A process registered by FixedMappings: its maps, once read.
+struct Fixed {
+  std::mutex mu;  // held while they are read
+  std::shared_ptr<const std::vector<ProcMapsEntry>> maps;
+};
+
+std::mutex g_fixed_mu;
+std::map<pid_t, std::shared_ptr<Fixed>>& FixedProcesses() {
+  static auto* m = new std::map<pid_t, std::shared_ptr<Fixed>>;  // never destroyed
+  return *m;
+}
+
+// Process `pid`'s maps: read now, or once for a registered process.
+Result<std::shared_ptr<const std::vector<ProcMapsEntry>>> MapsOf(pid_t pid) {
+  std::shared_ptr<Fixed> fixed;
+  {
+    std::lock_guard<std::mutex> l(g_fixed_mu);
+    auto it = FixedProcesses().find(pid);
+    if (it != FixedProcesses().end()) fixed = it->second;
+  }
+  if (!fixed) {
+    Result<std::vector<ProcMapsEntry>> now = ReadMaps(pid);
+    if (!now.ok()) return now.status();
+    return std::make_shared<const std::vector<ProcMapsEntry>>(std::move(*now));
+  }
+  std::lock_guard<std::mutex> l(fixed->mu);
+  if (!fixed->maps) {
+    Result<std::vector<ProcMapsEntry>> now = ReadMaps(pid);
+    if (!now.ok()) return now.status();  // not kept: a later Find reads again
+    fixed->maps = std::make_shared<const std::vector<ProcMapsEntry>>(std::move(*now));
+  }
+  return fixed->maps;
+}
+
+}  // namespace
+
+void HeldMapping::FixedMappings(pid_t pid) {
+  std::lock_guard<std::mutex> l(g_fixed_mu);
+  std::shared_ptr<Fixed>& f = FixedProcesses()[pid];
+  if (!f) f = std::make_shared<Fixed>();
+}
+
+void HeldMapping::ForgetFixedMappings(pid_t pid) {
+  std::lock_guard<std::mutex> l(g_fixed_mu);
+  FixedProcesses().erase(pid);
+}
+
+uint64_t HeldMapping::maps_reads() { return g_maps_reads; }
+
 Result<HeldMapping> HeldMapping::Find(pid_t pid, int fd, uint64_t size) {
   struct stat st;
   if (::fstat(fd, &st) != 0) return Status::FromErrno("fstat fd " + std::to_string(fd), errno);
   const std::string proc = "/proc/" + std::to_string(pid);
-  std::ifstream maps(proc + "/maps");
-  if (!maps) return Status::NotFound("cannot read " + proc + "/maps (no such process?)");
-  std::string line;
-  while (std::getline(maps, line)) {
-    Result<ProcMapsEntry> e = ParseProcMapsLine(line);
-    if (!e.ok()) continue;
-    if (e->inode != st.st_ino || makedev(e->dev_major, e->dev_minor) != st.st_dev) continue;
-    if (e->offset != 0 || e->end - e->start < size || !e->shared()) continue;
+  Result<std::shared_ptr<const std::vector<ProcMapsEntry>>> maps = MapsOf(pid);
+  if (!maps.ok()) return maps.status();
+  for (const ProcMapsEntry& e : **maps) {
+    if (e.inode != st.st_ino || makedev(e.dev_major, e.dev_minor) != st.st_dev) continue;
+    if (e.offset != 0 || e.end - e.start < size || !e.shared()) continue;
     int pm = ::open((proc + "/pagemap").c_str(), O_RDONLY | O_CLOEXEC);
     if (pm < 0) return Status::FromErrno("open " + proc + "/pagemap", errno);
-    return HeldMapping(pid, e->start, UniqueFd(pm));
+    return HeldMapping(pid, e.start, UniqueFd(pm));
   }
   return Status::NotFound("pid " + std::to_string(pid) + " maps no shared range of inode " +
                           std::to_string(st.st_ino) + " from offset 0 covering " +

@@ -31,6 +31,18 @@ class HeldMapping {
   // its own mapping); an error reading /proc/PID is returned as it is.
   static Result<HeldMapping> Find(pid_t pid, int fd, uint64_t size);
 
+  // Process `pid`'s mappings do not change until ForgetFixedMappings(pid):
+  // the reexec's mapping holder runs no code, and while it is this process's
+  // unreaped child its pid names no other process (kernel/mapping_holder.h
+  // registers it). Find then reads its /proc/PID/maps once for all files
+  // instead of once per file: the holder keeps the old khod's address space,
+  // hundreds of lines, and a new khod with a hundred files read them a
+  // hundred times inside the blackout. Safe to call from any thread.
+  static void FixedMappings(pid_t pid);
+  static void ForgetFixedMappings(pid_t pid);
+  // How many times Find has read a /proc/PID/maps (for tests and figures).
+  static uint64_t maps_reads();
+
   // The pagemap entries of file pages [first, first + n), one pread.
   Status Read(uint64_t first, size_t n, uint64_t* out) const;
 

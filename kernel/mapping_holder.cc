@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "common/numbers.h"
+#include "kernel/held_mapping.h"
 
 namespace khod {
 namespace {
@@ -102,6 +103,9 @@ Result<MappingHolder> MappingHolder::Adopt(pid_t pid) {
         std::to_string(ppid) + ", not " + std::to_string(::getpid()) + ")");
   if (state == 'Z')
     return Status::NotFound("mapping holder pid " + std::to_string(pid) + " has exited");
+  // Its address space is the old khod's, which exec left behind: nothing
+  // changes its mappings any more (a spawned holder shares a running khod's).
+  HeldMapping::FixedMappings(pid);
   return MappingHolder(pid);
 }
 
@@ -109,6 +113,7 @@ void MappingHolder::Release() {
   if (pid_ <= 0) return;
   const pid_t pid = pid_;
   pid_ = -1;
+  HeldMapping::ForgetFixedMappings(pid);  // before it is reaped and its pid free
   ::kill(pid, SIGKILL);
   std::thread([pid] { ::waitpid(pid, nullptr, __WALL); }).detach();
 }
@@ -116,6 +121,7 @@ void MappingHolder::Release() {
 pid_t MappingHolder::Detach() {
   const pid_t pid = pid_;
   pid_ = -1;
+  if (pid > 0) HeldMapping::ForgetFixedMappings(pid);
   return pid;
 }
 

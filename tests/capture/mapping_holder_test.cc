@@ -109,6 +109,32 @@ TEST(HeldMappingTest, ReadsTheSamePfnsAsAMappingOfOurOwn) {
   ::close(fd);
 }
 
+TEST(HeldMappingTest, AProcessWithFixedMappingsHasItsMapsReadOnceForAllFiles) {
+  const uint64_t pages = 16;
+  int fd = PatternedMemfd(pages, pages);
+  int other = PatternedMemfd(pages, pages);
+  pid_t child = ChildMapping(fd, pages);
+  const uint64_t before = HeldMapping::maps_reads();
+  ASSERT_TRUE(HeldMapping::Find(child, fd, pages * kPage).ok());
+  ASSERT_TRUE(HeldMapping::Find(child, fd, pages * kPage).ok());
+  EXPECT_EQ(HeldMapping::maps_reads(), before + 2);  // any process: read at every Find
+  HeldMapping::FixedMappings(child);
+  for (int i = 0; i < 3; ++i) {
+    auto held = HeldMapping::Find(child, fd, pages * kPage);
+    ASSERT_TRUE(held.ok()) << held.status().ToString();
+    EXPECT_EQ(held->pid(), child);
+    EXPECT_EQ(HeldMapping::Find(child, other, pages * kPage).status().code(),
+              Status::Code::kNotFound);
+  }
+  EXPECT_EQ(HeldMapping::maps_reads(), before + 3);  // once for six Finds
+  HeldMapping::ForgetFixedMappings(child);
+  ASSERT_TRUE(HeldMapping::Find(child, fd, pages * kPage).ok());
+  EXPECT_EQ(HeldMapping::maps_reads(), before + 4);
+  Kill(child);
+  ::close(fd);
+  ::close(other);
+}
+
 TEST(HeldMappingTest, AnotherFileIsNotFound) {
   const uint64_t pages = 16;
   int fd = PatternedMemfd(pages, pages);
