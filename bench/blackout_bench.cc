@@ -15,7 +15,8 @@
 // --vmms V --gmems-per-vmm G: instead, for each --gib total, V VMM processes
 // (bench/vmm_stand_in, one VM each) holding G guest memory files each, against
 // one guest of the same total memory, runs interleaved; prints both medians
-// and their ratio (target <= 1.5x). No copy.
+// and their ratio (target <= 1.5x), and with --compare the same for the other
+// khod, its runs between this one's. No copy.
 //
 // --vmm-keeps-mapping: every guest's VMM (the bench itself for the one guest,
 // each vmm_stand_in) keeps its guest memory mapped with every page present,
@@ -546,26 +547,33 @@ bool MeasureManyVms(const Options& o, uint64_t gib, const std::string& dir) {
               Ms(Clock::now() - t_pop));
   const std::vector<AttachTarget> one = {{::getpid(), big->fds[0].get(), big->flags, "big"}};
   for (int threads : o.threads) {
-    const KhodUnderTest khod{o.khod_bin, threads};
-    std::vector<BlackoutRun> a, b;
-    for (int i = 0; i < o.runs; ++i) {
-      const std::string n =
-          std::to_string(gib) + "g-t" + std::to_string(threads) + "-" + std::to_string(i);
-      if (!RunSet(khod, one, 1, dir + "/one-" + n, "one guest", &a) ||
-          !RunSet(khod, many, 1, dir + "/many-" + n, std::to_string(files) + " files", &b))
-        return false;
+    // This khod, and --compare's run by run between its runs: the same
+    // memory in the same sitting, an A/B of two builds.
+    std::vector<KhodUnderTest> khods = {{o.khod_bin, threads}};
+    if (!o.compare_bin.empty()) khods.push_back({o.compare_bin, threads});
+    std::vector<std::vector<BlackoutRun>> a(khods.size()), b(khods.size());
+    for (int i = 0; i < o.runs; ++i)
+      for (size_t k = 0; k < khods.size(); ++k) {
+        const std::string n = std::to_string(gib) + "g-t" + std::to_string(threads) + "-" +
+                              std::to_string(i) + (k > 0 ? "-cmp" : "");
+        const std::string who = k > 0 ? " (--compare)" : "";
+        if (!RunSet(khods[k], one, 1, dir + "/one-" + n, "one guest" + who, &a[k]) ||
+            !RunSet(khods[k], many, 1, dir + "/many-" + n, std::to_string(files) + " files" + who,
+                    &b[k]))
+          return false;
+      }
+    for (size_t k = 0; k < khods.size(); ++k) {
+      const Medians ma = MediansOf(a[k]), mb = MediansOf(b[k]);
+      std::printf(
+          "  %s%s: blackout median one guest %.1f ms (freeze call %.1f, verify call %.1f, %llu "
+          "extents), %d VMMs x %d files %.1f ms (freeze call %.1f, verify call %.1f, %llu "
+          "extents): %.2fx (target <= 1.5x): %s\n",
+          k > 0 ? ("--compare " + o.compare_bin + ", ").c_str() : "", ThreadsText(threads).c_str(),
+          ma.blackout, ma.freeze, ma.verify, static_cast<unsigned long long>(a[k].back().extents),
+          o.vmms, o.gmems_per_vmm, mb.blackout, mb.freeze, mb.verify,
+          static_cast<unsigned long long>(b[k].back().extents), mb.blackout / ma.blackout,
+          mb.blackout <= 1.5 * ma.blackout ? "MET" : "NOT MET");
     }
-    const Medians ma = MediansOf(a), mb = MediansOf(b);
-    std::printf(
-        "  %s: blackout median one guest %.1f ms (freeze call %.1f, verify call %.1f, %llu "
-        "extents), "
-        "%d VMMs x %d files %.1f ms (freeze call %.1f, verify call %.1f, %llu extents): %.2fx "
-        "(target "
-        "<= 1.5x): %s\n",
-        ThreadsText(threads).c_str(), ma.blackout, ma.freeze, ma.verify,
-        static_cast<unsigned long long>(a.back().extents), o.vmms, o.gmems_per_vmm, mb.blackout,
-        mb.freeze, mb.verify, static_cast<unsigned long long>(b.back().extents),
-        mb.blackout / ma.blackout, mb.blackout <= 1.5 * ma.blackout ? "MET" : "NOT MET");
   }
   for (ChildProcess& c : vmms) c.Wait();
   return true;
