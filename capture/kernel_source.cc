@@ -170,7 +170,7 @@ int KernelGmemSource::MaxThreads() const {
 // The rule of capture/change_scan.h, checked condition by condition; where
 // one fails the capture takes the full path and changes_note() says why.
 Result<bool> KernelGmemSource::ScanChanges(const FlagBaseline& baseline, bool same_mapping,
-                                           uint64_t total,
+                                           uint64_t total, uint64_t hw_kb,
                                            const std::function<void(uint64_t)>& progress,
                                            FolioExtentBuilder* out, BuddyScanCounts* counts) {
   auto no = [&](const char* why) {
@@ -191,8 +191,9 @@ Result<bool> KernelGmemSource::ScanChanges(const FlagBaseline& baseline, bool sa
   for (const FolioExtent& e : folios)
     if (e.order != 0) return no("baseline with folios of order > 0");
   if (!folios.empty() && folios.back().end_index() > total) return no("the file shrank");
-  Result<uint64_t> hw = ReadHardwareCorruptedKb(opts_.meminfo_path);
-  if (!hw.ok() || *hw != baseline.hw_corrupted_kb()) return no("HardwareCorrupted changed");
+  // Rule 4 before: the count the capture read before any page (no page has
+  // been read since; a page poisoned since shows in the check after the scan).
+  if (hw_kb != baseline.hw_corrupted_kb()) return no("HardwareCorrupted changed");
   const int pagemap = held_ ? held_->pagemap_fd() : frames_->pagemap_fd();
   const uint64_t address = held_ ? held_->address() : reinterpret_cast<uint64_t>(mapping_.data());
   Result<std::vector<PageSpan>> non_present =
@@ -208,7 +209,7 @@ Result<bool> KernelGmemSource::ScanChanges(const FlagBaseline& baseline, bool sa
   KHOD_RETURN_IF_ERROR(buddy_.ScanSpans(reader, baseline, total, spans, opts_.meminfo_path,
                                         threads_used_, progress, out, counts));
   // Rule 4 once every page has been looked at, as a full scan checks it.
-  hw = ReadHardwareCorruptedKb(opts_.meminfo_path);
+  Result<uint64_t> hw = ReadHardwareCorruptedKb(opts_.meminfo_path);
   if (!hw.ok() || *hw != baseline.hw_corrupted_kb()) {
     *counts = BuddyScanCounts();
     return no("HardwareCorrupted changed");
@@ -447,7 +448,9 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
     const bool try_match = !gmem || GmemInitSharedSeen();
     BuddyScanCounts counts;
     threads_used_ = buddy_.ThreadsFor(total, MaxThreads());
-    Result<bool> changes = ScanChanges(baseline, same_mapping, total, progress, &builder, &counts);
+    // A baseline is set only where `hw` was read.
+    Result<bool> changes =
+        ScanChanges(baseline, same_mapping, total, hw.ok() ? *hw : 0, progress, &builder, &counts);
     if (!changes.ok()) return changes.status().WithContext(Describe());
     if (!*changes) {
       Status s = buddy_.Scan(WindowReader(), baseline, total, expected_extents, try_match,

@@ -115,9 +115,10 @@ class KernelGmemSource : public GmemSource {
   Status EnsureMapped(uint64_t size);
   PageWindowReader WindowReader() const;
   int MaxThreads() const;
+  // `hw_kb`: HardwareCorrupted as the capture read it before any page.
   Result<bool> ScanChanges(const FlagBaseline& baseline, bool same_mapping, uint64_t total,
-                           const std::function<void(uint64_t)>& progress, FolioExtentBuilder* out,
-                           BuddyScanCounts* counts);
+                           uint64_t hw_kb, const std::function<void(uint64_t)>& progress,
+                           FolioExtentBuilder* out, BuddyScanCounts* counts);
   Status WarmUp();
   void JoinWarmUp();
 

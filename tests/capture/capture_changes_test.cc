@@ -270,6 +270,27 @@ TEST_F(CaptureChangesTest, GuestMemfdRecaptureScansOnlyChangesAndIsExact) {
   EXPECT_EQ(s->pages_rescanned(), 0u);
 }
 
+// flag_reuse.h rule 4: a HardwareCorrupted count other than the baseline's,
+// read before any page, sends the capture down the full path; the next one,
+// with that count in its baseline, scans changes only again.
+TEST_F(CaptureChangesTest, GuestMemfdAfterHardwareCorruptedChangedTakesTheFullPath) {
+  const uint64_t pages = 1024, used = 900;
+  KHOD_GMEM_OR_SKIP(g, pages, used);
+  const int fd = g->fd.get();
+  auto s = Source(fd);
+  ASSERT_NE(s, nullptr);
+  const GuestMemfd first = Capture(s.get());
+  EXPECT_EQ(Capture(s.get()), first);
+  EXPECT_TRUE(s->changes_only()) << s->changes_note();
+  std::ofstream(meminfo_) << "MemTotal: 1000 kB\nHardwareCorrupted: 4 kB\n";
+  EXPECT_EQ(Capture(s.get()), first);
+  EXPECT_FALSE(s->changes_only());
+  EXPECT_EQ(s->changes_note(), "HardwareCorrupted changed");
+  EXPECT_EQ(s->flags_carried_pages(), 0u);  // rule 4: nothing carried across the change
+  EXPECT_EQ(Capture(s.get()), first);
+  EXPECT_TRUE(s->changes_only()) << s->changes_note();
+}
+
 // Verify after a reexec: the frozen capture is the baseline and the holder's
 // mapping (here a child's, populated before the freeze) is the one scanned.
 TEST_F(CaptureChangesTest, GuestMemfdVerifyThroughAHolderScansOnlyChanges) {
