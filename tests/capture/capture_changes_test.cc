@@ -27,6 +27,7 @@
 #include "kernel/kvm.h"
 #include "kernel/kvm_uapi.h"
 #include "kernel/pagemap.h"
+#include "tests/support/fixture.h"
 #include "tests/support/own_pagemap.h"
 
 namespace khod {
@@ -112,16 +113,16 @@ void Write(uint8_t* vmm, uint64_t first, uint64_t count, uint8_t v) {
 }
 
 // Two shmem memfds written page by page in turn: PFN runs of a few pages,
-// so every window of the scan has many runs.
-int FragmentedMemfd(uint64_t pages, int* other) {
-  int fd = ::memfd_create("threads", MFD_CLOEXEC);
-  *other = ::memfd_create("interleave", MFD_CLOEXEC);
-  EXPECT_EQ(::ftruncate(fd, static_cast<off_t>(pages * kPage)), 0);
-  EXPECT_EQ(::ftruncate(*other, static_cast<off_t>(pages * kPage)), 0);
+// so every window of the scan has many runs. `file` is the one to capture.
+struct Fragmented {
+  TestMemfd file, other;
+};
+Fragmented FragmentedMemfds(uint64_t pages) {
+  Fragmented f{TestMemfd(pages * kPage, "threads"), TestMemfd(pages * kPage, "interleave")};
   auto* a = static_cast<uint8_t*>(
-      ::mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+      ::mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, f.file.fd(), 0));
   auto* b = static_cast<uint8_t*>(
-      ::mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, *other, 0));
+      ::mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, f.other.fd(), 0));
   for (uint64_t p = 0; p < pages; ++p) {
     if (p % 97 == 13) continue;  // holes
     a[p * kPage] = static_cast<uint8_t>(p | 1);
@@ -129,7 +130,7 @@ int FragmentedMemfd(uint64_t pages, int* other) {
   }
   ::munmap(a, pages * kPage);
   ::munmap(b, pages * kPage);
-  return fd;
+  return f;
 }
 
 // Capture threads: 1, 2, 3 and 7 threads over 16 windows of a fragmented
@@ -137,8 +138,8 @@ int FragmentedMemfd(uint64_t pages, int* other) {
 // pages (the second capture compares with its baseline).
 TEST_F(CaptureChangesTest, AnyNumberOfThreadsGivesTheReferenceSnapshot) {
   const uint64_t pages = 8192, window = 512;
-  int other = -1;
-  int fd = FragmentedMemfd(pages, &other);
+  Fragmented f = FragmentedMemfds(pages);
+  const int fd = f.file.fd();
   const GuestMemfd ref = Reference(fd);
   ASSERT_GT(ref.folios.size(), 1000u) << "fragmented: many runs per window";
   for (int threads : {1, 2, 3, 7}) {
@@ -168,8 +169,6 @@ TEST_F(CaptureChangesTest, AnyNumberOfThreadsGivesTheReferenceSnapshot) {
         fd, [&] { return Capture(s.get()); },
         std::to_string(s->threads_used()) + " threads after the changes");
   ::munmap(m, pages * kPage);
-  ::close(fd);
-  ::close(other);
 }
 
 // A guest_memfd (MMAP|INIT_SHARED) on a VM of the test's own, with pages
@@ -349,9 +348,9 @@ std::vector<uint64_t> Pfns(int fd, uint64_t pages) {
 // guest_memfd's pages did not move.
 TEST_F(CaptureChangesTest, MovableMemoryTakesTheFullCheckAndSurvivesCompaction) {
   const uint64_t pages = 16384;
-  int other = -1;
-  int fd = FragmentedMemfd(pages, &other);
-  ::close(other);  // its pages freed: holes for compaction to fill
+  Fragmented f = FragmentedMemfds(pages);
+  const int fd = f.file.fd();
+  f.other.Close();  // its pages freed: holes for compaction to fill
   auto s = Source(fd, 2);
   ASSERT_NE(s, nullptr);
   Capture(s.get());
@@ -388,7 +387,6 @@ TEST_F(CaptureChangesTest, MovableMemoryTakesTheFullCheckAndSurvivesCompaction) 
     EXPECT_TRUE(gs->changes_only()) << gs->changes_note();
     EXPECT_EQ(gnow, Reference(g->fd.get()));
   }
-  ::close(fd);
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "capture/kernel_source.h"
 #include "kernel/meminfo.h"
 #include "kernel/pagemap.h"
+#include "tests/support/fixture.h"
 #include "tests/support/own_pagemap.h"
 
 namespace khod {
@@ -246,11 +247,10 @@ std::vector<uint8_t> CapturedFlags(const GuestMemfd& g, uint64_t pages) {
 
 // A memfd of `pages` pages: the first `clean` only read-faulted (uptodate,
 // not dirty), the others written.
-int Memfd(uint64_t pages, uint64_t clean) {
-  int fd = ::memfd_create("flags", MFD_CLOEXEC);
-  EXPECT_EQ(::ftruncate(fd, static_cast<off_t>(pages * kPage)), 0);
+TestMemfd Memfd(uint64_t pages, uint64_t clean) {
+  TestMemfd file(pages * kPage, "flags");
   auto* m = static_cast<uint8_t*>(
-      ::mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+      ::mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, file.fd(), 0));
   for (uint64_t p = 0; p < pages; ++p) {
     if (p < clean)
       (void)*static_cast<volatile uint8_t*>(m + p * kPage);
@@ -258,7 +258,7 @@ int Memfd(uint64_t pages, uint64_t clean) {
       m[p * kPage] = static_cast<uint8_t>(p | 1);
   }
   ::munmap(m, pages * kPage);
-  return fd;
+  return file;
 }
 
 class FlagReuseKernelTest : public ::testing::Test {
@@ -286,7 +286,8 @@ class FlagReuseKernelTest : public ::testing::Test {
 // the dirty pages it still maps, and what it reports is still what kpageflags says.
 TEST_F(FlagReuseKernelTest, UnchangedDirtyPagesAreCarriedAndStillExact) {
   const uint64_t pages = 8192;
-  int fd = Memfd(pages, 0);
+  TestMemfd file = Memfd(pages, 0);
+  const int fd = file.fd();
   auto src = Source(fd);
   ASSERT_NE(src, nullptr);
   GuestMemfd a, b;
@@ -303,7 +304,6 @@ TEST_F(FlagReuseKernelTest, UnchangedDirtyPagesAreCarriedAndStillExact) {
   EXPECT_NE(src->pfn_origin().find("folio flags of 8192 pages carried over, 0 read"),
             std::string::npos)
       << src->pfn_origin();
-  ::close(fd);
 }
 
 // Each page's PFN as a capture reports it (0: none known).
@@ -322,7 +322,8 @@ std::vector<uint64_t> CapturedPfns(const GuestMemfd& g, uint64_t pages) {
 // behave the same in both threads' shares.
 TEST_F(FlagReuseKernelTest, TwoThreadCaptureIsExactAndCarriesFlagsInBothShares) {
   const uint64_t pages = 2 * 65536 + 4096, clean = 3000;
-  int fd = Memfd(pages, clean);
+  TestMemfd file = Memfd(pages, clean);
+  const int fd = file.fd();
   auto src = Source(fd);
   ASSERT_NE(src, nullptr);
   GuestMemfd a, b, c;
@@ -345,7 +346,6 @@ TEST_F(FlagReuseKernelTest, TwoThreadCaptureIsExactAndCarriesFlagsInBothShares) 
   EXPECT_EQ(src->flags_carried_pages(), 0u) << "demoted in both shares";
   EXPECT_EQ(src->flags_read_pages(), pages);
   EXPECT_EQ(a, c);
-  ::close(fd);
 }
 
 // The same size, every page written: a second capture finds every page where
@@ -354,7 +354,8 @@ TEST_F(FlagReuseKernelTest, TwoThreadCaptureIsExactAndCarriesFlagsInBothShares) 
 // it back to the full scan, which finds exactly what the kernel says.
 TEST_F(FlagReuseKernelTest, UnchangedTwoThreadCaptureTakesTheBaselineAndAMoveDoesNot) {
   const uint64_t pages = 2 * 65536 + 4096;
-  int fd = Memfd(pages, 0);
+  TestMemfd file = Memfd(pages, 0);
+  const int fd = file.fd();
   auto src = Source(fd);
   ASSERT_NE(src, nullptr);
   GuestMemfd a, b, c, d;
@@ -380,15 +381,14 @@ TEST_F(FlagReuseKernelTest, UnchangedTwoThreadCaptureTakesTheBaselineAndAMoveDoe
   EXPECT_FALSE(src->matched_baseline()) << "rule 4";
   EXPECT_EQ(src->flags_read_pages(), pages);
   EXPECT_EQ(c, d);
-  ::close(fd);
 }
 
 // A page written where the baseline had none exists but is mapped nowhere:
 // the capture does not take the baseline, and finds the page.
 TEST_F(FlagReuseKernelTest, APageWrittenIntoABaselineHoleIsFound) {
   const uint64_t pages = 256;
-  int fd = ::memfd_create("holes", MFD_CLOEXEC);
-  ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(pages * kPage)), 0);
+  TestMemfd file(pages * kPage, "holes");
+  const int fd = file.fd();
   const char one = 1;
   for (uint64_t p = 0; p < pages; p += 2)
     ASSERT_EQ(::pwrite(fd, &one, 1, static_cast<off_t>(p * kPage)), 1);
@@ -404,14 +404,14 @@ TEST_F(FlagReuseKernelTest, APageWrittenIntoABaselineHoleIsFound) {
   EXPECT_FALSE(src->matched_baseline());
   EXPECT_NE(CapturedPfns(c, pages)[7], 0u);
   EXPECT_EQ(CapturedFlags(c, pages), IndependentFlags(fd, pages));
-  ::close(fd);
 }
 
 // Rule 3: a clean page is read every time, so a write between two captures
 // (same PFN, now dirty) is seen.
 TEST_F(FlagReuseKernelTest, CleanPageWrittenBetweenCapturesIsSeenDirty) {
   const uint64_t pages = 256, clean = 16;
-  int fd = Memfd(pages, clean);
+  TestMemfd file = Memfd(pages, clean);
+  const int fd = file.fd();
   auto src = Source(fd);
   ASSERT_NE(src, nullptr);
   GuestMemfd a, b;
@@ -424,14 +424,14 @@ TEST_F(FlagReuseKernelTest, CleanPageWrittenBetweenCapturesIsSeenDirty) {
   EXPECT_EQ(src->flags_carried_pages(), pages - clean);
   EXPECT_EQ(CapturedFlags(b, pages)[3], kDirtyUptodate);
   EXPECT_EQ(CapturedFlags(b, pages), IndependentFlags(fd, pages));
-  ::close(fd);
 }
 
 // Rule 1: a page punched out and written again is a new page this capture
 // had to populate: read, whatever its PFN.
 TEST_F(FlagReuseKernelTest, PageReplacedBetweenCapturesIsRead) {
   const uint64_t pages = 256;
-  int fd = Memfd(pages, 0);
+  TestMemfd file = Memfd(pages, 0);
+  const int fd = file.fd();
   auto src = Source(fd);
   ASSERT_NE(src, nullptr);
   GuestMemfd a, b;
@@ -444,14 +444,14 @@ TEST_F(FlagReuseKernelTest, PageReplacedBetweenCapturesIsRead) {
   EXPECT_EQ(src->flags_read_pages(), 4u);
   EXPECT_EQ(src->flags_carried_pages(), pages - 4);
   EXPECT_EQ(CapturedFlags(b, pages), IndependentFlags(fd, pages));
-  ::close(fd);
 }
 
 // Rule 4: a page poisoned anywhere since the baseline (the count moved), or a
 // count that cannot be read, makes the capture read every page.
 TEST_F(FlagReuseKernelTest, PoisonCountChangeOrUnreadableReadsEveryPage) {
   const uint64_t pages = 256;
-  int fd = Memfd(pages, 0);
+  TestMemfd file = Memfd(pages, 0);
+  const int fd = file.fd();
   auto src = Source(fd);
   ASSERT_NE(src, nullptr);
   GuestMemfd a, b, c, d;
@@ -466,7 +466,6 @@ TEST_F(FlagReuseKernelTest, PoisonCountChangeOrUnreadableReadsEveryPage) {
   ASSERT_TRUE(src->Capture({}, &d).ok()) << "an unreadable count is no failure";
   EXPECT_EQ(src->flags_carried_pages(), 0u);
   EXPECT_EQ(a, d);
-  ::close(fd);
 }
 
 // Verify after a reexec: a new source reading PFNs from a process that kept
@@ -474,7 +473,8 @@ TEST_F(FlagReuseKernelTest, PoisonCountChangeOrUnreadableReadsEveryPage) {
 // only, and only with the frozen capture given.
 TEST_F(FlagReuseKernelTest, FrozenFlagsAreCarriedForPagesTheHolderMaps) {
   const uint64_t pages = 512;
-  int fd = Memfd(pages, 0);
+  TestMemfd file = Memfd(pages, 0);
+  const int fd = file.fd();
   auto frozen_src = Source(fd);
   ASSERT_NE(frozen_src, nullptr);
   GuestMemfd frozen;
@@ -534,7 +534,6 @@ TEST_F(FlagReuseKernelTest, FrozenFlagsAreCarriedForPagesTheHolderMaps) {
   EXPECT_EQ(moved, frozen);
   ::kill(holder, SIGKILL);
   ::waitpid(holder, nullptr, 0);
-  ::close(fd);
 }
 
 }  // namespace

@@ -26,6 +26,7 @@
 #include "kernel/pagemap.h"
 #include "kernel/probe.h"
 #include "kernel/shared_policy_probe.h"
+#include "tests/support/fixture.h"
 #include "tests/support/own_pagemap.h"
 #include "tests/support/vmm_fixture_process.h"
 
@@ -175,25 +176,24 @@ TEST(KernelCaptureTest, ShmemFixtureMatchesWhatItMade) {
 
 TEST(KernelCaptureTest, CaptureNeverFaultsInPagesAndIsStable) {
   const uint64_t size = 8 << 20, pages = size / kPage;
-  UniqueFd fd(::memfd_create("sparse", MFD_CLOEXEC));
-  ASSERT_EQ(::ftruncate(fd.get(), size), 0);
-  auto* w =
-      static_cast<uint8_t*>(::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0));
+  const TestMemfd file(size, "sparse");
+  auto* w = static_cast<uint8_t*>(
+      ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, file.fd(), 0));
   ASSERT_NE(w, MAP_FAILED);
   for (uint64_t p = 0; p < pages; p += 3) w[p * kPage] = 1;  // every third page exists
   ::munmap(w, size);
   auto residency = [&]() {
-    void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd.get(), 0);
+    void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, file.fd(), 0);
     std::vector<uint8_t> v(pages);
     ::mincore(m, size, v.data());
     ::munmap(m, size);
     struct stat st;
-    ::fstat(fd.get(), &st);
+    ::fstat(file.fd(), &st);
     v.push_back(static_cast<uint8_t>(st.st_blocks & 0xff));
     return v;
   };
   const auto before = residency();
-  auto src = KernelGmemSource::FromFd(UniqueFd(::dup(fd.get())), {});
+  auto src = KernelGmemSource::FromFd(UniqueFd(::dup(file.fd())), {});
   ASSERT_TRUE(src.ok()) << src.status().ToString();
   CaptureOptions opts;
   opts.hash_contents = true;
@@ -222,19 +222,17 @@ TEST(KernelCaptureTest, UnevenlyFragmentedHalvesCaptureExactly) {
   if (!IsRoot())
     GTEST_SKIP() << "needs root outside a user namespace: PFNs from pagemap, kpageflags";
   const uint64_t size = 512 << 20, pages = size / kPage, half = pages / 2;
-  UniqueFd fd(::memfd_create("uneven", MFD_CLOEXEC));
-  ASSERT_EQ(::ftruncate(fd.get(), size), 0);
-  auto* w =
-      static_cast<uint8_t*>(::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0));
+  const TestMemfd file(size, "uneven");
+  auto* w = static_cast<uint8_t*>(
+      ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, file.fd(), 0));
   ASSERT_NE(w, MAP_FAILED);
   auto exists = [&](uint64_t p) { return p < half ? (p < 1000 || p >= 1100) : p % 5 != 0; };
   for (uint64_t p = 0; p < half; ++p)
     if (exists(p)) w[p * kPage] = 1;
   // Each page of the second half allocated between two pages of another file.
-  UniqueFd other(::memfd_create("interleaved", MFD_CLOEXEC));
-  ASSERT_EQ(::ftruncate(other.get(), size / 2), 0);
+  const TestMemfd other(size / 2, "interleaved");
   auto* o = static_cast<uint8_t*>(
-      ::mmap(nullptr, size / 2, PROT_READ | PROT_WRITE, MAP_SHARED, other.get(), 0));
+      ::mmap(nullptr, size / 2, PROT_READ | PROT_WRITE, MAP_SHARED, other.fd(), 0));
   ASSERT_NE(o, MAP_FAILED);
   for (uint64_t p = half; p < pages; ++p) {
     if (exists(p)) w[p * kPage] = 2;
@@ -243,14 +241,14 @@ TEST(KernelCaptureTest, UnevenlyFragmentedHalvesCaptureExactly) {
   ::munmap(o, size / 2);
   ::munmap(w, size);
 
-  auto src = KernelGmemSource::FromFd(UniqueFd(::dup(fd.get())), {});
+  auto src = KernelGmemSource::FromFd(UniqueFd(::dup(file.fd())), {});
   ASSERT_TRUE(src.ok()) << src.status().ToString();
   GuestMemfd g, again;
   ASSERT_TRUE((*src)->Capture({}, &g).ok());
   ASSERT_TRUE((*src)->Capture({}, &again).ok());
   EXPECT_EQ(g, again);  // the second capture reuses the buffers and plan
 
-  auto pfns = IndependentPfns(fd.get(), size);
+  auto pfns = IndependentPfns(file.fd(), size);
   UniqueFd kpf(::open("/proc/kpageflags", O_RDONLY | O_CLOEXEC));
   ASSERT_GE(kpf.get(), 0);
   std::vector<bool> seen(pages, false);

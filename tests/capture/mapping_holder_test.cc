@@ -18,6 +18,7 @@
 #include "capture/kernel_source.h"
 #include "kernel/held_mapping.h"
 #include "kernel/pagemap.h"
+#include "tests/support/fixture.h"
 #include "tests/support/own_pagemap.h"
 
 namespace khod {
@@ -38,15 +39,14 @@ bool PfnsVisible() {
 }
 
 // A memfd of `pages` pages, every page written but `hole`.
-int PatternedMemfd(uint64_t pages, uint64_t hole) {
-  int fd = ::memfd_create("held", MFD_CLOEXEC);
-  EXPECT_EQ(::ftruncate(fd, static_cast<off_t>(pages * kPage)), 0);
+TestMemfd PatternedMemfd(uint64_t pages, uint64_t hole) {
+  TestMemfd file(pages * kPage, "held");
   auto* w = static_cast<uint8_t*>(
-      ::mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+      ::mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, file.fd(), 0));
   for (uint64_t p = 0; p < pages; ++p)
     if (p != hole) w[p * kPage] = static_cast<uint8_t>(p + 1);
   ::munmap(w, pages * kPage);
-  return fd;
+  return file;
 }
 
 // PFNs through a mapping of this process's own, populated (independent of khod's code).
@@ -87,7 +87,8 @@ void Kill(pid_t pid) {
 TEST(HeldMappingTest, ReadsTheSamePfnsAsAMappingOfOurOwn) {
   if (!PfnsVisible()) GTEST_SKIP() << "needs root: pagemap hides PFNs from this process";
   const uint64_t pages = 1024, hole = 100;
-  int fd = PatternedMemfd(pages, hole);
+  TestMemfd file = PatternedMemfd(pages, hole);
+  const int fd = file.fd();
   pid_t child = ChildMapping(fd, pages);
   auto held = HeldMapping::Find(child, fd, pages * kPage);
   ASSERT_TRUE(held.ok()) << held.status().ToString();
@@ -106,13 +107,14 @@ TEST(HeldMappingTest, ReadsTheSamePfnsAsAMappingOfOurOwn) {
   EXPECT_NE(too_long.status().message().find("covering"), std::string::npos)
       << too_long.status().ToString();
   Kill(child);
-  ::close(fd);
 }
 
 TEST(HeldMappingTest, AProcessWithFixedMappingsHasItsMapsReadOnceForAllFiles) {
   const uint64_t pages = 16;
-  int fd = PatternedMemfd(pages, pages);
-  int other = PatternedMemfd(pages, pages);
+  TestMemfd file = PatternedMemfd(pages, pages);
+  const int fd = file.fd();
+  TestMemfd other_file = PatternedMemfd(pages, pages);
+  const int other = other_file.fd();
   pid_t child = ChildMapping(fd, pages);
   const uint64_t before = HeldMapping::maps_reads();
   ASSERT_TRUE(HeldMapping::Find(child, fd, pages * kPage).ok());
@@ -131,14 +133,14 @@ TEST(HeldMappingTest, AProcessWithFixedMappingsHasItsMapsReadOnceForAllFiles) {
   ASSERT_TRUE(HeldMapping::Find(child, fd, pages * kPage).ok());
   EXPECT_EQ(HeldMapping::maps_reads(), before + 4);
   Kill(child);
-  ::close(fd);
-  ::close(other);
 }
 
 TEST(HeldMappingTest, AnotherFileIsNotFound) {
   const uint64_t pages = 16;
-  int fd = PatternedMemfd(pages, pages);
-  int other = PatternedMemfd(pages, pages);
+  TestMemfd file = PatternedMemfd(pages, pages);
+  const int fd = file.fd();
+  TestMemfd other_file = PatternedMemfd(pages, pages);
+  const int other = other_file.fd();
   pid_t child = ChildMapping(fd, pages);
   auto h = HeldMapping::Find(child, other, pages * kPage);
   EXPECT_EQ(h.status().code(), Status::Code::kNotFound);
@@ -146,14 +148,13 @@ TEST(HeldMappingTest, AnotherFileIsNotFound) {
   Kill(child);
   auto gone = HeldMapping::Find(child, fd, pages * kPage);
   EXPECT_FALSE(gone.ok());
-  ::close(fd);
-  ::close(other);
 }
 
 TEST(HeldMappingTest, CaptureTakesHeldPfnsAndPopulatesOnlyNewPages) {
   if (!PfnsVisible()) GTEST_SKIP() << "needs root: pagemap hides PFNs from this process";
   const uint64_t pages = 2048, hole = 700;
-  int fd = PatternedMemfd(pages, hole);
+  TestMemfd file = PatternedMemfd(pages, hole);
+  const int fd = file.fd();
   pid_t child = ChildMapping(fd, pages);
   // A page the holder never mapped appears after it took its mapping.
   const uint8_t one = 9;
@@ -181,12 +182,12 @@ TEST(HeldMappingTest, CaptureTakesHeldPfnsAndPopulatesOnlyNewPages) {
   ASSERT_TRUE((*src)->Capture({}, &again).ok());
   EXPECT_EQ((*src)->pfn_origin(), "own mapping");
   EXPECT_EQ(again.folios, g.folios);
-  ::close(fd);
 }
 
 TEST(HeldMappingTest, AHolderThatMapsNothingFallsBackAndSaysWhy) {
   const uint64_t pages = 64;
-  int fd = PatternedMemfd(pages, pages);
+  TestMemfd file = PatternedMemfd(pages, pages);
+  const int fd = file.fd();
   auto src = KernelGmemSource::FromFd(UniqueFd(::dup(fd)), {});
   ASSERT_TRUE(src.ok());
   (*src)->UsePagesMappedBy(::getppid());  // a process that does not map this file
@@ -197,7 +198,6 @@ TEST(HeldMappingTest, AHolderThatMapsNothingFallsBackAndSaysWhy) {
   uint64_t covered = 0;
   for (const auto& e : g.folios) covered += e.pages();
   EXPECT_EQ(covered, pages);
-  ::close(fd);
 }
 
 bool Gone(pid_t pid) {
@@ -209,7 +209,8 @@ bool Gone(pid_t pid) {
 }
 
 TEST(MappingHolderTest, SharesTheAddressSpaceHoldsNoFdsAndIsReleased) {
-  int fd = PatternedMemfd(4, 4);
+  TestMemfd file = PatternedMemfd(4, 4);
+  const int fd = file.fd();
   auto* probe = static_cast<uint8_t*>(::mmap(nullptr, 4 * kPage, PROT_READ, MAP_SHARED, fd, 0));
   ASSERT_NE(probe, MAP_FAILED);
   auto h = MappingHolder::Spawn();
@@ -242,7 +243,6 @@ TEST(MappingHolderTest, SharesTheAddressSpaceHoldsNoFdsAndIsReleased) {
   EXPECT_FALSE(h->held());
   EXPECT_TRUE(Gone(pid)) << "holder " << pid << " still there after Release";
   ::munmap(probe, 4 * kPage);
-  ::close(fd);
 }
 
 }  // namespace

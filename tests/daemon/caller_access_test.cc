@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/support/fixture.h"
 #include "tests/support/session_fixture.h"
 
 namespace khod {
@@ -28,8 +29,8 @@ class NobodyProcess {
     if (pid_ == 0) {
       ::close(report[0]);
       ::close(hold[1]);
-      const int fd = ::memfd_create("nobody-guest", 0);
-      if (fd < 0 || ::ftruncate(fd, 1 << 20) != 0) ::_exit(98);
+      const TestMemfd guest(1 << 20, "nobody-guest");  // the child's, until it exits
+      const int fd = guest.fd();
       if (::setgroups(0, nullptr) != 0 || ::setgid(kNobody) != 0 || ::setuid(kNobody) != 0)
         ::_exit(99);
       ::prctl(PR_SET_DUMPABLE, dumpable ? 1 : 0);

@@ -39,9 +39,9 @@ class GrpcTest : public ::testing::Test {
   }
   // A 1 MiB memfd with `pages` pages written (every other one), attached and
   // prepared on the khod at Socket().
-  int AttachPreparedMemfd(KhodClient& c, int pages, bool hash) {
-    int memfd = ::memfd_create("guest", MFD_CLOEXEC);
-    EXPECT_EQ(::ftruncate(memfd, 1 << 20), 0);
+  TestMemfd AttachPreparedMemfd(KhodClient& c, int pages, bool hash) {
+    TestMemfd guest(1 << 20, "guest");
+    const int memfd = guest.fd();
     char page[4096];
     std::memset(page, 0x33, sizeof(page));
     for (int i = 0; i < pages; ++i) EXPECT_EQ(::pwrite(memfd, page, sizeof(page), i * 8192), 4096);
@@ -52,7 +52,7 @@ class GrpcTest : public ::testing::Test {
     q.set_hash_contents(hash);
     EXPECT_TRUE(c.Attach(q).ok());
     EXPECT_TRUE(c.Prepare().ok());
-    return memfd;
+    return guest;
   }
   // Runs `khoctl status` as uid/gid 65534; returns exit code, stderr in *err.
   int StatusAsNobody(std::string* err) { return KhoctlAsNobody({"status"}, err); }
@@ -127,8 +127,8 @@ TEST_F(GrpcTest, AllowedGroupIsAccepted) {
 // ptrace itself; root's memfd is refused and nothing of it is disclosed.
 TEST_F(GrpcTest, GroupMemberCannotAttachRootsMemory) {
   ChildProcess k = Start({"--allow-gid=65534"});
-  const int memfd = ::memfd_create("root-guest", MFD_CLOEXEC);
-  ASSERT_EQ(::ftruncate(memfd, 1 << 20), 0);
+  TestMemfd guest(1 << 20, "root-guest");
+  const int memfd = guest.fd();
   std::string err;
   EXPECT_EQ(KhoctlAsNobody({"attach", "--pid", std::to_string(::getpid()), "--fd",
                             std::to_string(memfd), "--hash"},
@@ -140,7 +140,6 @@ TEST_F(GrpcTest, GroupMemberCannotAttachRootsMemory) {
   Result<v1::StatusReply> st = KhodClient(Socket()).GetStatus();
   ASSERT_TRUE(st.ok()) << st.status().ToString();
   EXPECT_EQ(st->gmems_size(), 0);
-  ::close(memfd);
 }
 
 TEST_F(GrpcTest, RefusalsCarryTheRightCodeAndMessage) {
@@ -172,7 +171,7 @@ TEST_F(GrpcTest, RefusalsCarryTheRightCodeAndMessage) {
 TEST_F(GrpcTest, ReexecHandoverKeepsTheMemfdInPlace) {
   ChildProcess k = Start({"--transport=reexec"});
   KhodClient c(Socket());
-  const int memfd = AttachPreparedMemfd(c, 32, /*hash=*/true);
+  TestMemfd guest = AttachPreparedMemfd(c, 32, /*hash=*/true);
   ASSERT_FALSE(HasFailure());
   Result<v1::StatusReply> before = c.GetStatus();
   ASSERT_TRUE(before.ok()) << before.status().ToString();
@@ -197,7 +196,7 @@ TEST_F(GrpcTest, ReexecHandoverKeepsTheMemfdInPlace) {
   EXPECT_GT(t.serve_nanos(), 0u) << t.DebugString();
   EXPECT_LT(t.stop_nanos() + t.exec_nanos() + t.open_nanos() + t.serve_nanos(), 20000000000ull)
       << t.DebugString();
-  ::close(memfd);  // the "VMM" lets go: only khod holds the memory now
+  guest.Close();  // the "VMM" lets go: only khod holds the memory now
   ASSERT_TRUE(c.Restore(v1::RestoreRequest()).ok());
   Result<v1::VerifyReply> v = c.Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
@@ -223,7 +222,7 @@ TEST_F(GrpcTest, FailedExecKeepsServingAndRestoresInPlace) {
   ASSERT_EQ(::chmod(program.c_str(), 0600), 0);
   ChildProcess k = Start({"--transport=reexec", "--reexec-binary=" + program});
   KhodClient c(Socket());
-  const int memfd = AttachPreparedMemfd(c, 8, /*hash=*/false);
+  TestMemfd guest = AttachPreparedMemfd(c, 8, /*hash=*/false);
   ASSERT_FALSE(HasFailure());
   v1::FreezeRequest f;
   f.set_guests_paused(true);
@@ -248,7 +247,7 @@ TEST_F(GrpcTest, FailedExecKeepsServingAndRestoresInPlace) {
   EXPECT_EQ(st->phase(), v1::HANDED_OVER);
   EXPECT_EQ(st->pid(), static_cast<uint32_t>(k.pid()));
   EXPECT_FALSE(st->has_reexec_timeline());
-  ::close(memfd);
+  guest.Close();
   Result<v1::PhaseReply> r = c.Restore(v1::RestoreRequest());
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_NE(r->message().find("1 adopted"), std::string::npos) << r->message();
@@ -263,7 +262,7 @@ TEST_F(GrpcTest, FailedExecKeepsServingAndRestoresInPlace) {
 TEST_F(GrpcTest, ClientNamedReexecBinaryNeverRuns) {
   ChildProcess k = Start({"--transport=reexec"});
   KhodClient c(Socket());
-  const int memfd = AttachPreparedMemfd(c, 8, /*hash=*/false);
+  TestMemfd guest = AttachPreparedMemfd(c, 8, /*hash=*/false);
   ASSERT_FALSE(HasFailure());
   const std::string marker = dir_ + "/evil-ran";
   const std::string evil = dir_ + "/evil.sh";
@@ -284,7 +283,6 @@ TEST_F(GrpcTest, ClientNamedReexecBinaryNeverRuns) {
   ASSERT_TRUE(st.ok()) << st.status().ToString();
   EXPECT_EQ(st->phase(), v1::PREPARED);
   EXPECT_EQ(st->pid(), static_cast<uint32_t>(k.pid()));
-  ::close(memfd);
 }
 
 // Issue 11 item 10: a 3.9 MB name is refused naming the field, and every
@@ -293,8 +291,8 @@ TEST_F(GrpcTest, ClientNamedReexecBinaryNeverRuns) {
 TEST_F(GrpcTest, OversizedRequestsAreRefusedWithTheirOwnCodes) {
   ChildProcess k = Start();
   KhodClient c(Socket());
-  const int memfd = ::memfd_create("guest", MFD_CLOEXEC);
-  ASSERT_EQ(::ftruncate(memfd, 1 << 20), 0);
+  TestMemfd guest(1 << 20, "guest");
+  const int memfd = guest.fd();
   v1::AttachRequest q;
   q.mutable_kernel()->set_pid(::getpid());
   q.mutable_kernel()->set_fd(memfd);
@@ -308,7 +306,6 @@ TEST_F(GrpcTest, OversizedRequestsAreRefusedWithTheirOwnCodes) {
   q.set_name(std::string(5 << 20, 'n'));
   s = c.Attach(q).status();
   EXPECT_EQ(s.code(), Status::Code::kResourceExhausted) << s.ToString();
-  ::close(memfd);
 }
 
 }  // namespace

@@ -26,6 +26,7 @@
 #include "handover/reexec_transport.h"
 #include "kernel/mempolicy.h"
 #include "kernel/probe.h"
+#include "tests/support/fixture.h"
 #include "tests/support/kho_tree.h"
 #include "tests/support/session_fixture.h"
 
@@ -217,8 +218,8 @@ TEST_F(SessionTest, RestartResumesPreparedWithTheSameFiles) {
 }
 
 TEST_F(SessionTest, RestartRollsBackPreparedWhenAFileIsGone) {
-  int extra = ::memfd_create("guest1", MFD_CLOEXEC);
-  ASSERT_EQ(::ftruncate(extra, 1 << 20), 0);
+  TestMemfd extra_file(1 << 20, "guest1");
+  const int extra = extra_file.fd();
   {
     auto s = Open();
     ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
@@ -228,7 +229,7 @@ TEST_F(SessionTest, RestartRollsBackPreparedWhenAFileIsGone) {
     ASSERT_TRUE(s->Attach(q).ok());
     ASSERT_TRUE(s->Prepare().ok());
   }
-  ::close(extra);  // the VMM closed it while khod was down
+  extra_file.Close();  // the VMM closed it while khod was down
   auto s = Open();
   EXPECT_EQ(s->phase(), v1::IDLE);
   EXPECT_NE(s->recovery().find("rolled back PREPARED -> IDLE"), std::string::npos) << s->recovery();

@@ -253,22 +253,17 @@ class SessionDirTest : public FileSafetyTest {
     Result<std::unique_ptr<Session>> s = Session::Open(o, &opener_);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     if (!s.ok()) return nullptr;
-    memfd_ = ::memfd_create("guest", MFD_CLOEXEC);
-    EXPECT_EQ(::ftruncate(memfd_, 1 << 20), 0);
     v1::AttachRequest q;
     q.set_name("guest");
     q.mutable_kernel()->set_pid(::getpid());
-    q.mutable_kernel()->set_fd(memfd_);
+    q.mutable_kernel()->set_fd(memfd_.fd());
     Result<v1::GmemInfo> g = (*s)->Attach(q);
     EXPECT_TRUE(g.ok()) << g.status().ToString();
     Result<v1::PhaseReply> p = (*s)->Prepare();
     EXPECT_TRUE(p.ok()) << p.status().ToString();
     return std::move(*s);
   }
-  void TearDown() override {
-    if (memfd_ >= 0) ::close(memfd_);
-    FileSafetyTest::TearDown();
-  }
+  void TearDown() override { FileSafetyTest::TearDown(); }
   static v1::FreezeRequest FreezeInto(const std::string& dir) {
     v1::FreezeRequest f;
     f.set_guests_paused(true);
@@ -277,7 +272,7 @@ class SessionDirTest : public FileSafetyTest {
     return f;
   }
   SystemOpener opener_;
-  int memfd_ = -1;
+  TestMemfd memfd_{1 << 20, "guest"};
 };
 
 TEST_F(SessionDirTest, AClientsDirIsANameBeneathTheRootNeverAPath) {

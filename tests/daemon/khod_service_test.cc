@@ -126,9 +126,9 @@ class KhodServiceTest : public ::testing::Test {
     return false;
   }
   // A 1 MiB memfd with one page written, attached to khod and prepared.
-  static int AttachPreparedMemfd(KhodClient& c) {
-    const int memfd = ::memfd_create("guest", MFD_CLOEXEC);
-    EXPECT_EQ(::ftruncate(memfd, 1 << 20), 0);
+  static TestMemfd AttachPreparedMemfd(KhodClient& c) {
+    TestMemfd guest(1 << 20, "guest");
+    const int memfd = guest.fd();
     EXPECT_EQ(::pwrite(memfd, "x", 1, 0), 1);
     v1::AttachRequest a;
     a.set_name("guest");
@@ -136,7 +136,7 @@ class KhodServiceTest : public ::testing::Test {
     a.mutable_kernel()->set_fd(memfd);
     EXPECT_TRUE(c.Attach(a).ok());
     EXPECT_TRUE(c.Prepare().ok());
-    return memfd;
+    return guest;
   }
   TempDir tmp_{"service-test", TempDir::Use::kSocket};
   const std::string dir_ = tmp_.path();
@@ -184,7 +184,7 @@ TEST_F(KhodServiceTest, MetricsTextfileFollowsThePhasesAndPassesPromtool) {
   auto read = [&] { return ReadFile(metrics); };
   auto wait_for = [&](const std::string& line) { return WaitForText(metrics, line); };
   wait_for("khod_phase{phase=\"IDLE\"} 1\n");
-  const int memfd = AttachPreparedMemfd(c);
+  TestMemfd guest = AttachPreparedMemfd(c);
   ASSERT_FALSE(HasFailure());
   ASSERT_TRUE(wait_for("khod_phase{phase=\"PREPARED\"} 1\n"));
   const std::string text = read();
@@ -196,7 +196,7 @@ TEST_F(KhodServiceTest, MetricsTextfileFollowsThePhasesAndPassesPromtool) {
   struct stat st;
   ASSERT_EQ(::stat(metrics.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0644u);  // node_exporter need not be root
-  ::close(memfd);
+  guest.Close();
   if (::access("/usr/bin/promtool", X_OK) != 0)
     GTEST_SKIP() << "promtool missing (Debian package prometheus; scripts/deps.sh installs it)";
   std::string out;
@@ -325,7 +325,7 @@ TEST_F(KhodServiceTest, SocketActivatedKhodServesNotifiesAndKeepsTheSocketAcross
   EXPECT_NE(notices.Until("READY=1", 5000), "");
 
   KhodClient c(sock);
-  const int memfd = AttachPreparedMemfd(c);
+  TestMemfd guest = AttachPreparedMemfd(c);
   ASSERT_FALSE(HasFailure());
   // The check: after an attach and a prepare the metrics file holds
   // khod_ metrics and passes promtool.
@@ -350,7 +350,7 @@ TEST_F(KhodServiceTest, SocketActivatedKhodServesNotifiesAndKeepsTheSocketAcross
   EXPECT_NE(out.find("HANDED_OVER"), std::string::npos) << out;
   // The re-executed khod writes the file again: its reexec is counted.
   EXPECT_TRUE(WaitForText(dir_ + "/khod.prom", "khod_reexecs_total 1\n"));
-  ::close(memfd);
+  guest.Close();
   k->Stop(SIGTERM);
   EXPECT_EQ(notices.Until("STOPPING=1", 5000), "STOPPING=1");
 }

@@ -23,6 +23,7 @@
 
 #include "daemon/record_file.h"
 #include "daemon/session.h"
+#include "tests/support/fixture.h"
 #include "tests/support/session_fixture.h"
 
 namespace khod {
@@ -196,9 +197,8 @@ TEST_P(FailedWriteTest, Attach) {
   auto s = Open();
   ASSERT_TRUE(s);
   ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
-  const int second = ::memfd_create("guest1", MFD_CLOEXEC);
-  ASSERT_EQ(::ftruncate(second, 1 << 20), 0);
-  v1::AttachRequest q = KernelAttach(second);
+  const TestMemfd second(1 << 20, "guest1");
+  v1::AttachRequest q = KernelAttach(second.fd());
   q.clear_memslots();
   q.set_vm_token(0);
   FailsChangingNothing(s.get(), "Attach", [&] { return StatusOf(s->Attach(q)); });
@@ -206,7 +206,6 @@ TEST_P(FailedWriteTest, Attach) {
   ASSERT_TRUE(s->Detach(1).ok());
   EXPECT_EQ(s->GetStatus().gmems_size(), 0);
   ASSERT_TRUE(s->Attach(q).ok());  // and it can be attached now
-  ::close(second);
 }
 
 TEST_P(FailedWriteTest, Detach) {

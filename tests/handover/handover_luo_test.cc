@@ -13,6 +13,7 @@
 
 #include "handover/luo_transport.h"
 #include "handover/luo_uapi.h"
+#include "tests/support/fixture.h"
 
 namespace khod {
 namespace {
@@ -74,10 +75,11 @@ class FakeLuo : public LuoDevice {
   std::vector<int> closed;
 };
 
-int Memfd(const std::string& content) {
-  int fd = ::memfd_create("luo-test", MFD_CLOEXEC);
-  EXPECT_EQ(::write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
-  return fd;
+TestMemfd Memfd(const std::string& content) {
+  TestMemfd file(0, "luo-test");
+  EXPECT_EQ(::write(file.fd(), content.data(), content.size()),
+            static_cast<ssize_t>(content.size()));
+  return file;
 }
 
 TEST(LuoUapiTest, IoctlNumbersMatchTheKernelEncoding) {
@@ -92,7 +94,8 @@ TEST(LuoUapiTest, IoctlNumbersMatchTheKernelEncoding) {
 TEST(LuoTransportTest, SendCreatesNamedSessionAndPreservesBlobThenEachGmem) {
   FakeLuo dev;
   LuoTransport t(&dev, LuoTransport::SessionNameFor(0x1234));
-  int g1 = Memfd("one"), g2 = Memfd("two");
+  TestMemfd gmem1 = Memfd("one"), gmem2 = Memfd("two");
+  const int g1 = gmem1.fd(), g2 = gmem2.fd();
   HandoverPackage pkg;
   pkg.blob = "BLOB-BYTES";
   pkg.fds = {{7, g1}, {9, g2}};
@@ -120,13 +123,12 @@ TEST(LuoTransportTest, SendCreatesNamedSessionAndPreservesBlobThenEachGmem) {
   EXPECT_EQ(tokens, (std::vector<uint64_t>{kLuoBlobToken, 7, 9}));
   // The session fd stays open until the kexec.
   EXPECT_TRUE(dev.closed.empty());
-  ::close(g1);
-  ::close(g2);
 }
 
 TEST(LuoTransportTest, ReceiveRetrievesBlobThenTheGmemsItLists) {
   FakeLuo dev;
-  int g1 = Memfd("guest-memory");
+  TestMemfd gmem1 = Memfd("guest-memory");
+  const int g1 = gmem1.fd();
   {
     LuoTransport old_side(&dev, "khod-s");
     HandoverPackage pkg;
@@ -147,13 +149,13 @@ TEST(LuoTransportTest, ReceiveRetrievesBlobThenTheGmemsItLists) {
   EXPECT_EQ(dev.calls[1].request, luo::kSessionRetrieveFd);
   ASSERT_TRUE(new_side.Finish().ok());
   EXPECT_EQ(dev.calls.back().request, luo::kSessionFinish);
-  ::close(g1);
 }
 
 TEST(LuoTransportTest, GmemTokenEqualToTheBlobTokenIsRefusedBeforeAnyIoctl) {
   FakeLuo dev;
   LuoTransport t(&dev, LuoTransport::SessionNameFor(0x1234));
-  int g1 = Memfd("one"), g2 = Memfd("two");
+  TestMemfd gmem1 = Memfd("one"), gmem2 = Memfd("two");
+  const int g1 = gmem1.fd(), g2 = gmem2.fd();
   HandoverPackage pkg;
   pkg.blob = "BLOB-BYTES";
   pkg.fds = {{7, g1}, {kLuoBlobToken, g2}};
@@ -163,15 +165,14 @@ TEST(LuoTransportTest, GmemTokenEqualToTheBlobTokenIsRefusedBeforeAnyIoctl) {
   EXPECT_NE(s.message().find("KHODBLOB"), std::string::npos) << s.message();
   EXPECT_TRUE(dev.calls.empty());  // no session created, nothing preserved
   EXPECT_TRUE(dev.preserved.empty());
-  ::close(g1);
-  ::close(g2);
 }
 
 TEST(LuoTransportTest, KernelRefusingAGmemAbortsAndNamesIt) {
   FakeLuo dev;
   dev.refuse_token = 9;
   LuoTransport t(&dev, "khod-x");
-  int g = Memfd("x");
+  TestMemfd gmem = Memfd("x");
+  const int g = gmem.fd();
   HandoverPackage pkg;
   pkg.blob = "b";
   pkg.fds = {{9, g}};
@@ -180,7 +181,6 @@ TEST(LuoTransportTest, KernelRefusingAGmemAbortsAndNamesIt) {
   EXPECT_NE(s.message().find("gmem 9"), std::string::npos) << s.message();
   // Abort closed the session fd: the kernel drops what was preserved.
   EXPECT_EQ(dev.closed, std::vector<int>{2000});
-  ::close(g);
 }
 
 TEST(LuoTransportTest, MissingDeviceSaysTheKernelLacksLiveupdate) {

@@ -75,8 +75,8 @@ TEST(AdoptSpecTest, FaultFlagsAreOneShot) {
 }
 
 TEST(ReexecTransportTest, SendMakesInheritableCopiesAndASealedBlob) {
-  int g = ::memfd_create("gmem", MFD_CLOEXEC);
-  ASSERT_EQ(::ftruncate(g, 4096), 0);
+  const TestMemfd gmem(4096, "gmem");
+  const int g = gmem.fd();
   ReexecTransport t;
   HandoverPackage pkg;
   pkg.blob = "the-blob";
@@ -104,7 +104,6 @@ TEST(ReexecTransportTest, SendMakesInheritableCopiesAndASealedBlob) {
   ::fstat(r->fds.at(3), &b);
   EXPECT_EQ(a.st_ino, b.st_ino);  // the same file: memory never moved
   ::close(r->fds.at(3));
-  ::close(g);
 }
 
 // What the session asks of a transport instead of its name (handover/transport.h):

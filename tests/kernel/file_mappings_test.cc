@@ -16,6 +16,7 @@
 
 #include "kernel/numa_maps.h"
 #include "kernel/proc_maps.h"
+#include "tests/support/fixture.h"
 
 namespace khod {
 namespace {
@@ -183,9 +184,8 @@ TEST(FileMappingsTest, RefusesWhatDoesNotJoin) {
 // This process's own two mappings of a shmem memfd, one mbound interleave
 // and (shmem having a shared policy) both showing it, read back live.
 TEST(FileMappingsTest, ReadsThisProcesssMappingsOfAFile) {
-  const int fd = static_cast<int>(::syscall(SYS_memfd_create, "file_mappings_test", 0));
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(::ftruncate(fd, 8 * kPage), 0);
+  const TestMemfd file(8 * kPage, "file_mappings_test");
+  const int fd = file.fd();
   void* a = ::mmap(nullptr, 8 * kPage, PROT_READ, MAP_SHARED, fd, 0);
   void* b = ::mmap(nullptr, 4 * kPage, PROT_NONE, MAP_SHARED, fd, 4 * kPage);
   ASSERT_NE(a, MAP_FAILED);
@@ -227,11 +227,11 @@ TEST(FileMappingsTest, OneReadOfAProcessServesEachOfItsFiles) {
     FileKey key;
   };
   std::vector<File> files;
+  std::vector<TestMemfd> memfds;
   for (int i = 0; i < 3; ++i) {
     File f;
-    f.fd = static_cast<int>(::syscall(SYS_memfd_create, "file_mappings_test", 0));
-    ASSERT_GE(f.fd, 0);
-    ASSERT_EQ(::ftruncate(f.fd, (i + 1) * kPage), 0);
+    memfds.emplace_back((i + 1) * kPage, "file_mappings_test");
+    f.fd = memfds.back().fd();
     f.map = ::mmap(nullptr, (i + 1) * kPage, PROT_READ, MAP_SHARED, f.fd, 0);
     ASSERT_NE(f.map, MAP_FAILED);
     struct stat st;
@@ -258,7 +258,6 @@ TEST(FileMappingsTest, OneReadOfAProcessServesEachOfItsFiles) {
   ::munmap(again, kPage);
   for (int i = 0; i < 3; ++i) {
     ::munmap(files[i].map, (i + 1) * kPage);
-    ::close(files[i].fd);
   }
 }
 

@@ -53,8 +53,8 @@ class MemfdVmm {
     if (pid_ == 0) {
       ::close(ready[0]);
       ::close(cmd[1]);
-      int fd = ::memfd_create("guest", 0);
-      if (fd < 0 || ::ftruncate(fd, 1 << 20) != 0) ::_exit(1);
+      const TestMemfd guest(1 << 20, "guest");  // the child's, until it exits
+      const int fd = guest.fd();
       char page[4096];
       std::memset(page, 0x33, sizeof page);
       for (int i = 0; i < 32; ++i)

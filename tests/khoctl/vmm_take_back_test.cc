@@ -76,17 +76,16 @@ class TakeBackTest : public ::testing::Test {
     return std::move(*c);
   }
   // A shmem memfd of the "first VMM", every page written with its pattern.
-  int PatternMemfd() {
-    int fd = ::memfd_create("guest0", MFD_CLOEXEC);
-    EXPECT_GE(fd, 0);
-    EXPECT_EQ(::ftruncate(fd, kPages * kPage), 0);
+  TestMemfd PatternMemfd() {
+    TestMemfd file(kPages * kPage, "guest0");
+    const int fd = file.fd();
     std::vector<uint8_t> page(kPage);
     for (size_t p = 0; p < kPages; ++p) {
       std::memset(page.data(), PatternByte(p), kPage);
       EXPECT_EQ(::pwrite(fd, page.data(), kPage, static_cast<off_t>(p * kPage)),
                 static_cast<ssize_t>(kPage));
     }
-    return fd;
+    return file;
   }
   // attach -> prepare -> freeze over reexec -> the new khod serving.
   void HandOver(KhodClient& c, int memfd) {
@@ -122,7 +121,8 @@ class TakeBackTest : public ::testing::Test {
 };
 
 TEST_F(TakeBackTest, RestartedVmmTakesTheSameMemoryBackAfterReexecRestore) {
-  int memfd = PatternMemfd();
+  TestMemfd guest = PatternMemfd();
+  const int memfd = guest.fd();
   const uint64_t inode = InodeOf(memfd);
   const std::vector<uint64_t> frozen_pfns = Pfns(memfd, kPages);  // read before freeze
   ASSERT_EQ(frozen_pfns.size(), kPages);
@@ -130,7 +130,7 @@ TEST_F(TakeBackTest, RestartedVmmTakesTheSameMemoryBackAfterReexecRestore) {
   ChildProcess k = Start("reexec");
   KhodClient c(Socket());
   ASSERT_NO_FATAL_FAILURE(HandOver(c, memfd));
-  ::close(memfd);  // the first VMM is gone: only khod holds the memory
+  guest.Close();  // the first VMM is gone: only khod holds the memory
 
   Result<v1::PhaseReply> r = c.Restore(v1::RestoreRequest());
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -205,12 +205,13 @@ TEST_F(TakeBackTest, AMappingHolderThatIsNotKhodsChildIsIgnoredAndSaidSo) {
 }
 
 TEST_F(TakeBackTest, BadRebuildOfferRestoresNothingAndALaterRestoreWorks) {
-  int memfd = PatternMemfd();
+  TestMemfd guest = PatternMemfd();
+  const int memfd = guest.fd();
   const std::vector<uint64_t> frozen_pfns = Pfns(memfd, kPages);
   ChildProcess k = Start("reexec");
   KhodClient c(Socket());
   ASSERT_NO_FATAL_FAILURE(HandOver(c, memfd));
-  ::close(memfd);
+  guest.Close();
   int pipefd[2];
   ASSERT_EQ(::pipe(pipefd), 0);
   auto offer = [&](uint64_t token, uint64_t vm, int pid, int fd) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "restore/kho_note.h"
+#include "tests/support/fixture.h"
 
 namespace khod {
 namespace {
@@ -66,7 +67,7 @@ class FakeOpener : public GmemOpener {
     calls.push_back("rebuild " + std::to_string(decl.token) + " " + decl.name);
     if (fail) return Status::IoError("fake opener refuses");
     std::unique_ptr<GmemHandle> h = Handle(rebuilt_size ? rebuilt_size : frozen.size);
-    h->fd = ::memfd_create("rebuilt", MFD_CLOEXEC);
+    h->fd = TestMemfd(0, "rebuilt").Release();
     owned_.push_back(h->fd);
     return h;
   }
@@ -88,7 +89,7 @@ class FakeOpener : public GmemOpener {
   uint64_t rebuilt_size = 0;  // 0: the frozen size
 
  private:
-  std::vector<int> owned_;
+  std::vector<int> owned_;  // adopted and rebuilt fds: the opener's to close
 };
 
 GuestMemfd Frozen(uint64_t token, FileKind kind = FileKind::kGuestMemfd,
@@ -102,11 +103,7 @@ GuestMemfd Frozen(uint64_t token, FileKind kind = FileKind::kGuestMemfd,
   return g;
 }
 
-int Memfd(uint64_t size = kSize) {
-  const int fd = ::memfd_create("gmem", MFD_CLOEXEC);
-  EXPECT_EQ(::ftruncate(fd, static_cast<off_t>(size)), 0);
-  return fd;
-}
+TestMemfd Memfd(uint64_t size = kSize) { return TestMemfd(size, "gmem"); }
 
 ino_t InodeOf(int fd) {
   struct stat st;
@@ -141,7 +138,8 @@ TEST(ChooseGmemRestoreTest, EachWayIsChosenWhereItApplies) {
 }
 
 TEST(RestoreGmemsTest, CarriedFdIsAdoptedAsADupReadThroughTheHolder) {
-  const int carried = Memfd();
+  TestMemfd carried_file = Memfd();
+  const int carried = carried_file.fd();
   Snapshot snap;
   snap.gmems.push_back(Frozen(7));
   GmemDeclaration d;
@@ -164,11 +162,11 @@ TEST(RestoreGmemsTest, CarriedFdIsAdoptedAsADupReadThroughTheHolder) {
   EXPECT_EQ(opener.mapped_by, 4242);
   EXPECT_EQ(r->adopted, 1u);
   EXPECT_EQ(r->rebuilt + r->model, 0u);
-  ::close(carried);
 }
 
 TEST(RestoreGmemsTest, WarmHandleIsTakenOnlyForTheSameCarriedFd) {
-  const int carried = Memfd();
+  TestMemfd carried_file = Memfd();
+  const int carried = carried_file.fd();
   Snapshot snap;
   snap.gmems.push_back(Frozen(1));
   snap.gmems.push_back(Frozen(2));
@@ -188,19 +186,19 @@ TEST(RestoreGmemsTest, WarmHandleIsTakenOnlyForTheSameCarriedFd) {
   EXPECT_EQ(warming.count(1), 0u);
   EXPECT_EQ(warming.count(2), 1u);  // not taken: the caller lets it go
   EXPECT_EQ(r->adopted, 2u);
-  ::close(carried);
 }
 
 // One frozen gmem `token` that came with a carried fd and for which the VMM
 // also offers a target of its own.
 struct CarriedAndOffered {
-  explicit CarriedAndOffered(uint64_t token) : carried(Memfd()), offered(Memfd()) {
+  explicit CarriedAndOffered(uint64_t token)
+      : carried_file(Memfd()), carried(carried_file.fd()), offered(Memfd().Release()) {
     snap.gmems.push_back(Frozen(token));
     targets[token] = RebuildTarget{UniqueFd(offered), "guest_memfd fd 9 of pid 77 (VM 1)"};
     in.carried[token] = carried;
     in.targets = &targets;
   }
-  ~CarriedAndOffered() { ::close(carried); }
+  TestMemfd carried_file;
   const int carried, offered;
   Snapshot snap;
   std::map<uint64_t, RebuildTarget> targets;
@@ -249,7 +247,8 @@ TEST(RestoreGmemsTest, RebuildOfAGuestMemfdTellsTheVmmToOfferOneAndAMemfdsDoesNo
 }
 
 TEST(RestoreGmemsTest, SameProcessAdoptsItsOwnAttachedFileWhenNothingWasCarried) {
-  const int own = Memfd();
+  TestMemfd own_file = Memfd();
+  const int own = own_file.fd();
   Snapshot snap;
   snap.gmems.push_back(Frozen(8));
   FakeOpener opener;
@@ -264,7 +263,6 @@ TEST(RestoreGmemsTest, SameProcessAdoptsItsOwnAttachedFileWhenNothingWasCarried)
   EXPECT_EQ(opener.adopted_inodes, std::vector<ino_t>({InodeOf(own)}));
   EXPECT_EQ(opener.mapped_by, -1);  // not carried: read as it is, not through a holder
   EXPECT_EQ(held.count(8), 1u);     // still attached
-  ::close(own);
 }
 
 TEST(RestoreGmemsTest, HeldModelIsTakenAndGivenBackWhenALaterGmemIsRefused) {
@@ -340,7 +338,8 @@ TEST(RestoreGmemsTest, AHeldModelOfAnotherSizeIsRefusedAndStaysHeld) {
 }
 
 TEST(RestoreGmemsTest, APolicyResetByTheTransportIsNotSaidToBeKept) {
-  const int carried = Memfd();
+  TestMemfd carried_file = Memfd();
+  const int carried = carried_file.fd();
   GuestMemfd g = Frozen(9, FileKind::kShmemMemfd);
   g.policy_source = PolicySource::kInode;
   g.policy.mode = 1;  // MPOL_PREFERRED
@@ -359,7 +358,6 @@ TEST(RestoreGmemsTest, APolicyResetByTheTransportIsNotSaidToBeKept) {
   ASSERT_TRUE(reset.ok()) << reset.status().ToString();
   EXPECT_NE(reset->handles[9]->policy.outcome, PolicyRestore::Outcome::kKept);
   EXPECT_FALSE(Contains(reset->notes, "kept by the adopted file"));
-  ::close(carried);
 }
 
 TEST(KhoNoteForRestoreTest, ATreeIsReportedNoneIsExplainedOrWarnedOf) {

@@ -14,6 +14,7 @@
 #include "kernel/mapping.h"
 #include "kernel/mempolicy.h"
 #include "kernel/shared_policy_probe.h"
+#include "tests/support/fixture.h"
 
 namespace khod {
 namespace {
@@ -42,16 +43,14 @@ Mempolicy ReadBack(int fd) {
 }
 
 TEST(PolicyRestoreTest, ShmemInodePolicyIsReappliedAndReadBack) {
-  int fd = ::memfd_create("policy", MFD_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(::ftruncate(fd, kSize), 0);
+  const TestMemfd file(kSize, "policy");
+  const int fd = file.fd();
   PolicyRestore r = RestorePolicy(fd, Frozen(FileKind::kShmemMemfd), 4096);
   EXPECT_EQ(r.outcome, PolicyRestore::Outcome::kReapplied) << r.note;
   EXPECT_EQ(r.note,
             "NUMA policy re-applied to the file and read back through another mapping: bind "
             "nodes=0");
   EXPECT_EQ(ReadBack(fd).mode, MPOL_BIND);
-  ::close(fd);
 }
 
 TEST(PolicyRestoreTest, GuestMemfdPolicyIsReappliedOnlyWhereItSticks) {

@@ -13,6 +13,7 @@
 
 #include "kernel/kvm.h"
 #include "kernel/kvm_uapi.h"
+#include "tests/support/fixture.h"
 
 namespace khod {
 namespace {
@@ -64,14 +65,11 @@ TEST(RebuildTargetTest, PipeOfferedAsGuestMemfdIsRefusedNamingIt) {
 }
 
 TEST(RebuildTargetTest, MemfdOfferedAsGuestMemfdIsRefusedNamingIt) {
-  int fd = ::memfd_create("notavm", MFD_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(::ftruncate(fd, kSize), 0);
-  Status s = Take({Offer(1, 5, fd)});
+  const TestMemfd notavm(kSize, "notavm");
+  Status s = Take({Offer(1, 5, notavm.fd())});
   EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition);
   EXPECT_NE(s.message().find("/memfd:notavm"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("shmem-memfd, not a guest_memfd"), std::string::npos) << s.message();
-  ::close(fd);
 }
 
 TEST(RebuildTargetTest, RequestMistakesAreRefusedBeforeAnyFdIsTaken) {

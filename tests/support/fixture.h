@@ -105,15 +105,21 @@ inline std::vector<std::string> DirNames(const std::string& dir) {
 }
 
 // A memfd of `size` bytes of this process, holes until Fill writes some: what a VMM's guest
-// memory looks like to khod's shmem capture.
+// memory looks like to khod's shmem capture. Closed when the TestMemfd goes, unless Release()d.
 class TestMemfd {
  public:
   explicit TestMemfd(size_t size, const char* name = "guest0") {
     fd_ = ::memfd_create(name, MFD_CLOEXEC);
     if (fd_ < 0 || ::ftruncate(fd_, static_cast<off_t>(size)) != 0) Die("memfd_create/ftruncate");
   }
-  ~TestMemfd() {
-    if (fd_ >= 0) ::close(fd_);
+  ~TestMemfd() { Close(); }
+  TestMemfd(TestMemfd&& other) noexcept : fd_(other.Release()) {}
+  TestMemfd& operator=(TestMemfd&& other) noexcept {
+    if (this != &other) {
+      Close();
+      fd_ = other.Release();
+    }
+    return *this;
   }
   TestMemfd(const TestMemfd&) = delete;
   TestMemfd& operator=(const TestMemfd&) = delete;
@@ -127,6 +133,17 @@ class TestMemfd {
     ::munmap(p, length);
   }
   int fd() const { return fd_; }
+  // The fd, now the caller's to close.
+  int Release() {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  // Closes the fd now (a VMM closing its memory while khod holds it).
+  void Close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
 
  private:
   static void Die(const char* what) {
