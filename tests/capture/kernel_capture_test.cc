@@ -625,9 +625,9 @@ TEST(KernelCaptureTest, DeclaredFlagsThatLieAreRefused) {
 }
 
 TEST(KernelCaptureTest, WrongFdsGetClearErrors) {
-  char path[] = "/tmp/khod_regular_XXXXXX";
-  UniqueFd reg(::mkstemp(path));
-  ::unlink(path);
+  const TempDir dir("regular");
+  UniqueFd reg(::open(dir.Join("regular").c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  ASSERT_TRUE(reg.valid());
   auto r = KernelGmemSource::FromFd(UniqueFd(::dup(reg.get())), {});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Status::Code::kFailedPrecondition);
