@@ -29,7 +29,9 @@ if [ -z "${KHOD_BIN:-}" ] || [ -z "${KHOCTL_BIN:-}" ]; then
   KHOD_BIN="$PWD/bazel-bin/daemon/khod"
   KHOCTL_BIN="$PWD/bazel-bin/khoctl/khoctl"
 fi
-work="$(mktemp -d /tmp/khod-fleet.XXXXXX)"
+# In /tmp for short socket paths; under a test run, named for its KHOD_TEST_TAG, so that
+# scripts/test.sh fails the run if the directory is left behind.
+work="$(mktemp -d "/tmp/khod-${KHOD_TEST_TAG:+$KHOD_TEST_TAG-}fleet.XXXXXX")"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
