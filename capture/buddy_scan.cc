@@ -256,7 +256,7 @@ void BuddyScanner::CheckCarriedFlags(const FlagBaseline& baseline, const std::st
 // windows differ a lot in fragmentation, so reading each thread's own runs
 // would leave threads idle.
 void BuddyScanner::PlanFlagReads(int threads) {
-  constexpr uint64_t kGap = 64, kMaxRead = 64 * 1024;
+  constexpr uint64_t kGap = 64, kMaxRead = uint64_t{64} * 1024;
   Plan& plan = *plan_;
   plan.merged.clear();
   plan.flags.assign(static_cast<size_t>(threads), nullptr);

@@ -94,7 +94,7 @@ Result<std::vector<PageSpan>> PagesToRescan(const FolioList& baseline, uint64_t 
         out.Add(first, count);
         return Status::Ok();
       }
-      constexpr uint64_t kBatch = 64 * 1024;
+      constexpr uint64_t kBatch = uint64_t{64} * 1024;
       for (uint64_t at = first; at < first + count; at += kBatch) {
         const uint64_t len = std::min(kBatch, first + count - at);
         mc.resize(len);

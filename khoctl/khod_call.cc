@@ -87,7 +87,7 @@ int FailKhodCall(const char* command, const std::string& socket, const Status& s
 static Result<std::string> SocketOnly(const char* command, const char* usage, const Args& args,
                                       bool* json = nullptr) {
   std::vector<FlagSpec> specs = {{"--socket", true}};
-  if (json) specs.push_back({"--json", false});
+  if (json != nullptr) specs.push_back({"--json", false});
   Result<ParsedFlags> f = ParseFlags(args, specs);
   Status s = f.ok() ? RefuseArguments(f->positionals()) : f.status();
   if (!s.ok()) {

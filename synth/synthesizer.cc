@@ -57,7 +57,8 @@ uint64_t Spread(uint64_t k, uint64_t total, uint64_t parts) {
 // Where the k-th of `count` evenly spread picks falls among `total` slots
 // (the middle of its share, so picks never collide when count <= total).
 uint64_t SpreadPick(uint64_t k, uint64_t total, uint64_t count) {
-  return static_cast<uint64_t>((static_cast<unsigned __int128>(2 * k + 1) * total) / (2 * count));
+  const unsigned __int128 wide_k = k, wide_count = count;
+  return static_cast<uint64_t>(((2 * wide_k + 1) * total) / (2 * wide_count));
 }
 
 // Layout of a huge folio split for a conversion: its first 2 MiB broken into
