@@ -38,8 +38,8 @@
 #include "proto/khod.pb.h"
 #include "restore/gmem_opener.h"
 #include "restore/gmem_restore.h"
-#include "verify/verify_restored.h"
 #include "state/snapshot.h"
+#include "verify/verify_restored.h"
 
 namespace khod {
 

@@ -12,6 +12,7 @@ PKGS=(
   libxxhash-dev zlib1g-dev
   systemd                    # systemd-analyze, systemd-socket-activate (tests of the units)
   prometheus                 # promtool check metrics (tests of --metrics-textfile; ~20 MB)
+  clang-format               # scripts/check_format.sh (clang-format 14 on Debian 12)
 )
 missing=()
 for p in "${PKGS[@]}"; do

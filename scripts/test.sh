@@ -18,7 +18,8 @@
 # (tests/support/fixture.h), under TEST_TMPDIR or, for a socket path TEST_TMPDIR is too long for,
 # /tmp/khod-<tag>-*, <tag> naming this checkout (KHOD_TEST_TAG), so runs from other checkouts
 # at the same time are not counted.
-# First scripts/check_layers.sh: a dependency against khod's layers fails the run.
+# First scripts/check_layers.sh and scripts/check_format.sh: a dependency against khod's layers,
+# or a source clang-format would lay out differently, fails the run.
 # Arguments go to every bazel test.
 # Tests that need /dev/kvm, root or hugepages skip with the reason when absent.
 set -uo pipefail
@@ -57,6 +58,7 @@ run_pass() {
 }
 
 scripts/check_layers.sh || status=1
+scripts/check_format.sh || status=1
 
 for pass in ${KHOD_TEST_PASSES:-plain asan tsan}; do
   case $pass in
