@@ -36,7 +36,7 @@ class NobodyProcess {
       ::prctl(PR_SET_DUMPABLE, dumpable ? 1 : 0);
       if (::write(report[1], &fd, sizeof(fd)) != sizeof(fd)) ::_exit(97);
       char c;
-      (void)::read(hold[0], &c, 1);  // until the test closes its end
+      if (::read(hold[0], &c, 1) < 0) ::_exit(98);  // until the test closes its end
       ::_exit(0);
     }
     ::close(report[1]);

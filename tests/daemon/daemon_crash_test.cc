@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -101,7 +102,7 @@ TEST_F(CrashTest, EveryPhaseBoundaryLeavesTheOldOrTheNewState) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.point);
-    ::system(("rm -rf " + dir_ + "/state").c_str());
+    std::filesystem::remove_all(dir_ + "/state");
     ChildProcess khod = StartKhod(c.point);
     KhodClient client(Socket());
     int failed_step = DriveUntilCrash(&client);

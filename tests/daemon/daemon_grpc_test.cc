@@ -62,7 +62,7 @@ class GrpcTest : public ::testing::Test {
     const std::string errfile = dir_ + "/nobody.err";
     // A copy nobody can execute: bazel's output tree is under root's 0700 home.
     const std::string khoctl = dir_ + "/khoctl";
-    ::system(("cp khoctl/khoctl " + khoctl + " && chmod 755 " + khoctl).c_str());
+    EXPECT_EQ(::system(("cp khoctl/khoctl " + khoctl + " && chmod 755 " + khoctl).c_str()), 0);
     pid_t pid = ::fork();
     if (pid == 0) {
       int e = ::open(errfile.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0666);
