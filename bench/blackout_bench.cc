@@ -100,16 +100,6 @@ double CopyOutAndIn(int memfd, uint64_t bytes, const std::string& dir) {
   return ms;
 }
 
-// A guest's memory its VMM keeps mapped (Populate's `kept`), unmapped when
-// this goes; `at` null: none kept.
-struct KeptMapping {
-  void* at = nullptr;
-  uint64_t bytes = 0;
-  ~KeptMapping() {
-    if (at != nullptr) ::munmap(at, bytes);
-  }
-};
-
 // One file khod attaches: `fd` of process `pid`.
 struct AttachTarget {
   pid_t pid;
@@ -383,8 +373,8 @@ bool MeasureSize(const Options& o, uint64_t gib, const std::string& dir,
   }
   const int memfd = guest->fds[0].get();
   const auto t_pop = Clock::now();
-  KeptMapping kept{nullptr, bytes};  // this process is the guest's VMM
-  if (Status s = Populate(memfd, bytes, 1, o.vmm_keeps_mapping ? &kept.at : nullptr); !s.ok()) {
+  Mapping kept;  // this process is the guest's VMM
+  if (Status s = Populate(memfd, bytes, 1, o.vmm_keeps_mapping ? &kept : nullptr); !s.ok()) {
     std::printf("populate: %s\n", s.ToString().c_str());
     return false;
   }
@@ -507,9 +497,9 @@ bool MeasureManyVms(const Options& o, uint64_t gib, const std::string& dir) {
   // from the same free memory at once; the PFN runs still differ (each run
   // prints its extents), and every capture step scales with them.
   Result<GuestMemory> big = MakeGuestMemory(total);
-  KeptMapping kept{nullptr, total};
+  Mapping kept;
   if (!big.ok() ||
-      !Populate(big->fds[0].get(), total, o.vmms, o.vmm_keeps_mapping ? &kept.at : nullptr).ok()) {
+      !Populate(big->fds[0].get(), total, o.vmms, o.vmm_keeps_mapping ? &kept : nullptr).ok()) {
     std::printf("the one big guest: %s\n",
                 big.ok() ? "populate failed" : big.status().ToString().c_str());
     return false;

@@ -44,10 +44,10 @@ Result<GuestMemory> MakeGuestMemory(uint64_t bytes, int count) {
   return g;
 }
 
-Status Populate(int fd, uint64_t bytes, int threads, void** kept) {
-  void* m = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (m == MAP_FAILED) return Status::FromErrno("mmap of the guest memory", errno);
-  char* p = static_cast<char*>(m);
+Status Populate(int fd, uint64_t bytes, int threads, Mapping* kept) {
+  Result<Mapping> m = Mapping::Map(fd, 0, bytes, PROT_READ | PROT_WRITE);
+  if (!m.ok()) return m.status().WithContext("guest memory");
+  char* p = reinterpret_cast<char*>(m->data());
   const uint64_t pages = bytes / 4096, share = pages / static_cast<uint64_t>(threads);
   std::vector<std::thread> ts;
   for (int i = 0; i < threads; ++i) {
@@ -58,10 +58,7 @@ Status Populate(int fd, uint64_t bytes, int threads, void** kept) {
     });
   }
   for (std::thread& t : ts) t.join();
-  if (kept != nullptr)
-    *kept = m;
-  else
-    ::munmap(m, bytes);
+  if (kept != nullptr) *kept = std::move(*m);
   return Status::Ok();
 }
 

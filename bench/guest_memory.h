@@ -12,6 +12,7 @@
 #include "common/status.h"
 #include "common/unique_fd.h"
 #include "kernel/kvm.h"
+#include "kernel/mapping.h"
 
 namespace khod {
 
@@ -32,11 +33,11 @@ Result<GuestMemory> MakeGuestMemory(uint64_t bytes, int count = 1);
 // Writes one byte of every 4 KiB page of `fd` through a shared mapping
 // (a guest_memfd has no write()), so every page is allocated; `threads`
 // threads each write an equal share at once (vCPUs touching their memory).
-// The mapping is then unmapped, unless `kept` is given: it stays, as a VMM
-// keeps its guest memory mapped, and its address is stored there (the
-// caller unmaps it). A kept mapping's page tables are what reading the
-// process's /proc/PID/numa_maps walks (docs/DESIGN.md, NUMA policy).
-Status Populate(int fd, uint64_t bytes, int threads = 1, void** kept = nullptr);
+// The mapping is then unmapped, unless `kept` is given: it is moved there and
+// stays as long as the caller holds it, as a VMM keeps its guest memory
+// mapped. A kept mapping's page tables are what reading the process's
+// /proc/PID/numa_maps walks (docs/DESIGN.md, NUMA policy).
+Status Populate(int fd, uint64_t bytes, int threads = 1, Mapping* kept = nullptr);
 
 // /proc/meminfo's MemAvailable in bytes, 0 when unreadable.
 uint64_t MemAvailableBytes();

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "bench/guest_memory.h"
 #include "common/flags.h"
@@ -39,9 +40,10 @@ int main(int argc, char** argv) {
   }
   const bool keep = f->Has("--keep-mapping");
   std::string line = "fds";
-  for (const UniqueFd& fd : g->fds) {
-    void* mapped = nullptr;  // held until exit, as a VMM holds its guest's memory
-    Status s = Populate(fd.get(), *bytes, 1, keep ? &mapped : nullptr);
+  std::vector<Mapping> mapped(g->fds.size());  // held until exit, as a VMM holds its guest's memory
+  for (size_t i = 0; i < g->fds.size(); ++i) {
+    const UniqueFd& fd = g->fds[i];
+    Status s = Populate(fd.get(), *bytes, 1, keep ? &mapped[i] : nullptr);
     if (!s.ok()) {
       std::fprintf(stderr, "vmm_stand_in: %s\n", s.ToString().c_str());
       return 2;
