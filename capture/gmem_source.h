@@ -57,6 +57,12 @@ class GmemSource {
   // read the PFNs of the pages it maps from its page tables rather than
   // populating a mapping of our own. Sources without PFNs ignore it.
   virtual void UsePagesMappedBy(int pid) { (void)pid; }
+  // The process whose mappings of this file a capture may read (its VMM's
+  // /proc/PID/maps and numa_maps, for the policy), 0: none. A capture round
+  // reads each process's once for all of its files (ProcessMappingsCache),
+  // and takes one file of each process before a second of any, so that
+  // different processes are read at once rather than waited for.
+  virtual int mappings_pid() const { return 0; }
 };
 
 }  // namespace khod

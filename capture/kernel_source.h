@@ -75,6 +75,7 @@ class KernelGmemSource : public GmemSource {
   // errors are left for Capture to meet.
   void StartWarmUp() override;
   void UsePagesMappedBy(int pid) override;
+  int mappings_pid() const override { return vmm_pid_; }
   // Where the last capture's PFNs came from, for messages: "own mapping", or
   // "pid 12's mapping at 0x7f..." (+ "N pages populated here"), and how many
   // pages' folio flags were read or carried over (capture/flag_reuse.h).

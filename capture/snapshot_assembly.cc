@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <utility>
 
@@ -10,6 +11,34 @@
 #include "kernel/file_mappings.h"
 
 namespace khod {
+
+namespace {
+
+// The order the round takes its parts in: one part of each VMM before a
+// second of any (GmemSource::mappings_pid), each VMM's in the parts' order.
+// Parts without a VMM are a group each.
+std::vector<size_t> CaptureOrder(const std::vector<SnapshotPart>& parts) {
+  std::vector<std::vector<size_t>> groups;
+  std::map<int, size_t> group_of;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const int pid = parts[i].source->mappings_pid();
+    if (pid <= 0) {
+      groups.push_back({i});
+      continue;
+    }
+    auto [it, added] = group_of.emplace(pid, groups.size());
+    if (added) groups.emplace_back();
+    groups[it->second].push_back(i);
+  }
+  std::vector<size_t> order;
+  order.reserve(parts.size());
+  for (size_t round = 0; order.size() < parts.size(); ++round)
+    for (const std::vector<size_t>& g : groups)
+      if (round < g.size()) order.push_back(g[round]);
+  return order;
+}
+
+}  // namespace
 
 Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::vector<Vm> vms,
                                   int threads) {
@@ -21,12 +50,14 @@ Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::v
   std::vector<Status> results(parts.size());
   std::vector<CaptureStats> stats(parts.size());
   std::mutex progress_mu;  // the callers' progress callbacks are never called at once
+  const std::vector<size_t> order = CaptureOrder(parts);
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};
-  // Parts are taken in order, so every part before a failed one was taken:
-  // once one fails, those after it are left, as one thread would leave them.
+  // Once one part fails, those not taken yet are left, as one thread would
+  // leave them; a part never taken keeps an Ok result and is never returned.
   auto capture_next = [&](int) -> Status {
-    for (size_t i = next++; i < parts.size() && !failed; i = next++) {
+    for (size_t n = next++; n < order.size() && !failed; n = next++) {
+      const size_t i = order[n];
       const SnapshotPart& p = parts[i];
       CaptureOptions options = p.options;
       if (!options.vmm_mappings) options.vmm_mappings = &vmm_mappings;

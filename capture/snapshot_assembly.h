@@ -38,7 +38,8 @@ struct SnapshotPart {
 // checked: invariants are the caller's to run.
 //
 // The parts are captured by up to `threads` threads at once (0: the CPUs of
-// this process's affinity mask), each taking the next part left: a round of
+// this process's affinity mask), each taking the next part left, one file of
+// each VMM before a second of any (GmemSource::mappings_pid): a round of
 // many small files (many VMs) costs a fixed amount per file (its policy, its
 // page-table walk, /proc reads), and while the guests are paused the host's
 // cores are free (capture_threads.h). Each source is captured by one thread

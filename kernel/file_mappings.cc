@@ -33,39 +33,54 @@ Status ForEachLine(std::string_view text, Fn fn) {
 
 }  // namespace
 
-Result<std::vector<FileMapping>> JoinFileMappings(std::string_view maps, std::string_view numa_maps,
-                                                  FileKey file, uint64_t page_size) {
-  std::vector<FileMapping> out;
+Result<ProcessMappings> ProcessMappings::Parse(std::string_view maps, std::string_view numa_maps) {
+  ProcessMappings out;
   KHOD_RETURN_IF_ERROR(ForEachLine(maps, [&](std::string_view line) -> Status {
     KHOD_ASSIGN_OR_RETURN(ProcMapsEntry e, ParseProcMapsLine(line));
-    if (e.inode != file.inode || makedev(e.dev_major, e.dev_minor) != file.dev) return Status::Ok();
-    if (e.offset % page_size != 0 || (e.end - e.start) % page_size != 0)
-      return Status::InvalidArgument("maps line '" + std::string(line.substr(0, 120)) +
-                                     "' is not page aligned");
-    FileMapping m;
-    m.start = e.start;
-    m.end = e.end;
-    m.first_index = e.offset / page_size;
-    m.count = (e.end - e.start) / page_size;
-    m.shared = e.shared();
-    out.push_back(std::move(m));
+    if (e.inode == 0) return Status::Ok();  // anonymous: no file's
+    out.by_file_[{makedev(e.dev_major, e.dev_minor), e.inode}].push_back(
+        Line{e.start, e.end, e.offset, e.shared()});
     return Status::Ok();
   }));
-  if (out.empty()) return out;
-  std::map<uint64_t, Mempolicy> policy_at;
-  KHOD_RETURN_IF_ERROR(ForEachLine(numa_maps, [&](std::string_view line) -> Status {
+  if (out.by_file_.empty()) return out;
+  out.numa_status_ = ForEachLine(numa_maps, [&](std::string_view line) -> Status {
     KHOD_ASSIGN_OR_RETURN(NumaMapsEntry e, ParseNumaMapsLine(line));
-    policy_at[e.start] = std::move(e.policy);
+    out.policy_at_[e.start] = std::move(e.policy);
     return Status::Ok();
-  }));
-  for (FileMapping& m : out) {
-    auto it = policy_at.find(m.start);
-    if (it == policy_at.end())
-      return Status::NotFound("the mapping at " + Hex(m.start) +
+  });
+  return out;
+}
+
+Result<std::vector<FileMapping>> ProcessMappings::Of(FileKey file, uint64_t page_size) const {
+  std::vector<FileMapping> out;
+  auto it = by_file_.find({file.dev, file.inode});
+  if (it == by_file_.end()) return out;
+  for (const Line& l : it->second)
+    if (l.offset % page_size != 0 || (l.end - l.start) % page_size != 0)
+      return Status::InvalidArgument("maps line " + Hex(l.start) + "-" + Hex(l.end) + " offset " +
+                                     Hex(l.offset) + " is not page aligned");
+  KHOD_RETURN_IF_ERROR(numa_status_);
+  for (const Line& l : it->second) {
+    auto p = policy_at_.find(l.start);
+    if (p == policy_at_.end())
+      return Status::NotFound("the mapping at " + Hex(l.start) +
                               " has no numa_maps line (the mappings changed while read)");
-    m.policy = it->second;
+    FileMapping m;
+    m.start = l.start;
+    m.end = l.end;
+    m.first_index = l.offset / page_size;
+    m.count = (l.end - l.start) / page_size;
+    m.shared = l.shared;
+    m.policy = p->second;
+    out.push_back(std::move(m));
   }
   return out;
+}
+
+Result<std::vector<FileMapping>> JoinFileMappings(std::string_view maps, std::string_view numa_maps,
+                                                  FileKey file, uint64_t page_size) {
+  KHOD_ASSIGN_OR_RETURN(ProcessMappings parsed, ProcessMappings::Parse(maps, numa_maps));
+  return parsed.Of(file, page_size);
 }
 
 Result<std::vector<FileMapping>> ReadFileMappings(pid_t pid, FileKey file, uint64_t page_size) {
@@ -89,9 +104,8 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
   }
   std::lock_guard<std::mutex> l(texts->mu);
   if (texts->read) {
-    Result<std::vector<FileMapping>> joined =
-        JoinFileMappings(texts->maps, texts->numa_maps, file, page_size);
-    if (joined.ok() || joined.status().code() != Status::Code::kNotFound) return joined;
+    Result<std::vector<FileMapping>> mine = texts->parsed.Of(file, page_size);
+    if (mine.ok() || mine.status().code() != Status::Code::kNotFound) return mine;
     texts->read = false;  // changed since read: read again
   }
   Status last;
@@ -103,14 +117,14 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
       return Status::Unsupported(proc + "/numa_maps is missing (a kernel without CONFIG_NUMA)");
     if (!numa.ok()) return numa.status();
     ++reads_;
-    Result<std::vector<FileMapping>> joined = JoinFileMappings(maps, *numa, file, page_size);
-    if (joined.ok()) {
-      texts->maps = std::move(maps);
-      texts->numa_maps = std::move(*numa);
+    KHOD_ASSIGN_OR_RETURN(ProcessMappings parsed, ProcessMappings::Parse(maps, *numa));
+    Result<std::vector<FileMapping>> mine = parsed.Of(file, page_size);
+    if (mine.ok()) {
+      texts->parsed = std::move(parsed);
       texts->read = true;
     }
-    if (joined.ok() || joined.status().code() != Status::Code::kNotFound) return joined;
-    last = joined.status();
+    if (mine.ok() || mine.status().code() != Status::Code::kNotFound) return mine;
+    last = mine.status();
   }
   return last.WithContext(proc);
 }

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -37,10 +38,34 @@ struct FileKey {
   uint64_t inode = 0;
 };
 
-// The mappings of `file` in `maps`, in maps order, each with the policy of
-// the numa_maps line starting at the same address. InvalidArgument naming the
-// line when a line is malformed; NotFound when a mapping of the file has no
-// numa_maps line (the mappings changed between the two reads).
+// One process's maps and numa_maps texts, parsed once: the file-backed
+// mappings by file, and the policy of each numa_maps line by start address.
+// A capture round asks it for each of the process's files (a VMM with a
+// hundred files is parsed once, not a hundred times). Parse refuses a
+// malformed maps line; a malformed numa_maps line, or a mapping that is not
+// page aligned, is an error only for the files it concerns, as when each
+// file was joined from the texts on its own.
+class ProcessMappings {
+ public:
+  static Result<ProcessMappings> Parse(std::string_view maps, std::string_view numa_maps);
+  // The mappings of `file`, in maps order, each with the policy of the
+  // numa_maps line starting at the same address. InvalidArgument naming the
+  // line when one is malformed; NotFound when a mapping of the file has no
+  // numa_maps line (the mappings changed between the two reads).
+  // Pages are `page_size` bytes.
+  Result<std::vector<FileMapping>> Of(FileKey file, uint64_t page_size) const;
+
+ private:
+  struct Line {
+    uint64_t start, end, offset;
+    bool shared;
+  };
+  std::map<std::pair<uint64_t, uint64_t>, std::vector<Line>> by_file_;  // (dev, inode)
+  std::map<uint64_t, Mempolicy> policy_at_;
+  Status numa_status_;  // a malformed numa_maps line
+};
+
+// ProcessMappings::Parse(maps, numa_maps).Of(file, page_size).
 Result<std::vector<FileMapping>> JoinFileMappings(std::string_view maps, std::string_view numa_maps,
                                                   FileKey file, uint64_t page_size);
 
@@ -50,7 +75,7 @@ Result<std::vector<FileMapping>> JoinFileMappings(std::string_view maps, std::st
 Result<std::vector<FileMapping>> ReadFileMappings(pid_t pid, FileKey file, uint64_t page_size);
 
 // ReadFileMappings for many files of few processes: each process's maps and
-// numa_maps are read once and joined for each of its files. Reading numa_maps
+// numa_maps are read and parsed once (ProcessMappings) for all of its files. Reading numa_maps
 // walks the page tables of every mapping of the process (the kernel counts
 // pages per node), O(pages it maps): a VMM with G files costs one walk
 // instead of G. The texts are re-read when a file's mapping is missing from
@@ -65,9 +90,9 @@ class ProcessMappingsCache {
 
  private:
   struct Texts {
-    std::mutex mu;  // held while the texts are read or joined
+    std::mutex mu;  // held while the texts are read and parsed, or asked
     bool read = false;
-    std::string maps, numa_maps;
+    ProcessMappings parsed;
   };
   std::mutex mu_;  // guards texts_ itself
   std::map<pid_t, std::unique_ptr<Texts>> texts_;

@@ -163,5 +163,42 @@ TEST(AssembleSnapshotTest, TheFirstFailedPartInOrderIsReturnedAndLaterOnesAreLef
   EXPECT_FALSE(never.captured);
 }
 
+// A source of VMM `pid` that notes the order captures began in.
+class VmmSource : public GmemSource {
+ public:
+  VmmSource(uint64_t token, int pid, std::vector<uint64_t>* began)
+      : token_(token), pid_(pid), began_(began) {}
+  std::string Describe() const override { return "vmm"; }
+  int mappings_pid() const override { return pid_; }
+  Status Capture(const CaptureOptions&, GuestMemfd* out) override {
+    began_->push_back(token_);  // one thread: no race
+    out->token = token_;
+    return Status::Ok();
+  }
+
+ private:
+  uint64_t token_;
+  int pid_;
+  std::vector<uint64_t>* began_;
+};
+
+// A VMM's files share the read of its mappings: the round takes one file of
+// each VMM before a second of any, so that threads read different VMMs' at
+// once instead of waiting for the one reading them. The snapshot keeps the
+// parts' order.
+TEST(AssembleSnapshotTest, OneFileOfEachVmmIsTakenBeforeASecondOfAny) {
+  std::vector<uint64_t> began;
+  VmmSource a1(1, 100, &began), a2(2, 100, &began), a3(3, 100, &began), b1(4, 200, &began),
+      none(5, 0, &began), b2(6, 200, &began);
+  std::vector<SnapshotPart> parts(6);
+  GmemSource* sources[] = {&a1, &a2, &a3, &b1, &none, &b2};
+  for (size_t i = 0; i < parts.size(); ++i) parts[i].source = sources[i];
+  Result<Snapshot> snap = AssembleSnapshot(parts, {}, /*threads=*/1);
+  ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+  EXPECT_EQ(began, (std::vector<uint64_t>{1, 4, 5, 2, 6, 3}));
+  ASSERT_EQ(snap->gmems.size(), 6u);
+  for (size_t i = 0; i < parts.size(); ++i) EXPECT_EQ(snap->gmems[i].token, i < 5 ? i + 1 : 6u);
+}
+
 }  // namespace
 }  // namespace khod

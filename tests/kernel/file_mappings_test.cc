@@ -181,6 +181,36 @@ TEST(FileMappingsTest, RefusesWhatDoesNotJoin) {
   EXPECT_EQ(unaligned.status().code(), Status::Code::kInvalidArgument);
 }
 
+// A process's texts are parsed once for all its files: what concerns one
+// file (a mapping not page aligned) is that file's error alone, and a file
+// the process does not map has no mappings even when numa_maps is malformed.
+TEST(FileMappingsTest, ParsedOnceEachFileIsAskedOnItsOwn) {
+  const std::string maps =
+      "7f00000-7f02000 rw-s 00000000 00:10 7 a\n"
+      "7f10000-7f11000 rw-s 00000800 00:10 8 b\n"
+      "7f20000-7f21000 rw-p 00000000 00:00 0\n";
+  auto parsed = ProcessMappings::Parse(maps, "7f00000 bind:0\n7f10000 default\n");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  auto a = parsed->Of(FileKey{makedev(0, 0x10), 7}, kPage);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_EQ(a->size(), 1u);
+  EXPECT_EQ((*a)[0].count, 2u);
+  EXPECT_EQ((*a)[0].policy, Policy(MPOL_BIND, {1}));
+  EXPECT_EQ(parsed->Of(FileKey{makedev(0, 0x10), 8}, kPage).status().code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_TRUE(parsed->Of(FileKey{makedev(0, 0x10), 9}, kPage)->empty());
+  // The same file asked with another page size: its own alignment.
+  EXPECT_EQ(parsed->Of(FileKey{makedev(0, 0x10), 7}, 2 * 1024 * 1024).status().code(),
+            Status::Code::kInvalidArgument);
+  auto bad_numa = ProcessMappings::Parse(maps, "7f00000 teleport:0\n");
+  ASSERT_TRUE(bad_numa.ok());
+  EXPECT_EQ(bad_numa->Of(FileKey{makedev(0, 0x10), 7}, kPage).status().code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_TRUE(bad_numa->Of(FileKey{makedev(0, 0x10), 9}, kPage)->empty());
+  EXPECT_EQ(ProcessMappings::Parse("not a maps line\n", "").status().code(),
+            Status::Code::kInvalidArgument);
+}
+
 // This process's own two mappings of a shmem memfd, one mbound interleave
 // and (shmem having a shared policy) both showing it, read back live.
 TEST(FileMappingsTest, ReadsThisProcesssMappingsOfAFile) {
