@@ -332,6 +332,9 @@ void KernelGmemSource::JoinWarmUp() {
 }
 
 Status KernelGmemSource::WarmUp() {
+  // The capture's policy step asks this once per process (a scratch VM and
+  // guest_memfd): asked here, a new khod's first Verify does not.
+  if (identity_.kind == FileKind::kGuestMemfd) (void)GuestMemfdSharedPolicy();
   struct stat st;
   if (::fstat(fd_.get(), &st) < 0) return Status::FromErrno("fstat " + Describe(), errno);
   const uint64_t page = static_cast<uint64_t>(getpagesize());
