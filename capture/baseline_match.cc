@@ -5,7 +5,6 @@
 
 #include "capture/capture_threads.h"
 #include "common/status_macros.h"
-#include "kernel/meminfo.h"
 
 namespace khod {
 
@@ -31,7 +30,7 @@ Status WindowMatchesBaseline(const PageWindowReader& reader, const FlagBaseline&
 Result<bool> FileMatchesBaseline(const PageWindowReader& reader, const FlagBaseline& baseline,
                                  uint64_t total, uint64_t window_pages,
                                  const std::vector<WindowBuffers*>& buffers,
-                                 const std::string& meminfo_path) {
+                                 const HwCorruptedCount& hw_count) {
   if (!baseline.usable()) return false;
   const size_t windows = static_cast<size_t>((total + window_pages - 1) / window_pages);
   std::atomic<size_t> next{0};
@@ -51,7 +50,7 @@ Result<bool> FileMatchesBaseline(const PageWindowReader& reader, const FlagBasel
   if (differs) return false;
   const FolioList& folios = *baseline.folios();
   if (!folios.empty() && folios.back().end_index() > total) return false;  // the file shrank
-  Result<uint64_t> hw = ReadHardwareCorruptedKb(meminfo_path);
+  Result<uint64_t> hw = hw_count.Get();
   return hw.ok() && *hw == baseline.hw_corrupted_kb();  // rule 4
 }
 

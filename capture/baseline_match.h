@@ -9,7 +9,6 @@
 #define KHOD_CAPTURE_BASELINE_MATCH_H_
 
 #include <cstdint>
-#include <string>
 #include <vector>
 
 #include "capture/flag_reuse.h"
@@ -25,11 +24,11 @@ Status WindowMatchesBaseline(const PageWindowReader& reader, const FlagBaseline&
                              bool* matches);
 
 // Whether pages [0, total) match, windows of `window_pages` taken in turn by
-// one thread per buffer in `buffers`, then rule 4 (read from `meminfo_path`).
+// one thread per buffer in `buffers`, then rule 4 (the count from `hw`).
 Result<bool> FileMatchesBaseline(const PageWindowReader& reader, const FlagBaseline& baseline,
                                  uint64_t total, uint64_t window_pages,
                                  const std::vector<WindowBuffers*>& buffers,
-                                 const std::string& meminfo_path);
+                                 const HwCorruptedCount& hw);
 
 }  // namespace khod
 

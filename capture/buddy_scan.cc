@@ -6,7 +6,6 @@
 #include "capture/baseline_match.h"
 #include "capture/capture_threads.h"
 #include "common/status_macros.h"
-#include "kernel/meminfo.h"
 
 namespace khod {
 
@@ -225,12 +224,12 @@ Status BuddyScanner::ScanWindows(const PageWindowReader& reader, const FlagBasel
 // page was poisoned anywhere since the baseline (or the count cannot be
 // read), carried flags could hide it, so every page's flags are read after
 // all. Then counts what is read and what is carried.
-void BuddyScanner::CheckCarriedFlags(const FlagBaseline& baseline, const std::string& meminfo_path,
+void BuddyScanner::CheckCarriedFlags(const FlagBaseline& baseline, const HwCorruptedCount& hw_count,
                                      int threads, BuddyScanCounts* counts) {
   counts->flags_read = counts->flags_carried = 0;
   bool demote = false;
   if (baseline.usable()) {
-    Result<uint64_t> hw = ReadHardwareCorruptedKb(meminfo_path);
+    Result<uint64_t> hw = hw_count.Get();
     demote = !hw.ok() || *hw != baseline.hw_corrupted_kb();
   }
   for (int i = 0; i < threads; ++i) {
@@ -335,7 +334,7 @@ void BuddyScanner::BuildExtents(size_t first, size_t last, FolioExtentBuilder* b
 
 Status BuddyScanner::Scan(const PageWindowReader& reader, const FlagBaseline& baseline,
                           uint64_t total, size_t expected_extents, bool try_match,
-                          const std::string& meminfo_path, int threads,
+                          const HwCorruptedCount& hw, int threads,
                           const std::function<void(uint64_t)>& progress, FolioExtentBuilder* out,
                           BuddyScanCounts* counts) {
   if (total > std::numeric_limits<uint32_t>::max())
@@ -369,8 +368,8 @@ Status BuddyScanner::Scan(const PageWindowReader& reader, const FlagBaseline& ba
   if (try_match && baseline.usable() && reader.frames().kpageflags_readable()) {
     std::vector<WindowBuffers*> buffers;
     for (int i = 0; i < threads; ++i) buffers.push_back(&parts_[i]->window);
-    KHOD_ASSIGN_OR_RETURN(bool matched, FileMatchesBaseline(reader, baseline, total, window_pages_,
-                                                            buffers, meminfo_path));
+    KHOD_ASSIGN_OR_RETURN(bool matched,
+                          FileMatchesBaseline(reader, baseline, total, window_pages_, buffers, hw));
     if (matched) {
       TakeBaseline(*baseline.folios(), total, progress, out, counts);
       return Status::Ok();
@@ -383,7 +382,7 @@ Status BuddyScanner::Scan(const PageWindowReader& reader, const FlagBaseline& ba
     plan.windows[w].first = w * window_pages_;
     plan.windows[w].npages = std::min<uint64_t>(window_pages_, total - w * window_pages_);
   }
-  KHOD_RETURN_IF_ERROR(ScanPlannedWindows(reader, baseline, meminfo_path, threads, counts));
+  KHOD_RETURN_IF_ERROR(ScanPlannedWindows(reader, baseline, hw, threads, counts));
   // Extents: shares of windows holding about equal numbers of runs.
   std::vector<uint64_t> runs;
   for (const WindowRuns& found : plan.windows) runs.push_back(found.end - found.begin);
@@ -402,14 +401,13 @@ Status BuddyScanner::Scan(const PageWindowReader& reader, const FlagBaseline& ba
 // The windows of plan_ scanned on `threads` shares, then the flags they
 // need read: the two steps every scan takes once its windows are planned.
 Status BuddyScanner::ScanPlannedWindows(const PageWindowReader& reader,
-                                        const FlagBaseline& baseline,
-                                        const std::string& meminfo_path, int threads,
-                                        BuddyScanCounts* counts) {
+                                        const FlagBaseline& baseline, const HwCorruptedCount& hw,
+                                        int threads, BuddyScanCounts* counts) {
   Plan& plan = *plan_;
   plan.next_window = 0;
   KHOD_RETURN_IF_ERROR(
       RunShares(threads, [&](int i) { return ScanWindows(reader, baseline, parts_[i].get()); }));
-  CheckCarriedFlags(baseline, meminfo_path, threads, counts);
+  CheckCarriedFlags(baseline, hw, threads, counts);
   PlanFlagReads(threads);
   return RunShares(threads, [&](int i) {
     return ReadFlags(reader.frames(), plan.read_cuts[i], plan.read_cuts[i + 1]);
@@ -428,7 +426,7 @@ void BuddyScanner::TakeBaseline(const FolioList& folios, uint64_t total,
 
 Status BuddyScanner::ScanSpans(const PageWindowReader& reader, const FlagBaseline& baseline,
                                uint64_t total, const std::vector<PageSpan>& spans,
-                               const std::string& meminfo_path, int threads,
+                               const HwCorruptedCount& hw, int threads,
                                const std::function<void(uint64_t)>& progress,
                                FolioExtentBuilder* out, BuddyScanCounts* counts) {
   *counts = BuddyScanCounts();
@@ -459,7 +457,7 @@ Status BuddyScanner::ScanSpans(const PageWindowReader& reader, const FlagBaselin
     parts_[i]->runs.clear();
     parts_[i]->flags.clear();
   }
-  KHOD_RETURN_IF_ERROR(ScanPlannedWindows(reader, baseline, meminfo_path, threads, counts));
+  KHOD_RETURN_IF_ERROR(ScanPlannedWindows(reader, baseline, hw, threads, counts));
   // In file order: the baseline's extents between the windows, clipped to
   // the pages no window covers, then each window's runs.
   FolioExtentBuilder b;

@@ -57,12 +57,12 @@ class BuddyScanner {
   int ThreadsFor(uint64_t total, int max_threads) const;
 
   // The folio list of pages [0, total) into *out (reset first), compared
-  // with `baseline` (its rule 4 count read from `meminfo_path`).
+  // with `baseline` (its rule 4 count from `hw`).
   // `expected_extents`: about how many the file has (room reserved once).
   // `try_match`: whether the baseline's extents may be taken when every page
   // matches (only where every page of the file can be seen mapped).
   Status Scan(const PageWindowReader& reader, const FlagBaseline& baseline, uint64_t total,
-              size_t expected_extents, bool try_match, const std::string& meminfo_path, int threads,
+              size_t expected_extents, bool try_match, const HwCorruptedCount& hw, int threads,
               const std::function<void(uint64_t pages_done)>& progress, FolioExtentBuilder* out,
               BuddyScanCounts* counts);
 
@@ -71,7 +71,7 @@ class BuddyScanner {
   // taken from the baseline, whose rule 4 the caller has checked. The result
   // is what Scan would build. No span: the baseline's extents.
   Status ScanSpans(const PageWindowReader& reader, const FlagBaseline& baseline, uint64_t total,
-                   const std::vector<PageSpan>& spans, const std::string& meminfo_path, int threads,
+                   const std::vector<PageSpan>& spans, const HwCorruptedCount& hw, int threads,
                    const std::function<void(uint64_t pages_done)>& progress,
                    FolioExtentBuilder* out, BuddyScanCounts* counts);
 
@@ -94,11 +94,11 @@ class BuddyScanner {
   Status ScanWindows(const PageWindowReader& reader, const FlagBaseline& baseline, Part* part);
   Status ScanWindow(const PageWindowReader& reader, const FlagBaseline& baseline, uint64_t first,
                     uint64_t npages, Part* part, size_t window);
-  void CheckCarriedFlags(const FlagBaseline& baseline, const std::string& meminfo_path, int threads,
+  void CheckCarriedFlags(const FlagBaseline& baseline, const HwCorruptedCount& hw, int threads,
                          BuddyScanCounts* counts);
   void PlanFlagReads(int threads);
   Status ScanPlannedWindows(const PageWindowReader& reader, const FlagBaseline& baseline,
-                            const std::string& meminfo_path, int threads, BuddyScanCounts* counts);
+                            const HwCorruptedCount& hw, int threads, BuddyScanCounts* counts);
   // The baseline's extents as the capture's: nothing changed since it.
   static void TakeBaseline(const FolioList& folios, uint64_t total,
                            const std::function<void(uint64_t)>& progress, FolioExtentBuilder* out,

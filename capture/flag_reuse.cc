@@ -1,10 +1,29 @@
 #include "capture/flag_reuse.h"
 
 #include <algorithm>
+#include <utility>
 
+#include "kernel/meminfo.h"
 #include "kernel/pagemap.h"
 
 namespace khod {
+
+HwCorruptedCount HwCorruptedCount::ReadFrom(std::string meminfo_path) {
+  HwCorruptedCount c;
+  c.meminfo_path_ = std::move(meminfo_path);
+  return c;
+}
+
+HwCorruptedCount HwCorruptedCount::OfRound(uint64_t kb) {
+  HwCorruptedCount c;
+  c.round_kb_ = kb;
+  return c;
+}
+
+Result<uint64_t> HwCorruptedCount::Get() const {
+  if (round_kb_) return *round_kb_;
+  return ReadHardwareCorruptedKb(meminfo_path_);
+}
 
 uint8_t FolioFlagsFromKpf(uint64_t kpf) {
   uint8_t f = 0;

@@ -17,7 +17,17 @@
 //     any mapping, so it is read again.
 //  4. HardwareCorrupted (kernel/meminfo.h) has not changed since the
 //     baseline. memory_failure() sets PG_hwpoison before it unmaps, and the
-//     unmap may fail.
+//     unmap may fail. A capture reads the count before any page (the
+//     baseline keeps it) and again after every page; both must equal the
+//     baseline's.
+//     In a capture round (capture/snapshot_assembly.h: every file of Freeze
+//     or Verify) the round reads the count once before any file's pages and
+//     once after all of them, and each file takes the round's "before" count
+//     for both of its own reads (HwCorruptedCount). That is exact: the
+//     round's interval contains each file's, so a count that did not move
+//     across the round did not move across any file. Where it moved (or
+//     cannot be read after), the round captures every file again, each
+//     reading the count for itself.
 // Anything else is read from kpageflags: a new PFN, a page populated by this
 // capture, a clean page, and every HugeTLB page (those are cheap: one read
 // per huge page).
@@ -26,8 +36,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <string>
 #include <vector>
 
+#include "common/status.h"
 #include "state/snapshot.h"
 
 namespace khod {
@@ -83,6 +96,23 @@ class FlagBaseline {
   const FolioList* folios_ = nullptr;
   uint64_t hw_kb_ = 0;
   uint8_t origins_ = 0;
+};
+
+// Where rule 4's HardwareCorrupted count comes from: read from a meminfo
+// file each time (a capture alone), or the count its capture round read
+// before any file's pages, taken instead of every read (the round reads
+// again after all its files and captures them again if it moved).
+class HwCorruptedCount {
+ public:
+  static HwCorruptedCount ReadFrom(std::string meminfo_path);
+  static HwCorruptedCount OfRound(uint64_t kb);
+
+  // The count now (ReadFrom: kernel/meminfo.h's read), or the round's.
+  Result<uint64_t> Get() const;
+
+ private:
+  std::string meminfo_path_;
+  std::optional<uint64_t> round_kb_;
 };
 
 // The folio flags a snapshot keeps (uptodate, dirty, hwpoison) from a

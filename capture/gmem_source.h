@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "common/status.h"
@@ -36,6 +37,13 @@ struct CaptureOptions {
   // (AssembleSnapshot's), shared by every file of one VMM. nullptr: read for
   // this file alone.
   ProcessMappingsCache* vmm_mappings = nullptr;
+  // Set by a capture round (AssembleSnapshot): HardwareCorrupted as the round
+  // read it before any file's pages. The source takes it as its own count
+  // before any page and, where it would read the count again after its pages
+  // (capture/flag_reuse.h rule 4), takes it again instead of reading: the
+  // round reads once all its files are done and, if the count moved, captures
+  // every file again without it. Unset: the source reads for itself.
+  std::optional<uint64_t> round_hw_corrupted_kb;
   // Called now and then with pages done / pages total (for a progress bar).
   std::function<void(uint64_t done, uint64_t total)> progress;
 };

@@ -171,6 +171,7 @@ int KernelGmemSource::MaxThreads() const {
 // one fails the capture takes the full path and changes_note() says why.
 Result<bool> KernelGmemSource::ScanChanges(const FlagBaseline& baseline, bool same_mapping,
                                            uint64_t total, uint64_t hw_kb,
+                                           const HwCorruptedCount& hw_count,
                                            const std::function<void(uint64_t)>& progress,
                                            FolioExtentBuilder* out, BuddyScanCounts* counts) {
   auto no = [&](const char* why) {
@@ -206,10 +207,10 @@ Result<bool> KernelGmemSource::ScanChanges(const FlagBaseline& baseline, bool sa
   const PageWindowReader reader = WindowReader();
   KHOD_ASSIGN_OR_RETURN(std::vector<PageSpan> spans,
                         PagesToRescan(folios, total, *non_present, reader));
-  KHOD_RETURN_IF_ERROR(buddy_.ScanSpans(reader, baseline, total, spans, opts_.meminfo_path,
-                                        threads_used_, progress, out, counts));
+  KHOD_RETURN_IF_ERROR(buddy_.ScanSpans(reader, baseline, total, spans, hw_count, threads_used_,
+                                        progress, out, counts));
   // Rule 4 once every page has been looked at, as a full scan checks it.
-  Result<uint64_t> hw = ReadHardwareCorruptedKb(opts_.meminfo_path);
+  Result<uint64_t> hw = hw_count.Get();
   if (!hw.ok() || *hw != baseline.hw_corrupted_kb()) {
     *counts = BuddyScanCounts();
     return no("HardwareCorrupted changed");
@@ -407,9 +408,13 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
     return CapturePolicy(opts.vmm_mappings, out);
   }
 
-  // Rule 4's count, read before any page is: a page poisoned after this
-  // shows as a change at the next capture that carries flags from this one.
-  const Result<uint64_t> hw = ReadHardwareCorruptedKb(opts_.meminfo_path);
+  // Rule 4's count, read before any page is (or its round's, read before any
+  // file's): a page poisoned after this shows as a change at the next capture
+  // that carries flags from this one.
+  const HwCorruptedCount hw_count = opts.round_hw_corrupted_kb
+                                        ? HwCorruptedCount::OfRound(*opts.round_hw_corrupted_kb)
+                                        : HwCorruptedCount::ReadFrom(opts_.meminfo_path);
+  const Result<uint64_t> hw = hw_count.Get();
   const bool had_last = have_last_;
   have_last_ = false;  // until this capture has succeeded
   // It may point at the caller's frozen capture: not kept past this call.
@@ -452,12 +457,12 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
     BuddyScanCounts counts;
     threads_used_ = buddy_.ThreadsFor(total, MaxThreads());
     // A baseline is set only where `hw` was read.
-    Result<bool> changes =
-        ScanChanges(baseline, same_mapping, total, hw.ok() ? *hw : 0, progress, &builder, &counts);
+    Result<bool> changes = ScanChanges(baseline, same_mapping, total, hw.ok() ? *hw : 0, hw_count,
+                                       progress, &builder, &counts);
     if (!changes.ok()) return changes.status().WithContext(Describe());
     if (!*changes) {
-      Status s = buddy_.Scan(WindowReader(), baseline, total, expected_extents, try_match,
-                             opts_.meminfo_path, threads_used_, progress, &builder, &counts);
+      Status s = buddy_.Scan(WindowReader(), baseline, total, expected_extents, try_match, hw_count,
+                             threads_used_, progress, &builder, &counts);
       if (!s.ok()) return s.WithContext(Describe());
     }
     changes_only_ = counts.changes_only;

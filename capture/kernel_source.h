@@ -47,7 +47,8 @@ struct KernelSourceOptions {
   std::string name;    // empty: memfd name, or "kvm-gmem fd N"
   uint64_t token = 0;  // 0: the inode number (stable while the file lives)
   uint64_t vm_token = 0;
-  // Where HardwareCorrupted is read (capture/flag_reuse.h rule 4); tests point it elsewhere.
+  // Where HardwareCorrupted is read (capture/flag_reuse.h rule 4) outside a
+  // capture round (CaptureOptions::round_hw_corrupted_kb); tests point it elsewhere.
   std::string meminfo_path = kProcMeminfo;
   // Threads a capture may use (khod --capture-threads); 0: the CPUs of this
   // process's affinity mask.
@@ -116,10 +117,12 @@ class KernelGmemSource : public GmemSource {
   Status EnsureMapped(uint64_t size);
   PageWindowReader WindowReader() const;
   int MaxThreads() const;
-  // `hw_kb`: HardwareCorrupted as the capture read it before any page.
+  // `hw_kb`: HardwareCorrupted as the capture read it before any page;
+  // `hw`: where the count after every page comes from.
   Result<bool> ScanChanges(const FlagBaseline& baseline, bool same_mapping, uint64_t total,
-                           uint64_t hw_kb, const std::function<void(uint64_t)>& progress,
-                           FolioExtentBuilder* out, BuddyScanCounts* counts);
+                           uint64_t hw_kb, const HwCorruptedCount& hw,
+                           const std::function<void(uint64_t)>& progress, FolioExtentBuilder* out,
+                           BuddyScanCounts* counts);
   Status WarmUp();
   void JoinWarmUp();
 

@@ -4,11 +4,13 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <utility>
 
 #include "capture/capture_threads.h"
 #include "capture/snapshot_header.h"
 #include "kernel/file_mappings.h"
+#include "kernel/meminfo.h"
 
 namespace khod {
 
@@ -41,7 +43,7 @@ std::vector<size_t> CaptureOrder(const std::vector<SnapshotPart>& parts) {
 }  // namespace
 
 Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::vector<Vm> vms,
-                                  int threads) {
+                                  int threads, const std::string& meminfo_path) {
   Snapshot snap;
   snap.header = CurrentSnapshotHeader();
   // Each VMM's mappings once for the round, however many of its files it has.
@@ -53,6 +55,8 @@ Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::v
   const std::vector<size_t> order = CaptureOrder(parts);
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};
+  // Rule 4's count for this capture of every part (unset: each reads its own).
+  std::optional<uint64_t> round_kb;
   // Once one part fails, those not taken yet are left, as one thread would
   // leave them; a part never taken keeps an Ok result and is never returned.
   auto capture_next = [&](int) -> Status {
@@ -67,6 +71,7 @@ Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::v
           std::lock_guard<std::mutex> l(progress_mu);
           p.options.progress(done, total);
         };
+      options.round_hw_corrupted_kb = round_kb;
       results[i] = p.source->Capture(options, &gmems[i]);
       if (!results[i].ok()) failed = true;
     }
@@ -75,7 +80,27 @@ Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::v
   if (threads <= 0) threads = AffinityCpuCount();
   const int workers =
       static_cast<int>(std::min<size_t>(static_cast<size_t>(threads), parts.size()));
-  (void)RunShares(std::max(workers, 1), capture_next);
+  auto capture_all = [&] {
+    std::fill(results.begin(), results.end(), Status::Ok());
+    std::fill(stats.begin(), stats.end(), CaptureStats());
+    next = 0;
+    failed = false;
+    (void)RunShares(std::max(workers, 1), capture_next);
+  };
+  // HardwareCorrupted once before any part's pages and once after all of
+  // them, not twice a part (capture/flag_reuse.h rule 4, in a round). Where
+  // it moved or cannot be read after, every part is captured again reading
+  // the count for itself, and sees the change.
+  const Result<uint64_t> before = ReadHardwareCorruptedKb(meminfo_path);
+  if (before.ok()) round_kb = *before;
+  capture_all();
+  if (round_kb && !failed) {
+    const Result<uint64_t> after = ReadHardwareCorruptedKb(meminfo_path);
+    if (!after.ok() || *after != *round_kb) {
+      round_kb.reset();
+      capture_all();
+    }
+  }
   for (size_t i = 0; i < parts.size(); ++i) {
     const SnapshotPart& p = parts[i];
     if (!results[i].ok()) return p.what.empty() ? results[i] : results[i].WithContext(p.what);

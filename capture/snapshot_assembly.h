@@ -12,6 +12,7 @@
 
 #include "capture/gmem_source.h"
 #include "common/status.h"
+#include "kernel/meminfo.h"
 #include "state/snapshot.h"
 
 namespace khod {
@@ -46,8 +47,14 @@ struct SnapshotPart {
 // only; what parts share is safe to share: the round's ProcessMappingsCache,
 // a part's `stats` (summed per part, added in order once all are done) and
 // its `progress` (never called by two threads at once).
+//
+// HardwareCorrupted (capture/flag_reuse.h rule 4) is read from `meminfo_path`
+// once before any part and once after all of them, and each part takes the
+// first count (CaptureOptions::round_hw_corrupted_kb) instead of reading it
+// twice itself. If the second read fails or differs, every part is captured
+// again, reading the count for itself (its `progress` then runs twice).
 Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::vector<Vm> vms,
-                                  int threads = 0);
+                                  int threads = 0, const std::string& meminfo_path = kProcMeminfo);
 
 }  // namespace khod
 
