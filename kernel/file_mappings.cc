@@ -6,7 +6,6 @@
 #include <map>
 #include <string>
 
-#include "common/file_read.h"
 #include "common/hex.h"
 #include "common/status_macros.h"
 #include "kernel/numa_maps.h"
@@ -16,8 +15,6 @@ namespace khod {
 
 namespace {
 
-// A process with a million mappings has 100 MB of maps; far above any VMM.
-constexpr uint64_t kMaxProcTextBytes = uint64_t{256} << 20;
 constexpr int kReadAttempts = 4;
 
 template <typename Fn>
@@ -91,10 +88,6 @@ Result<std::vector<FileMapping>> ReadFileMappings(pid_t pid, FileKey file, uint6
 Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey file,
                                                            uint64_t page_size) {
   const std::string proc = "/proc/" + std::to_string(pid);
-  FileReadOptions o;
-  o.max_bytes = kMaxProcTextBytes;
-  o.too_large_is_corruption = false;
-  o.too_large_why = "more mappings than any VMM has";
   Texts* texts;
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -110,8 +103,8 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
   }
   Status last;
   for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
-    KHOD_ASSIGN_OR_RETURN(std::string maps, ReadWholeFile(proc + "/maps", o));
-    Result<std::string> numa = ReadWholeFile(proc + "/numa_maps", o);
+    KHOD_ASSIGN_OR_RETURN(std::string maps, ReadProcMapsText(pid, "maps"));
+    Result<std::string> numa = ReadProcMapsText(pid, "numa_maps");
     if (!numa.ok() && numa.status().code() == Status::Code::kNotFound &&
         ::access(proc.c_str(), F_OK) == 0)
       return Status::Unsupported(proc + "/numa_maps is missing (a kernel without CONFIG_NUMA)");

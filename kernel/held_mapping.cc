@@ -7,10 +7,10 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <vector>
 
 #include "common/hex.h"
@@ -25,15 +25,21 @@ std::atomic<uint64_t> g_maps_reads{0};
 
 // The lines of /proc/PID/maps that parse, in order.
 Result<std::vector<ProcMapsEntry>> ReadMaps(pid_t pid) {
-  const std::string proc = "/proc/" + std::to_string(pid);
-  std::ifstream maps(proc + "/maps");
-  if (!maps) return Status::NotFound("cannot read " + proc + "/maps (no such process?)");
+  Result<std::string> text = ReadProcMapsText(pid, "maps");
+  if (!text.ok()) {
+    if (text.status().code() == Status::Code::kNotFound)
+      return Status::NotFound("cannot read /proc/" + std::to_string(pid) +
+                              "/maps (no such process?)");
+    return text.status();
+  }
   ++g_maps_reads;
   std::vector<ProcMapsEntry> out;
-  std::string line;
-  while (std::getline(maps, line)) {
-    Result<ProcMapsEntry> e = ParseProcMapsLine(line);
+  std::string_view rest = *text;
+  while (!rest.empty()) {
+    const size_t nl = rest.find('\n');
+    Result<ProcMapsEntry> e = ParseProcMapsLine(rest.substr(0, nl));
     if (e.ok()) out.push_back(*e);
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
   }
   return out;
 }

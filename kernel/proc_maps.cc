@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "common/file_read.h"
 #include "common/numbers.h"
 
 namespace khod {
@@ -50,6 +51,14 @@ Result<ProcMapsEntry> ParseProcMapsLine(std::string_view line) {
   if (!ParseFields(s, &e))
     return Status::InvalidArgument("not a /proc/PID/maps line: '" + s.substr(0, 120) + "'");
   return e;
+}
+
+Result<std::string> ReadProcMapsText(pid_t pid, std::string_view name) {
+  FileReadOptions o;
+  o.max_bytes = kMaxProcMapsTextBytes;
+  o.too_large_is_corruption = false;
+  o.too_large_why = "more mappings than any VMM has";
+  return ReadWholeFile("/proc/" + std::to_string(pid) + "/" + std::string(name), o);
 }
 
 }  // namespace khod

@@ -1,8 +1,11 @@
 // One line of /proc/PID/maps: "start-end perms offset major:minor inode path".
 // The mappings of a memory file (HeldMapping, a VMM's guest_memfd mappings)
-// are found here by device and inode.
+// are found here by device and inode. And the one reader of a process's
+// maps and numa_maps texts.
 #ifndef KHOD_KERNEL_PROC_MAPS_H_
 #define KHOD_KERNEL_PROC_MAPS_H_
+
+#include <sys/types.h>
 
 #include <cstdint>
 #include <string>
@@ -25,6 +28,14 @@ struct ProcMapsEntry {
 // Parses one line. InvalidArgument naming the line when it is not one (the
 // kernel's own lines always parse: this guards hostile or truncated text).
 Result<ProcMapsEntry> ParseProcMapsLine(std::string_view line);
+
+// A process with a million mappings has 100 MB of maps; far above any VMM.
+constexpr uint64_t kMaxProcMapsTextBytes = uint64_t{256} << 20;
+
+// /proc/PID/NAME ("maps", "numa_maps") whole, bounded (common/file_read.h):
+// NotFound when the file is absent (no such process), InvalidArgument past
+// kMaxProcMapsTextBytes.
+Result<std::string> ReadProcMapsText(pid_t pid, std::string_view name);
 
 }  // namespace khod
 

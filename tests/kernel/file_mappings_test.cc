@@ -12,6 +12,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <vector>
 
 #include "kernel/numa_maps.h"
@@ -179,6 +180,23 @@ TEST(FileMappingsTest, RefusesWhatDoesNotJoin) {
   auto unaligned = JoinFileMappings("7f00000-7f01000 rw-s 00000800 00:10 7 x\n",
                                     "7f00000 default\n", key, kPage);
   EXPECT_EQ(unaligned.status().code(), Status::Code::kInvalidArgument);
+}
+
+// The one reader of a process's maps texts: this process's own maps holds
+// a mapping made here; a pid naming no process is NotFound, and a name that
+// is not a file of /proc/PID is refused, never read.
+TEST(ProcMapsTest, ReadsAProcesssMapsTextBounded) {
+  void* m = ::mmap(nullptr, kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(m, MAP_FAILED);
+  auto text = ReadProcMapsText(::getpid(), "maps");
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+  char start[32];
+  std::snprintf(start, sizeof(start), "%lx-", reinterpret_cast<unsigned long>(m));
+  EXPECT_NE(text->find(start), std::string::npos) << start;
+  ::munmap(m, kPage);
+  EXPECT_EQ(ReadProcMapsText(0x7ffffff0, "maps").status().code(), Status::Code::kNotFound);
+  // A directory, not a regular file.
+  EXPECT_FALSE(ReadProcMapsText(::getpid(), "task").ok());
 }
 
 // A process's texts are parsed once for all its files: what concerns one
