@@ -117,8 +117,7 @@ uint64_t KernelGmemSource::token() const { return opts_.token ? opts_.token : id
 
 Status KernelGmemSource::EnsureMapped(uint64_t size) {
   if (!frames_) {
-    KHOD_ASSIGN_OR_RETURN(auto r, PageFrameReader::Open());
-    frames_ = std::make_unique<PageFrameReader>(std::move(r));
+    KHOD_ASSIGN_OR_RETURN(frames_, PageFrameReader::Shared());
   }
   if (mapping_.length() == size) return Status::Ok();
   guard_.reset();
@@ -135,7 +134,7 @@ Status KernelGmemSource::EnsureMapped(uint64_t size) {
   mapping_ = std::move(*m);
   own_populated_ = false;
   if (identity_.kind == FileKind::kHugetlbMemfd)
-    hugetlb_ = std::make_unique<HugetlbScanner>(mapping_.data(), frames_.get(), identity_.page_size,
+    hugetlb_ = std::make_unique<HugetlbScanner>(mapping_.data(), frames_, identity_.page_size,
                                                 &own_populated_);
   if (held_by_ > 0 && identity_.kind != FileKind::kHugetlbMemfd) {
     // HugeTLB keeps populating its own (64 entries per window, a few ms).
@@ -159,7 +158,7 @@ Status KernelGmemSource::EnsureMapped(uint64_t size) {
 }
 
 PageWindowReader KernelGmemSource::WindowReader() const {
-  return PageWindowReader(mapping_.data(), frames_.get(), held_.get(), &opts_.declared_attributes,
+  return PageWindowReader(mapping_.data(), frames_, held_.get(), &opts_.declared_attributes,
                           const_cast<std::atomic<bool>*>(&own_populated_));
 }
 
@@ -486,7 +485,7 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
     hs.fd = fd_.get();
     hs.through_mapping = gmem;
     hs.base = mapping_.data();
-    hs.frames = frames_.get();
+    hs.frames = frames_;
     hs.describe = Describe();
     const int threads = static_cast<int>(
         std::min<size_t>(static_cast<size_t>(MaxThreads()), builder.extents().size() + 1));

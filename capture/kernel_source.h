@@ -135,8 +135,8 @@ class KernelGmemSource : public GmemSource {
   // (fixed for a file's life).
   uint64_t seen_mask_ = 0, seen_flags_ = 0;
   Mapping mapping_;
-  std::unique_ptr<PopulateGuard> guard_;  // shmem / HugeTLB only
-  std::unique_ptr<PageFrameReader> frames_;
+  std::unique_ptr<PopulateGuard> guard_;     // shmem / HugeTLB only
+  const PageFrameReader* frames_ = nullptr;  // PageFrameReader::Shared()
   // Scan state kept between captures: its buffers stay allocated (first-touch
   // page faults are slow on VMs), so a re-capture only scans.
   BuddyScanner buddy_;

@@ -44,10 +44,19 @@ Result<std::vector<ProcMapsEntry>> ReadMaps(pid_t pid) {
   return out;
 }
 
-// A process registered by FixedMappings: its maps, once read.
+Result<std::shared_ptr<const UniqueFd>> OpenPagemap(pid_t pid) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/pagemap";
+  const int pm = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (pm < 0) return Status::FromErrno("open " + path, errno);
+  return std::make_shared<const UniqueFd>(pm);
+}
+
+// A process registered by FixedMappings: its maps, once read, and its
+// pagemap, once opened, for all of its mappings' files.
 struct Fixed {
-  std::mutex mu;  // held while they are read
+  std::mutex mu;  // held while they are read or opened
   std::shared_ptr<const std::vector<ProcMapsEntry>> maps;
+  std::shared_ptr<const UniqueFd> pagemap;
 };
 
 std::mutex g_fixed_mu;
@@ -56,14 +65,14 @@ std::map<pid_t, std::shared_ptr<Fixed>>& FixedProcesses() {
   return *m;
 }
 
+std::shared_ptr<Fixed> FixedOf(pid_t pid) {
+  std::lock_guard<std::mutex> l(g_fixed_mu);
+  auto it = FixedProcesses().find(pid);
+  return it == FixedProcesses().end() ? nullptr : it->second;
+}
+
 // Process `pid`'s maps: read now, or once for a registered process.
-Result<std::shared_ptr<const std::vector<ProcMapsEntry>>> MapsOf(pid_t pid) {
-  std::shared_ptr<Fixed> fixed;
-  {
-    std::lock_guard<std::mutex> l(g_fixed_mu);
-    auto it = FixedProcesses().find(pid);
-    if (it != FixedProcesses().end()) fixed = it->second;
-  }
+Result<std::shared_ptr<const std::vector<ProcMapsEntry>>> MapsOf(pid_t pid, Fixed* fixed) {
   if (!fixed) {
     Result<std::vector<ProcMapsEntry>> now = ReadMaps(pid);
     if (!now.ok()) return now.status();
@@ -76,6 +85,18 @@ Result<std::shared_ptr<const std::vector<ProcMapsEntry>>> MapsOf(pid_t pid) {
     fixed->maps = std::make_shared<const std::vector<ProcMapsEntry>>(std::move(*now));
   }
   return fixed->maps;
+}
+
+// Process `pid`'s pagemap: opened now, or once for a registered process.
+Result<std::shared_ptr<const UniqueFd>> PagemapOf(pid_t pid, Fixed* fixed) {
+  if (!fixed) return OpenPagemap(pid);
+  std::lock_guard<std::mutex> l(fixed->mu);
+  if (!fixed->pagemap) {
+    Result<std::shared_ptr<const UniqueFd>> pm = OpenPagemap(pid);
+    if (!pm.ok()) return pm.status();  // not kept: a later Find opens again
+    fixed->pagemap = *pm;
+  }
+  return fixed->pagemap;
 }
 
 }  // namespace
@@ -96,15 +117,15 @@ uint64_t HeldMapping::maps_reads() { return g_maps_reads; }
 Result<HeldMapping> HeldMapping::Find(pid_t pid, int fd, uint64_t size) {
   struct stat st;
   if (::fstat(fd, &st) != 0) return Status::FromErrno("fstat fd " + std::to_string(fd), errno);
-  const std::string proc = "/proc/" + std::to_string(pid);
-  Result<std::shared_ptr<const std::vector<ProcMapsEntry>>> maps = MapsOf(pid);
+  const std::shared_ptr<Fixed> fixed = FixedOf(pid);
+  Result<std::shared_ptr<const std::vector<ProcMapsEntry>>> maps = MapsOf(pid, fixed.get());
   if (!maps.ok()) return maps.status();
   for (const ProcMapsEntry& e : **maps) {
     if (e.inode != st.st_ino || makedev(e.dev_major, e.dev_minor) != st.st_dev) continue;
     if (e.offset != 0 || e.end - e.start < size || !e.shared()) continue;
-    int pm = ::open((proc + "/pagemap").c_str(), O_RDONLY | O_CLOEXEC);
-    if (pm < 0) return Status::FromErrno("open " + proc + "/pagemap", errno);
-    return HeldMapping(pid, e.start, UniqueFd(pm));
+    Result<std::shared_ptr<const UniqueFd>> pm = PagemapOf(pid, fixed.get());
+    if (!pm.ok()) return pm.status();
+    return HeldMapping(pid, e.start, std::move(*pm));
   }
   return Status::NotFound("pid " + std::to_string(pid) + " maps no shared range of inode " +
                           std::to_string(st.st_ino) + " from offset 0 covering " +
@@ -114,7 +135,7 @@ Result<HeldMapping> HeldMapping::Find(pid_t pid, int fd, uint64_t size) {
 Status HeldMapping::Read(uint64_t first, size_t n, uint64_t* out) const {
   const uint64_t page = static_cast<uint64_t>(::getpagesize());
   const uint64_t vpn = address_ / page + first;
-  return PreadAll(pagemap_.get(), out, n * sizeof(uint64_t), vpn * sizeof(uint64_t),
+  return PreadAll(pagemap_->get(), out, n * sizeof(uint64_t), vpn * sizeof(uint64_t),
                   "held mapping's pagemap");
 }
 

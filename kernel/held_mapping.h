@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "common/status.h"
@@ -37,7 +38,9 @@ class HeldMapping {
   // registers it). Find then reads its /proc/PID/maps once for all files
   // instead of once per file: the holder keeps the old khod's address space,
   // hundreds of lines, and a new khod with a hundred files read them a
-  // hundred times inside the blackout. Safe to call from any thread.
+  // hundred times inside the blackout. Its /proc/PID/pagemap is opened once
+  // too, shared by the mappings found there (one fd, not one per file).
+  // Safe to call from any thread.
   static void FixedMappings(pid_t pid);
   static void ForgetFixedMappings(pid_t pid);
   // How many times Find has read a /proc/PID/maps (for tests and figures).
@@ -48,15 +51,16 @@ class HeldMapping {
 
   pid_t pid() const { return pid_; }
   uint64_t address() const { return address_; }
-  int pagemap_fd() const { return pagemap_.get(); }  // /proc/PID/pagemap
-  std::string Describe() const;                      // "pid 1234's mapping at 0x7f..."
+  int pagemap_fd() const { return pagemap_->get(); }  // /proc/PID/pagemap
+  std::string Describe() const;                       // "pid 1234's mapping at 0x7f..."
 
  private:
-  HeldMapping(pid_t pid, uint64_t address, UniqueFd pagemap)
+  HeldMapping(pid_t pid, uint64_t address, std::shared_ptr<const UniqueFd> pagemap)
       : pid_(pid), address_(address), pagemap_(std::move(pagemap)) {}
   pid_t pid_;
   uint64_t address_;
-  UniqueFd pagemap_;
+  // Shared by every mapping found in a registered (fixed) process.
+  std::shared_ptr<const UniqueFd> pagemap_;
 };
 
 }  // namespace khod

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <mutex>
+
 namespace khod {
 
 Result<PageFrameReader> PageFrameReader::Open() {
@@ -11,6 +13,21 @@ Result<PageFrameReader> PageFrameReader::Open() {
   if (pm < 0) return Status::FromErrno("open /proc/self/pagemap", errno);
   int kf = ::open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);  // -1 when not root: allowed
   return PageFrameReader(UniqueFd(pm), UniqueFd(kf));
+}
+
+Result<const PageFrameReader*> PageFrameReader::Shared() {
+  static std::mutex mu;
+  // Never destroyed: captures may run while the process exits.
+  static const PageFrameReader* shared = nullptr;
+  static pid_t opened_by = 0;
+  std::lock_guard<std::mutex> l(mu);
+  if (!shared || opened_by != ::getpid()) {
+    Result<PageFrameReader> r = Open();
+    if (!r.ok()) return r.status();
+    shared = new PageFrameReader(std::move(*r));
+    opened_by = ::getpid();
+  }
+  return shared;
 }
 
 Status PreadAll(int fd, void* buf, size_t bytes, uint64_t offset, const char* what) {

@@ -40,6 +40,12 @@ class PageFrameReader {
   // Opens /proc/self/pagemap (required) and /proc/kpageflags (root only; when
   // it cannot be opened, kpageflags_readable() is false and ReadKpageflags fails).
   static Result<PageFrameReader> Open();
+  // This process's one reader, opened on first use and shared by every
+  // caller (khod's capture of each file): a pread at an offset is safe from
+  // any thread, and a process holding hundreds of files does not hold two
+  // more fds, and open them again, for each. A failed open is not kept (the
+  // next call opens again); a forked child opens its own.
+  static Result<const PageFrameReader*> Shared();
 
   // One pread: the pagemap entries of `npages` pages starting at page-aligned `addr`.
   Status ReadPagemap(const void* addr, size_t npages, uint64_t* out) const;

@@ -1,5 +1,6 @@
 // Capture from the real kernel: the fixture's files come back as it made them,
 // capture never creates or touches pages, bad fds get clear errors.
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -422,6 +423,42 @@ class GmemChild {
   pid_t pid_;
   int fd_ = -1;
 };
+
+int OpenFds() {
+  int n = 0;
+  DIR* d = ::opendir("/proc/self/fd");
+  if (!d) return -1;
+  while (const dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
+  ::closedir(d);
+  return n;
+}
+
+// A file's capture holds no fd beyond the file's own: /proc/self/pagemap
+// and /proc/kpageflags are read through the process's one reader
+// (PageFrameReader::Shared), so a khod holding hundreds of guest_memfds does
+// not hold two more fds for each and stays far below RLIMIT_NOFILE.
+TEST(KernelCaptureTest, EachFilesCaptureHoldsOnlyTheFilesOwnFd) {
+  auto kvm = Kvm::Open();
+  if (!kvm.ok()) GTEST_SKIP() << "needs /dev/kvm: " << kvm.status().ToString();
+  auto vm = kvm->CreateVm(0);
+  ASSERT_TRUE(vm.ok()) << vm.status().ToString();
+  std::vector<std::unique_ptr<KernelGmemSource>> sources;
+  auto capture_one = [&]() {
+    auto fd = vm->CreateGuestMemfd(4 * kPage,
+                                   uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared);
+    ASSERT_TRUE(fd.ok()) << fd.status().ToString();
+    auto src = KernelGmemSource::FromFd(std::move(*fd), KernelSourceOptions());
+    ASSERT_TRUE(src.ok()) << src.status().ToString();
+    GuestMemfd g;
+    ASSERT_TRUE((*src)->Capture(CaptureOptions(), &g).ok());
+    sources.push_back(std::move(*src));
+  };
+  capture_one();  // the process's readers are open from here on
+  const int before = OpenFds();
+  constexpr int kFiles = 8;
+  for (int i = 0; i < kFiles; ++i) capture_one();
+  EXPECT_EQ(OpenFds() - before, kFiles);
+}
 
 bool Fallocate(int fd, uint64_t first, uint64_t count) {
   return ::fallocate(fd, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(first * kPage),

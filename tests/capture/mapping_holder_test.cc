@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -109,7 +110,7 @@ TEST(HeldMappingTest, ReadsTheSamePfnsAsAMappingOfOurOwn) {
   Kill(child);
 }
 
-TEST(HeldMappingTest, AProcessWithFixedMappingsHasItsMapsReadOnceForAllFiles) {
+TEST(HeldMappingTest, AProcessWithFixedMappingsHasItsMapsReadAndPagemapOpenedOnce) {
   const uint64_t pages = 16;
   TestMemfd file = PatternedMemfd(pages, pages);
   const int fd = file.fd();
@@ -117,14 +118,22 @@ TEST(HeldMappingTest, AProcessWithFixedMappingsHasItsMapsReadOnceForAllFiles) {
   const int other = other_file.fd();
   pid_t child = ChildMapping(fd, pages);
   const uint64_t before = HeldMapping::maps_reads();
-  ASSERT_TRUE(HeldMapping::Find(child, fd, pages * kPage).ok());
-  ASSERT_TRUE(HeldMapping::Find(child, fd, pages * kPage).ok());
-  EXPECT_EQ(HeldMapping::maps_reads(), before + 2);  // any process: read at every Find
+  auto first = HeldMapping::Find(child, fd, pages * kPage);
+  auto second = HeldMapping::Find(child, fd, pages * kPage);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(HeldMapping::maps_reads(), before + 2);      // any process: read at every Find
+  EXPECT_NE(first->pagemap_fd(), second->pagemap_fd());  // and its pagemap opened
   HeldMapping::FixedMappings(child);
+  std::optional<HeldMapping> kept;
   for (int i = 0; i < 3; ++i) {
     auto held = HeldMapping::Find(child, fd, pages * kPage);
     ASSERT_TRUE(held.ok()) << held.status().ToString();
     EXPECT_EQ(held->pid(), child);
+    // One pagemap fd for all of a fixed process's mappings, not one per file.
+    if (kept) {
+      EXPECT_EQ(held->pagemap_fd(), kept->pagemap_fd());
+    }
+    kept.emplace(std::move(*held));
     EXPECT_EQ(HeldMapping::Find(child, other, pages * kPage).status().code(),
               Status::Code::kNotFound);
   }
