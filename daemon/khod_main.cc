@@ -13,6 +13,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -235,6 +236,19 @@ bool ParseKhodFlags(int argc, char** argv, Flags* f, std::string* err) {
   return true;
 }
 
+// khod holds an fd or two for each guest file it is given (the VMM's, taken
+// at Attach or adopted across a reexec), and a host runs hundreds of them:
+// its soft RLIMIT_NOFILE (1024 under systemd unless the unit says more) is
+// raised to the hard limit. Safe: khod waits with epoll and poll, never select.
+void RaiseOpenFileLimit() {
+  rlimit l;
+  if (::getrlimit(RLIMIT_NOFILE, &l) != 0 || l.rlim_cur >= l.rlim_max) return;
+  l.rlim_cur = l.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &l) != 0)
+    std::fprintf(stderr, "khod: cannot raise the open-file limit to %llu: %s\n",
+                 static_cast<unsigned long long>(l.rlim_max), std::strerror(errno));
+}
+
 // What the main thread waits for: a signal, or a reexec handover.
 struct Wakeup {
   std::mutex mu;
@@ -265,6 +279,7 @@ int main(int argc, char** argv) {
   sigaddset(&sigs, SIGINT);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+  RaiseOpenFileLimit();
 
   AdoptSpec adopted;
   if (!flags.adopt.empty()) {

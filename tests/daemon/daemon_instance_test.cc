@@ -4,6 +4,7 @@
 // regular file is refused and the file kept.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -99,6 +100,40 @@ TEST_F(InstanceTest, ASecondKhodOnTheSameStateDirOrSocketRefusesWhileTheFirstAns
   ASSERT_TRUE(next.ok());
   EXPECT_TRUE(client.WaitHealthy(std::chrono::seconds(10)).ok()) << Slurp(dir_ + "/next.log");
   next->Stop(SIGTERM);
+}
+
+// "Max open files   SOFT   HARD   files" of /proc/PID/limits.
+bool OpenFileLimits(pid_t pid, std::string* soft, std::string* hard) {
+  std::istringstream lines(Slurp("/proc/" + std::to_string(pid) + "/limits"));
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind("Max open files", 0) == 0) {
+      std::istringstream words(line.substr(sizeof("Max open files") - 1));
+      return static_cast<bool>(words >> *soft >> *hard);
+    }
+  return false;
+}
+
+// khod holds an fd or two per guest file: started with a low soft limit (as
+// systemd's 1024), it raises it to the hard limit.
+TEST_F(InstanceTest, TheSoftOpenFileLimitIsRaisedToTheHardOne) {
+  rlimit saved;
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  if (saved.rlim_max <= 256) GTEST_SKIP() << "the hard limit is already low";
+  rlimit low = saved;
+  low.rlim_cur = 256;  // inherited by the khod started below
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  const std::string sock = dir_ + "/k.sock";
+  Result<ChildProcess> khod =
+      ChildProcess::Start({"daemon/khod", "--socket=" + sock, "--state-dir=" + dir_ + "/state"},
+                          false, dir_ + "/khod.log");
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_TRUE(khod.ok());
+  ASSERT_TRUE(KhodClient(sock).WaitHealthy(std::chrono::seconds(10)).ok());
+  std::string soft, hard;
+  ASSERT_TRUE(OpenFileLimits(khod->pid(), &soft, &hard));
+  EXPECT_EQ(soft, hard);
+  EXPECT_EQ(hard, std::to_string(saved.rlim_max));
+  EXPECT_EQ(khod->Stop(SIGTERM), 0);
 }
 
 TEST_F(InstanceTest, ASocketPathNamingARegularFileIsRefusedAndTheFileKept) {
