@@ -1,0 +1,53 @@
+// The tests' guest_memfd fixture (tests/support/test_guest_memfd.h): its files are the size and
+// flags asked, on the fixture's VM, and a machine that cannot make one says so as Unsupported
+// (a skip), never as a failure.
+#include "tests/support/test_guest_memfd.h"
+
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <string>
+
+namespace khod {
+namespace {
+
+constexpr uint64_t kSize = 16 * 4096;
+
+uint64_t SizeOf(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+TEST(TestGuestMemfdTest, FilesAreTheSizeAskedAndOnTheFixturesVm) {
+  Result<TestGuestMemfd> g = TestGuestMemfd::Make(kSize);
+  KHOD_GUEST_MEMFD_OR_SKIP(g);
+  EXPECT_EQ(SizeOf(g->fd()), kSize);
+  Result<UniqueFd> other = g->Another(kSize / 2, uapi::kGuestMemfdFlagMmap);
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  EXPECT_EQ(SizeOf(other->get()), kSize / 2);
+  void* ua = ::mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(ua, MAP_FAILED);
+  const uint64_t addr = reinterpret_cast<uint64_t>(ua);
+  Status bound = g->vm().SetGuestMemfdRegion(0, 0, kSize, addr, g->fd(), 0);
+  EXPECT_TRUE(bound.ok()) << bound.ToString();
+  bound = g->vm().SetGuestMemfdRegion(1, kSize, kSize / 2, addr, other->get(), 0);
+  EXPECT_TRUE(bound.ok()) << bound.ToString();
+  ::munmap(ua, kSize);
+}
+
+TEST(TestGuestMemfdTest, AFlagTheKernelLacksIsUnsupportedNamingIt) {
+  Result<TestGuestMemfd> g = TestGuestMemfd::Make(kSize);
+  KHOD_GUEST_MEMFD_OR_SKIP(g);
+  constexpr uint64_t kUnknown = 1ull << 63;
+  Result<TestGuestMemfd> lacking = TestGuestMemfd::Make(kSize, kUnknown);
+  ASSERT_FALSE(lacking.ok());
+  EXPECT_EQ(lacking.status().code(), Status::Code::kUnsupported) << lacking.status().ToString();
+  EXPECT_NE(lacking.status().message().find("lacks flags 0x8000000000000000"), std::string::npos)
+      << lacking.status().message();
+  Result<UniqueFd> another = g->Another(kSize, uapi::kGuestMemfdFlagMmap | kUnknown);
+  EXPECT_EQ(another.status().code(), Status::Code::kUnsupported) << another.status().ToString();
+}
+
+}  // namespace
+}  // namespace khod

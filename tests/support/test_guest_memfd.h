@@ -1,0 +1,53 @@
+// A guest_memfd for tests: the Kvm, the VM and the file, made in one step and closed together.
+// A guest_memfd works only in the process whose VM made it: a test that wants one in a forked
+// child makes the fixture in the child.
+#ifndef KHOD_TESTS_SUPPORT_TEST_GUEST_MEMFD_H_
+#define KHOD_TESTS_SUPPORT_TEST_GUEST_MEMFD_H_
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+
+#include "common/status.h"
+#include "common/unique_fd.h"
+#include "kernel/kvm.h"
+#include "kernel/kvm_uapi.h"
+
+namespace khod {
+
+class TestGuestMemfd {
+ public:
+  static constexpr uint64_t kDefaultFlags =
+      uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared;
+
+  // A guest_memfd of `size` bytes with `flags` (GUEST_MEMFD_FLAG_*) on a fresh VM (type 0).
+  // Unsupported when this machine cannot make one (no usable /dev/kvm, a kernel without
+  // guest_memfd or without one of `flags`; the message says which); any other code when it
+  // should have and did not.
+  static Result<TestGuestMemfd> Make(uint64_t size, uint64_t flags = kDefaultFlags);
+
+  int fd() const { return file_.get(); }
+  const KvmVm& vm() const { return vm_; }
+  // Another guest_memfd on the same VM, the caller's; the codes are Make's.
+  Result<UniqueFd> Another(uint64_t size, uint64_t flags = kDefaultFlags) const;
+
+ private:
+  TestGuestMemfd(Kvm kvm, KvmVm vm) : kvm_(std::move(kvm)), vm_(std::move(vm)) {}
+
+  Kvm kvm_;
+  KvmVm vm_;
+  UniqueFd file_;
+};
+
+}  // namespace khod
+
+// In a test body or SetUp, on `made` (a Result of TestGuestMemfd::Make): skips the test, with the
+// reason, when this machine cannot make a guest_memfd; fails it when the machine should have.
+#define KHOD_GUEST_MEMFD_OR_SKIP(made)                                                 \
+  do {                                                                                 \
+    if ((made).status().code() == ::khod::Status::Code::kUnsupported)                  \
+      GTEST_SKIP() << "no guest_memfd on this machine: " << (made).status().message(); \
+    ASSERT_TRUE((made).ok()) << (made).status().ToString();                            \
+  } while (0)
+
+#endif  // KHOD_TESTS_SUPPORT_TEST_GUEST_MEMFD_H_
