@@ -19,16 +19,14 @@
 #include <fstream>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "capture/kernel_source.h"
-#include "kernel/kvm.h"
-#include "kernel/kvm_uapi.h"
 #include "kernel/pagemap.h"
 #include "tests/support/fixture.h"
 #include "tests/support/own_pagemap.h"
+#include "tests/support/test_guest_memfd.h"
 
 namespace khod {
 namespace {
@@ -174,44 +172,31 @@ TEST_F(CaptureChangesTest, AnyNumberOfThreadsGivesTheReferenceSnapshot) {
 // A guest_memfd (MMAP|INIT_SHARED) on a VM of the test's own, with pages
 // [0, used) written through the test's mapping (the VMM's).
 struct Gmem {
-  std::optional<Kvm> kvm;
-  std::optional<KvmVm> vm;
-  UniqueFd fd;
-  uint8_t* vmm = nullptr;
-  uint64_t pages = 0;
+  explicit Gmem(TestGuestMemfd f) : file(std::move(f)) {}
   ~Gmem() {
     if (vmm) ::munmap(vmm, pages * kPage);
   }
+  int fd() const { return file.fd(); }
+
+  TestGuestMemfd file;
+  uint8_t* vmm = nullptr;
+  uint64_t pages = 0;
 };
 
 std::unique_ptr<Gmem> MakeGmem(uint64_t pages, uint64_t used, std::string* why) {
-  auto g = std::make_unique<Gmem>();
-  Result<Kvm> kvm = Kvm::Open();
-  if (!kvm.ok()) {
-    *why = "/dev/kvm: " + kvm.status().message();
+  Result<TestGuestMemfd> file = TestGuestMemfd::Make(pages * kPage);
+  if (!file.ok()) {
+    *why = file.status().message();
     return nullptr;
   }
-  g->kvm.emplace(std::move(*kvm));
-  Result<KvmVm> vm = g->kvm->CreateVm(0);
-  if (!vm.ok()) {
-    *why = vm.status().ToString();
-    return nullptr;
-  }
-  g->vm.emplace(std::move(*vm));
-  Result<UniqueFd> fd = g->vm->CreateGuestMemfd(
-      pages * kPage, uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared);
-  if (!fd.ok()) {
-    *why = fd.status().ToString();
-    return nullptr;
-  }
-  g->fd = std::move(*fd);
-  g->pages = pages;
-  void* m = ::mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd.get(), 0);
+  auto g = std::make_unique<Gmem>(std::move(*file));
+  void* m = ::mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd(), 0);
   if (m == MAP_FAILED) {
     *why = "mmap of the guest_memfd failed";
     return nullptr;
   }
   g->vmm = static_cast<uint8_t*>(m);
+  g->pages = pages;
   Write(g->vmm, 0, used, 1);
   return g;
 }
@@ -226,7 +211,7 @@ std::unique_ptr<Gmem> MakeGmem(uint64_t pages, uint64_t used, std::string* why) 
 TEST_F(CaptureChangesTest, GuestMemfdRecaptureScansOnlyChangesAndIsExact) {
   const uint64_t pages = 4096, used = 3584;
   KHOD_GMEM_OR_SKIP(g, pages, used);
-  const int fd = g->fd.get();
+  const int fd = g->fd();
   auto s = Source(fd, 2, 512);
   ASSERT_NE(s, nullptr);
   const GuestMemfd first = Capture(s.get());
@@ -275,7 +260,7 @@ TEST_F(CaptureChangesTest, GuestMemfdRecaptureScansOnlyChangesAndIsExact) {
 TEST_F(CaptureChangesTest, GuestMemfdAfterHardwareCorruptedChangedTakesTheFullPath) {
   const uint64_t pages = 1024, used = 900;
   KHOD_GMEM_OR_SKIP(g, pages, used);
-  const int fd = g->fd.get();
+  const int fd = g->fd();
   auto s = Source(fd);
   ASSERT_NE(s, nullptr);
   const GuestMemfd first = Capture(s.get());
@@ -295,7 +280,7 @@ TEST_F(CaptureChangesTest, GuestMemfdAfterHardwareCorruptedChangedTakesTheFullPa
 TEST_F(CaptureChangesTest, GuestMemfdVerifyThroughAHolderScansOnlyChanges) {
   const uint64_t pages = 2048, used = 2048;
   KHOD_GMEM_OR_SKIP(g, pages, used);
-  const int fd = g->fd.get();
+  const int fd = g->fd();
   int ready[2];
   ASSERT_EQ(::pipe(ready), 0);
   const pid_t child = ::fork();
@@ -360,9 +345,9 @@ TEST_F(CaptureChangesTest, MovableMemoryTakesTheFullCheckAndSurvivesCompaction) 
   std::vector<uint64_t> gmem_before;
   std::unique_ptr<KernelGmemSource> gs;
   if (g) {
-    gs = Source(g->fd.get());
+    gs = Source(g->fd());
     Capture(gs.get());
-    gmem_before = Pfns(g->fd.get(), 1024);
+    gmem_before = Pfns(g->fd(), 1024);
   }
   {
     std::ofstream compact("/proc/sys/vm/compact_memory");
@@ -382,10 +367,10 @@ TEST_F(CaptureChangesTest, MovableMemoryTakesTheFullCheckAndSurvivesCompaction) 
     EXPECT_FALSE(s->matched_baseline()) << "moved pages are not the baseline's";
   }
   if (g) {
-    EXPECT_EQ(Pfns(g->fd.get(), 1024), gmem_before) << "guest_memfd pages cannot move";
+    EXPECT_EQ(Pfns(g->fd(), 1024), gmem_before) << "guest_memfd pages cannot move";
     const GuestMemfd gnow = Capture(gs.get());
     EXPECT_TRUE(gs->changes_only()) << gs->changes_note();
-    EXPECT_EQ(gnow, Reference(g->fd.get()));
+    EXPECT_EQ(gnow, Reference(g->fd()));
   }
 }
 

@@ -21,7 +21,6 @@
 #include "capture/folio_extent_builder.h"
 #include "capture/kernel_source.h"
 #include "capture/snapshot_capture.h"
-#include "kernel/kvm.h"
 #include "kernel/kvm_uapi.h"
 #include "kernel/memory_file.h"
 #include "kernel/pagemap.h"
@@ -29,6 +28,7 @@
 #include "kernel/shared_policy_probe.h"
 #include "tests/support/fixture.h"
 #include "tests/support/own_pagemap.h"
+#include "tests/support/test_guest_memfd.h"
 #include "tests/support/vmm_fixture_process.h"
 
 namespace khod {
@@ -397,11 +397,8 @@ class GmemChild {
     if (pid == 0) {
       ::close(p[0]);
       int fd = -1;
-      auto kvm = Kvm::Open();
-      auto vm = kvm.ok() ? kvm->CreateVm(0) : Result<KvmVm>(kvm.status());
-      auto gmem =
-          vm.ok() ? vm->CreateGuestMemfd(pages * kPage, flags) : Result<UniqueFd>(vm.status());
-      if (gmem.ok() && setup(gmem->get())) fd = gmem->get();
+      auto gmem = TestGuestMemfd::Make(pages * kPage, flags);
+      if (gmem.ok() && setup(gmem->fd())) fd = gmem->fd();
       if (::write(p[1], &fd, sizeof fd) != sizeof fd || fd < 0) ::_exit(1);
       for (;;) ::pause();
     }
@@ -438,14 +435,11 @@ int OpenFds() {
 // (PageFrameReader::Shared), so a khod holding hundreds of guest_memfds does
 // not hold two more fds for each and stays far below RLIMIT_NOFILE.
 TEST(KernelCaptureTest, EachFilesCaptureHoldsOnlyTheFilesOwnFd) {
-  auto kvm = Kvm::Open();
-  if (!kvm.ok()) GTEST_SKIP() << "needs /dev/kvm: " << kvm.status().ToString();
-  auto vm = kvm->CreateVm(0);
-  ASSERT_TRUE(vm.ok()) << vm.status().ToString();
+  auto gmem = TestGuestMemfd::Make(4 * kPage);
+  KHOD_GUEST_MEMFD_OR_SKIP(gmem);
   std::vector<std::unique_ptr<KernelGmemSource>> sources;
   auto capture_one = [&]() {
-    auto fd = vm->CreateGuestMemfd(4 * kPage,
-                                   uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared);
+    auto fd = gmem->Another(4 * kPage);
     ASSERT_TRUE(fd.ok()) << fd.status().ToString();
     auto src = KernelGmemSource::FromFd(std::move(*fd), KernelSourceOptions());
     ASSERT_TRUE(src.ok()) << src.status().ToString();

@@ -22,10 +22,9 @@
 
 #include "capture/kernel_source.h"
 #include "capture/snapshot_assembly.h"
-#include "kernel/kvm.h"
-#include "kernel/kvm_uapi.h"
 #include "kernel/pagemap.h"
 #include "tests/support/fixture.h"
+#include "tests/support/test_guest_memfd.h"
 
 namespace khod {
 namespace {
@@ -79,12 +78,12 @@ std::string KindName(const ::testing::TestParamInfo<Kind>& k) {
 }
 
 // kFiles files of kPages pages, every page written through a mapping (dirty:
-// a later capture carries its flags, rule 3).
+// a later capture carries its flags, rule 3). The guest_memfds are on one VM:
+// the fixture's file and the others it made.
 struct Files {
   std::vector<TestMemfd> memfds;
-  std::optional<Kvm> kvm;
-  std::optional<KvmVm> vm;
-  std::vector<UniqueFd> gmems;
+  std::optional<TestGuestMemfd> gmem;
+  std::vector<UniqueFd> more_gmems;
   std::vector<int> fds;
 };
 
@@ -101,20 +100,16 @@ void MakeFiles(Kind kind, Files* f, std::string* why) {
     if (kind == Kind::kShmem) {
       f->memfds.emplace_back(kPages * kPage, "round");
       f->fds.push_back(f->memfds.back().fd());
+    } else if (!f->gmem) {
+      Result<TestGuestMemfd> gmem = TestGuestMemfd::Make(kPages * kPage);
+      if (!gmem.ok()) return (void)(*why = gmem.status().message());
+      f->gmem.emplace(std::move(*gmem));
+      f->fds.push_back(f->gmem->fd());
     } else {
-      if (!f->vm) {
-        Result<Kvm> kvm = Kvm::Open();
-        if (!kvm.ok()) return (void)(*why = "/dev/kvm: " + kvm.status().message());
-        f->kvm.emplace(std::move(*kvm));
-        Result<KvmVm> vm = f->kvm->CreateVm(0);
-        if (!vm.ok()) return (void)(*why = vm.status().ToString());
-        f->vm.emplace(std::move(*vm));
-      }
-      Result<UniqueFd> fd = f->vm->CreateGuestMemfd(
-          kPages * kPage, uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared);
-      if (!fd.ok()) return (void)(*why = fd.status().ToString());
-      f->gmems.push_back(std::move(*fd));
-      f->fds.push_back(f->gmems.back().get());
+      Result<UniqueFd> fd = f->gmem->Another(kPages * kPage);
+      if (!fd.ok()) return (void)(*why = fd.status().message());
+      f->more_gmems.push_back(std::move(*fd));
+      f->fds.push_back(f->more_gmems.back().get());
     }
     WriteEveryPage(f->fds.back());
   }

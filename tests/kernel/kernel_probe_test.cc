@@ -20,10 +20,10 @@
 #include <string>
 #include <vector>
 
-#include "kernel/kvm.h"
 #include "kernel/kvm_uapi.h"
 #include "kernel/probe.h"
 #include "khoctl/probe_report.h"
+#include "tests/support/test_guest_memfd.h"
 
 namespace khod {
 namespace {
@@ -92,15 +92,11 @@ TEST(KernelProbeTest, KvmPresenceMatchesTheDevice) {
 // mapped twice, the first mapping mbound interleave on node 0, the second's
 // mode read back with raw syscalls. -1: could not be looked at.
 int SecondMappingModeAfterMbind() {
-  auto kvm = Kvm::Open();
-  if (!kvm.ok()) return -1;
-  auto vm = kvm->CreateVm(0);
-  if (!vm.ok()) return -1;
   const size_t bytes = 4 * static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-  auto gmem = vm->CreateGuestMemfd(bytes, uapi::kGuestMemfdFlagMmap);
+  auto gmem = TestGuestMemfd::Make(bytes, uapi::kGuestMemfdFlagMmap);
   if (!gmem.ok()) return -1;
-  void* a = ::mmap(nullptr, bytes, PROT_NONE, MAP_SHARED, gmem->get(), 0);
-  void* b = ::mmap(nullptr, bytes, PROT_NONE, MAP_SHARED, gmem->get(), 0);
+  void* a = ::mmap(nullptr, bytes, PROT_NONE, MAP_SHARED, gmem->fd(), 0);
+  void* b = ::mmap(nullptr, bytes, PROT_NONE, MAP_SHARED, gmem->fd(), 0);
   int mode = -1;
   unsigned long node0 = 1, mask[16] = {};
   if (a != MAP_FAILED && b != MAP_FAILED &&

@@ -16,12 +16,12 @@
 #include <string>
 #include <vector>
 
-#include "kernel/kvm.h"
 #include "kernel/kvm_uapi.h"
 #include "kernel/pagemap.h"
 #include "khoctl/client.h"
 #include "khoctl/take_back.h"
 #include "tests/support/fixture.h"
+#include "tests/support/test_guest_memfd.h"
 #include "tools/rehearsal/child_process.h"
 
 namespace khod {
@@ -255,19 +255,15 @@ TEST_F(TakeBackTest, BadRebuildOfferRestoresNothingAndALaterRestoreWorks) {
 }
 
 TEST_F(TakeBackTest, RebuiltGuestMemfdGoesOntoTheVmmsVm) {
-  Result<Kvm> kvm = Kvm::Open();
-  if (!kvm.ok()) GTEST_SKIP() << "/dev/kvm is missing on this machine: " << kvm.status().message();
-  Result<KvmVm> vm = kvm->CreateVm(0);
-  ASSERT_TRUE(vm.ok()) << vm.status().ToString();
   const uint64_t size = kPages * kPage, flags = uapi::kGuestMemfdFlagMmap;
-  Result<UniqueFd> first = vm->CreateGuestMemfd(size, flags);
-  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  Result<TestGuestMemfd> first = TestGuestMemfd::Make(size, flags);
+  KHOD_GUEST_MEMFD_OR_SKIP(first);
   ChildProcess k = Start("dir");
   KhodClient c(Socket());
   v1::AttachRequest q;
   q.set_name("gmem0");
   q.mutable_kernel()->set_pid(::getpid());
-  q.mutable_kernel()->set_fd(first->get());
+  q.mutable_kernel()->set_fd(first->fd());
   q.set_vm_token(5);
   q.set_gmem_flags(flags);
   ASSERT_TRUE(c.Attach(q).ok());
@@ -276,7 +272,7 @@ TEST_F(TakeBackTest, RebuiltGuestMemfdGoesOntoTheVmmsVm) {
   f.set_guests_paused(true);
   ASSERT_TRUE(c.Freeze(f).ok());
   // The restarted VMM makes the new guest_memfd on its VM and offers it.
-  Result<UniqueFd> target = vm->CreateGuestMemfd(size, flags);
+  Result<UniqueFd> target = first->Another(size, flags);
   ASSERT_TRUE(target.ok()) << target.status().ToString();
   v1::RestoreRequest rq;
   rq.set_force_rebuild(true);
@@ -304,8 +300,8 @@ TEST_F(TakeBackTest, RebuiltGuestMemfdGoesOntoTheVmmsVm) {
   // KVM binds it: it is this VM's guest_memfd.
   void* ua = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   ASSERT_NE(ua, MAP_FAILED);
-  Status bind =
-      vm->SetGuestMemfdRegion(0, 0, size, reinterpret_cast<uint64_t>(ua), back->fd.get(), 0);
+  Status bind = first->vm().SetGuestMemfdRegion(0, 0, size, reinterpret_cast<uint64_t>(ua),
+                                                back->fd.get(), 0);
   EXPECT_TRUE(bind.ok()) << bind.ToString();
 }
 

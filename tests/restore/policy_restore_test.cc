@@ -9,12 +9,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "kernel/kvm.h"
 #include "kernel/kvm_uapi.h"
 #include "kernel/mapping.h"
 #include "kernel/mempolicy.h"
 #include "kernel/shared_policy_probe.h"
 #include "tests/support/fixture.h"
+#include "tests/support/test_guest_memfd.h"
 
 namespace khod {
 namespace {
@@ -54,21 +54,17 @@ TEST(PolicyRestoreTest, ShmemInodePolicyIsReappliedAndReadBack) {
 }
 
 TEST(PolicyRestoreTest, GuestMemfdPolicyIsReappliedOnlyWhereItSticks) {
-  Result<Kvm> kvm = Kvm::Open();
-  if (!kvm.ok()) GTEST_SKIP() << "/dev/kvm is missing on this machine: " << kvm.status().message();
-  Result<KvmVm> vm = kvm->CreateVm(0);
-  ASSERT_TRUE(vm.ok()) << vm.status().ToString();
-  Result<UniqueFd> fd = vm->CreateGuestMemfd(kSize, uapi::kGuestMemfdFlagMmap);
-  ASSERT_TRUE(fd.ok()) << fd.status().ToString();
-  PolicyRestore r = RestorePolicy(fd->get(), Frozen(FileKind::kGuestMemfd), 4096);
+  Result<TestGuestMemfd> g = TestGuestMemfd::Make(kSize, uapi::kGuestMemfdFlagMmap);
+  KHOD_GUEST_MEMFD_OR_SKIP(g);
+  PolicyRestore r = RestorePolicy(g->fd(), Frozen(FileKind::kGuestMemfd), 4096);
   // Whatever the kernel, "re-applied" means a second mapping reads it.
   if (r.outcome == PolicyRestore::Outcome::kReapplied) {
-    EXPECT_EQ(ReadBack(fd->get()).mode, MPOL_BIND);
+    EXPECT_EQ(ReadBack(g->fd()).mode, MPOL_BIND);
     return;
   }
   // 6.18: mbind on khod's mapping dies with it. The VMM gets the range.
   EXPECT_NE(GuestMemfdSharedPolicy().answer, SharedPolicyAnswer::kYes);
-  EXPECT_EQ(ReadBack(fd->get()).mode, MPOL_DEFAULT);
+  EXPECT_EQ(ReadBack(g->fd()).mode, MPOL_DEFAULT);
   EXPECT_EQ(r.outcome, PolicyRestore::Outcome::kHandedToVmm) << r.note;
   ASSERT_EQ(r.for_vmm.size(), 1u);
   EXPECT_EQ(r.for_vmm[0].first_index, 0u);
@@ -78,13 +74,9 @@ TEST(PolicyRestoreTest, GuestMemfdPolicyIsReappliedOnlyWhereItSticks) {
 }
 
 TEST(PolicyRestoreTest, UnmappableGuestMemfdSaysNotRestored) {
-  Result<Kvm> kvm = Kvm::Open();
-  if (!kvm.ok()) GTEST_SKIP() << "/dev/kvm is missing on this machine: " << kvm.status().message();
-  Result<KvmVm> vm = kvm->CreateVm(0);
-  ASSERT_TRUE(vm.ok()) << vm.status().ToString();
-  Result<UniqueFd> fd = vm->CreateGuestMemfd(kSize, 0);  // mmap: ENODEV
-  ASSERT_TRUE(fd.ok()) << fd.status().ToString();
-  PolicyRestore r = RestorePolicy(fd->get(), Frozen(FileKind::kGuestMemfd), 4096);
+  Result<TestGuestMemfd> g = TestGuestMemfd::Make(kSize, 0);  // mmap: ENODEV
+  KHOD_GUEST_MEMFD_OR_SKIP(g);
+  PolicyRestore r = RestorePolicy(g->fd(), Frozen(FileKind::kGuestMemfd), 4096);
   EXPECT_EQ(r.outcome, PolicyRestore::Outcome::kNotRestored);
   EXPECT_EQ(r.note,
             "NUMA policy bind nodes=0 not restored: the file cannot be mapped to set it (mmap: "

@@ -11,9 +11,9 @@
 
 #include <string>
 
-#include "kernel/kvm.h"
 #include "kernel/kvm_uapi.h"
 #include "tests/support/fixture.h"
+#include "tests/support/test_guest_memfd.h"
 
 namespace khod {
 namespace {
@@ -110,27 +110,23 @@ TEST(RebuildTargetTest, ClosedFdAndDeadPidAreNotFound) {
 }
 
 TEST(RebuildTargetTest, GuestMemfdOfTheVmmIsTakenAndOneFileCannotServeTwice) {
-  Result<Kvm> kvm = Kvm::Open();
-  if (!kvm.ok()) GTEST_SKIP() << "/dev/kvm is missing on this machine: " << kvm.status().message();
-  Result<KvmVm> vm = kvm->CreateVm(0);
-  ASSERT_TRUE(vm.ok()) << vm.status().ToString();
-  Result<UniqueFd> gmem = vm->CreateGuestMemfd(kSize, uapi::kGuestMemfdFlagMmap);
-  ASSERT_TRUE(gmem.ok()) << gmem.status().ToString();
+  Result<TestGuestMemfd> gmem = TestGuestMemfd::Make(kSize, uapi::kGuestMemfdFlagMmap);
+  KHOD_GUEST_MEMFD_OR_SKIP(gmem);
   Snapshot frozen = Frozen();
-  auto t = TakeRebuildTargets({Offer(1, 5, gmem->get())}, frozen);
+  auto t = TakeRebuildTargets({Offer(1, 5, gmem->fd())}, frozen);
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   ASSERT_EQ(t->count(1), 1u);
   EXPECT_TRUE(t->at(1).fd.valid());
   EXPECT_NE(t->at(1).what.find("VM 5"), std::string::npos);
   // Wrong size.
-  Result<UniqueFd> small = vm->CreateGuestMemfd(kSize / 2, uapi::kGuestMemfdFlagMmap);
+  Result<UniqueFd> small = gmem->Another(kSize / 2, uapi::kGuestMemfdFlagMmap);
   ASSERT_TRUE(small.ok());
   Status s = TakeRebuildTargets({Offer(1, 5, small->get())}, frozen).status();
   EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition);
   EXPECT_NE(s.message().find("524288 bytes"), std::string::npos) << s.message();
   // One file for two gmems.
   frozen.gmems.push_back(Gmem(4, "gmem_second", FileKind::kGuestMemfd, 5));
-  s = TakeRebuildTargets({Offer(1, 5, gmem->get()), Offer(4, 5, gmem->get())}, frozen).status();
+  s = TakeRebuildTargets({Offer(1, 5, gmem->fd()), Offer(4, 5, gmem->fd())}, frozen).status();
   EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
   EXPECT_NE(s.message().find("same guest_memfd as rebuild_into[0]"), std::string::npos)
       << s.message();
