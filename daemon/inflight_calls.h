@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <set>
 
 namespace khod {
 
@@ -25,24 +26,29 @@ class InflightCalls {
   // For ServerBuilder::experimental().SetInterceptorCreators (one per server).
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> Factory();
   int count() const;
-  // True once no call has been in flight for `settle` (a call gRPC has
-  // accepted reaches a handler thread within microseconds; `settle` covers
-  // that hand-off), false at `deadline`.
-  bool WaitIdle(std::chrono::milliseconds settle, std::chrono::steady_clock::time_point deadline);
+  // True once every call in flight when it was called has ended and
+  // `settle` has passed after that (a call gRPC has accepted reaches a
+  // handler thread within microseconds; `settle` covers that hand-off),
+  // false at `deadline`. Calls that begin meanwhile are not waited for: a
+  // client calling again and again (khoctl polling for the new khod during a
+  // reexec) must not hold the stop, and the blackout, until the deadline.
+  bool WaitForCallsInFlight(std::chrono::milliseconds settle,
+                            std::chrono::steady_clock::time_point deadline);
 
-  void Enter();
-  void Leave();
+  // A call begins (its number) and ends.
+  uint64_t Enter();
+  void Leave(uint64_t call);
 
  private:
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  int n_ = 0;
-  uint64_t entered_ = 0;  // calls ever begun: tells a new call from none during settle
+  uint64_t entered_ = 0;     // calls ever begun: the next one's number
+  std::set<uint64_t> live_;  // the numbers of the calls in flight
 };
 
-// Shuts `server` down: refuses new calls, lets those in flight finish (up to
-// `grace`), then closes the connections left, which are idle, instead of
-// waiting for their clients to close them.
+// Shuts `server` down: refuses new calls, lets those in flight when it was
+// called finish (up to `grace`), then cancels what came since and closes the
+// connections left instead of waiting for their clients to close them.
 void StopServer(grpc::Server* server, InflightCalls* calls, std::chrono::milliseconds grace);
 
 }  // namespace khod

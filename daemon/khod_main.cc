@@ -421,16 +421,25 @@ int main(int argc, char** argv) {
     }
     listener.Stop();
     if (metrics) metrics->Stop();  // after a reexec the new khod writes the file
-    // Lets the Freeze call that asked for the exec send its reply first, and
-    // does not wait for idle clients to hang up.
-    StopServer(server.get(), &calls, std::chrono::seconds(2));
     if (exec_argv.empty()) {
+      // Lets calls in flight finish, and does not wait for idle clients to hang up.
+      StopServer(server.get(), &calls, std::chrono::seconds(2));
       Notify("STOPPING=1");
       server.reset();
       std::fprintf(stderr, "khod: stopping on signal; session stays in %s\n",
                    v1::Phase_Name((*session)->phase()).c_str());
       return 0;
     }
+    // A reexec: the Freeze call that asked for it (and any call in flight
+    // with it) sends its reply first; the server is not shut down. The exec
+    // closes its connections (close-on-exec) and ends its threads, and a
+    // client sees its connection close and reconnects to the next khod on
+    // the same socket (a call cut so is refused or read-only on this side:
+    // the session is HANDED_OVER). gRPC's Shutdown waited for its threads
+    // and its clients' connections, tens of milliseconds inside the blackout
+    // now and then (docs/PERFORMANCE.md).
+    calls.WaitForCallsInFlight(std::chrono::milliseconds(2),
+                               std::chrono::steady_clock::now() + std::chrono::seconds(2));
     Notify(ReloadingNotice());  // a reexec, not a crash, until the new khod's READY=1
     std::fprintf(stderr, "khod: re-executing %s\n", exec_argv[0].c_str());
     std::fflush(stderr);
@@ -451,8 +460,9 @@ int main(int argc, char** argv) {
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
     ::fcntl(*lfd, F_SETFD, FD_CLOEXEC);
     ::fcntl(lock->fd(), F_SETFD, FD_CLOEXEC);
-    // Destroyed (its threads joined) only now: the exec ends them anyway, and
+    // Shut down (its threads joined) only now: the exec ends them anyway, and
     // joining them first was time inside the blackout.
+    StopServer(server.get(), &calls, std::chrono::seconds(2));
     server.reset();
     (*session)->ExecFailed(s);
   }
