@@ -8,6 +8,7 @@
 
 #include "common/hex.h"
 #include "common/status_macros.h"
+#include "common/text_lines.h"
 #include "kernel/numa_maps.h"
 #include "kernel/proc_maps.h"
 
@@ -16,17 +17,6 @@ namespace khod {
 namespace {
 
 constexpr int kReadAttempts = 4;
-
-template <typename Fn>
-Status ForEachLine(std::string_view text, Fn fn) {
-  while (!text.empty()) {
-    const size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-    if (!line.empty()) KHOD_RETURN_IF_ERROR(fn(line));
-  }
-  return Status::Ok();
-}
 
 }  // namespace
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/hex.h"
+#include "common/text_lines.h"
 #include "kernel/pagemap.h"
 #include "kernel/proc_maps.h"
 
@@ -34,13 +35,11 @@ Result<std::vector<ProcMapsEntry>> ReadMaps(pid_t pid) {
   }
   ++g_maps_reads;
   std::vector<ProcMapsEntry> out;
-  std::string_view rest = *text;
-  while (!rest.empty()) {
-    const size_t nl = rest.find('\n');
-    Result<ProcMapsEntry> e = ParseProcMapsLine(rest.substr(0, nl));
+  (void)ForEachLine(*text, [&](std::string_view line) {
+    Result<ProcMapsEntry> e = ParseProcMapsLine(line);
     if (e.ok()) out.push_back(*e);
-    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
-  }
+    return Status::Ok();
+  });
   return out;
 }
 
