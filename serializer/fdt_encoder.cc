@@ -1,5 +1,5 @@
-// EncodeFdt: Snapshot -> flattened device tree with libfdt's sequential-write
-// API (no tree edits). Layout: serializer/fdt_layout.h, FORMAT.md.
+// EncodeFdt: Snapshot -> flattened device tree as libfdt's sequential-write
+// API lays it out (no tree edits). Layout: serializer/fdt_layout.h, FORMAT.md.
 // Two walks of one tree writer: FdtSizer counts the exact blob size (libfdt's
 // layout and its property-name dedup), then FdtWriter fills a buffer of just
 // that size, so no worst-case bound is allocated and zero-filled.
@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -31,23 +32,129 @@ void Store(uint8_t* p, T v) {
   std::memcpy(p, &v, sizeof v);  // native endian, as KHO's ABI
 }
 
-// Writes into libfdt's sequential-write buffer.
+// Writes the blob libfdt's sequential-write API (fdt_create,
+// fdt_finish_reservemap, fdt_begin_node, fdt_property, fdt_finish) writes,
+// byte for byte, without its property-name lookup: libfdt scans the strings
+// block written so far for every property, which was 43 % of encoding a
+// snapshot of 100 gmems (docs/PERFORMANCE.md); here each name's offset is
+// kept. libfdt's rule is kept too: a name is the first match, from the most
+// recently stored string on, of any stored string's suffix; otherwise it is
+// stored below the others (the strings block is newest first), and its offset
+// counts from the end of the block until fdt_finish's fix-up.
+// serializer_golden_test checks the bytes against blobs libfdt wrote.
 class FdtWriter {
  public:
-  explicit FdtWriter(void* fdt) : fdt_(fdt) {}
-  int BeginNode(const char* name) { return fdt_begin_node(fdt_, name); }
-  int EndNode() { return fdt_end_node(fdt_); }
-  int Prop(const char* name, const void* v, int len) { return fdt_property(fdt_, name, v, len); }
-  int PropString(const char* name, const char* v) { return fdt_property_string(fdt_, name, v); }
+  // `out` holds the blob's exact size (FdtSizer), zeroed.
+  explicit FdtWriter(std::string* out)
+      : out_(reinterpret_cast<uint8_t*>(&(*out)[0])), size_(out->size()) {}
+  int BeginNode(const char* name) {
+    const size_t len = std::strlen(name);
+    uint8_t* p = Grab(4 + Align(len + 1));
+    if (!p) return -FDT_ERR_NOSPACE;
+    PutBe32(p, FDT_BEGIN_NODE);
+    std::memcpy(p + 4, name, len);
+    return 0;
+  }
+  int EndNode() {
+    uint8_t* p = Grab(4);
+    if (!p) return -FDT_ERR_NOSPACE;
+    PutBe32(p, FDT_END_NODE);
+    return 0;
+  }
   int Placeholder(const char* name, int len, void** val) {
-    return fdt_property_placeholder(fdt_, name, len, val);
+    uint8_t* p = Grab(12 + Align(static_cast<size_t>(len)));
+    if (!p) return -FDT_ERR_NOSPACE;
+    PutBe32(p, FDT_PROP);
+    PutBe32(p + 4, static_cast<uint32_t>(len));
+    name_fixups_.push_back({static_cast<size_t>(p + 8 - out_), NameOffset(name)});
+    *val = p + 12;
+    return 0;
+  }
+  int Prop(const char* name, const void* v, int len) {
+    void* val;
+    const int err = Placeholder(name, len, &val);
+    if (!err && len > 0) std::memcpy(val, v, static_cast<size_t>(len));
+    return err;
+  }
+  int PropString(const char* name, const char* v) {
+    return Prop(name, v, static_cast<int>(std::strlen(v) + 1));
   }
   // fdt_property_u32/u64 store big-endian; KHO's convention is native endian.
   int PropU32(const char* name, uint32_t v) { return Prop(name, &v, 4); }
   int PropU64(const char* name, uint64_t v) { return Prop(name, &v, 8); }
 
+  // FDT_END, the strings block after the structure block, the names' final
+  // offsets and the header: what fdt_finish leaves.
+  int Finish() {
+    uint8_t* end = Grab(4);
+    if (!end) return -FDT_ERR_NOSPACE;
+    PutBe32(end, FDT_END);
+    const size_t struct_size = struct_ - kStructOffset;
+    if (kStructOffset + struct_size + strings_.size() != size_) return -FDT_ERR_NOSPACE;
+    std::memcpy(out_ + struct_, strings_.data(), strings_.size());
+    for (const NameFixup& f : name_fixups_)
+      PutBe32(out_ + f.at, static_cast<uint32_t>(static_cast<int64_t>(strings_.size()) + f.off));
+    PutBe32(out_ + 0, FDT_MAGIC);
+    PutBe32(out_ + 4, static_cast<uint32_t>(size_));
+    PutBe32(out_ + 8, kStructOffset);
+    PutBe32(out_ + 12, static_cast<uint32_t>(struct_));
+    PutBe32(out_ + 16, kReserveMapOffset);
+    PutBe32(out_ + 20, 17);  // version
+    PutBe32(out_ + 24, 16);  // last compatible version
+    PutBe32(out_ + 32, static_cast<uint32_t>(strings_.size()));
+    PutBe32(out_ + 36, static_cast<uint32_t>(struct_size));
+    return 0;
+  }
+
  private:
-  void* fdt_;
+  // The header, then the reserve map (its one entry, zero: the end) at 48.
+  static constexpr uint32_t kReserveMapOffset = 48, kStructOffset = 64;
+  struct NameFixup {
+    size_t at;    // the property's nameoff field
+    int64_t off;  // from the end of the strings block
+  };
+  static size_t Align(size_t n) { return (n + 3) & ~size_t{3}; }
+  static void PutBe32(uint8_t* p, uint32_t v) {
+    const uint32_t be = __builtin_bswap32(v);
+    std::memcpy(p, &be, 4);
+  }
+  uint8_t* Grab(size_t n) {
+    if (struct_ + n > size_) return nullptr;
+    uint8_t* p = out_ + struct_;
+    struct_ += n;
+    return p;
+  }
+  // libfdt's fdt_find_add_string_, remembered per name.
+  int64_t NameOffset(const char* name) {
+    auto it = offsets_.find(name);
+    if (it != offsets_.end()) return it->second;
+    const std::string n(name);
+    // Stored strings, newest first: the first with `n` as a suffix.
+    for (size_t at = 0; at < strings_.size();) {
+      const size_t len = std::strlen(strings_.data() + at);
+      if (len >= n.size() && strings_.compare(at + len - n.size(), n.size(), n) == 0) {
+        const int64_t off =
+            static_cast<int64_t>(at + len - n.size()) - static_cast<int64_t>(strings_.size());
+        offsets_.emplace(n, off);
+        return off;
+      }
+      at += len + 1;
+    }
+    strings_.insert(0, n.c_str(), n.size() + 1);
+    const int64_t off = -static_cast<int64_t>(strings_.size());
+    // A name kept before that the new string ends with is now found there.
+    for (auto& [kept, kept_off] : offsets_)
+      if (kept.size() <= n.size() && n.compare(n.size() - kept.size(), kept.size(), kept) == 0)
+        kept_off = off + static_cast<int64_t>(n.size() - kept.size());
+    offsets_.emplace(n, off);
+    return off;
+  }
+  uint8_t* out_;
+  size_t size_;
+  size_t struct_ = kStructOffset;  // where the structure block grows
+  std::string strings_;            // the strings block, newest string first
+  std::unordered_map<std::string, int64_t> offsets_;
+  std::vector<NameFixup> name_fixups_;
 };
 
 // Counts what FdtWriter would write, byte for byte as libfdt lays it out:
@@ -310,13 +417,11 @@ Status EncodeFdt(const Snapshot& snap, std::string* out) {
   if (size > static_cast<size_t>(INT32_MAX))
     return Status::InvalidArgument("fdt encode: snapshot needs " + std::to_string(size) +
                                    " bytes, above the 2 GiB an FDT can hold");
-  out->resize(size);  // every byte is written below: libfdt fills the header and blocks
+  out->assign(size, '\0');  // padding and the reserve map's end entry stay zero
+  FdtWriter writer(out);
+  int err = WriteTree(writer, snap, rows);
+  if (!err) err = writer.Finish();
   void* fdt = &(*out)[0];
-  FdtWriter writer(fdt);
-  int err = fdt_create(fdt, static_cast<int>(size));
-  if (!err) err = fdt_finish_reservemap(fdt);
-  if (!err) err = WriteTree(writer, snap, rows);
-  if (!err) err = fdt_finish(fdt);
   if (err)
     return Status::Internal(std::string("fdt encode: libfdt: ") + fdt_strerror(err) + " (sized " +
                             std::to_string(size) + " bytes)");
