@@ -73,7 +73,7 @@ void StopServer(grpc::Server* server, InflightCalls* calls, std::chrono::millise
   bool stopped = false;
   // Shutdown() below sends GOAWAY and blocks until every connection is gone
   // or the deadline passes; a client may still begin calls on its connection
-  // for tens of milliseconds (gRPC's GOAWAY is graceful, in two steps). Once
+  // for a while (gRPC's GOAWAY is graceful, in two steps). Once
   // the calls in flight at the stop (the Freeze that asked for a reexec) have
   // ended, what is left is cancelled and closed (what Shutdown itself does at
   // the deadline), so neither an idle client nor a polling one holds us: a

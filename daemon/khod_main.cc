@@ -436,8 +436,7 @@ int main(int argc, char** argv) {
     // client sees its connection close and reconnects to the next khod on
     // the same socket (a call cut so is refused or read-only on this side:
     // the session is HANDED_OVER). gRPC's Shutdown waited for its threads
-    // and its clients' connections, tens of milliseconds inside the blackout
-    // now and then (docs/PERFORMANCE.md).
+    // and its clients' connections inside the blackout (docs/PERFORMANCE.md).
     calls.WaitForCallsInFlight(std::chrono::milliseconds(2),
                                std::chrono::steady_clock::now() + std::chrono::seconds(2));
     Notify(ReloadingNotice());  // a reexec, not a crash, until the new khod's READY=1

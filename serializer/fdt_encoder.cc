@@ -35,13 +35,12 @@ void Store(uint8_t* p, T v) {
 // Writes the blob libfdt's sequential-write API (fdt_create,
 // fdt_finish_reservemap, fdt_begin_node, fdt_property, fdt_finish) writes,
 // byte for byte, without its property-name lookup: libfdt scans the strings
-// block written so far for every property, which was 43 % of encoding a
-// snapshot of 100 gmems (docs/PERFORMANCE.md); here each name's offset is
-// kept. libfdt's rule is kept too: a name is the first match, from the most
-// recently stored string on, of any stored string's suffix; otherwise it is
-// stored below the others (the strings block is newest first), and its offset
-// counts from the end of the block until fdt_finish's fix-up.
-// serializer_golden_test checks the bytes against blobs libfdt wrote.
+// block written so far for every property, the most of encoding many gmems
+// (docs/PERFORMANCE.md); here each name's offset is kept. libfdt's rule is kept too: a name is the
+// first match, from the most recently stored string on, of any stored string's suffix; otherwise it
+// is stored below the others (the strings block is newest first), and its offset counts from the
+// end of the block until fdt_finish's fix-up. serializer_golden_test checks the bytes against blobs
+// libfdt wrote.
 class FdtWriter {
  public:
   // `out` holds the blob's exact size (FdtSizer), zeroed.
