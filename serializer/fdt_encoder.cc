@@ -11,7 +11,6 @@
 #include <cstring>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "common/status_macros.h"
@@ -32,15 +31,57 @@ void Store(uint8_t* p, T v) {
   std::memcpy(p, &v, sizeof v);  // native endian, as KHO's ABI
 }
 
+// The header, then the memory reservation map (its one entry, zero: the
+// end) at 48, then the structure block: where libfdt's fdt_create and
+// fdt_finish_reservemap put them.
+constexpr uint32_t kReserveMapOffset = 48, kStructOffset = 64;
+
+size_t Align(size_t n) { return (n + 3) & ~size_t{3}; }
+
+// The strings block as libfdt's sequential writer builds it
+// (fdt_find_add_string_): a property name is found as the first stored
+// string, newest first, that ends with it; otherwise it is stored below the
+// others, so the block is newest first. Offsets count back from the block's
+// end until fdt_finish turns them into offsets from its start. libfdt scans
+// the whole block for every property, the most of encoding many gmems
+// (docs/PERFORMANCE.md); here each name's offset is kept.
+class FdtStrings {
+ public:
+  // The offset of `name` from the end of the block, stored if need be.
+  int64_t Offset(const char* name) {
+    auto it = offsets_.find(name);
+    if (it != offsets_.end()) return it->second;
+    const std::string n(name);
+    for (size_t at = 0; at < block_.size();) {
+      const size_t len = std::strlen(block_.data() + at);
+      if (len >= n.size() && block_.compare(at + len - n.size(), n.size(), n) == 0) {
+        const int64_t off =
+            static_cast<int64_t>(at + len - n.size()) - static_cast<int64_t>(block_.size());
+        offsets_.emplace(n, off);
+        return off;
+      }
+      at += len + 1;
+    }
+    block_.insert(0, n.c_str(), n.size() + 1);
+    const int64_t off = -static_cast<int64_t>(block_.size());
+    // A name kept before that the new string ends with is now found there.
+    for (auto& [kept, kept_off] : offsets_)
+      if (kept.size() <= n.size() && n.compare(n.size() - kept.size(), kept.size(), kept) == 0)
+        kept_off = off + static_cast<int64_t>(n.size() - kept.size());
+    offsets_.emplace(n, off);
+    return off;
+  }
+  const std::string& block() const { return block_; }
+
+ private:
+  std::string block_;  // newest string first
+  std::unordered_map<std::string, int64_t> offsets_;
+};
+
 // Writes the blob libfdt's sequential-write API (fdt_create,
 // fdt_finish_reservemap, fdt_begin_node, fdt_property, fdt_finish) writes,
-// byte for byte, without its property-name lookup: libfdt scans the strings
-// block written so far for every property, the most of encoding many gmems
-// (docs/PERFORMANCE.md); here each name's offset is kept. libfdt's rule is kept too: a name is the
-// first match, from the most recently stored string on, of any stored string's suffix; otherwise it
-// is stored below the others (the strings block is newest first), and its offset counts from the
-// end of the block until fdt_finish's fix-up. serializer_golden_test checks the bytes against blobs
-// libfdt wrote.
+// byte for byte, with FdtStrings for the names. serializer_golden_test
+// checks the bytes against blobs libfdt wrote.
 class FdtWriter {
  public:
   // `out` holds the blob's exact size (FdtSizer), zeroed.
@@ -65,7 +106,7 @@ class FdtWriter {
     if (!p) return -FDT_ERR_NOSPACE;
     PutBe32(p, FDT_PROP);
     PutBe32(p + 4, static_cast<uint32_t>(len));
-    name_fixups_.push_back({static_cast<size_t>(p + 8 - out_), NameOffset(name)});
+    name_fixups_.push_back({static_cast<size_t>(p + 8 - out_), strings_.Offset(name)});
     *val = p + 12;
     return 0;
   }
@@ -88,11 +129,12 @@ class FdtWriter {
     uint8_t* end = Grab(4);
     if (!end) return -FDT_ERR_NOSPACE;
     PutBe32(end, FDT_END);
+    const std::string& strings = strings_.block();
     const size_t struct_size = struct_ - kStructOffset;
-    if (kStructOffset + struct_size + strings_.size() != size_) return -FDT_ERR_NOSPACE;
-    std::memcpy(out_ + struct_, strings_.data(), strings_.size());
+    if (kStructOffset + struct_size + strings.size() != size_) return -FDT_ERR_NOSPACE;
+    std::memcpy(out_ + struct_, strings.data(), strings.size());
     for (const NameFixup& f : name_fixups_)
-      PutBe32(out_ + f.at, static_cast<uint32_t>(static_cast<int64_t>(strings_.size()) + f.off));
+      PutBe32(out_ + f.at, static_cast<uint32_t>(static_cast<int64_t>(strings.size()) + f.off));
     PutBe32(out_ + 0, FDT_MAGIC);
     PutBe32(out_ + 4, static_cast<uint32_t>(size_));
     PutBe32(out_ + 8, kStructOffset);
@@ -100,19 +142,16 @@ class FdtWriter {
     PutBe32(out_ + 16, kReserveMapOffset);
     PutBe32(out_ + 20, 17);  // version
     PutBe32(out_ + 24, 16);  // last compatible version
-    PutBe32(out_ + 32, static_cast<uint32_t>(strings_.size()));
+    PutBe32(out_ + 32, static_cast<uint32_t>(strings.size()));
     PutBe32(out_ + 36, static_cast<uint32_t>(struct_size));
     return 0;
   }
 
  private:
-  // The header, then the reserve map (its one entry, zero: the end) at 48.
-  static constexpr uint32_t kReserveMapOffset = 48, kStructOffset = 64;
   struct NameFixup {
     size_t at;    // the property's nameoff field
     int64_t off;  // from the end of the strings block
   };
-  static size_t Align(size_t n) { return (n + 3) & ~size_t{3}; }
   static void PutBe32(uint8_t* p, uint32_t v) {
     const uint32_t be = __builtin_bswap32(v);
     std::memcpy(p, &be, 4);
@@ -123,43 +162,16 @@ class FdtWriter {
     struct_ += n;
     return p;
   }
-  // libfdt's fdt_find_add_string_, remembered per name.
-  int64_t NameOffset(const char* name) {
-    auto it = offsets_.find(name);
-    if (it != offsets_.end()) return it->second;
-    const std::string n(name);
-    // Stored strings, newest first: the first with `n` as a suffix.
-    for (size_t at = 0; at < strings_.size();) {
-      const size_t len = std::strlen(strings_.data() + at);
-      if (len >= n.size() && strings_.compare(at + len - n.size(), n.size(), n) == 0) {
-        const int64_t off =
-            static_cast<int64_t>(at + len - n.size()) - static_cast<int64_t>(strings_.size());
-        offsets_.emplace(n, off);
-        return off;
-      }
-      at += len + 1;
-    }
-    strings_.insert(0, n.c_str(), n.size() + 1);
-    const int64_t off = -static_cast<int64_t>(strings_.size());
-    // A name kept before that the new string ends with is now found there.
-    for (auto& [kept, kept_off] : offsets_)
-      if (kept.size() <= n.size() && n.compare(n.size() - kept.size(), kept.size(), kept) == 0)
-        kept_off = off + static_cast<int64_t>(n.size() - kept.size());
-    offsets_.emplace(n, off);
-    return off;
-  }
   uint8_t* out_;
   size_t size_;
   size_t struct_ = kStructOffset;  // where the structure block grows
-  std::string strings_;            // the strings block, newest string first
-  std::unordered_map<std::string, int64_t> offsets_;
+  FdtStrings strings_;
   std::vector<NameFixup> name_fixups_;
 };
 
-// Counts what FdtWriter would write, byte for byte as libfdt lays it out:
-// header and the empty reserve map (64 bytes), tags, 4-byte-aligned names and
-// values, FDT_END, and the strings block where a property name is stored once
-// unless it is already there (libfdt reuses any stored name it is a suffix of).
+// Counts what FdtWriter writes: header and the empty reserve map, tags,
+// 4-byte-aligned names and values, FDT_END, and the strings block
+// (FdtStrings, the same names stored the same way).
 class FdtSizer {
  public:
   int BeginNode(const char* name) {
@@ -172,7 +184,7 @@ class FdtSizer {
   }
   int Prop(const char* name, const void*, int len) {
     struct_ += 12 + Align(static_cast<size_t>(len));
-    AddName(name);
+    (void)strings_.Offset(name);
     return 0;
   }
   int PropString(const char* name, const char* v) {
@@ -185,26 +197,11 @@ class FdtSizer {
   int PropU32(const char* name, uint32_t) { return Prop(name, nullptr, 4); }
   int PropU64(const char* name, uint64_t) { return Prop(name, nullptr, 8); }
   // fdt_finish's totalsize: header + reserve map, structure + FDT_END, strings.
-  size_t total() const { return 64 + struct_ + 4 + strings_; }
+  size_t total() const { return kStructOffset + struct_ + 4 + strings_.block().size(); }
 
  private:
-  static size_t Align(size_t n) { return (n + 3) & ~size_t{3}; }
-  void AddName(const char* name) {
-    if (present_.count(name)) return;
-    const size_t len = std::strlen(name);
-    bool found = false;
-    for (const std::string& s : stored_)
-      found |= s.size() >= len && s.compare(s.size() - len, len, name) == 0;
-    if (!found) {
-      stored_.emplace_back(name);
-      strings_ += len + 1;
-    }
-    present_.emplace(name);
-  }
   size_t struct_ = 0;
-  size_t strings_ = 0;
-  std::vector<std::string> stored_;          // names in the strings block
-  std::unordered_set<std::string> present_;  // names found there (stored or as a suffix)
+  FdtStrings strings_;
 };
 
 size_t RecordsPerChunk(const TableSpec& spec) { return kChunkBytes / spec.record_size; }
