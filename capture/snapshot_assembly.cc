@@ -43,7 +43,8 @@ std::vector<size_t> CaptureOrder(const std::vector<SnapshotPart>& parts) {
 }  // namespace
 
 Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::vector<Vm> vms,
-                                  int threads, const std::string& meminfo_path) {
+                                  int threads, const std::string& meminfo_path,
+                                  std::optional<uint64_t>* hw_corrupted_kb_before) {
   Snapshot snap;
   snap.header = CurrentSnapshotHeader();
   // Each VMM's mappings once for the round, however many of its files it has.
@@ -93,6 +94,7 @@ Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::v
   // the count for itself, and sees the change.
   const Result<uint64_t> before = ReadHardwareCorruptedKb(meminfo_path);
   if (before.ok()) round_kb = *before;
+  if (hw_corrupted_kb_before) *hw_corrupted_kb_before = round_kb;
   capture_all();
   if (round_kb && !failed) {
     const Result<uint64_t> after = ReadHardwareCorruptedKb(meminfo_path);

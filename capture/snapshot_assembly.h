@@ -53,8 +53,12 @@ struct SnapshotPart {
 // first count (CaptureOptions::round_hw_corrupted_kb) instead of reading it
 // twice itself. If the second read fails or differs, every part is captured
 // again, reading the count for itself (its `progress` then runs twice).
+// `hw_corrupted_kb_before` (optional) gets the first count, read before any
+// part's pages, or nullopt when it could not be read: what a Freeze records
+// as its captures' count.
 Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::vector<Vm> vms,
-                                  int threads = 0, const std::string& meminfo_path = kProcMeminfo);
+                                  int threads = 0, const std::string& meminfo_path = kProcMeminfo,
+                                  std::optional<uint64_t>* hw_corrupted_kb_before = nullptr);
 
 }  // namespace khod
 

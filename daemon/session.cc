@@ -236,7 +236,8 @@ Result<std::unique_ptr<HandoverTransport>> Session::MakeTransport(v1::Transport 
 
 Result<Snapshot> Session::CaptureAll(const std::map<uint64_t, std::unique_ptr<GmemHandle>>& handles,
                                      bool final_capture, const Snapshot* frozen,
-                                     CaptureStats* stats) {
+                                     CaptureStats* stats,
+                                     std::optional<uint64_t>* hw_corrupted_kb_before) {
   std::vector<SnapshotPart> parts;
   for (const auto& a : record_.gmems()) {
     auto it = handles.find(a.token());
@@ -257,7 +258,8 @@ Result<Snapshot> Session::CaptureAll(const std::map<uint64_t, std::unique_ptr<Gm
     p.what = "capture gmem " + std::to_string(a.token());
     parts.push_back(std::move(p));
   }
-  Result<Snapshot> snap = AssembleSnapshot(parts, VmsOf(record_), opts_.capture_threads);
+  Result<Snapshot> snap = AssembleSnapshot(parts, VmsOf(record_), opts_.capture_threads,
+                                           kProcMeminfo, hw_corrupted_kb_before);
   if (snap.ok())
     for (const GuestMemfd& g : snap->gmems) extents_[g.token] = g.folios.size();
   return snap;
@@ -338,9 +340,10 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     // Made before anything is written: an unknown transport leaves PREPARED as it was.
     KHOD_ASSIGN_OR_RETURN(std::unique_ptr<HandoverTransport> t, MakeTransport(tkind, req.dir()));
     const int64_t t0 = NowNs();
-    // Before any page is read (capture/flag_reuse.h rule 4).
-    const Result<uint64_t> hw = ReadHardwareCorruptedKb();
-    KHOD_ASSIGN_OR_RETURN(Snapshot snap, CaptureAll(handles_, /*final_capture=*/true));
+    // Read by the round before any page (capture/flag_reuse.h rule 4).
+    std::optional<uint64_t> hw;
+    KHOD_ASSIGN_OR_RETURN(Snapshot snap,
+                          CaptureAll(handles_, /*final_capture=*/true, nullptr, nullptr, &hw));
     for (const auto& g : snap.gmems)
       for (const auto& r : g.restructures)
         if (r.in_progress)
@@ -362,7 +365,7 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     record_.set_frozen_blob(file);
     record_.set_frozen_blob_bytes(blob.size());
     record_.set_frozen_blob_xxh3(XXH3_64bits(blob.data(), blob.size()));
-    if (hw.ok())
+    if (hw)
       record_.set_freeze_hardware_corrupted_kb(*hw);
     else
       record_.clear_freeze_hardware_corrupted_kb();

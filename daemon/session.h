@@ -155,10 +155,12 @@ class Session {
   // session leaves the restore): sources read their own mappings again.
   void ReleaseMappingHolder();
   // `frozen` (Verify): each gmem's frozen capture, which its folio flags
-  // may be carried over from (capture/flag_reuse.h).
+  // may be carried over from (capture/flag_reuse.h). `hw_corrupted_kb_before`
+  // (Freeze): HardwareCorrupted as read before any page (AssembleSnapshot).
   Result<Snapshot> CaptureAll(const std::map<uint64_t, std::unique_ptr<GmemHandle>>& handles,
                               bool final_capture, const Snapshot* frozen = nullptr,
-                              CaptureStats* stats = nullptr);
+                              CaptureStats* stats = nullptr,
+                              std::optional<uint64_t>* hw_corrupted_kb_before = nullptr);
   Status CheckPhase(std::initializer_list<v1::Phase> allowed, const char* op) const;
   Result<std::unique_ptr<HandoverTransport>> MakeTransport(v1::Transport t, const std::string& dir);
   Status WriteBlob(const std::string& kind, const std::string& blob, std::string* file);

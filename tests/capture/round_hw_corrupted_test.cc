@@ -226,6 +226,20 @@ TEST_P(RoundHwCorruptedTest, ACountThatMovesDuringTheRoundMakesItCaptureEveryFil
   ADD_FAILURE() << "the memory moved during every try";
 }
 
+// The count a round read before any page is what it reports (a Freeze
+// records it for Verify's carried flags); none when it could not be read.
+TEST_P(RoundHwCorruptedTest, TheRoundReportsTheCountItReadBeforeAnyPage) {
+  SetCorrupted(12);
+  std::vector<std::unique_ptr<KernelGmemSource>> sources = Sources();
+  std::vector<SnapshotPart> parts(sources.size());
+  for (size_t i = 0; i < sources.size(); ++i) parts[i].source = sources[i].get();
+  std::optional<uint64_t> before;
+  ASSERT_TRUE(AssembleSnapshot(parts, {}, 2, meminfo_, &before).ok());
+  EXPECT_EQ(before, std::optional<uint64_t>(12));
+  ASSERT_TRUE(AssembleSnapshot(parts, {}, 2, dir_.Join("no-meminfo"), &before).ok());
+  EXPECT_EQ(before, std::nullopt);
+}
+
 INSTANTIATE_TEST_SUITE_P(Kinds, RoundHwCorruptedTest,
                          ::testing::Values(Kind::kShmem, Kind::kGuestMemfd), KindName);
 
