@@ -78,18 +78,18 @@ Result<std::vector<FileMapping>> ReadFileMappings(pid_t pid, FileKey file, uint6
 Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey file,
                                                            uint64_t page_size) {
   const std::string proc = "/proc/" + std::to_string(pid);
-  Texts* texts;
+  Process* process;
   {
     std::lock_guard<std::mutex> l(mu_);
-    std::unique_ptr<Texts>& t = texts_[pid];
-    if (!t) t = std::make_unique<Texts>();
-    texts = t.get();
+    std::unique_ptr<Process>& p = processes_[pid];
+    if (!p) p = std::make_unique<Process>();
+    process = p.get();
   }
-  std::lock_guard<std::mutex> l(texts->mu);
-  if (texts->read) {
-    Result<std::vector<FileMapping>> mine = texts->parsed.Of(file, page_size);
+  std::lock_guard<std::mutex> l(process->mu);
+  if (process->parsed) {
+    Result<std::vector<FileMapping>> mine = process->parsed->Of(file, page_size);
     if (mine.ok() || mine.status().code() != Status::Code::kNotFound) return mine;
-    texts->read = false;  // changed since read: read again
+    process->parsed.reset();  // changed since read: read again
   }
   Status last;
   for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
@@ -102,10 +102,7 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
     ++reads_;
     KHOD_ASSIGN_OR_RETURN(ProcessMappings parsed, ProcessMappings::Parse(maps, *numa));
     Result<std::vector<FileMapping>> mine = parsed.Of(file, page_size);
-    if (mine.ok()) {
-      texts->parsed = std::move(parsed);
-      texts->read = true;
-    }
+    if (mine.ok()) process->parsed = std::move(parsed);
     if (mine.ok() || mine.status().code() != Status::Code::kNotFound) return mine;
     last = mine.status();
   }

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -89,13 +90,12 @@ class ProcessMappingsCache {
   int reads() const { return reads_; }
 
  private:
-  struct Texts {
-    std::mutex mu;  // held while the texts are read and parsed, or asked
-    bool read = false;
-    ProcessMappings parsed;
+  struct Process {
+    std::mutex mu;                          // held while its texts are read and parsed, or asked
+    std::optional<ProcessMappings> parsed;  // unset: not read yet, or to read again
   };
-  std::mutex mu_;  // guards texts_ itself
-  std::map<pid_t, std::unique_ptr<Texts>> texts_;
+  std::mutex mu_;  // guards processes_ itself
+  std::map<pid_t, std::unique_ptr<Process>> processes_;
   std::atomic<int> reads_{0};
 };
 
