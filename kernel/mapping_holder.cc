@@ -11,14 +11,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <fstream>
-#include <optional>
 #include <string>
-#include <string_view>
 #include <thread>
 
-#include "common/numbers.h"
+#include "common/status_macros.h"
 #include "kernel/held_mapping.h"
+#include "kernel/proc_stat.h"
 
 namespace khod {
 namespace {
@@ -80,29 +78,7 @@ Result<MappingHolder> MappingHolder::Spawn() {
 }
 
 Result<MappingHolder> MappingHolder::Adopt(pid_t pid) {
-  if (pid <= 0) return Status::InvalidArgument("mapping holder pid " + std::to_string(pid));
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!stat || !std::getline(stat, line))
-    return Status::NotFound("mapping holder pid " + std::to_string(pid) + " does not exist");
-  // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-  const size_t close = line.rfind(')');
-  // ") S PPID ...": the state letter and the parent's pid, a whole field.
-  const std::string_view after =
-      close == std::string::npos ? std::string_view() : std::string_view(line).substr(close + 1);
-  const std::optional<int> parsed_ppid = after.size() >= 4 && after[0] == ' ' && after[2] == ' '
-                                             ? ParseInt(after.substr(3, after.find(' ', 3) - 3))
-                                             : std::nullopt;
-  if (!parsed_ppid)
-    return Status::Corruption("cannot parse /proc/" + std::to_string(pid) + "/stat");
-  const char state = after[1];
-  const int ppid = *parsed_ppid;
-  if (ppid != ::getpid())
-    return Status::FailedPrecondition(
-        "pid " + std::to_string(pid) + " is not a mapping holder of this khod (its parent is " +
-        std::to_string(ppid) + ", not " + std::to_string(::getpid()) + ")");
-  if (state == 'Z')
-    return Status::NotFound("mapping holder pid " + std::to_string(pid) + " has exited");
+  KHOD_RETURN_IF_ERROR(CheckOwnLiveChild(pid, "mapping holder"));
   // Its address space is the old khod's, which exec left behind: nothing
   // changes its mappings any more (a spawned holder shares a running khod's).
   HeldMapping::FixedMappings(pid);

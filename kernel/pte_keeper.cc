@@ -7,6 +7,7 @@
 #include <spawn.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include "common/numbers.h"
 #include "common/status_macros.h"
 #include "common/text_lines.h"
+#include "kernel/proc_stat.h"
 
 namespace khod {
 
@@ -300,6 +302,32 @@ Result<PteKeeper> PteKeeper::Spawn(const std::vector<PteKeeperFile>& files) {
   if (!k.pagemap_.valid()) return Status::FromErrno("open " + pagemap, errno);
   return k;
 }
+
+Result<PteKeeper> PteKeeper::Adopt(pid_t pid, int control_fd) {
+  KHOD_RETURN_IF_ERROR(CheckOwnLiveChild(pid, "PTE keeper"));
+  struct stat st;
+  if (control_fd < 0 || ::fstat(control_fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+    return Status::InvalidArgument("PTE keeper control fd " + std::to_string(control_fd) +
+                                   " is not a socket");
+  int type = 0;
+  socklen_t len = sizeof(type);
+  if (::getsockopt(control_fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_SEQPACKET)
+    return Status::InvalidArgument("PTE keeper control fd " + std::to_string(control_fd) +
+                                   " is not a SOCK_SEQPACKET socket");
+  ::fcntl(control_fd, F_SETFD, FD_CLOEXEC);
+  PteKeeper k;
+  k.pid_ = pid;
+  k.control_ = UniqueFd(control_fd);
+  return k;
+}
+
+Status PteKeeper::PassAcrossExec() const {
+  if (::fcntl(control_.get(), F_SETFD, 0) < 0)
+    return Status::FromErrno("PTE keeper: clear close-on-exec", errno);
+  return Status::Ok();
+}
+
+void PteKeeper::KeepFromExec() const { ::fcntl(control_.get(), F_SETFD, FD_CLOEXEC); }
 
 Result<PteKeeperState> PteKeeper::State() const {
   if (pid_ <= 0) return Status::FailedPrecondition("no PTE keeper");

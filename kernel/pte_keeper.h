@@ -78,6 +78,11 @@ class PteKeeper {
   // waits idle (asleep, its state read back). A page it could not populate
   // (private, or gone since) is left unmapped there: NonPresent names it.
   static Result<PteKeeper> Spawn(const std::vector<PteKeeperFile>& files);
+  // New side of a reexec: the previous khod's keeper, `pid` (a child of this
+  // process: exec keeps children) with its control socket `control_fd`
+  // (kept open across the exec). Only held, to be released off the blackout;
+  // its mappings are not known here. Anything else is refused, naming what.
+  static Result<PteKeeper> Adopt(pid_t pid, int control_fd);
 
   pid_t pid() const { return pid_; }
   bool running() const { return pid_ > 0; }
@@ -85,6 +90,12 @@ class PteKeeper {
   uint64_t address(size_t i) const { return addresses_[i]; }
   size_t files() const { return addresses_.size(); }
   uint64_t populated_pages() const { return populated_; }
+  // The control socket, for a reexec to keep open across its exec (the
+  // keeper then outlives it: PassAcrossExec clears its close-on-exec flag,
+  // KeepFromExec sets it again if the exec failed).
+  int control_fd() const { return control_.get(); }
+  Status PassAcrossExec() const;
+  void KeepFromExec() const;
 
   // Its /proc/PID/status now.
   Result<PteKeeperState> State() const;
