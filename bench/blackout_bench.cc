@@ -70,6 +70,14 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+// Freeze's word on its change scans ("; change scan walked ... witnessed by
+// the PTE keeper"): which path the run measured.
+std::string WalkNoteOf(const std::string& freeze_message) {
+  const size_t at = freeze_message.find("; change scan walked");
+  if (at == std::string::npos) return "";
+  return freeze_message.substr(at, freeze_message.find(';', at + 1) - at);
+}
 constexpr uint64_t kGiB = uint64_t{1} << 30;
 
 // Through a mapping of the guest memory (a guest_memfd has no pread: ESPIPE),
@@ -203,12 +211,12 @@ bool Blackout(const KhodUnderTest& khod, const std::vector<AttachTarget>& target
   std::printf(
       "%s blackout %.1f ms = freeze call %.1f (capture+serialize %.1f) + until answering %.1f"
       " (stop %.1f, exec %.1f, open %.1f) + restore call %.1f + verify call %.1f (khod's verify "
-      "%.1f); %llu extents; %s\n",
+      "%.1f); %llu extents; %s%s\n",
       hash ? "hashed" : "PFNs", run->blackout_ms, run->freeze_ms, DurationOf(*st, v1::FROZEN) / 1e6,
       run->answering_ms, run->timeline.stop_nanos() / 1e6, run->timeline.exec_nanos() / 1e6,
       run->timeline.open_nanos() / 1e6, run->restore_ms, run->verify_ms,
       DurationOf(*st, v1::VERIFIED) / 1e6, static_cast<unsigned long long>(run->extents),
-      verdict.c_str());
+      verdict.c_str(), WalkNoteOf(fr->message()).c_str());
   k->Stop(SIGTERM);
   return true;
 }

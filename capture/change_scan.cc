@@ -60,6 +60,27 @@ Result<std::vector<PageSpan>> NonPresentPagesInShares(int pagemap_fd, uint64_t a
   return out.Take();
 }
 
+Result<std::vector<PageSpan>> NonPresentPagesWithin(int pagemap_fd, uint64_t addr, uint64_t total,
+                                                    const std::vector<PageSpan>& spans) {
+  const uint64_t page = static_cast<uint64_t>(::getpagesize());
+  SpanList out(/*join_gap=*/0);
+  for (const PageSpan& sp : spans) {
+    if (sp.first >= total) break;
+    const uint64_t count = std::min(sp.count, total - sp.first);
+    KHOD_ASSIGN_OR_RETURN(std::vector<PageSpan> part,
+                          NonPresentPages(pagemap_fd, addr + sp.first * page, count));
+    for (const PageSpan& p : part) out.Add(sp.first + p.first, p.count);
+  }
+  return out.Take();
+}
+
+uint64_t PagesWithin(uint64_t total, const std::vector<PageSpan>& spans) {
+  uint64_t n = 0;
+  for (const PageSpan& sp : spans)
+    if (sp.first < total) n += std::min(sp.count, total - sp.first);
+  return n;
+}
+
 Result<std::vector<PageSpan>> PagesToRescan(const FolioList& baseline, uint64_t total,
                                             const std::vector<PageSpan>& non_present,
                                             const PageWindowReader& reader, uint64_t join_gap) {

@@ -43,6 +43,15 @@ Result<std::vector<PageSpan>> NonPresentPagesInShares(int pagemap_fd, uint64_t a
                                                       uint64_t npages, int threads,
                                                       uint64_t min_share = 1ull << 16);
 
+// NonPresentPages of the pages of `spans` (sorted, in pages from `addr`)
+// below `total`, one scan per span: the walk a witness (capture/pte_witness.h)
+// leaves, of the pages it does not vouch for. The same spans as a scan of
+// all of [0, total) gives within them.
+Result<std::vector<PageSpan>> NonPresentPagesWithin(int pagemap_fd, uint64_t addr, uint64_t total,
+                                                    const std::vector<PageSpan>& spans);
+// How many pages of `spans` are below `total`.
+uint64_t PagesWithin(uint64_t total, const std::vector<PageSpan>& spans);
+
 // The pages of [0, total) to rescan, given the baseline's extents (file
 // order, order-0 folios) and the non-present pages of the mapping whose
 // continuity the caller vouches for, as sorted spans. Spans closer than

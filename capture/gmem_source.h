@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "capture/pte_witness.h"
 #include "common/status.h"
 #include "state/snapshot.h"
 
@@ -21,6 +22,10 @@ class ProcessMappingsCache;  // kernel/file_mappings.h
 struct CaptureStats {
   uint64_t flags_read = 0;     // pages whose folio flags were read from the kernel
   uint64_t flags_carried = 0;  // pages whose folio flags were carried over (flag_reuse.h)
+  // Change scans (capture/change_scan.h): pages whose PTEs were walked, and
+  // pages a witness vouched for instead (capture/pte_witness.h).
+  uint64_t pages_walked = 0;
+  uint64_t pages_witnessed = 0;
 };
 
 struct CaptureOptions {
@@ -44,6 +49,11 @@ struct CaptureOptions {
   // round reads once all its files are done and, if the count moved, captures
   // every file again without it. Unset: the source reads for itself.
   std::optional<uint64_t> round_hw_corrupted_kb;
+  // Set by a capture round when its witness (capture/pte_witness.h) held
+  // before any file's pages: a change scan takes the pages it witnesses as
+  // unchanged instead of walking their PTEs. The round checks it again after
+  // all files and, if it moved, captures every file again without it.
+  const PteWitness* witness = nullptr;
   // Called now and then with pages done / pages total (for a progress bar).
   std::function<void(uint64_t done, uint64_t total)> progress;
 };
@@ -71,6 +81,14 @@ class GmemSource {
   // and takes one file of each process before a second of any, so that
   // different processes are read at once rather than waited for.
   virtual int mappings_pid() const { return 0; }
+  // What a witness (capture/pte_witness.h) would keep of this file after
+  // `captured`, this source's last capture: the file and the pages it found.
+  // nullopt where a witness cannot stand in for a walk (memory that moves, no
+  // mapping of khod's own whose PTEs the rest is walked in).
+  virtual std::optional<PteWitness::File> WitnessFile(const GuestMemfd& captured) const {
+    (void)captured;
+    return std::nullopt;
+  }
 };
 
 }  // namespace khod

@@ -171,6 +171,7 @@ int KernelGmemSource::MaxThreads() const {
 Result<bool> KernelGmemSource::ScanChanges(const FlagBaseline& baseline, bool same_mapping,
                                            uint64_t total, uint64_t hw_kb,
                                            const HwCorruptedCount& hw_count,
+                                           const std::vector<PageSpan>* unwitnessed,
                                            const std::function<void(uint64_t)>& progress,
                                            FolioExtentBuilder* out, BuddyScanCounts* counts) {
   auto no = [&](const char* why) {
@@ -196,8 +197,13 @@ Result<bool> KernelGmemSource::ScanChanges(const FlagBaseline& baseline, bool sa
   if (hw_kb != baseline.hw_corrupted_kb()) return no("HardwareCorrupted changed");
   const int pagemap = held_ ? held_->pagemap_fd() : frames_->pagemap_fd();
   const uint64_t address = held_ ? held_->address() : reinterpret_cast<uint64_t>(mapping_.data());
+  // With a witness, only the pages it does not vouch for are walked; the
+  // rest stayed mapped in the keeper since before the baseline read them.
   Result<std::vector<PageSpan>> non_present =
-      NonPresentPagesInShares(pagemap, address, total, MaxThreads());
+      unwitnessed ? NonPresentPagesWithin(pagemap, address, total, *unwitnessed)
+                  : NonPresentPagesInShares(pagemap, address, total, MaxThreads());
+  pages_walked_ = unwitnessed ? PagesWithin(total, *unwitnessed) : total;
+  pages_witnessed_ = total - pages_walked_;
   if (!non_present.ok()) {
     if (non_present.status().code() == Status::Code::kUnsupported)
       return no("no PAGEMAP_SCAN in this kernel");
@@ -425,7 +431,16 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
   flags_read_ = flags_carried_ = 0;
   matched_baseline_ = changes_only_ = false;
   pages_rescanned_ = 0;
+  pages_walked_ = pages_witnessed_ = 0;
   changes_note_.clear();
+  // The witness stands for the baseline only if that was captured under it
+  // (after it started) and this file is one of its own.
+  const uint64_t witness_serial = opts.witness ? opts.witness->serial() : 0;
+  const std::vector<PageSpan>* unwitnessed =
+      opts.witness && !opts.frozen && had_last && last_witness_serial_ == witness_serial
+          ? opts.witness->Unwitnessed(
+                FileKey{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)})
+          : nullptr;
 
   // The mapping the baseline was read through, if this capture keeps it.
   const uint8_t* mapped_before = mapping_.data();
@@ -457,7 +472,7 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
     threads_used_ = buddy_.ThreadsFor(total, MaxThreads());
     // A baseline is set only where `hw` was read.
     Result<bool> changes = ScanChanges(baseline, same_mapping, total, hw.ok() ? *hw : 0, hw_count,
-                                       progress, &builder, &counts);
+                                       unwitnessed, progress, &builder, &counts);
     if (!changes.ok()) return changes.status().WithContext(Describe());
     if (!*changes) {
       Status s = buddy_.Scan(WindowReader(), baseline, total, expected_extents, try_match, hw_count,
@@ -496,6 +511,8 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
   if (opts.stats) {
     opts.stats->flags_read += flags_read_;
     opts.stats->flags_carried += flags_carried_;
+    opts.stats->pages_walked += pages_walked_;
+    opts.stats->pages_witnessed += pages_witnessed_;
   }
   // Verify's capture is no baseline: the VMM takes the memory back after it,
   // and keeping it would cost a copy of every extent (fresh memory after a
@@ -504,9 +521,31 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
     // A capture that matched its baseline (last_folios_ here) is equal to it.
     if (!matched_baseline_) last_folios_ = out->folios;
     last_hw_kb_ = *hw;
+    last_witness_serial_ = witness_serial;
     have_last_ = true;
   }
   return Status::Ok();
+}
+
+std::optional<PteWitness::File> KernelGmemSource::WitnessFile(const GuestMemfd& captured) const {
+  // Memory that moves keeps its PTEs at a new PFN; without khod's own mapping
+  // (a holder's) the unwitnessed rest would be walked elsewhere.
+  if (identity_.kind != FileKind::kGuestMemfd || !GmemInitSharedSeen() || held_ || !mapping_.data())
+    return std::nullopt;
+  struct stat st;
+  if (::fstat(fd_.get(), &st) < 0) return std::nullopt;
+  PteWitness::File f;
+  f.key = FileKey{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+  f.fd = fd_.get();
+  f.size = captured.size;
+  for (const FolioExtent& e : captured.folios) {
+    if (e.first_pfn == kPfnUnknown) continue;
+    if (!f.pages.empty() && f.pages.back().end() == e.first_index)
+      f.pages.back().count += e.end_index() - e.first_index;
+    else
+      f.pages.push_back(PageSpan{e.first_index, e.end_index() - e.first_index});
+  }
+  return f;
 }
 
 }  // namespace khod

@@ -77,6 +77,9 @@ class KernelGmemSource : public GmemSource {
   void StartWarmUp() override;
   void UsePagesMappedBy(int pid) override;
   int mappings_pid() const override { return vmm_pid_; }
+  // A guest_memfd mapped shared in khod's own mapping: the pages `captured`
+  // has (capture/pte_witness.h).
+  std::optional<PteWitness::File> WitnessFile(const GuestMemfd& captured) const override;
   // Where the last capture's PFNs came from, for messages: "own mapping", or
   // "pid 12's mapping at 0x7f..." (+ "N pages populated here"), and how many
   // pages' folio flags were read or carried over (capture/flag_reuse.h).
@@ -93,6 +96,10 @@ class KernelGmemSource : public GmemSource {
   bool changes_only() const { return changes_only_; }
   uint64_t pages_rescanned() const { return pages_rescanned_; }
   const std::string& changes_note() const { return changes_note_; }
+  // Pages whose PTEs the last change scan walked (PAGEMAP_SCAN): all of the
+  // file, or with a witness only those it does not witness.
+  uint64_t pages_walked() const { return pages_walked_; }
+  uint64_t pages_witnessed() const { return pages_witnessed_; }
   // The threads the last buddy-backed capture scanned with.
   int threads_used() const { return threads_used_; }
 
@@ -119,8 +126,11 @@ class KernelGmemSource : public GmemSource {
   int MaxThreads() const;
   // `hw_kb`: HardwareCorrupted as the capture read it before any page;
   // `hw`: where the count after every page comes from.
+  // `unwitnessed`: with a witness that stands for this file's baseline, the
+  // pages it does not witness (only those are walked); nullptr: none.
   Result<bool> ScanChanges(const FlagBaseline& baseline, bool same_mapping, uint64_t total,
                            uint64_t hw_kb, const HwCorruptedCount& hw,
+                           const std::vector<PageSpan>* unwitnessed,
                            const std::function<void(uint64_t)>& progress, FolioExtentBuilder* out,
                            BuddyScanCounts* counts);
   Status WarmUp();
@@ -155,10 +165,14 @@ class KernelGmemSource : public GmemSource {
   FolioList last_folios_;
   uint64_t last_hw_kb_ = 0;
   bool have_last_ = false;
+  // The serial of the witness the last capture was made under (0: none): a
+  // witness stands for a baseline captured after it started.
+  uint64_t last_witness_serial_ = 0;
   uint64_t flags_read_ = 0, flags_carried_ = 0;
   bool matched_baseline_ = false;  // the last capture was the baseline's extents (MatchBaseline)
   bool changes_only_ = false;
   uint64_t pages_rescanned_ = 0;
+  uint64_t pages_walked_ = 0, pages_witnessed_ = 0;
   std::string changes_note_;
   int threads_used_ = 0;
 };

@@ -44,7 +44,8 @@ std::vector<size_t> CaptureOrder(const std::vector<SnapshotPart>& parts) {
 
 Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::vector<Vm> vms,
                                   int threads, const std::string& meminfo_path,
-                                  std::optional<uint64_t>* hw_corrupted_kb_before) {
+                                  std::optional<uint64_t>* hw_corrupted_kb_before,
+                                  const PteWitness* witness) {
   Snapshot snap;
   snap.header = CurrentSnapshotHeader();
   // Each VMM's mappings once for the round, however many of its files it has.
@@ -58,6 +59,8 @@ Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::v
   std::atomic<bool> failed{false};
   // Rule 4's count for this capture of every part (unset: each reads its own).
   std::optional<uint64_t> round_kb;
+  // The witness for this capture of every part, if it held before any page.
+  const PteWitness* round_witness = nullptr;
   // Once one part fails, those not taken yet are left, as one thread would
   // leave them; a part never taken keeps an Ok result and is never returned.
   auto capture_next = [&](int) -> Status {
@@ -73,6 +76,7 @@ Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::v
           p.options.progress(done, total);
         };
       options.round_hw_corrupted_kb = round_kb;
+      options.witness = round_witness;
       results[i] = p.source->Capture(options, &gmems[i]);
       if (!results[i].ok()) failed = true;
     }
@@ -92,16 +96,28 @@ Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::v
   // them, not twice a part (capture/flag_reuse.h rule 4, in a round). Where
   // it moved or cannot be read after, every part is captured again reading
   // the count for itself, and sees the change.
+  // The witness likewise (capture/pte_witness.h): where it no longer holds
+  // after all parts, a page it vouched for may have been unmapped during the
+  // round, and every part is captured again walking its page tables.
   const Result<uint64_t> before = ReadHardwareCorruptedKb(meminfo_path);
   if (before.ok()) round_kb = *before;
   if (hw_corrupted_kb_before) *hw_corrupted_kb_before = round_kb;
+  if (witness && witness->Holds()) round_witness = witness;
   capture_all();
-  if (round_kb && !failed) {
-    const Result<uint64_t> after = ReadHardwareCorruptedKb(meminfo_path);
-    if (!after.ok() || *after != *round_kb) {
-      round_kb.reset();
-      capture_all();
+  if ((round_kb || round_witness) && !failed) {
+    bool again = false;
+    if (round_kb) {
+      const Result<uint64_t> after = ReadHardwareCorruptedKb(meminfo_path);
+      if (!after.ok() || *after != *round_kb) {
+        round_kb.reset();
+        again = true;
+      }
     }
+    if (round_witness && !round_witness->Holds()) {
+      round_witness = nullptr;
+      again = true;
+    }
+    if (again) capture_all();
   }
   for (size_t i = 0; i < parts.size(); ++i) {
     const SnapshotPart& p = parts[i];
@@ -109,6 +125,8 @@ Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::v
     if (p.options.stats) {
       p.options.stats->flags_read += stats[i].flags_read;
       p.options.stats->flags_carried += stats[i].flags_carried;
+      p.options.stats->pages_walked += stats[i].pages_walked;
+      p.options.stats->pages_witnessed += stats[i].pages_witnessed;
     }
     GuestMemfd& g = gmems[i];
     if (p.identity) {

@@ -56,9 +56,16 @@ struct SnapshotPart {
 // `hw_corrupted_kb_before` (optional) gets the first count, read before any
 // part's pages, or nullopt when it could not be read: what a Freeze records
 // as its captures' count.
+//
+// `witness` (optional, capture/pte_witness.h) is asked whether it holds once
+// before any part and once after all of them; the parts get it
+// (CaptureOptions::witness) only if it held before, and if it no longer
+// holds after, every part is captured again without it (with the
+// HardwareCorrupted redo, one redo for both).
 Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::vector<Vm> vms,
                                   int threads = 0, const std::string& meminfo_path = kProcMeminfo,
-                                  std::optional<uint64_t>* hw_corrupted_kb_before = nullptr);
+                                  std::optional<uint64_t>* hw_corrupted_kb_before = nullptr,
+                                  const PteWitness* witness = nullptr);
 
 }  // namespace khod
 

@@ -57,6 +57,7 @@ struct Flags {
   int listen_fd = -1;
   int lock_fd = -1;         // the state dir's lock, held by the previous khod (reexec)
   int mapping_holder = -1;  // the previous khod's (reexec)
+  int pte_keeper = -1, pte_keeper_fd = -1;  // the previous khod's (reexec)
   std::optional<ReexecMarks> reexec_marks;  // the previous khod's stamps (reexec)
   std::string luo_device = "/dev/liveupdate";
   std::string debugfs = kDefaultDebugfsRoot;  // where KHO's incoming tree is read
@@ -105,6 +106,7 @@ const std::vector<FlagSpec>& KhodFlagSpecs() {
       {"--listen-fd", true},
       {"--lock-fd", true},
       {"--mapping-holder", true},
+      {"--pte-keeper", true},
       {"--reexec-timing", true},
   };
   return kSpecs;
@@ -217,6 +219,21 @@ bool ParseKhodFlags(int argc, char** argv, Flags* f, std::string* err) {
     }
     f->mapping_holder = *pid;
   }
+  if (p.Has("--pte-keeper")) {
+    // PID:FD, the previous khod's keeper and its control socket.
+    const std::string v = p.Get("--pte-keeper");
+    const size_t colon = v.find(':');
+    Result<int> pid = ParseFdNumber("--pte-keeper pid", v.substr(0, colon));  // same rule
+    Result<int> fd = colon == std::string::npos
+                         ? Result<int>(Status::InvalidArgument("--pte-keeper wants PID:FD"))
+                         : ParseFdNumber("--pte-keeper fd", v.substr(colon + 1));
+    if (!pid.ok() || !fd.ok()) {
+      *err = (!pid.ok() ? pid : fd).status().message();
+      return false;
+    }
+    f->pte_keeper = *pid;
+    f->pte_keeper_fd = *fd;
+  }
   if (p.Has("--reexec-timing")) {
     Result<ReexecMarks> m = ParseReexecTiming(p.Get("--reexec-timing"));
     if (!m.ok()) {
@@ -317,6 +334,8 @@ int main(int argc, char** argv) {
   so.corrupt_handover_blob = flags.corrupt_blob;
   so.adopted = adopted;
   so.mapping_holder = flags.mapping_holder;
+  so.pte_keeper = flags.pte_keeper;
+  so.pte_keeper_fd = flags.pte_keeper_fd;
   so.capture_threads = flags.capture_threads;
   so.luo_device_path = flags.luo_device;
   so.debugfs_root = flags.debugfs;

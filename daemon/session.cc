@@ -39,6 +39,15 @@ BlobFormat ToBlobFormat(v1::BlobFormat f) {
   return f == v1::PROTO ? BlobFormat::kProto : BlobFormat::kFdt;
 }
 
+// What Freeze's change scans walked, for its reply: "" when none ran.
+std::string WalkNote(const CaptureStats& s) {
+  if (s.pages_walked + s.pages_witnessed == 0) return "";
+  return "; change scan walked the PTEs of " + std::to_string(s.pages_walked) + " pages" +
+         (s.pages_witnessed
+              ? ", " + std::to_string(s.pages_witnessed) + " witnessed by the PTE keeper"
+              : "");
+}
+
 }  // namespace
 
 int64_t Session::NowNs() {
@@ -87,6 +96,12 @@ Result<std::unique_ptr<Session>> Session::Open(SessionOptions opts, GmemOpener* 
       s->recovery_ += "; " + s->holder_note_;
       KHOD_RETURN_IF_ERROR(s->Persist());  // Status shows what the last write covers
     }
+  }
+  if (s->opts_.pte_keeper > 0) {
+    // Held only so that its teardown comes after Verify, as the holder's.
+    Result<PteKeeper> k = PteKeeper::Adopt(s->opts_.pte_keeper, s->opts_.pte_keeper_fd);
+    if (k.ok() && s->record_.phase() == v1::HANDED_OVER) s->previous_keeper_ = std::move(*k);
+    if (!k.ok()) s->recovery_ += "; PTE keeper not held: " + k.status().message();
   }
   s->StartReadAhead();
   s->StartWarmUps();
@@ -166,6 +181,7 @@ void Session::ReleaseSessionHolds() {
   received_ahead_ = false;
   read_ahead_done_.reset();
   ReleaseMappingHolder();
+  witness_.reset();
   restored_.clear();
   warming_.clear();
 }
@@ -259,7 +275,7 @@ Result<Snapshot> Session::CaptureAll(const std::map<uint64_t, std::unique_ptr<Gm
     parts.push_back(std::move(p));
   }
   Result<Snapshot> snap = AssembleSnapshot(parts, VmsOf(record_), opts_.capture_threads,
-                                           kProcMeminfo, hw_corrupted_kb_before);
+                                           kProcMeminfo, hw_corrupted_kb_before, witness_.get());
   if (snap.ok())
     for (const GuestMemfd& g : snap->gmems) extents_[g.token] = g.folios.size();
   return snap;
@@ -275,6 +291,12 @@ Result<v1::PhaseReply> Session::Prepare() {
   KHOD_RETURN_IF_ERROR(CheckDeclared(record_, AttachedSizes(), "Prepare"));
   const int64_t t0 = NowNs();
   KHOD_ASSIGN_OR_RETURN(Snapshot snap, CaptureAll(handles_, /*final_capture=*/false));
+  // Freeze's baseline is captured under the witness, which maps the pages
+  // just found (capture/pte_witness.h); without one, the first capture is it.
+  const std::string witness_note = StartWitness(snap);
+  if (witness_) {
+    KHOD_ASSIGN_OR_RETURN(snap, CaptureAll(handles_, /*final_capture=*/false));
+  }
   // KHO cannot split a preserved folio: restructuring must be settled now.
   for (const auto& g : snap.gmems)
     for (const auto& r : g.restructures)
@@ -306,8 +328,26 @@ Result<v1::PhaseReply> Session::Prepare() {
   v1::PhaseReply r;
   r.set_phase(v1::PREPARED);
   r.set_message("prepared " + std::to_string(snap.gmems.size()) + " gmems, blob " +
-                HumanBytes(blob.size()));
+                HumanBytes(blob.size()) + witness_note);
   return r;
+}
+
+std::string Session::StartWitness(const Snapshot& snap) {
+  witness_.reset();  // a new Prepare: the pages to keep are this one's
+  std::vector<PteWitness::File> files;
+  for (const GuestMemfd& g : snap.gmems) {
+    auto it = handles_.find(g.token);
+    if (it == handles_.end() || !it->second->source) continue;
+    if (std::optional<PteWitness::File> f = it->second->source->WitnessFile(g))
+      files.push_back(std::move(*f));
+  }
+  if (files.empty()) return "";
+  Result<std::unique_ptr<PteWitness>> w = PteWitness::Start(files);
+  if (!w.ok()) return "; no PTE keeper (" + w.status().message() + "): Freeze walks page tables";
+  witness_ = std::move(*w);
+  return "; PTE keeper pid " + std::to_string(witness_->pid()) + " maps " +
+         std::to_string(witness_->pages_mapped()) + " pages of " + std::to_string(files.size()) +
+         " guest_memfds";
 }
 
 Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
@@ -342,8 +382,9 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     const int64_t t0 = NowNs();
     // Read by the round before any page (capture/flag_reuse.h rule 4).
     std::optional<uint64_t> hw;
+    CaptureStats stats;
     KHOD_ASSIGN_OR_RETURN(Snapshot snap,
-                          CaptureAll(handles_, /*final_capture=*/true, nullptr, nullptr, &hw));
+                          CaptureAll(handles_, /*final_capture=*/true, nullptr, &stats, &hw));
     for (const auto& g : snap.gmems)
       for (const auto& r : g.restructures)
         if (r.in_progress)
@@ -417,12 +458,17 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     reply.set_message("frozen " + std::to_string(frozen_.gmems.size()) + " gmems, " +
                       v1::BlobFormat_Name(fmt) + " blob " +
                       HumanBytes(record_.frozen_blob_bytes()) + ", handed over by " + t->name() +
-                      " with " + std::to_string(pkg.fds.size()) + " fds");
+                      " with " + std::to_string(pkg.fds.size()) + " fds" + WalkNote(stats));
     const std::vector<std::string> medium_args = t->ExecArguments();
     if (!medium_args.empty()) {
       exec_argv.push_back(opts_.self_binary);
       for (const auto& a : opts_.exec_args) exec_argv.push_back(a);
       for (const auto& a : medium_args) exec_argv.push_back(a);
+      // The keeper outlives the exec, so its address space is torn down after
+      // Verify, not while the new khod starts (as the mapping holder's).
+      if (witness_ && witness_->keeper().PassAcrossExec().ok())
+        exec_argv.push_back("--pte-keeper=" + std::to_string(witness_->pid()) + ":" +
+                            std::to_string(witness_->keeper().control_fd()));
       reply.set_message(reply.message() + "; khod re-executes " + exec_argv[0]);
     }
     transport_ = std::move(t);

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "capture/pte_witness.h"
 #include "common/safe_file.h"
 #include "common/status.h"
 #include "daemon/caller_access.h"
@@ -35,6 +36,7 @@
 #include "handover/reexec_transport.h"
 #include "handover/transport.h"
 #include "kernel/mapping_holder.h"
+#include "kernel/pte_keeper.h"
 #include "proto/khod.pb.h"
 #include "restore/gmem_opener.h"
 #include "restore/gmem_restore.h"
@@ -64,6 +66,10 @@ struct SessionOptions {
   // pid of the previous khod's mapping holder (reexec; kernel/mapping_holder.h):
   // Verify reads PFNs from its page tables, then it is released.
   int mapping_holder = -1;
+  // The previous khod's PTE keeper and its control socket (reexec;
+  // kernel/pte_keeper.h): held until Verify, then released.
+  int pte_keeper = -1;
+  int pte_keeper_fd = -1;
   // Threads a capture round may use (khod --capture-threads): the files of a
   // round are captured that many at once (capture/snapshot_assembly.h), each
   // kernel source using as many itself. 0: the CPUs of khod's affinity mask.
@@ -154,6 +160,9 @@ class Session {
   // Lets the previous khod's address space go (after Verify, or when the
   // session leaves the restore): sources read their own mappings again.
   void ReleaseMappingHolder();
+  // Starts witness_ over the files of `snap` that can have one (Prepare);
+  // returns what to tell the caller of it.
+  std::string StartWitness(const Snapshot& snap);
   // `frozen` (Verify): each gmem's frozen capture, which its folio flags
   // may be carried over from (capture/flag_reuse.h). `hw_corrupted_kb_before`
   // (Freeze): HardwareCorrupted as read before any page (AssembleSnapshot).
@@ -206,9 +215,13 @@ class Session {
   std::optional<ReceivedHandover> received_;
   std::unique_ptr<LuoDevice> own_luo_device_;
   Snapshot frozen_;
-  std::string kho_incoming_;  // StatusReply.kho_incoming
-  MappingHolder holder_;      // the previous khod's address space, until Verify
-  std::string holder_note_;   // what became of --mapping-holder, for Restore's reply
+  std::string kho_incoming_;   // StatusReply.kho_incoming
+  MappingHolder holder_;       // the previous khod's address space, until Verify
+  PteKeeper previous_keeper_;  // the previous khod's PTE keeper, until Verify
+  // From Prepare until the session ends or the reexec hands its keeper on:
+  // what spares Freeze's change scan its page-table walk (capture/pte_witness.h).
+  std::unique_ptr<PteWitness> witness_;
+  std::string holder_note_;  // what became of --mapping-holder, for Restore's reply
   // Blob files no record names any more, deleted after the next durable write.
   std::vector<std::string> orphans_;
   // Room for Freeze's blob, written through at Prepare while the guests

@@ -26,18 +26,13 @@
 #include "kernel/pagemap.h"
 #include "tests/support/fixture.h"
 #include "tests/support/own_pagemap.h"
+#include "tests/support/pfns_visible.h"
 #include "tests/support/test_guest_memfd.h"
 
 namespace khod {
 namespace {
 
 constexpr uint64_t kPage = 4096;
-
-bool PfnsVisible() {
-  if (::geteuid() != 0) return false;
-  auto r = PageFrameReader::Open();
-  return r.ok() && r->kpageflags_readable();
-}
 
 class CaptureChangesTest : public ::testing::Test {
  protected:

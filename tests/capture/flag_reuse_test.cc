@@ -21,6 +21,7 @@
 #include "kernel/pagemap.h"
 #include "tests/support/fixture.h"
 #include "tests/support/own_pagemap.h"
+#include "tests/support/pfns_visible.h"
 
 namespace khod {
 namespace {
@@ -215,12 +216,6 @@ TEST(HardwareCorruptedTest, ReadsTheLineOrZero) {
 }
 
 // ---- on real memfds ---------------------------------------------------------
-
-bool PfnsVisible() {
-  if (::geteuid() != 0) return false;
-  auto r = PageFrameReader::Open();
-  return r.ok() && r->kpageflags_readable();
-}
 
 // The folio flags of each page as kpageflags says now, through a mapping of
 // this test's own (0xff: not mapped).

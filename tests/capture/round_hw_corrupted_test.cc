@@ -24,6 +24,7 @@
 #include "capture/snapshot_assembly.h"
 #include "kernel/pagemap.h"
 #include "tests/support/fixture.h"
+#include "tests/support/pfns_visible.h"
 #include "tests/support/test_guest_memfd.h"
 
 namespace khod {
@@ -31,12 +32,6 @@ namespace {
 
 constexpr uint64_t kPage = 4096, kPages = 256;
 constexpr int kFiles = 4;
-
-bool PfnsVisible() {
-  if (::geteuid() != 0) return false;
-  auto r = PageFrameReader::Open();
-  return r.ok() && r->kpageflags_readable();
-}
 
 // The opens of one file, seen by inotify from now on.
 class OpenCounter {
