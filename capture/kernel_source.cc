@@ -434,13 +434,17 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
   pages_walked_ = pages_witnessed_ = 0;
   changes_note_.clear();
   // The witness stands for the baseline only if that was captured under it
-  // (after it started) and this file is one of its own.
+  // (after it started) and this file is one of its own. Verify's baseline is
+  // the frozen capture: a witness the previous khod handed on stands for it
+  // (it started at Prepare, before Freeze).
   const uint64_t witness_serial = opts.witness ? opts.witness->serial() : 0;
+  const bool witness_stands =
+      opts.witness && (opts.frozen ? opts.witness->covers_frozen()
+                                   : had_last && last_witness_serial_ == witness_serial);
   const std::vector<PageSpan>* unwitnessed =
-      opts.witness && !opts.frozen && had_last && last_witness_serial_ == witness_serial
-          ? opts.witness->Unwitnessed(
-                FileKey{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)})
-          : nullptr;
+      witness_stands ? opts.witness->Unwitnessed(FileKey{static_cast<uint64_t>(st.st_dev),
+                                                         static_cast<uint64_t>(st.st_ino)})
+                     : nullptr;
 
   // The mapping the baseline was read through, if this capture keeps it.
   const uint8_t* mapped_before = mapping_.data();

@@ -36,7 +36,30 @@ Result<std::unique_ptr<PteWitness>> PteWitness::Start(const std::vector<File>& f
   return w;
 }
 
+PteWitness::Description PteWitness::Describe() const {
+  Description d;
+  d.state = state_;
+  for (const auto& [key, spans] : unwitnessed_)
+    d.files.push_back({FileKey{key.first, key.second}, spans});
+  return d;
+}
+
+std::unique_ptr<PteWitness> PteWitness::Adopt(PteKeeper keeper, std::optional<Description> d) {
+  std::unique_ptr<PteWitness> w(new PteWitness());
+  w->keeper_ = std::move(keeper);
+  w->serial_ = g_next_serial++;
+  w->described_ = d.has_value();
+  w->covers_frozen_ = d.has_value();
+  if (d) {
+    w->state_ = d->state;
+    for (FileSpans& f : d->files)
+      w->unwitnessed_[{f.key.dev, f.key.inode}] = std::move(f.unwitnessed);
+  }
+  return w;
+}
+
 bool PteWitness::Holds() const {
+  if (!described_) return false;
   const Result<PteKeeperState> now = keeper_.State();
   return now.ok() && *now == state_;
 }

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -48,6 +49,23 @@ class PteWitness {
   // it does not map; Busy if the keeper's state moved while they were read.
   static Result<std::unique_ptr<PteWitness>> Start(const std::vector<File>& files);
 
+  // What the witness knows, as a reexec hands it on (daemon/pte_witness_handoff.h).
+  struct FileSpans {
+    FileKey key;
+    std::vector<PageSpan> unwitnessed;
+  };
+  struct Description {
+    PteKeeperState state;
+    std::vector<FileSpans> files;
+  };
+  Description Describe() const;
+  // New side of a reexec: the previous khod's keeper, adopted, and what its
+  // witness knew. Such a witness stands for the frozen capture (Freeze's,
+  // made after the witness started: covers_frozen). Without a description
+  // the keeper is only held: the witness never holds.
+  static std::unique_ptr<PteWitness> Adopt(PteKeeper keeper, std::optional<Description> d);
+  bool covers_frozen() const { return covers_frozen_; }
+
   // Whether the keeper is in the state it started in (one /proc read).
   bool Holds() const;
   // The pages of [0, total) of `key` the witness says nothing of, sorted;
@@ -66,6 +84,8 @@ class PteWitness {
   PteKeeper keeper_;
   PteKeeperState state_;
   uint64_t serial_ = 0;
+  bool described_ = true;       // false: an adopted keeper with no description
+  bool covers_frozen_ = false;  // adopted with a description
   std::map<std::pair<uint64_t, uint64_t>, std::vector<PageSpan>> unwitnessed_;
 };
 

@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -57,7 +58,7 @@ struct Flags {
   int listen_fd = -1;
   int lock_fd = -1;         // the state dir's lock, held by the previous khod (reexec)
   int mapping_holder = -1;  // the previous khod's (reexec)
-  int pte_keeper = -1, pte_keeper_fd = -1;  // the previous khod's (reexec)
+  int pte_keeper = -1, pte_keeper_fd = -1, pte_witness_fd = -1;  // the previous khod's (reexec)
   std::optional<ReexecMarks> reexec_marks;  // the previous khod's stamps (reexec)
   std::string luo_device = "/dev/liveupdate";
   std::string debugfs = kDefaultDebugfsRoot;  // where KHO's incoming tree is read
@@ -220,19 +221,27 @@ bool ParseKhodFlags(int argc, char** argv, Flags* f, std::string* err) {
     f->mapping_holder = *pid;
   }
   if (p.Has("--pte-keeper")) {
-    // PID:FD, the previous khod's keeper and its control socket.
+    // PID:FD[:W], the previous khod's keeper, its control socket and the
+    // memfd describing its witness; each by the fd number rule.
     const std::string v = p.Get("--pte-keeper");
-    const size_t colon = v.find(':');
-    Result<int> pid = ParseFdNumber("--pte-keeper pid", v.substr(0, colon));  // same rule
-    Result<int> fd = colon == std::string::npos
-                         ? Result<int>(Status::InvalidArgument("--pte-keeper wants PID:FD"))
-                         : ParseFdNumber("--pte-keeper fd", v.substr(colon + 1));
-    if (!pid.ok() || !fd.ok()) {
-      *err = (!pid.ok() ? pid : fd).status().message();
+    std::vector<int> n;
+    for (size_t at = 0; at <= v.size() && n.size() < 4;) {
+      const size_t colon = std::min(v.find(':', at), v.size());
+      Result<int> x = ParseFdNumber("--pte-keeper", v.substr(at, colon - at));
+      if (!x.ok()) {
+        *err = x.status().message();
+        return false;
+      }
+      n.push_back(*x);
+      at = colon + 1;
+    }
+    if (n.size() < 2 || n.size() > 3) {
+      *err = "--pte-keeper wants PID:FD or PID:FD:W, not '" + v + "'";
       return false;
     }
-    f->pte_keeper = *pid;
-    f->pte_keeper_fd = *fd;
+    f->pte_keeper = n[0];
+    f->pte_keeper_fd = n[1];
+    f->pte_witness_fd = n.size() == 3 ? n[2] : -1;
   }
   if (p.Has("--reexec-timing")) {
     Result<ReexecMarks> m = ParseReexecTiming(p.Get("--reexec-timing"));
@@ -336,6 +345,7 @@ int main(int argc, char** argv) {
   so.mapping_holder = flags.mapping_holder;
   so.pte_keeper = flags.pte_keeper;
   so.pte_keeper_fd = flags.pte_keeper_fd;
+  so.pte_witness_fd = flags.pte_witness_fd;
   so.capture_threads = flags.capture_threads;
   so.luo_device_path = flags.luo_device;
   so.debugfs_root = flags.debugfs;

@@ -13,6 +13,7 @@
 #include "common/bytes.h"
 #include "common/file_read.h"
 #include "common/status_macros.h"
+#include "daemon/pte_witness_handoff.h"
 #include "daemon/record_file.h"
 #include "daemon/session_declarations.h"
 #include "daemon/session_phase.h"
@@ -98,10 +99,13 @@ Result<std::unique_ptr<Session>> Session::Open(SessionOptions opts, GmemOpener* 
     }
   }
   if (s->opts_.pte_keeper > 0) {
-    // Held only so that its teardown comes after Verify, as the holder's.
-    Result<PteKeeper> k = PteKeeper::Adopt(s->opts_.pte_keeper, s->opts_.pte_keeper_fd);
-    if (k.ok() && s->record_.phase() == v1::HANDED_OVER) s->previous_keeper_ = std::move(*k);
-    if (!k.ok()) s->recovery_ += "; PTE keeper not held: " + k.status().message();
+    // Its teardown, as the holder's, comes after Verify, which it spares a walk.
+    std::string note;
+    Result<std::unique_ptr<PteWitness>> w = AdoptWitnessHandoff(
+        s->opts_.pte_keeper, s->opts_.pte_keeper_fd, s->opts_.pte_witness_fd, &note);
+    if (w.ok() && s->record_.phase() == v1::HANDED_OVER) s->previous_witness_ = std::move(*w);
+    if (!w.ok()) note = w.status().message();
+    if (!note.empty()) s->recovery_ += "; PTE keeper not used: " + note;
   }
   s->StartReadAhead();
   s->StartWarmUps();
@@ -274,8 +278,10 @@ Result<Snapshot> Session::CaptureAll(const std::map<uint64_t, std::unique_ptr<Gm
     p.what = "capture gmem " + std::to_string(a.token());
     parts.push_back(std::move(p));
   }
+  // Verify (a frozen capture to compare with) has the previous khod's witness.
+  const PteWitness* witness = frozen ? previous_witness_.get() : witness_.get();
   Result<Snapshot> snap = AssembleSnapshot(parts, VmsOf(record_), opts_.capture_threads,
-                                           kProcMeminfo, hw_corrupted_kb_before, witness_.get());
+                                           kProcMeminfo, hw_corrupted_kb_before, witness);
   if (snap.ok())
     for (const GuestMemfd& g : snap->gmems) extents_[g.token] = g.folios.size();
   return snap;
@@ -466,9 +472,17 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
       for (const auto& a : medium_args) exec_argv.push_back(a);
       // The keeper outlives the exec, so its address space is torn down after
       // Verify, not while the new khod starts (as the mapping holder's).
-      if (witness_ && witness_->keeper().PassAcrossExec().ok())
-        exec_argv.push_back("--pte-keeper=" + std::to_string(witness_->pid()) + ":" +
-                            std::to_string(witness_->keeper().control_fd()));
+      // What it witnesses goes with it, for Verify (daemon/pte_witness_handoff.h).
+      if (witness_ && witness_->keeper().PassAcrossExec().ok()) {
+        std::string arg = "--pte-keeper=" + std::to_string(witness_->pid()) + ":" +
+                          std::to_string(witness_->keeper().control_fd());
+        Result<UniqueFd> h = WriteWitnessHandoff(*witness_);
+        if (h.ok() && ::fcntl(h->get(), F_SETFD, 0) == 0) {
+          witness_handoff_ = std::move(*h);
+          arg += ":" + std::to_string(witness_handoff_.get());
+        }
+        exec_argv.push_back(arg);
+      }
       reply.set_message(reply.message() + "; khod re-executes " + exec_argv[0]);
     }
     transport_ = std::move(t);
@@ -511,6 +525,7 @@ Result<v1::VerifyReply> Session::Verify() {
   // the new side re-declares (here, the record) must be the same.
   RestoreVerdict v = VerifyRestored(frozen_, *now);
   v.counts.real_flags_carried = stats.flags_carried;
+  v.counts.real_pages_witnessed = stats.pages_witnessed;
   v1::VerifyReply reply;
   FillVerifyReply(v.diff, v.counts, &reply);
   const v1::SessionRecord before = record_;

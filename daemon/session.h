@@ -36,7 +36,6 @@
 #include "handover/reexec_transport.h"
 #include "handover/transport.h"
 #include "kernel/mapping_holder.h"
-#include "kernel/pte_keeper.h"
 #include "proto/khod.pb.h"
 #include "restore/gmem_opener.h"
 #include "restore/gmem_restore.h"
@@ -66,10 +65,12 @@ struct SessionOptions {
   // pid of the previous khod's mapping holder (reexec; kernel/mapping_holder.h):
   // Verify reads PFNs from its page tables, then it is released.
   int mapping_holder = -1;
-  // The previous khod's PTE keeper and its control socket (reexec;
-  // kernel/pte_keeper.h): held until Verify, then released.
+  // The previous khod's PTE keeper, its control socket and the memfd that
+  // describes its witness (reexec; daemon/pte_witness_handoff.h): Verify
+  // walks only what it does not witness, then it is released. -1: none.
   int pte_keeper = -1;
   int pte_keeper_fd = -1;
+  int pte_witness_fd = -1;
   // Threads a capture round may use (khod --capture-threads): the files of a
   // round are captured that many at once (capture/snapshot_assembly.h), each
   // kernel source using as many itself. 0: the CPUs of khod's affinity mask.
@@ -215,9 +216,12 @@ class Session {
   std::optional<ReceivedHandover> received_;
   std::unique_ptr<LuoDevice> own_luo_device_;
   Snapshot frozen_;
-  std::string kho_incoming_;   // StatusReply.kho_incoming
-  MappingHolder holder_;       // the previous khod's address space, until Verify
-  PteKeeper previous_keeper_;  // the previous khod's PTE keeper, until Verify
+  std::string kho_incoming_;  // StatusReply.kho_incoming
+  MappingHolder holder_;      // the previous khod's address space, until Verify
+  // The previous khod's witness (its keeper adopted), until Verify.
+  std::unique_ptr<PteWitness> previous_witness_;
+  // The memfd describing witness_ for the next khod, from Freeze to the exec.
+  UniqueFd witness_handoff_;
   // From Prepare until the session ends or the reexec hands its keeper on:
   // what spares Freeze's change scan its page-table walk (capture/pte_witness.h).
   std::unique_ptr<PteWitness> witness_;

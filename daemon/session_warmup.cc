@@ -52,7 +52,7 @@ void Session::StartReadAhead() {
 }
 
 void Session::ReleaseMappingHolder() {
-  previous_keeper_.Release();  // the previous khod's other address space
+  previous_witness_.reset();  // the previous khod's keeper: its address space too
   if (!holder_.held()) return;
   for (auto& kv : restored_)
     if (kv.second->source) kv.second->source->UsePagesMappedBy(-1);

@@ -73,6 +73,9 @@ std::string VerifyCountsText(const VerifyCounts& c, bool equal) {
     if (c.real_flags_carried)
       s += " (folio flags of " + std::to_string(c.real_flags_carried) +
            " pages carried from Freeze, mapped at the same PFN since)";
+    if (c.real_pages_witnessed)
+      s += " (" + std::to_string(c.real_pages_witnessed) +
+           " pages vouched for by the PTE keeper, not walked)";
   }
   if (c.model_pages || c.model_hashes) {
     s += "; MODEL: " + std::to_string(c.model_pages) + " pages";

@@ -24,6 +24,8 @@ struct VerifyCounts {
   // Of real_pfns, pages whose folio flags were carried over from Freeze, not
   // read again: still mapped at the same PFN since (capture/flag_reuse.h).
   uint64_t real_flags_carried = 0;
+  // Pages a PTE keeper vouched for instead of a page-table walk (capture/pte_witness.h).
+  uint64_t real_pages_witnessed = 0;
   // gmems of MODEL (or synthetic) provenance: the model's frames.
   uint64_t model_pages = 0;
   uint64_t model_hashes = 0;

@@ -1,0 +1,115 @@
+#include "daemon/pte_witness_handoff.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/file_read.h"
+#include "common/status_macros.h"
+#include "daemon/session_record.pb.h"
+
+namespace khod {
+
+namespace {
+// A description of a witness over thousands of files with fragmented holes
+// stays far below this; anything larger is not one.
+constexpr uint64_t kMaxHandoffBytes = uint64_t{64} << 20;
+}  // namespace
+
+Result<UniqueFd> WriteWitnessHandoff(const PteWitness& w) {
+  const PteWitness::Description d = w.Describe();
+  v1::PteWitnessHandoff h;
+  h.set_state(static_cast<uint32_t>(static_cast<unsigned char>(d.state.state)));
+  h.set_rss_file_kb(d.state.rss_file_kb);
+  h.set_context_switches(d.state.context_switches);
+  for (const PteWitness::FileSpans& f : d.files) {
+    v1::PteWitnessFile* out = h.add_files();
+    out->set_dev(f.key.dev);
+    out->set_inode(f.key.inode);
+    for (const PageSpan& s : f.unwitnessed) {
+      out->add_unwitnessed(s.first);
+      out->add_unwitnessed(s.count);
+    }
+  }
+  std::string bytes;
+  if (!h.SerializeToString(&bytes)) return Status::Internal("PTE witness handoff: serialize");
+  UniqueFd fd(::memfd_create("khod-pte-witness", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!fd.valid()) return Status::FromErrno("memfd_create(pte witness)", errno);
+  for (size_t at = 0; at < bytes.size();) {
+    const ssize_t n = ::write(fd.get(), bytes.data() + at, bytes.size() - at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Status::FromErrno("write pte witness memfd", errno);
+    at += static_cast<size_t>(n);
+  }
+  if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0)
+    return Status::FromErrno("seal pte witness memfd", errno);
+  return fd;
+}
+
+namespace {
+
+Result<PteWitness::Description> ReadHandoff(int fd) {
+  struct stat st;
+  if (::fstat(fd, &st) < 0) return Status::FromErrno("fstat PTE witness handoff", errno);
+  if (!S_ISREG(st.st_mode))
+    return Status::InvalidArgument("PTE witness handoff fd " + std::to_string(fd) +
+                                   " is not a regular file");
+  FileReadOptions o;
+  o.max_bytes = kMaxHandoffBytes;
+  o.too_large_why = "not a PTE witness handoff";
+  KHOD_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFd(fd, "PTE witness handoff", o));
+  v1::PteWitnessHandoff h;
+  if (!h.ParseFromString(bytes))
+    return Status::Corruption("PTE witness handoff: not a PteWitnessHandoff message");
+  if (h.state() == 0 || h.state() > 127)
+    return Status::Corruption("PTE witness handoff: no keeper state letter");
+  PteWitness::Description d;
+  d.state.state = static_cast<char>(h.state());
+  d.state.rss_file_kb = h.rss_file_kb();
+  d.state.context_switches = h.context_switches();
+  for (const v1::PteWitnessFile& f : h.files()) {
+    if (f.unwitnessed_size() % 2 != 0)
+      return Status::Corruption("PTE witness handoff: an odd number of span numbers");
+    PteWitness::FileSpans out;
+    out.key = FileKey{f.dev(), f.inode()};
+    uint64_t end = 0;
+    for (int i = 0; i < f.unwitnessed_size(); i += 2) {
+      const PageSpan s{f.unwitnessed(i), f.unwitnessed(i + 1)};
+      if (s.count == 0 || s.first < end || s.first + s.count < s.first)
+        return Status::Corruption("PTE witness handoff: spans not sorted, empty or overflowing");
+      end = s.end();
+      out.unwitnessed.push_back(s);
+    }
+    d.files.push_back(std::move(out));
+  }
+  return d;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PteWitness>> AdoptWitnessHandoff(pid_t keeper_pid, int control_fd,
+                                                        int handoff_fd, std::string* note) {
+  // Both fds are this khod's from here: closed unless kept (a keeper whose
+  // control socket closes exits).
+  UniqueFd handoff(handoff_fd), control(control_fd);
+  KHOD_ASSIGN_OR_RETURN(PteKeeper keeper, PteKeeper::Adopt(keeper_pid, control.get()));
+  (void)control.release();  // the keeper's now
+  std::optional<PteWitness::Description> d;
+  if (handoff.valid()) {
+    Result<PteWitness::Description> read = ReadHandoff(handoff.get());
+    if (read.ok())
+      d = std::move(*read);
+    else
+      *note = read.status().message();
+  }
+  return PteWitness::Adopt(std::move(keeper), std::move(d));
+}
+
+}  // namespace khod
