@@ -55,12 +55,14 @@ Result<UniqueFd> WriteWitnessHandoff(const PteWitness& w) {
 
 namespace {
 
+// Closes `fd` once it is a regular file (a memfd): anything else is left as it is.
 Result<PteWitness::Description> ReadHandoff(int fd) {
   struct stat st;
   if (::fstat(fd, &st) < 0) return Status::FromErrno("fstat PTE witness handoff", errno);
   if (!S_ISREG(st.st_mode))
     return Status::InvalidArgument("PTE witness handoff fd " + std::to_string(fd) +
                                    " is not a regular file");
+  const UniqueFd owned(fd);
   FileReadOptions o;
   o.max_bytes = kMaxHandoffBytes;
   o.too_large_why = "not a PTE witness handoff";
@@ -96,19 +98,15 @@ Result<PteWitness::Description> ReadHandoff(int fd) {
 
 Result<std::unique_ptr<PteWitness>> AdoptWitnessHandoff(pid_t keeper_pid, int control_fd,
                                                         int handoff_fd, std::string* note) {
-  // Both fds are this khod's from here: closed unless kept (a keeper whose
-  // control socket closes exits).
-  UniqueFd handoff(handoff_fd), control(control_fd);
-  KHOD_ASSIGN_OR_RETURN(PteKeeper keeper, PteKeeper::Adopt(keeper_pid, control.get()));
-  (void)control.release();  // the keeper's now
   std::optional<PteWitness::Description> d;
-  if (handoff.valid()) {
-    Result<PteWitness::Description> read = ReadHandoff(handoff.get());
+  if (handoff_fd >= 0) {
+    Result<PteWitness::Description> read = ReadHandoff(handoff_fd);
     if (read.ok())
       d = std::move(*read);
     else
       *note = read.status().message();
   }
+  KHOD_ASSIGN_OR_RETURN(PteKeeper keeper, PteKeeper::Adopt(keeper_pid, control_fd));
   return PteWitness::Adopt(std::move(keeper), std::move(d));
 }
 

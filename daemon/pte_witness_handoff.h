@@ -24,8 +24,10 @@ namespace khod {
 Result<UniqueFd> WriteWitnessHandoff(const PteWitness& w);
 
 // New side: the previous khod's keeper `keeper_pid` (this process's child)
-// with its control socket, and what `handoff_fd` says of it. Both fds are
-// taken: closed on any error (the keeper, its socket closed, exits).
+// with its control socket, and what `handoff_fd` says of it. Each fd is
+// taken (kept or closed: a keeper whose socket closes exits) only once it is
+// what it should be, a SOCK_SEQPACKET socket and a regular file: an fd that
+// is not is not this call's to close.
 // Without a handoff (-1) or with one that cannot be read, the keeper is only
 // held (a witness that never holds); the error is in `note`.
 Result<std::unique_ptr<PteWitness>> AdoptWitnessHandoff(pid_t keeper_pid, int control_fd,

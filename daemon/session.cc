@@ -104,8 +104,11 @@ Result<std::unique_ptr<Session>> Session::Open(SessionOptions opts, GmemOpener* 
     Result<std::unique_ptr<PteWitness>> w = AdoptWitnessHandoff(
         s->opts_.pte_keeper, s->opts_.pte_keeper_fd, s->opts_.pte_witness_fd, &note);
     if (w.ok() && s->record_.phase() == v1::HANDED_OVER) s->previous_witness_ = std::move(*w);
-    if (!w.ok()) note = w.status().message();
-    if (!note.empty()) s->recovery_ += "; PTE keeper not used: " + note;
+    if (!w.ok()) note += (note.empty() ? "" : "; ") + w.status().message();
+    if (!note.empty()) {
+      s->recovery_ += "; PTE keeper not used: " + note;
+      KHOD_RETURN_IF_ERROR(s->Persist());  // Status shows what the last write covers
+    }
   }
   s->StartReadAhead();
   s->StartWarmUps();

@@ -304,7 +304,6 @@ Result<PteKeeper> PteKeeper::Spawn(const std::vector<PteKeeperFile>& files) {
 }
 
 Result<PteKeeper> PteKeeper::Adopt(pid_t pid, int control_fd) {
-  KHOD_RETURN_IF_ERROR(CheckOwnLiveChild(pid, "PTE keeper"));
   struct stat st;
   if (control_fd < 0 || ::fstat(control_fd, &st) < 0 || !S_ISSOCK(st.st_mode))
     return Status::InvalidArgument("PTE keeper control fd " + std::to_string(control_fd) +
@@ -314,10 +313,12 @@ Result<PteKeeper> PteKeeper::Adopt(pid_t pid, int control_fd) {
   if (::getsockopt(control_fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_SEQPACKET)
     return Status::InvalidArgument("PTE keeper control fd " + std::to_string(control_fd) +
                                    " is not a SOCK_SEQPACKET socket");
+  UniqueFd control(control_fd);  // a keeper's control socket: ours, kept or closed
   ::fcntl(control_fd, F_SETFD, FD_CLOEXEC);
+  KHOD_RETURN_IF_ERROR(CheckOwnLiveChild(pid, "PTE keeper"));
   PteKeeper k;
   k.pid_ = pid;
-  k.control_ = UniqueFd(control_fd);
+  k.control_ = std::move(control);
   return k;
 }
 

@@ -82,6 +82,8 @@ class PteKeeper {
   // process: exec keeps children) with its control socket `control_fd`
   // (kept open across the exec). Only held, to be released off the blackout;
   // its mappings are not known here. Anything else is refused, naming what.
+  // `control_fd` is taken (closed on error) only once it is a SOCK_SEQPACKET
+  // socket: an fd that is not one is not this call's to close.
   static Result<PteKeeper> Adopt(pid_t pid, int control_fd);
 
   pid_t pid() const { return pid_; }

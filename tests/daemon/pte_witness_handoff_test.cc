@@ -99,15 +99,21 @@ TEST_F(PteWitnessHandoffTest, AHandoffThatIsNotOneIsRefusedByName) {
     EXPECT_FALSE((*w)->Holds()) << c.says;
     EXPECT_FALSE((*w)->covers_frozen());
   }
+  // The pipe was not the call's to close; the memfds were.
+  EXPECT_EQ(::fcntl(p[0], F_GETFD), 0) << "the pipe was closed";
+  ::close(p[0]);
 }
 
 TEST_F(PteWitnessHandoffTest, AControlFdThatIsNotTheKeepersIsRefused) {
   std::string note;
+  const int not_a_socket = ::dup(memfd_.fd());
   Result<std::unique_ptr<PteWitness>> w =
-      AdoptWitnessHandoff(witness_->pid(), ::dup(memfd_.fd()), -1, &note);
+      AdoptWitnessHandoff(witness_->pid(), not_a_socket, -1, &note);
   ASSERT_FALSE(w.ok());
   EXPECT_NE(w.status().message().find("is not a socket"), std::string::npos)
       << w.status().message();
+  EXPECT_GE(::fcntl(not_a_socket, F_GETFD), 0) << "an fd that is no keeper's was closed";
+  ::close(not_a_socket);
   w = AdoptWitnessHandoff(::getpid(), ::dup(witness_->keeper().control_fd()), -1, &note);
   ASSERT_FALSE(w.ok());
   EXPECT_NE(w.status().message().find("is not a PTE keeper of this khod"), std::string::npos)

@@ -204,6 +204,20 @@ TEST_F(TakeBackTest, AMappingHolderThatIsNotKhodsChildIsIgnoredAndSaidSo) {
   EXPECT_EQ(::kill(1, 0), 0);  // never signalled
 }
 
+// --pte-keeper names fds of this process: one that is not what it should be
+// is refused by name and left alone (khod's stdin, here), khod serves on.
+TEST_F(TakeBackTest, APteKeeperArgumentThatIsNotOneIsIgnoredAndSaidSo) {
+  ChildProcess k = Start("reexec", "--pte-keeper=1:0:0");
+  KhodClient c(Socket());
+  Result<v1::StatusReply> s = c.GetStatus();
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_NE(s->recovery().find("PTE keeper not used: PTE witness handoff fd 0 is not a regular "
+                               "file; PTE keeper control fd 0 is not a socket"),
+            std::string::npos)
+      << s->recovery();
+  EXPECT_EQ(::kill(1, 0), 0);  // never signalled
+}
+
 TEST_F(TakeBackTest, BadRebuildOfferRestoresNothingAndALaterRestoreWorks) {
   TestMemfd guest = PatternMemfd();
   const int memfd = guest.fd();
