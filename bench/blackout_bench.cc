@@ -121,6 +121,10 @@ struct BlackoutRun {
   // Client side, summing to the blackout: the Freeze call, its reply -> the
   // new khod answering, the Restore call, the Verify call.
   double blackout_ms = 0, freeze_ms = 0, answering_ms = 0, restore_ms = 0, verify_ms = 0;
+  // khod's own timing of its work in Freeze (capture and serialization) and
+  // in Verify (capture and compare): the part of the blackout that can grow
+  // with the guest, without the process restart and the calls around it.
+  double khod_work_ms = 0;
   uint64_t extents = 0;
   v1::ReexecTimeline timeline;
 };
@@ -204,6 +208,7 @@ bool Blackout(const KhodUnderTest& khod, const std::vector<AttachTarget>& target
   run->answering_ms = Ms(t1 - t_reply);
   run->restore_ms = Ms(t_restored - t1);
   run->verify_ms = Ms(t2 - t_restored);
+  run->khod_work_ms = (DurationOf(*st, v1::FROZEN) + DurationOf(*st, v1::VERIFIED)) / 1e6;
   run->timeline = st->reexec_timeline();
   for (const auto& g : st->gmems()) run->extents += g.folio_extents();
   std::string verdict = FormatVerify(*vr);
@@ -231,6 +236,7 @@ double Median(std::vector<double> v) {
 // The medians of a set of runs.
 struct Medians {
   double blackout = 0, min_blackout = 0, freeze = 0, answering = 0, restore = 0, verify = 0;
+  double khod_work = 0;
 };
 
 Medians MediansOf(const std::vector<BlackoutRun>& runs) {
@@ -245,6 +251,7 @@ Medians MediansOf(const std::vector<BlackoutRun>& runs) {
   m.answering = med(&BlackoutRun::answering_ms);
   m.restore = med(&BlackoutRun::restore_ms);
   m.verify = med(&BlackoutRun::verify_ms);
+  m.khod_work = med(&BlackoutRun::khod_work_ms);
   m.min_blackout = runs.empty() ? 0 : runs[0].blackout_ms;
   for (const BlackoutRun& r : runs) m.min_blackout = std::min(m.min_blackout, r.blackout_ms);
   return m;
@@ -316,6 +323,13 @@ void PrintScaling(const std::vector<SizeResult>& rs, int threads) {
       Slope(x, ys(&Medians::restore)), Slope(x, ys(&Medians::answering)));
   if (threads > 0)
     std::printf("; blackout x threads = %.2f ms per GiB per core (target <= 0.5)", slope * threads);
+  // The blackout's fixed steps (the exec, gRPC, fsyncs) vary between runs by
+  // more than a small slope: khod's own work is given apart.
+  const double work_slope = Slope(x, ys(&Medians::khod_work));
+  std::printf(
+      "\n  khod's own work in Freeze and Verify (medians %.1f -> %.1f ms): slope %.2f ms per GiB",
+      lo->plain.khod_work, hi->plain.khod_work, work_slope);
+  if (threads > 0) std::printf(", x threads = %.2f ms per GiB per core", work_slope * threads);
   std::printf(
       "\n  %llu GiB / %llu GiB: blackout %.2fx (target <= 1.25x): %s, freeze call %.2fx, "
       "verify call %.2fx\n",
