@@ -9,8 +9,11 @@
 // proof: a plain read of the same memory at memory bandwidth, beside XXH3 of
 // it, on 1 thread and on every CPU. Then the slope in ms per GiB (least
 // squares over the series) and the 8-GiB / 2-GiB ratio (target <= 1.25x) of
-// blackout, Freeze and Verify, per --capture-threads value. Then a 1 TiB
-// MODEL guest: freeze <= 50 ms, restore + verify <= 100 ms.
+// blackout, Freeze and Verify, per --capture-threads value, and of khod's
+// own work in them. A series of two sizes or more with --no-hash (and no
+// --compare or --fragment) holds every size's guest at once and takes the
+// runs in turn across the sizes. Then a 1 TiB MODEL guest: freeze <= 50 ms,
+// restore + verify <= 100 ms.
 //
 // --vmms V --gmems-per-vmm G: instead, for each --gib total, V VMM processes
 // (bench/vmm_stand_in, one VM each) holding G guest memory files each, against
@@ -216,12 +219,12 @@ bool Blackout(const KhodUnderTest& khod, const std::vector<AttachTarget>& target
   std::printf(
       "%s blackout %.1f ms = freeze call %.1f (capture+serialize %.1f) + until answering %.1f"
       " (stop %.1f, exec %.1f, open %.1f) + restore call %.1f + verify call %.1f (khod's verify "
-      "%.1f); %llu extents; %s%s\n",
+      "%.1f); %llu extents; Prepare before it %.1f ms; %s%s\n",
       hash ? "hashed" : "PFNs", run->blackout_ms, run->freeze_ms, DurationOf(*st, v1::FROZEN) / 1e6,
       run->answering_ms, run->timeline.stop_nanos() / 1e6, run->timeline.exec_nanos() / 1e6,
       run->timeline.open_nanos() / 1e6, run->restore_ms, run->verify_ms,
       DurationOf(*st, v1::VERIFIED) / 1e6, static_cast<unsigned long long>(run->extents),
-      verdict.c_str(), WalkNoteOf(fr->message()).c_str());
+      DurationOf(*st, v1::PREPARED) / 1e6, verdict.c_str(), WalkNoteOf(fr->message()).c_str());
   k->Stop(SIGTERM);
   return true;
 }
@@ -640,6 +643,83 @@ bool MeasureModel(const std::string& khod_bin, const std::string& dir) {
   return true;
 }
 
+// A series without contents, --compare or --fragment: every size's guest is
+// made, populated and copied first, then the runs are taken in turn across
+// the sizes (2, 8, 2, 8, ... GiB) for each thread count, so that the
+// machine's drift during a series falls on every size alike and the ratio
+// compares sizes, not moments (figures on this VM move between minutes).
+bool MeasureSeriesInterleaved(const Options& o, const std::string& dir,
+                              std::vector<SizeResult>* out) {
+  struct Size {
+    uint64_t gib = 0;
+    GuestMemory guest;
+    Mapping kept;  // this process is the guests' VMM
+    double copy_ms = 0;
+    std::vector<AttachTarget> targets;
+  };
+  uint64_t total = 0;
+  for (uint64_t gib : o.gib) total += gib * kGiB;
+  std::printf("== guests of every size at once, runs taken in turn across the sizes\n");
+  if (!EnoughMemory(total)) return true;
+  std::vector<std::unique_ptr<Size>> sizes;
+  for (uint64_t gib : o.gib) {
+    auto z = std::make_unique<Size>();
+    z->gib = gib;
+    Result<GuestMemory> guest = MakeGuestMemory(gib * kGiB);
+    if (!guest.ok()) {
+      std::printf("guest memory: %s\n", guest.status().ToString().c_str());
+      return false;
+    }
+    z->guest = std::move(*guest);
+    const int memfd = z->guest.fds[0].get();
+    const auto t_pop = Clock::now();
+    if (Status st = Populate(memfd, gib * kGiB, 1, o.vmm_keeps_mapping ? &z->kept : nullptr);
+        !st.ok()) {
+      std::printf("populate: %s\n", st.ToString().c_str());
+      return false;
+    }
+    z->copy_ms = CopyOutAndIn(memfd, gib * kGiB, o.copy_dir);
+    if (z->copy_ms < 0) {
+      std::printf("cannot map the guest memory to copy it\n");
+      return false;
+    }
+    std::printf(
+        "  %llu GiB: %s%s, every page written in %.0f ms; copy out + in (%s, fsync) %.1f ms\n",
+        static_cast<unsigned long long>(gib), z->guest.what.c_str(),
+        o.vmm_keeps_mapping ? ", kept mapped by its VMM (this bench)" : "",
+        Ms(Clock::now() - t_pop), o.copy_dir.c_str(), z->copy_ms);
+    z->targets = {{::getpid(), memfd, z->guest.flags, "guest"}};
+    sizes.push_back(std::move(z));
+  }
+  for (int threads : o.threads) {
+    const KhodUnderTest khod{o.khod_bin, threads};
+    std::vector<std::vector<BlackoutRun>> runs(sizes.size());
+    for (int i = 0; i < o.runs; ++i)
+      for (size_t k = 0; k < sizes.size(); ++k) {
+        const std::string gib = std::to_string(sizes[k]->gib);
+        if (!RunSet(khod, sizes[k]->targets, 1,
+                    dir + "/" + gib + "g-t" + std::to_string(threads) + "-" + std::to_string(i),
+                    gib + " GiB, " + ThreadsText(threads), &runs[k]))
+          return false;
+      }
+    for (size_t k = 0; k < sizes.size(); ++k) {
+      SizeResult r;
+      r.gib = sizes[k]->gib;
+      r.threads = threads;
+      r.copy_ms = sizes[k]->copy_ms;
+      r.plain = MediansOf(runs[k]);
+      std::printf(
+          "  %llu GiB, %s: blackout median %.1f ms (min %.1f) = %.3f%% of copy (target <= 1%%): "
+          "%s; freeze call %.1f, verify call %.1f\n",
+          static_cast<unsigned long long>(r.gib), ThreadsText(threads).c_str(), r.plain.blackout,
+          r.plain.min_blackout, 100 * r.plain.blackout / r.copy_ms,
+          r.plain.blackout <= r.copy_ms / 100 ? "MET" : "NOT MET", r.plain.freeze, r.plain.verify);
+      out->push_back(r);
+    }
+  }
+  return true;
+}
+
 // /proc/loadavg's first three fields: figures taken while others run are
 // inflated by waiting for a core, and say so.
 std::string LoadAverage() {
@@ -660,7 +740,10 @@ int Run(const Options& o) {
     for (uint64_t gib : o.gib) ok = ok && MeasureManyVms(o, gib, dir);
   } else {
     std::vector<SizeResult> results;
-    for (uint64_t gib : o.gib) ok = ok && MeasureSize(o, gib, dir, &results);
+    if (o.gib.size() > 1 && !o.hash && o.compare_bin.empty() && o.fragment == 0)
+      ok = MeasureSeriesInterleaved(o, dir, &results);
+    else
+      for (uint64_t gib : o.gib) ok = ok && MeasureSize(o, gib, dir, &results);
     if (ok) {
       std::printf("== summary\n");
       for (const SizeResult& r : results) {
