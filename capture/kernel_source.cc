@@ -534,7 +534,9 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
 std::optional<PteWitness::File> KernelGmemSource::WitnessFile(const GuestMemfd& captured) const {
   // Memory that moves keeps its PTEs at a new PFN; without khod's own mapping
   // (a holder's) the unwitnessed rest would be walked elsewhere.
-  if (identity_.kind != FileKind::kGuestMemfd || !GmemInitSharedSeen() || held_ || !mapping_.data())
+  // An empty file has nothing to witness (and nothing to map).
+  if (identity_.kind != FileKind::kGuestMemfd || !GmemInitSharedSeen() || held_ ||
+      !mapping_.data() || captured.size == 0)
     return std::nullopt;
   struct stat st;
   if (::fstat(fd_.get(), &st) < 0) return std::nullopt;

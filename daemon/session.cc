@@ -189,6 +189,7 @@ void Session::ReleaseSessionHolds() {
   read_ahead_done_.reset();
   ReleaseMappingHolder();
   witness_.reset();
+  witness_handoff_.reset();
   restored_.clear();
   warming_.clear();
 }
@@ -343,6 +344,7 @@ Result<v1::PhaseReply> Session::Prepare() {
 
 std::string Session::StartWitness(const Snapshot& snap) {
   witness_.reset();  // a new Prepare: the pages to keep are this one's
+  witness_handoff_.reset();
   std::vector<PteWitness::File> files;
   for (const GuestMemfd& g : snap.gmems) {
     auto it = handles_.find(g.token);
@@ -354,6 +356,8 @@ std::string Session::StartWitness(const Snapshot& snap) {
   Result<std::unique_ptr<PteWitness>> w = PteWitness::Start(files);
   if (!w.ok()) return "; no PTE keeper (" + w.status().message() + "): Freeze walks page tables";
   witness_ = std::move(*w);
+  // What a reexec hands on of it is fixed now: written here, not in the blackout.
+  if (Result<UniqueFd> h = WriteWitnessHandoff(*witness_); h.ok()) witness_handoff_ = std::move(*h);
   return "; PTE keeper pid " + std::to_string(witness_->pid()) + " maps " +
          std::to_string(witness_->pages_mapped()) + " pages of " + std::to_string(files.size()) +
          " guest_memfds";
@@ -479,11 +483,8 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
       if (witness_ && witness_->keeper().PassAcrossExec().ok()) {
         std::string arg = "--pte-keeper=" + std::to_string(witness_->pid()) + ":" +
                           std::to_string(witness_->keeper().control_fd());
-        Result<UniqueFd> h = WriteWitnessHandoff(*witness_);
-        if (h.ok() && ::fcntl(h->get(), F_SETFD, 0) == 0) {
-          witness_handoff_ = std::move(*h);
+        if (witness_handoff_.valid() && ::fcntl(witness_handoff_.get(), F_SETFD, 0) == 0)
           arg += ":" + std::to_string(witness_handoff_.get());
-        }
         exec_argv.push_back(arg);
       }
       reply.set_message(reply.message() + "; khod re-executes " + exec_argv[0]);

@@ -220,7 +220,8 @@ class Session {
   MappingHolder holder_;      // the previous khod's address space, until Verify
   // The previous khod's witness (its keeper adopted), until Verify.
   std::unique_ptr<PteWitness> previous_witness_;
-  // The memfd describing witness_ for the next khod, from Freeze to the exec.
+  // The memfd describing witness_ for the next khod (written at Prepare,
+  // passed by a reexec).
   UniqueFd witness_handoff_;
   // From Prepare until the session ends or the reexec hands its keeper on:
   // what spares Freeze's change scan its page-table walk (capture/pte_witness.h).

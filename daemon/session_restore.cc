@@ -36,7 +36,7 @@ void Session::ExecFailedLocked(const Status& why) {
   std::fprintf(stderr, "khod: reexec failed (%s): staying up as the new side with the fds held\n",
                why.ToString().c_str());
   if (witness_) witness_->keeper().KeepFromExec();
-  witness_handoff_.reset();
+  if (witness_handoff_.valid()) ::fcntl(witness_handoff_.get(), F_SETFD, FD_CLOEXEC);
   // The handles still own the fds: restore can adopt dups of them.
   ReceivedHandover r;
   Result<std::string> blob = ReadFrozenBlobFromStateDir();
