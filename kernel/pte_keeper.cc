@@ -58,13 +58,32 @@ void SendReply(int fd, int err, uint64_t value) {
   (void)::send(fd, &r, sizeof(r), MSG_NOSIGNAL);
 }
 
-// Maps pages [first, first + count) of the file at `base`, page by page where
-// a span fails whole (a private page, or one gone since): returns how many.
-uint64_t Populate(uint8_t* base, uint64_t page, uint64_t first, uint64_t count) {
-  if (::madvise(base + first * page, count * page, MADV_POPULATE_READ) == 0) return count;
+// Maps the pages of [first, first + count) of the file at `base` that exist
+// now: mincore just before, as khod's own populate does, because populating
+// a hole of a shared guest_memfd mapping allocates a page (the guest may have
+// punched one since khod's capture named it). A run that fails whole (a
+// private page, or one gone since the mincore) is retried page by page.
+// Returns how many pages were mapped.
+uint64_t Populate(uint8_t* base, uint64_t page, uint64_t first, uint64_t count,
+                  std::vector<unsigned char>* resident) {
+  resident->assign(count, 0);
+  if (::mincore(base + first * page, count * page, resident->data()) != 0) return 0;
   uint64_t done = 0;
-  for (uint64_t i = first; i < first + count; ++i)
-    if (::madvise(base + i * page, page, MADV_POPULATE_READ) == 0) ++done;
+  for (uint64_t i = 0; i < count;) {
+    if (!((*resident)[i] & 1)) {
+      ++i;
+      continue;
+    }
+    uint64_t j = i + 1;
+    while (j < count && ((*resident)[j] & 1)) ++j;
+    if (::madvise(base + (first + i) * page, (j - i) * page, MADV_POPULATE_READ) == 0) {
+      done += j - i;
+    } else {
+      for (uint64_t k = i; k < j; ++k)
+        if (::madvise(base + (first + k) * page, page, MADV_POPULATE_READ) == 0) ++done;
+    }
+    i = j;
+  }
   return done;
 }
 
@@ -89,8 +108,9 @@ uint64_t PopulateSpans(uint8_t* base, uint64_t page, uint64_t pages,
   std::atomic<size_t> next{0};
   std::atomic<uint64_t> done{0};
   auto work = [&] {
+    std::vector<unsigned char> resident;
     for (size_t i = next++; i < pieces.size(); i = next++)
-      done += Populate(base, page, pieces[i].first, pieces[i].count);
+      done += Populate(base, page, pieces[i].first, pieces[i].count, &resident);
   };
   std::vector<std::thread> helpers;
   for (size_t t = 1; t < threads; ++t) helpers.emplace_back(work);

@@ -60,7 +60,9 @@ struct PteKeeperState {
 Result<PteKeeperState> ParsePteKeeperState(std::string_view status_text);
 
 // A file for the keeper to map whole (PROT_READ, MAP_SHARED) and the pages of
-// it to populate (MADV_POPULATE_READ), in page units, sorted.
+// it to populate (MADV_POPULATE_READ), in page units, sorted. Of those, only
+// pages that exist when the keeper gets to them (mincore) are populated: a
+// hole is never filled.
 struct PteKeeperFile {
   int fd = -1;  // borrowed; the keeper gets its own copy
   uint64_t size = 0;

@@ -161,5 +161,22 @@ TEST(PteKeeperTest, APunchOfAGuestMemfdPageLowersItsRssFileByThatPage) {
   ::munmap(m, 64 * kPage);
 }
 
+// A page named but gone (or never there) is not filled: populating a hole of
+// a shared guest_memfd mapping would allocate it.
+TEST(PteKeeperTest, AHoleAmongThePagesGivenStaysAHole) {
+  Result<TestGuestMemfd> g = TestGuestMemfd::Make(64 * kPage);
+  KHOD_GUEST_MEMFD_OR_SKIP(g);
+  void* m = ::mmap(nullptr, 64 * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd(), 0);
+  ASSERT_NE(m, MAP_FAILED);
+  for (uint64_t p = 0; p < 32; ++p) static_cast<char*>(m)[p * kPage] = 1;
+  Result<PteKeeper> k = PteKeeper::Spawn({PteKeeperFile{g->fd(), 64 * kPage, {{0, 64}}}});
+  ASSERT_TRUE(k.ok()) << k.status().ToString();
+  EXPECT_EQ(k->populated_pages(), 32u);
+  std::vector<unsigned char> resident(64);
+  ASSERT_EQ(::mincore(m, 64 * kPage, resident.data()), 0);
+  for (uint64_t p = 32; p < 64; ++p) EXPECT_EQ(resident[p] & 1, 0) << "page " << p << " allocated";
+  ::munmap(m, 64 * kPage);
+}
+
 }  // namespace
 }  // namespace khod
