@@ -202,8 +202,7 @@ Result<bool> KernelGmemSource::ScanChanges(const FlagBaseline& baseline, bool sa
   Result<std::vector<PageSpan>> non_present =
       unwitnessed ? NonPresentPagesWithin(pagemap, address, total, *unwitnessed)
                   : NonPresentPagesInShares(pagemap, address, total, MaxThreads());
-  pages_walked_ = unwitnessed ? PagesWithin(total, *unwitnessed) : total;
-  pages_witnessed_ = total - pages_walked_;
+  const uint64_t walked = unwitnessed ? PagesWithin(total, *unwitnessed) : total;
   if (!non_present.ok()) {
     if (non_present.status().code() == Status::Code::kUnsupported)
       return no("no PAGEMAP_SCAN in this kernel");
@@ -220,6 +219,9 @@ Result<bool> KernelGmemSource::ScanChanges(const FlagBaseline& baseline, bool sa
     *counts = BuddyScanCounts();
     return no("HardwareCorrupted changed");
   }
+  // Said only of a scan that stood: a fallback above reads every page.
+  pages_walked_ = walked;
+  pages_witnessed_ = total - walked;
   return true;
 }
 

@@ -113,11 +113,12 @@ Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::v
         again = true;
       }
     }
-    if (round_witness && !round_witness->Holds()) {
+    if (round_witness && !round_witness->Holds()) again = true;
+    // The redo is not checked after: it walks, whatever moved.
+    if (again) {
       round_witness = nullptr;
-      again = true;
+      capture_all();
     }
-    if (again) capture_all();
   }
   for (size_t i = 0; i < parts.size(); ++i) {
     const SnapshotPart& p = parts[i];

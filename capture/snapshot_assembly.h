@@ -60,8 +60,8 @@ struct SnapshotPart {
 // `witness` (optional, capture/pte_witness.h) is asked whether it holds once
 // before any part and once after all of them; the parts get it
 // (CaptureOptions::witness) only if it held before, and if it no longer
-// holds after, every part is captured again without it (with the
-// HardwareCorrupted redo, one redo for both).
+// holds after, every part is captured again without it. Any redo (the
+// HardwareCorrupted one too) is without the witness: nothing checks it after.
 Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::vector<Vm> vms,
                                   int threads = 0, const std::string& meminfo_path = kProcMeminfo,
                                   std::optional<uint64_t>* hw_corrupted_kb_before = nullptr,

@@ -199,6 +199,31 @@ TEST_F(PteWitnessTest, APunchDuringTheRoundIsCapturedByTheRoundsSecondPass) {
   EXPECT_FALSE(now == first);
 }
 
+// A round captured again because HardwareCorrupted moved is not checked
+// after: it must not take the witness's word either. Here the count moves
+// during the first pass and back (an unpoison) during the second, with a
+// punch: the second pass's files see their baseline's count again.
+TEST_F(PteWitnessTest, ARoundRedoneForHardwareCorruptedWalks) {
+  auto s = Source();
+  GuestMemfd first;
+  std::unique_ptr<PteWitness> w = Prepared(s.get(), &first);
+  ASSERT_NE(w, nullptr);
+  int calls = 0;
+  ActionSource act([&] {
+    if (++calls == 1) std::ofstream(meminfo_) << "MemTotal: 1000 kB\nHardwareCorrupted: 4 kB\n";
+    if (calls == 2) {
+      std::ofstream(meminfo_) << "MemTotal: 1000 kB\nHardwareCorrupted: 0 kB\n";
+      Punch(fd(), 900, 2);
+    }
+  });
+  CaptureStats stats;
+  const GuestMemfd now = Round(s.get(), w.get(), &stats, &act);
+  EXPECT_EQ(calls, 2) << "the round was not redone";
+  EXPECT_EQ(stats.pages_witnessed, 0u);
+  EXPECT_EQ(now, Reference());
+  EXPECT_FALSE(now == first);
+}
+
 TEST_F(PteWitnessTest, MemoryThatCanMoveGetsNoWitness) {
   TestMemfd memfd(64 * kPage);
   memfd.Fill(0, 64 * kPage, 1);
