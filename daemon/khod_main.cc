@@ -313,6 +313,19 @@ int main(int argc, char** argv) {
     if (!a.ok()) return Die(a.status().ToString());
     adopted = *a;
   }
+  // The keeper's fds are taken (closed if they are not what they claim):
+  // never one another flag names.
+  if (flags.pte_keeper > 0) {
+    std::vector<int> claimed = {flags.listen_fd, flags.lock_fd, adopted.blob_fd};
+    for (const auto& [token, fd] : adopted.fds) claimed.push_back(fd);
+    for (int fd : claimed)
+      if (fd >= 0 && (fd == flags.pte_keeper_fd || fd == flags.pte_witness_fd)) {
+        std::fprintf(stderr, "khod: --pte-keeper names fd %d, which another flag names: ignored\n",
+                     fd);
+        flags.pte_keeper = flags.pte_keeper_fd = flags.pte_witness_fd = -1;
+        break;
+      }
+  }
   // One khod per state dir, before the socket is touched: a second khod
   // stops here, and the first keeps its socket and its session.
   Result<InstanceLock> lock = flags.lock_fd >= 0

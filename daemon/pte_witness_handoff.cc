@@ -19,8 +19,13 @@ namespace khod {
 
 namespace {
 // A description of a witness over thousands of files with fragmented holes
-// stays far below this; anything larger is not one.
+// stays far below these; anything larger is not one.
 constexpr uint64_t kMaxHandoffBytes = uint64_t{64} << 20;
+constexpr int kMaxHandoffFiles = 1 << 16;
+constexpr uint64_t kMaxHandoffSpans = uint64_t{1} << 22;
+// The span every file's list ends with runs past any file's end.
+constexpr uint64_t kPastEveryEnd = uint64_t{1} << 62;
+constexpr int kHandoffSeals = F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL;
 }  // namespace
 
 Result<UniqueFd> WriteWitnessHandoff(const PteWitness& w) {
@@ -48,7 +53,7 @@ Result<UniqueFd> WriteWitnessHandoff(const PteWitness& w) {
     if (n <= 0) return Status::FromErrno("write pte witness memfd", errno);
     at += static_cast<size_t>(n);
   }
-  if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0)
+  if (::fcntl(fd.get(), F_ADD_SEALS, kHandoffSeals) != 0)
     return Status::FromErrno("seal pte witness memfd", errno);
   return fd;
 }
@@ -62,6 +67,11 @@ Result<PteWitness::Description> ReadHandoff(int fd) {
   if (!S_ISREG(st.st_mode))
     return Status::InvalidArgument("PTE witness handoff fd " + std::to_string(fd) +
                                    " is not a regular file");
+  // The memfd a khod wrote is sealed so; khod's own files (its lock, its
+  // binary, a guest's memfd) are not, and are not this call's to close.
+  if (::fcntl(fd, F_GET_SEALS) != kHandoffSeals)
+    return Status::InvalidArgument("PTE witness handoff fd " + std::to_string(fd) +
+                                   " is not a sealed handoff memfd");
   const UniqueFd owned(fd);
   FileReadOptions o;
   o.max_bytes = kMaxHandoffBytes;
@@ -76,9 +86,17 @@ Result<PteWitness::Description> ReadHandoff(int fd) {
   d.state.state = static_cast<char>(h.state());
   d.state.rss_file_kb = h.rss_file_kb();
   d.state.context_switches = h.context_switches();
+  if (h.files_size() > kMaxHandoffFiles)
+    return Status::Corruption("PTE witness handoff: more than " + std::to_string(kMaxHandoffFiles) +
+                              " files");
+  uint64_t spans = 0;
   for (const v1::PteWitnessFile& f : h.files()) {
     if (f.unwitnessed_size() % 2 != 0)
       return Status::Corruption("PTE witness handoff: an odd number of span numbers");
+    spans += static_cast<uint64_t>(f.unwitnessed_size()) / 2;
+    if (spans > kMaxHandoffSpans)
+      return Status::Corruption("PTE witness handoff: more than " +
+                                std::to_string(kMaxHandoffSpans) + " spans");
     PteWitness::FileSpans out;
     out.key = FileKey{f.dev(), f.inode()};
     uint64_t end = 0;
@@ -89,6 +107,9 @@ Result<PteWitness::Description> ReadHandoff(int fd) {
       end = s.end();
       out.unwitnessed.push_back(s);
     }
+    // Pages past the file's end when the witness started are never witnessed.
+    if (end < kPastEveryEnd)
+      return Status::Corruption("PTE witness handoff: a file's spans stop before its end");
     d.files.push_back(std::move(out));
   }
   return d;

@@ -34,15 +34,29 @@ class PteWitnessHandoffTest : public ::testing::Test {
     ASSERT_TRUE(w.ok()) << w.status().ToString();
     witness_ = std::move(*w);
   }
-  // A memfd holding `bytes`, as a handoff would be.
-  static int Memfd(const std::string& bytes) {
-    const int fd = ::memfd_create("handoff-test", MFD_CLOEXEC);
+  // A memfd holding `bytes`, sealed as a handoff is (or not).
+  static int Memfd(const std::string& bytes, bool sealed = true) {
+    const int fd = ::memfd_create("handoff-test", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     EXPECT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+    if (sealed) {
+      EXPECT_EQ(::fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL),
+                0);
+    }
     return fd;
   }
   Result<std::unique_ptr<PteWitness>> Adopt(int handoff_fd, std::string* note) {
     return AdoptWitnessHandoff(witness_->pid(), ::dup(witness_->keeper().control_fd()), handoff_fd,
                                note);
+  }
+
+  // What WriteWitnessHandoff writes for witness_, as bytes.
+  std::string WitnessBytes() {
+    Result<UniqueFd> h = WriteWitnessHandoff(*witness_);
+    EXPECT_TRUE(h.ok());
+    std::string bytes(1 << 16, '\0');
+    const ssize_t n = h.ok() ? ::pread(h->get(), bytes.data(), bytes.size(), 0) : 0;
+    bytes.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    return bytes;
   }
 
   TestMemfd memfd_{64 * kPage};
@@ -78,6 +92,14 @@ TEST_F(PteWitnessHandoffTest, AHandoffThatIsNotOneIsRefusedByName) {
   v1::PteWitnessFile* f = unsorted.add_files();
   for (uint64_t x : {10, 5, 2, 1}) f->add_unwitnessed(x);
   v1::PteWitnessHandoff no_state;
+  v1::PteWitnessHandoff short_spans;  // the span past the file's end missing
+  short_spans.set_state('S');
+  v1::PteWitnessFile* sf = short_spans.add_files();
+  sf->add_unwitnessed(1);
+  sf->add_unwitnessed(2);
+  v1::PteWitnessHandoff too_many;
+  too_many.set_state('S');
+  for (int i = 0; i <= 1 << 16; ++i) too_many.add_files();
   int p[2];
   ASSERT_EQ(::pipe(p), 0);
   ::close(p[1]);
@@ -89,6 +111,8 @@ TEST_F(PteWitnessHandoffTest, AHandoffThatIsNotOneIsRefusedByName) {
       {Memfd(odd.SerializeAsString()), "an odd number of span numbers"},
       {Memfd(unsorted.SerializeAsString()), "spans not sorted"},
       {Memfd(no_state.SerializeAsString()), "no keeper state letter"},
+      {Memfd(short_spans.SerializeAsString()), "a file's spans stop before its end"},
+      {Memfd(too_many.SerializeAsString()), "more than 65536 files"},
       {p[0], "not a regular file"},
   };
   for (const auto& c : cases) {
@@ -102,6 +126,14 @@ TEST_F(PteWitnessHandoffTest, AHandoffThatIsNotOneIsRefusedByName) {
   // The pipe was not the call's to close; the memfds were.
   EXPECT_EQ(::fcntl(p[0], F_GETFD), 0) << "the pipe was closed";
   ::close(p[0]);
+  // Nor is a regular file that is not a sealed memfd (khod's lock, its binary).
+  const int unsealed = Memfd(WitnessBytes(), /*sealed=*/false);
+  std::string note;
+  Result<std::unique_ptr<PteWitness>> w = Adopt(unsealed, &note);
+  ASSERT_TRUE(w.ok());
+  EXPECT_NE(note.find("is not a sealed handoff memfd"), std::string::npos) << note;
+  EXPECT_GE(::fcntl(unsealed, F_GETFD), 0) << "an unsealed file was closed";
+  ::close(unsealed);
 }
 
 TEST_F(PteWitnessHandoffTest, AControlFdThatIsNotTheKeepersIsRefused) {
