@@ -77,13 +77,15 @@ class PteWitness {
   uint64_t serial() const { return serial_; }
   pid_t pid() const { return keeper_.pid(); }
   const PteKeeper& keeper() const { return keeper_; }
-  uint64_t pages_mapped() const { return keeper_.populated_pages(); }
+  // Pages of the files the keeper mapped (its probe page not counted).
+  uint64_t pages_mapped() const { return pages_mapped_; }
 
  private:
   PteWitness() = default;
   PteKeeper keeper_;
   PteKeeperState state_;
   uint64_t serial_ = 0;
+  uint64_t pages_mapped_ = 0;
   bool described_ = true;       // false: an adopted keeper with no description
   bool covers_frozen_ = false;  // adopted with a description
   std::map<std::pair<uint64_t, uint64_t>, std::vector<PageSpan>> unwitnessed_;

@@ -199,7 +199,7 @@ int PteKeeperMain(int control_fd) {
 
 Result<PteKeeperState> ParsePteKeeperState(std::string_view text) {
   PteKeeperState s;
-  std::optional<uint64_t> rss, voluntary, nonvoluntary;
+  std::optional<uint64_t> rss, shmem, voluntary, nonvoluntary;
   auto value = [](std::string_view line, std::string_view key) -> std::optional<std::string_view> {
     if (line.substr(0, key.size()) != key) return std::nullopt;
     line.remove_prefix(key.size());
@@ -213,6 +213,9 @@ Result<PteKeeperState> ParsePteKeeperState(std::string_view text) {
     } else if (auto v = value(line, "RssFile:")) {
       rss = ConsumeU64(&*v);
       if (!rss || *v != " kB") return Status::Corruption("/proc/PID/status: bad RssFile line");
+    } else if (auto v = value(line, "RssShmem:")) {
+      shmem = ConsumeU64(&*v);
+      if (!shmem || *v != " kB") return Status::Corruption("/proc/PID/status: bad RssShmem line");
     } else if (auto v = value(line, "voluntary_ctxt_switches:")) {
       voluntary = ParseU64(*v);
       if (!voluntary) return Status::Corruption("/proc/PID/status: bad voluntary_ctxt_switches");
@@ -225,10 +228,12 @@ Result<PteKeeperState> ParsePteKeeperState(std::string_view text) {
   });
   KHOD_RETURN_IF_ERROR(st);
   if (s.state == '?') return Status::Corruption("/proc/PID/status: no State:");
-  if (!rss) return Status::Corruption("/proc/PID/status: no RssFile: (no address space?)");
+  if (!rss || !shmem)
+    return Status::Corruption("/proc/PID/status: no RssFile: or RssShmem: (no address space?)");
   if (!voluntary || !nonvoluntary)
     return Status::Corruption("/proc/PID/status: no context switch counts");
   s.rss_file_kb = *rss;
+  s.rss_shmem_kb = *shmem;
   s.context_switches = *voluntary + *nonvoluntary;
   return s;
 }

@@ -48,6 +48,7 @@ inline constexpr char kPteKeeperArgv0[] = "khod-pte-keeper";
 struct PteKeeperState {
   char state = '?';               // "State:" letter; 'S' while it waits, idle
   uint64_t rss_file_kb = 0;       // "RssFile:"
+  uint64_t rss_shmem_kb = 0;      // "RssShmem:" (not compared: a witness's probe page moves it)
   uint64_t context_switches = 0;  // voluntary + nonvoluntary: it ran if this moved
   bool operator==(const PteKeeperState& o) const {
     return state == o.state && rss_file_kb == o.rss_file_kb &&

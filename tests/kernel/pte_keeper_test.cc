@@ -31,12 +31,13 @@ TEST(PteKeeperStateTest, ParsesTheFieldsOfA618StatusText) {
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->state, 'S');
   EXPECT_EQ(s->rss_file_kb, 69508u);
+  EXPECT_EQ(s->rss_shmem_kb, 0u);
   EXPECT_EQ(s->context_switches, 9u);
 }
 
 TEST(PteKeeperStateTest, RefusesATextWithoutEachField) {
-  for (const char* key :
-       {"State:", "RssFile:", "voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"}) {
+  for (const char* key : {"State:", "RssFile:", "RssShmem:", "voluntary_ctxt_switches:",
+                          "nonvoluntary_ctxt_switches:"}) {
     std::string text = kStatus618;
     // "voluntary_ctxt_switches:" is inside "nonvoluntary_...": cut the line that starts so.
     size_t at = text.find(std::string("\n") + key);
