@@ -1,5 +1,6 @@
 #include "kernel/proc_stat.h"
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <optional>
@@ -48,8 +49,10 @@ Status CheckOwnLiveChild(pid_t pid, const char* what) {
     return Status::FailedPrecondition("pid " + std::to_string(pid) + " is not a " + what +
                                       " of this khod (its parent is " + std::to_string(s->ppid) +
                                       ", not " + std::to_string(::getpid()) + ")");
-  if (s->state == 'Z')
+  if (s->state == 'Z') {
+    ::waitpid(pid, nullptr, WNOHANG);
     return Status::NotFound(std::string(what) + " pid " + std::to_string(pid) + " has exited");
+  }
   return Status::Ok();
 }
 

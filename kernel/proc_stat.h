@@ -22,7 +22,9 @@ Result<ProcStat> ParseProcStat(std::string_view line);
 Result<ProcStat> ReadProcStat(pid_t pid);
 
 // The checks of an adopted child: `pid` exists, is this process's child and
-// has not exited; `what` names it in errors ("mapping holder").
+// has not exited; `what` names it in errors ("mapping holder"). A child of
+// this process that has exited is reaped here (else it stays a zombie: no
+// one else waits for a child this process was handed).
 Status CheckOwnLiveChild(pid_t pid, const char* what);
 
 }  // namespace khod

@@ -5,6 +5,7 @@
 #include <linux/falloc.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -125,6 +126,22 @@ TEST(PteKeeperTest, ExitsWhenReleased) {
   while (::kill(pid, 0) == 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_NE(::kill(pid, 0), 0) << "keeper pid " << pid << " still there";
+}
+
+// A keeper that exited before a new khod adopts it is refused, and reaped:
+// no zombie is left behind.
+TEST(PteKeeperTest, AdoptingAKeeperThatExitedReapsIt) {
+  TestMemfd memfd(4 * kPage);
+  Result<PteKeeper> k = PteKeeper::Spawn({PteKeeperFile{memfd.fd(), 4 * kPage, {{0, 4}}}});
+  ASSERT_TRUE(k.ok()) << k.status().ToString();
+  const pid_t pid = k->pid();
+  const int control = ::dup(k->control_fd());
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  siginfo_t info = {};
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT), 0);  // a zombie now
+  Result<PteKeeper> again = PteKeeper::Adopt(pid, control);
+  EXPECT_EQ(again.status().code(), Status::Code::kNotFound) << again.status().ToString();
+  EXPECT_NE(::kill(pid, 0), 0) << "pid " << pid << " is still a zombie";
 }
 
 // The fact the witness rests on, on guest_memfd: a punch anywhere in the
