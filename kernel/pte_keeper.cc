@@ -27,6 +27,7 @@
 #include "common/status_macros.h"
 #include "common/text_lines.h"
 #include "kernel/proc_stat.h"
+#include "kernel/residency.h"
 
 namespace khod {
 
@@ -65,9 +66,9 @@ void SendReply(int fd, int err, uint64_t value) {
 // private page, or one gone since the mincore) is retried page by page.
 // Returns how many pages were mapped.
 uint64_t Populate(uint8_t* base, uint64_t page, uint64_t first, uint64_t count,
-                  std::vector<unsigned char>* resident) {
+                  std::vector<uint8_t>* resident) {
   resident->assign(count, 0);
-  if (::mincore(base + first * page, count * page, resident->data()) != 0) return 0;
+  if (!Mincore(base + first * page, count, resident->data()).ok()) return 0;
   uint64_t done = 0;
   for (uint64_t i = 0; i < count;) {
     if (!((*resident)[i] & 1)) {
@@ -76,11 +77,11 @@ uint64_t Populate(uint8_t* base, uint64_t page, uint64_t first, uint64_t count,
     }
     uint64_t j = i + 1;
     while (j < count && ((*resident)[j] & 1)) ++j;
-    if (::madvise(base + (first + i) * page, (j - i) * page, MADV_POPULATE_READ) == 0) {
+    if (PopulateRead(base + (first + i) * page, (j - i) * page).ok()) {
       done += j - i;
     } else {
       for (uint64_t k = i; k < j; ++k)
-        if (::madvise(base + (first + k) * page, page, MADV_POPULATE_READ) == 0) ++done;
+        if (PopulateRead(base + (first + k) * page, page).ok()) ++done;
     }
     i = j;
   }
@@ -108,7 +109,7 @@ uint64_t PopulateSpans(uint8_t* base, uint64_t page, uint64_t pages,
   std::atomic<size_t> next{0};
   std::atomic<uint64_t> done{0};
   auto work = [&] {
-    std::vector<unsigned char> resident;
+    std::vector<uint8_t> resident;
     for (size_t i = next++; i < pieces.size(); i = next++)
       done += Populate(base, page, pieces[i].first, pieces[i].count, &resident);
   };
@@ -308,9 +309,8 @@ Result<PteKeeper> PteKeeper::Spawn(const std::vector<PteKeeperFile>& files) {
   // dup2 onto kControlFd clears its close-on-exec; every other fd of khod's
   // is close-on-exec, and the keeper closes any left.
   ::posix_spawn_file_actions_adddup2(&actions, theirs.get(), kControlFd);
-  sigset_t all, none;
+  sigset_t all;
   sigfillset(&all);
-  sigemptyset(&none);
   ::posix_spawnattr_setsigmask(&attr, &all);
   ::posix_spawnattr_setsigdefault(&attr, &all);
   ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
