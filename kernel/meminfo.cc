@@ -1,13 +1,12 @@
 #include "kernel/meminfo.h"
 
-#include <algorithm>
-#include <cstring>
 #include <optional>
 #include <string_view>
 
 #include "common/file_read.h"
 #include "common/numbers.h"
 #include "common/status_macros.h"
+#include "common/text_lines.h"
 
 namespace khod {
 
@@ -18,25 +17,18 @@ Result<uint64_t> ReadHardwareCorruptedKb(const std::string& path) {
   o.too_large_is_corruption = false;
   o.too_large_why = "not a meminfo";
   KHOD_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path, o));
-  static constexpr char kKey[] = "HardwareCorrupted:";
-  for (size_t at = 0; at < text.size();) {
-    size_t eol = text.find('\n', at);
-    if (eol == std::string::npos) eol = text.size();
-    if (text.compare(at, sizeof(kKey) - 1, kKey) == 0) {
-      std::string_view value =
-          std::string_view(text).substr(at + sizeof(kKey) - 1, eol - at - (sizeof(kKey) - 1));
-      value.remove_prefix(std::min(value.find_first_not_of(" \t"), value.size()));
-      const bool starts_with_digit = !value.empty() && value[0] >= '0' && value[0] <= '9';
-      const std::optional<uint64_t> v = ConsumeU64(&value);
-      if (starts_with_digit && !v)
-        return Status::Corruption(path + ": HardwareCorrupted overflows");
-      if (!v || (!value.empty() && value[0] != ' '))
-        return Status::Corruption(path + ": HardwareCorrupted has no number");
-      return *v;
-    }
-    at = eol + 1;
-  }
-  return uint64_t{0};
+  std::optional<uint64_t> kb;
+  KHOD_RETURN_IF_ERROR(ForEachLine(text, [&](std::string_view line) -> Status {
+    std::optional<std::string_view> value = FieldValue(line, "HardwareCorrupted:");
+    if (kb || !value) return Status::Ok();  // the first such line counts
+    const bool starts_with_digit = !value->empty() && (*value)[0] >= '0' && (*value)[0] <= '9';
+    kb = ConsumeU64(&*value);
+    if (starts_with_digit && !kb) return Status::Corruption(path + ": HardwareCorrupted overflows");
+    if (!kb || (!value->empty() && (*value)[0] != ' '))
+      return Status::Corruption(path + ": HardwareCorrupted has no number");
+    return Status::Ok();
+  }));
+  return kb.value_or(0);
 }
 
 }  // namespace khod

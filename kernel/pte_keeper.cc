@@ -201,26 +201,20 @@ int PteKeeperMain(int control_fd) {
 Result<PteKeeperState> ParsePteKeeperState(std::string_view text) {
   PteKeeperState s;
   std::optional<uint64_t> rss, shmem, voluntary, nonvoluntary;
-  auto value = [](std::string_view line, std::string_view key) -> std::optional<std::string_view> {
-    if (line.substr(0, key.size()) != key) return std::nullopt;
-    line.remove_prefix(key.size());
-    line.remove_prefix(std::min(line.find_first_not_of(" \t"), line.size()));
-    return line;
-  };
   Status st = ForEachLine(text, [&](std::string_view line) -> Status {
-    if (auto v = value(line, "State:")) {
+    if (auto v = FieldValue(line, "State:")) {
       if (v->empty()) return Status::Corruption("/proc/PID/status: State: is empty");
       s.state = (*v)[0];
-    } else if (auto v = value(line, "RssFile:")) {
+    } else if (auto v = FieldValue(line, "RssFile:")) {
       rss = ConsumeU64(&*v);
       if (!rss || *v != " kB") return Status::Corruption("/proc/PID/status: bad RssFile line");
-    } else if (auto v = value(line, "RssShmem:")) {
+    } else if (auto v = FieldValue(line, "RssShmem:")) {
       shmem = ConsumeU64(&*v);
       if (!shmem || *v != " kB") return Status::Corruption("/proc/PID/status: bad RssShmem line");
-    } else if (auto v = value(line, "voluntary_ctxt_switches:")) {
+    } else if (auto v = FieldValue(line, "voluntary_ctxt_switches:")) {
       voluntary = ParseU64(*v);
       if (!voluntary) return Status::Corruption("/proc/PID/status: bad voluntary_ctxt_switches");
-    } else if (auto v = value(line, "nonvoluntary_ctxt_switches:")) {
+    } else if (auto v = FieldValue(line, "nonvoluntary_ctxt_switches:")) {
       nonvoluntary = ParseU64(*v);
       if (!nonvoluntary)
         return Status::Corruption("/proc/PID/status: bad nonvoluntary_ctxt_switches");
