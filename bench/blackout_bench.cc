@@ -362,7 +362,11 @@ int Fragment(uint64_t bytes, uint64_t pages) {
   const uint64_t page = 4096, period = (pages + 1) * page;
   const uint64_t scratch_bytes = bytes / (pages * page) * period + period;
   const int scratch = ::memfd_create("bench-fragment", MFD_CLOEXEC);
-  if (scratch < 0 || !Populate(scratch, scratch_bytes).ok()) return -1;
+  // Sized first: Populate writes through a mapping, which past a memfd's end
+  // is SIGBUS.
+  if (scratch < 0 || ::ftruncate(scratch, static_cast<off_t>(scratch_bytes)) != 0 ||
+      !Populate(scratch, scratch_bytes).ok())
+    return -1;
   for (uint64_t off = 0; off + period <= scratch_bytes; off += period)
     if (::fallocate(scratch, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(off),
                     static_cast<off_t>(pages * page)) != 0)
