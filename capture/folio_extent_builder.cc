@@ -8,9 +8,10 @@ namespace khod {
 void FolioExtentBuilder::AddRun(uint64_t index, uint64_t pfn, uint64_t nr_folios, uint8_t order,
                                 uint8_t flags, bool readable_shared) {
   constexpr uint64_t kMaxFolios = std::numeric_limits<uint32_t>::max();
+  FolioList::Extents& extents = extents_.Mutable();
   while (nr_folios > 0) {
-    if (!extents_.empty()) {
-      FolioExtent& last = extents_.back();
+    if (!extents.empty()) {
+      FolioExtent& last = extents.back();
       const bool same_pfn_chain = (last.first_pfn == kPfnUnknown && pfn == kPfnUnknown) ||
                                   (last.first_pfn != kPfnUnknown && pfn != kPfnUnknown &&
                                    last.first_pfn + last.pages() == pfn);
@@ -33,7 +34,7 @@ void FolioExtentBuilder::AddRun(uint64_t index, uint64_t pfn, uint64_t nr_folios
     e.flags = flags;
     const uint64_t take = std::min(nr_folios, kMaxFolios);
     e.nr_folios = static_cast<uint32_t>(take);
-    extents_.push_back(e);
+    extents.push_back(e);
     readable_shared_.push_back(readable_shared);
     const uint64_t pages = take << order;
     index += pages;
@@ -49,7 +50,8 @@ void FolioExtentBuilder::Append(const FolioExtentBuilder& tail) {
          tail.readable_shared_.front());
   // tail's extents did not join each other, and joining its first to this
   // builder's last changes none of what decides whether the next one joins.
-  extents_.insert(extents_.end(), tail.extents_.begin() + 1, tail.extents_.end());
+  FolioList::Extents& extents = extents_.Mutable();
+  extents.insert(extents.end(), tail.extents_.begin() + 1, tail.extents_.end());
   readable_shared_.insert(readable_shared_.end(), tail.readable_shared_.begin() + 1,
                           tail.readable_shared_.end());
 }

@@ -383,12 +383,13 @@ void ModelGuestMemfd::Fill(GuestMemfd* out) const {
   // Sub-folios of split huge folios are emitted one original folio at a time,
   // so every extent of them lies inside exactly one restructure record.
   const uint64_t hpages = uint64_t{1} << opts_.hstate_order;
+  FolioList::Extents& folios_out = out->folios.Mutable();
   auto emit = [&](uint64_t index, uint64_t pfn, uint64_t folios, uint8_t order, uint8_t flags) {
     const bool piece = IsHugetlb() && order < opts_.hstate_order;
     while (folios > 0) {
       uint64_t limit = std::numeric_limits<uint32_t>::max();
       if (piece) limit = std::min(limit, (hpages - index % hpages) >> order);
-      FolioExtent* last = out->folios.empty() ? nullptr : &out->folios.back();
+      FolioExtent* last = folios_out.empty() ? nullptr : &folios_out.back();
       if (last != nullptr && !(piece && index % hpages == 0) && last->order == order &&
           last->flags == flags && last->end_index() == index &&
           last->first_pfn + last->pages() == pfn &&
@@ -400,7 +401,7 @@ void ModelGuestMemfd::Fill(GuestMemfd* out) const {
         continue;
       }
       const uint64_t take = std::min(folios, limit);
-      out->folios.push_back(FolioExtent{index, pfn, static_cast<uint32_t>(take), order, flags});
+      folios_out.push_back(FolioExtent{index, pfn, static_cast<uint32_t>(take), order, flags});
       index += take << order, pfn += take << order, folios -= take;
     }
   };

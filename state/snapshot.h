@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "common/hex.h"  // Hex(): how snapshot values are shown
-#include "common/huge_page_allocator.h"
+#include "common/hex.h"           // Hex(): how snapshot values are shown
 #include "kernel/memory_facts.h"  // FileKind, Mempolicy: what the kernel says of a file
 #include "state/attribute_map.h"
+#include "state/folio_list.h"  // FolioExtent, FolioList, kPfnUnknown
 
 namespace khod {
 
@@ -39,30 +39,6 @@ enum FolioFlag : uint8_t {
   kFolioDirty = 1u << 1,
   kFolioHwpoison = 1u << 2,
 };
-
-constexpr uint64_t kPfnUnknown = ~0ull;
-
-// `nr_folios` folios of 2^order pages each, back to back in the file starting
-// at page `first_index`, and (unless first_pfn == kPfnUnknown) back to back in
-// physical memory starting at `first_pfn`. All share `flags`.
-struct FolioExtent {
-  uint64_t first_index = 0;
-  uint64_t first_pfn = kPfnUnknown;
-  uint32_t nr_folios = 0;
-  uint8_t order = 0;
-  uint8_t flags = 0;
-
-  uint64_t pages() const { return uint64_t{nr_folios} << order; }
-  uint64_t end_index() const { return first_index + pages(); }
-  bool operator==(const FolioExtent& o) const {
-    return first_index == o.first_index && first_pfn == o.first_pfn && nr_folios == o.nr_folios &&
-           order == o.order && flags == o.flags;
-  }
-};
-
-// A file's folio list. Megabytes on a fragmented host (24 bytes a PFN run),
-// built or decoded during the blackout: on huge pages (common/huge_page_allocator.h).
-using FolioList = HugePageVector<FolioExtent>;
 
 // Content checksum (XXH3-64) of pages [first_index, first_index + count).
 struct ContentHash {

@@ -106,9 +106,10 @@ Snapshot GoldenSnapshotV1_1() {
                     {100, 100, PageVisibility::kInitializedOnly},
                     {200, 824, PageVisibility::kFull}};
   ram.hashes = {{0, 100, 0x0123456789abcdefull}, {300, 1, 0xfedcba9876543210ull}};
-  ram.folios[0] = {0, 0x1000, 100, 0, kFolioUptodate | kFolioDirty};
-  ram.folios.insert(ram.folios.begin() + 1, {100, kPfnUnknown, 100, 0, 0});
-  ram.folios.insert(ram.folios.begin() + 2,
+  FolioList::Extents& ram_folios = ram.folios.Mutable();
+  ram_folios[0] = {0, 0x1000, 100, 0, kFolioUptodate | kFolioDirty};
+  ram_folios.insert(ram_folios.begin() + 1, {100, kPfnUnknown, 100, 0, 0});
+  ram_folios.insert(ram_folios.begin() + 2,
                     {200, 0x1000 + 200, 14, 0, kFolioUptodate | kFolioDirty});
 
   GuestMemfd priv;  // MMAP without INIT_SHARED seen: which pages are initialized only

@@ -95,7 +95,7 @@ void FillHugetlb(std::mt19937_64& rng, GuestMemfd* g, uint8_t order, uint64_t nr
     }
     // Merge with the previous extent when it is a contiguous unsplit run.
     if (!g->folios.empty()) {
-      FolioExtent& last = g->folios.back();
+      FolioExtent& last = g->folios.Mutable().back();
       if (last.order == order && last.end_index() == index && pfn != kPfnUnknown &&
           last.first_pfn != kPfnUnknown && last.first_pfn + last.pages() == pfn &&
           Chance(rng, 0.7)) {

@@ -61,8 +61,8 @@ TEST(SnapshotDiffTest, SameLayoutSplitDifferentlyIsEqualButMovedPfnsAreNot) {
   GuestMemfd a = Gmem(), b = a;
   b.folios = {FolioExtent{0, 1000, 1000, 0, kFolioUptodate},
               FolioExtent{1000, 2000, 1048, 0, kFolioUptodate}, a.folios[1]};
-  EXPECT_TRUE(Diff(a, b).empty());  // same pages, same PFNs, split differently
-  b.folios[1].first_pfn = 7000;     // pages 1000-2047 moved
+  EXPECT_TRUE(Diff(a, b).empty());         // same pages, same PFNs, split differently
+  b.folios.Mutable()[1].first_pfn = 7000;  // pages 1000-2047 moved
   auto d = Diff(a, b);
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].field, "folios pages 1000-2047");
@@ -74,7 +74,7 @@ TEST(SnapshotDiffTest, SameLayoutSplitDifferentlyIsEqualButMovedPfnsAreNot) {
 TEST(SnapshotDiffTest, NewPageAndOrderChange) {
   GuestMemfd a = Gmem(), b = a;
   b.size = a.size;
-  a.folios.pop_back();
+  a.folios.Mutable().pop_back();
   auto d = Diff(a, b);
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].field, "folios pages 2048-4095");
@@ -189,7 +189,7 @@ TEST(SnapshotDiffVisibilityTest, InitializedOnlyComparesInitializationNotPfns) {
   EXPECT_EQ(punched.counts.pages_equal, 0u);
   // Flags of a page there are not observable either: not a difference.
   b = a;
-  b.folios[0].flags = kFolioUptodate | kFolioDirty;
+  b.folios.Mutable()[0].flags = kFolioUptodate | kFolioDirty;
   EXPECT_TRUE(DiffOf(a, b).differences.empty());
 }
 
@@ -204,13 +204,13 @@ TEST(SnapshotDiffVisibilityTest, FullRangesAreComparedAndCountedEqual) {
                   VisibilityRange{2048, 2048, PageVisibility::kNone}};
   a.hashes = {ContentHash{0, 2048, 1}, ContentHash{2048, 2048, 2}};
   GuestMemfd b = a;
-  b.folios[1].first_pfn = 7;
+  b.folios.Mutable()[1].first_pfn = 7;
   b.hashes[1].xxh3 = 3;
   d = DiffOf(a, b);
   EXPECT_TRUE(d.differences.empty()) << d.differences[0].ToString();
   EXPECT_EQ(d.counts.pages_equal, 2048u);
   EXPECT_EQ(d.counts.pages_unverified, 2048u);
-  b.folios[0].first_pfn = 7;
+  b.folios.Mutable()[0].first_pfn = 7;
   d = DiffOf(a, b);
   ASSERT_EQ(d.differences.size(), 1u);
   EXPECT_EQ(d.differences[0].field, "folios pages 0-2047");

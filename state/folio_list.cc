@@ -1,0 +1,85 @@
+#include "state/folio_list.h"
+
+#include <algorithm>
+
+namespace khod {
+
+FolioList::FolioList(std::initializer_list<FolioExtent> extents) {
+  if (extents.size() > 0) node_ = std::make_shared<Node>(Extents(extents));
+}
+
+FolioList::FolioList(Extents extents) {
+  if (!extents.empty()) node_ = std::make_shared<Node>(std::move(extents));
+}
+
+const FolioList::Extents& FolioList::Empty() {
+  static const Extents* const kEmpty = new Extents();
+  return *kEmpty;
+}
+
+uint64_t FolioList::NextVersion() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+FolioList::Extents& FolioList::Mutable() {
+  if (!node_) {
+    node_ = std::make_shared<Node>();
+  } else if (node_.use_count() > 1) {
+    node_ = std::make_shared<Node>(node_->extents);
+  } else {
+    // Only this list holds the array: no one else can be reading it.
+    node_->version.store(0, std::memory_order_relaxed);
+    node_->facts_ready.store(false, std::memory_order_relaxed);
+  }
+  return node_->extents;
+}
+
+uint64_t FolioList::version() const {
+  if (!node_) return 0;
+  uint64_t v = node_->version.load(std::memory_order_acquire);
+  if (v != 0) return v;
+  // Copies in other threads may ask at once: the first answer stands.
+  const uint64_t mine = NextVersion();
+  return node_->version.compare_exchange_strong(v, mine, std::memory_order_acq_rel) ? mine : v;
+}
+
+const FolioListFacts& FolioList::facts() const {
+  static const FolioListFacts kNone;
+  if (!node_) return kNone;
+  Node& n = *node_;
+  if (n.facts_ready.load(std::memory_order_acquire)) return n.facts;
+  std::lock_guard<std::mutex> lock(n.facts_mu);
+  if (n.facts_ready.load(std::memory_order_relaxed)) return n.facts;
+  FolioListFacts f;
+  uint64_t prev_end = 0;
+  for (const FolioExtent& e : n.extents) {
+    f.max_order = std::max(f.max_order, e.order);
+    // A decoded list is not checked yet: an extent whose end does not fit
+    // leaves the sums meaningless, and says so.
+    uint64_t end = 0, pfn_end = 0;
+    if (e.nr_folios == 0 || e.order >= 64 ||
+        (uint64_t{e.nr_folios} << e.order) >> e.order != e.nr_folios ||
+        (e.first_index & ((uint64_t{1} << e.order) - 1)) != 0 ||
+        __builtin_add_overflow(e.first_index, e.pages(), &end) ||
+        (e.first_pfn != kPfnUnknown && __builtin_add_overflow(e.first_pfn, e.pages(), &pfn_end)) ||
+        e.first_index < prev_end || __builtin_add_overflow(f.pages, e.pages(), &f.pages)) {
+      f.well_formed = false;
+      break;
+    }
+    if (e.first_pfn != kPfnUnknown) f.pages_pfn_known += e.pages();
+    prev_end = end;
+    f.end_index = end;
+  }
+  if (!f.well_formed) f = FolioListFacts{0, 0, 0, 0, false};
+  n.facts = f;
+  n.facts_ready.store(true, std::memory_order_release);
+  return n.facts;
+}
+
+bool FolioList::operator==(const FolioList& o) const {
+  if (node_ == o.node_) return true;
+  return extents() == o.extents();
+}
+
+}  // namespace khod
