@@ -81,76 +81,86 @@ uint64_t PagesWithin(uint64_t total, const std::vector<PageSpan>& spans) {
   return n;
 }
 
-Result<std::vector<PageSpan>> PagesToRescan(const FolioList& baseline, uint64_t total,
+RescanBase MakeRescanBase(const FolioList& baseline) {
+  RescanBase base;
+  base.version = baseline.version();
+  SpanList holes(/*join_gap=*/0), always(/*join_gap=*/0);
+  for (const FolioExtent& e : baseline) {
+    if (e.first_index > base.end) holes.Add(base.end, e.first_index - base.end);
+    if (e.first_pfn == kPfnUnknown || !FlagsStayWhileMapped(e.flags))
+      always.Add(e.first_index, e.pages());
+    base.end = std::max(base.end, e.end_index());
+  }
+  base.holes = holes.Take();
+  base.always = always.Take();
+  return base;
+}
+
+Result<std::vector<PageSpan>> PagesToRescan(const RescanBase& baseline, uint64_t total,
                                             const std::vector<PageSpan>& non_present,
                                             const PageWindowReader& reader, uint64_t join_gap) {
   const uint64_t page = static_cast<uint64_t>(getpagesize());
-  SpanList out(join_gap);
+  std::vector<PageSpan> found;  // in no order; sorted and joined at the end
+  auto add = [&](uint64_t first, uint64_t end) {
+    if (end > first) found.push_back(PageSpan{first, end - first});
+  };
+  std::vector<PageSpan> holes = baseline.holes;  // the tail past the last extent is one too
+  if (total > baseline.end) holes.push_back(PageSpan{baseline.end, total - baseline.end});
+  for (const PageSpan& a : baseline.always) add(a.first, std::min(a.end(), total));
+
+  // One walk of the holes beside the non-present spans: a hole's present
+  // pages are new; of its non-present ones, those resident (mincore) are
+  // new too. A non-present page outside the holes was zapped: punched or
+  // truncated.
   std::vector<uint8_t> mc;
-  size_t n = 0;  // the first non-present span that may reach `at` or beyond
-  // Calls f(first, count, present) for the pieces of [a, b) by presence.
-  auto by_presence = [&](uint64_t a, uint64_t b, auto&& f) -> Status {
-    while (n < non_present.size() && non_present[n].end() <= a) ++n;
-    for (size_t k = n; a < b;) {
-      if (k == non_present.size() || non_present[k].first >= b) {
-        KHOD_RETURN_IF_ERROR(f(a, b - a, true));
-        break;
+  auto resident = [&](uint64_t first, uint64_t end) -> Status {
+    constexpr uint64_t kBatch = uint64_t{64} * 1024;
+    for (uint64_t at = first; at < end; at += kBatch) {
+      const uint64_t len = std::min(kBatch, end - at);
+      mc.resize(len);
+      KHOD_RETURN_IF_ERROR(Mincore(reader.base() + at * page, len, mc.data()));
+      for (uint64_t i = 0; i < len;) {
+        if (!(mc[i] & 1)) {
+          ++i;
+          continue;
+        }
+        uint64_t j = i + 1;
+        while (j < len && (mc[j] & 1)) ++j;
+        add(at + i, at + j);
+        i = j;
       }
-      const PageSpan& s = non_present[k];
-      if (s.first > a) {
-        KHOD_RETURN_IF_ERROR(f(a, s.first - a, true));
-        a = s.first;
-      }
-      const uint64_t e = std::min(b, s.end());
-      KHOD_RETURN_IF_ERROR(f(a, e - a, false));
-      a = e;
-      if (e == s.end()) ++k;
     }
     return Status::Ok();
   };
-  // A hole of the baseline: a page present here, or resident, is new.
-  auto hole = [&](uint64_t a, uint64_t b) -> Status {
-    return by_presence(a, b, [&](uint64_t first, uint64_t count, bool present) -> Status {
-      if (present) {
-        out.Add(first, count);
-        return Status::Ok();
-      }
-      constexpr uint64_t kBatch = uint64_t{64} * 1024;
-      for (uint64_t at = first; at < first + count; at += kBatch) {
-        const uint64_t len = std::min(kBatch, first + count - at);
-        mc.resize(len);
-        KHOD_RETURN_IF_ERROR(Mincore(reader.base() + at * page, len, mc.data()));
-        for (uint64_t i = 0; i < len;) {
-          if (!(mc[i] & 1)) {
-            ++i;
-            continue;
-          }
-          uint64_t j = i + 1;
-          while (j < len && (mc[j] & 1)) ++j;
-          out.Add(at + i, j - i);
-          i = j;
-        }
-      }
-      return Status::Ok();
-    });
-  };
-  uint64_t at = 0;
-  for (const FolioExtent& e : baseline) {
-    if (e.first_index >= total) break;
-    const uint64_t end = std::min(total, e.end_index());
-    if (e.first_index > at) KHOD_RETURN_IF_ERROR(hole(at, e.first_index));
-    if (e.first_pfn == kPfnUnknown || !FlagsStayWhileMapped(e.flags)) {
-      out.Add(e.first_index, end - e.first_index);  // read every time, as a full capture does
-    } else {
-      KHOD_RETURN_IF_ERROR(
-          by_presence(e.first_index, end, [&](uint64_t first, uint64_t count, bool present) {
-            if (!present) out.Add(first, count);  // zapped: punched or truncated
-            return Status::Ok();
-          }));
+  size_t n = 0;  // the first non-present span that may reach the hole
+  for (const PageSpan& h : holes) {
+    uint64_t a = h.first;
+    const uint64_t b = std::min(h.end(), total);
+    while (n < non_present.size() && non_present[n].end() <= a) ++n;
+    for (size_t k = n; a < b && k < non_present.size() && non_present[k].first < b; ++k) {
+      const uint64_t s = std::max(a, non_present[k].first), e = std::min(b, non_present[k].end());
+      add(a, s);  // present
+      KHOD_RETURN_IF_ERROR(resident(s, e));
+      a = e;
     }
-    at = std::max(at, end);
+    add(a, b);  // present
   }
-  if (at < total) KHOD_RETURN_IF_ERROR(hole(at, total));
+  size_t m = 0;  // the first hole that may reach the span
+  for (const PageSpan& np : non_present) {
+    uint64_t a = np.first;
+    const uint64_t b = std::min(np.end(), total);
+    while (m < holes.size() && holes[m].end() <= a) ++m;
+    for (size_t k = m; a < b && k < holes.size() && holes[k].first < b; ++k) {
+      add(a, std::max(a, holes[k].first));
+      a = std::max(a, holes[k].end());
+    }
+    add(a, b);
+  }
+
+  std::sort(found.begin(), found.end(),
+            [](const PageSpan& x, const PageSpan& y) { return x.first < y.first; });
+  SpanList out(join_gap);
+  for (const PageSpan& sp : found) out.Add(sp.first, sp.count);
   return out.Take();
 }
 

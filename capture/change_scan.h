@@ -52,12 +52,27 @@ Result<std::vector<PageSpan>> NonPresentPagesWithin(int pagemap_fd, uint64_t add
 // How many pages of `spans` are below `total`.
 uint64_t PagesWithin(uint64_t total, const std::vector<PageSpan>& spans);
 
-// The pages of [0, total) to rescan, given the baseline's extents (file
-// order, order-0 folios) and the non-present pages of the mapping whose
-// continuity the caller vouches for, as sorted spans. Spans closer than
-// `join_gap` pages are joined (one window for a few pages costs less than
-// two). mincore goes through reader.base(), khod's mapping of the file.
-Result<std::vector<PageSpan>> PagesToRescan(const FolioList& baseline, uint64_t total,
+// What PagesToRescan needs of a baseline's extents besides what changed:
+// worked out once per list (one pass), so that each capture after it costs
+// what changed, not what the baseline holds.
+struct RescanBase {
+  uint64_t version = 0;          // FolioList::version() of the list it was made from
+  uint64_t end = 0;              // the end of its last extent
+  std::vector<PageSpan> holes;   // pages in no extent, below `end`
+  std::vector<PageSpan> always;  // extents read every time (PFN unknown, or
+                                 // flags a mapped folio can lose: flag_reuse.h rule 3)
+};
+RescanBase MakeRescanBase(const FolioList& baseline);
+
+// The pages of [0, total) to rescan, given the baseline (its RescanBase: the
+// list in file order, order-0 folios, ending by `total`) and the non-present
+// pages of the mapping whose continuity the caller vouches for, as sorted
+// spans: its holes with a page present or resident now, its extents read
+// every time, and its other pages not present now. O(holes + changes), plus
+// mincore of the non-present hole pages. Spans closer than `join_gap` pages
+// are joined (one window for a few pages costs less than two). mincore goes
+// through reader.base(), khod's mapping of the file.
+Result<std::vector<PageSpan>> PagesToRescan(const RescanBase& baseline, uint64_t total,
                                             const std::vector<PageSpan>& non_present,
                                             const PageWindowReader& reader, uint64_t join_gap = 64);
 

@@ -39,8 +39,8 @@ bool FlagsStayWhileMapped(uint8_t f) {
 
 FlagBaseline::FlagBaseline(const FolioList* folios, uint64_t hw_corrupted_kb, uint8_t origins)
     : hw_kb_(hw_corrupted_kb), origins_(origins) {
-  for (size_t i = 1; folios && i < folios->size(); ++i)
-    if ((*folios)[i].first_index < (*folios)[i - 1].end_index()) return;  // not in file order
+  // Worked out once per list (state/folio_list.h), not once per capture.
+  if (folios && !folios->facts().well_formed) return;  // not in file order, or malformed
   folios_ = folios;
 }
 

@@ -58,7 +58,8 @@ class FlagBaseline {
   FlagBaseline() = default;
   // `folios` (kept by the caller, in file order) as read when HardwareCorrupted
   // was `hw_corrupted_kb`; `origins` is a mask of the PteOrigin values that
-  // give continuity since then. Extents out of file order disable reuse.
+  // give continuity since then. Extents out of file order (or a list that is
+  // not well formed, FolioListFacts) disable reuse.
   FlagBaseline(const FolioList* folios, uint64_t hw_corrupted_kb, uint8_t origins);
 
   bool usable() const { return folios_ != nullptr; }

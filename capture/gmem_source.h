@@ -54,6 +54,10 @@ struct CaptureOptions {
   // unchanged instead of walking their PTEs. The round checks it again after
   // all files and, if it moved, captures every file again without it.
   const PteWitness* witness = nullptr;
+  // Not the last capture before a blackout (Prepare's): what the next
+  // capture needs of this one as its baseline (state/folio_list.h facts,
+  // change_scan.h's RescanBase) is worked out now, not inside the blackout.
+  bool ready_as_baseline = false;
   // Called now and then with pages done / pages total (for a progress bar).
   std::function<void(uint64_t done, uint64_t total)> progress;
 };

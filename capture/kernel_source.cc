@@ -189,9 +189,8 @@ Result<bool> KernelGmemSource::ScanChanges(const FlagBaseline& baseline, bool sa
             : (!same_mapping || !(baseline.origins() & kPteOwnBeforePopulate)))
     return no("no mapping that kept its PTEs since the baseline");
   const FolioList& folios = *baseline.folios();
-  for (const FolioExtent& e : folios)
-    if (e.order != 0) return no("baseline with folios of order > 0");
-  if (!folios.empty() && folios.back().end_index() > total) return no("the file shrank");
+  if (folios.facts().max_order != 0) return no("baseline with folios of order > 0");
+  if (folios.facts().end_index > total) return no("the file shrank");
   // Rule 4 before: the count the capture read before any page (no page has
   // been read since; a page poisoned since shows in the check after the scan).
   if (hw_kb != baseline.hw_corrupted_kb()) return no("HardwareCorrupted changed");
@@ -209,8 +208,9 @@ Result<bool> KernelGmemSource::ScanChanges(const FlagBaseline& baseline, bool sa
     return non_present.status();
   }
   const PageWindowReader reader = WindowReader();
+  if (rescan_base_.version != folios.version()) rescan_base_ = MakeRescanBase(folios);
   KHOD_ASSIGN_OR_RETURN(std::vector<PageSpan> spans,
-                        PagesToRescan(folios, total, *non_present, reader));
+                        PagesToRescan(rescan_base_, total, *non_present, reader));
   KHOD_RETURN_IF_ERROR(buddy_.ScanSpans(reader, baseline, total, spans, hw_count, threads_used_,
                                         progress, out, counts));
   // Rule 4 once every page has been looked at, as a full scan checks it.
@@ -525,7 +525,12 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
   // reexec); a later capture reads every page's flags.
   if (hw.ok() && !hugetlb && !opts.frozen) {
     // A capture that matched its baseline (last_folios_ here) is equal to it.
-    if (!matched_baseline_) last_folios_ = out->folios;
+    if (!matched_baseline_) last_folios_ = out->folios;  // shares the array: O(1)
+    if (opts.ready_as_baseline) {
+      (void)last_folios_.facts();
+      if (rescan_base_.version != last_folios_.version())
+        rescan_base_ = MakeRescanBase(last_folios_);
+    }
     last_hw_kb_ = *hw;
     last_witness_serial_ = witness_serial;
     have_last_ = true;

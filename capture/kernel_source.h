@@ -17,6 +17,7 @@
 #include <string>
 
 #include "capture/buddy_scan.h"
+#include "capture/change_scan.h"
 #include "capture/flag_reuse.h"
 #include "capture/folio_extent_builder.h"
 #include "capture/gmem_source.h"
@@ -163,6 +164,9 @@ class KernelGmemSource : public GmemSource {
   // when a populate outside a capture (warm-up) or a failed capture could
   // have installed PTEs after those flags were read.
   FolioList last_folios_;
+  // What PagesToRescan needs of the last baseline a change scan used
+  // (last_folios_ or Verify's frozen list), by its version.
+  RescanBase rescan_base_;
   uint64_t last_hw_kb_ = 0;
   bool have_last_ = false;
   // The serial of the witness the last capture was made under (0: none): a

@@ -270,6 +270,7 @@ Result<Snapshot> Session::CaptureAll(const std::map<uint64_t, std::unique_ptr<Gm
     SnapshotPart p;
     p.source = it->second->source.get();
     p.options.hash_contents = a.hash_contents() && final_capture;
+    p.options.ready_as_baseline = !final_capture;
     p.options.stats = stats;
     if (frozen && record_.has_freeze_hardware_corrupted_kb())
       for (const GuestMemfd& f : frozen->gmems)

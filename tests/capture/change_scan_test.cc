@@ -1,7 +1,8 @@
 // NonPresentPagesInShares (capture/change_scan.h): the page-table walk cut
 // into shares gives the very spans of one walk, for any number of threads,
 // with spans crossing the cuts, and both agree with pagemap's present bit
-// read page by page.
+// read page by page. PagesToRescan, which works from a baseline's holes and
+// the changes only, gives the pages a rule applied page by page gives.
 #include "capture/change_scan.h"
 
 #include <fcntl.h>
@@ -10,8 +11,11 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <random>
 #include <vector>
 
+#include "capture/flag_reuse.h"
+#include "capture/page_window.h"
 #include "common/unique_fd.h"
 #include "kernel/pagemap_scan.h"
 
@@ -100,6 +104,86 @@ TEST_F(ChangeScanTest, SharesGiveTheSpansOfOneWalkForAnyThreadCount) {
   ASSERT_TRUE(small.ok());
   ASSERT_EQ(small->size(), 1u);  // page 0 present, then 1..9 absent
   EXPECT_EQ((*small)[0], (PageSpan{1, 9}));
+}
+
+// Sorted pages as spans, joined as PagesToRescan joins them.
+std::vector<PageSpan> Joined(const std::vector<bool>& pages, uint64_t join_gap) {
+  std::vector<PageSpan> out;
+  for (uint64_t p = 0; p < pages.size(); ++p) {
+    if (!pages[p]) continue;
+    if (!out.empty() && p <= out.back().end() + join_gap)
+      out.back().count = p + 1 - out.back().first;
+    else
+      out.push_back(PageSpan{p, 1});
+  }
+  return out;
+}
+
+TEST(PagesToRescanTest, GivesWhatTheRuleGivesPageByPage) {
+  const uint64_t page = static_cast<uint64_t>(::getpagesize());
+  constexpr uint64_t kTotal = 4096;
+  UniqueFd fd(::memfd_create("rescan", MFD_CLOEXEC));
+  ASSERT_TRUE(fd.valid());
+  ASSERT_EQ(::ftruncate(fd.get(), static_cast<off_t>(kTotal * page)), 0);
+  void* m = ::mmap(nullptr, kTotal * page, PROT_READ, MAP_SHARED, fd.get(), 0);
+  ASSERT_NE(m, MAP_FAILED);
+  const PageWindowReader reader(static_cast<uint8_t*>(m), nullptr, nullptr, nullptr, nullptr);
+  std::mt19937_64 rng(12);
+  const uint8_t kStay = kFolioUptodate | kFolioDirty;
+  const uint8_t kFlags[] = {kStay, kStay, kStay, kFolioUptodate, kStay | kFolioHwpoison};
+  for (int round = 0; round < 40; ++round) {
+    // A baseline with holes (one at the start in some rounds, a tail in most),
+    // extents of unknown PFN and of flags read every time.
+    FolioList baseline;
+    uint64_t at = rng() % 3 == 0 ? rng() % 50 : 0;
+    const uint64_t end = kTotal - rng() % 300;
+    while (at < end) {
+      const uint64_t n = std::min<uint64_t>(1 + rng() % 200, end - at);
+      const uint64_t pfn = rng() % 7 == 0 ? kPfnUnknown : 1000 + rng() % 100000;
+      baseline.push_back(FolioExtent{at, pfn, static_cast<uint32_t>(n), 0, kFlags[rng() % 5]});
+      at += n + (rng() % 4 == 0 ? rng() % 100 : 0);
+    }
+    // Pages not present in the vouched-for mapping, and pages resident in the
+    // file (asked of the holes only).
+    std::vector<bool> np(kTotal), resident(kTotal);
+    std::vector<PageSpan> non_present;
+    for (uint64_t p = rng() % 40; p < kTotal; p += 1 + rng() % 120) {
+      const uint64_t n = std::min<uint64_t>(1 + rng() % 90, kTotal - p);
+      non_present.push_back(PageSpan{p, n});
+      for (uint64_t k = p; k < p + n; ++k) np[k] = true;
+      p += n;
+    }
+    ASSERT_EQ(::fallocate(fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+                          static_cast<off_t>(kTotal * page)),
+              0);
+    for (int i = 0; i < 30; ++i) {
+      const uint64_t p = rng() % kTotal, n = std::min<uint64_t>(1 + rng() % 20, kTotal - p);
+      const std::vector<char> data(n * page, 1);  // written: resident (fallocate's are not)
+      ASSERT_EQ(::pwrite(fd.get(), data.data(), data.size(), static_cast<off_t>(p * page)),
+                static_cast<ssize_t>(data.size()));
+      for (uint64_t k = p; k < p + n; ++k) resident[k] = true;
+    }
+    // The rule, page by page: a hole's page is new when present or resident;
+    // an extent's page is read again when its PFN is unknown, its flags may
+    // change while mapped, or it is not present (zapped).
+    std::vector<bool> expected(kTotal);
+    std::vector<bool> in_extent(kTotal);
+    for (const FolioExtent& e : baseline)
+      for (uint64_t p = e.first_index; p < e.end_index(); ++p) {
+        in_extent[p] = true;
+        expected[p] = e.first_pfn == kPfnUnknown || !FlagsStayWhileMapped(e.flags) || np[p];
+      }
+    for (uint64_t p = 0; p < kTotal; ++p)
+      if (!in_extent[p]) expected[p] = !np[p] || resident[p];
+    const RescanBase base = MakeRescanBase(baseline);
+    EXPECT_EQ(base.version, baseline.version());
+    for (uint64_t gap : {uint64_t{0}, uint64_t{64}}) {
+      Result<std::vector<PageSpan>> got = PagesToRescan(base, kTotal, non_present, reader, gap);
+      ASSERT_TRUE(got.ok()) << got.status().ToString();
+      EXPECT_EQ(*got, Joined(expected, gap)) << "round " << round << ", join gap " << gap;
+    }
+  }
+  ::munmap(m, kTotal * page);
 }
 
 }  // namespace
