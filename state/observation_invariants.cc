@@ -1,5 +1,6 @@
 #include "state/observation_invariants.h"
 
+#include <algorithm>
 #include <tuple>
 
 namespace khod {
@@ -46,7 +47,11 @@ void CheckVisibility(const GuestMemfd& g, uint64_t pages, std::vector<Violation>
         "ranges cover " + std::to_string(next) + " pages of " + std::to_string(pages));
     return;
   }
-  for (size_t i = 0; i < g.folios.size(); ++i) {
+  // Only ranges not observed in full constrain the extents.
+  const bool all_full = std::all_of(g.visibility.begin(), g.visibility.end(), [](const auto& r) {
+    return r.visibility == PageVisibility::kFull;
+  });
+  for (size_t i = 0; !all_full && i < g.folios.size(); ++i) {
     const FolioExtent& e = g.folios[i];
     if (e.order > kMaxFolioOrder) continue;  // CheckFolios says so; pages() needs a sane order
     uint64_t end;

@@ -45,6 +45,22 @@ TEST(Invariants, SizeNotPageMultiple) {
   EXPECT_TRUE(Reports(s, "gmem 0x2a", "not a multiple of page size"));
 }
 
+TEST(Invariants, AListChangedAfterItsFactsWereWorkedOutIsCheckedAgain) {
+  Snapshot s = OneGmem();
+  s.gmems[0].folios = {{0, 100, 8, 0, 0}};
+  EXPECT_TRUE(CheckInvariants(s).empty());  // facts worked out: well formed
+  const Snapshot shared = s;                // shares the array checked
+  s.gmems[0].folios.push_back({4, 500, 2, 0, 0});
+  EXPECT_TRUE(Reports(s, "folios[1]", "overlaps"));
+  s.gmems[0].folios.Mutable()[1] = {1000, 500, 100, 0, 0};
+  EXPECT_TRUE(Reports(s, "folios[1]", "past size"));
+  EXPECT_TRUE(CheckInvariants(shared).empty());  // the copy kept its array
+  // A buddy list the facts vouch for, in a file too small for it.
+  Snapshot t = shared;
+  t.gmems[0].size = 4 * 4096;
+  EXPECT_TRUE(Reports(t, "folios[0]", "past size"));
+}
+
 TEST(Invariants, FolioExtentProblems) {
   Snapshot s = OneGmem();
   s.gmems[0].folios = {{10, 0, 5, 0, 0}, {12, 0, 1, 0, 0}, {2000, 0, 1, 0, 0}, {3000, 0, 0, 0, 0}};
