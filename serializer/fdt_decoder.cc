@@ -196,6 +196,7 @@ class FdtReader {
     for (int i = 0; i < mask_len; i += 8) g->policy.nodemask.push_back(Load<uint64_t>(mask + i));
 
     uint64_t n;
+    FolioList::Extents& folios = g->folios.Mutable();  // one array of its own, filled in place
     KHOD_RETURN_IF_ERROR(Table(
         node, where, kFolioTable, &n,
         [&](const uint8_t* d) {
@@ -205,10 +206,10 @@ class FdtReader {
           e.nr_folios = Load<uint32_t>(d + 16);
           e.order = d[20];
           e.flags = d[21];
-          g->folios.push_back(e);
+          folios.push_back(e);
           return Status::Ok();
         },
-        [&](uint64_t n) { g->folios.reserve(n); }));
+        [&](uint64_t n) { folios.reserve(n); }));
     std::vector<AttributeRange> ranges;
     KHOD_RETURN_IF_ERROR(Table(
         node, where, kAttributeTable, &n,

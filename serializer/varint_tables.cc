@@ -98,7 +98,8 @@ Status DecodeFolioStream(std::string_view in, uint64_t count, FolioList* out) {
   const uint8_t* p = reinterpret_cast<const uint8_t*>(in.data());
   const uint8_t* const end = p + in.size();
   out->clear();
-  out->reserve(count);
+  FolioList::Extents& extents = out->Mutable();  // one array of its own, filled in place
+  extents.reserve(count);
   uint64_t prev_end = 0, next_pfn = 0;
   for (uint64_t i = 0; i < count; ++i) {
     uint64_t gap, nr, delta = 0;
@@ -127,7 +128,7 @@ Status DecodeFolioStream(std::string_view in, uint64_t count, FolioList* out) {
                                   " encodes the unknown-PFN marker as a known PFN");
       next_pfn = e.first_pfn + e.pages();
     }
-    out->push_back(e);
+    extents.push_back(e);
   }
   return CheckConsumed(kTable, p, end);
 }
