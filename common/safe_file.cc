@@ -197,24 +197,36 @@ Result<SafeDir> SafeDir::OpenSub(std::string_view name, mode_t create_mode) cons
   return Check(sub, PathOf(name));
 }
 
-Status SafeDir::WriteNew(std::string_view name, std::string_view data, mode_t mode) const {
+Result<UniqueFd> SafeDir::CreateNew(std::string_view name, mode_t mode) const {
   KHOD_RETURN_IF_ERROR(CheckFileName(name, "file name"));
   const std::string n(name), named = PathOf(name);
   // A leftover (a crash's, or a planted link) goes first: unlinkat removes
   // the entry itself, and O_EXCL then fails rather than follow anything.
   if (::unlinkat(fd(), n.c_str(), 0) != 0 && errno != ENOENT)
     return Status::FromErrno("remove leftover " + named, errno);
-  const int f =
-      ::openat(fd(), n.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (f < 0) return Status::FromErrno("create " + named, errno);
-  Status s = ::fchmod(f, mode) == 0 ? Status::Ok() : Status::FromErrno("chmod " + named, errno);
-  if (s.ok()) {
-    s = WriteSyncClose(f, data, named);
-  } else {
-    ::close(f);
+  UniqueFd f(::openat(fd(), n.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!f.valid()) return Status::FromErrno("create " + named, errno);
+  if (::fchmod(f.get(), mode) != 0) {
+    const int err = errno;
+    ::unlinkat(fd(), n.c_str(), 0);
+    return Status::FromErrno("chmod " + named, err);
   }
-  if (!s.ok()) ::unlinkat(fd(), n.c_str(), 0);
+  return f;
+}
+
+Status SafeDir::WriteNew(std::string_view name, std::string_view data, mode_t mode) const {
+  KHOD_ASSIGN_OR_RETURN(UniqueFd f, CreateNew(name, mode));
+  Status s = WriteSyncClose(f.release(), data, PathOf(name));
+  if (!s.ok()) ::unlinkat(fd(), std::string(name).c_str(), 0);
   return s;
+}
+
+Status SafeDir::Rename(std::string_view from, std::string_view to) const {
+  KHOD_RETURN_IF_ERROR(CheckFileName(from, "file name"));
+  KHOD_RETURN_IF_ERROR(CheckFileName(to, "file name"));
+  if (::renameat(fd(), std::string(from).c_str(), fd(), std::string(to).c_str()) != 0)
+    return Status::FromErrno("rename " + PathOf(from) + " to " + std::string(to), errno);
+  return Status::Ok();
 }
 
 Status SafeDir::Replace(std::string_view name, std::string_view data, mode_t mode) const {

@@ -22,6 +22,7 @@
 
 #include "common/file_read.h"
 #include "common/status.h"
+#include "common/unique_fd.h"
 
 namespace khod {
 
@@ -49,6 +50,12 @@ class SafeDir {
   // umask does not apply) and fsyncs it; neither renames nor syncs the
   // directory. On failure nothing of it is left.
   Status WriteNew(std::string_view name, std::string_view data, mode_t mode = 0600) const;
+  // `name` created afresh as WriteNew creates it, empty, open for reading and
+  // writing: for a file khod writes more than once (common/patched_file.h).
+  Result<UniqueFd> CreateNew(std::string_view name, mode_t mode = 0600) const;
+  // renameat `from` to `to` in this directory; durable once the directory is
+  // synced (Sync, or a Replace in it).
+  Status Rename(std::string_view from, std::string_view to) const;
   // Atomic replace: writes "<name>.tmp" as WriteNew does, renames it over
   // `name` and fsyncs the directory, so a crash leaves the old or the new.
   // The file has its final mode before the rename: no reader ever sees

@@ -1,0 +1,64 @@
+// A file written whole once, outside a blackout, and then made to hold other
+// bytes by writing only the pages that differ, inside it.
+//
+// Why: Freeze's blob is written durably inside the blackout, and its bytes
+// grow with the guest's PFN runs (24 an extent in an FDT). Prepare writes a
+// draft of it (its own capture, encoded the same way); Freeze's blob of an
+// unchanged guest differs from the draft in its header only, so the fsync
+// writes back a page or two instead of the whole blob (docs/DESIGN.md "An
+// unchanged file costs nothing per extent").
+//
+// Contract: the file is khod's (SafeDir::CreateNew: created afresh, no
+// symlink followed) and nothing else writes it; what it holds is known from
+// the bytes last written, not read back. Bytes changed behind khod's back
+// stay changed where the new contents equal the old: readers check the blob's
+// checksum (the session record's), so such a file is refused, never misread.
+#ifndef KHOD_COMMON_PATCHED_FILE_H_
+#define KHOD_COMMON_PATCHED_FILE_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/safe_file.h"
+#include "common/status.h"
+#include "common/unique_fd.h"
+
+namespace khod {
+
+class PatchedFile {
+ public:
+  // The unit compared and written: a page of the page cache.
+  static constexpr size_t kPageBytes = 4096;
+
+  // `name` in `dir` created afresh with `data`, fsync'd; kept open.
+  static Result<PatchedFile> Create(const SafeDir& dir, std::string_view name,
+                                    std::string_view data);
+
+  // Makes the file hold `data`: writes the kPageBytes pages whose bytes differ
+  // from what Create wrote (all of them past its end), truncates it to
+  // data.size() and fdatasyncs it. Returns the number of pages written. Only
+  // the first Patch compares: a later one (after an error, say) writes every
+  // page, as what the file holds is not kept (a copy of it would cost as much
+  // as the writes it spares, inside the blackout).
+  Result<uint64_t> Patch(std::string_view data);
+
+  // Renames it within its directory (durable once the directory is synced).
+  Status Rename(std::string_view to);
+
+  const std::string& name() const { return name_; }
+
+ private:
+  PatchedFile(SafeDir dir, std::string name, UniqueFd fd)
+      : dir_(std::move(dir)), name_(std::move(name)), fd_(std::move(fd)) {}
+
+  SafeDir dir_;
+  std::string name_;
+  UniqueFd fd_;
+  std::string holds_;  // the file's bytes as Create wrote them
+  bool known_ = true;  // holds_ is what the file holds (until the first Patch)
+};
+
+}  // namespace khod
+
+#endif  // KHOD_COMMON_PATCHED_FILE_H_
