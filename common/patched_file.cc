@@ -1,6 +1,8 @@
 #include "common/patched_file.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,21 +16,31 @@ namespace khod {
 Result<PatchedFile> PatchedFile::Create(const SafeDir& dir, std::string_view name,
                                         std::string_view data) {
   KHOD_ASSIGN_OR_RETURN(UniqueFd fd, dir.CreateNew(name));
-  PatchedFile f(dir, std::string(name), std::move(fd));
   const std::string named = dir.PathOf(name);
-  Status s = WriteAll(f.fd_.get(), data, named);
-  if (s.ok() && ::fsync(f.fd_.get()) != 0) s = Status::FromErrno("fsync " + named, errno);
+  UniqueFd made(::open(("/proc/self/fd/" + std::to_string(fd.get())).c_str(), O_PATH | O_CLOEXEC));
+  Status s = made.valid() ? Status::Ok() : Status::FromErrno("reopen " + named, errno);
+  if (s.ok()) s = WriteAll(fd.get(), data, named);
+  if (s.ok() && ::fsync(fd.get()) != 0) s = Status::FromErrno("fsync " + named, errno);
+  if (s.ok() && ::close(fd.release()) != 0) s = Status::FromErrno("close " + named, errno);
   if (!s.ok()) {
     dir.Remove(name);
     return s;
   }
+  PatchedFile f(dir, std::string(name), std::move(made));
   f.holds_.assign(data.data(), data.size());
   return f;
 }
 
 Result<uint64_t> PatchedFile::Patch(std::string_view data) {
   const std::string named = dir_.PathOf(name_);
-  const int fd = fd_.get();
+  UniqueFd file(::openat(dir_.fd(), name_.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!file.valid()) return Status::FromErrno("open " + named, errno);
+  struct stat st, made;
+  if (::fstat(file.get(), &st) != 0 || ::fstat(made_.get(), &made) != 0)
+    return Status::FromErrno("fstat " + named, errno);
+  if (!S_ISREG(st.st_mode) || st.st_dev != made.st_dev || st.st_ino != made.st_ino)
+    return Status::FailedPrecondition(named + " is not the file khod wrote there");
+  const int fd = file.get();
   // Runs of differing pages, each written with one pwrite.
   uint64_t written = 0;
   const size_t common = known_ ? std::min(holds_.size(), data.size()) : 0;
@@ -60,6 +72,7 @@ Result<uint64_t> PatchedFile::Patch(std::string_view data) {
   if (::ftruncate(fd, static_cast<off_t>(data.size())) != 0)
     return Status::FromErrno("truncate " + named, errno);
   if (::fdatasync(fd) != 0) return Status::FromErrno("fdatasync " + named, errno);
+  if (::close(file.release()) != 0) return Status::FromErrno("close " + named, errno);
   return written;
 }
 

@@ -10,9 +10,13 @@
 //
 // Contract: the file is khod's (SafeDir::CreateNew: created afresh, no
 // symlink followed) and nothing else writes it; what it holds is known from
-// the bytes last written, not read back. Bytes changed behind khod's back
-// stay changed where the new contents equal the old: readers check the blob's
-// checksum (the session record's), so such a file is refused, never misread.
+// the bytes Create wrote, not read back. It is not held open between Create
+// and Patch (a file open for writing would keep its filesystem from being
+// remounted read-only), only by an O_PATH fd, which keeps its inode alive:
+// Patch opens it again by name, without following a symlink, and refuses a
+// file that is not that inode. Bytes changed behind khod's back in the same file stay changed
+// where the new contents equal the old: readers check the blob's checksum
+// (the session record's), so such a file is refused, never misread.
 #ifndef KHOD_COMMON_PATCHED_FILE_H_
 #define KHOD_COMMON_PATCHED_FILE_H_
 
@@ -31,7 +35,7 @@ class PatchedFile {
   // The unit compared and written: a page of the page cache.
   static constexpr size_t kPageBytes = 4096;
 
-  // `name` in `dir` created afresh with `data`, fsync'd; kept open.
+  // `name` in `dir` created afresh with `data`, fsync'd and closed.
   static Result<PatchedFile> Create(const SafeDir& dir, std::string_view name,
                                     std::string_view data);
 
@@ -49,12 +53,13 @@ class PatchedFile {
   const std::string& name() const { return name_; }
 
  private:
-  PatchedFile(SafeDir dir, std::string name, UniqueFd fd)
-      : dir_(std::move(dir)), name_(std::move(name)), fd_(std::move(fd)) {}
+  PatchedFile(SafeDir dir, std::string name, UniqueFd made)
+      : dir_(std::move(dir)), name_(std::move(name)), made_(std::move(made)) {}
 
   SafeDir dir_;
   std::string name_;
-  UniqueFd fd_;
+  UniqueFd
+      made_;  // O_PATH: the inode Create made, alive while held (no other file gets its number)
   std::string holds_;  // the file's bytes as Create wrote them
   bool known_ = true;  // holds_ is what the file holds (until the first Patch)
 };

@@ -92,6 +92,40 @@ TEST_F(PatchedFileTest, ASymlinkWhereItIsCreatedIsReplacedNotFollowed) {
   EXPECT_FALSE(PatchedFile::Create(dir_, "../escape.blob", "x").ok());
 }
 
+TEST_F(PatchedFileTest, AFileSwappedInItsPlaceIsRefusedNotWritten) {
+  Result<PatchedFile> f = PatchedFile::Create(dir_, "d.blob", Pages(2, 'a'));
+  ASSERT_TRUE(f.ok());
+  const std::string path = dir_.PathOf("d.blob");
+  ASSERT_EQ(::unlink(path.c_str()), 0);
+  { std::ofstream(path) << "someone else's"; }
+  Result<uint64_t> w = f->Patch(Pages(2, 'b'));
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.status().code(), Status::Code::kFailedPrecondition) << w.status().ToString();
+  EXPECT_EQ(ReadTestFile(path), "someone else's");
+  // A symlink there is not followed either.
+  ASSERT_EQ(::unlink(path.c_str()), 0);
+  ASSERT_EQ(::symlink((tmp_.path() + "/elsewhere").c_str(), path.c_str()), 0);
+  EXPECT_FALSE(f->Patch(Pages(2, 'b')).ok());
+  EXPECT_NE(::access((tmp_.path() + "/elsewhere").c_str(), F_OK), 0);
+}
+
+TEST_F(PatchedFileTest, NotHeldOpenForWritingBetweenCreateAndPatch) {
+  Result<PatchedFile> f = PatchedFile::Create(dir_, "d.blob", Pages(1, 'a'));
+  ASSERT_TRUE(f.ok());
+  struct stat st;
+  ASSERT_EQ(::stat(dir_.PathOf("d.blob").c_str(), &st), 0);
+  // Only an O_PATH fd refers to it: a file open for writing would keep its
+  // filesystem from a read-only remount (session_hostile_test remounts).
+  int refs = 0;
+  for (int fd = 0; fd < 1024; ++fd) {
+    struct stat o;
+    if (::fstat(fd, &o) != 0 || o.st_dev != st.st_dev || o.st_ino != st.st_ino) continue;
+    ++refs;
+    EXPECT_TRUE(::fcntl(fd, F_GETFL) & O_PATH) << "fd " << fd;
+  }
+  EXPECT_EQ(refs, 1);
+}
+
 TEST_F(PatchedFileTest, RenameMovesItWithinItsDirectory) {
   Result<PatchedFile> f = PatchedFile::Create(dir_, "draft.blob", Pages(2, 'a'));
   ASSERT_TRUE(f.ok());
