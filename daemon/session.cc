@@ -216,12 +216,31 @@ void Session::RecordDuration(v1::Phase p, int64_t nanos) {
   d->set_nanos(static_cast<uint64_t>(nanos));
 }
 
-Status Session::WriteBlob(const std::string& kind, const std::string& blob, std::string* file) {
+std::string Session::NextBlobName(const std::string& kind) const {
   // Named by generation: the record still names the old file until it is
   // replaced, so a crash between the two writes leaves a consistent pair.
-  *file = kind + "-" + std::to_string(record_.generation() + 1) + ".blob";
+  return kind + "-" + std::to_string(record_.generation() + 1) + ".blob";
+}
+
+Status Session::WriteBlob(const std::string& kind, const std::string& blob, std::string* file) {
+  *file = NextBlobName(kind);
   // The record that will name it is written after it, in the same directory.
   return state_dir_.WriteNew(*file, blob);
+}
+
+// Named by no record (a crash leaves it to SweepUnnamedBlobs: "frozen-*.blob").
+constexpr char kFrozenDraft[] = "frozen-draft.blob";
+
+std::string Session::WriteFrozenDraft(const Snapshot& prepared) {
+  frozen_draft_.reset();
+  frozen_draft_format_ = opts_.default_format;
+  std::string bytes;
+  Status s = Encode(prepared, ToBlobFormat(frozen_draft_format_), &bytes);
+  Result<PatchedFile> draft =
+      s.ok() ? PatchedFile::Create(state_dir_, kFrozenDraft, bytes) : Result<PatchedFile>(s);
+  if (!draft.ok()) return draft.status().ToString();
+  frozen_draft_ = std::move(*draft);
+  return "";
 }
 
 Result<std::string> Session::ReadFrozenBlobFromStateDir() const {
@@ -336,10 +355,14 @@ Result<v1::PhaseReply> Session::Prepare() {
   if (!old.empty() && old != file) state_dir_.Remove(old);
   opts_.crash.Hit("prepared");
   PrewarmFreezeBlob(snap);
+  const std::string draft = WriteFrozenDraft(snap);
   v1::PhaseReply r;
   r.set_phase(v1::PREPARED);
   r.set_message("prepared " + std::to_string(snap.gmems.size()) + " gmems, blob " +
-                HumanBytes(blob.size()) + witness_note);
+                HumanBytes(blob.size()) + witness_note +
+                (draft.empty() ? ""
+                               : "; no draft of Freeze's blob (" + draft +
+                                     "): Freeze will write its blob whole"));
   return r;
 }
 
@@ -412,7 +435,25 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     if (!inv.ok()) return inv.WithContext("Freeze: captured state breaks an invariant");
     std::string blob = std::move(freeze_blob_), file;
     KHOD_RETURN_IF_ERROR(Encode(snap, ToBlobFormat(fmt), &blob));
-    KHOD_RETURN_IF_ERROR(WriteBlob("frozen", blob, &file));
+    // Over Prepare's draft, only the pages that changed are written; its
+    // new name is durable with the record's directory sync, as a new blob's.
+    std::string blob_note;
+    if (frozen_draft_ && frozen_draft_format_ == fmt) {
+      file = NextBlobName("frozen");
+      Result<uint64_t> pages = frozen_draft_->Patch(blob);
+      Status renamed = pages.ok() ? frozen_draft_->Rename(file) : pages.status();
+      if (renamed.ok()) {
+        blob_note =
+            " (" + std::to_string(*pages) + " of " +
+            std::to_string((blob.size() + PatchedFile::kPageBytes - 1) / PatchedFile::kPageBytes) +
+            " pages written, the rest as Prepare wrote them)";
+      } else {
+        state_dir_.Remove(frozen_draft_->name());
+        file.clear();
+      }
+      frozen_draft_.reset();
+    }
+    if (file.empty()) KHOD_RETURN_IF_ERROR(WriteBlob("frozen", blob, &file));
     opts_.crash.Hit("pre-frozen");
     const v1::SessionRecord prepared = record_;
     record_.set_phase(v1::FROZEN);
@@ -469,10 +510,10 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     }
     opts_.crash.Hit("handed_over");
     reply.set_phase(v1::HANDED_OVER);
-    reply.set_message("frozen " + std::to_string(frozen_.gmems.size()) + " gmems, " +
-                      v1::BlobFormat_Name(fmt) + " blob " +
-                      HumanBytes(record_.frozen_blob_bytes()) + ", handed over by " + t->name() +
-                      " with " + std::to_string(pkg.fds.size()) + " fds" + WalkNote(stats));
+    reply.set_message(
+        "frozen " + std::to_string(frozen_.gmems.size()) + " gmems, " + v1::BlobFormat_Name(fmt) +
+        " blob " + HumanBytes(record_.frozen_blob_bytes()) + blob_note + ", handed over by " +
+        t->name() + " with " + std::to_string(pkg.fds.size()) + " fds" + WalkNote(stats));
     const std::vector<std::string> medium_args = t->ExecArguments();
     if (!medium_args.empty()) {
       exec_argv.push_back(opts_.self_binary);
@@ -642,6 +683,8 @@ Result<v1::PhaseReply> Session::Cancel() {
   sent_here_ = false;
   for (const std::string& f : {prepared, frozen})
     if (!f.empty()) state_dir_.Remove(f);
+  if (frozen_draft_) state_dir_.Remove(frozen_draft_->name());
+  frozen_draft_.reset();
   v1::PhaseReply r;
   r.set_phase(v1::IDLE);
   std::string msg = "cancelled from " + PhaseName(was);

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "capture/pte_witness.h"
+#include "common/patched_file.h"
 #include "common/safe_file.h"
 #include "common/status.h"
 #include "daemon/caller_access.h"
@@ -192,6 +193,11 @@ class Session {
   std::map<uint64_t, uint64_t> AttachedSizes() const;  // token -> bytes, of handles_
   std::string path(const std::string& name) const { return opts_.state_dir + "/" + name; }
   void PrewarmFreezeBlob(const Snapshot& prepared);
+  // Prepare's snapshot encoded as Freeze will encode its own, written whole
+  // now (outside the blackout) as frozen_draft_; "" or what went wrong.
+  std::string WriteFrozenDraft(const Snapshot& prepared);
+  // The name the next blob of `kind` ("prepared", "frozen") gets.
+  std::string NextBlobName(const std::string& kind) const;
 
   SessionOptions opts_;
   GmemOpener* opener_;
@@ -233,6 +239,12 @@ class Session {
   // still run: page faults on fresh memory would otherwise be paid inside
   // the blackout (PrewarmFreezeBlob).
   std::string freeze_blob_;
+  // Freeze's blob as it would be if nothing changed since Prepare, in the
+  // state dir as kFrozenDraft: Freeze writes only the pages of its blob that
+  // differ from it (common/patched_file.h) and renames it to the frozen
+  // blob's name. Used once; a Freeze in another format writes its blob whole.
+  std::optional<PatchedFile> frozen_draft_;
+  v1::BlobFormat frozen_draft_format_ = v1::FORMAT_UNSPECIFIED;
   bool have_frozen_ = false;
   uint64_t incarnation_ = 0;                       // record generation when this process opened it
   mutable std::mutex status_mu_;                   // guards the pointer status_ only

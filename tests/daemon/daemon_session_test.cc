@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -294,6 +295,45 @@ TEST_F(SessionTest, CancelWhoseRecordWriteFailsDeletesNothingTheRecordNames) {
   ASSERT_TRUE(s->Cancel().ok());
   EXPECT_EQ(ReadRecord(dir_).phase(), v1::IDLE);
   EXPECT_FALSE(Exists(dir_ + "/" + prepared));  // deleted once the IDLE record is durable
+}
+
+// Prepare writes Freeze's blob as its own capture would make it; Freeze
+// writes over it only the pages that differ, and the file it names holds its
+// blob exactly (the record's checksum), changed guest or not.
+TEST_F(SessionTest, FreezePatchesPreparesDraftIntoExactlyItsBlob) {
+  const std::string draft = dir_ + "/frozen-draft.blob";
+  for (bool change : {false, true}) {
+    SCOPED_TRACE(change ? "pages written between Prepare and Freeze" : "nothing changed");
+    auto s = Open();
+    ASSERT_TRUE(s);
+    if (!change) {
+      ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+    }
+    ASSERT_TRUE(s->Prepare().ok());
+    ASSERT_TRUE(Exists(draft));
+    if (change) guest_.Fill(512 * 1024, 256 * 1024, 0xcd);  // holes become pages
+    Result<v1::PhaseReply> r = s->Freeze(PausedFreeze());
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_NE(r->message().find(" pages written, the rest as Prepare wrote them"),
+              std::string::npos)
+        << r->message();
+    EXPECT_FALSE(Exists(draft));  // renamed to the frozen blob's name
+    const v1::SessionRecord rec = ReadRecord(dir_);
+    Result<std::string> bytes = ReadWholeFile(dir_ + "/" + rec.frozen_blob());
+    ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+    EXPECT_EQ(bytes->size(), rec.frozen_blob_bytes());
+    EXPECT_EQ(XXH3_64bits(bytes->data(), bytes->size()), rec.frozen_blob_xxh3());
+    ASSERT_TRUE(s->Cancel().ok());
+  }
+}
+
+TEST_F(SessionTest, CancelFromPreparedRemovesTheDraft) {
+  auto s = Open();
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  ASSERT_TRUE(s->Prepare().ok());
+  ASSERT_TRUE(Exists(dir_ + "/frozen-draft.blob"));
+  ASSERT_TRUE(s->Cancel().ok());
+  EXPECT_FALSE(Exists(dir_ + "/frozen-draft.blob"));
 }
 
 TEST_F(SessionTest, FailedSendGoesBackToPreparedNamingNoFrozenBlob) {
