@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "common/status_macros.h"
@@ -38,11 +39,24 @@ class FdtReader {
  public:
   explicit FdtReader(const void* fdt) : fdt_(fdt) {}
 
-  // Property bytes, or nullptr with *len = 0 when absent.
+  // Property bytes, or nullptr with *len = 0 when absent: the first property
+  // of that name, as fdt_getprop finds it. A node's properties are listed
+  // once (fdt_getprop walks them from the first on every call: with tens of
+  // lookups a node, that walk was most of decoding many small gmems).
   const uint8_t* Find(int node, const char* name, int* len) const {
-    const void* p = fdt_getprop(fdt_, node, name, len);
-    if (p == nullptr) *len = 0;
-    return static_cast<const uint8_t*>(p);
+    const std::vector<Prop>* props = PropsOf(node);
+    if (props == nullptr) {  // a node whose listing failed: libfdt says why
+      const void* p = fdt_getprop(fdt_, node, name, len);
+      if (p == nullptr) *len = 0;
+      return static_cast<const uint8_t*>(p);
+    }
+    for (const Prop& p : *props)
+      if (std::strcmp(p.name, name) == 0) {
+        *len = p.len;
+        return p.data;
+      }
+    *len = 0;
+    return nullptr;
   }
 
   Status Bytes(int node, const std::string& where, const char* name, int want,
@@ -334,6 +348,33 @@ class FdtReader {
   }
 
  private:
+  struct Prop {
+    const char* name;
+    const uint8_t* data;
+    int len;
+  };
+  // The properties of `node` in order, listed on first use; nullptr when
+  // libfdt cannot list them (then Find asks fdt_getprop, which says why).
+  const std::vector<Prop>* PropsOf(int node) const {
+    auto it = props_.find(node);
+    if (it != props_.end()) return it->second.ok ? &it->second.props : nullptr;
+    Listing& l = props_[node];
+    int prop;
+    fdt_for_each_property_offset(prop, fdt_, node) {
+      const char* name;
+      int len;
+      const void* data = fdt_getprop_by_offset(fdt_, prop, &name, &len);
+      if (data == nullptr || name == nullptr) return nullptr;  // l.ok stays false
+      l.props.push_back(Prop{name, static_cast<const uint8_t*>(data), len});
+    }
+    l.ok = prop == -FDT_ERR_NOTFOUND;
+    return l.ok ? &l.props : nullptr;
+  }
+  struct Listing {
+    std::vector<Prop> props;
+    bool ok = false;
+  };
+  mutable std::unordered_map<int, Listing> props_;  // by node offset
   const void* fdt_;
 };
 
