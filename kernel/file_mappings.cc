@@ -86,23 +86,34 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
     process = p.get();
   }
   std::lock_guard<std::mutex> l(process->mu);
-  if (process->parsed) {
+  if (process->parsed && (process->with_policies || !process->parsed->Maps(file))) {
     Result<std::vector<FileMapping>> mine = process->parsed->Of(file, page_size);
     if (mine.ok() || mine.status().code() != Status::Code::kNotFound) return mine;
-    process->parsed.reset();  // changed since read: read again
   }
+  process->parsed.reset();  // changed since read, or read without its policies: read again
   Status last;
   for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
     KHOD_ASSIGN_OR_RETURN(std::string maps, ReadProcMapsText(pid, "maps"));
+    ++reads_;
+    // No mapping of the file: nothing numa_maps could add for it.
+    KHOD_ASSIGN_OR_RETURN(ProcessMappings maps_only, ProcessMappings::Parse(maps, ""));
+    if (!maps_only.Maps(file)) {
+      process->parsed = std::move(maps_only);
+      process->with_policies = false;
+      return std::vector<FileMapping>();
+    }
     Result<std::string> numa = ReadProcMapsText(pid, "numa_maps");
     if (!numa.ok() && numa.status().code() == Status::Code::kNotFound &&
         ::access(proc.c_str(), F_OK) == 0)
       return Status::Unsupported(proc + "/numa_maps is missing (a kernel without CONFIG_NUMA)");
     if (!numa.ok()) return numa.status();
-    ++reads_;
+    ++numa_reads_;
     KHOD_ASSIGN_OR_RETURN(ProcessMappings parsed, ProcessMappings::Parse(maps, *numa));
     Result<std::vector<FileMapping>> mine = parsed.Of(file, page_size);
-    if (mine.ok()) process->parsed = std::move(parsed);
+    if (mine.ok()) {
+      process->parsed = std::move(parsed);
+      process->with_policies = true;
+    }
     if (mine.ok() || mine.status().code() != Status::Code::kNotFound) return mine;
     last = mine.status();
   }

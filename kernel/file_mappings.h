@@ -55,6 +55,8 @@ class ProcessMappings {
   // numa_maps line (the mappings changed between the two reads).
   // Pages are `page_size` bytes.
   Result<std::vector<FileMapping>> Of(FileKey file, uint64_t page_size) const;
+  // Whether a line of maps is a mapping of `file`.
+  bool Maps(FileKey file) const { return by_file_.count({file.dev, file.inode}) > 0; }
 
  private:
   struct Line {
@@ -79,7 +81,9 @@ Result<std::vector<FileMapping>> ReadFileMappings(pid_t pid, FileKey file, uint6
 // numa_maps are read and parsed once (ProcessMappings) for all of its files. Reading numa_maps
 // walks the page tables of every mapping of the process (the kernel counts
 // pages per node), O(pages it maps): a VMM with G files costs one walk
-// instead of G. The texts are re-read when a file's mapping is missing from
+// instead of G, and a process with no mapping of the file asked for costs
+// none (its maps alone say so; numa_maps is read when a file it maps is
+// asked for). The texts are re-read when a file's mapping is missing from
 // them (it changed since). Safe to share between threads: threads asking for
 // different processes read their texts at once, those asking for the same
 // one wait for the one reading it.
@@ -88,15 +92,20 @@ class ProcessMappingsCache {
   Result<std::vector<FileMapping>> Get(pid_t pid, FileKey file, uint64_t page_size);
   // Processes whose texts were read (for tests and figures).
   int reads() const { return reads_; }
+  // Of them, those whose numa_maps was read too: a process with no mapping
+  // of the file asked for has its maps read only (numa_maps walks the pages
+  // of every one of its mappings, and would add nothing).
+  int numa_reads() const { return numa_reads_; }
 
  private:
   struct Process {
     std::mutex mu;                          // held while its texts are read and parsed, or asked
     std::optional<ProcessMappings> parsed;  // unset: not read yet, or to read again
+    bool with_policies = false;             // parsed from maps and numa_maps (else maps only)
   };
   std::mutex mu_;  // guards processes_ itself
   std::map<pid_t, std::unique_ptr<Process>> processes_;
-  std::atomic<int> reads_{0};
+  std::atomic<int> reads_{0}, numa_reads_{0};
 };
 
 }  // namespace khod

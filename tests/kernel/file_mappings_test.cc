@@ -296,6 +296,7 @@ TEST(FileMappingsTest, OneReadOfAProcessServesEachOfItsFiles) {
     EXPECT_EQ((*got)[0].count, static_cast<uint64_t>(i + 1));
   }
   EXPECT_EQ(cache.reads(), 1);
+  EXPECT_EQ(cache.numa_reads(), 1);
   // A second mapping of the first file made since the read: what was read
   // still joins (one mapping), as a round sees the process at one instant;
   // a fresh cache sees both.
@@ -307,6 +308,35 @@ TEST(FileMappingsTest, OneReadOfAProcessServesEachOfItsFiles) {
   for (int i = 0; i < 3; ++i) {
     ::munmap(files[i].map, (i + 1) * kPage);
   }
+}
+
+// A process with no mapping of the file has its maps read, not its
+// numa_maps (whose walk of every mapping's pages would add nothing); a file
+// of the same process that it does map is then read with its policies.
+TEST(FileMappingsTest, AProcessThatDoesNotMapTheFileCostsNoNumaMapsWalk) {
+  TestMemfd unmapped(kPage, "file_mappings_test"), mapped(kPage, "file_mappings_test");
+  auto key = [](int fd) {
+    struct stat st;
+    EXPECT_EQ(::fstat(fd, &st), 0);
+    return FileKey{st.st_dev, st.st_ino};
+  };
+  void* m = ::mmap(nullptr, kPage, PROT_READ, MAP_SHARED, mapped.fd(), 0);
+  ASSERT_NE(m, MAP_FAILED);
+  ProcessMappingsCache cache;
+  Result<std::vector<FileMapping>> none = cache.Get(::getpid(), key(unmapped.fd()), kPage);
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_TRUE(none->empty());
+  EXPECT_EQ(cache.numa_reads(), 0);
+  // Asked again: what was read answers, nothing is read.
+  ASSERT_TRUE(cache.Get(::getpid(), key(unmapped.fd()), kPage).ok());
+  EXPECT_EQ(cache.reads(), 1);
+  Result<std::vector<FileMapping>> one = cache.Get(::getpid(), key(mapped.fd()), kPage);
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  ASSERT_EQ(one->size(), 1u);
+  EXPECT_EQ((*one)[0].start, reinterpret_cast<uintptr_t>(m));
+  EXPECT_EQ(cache.numa_reads(), 1);
+  EXPECT_EQ(cache.reads(), 2);
+  ::munmap(m, kPage);
 }
 
 }  // namespace
