@@ -16,6 +16,8 @@
 
 namespace khod {
 
+struct RescanBase;  // capture/change_scan.h
+
 class ProcessMappingsCache;  // kernel/file_mappings.h
 
 // What a capture did besides filling its GuestMemfd (sources add to it).
@@ -37,6 +39,9 @@ struct CaptureOptions {
   // holds). nullptr: a source compares with its own last capture only.
   const GuestMemfd* frozen = nullptr;
   uint64_t frozen_hw_corrupted_kb = 0;
+  // Optional: change_scan.h's RescanBase of `frozen`'s list, made ahead of
+  // the capture (it is used only if made from that very list: its version).
+  const RescanBase* frozen_rescan_base = nullptr;
   CaptureStats* stats = nullptr;  // optional
   // Optional: the VMM processes' mappings read once for a whole capture round
   // (AssembleSnapshot's), shared by every file of one VMM. nullptr: read for

@@ -426,9 +426,12 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
   have_last_ = false;  // until this capture has succeeded
   // It may point at the caller's frozen capture: not kept past this call.
   FlagBaseline baseline;
-  if (hw.ok() && opts.frozen)
+  if (hw.ok() && opts.frozen) {
     baseline = FlagBaseline(&opts.frozen->folios, opts.frozen_hw_corrupted_kb, kPteHolder);
-  else if (hw.ok() && had_last)
+    if (opts.frozen_rescan_base &&
+        opts.frozen_rescan_base->version == opts.frozen->folios.version())
+      rescan_base_ = *opts.frozen_rescan_base;
+  } else if (hw.ok() && had_last)
     baseline = FlagBaseline(&last_folios_, last_hw_kb_, kPteOwnBeforePopulate | kPteHolder);
   flags_read_ = flags_carried_ = 0;
   matched_baseline_ = changes_only_ = false;

@@ -296,6 +296,8 @@ Result<Snapshot> Session::CaptureAll(const std::map<uint64_t, std::unique_ptr<Gm
         if (f.token == a.token()) {
           p.options.frozen = &f;
           p.options.frozen_hw_corrupted_kb = record_.freeze_hardware_corrupted_kb();
+          auto base = frozen_rescan_bases_.find(f.token);
+          if (base != frozen_rescan_bases_.end()) p.options.frozen_rescan_base = &base->second;
         }
     // Identity is the session's, whatever the source calls it.
     p.identity = GmemIdentity{a.token(), a.name(), a.vm_token()};

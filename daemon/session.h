@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "capture/change_scan.h"
 #include "capture/pte_witness.h"
 #include "common/patched_file.h"
 #include "common/safe_file.h"
@@ -157,6 +158,9 @@ class Session {
     Status decoded;
     Snapshot snap;
     bool have_snap = false;  // snap not yet taken by a Restore
+    // What Verify's change scan needs of each frozen list (by gmem token),
+    // made here beside the restore rather than in Verify.
+    std::map<uint64_t, RescanBase> rescan_bases;
   };
   void StartReadAhead();
   // Lets the previous khod's address space go (after Verify, or when the
@@ -244,6 +248,8 @@ class Session {
   // differ from it (common/patched_file.h) and renames it to the frozen
   // blob's name. Used once; a Freeze in another format writes its blob whole.
   std::optional<PatchedFile> frozen_draft_;
+  // The read-ahead's RescanBases of frozen_'s lists, by gmem token.
+  std::map<uint64_t, RescanBase> frozen_rescan_bases_;
   v1::BlobFormat frozen_draft_format_ = v1::FORMAT_UNSPECIFIED;
   bool have_frozen_ = false;
   uint64_t incarnation_ = 0;                       // record generation when this process opened it

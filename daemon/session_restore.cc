@@ -110,6 +110,7 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
   if (ahead && read_ahead_done_->have_snap) {
     d = read_ahead_done_->decoded;
     snap = std::move(read_ahead_done_->snap);
+    frozen_rescan_bases_ = std::move(read_ahead_done_->rescan_bases);
     read_ahead_done_->have_snap = false;  // a later attempt decodes again
   } else {
     d = DecodeAny(blob, &snap);

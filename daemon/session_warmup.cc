@@ -46,10 +46,12 @@ void Session::StartReadAhead() {
     const std::string_view blob = a.received->blob_bytes();
     a.xxh3 = XXH3_64bits(blob.data(), blob.size());
     a.decoded = DecodeAny(blob, &a.snap);
-    // Each list's facts (state/folio_list.h), which Verify's capture and
-    // counts read, worked out here beside the restore rather than in Verify.
+    // Each list's facts (state/folio_list.h) and RescanBase, which Verify's
+    // capture and counts read, worked out here beside the restore rather
+    // than in Verify.
     if (a.decoded.ok())
-      for (const GuestMemfd& g : a.snap.gmems) (void)g.folios.facts();
+      for (const GuestMemfd& g : a.snap.gmems)
+        if (g.folios.facts().well_formed) a.rescan_bases[g.token] = MakeRescanBase(g.folios);
     a.have_snap = true;
     return a;
   });
