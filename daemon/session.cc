@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <future>
 #include <memory>
 
 #include "capture/snapshot_assembly.h"
@@ -437,6 +438,13 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     if (!inv.ok()) return inv.WithContext("Freeze: captured state breaks an invariant");
     std::string blob = std::move(freeze_blob_), file;
     KHOD_RETURN_IF_ERROR(Encode(snap, ToBlobFormat(fmt), &blob));
+    // The transport's copy of the blob (reexec: a sealed memfd) is made
+    // while the blob and its record are written, which only read it
+    // (HandoverTransport::Stage); joined before the blob moves, and by the
+    // future's destructor on every return before that.
+    std::future<Status> staged;
+    if (!opts_.corrupt_handover_blob && blob.size() >= opts_.stage_blob_ahead_from)
+      staged = std::async(std::launch::async, [&t, &blob] { return t->Stage(blob); });
     // Over Prepare's draft, only the pages that changed are written; its
     // new name is durable with the record's directory sync, as a new blob's.
     std::string blob_note;
@@ -481,7 +489,8 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     const int64_t t1 = NowNs();
     HandoverPackage pkg;
     pkg.session_id = record_.session_id();
-    pkg.blob = std::move(blob);  // not copied: a fresh copy first-touches every page
+    if (staged.valid()) (void)staged.get();  // a failed Stage leaves Send to copy
+    pkg.blob = std::move(blob);              // not copied: a fresh copy first-touches every page
     if (opts_.corrupt_handover_blob && !pkg.blob.empty()) pkg.blob[pkg.blob.size() / 2] ^= 0x5a;
     for (const auto& [token, h] : handles_)
       if (h->fd >= 0) pkg.fds.push_back({token, h->fd});

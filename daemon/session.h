@@ -63,6 +63,10 @@ struct SessionOptions {
   // Test fault: flip a byte of the blob the transport carries (the state-dir
   // copy stays intact), to show a corrupt handover is refused and loses nothing.
   bool corrupt_handover_blob = false;
+  // Freeze has the transport copy a blob of at least this many bytes ahead
+  // of Send, while the blob and its record are written (HandoverTransport::
+  // Stage); below it a thread costs more than the copy.
+  size_t stage_blob_ahead_from = size_t{256} << 10;
   AdoptSpec adopted;  // what a reexec handed this process
   // pid of the previous khod's mapping holder (reexec; kernel/mapping_holder.h):
   // Verify reads PFNs from its page tables, then it is released.

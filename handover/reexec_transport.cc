@@ -17,7 +17,7 @@
 namespace khod {
 namespace {
 
-Status WriteBlobMemfd(const std::string& blob, int* out) {
+Status WriteBlobMemfd(std::string_view blob, int* out) {
   int fd = ::memfd_create("khod-handover-blob", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) return Status::FromErrno("memfd_create(handover blob)", errno);
   if (Status written = WriteAll(fd, blob, "handover memfd"); !written.ok()) {
@@ -94,10 +94,25 @@ std::string FormatAdoptSpec(const AdoptSpec& spec) {
 
 ReexecTransport::~ReexecTransport() = default;
 
+Status ReexecTransport::Stage(std::string_view blob) {
+  prestaged_blob_.reset();
+  int fd = -1;
+  KHOD_RETURN_IF_ERROR(WriteBlobMemfd(blob, &fd));
+  prestaged_blob_.reset(fd);
+  prestaged_bytes_ = blob.size();
+  return Status::Ok();
+}
+
 Status ReexecTransport::Send(const HandoverPackage& pkg) {
+  // Stage's copy, of the bytes this package carries (its caller's promise;
+  // the size is checked), or one made now.
+  UniqueFd prestaged = std::move(prestaged_blob_);
   KHOD_RETURN_IF_ERROR(Abort());
   int blob_fd = -1;
-  KHOD_RETURN_IF_ERROR(WriteBlobMemfd(pkg.blob, &blob_fd));
+  if (prestaged.valid() && prestaged_bytes_ == pkg.blob.size())
+    blob_fd = prestaged.release();
+  else
+    KHOD_RETURN_IF_ERROR(WriteBlobMemfd(pkg.blob, &blob_fd));
   // The blob memfd must survive exec: clear CLOEXEC on it.
   if (::fcntl(blob_fd, F_SETFD, 0) != 0) {
     int err = errno;
@@ -117,6 +132,7 @@ Status ReexecTransport::Send(const HandoverPackage& pkg) {
 }
 
 Status ReexecTransport::Abort() {
+  prestaged_blob_.reset();
   if (staged_.blob_fd >= 0) ::close(staged_.blob_fd);
   for (const auto& kv : staged_.fds) ::close(kv.second);
   staged_ = AdoptSpec();

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "handover/transport.h"
 
 namespace khod {
@@ -43,6 +44,8 @@ class ReexecTransport : public HandoverTransport {
   ~ReexecTransport() override;
   const char* name() const override { return "reexec"; }
   bool carries_fds() const override { return true; }
+  // The sealed blob memfd, made ahead of Send (HandoverTransport::Stage).
+  Status Stage(std::string_view blob) override;
   Status Send(const HandoverPackage& pkg) override;
   Result<ReceivedHandover> Receive() override;
   Status Abort() override;
@@ -60,6 +63,10 @@ class ReexecTransport : public HandoverTransport {
  private:
   AdoptSpec adopted_;
   AdoptSpec staged_;  // fds made inheritable by Send, closed by Abort
+  // Stage's sealed memfd (close-on-exec until Send takes it) and the size
+  // of the blob copied into it.
+  UniqueFd prestaged_blob_;
+  size_t prestaged_bytes_ = 0;
 };
 
 }  // namespace khod

@@ -60,6 +60,16 @@ class HandoverTransport {
   // Old side: make the package available to the next khod. For reexec this
   // only stages; the exec itself is the daemon's last act (ExecArguments).
   virtual Status Send(const HandoverPackage& pkg) = 0;
+  // Old side, optional, before Send and from any thread (Send waits for
+  // nothing: the caller has joined it): copy `blob`, the very bytes the next
+  // Send's package will carry, into the medium ahead of time, while the
+  // caller makes its record durable. Send then carries that copy instead of
+  // making its own. Only a copy is made: nothing is handed over, and Abort
+  // (or the transport's end) drops it. A failed Stage leaves Send to copy.
+  virtual Status Stage(std::string_view blob) {
+    (void)blob;
+    return Status::Ok();
+  }
   // Old side, after Send: the arguments to re-execute khod with so that the
   // new process receives the package (reexec: "--adopt=..."). Empty when the
   // medium needs no exec (dir, luo).

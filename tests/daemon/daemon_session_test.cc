@@ -80,6 +80,7 @@ class ReexecSessionTest : public SessionTest {
     {
       SessionOptions o = Opts();
       o.corrupt_handover_blob = corrupt_blob;
+      o.stage_blob_ahead_from = 0;  // the blob copied ahead of Send, however small
       o.on_exec_ready = [&argv](std::vector<std::string> a) { argv = std::move(a); };
       Result<std::unique_ptr<Session>> old = Session::Open(o, &opener_);
       if (!old.ok()) return nullptr;

@@ -2,10 +2,12 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "common/file_read.h"
@@ -104,6 +106,59 @@ TEST(ReexecTransportTest, SendMakesInheritableCopiesAndASealedBlob) {
   ::fstat(r->fds.at(3), &b);
   EXPECT_EQ(a.st_ino, b.st_ino);  // the same file: memory never moved
   ::close(r->fds.at(3));
+}
+
+// Stage copies the blob ahead of Send; Send carries that copy (sealed,
+// inheritable), or makes its own when the package is not what was staged.
+TEST(ReexecTransportTest, SendCarriesTheBlobStagedAheadAndAbortDropsIt) {
+  const std::string blob(300 << 10, 'b');
+  auto blob_fd_of = [](const ReexecTransport& t) {
+    Result<AdoptSpec> spec = ParseAdoptSpec(t.ExecArguments()[0].substr(std::strlen("--adopt=")));
+    EXPECT_TRUE(spec.ok());
+    return spec.ok() ? spec->blob_fd : -1;
+  };
+  auto read_all = [](int fd) {
+    struct stat st;
+    EXPECT_EQ(::fstat(fd, &st), 0);
+    std::string out(static_cast<size_t>(st.st_size), '\0');
+    EXPECT_EQ(::pread(fd, &out[0], out.size(), 0), static_cast<ssize_t>(out.size()));
+    return out;
+  };
+  {
+    ReexecTransport t;
+    ASSERT_TRUE(t.Stage(blob).ok());
+    // The staged memfd exists before Send, close-on-exec until Send takes it.
+    int staged = -1;
+    for (int fd = 3; fd < 1024 && staged < 0; ++fd) {
+      char link[64];
+      const ssize_t n =
+          ::readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), link, sizeof link - 1);
+      if (n > 0 &&
+          std::string(link, static_cast<size_t>(n)).find("khod-handover-blob") != std::string::npos)
+        staged = fd;
+    }
+    ASSERT_GE(staged, 0);
+    EXPECT_NE(::fcntl(staged, F_GETFD) & FD_CLOEXEC, 0);
+    HandoverPackage pkg;
+    pkg.blob = blob;
+    ASSERT_TRUE(t.Send(pkg).ok());
+    const int sent = blob_fd_of(t);
+    EXPECT_EQ(sent, staged);  // the staged copy itself, not a second one
+    EXPECT_EQ(::fcntl(sent, F_GETFD) & FD_CLOEXEC, 0);
+    EXPECT_EQ(::pwrite(sent, "X", 1, 0), -1);  // sealed
+    EXPECT_EQ(read_all(sent), blob);
+    ASSERT_TRUE(t.Abort().ok());
+    EXPECT_EQ(::fcntl(sent, F_GETFD), -1);  // closed
+  }
+  {
+    ReexecTransport t;
+    ASSERT_TRUE(t.Stage(blob).ok());
+    HandoverPackage other;
+    other.blob = "not what was staged";
+    ASSERT_TRUE(t.Send(other).ok());
+    EXPECT_EQ(read_all(blob_fd_of(t)), other.blob);
+    ASSERT_TRUE(t.Abort().ok());
+  }
 }
 
 // What the session asks of a transport instead of its name (handover/transport.h):
