@@ -28,7 +28,10 @@ FolioList::Extents& FolioList::Mutable() {
   } else if (node_.use_count() > 1) {
     node_ = std::make_shared<Node>(node_->extents);
   } else {
-    // Only this list holds the array: no one else can be reading it.
+    // Only this list holds the array: no one else can be reading it. The
+    // count is read relaxed; the fence orders this thread's writes after the
+    // reads of a copy another thread has since dropped (its release).
+    std::atomic_thread_fence(std::memory_order_acquire);
     node_->version.store(0, std::memory_order_relaxed);
     node_->facts_ready.store(false, std::memory_order_relaxed);
   }
@@ -63,7 +66,9 @@ const FolioListFacts& FolioList::facts() const {
         (e.first_index & ((uint64_t{1} << e.order) - 1)) != 0 ||
         __builtin_add_overflow(e.first_index, e.pages(), &end) ||
         (e.first_pfn != kPfnUnknown && __builtin_add_overflow(e.first_pfn, e.pages(), &pfn_end)) ||
-        e.first_index < prev_end || __builtin_add_overflow(f.pages, e.pages(), &f.pages)) {
+        e.first_index < prev_end ||
+        // (cannot overflow for disjoint extents whose ends fit; kept as the guard)
+        __builtin_add_overflow(f.pages, e.pages(), &f.pages)) {
       f.well_formed = false;
       break;
     }

@@ -84,7 +84,9 @@ class FolioList {
   const Extents& extents() const { return node_ ? node_->extents : Empty(); }
 
   // The array to change: this list's own (copied first if it is shared).
-  // Every call gives the contents a new version.
+  // Every call gives the contents a new version. The reference is for the
+  // changes at hand: not to be written through once the list has been
+  // copied or asked its version() or facts() (those would not see it).
   Extents& Mutable();
   void push_back(const FolioExtent& e) { Mutable().push_back(e); }
   void reserve(size_t n) { Mutable().reserve(n); }
