@@ -33,13 +33,12 @@ Result<PatchedFile> PatchedFile::Create(const SafeDir& dir, std::string_view nam
 
 Result<uint64_t> PatchedFile::Patch(std::string_view data) {
   const std::string named = dir_.PathOf(name_);
-  UniqueFd file(::openat(dir_.fd(), name_.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (!file.valid()) return Status::FromErrno("open " + named, errno);
-  struct stat st, made;
-  if (::fstat(file.get(), &st) != 0 || ::fstat(made_.get(), &made) != 0)
-    return Status::FromErrno("fstat " + named, errno);
-  if (!S_ISREG(st.st_mode) || st.st_dev != made.st_dev || st.st_ino != made.st_ino)
-    return Status::FailedPrecondition(named + " is not the file khod wrote there");
+  // Reopened through the O_PATH fd: the very inode Create made, whatever
+  // sits under its name now (a FIFO or a device there is never opened).
+  UniqueFd file(
+      ::open(("/proc/self/fd/" + std::to_string(made_.get())).c_str(), O_WRONLY | O_CLOEXEC));
+  if (!file.valid()) return Status::FromErrno("reopen " + named, errno);
+  KHOD_RETURN_IF_ERROR(StillNamed(name_));
   const int fd = file.get();
   // Runs of differing pages, each written with one pwrite.
   uint64_t written = 0;
@@ -76,10 +75,22 @@ Result<uint64_t> PatchedFile::Patch(std::string_view data) {
   return written;
 }
 
+Status PatchedFile::StillNamed(const std::string& name) const {
+  struct stat st, made;
+  if (::fstatat(dir_.fd(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+      ::fstat(made_.get(), &made) != 0)
+    return Status::FromErrno("stat " + dir_.PathOf(name), errno);
+  if (!S_ISREG(st.st_mode) || st.st_dev != made.st_dev || st.st_ino != made.st_ino)
+    return Status::FailedPrecondition(dir_.PathOf(name) + " is not the file khod wrote there");
+  return Status::Ok();
+}
+
 Status PatchedFile::Rename(std::string_view to) {
   KHOD_RETURN_IF_ERROR(dir_.Rename(name_, to));
   name_ = std::string(to);
-  return Status::Ok();
+  // What was renamed must be the file written: one swapped in under the old
+  // name since is refused (the caller writes its bytes afresh instead).
+  return StillNamed(name_);
 }
 
 }  // namespace khod

@@ -12,11 +12,11 @@
 // symlink followed) and nothing else writes it; what it holds is known from
 // the bytes Create wrote, not read back. It is not held open between Create
 // and Patch (a file open for writing would keep its filesystem from being
-// remounted read-only), only by an O_PATH fd, which keeps its inode alive:
-// Patch opens it again by name, without following a symlink, and refuses a
-// file that is not that inode. Bytes changed behind khod's back in the same file stay changed
-// where the new contents equal the old: readers check the blob's checksum
-// (the session record's), so such a file is refused, never misread.
+// remounted read-only), only by an O_PATH fd, which keeps its inode alive
+// (no other file gets its number): Patch reopens that inode through it, and
+// Patch and Rename refuse a name that no longer refers to it. Bytes changed behind khod's back in
+// the same file stay changed where the new contents equal the old: readers check the blob's
+// checksum (the session record's), so such a file is refused, never misread.
 #ifndef KHOD_COMMON_PATCHED_FILE_H_
 #define KHOD_COMMON_PATCHED_FILE_H_
 
@@ -47,12 +47,15 @@ class PatchedFile {
   // as the writes it spares, inside the blackout).
   Result<uint64_t> Patch(std::string_view data);
 
-  // Renames it within its directory (durable once the directory is synced).
+  // Renames it within its directory (durable once the directory is synced);
+  // FailedPrecondition when what was renamed is not the file Create made.
   Status Rename(std::string_view to);
 
   const std::string& name() const { return name_; }
 
  private:
+  // OK when `name` in dir_ is the file Create made (no symlink followed).
+  Status StillNamed(const std::string& name) const;
   PatchedFile(SafeDir dir, std::string name, UniqueFd made)
       : dir_(std::move(dir)), name_(std::move(name)), made_(std::move(made)) {}
 

@@ -109,6 +109,22 @@ TEST_F(PatchedFileTest, AFileSwappedInItsPlaceIsRefusedNotWritten) {
   EXPECT_NE(::access((tmp_.path() + "/elsewhere").c_str(), F_OK), 0);
 }
 
+TEST_F(PatchedFileTest, AFifoInItsPlaceIsNeverOpenedAndARenameOfAnotherFileIsRefused) {
+  Result<PatchedFile> f = PatchedFile::Create(dir_, "d.blob", Pages(2, 'a'));
+  ASSERT_TRUE(f.ok());
+  const std::string path = dir_.PathOf("d.blob");
+  ASSERT_EQ(::unlink(path.c_str()), 0);
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  Result<uint64_t> w = f->Patch(Pages(2, 'b'));  // would block in open(2) if opened by name
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.status().code(), Status::Code::kFailedPrecondition) << w.status().ToString();
+  // Renamed while another file stands under its name: refused after the rename.
+  ASSERT_EQ(::unlink(path.c_str()), 0);
+  { std::ofstream(path) << "someone else's"; }
+  const Status r = f->Rename("frozen-3.blob");
+  EXPECT_EQ(r.code(), Status::Code::kFailedPrecondition) << r.ToString();
+}
+
 TEST_F(PatchedFileTest, NotHeldOpenForWritingBetweenCreateAndPatch) {
   Result<PatchedFile> f = PatchedFile::Create(dir_, "d.blob", Pages(1, 'a'));
   ASSERT_TRUE(f.ok());
