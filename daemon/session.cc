@@ -239,7 +239,10 @@ std::string Session::WriteFrozenDraft(const Snapshot& prepared) {
   Status s = Encode(prepared, ToBlobFormat(frozen_draft_format_), &bytes);
   Result<PatchedFile> draft =
       s.ok() ? PatchedFile::Create(state_dir_, kFrozenDraft, bytes) : Result<PatchedFile>(s);
-  if (!draft.ok()) return draft.status().ToString();
+  if (!draft.ok()) {
+    state_dir_.Remove(kFrozenDraft);  // an earlier Prepare's, if any: not this capture
+    return draft.status().ToString();
+  }
   frozen_draft_ = std::move(*draft);
   return "";
 }
@@ -448,7 +451,11 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     // Over Prepare's draft, only the pages that changed are written; its
     // new name is durable with the record's directory sync, as a new blob's.
     std::string blob_note;
-    if (frozen_draft_ && frozen_draft_format_ == fmt) {
+    if (frozen_draft_ && frozen_draft_format_ != fmt) {  // of no use to this Freeze
+      state_dir_.Remove(frozen_draft_->name());
+      frozen_draft_.reset();
+    }
+    if (frozen_draft_) {
       file = NextBlobName("frozen");
       Result<uint64_t> pages = frozen_draft_->Patch(blob);
       Status renamed = pages.ok() ? frozen_draft_->Rename(file) : pages.status();

@@ -114,6 +114,7 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
     read_ahead_done_->have_snap = false;  // a later attempt decodes again
   } else {
     d = DecodeAny(blob, &snap);
+    frozen_rescan_bases_.clear();  // made for the read-ahead's lists, not these
   }
   if (!d.ok()) return d.WithContext("Restore: corrupt handover blob from " + origin);
 

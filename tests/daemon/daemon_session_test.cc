@@ -328,6 +328,26 @@ TEST_F(SessionTest, FreezePatchesPreparesDraftIntoExactlyItsBlob) {
   }
 }
 
+// A Freeze in another format than the draft's writes its blob whole, and
+// the draft goes.
+TEST_F(SessionTest, FreezeInAnotherFormatWritesItsBlobWholeAndDropsTheDraft) {
+  auto s = Open();
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  ASSERT_TRUE(s->Prepare().ok());  // the draft in the default format, FDT
+  ASSERT_TRUE(Exists(dir_ + "/frozen-draft.blob"));
+  v1::FreezeRequest f = PausedFreeze();
+  f.set_format(v1::PROTO);
+  Result<v1::PhaseReply> r = s->Freeze(f);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->message().find("pages written"), std::string::npos) << r->message();
+  EXPECT_FALSE(Exists(dir_ + "/frozen-draft.blob"));
+  const v1::SessionRecord rec = ReadRecord(dir_);
+  Result<std::string> bytes = ReadWholeFile(dir_ + "/" + rec.frozen_blob());
+  ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+  EXPECT_EQ(XXH3_64bits(bytes->data(), bytes->size()), rec.frozen_blob_xxh3());
+  EXPECT_EQ(bytes->compare(0, 8, "KHODSNAP"), 0);  // the proto frame
+}
+
 TEST_F(SessionTest, CancelFromPreparedRemovesTheDraft) {
   auto s = Open();
   ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
