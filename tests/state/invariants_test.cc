@@ -47,18 +47,25 @@ TEST(Invariants, SizeNotPageMultiple) {
 
 TEST(Invariants, AListChangedAfterItsFactsWereWorkedOutIsCheckedAgain) {
   Snapshot s = OneGmem();
-  s.gmems[0].folios = {{0, 100, 8, 0, 0}};
-  EXPECT_TRUE(CheckInvariants(s).empty());  // facts worked out: well formed
-  const Snapshot shared = s;                // shares the array checked
-  s.gmems[0].folios.push_back({4, 500, 2, 0, 0});
+  s.gmems[0].folios = {{0, 100, 8, 0, 0}, {8, 500, 8, 0, 0}};
+  EXPECT_TRUE(CheckInvariants(s).empty());  // facts worked out: well formed, within size
+  // Changed in place (the array is this list's alone): the facts go with it.
+  s.gmems[0].folios.Mutable()[1].first_index = 4;
   EXPECT_TRUE(Reports(s, "folios[1]", "overlaps"));
   s.gmems[0].folios.Mutable()[1] = {1000, 500, 100, 0, 0};
   EXPECT_TRUE(Reports(s, "folios[1]", "past size"));
-  EXPECT_TRUE(CheckInvariants(shared).empty());  // the copy kept its array
+  // A copy keeps the array it shared, and its facts.
+  Snapshot t = OneGmem();
+  t.gmems[0].folios = {{0, 100, 8, 0, 0}};
+  EXPECT_TRUE(CheckInvariants(t).empty());
+  const Snapshot shared = t;
+  t.gmems[0].folios.push_back({4, 500, 2, 0, 0});
+  EXPECT_TRUE(Reports(t, "folios[1]", "overlaps"));
+  EXPECT_TRUE(CheckInvariants(shared).empty());
   // A buddy list the facts vouch for, in a file too small for it.
-  Snapshot t = shared;
-  t.gmems[0].size = 4 * 4096;
-  EXPECT_TRUE(Reports(t, "folios[0]", "past size"));
+  Snapshot small = shared;
+  small.gmems[0].size = 4 * 4096;
+  EXPECT_TRUE(Reports(small, "folios[0]", "past size"));
 }
 
 TEST(Invariants, FolioExtentProblems) {
