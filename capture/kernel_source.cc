@@ -523,9 +523,8 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
     opts.stats->pages_walked += pages_walked_;
     opts.stats->pages_witnessed += pages_witnessed_;
   }
-  // Verify's capture is no baseline: the VMM takes the memory back after it,
-  // and keeping it would cost a copy of every extent (fresh memory after a
-  // reexec); a later capture reads every page's flags.
+  // Verify's capture is no baseline: the VMM takes the memory back after it;
+  // a later capture reads every page's flags.
   if (hw.ok() && !hugetlb && !opts.frozen) {
     // A capture that matched its baseline (last_folios_ here) is equal to it.
     if (!matched_baseline_) last_folios_ = out->folios;  // shares the array: O(1)

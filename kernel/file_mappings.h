@@ -83,14 +83,16 @@ Result<std::vector<FileMapping>> ReadFileMappings(pid_t pid, FileKey file, uint6
 // pages per node), O(pages it maps): a VMM with G files costs one walk
 // instead of G, and a process with no mapping of the file asked for costs
 // none (its maps alone say so; numa_maps is read when a file it maps is
-// asked for). The texts are re-read when a file's mapping is missing from
-// them (it changed since). Safe to share between threads: threads asking for
-// different processes read their texts at once, those asking for the same
-// one wait for the one reading it.
+// asked for, with its maps again: the answers for that process's files then
+// come from that later read). On a kernel without CONFIG_NUMA a file no
+// process maps is answered (no mappings) rather than Unsupported. The texts
+// are re-read when a file's mapping is missing from them (it changed since). Safe to share between
+// threads: threads asking for different processes read their texts at once, those asking for the
+// same one wait for the one reading it.
 class ProcessMappingsCache {
  public:
   Result<std::vector<FileMapping>> Get(pid_t pid, FileKey file, uint64_t page_size);
-  // Processes whose texts were read (for tests and figures).
+  // Reads of a process's maps, each a few retries included (for tests and figures).
   int reads() const { return reads_; }
   // Of them, those whose numa_maps was read too: a process with no mapping
   // of the file asked for has its maps read only (numa_maps walks the pages
