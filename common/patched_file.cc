@@ -13,11 +13,21 @@
 
 namespace khod {
 
+namespace {
+
+// The file open as `fd`, opened again with `flags` through /proc: that very
+// inode, whatever its name is now.
+UniqueFd Reopen(int fd, int flags) {
+  return UniqueFd(::open(("/proc/self/fd/" + std::to_string(fd)).c_str(), flags | O_CLOEXEC));
+}
+
+}  // namespace
+
 Result<PatchedFile> PatchedFile::Create(const SafeDir& dir, std::string_view name,
                                         std::string_view data) {
   KHOD_ASSIGN_OR_RETURN(UniqueFd fd, dir.CreateNew(name));
   const std::string named = dir.PathOf(name);
-  UniqueFd made(::open(("/proc/self/fd/" + std::to_string(fd.get())).c_str(), O_PATH | O_CLOEXEC));
+  UniqueFd made = Reopen(fd.get(), O_PATH);
   Status s = made.valid() ? Status::Ok() : Status::FromErrno("reopen " + named, errno);
   if (s.ok()) s = WriteAll(fd.get(), data, named);
   if (s.ok() && ::fsync(fd.get()) != 0) s = Status::FromErrno("fsync " + named, errno);
@@ -35,8 +45,7 @@ Result<uint64_t> PatchedFile::Patch(std::string_view data) {
   const std::string named = dir_.PathOf(name_);
   // Reopened through the O_PATH fd: the very inode Create made, whatever
   // sits under its name now (a FIFO or a device there is never opened).
-  UniqueFd file(
-      ::open(("/proc/self/fd/" + std::to_string(made_.get())).c_str(), O_WRONLY | O_CLOEXEC));
+  UniqueFd file = Reopen(made_.get(), O_WRONLY);
   if (!file.valid()) return Status::FromErrno("reopen " + named, errno);
   KHOD_RETURN_IF_ERROR(StillNamed(name_));
   const int fd = file.get();
@@ -59,12 +68,9 @@ Result<uint64_t> PatchedFile::Patch(std::string_view data) {
     size_t end = at + kPageBytes;
     while (end < data.size() && differs(end)) end += kPageBytes;
     end = std::min(end, data.size());
-    for (size_t done = at; done < end;) {
-      const ssize_t w = ::pwrite(fd, data.data() + done, end - done, static_cast<off_t>(done));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) return Status::FromErrno("write " + named, w < 0 ? errno : EIO);
-      done += static_cast<size_t>(w);
-    }
+    if (::lseek(fd, static_cast<off_t>(at), SEEK_SET) < 0)
+      return Status::FromErrno("seek " + named, errno);
+    KHOD_RETURN_IF_ERROR(WriteAll(fd, data.substr(at, end - at), named));
     written += (end - at + kPageBytes - 1) / kPageBytes;
     at = end;
   }

@@ -14,9 +14,10 @@
 // and Patch (a file open for writing would keep its filesystem from being
 // remounted read-only), only by an O_PATH fd, which keeps its inode alive
 // (no other file gets its number): Patch reopens that inode through it, and
-// Patch and Rename refuse a name that no longer refers to it. Bytes changed behind khod's back in
-// the same file stay changed where the new contents equal the old: readers check the blob's
-// checksum (the session record's), so such a file is refused, never misread.
+// Patch and Rename refuse a name that no longer refers to it. Bytes changed
+// behind khod's back in the same file stay changed where the new contents
+// equal the old: readers check the blob's checksum (the session record's),
+// so such a file is refused, never misread.
 #ifndef KHOD_COMMON_PATCHED_FILE_H_
 #define KHOD_COMMON_PATCHED_FILE_H_
 
@@ -61,8 +62,8 @@ class PatchedFile {
 
   SafeDir dir_;
   std::string name_;
-  UniqueFd
-      made_;  // O_PATH: the inode Create made, alive while held (no other file gets its number)
+  // O_PATH: the inode Create made, alive while held (no other file gets its number).
+  UniqueFd made_;
   std::string holds_;  // the file's bytes as Create wrote them
   bool known_ = true;  // holds_ is what the file holds (until the first Patch)
 };
