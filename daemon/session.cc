@@ -232,6 +232,11 @@ Status Session::WriteBlob(const std::string& kind, const std::string& blob, std:
 // Named by no record (a crash leaves it to SweepUnnamedBlobs: "frozen-*.blob").
 constexpr char kFrozenDraft[] = "frozen-draft.blob";
 
+void Session::DropFrozenDraft() {
+  if (frozen_draft_) state_dir_.Remove(frozen_draft_->name());
+  frozen_draft_.reset();
+}
+
 std::string Session::WriteFrozenDraft(const Snapshot& prepared) {
   frozen_draft_.reset();
   frozen_draft_format_ = opts_.default_format;
@@ -451,10 +456,7 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     // Over Prepare's draft, only the pages that changed are written; its
     // new name is durable with the record's directory sync, as a new blob's.
     std::string blob_note;
-    if (frozen_draft_ && frozen_draft_format_ != fmt) {  // of no use to this Freeze
-      state_dir_.Remove(frozen_draft_->name());
-      frozen_draft_.reset();
-    }
+    if (frozen_draft_ && frozen_draft_format_ != fmt) DropFrozenDraft();  // of no use here
     if (frozen_draft_) {
       file = NextBlobName("frozen");
       Result<uint64_t> pages = frozen_draft_->Patch(blob);
@@ -464,11 +466,11 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
             " (" + std::to_string(*pages) + " of " +
             std::to_string((blob.size() + PatchedFile::kPageBytes - 1) / PatchedFile::kPageBytes) +
             " pages written, the rest as Prepare wrote them)";
+        frozen_draft_.reset();  // it is the frozen blob now
       } else {
-        state_dir_.Remove(frozen_draft_->name());
+        DropFrozenDraft();
         file.clear();
       }
-      frozen_draft_.reset();
     }
     if (file.empty()) KHOD_RETURN_IF_ERROR(WriteBlob("frozen", blob, &file));
     opts_.crash.Hit("pre-frozen");
@@ -701,8 +703,7 @@ Result<v1::PhaseReply> Session::Cancel() {
   sent_here_ = false;
   for (const std::string& f : {prepared, frozen})
     if (!f.empty()) state_dir_.Remove(f);
-  if (frozen_draft_) state_dir_.Remove(frozen_draft_->name());
-  frozen_draft_.reset();
+  DropFrozenDraft();
   v1::PhaseReply r;
   r.set_phase(v1::IDLE);
   std::string msg = "cancelled from " + PhaseName(was);

@@ -204,6 +204,8 @@ class Session {
   // Prepare's snapshot encoded as Freeze will encode its own, written whole
   // now (outside the blackout) as frozen_draft_; "" or what went wrong.
   std::string WriteFrozenDraft(const Snapshot& prepared);
+  // Removes frozen_draft_'s file, under whatever name it has, and forgets it.
+  void DropFrozenDraft();
   // The name the next blob of `kind` ("prepared", "frozen") gets.
   std::string NextBlobName(const std::string& kind) const;
 
