@@ -21,6 +21,12 @@ constexpr int kReadAttempts = 4;
 }  // namespace
 
 Result<ProcessMappings> ProcessMappings::Parse(std::string_view maps, std::string_view numa_maps) {
+  KHOD_ASSIGN_OR_RETURN(ProcessMappings out, ParseMaps(maps));
+  out.AddNumaMaps(numa_maps);
+  return out;
+}
+
+Result<ProcessMappings> ProcessMappings::ParseMaps(std::string_view maps) {
   ProcessMappings out;
   KHOD_RETURN_IF_ERROR(ForEachLine(maps, [&](std::string_view line) -> Status {
     KHOD_ASSIGN_OR_RETURN(ProcMapsEntry e, ParseProcMapsLine(line));
@@ -29,13 +35,16 @@ Result<ProcessMappings> ProcessMappings::Parse(std::string_view maps, std::strin
         Line{e.start, e.end, e.offset, e.shared()});
     return Status::Ok();
   }));
-  if (out.by_file_.empty()) return out;
-  out.numa_status_ = ForEachLine(numa_maps, [&](std::string_view line) -> Status {
+  return out;
+}
+
+void ProcessMappings::AddNumaMaps(std::string_view numa_maps) {
+  if (by_file_.empty()) return;  // no file's mapping to give a policy to
+  numa_status_ = ForEachLine(numa_maps, [&](std::string_view line) -> Status {
     KHOD_ASSIGN_OR_RETURN(NumaMapsEntry e, ParseNumaMapsLine(line));
-    out.policy_at_[e.start] = std::move(e.policy);
+    policy_at_[e.start] = std::move(e.policy);
     return Status::Ok();
   });
-  return out;
 }
 
 Result<std::vector<FileMapping>> ProcessMappings::Of(FileKey file, uint64_t page_size) const {
@@ -96,9 +105,9 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
     KHOD_ASSIGN_OR_RETURN(std::string maps, ReadProcMapsText(pid, "maps"));
     ++reads_;
     // No mapping of the file: nothing numa_maps could add for it.
-    KHOD_ASSIGN_OR_RETURN(ProcessMappings maps_only, ProcessMappings::Parse(maps, ""));
-    if (!maps_only.Maps(file)) {
-      process->parsed = std::move(maps_only);
+    KHOD_ASSIGN_OR_RETURN(ProcessMappings parsed, ProcessMappings::ParseMaps(maps));
+    if (!parsed.Maps(file)) {
+      process->parsed = std::move(parsed);
       process->with_policies = false;
       return std::vector<FileMapping>();
     }
@@ -108,7 +117,7 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
       return Status::Unsupported(proc + "/numa_maps is missing (a kernel without CONFIG_NUMA)");
     if (!numa.ok()) return numa.status();
     ++numa_reads_;
-    KHOD_ASSIGN_OR_RETURN(ProcessMappings parsed, ProcessMappings::Parse(maps, *numa));
+    parsed.AddNumaMaps(*numa);  // the maps read just before it, parsed once
     Result<std::vector<FileMapping>> mine = parsed.Of(file, page_size);
     if (mine.ok()) {
       process->parsed = std::move(parsed);

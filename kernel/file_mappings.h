@@ -49,6 +49,10 @@ struct FileKey {
 class ProcessMappings {
  public:
   static Result<ProcessMappings> Parse(std::string_view maps, std::string_view numa_maps);
+  // Parse in two steps: the maps text, then (once a file of interest is
+  // seen mapped) the numa_maps text read after it.
+  static Result<ProcessMappings> ParseMaps(std::string_view maps);
+  void AddNumaMaps(std::string_view numa_maps);
   // The mappings of `file`, in maps order, each with the policy of the
   // numa_maps line starting at the same address. InvalidArgument naming the
   // line when one is malformed; NotFound when a mapping of the file has no
