@@ -1,6 +1,5 @@
 #include "state/observation_invariants.h"
 
-#include <algorithm>
 #include <tuple>
 
 namespace khod {
@@ -48,9 +47,7 @@ void CheckVisibility(const GuestMemfd& g, uint64_t pages, std::vector<Violation>
     return;
   }
   // Only ranges not observed in full constrain the extents.
-  const bool all_full = std::all_of(g.visibility.begin(), g.visibility.end(), [](const auto& r) {
-    return r.visibility == PageVisibility::kFull;
-  });
+  const bool all_full = ObservedInFull(g);
   for (size_t i = 0; !all_full && i < g.folios.size(); ++i) {
     const FolioExtent& e = g.folios[i];
     if (e.order > kMaxFolioOrder) continue;  // CheckFolios says so; pages() needs a sane order

@@ -84,6 +84,12 @@ const char* PolicySourceName(PolicySource s) {
   return "?";
 }
 
+bool ObservedInFull(const GuestMemfd& g) {
+  return std::all_of(g.visibility.begin(), g.visibility.end(), [](const VisibilityRange& r) {
+    return r.visibility == PageVisibility::kFull;
+  });
+}
+
 uint64_t UnobservedPages(const GuestMemfd& g, uint32_t page_size) {
   if (g.visibility.empty()) return 0;  // all kFull (see GuestMemfd::visibility)
   uint64_t seen_full = 0;

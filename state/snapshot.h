@@ -221,6 +221,8 @@ const char* PageVisibilityName(PageVisibility v);
 const char* PolicySourceName(PolicySource s);
 // Pages of `g` whose guest state was not fully observed (visibility other than kFull).
 uint64_t UnobservedPages(const GuestMemfd& g, uint32_t page_size);
+// Whether every visibility range of `g` is kFull (an empty list is one kFull range).
+bool ObservedInFull(const GuestMemfd& g);
 
 }  // namespace khod
 

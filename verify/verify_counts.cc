@@ -26,12 +26,9 @@ VerifyCounts CountCompared(const Snapshot& expected) {
   std::vector<FileKind> real_kinds, unobserved_kinds;
   for (const GuestMemfd& g : expected.gmems) {
     uint64_t pages = 0, pfns = 0;
-    const bool all_full = std::all_of(g.visibility.begin(), g.visibility.end(), [](const auto& r) {
-      return r.visibility == PageVisibility::kFull;
-    });
     // Every page of every extent observed in full: the list's own sums,
     // worked out once per list, not once per Verify.
-    if (all_full && g.folios.facts().well_formed) {
+    if (ObservedInFull(g) && g.folios.facts().well_formed) {
       pages = g.folios.facts().pages;
       pfns = g.folios.facts().pages_pfn_known;
     } else {
