@@ -27,8 +27,8 @@
 // VMM's /proc/PID/numa_maps for the guest_memfd's NUMA policy, and the kernel
 // then walks those page tables (docs/DESIGN.md): this prices that walk.
 //
-// The guest memory is a real guest_memfd (MMAP|INIT_SHARED) where /dev/kvm
-// exists, else a shmem memfd stand-in: the output says which. Its first touch
+// The guest memory is a real guest_memfd (MMAP|INIT_SHARED) where the kernel
+// makes one, else a shmem memfd stand-in: the output says which and why. Its first touch
 // is slow on PVM machines (seconds per GiB).
 //
 //   bazel build -c opt //bench:blackout_bench //bench:vmm_stand_in //daemon:khod &&

@@ -3,8 +3,8 @@
 // of pagemap, one per PFN run of kpageflags), in the same run. Target: the
 // steady-state capture costs at most 1.25x the floor.
 //
-// The file is a guest_memfd (MMAP|INIT_SHARED) where /dev/kvm exists, else a
-// shmem memfd; the output says which. Each file is populated once per run
+// The file is a guest_memfd (MMAP|INIT_SHARED) where the kernel makes one, else
+// a shmem memfd; the output says which and why. Each file is populated once per run
 // (first touch is slow). Needs root (PFNs). Run from bazel-bin, not bazel run:
 //   bazel build -c opt //bench:capture_bench && bazel-bin/bench/capture_bench
 //     [--threads N] [--shmem]
@@ -108,14 +108,24 @@ int Run(int threads, bool shmem) {
   }
   std::optional<Kvm> kvm;
   std::optional<KvmVm> vm;
-  if (auto k = Kvm::Open(); k.ok() && !shmem) {
+  std::string why_shmem = "--shmem";
+  if (auto k = Kvm::Open(); !k.ok()) {
+    why_shmem = k.status().message();
+  } else if (!shmem) {
     kvm.emplace(std::move(*k));
-    if (auto v = kvm->CreateVm(0); v.ok()) vm.emplace(std::move(*v));
+    auto v = kvm->CreateVm(0);
+    Status s =
+        v.ok() ? v->SupportsGuestMemfd(uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared)
+               : v.status();
+    if (s.ok())
+      vm.emplace(std::move(*v));
+    else
+      why_shmem = s.message();
   }
   std::printf("capture threads: %s\n",
               threads > 0 ? std::to_string(threads).c_str() : "affinity CPUs");
   std::printf("file kind: %s\n",
-              vm ? "guest_memfd (MMAP|INIT_SHARED)" : "shmem memfd (--shmem, or /dev/kvm missing)");
+              vm ? "guest_memfd (MMAP|INIT_SHARED)" : ("shmem memfd (" + why_shmem + ")").c_str());
   std::printf("%-6s %10s %10s %12s %12s %8s %10s\n", "size", "populate", "1st capt", "capture ms",
               "floor ms", "ratio", "extents");
   for (uint64_t gib : {1, 4}) {

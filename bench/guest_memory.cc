@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -20,18 +21,27 @@ namespace khod {
 
 Result<GuestMemory> MakeGuestMemory(uint64_t bytes, int count) {
   GuestMemory g;
+  const uint64_t flags = uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared;
+  std::string why;  // why this machine gets the stand-in
   Result<Kvm> kvm = Kvm::Open();
   if (kvm.ok()) {
-    g.kvm.emplace(std::move(*kvm));
-    KHOD_ASSIGN_OR_RETURN(KvmVm vm, g.kvm->CreateVm(0));
-    g.vm.emplace(std::move(vm));
-    g.flags = uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared;
-    for (int i = 0; i < count; ++i) {
-      KHOD_ASSIGN_OR_RETURN(UniqueFd fd, g.vm->CreateGuestMemfd(bytes, g.flags));
-      g.fds.push_back(std::move(fd));
+    KHOD_ASSIGN_OR_RETURN(KvmVm vm, kvm->CreateVm(0));
+    Status supported = vm.SupportsGuestMemfd(flags);
+    if (supported.ok()) {
+      g.kvm.emplace(std::move(*kvm));
+      g.vm.emplace(std::move(vm));
+      g.flags = flags;
+      for (int i = 0; i < count; ++i) {
+        KHOD_ASSIGN_OR_RETURN(UniqueFd fd, g.vm->CreateGuestMemfd(bytes, g.flags));
+        g.fds.push_back(std::move(fd));
+      }
+      g.what = "real guest_memfd (MMAP|INIT_SHARED, /dev/kvm present)";
+      return g;
     }
-    g.what = "real guest_memfd (MMAP|INIT_SHARED, /dev/kvm present)";
-    return g;
+    if (supported.code() != Status::Code::kUnsupported) return supported;
+    why = "/dev/kvm present, but " + supported.message();
+  } else {
+    why = "no /dev/kvm here: " + kvm.status().message();
   }
   for (int i = 0; i < count; ++i) {
     UniqueFd fd(::memfd_create("bench-guest", MFD_CLOEXEC));
@@ -40,7 +50,7 @@ Result<GuestMemory> MakeGuestMemory(uint64_t bytes, int count) {
       return Status::FromErrno("ftruncate", errno);
     g.fds.push_back(std::move(fd));
   }
-  g.what = "shmem memfd stand-in (no /dev/kvm here: " + kvm.status().message() + ")";
+  g.what = "shmem memfd stand-in (" + why + ")";
   return g;
 }
 

@@ -1,6 +1,7 @@
 // The guest memory a bench stands a guest on: a real guest_memfd
-// (MMAP|INIT_SHARED, on a VM of the caller's own) where /dev/kvm exists, else
-// a shmem memfd stand-in. `what` says which, for the bench's output.
+// (MMAP|INIT_SHARED, on a VM of the caller's own) where the kernel makes one,
+// else a shmem memfd stand-in (no /dev/kvm, or a /dev/kvm whose kernel has no
+// guest_memfd). `what` says which and why, for the bench's output.
 #ifndef KHOD_BENCH_GUEST_MEMORY_H_
 #define KHOD_BENCH_GUEST_MEMORY_H_
 
@@ -16,7 +17,7 @@
 
 namespace khod {
 
-// One VM (where /dev/kvm exists) and the guest memory files made on it. A
+// One VM (where guest_memfd exists) and the guest memory files made on it. A
 // real guest_memfd is bound to the VM of the process that created it: one
 // VM per VMM process, as a real host has.
 struct GuestMemory {

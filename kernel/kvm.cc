@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "common/hex.h"
 #include "kernel/kvm_uapi.h"
 
 namespace khod {
@@ -39,15 +40,35 @@ Result<KvmVm> Kvm::CreateVm(uint32_t vm_type) const {
   return KvmVm(UniqueFd(fd), vm_type);
 }
 
+Status KvmVm::SupportsGuestMemfd(uint64_t flags) const {
+  Result<int> gmem = CheckExtension(uapi::kCapGuestMemfd);
+  if (!gmem.ok()) return gmem.status();
+  if (*gmem <= 0)
+    return Status::Unsupported("this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD)");
+  if (flags == 0) return Status::Ok();
+  Result<int> known = CheckExtension(uapi::kCapGuestMemfdFlags);
+  if (!known.ok()) return known.status();
+  const uint64_t missing = flags & ~static_cast<uint64_t>(*known > 0 ? *known : 0);
+  if (missing != 0)
+    return Status::Unsupported("this kernel's guest_memfd lacks flags " + Hex(missing) +
+                               " (KVM_CAP_GUEST_MEMFD_FLAGS " + Hex(*known) + ")");
+  return Status::Ok();
+}
+
 Result<UniqueFd> KvmVm::CreateGuestMemfd(uint64_t size, uint64_t flags) const {
   uapi::kvm_create_guest_memfd req{};
   req.size = size;
   req.flags = flags;
   int fd = ::ioctl(fd_.get(), uapi::kIoctlCreateGuestMemfd, &req);
   if (fd < 0) {
+    const int err = errno;
+    // ENOTTY: no such ioctl; EINVAL: among others, a flag the kernel does not know.
+    if (err == ENOTTY || err == EINVAL) {
+      Status supported = SupportsGuestMemfd(flags);
+      if (supported.code() == Status::Code::kUnsupported) return supported;
+    }
     return Status::FromErrno(
-        "KVM_CREATE_GUEST_MEMFD size " + std::to_string(size) + " flags 0x" + std::to_string(flags),
-        errno);
+        "KVM_CREATE_GUEST_MEMFD size " + std::to_string(size) + " flags " + Hex(flags), err);
   }
   return UniqueFd(fd);
 }

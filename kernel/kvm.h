@@ -37,7 +37,13 @@ class KvmVm {
   uint32_t vm_type() const { return vm_type_; }
   // KVM_CHECK_EXTENSION on the VM fd (answers can differ per VM type).
   Result<int> CheckExtension(long cap) const;
-  // KVM_CREATE_GUEST_MEMFD; flags are GUEST_MEMFD_FLAG_* (kvm_uapi.h).
+  // Ok when this VM's kernel makes guest_memfds with `flags` (GUEST_MEMFD_FLAG_*); Unsupported,
+  // naming the capability, when it has no guest_memfd (KVM_CAP_GUEST_MEMFD 0: a /dev/kvm
+  // without guest_memfd exists) or lacks one of `flags` (KVM_CAP_GUEST_MEMFD_FLAGS).
+  Status SupportsGuestMemfd(uint64_t flags) const;
+  // KVM_CREATE_GUEST_MEMFD; flags are GUEST_MEMFD_FLAG_* (kvm_uapi.h). A refusal by a kernel
+  // that does not support them is SupportsGuestMemfd's Unsupported, so that callers with a
+  // stand-in can fall back on that code alone; any other failure names the ioctl and errno.
   Result<UniqueFd> CreateGuestMemfd(uint64_t size, uint64_t flags) const;
   // KVM_SET_USER_MEMORY_REGION2 with KVM_MEM_GUEST_MEMFD binding
   // [gmem_offset, gmem_offset + size) of gmem_fd at guest_phys_addr.

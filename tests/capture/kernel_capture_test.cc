@@ -44,7 +44,6 @@ bool IsRoot() {
   }();
   return root;
 }
-bool HaveKvm() { return ::access("/dev/kvm", R_OK | W_OK) == 0; }
 
 std::unique_ptr<VmmFixtureProcess> StartFixture(const std::vector<std::string>& args) {
   auto f = VmmFixtureProcess::Start(args);
@@ -327,8 +326,7 @@ const MappingPolicy* PolicyAt(const GuestMemfd& g, uint64_t start) {
 // pages were only fallocated (never initialized), is initialized-only with
 // none seen, never "absent because not looked at".
 TEST(KernelCaptureTest, GuestMemfdSharedAndPrivate) {
-  if (!HaveKvm())
-    GTEST_SKIP() << "/dev/kvm is missing on this machine: guest_memfd cannot be created";
+  KHOD_SKIP_WITHOUT_GUEST_MEMFD();
   if (!IsRoot())
     GTEST_SKIP() << "needs root outside a user namespace: pidfd_getfd of another process";
   auto fx = StartFixture({"--shmem-mib", "0", "--gmem-mib", "8"});
@@ -484,11 +482,9 @@ Result<GuestMemfd> CaptureChild(const GmemChild& c, KernelSourceOptions o = {}, 
   return g;
 }
 
-#define KHOD_NEEDS_KVM_AND_ROOT()                                                 \
-  if (!HaveKvm())                                                                 \
-    GTEST_SKIP() << "/dev/kvm is missing on this machine: guest_memfd cannot be " \
-                    "created";                                                    \
-  if (!IsRoot())                                                                  \
+#define KHOD_NEEDS_KVM_AND_ROOT()  \
+  KHOD_SKIP_WITHOUT_GUEST_MEMFD(); \
+  if (!IsRoot())                   \
   GTEST_SKIP() << "needs root outside a user namespace: pidfd_getfd of another process"
 
 // Flags 0 and 2: mmap fails with ENODEV, nothing per page is visible. The

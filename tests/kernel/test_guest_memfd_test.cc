@@ -9,6 +9,9 @@
 
 #include <string>
 
+#include "kernel/kvm.h"
+#include "kernel/kvm_uapi.h"
+
 namespace khod {
 namespace {
 
@@ -47,6 +50,24 @@ TEST(TestGuestMemfdTest, AFlagTheKernelLacksIsUnsupportedNamingIt) {
       << lacking.status().message();
   Result<UniqueFd> another = g->Another(kSize, uapi::kGuestMemfdFlagMmap | kUnknown);
   EXPECT_EQ(another.status().code(), Status::Code::kUnsupported) << another.status().ToString();
+}
+
+// Wherever /dev/kvm opens, a guest_memfd the kernel cannot make is Unsupported with the reason,
+// never an IoError: on a kernel without guest_memfd (KVM_CREATE_GUEST_MEMFD is ENOTTY there)
+// and for a flag the kernel does not know (EINVAL). Callers with a stand-in (the bench, the
+// rehearsal's VMM fixture) fall back on that code alone.
+TEST(TestGuestMemfdTest, KvmVmSaysUnsupportedWhereTheKernelCannotMakeIt) {
+  Result<Kvm> kvm = Kvm::Open();
+  if (!kvm.ok()) GTEST_SKIP() << "no /dev/kvm: " << kvm.status().message();
+  Result<KvmVm> vm = kvm->CreateVm(0);
+  ASSERT_TRUE(vm.ok()) << vm.status().ToString();
+  constexpr uint64_t kUnknown = 1ull << 63;
+  Result<UniqueFd> made = vm->CreateGuestMemfd(kSize, uapi::kGuestMemfdFlagMmap | kUnknown);
+  ASSERT_FALSE(made.ok());
+  EXPECT_EQ(made.status().code(), Status::Code::kUnsupported) << made.status().ToString();
+  const std::string& why = made.status().message();
+  EXPECT_TRUE(why.find("KVM_CAP_GUEST_MEMFD") != std::string::npos) << why;
+  EXPECT_EQ(vm->SupportsGuestMemfd(kUnknown).code(), Status::Code::kUnsupported);
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 
 #include "tests/support/fixture.h"
 #include "tests/support/golden_paths.h"
+#include "tests/support/test_guest_memfd.h"
 #include "tests/support/vmm_fixture_process.h"
 
 namespace khod {
@@ -170,8 +171,7 @@ TEST(KhoctlLiveCliTest, ConvertIntoAFifoKeepsTheFifo) {
 // the flags are found and inspect shows the VMM mapping's policy; a
 // declaration that lies about the flags exits 2 naming the contradiction.
 TEST(KhoctlLiveCliTest, GuestMemfdFlagsFoundPolicyShownAndLiesRefused) {
-  if (::access("/dev/kvm", R_OK | W_OK) != 0)
-    GTEST_SKIP() << "/dev/kvm is missing on this machine: guest_memfd cannot be created";
+  KHOD_SKIP_WITHOUT_GUEST_MEMFD();
   if (::geteuid() != 0) GTEST_SKIP() << "needs root: pidfd_getfd of another process";
   auto fx = VmmFixtureProcess::Start({"--shmem-mib", "0", "--gmem-mib", "4"});
   ASSERT_TRUE(fx.ok()) << fx.status().ToString();

@@ -25,6 +25,9 @@ class TestGuestMemfd {
   // guest_memfd or without one of `flags`; the message says which); any other code when it
   // should have and did not.
   static Result<TestGuestMemfd> Make(uint64_t size, uint64_t flags = kDefaultFlags);
+  // Ok when this machine makes guest_memfds with `flags` (what a test that starts the VMM
+  // fixture needs: it makes them MMAP|INIT_SHARED); Unsupported with the reason, as Make's.
+  static Status Available(uint64_t flags = kDefaultFlags);
 
   int fd() const { return file_.get(); }
   const KvmVm& vm() const { return vm_; }
@@ -48,6 +51,17 @@ class TestGuestMemfd {
     if ((made).status().code() == ::khod::Status::Code::kUnsupported)                  \
       GTEST_SKIP() << "no guest_memfd on this machine: " << (made).status().message(); \
     ASSERT_TRUE((made).ok()) << (made).status().ToString();                            \
+  } while (0)
+
+// In a test body or SetUp of a test that needs guest_memfds made elsewhere (the VMM fixture):
+// skips it, with the reason, when this machine cannot make them (no /dev/kvm, or a /dev/kvm
+// whose kernel has no guest_memfd); fails it when the machine should have.
+#define KHOD_SKIP_WITHOUT_GUEST_MEMFD()                                          \
+  do {                                                                           \
+    const ::khod::Status available = ::khod::TestGuestMemfd::Available();        \
+    if (available.code() == ::khod::Status::Code::kUnsupported)                  \
+      GTEST_SKIP() << "no guest_memfd on this machine: " << available.message(); \
+    ASSERT_TRUE(available.ok()) << available.ToString();                         \
   } while (0)
 
 #endif  // KHOD_TESTS_SUPPORT_TEST_GUEST_MEMFD_H_

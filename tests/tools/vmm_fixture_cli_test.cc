@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "tests/support/test_guest_memfd.h"
 #include "tests/support/vmm_fixture_process.h"
 
 namespace khod {
@@ -80,8 +81,7 @@ TEST(VmmFixtureCliTest, TakeBackChecksInodeAndPattern) {
 // along), and every memslot's userspace_addr is that file's own mapping, also
 // with --shmem-mib 0 (slot 0 used to get 0).
 TEST(VmmFixtureCliTest, GuestMemfdPoliciesStayAndSlotsHaveAddresses) {
-  if (::access("/dev/kvm", R_OK | W_OK) != 0)
-    GTEST_SKIP() << "/dev/kvm is missing on this machine: no guest_memfd";
+  KHOD_SKIP_WITHOUT_GUEST_MEMFD();
   auto fx = VmmFixtureProcess::Start({"--shmem-mib", "0", "--gmem-mib", "1"});
   ASSERT_TRUE(fx.ok()) << fx.status().ToString();
   VmmFixtureProcess& f = **fx;
@@ -120,8 +120,7 @@ TEST(VmmFixtureCliTest, GuestMemfdPoliciesStayAndSlotsHaveAddresses) {
 // addresses (KVM refuses that with EEXIST), as they did when each began at
 // slot << 30.
 TEST(VmmFixtureCliTest, GuestMemfdsOverOneGibGetSlotsThatDoNotOverlap) {
-  if (::access("/dev/kvm", R_OK | W_OK) != 0)
-    GTEST_SKIP() << "/dev/kvm is missing on this machine: no guest_memfd";
+  KHOD_SKIP_WITHOUT_GUEST_MEMFD();
   auto fx = VmmFixtureProcess::Start({"--shmem-mib", "0", "--gmem-mib", "1536", "--no-populate"});
   ASSERT_TRUE(fx.ok()) << fx.status().ToString();
   const v1::VmmDeclaration& decl = (*fx)->report().declaration();

@@ -10,7 +10,8 @@
 //   guest_memfd whose pages the host cannot see (created without MMAP, or
 //   without INIT_SHARED) is named as not verified (verify/verdict.h).
 // The workdir is removed on PASS and kept (and named) on failure.
-// Without /dev/kvm the fixture makes shmem and HugeTLB memfds instead of
+// Where the kernel makes no guest_memfd (no /dev/kvm, or a /dev/kvm without
+// guest_memfd) the fixture makes shmem and HugeTLB memfds instead of
 // guest_memfds, and the in-flight kernel features run on MODEL guests: the
 // report says so. --corrupt-blob corrupts the blob the transport carries:
 // Restore must refuse it with a clear message, lose nothing, and succeed
@@ -116,11 +117,6 @@ int Rehearse(const Options& o) {
   const std::string sock = o.workdir + "/khod.sock";
   const std::string state = o.workdir + "/state";
   std::printf("== khod live-update rehearsal (workdir %s)\n", o.workdir.c_str());
-  const bool kvm = ::access("/dev/kvm", F_OK) == 0;
-  std::printf("   /dev/kvm: %s\n", kvm ? "present: real guest_memfds"
-                                       : "MISSING: shmem/HugeTLB memfds stand in for guest_memfd, "
-                                         "in-flight features run on MODEL guests");
-
   std::vector<std::string> kargv = {o.khod, "--socket=" + sock, "--state-dir=" + state};
   if (o.corrupt) kargv.push_back("--fault=corrupt-handover-blob");
   Result<ChildProcess> khod = ChildProcess::Start(kargv, false, o.workdir + "/khod.log");
@@ -146,6 +142,15 @@ int Rehearse(const Options& o) {
   if (!parsed.ok())
     return Fail("VMM fixture JSON", Status::InvalidArgument(std::string(parsed.message())));
   std::printf("   VMM fixture pid %d\n", vmm->pid());
+  // What the fixture really made decides, not whether /dev/kvm exists: a /dev/kvm can lack
+  // guest_memfd.
+  const bool kvm = fx.kvm();
+  std::printf("   guest_memfd: %s\n",
+              kvm ? "real guest_memfds"
+                  : ("NONE (" + fx.kvm_reason() +
+                     "): shmem/HugeTLB memfds stand in for guest_memfd, in-flight features run "
+                     "on MODEL guests")
+                        .c_str());
 
   std::printf("\n-- attach\n");
   std::map<std::string, uint64_t> inode_by_name;  // the first VMM's files
@@ -298,7 +303,7 @@ int Rehearse(const Options& o) {
                                           : "not detected (!)");
   if (!kvm)
     std::printf(
-        "   note         no /dev/kvm here: kernel part ran on shmem/HugeTLB memfds, "
+        "   note         no guest_memfd here: kernel part ran on shmem/HugeTLB memfds, "
         "guest_memfd features on MODEL guests\n");
   khod->Stop(SIGTERM);
   return pass ? 0 : 1;
@@ -319,7 +324,8 @@ int main(int argc, char** argv) {
        {"--workdir", true, nullptr, "DIR  kept on failure (default /tmp/khod-rehearsal.*)"},
        {"--shmem-mib", true, nullptr, "N  shmem memfd MiB (default 256)"},
        {"--hugetlb-mib", true, nullptr, "N  HugeTLB memfd MiB (default 64)"},
-       {"--gmem-mib", true, nullptr, "N  guest_memfd MiB where /dev/kvm exists (default 256)"},
+       {"--gmem-mib", true, nullptr,
+        "N  guest_memfd MiB where the kernel makes them (default 256)"},
        {"--model-size-gib", true, nullptr, "N  MODEL guest GiB (default 1024)"},
        {"--corrupt-blob", false, nullptr, "  corrupt the blob the transport carries"},
        {"--transport", true, nullptr, "reexec|dir  handover transport (default reexec)"}},

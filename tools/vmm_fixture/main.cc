@@ -1,6 +1,6 @@
 // vmm_fixture: plays a VMM for tests, demos and benchmarks.
 //
-// With /dev/kvm it creates a VM, two guest_memfds (MMAP|INIT_SHARED and
+// Where the kernel makes guest_memfds it creates a VM, two guest_memfds (MMAP|INIT_SHARED and
 // MMAP-only, i.e. private), binds memslots to them and sets a mempolicy; it
 // always makes a shmem memfd, and a HugeTLB memfd when asked (reserving huge
 // pages and putting nr_hugepages back at exit). Every touchable file gets a
@@ -504,16 +504,28 @@ int Main(int argc, char** argv) {
     }
   }
 
-  // "kvm": true only when a VM was really made.
+  // "kvm": true only when guest_memfds were really made; a /dev/kvm whose kernel has no
+  // guest_memfd (or lacks MMAP|INIT_SHARED) is a reason, as a missing /dev/kvm is.
   if (!opt.gmem_mib) kvm_reason = "not opened (--gmem-mib 0)";
   if (opt.gmem_mib) {
     auto k = Kvm::Open();
+    std::optional<KvmVm> v;
     if (!k.ok()) {
       kvm_reason = k.status().message();
     } else {
+      auto made = k->CreateVm(0);
+      if (!made.ok()) return fail(made.status());
+      Status supported =
+          made->SupportsGuestMemfd(uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared);
+      if (supported.code() == Status::Code::kUnsupported)
+        kvm_reason = "/dev/kvm present, but " + supported.message();
+      else if (!supported.ok())
+        return fail(supported);
+      else
+        v.emplace(std::move(*made));
+    }
+    if (v) {
       kvm.emplace(std::move(*k));
-      auto v = kvm->CreateVm(0);
-      if (!v.ok()) return fail(v.status());
       vm.emplace(std::move(*v));
       const uint64_t size = opt.gmem_mib << 20;
       const uint64_t flag_sets[2] = {uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared,
