@@ -21,7 +21,8 @@
 # First scripts/check_layers.sh and scripts/check_format.sh: a dependency against khod's layers,
 # or a source clang-format would lay out differently, fails the run.
 # Arguments go to every bazel test.
-# Tests that need /dev/kvm, root or hugepages skip with the reason when absent.
+# Tests that need guest_memfd (/dev/kvm with KVM_CAP_GUEST_MEMFD), root or hugepages skip
+# with the reason when absent.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
