@@ -206,7 +206,9 @@ class FdtSizer {
 
 size_t RecordsPerChunk(const TableSpec& spec) { return kChunkBytes / spec.record_size; }
 
-// Writes one table node; `write(dst, row)` stores a row's record_size bytes.
+// Writes one table node; `write(dst, row)` stores a row's record_size bytes. The Write*
+// functions below are lambdas so that each table's loop inlines its own (a function pointer
+// is a call per record: most of encoding a large folio table).
 template <typename Sink, typename Rows, typename WriteFn>
 int WriteTable(Sink& fdt, const TableSpec& spec, const Rows& rows, WriteFn write) {
   if (rows.empty()) return 0;  // an absent table is an empty one
@@ -224,34 +226,35 @@ int WriteTable(Sink& fdt, const TableSpec& spec, const Rows& rows, WriteFn write
     void* val;
     if ((err = fdt.Placeholder(name, static_cast<int>(n * spec.record_size), &val))) return err;
     uint8_t* dst = static_cast<uint8_t*>(val);
-    if (!dst) continue;  // sizing pass
-    for (size_t i = 0; i < n; ++i, dst += spec.record_size) write(dst, rows[first + i]);
+    if (!dst) continue;              // sizing pass
+    const auto* row = &rows[first];  // every Rows here is contiguous
+    for (size_t i = 0; i < n; ++i, dst += spec.record_size) write(dst, row[i]);
   }
   return fdt.EndNode();
 }
 
-void WriteFolio(uint8_t* d, const FolioExtent& e) {
+constexpr auto WriteFolio = [](uint8_t* d, const FolioExtent& e) {
   Store<uint64_t>(d, e.first_index);
   Store<uint64_t>(d + 8, e.first_pfn);
   Store<uint32_t>(d + 16, e.nr_folios);
   d[20] = e.order;
   d[21] = e.flags;
   Store<uint16_t>(d + 22, 0);
-}
+};
 
-void WriteAttribute(uint8_t* d, const AttributeRange& r) {
+constexpr auto WriteAttribute = [](uint8_t* d, const AttributeRange& r) {
   Store<uint64_t>(d, r.first);
   Store<uint64_t>(d + 8, r.count);
   Store<uint64_t>(d + 16, r.value);
-}
+};
 
-void WriteHash(uint8_t* d, const ContentHash& h) {
+constexpr auto WriteHash = [](uint8_t* d, const ContentHash& h) {
   Store<uint64_t>(d, h.first_index);
   Store<uint64_t>(d + 8, h.count);
   Store<uint64_t>(d + 16, h.xxh3);
-}
+};
 
-void WriteRestructure(uint8_t* d, const RestructureRecord& r) {
+constexpr auto WriteRestructure = [](uint8_t* d, const RestructureRecord& r) {
   Store<uint64_t>(d, r.index);
   Store<uint64_t>(d + 8, r.head_pfn);
   Store<uint64_t>(d + 16, r.memcg_id);
@@ -259,16 +262,16 @@ void WriteRestructure(uint8_t* d, const RestructureRecord& r) {
   d[25] = r.in_progress ? 1 : 0;
   Store<uint16_t>(d + 26, 0);
   Store<uint32_t>(d + 28, static_cast<uint32_t>(r.layout.size()));
-}
+};
 
-void WriteSplitRun(uint8_t* d, const SplitRun& s) {
+constexpr auto WriteSplitRun = [](uint8_t* d, const SplitRun& s) {
   Store<uint32_t>(d, s.offset);
   Store<uint32_t>(d + 4, s.count);
   d[8] = s.order;
   d[9] = d[10] = d[11] = 0;
-}
+};
 
-void WriteMemslot(uint8_t* d, const Memslot& s) {
+constexpr auto WriteMemslot = [](uint8_t* d, const Memslot& s) {
   Store<uint32_t>(d, s.slot);
   Store<uint32_t>(d + 4, s.flags);
   Store<uint64_t>(d + 8, s.base_gfn);
@@ -276,16 +279,16 @@ void WriteMemslot(uint8_t* d, const Memslot& s) {
   Store<uint64_t>(d + 24, s.userspace_addr);
   Store<uint64_t>(d + 32, s.gmem_token);
   Store<uint64_t>(d + 40, s.gmem_offset);
-}
+};
 
-void WriteVisibility(uint8_t* d, const VisibilityRange& r) {
+constexpr auto WriteVisibility = [](uint8_t* d, const VisibilityRange& r) {
   Store<uint64_t>(d, r.first_index);
   Store<uint64_t>(d + 8, r.count);
   d[16] = static_cast<uint8_t>(r.visibility);
   std::memset(d + 17, 0, 7);
-}
+};
 
-void WriteMappingPolicy(uint8_t* d, const MappingPolicy& m) {
+constexpr auto WriteMappingPolicy = [](uint8_t* d, const MappingPolicy& m) {
   Store<uint64_t>(d, m.first_index);
   Store<uint64_t>(d + 8, m.count);
   Store<uint64_t>(d + 16, m.start_address);
@@ -295,9 +298,9 @@ void WriteMappingPolicy(uint8_t* d, const MappingPolicy& m) {
   Store<int32_t>(d + 36, m.policy.home_node);
   Store<uint32_t>(d + 40, static_cast<uint32_t>(m.policy.nodemask.size()));
   Store<uint32_t>(d + 44, 0);
-}
+};
 
-void WriteNodemaskWord(uint8_t* d, const uint64_t& w) { Store<uint64_t>(d, w); }
+constexpr auto WriteNodemaskWord = [](uint8_t* d, const uint64_t& w) { Store<uint64_t>(d, w); };
 
 template <typename Sink>
 int WriteVm(Sink& fdt, const Vm& vm) {
