@@ -98,15 +98,17 @@ Status DecodeFolioStream(std::string_view in, uint64_t count, FolioList* out) {
   const uint8_t* p = reinterpret_cast<const uint8_t*>(in.data());
   const uint8_t* const end = p + in.size();
   out->clear();
-  FolioList::Extents& extents = out->Mutable();  // one array of its own, filled in place
-  extents.reserve(count);
+  // One array of its own, sized first (count is bounded by the stream's bytes above) and
+  // filled by index: faster than a push_back per record.
+  FolioList::Extents& extents = out->Mutable();
+  extents.resize(count);
   uint64_t prev_end = 0, next_pfn = 0;
   for (uint64_t i = 0; i < count; ++i) {
     uint64_t gap, nr, delta = 0;
     if (!GetVarint64(&p, end, &gap) || !GetVarint64(&p, end, &nr) || end - p < 2)
       return Truncated(kTable, i);
     const uint8_t order_byte = *p++;
-    FolioExtent e;
+    FolioExtent& e = extents[i];
     e.flags = *p++;
     e.order = order_byte & kOrderMask;
     if (order_byte & kReservedBit)
@@ -128,7 +130,6 @@ Status DecodeFolioStream(std::string_view in, uint64_t count, FolioList* out) {
                                   " encodes the unknown-PFN marker as a known PFN");
       next_pfn = e.first_pfn + e.pages();
     }
-    extents.push_back(e);
   }
   return CheckConsumed(kTable, p, end);
 }

@@ -191,6 +191,20 @@ TEST(SerializerHostileFdt, RecordCountMismatch) {
   ExpectError(DecodeFdtBlob(blob2), Status::Code::kCorruption, "not a multiple of 24");
 }
 
+// The decoder sizes the folio array before filling it: a hostile nr-records
+// is capped by what the blob can hold (no huge allocation), and chunks
+// holding more or fewer records than it says are refused.
+TEST(SerializerHostileFdt, FolioCountThatLiesIsRefusedWithoutSizingToIt) {
+  for (uint64_t n : {uint64_t{1} << 60, uint64_t{1}, uint64_t{0}}) {
+    SCOPED_TRACE("nr-records " + std::to_string(n));
+    std::string blob = BaseFdt();
+    EditFdt(&blob, "/gmem-2/folios", "nr-records", &n, 8);
+    ExpectError(DecodeFdtBlob(blob), Status::Code::kCorruption,
+                n > 2 ? "nr-records " + std::to_string(n) + " but chunks hold"
+                      : "chunks hold more than nr-records " + std::to_string(n));
+  }
+}
+
 TEST(SerializerHostileFdt, MissingOrMistypedProperty) {
   std::string blob = BaseFdt();
   const uint32_t short_size = 7;
