@@ -5,6 +5,7 @@
 
 #include "capture/baseline_match.h"
 #include "capture/capture_threads.h"
+#include "capture/window_buffers_pool.h"
 #include "common/status_macros.h"
 
 namespace khod {
@@ -52,7 +53,8 @@ struct BuddyScanner::Part {
   FolioExtentBuilder builder;
   HugePageVector<PageRun> runs;
   HugePageVector<uint8_t> flags;
-  WindowBuffers window;
+  // From WindowBuffersPool for the length of one call (BuddyScanner::Lease).
+  std::unique_ptr<WindowBuffers> window;
   size_t baseline_cursor = 0;   // FlagBaseline::Split's, over this thread's runs
   std::vector<FlagRun> by_pfn;  // its st 3 runs whose flags are read, by PFN
 };
@@ -96,22 +98,41 @@ void BuddyScanner::EnsureParts(int threads) {
   while (parts_.size() < static_cast<size_t>(threads)) parts_.push_back(std::make_unique<Part>());
 }
 
-uint64_t BuddyScanner::populated() const {
-  uint64_t n = 0;
-  for (const auto& p : parts_) n += p->window.populated;
-  return n;
-}
+// Parts [0, threads) with window buffers from the pool for one call; they go
+// back, their populated pages counted, when it returns.
+class BuddyScanner::Lease {
+ public:
+  Lease(BuddyScanner* s, int threads) : s_(s) {
+    s_->EnsureParts(threads);
+    for (int i = 0; i < threads; ++i)
+      if (!s_->parts_[i]->window) s_->parts_[i]->window = WindowBuffersPool::Take();
+  }
+  ~Lease() {
+    for (auto& p : s_->parts_) {
+      if (!p->window) continue;
+      s_->populated_ += p->window->populated;
+      WindowBuffersPool::Give(std::move(p->window));
+    }
+  }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
 
-void BuddyScanner::ResetPopulated() {
-  for (auto& p : parts_) p->window.populated = 0;
-}
+ private:
+  BuddyScanner* s_;
+};
+
+uint64_t BuddyScanner::populated() const { return populated_.load(); }
+
+void BuddyScanner::ResetPopulated() { populated_.store(0); }
 
 void BuddyScanner::PrefaultBuffers(uint64_t total, int threads) {
   // Each part is given room for its share of the file at 16 pages a run,
   // capped so that a huge file does not prefault more than 32 MiB of guesses
   // per list. PFN runs whose flags are read (by_pfn) are few here: the
-  // holder's pages carry theirs over (flag_reuse.h).
-  EnsureParts(threads);
+  // holder's pages carry theirs over (flag_reuse.h). The window buffers
+  // are the pool's: prefaulted here, they serve whichever file is scanned
+  // next.
+  Lease lease(this, threads);
   const uint64_t share = (total + threads - 1) / threads;
   constexpr uint64_t kCap = uint64_t{32} << 20;
   const size_t runs = static_cast<size_t>(std::min<uint64_t>(share / 16, kCap / sizeof(PageRun)));
@@ -123,7 +144,7 @@ void BuddyScanner::PrefaultBuffers(uint64_t total, int threads) {
   const size_t min_runs = min_flags / sizeof(PageRun);
   for (int i = 0; i < threads; ++i) {
     Part& p = *parts_[i];
-    p.window.Size(window);
+    p.window->Size(window);
     touch(&p.runs, std::max(runs, min_runs));
     touch(&p.flags, std::max(static_cast<size_t>(std::min<uint64_t>(share, kCap)), min_flags));
     p.runs.clear();
@@ -132,27 +153,27 @@ void BuddyScanner::PrefaultBuffers(uint64_t total, int threads) {
 }
 
 Status BuddyScanner::Populate(const PageWindowReader& reader, uint64_t total, int threads) {
-  EnsureParts(threads);
+  Lease lease(this, threads);
   const uint64_t windows = (total + window_pages_ - 1) / window_pages_;
   return RunShares(threads, [&](int i) -> Status {
     const uint64_t from = windows * i / threads * window_pages_;
     const uint64_t to = std::min(total, windows * (i + 1) / threads * window_pages_);
     for (uint64_t at = from; at < to; at += window_pages_)
       KHOD_RETURN_IF_ERROR(
-          reader.Populate(at, std::min(window_pages_, to - at), &parts_[i]->window));
+          reader.Populate(at, std::min(window_pages_, to - at), parts_[i]->window.get()));
     return Status::Ok();
   });
 }
 
 Status BuddyScanner::ScanWindow(const PageWindowReader& reader, const FlagBaseline& baseline,
                                 uint64_t first, uint64_t npages, Part* part, size_t window) {
-  KHOD_RETURN_IF_ERROR(reader.Populate(first, npages, &part->window));
+  KHOD_RETURN_IF_ERROR(reader.Populate(first, npages, part->window.get()));
   HugePageVector<PageRun>& runs = part->runs;
   HugePageVector<uint8_t>& flags = part->flags;
   WindowRuns& found = plan_->windows[window];
   found.begin = runs.size();
-  const uint8_t* mc = part->window.mincore;
-  const uint64_t* pm = part->window.pagemap;
+  const uint8_t* mc = part->window->mincore;
+  const uint64_t* pm = part->window->pagemap;
   auto resident = [&](uint64_t i) { return (mc[i] & 1) != 0; };
   auto present = [&](uint64_t i) { return PagemapPresent(pm[i]); };
   const bool kpf = reader.frames().kpageflags_readable();
@@ -188,7 +209,7 @@ Status BuddyScanner::ScanWindow(const PageWindowReader& reader, const FlagBaseli
     run_pfn = PagemapPfn(pm[i]);
     while (j < npages && state(j) == 3 && PagemapPfn(pm[j]) == run_pfn + (j - i)) ++j;
     // Cut where the baseline's flags stand and where kpageflags is read.
-    baseline.Split(run_index, run_pfn, j - i, part->window.origin + i, piece,
+    baseline.Split(run_index, run_pfn, j - i, part->window->origin + i, piece,
                    &part->baseline_cursor);
     i = j;
   }
@@ -341,7 +362,7 @@ Status BuddyScanner::Scan(const PageWindowReader& reader, const FlagBaseline& ba
     return Status::Unsupported("files of more than 2^32 pages (16 TiB) are not captured");
   *counts = BuddyScanCounts();
   threads = std::max(1, threads);
-  EnsureParts(threads);
+  Lease lease(this, threads);
   progress_ = progress;
   struct Forget {  // it captured the caller's locals
     std::function<void(uint64_t)>* p;
@@ -367,7 +388,7 @@ Status BuddyScanner::Scan(const PageWindowReader& reader, const FlagBaseline& ba
   // no run or extent is built.
   if (try_match && baseline.usable() && reader.frames().kpageflags_readable()) {
     std::vector<WindowBuffers*> buffers;
-    for (int i = 0; i < threads; ++i) buffers.push_back(&parts_[i]->window);
+    for (int i = 0; i < threads; ++i) buffers.push_back(parts_[i]->window.get());
     KHOD_ASSIGN_OR_RETURN(bool matched,
                           FileMatchesBaseline(reader, baseline, total, window_pages_, buffers, hw));
     if (matched) {
@@ -447,7 +468,7 @@ Status BuddyScanner::ScanSpans(const PageWindowReader& reader, const FlagBaselin
       counts->pages_rescanned += w.npages;
     }
   threads = static_cast<int>(std::max<size_t>(1, std::min<size_t>(threads, plan.windows.size())));
-  EnsureParts(threads);
+  Lease lease(this, threads);
   progress_ = progress;
   struct Forget {
     std::function<void(uint64_t)>* p;

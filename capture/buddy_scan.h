@@ -14,7 +14,8 @@
 // populated (MatchBaseline): when every page is mapped where the baseline
 // had it, with flags it may carry, the capture is the baseline's extents.
 // Buffers are kept between captures, on huge pages (first-touch faults on a
-// VM are slow: common/huge_page_allocator.h).
+// VM are slow: common/huge_page_allocator.h): the run and flag lists by the
+// scanner, the window buffers by the process (capture/window_buffers_pool.h).
 #ifndef KHOD_CAPTURE_BUDDY_SCAN_H_
 #define KHOD_CAPTURE_BUDDY_SCAN_H_
 
@@ -90,6 +91,7 @@ class BuddyScanner {
 
  private:
   struct Plan;
+  class Lease;
   void EnsureParts(int threads);
   Status ScanWindows(const PageWindowReader& reader, const FlagBaseline& baseline, Part* part);
   Status ScanWindow(const PageWindowReader& reader, const FlagBaseline& baseline, uint64_t first,
@@ -110,6 +112,7 @@ class BuddyScanner {
   std::function<void(uint64_t pages_done)> progress_;  // the running Scan's
   std::vector<std::unique_ptr<Part>> parts_;
   std::unique_ptr<Plan> plan_;
+  std::atomic<uint64_t> populated_{0};  // pages the leases' windows populated since ResetPopulated
 };
 
 }  // namespace khod
