@@ -40,6 +40,7 @@
 #include "daemon/systemd_activation.h"
 #include "daemon/unix_listener.h"
 #include "handover/reexec_transport.h"
+#include "kernel/fd_table.h"
 #include "kernel/mapping_holder.h"
 
 namespace khod {
@@ -312,6 +313,12 @@ int main(int argc, char** argv) {
     Result<AdoptSpec> a = ParseAdoptSpec(flags.adopt);
     if (!a.ok()) return Die(a.status().ToString());
     adopted = *a;
+    // A new khod opens about as many descriptors again for the files it
+    // adopts (warm-ups, Restore, Verify) while the guests are paused: its
+    // table grows here, while this is its only thread (no RCU grace period
+    // to wait for: kernel/fd_table.h).
+    Status fds = ReserveFdTable(2 * static_cast<int>(adopted.fds.size()) + 64);
+    if (!fds.ok()) std::fprintf(stderr, "khod: %s\n", fds.ToString().c_str());
   }
   // The keeper's fds are taken (closed if they are not what they claim):
   // never one another flag names.

@@ -20,6 +20,7 @@
 #include "daemon/session_phase.h"
 #include "handover/dir_transport.h"
 #include "handover/luo_transport.h"
+#include "kernel/fd_table.h"
 #include "kernel/meminfo.h"
 #include "serializer/serializer.h"
 #include "state/invariants.h"
@@ -29,6 +30,10 @@
 
 namespace khod {
 namespace {
+
+// Descriptors Freeze opens besides one dup per file (the blob memfd, the
+// blob and record files, /proc files), with room to spare.
+constexpr int kFdsFreezeOpens = 64;
 
 // A blob in the state dir is read no further than its header declares.
 FileReadOptions BlobRead() {
@@ -367,6 +372,10 @@ Result<v1::PhaseReply> Session::Prepare() {
   opts_.crash.Hit("prepared");
   PrewarmFreezeBlob(snap);
   const std::string draft = WriteFrozenDraft(snap);
+  // Freeze's handover dups every file's fd: the table grows now, not in the
+  // blackout (kernel/fd_table.h). Only time is at stake if it cannot.
+  Status fds = ReserveFdTable(static_cast<int>(handles_.size()) + kFdsFreezeOpens);
+  if (!fds.ok()) std::fprintf(stderr, "khod: Prepare: %s\n", fds.ToString().c_str());
   v1::PhaseReply r;
   r.set_phase(v1::PREPARED);
   r.set_message("prepared " + std::to_string(snap.gmems.size()) + " gmems, blob " +
