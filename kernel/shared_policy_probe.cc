@@ -22,10 +22,9 @@ SharedPolicyProbe ProbeGuestMemfdSharedPolicy() {
   if (!kvm.ok()) return unknown(kvm.status().message());
   Result<KvmVm> vm = kvm->CreateVm(0);
   if (!vm.ok()) return unknown(vm.status().message());
-  Result<int> flags = vm->CheckExtension(uapi::kCapGuestMemfdFlags);
-  if (!flags.ok() || *flags <= 0 || !(static_cast<uint64_t>(*flags) & uapi::kGuestMemfdFlagMmap))
-    return unknown(
-        "guest_memfd cannot be mapped here (no GUEST_MEMFD_FLAG_MMAP): no policy to probe");
+  // No guest_memfd, or none that can be mapped: no policy to probe.
+  Status supported = vm->SupportsGuestMemfd(uapi::kGuestMemfdFlagMmap);
+  if (!supported.ok()) return unknown(supported.message() + ": no policy to probe");
   const size_t bytes = 2 * static_cast<size_t>(::getpagesize());
   Result<UniqueFd> gmem = vm->CreateGuestMemfd(bytes, uapi::kGuestMemfdFlagMmap);
   if (!gmem.ok()) return unknown(gmem.status().message());

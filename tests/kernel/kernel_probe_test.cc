@@ -114,6 +114,11 @@ TEST(KernelProbeTest, SharedPolicyAnswerMatchesADirectLook) {
   EXPECT_FALSE(p.evidence.empty());
   if (!caps.kvm_available || !(caps.guest_memfd_flags & uapi::kGuestMemfdFlagMmap)) {
     EXPECT_EQ(p.answer, SharedPolicyAnswer::kUnknown) << p.evidence;
+    // A /dev/kvm without guest_memfd (KVM_CAP_GUEST_MEMFD 0) is named as such.
+    if (caps.kvm_available && !caps.guest_memfd) {
+      EXPECT_NE(p.evidence.find("no guest_memfd (KVM_CAP_GUEST_MEMFD)"), std::string::npos)
+          << p.evidence;
+    }
     GTEST_SKIP() << "no mappable guest_memfd here (" << caps.kvm_reason
                  << "): the probe can only say unknown";
   }
