@@ -7,15 +7,17 @@
 namespace khod {
 namespace {
 
+// Never destroyed: a warm-up thread (detached: capture/warm_up_queue.h) may
+// give its buffers back while the process exits.
 std::mutex& PoolMutex() {
-  static std::mutex mu;
-  return mu;
+  static std::mutex* const mu = new std::mutex;
+  return *mu;
 }
 
 // Kept sorted by capacity, largest last.
 std::vector<std::unique_ptr<WindowBuffers>>& KeptBuffers() {
-  static std::vector<std::unique_ptr<WindowBuffers>> kept;
-  return kept;
+  static auto* const kept = new std::vector<std::unique_ptr<WindowBuffers>>;
+  return *kept;
 }
 
 size_t made = 0;  // under PoolMutex
