@@ -12,7 +12,9 @@
 
 namespace khod {
 
-// guest_memfd needs /dev/kvm (a VM to create it on): Unsupported without it.
+// guest_memfd needs a kernel that makes one (/dev/kvm, a VM to create it on,
+// KVM_CAP_GUEST_MEMFD and the frozen flags): Unsupported, saying which is
+// missing, without.
 // HugeTLB memfds need free hugepages of the hstate: IoError (ENOMEM) otherwise.
 Result<UniqueFd> RebuildMemoryFile(const GuestMemfd& frozen);
 
