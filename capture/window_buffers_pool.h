@@ -2,8 +2,7 @@
 // between scans in one free list instead of one set per file.
 //
 // Why: a window buffer is a fresh huge page the first time it is written,
-// and the kernel zeroes it then (clear_page: about 0.1-0.2 ms a huge page on
-// this project's VMs). A new khod after a reexec captures each adopted file
+// and the kernel zeroes it then, which a VM makes dear. A new khod after a reexec captures each adopted file
 // for the first time in Verify, inside the blackout: with a set per file a
 // hundred files fault in and zero a hundred sets (docs/PERFORMANCE.md,
 // "Many VMs"); from the pool, the first scan's set serves the next file.

@@ -3,13 +3,11 @@
 // Why: the kernel grows a process's descriptor table (expand_fdtable) by
 // allocating a bigger one and, when the table is shared (every multithreaded
 // process: its threads share it), waiting for an RCU grace period
-// (synchronize_rcu) before freeing the old one. Measured on this project's
-// VMs: 250 dups crossing one growth cost 8.8-9.9 ms with threads running,
-// 0.08 ms once the table was grown first. khod is multithreaded, and a
-// reexec handover dups every guest file's fd inside the blackout: with a
-// hundred files the table grew there (docs/PERFORMANCE.md, "Many VMs").
-// A table never shrinks while the process lives, so growing it once before
-// the blackout (Prepare; a new khod's start, before its threads) is enough.
+// (synchronize_rcu) before freeing the old one: milliseconds on a VM
+// (docs/PERFORMANCE.md, "Many VMs"). khod is multithreaded, and a reexec
+// handover dups every guest file's fd inside the blackout. A table never
+// shrinks while the process lives, so growing it once before the blackout
+// (Prepare; a new khod's start, before its threads) is enough.
 #ifndef KHOD_KERNEL_FD_TABLE_H_
 #define KHOD_KERNEL_FD_TABLE_H_
 

@@ -1,6 +1,7 @@
 // Session (daemon/session.h) in-process, on real memfds of this test process
 // taken with pidfd_getfd, and on MODEL guests: the phase machine, every
 // refusal, and what a restart on the same state dir resumes or rolls back.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/mempolicy.h>
 #include <sys/mman.h>
@@ -25,6 +26,7 @@
 #include "handover/luo_transport.h"
 #include "handover/luo_uapi.h"
 #include "handover/reexec_transport.h"
+#include "kernel/fd_table.h"
 #include "kernel/mempolicy.h"
 #include "kernel/probe.h"
 #include "tests/support/fixture.h"
@@ -151,6 +153,26 @@ TEST_F(ReexecSessionTest, CorruptCarriedBlobIsRefusedThenTheStateDirCopyRestores
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_TRUE(v->equal());
+}
+
+// Prepare grows the descriptor table for what Freeze's handover opens (a dup
+// of every file's fd, and more: kernel/fd_table.h), so that Freeze does not
+// grow it inside the blackout.
+TEST_F(SessionTest, PrepareLeavesTheFdTableRoomForTheHandover) {
+  auto s = Open();
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  // The table's last slots in use, as a busy khod's may be: room must be made.
+  Result<int> before = FdTableSize();
+  ASSERT_TRUE(before.ok());
+  const int top = ::fcntl(memfd_, F_DUPFD_CLOEXEC, *before - 2);
+  ASSERT_EQ(top, *before - 2);
+  ASSERT_TRUE(s->Prepare().ok());
+  Result<int> size = FdTableSize();
+  Result<int> highest = HighestOpenFd();
+  ASSERT_TRUE(size.ok() && highest.ok());
+  EXPECT_GT(*size, *highest + 64) << "FDSize " << *size << ", highest fd " << *highest;
+  ::close(top);
 }
 
 TEST_F(SessionTest, ForcedRebuildIsReportedAsNewMemory) {
