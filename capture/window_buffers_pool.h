@@ -2,12 +2,11 @@
 // between scans in one free list instead of one set per file.
 //
 // Why: a window buffer is a fresh huge page the first time it is written,
-// and the kernel zeroes it then, which a VM makes dear. A new khod after a reexec captures each adopted file
-// for the first time in Verify, inside the blackout: with a set per file a
-// hundred files fault in and zero a hundred sets (docs/PERFORMANCE.md,
-// "Many VMs"); from the pool, the first scan's set serves the next file.
-// Scans running at once each take their own buffers; the pool keeps at most
-// kMaxKept of them, so it holds what the most concurrent scans used, not
+// and the kernel zeroes it then, which a VM makes dear. A new khod after a reexec captures each
+// adopted file for the first time in Verify, inside the blackout: with a set per file a hundred
+// files fault in and zero a hundred sets (docs/PERFORMANCE.md, "Many VMs"); from the pool, the
+// first scan's set serves the next file. Scans running at once each take their own buffers; the
+// pool keeps at most kMaxKept of them, so it holds what the most concurrent scans used, not
 // anything per file or per page.
 #ifndef KHOD_CAPTURE_WINDOW_BUFFERS_POOL_H_
 #define KHOD_CAPTURE_WINDOW_BUFFERS_POOL_H_
