@@ -60,6 +60,7 @@
 
 #include "bench/content_floor.h"
 #include "bench/guest_memory.h"
+#include "bench/process_memory.h"
 #include "common/flags.h"
 #include "common/numbers.h"
 #include "daemon/reexec_timeline.h"
@@ -130,6 +131,9 @@ struct BlackoutRun {
   double khod_work_ms = 0;
   uint64_t extents = 0;
   v1::ReexecTimeline timeline;
+  // khod's anonymous RSS (its own memory: guest pages are file pages) after
+  // Prepare, and the new khod's after Verify, in MiB.
+  double rss_prepared_mib = 0, rss_verified_mib = 0;
 };
 
 uint64_t DurationOf(const v1::StatusReply& s, v1::Phase p) {
@@ -180,6 +184,7 @@ bool Blackout(const KhodUnderTest& khod, const std::vector<AttachTarget>& target
   }
   auto before = c.GetStatus();
   if (!before.ok()) return false;
+  run->rss_prepared_mib = RssAnonKb(k->pid()) / 1024.0;
 
   const auto t0 = Clock::now();
   v1::FreezeRequest f;
@@ -206,6 +211,7 @@ bool Blackout(const KhodUnderTest& khod, const std::vector<AttachTarget>& target
   }
   auto st = c.GetStatus();
   if (!st.ok()) return false;
+  run->rss_verified_mib = RssAnonKb(k->pid()) / 1024.0;  // the same pid: khod re-executed
   run->blackout_ms = Ms(t2 - t0);
   run->freeze_ms = Ms(t_reply - t0);
   run->answering_ms = Ms(t1 - t_reply);
@@ -219,12 +225,14 @@ bool Blackout(const KhodUnderTest& khod, const std::vector<AttachTarget>& target
   std::printf(
       "%s blackout %.1f ms = freeze call %.1f (capture+serialize %.1f) + until answering %.1f"
       " (stop %.1f, exec %.1f, open %.1f) + restore call %.1f + verify call %.1f (khod's verify "
-      "%.1f); %llu extents; Prepare before it %.1f ms; %s%s\n",
+      "%.1f); %llu extents; Prepare before it %.1f ms; khod's anon RSS %.1f MiB after Prepare, "
+      "%.1f after Verify; %s%s\n",
       hash ? "hashed" : "PFNs", run->blackout_ms, run->freeze_ms, DurationOf(*st, v1::FROZEN) / 1e6,
       run->answering_ms, run->timeline.stop_nanos() / 1e6, run->timeline.exec_nanos() / 1e6,
       run->timeline.open_nanos() / 1e6, run->restore_ms, run->verify_ms,
       DurationOf(*st, v1::VERIFIED) / 1e6, static_cast<unsigned long long>(run->extents),
-      DurationOf(*st, v1::PREPARED) / 1e6, verdict.c_str(), WalkNoteOf(fr->message()).c_str());
+      DurationOf(*st, v1::PREPARED) / 1e6, run->rss_prepared_mib, run->rss_verified_mib,
+      verdict.c_str(), WalkNoteOf(fr->message()).c_str());
   k->Stop(SIGTERM);
   return true;
 }
@@ -240,6 +248,7 @@ double Median(std::vector<double> v) {
 struct Medians {
   double blackout = 0, min_blackout = 0, freeze = 0, answering = 0, restore = 0, verify = 0;
   double khod_work = 0;
+  double rss_prepared_mib = 0, rss_verified_mib = 0;
 };
 
 Medians MediansOf(const std::vector<BlackoutRun>& runs) {
@@ -255,6 +264,8 @@ Medians MediansOf(const std::vector<BlackoutRun>& runs) {
   m.restore = med(&BlackoutRun::restore_ms);
   m.verify = med(&BlackoutRun::verify_ms);
   m.khod_work = med(&BlackoutRun::khod_work_ms);
+  m.rss_prepared_mib = med(&BlackoutRun::rss_prepared_mib);
+  m.rss_verified_mib = med(&BlackoutRun::rss_verified_mib);
   m.min_blackout = runs.empty() ? 0 : runs[0].blackout_ms;
   for (const BlackoutRun& r : runs) m.min_blackout = std::min(m.min_blackout, r.blackout_ms);
   return m;
@@ -602,6 +613,11 @@ bool MeasureManyVms(const Options& o, uint64_t gib, const std::string& dir) {
           o.vmms, o.gmems_per_vmm, mb.blackout, mb.freeze, mb.verify,
           static_cast<unsigned long long>(b[k].back().extents), mb.blackout / ma.blackout,
           mb.blackout <= 1.5 * ma.blackout ? "MET" : "NOT MET");
+      std::printf(
+          "    khod's anon RSS, median: one guest %.1f MiB after Prepare, %.1f after Verify; %d "
+          "files %.1f and %.1f\n",
+          ma.rss_prepared_mib, ma.rss_verified_mib, o.vmms * o.gmems_per_vmm, mb.rss_prepared_mib,
+          mb.rss_verified_mib);
     }
   }
   for (ChildProcess& c : vmms) c.Wait();

@@ -19,11 +19,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "bench/process_memory.h"
 #include "capture/capture_threads.h"
 #include "capture/change_scan.h"
 #include "capture/kernel_source.h"
@@ -59,21 +59,6 @@ std::pair<double, double> AlternatingMediansMs(A&& a, B&& b) {
   std::sort(ta.begin(), ta.end());
   std::sort(tb.begin(), tb.end());
   return {ta[ta.size() / 2], tb[tb.size() / 2]};
-}
-
-// RssAnon of /proc/self/status, in KiB (0 when unreadable).
-uint64_t RssAnonKb() {
-  std::ifstream status("/proc/self/status");
-  std::string key;
-  uint64_t kb = 0;
-  while (status >> key) {
-    if (key == "RssAnon:") {
-      status >> kb;
-      return kb;
-    }
-    status.ignore(1 << 20, '\n');
-  }
-  return 0;
 }
 
 // The floor: what any capture must read, and nothing else.
