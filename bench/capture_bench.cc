@@ -98,14 +98,12 @@ int Run(int threads, bool shmem) {
     why_shmem = k.status().message();
   } else if (!shmem) {
     kvm.emplace(std::move(*k));
-    auto v = kvm->CreateVm(0);
-    Status s =
-        v.ok() ? v->SupportsGuestMemfd(uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared)
-               : v.status();
-    if (s.ok())
+    auto v =
+        kvm->CreateVmForGuestMemfd(uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared);
+    if (v.ok())
       vm.emplace(std::move(*v));
     else
-      why_shmem = s.message();
+      why_shmem = v.status().message();
   }
   std::printf("capture threads: %s\n",
               threads > 0 ? std::to_string(threads).c_str() : "affinity CPUs");

@@ -25,11 +25,10 @@ Result<GuestMemory> MakeGuestMemory(uint64_t bytes, int count) {
   std::string why;  // why this machine gets the stand-in
   Result<Kvm> kvm = Kvm::Open();
   if (kvm.ok()) {
-    KHOD_ASSIGN_OR_RETURN(KvmVm vm, kvm->CreateVm(0));
-    Status supported = vm.SupportsGuestMemfd(flags);
-    if (supported.ok()) {
+    Result<KvmVm> vm = kvm->CreateVmForGuestMemfd(flags);
+    if (vm.ok()) {
       g.kvm.emplace(std::move(*kvm));
-      g.vm.emplace(std::move(vm));
+      g.vm.emplace(std::move(*vm));
       g.flags = flags;
       for (int i = 0; i < count; ++i) {
         KHOD_ASSIGN_OR_RETURN(UniqueFd fd, g.vm->CreateGuestMemfd(bytes, g.flags));
@@ -38,8 +37,8 @@ Result<GuestMemory> MakeGuestMemory(uint64_t bytes, int count) {
       g.what = "real guest_memfd (MMAP|INIT_SHARED, /dev/kvm present)";
       return g;
     }
-    if (supported.code() != Status::Code::kUnsupported) return supported;
-    why = "/dev/kvm present, but " + supported.message();
+    if (vm.status().code() != Status::Code::kUnsupported) return vm.status();
+    why = "/dev/kvm present, but " + vm.status().message();
   } else {
     why = "no /dev/kvm here: " + kvm.status().message();
   }

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "common/hex.h"
+#include "common/status_macros.h"
 #include "kernel/kvm_uapi.h"
 
 namespace khod {
@@ -38,6 +39,12 @@ Result<KvmVm> Kvm::CreateVm(uint32_t vm_type) const {
   int fd = ::ioctl(fd_.get(), KVM_CREATE_VM, static_cast<unsigned long>(vm_type));
   if (fd < 0) return Status::FromErrno("KVM_CREATE_VM type " + std::to_string(vm_type), errno);
   return KvmVm(UniqueFd(fd), vm_type);
+}
+
+Result<KvmVm> Kvm::CreateVmForGuestMemfd(uint64_t flags) const {
+  KHOD_ASSIGN_OR_RETURN(KvmVm vm, CreateVm(0));
+  KHOD_RETURN_IF_ERROR(vm.SupportsGuestMemfd(flags));
+  return vm;
 }
 
 Status KvmVm::SupportsGuestMemfd(uint64_t flags) const {

@@ -24,6 +24,10 @@ class Kvm {
   // KVM_CHECK_EXTENSION on the system fd: the kernel's answer (0 = unsupported).
   Result<int> CheckExtension(long cap) const;
   Result<KvmVm> CreateVm(uint32_t vm_type = 0) const;
+  // A VM (type 0) on which guest_memfds with `flags` can be made: CreateVm, then
+  // KvmVm::SupportsGuestMemfd, whose Unsupported (the kernel lacks guest_memfd or one of
+  // `flags`) it answers as it came, as any other failure.
+  Result<KvmVm> CreateVmForGuestMemfd(uint64_t flags) const;
 
  private:
   explicit Kvm(UniqueFd fd) : fd_(std::move(fd)) {}

@@ -19,9 +19,7 @@ Result<TestGuestMemfd> TestGuestMemfd::Make(uint64_t size, uint64_t flags) {
 Status TestGuestMemfd::Available(uint64_t flags) {
   Result<Kvm> kvm = Kvm::Open();
   if (!kvm.ok()) return Status::Unsupported(kvm.status().message());
-  Result<KvmVm> vm = kvm->CreateVm(0);
-  if (!vm.ok()) return vm.status();
-  return vm->SupportsGuestMemfd(flags);
+  return kvm->CreateVmForGuestMemfd(flags).status();
 }
 
 Result<UniqueFd> TestGuestMemfd::Another(uint64_t size, uint64_t flags) const {

@@ -513,14 +513,12 @@ int Main(int argc, char** argv) {
     if (!k.ok()) {
       kvm_reason = k.status().message();
     } else {
-      auto made = k->CreateVm(0);
-      if (!made.ok()) return fail(made.status());
-      Status supported =
-          made->SupportsGuestMemfd(uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared);
-      if (supported.code() == Status::Code::kUnsupported)
-        kvm_reason = "/dev/kvm present, but " + supported.message();
-      else if (!supported.ok())
-        return fail(supported);
+      auto made =
+          k->CreateVmForGuestMemfd(uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared);
+      if (made.status().code() == Status::Code::kUnsupported)
+        kvm_reason = "/dev/kvm present, but " + made.status().message();
+      else if (!made.ok())
+        return fail(made.status());
       else
         v.emplace(std::move(*made));
     }
