@@ -9,14 +9,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
-#include <optional>
 #include <string>
-#include <string_view>
 
-#include "common/file_read.h"
-#include "common/numbers.h"
 #include "common/status_macros.h"
-#include "common/text_lines.h"
+#include "kernel/proc_status.h"
 
 namespace khod {
 
@@ -57,17 +53,10 @@ Status ReserveFdTable(int more) {
 }
 
 Result<int> FdTableSize() {
-  FileReadOptions o;
-  o.max_bytes = 64 << 10;  // /proc/self/status is ~1.5 KiB
-  o.too_large_why = "not a /proc/self/status";
-  KHOD_ASSIGN_OR_RETURN(const std::string text, ReadWholeFile("/proc/self/status", o));
-  std::optional<uint64_t> size;
-  (void)ForEachLine(text, [&](std::string_view line) {
-    if (std::optional<std::string_view> v = FieldValue(line, "FDSize:")) size = ParseU64(*v);
-    return Status::Ok();
-  });
-  if (!size || *size > INT32_MAX) return Status::Corruption("/proc/self/status: no FDSize");
-  return static_cast<int>(*size);
+  KHOD_ASSIGN_OR_RETURN(const uint64_t size, ProcStatusNumber(0, "FDSize:"));
+  if (size > INT32_MAX)
+    return Status::Corruption("/proc/self/status: FDSize " + std::to_string(size));
+  return static_cast<int>(size);
 }
 
 }  // namespace khod
