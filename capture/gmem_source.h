@@ -90,6 +90,9 @@ class GmemSource {
   // and takes one file of each process before a second of any, so that
   // different processes are read at once rather than waited for.
   virtual int mappings_pid() const { return 0; }
+  // Drops what the source holds of the file's pages beyond its own mapping
+  // (KernelSourceOptions::pin_movable's pins): Cancel, Finish.
+  virtual void ReleasePins() {}
   // What a witness (capture/pte_witness.h) would keep of this file after
   // `captured`, this source's last capture: the file and the pages it found.
   // nullopt where a witness cannot stand in for a walk (memory that moves, no

@@ -23,6 +23,19 @@ namespace khod {
 
 namespace {
 
+// The pages of `folios` whose PFN is known, as spans in file order.
+std::vector<PageSpan> KnownPfnPages(const FolioList& folios) {
+  std::vector<PageSpan> spans;
+  for (const FolioExtent& e : folios) {
+    if (e.first_pfn == kPfnUnknown) continue;
+    if (!spans.empty() && spans.back().end() == e.first_index)
+      spans.back().count += e.end_index() - e.first_index;
+    else
+      spans.push_back(PageSpan{e.first_index, e.end_index() - e.first_index});
+  }
+  return spans;
+}
+
 constexpr uint64_t kGmemFlagBits = uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared;
 
 }  // namespace
@@ -178,9 +191,11 @@ Result<bool> KernelGmemSource::ScanChanges(const FlagBaseline& baseline, bool sa
     changes_note_ = why;
     return false;
   };
-  if (identity_.kind != FileKind::kGuestMemfd) return no("memory that can move: full check");
-  if (!GmemInitSharedSeen()) return no("pages not mapped shared: full scan");
   if (!baseline.usable()) return no("no baseline");
+  if (!CannotMove(*baseline.folios()))
+    return no(pin_note_.empty() ? "memory that can move: full check" : pin_note_.c_str());
+  if (identity_.kind == FileKind::kGuestMemfd && !GmemInitSharedSeen())
+    return no("pages not mapped shared: full scan");
   if (!frames_->kpageflags_readable()) return no("PFNs or kpageflags not readable");
   // The mapping scanned: the holder's, with nothing mapped in khod's own
   // (whose PTEs would be newer than the baseline), or khod's own, the one the
@@ -532,12 +547,75 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
       (void)last_folios_.facts();
       if (rescan_base_.version != last_folios_.version())
         rescan_base_ = MakeRescanBase(last_folios_);
+      PinBaseline(size);
     }
     last_hw_kb_ = *hw;
     last_witness_serial_ = witness_serial;
     have_last_ = true;
   }
   return Status::Ok();
+}
+
+bool KernelGmemSource::CannotMove(const FolioList& baseline) const {
+  if (identity_.kind == FileKind::kGuestMemfd) return true;
+  return pin_.held() && pinned_version_ == baseline.version();
+}
+
+void KernelGmemSource::ReleasePins() {
+  pin_.Release();
+  pinned_version_ = 0;
+  pin_note_.clear();
+}
+
+void KernelGmemSource::PinBaseline(uint64_t size) {
+  ReleasePins();
+  if (!opts_.pin_movable || identity_.kind != FileKind::kShmemMemfd) return;
+  if (held_ || !mapping_.data()) {
+    pin_note_ = "memory that can move, read through another mapping: not pinned, full check";
+    return;
+  }
+  const FolioList& folios = last_folios_;
+  if (folios.facts().max_order != 0) {
+    pin_note_ = "memory that can move, in folios of order > 0: not pinned, full check";
+    return;
+  }
+  const std::vector<PageSpan> spans = KnownPfnPages(folios);
+  const uint64_t page = static_cast<uint64_t>(getpagesize());
+  Result<PagePin> pin = PagePin::Pin(fd_.get(), size, spans, page);
+  if (!pin.ok()) {
+    pin_note_ = "memory that can move, not pinned (" + pin.status().ToString() + "): full check";
+    return;
+  }
+  // The pins hold the folios mapped now: the baseline's only where no page
+  // moved between the capture's read and the pin, which this read shows
+  // (pagemap of khod's own mapping, a window of entries at a time).
+  constexpr uint64_t kWindow = 1u << 18;
+  std::vector<uint64_t> entries(kWindow);
+  uint64_t window = ~0ull;
+  const uint64_t total = size / page;
+  for (const FolioExtent& e : folios) {
+    if (e.first_pfn == kPfnUnknown) continue;
+    for (uint64_t i = e.first_index; i < e.end_index(); ++i) {
+      if (i / kWindow != window) {
+        window = i / kWindow;
+        const uint64_t first = window * kWindow;
+        const uint64_t n = std::min(kWindow, total - first);
+        Status read = frames_->ReadPagemap(mapping_.data() + first * page, n, entries.data());
+        if (!read.ok()) {
+          pin_note_ = "memory that can move, pinned pages not read back (" + read.ToString() +
+                      "): full check";
+          return;
+        }
+      }
+      const uint64_t x = entries[i % kWindow];
+      if (!PagemapPresent(x) || PagemapPfn(x) != e.first_pfn + (i - e.first_index)) {
+        pin_note_ = "memory that can move, a page moved before it was pinned: full check";
+        return;
+      }
+    }
+  }
+  pin_ = std::move(*pin);
+  pinned_version_ = folios.version();
 }
 
 std::optional<PteWitness::File> KernelGmemSource::WitnessFile(const GuestMemfd& captured) const {
@@ -553,13 +631,7 @@ std::optional<PteWitness::File> KernelGmemSource::WitnessFile(const GuestMemfd& 
   f.key = FileKey{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
   f.fd = fd_.get();
   f.size = captured.size;
-  for (const FolioExtent& e : captured.folios) {
-    if (e.first_pfn == kPfnUnknown) continue;
-    if (!f.pages.empty() && f.pages.back().end() == e.first_index)
-      f.pages.back().count += e.end_index() - e.first_index;
-    else
-      f.pages.push_back(PageSpan{e.first_index, e.end_index() - e.first_index});
-  }
+  f.pages = KnownPfnPages(captured.folios);
   return f;
 }
 

@@ -29,6 +29,7 @@
 #include "kernel/mapping.h"
 #include "kernel/meminfo.h"
 #include "kernel/memory_file.h"
+#include "kernel/page_pin.h"
 #include "kernel/pagemap.h"
 #include "kernel/residency.h"
 
@@ -56,6 +57,11 @@ struct KernelSourceOptions {
   int capture_threads = 0;
   // Pages of a scan window; 0: kWindowPages. Tests give a small file many.
   uint64_t window_pages = 0;
+  // khod --pin-movable-memory: a shmem memfd's pages are pinned once a
+  // capture is ready as a baseline (Prepare's), until the next such capture,
+  // ReleasePins or the source's end, so that a capture from that baseline
+  // may scan only what changed (capture/change_scan.h, kernel/page_pin.h).
+  bool pin_movable = false;
 };
 
 class KernelGmemSource : public GmemSource {
@@ -81,6 +87,11 @@ class KernelGmemSource : public GmemSource {
   // A guest_memfd mapped shared in khod's own mapping: the pages `captured`
   // has (capture/pte_witness.h).
   std::optional<PteWitness::File> WitnessFile(const GuestMemfd& captured) const override;
+  void ReleasePins() override;
+  // Pages pinned now (KernelSourceOptions::pin_movable), and why not where
+  // a pin was asked for and not taken.
+  uint64_t pinned_pages() const { return pin_.pages(); }
+  const std::string& pin_note() const { return pin_note_; }
   // Where the last capture's PFNs came from, for messages: "own mapping", or
   // "pid 12's mapping at 0x7f..." (+ "N pages populated here"), and how many
   // pages' folio flags were read or carried over (capture/flag_reuse.h).
@@ -119,6 +130,12 @@ class KernelGmemSource : public GmemSource {
                                                         std::string origin, pid_t vmm_pid);
   Status CheckDeclaredFlags() const;
   bool GmemInitSharedSeen() const;
+  // Pins last_folios_'s pages where opts_.pin_movable asks it (a shmem
+  // memfd's order-0 pages in khod's own mapping), if none moved before the pin.
+  void PinBaseline(uint64_t size);
+  // Whether the pages of `baseline` cannot move: a guest_memfd's, or a list
+  // this source pinned at the PFNs it holds.
+  bool CannotMove(const FolioList& baseline) const;
   // `vmm_mappings`: the round's cache of VMM mappings, or nullptr.
   Status CapturePolicy(ProcessMappingsCache* vmm_mappings, GuestMemfd* out) const;
   void FillVisibility(GuestMemfd* out) const;
@@ -146,7 +163,10 @@ class KernelGmemSource : public GmemSource {
   // (fixed for a file's life).
   uint64_t seen_mask_ = 0, seen_flags_ = 0;
   Mapping mapping_;
-  std::unique_ptr<PopulateGuard> guard_;     // shmem / HugeTLB only
+  std::unique_ptr<PopulateGuard> guard_;  // shmem / HugeTLB only
+  PagePin pin_;                           // PinBaseline's
+  uint64_t pinned_version_ = 0;           // FolioList::version() of the list pin_ holds
+  std::string pin_note_;
   const PageFrameReader* frames_ = nullptr;  // PageFrameReader::Shared()
   // Scan state kept between captures: its buffers stay allocated (first-touch
   // page faults are slow on VMs), so a re-capture only scans.

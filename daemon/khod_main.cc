@@ -70,6 +70,7 @@ struct Flags {
   bool help = false;
   std::string metrics_textfile;  // empty: none
   int capture_threads = 0;       // 0: the CPUs of khod's affinity mask
+  bool pin_movable_memory = false;
 };
 
 int Die(const std::string& msg) {
@@ -102,6 +103,9 @@ const std::vector<FlagSpec>& KhodFlagSpecs() {
        "PATH  Prometheus metrics, rewritten at every phase change (node_exporter textfile)"},
       {"--capture-threads", true, nullptr,
        "N  threads a capture may use, 1-1024 (default: the CPUs khod's affinity mask allows)"},
+      {"--pin-movable-memory", false, nullptr,
+       "  pin shmem guests' pages from Prepare to the handover, so that Freeze reads only what "
+       "changed (docs/DESIGN.md)"},
       {"--crash-at", true, nullptr, "POINT  test fault: die at a crash point"},
       {"--fault", true, nullptr, "corrupt-handover-blob  test fault"},
       {"--adopt", true},  // set by a reexec handover, not by hand
@@ -196,6 +200,7 @@ bool ParseKhodFlags(int argc, char** argv, Flags* f, std::string* err) {
     }
     f->capture_threads = static_cast<int>(*n);
   }
+  f->pin_movable_memory = p.Has("--pin-movable-memory");
   f->adopt = p.Get("--adopt");
   if (p.Has("--listen-fd")) {
     Result<int> fd = ParseFdNumber("--listen-fd", p.Get("--listen-fd"));
@@ -258,7 +263,7 @@ bool ParseKhodFlags(int argc, char** argv, Flags* f, std::string* err) {
     const std::string name = spec.name;
     const bool set_by_reexec = !spec.help;
     if (set_by_reexec || name == "--help" || !p.Has(name) || IsOneShotFaultFlag(name)) continue;
-    f->passthrough.push_back(name + "=" + p.Get(name));
+    f->passthrough.push_back(spec.takes_value ? name + "=" + p.Get(name) : name);
   }
   return true;
 }
@@ -395,7 +400,7 @@ int main(int argc, char** argv) {
     so.self_binary = flags.reexec_binary;
   }
 
-  SystemOpener opener(flags.capture_threads);
+  SystemOpener opener(flags.capture_threads, flags.pin_movable_memory);
   // The session opens (record read, recovery written and fsync'd, adopted
   // fds opened) while this thread builds the gRPC server: neither needs the
   // other, and no call reaches the service before the listener starts below.

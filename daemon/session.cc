@@ -198,6 +198,8 @@ void Session::ReleaseSessionHolds() {
   witness_handoff_.reset();
   restored_.clear();
   warming_.clear();
+  for (auto& kv : handles_)
+    if (kv.second->source) kv.second->source->ReleasePins();
 }
 
 // ---- helpers ---------------------------------------------------------------
@@ -647,6 +649,8 @@ Result<v1::PhaseReply> Session::Finish() {
   }
   for (auto& kv : releasing)
     if (kv.second->source) kv.second->source->UsePagesMappedBy(-1);
+  for (auto& kv : handles_)
+    if (kv.second->source) kv.second->source->ReleasePins();
   ReleaseMappingHolder();
   if (received_) {
     for (auto& kv : received_->fds) ::close(kv.second);

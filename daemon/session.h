@@ -186,9 +186,11 @@ class Session {
   Result<std::string> ReadFrozenBlobFromStateDir() const;
   void RecordDuration(v1::Phase p, int64_t nanos);
   void ClearFrozenBlob();
-  void ResetToIdle();          // both of:
-  void ClearSessionRecord();   // record_ back to IDLE, naming no blob
-  void ReleaseSessionHolds();  // what this process holds for the session's restore
+  void ResetToIdle();         // both of:
+  void ClearSessionRecord();  // record_ back to IDLE, naming no blob
+  // What this process holds for the session: for its restore, and the pins
+  // of its attached files (KernelSourceOptions::pin_movable).
+  void ReleaseSessionHolds();
   // Freeze's handover did not happen: back to PREPARED, the frozen blob an orphan.
   // `what` failed because of `cause`; the reply carries both, and the record
   // write's error too when the PREPARED record cannot be written either.

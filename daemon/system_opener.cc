@@ -8,9 +8,10 @@
 namespace khod {
 namespace {
 
-KernelSourceOptions OptionsOf(const GmemDeclaration& d, int capture_threads) {
+KernelSourceOptions OptionsOf(const GmemDeclaration& d, int capture_threads, bool pin_movable) {
   KernelSourceOptions o;
   o.capture_threads = capture_threads;
+  o.pin_movable = pin_movable;
   // gRPC's gmem_flags has no presence: 0 is "not declared" (the kernel shows
   // MMAP either way, and INIT_SHARED where a page is used).
   if (d.gmem_flags != 0) {
@@ -62,21 +63,24 @@ std::unique_ptr<GmemHandle> ModelHandle(std::unique_ptr<ModelGuestMemfd> g, std:
 
 }  // namespace
 
-SystemOpener::SystemOpener(int capture_threads)
-    : model_(std::make_unique<ModelKernel>()), capture_threads_(capture_threads) {}
+SystemOpener::SystemOpener(int capture_threads, bool pin_movable)
+    : model_(std::make_unique<ModelKernel>()),
+      capture_threads_(capture_threads),
+      pin_movable_(pin_movable) {}
 SystemOpener::~SystemOpener() = default;
 
 Result<std::unique_ptr<GmemHandle>> SystemOpener::TakeFromProcess(const GmemDeclaration& decl,
                                                                   int pid, int fd) {
-  KHOD_ASSIGN_OR_RETURN(auto src,
-                        KernelGmemSource::FromPid(pid, fd, OptionsOf(decl, capture_threads_)));
+  KHOD_ASSIGN_OR_RETURN(auto src, KernelGmemSource::FromPid(
+                                      pid, fd, OptionsOf(decl, capture_threads_, pin_movable_)));
   return KernelHandle(std::move(src),
                       "taken from fd " + std::to_string(fd) + " of pid " + std::to_string(pid));
 }
 
 Result<std::unique_ptr<GmemHandle>> SystemOpener::Adopt(const GmemDeclaration& decl, int fd) {
-  KHOD_ASSIGN_OR_RETURN(auto src,
-                        KernelGmemSource::FromFd(UniqueFd(fd), OptionsOf(decl, capture_threads_)));
+  KHOD_ASSIGN_OR_RETURN(
+      auto src,
+      KernelGmemSource::FromFd(UniqueFd(fd), OptionsOf(decl, capture_threads_, pin_movable_)));
   return KernelHandle(std::move(src), "adopted fd " + std::to_string(fd));
 }
 
@@ -109,8 +113,9 @@ Result<std::unique_ptr<GmemHandle>> SystemOpener::RestoreModel(const GuestMemfd&
 Result<std::unique_ptr<GmemHandle>> SystemOpener::Rebuild(const GmemDeclaration& decl,
                                                           const GuestMemfd& frozen) {
   KHOD_ASSIGN_OR_RETURN(UniqueFd fd, RebuildMemoryFile(frozen));
-  KHOD_ASSIGN_OR_RETURN(auto src,
-                        KernelGmemSource::FromFd(std::move(fd), OptionsOf(decl, capture_threads_)));
+  KHOD_ASSIGN_OR_RETURN(
+      auto src,
+      KernelGmemSource::FromFd(std::move(fd), OptionsOf(decl, capture_threads_, pin_movable_)));
   return KernelHandle(std::move(src), "rebuilt");
 }
 

@@ -15,8 +15,9 @@ namespace khod {
 class SystemOpener : public GmemOpener {
  public:
   // `capture_threads`: what each kernel source may use (0: the CPUs of the
-  // affinity mask; capture/kernel_source.h).
-  explicit SystemOpener(int capture_threads = 0);
+  // affinity mask); `pin_movable`: KernelSourceOptions::pin_movable
+  // (capture/kernel_source.h).
+  explicit SystemOpener(int capture_threads = 0, bool pin_movable = false);
   ~SystemOpener() override;
   Result<std::unique_ptr<GmemHandle>> TakeFromProcess(const GmemDeclaration& decl, int pid,
                                                       int fd) override;
@@ -30,6 +31,7 @@ class SystemOpener : public GmemOpener {
  private:
   std::unique_ptr<ModelKernel> model_;
   int capture_threads_;
+  bool pin_movable_;
 };
 
 }  // namespace khod

@@ -44,8 +44,10 @@ class CaptureChangesTest : public ::testing::Test {
   }
   void TearDown() override { ::unlink(meminfo_.c_str()); }
 
-  std::unique_ptr<KernelGmemSource> Source(int fd, int threads = 1, uint64_t window = 0) {
+  std::unique_ptr<KernelGmemSource> Source(int fd, int threads = 1, uint64_t window = 0,
+                                           bool pin_movable = false) {
     KernelSourceOptions o;
+    o.pin_movable = pin_movable;
     o.meminfo_path = meminfo_;
     o.name = "g";  // the same name for every source of the file
     o.capture_threads = threads;
@@ -367,6 +369,69 @@ TEST_F(CaptureChangesTest, MovableMemoryTakesTheFullCheckAndSurvivesCompaction) 
     EXPECT_TRUE(gs->changes_only()) << gs->changes_note();
     EXPECT_EQ(gnow, Reference(g->fd()));
   }
+}
+
+// Memory that can move, pinned (KernelSourceOptions::pin_movable): the
+// capture ready as a baseline (Prepare's) pins its pages, compaction moves
+// none of them, and a capture from that baseline scans only what changed
+// (punches, pages new in holes) and is the reference snapshot.
+TEST_F(CaptureChangesTest, PinnedShmemScansOnlyWhatChangedAndSurvivesCompaction) {
+  const uint64_t pages = 16384;
+  Fragmented f = FragmentedMemfds(pages);
+  const int fd = f.file.fd();
+  f.other.Close();  // its pages freed: holes for compaction to fill
+  auto s = Source(fd, 2, 0, /*pin_movable=*/true);
+  ASSERT_NE(s, nullptr);
+  CaptureOptions prepare;
+  prepare.ready_as_baseline = true;
+  const GuestMemfd prepared = Capture(s.get(), prepare);
+  if (s->pinned_pages() == 0) GTEST_SKIP() << "not pinned: " << s->pin_note();
+  EXPECT_EQ(s->pinned_pages(), Pages(prepared));
+  const std::vector<uint64_t> before = Pfns(fd, pages);
+  {
+    std::ofstream compact("/proc/sys/vm/compact_memory");
+    compact << "1\n";
+  }
+  const std::vector<uint64_t> after = Pfns(fd, pages);
+  EXPECT_EQ(before, after) << "compaction moved a pinned page";
+  auto* m = static_cast<uint8_t*>(
+      ::mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  ASSERT_NE(m, MAP_FAILED);
+  Punch(fd, 700, 40);
+  Punch(fd, 5000, 1);
+  Write(m, 13, 1, 3);  // holes filled (page % 97 == 13)
+  Write(m, 110, 1, 5);
+  const GuestMemfd got = Capture(s.get());
+  EXPECT_TRUE(s->changes_only()) << s->changes_note();
+  EXPECT_GT(s->pages_rescanned(), 0u);
+  EXPECT_LT(s->pages_rescanned(), pages / 10);
+  EXPECT_EQ(Pages(got), Pages(prepared) - 41 + 2);
+  EXPECT_EQ(got, Reference(fd));
+  ::munmap(m, pages * kPage);
+}
+
+// Released pins (Cancel, Finish) leave the memory free to move again, and a
+// capture from the baseline they held takes the full check.
+TEST_F(CaptureChangesTest, ReleasedPinsLeaveTheFullCheck) {
+  const uint64_t pages = 4096;
+  Fragmented f = FragmentedMemfds(pages);
+  auto s = Source(f.file.fd(), 1, 0, /*pin_movable=*/true);
+  ASSERT_NE(s, nullptr);
+  CaptureOptions prepare;
+  prepare.ready_as_baseline = true;
+  Capture(s.get(), prepare);
+  if (s->pinned_pages() == 0) GTEST_SKIP() << "not pinned: " << s->pin_note();
+  s->ReleasePins();
+  EXPECT_EQ(s->pinned_pages(), 0u);
+  ExpectStableReference(
+      f.file.fd(), [&] { return Capture(s.get()); }, "after the pins went");
+  EXPECT_FALSE(s->changes_only());
+  EXPECT_NE(s->changes_note().find("can move"), std::string::npos) << s->changes_note();
+  // Without pin_movable nothing is pinned.
+  auto plain = Source(f.file.fd(), 1);
+  Capture(plain.get(), prepare);
+  EXPECT_EQ(plain->pinned_pages(), 0u);
+  EXPECT_TRUE(plain->pin_note().empty()) << plain->pin_note();
 }
 
 }  // namespace
