@@ -147,6 +147,7 @@ uint64_t DurationOf(const v1::StatusReply& s, v1::Phase p) {
 struct KhodUnderTest {
   std::string bin;
   int capture_threads = 0;
+  bool pin_movable = false;  // khod --pin-movable-memory
 };
 
 // One blackout of `targets` through a fresh khod in `dir`; prints one line.
@@ -158,6 +159,7 @@ bool Blackout(const KhodUnderTest& khod, const std::vector<AttachTarget>& target
                                    "--transport=reexec"};
   if (khod.capture_threads > 0)
     argv.push_back("--capture-threads=" + std::to_string(khod.capture_threads));
+  if (khod.pin_movable) argv.push_back("--pin-movable-memory");
   Result<ChildProcess> k = ChildProcess::Start(argv, false, dir + "/khod.log");
   if (!k.ok()) return false;
   KhodClient c(sock);
@@ -310,7 +312,7 @@ double Slope(const std::vector<double>& x, const std::vector<double>& y) {
 }
 
 // The series' slopes and largest/smallest ratios for one capture-thread count.
-void PrintScaling(const std::vector<SizeResult>& rs, int threads) {
+void PrintScaling(const std::vector<SizeResult>& rs, int threads, bool pinned) {
   std::vector<const SizeResult*> v;
   for (const SizeResult& r : rs)
     if (r.threads == threads) v.push_back(&r);
@@ -355,7 +357,12 @@ void PrintScaling(const std::vector<SizeResult>& rs, int threads) {
       hi->plain.blackout / lo->plain.blackout,
       hi->plain.blackout <= 1.25 * lo->plain.blackout ? "MET" : "NOT MET",
       hi->plain.freeze / lo->plain.freeze, hi->plain.verify / lo->plain.verify);
-  if (lo->stand_in || hi->stand_in)
+  if ((lo->stand_in || hi->stand_in) && pinned)
+    std::printf(
+        "  (the shmem stand-in, pinned by khod from Prepare to Verify (--pin-movable-memory): "
+        "Freeze and Verify scan what changed, their page-table walk (PAGEMAP_SCAN) the part "
+        "that grows with the guest; no PTE keeper for shmem)\n");
+  else if (lo->stand_in || hi->stand_in)
     std::printf(
         "  (the shmem stand-in: memory that can move takes the full check in Freeze and Verify, "
         "every PTE read, which grows with the guest; the slope and ratio targets are for "
@@ -371,6 +378,7 @@ struct Options {
   uint64_t fragment = 0;
   bool keep = false, hash = true;
   bool vmm_keeps_mapping = false;  // the VMMs keep their guest memory mapped
+  bool pin_movable = false;        // khod --pin-movable-memory
   int vmms = 0, gmems_per_vmm = 1;
 };
 
@@ -446,7 +454,7 @@ bool MeasureSize(const Options& o, uint64_t gib, const std::string& dir,
     r.stand_in = !guest->vm;
     r.copy_ms = copy_ms;
     std::vector<BlackoutRun> runs;
-    const KhodUnderTest khod{o.khod_bin, threads};
+    const KhodUnderTest khod{o.khod_bin, threads, o.pin_movable};
     if (!RunSet(khod, targets, o.runs, base + "-t" + std::to_string(threads), ThreadsText(threads),
                 &runs))
       return false;
@@ -462,8 +470,8 @@ bool MeasureSize(const Options& o, uint64_t gib, const std::string& dir,
       // this one: same memory, same PFN runs, same sitting.
       std::vector<BlackoutRun> other, again;
       for (int i = 0; i < o.runs; ++i) {
-        if (!RunSet({o.compare_bin, threads}, targets, 1, base + "-cmp" + std::to_string(i),
-                    "--compare " + o.compare_bin, &other) ||
+        if (!RunSet({o.compare_bin, threads, o.pin_movable}, targets, 1,
+                    base + "-cmp" + std::to_string(i), "--compare " + o.compare_bin, &other) ||
             !RunSet(khod, targets, 1, base + "-again" + std::to_string(i), "this khod again",
                     &again))
           return false;
@@ -589,8 +597,8 @@ bool MeasureManyVms(const Options& o, uint64_t gib, const std::string& dir) {
   for (int threads : o.threads) {
     // This khod, and --compare's run by run between its runs: the same
     // memory in the same sitting, an A/B of two builds.
-    std::vector<KhodUnderTest> khods = {{o.khod_bin, threads}};
-    if (!o.compare_bin.empty()) khods.push_back({o.compare_bin, threads});
+    std::vector<KhodUnderTest> khods = {{o.khod_bin, threads, o.pin_movable}};
+    if (!o.compare_bin.empty()) khods.push_back({o.compare_bin, threads, o.pin_movable});
     std::vector<std::vector<BlackoutRun>> a(khods.size()), b(khods.size());
     for (int i = 0; i < o.runs; ++i)
       for (size_t k = 0; k < khods.size(); ++k) {
@@ -719,7 +727,7 @@ bool MeasureSeriesInterleaved(const Options& o, const std::string& dir,
     sizes.push_back(std::move(z));
   }
   for (int threads : o.threads) {
-    const KhodUnderTest khod{o.khod_bin, threads};
+    const KhodUnderTest khod{o.khod_bin, threads, o.pin_movable};
     std::vector<std::vector<BlackoutRun>> runs(sizes.size());
     for (int i = 0; i < o.runs; ++i)
       for (size_t k = 0; k < sizes.size(); ++k) {
@@ -788,7 +796,7 @@ int Run(const Options& o) {
             r.plain.blackout, r.plain.min_blackout, 100 * r.plain.blackout / r.copy_ms,
             r.plain.freeze, r.plain.verify, r.plain.restore, r.plain.answering, hashed);
       }
-      for (int threads : o.threads) PrintScaling(results, threads);
+      for (int threads : o.threads) PrintScaling(results, threads, o.pin_movable);
     }
     ok = ok && MeasureModel(o.khod_bin, dir);
   }
@@ -851,6 +859,8 @@ int main(int argc, char** argv) {
        {"--no-hash", false, nullptr, "  skip the hashed blackout and the content floor"},
        {"--vmm-keeps-mapping", false, nullptr,
         "  every guest's VMM keeps its memory mapped, every page present (as a real VMM)"},
+       {"--pin-movable-memory", false, nullptr,
+        "  run khod with --pin-movable-memory (a shmem stand-in's pages pinned from Prepare)"},
        {"--keep", false, nullptr, "  keep the run directory (khod logs)"}},
       &exit_code);
   if (!f) return exit_code;
@@ -887,6 +897,7 @@ int main(int argc, char** argv) {
   o.keep = f->Has("--keep");
   o.hash = !f->Has("--no-hash");
   o.vmm_keeps_mapping = f->Has("--vmm-keeps-mapping");
+  o.pin_movable = f->Has("--pin-movable-memory");
   o.copy_dir = f->Get("--copy-dir", "/var/tmp");
   o.compare_bin = f->Get("--compare");
   std::string why = "--khod";

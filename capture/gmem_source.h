@@ -9,9 +9,11 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "capture/pte_witness.h"
 #include "common/status.h"
+#include "kernel/page_pin.h"
 #include "state/snapshot.h"
 
 namespace khod {
@@ -93,6 +95,21 @@ class GmemSource {
   // Drops what the source holds of the file's pages beyond its own mapping
   // (KernelSourceOptions::pin_movable's pins): Cancel, Finish.
   virtual void ReleasePins() {}
+  // The fds of the pins that hold every page of `captured` (this source's
+  // last capture) with a known PFN at that PFN, to hand to the next khod
+  // (a reexec's --page-pins); empty where none do.
+  virtual std::vector<int> PinFdsCovering(const GuestMemfd& captured) const {
+    (void)captured;
+    return {};
+  }
+  // Takes a previous khod's pins, which it said cover the frozen capture of
+  // this file: a capture from that baseline may then scan only what changed.
+  virtual void AdoptPins(PagePin pins) { (void)pins; }
+  // Drops the pins, the kernel unpinning off this thread (after Verify).
+  virtual void ReleasePinsInBackground() {}
+  // Pages pinned now, and why not where a pin was asked for and not taken.
+  virtual uint64_t pinned_pages() const { return 0; }
+  virtual std::string pin_note() const { return ""; }
   // What a witness (capture/pte_witness.h) would keep of this file after
   // `captured`, this source's last capture: the file and the pages it found.
   // nullopt where a witness cannot stand in for a walk (memory that moves, no

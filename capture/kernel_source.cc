@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <mutex>
 #include <tuple>
 
@@ -34,6 +35,23 @@ std::vector<PageSpan> KnownPfnPages(const FolioList& folios) {
       spans.push_back(PageSpan{e.first_index, e.end_index() - e.first_index});
   }
   return spans;
+}
+
+// For each run of pages of `spans` (sorted) that an extent of `folios` with
+// a known PFN holds, in order: `run(extent, from, to)`; stops at false.
+bool ForEachKnownRunWithin(const FolioList& folios, const std::vector<PageSpan>& spans,
+                           const std::function<bool(const FolioExtent&, uint64_t, uint64_t)>& run) {
+  for (const PageSpan& span : spans) {
+    // The first extent that ends after the span's first page.
+    auto e = std::lower_bound(folios.begin(), folios.end(), span.first,
+                              [](const FolioExtent& x, uint64_t i) { return x.end_index() <= i; });
+    for (; e != folios.end() && e->first_index < span.end(); ++e) {
+      if (e->first_pfn == kPfnUnknown) continue;
+      if (!run(*e, std::max(e->first_index, span.first), std::min(e->end_index(), span.end())))
+        return false;
+    }
+  }
+  return true;
 }
 
 constexpr uint64_t kGmemFlagBits = uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared;
@@ -181,8 +199,8 @@ int KernelGmemSource::MaxThreads() const {
 
 // The rule of capture/change_scan.h, checked condition by condition; where
 // one fails the capture takes the full path and changes_note() says why.
-Result<bool> KernelGmemSource::ScanChanges(const FlagBaseline& baseline, bool same_mapping,
-                                           uint64_t total, uint64_t hw_kb,
+Result<bool> KernelGmemSource::ScanChanges(const FlagBaseline& baseline, bool frozen,
+                                           bool same_mapping, uint64_t total, uint64_t hw_kb,
                                            const HwCorruptedCount& hw_count,
                                            const std::vector<PageSpan>* unwitnessed,
                                            const std::function<void(uint64_t)>& progress,
@@ -192,7 +210,7 @@ Result<bool> KernelGmemSource::ScanChanges(const FlagBaseline& baseline, bool sa
     return false;
   };
   if (!baseline.usable()) return no("no baseline");
-  if (!CannotMove(*baseline.folios()))
+  if (!CannotMove(*baseline.folios(), frozen))
     return no(pin_note_.empty() ? "memory that can move: full check" : pin_note_.c_str());
   if (identity_.kind == FileKind::kGuestMemfd && !GmemInitSharedSeen())
     return no("pages not mapped shared: full scan");
@@ -228,6 +246,7 @@ Result<bool> KernelGmemSource::ScanChanges(const FlagBaseline& baseline, bool sa
                         PagesToRescan(rescan_base_, total, *non_present, reader));
   KHOD_RETURN_IF_ERROR(buddy_.ScanSpans(reader, baseline, total, spans, hw_count, threads_used_,
                                         progress, out, counts));
+  if (pin_.held()) rescanned_ = spans;
   // Rule 4 once every page has been looked at, as a full scan checks it.
   Result<uint64_t> hw = hw_count.Get();
   if (!hw.ok() || *hw != baseline.hw_corrupted_kb()) {
@@ -495,8 +514,9 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
     BuddyScanCounts counts;
     threads_used_ = buddy_.ThreadsFor(total, MaxThreads());
     // A baseline is set only where `hw` was read.
-    Result<bool> changes = ScanChanges(baseline, same_mapping, total, hw.ok() ? *hw : 0, hw_count,
-                                       unwitnessed, progress, &builder, &counts);
+    Result<bool> changes =
+        ScanChanges(baseline, opts.frozen != nullptr, same_mapping, total, hw.ok() ? *hw : 0,
+                    hw_count, unwitnessed, progress, &builder, &counts);
     if (!changes.ok()) return changes.status().WithContext(Describe());
     if (!*changes) {
       Status s = buddy_.Scan(WindowReader(), baseline, total, expected_extents, try_match, hw_count,
@@ -531,6 +551,11 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
     KHOD_RETURN_IF_ERROR(HashExtents(hs, builder, threads, out));
   }
   out->folios = builder.TakeExtents();
+  // Freeze's capture from the pinned baseline: what it read anew is pinned
+  // too, so that the pins cover the frozen list for the next khod's Verify.
+  if (changes_only_ && pin_.held() && !pins_cover_frozen_ && !opts.frozen &&
+      !opts.ready_as_baseline && out->folios.version() != pinned_version_)
+    ExtendPins(rescanned_, out->folios, size);
   FillVisibility(out);
   if (opts.stats) {
     opts.stats->flags_read += flags_read_;
@@ -556,15 +581,91 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
   return Status::Ok();
 }
 
-bool KernelGmemSource::CannotMove(const FolioList& baseline) const {
+bool KernelGmemSource::CannotMove(const FolioList& baseline, bool frozen) const {
   if (identity_.kind == FileKind::kGuestMemfd) return true;
-  return pin_.held() && pinned_version_ == baseline.version();
+  if (!pin_.held()) return false;
+  return pins_cover_frozen_ ? frozen : pinned_version_ == baseline.version();
 }
 
 void KernelGmemSource::ReleasePins() {
   pin_.Release();
   pinned_version_ = 0;
+  pins_cover_frozen_ = false;
   pin_note_.clear();
+  rescanned_.clear();
+}
+
+void KernelGmemSource::ReleasePinsInBackground() {
+  pin_.ReleaseInBackground();
+  pinned_version_ = 0;
+  pins_cover_frozen_ = false;
+  rescanned_.clear();
+}
+
+std::vector<int> KernelGmemSource::PinFdsCovering(const GuestMemfd& captured) const {
+  if (!pin_.held() || pins_cover_frozen_ || pinned_version_ != captured.folios.version()) return {};
+  return pin_.ring_fds();
+}
+
+void KernelGmemSource::AdoptPins(PagePin pins) {
+  ReleasePins();
+  if (!pins.held()) return;
+  pin_ = std::move(pins);
+  pins_cover_frozen_ = true;
+}
+
+bool KernelGmemSource::MappedAsListed(const FolioList& folios, const std::vector<PageSpan>& spans,
+                                      uint64_t size) {
+  // A window of pagemap entries of khod's own mapping at a time.
+  const uint64_t page = static_cast<uint64_t>(getpagesize());
+  const uint64_t total = size / page;
+  constexpr uint64_t kWindow = 1u << 18;
+  std::vector<uint64_t> entries(kWindow);
+  uint64_t window = ~0ull;
+  return ForEachKnownRunWithin(
+      folios, spans, [&](const FolioExtent& e, uint64_t from, uint64_t to) {
+        for (uint64_t i = from; i < to; ++i) {
+          if (i / kWindow != window) {
+            window = i / kWindow;
+            const uint64_t first = window * kWindow;
+            Status read = frames_->ReadPagemap(mapping_.data() + first * page,
+                                               std::min(kWindow, total - first), entries.data());
+            if (!read.ok()) {
+              pin_note_ = "memory that can move, pinned pages not read back (" + read.ToString() +
+                          "): full check";
+              return false;
+            }
+          }
+          const uint64_t x = entries[i % kWindow];
+          if (!PagemapPresent(x) || PagemapPfn(x) != e.first_pfn + (i - e.first_index)) {
+            pin_note_ = "memory that can move, a page moved before it was pinned: full check";
+            return false;
+          }
+        }
+        return true;
+      });
+}
+
+void KernelGmemSource::ExtendPins(const std::vector<PageSpan>& spans, const FolioList& folios,
+                                  uint64_t size) {
+  // The pages of `spans` the list has at a known PFN: what to pin more.
+  std::vector<PageSpan> more;
+  ForEachKnownRunWithin(folios, spans, [&](const FolioExtent&, uint64_t from, uint64_t to) {
+    if (!more.empty() && more.back().end() == from)
+      more.back().count += to - from;
+    else
+      more.push_back(PageSpan{from, to - from});
+    return true;
+  });
+  const uint64_t page = static_cast<uint64_t>(getpagesize());
+  Result<PagePin> pin = PagePin::Pin(fd_.get(), size, more, page);
+  if (!pin.ok()) {
+    pin_note_ = "memory that can move, new pages not pinned (" + pin.status().ToString() + ")";
+    return;
+  }
+  if (!MappedAsListed(folios, more, size)) return;
+  pin_.Absorb(std::move(*pin));
+  pinned_version_ = folios.version();
 }
 
 void KernelGmemSource::PinBaseline(uint64_t size) {
@@ -587,33 +688,8 @@ void KernelGmemSource::PinBaseline(uint64_t size) {
     return;
   }
   // The pins hold the folios mapped now: the baseline's only where no page
-  // moved between the capture's read and the pin, which this read shows
-  // (pagemap of khod's own mapping, a window of entries at a time).
-  constexpr uint64_t kWindow = 1u << 18;
-  std::vector<uint64_t> entries(kWindow);
-  uint64_t window = ~0ull;
-  const uint64_t total = size / page;
-  for (const FolioExtent& e : folios) {
-    if (e.first_pfn == kPfnUnknown) continue;
-    for (uint64_t i = e.first_index; i < e.end_index(); ++i) {
-      if (i / kWindow != window) {
-        window = i / kWindow;
-        const uint64_t first = window * kWindow;
-        const uint64_t n = std::min(kWindow, total - first);
-        Status read = frames_->ReadPagemap(mapping_.data() + first * page, n, entries.data());
-        if (!read.ok()) {
-          pin_note_ = "memory that can move, pinned pages not read back (" + read.ToString() +
-                      "): full check";
-          return;
-        }
-      }
-      const uint64_t x = entries[i % kWindow];
-      if (!PagemapPresent(x) || PagemapPfn(x) != e.first_pfn + (i - e.first_index)) {
-        pin_note_ = "memory that can move, a page moved before it was pinned: full check";
-        return;
-      }
-    }
-  }
+  // moved between the capture's read and the pin, which this read shows.
+  if (!MappedAsListed(folios, spans, size)) return;
   pin_ = std::move(*pin);
   pinned_version_ = folios.version();
 }

@@ -88,10 +88,13 @@ class KernelGmemSource : public GmemSource {
   // has (capture/pte_witness.h).
   std::optional<PteWitness::File> WitnessFile(const GuestMemfd& captured) const override;
   void ReleasePins() override;
+  std::vector<int> PinFdsCovering(const GuestMemfd& captured) const override;
+  void AdoptPins(PagePin pins) override;
+  void ReleasePinsInBackground() override;
   // Pages pinned now (KernelSourceOptions::pin_movable), and why not where
   // a pin was asked for and not taken.
-  uint64_t pinned_pages() const { return pin_.pages(); }
-  const std::string& pin_note() const { return pin_note_; }
+  uint64_t pinned_pages() const override { return pin_.pages(); }
+  std::string pin_note() const override { return pin_note_; }
   // Where the last capture's PFNs came from, for messages: "own mapping", or
   // "pid 12's mapping at 0x7f..." (+ "N pages populated here"), and how many
   // pages' folio flags were read or carried over (capture/flag_reuse.h).
@@ -133,9 +136,17 @@ class KernelGmemSource : public GmemSource {
   // Pins last_folios_'s pages where opts_.pin_movable asks it (a shmem
   // memfd's order-0 pages in khod's own mapping), if none moved before the pin.
   void PinBaseline(uint64_t size);
-  // Whether the pages of `baseline` cannot move: a guest_memfd's, or a list
-  // this source pinned at the PFNs it holds.
-  bool CannotMove(const FolioList& baseline) const;
+  // Pins the pages of `spans` (the last change scan's) that `folios` (its
+  // result) has, if none moved before the pin: after it, the pins cover
+  // `folios` as they covered its baseline.
+  void ExtendPins(const std::vector<PageSpan>& spans, const FolioList& folios, uint64_t size);
+  // Whether every page of `folios` within `spans` with a known PFN is mapped
+  // at that PFN in khod's own mapping (a pagemap read), else pin_note_ says.
+  bool MappedAsListed(const FolioList& folios, const std::vector<PageSpan>& spans, uint64_t size);
+  // Whether the pages of `baseline` cannot move: a guest_memfd's, a list this
+  // source pinned at the PFNs it holds, or (`frozen`) the frozen list a
+  // previous khod's pins cover (AdoptPins).
+  bool CannotMove(const FolioList& baseline, bool frozen) const;
   // `vmm_mappings`: the round's cache of VMM mappings, or nullptr.
   Status CapturePolicy(ProcessMappingsCache* vmm_mappings, GuestMemfd* out) const;
   void FillVisibility(GuestMemfd* out) const;
@@ -146,8 +157,9 @@ class KernelGmemSource : public GmemSource {
   // `hw`: where the count after every page comes from.
   // `unwitnessed`: with a witness that stands for this file's baseline, the
   // pages it does not witness (only those are walked); nullptr: none.
-  Result<bool> ScanChanges(const FlagBaseline& baseline, bool same_mapping, uint64_t total,
-                           uint64_t hw_kb, const HwCorruptedCount& hw,
+  // `frozen`: the baseline is the frozen capture (CaptureOptions::frozen).
+  Result<bool> ScanChanges(const FlagBaseline& baseline, bool frozen, bool same_mapping,
+                           uint64_t total, uint64_t hw_kb, const HwCorruptedCount& hw,
                            const std::vector<PageSpan>* unwitnessed,
                            const std::function<void(uint64_t)>& progress, FolioExtentBuilder* out,
                            BuddyScanCounts* counts);
@@ -166,7 +178,9 @@ class KernelGmemSource : public GmemSource {
   std::unique_ptr<PopulateGuard> guard_;  // shmem / HugeTLB only
   PagePin pin_;                           // PinBaseline's
   uint64_t pinned_version_ = 0;           // FolioList::version() of the list pin_ holds
+  bool pins_cover_frozen_ = false;        // pin_ is a previous khod's (AdoptPins)
   std::string pin_note_;
+  std::vector<PageSpan> rescanned_;          // the last change scan's spans
   const PageFrameReader* frames_ = nullptr;  // PageFrameReader::Shared()
   // Scan state kept between captures: its buffers stay allocated (first-touch
   // page faults are slow on VMs), so a re-capture only scans.

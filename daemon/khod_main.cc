@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -71,6 +72,7 @@ struct Flags {
   std::string metrics_textfile;  // empty: none
   int capture_threads = 0;       // 0: the CPUs of khod's affinity mask
   bool pin_movable_memory = false;
+  std::map<uint64_t, std::vector<int>> page_pins;  // the previous khod's (reexec)
 };
 
 int Die(const std::string& msg) {
@@ -113,6 +115,7 @@ const std::vector<FlagSpec>& KhodFlagSpecs() {
       {"--lock-fd", true},
       {"--mapping-holder", true},
       {"--pte-keeper", true},
+      {"--page-pins", true},
       {"--reexec-timing", true},
   };
   return kSpecs;
@@ -202,6 +205,14 @@ bool ParseKhodFlags(int argc, char** argv, Flags* f, std::string* err) {
   }
   f->pin_movable_memory = p.Has("--pin-movable-memory");
   f->adopt = p.Get("--adopt");
+  if (p.Has("--page-pins")) {
+    Result<std::map<uint64_t, std::vector<int>>> pins = ParsePagePinsSpec(p.Get("--page-pins"));
+    if (!pins.ok()) {
+      *err = pins.status().message();
+      return false;
+    }
+    f->page_pins = std::move(*pins);
+  }
   if (p.Has("--listen-fd")) {
     Result<int> fd = ParseFdNumber("--listen-fd", p.Get("--listen-fd"));
     if (!fd.ok()) {
@@ -338,6 +349,21 @@ int main(int argc, char** argv) {
         break;
       }
   }
+  // The pins' fds are taken (closed if they are not rings): never one
+  // another flag names.
+  if (!flags.page_pins.empty()) {
+    std::vector<int> claimed = {flags.listen_fd, flags.lock_fd, adopted.blob_fd,
+                                flags.pte_keeper_fd, flags.pte_witness_fd};
+    for (const auto& [token, fd] : adopted.fds) claimed.push_back(fd);
+    bool clash = false;
+    for (const auto& [token, fds] : flags.page_pins)
+      for (int fd : fds)
+        clash |= fd <= 2 || std::find(claimed.begin(), claimed.end(), fd) != claimed.end();
+    if (clash) {
+      std::fprintf(stderr, "khod: --page-pins names an fd another flag names: ignored\n");
+      flags.page_pins.clear();
+    }
+  }
   // One khod per state dir, before the socket is touched: a second khod
   // stops here, and the first keeps its socket and its session.
   Result<InstanceLock> lock = flags.lock_fd >= 0
@@ -371,6 +397,7 @@ int main(int argc, char** argv) {
   so.pte_keeper = flags.pte_keeper;
   so.pte_keeper_fd = flags.pte_keeper_fd;
   so.pte_witness_fd = flags.pte_witness_fd;
+  so.page_pins = flags.page_pins;
   so.capture_threads = flags.capture_threads;
   so.luo_device_path = flags.luo_device;
   so.debugfs_root = flags.debugfs;

@@ -116,8 +116,15 @@ Result<std::unique_ptr<Session>> Session::Open(SessionOptions opts, GmemOpener* 
       KHOD_RETURN_IF_ERROR(s->Persist());  // Status shows what the last write covers
     }
   }
+  // A previous khod's pins are this process's from here on (close on exec).
+  for (const auto& [token, fds] : s->opts_.page_pins)
+    for (int fd : fds) {
+      ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+      s->page_pins_[token].emplace_back(fd);
+    }
   s->StartReadAhead();
   s->StartWarmUps();
+  s->page_pins_.clear();  // those no adopted file took: unpinned
   return s;
 }
 
@@ -200,6 +207,7 @@ void Session::ReleaseSessionHolds() {
   warming_.clear();
   for (auto& kv : handles_)
     if (kv.second->source) kv.second->source->ReleasePins();
+  pins_passed_.clear();
 }
 
 // ---- helpers ---------------------------------------------------------------
@@ -381,11 +389,28 @@ Result<v1::PhaseReply> Session::Prepare() {
   v1::PhaseReply r;
   r.set_phase(v1::PREPARED);
   r.set_message("prepared " + std::to_string(snap.gmems.size()) + " gmems, blob " +
-                HumanBytes(blob.size()) + witness_note +
+                HumanBytes(blob.size()) + witness_note + PinsNote() +
                 (draft.empty() ? ""
                                : "; no draft of Freeze's blob (" + draft +
                                      "): Freeze will write its blob whole"));
   return r;
+}
+
+std::string Session::PinsNote() const {
+  uint64_t pages = 0, files = 0;
+  std::string unpinned;
+  for (const auto& [token, h] : handles_) {
+    if (!h->source) continue;
+    if (const uint64_t n = h->source->pinned_pages(); n > 0) {
+      pages += n;
+      ++files;
+    } else if (const std::string why = h->source->pin_note(); !why.empty()) {
+      unpinned += "; gmem " + std::to_string(token) + ": " + why;
+    }
+  }
+  if (files == 0) return unpinned;
+  return "; " + std::to_string(pages) + " pages of " + std::to_string(files) +
+         " memfds pinned until the handover (--pin-movable-memory)" + unpinned;
 }
 
 std::string Session::StartWitness(const Snapshot& snap) {
@@ -560,6 +585,19 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
           arg += ":" + std::to_string(witness_handoff_.get());
         exec_argv.push_back(arg);
       }
+      // Pins that cover a file's frozen capture go on, so that the next
+      // khod's Verify reads only what changed in it (kernel/page_pin.h).
+      std::map<uint64_t, std::vector<int>> pins;
+      for (const GuestMemfd& g : frozen_.gmems) {
+        auto h = handles_.find(g.token);
+        if (h == handles_.end() || !h->second->source) continue;
+        for (int fd : h->second->source->PinFdsCovering(g))
+          if (::fcntl(fd, F_SETFD, 0) == 0) {
+            pins[g.token].push_back(fd);
+            pins_passed_.push_back(fd);
+          }
+      }
+      if (!pins.empty()) exec_argv.push_back("--page-pins=" + FormatPagePinsSpec(pins));
       reply.set_message(reply.message() + "; khod re-executes " + exec_argv[0]);
     }
     transport_ = std::move(t);
@@ -603,6 +641,7 @@ Result<v1::VerifyReply> Session::Verify() {
   RestoreVerdict v = VerifyRestored(frozen_, *now);
   v.counts.real_flags_carried = stats.flags_carried;
   v.counts.real_pages_witnessed = stats.pages_witnessed;
+  v.counts.real_pages_walked = stats.pages_walked;
   v1::VerifyReply reply;
   FillVerifyReply(v.diff, v.counts, &reply);
   const v1::SessionRecord before = record_;
@@ -617,6 +656,9 @@ Result<v1::VerifyReply> Session::Verify() {
   // background once the verdict is out, so its teardown (docs/PERFORMANCE.md,
   // "Where the session's warm-ups come from") is not inside the blackout.
   ReleaseMappingHolder();
+  // So are the pins the previous khod handed on: the kernel unpins off this thread.
+  for (auto& kv : restored_)
+    if (kv.second->source) kv.second->source->ReleasePinsInBackground();
   KHOD_RETURN_IF_ERROR(persisted);
   if (v.equal()) opts_.crash.Hit("verified");
   return reply;

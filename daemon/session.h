@@ -77,6 +77,11 @@ struct SessionOptions {
   int pte_keeper = -1;
   int pte_keeper_fd = -1;
   int pte_witness_fd = -1;
+  // The previous khod's page pins (reexec --page-pins; kernel/page_pin.h):
+  // token -> io_uring ring fds that pin every page of that file's frozen
+  // capture at its PFN. Taken at open (FD_CLOEXEC set), given to the adopted
+  // file's source, released after Verify.
+  std::map<uint64_t, std::vector<int>> page_pins;
   // Threads a capture round may use (khod --capture-threads): the files of a
   // round are captured that many at once (capture/snapshot_assembly.h), each
   // kernel source using as many itself. 0: the CPUs of khod's affinity mask.
@@ -172,6 +177,8 @@ class Session {
   void ReleaseMappingHolder();
   // Starts witness_ over the files of `snap` that can have one (Prepare);
   // returns what to tell the caller of it.
+  // Prepare's word on --pin-movable-memory: pages pinned, files not pinned and why.
+  std::string PinsNote() const;
   std::string StartWitness(const Snapshot& snap);
   // `frozen` (Verify): each gmem's frozen capture, which its folio flags
   // may be carried over from (capture/flag_reuse.h). `hw_corrupted_kb_before`
@@ -238,6 +245,12 @@ class Session {
   MappingHolder holder_;      // the previous khod's address space, until Verify
   // The previous khod's witness (its keeper adopted), until Verify.
   std::unique_ptr<PteWitness> previous_witness_;
+  // The fds of the pins Freeze hands to the next khod (FD_CLOEXEC cleared
+  // until the exec; set again if it fails).
+  std::vector<int> pins_passed_;
+  // opts_.page_pins, owned from open until StartWarmUps gives them to the
+  // adopted files' sources (the rest close there).
+  std::map<uint64_t, std::vector<UniqueFd>> page_pins_;
   // The memfd describing witness_ for the next khod (written at Prepare,
   // passed by a reexec).
   UniqueFd witness_handoff_;

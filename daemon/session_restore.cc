@@ -37,6 +37,8 @@ void Session::ExecFailedLocked(const Status& why) {
                why.ToString().c_str());
   if (witness_) witness_->keeper().KeepFromExec();
   if (witness_handoff_.valid()) ::fcntl(witness_handoff_.get(), F_SETFD, FD_CLOEXEC);
+  for (int fd : pins_passed_) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  pins_passed_.clear();
   // The handles still own the fds: restore can adopt dups of them.
   ReceivedHandover r;
   Result<std::string> blob = ReadFrozenBlobFromStateDir();

@@ -30,6 +30,15 @@ void Session::StartWarmUps() {
     Result<std::unique_ptr<GmemHandle>> h = opener_->Adopt(DeclarationOf(*a), dup);
     if (!h.ok()) continue;
     if (holder_.held()) (*h)->source->UsePagesMappedBy(holder_.pid());
+    if (auto p = page_pins_.find(token); p != page_pins_.end()) {
+      Result<PagePin> pins = PagePin::Adopt(std::move(p->second));
+      page_pins_.erase(p);
+      if (pins.ok())
+        (*h)->source->AdoptPins(std::move(*pins));
+      else
+        std::fprintf(stderr, "khod: gmem %llu: page pins not used: %s\n",
+                     static_cast<unsigned long long>(token), pins.status().ToString().c_str());
+    }
     (*h)->source->StartWarmUp();
     warming_[token] = WarmGmem{fd, std::move(*h)};
   }

@@ -8,6 +8,9 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
+#include <set>
+#include <string>
 
 #include "common/atomic_file.h"
 #include "common/file_read.h"
@@ -54,31 +57,46 @@ bool IsOneShotFaultFlag(const std::string& arg) {
   return key == "--crash-at" || key == "--fault";
 }
 
-Result<AdoptSpec> ParseAdoptSpec(const std::string& text) {
-  AdoptSpec spec;
+namespace {
+
+// The items of a comma-separated "KEY:FD" spec given as `flag`, in order:
+// `item(key, fd)` for each; an empty item (a leading, doubled or trailing
+// comma: a damaged spec, not nothing), a missing ':' or a bad fd is refused.
+Status ForEachKeyFd(const std::string& text, const char* flag, const char* form,
+                    const std::function<Status(const std::string&, int)>& item) {
   size_t pos = 0;
   while (pos < text.size()) {
-    size_t comma = text.find(',', pos);
-    std::string item =
+    const size_t comma = text.find(',', pos);
+    const std::string one =
         text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     pos = comma == std::string::npos ? text.size() : comma + 1;
-    // An empty item ("blob:5," or ",,") is a damaged spec, not nothing.
-    if (item.empty() || (comma != std::string::npos && pos == text.size()))
-      return Status::InvalidArgument("--adopt: empty item in '" + text + "'");
-    size_t colon = item.find(':');
+    if (one.empty() || (comma != std::string::npos && pos == text.size()))
+      return Status::InvalidArgument(std::string(flag) + ": empty item in '" + text + "'");
+    const size_t colon = one.find(':');
     if (colon == std::string::npos)
-      return Status::InvalidArgument("--adopt: '" + item + "' is not KEY:FD");
-    std::string key = item.substr(0, colon);
-    KHOD_ASSIGN_OR_RETURN(int fd, ParseFdNumber("--adopt", item.substr(colon + 1)));
-    if (key == "blob") {
-      if (spec.blob_fd >= 0) return Status::InvalidArgument("--adopt: blob given twice");
-      spec.blob_fd = fd;
-      continue;
-    }
-    KHOD_ASSIGN_OR_RETURN(uint64_t token, ParseU64Named(key, "--adopt: token"));
-    if (!spec.fds.emplace(token, fd).second)
-      return Status::InvalidArgument("--adopt: token " + key + " given twice");
+      return Status::InvalidArgument(std::string(flag) + ": '" + one + "' is not " + form);
+    KHOD_ASSIGN_OR_RETURN(int fd, ParseFdNumber(flag, one.substr(colon + 1)));
+    KHOD_RETURN_IF_ERROR(item(one.substr(0, colon), fd));
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<AdoptSpec> ParseAdoptSpec(const std::string& text) {
+  AdoptSpec spec;
+  KHOD_RETURN_IF_ERROR(
+      ForEachKeyFd(text, "--adopt", "KEY:FD", [&](const std::string& key, int fd) -> Status {
+        if (key == "blob") {
+          if (spec.blob_fd >= 0) return Status::InvalidArgument("--adopt: blob given twice");
+          spec.blob_fd = fd;
+          return Status::Ok();
+        }
+        KHOD_ASSIGN_OR_RETURN(uint64_t token, ParseU64Named(key, "--adopt: token"));
+        if (!spec.fds.emplace(token, fd).second)
+          return Status::InvalidArgument("--adopt: token " + key + " given twice");
+        return Status::Ok();
+      }));
   return spec;
 }
 
@@ -89,6 +107,32 @@ std::string FormatAdoptSpec(const AdoptSpec& spec) {
     if (!s.empty()) s += ",";
     s += std::to_string(token) + ":" + std::to_string(fd);
   }
+  return s;
+}
+
+Result<std::map<uint64_t, std::vector<int>>> ParsePagePinsSpec(const std::string& text) {
+  constexpr size_t kMaxItems = 65536;
+  std::map<uint64_t, std::vector<int>> pins;
+  std::set<int> fds;
+  KHOD_RETURN_IF_ERROR(
+      ForEachKeyFd(text, "--page-pins", "TOKEN:FD", [&](const std::string& key, int fd) -> Status {
+        if (fds.size() == kMaxItems)
+          return Status::InvalidArgument("--page-pins: more than " + std::to_string(kMaxItems) +
+                                         " rings");
+        KHOD_ASSIGN_OR_RETURN(uint64_t token, ParseU64Named(key, "--page-pins: token"));
+        if (!fds.insert(fd).second)
+          return Status::InvalidArgument("--page-pins: fd " + std::to_string(fd) + " given twice");
+        pins[token].push_back(fd);
+        return Status::Ok();
+      }));
+  return pins;
+}
+
+std::string FormatPagePinsSpec(const std::map<uint64_t, std::vector<int>>& pins) {
+  std::string s;
+  for (const auto& [token, fds] : pins)
+    for (int fd : fds)
+      s += (s.empty() ? "" : ",") + std::to_string(token) + ":" + std::to_string(fd);
   return s;
 }
 

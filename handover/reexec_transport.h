@@ -28,6 +28,13 @@ struct AdoptSpec {
 // past 9 digits).
 Result<AdoptSpec> ParseAdoptSpec(const std::string& text);
 
+// "1:9,1:10,2:11" <-> token -> the fds of its page pins (a reexec's
+// --page-pins: io_uring rings, kernel/page_pin.h). A token may repeat (a
+// file's pins take several rings); an fd, an empty item, a non-number or
+// more than 65,536 items are refused.
+Result<std::map<uint64_t, std::vector<int>>> ParsePagePinsSpec(const std::string& text);
+std::string FormatPagePinsSpec(const std::map<uint64_t, std::vector<int>>& pins);
+
 // An fd number given as `flag`'s value ("--listen-fd", "--adopt"): decimal
 // digits only, at most 9 of them; anything else is refused naming `flag`.
 Result<int> ParseFdNumber(const std::string& flag, const std::string& text);

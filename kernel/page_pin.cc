@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "common/status_macros.h"
 #include "kernel/mapping.h"
@@ -68,6 +69,37 @@ Result<PagePin> PagePin::Pin(int fd, uint64_t file_size, const std::vector<PageS
   }
   for (const PageSpan& s : spans) pin.pages_ += s.count;
   return pin;
+}
+
+Result<PagePin> PagePin::Adopt(std::vector<UniqueFd> rings) {
+  for (const UniqueFd& r : rings) {
+    char target[64] = {};
+    const std::string link = "/proc/self/fd/" + std::to_string(r.get());
+    const ssize_t n = ::readlink(link.c_str(), target, sizeof(target) - 1);
+    if (n < 0 || std::string(target, static_cast<size_t>(n)) != "anon_inode:[io_uring]")
+      return Status::InvalidArgument("page pin: fd " + std::to_string(r.get()) +
+                                     " is not an io_uring ring");
+  }
+  PagePin pin;
+  pin.rings_ = std::move(rings);
+  return pin;
+}
+
+std::vector<int> PagePin::ring_fds() const {
+  std::vector<int> fds;
+  for (const UniqueFd& r : rings_) fds.push_back(r.get());
+  return fds;
+}
+
+void PagePin::Absorb(PagePin&& more) {
+  for (UniqueFd& r : more.rings_) rings_.push_back(std::move(r));
+  more.rings_.clear();
+  pages_ += std::exchange(more.pages_, 0);
+}
+
+void PagePin::ReleaseInBackground() {
+  rings_.clear();
+  pages_ = 0;
 }
 
 void PagePin::Release() {

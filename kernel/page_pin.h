@@ -66,11 +66,23 @@ class PagePin {
   static Result<PagePin> Pin(int fd, uint64_t file_size, const std::vector<PageSpan>& spans,
                              uint64_t page_size);
 
+  // Takes the rings a previous khod pinned with (a reexec's --page-pins):
+  // each must be an io_uring fd ("anon_inode:[io_uring]"), else
+  // InvalidArgument naming it. What they pin is the giver's word; pages()
+  // is 0 (not counted).
+  static Result<PagePin> Adopt(std::vector<UniqueFd> rings);
+
+  // Pages pinned (by Pin and Absorb; not by Adopt), and the ring fds.
   uint64_t pages() const { return pages_; }
   bool held() const { return !rings_.empty(); }
-  // Unpins now (synchronously); also on destruction. Closing a ring without
-  // it unpins later, in the kernel's ring teardown.
+  std::vector<int> ring_fds() const;
+  // Holds `more`'s pins too.
+  void Absorb(PagePin&& more);
+  // Unpins now (synchronously); also on destruction.
   void Release();
+  // Closes the rings without unpinning here: the kernel unpins in its ring
+  // teardown, on a worker of its own (off a caller that must answer first).
+  void ReleaseInBackground();
 
  private:
   std::vector<UniqueFd> rings_;  // each holds up to kMaxBuffersPerRing buffers

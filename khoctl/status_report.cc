@@ -88,6 +88,7 @@ std::string FormatVerify(const v1::VerifyReply& v) {
     c.real_unobserved_kinds = v.real_unobserved_kinds();
     c.real_flags_carried = v.real_flags_carried();
     c.real_pages_witnessed = v.real_pages_witnessed();
+    c.real_pages_walked = v.real_pages_walked();
     c.model_pages = v.model_pages_compared();
     c.model_hashes = v.model_hashes_compared();
     o += VerifyCountsText(c, verdict != Verdict::kDifferent) + "\n";

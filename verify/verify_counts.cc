@@ -83,6 +83,9 @@ std::string VerifyCountsText(const VerifyCounts& c, bool equal) {
     if (c.real_pages_witnessed)
       s += " (" + std::to_string(c.real_pages_witnessed) +
            " pages vouched for by the PTE keeper, not walked)";
+    if (c.real_pages_walked)
+      s += " (a change scan since Freeze walked the PTEs of " +
+           std::to_string(c.real_pages_walked) + " pages)";
   }
   if (c.model_pages || c.model_hashes) {
     s += "; MODEL: " + std::to_string(c.model_pages) + " pages";

@@ -26,6 +26,7 @@ struct VerifyCounts {
   uint64_t real_flags_carried = 0;
   // Pages a PTE keeper vouched for instead of a page-table walk (capture/pte_witness.h).
   uint64_t real_pages_witnessed = 0;
+  uint64_t real_pages_walked = 0;  // VerifyReply.real_pages_walked
   // gmems of MODEL (or synthetic) provenance: the model's frames.
   uint64_t model_pages = 0;
   uint64_t model_hashes = 0;

@@ -272,26 +272,53 @@ TEST_F(CaptureChangesTest, GuestMemfdAfterHardwareCorruptedChangedTakesTheFullPa
   EXPECT_TRUE(s->changes_only()) << s->changes_note();
 }
 
+// A reexec's mapping holder as a test makes one: a child that maps `pages`
+// pages of `fd` shared, populates them and waits, killed when this goes
+// (however the test ends). pid() is -1 where it could not map them.
+class TestHolder {
+ public:
+  TestHolder(int fd, uint64_t pages) {
+    int ready[2];
+    if (::pipe(ready) != 0) return;
+    const pid_t child = ::fork();
+    if (child == 0) {
+      void* m = ::mmap(nullptr, pages * kPage, PROT_READ, MAP_SHARED, fd, 0);
+      const bool ok = m != MAP_FAILED && ::madvise(m, pages * kPage, MADV_POPULATE_READ) == 0;
+      char c = ok ? 1 : 0;
+      (void)!::write(ready[1], &c, 1);
+      ::pause();
+      ::_exit(0);
+    }
+    char c = 0;
+    const bool ok = child > 0 && ::read(ready[0], &c, 1) == 1 && c == 1;
+    ::close(ready[0]);
+    ::close(ready[1]);
+    child_ = child;
+    if (ok) pid_ = child;
+  }
+  ~TestHolder() {
+    if (child_ > 0) {
+      ::kill(child_, SIGKILL);
+      ::waitpid(child_, nullptr, 0);
+    }
+  }
+  TestHolder(const TestHolder&) = delete;
+  TestHolder& operator=(const TestHolder&) = delete;
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t child_ = -1, pid_ = -1;
+};
+
 // Verify after a reexec: the frozen capture is the baseline and the holder's
 // mapping (here a child's, populated before the freeze) is the one scanned.
 TEST_F(CaptureChangesTest, GuestMemfdVerifyThroughAHolderScansOnlyChanges) {
   const uint64_t pages = 2048, used = 2048;
   KHOD_GMEM_OR_SKIP(g, pages, used);
   const int fd = g->fd();
-  int ready[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  const pid_t child = ::fork();
-  if (child == 0) {
-    void* m = ::mmap(nullptr, pages * kPage, PROT_READ, MAP_SHARED, fd, 0);
-    const bool ok = m != MAP_FAILED && ::madvise(m, pages * kPage, MADV_POPULATE_READ) == 0;
-    char c = ok ? 1 : 0;
-    (void)!::write(ready[1], &c, 1);
-    ::pause();
-    ::_exit(0);
-  }
-  char c = 0;
-  ASSERT_EQ(::read(ready[0], &c, 1), 1);
-  ASSERT_EQ(c, 1) << "the holder could not map its pages";
+  TestHolder holder(fd, pages);
+  ASSERT_GT(holder.pid(), 0) << "the holder could not map its pages";
+  const pid_t child = holder.pid();
   auto old_khod = Source(fd);
   const GuestMemfd frozen = Capture(old_khod.get());
   ASSERT_EQ(Pages(frozen), used);
@@ -310,10 +337,6 @@ TEST_F(CaptureChangesTest, GuestMemfdVerifyThroughAHolderScansOnlyChanges) {
   EXPECT_LE(new_khod->pages_rescanned(), 10u + 2 * 64);
   EXPECT_EQ(Pages(now), used - 6);
   EXPECT_EQ(now, Reference(fd));
-  ::kill(child, SIGKILL);
-  ::waitpid(child, nullptr, 0);
-  ::close(ready[0]);
-  ::close(ready[1]);
 }
 
 // PFN of each present page as the test's own mapping sees it (0: none).
@@ -432,6 +455,63 @@ TEST_F(CaptureChangesTest, ReleasedPinsLeaveTheFullCheck) {
   Capture(plain.get(), prepare);
   EXPECT_EQ(plain->pinned_pages(), 0u);
   EXPECT_TRUE(plain->pin_note().empty()) << plain->pin_note();
+}
+
+// Verify after a reexec, pinned shmem: the old khod's Freeze pins what it
+// read anew (a punch filled again), its pins then cover the frozen capture,
+// and the new khod, given them (AdoptPins) and the holder's mapping, scans
+// only what changed and gets the reference; without them, the full check.
+TEST_F(CaptureChangesTest, PinnedShmemVerifyThroughAHolderScansOnlyChanges) {
+  const uint64_t pages = 4096;
+  TestMemfd file(pages * kPage, "pinned-verify");
+  file.Fill(0, pages * kPage, 9);
+  const int fd = file.fd();
+  TestHolder holder(fd, pages);
+  ASSERT_GT(holder.pid(), 0) << "the holder could not map its pages";
+  const pid_t child = holder.pid();
+  auto old_khod = Source(fd, 1, 0, /*pin_movable=*/true);
+  CaptureOptions prepare;
+  prepare.ready_as_baseline = true;
+  Capture(old_khod.get(), prepare);
+  if (old_khod->pinned_pages() == 0) GTEST_SKIP() << "not pinned: " << old_khod->pin_note();
+  auto* m = static_cast<uint8_t*>(
+      ::mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  ASSERT_NE(m, MAP_FAILED);
+  Punch(fd, 100, 10);
+  Write(m, 100, 4, 5);  // new pages, unpinned until Freeze pins them
+  const GuestMemfd frozen = Capture(old_khod.get());
+  EXPECT_TRUE(old_khod->changes_only()) << old_khod->changes_note();
+  const std::vector<int> rings = old_khod->PinFdsCovering(frozen);
+  ASSERT_FALSE(rings.empty()) << old_khod->pin_note();
+  EXPECT_EQ(old_khod->pinned_pages(), pages + 4);
+  {
+    std::ofstream compact("/proc/sys/vm/compact_memory");
+    compact << "1\n";
+  }
+  auto verify = [&](bool pinned) {
+    auto new_khod = Source(fd);
+    if (pinned) {
+      std::vector<UniqueFd> dups;
+      for (int r : rings) dups.emplace_back(::fcntl(r, F_DUPFD_CLOEXEC, 3));
+      Result<PagePin> adopted = PagePin::Adopt(std::move(dups));
+      EXPECT_TRUE(adopted.ok()) << adopted.status().ToString();
+      if (adopted.ok()) new_khod->AdoptPins(std::move(*adopted));
+    }
+    new_khod->UsePagesMappedBy(child);
+    CaptureOptions o;
+    o.frozen = &frozen;
+    o.frozen_hw_corrupted_kb = 0;
+    const GuestMemfd now = Capture(new_khod.get(), o);
+    EXPECT_EQ(now, frozen) << "nothing changed since Freeze";
+    EXPECT_EQ(now, Reference(fd));
+    return std::make_pair(new_khod->changes_only(), new_khod->changes_note());
+  };
+  const auto with_pins = verify(true);
+  EXPECT_TRUE(with_pins.first) << with_pins.second;
+  const auto without = verify(false);
+  EXPECT_FALSE(without.first);
+  EXPECT_NE(without.second.find("can move"), std::string::npos) << without.second;
+  ::munmap(m, pages * kPage);
 }
 
 }  // namespace

@@ -57,6 +57,29 @@ TEST(AdoptSpecTest, RefusesOverflowTrailingCommaAndNonDigitsStrictly) {
   EXPECT_FALSE(ParseAdoptSpec("blob:1234567890").ok());  // fd past 9 digits
 }
 
+TEST(PagePinsSpecTest, RoundTripsRepeatedTokensAndRefusesMalformed) {
+  Result<std::map<uint64_t, std::vector<int>>> s = ParsePagePinsSpec("1:9,2:11,1:10");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->at(1), (std::vector<int>{9, 10}));
+  EXPECT_EQ(s->at(2), (std::vector<int>{11}));
+  EXPECT_EQ(FormatPagePinsSpec(*s), "1:9,1:10,2:11");
+  EXPECT_TRUE(ParsePagePinsSpec("")->empty());
+  for (const char* bad : {"1:9,2:9", "1:9,", ",1:9", "1:9,,2:10", "1", "x:9", "1:x", "1:-9",
+                          "18446744073709551616:9", "1:1234567890"}) {
+    Result<std::map<uint64_t, std::vector<int>>> r = ParsePagePinsSpec(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument) << bad;
+    EXPECT_NE(r.status().message().find("--page-pins"), std::string::npos) << r.status().message();
+  }
+  std::string many;
+  for (int fd = 3; fd < 3 + 65537; ++fd)
+    many += (many.empty() ? "" : ",") + ("1:" + std::to_string(fd));
+  Result<std::map<uint64_t, std::vector<int>>> too_many = ParsePagePinsSpec(many);
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_NE(too_many.status().message().find("more than 65536"), std::string::npos)
+      << too_many.status().message();
+}
+
 TEST(AdoptSpecTest, ListenFdIsParsedStrictly) {
   Result<int> ok = ParseFdNumber("--listen-fd", "7");
   ASSERT_TRUE(ok.ok());

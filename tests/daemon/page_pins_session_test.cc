@@ -1,0 +1,105 @@
+// Page pins through a session and a reexec (khod --pin-movable-memory,
+// kernel/page_pin.h), in this process: Prepare pins the shmem guest's pages,
+// Freeze scans only what changed and hands the pins on (--page-pins), and
+// the new side, with a mapping holder as a reexec leaves one, verifies by a
+// change scan too; without the pins it takes the full check.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "handover/reexec_transport.h"
+#include "kernel/mapping_holder.h"
+#include "tests/support/pfns_visible.h"
+#include "tests/support/session_fixture.h"
+
+namespace khod {
+namespace {
+
+class PagePinsSessionTest : public SessionTest {
+ protected:
+  void SetUp() override {
+    SessionTest::SetUp();
+    if (!PfnsVisible()) GTEST_SKIP() << "needs root outside a user namespace: PFNs";
+  }
+
+  // Attach, Prepare and a REEXEC Freeze in `old_` (khod --pin-movable-memory);
+  // the new side opened as the re-executed khod would be, given dups of the
+  // pins' fds when `pass_pins` (this process also stays the old side).
+  std::unique_ptr<Session> HandOver(bool pass_pins) {
+    Result<std::unique_ptr<Session>> old = Session::Open(Opts(), &pinning_);
+    if (!old.ok()) return nullptr;
+    old_ = std::move(*old);
+    v1::AttachRequest q = KernelAttach(memfd_);
+    q.set_hash_contents(false);
+    Result<v1::GmemInfo> a = old_->Attach(q);
+    EXPECT_TRUE(a.ok()) << a.status().ToString();
+    Result<v1::PhaseReply> p = old_->Prepare();
+    EXPECT_TRUE(p.ok()) << p.status().ToString();
+    if (!p.ok()) return nullptr;
+    prepared_ = p->message();
+    Result<v1::PhaseReply> fr = old_->Freeze(PausedFreeze(v1::REEXEC));
+    EXPECT_TRUE(fr.ok()) << fr.status().ToString();
+    if (!fr.ok()) return nullptr;
+    frozen_ = fr->message();
+    SessionOptions n = Opts();
+    for (const std::string& arg : exec_argv_) {
+      if (arg.rfind("--adopt=", 0) == 0) {
+        Result<AdoptSpec> spec = ParseAdoptSpec(arg.substr(8));
+        if (spec.ok()) n.adopted = *spec;
+      }
+      if (arg.rfind("--page-pins=", 0) == 0) pins_arg_ = arg.substr(12);
+    }
+    Result<std::map<uint64_t, std::vector<int>>> pins = ParsePagePinsSpec(pins_arg_);
+    EXPECT_TRUE(pins.ok()) << pins.status().ToString();
+    if (pass_pins && pins.ok())
+      for (const auto& [token, fds] : *pins)
+        for (int fd : fds) n.page_pins[token].push_back(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
+    Result<MappingHolder> h = MappingHolder::Spawn();
+    EXPECT_TRUE(h.ok()) << h.status().ToString();
+    if (!h.ok()) return nullptr;
+    n.mapping_holder = h->Detach();
+    Result<std::unique_ptr<Session>> s = Session::Open(n, &opener_);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+
+  SystemOpener pinning_{0, /*pin_movable=*/true};
+  std::unique_ptr<Session> old_;
+  std::string prepared_, frozen_, pins_arg_;
+};
+
+TEST_F(PagePinsSessionTest, PinsGoFromPrepareThroughTheReexecToVerify) {
+  std::unique_ptr<Session> s = HandOver(/*pass_pins=*/true);
+  ASSERT_TRUE(s);
+  if (prepared_.find("not pinned") != std::string::npos) GTEST_SKIP() << prepared_;
+  // The guest: 128 resident pages, then holes (SessionTest).
+  EXPECT_NE(prepared_.find("; 128 pages of 1 memfds pinned until the handover"), std::string::npos)
+      << prepared_;
+  EXPECT_NE(frozen_.find("change scan walked"), std::string::npos) << frozen_;
+  EXPECT_FALSE(pins_arg_.empty()) << "no --page-pins in the exec argv";
+  ASSERT_EQ(s->phase(), v1::HANDED_OVER) << s->recovery();
+  ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
+  Result<v1::VerifyReply> v = s->Verify();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_TRUE(v->equal()) << v->verdict();
+  // The change scan walked the guest's pages (its holes too); no full read.
+  EXPECT_EQ(v->real_pages_walked(), 256u);
+}
+
+TEST_F(PagePinsSessionTest, WithoutThePinsTheNewSideChecksInFull) {
+  std::unique_ptr<Session> s = HandOver(/*pass_pins=*/false);
+  ASSERT_TRUE(s);
+  if (prepared_.find("not pinned") != std::string::npos) GTEST_SKIP() << prepared_;
+  ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
+  Result<v1::VerifyReply> v = s->Verify();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_TRUE(v->equal()) << v->verdict();
+  EXPECT_EQ(v->real_pages_walked(), 0u) << "read in full";
+}
+
+}  // namespace
+}  // namespace khod
