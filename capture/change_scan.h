@@ -18,8 +18,10 @@
 // So pages to rescan are: baseline pages not present now; baseline extents
 // whose PFN was unknown or whose flags are read every time; holes with a
 // resident or present page. Every other page is the baseline's, exactly as a
-// full capture would find it. Memory that can move (shmem, HugeTLB) never
-// comes here: a migrated page stays present at a new PFN.
+// full capture would find it. Memory that can move (shmem, HugeTLB) comes
+// here only while khod pins the baseline's pages at their PFNs
+// (kernel/page_pin.h: a pinned folio cannot migrate); otherwise a migrated
+// page stays present at a new PFN, and it takes the full check.
 #ifndef KHOD_CAPTURE_CHANGE_SCAN_H_
 #define KHOD_CAPTURE_CHANGE_SCAN_H_
 
