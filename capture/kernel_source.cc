@@ -658,7 +658,7 @@ void KernelGmemSource::ExtendPins(const std::vector<PageSpan>& spans, const Foli
     return true;
   });
   const uint64_t page = static_cast<uint64_t>(getpagesize());
-  Result<PagePin> pin = PagePin::Pin(fd_.get(), size, more, page);
+  Result<PagePin> pin = PagePin::Pin(fd_.get(), size, more, page, MaxThreads());
   if (!pin.ok()) {
     pin_note_ = "memory that can move, new pages not pinned (" + pin.status().ToString() + ")";
     return;
@@ -682,7 +682,7 @@ void KernelGmemSource::PinBaseline(uint64_t size) {
   }
   const std::vector<PageSpan> spans = KnownPfnPages(folios);
   const uint64_t page = static_cast<uint64_t>(getpagesize());
-  Result<PagePin> pin = PagePin::Pin(fd_.get(), size, spans, page);
+  Result<PagePin> pin = PagePin::Pin(fd_.get(), size, spans, page, MaxThreads());
   if (!pin.ok()) {
     pin_note_ = "memory that can move, not pinned (" + pin.status().ToString() + "): full check";
     return;

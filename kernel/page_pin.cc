@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "common/status_macros.h"
@@ -37,7 +38,7 @@ Status RingError(const char* what, int err) {
 }  // namespace
 
 Result<PagePin> PagePin::Pin(int fd, uint64_t file_size, const std::vector<PageSpan>& spans,
-                             uint64_t page_size) {
+                             uint64_t page_size, int threads) {
   PagePin pin;
   if (spans.empty()) return pin;
   const uint64_t file_pages = file_size / page_size;
@@ -52,20 +53,57 @@ Result<PagePin> PagePin::Pin(int fd, uint64_t file_size, const std::vector<PageS
   // Writable only for the registration (FOLL_WRITE), unmapped on return.
   KHOD_ASSIGN_OR_RETURN(Mapping rw,
                         Mapping::Map(fd, 0, last_end * page_size, PROT_READ | PROT_WRITE));
-  std::vector<iovec> buffers;
+  // The pin faults each page in through `rw`: the bytes are cut into one
+  // share per thread, each registered on rings of its own.
+  uint64_t total = 0;
+  for (const PageSpan& s : spans) total += s.count * page_size;
+  const uint64_t n = static_cast<uint64_t>(std::max(1, threads));
+  const uint64_t share = std::max(page_size, (total + n - 1) / n / page_size * page_size);
+  std::vector<std::vector<iovec>> shares(1);
+  uint64_t in_share = 0;
   for (const PageSpan& s : spans)
-    for (uint64_t off = s.first * page_size; off < s.end() * page_size; off += kMaxBufferBytes)
-      buffers.push_back(
-          iovec{rw.data() + off, std::min<uint64_t>(kMaxBufferBytes, s.end() * page_size - off)});
-  for (size_t i = 0; i < buffers.size(); i += kMaxBuffersPerRing) {
-    io_uring_params params{};
-    const int ring = static_cast<int>(::syscall(__NR_io_uring_setup, 1, &params));
-    if (ring < 0) return RingError("io_uring_setup", errno);
-    UniqueFd owned(ring);
-    const unsigned n = static_cast<unsigned>(std::min(kMaxBuffersPerRing, buffers.size() - i));
-    if (::syscall(__NR_io_uring_register, ring, IORING_REGISTER_BUFFERS, &buffers[i], n) < 0)
-      return RingError("io_uring_register(IORING_REGISTER_BUFFERS)", errno);
-    pin.rings_.push_back(std::move(owned));
+    for (uint64_t off = s.first * page_size; off < s.end() * page_size;) {
+      if (in_share >= share) {
+        shares.emplace_back();
+        in_share = 0;
+      }
+      const uint64_t len = std::min({kMaxBufferBytes, s.end() * page_size - off, share - in_share});
+      shares.back().push_back(iovec{rw.data() + off, len});
+      off += len;
+      in_share += len;
+    }
+  std::vector<Result<std::vector<UniqueFd>>> rings;
+  rings.reserve(shares.size());
+  for (size_t k = 0; k < shares.size(); ++k) rings.emplace_back(Status::Internal("not run"));
+  auto register_share = [&](size_t k) {
+    std::vector<UniqueFd> mine;
+    const std::vector<iovec>& buffers = shares[k];
+    for (size_t i = 0; i < buffers.size(); i += kMaxBuffersPerRing) {
+      io_uring_params params{};
+      const int ring = static_cast<int>(::syscall(__NR_io_uring_setup, 1, &params));
+      if (ring < 0) {
+        rings[k] = RingError("io_uring_setup", errno);
+        return;
+      }
+      UniqueFd owned(ring);
+      const unsigned count =
+          static_cast<unsigned>(std::min(kMaxBuffersPerRing, buffers.size() - i));
+      if (::syscall(__NR_io_uring_register, ring, IORING_REGISTER_BUFFERS, &buffers[i], count) <
+          0) {
+        rings[k] = RingError("io_uring_register(IORING_REGISTER_BUFFERS)", errno);
+        return;
+      }
+      mine.push_back(std::move(owned));
+    }
+    rings[k] = std::move(mine);
+  };
+  std::vector<std::thread> workers;
+  for (size_t k = 1; k < shares.size(); ++k) workers.emplace_back(register_share, k);
+  register_share(0);
+  for (std::thread& w : workers) w.join();
+  for (auto& r : rings) {
+    if (!r.ok()) return r.status();  // `pin` unpins what the others registered
+    for (UniqueFd& fd : *r) pin.rings_.push_back(std::move(fd));
   }
   for (const PageSpan& s : spans) pin.pages_ += s.count;
   return pin;

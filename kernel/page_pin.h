@@ -60,11 +60,13 @@ class PagePin {
   ~PagePin() { Release(); }
 
   // Pins the pages of `spans` (sorted, disjoint, in pages of `page_size`) of
-  // the file `fd` of `file_size` bytes. Unsupported where io_uring is
-  // disabled (kernel.io_uring_disabled) or absent; ResourceExhausted where
-  // the pin exceeds RLIMIT_MEMLOCK; InvalidArgument for spans past the file.
+  // the file `fd` of `file_size` bytes, on `threads` threads (each faults in
+  // and registers a share of the bytes on rings of its own). Unsupported
+  // where io_uring is disabled (kernel.io_uring_disabled) or absent;
+  // ResourceExhausted where the pin exceeds RLIMIT_MEMLOCK; InvalidArgument
+  // for spans past the file.
   static Result<PagePin> Pin(int fd, uint64_t file_size, const std::vector<PageSpan>& spans,
-                             uint64_t page_size);
+                             uint64_t page_size, int threads = 1);
 
   // Takes the rings a previous khod pinned with (a reexec's --page-pins):
   // each must be an io_uring fd ("anon_inode:[io_uring]"), else

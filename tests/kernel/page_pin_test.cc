@@ -3,6 +3,7 @@
 // the pin's accounting (VmPin) and its refusals.
 #include "kernel/page_pin.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -104,6 +105,49 @@ TEST(PagePinTest, CountsInVmPinUntilReleased) {
   EXPECT_FALSE(moved.held());
   EXPECT_EQ(moved.pages(), 0u);
   EXPECT_EQ(VmPinKb(), base);
+}
+
+TEST(PagePinTest, ThreadsShareThePinOnRingsOfTheirOwn) {
+  const uint64_t pages = 1024;
+  TestMemfd file(pages * kPage, "threads");
+  file.Fill(0, pages * kPage, 3);
+  const uint64_t base = VmPinKb();
+  Result<PagePin> pin = PagePin::Pin(file.fd(), pages * kPage,
+                                     {PageSpan{0, 100}, PageSpan{200, 824}}, kPage, /*threads=*/3);
+  if (!pin.ok() && pin.status().code() == Status::Code::kUnsupported)
+    GTEST_SKIP() << pin.status().ToString();
+  ASSERT_TRUE(pin.ok()) << pin.status().ToString();
+  EXPECT_EQ(pin->pages(), 924u);
+  EXPECT_EQ(pin->ring_fds().size(), 3u);
+  EXPECT_EQ(VmPinKb(), base + 924 * kPage / 1024) << "every page pinned once";
+  pin->Release();
+  EXPECT_EQ(VmPinKb(), base);
+}
+
+TEST(PagePinTest, AdoptsRingsOnlyAndAbsorbsMore) {
+  TestMemfd file(16 * kPage, "adopted");
+  file.Fill(0, 16 * kPage, 1);
+  Result<PagePin> a = PagePin::Pin(file.fd(), 16 * kPage, {PageSpan{0, 8}}, kPage);
+  if (!a.ok() && a.status().code() == Status::Code::kUnsupported)
+    GTEST_SKIP() << a.status().ToString();
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  Result<PagePin> b = PagePin::Pin(file.fd(), 16 * kPage, {PageSpan{8, 8}}, kPage);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  a->Absorb(std::move(*b));
+  EXPECT_EQ(a->pages(), 16u);
+  EXPECT_EQ(a->ring_fds().size(), 2u);
+  std::vector<UniqueFd> dups;
+  for (int fd : a->ring_fds()) dups.emplace_back(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
+  Result<PagePin> adopted = PagePin::Adopt(std::move(dups));
+  ASSERT_TRUE(adopted.ok()) << adopted.status().ToString();
+  EXPECT_TRUE(adopted->held());
+  std::vector<UniqueFd> not_rings;
+  not_rings.emplace_back(::fcntl(file.fd(), F_DUPFD_CLOEXEC, 3));  // a memfd
+  Result<PagePin> refused = PagePin::Adopt(std::move(not_rings));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("not an io_uring ring"), std::string::npos)
+      << refused.status().message();
 }
 
 TEST(PagePinTest, PinsNothingItIsNotAskedFor) {
