@@ -176,7 +176,11 @@ Status KernelGmemSource::EnsureMapped(uint64_t size) {
       held_note_ = h.status().message();
   }
   if (identity_.kind != FileKind::kGuestMemfd) {
-    auto g = PopulateGuard::Register(mapping_.data(), size);
+    // A pinned shmem file's change scan needs a mapping without fault-around.
+    const bool no_fault_around = opts_.pin_movable && identity_.kind == FileKind::kShmemMemfd;
+    auto g = PopulateGuard::Register(mapping_.data(), size, no_fault_around);
+    no_fault_around_ = g.ok() && no_fault_around;
+    if (!g.ok() && no_fault_around) g = PopulateGuard::Register(mapping_.data(), size);
     if (g.ok()) {
       guard_ = std::make_unique<PopulateGuard>(std::move(*g));
     } else if (identity_.kind == FileKind::kHugetlbMemfd) {
@@ -551,10 +555,11 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
     KHOD_RETURN_IF_ERROR(HashExtents(hs, builder, threads, out));
   }
   out->folios = builder.TakeExtents();
-  // Freeze's capture from the pinned baseline: what it read anew is pinned
-  // too, so that the pins cover the frozen list for the next khod's Verify.
+  // A capture from the pinned baseline (Prepare's second, under the witness;
+  // Freeze's): what it read anew is pinned too, so that the pins cover its
+  // list (for Freeze, the frozen list the next khod's Verify starts from).
   if (changes_only_ && pin_.held() && !pins_cover_frozen_ && !opts.frozen &&
-      !opts.ready_as_baseline && out->folios.version() != pinned_version_)
+      out->folios.version() != pinned_version_)
     ExtendPins(rescanned_, out->folios, size);
   FillVisibility(out);
   if (opts.stats) {
@@ -669,10 +674,17 @@ void KernelGmemSource::ExtendPins(const std::vector<PageSpan>& spans, const Foli
 }
 
 void KernelGmemSource::PinBaseline(uint64_t size) {
+  if (pin_.held() && pinned_version_ == last_folios_.version()) return;  // pinned already
   ReleasePins();
   if (!opts_.pin_movable || identity_.kind != FileKind::kShmemMemfd) return;
   if (held_ || !mapping_.data()) {
     pin_note_ = "memory that can move, read through another mapping: not pinned, full check";
+    return;
+  }
+  if (!no_fault_around_) {
+    pin_note_ =
+        "memory that can move, khod's mapping faults around (no userfaultfd write-protect mode "
+        "for shmem): not pinned, full check";
     return;
   }
   const FolioList& folios = last_folios_;
@@ -695,10 +707,11 @@ void KernelGmemSource::PinBaseline(uint64_t size) {
 }
 
 std::optional<PteWitness::File> KernelGmemSource::WitnessFile(const GuestMemfd& captured) const {
-  // Memory that moves keeps its PTEs at a new PFN; without khod's own mapping
+  // Memory that moves (unpinned) keeps its PTEs at a new PFN; without khod's own mapping
   // (a holder's) the unwitnessed rest would be walked elsewhere.
   // An empty file has nothing to witness (and nothing to map).
-  if (identity_.kind != FileKind::kGuestMemfd || !GmemInitSharedSeen() || held_ ||
+  const bool gmem = identity_.kind == FileKind::kGuestMemfd;
+  if (!(gmem ? GmemInitSharedSeen() : CannotMove(captured.folios, /*frozen=*/false)) || held_ ||
       !mapping_.data() || captured.size == 0)
     return std::nullopt;
   struct stat st;

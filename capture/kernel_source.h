@@ -179,6 +179,8 @@ class KernelGmemSource : public GmemSource {
   PagePin pin_;                           // PinBaseline's
   uint64_t pinned_version_ = 0;           // FolioList::version() of the list pin_ holds
   bool pins_cover_frozen_ = false;        // pin_ is a previous khod's (AdoptPins)
+  // guard_ keeps the kernel from faulting around in mapping_ (kernel/residency.h).
+  bool no_fault_around_ = false;
   std::string pin_note_;
   std::vector<PageSpan> rescanned_;          // the last change scan's spans
   const PageFrameReader* frames_ = nullptr;  // PageFrameReader::Shared()

@@ -40,7 +40,11 @@ Result<std::unique_ptr<PteWitness>> PteWitness::Start(const std::vector<File>& f
                   static_cast<off_t>(page)) != 0)
     return Status::FromErrno("punch the PTE keeper probe page", errno);
   KHOD_ASSIGN_OR_RETURN(w->state_, w->keeper_.State());
-  if (w->state_ != before || w->state_.rss_shmem_kb + page / 1024 != before.rss_shmem_kb)
+  // Nothing else moved, and the probe's page fell (RssShmem is compared from
+  // here on: pinned shmem guests' pages count there).
+  PteKeeperState probe_gone = before;
+  probe_gone.rss_shmem_kb = before.rss_shmem_kb - page / 1024;
+  if (before.rss_shmem_kb < page / 1024 || w->state_ != probe_gone)
     return Status::Unsupported(
         "the PTE keeper's /proc/PID/status did not show its one probe page unmapped (RssShmem " +
         std::to_string(before.rss_shmem_kb) + " -> " + std::to_string(w->state_.rss_shmem_kb) +

@@ -9,8 +9,10 @@
 //
 // A capture uses the witness only where (docs/DESIGN.md "A witness instead of
 // a walk"):
-//  - the file is a guest_memfd (memory that moves keeps its PTEs present at a
-//    new PFN; shmem and HugeTLB keep their full check);
+//  - the file is a guest_memfd, or a shmem memfd whose pages khod pins at the
+//    baseline's PFNs (kernel/page_pin.h; memory that moves keeps its PTEs
+//    present at a new PFN, and RssShmem counts the keeper's shmem pages as
+//    RssFile counts its guest_memfd pages);
 //  - its baseline was captured after the witness started (a capture round
 //    passes the witness to its files only when it held before any page, and
 //    the file keeps the witness's serial with its baseline);

@@ -33,6 +33,7 @@ Result<UniqueFd> WriteWitnessHandoff(const PteWitness& w) {
   v1::PteWitnessHandoff h;
   h.set_state(static_cast<uint32_t>(static_cast<unsigned char>(d.state.state)));
   h.set_rss_file_kb(d.state.rss_file_kb);
+  h.set_rss_shmem_kb(d.state.rss_shmem_kb);
   h.set_context_switches(d.state.context_switches);
   for (const PteWitness::FileSpans& f : d.files) {
     v1::PteWitnessFile* out = h.add_files();
@@ -85,6 +86,7 @@ Result<PteWitness::Description> ReadHandoff(int fd) {
   PteWitness::Description d;
   d.state.state = static_cast<char>(h.state());
   d.state.rss_file_kb = h.rss_file_kb();
+  d.state.rss_shmem_kb = h.rss_shmem_kb();
   d.state.context_switches = h.context_switches();
   if (h.files_size() > kMaxHandoffFiles)
     return Status::Corruption("PTE witness handoff: more than " + std::to_string(kMaxHandoffFiles) +

@@ -18,9 +18,11 @@
 //    migration of movable memory excepted: it replaces the PTE) removes one.
 // So while the keeper has not run (its context-switch count unchanged, and
 // it is asleep), its RssFile can only fall, and an equal count means no page
-// mapped there at the first read was unmapped before the second. For memory
-// that cannot move (guest_memfd) the page is then the same folio at the same
-// PFN. What the keeper does not prove: anything about pages it does not map.
+// mapped there at the first read was unmapped before the second (shmem
+// pages count in RssShmem instead, compared the same way). For memory that
+// cannot move (guest_memfd, or shmem khod pins: kernel/page_pin.h) the page
+// is then the same folio at the same PFN. What the keeper does not prove: anything about pages it
+// does not map.
 //
 // The keeper is this program run again (posix_spawn of /proc/self/exe, a new
 // address space, none of khod's memory shared or copied) with argv[0]
@@ -46,12 +48,14 @@ inline constexpr char kPteKeeperArgv0[] = "khod-pte-keeper";
 
 // What /proc/PID/status says of a keeper: the witness compares two of these.
 struct PteKeeperState {
-  char state = '?';               // "State:" letter; 'S' while it waits, idle
-  uint64_t rss_file_kb = 0;       // "RssFile:"
-  uint64_t rss_shmem_kb = 0;      // "RssShmem:" (not compared: a witness's probe page moves it)
+  char state = '?';          // "State:" letter; 'S' while it waits, idle
+  uint64_t rss_file_kb = 0;  // "RssFile:"
+  // "RssShmem:": shmem pages (pinned shmem guests', and the witness's probe
+  // page until its punch, which PteWitness::Start checks apart).
+  uint64_t rss_shmem_kb = 0;
   uint64_t context_switches = 0;  // voluntary + nonvoluntary: it ran if this moved
   bool operator==(const PteKeeperState& o) const {
-    return state == o.state && rss_file_kb == o.rss_file_kb &&
+    return state == o.state && rss_file_kb == o.rss_file_kb && rss_shmem_kb == o.rss_shmem_kb &&
            context_switches == o.context_switches;
   }
   bool operator!=(const PteKeeperState& o) const { return !(*this == o); }

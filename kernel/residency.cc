@@ -29,7 +29,7 @@ Status PopulateRead(void* addr, size_t bytes) {
   return Status::Ok();
 }
 
-Result<PopulateGuard> PopulateGuard::Register(void* addr, size_t bytes) {
+Result<PopulateGuard> PopulateGuard::Register(void* addr, size_t bytes, bool no_fault_around) {
   int fd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
   // Without CAP_SYS_PTRACE (e.g. root in a user namespace) only a user-mode
   // uffd may be created; a kernel-mode fault (populate) on it still fails with
@@ -40,13 +40,15 @@ Result<PopulateGuard> PopulateGuard::Register(void* addr, size_t bytes) {
   UniqueFd uffd(fd);
   uffdio_api api{};
   api.api = UFFD_API;
-  api.features = UFFD_FEATURE_SIGBUS;
+  api.features = UFFD_FEATURE_SIGBUS | (no_fault_around ? UFFD_FEATURE_WP_HUGETLBFS_SHMEM : 0);
   if (::ioctl(fd, UFFDIO_API, &api) < 0)
-    return Status::Unsupported(std::string("UFFDIO_API SIGBUS: ") + std::strerror(errno));
+    return Status::Unsupported(std::string("UFFDIO_API SIGBUS") +
+                               (no_fault_around ? " WP_HUGETLBFS_SHMEM: " : ": ") +
+                               std::strerror(errno));
   uffdio_register reg{};
   reg.range.start = reinterpret_cast<uintptr_t>(addr);
   reg.range.len = bytes;
-  reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+  reg.mode = UFFDIO_REGISTER_MODE_MISSING | (no_fault_around ? UFFDIO_REGISTER_MODE_WP : 0);
   if (::ioctl(fd, UFFDIO_REGISTER, &reg) < 0)
     return Status::Unsupported(std::string("UFFDIO_REGISTER: ") + std::strerror(errno));
   return PopulateGuard(std::move(uffd));

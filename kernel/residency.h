@@ -27,10 +27,19 @@ Status PopulateRead(void* addr, size_t bytes);
 // allocating a page. This closes the race between mincore and populate on
 // shmem, and is the only way to find HugeTLB residency without allocating.
 // Works on shmem and HugeTLB mappings, not on guest_memfd.
+//
+// `no_fault_around` registers write-protect mode too (shmem and HugeTLB need
+// UFFD_FEATURE_WP_HUGETLBFS_SHMEM): no write-protection is ever set and the
+// mapping is never written, so it raises nothing, but the kernel does not
+// fault around in a VMA registered so (mm/memory.c should_fault_around:
+// uffd_disable_fault_around). A read fault then maps the one page asked for,
+// never a neighbour the page cache holds: what a change scan of shmem needs
+// (capture/change_scan.h: only pages khod's capture reads are faulted in).
 class PopulateGuard {
  public:
-  // Unsupported when the kernel refuses userfaultfd on this mapping.
-  static Result<PopulateGuard> Register(void* addr, size_t bytes);
+  // Unsupported when the kernel refuses userfaultfd (or, with
+  // `no_fault_around`, its write-protect mode) on this mapping.
+  static Result<PopulateGuard> Register(void* addr, size_t bytes, bool no_fault_around = false);
 
  private:
   explicit PopulateGuard(UniqueFd fd) : fd_(std::move(fd)) {}

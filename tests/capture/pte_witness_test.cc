@@ -79,13 +79,14 @@ class PteWitnessTest : public ::testing::Test {
     if (vmm_) ::munmap(vmm_, kPages * kPage);
     ::unlink(meminfo_.c_str());
   }
-  int fd() const { return gmem_->fd(); }
+  int fd() const { return gmem_ ? gmem_->fd() : memfd_->fd(); }
 
   std::unique_ptr<KernelGmemSource> Source() {
     KernelSourceOptions o;
     o.meminfo_path = meminfo_;
     o.name = "g";
     o.capture_threads = 2;
+    o.pin_movable = pin_movable_;
     auto s = KernelGmemSource::FromFd(UniqueFd(::dup(fd())), o);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return s.ok() ? std::move(*s) : nullptr;
@@ -98,12 +99,13 @@ class PteWitnessTest : public ::testing::Test {
   }
   // A round of `parts` (the source last) under `w`, as the session captures.
   GuestMemfd Round(KernelGmemSource* s, const PteWitness* w, CaptureStats* stats,
-                   GmemSource* first = nullptr) {
+                   GmemSource* first = nullptr, bool ready_as_baseline = false) {
     std::vector<SnapshotPart> parts;
     if (first) parts.push_back(SnapshotPart{first, {}, std::nullopt, ""});
     SnapshotPart p;
     p.source = s;
     p.options.stats = stats;
+    p.options.ready_as_baseline = ready_as_baseline;
     parts.push_back(p);
     Result<Snapshot> snap = AssembleSnapshot(parts, {}, /*threads=*/1, meminfo_, nullptr, w);
     EXPECT_TRUE(snap.ok()) << snap.status().ToString();
@@ -128,6 +130,8 @@ class PteWitnessTest : public ::testing::Test {
   }
 
   std::optional<TestGuestMemfd> gmem_;
+  std::optional<TestMemfd> memfd_;  // PinnedShmemWitnessTest's guest instead
+  bool pin_movable_ = false;
   uint8_t* vmm_ = nullptr;
   std::string meminfo_;
 };
@@ -234,6 +238,73 @@ TEST_F(PteWitnessTest, MemoryThatCanMoveGetsNoWitness) {
   GuestMemfd g;
   ASSERT_TRUE((*s)->Capture({}, &g).ok());
   EXPECT_FALSE((*s)->WitnessFile(g).has_value());
+}
+
+// A shmem memfd whose pages khod pins (KernelSourceOptions::pin_movable):
+// they cannot move, so the keeper witnesses them as it does a guest_memfd's
+// (their unmaps count in its RssShmem).
+class PinnedShmemWitnessTest : public PteWitnessTest {
+ protected:
+  void SetUp() override {
+    if (!PfnsVisible())
+      GTEST_SKIP() << "needs root outside a user namespace: PFNs and /proc/kpageflags";
+    memfd_.emplace(kPages * kPage, "pinned-witness");
+    pin_movable_ = true;
+    void* m = ::mmap(nullptr, kPages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd(), 0);
+    ASSERT_NE(m, MAP_FAILED);
+    vmm_ = static_cast<uint8_t*>(m);
+    Write(vmm_, 0, kUsed, 1);
+    meminfo_ = ::testing::TempDir() + "/pte-witness-meminfo";
+    std::ofstream(meminfo_) << "MemTotal: 1000 kB\nHardwareCorrupted: 0 kB\n";
+  }
+};
+
+TEST_F(PinnedShmemWitnessTest, AWitnessedScanWalksOnlyThePagesTheKeeperDoesNotMap) {
+  auto s = Source();
+  CaptureStats stats;
+  const GuestMemfd first = Round(s.get(), nullptr, &stats, nullptr, /*ready_as_baseline=*/true);
+  if (s->pinned_pages() == 0) GTEST_SKIP() << "not pinned: " << s->pin_note();
+  std::unique_ptr<PteWitness> w = Witness(*s, first);
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(w->pages_mapped(), kUsed);
+  // Prepare's second capture, under the witness (its baseline is older): the
+  // pins stand, nothing pinned again.
+  const uint64_t pinned = s->pinned_pages();
+  EXPECT_EQ(Round(s.get(), w.get(), nullptr, nullptr, /*ready_as_baseline=*/true), first);
+  EXPECT_TRUE(s->changes_only()) << s->changes_note();
+  EXPECT_EQ(s->pinned_pages(), pinned);
+  // Freeze: nothing but the holes is walked.
+  stats = CaptureStats();
+  EXPECT_EQ(Round(s.get(), w.get(), &stats), first);
+  EXPECT_TRUE(s->changes_only()) << s->changes_note();
+  EXPECT_EQ(stats.pages_witnessed, kUsed);
+  EXPECT_EQ(stats.pages_walked, kPages - kUsed);
+  EXPECT_EQ(first, Reference());
+}
+
+TEST_F(PinnedShmemWitnessTest, APunchEndsTheWitnessAndTheRoundWalks) {
+  auto s = Source();
+  const GuestMemfd first = Round(s.get(), nullptr, nullptr, nullptr, /*ready_as_baseline=*/true);
+  if (s->pinned_pages() == 0) GTEST_SKIP() << "not pinned: " << s->pin_note();
+  std::unique_ptr<PteWitness> w = Witness(*s, first);
+  ASSERT_NE(w, nullptr);
+  Round(s.get(), w.get(), nullptr, nullptr, /*ready_as_baseline=*/true);
+  Punch(fd(), 500, 3);
+  Write(vmm_, 500, 3, 9);  // the same pages again: new pages
+  EXPECT_FALSE(w->Holds()) << "the keeper's RssShmem fell";
+  CaptureStats stats;
+  const GuestMemfd now = Round(s.get(), w.get(), &stats);
+  EXPECT_EQ(stats.pages_witnessed, 0u);
+  EXPECT_TRUE(s->changes_only()) << s->changes_note();
+  EXPECT_EQ(stats.pages_walked, kPages);
+  EXPECT_EQ(now, Reference());
+}
+
+TEST_F(PinnedShmemWitnessTest, WithoutThePinsNoWitness) {
+  pin_movable_ = false;
+  auto s = Source();
+  const GuestMemfd first = Round(s.get(), nullptr, nullptr, nullptr, /*ready_as_baseline=*/true);
+  EXPECT_FALSE(s->WitnessFile(first).has_value());
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Page pins through a session and a reexec (khod --pin-movable-memory,
-// kernel/page_pin.h), in this process: Prepare pins the shmem guest's pages,
-// Freeze scans only what changed and hands the pins on (--page-pins), and
+// kernel/page_pin.h), in this process: Prepare pins the shmem guest's pages
+// and the PTE keeper witnesses them, Freeze walks only the holes and hands
+// the pins on (--page-pins), and
 // the new side, with a mapping holder as a reexec leaves one, verifies by a
 // change scan too; without the pins it takes the full check.
 #include <fcntl.h>
@@ -79,7 +80,13 @@ TEST_F(PagePinsSessionTest, PinsGoFromPrepareThroughTheReexecToVerify) {
   // The guest: 128 resident pages, then holes (SessionTest).
   EXPECT_NE(prepared_.find("; 128 pages of 1 memfds pinned until the handover"), std::string::npos)
       << prepared_;
-  EXPECT_NE(frozen_.find("change scan walked"), std::string::npos) << frozen_;
+  // Pinned, the pages cannot move: the PTE keeper witnesses them (it maps
+  // the 128 pages), and Freeze walks only the holes.
+  EXPECT_NE(prepared_.find("maps 128 pages"), std::string::npos) << prepared_;
+  EXPECT_NE(
+      frozen_.find("change scan walked the PTEs of 128 pages, 128 witnessed by the PTE keeper"),
+      std::string::npos)
+      << frozen_;
   EXPECT_FALSE(pins_arg_.empty()) << "no --page-pins in the exec argv";
   ASSERT_EQ(s->phase(), v1::HANDED_OVER) << s->recovery();
   ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
