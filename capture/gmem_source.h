@@ -107,6 +107,10 @@ class GmemSource {
   virtual void AdoptPins(PagePin pins) { (void)pins; }
   // Drops the pins, the kernel unpinning off this thread (after Verify).
   virtual void ReleasePinsInBackground() {}
+  // The userfaultfd that keeps fault-around off in the source's mapping of
+  // a file it pins (kernel/residency.h), -1: none. A reexec's mapping holder
+  // keeps it open, so that its release is not the exec's (kernel/mapping_holder.h).
+  virtual int fault_guard_fd() const { return -1; }
   // Pages pinned now, and why not where a pin was asked for and not taken.
   virtual uint64_t pinned_pages() const { return 0; }
   virtual std::string pin_note() const { return ""; }

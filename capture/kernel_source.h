@@ -91,6 +91,7 @@ class KernelGmemSource : public GmemSource {
   std::vector<int> PinFdsCovering(const GuestMemfd& captured) const override;
   void AdoptPins(PagePin pins) override;
   void ReleasePinsInBackground() override;
+  int fault_guard_fd() const override { return no_fault_around_ && guard_ ? guard_->fd() : -1; }
   // Pages pinned now (KernelSourceOptions::pin_movable), and why not where
   // a pin was asked for and not taken.
   uint64_t pinned_pages() const override { return pin_.pages(); }

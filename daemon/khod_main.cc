@@ -528,7 +528,7 @@ int main(int argc, char** argv) {
     // The old address space outlives the exec in a holder: exec does not
     // wait for 2 GiB of page tables to be torn down, and the new khod reads
     // PFNs from them instead of populating its own (kernel/mapping_holder.h).
-    Result<MappingHolder> holder = MappingHolder::Spawn();
+    Result<MappingHolder> holder = MappingHolder::Spawn((*session)->HolderKeepFds());
     if (holder.ok())
       exec_argv.push_back("--mapping-holder=" + std::to_string(holder->pid()));
     else

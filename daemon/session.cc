@@ -396,6 +396,14 @@ Result<v1::PhaseReply> Session::Prepare() {
   return r;
 }
 
+std::vector<int> Session::HolderKeepFds() const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<int> fds;
+  for (const auto& [token, h] : handles_)
+    if (h->source && h->source->fault_guard_fd() >= 0) fds.push_back(h->source->fault_guard_fd());
+  return fds;
+}
+
 std::string Session::PinsNote() const {
   uint64_t pages = 0, files = 0;
   std::string unpinned;

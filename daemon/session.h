@@ -124,6 +124,8 @@ class Session {
   void SetReexecTimeline(const v1::ReexecTimeline& t);
   Result<v1::SnapshotReply> GetSnapshot(const v1::SnapshotRequest& req);
 
+  // The fds a reexec's mapping holder keeps open (GmemSource::fault_guard_fd).
+  std::vector<int> HolderKeepFds() const;
   // The reexec could not happen: keep serving as the new side with the fds
   // this process still holds.
   void ExecFailed(const Status& why);

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <string>
@@ -25,6 +26,10 @@ constexpr size_t kHolderStack = 64 * 1024;
 
 // Shared with the holder (same address space): set once its fds are closed.
 std::atomic<int> g_holder_ready{0};
+// The fds it keeps open (Spawn's `keep`), ascending; set before the clone.
+constexpr size_t kMaxKept = 4096;
+int g_keep[kMaxKept];
+size_t g_keep_count = 0;
 
 // Runs in the holder, on its own stack, in khod's address space and with
 // khod's TLS: raw syscalls only, nothing that takes a lock or sets errno on
@@ -34,7 +39,13 @@ int HolderMain(void*) {
   sigfillset(&all);
   ::syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, nullptr, sizeof(uint64_t));
   ::syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  ::syscall(SYS_close_range, 0u, ~0u, 0u);
+  unsigned from = 0;
+  for (size_t i = 0; i < g_keep_count; ++i) {
+    const unsigned fd = static_cast<unsigned>(g_keep[i]);
+    if (fd > from) ::syscall(SYS_close_range, from, fd - 1, 0u);
+    from = fd + 1;
+  }
+  ::syscall(SYS_close_range, from, ~0u, 0u);
   g_holder_ready.store(1, std::memory_order_release);
   for (;;) ::syscall(SYS_pause);
   return 0;
@@ -51,7 +62,12 @@ MappingHolder& MappingHolder::operator=(MappingHolder&& o) noexcept {
   return *this;
 }
 
-Result<MappingHolder> MappingHolder::Spawn() {
+Result<MappingHolder> MappingHolder::Spawn(std::vector<int> keep) {
+  std::sort(keep.begin(), keep.end());
+  keep.erase(std::unique(keep.begin(), keep.end()), keep.end());
+  g_keep_count = 0;
+  for (int fd : keep)
+    if (fd >= 0 && g_keep_count < kMaxKept) g_keep[g_keep_count++] = fd;
   // Never unmapped: it lives in the address space the holder keeps.
   void* stack = ::mmap(nullptr, kHolderStack, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);

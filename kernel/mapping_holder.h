@@ -11,7 +11,8 @@
 // blackout's critical path.
 //
 // The holder runs no code of khod's: it blocks every signal, closes every fd
-// it inherited (so no socket or fd outlives khod's intent), asks to be killed
+// it inherited but those Spawn is asked to keep (so no socket or fd outlives
+// khod's intent), asks to be killed
 // when the thread that made it dies (PR_SET_PDEATHSIG: that thread is the one
 // that execs, so the new khod's exit ends it too) and waits for SIGKILL.
 // Userspace only: nothing of this survives a kexec, where the new kernel's
@@ -20,6 +21,8 @@
 #define KHOD_KERNEL_MAPPING_HOLDER_H_
 
 #include <sys/types.h>
+
+#include <vector>
 
 #include "common/status.h"
 
@@ -33,8 +36,12 @@ class MappingHolder {
   ~MappingHolder() { Release(); }
 
   // Old side, from the thread about to exec: starts the holder and waits
-  // until it has closed its fds.
-  static Result<MappingHolder> Spawn();
+  // until it has closed its fds but `keep` (at most 4,096 kept). Kept: the
+  // userfaultfds of khod's guarded mappings (kernel/residency.h), whose
+  // release walks the page tables of the mappings they registered, unless
+  // their address space is gone: the holder closes them at its exit, after
+  // its address space, instead of the exec in the blackout.
+  static Result<MappingHolder> Spawn(std::vector<int> keep = {});
   // New side: `pid` must be a child of this process (it was the old khod's,
   // and exec keeps children); anything else is refused, naming what it is.
   static Result<MappingHolder> Adopt(pid_t pid);

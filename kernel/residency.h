@@ -41,6 +41,8 @@ class PopulateGuard {
   // `no_fault_around`, its write-protect mode) on this mapping.
   static Result<PopulateGuard> Register(void* addr, size_t bytes, bool no_fault_around = false);
 
+  int fd() const { return fd_.get(); }  // the userfaultfd
+
  private:
   explicit PopulateGuard(UniqueFd fd) : fd_(std::move(fd)) {}
   UniqueFd fd_;  // closing it unregisters

@@ -11,7 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -252,6 +254,25 @@ TEST(MappingHolderTest, SharesTheAddressSpaceHoldsNoFdsAndIsReleased) {
   EXPECT_FALSE(h->held());
   EXPECT_TRUE(Gone(pid)) << "holder " << pid << " still there after Release";
   ::munmap(probe, 4 * kPage);
+}
+
+// The fds it is asked to keep stay open in it, and only those (the
+// userfaultfds of guarded mappings: their release waits for its exit).
+TEST(MappingHolderTest, KeepsOnlyTheFdsItIsAskedToKeep) {
+  TestMemfd a = PatternedMemfd(1, 1), b = PatternedMemfd(1, 1), c = PatternedMemfd(1, 1);
+  auto h = MappingHolder::Spawn({c.fd(), a.fd()});
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  std::vector<int> open;
+  DIR* d = ::opendir(("/proc/" + std::to_string(h->pid()) + "/fd").c_str());
+  ASSERT_NE(d, nullptr);
+  while (dirent* e = ::readdir(d))
+    if (e->d_name[0] != '.') open.push_back(std::atoi(e->d_name));
+  ::closedir(d);
+  std::sort(open.begin(), open.end());
+  std::vector<int> want = {a.fd(), c.fd()};
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(open, want) << "fd " << b.fd() << " and every other one closed";
+  h->Release();
 }
 
 }  // namespace
