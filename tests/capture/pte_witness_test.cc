@@ -65,9 +65,14 @@ class PteWitnessTest : public ::testing::Test {
   void SetUp() override {
     if (!PfnsVisible())
       GTEST_SKIP() << "needs root outside a user namespace: PFNs and /proc/kpageflags";
-    Result<TestGuestMemfd> g = TestGuestMemfd::Make(kPages * kPage);
-    KHOD_GUEST_MEMFD_OR_SKIP(g);
-    gmem_.emplace(std::move(*g));
+    if (pinned_shmem_) {
+      memfd_.emplace(kPages * kPage, "pinned-witness");
+      pin_movable_ = true;
+    } else {
+      Result<TestGuestMemfd> g = TestGuestMemfd::Make(kPages * kPage);
+      KHOD_GUEST_MEMFD_OR_SKIP(g);
+      gmem_.emplace(std::move(*g));
+    }
     void* m = ::mmap(nullptr, kPages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd(), 0);
     ASSERT_NE(m, MAP_FAILED);
     vmm_ = static_cast<uint8_t*>(m);
@@ -130,7 +135,8 @@ class PteWitnessTest : public ::testing::Test {
   }
 
   std::optional<TestGuestMemfd> gmem_;
-  std::optional<TestMemfd> memfd_;  // PinnedShmemWitnessTest's guest instead
+  bool pinned_shmem_ = false;       // a pinned shmem memfd instead of a guest_memfd
+  std::optional<TestMemfd> memfd_;  // its guest then
   bool pin_movable_ = false;
   uint8_t* vmm_ = nullptr;
   std::string meminfo_;
@@ -245,18 +251,7 @@ TEST_F(PteWitnessTest, MemoryThatCanMoveGetsNoWitness) {
 // (their unmaps count in its RssShmem).
 class PinnedShmemWitnessTest : public PteWitnessTest {
  protected:
-  void SetUp() override {
-    if (!PfnsVisible())
-      GTEST_SKIP() << "needs root outside a user namespace: PFNs and /proc/kpageflags";
-    memfd_.emplace(kPages * kPage, "pinned-witness");
-    pin_movable_ = true;
-    void* m = ::mmap(nullptr, kPages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd(), 0);
-    ASSERT_NE(m, MAP_FAILED);
-    vmm_ = static_cast<uint8_t*>(m);
-    Write(vmm_, 0, kUsed, 1);
-    meminfo_ = ::testing::TempDir() + "/pte-witness-meminfo";
-    std::ofstream(meminfo_) << "MemTotal: 1000 kB\nHardwareCorrupted: 0 kB\n";
-  }
+  PinnedShmemWitnessTest() { pinned_shmem_ = true; }
 };
 
 TEST_F(PinnedShmemWitnessTest, AWitnessedScanWalksOnlyThePagesTheKeeperDoesNotMap) {
