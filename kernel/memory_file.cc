@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <string>
+
+#include "common/status_macros.h"
 
 namespace khod {
 
@@ -28,6 +31,14 @@ std::string MemfdName(const std::string& link) {
 }
 }  // namespace
 
+Result<std::string> OwnFdLink(int fd) {
+  char buf[4096];
+  const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+  const ssize_t n = ::readlink(proc.c_str(), buf, sizeof(buf));
+  if (n < 0) return Status::FromErrno("readlink " + proc, errno);
+  return std::string(buf, static_cast<size_t>(n));
+}
+
 Result<MemoryFileIdentity> IdentifyMemoryFile(int fd, const std::string& label) {
   const std::string name = label.empty() ? "fd " + std::to_string(fd) : label;
   struct stat st;
@@ -35,12 +46,8 @@ Result<MemoryFileIdentity> IdentifyMemoryFile(int fd, const std::string& label) 
     if (errno == EBADF) return Status::NotFound(name + " is not open");
     return Status::FromErrno("fstat " + name, errno);
   }
-  char buf[512];
-  const std::string proc = "/proc/self/fd/" + std::to_string(fd);
-  ssize_t n = ::readlink(proc.c_str(), buf, sizeof(buf) - 1);
-  if (n < 0) return Status::FromErrno("readlink " + proc, errno);
   MemoryFileIdentity id;
-  id.link.assign(buf, static_cast<size_t>(n));
+  KHOD_ASSIGN_OR_RETURN(id.link, OwnFdLink(fd));
   id.size = static_cast<uint64_t>(st.st_size);
   id.inode = static_cast<uint64_t>(st.st_ino);
   id.page_size = static_cast<uint64_t>(getpagesize());

@@ -23,6 +23,10 @@ struct MemoryFileIdentity {
   uint64_t page_size = 0;  // bytes per page of the file: 4096, or the HugeTLB size
 };
 
+// What this process's `fd` is, as /proc/self/fd/N names it ("anon_inode:[kvm-gmem]",
+// "/memfd:vm0 (deleted)", "anon_inode:[io_uring]").
+Result<std::string> OwnFdLink(int fd);
+
 // Identifies `fd`: a guest_memfd, a HugeTLB memfd (or hugetlbfs file) or a
 // plain memfd. Anything else (regular file, pipe, socket, other anon inode)
 // is FailedPrecondition naming what it is; a closed fd is NotFound. Errors

@@ -15,6 +15,7 @@
 
 #include "common/status_macros.h"
 #include "kernel/mapping.h"
+#include "kernel/memory_file.h"
 
 namespace khod {
 namespace {
@@ -111,10 +112,8 @@ Result<PagePin> PagePin::Pin(int fd, uint64_t file_size, const std::vector<PageS
 
 Result<PagePin> PagePin::Adopt(std::vector<UniqueFd> rings) {
   for (const UniqueFd& r : rings) {
-    char target[64] = {};
-    const std::string link = "/proc/self/fd/" + std::to_string(r.get());
-    const ssize_t n = ::readlink(link.c_str(), target, sizeof(target) - 1);
-    if (n < 0 || std::string(target, static_cast<size_t>(n)) != "anon_inode:[io_uring]")
+    const Result<std::string> link = OwnFdLink(r.get());
+    if (!link.ok() || *link != "anon_inode:[io_uring]")
       return Status::InvalidArgument("page pin: fd " + std::to_string(r.get()) +
                                      " is not an io_uring ring");
   }
