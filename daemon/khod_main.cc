@@ -336,33 +336,33 @@ int main(int argc, char** argv) {
     Status fds = ReserveFdTable(2 * static_cast<int>(adopted.fds.size()) + 64);
     if (!fds.ok()) std::fprintf(stderr, "khod: %s\n", fds.ToString().c_str());
   }
-  // The keeper's fds are taken (closed if they are not what they claim):
-  // never one another flag names.
+  // The fds a reexec hands on are each one flag's: the keeper's and the pins'
+  // are taken (closed if they are not what they claim), so one that another
+  // flag names too makes that flag ignored, never taken twice.
+  std::vector<int> claimed = {flags.listen_fd, flags.lock_fd, adopted.blob_fd};
+  for (const auto& [token, fd] : adopted.fds) claimed.push_back(fd);
+  auto claimed_already = [&claimed](int fd) {
+    return fd >= 0 && std::find(claimed.begin(), claimed.end(), fd) != claimed.end();
+  };
+  const int keeper_fds[] = {flags.pte_keeper_fd, flags.pte_witness_fd};
   if (flags.pte_keeper > 0) {
-    std::vector<int> claimed = {flags.listen_fd, flags.lock_fd, adopted.blob_fd};
-    for (const auto& [token, fd] : adopted.fds) claimed.push_back(fd);
-    for (int fd : claimed)
-      if (fd >= 0 && (fd == flags.pte_keeper_fd || fd == flags.pte_witness_fd)) {
+    for (int fd : keeper_fds)
+      if (claimed_already(fd)) {
         std::fprintf(stderr, "khod: --pte-keeper names fd %d, which another flag names: ignored\n",
                      fd);
         flags.pte_keeper = flags.pte_keeper_fd = flags.pte_witness_fd = -1;
         break;
       }
   }
-  // The pins' fds are taken (closed if they are not rings): never one
-  // another flag names.
-  if (!flags.page_pins.empty()) {
-    std::vector<int> claimed = {flags.listen_fd, flags.lock_fd, adopted.blob_fd,
-                                flags.pte_keeper_fd, flags.pte_witness_fd};
-    for (const auto& [token, fd] : adopted.fds) claimed.push_back(fd);
-    bool clash = false;
-    for (const auto& [token, fds] : flags.page_pins)
-      for (int fd : fds)
-        clash |= fd <= 2 || std::find(claimed.begin(), claimed.end(), fd) != claimed.end();
-    if (clash) {
-      std::fprintf(stderr, "khod: --page-pins names an fd another flag names: ignored\n");
-      flags.page_pins.clear();
-    }
+  claimed.insert(claimed.end(), std::begin(keeper_fds), std::end(keeper_fds));
+  int pin_clash = -1;
+  for (const auto& [token, fds] : flags.page_pins)
+    for (int fd : fds)
+      if (pin_clash < 0 && (fd <= 2 || claimed_already(fd))) pin_clash = fd;
+  if (pin_clash >= 0) {
+    std::fprintf(stderr, "khod: --page-pins names fd %d, which another flag names: ignored\n",
+                 pin_clash);
+    flags.page_pins.clear();
   }
   // One khod per state dir, before the socket is touched: a second khod
   // stops here, and the first keeps its socket and its session.
