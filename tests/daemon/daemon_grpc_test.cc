@@ -54,6 +54,15 @@ class GrpcTest : public ::testing::Test {
     EXPECT_TRUE(c.Prepare().ok());
     return guest;
   }
+  // A Freeze with the guests paused (khod started with --transport=reexec),
+  // then the re-executed khod's status once it answers.
+  Result<v1::StatusReply> FreezeIntoNewKhod(KhodClient& c, uint64_t incarnation) {
+    v1::FreezeRequest f;
+    f.set_guests_paused(true);
+    Result<v1::PhaseReply> fr = c.Freeze(f);
+    if (!fr.ok()) return fr.status();
+    return c.WaitNewIncarnation(incarnation, std::chrono::seconds(20));
+  }
   // Runs `khoctl status` as uid/gid 65534; returns exit code, stderr in *err.
   int StatusAsNobody(std::string* err) { return KhoctlAsNobody({"status"}, err); }
   // Runs khoctl `args` --socket Socket() as uid/gid 65534; returns exit code,
@@ -177,12 +186,7 @@ TEST_F(GrpcTest, ReexecHandoverKeepsTheMemfdInPlace) {
   ASSERT_TRUE(before.ok()) << before.status().ToString();
   // A khod started by hand was not re-executed: no timeline.
   EXPECT_FALSE(before->has_reexec_timeline()) << before->reexec_timeline().DebugString();
-  v1::FreezeRequest f;
-  f.set_guests_paused(true);
-  Result<v1::PhaseReply> fr = c.Freeze(f);
-  ASSERT_TRUE(fr.ok()) << fr.status().ToString();
-  Result<v1::StatusReply> after =
-      c.WaitNewIncarnation(before->incarnation(), std::chrono::seconds(20));
+  Result<v1::StatusReply> after = FreezeIntoNewKhod(c, before->incarnation());
   ASSERT_TRUE(after.ok()) << after.status().ToString();
   EXPECT_EQ(after->pid(), before->pid());  // exec, not a new process
   EXPECT_EQ(after->exec_count(), 1u);
@@ -232,12 +236,7 @@ TEST_F(GrpcTest, ReexecWithPinnedMemoryVerifiesByAChangeScan) {
   EXPECT_NE(p->message().find("32 pages of 1 memfds pinned"), std::string::npos) << p->message();
   Result<v1::StatusReply> before = c.GetStatus();
   ASSERT_TRUE(before.ok());
-  v1::FreezeRequest f;
-  f.set_guests_paused(true);
-  Result<v1::PhaseReply> fr = c.Freeze(f);
-  ASSERT_TRUE(fr.ok()) << fr.status().ToString();
-  Result<v1::StatusReply> after =
-      c.WaitNewIncarnation(before->incarnation(), std::chrono::seconds(20));
+  Result<v1::StatusReply> after = FreezeIntoNewKhod(c, before->incarnation());
   ASSERT_TRUE(after.ok()) << after.status().ToString();
   EXPECT_EQ(after->exec_count(), 1u);
   ASSERT_TRUE(c.Restore(v1::RestoreRequest()).ok());

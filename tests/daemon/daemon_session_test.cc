@@ -93,13 +93,7 @@ class ReexecSessionTest : public SessionTest {
       Result<v1::PhaseReply> fr = (*old)->Freeze(f);
       EXPECT_TRUE(fr.ok()) << fr.status().ToString();
     }
-    SessionOptions o = Opts();
-    for (const std::string& a : argv)
-      if (a.rfind("--adopt=", 0) == 0) {
-        Result<AdoptSpec> spec = ParseAdoptSpec(a.substr(8));
-        EXPECT_TRUE(spec.ok()) << spec.status().ToString();
-        if (spec.ok()) o.adopted = *spec;
-      }
+    SessionOptions o = NewSideOpts(argv);
     EXPECT_FALSE(o.adopted.empty()) << "no --adopt in the exec argv";
     Result<std::unique_ptr<Session>> s = Session::Open(o, &opener_);
     EXPECT_TRUE(s.ok()) << s.status().ToString();

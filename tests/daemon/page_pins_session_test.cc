@@ -46,14 +46,8 @@ class PagePinsSessionTest : public SessionTest {
     EXPECT_TRUE(fr.ok()) << fr.status().ToString();
     if (!fr.ok()) return nullptr;
     frozen_ = fr->message();
-    SessionOptions n = Opts();
-    for (const std::string& arg : exec_argv_) {
-      if (arg.rfind("--adopt=", 0) == 0) {
-        Result<AdoptSpec> spec = ParseAdoptSpec(arg.substr(8));
-        if (spec.ok()) n.adopted = *spec;
-      }
-      if (arg.rfind("--page-pins=", 0) == 0) pins_arg_ = arg.substr(12);
-    }
+    SessionOptions n = NewSideOpts(exec_argv_);
+    pins_arg_ = ExecArg(exec_argv_, "--page-pins");
     Result<std::map<uint64_t, std::vector<int>>> pins = ParsePagePinsSpec(pins_arg_);
     EXPECT_TRUE(pins.ok()) << pins.status().ToString();
     if (pass_pins && pins.ok())

@@ -68,14 +68,8 @@ class PteWitnessSessionTest : public SessionTest {
     EXPECT_TRUE(fr.ok()) << fr.status().ToString();
     if (!fr.ok()) return nullptr;
     frozen_ = fr->message();
-    SessionOptions n = Opts();
-    for (const std::string& arg : argv) {
-      if (arg.rfind("--adopt=", 0) == 0) {
-        Result<AdoptSpec> spec = ParseAdoptSpec(arg.substr(8));
-        if (spec.ok()) n.adopted = *spec;
-      }
-      if (arg.rfind("--pte-keeper=", 0) == 0) keeper_arg_ = arg.substr(13);
-    }
+    SessionOptions n = NewSideOpts(argv);
+    keeper_arg_ = ExecArg(argv, "--pte-keeper");
     std::vector<int> k;
     for (size_t at = 0; at <= keeper_arg_.size();) {
       const size_t colon = std::min(keeper_arg_.find(':', at), keeper_arg_.size());

@@ -16,6 +16,7 @@
 
 #include "daemon/session.h"
 #include "daemon/system_opener.h"
+#include "handover/reexec_transport.h"
 #include "tests/support/fixture.h"
 
 namespace khod {
@@ -30,6 +31,24 @@ class SessionTest : public ::testing::Test {
     o.state_dir = dir_;
     o.default_transport = v1::DIR;
     o.on_exec_ready = [this](std::vector<std::string> a) { exec_argv_ = std::move(a); };
+    return o;
+  }
+  // The value of `flag` ("--adopt") in a reexec's exec argv, "" where absent.
+  static std::string ExecArg(const std::vector<std::string>& argv, const std::string& flag) {
+    const std::string prefix = flag + "=";
+    for (const std::string& a : argv)
+      if (a.rfind(prefix, 0) == 0) return a.substr(prefix.size());
+    return "";
+  }
+  // The new side's options as the re-executed khod would have them: the fds
+  // the exec argv's --adopt hands it (a malformed one fails the test).
+  SessionOptions NewSideOpts(const std::vector<std::string>& argv) {
+    SessionOptions o = Opts();
+    const std::string adopt = ExecArg(argv, "--adopt");
+    if (adopt.empty()) return o;
+    Result<AdoptSpec> spec = ParseAdoptSpec(adopt);
+    EXPECT_TRUE(spec.ok()) << spec.status().ToString();
+    if (spec.ok()) o.adopted = *spec;
     return o;
   }
   std::unique_ptr<Session> Open() {
