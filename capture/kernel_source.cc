@@ -38,16 +38,18 @@ std::vector<PageSpan> KnownPfnPages(const FolioList& folios) {
 }
 
 // For each run of pages of `spans` (sorted) that an extent of `folios` with
-// a known PFN holds, in order: `run(extent, from, to)`; stops at false.
-bool ForEachKnownRunWithin(const FolioList& folios, const std::vector<PageSpan>& spans,
-                           const std::function<bool(const FolioExtent&, uint64_t, uint64_t)>& run) {
+// a known PFN holds, in order: `run(extent, from, to, span)`; stops at false.
+bool ForEachKnownRunWithin(
+    const FolioList& folios, const std::vector<PageSpan>& spans,
+    const std::function<bool(const FolioExtent&, uint64_t, uint64_t, const PageSpan&)>& run) {
   for (const PageSpan& span : spans) {
     // The first extent that ends after the span's first page.
     auto e = std::lower_bound(folios.begin(), folios.end(), span.first,
                               [](const FolioExtent& x, uint64_t i) { return x.end_index() <= i; });
     for (; e != folios.end() && e->first_index < span.end(); ++e) {
       if (e->first_pfn == kPfnUnknown) continue;
-      if (!run(*e, std::max(e->first_index, span.first), std::min(e->end_index(), span.end())))
+      if (!run(*e, std::max(e->first_index, span.first), std::min(e->end_index(), span.end()),
+               span))
         return false;
     }
   }
@@ -619,29 +621,29 @@ void KernelGmemSource::AdoptPins(PagePin pins) {
   pins_cover_frozen_ = true;
 }
 
-bool KernelGmemSource::MappedAsListed(const FolioList& folios, const std::vector<PageSpan>& spans,
-                                      uint64_t size) {
-  // A window of pagemap entries of khod's own mapping at a time.
+bool KernelGmemSource::MappedAsListed(const FolioList& folios, const std::vector<PageSpan>& spans) {
+  // Pagemap entries of khod's own mapping, a window at a time that ends with
+  // its span: Freeze's few pages read a few entries, not a window's worth.
   const uint64_t page = static_cast<uint64_t>(getpagesize());
-  const uint64_t total = size / page;
   constexpr uint64_t kWindow = 1u << 18;
-  std::vector<uint64_t> entries(kWindow);
-  uint64_t window = ~0ull;
+  std::vector<uint64_t> entries;
+  uint64_t first = 0, count = 0;  // the window read
   return ForEachKnownRunWithin(
-      folios, spans, [&](const FolioExtent& e, uint64_t from, uint64_t to) {
+      folios, spans, [&](const FolioExtent& e, uint64_t from, uint64_t to, const PageSpan& span) {
         for (uint64_t i = from; i < to; ++i) {
-          if (i / kWindow != window) {
-            window = i / kWindow;
-            const uint64_t first = window * kWindow;
-            Status read = frames_->ReadPagemap(mapping_.data() + first * page,
-                                               std::min(kWindow, total - first), entries.data());
+          if (i < first || i >= first + count) {
+            first = i;
+            count = std::min(kWindow, span.end() - i);
+            if (entries.size() < count) entries.resize(count);
+            Status read =
+                frames_->ReadPagemap(mapping_.data() + first * page, count, entries.data());
             if (!read.ok()) {
               pin_note_ = "memory that can move, pinned pages not read back (" + read.ToString() +
                           "): full check";
               return false;
             }
           }
-          const uint64_t x = entries[i % kWindow];
+          const uint64_t x = entries[i - first];
           if (!PagemapPresent(x) || PagemapPfn(x) != e.first_pfn + (i - e.first_index)) {
             pin_note_ = "memory that can move, a page moved before it was pinned: full check";
             return false;
@@ -655,20 +657,21 @@ void KernelGmemSource::ExtendPins(const std::vector<PageSpan>& spans, const Foli
                                   uint64_t size) {
   // The pages of `spans` the list has at a known PFN: what to pin more.
   std::vector<PageSpan> more;
-  ForEachKnownRunWithin(folios, spans, [&](const FolioExtent&, uint64_t from, uint64_t to) {
-    if (!more.empty() && more.back().end() == from)
-      more.back().count += to - from;
-    else
-      more.push_back(PageSpan{from, to - from});
-    return true;
-  });
+  ForEachKnownRunWithin(folios, spans,
+                        [&](const FolioExtent&, uint64_t from, uint64_t to, const PageSpan&) {
+                          if (!more.empty() && more.back().end() == from)
+                            more.back().count += to - from;
+                          else
+                            more.push_back(PageSpan{from, to - from});
+                          return true;
+                        });
   const uint64_t page = static_cast<uint64_t>(getpagesize());
   Result<PagePin> pin = PagePin::Pin(fd_.get(), size, more, page, MaxThreads());
   if (!pin.ok()) {
     pin_note_ = "memory that can move, new pages not pinned (" + pin.status().ToString() + ")";
     return;
   }
-  if (!MappedAsListed(folios, more, size)) return;
+  if (!MappedAsListed(folios, more)) return;
   pin_.Absorb(std::move(*pin));
   pinned_version_ = folios.version();
 }
@@ -701,7 +704,7 @@ void KernelGmemSource::PinBaseline(uint64_t size) {
   }
   // The pins hold the folios mapped now: the baseline's only where no page
   // moved between the capture's read and the pin, which this read shows.
-  if (!MappedAsListed(folios, spans, size)) return;
+  if (!MappedAsListed(folios, spans)) return;
   pin_ = std::move(*pin);
   pinned_version_ = folios.version();
 }

@@ -143,7 +143,7 @@ class KernelGmemSource : public GmemSource {
   void ExtendPins(const std::vector<PageSpan>& spans, const FolioList& folios, uint64_t size);
   // Whether every page of `folios` within `spans` with a known PFN is mapped
   // at that PFN in khod's own mapping (a pagemap read), else pin_note_ says.
-  bool MappedAsListed(const FolioList& folios, const std::vector<PageSpan>& spans, uint64_t size);
+  bool MappedAsListed(const FolioList& folios, const std::vector<PageSpan>& spans);
   // Whether the pages of `baseline` cannot move: a guest_memfd's, a list this
   // source pinned at the PFNs it holds, or (`frozen`) the frozen list a
   // previous khod's pins cover (AdoptPins).
