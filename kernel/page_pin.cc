@@ -106,7 +106,7 @@ Result<PagePin> PagePin::Pin(int fd, uint64_t file_size, const std::vector<PageS
     if (!r.ok()) return r.status();  // `pin` unpins what the others registered
     for (UniqueFd& fd : *r) pin.rings_.push_back(std::move(fd));
   }
-  for (const PageSpan& s : spans) pin.pages_ += s.count;
+  pin.pages_ = total / page_size;
   return pin;
 }
 
