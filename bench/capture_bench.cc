@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "bench/process_memory.h"
-#include "capture/capture_threads.h"
+#include "common/thread_shares.h"
 #include "capture/change_scan.h"
 #include "capture/kernel_source.h"
 #include "common/numbers.h"

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <atomic>
 
-#include "capture/capture_threads.h"
+#include "common/thread_shares.h"
 #include "common/status_macros.h"
 
 namespace khod {

@@ -4,7 +4,7 @@
 #include <limits>
 
 #include "capture/baseline_match.h"
-#include "capture/capture_threads.h"
+#include "common/thread_shares.h"
 #include "capture/window_buffers_pool.h"
 #include "common/status_macros.h"
 

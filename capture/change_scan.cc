@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "capture/capture_threads.h"
+#include "common/thread_shares.h"
 #include "capture/flag_reuse.h"
 #include "common/status_macros.h"
 #include "kernel/residency.h"

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "capture/capture_threads.h"
+#include "common/thread_shares.h"
 #include "common/status_macros.h"
 #include "kernel/residency.h"
 

@@ -10,7 +10,7 @@
 #include <mutex>
 #include <tuple>
 
-#include "capture/capture_threads.h"
+#include "common/thread_shares.h"
 #include "capture/change_scan.h"
 #include "capture/content_hash.h"
 #include "common/hex.h"

@@ -7,7 +7,7 @@
 #include <optional>
 #include <utility>
 
-#include "capture/capture_threads.h"
+#include "common/thread_shares.h"
 #include "capture/snapshot_header.h"
 #include "kernel/file_mappings.h"
 #include "kernel/meminfo.h"

@@ -1,9 +1,10 @@
-// How a capture shares its work between threads: the kernel work it asks for
-// (pagemap, mincore, populating, kpageflags) scales with the cores khod may use.
-// A share is run on this thread and every other one on a thread of its own;
-// the first error (by share number) wins.
-#ifndef KHOD_CAPTURE_CAPTURE_THREADS_H_
-#define KHOD_CAPTURE_CAPTURE_THREADS_H_
+// Work cut into shares, one per thread, so that what khod does inside the
+// blackout scales with the cores it may use: a capture's kernel work
+// (pagemap, mincore, populating, kpageflags) and the blob's tables (encoded
+// and decoded a chunk at a time). A share is run on this thread and every
+// other one on a thread of its own; the first error (by share number) wins.
+#ifndef KHOD_COMMON_THREAD_SHARES_H_
+#define KHOD_COMMON_THREAD_SHARES_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -28,4 +29,4 @@ std::vector<size_t> BalancedCuts(const std::vector<uint64_t>& weights, int n);
 
 }  // namespace khod
 
-#endif  // KHOD_CAPTURE_CAPTURE_THREADS_H_
+#endif  // KHOD_COMMON_THREAD_SHARES_H_

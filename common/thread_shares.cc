@@ -1,4 +1,4 @@
-#include "capture/capture_threads.h"
+#include "common/thread_shares.h"
 
 #include <sched.h>
 
