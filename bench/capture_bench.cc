@@ -24,10 +24,10 @@
 #include <vector>
 
 #include "bench/process_memory.h"
-#include "common/thread_shares.h"
 #include "capture/change_scan.h"
 #include "capture/kernel_source.h"
 #include "common/numbers.h"
+#include "common/thread_shares.h"
 #include "kernel/kvm.h"
 #include "kernel/kvm_uapi.h"
 #include "kernel/pagemap.h"

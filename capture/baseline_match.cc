@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <atomic>
 
-#include "common/thread_shares.h"
 #include "common/status_macros.h"
+#include "common/thread_shares.h"
 
 namespace khod {
 

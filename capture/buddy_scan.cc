@@ -4,9 +4,9 @@
 #include <limits>
 
 #include "capture/baseline_match.h"
-#include "common/thread_shares.h"
 #include "capture/window_buffers_pool.h"
 #include "common/status_macros.h"
+#include "common/thread_shares.h"
 
 namespace khod {
 

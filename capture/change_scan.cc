@@ -4,9 +4,9 @@
 
 #include <algorithm>
 
-#include "common/thread_shares.h"
 #include "capture/flag_reuse.h"
 #include "common/status_macros.h"
+#include "common/thread_shares.h"
 #include "kernel/residency.h"
 
 namespace khod {

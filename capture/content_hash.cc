@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <vector>
 
-#include "common/thread_shares.h"
 #include "common/status_macros.h"
+#include "common/thread_shares.h"
 #include "kernel/residency.h"
 
 namespace khod {

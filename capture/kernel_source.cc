@@ -10,11 +10,11 @@
 #include <mutex>
 #include <tuple>
 
-#include "common/thread_shares.h"
 #include "capture/change_scan.h"
 #include "capture/content_hash.h"
 #include "common/hex.h"
 #include "common/status_macros.h"
+#include "common/thread_shares.h"
 #include "kernel/file_mappings.h"
 #include "kernel/kvm_uapi.h"
 #include "kernel/mempolicy.h"

@@ -7,8 +7,8 @@
 #include <optional>
 #include <utility>
 
-#include "common/thread_shares.h"
 #include "capture/snapshot_header.h"
+#include "common/thread_shares.h"
 #include "kernel/file_mappings.h"
 #include "kernel/meminfo.h"
 

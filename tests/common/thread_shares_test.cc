@@ -3,12 +3,12 @@
 // the items in order with shares of about equal weight.
 #include "common/thread_shares.h"
 
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <mutex>
 #include <set>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 namespace khod {
 namespace {
