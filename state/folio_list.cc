@@ -1,6 +1,9 @@
 #include "state/folio_list.h"
 
 #include <algorithm>
+#include <vector>
+
+#include "common/thread_shares.h"
 
 namespace khod {
 
@@ -52,34 +55,81 @@ uint64_t FolioList::version() const {
   return node_->version.compare_exchange_strong(v, mine, std::memory_order_acq_rel) ? mine : v;
 }
 
-const FolioListFacts& FolioList::facts() const {
+namespace {
+
+// What one pass over [e, end) finds; `prev_end` is where the extent before
+// `e` ends (0 at the list's start). Not well formed: every other field 0.
+FolioListFacts FactsOfRun(const FolioExtent* e, const FolioExtent* end, uint64_t prev_end) {
+  FolioListFacts f;
+  for (; e != end; ++e) {
+    f.max_order = std::max(f.max_order, e->order);
+    // A decoded list is not checked yet: an extent whose end does not fit
+    // leaves the sums meaningless, and says so.
+    uint64_t last = 0, pfn_end = 0;
+    if (e->nr_folios == 0 || e->order >= 64 ||
+        (uint64_t{e->nr_folios} << e->order) >> e->order != e->nr_folios ||
+        (e->first_index & ((uint64_t{1} << e->order) - 1)) != 0 ||
+        __builtin_add_overflow(e->first_index, e->pages(), &last) ||
+        (e->first_pfn != kPfnUnknown &&
+         __builtin_add_overflow(e->first_pfn, e->pages(), &pfn_end)) ||
+        e->first_index < prev_end ||
+        // (cannot overflow for disjoint extents whose ends fit; kept as the guard)
+        __builtin_add_overflow(f.pages, e->pages(), &f.pages))
+      return FolioListFacts{0, 0, 0, 0, false};
+    if (e->first_pfn != kPfnUnknown) f.pages_pfn_known += e->pages();
+    prev_end = last;
+    f.end_index = last;
+  }
+  return f;
+}
+
+// Where `e` ends, for the run after it; 0 when it has no end (the run that
+// holds it is then not well formed, and neither is the list).
+uint64_t EndOf(const FolioExtent& e) {
+  uint64_t end;
+  if (e.order >= 64 || (uint64_t{e.nr_folios} << e.order) >> e.order != e.nr_folios ||
+      __builtin_add_overflow(e.first_index, e.pages(), &end))
+    return 0;
+  return end;
+}
+
+// Below this many extents a run is not worth a thread of its own.
+constexpr size_t kExtentsPerThread = size_t{1} << 16;
+
+}  // namespace
+
+const FolioListFacts& FolioList::facts() const { return WorkOutFacts(1); }
+
+const FolioListFacts& FolioList::WorkOutFacts(int threads) const {
   static const FolioListFacts kNone;
   if (!node_) return kNone;
   Node& n = *node_;
   if (n.facts_ready.load(std::memory_order_acquire)) return n.facts;
   std::lock_guard<std::mutex> lock(n.facts_mu);
   if (n.facts_ready.load(std::memory_order_relaxed)) return n.facts;
-  FolioListFacts f;
-  uint64_t prev_end = 0;
-  for (const FolioExtent& e : n.extents) {
-    f.max_order = std::max(f.max_order, e.order);
-    // A decoded list is not checked yet: an extent whose end does not fit
-    // leaves the sums meaningless, and says so.
-    uint64_t end = 0, pfn_end = 0;
-    if (e.nr_folios == 0 || e.order >= 64 ||
-        (uint64_t{e.nr_folios} << e.order) >> e.order != e.nr_folios ||
-        (e.first_index & ((uint64_t{1} << e.order) - 1)) != 0 ||
-        __builtin_add_overflow(e.first_index, e.pages(), &end) ||
-        (e.first_pfn != kPfnUnknown && __builtin_add_overflow(e.first_pfn, e.pages(), &pfn_end)) ||
-        e.first_index < prev_end ||
-        // (cannot overflow for disjoint extents whose ends fit; kept as the guard)
-        __builtin_add_overflow(f.pages, e.pages(), &f.pages)) {
+  const FolioExtent* x = n.extents.data();
+  const size_t size = n.extents.size();
+  const size_t shares =
+      std::max<size_t>(1, std::min<size_t>(std::max(threads, 1), size / kExtentsPerThread));
+  // Run i is [size * i / shares, size * (i + 1) / shares); each checks its
+  // first extent against the end of the one before it, so together they
+  // check what one pass checks, and their sums add up to its sums.
+  std::vector<FolioListFacts> runs(shares);
+  (void)RunShares(static_cast<int>(shares), [&](int i) {
+    const size_t from = size * i / shares, to = size * (i + 1) / shares;
+    runs[i] = FactsOfRun(x + from, x + to, from == 0 ? 0 : EndOf(x[from - 1]));
+    return Status::Ok();
+  });
+  FolioListFacts f = runs[0];
+  for (size_t i = 1; i < shares && f.well_formed; ++i) {
+    const FolioListFacts& r = runs[i];
+    if (!r.well_formed || __builtin_add_overflow(f.pages, r.pages, &f.pages)) {
       f.well_formed = false;
       break;
     }
-    if (e.first_pfn != kPfnUnknown) f.pages_pfn_known += e.pages();
-    prev_end = end;
-    f.end_index = end;
+    f.pages_pfn_known += r.pages_pfn_known;
+    f.max_order = std::max(f.max_order, r.max_order);
+    if (r.pages > 0) f.end_index = r.end_index;
   }
   if (!f.well_formed) f = FolioListFacts{0, 0, 0, 0, false};
   n.facts = f;

@@ -99,6 +99,10 @@ class FolioList {
   uint64_t version() const;
   // Worked out on first use per array (O(extents) once), then O(1).
   const FolioListFacts& facts() const;
+  // facts(), worked out now (if not yet) on up to `threads` threads, each a
+  // run of the array, the runs' findings added up: what one pass finds. For
+  // a list of millions of extents decoded in the blackout.
+  const FolioListFacts& WorkOutFacts(int threads) const;
 
   bool operator==(const FolioList& o) const;
   bool operator!=(const FolioList& o) const { return !(*this == o); }

@@ -83,6 +83,57 @@ TEST(FolioListTest, AListNoCaptureCouldMakeIsNotWellFormed) {
   EXPECT_TRUE(FolioList().facts().well_formed);
 }
 
+bool SameFacts(const FolioListFacts& a, const FolioListFacts& b) {
+  return a.pages == b.pages && a.pages_pfn_known == b.pages_pfn_known &&
+         a.end_index == b.end_index && a.max_order == b.max_order && a.well_formed == b.well_formed;
+}
+
+// A list long enough for four runs of 65,536 extents and more: orders 0 and
+// 1, some PFNs unknown, gaps between extents.
+FolioList::Extents LongList() {
+  FolioList::Extents x;
+  uint64_t index = 0;
+  for (uint64_t i = 0; i < 4 * 65536 + 17; ++i) {
+    const uint8_t order = i % 5 == 0 ? 1 : 0;
+    index = (index + (order ? 1 : 0)) & ~uint64_t{order};  // aligned to its order
+    x.push_back(Ext(index, i % 7 == 0 ? kPfnUnknown : 1000 + i * 4, 1 + i % 3, order));
+    index = x.back().end_index() + i % 2;
+  }
+  return x;
+}
+
+TEST(FolioListTest, FactsWorkedOutOnManyThreadsAreThoseOfOnePass) {
+  const FolioList::Extents x = LongList();
+  const FolioListFacts one = FolioList(x).facts();
+  ASSERT_TRUE(one.well_formed);
+  for (int threads : {1, 2, 3, 4, 9}) {
+    const FolioList list(x);  // an array of its own: nothing worked out yet
+    EXPECT_TRUE(SameFacts(list.WorkOutFacts(threads), one)) << threads;
+    EXPECT_TRUE(SameFacts(list.facts(), one)) << threads;  // kept
+  }
+}
+
+TEST(FolioListTest, ABreakAtARunsFirstOrLastExtentIsFoundOnManyThreads) {
+  const FolioList::Extents good = LongList();
+  const size_t n = good.size();
+  // Where runs meet for 2, 3 and 4 threads, on either side, and inside one.
+  for (size_t at : {n / 2, n / 2 - 1, n / 3, n / 3 - 1, n / 4, n * 3 / 4, size_t{12345}}) {
+    for (int kind = 0; kind < 3; ++kind) {
+      FolioList::Extents x = good;
+      if (kind == 0) x[at].first_index = x[at - 1].first_index;  // overlaps the one before
+      if (kind == 1) x[at].order = 64;                           // no end at all
+      if (kind == 2) x[at].nr_folios = 0;
+      for (int threads : {1, 2, 3, 4}) {
+        const FolioList list(x);
+        const FolioListFacts& f = list.WorkOutFacts(threads);
+        EXPECT_FALSE(f.well_formed)
+            << "extent " << at << " kind " << kind << " threads " << threads;
+        EXPECT_EQ(f.pages, 0u);
+      }
+    }
+  }
+}
+
 TEST(FolioListTest, CopiesInManyThreadsAgreeOnVersionAndFacts) {
   FolioList::Extents big;
   for (uint64_t i = 0; i < 100000; ++i) big.push_back(Ext(2 * i, 10 * i, 1));
