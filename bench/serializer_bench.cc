@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 
+#include "common/thread_shares.h"
 #include "khoctl/snapshot_summary.h"
 #include "serializer/serializer.h"
 #include "synth/synthesizer.h"
@@ -101,14 +102,15 @@ double ElapsedNs(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - since).count();
 }
 
-void BM_Encode(benchmark::State& state, Shape shape, BlobFormat format) {
+// `threads`: CodecOptions::threads (0: every CPU of the affinity mask).
+void BM_Encode(benchmark::State& state, Shape shape, BlobFormat format, int threads) {
   const Snapshot& snap = SnapshotFor(shape);
   size_t blob_bytes = 0;
   double op_ns = 0;
   for (auto _ : state) {
     std::string out;
     const auto t0 = std::chrono::steady_clock::now();
-    Status st = Encode(snap, format, &out);
+    Status st = Encode(snap, format, &out, CodecOptions{threads});
     op_ns += ElapsedNs(t0);
     if (!st.ok()) {
       state.SkipWithError(st.ToString().c_str());
@@ -118,9 +120,10 @@ void BM_Encode(benchmark::State& state, Shape shape, BlobFormat format) {
     benchmark::DoNotOptimize(out.data());
   }
   SetCounters(state, op_ns, TotalFolios(snap), blob_bytes);
+  state.counters["threads"] = threads > 0 ? threads : AffinityCpuCount();
 }
 
-void BM_Decode(benchmark::State& state, Shape shape, BlobFormat format) {
+void BM_Decode(benchmark::State& state, Shape shape, BlobFormat format, int threads) {
   const Snapshot& snap = SnapshotFor(shape);
   std::string blob;
   Status st = Encode(snap, format, &blob);
@@ -133,7 +136,8 @@ void BM_Decode(benchmark::State& state, Shape shape, BlobFormat format) {
   for (auto _ : state) {
     Snapshot out;
     const auto t0 = std::chrono::steady_clock::now();
-    st = format == BlobFormat::kFdt ? DecodeFdt(blob, &out) : DecodeProto(blob, &out);
+    st = format == BlobFormat::kFdt ? DecodeFdt(blob, &out, CodecOptions{threads})
+                                    : DecodeProto(blob, &out);
     op_ns += ElapsedNs(t0);
     if (!st.ok()) {
       state.SkipWithError(st.ToString().c_str());
@@ -151,6 +155,7 @@ void BM_Decode(benchmark::State& state, Shape shape, BlobFormat format) {
     benchmark::DoNotOptimize(out.gmems.data());
   }
   SetCounters(state, op_ns, TotalFolios(snap), blob.size());
+  state.counters["threads"] = threads > 0 ? threads : AffinityCpuCount();
 }
 
 // How long the synthesizer takes for the 1 TiB guest (it must not be the bottleneck).
@@ -163,18 +168,26 @@ void BM_Synthesize1TiB(benchmark::State& state) {
 
 }  // namespace
 
-#define KHOD_BENCH_SHAPE(name, shape)                                   \
-  BENCHMARK_CAPTURE(BM_Encode, name##_fdt, shape, BlobFormat::kFdt)     \
-      ->Unit(benchmark::kMillisecond)                                   \
-      ->UseRealTime();                                                  \
-  BENCHMARK_CAPTURE(BM_Decode, name##_fdt, shape, BlobFormat::kFdt)     \
-      ->Unit(benchmark::kMillisecond)                                   \
-      ->UseRealTime();                                                  \
-  BENCHMARK_CAPTURE(BM_Encode, name##_proto, shape, BlobFormat::kProto) \
-      ->Unit(benchmark::kMillisecond)                                   \
-      ->UseRealTime();                                                  \
-  BENCHMARK_CAPTURE(BM_Decode, name##_proto, shape, BlobFormat::kProto) \
-      ->Unit(benchmark::kMillisecond)                                   \
+// Each shape's FDT on one thread and on every CPU (its folio table's chunks
+// shared out), and its proto (one thread, whatever it is given).
+#define KHOD_BENCH_SHAPE(name, shape)                                           \
+  BENCHMARK_CAPTURE(BM_Encode, name##_fdt, shape, BlobFormat::kFdt, 1)          \
+      ->Unit(benchmark::kMillisecond)                                           \
+      ->UseRealTime();                                                          \
+  BENCHMARK_CAPTURE(BM_Decode, name##_fdt, shape, BlobFormat::kFdt, 1)          \
+      ->Unit(benchmark::kMillisecond)                                           \
+      ->UseRealTime();                                                          \
+  BENCHMARK_CAPTURE(BM_Encode, name##_fdt_all_cpus, shape, BlobFormat::kFdt, 0) \
+      ->Unit(benchmark::kMillisecond)                                           \
+      ->UseRealTime();                                                          \
+  BENCHMARK_CAPTURE(BM_Decode, name##_fdt_all_cpus, shape, BlobFormat::kFdt, 0) \
+      ->Unit(benchmark::kMillisecond)                                           \
+      ->UseRealTime();                                                          \
+  BENCHMARK_CAPTURE(BM_Encode, name##_proto, shape, BlobFormat::kProto, 1)      \
+      ->Unit(benchmark::kMillisecond)                                           \
+      ->UseRealTime();                                                          \
+  BENCHMARK_CAPTURE(BM_Decode, name##_proto, shape, BlobFormat::kProto, 1)      \
+      ->Unit(benchmark::kMillisecond)                                           \
       ->UseRealTime()
 
 KHOD_BENCH_SHAPE(a_4k_runs214, Shape::kRuns214);

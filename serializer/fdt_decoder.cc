@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/status_macros.h"
+#include "common/thread_shares.h"
 #include "serializer/fdt_checksum.h"
 #include "serializer/fdt_layout.h"
 #include "serializer/fdt_structure.h"
@@ -38,7 +39,8 @@ bool StartsWith(const std::string& s, const char* prefix) {
 
 class FdtReader {
  public:
-  explicit FdtReader(const void* fdt) : fdt_(fdt) {}
+  // `threads` (>= 1): what the folio tables may be shared between.
+  FdtReader(const void* fdt, int threads) : fdt_(fdt), threads_(threads) {}
 
   // Property bytes, or nullptr with *len = 0 when absent: the first property
   // of that name, as fdt_getprop finds it. A node's properties are listed
@@ -114,17 +116,27 @@ class FdtReader {
     return String(node, "", kPropCompatible, &c).ok() ? c : std::string();
   }
 
-  // Calls row(record_bytes) for each record of table `spec` under `parent`,
-  // in order, after reserve(n) with n the records the chunks can hold at most
-  // (never a hostile nr-records). An absent table has no records. A row that
-  // cannot fail returns void: no Status per record (the folio table's millions).
-  template <typename RowFn, typename ReserveFn>
-  Status Table(int parent, const std::string& parent_where, const TableSpec& spec, uint64_t* count,
-               RowFn row, ReserveFn reserve) const {
-    *count = 0;
+  // One chunk of a table: `n` records of `record_size` bytes from `data`.
+  struct Chunk {
+    const uint8_t* data;
+    uint64_t n;
+  };
+  struct TableChunks {
+    std::string where;  // the table's path, for messages
+    uint32_t record_size = 0;
+    uint64_t nr = 0;  // the records of every chunk together: nr-records, checked
+    std::vector<Chunk> chunks;
+  };
+
+  // The chunks of table `spec` under `parent`, every rule of docs/FORMAT.md
+  // "Tables" checked before any record is read or any room is made for one
+  // (so never sized by a hostile nr-records). An absent table has none.
+  Status Chunks(int parent, const std::string& parent_where, const TableSpec& spec,
+                TableChunks* t) const {
     const int node = fdt_subnode_offset(fdt_, parent, spec.node);
     if (node == -FDT_ERR_NOTFOUND) return Status::Ok();
-    const std::string where = parent_where + "/" + spec.node;
+    t->where = parent_where + "/" + spec.node;
+    const std::string& where = t->where;
     if (node < 0) return Status::Corruption("fdt: " + where + ": " + fdt_strerror(node));
     const std::string compat = Compatible(node);
     if (compat != spec.compatible)
@@ -138,8 +150,6 @@ class FdtReader {
     if (record_size < spec.record_size)
       return Status::Corruption("fdt: " + where + ": record size " + std::to_string(record_size) +
                                 " below " + std::to_string(spec.record_size));
-    const uint64_t fits = static_cast<uint64_t>(fdt_size_dt_struct(fdt_)) / record_size;
-    reserve(std::min(nr, fits));
     uint64_t seen = 0, next_chunk = 0;
     const size_t prefix_len = std::strlen(kChunkPrefix);
     int prop;
@@ -160,11 +170,7 @@ class FdtReader {
       if (seen + n > nr)
         return Status::Corruption("fdt: " + where + ": chunks hold more than nr-records " +
                                   std::to_string(nr));
-      if constexpr (std::is_void_v<decltype(row(data))>) {
-        for (uint64_t i = 0; i < n; ++i, data += record_size) row(data);
-      } else {
-        for (uint64_t i = 0; i < n; ++i, data += record_size) KHOD_RETURN_IF_ERROR(row(data));
-      }
+      if (n > 0) t->chunks.push_back(Chunk{data, n});
       seen += n;
     }
     if (prop != -FDT_ERR_NOTFOUND)
@@ -172,7 +178,29 @@ class FdtReader {
     if (seen != nr)
       return Status::Corruption("fdt: " + where + ": nr-records " + std::to_string(nr) +
                                 " but chunks hold " + std::to_string(seen));
-    *count = nr;
+    t->record_size = record_size;
+    t->nr = nr;
+    return Status::Ok();
+  }
+
+  // Calls row(record_bytes) for each record of table `spec` under `parent`,
+  // in order, after reserve(n) with n its records (checked against its
+  // chunks first). A row that cannot fail returns void: no Status per record.
+  template <typename RowFn, typename ReserveFn>
+  Status Table(int parent, const std::string& parent_where, const TableSpec& spec, uint64_t* count,
+               RowFn row, ReserveFn reserve) const {
+    TableChunks t;
+    KHOD_RETURN_IF_ERROR(Chunks(parent, parent_where, spec, &t));
+    reserve(t.nr);
+    for (const Chunk& c : t.chunks) {
+      const uint8_t* data = c.data;
+      if constexpr (std::is_void_v<decltype(row(data))>) {
+        for (uint64_t i = 0; i < c.n; ++i, data += t.record_size) row(data);
+      } else {
+        for (uint64_t i = 0; i < c.n; ++i, data += t.record_size) KHOD_RETURN_IF_ERROR(row(data));
+      }
+    }
+    *count = t.nr;
     return Status::Ok();
   }
 
@@ -215,26 +243,17 @@ class FdtReader {
                                 "' missing or not a u64 array");
     for (int i = 0; i < mask_len; i += 8) g->policy.nodemask.push_back(Load<uint64_t>(mask + i));
 
-    uint64_t n;
-    // One array of its own, sized first and filled by index: faster than a
-    // push_back per record. Table sizes it to min(nr-records, what the blob
-    // can hold) and refuses chunks that hold more or fewer than nr-records, so
-    // an Ok table fills it exactly; the bound check keeps every write inside it
-    // whatever a hostile blob says.
+    // The folio table, a PFN run a record and millions of them, is sized
+    // once (its chunks are checked first) and its chunks filled by index,
+    // shared between the threads the caller gave (each chunk to one); its
+    // facts (state/folio_list.h) are worked out on them too.
+    TableChunks folio_table;
+    KHOD_RETURN_IF_ERROR(Chunks(node, where, kFolioTable, &folio_table));
     FolioList::Extents& folios = g->folios.Mutable();
-    size_t filled = 0;
-    KHOD_RETURN_IF_ERROR(Table(
-        node, where, kFolioTable, &n,
-        [&](const uint8_t* d) {
-          if (filled == folios.size()) return;
-          FolioExtent& e = folios[filled++];
-          e.first_index = Load<uint64_t>(d);
-          e.first_pfn = Load<uint64_t>(d + 8);
-          e.nr_folios = Load<uint32_t>(d + 16);
-          e.order = d[20];
-          e.flags = d[21];
-        },
-        [&](uint64_t n) { folios.resize(n); }));
+    folios.resize(folio_table.nr);
+    FillFolios(folio_table, folios.data());
+    g->folios.WorkOutFacts(threads_);  // which the invariants read next
+    uint64_t n;
     std::vector<AttributeRange> ranges;
     KHOD_RETURN_IF_ERROR(Table(
         node, where, kAttributeTable, &n,
@@ -359,6 +378,32 @@ class FdtReader {
   }
 
  private:
+  // The folio records of `t` into out[0, t.nr), chunks shared between the
+  // threads in runs of about equal records.
+  void FillFolios(const TableChunks& t, FolioExtent* out) const {
+    std::vector<uint64_t> first(t.chunks.size()), weights(t.chunks.size());
+    for (size_t c = 0, at = 0; c < t.chunks.size(); at += t.chunks[c].n, ++c) {
+      first[c] = at;
+      weights[c] = t.chunks[c].n;
+    }
+    const int shares = static_cast<int>(std::min<size_t>(threads_, t.chunks.size()));
+    const std::vector<size_t> cuts = BalancedCuts(weights, shares);
+    (void)RunShares(std::max(shares, 1), [&](int s) {
+      for (size_t c = cuts[s]; c < cuts[s + 1]; ++c) {
+        const uint8_t* d = t.chunks[c].data;
+        FolioExtent* e = out + first[c];
+        for (uint64_t i = 0; i < t.chunks[c].n; ++i, ++e, d += t.record_size) {
+          e->first_index = Load<uint64_t>(d);
+          e->first_pfn = Load<uint64_t>(d + 8);
+          e->nr_folios = Load<uint32_t>(d + 16);
+          e->order = d[20];
+          e->flags = d[21];
+        }
+      }
+      return Status::Ok();
+    });
+  }
+
   struct Prop {
     const char* name;
     const uint8_t* data;
@@ -387,6 +432,7 @@ class FdtReader {
   };
   mutable std::unordered_map<int, Listing> props_;  // by node offset
   const void* fdt_;
+  int threads_;
 };
 
 // Structure, identity, version and checksum of the blob, before any content.
@@ -401,7 +447,7 @@ Status CheckEnvelope(const void* fdt, size_t size) {
     return Status::Corruption("fdt: truncated: blob is " + std::to_string(size) +
                               " bytes, header says " + std::to_string(fdt_totalsize(fdt)));
   KHOD_RETURN_IF_ERROR(CheckFdtStructure(fdt).WithContext("fdt: bad structure"));
-  FdtReader r(fdt);
+  FdtReader r(fdt, /*threads=*/1);  // reads no table
   std::string compat;
   KHOD_RETURN_IF_ERROR(r.String(0, "/", kPropCompatible, &compat));
   if (compat != kRootCompatible) {
@@ -424,8 +470,8 @@ Status CheckEnvelope(const void* fdt, size_t size) {
   return Status::Ok();
 }
 
-Status DecodeTree(const void* fdt, Snapshot* snap) {
-  FdtReader r(fdt);
+Status DecodeTree(const void* fdt, int threads, Snapshot* snap) {
+  FdtReader r(fdt, threads);
   const uint8_t* version;
   KHOD_RETURN_IF_ERROR(r.Bytes(0, "/", kPropFormatVersion, 8, &version));
   SnapshotHeader& h = snap->header;
@@ -462,7 +508,7 @@ Status DecodeTree(const void* fdt, Snapshot* snap) {
 
 }  // namespace
 
-Status DecodeFdt(std::string_view blob, Snapshot* out) {
+Status DecodeFdt(std::string_view blob, Snapshot* out, const CodecOptions& opts) {
   // libfdt wants an 8-byte aligned base; copy the rare misaligned caller.
   std::unique_ptr<uint64_t[]> aligned;
   const void* fdt = blob.data();
@@ -473,7 +519,8 @@ Status DecodeFdt(std::string_view blob, Snapshot* out) {
   }
   KHOD_RETURN_IF_ERROR(CheckEnvelope(fdt, blob.size()));
   Snapshot snap;
-  KHOD_RETURN_IF_ERROR(DecodeTree(fdt, &snap));
+  KHOD_RETURN_IF_ERROR(
+      DecodeTree(fdt, opts.threads > 0 ? opts.threads : AffinityCpuCount(), &snap));
   KHOD_RETURN_IF_ERROR(InvariantsStatus(snap).WithContext("fdt"));
   *out = std::move(snap);
   return Status::Ok();

@@ -10,10 +10,12 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
 #include "common/status_macros.h"
+#include "common/thread_shares.h"
 #include "serializer/encode_guard.h"
 #include "serializer/fdt_checksum.h"
 #include "serializer/fdt_layout.h"
@@ -78,6 +80,17 @@ class FdtStrings {
   std::unordered_map<std::string, int64_t> offsets_;
 };
 
+// The Write* functions are lambdas so that each table's loop inlines its own
+// (a function pointer is a call per record: most of encoding a large table).
+constexpr auto WriteFolio = [](uint8_t* d, const FolioExtent& e) {
+  Store<uint64_t>(d, e.first_index);
+  Store<uint64_t>(d + 8, e.first_pfn);
+  Store<uint32_t>(d + 16, e.nr_folios);
+  d[20] = e.order;
+  d[21] = e.flags;
+  Store<uint16_t>(d + 22, 0);
+};
+
 // Writes the blob libfdt's sequential-write API (fdt_create,
 // fdt_finish_reservemap, fdt_begin_node, fdt_property, fdt_finish) writes,
 // byte for byte, with FdtStrings for the names. serializer_golden_test
@@ -123,6 +136,29 @@ class FdtWriter {
   int PropU32(const char* name, uint32_t v) { return Prop(name, &v, 4); }
   int PropU64(const char* name, uint64_t v) { return Prop(name, &v, 8); }
 
+  // A folio table chunk's records, n of them from `rows`, to be written at
+  // `dst` by FillFolios.
+  void DeferFolios(uint8_t* dst, const FolioExtent* rows, size_t n) {
+    folio_chunks_.push_back(FolioChunk{dst, rows, n});
+  }
+  // Writes every deferred folio chunk, the chunks shared between `threads`
+  // in runs of about equal records: the bytes are those one thread writes.
+  void FillFolios(int threads) {
+    std::vector<uint64_t> weights;
+    weights.reserve(folio_chunks_.size());
+    for (const FolioChunk& c : folio_chunks_) weights.push_back(c.n);
+    const int shares = static_cast<int>(std::min<size_t>(threads, folio_chunks_.size()));
+    const std::vector<size_t> cuts = BalancedCuts(weights, shares);
+    (void)RunShares(std::max(shares, 1), [&](int s) {
+      for (size_t c = cuts[s]; c < cuts[s + 1]; ++c) {
+        uint8_t* d = folio_chunks_[c].dst;
+        for (size_t i = 0; i < folio_chunks_[c].n; ++i, d += kFolioTable.record_size)
+          WriteFolio(d, folio_chunks_[c].rows[i]);
+      }
+      return Status::Ok();
+    });
+  }
+
   // FDT_END, the strings block after the structure block, the names' final
   // offsets and the header: what fdt_finish leaves.
   int Finish() {
@@ -152,6 +188,11 @@ class FdtWriter {
     size_t at;    // the property's nameoff field
     int64_t off;  // from the end of the strings block
   };
+  struct FolioChunk {
+    uint8_t* dst;
+    const FolioExtent* rows;
+    size_t n;
+  };
   static void PutBe32(uint8_t* p, uint32_t v) {
     const uint32_t be = __builtin_bswap32(v);
     std::memcpy(p, &be, 4);
@@ -167,6 +208,7 @@ class FdtWriter {
   size_t struct_ = kStructOffset;  // where the structure block grows
   FdtStrings strings_;
   std::vector<NameFixup> name_fixups_;
+  std::vector<FolioChunk> folio_chunks_;
 };
 
 // Counts what FdtWriter writes: header and the empty reserve map, tags,
@@ -196,6 +238,7 @@ class FdtSizer {
   }
   int PropU32(const char* name, uint32_t) { return Prop(name, nullptr, 4); }
   int PropU64(const char* name, uint64_t) { return Prop(name, nullptr, 8); }
+  void DeferFolios(uint8_t*, const FolioExtent*, size_t) {}  // never called: no value to fill
   // fdt_finish's totalsize: header + reserve map, structure + FDT_END, strings.
   size_t total() const { return kStructOffset + struct_ + 4 + strings_.block().size(); }
 
@@ -206,9 +249,8 @@ class FdtSizer {
 
 size_t RecordsPerChunk(const TableSpec& spec) { return kChunkBytes / spec.record_size; }
 
-// Writes one table node; `write(dst, row)` stores a row's record_size bytes. The Write*
-// functions below are lambdas so that each table's loop inlines its own (a function pointer
-// is a call per record: most of encoding a large folio table).
+// Writes one table node; `write(dst, row)` stores a row's record_size bytes. A folio
+// table's chunks are left to the writer (FdtWriter::DeferFolios).
 template <typename Sink, typename Rows, typename WriteFn>
 int WriteTable(Sink& fdt, const TableSpec& spec, const Rows& rows, WriteFn write) {
   if (rows.empty()) return 0;  // an absent table is an empty one
@@ -228,19 +270,14 @@ int WriteTable(Sink& fdt, const TableSpec& spec, const Rows& rows, WriteFn write
     uint8_t* dst = static_cast<uint8_t*>(val);
     if (!dst) continue;              // sizing pass
     const auto* row = &rows[first];  // every Rows here is contiguous
+    if constexpr (std::is_same_v<Rows, FolioList>) {
+      fdt.DeferFolios(dst, row, n);  // FdtWriter::FillFolios, on many threads
+      continue;
+    }
     for (size_t i = 0; i < n; ++i, dst += spec.record_size) write(dst, row[i]);
   }
   return fdt.EndNode();
 }
-
-constexpr auto WriteFolio = [](uint8_t* d, const FolioExtent& e) {
-  Store<uint64_t>(d, e.first_index);
-  Store<uint64_t>(d + 8, e.first_pfn);
-  Store<uint32_t>(d + 16, e.nr_folios);
-  d[20] = e.order;
-  d[21] = e.flags;
-  Store<uint16_t>(d + 22, 0);
-};
 
 constexpr auto WriteAttribute = [](uint8_t* d, const AttributeRange& r) {
   Store<uint64_t>(d, r.first);
@@ -403,7 +440,7 @@ Status CheckStrings(const Snapshot& snap) {
 
 }  // namespace
 
-Status EncodeFdt(const Snapshot& snap, std::string* out) {
+Status EncodeFdt(const Snapshot& snap, std::string* out, const CodecOptions& opts) {
   KHOD_RETURN_IF_ERROR(RefuseInvalid(snap, "fdt encode"));
   KHOD_RETURN_IF_ERROR(CheckStrings(snap));
   std::vector<GmemRows> rows;
@@ -420,6 +457,7 @@ Status EncodeFdt(const Snapshot& snap, std::string* out) {
   FdtWriter writer(out);
   int err = WriteTree(writer, snap, rows);
   if (!err) err = writer.Finish();
+  if (!err) writer.FillFolios(opts.threads > 0 ? opts.threads : AffinityCpuCount());
   void* fdt = &(*out)[0];
   if (err)
     return Status::Internal(std::string("fdt encode: libfdt: ") + fdt_strerror(err) + " (sized " +

@@ -19,8 +19,8 @@ const char* BlobFormatName(BlobFormat f) {
   return "?";
 }
 
-Status Encode(const Snapshot& snap, BlobFormat format, std::string* out) {
-  return format == BlobFormat::kFdt ? EncodeFdt(snap, out) : EncodeProto(snap, out);
+Status Encode(const Snapshot& snap, BlobFormat format, std::string* out, const CodecOptions& opts) {
+  return format == BlobFormat::kFdt ? EncodeFdt(snap, out, opts) : EncodeProto(snap, out);
 }
 
 Result<BlobFormat> DetectFormat(std::string_view blob) {
@@ -49,10 +49,11 @@ Result<uint64_t> DeclaredBlobBytes(std::string_view head) {
   return length > UINT64_MAX - header_size ? UINT64_MAX : header_size + length;
 }
 
-Status DecodeAny(std::string_view blob, Snapshot* out, BlobFormat* format) {
+Status DecodeAny(std::string_view blob, Snapshot* out, BlobFormat* format,
+                 const CodecOptions& opts) {
   KHOD_ASSIGN_OR_RETURN(BlobFormat f, DetectFormat(blob));
   if (format != nullptr) *format = f;
-  return f == BlobFormat::kFdt ? DecodeFdt(blob, out) : DecodeProto(blob, out);
+  return f == BlobFormat::kFdt ? DecodeFdt(blob, out, opts) : DecodeProto(blob, out);
 }
 
 }  // namespace khod

@@ -20,13 +20,24 @@ namespace khod {
 enum class BlobFormat { kFdt, kProto };
 const char* BlobFormatName(BlobFormat f);
 
-Status EncodeFdt(const Snapshot& snap, std::string* out);
-Status DecodeFdt(std::string_view blob, Snapshot* out);
+// What a codec may use. `threads`: how many threads the FDT form may share a
+// folio table between, a chunk to each (its chunks are independent,
+// docs/FORMAT.md "Tables"); a blob is byte for byte, and a decoded snapshot
+// field for field, what one thread makes. The proto form's varints are read
+// and written in order on one thread whatever it says. 0: the CPUs of this
+// process's affinity mask.
+struct CodecOptions {
+  int threads = 1;
+};
+
+Status EncodeFdt(const Snapshot& snap, std::string* out, const CodecOptions& opts = {});
+Status DecodeFdt(std::string_view blob, Snapshot* out, const CodecOptions& opts = {});
 
 Status EncodeProto(const Snapshot& snap, std::string* out);
 Status DecodeProto(std::string_view blob, Snapshot* out);
 
-Status Encode(const Snapshot& snap, BlobFormat format, std::string* out);
+Status Encode(const Snapshot& snap, BlobFormat format, std::string* out,
+              const CodecOptions& opts = {});
 // Recognises the format by its magic (FDT 0xd00dfeed, proto frame "KHODSNAP").
 Result<BlobFormat> DetectFormat(std::string_view blob);
 // The whole blob's size its first bytes declare (FDT totalsize, or the proto
@@ -35,7 +46,8 @@ Result<BlobFormat> DetectFormat(std::string_view blob);
 // Corruption when neither magic is there. Declared, not checked: the
 // decoder checks the rest.
 Result<uint64_t> DeclaredBlobBytes(std::string_view head);
-Status DecodeAny(std::string_view blob, Snapshot* out, BlobFormat* format = nullptr);
+Status DecodeAny(std::string_view blob, Snapshot* out, BlobFormat* format = nullptr,
+                 const CodecOptions& opts = {});
 
 }  // namespace khod
 
