@@ -14,6 +14,7 @@
 #include "common/bytes.h"
 #include "common/file_read.h"
 #include "common/status_macros.h"
+#include "common/thread_shares.h"
 #include "daemon/pte_witness_handoff.h"
 #include "daemon/record_file.h"
 #include "daemon/session_declarations.h"
@@ -252,11 +253,15 @@ void Session::DropFrozenDraft() {
   frozen_draft_.reset();
 }
 
+int Session::CodecThreads() const {
+  return opts_.capture_threads > 0 ? opts_.capture_threads : AffinityCpuCount();
+}
+
 std::string Session::WriteFrozenDraft(const Snapshot& prepared) {
   frozen_draft_.reset();
   frozen_draft_format_ = opts_.default_format;
   std::string bytes;
-  Status s = Encode(prepared, ToBlobFormat(frozen_draft_format_), &bytes);
+  Status s = Encode(prepared, ToBlobFormat(frozen_draft_format_), &bytes, Codec());
   Result<PatchedFile> draft =
       s.ok() ? PatchedFile::Create(state_dir_, kFrozenDraft, bytes) : Result<PatchedFile>(s);
   if (!draft.ok()) {
@@ -489,7 +494,7 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     Status inv = InvariantsStatus(snap);
     if (!inv.ok()) return inv.WithContext("Freeze: captured state breaks an invariant");
     std::string blob = std::move(freeze_blob_), file;
-    KHOD_RETURN_IF_ERROR(Encode(snap, ToBlobFormat(fmt), &blob));
+    KHOD_RETURN_IF_ERROR(Encode(snap, ToBlobFormat(fmt), &blob, Codec()));
     // The transport's copy of the blob (reexec: a sealed memfd) is made
     // while the blob and its record are written, which only read it
     // (HandoverTransport::Stage); joined before the blob moves, and by the
@@ -497,6 +502,11 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     std::future<Status> staged;
     if (!opts_.corrupt_handover_blob && blob.size() >= opts_.stage_blob_ahead_from)
       staged = std::async(std::launch::async, [&t, &blob] { return t->Stage(blob); });
+    // The record's checksum of the blob, on a thread of its own while the
+    // blob is written (where khod may use more than one); joined like Stage.
+    std::future<uint64_t> blob_xxh3 =
+        std::async(CodecThreads() > 1 ? std::launch::async : std::launch::deferred,
+                   [&blob] { return XXH3_64bits(blob.data(), blob.size()); });
     // Over Prepare's draft, only the pages that changed are written; its
     // new name is durable with the record's directory sync, as a new blob's.
     std::string blob_note;
@@ -523,7 +533,7 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     record_.set_format(fmt);
     record_.set_frozen_blob(file);
     record_.set_frozen_blob_bytes(blob.size());
-    record_.set_frozen_blob_xxh3(XXH3_64bits(blob.data(), blob.size()));
+    record_.set_frozen_blob_xxh3(blob_xxh3.get());
     if (hw)
       record_.set_freeze_hardware_corrupted_kb(*hw);
     else

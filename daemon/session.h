@@ -41,6 +41,7 @@
 #include "proto/khod.pb.h"
 #include "restore/gmem_opener.h"
 #include "restore/gmem_restore.h"
+#include "serializer/serializer.h"
 #include "state/snapshot.h"
 #include "verify/verify_restored.h"
 
@@ -84,7 +85,9 @@ struct SessionOptions {
   std::map<uint64_t, std::vector<int>> page_pins;
   // Threads a capture round may use (khod --capture-threads): the files of a
   // round are captured that many at once (capture/snapshot_assembly.h), each
-  // kernel source using as many itself. 0: the CPUs of khod's affinity mask.
+  // kernel source using as many itself; the blob's folio tables are encoded
+  // and decoded on as many (serializer/serializer.h CodecOptions). 0: the
+  // CPUs of khod's affinity mask.
   int capture_threads = 0;
   LuoDevice* luo_device = nullptr;  // nullptr: the kernel's
   std::string luo_device_path = "/dev/liveupdate";
@@ -193,6 +196,10 @@ class Session {
   Result<std::unique_ptr<HandoverTransport>> MakeTransport(v1::Transport t, const std::string& dir);
   Status WriteBlob(const std::string& kind, const std::string& blob, std::string* file);
   Result<std::string> ReadFrozenBlobFromStateDir() const;
+  // What the blob codecs may use: khod's capture threads.
+  CodecOptions Codec() const { return CodecOptions{opts_.capture_threads}; }
+  // Their number, resolved (0 is the CPUs of the affinity mask).
+  int CodecThreads() const;
   void RecordDuration(v1::Phase p, int64_t nanos);
   void ClearFrozenBlob();
   void ResetToIdle();         // both of:
