@@ -360,8 +360,8 @@ void PrintScaling(const std::vector<SizeResult>& rs, int threads, bool pinned) {
   if ((lo->stand_in || hi->stand_in) && pinned)
     std::printf(
         "  (the shmem stand-in, pinned by khod from Prepare to Verify (--pin-movable-memory): "
-        "Freeze and Verify scan what changed, their page-table walk (PAGEMAP_SCAN) the part "
-        "that grows with the guest; no PTE keeper for shmem)\n");
+        "Freeze and Verify scan what changed, as for guest_memfd; each run's line says how many "
+        "pages the PTE keeper vouched for and how many PTEs were walked)\n");
   else if (lo->stand_in || hi->stand_in)
     std::printf(
         "  (the shmem stand-in: memory that can move takes the full check in Freeze and Verify, "
