@@ -115,7 +115,7 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
     frozen_rescan_bases_ = std::move(read_ahead_done_->rescan_bases);
     read_ahead_done_->have_snap = false;  // a later attempt decodes again
   } else {
-    d = DecodeAny(blob, &snap);
+    d = DecodeAny(blob, &snap, nullptr, Codec());
     frozen_rescan_bases_.clear();  // made for the read-ahead's lists, not these
   }
   if (!d.ok()) return d.WithContext("Restore: corrupt handover blob from " + origin);
