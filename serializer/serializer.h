@@ -21,11 +21,11 @@ enum class BlobFormat { kFdt, kProto };
 const char* BlobFormatName(BlobFormat f);
 
 // What a codec may use. `threads`: how many threads the FDT form may share a
-// folio table between, a chunk to each (its chunks are independent,
+// folio table between, a run of chunks to each (its chunks are independent,
 // docs/FORMAT.md "Tables"); a blob is byte for byte, and a decoded snapshot
 // field for field, what one thread makes. The proto form's varints are read
-// and written in order on one thread whatever it says. 0: the CPUs of this
-// process's affinity mask.
+// and written in order on one thread whatever it says. 0 or less: the CPUs
+// of this process's affinity mask.
 struct CodecOptions {
   int threads = 1;
 };
