@@ -125,31 +125,38 @@ uint64_t BuddyScanner::populated() const { return populated_.load(); }
 
 void BuddyScanner::ResetPopulated() { populated_.store(0); }
 
-void BuddyScanner::PrefaultBuffers(uint64_t total, int threads) {
-  // Each part is given room for its share of the file at 16 pages a run,
-  // capped so that a huge file does not prefault more than 32 MiB of guesses
-  // per list. PFN runs whose flags are read (by_pfn) are few here: the
-  // holder's pages carry theirs over (flag_reuse.h). The window buffers
-  // are the pool's: prefaulted here, they serve whichever file is scanned
-  // next.
+size_t BuddyScanner::PrefaultBuffers(uint64_t total, int threads, ExpectedScan expected) {
+  // For a whole file each part is given room for its share at 16 pages a
+  // run, capped so that a huge file does not prefault more than 32 MiB of
+  // guesses per list; a change scan needs room for what changed, which no
+  // warm-up knows: the least a list is given. PFN runs whose flags are read
+  // (by_pfn) are few here: the holder's pages carry theirs over
+  // (flag_reuse.h). The window buffers are the pool's: prefaulted here, they
+  // serve whichever file is scanned next.
   Lease lease(this, threads);
   const uint64_t share = (total + threads - 1) / threads;
   constexpr uint64_t kCap = uint64_t{32} << 20;
-  const size_t runs = static_cast<size_t>(std::min<uint64_t>(share / 16, kCap / sizeof(PageRun)));
+  const bool whole = expected == ExpectedScan::kWholeFile;
+  const size_t runs =
+      whole ? static_cast<size_t>(std::min<uint64_t>(share / 16, kCap / sizeof(PageRun))) : 0;
+  const size_t flags = whole ? static_cast<size_t>(std::min<uint64_t>(share, kCap)) : 0;
   const size_t window = static_cast<size_t>(std::min<uint64_t>(total, window_pages_));
   auto touch = [](auto* v, size_t n) {
     v->resize(std::max(v->size(), n));  // value-initialized: written, so faulted in
   };
   const size_t min_flags = MinListBytes(total, window_pages_);
   const size_t min_runs = min_flags / sizeof(PageRun);
+  size_t bytes = 0;
   for (int i = 0; i < threads; ++i) {
     Part& p = *parts_[i];
     p.window->Size(window);
     touch(&p.runs, std::max(runs, min_runs));
-    touch(&p.flags, std::max(static_cast<size_t>(std::min<uint64_t>(share, kCap)), min_flags));
+    touch(&p.flags, std::max(flags, min_flags));
+    bytes += p.runs.size() * sizeof(PageRun) + p.flags.size();
     p.runs.clear();
     p.flags.clear();
   }
+  return bytes;
 }
 
 Status BuddyScanner::Populate(const PageWindowReader& reader, uint64_t total, int threads) {

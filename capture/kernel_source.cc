@@ -397,8 +397,15 @@ Status KernelGmemSource::WarmUp() {
   if (held_) {
     // The holder's mapping is populated already. What a first capture still
     // pays is its buffers faulting in page by page: they are faulted in here,
-    // before Verify asks.
-    if (identity_.kind != FileKind::kHugetlbMemfd) buddy_.PrefaultBuffers(total, threads);
+    // before Verify asks, sized for what Verify is expected to scan: what
+    // changed, where its capture can take the change scan (memory that
+    // cannot move, or that a previous khod's pins hold), else every page.
+    const BuddyScanner::ExpectedScan expected =
+        identity_.kind == FileKind::kGuestMemfd || pins_cover_frozen_
+            ? BuddyScanner::ExpectedScan::kChanges
+            : BuddyScanner::ExpectedScan::kWholeFile;
+    if (identity_.kind != FileKind::kHugetlbMemfd)
+      (void)buddy_.PrefaultBuffers(total, threads, expected);
     return Status::Ok();
   }
   if (identity_.kind == FileKind::kHugetlbMemfd) {
