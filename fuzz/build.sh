@@ -17,9 +17,10 @@ trap 'rm -rf "$GEN"' EXIT
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 CXXFLAGS="-std=c++17 -g -O1 -fno-omit-frame-pointer $SAN -I$ROOT -I$GEN"
 
-# The decoders and everything they call: status, hex, the folio list's allocator, state
+# The decoders and everything they call: status, hex, the folio list's allocator, threads, state
 # model, invariants, serializer.
-SRCS=("$ROOT"/common/status.cc "$ROOT"/common/hex.cc "$ROOT"/common/huge_page_allocator.cc "$ROOT"/state/*.cc "$ROOT"/serializer/*.cc
+SRCS=("$ROOT"/common/status.cc "$ROOT"/common/hex.cc "$ROOT"/common/huge_page_allocator.cc
+      "$ROOT"/common/thread_shares.cc "$ROOT"/state/*.cc "$ROOT"/serializer/*.cc
       "$GEN"/proto/snapshot.pb.cc)
 OBJS=()
 PIDS=()
