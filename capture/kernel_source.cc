@@ -603,14 +603,16 @@ bool KernelGmemSource::CannotMove(const FolioList& baseline, bool frozen) const 
 
 void KernelGmemSource::ReleasePins() {
   pin_.Release();
-  pinned_version_ = 0;
-  pins_cover_frozen_ = false;
+  ForgetPins();
   pin_note_.clear();
-  rescanned_.clear();
 }
 
 void KernelGmemSource::ReleasePinsInBackground() {
   pin_.ReleaseInBackground();
+  ForgetPins();
+}
+
+void KernelGmemSource::ForgetPins() {
   pinned_version_ = 0;
   pins_cover_frozen_ = false;
   rescanned_.clear();
@@ -672,13 +674,9 @@ void KernelGmemSource::ExtendPins(const std::vector<PageSpan>& spans, const Foli
                             more.push_back(PageSpan{from, to - from});
                           return true;
                         });
-  const uint64_t page = static_cast<uint64_t>(getpagesize());
-  Result<PagePin> pin = PagePin::Pin(fd_.get(), size, more, page, MaxThreads());
-  if (!pin.ok()) {
-    pin_note_ = "memory that can move, new pages not pinned (" + pin.status().ToString() + ")";
-    return;
-  }
-  if (!MappedAsListed(folios, more)) return;
+  std::optional<PagePin> pin =
+      PinAsListed(folios, more, size, "memory that can move, new pages not pinned (", ")");
+  if (!pin) return;
   pin_.Absorb(std::move(*pin));
   pinned_version_ = folios.version();
 }
@@ -702,18 +700,27 @@ void KernelGmemSource::PinBaseline(uint64_t size) {
     pin_note_ = "memory that can move, in folios of order > 0: not pinned, full check";
     return;
   }
-  const std::vector<PageSpan> spans = KnownPfnPages(folios);
+  std::optional<PagePin> pin = PinAsListed(folios, KnownPfnPages(folios), size,
+                                           "memory that can move, not pinned (", "): full check");
+  if (!pin) return;
+  pin_ = std::move(*pin);
+  pinned_version_ = folios.version();
+}
+
+std::optional<PagePin> KernelGmemSource::PinAsListed(const FolioList& folios,
+                                                     const std::vector<PageSpan>& spans,
+                                                     uint64_t size, const char* failed,
+                                                     const char* failed_end) {
   const uint64_t page = static_cast<uint64_t>(getpagesize());
   Result<PagePin> pin = PagePin::Pin(fd_.get(), size, spans, page, MaxThreads());
   if (!pin.ok()) {
-    pin_note_ = "memory that can move, not pinned (" + pin.status().ToString() + "): full check";
-    return;
+    pin_note_ = failed + pin.status().ToString() + failed_end;
+    return std::nullopt;
   }
-  // The pins hold the folios mapped now: the baseline's only where no page
+  // The pins hold the folios mapped now: the list's only where no page
   // moved between the capture's read and the pin, which this read shows.
-  if (!MappedAsListed(folios, spans)) return;
-  pin_ = std::move(*pin);
-  pinned_version_ = folios.version();
+  if (!MappedAsListed(folios, spans)) return std::nullopt;
+  return std::move(*pin);
 }
 
 std::optional<PteWitness::File> KernelGmemSource::WitnessFile(const GuestMemfd& captured) const {

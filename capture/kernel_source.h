@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "capture/buddy_scan.h"
@@ -144,6 +145,13 @@ class KernelGmemSource : public GmemSource {
   // Whether every page of `folios` within `spans` with a known PFN is mapped
   // at that PFN in khod's own mapping (a pagemap read), else pin_note_ says.
   bool MappedAsListed(const FolioList& folios, const std::vector<PageSpan>& spans);
+  // Pins the pages of `spans`, and returns the pins if MappedAsListed then
+  // holds; else pin_note_ says why (a failed pin: `failed`, its status,
+  // `failed_end`) and nothing stays pinned.
+  std::optional<PagePin> PinAsListed(const FolioList& folios, const std::vector<PageSpan>& spans,
+                                     uint64_t size, const char* failed, const char* failed_end);
+  // What a release of pin_ leaves: no pinned list, no adopted pins.
+  void ForgetPins();
   // Whether the pages of `baseline` cannot move: a guest_memfd's, a list this
   // source pinned at the PFNs it holds, or (`frozen`) the frozen list a
   // previous khod's pins cover (AdoptPins).
