@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "handover/reexec_transport.h"
-#include "kernel/mapping_holder.h"
 #include "tests/support/pfns_visible.h"
 #include "tests/support/session_fixture.h"
 
@@ -36,16 +35,7 @@ class PagePinsSessionTest : public SessionTest {
     old_ = std::move(*old);
     v1::AttachRequest q = KernelAttach(memfd_);
     q.set_hash_contents(false);
-    Result<v1::GmemInfo> a = old_->Attach(q);
-    EXPECT_TRUE(a.ok()) << a.status().ToString();
-    Result<v1::PhaseReply> p = old_->Prepare();
-    EXPECT_TRUE(p.ok()) << p.status().ToString();
-    if (!p.ok()) return nullptr;
-    prepared_ = p->message();
-    Result<v1::PhaseReply> fr = old_->Freeze(PausedFreeze(v1::REEXEC));
-    EXPECT_TRUE(fr.ok()) << fr.status().ToString();
-    if (!fr.ok()) return nullptr;
-    frozen_ = fr->message();
+    if (!AttachPrepareReexecFreeze(old_.get(), q, &prepared_, &frozen_)) return nullptr;
     SessionOptions n = NewSideOpts(exec_argv_);
     pins_arg_ = ExecArg(exec_argv_, "--page-pins");
     Result<std::map<uint64_t, std::vector<int>>> pins = ParsePagePinsSpec(pins_arg_);
@@ -53,13 +43,7 @@ class PagePinsSessionTest : public SessionTest {
     if (pass_pins && pins.ok())
       for (const auto& [token, fds] : *pins)
         for (int fd : fds) n.page_pins[token].push_back(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
-    Result<MappingHolder> h = MappingHolder::Spawn();
-    EXPECT_TRUE(h.ok()) << h.status().ToString();
-    if (!h.ok()) return nullptr;
-    n.mapping_holder = h->Detach();
-    Result<std::unique_ptr<Session>> s = Session::Open(n, &opener_);
-    EXPECT_TRUE(s.ok()) << s.status().ToString();
-    return s.ok() ? std::move(*s) : nullptr;
+    return OpenNewSideWithHolder(std::move(n));
   }
 
   SystemOpener pinning_{0, /*pin_movable=*/true};

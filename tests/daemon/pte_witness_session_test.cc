@@ -20,7 +20,6 @@
 
 #include "common/numbers.h"
 #include "handover/reexec_transport.h"
-#include "kernel/mapping_holder.h"
 #include "tests/support/pfns_visible.h"
 #include "tests/support/session_fixture.h"
 #include "tests/support/test_guest_memfd.h"
@@ -49,27 +48,14 @@ class PteWitnessSessionTest : public SessionTest {
   // Attach, Prepare and a REEXEC Freeze in `old_`; the new side opened as
   // the re-executed khod would be, with a mapping holder of this process.
   std::unique_ptr<Session> HandOver() {
-    std::vector<std::string> argv;
-    SessionOptions o = Opts();
-    o.on_exec_ready = [&argv](std::vector<std::string> a) { argv = std::move(a); };
-    Result<std::unique_ptr<Session>> old = Session::Open(o, &opener_);
+    Result<std::unique_ptr<Session>> old = Session::Open(Opts(), &opener_);
     if (!old.ok()) return nullptr;
     old_ = std::move(*old);  // kept: its mapping is what the holder holds
     v1::AttachRequest q = KernelAttach(gmem_->fd());
     q.set_gmem_flags(TestGuestMemfd::kDefaultFlags);
-    Result<v1::GmemInfo> a = old_->Attach(q);
-    EXPECT_TRUE(a.ok()) << a.status().ToString();
-    Result<v1::PhaseReply> p = old_->Prepare();
-    EXPECT_TRUE(p.ok()) << p.status().ToString();
-    if (!p.ok()) return nullptr;
-    prepared_ = p->message();
-    v1::FreezeRequest f = PausedFreeze(v1::REEXEC);
-    Result<v1::PhaseReply> fr = old_->Freeze(f);
-    EXPECT_TRUE(fr.ok()) << fr.status().ToString();
-    if (!fr.ok()) return nullptr;
-    frozen_ = fr->message();
-    SessionOptions n = NewSideOpts(argv);
-    keeper_arg_ = ExecArg(argv, "--pte-keeper");
+    if (!AttachPrepareReexecFreeze(old_.get(), q, &prepared_, &frozen_)) return nullptr;
+    SessionOptions n = NewSideOpts(exec_argv_);
+    keeper_arg_ = ExecArg(exec_argv_, "--pte-keeper");
     std::vector<int> k;
     for (size_t at = 0; at <= keeper_arg_.size();) {
       const size_t colon = std::min(keeper_arg_.find(':', at), keeper_arg_.size());
@@ -82,13 +68,7 @@ class PteWitnessSessionTest : public SessionTest {
     n.pte_keeper = k[0];
     n.pte_keeper_fd = k[1];
     n.pte_witness_fd = k[2];
-    Result<MappingHolder> h = MappingHolder::Spawn();
-    EXPECT_TRUE(h.ok()) << h.status().ToString();
-    if (!h.ok()) return nullptr;
-    n.mapping_holder = h->Detach();  // the new side adopts it
-    Result<std::unique_ptr<Session>> s = Session::Open(n, &opener_);
-    EXPECT_TRUE(s.ok()) << s.status().ToString();
-    return s.ok() ? std::move(*s) : nullptr;
+    return OpenNewSideWithHolder(std::move(n));
   }
 
   bool KeeperGone() {

@@ -17,6 +17,7 @@
 #include "daemon/session.h"
 #include "daemon/system_opener.h"
 #include "handover/reexec_transport.h"
+#include "kernel/mapping_holder.h"
 #include "tests/support/fixture.h"
 
 namespace khod {
@@ -74,6 +75,34 @@ class SessionTest : public ::testing::Test {
     f.set_guests_paused(true);
     f.set_transport(t);
     return f;
+  }
+  // Attach `q`, Prepare and a REEXEC Freeze in `old` (its exec argv caught
+  // in exec_argv_ by Opts()), their messages into *prepared and *frozen;
+  // false where Prepare or Freeze failed (the test fails too).
+  bool AttachPrepareReexecFreeze(Session* old, const v1::AttachRequest& q, std::string* prepared,
+                                 std::string* frozen) {
+    Result<v1::GmemInfo> a = old->Attach(q);
+    EXPECT_TRUE(a.ok()) << a.status().ToString();
+    Result<v1::PhaseReply> p = old->Prepare();
+    EXPECT_TRUE(p.ok()) << p.status().ToString();
+    if (!p.ok()) return false;
+    *prepared = p->message();
+    Result<v1::PhaseReply> fr = old->Freeze(PausedFreeze(v1::REEXEC));
+    EXPECT_TRUE(fr.ok()) << fr.status().ToString();
+    if (!fr.ok()) return false;
+    *frozen = fr->message();
+    return true;
+  }
+  // The new side opened with `n` as the re-executed khod would be, adopting
+  // a mapping holder of this process (what a reexec leaves it).
+  std::unique_ptr<Session> OpenNewSideWithHolder(SessionOptions n) {
+    Result<MappingHolder> h = MappingHolder::Spawn();
+    EXPECT_TRUE(h.ok()) << h.status().ToString();
+    if (!h.ok()) return nullptr;
+    n.mapping_holder = h->Detach();  // the new side adopts it
+    Result<std::unique_ptr<Session>> s = Session::Open(n, &opener_);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(*s) : nullptr;
   }
 
   TempDir tmp_{"session-test"};
