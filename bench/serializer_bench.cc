@@ -168,27 +168,19 @@ void BM_Synthesize1TiB(benchmark::State& state) {
 
 }  // namespace
 
+// One encode or decode case, timed in milliseconds of wall time.
+#define KHOD_BENCH_CASE(fn, name, shape, format, threads) \
+  BENCHMARK_CAPTURE(fn, name, shape, format, threads)->Unit(benchmark::kMillisecond)->UseRealTime()
+
 // Each shape's FDT on one thread and on every CPU (its folio table's chunks
 // shared out), and its proto (one thread, whatever it is given).
-#define KHOD_BENCH_SHAPE(name, shape)                                           \
-  BENCHMARK_CAPTURE(BM_Encode, name##_fdt, shape, BlobFormat::kFdt, 1)          \
-      ->Unit(benchmark::kMillisecond)                                           \
-      ->UseRealTime();                                                          \
-  BENCHMARK_CAPTURE(BM_Decode, name##_fdt, shape, BlobFormat::kFdt, 1)          \
-      ->Unit(benchmark::kMillisecond)                                           \
-      ->UseRealTime();                                                          \
-  BENCHMARK_CAPTURE(BM_Encode, name##_fdt_all_cpus, shape, BlobFormat::kFdt, 0) \
-      ->Unit(benchmark::kMillisecond)                                           \
-      ->UseRealTime();                                                          \
-  BENCHMARK_CAPTURE(BM_Decode, name##_fdt_all_cpus, shape, BlobFormat::kFdt, 0) \
-      ->Unit(benchmark::kMillisecond)                                           \
-      ->UseRealTime();                                                          \
-  BENCHMARK_CAPTURE(BM_Encode, name##_proto, shape, BlobFormat::kProto, 1)      \
-      ->Unit(benchmark::kMillisecond)                                           \
-      ->UseRealTime();                                                          \
-  BENCHMARK_CAPTURE(BM_Decode, name##_proto, shape, BlobFormat::kProto, 1)      \
-      ->Unit(benchmark::kMillisecond)                                           \
-      ->UseRealTime()
+#define KHOD_BENCH_SHAPE(name, shape)                                          \
+  KHOD_BENCH_CASE(BM_Encode, name##_fdt, shape, BlobFormat::kFdt, 1);          \
+  KHOD_BENCH_CASE(BM_Decode, name##_fdt, shape, BlobFormat::kFdt, 1);          \
+  KHOD_BENCH_CASE(BM_Encode, name##_fdt_all_cpus, shape, BlobFormat::kFdt, 0); \
+  KHOD_BENCH_CASE(BM_Decode, name##_fdt_all_cpus, shape, BlobFormat::kFdt, 0); \
+  KHOD_BENCH_CASE(BM_Encode, name##_proto, shape, BlobFormat::kProto, 1);      \
+  KHOD_BENCH_CASE(BM_Decode, name##_proto, shape, BlobFormat::kProto, 1)
 
 KHOD_BENCH_SHAPE(a_4k_runs214, Shape::kRuns214);
 KHOD_BENCH_SHAPE(b_1g_shared10k, Shape::kHuge1gShared10k);
