@@ -10,10 +10,10 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
-#include <thread>
 #include <utility>
 
 #include "common/status_macros.h"
+#include "common/thread_shares.h"
 #include "kernel/mapping.h"
 #include "kernel/memory_file.h"
 
@@ -73,39 +73,26 @@ Result<PagePin> PagePin::Pin(int fd, uint64_t file_size, const std::vector<PageS
       off += len;
       in_share += len;
     }
-  std::vector<Result<std::vector<UniqueFd>>> rings;
-  rings.reserve(shares.size());
-  for (size_t k = 0; k < shares.size(); ++k) rings.emplace_back(Status::Internal("not run"));
-  auto register_share = [&](size_t k) {
-    std::vector<UniqueFd> mine;
+  std::vector<std::vector<UniqueFd>> rings(shares.size());
+  // A failed share leaves its rings in `rings`: `pin` does not take them,
+  // and they unpin what they registered as they close.
+  KHOD_RETURN_IF_ERROR(RunShares(static_cast<int>(shares.size()), [&](int k) -> Status {
     const std::vector<iovec>& buffers = shares[k];
     for (size_t i = 0; i < buffers.size(); i += kMaxBuffersPerRing) {
       io_uring_params params{};
       const int ring = static_cast<int>(::syscall(__NR_io_uring_setup, 1, &params));
-      if (ring < 0) {
-        rings[k] = RingError("io_uring_setup", errno);
-        return;
-      }
+      if (ring < 0) return RingError("io_uring_setup", errno);
       UniqueFd owned(ring);
       const unsigned count =
           static_cast<unsigned>(std::min(kMaxBuffersPerRing, buffers.size() - i));
-      if (::syscall(__NR_io_uring_register, ring, IORING_REGISTER_BUFFERS, &buffers[i], count) <
-          0) {
-        rings[k] = RingError("io_uring_register(IORING_REGISTER_BUFFERS)", errno);
-        return;
-      }
-      mine.push_back(std::move(owned));
+      if (::syscall(__NR_io_uring_register, ring, IORING_REGISTER_BUFFERS, &buffers[i], count) < 0)
+        return RingError("io_uring_register(IORING_REGISTER_BUFFERS)", errno);
+      rings[k].push_back(std::move(owned));
     }
-    rings[k] = std::move(mine);
-  };
-  std::vector<std::thread> workers;
-  for (size_t k = 1; k < shares.size(); ++k) workers.emplace_back(register_share, k);
-  register_share(0);
-  for (std::thread& w : workers) w.join();
-  for (auto& r : rings) {
-    if (!r.ok()) return r.status();  // `pin` unpins what the others registered
-    for (UniqueFd& fd : *r) pin.rings_.push_back(std::move(fd));
-  }
+    return Status::Ok();
+  }));
+  for (std::vector<UniqueFd>& r : rings)
+    for (UniqueFd& fd : r) pin.rings_.push_back(std::move(fd));
   pin.pages_ = total / page_size;
   return pin;
 }
