@@ -257,6 +257,11 @@ int Session::CodecThreads() const {
   return opts_.capture_threads > 0 ? opts_.capture_threads : AffinityCpuCount();
 }
 
+std::future<uint64_t> Session::BlobXxh3Aside(std::string_view blob, int threads) {
+  return std::async(threads > 1 ? std::launch::async : std::launch::deferred,
+                    [blob] { return XXH3_64bits(blob.data(), blob.size()); });
+}
+
 std::string Session::WriteFrozenDraft(const Snapshot& prepared) {
   frozen_draft_.reset();
   frozen_draft_format_ = opts_.default_format;
@@ -502,11 +507,8 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     std::future<Status> staged;
     if (!opts_.corrupt_handover_blob && blob.size() >= opts_.stage_blob_ahead_from)
       staged = std::async(std::launch::async, [&t, &blob] { return t->Stage(blob); });
-    // The record's checksum of the blob, on a thread of its own while the
-    // blob is written (where khod may use more than one); joined like Stage.
-    std::future<uint64_t> blob_xxh3 =
-        std::async(CodecThreads() > 1 ? std::launch::async : std::launch::deferred,
-                   [&blob] { return XXH3_64bits(blob.data(), blob.size()); });
+    // The record's checksum of the blob, while the blob is written; joined like Stage.
+    std::future<uint64_t> blob_xxh3 = BlobXxh3Aside(blob, CodecThreads());
     // Over Prepare's draft, only the pages that changed are written; its
     // new name is durable with the record's directory sync, as a new blob's.
     std::string blob_note;

@@ -22,6 +22,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "capture/change_scan.h"
@@ -200,6 +201,10 @@ class Session {
   CodecOptions Codec() const { return CodecOptions{opts_.capture_threads}; }
   // Their number, resolved (0 is the CPUs of the affinity mask).
   int CodecThreads() const;
+  // XXH3 of `blob` (the record's checksum of a frozen blob), on a thread of
+  // its own beside the caller's other work where `threads` > 1, else when
+  // asked for. The blob must outlive the future (whose end joins it).
+  static std::future<uint64_t> BlobXxh3Aside(std::string_view blob, int threads);
   void RecordDuration(v1::Phase p, int64_t nanos);
   void ClearFrozenBlob();
   void ResetToIdle();         // both of:

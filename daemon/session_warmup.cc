@@ -4,7 +4,6 @@
 // takes the results); on the old side, Freeze's blob buffer is faulted in at
 // Prepare. None of it is relied on: Restore and Verify check what they use.
 #include <fcntl.h>
-#include <xxhash.h>
 
 #include <future>
 
@@ -48,28 +47,27 @@ void Session::StartReadAhead() {
   if (record_.phase() != v1::HANDED_OVER || record_.transport() != v1::REEXEC ||
       opts_.adopted.empty() || !transport_)
     return;
-  read_ahead_ = std::async(
-      std::launch::async, [t = transport_.get(), codec = Codec(), threads = CodecThreads()] {
-        ReadAhead a;
-        a.received = t->Receive();
-        if (!a.received.ok()) return a;
-        const std::string_view blob = a.received->blob_bytes();
-        // The record's checksum beside the decode (which checks the FDT's own),
-        // where khod may use more than one thread.
-        std::future<uint64_t> xxh3 =
-            std::async(threads > 1 ? std::launch::async : std::launch::deferred,
-                       [blob] { return XXH3_64bits(blob.data(), blob.size()); });
-        a.decoded = DecodeAny(blob, &a.snap, nullptr, codec);
-        a.xxh3 = xxh3.get();
-        // Each list's facts (state/folio_list.h) and RescanBase, which Verify's
-        // capture and counts read, worked out here beside the restore rather
-        // than in Verify.
-        if (a.decoded.ok())
-          for (const GuestMemfd& g : a.snap.gmems)
-            if (g.folios.facts().well_formed) a.rescan_bases[g.token] = MakeRescanBase(g.folios);
-        a.have_snap = true;
-        return a;
-      });
+  read_ahead_ = std::async(std::launch::async,
+                           [t = transport_.get(), codec = Codec(), threads = CodecThreads()] {
+                             ReadAhead a;
+                             a.received = t->Receive();
+                             if (!a.received.ok()) return a;
+                             const std::string_view blob = a.received->blob_bytes();
+                             // The record's checksum beside the decode (which checks the FDT's
+                             // own).
+                             std::future<uint64_t> xxh3 = BlobXxh3Aside(blob, threads);
+                             a.decoded = DecodeAny(blob, &a.snap, nullptr, codec);
+                             a.xxh3 = xxh3.get();
+                             // Each list's facts (state/folio_list.h) and RescanBase, which
+                             // Verify's capture and counts read, worked out here beside the restore
+                             // rather than in Verify.
+                             if (a.decoded.ok())
+                               for (const GuestMemfd& g : a.snap.gmems)
+                                 if (g.folios.facts().well_formed)
+                                   a.rescan_bases[g.token] = MakeRescanBase(g.folios);
+                             a.have_snap = true;
+                             return a;
+                           });
 }
 
 void Session::ReleaseMappingHolder() {
