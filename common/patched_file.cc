@@ -5,9 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cstring>
-
 #include "common/atomic_file.h"
 #include "common/status_macros.h"
 
@@ -41,7 +38,11 @@ Result<PatchedFile> PatchedFile::Create(const SafeDir& dir, std::string_view nam
   return f;
 }
 
-Result<uint64_t> PatchedFile::Patch(std::string_view data) {
+PageRuns PatchedFile::Differing(std::string_view data) const {
+  return known_ ? DifferingPageRuns(holds_, data, kPageBytes) : AllPages(data);
+}
+
+Result<uint64_t> PatchedFile::Patch(std::string_view data, const PageRuns& differing) {
   const std::string named = dir_.PathOf(name_);
   // Reopened through the O_PATH fd: the very inode Create made, whatever
   // sits under its name now (a FIFO or a device there is never opened).
@@ -49,36 +50,18 @@ Result<uint64_t> PatchedFile::Patch(std::string_view data) {
   if (!file.valid()) return Status::FromErrno("reopen " + named, errno);
   KHOD_RETURN_IF_ERROR(StillNamed(name_));
   const int fd = file.get();
-  // Runs of differing pages, each written with one pwrite.
-  uint64_t written = 0;
-  const size_t common = known_ ? std::min(holds_.size(), data.size()) : 0;
-  auto differs = [&](size_t at) {
-    if (at >= common) return true;
-    const size_t n = std::min(kPageBytes, data.size() - at);
-    // A page the old contents end inside differs unless both end there.
-    if (at + n > common && holds_.size() != data.size()) return true;
-    return std::memcmp(holds_.data() + at, data.data() + at, n) != 0;
-  };
   known_ = false;  // from here on the file holds neither holds_ nor, until done, data
-  for (size_t at = 0; at < data.size();) {
-    if (!differs(at)) {
-      at += kPageBytes;
-      continue;
-    }
-    size_t end = at + kPageBytes;
-    while (end < data.size() && differs(end)) end += kPageBytes;
-    end = std::min(end, data.size());
-    if (::lseek(fd, static_cast<off_t>(at), SEEK_SET) < 0)
-      return Status::FromErrno("seek " + named, errno);
-    KHOD_RETURN_IF_ERROR(WriteAll(fd, data.substr(at, end - at), named));
-    written += (end - at + kPageBytes - 1) / kPageBytes;
-    at = end;
-  }
+  KHOD_RETURN_IF_ERROR(WritePageRuns(fd, data, differing, named));
   if (::ftruncate(fd, static_cast<off_t>(data.size())) != 0)
     return Status::FromErrno("truncate " + named, errno);
   if (::fdatasync(fd) != 0) return Status::FromErrno("fdatasync " + named, errno);
   if (::close(file.release()) != 0) return Status::FromErrno("close " + named, errno);
-  return written;
+  return differing.pages(kPageBytes);
+}
+
+std::string PatchedFile::TakeCopy() {
+  known_ = false;
+  return std::move(holds_);
 }
 
 Status PatchedFile::StillNamed(const std::string& name) const {

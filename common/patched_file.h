@@ -25,6 +25,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/page_runs.h"
 #include "common/safe_file.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
@@ -40,19 +41,29 @@ class PatchedFile {
   static Result<PatchedFile> Create(const SafeDir& dir, std::string_view name,
                                     std::string_view data);
 
-  // Makes the file hold `data`: writes the kPageBytes pages whose bytes differ
-  // from what Create wrote (all of them past its end), truncates it to
-  // data.size() and fdatasyncs it. Returns the number of pages written. Only
-  // the first Patch compares: a later one (after an error, say) writes every
-  // page, as what the file holds is not kept (a copy of it would cost as much
-  // as the writes it spares, inside the blackout).
-  Result<uint64_t> Patch(std::string_view data);
+  // The kPageBytes pages of `data` that differ from what the file holds: from
+  // what Create wrote until the first Patch, every page after it (what the
+  // file holds is not kept: a copy of it would cost as much as the writes it
+  // spares, inside the blackout).
+  PageRuns Differing(std::string_view data) const;
+
+  // Makes the file hold `data`: writes the pages `differing` names (the
+  // caller's promise: Differing(data), or what another copy of the same
+  // bytes was found to differ in), truncates it to data.size() and
+  // fdatasyncs it. Returns the number of pages written.
+  Result<uint64_t> Patch(std::string_view data, const PageRuns& differing);
+  Result<uint64_t> Patch(std::string_view data) { return Patch(data, Differing(data)); }
 
   // Renames it within its directory (durable once the directory is synced);
   // FailedPrecondition when what was renamed is not the file Create made.
   Status Rename(std::string_view to);
 
   const std::string& name() const { return name_; }
+
+  // Its copy of what Create wrote, moved out (Differing then names every
+  // page): for a caller that frees it where freeing costs nothing, not
+  // inside a blackout.
+  std::string TakeCopy();
 
  private:
   // OK when `name` in dir_ is the file Create made (no symlink followed).
