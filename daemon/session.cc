@@ -13,12 +13,14 @@
 #include "capture/snapshot_assembly.h"
 #include "common/bytes.h"
 #include "common/file_read.h"
+#include "common/page_runs.h"
 #include "common/status_macros.h"
 #include "common/thread_shares.h"
 #include "daemon/pte_witness_handoff.h"
 #include "daemon/record_file.h"
 #include "daemon/session_declarations.h"
 #include "daemon/session_phase.h"
+#include "handover/blob_memfd.h"
 #include "handover/dir_transport.h"
 #include "handover/luo_transport.h"
 #include "kernel/fd_table.h"
@@ -251,6 +253,7 @@ constexpr char kFrozenDraft[] = "frozen-draft.blob";
 void Session::DropFrozenDraft() {
   if (frozen_draft_) state_dir_.Remove(frozen_draft_->name());
   frozen_draft_.reset();
+  frozen_draft_memfd_.reset();
 }
 
 int Session::CodecThreads() const {
@@ -264,6 +267,8 @@ std::future<uint64_t> Session::BlobXxh3Aside(std::string_view blob, int threads)
 
 std::string Session::WriteFrozenDraft(const Snapshot& prepared) {
   frozen_draft_.reset();
+  frozen_draft_memfd_.reset();
+  spent_draft_copy_ = std::string();
   frozen_draft_format_ = opts_.default_format;
   std::string bytes;
   Status s = Encode(prepared, ToBlobFormat(frozen_draft_format_), &bytes, Codec());
@@ -274,6 +279,10 @@ std::string Session::WriteFrozenDraft(const Snapshot& prepared) {
     return draft.status().ToString();
   }
   frozen_draft_ = std::move(*draft);
+  if (opts_.default_transport != v1::REEXEC) return "";
+  Result<BlobMemfd> memfd = BlobMemfd::Create(bytes);
+  if (!memfd.ok()) return "";  // Freeze copies its blob into a new memfd instead
+  frozen_draft_memfd_ = std::move(*memfd);
   return "";
 }
 
@@ -500,30 +509,47 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     if (!inv.ok()) return inv.WithContext("Freeze: captured state breaks an invariant");
     std::string blob = std::move(freeze_blob_), file;
     KHOD_RETURN_IF_ERROR(Encode(snap, ToBlobFormat(fmt), &blob, Codec()));
-    // The transport's copy of the blob (reexec: a sealed memfd) is made
+    if (frozen_draft_ && frozen_draft_format_ != fmt) DropFrozenDraft();  // of no use here
+    // The transport's copy of the blob (reexec: a sealed memfd): Prepare's
+    // draft memfd with the pages that differ overwritten, or a copy made
     // while the blob and its record are written, which only read it
     // (HandoverTransport::Stage); joined before the blob moves, and by the
     // future's destructor on every return before that.
+    const bool copy_drafted = frozen_draft_ && frozen_draft_memfd_ && !opts_.corrupt_handover_blob;
     std::future<Status> staged;
-    if (!opts_.corrupt_handover_blob && blob.size() >= opts_.stage_blob_ahead_from)
-      staged = std::async(std::launch::async, [&t, &blob] { return t->Stage(blob); });
+    auto stage_aside = [&] {
+      if (!opts_.corrupt_handover_blob && blob.size() >= opts_.stage_blob_ahead_from)
+        staged = std::async(std::launch::async, [&t, &blob] { return t->Stage(blob); });
+    };
+    if (!copy_drafted) stage_aside();
     // The record's checksum of the blob, while the blob is written; joined like Stage.
     std::future<uint64_t> blob_xxh3 = BlobXxh3Aside(blob, CodecThreads());
+    // Where the blob differs from Prepare's draft: found once, written to
+    // both its copies (the state dir's file and the handover memfd).
+    const PageRuns differing = frozen_draft_ ? frozen_draft_->Differing(blob) : PageRuns();
+    if (copy_drafted) {
+      BlobMemfd copy = std::move(*frozen_draft_memfd_);
+      frozen_draft_memfd_.reset();
+      Status s = copy.Overwrite(blob, differing);
+      if (s.ok()) s = t->StageCopy(std::move(copy));
+      if (!s.ok()) stage_aside();  // Send copies if this fails too
+    }
     // Over Prepare's draft, only the pages that changed are written; its
     // new name is durable with the record's directory sync, as a new blob's.
     std::string blob_note;
-    if (frozen_draft_ && frozen_draft_format_ != fmt) DropFrozenDraft();  // of no use here
     if (frozen_draft_) {
       file = NextBlobName("frozen");
-      Result<uint64_t> pages = frozen_draft_->Patch(blob);
+      Result<uint64_t> pages = frozen_draft_->Patch(blob, differing);
       Status renamed = pages.ok() ? frozen_draft_->Rename(file) : pages.status();
       if (renamed.ok()) {
         blob_note =
             " (" + std::to_string(*pages) + " of " +
             std::to_string((blob.size() + PatchedFile::kPageBytes - 1) / PatchedFile::kPageBytes) +
             " pages written, the rest as Prepare wrote them)";
+        spent_draft_copy_ = frozen_draft_->TakeCopy();
         frozen_draft_.reset();  // it is the frozen blob now
       } else {
+        spent_draft_copy_ = frozen_draft_->TakeCopy();
         DropFrozenDraft();
         file.clear();
       }

@@ -34,6 +34,7 @@
 #include "daemon/crash_points.h"
 #include "daemon/group_commit.h"
 #include "daemon/session_record.pb.h"
+#include "handover/blob_memfd.h"
 #include "handover/kho_debugfs.h"
 #include "handover/luo_device.h"
 #include "handover/reexec_transport.h"
@@ -283,6 +284,16 @@ class Session {
   // differ from it (common/patched_file.h) and renames it to the frozen
   // blob's name. Used once; a Freeze in another format writes its blob whole.
   std::optional<PatchedFile> frozen_draft_;
+  // The same bytes in a memfd, made with frozen_draft_ where Freeze hands
+  // over by reexec by default: Freeze overwrites the pages that differ and
+  // hands it over sealed (handover/blob_memfd.h) instead of copying its whole
+  // blob into a new memfd. Used once, dropped with frozen_draft_.
+  std::optional<BlobMemfd> frozen_draft_memfd_;
+  // frozen_draft_'s copy of the draft after Freeze used it: freeing
+  // megabytes inside the blackout unmaps them there (docs/PERFORMANCE.md);
+  // a reexec's exec leaves them to the mapping holder, torn down after
+  // Verify. Dropped by the next Prepare.
+  std::string spent_draft_copy_;
   // The read-ahead's RescanBases of frozen_'s lists, by gmem token.
   std::map<uint64_t, RescanBase> frozen_rescan_bases_;
   v1::BlobFormat frozen_draft_format_ = v1::FORMAT_UNSPECIFIED;

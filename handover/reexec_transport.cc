@@ -12,29 +12,19 @@
 #include <set>
 #include <string>
 
-#include "common/atomic_file.h"
 #include "common/file_read.h"
 #include "common/numbers.h"
 #include "common/status_macros.h"
+#include "handover/blob_memfd.h"
 
 namespace khod {
 namespace {
 
-Status WriteBlobMemfd(std::string_view blob, int* out) {
-  int fd = ::memfd_create("khod-handover-blob", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) return Status::FromErrno("memfd_create(handover blob)", errno);
-  if (Status written = WriteAll(fd, blob, "handover memfd"); !written.ok()) {
-    ::close(fd);
-    return written;
-  }
-  // Sealed: nothing in between can alter what the new khod reads.
-  if (::fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
-    int err = errno;
-    ::close(fd);
-    return Status::FromErrno("seal handover memfd", err);
-  }
-  *out = fd;
-  return Status::Ok();
+// `blob` in a new sealed memfd; its fd.
+Result<UniqueFd> SealedCopy(std::string_view blob) {
+  Result<BlobMemfd> m = BlobMemfd::Create(blob);
+  if (!m.ok()) return m.status();
+  return std::move(*m).Seal();
 }
 
 // dup to a fresh inheritable fd: the original keeps its CLOEXEC so that a
@@ -140,10 +130,16 @@ ReexecTransport::~ReexecTransport() = default;
 
 Status ReexecTransport::Stage(std::string_view blob) {
   prestaged_blob_.reset();
-  int fd = -1;
-  KHOD_RETURN_IF_ERROR(WriteBlobMemfd(blob, &fd));
-  prestaged_blob_.reset(fd);
+  KHOD_ASSIGN_OR_RETURN(prestaged_blob_, SealedCopy(blob));
   prestaged_bytes_ = blob.size();
+  return Status::Ok();
+}
+
+Status ReexecTransport::StageCopy(BlobMemfd copy) {
+  prestaged_blob_.reset();
+  const size_t bytes = copy.size();
+  KHOD_ASSIGN_OR_RETURN(prestaged_blob_, std::move(copy).Seal());
+  prestaged_bytes_ = bytes;
   return Status::Ok();
 }
 
@@ -152,11 +148,10 @@ Status ReexecTransport::Send(const HandoverPackage& pkg) {
   // the size is checked), or one made now.
   UniqueFd prestaged = std::move(prestaged_blob_);
   KHOD_RETURN_IF_ERROR(Abort());
-  int blob_fd = -1;
-  if (prestaged.valid() && prestaged_bytes_ == pkg.blob.size())
-    blob_fd = prestaged.release();
-  else
-    KHOD_RETURN_IF_ERROR(WriteBlobMemfd(pkg.blob, &blob_fd));
+  if (!prestaged.valid() || prestaged_bytes_ != pkg.blob.size()) {
+    KHOD_ASSIGN_OR_RETURN(prestaged, SealedCopy(pkg.blob));
+  }
+  const int blob_fd = prestaged.release();
   // The blob memfd must survive exec: clear CLOEXEC on it.
   if (::fcntl(blob_fd, F_SETFD, 0) != 0) {
     int err = errno;
@@ -196,7 +191,7 @@ Result<ReceivedHandover> ReexecTransport::Receive() {
     return Status::Corruption(named + ": larger than " + std::to_string(kMaxKhodFileBytes) +
                               " bytes");
   if (st.st_size > 0) {
-    // Sealed against writes by the old khod (WriteBlobMemfd): the mapping
+    // Sealed against writes by the old khod (BlobMemfd::Seal): the mapping
     // cannot change under the checksum and decode.
     Result<Mapping> m =
         Mapping::Map(adopted_.blob_fd, 0, static_cast<size_t>(st.st_size), PROT_READ);

@@ -51,8 +51,10 @@ class ReexecTransport : public HandoverTransport {
   ~ReexecTransport() override;
   const char* name() const override { return "reexec"; }
   bool carries_fds() const override { return true; }
-  // The sealed blob memfd, made ahead of Send (HandoverTransport::Stage).
+  // The sealed blob memfd, made ahead of Send (HandoverTransport::Stage),
+  // or the copy given, sealed (HandoverTransport::StageCopy).
   Status Stage(std::string_view blob) override;
+  Status StageCopy(BlobMemfd copy) override;
   Status Send(const HandoverPackage& pkg) override;
   Result<ReceivedHandover> Receive() override;
   Status Abort() override;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "handover/blob_memfd.h"
 #include "kernel/mapping.h"
 
 namespace khod {
@@ -69,6 +70,15 @@ class HandoverTransport {
   virtual Status Stage(std::string_view blob) {
     (void)blob;
     return Status::Ok();
+  }
+  // Old side, optional, instead of Stage: `copy` holds the very bytes the
+  // next Send's package will carry already (Prepare wrote the draft of the
+  // blob into it, Freeze overwrote the pages that differ:
+  // handover/blob_memfd.h), and becomes the medium's copy as Stage's would.
+  // Unsupported where the medium is not such a memfd: the caller Stages.
+  virtual Status StageCopy(BlobMemfd copy) {
+    (void)copy;
+    return Status::Unsupported(std::string(name()) + " handover carries no blob memfd");
   }
   // Old side, after Send: the arguments to re-execute khod with so that the
   // new process receives the package (reexec: "--adopt=..."). Empty when the

@@ -23,6 +23,7 @@
 #include "daemon/record_file.h"
 #include "daemon/session.h"
 #include "daemon/system_opener.h"
+#include "handover/blob_memfd.h"
 #include "handover/luo_transport.h"
 #include "handover/luo_uapi.h"
 #include "handover/reexec_transport.h"
@@ -341,6 +342,74 @@ TEST_F(SessionTest, FreezePatchesPreparesDraftIntoExactlyItsBlob) {
     EXPECT_EQ(bytes->size(), rec.frozen_blob_bytes());
     EXPECT_EQ(XXH3_64bits(bytes->data(), bytes->size()), rec.frozen_blob_xxh3());
     ASSERT_TRUE(s->Cancel().ok());
+  }
+}
+
+// The inodes of this process's open memfds named `name` (/proc/self/fd).
+std::vector<ino_t> MemfdInodesNamed(const std::string& name) {
+  std::vector<ino_t> inodes;
+  for (int fd = 3; fd < 4096; ++fd) {
+    char link[256];
+    const ssize_t n =
+        ::readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), link, sizeof link - 1);
+    struct stat st;
+    if (n > 0 && std::string(link, static_cast<size_t>(n)).find("/memfd:" + name) == 0 &&
+        ::fstat(fd, &st) == 0)
+      inodes.push_back(st.st_ino);
+  }
+  return inodes;
+}
+
+// Prepare writes the draft of Freeze's blob into a memfd too; a REEXEC
+// Freeze overwrites the pages that differ and hands that memfd over sealed
+// (no copy of the whole blob inside the blackout). It holds the frozen blob
+// exactly, changed guest or not, and the new side restores from it.
+TEST_F(ReexecSessionTest, FreezeHandsOverPreparesDraftMemfdWithWhatChangedWritten) {
+  for (bool change : {false, true}) {
+    SCOPED_TRACE(change ? "pages written between Prepare and Freeze" : "nothing changed");
+    std::vector<std::string> argv;
+    v1::SessionRecord rec;
+    ino_t drafted = 0;
+    {
+      SessionOptions o = Opts();
+      o.default_transport = v1::REEXEC;  // what the draft memfd is made for
+      o.on_exec_ready = [&argv](std::vector<std::string> a) { argv = std::move(a); };
+      Result<std::unique_ptr<Session>> old = Session::Open(o, &opener_);
+      ASSERT_TRUE(old.ok()) << old.status().ToString();
+      ASSERT_TRUE((*old)->Attach(KernelAttach(memfd_)).ok());  // FINISHED: a new session
+      ASSERT_TRUE(MemfdInodesNamed(BlobMemfd::kName).empty());
+      ASSERT_TRUE((*old)->Prepare().ok());
+      const std::vector<ino_t> after_prepare = MemfdInodesNamed(BlobMemfd::kName);
+      ASSERT_EQ(after_prepare.size(), 1u);
+      drafted = after_prepare[0];
+      if (change) guest_.Fill(512 * 1024, 256 * 1024, 0xcd);  // holes become pages
+      v1::FreezeRequest f = PausedFreeze();
+      f.set_transport(v1::REEXEC);
+      Result<v1::PhaseReply> fr = (*old)->Freeze(f);
+      ASSERT_TRUE(fr.ok()) << fr.status().ToString();
+      rec = ReadRecord(dir_);
+    }
+    SessionOptions o = NewSideOpts(argv);
+    ASSERT_GE(o.adopted.blob_fd, 0);
+    struct stat st;
+    ASSERT_EQ(::fstat(o.adopted.blob_fd, &st), 0);
+    EXPECT_EQ(st.st_ino, drafted);  // Prepare's memfd, not a copy made at Freeze
+    EXPECT_EQ(::pwrite(o.adopted.blob_fd, "X", 1, 0), -1);  // sealed
+    EXPECT_EQ(::ftruncate(o.adopted.blob_fd, 0), -1);
+    std::string carried(static_cast<size_t>(st.st_size), '\0');
+    ASSERT_EQ(::pread(o.adopted.blob_fd, &carried[0], carried.size(), 0),
+              static_cast<ssize_t>(carried.size()));
+    Result<std::string> frozen = ReadWholeFile(dir_ + "/" + rec.frozen_blob());
+    ASSERT_TRUE(frozen.ok()) << frozen.status().ToString();
+    EXPECT_EQ(carried, *frozen);
+    EXPECT_EQ(XXH3_64bits(carried.data(), carried.size()), rec.frozen_blob_xxh3());
+    Result<std::unique_ptr<Session>> s = Session::Open(o, &opener_);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    ASSERT_TRUE((*s)->Restore(v1::RestoreRequest()).ok());
+    Result<v1::VerifyReply> v = (*s)->Verify();
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    EXPECT_TRUE(v->equal());
+    ASSERT_TRUE((*s)->Finish().ok());
   }
 }
 
