@@ -37,6 +37,23 @@ PageRuns DifferingPageRuns(std::string_view before, std::string_view after, size
   return out;
 }
 
+PageRuns PagesHolding(std::vector<ByteRange> ranges, size_t size, size_t page_bytes) {
+  std::sort(ranges.begin(), ranges.end(),
+            [](const ByteRange& a, const ByteRange& b) { return a.begin < b.begin; });
+  PageRuns out;
+  for (const ByteRange& r : ranges) {
+    const size_t end = std::min(r.end, size);
+    if (r.begin >= end) continue;
+    const size_t first = r.begin / page_bytes * page_bytes;
+    const size_t last = std::min((end + page_bytes - 1) / page_bytes * page_bytes, size);
+    if (!out.runs.empty() && out.runs.back().end >= first)
+      out.runs.back().end = std::max(out.runs.back().end, last);
+    else
+      out.runs.push_back({first, last});
+  }
+  return out;
+}
+
 PageRuns AllPages(std::string_view after) {
   PageRuns out;
   if (!after.empty()) out.runs.push_back({0, after.size()});

@@ -26,6 +26,12 @@ struct PageRun {
   bool operator==(const PageRun& o) const { return begin == o.begin && end == o.end; }
 };
 
+// [begin, end) in bytes, anywhere.
+struct ByteRange {
+  size_t begin = 0;
+  size_t end = 0;
+};
+
 struct PageRuns {
   std::vector<PageRun> runs;  // ordered, disjoint, not adjacent
   // Pages the runs cover (a short last page counts as one).
@@ -36,6 +42,11 @@ struct PageRuns {
 // in maximal runs. A page that `before` ends inside differs unless both end
 // there; every page past `before`'s end differs. `page_bytes` > 0.
 PageRuns DifferingPageRuns(std::string_view before, std::string_view after, size_t page_bytes);
+
+// The pages of contents `size` bytes long that hold any byte of `ranges`
+// (clipped to `size`), in maximal runs: for a writer that knows which bytes
+// it changed in place, and so need not compare.
+PageRuns PagesHolding(std::vector<ByteRange> ranges, size_t size, size_t page_bytes);
 
 // Every page of `after`: what is written when nothing is known of what a
 // copy holds.

@@ -19,6 +19,7 @@
 #include "serializer/encode_guard.h"
 #include "serializer/fdt_checksum.h"
 #include "serializer/fdt_layout.h"
+#include "serializer/fdt_structure.h"
 #include "serializer/format_version.h"
 #include "serializer/serializer.h"
 #include "state/invariants.h"
@@ -466,6 +467,28 @@ Status EncodeFdt(const Snapshot& snap, std::string* out, const CodecOptions& opt
     return Status::Internal("fdt encode: sized " + std::to_string(size) + " bytes, wrote " +
                             std::to_string(fdt_totalsize(fdt)));
   return SealFdt(out);
+}
+
+Result<std::vector<ByteRange>> SetFdtCaptureTime(std::string* blob, uint64_t capture_time_ns) {
+  if (blob->size() < sizeof(struct fdt_header) || fdt_check_header(blob->data()) != 0 ||
+      fdt_totalsize(blob->data()) != blob->size())
+    return Status::InvalidArgument("fdt capture time: not a complete FDT");
+  const Status structure = CheckFdtStructure(blob->data());
+  if (!structure.ok()) return Status::InvalidArgument("fdt capture time: " + structure.message());
+  // The offset of the root's 8-byte property `name`'s value.
+  auto value_at = [&](const char* name) -> Result<size_t> {
+    int len = 0;
+    const void* v = fdt_getprop(blob->data(), 0, name, &len);
+    if (v == nullptr || len != 8)
+      return Status::InvalidArgument(std::string("fdt capture time: root has no 8-byte ") + name +
+                                     " property");
+    return static_cast<size_t>(static_cast<const char*>(v) - blob->data());
+  };
+  KHOD_ASSIGN_OR_RETURN(const size_t time_at, value_at(kPropCaptureTime));
+  KHOD_ASSIGN_OR_RETURN(const size_t sum_at, value_at(kPropChecksum));
+  std::memcpy(&(*blob)[time_at], &capture_time_ns, 8);  // native endian, as PropU64 writes it
+  KHOD_RETURN_IF_ERROR(SealFdt(blob));
+  return std::vector<ByteRange>{{time_at, time_at + 8}, {sum_at, sum_at + 8}};
 }
 
 }  // namespace khod

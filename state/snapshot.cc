@@ -14,6 +14,12 @@ bool GuestMemfd::operator==(const GuestMemfd& o) const {
          hashes == o.hashes;
 }
 
+bool EqualButCaptureTime(const Snapshot& a, const Snapshot& b) {
+  SnapshotHeader h = b.header;
+  h.capture_time_ns = a.header.capture_time_ns;
+  return a.header == h && a.vms == b.vms && a.gmems == b.gmems;
+}
+
 const GuestMemfd* Snapshot::FindGmem(uint64_t token) const {
   for (const auto& g : gmems)
     if (g.token == token) return &g;

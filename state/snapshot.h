@@ -214,6 +214,11 @@ struct Snapshot {
   const Vm* FindVm(uint64_t token) const;
 };
 
+// Whether `a` and `b` are equal but for their headers' capture times: what
+// makes their blobs differ in that one field only. O(files) where their
+// folio lists share arrays (FolioList::operator==).
+bool EqualButCaptureTime(const Snapshot& a, const Snapshot& b);
+
 const char* ProvenanceName(Provenance p);
 const char* FileKindName(FileKind k);
 const char* BackingName(Backing b);

@@ -57,6 +57,23 @@ TEST(PageRunsTest, LongerOrShorterContentsDifferWhereTheLengthsDo) {
   EXPECT_TRUE(Runs(a, "").empty());
 }
 
+TEST(PageRunsTest, PagesHoldingRoundsOutMergesAndClips) {
+  const size_t size = 10 * kPage + 5;
+  EXPECT_TRUE(PagesHolding({}, size, kPage).runs.empty());
+  // Two ranges in page 0 (given out of order), one across pages 3-4, one in
+  // page 5 (merged with 3-4), one in the short last page, one past the end.
+  EXPECT_EQ(PagesHolding({{kPage * 5 + 1, kPage * 5 + 2},
+                          {100, 108},
+                          {8, 16},
+                          {3 * kPage + 4090, 4 * kPage + 2},
+                          {10 * kPage + 1, 10 * kPage + 3},
+                          {20 * kPage, 20 * kPage + 8}},
+                         size, kPage)
+                .runs,
+            (std::vector<PageRun>{{0, kPage}, {3 * kPage, 6 * kPage}, {10 * kPage, size}}));
+  EXPECT_TRUE(PagesHolding({{7, 7}}, size, kPage).runs.empty());  // an empty range
+}
+
 TEST(PageRunsTest, AllPagesIsOneRunOverEverything) {
   EXPECT_EQ(AllPages(Pages(3, 'x')).runs, (std::vector<PageRun>{{0, 3 * kPage}}));
   EXPECT_TRUE(AllPages("").runs.empty());

@@ -102,5 +102,51 @@ TEST(SerializerRoundTrip, DetectFormatByMagic) {
   EXPECT_TRUE(b == snap);
 }
 
+// An FDT blob given another capture time in place is byte for byte the
+// blob of the snapshot with that time, over snapshots of every shape; the
+// two byte ranges it names are the only ones changed.
+TEST(SerializerRoundTrip, CaptureTimeSetInPlaceIsWhatEncodingMakes) {
+  for (uint64_t seed = 1; seed <= 40; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    Snapshot snap = RandomSnapshot(seed);
+    std::string blob;
+    ASSERT_TRUE(EncodeFdt(snap, &blob).ok());
+    const std::string before = blob;
+    snap.header.capture_time_ns = snap.header.capture_time_ns * 3 + seed;
+    Result<std::vector<ByteRange>> changed = SetFdtCaptureTime(&blob, snap.header.capture_time_ns);
+    ASSERT_TRUE(changed.ok()) << changed.status().ToString();
+    std::string encoded;
+    ASSERT_TRUE(EncodeFdt(snap, &encoded).ok());
+    EXPECT_TRUE(blob == encoded);
+    ASSERT_EQ(changed->size(), 2u);
+    std::string outside = before;
+    for (const ByteRange& r : *changed) {
+      EXPECT_EQ(r.end - r.begin, 8u);
+      outside.replace(r.begin, 8, blob, r.begin, 8);
+    }
+    EXPECT_TRUE(outside == blob);  // nothing else differs from the blob it was
+    Snapshot decoded;
+    ASSERT_TRUE(DecodeFdt(blob, &decoded).ok());
+    EXPECT_EQ(decoded.header.capture_time_ns, snap.header.capture_time_ns);
+  }
+}
+
+TEST(SerializerRoundTrip, CaptureTimeIsSetOnlyInAWholeKhodFdt) {
+  Snapshot snap = RandomSnapshot(3);
+  std::string fdt, proto;
+  ASSERT_TRUE(EncodeFdt(snap, &fdt).ok());
+  ASSERT_TRUE(EncodeProto(snap, &proto).ok());
+  std::string cut = fdt.substr(0, fdt.size() - 4);
+  std::string longer = fdt + "tail";
+  std::string empty;
+  for (std::string* b : {&proto, &cut, &longer, &empty}) {
+    const std::string was = *b;
+    Result<std::vector<ByteRange>> r = SetFdtCaptureTime(b, 1);
+    EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("fdt capture time"), std::string::npos);
+    EXPECT_EQ(*b, was);  // left as it was
+  }
+}
+
 }  // namespace
 }  // namespace khod
