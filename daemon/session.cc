@@ -254,6 +254,37 @@ void Session::DropFrozenDraft() {
   if (frozen_draft_) state_dir_.Remove(frozen_draft_->name());
   frozen_draft_.reset();
   frozen_draft_memfd_.reset();
+  frozen_draft_snapshot_.reset();
+}
+
+void Session::KeepPastBlackout(std::string bytes) {
+  if (bytes.capacity() > 0) kept_past_blackout_.push_back(std::move(bytes));
+}
+
+Status Session::MakeFrozenBlob(const Snapshot& snap, v1::BlobFormat fmt, std::string* blob,
+                               PageRuns* differing, bool* restamped) {
+  *restamped = false;
+  // A capture equal to the draft's but for its time: the draft's bytes with
+  // the time set and resealed, the pages those changed known without a
+  // compare (what the draft was made for, docs/DESIGN.md).
+  if (frozen_draft_ && frozen_draft_snapshot_ && fmt == v1::FDT &&
+      EqualButCaptureTime(snap, *frozen_draft_snapshot_)) {
+    *blob = frozen_draft_->TakeCopy();  // from here on Differing() names every page
+    Result<std::vector<ByteRange>> changed = SetFdtCaptureTime(blob, snap.header.capture_time_ns);
+    if (changed.ok()) {
+      *differing = PagesHolding(*changed, blob->size(), PatchedFile::kPageBytes);
+      *restamped = true;
+      return Status::Ok();
+    }
+    KeepPastBlackout(std::move(*blob));
+    blob->clear();
+  }
+  *blob = std::move(freeze_blob_);
+  KHOD_RETURN_IF_ERROR(Encode(snap, ToBlobFormat(fmt), blob, Codec()));
+  // Found once, written to both the draft's copies (the state dir's file and
+  // the handover memfd).
+  *differing = frozen_draft_ ? frozen_draft_->Differing(*blob) : PageRuns();
+  return Status::Ok();
 }
 
 int Session::CodecThreads() const {
@@ -268,7 +299,8 @@ std::future<uint64_t> Session::BlobXxh3Aside(std::string_view blob, int threads)
 std::string Session::WriteFrozenDraft(const Snapshot& prepared) {
   frozen_draft_.reset();
   frozen_draft_memfd_.reset();
-  spent_draft_copy_ = std::string();
+  frozen_draft_snapshot_.reset();
+  kept_past_blackout_.clear();  // outside the blackout now
   frozen_draft_format_ = opts_.default_format;
   std::string bytes;
   Status s = Encode(prepared, ToBlobFormat(frozen_draft_format_), &bytes, Codec());
@@ -279,6 +311,7 @@ std::string Session::WriteFrozenDraft(const Snapshot& prepared) {
     return draft.status().ToString();
   }
   frozen_draft_ = std::move(*draft);
+  frozen_draft_snapshot_ = prepared;  // its folio lists shared, not copied
   if (opts_.default_transport != v1::REEXEC) return "";
   Result<BlobMemfd> memfd = BlobMemfd::Create(bytes);
   if (!memfd.ok()) return "";  // Freeze copies its blob into a new memfd instead
@@ -507,9 +540,11 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
               " (KHO cannot split a preserved folio): let it finish, Prepare again, then Freeze");
     Status inv = InvariantsStatus(snap);
     if (!inv.ok()) return inv.WithContext("Freeze: captured state breaks an invariant");
-    std::string blob = std::move(freeze_blob_), file;
-    KHOD_RETURN_IF_ERROR(Encode(snap, ToBlobFormat(fmt), &blob, Codec()));
     if (frozen_draft_ && frozen_draft_format_ != fmt) DropFrozenDraft();  // of no use here
+    std::string blob, file;
+    PageRuns differing;  // where the blob differs from Prepare's draft
+    bool restamped = false;
+    KHOD_RETURN_IF_ERROR(MakeFrozenBlob(snap, fmt, &blob, &differing, &restamped));
     // The transport's copy of the blob (reexec: a sealed memfd): Prepare's
     // draft memfd with the pages that differ overwritten, or a copy made
     // while the blob and its record are written, which only read it
@@ -524,9 +559,6 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     if (!copy_drafted) stage_aside();
     // The record's checksum of the blob, while the blob is written; joined like Stage.
     std::future<uint64_t> blob_xxh3 = BlobXxh3Aside(blob, CodecThreads());
-    // Where the blob differs from Prepare's draft: found once, written to
-    // both its copies (the state dir's file and the handover memfd).
-    const PageRuns differing = frozen_draft_ ? frozen_draft_->Differing(blob) : PageRuns();
     if (copy_drafted) {
       BlobMemfd copy = std::move(*frozen_draft_memfd_);
       frozen_draft_memfd_.reset();
@@ -543,13 +575,15 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
       Status renamed = pages.ok() ? frozen_draft_->Rename(file) : pages.status();
       if (renamed.ok()) {
         blob_note =
-            " (" + std::to_string(*pages) + " of " +
+            std::string(" (") +
+            (restamped ? "captured as Prepare did: its draft given this capture's time; " : "") +
+            std::to_string(*pages) + " of " +
             std::to_string((blob.size() + PatchedFile::kPageBytes - 1) / PatchedFile::kPageBytes) +
             " pages written, the rest as Prepare wrote them)";
-        spent_draft_copy_ = frozen_draft_->TakeCopy();
+        KeepPastBlackout(frozen_draft_->TakeCopy());
         frozen_draft_.reset();  // it is the frozen blob now
       } else {
-        spent_draft_copy_ = frozen_draft_->TakeCopy();
+        KeepPastBlackout(frozen_draft_->TakeCopy());
         DropFrozenDraft();
         file.clear();
       }
@@ -586,6 +620,7 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     for (const auto& [token, h] : handles_)
       if (h->fd >= 0) pkg.fds.push_back({token, h->fd});
     Status sent = t->Send(pkg);
+    KeepPastBlackout(std::move(pkg.blob));
     if (!sent.ok())
       return RollBackToPrepared(file, std::string("Freeze: ") + t->name() + " handover failed",
                                 sent);

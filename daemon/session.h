@@ -230,6 +230,14 @@ class Session {
   std::string WriteFrozenDraft(const Snapshot& prepared);
   // Removes frozen_draft_'s file, under whatever name it has, and forgets it.
   void DropFrozenDraft();
+  // Freeze's blob of `snap` in `fmt`, and the pages in which it differs from
+  // frozen_draft_ (when there is one); `restamped` when it is the draft with
+  // the capture time set (snap equal to the draft's but for it), not encoded.
+  Status MakeFrozenBlob(const Snapshot& snap, v1::BlobFormat fmt, std::string* blob,
+                        PageRuns* differing, bool* restamped);
+  // A buffer Freeze is done with, freed at the next Prepare instead of
+  // inside the blackout (kept_past_blackout_).
+  void KeepPastBlackout(std::string bytes);
   // The name the next blob of `kind` ("prepared", "frozen") gets.
   std::string NextBlobName(const std::string& kind) const;
 
@@ -289,11 +297,14 @@ class Session {
   // hands it over sealed (handover/blob_memfd.h) instead of copying its whole
   // blob into a new memfd. Used once, dropped with frozen_draft_.
   std::optional<BlobMemfd> frozen_draft_memfd_;
-  // frozen_draft_'s copy of the draft after Freeze used it: freeing
-  // megabytes inside the blackout unmaps them there (docs/PERFORMANCE.md);
-  // a reexec's exec leaves them to the mapping holder, torn down after
-  // Verify. Dropped by the next Prepare.
-  std::string spent_draft_copy_;
+  // The snapshot frozen_draft_ was encoded from: a Freeze that captures the
+  // same but for the time restamps the draft instead of encoding.
+  std::optional<Snapshot> frozen_draft_snapshot_;
+  // Buffers of megabytes (the draft's bytes, the blob handed over) which
+  // Freeze is done with: freeing them inside the blackout unmaps them there
+  // (docs/PERFORMANCE.md); a reexec's exec leaves them to the mapping
+  // holder, torn down after Verify. Freed by the next Prepare.
+  std::vector<std::string> kept_past_blackout_;
   // The read-ahead's RescanBases of frozen_'s lists, by gmem token.
   std::map<uint64_t, RescanBase> frozen_rescan_bases_;
   v1::BlobFormat frozen_draft_format_ = v1::FORMAT_UNSPECIFIED;

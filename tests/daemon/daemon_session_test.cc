@@ -30,6 +30,7 @@
 #include "kernel/fd_table.h"
 #include "kernel/mempolicy.h"
 #include "kernel/probe.h"
+#include "serializer/serializer.h"
 #include "tests/support/fixture.h"
 #include "tests/support/kho_tree.h"
 #include "tests/support/session_fixture.h"
@@ -320,20 +321,31 @@ TEST_F(SessionTest, CancelWhoseRecordWriteFailsDeletesNothingTheRecordNames) {
 // blob exactly (the record's checksum), changed guest or not.
 TEST_F(SessionTest, FreezePatchesPreparesDraftIntoExactlyItsBlob) {
   const std::string draft = dir_ + "/frozen-draft.blob";
-  for (bool change : {false, true}) {
-    SCOPED_TRACE(change ? "pages written between Prepare and Freeze" : "nothing changed");
+  struct Case {
+    bool hashed, change;
+    const char* what;
+  };
+  for (const Case& c : {Case{false, false, "nothing changed"},
+                        Case{false, true, "pages written between Prepare and Freeze"},
+                        Case{true, false, "nothing changed, contents hashed at Freeze only"}}) {
+    SCOPED_TRACE(c.what);
     auto s = Open();
     ASSERT_TRUE(s);
-    if (!change) {
-      ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
-    }
+    v1::AttachRequest q = KernelAttach(memfd_);
+    q.set_hash_contents(c.hashed);
+    Result<v1::GmemInfo> g = s->Attach(q);
+    ASSERT_TRUE(g.ok()) << g.status().ToString();
     ASSERT_TRUE(s->Prepare().ok());
     ASSERT_TRUE(Exists(draft));
-    if (change) guest_.Fill(512 * 1024, 256 * 1024, 0xcd);  // holes become pages
+    if (c.change) guest_.Fill(512 * 1024, 256 * 1024, 0xcd);  // holes become pages
     Result<v1::PhaseReply> r = s->Freeze(PausedFreeze());
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_NE(r->message().find(" pages written, the rest as Prepare wrote them"),
               std::string::npos)
+        << r->message();
+    // A capture equal to Prepare's: the draft given Freeze's time, not encoded again.
+    EXPECT_EQ(r->message().find("its draft given this capture's time") != std::string::npos,
+              !c.hashed && !c.change)
         << r->message();
     EXPECT_FALSE(Exists(draft));  // renamed to the frozen blob's name
     const v1::SessionRecord rec = ReadRecord(dir_);
@@ -341,7 +353,14 @@ TEST_F(SessionTest, FreezePatchesPreparesDraftIntoExactlyItsBlob) {
     ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
     EXPECT_EQ(bytes->size(), rec.frozen_blob_bytes());
     EXPECT_EQ(XXH3_64bits(bytes->data(), bytes->size()), rec.frozen_blob_xxh3());
+    // Byte for byte what encoding the frozen snapshot makes, restamped or not.
+    Snapshot frozen;
+    ASSERT_TRUE(DecodeFdt(*bytes, &frozen).ok());
+    std::string encoded;
+    ASSERT_TRUE(EncodeFdt(frozen, &encoded).ok());
+    EXPECT_TRUE(encoded == *bytes);
     ASSERT_TRUE(s->Cancel().ok());
+    ASSERT_TRUE(s->Detach(g->token()).ok());
   }
 }
 
