@@ -249,6 +249,7 @@ Status Session::WriteBlob(const std::string& kind, const std::string& blob, std:
 
 // Named by no record (a crash leaves it to SweepUnnamedBlobs: "frozen-*.blob").
 constexpr char kFrozenDraft[] = "frozen-draft.blob";
+constexpr size_t kKeptPastBlackout = 4;
 
 void Session::DropFrozenDraft() {
   if (frozen_draft_) state_dir_.Remove(frozen_draft_->name());
@@ -257,8 +258,18 @@ void Session::DropFrozenDraft() {
   frozen_draft_snapshot_.reset();
 }
 
+size_t Session::buffers_kept_past_blackout() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return kept_past_blackout_.size();
+}
+
 void Session::KeepPastBlackout(std::string bytes) {
-  if (bytes.capacity() > 0) kept_past_blackout_.push_back(std::move(bytes));
+  if (bytes.capacity() == 0) return;
+  // A Freeze keeps two; Freezes that fail over and over without a Prepare
+  // between them do not pile up blobs: the oldest goes.
+  if (kept_past_blackout_.size() >= kKeptPastBlackout)
+    kept_past_blackout_.erase(kept_past_blackout_.begin());
+  kept_past_blackout_.push_back(std::move(bytes));
 }
 
 Status Session::MakeFrozenBlob(const Snapshot& snap, v1::BlobFormat fmt, std::string* blob,

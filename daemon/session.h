@@ -139,6 +139,8 @@ class Session {
   // PREPARED", "rolled back FROZEN -> PREPARED: ...".
   std::string recovery() const;
   v1::Phase phase() const;
+  // How many buffers Freeze left to be freed at the next Prepare (tests).
+  size_t buffers_kept_past_blackout() const;
 
  private:
   static constexpr const char* kRecordFile = "session.rec";  // in the state dir

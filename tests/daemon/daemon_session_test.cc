@@ -486,6 +486,24 @@ TEST_F(SessionTest, FailedSendGoesBackToPreparedNamingNoFrozenBlob) {
   EXPECT_EQ(ReadRecord(dir_).phase(), v1::HANDED_OVER);
 }
 
+// What Freeze is done with waits for the next Prepare to be freed (not the
+// blackout), but Freezes that fail again and again do not pile it up.
+TEST_F(SessionTest, BuffersFreezeKeepsAreBoundedAndFreedByPrepare) {
+  auto s = Open();
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  ASSERT_TRUE(s->Prepare().ok());
+  EXPECT_EQ(s->buffers_kept_past_blackout(), 0u);
+  v1::FreezeRequest f = PausedFreeze();
+  f.set_dir(BlockedHandoverDir(dir_));
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_FALSE(s->Freeze(f).ok());
+    EXPECT_GE(s->buffers_kept_past_blackout(), 1u) << i;
+    EXPECT_LE(s->buffers_kept_past_blackout(), 4u) << i;
+  }
+  ASSERT_TRUE(s->Prepare().ok());
+  EXPECT_EQ(s->buffers_kept_past_blackout(), 0u);
+}
+
 TEST_F(SessionTest, RestoreChecksTheBlobEvenWhenTheRecordedHashIsZero) {
   {
     auto s = Open();
