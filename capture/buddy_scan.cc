@@ -125,21 +125,17 @@ uint64_t BuddyScanner::populated() const { return populated_.load(); }
 
 void BuddyScanner::ResetPopulated() { populated_.store(0); }
 
-size_t BuddyScanner::PrefaultBuffers(uint64_t total, int threads, ExpectedScan expected) {
-  // For a whole file each part is given room for its share at 16 pages a
-  // run, capped so that a huge file does not prefault more than 32 MiB of
-  // guesses per list; a change scan needs room for what changed, which no
-  // warm-up knows: the least a list is given. PFN runs whose flags are read
-  // (by_pfn) are few here: the holder's pages carry theirs over
-  // (flag_reuse.h). The window buffers are the pool's: prefaulted here, they
-  // serve whichever file is scanned next.
+size_t BuddyScanner::PrefaultBuffers(uint64_t total, int threads) {
+  // Each part is given room for its share at 16 pages a run, capped so that
+  // a huge file does not prefault more than 32 MiB of guesses per list. PFN
+  // runs whose flags are read (by_pfn) are few here: the holder's pages
+  // carry theirs over (flag_reuse.h). The window buffers are the pool's:
+  // prefaulted here, they serve whichever file is scanned next.
   Lease lease(this, threads);
   const uint64_t share = (total + threads - 1) / threads;
   constexpr uint64_t kCap = uint64_t{32} << 20;
-  const bool whole = expected == ExpectedScan::kWholeFile;
-  const size_t runs =
-      whole ? static_cast<size_t>(std::min<uint64_t>(share / 16, kCap / sizeof(PageRun))) : 0;
-  const size_t flags = whole ? static_cast<size_t>(std::min<uint64_t>(share, kCap)) : 0;
+  const size_t runs = static_cast<size_t>(std::min<uint64_t>(share / 16, kCap / sizeof(PageRun)));
+  const size_t flags = static_cast<size_t>(std::min<uint64_t>(share, kCap));
   const size_t window = static_cast<size_t>(std::min<uint64_t>(total, window_pages_));
   auto touch = [](auto* v, size_t n) {
     v->resize(std::max(v->size(), n));  // value-initialized: written, so faulted in

@@ -79,15 +79,11 @@ class BuddyScanner {
   // Warm-up: the guarded populates a scan does, over `threads` equal shares
   // of the file (populating costs the same per page wherever the PFN runs are).
   Status Populate(const PageWindowReader& reader, uint64_t total, int threads);
-  // What the captures to come are expected to scan of a file: all of it, or
-  // only what changed since a baseline (change_scan.h).
-  enum class ExpectedScan { kWholeFile, kChanges };
-  // Sizes and touches the buffers a scan of a `total`-page file fills,
+  // Sizes and touches the buffers a scan of a whole `total`-page file fills,
   // keeping their capacity for the captures to come: each thread's window
-  // buffers, and its run and flag lists sized for its share of the file, or
-  // (kChanges) for one window, what a change scan starts from; a larger one
-  // grows them as it goes. Returns the bytes of list capacity made ready.
-  size_t PrefaultBuffers(uint64_t total, int threads, ExpectedScan expected);
+  // buffers, and its run and flag lists sized for its share of the file
+  // (capped). Returns the bytes of list capacity made ready.
+  size_t PrefaultBuffers(uint64_t total, int threads);
 
   // Pages the scans mapped themselves since the last ResetPopulated.
   uint64_t populated() const;

@@ -368,6 +368,11 @@ std::string KernelGmemSource::pfn_origin() const {
   return s;
 }
 
+bool WarmUpPrefaultsScanBuffers(FileKind kind, bool pins_cover_frozen) {
+  const bool change_scan = kind == FileKind::kGuestMemfd || pins_cover_frozen;
+  return !change_scan && kind != FileKind::kHugetlbMemfd;
+}
+
 void KernelGmemSource::StartWarmUp() {
   JoinWarmUp();
   // Its status is dropped on purpose: Capture redoes every step and reports.
@@ -396,16 +401,10 @@ Status KernelGmemSource::WarmUp() {
   const int threads = buddy_.ThreadsFor(total, MaxThreads());
   if (held_) {
     // The holder's mapping is populated already. What a first capture still
-    // pays is its buffers faulting in page by page: they are faulted in here,
-    // before Verify asks, sized for what Verify is expected to scan: what
-    // changed, where its capture can take the change scan (memory that
-    // cannot move, or that a previous khod's pins hold), else every page.
-    const BuddyScanner::ExpectedScan expected =
-        identity_.kind == FileKind::kGuestMemfd || pins_cover_frozen_
-            ? BuddyScanner::ExpectedScan::kChanges
-            : BuddyScanner::ExpectedScan::kWholeFile;
-    if (identity_.kind != FileKind::kHugetlbMemfd)
-      (void)buddy_.PrefaultBuffers(total, threads, expected);
+    // pays is its buffers faulting in; Verify waits for this warm-up, so it
+    // faults in only what Verify's capture will fill (docs/PERFORMANCE.md).
+    if (WarmUpPrefaultsScanBuffers(identity_.kind, pins_cover_frozen_))
+      (void)buddy_.PrefaultBuffers(total, threads);
     return Status::Ok();
   }
   if (identity_.kind == FileKind::kHugetlbMemfd) {

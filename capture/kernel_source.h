@@ -65,6 +65,13 @@ struct KernelSourceOptions {
   bool pin_movable = false;
 };
 
+// Whether a new khod's warm-up of a file its mapping holder keeps populated
+// faults in the buffers of a whole-file scan ahead of Verify: only where
+// Verify's capture scans every page (memory that can move, which no
+// previous khod's pins hold). A change scan touches buffers only for what
+// changed; a HugeTLB scan has its own.
+bool WarmUpPrefaultsScanBuffers(FileKind kind, bool pins_cover_frozen);
+
 class KernelGmemSource : public GmemSource {
  public:
   // Takes ownership of `fd` after checking what it is.
