@@ -17,6 +17,7 @@
 
 #include "common/status_macros.h"
 #include "kernel/held_mapping.h"
+#include "kernel/idle_teardown.h"
 #include "kernel/proc_stat.h"
 
 namespace khod {
@@ -106,6 +107,7 @@ void MappingHolder::Release() {
   const pid_t pid = pid_;
   pid_ = -1;
   HeldMapping::ForgetFixedMappings(pid);  // before it is reaped and its pid free
+  (void)SetIdleScheduling(pid);           // its exit frees the old address space
   ::kill(pid, SIGKILL);
   std::thread([pid] { ::waitpid(pid, nullptr, __WALL); }).detach();
 }

@@ -26,6 +26,7 @@
 #include "common/numbers.h"
 #include "common/status_macros.h"
 #include "common/text_lines.h"
+#include "kernel/idle_teardown.h"
 #include "kernel/proc_stat.h"
 #include "kernel/residency.h"
 
@@ -401,7 +402,8 @@ void PteKeeper::Release() {
   if (pid_ <= 0) return;
   const pid_t pid = pid_;
   pid_ = -1;
-  control_.reset();  // its read returns: it exits
+  (void)SetIdleScheduling(pid);  // its exit unmaps every guest page it kept
+  control_.reset();              // its read returns: it exits
   pagemap_.reset();
   addresses_.clear();
   std::thread([pid] { ::waitpid(pid, nullptr, 0); }).detach();
