@@ -118,7 +118,27 @@ struct AttachTarget {
   int fd;
   uint64_t flags;  // guest_memfd creation flags
   std::string name;
+  // --punch-after-prepare: pages of this file (this process's fd) punched
+  // between Prepare and Freeze, as a running guest changes its memory: its
+  // PFN list then differs from Prepare's in that many places.
+  uint64_t punch_after_prepare = 0;
 };
+
+// Punches `count` single pages of `fd`, spread evenly over its pages,
+// starting `salt` pages in (a later blackout punches others).
+bool PunchSpread(int fd, uint64_t count, uint64_t salt) {
+  struct stat st;
+  if (count == 0 || ::fstat(fd, &st) != 0) return count == 0;
+  const uint64_t page = 4096, pages = static_cast<uint64_t>(st.st_size) / page;
+  const uint64_t stride = std::max<uint64_t>(1, pages / count);
+  for (uint64_t i = 0; i < count; ++i) {
+    const uint64_t at = (i * stride + salt % stride) % pages;
+    if (::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(at * page),
+                    static_cast<off_t>(page)) != 0)
+      return false;
+  }
+  return true;
+}
 
 // What one blackout measured.
 struct BlackoutRun {
@@ -184,6 +204,13 @@ bool Blackout(const KhodUnderTest& khod, const std::vector<AttachTarget>& target
     std::printf("prepare: %s\n", p.status().ToString().c_str());
     return false;
   }
+  static uint64_t salt = 0;
+  ++salt;
+  for (const AttachTarget& t : targets)
+    if (t.pid == ::getpid() && !PunchSpread(t.fd, t.punch_after_prepare, salt)) {
+      std::printf("punch %s: %s\n", t.name.c_str(), std::strerror(errno));
+      return false;
+    }
   auto before = c.GetStatus();
   if (!before.ok()) return false;
   run->rss_prepared_mib = RssAnonKb(k->pid()) / 1024.0;
@@ -380,6 +407,7 @@ struct Options {
   bool vmm_keeps_mapping = false;  // the VMMs keep their guest memory mapped
   bool pin_movable = false;        // khod --pin-movable-memory
   int vmms = 0, gmems_per_vmm = 1;
+  uint64_t punch_after_prepare = 0;  // pages of the one guest punched between Prepare and Freeze
 };
 
 // Leaves the free memory the guest is allocated from in holes of `pages`
@@ -445,7 +473,8 @@ bool MeasureSize(const Options& o, uint64_t gib, const std::string& dir,
     return false;
   }
   std::printf("  copy out + in (%s, fsync): %.1f ms\n", o.copy_dir.c_str(), copy_ms);
-  const std::vector<AttachTarget> targets = {{::getpid(), memfd, guest->flags, "guest"}};
+  const std::vector<AttachTarget> targets = {
+      {::getpid(), memfd, guest->flags, "guest", o.punch_after_prepare}};
   const std::string base = dir + "/" + std::to_string(gib) + "g";
   for (int threads : o.threads) {
     SizeResult r;
@@ -861,6 +890,8 @@ int main(int argc, char** argv) {
         "  every guest's VMM keeps its memory mapped, every page present (as a real VMM)"},
        {"--pin-movable-memory", false, nullptr,
         "  run khod with --pin-movable-memory (a shmem stand-in's pages pinned from Prepare)"},
+       {"--punch-after-prepare", true, nullptr,
+        "N  punch N pages of the guest between Prepare and Freeze (a guest that changed)"},
        {"--keep", false, nullptr, "  keep the run directory (khod logs)"}},
       &exit_code);
   if (!f) return exit_code;
@@ -871,12 +902,13 @@ int main(int argc, char** argv) {
                                   : std::vector<uint64_t>{0};
   Result<uint64_t> runs = f->GetUint("--runs", 3), vmms = f->GetUint("--vmms", 0),
                    per_vmm = f->GetUint("--gmems-per-vmm", 4),
-                   fragment = f->GetUint("--fragment", 0);
+                   fragment = f->GetUint("--fragment", 0),
+                   punch = f->GetUint("--punch-after-prepare", 0);
   if (!gib || !threads) {
     std::fprintf(stderr, "blackout_bench: --gib and --capture-threads take a list like 1,2,4,8\n");
     return 2;
   }
-  for (const Result<uint64_t>* r : {&runs, &vmms, &per_vmm, &fragment}) {
+  for (const Result<uint64_t>* r : {&runs, &vmms, &per_vmm, &fragment, &punch}) {
     if (!r->ok()) {
       std::fprintf(stderr, "blackout_bench: %s\n", r->status().message().c_str());
       return 2;
@@ -894,6 +926,7 @@ int main(int argc, char** argv) {
   o.vmms = static_cast<int>(*vmms);
   o.gmems_per_vmm = static_cast<int>(*per_vmm);
   o.fragment = *fragment;
+  o.punch_after_prepare = *punch;
   o.keep = f->Has("--keep");
   o.hash = !f->Has("--no-hash");
   o.vmm_keeps_mapping = f->Has("--vmm-keeps-mapping");
