@@ -45,6 +45,10 @@ size_t MinListBytes(uint64_t total_pages, uint64_t window_pages) {
   return total_pages >= 2 * window_pages ? kHugePageBytes : 0;
 }
 
+// The room a list built from a baseline of `extents` extents is given: an
+// eighth more, for what a change splits.
+size_t SpansRoomFor(size_t extents) { return extents + extents / 8 + 16; }
+
 }  // namespace
 
 // One thread's share of a scan: its window buffers, PFN runs and folio
@@ -448,6 +452,14 @@ void BuddyScanner::TakeBaseline(const FolioList& folios, uint64_t total,
   if (progress) progress(total);
 }
 
+void BuddyScanner::PrefaultSpansRoom(size_t baseline_extents) {
+  const size_t room = SpansRoomFor(baseline_extents);
+  if (spans_room_.capacity() >= room) return;
+  spans_room_ = FolioList::Extents();
+  spans_room_.resize(room);  // value-initialized: written, so faulted in
+  spans_room_.clear();       // the capacity stays
+}
+
 Status BuddyScanner::ScanSpans(const PageWindowReader& reader, const FlagBaseline& baseline,
                                uint64_t total, const std::vector<PageSpan>& spans,
                                const HwCorruptedCount& hw, int threads,
@@ -485,7 +497,11 @@ Status BuddyScanner::ScanSpans(const PageWindowReader& reader, const FlagBaselin
   // In file order: the baseline's extents between the windows, clipped to
   // the pages no window covers, then each window's runs.
   FolioExtentBuilder b;
-  b.Reserve(folios.size() + folios.size() / 8 + 16);
+  const size_t room = SpansRoomFor(folios.size());
+  if (spans_room_.capacity() >= room)
+    b.UseRoom(std::move(spans_room_));
+  else
+    b.Reserve(room);
   size_t e = 0;
   uint64_t clean = 0;
   auto baseline_pages = [&](uint64_t from, uint64_t to) {

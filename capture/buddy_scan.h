@@ -75,6 +75,12 @@ class BuddyScanner {
                    const std::vector<PageSpan>& spans, const HwCorruptedCount& hw, int threads,
                    const std::function<void(uint64_t pages_done)>& progress,
                    FolioExtentBuilder* out, BuddyScanCounts* counts);
+  // Room for the list the next ScanSpans builds from a baseline of
+  // `baseline_extents` extents, faulted in now: a ScanSpans that finds a
+  // change builds a whole list, and at Freeze its first touch of fresh
+  // memory was most of the capture (docs/PERFORMANCE.md). Taken by the next
+  // ScanSpans that finds a change and fits in it; kept until then.
+  void PrefaultSpansRoom(size_t baseline_extents);
 
   // Warm-up: the guarded populates a scan does, over `threads` equal shares
   // of the file (populating costs the same per page wherever the PFN runs are).
@@ -114,6 +120,7 @@ class BuddyScanner {
   std::function<void(uint64_t pages_done)> progress_;  // the running Scan's
   std::vector<std::unique_ptr<Part>> parts_;
   std::unique_ptr<Plan> plan_;
+  FolioList::Extents spans_room_;       // PrefaultSpansRoom's, empty with its capacity
   std::atomic<uint64_t> populated_{0};  // pages the leases' windows populated since ResetPopulated
 };
 

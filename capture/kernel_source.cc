@@ -586,6 +586,9 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
       if (rescan_base_.version != last_folios_.version())
         rescan_base_ = MakeRescanBase(last_folios_);
       PinBaseline(size);
+      // Freeze's capture from it builds a new list when something changed.
+      if (!hugetlb && CannotMove(last_folios_, /*frozen=*/false))
+        buddy_.PrefaultSpansRoom(last_folios_.size());
     }
     last_hw_kb_ = *hw;
     last_witness_serial_ = witness_serial;

@@ -123,6 +123,29 @@ TEST(FolioExtentBuilderTest, AppendIsAddingTheTailsRunsOneByOne) {
   EXPECT_EQ(empty.extents(), a.extents());
 }
 
+// A builder started in room faulted in ahead builds in that very memory
+// (a FolioList made from an empty vector would drop its capacity), from
+// nothing: what it held before is gone, and what it builds is what a fresh
+// builder builds.
+TEST(FolioExtentBuilderTest, UseRoomBuildsInTheRoomGiven) {
+  FolioList::Extents room(1000);  // written: faulted in, and not empty
+  const FolioExtent* memory = room.data();
+  FolioExtentBuilder b, fresh;
+  b.AddRun(0, 7, 1, 0, 0, true);
+  b.UseRoom(std::move(room));
+  EXPECT_TRUE(b.extents().empty());
+  EXPECT_TRUE(b.readable_shared().empty());
+  for (FolioExtentBuilder* x : {&b, &fresh}) {
+    x->AddRun(0, 100, 4, 0, kFolioUptodate, true);
+    x->AddRun(4, 104, 4, 0, kFolioUptodate, true);
+    x->AddRun(9, 300, 1, 0, 0, false);
+  }
+  EXPECT_EQ(b.extents(), fresh.extents());
+  EXPECT_EQ(b.readable_shared(), fresh.readable_shared());
+  EXPECT_EQ(b.extents().extents().data(), memory);
+  EXPECT_GE(b.extents().extents().capacity(), 1000u);
+}
+
 TEST(KernelCaptureTest, ShmemFixtureMatchesWhatItMade) {
   if (!IsRoot())
     GTEST_SKIP() << "needs root outside a user namespace: pidfd_getfd of another process and PFNs "
