@@ -504,14 +504,28 @@ Status BuddyScanner::ScanSpans(const PageWindowReader& reader, const FlagBaselin
     b.Reserve(room);
   size_t e = 0;
   uint64_t clean = 0;
+  auto add_clipped = [&](const FolioExtent& f, uint64_t from, uint64_t to) {
+    const uint64_t a = std::max(from, f.first_index), z = std::min(to, f.end_index());
+    b.AddRun(a, f.first_pfn + (a - f.first_index), z - a, 0, f.flags, true);
+    clean += z - a;
+  };
   auto baseline_pages = [&](uint64_t from, uint64_t to) {
     while (e < folios.size() && folios[e].end_index() <= from) ++e;
-    for (size_t k = e; k < folios.size() && folios[k].first_index < to; ++k) {
-      const FolioExtent& f = folios[k];
-      const uint64_t a = std::max(from, f.first_index), z = std::min(to, f.end_index());
-      b.AddRun(a, f.first_pfn + (a - f.first_index), z - a, 0, f.flags, true);
-      clean += z - a;
-    }
+    // [k, j): the extents that start before `to`; all but the first and the
+    // last lie wholly in [from, to) and are carried over as they are.
+    const size_t k = e;
+    const size_t j = static_cast<size_t>(
+        std::partition_point(folios.begin() + static_cast<std::ptrdiff_t>(k), folios.end(),
+                             [&](const FolioExtent& f) { return f.first_index < to; }) -
+        folios.begin());
+    if (k == j) return;
+    add_clipped(folios[k], from, to);
+    if (j - k == 1) return;
+    const FolioExtent* whole = &folios[k + 1];
+    const FolioExtent* last = &folios[j - 1];
+    for (const FolioExtent* f = whole; f != last; ++f) clean += f->pages();
+    b.AddWholeExtents(whole, last, true);
+    add_clipped(*last, from, to);
   };
   uint64_t at = 0;
   for (size_t w = 0; w < plan.windows.size(); ++w) {

@@ -43,6 +43,43 @@ void FolioExtentBuilder::AddRun(uint64_t index, uint64_t pfn, uint64_t nr_folios
   }
 }
 
+void FolioExtentBuilder::AddWholeExtents(const FolioExtent* begin, const FolioExtent* end,
+                                         bool readable_shared) {
+  constexpr uint64_t kMaxFolios = std::numeric_limits<uint32_t>::max();
+  // Whether AddRun would add `x` as it is: an order-0 extent (AddRun is
+  // given pages at order 0) that does not join `prev`, the extent before it.
+  auto as_is = [&](const FolioExtent* prev, bool prev_readable, const FolioExtent& x) {
+    if (x.order != 0 || x.nr_folios == 0) return false;
+    if (prev == nullptr) return true;
+    const bool same_pfn_chain = (prev->first_pfn == kPfnUnknown && x.first_pfn == kPfnUnknown) ||
+                                (prev->first_pfn != kPfnUnknown && x.first_pfn != kPfnUnknown &&
+                                 prev->first_pfn + prev->pages() == x.first_pfn);
+    const bool joins = prev->end_index() == x.first_index && same_pfn_chain && prev->order == 0 &&
+                       prev->flags == x.flags && prev_readable == readable_shared &&
+                       prev->nr_folios < kMaxFolios;
+    return !joins;
+  };
+  const FolioExtent* stretch = begin;  // [stretch, x): to be copied as they are
+  auto flush = [&](const FolioExtent* to) {
+    if (to == stretch) return;
+    FolioList::Extents& extents = extents_.Mutable();
+    extents.insert(extents.end(), stretch, to);
+    readable_shared_.insert(readable_shared_.end(), static_cast<size_t>(to - stretch),
+                            readable_shared);
+  };
+  for (const FolioExtent* x = begin; x != end; ++x) {
+    const bool in_stretch = x != stretch;
+    const FolioExtent* prev = in_stretch ? x - 1 : (extents_.empty() ? nullptr : &extents_.back());
+    const bool prev_readable =
+        in_stretch ? readable_shared : !readable_shared_.empty() && readable_shared_.back();
+    if (as_is(prev, prev_readable, *x)) continue;
+    flush(x);
+    AddRun(x->first_index, x->first_pfn, x->pages(), 0, x->flags, readable_shared);
+    stretch = x + 1;
+  }
+  flush(end);
+}
+
 void FolioExtentBuilder::Append(const FolioExtentBuilder& tail) {
   if (tail.extents_.empty()) return;
   const FolioExtent& first = tail.extents_.front();

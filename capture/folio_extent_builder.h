@@ -20,6 +20,13 @@ class FolioExtentBuilder {
   void AddRun(uint64_t index, uint64_t pfn, uint64_t nr_folios, uint8_t order, uint8_t flags,
               bool readable_shared);
 
+  // What AddRun(x.first_index, x.first_pfn, x.pages(), 0, x.flags, readable)
+  // for each extent x of [begin, end) in turn adds, with the extents that
+  // join nothing copied as they are instead of one by one: a capture's
+  // baseline carried over around the pages that changed (BuddyScanner::
+  // ScanSpans), millions of extents on a fragmented host.
+  void AddWholeExtents(const FolioExtent* begin, const FolioExtent* end, bool readable_shared);
+
   // Appends what `tail` built from the pages after this builder's, as if its
   // runs had been added here one by one: only its first extent can join this
   // builder's last; the rest are copied as they are.

@@ -123,6 +123,46 @@ TEST(FolioExtentBuilderTest, AppendIsAddingTheTailsRunsOneByOne) {
   EXPECT_EQ(empty.extents(), a.extents());
 }
 
+// AddWholeExtents adds what AddRun, extent by extent at order 0, adds: over
+// lists where neighbours sometimes join (contiguous in file and PFN, same
+// flags), PFNs are sometimes unknown, an extent is now and then of a higher
+// order, and the builder's last extent sometimes joins the first.
+TEST(FolioExtentBuilderTest, AddWholeExtentsIsAddingEachOneByOne) {
+  std::mt19937_64 rng(11);
+  for (int round = 0; round < 300; ++round) {
+    std::vector<FolioExtent> list;
+    uint64_t index = rng() % 4, pfn = 5000;
+    for (int i = 0; i < 60; ++i) {
+      FolioExtent x;
+      x.first_index = index;
+      if (rng() % 3 == 0) pfn = 5000 + rng() % 100000;  // else contiguous with the one before
+      x.first_pfn = rng() % 9 == 0 ? kPfnUnknown : pfn;
+      x.order = rng() % 13 == 0 ? 9 : 0;
+      x.nr_folios = static_cast<uint32_t>(1 + rng() % 5);
+      x.flags = rng() % 4 == 0 ? kFolioDirty : kFolioUptodate;
+      list.push_back(x);
+      index += x.pages() + (rng() % 5 == 0 ? 1 + rng() % 3 : 0);  // now and then a hole
+      pfn += x.pages();
+    }
+    const bool readable = rng() % 2;
+    FolioExtentBuilder bulk, each;
+    if (rng() % 2) {  // a last extent that the first may join
+      const FolioExtent& f = list.front();
+      const uint64_t before = std::min<uint64_t>(f.first_index, 2);
+      const bool last_readable = rng() % 4 != 0 ? readable : !readable;
+      for (FolioExtentBuilder* x : {&bulk, &each})
+        x->AddRun(f.first_index - before,
+                  f.first_pfn == kPfnUnknown ? kPfnUnknown : f.first_pfn - before, before, 0,
+                  f.flags, last_readable);
+    }
+    bulk.AddWholeExtents(list.data(), list.data() + list.size(), readable);
+    for (const FolioExtent& x : list)
+      each.AddRun(x.first_index, x.first_pfn, x.pages(), 0, x.flags, readable);
+    ASSERT_EQ(bulk.extents(), each.extents()) << "round " << round;
+    ASSERT_EQ(bulk.readable_shared(), each.readable_shared()) << "round " << round;
+  }
+}
+
 // A builder started in room faulted in ahead builds in that very memory
 // (a FolioList made from an empty vector would drop its capacity), from
 // nothing: what it held before is gone, and what it builds is what a fresh
