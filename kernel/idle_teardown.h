@@ -1,7 +1,7 @@
 // Teardown at idle priority: a helper process khod ends (the mapping holder
 // that kept the old khod's address space across exec, the PTE keeper that
-// mapped every guest page) frees a large address space as it exits, a core
-// for about 0.1 s per 2 GiB of populated mappings. Its exit runs in its own
+// mapped every guest page) frees an address space the size of the guests as
+// it exits (docs/PERFORMANCE.md has what that costs). Its exit runs in its own
 // context, so it is given SCHED_IDLE first: the teardown then takes CPU time
 // nothing else wants, instead of competing with the reply of the call that
 // ended it (Verify's, at the end of the blackout) and with the guests just
