@@ -518,7 +518,12 @@ int main(int argc, char** argv) {
     // the same socket (a call cut so is refused or read-only on this side:
     // the session is HANDED_OVER). gRPC's Shutdown waited for its threads
     // and its clients' connections inside the blackout (docs/PERFORMANCE.md).
-    calls.WaitForCallsInFlight(std::chrono::milliseconds(2),
+    // No settle after the calls end: a call ends once gRPC has completed its
+    // reply's send ops, which chttp2 completes only after the write reached
+    // the socket (its write-covering closure barrier), and a unix socket has
+    // queued the bytes on the peer by then, so the exec's close loses none.
+    // A call that had not reached a handler is cut as one arriving later is.
+    calls.WaitForCallsInFlight(std::chrono::milliseconds(0),
                                std::chrono::steady_clock::now() + std::chrono::seconds(2));
     Notify(ReloadingNotice());  // a reexec, not a crash, until the new khod's READY=1
     std::fprintf(stderr, "khod: re-executing %s\n", exec_argv[0].c_str());
