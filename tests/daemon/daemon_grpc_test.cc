@@ -215,6 +215,44 @@ TEST_F(GrpcTest, ReexecHandoverKeepsTheMemfdInPlace) {
   }
 }
 
+// The old khod execs as soon as the calls in flight have ended, without a
+// pause (daemon/khod_main.cc): the Freeze reply must have reached the socket
+// by then. Ten reexecs in a row, each Freeze answered, each new khod serving.
+TEST_F(GrpcTest, EveryFreezeIsAnsweredAcrossRepeatedReexecs) {
+  ChildProcess k = Start({"--transport=reexec"});
+  KhodClient c(Socket());
+  TestMemfd guest = AttachPreparedMemfd(c, 8, /*hash=*/false);
+  ASSERT_FALSE(HasFailure());
+  for (int i = 0; i < 10; ++i) {
+    SCOPED_TRACE("reexec " + std::to_string(i + 1));
+    if (i > 0) {  // FINISHED: Attach starts the next session
+      v1::AttachRequest q;
+      q.set_name("guest");
+      q.mutable_kernel()->set_pid(::getpid());
+      q.mutable_kernel()->set_fd(guest.fd());
+      ASSERT_TRUE(c.Attach(q).ok());
+      ASSERT_TRUE(c.Prepare().ok());
+    }
+    Result<v1::StatusReply> before = c.GetStatus();
+    ASSERT_TRUE(before.ok()) << before.status().ToString();
+    v1::FreezeRequest f;
+    f.set_guests_paused(true);
+    Result<v1::PhaseReply> fr = c.Freeze(f);
+    ASSERT_TRUE(fr.ok()) << fr.status().ToString();  // the reply came before the exec
+    EXPECT_EQ(fr->phase(), v1::HANDED_OVER);
+    Result<v1::StatusReply> after =
+        c.WaitNewIncarnation(before->incarnation(), std::chrono::seconds(20));
+    ASSERT_TRUE(after.ok()) << after.status().ToString();
+    EXPECT_EQ(after->exec_count(), 1u);      // this session's one exec
+    EXPECT_EQ(after->pid(), before->pid());  // exec, not a new process
+    ASSERT_TRUE(c.Restore(v1::RestoreRequest()).ok());
+    Result<v1::VerifyReply> v = c.Verify();
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    EXPECT_TRUE(v->equal());
+    ASSERT_TRUE(c.Finish().ok());
+  }
+}
+
 // khod --pin-movable-memory through a real exec: the flag goes on to the new
 // khod, Prepare pins the memfd's pages, Freeze hands the pins on
 // (--page-pins) with the PTE keeper, and the new khod's Verify reads only what
