@@ -28,6 +28,7 @@
 #include "handover/luo_uapi.h"
 #include "handover/reexec_transport.h"
 #include "kernel/fd_table.h"
+#include "kernel/memory_file.h"
 #include "kernel/mempolicy.h"
 #include "kernel/probe.h"
 #include "serializer/serializer.h"
@@ -368,12 +369,9 @@ TEST_F(SessionTest, FreezePatchesPreparesDraftIntoExactlyItsBlob) {
 std::vector<ino_t> MemfdInodesNamed(const std::string& name) {
   std::vector<ino_t> inodes;
   for (int fd = 3; fd < 4096; ++fd) {
-    char link[256];
-    const ssize_t n =
-        ::readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), link, sizeof link - 1);
+    Result<std::string> link = OwnFdLink(fd);
     struct stat st;
-    if (n > 0 && std::string(link, static_cast<size_t>(n)).find("/memfd:" + name) == 0 &&
-        ::fstat(fd, &st) == 0)
+    if (link.ok() && link->find("/memfd:" + name) == 0 && ::fstat(fd, &st) == 0)
       inodes.push_back(st.st_ino);
   }
   return inodes;

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "handover/reexec_transport.h"
+#include "kernel/memory_file.h"
 
 namespace khod {
 namespace {
@@ -72,11 +73,9 @@ TEST(BlobMemfdTest, ReexecSendCarriesTheCopyStagedAsThatVeryMemfd) {
   Result<AdoptSpec> spec = ParseAdoptSpec(t.ExecArguments()[0].substr(std::strlen("--adopt=")));
   ASSERT_TRUE(spec.ok());
   const int sent = spec->blob_fd;
-  char link[128];
-  const ssize_t n =
-      ::readlink(("/proc/self/fd/" + std::to_string(sent)).c_str(), link, sizeof link - 1);
-  ASSERT_GT(n, 0);
-  EXPECT_NE(std::string(link, static_cast<size_t>(n)).find(BlobMemfd::kName), std::string::npos);
+  Result<std::string> link = OwnFdLink(sent);
+  ASSERT_TRUE(link.ok()) << link.status().ToString();
+  EXPECT_NE(link->find(BlobMemfd::kName), std::string::npos) << *link;
   EXPECT_EQ(::fcntl(sent, F_GETFD) & FD_CLOEXEC, 0);
   EXPECT_EQ(::pwrite(sent, "X", 1, 0), -1);  // sealed
   EXPECT_EQ(ReadAll(sent), blob);

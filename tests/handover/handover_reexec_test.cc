@@ -16,6 +16,7 @@
 #include "handover/kho_debugfs.h"
 #include "handover/luo_transport.h"
 #include "handover/reexec_transport.h"
+#include "kernel/memory_file.h"
 #include "serializer/serializer.h"
 #include "tests/support/fixture.h"
 
@@ -153,12 +154,8 @@ TEST(ReexecTransportTest, SendCarriesTheBlobStagedAheadAndAbortDropsIt) {
     // The staged memfd exists before Send, close-on-exec until Send takes it.
     int staged = -1;
     for (int fd = 3; fd < 1024 && staged < 0; ++fd) {
-      char link[64];
-      const ssize_t n =
-          ::readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), link, sizeof link - 1);
-      if (n > 0 &&
-          std::string(link, static_cast<size_t>(n)).find("khod-handover-blob") != std::string::npos)
-        staged = fd;
+      Result<std::string> link = OwnFdLink(fd);
+      if (link.ok() && link->find("khod-handover-blob") != std::string::npos) staged = fd;
     }
     ASSERT_GE(staged, 0);
     EXPECT_NE(::fcntl(staged, F_GETFD) & FD_CLOEXEC, 0);
