@@ -584,6 +584,7 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
       file = NextBlobName("frozen");
       Result<uint64_t> pages = frozen_draft_->Patch(blob, differing);
       Status renamed = pages.ok() ? frozen_draft_->Rename(file) : pages.status();
+      KeepPastBlackout(frozen_draft_->TakeCopy());
       if (renamed.ok()) {
         blob_note =
             std::string(" (") +
@@ -591,10 +592,8 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
             std::to_string(*pages) + " of " +
             std::to_string((blob.size() + PatchedFile::kPageBytes - 1) / PatchedFile::kPageBytes) +
             " pages written, the rest as Prepare wrote them)";
-        KeepPastBlackout(frozen_draft_->TakeCopy());
         frozen_draft_.reset();  // it is the frozen blob now
       } else {
-        KeepPastBlackout(frozen_draft_->TakeCopy());
         DropFrozenDraft();
         file.clear();
       }
