@@ -743,13 +743,9 @@ Result<v1::VerifyReply> Session::Verify() {
     RecordDuration(v1::VERIFIED, NowNs() - t0);
   }
   Status persisted = PersistOrRevert(before, "Verify");
-  // Its page tables have served: the old address space is freed in the
-  // background once the verdict is out, so its teardown (docs/PERFORMANCE.md,
-  // "Where the session's warm-ups come from") is not inside the blackout.
-  ReleaseMappingHolder();
-  // So are the pins the previous khod handed on: the kernel unpins off this thread.
-  for (auto& kv : restored_)
-    if (kv.second->source) kv.second->source->ReleasePinsInBackground();
+  // The holder's page tables, the keeper and the pins have served: let go
+  // once the verdict is out, after the reply.
+  ReleaseLentHoldsAfterReply();
   KHOD_RETURN_IF_ERROR(persisted);
   if (v.equal()) opts_.crash.Hit("verified");
   return reply;

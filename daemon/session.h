@@ -74,6 +74,9 @@ struct SessionOptions {
   // pid of the previous khod's mapping holder (reexec; kernel/mapping_holder.h):
   // Verify reads PFNs from its page tables, then it is released.
   int mapping_holder = -1;
+  // Test hook: run by the thread that releases what the handover lent
+  // Verify, before it takes the session's lock (ReleaseLentHoldsAfterReply).
+  std::function<void()> before_release_after_reply;
   // The previous khod's PTE keeper, its control socket and the memfd that
   // describes its witness (reexec; daemon/pte_witness_handoff.h): Verify
   // walks only what it does not witness, then it is released. -1: none.
@@ -141,6 +144,10 @@ class Session {
   v1::Phase phase() const;
   // How many buffers Freeze left to be freed at the next Prepare (tests).
   size_t buffers_kept_past_blackout() const;
+  // Whether the previous khod's mapping holder is still held (tests).
+  bool holds_mapping_holder() const;
+  // Returns once the release Verify left for after its reply has run.
+  void WaitForReleaseAfterReply();
 
  private:
   static constexpr const char* kRecordFile = "session.rec";  // in the state dir
@@ -184,6 +191,14 @@ class Session {
   // Lets the previous khod's address space go (after Verify, or when the
   // session leaves the restore): sources read their own mappings again.
   void ReleaseMappingHolder();
+  // What the handover lent Verify (the previous khod's mapping holder and
+  // keeper, the pins it handed on), let go on a thread of its own that
+  // takes mu_ once Verify has returned: with 100 files that is milliseconds,
+  // which the Verify reply, and so the blackout, no longer waits for. Calls
+  // that come first see the holds as they were, as if they had come before
+  // Verify; a later Verify's release is the one still waiting, if any.
+  void ReleaseLentHoldsAfterReply();
+  void ReleaseLentHolds();  // under mu_
   // Starts witness_ over the files of `snap` that can have one (Prepare);
   // returns what to tell the caller of it.
   // Prepare's word on --pin-movable-memory: pages pinned, files not pinned and why.
@@ -316,6 +331,9 @@ class Session {
   std::shared_ptr<const v1::StatusReply> status_;  // what is durable; replaced, never changed
   std::optional<v1::ReexecTimeline> reexec_timeline_;  // guarded by status_mu_
   GroupCommit commit_;  // after status_: its writer publishes into it
+  // ReleaseLentHoldsAfterReply's thread: declared last, so destroyed (joined)
+  // before anything it releases.
+  std::future<void> release_after_reply_;
 };
 
 }  // namespace khod

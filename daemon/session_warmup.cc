@@ -3,9 +3,12 @@
 // the handover blob is read, checked and decoded while gRPC starts (Restore
 // takes the results); on the old side, Freeze's blob buffer is faulted in at
 // Prepare. None of it is relied on: Restore and Verify check what they use.
+// After Verify, what the handover lent it is let go after its reply.
 #include <fcntl.h>
 
+#include <chrono>
 #include <future>
+#include <system_error>
 
 #include "common/huge_page_allocator.h"
 #include "daemon/session.h"
@@ -68,6 +71,44 @@ void Session::StartReadAhead() {
                              a.have_snap = true;
                              return a;
                            });
+}
+
+void Session::ReleaseLentHoldsAfterReply() {
+  if (release_after_reply_.valid() &&
+      release_after_reply_.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+    return;  // still waiting for mu_: it releases this Verify's holds too
+  try {
+    release_after_reply_ = std::async(std::launch::async, [this] {
+      if (opts_.before_release_after_reply) opts_.before_release_after_reply();
+      std::lock_guard<std::mutex> l(mu_);
+      ReleaseLentHolds();
+    });
+  } catch (const std::system_error&) {
+    ReleaseLentHolds();  // no thread to be had: before the reply, as it was
+  }
+}
+
+// The old address space is freed in the background (its teardown,
+// docs/PERFORMANCE.md "Where the session's warm-ups come from", is not
+// inside the blackout), and the kernel unpins off this thread.
+void Session::ReleaseLentHolds() {
+  ReleaseMappingHolder();
+  for (auto& kv : restored_)
+    if (kv.second->source) kv.second->source->ReleasePinsInBackground();
+}
+
+void Session::WaitForReleaseAfterReply() {
+  std::future<void> pending;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    pending = std::move(release_after_reply_);
+  }
+  if (pending.valid()) pending.wait();
+}
+
+bool Session::holds_mapping_holder() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return holder_.held();
 }
 
 void Session::ReleaseMappingHolder() {

@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <functional>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,8 +30,10 @@ class PagePinsSessionTest : public SessionTest {
 
   // Attach, Prepare and a REEXEC Freeze in `old_` (khod --pin-movable-memory);
   // the new side opened as the re-executed khod would be, given dups of the
-  // pins' fds when `pass_pins` (this process also stays the old side).
-  std::unique_ptr<Session> HandOver(bool pass_pins) {
+  // pins' fds when `pass_pins` (this process also stays the old side), and
+  // `before_release` as its SessionOptions::before_release_after_reply.
+  std::unique_ptr<Session> HandOver(bool pass_pins,
+                                    std::function<void()> before_release = nullptr) {
     Result<std::unique_ptr<Session>> old = Session::Open(Opts(), &pinning_);
     if (!old.ok()) return nullptr;
     old_ = std::move(*old);
@@ -37,6 +41,7 @@ class PagePinsSessionTest : public SessionTest {
     q.set_hash_contents(false);
     if (!AttachPrepareReexecFreeze(old_.get(), q, &prepared_, &frozen_)) return nullptr;
     SessionOptions n = NewSideOpts(exec_argv_);
+    n.before_release_after_reply = std::move(before_release);
     pins_arg_ = ExecArg(exec_argv_, "--page-pins");
     Result<std::map<uint64_t, std::vector<int>>> pins = ParsePagePinsSpec(pins_arg_);
     EXPECT_TRUE(pins.ok()) << pins.status().ToString();
@@ -84,6 +89,48 @@ TEST_F(PagePinsSessionTest, WithoutThePinsTheNewSideChecksInFull) {
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_TRUE(v->equal()) << v->verdict();
   EXPECT_EQ(v->real_pages_walked(), 0u) << "read in full";
+}
+
+// Verify's reply does not wait for the previous khod's mapping holder,
+// keeper and pins to be let go (milliseconds with 100 files, inside the
+// blackout): that runs after it, once Verify has given up the session's lock.
+TEST_F(PagePinsSessionTest, VerifyRepliesBeforeLettingGoOfWhatTheHandoverLent) {
+  std::promise<void> open_gate;
+  std::shared_future<void> gate = open_gate.get_future().share();
+  std::unique_ptr<Session> s = HandOver(/*pass_pins=*/true, [gate] { gate.wait(); });
+  ASSERT_TRUE(s);
+  if (prepared_.find("not pinned") != std::string::npos) GTEST_SKIP() << prepared_;
+  struct OpenAtEnd {  // a failed ASSERT must not leave the release waiting
+    std::promise<void>* p;
+    bool opened = false;
+    void Open() {
+      if (!opened) p->set_value();
+      opened = true;
+    }
+    ~OpenAtEnd() { Open(); }
+  } opener{&open_gate};
+  ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
+  ASSERT_TRUE(s->holds_mapping_holder());
+  Result<v1::VerifyReply> v = s->Verify();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_TRUE(v->equal()) << v->verdict();
+  EXPECT_TRUE(s->holds_mapping_holder()) << "Verify let the holder go before its reply";
+  // A call that comes first sees the holds as they were (a second Verify
+  // reads every page, as it always does), and leaves its release to the one
+  // still waiting.
+  Result<v1::VerifyReply> again = s->Verify();
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(again->equal()) << again->verdict();
+  EXPECT_TRUE(s->holds_mapping_holder());
+  opener.Open();
+  s->WaitForReleaseAfterReply();
+  EXPECT_FALSE(s->holds_mapping_holder());
+  // Released, a Verify still verifies, and there is nothing more to let go.
+  Result<v1::VerifyReply> last = s->Verify();
+  ASSERT_TRUE(last.ok()) << last.status().ToString();
+  EXPECT_TRUE(last->equal()) << last->verdict();
+  s->WaitForReleaseAfterReply();
+  EXPECT_FALSE(s->holds_mapping_holder());
 }
 
 }  // namespace
