@@ -69,7 +69,7 @@ class PagePin {
                              uint64_t page_size, int threads = 1);
 
   // Takes the rings a previous khod pinned with (a reexec's --page-pins):
-  // each must be an io_uring fd ("anon_inode:[io_uring]"), else
+  // each must be an io_uring fd (io_uring_register answers it), else
   // InvalidArgument naming it. What they pin is the giver's word; pages()
   // is 0 (not counted).
   static Result<PagePin> Adopt(std::vector<UniqueFd> rings);

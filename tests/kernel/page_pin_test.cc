@@ -4,6 +4,7 @@
 #include "kernel/page_pin.h"
 
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -148,6 +149,14 @@ TEST(PagePinTest, AdoptsRingsOnlyAndAbsorbsMore) {
   EXPECT_EQ(refused.status().code(), Status::Code::kInvalidArgument);
   EXPECT_NE(refused.status().message().find("not an io_uring ring"), std::string::npos)
       << refused.status().message();
+  // Another anonymous inode is no ring either, nor is an fd that is not open.
+  std::vector<UniqueFd> event;
+  event.emplace_back(::eventfd(0, EFD_CLOEXEC));
+  ASSERT_GE(event.back().get(), 0);
+  EXPECT_EQ(PagePin::Adopt(std::move(event)).status().code(), Status::Code::kInvalidArgument);
+  std::vector<UniqueFd> closed;
+  closed.emplace_back(-1);
+  EXPECT_EQ(PagePin::Adopt(std::move(closed)).status().code(), Status::Code::kInvalidArgument);
 }
 
 TEST(PagePinTest, PinsNothingItIsNotAskedFor) {
