@@ -504,6 +504,11 @@ Status BuddyScanner::ScanSpans(const PageWindowReader& reader, const FlagBaselin
     b.Reserve(room);
   size_t e = 0;
   uint64_t clean = 0;
+  // The baseline's pages outside the spans are added readable_shared, as a
+  // full scan would find them: present in the mapping now, at their known
+  // PFN. Extents whose PFN was unknown (not mapped here, or hidden) are in
+  // the spans every time (change_scan.h, RescanBase::always), so no carried
+  // extent joins one that a full scan would keep apart by readability.
   auto add_clipped = [&](const FolioExtent& f, uint64_t from, uint64_t to) {
     const uint64_t a = std::max(from, f.first_index), z = std::min(to, f.end_index());
     b.AddRun(a, f.first_pfn + (a - f.first_index), z - a, 0, f.flags, true);
