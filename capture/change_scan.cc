@@ -81,16 +81,57 @@ uint64_t PagesWithin(uint64_t total, const std::vector<PageSpan>& spans) {
   return n;
 }
 
-RescanBase MakeRescanBase(const FolioList& baseline) {
+namespace {
+
+// Extents [begin, end) of `baseline` into `holes` and `always`, the pages
+// before `begin` ending at *end (updated).
+void AddRescanSpans(const FolioList& baseline, size_t begin, size_t end, uint64_t* pages_end,
+                    SpanList* holes, SpanList* always) {
+  for (size_t i = begin; i < end; ++i) {
+    const FolioExtent& e = baseline[i];
+    if (e.first_index > *pages_end) holes->Add(*pages_end, e.first_index - *pages_end);
+    if (e.first_pfn == kPfnUnknown || !FlagsStayWhileMapped(e.flags))
+      always->Add(e.first_index, e.pages());
+    *pages_end = std::max(*pages_end, e.end_index());
+  }
+}
+
+}  // namespace
+
+RescanBase MakeRescanBase(const FolioList& baseline, int threads, size_t min_share) {
   RescanBase base;
   base.version = baseline.version();
+  const size_t n = baseline.size();
+  const size_t shares =
+      std::max<size_t>(1, std::min<size_t>(static_cast<size_t>(std::max(threads, 1)),
+                                           n / std::max<size_t>(min_share, 1)));
   SpanList holes(/*join_gap=*/0), always(/*join_gap=*/0);
-  for (const FolioExtent& e : baseline) {
-    if (e.first_index > base.end) holes.Add(base.end, e.first_index - base.end);
-    if (e.first_pfn == kPfnUnknown || !FlagsStayWhileMapped(e.flags))
-      always.Add(e.first_index, e.pages());
-    base.end = std::max(base.end, e.end_index());
+  if (shares <= 1 || !baseline.facts().well_formed) {
+    AddRescanSpans(baseline, 0, n, &base.end, &holes, &always);
+    base.holes = holes.Take();
+    base.always = always.Take();
+    return base;
   }
+  // Well-formed: in file order and apart, so a run's pages before it end
+  // where the extent before the run ends.
+  struct Run {
+    std::vector<PageSpan> holes, always;
+  };
+  std::vector<Run> runs(shares);
+  (void)RunShares(static_cast<int>(shares), [&](int s) {
+    const size_t begin = n * static_cast<size_t>(s) / shares;
+    const size_t end = n * static_cast<size_t>(s + 1) / shares;
+    uint64_t pages_end = begin ? baseline[begin - 1].end_index() : 0;
+    SpanList h(/*join_gap=*/0), a(/*join_gap=*/0);
+    AddRescanSpans(baseline, begin, end, &pages_end, &h, &a);
+    runs[static_cast<size_t>(s)] = Run{h.Take(), a.Take()};
+    return Status::Ok();
+  });
+  for (const Run& r : runs) {  // joined again where a span meets the next run's
+    for (const PageSpan& sp : r.holes) holes.Add(sp.first, sp.count);
+    for (const PageSpan& sp : r.always) always.Add(sp.first, sp.count);
+  }
+  base.end = baseline.facts().end_index;
   base.holes = holes.Take();
   base.always = always.Take();
   return base;

@@ -64,7 +64,12 @@ struct RescanBase {
   std::vector<PageSpan> always;  // extents read every time (PFN unknown, or
                                  // flags a mapped folio can lose: flag_reuse.h rule 3)
 };
-RescanBase MakeRescanBase(const FolioList& baseline);
+// On up to `threads` threads, each a run of at least `min_share` extents,
+// their spans joined where runs meet: the same RescanBase as one pass. Only
+// a well-formed list (FolioListFacts) is shared out, since a run starts
+// where the extent before it ends; any other takes one pass.
+RescanBase MakeRescanBase(const FolioList& baseline, int threads = 1,
+                          size_t min_share = size_t{1} << 16);
 
 // The pages of [0, total) to rescan, given the baseline (its RescanBase: the
 // list in file order, order-0 folios, ending by `total`) and the non-present

@@ -247,7 +247,7 @@ Result<bool> KernelGmemSource::ScanChanges(const FlagBaseline& baseline, bool fr
     return non_present.status();
   }
   const PageWindowReader reader = WindowReader();
-  if (rescan_base_.version != folios.version()) rescan_base_ = MakeRescanBase(folios);
+  if (rescan_base_.version != folios.version()) rescan_base_ = MakeRescanBase(folios, MaxThreads());
   KHOD_ASSIGN_OR_RETURN(std::vector<PageSpan> spans,
                         PagesToRescan(rescan_base_, total, *non_present, reader));
   KHOD_RETURN_IF_ERROR(buddy_.ScanSpans(reader, baseline, total, spans, hw_count, threads_used_,
@@ -584,7 +584,7 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
     if (opts.ready_as_baseline) {
       (void)last_folios_.facts();
       if (rescan_base_.version != last_folios_.version())
-        rescan_base_ = MakeRescanBase(last_folios_);
+        rescan_base_ = MakeRescanBase(last_folios_, MaxThreads());
       PinBaseline(size);
       // Freeze's capture from it builds a new list when something changed.
       if (!hugetlb && CannotMove(last_folios_, /*frozen=*/false))

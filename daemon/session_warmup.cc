@@ -67,7 +67,7 @@ void Session::StartReadAhead() {
                              if (a.decoded.ok())
                                for (const GuestMemfd& g : a.snap.gmems)
                                  if (g.folios.facts().well_formed)
-                                   a.rescan_bases[g.token] = MakeRescanBase(g.folios);
+                                   a.rescan_bases[g.token] = MakeRescanBase(g.folios, threads);
                              a.have_snap = true;
                              return a;
                            });

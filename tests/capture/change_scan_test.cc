@@ -177,6 +177,15 @@ TEST(PagesToRescanTest, GivesWhatTheRuleGivesPageByPage) {
       if (!in_extent[p]) expected[p] = !np[p] || resident[p];
     const RescanBase base = MakeRescanBase(baseline);
     EXPECT_EQ(base.version, baseline.version());
+    // Shared between threads in runs of a few extents: the same, spans that
+    // meet where runs do joined again.
+    for (int threads : {2, 3, 7}) {
+      const RescanBase shared = MakeRescanBase(baseline, threads, /*min_share=*/1);
+      EXPECT_EQ(shared.version, base.version);
+      EXPECT_EQ(shared.end, base.end) << "round " << round << ", " << threads << " threads";
+      EXPECT_EQ(shared.holes, base.holes) << "round " << round << ", " << threads << " threads";
+      EXPECT_EQ(shared.always, base.always) << "round " << round << ", " << threads << " threads";
+    }
     for (uint64_t gap : {uint64_t{0}, uint64_t{64}}) {
       Result<std::vector<PageSpan>> got = PagesToRescan(base, kTotal, non_present, reader, gap);
       ASSERT_TRUE(got.ok()) << got.status().ToString();
@@ -184,6 +193,23 @@ TEST(PagesToRescanTest, GivesWhatTheRuleGivesPageByPage) {
     }
   }
   ::munmap(m, kTotal * page);
+}
+
+// A list that is not well formed (an extent inside the one before it) is
+// not shared out: a run would start where the extent before it ends, not
+// where the pages so far do, and find a hole that is none.
+TEST(RescanBaseTest, OfAListNotWellFormedTakesOnePass) {
+  const FolioList overlapping = {FolioExtent{0, 100, 100, 0, 0}, FolioExtent{10, 500, 10, 0, 0},
+                                 FolioExtent{30, 600, 10, 0, 0}, FolioExtent{150, 700, 10, 0, 0}};
+  ASSERT_FALSE(overlapping.facts().well_formed);
+  const RescanBase one = MakeRescanBase(overlapping);
+  EXPECT_EQ(one.holes, (std::vector<PageSpan>{PageSpan{100, 50}}));
+  EXPECT_EQ(one.end, 160u);
+  for (int threads : {2, 3, 4}) {
+    const RescanBase shared = MakeRescanBase(overlapping, threads, /*min_share=*/1);
+    EXPECT_EQ(shared.holes, one.holes) << threads << " threads";
+    EXPECT_EQ(shared.end, one.end) << threads << " threads";
+  }
 }
 
 }  // namespace
