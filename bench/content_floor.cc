@@ -1,12 +1,13 @@
 #include "bench/content_floor.h"
 
 #include <sys/mman.h>
-#include <xxhash.h>
 
 #include <atomic>
 #include <chrono>
 #include <thread>
 #include <vector>
+
+#include "common/xxh3.h"
 
 namespace khod {
 namespace {
@@ -54,7 +55,7 @@ std::optional<ContentCost> MeasureContentCost(int memfd, uint64_t bytes, int thr
   if (m == MAP_FAILED) return std::nullopt;
   c.populate_ms = Ms(Clock::now() - t_populate);
   const char* p = static_cast<const char*>(m);
-  auto hash = [](const char* b, uint64_t n) { g_sink += XXH3_64bits(b, n); };
+  auto hash = [](const char* b, uint64_t n) { g_sink += Xxh3(b, n); };
   c.threads = threads;
   Parallel(p, bytes, 1, read);  // warm: the page tables, the caches' state
   c.read_1_ms = Parallel(p, bytes, 1, read);

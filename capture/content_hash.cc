@@ -9,6 +9,7 @@
 
 #include "common/status_macros.h"
 #include "common/thread_shares.h"
+#include "common/xxh3.h"
 #include "kernel/residency.h"
 
 namespace khod {
@@ -51,7 +52,7 @@ Status HashOne(const HashSource& src, const FolioExtent& e, std::vector<uint8_t>
                           " became private while their contents were hashed: capture again "
                           "with the guests paused");
     KHOD_RETURN_IF_ERROR(mapped);
-    *h = XXH3_64bits(src.base + offset, bytes);
+    *h = Xxh3(src.base + offset, bytes);
     return RecheckHashedExtent(src, e);
   }
   XXH3_state_t* st = XXH3_createState();

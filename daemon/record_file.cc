@@ -1,13 +1,12 @@
 #include "daemon/record_file.h"
 
-#include <xxhash.h>
-
 #include <cstring>
 #include <utility>
 
 #include "common/coding.h"
 #include "common/file_read.h"
 #include "common/status_macros.h"
+#include "common/xxh3.h"
 
 namespace khod {
 namespace {
@@ -53,7 +52,7 @@ Status WriteFileBeforeItsRecord(const std::string& path, std::string_view data) 
 Status WriteRecordFile(const SafeDir& dir, std::string_view name, std::string_view payload) {
   std::string framed(kMagic, sizeof(kMagic));
   PutFixed64(&framed, payload.size());
-  PutFixed64(&framed, XXH3_64bits(payload.data(), payload.size()));
+  PutFixed64(&framed, Xxh3(payload.data(), payload.size()));
   framed.append(payload.data(), payload.size());
   return dir.Replace(name, framed);
 }
@@ -85,7 +84,7 @@ Result<std::string> ReadRecordFile(const SafeDir& dir, std::string_view name) {
     return Status::Corruption(path + ": length " + std::to_string(len) + " but " +
                               std::to_string(s.size() - kHeader) + " payload bytes present");
   uint64_t want = DecodeFixed64(s.data() + 16);
-  uint64_t got = XXH3_64bits(s.data() + kHeader, len);
+  uint64_t got = Xxh3(s.data() + kHeader, len);
   if (want != got) return Status::Corruption(path + ": checksum mismatch (torn or altered file)");
   return s.substr(kHeader);
 }

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <sys/random.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include <chrono>
 #include <cstdio>
@@ -16,6 +15,7 @@
 #include "common/page_runs.h"
 #include "common/status_macros.h"
 #include "common/thread_shares.h"
+#include "common/xxh3.h"
 #include "daemon/pte_witness_handoff.h"
 #include "daemon/record_file.h"
 #include "daemon/session_declarations.h"
@@ -304,7 +304,7 @@ int Session::CodecThreads() const {
 
 std::future<uint64_t> Session::BlobXxh3Aside(std::string_view blob, int threads) {
   return std::async(threads > 1 ? std::launch::async : std::launch::deferred,
-                    [blob] { return XXH3_64bits(blob.data(), blob.size()); });
+                    [blob] { return Xxh3(blob.data(), blob.size()); });
 }
 
 std::string Session::WriteFrozenDraft(const Snapshot& prepared) {
@@ -335,7 +335,7 @@ Result<std::string> Session::ReadFrozenBlobFromStateDir() const {
     return Status::NotFound("no frozen blob in the session record");
   Result<std::string> b = state_dir_.Read(record_.frozen_blob(), BlobRead());
   if (!b.ok()) return b.status();
-  if (XXH3_64bits(b->data(), b->size()) != record_.frozen_blob_xxh3())
+  if (Xxh3(b->data(), b->size()) != record_.frozen_blob_xxh3())
     return Status::Corruption(path(record_.frozen_blob()) +
                               ": does not match the checksum recorded at freeze");
   return b;

@@ -4,12 +4,12 @@
 // back is restore/gmem_restore.h's choice.
 #include <fcntl.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include <cstdio>
 
 #include "common/bytes.h"
 #include "common/status_macros.h"
+#include "common/xxh3.h"
 #include "daemon/session.h"
 #include "daemon/session_declarations.h"
 #include "restore/gmem_restore.h"
@@ -101,7 +101,7 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
   // Compared whenever a frozen blob was recorded: 0 is a hash value like any
   // other, not "unchecked".
   const bool recorded = record_.frozen_blob_bytes() > 0 || !record_.frozen_blob().empty();
-  const uint64_t xxh3 = ahead ? read_ahead_done_->xxh3 : XXH3_64bits(blob.data(), blob.size());
+  const uint64_t xxh3 = ahead ? read_ahead_done_->xxh3 : Xxh3(blob.data(), blob.size());
   if (recorded && xxh3 != record_.frozen_blob_xxh3())
     return Status::Corruption(
         "Restore: corrupt handover: the blob from " + origin + " (" + HumanBytes(blob.size()) +

@@ -1,11 +1,10 @@
 #include "serializer/fdt_checksum.h"
 
-#define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack
 #include <libfdt.h>
-#include <xxhash.h>
 
 #include <cstring>
 
+#include "common/xxh3.h"
 #include "serializer/fdt_layout.h"
 #include "serializer/fdt_structure.h"
 
@@ -13,12 +12,9 @@ namespace khod {
 
 uint64_t FdtChecksum(const uint8_t* blob, size_t totalsize, size_t value_offset) {
   static const uint8_t kZeros[8] = {};
-  XXH3_state_t state;
-  XXH3_64bits_reset(&state);
-  XXH3_64bits_update(&state, blob, value_offset);
-  XXH3_64bits_update(&state, kZeros, sizeof kZeros);
-  XXH3_64bits_update(&state, blob + value_offset + 8, totalsize - value_offset - 8);
-  return XXH3_64bits_digest(&state);
+  return Xxh3Concat({{blob, value_offset},
+                     {kZeros, sizeof kZeros},
+                     {blob + value_offset + 8, totalsize - value_offset - 8}});
 }
 
 Status SealFdt(std::string* blob) {

@@ -1,10 +1,9 @@
 #include "serializer/frame.h"
 
-#include <xxhash.h>
-
 #include <cstring>
 
 #include "common/coding.h"
+#include "common/xxh3.h"
 
 namespace khod {
 
@@ -14,8 +13,8 @@ void WriteFrameHeader(uint16_t major, uint16_t minor, std::string_view payload, 
   EncodeFixed16(h + 10, minor);
   EncodeFixed32(h + 12, kFrameHeaderSize);
   EncodeFixed64(h + 16, payload.size());
-  EncodeFixed64(h + 24, XXH3_64bits(payload.data(), payload.size()));
-  EncodeFixed64(h + 32, XXH3_64bits(h, 32));
+  EncodeFixed64(h + 24, Xxh3(payload.data(), payload.size()));
+  EncodeFixed64(h + 32, Xxh3(h, 32));
 }
 
 void WriteFrame(uint16_t major, uint16_t minor, std::string_view payload, std::string* out) {
@@ -46,7 +45,7 @@ Result<FrameInfo> ReadFrame(std::string_view blob, uint16_t expected_major) {
   if (blob.size() < header_size)
     return Status::Corruption("proto frame: truncated header (" + std::to_string(blob.size()) +
                               " of " + std::to_string(header_size) + " bytes)");
-  if (XXH3_64bits(h, header_size - 8) != DecodeFixed64(h + header_size - 8))
+  if (Xxh3(h, header_size - 8) != DecodeFixed64(h + header_size - 8))
     return Status::Corruption("proto frame: header checksum mismatch");
   const uint64_t length = DecodeFixed64(h + 16);
   const uint64_t available = blob.size() - header_size;
@@ -57,7 +56,7 @@ Result<FrameInfo> ReadFrame(std::string_view blob, uint16_t expected_major) {
     return Status::Corruption("proto frame: " + std::to_string(available - length) +
                               " trailing bytes after the payload");
   info.payload = blob.substr(header_size, length);
-  if (XXH3_64bits(info.payload.data(), info.payload.size()) != DecodeFixed64(h + 24))
+  if (Xxh3(info.payload.data(), info.payload.size()) != DecodeFixed64(h + 24))
     return Status::Corruption("proto frame: payload checksum mismatch");
   return info;
 }
