@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include <algorithm>
 #include <vector>
@@ -37,7 +36,7 @@ Status RecheckHashedExtent(const HashSource& src, const FolioExtent& e) {
 }
 
 Status HashOne(const HashSource& src, const FolioExtent& e, std::vector<uint8_t>* buf,
-               uint64_t* h) {
+               Xxh3Stream* stream, uint64_t* h) {
   const uint64_t page = static_cast<uint64_t>(getpagesize());
   const uint64_t offset = e.first_index * page, bytes = e.pages() * page;
   if (src.through_mapping) {
@@ -55,21 +54,16 @@ Status HashOne(const HashSource& src, const FolioExtent& e, std::vector<uint8_t>
     *h = Xxh3(src.base + offset, bytes);
     return RecheckHashedExtent(src, e);
   }
-  XXH3_state_t* st = XXH3_createState();
-  XXH3_64bits_reset(st);
+  stream->Reset();
   buf->resize(kHashChunk);
   for (uint64_t done = 0; done < bytes;) {
     const size_t want = static_cast<size_t>(std::min<uint64_t>(kHashChunk, bytes - done));
     ssize_t n = ::pread(src.fd, buf->data(), want, static_cast<off_t>(offset + done));
-    if (n <= 0) {
-      XXH3_freeState(st);
-      return Status::FromErrno("pread for hash of " + src.describe, n < 0 ? errno : EIO);
-    }
-    XXH3_64bits_update(st, buf->data(), static_cast<size_t>(n));
+    if (n <= 0) return Status::FromErrno("pread for hash of " + src.describe, n < 0 ? errno : EIO);
+    stream->Update(buf->data(), static_cast<size_t>(n));
     done += static_cast<uint64_t>(n);
   }
-  *h = XXH3_64bits_digest(st);
-  XXH3_freeState(st);
+  *h = stream->Digest();
   return Status::Ok();
 }
 
@@ -84,8 +78,9 @@ Status HashExtents(const HashSource& src, const FolioExtentBuilder& b, int threa
   const std::vector<size_t> cuts = BalancedCuts(pages, threads);
   KHOD_RETURN_IF_ERROR(RunShares(threads, [&](int t) -> Status {
     std::vector<uint8_t> buf;
+    Xxh3Stream stream;
     for (size_t i = cuts[t]; i < cuts[t + 1]; ++i)
-      if (readable[i]) KHOD_RETURN_IF_ERROR(HashOne(src, ext[i], &buf, &hashes[i]));
+      if (readable[i]) KHOD_RETURN_IF_ERROR(HashOne(src, ext[i], &buf, &stream, &hashes[i]));
     return Status::Ok();
   }));
   for (size_t i = 0; i < ext.size(); ++i)

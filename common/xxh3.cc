@@ -25,22 +25,31 @@ uint64_t Xxh3(const void* data, size_t len) {
 }
 
 uint64_t Xxh3Concat(std::initializer_list<Xxh3Piece> pieces) {
-  if (Xxh3UsesAvx2()) {
-    constexpr size_t kMost = 8;
-    const void* data[kMost];
-    size_t lens[kMost];
-    size_t n = 0;
-    for (const Xxh3Piece& p : pieces) {
-      if (n == kMost) break;
-      data[n] = p.data;
-      lens[n++] = p.len;
-    }
-    if (n == pieces.size()) return xxh3_avx2::HashPieces(data, lens, n);
-  }
-  XXH3_state_t state;
-  XXH3_64bits_reset(&state);
-  for (const Xxh3Piece& p : pieces) XXH3_64bits_update(&state, p.data, p.len);
-  return XXH3_64bits_digest(&state);
+  Xxh3Stream s;
+  for (const Xxh3Piece& p : pieces) s.Update(p.data, p.len);
+  return s.Digest();
+}
+
+static_assert(sizeof(XXH3_state_t) == Xxh3Stream::kStateBytes && alignof(XXH3_state_t) <= 64,
+              "Xxh3Stream's state is not xxhash's XXH3_state_t");
+
+void Xxh3Stream::Reset() {
+  if (Xxh3UsesAvx2())
+    xxh3_avx2::Reset(state_);
+  else
+    XXH3_64bits_reset(reinterpret_cast<XXH3_state_t*>(state_));
+}
+
+void Xxh3Stream::Update(const void* data, size_t len) {
+  if (Xxh3UsesAvx2())
+    xxh3_avx2::Update(state_, data, len);
+  else
+    XXH3_64bits_update(reinterpret_cast<XXH3_state_t*>(state_), data, len);
+}
+
+uint64_t Xxh3Stream::Digest() const {
+  return Xxh3UsesAvx2() ? xxh3_avx2::Digest(state_)
+                        : XXH3_64bits_digest(reinterpret_cast<const XXH3_state_t*>(state_));
 }
 
 }  // namespace khod

@@ -28,6 +28,22 @@ struct Xxh3Piece {
 // XXH3-64 of the pieces one after the other, without copying them together.
 uint64_t Xxh3Concat(std::initializer_list<Xxh3Piece> pieces);
 
+// XXH3-64 of bytes given a piece at a time, with Xxh3's code: Update as the
+// bytes come (a read loop), Digest at the end; Reset to start again. No
+// allocation: one per thread serves any number of hashes.
+class Xxh3Stream {
+ public:
+  Xxh3Stream() { Reset(); }
+  void Reset();
+  void Update(const void* data, size_t len);
+  uint64_t Digest() const;
+
+  static constexpr size_t kStateBytes = 576;  // xxhash 0.8's XXH3_state_t (checked in xxh3.cc)
+
+ private:
+  alignas(64) unsigned char state_[kStateBytes];
+};
+
 // Whether Xxh3 takes the AVX2 code on this CPU.
 bool Xxh3UsesAvx2();
 

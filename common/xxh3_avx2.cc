@@ -22,11 +22,18 @@ uint64_t Hash(const void* data, size_t len) {
   return h;
 }
 
-uint64_t HashPieces(const void* const* data, const size_t* lens, size_t n) {
-  XXH3_state_t state;
-  XXH3_64bits_reset(&state);
-  for (size_t i = 0; i < n; ++i) XXH3_64bits_update(&state, data[i], lens[i]);
-  const uint64_t h = XXH3_64bits_digest(&state);
+void Reset(void* state) {
+  XXH3_64bits_reset(static_cast<XXH3_state_t*>(state));
+  _mm256_zeroupper();
+}
+
+void Update(void* state, const void* data, size_t len) {
+  XXH3_64bits_update(static_cast<XXH3_state_t*>(state), data, len);
+  _mm256_zeroupper();
+}
+
+uint64_t Digest(const void* state) {
+  const uint64_t h = XXH3_64bits_digest(static_cast<const XXH3_state_t*>(state));
   _mm256_zeroupper();
   return h;
 }

@@ -12,8 +12,11 @@ namespace khod {
 namespace xxh3_avx2 {
 
 uint64_t Hash(const void* data, size_t len);
-// The concatenation of `n` pieces, the i-th `lens[i]` bytes at `data[i]`.
-uint64_t HashPieces(const void* const* data, const size_t* lens, size_t n);
+// On an XXH3_state_t (64-byte aligned), as XXH3_64bits_reset, _update and
+// _digest do.
+void Reset(void* state);
+void Update(void* state, const void* data, size_t len);
+uint64_t Digest(const void* state);
 
 }  // namespace xxh3_avx2
 }  // namespace khod

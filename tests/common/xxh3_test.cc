@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -63,12 +64,32 @@ TEST(Xxh3Test, InPiecesIsTheHashOfThemTogether) {
         << "round " << round << ": " << len << " bytes cut at " << a << " and " << b;
   }
   EXPECT_EQ(Xxh3Concat({}), XXH3_64bits(nullptr, 0));
-  // More pieces than the AVX2 path takes at once: the library's streaming.
+  // Many pieces, some empty.
   std::initializer_list<Xxh3Piece> nine = {
       {bytes.data(), 1},      {bytes.data() + 1, 2},  {bytes.data() + 3, 3},
       {bytes.data() + 6, 4},  {bytes.data() + 10, 5}, {bytes.data() + 15, 6},
       {bytes.data() + 21, 7}, {bytes.data() + 28, 8}, {bytes.data() + 36, 1000}};
   EXPECT_EQ(Xxh3Concat(nine), XXH3_64bits(bytes.data(), 1036));
+}
+
+// One stream for many hashes, as each content-hash thread keeps one: Reset
+// starts over, and reads of any size add up to the hash of the whole.
+TEST(Xxh3Test, AStreamResetForEachHashGivesEachOnesHash) {
+  const std::vector<uint8_t> bytes = RandomBytes(2u << 20, 5);
+  std::mt19937_64 rng(6);
+  Xxh3Stream stream;
+  for (int round = 0; round < 60; ++round) {
+    const size_t len = round % 3 == 0 ? rng() % 500 : rng() % bytes.size();
+    const size_t at = rng() % (bytes.size() - len + 1);
+    stream.Reset();
+    for (size_t done = 0; done < len;) {
+      const size_t n = std::min<size_t>(len - done, 1 + rng() % (round % 2 ? 100 : 300000));
+      stream.Update(bytes.data() + at + done, n);
+      done += n;
+    }
+    EXPECT_EQ(stream.Digest(), XXH3_64bits(bytes.data() + at, len))
+        << "round " << round << ": " << len << " bytes at " << at;
+  }
 }
 
 // XGETBV(1) (where the CPU has it) reads which register states are in use:
@@ -93,10 +114,14 @@ TEST(Xxh3Test, Avx2CodeReturnsWithTheUpperRegisterHalvesClear) {
   for (size_t len : {4096u, 1u << 20}) {
     const uint64_t h = xxh3_avx2::Hash(bytes.data(), len);
     EXPECT_FALSE(UpperYmmInUse(&known)) << "after Hash of " << len << " bytes";
-    const void* data[] = {bytes.data(), bytes.data() + 100};
-    const size_t lens[] = {100, len - 100};
-    EXPECT_EQ(xxh3_avx2::HashPieces(data, lens, 2), h);
-    EXPECT_FALSE(UpperYmmInUse(&known)) << "after HashPieces of " << len << " bytes";
+    alignas(64) unsigned char state[Xxh3Stream::kStateBytes];
+    xxh3_avx2::Reset(state);
+    EXPECT_FALSE(UpperYmmInUse(&known)) << "after Reset";
+    xxh3_avx2::Update(state, bytes.data(), 100);
+    xxh3_avx2::Update(state, bytes.data() + 100, len - 100);
+    EXPECT_FALSE(UpperYmmInUse(&known)) << "after Update of " << len << " bytes";
+    EXPECT_EQ(xxh3_avx2::Digest(state), h);
+    EXPECT_FALSE(UpperYmmInUse(&known)) << "after Digest of " << len << " bytes";
   }
 }
 
