@@ -5,7 +5,7 @@
 // Each entry point clears the upper halves of the vector registers before it
 // returns: GCC leaves them dirty after xxhash's last local call, and the
 // SSE code that runs next (the library's, glibc's) then pays for every
-// instruction (a third of the speed: bench/hash_bench.cc, docs/PERFORMANCE.md).
+// instruction (bench/hash_bench.cc; docs/PERFORMANCE.md).
 #include "common/xxh3_avx2.h"
 
 #include <immintrin.h>

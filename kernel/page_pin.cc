@@ -102,9 +102,9 @@ namespace {
 // (EOPNOTSUPP; EBADF: no file; fd -1 is its "blind" form, EINVAL for a
 // probe), and a probe of 0 ops changes nothing in the ring: only a ring
 // answers 0. A ring that restricts its register ops (khod's never do) says
-// EACCES and is refused too: its pages then take the full check. A tenth of
-// the cost of readlink on /proc/self/fd, which a new khod paid once a ring
-// in the blackout.
+// EACCES and is refused too: its pages then take the full check. Cheaper
+// than readlink of /proc/self/fd, which a new khod paid once a ring in the
+// blackout (docs/PERFORMANCE.md "The new khod's open with 100 files").
 bool IsIoUringRing(int fd) {
   if (fd < 0) return false;
   io_uring_probe probe;
