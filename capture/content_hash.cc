@@ -18,13 +18,9 @@ namespace {
 constexpr size_t kHashChunk = 1 << 20;
 
 // After the read of a guest_memfd extent: every page still mapped at the PFN
-// the capture recorded.
-Status RecheckHashedExtent(const HashSource& src, const FolioExtent& e) {
-  const uint64_t page = static_cast<uint64_t>(getpagesize());
-  std::vector<uint64_t> pm(static_cast<size_t>(e.pages()));
-  KHOD_RETURN_IF_ERROR(
-      src.frames->ReadPagemap(src.base + e.first_index * page, pm.size(), pm.data()));
-  for (uint64_t i = 0; i < pm.size(); ++i) {
+// the capture recorded, `pm` its pages' pagemap entries.
+Status CheckStillMapped(const HashSource& src, const FolioExtent& e, const uint64_t* pm) {
+  for (uint64_t i = 0; i < e.pages(); ++i) {
     const bool moved = e.first_pfn != kPfnUnknown && PagemapPfn(pm[i]) != 0 &&
                        PagemapPfn(pm[i]) != e.first_pfn + i;
     if (!PagemapPresent(pm[i]) || moved)
@@ -33,6 +29,14 @@ Status RecheckHashedExtent(const HashSource& src, const FolioExtent& e) {
                           "again with the guests paused");
   }
   return Status::Ok();
+}
+
+Status RecheckHashedExtent(const HashSource& src, const FolioExtent& e) {
+  const uint64_t page = static_cast<uint64_t>(getpagesize());
+  std::vector<uint64_t> pm(static_cast<size_t>(e.pages()));
+  KHOD_RETURN_IF_ERROR(
+      src.frames->ReadPagemap(src.base + e.first_index * page, pm.size(), pm.data()));
+  return CheckStillMapped(src, e, pm.data());
 }
 
 Status HashOne(const HashSource& src, const FolioExtent& e, std::vector<uint8_t>* buf,
@@ -67,6 +71,51 @@ Status HashOne(const HashSource& src, const FolioExtent& e, std::vector<uint8_t>
   return Status::Ok();
 }
 
+// Through the mapping (guest_memfd), the readable extents of [begin, end) in
+// batches of extents that follow each other in the file, up to kBatchPages
+// (or one larger extent): one populate and one pagemap read a batch, each
+// extent hashed and then checked against it. A batch stops at a hole, which
+// is never populated. One that will not populate (a page turned private or
+// punched since the capture) is hashed again extent by extent, whose error
+// names the pages.
+constexpr uint64_t kBatchPages = 16384;
+
+Status HashThroughMapping(const HashSource& src, const FolioList& ext,
+                          const std::vector<bool>& readable, size_t begin, size_t end,
+                          std::vector<uint64_t>* hashes) {
+  const uint64_t page = static_cast<uint64_t>(getpagesize());
+  std::vector<uint64_t> pm;
+  std::vector<uint8_t> unused;
+  Xxh3Stream unused_stream;
+  for (size_t i = begin; i < end;) {
+    if (!readable[i]) {
+      ++i;
+      continue;
+    }
+    size_t j = i + 1;
+    uint64_t pages = ext[i].pages();
+    while (j < end && readable[j] && ext[j].first_index == ext[j - 1].end_index() &&
+           pages + ext[j].pages() <= kBatchPages)
+      pages += ext[j++].pages();
+    const uint64_t first = ext[i].first_index;
+    uint8_t* at = const_cast<uint8_t*>(src.base + first * page);
+    if (!PopulateRead(at, pages * page).ok()) {
+      for (size_t k = i; k < j; ++k)
+        KHOD_RETURN_IF_ERROR(HashOne(src, ext[k], &unused, &unused_stream, &(*hashes)[k]));
+      i = j;
+      continue;
+    }
+    for (size_t k = i; k < j; ++k)
+      (*hashes)[k] = Xxh3(src.base + ext[k].first_index * page, ext[k].pages() * page);
+    pm.resize(static_cast<size_t>(pages));
+    KHOD_RETURN_IF_ERROR(src.frames->ReadPagemap(at, pm.size(), pm.data()));
+    for (size_t k = i; k < j; ++k)
+      KHOD_RETURN_IF_ERROR(CheckStillMapped(src, ext[k], pm.data() + (ext[k].first_index - first)));
+    i = j;
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status HashExtents(const HashSource& src, const FolioExtentBuilder& b, int threads,
@@ -77,6 +126,8 @@ Status HashExtents(const HashSource& src, const FolioExtentBuilder& b, int threa
   for (size_t i = 0; i < ext.size(); ++i) pages[i] = readable[i] ? ext[i].pages() : 0;
   const std::vector<size_t> cuts = BalancedCuts(pages, threads);
   KHOD_RETURN_IF_ERROR(RunShares(threads, [&](int t) -> Status {
+    if (src.through_mapping)
+      return HashThroughMapping(src, ext, readable, cuts[t], cuts[t + 1], &hashes);
     std::vector<uint8_t> buf;
     Xxh3Stream stream;
     for (size_t i = cuts[t]; i < cuts[t + 1]; ++i)

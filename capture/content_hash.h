@@ -1,10 +1,12 @@
 // The contents of a capture's readable shared extents, one XXH3 each, shared
 // by the capture threads in shares of about equal bytes. Private or unmapped
 // extents are never read. guest_memfd has no read(): its pages are read
-// through khod's mapping, and each extent is checked after its read, every
-// page still mapped at the PFN the capture recorded; a page punched (or moved)
-// meanwhile fails the capture (Busy: capture again with the guests paused),
-// never recorded. Memfds are read with pread: a page punched meanwhile reads
+// through khod's mapping, in batches of extents that follow each other in the
+// file (one populate and one pagemap read a batch; a hole is never
+// populated), and each extent is checked after its read, every page still
+// mapped at the PFN the capture recorded; a page punched (or moved) meanwhile
+// fails the capture (Busy: capture again with the guests paused), never
+// recorded. Memfds are read with pread: a page punched meanwhile reads
 // as zeros instead of faulting.
 #ifndef KHOD_CAPTURE_CONTENT_HASH_H_
 #define KHOD_CAPTURE_CONTENT_HASH_H_

@@ -11,7 +11,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include <array>
 #include <cstdio>
@@ -27,6 +26,7 @@
 #include "kernel/pagemap.h"
 #include "kernel/probe.h"
 #include "kernel/shared_policy_probe.h"
+#include "tests/support/content_hashes.h"
 #include "tests/support/fixture.h"
 #include "tests/support/own_pagemap.h"
 #include "tests/support/test_guest_memfd.h"
@@ -275,14 +275,7 @@ TEST(KernelCaptureTest, CaptureNeverFaultsInPagesAndIsStable) {
   auto covered = Covered(a);
   for (uint64_t p = 0; p < pages; ++p) ASSERT_EQ(covered[p], p % 3 == 0) << "page " << p;
   EXPECT_EQ(a.hashes.size(), a.folios.size());
-  // Each hash is XXH3-64 of the file's bytes it covers, as the library hashes them.
-  for (const ContentHash& h : a.hashes) {
-    std::vector<uint8_t> bytes(h.count * kPage);
-    ASSERT_EQ(
-        ::pread(file.fd(), bytes.data(), bytes.size(), static_cast<off_t>(h.first_index * kPage)),
-        static_cast<ssize_t>(bytes.size()));
-    EXPECT_EQ(h.xxh3, XXH3_64bits(bytes.data(), bytes.size())) << "pages from " << h.first_index;
-  }
+  ExpectEachHashIsItsBytes(file.fd(), a.hashes);
 }
 
 // A file large enough for two capture threads whose halves differ a lot in
