@@ -253,15 +253,17 @@ bool Blackout(const KhodUnderTest& khod, const std::vector<AttachTarget>& target
   verdict = verdict.substr(0, verdict.find('\n'));
   std::printf(
       "%s blackout %.1f ms = freeze call %.1f (capture+serialize %.1f) + until answering %.1f"
-      " (stop %.1f, exec %.1f, open %.1f) + restore call %.1f + verify call %.1f (khod's verify "
+      " (stop %.1f, exec %.1f, open %.1f, serve %.1f, the client's reconnect the rest) + restore"
+      " call %.1f + verify call %.1f (khod's verify "
       "%.1f); %llu extents; Prepare before it %.1f ms; khod's anon RSS %.1f MiB after Prepare, "
       "%.1f after Verify; %s%s\n",
       hash ? "hashed" : "PFNs", run->blackout_ms, run->freeze_ms, DurationOf(*st, v1::FROZEN) / 1e6,
       run->answering_ms, run->timeline.stop_nanos() / 1e6, run->timeline.exec_nanos() / 1e6,
-      run->timeline.open_nanos() / 1e6, run->restore_ms, run->verify_ms,
-      DurationOf(*st, v1::VERIFIED) / 1e6, static_cast<unsigned long long>(run->extents),
-      DurationOf(*st, v1::PREPARED) / 1e6, run->rss_prepared_mib, run->rss_verified_mib,
-      verdict.c_str(), WalkNoteOf(fr->message()).c_str());
+      run->timeline.open_nanos() / 1e6, run->timeline.serve_nanos() / 1e6, run->restore_ms,
+      run->verify_ms, DurationOf(*st, v1::VERIFIED) / 1e6,
+      static_cast<unsigned long long>(run->extents), DurationOf(*st, v1::PREPARED) / 1e6,
+      run->rss_prepared_mib, run->rss_verified_mib, verdict.c_str(),
+      WalkNoteOf(fr->message()).c_str());
   k->Stop(SIGTERM);
   return true;
 }
