@@ -39,25 +39,31 @@ Status RecheckHashedExtent(const HashSource& src, const FolioExtent& e) {
   return CheckStillMapped(src, e, pm.data());
 }
 
-Status HashOne(const HashSource& src, const FolioExtent& e, std::vector<uint8_t>* buf,
-               Xxh3Stream* stream, uint64_t* h) {
+// guest_memfd, one extent through the mapping: populated, hashed, then
+// checked page by page against the PFNs the capture recorded.
+Status HashMappedExtent(const HashSource& src, const FolioExtent& e, uint64_t* h) {
   const uint64_t page = static_cast<uint64_t>(getpagesize());
   const uint64_t offset = e.first_index * page, bytes = e.pages() * page;
-  if (src.through_mapping) {
-    // One populate maps the extent's existing pages in a batch, where the
-    // read alone would fault them in one at a time (a fresh mapping after a
-    // reexec maps none). A page turned private meanwhile fails it instead of
-    // raising SIGBUS in the read.
-    Status mapped = PopulateRead(const_cast<uint8_t*>(src.base + offset), bytes);
-    if (mapped.code() == Status::Code::kFailedPrecondition)
-      return Status::Busy(src.describe + ": pages " + std::to_string(e.first_index) + ".." +
-                          std::to_string(e.end_index() - 1) +
-                          " became private while their contents were hashed: capture again "
-                          "with the guests paused");
-    KHOD_RETURN_IF_ERROR(mapped);
-    *h = Xxh3(src.base + offset, bytes);
-    return RecheckHashedExtent(src, e);
-  }
+  // One populate maps the extent's existing pages in a batch, where the
+  // read alone would fault them in one at a time (a fresh mapping after a
+  // reexec maps none). A page turned private meanwhile fails it instead of
+  // raising SIGBUS in the read.
+  Status mapped = PopulateRead(const_cast<uint8_t*>(src.base + offset), bytes);
+  if (mapped.code() == Status::Code::kFailedPrecondition)
+    return Status::Busy(src.describe + ": pages " + std::to_string(e.first_index) + ".." +
+                        std::to_string(e.end_index() - 1) +
+                        " became private while their contents were hashed: capture again "
+                        "with the guests paused");
+  KHOD_RETURN_IF_ERROR(mapped);
+  *h = Xxh3(src.base + offset, bytes);
+  return RecheckHashedExtent(src, e);
+}
+
+// A memfd's extent, read with pread into `buf` a piece at a time.
+Status HashReadExtent(const HashSource& src, const FolioExtent& e, std::vector<uint8_t>* buf,
+                      Xxh3Stream* stream, uint64_t* h) {
+  const uint64_t page = static_cast<uint64_t>(getpagesize());
+  const uint64_t offset = e.first_index * page, bytes = e.pages() * page;
   stream->Reset();
   buf->resize(kHashChunk);
   for (uint64_t done = 0; done < bytes;) {
@@ -85,8 +91,6 @@ Status HashThroughMapping(const HashSource& src, const FolioList& ext,
                           std::vector<uint64_t>* hashes) {
   const uint64_t page = static_cast<uint64_t>(getpagesize());
   std::vector<uint64_t> pm;
-  std::vector<uint8_t> unused;
-  Xxh3Stream unused_stream;
   for (size_t i = begin; i < end;) {
     if (!readable[i]) {
       ++i;
@@ -101,7 +105,7 @@ Status HashThroughMapping(const HashSource& src, const FolioList& ext,
     uint8_t* at = const_cast<uint8_t*>(src.base + first * page);
     if (!PopulateRead(at, pages * page).ok()) {
       for (size_t k = i; k < j; ++k)
-        KHOD_RETURN_IF_ERROR(HashOne(src, ext[k], &unused, &unused_stream, &(*hashes)[k]));
+        KHOD_RETURN_IF_ERROR(HashMappedExtent(src, ext[k], &(*hashes)[k]));
       i = j;
       continue;
     }
@@ -131,7 +135,7 @@ Status HashExtents(const HashSource& src, const FolioExtentBuilder& b, int threa
     std::vector<uint8_t> buf;
     Xxh3Stream stream;
     for (size_t i = cuts[t]; i < cuts[t + 1]; ++i)
-      if (readable[i]) KHOD_RETURN_IF_ERROR(HashOne(src, ext[i], &buf, &stream, &hashes[i]));
+      if (readable[i]) KHOD_RETURN_IF_ERROR(HashReadExtent(src, ext[i], &buf, &stream, &hashes[i]));
     return Status::Ok();
   }));
   for (size_t i = 0; i < ext.size(); ++i)
