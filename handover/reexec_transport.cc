@@ -130,9 +130,8 @@ ReexecTransport::~ReexecTransport() = default;
 
 Status ReexecTransport::Stage(std::string_view blob) {
   prestaged_blob_.reset();
-  KHOD_ASSIGN_OR_RETURN(prestaged_blob_, SealedCopy(blob));
-  prestaged_bytes_ = blob.size();
-  return Status::Ok();
+  KHOD_ASSIGN_OR_RETURN(BlobMemfd copy, BlobMemfd::Create(blob));
+  return StageCopy(std::move(copy));
 }
 
 Status ReexecTransport::StageCopy(BlobMemfd copy) {
