@@ -188,6 +188,9 @@ class Session {
     std::map<uint64_t, RescanBase> rescan_bases;
   };
   void StartReadAhead();
+  // The read-ahead's work, on its thread: only `t` and what is given, never
+  // the session's state.
+  static ReadAhead ReadAheadFrom(HandoverTransport* t, CodecOptions codec, int threads);
   // Lets the previous khod's address space go (after Verify, or when the
   // session leaves the restore): sources read their own mappings again.
   void ReleaseMappingHolder();

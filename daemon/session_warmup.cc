@@ -50,27 +50,27 @@ void Session::StartReadAhead() {
   if (record_.phase() != v1::HANDED_OVER || record_.transport() != v1::REEXEC ||
       opts_.adopted.empty() || !transport_)
     return;
-  read_ahead_ = std::async(std::launch::async,
-                           [t = transport_.get(), codec = Codec(), threads = CodecThreads()] {
-                             ReadAhead a;
-                             a.received = t->Receive();
-                             if (!a.received.ok()) return a;
-                             const std::string_view blob = a.received->blob_bytes();
-                             // The record's checksum beside the decode (which checks the FDT's
-                             // own).
-                             std::future<uint64_t> xxh3 = BlobXxh3Aside(blob, threads);
-                             a.decoded = DecodeAny(blob, &a.snap, nullptr, codec);
-                             a.xxh3 = xxh3.get();
-                             // Each list's facts (state/folio_list.h) and RescanBase, which
-                             // Verify's capture and counts read, worked out here beside the restore
-                             // rather than in Verify.
-                             if (a.decoded.ok())
-                               for (const GuestMemfd& g : a.snap.gmems)
-                                 if (g.folios.facts().well_formed)
-                                   a.rescan_bases[g.token] = MakeRescanBase(g.folios, threads);
-                             a.have_snap = true;
-                             return a;
-                           });
+  read_ahead_ = std::async(std::launch::async, &Session::ReadAheadFrom, transport_.get(), Codec(),
+                           CodecThreads());
+}
+
+Session::ReadAhead Session::ReadAheadFrom(HandoverTransport* t, CodecOptions codec, int threads) {
+  ReadAhead a;
+  a.received = t->Receive();
+  if (!a.received.ok()) return a;
+  const std::string_view blob = a.received->blob_bytes();
+  // The record's checksum beside the decode (which checks the FDT's own).
+  std::future<uint64_t> xxh3 = BlobXxh3Aside(blob, threads);
+  a.decoded = DecodeAny(blob, &a.snap, nullptr, codec);
+  a.xxh3 = xxh3.get();
+  // Each list's facts (state/folio_list.h) and RescanBase, which Verify's
+  // capture and counts read, worked out here beside the restore rather than
+  // in Verify.
+  if (a.decoded.ok())
+    for (const GuestMemfd& g : a.snap.gmems)
+      if (g.folios.facts().well_formed) a.rescan_bases[g.token] = MakeRescanBase(g.folios, threads);
+  a.have_snap = true;
+  return a;
 }
 
 void Session::ReleaseLentHoldsAfterReply() {
