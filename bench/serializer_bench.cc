@@ -19,6 +19,7 @@
 #include <string>
 
 #include "common/thread_shares.h"
+#include "common/xxh3.h"
 #include "khoctl/snapshot_summary.h"
 #include "serializer/serializer.h"
 #include "synth/synthesizer.h"
@@ -123,7 +124,11 @@ void BM_Encode(benchmark::State& state, Shape shape, BlobFormat format, int thre
   state.counters["threads"] = threads > 0 ? threads : AffinityCpuCount();
 }
 
-void BM_Decode(benchmark::State& state, Shape shape, BlobFormat format, int threads) {
+// `recorded`: checked against a record's XXH3 of the blob instead of its
+// own checksum (CodecOptions::recorded_xxh3), as the new khod's read-ahead
+// decodes a handover.
+void BM_Decode(benchmark::State& state, Shape shape, BlobFormat format, int threads,
+               bool recorded = false) {
   const Snapshot& snap = SnapshotFor(shape);
   std::string blob;
   Status st = Encode(snap, format, &blob);
@@ -131,13 +136,14 @@ void BM_Decode(benchmark::State& state, Shape shape, BlobFormat format, int thre
     state.SkipWithError(st.ToString().c_str());
     return;
   }
+  CodecOptions opts(threads);
+  if (recorded) opts.recorded_xxh3 = Xxh3(blob.data(), blob.size());
   bool checked = false;
   double op_ns = 0;
   for (auto _ : state) {
     Snapshot out;
     const auto t0 = std::chrono::steady_clock::now();
-    st = format == BlobFormat::kFdt ? DecodeFdt(blob, &out, CodecOptions{threads})
-                                    : DecodeProto(blob, &out);
+    st = format == BlobFormat::kFdt ? DecodeFdt(blob, &out, opts) : DecodeProto(blob, &out, opts);
     op_ns += ElapsedNs(t0);
     if (!st.ok()) {
       state.SkipWithError(st.ToString().c_str());
@@ -187,6 +193,18 @@ KHOD_BENCH_SHAPE(b_1g_shared10k, Shape::kHuge1gShared10k);
 KHOD_BENCH_SHAPE(c_4k_scattered, Shape::kScattered);
 KHOD_BENCH_SHAPE(d_one_guest_2g, Shape::kOneGuest2g);
 KHOD_BENCH_SHAPE(e_100_gmems_2g, Shape::kManyGmems2g);
+
+// The new khod's read-ahead: the record's XXH3 beside the decode, no FDT checksum.
+#define KHOD_BENCH_RECORDED(name, shape)                                                       \
+  BENCHMARK_CAPTURE(BM_Decode, name##_fdt_recorded, shape, BlobFormat::kFdt, 1, true)          \
+      ->Unit(benchmark::kMillisecond)                                                          \
+      ->UseRealTime();                                                                         \
+  BENCHMARK_CAPTURE(BM_Decode, name##_fdt_all_cpus_recorded, shape, BlobFormat::kFdt, 0, true) \
+      ->Unit(benchmark::kMillisecond)                                                          \
+      ->UseRealTime()
+
+KHOD_BENCH_RECORDED(a_4k_runs214, Shape::kRuns214);
+KHOD_BENCH_RECORDED(c_4k_scattered, Shape::kScattered);
 BENCHMARK(BM_Synthesize1TiB)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace khod

@@ -3,6 +3,8 @@
 #define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack
 #include <xxhash.h>
 
+#include <system_error>
+
 #include "common/xxh3_avx2.h"
 
 namespace khod {
@@ -22,6 +24,17 @@ bool Xxh3UsesAvx2() {
 
 uint64_t Xxh3(const void* data, size_t len) {
   return Xxh3UsesAvx2() ? xxh3_avx2::Hash(data, len) : XXH3_64bits(data, len);
+}
+
+std::future<uint64_t> Xxh3Beside(std::string_view bytes, bool beside) {
+  const auto hash = [bytes] { return Xxh3(bytes.data(), bytes.size()); };
+  if (beside) {
+    try {
+      return std::async(std::launch::async, hash);
+    } catch (const std::system_error&) {
+    }
+  }
+  return std::async(std::launch::deferred, hash);
 }
 
 uint64_t Xxh3Concat(std::initializer_list<Xxh3Piece> pieces) {

@@ -15,7 +15,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <future>
 #include <initializer_list>
+#include <string_view>
 
 namespace khod {
 
@@ -43,6 +45,12 @@ class Xxh3Stream {
  private:
   alignas(64) unsigned char state_[kStateBytes];
 };
+
+// Xxh3 of `bytes`, on a thread of its own when `beside` (the caller goes on
+// with other work and takes the value with get()), else when get() is
+// called; also then where no thread can be had. `bytes` must outlive the
+// future.
+std::future<uint64_t> Xxh3Beside(std::string_view bytes, bool beside);
 
 // Whether Xxh3 takes the AVX2 code on this CPU.
 bool Xxh3UsesAvx2();

@@ -302,11 +302,6 @@ int Session::CodecThreads() const {
   return opts_.capture_threads > 0 ? opts_.capture_threads : AffinityCpuCount();
 }
 
-std::future<uint64_t> Session::BlobXxh3Aside(std::string_view blob, int threads) {
-  return std::async(threads > 1 ? std::launch::async : std::launch::deferred,
-                    [blob] { return Xxh3(blob.data(), blob.size()); });
-}
-
 std::string Session::WriteFrozenDraft(const Snapshot& prepared) {
   frozen_draft_.reset();
   frozen_draft_memfd_.reset();
@@ -328,6 +323,11 @@ std::string Session::WriteFrozenDraft(const Snapshot& prepared) {
   if (!memfd.ok()) return "";  // Freeze copies its blob into a new memfd instead
   frozen_draft_memfd_ = std::move(*memfd);
   return "";
+}
+
+std::optional<uint64_t> Session::RecordedFrozenBlobXxh3() const {
+  if (record_.frozen_blob_bytes() == 0 && record_.frozen_blob().empty()) return std::nullopt;
+  return record_.frozen_blob_xxh3();
 }
 
 Result<std::string> Session::ReadFrozenBlobFromStateDir() const {
@@ -569,7 +569,7 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     };
     if (!copy_drafted) stage_aside();
     // The record's checksum of the blob, while the blob is written; joined like Stage.
-    std::future<uint64_t> blob_xxh3 = BlobXxh3Aside(blob, CodecThreads());
+    std::future<uint64_t> blob_xxh3 = Xxh3Beside(blob, CodecThreads() > 1);
     if (copy_drafted) {
       BlobMemfd copy = std::move(*frozen_draft_memfd_);
       frozen_draft_memfd_.reset();

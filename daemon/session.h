@@ -179,7 +179,9 @@ class Session {
   // gRPC startup; Restore takes the result instead of doing the same work.
   struct ReadAhead {
     Result<ReceivedHandover> received = Status::Internal("handover not read ahead");
-    uint64_t xxh3 = 0;  // of received->blob
+    // XXH3 of received->blob, once known: the decode compared it with the
+    // record's (CodecOptions::recorded_xxh3), or it was hashed beside.
+    std::optional<uint64_t> xxh3;
     Status decoded;
     Snapshot snap;
     bool have_snap = false;  // snap not yet taken by a Restore
@@ -190,7 +192,10 @@ class Session {
   void StartReadAhead();
   // The read-ahead's work, on its thread: only `t` and what is given, never
   // the session's state.
-  static ReadAhead ReadAheadFrom(HandoverTransport* t, CodecOptions codec, int threads);
+  // `recorded`: the record's XXH3 of the frozen blob, the decode's one check
+  // of the bytes when given.
+  static ReadAhead ReadAheadFrom(HandoverTransport* t, CodecOptions codec, int threads,
+                                 std::optional<uint64_t> recorded);
   // Lets the previous khod's address space go (after Verify, or when the
   // session leaves the restore): sources read their own mappings again.
   void ReleaseMappingHolder();
@@ -220,12 +225,11 @@ class Session {
   Result<std::string> ReadFrozenBlobFromStateDir() const;
   // What the blob codecs may use: khod's capture threads.
   CodecOptions Codec() const { return CodecOptions{opts_.capture_threads}; }
+  // The record's XXH3 of its frozen blob; none when no blob is recorded. 0
+  // is a hash value like any other, not "unchecked".
+  std::optional<uint64_t> RecordedFrozenBlobXxh3() const;
   // Their number, resolved (0 is the CPUs of the affinity mask).
   int CodecThreads() const;
-  // XXH3 of `blob` (the record's checksum of a frozen blob), on a thread of
-  // its own beside the caller's other work where `threads` > 1, else when
-  // asked for. The blob must outlive the future (whose end joins it).
-  static std::future<uint64_t> BlobXxh3Aside(std::string_view blob, int threads);
   void RecordDuration(v1::Phase p, int64_t nanos);
   void ClearFrozenBlob();
   void ResetToIdle();         // both of:

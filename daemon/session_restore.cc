@@ -98,11 +98,10 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
     origin = received_->origin;
   }
   // Check everything before touching any fd: a refused restore loses nothing.
-  // Compared whenever a frozen blob was recorded: 0 is a hash value like any
-  // other, not "unchecked".
-  const bool recorded = record_.frozen_blob_bytes() > 0 || !record_.frozen_blob().empty();
-  const uint64_t xxh3 = ahead ? read_ahead_done_->xxh3 : Xxh3(blob.data(), blob.size());
-  if (recorded && xxh3 != record_.frozen_blob_xxh3())
+  const std::optional<uint64_t> recorded = RecordedFrozenBlobXxh3();
+  const uint64_t xxh3 =
+      ahead && read_ahead_done_->xxh3 ? *read_ahead_done_->xxh3 : Xxh3(blob.data(), blob.size());
+  if (recorded && xxh3 != *recorded)
     return Status::Corruption(
         "Restore: corrupt handover: the blob from " + origin + " (" + HumanBytes(blob.size()) +
         ") does not match the checksum recorded at freeze; nothing was restored, every fd is "

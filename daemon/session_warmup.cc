@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "common/huge_page_allocator.h"
+#include "common/xxh3.h"
 #include "daemon/session.h"
 #include "daemon/session_declarations.h"
 #include "serializer/serializer.h"
@@ -51,18 +52,26 @@ void Session::StartReadAhead() {
       opts_.adopted.empty() || !transport_)
     return;
   read_ahead_ = std::async(std::launch::async, &Session::ReadAheadFrom, transport_.get(), Codec(),
-                           CodecThreads());
+                           CodecThreads(), RecordedFrozenBlobXxh3());
 }
 
-Session::ReadAhead Session::ReadAheadFrom(HandoverTransport* t, CodecOptions codec, int threads) {
+Session::ReadAhead Session::ReadAheadFrom(HandoverTransport* t, CodecOptions codec, int threads,
+                                          std::optional<uint64_t> recorded) {
   ReadAhead a;
   a.received = t->Receive();
   if (!a.received.ok()) return a;
   const std::string_view blob = a.received->blob_bytes();
-  // The record's checksum beside the decode (which checks the FDT's own).
-  std::future<uint64_t> xxh3 = BlobXxh3Aside(blob, threads);
-  a.decoded = DecodeAny(blob, &a.snap, nullptr, codec);
-  a.xxh3 = xxh3.get();
+  if (recorded) {
+    // The record's checksum is the decode's check of the bytes (beside it),
+    // instead of the blob's own: one pass over them, not two.
+    codec.recorded_xxh3 = recorded;
+    a.decoded = DecodeAny(blob, &a.snap, nullptr, codec);
+    if (a.decoded.ok()) a.xxh3 = recorded;
+  } else {
+    std::future<uint64_t> xxh3 = Xxh3Beside(blob, threads > 1);
+    a.decoded = DecodeAny(blob, &a.snap, nullptr, codec);
+    a.xxh3 = xxh3.get();
+  }
   // Each list's facts (state/folio_list.h) and RescanBase, which Verify's
   // capture and counts read, worked out here beside the restore rather than
   // in Verify.

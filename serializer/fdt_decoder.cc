@@ -18,6 +18,7 @@
 #include "serializer/fdt_layout.h"
 #include "serializer/fdt_structure.h"
 #include "serializer/format_version.h"
+#include "serializer/recorded_checksum.h"
 #include "serializer/serializer.h"
 #include "state/invariants.h"
 
@@ -435,8 +436,9 @@ class FdtReader {
   int threads_;
 };
 
-// Structure, identity, version and checksum of the blob, before any content.
-Status CheckEnvelope(const void* fdt, size_t size) {
+// Structure, identity, version and (`own_checksum`) checksum of the blob,
+// before any content.
+Status CheckEnvelope(const void* fdt, size_t size, bool own_checksum) {
   if (size < sizeof(struct fdt_header))
     return Status::Corruption("fdt: truncated: " + std::to_string(size) +
                               " bytes, smaller than the FDT header");
@@ -464,6 +466,7 @@ Status CheckEnvelope(const void* fdt, size_t size) {
                                std::to_string(kFormatMajor));
   const uint8_t* sum;
   KHOD_RETURN_IF_ERROR(r.Bytes(0, "/", kPropChecksum, 8, &sum));
+  if (!own_checksum) return Status::Ok();
   const uint8_t* base = static_cast<const uint8_t*>(fdt);
   if (FdtChecksum(base, fdt_totalsize(fdt), sum - base) != Load<uint64_t>(sum))
     return Status::Corruption("fdt: checksum mismatch");
@@ -506,9 +509,7 @@ Status DecodeTree(const void* fdt, int threads, Snapshot* snap) {
   return Status::Ok();
 }
 
-}  // namespace
-
-Status DecodeFdt(std::string_view blob, Snapshot* out, const CodecOptions& opts) {
+Status DecodeChecked(std::string_view blob, int threads, bool own_checksum, Snapshot* snap) {
   // libfdt wants an 8-byte aligned base; copy the rare misaligned caller.
   std::unique_ptr<uint64_t[]> aligned;
   const void* fdt = blob.data();
@@ -517,11 +518,19 @@ Status DecodeFdt(std::string_view blob, Snapshot* out, const CodecOptions& opts)
     std::memcpy(aligned.get(), blob.data(), blob.size());
     fdt = aligned.get();
   }
-  KHOD_RETURN_IF_ERROR(CheckEnvelope(fdt, blob.size()));
+  KHOD_RETURN_IF_ERROR(CheckEnvelope(fdt, blob.size(), own_checksum));
+  KHOD_RETURN_IF_ERROR(DecodeTree(fdt, threads, snap));
+  return InvariantsStatus(*snap).WithContext("fdt");
+}
+
+}  // namespace
+
+Status DecodeFdt(std::string_view blob, Snapshot* out, const CodecOptions& opts) {
+  const int threads = opts.threads > 0 ? opts.threads : AffinityCpuCount();
+  RecordedChecksum recorded(blob, opts.recorded_xxh3, threads > 1);
   Snapshot snap;
   KHOD_RETURN_IF_ERROR(
-      DecodeTree(fdt, opts.threads > 0 ? opts.threads : AffinityCpuCount(), &snap));
-  KHOD_RETURN_IF_ERROR(InvariantsStatus(snap).WithContext("fdt"));
+      recorded.Check("fdt", DecodeChecked(blob, threads, !recorded.given(), &snap)));
   *out = std::move(snap);
   return Status::Ok();
 }

@@ -24,7 +24,7 @@ void WriteFrame(uint16_t major, uint16_t minor, std::string_view payload, std::s
   WriteFrameHeader(major, minor, payload, h);
 }
 
-Result<FrameInfo> ReadFrame(std::string_view blob, uint16_t expected_major) {
+Result<FrameInfo> ReadFrame(std::string_view blob, uint16_t expected_major, bool payload_checksum) {
   const uint8_t* h = reinterpret_cast<const uint8_t*>(blob.data());
   if (blob.size() < 8 || std::memcmp(h, kFrameMagic, 8) != 0)
     return Status::Corruption("proto frame: bad magic (not a KHODSNAP file)");
@@ -56,7 +56,7 @@ Result<FrameInfo> ReadFrame(std::string_view blob, uint16_t expected_major) {
     return Status::Corruption("proto frame: " + std::to_string(available - length) +
                               " trailing bytes after the payload");
   info.payload = blob.substr(header_size, length);
-  if (Xxh3(info.payload.data(), info.payload.size()) != DecodeFixed64(h + 24))
+  if (payload_checksum && Xxh3(info.payload.data(), info.payload.size()) != DecodeFixed64(h + 24))
     return Status::Corruption("proto frame: payload checksum mismatch");
   return info;
 }

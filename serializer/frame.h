@@ -35,8 +35,10 @@ void WriteFrameHeader(uint16_t major, uint16_t minor, std::string_view payload, 
 void WriteFrame(uint16_t major, uint16_t minor, std::string_view payload, std::string* out);
 
 // Checks magic, major version (== expected_major, else Unsupported), header
-// size, header checksum, length and payload checksum.
-Result<FrameInfo> ReadFrame(std::string_view blob, uint16_t expected_major);
+// size, header checksum, length and (`payload_checksum`; the caller checks
+// the bytes against a record of them otherwise) payload checksum.
+Result<FrameInfo> ReadFrame(std::string_view blob, uint16_t expected_major,
+                            bool payload_checksum = true);
 
 }  // namespace khod
 

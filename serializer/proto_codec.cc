@@ -3,10 +3,12 @@
 #include <string>
 
 #include "common/status_macros.h"
+#include "common/thread_shares.h"
 #include "proto/snapshot.pb.h"
 #include "serializer/encode_guard.h"
 #include "serializer/format_version.h"
 #include "serializer/frame.h"
+#include "serializer/recorded_checksum.h"
 #include "serializer/serializer.h"
 #include "serializer/varint_tables.h"
 #include "state/invariants.h"
@@ -205,8 +207,11 @@ Status EncodeProto(const Snapshot& snap, std::string* out) {
   return Status::Ok();
 }
 
-Status DecodeProto(std::string_view blob, Snapshot* out) {
-  KHOD_ASSIGN_OR_RETURN(FrameInfo frame, ReadFrame(blob, kFormatMajor));
+namespace {
+
+// The frame's payload checksum is computed when `payload_checksum`.
+Status DecodeChecked(std::string_view blob, bool payload_checksum, Snapshot* out) {
+  KHOD_ASSIGN_OR_RETURN(FrameInfo frame, ReadFrame(blob, kFormatMajor, payload_checksum));
   pb::Snapshot m;
   if (frame.payload.size() > INT32_MAX ||
       !m.ParseFromArray(frame.payload.data(), static_cast<int>(frame.payload.size())))
@@ -237,6 +242,20 @@ Status DecodeProto(std::string_view blob, Snapshot* out) {
     KHOD_RETURN_IF_ERROR(FromProto(m.gmems(i), &snap.gmems[i])
                              .WithContext("proto payload: gmems[" + std::to_string(i) + "]"));
   KHOD_RETURN_IF_ERROR(InvariantsStatus(snap).WithContext("proto payload"));
+  *out = std::move(snap);
+  return Status::Ok();
+}
+
+}  // namespace
+
+// The payload's varints are read on one thread: a recorded checksum is
+// hashed beside it whenever this process may use more than one CPU.
+Status DecodeProto(std::string_view blob, Snapshot* out, const CodecOptions& opts) {
+  RecordedChecksum recorded(blob, opts.recorded_xxh3,
+                            (opts.threads > 0 ? opts.threads : AffinityCpuCount()) > 1);
+  Snapshot snap;
+  KHOD_RETURN_IF_ERROR(
+      recorded.Check("proto frame", DecodeChecked(blob, !recorded.given(), &snap)));
   *out = std::move(snap);
   return Status::Ok();
 }

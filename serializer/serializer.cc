@@ -53,7 +53,7 @@ Status DecodeAny(std::string_view blob, Snapshot* out, BlobFormat* format,
                  const CodecOptions& opts) {
   KHOD_ASSIGN_OR_RETURN(BlobFormat f, DetectFormat(blob));
   if (format != nullptr) *format = f;
-  return f == BlobFormat::kFdt ? DecodeFdt(blob, out, opts) : DecodeProto(blob, out);
+  return f == BlobFormat::kFdt ? DecodeFdt(blob, out, opts) : DecodeProto(blob, out, opts);
 }
 
 }  // namespace khod

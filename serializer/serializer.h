@@ -9,6 +9,8 @@
 #ifndef KHOD_SERIALIZER_SERIALIZER_H_
 #define KHOD_SERIALIZER_SERIALIZER_H_
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -27,8 +29,21 @@ const char* BlobFormatName(BlobFormat f);
 // field for field, what one thread makes. The proto form's varints are read
 // and written in order on one thread whatever it says. 0 or less: the CPUs
 // of this process's affinity mask.
+//
+// `recorded_xxh3` (decoders): the XXH3-64 of the whole blob as given, as a
+// record of it holds (the state dir's record of a frozen blob). Given, the
+// decoder hashes the blob on a thread of its own beside the decode (on the
+// caller's thread when `threads` is 1) and compares that value instead of
+// computing the blob's own checksum (the FDT's, the frame's payload
+// checksum): every byte is still checked, once instead of twice. Bytes
+// that do not match the record are `Corruption` "... does not match the
+// XXH3 recorded for it", whatever else the decode found; `*out` is written
+// only when both agree. Not given: the blob's own checksums, as always.
 struct CodecOptions {
+  CodecOptions() = default;
+  explicit CodecOptions(int threads_) : threads(threads_) {}
   int threads = 1;
+  std::optional<uint64_t> recorded_xxh3;
 };
 
 Status EncodeFdt(const Snapshot& snap, std::string* out, const CodecOptions& opts = {});
@@ -42,7 +57,7 @@ Status DecodeFdt(std::string_view blob, Snapshot* out, const CodecOptions& opts 
 Result<std::vector<ByteRange>> SetFdtCaptureTime(std::string* blob, uint64_t capture_time_ns);
 
 Status EncodeProto(const Snapshot& snap, std::string* out);
-Status DecodeProto(std::string_view blob, Snapshot* out);
+Status DecodeProto(std::string_view blob, Snapshot* out, const CodecOptions& opts = {});
 
 Status Encode(const Snapshot& snap, BlobFormat format, std::string* out,
               const CodecOptions& opts = {});

@@ -3,12 +3,16 @@
 // version's byte for byte, standard tools read the FDT, and every single-bit
 // flip and every truncation of them is detected.
 #include <gtest/gtest.h>
+#include <libfdt.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
+#include "common/xxh3.h"
 #include "serializer/serializer.h"
 #include "state/invariants.h"
 #include "tests/serializer/golden_snapshot.h"
@@ -132,26 +136,81 @@ TEST(SerializerGolden, FdtdumpAndDtcReadTheBlob) {
 
 // Every bit of the blob flipped alone must be refused: the FDT's whole-blob
 // checksum and the frame's two checksums leave no byte uncovered.
+// By the blob's own checksum, and by a record's XXH3 of the blob in its stead
+// (CodecOptions::recorded_xxh3), on the caller's thread and beside the decode.
 TEST(SerializerGolden, EveryBitFlipIsDetected) {
   for (const Golden& g : kGoldens) {
-    SCOPED_TRACE(g.name);
     const std::string blob = ReadGolden(g.name);
-    ASSERT_FALSE(blob.empty());
-    size_t undetected = 0;
-    for (size_t i = 0; i < blob.size(); ++i) {
-      for (int bit = 0; bit < 8; ++bit) {
-        std::string bad = blob;
-        bad[i] = static_cast<char>(bad[i] ^ (1 << bit));
-        Snapshot out;
-        const Status s = DecodeAny(bad, &out);
-        if (s.ok()) {
-          ++undetected;
-          // Never a broken snapshot, even if a flip slipped through.
-          EXPECT_TRUE(CheckInvariants(out).empty()) << "byte " << i << " bit " << bit;
+    ASSERT_FALSE(blob.empty()) << g.name;
+    const std::optional<uint64_t> recorded[] = {std::nullopt, Xxh3(blob.data(), blob.size())};
+    for (const std::optional<uint64_t>& r : recorded)
+      for (int threads : {1, 2}) {
+        SCOPED_TRACE(std::string(g.name) + (r ? ", recorded XXH3" : ", own checksum") + ", " +
+                     std::to_string(threads) + " threads");
+        CodecOptions opts(threads);
+        opts.recorded_xxh3 = r;
+        size_t undetected = 0;
+        for (size_t i = 0; i < blob.size(); ++i) {
+          for (int bit = 0; bit < 8; ++bit) {
+            std::string bad = blob;
+            bad[i] = static_cast<char>(bad[i] ^ (1 << bit));
+            Snapshot out;
+            const Status s = DecodeAny(bad, &out, nullptr, opts);
+            if (s.ok()) {
+              ++undetected;
+              // Never a broken snapshot, even if a flip slipped through.
+              EXPECT_TRUE(CheckInvariants(out).empty()) << "byte " << i << " bit " << bit;
+            }
+          }
         }
+        EXPECT_EQ(undetected, 0u);
       }
+  }
+}
+
+// Where the blob's own checksum field is off (8 bytes no other check reads
+// but the frame's header checksum, resealed here),
+// the record's XXH3 of those very bytes is what decides: the bytes are
+// hashed once, against the record, and the own checksum is not computed. One
+// record that is not theirs refuses them, naming both values, and leaves
+// *out as it was.
+TEST(SerializerGolden, ARecordedChecksumStandsInForTheBlobsOwn) {
+  for (const Golden& g : kGoldens) {
+    SCOPED_TRACE(g.name);
+    std::string blob = ReadGolden(g.name);
+    ASSERT_FALSE(blob.empty());
+    size_t own_checksum_at = 24;  // the frame's payload_xxh3
+    if (g.format == BlobFormat::kFdt) {
+      int len = 0;
+      const void* sum = fdt_getprop(blob.data(), 0, "checksum", &len);
+      ASSERT_TRUE(sum != nullptr && len == 8);
+      own_checksum_at = static_cast<const char*>(sum) - blob.data();
     }
-    EXPECT_EQ(undetected, 0u);
+    blob[own_checksum_at + 3] ^= 0x10;
+    if (g.format == BlobFormat::kProto) {  // the frame's header checksum covers the field
+      uint32_t header_size;
+      std::memcpy(&header_size, blob.data() + 12, 4);
+      const uint64_t header_xxh3 = Xxh3(blob.data(), header_size - 8);
+      std::memcpy(&blob[header_size - 8], &header_xxh3, 8);
+    }
+    Snapshot out;
+    EXPECT_EQ(DecodeAny(blob, &out).code(), Status::Code::kCorruption);
+    for (int threads : {1, 2}) {
+      CodecOptions opts(threads);
+      opts.recorded_xxh3 = Xxh3(blob.data(), blob.size());
+      Snapshot decoded;
+      const Status s = DecodeAny(blob, &decoded, nullptr, opts);
+      ASSERT_TRUE(s.ok()) << threads << ": " << s.ToString();
+      EXPECT_TRUE(decoded == g.content()) << threads;
+
+      *opts.recorded_xxh3 ^= 1;
+      Snapshot untouched = g.content();
+      const Status off = DecodeAny(blob, &untouched, nullptr, opts);
+      EXPECT_EQ(off.code(), Status::Code::kCorruption) << threads;
+      EXPECT_NE(off.message().find("does not match the XXH3 recorded for it"), std::string::npos)
+          << off.ToString();
+      EXPECT_TRUE(untouched == g.content()) << threads;
+    }
   }
 }
 
