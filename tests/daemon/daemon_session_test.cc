@@ -3,6 +3,7 @@
 // refusal, and what a restart on the same state dir resumes or rolls back.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <libfdt.h>
 #include <linux/mempolicy.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -282,6 +283,17 @@ v1::SessionRecord ReadRecord(const std::string& dir) {
   return r;
 }
 
+// The record's XXH3 of its frozen blob rewritten, as an edited or damaged
+// record would hold it.
+void SetRecordedFrozenBlobXxh3(const std::string& dir, uint64_t xxh3) {
+  v1::SessionRecord rec = ReadRecord(dir);
+  ASSERT_GT(rec.frozen_blob_bytes(), 0u);
+  rec.set_frozen_blob_xxh3(xxh3);
+  std::string bytes;
+  ASSERT_TRUE(rec.SerializeToString(&bytes));
+  ASSERT_TRUE(WriteRecordFile(dir + "/session.rec", bytes).ok());
+}
+
 bool Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 
 TEST_F(SessionTest, CancelWhoseRecordWriteFailsDeletesNothingTheRecordNames) {
@@ -511,12 +523,7 @@ TEST_F(SessionTest, RestoreChecksTheBlobEvenWhenTheRecordedHashIsZero) {
   }
   // A record naming a frozen blob with xxh3 0 (a blob whose hash is 0, or a
   // damaged field): 0 is a value to compare, not "no check".
-  v1::SessionRecord rec = ReadRecord(dir_);
-  ASSERT_GT(rec.frozen_blob_bytes(), 0u);
-  rec.set_frozen_blob_xxh3(0);
-  std::string bytes;
-  ASSERT_TRUE(rec.SerializeToString(&bytes));
-  ASSERT_TRUE(WriteRecordFile(dir_ + "/session.rec", bytes).ok());
+  ASSERT_NO_FATAL_FAILURE(SetRecordedFrozenBlobXxh3(dir_, 0));
   auto s = Open();
   ASSERT_EQ(s->phase(), v1::HANDED_OVER);
   Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
@@ -524,6 +531,53 @@ TEST_F(SessionTest, RestoreChecksTheBlobEvenWhenTheRecordedHashIsZero) {
   EXPECT_EQ(r.status().code(), Status::Code::kCorruption) << r.status().ToString();
   EXPECT_NE(r.status().message().find("corrupt handover"), std::string::npos);
   EXPECT_EQ(s->phase(), v1::HANDED_OVER);
+}
+
+// The record's XXH3 of the frozen blob is Restore's one check of the bytes
+// it decodes (CodecOptions::recorded_xxh3): a carried blob whose own FDT
+// checksum field is off, recorded as it is, restores (the decode did not
+// compute that checksum again), and the same bytes against a record one bit
+// off are a corrupt handover that restores nothing.
+TEST_F(SessionTest, RestoreChecksTheCarriedBytesOnceAgainstTheRecord) {
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE(s->Prepare().ok());
+    ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+  }
+  const std::string carried = dir_ + "/handover/handover.blob";
+  Result<std::string> read = ReadWholeFile(carried);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  std::string blob = *read;
+  int len = 0;
+  const void* sum = fdt_getprop(blob.data(), 0, "checksum", &len);
+  ASSERT_TRUE(sum != nullptr && len == 8);
+  blob[static_cast<const char*>(sum) - blob.data() + 2] ^= 0x40;
+  {
+    const int fd = ::open(carried.c_str(), O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, blob.data(), blob.size()), static_cast<ssize_t>(blob.size()));
+    ::close(fd);
+  }
+  Snapshot own;
+  ASSERT_EQ(DecodeAny(blob, &own).code(), Status::Code::kCorruption);  // by its own checksum
+  for (const bool one_bit_off : {true, false}) {
+    SCOPED_TRACE(one_bit_off ? "record one bit off" : "record of these bytes");
+    ASSERT_NO_FATAL_FAILURE(SetRecordedFrozenBlobXxh3(
+        dir_, XXH3_64bits(blob.data(), blob.size()) ^ (one_bit_off ? 1 : 0)));
+    auto s = Open();
+    ASSERT_EQ(s->phase(), v1::HANDED_OVER);
+    Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
+    if (one_bit_off) {
+      ASSERT_FALSE(r.ok());
+      EXPECT_NE(r.status().message().find("corrupt handover"), std::string::npos)
+          << r.status().ToString();
+      EXPECT_EQ(s->phase(), v1::HANDED_OVER);
+    } else {
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      EXPECT_EQ(s->phase(), v1::RESTORED);
+    }
+  }
 }
 
 // /dev/liveupdate stand-in for an in-process LUO handover: preserved files
