@@ -2,8 +2,8 @@
 // (docs/SECURITY.md) costs: one session-record write as every call that
 // changes state makes it (daemon/record_file.h: write "<name>.tmp", fsync
 // it, rename it over the record, fsync the directory), for records of 1 to
-// 100 gmems, on the file system of --dir. A Freeze makes two of them (FROZEN,
-// HANDED_OVER) plus one blob fsync (WriteFileBeforeItsRecord), timed here too
+// 100 gmems, on the file system of --dir. A Freeze makes one of them
+// (HANDED_OVER) plus one blob fsync (WriteFileBeforeItsRecord), timed here too
 // for a blob of --blob-mib. Prints median, p90 and max per case.
 // Build with -c opt and run bazel-bin/bench/record_write_bench directly.
 #include <stdlib.h>

@@ -599,28 +599,15 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
       }
     }
     if (file.empty()) KHOD_RETURN_IF_ERROR(WriteBlob("frozen", blob, &file));
+    const uint64_t xxh3 = blob_xxh3.get();
+    const uint64_t blob_bytes = blob.size();
     opts_.crash.Hit("pre-frozen");
-    const v1::SessionRecord prepared = record_;
-    record_.set_phase(v1::FROZEN);
-    record_.set_format(fmt);
-    record_.set_frozen_blob(file);
-    record_.set_frozen_blob_bytes(blob.size());
-    record_.set_frozen_blob_xxh3(blob_xxh3.get());
-    if (hw)
-      record_.set_freeze_hardware_corrupted_kb(*hw);
-    else
-      record_.clear_freeze_hardware_corrupted_kb();
-    RecordDuration(v1::FROZEN, NowNs() - t0);
-    Status persisted = PersistOrRevert(prepared, "Freeze");
-    if (!persisted.ok()) {
-      state_dir_.Remove(file);  // named by no record
-      return persisted;
-    }
-    opts_.crash.Hit("frozen");
-    frozen_ = std::move(snap);
-    have_frozen_ = true;
 
-    // Hand over.
+    // Hand over, then one record: HANDED_OVER, naming the frozen blob and the
+    // transport. Until it is durable the durable record stays PREPARED and
+    // names neither, so a Freeze that fails anywhere before it undoes only
+    // what it made (the blob, the handover); a restart in between finds
+    // PREPARED and sweeps the blob (docs/FORMAT.md "Phases").
     const int64_t t1 = NowNs();
     HandoverPackage pkg;
     pkg.session_id = record_.session_id();
@@ -631,31 +618,40 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
       if (h->fd >= 0) pkg.fds.push_back({token, h->fd});
     Status sent = t->Send(pkg);
     KeepPastBlackout(std::move(pkg.blob));
-    if (!sent.ok())
-      return RollBackToPrepared(file, std::string("Freeze: ") + t->name() + " handover failed",
-                                sent);
+    if (!sent.ok()) {
+      state_dir_.Remove(file);  // named by no record
+      return sent.WithContext(std::string("Freeze: ") + t->name() +
+                              " handover failed; still PREPARED");
+    }
     opts_.crash.Hit("pre-handed_over");
-    const v1::SessionRecord before = record_;
+    const v1::SessionRecord prepared = record_;
     record_.set_phase(v1::HANDED_OVER);
+    record_.set_format(fmt);
+    record_.set_frozen_blob(file);
+    record_.set_frozen_blob_bytes(blob_bytes);
+    record_.set_frozen_blob_xxh3(xxh3);
+    if (hw)
+      record_.set_freeze_hardware_corrupted_kb(*hw);
+    else
+      record_.clear_freeze_hardware_corrupted_kb();
     record_.set_transport(tkind);
     record_.set_handover_dir(req.dir());
     if (tkind == v1::REEXEC) record_.set_exec_count(record_.exec_count() + 1);
+    RecordDuration(v1::FROZEN, t1 - t0);  // the capture and the blob
     RecordDuration(v1::HANDED_OVER, NowNs() - t1);
-    Status handed = Persist();
+    Status handed = PersistOrRevert(prepared, "Freeze");
     if (!handed.ok()) {
-      // The durable record says FROZEN: a handover it does not name must not
-      // stand (no exec, LUO session closed, dir blob removed).
-      const uint64_t generation = record_.generation();
-      record_ = before;
-      record_.set_generation(generation);
+      // A handover the durable record does not name must not stand (no
+      // exec, LUO session closed, dir blob removed), nor a blob it does not name.
       Status aborted = t->Abort();
-      return RollBackToPrepared(
-          file,
-          std::string("Freeze: the HANDED_OVER record was not written, so the ") + t->name() +
-              " handover was undone" + (aborted.ok() ? "" : " (abort: " + aborted.message() + ")"),
-          handed);
+      state_dir_.Remove(file);
+      return handed.WithContext(std::string("Freeze: the ") + t->name() + " handover was undone" +
+                                (aborted.ok() ? "" : " (abort: " + aborted.message() + ")") +
+                                "; still PREPARED");
     }
     opts_.crash.Hit("handed_over");
+    frozen_ = std::move(snap);
+    have_frozen_ = true;
     reply.set_phase(v1::HANDED_OVER);
     reply.set_message(
         "frozen " + std::to_string(frozen_.gmems.size()) + " gmems, " + v1::BlobFormat_Name(fmt) +
@@ -696,26 +692,6 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
   }
   if (!exec_argv.empty() && opts_.on_exec_ready) opts_.on_exec_ready(std::move(exec_argv));
   return reply;
-}
-
-Status Session::RollBackToPrepared(const std::string& frozen_file, const std::string& what,
-                                   const Status& cause) {
-  // As a restart's rollback of FROZEN leaves it: no frozen blob named.
-  record_.set_phase(v1::PREPARED);
-  ClearFrozenBlob();
-  have_frozen_ = false;
-  frozen_ = Snapshot();
-  orphans_.push_back(frozen_file);
-  Status persisted = Persist();
-  if (!persisted.ok())
-    // Both errors. This process goes on as PREPARED; the frozen blob stays
-    // until a record not naming it is durable, and a restart meanwhile finds
-    // the FROZEN record and rolls it back to PREPARED itself.
-    return persisted.WithContext(
-        what + " (" + cause.message() +
-        "); the PREPARED record was not written either: the durable record stays FROZEN, which "
-        "a restart rolls back to PREPARED; this khod goes on as PREPARED");
-  return cause.WithContext(what + "; back to PREPARED");
 }
 
 Result<v1::VerifyReply> Session::Verify() {

@@ -1,7 +1,9 @@
 // Session: khod's live-update state machine, one per daemon.
 //
-//   IDLE --Attach/Detach--> IDLE --Prepare--> PREPARED --Freeze--> FROZEN
-//     --(transport send, same call)--> HANDED_OVER   [old side ends here]
+//   IDLE --Attach/Detach--> IDLE --Prepare--> PREPARED --Freeze (final
+//     capture, blob, transport send; one record)--> HANDED_OVER   [old side ends here]
+//   FROZEN is no longer written: a record an older khod left in it rolls back
+//   to PREPARED at start.
 //   HANDED_OVER --Restore--> RESTORED --Verify--> VERIFIED --Finish--> FINISHED
 //   Cancel: every phase before FINISHED -> IDLE (docs/SECURITY.md, "Every
 //   phase has a way out"); on the new side of a handover it ends the session.
@@ -237,11 +239,6 @@ class Session {
   // What this process holds for the session: for its restore, and the pins
   // of its attached files (KernelSourceOptions::pin_movable).
   void ReleaseSessionHolds();
-  // Freeze's handover did not happen: back to PREPARED, the frozen blob an orphan.
-  // `what` failed because of `cause`; the reply carries both, and the record
-  // write's error too when the PREPARED record cannot be written either.
-  Status RollBackToPrepared(const std::string& frozen_file, const std::string& what,
-                            const Status& cause);
   // Reads KHO's incoming tree into kho_incoming_; false when there is none
   // (true for a malformed one: kho_incoming_ then says what is wrong).
   bool NoteKhoIncoming();

@@ -283,15 +283,19 @@ v1::SessionRecord ReadRecord(const std::string& dir) {
   return r;
 }
 
+void WriteRecord(const std::string& dir, const v1::SessionRecord& rec) {
+  std::string bytes;
+  ASSERT_TRUE(rec.SerializeToString(&bytes));
+  ASSERT_TRUE(WriteRecordFile(dir + "/session.rec", bytes).ok());
+}
+
 // The record's XXH3 of its frozen blob rewritten, as an edited or damaged
 // record would hold it.
 void SetRecordedFrozenBlobXxh3(const std::string& dir, uint64_t xxh3) {
   v1::SessionRecord rec = ReadRecord(dir);
   ASSERT_GT(rec.frozen_blob_bytes(), 0u);
   rec.set_frozen_blob_xxh3(xxh3);
-  std::string bytes;
-  ASSERT_TRUE(rec.SerializeToString(&bytes));
-  ASSERT_TRUE(WriteRecordFile(dir + "/session.rec", bytes).ok());
+  WriteRecord(dir, rec);
 }
 
 bool Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
@@ -471,19 +475,24 @@ TEST_F(SessionTest, CancelFromPreparedRemovesTheDraft) {
   EXPECT_FALSE(Exists(dir_ + "/frozen-draft.blob"));
 }
 
-TEST_F(SessionTest, FailedSendGoesBackToPreparedNamingNoFrozenBlob) {
+// Freeze writes one record, HANDED_OVER, after the handover: a handover that
+// fails leaves the durable record as Prepare wrote it (not one write more)
+// and no frozen blob on disk.
+TEST_F(SessionTest, FailedSendLeavesPreparedAsItWasNamingNoFrozenBlob) {
   auto s = Open();
   ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
   ASSERT_TRUE(s->Prepare().ok());
+  const uint64_t prepared_generation = ReadRecord(dir_).generation();
   v1::FreezeRequest f = PausedFreeze();
   f.set_dir(BlockedHandoverDir(dir_));
   Result<v1::PhaseReply> r = s->Freeze(f);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("back to PREPARED"), std::string::npos)
+  EXPECT_NE(r.status().message().find("dir handover failed; still PREPARED"), std::string::npos)
       << r.status().ToString();
   EXPECT_EQ(s->phase(), v1::PREPARED);
-  // Durable and consistent: PREPARED, as a restart's rollback of FROZEN makes it.
   v1::SessionRecord rec = ReadRecord(dir_);
+  EXPECT_EQ(rec.generation(), prepared_generation);
+  for (const std::string& n : DirNames(dir_)) EXPECT_NE(n.rfind("frozen-", 0), 0u) << n;
   EXPECT_EQ(rec.phase(), v1::PREPARED);
   EXPECT_EQ(rec.frozen_blob(), "");
   EXPECT_EQ(rec.frozen_blob_bytes(), 0u);
@@ -491,6 +500,37 @@ TEST_F(SessionTest, FailedSendGoesBackToPreparedNamingNoFrozenBlob) {
   EXPECT_FALSE(rec.prepared_blob().empty());
   EXPECT_EQ(s->GetStatus().blob_bytes(), 0u);
   // And Freeze works again from there.
+  Result<v1::PhaseReply> again = s->Freeze(PausedFreeze());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(ReadRecord(dir_).phase(), v1::HANDED_OVER);
+}
+
+// An older khod wrote FROZEN before its handover: such a record rolls back to
+// PREPARED at start (the handover had not been made), and its frozen blob
+// goes once the PREPARED record is durable.
+TEST_F(SessionTest, AnOlderKhodsFrozenRecordRollsBackToPrepared) {
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE(s->Prepare().ok());
+    ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+  }
+  v1::SessionRecord rec = ReadRecord(dir_);
+  const std::string frozen = rec.frozen_blob();
+  ASSERT_FALSE(frozen.empty());
+  rec.set_phase(v1::FROZEN);
+  rec.clear_transport();
+  rec.clear_handover_dir();
+  ASSERT_NO_FATAL_FAILURE(WriteRecord(dir_, rec));
+  auto s = Open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->phase(), v1::PREPARED);
+  EXPECT_NE(s->recovery().find("rolled back FROZEN -> PREPARED"), std::string::npos)
+      << s->recovery();
+  rec = ReadRecord(dir_);
+  EXPECT_EQ(rec.phase(), v1::PREPARED);
+  EXPECT_EQ(rec.frozen_blob(), "");
+  EXPECT_FALSE(Exists(dir_ + "/" + frozen));
   Result<v1::PhaseReply> again = s->Freeze(PausedFreeze());
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(ReadRecord(dir_).phase(), v1::HANDED_OVER);
@@ -702,34 +742,6 @@ class LuoSessionTest : public SessionTest {
   void BreakRecordWrites() { ASSERT_EQ(::mkdir((dir_ + "/session.rec.tmp").c_str(), 0700), 0); }
   void MendRecordWrites() { ASSERT_EQ(::rmdir((dir_ + "/session.rec.tmp").c_str()), 0); }
 
-  // Send fails, then the PREPARED record that undoes FROZEN cannot be written.
-  // Returns the frozen blob the durable FROZEN record names.
-  std::string FailSendThenTheRecord(Session* s) {
-    luo_.on_preserve = [this](uint64_t token) {
-      if (token != kLuoBlobToken) return 0;
-      BreakRecordWrites();
-      return -EOPNOTSUPP;
-    };
-    Result<v1::PhaseReply> f = s->Freeze(LuoFreeze());
-    luo_.on_preserve = nullptr;
-    EXPECT_FALSE(f.ok());
-    const std::string m = f.status().message();
-    // Both errors: the kernel's refusal and the record write's.
-    for (const char* part :
-         {"Freeze: luo handover failed", "preserve blob memfd",
-          "kernel refused (Operation not supported)", "the PREPARED record was not written either",
-          "session.rec.tmp", "durable record stays FROZEN"})
-      EXPECT_NE(m.find(part), std::string::npos) << part << " in " << f.status().ToString();
-    EXPECT_EQ(s->phase(), v1::PREPARED);  // this process goes on as PREPARED
-    // The LUO session was closed: the kernel drops what it held.
-    EXPECT_EQ(std::count(luo_.closed.begin(), luo_.closed.end(), 2000), 1);
-    v1::SessionRecord rec = ReadRecord(dir_);
-    EXPECT_EQ(rec.phase(), v1::FROZEN);
-    EXPECT_FALSE(rec.frozen_blob().empty());
-    EXPECT_TRUE(Exists(dir_ + "/" + rec.frozen_blob()));  // the durable record names it
-    return rec.frozen_blob();
-  }
-
   ScriptedLuo luo_;
 };
 
@@ -774,56 +786,57 @@ TEST_F(LuoSessionTest, SendStillRefusesTheBlobTokenOfARecordFromBeforeTheAttachC
   ASSERT_FALSE(f.ok());
   EXPECT_EQ(f.status().code(), Status::Code::kInvalidArgument) << f.status().ToString();
   EXPECT_NE(f.status().message().find("'KHODBLOB'"), std::string::npos) << f.status().ToString();
-  EXPECT_NE(f.status().message().find("back to PREPARED"), std::string::npos)
+  EXPECT_NE(f.status().message().find("still PREPARED"), std::string::npos)
       << f.status().ToString();
   EXPECT_EQ(luo_.ioctls, 0);  // refused before the device was touched
   EXPECT_EQ(s->phase(), v1::PREPARED);
   EXPECT_EQ(ReadRecord(dir_).phase(), v1::PREPARED);
 }
 
-TEST_F(LuoSessionTest, FailedSendWhoseRecordWriteFailsRecoversPreparedOnRestart) {
-  std::string frozen, prepared;
+// A Send that fails needs no record write to undo it (the durable record is
+// still Prepare's): record writes that fail meanwhile change nothing, the
+// LUO session is closed, and no frozen blob is left; a restart resumes
+// PREPARED and the live update goes on from there.
+TEST_F(LuoSessionTest, FailedSendNeedsNoRecordWriteToUndoIt) {
+  std::string prepared;
   {
     auto s = OpenLuo();
     ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
     ASSERT_TRUE(s->Prepare().ok());
     prepared = ReadRecord(dir_).prepared_blob();
-    frozen = FailSendThenTheRecord(s.get());
+    luo_.on_preserve = [this](uint64_t token) {
+      if (token != kLuoBlobToken) return 0;
+      BreakRecordWrites();
+      return -EOPNOTSUPP;
+    };
+    Result<v1::PhaseReply> f = s->Freeze(LuoFreeze());
+    luo_.on_preserve = nullptr;
+    ASSERT_FALSE(f.ok());
+    for (const char* part : {"Freeze: luo handover failed; still PREPARED", "preserve blob memfd",
+                             "kernel refused (Operation not supported)"})
+      EXPECT_NE(f.status().message().find(part), std::string::npos)
+          << part << " in " << f.status().ToString();
+    EXPECT_EQ(f.status().message().find("record"), std::string::npos) << f.status().ToString();
+    EXPECT_EQ(s->phase(), v1::PREPARED);
+    // The LUO session was closed: the kernel drops what it held.
+    EXPECT_EQ(std::count(luo_.closed.begin(), luo_.closed.end(), 2000), 1);
+    for (const std::string& n : DirNames(dir_)) EXPECT_NE(n.rfind("frozen-", 0), 0u) << n;
   }
   MendRecordWrites();
   auto s = OpenLuo();
   ASSERT_TRUE(s);
   EXPECT_EQ(s->phase(), v1::PREPARED);
-  EXPECT_NE(s->recovery().find("rolled back FROZEN -> PREPARED"), std::string::npos)
-      << s->recovery();
+  EXPECT_NE(s->recovery().find("resumed PREPARED"), std::string::npos) << s->recovery();
   v1::SessionRecord rec = ReadRecord(dir_);
-  EXPECT_EQ(rec.phase(), v1::PREPARED);
   EXPECT_EQ(rec.frozen_blob(), "");
   EXPECT_EQ(rec.prepared_blob(), prepared);
   EXPECT_TRUE(Exists(dir_ + "/" + prepared));
-  EXPECT_FALSE(Exists(dir_ + "/" + frozen));  // swept once the PREPARED record is durable
-  // And the live update goes on from there.
-  Result<v1::PhaseReply> again = s->Freeze(LuoFreeze());
-  ASSERT_TRUE(again.ok()) << again.status().ToString();
-  EXPECT_EQ(ReadRecord(dir_).phase(), v1::HANDED_OVER);
-}
-
-TEST_F(LuoSessionTest, FailedSendWhoseRecordWriteFailsKeepsGoingOnceWritesWork) {
-  auto s = OpenLuo();
-  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
-  ASSERT_TRUE(s->Prepare().ok());
-  const std::string frozen = FailSendThenTheRecord(s.get());
-  MendRecordWrites();
-  // Freeze again in the same process: the new FROZEN record no longer names
-  // the first attempt's blob, which goes.
   luo_.closed.clear();
   Result<v1::PhaseReply> again = s->Freeze(LuoFreeze());
   ASSERT_TRUE(again.ok()) << again.status().ToString();
-  v1::SessionRecord rec = ReadRecord(dir_);
+  rec = ReadRecord(dir_);
   EXPECT_EQ(rec.phase(), v1::HANDED_OVER);
-  EXPECT_NE(rec.frozen_blob(), frozen);
   EXPECT_TRUE(Exists(dir_ + "/" + rec.frozen_blob()));
-  EXPECT_FALSE(Exists(dir_ + "/" + frozen));
   EXPECT_TRUE(luo_.closed.empty());  // this session stays open until the kexec
 }
 
@@ -839,14 +852,15 @@ TEST_F(LuoSessionTest, HandedOverRecordThatCannotBeWrittenUndoesTheSend) {
   Result<v1::PhaseReply> f = s->Freeze(LuoFreeze());
   luo_.on_preserve = nullptr;
   ASSERT_FALSE(f.ok());
-  for (const char* part : {"HANDED_OVER record was not written", "luo handover was undone",
-                           "PREPARED record was not written either", "session.rec.tmp"})
+  for (const char* part : {"Freeze: the luo handover was undone", "still PREPARED",
+                           "the session record was not written", "session.rec.tmp"})
     EXPECT_NE(f.status().message().find(part), std::string::npos)
         << part << " in " << f.status().ToString();
-  // Abort closed the LUO session.
+  // Abort closed the LUO session; the blob no record names is gone.
   EXPECT_EQ(std::count(luo_.closed.begin(), luo_.closed.end(), 2000), 1);
   EXPECT_EQ(s->phase(), v1::PREPARED);
-  EXPECT_EQ(ReadRecord(dir_).phase(), v1::FROZEN);
+  EXPECT_EQ(ReadRecord(dir_).phase(), v1::PREPARED);
+  for (const std::string& n : DirNames(dir_)) EXPECT_NE(n.rfind("frozen-", 0), 0u) << n;
   // Restore and Cancel see a consistent PREPARED session, not a handover
   // without a transport.
   EXPECT_EQ(s->Restore(v1::RestoreRequest()).status().code(), Status::Code::kFailedPrecondition);
