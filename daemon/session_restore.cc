@@ -104,14 +104,16 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
   // to tell a corrupt handover from a blob that does not decode.
   const std::optional<uint64_t> recorded = RecordedFrozenBlobXxh3();
   const auto not_recorded = [&] { return recorded && Xxh3(blob.data(), blob.size()) != *recorded; };
-  const Status corrupt = Status::Corruption(
-      "Restore: corrupt handover: the blob from " + origin + " (" + HumanBytes(blob.size()) +
-      ") does not match the checksum recorded at freeze; nothing was restored, every fd is "
-      "still held (retry with from_state_dir to use khod's own copy)");
+  const auto corrupt = [&] {
+    return Status::Corruption(
+        "Restore: corrupt handover: the blob from " + origin + " (" + HumanBytes(blob.size()) +
+        ") does not match the checksum recorded at freeze; nothing was restored, every fd is "
+        "still held (retry with from_state_dir to use khod's own copy)");
+  };
   Snapshot snap;
   Status d;
   if (ahead && read_ahead_done_->have_snap) {
-    if (read_ahead_done_->xxh3 != recorded && not_recorded()) return corrupt;
+    if (read_ahead_done_->xxh3 != recorded && not_recorded()) return corrupt();
     d = read_ahead_done_->decoded;
     snap = std::move(read_ahead_done_->snap);
     frozen_rescan_bases_ = std::move(read_ahead_done_->rescan_bases);
@@ -121,7 +123,7 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
     codec.recorded_xxh3 = recorded;
     d = DecodeAny(blob, &snap, nullptr, codec);
     frozen_rescan_bases_.clear();  // made for the read-ahead's lists, not these
-    if (!d.ok() && not_recorded()) return corrupt;
+    if (!d.ok() && not_recorded()) return corrupt();
   }
   if (!d.ok()) return d.WithContext("Restore: corrupt handover blob from " + origin);
 
