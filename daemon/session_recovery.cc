@@ -119,8 +119,9 @@ Status Session::Recover() {
         recovery_ = "resumed IDLE with " + std::to_string(handles_.size()) + " gmems re-taken";
       } else if (dropped.empty() && !has_model) {
         // The kernel objects are the same files (inode checked): the prepared
-        // capture is still theirs. A FROZEN record means the handover had not
-        // happened: back to PREPARED, the guests are still the VMM's.
+        // capture is still theirs. A FROZEN record (an older khod wrote one
+        // before its handover; none is written now) means the handover had
+        // not happened: back to PREPARED, the guests are still the VMM's.
         if (was == v1::FROZEN) {
           if (!record_.frozen_blob().empty()) orphans_.push_back(record_.frozen_blob());
           record_.set_phase(v1::PREPARED);
