@@ -607,7 +607,7 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     // transport. Until it is durable the durable record stays PREPARED and
     // names neither, so a Freeze that fails anywhere before it undoes only
     // what it made (the blob, the handover); a restart in between finds
-    // PREPARED and sweeps the blob (docs/FORMAT.md "Phases").
+    // PREPARED and sweeps the blob (docs/FORMAT.md "State directory layout").
     const int64_t t1 = NowNs();
     HandoverPackage pkg;
     pkg.session_id = record_.session_id();
