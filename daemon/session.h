@@ -181,8 +181,8 @@ class Session {
   // gRPC startup; Restore takes the result instead of doing the same work.
   struct ReadAhead {
     Result<ReceivedHandover> received = Status::Internal("handover not read ahead");
-    // XXH3 of received->blob, once known: the decode compared it with the
-    // record's (CodecOptions::recorded_xxh3), or it was hashed beside.
+    // XXH3 of received->blob when the decode checked it against the
+    // record's (CodecOptions::recorded_xxh3) and they agreed.
     std::optional<uint64_t> xxh3;
     Status decoded;
     Snapshot snap;

@@ -11,7 +11,6 @@
 #include <system_error>
 
 #include "common/huge_page_allocator.h"
-#include "common/xxh3.h"
 #include "daemon/session.h"
 #include "daemon/session_declarations.h"
 #include "serializer/serializer.h"
@@ -60,18 +59,12 @@ Session::ReadAhead Session::ReadAheadFrom(HandoverTransport* t, CodecOptions cod
   ReadAhead a;
   a.received = t->Receive();
   if (!a.received.ok()) return a;
-  const std::string_view blob = a.received->blob_bytes();
-  if (recorded) {
-    // The record's checksum is the decode's check of the bytes (beside it),
-    // instead of the blob's own: one pass over them, not two.
-    codec.recorded_xxh3 = recorded;
-    a.decoded = DecodeAny(blob, &a.snap, nullptr, codec);
-    if (a.decoded.ok()) a.xxh3 = recorded;
-  } else {
-    std::future<uint64_t> xxh3 = Xxh3Beside(blob, threads > 1);
-    a.decoded = DecodeAny(blob, &a.snap, nullptr, codec);
-    a.xxh3 = xxh3.get();
-  }
+  // The record's checksum is the decode's check of the bytes (beside it),
+  // instead of the blob's own: one pass over them, not two. With none
+  // recorded, Restore compares nothing and the blob's own checksum is it.
+  codec.recorded_xxh3 = recorded;
+  a.decoded = DecodeAny(a.received->blob_bytes(), &a.snap, nullptr, codec);
+  if (a.decoded.ok()) a.xxh3 = recorded;
   // Each list's facts (state/folio_list.h) and RescanBase, which Verify's
   // capture and counts read, worked out here beside the restore rather than
   // in Verify.
