@@ -154,7 +154,7 @@ int Run(int threads, bool shmem) {
                 capture_ms / floor_ms, g.folios.size(), static_cast<unsigned long long>(runs));
     // Freeze's and Verify's per-GiB part for guest_memfd: the page-table walk
     // (PAGEMAP_SCAN) on one thread and in shares on every CPU khod may use.
-    const int cpus = threads > 0 ? threads : AffinityCpuCount();
+    const int cpus = ThreadsToUse(threads);
     const uint64_t at = reinterpret_cast<uint64_t>(map);
     const auto [walk_1, walk_n] = AlternatingMediansMs(
         [&] { (void)NonPresentPagesInShares(reader->pagemap_fd(), at, pages, 1); },

@@ -121,7 +121,7 @@ void BM_Encode(benchmark::State& state, Shape shape, BlobFormat format, int thre
     benchmark::DoNotOptimize(out.data());
   }
   SetCounters(state, op_ns, TotalFolios(snap), blob_bytes);
-  state.counters["threads"] = threads > 0 ? threads : AffinityCpuCount();
+  state.counters["threads"] = ThreadsToUse(threads);
 }
 
 // `recorded`: checked against a record's XXH3 of the blob instead of its
@@ -161,7 +161,7 @@ void BM_Decode(benchmark::State& state, Shape shape, BlobFormat format, int thre
     benchmark::DoNotOptimize(out.gmems.data());
   }
   SetCounters(state, op_ns, TotalFolios(snap), blob.size());
-  state.counters["threads"] = threads > 0 ? threads : AffinityCpuCount();
+  state.counters["threads"] = ThreadsToUse(threads);
 }
 
 // How long the synthesizer takes for the 1 TiB guest (it must not be the bottleneck).

@@ -199,9 +199,7 @@ PageWindowReader KernelGmemSource::WindowReader() const {
                           const_cast<std::atomic<bool>*>(&own_populated_));
 }
 
-int KernelGmemSource::MaxThreads() const {
-  return opts_.capture_threads > 0 ? opts_.capture_threads : AffinityCpuCount();
-}
+int KernelGmemSource::MaxThreads() const { return ThreadsToUse(opts_.capture_threads); }
 
 // The rule of capture/change_scan.h, checked condition by condition; where
 // one fails the capture takes the full path and changes_note() says why.

@@ -82,7 +82,7 @@ Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::v
     }
     return Status::Ok();
   };
-  if (threads <= 0) threads = AffinityCpuCount();
+  threads = ThreadsToUse(threads);
   const int workers =
       static_cast<int>(std::min<size_t>(static_cast<size_t>(threads), parts.size()));
   auto capture_all = [&] {

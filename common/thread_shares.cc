@@ -14,6 +14,8 @@ int AffinityCpuCount() {
   return std::max(1, CPU_COUNT(&set));
 }
 
+int ThreadsToUse(int asked) { return asked > 0 ? asked : AffinityCpuCount(); }
+
 Status RunShares(int n, const std::function<Status(int)>& share) {
   if (n <= 1) return share(0);
   std::vector<Status> results(static_cast<size_t>(n));

@@ -18,6 +18,10 @@ namespace khod {
 // The CPUs of this process's affinity mask (sched_getaffinity), at least 1.
 int AffinityCpuCount();
 
+// A thread count as khod's options give it (--capture-threads,
+// CodecOptions::threads): `asked` when positive, else AffinityCpuCount().
+int ThreadsToUse(int asked);
+
 // Runs share(0) .. share(n - 1), share(0) on this thread, and waits for all.
 // Returns the error of the lowest-numbered share that failed, else Ok.
 Status RunShares(int n, const std::function<Status(int)>& share);

@@ -298,9 +298,7 @@ Status Session::MakeFrozenBlob(const Snapshot& snap, v1::BlobFormat fmt, std::st
   return Status::Ok();
 }
 
-int Session::CodecThreads() const {
-  return opts_.capture_threads > 0 ? opts_.capture_threads : AffinityCpuCount();
-}
+int Session::CodecThreads() const { return ThreadsToUse(opts_.capture_threads); }
 
 std::string Session::WriteFrozenDraft(const Snapshot& prepared) {
   frozen_draft_.reset();

@@ -526,7 +526,7 @@ Status DecodeChecked(std::string_view blob, int threads, bool own_checksum, Snap
 }  // namespace
 
 Status DecodeFdt(std::string_view blob, Snapshot* out, const CodecOptions& opts) {
-  const int threads = opts.threads > 0 ? opts.threads : AffinityCpuCount();
+  const int threads = ThreadsToUse(opts.threads);
   RecordedChecksum recorded(blob, opts.recorded_xxh3, threads > 1);
   Snapshot snap;
   KHOD_RETURN_IF_ERROR(

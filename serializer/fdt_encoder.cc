@@ -458,7 +458,7 @@ Status EncodeFdt(const Snapshot& snap, std::string* out, const CodecOptions& opt
   FdtWriter writer(out);
   int err = WriteTree(writer, snap, rows);
   if (!err) err = writer.Finish();
-  if (!err) writer.FillFolios(opts.threads > 0 ? opts.threads : AffinityCpuCount());
+  if (!err) writer.FillFolios(ThreadsToUse(opts.threads));
   void* fdt = &(*out)[0];
   if (err)
     return Status::Internal(std::string("fdt encode: libfdt: ") + fdt_strerror(err) + " (sized " +

@@ -251,8 +251,7 @@ Status DecodeChecked(std::string_view blob, bool payload_checksum, Snapshot* out
 // The payload's varints are read on one thread: a recorded checksum is
 // hashed beside it whenever this process may use more than one CPU.
 Status DecodeProto(std::string_view blob, Snapshot* out, const CodecOptions& opts) {
-  RecordedChecksum recorded(blob, opts.recorded_xxh3,
-                            (opts.threads > 0 ? opts.threads : AffinityCpuCount()) > 1);
+  RecordedChecksum recorded(blob, opts.recorded_xxh3, ThreadsToUse(opts.threads) > 1);
   Snapshot snap;
   KHOD_RETURN_IF_ERROR(
       recorded.Check("proto frame", DecodeChecked(blob, !recorded.given(), &snap)));

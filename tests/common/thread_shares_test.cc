@@ -83,5 +83,12 @@ TEST(AffinityCpuCountTest, AtLeastOneAndNoMoreThanTheMachineHas) {
   EXPECT_LE(static_cast<unsigned>(n), std::max(1u, std::thread::hardware_concurrency()));
 }
 
+TEST(ThreadsToUseTest, AskedWhenPositiveElseTheAffinityMask) {
+  EXPECT_EQ(ThreadsToUse(1), 1);
+  EXPECT_EQ(ThreadsToUse(7), 7);
+  EXPECT_EQ(ThreadsToUse(0), AffinityCpuCount());
+  EXPECT_EQ(ThreadsToUse(-3), AffinityCpuCount());
+}
+
 }  // namespace
 }  // namespace khod
