@@ -175,8 +175,8 @@ void BM_Synthesize1TiB(benchmark::State& state) {
 }  // namespace
 
 // One encode or decode case, timed in milliseconds of wall time.
-#define KHOD_BENCH_CASE(fn, name, shape, format, threads) \
-  BENCHMARK_CAPTURE(fn, name, shape, format, threads)->Unit(benchmark::kMillisecond)->UseRealTime()
+#define KHOD_BENCH_CASE(fn, name, ...) \
+  BENCHMARK_CAPTURE(fn, name, __VA_ARGS__)->Unit(benchmark::kMillisecond)->UseRealTime()
 
 // Each shape's FDT on one thread and on every CPU (its folio table's chunks
 // shared out), and its proto (one thread, whatever it is given).
@@ -195,13 +195,9 @@ KHOD_BENCH_SHAPE(d_one_guest_2g, Shape::kOneGuest2g);
 KHOD_BENCH_SHAPE(e_100_gmems_2g, Shape::kManyGmems2g);
 
 // The new khod's read-ahead: the record's XXH3 beside the decode, no FDT checksum.
-#define KHOD_BENCH_RECORDED(name, shape)                                                       \
-  BENCHMARK_CAPTURE(BM_Decode, name##_fdt_recorded, shape, BlobFormat::kFdt, 1, true)          \
-      ->Unit(benchmark::kMillisecond)                                                          \
-      ->UseRealTime();                                                                         \
-  BENCHMARK_CAPTURE(BM_Decode, name##_fdt_all_cpus_recorded, shape, BlobFormat::kFdt, 0, true) \
-      ->Unit(benchmark::kMillisecond)                                                          \
-      ->UseRealTime()
+#define KHOD_BENCH_RECORDED(name, shape)                                             \
+  KHOD_BENCH_CASE(BM_Decode, name##_fdt_recorded, shape, BlobFormat::kFdt, 1, true); \
+  KHOD_BENCH_CASE(BM_Decode, name##_fdt_all_cpus_recorded, shape, BlobFormat::kFdt, 0, true)
 
 KHOD_BENCH_RECORDED(a_4k_runs214, Shape::kRuns214);
 KHOD_BENCH_RECORDED(c_4k_scattered, Shape::kScattered);
