@@ -54,18 +54,16 @@ const Guest& TheGuest() {
     g->frames.emplace(std::move(*r));
     std::vector<uint64_t> pm(kPages);
     if (!g->frames->ReadPagemap(a, kPages, pm.data()).ok()) std::abort();
-    FolioList::Extents& e = g->extents.Mutable();
+    FolioExtentBuilder runs;  // PFN runs joined as a capture joins them
     for (uint64_t p = 0; p < kPages; ++p) {
       const uint64_t pfn = PagemapPfn(pm[p]);
       if (pfn == 0) {
         std::fprintf(stderr, "content_hash_bench: no PFNs (needs root)\n");
         std::exit(1);
       }
-      if (!e.empty() && e.back().end_index() == p && e.back().first_pfn + e.back().pages() == pfn)
-        ++e.back().nr_folios;
-      else
-        e.push_back(FolioExtent{p, pfn, 1, 0, 0});
+      runs.AddRun(p, pfn, 1, 0, 0, true);
     }
+    g->extents = runs.TakeExtents();
     return g;
   }();
   return *g;

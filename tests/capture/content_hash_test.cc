@@ -49,15 +49,10 @@ class ContentHashTest : public ::testing::Test {
     // The extents: runs of present pages at consecutive PFNs, as a capture finds them.
     std::vector<uint64_t> pm(kPages);
     ASSERT_TRUE(frames_->ReadPagemap(base_, kPages, pm.data()).ok());
-    FolioList::Extents& e = list_.Mutable();
-    for (uint64_t p = 0; p < kPages; ++p) {
-      if (!PagemapPresent(pm[p])) continue;
-      const uint64_t pfn = PagemapPfn(pm[p]);
-      if (!e.empty() && e.back().end_index() == p && e.back().first_pfn + e.back().pages() == pfn)
-        ++e.back().nr_folios;
-      else
-        e.push_back(FolioExtent{p, pfn, 1, 0, 0});
-    }
+    FolioExtentBuilder runs;
+    for (uint64_t p = 0; p < kPages; ++p)
+      if (PagemapPresent(pm[p])) runs.AddRun(p, PagemapPfn(pm[p]), 1, 0, 0, true);
+    list_ = runs.TakeExtents();
     ASSERT_GT(list_.size(), 3u);
   }
   void TearDown() override {
