@@ -460,6 +460,33 @@ void BuddyScanner::PrefaultSpansRoom(size_t baseline_extents) {
   spans_room_.clear();       // the capacity stays
 }
 
+void BuddyScanner::ReleaseWholeScanLists() {
+  for (auto& p : parts_) {
+    p->builder = FolioExtentBuilder();
+    HugePageVector<PageRun>().swap(p->runs);
+    HugePageVector<uint8_t>().swap(p->flags);
+    std::vector<FlagRun>().swap(p->by_pfn);
+  }
+  Plan& plan = *plan_;
+  std::vector<WindowRuns>().swap(plan.windows);
+  HugePageVector<FlagRun>().swap(plan.merged);
+  std::vector<uint8_t*>().swap(plan.flags);
+  std::vector<KpfRead>().swap(plan.reads);
+  std::vector<size_t>().swap(plan.read_cuts);
+}
+
+size_t BuddyScanner::ListBytes() const {
+  size_t bytes = 0;
+  for (const auto& p : parts_)
+    bytes += p->builder.extents().extents().capacity() * sizeof(FolioExtent) +
+             p->builder.readable_shared().capacity() / 8 + p->runs.capacity() * sizeof(PageRun) +
+             p->flags.capacity() + p->by_pfn.capacity() * sizeof(FlagRun);
+  const Plan& plan = *plan_;
+  return bytes + plan.windows.capacity() * sizeof(WindowRuns) +
+         plan.merged.capacity() * sizeof(FlagRun) + plan.flags.capacity() * sizeof(uint8_t*) +
+         plan.reads.capacity() * sizeof(KpfRead) + plan.read_cuts.capacity() * sizeof(size_t);
+}
+
 Status BuddyScanner::ScanSpans(const PageWindowReader& reader, const FlagBaseline& baseline,
                                uint64_t total, const std::vector<PageSpan>& spans,
                                const HwCorruptedCount& hw, int threads,

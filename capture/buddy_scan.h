@@ -81,6 +81,14 @@ class BuddyScanner {
   // memory was most of the capture (docs/PERFORMANCE.md). Taken by the next
   // ScanSpans that finds a change and fits in it; kept until then.
   void PrefaultSpansRoom(size_t baseline_extents);
+  // Lets go of what a scan of every page keeps for the next one: each
+  // thread's run, flag and extent lists and the flag reads' plan, sized for
+  // the whole file (on a fragmented file several times its extent list).
+  // For a file whose next capture scans only what changed (ScanSpans), which
+  // fills them for the changed pages alone; PrefaultSpansRoom's room stays.
+  void ReleaseWholeScanLists();
+  // Bytes of list capacity kept between scans: the lists above.
+  size_t ListBytes() const;
 
   // Warm-up: the guarded populates a scan does, over `threads` equal shares
   // of the file (populating costs the same per page wherever the PFN runs are).

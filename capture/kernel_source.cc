@@ -584,9 +584,13 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
       if (rescan_base_.version != last_folios_.version())
         rescan_base_ = MakeRescanBase(last_folios_, MaxThreads());
       PinBaseline(size);
-      // Freeze's capture from it builds a new list when something changed.
-      if (!hugetlb && CannotMove(last_folios_, /*frozen=*/false))
+      // Freeze's capture from it scans what changed, and builds a new list
+      // when something did: room for that list, and none kept for a scan
+      // of every page.
+      if (!hugetlb && CannotMove(last_folios_, /*frozen=*/false)) {
         buddy_.PrefaultSpansRoom(last_folios_.size());
+        buddy_.ReleaseWholeScanLists();
+      }
     }
     last_hw_kb_ = *hw;
     last_witness_serial_ = witness_serial;

@@ -115,6 +115,9 @@ class KernelGmemSource : public GmemSource {
   // Whether the last capture found every page as its baseline had it and so
   // took the baseline's extents without building its own (MatchBaseline).
   bool matched_baseline() const { return matched_baseline_; }
+  // Bytes of scan lists kept for the next capture (BuddyScanner::ListBytes):
+  // none after a baseline whose next capture scans only what changed.
+  size_t scan_list_bytes() const { return buddy_.ListBytes(); }
   // Whether the last capture scanned only what changed since its baseline
   // (capture/change_scan.h), and how many pages it scanned; else why not.
   bool changes_only() const { return changes_only_; }

@@ -410,6 +410,8 @@ TEST_F(CaptureChangesTest, PinnedShmemScansOnlyWhatChangedAndSurvivesCompaction)
   const GuestMemfd prepared = Capture(s.get(), prepare);
   if (s->pinned_pages() == 0) GTEST_SKIP() << "not pinned: " << s->pin_note();
   EXPECT_EQ(s->pinned_pages(), Pages(prepared));
+  // The next capture scans what changed: the whole scan's lists are let go.
+  EXPECT_EQ(s->scan_list_bytes(), 0u);
   const std::vector<uint64_t> before = Pfns(fd, pages);
   {
     std::ofstream compact("/proc/sys/vm/compact_memory");
@@ -450,11 +452,13 @@ TEST_F(CaptureChangesTest, ReleasedPinsLeaveTheFullCheck) {
       f.file.fd(), [&] { return Capture(s.get()); }, "after the pins went");
   EXPECT_FALSE(s->changes_only());
   EXPECT_NE(s->changes_note().find("can move"), std::string::npos) << s->changes_note();
-  // Without pin_movable nothing is pinned.
+  // Without pin_movable nothing is pinned, and the next capture scans
+  // every page again: the scan's lists are kept for it.
   auto plain = Source(f.file.fd(), 1);
   Capture(plain.get(), prepare);
   EXPECT_EQ(plain->pinned_pages(), 0u);
   EXPECT_TRUE(plain->pin_note().empty()) << plain->pin_note();
+  EXPECT_GT(plain->scan_list_bytes(), 0u);
 }
 
 // Verify after a reexec, pinned shmem: the old khod's Freeze pins what it
