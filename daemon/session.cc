@@ -556,25 +556,28 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     KHOD_RETURN_IF_ERROR(MakeFrozenBlob(snap, fmt, &blob, &differing, &restamped));
     // The transport's copy of the blob (reexec: a sealed memfd): Prepare's
     // draft memfd with the pages that differ overwritten, or a copy made
-    // while the blob and its record are written, which only read it
-    // (HandoverTransport::Stage); joined before the blob moves, and by the
-    // future's destructor on every return before that.
-    const bool copy_drafted = frozen_draft_ && frozen_draft_memfd_ && !opts_.corrupt_handover_blob;
+    // (HandoverTransport::Stage). Either runs beside the blob's durable write
+    // and its record's checksum, which only read the blob too, once it is
+    // large enough to pay for a thread; joined before the blob moves, and by
+    // the future's destructor on every return before that. A failed one
+    // leaves Send to copy.
+    const size_t beside_from = opts_.stage_blob_ahead_from;
     std::future<Status> staged;
-    auto stage_aside = [&] {
-      if (!opts_.corrupt_handover_blob && blob.size() >= opts_.stage_blob_ahead_from)
-        staged = std::async(std::launch::async, [&t, &blob] { return t->Stage(blob); });
-    };
-    if (!copy_drafted) stage_aside();
+    if (frozen_draft_ && frozen_draft_memfd_ && !opts_.corrupt_handover_blob) {
+      auto overwrite = [&t, &blob, &differing, copy = std::move(*frozen_draft_memfd_)]() mutable {
+        Status s = copy.Overwrite(blob, differing);
+        return s.ok() ? t->StageCopy(std::move(copy)) : s;
+      };
+      frozen_draft_memfd_.reset();
+      if (differing.pages(PatchedFile::kPageBytes) * PatchedFile::kPageBytes >= beside_from)
+        staged = std::async(std::launch::async, std::move(overwrite));
+      else
+        (void)overwrite();
+    } else if (!opts_.corrupt_handover_blob && blob.size() >= beside_from) {
+      staged = std::async(std::launch::async, [&t, &blob] { return t->Stage(blob); });
+    }
     // The record's checksum of the blob, while the blob is written; joined like Stage.
     std::future<uint64_t> blob_xxh3 = Xxh3Beside(blob, CodecThreads() > 1);
-    if (copy_drafted) {
-      BlobMemfd copy = std::move(*frozen_draft_memfd_);
-      frozen_draft_memfd_.reset();
-      Status s = copy.Overwrite(blob, differing);
-      if (s.ok()) s = t->StageCopy(std::move(copy));
-      if (!s.ok()) stage_aside();  // Send copies if this fails too
-    }
     // Over Prepare's draft, only the pages that changed are written; its
     // new name is durable with the record's directory sync, as a new blob's.
     std::string blob_note;

@@ -69,8 +69,9 @@ struct SessionOptions {
   // copy stays intact), to show a corrupt handover is refused and loses nothing.
   bool corrupt_handover_blob = false;
   // Freeze has the transport copy a blob of at least this many bytes ahead
-  // of Send, while the blob and its record are written (HandoverTransport::
-  // Stage); below it a thread costs more than the copy.
+  // of Send (HandoverTransport::Stage), or overwrite Prepare's draft memfd
+  // where at least this many bytes differ, on a thread beside the blob's
+  // durable write; below it a thread costs more than the copy.
   size_t stage_blob_ahead_from = size_t{256} << 10;
   AdoptSpec adopted;  // what a reexec handed this process
   // pid of the previous khod's mapping holder (reexec; kernel/mapping_holder.h):

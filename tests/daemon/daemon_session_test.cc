@@ -396,16 +396,20 @@ std::vector<ino_t> MemfdInodesNamed(const std::string& name) {
 // Prepare writes the draft of Freeze's blob into a memfd too; a REEXEC
 // Freeze overwrites the pages that differ and hands that memfd over sealed
 // (no copy of the whole blob inside the blackout). It holds the frozen blob
-// exactly, changed guest or not, and the new side restores from it.
+// exactly, changed guest or not, and the new side restores from it; the
+// same when the pages are overwritten beside the blob's durable write.
 TEST_F(ReexecSessionTest, FreezeHandsOverPreparesDraftMemfdWithWhatChangedWritten) {
-  for (bool change : {false, true}) {
+  for (int run = 0; run < 4; ++run) {
+    const bool change = run % 2 == 1, beside = run >= 2;
     SCOPED_TRACE(change ? "pages written between Prepare and Freeze" : "nothing changed");
+    SCOPED_TRACE(beside ? "overwritten on a thread beside the blob's write" : "overwritten first");
     std::vector<std::string> argv;
     v1::SessionRecord rec;
     ino_t drafted = 0;
     {
       SessionOptions o = Opts();
-      o.default_transport = v1::REEXEC;  // what the draft memfd is made for
+      o.default_transport = v1::REEXEC;         // what the draft memfd is made for
+      if (beside) o.stage_blob_ahead_from = 0;  // however few pages differ
       o.on_exec_ready = [&argv](std::vector<std::string> a) { argv = std::move(a); };
       Result<std::unique_ptr<Session>> old = Session::Open(o, &opener_);
       ASSERT_TRUE(old.ok()) << old.status().ToString();
