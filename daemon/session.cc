@@ -554,6 +554,9 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     PageRuns differing;  // where the blob differs from Prepare's draft
     bool restamped = false;
     KHOD_RETURN_IF_ERROR(MakeFrozenBlob(snap, fmt, &blob, &differing, &restamped));
+    // The record's checksum of the blob, while the blob is copied and
+    // written; joined like the copy below.
+    std::future<uint64_t> blob_xxh3 = Xxh3Beside(blob, CodecThreads() > 1);
     // The transport's copy of the blob (reexec: a sealed memfd): Prepare's
     // draft memfd with the pages that differ overwritten, or a copy made
     // (HandoverTransport::Stage). Either runs beside the blob's durable write
@@ -576,8 +579,6 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
     } else if (!opts_.corrupt_handover_blob && blob.size() >= beside_from) {
       staged = std::async(std::launch::async, [&t, &blob] { return t->Stage(blob); });
     }
-    // The record's checksum of the blob, while the blob is written; joined like Stage.
-    std::future<uint64_t> blob_xxh3 = Xxh3Beside(blob, CodecThreads() > 1);
     // Over Prepare's draft, only the pages that changed are written; its
     // new name is durable with the record's directory sync, as a new blob's.
     std::string blob_note;
