@@ -841,6 +841,9 @@ Result<v1::PhaseReply> Session::Cancel() {
 
 Result<v1::SnapshotReply> Session::GetSnapshot(const v1::SnapshotRequest& req) {
   std::lock_guard<std::mutex> l(mu_);
+  if (!v1::BlobFormat_IsValid(req.format()))
+    return Status::InvalidArgument("SnapshotRequest.format: unknown blob format " +
+                                   std::to_string(req.format()));
   const v1::BlobFormat fmt = req.format() == v1::FORMAT_UNSPECIFIED ? v1::FDT : req.format();
   Snapshot snap;
   const bool live = record_.phase() == v1::IDLE || record_.phase() == v1::PREPARED;

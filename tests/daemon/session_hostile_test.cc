@@ -397,6 +397,12 @@ TEST_F(HostileSessionTest, UnknownEnumValuesAreRefusedNotRecorded) {
   v1::SessionRecord rec;
   ASSERT_TRUE(rec.ParseFromString(*raw));
   EXPECT_NE(static_cast<int>(rec.format()), 77);
+  v1::SnapshotRequest snapshot;
+  snapshot.set_format(static_cast<v1::BlobFormat>(77));
+  Result<v1::SnapshotReply> blob = s->GetSnapshot(snapshot);
+  EXPECT_EQ(blob.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(blob.status().message().find("SnapshotRequest.format"), std::string::npos)
+      << blob.status().message();
   ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
 }
 
