@@ -159,6 +159,10 @@ class Session {
 
   explicit Session(SessionOptions opts, GmemOpener* opener);
   void ExecFailedLocked(const Status& why);  // ExecFailed, caller holds mu_
+  // Attach in an IDLE session, caller holds mu_; `before`: the record to
+  // return to when the write fails.
+  Result<v1::GmemInfo> AttachLocked(const v1::AttachRequest& req, const PeerCred& caller,
+                                    const v1::SessionRecord& before);
   Status Recover();
   void SweepUnnamedBlobs();  // after Recover's record is durable
   // record_ -> state dir through the group commit; the status copy is

@@ -17,7 +17,9 @@ namespace khod {
 Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req, const PeerCred& caller) {
   std::lock_guard<std::mutex> l(mu_);
   const v1::SessionRecord before = record_;
-  if (record_.phase() == v1::FINISHED) {
+  const size_t orphans_before = orphans_.size();
+  const bool after_finished = record_.phase() == v1::FINISHED;
+  if (after_finished) {
     // A finished session is history: start a new one. The generation goes on
     // counting: a reexec's new khod is told apart by incarnation (generation
     // + 1 at open), which restarting it at 0 could repeat, leaving
@@ -35,6 +37,21 @@ Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req, const PeerCre
     record_.set_session_id(NewSessionId());
     record_.set_next_token(1);
   }
+  Result<v1::GmemInfo> attached = AttachLocked(req, caller, before);
+  if (!attached.ok() && after_finished) {
+    // Nothing of the new session is durable: the finished one is still what
+    // the record, Status and the next calls see, and its blobs stay named.
+    // Generations keep counting, as in PersistOrRevert.
+    const uint64_t generation = record_.generation();
+    record_ = before;
+    record_.set_generation(generation);
+    orphans_.resize(orphans_before);
+  }
+  return attached;
+}
+
+Result<v1::GmemInfo> Session::AttachLocked(const v1::AttachRequest& req, const PeerCred& caller,
+                                           const v1::SessionRecord& before) {
   KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE}, "Attach"));
   uint64_t token = req.token();
   if (token == 0) {

@@ -546,6 +546,32 @@ TEST_F(HostileSessionTest, FinishDeletesTheSessionsBlobsAndTheHandoverBlob) {
   EXPECT_TRUE(Blobs(dir_).empty());
 }
 
+// An Attach after FINISHED starts a new session only once its record is
+// durable: one refused before that leaves the finished session as it was, in
+// memory as on disk.
+TEST_F(HostileSessionTest, AttachRefusedAfterFinishLeavesTheFinishedSession) {
+  auto s = Open();
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  ASSERT_TRUE(s->Prepare().ok());
+  ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+  ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
+  ASSERT_TRUE(s->Verify().ok());
+  ASSERT_TRUE(s->Finish().ok());
+  const v1::StatusReply finished = s->GetStatus();
+  v1::AttachRequest gone;
+  gone.mutable_kernel()->set_pid(999999);
+  gone.mutable_kernel()->set_fd(3);
+  EXPECT_FALSE(s->Attach(gone).ok());
+  EXPECT_EQ(s->phase(), v1::FINISHED);
+  EXPECT_EQ(s->GetStatus().session_id(), finished.session_id());
+  // Phases agree with the record: nothing is attached to detach or prepare.
+  EXPECT_EQ(s->Detach(1).code(), Status::Code::kFailedPrecondition);
+  EXPECT_EQ(s->Prepare().status().code(), Status::Code::kFailedPrecondition);
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  EXPECT_EQ(s->phase(), v1::IDLE);
+  EXPECT_NE(s->GetStatus().session_id(), finished.session_id());
+}
+
 TEST_F(HostileSessionTest, ManyFinishedSessionsLeaveNoBlobs) {
   auto s = Open();
   for (int i = 0; i < 5; ++i) {
