@@ -60,26 +60,37 @@ Status WithCallerAccess(const PeerCred& caller, pid_t pid, const std::string& wh
     ~Closer() { ::close(fd); }
   } closer{pidfd};
   const std::string proc = "/proc/" + std::to_string(pid);
-  std::ifstream f(proc + "/status");
-  std::stringstream text;
-  text << f.rdbuf();
-  uint64_t uids[4], gids[4];
-  if (!ReadIds(text.str(), "Uid:", uids) || !ReadIds(text.str(), "Gid:", gids))
-    return Refuse(caller, pid, what, "its credentials cannot be read");
-  for (int i = 0; i < 3; ++i) {
-    if (uids[i] != caller.uid)
-      return Refuse(caller, pid, what, "it runs as uid " + std::to_string(uids[i]));
-    if (gids[i] != caller.gid)
-      return Refuse(caller, pid, what, "it runs as gid " + std::to_string(gids[i]));
-  }
-  // The kernel shows a non-dumpable process's /proc/PID files as root's.
-  struct stat st;
-  if (::stat((proc + "/status").c_str(), &st) != 0 || st.st_uid != caller.uid)
-    return Refuse(caller, pid, what, "it is not dumpable");
+  // The process's credentials as the kernel's ptrace check would see them.
+  // Checked before the take and again after it: a process that changed in
+  // between (a setuid program exec'd, made non-dumpable) is refused, and
+  // what was taken is dropped by the caller.
+  const auto check = [&]() -> Status {
+    std::ifstream f(proc + "/status");
+    std::stringstream text;
+    text << f.rdbuf();
+    uint64_t uids[4], gids[4];
+    if (!ReadIds(text.str(), "Uid:", uids) || !ReadIds(text.str(), "Gid:", gids))
+      return Refuse(caller, pid, what, "its credentials cannot be read");
+    for (int i = 0; i < 3; ++i) {
+      if (uids[i] != caller.uid)
+        return Refuse(caller, pid, what, "it runs as uid " + std::to_string(uids[i]));
+      if (gids[i] != caller.gid)
+        return Refuse(caller, pid, what, "it runs as gid " + std::to_string(gids[i]));
+    }
+    // The kernel shows a non-dumpable process's /proc/PID files as root's.
+    struct stat st;
+    if (::stat((proc + "/status").c_str(), &st) != 0 || st.st_uid != caller.uid)
+      return Refuse(caller, pid, what, "it is not dumpable");
+    return Status::Ok();
+  };
+  KHOD_RETURN_IF_ERROR(check());
   KHOD_RETURN_IF_ERROR(take());
-  // The process checked above still holds `pid`: it was not reused.
+  // The process checked above still holds `pid` (it was not reused), and
+  // still runs with the credentials checked.
   if (::syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) != 0)
     return Refuse(caller, pid, what, "it exited while its credentials were checked");
+  Status after = check();
+  if (!after.ok()) return after.WithContext("its credentials changed while its file was taken");
   return Status::Ok();
 }
 

@@ -35,9 +35,12 @@ struct PeerCred {
 // Runs `take` (which takes something from process `pid`) only if `caller`
 // may access `pid`, and keeps its result only if the process checked is
 // still the one that holds `pid` afterwards (a pidfd opened before the check
-// is still alive), so a pid reused in between never hands over another
-// user's memory. PERMISSION_DENIED naming the caller and `what` otherwise;
-// nothing about the target is read for a refused caller but its ids.
+// is still alive) and still passes the check (a setuid program exec'd in
+// between makes it non-dumpable), so neither a pid reused nor a process
+// changed in between hands over another user's memory. PERMISSION_DENIED
+// naming the caller and `what` otherwise, after which the caller drops what
+// `take` took; nothing about the target is read for a refused caller but its
+// ids.
 Status WithCallerAccess(const PeerCred& caller, pid_t pid, const std::string& what,
                         const std::function<Status()>& take);
 

@@ -12,6 +12,7 @@
 #include "common/xxh3.h"
 #include "daemon/session.h"
 #include "daemon/session_declarations.h"
+#include "kernel/memory_file.h"
 #include "restore/gmem_restore.h"
 #include "restore/kho_note.h"
 #include "restore/rebuild_target.h"
@@ -129,18 +130,30 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
 
   // The VMM's guest_memfds to rebuild into: checked and taken before any
   // gmem is touched, so a bad offer restores nothing.
+  // Offered by the restarted VMM: a caller names only its own processes.
+  // Checked for every offer before anything of the snapshot is said, and
+  // again around each take, so the file comes from the process checked.
   std::vector<RebuildTargetOffer> offers;
+  const auto offer_name = [](size_t i, int fd) {
+    return "rebuild_into[" + std::to_string(i) + "] fd " + std::to_string(fd);
+  };
   for (int i = 0; i < req.rebuild_into_size(); ++i) {
     const v1::RebuildTarget& t = req.rebuild_into(i);
-    // Offered by the restarted VMM: a caller names only its own processes.
-    KHOD_RETURN_IF_ERROR(
-        WithCallerAccess(caller, t.pid(),
-                         "rebuild_into[" + std::to_string(i) + "] fd " + std::to_string(t.fd()),
-                         [] { return Status::Ok(); })
-            .WithContext("Restore refused, nothing was restored"));
+    KHOD_RETURN_IF_ERROR(WithCallerAccess(caller, t.pid(), offer_name(i, t.fd()), [] {
+                           return Status::Ok();
+                         }).WithContext("Restore refused, nothing was restored"));
     offers.push_back(RebuildTargetOffer{t.token(), t.vm_token(), t.pid(), t.fd()});
   }
-  Result<std::map<uint64_t, RebuildTarget>> targets = TakeRebuildTargets(offers, snap);
+  const TakeOfferedFd take = [&](size_t i, const RebuildTargetOffer& o) -> Result<UniqueFd> {
+    Result<UniqueFd> fd = Status::Internal("not taken");
+    Status access = WithCallerAccess(caller, o.pid, offer_name(i, o.fd), [&] {
+      fd = TakeFdFromProcess(o.pid, o.fd);
+      return fd.ok() ? Status::Ok() : fd.status();
+    });
+    if (!access.ok()) return access;
+    return fd;
+  };
+  Result<std::map<uint64_t, RebuildTarget>> targets = TakeRebuildTargets(offers, snap, take);
   if (!targets.ok())
     return targets.status().WithContext(
         "Restore refused, nothing was restored, every fd is "

@@ -20,7 +20,8 @@ std::string Tokens(const Snapshot& s) {
 }  // namespace
 
 Result<std::map<uint64_t, RebuildTarget>> TakeRebuildTargets(
-    const std::vector<RebuildTargetOffer>& offers, const Snapshot& frozen) {
+    const std::vector<RebuildTargetOffer>& offers, const Snapshot& frozen,
+    const TakeOfferedFd& take) {
   auto which_of = [](size_t i) { return "rebuild_into[" + std::to_string(i) + "]"; };
   auto where_of = [](const RebuildTargetOffer& o) {
     return "fd " + std::to_string(o.fd) + " of pid " + std::to_string(o.pid);
@@ -58,7 +59,7 @@ Result<std::map<uint64_t, RebuildTarget>> TakeRebuildTargets(
       return Status::InvalidArgument(which + ": " + gmem + " belonged to VM " +
                                      std::to_string(g->vm_token) + ", the offer names VM " +
                                      std::to_string(o.vm_token));
-    Result<UniqueFd> fd = TakeFdFromProcess(o.pid, o.fd);
+    Result<UniqueFd> fd = take ? take(i, o) : TakeFdFromProcess(o.pid, o.fd);
     if (!fd.ok()) return fd.status().WithContext(which);
     Result<MemoryFileIdentity> id = IdentifyMemoryFile(fd->get(), where);
     if (!id.ok()) return id.status().WithContext(which + " (must be a guest_memfd)");

@@ -8,6 +8,7 @@
 #define KHOD_RESTORE_REBUILD_TARGET_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -30,15 +31,21 @@ struct RebuildTarget {
   std::string what;  // "guest_memfd fd 7 of pid 1234 (VM 1)"
 };
 
-// Checks every offer against `frozen` and takes its file, all before the
-// caller touches anything: a pid/fd that is not a process's open
+// How an offer's file is taken; null: pidfd_getfd (TakeFdFromProcess). khod
+// takes it under its caller's access check (daemon/caller_access.h), so the
+// process whose credentials were checked is the one the file comes from.
+using TakeOfferedFd = std::function<Result<UniqueFd>(size_t index, const RebuildTargetOffer&)>;
+
+// Checks every offer against `frozen` and takes its file with `take`, all
+// before the caller touches anything: a pid/fd that is not a process's open
 // guest_memfd, a token offered twice, a token not in the snapshot or not a
 // kernel guest_memfd there, another vm_token or another size than the frozen
 // gmem's, or one file offered for two tokens refuses them all (the files
 // taken so far are closed). Errors name the offer ("rebuild_into[1]"), its
 // pid and fd and what the file is. Keyed by gmem token.
 Result<std::map<uint64_t, RebuildTarget>> TakeRebuildTargets(
-    const std::vector<RebuildTargetOffer>& offers, const Snapshot& frozen);
+    const std::vector<RebuildTargetOffer>& offers, const Snapshot& frozen,
+    const TakeOfferedFd& take = nullptr);
 
 }  // namespace khod
 

@@ -35,19 +35,28 @@ class NobodyProcess {
         ::_exit(99);
       ::prctl(PR_SET_DUMPABLE, dumpable ? 1 : 0);
       if (::write(report[1], &fd, sizeof(fd)) != sizeof(fd)) ::_exit(97);
+      // Until the test closes its end: 'n' makes it non-dumpable, as a
+      // setuid program's exec would, and says so.
       char c;
-      if (::read(hold[0], &c, 1) < 0) ::_exit(98);  // until the test closes its end
+      while (::read(hold[0], &c, 1) == 1) {
+        if (c == 'n') ::prctl(PR_SET_DUMPABLE, 0);
+        if (::write(report[1], &c, 1) != 1) ::_exit(96);
+      }
       ::_exit(0);
     }
     ::close(report[1]);
     ::close(hold[0]);
     hold_ = hold[1];
-    const bool ok = ::read(report[0], &fd_, sizeof(fd_)) == sizeof(fd_);
-    ::close(report[0]);
-    return ok;
+    report_ = report[0];
+    return ::read(report_, &fd_, sizeof(fd_)) == sizeof(fd_);
+  }
+  bool BecomeNonDumpable() {
+    char c = 'n';
+    return ::write(hold_, &c, 1) == 1 && ::read(report_, &c, 1) == 1;
   }
   ~NobodyProcess() {
     if (hold_ >= 0) ::close(hold_);
+    if (report_ >= 0) ::close(report_);
     if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
   }
   pid_t pid() const { return pid_; }
@@ -57,6 +66,7 @@ class NobodyProcess {
   pid_t pid_ = -1;
   int fd_ = -1;
   int hold_ = -1;
+  int report_ = -1;
 };
 
 class CallerAccessTest : public SessionTest {
@@ -115,6 +125,24 @@ TEST_F(CallerAccessTest, ANonDumpableProcessIsRefusedUnlessTheCallerIsRoot) {
   EXPECT_NE(g.status().message().find("not dumpable"), std::string::npos) << g.status().message();
   g = s->Attach(AttachOf(nobody.pid(), nobody.fd()));  // root
   EXPECT_TRUE(g.ok()) << g.status().ToString();
+}
+
+// A process that changes between the check and the take (a setuid
+// program exec'd makes it non-dumpable) is refused after the take: what was
+// taken is not kept.
+TEST_F(CallerAccessTest, AProcessThatChangesWhileItsFileIsTakenIsRefused) {
+  NobodyProcess nobody;
+  StartOrSkip(&nobody, /*dumpable=*/true);
+  bool taken = false;
+  Status s = WithCallerAccess(As(kNobody, kNobody), nobody.pid(), "fd 3", [&] {
+    taken = nobody.BecomeNonDumpable();
+    return Status::Ok();
+  });
+  ASSERT_TRUE(taken);
+  EXPECT_EQ(s.code(), Status::Code::kPermissionDenied) << s.ToString();
+  EXPECT_NE(s.message().find("credentials changed while its file was taken"), std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("not dumpable"), std::string::npos) << s.message();
 }
 
 TEST_F(CallerAccessTest, RebuildOffersNamingAnotherUsersProcessAreRefused) {

@@ -109,6 +109,29 @@ TEST(RebuildTargetTest, ClosedFdAndDeadPidAreNotFound) {
   EXPECT_EQ(s.code(), Status::Code::kNotFound);
 }
 
+// The file is taken by the caller's `take` (khod's: under the caller's
+// access check), never behind its back; what it refuses refuses the offer.
+TEST(RebuildTargetTest, TheCallersTakeTakesEachFileAndItsRefusalRefusesAll) {
+  const TestMemfd notavm(kSize, "notavm");
+  std::vector<size_t> asked;
+  const TakeOfferedFd refuse = [&](size_t i, const RebuildTargetOffer& o) -> Result<UniqueFd> {
+    asked.push_back(i);
+    return Status::PermissionDenied("caller may not take fd " + std::to_string(o.fd));
+  };
+  Status s = TakeRebuildTargets({Offer(1, 5, notavm.fd())}, Frozen(), refuse).status();
+  EXPECT_EQ(s.code(), Status::Code::kPermissionDenied) << s.ToString();
+  EXPECT_NE(s.message().find("rebuild_into[0]"), std::string::npos) << s.message();
+  EXPECT_EQ(asked, std::vector<size_t>{0});
+  // What it hands back is what is checked (here a memfd: not a guest_memfd).
+  const TakeOfferedFd dup = [&](size_t i, const RebuildTargetOffer& o) -> Result<UniqueFd> {
+    asked.push_back(i);
+    return UniqueFd(::fcntl(o.fd, F_DUPFD_CLOEXEC, 3));
+  };
+  s = TakeRebuildTargets({Offer(1, 5, notavm.fd())}, Frozen(), dup).status();
+  EXPECT_NE(s.message().find("shmem-memfd, not a guest_memfd"), std::string::npos) << s.message();
+  EXPECT_EQ(asked, (std::vector<size_t>{0, 0}));
+}
+
 TEST(RebuildTargetTest, GuestMemfdOfTheVmmIsTakenAndOneFileCannotServeTwice) {
   Result<TestGuestMemfd> gmem = TestGuestMemfd::Make(kSize, uapi::kGuestMemfdFlagMmap);
   KHOD_GUEST_MEMFD_OR_SKIP(gmem);
