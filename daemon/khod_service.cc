@@ -77,23 +77,27 @@ grpc::Status KhodService::Attach(grpc::ServerContext* c, const v1::AttachRequest
 
 grpc::Status KhodService::Detach(grpc::ServerContext* c, const v1::DetachRequest* q,
                                  v1::DetachReply*) {
-  return Guarded(auth_, c, *q, [&](const PeerCred&) { return session_->Detach(q->token()); });
+  return Guarded(auth_, c, *q,
+                 [&](const PeerCred& who) { return session_->Detach(q->token(), who); });
 }
 
 grpc::Status KhodService::UpdateAttributes(grpc::ServerContext* c,
                                            const v1::UpdateAttributesRequest* q,
                                            v1::UpdateAttributesReply*) {
-  return Guarded(auth_, c, *q, [&](const PeerCred&) { return session_->UpdateAttributes(*q); });
+  return Guarded(auth_, c, *q,
+                 [&](const PeerCred& who) { return session_->UpdateAttributes(*q, who); });
 }
 
 grpc::Status KhodService::Prepare(grpc::ServerContext* c, const v1::PrepareRequest* q,
                                   v1::PhaseReply* r) {
-  return Guarded(auth_, c, *q, [&](const PeerCred&) { return Assign(session_->Prepare(), r); });
+  return Guarded(auth_, c, *q,
+                 [&](const PeerCred& who) { return Assign(session_->Prepare(who), r); });
 }
 
 grpc::Status KhodService::Freeze(grpc::ServerContext* c, const v1::FreezeRequest* q,
                                  v1::PhaseReply* r) {
-  return Guarded(auth_, c, *q, [&](const PeerCred&) { return Assign(session_->Freeze(*q), r); });
+  return Guarded(auth_, c, *q,
+                 [&](const PeerCred& who) { return Assign(session_->Freeze(*q, who), r); });
 }
 
 grpc::Status KhodService::Restore(grpc::ServerContext* c, const v1::RestoreRequest* q,
@@ -104,8 +108,8 @@ grpc::Status KhodService::Restore(grpc::ServerContext* c, const v1::RestoreReque
 
 grpc::Status KhodService::Verify(grpc::ServerContext* c, const v1::VerifyRequest* q,
                                  v1::VerifyReply* r) {
-  return Guarded(auth_, c, *q, [&](const PeerCred&) {
-    Status s = Assign(session_->Verify(), r);
+  return Guarded(auth_, c, *q, [&](const PeerCred& who) {
+    Status s = Assign(session_->Verify(who), r);
     if (s.ok() && on_verified_) on_verified_(*r);
     return s;
   });
@@ -113,12 +117,14 @@ grpc::Status KhodService::Verify(grpc::ServerContext* c, const v1::VerifyRequest
 
 grpc::Status KhodService::Finish(grpc::ServerContext* c, const v1::FinishRequest* q,
                                  v1::PhaseReply* r) {
-  return Guarded(auth_, c, *q, [&](const PeerCred&) { return Assign(session_->Finish(), r); });
+  return Guarded(auth_, c, *q,
+                 [&](const PeerCred& who) { return Assign(session_->Finish(who), r); });
 }
 
 grpc::Status KhodService::Cancel(grpc::ServerContext* c, const v1::CancelRequest* q,
                                  v1::PhaseReply* r) {
-  return Guarded(auth_, c, *q, [&](const PeerCred&) { return Assign(session_->Cancel(), r); });
+  return Guarded(auth_, c, *q,
+                 [&](const PeerCred& who) { return Assign(session_->Cancel(who), r); });
 }
 
 grpc::Status KhodService::GetStatus(grpc::ServerContext* c, const v1::StatusRequest* q,
@@ -132,7 +138,7 @@ grpc::Status KhodService::GetStatus(grpc::ServerContext* c, const v1::StatusRequ
 grpc::Status KhodService::GetSnapshot(grpc::ServerContext* c, const v1::SnapshotRequest* q,
                                       v1::SnapshotReply* r) {
   return Guarded(auth_, c, *q,
-                 [&](const PeerCred&) { return Assign(session_->GetSnapshot(*q), r); });
+                 [&](const PeerCred& who) { return Assign(session_->GetSnapshot(*q, who), r); });
 }
 
 }  // namespace khod

@@ -16,6 +16,7 @@
 #include "common/status_macros.h"
 #include "common/thread_shares.h"
 #include "common/xxh3.h"
+#include "daemon/gmem_ownership.h"
 #include "daemon/pte_witness_handoff.h"
 #include "daemon/record_file.h"
 #include "daemon/session_declarations.h"
@@ -400,8 +401,9 @@ Result<Snapshot> Session::CaptureAll(const std::map<uint64_t, std::unique_ptr<Gm
 
 // ---- API -------------------------------------------------------------------
 
-Result<v1::PhaseReply> Session::Prepare() {
+Result<v1::PhaseReply> Session::Prepare(const PeerCred& caller) {
   std::lock_guard<std::mutex> l(mu_);
+  KHOD_RETURN_IF_ERROR(CheckOwnsSession(caller, record_, "Prepare"));
   KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE, v1::PREPARED}, "Prepare"));
   if (handles_.empty()) return Status::FailedPrecondition("Prepare: no gmem attached");
   // A record from a khod that did not check declarations at Attach.
@@ -503,11 +505,12 @@ std::string Session::StartWitness(const Snapshot& snap) {
          " guest_memfds";
 }
 
-Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
+Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req, const PeerCred& caller) {
   std::vector<std::string> exec_argv;
   v1::PhaseReply reply;
   {
     std::lock_guard<std::mutex> l(mu_);
+    KHOD_RETURN_IF_ERROR(CheckOwnsSession(caller, record_, "Freeze"));
     KHOD_RETURN_IF_ERROR(CheckPhase({v1::PREPARED}, "Freeze"));
     // No client names a program khod runs as root (docs/SECURITY.md).
     if (!req.reexec_binary().empty())
@@ -696,8 +699,9 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req) {
   return reply;
 }
 
-Result<v1::VerifyReply> Session::Verify() {
+Result<v1::VerifyReply> Session::Verify(const PeerCred& caller) {
   std::lock_guard<std::mutex> l(mu_);
+  KHOD_RETURN_IF_ERROR(CheckOwnsSession(caller, record_, "Verify"));
   KHOD_RETURN_IF_ERROR(CheckPhase({v1::RESTORED, v1::VERIFIED}, "Verify"));
   const int64_t t0 = NowNs();
   // Only pages the holder kept mapped since Freeze carry their frozen flags
@@ -729,8 +733,9 @@ Result<v1::VerifyReply> Session::Verify() {
   return reply;
 }
 
-Result<v1::PhaseReply> Session::Finish() {
+Result<v1::PhaseReply> Session::Finish(const PeerCred& caller) {
   std::lock_guard<std::mutex> l(mu_);
+  KHOD_RETURN_IF_ERROR(CheckOwnsSession(caller, record_, "Finish"));
   KHOD_RETURN_IF_ERROR(CheckPhase({v1::VERIFIED}, "Finish"));
   if (transport_ && !sent_here_) {
     // Received: the medium is consumed (dir: handover.blob unlinked; luo:
@@ -779,8 +784,9 @@ Result<v1::PhaseReply> Session::Finish() {
   return r;
 }
 
-Result<v1::PhaseReply> Session::Cancel() {
+Result<v1::PhaseReply> Session::Cancel(const PeerCred& caller) {
   std::lock_guard<std::mutex> l(mu_);
+  KHOD_RETURN_IF_ERROR(CheckOwnsSession(caller, record_, "Cancel"));
   const v1::Phase was = record_.phase();
   const bool after_handover = was == v1::HANDED_OVER || was == v1::RESTORED || was == v1::VERIFIED;
   if (!after_handover)
@@ -839,8 +845,10 @@ Result<v1::PhaseReply> Session::Cancel() {
   return r;
 }
 
-Result<v1::SnapshotReply> Session::GetSnapshot(const v1::SnapshotRequest& req) {
+Result<v1::SnapshotReply> Session::GetSnapshot(const v1::SnapshotRequest& req,
+                                               const PeerCred& caller) {
   std::lock_guard<std::mutex> l(mu_);
+  KHOD_RETURN_IF_ERROR(CheckOwnsSession(caller, record_, "GetSnapshot"));
   if (!v1::BlobFormat_IsValid(req.format()))
     return Status::InvalidArgument("SnapshotRequest.format: unknown blob format " +
                                    std::to_string(req.format()));

@@ -116,24 +116,29 @@ class Session {
   static Result<std::unique_ptr<Session>> Open(SessionOptions opts, GmemOpener* opener);
   ~Session();
 
-  // `caller`: whose request it is (SO_PEERCRED): a process it names must be
-  // one the caller could ptrace itself (daemon/caller_access.h).
+  // `caller`: whose request it is (SO_PEERCRED; the default is root, for
+  // in-process callers): a process it names must be one the caller could
+  // ptrace itself (daemon/caller_access.h), and it acts only on gmems it
+  // attached, on the whole session only when it attached every gmem of it
+  // (daemon/gmem_ownership.h); refused calls change nothing.
   Result<v1::GmemInfo> Attach(const v1::AttachRequest& req, const PeerCred& caller = PeerCred());
-  Status Detach(uint64_t token);
-  Status UpdateAttributes(const v1::UpdateAttributesRequest& req);
-  Result<v1::PhaseReply> Prepare();
-  Result<v1::PhaseReply> Freeze(const v1::FreezeRequest& req);
+  Status Detach(uint64_t token, const PeerCred& caller = PeerCred());
+  Status UpdateAttributes(const v1::UpdateAttributesRequest& req,
+                          const PeerCred& caller = PeerCred());
+  Result<v1::PhaseReply> Prepare(const PeerCred& caller = PeerCred());
+  Result<v1::PhaseReply> Freeze(const v1::FreezeRequest& req, const PeerCred& caller = PeerCred());
   Result<v1::PhaseReply> Restore(const v1::RestoreRequest& req,
                                  const PeerCred& caller = PeerCred());
-  Result<v1::VerifyReply> Verify();
-  Result<v1::PhaseReply> Finish();
-  Result<v1::PhaseReply> Cancel();
+  Result<v1::VerifyReply> Verify(const PeerCred& caller = PeerCred());
+  Result<v1::PhaseReply> Finish(const PeerCred& caller = PeerCred());
+  Result<v1::PhaseReply> Cancel(const PeerCred& caller = PeerCred());
   // Never waits for a transition's fsync: served from a copy refreshed after each change.
   v1::StatusReply GetStatus() const;
   // This process's reexec timeline (daemon/reexec_timeline.h), reported by
   // GetStatus from now on; per process, never persisted.
   void SetReexecTimeline(const v1::ReexecTimeline& t);
-  Result<v1::SnapshotReply> GetSnapshot(const v1::SnapshotRequest& req);
+  Result<v1::SnapshotReply> GetSnapshot(const v1::SnapshotRequest& req,
+                                        const PeerCred& caller = PeerCred());
 
   // The fds a reexec's mapping holder keeps open (GmemSource::fault_guard_fd).
   std::vector<int> HolderKeepFds() const;

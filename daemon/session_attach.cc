@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "common/status_macros.h"
+#include "daemon/gmem_ownership.h"
 #include "daemon/request_limits.h"
 #include "daemon/session.h"
 #include "daemon/session_declarations.h"
@@ -71,6 +72,7 @@ Result<v1::GmemInfo> Session::AttachLocked(const v1::AttachRequest& req, const P
     return Status::FailedPrecondition("gmem token " + std::to_string(token) + " already attached");
   v1::GmemAttachment a;
   a.set_token(token);
+  a.set_owner_uid(caller.uid);
   a.set_name(req.name());
   a.set_vm_token(req.vm_token());
   a.set_hash_contents(req.hash_contents());
@@ -151,7 +153,7 @@ Result<v1::GmemInfo> Session::AttachLocked(const v1::AttachRequest& req, const P
   return InfoOf(a);
 }
 
-Status Session::Detach(uint64_t token) {
+Status Session::Detach(uint64_t token, const PeerCred& caller) {
   std::lock_guard<std::mutex> l(mu_);
   KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE}, "Detach"));
   const v1::SessionRecord before = record_;
@@ -159,6 +161,7 @@ Status Session::Detach(uint64_t token) {
   for (int i = 0; i < record_.gmems_size(); ++i)
     if (record_.gmems(i).token() == token) idx = i;
   if (idx < 0) return Status::NotFound("no gmem with token " + std::to_string(token));
+  KHOD_RETURN_IF_ERROR(CheckOwnsGmem(caller, record_.gmems(idx), "Detach"));
   record_.mutable_gmems()->DeleteSubrange(idx, 1);
   google::protobuf::RepeatedPtrField<v1::VmRecord> vms;
   for (const auto& vm : record_.vms()) {
@@ -183,7 +186,7 @@ Status Session::Detach(uint64_t token) {
   return Status::Ok();
 }
 
-Status Session::UpdateAttributes(const v1::UpdateAttributesRequest& req) {
+Status Session::UpdateAttributes(const v1::UpdateAttributesRequest& req, const PeerCred& caller) {
   std::lock_guard<std::mutex> l(mu_);
   KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE, v1::PREPARED}, "UpdateAttributes"));
   v1::GmemAttachment* a = nullptr;
@@ -192,6 +195,7 @@ Status Session::UpdateAttributes(const v1::UpdateAttributesRequest& req) {
   auto it = handles_.find(req.token());
   if (!a || it == handles_.end())
     return Status::NotFound("no gmem with token " + std::to_string(req.token()));
+  KHOD_RETURN_IF_ERROR(CheckOwnsGmem(caller, *a, "UpdateAttributes"));
   v1::GmemAttachment updated = *a;
   for (const auto& r : req.ranges()) *updated.add_attributes() = r;
   {

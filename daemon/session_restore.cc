@@ -10,6 +10,7 @@
 #include "common/bytes.h"
 #include "common/status_macros.h"
 #include "common/xxh3.h"
+#include "daemon/gmem_ownership.h"
 #include "daemon/session.h"
 #include "daemon/session_declarations.h"
 #include "kernel/memory_file.h"
@@ -53,6 +54,7 @@ void Session::ExecFailedLocked(const Status& why) {
 
 Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const PeerCred& caller) {
   std::lock_guard<std::mutex> l(mu_);
+  KHOD_RETURN_IF_ERROR(CheckOwnsSession(caller, record_, "Restore"));
   KHOD_RETURN_IF_ERROR(CheckPhase({v1::HANDED_OVER}, "Restore"));
   const int64_t t0 = NowNs();
   if (read_ahead_.valid()) read_ahead_done_ = read_ahead_.get();  // transport_ is ours again

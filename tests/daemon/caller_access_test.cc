@@ -145,11 +145,81 @@ TEST_F(CallerAccessTest, AProcessThatChangesWhileItsFileIsTakenIsRefused) {
   EXPECT_NE(s.message().find("not dumpable"), std::string::npos) << s.message();
 }
 
-TEST_F(CallerAccessTest, RebuildOffersNamingAnotherUsersProcessAreRefused) {
+// One session for the host: a caller other than root acts on the gmems it
+// attached, on the session as a whole only when every gmem is its own, and
+// the owner survives a restart (the record's GmemAttachment.owner_uid).
+TEST_F(CallerAccessTest, ANonRootCallerActsOnlyOnGmemsItAttached) {
+  NobodyProcess nobody;
+  StartOrSkip(&nobody, /*dumpable=*/true);
+  const PeerCred me = As(kNobody, kNobody), other = As(kNobody - 1, kNobody - 1);
   auto s = Open();
-  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
-  ASSERT_TRUE(s->Prepare().ok());
-  ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+  Result<v1::GmemInfo> root = s->Attach(KernelAttach(memfd_));
+  ASSERT_TRUE(root.ok()) << root.status().ToString();
+  Result<v1::GmemInfo> mine = s->Attach(AttachOf(nobody.pid(), nobody.fd()), me);
+  ASSERT_TRUE(mine.ok()) << mine.status().ToString();
+  const uint64_t generation = s->GetStatus().generation();
+  EXPECT_EQ(s->Detach(root->token(), me).code(), Status::Code::kPermissionDenied);
+  v1::UpdateAttributesRequest u;
+  u.set_token(root->token());
+  EXPECT_EQ(s->UpdateAttributes(u, me).code(), Status::Code::kPermissionDenied);
+  const Status prepare = s->Prepare(me).status();
+  EXPECT_EQ(prepare.code(), Status::Code::kPermissionDenied);
+  EXPECT_NE(prepare.message().find("gmem " + std::to_string(root->token())), std::string::npos)
+      << prepare.message();
+  EXPECT_EQ(s->GetSnapshot(v1::SnapshotRequest(), me).status().code(),
+            Status::Code::kPermissionDenied);
+  EXPECT_EQ(s->Cancel(me).status().code(), Status::Code::kPermissionDenied);
+  EXPECT_EQ(s->GetStatus().generation(), generation);  // nothing was written
+  EXPECT_EQ(s->GetStatus().gmems_size(), 2);
+  // Root lets go of its own; the session is then the caller's alone, and
+  // stays so across a restart, for it and for no other uid.
+  ASSERT_TRUE(s->Detach(root->token()).ok());
+  s.reset();
+  s = Open();
+  EXPECT_EQ(s->Prepare(other).status().code(), Status::Code::kPermissionDenied);
+  EXPECT_EQ(s->Detach(mine->token(), other).code(), Status::Code::kPermissionDenied);
+  Result<v1::PhaseReply> p = s->Prepare(me);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_TRUE(s->GetSnapshot(v1::SnapshotRequest(), me).ok());
+  ASSERT_TRUE(s->Cancel(me).ok());
+  ASSERT_TRUE(s->Detach(mine->token(), me).ok());
+  EXPECT_EQ(s->GetStatus().gmems_size(), 0);
+}
+
+// After the handover the new side's calls are checked the same way.
+TEST_F(CallerAccessTest, ANonRootCallerCannotRestoreVerifyFinishOrCancelRootsHandover) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the session's gmem is this root process's";
+  const PeerCred me = As(kNobody, kNobody);
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE(s->Prepare().ok());
+    EXPECT_EQ(s->Freeze(PausedFreeze(), me).status().code(), Status::Code::kPermissionDenied);
+    EXPECT_EQ(s->phase(), v1::PREPARED);
+    ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+  }
+  auto s = Open();
+  ASSERT_EQ(s->phase(), v1::HANDED_OVER) << s->recovery();
+  EXPECT_EQ(s->Restore(v1::RestoreRequest(), me).status().code(), Status::Code::kPermissionDenied);
+  EXPECT_EQ(s->Cancel(me).status().code(), Status::Code::kPermissionDenied);
+  EXPECT_EQ(s->phase(), v1::HANDED_OVER);
+  ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
+  EXPECT_EQ(s->Verify(me).status().code(), Status::Code::kPermissionDenied);
+  ASSERT_TRUE(s->Verify().ok());
+  const v1::Phase verified = s->phase();  // RESTORED: the memory was rebuilt, not adopted
+  EXPECT_EQ(s->Finish(me).status().code(), Status::Code::kPermissionDenied);
+  EXPECT_EQ(s->Cancel(me).status().code(), Status::Code::kPermissionDenied);
+  EXPECT_EQ(s->phase(), verified);
+}
+
+TEST_F(CallerAccessTest, RebuildOffersNamingAnotherUsersProcessAreRefused) {
+  NobodyProcess nobody;
+  StartOrSkip(&nobody, /*dumpable=*/true);
+  auto s = Open();
+  // The caller's own session, so that what is refused is the offer.
+  ASSERT_TRUE(s->Attach(AttachOf(nobody.pid(), nobody.fd()), As(kNobody, kNobody)).ok());
+  ASSERT_TRUE(s->Prepare(As(kNobody, kNobody)).ok());
+  ASSERT_TRUE(s->Freeze(PausedFreeze(), As(kNobody, kNobody)).ok());
   v1::RestoreRequest q;
   auto* t = q.add_rebuild_into();
   t->set_token(1);

@@ -151,6 +151,37 @@ TEST_F(GrpcTest, GroupMemberCannotAttachRootsMemory) {
   EXPECT_EQ(st->gmems_size(), 0);
 }
 
+// A member of --allow-gid acts only on gmems it attached: root's session is
+// neither read (PFNs, hashes), changed nor ended by it.
+TEST_F(GrpcTest, GroupMemberCannotActOnRootsSession) {
+  ChildProcess k = Start({"--allow-gid=65534"});
+  TestMemfd guest(1 << 20, "root-guest");
+  KhodClient c(Socket());
+  v1::AttachRequest q;
+  q.mutable_kernel()->set_pid(::getpid());
+  q.mutable_kernel()->set_fd(guest.fd());
+  Result<v1::AttachReply> g = c.Attach(q);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  const std::string token = std::to_string(g->gmem().token());
+  std::string err;
+  for (std::vector<std::string> args : {std::vector<std::string>{"detach", "--token", token},
+                                        {"prepare"},
+                                        {"snapshot", "-o", dir_ + "/stolen.fdt", "--recapture"},
+                                        {"cancel"},
+                                        {"freeze", "--guests-paused"}}) {
+    EXPECT_EQ(KhoctlAsNobody(args, &err), 2) << args[0] << ": " << err;
+    EXPECT_NE(err.find("PERMISSION_DENIED"), std::string::npos) << args[0] << ": " << err;
+    EXPECT_NE(err.find("may not act on gmem " + token), std::string::npos)
+        << args[0] << ": " << err;
+  }
+  EXPECT_NE(::access((dir_ + "/stolen.fdt").c_str(), F_OK), 0);
+  Result<v1::StatusReply> st = c.GetStatus();
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->phase(), v1::IDLE);
+  ASSERT_EQ(st->gmems_size(), 1);
+  EXPECT_EQ(st->gmems(0).token(), g->gmem().token());
+}
+
 TEST_F(GrpcTest, RefusalsCarryTheRightCodeAndMessage) {
   ChildProcess k = Start();
   KhodClient c(Socket());

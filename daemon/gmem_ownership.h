@@ -1,0 +1,35 @@
+// Who may act on what a session holds (docs/SECURITY.md "What a caller may
+// act on"). khod keeps one session for the host; callers of --allow-gid
+// share it with root, so every call that changes or reads a gmem checks
+// whose it is:
+// - root (uid 0) may act on every gmem and on the session as a whole;
+// - another caller on a gmem it attached itself: the uid of the connection
+//   that attached it, recorded in GmemAttachment.owner_uid;
+// - and on the session as a whole (Prepare, Freeze, Restore, Verify, Finish,
+//   Cancel, GetSnapshot: each acts on, hands over or reads every gmem) only
+//   when it attached every gmem the session holds.
+// A gmem recorded without an owner (a record of a khod before owner_uid) is
+// root's. Status is not checked: it names gmems, never their PFNs or pages.
+#ifndef KHOD_DAEMON_GMEM_OWNERSHIP_H_
+#define KHOD_DAEMON_GMEM_OWNERSHIP_H_
+
+#include <string>
+
+#include "common/status.h"
+#include "daemon/caller_access.h"
+#include "daemon/session_record.pb.h"
+
+namespace khod {
+
+// OK when `caller` may act on `gmem`; PERMISSION_DENIED naming the caller,
+// `op`, the gmem and its owner otherwise.
+Status CheckOwnsGmem(const PeerCred& caller, const v1::GmemAttachment& gmem, const std::string& op);
+
+// OK when `caller` may act on every gmem `session` holds (none: OK); the
+// first gmem it may not act on is named otherwise.
+Status CheckOwnsSession(const PeerCred& caller, const v1::SessionRecord& session,
+                        const std::string& op);
+
+}  // namespace khod
+
+#endif  // KHOD_DAEMON_GMEM_OWNERSHIP_H_

@@ -1,0 +1,72 @@
+// daemon/gmem_ownership.h: who may act on a gmem and on the whole session.
+#include "daemon/gmem_ownership.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace khod {
+namespace {
+
+PeerCred Uid(uid_t uid) {
+  PeerCred c;
+  c.uid = uid;
+  c.gid = uid;
+  return c;
+}
+
+v1::GmemAttachment Gmem(uint64_t token, const char* name) {
+  v1::GmemAttachment g;
+  g.set_token(token);
+  g.set_name(name);
+  return g;
+}
+
+v1::GmemAttachment OwnedBy(uint64_t token, const char* name, uint32_t uid) {
+  v1::GmemAttachment g = Gmem(token, name);
+  g.set_owner_uid(uid);
+  return g;
+}
+
+bool Has(const Status& s, const std::string& text) {
+  return s.message().find(text) != std::string::npos;
+}
+
+TEST(GmemOwnershipTest, TheCallerThatAttachedAGmemAndRootActOnIt) {
+  const v1::GmemAttachment g = OwnedBy(7, "vm-a", 1000);
+  EXPECT_TRUE(CheckOwnsGmem(Uid(1000), g, "Detach").ok());
+  EXPECT_TRUE(CheckOwnsGmem(Uid(0), g, "Detach").ok());
+  const Status s = CheckOwnsGmem(Uid(1001), g, "Detach");
+  EXPECT_EQ(s.code(), Status::Code::kPermissionDenied);
+  EXPECT_TRUE(
+      Has(s, "Detach: caller uid 1001 may not act on gmem 7 ('vm-a'), attached by uid 1000"))
+      << s.message();
+}
+
+TEST(GmemOwnershipTest, AGmemRecordedWithoutAnOwnerIsRoots) {
+  const v1::GmemAttachment old = Gmem(3, "from-an-older-khod");
+  EXPECT_TRUE(CheckOwnsGmem(Uid(0), old, "Prepare").ok());
+  const Status s = CheckOwnsGmem(Uid(1000), old, "Prepare");
+  EXPECT_EQ(s.code(), Status::Code::kPermissionDenied);
+  EXPECT_TRUE(Has(s, "attached by root (recorded without an owner)")) << s.message();
+  // Recorded as root's (uid 0 present) is root's too.
+  EXPECT_FALSE(CheckOwnsGmem(Uid(1000), OwnedBy(4, "root", 0), "Prepare").ok());
+}
+
+TEST(GmemOwnershipTest, TheWholeSessionOnlyWhenEveryGmemIsTheCallers) {
+  v1::SessionRecord r;
+  EXPECT_TRUE(CheckOwnsSession(Uid(1000), r, "Cancel").ok());  // nothing to act on
+  *r.add_gmems() = OwnedBy(1, "a", 1000);
+  *r.add_gmems() = OwnedBy(2, "b", 1000);
+  EXPECT_TRUE(CheckOwnsSession(Uid(1000), r, "Freeze").ok());
+  EXPECT_FALSE(CheckOwnsSession(Uid(1001), r, "Freeze").ok());
+  *r.add_gmems() = OwnedBy(3, "c", 0);
+  const Status s = CheckOwnsSession(Uid(1000), r, "Freeze");
+  EXPECT_EQ(s.code(), Status::Code::kPermissionDenied);
+  EXPECT_TRUE(Has(s, "may not act on gmem 3 ('c'), attached by uid 0")) << s.message();
+  EXPECT_TRUE(Has(s, "acts on the whole session only when it attached every gmem")) << s.message();
+  EXPECT_TRUE(CheckOwnsSession(Uid(0), r, "Freeze").ok());
+}
+
+}  // namespace
+}  // namespace khod
