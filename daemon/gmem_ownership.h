@@ -6,8 +6,9 @@
 // - another caller on a gmem it attached itself: the uid of the connection
 //   that attached it, recorded in GmemAttachment.owner_uid;
 // - and on the session as a whole (Prepare, Freeze, Restore, Verify, Finish,
-//   Cancel, GetSnapshot: each acts on, hands over or reads every gmem) only
-//   when it attached every gmem the session holds.
+//   Cancel: each acts on or hands over every gmem) only when it attached
+//   every gmem the session holds.
+// GetSnapshot is root's alone (its blob holds PFNs: Session::GetSnapshot).
 // A gmem recorded without an owner (a record of a khod before owner_uid) is
 // root's. Status is not checked: it names gmems, never their PFNs or pages.
 #ifndef KHOD_DAEMON_GMEM_OWNERSHIP_H_

@@ -848,7 +848,13 @@ Result<v1::PhaseReply> Session::Cancel(const PeerCred& caller) {
 Result<v1::SnapshotReply> Session::GetSnapshot(const v1::SnapshotRequest& req,
                                                const PeerCred& caller) {
   std::lock_guard<std::mutex> l(mu_);
-  KHOD_RETURN_IF_ERROR(CheckOwnsSession(caller, record_, "GetSnapshot"));
+  // A snapshot holds PFNs and folio flags, which the kernel shows only to
+  // CAP_SYS_ADMIN (pagemap, kpageflags): khod hands them to no one else.
+  if (!caller.is_root())
+    return Status::PermissionDenied(
+        "GetSnapshot: caller uid " + std::to_string(caller.uid) +
+        " may not read a snapshot: it holds PFNs and page flags, which the kernel shows only to "
+        "root (CAP_SYS_ADMIN), and khod discloses nothing a caller could not read itself");
   if (!v1::BlobFormat_IsValid(req.format()))
     return Status::InvalidArgument("SnapshotRequest.format: unknown blob format " +
                                    std::to_string(req.format()));
