@@ -51,37 +51,66 @@ Status RenameDurably(int dir_fd, const std::string& dir_path, const std::string&
   return Status::Ok();
 }
 
-Status ReplaceFileAtPath(const std::string& target, std::string_view data, mode_t mode,
-                         bool keep_mode, const std::string& requested) {
-  // A unique name: TARGET.tmp may be someone's file, and two writers must not collide.
+namespace {
+
+// Writes `data` to a new file BASE.tmp-PID-RAND beside `base` in `at`
+// (AT_FDCWD: `base` is a path), created O_CREAT|O_EXCL|O_NOFOLLOW with
+// `mode` less the umask, or exactly `mode` with keep_mode, fsynced and
+// closed; gives its name. A unique name: BASE.tmp may be someone's file, and
+// two writers must not collide. On failure nothing of it is left.
+Result<std::string> WriteUniqueTemp(int at, const std::string& base, const std::string& shown_dir,
+                                    std::string_view data, mode_t mode, bool keep_mode,
+                                    const std::string& requested) {
   std::random_device rd;
   std::string tmp;
   UniqueFd f;
   for (int attempt = 0; !f.valid(); ++attempt) {
     char suffix[32];
     std::snprintf(suffix, sizeof suffix, ".tmp-%d-%08x", static_cast<int>(::getpid()), rd());
-    tmp = target + suffix;
-    f.reset(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+    tmp = base + suffix;
+    f.reset(::openat(at, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
     if (!f.valid() && (errno != EEXIST || attempt >= 100))
-      return Status::FromErrno("create " + tmp + " (for " + requested + ")", errno);
+      return Status::FromErrno("create " + shown_dir + tmp + " (for " + requested + ")", errno);
   }
-  Status s = keep_mode && ::fchmod(f.get(), mode) != 0 ? Status::FromErrno("chmod " + tmp, errno)
-                                                       : Status::Ok();
+  Status s = keep_mode && ::fchmod(f.get(), mode) != 0
+                 ? Status::FromErrno("chmod " + shown_dir + tmp, errno)
+                 : Status::Ok();
   if (s.ok()) {
-    s = WriteSyncClose(f.release(), data, tmp);
+    s = WriteSyncClose(f.release(), data, shown_dir + tmp);
   } else {
     f.reset();
   }
-  if (s.ok() && ::rename(tmp.c_str(), target.c_str()) != 0)
-    s = Status::FromErrno("rename " + tmp + " to " + target, errno);
   if (!s.ok()) {
-    ::unlink(tmp.c_str());
+    ::unlinkat(at, tmp.c_str(), 0);
     return s;
+  }
+  return tmp;
+}
+
+}  // namespace
+
+Status ReplaceFileAtPath(const std::string& target, std::string_view data, mode_t mode,
+                         bool keep_mode, const std::string& requested) {
+  KHOD_ASSIGN_OR_RETURN(const std::string tmp,
+                        WriteUniqueTemp(AT_FDCWD, target, "", data, mode, keep_mode, requested));
+  if (::rename(tmp.c_str(), target.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return Status::FromErrno("rename " + tmp + " to " + target, err);
   }
   // The rename itself must survive a crash too; the file is whole either way.
   UniqueFd dir(::open(DirName(target).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir.valid()) ::fsync(dir.get());
   return Status::Ok();
+}
+
+Status ReplaceFileAt(int dir_fd, const std::string& dir_path, const std::string& name,
+                     std::string_view data, mode_t mode, bool keep_mode,
+                     const std::string& requested) {
+  const std::string shown_dir = dir_path == "/" ? "/" : dir_path + "/";
+  KHOD_ASSIGN_OR_RETURN(const std::string tmp,
+                        WriteUniqueTemp(dir_fd, name, shown_dir, data, mode, keep_mode, requested));
+  return RenameDurably(dir_fd, dir_path, tmp, name);
 }
 
 }  // namespace khod

@@ -2,7 +2,8 @@
 // half of them: the one home of khod's write loop, file fsync, rename and
 // directory fsync. common/safe_file.h builds its directory-relative writes
 // (root's state dir) on these; khoctl replaces an operator's output path with
-// ReplaceFileAtPath.
+// ReplaceFileAtPath, or as root with ReplaceFileAt in the directory it
+// walked to by hand (khoctl/file_io.h).
 //
 // The durable order is: write all, fsync the file, close, rename over the
 // target, fsync the directory. A failure before the rename removes the
@@ -41,6 +42,16 @@ Status RenameDurably(int dir_fd, const std::string& dir_path, const std::string&
 // effort: the file is whole either way.
 Status ReplaceFileAtPath(const std::string& target, std::string_view data, mode_t mode,
                          bool keep_mode, const std::string& requested);
+
+// ReplaceFileAtPath by name: replaces `name` (one component) in the open
+// directory `dir_fd` through a uniquely named temporary beside it, created
+// O_CREAT|O_EXCL|O_NOFOLLOW in `dir_fd`, written and fsynced, renamed over
+// `name` and the directory fsynced (RenameDurably: a failed directory fsync
+// is an error here). Nothing renamed or linked along the directory's path
+// redirects it. `dir_path` names the directory in messages.
+Status ReplaceFileAt(int dir_fd, const std::string& dir_path, const std::string& name,
+                     std::string_view data, mode_t mode, bool keep_mode,
+                     const std::string& requested);
 
 }  // namespace khod
 

@@ -47,35 +47,18 @@ std::vector<std::string> Components(const std::string& path) {
   return out;
 }
 
-// Opens the directory `path` names, resolving it one component at a time
-// from "/" (a relative path from the cwd's absolute path), and refuses it
-// unless every directory passed through is owned by root or khod's euid and
-// writable by no one else, or sticky (where others may add entries but not
-// rename or remove root's). A symlink passed through is followed by hand
-// when root or khod's euid owns it (in a checked directory only they could
-// have put it there, or, sticky, only they can change it). So no other user
-// can swap the directory khod ends in, at start-up or later. Missing
-// directories are created 0755 when `create` is set.
+// Opens the directory `path` names (WalkPath) and refuses it unless every
+// directory passed through is owned by root or khod's euid and writable by
+// no one else, or sticky (where others may add entries but not rename or
+// remove root's). A symlink passed through is followed when root or khod's
+// euid owns it (in a checked directory only they could have put it there,
+// or, sticky, only they can change it). So no other user can swap the
+// directory khod ends in, at start-up or later. Missing directories are
+// created 0755 when `create` is set.
 Result<int> OpenTrustedDir(const std::string& path, bool create) {
-  std::string abs = path;
-  if (abs.empty() || abs[0] != '/') {
-    char cwd[PATH_MAX];
-    if (::getcwd(cwd, sizeof(cwd)) == nullptr) return Status::FromErrno("getcwd", errno);
-    abs = std::string(cwd) + "/" + abs;
-  }
-  std::vector<std::string> todo = Components(abs);
-  std::reverse(todo.begin(), todo.end());  // next component at the back
-  std::vector<UniqueFd> stack;
-  std::vector<std::string> shown{""};  // the resolved path of each stack entry
-  auto open_root = [&]() -> Status {
-    stack.clear();
-    shown.assign(1, "");
-    UniqueFd root(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!root.valid()) return Status::FromErrno("open directory /", errno);
-    stack.push_back(std::move(root));
-    return Status::Ok();
-  };
-  auto check = [&](int fd, const std::string& named) -> Status {
+  PathWalkRules rules;
+  rules.create_dirs = create;
+  rules.check_dir = [](int fd, const std::string& named) -> Status {
     struct stat st;
     if (::fstat(fd, &st) != 0) return Status::FromErrno("stat " + named, errno);
     if (!TrustedOwner(st.st_uid))
@@ -88,8 +71,42 @@ Result<int> OpenTrustedDir(const std::string& path, bool create) {
                                         " and not sticky: they could swap what lies beneath it");
     return Status::Ok();
   };
+  KHOD_ASSIGN_OR_RETURN(PathWalkEnd end, WalkPath(path, rules));
+  return end.dir.release();
+}
+
+}  // namespace
+
+Result<PathWalkEnd> WalkPath(const std::string& path, const PathWalkRules& rules) {
+  std::string abs = path;
+  if (abs.empty() || abs[0] != '/') {
+    char cwd[PATH_MAX];
+    if (::getcwd(cwd, sizeof(cwd)) == nullptr) return Status::FromErrno("getcwd", errno);
+    abs = std::string(cwd) + "/" + abs;
+  }
+  std::vector<std::string> todo = Components(abs);
+  // "d/" names the directory d, never a file d to write.
+  if (rules.last_is_name && abs.back() == '/') todo.push_back(".");
+  std::reverse(todo.begin(), todo.end());  // next component at the back
+  std::vector<UniqueFd> stack;
+  std::vector<std::string> shown{""};  // the resolved path of each stack entry
+  auto open_root = [&]() -> Status {
+    stack.clear();
+    shown.assign(1, "");
+    UniqueFd root(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!root.valid()) return Status::FromErrno("open directory /", errno);
+    if (rules.check_dir) KHOD_RETURN_IF_ERROR(rules.check_dir(root.get(), "/"));
+    stack.push_back(std::move(root));
+    return Status::Ok();
+  };
+  auto end_here = [&](std::string name) -> PathWalkEnd {
+    PathWalkEnd end;
+    end.dir = std::move(stack.back());
+    end.dir_path = shown.back().empty() ? "/" : shown.back();
+    end.name = std::move(name);
+    return end;
+  };
   KHOD_RETURN_IF_ERROR(open_root());
-  KHOD_RETURN_IF_ERROR(check(stack.back().get(), "/"));
   int links = 0;
   while (!todo.empty()) {
     const std::string comp = std::move(todo.back());
@@ -102,11 +119,13 @@ Result<int> OpenTrustedDir(const std::string& path, bool create) {
       }
       continue;
     }
+    const bool last = rules.last_is_name && todo.empty();
     const int at = stack.back().get();
     const std::string named = shown.back() + "/" + comp;
     struct stat st;
     if (::fstatat(at, comp.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno != ENOENT || !create) return Status::FromErrno("stat " + named, errno);
+      if (errno == ENOENT && last) return end_here(comp);  // a new file
+      if (errno != ENOENT || !rules.create_dirs) return Status::FromErrno("stat " + named, errno);
       if (::mkdirat(at, comp.c_str(), 0755) != 0 && errno != EEXIST)
         return Status::FromErrno("mkdir " + named, errno);
       if (::fstatat(at, comp.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
@@ -114,29 +133,33 @@ Result<int> OpenTrustedDir(const std::string& path, bool create) {
     }
     if (S_ISLNK(st.st_mode)) {
       if (++links > 40) return Status::FromErrno("resolve " + path, ELOOP);
-      if (!TrustedOwner(st.st_uid))
-        return Status::FailedPrecondition(named + " is a symbolic link owned by uid " +
-                                          std::to_string(st.st_uid) +
-                                          ": its owner could point it anywhere");
       char target[PATH_MAX];
       const ssize_t n = ::readlinkat(at, comp.c_str(), target, sizeof(target) - 1);
       if (n < 0) return Status::FromErrno("readlink " + named, errno);
       const std::string t(target, static_cast<size_t>(n));
+      if (!TrustedOwner(st.st_uid)) {
+        if (rules.refuse_link) return rules.refuse_link(named, st.st_uid, t);
+        return Status::FailedPrecondition(named + " is a symbolic link owned by uid " +
+                                          std::to_string(st.st_uid) +
+                                          ": its owner could point it anywhere");
+      }
+      if (last && rules.end_on_link && rules.end_on_link(at, comp)) return end_here(comp);
       std::vector<std::string> more = Components(t);
+      // A link to "d/" names a directory, as "d/" does.
+      if (last && !t.empty() && t.back() == '/') more.push_back(".");
       todo.insert(todo.end(), more.rbegin(), more.rend());
       if (!t.empty() && t[0] == '/') KHOD_RETURN_IF_ERROR(open_root());
       continue;
     }
+    if (last) return end_here(comp);
     UniqueFd fd(::openat(at, comp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd.valid()) return Status::FromErrno("open directory " + named, errno);
-    KHOD_RETURN_IF_ERROR(check(fd.get(), named));
+    if (rules.check_dir) KHOD_RETURN_IF_ERROR(rules.check_dir(fd.get(), named));
     stack.push_back(std::move(fd));
     shown.push_back(named);
   }
-  return stack.back().release();
+  return end_here(rules.last_is_name ? "." : "");
 }
-
-}  // namespace
 
 Status CheckFileName(std::string_view name, const std::string& what) {
   const std::string shown = what + " '" + std::string(name.substr(0, name.find('\0'))) + "'";

@@ -16,6 +16,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -25,6 +26,51 @@
 #include "common/unique_fd.h"
 
 namespace khod {
+
+// How WalkPath treats what it passes through.
+struct PathWalkRules {
+  // Called on each directory the walk opens, "/" included, with its resolved
+  // path; an error stops the walk. nullptr: no check (SafeDir::Open checks
+  // owner and write bits).
+  std::function<Status(int dir_fd, const std::string& named)> check_dir;
+  // Missing directories are created 0755 (never the last component with
+  // last_is_name).
+  bool create_dirs = false;
+  // The last component is not opened: the walk ends in the directory that
+  // holds it and gives its name (a file to write, absent or of any kind; "."
+  // when the path ends in a directory: "/", "d/", "d/.."). A symlink there is
+  // followed as any other, unless end_on_link says otherwise.
+  bool last_is_name = false;
+  // The Status refusing a symlink owned by another user than root or the
+  // euid, given its resolved path, its owner and what it points at. nullptr:
+  // FailedPrecondition "<named> is a symbolic link owned by uid N: its owner
+  // could point it anywhere".
+  std::function<Status(const std::string& named, uid_t owner, const std::string& target)>
+      refuse_link;
+  // With last_is_name, asked of a trusted symlink that is the last
+  // component: true ends the walk on the link itself (the caller opens it)
+  // instead of following its text. nullptr: never.
+  std::function<bool(int dir_fd, const std::string& name)> end_on_link;
+};
+
+// Where WalkPath ended.
+struct PathWalkEnd {
+  UniqueFd dir;          // the last directory reached, open O_RDONLY|O_DIRECTORY
+  std::string dir_path;  // its resolved path ("/" for the root)
+  std::string name;      // last_is_name: the last component, in `dir`; otherwise empty
+};
+
+// Resolves `path` by hand, one component at a time from "/" (a relative path
+// from the cwd's absolute path): each directory is opened
+// O_DIRECTORY|O_NOFOLLOW relative to the one before, ".." goes back to the
+// directory the walk came from, and a symlink met on the way (or as the last
+// component) is followed by reading its text, only when root or the euid
+// owns it; another user's link is refused (rules.refuse_link) before
+// anything beyond it is opened. Nothing renamed or linked along the path
+// afterwards changes the directory fd it gives. The one walk of paths khod
+// does not own: SafeDir::Open (the state dir's parents) and khoctl's output
+// path as root (khoctl/file_io.h).
+Result<PathWalkEnd> WalkPath(const std::string& path, const PathWalkRules& rules);
 
 // OK when `name` is one path component: not empty, not "." or "..", no '/',
 // no NUL, at most 255 bytes; otherwise InvalidArgument "<what> '<name>' ...".

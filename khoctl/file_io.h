@@ -1,5 +1,5 @@
 // Whole-file reads (common/file_read.h, with khoctl's options) and writes
-// for blobs. Writes go to a uniquely named
+// for blobs (as root, through no other user's link). Writes go to a uniquely named
 // temporary file beside the target, which is fsynced and renamed over it, so
 // a failed write never leaves half a blob and never touches anything else.
 #ifndef KHOD_KHOCTL_FILE_IO_H_
@@ -31,6 +31,17 @@ FileReadOptions BlobFileRead(std::function<Status(std::string_view head)> check_
 // Replaces the regular file `path` (following a symlink, keeping its mode)
 // atomically and durably. A device or FIFO is written in place (nothing to
 // replace); a directory or an empty path is refused.
+// Run as root (euid 0), khoctl writes into paths other users may control
+// (`synth -o /home/alice/out.fdt`): the path is walked by hand from "/" or
+// the cwd (common/safe_file.h WalkPath), a symlink on the way or at its end
+// followed only when root or khoctl's euid owns it, and another user's link
+// is refused before anything is written: FailedPrecondition "PATH: LINK is a
+// symbolic link owned by uid N: khoctl running as root writes through no
+// link another user owns (it points at TARGET)". The file is then created,
+// renamed and synced by name in the directory the walk ended in
+// (ReplaceFileAt), so nothing renamed or linked along the path afterwards
+// redirects it. A link in /proc to an open pipe or device (/dev/stdout's
+// /proc/self/fd/1) is written through in place.
 Status WriteWholeFile(const std::string& path, const std::string& data);
 
 }  // namespace khod

@@ -1,13 +1,19 @@
 // khoctl/file_io: writes replace only the target, atomically, and never a
-// device node, FIFO, directory or symlink; reads (common/file_read with
+// device node, FIFO, directory or symlink; as root they go through no link
+// another user owns (docs/SECURITY.md); reads (common/file_read with
 // khoctl's BlobFileRead options) are bounded and keep khoctl's error codes.
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <climits>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -24,12 +30,181 @@ void Put(const std::string& path, const std::string& data) {
   std::ofstream(path, std::ios::binary) << data;
 }
 
+bool Has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0 ? st.st_mode : 0;
+}
+
 class FileIoTest : public ::testing::Test {
  protected:
   std::string P(const std::string& name) const { return dir_ + "/" + name; }
+  // P(name) as the walk names it: dir_ with its own links resolved.
+  std::string Real(const std::string& name) const {
+    char real[PATH_MAX];
+    return (::realpath(dir_.c_str(), real) ? std::string(real) : dir_) + "/" + name;
+  }
   TempDir tmp_{"file-io-test"};
   const std::string dir_ = tmp_.path();
 };
+
+// Root's khoctl and another user's output path: the rule khod applies above
+// its state dir (common/safe_file.h) holds for khoctl's writes as root.
+class RootFileIoTest : public FileIoTest {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "the rule is root's: a non-root khoctl follows links";
+  }
+  // A symlink `path` -> `target` owned by uid 65534 (nobody), as alice's.
+  void OthersLink(const std::string& target, const std::string& path) {
+    ASSERT_EQ(::symlink(target.c_str(), path.c_str()), 0);
+    ASSERT_EQ(::lchown(path.c_str(), 65534, 65534), 0)
+        << "lchown: " << std::strerror(errno) << " (in a user namespace mapping no uid 65534?)";
+  }
+  void PutVictim(const std::string& path) {
+    Put(path, "root's secret");
+    ASSERT_EQ(::chmod(path.c_str(), 0640), 0);
+  }
+  void ExpectVictimUntouched(const std::string& path) {
+    EXPECT_EQ(ReadTestFile(path), "root's secret");
+    EXPECT_TRUE(S_ISREG(ModeOf(path)));
+    EXPECT_EQ(ModeOf(path) & 07777, 0640u);
+  }
+};
+
+TEST_F(RootFileIoTest, FinalLinkAnotherUserOwnsIsRefusedAndItsTargetUntouched) {
+  ASSERT_EQ(::mkdir(P("etc").c_str(), 0755), 0);
+  PutVictim(P("etc/shadow"));
+  OthersLink(P("etc/shadow"), P("out.fdt"));
+  Status s = WriteWholeFile(P("out.fdt"), "alice's bytes");
+  EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition) << s.ToString();
+  EXPECT_EQ(s.message(), P("out.fdt") + ": " + Real("out.fdt") +
+                             " is a symbolic link owned by uid 65534: khoctl running as root "
+                             "writes through no link another user owns (it points at " +
+                             P("etc/shadow") + ")");
+  ExpectVictimUntouched(P("etc/shadow"));
+  EXPECT_EQ(DirNames(P("etc")), std::vector<std::string>{"shadow"}) << "a temporary was left";
+  EXPECT_TRUE(S_ISLNK(ModeOf(P("out.fdt"))));
+}
+
+TEST_F(RootFileIoTest, DirectoryLinkAnotherUserOwnsIsRefusedAndNothingBeneathItTouched) {
+  ASSERT_EQ(::mkdir(P("etc").c_str(), 0755), 0);
+  PutVictim(P("etc/shadow"));
+  ASSERT_EQ(::mkdir(P("home").c_str(), 0755), 0);
+  OthersLink("../etc", P("home/alice"));
+  for (const std::string out : {"home/alice/shadow", "home/alice/new.fdt"}) {
+    Status s = WriteWholeFile(P(out), "alice's bytes");
+    EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition) << s.ToString();
+    EXPECT_EQ(s.message(), P(out) + ": " + Real("home/alice") +
+                               " is a symbolic link owned by uid 65534: khoctl running as root "
+                               "writes through no link another user owns (it points at ../etc)");
+  }
+  ExpectVictimUntouched(P("etc/shadow"));
+  EXPECT_EQ(DirNames(P("etc")), std::vector<std::string>{"shadow"});
+}
+
+// A relative path is walked from the cwd, and the message names it as given.
+TEST_F(RootFileIoTest, RelativePathIsWalkedFromTheCwd) {
+  PutVictim(P("victim"));
+  OthersLink("victim", P("out.fdt"));
+  char cwd[PATH_MAX];
+  ASSERT_NE(::getcwd(cwd, sizeof cwd), nullptr);
+  ASSERT_EQ(::chdir(dir_.c_str()), 0);
+  Status refused = WriteWholeFile("out.fdt", "alice's bytes");
+  Status written = WriteWholeFile("./sub/../plain", "root's blob");
+  ASSERT_EQ(::chdir(cwd), 0);
+  EXPECT_EQ(refused.code(), Status::Code::kFailedPrecondition) << refused.ToString();
+  EXPECT_TRUE(Has(refused.message(),
+                  "out.fdt: " + Real("out.fdt") + " is a symbolic link owned by uid 65534"))
+      << refused.message();
+  ExpectVictimUntouched(P("victim"));
+  // "sub" does not exist: the walk reads "sub/.." by hand as the kernel does.
+  EXPECT_EQ(written.code(), Status::Code::kIoError) << written.ToString();
+  ASSERT_EQ(::mkdir(P("sub").c_str(), 0755), 0);
+  ASSERT_EQ(::chdir(dir_.c_str()), 0);
+  written = WriteWholeFile("./sub/../plain", "root's blob");
+  ASSERT_EQ(::chdir(cwd), 0);
+  ASSERT_TRUE(written.ok()) << written.ToString();
+  EXPECT_EQ(ReadTestFile(P("plain")), "root's blob");
+}
+
+// Links root owns are followed, final or on the way, and what a final one
+// points at is replaced (its mode kept), the links left as they were.
+TEST_F(RootFileIoTest, LinksRootOwnsAreFollowed) {
+  ASSERT_EQ(::mkdir(P("real").c_str(), 0755), 0);
+  PutVictim(P("real/target"));
+  ASSERT_EQ(::symlink("real", P("dirlink").c_str()), 0);
+  ASSERT_EQ(::symlink(P("dirlink/target").c_str(), P("filelink").c_str()), 0);
+  Status s = WriteWholeFile(P("filelink"), "new");
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(ReadTestFile(P("real/target")), "new");
+  EXPECT_EQ(ModeOf(P("real/target")) & 07777, 0640u);
+  EXPECT_TRUE(S_ISLNK(ModeOf(P("filelink"))));
+  EXPECT_TRUE(S_ISLNK(ModeOf(P("dirlink"))));
+  EXPECT_EQ(DirNames(P("real")), std::vector<std::string>{"target"});
+  // A new file beneath a root-owned directory link.
+  ASSERT_TRUE(WriteWholeFile(P("dirlink/fresh"), "fresh").ok());
+  EXPECT_EQ(ReadTestFile(P("real/fresh")), "fresh");
+  // A directory reached through a link is still refused, and a trailing '/' names one.
+  EXPECT_TRUE(Has(WriteWholeFile(P("dirlink"), "x").message(), "is a directory"));
+  EXPECT_TRUE(Has(WriteWholeFile(P("real/"), "x").message(), "is a directory"));
+  EXPECT_EQ(WriteWholeFile(P("real/target/"), "x").code(), Status::Code::kIoError);
+  EXPECT_EQ(ReadTestFile(P("real/target")), "new");
+}
+
+// A non-root khoctl writes with its operator's rights only: it follows a
+// link another user (here root) owns, as before.
+TEST_F(RootFileIoTest, NonRootKhoctlStillFollowsLinks) {
+  TempDir open_dir("file-io-nonroot", TempDir::Use::kSocketForOthers);  // others reach it
+  const std::string theirs = open_dir.Join("theirs"), link = open_dir.Join("link");
+  ASSERT_EQ(::chmod(open_dir.path().c_str(), 0777), 0);
+  Put(theirs, "old");
+  ASSERT_EQ(::chown(theirs.c_str(), 65534, 65534), 0);
+  ASSERT_EQ(::symlink("theirs", link.c_str()), 0);  // root's link
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0) _exit(2);
+    const Status s = WriteWholeFile(link, "nobody's blob");
+    if (!s.ok()) std::fprintf(stderr, "child: %s\n", s.ToString().c_str());
+    _exit(s.ok() ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(ReadTestFile(theirs), "nobody's blob");
+  EXPECT_TRUE(S_ISLNK(ModeOf(link)));
+}
+
+// -o /dev/null and -o /dev/stdout (a root link to /proc/self/fd/1, a link
+// the kernel resolves to an open pipe or terminal, not to a path) are written
+// in place.
+TEST_F(RootFileIoTest, DevNullAndStdoutAreWrittenInPlace) {
+  ASSERT_TRUE(WriteWholeFile("/dev/null", "gone").ok());
+  EXPECT_TRUE(S_ISCHR(ModeOf("/dev/null")));
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  std::fflush(stdout);
+  const int saved = ::dup(1);
+  ASSERT_GE(saved, 0);
+  ASSERT_EQ(::dup2(p[1], 1), 1);
+  Status via_stdout = WriteWholeFile("/dev/stdout", "to stdout;");
+  Status via_fd = WriteWholeFile("/proc/self/fd/" + std::to_string(p[1]), "to the fd");
+  ASSERT_EQ(::dup2(saved, 1), 1);
+  ::close(saved);
+  ::close(p[1]);
+  EXPECT_TRUE(via_stdout.ok()) << via_stdout.ToString();
+  EXPECT_TRUE(via_fd.ok()) << via_fd.ToString();
+  std::string got;
+  char buf[64];
+  for (ssize_t n; (n = ::read(p[0], buf, sizeof buf)) > 0;) got.append(buf, n);
+  ::close(p[0]);
+  EXPECT_EQ(got, "to stdout;to the fd");
+}
 
 TEST_F(FileIoTest, ReplacesFileAndLeavesNoTemporary) {
   Put(P("out"), "old");
