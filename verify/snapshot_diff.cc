@@ -114,6 +114,36 @@ std::vector<VisibilityRange> CombinedVisibility(const GuestMemfd& e, const Guest
   return out;
 }
 
+// The pieces of a folio list, one an extent.
+std::vector<Piece<FolioExtent>> FolioPieces(const FolioList& v) {
+  std::vector<Piece<FolioExtent>> p;
+  p.reserve(v.size());
+  for (const auto& x : v) p.push_back({x.first_index, x.end_index(), &x});
+  return p;
+}
+
+// Whether every page of `l` has a known PFN (an O(1) look once per array).
+bool AllPfnsKnown(const FolioList& l) {
+  const FolioListFacts& f = l.facts();
+  return f.well_formed && f.pages_pfn_known == f.pages;
+}
+
+// Which capture did not see the PFNs of a page range both hold (a bit each).
+enum PfnUnseenBy : int { kUnseenByExpected = 1, kUnseenByFound = 2 };
+
+// Why resident pages with a PFN one side did not see were not verified.
+std::string PfnUnseenReason(int by) {
+  const char* who = by == (kUnseenByExpected | kUnseenByFound) ? "either capture"
+                    : by == kUnseenByExpected                  ? "the first capture"
+                                                               : "now";
+  return std::string(
+             "resident on both sides compared, not their PFNs or folio flags (PFN not "
+             "seen by ") +
+         who +
+         ": pagemap shows PFNs only to a process with CAP_SYS_ADMIN, and folio flags are read "
+         "from /proc/kpageflags by PFN)";
+}
+
 // Why pages of each visibility were not verified, for UnverifiedGmem::parts.
 const char* UnverifiedReason(PageVisibility v) {
   switch (v) {
@@ -148,6 +178,7 @@ class GmemDiffer {
     Scalar("vm_token", Hex(e_.vm_token), Hex(f_.vm_token));
     Policy();
     Folios();
+    PfnsUnseen();
     Attributes();
     Hashes();
     Restructures();
@@ -295,16 +326,12 @@ class GmemDiffer {
   void Folios() {
     // Identical lists are equal on every page whatever is compared, and the
     // sweep costs ~0.5 us an extent (45 ms for a 2 GiB shmem file's 60k):
-    // only lists that differ at all, even only in how runs are cut, go through it.
+    // only lists that differ at all, even only in how runs are cut, go through
+    // it. (Pages whose PFN a side did not see are PfnsUnseen's, lists equal or not.)
     if (e_.folios == f_.folios) return;
-    auto pieces = [](const FolioList& v) {
-      std::vector<Piece<FolioExtent>> p;
-      for (const auto& x : v) p.push_back({x.first_index, x.end_index(), &x});
-      return p;
-    };
     const bool pfns = o_.compare_pfns, flags = o_.compare_folio_flags;
     SweepRanges<FolioExtent>(
-        pieces(e_.folios), pieces(f_.folios),
+        FolioPieces(e_.folios), FolioPieces(f_.folios),
         [&](const FolioExtent* a, const FolioExtent* b, uint64_t s) {
           switch (VisAt(s)) {
             case PageVisibility::kNone:
@@ -314,17 +341,21 @@ class GmemDiffer {
             case PageVisibility::kFull:
               break;
           }
-          if (!a || !b) return a == b;
-          return a->order == b->order && (!flags || a->flags == b->flags) &&
-                 (!pfns || PfnAt(*a, s) == PfnAt(*b, s));
+          if (!a || !b) return a == b;  // resident on one side only: a difference
+          if (a->order != b->order) return false;
+          // A PFN either side did not see, and the folio flags read by it
+          // (0, unread), are neither equal nor different: not verified (PfnsUnseen).
+          if (a->first_pfn == kPfnUnknown || b->first_pfn == kPfnUnknown) return true;
+          return (!flags || a->flags == b->flags) && (!pfns || PfnAt(*a, s) == PfnAt(*b, s));
         },
         [&](const FolioExtent* x, uint64_t s) -> std::string {
           if (VisAt(s) == PageVisibility::kInitializedOnly)
             return x ? "initialized (PFN not observable)" : "not initialized";
           if (!x) return "hole";
-          std::string pfn = x->first_pfn == kPfnUnknown ? "unknown" : Hex(PfnAt(*x, s));
-          return "resident pfn " + pfn + " order " + std::to_string(x->order) + " flags " +
-                 Hex(x->flags);
+          if (x->first_pfn == kPfnUnknown)  // its flags were never read
+            return "resident pfn unknown order " + std::to_string(x->order);
+          return "resident pfn " + Hex(PfnAt(*x, s)) + " order " + std::to_string(x->order) +
+                 " flags " + Hex(x->flags);
         },
         [&](const FolioExtent* a, const FolioExtent* b, uint64_t s) -> std::string {
           const std::string v = PageVisibilityName(VisAt(s));
@@ -334,6 +365,37 @@ class GmemDiffer {
         },
         [&](uint64_t s, uint64_t e, const std::string& x, const std::string& y) {
           Add("folios " + Pages(s, e), x, y, s, e);
+        },
+        VisibilityCuts());
+  }
+
+  // Pages observed in full and resident on both sides whose PFN either
+  // capture did not see (pagemap hides PFNs without CAP_SYS_ADMIN; folio
+  // flags are read by PFN, so theirs are 0, unread): what is resident is
+  // compared (Folios), their PFNs and flags are not. They are not verified,
+  // never counted equal, nor different for a PFN nobody saw.
+  void PfnsUnseen() {
+    if (!o_.compare_pfns && !o_.compare_folio_flags) return;
+    if (AllPfnsKnown(e_.folios) && AllPfnsKnown(f_.folios)) return;
+    auto unknown = [](const FolioExtent* x) { return x && x->first_pfn == kPfnUnknown; };
+    auto by = [&](const FolioExtent* a, const FolioExtent* b) {
+      return (unknown(a) ? kUnseenByExpected : 0) | (unknown(b) ? kUnseenByFound : 0);
+    };
+    SweepRanges<FolioExtent>(
+        FolioPieces(e_.folios), FolioPieces(f_.folios),
+        [&](const FolioExtent* a, const FolioExtent* b, uint64_t s) {
+          return !a || !b || VisAt(s) != PageVisibility::kFull || by(a, b) == 0;
+        },
+        [](const FolioExtent* x, uint64_t) -> std::string {
+          return x && x->first_pfn == kPfnUnknown ? "unknown" : "known";
+        },
+        [&](const FolioExtent* a, const FolioExtent* b, uint64_t) {
+          return std::to_string(by(a, b));
+        },
+        [&](uint64_t s, uint64_t e, const std::string& x, const std::string& y) {
+          const int who =
+              (x == "unknown" ? kUnseenByExpected : 0) | (y == "unknown" ? kUnseenByFound : 0);
+          pfn_unseen_.push_back({s, e, who});
         },
         VisibilityCuts());
   }
@@ -445,12 +507,28 @@ class GmemDiffer {
       }
       if (n) unverified[v.visibility] += n;
     }
+    // Pages observed in full whose PFN a side did not see, without those found different.
+    std::map<int, uint64_t> pfn_unseen;
+    for (const PfnUnseenRange& p : pfn_unseen_) {
+      const uint64_t first = std::min(p.first, pages_), end = std::min(p.end, pages_);
+      if (first >= end) continue;
+      uint64_t n = end - first;
+      for (const auto& r : merged) {
+        const uint64_t lo = std::max(r.first, first), hi = std::min(r.second, end);
+        if (lo < hi) n -= hi - lo;
+      }
+      if (n) pfn_unseen[p.by] += n;
+    }
     UnverifiedGmem u;
     u.token = e_.token;
     u.name = e_.name;
     for (const auto& [v, n] : unverified) {
       u.pages += n;
       u.parts.push_back(std::to_string(n) + " pages: " + UnverifiedReason(v));
+    }
+    for (const auto& [by, n] : pfn_unseen) {
+      u.pages += n;
+      u.parts.push_back(std::to_string(n) + " pages: " + PfnUnseenReason(by));
     }
     u.parts.insert(u.parts.end(), parts_.begin(), parts_.end());
     DiffCounts& c = out_->counts;
@@ -468,6 +546,13 @@ class GmemDiffer {
   std::vector<VisibilityRange> vis_;                      // CombinedVisibility
   std::vector<std::pair<uint64_t, uint64_t>> different_;  // [first, end) of page differences
   std::vector<std::string> parts_;                        // unverified, other than pages
+  // [first, end) of pages resident on both sides, observed in full, whose PFN
+  // the sides `by` (PfnUnseenBy bits) did not see.
+  struct PfnUnseenRange {
+    uint64_t first, end;
+    int by;
+  };
+  std::vector<PfnUnseenRange> pfn_unseen_;
 };
 
 void DiffVm(const Vm& e, const Vm& f, std::vector<Difference>* out) {

@@ -8,9 +8,13 @@
 // a page is compared in full where both captures saw it kFull; where either saw
 // it kInitializedOnly, only whether it is initialized is compared (a punch there
 // is a difference) and the page counts as not verified; where either saw it
-// kNone, nothing is compared and the page is not verified. A policy, or a flag
-// bit, that one side could not read is not verified either. The result says so
-// in counts and per guest_memfd, never as "equal".
+// kNone, nothing is compared and the page is not verified. Where both saw a
+// page kFull and hold it resident but either did not see its PFN (pagemap
+// shows PFNs only with CAP_SYS_ADMIN; folio flags are read by PFN), only that
+// it is resident is compared: its PFN and folio flags are not verified, never
+// equal nor different. A policy, or a flag bit, that one side could not read
+// is not verified either. The result says so in counts and per guest_memfd,
+// never as "equal".
 #ifndef KHOD_VERIFY_SNAPSHOT_DIFF_H_
 #define KHOD_VERIFY_SNAPSHOT_DIFF_H_
 
@@ -49,9 +53,11 @@ struct UnverifiedGmem {
 // + unverified = their pages. A gmem present on one side only counts its pages
 // as different.
 struct DiffCounts {
-  uint64_t pages_equal = 0;       // observed in full on both sides and equal
-  uint64_t pages_different = 0;   // in a page range listed as a difference
-  uint64_t pages_unverified = 0;  // not observed in full by both, and not different
+  uint64_t pages_equal = 0;      // observed in full on both sides and equal
+  uint64_t pages_different = 0;  // in a page range listed as a difference
+  // Not observed in full by both, or resident on both with a PFN either did
+  // not see; and not different.
+  uint64_t pages_unverified = 0;
 };
 
 struct SnapshotDiff {

@@ -308,5 +308,149 @@ TEST(SnapshotDiffFlagsTest, UnknownFlagBitsAreNotVerifiedAcrossFiles) {
             "0x2 not known)");
 }
 
+// A capture without CAP_SYS_ADMIN (or without /proc/kpageflags) sees which
+// pages are resident but not their PFNs: pagemap shows PFN 0, so BuddyScanner
+// records them with first_pfn kPfnUnknown and flags 0 (never read), in a file
+// still observed kFull. 8192 pages, the first 4096 resident.
+GuestMemfd WithoutPfns() {
+  GuestMemfd g = Gmem();
+  g.size = 8192 * 4096;
+  g.folios = {FolioExtent{0, kPfnUnknown, 4096, 0, 0}};
+  return g;
+}
+
+GuestMemfd WithPfns() {
+  GuestMemfd g = WithoutPfns();
+  g.folios = {FolioExtent{0, 1000, 2048, 0, kFolioUptodate},
+              FolioExtent{2048, 9000, 2048, 0, kFolioUptodate}};
+  return g;
+}
+
+TEST(SnapshotDiffPfnTest, BothSidesPfnUnknownIsNotVerifiedNeverEqual) {
+  const GuestMemfd a = WithoutPfns(), b = a;
+  const SnapshotDiff d = DiffOf(a, b);
+  EXPECT_TRUE(d.differences.empty());
+  EXPECT_FALSE(d.fully_verified());
+  EXPECT_EQ(VerdictOf(d), Verdict::kNotVerified);
+  EXPECT_EQ(VerdictExitCode(VerdictOf(d)), 3);
+  // The resident pages are unverified; the holes both saw are equal.
+  EXPECT_EQ(d.counts.pages_unverified, 4096u);
+  EXPECT_EQ(d.counts.pages_equal, 4096u);
+  EXPECT_EQ(d.counts.pages_different, 0u);
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_EQ(d.unverified[0].pages, 4096u);
+  EXPECT_EQ(d.unverified[0].ToString(),
+            "gmem 0x2a 'ram0': 4096 pages: resident on both sides compared, not their PFNs or "
+            "folio flags (PFN not seen by either capture: pagemap shows PFNs only to a process "
+            "with CAP_SYS_ADMIN, and folio flags are read from /proc/kpageflags by PFN)");
+  // The same through a whole snapshot: not "equal".
+  const SnapshotDiff s = DiffSnapshots(Snap(a), Snap(b));
+  EXPECT_EQ(VerdictOf(s), Verdict::kNotVerified);
+  EXPECT_EQ(s.counts.pages_unverified, 4096u);
+  // Lists that are one array (a capture that took its baseline's) too.
+  GuestMemfd c = a;
+  ASSERT_TRUE(c.folios.SharesArrayWith(a.folios));
+  EXPECT_EQ(VerdictOf(DiffOf(a, c)), Verdict::kNotVerified);
+}
+
+TEST(SnapshotDiffPfnTest, OneSideUnknownIsNotVerifiedNeverDifferent) {
+  const GuestMemfd known = WithPfns(), unknown = WithoutPfns();
+  SnapshotDiff d = DiffOf(known, unknown);
+  EXPECT_TRUE(d.differences.empty()) << d.differences[0].ToString();
+  EXPECT_EQ(VerdictExitCode(VerdictOf(d)), 3);
+  EXPECT_EQ(d.counts.pages_unverified, 4096u);
+  EXPECT_EQ(d.counts.pages_different, 0u);
+  EXPECT_EQ(d.counts.pages_equal, 4096u);
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_NE(d.unverified[0].ToString().find("4096 pages: resident on both sides compared, not "
+                                            "their PFNs or folio flags (PFN not seen by now: "),
+            std::string::npos)
+      << d.unverified[0].ToString();
+  d = DiffOf(unknown, known);
+  EXPECT_TRUE(d.differences.empty()) << d.differences[0].ToString();
+  EXPECT_EQ(VerdictExitCode(VerdictOf(d)), 3);
+  EXPECT_EQ(d.counts.pages_unverified, 4096u);
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_NE(d.unverified[0].ToString().find("(PFN not seen by the first capture: "),
+            std::string::npos)
+      << d.unverified[0].ToString();
+  // Half the pages with a PFN on both sides: those are compared, and equal.
+  GuestMemfd half = WithPfns();
+  half.folios = {FolioExtent{0, 1000, 2048, 0, kFolioUptodate},
+                 FolioExtent{2048, kPfnUnknown, 2048, 0, 0}};
+  d = DiffOf(known, half);
+  EXPECT_TRUE(d.differences.empty());
+  EXPECT_EQ(d.counts.pages_equal, 4096u + 2048u);
+  EXPECT_EQ(d.counts.pages_unverified, 2048u);
+  // And a moved PFN there is still a difference.
+  half.folios.Mutable()[0].first_pfn = 7;
+  d = DiffOf(known, half);
+  ASSERT_EQ(d.differences.size(), 1u);
+  EXPECT_EQ(d.differences[0].field, "folios pages 0-2047");
+  EXPECT_EQ(d.counts.pages_different, 2048u);
+  EXPECT_EQ(d.counts.pages_unverified, 2048u);
+}
+
+TEST(SnapshotDiffPfnTest, KnownAndEqualIsEqual) {
+  const GuestMemfd a = WithPfns(), b = a;
+  const SnapshotDiff d = DiffOf(a, b);
+  EXPECT_TRUE(d.fully_verified());
+  EXPECT_EQ(VerdictExitCode(VerdictOf(d)), 0);
+  EXPECT_EQ(d.counts.pages_equal, 8192u);
+  EXPECT_EQ(d.counts.pages_unverified, 0u);
+  // Split differently, same pages at the same PFNs: still equal.
+  GuestMemfd c = a;
+  c.folios = {FolioExtent{0, 1000, 1000, 0, kFolioUptodate},
+              FolioExtent{1000, 2000, 1048, 0, kFolioUptodate}, a.folios[1]};
+  EXPECT_TRUE(DiffOf(a, c).fully_verified());
+}
+
+TEST(SnapshotDiffPfnTest, PresenceDifferenceWithoutPfnsIsStillADifference) {
+  const GuestMemfd a = WithoutPfns();
+  GuestMemfd b = a;
+  // Pages 100-399 punched; 4096-4099 newly resident.
+  b.folios = {FolioExtent{0, kPfnUnknown, 100, 0, 0}, FolioExtent{400, kPfnUnknown, 3700, 0, 0}};
+  SnapshotDiff d = DiffOf(a, b);
+  ASSERT_EQ(d.differences.size(), 2u);
+  EXPECT_EQ(d.differences[0].ToString(),
+            "gmem 0x2a 'ram0': folios pages 100-399: expected resident pfn unknown order 0, found "
+            "hole");
+  EXPECT_EQ(d.differences[1].field, "folios pages 4096-4099");
+  EXPECT_EQ(d.differences[1].expected, "hole");
+  EXPECT_EQ(VerdictExitCode(VerdictOf(d)), 1);
+  EXPECT_EQ(d.counts.pages_different, 304u);
+  EXPECT_EQ(d.counts.pages_unverified, 4096u - 300u);
+  EXPECT_EQ(d.counts.pages_equal, 8192u - 304u - (4096u - 300u));
+  // The same against a side that saw PFNs.
+  d = DiffOf(WithPfns(), b);
+  ASSERT_EQ(d.differences.size(), 2u);
+  EXPECT_EQ(d.differences[0].field, "folios pages 100-399");
+  EXPECT_EQ(d.counts.pages_different, 304u);
+  EXPECT_EQ(d.counts.pages_unverified, 4096u - 300u);
+}
+
+TEST(SnapshotDiffPfnTest, UnreadFlagsOfUnknownPfnsAreNotCompared) {
+  // Flags 0 where no PFN was seen were never read: against flags read on the
+  // other side they are neither equal nor a difference.
+  GuestMemfd a = WithPfns(), b = WithoutPfns();
+  a.folios.Mutable()[0].flags = kFolioUptodate | kFolioDirty;
+  SnapshotDiff d = DiffOf(a, b);
+  EXPECT_TRUE(d.differences.empty()) << d.differences[0].ToString();
+  EXPECT_EQ(d.counts.pages_unverified, 4096u);
+  // Nor does comparing flags without PFNs make them compared.
+  DiffOptions flags_only;
+  flags_only.compare_pfns = false;
+  d = DiffOf(WithoutPfns(), WithoutPfns(), flags_only);
+  EXPECT_EQ(VerdictOf(d), Verdict::kNotVerified);
+  EXPECT_EQ(d.counts.pages_unverified, 4096u);
+  // A HugeTLB file's order is its hstate's, known without a PFN: a change is a difference.
+  GuestMemfd h = WithoutPfns(), s = h;
+  h.folios = {FolioExtent{0, kPfnUnknown, 8, 9, 0}};
+  s.folios = {FolioExtent{0, kPfnUnknown, 4096, 0, 0}};
+  d = DiffOf(h, s);
+  ASSERT_EQ(d.differences.size(), 1u);
+  EXPECT_EQ(d.differences[0].field, "folios pages 0-4095");
+}
+
 }  // namespace
 }  // namespace khod

@@ -282,9 +282,11 @@ int Rehearse(const Options& o) {
   const bool all_verified = vr->unverified_size() == 0;
   const bool pass = vr->equal() && taken_back && (!o.corrupt || recovered_from_corruption);
   const std::string checked =
-      "PASS: PFNs and contents unchanged across the handover for the " +
+      "PASS: no difference across the handover in the " +
       std::to_string(vr->real_pages_compared()) + " real pages checked (" +
-      (vr->real_kinds().empty() ? std::string("none") : vr->real_kinds()) + ")" +
+      (vr->real_kinds().empty() ? std::string("none") : vr->real_kinds()) + ": PFN unchanged for " +
+      std::to_string(vr->real_pfns_compared()) + " whose PFN was seen, " +
+      std::to_string(vr->real_hashes_compared()) + " content hashes unchanged)" +
       (vr->model_pages_compared() ? " and the MODEL guests" : "") +
       (all_verified ? ""
                     : "; " + std::to_string(vr->pages_unverified()) + " pages of " +
