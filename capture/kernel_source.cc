@@ -99,6 +99,18 @@ std::string GmemFlagsText(uint64_t flags) {
 
 }  // namespace
 
+GmemFlagsSeen WithFrozenFlags(GmemFlagsSeen seen, const GuestMemfd* frozen, uint64_t inode) {
+  // The same file: a guest_memfd the kernel showed, its inode this one's. (A
+  // capture records no device: every guest_memfd is on one kernel-internal mount.)
+  if (!frozen || frozen->provenance != Provenance::kKernel ||
+      frozen->kind != FileKind::kGuestMemfd || frozen->inode == 0 || frozen->inode != inode)
+    return seen;
+  const uint64_t add = frozen->flags_known & kGmemFlagBits & ~seen.mask;
+  seen.flags |= frozen->flags & add;
+  seen.mask |= add;
+  return seen;
+}
+
 Status KernelGmemSource::CheckDeclaredFlags() const {
   if (identity_.kind != FileKind::kGuestMemfd || opts_.declared_gmem_mask == 0) return Status::Ok();
   const uint64_t declared = opts_.declared_gmem_flags & opts_.declared_gmem_mask;
@@ -437,13 +449,16 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
   out->hstate_order = hugetlb ? FolioOrder(identity_.page_size / page) : 0;
   out->vm_token = opts_.vm_token;
   out->attributes = opts_.declared_attributes;
+  // Not read until CapturePolicy reads it (a 0-byte file returns before).
+  out->policy_source = PolicySource::kUnknown;
   const bool gmem = identity_.kind == FileKind::kGuestMemfd;
   if (gmem && opts.frozen) {
-    // The frozen capture observed this same file: its creation flags are
-    // fixed for the file's life, so what it saw stands.
-    const uint64_t add = opts.frozen->flags_known & kGmemFlagBits & ~seen_mask_;
-    seen_flags_ |= opts.frozen->flags & add;
-    seen_mask_ |= add;
+    // What the frozen capture saw of the creation flags stands only if it
+    // saw this same file: not a guest_memfd rebuilt into one the VMM offered.
+    const GmemFlagsSeen seen = WithFrozenFlags(GmemFlagsSeen{seen_flags_, seen_mask_}, opts.frozen,
+                                               static_cast<uint64_t>(st.st_ino));
+    seen_flags_ = seen.flags;
+    seen_mask_ = seen.mask;
   }
   auto set_flags = [&] {
     if (!gmem) return;

@@ -72,6 +72,23 @@ struct KernelSourceOptions {
 // changed; a HugeTLB scan has its own.
 bool WarmUpPrefaultsScanBuffers(FileKind kind, bool pins_cover_frozen);
 
+// guest_memfd creation flag bits a capture takes as shown (`mask`) and
+// their values (`flags`).
+struct GmemFlagsSeen {
+  uint64_t flags = 0;
+  uint64_t mask = 0;
+  bool operator==(const GmemFlagsSeen& o) const { return flags == o.flags && mask == o.mask; }
+};
+
+// What a capture of the guest_memfd whose inode is `inode` takes as shown:
+// `seen`, what the kernel showed of this file, plus the bits `frozen`
+// (Verify's frozen capture, may be null) knew, but only where that capture
+// observed this same file (a kernel capture of a guest_memfd with this
+// inode). A guest_memfd's flags are fixed for its life, so the frozen
+// capture's stand for the file it saw; a file restored into a new
+// guest_memfd (one the VMM offered) has flags of its own that no capture saw.
+GmemFlagsSeen WithFrozenFlags(GmemFlagsSeen seen, const GuestMemfd* frozen, uint64_t inode);
+
 class KernelGmemSource : public GmemSource {
  public:
   // Takes ownership of `fd` after checking what it is.

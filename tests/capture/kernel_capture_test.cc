@@ -757,5 +757,67 @@ TEST(KernelCaptureTest, WrongFdsGetClearErrors) {
   }
 }
 
+// A file of 0 bytes has no page to read its policy at: a capture returns
+// before its policy step, and must not claim the default as read.
+TEST(KernelCaptureTest, EmptyMemfdsPolicyIsNotClaimedAsRead) {
+  const TestMemfd empty(0, "empty");
+  auto src = KernelGmemSource::FromFd(UniqueFd(::dup(empty.fd())), {});
+  ASSERT_TRUE(src.ok()) << src.status().ToString();
+  GuestMemfd g;
+  ASSERT_TRUE((*src)->Capture({}, &g).ok());
+  EXPECT_EQ(g.kind, FileKind::kShmemMemfd);
+  EXPECT_EQ(g.size, 0u);
+  EXPECT_EQ(g.policy_source, PolicySource::kUnknown) << "the policy was never read";
+  EXPECT_EQ(g.policy, Mempolicy()) << "nothing read, nothing claimed";
+  // Once it has pages, the same source reads it from the inode.
+  ASSERT_EQ(::ftruncate(empty.fd(), 16 * kPage), 0);
+  ASSERT_TRUE((*src)->Capture({}, &g).ok());
+  EXPECT_EQ(g.policy_source, PolicySource::kInode);
+}
+
+// Verify's capture takes the creation flags its frozen capture saw only for
+// the file that capture saw. Values as the real kernel gave them
+// (gmem-6.18-facts.md): a guest_memfd created MMAP|INIT_SHARED, /proc fdinfo
+// "ino: 130198". Restored in place, the file is that one; rebuilt into a
+// guest_memfd the VMM offered (created MMAP only, nothing of it mapped
+// shared yet, so the kernel has shown only MMAP), it is another, whose
+// INIT_SHARED nobody saw.
+TEST(KernelCaptureTest, FrozenFlagsApplyOnlyToTheFileTheFrozenCaptureSaw) {
+  const uint64_t both = uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared;
+  GuestMemfd frozen;
+  frozen.kind = FileKind::kGuestMemfd;
+  frozen.provenance = Provenance::kKernel;
+  frozen.inode = 130198;
+  frozen.flags = both;
+  frozen.flags_known = both;
+  const GmemFlagsSeen mmap_seen{uapi::kGuestMemfdFlagMmap, uapi::kGuestMemfdFlagMmap};
+
+  // The same file (restored in place, or after a reexec): INIT_SHARED stands.
+  EXPECT_EQ(WithFrozenFlags(mmap_seen, &frozen, 130198), (GmemFlagsSeen{both, both}));
+  // A file the VMM offered (another inode): only what its own kernel showed.
+  EXPECT_EQ(WithFrozenFlags(mmap_seen, &frozen, 130211), mmap_seen);
+  // Its MMAP not shown yet either: nothing of the frozen file's is taken.
+  EXPECT_EQ(WithFrozenFlags(GmemFlagsSeen{}, &frozen, 130211), GmemFlagsSeen{});
+  // No frozen capture, one that recorded no inode, one not of the kernel.
+  EXPECT_EQ(WithFrozenFlags(mmap_seen, nullptr, 130198), mmap_seen);
+  GuestMemfd no_inode = frozen;
+  no_inode.inode = 0;
+  EXPECT_EQ(WithFrozenFlags(mmap_seen, &no_inode, 0), mmap_seen);
+  GuestMemfd model = frozen;
+  model.provenance = Provenance::kModel;
+  EXPECT_EQ(WithFrozenFlags(mmap_seen, &model, 130198), mmap_seen);
+  // A bit the frozen capture did not know is not taken from it, even for the same file.
+  GuestMemfd mmap_only = frozen;
+  mmap_only.flags = uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared;  // declared
+  mmap_only.flags_known = uapi::kGuestMemfdFlagMmap;
+  EXPECT_EQ(WithFrozenFlags(GmemFlagsSeen{}, &mmap_only, 130198),
+            (GmemFlagsSeen{uapi::kGuestMemfdFlagMmap, uapi::kGuestMemfdFlagMmap}));
+  // What this file's kernel showed is never overridden by the frozen capture.
+  GuestMemfd unmappable = frozen;
+  unmappable.flags = 0;
+  EXPECT_EQ(WithFrozenFlags(mmap_seen, &unmappable, 130198),
+            (GmemFlagsSeen{uapi::kGuestMemfdFlagMmap, both}));
+}
+
 }  // namespace
 }  // namespace khod
