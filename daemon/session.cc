@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "capture/snapshot_assembly.h"
+#include "capture/snapshot_header.h"
 #include "common/bytes.h"
 #include "common/file_read.h"
 #include "common/page_runs.h"
@@ -377,7 +378,8 @@ Result<Snapshot> Session::CaptureAll(const std::map<uint64_t, std::unique_ptr<Gm
     p.options.hash_contents = a.hash_contents() && final_capture;
     p.options.ready_as_baseline = !final_capture;
     p.options.stats = stats;
-    if (frozen && record_.has_freeze_hardware_corrupted_kb())
+    // What the frozen capture saw stands for files and pages of this boot only.
+    if (frozen && record_.has_freeze_hardware_corrupted_kb() && CapturedThisBoot(frozen->header))
       for (const GuestMemfd& f : frozen->gmems)
         if (f.token == a.token()) {
           p.options.frozen = &f;
