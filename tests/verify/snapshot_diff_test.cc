@@ -38,10 +38,50 @@ std::vector<Difference> Diff(const GuestMemfd& a, const GuestMemfd& b, DiffOptio
 TEST(SnapshotDiffTest, EqualIsEmptyEvenWithDifferentHeaderTimes) {
   Snapshot a = Snap(Gmem()), b = a;
   b.header.capture_time_ns = 5;
+  const SnapshotDiff d = DiffSnapshots(a, b);
+  EXPECT_TRUE(d.equal());
+  // Its one memslot is declared, never observed: named, never called equal.
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_EQ(d.unverified[0].ToString(),
+            "gmem 0x2a 'ram0': 1 memslot(s) of VM 0x0: the VMM's declaration, not read from the "
+            "kernel");
+  a.vms.clear();
+  b.vms.clear();
   EXPECT_TRUE(DiffSnapshots(a, b).fully_verified());
   DiffOptions strict;
   strict.compare_header = true;
   ASSERT_EQ(DiffSnapshots(a, b, strict).differences.size(), 1u);
+}
+
+// Memslots and a kernel file's shared/private attributes are the VMM's
+// declaration (KVM reads neither back, and answers a VM's calls only in its
+// creator): a change of declaration is a difference, an equal one is named
+// not verified, never equal. A MODEL guest's attributes are its own state.
+TEST(SnapshotDiffTest, DeclaredMemslotsAndAttributesAreNeverCalledEqual) {
+  GuestMemfd g = Gmem();
+  g.vm_token = 1;
+  g.attributes.Set(0, 16, kAttrPrivate);
+  Snapshot a = Snap(g), b = a;
+  SnapshotDiff d = DiffSnapshots(a, b);
+  EXPECT_TRUE(d.equal());
+  EXPECT_FALSE(d.fully_verified());
+  EXPECT_EQ(VerdictExitCode(VerdictOf(d)), 3);
+  ASSERT_EQ(d.unverified.size(), 1u);
+  const std::string text = d.unverified[0].ToString();
+  EXPECT_NE(text.find("shared/private attributes (1 ranges): the VMM's declaration"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("1 memslot(s) of VM 0x1: the VMM's declaration"), std::string::npos) << text;
+  // A declaration that changed is a difference.
+  b.vms[0].memslots[0].base_gfn = 0x100;
+  d = DiffSnapshots(a, b);
+  EXPECT_FALSE(d.equal());
+  // A MODEL guest's attributes are observed in the model: compared, not named.
+  a.vms.clear();
+  a.gmems[0].provenance = Provenance::kModel;
+  b = a;
+  d = DiffSnapshots(a, b);
+  EXPECT_TRUE(d.fully_verified()) << (d.unverified.empty() ? "" : d.unverified[0].ToString());
 }
 
 TEST(SnapshotDiffTest, PunchedHoleIsOneRange) {
