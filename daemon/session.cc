@@ -713,7 +713,8 @@ Result<v1::VerifyReply> Session::Verify(const PeerCred& caller) {
   if (!now.ok()) return now.status().WithContext("Verify");
   // VMs are compared against what the frozen snapshot carried: the memslots
   // the new side re-declares (here, the record) must be the same.
-  RestoreVerdict v = VerifyRestored(frozen_, *now);
+  // A caller other than root is not shown PFNs (docs/SECURITY.md).
+  RestoreVerdict v = VerifyRestored(frozen_, *now, caller.is_root());
   v.counts.real_flags_carried = stats.flags_carried;
   v.counts.real_pages_witnessed = stats.pages_witnessed;
   v.counts.real_pages_walked = stats.pages_walked;

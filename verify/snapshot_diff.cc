@@ -354,6 +354,7 @@ class GmemDiffer {
           if (!x) return "hole";
           if (x->first_pfn == kPfnUnknown)  // its flags were never read
             return "resident pfn unknown order " + std::to_string(x->order);
+          if (!o_.show_pfns) return "resident pfn (root only) order " + std::to_string(x->order);
           return "resident pfn " + Hex(PfnAt(*x, s)) + " order " + std::to_string(x->order) +
                  " flags " + Hex(x->flags);
         },
@@ -473,8 +474,9 @@ class GmemDiffer {
     if (e_.restructures == f_.restructures) return;
     std::map<uint64_t, const RestructureRecord*> found;
     for (const auto& r : f_.restructures) found[r.index] = &r;
-    auto text = [](const RestructureRecord& r) {
-      return "order " + std::to_string(r.original_order) + " head " + Hex(r.head_pfn) + " " +
+    auto text = [&](const RestructureRecord& r) {
+      return "order " + std::to_string(r.original_order) + " head " +
+             (o_.show_pfns ? Hex(r.head_pfn) : std::string("(root only)")) + " " +
              std::to_string(r.layout.size()) + " runs" + (r.in_progress ? " in progress" : "");
     };
     for (const auto& r : e_.restructures) {

@@ -84,6 +84,10 @@ struct DiffOptions {
   // its new mappings (restore hands them over), so khod cannot have seen them
   // and lists them as not verified instead.
   bool compare_vmm_policies = true;
+  // PFNs and folio flags in the text of a difference: cleared for a caller
+  // the kernel would not show them to (pagemap and kpageflags need
+  // CAP_SYS_ADMIN); what is compared is the same either way.
+  bool show_pfns = true;
   // Pages per visibility range; DiffSnapshots takes it from the header.
   uint32_t page_size = 4096;
   // Stops listing after this many (the count is still exact in the summary).

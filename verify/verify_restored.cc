@@ -4,9 +4,10 @@
 
 namespace khod {
 
-RestoreVerdict VerifyRestored(const Snapshot& frozen, const Snapshot& restored) {
+RestoreVerdict VerifyRestored(const Snapshot& frozen, const Snapshot& restored, bool show_pfns) {
   RestoreVerdict v;
   DiffOptions opts;
+  opts.show_pfns = show_pfns;
   // Inode numbers are per kernel boot (and new for rebuilt files); hashes the
   // frozen side took must be present after restore, or contents are unproven.
   opts.compare_inodes = false;

@@ -22,7 +22,9 @@ struct RestoreVerdict {
   bool equal() const { return diff.equal(); }
 };
 
-RestoreVerdict VerifyRestored(const Snapshot& frozen, const Snapshot& restored);
+// `show_pfns`: DiffOptions::show_pfns, for whom the verdict is.
+RestoreVerdict VerifyRestored(const Snapshot& frozen, const Snapshot& restored,
+                              bool show_pfns = true);
 
 }  // namespace khod
 

@@ -4,6 +4,7 @@
 // memory). Runs outside the sandbox (tag local): it needs uid 65534.
 #include "daemon/caller_access.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <sys/prctl.h>
@@ -214,6 +215,45 @@ TEST_F(CallerAccessTest, ANonRootCallerCannotRestoreVerifyFinishOrCancelRootsHan
   EXPECT_EQ(s->Finish(me).status().code(), Status::Code::kPermissionDenied);
   EXPECT_EQ(s->Cancel(me).status().code(), Status::Code::kPermissionDenied);
   EXPECT_EQ(s->phase(), verified);
+}
+
+// A caller other than root is told what differs, never the PFNs: the kernel
+// shows those only to CAP_SYS_ADMIN.
+TEST_F(CallerAccessTest, ANonRootCallersVerifyNamesNoPfn) {
+  NobodyProcess nobody;
+  StartOrSkip(&nobody, /*dumpable=*/true);
+  const PeerCred me = As(kNobody, kNobody);
+  {
+    // Pages in its memory, written through /proc (this test is root).
+    const std::string path =
+        "/proc/" + std::to_string(nobody.pid()) + "/fd/" + std::to_string(nobody.fd());
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    ASSERT_GE(fd, 0) << path;
+    const std::string pages(16 * 4096, '\x5a');
+    EXPECT_EQ(::pwrite(fd, pages.data(), pages.size(), 0), static_cast<ssize_t>(pages.size()));
+    ::close(fd);
+  }
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Attach(AttachOf(nobody.pid(), nobody.fd()), me).ok());
+    ASSERT_TRUE(s->Prepare(me).ok());
+    ASSERT_TRUE(s->Freeze(PausedFreeze(), me).ok());
+  }  // khod gone: the new one rebuilds, in new memory
+  auto s = Open();
+  ASSERT_TRUE(s->Restore(v1::RestoreRequest(), me).ok());
+  auto text = [](const v1::VerifyReply& r) {
+    std::string t;
+    for (const auto& d : r.differences()) t += d.expected() + " / " + d.found() + "\n";
+    return t;
+  };
+  Result<v1::VerifyReply> v = s->Verify(me);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  ASSERT_FALSE(v->equal());  // rebuilt memory: its pages moved
+  EXPECT_EQ(text(*v).find("pfn 0x"), std::string::npos) << text(*v);
+  EXPECT_NE(text(*v).find("pfn (root only)"), std::string::npos) << text(*v);
+  v = s->Verify();  // root's
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_NE(text(*v).find("pfn 0x"), std::string::npos) << text(*v);
 }
 
 TEST_F(CallerAccessTest, RebuildOffersNamingAnotherUsersProcessAreRefused) {

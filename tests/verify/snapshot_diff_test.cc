@@ -97,6 +97,22 @@ TEST(SnapshotDiffTest, PunchedHoleIsOneRange) {
             "0x1, found hole");
 }
 
+// For a caller the kernel would not show PFNs to, a difference says what
+// changed without the PFNs and flags: the same difference, the same pages.
+TEST(SnapshotDiffTest, AMovedPageIsADifferenceWithItsPfnsHiddenWhenAsked) {
+  GuestMemfd a = Gmem(), b = a;
+  b.folios = {FolioExtent{0, 1000, 100, 0, kFolioUptodate},
+              FolioExtent{100, 7777, 1948, 0, kFolioUptodate}, a.folios[1]};
+  DiffOptions hidden;
+  hidden.show_pfns = false;
+  auto d = Diff(a, b, hidden);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].field, "folios pages 100-2047");
+  EXPECT_EQ(d[0].expected, "resident pfn (root only) order 0");
+  EXPECT_EQ(d[0].found, "resident pfn (root only) order 0");
+  EXPECT_EQ(Diff(a, b)[0].found, "resident pfn 0x1e61 order 0 flags 0x1");
+}
+
 TEST(SnapshotDiffTest, SameLayoutSplitDifferentlyIsEqualButMovedPfnsAreNot) {
   GuestMemfd a = Gmem(), b = a;
   b.folios = {FolioExtent{0, 1000, 1000, 0, kFolioUptodate},
