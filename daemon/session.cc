@@ -204,6 +204,12 @@ void Session::ReleaseSessionHolds() {
   have_frozen_ = false;
   received_.reset();
   received_ahead_ = false;
+  // The read-ahead may still be receiving through transport_, which its
+  // caller drops next: joined first, and what it received and no Restore
+  // took (the carried files) let go.
+  if (read_ahead_.valid()) read_ahead_done_ = read_ahead_.get();
+  if (read_ahead_done_ && read_ahead_done_->received.ok())
+    for (const auto& [token, fd] : read_ahead_done_->received->fds) ::close(fd);
   read_ahead_done_.reset();
   ReleaseMappingHolder();
   witness_.reset();

@@ -68,7 +68,8 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
       const bool ahead = read_ahead_done_ && !received_ahead_;
       Result<ReceivedHandover> r =
           ahead ? std::move(read_ahead_done_->received) : transport_->Receive();
-      if (ahead) read_ahead_done_->received = Status::Internal("read-ahead result taken");
+      if (ahead && r.ok()) read_ahead_done_->received = Status::Internal("read-ahead result taken");
+      if (ahead && !r.ok()) read_ahead_done_.reset();  // the next attempt receives again
       if (r.ok()) {
         received_ = std::move(*r);
         received_ahead_ = ahead;

@@ -136,6 +136,75 @@ TEST_F(ReexecSessionTest, RestoreRefusedAfterTheReadAheadCanBeRetried) {
   EXPECT_EQ(v->pages_compared(), 128u);
 }
 
+// Cancel on the new side before any Restore: what the read-ahead received
+// (the carried files, the blob memfd) is let go, and a new session's Restore
+// in the same process reads its own handover, never the cancelled one.
+TEST_F(ReexecSessionTest, CancelBeforeRestoreLetsTheReadAheadGoAndANewSessionRestoresItsOwn) {
+  std::vector<std::string> argv;
+  {
+    SessionOptions o = Opts();
+    o.on_exec_ready = [&argv](std::vector<std::string> a) { argv = std::move(a); };
+    Result<std::unique_ptr<Session>> old = Session::Open(o, &opener_);
+    ASSERT_TRUE(old.ok());
+    ASSERT_TRUE((*old)->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE((*old)->Prepare().ok());
+    ASSERT_TRUE((*old)->Freeze(PausedFreeze(v1::REEXEC)).ok());
+  }
+  SessionOptions n = NewSideOpts(argv);
+  ASSERT_FALSE(n.adopted.empty());
+  std::vector<int> carried = {n.adopted.blob_fd};
+  for (const auto& [token, fd] : n.adopted.fds) carried.push_back(fd);
+  Result<std::unique_ptr<Session>> opened = Session::Open(n, &opener_);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::unique_ptr<Session> s = std::move(*opened);
+  ASSERT_EQ(s->phase(), v1::HANDED_OVER) << s->recovery();
+  Result<v1::PhaseReply> c = s->Cancel();
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  for (int fd : carried)
+    EXPECT_EQ(::fcntl(fd, F_GETFD), -1) << "carried fd " << fd << " still open";
+  // A new session, handed over by dir and restored in this same process.
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  ASSERT_TRUE(s->Prepare().ok());
+  ASSERT_TRUE(s->Freeze(PausedFreeze(v1::DIR)).ok());
+  Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  Result<v1::VerifyReply> v = s->Verify();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_TRUE(v->equal());
+}
+
+// A read-ahead that could not receive (here the blob memfd's fd was not
+// open when the new khod started) leaves the next Restore to receive again.
+TEST_F(ReexecSessionTest, AFailedReadAheadIsReceivedAgainByTheNextRestore) {
+  std::vector<std::string> argv;
+  {
+    SessionOptions o = Opts();
+    o.on_exec_ready = [&argv](std::vector<std::string> a) { argv = std::move(a); };
+    Result<std::unique_ptr<Session>> old = Session::Open(o, &opener_);
+    ASSERT_TRUE(old.ok());
+    ASSERT_TRUE((*old)->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE((*old)->Prepare().ok());
+    ASSERT_TRUE((*old)->Freeze(PausedFreeze(v1::REEXEC)).ok());
+  }
+  SessionOptions n = NewSideOpts(argv);
+  ASSERT_GE(n.adopted.blob_fd, 0);
+  const int blob = n.adopted.blob_fd, saved = ::fcntl(blob, F_DUPFD_CLOEXEC, 3);
+  ASSERT_GE(saved, 0);
+  ASSERT_EQ(::close(blob), 0);
+  Result<std::unique_ptr<Session>> opened = Session::Open(n, &opener_);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::unique_ptr<Session> s = std::move(*opened);
+  const Status first = s->Restore(v1::RestoreRequest()).status();
+  EXPECT_FALSE(first.ok());
+  EXPECT_NE(first.message().find("fd " + std::to_string(blob)), std::string::npos)
+      << first.ToString();
+  ASSERT_EQ(::dup2(saved, blob), blob);
+  ::close(saved);
+  Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->message().find("1 adopted"), std::string::npos) << r->message();
+}
+
 // A corrupt carried blob is refused whether its checksum was computed ahead
 // or not, on every try; khod's own copy then restores.
 TEST_F(ReexecSessionTest, CorruptCarriedBlobIsRefusedThenTheStateDirCopyRestores) {
