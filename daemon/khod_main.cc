@@ -525,6 +525,14 @@ int main(int argc, char** argv) {
     // A call that had not reached a handler is cut as one arriving later is.
     calls.WaitForCallsInFlight(std::chrono::milliseconds(0),
                                std::chrono::steady_clock::now() + std::chrono::seconds(2));
+    if (!(*session)->BeginExec()) {
+      // A Restore that came after Freeze's reply adopted this process's own
+      // files: the session goes on here, as after a failed exec.
+      std::fprintf(stderr, "khod: a Restore in this process took the handover: no reexec\n");
+      StopServer(server.get(), &calls, std::chrono::seconds(2));
+      server.reset();
+      continue;
+    }
     Notify(ReloadingNotice());  // a reexec, not a crash, until the new khod's READY=1
     std::fprintf(stderr, "khod: re-executing %s\n", exec_argv[0].c_str());
     std::fflush(stderr);

@@ -29,8 +29,16 @@ bool Session::NoteKhoIncoming() {
   return !in.ok() || in->present;  // an unusable tree is still a tree
 }
 
+bool Session::BeginExec() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (received_) return false;  // a Restore here adopted the files first
+  exec_begun_ = true;
+  return true;
+}
+
 void Session::ExecFailed(const Status& why) {
   std::lock_guard<std::mutex> l(mu_);
+  exec_begun_ = false;
   ExecFailedLocked(why);
 }
 
@@ -56,6 +64,10 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
   std::lock_guard<std::mutex> l(mu_);
   KHOD_RETURN_IF_ERROR(CheckOwnsSession(caller, record_, "Restore"));
   KHOD_RETURN_IF_ERROR(CheckPhase({v1::HANDED_OVER}, "Restore"));
+  if (exec_begun_)
+    return Status::FailedPrecondition(
+        "Restore: this khod is re-executing with the handover; restore on the new khod once it "
+        "serves");
   const int64_t t0 = NowNs();
   if (read_ahead_.valid()) read_ahead_done_ = read_ahead_.get();  // transport_ is ours again
   if (!received_ && !req.from_state_dir()) {

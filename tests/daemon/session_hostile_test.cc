@@ -83,6 +83,38 @@ TEST_F(HostileSessionTest, RestoreWhereTheReexecDidNotHappenReturns) {
   EXPECT_TRUE(v->equal());
 }
 
+// The window between a REEXEC Freeze's reply and the exec: a Restore then
+// would close what the exec hands the new khod (it adopts this process's own
+// files). Once the daemon begins the exec, Restore is refused until the exec
+// fails; a Restore that came first keeps the session here and stops the exec.
+TEST_F(HostileSessionTest, RestoreWhileTheReexecIsUnderWayIsRefusedAndOneBeforeItStopsIt) {
+  auto s = Open();
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  ASSERT_TRUE(s->Prepare().ok());
+  ASSERT_TRUE(s->Freeze(PausedFreeze(v1::REEXEC)).ok());
+  ASSERT_TRUE(s->BeginExec());
+  const Status refused = s->Restore(v1::RestoreRequest()).status();
+  EXPECT_EQ(refused.code(), Status::Code::kFailedPrecondition) << refused.ToString();
+  EXPECT_NE(refused.message().find("re-executing"), std::string::npos) << refused.message();
+  EXPECT_EQ(s->phase(), v1::HANDED_OVER);
+  s->ExecFailed(Status::IoError("execveat: test"));
+  Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->message().find("1 adopted"), std::string::npos) << r->message();
+  ASSERT_TRUE(s->Verify().ok());
+  ASSERT_TRUE(s->Finish().ok());
+  // A Restore before the daemon begins the exec: no exec then.
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  ASSERT_TRUE(s->Prepare().ok());
+  ASSERT_TRUE(s->Freeze(PausedFreeze(v1::REEXEC)).ok());
+  r = s->Restore(v1::RestoreRequest());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(s->BeginExec());
+  Result<v1::VerifyReply> v = s->Verify();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_TRUE(v->equal());
+}
+
 // ---- Item 4: state changes only once its record is durable -----------------
 
 // How a record write is made to fail in the state directory (a tmpfs of its
