@@ -89,20 +89,21 @@ void WriteEveryPage(int fd) {
   ::munmap(m, kPages * kPage);
 }
 
-// Empty `why` when made; else why this machine has none of `kind`.
-void MakeFiles(Kind kind, Files* f, std::string* why) {
+// OK `why` when made; Unsupported where this machine makes no guest_memfd;
+// any other error is the test's failure.
+void MakeFiles(Kind kind, Files* f, Status* why) {
   for (int i = 0; i < kFiles; ++i) {
     if (kind == Kind::kShmem) {
       f->memfds.emplace_back(kPages * kPage, "round");
       f->fds.push_back(f->memfds.back().fd());
     } else if (!f->gmem) {
       Result<TestGuestMemfd> gmem = TestGuestMemfd::Make(kPages * kPage);
-      if (!gmem.ok()) return (void)(*why = gmem.status().message());
+      if (!gmem.ok()) return (void)(*why = gmem.status());
       f->gmem.emplace(std::move(*gmem));
       f->fds.push_back(f->gmem->fd());
     } else {
       Result<UniqueFd> fd = f->gmem->Another(kPages * kPage);
-      if (!fd.ok()) return (void)(*why = fd.status().message());
+      if (!fd.ok()) return (void)(*why = fd.status());
       f->more_gmems.push_back(std::move(*fd));
       f->fds.push_back(f->more_gmems.back().get());
     }
@@ -115,9 +116,11 @@ class RoundHwCorruptedTest : public ::testing::TestWithParam<Kind> {
   void SetUp() override {
     if (!PfnsVisible())
       GTEST_SKIP() << "needs root outside a user namespace: PFNs and /proc/kpageflags";
-    std::string why;
+    Status why;
     MakeFiles(GetParam(), &files_, &why);
-    if (!why.empty()) GTEST_SKIP() << "no guest_memfd on this machine: " << why;
+    if (why.code() == Status::Code::kUnsupported)
+      GTEST_SKIP() << "no guest_memfd on this machine: " << why.message();
+    ASSERT_TRUE(why.ok()) << "this machine makes guest_memfds, yet: " << why.ToString();
     SetCorrupted(0);
   }
   void SetCorrupted(uint64_t kb) {
