@@ -81,9 +81,11 @@ Status HashReadExtent(const HashSource& src, const FolioExtent& e, std::vector<u
 // batches of extents that follow each other in the file, up to kBatchPages
 // (or one larger extent): one populate and one pagemap read a batch, each
 // extent hashed and then checked against it. A batch stops at a hole, which
-// is never populated. One that will not populate (a page turned private or
-// punched since the capture) is hashed again extent by extent, whose error
-// names the pages.
+// is never populated. One that will not populate (a page turned private
+// since the capture) is hashed again extent by extent, whose error names the
+// pages. A page punched since the capture populates as a new zeroed page
+// (nothing guards a guest_memfd mapping): the PFN check after the hash
+// refuses it (CheckStillMapped).
 constexpr uint64_t kBatchPages = 16384;
 
 Status HashThroughMapping(const HashSource& src, const FolioList& ext,

@@ -96,8 +96,11 @@ Status PageWindowReader::Populate(uint64_t first, uint64_t npages, WindowBuffers
     w->populated += j - i;
     *own_populated_ = true;  // before: a failed populate may still have mapped some
     Status s = PopulateRead(base + i * page, (j - i) * page);
-    // EFAULT: a page went away (guarded hole) or is private after all; its
-    // PFN stays unknown and its residency comes from mincore.
+    // EFAULT: a page went away (a memfd's guarded hole) or is private after
+    // all; its PFN stays unknown and its residency comes from mincore. A
+    // shared guest_memfd page punched since the mincore does not fail: the
+    // populate allocates a zeroed page there (no guard exists for a
+    // guest_memfd mapping; docs/DESIGN.md says why that is harmless).
     if (!s.ok() && s.code() != Status::Code::kFailedPrecondition) return s;
     KHOD_RETURN_IF_ERROR(frames_->ReadPagemap(base + i * page, j - i, pm + i));
     i = j;

@@ -64,7 +64,9 @@ void SendReply(int fd, int err, uint64_t value) {
 // now: mincore just before, as khod's own populate does, because populating
 // a hole of a shared guest_memfd mapping allocates a page (the guest may have
 // punched one since khod's capture named it). A run that fails whole (a
-// private page, or one gone since the mincore) is retried page by page.
+// private page) is retried page by page. A page punched between the mincore
+// and the populate is allocated again, zeroed: nothing can guard a
+// guest_memfd mapping (docs/DESIGN.md).
 // Returns how many pages were mapped.
 uint64_t Populate(uint8_t* base, uint64_t page, uint64_t first, uint64_t count,
                   std::vector<uint8_t>* resident) {

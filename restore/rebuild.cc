@@ -30,8 +30,10 @@ Result<UniqueFd> NewGuestMemfd(const GuestMemfd& g) {
   if (!kvm.ok())
     return Status::Unsupported("cannot rebuild guest_memfd " + std::to_string(g.token) + ": " +
                                kvm.status().message());
-  // The VM only hosts the creation; memslots are bound by the VMM that
-  // receives the restored fd (the VM fd is not part of the handover).
+  // The VM only hosts the creation: KVM refuses to bind a guest_memfd to any
+  // VM but the one it was made on (EINVAL), so the VMM cannot bind this one
+  // to its own; a VMM that must bind offers its own (rebuild_into,
+  // restore/rebuild_target.h).
   KHOD_ASSIGN_OR_RETURN(KvmVm vm, kvm->CreateVm(0));
   return vm.CreateGuestMemfd(g.size, g.flags);
 }
