@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "common/safe_file.h"
+#include "common/unique_fd.h"
 
 namespace khod {
 
@@ -49,11 +50,30 @@ Result<InstanceLock> InstanceLock::Acquire(const std::string& state_dir) {
 }
 
 Result<InstanceLock> InstanceLock::Adopt(int fd, const std::string& state_dir) {
-  const std::string named = state_dir + "/" + kFileName;
+  const std::string flag = "--lock-fd " + std::to_string(fd);
+  // The state dir's own lock file, and nothing else flock accepts: the same
+  // device and inode as khod.lock opened O_NOFOLLOW in the checked state dir.
+  // Not taken (nor closed) unless it is.
+  Result<SafeDir> dir = SafeDir::Open(state_dir, 0);
+  if (!dir.ok()) return dir.status().WithContext(flag + ": state dir");
+  const std::string named = dir->PathOf(kFileName);
+  const UniqueFd lock_file(
+      ::openat(dir->fd(), kFileName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+  if (!lock_file.valid()) return Status::FromErrno(flag + ": open " + named, errno);
+  struct stat want, got;
+  if (::fstat(lock_file.get(), &want) != 0)
+    return Status::FromErrno(flag + ": stat " + named, errno);
+  if (::fstat(fd, &got) != 0) return Status::FromErrno(flag + " (" + named + ")", errno);
+  if (got.st_dev != want.st_dev || got.st_ino != want.st_ino)
+    return Status::FailedPrecondition(
+        flag + " is not " + named + " (it is device " + std::to_string(got.st_dev) + " inode " +
+        std::to_string(got.st_ino) + ", the lock file device " + std::to_string(want.st_dev) +
+        " inode " + std::to_string(want.st_ino) +
+        "): a reexec hands on the state dir's lock, nothing else; this khod does not start");
   InstanceLock lock(fd);
   // The same open file description still holds it: flock succeeds at once.
   if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0)
-    return Status::FromErrno("--lock-fd " + std::to_string(fd) + " (" + named + ")", errno);
+    return Status::FromErrno(flag + " (" + named + ")", errno);
   return lock;  // exec kept the pid the file names
 }
 

@@ -20,7 +20,10 @@ class InstanceLock {
   // Creates the state directory if needed, then locks. FailedPrecondition
   // "another khod (pid N) holds DIR/khod.lock ..." when it is held.
   static Result<InstanceLock> Acquire(const std::string& state_dir);
-  // The fd a reexec handed over (--lock-fd): checked to still hold the lock.
+  // The fd a reexec handed over (--lock-fd): checked to be <state_dir>/khod.lock
+  // (same device and inode as the file opened O_NOFOLLOW in the checked state
+  // dir; FailedPrecondition "--lock-fd N is not DIR/khod.lock ..." otherwise,
+  // the fd left as it is) and to still hold the lock.
   static Result<InstanceLock> Adopt(int fd, const std::string& state_dir);
 
   InstanceLock(InstanceLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }

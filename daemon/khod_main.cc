@@ -27,6 +27,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/flags.h"
@@ -336,31 +337,40 @@ int main(int argc, char** argv) {
     Status fds = ReserveFdTable(2 * static_cast<int>(adopted.fds.size()) + 64);
     if (!fds.ok()) std::fprintf(stderr, "khod: %s\n", fds.ToString().c_str());
   }
-  // The fds a reexec hands on are each one flag's: the keeper's and the pins'
-  // are taken (closed if they are not what they claim), so one that another
-  // flag names too makes that flag ignored, never taken twice.
-  std::vector<int> claimed = {flags.listen_fd, flags.lock_fd, adopted.blob_fd};
-  for (const auto& [token, fd] : adopted.fds) claimed.push_back(fd);
-  auto claimed_already = [&claimed](int fd) {
-    return fd >= 0 && std::find(claimed.begin(), claimed.end(), fd) != claimed.end();
-  };
-  const int keeper_fds[] = {flags.pte_keeper_fd, flags.pte_witness_fd};
-  if (flags.pte_keeper > 0) {
-    for (int fd : keeper_fds)
-      if (claimed_already(fd)) {
-        std::fprintf(stderr, "khod: --pte-keeper names fd %d, which another flag names: ignored\n",
-                     fd);
-        flags.pte_keeper = flags.pte_keeper_fd = flags.pte_witness_fd = -1;
-        break;
-      }
+  // The fds a reexec hands on are each one flag's (--listen-fd, --lock-fd,
+  // --adopt, --pte-keeper, --page-pins): one that two flags name would be
+  // taken as two things and closed twice (the listening socket closed as a
+  // gmem). A command line that does so was not written by a khod: refused
+  // before anything is opened. (Repeats inside --adopt and --page-pins are
+  // their parsers' to refuse; --pte-keeper's C and W may be one bad fd, which
+  // the keeper's adoption refuses by name and leaves alone.)
+  {
+    std::vector<std::pair<const char*, int>> named;
+    if (flags.listen_fd >= 0) named.emplace_back("--listen-fd", flags.listen_fd);
+    if (flags.lock_fd >= 0) named.emplace_back("--lock-fd", flags.lock_fd);
+    if (adopted.blob_fd >= 0) named.emplace_back("--adopt", adopted.blob_fd);
+    for (const auto& [token, fd] : adopted.fds) named.emplace_back("--adopt", fd);
+    if (flags.pte_keeper > 0) {
+      named.emplace_back("--pte-keeper", flags.pte_keeper_fd);
+      if (flags.pte_witness_fd >= 0 && flags.pte_witness_fd != flags.pte_keeper_fd)
+        named.emplace_back("--pte-keeper", flags.pte_witness_fd);
+    }
+    for (const auto& [token, fds] : flags.page_pins)
+      for (int fd : fds) named.emplace_back("--page-pins", fd);
+    std::map<int, const char*> flag_of;  // fd -> the first flag naming it
+    for (const auto& [flag, fd] : named) {
+      const auto [it, first] = flag_of.emplace(fd, flag);
+      if (!first && std::strcmp(it->second, flag) != 0)
+        return Die(std::string(it->second) + " and " + flag + " both name fd " +
+                   std::to_string(fd) + ": each fd a reexec hands on is one flag's");
+    }
   }
-  claimed.insert(claimed.end(), std::begin(keeper_fds), std::end(keeper_fds));
   int pin_clash = -1;
   for (const auto& [token, fds] : flags.page_pins)
     for (int fd : fds)
-      if (pin_clash < 0 && (fd <= 2 || claimed_already(fd))) pin_clash = fd;
+      if (pin_clash < 0 && fd <= 2) pin_clash = fd;
   if (pin_clash >= 0) {
-    std::fprintf(stderr, "khod: --page-pins names fd %d, which another flag names: ignored\n",
+    std::fprintf(stderr, "khod: --page-pins names fd %d (stdin, stdout or stderr): ignored\n",
                  pin_clash);
     flags.page_pins.clear();
   }

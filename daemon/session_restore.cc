@@ -176,6 +176,11 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
 
   GmemRestoreInputs in;
   for (const auto& a : record_.gmems()) in.declared[a.token()] = DeclarationOf(a);
+  // A reexec carries the very files attached here (same boot): each must be
+  // the inode recorded at Attach.
+  if (transport_ && transport_->keeps_inodes())
+    for (const auto& a : record_.gmems())
+      if (!a.is_model() && a.inode() != 0) in.carried_inodes[a.token()] = a.inode();
   if (received_) in.carried = received_->fds;
   in.carried_resets_mempolicy = transport_ && transport_->resets_mempolicy();
   in.held = &handles_;  // this process's model guests move out, back if the restore fails

@@ -5,12 +5,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/file_read.h"
 #include "common/numbers.h"
@@ -75,8 +79,15 @@ Status ForEachKeyFd(const std::string& text, const char* flag, const char* form,
 
 Result<AdoptSpec> ParseAdoptSpec(const std::string& text) {
   AdoptSpec spec;
+  std::set<int> fds;
   KHOD_RETURN_IF_ERROR(
       ForEachKeyFd(text, "--adopt", "KEY:FD", [&](const std::string& key, int fd) -> Status {
+        // Each fd is one file's: one named twice would be closed twice.
+        if (fd <= 2)
+          return Status::InvalidArgument("--adopt: fd " + std::to_string(fd) +
+                                         " is stdin, stdout or stderr, never a handed-on file");
+        if (!fds.insert(fd).second)
+          return Status::InvalidArgument("--adopt: fd " + std::to_string(fd) + " given twice");
         if (key == "blob") {
           if (spec.blob_fd >= 0) return Status::InvalidArgument("--adopt: blob given twice");
           spec.blob_fd = fd;
@@ -126,7 +137,10 @@ std::string FormatPagePinsSpec(const std::map<uint64_t, std::vector<int>>& pins)
   return s;
 }
 
-ReexecTransport::~ReexecTransport() = default;
+ReexecTransport::~ReexecTransport() {
+  // What a Receive found open and did not hand out: this transport's alone.
+  for (int fd : kept_) ::close(fd);
+}
 
 Status ReexecTransport::Stage(std::string_view blob) {
   prestaged_blob_.reset();
@@ -177,35 +191,91 @@ Status ReexecTransport::Abort() {
   return Status::Ok();
 }
 
+namespace {
+
+constexpr int kBlobSeals = F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK;
+
+// "a regular file" or what `mode` makes the file instead.
+std::string KindOf(mode_t mode) {
+  if (S_ISREG(mode)) return "a regular file";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a pipe";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  return "a file of mode " + std::to_string(mode & S_IFMT);
+}
+
+// Corruption unless `fd` is a regular file sealed against writes, growth and
+// shrinking (BlobMemfd::Seal): only then can its bytes not change under the
+// hash of the decode, nor the file shrink under the mapping (SIGBUS).
+Status CheckSealedBlob(int fd, const struct stat& st, const std::string& named) {
+  if (!S_ISREG(st.st_mode))
+    return Status::Corruption(named + " is not a regular file but " + KindOf(st.st_mode) +
+                              ": not the sealed memfd a reexec hands on");
+  const int seals = ::fcntl(fd, F_GET_SEALS);
+  if (seals < 0)
+    return Status::Corruption(
+        named + " cannot be sealed (F_GET_SEALS: " + std::string(std::strerror(errno)) +
+        "): not the sealed memfd a reexec hands on");
+  std::string missing;
+  for (const auto& [seal, name] : {std::pair<int, const char*>{F_SEAL_WRITE, "F_SEAL_WRITE"},
+                                   {F_SEAL_GROW, "F_SEAL_GROW"},
+                                   {F_SEAL_SHRINK, "F_SEAL_SHRINK"}})
+    if ((seals & seal) == 0) missing += std::string(missing.empty() ? "" : "|") + name;
+  if ((seals & kBlobSeals) != kBlobSeals)
+    return Status::Corruption(named + " is not sealed against change (missing " + missing +
+                              "): its bytes could change under the checksum, or the file "
+                              "shrink under the mapping");
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<ReceivedHandover> ReexecTransport::Receive() {
+  // Every adopted fd close-on-exec first, whatever follows: from here on
+  // they are this transport's (kept_) until handed out, never inherited by a
+  // child or a later exec. A number that is not open is not taken: it may
+  // become another file of this process's.
+  std::vector<int> adopted;
+  if (adopted_.blob_fd >= 0) adopted.push_back(adopted_.blob_fd);
+  for (const auto& [token, fd] : adopted_.fds) adopted.push_back(fd);
+  for (int fd : adopted)
+    if (std::find(kept_.begin(), kept_.end(), fd) == kept_.end() &&
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC) == 0)
+      kept_.push_back(fd);
+  const auto kept = [this](int fd) {
+    return std::find(kept_.begin(), kept_.end(), fd) != kept_.end();
+  };
   if (adopted_.blob_fd < 0)
     return Status::NotFound(
         "reexec handover: this khod was not started with --adopt (the previous process "
         "is gone, and with it the fds it held)");
-  ReceivedHandover r;
   const std::string named = "reexec handover blob memfd fd " + std::to_string(adopted_.blob_fd);
   struct stat st;
   if (::fstat(adopted_.blob_fd, &st) != 0) return Status::FromErrno("stat " + named, errno);
+  KHOD_RETURN_IF_ERROR(CheckSealedBlob(adopted_.blob_fd, st, named));
   if (static_cast<uint64_t>(st.st_size) > kMaxKhodFileBytes)
     return Status::Corruption(named + ": larger than " + std::to_string(kMaxKhodFileBytes) +
                               " bytes");
+  for (const auto& [token, fd] : adopted_.fds)
+    if (!kept(fd))
+      return Status::NotFound("reexec handover: fd " + std::to_string(fd) + " for gmem " +
+                              std::to_string(token) + " is not open in this process");
+  ReceivedHandover r;
   if (st.st_size > 0) {
-    // Sealed against writes by the old khod (BlobMemfd::Seal): the mapping
-    // cannot change under the checksum and decode.
+    // Sealed against writes, growth and shrinking (checked above): the
+    // mapping cannot change under the checksum and decode.
     Result<Mapping> m =
         Mapping::Map(adopted_.blob_fd, 0, static_cast<size_t>(st.st_size), PROT_READ);
     if (!m.ok()) return m.status().WithContext(named);
     r.mapped = std::make_shared<const Mapping>(std::move(*m));
   }
   r.origin = "memfd fd " + std::to_string(adopted_.blob_fd) + " kept across exec";
-  for (const auto& [token, fd] : adopted_.fds) {
-    if (::fcntl(fd, F_GETFD) < 0)
-      return Status::NotFound("reexec handover: fd " + std::to_string(fd) + " for gmem " +
-                              std::to_string(token) + " is not open in this process");
-    ::fcntl(fd, F_SETFD, FD_CLOEXEC);  // ours now: do not leak into later children
-    r.fds[token] = fd;
-  }
+  r.fds = adopted_.fds;  // the caller's from here on
   ::close(adopted_.blob_fd);
+  kept_.clear();
   adopted_ = AdoptSpec();
   return r;
 }

@@ -23,9 +23,9 @@ struct AdoptSpec {
   bool empty() const { return blob_fd < 0 && fds.empty(); }
 };
 
-// "blob:5,1:7,2:8" <-> AdoptSpec. Refuses duplicates, empty items (a trailing
-// comma), non-numbers and numbers out of range (tokens past UINT64_MAX, fds
-// past 9 digits).
+// "blob:5,1:7,2:8" <-> AdoptSpec. Refuses duplicates (a key, or an fd under
+// two keys), fds 0-2, empty items (a trailing comma), non-numbers and numbers
+// out of range (tokens past UINT64_MAX, fds past 9 digits).
 Result<AdoptSpec> ParseAdoptSpec(const std::string& text);
 
 // "1:9,1:10,2:11" <-> token -> the fds of its page pins (a reexec's
@@ -56,8 +56,18 @@ class ReexecTransport : public HandoverTransport {
   Status Stage(std::string_view blob) override;
   Status StageCopy(BlobMemfd copy) override;
   Status Send(const HandoverPackage& pkg) override;
+  // New side. Sets FD_CLOEXEC on every adopted fd first (B and each gmem
+  // fd; a number that is not open is left alone), then requires B to be a
+  // regular file sealed F_SEAL_WRITE|F_SEAL_GROW|F_SEAL_SHRINK (Corruption
+  // naming the fd and the missing seals otherwise) and every gmem fd open
+  // (NotFound otherwise), maps B read-only where it lies and closes it; the
+  // gmem fds go to the caller. On failure nothing is handed out or closed:
+  // this transport keeps every adopted fd it found open, close-on-exec, for
+  // a retry, and closes them when it is destroyed.
   Result<ReceivedHandover> Receive() override;
   Status Abort() override;
+  // The carried fds are the very files the old khod held: same inodes.
+  bool keeps_inodes() const override { return true; }
   // After Send: {"--adopt=..."}, what the new khod finds at which fd.
   std::vector<std::string> ExecArguments() const override {
     return {"--adopt=" + FormatAdoptSpec(staged_)};
@@ -71,6 +81,9 @@ class ReexecTransport : public HandoverTransport {
 
  private:
   AdoptSpec adopted_;
+  // The adopted fds a Receive found open (FD_CLOEXEC set) and has not handed
+  // out: this transport's, closed by its destructor.
+  std::vector<int> kept_;
   AdoptSpec staged_;  // fds made inheritable by Send, closed by Abort
   // Stage's sealed memfd (close-on-exec until Send takes it) and the size
   // of the blob copied into it.

@@ -58,6 +58,11 @@ class HandoverTransport {
   // True when a carried file arrives with its NUMA mempolicy reset (the
   // restore must re-apply the snapshot's).
   virtual bool resets_mempolicy() const { return false; }
+  // True when a carried fd is the very file the old side held, so its inode
+  // is the one Attach recorded (reexec: same boot; GmemRestoreInputs::
+  // carried_inodes). False where the medium gives new files (luo: a kexec
+  // gives new inodes) or carries none (dir).
+  virtual bool keeps_inodes() const { return false; }
   // Old side: make the package available to the next khod. For reexec this
   // only stages; the exec itself is the daemon's last act (ExecArguments).
   virtual Status Send(const HandoverPackage& pkg) = 0;

@@ -1,6 +1,7 @@
 #include "restore/gmem_restore.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <utility>
@@ -107,6 +108,24 @@ Result<RestoredGmems> RestoreGmems(const Snapshot& frozen, GmemRestoreInputs& in
         ++r.model;
         break;
       case GmemRestoreWay::kAdopt: {
+        // The very file Attach took, where the medium keeps inodes (reexec):
+        // checked before anything is adopted, warm or not.
+        if (auto want = in.carried_inodes.find(g.token);
+            via_transport && want != in.carried_inodes.end() && want->second != 0) {
+          struct stat st;
+          if (::fstat(fd, &st) != 0)
+            return refuse(Status::FromErrno("Restore gmem " + std::to_string(g.token) +
+                                                ": stat carried fd " + std::to_string(fd),
+                                            errno));
+          if (static_cast<uint64_t>(st.st_ino) != want->second)
+            return refuse(Status::FailedPrecondition(
+                "Restore gmem " + std::to_string(g.token) + ": the carried fd " +
+                std::to_string(fd) + " is inode " + std::to_string(st.st_ino) + ", not inode " +
+                std::to_string(want->second) +
+                " recorded at Attach: not the file the previous khod held (a reexec keeps "
+                "the same files); nothing was restored, every fd is still held "
+                "(force_rebuild rebuilds instead)"));
+        }
         if (c.target_offered)
           r.notes.push_back(GmemNote(g.token, "the offered " + targets.at(g.token).what +
                                                   " is not used, the carried fd was adopted"));

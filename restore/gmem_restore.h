@@ -57,6 +57,12 @@ struct GmemRestoreInputs {
   std::map<uint64_t, GmemDeclaration> declared;
   // token -> fd received over the transport; borrowed (adopted as a dup).
   std::map<uint64_t, int> carried;
+  // token -> the inode a carried fd must be: where the transport carries the
+  // very files attached (reexec, same boot: HandoverTransport::keeps_inodes),
+  // the inode Attach recorded (GmemAttachment.inode). A carried fd of another
+  // inode refuses the restore before anything is adopted, naming both. Empty
+  // (LUO: a kexec gives new inodes) or a token absent or 0: not compared.
+  std::map<uint64_t, uint64_t> carried_inodes;
   // The transport resets a carried file's NUMA policy (memfd LUO): it is
   // brought back as for a rebuilt file.
   bool carried_resets_mempolicy = false;

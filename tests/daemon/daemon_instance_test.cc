@@ -2,6 +2,7 @@
 // binary: a second khod on the same state dir or on the same socket stops at
 // start-up saying why, while the first keeps answering; a --socket naming a
 // regular file is refused and the file kept.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -143,6 +144,74 @@ TEST_F(InstanceTest, ASocketPathNamingARegularFileIsRefusedAndTheFileKept) {
   EXPECT_EQ(RunRefused({"--socket=" + file, "--state-dir=" + dir_ + "/state"}, &said), 2);
   EXPECT_TRUE(Has(said, file + " exists and is not a socket")) << said;
   EXPECT_EQ(Slurp(file), "not a socket");
+}
+
+// The fds a reexec hands on (--listen-fd, --lock-fd, --adopt, --pte-keeper,
+// --page-pins) are each one flag's: an fd named twice would be closed twice
+// or taken as two things (the listening socket closed as a gmem). A command
+// line naming one twice is refused before anything is opened.
+TEST_F(InstanceTest, AnFdNamedByTwoReexecFlagsOrTwiceInAdoptIsRefused) {
+  const std::vector<std::string> base = {"--socket=" + dir_ + "/k.sock",
+                                         "--state-dir=" + dir_ + "/state"};
+  struct Case {
+    std::vector<std::string> flags;
+    std::string said;
+  };
+  const std::vector<Case> cases = {
+      {{"--adopt=1:7,2:7"}, "--adopt: fd 7 given twice"},
+      {{"--adopt=blob:7,1:7"}, "--adopt: fd 7 given twice"},
+      {{"--adopt=blob:1"}, "--adopt: fd 1 is stdin, stdout or stderr"},
+      {{"--adopt=blob:9", "--listen-fd=9"}, "--listen-fd and --adopt both name fd 9"},
+      {{"--adopt=blob:8,1:9", "--lock-fd=9"}, "--lock-fd and --adopt both name fd 9"},
+      {{"--listen-fd=9", "--lock-fd=9"}, "--listen-fd and --lock-fd both name fd 9"},
+      {{"--adopt=blob:8", "--pte-keeper=1:8:10"}, "--adopt and --pte-keeper both name fd 8"},
+      {{"--adopt=blob:8", "--page-pins=1:8"}, "--adopt and --page-pins both name fd 8"},
+      {{"--pte-keeper=1:9:10", "--page-pins=1:10"}, "--pte-keeper and --page-pins both name fd 10"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), c.flags.begin(), c.flags.end());
+    std::string said;
+    EXPECT_EQ(RunRefused(args, &said), 2) << c.flags[0] << ": " << said;
+    EXPECT_TRUE(Has(said, c.said)) << "wanted '" << c.said << "' in: " << said;
+  }
+  struct stat st;
+  EXPECT_NE(::lstat((dir_ + "/k.sock").c_str(), &st), 0) << "a refused khod bound its socket";
+}
+
+// --lock-fd must be the state dir's own lock file (same device and inode as
+// <state-dir>/khod.lock opened O_NOFOLLOW there): any other file that flock
+// accepts would let two khods share a state dir.
+TEST_F(InstanceTest, ALockFdThatIsNotTheStateDirsLockFileIsRefused) {
+  const std::string state = dir_ + "/state", sock = dir_ + "/k.sock";
+  ASSERT_EQ(::mkdir(state.c_str(), 0700), 0);
+  std::ofstream(state + "/khod.lock") << "";
+  std::ofstream(dir_ + "/other") << "";
+  // Inherited by the khod started below (no O_CLOEXEC), at the same number.
+  const int other = ::open((dir_ + "/other").c_str(), O_RDWR);
+  ASSERT_GE(other, 0);
+  std::string said;
+  EXPECT_EQ(
+      RunRefused({"--socket=" + sock, "--state-dir=" + state, "--lock-fd=" + std::to_string(other)},
+                 &said),
+      2)
+      << said;
+  EXPECT_TRUE(Has(said, "--lock-fd " + std::to_string(other) + " is not " + state + "/khod.lock"))
+      << said;
+  ::close(other);
+
+  // The lock file itself, as a reexec hands it on: taken, and khod serves.
+  const int lock = ::open((state + "/khod.lock").c_str(), O_RDWR);
+  ASSERT_GE(lock, 0);
+  Result<ChildProcess> k =
+      ChildProcess::Start({"daemon/khod", "--socket=" + sock, "--state-dir=" + state,
+                           "--lock-fd=" + std::to_string(lock)},
+                          false, dir_ + "/k.log");
+  ::close(lock);
+  ASSERT_TRUE(k.ok());
+  EXPECT_TRUE(KhodClient(sock).WaitHealthy(std::chrono::seconds(10)).ok())
+      << Slurp(dir_ + "/k.log");
+  EXPECT_EQ(k->Stop(SIGTERM), 0);
 }
 
 }  // namespace

@@ -205,6 +205,32 @@ TEST_F(ReexecSessionTest, AFailedReadAheadIsReceivedAgainByTheNextRestore) {
   EXPECT_NE(r->message().find("1 adopted"), std::string::npos) << r->message();
 }
 
+// A reexec carries the very files attached: a carried fd that is another
+// file (another inode) is refused, naming both, and nothing is restored.
+TEST_F(ReexecSessionTest, ACarriedFdOfAnotherFileIsRefusedNamingBothInodes) {
+  std::vector<std::string> argv;
+  {
+    SessionOptions o = Opts();
+    o.on_exec_ready = [&argv](std::vector<std::string> a) { argv = std::move(a); };
+    Result<std::unique_ptr<Session>> old = Session::Open(o, &opener_);
+    ASSERT_TRUE(old.ok());
+    ASSERT_TRUE((*old)->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE((*old)->Prepare().ok());
+    ASSERT_TRUE((*old)->Freeze(PausedFreeze(v1::REEXEC)).ok());
+  }
+  SessionOptions n = NewSideOpts(argv);
+  ASSERT_EQ(n.adopted.fds.size(), 1u);
+  const int carried = n.adopted.fds.begin()->second;
+  TestMemfd other(1 << 20, "another-file");
+  ASSERT_EQ(::dup2(other.fd(), carried), carried);
+  Result<std::unique_ptr<Session>> opened = Session::Open(n, &opener_);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  const Status refused = (*opened)->Restore(v1::RestoreRequest()).status();
+  EXPECT_EQ(refused.code(), Status::Code::kFailedPrecondition) << refused.ToString();
+  EXPECT_NE(refused.message().find("recorded at Attach"), std::string::npos) << refused.message();
+  EXPECT_EQ((*opened)->phase(), v1::HANDED_OVER);
+}
+
 // A corrupt carried blob is refused whether its checksum was computed ahead
 // or not, on every try; khod's own copy then restores.
 TEST_F(ReexecSessionTest, CorruptCarriedBlobIsRefusedThenTheStateDirCopyRestores) {

@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "common/file_read.h"
 #include "daemon/record_file.h"
@@ -56,6 +58,27 @@ TEST(AdoptSpecTest, RefusesOverflowTrailingCommaAndNonDigitsStrictly) {
   EXPECT_FALSE(ParseAdoptSpec("blob:5,1:").ok());
   EXPECT_FALSE(ParseAdoptSpec("blob:5,+1:7").ok());
   EXPECT_FALSE(ParseAdoptSpec("blob:1234567890").ok());  // fd past 9 digits
+}
+
+// One fd, one item: an fd named twice (under two tokens, or as the blob and
+// a gmem) would be closed twice, and fds 0-2 are stdin, stdout and stderr.
+TEST(AdoptSpecTest, RefusesAnFdNamedTwiceAndStdio) {
+  for (const char* bad :
+       {"1:7,2:7", "blob:7,1:7", "1:7,blob:7", "blob:0", "blob:2", "blob:5,3:1", "blob:5,3:0"}) {
+    Result<AdoptSpec> r = ParseAdoptSpec(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument) << bad;
+    EXPECT_NE(r.status().message().find("--adopt"), std::string::npos) << r.status().message();
+  }
+  EXPECT_NE(ParseAdoptSpec("1:7,2:7").status().message().find("fd 7 given twice"),
+            std::string::npos)
+      << ParseAdoptSpec("1:7,2:7").status().message();
+  EXPECT_NE(ParseAdoptSpec("blob:7,1:7").status().message().find("fd 7 given twice"),
+            std::string::npos);
+  EXPECT_NE(ParseAdoptSpec("blob:2").status().message().find("fd 2 is stdin, stdout or stderr"),
+            std::string::npos)
+      << ParseAdoptSpec("blob:2").status().message();
+  EXPECT_TRUE(ParseAdoptSpec("blob:3,1:4,2:5").ok());
 }
 
 TEST(PagePinsSpecTest, RoundTripsRepeatedTokensAndRefusesMalformed) {
@@ -196,6 +219,10 @@ TEST(TransportTest, EachSaysWhetherItNeedsAnExecAndWhetherItsSenderCanReceive) {
   EXPECT_TRUE(d.sender_can_receive());
   EXPECT_TRUE(l.sender_can_receive());
   EXPECT_FALSE(r.sender_can_receive());
+  // Only reexec carries the very files (same inodes) that Attach recorded.
+  EXPECT_FALSE(d.keeps_inodes());
+  EXPECT_FALSE(l.keeps_inodes());
+  EXPECT_TRUE(r.keeps_inodes());
 }
 
 TEST(ReexecTransportTest, ReceiveWithoutAdoptionSaysTheFdsAreGone) {
@@ -203,6 +230,140 @@ TEST(ReexecTransportTest, ReceiveWithoutAdoptionSaysTheFdsAreGone) {
   Result<ReceivedHandover> r = t.Receive();
   EXPECT_EQ(r.status().code(), Status::Code::kNotFound);
   EXPECT_NE(r.status().message().find("--adopt"), std::string::npos);
+}
+
+// A blob memfd as the old khod leaves it (inheritable), holding `bytes`, with `seals` added.
+int InheritableBlob(const std::string& bytes, int seals, unsigned flags = MFD_ALLOW_SEALING) {
+  const int fd = ::memfd_create("khod-handover-blob", flags);
+  EXPECT_GE(fd, 0);
+  EXPECT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  if (seals != 0) {
+    EXPECT_EQ(::fcntl(fd, F_ADD_SEALS, seals), 0);
+  }
+  return fd;
+}
+
+constexpr int kBlobSeals = F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK;
+
+bool Has(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+// The bytes the decode hashes must not change under it, nor the file shrink
+// under the mapping (SIGBUS): B is taken only as a regular file sealed
+// against writes, growth and shrinking (BlobMemfd::Seal), else Corruption
+// naming the fd and what is missing.
+TEST(ReexecTransportTest, ABlobMemfdNotSealedAgainstChangeIsRefusedNamingWhatIsMissing) {
+  struct Case {
+    int seals;
+    unsigned flags;
+    std::vector<std::string> said;
+  };
+  const std::vector<Case> cases = {
+      {0, MFD_ALLOW_SEALING, {"not sealed", "F_SEAL_WRITE", "F_SEAL_GROW", "F_SEAL_SHRINK"}},
+      {F_SEAL_WRITE | F_SEAL_GROW, MFD_ALLOW_SEALING, {"not sealed", "F_SEAL_SHRINK"}},
+      {F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL, MFD_ALLOW_SEALING, {"F_SEAL_WRITE"}},
+      {0, 0, {"F_SEAL_WRITE", "F_SEAL_GROW", "F_SEAL_SHRINK"}},  // sealing never allowed
+  };
+  for (const Case& c : cases) {
+    const int blob = InheritableBlob("the-blob", c.seals, c.flags);
+    const int gmem = ::memfd_create("gmem", 0);
+    AdoptSpec spec;
+    spec.blob_fd = blob;
+    spec.fds[1] = gmem;
+    ReexecTransport t(spec);
+    Result<ReceivedHandover> r = t.Receive();
+    ASSERT_FALSE(r.ok()) << c.seals;
+    EXPECT_EQ(r.status().code(), Status::Code::kCorruption) << r.status().ToString();
+    EXPECT_TRUE(Has(r.status().message(), "blob memfd fd " + std::to_string(blob)))
+        << r.status().message();
+    for (const std::string& part : c.said)
+      EXPECT_TRUE(Has(r.status().message(), part)) << part << " not in " << r.status().message();
+    // Nothing handed out, nothing left inheritable.
+    EXPECT_EQ(::fcntl(blob, F_GETFD), FD_CLOEXEC);
+    EXPECT_EQ(::fcntl(gmem, F_GETFD), FD_CLOEXEC);
+  }
+  // Not a regular file at all.
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  {
+    AdoptSpec spec;
+    spec.blob_fd = p[0];
+    ReexecTransport t(spec);
+    Result<ReceivedHandover> r = t.Receive();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Status::Code::kCorruption);
+    EXPECT_TRUE(Has(r.status().message(), "fd " + std::to_string(p[0]) + " is not a regular file"))
+        << r.status().message();
+  }
+  ::close(p[1]);
+  // The three seals are enough (F_SEAL_SEAL is not needed): taken.
+  const int sealed = InheritableBlob("the-blob", kBlobSeals);
+  AdoptSpec spec;
+  spec.blob_fd = sealed;
+  ReexecTransport t(spec);
+  Result<ReceivedHandover> r = t.Receive();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->blob_bytes(), "the-blob");
+}
+
+// Receive sets FD_CLOEXEC on every adopted fd before anything else; when it
+// fails it hands nothing out and the transport keeps every fd it found
+// open, for a retry, closing them when it goes. What a Receive hands out is
+// the caller's.
+TEST(ReexecTransportTest, AFailedReceiveKeepsTheAdoptedFdsCloseOnExecForARetry) {
+  const int blob = InheritableBlob("the-blob", kBlobSeals | F_SEAL_SEAL);
+  const int g1 = ::memfd_create("g1", 0);
+  const int missing = ::dup(g1);  // a number then closed: not open
+  ASSERT_EQ(::close(missing), 0);
+  AdoptSpec spec;
+  spec.blob_fd = blob;
+  spec.fds = {{1, g1}, {2, missing}};
+  {
+    ReexecTransport t(spec);
+    Result<ReceivedHandover> r = t.Receive();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Status::Code::kNotFound);
+    EXPECT_TRUE(Has(r.status().message(), "fd " + std::to_string(missing) + " for gmem 2"))
+        << r.status().message();
+    EXPECT_EQ(::fcntl(blob, F_GETFD), FD_CLOEXEC);
+    EXPECT_EQ(::fcntl(g1, F_GETFD), FD_CLOEXEC);
+    // The missing one comes (a retry finds it): the retry takes everything.
+    const int g2 = ::memfd_create("g2", 0);  // the lowest free number: `missing` itself, likely
+    if (g2 != missing) {
+      ASSERT_EQ(::dup2(g2, missing), missing);
+      ::close(g2);
+    }
+    r = t.Receive();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->blob_bytes(), "the-blob");
+    EXPECT_EQ(r->fds, (std::map<uint64_t, int>{{1, g1}, {2, missing}}));
+    EXPECT_EQ(::fcntl(missing, F_GETFD), FD_CLOEXEC);
+    EXPECT_EQ(::fcntl(blob, F_GETFD), -1);  // mapped, then closed
+  }
+  // Handed out: the caller's, not closed with the transport.
+  EXPECT_EQ(::fcntl(g1, F_GETFD), FD_CLOEXEC);
+  EXPECT_EQ(::fcntl(missing, F_GETFD), FD_CLOEXEC);
+  ::close(missing);
+
+  // Never received: the transport closes what it kept, and only that (a
+  // number that was not open when it looked is not its to close).
+  const int blob2 = InheritableBlob("b", 0);  // refused: not sealed
+  const int g3 = ::memfd_create("g3", 0);
+  const int absent = ::dup(g3);
+  ASSERT_EQ(::close(absent), 0);
+  spec.blob_fd = blob2;
+  spec.fds = {{3, g3}, {4, absent}};
+  {
+    ReexecTransport t(spec);
+    EXPECT_EQ(t.Receive().status().code(), Status::Code::kCorruption);
+    ASSERT_EQ(::dup2(g1, absent), absent);  // someone else's file now holds that number
+  }
+  EXPECT_EQ(::fcntl(blob2, F_GETFD), -1);
+  EXPECT_EQ(::fcntl(g3, F_GETFD), -1);
+  EXPECT_GE(::fcntl(absent, F_GETFD), 0);
+  ::close(absent);
+  ::close(g1);
 }
 
 TEST(DirTransportTest, BlobRoundTripsAndFinishRemovesIt) {

@@ -164,6 +164,47 @@ TEST(RestoreGmemsTest, CarriedFdIsAdoptedAsADupReadThroughTheHolder) {
   EXPECT_EQ(r->rebuilt + r->model, 0u);
 }
 
+// After a reexec (same boot) a carried fd is the very file Attach took: one
+// of another inode than the record's is refused before anything is adopted
+// (warm or not), naming both inodes. Without recorded inodes (LUO: a kexec
+// gives new ones) nothing is compared.
+TEST(RestoreGmemsTest, ACarriedFileOfAnotherInodeThanAttachedIsRefusedNamingBoth) {
+  TestMemfd carried_file = Memfd(), attached_file = Memfd();
+  const int carried = carried_file.fd();
+  const uint64_t carried_ino = InodeOf(carried), attached_ino = InodeOf(attached_file.fd());
+  Snapshot snap;
+  snap.gmems.push_back(Frozen(7));
+  FakeOpener opener;
+  std::map<uint64_t, WarmGmem> warming;
+  warming[7] = WarmGmem{carried, opener.Handle(kSize)};
+  GmemRestoreInputs in;
+  in.carried[7] = carried;
+  in.warming = &warming;
+  in.carried_inodes[7] = attached_ino;
+  Result<RestoredGmems> r = RestoreGmems(snap, in, &opener);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kFailedPrecondition);
+  const std::string want = "Restore gmem 7: the carried fd " + std::to_string(carried) +
+                           " is inode " + std::to_string(carried_ino) + ", not inode " +
+                           std::to_string(attached_ino) + " recorded at Attach";
+  EXPECT_NE(r.status().message().find(want), std::string::npos) << r.status().message();
+  EXPECT_TRUE(opener.calls.empty());
+  EXPECT_EQ(warming.count(7), 1u);  // not taken
+  // Refused also without a warm handle, before the opener is asked.
+  in.warming = nullptr;
+  EXPECT_EQ(RestoreGmems(snap, in, &opener).status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_TRUE(opener.calls.empty());
+  // The recorded inode: adopted.
+  in.carried_inodes[7] = carried_ino;
+  r = RestoreGmems(snap, in, &opener);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->adopted, 1u);
+  // Nothing recorded for it (LUO, or a record without inodes): not compared.
+  in.carried_inodes.clear();
+  in.carried[7] = attached_file.fd();
+  EXPECT_TRUE(RestoreGmems(snap, in, &opener).ok());
+}
+
 TEST(RestoreGmemsTest, WarmHandleIsTakenOnlyForTheSameCarriedFd) {
   TestMemfd carried_file = Memfd();
   const int carried = carried_file.fd();
