@@ -175,6 +175,14 @@ Result<ReceivedHandover> LuoTransport::Receive() {
     Result<int> fd = Retrieve(token, "gmem " + std::to_string(token));
     if (!fd.ok()) {
       for (auto& kv : r.fds) ::close(kv.second);
+      // The manifest says the old side preserved it: a kernel without it is
+      // a damaged handover, not "nothing carried" (NotFound, which Restore
+      // meets by rebuilding from the state-dir copy).
+      if (fd.status().code() == Status::Code::kNotFound)
+        return Status::Corruption(
+            "luo: damaged handover: the blob memfd's manifest names gmem token " +
+            std::to_string(token) + ", which LUO session '" + session_name_ + "' does not hold (" +
+            fd.status().message() + ")");
       return fd.status();
     }
     r.fds[token] = *fd;

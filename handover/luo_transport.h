@@ -4,7 +4,12 @@
 // then preserve each gmem fd with its gmem token; keep the session fd open
 // until the kexec (closing it would drop the session). New side: retrieve the
 // session by name, retrieve the blob memfd, read the manifest of gmem tokens
-// at its head and retrieve each; Finish ends the session.
+// at its head and retrieve each (a token the manifest names that the session
+// does not hold is Corruption naming it, never NotFound); Finish ends the
+// session. Closing a retrieved session's fd without Finish (this transport's
+// end, khod's exit or crash) makes the kernel finish it all the same: the
+// files not retrieved are freed and the session cannot be retrieved again
+// (docs/FORMAT.md, luo).
 // guest_memfd preservation is not in 6.19: the kernel refuses it, and the
 // refusal is reported naming the gmem rather than silently rebuilt.
 #ifndef KHOD_HANDOVER_LUO_TRANSPORT_H_

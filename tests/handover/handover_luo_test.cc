@@ -43,6 +43,7 @@ class FakeLuo : public LuoDevice {
       return 0;
     }
     if (req == luo::kIoctlRetrieveSession) {
+      if (retrieve_session_errno) return -retrieve_session_errno;
       auto* a = static_cast<luo::RetrieveSession*>(arg);
       a->fd = next_session_fd + 1;
       return 0;
@@ -67,6 +68,7 @@ class FakeLuo : public LuoDevice {
 
   bool present = true;
   uint64_t refuse_token = 0;
+  int retrieve_session_errno = 0;  // RETRIEVE_SESSION fails so when set
   int next_session_fd = 2000;
   std::string opened_path;
   std::vector<Call> calls;
@@ -149,6 +151,35 @@ TEST(LuoTransportTest, ReceiveRetrievesBlobThenTheGmemsItLists) {
   EXPECT_EQ(dev.calls[1].request, luo::kSessionRetrieveFd);
   ASSERT_TRUE(new_side.Finish().ok());
   EXPECT_EQ(dev.calls.back().request, luo::kSessionFinish);
+}
+
+// The manifest says what was preserved: a token it names that the kernel's
+// session does not hold is a damaged handover (Corruption naming the
+// token), not "nothing carried" (NotFound), which Restore meets by
+// rebuilding every gmem from the state-dir copy without a word.
+TEST(LuoTransportTest, AManifestTokenTheSessionDoesNotHoldIsCorruptionNamingIt) {
+  FakeLuo dev;
+  TestMemfd gmem1 = Memfd("one"), gmem2 = Memfd("two");
+  {
+    LuoTransport old_side(&dev, "khod-s");
+    HandoverPackage pkg;
+    pkg.blob = "SNAPSHOT";
+    pkg.fds = {{42, gmem1.fd()}, {43, gmem2.fd()}};
+    ASSERT_TRUE(old_side.Send(pkg).ok());
+  }
+  ::close(dev.preserved.at(43));
+  dev.preserved.erase(43);  // the kernel has no file under token 43
+  LuoTransport new_side(&dev, "khod-s");
+  Result<ReceivedHandover> r = new_side.Receive();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kCorruption) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("token 43"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("khod-s"), std::string::npos) << r.status().message();
+  // A session the kernel does not have at all is still "nothing carried".
+  LuoTransport other(&dev, "khod-s");
+  dev.retrieve_session_errno = ENOENT;
+  EXPECT_EQ(other.Receive().status().code(), Status::Code::kNotFound);
+  for (auto& kv : dev.preserved) ::close(kv.second);
 }
 
 TEST(LuoTransportTest, GmemTokenEqualToTheBlobTokenIsRefusedBeforeAnyIoctl) {
