@@ -127,6 +127,20 @@ Result<std::unique_ptr<Session>> Session::Open(SessionOptions opts, GmemOpener* 
       ::fcntl(fd, F_SETFD, FD_CLOEXEC);
       s->page_pins_[token].emplace_back(fd);
     }
+  if (!s->opts_.adopted.empty() &&
+      (s->record_.phase() != v1::HANDED_OVER || s->record_.transport() != v1::REEXEC)) {
+    // --adopt fds no reexec handover is here to use: never inherited by a
+    // child or a later exec. (Not closed: a number that was not open at the
+    // exec may be one of this process's own files by now.)
+    std::vector<int> fds = {s->opts_.adopted.blob_fd};
+    for (const auto& [token, fd] : s->opts_.adopted.fds) fds.push_back(fd);
+    for (int fd : fds)
+      if (fd > 2) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    s->recovery_ += "; --adopt not used: the record is " + PhaseName(s->record_.phase()) +
+                    ", not a reexec handover";
+    s->opts_.adopted = AdoptSpec();
+    KHOD_RETURN_IF_ERROR(s->Persist());  // Status shows what the last write covers
+  }
   s->StartReadAhead();
   s->StartWarmUps();
   s->page_pins_.clear();  // those no adopted file took: unpinned

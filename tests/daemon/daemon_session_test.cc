@@ -231,6 +231,26 @@ TEST_F(ReexecSessionTest, ACarriedFdOfAnotherFileIsRefusedNamingBothInodes) {
   EXPECT_EQ((*opened)->phase(), v1::HANDED_OVER);
 }
 
+// --adopt given to a khod whose record is no reexec handover (here IDLE):
+// the fds are not used, and never inherited by a child or a later exec.
+TEST_F(SessionTest, AdoptedFdsNoHandoverUsesAreNotInherited) {
+  TestMemfd blob(4096, "blob"), file(4096, "file");
+  const int b = ::fcntl(blob.fd(), F_DUPFD, 3), f = ::fcntl(file.fd(), F_DUPFD, 3);
+  ASSERT_GE(b, 0);
+  ASSERT_GE(f, 0);
+  SessionOptions o = Opts();
+  o.adopted.blob_fd = b;
+  o.adopted.fds[1] = f;
+  Result<std::unique_ptr<Session>> s = Session::Open(o, &opener_);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_NE((*s)->recovery().find("--adopt not used: the record is IDLE"), std::string::npos)
+      << (*s)->recovery();
+  EXPECT_EQ(::fcntl(b, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+  EXPECT_EQ(::fcntl(f, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+  ::close(b);
+  ::close(f);
+}
+
 // A corrupt carried blob is refused whether its checksum was computed ahead
 // or not, on every try; khod's own copy then restores.
 TEST_F(ReexecSessionTest, CorruptCarriedBlobIsRefusedThenTheStateDirCopyRestores) {
