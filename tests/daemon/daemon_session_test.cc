@@ -80,8 +80,9 @@ TEST_F(SessionTest, FullCycleOverDirAdoptsTheHeldFileAndVerifiesEqual) {
 class ReexecSessionTest : public SessionTest {
  protected:
   // Attach -> Prepare -> Freeze over REEXEC in a session that then goes
-  // away; returns the new side, opened as the re-executed khod would be.
-  std::unique_ptr<Session> HandOver(bool corrupt_blob = false) {
+  // away; returns the new side's options, as the re-executed khod would
+  // have them (what --adopt names).
+  SessionOptions FreezeOverReexec(bool corrupt_blob = false) {
     std::vector<std::string> argv;
     {
       SessionOptions o = Opts();
@@ -89,17 +90,20 @@ class ReexecSessionTest : public SessionTest {
       o.stage_blob_ahead_from = 0;  // the blob copied ahead of Send, however small
       o.on_exec_ready = [&argv](std::vector<std::string> a) { argv = std::move(a); };
       Result<std::unique_ptr<Session>> old = Session::Open(o, &opener_);
-      if (!old.ok()) return nullptr;
+      EXPECT_TRUE(old.ok()) << old.status().ToString();
+      if (!old.ok()) return Opts();
       EXPECT_TRUE((*old)->Attach(KernelAttach(memfd_)).ok());
       EXPECT_TRUE((*old)->Prepare().ok());
-      v1::FreezeRequest f = PausedFreeze();
-      f.set_transport(v1::REEXEC);
-      Result<v1::PhaseReply> fr = (*old)->Freeze(f);
+      Result<v1::PhaseReply> fr = (*old)->Freeze(PausedFreeze(v1::REEXEC));
       EXPECT_TRUE(fr.ok()) << fr.status().ToString();
     }
-    SessionOptions o = NewSideOpts(argv);
-    EXPECT_FALSE(o.adopted.empty()) << "no --adopt in the exec argv";
-    Result<std::unique_ptr<Session>> s = Session::Open(o, &opener_);
+    SessionOptions n = NewSideOpts(argv);
+    EXPECT_FALSE(n.adopted.empty()) << "no --adopt in the exec argv";
+    return n;
+  }
+  // FreezeOverReexec, then the new side opened.
+  std::unique_ptr<Session> HandOver(bool corrupt_blob = false) {
+    Result<std::unique_ptr<Session>> s = Session::Open(FreezeOverReexec(corrupt_blob), &opener_);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return s.ok() ? std::move(*s) : nullptr;
   }
@@ -140,17 +144,7 @@ TEST_F(ReexecSessionTest, RestoreRefusedAfterTheReadAheadCanBeRetried) {
 // (the carried files, the blob memfd) is let go, and a new session's Restore
 // in the same process reads its own handover, never the cancelled one.
 TEST_F(ReexecSessionTest, CancelBeforeRestoreLetsTheReadAheadGoAndANewSessionRestoresItsOwn) {
-  std::vector<std::string> argv;
-  {
-    SessionOptions o = Opts();
-    o.on_exec_ready = [&argv](std::vector<std::string> a) { argv = std::move(a); };
-    Result<std::unique_ptr<Session>> old = Session::Open(o, &opener_);
-    ASSERT_TRUE(old.ok());
-    ASSERT_TRUE((*old)->Attach(KernelAttach(memfd_)).ok());
-    ASSERT_TRUE((*old)->Prepare().ok());
-    ASSERT_TRUE((*old)->Freeze(PausedFreeze(v1::REEXEC)).ok());
-  }
-  SessionOptions n = NewSideOpts(argv);
+  SessionOptions n = FreezeOverReexec();
   ASSERT_FALSE(n.adopted.empty());
   std::vector<int> carried = {n.adopted.blob_fd};
   for (const auto& [token, fd] : n.adopted.fds) carried.push_back(fd);
@@ -176,17 +170,7 @@ TEST_F(ReexecSessionTest, CancelBeforeRestoreLetsTheReadAheadGoAndANewSessionRes
 // A read-ahead that could not receive (here the blob memfd's fd was not
 // open when the new khod started) leaves the next Restore to receive again.
 TEST_F(ReexecSessionTest, AFailedReadAheadIsReceivedAgainByTheNextRestore) {
-  std::vector<std::string> argv;
-  {
-    SessionOptions o = Opts();
-    o.on_exec_ready = [&argv](std::vector<std::string> a) { argv = std::move(a); };
-    Result<std::unique_ptr<Session>> old = Session::Open(o, &opener_);
-    ASSERT_TRUE(old.ok());
-    ASSERT_TRUE((*old)->Attach(KernelAttach(memfd_)).ok());
-    ASSERT_TRUE((*old)->Prepare().ok());
-    ASSERT_TRUE((*old)->Freeze(PausedFreeze(v1::REEXEC)).ok());
-  }
-  SessionOptions n = NewSideOpts(argv);
+  SessionOptions n = FreezeOverReexec();
   ASSERT_GE(n.adopted.blob_fd, 0);
   const int blob = n.adopted.blob_fd, saved = ::fcntl(blob, F_DUPFD_CLOEXEC, 3);
   ASSERT_GE(saved, 0);
@@ -208,17 +192,7 @@ TEST_F(ReexecSessionTest, AFailedReadAheadIsReceivedAgainByTheNextRestore) {
 // A reexec carries the very files attached: a carried fd that is another
 // file (another inode) is refused, naming both, and nothing is restored.
 TEST_F(ReexecSessionTest, ACarriedFdOfAnotherFileIsRefusedNamingBothInodes) {
-  std::vector<std::string> argv;
-  {
-    SessionOptions o = Opts();
-    o.on_exec_ready = [&argv](std::vector<std::string> a) { argv = std::move(a); };
-    Result<std::unique_ptr<Session>> old = Session::Open(o, &opener_);
-    ASSERT_TRUE(old.ok());
-    ASSERT_TRUE((*old)->Attach(KernelAttach(memfd_)).ok());
-    ASSERT_TRUE((*old)->Prepare().ok());
-    ASSERT_TRUE((*old)->Freeze(PausedFreeze(v1::REEXEC)).ok());
-  }
-  SessionOptions n = NewSideOpts(argv);
+  SessionOptions n = FreezeOverReexec();
   ASSERT_EQ(n.adopted.fds.size(), 1u);
   const int carried = n.adopted.fds.begin()->second;
   TestMemfd other(1 << 20, "another-file");

@@ -30,7 +30,18 @@ namespace khod {
 namespace {
 
 // Item numbers are issue 11's.
-using HostileSessionTest = SessionTest;
+class HostileSessionTest : public SessionTest {
+ protected:
+  // Attach, Prepare, Freeze (dir), Restore and Verify in `s`: a session
+  // handed over and verified in this one process.
+  void HandOverAndVerify(Session* s) {
+    ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE(s->Prepare().ok());
+    ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+    ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
+    ASSERT_TRUE(s->Verify().ok());
+  }
+};
 
 bool Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 
@@ -534,11 +545,7 @@ TEST_F(HostileSessionTest, CancelWorksFromHandedOverAndVerifiedToo) {
   }
   // Same process, restored and verified equal: Cancel instead of Finish.
   auto s = Open();
-  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
-  ASSERT_TRUE(s->Prepare().ok());
-  ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
-  ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
-  ASSERT_TRUE(s->Verify().ok());
+  ASSERT_NO_FATAL_FAILURE(HandOverAndVerify(s.get()));
   ASSERT_EQ(s->phase(), v1::VERIFIED);
   Result<v1::PhaseReply> c = s->Cancel();
   ASSERT_TRUE(c.ok()) << c.status().ToString();
@@ -583,11 +590,7 @@ TEST_F(HostileSessionTest, FinishDeletesTheSessionsBlobsAndTheHandoverBlob) {
 // memory as on disk.
 TEST_F(HostileSessionTest, AttachRefusedAfterFinishLeavesTheFinishedSession) {
   auto s = Open();
-  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
-  ASSERT_TRUE(s->Prepare().ok());
-  ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
-  ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
-  ASSERT_TRUE(s->Verify().ok());
+  ASSERT_NO_FATAL_FAILURE(HandOverAndVerify(s.get()));
   ASSERT_TRUE(s->Finish().ok());
   const v1::StatusReply finished = s->GetStatus();
   v1::AttachRequest gone;
