@@ -1,6 +1,8 @@
 // khoctl: the operator's CLI for khod. Dispatches to one cmd_*.cc per subcommand.
 #include <cstdio>
 #include <cstring>
+#include <exception>
+#include <new>
 
 #include "khoctl/commands.h"
 
@@ -117,7 +119,15 @@ int main(int argc, char** argv) {
   for (const auto& c : AllCommands()) {
     if (std::strcmp(argv[1], c.name) != 0) continue;
     if (AsksForHelp(argc, argv)) return CommandHelp(c.name);
-    return c.run(Args(argv + 2, argv + argc));
+    // Errors are Status values; an exception here is the C++ library's
+    // (std::bad_alloc when memory runs out): an error (exit 2), never an abort.
+    try {
+      return c.run(Args(argv + 2, argv + argc));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "khoctl %s: %s\n", c.name,
+                   dynamic_cast<const std::bad_alloc*>(&e) ? "out of memory" : e.what());
+      return kExitError;
+    }
   }
   std::fprintf(stderr, "khoctl: unknown command '%s' (try 'khoctl help')\n", argv[1]);
   return kExitError;

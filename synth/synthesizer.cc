@@ -251,6 +251,19 @@ Result<Snapshot> Synthesize(const SynthParams& p) {
         " pages needs about " + std::to_string(total_units / run_units) +
         " folio extents; at most " + std::to_string(kMaxSynthExtents) +
         " fit a blob (use a larger --backing or --run-pages, or a smaller --size)");
+  // Every other record, bounded the same way before anything is allocated:
+  // guest_memfds, their memslots (at most --memslots + 1 each), two records
+  // per split folio, one attribute range per shared range.
+  const auto too_many = [](uint64_t n, const std::string& what) {
+    return Status::InvalidArgument(what + " make about " + std::to_string(n) +
+                                   " records; at most " + std::to_string(kMaxSynthExtents) +
+                                   " fit a blob");
+  };
+  if (ngmems > kMaxSynthExtents) return too_many(ngmems, "--vms x --gmems-per-vm guest_memfds");
+  const uint64_t memslots = ngmems * (std::min<uint64_t>(p.high_memslots, total_units) + 1);
+  if (memslots > kMaxSynthExtents) return too_many(memslots, "--memslots per guest_memfd");
+  if (p.split_folios > kMaxSynthExtents / 2) return too_many(p.split_folios * 2, "--split-folios");
+  if (p.shared_ranges > kMaxSynthExtents) return too_many(p.shared_ranges, "--shared-ranges");
   if (!p.private_memory && p.shared_ranges > 0)
     return Status::InvalidArgument("shared ranges need private memory (a confidential guest)");
   if (p.split_folios > 0 && !hugetlb)

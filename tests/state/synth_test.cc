@@ -273,6 +273,27 @@ TEST(Synthesize, RejectsImpossibleParams) {
   EXPECT_NE(error(p).find("folio extents"), std::string::npos);
   p.backing = SynthBacking::k1G;  // 1 M folios of 1 GiB: fine
   EXPECT_TRUE(Synthesize(p).ok());
+  // Records other than extents are bounded too, before anything is allocated
+  // (each of these asked for gigabytes and ended in std::bad_alloc).
+  p = SynthParams{};
+  p.high_memslots = 4294967295u;
+  EXPECT_NE(error(p).find("--memslots per guest_memfd make about"), std::string::npos) << error(p);
+  p = SynthParams{};
+  p.total_bytes = 16383ull << 50;
+  p.run_pages = ~0ull;
+  p.vms = 4294967295u;
+  p.gmems_per_vm = 4;
+  EXPECT_NE(error(p).find("--vms x --gmems-per-vm"), std::string::npos) << error(p);
+  p = SynthParams{};
+  p.run_pages = 100000;
+  p.shared_ranges = 100000000;
+  EXPECT_NE(error(p).find("--shared-ranges"), std::string::npos) << error(p);
+  p = SynthParams{};
+  p.backing = SynthBacking::k2M;
+  p.total_bytes = 64ull << 40;
+  p.run_pages = ~0ull;
+  p.split_folios = 40000000;
+  EXPECT_NE(error(p).find("--split-folios"), std::string::npos) << error(p);
 }
 
 }  // namespace
