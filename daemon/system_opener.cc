@@ -96,6 +96,10 @@ Result<std::unique_ptr<GmemHandle>> SystemOpener::NewModel(const GmemDeclaration
   }
   o.vm_token = decl.vm_token;
   o.populate = spec.populate;
+  // The creation flags the caller declared (AttachRequest.gmem_flags); none:
+  // the model's default, MMAP|INIT_SHARED. Create refuses what no
+  // guest_memfd could be made with.
+  if (decl.gmem_flags) o.flags = decl.gmem_flags;
   KHOD_ASSIGN_OR_RETURN(auto g, ModelGuestMemfd::Create(model_.get(), o));
   // Attributes the VMM declares are conversions in the model's own flow.
   for (const AttributeRange& r : decl.attributes.Ranges()) {

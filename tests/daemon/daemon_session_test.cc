@@ -1064,6 +1064,30 @@ TEST_F(SessionTest, ModelGuestRoundTripsThroughRestoreModel) {
   ASSERT_TRUE(v.ok()) << v.status().ToString();
 }
 
+// A MODEL guest is made with the creation flags its Attach declares (they
+// were recorded and then ignored: every MODEL guest was MMAP|INIT_SHARED).
+TEST_F(SessionTest, AModelGuestHasTheFlagsItsAttachDeclares) {
+  auto s = Open();
+  v1::AttachRequest q;
+  q.set_name("model-private");
+  q.set_gmem_flags(1);  // MMAP, not INIT_SHARED
+  q.mutable_model()->set_size(uint64_t{4} << 20);
+  v1::AttachRequest impossible = q;
+  impossible.set_gmem_flags(2);  // INIT_SHARED without MMAP: no guest_memfd is made so
+  impossible.set_name("impossible");
+  const Status refused = s->Attach(impossible).status();
+  EXPECT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find("INIT_SHARED"), std::string::npos) << refused.ToString();
+  ASSERT_TRUE(s->Attach(q).ok());
+  ASSERT_TRUE(s->Prepare().ok());
+  Result<v1::SnapshotReply> r = s->GetSnapshot(v1::SnapshotRequest());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  Snapshot snap;
+  ASSERT_TRUE(DecodeAny(r->blob(), &snap).ok());
+  ASSERT_EQ(snap.gmems.size(), 1u);
+  EXPECT_EQ(snap.gmems[0].flags, 1u);
+}
+
 // A real memfd and a MODEL guest in one session: Verify counts the memfd's
 // pages as real PFNs and the model's made-up frames as MODEL pages, apart,
 // so a large MODEL guest never reads as that many real PFNs checked.
