@@ -56,8 +56,8 @@ int RunVerify(const Args& args_in) {
   DiffOptions opts;
   opts.require_hashes = hashed;
   v1::VerifyReply reply;
-  FillVerifyReply(DiffSnapshots(expected->snap, *found, opts), CountCompared(expected->snap),
-                  &reply);
+  FillVerifyReply(DiffSnapshots(expected->snap, *found, opts),
+                  CountCompared(expected->snap, *found), &reply);
   return PrintVerifyReply(reply, flags->Has("--json"));
 }
 

@@ -83,9 +83,8 @@ void SweepRanges(
   flush();
 }
 
-// How well both sides observed each page range: the worse of the two
-// (kFull < kInitializedOnly < kNone). Ordered, disjoint, covering [0, pages).
-// Past a side's own list (a file that grew), its folio list speaks: kFull.
+}  // namespace
+
 std::vector<VisibilityRange> CombinedVisibility(const GuestMemfd& e, const GuestMemfd& f,
                                                 uint64_t pages) {
   std::vector<uint64_t> cuts = {0, pages};
@@ -113,6 +112,8 @@ std::vector<VisibilityRange> CombinedVisibility(const GuestMemfd& e, const Guest
   }
   return out;
 }
+
+namespace {
 
 // The pieces of a folio list, one an extent.
 std::vector<Piece<FolioExtent>> FolioPieces(const FolioList& v) {

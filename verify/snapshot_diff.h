@@ -94,6 +94,14 @@ struct DiffOptions {
   size_t max_differences = 1000;
 };
 
+// How well both sides observed each page of [0, pages): the worse of the two
+// (kFull < kInitializedOnly < kNone). Ordered, disjoint, covering [0, pages).
+// Past a side's own list (a file that grew), its folio list speaks: kFull.
+// What DiffGmems compares by, and what CountCompared (verify/verify_counts.h)
+// counts by.
+std::vector<VisibilityRange> CombinedVisibility(const GuestMemfd& expected, const GuestMemfd& found,
+                                                uint64_t pages);
+
 SnapshotDiff DiffSnapshots(const Snapshot& expected, const Snapshot& found,
                            const DiffOptions& opts = DiffOptions());
 // Adds to `out` (differences, counts, unverified) what differs between two gmems.

@@ -3,53 +3,133 @@
 #include <algorithm>
 #include <vector>
 
+#include "verify/snapshot_diff.h"
+
 namespace khod {
 
 namespace {
 
-// Pages of `x` that `g` observed in full.
-uint64_t FullyObservedPages(const GuestMemfd& g, const FolioExtent& x) {
-  uint64_t n = x.pages();
-  for (const VisibilityRange& r : g.visibility) {
-    if (r.visibility == PageVisibility::kFull) continue;
-    const uint64_t lo = std::max(r.first_index, x.first_index);
-    const uint64_t hi = std::min(r.end_index(), x.end_index());
-    if (lo < hi) n -= hi - lo;
-  }
+// Ordered, disjoint page ranges [first, end).
+using Ranges = std::vector<std::pair<uint64_t, uint64_t>>;
+
+// The first range of `r` that ends after `first`.
+Ranges::const_iterator From(const Ranges& r, uint64_t first) {
+  return std::upper_bound(
+      r.begin(), r.end(), first,
+      [](uint64_t p, const std::pair<uint64_t, uint64_t>& x) { return p < x.second; });
+}
+
+// Pages of [first, end) in `r`.
+uint64_t Overlap(const Ranges& r, uint64_t first, uint64_t end) {
+  uint64_t n = 0;
+  for (auto it = From(r, first); it != r.end() && it->first < end; ++it)
+    n += std::min(end, it->second) - std::max(first, it->first);
   return n;
+}
+
+// `a` and `b` together, ordered and merged.
+Ranges Union(Ranges a, const Ranges& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  std::sort(a.begin(), a.end());
+  Ranges out;
+  for (const auto& x : a) {
+    if (!out.empty() && x.first <= out.back().second)
+      out.back().second = std::max(out.back().second, x.second);
+    else
+      out.push_back(x);
+  }
+  return out;
+}
+
+// Whether every page of `l` has a known PFN (O(1) once per array).
+bool AllPfnsKnown(const FolioList& l) {
+  const FolioListFacts& f = l.facts();
+  return f.well_formed && f.pages_pfn_known == f.pages;
+}
+
+// What DiffGmems compares of one gmem present on both sides.
+struct GmemCounts {
+  uint64_t pages = 0;  // resident in `expected` where both observed it in full
+  uint64_t pfns = 0;   // of them, not shown resident with an unseen PFN by either side
+  uint64_t hashes = 0;
+  bool observed = false;  // some page observed in full by both
+};
+
+// The count of `e`'s hashes that lie over pages both observed in full
+// (snapshot_diff's Observed()); 0 unless `f` has such a hash too: the diff
+// compares hashes only then.
+uint64_t ComparedHashes(const GuestMemfd& e, const GuestMemfd& f, const Ranges& unseen) {
+  // Whether a range of `unseen` touches the hash's: FullyObserved's test in snapshot_diff.
+  auto observed = [&](const std::vector<ContentHash>& hs) {
+    uint64_t n = 0;
+    for (const ContentHash& h : hs) {
+      auto it = From(unseen, h.first_index);
+      n += it == unseen.end() || it->first >= h.first_index + h.count;
+    }
+    return n;
+  };
+  if (e.hashes.empty() || f.hashes.empty()) return 0;
+  if (unseen.empty()) return e.hashes.size();
+  return observed(f.hashes) == 0 ? 0 : observed(e.hashes);
+}
+
+GmemCounts CountGmem(const GuestMemfd& e, const GuestMemfd& f, uint32_t page_size) {
+  GmemCounts c;
+  const uint64_t pages = std::max(e.size, f.size) / page_size;
+  // Both saw every page in full and every PFN `f` holds: the lists' own sums,
+  // worked out once per array, not once per Verify (which is in the blackout).
+  const FolioListFacts& facts = e.folios.facts();
+  if (ObservedInFull(e) && ObservedInFull(f) && facts.well_formed && AllPfnsKnown(f.folios)) {
+    c.pages = facts.pages;
+    c.pfns = facts.pages_pfn_known;
+    c.hashes = ComparedHashes(e, f, {});
+    c.observed = pages > 0;
+    return c;
+  }
+  // Pages either side observed other than in full: their state is not compared.
+  Ranges unseen;
+  uint64_t unseen_pages = 0;
+  for (const VisibilityRange& r : CombinedVisibility(e, f, pages))
+    if (r.visibility != PageVisibility::kFull) {
+      unseen.push_back({r.first_index, r.end_index()});
+      unseen_pages += r.count;
+    }
+  // Pages whose PFN was not compared: those, and those `f` holds with its PFN unseen.
+  Ranges f_unknown;
+  for (const FolioExtent& x : f.folios)
+    if (x.first_pfn == kPfnUnknown) f_unknown.push_back({x.first_index, x.end_index()});
+  const Ranges pfn_unseen = f_unknown.empty() ? unseen : Union(unseen, f_unknown);
+  for (const FolioExtent& x : e.folios) {
+    c.pages += x.pages() - Overlap(unseen, x.first_index, x.end_index());
+    if (x.first_pfn != kPfnUnknown)
+      c.pfns += x.pages() - Overlap(pfn_unseen, x.first_index, x.end_index());
+  }
+  c.hashes = ComparedHashes(e, f, unseen);
+  c.observed = unseen_pages < pages;
+  return c;
 }
 
 }  // namespace
 
-VerifyCounts CountCompared(const Snapshot& expected) {
+VerifyCounts CountCompared(const Snapshot& expected, const Snapshot& found) {
   VerifyCounts c;
+  const uint32_t page_size = expected.header.page_size ? expected.header.page_size : 4096;
   std::vector<FileKind> real_kinds, unobserved_kinds;
-  for (const GuestMemfd& g : expected.gmems) {
-    uint64_t pages = 0, pfns = 0;
-    // Every page of every extent observed in full: the list's own sums,
-    // worked out once per list, not once per Verify.
-    if (ObservedInFull(g) && g.folios.facts().well_formed) {
-      pages = g.folios.facts().pages;
-      pfns = g.folios.facts().pages_pfn_known;
+  for (const GuestMemfd& e : expected.gmems) {
+    // A gmem on one side only is a difference; nothing of it is compared.
+    const GuestMemfd* f = found.FindGmem(e.token);
+    if (!f) continue;
+    const GmemCounts g = CountGmem(e, *f, page_size);
+    if (e.provenance == Provenance::kKernel) {
+      c.real_pages += g.pages;
+      c.real_pfns += g.pfns;
+      c.real_hashes += g.hashes;
+      // A kind is named only where some of its memory was observed in full by both.
+      std::vector<FileKind>& kinds = g.observed ? real_kinds : unobserved_kinds;
+      if (std::find(kinds.begin(), kinds.end(), e.kind) == kinds.end()) kinds.push_back(e.kind);
     } else {
-      for (const FolioExtent& e : g.folios) {
-        const uint64_t n = g.visibility.empty() ? e.pages() : FullyObservedPages(g, e);
-        pages += n;
-        if (e.first_pfn != kPfnUnknown) pfns += n;
-      }
-    }
-    if (g.provenance == Provenance::kKernel) {
-      c.real_pages += pages;
-      c.real_pfns += pfns;
-      c.real_hashes += g.hashes.size();
-      // A kind is named only where some of its memory was observed in full.
-      const bool observed =
-          UnobservedPages(g, expected.header.page_size) < g.pages(expected.header.page_size);
-      std::vector<FileKind>& kinds = observed ? real_kinds : unobserved_kinds;
-      if (std::find(kinds.begin(), kinds.end(), g.kind) == kinds.end()) kinds.push_back(g.kind);
-    } else {
-      c.model_pages += pages;
-      c.model_hashes += g.hashes.size();
+      c.model_pages += g.pages;
+      c.model_hashes += g.hashes;
     }
   }
   for (FileKind k : real_kinds)

@@ -14,9 +14,9 @@ namespace khod {
 
 struct VerifyCounts {
   // gmems of kernel provenance: memory this kernel really holds.
-  uint64_t real_pages = 0;   // resident pages in the frozen folio lists, where observed in full
-  uint64_t real_pfns = 0;    // of those, pages whose PFN was known
-  uint64_t real_hashes = 0;  // content hashes
+  uint64_t real_pages = 0;  // resident pages of the frozen lists, where both sides observed in full
+  uint64_t real_pfns = 0;   // of those, pages whose PFN both sides saw
+  uint64_t real_hashes = 0;  // content hashes compared (over pages both observed in full)
   std::string real_kinds;    // "shmem-memfd/hugetlb-memfd"; empty: no real gmem observed in full
   // Real gmems none of whose pages were observed in full ("guest_memfd"): not
   // counted above, named so that real memory is never said to be absent.
@@ -38,10 +38,17 @@ struct VerifyCounts {
 // ("folio flags of 81919 pages carried from Freeze, mapped at the same PFN since").
 std::string VerifyCountsText(const VerifyCounts& c, bool equal);
 
-// What comparing `expected` with a capture compares: its resident pages, PFNs
-// and hashes, real and MODEL apart. Pages observed other than in full
-// (PageVisibility) are not counted: a diff lists them as not verified.
-VerifyCounts CountCompared(const Snapshot& expected);
+// What DiffSnapshots(expected, found) compares, real and MODEL apart, per
+// gmem present on both sides (one on one side only is a difference, nothing
+// of it compared): `expected`'s resident pages where both observed them in
+// full (CombinedVisibility; pages either saw otherwise are not verified); of
+// those, pages whose PFN both saw (a page `found` holds with its PFN unseen is
+// not verified; one it holds as a hole was compared, and differs); and
+// `expected`'s hashes over pages both observed in full, where `found` has
+// such hashes too. Never counts from one side what the other did not see.
+// O(1) per gmem when both observed every page in full and `found` saw every
+// PFN (FolioListFacts); per extent otherwise.
+VerifyCounts CountCompared(const Snapshot& expected, const Snapshot& found);
 
 }  // namespace khod
 

@@ -22,7 +22,7 @@ RestoreVerdict VerifyRestored(const Snapshot& frozen, const Snapshot& restored, 
     d.found = viol.what;
     v.diff.differences.push_back(std::move(d));
   }
-  v.counts = CountCompared(frozen);
+  v.counts = CountCompared(frozen, restored);
   return v;
 }
 

@@ -95,7 +95,7 @@ TEST(Verdict, NotVerifiedNamesTheGmemAndPagesEverywhere) {
   priv.visibility = {VisibilityRange{0, 16, PageVisibility::kNone}};
   s.gmems = {shm, priv};
   const SnapshotDiff d = DiffSnapshots(s, s);
-  const VerifyCounts c = CountCompared(s);
+  const VerifyCounts c = CountCompared(s, s);
   v1::VerifyReply v;
   FillVerifyReply(d, c, &v);
   EXPECT_TRUE(v.equal());                  // no difference...
@@ -122,7 +122,8 @@ TEST(Verdict, NotVerifiedNamesTheGmemAndPagesEverywhere) {
   // Only memory nobody can see: real, never "no real memory".
   Snapshot only_private;
   only_private.gmems = {priv};
-  EXPECT_EQ(VerdictLine(DiffSnapshots(only_private, only_private), CountCompared(only_private)),
+  EXPECT_EQ(VerdictLine(DiffSnapshots(only_private, only_private),
+                        CountCompared(only_private, only_private)),
             "no difference where observable (no real memory observed in full (guest_memfd)); "
             "not verified: " +
                 unverified);
@@ -130,9 +131,143 @@ TEST(Verdict, NotVerifiedNamesTheGmemAndPagesEverywhere) {
   // Everything observed and equal: the only exit 0.
   s.gmems.pop_back();
   v.Clear();
-  FillVerifyReply(DiffSnapshots(s, s), CountCompared(s), &v);
+  FillVerifyReply(DiffSnapshots(s, s), CountCompared(s, s), &v);
   EXPECT_EQ(v.verdict(), "EQUAL");
   EXPECT_EQ(VerdictExitCode(VerdictOf(v)), 0);
+}
+
+// A shmem memfd of 32 resident pages captured by root: PFNs known, observed
+// in full (a kernel capture fills its visibility), one hash per 8 pages.
+GuestMemfd RootCapturedMemfd() {
+  GuestMemfd g;
+  g.token = 1;
+  g.name = "ram0";
+  g.kind = FileKind::kShmemMemfd;
+  g.size = 32 * 4096;
+  g.visibility = {VisibilityRange{0, 32, PageVisibility::kFull}};
+  g.folios.push_back(FolioExtent{0, 1000, 32, 0, kFolioUptodate});
+  for (uint64_t i = 0; i < 4; ++i) g.hashes.push_back(ContentHash{i * 8, 8, 0x100 + i});
+  return g;
+}
+
+Snapshot Of(const GuestMemfd& g) {
+  Snapshot s;
+  s.gmems = {g};
+  return s;
+}
+
+// khoctl verify run without CAP_SYS_ADMIN against a snapshot root captured:
+// pagemap hides every PFN now (folio flags, read by PFN, unread). The pages
+// and their contents were compared, their PFNs never: not one PFN is claimed.
+TEST(CountCompared, PfnsTheFoundSideDidNotSeeAreNotCounted) {
+  const Snapshot expected = Of(RootCapturedMemfd());
+  GuestMemfd now = RootCapturedMemfd();
+  now.folios = {FolioExtent{0, kPfnUnknown, 32, 0, 0}};
+  const Snapshot found = Of(now);
+  const SnapshotDiff d = DiffSnapshots(expected, found);
+  const VerifyCounts c = CountCompared(expected, found);
+  EXPECT_EQ(c.real_pages, 32u);
+  EXPECT_EQ(c.real_pfns, 0u);
+  EXPECT_EQ(c.real_hashes, 4u);
+  EXPECT_EQ(c.real_kinds, "shmem-memfd");
+  v1::VerifyReply v;
+  FillVerifyReply(d, c, &v);
+  EXPECT_EQ(v.verdict(), "NOT VERIFIED");
+  EXPECT_EQ(v.real_pfns_compared(), 0u);
+  EXPECT_EQ(v.pfns_compared(), 0u);
+  EXPECT_EQ(v.pages_unverified(), 32u);
+  EXPECT_EQ(FormatVerify(v).substr(0, FormatVerify(v).find('\n')),
+            "NOT VERIFIED: no difference where observable; 32 real pages (shmem-memfd), 0 of "
+            "them with a known PFN, and 4 content hashes unchanged");
+  // The same where the found side saw the PFNs of half of them only.
+  now.folios = {FolioExtent{0, 1000, 16, 0, kFolioUptodate},
+                FolioExtent{16, kPfnUnknown, 16, 0, 0}};
+  const VerifyCounts half = CountCompared(expected, Of(now));
+  EXPECT_EQ(half.real_pages, 32u);
+  EXPECT_EQ(half.real_pfns, 16u);
+}
+
+// The live side saw less than the snapshot: nothing per page of [16, 32)
+// (kNone), and only which of [8, 16) are initialized (kInitializedOnly).
+// Neither range's pages, PFNs or the hashes over them were compared.
+TEST(CountCompared, PagesEitherSideDidNotObserveInFullAreNotCounted) {
+  const Snapshot expected = Of(RootCapturedMemfd());
+  GuestMemfd now = RootCapturedMemfd();
+  now.visibility = {VisibilityRange{0, 16, PageVisibility::kFull},
+                    VisibilityRange{16, 16, PageVisibility::kNone}};
+  now.folios = {FolioExtent{0, 1000, 16, 0, kFolioUptodate}};
+  now.hashes.resize(2);
+  Snapshot found = Of(now);
+  SnapshotDiff d = DiffSnapshots(expected, found);
+  ASSERT_TRUE(d.equal()) << d.differences.front().ToString();
+  EXPECT_EQ(d.counts.pages_unverified, 16u);
+  VerifyCounts c = CountCompared(expected, found);
+  EXPECT_EQ(c.real_pages, 16u);
+  EXPECT_EQ(c.real_pfns, 16u);
+  EXPECT_EQ(c.real_hashes, 2u);
+  EXPECT_EQ(VerdictLine(d, c).substr(0, VerdictLine(d, c).find(';')),
+            "no difference where observable (16 real PFNs (shmem-memfd) and 2 content hashes "
+            "unchanged)");
+
+  now.visibility = {VisibilityRange{0, 8, PageVisibility::kFull},
+                    VisibilityRange{8, 8, PageVisibility::kInitializedOnly},
+                    VisibilityRange{16, 16, PageVisibility::kNone}};
+  now.folios = {FolioExtent{0, 1000, 8, 0, kFolioUptodate}, FolioExtent{8, kPfnUnknown, 8, 0, 0}};
+  now.hashes.resize(1);
+  found = Of(now);
+  d = DiffSnapshots(expected, found);
+  ASSERT_TRUE(d.equal()) << d.differences.front().ToString();
+  EXPECT_EQ(d.counts.pages_unverified, 24u);
+  c = CountCompared(expected, found);
+  EXPECT_EQ(c.real_pages, 8u);
+  EXPECT_EQ(c.real_pfns, 8u);
+  EXPECT_EQ(c.real_hashes, 1u);
+
+  // Nothing per page seen at all: no page of it counted, its kind named as
+  // not observed in full, never "no real memory".
+  now.visibility = {VisibilityRange{0, 32, PageVisibility::kNone}};
+  now.folios.clear();
+  now.hashes.clear();
+  c = CountCompared(expected, Of(now));
+  EXPECT_EQ(c.real_pages, 0u);
+  EXPECT_EQ(c.real_hashes, 0u);
+  EXPECT_EQ(c.real_kinds, "");
+  EXPECT_EQ(c.real_unobserved_kinds, "shmem-memfd");
+}
+
+// Both sides observed every page in full and saw every PFN (the daemon's
+// Verify in the blackout): the lists' own sums, as before. What one side
+// lacks is still not counted: hashes the found side did not take, a gmem
+// only one side holds.
+TEST(CountCompared, BothSeeingEverythingCountsTheListsSums) {
+  GuestMemfd model;
+  model.token = 2;
+  model.name = "model";
+  model.provenance = Provenance::kModel;
+  model.size = 64 * 4096;
+  model.folios.push_back(FolioExtent{0, 5000, 64, 0, kFolioUptodate});
+  Snapshot expected = Of(RootCapturedMemfd());
+  expected.gmems.push_back(model);
+  VerifyCounts c = CountCompared(expected, expected);
+  EXPECT_EQ(c.real_pages, 32u);
+  EXPECT_EQ(c.real_pfns, 32u);
+  EXPECT_EQ(c.real_hashes, 4u);
+  EXPECT_EQ(c.real_kinds, "shmem-memfd");
+  EXPECT_EQ(c.model_pages, 64u);
+
+  // Hashes the found side did not take were not compared.
+  Snapshot found = expected;
+  found.gmems[0].hashes.clear();
+  c = CountCompared(expected, found);
+  EXPECT_EQ(c.real_pages, 32u);
+  EXPECT_EQ(c.real_pfns, 32u);
+  EXPECT_EQ(c.real_hashes, 0u);
+  // A gmem the found side does not hold: a difference, nothing of it compared.
+  found = expected;
+  found.gmems.pop_back();
+  c = CountCompared(expected, found);
+  EXPECT_EQ(c.real_pages, 32u);
+  EXPECT_EQ(c.model_pages, 0u);
 }
 
 }  // namespace
