@@ -598,10 +598,12 @@ void DiffVm(const Vm& e, const Vm& f, std::vector<Difference>* out) {
 
 }  // namespace
 
+std::string Difference::Where() const {
+  return (in_gmem ? "gmem " + Hex(gmem_token) + " '" + gmem_name + "': " : std::string()) + field;
+}
+
 std::string Difference::ToString() const {
-  std::string s;
-  if (in_gmem) s = "gmem " + Hex(gmem_token) + " '" + gmem_name + "': ";
-  return s + field + ": expected " + expected + ", found " + found;
+  return Where() + ": expected " + expected + ", found " + found;
 }
 
 std::string UnverifiedGmem::ToString() const {

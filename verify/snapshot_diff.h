@@ -35,6 +35,8 @@ struct Difference {
   std::string found;
   // "gmem 0x2a 'ram0': folios pages 256-511: expected hole, found resident pfn 0x1200 order 0"
   std::string ToString() const;
+  // The same without the values: "gmem 0x2a 'ram0': folios pages 256-511".
+  std::string Where() const;
 };
 
 // What of one guest_memfd was not verified: `pages` pages (of those not found

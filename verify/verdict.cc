@@ -42,8 +42,11 @@ std::string VerdictLine(const SnapshotDiff& d, const VerifyCounts& c) {
     case Verdict::kEqual:
       return "equal: " + VerifyCountsText(c, /*equal=*/true);
     case Verdict::kDifferent:
+      // Where, not the values: Status shows this line to every caller it
+      // lets in, and the values may be PFNs, which are root's alone (the
+      // Verify reply has them, for its caller).
       return std::to_string(d.differences.size()) +
-             " differences, first: " + d.differences.front().ToString();
+             " differences, first: " + d.differences.front().Where();
     case Verdict::kNotVerified:
       break;
   }

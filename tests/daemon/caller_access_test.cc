@@ -254,6 +254,11 @@ TEST_F(CallerAccessTest, ANonRootCallersVerifyNamesNoPfn) {
   v = s->Verify();  // root's
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_NE(text(*v).find("pfn 0x"), std::string::npos) << text(*v);
+  // Status, which every allowed caller reads, says where the first
+  // difference is, never its PFNs, whoever verified.
+  const std::string line = s->GetStatus().last_verdict();
+  EXPECT_NE(line.find("differences, first: gmem"), std::string::npos) << line;
+  EXPECT_EQ(line.find("pfn"), std::string::npos) << line;
 }
 
 TEST_F(CallerAccessTest, RebuildOffersNamingAnotherUsersProcessAreRefused) {
