@@ -152,7 +152,7 @@ std::string RenderMetrics(const v1::StatusReply& s, const v1::VerifyReply* last_
     }
     Family(&out, "khod_verify_pages", "gauge",
            "Pages of the last Verify: observed in full on both sides and equal, in a range "
-           "found different, or not observed in full (not verified).")
+           "found different, or not verified (not observed in full, or a PFN not seen).")
         .Sample(Label("result", "equal"), static_cast<double>(v.pages_equal()))
         .Sample(Label("result", "different"), static_cast<double>(v.pages_different()))
         .Sample(Label("result", "unverified"), static_cast<double>(v.pages_unverified()));

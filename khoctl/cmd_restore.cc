@@ -2,7 +2,8 @@
 //   restore        Restore (adopt or rebuild every gmem), then Verify unless --no-verify;
 //                  --json: the PhaseReply on one line, then the VerifyReply on the next
 //                  (khoctl/proto_json.h), exit code as without
-//   verify-restore Verify only: prints the diff; exit 0 equal, 1 different, 2 error
+//   verify-restore Verify only: prints the diff; exit 0 equal, 1 different, 2 error,
+//                  3 not verified
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>

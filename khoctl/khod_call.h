@@ -33,7 +33,8 @@ int FailKhodCall(const char* command, const std::string& socket, const Status& s
 int RunPhaseCommand(const char* command, const char* usage, const Args& args,
                     Result<v1::PhaseReply> (KhodClient::*call)());
 
-// verify over gRPC (and verify-restore): the diff; exit 0 equal, 1 different, 2 error.
+// verify over gRPC (and verify-restore): the diff; exit 0 equal, 1 different, 2 error,
+// 3 not verified.
 int RunKhodVerify(const char* command, const char* usage, const Args& args);
 
 }  // namespace khod

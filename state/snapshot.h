@@ -109,8 +109,10 @@ struct Vm {
 // initialized" only where the range's visibility lets a capture see it; it is
 // never "absent" because nobody looked.
 enum class PageVisibility : uint8_t {
-  // Which pages are initialized, their PFNs, flags and (when hashed) contents:
-  // shmem and HugeTLB memfds, guest_memfd created MMAP|INIT_SHARED.
+  // Which pages are initialized, their PFNs and flags where pagemap shows
+  // them (not without CAP_SYS_ADMIN: verify names such pages not verified)
+  // and (when hashed) contents: shmem and HugeTLB memfds, guest_memfd
+  // created MMAP|INIT_SHARED.
   kFull = 0,
   // Which pages are initialized (mincore on a PROT_NONE mapping), not their
   // PFNs or contents: guest_memfd created MMAP without INIT_SHARED. Extents

@@ -13,8 +13,9 @@
 // shows PFNs only with CAP_SYS_ADMIN; folio flags are read by PFN), only that
 // it is resident is compared: its PFN and folio flags are not verified, never
 // equal nor different. A policy, or a flag bit, that one side could not read
-// is not verified either. The result says so in counts and per guest_memfd,
-// never as "equal".
+// is not verified either, nor is what the VMM declared (memslots, a kernel
+// file's attributes: compared as declarations, never read from KVM). The
+// result says so in counts and per guest_memfd, never as "equal".
 #ifndef KHOD_VERIFY_SNAPSHOT_DIFF_H_
 #define KHOD_VERIFY_SNAPSHOT_DIFF_H_
 

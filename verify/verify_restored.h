@@ -4,9 +4,10 @@
 // must pass the shared invariant checker. "Memory stayed in place" means the
 // folio list with its PFNs is equal where both captures observed it in full;
 // where the frozen snapshot hashed contents, the restored capture must carry
-// equal hashes. What neither capture could observe, and the policies of the
-// VMM's mappings (the VMM re-applies them after it takes its memory back), are
-// listed as not verified (verify/verdict.h).
+// equal hashes. What either capture could not observe (pages, PFNs), the
+// policies of the VMM's mappings (the VMM re-applies them after it takes its
+// memory back) and what the VMM declared (memslots, a kernel file's
+// attributes) are listed as not verified (verify/verdict.h).
 #ifndef KHOD_VERIFY_VERIFY_RESTORED_H_
 #define KHOD_VERIFY_VERIFY_RESTORED_H_
 
