@@ -62,7 +62,7 @@ const std::vector<Command>& AllCommands() {
        RunProbe},
       {"restore",
        "restore [--socket PATH] [--force-rebuild] [--from-state-dir] [--no-verify] [--rebuild-into "
-       "TOKEN:VM:PID:FD,...]",
+       "TOKEN:VM:PID:FD,...] [--json]",
        "khod: restore the handed-over gmems, then verify (exit 0/1/2/3)", RunRestore},
       {"snapshot", "snapshot -o OUT [--socket PATH] [--format fdt|proto] [--recapture]",
        "khod: write the session's current snapshot blob", RunSnapshot},
