@@ -59,6 +59,8 @@ struct FolioListFacts {
   // state/invariants.h that need nothing but the list. When false, every
   // field above is 0.
   bool well_formed = true;
+  // A well-formed list every page of which has a known PFN.
+  bool all_pfns_known() const { return well_formed && pages_pfn_known == pages; }
 };
 
 class FolioList {

@@ -123,12 +123,6 @@ std::vector<Piece<FolioExtent>> FolioPieces(const FolioList& v) {
   return p;
 }
 
-// Whether every page of `l` has a known PFN (an O(1) look once per array).
-bool AllPfnsKnown(const FolioList& l) {
-  const FolioListFacts& f = l.facts();
-  return f.well_formed && f.pages_pfn_known == f.pages;
-}
-
 // Which capture did not see the PFNs of a page range both hold (a bit each).
 enum PfnUnseenBy : int { kUnseenByExpected = 1, kUnseenByFound = 2 };
 
@@ -378,7 +372,7 @@ class GmemDiffer {
   // never counted equal, nor different for a PFN nobody saw.
   void PfnsUnseen() {
     if (!o_.compare_pfns && !o_.compare_folio_flags) return;
-    if (AllPfnsKnown(e_.folios) && AllPfnsKnown(f_.folios)) return;
+    if (e_.folios.facts().all_pfns_known() && f_.folios.facts().all_pfns_known()) return;
     auto unknown = [](const FolioExtent* x) { return x && x->first_pfn == kPfnUnknown; };
     auto by = [&](const FolioExtent* a, const FolioExtent* b) {
       return (unknown(a) ? kUnseenByExpected : 0) | (unknown(b) ? kUnseenByFound : 0);

@@ -41,12 +41,6 @@ Ranges Union(Ranges a, const Ranges& b) {
   return out;
 }
 
-// Whether every page of `l` has a known PFN (O(1) once per array).
-bool AllPfnsKnown(const FolioList& l) {
-  const FolioListFacts& f = l.facts();
-  return f.well_formed && f.pages_pfn_known == f.pages;
-}
-
 // What DiffGmems compares of one gmem present on both sides.
 struct GmemCounts {
   uint64_t pages = 0;  // resident in `expected` where both observed it in full
@@ -79,7 +73,8 @@ GmemCounts CountGmem(const GuestMemfd& e, const GuestMemfd& f, uint32_t page_siz
   // Both saw every page in full and every PFN `f` holds: the lists' own sums,
   // worked out once per array, not once per Verify (which is in the blackout).
   const FolioListFacts& facts = e.folios.facts();
-  if (ObservedInFull(e) && ObservedInFull(f) && facts.well_formed && AllPfnsKnown(f.folios)) {
+  if (ObservedInFull(e) && ObservedInFull(f) && facts.well_formed &&
+      f.folios.facts().all_pfns_known()) {
     c.pages = facts.pages;
     c.pfns = facts.pages_pfn_known;
     c.hashes = ComparedHashes(e, f, {});
