@@ -127,8 +127,7 @@ Result<std::unique_ptr<Session>> Session::Open(SessionOptions opts, GmemOpener* 
       ::fcntl(fd, F_SETFD, FD_CLOEXEC);
       s->page_pins_[token].emplace_back(fd);
     }
-  if (!s->opts_.adopted.empty() &&
-      (s->record_.phase() != v1::HANDED_OVER || s->record_.transport() != v1::REEXEC)) {
+  if (!s->opts_.adopted.empty() && !s->ReexecHandoverToRestore()) {
     // --adopt fds no reexec handover is here to use: never inherited by a
     // child or a later exec. (Not closed: a number that was not open at the
     // exec may be one of this process's own files by now.)

@@ -193,6 +193,11 @@ class Session {
   v1::StatusReply BuildStatus() const;  // caller holds mu_
   Status ReattachAll(std::vector<std::string>* dropped);
   void StartWarmUps();
+  // The record is a reexec's handover, not yet restored: what --adopt hands
+  // this process is for it (read ahead, warmed up), else it is unused.
+  bool ReexecHandoverToRestore() const {
+    return record_.phase() == v1::HANDED_OVER && record_.transport() == v1::REEXEC;
+  }
   // A reexec's new khod reads the handover blob, checks it against the
   // record's checksum and decodes it on a thread from Open, overlapping the
   // gRPC startup; Restore takes the result instead of doing the same work.

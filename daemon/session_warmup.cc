@@ -21,7 +21,7 @@ namespace khod {
 // startup and Restore instead of adding to Verify. Only a warm-up: Verify's
 // capture waits for it and reads every PFN itself.
 void Session::StartWarmUps() {
-  if (record_.phase() != v1::HANDED_OVER || record_.transport() != v1::REEXEC) return;
+  if (!ReexecHandoverToRestore()) return;
   for (const auto& [token, fd] : opts_.adopted.fds) {
     const v1::GmemAttachment* a = nullptr;
     for (const auto& x : record_.gmems())
@@ -47,9 +47,7 @@ void Session::StartWarmUps() {
 }
 
 void Session::StartReadAhead() {
-  if (record_.phase() != v1::HANDED_OVER || record_.transport() != v1::REEXEC ||
-      opts_.adopted.empty() || !transport_)
-    return;
+  if (!ReexecHandoverToRestore() || opts_.adopted.empty() || !transport_) return;
   read_ahead_ = std::async(std::launch::async, &Session::ReadAheadFrom, transport_.get(), Codec(),
                            CodecThreads(), RecordedFrozenBlobXxh3());
 }
