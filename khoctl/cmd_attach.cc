@@ -18,16 +18,12 @@
 #include "khoctl/khod_call.h"
 #include "khoctl/proto_json.h"
 #include "khoctl/status_report.h"
+#include "khoctl/usage.h"
 #include "synth/size.h"
 
 namespace khod {
 
 namespace {
-
-constexpr char kUsage[] =
-    "attach (--pid P --fd N | --model-size 1T [--model-hstate 4k|2m|1g] [--populate]) [--token T] "
-    "[--name S] [--vm-token V --vm-type T] [--memslots FILE] [--gmem-flags F] [--hash] "
-    "[--socket PATH] [--json]";
 
 // Adds to `q` what the declaration file says about the VMM's fd `fd`.
 Status ApplyDeclaration(const std::string& path, int fd, v1::AttachRequest* q) {
@@ -108,11 +104,11 @@ int RunAttach(const Args& args) {
                                             {"--populate", false},
                                             {"--socket", true},
                                             {"--json", false}});
-  if (!f.ok()) return FailWithUsage("attach", kUsage, f.status());
+  if (!f.ok()) return FailWithUsage("attach", kAttachUsage, f.status());
   if (Status s = RefuseArguments(f->positionals()); !s.ok())
-    return FailWithUsage("attach", kUsage, s);
+    return FailWithUsage("attach", kAttachUsage, s);
   Result<v1::AttachRequest> q = BuildRequest(*f);
-  if (!q.ok()) return FailWithUsage("attach", kUsage, q.status());
+  if (!q.ok()) return FailWithUsage("attach", kAttachUsage, q.status());
   const std::string socket = f->Get("--socket", kDefaultSocket);
   KhodClient client(socket);
   Result<v1::AttachReply> r = client.Attach(*q);

@@ -10,38 +10,33 @@
 #include "khoctl/file_io.h"
 #include "khoctl/flag_parser.h"
 #include "khoctl/live_capture.h"
+#include "khoctl/usage.h"
 #include "serializer/serializer.h"
 
 namespace khod {
 
-namespace {
-constexpr const char* kUsage =
-    "capture --pid P --fd N [--fd M ...] [--memslots FILE] [--attributes FILE] [--hash] -o OUT "
-    "[--format fdt|proto]";
-}  // namespace
-
 int RunCapture(const Args& args_in) {
   Args args = args_in;
   auto fds = ExtractFdFlags(&args);
-  if (!fds.ok()) return FailWithUsage("capture", kUsage, fds.status());
+  if (!fds.ok()) return FailWithUsage("capture", kCaptureUsage, fds.status());
   Result<ParsedFlags> flags = ParseFlags(args, {{"--pid", true},
                                                 {"--memslots", true},
                                                 {"--attributes", true},
                                                 {"--hash", false},
                                                 {"--out", true, "-o"},
                                                 {"--format", true}});
-  if (!flags.ok()) return FailWithUsage("capture", kUsage, flags.status());
+  if (!flags.ok()) return FailWithUsage("capture", kCaptureUsage, flags.status());
   if (!flags->positionals().empty())
-    return FailWithUsage("capture", kUsage,
+    return FailWithUsage("capture", kCaptureUsage,
                          Status::InvalidArgument("unexpected '" + flags->positionals()[0] + "'"));
   if (fds->empty())
-    return FailWithUsage("capture", kUsage, Status::InvalidArgument("missing --fd N"));
+    return FailWithUsage("capture", kCaptureUsage, Status::InvalidArgument("missing --fd N"));
   if (!flags->Has("--out"))
-    return FailWithUsage("capture", kUsage, Status::InvalidArgument("missing -o OUT"));
+    return FailWithUsage("capture", kCaptureUsage, Status::InvalidArgument("missing -o OUT"));
   auto pid = PidFlag(*flags);
-  if (!pid.ok()) return FailWithUsage("capture", kUsage, pid.status());
+  if (!pid.ok()) return FailWithUsage("capture", kCaptureUsage, pid.status());
   auto format = ParseBlobFormat(flags->Get("--format", "fdt"));
-  if (!format.ok()) return FailWithUsage("capture", kUsage, format.status());
+  if (!format.ok()) return FailWithUsage("capture", kCaptureUsage, format.status());
 
   auto decl = LoadDeclarations(flags->Get("--memslots"), flags->Get("--attributes"));
   if (!decl.ok()) return Fail("capture", decl.status());

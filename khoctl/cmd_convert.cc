@@ -8,27 +8,25 @@
 #include "khoctl/file_io.h"
 #include "khoctl/flag_parser.h"
 #include "khoctl/snapshot_file.h"
+#include "khoctl/usage.h"
 #include "serializer/serializer.h"
 
 namespace khod {
 
-namespace {
-constexpr const char* kUsage = "convert FILE --to fdt|proto -o OUT";
-}  // namespace
-
 int RunConvert(const Args& args) {
   Result<ParsedFlags> flags = ParseFlags(args, {{"--to", true}, {"--out", true, "-o"}});
-  if (!flags.ok()) return FailWithUsage("convert", kUsage, flags.status());
+  if (!flags.ok()) return FailWithUsage("convert", kConvertUsage, flags.status());
   if (flags->positionals().size() != 1)
-    return FailWithUsage("convert", kUsage,
+    return FailWithUsage("convert", kConvertUsage,
                          Status::InvalidArgument("expected exactly one FILE, got " +
                                                  std::to_string(flags->positionals().size())));
   if (!flags->Has("--to"))
-    return FailWithUsage("convert", kUsage, Status::InvalidArgument("missing --to fdt|proto"));
+    return FailWithUsage("convert", kConvertUsage,
+                         Status::InvalidArgument("missing --to fdt|proto"));
   if (!flags->Has("--out"))
-    return FailWithUsage("convert", kUsage, Status::InvalidArgument("missing -o OUT"));
+    return FailWithUsage("convert", kConvertUsage, Status::InvalidArgument("missing -o OUT"));
   Result<BlobFormat> to = ParseBlobFormat(flags->Get("--to"));
-  if (!to.ok()) return FailWithUsage("convert", kUsage, to.status());
+  if (!to.ok()) return FailWithUsage("convert", kConvertUsage, to.status());
 
   const std::string& in_path = flags->positionals()[0];
   const std::string out_path = flags->Get("--out");

@@ -4,10 +4,9 @@
 #include "khoctl/commands.h"
 #include "khoctl/flag_parser.h"
 #include "khoctl/khod_call.h"
+#include "khoctl/usage.h"
 
 namespace khod {
-
-static const char kDetachUsage[] = "detach --token T [--socket PATH]";
 
 int RunDetach(const Args& args) {
   Result<ParsedFlags> f = ParseFlags(args, {{"--token", true}, {"--socket", true}});

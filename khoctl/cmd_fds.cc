@@ -13,10 +13,9 @@
 #include "khoctl/flag_parser.h"
 #include "khoctl/khod_call.h"
 #include "khoctl/proto_json.h"
+#include "khoctl/usage.h"
 
 namespace khod {
-
-static const char kFdsUsage[] = "fds [--socket PATH] [--json]";
 
 int RunFds(const Args& args) {
   Result<ParsedFlags> f = ParseFlags(args, {{"--socket", true}, {"--json", false}});

@@ -2,11 +2,12 @@
 // verified (-> FINISHED).
 #include "khoctl/commands.h"
 #include "khoctl/khod_call.h"
+#include "khoctl/usage.h"
 
 namespace khod {
 
 int RunFinish(const Args& args) {
-  return RunPhaseCommand("finish", "finish [--socket PATH] [--json]", args, &KhodClient::Finish);
+  return RunPhaseCommand("finish", kFinishUsage, args, &KhodClient::Finish);
 }
 
 }  // namespace khod

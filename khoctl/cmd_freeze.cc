@@ -13,12 +13,9 @@
 #include "khoctl/flag_parser.h"
 #include "khoctl/khod_call.h"
 #include "khoctl/proto_json.h"
+#include "khoctl/usage.h"
 
 namespace khod {
-
-static const char kFreezeUsage[] =
-    "freeze --guests-paused [--transport dir|reexec|luo] [--format fdt|proto] [--dir NAME] "
-    "[--socket PATH] [--json]";
 
 static Result<v1::Transport> ParseTransport(const std::string& t) {
   if (t.empty()) return v1::TRANSPORT_UNSPECIFIED;  // khod's --transport

@@ -10,6 +10,7 @@
 #include "khoctl/json_writer.h"
 #include "khoctl/snapshot_file.h"
 #include "khoctl/snapshot_summary.h"
+#include "khoctl/usage.h"
 #include "serializer/serializer.h"
 #include "synth/size.h"
 
@@ -17,7 +18,6 @@ namespace khod {
 
 namespace {
 
-constexpr const char* kUsage = "inspect FILE [--json] [--extents] [--ranges]";
 // Below this many extents they are listed without --extents.
 constexpr size_t kFewExtents = 16;
 // Attribute ranges and restructure records shown without --ranges / --extents.
@@ -341,9 +341,9 @@ void PrintJson(const Snapshot& s, BlobFormat format, size_t blob_bytes, const In
 int RunInspect(const Args& args) {
   Result<ParsedFlags> flags =
       ParseFlags(args, {{"--json", false}, {"--extents", false}, {"--ranges", false}});
-  if (!flags.ok()) return FailWithUsage("inspect", kUsage, flags.status());
+  if (!flags.ok()) return FailWithUsage("inspect", kInspectUsage, flags.status());
   if (flags->positionals().size() != 1)
-    return FailWithUsage("inspect", kUsage,
+    return FailWithUsage("inspect", kInspectUsage,
                          Status::InvalidArgument("expected exactly one FILE, got " +
                                                  std::to_string(flags->positionals().size())));
   Result<LoadedSnapshot> loaded = LoadSnapshotFile(flags->positionals()[0]);

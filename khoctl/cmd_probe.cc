@@ -9,19 +9,14 @@
 #include "khoctl/flag_parser.h"
 #include "khoctl/probe_report.h"
 #include "khoctl/proto_json.h"
+#include "khoctl/usage.h"
 
 namespace khod {
-namespace {
-
-constexpr const char* kUsage = "probe [--json] [--debugfs DIR]";
-
-}  // namespace
-
 int RunProbe(const Args& args) {
   Result<ParsedFlags> flags = ParseFlags(args, {{"--json", false}, {"--debugfs", true}});
-  if (!flags.ok()) return FailWithUsage("probe", kUsage, flags.status());
+  if (!flags.ok()) return FailWithUsage("probe", kProbeUsage, flags.status());
   if (!flags->positionals().empty())
-    return FailWithUsage("probe", kUsage, Status::InvalidArgument("probe takes no FILE"));
+    return FailWithUsage("probe", kProbeUsage, Status::InvalidArgument("probe takes no FILE"));
   const KernelCaps caps = ProbeKernel();
   const Result<KhoIncoming> in = ReadKhoIncoming(flags->Get("--debugfs", kDefaultDebugfsRoot));
   // A malformed incoming tree is reported, it does not fail the probe.

@@ -17,12 +17,9 @@
 #include "khoctl/khod_call.h"
 #include "khoctl/proto_json.h"
 #include "khoctl/status_report.h"
+#include "khoctl/usage.h"
 
 namespace khod {
-
-static const char kRestoreUsage[] =
-    "restore [--socket PATH] [--force-rebuild] [--from-state-dir] [--no-verify] "
-    "[--rebuild-into TOKEN:VM:PID:FD[,...]] [--json]";
 
 // Exactly four decimal numbers separated by ':'.
 static bool ParseColonFields(std::string_view item, uint64_t v[4]) {
@@ -57,7 +54,6 @@ static Status ParseRebuildInto(const std::string& text, v1::RestoreRequest* q) {
   }
   return Status::Ok();
 }
-static const char kVerifyUsage[] = "verify-restore [--socket PATH] [--json]";
 
 static int PrintVerify(const std::string& socket, KhodClient* client, bool json) {
   Result<v1::VerifyReply> v = client->Verify();
@@ -96,7 +92,7 @@ int RunRestore(const Args& args) {
 
 // An alias of the gRPC form of `khoctl verify`.
 int RunVerifyRestore(const Args& args) {
-  return RunKhodVerify("verify-restore", kVerifyUsage, args);
+  return RunKhodVerify("verify-restore", kVerifyRestoreUsage, args);
 }
 
 }  // namespace khod

@@ -8,11 +8,9 @@
 #include "khoctl/file_io.h"
 #include "khoctl/flag_parser.h"
 #include "khoctl/khod_call.h"
+#include "khoctl/usage.h"
 
 namespace khod {
-
-static const char kSnapshotUsage[] =
-    "snapshot -o OUT [--socket PATH] [--format fdt|proto] [--recapture]";
 
 int RunSnapshot(const Args& args) {
   Result<ParsedFlags> f = ParseFlags(

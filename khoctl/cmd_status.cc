@@ -7,10 +7,9 @@
 #include "khoctl/khod_call.h"
 #include "khoctl/proto_json.h"
 #include "khoctl/status_report.h"
+#include "khoctl/usage.h"
 
 namespace khod {
-
-static const char kStatusUsage[] = "status [--socket PATH] [--json]";
 
 int RunStatus(const Args& args) {
   Result<ParsedFlags> f = ParseFlags(args, {{"--socket", true}, {"--json", false}});

@@ -9,6 +9,7 @@
 #include "khoctl/file_io.h"
 #include "khoctl/flag_parser.h"
 #include "khoctl/snapshot_summary.h"
+#include "khoctl/usage.h"
 #include "serializer/serializer.h"
 #include "synth/size.h"
 #include "synth/synthesizer.h"
@@ -16,11 +17,6 @@
 namespace khod {
 
 namespace {
-
-constexpr const char* kUsage =
-    "synth -o OUT [--format fdt|proto] [--size 1T] [--backing 4k|2m|1g] [--run-pages N] "
-    "[--shared-ranges N] [--vms N] [--gmems-per-vm N] [--memslots N] [--split-folios N] "
-    "[--splits-in-progress N] [--all-shared] [--seed S]";
 
 // Narrows a parsed count to 32 bits, naming the flag when it does not fit or is zero.
 Result<uint32_t> PositiveU32(const ParsedFlags& f, const char* name, uint32_t fallback) {
@@ -80,20 +76,20 @@ int RunSynth(const Args& args) {
                                                 {"--splits-in-progress", true},
                                                 {"--all-shared", false},
                                                 {"--seed", true}});
-  if (!flags.ok()) return FailWithUsage("synth", kUsage, flags.status());
+  if (!flags.ok()) return FailWithUsage("synth", kSynthUsage, flags.status());
   if (!flags->positionals().empty())
     return FailWithUsage(
-        "synth", kUsage,
+        "synth", kSynthUsage,
         Status::InvalidArgument("unexpected argument '" + flags->positionals()[0] + "'"));
   if (!flags->Has("--out"))
-    return FailWithUsage("synth", kUsage, Status::InvalidArgument("missing -o OUT"));
+    return FailWithUsage("synth", kSynthUsage, Status::InvalidArgument("missing -o OUT"));
   Result<BlobFormat> format = ParseBlobFormat(flags->Get("--format", "fdt"));
-  if (!format.ok()) return FailWithUsage("synth", kUsage, format.status());
+  if (!format.ok()) return FailWithUsage("synth", kSynthUsage, format.status());
   Result<SynthParams> params = ParamsFromFlags(*flags);
-  if (!params.ok()) return FailWithUsage("synth", kUsage, params.status());
+  if (!params.ok()) return FailWithUsage("synth", kSynthUsage, params.status());
 
   Result<Snapshot> snap = Synthesize(*params);
-  if (!snap.ok()) return FailWithUsage("synth", kUsage, snap.status());
+  if (!snap.ok()) return FailWithUsage("synth", kSynthUsage, snap.status());
   std::string blob;
   Status st = Encode(*snap, *format, &blob);
   const std::string out_path = flags->Get("--out");

@@ -13,31 +13,27 @@
 #include "khoctl/live_capture.h"
 #include "khoctl/snapshot_file.h"
 #include "khoctl/status_report.h"
+#include "khoctl/usage.h"
 #include "verify/snapshot_diff.h"
 #include "verify/verify_counts.h"
 #include "verify/verify_reply.h"
 
 namespace khod {
 
-namespace {
-constexpr const char* kUsage =
-    "verify OUT --pid P --fd N [--fd M ...] [--memslots FILE] [--attributes FILE] [--json]";
-}  // namespace
-
 int RunVerify(const Args& args_in) {
   Args args = args_in;
   auto fds = ExtractFdFlags(&args);
-  if (!fds.ok()) return FailWithUsage("verify", kUsage, fds.status());
+  if (!fds.ok()) return FailWithUsage("verify", kVerifyLiveUsage, fds.status());
   Result<ParsedFlags> flags = ParseFlags(
       args, {{"--pid", true}, {"--memslots", true}, {"--attributes", true}, {"--json", false}});
-  if (!flags.ok()) return FailWithUsage("verify", kUsage, flags.status());
+  if (!flags.ok()) return FailWithUsage("verify", kVerifyLiveUsage, flags.status());
   if (flags->positionals().size() != 1)
-    return FailWithUsage("verify", kUsage,
+    return FailWithUsage("verify", kVerifyLiveUsage,
                          Status::InvalidArgument("expected exactly one snapshot file"));
   if (fds->empty())
-    return FailWithUsage("verify", kUsage, Status::InvalidArgument("missing --fd N"));
+    return FailWithUsage("verify", kVerifyLiveUsage, Status::InvalidArgument("missing --fd N"));
   auto pid = PidFlag(*flags);
-  if (!pid.ok()) return FailWithUsage("verify", kUsage, pid.status());
+  if (!pid.ok()) return FailWithUsage("verify", kVerifyLiveUsage, pid.status());
 
   auto expected = LoadSnapshotFile(flags->positionals()[0]);
   if (!expected.ok()) return Fail("verify", expected.status());

@@ -11,6 +11,7 @@
 
 #include "khoctl/commands.h"
 #include "khoctl/khod_call.h"
+#include "khoctl/usage.h"
 
 namespace khod {
 
@@ -35,7 +36,7 @@ int RunVerifyCommand(const Args& args) {
     for (const char* v : {"--socket", "--pid", "--fd", "--memslots", "--attributes"})
       if (a == v) ++i;
   }
-  if (socket || (!pid && !snapshot)) return RunKhodVerify("verify", "verify [--socket PATH]", args);
+  if (socket || (!pid && !snapshot)) return RunKhodVerify("verify", kVerifyKhodUsage, args);
   return RunVerify(args);
 }
 

@@ -19,7 +19,7 @@ constexpr int kExitNotVerified = 3;  // verify/verdict.h
 
 struct Command {
   const char* name;
-  const char* usage;    // one line: "inspect FILE [--json]"
+  const char* usage;    // one line, from khoctl/usage.h
   const char* summary;  // one line: what it does
   int (*run)(const Args& args);
 };

@@ -5,6 +5,7 @@
 #include <new>
 
 #include "khoctl/commands.h"
+#include "khoctl/usage.h"
 
 namespace khod {
 
@@ -30,53 +31,37 @@ int RunVerifyRestore(const Args& args);
 
 const std::vector<Command>& AllCommands() {
   static const std::vector<Command> kCommands = {
-      {"attach",
-       "attach --pid P --fd N | --model-size 1T [--model-hstate 1g] [--memslots F] [--hash] "
-       "[--json] ...",
-       "khod: attach a VMM's guest_memfd (or a MODEL guest) to the session", RunAttach},
-      {"cancel", "cancel [--socket PATH] [--json]",
-       "khod: abandon the live update, back to IDLE (gmems stay attached)", RunCancel},
-      {"capture",
-       "capture --pid P --fd N [--fd M ...] [--memslots F] [--attributes F] [--hash] -o OUT "
-       "[--format fdt|proto]",
-       "capture a VMM's guest_memfds from the running kernel", RunCapture},
-      {"convert", "convert FILE --to fdt|proto -o OUT",
-       "re-encode a snapshot blob in the other format", RunConvert},
-      {"detach", "detach --token T [--socket PATH]", "khod: let go of one attached gmem",
-       RunDetach},
-      {"fds", "fds [--socket PATH] [--json]",
+      {"attach", kAttachUsage, "khod: attach a VMM's guest_memfd (or a MODEL guest) to the session",
+       RunAttach},
+      {"cancel", kCancelUsage, "khod: abandon the live update, back to IDLE (gmems stay attached)",
+       RunCancel},
+      {"capture", kCaptureUsage, "capture a VMM's guest_memfds from the running kernel",
+       RunCapture},
+      {"convert", kConvertUsage, "re-encode a snapshot blob in the other format", RunConvert},
+      {"detach", kDetachUsage, "khod: let go of one attached gmem", RunDetach},
+      {"fds", kFdsUsage,
        "khod: the fd of khod holding each restored file, for the VMM's pidfd_getfd", RunFds},
-      {"finish", "finish [--socket PATH] [--json]",
-       "khod: close the session once the restore is verified", RunFinish},
-      {"freeze",
-       "freeze --guests-paused [--transport dir|reexec|luo] [--format fdt|proto] [--dir NAME] "
-       "[--json]",
-       "khod: final capture with guests paused, then hand over", RunFreeze},
-      {"inspect", "inspect FILE [--json] [--extents] [--ranges]",
-       "show what a snapshot blob (FDT or protobuf) holds", RunInspect},
-      {"prepare", "prepare [--socket PATH] [--json]",
-       "khod: capture the attached gmems while guests run (-> PREPARED)", RunPrepare},
-      {"probe", "probe [--json] [--debugfs DIR]",
+      {"finish", kFinishUsage, "khod: close the session once the restore is verified", RunFinish},
+      {"freeze", kFreezeUsage, "khod: final capture with guests paused, then hand over", RunFreeze},
+      {"inspect", kInspectUsage, "show what a snapshot blob (FDT or protobuf) holds", RunInspect},
+      {"prepare", kPrepareUsage, "khod: capture the attached gmems while guests run (-> PREPARED)",
+       RunPrepare},
+      {"probe", kProbeUsage,
        "what the running kernel supports (guest_memfd, HugeTLB, PFNs, KHO, LUO) and the KHO FDT it "
        "was handed",
        RunProbe},
-      {"restore",
-       "restore [--socket PATH] [--force-rebuild] [--from-state-dir] [--no-verify] [--rebuild-into "
-       "TOKEN:VM:PID:FD,...] [--json]",
-       "khod: restore the handed-over gmems, then verify (exit 0/1/2/3)", RunRestore},
-      {"snapshot", "snapshot -o OUT [--socket PATH] [--format fdt|proto] [--recapture]",
-       "khod: write the session's current snapshot blob", RunSnapshot},
-      {"status", "status [--socket PATH] [--json]",
-       "khod: phase, durations, blob sizes, gmems, verdict", RunStatus},
-      {"synth", "synth -o OUT [--format fdt|proto] [--size 1T] [--backing 4k|2m|1g] ...",
-       "write a synthetic snapshot (demos, benchmarks)", RunSynth},
-      {"verify", "verify OUT --pid P --fd N [--fd M ...] [--memslots F] [--attributes F] [--json]",
+      {"restore", kRestoreUsage, "khod: restore the handed-over gmems, then verify (exit 0/1/2/3)",
+       RunRestore},
+      {"snapshot", kSnapshotUsage, "khod: write the session's current snapshot blob", RunSnapshot},
+      {"status", kStatusUsage, "khod: phase, durations, blob sizes, gmems, verdict", RunStatus},
+      {"synth", kSynthUsage, "write a synthetic snapshot (demos, benchmarks)", RunSynth},
+      {"verify", kVerifyLiveUsage,
        "compare a snapshot with the live state (exit 0 equal, 1 different, 3 not all verified)",
        RunVerifyCommand},
-      {"verify", "verify [--socket PATH] [--json]",
+      {"verify", kVerifyKhodUsage,
        "khod: compare restored gmems with the frozen snapshot (exit 0/1/2/3)", RunVerifyCommand},
-      {"verify-restore", "verify-restore [--socket PATH] [--json]",
-       "khod: the same as verify [--socket PATH] (alias)", RunVerifyRestore},
+      {"verify-restore", kVerifyRestoreUsage, "khod: the same as verify [--socket PATH] (alias)",
+       RunVerifyRestore},
   };
   return kCommands;
 }
@@ -88,7 +73,7 @@ constexpr char kExitCodesHelp[] =
 
 static int Usage(FILE* f) {
   std::fprintf(f, "usage: khoctl COMMAND [ARGS]\n\ncommands:\n");
-  for (const auto& c : AllCommands()) std::fprintf(f, "  %-58s %s\n", c.usage, c.summary);
+  for (const auto& c : AllCommands()) std::fprintf(f, "  %s\n      %s\n", c.usage, c.summary);
   std::fprintf(f, "\n%s\n", kExitCodesHelp);
   return f == stdout ? kExitOk : kExitError;
 }

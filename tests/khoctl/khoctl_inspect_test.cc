@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -76,6 +78,29 @@ TEST_F(KhoctlTest, HelpListsTheBlobCommands) {
   EXPECT_EQ(r.exit_code, 0);
   for (const char* c : {"inspect FILE", "convert FILE", "synth -o OUT"})
     EXPECT_TRUE(Contains(r.out, c)) << c;
+}
+
+// A command's argument error shows the usage `khoctl help` gives for it:
+// each usage line has one home (khoctl/usage.h).
+TEST_F(KhoctlTest, EveryArgumentErrorShowsTheUsageHelpGives) {
+  RunResult help = Khoctl("help");
+  ASSERT_EQ(help.exit_code, 0);
+  std::map<std::string, std::set<std::string>> usages;  // command -> its usage lines
+  // Each command is two lines: "  USAGE", then "      SUMMARY".
+  std::istringstream lines(help.out);
+  std::string usage;
+  for (std::string line; std::getline(lines, line); usage = line)
+    if (line.compare(0, 6, "      ") == 0 && usage.compare(0, 2, "  ") == 0 && usage[2] != ' ')
+      usages[usage.substr(2, usage.find(' ', 2) - 2)].insert(usage.substr(2));
+  ASSERT_GE(usages.size(), 15u) << help.out;
+  for (const auto& [name, lines_of] : usages) {
+    RunResult r = Khoctl(name + " --no-such-flag");
+    EXPECT_EQ(r.exit_code, 2) << name << ": " << r.err;
+    const size_t at = r.err.find("usage: khoctl ");
+    ASSERT_NE(at, std::string::npos) << name << ": " << r.err;
+    const std::string shown = r.err.substr(at + 14, r.err.find('\n', at) - at - 14);
+    EXPECT_EQ(lines_of.count(shown), 1u) << name << " showed '" << shown << "', not in help";
+  }
 }
 
 TEST_F(KhoctlTest, SynthReportsWhatItWrote) {
