@@ -8,22 +8,35 @@
 # For each host, canary first: attach -> prepare -> pause guests (here: the
 # stand-in has nothing to pause) -> freeze --guests-paused -> restore, which
 # verifies -> finish. The rollout stops at the first host whose verdict is not
-# EQUAL (khoctl exit 1 DIFFERENT, 3 NOT VERIFIED, 2 error): it goes no
-# further, rolls that host back as far as khod allows (cancel) and reports
-# each host's state as JSON.
+# EQUAL (khoctl exit 1 DIFFERENT, 2 error, 3 NOT VERIFIED), unless it is NOT
+# VERIFIED and every kind of part not verified is one the policy accepts
+# (--accept): it goes no further, rolls that host back as far as khod allows
+# (cancel) and reports each host's state as JSON.
 #
 #   scripts/fleet_example.sh              # both hosts EQUAL: the rollout completes
 #   scripts/fleet_example.sh --break-host2
 #       host2's restore rebuilds the memory from the blob instead of keeping
 #       it in place (--force-rebuild, what a lost fd would force): its verify
 #       finds every PFN changed, DIFFERENT, and the rollout stops there.
+#   scripts/fleet_example.sh --declare-memslots [--accept KIND[,KIND...]]
+#       host2's VMM declares a memslot, which khod compares as a declaration
+#       and never reads from KVM: NOT VERIFIED, kind UNVERIFIED_DECLARED_MEMSLOTS.
+#       The rollout stops there, or goes on when --accept names that kind.
 # Binaries: KHOD_BIN / KHOCTL_BIN, else bazel-bin/ (built if missing). Root
 # (khod takes the VMM's memfd with pidfd_getfd). Exit 0 when every host
-# verified EQUAL, 1 when the rollout stopped.
+# verified EQUAL or NOT VERIFIED of accepted kinds, 1 when the rollout stopped.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-break_host2=0
-[ "${1:-}" = "--break-host2" ] && break_host2=1
+break_host2=0 declare_memslots=0 accept=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --break-host2) break_host2=1 ;;
+    --declare-memslots) declare_memslots=1 ;;
+    --accept) accept="${2:?--accept needs KIND[,KIND...]}"; shift ;;
+    *) echo "fleet_example.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+  shift
+done
 if [ -z "${KHOD_BIN:-}" ] || [ -z "${KHOCTL_BIN:-}" ]; then
   [ -x bazel-bin/daemon/khod ] && [ -x bazel-bin/khoctl/khoctl ] || bazel build //daemon:khod //khoctl
   KHOD_BIN="$PWD/bazel-bin/daemon/khod"
@@ -74,6 +87,39 @@ for h in "${hosts[@]}"; do
   done
 done
 
+# Shows host $1's restore and verdict (restore.json); returns 1 when the
+# verdict is NOT VERIFIED and every kind of part not verified is in --accept
+# (the policy: docs/OPERATIONS.md "Fleet rollout", step 4), else 0.
+verdict_of() {
+  python3 - "$work/$1/restore.json" "$accept" <<'PY'
+import json, sys
+text, docs, at = open(sys.argv[1]).read(), [], 0
+while True:  # the phase reply, then the verify reply
+    while at < len(text) and text[at].isspace(): at += 1
+    if at == len(text): break
+    doc, at = json.JSONDecoder().raw_decode(text, at)
+    docs.append(doc)
+phase, verify = docs[0], docs[-1] if len(docs) > 1 else {}
+print("   %s: %s" % (phase.get("phase"), phase.get("message", "")))
+if not verify: sys.exit(0)
+print("   %s: %s pages equal, %s different, %s not verified" % (verify.get("verdict"),
+      verify.get("pagesEqual", verify.get("pages_equal", 0)),
+      verify.get("pagesDifferent", verify.get("pages_different", 0)),
+      verify.get("pagesUnverified", verify.get("pages_unverified", 0))))
+kinds = []
+for u in verify.get("unverified", []):
+    for i, part in enumerate(u.get("parts", [])):
+        k = u.get("kinds", [])[i] if i < len(u.get("kinds", [])) else "(no kind)"
+        kinds.append(k)
+        print("     not verified: %s (%s)" % (part, k))
+accepted = set(filter(None, sys.argv[2].split(",")))
+if verify.get("verdict") == "NOT VERIFIED" and kinds:
+    print("   policy accepts %s: %s" % (sorted(accepted) or "nothing",
+          "every kind here" if set(kinds) <= accepted else "not " + ", ".join(sorted(set(kinds) - accepted))))
+    sys.exit(1 if set(kinds) <= accepted else 0)
+PY
+}
+
 rollout_ok=1
 for h in "${hosts[@]}"; do
   echo "== $h"
@@ -89,21 +135,37 @@ for h in "${hosts[@]}"; do
     [ $rc -eq 0 ] || echo "   -> $what exited $rc"
     return $rc
   }
-  step attach ctl "$h" attach --pid "$vmm_pid" --fd "$vmm_fd" --name guest --hash &&
+  declaration=()
+  if [ "$h" = host2 ] && [ $declare_memslots -eq 1 ]; then
+    printf '{"vms":[{"token":1,"memslots":[{"slot":0,"base_gfn":0,"npages":256,"gmem_fd":%s}]}]}\n' \
+      "$vmm_fd" >"$work/$h/declaration.json"
+    declaration=(--memslots "$work/$h/declaration.json")
+  fi
+  rc=0
+  step attach ctl "$h" attach --pid "$vmm_pid" --fd "$vmm_fd" --name guest --hash "${declaration[@]}" &&
     step prepare ctl "$h" prepare &&
-    step freeze ctl "$h" freeze --guests-paused &&
-    step restore ctl "$h" restore "${restore_flags[@]}" &&
-    step finish ctl "$h" finish
-  rc=$?
+    step freeze ctl "$h" freeze --guests-paused || rc=$?
+  if [ $rc -eq 0 ]; then
+    # The restore's replies as JSON (its phase, then its verdict): the policy
+    # reads the kinds of what that verdict did not verify.
+    ctl "$h" restore --json "${restore_flags[@]}" >"$work/$h/restore.json" 2>"$work/$h/restore.err"
+    rc=$?
+    sed 's/^/   /' "$work/$h/restore.err"
+    verdict=EQUAL
+    [ -s "$work/$h/restore.json" ] && { verdict_of "$h" ||
+      { [ $rc -eq 3 ] && rc=0 && verdict="NOT VERIFIED, of kinds the policy accepts"; }; }
+    [ $rc -eq 0 ] || echo "   -> restore exited $rc"
+  fi
+  [ $rc -eq 0 ] && { step finish ctl "$h" finish || rc=$?; }
   if [ $rc -ne 0 ]; then
-    echo "== rollout stops at $h (exit $rc: 1 DIFFERENT, 2 error, 3 NOT VERIFIED); no further host is touched"
+    echo "== rollout stops at $h (exit $rc: 1 DIFFERENT, 2 error, 3 NOT VERIFIED of a kind not accepted); no further host is touched"
     echo "== rollback of $h: khoctl cancel"
     ctl "$h" cancel 2>&1 | sed 's/^/   /' ||
       echo "   (khod cannot cancel from here: the host stays as it is for an operator)"
     rollout_ok=0
     break
   fi
-  echo "== $h EQUAL; metrics: $(grep -E '^khod_(phase\{phase="FINISHED"\}|blackout_seconds|reexecs_total|verify_verdict\{verdict="equal"\})' "$work/$h/khod.prom" | tr '\n' ' ')"
+  echo "== $h $verdict; metrics: $(grep -E '^khod_(phase\{phase="FINISHED"\}|blackout_seconds|reexecs_total|verify_verdict\{verdict="equal"\})' "$work/$h/khod.prom" | tr '\n' ' ')"
 done
 echo "== each host's khod status"
 for h in "${hosts[@]}"; do
@@ -113,6 +175,6 @@ for h in "${hosts[@]}"; do
     echo "$h: $json"
   fi
 done
-[ $rollout_ok -eq 1 ] && echo "rollout complete: every host EQUAL" && exit 0
+[ $rollout_ok -eq 1 ] && echo "rollout complete: every host EQUAL or NOT VERIFIED of accepted kinds" && exit 0
 echo "rollout stopped"
 exit 1

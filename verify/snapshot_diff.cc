@@ -198,7 +198,9 @@ class GmemDiffer {
     if (a != b) Add(field, a, b);
   }
   // Something of this gmem that could not be verified (not a page range).
-  void Unverified(const std::string& part) { parts_.push_back(part); }
+  void Unverified(UnverifiedKind kind, std::string part) {
+    parts_.push_back({kind, std::move(part)});
+  }
 
   PageVisibility VisAt(uint64_t page) const {
     auto it =
@@ -235,7 +237,8 @@ class GmemDiffer {
     const uint64_t unknown = ~known & defined;
     const bool same_file = o_.compare_inodes && e_.inode == f_.inode;
     if (e_.kind == FileKind::kGuestMemfd && unknown && !same_file)
-      Unverified("creation flag bits " + Hex(unknown) + " not shown by the kernel");
+      Unverified(UnverifiedKind::kCreationFlags,
+                 "creation flag bits " + Hex(unknown) + " not shown by the kernel");
   }
 
   // A policy one side could not read is not verified; a different source, or
@@ -249,7 +252,8 @@ class GmemDiffer {
       return;
     }
     if (se == PolicySource::kUnknown || sf == PolicySource::kUnknown) {
-      Unverified(std::string("NUMA policy not read ") + (se == sf ? "by either capture"
+      Unverified(UnverifiedKind::kNumaPolicyUnread,
+                 std::string("NUMA policy not read ") + (se == sf ? "by either capture"
                                                          : se == PolicySource::kUnknown
                                                              ? "by the first capture"
                                                              : "now"));
@@ -270,9 +274,10 @@ class GmemDiffer {
     size_t set = 0;
     for (const MappingPolicy& m : e_.mapping_policies) set += m.policy.mode != 0;
     if (set)
-      Unverified("NUMA policy of " + std::to_string(set) +
-                 " VMM mapping(s): handed to the VMM to apply to its new mappings, not seen by "
-                 "khod");
+      Unverified(UnverifiedKind::kNumaPolicyHandedToVmm,
+                 "NUMA policy of " + std::to_string(set) +
+                     " VMM mapping(s): handed to the VMM to apply to its new mappings, not seen by "
+                     "khod");
   }
 
   // Each mapping's range and policy; which process mapped it, and where, is
@@ -421,8 +426,9 @@ class GmemDiffer {
     const bool kernel =
         e_.provenance == Provenance::kKernel || f_.provenance == Provenance::kKernel;
     if (kernel && (!ra.empty() || !rb.empty()))
-      Unverified("shared/private attributes (" + std::to_string(std::max(ra.size(), rb.size())) +
-                 " ranges): the VMM's declaration, not read from the kernel");
+      Unverified(UnverifiedKind::kDeclaredAttributes,
+                 "shared/private attributes (" + std::to_string(std::max(ra.size(), rb.size())) +
+                     " ranges): the VMM's declaration, not read from the kernel");
   }
 
   // Content hashes only over pages both sides observed in full (a capture
@@ -531,13 +537,15 @@ class GmemDiffer {
     u.name = e_.name;
     for (const auto& [v, n] : unverified) {
       u.pages += n;
-      u.parts.push_back(std::to_string(n) + " pages: " + UnverifiedReason(v));
+      u.AddPart(v == PageVisibility::kNone ? UnverifiedKind::kPagesInvisible
+                                           : UnverifiedKind::kPagesPrivate,
+                std::to_string(n) + " pages: " + UnverifiedReason(v));
     }
     for (const auto& [by, n] : pfn_unseen) {
       u.pages += n;
-      u.parts.push_back(std::to_string(n) + " pages: " + PfnUnseenReason(by));
+      u.AddPart(UnverifiedKind::kPfnsUnseen, std::to_string(n) + " pages: " + PfnUnseenReason(by));
     }
-    u.parts.insert(u.parts.end(), parts_.begin(), parts_.end());
+    for (const auto& [kind, text] : parts_) u.AddPart(kind, text);
     DiffCounts& c = out_->counts;
     c.pages_different += different;
     c.pages_unverified += u.pages;
@@ -550,9 +558,9 @@ class GmemDiffer {
   const DiffOptions& o_;
   SnapshotDiff* out_;
   uint64_t pages_ = 0;
-  std::vector<VisibilityRange> vis_;                      // CombinedVisibility
-  std::vector<std::pair<uint64_t, uint64_t>> different_;  // [first, end) of page differences
-  std::vector<std::string> parts_;                        // unverified, other than pages
+  std::vector<VisibilityRange> vis_;                           // CombinedVisibility
+  std::vector<std::pair<uint64_t, uint64_t>> different_;       // [first, end) of page differences
+  std::vector<std::pair<UnverifiedKind, std::string>> parts_;  // unverified, other than pages
   // [first, end) of pages resident on both sides, observed in full, whose PFN
   // the sides `by` (PfnUnseenBy bits) did not see.
   struct PfnUnseenRange {
@@ -652,10 +660,11 @@ SnapshotDiff DiffSnapshots(const Snapshot& expected, const Snapshot& found,
         for (const Memslot& m : v.memslots) slots += m.gmem_token == g.token;
       if (slots) {
         if (result.unverified.empty() || result.unverified.back().token != g.token)
-          result.unverified.push_back(UnverifiedGmem{g.token, g.name, 0, {}});
-        result.unverified.back().parts.push_back(
-            std::to_string(slots) + " memslot(s) of VM " + Hex(g.vm_token) +
-            ": the VMM's declaration, not read from the kernel");
+          result.unverified.push_back(UnverifiedGmem{g.token, g.name, 0, {}, {}});
+        result.unverified.back().AddPart(UnverifiedKind::kDeclaredMemslots,
+                                         std::to_string(slots) + " memslot(s) of VM " +
+                                             Hex(g.vm_token) +
+                                             ": the VMM's declaration, not read from the kernel");
       }
     } else {
       out.push_back(Difference{true, g.token, g.name, "guest_memfd", "present", "missing"});

@@ -40,6 +40,23 @@ struct Difference {
   std::string Where() const;
 };
 
+// What kind of thing a part not verified is. A fleet's policy names the kinds
+// it accepts at exit 3 (docs/OPERATIONS.md "Fleet rollout"), so a kind keeps
+// its meaning once released; a new reason is a new kind. The reply carries
+// them by name (proto/khod.proto UnverifiedKind, the same order).
+enum class UnverifiedKind {
+  kUnspecified,            // from a khod that named no kind
+  kPagesPrivate,           // guest_memfd MMAP without INIT_SHARED: initialization alone compared
+  kPagesInvisible,         // guest_memfd without MMAP: no per-page state visible to the host
+  kPfnsUnseen,             // resident pages whose PFN (and folio flags) a capture did not see
+  kCreationFlags,          // creation flag bits the kernel does not show
+  kNumaPolicyUnread,       // a NUMA policy a capture could not read
+  kNumaPolicyHandedToVmm,  // VMM mappings' NUMA policies, the VMM's to apply after a restore
+  kDeclaredMemslots,       // the VMM's memslots: its declaration, never read from KVM
+  kDeclaredAttributes,     // a kernel file's shared/private attributes: the VMM's declaration
+};
+constexpr int kUnverifiedKinds = 9;
+
 // What of one guest_memfd was not verified: `pages` pages (of those not found
 // different) and, in `parts`, what each unverified part is and why
 // ("65536 pages: no per-page state visible (created without MMAP)", "policy: ...").
@@ -48,6 +65,11 @@ struct UnverifiedGmem {
   std::string name;
   uint64_t pages = 0;
   std::vector<std::string> parts;
+  std::vector<UnverifiedKind> kinds;  // kinds[i] is what parts[i] is
+  void AddPart(UnverifiedKind kind, std::string text) {
+    kinds.push_back(kind);
+    parts.push_back(std::move(text));
+  }
   // "gmem 0x2 'gmem_private': 65536 pages: no per-page state visible (...)"
   std::string ToString() const;
 };

@@ -2,6 +2,21 @@
 
 namespace khod {
 
+// The reply carries UnverifiedKind by value: the two enums keep one order.
+#define KHOD_SAME_KIND(cc, pb) \
+  static_assert(static_cast<int>(UnverifiedKind::cc) == v1::pb, #cc " is not " #pb)
+KHOD_SAME_KIND(kUnspecified, UNVERIFIED_KIND_UNSPECIFIED);
+KHOD_SAME_KIND(kPagesPrivate, UNVERIFIED_PAGES_PRIVATE);
+KHOD_SAME_KIND(kPagesInvisible, UNVERIFIED_PAGES_INVISIBLE);
+KHOD_SAME_KIND(kPfnsUnseen, UNVERIFIED_PFNS_UNSEEN);
+KHOD_SAME_KIND(kCreationFlags, UNVERIFIED_CREATION_FLAGS);
+KHOD_SAME_KIND(kNumaPolicyUnread, UNVERIFIED_NUMA_POLICY_UNREAD);
+KHOD_SAME_KIND(kNumaPolicyHandedToVmm, UNVERIFIED_NUMA_POLICY_HANDED_TO_VMM);
+KHOD_SAME_KIND(kDeclaredMemslots, UNVERIFIED_DECLARED_MEMSLOTS);
+KHOD_SAME_KIND(kDeclaredAttributes, UNVERIFIED_DECLARED_ATTRIBUTES);
+#undef KHOD_SAME_KIND
+static_assert(kUnverifiedKinds == v1::UnverifiedKind_ARRAYSIZE, "a kind without its twin");
+
 void FillVerifyReply(const SnapshotDiff& d, const VerifyCounts& c, v1::VerifyReply* r) {
   r->set_equal(d.equal());
   r->set_verdict(VerdictName(VerdictOf(d)));
@@ -35,6 +50,7 @@ void FillVerifyReply(const SnapshotDiff& d, const VerifyCounts& c, v1::VerifyRep
     pu->set_name(u.name);
     pu->set_pages(u.pages);
     for (const std::string& p : u.parts) pu->add_parts(p);
+    for (UnverifiedKind k : u.kinds) pu->add_kinds(static_cast<v1::UnverifiedKind>(k));
   }
 }
 
@@ -46,6 +62,13 @@ std::vector<UnverifiedGmem> UnverifiedOf(const v1::VerifyReply& r) {
     u.name = pu.name();
     u.pages = pu.pages();
     u.parts.assign(pu.parts().begin(), pu.parts().end());
+    // An older khod's reply names no kinds, a newer one's may name a kind
+    // this reader does not know: both read as unspecified.
+    for (int i = 0; i < pu.parts_size(); ++i) {
+      const int k = i < pu.kinds_size() ? pu.kinds(i) : 0;
+      u.kinds.push_back(k > 0 && k < kUnverifiedKinds ? static_cast<UnverifiedKind>(k)
+                                                      : UnverifiedKind::kUnspecified);
+    }
     out.push_back(std::move(u));
   }
   return out;

@@ -72,6 +72,9 @@ TEST(SnapshotDiffTest, DeclaredMemslotsAndAttributesAreNeverCalledEqual) {
             std::string::npos)
       << text;
   EXPECT_NE(text.find("1 memslot(s) of VM 0x1: the VMM's declaration"), std::string::npos) << text;
+  EXPECT_EQ(d.unverified[0].kinds,
+            (std::vector<UnverifiedKind>{UnverifiedKind::kDeclaredAttributes,
+                                         UnverifiedKind::kDeclaredMemslots}));
   // A declaration that changed is a difference.
   b.vms[0].memslots[0].base_gfn = 0x100;
   d = DiffSnapshots(a, b);
@@ -338,6 +341,7 @@ TEST(SnapshotDiffPolicyTest, SourceChangeDiffersUnknownIsNotVerified) {
   EXPECT_TRUE(d.differences.empty());
   ASSERT_EQ(d.unverified.size(), 1u);
   EXPECT_EQ(d.unverified[0].parts, std::vector<std::string>{"NUMA policy not read now"});
+  EXPECT_EQ(d.unverified[0].kinds, std::vector<UnverifiedKind>{UnverifiedKind::kNumaPolicyUnread});
   EXPECT_EQ(d.unverified[0].pages, 0u);
 }
 
@@ -506,6 +510,28 @@ TEST(SnapshotDiffPfnTest, UnreadFlagsOfUnknownPfnsAreNotCompared) {
   d = DiffOf(h, s);
   ASSERT_EQ(d.differences.size(), 1u);
   EXPECT_EQ(d.differences[0].field, "folios pages 0-4095");
+}
+
+// Every part not verified names its kind, which a fleet's policy matches
+// (never the text): one per part, in order, and the page kinds apart.
+TEST(SnapshotDiffKindsTest, EveryUnverifiedPartNamesItsKind) {
+  const std::pair<PageVisibility, UnverifiedKind> pages[] = {
+      {PageVisibility::kNone, UnverifiedKind::kPagesInvisible},
+      {PageVisibility::kInitializedOnly, UnverifiedKind::kPagesPrivate}};
+  for (const auto& [visibility, kind] : pages) {
+    GuestMemfd a = Private(visibility);
+    DiffOptions other_file;
+    other_file.compare_inodes = false;  // the creation flags are named too
+    const SnapshotDiff d = DiffOf(a, a, other_file);
+    ASSERT_EQ(d.unverified.size(), 1u);
+    const UnverifiedGmem& u = d.unverified[0];
+    ASSERT_EQ(u.kinds.size(), u.parts.size());
+    EXPECT_EQ(u.kinds[0], kind) << u.parts[0];
+    for (size_t i = 0; i < u.parts.size(); ++i) {
+      const bool flags = u.parts[i].find("creation flag bits") == 0;
+      EXPECT_EQ(u.kinds[i] == UnverifiedKind::kCreationFlags, flags) << u.parts[i];
+    }
+  }
 }
 
 }  // namespace

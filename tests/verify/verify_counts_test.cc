@@ -106,6 +106,19 @@ TEST(Verdict, NotVerifiedNamesTheGmemAndPagesEverywhere) {
   ASSERT_EQ(v.unverified_size(), 1);
   EXPECT_EQ(v.unverified(0).token(), 2u);
   EXPECT_EQ(v.unverified(0).pages(), 16u);
+  // Each part's kind goes with it, by name in JSON, and comes back.
+  ASSERT_EQ(v.unverified(0).kinds_size(), 1);
+  EXPECT_EQ(v.unverified(0).kinds(0), v1::UNVERIFIED_PAGES_INVISIBLE);
+  EXPECT_EQ(UnverifiedOf(v)[0].kinds, d.unverified[0].kinds);
+  // A reply from a khod older than kinds, or naming a kind this one does not
+  // know, reads as unspecified: one kind per part all the same.
+  v1::VerifyReply older = v;
+  older.mutable_unverified(0)->clear_kinds();
+  EXPECT_EQ(UnverifiedOf(older)[0].kinds,
+            std::vector<UnverifiedKind>{UnverifiedKind::kUnspecified});
+  older.mutable_unverified(0)->add_kinds(static_cast<v1::UnverifiedKind>(99));
+  EXPECT_EQ(UnverifiedOf(older)[0].kinds,
+            std::vector<UnverifiedKind>{UnverifiedKind::kUnspecified});
   const std::string unverified =
       "gmem 0x2 'gmem_private': 16 pages: no per-page state visible to the host (guest_memfd "
       "created without MMAP)";
