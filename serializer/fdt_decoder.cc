@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string_view>
 #include <type_traits>
 #include <unordered_map>
 #include <vector>
@@ -134,7 +135,7 @@ class FdtReader {
   // (so never sized by a hostile nr-records). An absent table has none.
   Status Chunks(int parent, const std::string& parent_where, const TableSpec& spec,
                 TableChunks* t) const {
-    const int node = fdt_subnode_offset(fdt_, parent, spec.node);
+    const int node = Subnode(parent, spec.node);
     if (node == -FDT_ERR_NOTFOUND) return Status::Ok();
     t->where = parent_where + "/" + spec.node;
     const std::string& where = t->where;
@@ -153,13 +154,8 @@ class FdtReader {
                                 " below " + std::to_string(spec.record_size));
     uint64_t seen = 0, next_chunk = 0;
     const size_t prefix_len = std::strlen(kChunkPrefix);
-    int prop;
-    fdt_for_each_property_offset(prop, fdt_, node) {
-      const char* name;
-      int len;
-      const uint8_t* data =
-          static_cast<const uint8_t*>(fdt_getprop_by_offset(fdt_, prop, &name, &len));
-      if (data == nullptr || std::strncmp(name, kChunkPrefix, prefix_len) != 0) continue;
+    const auto chunk = [&](const char* name, const uint8_t* data, int len) -> Status {
+      if (data == nullptr || std::strncmp(name, kChunkPrefix, prefix_len) != 0) return Status::Ok();
       if (std::to_string(next_chunk) != name + prefix_len)
         return Status::Corruption("fdt: " + where + ": property '" + name + "' out of order, " +
                                   "expected " + kChunkPrefix + std::to_string(next_chunk));
@@ -173,9 +169,23 @@ class FdtReader {
                                   std::to_string(nr));
       if (n > 0) t->chunks.push_back(Chunk{data, n});
       seen += n;
+      return Status::Ok();
+    };
+    // The listing Compatible made, walked once; libfdt again where it could
+    // not list them, to say why.
+    if (const std::vector<Prop>* props = PropsOf(node)) {
+      for (const Prop& p : *props) KHOD_RETURN_IF_ERROR(chunk(p.name, p.data, p.len));
+    } else {
+      int prop;
+      fdt_for_each_property_offset(prop, fdt_, node) {
+        const char* name;
+        int len;
+        const void* data = fdt_getprop_by_offset(fdt_, prop, &name, &len);
+        KHOD_RETURN_IF_ERROR(chunk(name, static_cast<const uint8_t*>(data), len));
+      }
+      if (prop != -FDT_ERR_NOTFOUND)
+        return Status::Corruption("fdt: " + where + ": " + fdt_strerror(prop));
     }
-    if (prop != -FDT_ERR_NOTFOUND)
-      return Status::Corruption("fdt: " + where + ": " + fdt_strerror(prop));
     if (seen != nr)
       return Status::Corruption("fdt: " + where + ": nr-records " + std::to_string(nr) +
                                 " but chunks hold " + std::to_string(seen));
@@ -432,6 +442,43 @@ class FdtReader {
     bool ok = false;
   };
   mutable std::unordered_map<int, Listing> props_;  // by node offset
+
+  // The offset of `parent`'s subnode `name`, as fdt_subnode_offset finds it
+  // (the first whose name is `name`, or `name@...` for a name without '@'),
+  // from a listing of its subnodes made on first use: fdt_subnode_offset
+  // walks every tag before the match on each call, and a gmem's eight tables
+  // are looked up by name (that walk was most of decoding many small gmems).
+  int Subnode(int parent, const char* name) const {
+    auto it = subnodes_.find(parent);
+    if (it == subnodes_.end()) {
+      std::vector<Named>& l = subnodes_[parent];
+      int child;
+      fdt_for_each_subnode(child, fdt_, parent) {
+        int len = 0;
+        const char* n = fdt_get_name(fdt_, child, &len);
+        if (n == nullptr || len < 0) break;
+        l.push_back(Named{std::string_view(n, static_cast<size_t>(len)), child});
+      }
+      if (child != -FDT_ERR_NOTFOUND) {  // not listable: libfdt says why
+        subnodes_.erase(parent);
+        return fdt_subnode_offset(fdt_, parent, name);
+      }
+      it = subnodes_.find(parent);
+    }
+    const std::string_view want(name);
+    const bool unit = want.find('@') != std::string_view::npos;
+    for (const Named& c : it->second)
+      if (c.name == want ||
+          (!unit && c.name.size() > want.size() && c.name.compare(0, want.size(), want) == 0 &&
+           c.name[want.size()] == '@'))
+        return c.offset;
+    return -FDT_ERR_NOTFOUND;
+  }
+  struct Named {
+    std::string_view name;
+    int offset;
+  };
+  mutable std::unordered_map<int, std::vector<Named>> subnodes_;  // by parent offset
   const void* fdt_;
   int threads_;
 };

@@ -205,6 +205,32 @@ TEST(SerializerHostileFdt, FolioCountThatLiesIsRefusedWithoutSizingToIt) {
   }
 }
 
+// A table is the subnode libfdt's fdt_subnode_offset names: `folios`, or
+// `folios@unit`, the first of them when there are two.
+TEST(SerializerHostileFdt, TablesAreFoundByLibfdtsNameRule) {
+  const auto renamed = [](const char* name) {
+    std::string grown(BaseFdt().size() + 4096, '\0');
+    EXPECT_EQ(fdt_open_into(BaseFdt().data(), &grown[0], static_cast<int>(grown.size())), 0);
+    EXPECT_EQ(fdt_set_name(&grown[0], fdt_path_offset(grown.data(), "/gmem-2/folios"), name), 0);
+    EXPECT_EQ(fdt_pack(&grown[0]), 0);
+    grown.resize(fdt_totalsize(grown.data()));
+    EXPECT_TRUE(SealFdt(&grown).ok());
+    Snapshot out;
+    const Status s = DecodeFdt(grown, &out);
+    return s.ok() ? out.gmems.at(0).folios.size() : static_cast<size_t>(-1);
+  };
+  EXPECT_EQ(renamed("folios@0"), 2u);
+  EXPECT_EQ(renamed("foliosx"), 0u);  // no table of that name: none
+  // Another `folios@1`, which libfdt adds before the others, is the one
+  // read: an empty node, refused as a table, never skipped for the next.
+  std::string blob = BaseFdt();
+  EditFdt(&blob, "/gmem-2", nullptr, nullptr, 0, "folios@1");
+  const int gmem = fdt_path_offset(blob.data(), "/gmem-2");
+  ASSERT_STREQ(fdt_get_name(blob.data(), fdt_subnode_offset(blob.data(), gmem, "folios"), nullptr),
+               "folios@1");
+  ExpectError(DecodeFdtBlob(blob), Status::Code::kUnsupported, "folios: compatible ''");
+}
+
 TEST(SerializerHostileFdt, MissingOrMistypedProperty) {
   std::string blob = BaseFdt();
   const uint32_t short_size = 7;
