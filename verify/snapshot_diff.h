@@ -95,8 +95,10 @@ struct SnapshotDiff {
 };
 
 struct DiffOptions {
-  // Header fields (time, boot id, kernel) differ between any two captures;
-  // only page_size and format are compared unless this is set.
+  // Header fields (time, boot id, kernel) differ between any two captures,
+  // and the format version says how a blob was written (a snapshot an older
+  // khod froze is verified against a current capture): only page_size is
+  // compared unless this is set.
   bool compare_header = false;
   // st_ino is per boot: off after a kexec.
   bool compare_inodes = true;
