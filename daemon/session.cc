@@ -776,14 +776,19 @@ Result<v1::PhaseReply> Session::Finish(const PeerCred& caller) {
   // leaves VERIFIED, the VMM can still take its memory, Finish can be retried.
   std::map<uint64_t, std::unique_ptr<GmemHandle>> releasing = std::move(restored_);
   restored_.clear();  // Status, published with the record, names no khod_fd
+  // Nor the attached files, where this process sent the handover too: a
+  // finished session holds no file it took.
+  std::map<uint64_t, std::unique_ptr<GmemHandle>> attached = std::move(handles_);
+  handles_.clear();
   Status persisted = PersistOrRevert(before, "Finish");
   if (!persisted.ok()) {
     restored_ = std::move(releasing);
+    handles_ = std::move(attached);
     return persisted;
   }
   for (auto& kv : releasing)
     if (kv.second->source) kv.second->source->UsePagesMappedBy(-1);
-  for (auto& kv : handles_)
+  for (auto& kv : attached)
     if (kv.second->source) kv.second->source->ReleasePins();
   ReleaseMappingHolder();
   if (received_) {
@@ -793,11 +798,13 @@ Result<v1::PhaseReply> Session::Finish(const PeerCred& caller) {
   // The VMM has taken its memory back (khod_fd): khod lets go of its references.
   const size_t released = releasing.size();
   releasing.clear();
+  attached.clear();
   for (const std::string& f : {prepared, frozen})
     if (!f.empty()) state_dir_.Remove(f);
   // Sent by this process and restored here (no exec, no kexec): the
   // handover is undone once FINISHED is durable, nothing is left behind.
   if (transport_ && sent_here_) transport_->Abort();
+  transport_.reset();  // consumed or undone: what it holds goes too
   opts_.crash.Hit("finished");
   v1::PhaseReply r;
   r.set_phase(v1::FINISHED);
@@ -836,6 +843,17 @@ Result<v1::PhaseReply> Session::Cancel(const PeerCred& caller) {
   Status persisted = PersistOrRevert(before, "Cancel");
   if (!persisted.ok()) return persisted.WithContext("nothing was deleted");
   opts_.crash.Hit("cancelled");
+  // A MODEL guest lives in this process only: Restore moved the attached
+  // one itself into restored_, and it stays attached with the others.
+  if (!new_side)
+    for (auto it = restored_.begin(); it != restored_.end();) {
+      if (it->second && it->second->is_model && !handles_.count(it->first)) {
+        handles_[it->first] = std::move(it->second);
+        it = restored_.erase(it);
+      } else {
+        ++it;
+      }
+    }
   const size_t released = restored_.size();
   if (received_)
     for (auto& kv : received_->fds) ::close(kv.second);

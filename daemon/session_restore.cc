@@ -31,7 +31,12 @@ bool Session::NoteKhoIncoming() {
 
 bool Session::BeginExec() {
   std::lock_guard<std::mutex> l(mu_);
-  if (received_) return false;  // a Restore here adopted the files first
+  // Only while the session is the reexec handover this process sent and no
+  // Restore here has taken: one that came first (and any Cancel, Finish or
+  // new session after it) leaves nothing for the exec to hand over.
+  if (record_.phase() != v1::HANDED_OVER || record_.transport() != v1::REEXEC || !sent_here_ ||
+      received_)
+    return false;
   exec_begun_ = true;
   return true;
 }
@@ -70,7 +75,9 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
         "serves");
   const int64_t t0 = NowNs();
   if (read_ahead_.valid()) read_ahead_done_ = read_ahead_.get();  // transport_ is ours again
-  if (!received_ && !req.from_state_dir()) {
+  // What the medium carried is received whichever copy of the blob is used:
+  // from_state_dir reads khod's own, and the carried fds are adopted still.
+  if (!received_) {
     if (!transport_) return Status::Internal("HANDED_OVER without a transport");
     if (sent_here_ && !transport_->sender_can_receive()) {
       // Restoring in the process that sent (reexec not done): adopt from the handles.
@@ -85,6 +92,8 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
       if (r.ok()) {
         received_ = std::move(*r);
         received_ahead_ = ahead;
+      } else if (req.from_state_dir()) {
+        // Nothing received: the blob is khod's own copy, read below, and no fd came.
       } else if (r.status().code() != Status::Code::kNotFound) {
         return r.status().WithContext("Restore: reading the handover");
       } else {
