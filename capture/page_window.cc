@@ -42,6 +42,14 @@ Status PageWindowReader::ReadPtes(uint64_t first, uint64_t npages, WindowBuffers
     KHOD_RETURN_IF_ERROR(frames_->ReadPagemap(base_ + first * page, npages, pm));
   else
     std::fill(pm, pm + npages, 0);
+  // A page declared private is never read, whatever maps it: a memfd's
+  // mapping maps the page cache pages around a fault (fault-around), and
+  // populating a shared page next to private ones maps them too.
+  if (!declared_->empty())
+    declared_->ForEach(first, npages, [&](const AttributeRange& r) {
+      if (r.value & kAttrPrivate)
+        std::fill(pm + (r.first - first), pm + (r.first - first) + r.count, 0);
+    });
   for (uint64_t i = 0; i < npages; ++i)
     origin[i] = PagemapPresent(pm[i]) ? kPteOwnBeforePopulate : kPteNone;
   if (held_) {
