@@ -535,10 +535,11 @@ int main(int argc, char** argv) {
     // A call that had not reached a handler is cut as one arriving later is.
     calls.WaitForCallsInFlight(std::chrono::milliseconds(0),
                                std::chrono::steady_clock::now() + std::chrono::seconds(2));
-    if (!(*session)->BeginExec()) {
+    if (!(*session)->BeginExec(exec_argv)) {
       // A Restore that came after Freeze's reply adopted this process's own
-      // files: the session goes on here, as after a failed exec.
-      std::fprintf(stderr, "khod: a Restore in this process took the handover: no reexec\n");
+      // files: the session goes on here, as after a failed exec. (Or another
+      // Freeze made a new handover: its argv is the next one to wake this.)
+      std::fprintf(stderr, "khod: the session is no longer this handover: no reexec with it\n");
       StopServer(server.get(), &calls, std::chrono::seconds(2));
       server.reset();
       continue;

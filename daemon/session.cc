@@ -712,6 +712,7 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req, const PeerC
       }
       if (!pins.empty()) exec_argv.push_back("--page-pins=" + FormatPagePinsSpec(pins));
       reply.set_message(reply.message() + "; khod re-executes " + exec_argv[0]);
+      exec_argv_offered_ = exec_argv;
     }
     transport_ = std::move(t);
     sent_here_ = true;

@@ -142,13 +142,13 @@ class Session {
 
   // The fds a reexec's mapping holder keeps open (GmemSource::fault_guard_fd).
   std::vector<int> HolderKeepFds() const;
-  // The daemon is about to exec the new khod (a REEXEC Freeze asked for it):
-  // true, and from now until ExecFailed no Restore or Cancel of this process
-  // touches what the exec hands over. False when a Restore in this process
-  // already took the handover (it adopted its own files in the window
-  // between Freeze's reply and the exec): then no exec, the session goes on
-  // here.
-  bool BeginExec();
+  // The daemon is about to exec the new khod with `argv`, the argv a REEXEC
+  // Freeze gave on_exec_ready: true, and from now until ExecFailed no Restore
+  // or Cancel of this process touches what the exec hands over. False when
+  // the session is no longer that handover (a Restore in this process took
+  // it in the window between Freeze's reply and the exec, or another Freeze
+  // made a new one, whose argv comes next): then no exec with `argv`.
+  bool BeginExec(const std::vector<std::string>& argv);
   // The reexec could not happen: keep serving as the new side with the fds
   // this process still holds.
   void ExecFailed(const Status& why);
@@ -305,6 +305,7 @@ class Session {
   bool received_ahead_ = false;  // received_ is read_ahead_done_'s blob
   bool sent_here_ = false;       // this process did the Send (Cancel can still undo it)
   bool exec_begun_ = false;      // BeginExec said yes; ExecFailed clears it
+  std::vector<std::string> exec_argv_offered_;  // the last REEXEC Freeze's, for BeginExec
   std::optional<ReceivedHandover> received_;
   std::unique_ptr<LuoDevice> own_luo_device_;
   Snapshot frozen_;

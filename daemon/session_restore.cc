@@ -29,13 +29,14 @@ bool Session::NoteKhoIncoming() {
   return !in.ok() || in->present;  // an unusable tree is still a tree
 }
 
-bool Session::BeginExec() {
+bool Session::BeginExec(const std::vector<std::string>& argv) {
   std::lock_guard<std::mutex> l(mu_);
   // Only while the session is the reexec handover this process sent and no
   // Restore here has taken: one that came first (and any Cancel, Finish or
-  // new session after it) leaves nothing for the exec to hand over.
+  // new session after it) leaves nothing for the exec to hand over. And only
+  // with that handover's argv: another Freeze's names other fds.
   if (record_.phase() != v1::HANDED_OVER || record_.transport() != v1::REEXEC || !sent_here_ ||
-      received_)
+      received_ || argv != exec_argv_offered_)
     return false;
   exec_begun_ = true;
   return true;

@@ -281,9 +281,9 @@ std::string FdsChanged(const std::map<int, std::string>& before,
 // the writer of a durable record is the thread whose call staged it (each
 // call stages and waits under the session's lock).
 thread_local Op t_op = Op::kNone;
-thread_local int t_written = 0;    // records the current call made durable
-thread_local size_t t_last = 0;    // index in the log of the last of them
-thread_local bool t_exec = false;  // the current Freeze asked for an exec
+thread_local int t_written = 0;                     // records the current call made durable
+thread_local size_t t_last = 0;                     // index in the log of the last of them
+thread_local std::vector<std::string> t_exec_argv;  // what the current Freeze asked to exec
 
 // One durable record, as read back from disk right after its write.
 struct Published {
@@ -312,7 +312,7 @@ class SessionConcurrencyTest : public SessionTest {
 
   SessionOptions StressOpts() {
     SessionOptions o = Opts();
-    o.on_exec_ready = [](std::vector<std::string> argv) { t_exec = !argv.empty(); };
+    o.on_exec_ready = [](std::vector<std::string> argv) { t_exec_argv = std::move(argv); };
     o.on_status_published = [this] { OnPublished(); };
     return o;
   }
@@ -362,7 +362,7 @@ class SessionConcurrencyTest : public SessionTest {
   void Call(Session* s, Op op, std::mt19937_64& rng) {
     t_op = op;
     t_written = 0;
-    t_exec = false;
+    t_exec_argv.clear();
     bool ok = false;
     std::string what;
     v1::Phase replied = v1::PHASE_UNSPECIFIED;
@@ -523,9 +523,9 @@ class SessionConcurrencyTest : public SessionTest {
     // No guest changes under this test: a verdict of a difference is wrong.
     if (op == Op::kVerify && ok && !verified_equal) Fail(call + ": nothing changed in any guest");
     if (op == Op::kFreezeUnpaused && ok) Fail(call + " returned OK");
-    if (op == Op::kFreezeReexec && ok && !t_exec)
+    if (op == Op::kFreezeReexec && ok && t_exec_argv.empty())
       Fail(call + " returned OK without asking for the exec");
-    if (op == Op::kFreezeReexec && ok && t_exec) PlayTheDaemonsExec(s, rng);
+    if (op == Op::kFreezeReexec && ok && !t_exec_argv.empty()) PlayTheDaemonsExec(s, rng);
   }
 
   // What khod_main does after a reexec Freeze's reply: calls in flight run
@@ -538,7 +538,7 @@ class SessionConcurrencyTest : public SessionTest {
     pause();
     // khod_main has one thread that execs, one handover at a time.
     std::lock_guard<std::mutex> daemon(exec_mu_);
-    if (!s->BeginExec()) {
+    if (!s->BeginExec(t_exec_argv)) {
       Trace("BeginExec: no");
       return;
     }
@@ -916,14 +916,14 @@ TEST_F(SessionTest, BeginExecSaysNoOnceARestoreHereTookTheHandover) {
   ASSERT_TRUE(s->Freeze(PausedFreeze(v1::REEXEC)).ok());
   ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
   ASSERT_TRUE(s->Cancel().ok());
-  EXPECT_FALSE(s->BeginExec()) << "the session is " << PhaseName(s->phase());
+  EXPECT_FALSE(s->BeginExec(exec_argv_)) << "the session is " << PhaseName(s->phase());
   // A Restore of khod's own copy of the blob takes the handover too.
   ASSERT_TRUE(s->Prepare().ok());
   ASSERT_TRUE(s->Freeze(PausedFreeze(v1::REEXEC)).ok());
   v1::RestoreRequest sd;
   sd.set_from_state_dir(true);
   ASSERT_TRUE(s->Restore(sd).ok());
-  EXPECT_FALSE(s->BeginExec()) << "the session is " << PhaseName(s->phase());
+  EXPECT_FALSE(s->BeginExec(exec_argv_)) << "the session is " << PhaseName(s->phase());
   ASSERT_TRUE(s->Cancel().ok());
   // Finished, and a new session attached.
   ASSERT_TRUE(s->Prepare().ok());
@@ -932,17 +932,46 @@ TEST_F(SessionTest, BeginExecSaysNoOnceARestoreHereTookTheHandover) {
   ASSERT_TRUE(s->Verify().ok());
   ASSERT_TRUE(s->Finish().ok());
   ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
-  EXPECT_FALSE(s->BeginExec()) << "the session is " << PhaseName(s->phase());
+  EXPECT_FALSE(s->BeginExec(exec_argv_)) << "the session is " << PhaseName(s->phase());
   // The handover itself still execs, and once that fails it is restored here.
   ASSERT_TRUE(s->Prepare().ok());
   ASSERT_TRUE(s->Freeze(PausedFreeze(v1::REEXEC)).ok());
-  ASSERT_TRUE(s->BeginExec());
+  ASSERT_TRUE(s->BeginExec(exec_argv_));
   s->ExecFailed(Status::IoError("execveat: test"));
   Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_TRUE(v->equal());
+}
+
+// The daemon execs with the argv of the handover the session is: after a
+// Restore, Verify, Finish and a new session with its own REEXEC Freeze in the
+// window, the first Freeze's argv is no longer the one to exec (it names the
+// first handover's fds, unless the second's happen to be the same numbers).
+TEST_F(SessionTest, BeginExecSaysYesOnlyToTheArgvOfTheHandoverTheSessionIs) {
+  auto s = Open();
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  ASSERT_TRUE(s->Prepare().ok());
+  ASSERT_TRUE(s->Freeze(PausedFreeze(v1::REEXEC)).ok());
+  const std::vector<std::string> first = exec_argv_;
+  ASSERT_FALSE(first.empty());
+  ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
+  ASSERT_TRUE(s->Verify().ok());
+  ASSERT_TRUE(s->Finish().ok());
+  const int spare = ::dup(memfd_);  // the second handover's fds get other numbers
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  ASSERT_TRUE(s->Prepare().ok());
+  ASSERT_TRUE(s->Freeze(PausedFreeze(v1::REEXEC)).ok());
+  const std::vector<std::string> second = exec_argv_;
+  EXPECT_EQ(s->BeginExec(first), first == second);
+  EXPECT_NE(first, second);
+  EXPECT_FALSE(s->BeginExec({}));
+  ASSERT_TRUE(s->BeginExec(second));
+  s->ExecFailed(Status::IoError("execveat: test"));
+  ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
+  ::close(spare);
 }
 
 // Cancel on the side that sent the handover keeps every gmem attached, as
@@ -997,12 +1026,12 @@ TEST_F(SessionTest, AFinishedSessionHoldsNoFdItTook) {
     if (way == Way::kDirNamed) f.set_dir("named");
     ASSERT_TRUE(s->Freeze(f).ok());
     if (way == Way::kReexecFailed) {
-      ASSERT_TRUE(s->BeginExec());
+      ASSERT_TRUE(s->BeginExec(exec_argv_));
       s->ExecFailed(Status::IoError("execveat: test"));
     }
     ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
     if (way == Way::kReexecRestoredFirst) {
-      EXPECT_FALSE(s->BeginExec());
+      EXPECT_FALSE(s->BeginExec(exec_argv_));
     }
     Result<v1::VerifyReply> v = s->Verify();
     ASSERT_TRUE(v.ok()) << v.status().ToString();

@@ -103,7 +103,7 @@ TEST_F(HostileSessionTest, RestoreWhileTheReexecIsUnderWayIsRefusedAndOneBeforeI
   ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
   ASSERT_TRUE(s->Prepare().ok());
   ASSERT_TRUE(s->Freeze(PausedFreeze(v1::REEXEC)).ok());
-  ASSERT_TRUE(s->BeginExec());
+  ASSERT_TRUE(s->BeginExec(exec_argv_));
   const Status refused = s->Restore(v1::RestoreRequest()).status();
   EXPECT_EQ(refused.code(), Status::Code::kFailedPrecondition) << refused.ToString();
   EXPECT_NE(refused.message().find("re-executing"), std::string::npos) << refused.message();
@@ -120,7 +120,7 @@ TEST_F(HostileSessionTest, RestoreWhileTheReexecIsUnderWayIsRefusedAndOneBeforeI
   ASSERT_TRUE(s->Freeze(PausedFreeze(v1::REEXEC)).ok());
   r = s->Restore(v1::RestoreRequest());
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_FALSE(s->BeginExec());
+  EXPECT_FALSE(s->BeginExec(exec_argv_));
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_TRUE(v->equal());
