@@ -792,6 +792,10 @@ Result<v1::PhaseReply> Session::Finish(const PeerCred& caller) {
   for (auto& kv : attached)
     if (kv.second->source) kv.second->source->ReleasePins();
   ReleaseMappingHolder();
+  // Prepare's PTE keeper (here where this process sent the handover) maps
+  // every guest page: they stay allocated while it runs.
+  witness_.reset();
+  witness_handoff_.reset();
   if (received_) {
     for (auto& kv : received_->fds) ::close(kv.second);
     received_->fds.clear();

@@ -4,10 +4,13 @@
 // the pins on (--page-pins), and
 // the new side, with a mapping holder as a reexec leaves one, verifies by a
 // change scan too; without the pins it takes the full check.
+#include <errno.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <functional>
 #include <future>
 #include <memory>
@@ -78,6 +81,32 @@ TEST_F(PagePinsSessionTest, PinsGoFromPrepareThroughTheReexecToVerify) {
   EXPECT_TRUE(v->equal()) << v->verdict();
   // The change scan walked the guest's pages (its holes too); no full read.
   EXPECT_EQ(v->real_pages_walked(), 256u);
+}
+
+// A session finished in the process that sent the handover (dir) lets its
+// PTE keeper go: the keeper maps every guest page, which would otherwise stay
+// allocated after the VMM lets go of them.
+TEST_F(PagePinsSessionTest, FinishLetsThePteKeeperGo) {
+  Result<std::unique_ptr<Session>> s = Session::Open(Opts(), &pinning_);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_TRUE((*s)->Attach(KernelAttach(memfd_)).ok());
+  Result<v1::PhaseReply> p = (*s)->Prepare();
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  const size_t at = p->message().find("PTE keeper pid ");
+  if (at == std::string::npos) GTEST_SKIP() << "no PTE keeper: " << p->message();
+  const pid_t keeper = std::atoi(p->message().c_str() + at + 15);
+  ASSERT_GT(keeper, 0) << p->message();
+  ASSERT_TRUE((*s)->Freeze(PausedFreeze()).ok());
+  ASSERT_TRUE((*s)->Restore(v1::RestoreRequest()).ok());
+  ASSERT_TRUE((*s)->Verify().ok());
+  ASSERT_EQ(::kill(keeper, 0), 0) << "the keeper went before Finish";
+  ASSERT_TRUE((*s)->Finish().ok());
+  bool gone = false;
+  for (int i = 0; i < 500 && !gone; ++i) {
+    gone = ::kill(keeper, 0) != 0 && errno == ESRCH;
+    if (!gone) ::usleep(10000);
+  }
+  EXPECT_TRUE(gone) << "PTE keeper pid " << keeper << " still runs after Finish";
 }
 
 TEST_F(PagePinsSessionTest, WithoutThePinsTheNewSideChecksInFull) {
