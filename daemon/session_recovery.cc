@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <string>
+#include <tuple>
 
 #include "common/status_macros.h"
 #include "daemon/record_file.h"
@@ -16,6 +18,20 @@
 #include "handover/unreadable_dir_transport.h"
 
 namespace khod {
+namespace {
+
+// "" or the name Session gives a blob of `kind`: KIND-G.blob, G the decimal
+// generation (docs/FORMAT.md "State directory layout").
+bool IsBlobName(const std::string& name, const std::string& kind) {
+  const std::string prefix = kind + "-", suffix = ".blob";
+  if (name.empty()) return true;
+  if (name.size() <= prefix.size() + suffix.size() || name.rfind(prefix, 0) != 0 ||
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return false;
+  return name.find_first_not_of("0123456789", prefix.size()) == name.size() - suffix.size();
+}
+
+}  // namespace
 
 Status Session::ReattachAll(std::vector<std::string>* dropped) {
   handles_.clear();
@@ -99,6 +115,19 @@ Status Session::Recover() {
         "automatically)");
   if (!record_.ParseFromString(*raw))
     return Status::Corruption(path(kRecordFile) + ": checksum good but the record does not parse");
+  // memslot_gmem[i] is the gmem of memslots[i]: recovery and captures index one by the other.
+  for (const v1::VmRecord& vm : record_.vms())
+    if (vm.memslot_gmem_size() != vm.memslots_size())
+      return Status::Corruption(path(kRecordFile) + ": VM " + std::to_string(vm.token()) + " has " +
+                                std::to_string(vm.memslots_size()) + " memslots but " +
+                                std::to_string(vm.memslot_gmem_size()) + " memslot gmem tokens");
+  // Recovery and Cancel delete the blobs the record names: never another file of the state dir.
+  for (const auto& [field, name, kind] :
+       {std::make_tuple("prepared_blob", record_.prepared_blob(), "prepared"),
+        std::make_tuple("frozen_blob", record_.frozen_blob(), "frozen")})
+    if (!IsBlobName(name, kind))
+      return Status::Corruption(path(kRecordFile) + ": " + field + " '" + name +
+                                "' is not a name khod gives a blob (" + kind + "-G.blob)");
 
   const v1::Phase was = record_.phase();
   std::vector<std::string> dropped;

@@ -17,16 +17,7 @@
 #include <string_view>
 
 #include "capture/vmm_declaration.h"
-
-namespace {
-
-void RequireMessage(const khod::Status& st, const char* what) {
-  if (st.ok() || !st.message().empty()) return;
-  std::fprintf(stderr, "%s refused without a message: %s\n", what, st.ToString().c_str());
-  std::abort();
-}
-
-}  // namespace
+#include "fuzz/oracle.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::map<int, khod::CapturedFileFacts> kFiles = {{7, {8 << 20, 4096}},
@@ -34,9 +25,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   khod::v1::VmmDeclaration decl;
   const khod::Status parsed =
       khod::ParseVmmDeclaration(std::string_view(reinterpret_cast<const char*>(data), size), &decl);
-  RequireMessage(parsed, "ParseVmmDeclaration");
+  khod::RequireMessage("VMM declaration", parsed, "ParseVmmDeclaration");
   if (!parsed.ok()) return 0;
-  RequireMessage(khod::ValidateVmmDeclaration(decl, kFiles, 4096), "Validate");
+  khod::RequireMessage("VMM declaration", khod::ValidateVmmDeclaration(decl, kFiles, 4096),
+                       "Validate");
   // What was accepted, written back as JSON, reads back the same.
   std::string json;
   if (!google::protobuf::util::MessageToJsonString(decl, &json).ok()) std::abort();

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <set>
 
 #include "common/coding.h"
 #include "common/file_read.h"
@@ -47,7 +48,18 @@ Status DecodeLuoManifest(const std::string& data, std::vector<uint64_t>* tokens,
     return Status::Corruption("luo: manifest lists " + std::to_string(n) +
                               " tokens, more than the memfd holds");
   tokens->clear();
-  for (uint64_t i = 0; i < n; ++i) tokens->push_back(DecodeFixed64(data.data() + 16 + 8 * i));
+  // Send lists each gmem once (one token, one file to retrieve), never under the blob's token.
+  std::set<uint64_t> listed;
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint64_t token = DecodeFixed64(data.data() + 16 + 8 * i);
+    if (token == kLuoBlobToken)
+      return Status::Corruption("luo: manifest lists the blob memfd's own token " +
+                                std::to_string(token) + " as a gmem");
+    if (!listed.insert(token).second)
+      return Status::Corruption("luo: manifest lists gmem token " + std::to_string(token) +
+                                " twice");
+    tokens->push_back(token);
+  }
   *blob = data.substr(16 + 8 * n);
   return Status::Ok();
 }

@@ -109,13 +109,27 @@ TEST_P(FuzzCorpusReplay, EveryInputEndsCleanlyWithinTheLimit) {
   }
 }
 
+// The session record's corpora need //daemon, which scripts/test.sh's ASan pass
+// leaves out: a test target of their own (tests/fuzz/BUILD) replays them.
+#ifdef KHOD_REPLAY_SESSION_RECORD
+INSTANTIATE_TEST_SUITE_P(
+    Corpora, FuzzCorpusReplay,
+    ::testing::Values(Corpus{"fuzz/session_record_fuzzer", "fuzz/corpus/session_record", ""},
+                      Corpus{"fuzz/session_record_fuzzer", "tests/fuzz/regressions", ".rec"}));
+#else
 INSTANTIATE_TEST_SUITE_P(
     Corpora, FuzzCorpusReplay,
     ::testing::Values(Corpus{"fuzz/fdt_decode_fuzzer", "fuzz/corpus/fdt", ""},
                       Corpus{"fuzz/fdt_decode_fuzzer", "tests/fuzz/regressions", ".fdt"},
                       Corpus{"fuzz/proto_decode_fuzzer", "fuzz/corpus/proto", ""},
                       Corpus{"fuzz/proto_decode_fuzzer", "tests/fuzz/regressions", ".khodsnap"},
-                      Corpus{"fuzz/vmm_declaration_fuzzer", "fuzz/corpus/declaration", ""}));
+                      Corpus{"fuzz/vmm_declaration_fuzzer", "fuzz/corpus/declaration", ""},
+                      Corpus{"fuzz/handover_receive_fuzzer", "fuzz/corpus/handover", ""},
+                      Corpus{"fuzz/handover_receive_fuzzer", "tests/fuzz/regressions", ".luo"},
+                      Corpus{"fuzz/kho_incoming_fuzzer", "fuzz/corpus/kho", ""},
+                      Corpus{"fuzz/proc_text_fuzzer", "fuzz/corpus/proc_text", ""},
+                      Corpus{"fuzz/reexec_adopt_fuzzer", "fuzz/corpus/reexec_adopt", ""}));
+#endif
 
 }  // namespace
 }  // namespace khod

@@ -1,12 +1,17 @@
 // Inputs the fuzzers (fuzz/) found, re-sealed so they pass the checksum and
 // reach the code that failed: each must now be refused with a Status naming
-// the problem, by the decoder of its format and by DecodeAny.
+// the problem (a snapshot blob by the decoder of its format and by DecodeAny;
+// a LUO manifest by DecodeLuoManifest). The session record's:
+// session_record_regressions_test.cc.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
+#include "handover/luo_transport.h"
 #include "serializer/fdt_checksum.h"
 #include "serializer/serializer.h"
 
@@ -63,6 +68,28 @@ INSTANTIATE_TEST_SUITE_P(
         // A folio order of 64: the visibility check shifted by it (UBSan) after CheckFolios
         // had already refused the order.
         Regression{"fdt_folio_order_64_visibility.fdt", BlobFormat::kFdt, "order 64 above", true}));
+
+// A manifest listing gmem token 1 twice: Receive retrieved it twice and kept
+// one fd of the two (the other leaked).
+TEST(LuoManifestRegression, ATokenListedTwiceIsRefused) {
+  std::vector<uint64_t> tokens;
+  std::string blob;
+  const Status st =
+      DecodeLuoManifest(ReadRegression("luo_manifest_token_twice.luo"), &tokens, &blob);
+  EXPECT_EQ(st.code(), Status::Code::kCorruption) << st.ToString();
+  EXPECT_NE(st.message().find("lists gmem token 1 twice"), std::string::npos) << st.ToString();
+}
+
+// A manifest listing the blob memfd's own token (KHODBLOB) as a gmem: Receive
+// handed the blob memfd out as that gmem's file.
+TEST(LuoManifestRegression, TheBlobsOwnTokenAsAGmemIsRefused) {
+  std::vector<uint64_t> tokens;
+  std::string blob;
+  const Status st =
+      DecodeLuoManifest(ReadRegression("luo_manifest_blob_token.luo"), &tokens, &blob);
+  EXPECT_EQ(st.code(), Status::Code::kCorruption) << st.ToString();
+  EXPECT_NE(st.message().find("the blob memfd's own token"), std::string::npos) << st.ToString();
+}
 
 }  // namespace
 }  // namespace khod
