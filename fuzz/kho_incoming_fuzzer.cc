@@ -10,6 +10,8 @@
 // compatible of a KHO ABI khod knows, a size within the file and a summary;
 // an accepted sub-FDT is a file that starts with the FDT magic, cut at its
 // totalsize. A violation aborts.
+#include <libfdt.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -42,6 +44,8 @@ void CheckSubFdt(const std::string& root, const char* name, std::string_view fil
   if (file.substr(0, 4) != "\xd0\x0d\xfe\xed") Fail("a file without the FDT magic accepted", name);
   if (*sub != file.substr(0, TotalSize(file)))
     Fail("a sub-FDT is not its file cut at totalsize", name);
+  if (sub->size() < sizeof(struct fdt_header) || fdt_check_header(sub->data()) != 0)
+    Fail("a sub-FDT without a sound header accepted", name);
 }
 
 }  // namespace

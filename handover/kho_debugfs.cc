@@ -177,6 +177,12 @@ Result<std::string> ReadKhoIncomingSubFdt(const std::string& debugfs_root,
   if (total > fdt->size())
     return Status::Corruption(path + ": FDT totalsize " + std::to_string(total) + " exceeds the " +
                               std::to_string(fdt->size()) + " bytes read");
+  // A header whose sizes and offsets lie inside totalsize, or no FDT at all.
+  if (total < sizeof(struct fdt_header))
+    return Status::Corruption(path + ": FDT totalsize " + std::to_string(total) +
+                              " is smaller than its header");
+  if (const int err = fdt_check_header(fdt->data()); err != 0)
+    return Status::Corruption(path + ": bad FDT header: " + fdt_strerror(err));
   fdt->resize(total);  // debugfs may expose the whole preserved page
   return fdt;
 }

@@ -1,6 +1,7 @@
 // reexec and dir transports, and the crash-safe record file they rely on.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <libfdt.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -416,15 +417,27 @@ TEST(KhoDebugfsTest, ReadsSubFdtAndRefusesNonFdt) {
   const std::string root = tmp.path();
   EXPECT_EQ(ReadKhoIncomingSubFdt(root).status().code(), Status::Code::kUnsupported);
   ASSERT_TRUE(MakeDirs(root + "/kho/in/sub_fdts", 0700).ok());
-  // Minimal header: magic d00dfeed, totalsize 16, then padding to a page.
-  std::string fdt = std::string("\xd0\x0d\xfe\xed\x00\x00\x00\x10", 8) + std::string(8, '\0');
+  // An empty tree, then padding to a page: cut at its totalsize.
+  std::string fdt(128, '\0');
+  ASSERT_EQ(fdt_create_empty_tree(&fdt[0], static_cast<int>(fdt.size())), 0);
+  fdt.resize(fdt_totalsize(fdt.data()));
   ASSERT_TRUE(
-      WriteFileAtomically(root + "/kho/in/sub_fdts/khod", fdt + std::string(4080, '\0')).ok());
+      WriteFileAtomically(root + "/kho/in/sub_fdts/khod", fdt + std::string(4096, '\0')).ok());
   Result<std::string> r = ReadKhoIncomingSubFdt(root);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->size(), 16u);
+  EXPECT_EQ(*r, fdt);
   ASSERT_TRUE(WriteFileAtomically(root + "/kho/in/sub_fdts/khod", "not an fdt").ok());
   EXPECT_EQ(ReadKhoIncomingSubFdt(root).status().code(), Status::Code::kCorruption);
+  // The magic and a totalsize smaller than an FDT header (16, 0): no FDT.
+  for (const char size : {'\x10', '\0'}) {
+    const std::string header = std::string("\xd0\x0d\xfe\xed\x00\x00\x00", 7) + size;
+    ASSERT_TRUE(
+        WriteFileAtomically(root + "/kho/in/sub_fdts/khod", header + std::string(4088, '\0')).ok());
+    Result<std::string> tiny = ReadKhoIncomingSubFdt(root);
+    EXPECT_EQ(tiny.status().code(), Status::Code::kCorruption) << int{size};
+    EXPECT_NE(tiny.status().message().find("smaller than its header"), std::string::npos)
+        << tiny.status().ToString();
+  }
 }
 
 }  // namespace
