@@ -4,7 +4,14 @@
 //   "NAME"        just after the record saying NAME is durable
 //   "pre-NAME"    after the work for NAME, before its record is written
 // NAME is a phase (prepared, frozen, handed_over, restored, verified,
-// finished, idle) or an event (attached, detached, cancelled).
+// finished, idle) or an event (attached, detached, cancelled; opened: the
+// session is open, the record recovered and durable, a reexec's fds adopted,
+// and khod does not serve yet; exec: a reexec's handover is durable, its
+// mapping holder started and its fds made inheritable, and khod is about to
+// exec).
+// "after-reexec:POINT" is POINT in the khod the next reexec starts, not in
+// this one: the exec hands it --crash-at=POINT, given once like every test
+// fault (handover/reexec_transport.h IsOneShotFaultFlag).
 #ifndef KHOD_DAEMON_CRASH_POINTS_H_
 #define KHOD_DAEMON_CRASH_POINTS_H_
 
@@ -14,13 +21,18 @@ namespace khod {
 
 class CrashPoints {
  public:
-  explicit CrashPoints(std::string at = "") : at_(std::move(at)) {}
+  static constexpr char kAfterReexec[] = "after-reexec:";
+
+  explicit CrashPoints(const std::string& at = "");
   // Dies when `point` is the configured one.
   void Hit(const std::string& point) const;
   const std::string& at() const { return at_; }
+  // The point for the khod the next reexec starts ("" when none).
+  const std::string& after_reexec() const { return after_reexec_; }
 
  private:
   std::string at_;
+  std::string after_reexec_;
 };
 
 }  // namespace khod

@@ -109,7 +109,9 @@ const std::vector<FlagSpec>& KhodFlagSpecs() {
       {"--pin-movable-memory", false, nullptr,
        "  pin shmem guests' pages from Prepare to the handover, so that Freeze reads only what "
        "changed (docs/DESIGN.md)"},
-      {"--crash-at", true, nullptr, "POINT  test fault: die at a crash point"},
+      {"--crash-at", true, nullptr,
+       "POINT  test fault: die at a crash point (after-reexec:POINT: in the khod a reexec "
+       "starts)"},
       {"--fault", true, nullptr, "corrupt-handover-blob  test fault"},
       {"--adopt", true},  // set by a reexec handover, not by hand
       {"--listen-fd", true},
@@ -400,7 +402,10 @@ int main(int argc, char** argv) {
   so.exec_args = flags.passthrough;
   so.exec_args.push_back("--listen-fd=" + std::to_string(*lfd));
   so.exec_args.push_back("--lock-fd=" + std::to_string(lock->fd()));
-  so.crash = CrashPoints(flags.crash_at);
+  const CrashPoints crash(flags.crash_at);
+  so.crash = crash;
+  // A point in the khod the reexec starts: given to it alone.
+  if (!crash.after_reexec().empty()) so.exec_args.push_back("--crash-at=" + crash.after_reexec());
   so.corrupt_handover_blob = flags.corrupt_blob;
   so.adopted = adopted;
   so.mapping_holder = flags.mapping_holder;
@@ -557,6 +562,7 @@ int main(int argc, char** argv) {
       exec_argv.push_back("--mapping-holder=" + std::to_string(holder->pid()));
     else
       std::fprintf(stderr, "khod: no mapping holder (%s)\n", holder.status().ToString().c_str());
+    crash.Hit("exec");
     pthread_sigmask(SIG_UNBLOCK, &sigs, nullptr);
     marks.exec_ns = MonotonicNs();
     exec_argv.push_back(ReexecTimingArgument(marks));

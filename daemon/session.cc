@@ -143,6 +143,7 @@ Result<std::unique_ptr<Session>> Session::Open(SessionOptions opts, GmemOpener* 
   s->StartReadAhead();
   s->StartWarmUps();
   s->page_pins_.clear();  // those no adopted file took: unpinned
+  s->opts_.crash.Hit("opened");
   return s;
 }
 
