@@ -78,6 +78,7 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
   if (read_ahead_.valid()) read_ahead_done_ = read_ahead_.get();  // transport_ is ours again
   // What the medium carried is received whichever copy of the blob is used:
   // from_state_dir reads khod's own, and the carried fds are adopted still.
+  std::string received_nothing;
   if (!received_) {
     if (!transport_) return Status::Internal("HANDED_OVER without a transport");
     if (sent_here_ && !transport_->sender_can_receive()) {
@@ -94,7 +95,10 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
         received_ = std::move(*r);
         received_ahead_ = ahead;
       } else if (req.from_state_dir()) {
-        // Nothing received: the blob is khod's own copy, read below, and no fd came.
+        // Nothing received: the blob is khod's own copy, read below, and no
+        // fd came (the reply says so: every kernel gmem is rebuilt).
+        received_nothing = "; the handover carried no file (" + r.status().message() +
+                           "): every kernel gmem was rebuilt from " + path(record_.frozen_blob());
       } else if (r.status().code() != Status::Code::kNotFound) {
         return r.status().WithContext("Restore: reading the handover");
       } else {
@@ -243,6 +247,7 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
   if (!held.empty())
     msg += "; khod pid " + std::to_string(::getpid()) + " holds them for the VMM until Finish (" +
            held + ")";
+  msg += received_nothing;
   for (const std::string& n : restored.notes) msg += "; " + n;
   if (holder_.held() && restored.adopted > 0)
     msg += "; PFNs are read through the previous khod's mappings (holder pid " +

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <string>
@@ -407,6 +408,26 @@ TEST_F(SessionTest, RestartAfterHandoverResumesAndRestoresFromTheStateDir) {
   Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_NE(r->message().find("1 rebuilt"), std::string::npos) << r->message();
+}
+
+// Restore from khod's own copy when the medium lost everything: the reply
+// says that no file came, so every kernel gmem was rebuilt.
+TEST_F(SessionTest, RestoreFromTheStateDirSaysWhenTheHandoverCarriedNothing) {
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE(s->Prepare().ok());
+    ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+  }
+  std::filesystem::remove_all(dir_ + "/handover");  // the medium is gone
+  auto s = Open();
+  ASSERT_TRUE(s);
+  v1::RestoreRequest q;
+  q.set_from_state_dir(true);
+  Result<v1::PhaseReply> r = s->Restore(q);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->message().find("1 rebuilt"), std::string::npos) << r->message();
+  EXPECT_NE(r->message().find("the handover carried no file"), std::string::npos) << r->message();
 }
 
 v1::SessionRecord ReadRecord(const std::string& dir) {
