@@ -9,7 +9,7 @@
 // Oracle: a refusal carries a message; an accepted tree is present, has a
 // compatible of a KHO ABI khod knows, a size within the file and a summary;
 // an accepted sub-FDT is a file that starts with the FDT magic, cut at its
-// totalsize. A violation aborts.
+// totalsize, whose header fdt_check_header accepts. A violation aborts.
 #include <libfdt.h>
 
 #include <cstddef>

@@ -33,7 +33,9 @@ const std::vector<Command>& AllCommands() {
   static const std::vector<Command> kCommands = {
       {"attach", kAttachUsage, "khod: attach a VMM's guest_memfd (or a MODEL guest) to the session",
        RunAttach},
-      {"cancel", kCancelUsage, "khod: abandon the live update, back to IDLE (gmems stay attached)",
+      {"cancel", kCancelUsage,
+       "khod: abandon the live update, back to IDLE (gmems stay attached where this khod attached "
+       "them)",
        RunCancel},
       {"capture", kCaptureUsage, "capture a VMM's guest_memfds from the running kernel",
        RunCapture},

@@ -143,8 +143,8 @@ std::string PfnUnseenReason(int by) {
 const char* UnverifiedReason(PageVisibility v) {
   switch (v) {
     case PageVisibility::kInitializedOnly:
-      return "which are initialized compared, not their PFNs or contents (guest_memfd created "
-             "MMAP without INIT_SHARED: private to the guest)";
+      return "which are initialized compared, not their PFNs or contents (private to the guest: "
+             "a guest_memfd created MMAP without INIT_SHARED, or pages the VMM declared private)";
     case PageVisibility::kNone:
       return "no per-page state visible to the host (guest_memfd created without MMAP)";
     case PageVisibility::kFull:

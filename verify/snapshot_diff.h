@@ -46,7 +46,8 @@ struct Difference {
 // them by name (proto/khod.proto UnverifiedKind, the same order).
 enum class UnverifiedKind {
   kUnspecified,            // from a khod that named no kind
-  kPagesPrivate,           // guest_memfd MMAP without INIT_SHARED: initialization alone compared
+  kPagesPrivate,           // initialization alone compared: guest_memfd MMAP without
+                           // INIT_SHARED, or pages the VMM declared private
   kPagesInvisible,         // guest_memfd without MMAP: no per-page state visible to the host
   kPfnsUnseen,             // resident pages whose PFN (and folio flags) a capture did not see
   kCreationFlags,          // creation flag bits the kernel does not show
