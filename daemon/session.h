@@ -176,7 +176,7 @@ class Session {
   Result<v1::GmemInfo> AttachLocked(const v1::AttachRequest& req, const PeerCred& caller,
                                     const v1::SessionRecord& before);
   Status Recover();
-  void SweepUnnamedBlobs();  // after Recover's record is durable
+  bool SweepUnnamedBlobs();  // after Recover's record is durable; true: it removed some
   // record_ -> state dir through the group commit; the status copy is
   // refreshed once it is durable. StageRecord() queues it; Persist() stages
   // and waits, the caller holding mu_ throughout: no change is staged on top

@@ -75,14 +75,14 @@ Status Session::ReattachAll(std::vector<std::string>* dropped) {
 // Blobs (prepared-G.blob, frozen-G.blob) the durable record does not name:
 // left by a crash between a blob and its record (a kill during Freeze), or
 // by a khod that did not delete them. Nothing reads them.
-void Session::SweepUnnamedBlobs() {
+bool Session::SweepUnnamedBlobs() {
   // Listed through the directory khod opened at start-up, removed by name in it.
   const int listing = ::fcntl(state_dir_.fd(), F_DUPFD_CLOEXEC, 3);
-  if (listing < 0) return;
+  if (listing < 0) return false;
   DIR* d = ::fdopendir(listing);
   if (!d) {
     ::close(listing);
-    return;
+    return false;
   }
   ::rewinddir(d);  // the dup shares the directory's offset
   std::vector<std::string> unnamed;
@@ -95,8 +95,13 @@ void Session::SweepUnnamedBlobs() {
       unnamed.push_back(name);
   }
   ::closedir(d);
+  bool swept = false;
   for (const std::string& f : unnamed)
-    if (state_dir_.Remove(f).ok()) recovery_ += "; swept unnamed " + f;
+    if (state_dir_.Remove(f).ok()) {
+      recovery_ += "; swept unnamed " + f;
+      swept = true;
+    }
+  return swept;
 }
 
 Status Session::Recover() {
@@ -197,6 +202,10 @@ Status Session::Recover() {
         recovery_ = "rolled back " + PhaseName(was) +
                     " -> HANDED_OVER: the restored objects died with the previous khod; "
                     "Restore again";
+        if (record_.transport() == v1::REEXEC)
+          recovery_ +=
+              " (the reexec fds died with it too: Restore will rebuild from the state-dir blob "
+              "and verify will show new memory, or Cancel)";
       } else if (!opts_.adopted.empty()) {
         recovery_ = "resumed HANDED_OVER after reexec: adopted " +
                     std::to_string(opts_.adopted.fds.size()) + " fds and the blob memfd";
@@ -219,7 +228,8 @@ Status Session::Recover() {
   std::fprintf(stderr, "khod: %s\n", recovery_.c_str());
   incarnation_ = record_.generation() + 1;  // the generation Persist() is about to write
   KHOD_RETURN_IF_ERROR(Persist());
-  SweepUnnamedBlobs();
+  // Status shows what the last write covers: one more when blobs were swept.
+  if (SweepUnnamedBlobs()) KHOD_RETURN_IF_ERROR(Persist());
   return Status::Ok();
 }
 

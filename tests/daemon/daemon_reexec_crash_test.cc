@@ -413,8 +413,11 @@ TEST_F(ReexecCrashTest, CrashWithPinsAndKeeperLeavesNothingHeld) {
        "resumed HANDED_OVER without the reexec fds"},
       {"after-reexec:restored", Drive::kToFinish, v1::HANDED_OVER,
        "rolled back RESTORED -> HANDED_OVER"},
+      // A reexec's fds died with the new khod too: said, as for HANDED_OVER.
       {"after-reexec:verified", Drive::kToFinish, v1::HANDED_OVER,
-       "rolled back VERIFIED -> HANDED_OVER"},
+       "rolled back VERIFIED -> HANDED_OVER: the restored objects died with the previous khod; "
+       "Restore again (the reexec fds died with it too: Restore will rebuild from the "
+       "state-dir blob"},
   };
   for (const Case& c : cases) RunCase(c);
 }

@@ -635,6 +635,9 @@ TEST_F(HostileSessionTest, RecoverySweepsBlobsNoRecordNames) {
   EXPECT_EQ(s->phase(), v1::PREPARED) << s->recovery();
   EXPECT_EQ(Blobs(dir_), std::vector<std::string>{prepared});
   EXPECT_NE(s->recovery().find("swept unnamed frozen-99.blob"), std::string::npos) << s->recovery();
+  // Status, served from what the last record write published, says it too.
+  EXPECT_NE(s->GetStatus().recovery().find("swept unnamed frozen-99.blob"), std::string::npos)
+      << s->GetStatus().recovery();
   ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());  // the named one still serves
 }
 
