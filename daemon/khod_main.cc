@@ -491,12 +491,7 @@ int main(int argc, char** argv) {
     if (!server) server = build_server();  // again after a failed exec
     if (!server) return Die("gRPC server failed to start");
     server->GetHealthCheckService()->SetServingStatus(true);
-    UnixListener listener(*lfd, &auth);
-    listener.Start(server.get());
-    if (metrics) metrics->Start();
-    std::fprintf(stderr, "khod: pid %d serving %s (state %s): %s\n", ::getpid(),
-                 flags.socket.c_str(), flags.state_dir.c_str(), (*session)->recovery().c_str());
-    Notify("READY=1\nSTATUS=serving, phase " + v1::Phase_Name((*session)->phase()));
+    // Before the socket accepts: a client reconnecting at once reads it in Status.
     if (flags.reexec_marks) {
       Result<v1::ReexecTimeline> t =
           MakeReexecTimeline(*flags.reexec_marks, main_ns, opened_ns, MonotonicNs());
@@ -505,6 +500,12 @@ int main(int argc, char** argv) {
                    t.ok() ? ReexecTimelineText(*t).c_str() : t.status().message().c_str());
       flags.reexec_marks.reset();  // once: a failed exec's loop is no reexec
     }
+    UnixListener listener(*lfd, &auth);
+    listener.Start(server.get());
+    if (metrics) metrics->Start();
+    std::fprintf(stderr, "khod: pid %d serving %s (state %s): %s\n", ::getpid(),
+                 flags.socket.c_str(), flags.state_dir.c_str(), (*session)->recovery().c_str());
+    Notify("READY=1\nSTATUS=serving, phase " + v1::Phase_Name((*session)->phase()));
 
     std::vector<std::string> exec_argv;
     ReexecMarks marks;
