@@ -70,11 +70,20 @@ Status CheckDeclared(const v1::SessionRecord& r, const std::map<uint64_t, uint64
     g.vm_token = a.vm_token();
     auto size = sizes.find(a.token());
     g.size = size == sizes.end() ? 0 : size->second;
+    // A capture sees a HugeTLB file's pages only by mapping them (mincore
+    // shows no HugeTLB page cache), and a page declared private is never
+    // mapped: nothing of it could be observed, not even whether it exists.
+    const bool hugetlb = a.kind() == FileKindName(FileKind::kHugetlbMemfd);
     for (int i = 0; i < a.attributes_size(); ++i) {
       const v1::AttributeRange& x = a.attributes(i);
       if (x.count() == 0)
         return Status::InvalidArgument(which + " attributes[" + std::to_string(i) +
                                        "]: count is 0");
+      if (hugetlb && (x.value() & kAttrPrivate))
+        return Status::InvalidArgument(
+            which + " attributes[" + std::to_string(i) +
+            "]: pages of a HugeTLB memfd cannot be declared private (khod sees a HugeTLB "
+            "file's pages only by mapping them, and never maps a private page)");
       g.attributes.Set(x.first(), x.count(), x.value());
     }
     snap.gmems.push_back(std::move(g));

@@ -76,6 +76,43 @@ TEST_F(SessionTest, FullCycleOverDirAdoptsTheHeldFileAndVerifiesEqual) {
   EXPECT_GT(st.blob_bytes(), 0u);
 }
 
+// A HugeTLB memfd's pages are seen only through a mapping, and a private
+// page is never mapped: declaring one private is refused, naming why, at
+// Attach and at UpdateAttributes, and the session stays as it was.
+TEST_F(SessionTest, PrivatePagesOfAHugetlbMemfdAreRefusedNamingWhy) {
+  const int fd = ::memfd_create("huge-guest", MFD_HUGETLB | MFD_CLOEXEC);
+  if (fd < 0) GTEST_SKIP() << "no HugeTLB memfd here: " << std::strerror(errno);
+  if (::ftruncate(fd, 2 << 20) != 0) {
+    ::close(fd);
+    GTEST_SKIP() << "no 2 MiB HugeTLB memfd here: " << std::strerror(errno);
+  }
+  auto s = Open();
+  ASSERT_TRUE(s);
+  v1::AttributeRange priv;
+  priv.set_first(0);
+  priv.set_count(512);
+  priv.set_value(8);  // KVM_MEMORY_ATTRIBUTE_PRIVATE
+  v1::AttachRequest q = KernelAttach(fd);
+  *q.add_attributes() = priv;
+  Result<v1::GmemInfo> refused = s->Attach(q);
+  ASSERT_EQ(refused.status().code(), Status::Code::kInvalidArgument) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("HugeTLB memfd cannot be declared private"),
+            std::string::npos)
+      << refused.status().message();
+  EXPECT_EQ(s->GetStatus().gmems_size(), 0);
+  Result<v1::GmemInfo> g = s->Attach(KernelAttach(fd));
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(g->kind(), "hugetlb-memfd");
+  v1::UpdateAttributesRequest u;
+  u.set_token(g->token());
+  *u.add_ranges() = priv;
+  EXPECT_EQ(s->UpdateAttributes(u).code(), Status::Code::kInvalidArgument);
+  priv.set_value(0x10);  // an attribute other than PRIVATE: no page goes unseen
+  *u.mutable_ranges(0) = priv;
+  EXPECT_TRUE(s->UpdateAttributes(u).ok());
+  ::close(fd);
+}
+
 // A memfd's pages declared private, at Attach or after Prepare, are seen
 // initialized-only in every capture: Freeze keeps the invariants (no PFN, no
 // hash there) and every Verify says the same, however many times it runs.
