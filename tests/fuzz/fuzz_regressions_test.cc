@@ -6,24 +6,19 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "handover/luo_transport.h"
 #include "serializer/fdt_checksum.h"
 #include "serializer/serializer.h"
+#include "tests/support/fixture.h"
 
 namespace khod {
 namespace {
 
 std::string ReadRegression(const std::string& name) {
-  std::ifstream f("tests/fuzz/regressions/" + name, std::ios::binary);
-  EXPECT_TRUE(f.good()) << name;
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+  return ReadTestFile("tests/fuzz/regressions/" + name);
 }
 
 struct Regression {

@@ -6,9 +6,7 @@
 // pass leaves such tests out).
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 
 #include "daemon/record_file.h"
@@ -20,11 +18,7 @@ namespace khod {
 namespace {
 
 std::string ReadRegression(const std::string& name) {
-  std::ifstream f("tests/fuzz/regressions/" + name, std::ios::binary);
-  EXPECT_TRUE(f.good()) << name;
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+  return ReadTestFile("tests/fuzz/regressions/" + name);
 }
 
 struct RecordRegression {
