@@ -17,6 +17,7 @@
 #include "common/status_macros.h"
 #include "common/thread_shares.h"
 #include "common/xxh3.h"
+#include "daemon/blob_names.h"
 #include "daemon/gmem_ownership.h"
 #include "daemon/pte_witness_handoff.h"
 #include "daemon/record_file.h"
@@ -260,7 +261,7 @@ void Session::RecordDuration(v1::Phase p, int64_t nanos) {
 std::string Session::NextBlobName(const std::string& kind) const {
   // Named by generation: the record still names the old file until it is
   // replaced, so a crash between the two writes leaves a consistent pair.
-  return kind + "-" + std::to_string(record_.generation() + 1) + ".blob";
+  return BlobName(kind, record_.generation() + 1);
 }
 
 Status Session::WriteBlob(const std::string& kind, const std::string& blob, std::string* file) {

@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "common/status_macros.h"
+#include "daemon/blob_names.h"
 #include "daemon/record_file.h"
 #include "daemon/session.h"
 #include "daemon/session_declarations.h"
@@ -18,20 +19,6 @@
 #include "handover/unreadable_dir_transport.h"
 
 namespace khod {
-namespace {
-
-// "" or the name Session gives a blob of `kind`: KIND-G.blob, G the decimal
-// generation (docs/FORMAT.md "State directory layout").
-bool IsBlobName(const std::string& name, const std::string& kind) {
-  const std::string prefix = kind + "-", suffix = ".blob";
-  if (name.empty()) return true;
-  if (name.size() <= prefix.size() + suffix.size() || name.rfind(prefix, 0) != 0 ||
-      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
-    return false;
-  return name.find_first_not_of("0123456789", prefix.size()) == name.size() - suffix.size();
-}
-
-}  // namespace
 
 Status Session::ReattachAll(std::vector<std::string>* dropped) {
   handles_.clear();
@@ -130,7 +117,7 @@ Status Session::Recover() {
   for (const auto& [field, name, kind] :
        {std::make_tuple("prepared_blob", record_.prepared_blob(), "prepared"),
         std::make_tuple("frozen_blob", record_.frozen_blob(), "frozen")})
-    if (!IsBlobName(name, kind))
+    if (!IsBlobNameOrNone(name, kind))
       return Status::Corruption(path(kRecordFile) + ": " + field + " '" + name +
                                 "' is not a name khod gives a blob (" + kind + "-G.blob)");
 
