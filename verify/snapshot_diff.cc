@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "kernel/kvm_uapi.h"
+#include "verify/page_ranges.h"
 
 namespace khod {
 
@@ -496,42 +497,29 @@ class GmemDiffer {
   // equal + different + unverified = pages_: a page in a listed difference is
   // different, else one not observed in full by both is unverified.
   void Count() {
-    std::sort(different_.begin(), different_.end());
-    std::vector<std::pair<uint64_t, uint64_t>> merged;
+    PageRanges within;  // the differences' pages inside the file
     for (const auto& r : different_) {
       const uint64_t first = std::min(r.first, pages_), end = std::min(r.second, pages_);
-      if (first >= end) continue;
-      if (!merged.empty() && first <= merged.back().second)
-        merged.back().second = std::max(merged.back().second, end);
-      else
-        merged.push_back({first, end});
+      if (first < end) within.push_back({first, end});
     }
+    const PageRanges merged = Merged(std::move(within));
     uint64_t different = 0;
     for (const auto& r : merged) different += r.second - r.first;
+    // The pages of [first, end) (within the file) not found different.
+    auto not_different = [&](uint64_t first, uint64_t end) -> uint64_t {
+      first = std::min(first, pages_), end = std::min(end, pages_);
+      return first < end ? end - first - Overlap(merged, first, end) : 0;
+    };
     // Unverified pages per visibility, without those found different.
     std::map<PageVisibility, uint64_t> unverified;
-    for (const VisibilityRange& v : vis_) {
-      if (v.visibility == PageVisibility::kFull) continue;
-      uint64_t n = v.count;
-      for (const auto& r : merged) {
-        const uint64_t lo = std::max(r.first, v.first_index),
-                       hi = std::min(r.second, v.end_index());
-        if (lo < hi) n -= hi - lo;
-      }
-      if (n) unverified[v.visibility] += n;
-    }
+    for (const VisibilityRange& v : vis_)
+      if (v.visibility != PageVisibility::kFull)
+        if (const uint64_t n = not_different(v.first_index, v.end_index()))
+          unverified[v.visibility] += n;
     // Pages observed in full whose PFN a side did not see, without those found different.
     std::map<int, uint64_t> pfn_unseen;
-    for (const PfnUnseenRange& p : pfn_unseen_) {
-      const uint64_t first = std::min(p.first, pages_), end = std::min(p.end, pages_);
-      if (first >= end) continue;
-      uint64_t n = end - first;
-      for (const auto& r : merged) {
-        const uint64_t lo = std::max(r.first, first), hi = std::min(r.second, end);
-        if (lo < hi) n -= hi - lo;
-      }
-      if (n) pfn_unseen[p.by] += n;
-    }
+    for (const PfnUnseenRange& p : pfn_unseen_)
+      if (const uint64_t n = not_different(p.first, p.end)) pfn_unseen[p.by] += n;
     UnverifiedGmem u;
     u.token = e_.token;
     u.name = e_.name;
@@ -559,7 +547,7 @@ class GmemDiffer {
   SnapshotDiff* out_;
   uint64_t pages_ = 0;
   std::vector<VisibilityRange> vis_;                           // CombinedVisibility
-  std::vector<std::pair<uint64_t, uint64_t>> different_;       // [first, end) of page differences
+  PageRanges different_;                                       // [first, end) of page differences
   std::vector<std::pair<UnverifiedKind, std::string>> parts_;  // unverified, other than pages
   // [first, end) of pages resident on both sides, observed in full, whose PFN
   // the sides `by` (PfnUnseenBy bits) did not see.

@@ -3,43 +3,12 @@
 #include <algorithm>
 #include <vector>
 
+#include "verify/page_ranges.h"
 #include "verify/snapshot_diff.h"
 
 namespace khod {
 
 namespace {
-
-// Ordered, disjoint page ranges [first, end).
-using Ranges = std::vector<std::pair<uint64_t, uint64_t>>;
-
-// The first range of `r` that ends after `first`.
-Ranges::const_iterator From(const Ranges& r, uint64_t first) {
-  return std::upper_bound(
-      r.begin(), r.end(), first,
-      [](uint64_t p, const std::pair<uint64_t, uint64_t>& x) { return p < x.second; });
-}
-
-// Pages of [first, end) in `r`.
-uint64_t Overlap(const Ranges& r, uint64_t first, uint64_t end) {
-  uint64_t n = 0;
-  for (auto it = From(r, first); it != r.end() && it->first < end; ++it)
-    n += std::min(end, it->second) - std::max(first, it->first);
-  return n;
-}
-
-// `a` and `b` together, ordered and merged.
-Ranges Union(Ranges a, const Ranges& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  std::sort(a.begin(), a.end());
-  Ranges out;
-  for (const auto& x : a) {
-    if (!out.empty() && x.first <= out.back().second)
-      out.back().second = std::max(out.back().second, x.second);
-    else
-      out.push_back(x);
-  }
-  return out;
-}
 
 // What DiffGmems compares of one gmem present on both sides.
 struct GmemCounts {
@@ -52,12 +21,12 @@ struct GmemCounts {
 // The count of `e`'s hashes that lie over pages both observed in full
 // (snapshot_diff's Observed()); 0 unless `f` has such a hash too: the diff
 // compares hashes only then.
-uint64_t ComparedHashes(const GuestMemfd& e, const GuestMemfd& f, const Ranges& unseen) {
+uint64_t ComparedHashes(const GuestMemfd& e, const GuestMemfd& f, const PageRanges& unseen) {
   // Whether a range of `unseen` touches the hash's: FullyObserved's test in snapshot_diff.
   auto observed = [&](const std::vector<ContentHash>& hs) {
     uint64_t n = 0;
     for (const ContentHash& h : hs) {
-      auto it = From(unseen, h.first_index);
+      auto it = FirstEndingAfter(unseen, h.first_index);
       n += it == unseen.end() || it->first >= h.first_index + h.count;
     }
     return n;
@@ -82,7 +51,7 @@ GmemCounts CountGmem(const GuestMemfd& e, const GuestMemfd& f, uint32_t page_siz
     return c;
   }
   // Pages either side observed other than in full: their state is not compared.
-  Ranges unseen;
+  PageRanges unseen;
   uint64_t unseen_pages = 0;
   for (const VisibilityRange& r : CombinedVisibility(e, f, pages))
     if (r.visibility != PageVisibility::kFull) {
@@ -90,10 +59,10 @@ GmemCounts CountGmem(const GuestMemfd& e, const GuestMemfd& f, uint32_t page_siz
       unseen_pages += r.count;
     }
   // Pages whose PFN was not compared: those, and those `f` holds with its PFN unseen.
-  Ranges f_unknown;
+  PageRanges pfn_unseen = unseen;
   for (const FolioExtent& x : f.folios)
-    if (x.first_pfn == kPfnUnknown) f_unknown.push_back({x.first_index, x.end_index()});
-  const Ranges pfn_unseen = f_unknown.empty() ? unseen : Union(unseen, f_unknown);
+    if (x.first_pfn == kPfnUnknown) pfn_unseen.push_back({x.first_index, x.end_index()});
+  if (pfn_unseen.size() > unseen.size()) pfn_unseen = Merged(std::move(pfn_unseen));
   for (const FolioExtent& x : e.folios) {
     c.pages += x.pages() - Overlap(unseen, x.first_index, x.end_index());
     if (x.first_pfn != kPfnUnknown)
