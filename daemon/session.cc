@@ -185,12 +185,16 @@ Status Session::Persist() {
 Status Session::PersistOrRevert(const v1::SessionRecord& before, const std::string& op) {
   Status persisted = Persist();
   if (persisted.ok()) return persisted;
-  // Generations keep counting: a blob named after the failed one's is never
-  // reused (it may be on disk, unnamed).
+  RevertRecordTo(before);
+  return persisted.WithContext(op + ": the session record was not written, so nothing changed");
+}
+
+void Session::RevertRecordTo(const v1::SessionRecord& before) {
+  // Generations keep counting: a blob named after the undone change's is
+  // never reused (it may be on disk, unnamed).
   const uint64_t generation = record_.generation();
   record_ = before;
   record_.set_generation(generation);
-  return persisted.WithContext(op + ": the session record was not written, so nothing changed");
 }
 
 // The record names no frozen capture any more, nor what was measured with it.

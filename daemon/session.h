@@ -190,6 +190,8 @@ class Session {
   // generation still counts on) and the error saying `op` changed nothing.
   // The caller holds mu_ throughout and undoes what else it changed.
   Status PersistOrRevert(const v1::SessionRecord& before, const std::string& op);
+  // record_ back to `before`, its generation counting on.
+  void RevertRecordTo(const v1::SessionRecord& before);
   v1::StatusReply BuildStatus() const;  // caller holds mu_
   Status ReattachAll(std::vector<std::string>* dropped);
   void StartWarmUps();

@@ -42,10 +42,7 @@ Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req, const PeerCre
   if (!attached.ok() && after_finished) {
     // Nothing of the new session is durable: the finished one is still what
     // the record, Status and the next calls see, and its blobs stay named.
-    // Generations keep counting, as in PersistOrRevert.
-    const uint64_t generation = record_.generation();
-    record_ = before;
-    record_.set_generation(generation);
+    RevertRecordTo(before);
     orphans_.resize(orphans_before);
   }
   return attached;
