@@ -35,8 +35,7 @@ bool Session::BeginExec(const std::vector<std::string>& argv) {
   // Restore here has taken: one that came first (and any Cancel, Finish or
   // new session after it) leaves nothing for the exec to hand over. And only
   // with that handover's argv: another Freeze's names other fds.
-  if (record_.phase() != v1::HANDED_OVER || record_.transport() != v1::REEXEC || !sent_here_ ||
-      received_ || argv != exec_argv_offered_)
+  if (!ReexecHandoverToRestore() || !sent_here_ || received_ || argv != exec_argv_offered_)
     return false;
   exec_begun_ = true;
   return true;
