@@ -4,13 +4,12 @@
 //   blackout Freeze (capture + serialize + reexec handover) -> the new khod
 //            answers -> Restore (adopt) -> Verify (PFNs equal), client side.
 // Per size: the blackout's median over --runs (a fresh khod each run, the
-// same memory), its Freeze call and Verify, blackout / copy (target <= 1%),
-// one blackout with every page's contents hashed, and the floor of a content
-// proof: a plain read of the same memory at memory bandwidth, beside XXH3 of
-// it, on 1 thread and on every CPU. Then the slope in ms per GiB (least
-// squares over the series) and the 8-GiB / 2-GiB ratio (target <= 1.25x) of
-// blackout, Freeze and Verify, per --capture-threads value, and of khod's
-// own work in them. A series of two sizes or more with --no-hash (and no
+// same memory, each run once the previous one's processes are gone), its Freeze call and Verify,
+// blackout / copy (target <= 1%), one blackout with every page's contents hashed, and the floor of
+// a content proof: a plain read of the same memory at memory bandwidth, beside XXH3 of it, on 1
+// thread and on every CPU. Then the slope in ms per GiB (least squares over the series) and the
+// 8-GiB / 2-GiB ratio (target <= 1.25x) of blackout, Freeze and Verify, per --capture-threads
+// value, and of khod's own work in them. A series of two sizes or more with --no-hash (and no
 // --compare, --fragment or --vmm-keeps-mapping) holds every size's guest at
 // once and takes the runs in turn across the sizes. Then a 1 TiB MODEL guest: freeze <= 50 ms,
 // restore + verify <= 100 ms.
@@ -53,6 +52,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -60,6 +60,7 @@
 
 #include "bench/content_floor.h"
 #include "bench/guest_memory.h"
+#include "bench/leftover_children.h"
 #include "bench/process_memory.h"
 #include "common/flags.h"
 #include "common/numbers.h"
@@ -174,6 +175,7 @@ struct KhodUnderTest {
 bool Blackout(const KhodUnderTest& khod, const std::vector<AttachTarget>& targets, bool hash,
               const std::string& dir, BlackoutRun* run) {
   ::mkdir(dir.c_str(), 0700);
+  const std::set<pid_t> before_run = ChildrenNow();
   const std::string sock = dir + "/k.sock";
   std::vector<std::string> argv = {khod.bin, "--socket=" + sock, "--state-dir=" + dir + "/state",
                                    "--transport=reexec"};
@@ -265,6 +267,13 @@ bool Blackout(const KhodUnderTest& khod, const std::vector<AttachTarget>& target
       run->rss_prepared_mib, run->rss_verified_mib, verdict.c_str(),
       WalkNoteOf(fr->message()).c_str());
   k->Stop(SIGTERM);
+  // The next run starts once this one's processes are gone (bench/leftover_children.h).
+  const double settled_ms = ReapChildrenBut(before_run, std::chrono::seconds(60));
+  if (settled_ms < 0) {
+    std::printf("  khod's children still running %.0f ms after it stopped\n", -settled_ms);
+    return false;
+  }
+  std::printf("  (khod's children gone %.1f ms after it stopped)\n", settled_ms);
   return true;
 }
 
@@ -951,6 +960,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (!AdoptOrphanedDescendants())
+    std::printf("cannot be the subreaper of khod's children: runs may overlap their exit\n");
   std::printf("host: %u CPUs, MemAvailable %.1f GiB, load average %s\n",
               std::thread::hardware_concurrency(), static_cast<double>(MemAvailableBytes()) / kGiB,
               LoadAverage().c_str());
