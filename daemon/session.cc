@@ -88,6 +88,7 @@ Result<std::unique_ptr<Session>> Session::Open(SessionOptions opts, GmemOpener* 
   if (opts.handover_root.empty()) opts.handover_root = opts.state_dir + "/handover";
   Result<SafeDir> handover_root = SafeDir::Open(opts.handover_root, 0700);
   if (!handover_root.ok()) return handover_root.status().WithContext("handover root");
+  if (opts.boot_id.empty()) opts.boot_id = CurrentBootId();
   std::unique_ptr<Session> s(new Session(std::move(opts), opener));
   s->state_dir_ = std::move(*state_dir);
   s->handover_root_ = std::move(*handover_root);
@@ -160,6 +161,7 @@ v1::Phase Session::phase() const {
 
 Result<uint64_t> Session::StageRecord() {
   record_.set_generation(record_.generation() + 1);
+  record_.set_boot_id(opts_.boot_id);
   std::string bytes;
   if (!record_.SerializeToString(&bytes))
     return Status::Internal("cannot serialize session record");

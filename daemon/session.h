@@ -63,6 +63,9 @@ struct SessionOptions {
   // arguments khod was started with (without --adopt), so the new process
   // serves the same socket/state.
   std::string self_binary = "/proc/self/exe";
+  // This boot's id (/proc/sys/kernel/random/boot_id), written in every
+  // record; empty: read at open. Tests give another to stand for a reboot.
+  std::string boot_id;
   std::vector<std::string> exec_args;
   CrashPoints crash;
   // Test fault: flip a byte of the blob the transport carries (the state-dir
@@ -194,6 +197,10 @@ class Session {
   void RevertRecordTo(const v1::SessionRecord& before);
   v1::StatusReply BuildStatus() const;  // caller holds mu_
   Status ReattachAll(std::vector<std::string>* dropped);
+  // The file attachment `a` names, taken again from its VMM: refused when the
+  // record was written on another boot (record_boot_id_) or the fd is now
+  // another inode.
+  Result<std::unique_ptr<GmemHandle>> RetakeFromVmm(const v1::GmemAttachment& a);
   void StartWarmUps();
   // The record is a reexec's handover, not yet restored: what --adopt hands
   // this process is for it (read ahead, warmed up), else it is unused.
@@ -293,6 +300,8 @@ class Session {
   mutable std::mutex mu_;
   v1::SessionRecord record_;
   std::string recovery_;
+  // The boot the record found at open was written on (empty: not said).
+  std::string record_boot_id_;
   std::map<uint64_t, std::unique_ptr<GmemHandle>> handles_;   // attached (old side)
   std::map<uint64_t, std::unique_ptr<GmemHandle>> restored_;  // new side
   // A reexec's adopted fds, opened at startup and populating in the

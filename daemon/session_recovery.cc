@@ -20,6 +20,23 @@
 
 namespace khod {
 
+Result<std::unique_ptr<GmemHandle>> Session::RetakeFromVmm(const v1::GmemAttachment& a) {
+  // A pid (and an inode number of a pseudo filesystem) is reused by the next
+  // boot: after a reboot or a kexec the same numbers can name another guest.
+  if (!record_boot_id_.empty() && record_boot_id_ != opts_.boot_id)
+    return Status::FailedPrecondition("attached on boot " + record_boot_id_ + ", this is boot " +
+                                      opts_.boot_id + ": pid " + std::to_string(a.pid()) +
+                                      " is not the process that held it");
+  KHOD_ASSIGN_OR_RETURN(std::unique_ptr<GmemHandle> h,
+                        opener_->TakeFromProcess(DeclarationOf(a), a.pid(), a.fd()));
+  if (a.inode() && h->inode != a.inode())
+    return Status::FailedPrecondition("fd " + std::to_string(a.fd()) + " of pid " +
+                                      std::to_string(a.pid()) + " is now another file (inode " +
+                                      std::to_string(h->inode) + ", was " +
+                                      std::to_string(a.inode()) + ")");
+  return h;
+}
+
 Status Session::ReattachAll(std::vector<std::string>* dropped) {
   handles_.clear();
   google::protobuf::RepeatedPtrField<v1::GmemAttachment> kept;
@@ -29,12 +46,7 @@ Status Session::ReattachAll(std::vector<std::string>* dropped) {
                                          ModelSpec{a.model().size(),
                                                    static_cast<uint8_t>(a.model().hstate_order()),
                                                    a.model().populate()})
-                     : opener_->TakeFromProcess(DeclarationOf(a), a.pid(), a.fd());
-    if (h.ok() && !a.is_model() && a.inode() && (*h)->inode != a.inode())
-      h = Status::FailedPrecondition("fd " + std::to_string(a.fd()) + " of pid " +
-                                     std::to_string(a.pid()) + " is now another file (inode " +
-                                     std::to_string((*h)->inode) + ", was " +
-                                     std::to_string(a.inode()) + ")");
+                     : RetakeFromVmm(a);
     if (!h.ok()) {
       dropped->push_back("gmem " + std::to_string(a.token()) + " ('" + a.name() +
                          "'): " + h.status().message());
@@ -107,6 +119,7 @@ Status Session::Recover() {
         "automatically)");
   if (!record_.ParseFromString(*raw))
     return Status::Corruption(path(kRecordFile) + ": checksum good but the record does not parse");
+  record_boot_id_ = record_.boot_id();  // the next write says this boot
   // memslot_gmem[i] is the gmem of memslots[i]: recovery and captures index one by the other.
   for (const v1::VmRecord& vm : record_.vms())
     if (vm.memslot_gmem_size() != vm.memslots_size())

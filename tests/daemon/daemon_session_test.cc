@@ -483,6 +483,57 @@ void WriteRecord(const std::string& dir, const v1::SessionRecord& rec) {
   ASSERT_TRUE(WriteRecordFile(dir + "/session.rec", bytes).ok());
 }
 
+// A pid and fd of the record name a process of the boot that wrote it: on
+// another boot (a reboot, a kexec) the same numbers may hold another guest's
+// file, so nothing is re-taken, whatever the fd holds now.
+TEST_F(SessionTest, RestartOnAnotherBootReTakesNothing) {
+  for (const bool prepared : {false, true}) {
+    SCOPED_TRACE(prepared ? "PREPARED" : "IDLE");
+    TempDir dir(prepared ? "other-boot-prepared" : "other-boot-idle");
+    SessionOptions o = Opts();
+    o.state_dir = dir.path();
+    o.handover_root.clear();
+    o.boot_id = "boot-a";
+    {
+      Result<std::unique_ptr<Session>> s = Session::Open(o, &opener_);
+      ASSERT_TRUE(s.ok()) << s.status().ToString();
+      ASSERT_TRUE((*s)->Attach(KernelAttach(memfd_)).ok());
+      if (prepared) {
+        ASSERT_TRUE((*s)->Prepare().ok());
+      }
+    }
+    EXPECT_EQ(ReadRecord(dir.path()).boot_id(), "boot-a");
+    o.boot_id = "boot-b";  // the same file is still at the recorded pid and fd
+    Result<std::unique_ptr<Session>> s = Session::Open(o, &opener_);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    const std::string r = (*s)->recovery();
+    EXPECT_EQ((*s)->phase(), v1::IDLE) << r;
+    EXPECT_EQ((*s)->GetStatus().gmems_size(), 0) << r;
+    EXPECT_NE(r.find(prepared ? "rolled back PREPARED -> IDLE" : "resumed IDLE with 0 gmems"),
+              std::string::npos)
+        << r;
+    EXPECT_NE(r.find("attached on boot boot-a, this is boot boot-b"), std::string::npos) << r;
+    EXPECT_EQ(ReadRecord(dir.path()).boot_id(), "boot-b");
+  }
+}
+
+// Records of khods before the boot id was written: the inode check alone.
+TEST_F(SessionTest, RestartOfARecordWithoutABootIdReTakesByInode) {
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE(s->Prepare().ok());
+  }
+  v1::SessionRecord rec = ReadRecord(dir_);
+  EXPECT_FALSE(rec.boot_id().empty());
+  rec.clear_boot_id();
+  ASSERT_NO_FATAL_FAILURE(WriteRecord(dir_, rec));
+  auto s = Open();
+  EXPECT_EQ(s->phase(), v1::PREPARED) << s->recovery();
+  EXPECT_NE(s->recovery().find("resumed PREPARED (1 gmems re-taken)"), std::string::npos)
+      << s->recovery();
+}
+
 // The record's XXH3 of its frozen blob rewritten, as an edited or damaged
 // record would hold it.
 void SetRecordedFrozenBlobXxh3(const std::string& dir, uint64_t xxh3) {
