@@ -7,20 +7,12 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "common/file_kind.h"
 #include "common/status_macros.h"
 
 namespace khod {
 
 namespace {
-
-const char* KindOf(mode_t mode) {
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISLNK(mode)) return "a symbolic link";
-  return "not a regular file";
-}
 
 // The read of an open file; the caller closes `fd` whatever this returns.
 Result<std::string> ReadOpenFile(int fd, const std::string& named, const FileReadOptions& o) {
@@ -33,7 +25,7 @@ Result<std::string> ReadOpenFile(int fd, const std::string& named, const FileRea
   // A FIFO would block (or, non-blocking, end at once), a device never ends:
   // neither is a file khod or khoctl reads.
   if (!S_ISREG(st.st_mode))
-    return refuse(named + " is " + KindOf(st.st_mode) + ", not a regular file");
+    return refuse(named + " is " + FileKind(st.st_mode) + ", not a regular file");
   uint64_t limit = o.max_bytes;
   auto too_large = [&]() {
     std::string m = named + ": larger than " + std::to_string(limit) + " bytes";

@@ -42,8 +42,9 @@ struct FileReadOptions {
   bool missing_is_not_found = true;
   // Past max_bytes: Corruption; otherwise InvalidArgument. Either says
   // "PATH: larger than N bytes, <too_large_why>". The same code answers a
-  // file that is not a regular one ("PATH is a FIFO, not a regular file") and
-  // a link not followed ("PATH is a symbolic link, which khod does not follow").
+  // file that is not a regular one ("PATH is a FIFO or pipe, not a regular
+  // file"; common/file_kind.h names the type) and a link not followed
+  // ("PATH is a symbolic link, which khod does not follow").
   bool too_large_is_corruption = true;
   std::string too_large_why = "not a khod file";
   // Names the file in every message: "declaration file " -> "declaration file PATH ...".

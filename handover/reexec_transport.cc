@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/file_kind.h"
 #include "common/file_read.h"
 #include "common/numbers.h"
 #include "common/status_macros.h"
@@ -195,24 +196,12 @@ namespace {
 
 constexpr int kBlobSeals = F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK;
 
-// "a regular file" or what `mode` makes the file instead.
-std::string KindOf(mode_t mode) {
-  if (S_ISREG(mode)) return "a regular file";
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISFIFO(mode)) return "a pipe";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  if (S_ISLNK(mode)) return "a symbolic link";
-  return "a file of mode " + std::to_string(mode & S_IFMT);
-}
-
 // Corruption unless `fd` is a regular file sealed against writes, growth and
 // shrinking (BlobMemfd::Seal): only then can its bytes not change under the
 // hash of the decode, nor the file shrink under the mapping (SIGBUS).
 Status CheckSealedBlob(int fd, const struct stat& st, const std::string& named) {
   if (!S_ISREG(st.st_mode))
-    return Status::Corruption(named + " is not a regular file but " + KindOf(st.st_mode) +
+    return Status::Corruption(named + " is not a regular file but " + FileKind(st.st_mode) +
                               ": not the sealed memfd a reexec hands on");
   const int seals = ::fcntl(fd, F_GET_SEALS);
   if (seals < 0)

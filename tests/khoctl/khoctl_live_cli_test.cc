@@ -134,12 +134,12 @@ TEST(KhoctlLiveCliTest, FifoInputsAreRefusedNotWaitedOn) {
        {"inspect " + fifo, "convert " + fifo + " --to proto -o " + Tmp("never.proto")}) {
     CliResult r = Khoctl(args);
     EXPECT_EQ(r.code, 2) << args;
-    EXPECT_TRUE(Has(r.err, fifo + " is a FIFO, not a regular file")) << r.err;
+    EXPECT_TRUE(Has(r.err, fifo + " is a FIFO or pipe, not a regular file")) << r.err;
   }
   CliResult r = Khoctl("capture --pid " + std::to_string(::getpid()) + " --fd 0 --memslots " +
                        fifo + " -o " + Tmp("never.fdt"));
   EXPECT_EQ(r.code, 2);
-  EXPECT_TRUE(Has(r.err, "declaration file " + fifo + " is a FIFO")) << r.err;
+  EXPECT_TRUE(Has(r.err, "declaration file " + fifo + " is a FIFO or pipe")) << r.err;
   ::unlink(fifo.c_str());
 }
 
