@@ -18,38 +18,16 @@
 
 #include "khoctl/client.h"
 #include "tests/support/fixture.h"
+#include "tests/support/khod_fixture.h"
 #include "tools/rehearsal/child_process.h"
 
 namespace khod {
 namespace {
 
-constexpr const char* kKhod = "daemon/khod";
-
-class CrashTest : public ::testing::Test {
+class CrashTest : public KhodProcessTest {
  protected:
+  CrashTest() : KhodProcessTest("crash-test", "dir", std::chrono::seconds(10)) {}
   void SetUp() override { guest_.Fill(0, 64 * 4096, 0x5a); }
-
-  std::string Socket() const { return dir_ + "/k.sock"; }
-
-  ChildProcess StartKhod(const std::string& crash_at = "") {
-    std::vector<std::string> argv = {kKhod, "--socket=" + Socket(),
-                                     "--state-dir=" + dir_ + "/state", "--transport=dir"};
-    if (!crash_at.empty()) argv.push_back("--crash-at=" + crash_at);
-    Result<ChildProcess> c = ChildProcess::Start(argv, false, dir_ + "/khod.log");
-    EXPECT_TRUE(c.ok());
-    KhodClient client(Socket());
-    EXPECT_TRUE(client.WaitHealthy(std::chrono::seconds(10)).ok());
-    return std::move(*c);
-  }
-
-  v1::AttachRequest Attach() const {
-    v1::AttachRequest q;
-    q.set_name("guest");
-    q.mutable_kernel()->set_pid(::getpid());
-    q.mutable_kernel()->set_fd(memfd_);
-    q.set_hash_contents(true);
-    return q;
-  }
 
   // Drives the session forward until khod dies at `point`; returns the
   // step index that failed.
@@ -70,11 +48,6 @@ class CrashTest : public ::testing::Test {
       if (!steps[i]().ok()) return static_cast<int>(i);
     return -1;
   }
-
-  TempDir tmp_{"crash-test", TempDir::Use::kSocket};
-  const std::string dir_ = tmp_.path();
-  TestMemfd guest_{1 << 20, "vmm-guest"};
-  const int memfd_ = guest_.fd();
 };
 
 struct Case {

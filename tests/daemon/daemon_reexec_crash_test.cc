@@ -37,6 +37,7 @@
 
 #include "khoctl/client.h"
 #include "tests/support/fixture.h"
+#include "tests/support/khod_fixture.h"
 #include "tools/rehearsal/child_process.h"
 
 namespace khod {
@@ -44,8 +45,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kKhod = "daemon/khod";
-constexpr size_t kGuestBytes = 1 << 20;
 constexpr size_t kPage = 4096;
 constexpr int kWrittenPages = 64;
 
@@ -92,43 +91,15 @@ std::vector<std::string> OtherHolders(const struct stat& file) {
   return holders;
 }
 
-class ReexecCrashTest : public ::testing::Test {
+class ReexecCrashTest : public KhodProcessTest {
  protected:
+  ReexecCrashTest() : KhodProcessTest("reexec-crash", "reexec", std::chrono::seconds(20)) {}
   void SetUp() override {
     for (int i = 0; i < kWrittenPages; ++i) guest_.Fill(i * kPage, kPage, PatternOf(i));
     ASSERT_EQ(::fstat(memfd_, &guest_stat_), 0);
   }
   void TearDown() override {
     if (HasFailure()) std::printf("khod.log:\n%s\n", ReadTestFile(dir_ + "/khod.log").c_str());
-  }
-
-  std::string Socket() const { return dir_ + "/k.sock"; }
-  std::string StateDir() const { return dir_ + "/state"; }
-
-  // khod as systemd starts it (the same command line every time), with a
-  // test fault when given one; returns once it serves, or at once when not
-  // `serves`.
-  ChildProcess StartKhod(const std::string& crash_at = "", bool serves = true) {
-    std::vector<std::string> argv = {kKhod, "--socket=" + Socket(), "--state-dir=" + StateDir(),
-                                     "--transport=reexec"};
-    argv.insert(argv.end(), flags_.begin(), flags_.end());
-    if (!crash_at.empty()) argv.push_back("--crash-at=" + crash_at);
-    Result<ChildProcess> c = ChildProcess::Start(argv, false, dir_ + "/khod.log");
-    EXPECT_TRUE(c.ok());
-    if (serves) {
-      Status healthy = KhodClient(Socket()).WaitHealthy(std::chrono::seconds(20));
-      EXPECT_TRUE(healthy.ok()) << "khod does not start: " << healthy.ToString();
-    }
-    return std::move(*c);
-  }
-
-  v1::AttachRequest Attach() const {
-    v1::AttachRequest q;
-    q.set_name("guest");
-    q.mutable_kernel()->set_pid(::getpid());
-    q.mutable_kernel()->set_fd(memfd_);
-    q.set_hash_contents(true);
-    return q;
   }
 
   // The guest memory reads back as the VMM wrote it, page by page.
@@ -344,11 +315,6 @@ class ReexecCrashTest : public ::testing::Test {
     }
   }
 
-  std::vector<std::string> flags_;  // khod's flags besides the fixed ones
-  TempDir tmp_{"reexec-crash", TempDir::Use::kSocket};
-  const std::string dir_ = tmp_.path();
-  TestMemfd guest_{kGuestBytes, "vmm-guest"};
-  const int memfd_ = guest_.fd();
   struct stat guest_stat_ = {};
 };
 
