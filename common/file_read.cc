@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "common/file_kind.h"
+#include "common/file_type_name.h"
 #include "common/status_macros.h"
 
 namespace khod {
@@ -25,7 +25,7 @@ Result<std::string> ReadOpenFile(int fd, const std::string& named, const FileRea
   // A FIFO would block (or, non-blocking, end at once), a device never ends:
   // neither is a file khod or khoctl reads.
   if (!S_ISREG(st.st_mode))
-    return refuse(named + " is " + FileKind(st.st_mode) + ", not a regular file");
+    return refuse(named + " is " + FileTypeName(st.st_mode) + ", not a regular file");
   uint64_t limit = o.max_bytes;
   auto too_large = [&]() {
     std::string m = named + ": larger than " + std::to_string(limit) + " bytes";

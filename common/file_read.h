@@ -43,7 +43,7 @@ struct FileReadOptions {
   // Past max_bytes: Corruption; otherwise InvalidArgument. Either says
   // "PATH: larger than N bytes, <too_large_why>". The same code answers a
   // file that is not a regular one ("PATH is a FIFO or pipe, not a regular
-  // file"; common/file_kind.h names the type) and a link not followed
+  // file"; common/file_type_name.h names the type) and a link not followed
   // ("PATH is a symbolic link, which khod does not follow").
   bool too_large_is_corruption = true;
   std::string too_large_why = "not a khod file";

@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "common/file_kind.h"
+#include "common/file_type_name.h"
 #include "common/file_read.h"
 #include "common/numbers.h"
 #include "common/status_macros.h"
@@ -201,7 +201,7 @@ constexpr int kBlobSeals = F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK;
 // hash of the decode, nor the file shrink under the mapping (SIGBUS).
 Status CheckSealedBlob(int fd, const struct stat& st, const std::string& named) {
   if (!S_ISREG(st.st_mode))
-    return Status::Corruption(named + " is not a regular file but " + FileKind(st.st_mode) +
+    return Status::Corruption(named + " is not a regular file but " + FileTypeName(st.st_mode) +
                               ": not the sealed memfd a reexec hands on");
   const int seals = ::fcntl(fd, F_GET_SEALS);
   if (seals < 0)

@@ -1,4 +1,4 @@
-#include "common/file_kind.h"
+#include "common/file_type_name.h"
 
 #include <sys/stat.h>
 
@@ -6,7 +6,7 @@
 
 namespace khod {
 
-std::string FileKind(mode_t mode) {
+std::string FileTypeName(mode_t mode) {
   if (S_ISREG(mode)) return "a regular file";
   if (S_ISDIR(mode)) return "a directory";
   // A named FIFO in a directory and an anonymous pipe's end are one type.
