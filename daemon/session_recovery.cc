@@ -17,6 +17,7 @@
 #include "daemon/session_declarations.h"
 #include "daemon/session_phase.h"
 #include "handover/unreadable_dir_transport.h"
+#include "state/snapshot.h"
 
 namespace khod {
 
@@ -34,6 +35,11 @@ Result<std::unique_ptr<GmemHandle>> Session::RetakeFromVmm(const v1::GmemAttachm
                                       std::to_string(a.pid()) + " is now another file (inode " +
                                       std::to_string(h->inode) + ", was " +
                                       std::to_string(a.inode()) + ")");
+  // An inode number is one filesystem's: a memfd's and a guest_memfd's can be equal.
+  if (!a.kind().empty() && FileKindName(h->kind) != a.kind())
+    return Status::FailedPrecondition(
+        "fd " + std::to_string(a.fd()) + " of pid " + std::to_string(a.pid()) + " is now a " +
+        FileKindName(h->kind) + " (inode " + std::to_string(h->inode) + "), was a " + a.kind());
   return h;
 }
 

@@ -517,6 +517,24 @@ TEST_F(SessionTest, RestartOnAnotherBootReTakesNothing) {
   }
 }
 
+// An inode number is one filesystem's: the re-take checks the kind too.
+TEST_F(SessionTest, RestartReTakesNoFileOfAnotherKindWithTheSameInode) {
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE(s->Prepare().ok());
+  }
+  v1::SessionRecord rec = ReadRecord(dir_);
+  ASSERT_EQ(rec.gmems_size(), 1);
+  EXPECT_EQ(rec.gmems(0).kind(), "shmem-memfd");
+  rec.mutable_gmems(0)->set_kind("guest_memfd");
+  ASSERT_NO_FATAL_FAILURE(WriteRecord(dir_, rec));
+  auto s = Open();
+  EXPECT_EQ(s->phase(), v1::IDLE) << s->recovery();
+  EXPECT_NE(s->recovery().find("is now a shmem-memfd (inode "), std::string::npos) << s->recovery();
+  EXPECT_NE(s->recovery().find("was a guest_memfd"), std::string::npos) << s->recovery();
+}
+
 // Records of khods before the boot id was written: the inode check alone.
 TEST_F(SessionTest, RestartOfARecordWithoutABootIdReTakesByInode) {
   {
