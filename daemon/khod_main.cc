@@ -5,15 +5,18 @@
 //        [--allow-gid=GID] [--transport=reexec|dir|luo] [--format=fdt|proto]
 //        [--luo-device=/dev/liveupdate] [--debugfs=/sys/kernel/debug]
 //        [--reexec-binary=PATH]   (the program a reexec runs; default khod's own)
-//   test faults: [--crash-at=POINT] [--fault=corrupt-handover-blob]
+//   test faults: [--crash-at=POINT] [--fault=corrupt-handover-blob|sigterm-before-exec]
 //   set by a reexec handover, not by hand: [--adopt=SPEC] [--listen-fd=N] [--lock-fd=N]
 //     [--mapping-holder=PID] [--reexec-timing=READY_NS,EXEC_NS]
 #include <fcntl.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,6 +30,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -57,6 +61,7 @@ struct Flags {
   v1::BlobFormat format = v1::FDT;
   std::string crash_at;
   bool corrupt_blob = false;
+  bool sigterm_before_exec = false;
   std::string adopt;
   int listen_fd = -1;
   int lock_fd = -1;         // the state dir's lock, held by the previous khod (reexec)
@@ -112,7 +117,9 @@ const std::vector<FlagSpec>& KhodFlagSpecs() {
       {"--crash-at", true, nullptr,
        "POINT  test fault: die at a crash point (after-reexec:POINT: in the khod a reexec "
        "starts)"},
-      {"--fault", true, nullptr, "corrupt-handover-blob  test fault"},
+      {"--fault", true, nullptr,
+       "corrupt-handover-blob|sigterm-before-exec  test fault (sigterm-before-exec: khod sends "
+       "itself SIGTERM once a reexec is decided, and waits for it to be taken)"},
       {"--adopt", true},  // set by a reexec handover, not by hand
       {"--listen-fd", true},
       {"--lock-fd", true},
@@ -178,11 +185,15 @@ bool ParseKhodFlags(int argc, char** argv, Flags* f, std::string* err) {
   }
   f->crash_at = p.Get("--crash-at");
   if (p.Has("--fault")) {
-    if (p.Get("--fault") != "corrupt-handover-blob") {
-      *err = "unknown --fault " + p.Get("--fault");
+    const std::string fault = p.Get("--fault");
+    if (fault == "corrupt-handover-blob") {
+      f->corrupt_blob = true;
+    } else if (fault == "sigterm-before-exec") {
+      f->sigterm_before_exec = true;
+    } else {
+      *err = "unknown --fault " + fault;
       return false;
     }
-    f->corrupt_blob = true;
   }
   f->luo_device = p.Get("--luo-device", f->luo_device);
   f->debugfs = p.Get("--debugfs", f->debugfs);
@@ -300,8 +311,71 @@ struct Wakeup {
   std::mutex mu;
   std::condition_variable cv;
   bool stop = false;
+  int stop_signal = 0;  // the signal that set `stop`
   std::optional<std::vector<std::string>> exec_argv;
   int64_t ready_ns = 0;  // when the handover became durable
+};
+
+// Takes khod's stop signals (SIGTERM, SIGINT) on a thread of its own, which
+// sets wake->stop. They are blocked in every thread (main blocks them before
+// any thread starts, and threads inherit the mask), so none is ever delivered
+// with its default action: one waits pending on the process until this thread
+// reads it from a signalfd. Stop() ends the thread (an eventfd polled with the
+// signalfd wakes it at once) without taking a signal that is pending then;
+// from then on a stop signal stays pending, taken by no one, until Start()
+// runs the thread again or an exec hands it on.
+class StopSignalWaiter {
+ public:
+  StopSignalWaiter(const sigset_t& sigs, Wakeup* wake) : sigs_(sigs), wake_(wake) {}
+  ~StopSignalWaiter() {
+    Stop();
+    if (signal_fd_ >= 0) ::close(signal_fd_);
+    if (stop_fd_ >= 0) ::close(stop_fd_);
+  }
+  StopSignalWaiter(const StopSignalWaiter&) = delete;
+  StopSignalWaiter& operator=(const StopSignalWaiter&) = delete;
+
+  Status Open() {
+    signal_fd_ = ::signalfd(-1, &sigs_, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (signal_fd_ < 0) return Status::FromErrno("signalfd", errno);
+    stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (stop_fd_ < 0) return Status::FromErrno("eventfd", errno);
+    return Status::Ok();
+  }
+  void Start() {
+    uint64_t n;
+    while (::read(stop_fd_, &n, sizeof(n)) > 0) {
+    }  // a previous Stop()'s wake-up
+    thread_ = std::thread([this] { Run(); });
+  }
+  void Stop() {
+    if (!thread_.joinable()) return;
+    const uint64_t one = 1;
+    while (::write(stop_fd_, &one, sizeof(one)) < 0 && errno == EINTR) {
+    }
+    thread_.join();
+  }
+
+ private:
+  void Run() {
+    for (;;) {
+      pollfd p[2] = {{stop_fd_, POLLIN, 0}, {signal_fd_, POLLIN, 0}};
+      if (::poll(p, 2, -1) < 0) continue;  // EINTR: the process was stopped and continued
+      if (p[0].revents != 0) return;       // a signal pending now stays pending
+      signalfd_siginfo si;
+      if (::read(signal_fd_, &si, sizeof(si)) != static_cast<ssize_t>(sizeof(si))) continue;
+      std::lock_guard<std::mutex> l(wake_->mu);
+      if (!wake_->stop) wake_->stop_signal = static_cast<int>(si.ssi_signo);
+      wake_->stop = true;
+      wake_->cv.notify_all();
+    }
+  }
+
+  const sigset_t sigs_;
+  Wakeup* const wake_;
+  int signal_fd_ = -1;
+  int stop_fd_ = -1;
+  std::thread thread_;
 };
 
 }  // namespace
@@ -453,14 +527,9 @@ int main(int argc, char** argv) {
     opened_ns = MonotonicNs();
   });
 
-  std::thread signal_thread([&] {
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    std::lock_guard<std::mutex> l(wake.mu);
-    wake.stop = true;
-    wake.cv.notify_all();
-  });
-  signal_thread.detach();
+  StopSignalWaiter stop_signals(sigs, &wake);
+  if (Status st = stop_signals.Open(); !st.ok()) return Die(st.ToString());
+  stop_signals.Start();
 
   PeerAuth auth(flags.allow_gid);
   KhodService service(&auth);
@@ -516,6 +585,16 @@ int main(int argc, char** argv) {
       wake.exec_argv.reset();
       marks.ready_ns = wake.ready_ns;
     }
+    if (!exec_argv.empty() && flags.sigterm_before_exec) {
+      // Test fault: an operator's stop that comes once this khod has decided
+      // to exec (the main thread has left its wait), taken by the stop-signal
+      // waiter before the exec: what the exec must not lose.
+      std::fprintf(stderr, "khod: --fault=sigterm-before-exec: sending SIGTERM to pid %d\n",
+                   ::getpid());
+      ::kill(::getpid(), SIGTERM);
+      std::unique_lock<std::mutex> l(wake.mu);
+      wake.cv.wait_for(l, std::chrono::seconds(5), [&] { return wake.stop; });
+    }
     listener.Stop();
     if (metrics) metrics->Stop();  // after a reexec the new khod writes the file
     if (exec_argv.empty()) {
@@ -564,11 +643,33 @@ int main(int argc, char** argv) {
     else
       std::fprintf(stderr, "khod: no mapping holder (%s)\n", holder.status().ToString().c_str());
     crash.Hit("exec");
-    pthread_sigmask(SIG_UNBLOCK, &sigs, nullptr);
+    // A stop signal (an operator's, systemd's) that comes during a reexec is
+    // never lost: it stops the khod the exec starts, once that one has opened
+    // its session (adopting the handover), or this one when the exec fails.
+    // The signals stay blocked across the exec, which keeps the mask and the
+    // pending signals, and the new khod blocks the same set and takes them in
+    // its own waiter: a signal pending at the exec reaches it. (Unblocking
+    // them here would let one kill this khod with its default action.) The
+    // waiter stops first, so that it cannot take a signal the exec then drops
+    // with it; a stop it took that the main thread did not act on (it came
+    // after, or with, the handover that ended the wait) is sent to the
+    // process again: blocked in every thread, with no thread waiting, it
+    // stays pending across the exec. When the exec fails the waiter runs
+    // again and takes it, and this khod stops once it serves again.
+    stop_signals.Stop();
+    {
+      std::lock_guard<std::mutex> l(wake.mu);
+      if (wake.stop) {
+        std::fprintf(stderr, "khod: %s came during the reexec: left pending across the exec\n",
+                     wake.stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+        ::kill(::getpid(), wake.stop_signal);
+        wake.stop = false;
+      }
+    }
     marks.exec_ns = MonotonicNs();
     exec_argv.push_back(ReexecTimingArgument(marks));
     Status s = ReexecTransport::Exec(program_fd, exec_argv);
-    pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+    stop_signals.Start();
     ::fcntl(*lfd, F_SETFD, FD_CLOEXEC);
     ::fcntl(lock->fd(), F_SETFD, FD_CLOEXEC);
     // Shut down (its threads joined) only now: the exec ends them anyway, and

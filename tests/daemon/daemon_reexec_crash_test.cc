@@ -11,6 +11,9 @@
 // Unlike the dir transport, a crash after the handover loses the fds the
 // exec carried: Restore rebuilds from the state-dir blob and says so, and
 // Verify finds new memory; the VMM's own memory is untouched either way.
+// An operator's stop (SIGTERM) that comes while a reexec is under way is not
+// lost: the khod after the exec (or this one, when the exec fails) stops
+// gracefully, and the restarted khod goes on from HANDED_OVER.
 // This test process plays the VMM: khod takes its memfd with pidfd_getfd.
 #include <dirent.h>
 #include <gtest/gtest.h>
@@ -574,6 +577,96 @@ TEST_F(ReexecCrashTest, NewKhodCrashLeavesTheOldOrTheNewState) {
        "rolled back VERIFIED -> HANDED_OVER"},
   };
   for (const Case& c : cases) RunCase(c);
+}
+
+// An operator's stop (SIGTERM, systemd's) that comes once the old khod has
+// decided to exec (--fault=sigterm-before-exec: khod sends it to itself there
+// and waits for its signal thread to take it) is not lost: the new khod (the
+// same pid) opens its session, adopting the handed-over fds, then stops
+// gracefully in HANDED_OVER, and a restart goes on from there like after any
+// stop. The stop used to be taken by the old khod's signal thread and dropped
+// with it at the exec: the new khod served on.
+TEST_F(ReexecCrashTest, StopSignalDuringAReexecStopsTheNewKhod) {
+  flags_ = {"--fault=sigterm-before-exec"};
+  ChildProcess khod = StartKhod();
+  KhodClient c(Socket());
+  ASSERT_TRUE(c.Attach(Attach()).ok());
+  ASSERT_TRUE(c.Prepare().ok());
+  v1::FreezeRequest f;
+  f.set_guests_paused(true);
+  f.set_transport(v1::REEXEC);
+  Result<v1::PhaseReply> fr = c.Freeze(f);
+  ASSERT_TRUE(fr.ok()) << fr.status().ToString();
+  for (int i = 0; i < 400 && !Exited(khod.pid()); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(Exited(khod.pid())) << "khod serves on after the SIGTERM that came during its reexec";
+  const int st = khod.Stop(SIGKILL);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "not a graceful stop: " << st;
+  const std::string log = ReadTestFile(dir_ + "/khod.log");
+  const size_t exec = log.find("khod: re-executing");
+  ASSERT_NE(exec, std::string::npos) << "no exec";
+  const size_t adopted = log.find("resumed HANDED_OVER after reexec: adopted 1 fds", exec);
+  EXPECT_NE(adopted, std::string::npos) << "the new khod did not adopt the handover";
+  EXPECT_NE(log.find("khod: stopping on signal; session stays in HANDED_OVER", adopted),
+            std::string::npos)
+      << "the new khod did not stop on the signal";
+  ExpectGuestUntouched("after the stop");
+
+  flags_.clear();
+  ChildProcess again = StartKhod();
+  Result<v1::StatusReply> s = c.GetStatus();
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->phase(), v1::HANDED_OVER) << s->recovery();
+  EXPECT_EQ(s->recovery().rfind("resumed HANDED_OVER without the reexec fds", 0), 0u)
+      << s->recovery();
+  WayOut(c, *s, again.pid());
+  ExpectGuestUntouched("after the way out");
+  const int stopped = again.Stop(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0) << stopped;
+  ExpectNothingLeft("after the way out");
+}
+
+// The same stop when the exec then fails (a --reexec-binary no one may
+// execute): this khod, which goes on as the new side, stops gracefully once it
+// serves again, in HANDED_OVER, and a restart goes on from there.
+TEST_F(ReexecCrashTest, StopSignalDuringAFailedReexecStopsThisKhod) {
+  const std::string program = dir_ + "/not-executable-khod";
+  { std::ofstream(program) << "not a program\n"; }
+  ASSERT_EQ(::chmod(program.c_str(), 0600), 0);
+  flags_ = {"--fault=sigterm-before-exec", "--reexec-binary=" + program};
+  ChildProcess khod = StartKhod();
+  KhodClient c(Socket());
+  ASSERT_TRUE(c.Attach(Attach()).ok());
+  ASSERT_TRUE(c.Prepare().ok());
+  v1::FreezeRequest f;
+  f.set_guests_paused(true);
+  f.set_transport(v1::REEXEC);
+  Result<v1::PhaseReply> fr = c.Freeze(f);
+  ASSERT_TRUE(fr.ok()) << fr.status().ToString();
+  for (int i = 0; i < 400 && !Exited(khod.pid()); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(Exited(khod.pid())) << "khod serves on after the SIGTERM that came during its reexec";
+  const int st = khod.Stop(SIGKILL);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "not a graceful stop: " << st;
+  const std::string log = ReadTestFile(dir_ + "/khod.log");
+  const size_t failed = log.find("khod: reexec failed");
+  ASSERT_NE(failed, std::string::npos) << "the exec did not fail";
+  EXPECT_NE(log.find("khod: stopping on signal; session stays in HANDED_OVER", failed),
+            std::string::npos)
+      << "khod did not stop on the signal after its failed exec";
+  ExpectGuestUntouched("after the stop");
+
+  flags_.clear();
+  ChildProcess again = StartKhod();
+  Result<v1::StatusReply> s = c.GetStatus();
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->phase(), v1::HANDED_OVER) << s->recovery();
+  ExpectRecoveryFits(*s);
+  WayOut(c, *s, again.pid());
+  ExpectGuestUntouched("after the way out");
+  const int stopped = again.Stop(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0) << stopped;
+  ExpectNothingLeft("after the way out");
 }
 
 }  // namespace
