@@ -201,6 +201,9 @@ class Session {
   // record was written on another boot (record_boot_id_) or the fd is now
   // another inode.
   Result<std::unique_ptr<GmemHandle>> RetakeFromVmm(const v1::GmemAttachment& a);
+  // After a reexec whose carried fds died: each recorded kernel file taken
+  // again from its VMM, by token, into `fds`; says what came back and what not.
+  std::string RetakeCarriedFromVmms(std::map<uint64_t, int>* fds);
   void StartWarmUps();
   // The record is a reexec's handover, not yet restored: what --adopt hands
   // this process is for it (read ahead, warmed up), else it is unused.

@@ -210,8 +210,9 @@ Status Session::Recover() {
                     "Restore again";
         if (record_.transport() == v1::REEXEC)
           recovery_ +=
-              " (the reexec fds died with it too: Restore will rebuild from the state-dir blob "
-              "and verify will show new memory, or Cancel)";
+              " (the reexec fds died with it too: Restore takes each file again from its VMM, "
+              "pid, fd and inode checked, rebuilds from the state-dir blob only what it cannot, "
+              "and says which; or Cancel)";
       } else if (!opts_.adopted.empty()) {
         recovery_ = "resumed HANDED_OVER after reexec: adopted " +
                     std::to_string(opts_.adopted.fds.size()) + " fds and the blob memfd";
@@ -219,8 +220,9 @@ Status Session::Recover() {
         recovery_ = "resumed HANDED_OVER";
         if (record_.transport() == v1::REEXEC)
           recovery_ +=
-              " without the reexec fds (the process holding them is gone): Restore "
-              "will rebuild from the state-dir blob and verify will show new memory";
+              " without the reexec fds (the process holding them is gone): Restore takes each "
+              "file again from its VMM, pid, fd and inode checked, and rebuilds from the "
+              "state-dir blob only what it cannot";
       }
       recovery_ += medium_note;
       break;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 
 #include "common/bytes.h"
 #include "common/status_macros.h"
@@ -65,6 +66,31 @@ void Session::ExecFailedLocked(const Status& why) {
   if (transport_) transport_->Abort();
 }
 
+// A reexec carries the very files attached here, on this boot: when the
+// process holding them died (a crash on either side of the exec), the VMMs
+// still hold them, and a file taken again from its VMM is the one the
+// handover would have carried (RetakeFromVmm: same boot, same inode; Restore
+// checks the inode again). What no VMM holds any more is rebuilt.
+std::string Session::RetakeCarriedFromVmms(std::map<uint64_t, int>* fds) {
+  if (!transport_ || !transport_->keeps_inodes()) return "";
+  int kernel = 0;
+  std::string refused;
+  for (const auto& a : record_.gmems()) {
+    if (a.is_model()) continue;
+    ++kernel;
+    Result<std::unique_ptr<GmemHandle>> h = RetakeFromVmm(a);
+    const int fd = h.ok() ? ::fcntl((*h)->fd, F_DUPFD_CLOEXEC, 3) : -1;
+    if (fd >= 0)
+      (*fds)[a.token()] = fd;
+    else
+      refused += "; gmem " + std::to_string(a.token()) + " not re-taken: " +
+                 (h.ok() ? std::string(std::strerror(errno)) : h.status().message());
+  }
+  if (kernel == 0) return "";
+  return "; " + std::to_string(fds->size()) + " of " + std::to_string(kernel) +
+         " files taken again from their VMMs (the recorded pid and fd, inode checked)" + refused;
+}
+
 Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const PeerCred& caller) {
   std::lock_guard<std::mutex> l(mu_);
   KHOD_RETURN_IF_ERROR(CheckOwnsSession(caller, record_, "Restore"));
@@ -93,21 +119,22 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
       if (r.ok()) {
         received_ = std::move(*r);
         received_ahead_ = ahead;
-      } else if (req.from_state_dir()) {
-        // Nothing received: the blob is khod's own copy, read below, and no
-        // fd came (the reply says so: every kernel gmem is rebuilt).
-        received_nothing = "; the handover carried no file (" + r.status().message() +
-                           "): every kernel gmem was rebuilt from " + path(record_.frozen_blob());
-      } else if (r.status().code() != Status::Code::kNotFound) {
+      } else if (!req.from_state_dir() && r.status().code() != Status::Code::kNotFound) {
         return r.status().WithContext("Restore: reading the handover");
       } else {
-        // The medium has nothing (fds gone with a crashed process): fall back
-        // to the state-dir copy and rebuild, saying so.
+        // The medium has nothing (fds gone with a crashed process, or the
+        // medium lost): the blob is the state-dir copy, and each file is the
+        // VMM's own where it can be taken again, else rebuilt; the reply says which.
         ReceivedHandover fallback;
-        fallback.origin = "state dir (" + r.status().message() + ")";
         Result<std::string> b = ReadFrozenBlobFromStateDir();
         if (!b.ok()) return b.status().WithContext("Restore");
         fallback.blob = *b;
+        const std::string retaken = RetakeCarriedFromVmms(&fallback.fds);
+        fallback.origin = "state dir (" + r.status().message() + retaken + ")";
+        if (req.from_state_dir())
+          received_nothing = "; the handover carried no file (" + r.status().message() + retaken +
+                             "): every other kernel gmem was rebuilt from " +
+                             path(record_.frozen_blob());
         received_ = std::move(fallback);
       }
     }

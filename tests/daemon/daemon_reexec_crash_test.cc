@@ -8,9 +8,10 @@
 // the new one and what happened, that the guest memory is untouched, that the
 // session goes on from there to FINISHED or back to IDLE through the
 // documented way out, and that no process is left holding the guest memory.
-// Unlike the dir transport, a crash after the handover loses the fds the
-// exec carried: Restore rebuilds from the state-dir blob and says so, and
-// Verify finds new memory; the VMM's own memory is untouched either way.
+// A crash after the handover loses the fds the exec carried, not the files:
+// the restarted khod's Restore takes each again from its VMM (the recorded
+// pid and fd, inode checked) and says so, and Verify finds the guest's own
+// memory EQUAL; the VMM's own memory is untouched either way.
 // An operator's stop (SIGTERM) that comes while a reexec is under way is not
 // lost: the khod after the exec (or this one, when the exec fails) stops
 // gracefully, and the restarted khod goes on from HANDED_OVER.
@@ -168,12 +169,13 @@ class ReexecCrashTest : public KhodProcessTest {
   // update to FINISHED where the guests are still the VMM's (IDLE, PREPARED,
   // FINISHED); after the handover, whose carried fds died with the process,
   // `out`: Restore (by the medium, which falls back to the state-dir blob, or
-  // from_state_dir) rebuilds, new memory that Verify does not find EQUAL, and
-  // Cancel ends that session; or Cancel at once. Then the guest is attached
-  // again for a live update to FINISHED.
-  enum class HandedOverOut { kRestoreThenCancel, kRestoreFromStateDir, kCancel };
+  // from_state_dir) takes the file again from its VMM (this process), Verify
+  // finds the guest's own memory EQUAL, and Finish ends that session; or
+  // Cancel at once. Then the guest is attached again for a live update to
+  // FINISHED.
+  enum class HandedOverOut { kRestoreThenFinish, kRestoreFromStateDir, kCancel };
   void WayOut(KhodClient& c, const v1::StatusReply& s, pid_t pid,
-              HandedOverOut out = HandedOverOut::kRestoreThenCancel) {
+              HandedOverOut out = HandedOverOut::kRestoreThenFinish) {
     switch (s.phase()) {
       case v1::IDLE:
         if (s.gmems_size() == 0) {
@@ -197,16 +199,24 @@ class ReexecCrashTest : public KhodProcessTest {
                                                            "--adopt"),
                     std::string::npos)
               << r->message();
-          EXPECT_NE(r->message().find("0 adopted, 1 rebuilt"), std::string::npos) << r->message();
+          EXPECT_NE(r->message().find("1 of 1 files taken again from their VMMs"),
+                    std::string::npos)
+              << r->message();
+          EXPECT_NE(r->message().find("1 adopted, 0 rebuilt"), std::string::npos) << r->message();
           Result<v1::VerifyReply> v = c.Verify();
           ASSERT_TRUE(v.ok()) << v.status().ToString();
-          EXPECT_FALSE(v->equal()) << "a rebuilt file is new memory: " << v->verdict();
+          EXPECT_TRUE(v->equal()) << "the VMM's own file, taken again: " << v->verdict();
+          Result<v1::PhaseReply> f = c.Finish();
+          ASSERT_TRUE(f.ok()) << f.status().ToString();
+          EXPECT_EQ(f->phase(), v1::FINISHED);
+          ExpectGuestUntouched("after the session of the lost handover was finished");
+        } else {
+          Result<v1::PhaseReply> x = c.Cancel();
+          ASSERT_TRUE(x.ok()) << x.status().ToString();
+          EXPECT_EQ(x->phase(), v1::IDLE);
+          EXPECT_NE(x->message().find("no gmem is attached"), std::string::npos) << x->message();
+          ExpectGuestUntouched("after the session of the lost handover was cancelled");
         }
-        Result<v1::PhaseReply> x = c.Cancel();
-        ASSERT_TRUE(x.ok()) << x.status().ToString();
-        EXPECT_EQ(x->phase(), v1::IDLE);
-        EXPECT_NE(x->message().find("no gmem is attached"), std::string::npos) << x->message();
-        ExpectGuestUntouched("after the session of the lost handover was cancelled");
         ASSERT_TRUE(c.Attach(Attach()).ok());
         LiveUpdateToFinished(c, pid);
         break;
@@ -247,7 +257,7 @@ class ReexecCrashTest : public KhodProcessTest {
     Drive drive;
     v1::Phase after_restart;
     const char* says;                                       // part of the recovery message
-    HandedOverOut out = HandedOverOut::kRestoreThenCancel;  // the way on from HANDED_OVER
+    HandedOverOut out = HandedOverOut::kRestoreThenFinish;  // the way on from HANDED_OVER
   };
 
   // Drives a reexec live update on khod `pid` until it dies at its crash
@@ -338,7 +348,7 @@ TEST_F(ReexecCrashTest, OldKhodCrashLeavesTheOldOrTheNewState) {
       // before or after the mapping holder starts.
       {"handed_over", Drive::kToFinish, v1::HANDED_OVER,
        "resumed HANDED_OVER without the reexec fds (the process holding them is gone): Restore "
-       "will rebuild from the state-dir blob",
+       "takes each file again from its VMM",
        HandedOverOut::kCancel},
       {"exec", Drive::kToFinish, v1::HANDED_OVER, "resumed HANDED_OVER without the reexec fds",
        HandedOverOut::kRestoreFromStateDir},
@@ -385,8 +395,8 @@ TEST_F(ReexecCrashTest, CrashWithPinsAndKeeperLeavesNothingHeld) {
       // A reexec's fds died with the new khod too: said, as for HANDED_OVER.
       {"after-reexec:verified", Drive::kToFinish, v1::HANDED_OVER,
        "rolled back VERIFIED -> HANDED_OVER: the restored objects died with the previous khod; "
-       "Restore again (the reexec fds died with it too: Restore will rebuild from the "
-       "state-dir blob"},
+       "Restore again (the reexec fds died with it too: Restore takes each file again from its "
+       "VMM"},
   };
   for (const Case& c : cases) RunCase(c);
 }

@@ -290,6 +290,82 @@ TEST_F(ReexecSessionTest, ACarriedFdOfAnotherFileIsRefusedNamingBothInodes) {
   EXPECT_EQ((*opened)->phase(), v1::HANDED_OVER);
 }
 
+// A khod that dies on either side of a reexec's exec takes the fds the exec
+// carried with it, not the files: on the same boot the VMM still holds them,
+// and Restore takes each again from its VMM (the recorded pid and fd, inode
+// checked), so the restored file is the guest's own memory and Verify can
+// find it EQUAL. `prepare` may change the VMM's file or this khod's boot first.
+class ReexecCrashSessionTest : public ReexecSessionTest {
+ protected:
+  // The new side as a restart after the crash opens it: no --adopt, the
+  // carried fds closed (the process that held them is gone).
+  std::unique_ptr<Session> OpenAfterTheCarriedFdsDied(const std::string& boot_id = "") {
+    SessionOptions n = FreezeOverReexec();
+    EXPECT_EQ(n.adopted.fds.size(), 1u);
+    ::close(n.adopted.blob_fd);
+    for (const auto& [token, fd] : n.adopted.fds) ::close(fd);
+    n.adopted = AdoptSpec();
+    if (!boot_id.empty()) n.boot_id = boot_id;
+    Result<std::unique_ptr<Session>> s = Session::Open(n, &opener_);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    if (!s.ok()) return nullptr;
+    EXPECT_EQ((*s)->phase(), v1::HANDED_OVER);
+    EXPECT_NE((*s)->recovery().find("Restore takes each file again from its VMM"),
+              std::string::npos)
+        << (*s)->recovery();
+    return std::move(*s);
+  }
+};
+
+TEST_F(ReexecCrashSessionTest, RestoreTakesTheFilesAgainFromTheVmmAndVerifiesEqual) {
+  for (const bool from_state_dir : {false, true}) {
+    SCOPED_TRACE(from_state_dir ? "from_state_dir" : "by the medium");
+    auto s = OpenAfterTheCarriedFdsDied();
+    ASSERT_TRUE(s);
+    v1::RestoreRequest q;
+    q.set_from_state_dir(from_state_dir);
+    Result<v1::PhaseReply> r = s->Restore(q);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_NE(r->message().find("1 of 1 files taken again from their VMMs"), std::string::npos)
+        << r->message();
+    EXPECT_NE(r->message().find("1 adopted, 0 rebuilt"), std::string::npos) << r->message();
+    Result<v1::VerifyReply> v = s->Verify();
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    EXPECT_TRUE(v->equal()) << v->verdict();
+    ASSERT_TRUE(s->Finish().ok());
+  }
+}
+
+// What the VMM's recorded fd no longer is, or a record of another boot: that
+// file is rebuilt from the blob, new memory Verify does not find EQUAL.
+TEST_F(ReexecCrashSessionTest, AFileTheVmmNoLongerHoldsIsRebuilt) {
+  for (const bool other_boot : {false, true}) {
+    SCOPED_TRACE(other_boot ? "another boot" : "another file at the recorded fd");
+    TestMemfd other(1 << 20, "another-file");
+    const int saved = ::fcntl(memfd_, F_DUPFD_CLOEXEC, 3);
+    ASSERT_GE(saved, 0);
+    auto s = OpenAfterTheCarriedFdsDied(other_boot ? "another-boot" : "");
+    ASSERT_TRUE(s);
+    if (!other_boot) {
+      ASSERT_EQ(::dup2(other.fd(), memfd_), memfd_);
+    }
+    Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
+    ASSERT_EQ(::dup2(saved, memfd_), memfd_);
+    ::close(saved);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_NE(r->message().find("0 of 1 files taken again from their VMMs"), std::string::npos)
+        << r->message();
+    EXPECT_NE(r->message().find(other_boot ? "this is boot another-boot" : "is now another file"),
+              std::string::npos)
+        << r->message();
+    EXPECT_NE(r->message().find("0 adopted, 1 rebuilt"), std::string::npos) << r->message();
+    Result<v1::VerifyReply> v = s->Verify();
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    EXPECT_FALSE(v->equal()) << "a rebuilt file is new memory: " << v->verdict();
+    ASSERT_TRUE(s->Cancel().ok());
+  }
+}
+
 // --adopt given to a khod whose record is no reexec handover (here IDLE):
 // the fds are not used, and never inherited by a child or a later exec.
 TEST_F(SessionTest, AdoptedFdsNoHandoverUsesAreNotInherited) {
