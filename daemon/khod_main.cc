@@ -12,11 +12,8 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -42,6 +39,7 @@
 #include "daemon/peer_auth.h"
 #include "daemon/reexec_timeline.h"
 #include "daemon/session.h"
+#include "daemon/stop_signal_waiter.h"
 #include "daemon/system_opener.h"
 #include "daemon/systemd_activation.h"
 #include "daemon/unix_listener.h"
@@ -316,68 +314,6 @@ struct Wakeup {
   int64_t ready_ns = 0;  // when the handover became durable
 };
 
-// Takes khod's stop signals (SIGTERM, SIGINT) on a thread of its own, which
-// sets wake->stop. They are blocked in every thread (main blocks them before
-// any thread starts, and threads inherit the mask), so none is ever delivered
-// with its default action: one waits pending on the process until this thread
-// reads it from a signalfd. Stop() ends the thread (an eventfd polled with the
-// signalfd wakes it at once) without taking a signal that is pending then;
-// from then on a stop signal stays pending, taken by no one, until Start()
-// runs the thread again or an exec hands it on.
-class StopSignalWaiter {
- public:
-  StopSignalWaiter(const sigset_t& sigs, Wakeup* wake) : sigs_(sigs), wake_(wake) {}
-  ~StopSignalWaiter() {
-    Stop();
-    if (signal_fd_ >= 0) ::close(signal_fd_);
-    if (stop_fd_ >= 0) ::close(stop_fd_);
-  }
-  StopSignalWaiter(const StopSignalWaiter&) = delete;
-  StopSignalWaiter& operator=(const StopSignalWaiter&) = delete;
-
-  Status Open() {
-    signal_fd_ = ::signalfd(-1, &sigs_, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (signal_fd_ < 0) return Status::FromErrno("signalfd", errno);
-    stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (stop_fd_ < 0) return Status::FromErrno("eventfd", errno);
-    return Status::Ok();
-  }
-  void Start() {
-    uint64_t n;
-    while (::read(stop_fd_, &n, sizeof(n)) > 0) {
-    }  // a previous Stop()'s wake-up
-    thread_ = std::thread([this] { Run(); });
-  }
-  void Stop() {
-    if (!thread_.joinable()) return;
-    const uint64_t one = 1;
-    while (::write(stop_fd_, &one, sizeof(one)) < 0 && errno == EINTR) {
-    }
-    thread_.join();
-  }
-
- private:
-  void Run() {
-    for (;;) {
-      pollfd p[2] = {{stop_fd_, POLLIN, 0}, {signal_fd_, POLLIN, 0}};
-      if (::poll(p, 2, -1) < 0) continue;  // EINTR: the process was stopped and continued
-      if (p[0].revents != 0) return;       // a signal pending now stays pending
-      signalfd_siginfo si;
-      if (::read(signal_fd_, &si, sizeof(si)) != static_cast<ssize_t>(sizeof(si))) continue;
-      std::lock_guard<std::mutex> l(wake_->mu);
-      if (!wake_->stop) wake_->stop_signal = static_cast<int>(si.ssi_signo);
-      wake_->stop = true;
-      wake_->cv.notify_all();
-    }
-  }
-
-  const sigset_t sigs_;
-  Wakeup* const wake_;
-  int signal_fd_ = -1;
-  int stop_fd_ = -1;
-  std::thread thread_;
-};
-
 }  // namespace
 }  // namespace khod
 
@@ -527,7 +463,12 @@ int main(int argc, char** argv) {
     opened_ns = MonotonicNs();
   });
 
-  StopSignalWaiter stop_signals(sigs, &wake);
+  StopSignalWaiter stop_signals(sigs, [&wake](int signo) {
+    std::lock_guard<std::mutex> l(wake.mu);
+    if (!wake.stop) wake.stop_signal = signo;
+    wake.stop = true;
+    wake.cv.notify_all();
+  });
   if (Status st = stop_signals.Open(); !st.ok()) return Die(st.ToString());
   stop_signals.Start();
 
