@@ -16,8 +16,9 @@
 #   scripts/fleet_example.sh              # both hosts EQUAL: the rollout completes
 #   scripts/fleet_example.sh --break-host2
 #       host2's restore rebuilds the memory from the blob instead of keeping
-#       it in place (--force-rebuild, what a lost fd would force): its verify
-#       finds every PFN changed, DIFFERENT, and the rollout stops there.
+#       it in place (--force-rebuild, what a file no process holds any more
+#       would force): its verify finds every PFN changed, DIFFERENT, and the
+#       rollout stops there.
 #   scripts/fleet_example.sh --declare-memslots [--accept KIND[,KIND...]]
 #       host2's VMM declares a memslot, which khod compares as a declaration
 #       and never reads from KVM: NOT VERIFIED, kind UNVERIFIED_DECLARED_MEMSLOTS.
