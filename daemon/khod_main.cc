@@ -452,6 +452,15 @@ int main(int argc, char** argv) {
     so.self_binary = flags.reexec_binary;
   }
 
+  // Before any thread that a Die() would leave joinable.
+  StopSignalWaiter stop_signals(sigs, [&wake](int signo) {
+    std::lock_guard<std::mutex> l(wake.mu);
+    if (!wake.stop) wake.stop_signal = signo;
+    wake.stop = true;
+    wake.cv.notify_all();
+  });
+  if (Status st = stop_signals.Open(); !st.ok()) return Die(st.ToString());
+  stop_signals.Start();
   SystemOpener opener(flags.capture_threads, flags.pin_movable_memory);
   // The session opens (record read, recovery written and fsync'd, adopted
   // fds opened) while this thread builds the gRPC server: neither needs the
@@ -462,15 +471,6 @@ int main(int argc, char** argv) {
     session = Session::Open(so, &opener);
     opened_ns = MonotonicNs();
   });
-
-  StopSignalWaiter stop_signals(sigs, [&wake](int signo) {
-    std::lock_guard<std::mutex> l(wake.mu);
-    if (!wake.stop) wake.stop_signal = signo;
-    wake.stop = true;
-    wake.cv.notify_all();
-  });
-  if (Status st = stop_signals.Open(); !st.ok()) return Die(st.ToString());
-  stop_signals.Start();
 
   PeerAuth auth(flags.allow_gid);
   KhodService service(&auth);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 
 namespace khod {
@@ -42,8 +43,13 @@ void StopSignalWaiter::Stop() {
 void StopSignalWaiter::Run() {
   for (;;) {
     pollfd p[2] = {{stop_fd_, POLLIN, 0}, {signal_fd_, POLLIN, 0}};
-    if (::poll(p, 2, -1) < 0) continue;  // EINTR: the process was stopped and continued
-    if (p[0].revents != 0) return;       // a signal pending now stays pending
+    if (::poll(p, 2, -1) < 0) {
+      // EINTR: the process was stopped and continued. Anything else (ENOMEM)
+      // passes: a signal not taken stays pending, never lost.
+      if (errno != EINTR) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
+    if (p[0].revents != 0) return;  // a signal pending now stays pending
     signalfd_siginfo si;
     if (::read(signal_fd_, &si, sizeof(si)) != static_cast<ssize_t>(sizeof(si))) continue;
     on_signal_(static_cast<int>(si.ssi_signo));
