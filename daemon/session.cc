@@ -80,7 +80,12 @@ Session::Session(SessionOptions opts, GmemOpener* opener)
         return WriteRecordFile(state_dir_, kRecordFile, bytes);
       }) {}
 
-Session::~Session() = default;
+Session::~Session() {
+  // What a Restore received and did not end up holding (Finish and Cancel
+  // close them otherwise): fds of this process, never another's.
+  if (received_)
+    for (const auto& [token, fd] : received_->fds) ::close(fd);
+}
 
 Result<std::unique_ptr<Session>> Session::Open(SessionOptions opts, GmemOpener* opener) {
   Result<SafeDir> state_dir = SafeDir::Open(opts.state_dir, 0700);
@@ -89,6 +94,7 @@ Result<std::unique_ptr<Session>> Session::Open(SessionOptions opts, GmemOpener* 
   Result<SafeDir> handover_root = SafeDir::Open(opts.handover_root, 0700);
   if (!handover_root.ok()) return handover_root.status().WithContext("handover root");
   if (opts.boot_id.empty()) opts.boot_id = CurrentBootId();
+  if (opts.boot_id.empty()) opts.boot_id = kUnknownBootId;
   std::unique_ptr<Session> s(new Session(std::move(opts), opener));
   s->state_dir_ = std::move(*state_dir);
   s->handover_root_ = std::move(*handover_root);
@@ -161,7 +167,6 @@ v1::Phase Session::phase() const {
 
 Result<uint64_t> Session::StageRecord() {
   record_.set_generation(record_.generation() + 1);
-  record_.set_boot_id(opts_.boot_id);
   std::string bytes;
   if (!record_.SerializeToString(&bytes))
     return Status::Internal("cannot serialize session record");

@@ -51,6 +51,9 @@
 
 namespace khod {
 
+// GmemAttachment.boot_id when this boot's id could not be read.
+constexpr char kUnknownBootId[] = "unknown";
+
 struct SessionOptions {
   std::string state_dir = "/var/lib/khod";
   // The DIR transport's directories: a Freeze's `dir` is a name beneath this
@@ -63,8 +66,9 @@ struct SessionOptions {
   // arguments khod was started with (without --adopt), so the new process
   // serves the same socket/state.
   std::string self_binary = "/proc/self/exe";
-  // This boot's id (/proc/sys/kernel/random/boot_id), written in every
-  // record; empty: read at open. Tests give another to stand for a reboot.
+  // This boot's id (/proc/sys/kernel/random/boot_id), recorded with each
+  // file attached; empty: read at open ("unknown" when unreadable). Tests
+  // give another to stand for a reboot.
   std::string boot_id;
   std::vector<std::string> exec_args;
   CrashPoints crash;
@@ -197,13 +201,19 @@ class Session {
   void RevertRecordTo(const v1::SessionRecord& before);
   v1::StatusReply BuildStatus() const;  // caller holds mu_
   Status ReattachAll(std::vector<std::string>* dropped);
-  // The file attachment `a` names, taken again from its VMM: refused when the
-  // record was written on another boot (record_boot_id_) or the fd is now
-  // another inode.
+  // The file attachment `a` names, taken again from its VMM: refused when it
+  // was attached on another boot (or either boot is unknown), or the fd is now
+  // another inode or kind.
   Result<std::unique_ptr<GmemHandle>> RetakeFromVmm(const v1::GmemAttachment& a);
+  // Whether `a`'s pid and fd were taken on this boot: yes for records before
+  // boot ids (the inode and kind checks alone), no when a boot is unknown.
+  bool AttachedThisBoot(const v1::GmemAttachment& a) const {
+    return a.boot_id().empty() || (a.boot_id() == opts_.boot_id && a.boot_id() != kUnknownBootId);
+  }
   // After a reexec whose carried fds died: each recorded kernel file taken
   // again from its VMM, by token, into `fds`; says what came back and what not.
-  std::string RetakeCarriedFromVmms(std::map<uint64_t, int>* fds);
+  // `all`: every kernel file came back.
+  std::string RetakeCarriedFromVmms(std::map<uint64_t, int>* fds, bool* all);
   void StartWarmUps();
   // The record is a reexec's handover, not yet restored: what --adopt hands
   // this process is for it (read ahead, warmed up), else it is unused.
@@ -303,8 +313,6 @@ class Session {
   mutable std::mutex mu_;
   v1::SessionRecord record_;
   std::string recovery_;
-  // The boot the record found at open was written on (empty: not said).
-  std::string record_boot_id_;
   std::map<uint64_t, std::unique_ptr<GmemHandle>> handles_;   // attached (old side)
   std::map<uint64_t, std::unique_ptr<GmemHandle>> restored_;  // new side
   // A reexec's adopted fds, opened at startup and populating in the

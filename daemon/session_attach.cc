@@ -111,6 +111,7 @@ Result<v1::GmemInfo> Session::AttachLocked(const v1::AttachRequest& req, const P
   }
   if (!h.ok()) return h.status();
   a.set_inode((*h)->inode);
+  if (!a.is_model()) a.set_boot_id(opts_.boot_id);
   a.set_kind(a.is_model() ? "model" : FileKindName((*h)->kind));
 
   if (req.vm_token()) {

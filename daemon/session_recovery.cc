@@ -24,10 +24,10 @@ namespace khod {
 Result<std::unique_ptr<GmemHandle>> Session::RetakeFromVmm(const v1::GmemAttachment& a) {
   // A pid (and an inode number of a pseudo filesystem) is reused by the next
   // boot: after a reboot or a kexec the same numbers can name another guest.
-  if (!record_boot_id_.empty() && record_boot_id_ != opts_.boot_id)
-    return Status::FailedPrecondition("attached on boot " + record_boot_id_ + ", this is boot " +
+  if (!AttachedThisBoot(a))
+    return Status::FailedPrecondition("attached on boot " + a.boot_id() + ", this is boot " +
                                       opts_.boot_id + ": pid " + std::to_string(a.pid()) +
-                                      " is not the process that held it");
+                                      " is not known to be the process that held it");
   KHOD_ASSIGN_OR_RETURN(std::unique_ptr<GmemHandle> h,
                         opener_->TakeFromProcess(DeclarationOf(a), a.pid(), a.fd()));
   if (a.inode() && h->inode != a.inode())
@@ -125,7 +125,6 @@ Status Session::Recover() {
         "automatically)");
   if (!record_.ParseFromString(*raw))
     return Status::Corruption(path(kRecordFile) + ": checksum good but the record does not parse");
-  record_boot_id_ = record_.boot_id();  // the next write says this boot
   // memslot_gmem[i] is the gmem of memslots[i]: recovery and captures index one by the other.
   for (const v1::VmRecord& vm : record_.vms())
     if (vm.memslot_gmem_size() != vm.memslots_size())
@@ -158,7 +157,7 @@ Status Session::Recover() {
       if (was == v1::IDLE) {
         recovery_ = "resumed IDLE with " + std::to_string(handles_.size()) + " gmems re-taken";
       } else if (dropped.empty() && !has_model) {
-        // The kernel objects are the same files (inode checked): the prepared
+        // The kernel objects are the same files (boot, inode and kind checked): the prepared
         // capture is still theirs. A FROZEN record (an older khod wrote one
         // before its handover; none is written now) means the handover had
         // not happened: back to PREPARED, the guests are still the VMM's.
@@ -200,6 +199,13 @@ Status Session::Recover() {
       }
       if (!t.ok()) return t.status();
       transport_ = std::move(*t);
+      bool this_boot = true;
+      for (const auto& a : record_.gmems()) this_boot &= a.is_model() || AttachedThisBoot(a);
+      const std::string retake =
+          this_boot ? "Restore takes each file again from its VMM, pid, fd, inode and kind "
+                      "checked, and rebuilds from the state-dir blob only what it cannot"
+                    : "the files were attached on another boot, so Restore rebuilds them from "
+                      "the state-dir blob";
       if (record_.transport() == v1::LUO) NoteKhoIncoming();
       if (was != v1::HANDED_OVER) {
         // Restored objects were held by the process that died: restore again.
@@ -209,20 +215,14 @@ Status Session::Recover() {
                     " -> HANDED_OVER: the restored objects died with the previous khod; "
                     "Restore again";
         if (record_.transport() == v1::REEXEC)
-          recovery_ +=
-              " (the reexec fds died with it too: Restore takes each file again from its VMM, "
-              "pid, fd and inode checked, rebuilds from the state-dir blob only what it cannot, "
-              "and says which; or Cancel)";
+          recovery_ += " (the reexec fds died with it too: " + retake + "; or Cancel)";
       } else if (!opts_.adopted.empty()) {
         recovery_ = "resumed HANDED_OVER after reexec: adopted " +
                     std::to_string(opts_.adopted.fds.size()) + " fds and the blob memfd";
       } else {
         recovery_ = "resumed HANDED_OVER";
         if (record_.transport() == v1::REEXEC)
-          recovery_ +=
-              " without the reexec fds (the process holding them is gone): Restore takes each "
-              "file again from its VMM, pid, fd and inode checked, and rebuilds from the "
-              "state-dir blob only what it cannot";
+          recovery_ += " without the reexec fds (the process holding them is gone): " + retake;
       }
       recovery_ += medium_note;
       break;

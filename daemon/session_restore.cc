@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstring>
 
 #include "common/bytes.h"
 #include "common/status_macros.h"
@@ -71,7 +70,8 @@ void Session::ExecFailedLocked(const Status& why) {
 // still hold them, and a file taken again from its VMM is the one the
 // handover would have carried (RetakeFromVmm: same boot, same inode; Restore
 // checks the inode again). What no VMM holds any more is rebuilt.
-std::string Session::RetakeCarriedFromVmms(std::map<uint64_t, int>* fds) {
+std::string Session::RetakeCarriedFromVmms(std::map<uint64_t, int>* fds, bool* all) {
+  *all = false;
   if (!transport_ || !transport_->keeps_inodes()) return "";
   int kernel = 0;
   std::string refused;
@@ -79,16 +79,23 @@ std::string Session::RetakeCarriedFromVmms(std::map<uint64_t, int>* fds) {
     if (a.is_model()) continue;
     ++kernel;
     Result<std::unique_ptr<GmemHandle>> h = RetakeFromVmm(a);
-    const int fd = h.ok() ? ::fcntl((*h)->fd, F_DUPFD_CLOEXEC, 3) : -1;
-    if (fd >= 0)
-      (*fds)[a.token()] = fd;
-    else
-      refused += "; gmem " + std::to_string(a.token()) + " not re-taken: " +
-                 (h.ok() ? std::string(std::strerror(errno)) : h.status().message());
+    Status dup_failed;
+    if (h.ok()) {
+      const int fd = ::fcntl((*h)->fd, F_DUPFD_CLOEXEC, 3);
+      if (fd >= 0) {
+        (*fds)[a.token()] = fd;
+        continue;
+      }
+      dup_failed = Status::FromErrno("dup", errno);
+    }
+    refused += "; gmem " + std::to_string(a.token()) +
+               " not re-taken: " + (h.ok() ? dup_failed.message() : h.status().message());
   }
   if (kernel == 0) return "";
+  *all = fds->size() == static_cast<size_t>(kernel);
   return "; " + std::to_string(fds->size()) + " of " + std::to_string(kernel) +
-         " files taken again from their VMMs (the recorded pid and fd, inode checked)" + refused;
+         " files taken again from their VMMs (the recorded pid and fd, inode and kind checked)" +
+         refused;
 }
 
 Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const PeerCred& caller) {
@@ -129,12 +136,15 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
         Result<std::string> b = ReadFrozenBlobFromStateDir();
         if (!b.ok()) return b.status().WithContext("Restore");
         fallback.blob = *b;
-        const std::string retaken = RetakeCarriedFromVmms(&fallback.fds);
+        bool all_retaken = false;
+        const std::string retaken = RetakeCarriedFromVmms(&fallback.fds, &all_retaken);
         fallback.origin = "state dir (" + r.status().message() + retaken + ")";
         if (req.from_state_dir())
-          received_nothing = "; the handover carried no file (" + r.status().message() + retaken +
-                             "): every other kernel gmem was rebuilt from " +
-                             path(record_.frozen_blob());
+          received_nothing =
+              "; the handover carried no file (" + r.status().message() + retaken + ")" +
+              (all_retaken ? ""
+                           : std::string(retaken.empty() ? ": every" : ": every other") +
+                                 " kernel gmem was rebuilt from " + path(record_.frozen_blob()));
         received_ = std::move(fallback);
       }
     }
