@@ -16,8 +16,8 @@
 #include <utility>
 #include <vector>
 
-#include "common/file_type_name.h"
 #include "common/file_read.h"
+#include "common/file_type_name.h"
 #include "common/numbers.h"
 #include "common/status_macros.h"
 #include "handover/blob_memfd.h"

@@ -148,6 +148,25 @@ class ReexecCrashTest : public KhodProcessTest {
     ASSERT_TRUE(c.Prepare().ok());
     FreezeToFinished(c, pid);
   }
+  // A khod started with flags_ (naming the stop fault) through Attach,
+  // Prepare and a reexec Freeze, until it exits: gracefully, exit 0.
+  void FreezeAndStopDuringTheReexec(KhodClient& c) {
+    ChildProcess khod = StartKhod();
+    ASSERT_TRUE(c.Attach(Attach()).ok());
+    ASSERT_TRUE(c.Prepare().ok());
+    v1::FreezeRequest f;
+    f.set_guests_paused(true);
+    f.set_transport(v1::REEXEC);
+    Result<v1::PhaseReply> fr = c.Freeze(f);
+    ASSERT_TRUE(fr.ok()) << fr.status().ToString();
+    for (int i = 0; i < 400 && !Exited(khod.pid()); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ASSERT_TRUE(Exited(khod.pid()))
+        << "khod serves on after the SIGTERM that came during its reexec";
+    const int st = khod.Stop(SIGKILL);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "not a graceful stop: " << st;
+  }
+
   void FreezeToFinished(KhodClient& c, pid_t pid) {
     Result<v1::StatusReply> after = FreezeIntoNewKhod(c, pid);
     ASSERT_TRUE(after.ok()) << after.status().ToString();
@@ -598,20 +617,8 @@ TEST_F(ReexecCrashTest, NewKhodCrashLeavesTheOldOrTheNewState) {
 // with it at the exec: the new khod served on.
 TEST_F(ReexecCrashTest, StopSignalDuringAReexecStopsTheNewKhod) {
   flags_ = {"--fault=sigterm-before-exec"};
-  ChildProcess khod = StartKhod();
   KhodClient c(Socket());
-  ASSERT_TRUE(c.Attach(Attach()).ok());
-  ASSERT_TRUE(c.Prepare().ok());
-  v1::FreezeRequest f;
-  f.set_guests_paused(true);
-  f.set_transport(v1::REEXEC);
-  Result<v1::PhaseReply> fr = c.Freeze(f);
-  ASSERT_TRUE(fr.ok()) << fr.status().ToString();
-  for (int i = 0; i < 400 && !Exited(khod.pid()); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  ASSERT_TRUE(Exited(khod.pid())) << "khod serves on after the SIGTERM that came during its reexec";
-  const int st = khod.Stop(SIGKILL);
-  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "not a graceful stop: " << st;
+  ASSERT_NO_FATAL_FAILURE(FreezeAndStopDuringTheReexec(c));
   const std::string log = ReadTestFile(dir_ + "/khod.log");
   const size_t exec = log.find("khod: re-executing");
   ASSERT_NE(exec, std::string::npos) << "no exec";
@@ -644,20 +651,8 @@ TEST_F(ReexecCrashTest, StopSignalDuringAFailedReexecStopsThisKhod) {
   { std::ofstream(program) << "not a program\n"; }
   ASSERT_EQ(::chmod(program.c_str(), 0600), 0);
   flags_ = {"--fault=sigterm-before-exec", "--reexec-binary=" + program};
-  ChildProcess khod = StartKhod();
   KhodClient c(Socket());
-  ASSERT_TRUE(c.Attach(Attach()).ok());
-  ASSERT_TRUE(c.Prepare().ok());
-  v1::FreezeRequest f;
-  f.set_guests_paused(true);
-  f.set_transport(v1::REEXEC);
-  Result<v1::PhaseReply> fr = c.Freeze(f);
-  ASSERT_TRUE(fr.ok()) << fr.status().ToString();
-  for (int i = 0; i < 400 && !Exited(khod.pid()); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  ASSERT_TRUE(Exited(khod.pid())) << "khod serves on after the SIGTERM that came during its reexec";
-  const int st = khod.Stop(SIGKILL);
-  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "not a graceful stop: " << st;
+  ASSERT_NO_FATAL_FAILURE(FreezeAndStopDuringTheReexec(c));
   const std::string log = ReadTestFile(dir_ + "/khod.log");
   const size_t failed = log.find("khod: reexec failed");
   ASSERT_NE(failed, std::string::npos) << "the exec did not fail";
