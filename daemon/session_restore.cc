@@ -68,8 +68,9 @@ void Session::ExecFailedLocked(const Status& why) {
 // A reexec carries the very files attached here, on this boot: when the
 // process holding them died (a crash on either side of the exec), the VMMs
 // still hold them, and a file taken again from its VMM is the one the
-// handover would have carried (RetakeFromVmm: same boot, same inode; Restore
-// checks the inode again). What no VMM holds any more is rebuilt.
+// handover would have carried (RetakeFromVmm: the boot it was attached on,
+// the same inode and kind; Restore checks the inode again). What no VMM
+// holds any more is rebuilt.
 std::string Session::RetakeCarriedFromVmms(std::map<uint64_t, int>* fds, bool* all) {
   *all = false;
   if (!transport_ || !transport_->keeps_inodes()) return "";
