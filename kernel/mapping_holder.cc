@@ -31,6 +31,11 @@ std::atomic<int> g_holder_ready{0};
 constexpr size_t kMaxKept = 4096;
 int g_keep[kMaxKept];
 size_t g_keep_count = 0;
+// The process that clones it: the holder's parent until that one dies.
+pid_t g_parent = 0;
+// Test hook (MappingHolder::DelayStartForTest): nanoseconds the holder waits
+// before it asks for its parent-death signal.
+int64_t g_start_delay_ns = 0;
 
 // Runs in the holder, on its own stack, in khod's address space and with
 // khod's TLS: raw syscalls only, nothing that takes a lock or sets errno on
@@ -39,7 +44,16 @@ int HolderMain(void*) {
   sigset_t all;
   sigfillset(&all);
   ::syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, nullptr, sizeof(uint64_t));
+  if (g_start_delay_ns > 0) {
+    struct timespec d = {static_cast<time_t>(g_start_delay_ns / 1000000000),
+                         static_cast<long>(g_start_delay_ns % 1000000000)};
+    ::syscall(SYS_nanosleep, &d, nullptr);
+  }
   ::syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  // A parent that died before the line above sent no signal: the holder
+  // would pause for ever, keeping khod's old address space (every guest
+  // mapping) alive. Re-parented, it has no one to hold it for.
+  if (::syscall(SYS_getppid) != g_parent) ::syscall(SYS_exit, 0);
   unsigned from = 0;
   for (size_t i = 0; i < g_keep_count; ++i) {
     const unsigned fd = static_cast<unsigned>(g_keep[i]);
@@ -74,6 +88,7 @@ Result<MappingHolder> MappingHolder::Spawn(std::vector<int> keep) {
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) return Status::FromErrno("mmap mapping holder stack", errno);
   g_holder_ready.store(0);
+  g_parent = ::getpid();
   const pid_t pid =
       ::clone(HolderMain, static_cast<char*>(stack) + kHolderStack, CLONE_VM | SIGCHLD, nullptr);
   if (pid < 0) {
@@ -110,6 +125,10 @@ void MappingHolder::Release() {
   (void)SetIdleScheduling(pid);           // its exit frees the old address space
   ::kill(pid, SIGKILL);
   std::thread([pid] { ::waitpid(pid, nullptr, __WALL); }).detach();
+}
+
+void MappingHolder::DelayStartForTest(std::chrono::nanoseconds delay) {
+  g_start_delay_ns = delay.count();
 }
 
 pid_t MappingHolder::Detach() {

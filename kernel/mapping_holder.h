@@ -14,7 +14,8 @@
 // it inherited but those Spawn is asked to keep (so no socket or fd outlives
 // khod's intent), asks to be killed
 // when the thread that made it dies (PR_SET_PDEATHSIG: that thread is the one
-// that execs, so the new khod's exit ends it too) and waits for SIGKILL.
+// that execs, so the new khod's exit ends it too), exits at once if khod died
+// before it asked (it is re-parented then), and waits for SIGKILL.
 // Userspace only: nothing of this survives a kexec, where the new kernel's
 // khod populates its own mappings.
 #ifndef KHOD_KERNEL_MAPPING_HOLDER_H_
@@ -22,6 +23,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <vector>
 
 #include "common/status.h"
@@ -54,6 +56,10 @@ class MappingHolder {
   // Forgets the holder without killing it (the exec succeeded: it is the new
   // khod's now).
   pid_t Detach();
+
+  // Test hook: every holder spawned after this waits `delay` before it asks
+  // to be killed with its parent (the window a parent's death can fall in).
+  static void DelayStartForTest(std::chrono::nanoseconds delay);
 
  private:
   explicit MappingHolder(pid_t pid) : pid_(pid) {}

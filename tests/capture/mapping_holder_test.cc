@@ -8,12 +8,14 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -273,6 +275,37 @@ TEST(MappingHolderTest, KeepsOnlyTheFdsItIsAskedToKeep) {
   std::sort(want.begin(), want.end());
   EXPECT_EQ(open, want) << "fd " << b.fd() << " and every other one closed";
   h->Release();
+}
+
+// A khod killed while its holder starts (before the holder asked to be
+// killed with its parent): the holder, re-parented, exits instead of pausing
+// for ever with the old address space, every guest mapping of it, alive.
+TEST(MappingHolderTest, AHolderWhoseParentDiedAsItStartedExits) {
+  // The orphan comes to this process, which can then wait for it.
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  const pid_t khod = ::fork();
+  ASSERT_GE(khod, 0);
+  if (khod == 0) {
+    MappingHolder::DelayStartForTest(std::chrono::milliseconds(300));
+    (void)MappingHolder::Spawn();
+    ::_exit(0);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // its holder is waiting
+  Kill(khod);
+  pid_t holder = 0;
+  int status = 0;
+  for (int i = 0; i < 300 && holder <= 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    holder = ::waitpid(-1, &status, WNOHANG | __WALL);
+  }
+  if (holder <= 0) {
+    ADD_FAILURE() << "the holder of a dead khod is still running after 3 s";
+    std::ifstream children("/proc/self/task/" + std::to_string(::gettid()) + "/children");
+    for (pid_t pid = 0; children >> pid;) Kill(pid);
+  } else {
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  }
+  ::prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
 }  // namespace
