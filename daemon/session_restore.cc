@@ -112,6 +112,7 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
   // What the medium carried is received whichever copy of the blob is used:
   // from_state_dir reads khod's own, and the carried fds are adopted still.
   std::string received_nothing;
+  bool read_state_dir_copy = false;  // received_'s blob is the state-dir copy, read just now
   if (!received_) {
     if (!transport_) return Status::Internal("HANDED_OVER without a transport");
     if (sent_here_ && !transport_->sender_can_receive()) {
@@ -137,6 +138,7 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
         Result<std::string> b = ReadFrozenBlobFromStateDir();
         if (!b.ok()) return b.status().WithContext("Restore");
         fallback.blob = *b;
+        read_state_dir_copy = true;
         bool all_retaken = false;
         const std::string retaken = RetakeCarriedFromVmms(&fallback.fds, &all_retaken);
         fallback.origin = "state dir (" + r.status().message() + retaken + ")";
@@ -154,7 +156,7 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
   std::string state_dir_blob, origin;
   std::string_view blob;
   const bool ahead = received_ahead_ && !req.from_state_dir();
-  if (req.from_state_dir()) {
+  if (req.from_state_dir() && !read_state_dir_copy) {
     Result<std::string> b = ReadFrozenBlobFromStateDir();
     if (!b.ok()) return b.status().WithContext("Restore from state dir");
     state_dir_blob = std::move(*b);
@@ -162,7 +164,7 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
     origin = path(record_.frozen_blob());
   } else {
     blob = received_->blob_bytes();
-    origin = received_->origin;
+    origin = req.from_state_dir() ? path(record_.frozen_blob()) : received_->origin;
   }
   // Check everything before touching any fd: a refused restore loses nothing.
   // The bytes against the record: a decode given the record's hash checks
