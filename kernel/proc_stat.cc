@@ -1,14 +1,16 @@
 #include "kernel/proc_stat.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <optional>
 #include <string>
 
 #include "common/file_read.h"
 #include "common/numbers.h"
-#include "common/status_macros.h"
 
 namespace khod {
 
@@ -33,25 +35,47 @@ Result<ProcStat> ReadProcStat(pid_t pid) {
   o.max_bytes = 64 << 10;
   o.too_large_why = "not a /proc/PID/stat";
   Result<std::string> text = ReadWholeFile(path, o);
-  if (!text.ok()) return Status::NotFound("pid " + std::to_string(pid) + " does not exist");
+  // Only a missing file says the process is gone; EMFILE and the like say
+  // nothing of it, and are named as they are.
+  if (!text.ok() && text.status().code() == Status::Code::kNotFound)
+    return Status::NotFound("pid " + std::to_string(pid) + " does not exist");
+  if (!text.ok()) return text.status();
   Result<ProcStat> s = ParseProcStat(*text);
   if (!s.ok()) return Status::Corruption("cannot parse " + path);
   return s;
 }
 
 Status CheckOwnLiveChild(pid_t pid, const char* what) {
-  if (pid <= 0) return Status::InvalidArgument(std::string(what) + " pid " + std::to_string(pid));
-  Result<ProcStat> s = ReadProcStat(pid);
-  if (!s.ok() && s.status().code() == Status::Code::kNotFound)
-    return Status::NotFound(std::string(what) + " pid " + std::to_string(pid) + " does not exist");
-  KHOD_RETURN_IF_ERROR(s.status());
-  if (s->ppid != ::getpid())
+  const std::string name = std::string(what) + " pid " + std::to_string(pid);
+  if (pid <= 0) return Status::InvalidArgument(name);
+  // No fd: a full fd table (EMFILE, ENFILE) cannot fail the check and leave
+  // a live child, holding every guest mapping, neither adopted nor killed.
+  // __WALL: the child's exit signal may not be SIGCHLD. WNOWAIT: a live
+  // child's state is not consumed; an exited one is reaped below.
+  siginfo_t info;
+  for (;;) {
+    std::memset(&info, 0, sizeof(info));
+    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0)
+      break;
+    const int err = errno;
+    if (err == EINTR) continue;
+    if (err != ECHILD) return Status::FromErrno("waitid(" + name + ")", err);
+    // Not a child of this process (or no process at all). The parent, only
+    // when /proc says (best effort: this read needs an fd).
+    std::string parent;
+    const Result<ProcStat> s = ReadProcStat(pid);
+    if (s.ok())
+      parent = " (its parent is " + std::to_string(s->ppid) + ", not " +
+               std::to_string(::getpid()) + ")";
+    else if (::kill(pid, 0) != 0 && errno == ESRCH)
+      parent = " (no such process)";
     return Status::FailedPrecondition("pid " + std::to_string(pid) + " is not a " + what +
-                                      " of this khod (its parent is " + std::to_string(s->ppid) +
-                                      ", not " + std::to_string(::getpid()) + ")");
-  if (s->state == 'Z') {
-    ::waitpid(pid, nullptr, WNOHANG);
-    return Status::NotFound(std::string(what) + " pid " + std::to_string(pid) + " has exited");
+                                      " of this khod" + parent);
+  }
+  if (info.si_pid == pid) {
+    // A zombie: no one else waits for a child this process was handed.
+    ::waitpid(pid, nullptr, WNOHANG | __WALL);
+    return Status::NotFound(name + " has exited");
   }
   return Status::Ok();
 }

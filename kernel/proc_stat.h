@@ -1,5 +1,5 @@
-// /proc/PID/stat's state letter and parent pid: what khod checks of a child
-// it adopts across a reexec (mapping holder, PTE keeper) before trusting it.
+// /proc/PID/stat's state letter and parent pid, and the check khod makes of a
+// child it adopts across a reexec (mapping holder, PTE keeper) before trusting it.
 #ifndef KHOD_KERNEL_PROC_STAT_H_
 #define KHOD_KERNEL_PROC_STAT_H_
 
@@ -18,13 +18,18 @@ struct ProcStat {
 
 // Parses "pid (comm) state ppid ..." (comm may hold spaces and parentheses).
 Result<ProcStat> ParseProcStat(std::string_view line);
-// NotFound when the process does not exist.
+// NotFound when the process does not exist; a read that fails otherwise
+// (EMFILE...) is that error, never NotFound.
 Result<ProcStat> ReadProcStat(pid_t pid);
 
-// The checks of an adopted child: `pid` exists, is this process's child and
-// has not exited; `what` names it in errors ("mapping holder"). A child of
-// this process that has exited is reaped here (else it stays a zombie: no
-// one else waits for a child this process was handed).
+// The checks of an adopted child: `pid` is this process's child and has not
+// exited; `what` names it in errors ("mapping holder"). FailedPrecondition
+// when it is not a child of this process (or does not exist); NotFound when
+// it has exited, and then it is reaped here (else it stays a zombie: no one
+// else waits for a child this process was handed). Asked of waitid(WNOWAIT,
+// __WALL), not of /proc/PID/stat: it needs no fd, so a full fd table
+// (EMFILE, ENFILE) cannot fail an adopt and leave a live child, that holds
+// every guest mapping, neither used nor killed.
 Status CheckOwnLiveChild(pid_t pid, const char* what);
 
 }  // namespace khod
