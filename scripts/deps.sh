@@ -10,6 +10,7 @@ PKGS=(
   libfdt-dev device-tree-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
   libxxhash-dev zlib1g-dev
+  libbpf-dev clang           # kernel/bpf: the BPF program (clang -target bpf) and its loader
   systemd                    # systemd-analyze, systemd-socket-activate (tests of the units)
   prometheus                 # promtool check metrics (tests of --metrics-textfile; ~20 MB)
   clang-format               # scripts/check_format.sh (clang-format 14 on Debian 12)

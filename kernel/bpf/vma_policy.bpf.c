@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-2.0
+/* A task_vma iterator: for one process, one record per VMA with what
+ * show_numa_map() (mm/mempolicy.c) decides its policy from, plus one record
+ * with the task's own policy, in the layout of vma_policy_record.h. It reads
+ * no page: its cost grows with the VMAs, not with the memory mapped.
+ *
+ * The program only copies what the kernel holds; kernel/vma_policy.cc turns
+ * it into what numa_maps prints. A VMA whose vm_ops->get_policy is set (shmem,
+ * HugeTLB...) is flagged and not interpreted: that op decides its policy. */
+/* First: libbpf's headers use its types. (clang-format would sort it after them.) */
+#include "kernel/bpf/vma_policy_kernel_types.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+
+#include "kernel/bpf/vma_policy_record.h"
+
+/* bpf_seq_write and bpf_probe_read_kernel are GPL-only helpers. */
+char LICENSE[] SEC("license") = "GPL";
+
+static __always_inline void copy_policy(struct khod_vma_policy_record *r, struct mempolicy *p) {
+  __u32 size = bpf_core_field_size(p->nodes);
+
+  if (size > sizeof(r->nodes)) {
+    size = sizeof(r->nodes);
+    r->flags |= KHOD_VMA_POLICY_F_NODES_CUT;
+  }
+  r->flags |= KHOD_VMA_POLICY_F_HAS_POLICY;
+  r->mode = BPF_CORE_READ(p, mode);
+  r->mode_flags = BPF_CORE_READ(p, flags);
+  r->node_bytes = size;
+  bpf_core_read(r->nodes, size, &p->nodes);
+}
+
+/* The same value for every record of a read in which no writer took the
+ * mmap_lock: the iterator holds mmap_read_lock while it writes a record but
+ * may drop it between records. */
+static __always_inline void copy_lock_seq(struct khod_vma_policy_record *r, struct mm_struct *mm) {
+  if (bpf_core_field_exists(struct mm_struct___seqcount, mm_lock_seq)) {
+    struct mm_struct___seqcount *m = (void *)mm;
+
+    r->mm_seq = BPF_CORE_READ(m, mm_lock_seq.sequence);
+    r->flags |= KHOD_VMA_POLICY_F_LOCK_SEQ | KHOD_VMA_POLICY_F_SEQCOUNT;
+  } else if (bpf_core_field_exists(struct mm_struct___int, mm_lock_seq)) {
+    struct mm_struct___int *m = (void *)mm;
+
+    r->mm_seq = (__u32)BPF_CORE_READ(m, mm_lock_seq);
+    r->flags |= KHOD_VMA_POLICY_F_LOCK_SEQ;
+  }
+}
+
+static __always_inline void start_record(struct khod_vma_policy_record *r, __u32 kind,
+                                         struct task_struct *task, struct mm_struct *mm) {
+  __builtin_memset(r, 0, sizeof(*r));
+  r->magic = KHOD_VMA_POLICY_MAGIC;
+  r->version = KHOD_VMA_POLICY_VERSION;
+  r->size = sizeof(*r);
+  r->kind = kind;
+  r->tgid = task->tgid;
+  copy_lock_seq(r, mm);
+}
+
+SEC("iter/task_vma")
+int khod_vma_policy(struct bpf_iter__task_vma *ctx) {
+  struct seq_file *seq = ctx->meta->seq;
+  struct vm_area_struct *vma = ctx->vma;
+  struct task_struct *task = ctx->task;
+  struct khod_vma_policy_record r;
+  struct mm_struct *mm;
+  struct file *file;
+
+  /* The iterator's last call, from its stop, has no VMA. */
+  if (!task || !vma) return 0;
+  mm = BPF_CORE_READ(vma, vm_mm);
+
+  if (ctx->meta->seq_num == 0) {
+    start_record(&r, KHOD_VMA_POLICY_KIND_TASK, task, mm);
+    if (bpf_core_field_exists(task->mempolicy)) {
+      struct mempolicy *p = BPF_CORE_READ(task, mempolicy);
+
+      if (p) copy_policy(&r, p);
+    } else {
+      r.flags |= KHOD_VMA_POLICY_F_NO_NUMA;
+    }
+    bpf_seq_write(seq, &r, sizeof(r));
+  }
+
+  start_record(&r, KHOD_VMA_POLICY_KIND_VMA, task, mm);
+  r.start = BPF_CORE_READ(vma, vm_start);
+  r.end = BPF_CORE_READ(vma, vm_end);
+  r.pgoff = BPF_CORE_READ(vma, vm_pgoff);
+  file = BPF_CORE_READ(vma, vm_file);
+  if (file) {
+    r.flags |= KHOD_VMA_POLICY_F_FILE;
+    r.ino = BPF_CORE_READ(file, f_inode, i_ino);
+    r.dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+  }
+  /* __get_vma_policy(): vm_ops->get_policy, when set, wins over vm_policy. */
+  if (BPF_CORE_READ(vma, vm_ops, get_policy)) r.flags |= KHOD_VMA_POLICY_F_GET_POLICY;
+  if (bpf_core_field_exists(vma->vm_policy)) {
+    struct mempolicy *p = BPF_CORE_READ(vma, vm_policy);
+
+    if (p) copy_policy(&r, p);
+  } else {
+    r.flags |= KHOD_VMA_POLICY_F_NO_NUMA;
+  }
+  bpf_seq_write(seq, &r, sizeof(r));
+  return 0;
+}

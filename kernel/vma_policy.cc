@@ -1,0 +1,155 @@
+#include "kernel/vma_policy.h"
+
+#include <linux/mempolicy.h>
+#include <sys/sysmacros.h>
+
+#include <cstring>
+#include <string>
+
+#include "kernel/bpf/vma_policy_record.h"
+
+namespace khod {
+
+namespace {
+
+using Record = khod_vma_policy_record;
+static_assert(sizeof(Record) == 200, "the record layout changed: change KHOD_VMA_POLICY_VERSION");
+
+// Newer than Debian 12's <linux/mempolicy.h>.
+constexpr int kPreferredMany = 5;              // MPOL_PREFERRED_MANY
+constexpr int kWeightedInterleave = 6;         // MPOL_WEIGHTED_INTERLEAVE
+constexpr uint32_t kNumaBalancing = 1u << 13;  // MPOL_F_NUMA_BALANCING
+
+// The kernel's dev_t (MINORBITS 20) as userspace encodes it.
+uint64_t UserDev(uint32_t kernel_dev) { return makedev(kernel_dev >> 20, kernel_dev & 0xfffff); }
+
+std::string Where(size_t index, const Record& r) {
+  std::string s = "vma_policy record " + std::to_string(index);
+  if (r.kind == KHOD_VMA_POLICY_KIND_VMA) {
+    char range[48];
+    std::snprintf(range, sizeof(range), " (%llx-%llx)", static_cast<unsigned long long>(r.start),
+                  static_cast<unsigned long long>(r.end));
+    s += range;
+  }
+  return s;
+}
+
+// mpol_to_str() of a policy the record carries, parsed. False when numa_maps would print
+// no policy of ours ("unknown" mode) or the record cut the kernel's nodemask.
+bool PolicyOf(const Record& r, Mempolicy* out) {
+  *out = Mempolicy();
+  if ((r.flags & KHOD_VMA_POLICY_F_HAS_POLICY) == 0) return true;  // default
+  if ((r.flags & KHOD_VMA_POLICY_F_NODES_CUT) != 0) return false;
+  const int mode = r.mode;
+  bool prints_nodes = false;
+  switch (mode) {
+    case MPOL_DEFAULT:
+    case MPOL_LOCAL:
+      break;
+    case MPOL_PREFERRED:
+    case MPOL_BIND:
+    case MPOL_INTERLEAVE:
+    case kPreferredMany:
+    case kWeightedInterleave:
+      prints_nodes = true;
+      break;
+    default:
+      return false;
+  }
+  out->mode = mode;
+  // "=static" or else "=relative", then "balancing": never the internal flags.
+  if ((r.mode_flags & MPOL_F_STATIC_NODES) != 0)
+    out->mode_flags |= MPOL_F_STATIC_NODES;
+  else if ((r.mode_flags & MPOL_F_RELATIVE_NODES) != 0)
+    out->mode_flags |= MPOL_F_RELATIVE_NODES;
+  out->mode_flags |= r.mode_flags & kNumaBalancing;
+  if (prints_nodes) {
+    const size_t words = r.node_bytes / sizeof(uint64_t);
+    out->nodemask.assign(r.nodes, r.nodes + words);
+    while (!out->nodemask.empty() && out->nodemask.back() == 0) out->nodemask.pop_back();
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<std::vector<VmaPolicy>> DecodeVmaPolicyRecords(std::string_view bytes, pid_t pid) {
+  const std::string proc = "process " + std::to_string(pid);
+  if (bytes.empty())
+    return Status::NotFound(proc + " has no address space (it exited, or is a kernel thread)");
+  if (bytes.size() % sizeof(Record) != 0)
+    return Status::Corruption("vma_policy records of " + proc + ": " +
+                              std::to_string(bytes.size()) + " bytes are not whole " +
+                              std::to_string(sizeof(Record)) + "-byte records");
+  const size_t count = bytes.size() / sizeof(Record);
+  std::vector<VmaPolicy> vmas;
+  vmas.reserve(count - 1);
+  Mempolicy task_policy;
+  bool task_answered = false;
+  uint64_t seq = 0;
+  uint32_t tgid = 0;  // as the kernel's initial pid namespace numbers it, not `pid`'s
+  uint64_t prev_end = 0;
+  for (size_t i = 0; i < count; ++i) {
+    Record r;
+    std::memcpy(&r, bytes.data() + i * sizeof(Record), sizeof(Record));
+    const std::string where = Where(i, r);
+    if (r.magic != KHOD_VMA_POLICY_MAGIC || r.version != KHOD_VMA_POLICY_VERSION ||
+        r.size != sizeof(Record))
+      return Status::Corruption(
+          where + " of " + proc + ": magic " + std::to_string(r.magic) + " version " +
+          std::to_string(r.version) + " size " + std::to_string(r.size) + ", expected " +
+          std::to_string(KHOD_VMA_POLICY_MAGIC) + " version " +
+          std::to_string(KHOD_VMA_POLICY_VERSION) + " size " + std::to_string(sizeof(Record)) +
+          " (a program built from another layout)");
+    if (i == 0) tgid = r.tgid;
+    if (r.tgid != tgid)
+      return Status::Corruption(where + " of " + proc + " is of process " + std::to_string(r.tgid) +
+                                ", the records before it of " + std::to_string(tgid));
+    if ((r.flags & KHOD_VMA_POLICY_F_NO_NUMA) != 0)
+      return Status::Unsupported("the kernel has no NUMA mempolicy (CONFIG_NUMA is off)");
+    if ((r.flags & KHOD_VMA_POLICY_F_LOCK_SEQ) == 0)
+      return Status::Unsupported(
+          "the kernel has no mm_lock_seq (CONFIG_PER_VMA_LOCK): a read of the mappings "
+          "cannot be proven consistent");
+    if (r.node_bytes > sizeof(r.nodes) || r.node_bytes % sizeof(uint64_t) != 0)
+      return Status::Corruption(where + ": nodemask of " + std::to_string(r.node_bytes) + " bytes");
+    if (i == 0) {
+      if (r.kind != KHOD_VMA_POLICY_KIND_TASK)
+        return Status::Corruption(where + " of " + proc + " is not the task's record");
+      seq = r.mm_seq;
+      task_answered = PolicyOf(r, &task_policy);
+    } else if (r.kind != KHOD_VMA_POLICY_KIND_VMA) {
+      return Status::Corruption(where + " of " + proc + ": kind " + std::to_string(r.kind) +
+                                " where a VMA's record belongs");
+    }
+    if (r.mm_seq != seq || ((r.flags & KHOD_VMA_POLICY_F_SEQCOUNT) != 0 && (r.mm_seq & 1) != 0))
+      return Status::Busy("the mappings of " + proc + " changed during the read (mm_lock_seq " +
+                          std::to_string(seq) + " then " + std::to_string(r.mm_seq) + ")");
+    if (i == 0) continue;
+    if (r.start >= r.end || r.start < prev_end)
+      return Status::Corruption(where + " of " + proc + " is empty or not after the VMA before it");
+    prev_end = r.end;
+    VmaPolicy v;
+    v.start = r.start;
+    v.end = r.end;
+    v.pgoff = r.pgoff;
+    if ((r.flags & KHOD_VMA_POLICY_F_FILE) != 0) {
+      v.dev = UserDev(r.dev);
+      v.inode = r.ino;
+    }
+    if ((r.flags & KHOD_VMA_POLICY_F_GET_POLICY) != 0) {
+      v.answered = false;
+    } else if ((r.flags & KHOD_VMA_POLICY_F_HAS_POLICY) != 0) {
+      v.answered = PolicyOf(r, &v.policy);
+    } else {
+      v.answered = task_answered;
+      v.policy = task_policy;
+    }
+    if (!v.answered) v.policy = Mempolicy();
+    vmas.push_back(std::move(v));
+  }
+  if (vmas.empty()) return Status::Corruption("vma_policy records of " + proc + ": no VMA");
+  return vmas;
+}
+
+}  // namespace khod

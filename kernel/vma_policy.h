@@ -1,0 +1,51 @@
+// One process's VMAs with the NUMA policy /proc/PID/numa_maps shows for each, as the BPF
+// program kernel/bpf/vma_policy.bpf.c reports them (kernel/vma_policy_iter.h runs it), and
+// the decoding of its records: the rules of show_numa_map(), __get_vma_policy() and
+// mpol_to_str() in Linux 6.18's mm/mempolicy.c.
+//
+// A VMA's policy is its vm_policy when set, else its task's (the thread-group leader's
+// task->mempolicy, "default" when it has none), unless vm_ops->get_policy is set (shmem,
+// HugeTLB): that op decides, and the VMA is reported as not answered. The mode flags are
+// those numa_maps prints (static or relative, and balancing); the nodes are pol->nodes for
+// the modes that print them, none for default and local.
+#ifndef KHOD_KERNEL_VMA_POLICY_H_
+#define KHOD_KERNEL_VMA_POLICY_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "kernel/memory_facts.h"
+
+namespace khod {
+
+struct VmaPolicy {
+  uint64_t start = 0, end = 0;  // [start, end) in the process
+  uint64_t pgoff = 0;           // vm_pgoff, in pages
+  // The file's superblock device as userspace's makedev(major, minor), as /proc/PID/maps
+  // shows it (fstat's st_dev where the filesystem does not report another); 0: anonymous.
+  uint64_t dev = 0;
+  uint64_t inode = 0;     // 0: anonymous
+  bool answered = false;  // false: vm_ops->get_policy decides its policy (shmem...): ask numa_maps
+  // What /proc/PID/numa_maps shows for it, parsed as kernel/numa_maps.h parses it (when
+  // answered). Where numa_maps' text would pass its 64-byte buffer, numa_maps cuts the node
+  // list and this keeps it whole.
+  Mempolicy policy;
+};
+
+// The VMAs that one read of the program's output (`bytes`, kernel/bpf/vma_policy_record.h)
+// holds for process `pid`, in address order.
+// Corruption naming the record when one is short, not of this layout's magic, version or
+// size, of another process than the records before it, or out of address order; Busy when the
+// records disagree on mm_lock_seq (a writer changed the mappings during the read: read again);
+// Unsupported when the kernel has no mempolicy or no mm_lock_seq to prove a read consistent;
+// NotFound when there is no record (the process has no address space: it exited, or is a kernel
+// thread).
+Result<std::vector<VmaPolicy>> DecodeVmaPolicyRecords(std::string_view bytes, pid_t pid);
+
+}  // namespace khod
+
+#endif  // KHOD_KERNEL_VMA_POLICY_H_

@@ -1,0 +1,58 @@
+// Every VMA of a process with its NUMA policy (kernel/vma_policy.h), read by a BPF task_vma
+// iterator (kernel/bpf/vma_policy.bpf.c): its cost grows with the VMAs, where
+// /proc/PID/numa_maps walks every page mapped. A VMA it does not answer (a get_policy op
+// decides its policy: shmem, HugeTLB) is read from numa_maps by the caller.
+//
+// Loading needs the kernel's BTF (/sys/kernel/btf/vmlinux), the task_vma iterator with a
+// pidfd target (Linux 6.1) and CAP_BPF + CAP_PERFMON (root has both).
+#ifndef KHOD_KERNEL_VMA_POLICY_ITER_H_
+#define KHOD_KERNEL_VMA_POLICY_ITER_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "kernel/vma_policy.h"
+
+struct bpf_object;
+
+namespace khod {
+
+class VmaPolicyIterator {
+ public:
+  // Loads the program once and reads this process's own VMAs with it, so a kernel that
+  // loads it but cannot run it is refused here (a read its own threads make Busy passes).
+  // Unsupported (no BTF, no task_vma iterator, no mm_lock_seq, the verifier refused it) or
+  // PermissionDenied (no CAP_BPF + CAP_PERFMON) saying why, never a crash.
+  static Result<std::unique_ptr<VmaPolicyIterator>> Load();
+  ~VmaPolicyIterator();
+  VmaPolicyIterator(const VmaPolicyIterator&) = delete;
+  VmaPolicyIterator& operator=(const VmaPolicyIterator&) = delete;
+
+  // Every VMA of `pid` in address order, one consistent read: retried a bounded number of
+  // times while the process's mappings change, Busy naming that if they never settle.
+  // NotFound when the process is gone (or exits during the read), InvalidArgument when
+  // `pid` is not a process (a thread's id). Safe to call from several threads at once.
+  Result<std::vector<VmaPolicy>> Read(pid_t pid) const;
+
+ private:
+  VmaPolicyIterator(bpf_object* object, int program_fd)
+      : object_(object), program_fd_(program_fd) {}
+  // One read of the iterator's output for the process `pidfd` refers to, into *buffer
+  // (grown, and left grown, when the output does not fit).
+  Result<std::vector<VmaPolicy>> ReadOnce(pid_t pid, int pidfd, std::string* buffer) const;
+
+  bpf_object* object_;  // owns program_fd_
+  int program_fd_;
+};
+
+// The process-wide iterator, loaded on first use and kept; nullptr when it cannot be, with
+// the reason in *why_not (the same reason every time: loaded once).
+const VmaPolicyIterator* SharedVmaPolicyIterator(std::string* why_not = nullptr);
+
+}  // namespace khod
+
+#endif  // KHOD_KERNEL_VMA_POLICY_ITER_H_

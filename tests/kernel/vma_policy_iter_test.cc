@@ -1,0 +1,401 @@
+// kernel/vma_policy_iter.h on this kernel: a child process maps anonymous memory, a regular
+// file (no get_policy op: mbind sets the VMA's own policy, as on a Linux 6.18 guest_memfd)
+// and a shmem memfd under a policy each, with and without a task policy; every VMA the
+// iterator answers must hold the policy /proc/PID/numa_maps shows at the same start, parsed
+// by kernel/numa_maps.h. Skipped, with the reason, where the program cannot be loaded.
+#include "kernel/vma_policy_iter.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/magic.h>
+#include <linux/mempolicy.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kernel/mempolicy.h"
+#include "kernel/numa_maps.h"
+#include "tests/support/fixture.h"
+
+namespace khod {
+namespace {
+
+constexpr int kPreferredMany = 5;              // MPOL_PREFERRED_MANY
+constexpr int kWeightedInterleave = 6;         // MPOL_WEIGHTED_INTERLEAVE
+constexpr uint32_t kNumaBalancing = 1u << 13;  // MPOL_F_NUMA_BALANCING
+
+// Node 0: the node every machine has.
+constexpr unsigned long kNode0 = 1;
+
+struct PolicySpec {
+  int mode;
+  uint32_t flags;
+  bool required;  // false: a kernel may refuse it (newer modes, balancing)
+};
+
+// One page of the anonymous mapping each, in this order: neighbours differ, so each page
+// is a VMA of its own.
+constexpr PolicySpec kAnonSpecs[] = {
+    {MPOL_BIND, 0, true},
+    {MPOL_INTERLEAVE, 0, true},
+    {MPOL_INTERLEAVE, MPOL_F_RELATIVE_NODES, true},
+    {MPOL_INTERLEAVE, MPOL_F_STATIC_NODES, true},
+    {MPOL_PREFERRED, 0, true},
+    {MPOL_LOCAL, 0, true},
+    {kPreferredMany, 0, false},
+    {kWeightedInterleave, 0, false},
+    {MPOL_DEFAULT, 0, true},
+    {MPOL_BIND, kNumaBalancing, false},
+    {MPOL_PREFERRED, MPOL_F_STATIC_NODES, true},
+};
+constexpr size_t kAnonPages = sizeof(kAnonSpecs) / sizeof(kAnonSpecs[0]);
+
+// Pages of the file mapping; the last two keep no policy of their own.
+constexpr PolicySpec kFileSpecs[] = {
+    {MPOL_BIND, 0, true},
+    {MPOL_INTERLEAVE, MPOL_F_STATIC_NODES, true},
+    {MPOL_PREFERRED, 0, true},
+    {MPOL_LOCAL, 0, true},
+};
+constexpr size_t kFileSpecPages = sizeof(kFileSpecs) / sizeof(kFileSpecs[0]);
+constexpr size_t kFilePages = kFileSpecPages + 2;
+constexpr size_t kMemfdPages = 4;
+
+bool TakesNodes(int mode) { return mode != MPOL_DEFAULT && mode != MPOL_LOCAL; }
+
+// mbind through the raw syscall (no libnuma): 0 or the errno.
+int Mbind(void* addr, size_t length, const PolicySpec& spec) {
+  const bool nodes = TakesNodes(spec.mode);
+  const long r = ::syscall(SYS_mbind, addr, length, spec.mode | static_cast<int>(spec.flags),
+                           nodes ? &kNode0 : nullptr, nodes ? 8 * sizeof(kNode0) : 0, 0);
+  return r == 0 ? 0 : errno;
+}
+
+// What numa_maps prints for `spec` on a machine whose only node is 0.
+Mempolicy Expected(const PolicySpec& spec) {
+  Mempolicy p;
+  p.mode = spec.mode;
+  p.mode_flags = spec.flags;
+  if (TakesNodes(spec.mode)) p.nodemask = {kNode0};
+  return p;
+}
+
+// What the child made, sent up a pipe.
+struct Layout {
+  int error = 0;  // errno of a set-up step that failed, with its name in `what`
+  char what[64] = {};
+  uint64_t anon = 0;
+  int anon_refused[kAnonPages] = {};  // mbind's errno per page
+  uint64_t file = 0;
+  uint64_t memfd = 0;
+  uint64_t memfd_inode = 0;
+};
+
+// A child that maps memory under policies and waits until the test is done with it.
+class PolicyChild {
+ public:
+  // `file_fd`: a regular file of kFilePages pages the child maps shared.
+  PolicyChild(int file_fd, bool task_policy) {
+    int up[2], down[2];
+    if (::pipe(up) != 0 || ::pipe(down) != 0) std::abort();
+    pid_ = ::fork();
+    if (pid_ < 0) std::abort();
+    if (pid_ == 0) {
+      ::close(up[0]);
+      ::close(down[1]);
+      const Layout layout = SetUp(file_fd, task_policy);
+      if (::write(up[1], &layout, sizeof(layout)) != sizeof(layout)) ::_exit(1);
+      char c;
+      while (::read(down[0], &c, 1) > 0) {
+      }
+      ::_exit(0);
+    }
+    ::close(up[1]);
+    ::close(down[0]);
+    go_ = down[1];
+    ok_ = ::read(up[0], &layout_, sizeof(layout_)) == sizeof(layout_);
+    ::close(up[0]);
+  }
+  ~PolicyChild() {
+    ::close(go_);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+  }
+  pid_t pid() const { return pid_; }
+  bool ok() const { return ok_; }
+  const Layout& layout() const { return layout_; }
+
+ private:
+  static Layout SetUp(int file_fd, bool task_policy) {
+    Layout l;
+    const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    auto fail = [&l](const char* what) {
+      l.error = errno;
+      std::snprintf(l.what, sizeof(l.what), "%s", what);
+      return l;
+    };
+    if (task_policy &&
+        ::syscall(SYS_set_mempolicy, MPOL_INTERLEAVE, &kNode0, 8 * sizeof(kNode0)) != 0)
+      return fail("set_mempolicy");
+    void* anon = ::mmap(nullptr, kAnonPages * page, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (anon == MAP_FAILED) return fail("mmap anonymous");
+    l.anon = reinterpret_cast<uint64_t>(anon);
+    for (size_t i = 0; i < kAnonPages; ++i)
+      l.anon_refused[i] = Mbind(static_cast<char*>(anon) + i * page, page, kAnonSpecs[i]);
+    void* file = ::mmap(nullptr, kFilePages * page, PROT_READ | PROT_WRITE, MAP_SHARED, file_fd, 0);
+    if (file == MAP_FAILED) return fail("mmap file");
+    l.file = reinterpret_cast<uint64_t>(file);
+    for (size_t i = 0; i < kFileSpecPages; ++i)
+      if ((errno = Mbind(static_cast<char*>(file) + i * page, page, kFileSpecs[i])) != 0)
+        return fail("mbind file");
+    const int memfd = static_cast<int>(::syscall(SYS_memfd_create, "vma_policy", 0));
+    struct stat st;
+    if (memfd < 0 || ::ftruncate(memfd, kMemfdPages * page) != 0 || ::fstat(memfd, &st) != 0)
+      return fail("memfd");
+    void* shm = ::mmap(nullptr, kMemfdPages * page, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+    if (shm == MAP_FAILED) return fail("mmap memfd");
+    l.memfd = reinterpret_cast<uint64_t>(shm);
+    l.memfd_inode = st.st_ino;
+    if ((errno = Mbind(shm, kMemfdPages * page, {MPOL_BIND, 0, true})) != 0)
+      return fail("mbind memfd");
+    return l;
+  }
+
+  pid_t pid_ = -1;
+  int go_ = -1;
+  bool ok_ = false;
+  Layout layout_;
+};
+
+// /proc/PID/numa_maps, parsed: policy by start address.
+std::map<uint64_t, Mempolicy> NumaMaps(pid_t pid) {
+  std::map<uint64_t, Mempolicy> out;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/numa_maps");
+  std::string line;
+  while (std::getline(in, line)) {
+    Result<NumaMapsEntry> e = ParseNumaMapsLine(line);
+    EXPECT_TRUE(e.ok()) << e.status().ToString();
+    if (e.ok()) out[e->start] = e->policy;
+  }
+  return out;
+}
+
+const VmaPolicy* Containing(const std::vector<VmaPolicy>& vmas, uint64_t addr) {
+  for (const VmaPolicy& v : vmas)
+    if (v.start <= addr && addr < v.end) return &v;
+  return nullptr;
+}
+
+class VmaPolicyIterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    iterator_ = SharedVmaPolicyIterator(&why);
+    if (iterator_ == nullptr) GTEST_SKIP() << "the VMA policy iterator cannot load: " << why;
+  }
+
+  // A regular file of kFilePages pages, on a filesystem whose files have no get_policy op
+  // (not tmpfs): under TEST_TMPDIR, else /var/tmp.
+  void MakeFile() {
+    const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    std::string dir = dir_.path();
+    struct statfs fs;
+    if (::statfs(dir.c_str(), &fs) == 0 &&
+        (fs.f_type == TMPFS_MAGIC || fs.f_type == HUGETLBFS_MAGIC)) {
+      var_tmp_dir_ = "/var/tmp/khod-vma-policy.XXXXXX";
+      ASSERT_NE(::mkdtemp(var_tmp_dir_.data()), nullptr) << std::strerror(errno);
+      dir = var_tmp_dir_;
+    }
+    file_path_ = dir + "/policy-file";
+    file_fd_ = ::open(file_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    ASSERT_GE(file_fd_, 0) << std::strerror(errno);
+    ASSERT_EQ(::ftruncate(file_fd_, kFilePages * page), 0);
+    ASSERT_EQ(::fstat(file_fd_, &file_stat_), 0);
+  }
+
+  void TearDown() override {
+    if (file_fd_ >= 0) ::close(file_fd_);
+    if (!var_tmp_dir_.empty()) {
+      ::unlink(file_path_.c_str());
+      ::rmdir(var_tmp_dir_.c_str());
+    }
+  }
+
+  // Every VMA answered as numa_maps shows it; the policies the child set, where they are.
+  void CheckChild(bool task_policy) {
+    ASSERT_NO_FATAL_FAILURE(MakeFile());
+    PolicyChild child(file_fd_, task_policy);
+    ASSERT_TRUE(child.ok());
+    const Layout& l = child.layout();
+    ASSERT_EQ(l.error, 0) << l.what << ": " << std::strerror(l.error);
+    Result<std::vector<VmaPolicy>> vmas = iterator_->Read(child.pid());
+    ASSERT_TRUE(vmas.ok()) << vmas.status().ToString();
+    const std::map<uint64_t, Mempolicy> numa_maps = NumaMaps(child.pid());
+
+    size_t answered = 0;
+    for (const VmaPolicy& v : *vmas) {
+      auto it = numa_maps.find(v.start);
+      ASSERT_NE(it, numa_maps.end()) << std::hex << v.start << " is not in numa_maps";
+      if (!v.answered) continue;
+      ++answered;
+      EXPECT_EQ(v.policy, it->second)
+          << std::hex << v.start << ": iterator " << MempolicyToString(v.policy) << ", numa_maps "
+          << MempolicyToString(it->second);
+    }
+    EXPECT_GT(answered, kAnonPages);
+    // numa_maps adds only the gate VMA ([vsyscall]), which no mm holds.
+    for (const auto& [start, policy] : numa_maps) {
+      if (start < 0xffff800000000000u) {
+        EXPECT_NE(Containing(*vmas, start), nullptr) << std::hex << start << " not iterated";
+      }
+    }
+
+    const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    Mempolicy task;
+    if (task_policy) task = Expected({MPOL_INTERLEAVE, 0, true});
+    for (size_t i = 0; i < kAnonPages; ++i) {
+      const PolicySpec& spec = kAnonSpecs[i];
+      if (l.anon_refused[i] != 0) {
+        EXPECT_FALSE(spec.required) << "mbind mode " << spec.mode << " flags " << spec.flags << ": "
+                                    << std::strerror(l.anon_refused[i]);
+        continue;
+      }
+      const VmaPolicy* v = Containing(*vmas, l.anon + i * page);
+      ASSERT_NE(v, nullptr);
+      EXPECT_TRUE(v->answered);
+      EXPECT_EQ(v->inode, 0u);
+      EXPECT_EQ(v->dev, 0u);
+      EXPECT_EQ(v->policy, spec.mode == MPOL_DEFAULT ? task : Expected(spec))
+          << "anonymous page " << i << ": " << MempolicyToString(v->policy);
+    }
+    for (size_t i = 0; i < kFilePages; ++i) {
+      const VmaPolicy* v = Containing(*vmas, l.file + i * page);
+      ASSERT_NE(v, nullptr);
+      EXPECT_TRUE(v->answered) << "file page " << i;
+      EXPECT_EQ(v->inode, file_stat_.st_ino);
+      EXPECT_EQ(v->dev, file_stat_.st_dev);
+      EXPECT_EQ(v->pgoff, (v->start - l.file) / page);
+      EXPECT_EQ(v->policy, i < kFileSpecPages ? Expected(kFileSpecs[i]) : task)
+          << "file page " << i << ": " << MempolicyToString(v->policy);
+    }
+    const VmaPolicy* shm = Containing(*vmas, l.memfd);
+    ASSERT_NE(shm, nullptr);
+    EXPECT_FALSE(shm->answered) << "shmem's get_policy decides a memfd's policy";
+    EXPECT_EQ(shm->inode, l.memfd_inode);
+    EXPECT_EQ(shm->start, l.memfd);
+    EXPECT_EQ(shm->end, l.memfd + kMemfdPages * page);
+  }
+
+  const VmaPolicyIterator* iterator_ = nullptr;
+  TempDir dir_{"vma-policy"};
+  std::string var_tmp_dir_;
+  std::string file_path_;
+  int file_fd_ = -1;
+  struct stat file_stat_ = {};
+};
+
+TEST_F(VmaPolicyIterTest, AnswersAsNumaMapsWithoutATaskPolicy) { CheckChild(false); }
+
+TEST_F(VmaPolicyIterTest, AnswersAsNumaMapsUnderATaskPolicy) { CheckChild(true); }
+
+TEST_F(VmaPolicyIterTest, ReadsFromSeveralThreadsAtOnce) {
+  ASSERT_NO_FATAL_FAILURE(MakeFile());
+  PolicyChild child(file_fd_, true);
+  ASSERT_TRUE(child.ok());
+  ASSERT_EQ(child.layout().error, 0) << child.layout().what;
+  Result<std::vector<VmaPolicy>> first = iterator_->Read(child.pid());
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  constexpr int kThreads = 8, kReads = 20;
+  std::vector<int> same(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kReads; ++i) {
+        Result<std::vector<VmaPolicy>> r = iterator_->Read(child.pid());
+        if (!r.ok() || r->size() != first->size()) continue;
+        bool equal = true;
+        for (size_t k = 0; k < r->size(); ++k) {
+          const VmaPolicy &a = (*r)[k], &b = (*first)[k];
+          equal = equal && a.start == b.start && a.end == b.end && a.inode == b.inode &&
+                  a.answered == b.answered && a.policy == b.policy;
+        }
+        same[t] += equal;
+      }
+    });
+  for (std::thread& t : threads) t.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(same[t], kReads) << "thread " << t;
+}
+
+// A process that maps and unmaps without pause: each read is whole or Busy, never torn.
+TEST_F(VmaPolicyIterTest, AChangingProcessReadsWholeOrBusy) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    for (;;) {
+      void* p = ::mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p != MAP_FAILED) ::munmap(p, 4096);
+    }
+  }
+  int whole = 0, busy = 0;
+  for (int i = 0; i < 200; ++i) {
+    Result<std::vector<VmaPolicy>> r = iterator_->Read(child);
+    if (r.ok()) {
+      ++whole;
+      EXPECT_FALSE(r->empty());
+    } else {
+      EXPECT_EQ(r.status().code(), Status::Code::kBusy) << r.status().ToString();
+      ++busy;
+    }
+  }
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  EXPECT_EQ(whole + busy, 200);
+}
+
+TEST_F(VmaPolicyIterTest, AGoneProcessIsNotFound) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) ::_exit(0);
+  // Exited, not reaped: the pid still names it, and it has no address space.
+  siginfo_t info = {};
+  ASSERT_EQ(::waitid(P_PID, child, &info, WEXITED | WNOWAIT), 0);
+  Result<std::vector<VmaPolicy>> zombie = iterator_->Read(child);
+  EXPECT_EQ(zombie.status().code(), Status::Code::kNotFound) << zombie.status().ToString();
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  Result<std::vector<VmaPolicy>> gone = iterator_->Read(child);
+  EXPECT_EQ(gone.status().code(), Status::Code::kNotFound) << gone.status().ToString();
+}
+
+TEST_F(VmaPolicyIterTest, AThreadIdIsNotAProcess) {
+  pid_t tid = 0;
+  std::thread t([&tid] { tid = static_cast<pid_t>(::syscall(SYS_gettid)); });
+  t.join();
+  // The thread is gone too: either way no process of that id is read.
+  Result<std::vector<VmaPolicy>> r = iterator_->Read(tid);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(iterator_->Read(0).status().code(), Status::Code::kInvalidArgument);
+}
+
+TEST_F(VmaPolicyIterTest, ReadsItsOwnProcess) {
+  Result<std::vector<VmaPolicy>> self = iterator_->Read(::getpid());
+  ASSERT_TRUE(self.ok()) << self.status().ToString();
+  EXPECT_GT(self->size(), 3u);
+}
+
+}  // namespace
+}  // namespace khod
