@@ -19,6 +19,7 @@
 #include "kernel/kvm_uapi.h"
 #include "kernel/mempolicy.h"
 #include "kernel/shared_policy_probe.h"
+#include "kernel/vma_policy_iter.h"
 
 namespace khod {
 
@@ -151,6 +152,12 @@ Result<std::unique_ptr<KernelGmemSource>> KernelGmemSource::FromPid(pid_t pid, i
   KHOD_ASSIGN_OR_RETURN(auto taken, TakeFdFromProcess(pid, fd));
   const std::string origin = "fd " + std::to_string(fd) + " of pid " + std::to_string(pid);
   KHOD_ASSIGN_OR_RETURN(auto id, IdentifyMemoryFile(taken.get(), origin));
+  // Its policy lives in the VMM's mappings where the kernel keeps no shared
+  // one (CapturePolicy): the VMA iterator is loaded now, not by the first
+  // capture that reads it, which can be a Freeze.
+  if (id.kind == FileKind::kGuestMemfd &&
+      GuestMemfdSharedPolicy().answer == SharedPolicyAnswer::kNo)
+    (void)SharedVmaPolicyIterator();
   return Make(std::move(taken), std::move(id), std::move(opts), origin, pid);
 }
 

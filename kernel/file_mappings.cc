@@ -47,6 +47,29 @@ void ProcessMappings::AddNumaMaps(std::string_view numa_maps) {
   });
 }
 
+void ProcessMappings::AddVmaPolicies(const std::vector<VmaPolicy>& vmas) {
+  for (const VmaPolicy& v : vmas)
+    if (v.answered && v.inode != 0 && LineAt({v.dev, v.inode}, v.start, v.end))
+      policy_at_[v.start] = v.policy;
+}
+
+const ProcessMappings::Line* ProcessMappings::LineAt(FileKey file, uint64_t start,
+                                                     uint64_t end) const {
+  auto it = by_file_.find({file.dev, file.inode});
+  if (it == by_file_.end()) return nullptr;
+  for (const Line& l : it->second)
+    if (l.start == start && l.end == end) return &l;
+  return nullptr;
+}
+
+bool ProcessMappings::HasPolicies(FileKey file) const {
+  auto it = by_file_.find({file.dev, file.inode});
+  if (it == by_file_.end()) return true;
+  for (const Line& l : it->second)
+    if (!policy_at_.count(l.start)) return false;
+  return true;
+}
+
 Result<std::vector<FileMapping>> ProcessMappings::Of(FileKey file, uint64_t page_size) const {
   std::vector<FileMapping> out;
   auto it = by_file_.find({file.dev, file.inode});
@@ -110,6 +133,24 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
       process->parsed = std::move(parsed);
       process->with_policies = false;
       return std::vector<FileMapping>();
+    }
+    if (const VmaPolicyIterator* iterator = Iterator()) {
+      // The VMAs' own policies, read after the maps text: a mapping that
+      // changed in between has another range or file, and gives none.
+      Result<std::vector<VmaPolicy>> vmas = iterator->Read(pid);
+      if (vmas.ok()) {
+        parsed.AddVmaPolicies(*vmas);
+        if (parsed.HasPolicies(file)) {
+          ++iterator_reads_;
+          Result<std::vector<FileMapping>> mine = parsed.Of(file, page_size);
+          process->parsed = std::move(parsed);
+          process->with_policies = true;
+          return mine;
+        }
+      } else if (vmas.status().code() == Status::Code::kNotFound) {
+        return vmas.status().WithContext(proc);
+      }
+      // Not answered for every mapping of the file, or unreadable: numa_maps.
     }
     Result<std::string> numa = ReadProcMapsText(pid, "numa_maps");
     if (!numa.ok() && numa.status().code() == Status::Code::kNotFound &&

@@ -22,6 +22,7 @@
 
 #include "common/status.h"
 #include "kernel/memory_facts.h"
+#include "kernel/vma_policy_iter.h"
 
 namespace khod {
 
@@ -53,6 +54,13 @@ class ProcessMappings {
   // seen mapped) the numa_maps text read after it.
   static Result<ProcessMappings> ParseMaps(std::string_view maps);
   void AddNumaMaps(std::string_view numa_maps);
+  // The policies read from the VMAs themselves (VmaPolicyIterator), read
+  // after the maps text: each answered VMA gives its policy to the maps line
+  // with the same range and file. A VMA that is not answered (its policy is
+  // its vm_ops' own, as shmem's) gives none.
+  void AddVmaPolicies(const std::vector<VmaPolicy>& vmas);
+  // Whether every mapping of `file` has a policy (from either source).
+  bool HasPolicies(FileKey file) const;
   // The mappings of `file`, in maps order, each with the policy of the
   // numa_maps line starting at the same address. InvalidArgument naming the
   // line when one is malformed; NotFound when a mapping of the file has no
@@ -67,6 +75,8 @@ class ProcessMappings {
     uint64_t start, end, offset;
     bool shared;
   };
+  // The line of `file`'s with this range, if any.
+  const Line* LineAt(FileKey file, uint64_t start, uint64_t end) const;
   std::map<std::pair<uint64_t, uint64_t>, std::vector<Line>> by_file_;  // (dev, inode)
   std::map<uint64_t, Mempolicy> policy_at_;
   Status numa_status_;  // a malformed numa_maps line
@@ -93,8 +103,20 @@ Result<std::vector<FileMapping>> ReadFileMappings(pid_t pid, FileKey file, uint6
 // are re-read when a file's mapping is missing from them (it changed since). Safe to share between
 // threads: threads asking for different processes read their texts at once, those asking for the
 // same one wait for the one reading it.
+//
+// The policies come from the VMAs themselves where khod can read them
+// (kernel/vma_policy_iter.h: the same kernel objects numa_maps prints, read
+// in O(mappings) instead of O(pages)), and from numa_maps for a process
+// where the iterator is not loaded, fails, or leaves a mapping of the file
+// unanswered (a policy its vm_ops decide).
 class ProcessMappingsCache {
  public:
+  // Asks the process-wide iterator, loaded by the first Get that needs a
+  // policy (SharedVmaPolicyIterator), before numa_maps.
+  ProcessMappingsCache() = default;
+  // `iterator`: the VMA reader asked before numa_maps; nullptr: numa_maps only.
+  explicit ProcessMappingsCache(const VmaPolicyIterator* iterator)
+      : iterator_(iterator), shared_iterator_(false) {}
   Result<std::vector<FileMapping>> Get(pid_t pid, FileKey file, uint64_t page_size);
   // Reads of a process's maps, each a few retries included (for tests and figures).
   int reads() const { return reads_; }
@@ -102,6 +124,8 @@ class ProcessMappingsCache {
   // of the file asked for has its maps read only (numa_maps walks the pages
   // of every one of its mappings, and would add nothing).
   int numa_reads() const { return numa_reads_; }
+  // Of them, those whose policies the VMA iterator gave (numa_maps not read).
+  int iterator_reads() const { return iterator_reads_; }
 
  private:
   struct Process {
@@ -109,9 +133,14 @@ class ProcessMappingsCache {
     std::optional<ProcessMappings> parsed;  // unset: not read yet, or to read again
     bool with_policies = false;             // parsed from maps and numa_maps (else maps only)
   };
+  const VmaPolicyIterator* Iterator() const {
+    return shared_iterator_ ? SharedVmaPolicyIterator() : iterator_;
+  }
+  const VmaPolicyIterator* const iterator_ = nullptr;
+  const bool shared_iterator_ = true;
   std::mutex mu_;  // guards processes_ itself
   std::map<pid_t, std::unique_ptr<Process>> processes_;
-  std::atomic<int> reads_{0}, numa_reads_{0};
+  std::atomic<int> reads_{0}, numa_reads_{0}, iterator_reads_{0};
 };
 
 }  // namespace khod

@@ -4,6 +4,7 @@
 // prints, hostile lines, and a live join on this process's own mappings.
 #include "kernel/file_mappings.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/mempolicy.h>
 #include <sys/mman.h>
@@ -17,6 +18,7 @@
 
 #include "kernel/numa_maps.h"
 #include "kernel/proc_maps.h"
+#include "kernel/vma_policy_iter.h"
 #include "tests/support/fixture.h"
 
 namespace khod {
@@ -337,6 +339,83 @@ TEST(FileMappingsTest, AProcessThatDoesNotMapTheFileCostsNoNumaMapsWalk) {
   EXPECT_EQ(cache.numa_reads(), 1);
   EXPECT_EQ(cache.reads(), 2);
   ::munmap(m, kPage);
+}
+
+// A regular file's mappings keep their policy in the VMA (no vm_ops policy),
+// as a guest_memfd's on Linux 6.18: the VMA iterator answers for them, with
+// what numa_maps shows, and numa_maps (a walk of every page) is not read.
+TEST(FileMappingsTest, TheVmasOwnPoliciesAnswerWithoutNumaMaps) {
+  std::string why_not;
+  const VmaPolicyIterator* iterator = SharedVmaPolicyIterator(&why_not);
+  if (!iterator) GTEST_SKIP() << "no VMA policy iterator: " << why_not;
+  TempDir dir("file_mappings_test");
+  const std::string path = dir.path() + "/guest";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::ftruncate(fd, 8 * kPage), 0);
+  auto* a = static_cast<char*>(::mmap(nullptr, 8 * kPage, PROT_READ, MAP_SHARED, fd, 0));
+  ASSERT_NE(a, MAP_FAILED);
+  unsigned long node0 = 1;
+  ASSERT_EQ(::syscall(SYS_mbind, a, 4 * kPage, MPOL_INTERLEAVE, &node0, 2, 0), 0);
+  ASSERT_EQ(
+      ::syscall(SYS_mbind, a + 4 * kPage, 2 * kPage, MPOL_BIND | MPOL_F_STATIC_NODES, &node0, 2, 0),
+      0);
+  struct stat st;
+  ASSERT_EQ(::fstat(fd, &st), 0);
+  const FileKey key{st.st_dev, st.st_ino};
+
+  ProcessMappingsCache with_iterator(iterator);
+  Result<std::vector<FileMapping>> got = with_iterator.Get(::getpid(), key, kPage);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(with_iterator.iterator_reads(), 1);
+  EXPECT_EQ(with_iterator.numa_reads(), 0);
+  ProcessMappingsCache numa_only(nullptr);
+  Result<std::vector<FileMapping>> shown = numa_only.Get(::getpid(), key, kPage);
+  ASSERT_TRUE(shown.ok()) << shown.status().ToString();
+  EXPECT_EQ(numa_only.numa_reads(), 1);
+  EXPECT_EQ(numa_only.iterator_reads(), 0);
+
+  ASSERT_EQ(got->size(), 3u);  // the mbinds split the mapping in three
+  ASSERT_EQ(shown->size(), got->size());
+  for (size_t i = 0; i < got->size(); ++i) {
+    EXPECT_EQ((*got)[i].start, (*shown)[i].start);
+    EXPECT_EQ((*got)[i].count, (*shown)[i].count);
+    EXPECT_EQ((*got)[i].first_index, (*shown)[i].first_index);
+    EXPECT_EQ((*got)[i].policy, (*shown)[i].policy) << "mapping " << i;
+  }
+  EXPECT_EQ((*got)[0].policy, Policy(MPOL_INTERLEAVE, {1}));
+  EXPECT_EQ((*got)[1].policy, Policy(MPOL_BIND, {1}, MPOL_F_STATIC_NODES));
+  EXPECT_EQ((*got)[2].policy, Mempolicy());  // no policy of its own, nor this thread's
+  ::munmap(a, 8 * kPage);
+  ::close(fd);
+}
+
+// A shmem file's policy is its inode's (vm_ops->get_policy): the iterator
+// leaves its mappings unanswered and numa_maps says.
+TEST(FileMappingsTest, AMappingWhosePolicyIsItsFilesIsAskedOfNumaMaps) {
+  std::string why_not;
+  const VmaPolicyIterator* iterator = SharedVmaPolicyIterator(&why_not);
+  if (!iterator) GTEST_SKIP() << "no VMA policy iterator: " << why_not;
+  const TestMemfd file(4 * kPage, "file_mappings_test");
+  void* a = ::mmap(nullptr, 4 * kPage, PROT_READ, MAP_SHARED, file.fd(), 0);
+  void* b = ::mmap(nullptr, 4 * kPage, PROT_READ, MAP_SHARED, file.fd(), 0);
+  ASSERT_NE(a, MAP_FAILED);
+  ASSERT_NE(b, MAP_FAILED);
+  unsigned long node0 = 1;
+  ASSERT_EQ(::syscall(SYS_mbind, a, 4 * kPage, MPOL_INTERLEAVE, &node0, 2, 0), 0);
+  struct stat st;
+  ASSERT_EQ(::fstat(file.fd(), &st), 0);
+  ProcessMappingsCache cache(iterator);
+  Result<std::vector<FileMapping>> got =
+      cache.Get(::getpid(), FileKey{st.st_dev, st.st_ino}, kPage);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(cache.iterator_reads(), 0);
+  EXPECT_EQ(cache.numa_reads(), 1);
+  ASSERT_EQ(got->size(), 2u);
+  // b was never mbound: its policy is the file's, which only numa_maps showed.
+  for (const FileMapping& m : *got) EXPECT_EQ(m.policy, Policy(MPOL_INTERLEAVE, {1}));
+  ::munmap(a, 4 * kPage);
+  ::munmap(b, 4 * kPage);
 }
 
 }  // namespace
