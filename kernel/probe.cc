@@ -19,6 +19,7 @@
 #include "kernel/kvm.h"
 #include "kernel/kvm_uapi.h"
 #include "kernel/pagemap.h"
+#include "kernel/vma_policy_iter.h"
 
 namespace khod {
 
@@ -133,6 +134,14 @@ KernelCaps ProbeKernel() {
   c.hugepage_sizes = ProbeHugepages();
   c.pfns_readable = PfnsReadable();
   c.kpageflags_readable = ::access("/proc/kpageflags", R_OK) == 0;
+  std::string why_not;
+  c.vma_policy_iter = SharedVmaPolicyIterator(&why_not) != nullptr;
+  c.vma_policy_iter_evidence = c.vma_policy_iter
+                                   ? "BPF task_vma iterator loaded: VMM mappings' policies read in "
+                                     "O(mappings), numa_maps only for a policy its file decides"
+                                   : why_not +
+                                         ": VMM mappings' policies are read from numa_maps, "
+                                         "which walks every mapped page";
   if (Exists("/sys/kernel/debug/kho")) {
     c.kho = true;
     c.kho_evidence = "/sys/kernel/debug/kho";
@@ -168,6 +177,8 @@ std::string CapsToText(const KernelCaps& c) {
     o << "hugetlb           " << h.size_kb << " kB: " << h.free << " free of " << h.total << "\n";
   o << "pfns_readable     " << (c.pfns_readable ? "yes" : "no (needs root)") << "\n";
   o << "kpageflags        " << (c.kpageflags_readable ? "yes" : "no (needs root)") << "\n";
+  o << "vma_policy_iter   " << (c.vma_policy_iter ? "yes: " : "no: ") << c.vma_policy_iter_evidence
+    << "\n";
   o << "kho               " << (c.kho ? "yes" : "no") << ": " << c.kho_evidence << "\n";
   o << "luo               " << (c.luo ? "yes (/dev/liveupdate)" : "no (/dev/liveupdate missing)")
     << "\n";

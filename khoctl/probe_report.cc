@@ -24,6 +24,8 @@ khoctl::v1::ProbeReport ProbeReportOf(const KernelCaps& c, const Result<KhoIncom
   }
   r.set_pfns_readable(c.pfns_readable);
   r.set_kpageflags_readable(c.kpageflags_readable);
+  r.set_vma_policy_iter(c.vma_policy_iter);
+  r.set_vma_policy_iter_evidence(c.vma_policy_iter_evidence);
   r.set_kho(c.kho);
   r.set_kho_evidence(c.kho_evidence);
   r.set_luo(c.luo);

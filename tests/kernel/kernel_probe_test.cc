@@ -22,6 +22,7 @@
 
 #include "kernel/kvm_uapi.h"
 #include "kernel/probe.h"
+#include "kernel/vma_policy_iter.h"
 #include "khoctl/probe_report.h"
 #include "tests/support/test_guest_memfd.h"
 
@@ -142,6 +143,13 @@ TEST(KernelProbeTest, PfnsAndFlagsMatchDirectReads) {
     EXPECT_TRUE(caps.pfns_readable);
   }
   EXPECT_EQ(caps.kpageflags_readable, ::access("/proc/kpageflags", R_OK) == 0);
+  // The probe says what khod's captures use: the same process-wide iterator.
+  std::string why_not;
+  EXPECT_EQ(caps.vma_policy_iter, SharedVmaPolicyIterator(&why_not) != nullptr);
+  EXPECT_FALSE(caps.vma_policy_iter_evidence.empty());
+  if (!caps.vma_policy_iter) {
+    EXPECT_NE(caps.vma_policy_iter_evidence.find(why_not), std::string::npos);
+  }
   EXPECT_EQ(caps.luo, ::access("/dev/liveupdate", F_OK) == 0);
   if (::access("/sys/kernel/debug/kho", F_OK) == 0) {
     EXPECT_TRUE(caps.kho);
@@ -166,6 +174,8 @@ void ExpectJsonMatches(const std::string& json, const KernelCaps& caps) {
             SharedPolicyAnswerName(caps.gmem_shared_policy.answer));
   EXPECT_EQ(r.pfns_readable(), caps.pfns_readable);
   EXPECT_EQ(r.kpageflags_readable(), caps.kpageflags_readable);
+  EXPECT_EQ(r.vma_policy_iter(), caps.vma_policy_iter);
+  EXPECT_EQ(r.vma_policy_iter_evidence(), caps.vma_policy_iter_evidence);
   EXPECT_EQ(r.kho(), caps.kho);
   EXPECT_EQ(r.luo(), caps.luo);
   ASSERT_EQ(static_cast<size_t>(r.hugetlb_size()), caps.hugepage_sizes.size());
@@ -175,7 +185,8 @@ void ExpectJsonMatches(const std::string& json, const KernelCaps& caps) {
   google::protobuf::Struct doc;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json, &doc).ok()) << json;
   for (const char* key : {"kernel_release", "kvm", "hugetlb", "pfns_readable",
-                          "kpageflags_readable", "kho", "kho_evidence", "luo", "kho_incoming"})
+                          "kpageflags_readable", "vma_policy_iter", "vma_policy_iter_evidence",
+                          "kho", "kho_evidence", "luo", "kho_incoming"})
     EXPECT_EQ(doc.fields().count(key), 1u) << key;
   const google::protobuf::Struct& kvm = doc.fields().at("kvm").struct_value();
   for (const char* key : {"available", "reason", "guest_memfd", "guest_memfd_flags", "user_memory2",
@@ -203,7 +214,8 @@ TEST(KernelProbeTest, JsonCarriesEveryCapabilityAndAnyReason) {
 
 TEST(KernelProbeTest, TextNamesEachLine) {
   const std::string text = CapsToText(ProbeKernel());
-  for (const char* line : {"kernel ", "kvm ", "pfns_readable ", "kpageflags ", "kho ", "luo "})
+  for (const char* line :
+       {"kernel ", "kvm ", "pfns_readable ", "kpageflags ", "vma_policy_iter ", "kho ", "luo "})
     EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
 }
 
