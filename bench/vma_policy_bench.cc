@@ -1,0 +1,139 @@
+// vma_policy_bench: what reading a VMM's mapping policies costs Freeze on a
+// kernel where guest_memfd keeps no shared policy (Linux 6.18), by source:
+//   numa_maps  /proc/PID/numa_maps, whose read walks every mapped page
+//   iterator   the BPF VMA iterator (kernel/vma_policy_iter.h): no walk
+// Each reads a child process that maps a file of N GiB with every page
+// present (a private mapping of a regular file: its VMA keeps its policy in
+// vm_policy, as a guest_memfd's does on 6.18), split by mbind into several
+// policies, through ProcessMappingsCache::Get as a capture round does.
+// Counters: gib (mapped), mappings (of the file). Build with -c opt and run
+// from bazel-bin, as root (pagemap-free, but the iterator needs CAP_BPF and
+// CAP_PERFMON).
+#include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <linux/mempolicy.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <map>
+#include <string>
+
+#include "kernel/file_mappings.h"
+#include "kernel/vma_policy_iter.h"
+
+namespace khod {
+namespace {
+
+constexpr uint64_t kPage = 4096;
+
+struct MappedChild {
+  pid_t pid = -1;
+  FileKey key;
+  int mappings = 0;
+};
+
+std::map<int, MappedChild>& Children() {
+  static std::map<int, MappedChild> children;
+  return children;
+}
+
+void KillChildren() {
+  for (auto& [gib, c] : Children())
+    if (c.pid > 0) {
+      ::kill(c.pid, SIGKILL);
+      ::waitpid(c.pid, nullptr, 0);
+    }
+}
+
+// A child mapping `gib` GiB of a regular file, every page written, in four
+// mbind ranges of three policies and one without; kept for the whole run.
+const MappedChild* ChildMapping(int gib) {
+  MappedChild& c = Children()[gib];
+  if (c.pid > 0) return &c;
+  char path[] = "/var/tmp/khod-vma-policy-bench.XXXXXX";
+  const int fd = ::mkstemp(path);
+  if (fd < 0) return nullptr;
+  ::unlink(path);
+  const uint64_t bytes = static_cast<uint64_t>(gib) << 30;
+  struct stat st;
+  if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0 || ::fstat(fd, &st) != 0) return nullptr;
+  int ready[2];
+  if (::pipe(ready) != 0) return nullptr;
+  const pid_t pid = ::fork();
+  if (pid < 0) return nullptr;
+  if (pid == 0) {
+    auto* m = static_cast<char*>(
+        ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_POPULATE, fd, 0));
+    if (m == MAP_FAILED) ::_exit(1);
+    unsigned long node0 = 1;
+    const uint64_t quarter = bytes / 4;
+    const int modes[] = {MPOL_INTERLEAVE, MPOL_BIND, MPOL_PREFERRED};
+    for (int i = 0; i < 3; ++i)
+      if (::syscall(SYS_mbind, m + i * quarter, quarter, modes[i], &node0, 2, 0) != 0) ::_exit(2);
+    for (uint64_t off = 0; off < bytes; off += kPage) m[off] = 1;
+    (void)!::write(ready[1], "r", 1);
+    ::pause();
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  char b;
+  const bool ok = ::read(ready[0], &b, 1) == 1;
+  ::close(ready[0]);
+  ::close(fd);
+  c.pid = pid;
+  c.key = FileKey{st.st_dev, st.st_ino};
+  c.mappings = 4;
+  static const bool registered = std::atexit(KillChildren) == 0;
+  (void)registered;
+  return ok ? &c : nullptr;
+}
+
+void BM_MappingPolicies(benchmark::State& state, bool iterator) {
+  const int gib = static_cast<int>(state.range(0));
+  const MappedChild* child = ChildMapping(gib);
+  if (!child) {
+    state.SkipWithError("cannot start the child mapping the file");
+    return;
+  }
+  std::string why_not;
+  const VmaPolicyIterator* reader = iterator ? SharedVmaPolicyIterator(&why_not) : nullptr;
+  if (iterator && !reader) {
+    state.SkipWithError(("no VMA policy iterator: " + why_not).c_str());
+    return;
+  }
+  for (auto _ : state) {
+    ProcessMappingsCache cache(reader);  // a capture round's, read once
+    Result<std::vector<FileMapping>> got = cache.Get(child->pid, child->key, kPage);
+    if (!got.ok() || static_cast<int>(got->size()) != child->mappings) {
+      state.SkipWithError(got.ok() ? "not every mapping was read"
+                                   : got.status().ToString().c_str());
+      return;
+    }
+    if (iterator != (cache.iterator_reads() == 1)) {
+      state.SkipWithError("the policies did not come from the source measured");
+      return;
+    }
+  }
+  state.counters["gib"] = gib;
+  state.counters["mappings"] = child->mappings;
+}
+
+BENCHMARK_CAPTURE(BM_MappingPolicies, numa_maps, false)
+    ->RangeMultiplier(2)
+    ->Range(1, 8)  // GiB mapped: 1, 2, 4, 8
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_MappingPolicies, iterator, true)
+    ->RangeMultiplier(2)
+    ->Range(1, 8)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+}  // namespace
+}  // namespace khod
