@@ -128,7 +128,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Corpus{"fuzz/handover_receive_fuzzer", "tests/fuzz/regressions", ".luo"},
                       Corpus{"fuzz/kho_incoming_fuzzer", "fuzz/corpus/kho", ""},
                       Corpus{"fuzz/proc_text_fuzzer", "fuzz/corpus/proc_text", ""},
-                      Corpus{"fuzz/reexec_adopt_fuzzer", "fuzz/corpus/reexec_adopt", ""}));
+                      Corpus{"fuzz/reexec_adopt_fuzzer", "fuzz/corpus/reexec_adopt", ""},
+                      Corpus{"fuzz/vma_policy_fuzzer", "fuzz/corpus/vma_policy", ""}));
 #endif
 
 }  // namespace
