@@ -116,6 +116,9 @@ Result<std::vector<VmaPolicy>> DecodeVmaPolicyRecords(std::string_view bytes, pi
     if (i == 0) {
       if (r.kind != KHOD_VMA_POLICY_KIND_TASK)
         return Status::Corruption(where + " of " + proc + " is not the task's record");
+      if ((r.flags & KHOD_VMA_POLICY_F_TASK_POLICY_CHANGED) != 0)
+        return Status::Busy("the task policy of " + proc +
+                            " changed while it was read (set_mempolicy)");
       seq = r.mm_seq;
       task_answered = PolicyOf(r, &task_policy);
     } else if (r.kind != KHOD_VMA_POLICY_KIND_VMA) {

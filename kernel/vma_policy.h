@@ -4,8 +4,9 @@
 // mpol_to_str() in Linux 6.18's mm/mempolicy.c.
 //
 // A VMA's policy is its vm_policy when set, else its task's (the thread-group leader's
-// task->mempolicy, "default" when it has none), unless vm_ops->get_policy is set (shmem,
-// HugeTLB): that op decides, and the VMA is reported as not answered. The mode flags are
+// task->mempolicy, "default" when it has none), unless vm_ops->get_policy is set (shmem;
+// guest_memfd where a kernel gives it a shared policy): that op decides, and the VMA is
+// reported as not answered. The mode flags are
 // those numa_maps prints (static or relative, and balancing); the nodes are pol->nodes for
 // the modes that print them, none for default and local.
 #ifndef KHOD_KERNEL_VMA_POLICY_H_
@@ -40,10 +41,21 @@ struct VmaPolicy {
 // holds for process `pid`, in address order.
 // Corruption naming the record when one is short, not of this layout's magic, version or
 // size, of another process than the records before it, or out of address order; Busy when the
-// records disagree on mm_lock_seq (a writer changed the mappings during the read: read again);
+// records disagree on mm_lock_seq (a writer changed the mappings during the read: read again)
+// or the task record says the task policy changed while the program copied it (read again);
 // Unsupported when the kernel has no mempolicy or no mm_lock_seq to prove a read consistent;
 // NotFound when there is no record (the process has no address space: it exited, or is a kernel
 // thread).
+//
+// The task policy is read without task_lock, which a BPF program cannot take: a
+// set_mempolicy() in the leader may replace task->mempolicy and free the old one while the
+// program copies it. The program reads the pointer, and the policy's mode and flags, again
+// after the copy and flags the record when they changed (Busy here). What it cannot see: the
+// old policy freed and its memory reused by a new one at the same address between its two
+// reads of the pointer (two set_mempolicy() calls inside that window, the second's policy
+// allocated where the first's was), and the nodes alone rewritten in place (a cpuset change
+// rebinding the task's policy, mpol_rebind_task(), under task_lock): then the copy may mix
+// two policies' fields, or hold a nodemask between the old and the new.
 Result<std::vector<VmaPolicy>> DecodeVmaPolicyRecords(std::string_view bytes, pid_t pid);
 
 }  // namespace khod

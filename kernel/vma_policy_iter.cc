@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -134,6 +135,14 @@ Result<std::vector<VmaPolicy>> VmaPolicyIterator::Read(pid_t pid) const {
     if (err == EINVAL)
       return Status::InvalidArgument(std::to_string(pid) + " is not a process (a thread's id?)");
     return Status::FromErrno("pidfd_open of " + proc, err);
+  }
+  // The kernel filters the iterator on the pidfd only when pid_fd is not 0
+  // (bpf_iter_attach_task): a pidfd of 0, when this process has no fd 0 open, would walk
+  // every process. Kept off 0 to 2 altogether, as libbpf keeps its own fds.
+  if (pidfd.get() < 3) {
+    UniqueFd moved(::fcntl(pidfd.get(), F_DUPFD_CLOEXEC, 3));
+    if (!moved.valid()) return Status::FromErrno("moving the pidfd of " + proc + " above 2", errno);
+    pidfd = std::move(moved);
   }
   // Sized before each read, so that reading khod's own mappings does not change them (a
   // growth that maps memory is a writer); a read that outgrows it leaves the size for the next.

@@ -1,10 +1,13 @@
 // Every VMA of a process with its NUMA policy (kernel/vma_policy.h), read by a BPF task_vma
 // iterator (kernel/bpf/vma_policy.bpf.c): its cost grows with the VMAs, where
 // /proc/PID/numa_maps walks every page mapped. A VMA it does not answer (a get_policy op
-// decides its policy: shmem, HugeTLB) is read from numa_maps by the caller.
+// decides its policy: shmem, and guest_memfd where a kernel gives it a shared policy) is read
+// from numa_maps by the caller.
 //
 // Loading needs the kernel's BTF (/sys/kernel/btf/vmlinux), the task_vma iterator with a
-// pidfd target (Linux 6.1) and CAP_BPF + CAP_PERFMON (root has both).
+// pidfd target (Linux 6.1), mm->mm_lock_seq (CONFIG_PER_VMA_LOCK, Linux 6.4 and later: without
+// it no read can be proven consistent, and Load refuses the kernel as Unsupported) and
+// CAP_BPF + CAP_PERFMON (root has both).
 #ifndef KHOD_KERNEL_VMA_POLICY_ITER_H_
 #define KHOD_KERNEL_VMA_POLICY_ITER_H_
 

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /* A task_vma iterator: for one process, one record per VMA with what
  * show_numa_map() (mm/mempolicy.c) decides its policy from, plus one record
- * with the task's own policy, in the layout of vma_policy_record.h. It reads
- * no page: its cost grows with the VMAs, not with the memory mapped.
+ * with the group leader's own policy, in the layout of vma_policy_record.h.
+ * It reads no page: its cost grows with the VMAs, not with the memory mapped.
  *
  * The program only copies what the kernel holds; kernel/vma_policy.cc turns
- * it into what numa_maps prints. A VMA whose vm_ops->get_policy is set (shmem,
- * HugeTLB...) is flagged and not interpreted: that op decides its policy. */
+ * it into what numa_maps prints. A VMA whose vm_ops->get_policy is set (shmem;
+ * guest_memfd where a kernel gives it a shared policy) is flagged and not
+ * interpreted: that op decides its policy. */
 /* First: libbpf's headers use its types. (clang-format would sort it after them.) */
 #include "kernel/bpf/vma_policy_kernel_types.h"
 
@@ -17,6 +18,13 @@
 
 /* bpf_seq_write and bpf_probe_read_kernel are GPL-only helpers. */
 char LICENSE[] SEC("license") = "GPL";
+
+/* task_struct's thread id, which vma_policy_kernel_types.h does not name:
+ * CO-RE relocates it against the kernel's task_struct (the ___suffix drops). */
+struct task_struct___ids {
+  int pid;
+  int tgid;
+} KHOD_CORE;
 
 static __always_inline void copy_policy(struct khod_vma_policy_record *r, struct mempolicy *p) {
   __u32 size = bpf_core_field_size(p->nodes);
@@ -49,6 +57,23 @@ static __always_inline void copy_lock_seq(struct khod_vma_policy_record *r, stru
   }
 }
 
+/* task->mempolicy, read without task_lock (a BPF program cannot take it):
+ * set_mempolicy() in the task may swap it and free the old one while it is
+ * copied. Read again after the copy: a pointer, mode or flags that changed
+ * flags the record, and the reader reads again. What this cannot see is in
+ * kernel/vma_policy.h. */
+static __always_inline void copy_task_policy(struct khod_vma_policy_record *r,
+                                             struct task_struct *task) {
+  struct mempolicy *p = BPF_CORE_READ(task, mempolicy);
+
+  if (p) {
+    copy_policy(r, p);
+    if (BPF_CORE_READ(p, mode) != r->mode || BPF_CORE_READ(p, flags) != r->mode_flags)
+      r->flags |= KHOD_VMA_POLICY_F_TASK_POLICY_CHANGED;
+  }
+  if (BPF_CORE_READ(task, mempolicy) != p) r->flags |= KHOD_VMA_POLICY_F_TASK_POLICY_CHANGED;
+}
+
 static __always_inline void start_record(struct khod_vma_policy_record *r, __u32 kind,
                                          struct task_struct *task, struct mm_struct *mm) {
   __builtin_memset(r, 0, sizeof(*r));
@@ -71,14 +96,29 @@ int khod_vma_policy(struct bpf_iter__task_vma *ctx) {
 
   /* The iterator's last call, from its stop, has no VMA. */
   if (!task || !vma) return 0;
+  /* A pidfd (TGID) iterator visits the group leader, then again every other
+   * thread of the group whose file table is not the leader's (a clone without
+   * CLONE_FILES, an unshare(CLONE_FILES): task_group_seq_get_next()'s
+   * skip_if_dup_files), walking the same mm once more. Only the leader's walk
+   * is reported. */
+  {
+    struct task_struct___ids *ids = (void *)task;
+
+    if (BPF_CORE_READ(ids, pid) != BPF_CORE_READ(ids, tgid)) return 0;
+  }
   mm = BPF_CORE_READ(vma, vm_mm);
 
+  /* The leader's first VMA. seq_num counts every VMA shown, those of the
+   * threads skipped above included (bpf_seq_read() takes one back only when
+   * show returns > 0, which a program's call never does), but the leader is
+   * the first task visited (get_pid_task(PIDTYPE_TGID)), so no skipped call
+   * comes before its first VMA. A leader without an mm (exited, its threads
+   * alive) is not visited: then nothing is written, as numa_maps shows nothing
+   * for it. A record cut by a full buffer is shown again with its seq_num. */
   if (ctx->meta->seq_num == 0) {
     start_record(&r, KHOD_VMA_POLICY_KIND_TASK, task, mm);
     if (bpf_core_field_exists(task->mempolicy)) {
-      struct mempolicy *p = BPF_CORE_READ(task, mempolicy);
-
-      if (p) copy_policy(&r, p);
+      copy_task_policy(&r, task);
     } else {
       r.flags |= KHOD_VMA_POLICY_F_NO_NUMA;
     }

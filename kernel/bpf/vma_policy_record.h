@@ -15,13 +15,13 @@
 #endif
 
 #define KHOD_VMA_POLICY_MAGIC 0x5250564bu /* "KVPR" in a little-endian dump */
-#define KHOD_VMA_POLICY_VERSION 1
+#define KHOD_VMA_POLICY_VERSION 2
 
 /* Words of nodemask a record carries: MAX_NUMNODES on x86_64 is at most 1024. */
 #define KHOD_VMA_POLICY_NODE_WORDS 16
 
 /* kind */
-#define KHOD_VMA_POLICY_KIND_TASK 1 /* first record of a read: the task's policy */
+#define KHOD_VMA_POLICY_KIND_TASK 1 /* first record of a read: the group leader's policy */
 #define KHOD_VMA_POLICY_KIND_VMA 2  /* one per VMA, in address order */
 
 /* flags */
@@ -32,6 +32,8 @@
 #define KHOD_VMA_POLICY_F_NODES_CUT (1u << 4)  /* the kernel's nodemask is wider than nodes[] */
 #define KHOD_VMA_POLICY_F_LOCK_SEQ (1u << 5)   /* mm_seq is mm->mm_lock_seq */
 #define KHOD_VMA_POLICY_F_SEQCOUNT (1u << 6)   /* ... a seqcount: odd while a writer holds it */
+/* task record: task->mempolicy was swapped (or its mode or flags changed) while it was copied */
+#define KHOD_VMA_POLICY_F_TASK_POLICY_CHANGED (1u << 7)
 
 struct khod_vma_policy_record {
   __u32 magic;   /* KHOD_VMA_POLICY_MAGIC */

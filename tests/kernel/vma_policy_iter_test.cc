@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <linux/magic.h>
 #include <linux/mempolicy.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -24,6 +25,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "kernel/mempolicy.h"
@@ -199,6 +201,86 @@ const VmaPolicy* Containing(const std::vector<VmaPolicy>& vmas, uint64_t addr) {
     if (v.start <= addr && addr < v.end) return &v;
   return nullptr;
 }
+
+// Every VMA of `vmas` at a start numa_maps shows, with its policy where answered, and every
+// VMA of numa_maps but the gate VMA ([vsyscall], which no mm holds) iterated.
+void ExpectAsNumaMaps(pid_t pid, const std::vector<VmaPolicy>& vmas) {
+  const std::map<uint64_t, Mempolicy> numa_maps = NumaMaps(pid);
+  for (const VmaPolicy& v : vmas) {
+    auto it = numa_maps.find(v.start);
+    ASSERT_NE(it, numa_maps.end()) << std::hex << v.start << " is not in numa_maps";
+    if (v.answered) {
+      EXPECT_EQ(v.policy, it->second)
+          << std::hex << v.start << ": iterator " << MempolicyToString(v.policy) << ", numa_maps "
+          << MempolicyToString(it->second);
+    }
+  }
+  for (const auto& [start, policy] : numa_maps) {
+    if (start < 0xffff800000000000u) {
+      EXPECT_NE(Containing(vmas, start), nullptr) << std::hex << start << " not iterated";
+    }
+  }
+}
+
+// The VMA ranges of `vmas`, to compare two reads.
+std::vector<std::pair<uint64_t, uint64_t>> Ranges(const std::vector<VmaPolicy>& vmas) {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  for (const VmaPolicy& v : vmas) out.emplace_back(v.start, v.end);
+  return out;
+}
+
+// A child process whose leader waits under a task policy while a second thread has a file
+// table of its own (unshare(CLONE_FILES)): a pidfd task_vma iterator walks the mm once for
+// the leader and again for that thread.
+class UnsharedFilesChild {
+ public:
+  UnsharedFilesChild() {
+    int up[2], down[2];
+    if (::pipe(up) != 0 || ::pipe(down) != 0) std::abort();
+    pid_ = ::fork();
+    if (pid_ < 0) std::abort();
+    if (pid_ == 0) {
+      ::close(up[0]);
+      ::close(down[1]);
+      int error = 0;
+      if (::syscall(SYS_set_mempolicy, MPOL_INTERLEAVE, &kNode0, 8 * sizeof(kNode0)) != 0)
+        error = errno;
+      int ready[2];
+      if (::pipe(ready) != 0) std::abort();
+      std::thread([&ready] {
+        const int e = ::unshare(CLONE_FILES) == 0 ? 0 : errno;
+        if (::write(ready[1], &e, sizeof(e)) != sizeof(e)) ::_exit(1);
+        for (;;) ::pause();
+      }).detach();
+      int e = 0;
+      if (::read(ready[0], &e, sizeof(e)) != sizeof(e)) ::_exit(1);
+      if (error == 0) error = e;
+      if (::write(up[1], &error, sizeof(error)) != sizeof(error)) ::_exit(1);
+      char c;
+      while (::read(down[0], &c, 1) > 0) {
+      }
+      ::_exit(0);
+    }
+    ::close(up[1]);
+    ::close(down[0]);
+    go_ = down[1];
+    ok_ = ::read(up[0], &error_, sizeof(error_)) == sizeof(error_);
+    ::close(up[0]);
+  }
+  ~UnsharedFilesChild() {
+    ::close(go_);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  pid_t pid() const { return pid_; }
+  bool ok() const { return ok_; }
+  int error() const { return error_; }  // errno of set_mempolicy or unshare, else 0
+
+ private:
+  pid_t pid_ = -1;
+  int go_ = -1;
+  bool ok_ = false;
+  int error_ = 0;
+};
 
 class VmaPolicyIterTest : public ::testing::Test {
  protected:
@@ -389,6 +471,94 @@ TEST_F(VmaPolicyIterTest, AThreadIdIsNotAProcess) {
   Result<std::vector<VmaPolicy>> r = iterator_->Read(tid);
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(iterator_->Read(0).status().code(), Status::Code::kInvalidArgument);
+}
+
+// Before: the thread's walk followed the leader's, out of address order (Corruption on
+// every read). Only the leader's walk is reported.
+TEST_F(VmaPolicyIterTest, AThreadWithItsOwnFileTableIsNotWalkedAgain) {
+  UnsharedFilesChild child;
+  ASSERT_TRUE(child.ok());
+  ASSERT_EQ(child.error(), 0) << std::strerror(child.error());
+  Result<std::vector<VmaPolicy>> vmas = iterator_->Read(child.pid());
+  ASSERT_TRUE(vmas.ok()) << vmas.status().ToString();
+  ExpectAsNumaMaps(child.pid(), *vmas);
+}
+
+// Before: with fd 0 free, pidfd_open returned 0, a pid_fd the kernel takes for "no filter",
+// and the iterator walked every process. Run in a child, whose fd 0 it may close; its exit
+// code says what went wrong.
+TEST_F(VmaPolicyIterTest, APidfdOfZeroDoesNotWalkEveryProcess) {
+  const pid_t target = ::getpid();  // waits below: its mappings hold still
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    Result<std::vector<VmaPolicy>> open = iterator_->Read(target);
+    if (!open.ok()) ::_exit(10);
+    ::close(0);
+    if (::fcntl(0, F_GETFD) != -1) ::_exit(11);
+    Result<std::vector<VmaPolicy>> closed = iterator_->Read(target);
+    if (!closed.ok()) ::_exit(closed.status().code() == Status::Code::kCorruption ? 12 : 13);
+    if (Ranges(*closed) != Ranges(*open)) ::_exit(14);
+    if (::fcntl(0, F_GETFD) != -1) ::_exit(15);  // no fd of the read left at 0
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "10: the read with fd 0 open failed; 11: fd 0 did not close; 12: the read with fd 0 "
+         "free was Corruption (every process walked); 13: it failed otherwise; 14: it read "
+         "other VMAs; 15: it left an fd at 0";
+}
+
+// A leader that replaces its task policy without pause: each read is Busy or holds one of
+// the policies it sets, never a mix of them.
+TEST_F(VmaPolicyIterTest, ATaskPolicyChangingDuringReadsIsWholeOrBusy) {
+  int up[2];
+  ASSERT_EQ(::pipe(up), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(up[0]);
+    void* anon = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uint64_t addr = anon == MAP_FAILED ? 0 : reinterpret_cast<uint64_t>(anon);
+    // One of the two policies before the first read.
+    if (::syscall(SYS_set_mempolicy, MPOL_BIND, &kNode0, 8 * sizeof(kNode0)) != 0) addr = 0;
+    if (::write(up[1], &addr, sizeof(addr)) != sizeof(addr)) ::_exit(1);
+    for (int i = 0;; ++i) {
+      const int mode = i % 2 == 0 ? MPOL_INTERLEAVE : MPOL_BIND;
+      ::syscall(SYS_set_mempolicy, mode, &kNode0, 8 * sizeof(kNode0));
+    }
+  }
+  ::close(up[1]);
+  uint64_t anon = 0;
+  ASSERT_EQ(::read(up[0], &anon, sizeof(anon)), static_cast<ssize_t>(sizeof(anon)));
+  ::close(up[0]);
+  int whole = 0, busy = 0;
+  constexpr int kReads = 300;
+  for (int i = 0; i < kReads; ++i) {
+    Result<std::vector<VmaPolicy>> r = iterator_->Read(child);
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().code(), Status::Code::kBusy) << r.status().ToString();
+      ++busy;
+      continue;
+    }
+    ++whole;
+    const VmaPolicy* v = anon == 0 ? nullptr : Containing(*r, anon);
+    if (v == nullptr) {
+      ADD_FAILURE() << "the child's mmap or first set_mempolicy failed, or its page is not "
+                       "iterated";
+      continue;
+    }
+    EXPECT_TRUE(v->answered);
+    EXPECT_TRUE(v->policy == Expected({MPOL_INTERLEAVE, 0, true}) ||
+                v->policy == Expected({MPOL_BIND, 0, true}))
+        << MempolicyToString(v->policy);
+  }
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  EXPECT_EQ(whole + busy, kReads);
+  EXPECT_GT(whole, 0);
 }
 
 TEST_F(VmaPolicyIterTest, ReadsItsOwnProcess) {

@@ -184,6 +184,17 @@ TEST(VmaPolicyDecodeTest, AReadAWriterCutThroughIsBusy) {
   EXPECT_TRUE(DecodeVmaPolicyRecords(Bytes({odd_task, odd}), kPid).ok());
 }
 
+// The program read task->mempolicy again after copying it and found it replaced (or its mode
+// or flags changed): the copy may mix two policies, so the read is made again.
+TEST(VmaPolicyDecodeTest, ATaskPolicyChangedDuringItsCopyIsBusy) {
+  khod_vma_policy_record task = Record(KHOD_VMA_POLICY_KIND_TASK);
+  SetPolicy(&task, MPOL_INTERLEAVE, 0, 0x3);
+  task.flags |= KHOD_VMA_POLICY_F_TASK_POLICY_CHANGED;
+  ExpectRefused(Bytes({task, Vma(0x1000, 0x2000)}), Status::Code::kBusy, "task policy");
+  task.flags &= ~KHOD_VMA_POLICY_F_TASK_POLICY_CHANGED;
+  EXPECT_TRUE(DecodeVmaPolicyRecords(Bytes({task, Vma(0x1000, 0x2000)}), kPid).ok());
+}
+
 TEST(VmaPolicyDecodeTest, AKernelItCannotReadIsUnsupported) {
   khod_vma_policy_record task = Record(KHOD_VMA_POLICY_KIND_TASK);
   khod_vma_policy_record v = Vma(0x1000, 0x2000);
