@@ -4,9 +4,11 @@
 #include <unistd.h>
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "common/hex.h"
+#include "common/numbers.h"
 #include "common/status_macros.h"
 #include "common/text_lines.h"
 #include "kernel/numa_maps.h"
@@ -41,24 +43,32 @@ Result<ProcessMappings> ProcessMappings::ParseMaps(std::string_view maps) {
 void ProcessMappings::AddNumaMaps(std::string_view numa_maps) {
   if (by_file_.empty()) return;  // no file's mapping to give a policy to
   numa_status_ = ForEachLine(numa_maps, [&](std::string_view line) -> Status {
-    KHOD_ASSIGN_OR_RETURN(NumaMapsEntry e, ParseNumaMapsLine(line));
-    policy_at_[e.start] = std::move(e.policy);
+    Result<NumaMapsEntry> e = ParseNumaMapsLine(line);
+    std::string_view rest = line;
+    if (!e.ok() && e.status().code() == Status::Code::kUnsupported)
+      if (const std::optional<uint64_t> start = ConsumeHexU64(&rest)) {
+        cut_at_[*start] = e.status().message();  // unknown for its file alone (Of)
+        return Status::Ok();
+      }
+    KHOD_RETURN_IF_ERROR(e.status());
+    policy_at_[e->start] = std::move(e->policy);
     return Status::Ok();
   });
 }
 
 void ProcessMappings::AddVmaPolicies(const std::vector<VmaPolicy>& vmas) {
+  const uint64_t page = static_cast<uint64_t>(::getpagesize());  // vm_pgoff's unit
   for (const VmaPolicy& v : vmas)
-    if (v.answered && v.inode != 0 && LineAt({v.dev, v.inode}, v.start, v.end))
+    if (v.answered && v.inode != 0 && LineAt({v.dev, v.inode}, v.start, v.end, v.pgoff * page))
       policy_at_[v.start] = v.policy;
 }
 
-const ProcessMappings::Line* ProcessMappings::LineAt(FileKey file, uint64_t start,
-                                                     uint64_t end) const {
+const ProcessMappings::Line* ProcessMappings::LineAt(FileKey file, uint64_t start, uint64_t end,
+                                                     uint64_t offset) const {
   auto it = by_file_.find({file.dev, file.inode});
   if (it == by_file_.end()) return nullptr;
   for (const Line& l : it->second)
-    if (l.start == start && l.end == end) return &l;
+    if (l.start == start && l.end == end && l.offset == offset) return &l;
   return nullptr;
 }
 
@@ -81,6 +91,8 @@ Result<std::vector<FileMapping>> ProcessMappings::Of(FileKey file, uint64_t page
   KHOD_RETURN_IF_ERROR(numa_status_);
   for (const Line& l : it->second) {
     auto p = policy_at_.find(l.start);
+    if (p == policy_at_.end() && cut_at_.count(l.start))
+      return Status::Unsupported("the mapping at " + Hex(l.start) + ": " + cut_at_.at(l.start));
     if (p == policy_at_.end())
       return Status::NotFound("the mapping at " + Hex(l.start) +
                               " has no numa_maps line (the mappings changed while read)");

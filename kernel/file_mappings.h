@@ -56,7 +56,7 @@ class ProcessMappings {
   void AddNumaMaps(std::string_view numa_maps);
   // The policies read from the VMAs themselves (VmaPolicyIterator), read
   // after the maps text: each answered VMA gives its policy to the maps line
-  // with the same range and file. A VMA that is not answered (its policy is
+  // with the same range, file and offset. A VMA that is not answered (its policy is
   // its vm_ops' own, as shmem's) gives none.
   void AddVmaPolicies(const std::vector<VmaPolicy>& vmas);
   // Whether every mapping of `file` has a policy (from either source).
@@ -64,7 +64,9 @@ class ProcessMappings {
   // The mappings of `file`, in maps order, each with the policy of the
   // numa_maps line starting at the same address. InvalidArgument naming the
   // line when one is malformed; NotFound when a mapping of the file has no
-  // numa_maps line (the mappings changed between the two reads).
+  // numa_maps line (the mappings changed between the two reads); Unsupported
+  // when the policy numa_maps printed for one may have been cut
+  // (kernel/numa_maps.h): that file's policy is not known.
   // Pages are `page_size` bytes.
   Result<std::vector<FileMapping>> Of(FileKey file, uint64_t page_size) const;
   // Whether a line of maps is a mapping of `file`.
@@ -75,10 +77,13 @@ class ProcessMappings {
     uint64_t start, end, offset;
     bool shared;
   };
-  // The line of `file`'s with this range, if any.
-  const Line* LineAt(FileKey file, uint64_t start, uint64_t end) const;
+  // The line of `file`'s with this range and file offset (bytes), if any.
+  const Line* LineAt(FileKey file, uint64_t start, uint64_t end, uint64_t offset) const;
   std::map<std::pair<uint64_t, uint64_t>, std::vector<Line>> by_file_;  // (dev, inode)
   std::map<uint64_t, Mempolicy> policy_at_;
+  // numa_maps lines whose policy the kernel may have cut (kernel/numa_maps.h),
+  // by start address: the policy of that mapping is not known.
+  std::map<uint64_t, std::string> cut_at_;
   Status numa_status_;  // a malformed numa_maps line
 };
 

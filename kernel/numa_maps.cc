@@ -66,6 +66,10 @@ Status ParseNodelist(std::string_view whole, std::string_view s, std::vector<uin
 }  // namespace
 
 Result<Mempolicy> ParseNumaMapsPolicy(std::string_view text) {
+  if (text.size() >= kNumaMapsPolicyCut)
+    return Status::Unsupported("numa_maps policy '" + std::string(text.substr(0, 80)) + "' is " +
+                               std::to_string(text.size()) +
+                               " characters: the kernel's 64-byte buffer may have cut it");
   Mempolicy p;
   std::string_view s = text;
   const ModeName* found = nullptr;
@@ -127,6 +131,9 @@ Result<NumaMapsEntry> ParseNumaMapsLine(std::string_view line) {
     }
   const size_t end = rest.find(' ', mode_chars);
   Result<Mempolicy> p = ParseNumaMapsPolicy(rest.substr(0, end));
+  if (!p.ok() && p.status().code() == Status::Code::kUnsupported)
+    return Status::Unsupported("numa_maps line at " + std::string(line.substr(0, line.find(' '))) +
+                               ": " + p.status().message());
   if (!p.ok()) return bad(p.status().message());
   e.policy = std::move(*p);
   return e;

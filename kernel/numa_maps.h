@@ -8,6 +8,7 @@
 #ifndef KHOD_KERNEL_NUMA_MAPS_H_
 #define KHOD_KERNEL_NUMA_MAPS_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -21,11 +22,18 @@ struct NumaMapsEntry {
   Mempolicy policy;    // home_node is not shown: always -1
 };
 
+// show_numa_map() prints POLICY into a 64-byte buffer: the kernel cuts a longer
+// one (mid-nodelist, where the cut still parses as another nodelist), so a
+// POLICY of kNumaMapsPolicyCut characters or more is not taken as a policy.
+constexpr size_t kNumaMapsPolicyCut = 63;
+
 // Parses POLICY as numa_maps prints it ("bind:0", "interleave=static:0-1").
-// InvalidArgument naming what is wrong otherwise.
+// Unsupported when it is kNumaMapsPolicyCut characters or more (it may have
+// been cut); InvalidArgument naming what is wrong otherwise.
 Result<Mempolicy> ParseNumaMapsPolicy(std::string_view text);
 
-// Parses one whole line.
+// Parses one whole line: Unsupported, as ParseNumaMapsPolicy, when its policy
+// may have been cut.
 Result<NumaMapsEntry> ParseNumaMapsLine(std::string_view line);
 
 }  // namespace khod

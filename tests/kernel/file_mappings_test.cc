@@ -184,6 +184,80 @@ TEST(FileMappingsTest, RefusesWhatDoesNotJoin) {
   EXPECT_EQ(unaligned.status().code(), Status::Code::kInvalidArgument);
 }
 
+// show_numa_map() prints a policy into 64 bytes: a longer one is cut, and the
+// cut still parses as another node list. Such a policy is not taken, for its
+// mapping's file alone; the VMA iterator's whole policy is taken over it.
+TEST(FileMappingsTest, APolicyTheKernelMayHaveCutIsNotTaken) {
+  std::string nodes;  // every other node: a list that does not fold into ranges
+  for (int n = 0; n < 80; n += 2) nodes += (nodes.empty() ? "" : ",") + std::to_string(n);
+  std::string fits = "bind:0";  // the longest list that fits the buffer
+  for (size_t comma = nodes.find(','); comma != std::string::npos;
+       comma = nodes.find(',', comma + 1))
+    if (5 + comma < kNumaMapsPolicyCut) fits = "bind:" + nodes.substr(0, comma);
+  ASSERT_GE(fits.size(), kNumaMapsPolicyCut - 3);
+  EXPECT_TRUE(ParseNumaMapsPolicy(fits).ok()) << fits;
+  const std::string cut = ("interleave=relative:" + nodes).substr(0, kNumaMapsPolicyCut);
+  EXPECT_EQ(ParseNumaMapsPolicy(cut).status().code(), Status::Code::kUnsupported);
+
+  const std::string maps =
+      "7f00000-7f02000 rw-s 00000000 00:10 7 a\n"
+      "7f10000-7f11000 rw-s 00000000 00:10 8 b\n";
+  const std::string numa = "7f00000 " + cut + " file=a\n7f10000 bind:0 file=b\n";
+  auto parsed = ProcessMappings::Parse(maps, numa);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  const FileKey a{makedev(0, 0x10), 7}, b{makedev(0, 0x10), 8};
+  auto of_a = parsed->Of(a, kPage);
+  ASSERT_FALSE(of_a.ok()) << "a cut policy was taken as " << ::testing::PrintToString(of_a->size());
+  EXPECT_EQ(of_a.status().code(), Status::Code::kUnsupported) << of_a.status().ToString();
+  auto of_b = parsed->Of(b, kPage);  // the same process's other file: its own policy
+  ASSERT_TRUE(of_b.ok()) << of_b.status().ToString();
+  EXPECT_EQ((*of_b)[0].policy, Policy(MPOL_BIND, {1}));
+
+  // The iterator's policy of the same mapping is whole: it answers.
+  auto read = ProcessMappings::ParseMaps(maps);
+  ASSERT_TRUE(read.ok());
+  VmaPolicy whole;
+  whole.start = 0x7f00000;
+  whole.end = 0x7f02000;
+  whole.dev = a.dev;
+  whole.inode = a.inode;
+  whole.answered = true;
+  whole.policy = Policy(MPOL_INTERLEAVE, {0xaaaaaaaaaau}, MPOL_F_RELATIVE_NODES);
+  read->AddVmaPolicies({whole});
+  read->AddNumaMaps(numa);
+  auto joined = read->Of(a, kPage);
+  ASSERT_TRUE(joined.ok()) << joined.status().ToString();
+  EXPECT_EQ((*joined)[0].policy, whole.policy);
+}
+
+// A VMA gives its policy to the maps line of the same range, file and offset
+// only: the same range mapped again at another offset between the two reads
+// is another mapping.
+TEST(FileMappingsTest, AVmaPolicyJoinsOnlyTheSameRangeFileAndOffset) {
+  const std::string maps = "7f00000-7f02000 rw-s 00004000 00:10 7 a\n";
+  const FileKey a{makedev(0, 0x10), 7};
+  VmaPolicy v;
+  v.start = 0x7f00000;
+  v.end = 0x7f02000;
+  v.dev = a.dev;
+  v.inode = a.inode;
+  v.answered = true;
+  v.policy = Policy(MPOL_BIND, {1});
+  for (uint64_t pgoff : {uint64_t{4}, uint64_t{0}}) {
+    auto parsed = ProcessMappings::ParseMaps(maps);
+    ASSERT_TRUE(parsed.ok());
+    v.pgoff = pgoff;
+    parsed->AddVmaPolicies({v});
+    EXPECT_EQ(parsed->HasPolicies(a), pgoff * kPage == 0x4000) << "pgoff " << pgoff;
+  }
+  auto other_file = ProcessMappings::ParseMaps(maps);
+  ASSERT_TRUE(other_file.ok());
+  v.pgoff = 4;
+  v.inode = 8;
+  other_file->AddVmaPolicies({v});
+  EXPECT_FALSE(other_file->HasPolicies(a));
+}
+
 // The one reader of a process's maps texts: this process's own maps holds
 // a mapping made here; a pid naming no process is NotFound, and a name that
 // is not a file of /proc/PID is refused, never read.
