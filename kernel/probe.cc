@@ -136,12 +136,14 @@ KernelCaps ProbeKernel() {
   c.kpageflags_readable = ::access("/proc/kpageflags", R_OK) == 0;
   std::string why_not;
   c.vma_policy_iter = SharedVmaPolicyIterator(&why_not) != nullptr;
-  c.vma_policy_iter_evidence = c.vma_policy_iter
-                                   ? "BPF task_vma iterator loaded: VMM mappings' policies read in "
-                                     "O(mappings), numa_maps only for a policy its file decides"
-                                   : why_not +
-                                         ": VMM mappings' policies are read from numa_maps, "
-                                         "which walks every mapped page";
+  // What this process could load: a khod with the same rights reads as it says.
+  c.vma_policy_iter_evidence =
+      c.vma_policy_iter
+          ? "the BPF task_vma iterator loads: VMM mappings' policies are read from the VMAs, "
+            "numa_maps only for a policy its file decides"
+          : why_not +
+                ": VMM mappings' policies are read from numa_maps, which walks every "
+                "mapped page";
   if (Exists("/sys/kernel/debug/kho")) {
     c.kho = true;
     c.kho_evidence = "/sys/kernel/debug/kho";
