@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <string>
 #include <thread>
@@ -107,10 +108,12 @@ struct Layout {
 };
 
 // A child that maps memory under policies and waits until the test is done with it.
-class PolicyChild {
+// A forked child that runs `set_up` (its result, a plain struct, comes back on a pipe) and
+// then waits, unchanged, until this object is destroyed; it is reaped then.
+template <typename Result>
+class HeldChild {
  public:
-  // `file_fd`: a regular file of kFilePages pages the child maps shared.
-  PolicyChild(int file_fd, bool task_policy) {
+  explicit HeldChild(const std::function<Result()>& set_up) {
     int up[2], down[2];
     if (::pipe(up) != 0 || ::pipe(down) != 0) std::abort();
     pid_ = ::fork();
@@ -118,8 +121,8 @@ class PolicyChild {
     if (pid_ == 0) {
       ::close(up[0]);
       ::close(down[1]);
-      const Layout layout = SetUp(file_fd, task_policy);
-      if (::write(up[1], &layout, sizeof(layout)) != sizeof(layout)) ::_exit(1);
+      const Result result = set_up();
+      if (::write(up[1], &result, sizeof(result)) != sizeof(result)) ::_exit(1);
       char c;
       while (::read(down[0], &c, 1) > 0) {
       }
@@ -128,17 +131,34 @@ class PolicyChild {
     ::close(up[1]);
     ::close(down[0]);
     go_ = down[1];
-    ok_ = ::read(up[0], &layout_, sizeof(layout_)) == sizeof(layout_);
+    ok_ = ::read(up[0], &result_, sizeof(result_)) == sizeof(result_);
     ::close(up[0]);
   }
-  ~PolicyChild() {
+  ~HeldChild() {
     ::close(go_);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
+    ::waitpid(pid_, nullptr, 0);
   }
+  HeldChild(const HeldChild&) = delete;
+  HeldChild& operator=(const HeldChild&) = delete;
   pid_t pid() const { return pid_; }
   bool ok() const { return ok_; }
-  const Layout& layout() const { return layout_; }
+  const Result& result() const { return result_; }
+
+ private:
+  pid_t pid_ = -1;
+  int go_ = -1;
+  bool ok_ = false;
+  Result result_{};
+};
+
+class PolicyChild {
+ public:
+  // `file_fd`: a regular file of kFilePages pages the child maps shared.
+  PolicyChild(int file_fd, bool task_policy)
+      : child_([=] { return SetUp(file_fd, task_policy); }) {}
+  pid_t pid() const { return child_.pid(); }
+  bool ok() const { return child_.ok(); }
+  const Layout& layout() const { return child_.result(); }
 
  private:
   static Layout SetUp(int file_fd, bool task_policy) {
@@ -177,10 +197,7 @@ class PolicyChild {
     return l;
   }
 
-  pid_t pid_ = -1;
-  int go_ = -1;
-  bool ok_ = false;
-  Layout layout_;
+  HeldChild<Layout> child_;
 };
 
 // /proc/PID/numa_maps, parsed: policy by start address.
@@ -234,52 +251,30 @@ std::vector<std::pair<uint64_t, uint64_t>> Ranges(const std::vector<VmaPolicy>& 
 // the leader and again for that thread.
 class UnsharedFilesChild {
  public:
-  UnsharedFilesChild() {
-    int up[2], down[2];
-    if (::pipe(up) != 0 || ::pipe(down) != 0) std::abort();
-    pid_ = ::fork();
-    if (pid_ < 0) std::abort();
-    if (pid_ == 0) {
-      ::close(up[0]);
-      ::close(down[1]);
-      int error = 0;
-      if (::syscall(SYS_set_mempolicy, MPOL_INTERLEAVE, &kNode0, 8 * sizeof(kNode0)) != 0)
-        error = errno;
-      int ready[2];
-      if (::pipe(ready) != 0) std::abort();
-      std::thread([&ready] {
-        const int e = ::unshare(CLONE_FILES) == 0 ? 0 : errno;
-        if (::write(ready[1], &e, sizeof(e)) != sizeof(e)) ::_exit(1);
-        for (;;) ::pause();
-      }).detach();
-      int e = 0;
-      if (::read(ready[0], &e, sizeof(e)) != sizeof(e)) ::_exit(1);
-      if (error == 0) error = e;
-      if (::write(up[1], &error, sizeof(error)) != sizeof(error)) ::_exit(1);
-      char c;
-      while (::read(down[0], &c, 1) > 0) {
-      }
-      ::_exit(0);
-    }
-    ::close(up[1]);
-    ::close(down[0]);
-    go_ = down[1];
-    ok_ = ::read(up[0], &error_, sizeof(error_)) == sizeof(error_);
-    ::close(up[0]);
-  }
-  ~UnsharedFilesChild() {
-    ::close(go_);
-    ::waitpid(pid_, nullptr, 0);
-  }
-  pid_t pid() const { return pid_; }
-  bool ok() const { return ok_; }
-  int error() const { return error_; }  // errno of set_mempolicy or unshare, else 0
+  UnsharedFilesChild() : child_(SetUp) {}
+  pid_t pid() const { return child_.pid(); }
+  bool ok() const { return child_.ok(); }
+  int error() const { return child_.result(); }  // errno of set_mempolicy or unshare, else 0
 
  private:
-  pid_t pid_ = -1;
-  int go_ = -1;
-  bool ok_ = false;
-  int error_ = 0;
+  static int SetUp() {
+    int error = 0;
+    if (::syscall(SYS_set_mempolicy, MPOL_INTERLEAVE, &kNode0, 8 * sizeof(kNode0)) != 0)
+      error = errno;
+    int ready[2];
+    if (::pipe(ready) != 0) std::abort();
+    // `ready` is used by the thread only before the read below returns.
+    std::thread([&ready] {
+      const int e = ::unshare(CLONE_FILES) == 0 ? 0 : errno;
+      if (::write(ready[1], &e, sizeof(e)) != sizeof(e)) ::_exit(1);
+      for (;;) ::pause();
+    }).detach();
+    int e = 0;
+    if (::read(ready[0], &e, sizeof(e)) != sizeof(e)) ::_exit(1);
+    return error == 0 ? e : error;
+  }
+
+  HeldChild<int> child_;
 };
 
 class VmaPolicyIterTest : public ::testing::Test {
