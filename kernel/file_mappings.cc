@@ -51,16 +51,21 @@ void ProcessMappings::AddNumaMaps(std::string_view numa_maps) {
         return Status::Ok();
       }
     KHOD_RETURN_IF_ERROR(e.status());
-    policy_at_[e->start] = std::move(e->policy);
+    // What a VMA gave stays: it was joined by range, file and offset, numa_maps by start alone.
+    policy_at_.emplace(e->start, std::move(e->policy));
     return Status::Ok();
   });
 }
 
 void ProcessMappings::AddVmaPolicies(const std::vector<VmaPolicy>& vmas) {
   const uint64_t page = static_cast<uint64_t>(::getpagesize());  // vm_pgoff's unit
-  for (const VmaPolicy& v : vmas)
-    if (v.answered && v.inode != 0 && LineAt({v.dev, v.inode}, v.start, v.end, v.pgoff * page))
+  for (const VmaPolicy& v : vmas) {
+    if (v.inode == 0 || !LineAt({v.dev, v.inode}, v.start, v.end, v.pgoff * page)) continue;
+    if (v.answered)
       policy_at_[v.start] = v.policy;
+    else
+      unanswered_at_.insert(v.start);
+  }
 }
 
 const ProcessMappings::Line* ProcessMappings::LineAt(FileKey file, uint64_t start, uint64_t end,
@@ -72,12 +77,16 @@ const ProcessMappings::Line* ProcessMappings::LineAt(FileKey file, uint64_t star
   return nullptr;
 }
 
-bool ProcessMappings::HasPolicies(FileKey file) const {
+ProcessMappings::VmaAnswers ProcessMappings::VmaAnswersFor(FileKey file) const {
   auto it = by_file_.find({file.dev, file.inode});
-  if (it == by_file_.end()) return true;
+  if (it == by_file_.end()) return VmaAnswers::kAll;
+  VmaAnswers answers = VmaAnswers::kAll;
   for (const Line& l : it->second)
-    if (!policy_at_.count(l.start)) return false;
-  return true;
+    if (unanswered_at_.count(l.start))
+      answers = VmaAnswers::kNumaMapsNeeded;
+    else if (!policy_at_.count(l.start))
+      return VmaAnswers::kChanged;
+  return answers;
 }
 
 Result<std::vector<FileMapping>> ProcessMappings::Of(FileKey file, uint64_t page_size) const {
@@ -148,11 +157,16 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
     }
     if (const VmaPolicyIterator* iterator = Iterator()) {
       // The VMAs' own policies, read after the maps text: a mapping that
-      // changed in between has another range or file, and gives none.
+      // changed in between has another range, file or offset, and gives none.
       Result<std::vector<VmaPolicy>> vmas = iterator->Read(pid);
       if (vmas.ok()) {
         parsed.AddVmaPolicies(*vmas);
-        if (parsed.HasPolicies(file)) {
+        const ProcessMappings::VmaAnswers answers = parsed.VmaAnswersFor(file);
+        if (answers == ProcessMappings::VmaAnswers::kChanged) {
+          last = Status::NotFound("a mapping of the file changed between the maps and VMA reads");
+          continue;
+        }
+        if (answers == ProcessMappings::VmaAnswers::kAll) {
           ++iterator_reads_;
           Result<std::vector<FileMapping>> mine = parsed.Of(file, page_size);
           process->parsed = std::move(parsed);
@@ -162,7 +176,7 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
       } else if (vmas.status().code() == Status::Code::kNotFound) {
         return vmas.status().WithContext(proc);
       }
-      // Not answered for every mapping of the file, or unreadable: numa_maps.
+      // A mapping whose policy its file decides, or the VMAs unreadable: numa_maps.
     }
     Result<std::string> numa = ReadProcMapsText(pid, "numa_maps");
     if (!numa.ok() && numa.status().code() == Status::Code::kNotFound &&
@@ -172,11 +186,13 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
     ++numa_reads_;
     parsed.AddNumaMaps(*numa);  // the maps read just before it, parsed once
     Result<std::vector<FileMapping>> mine = parsed.Of(file, page_size);
-    if (mine.ok()) {
+    // What was read answers the process's other files too (a cut policy or
+    // a misaligned mapping is its own file's error); a missing line is not.
+    if (mine.ok() || mine.status().code() != Status::Code::kNotFound) {
       process->parsed = std::move(parsed);
       process->with_policies = true;
+      return mine;
     }
-    if (mine.ok() || mine.status().code() != Status::Code::kNotFound) return mine;
     last = mine.status();
   }
   return last.WithContext(proc);

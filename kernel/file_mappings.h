@@ -1,6 +1,7 @@
 // The mappings one process has of one memory file, with the NUMA policy each
-// follows: /proc/PID/maps (which file, at which offset) joined by start
-// address with /proc/PID/numa_maps (which policy). On Linux 6.18 a
+// follows: /proc/PID/maps (which file, at which offset) joined with the policy
+// numa_maps shows for each, read from the VMAs (kernel/vma_policy_iter.h:
+// same range, file and offset) or from /proc/PID/numa_maps (same start). On Linux 6.18 a
 // guest_memfd has no shared policy, so this is where its policy lives
 // (state/snapshot.h, PolicySource::kVmmMappings); such a mapping's PTEs are
 // also where a VMM's use of INIT_SHARED memory shows.
@@ -15,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -40,8 +42,9 @@ struct FileKey {
   uint64_t inode = 0;
 };
 
-// One process's maps and numa_maps texts, parsed once: the file-backed
-// mappings by file, and the policy of each numa_maps line by start address.
+// One process's maps text and policies, parsed once: the file-backed mappings
+// by file, and the policy of each (from its VMA, else its numa_maps line) by
+// start address.
 // A capture round asks it for each of the process's files (a VMM with a
 // hundred files is parsed once, not a hundred times). Parse refuses a
 // malformed maps line; a malformed numa_maps line, or a mapping that is not
@@ -57,14 +60,18 @@ class ProcessMappings {
   // The policies read from the VMAs themselves (VmaPolicyIterator), read
   // after the maps text: each answered VMA gives its policy to the maps line
   // with the same range, file and offset. A VMA that is not answered (its policy is
-  // its vm_ops' own, as shmem's) gives none.
+  // its vm_ops' own, as shmem's) gives none, and numa_maps is to say.
   void AddVmaPolicies(const std::vector<VmaPolicy>& vmas);
-  // Whether every mapping of `file` has a policy (from either source).
-  bool HasPolicies(FileKey file) const;
-  // The mappings of `file`, in maps order, each with the policy of the
-  // numa_maps line starting at the same address. InvalidArgument naming the
+  // What the VMAs gave the mappings of `file`: a policy for each (kAll); for
+  // some none but the same mapping unanswered (kNumaMapsNeeded); or a mapping
+  // with no VMA of the same range, file and offset: it changed since the maps
+  // text was read (kChanged: read both again).
+  enum class VmaAnswers { kAll, kNumaMapsNeeded, kChanged };
+  VmaAnswers VmaAnswersFor(FileKey file) const;
+  // The mappings of `file`, in maps order, each with its policy (its VMA's,
+  // else the numa_maps line's at the same start). InvalidArgument naming the
   // line when one is malformed; NotFound when a mapping of the file has no
-  // numa_maps line (the mappings changed between the two reads); Unsupported
+  // policy (the mappings changed between the reads); Unsupported
   // when the policy numa_maps printed for one may have been cut
   // (kernel/numa_maps.h): that file's policy is not known.
   // Pages are `page_size` bytes.
@@ -84,6 +91,8 @@ class ProcessMappings {
   // numa_maps lines whose policy the kernel may have cut (kernel/numa_maps.h),
   // by start address: the policy of that mapping is not known.
   std::map<uint64_t, std::string> cut_at_;
+  // Mappings whose VMA the iterator read but left to numa_maps, by start.
+  std::set<uint64_t> unanswered_at_;
   Status numa_status_;  // a malformed numa_maps line
 };
 
@@ -91,7 +100,7 @@ class ProcessMappings {
 Result<std::vector<FileMapping>> JoinFileMappings(std::string_view maps, std::string_view numa_maps,
                                                   FileKey file, uint64_t page_size);
 
-// Reads /proc/PID/maps and /proc/PID/numa_maps (bounded) and joins them,
+// Reads /proc/PID/maps and the policies (ProcessMappingsCache) and joins them,
 // reading both again (a few times) while a mapping changes between the reads.
 // Unsupported when numa_maps is missing (a kernel without CONFIG_NUMA).
 Result<std::vector<FileMapping>> ReadFileMappings(pid_t pid, FileKey file, uint64_t page_size);
@@ -136,7 +145,7 @@ class ProcessMappingsCache {
   struct Process {
     std::mutex mu;                          // held while its texts are read and parsed, or asked
     std::optional<ProcessMappings> parsed;  // unset: not read yet, or to read again
-    bool with_policies = false;             // parsed from maps and numa_maps (else maps only)
+    bool with_policies = false;             // with its mappings' policies (else maps only)
   };
   const VmaPolicyIterator* Iterator() const {
     return shared_iterator_ ? SharedVmaPolicyIterator() : iterator_;

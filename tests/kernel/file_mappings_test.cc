@@ -6,14 +6,17 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/magic.h>
 #include <linux/mempolicy.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
 #include "kernel/numa_maps.h"
@@ -198,6 +201,9 @@ TEST(FileMappingsTest, APolicyTheKernelMayHaveCutIsNotTaken) {
   EXPECT_TRUE(ParseNumaMapsPolicy(fits).ok()) << fits;
   const std::string cut = ("interleave=relative:" + nodes).substr(0, kNumaMapsPolicyCut);
   EXPECT_EQ(ParseNumaMapsPolicy(cut).status().code(), Status::Code::kUnsupported);
+  EXPECT_EQ(ParseNumaMapsPolicy("interleave=relative:" + nodes).status().code(),
+            Status::Code::kInvalidArgument)
+      << "longer than any the kernel prints";
 
   const std::string maps =
       "7f00000-7f02000 rw-s 00000000 00:10 7 a\n"
@@ -231,31 +237,60 @@ TEST(FileMappingsTest, APolicyTheKernelMayHaveCutIsNotTaken) {
 }
 
 // A VMA gives its policy to the maps line of the same range, file and offset
-// only: the same range mapped again at another offset between the two reads
-// is another mapping.
+// only: a mapping made again between the two reads (another offset, start,
+// end or file) is another mapping, and both are read again; a VMA whose
+// policy its file decides sends the file to numa_maps, which then does not
+// replace what the other VMAs gave.
 TEST(FileMappingsTest, AVmaPolicyJoinsOnlyTheSameRangeFileAndOffset) {
-  const std::string maps = "7f00000-7f02000 rw-s 00004000 00:10 7 a\n";
+  using Answers = ProcessMappings::VmaAnswers;
+  const std::string maps =
+      "7f00000-7f02000 rw-s 00004000 00:10 7 a\n"
+      "7f10000-7f11000 rw-s 00000000 00:10 7 a\n";
   const FileKey a{makedev(0, 0x10), 7};
-  VmaPolicy v;
-  v.start = 0x7f00000;
-  v.end = 0x7f02000;
-  v.dev = a.dev;
-  v.inode = a.inode;
-  v.answered = true;
-  v.policy = Policy(MPOL_BIND, {1});
-  for (uint64_t pgoff : {uint64_t{4}, uint64_t{0}}) {
+  VmaPolicy first;
+  first.start = 0x7f00000;
+  first.end = 0x7f02000;
+  first.pgoff = 4;
+  first.dev = a.dev;
+  first.inode = a.inode;
+  first.answered = true;
+  first.policy = Policy(MPOL_BIND, {1});
+  VmaPolicy second = first;
+  second.start = 0x7f10000;
+  second.end = 0x7f11000;
+  second.pgoff = 0;
+  auto answers = [&](const VmaPolicy& changed) {
     auto parsed = ProcessMappings::ParseMaps(maps);
-    ASSERT_TRUE(parsed.ok());
-    v.pgoff = pgoff;
-    parsed->AddVmaPolicies({v});
-    EXPECT_EQ(parsed->HasPolicies(a), pgoff * kPage == 0x4000) << "pgoff " << pgoff;
-  }
-  auto other_file = ProcessMappings::ParseMaps(maps);
-  ASSERT_TRUE(other_file.ok());
-  v.pgoff = 4;
+    EXPECT_TRUE(parsed.ok());
+    parsed->AddVmaPolicies({changed, second});
+    return parsed->VmaAnswersFor(a);
+  };
+  EXPECT_EQ(answers(first), Answers::kAll);
+  VmaPolicy v = first;
+  v.pgoff = 0;
+  EXPECT_EQ(answers(v), Answers::kChanged) << "another offset";
+  v = first;
+  v.end = 0x7f01000;
+  EXPECT_EQ(answers(v), Answers::kChanged) << "another end";
+  v = first;
+  v.start = 0x7f01000;
+  EXPECT_EQ(answers(v), Answers::kChanged) << "another start";
+  v = first;
   v.inode = 8;
-  other_file->AddVmaPolicies({v});
-  EXPECT_FALSE(other_file->HasPolicies(a));
+  EXPECT_EQ(answers(v), Answers::kChanged) << "another file";
+  v = first;
+  v.answered = false;
+  EXPECT_EQ(answers(v), Answers::kNumaMapsNeeded);
+
+  // numa_maps read for the unanswered one keeps what the answered VMA gave.
+  auto parsed = ProcessMappings::ParseMaps(maps);
+  ASSERT_TRUE(parsed.ok());
+  parsed->AddVmaPolicies({v, second});
+  parsed->AddNumaMaps("7f00000 interleave:0 file=a\n7f10000 default file=a\n");
+  auto got = parsed->Of(a, kPage);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ((*got)[0].policy, Policy(MPOL_INTERLEAVE, {1}));
+  EXPECT_EQ((*got)[1].policy, second.policy);
 }
 
 // The one reader of a process's maps texts: this process's own maps holds
@@ -422,10 +457,18 @@ TEST(FileMappingsTest, TheVmasOwnPoliciesAnswerWithoutNumaMaps) {
   std::string why_not;
   const VmaPolicyIterator* iterator = SharedVmaPolicyIterator(&why_not);
   if (!iterator) GTEST_SKIP() << "no VMA policy iterator: " << why_not;
+  // A file of a disk filesystem: a tmpfs file's policy is its inode's (get_policy).
   TempDir dir("file_mappings_test");
-  const std::string path = dir.path() + "/guest";
+  std::string path = dir.path() + "/guest";
+  struct statfs fs;
+  ASSERT_EQ(::statfs(dir.path().c_str(), &fs), 0);
+  if (fs.f_type == TMPFS_MAGIC)
+    path = "/var/tmp/khod-file-mappings-test-" + std::to_string(::getpid());
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  ASSERT_GE(fd, 0);
+  ASSERT_GE(fd, 0) << path << ": " << std::strerror(errno);
+  ::unlink(path.c_str());
+  ASSERT_EQ(::fstatfs(fd, &fs), 0);
+  if (fs.f_type == TMPFS_MAGIC) GTEST_SKIP() << "no disk filesystem for a test file";
   ASSERT_EQ(::ftruncate(fd, 8 * kPage), 0);
   auto* a = static_cast<char*>(::mmap(nullptr, 8 * kPage, PROT_READ, MAP_SHARED, fd, 0));
   ASSERT_NE(a, MAP_FAILED);
