@@ -66,7 +66,8 @@ Status ParseNodelist(std::string_view whole, std::string_view s, std::vector<uin
 }  // namespace
 
 Result<Mempolicy> ParseNumaMapsPolicy(std::string_view text) {
-  if (text.size() >= kNumaMapsPolicyCut)
+  if (text.size() > kNumaMapsPolicyCut) return Bad(text, "longer than the kernel prints one");
+  if (text.size() == kNumaMapsPolicyCut)
     return Status::Unsupported("numa_maps policy '" + std::string(text.substr(0, 80)) + "' is " +
                                std::to_string(text.size()) +
                                " characters: the kernel's 64-byte buffer may have cut it");

@@ -23,13 +23,14 @@ struct NumaMapsEntry {
 };
 
 // show_numa_map() prints POLICY into a 64-byte buffer: the kernel cuts a longer
-// one (mid-nodelist, where the cut still parses as another nodelist), so a
-// POLICY of kNumaMapsPolicyCut characters or more is not taken as a policy.
+// one (mid-nodelist, where the cut still parses as another nodelist) to its
+// 63 characters, so a POLICY of exactly kNumaMapsPolicyCut characters is not
+// taken as a policy, and a longer one is not the kernel's.
 constexpr size_t kNumaMapsPolicyCut = 63;
 
 // Parses POLICY as numa_maps prints it ("bind:0", "interleave=static:0-1").
-// Unsupported when it is kNumaMapsPolicyCut characters or more (it may have
-// been cut); InvalidArgument naming what is wrong otherwise.
+// Unsupported when it is kNumaMapsPolicyCut characters (it may have been
+// cut); InvalidArgument naming what is wrong otherwise.
 Result<Mempolicy> ParseNumaMapsPolicy(std::string_view text);
 
 // Parses one whole line: Unsupported, as ParseNumaMapsPolicy, when its policy

@@ -37,7 +37,9 @@ Result<ProcStat> ReadProcStat(pid_t pid) {
   Result<std::string> text = ReadWholeFile(path, o);
   // Only a missing file says the process is gone; EMFILE and the like say
   // nothing of it, and are named as they are.
-  if (!text.ok() && text.status().code() == Status::Code::kNotFound)
+  // A process that exits between the open and the read fails the read (ESRCH).
+  if (!text.ok() &&
+      (text.status().code() == Status::Code::kNotFound || (::kill(pid, 0) != 0 && errno == ESRCH)))
     return Status::NotFound("pid " + std::to_string(pid) + " does not exist");
   if (!text.ok()) return text.status();
   Result<ProcStat> s = ParseProcStat(*text);
