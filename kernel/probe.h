@@ -33,8 +33,8 @@ struct KernelCaps {
   std::vector<HugepageSize> hugepage_sizes;
   bool pfns_readable = false;  // pagemap shows PFNs (CAP_SYS_ADMIN)
   bool kpageflags_readable = false;
-  // Where a VMM mapping's NUMA policy is read from: the BPF VMA iterator
-  // (kernel/vma_policy_iter.h, O(mappings)) or, without it, numa_maps.
+  // Whether this process could load the BPF VMA iterator (kernel/vma_policy_iter.h):
+  // a khod with its rights reads VMM mappings' policies with it, else from numa_maps.
   bool vma_policy_iter = false;
   std::string vma_policy_iter_evidence;  // what was loaded, or why not
   // Handover
