@@ -3,6 +3,7 @@
 #include <linux/mempolicy.h>
 #include <sys/sysmacros.h>
 
+#include <cstdio>
 #include <cstring>
 #include <string>
 

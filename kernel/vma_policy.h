@@ -1,7 +1,7 @@
 // One process's VMAs with the NUMA policy /proc/PID/numa_maps shows for each, as the BPF
 // program kernel/bpf/vma_policy.bpf.c reports them (kernel/vma_policy_iter.h runs it), and
-// the decoding of its records: the rules of show_numa_map(), __get_vma_policy() and
-// mpol_to_str() in Linux 6.18's mm/mempolicy.c.
+// the decoding of its records: the rules of Linux 6.18's show_numa_map() (fs/proc/task_mmu.c),
+// __get_vma_policy() and mpol_to_str() (mm/mempolicy.c).
 //
 // A VMA's policy is its vm_policy when set, else its task's (the thread-group leader's
 // task->mempolicy, "default" when it has none), unless vm_ops->get_policy is set (shmem;
@@ -41,11 +41,12 @@ struct VmaPolicy {
 // holds for process `pid`, in address order.
 // Corruption naming the record when one is short, not of this layout's magic, version or
 // size, of another process than the records before it, or out of address order; Busy when the
-// records disagree on mm_lock_seq (a writer changed the mappings during the read: read again)
-// or the task record says the task policy changed while the program copied it (read again);
-// Unsupported when the kernel has no mempolicy or no mm_lock_seq to prove a read consistent;
-// NotFound when there is no record (the process has no address space: it exited, or is a kernel
-// thread).
+// records disagree on mm_lock_seq (a writer changed the mappings during the read: read again),
+// or hold it odd where it is a seqcount (Linux 6.13 and later: a writer held the mmap_lock; on
+// 6.4 to 6.12, an int, only equality is checked), or the task record says the task policy changed
+// while the program copied it (read again); Unsupported when the kernel has no mempolicy or no
+// mm_lock_seq to prove a read consistent; NotFound when there is no record (the process has no
+// address space: it exited, or is a kernel thread).
 //
 // The task policy is read without task_lock, which a BPF program cannot take: a
 // set_mempolicy() in the leader may replace task->mempolicy and free the old one while the

@@ -132,7 +132,8 @@ Result<std::vector<VmaPolicy>> VmaPolicyIterator::Read(pid_t pid) const {
   if (!pidfd.valid()) {
     const int err = errno;
     if (err == ESRCH) return Status::NotFound(proc + " does not exist");
-    if (err == EINVAL)
+    // ENOENT: a thread that is not its group's leader (Linux 6.15+; EINVAL before).
+    if (err == EINVAL || err == ENOENT)
       return Status::InvalidArgument(std::to_string(pid) + " is not a process (a thread's id?)");
     return Status::FromErrno("pidfd_open of " + proc, err);
   }

@@ -6,8 +6,9 @@
 //
 // Loading needs the kernel's BTF (/sys/kernel/btf/vmlinux), the task_vma iterator with a
 // pidfd target (Linux 6.1), mm->mm_lock_seq (CONFIG_PER_VMA_LOCK, Linux 6.4 and later: without
-// it no read can be proven consistent, and Load refuses the kernel as Unsupported) and
-// CAP_BPF + CAP_PERFMON (root has both).
+// it no read can be proven consistent, and Load refuses the kernel as Unsupported; a read is
+// consistent when its records agree on it, and hold it even where it is a seqcount, Linux
+// 6.13 and later, as kernel/vma_policy.h says) and CAP_BPF + CAP_PERFMON (root has both).
 #ifndef KHOD_KERNEL_VMA_POLICY_ITER_H_
 #define KHOD_KERNEL_VMA_POLICY_ITER_H_
 

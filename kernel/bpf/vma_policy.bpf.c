@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* A task_vma iterator: for one process, one record per VMA with what
- * show_numa_map() (mm/mempolicy.c) decides its policy from, plus one record
+ * show_numa_map() (fs/proc/task_mmu.c) decides its policy from, plus one record
  * with the group leader's own policy, in the layout of vma_policy_record.h.
  * It reads no page: its cost grows with the VMAs, not with the memory mapped.
  *

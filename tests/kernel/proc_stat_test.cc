@@ -187,9 +187,9 @@ class FullFdTable {
   std::vector<int> dups_;
 };
 
-// The fix's own test: with no fd to spare (/proc/PID/stat cannot be opened),
-// a live own child still passes, whatever its exit signal; a non-child is
-// still refused as one; an exited child is still found exited and reaped.
+// CheckOwnLiveChild needs no fd: with none to spare (/proc/PID/stat cannot be
+// opened), a live own child passes, whatever its exit signal; a non-child is
+// refused as one; an exited child is found exited and reaped.
 TEST(CheckOwnLiveChildTest, AFullFdTableFailsNoCheck) {
   Child fork_child(ForkChild(false));
   ASSERT_GT(fork_child.pid, 0) << std::strerror(errno);
@@ -208,7 +208,7 @@ TEST(CheckOwnLiveChildTest, AFullFdTableFailsNoCheck) {
   {
     FullFdTable full;
     ASSERT_TRUE(full.ok()) << std::strerror(errno);
-    // What the /proc reading check needed, and cannot have now.
+    // The fd a check reading /proc would need: none is left.
     const int probe = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
     open_errno = probe < 0 ? errno : 0;
     if (probe >= 0) ::close(probe);
