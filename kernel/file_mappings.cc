@@ -162,10 +162,11 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
       if (vmas.ok()) {
         parsed.AddVmaPolicies(*vmas);
         const ProcessMappings::VmaAnswers answers = parsed.VmaAnswersFor(file);
-        if (answers == ProcessMappings::VmaAnswers::kChanged) {
-          last = Status::NotFound("a mapping of the file changed between the maps and VMA reads");
+        // Read both again; on the last try numa_maps joins by start, as
+        // without the iterator (a VMA whose file maps shows by another
+        // inode, as a backing file's, never matches).
+        if (answers == ProcessMappings::VmaAnswers::kChanged && attempt + 1 < kReadAttempts)
           continue;
-        }
         if (answers == ProcessMappings::VmaAnswers::kAll) {
           ++iterator_reads_;
           Result<std::vector<FileMapping>> mine = parsed.Of(file, page_size);
