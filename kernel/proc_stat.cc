@@ -35,9 +35,8 @@ Result<ProcStat> ReadProcStat(pid_t pid) {
   o.max_bytes = 64 << 10;
   o.too_large_why = "not a /proc/PID/stat";
   Result<std::string> text = ReadWholeFile(path, o);
-  // Only a missing file says the process is gone; EMFILE and the like say
-  // nothing of it, and are named as they are.
-  // A process that exits between the open and the read fails the read (ESRCH).
+  // Gone: no file, or a process that exited between the open and the read
+  // (ESRCH). EMFILE and the like say nothing of it, and are named as they are.
   if (!text.ok() &&
       (text.status().code() == Status::Code::kNotFound || (::kill(pid, 0) != 0 && errno == ESRCH)))
     return Status::NotFound("pid " + std::to_string(pid) + " does not exist");
@@ -69,7 +68,7 @@ Status CheckOwnLiveChild(pid_t pid, const char* what) {
     if (s.ok())
       parent = " (its parent is " + std::to_string(s->ppid) + ", not " +
                std::to_string(::getpid()) + ")";
-    else if (::kill(pid, 0) != 0 && errno == ESRCH)
+    else if (s.status().code() == Status::Code::kNotFound)
       parent = " (no such process)";
     return Status::FailedPrecondition("pid " + std::to_string(pid) + " is not a " + what +
                                       " of this khod" + parent);
