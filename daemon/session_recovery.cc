@@ -199,13 +199,16 @@ Status Session::Recover() {
       }
       if (!t.ok()) return t.status();
       transport_ = std::move(*t);
-      bool this_boot = true;
-      for (const auto& a : record_.gmems()) this_boot &= a.is_model() || AttachedThisBoot(a);
-      const std::string retake =
-          this_boot ? "Restore takes each file again from its VMM, pid, fd, inode and kind "
-                      "checked, and rebuilds from the state-dir blob only what it cannot"
-                    : "the files were attached on another boot, so Restore rebuilds them from "
-                      "the state-dir blob";
+      // What Restore does with a reexec's files once the fds it carried died.
+      auto retake = [this] {
+        bool this_boot = true;
+        for (const auto& a : record_.gmems()) this_boot &= a.is_model() || AttachedThisBoot(a);
+        return std::string(
+            this_boot ? "Restore takes each file again from its VMM, pid, fd, inode and kind "
+                        "checked, and rebuilds from the state-dir blob only what it cannot"
+                      : "the files were attached on another boot, so Restore rebuilds them "
+                        "from the state-dir blob");
+      };
       if (record_.transport() == v1::LUO) NoteKhoIncoming();
       if (was != v1::HANDED_OVER) {
         // Restored objects were held by the process that died: restore again.
@@ -215,14 +218,14 @@ Status Session::Recover() {
                     " -> HANDED_OVER: the restored objects died with the previous khod; "
                     "Restore again";
         if (record_.transport() == v1::REEXEC)
-          recovery_ += " (the reexec fds died with it too: " + retake + "; or Cancel)";
+          recovery_ += " (the reexec fds died with it too: " + retake() + "; or Cancel)";
       } else if (!opts_.adopted.empty()) {
         recovery_ = "resumed HANDED_OVER after reexec: adopted " +
                     std::to_string(opts_.adopted.fds.size()) + " fds and the blob memfd";
       } else {
         recovery_ = "resumed HANDED_OVER";
         if (record_.transport() == v1::REEXEC)
-          recovery_ += " without the reexec fds (the process holding them is gone): " + retake;
+          recovery_ += " without the reexec fds (the process holding them is gone): " + retake();
       }
       recovery_ += medium_note;
       break;
