@@ -241,6 +241,7 @@ void Session::ReleaseSessionHolds() {
   witness_.reset();
   witness_handoff_.reset();
   restored_.clear();
+  JoinAdoption();
   warming_.clear();
   for (auto& kv : handles_)
     if (kv.second->source) kv.second->source->ReleasePins();

@@ -214,7 +214,23 @@ class Session {
   // again from its VMM, by token, into `fds`; says what came back and what not.
   // `all`: every kernel file came back.
   std::string RetakeCarriedFromVmms(std::map<uint64_t, int>* fds, bool* all);
+  // A reexec's adopted files, each opened, given its pins and its warm-up
+  // started on a thread from Open (AdoptForWarmUp), overlapping the gRPC
+  // startup and the client's reconnect instead of adding to Open.
   void StartWarmUps();
+  // What one adoption needs, copied out of the session so that the thread
+  // reads nothing of it.
+  struct AdoptJob {
+    uint64_t token = 0;
+    int fd = -1;  // the --adopt fd (the carried file), dup'd before use
+    GmemDeclaration declaration;
+    std::vector<UniqueFd> pins;  // the previous khod's pins of this file
+  };
+  static std::map<uint64_t, WarmGmem> AdoptForWarmUp(GmemOpener* opener, std::vector<AdoptJob> jobs,
+                                                     int holder_pid);
+  // warming_ holds every adopted file once this returns: each user of
+  // warming_ calls it first.
+  void JoinAdoption();
   // The record is a reexec's handover, not yet restored: what --adopt hands
   // this process is for it (read ahead, warmed up), else it is unused.
   bool ReexecHandoverToRestore() const {
@@ -318,6 +334,8 @@ class Session {
   // A reexec's adopted fds, opened at startup and populating in the
   // background until Restore takes them: token -> (adopted fd, handle).
   std::map<uint64_t, WarmGmem> warming_;
+  // StartWarmUps' thread until JoinAdoption moves its result into warming_.
+  std::future<std::map<uint64_t, WarmGmem>> adopting_;
   std::map<uint64_t, uint64_t> extents_;  // token -> folio extents at last capture
   std::unique_ptr<HandoverTransport> transport_;
   // Uses transport_ until joined (every Restore joins it first); declared

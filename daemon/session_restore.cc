@@ -237,6 +237,7 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
   if (received_) in.carried = received_->fds;
   in.carried_resets_mempolicy = transport_ && transport_->resets_mempolicy();
   in.held = &handles_;  // this process's model guests move out, back if the restore fails
+  JoinAdoption();
   in.warming = &warming_;
   in.targets = &*targets;
   in.force_rebuild = req.force_rebuild();

@@ -19,31 +19,62 @@ namespace khod {
 
 // Populating a fresh mapping of an adopted file, started now, overlaps gRPC
 // startup and Restore instead of adding to Verify. Only a warm-up: Verify's
-// capture waits for it and reads every PFN itself.
+// capture waits for it and reads every PFN itself. The files are opened on
+// a thread of their own as well: with a hundred of them that is about a
+// millisecond of the blackout (docs/PERFORMANCE.md, "Many VMs").
 void Session::StartWarmUps() {
   if (!ReexecHandoverToRestore()) return;
+  std::vector<AdoptJob> jobs;
   for (const auto& [token, fd] : opts_.adopted.fds) {
     const v1::GmemAttachment* a = nullptr;
     for (const auto& x : record_.gmems())
       if (x.token() == token && !x.is_model()) a = &x;
     if (!a) continue;
-    const int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    if (dup < 0) continue;  // Restore meets the same error and reports it
-    Result<std::unique_ptr<GmemHandle>> h = opener_->Adopt(DeclarationOf(*a), dup);
-    if (!h.ok()) continue;
-    if (holder_.held()) (*h)->source->UsePagesMappedBy(holder_.pid());
+    AdoptJob j;
+    j.token = token;
+    j.fd = fd;
+    j.declaration = DeclarationOf(*a);
     if (auto p = page_pins_.find(token); p != page_pins_.end()) {
-      Result<PagePin> pins = PagePin::Adopt(std::move(p->second));
+      j.pins = std::move(p->second);
       page_pins_.erase(p);
+    }
+    jobs.push_back(std::move(j));
+  }
+  if (jobs.empty()) return;
+  const int holder_pid = holder_.held() ? holder_.pid() : -1;
+  try {
+    adopting_ = std::async(std::launch::async, &Session::AdoptForWarmUp, opener_, std::move(jobs),
+                           holder_pid);
+  } catch (const std::system_error&) {
+    warming_ = AdoptForWarmUp(opener_, std::move(jobs), holder_pid);  // no thread: here
+  }
+}
+
+std::map<uint64_t, WarmGmem> Session::AdoptForWarmUp(GmemOpener* opener, std::vector<AdoptJob> jobs,
+                                                     int holder_pid) {
+  std::map<uint64_t, WarmGmem> warming;
+  for (AdoptJob& j : jobs) {
+    const int dup = ::fcntl(j.fd, F_DUPFD_CLOEXEC, 3);
+    if (dup < 0) continue;  // Restore meets the same error and reports it
+    Result<std::unique_ptr<GmemHandle>> h = opener->Adopt(j.declaration, dup);
+    if (!h.ok()) continue;
+    if (holder_pid > 0) (*h)->source->UsePagesMappedBy(holder_pid);
+    if (!j.pins.empty()) {
+      Result<PagePin> pins = PagePin::Adopt(std::move(j.pins));
       if (pins.ok())
         (*h)->source->AdoptPins(std::move(*pins));
       else
         std::fprintf(stderr, "khod: gmem %llu: page pins not used: %s\n",
-                     static_cast<unsigned long long>(token), pins.status().ToString().c_str());
+                     static_cast<unsigned long long>(j.token), pins.status().ToString().c_str());
     }
     (*h)->source->StartWarmUp();
-    warming_[token] = WarmGmem{fd, std::move(*h)};
+    warming[j.token] = WarmGmem{j.fd, std::move(*h)};
   }
+  return warming;
+}
+
+void Session::JoinAdoption() {
+  if (adopting_.valid()) warming_ = adopting_.get();
 }
 
 void Session::StartReadAhead() {
@@ -116,6 +147,7 @@ void Session::ReleaseMappingHolder() {
   if (!holder_.held()) return;
   for (auto& kv : restored_)
     if (kv.second->source) kv.second->source->UsePagesMappedBy(-1);
+  JoinAdoption();
   warming_.clear();
   holder_.Release();
 }
