@@ -172,6 +172,7 @@ Result<uint64_t> Session::StageRecord() {
     return Status::Internal("cannot serialize session record");
   // Status shows what is durable: published by the write that covers it.
   std::shared_ptr<const v1::StatusReply> fresh = std::make_shared<v1::StatusReply>(BuildStatus());
+  staged_status_ = fresh;
   return commit_.Stage(std::move(bytes), [this, fresh] {
     {
       std::lock_guard<std::mutex> l(status_mu_);

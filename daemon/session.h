@@ -397,6 +397,9 @@ class Session {
   uint64_t incarnation_ = 0;                       // record generation when this process opened it
   mutable std::mutex status_mu_;                   // guards the pointer status_ only
   std::shared_ptr<const v1::StatusReply> status_;  // what is durable; replaced, never changed
+  // The status the last staged record publishes once durable (mu_): a reply
+  // that lists the gmems copies them from it instead of building them again.
+  std::shared_ptr<const v1::StatusReply> staged_status_;
   std::optional<v1::ReexecTimeline> reexec_timeline_;  // guarded by status_mu_
   GroupCommit commit_;  // after status_: its writer publishes into it
   // ReleaseLentHoldsAfterReply's thread: declared last, so destroyed (joined)

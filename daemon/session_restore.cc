@@ -273,12 +273,12 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
   r.set_phase(v1::RESTORED);
   std::string held;
   r.set_pid(static_cast<uint32_t>(::getpid()));
-  for (const auto& a : record_.gmems()) {
-    v1::GmemInfo info = InfoOf(a);
+  // The RESTORED record's status lists them as they are now.
+  for (const v1::GmemInfo& info : staged_status_->gmems()) {
     if (info.khod_fd())
-      held += (held.empty() ? "" : ", ") + std::string("gmem ") + std::to_string(a.token()) +
+      held += (held.empty() ? "" : ", ") + std::string("gmem ") + std::to_string(info.token()) +
               " fd " + std::to_string(info.khod_fd());
-    *r.add_gmems() = std::move(info);
+    *r.add_gmems() = info;
   }
   std::string msg = "restored " + std::to_string(restored_.size()) + " gmems from " + origin +
                     ": " + std::to_string(restored.adopted) + " adopted, " +
