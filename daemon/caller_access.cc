@@ -4,7 +4,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -13,6 +12,8 @@
 
 #include "common/numbers.h"
 #include "common/status_macros.h"
+#include "common/unique_fd.h"
+#include "kernel/pidfd.h"
 
 namespace khod {
 namespace {
@@ -50,15 +51,8 @@ Status Refuse(const PeerCred& c, pid_t pid, const std::string& what, const std::
 Status WithCallerAccess(const PeerCred& caller, pid_t pid, const std::string& what,
                         const std::function<Status()>& take) {
   if (caller.is_root()) return take();
-  if (pid <= 0) return Status::InvalidArgument("pid " + std::to_string(pid) + " is not a process");
-  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd < 0)
-    return errno == ESRCH ? Status::NotFound("no process " + std::to_string(pid))
-                          : Status::FromErrno("pidfd_open " + std::to_string(pid), errno);
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{pidfd};
+  // Opened before the check: the process checked is the one the pidfd names.
+  KHOD_ASSIGN_OR_RETURN(const UniqueFd pidfd, OpenPidfd(pid));
   const std::string proc = "/proc/" + std::to_string(pid);
   // The process's credentials as the kernel's ptrace check would see them.
   // Checked before the take and again after it: a process that changed in
@@ -87,7 +81,7 @@ Status WithCallerAccess(const PeerCred& caller, pid_t pid, const std::string& wh
   KHOD_RETURN_IF_ERROR(take());
   // The process checked above still holds `pid` (it was not reused), and
   // still runs with the credentials checked.
-  if (::syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) != 0)
+  if (::syscall(SYS_pidfd_send_signal, pidfd.get(), 0, nullptr, 0) != 0)
     return Refuse(caller, pid, what, "it exited while its credentials were checked");
   Status after = check();
   if (!after.ok()) return after.WithContext("its credentials changed while its file was taken");

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common/status_macros.h"
+#include "kernel/pidfd.h"
 
 namespace khod {
 
@@ -81,13 +82,8 @@ Result<UniqueFd> TakeFdFromProcess(pid_t pid, int target_fd) {
     return Status::InvalidArgument("pid " + std::to_string(pid) + " is not a process id");
   if (target_fd < 0)
     return Status::InvalidArgument("fd " + std::to_string(target_fd) + " is negative");
-  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd < 0) {
-    if (errno == ESRCH) return Status::NotFound("no process with pid " + std::to_string(pid));
-    return Status::FromErrno("pidfd_open " + std::to_string(pid), errno);
-  }
-  UniqueFd pfd(pidfd);
-  int fd = static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, target_fd, 0));
+  KHOD_ASSIGN_OR_RETURN(const UniqueFd pidfd, OpenPidfd(pid));
+  int fd = static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd.get(), target_fd, 0));
   if (fd < 0) {
     const std::string what = "fd " + std::to_string(target_fd) + " of pid " + std::to_string(pid);
     if (errno == EBADF) return Status::NotFound(what + " is not open");

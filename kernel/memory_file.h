@@ -36,7 +36,8 @@ Result<MemoryFileIdentity> IdentifyMemoryFile(int fd, const std::string& label =
 
 // Duplicates fd number `target_fd` of process `pid` into this process.
 // NotFound for a dead pid or a closed fd, PermissionDenied without
-// PTRACE_MODE_ATTACH rights over the target.
+// PTRACE_MODE_ATTACH rights over the target, InvalidArgument for a pid that
+// names no process (<= 0, a thread's id: kernel/pidfd.h).
 Result<UniqueFd> TakeFdFromProcess(pid_t pid, int target_fd);
 
 }  // namespace khod

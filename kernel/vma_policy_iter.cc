@@ -2,9 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <fcntl.h>
 #include <poll.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,9 +13,11 @@
 #include <mutex>
 #include <string_view>
 
+#include "common/status_macros.h"
 #include "common/unique_fd.h"
 #include "kernel/bpf/vma_policy_program.h"
 #include "kernel/bpf/vma_policy_record.h"
+#include "kernel/pidfd.h"
 
 namespace khod {
 
@@ -125,26 +125,12 @@ VmaPolicyIterator::~VmaPolicyIterator() { bpf_object__close(object_); }
 
 Result<std::vector<VmaPolicy>> VmaPolicyIterator::Read(pid_t pid) const {
   const std::string proc = "process " + std::to_string(pid);
-  if (pid <= 0) return Status::InvalidArgument(std::to_string(pid) + " is not a process id");
   // The iterator's link takes the pid the pidfd names when it is made; the process still
   // running after the read (checked on the pidfd) proves the pid named it throughout.
-  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-  if (!pidfd.valid()) {
-    const int err = errno;
-    if (err == ESRCH) return Status::NotFound(proc + " does not exist");
-    // ENOENT: a thread that is not its group's leader (Linux 6.15+; EINVAL before).
-    if (err == EINVAL || err == ENOENT)
-      return Status::InvalidArgument(std::to_string(pid) + " is not a process (a thread's id?)");
-    return Status::FromErrno("pidfd_open of " + proc, err);
-  }
   // The kernel filters the iterator on the pidfd only when pid_fd is not 0
   // (bpf_iter_attach_task): a pidfd of 0, when this process has no fd 0 open, would walk
-  // every process. Kept off 0 to 2 altogether, as libbpf keeps its own fds.
-  if (pidfd.get() < 3) {
-    UniqueFd moved(::fcntl(pidfd.get(), F_DUPFD_CLOEXEC, 3));
-    if (!moved.valid()) return Status::FromErrno("moving the pidfd of " + proc + " above 2", errno);
-    pidfd = std::move(moved);
-  }
+  // every process. OpenPidfd never returns 0 to 2 (as libbpf keeps its own fds off them).
+  KHOD_ASSIGN_OR_RETURN(const UniqueFd pidfd, OpenPidfd(pid));
   // Sized before each read, so that reading khod's own mappings does not change them (a
   // growth that maps memory is a writer); a read that outgrows it leaves the size for the next.
   std::string buffer(kFirstBuffer, '\0');
