@@ -16,12 +16,6 @@
 
 namespace khod {
 
-namespace {
-
-constexpr int kReadAttempts = 4;
-
-}  // namespace
-
 Result<ProcessMappings> ProcessMappings::Parse(std::string_view maps, std::string_view numa_maps) {
   KHOD_ASSIGN_OR_RETURN(ProcessMappings out, ParseMaps(maps));
   out.AddNumaMaps(numa_maps);
@@ -144,7 +138,8 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
     if (mine.ok() || mine.status().code() != Status::Code::kNotFound) return mine;
   }
   process->parsed.reset();  // changed since read, or read without its policies: read again
-  Status last;
+  // Every attempt returns or sets it: never an OK status for the Result.
+  Status last = Status::Busy("the mappings changed at every read");
   for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
     KHOD_ASSIGN_OR_RETURN(std::string maps, ReadProcMapsText(pid, "maps"));
     ++reads_;
@@ -155,15 +150,15 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
       process->with_policies = false;
       return std::vector<FileMapping>();
     }
-    if (const VmaPolicyIterator* iterator = Iterator()) {
+    if (const VmaPolicyReader* reader = Reader()) {
       // The VMAs' own policies, read after the maps text: a mapping that
       // changed in between has another range, file or offset, and gives none.
-      Result<std::vector<VmaPolicy>> vmas = iterator->Read(pid);
+      Result<std::vector<VmaPolicy>> vmas = reader->Read(pid);
       if (vmas.ok()) {
         parsed.AddVmaPolicies(*vmas);
         const ProcessMappings::VmaAnswers answers = parsed.VmaAnswersFor(file);
         // Read both again; on the last try numa_maps joins by start, as
-        // without the iterator (a VMA whose file maps shows by another
+        // without a reader (a VMA whose file maps shows by another
         // inode, as a backing file's, never matches).
         if (answers == ProcessMappings::VmaAnswers::kChanged && attempt + 1 < kReadAttempts)
           continue;

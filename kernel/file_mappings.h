@@ -57,7 +57,7 @@ class ProcessMappings {
   // seen mapped) the numa_maps text read after it.
   static Result<ProcessMappings> ParseMaps(std::string_view maps);
   void AddNumaMaps(std::string_view numa_maps);
-  // The policies read from the VMAs themselves (VmaPolicyIterator), read
+  // The policies read from the VMAs themselves (a VmaPolicyReader), read
   // after the maps text: each answered VMA gives its policy to the maps line
   // with the same range, file and offset. A VMA that is not answered (its policy is
   // its vm_ops' own, as shmem's) gives none, and numa_maps is to say.
@@ -91,7 +91,7 @@ class ProcessMappings {
   // numa_maps lines whose policy the kernel may have cut (kernel/numa_maps.h),
   // by start address: the policy of that mapping is not known.
   std::map<uint64_t, std::string> cut_at_;
-  // Mappings whose VMA the iterator read but left to numa_maps, by start.
+  // Mappings whose VMA the reader read but left to numa_maps, by start.
   std::set<uint64_t> unanswered_at_;
   Status numa_status_;  // a malformed numa_maps line
 };
@@ -122,23 +122,34 @@ Result<std::vector<FileMapping>> ReadFileMappings(pid_t pid, FileKey file, uint6
 // (kernel/vma_policy_iter.h: the same kernel objects numa_maps prints, read
 // in O(mappings) instead of O(pages)), and from numa_maps for a process
 // where the iterator is not loaded, fails, or leaves a mapping of the file
-// unanswered (a policy its vm_ops decide).
+// unanswered (a policy its vm_ops decide), and on the last of
+// kReadAttempts reads where its VMAs still disagree with maps (a mapping
+// that keeps changing, or a file maps shows by another inode).
 class ProcessMappingsCache {
  public:
+  // How many times Get reads a process's texts while a mapping of the file
+  // changes between them. On the last, a mapping the VMAs do not give a
+  // policy (kChanged) is joined with numa_maps by start, as without a reader.
+  static constexpr int kReadAttempts = 4;
+
   // Asks the process-wide iterator, loaded by the first Get that needs a
   // policy (SharedVmaPolicyIterator), before numa_maps.
   ProcessMappingsCache() = default;
-  // `iterator`: the VMA reader asked before numa_maps; nullptr: numa_maps only.
-  explicit ProcessMappingsCache(const VmaPolicyIterator* iterator)
-      : iterator_(iterator), shared_iterator_(false) {}
+  // `reader`: the VMA reader asked before numa_maps (a test's fake, or an
+  // iterator of its own); nullptr: numa_maps only. It outlives the cache.
+  explicit ProcessMappingsCache(const VmaPolicyReader* reader)
+      : reader_(reader), shared_iterator_(false) {}
+  // The mappings of `file` in process `pid`, as ReadFileMappings says.
+  // NotFound naming /proc/PID when the process is gone: its maps, or the
+  // reader, say so (numa_maps is then not read).
   Result<std::vector<FileMapping>> Get(pid_t pid, FileKey file, uint64_t page_size);
-  // Reads of a process's maps, each a few retries included (for tests and figures).
+  // Reads of a process's maps text, each retry one (for tests and figures).
   int reads() const { return reads_; }
   // Of them, those whose numa_maps was read too: a process with no mapping
   // of the file asked for has its maps read only (numa_maps walks the pages
   // of every one of its mappings, and would add nothing).
   int numa_reads() const { return numa_reads_; }
-  // Of them, those whose policies the VMA iterator gave (numa_maps not read).
+  // Of them, those whose policies the VMA reader gave (numa_maps not read).
   int iterator_reads() const { return iterator_reads_; }
 
  private:
@@ -147,10 +158,10 @@ class ProcessMappingsCache {
     std::optional<ProcessMappings> parsed;  // unset: not read yet, or to read again
     bool with_policies = false;             // with its mappings' policies (else maps only)
   };
-  const VmaPolicyIterator* Iterator() const {
-    return shared_iterator_ ? SharedVmaPolicyIterator() : iterator_;
+  const VmaPolicyReader* Reader() const {
+    return shared_iterator_ ? SharedVmaPolicyIterator() : reader_;
   }
-  const VmaPolicyIterator* const iterator_ = nullptr;
+  const VmaPolicyReader* const reader_ = nullptr;
   const bool shared_iterator_ = true;
   std::mutex mu_;  // guards processes_ itself
   std::map<pid_t, std::unique_ptr<Process>> processes_;

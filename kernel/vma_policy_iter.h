@@ -25,14 +25,26 @@ struct bpf_object;
 
 namespace khod {
 
-class VmaPolicyIterator {
+// What reads every VMA of a process with its policy: VmaPolicyIterator, or a test's fake
+// (ProcessMappingsCache asks one, kernel/file_mappings.h, and relies on this contract).
+class VmaPolicyReader {
+ public:
+  virtual ~VmaPolicyReader() = default;
+  // Every VMA of `pid` as one read made after the call began shows them: the caller joins
+  // them with the maps text it read just before, and a VMA changed in between gives that
+  // text nothing. NotFound when the process is gone (the caller gives up on it); any other
+  // error sends the caller to numa_maps. Safe to call from several threads at once.
+  virtual Result<std::vector<VmaPolicy>> Read(pid_t pid) const = 0;
+};
+
+class VmaPolicyIterator : public VmaPolicyReader {
  public:
   // Loads the program once and reads this process's own VMAs with it, so a kernel that
   // loads it but cannot run it is refused here (a read its own threads make Busy passes).
   // Unsupported (no BTF, no task_vma iterator, no mm_lock_seq, the verifier refused it) or
   // PermissionDenied (no CAP_BPF + CAP_PERFMON) saying why, never a crash.
   static Result<std::unique_ptr<VmaPolicyIterator>> Load();
-  ~VmaPolicyIterator();
+  ~VmaPolicyIterator() override;
   VmaPolicyIterator(const VmaPolicyIterator&) = delete;
   VmaPolicyIterator& operator=(const VmaPolicyIterator&) = delete;
 
@@ -40,7 +52,7 @@ class VmaPolicyIterator {
   // times while the process's mappings change, Busy naming that if they never settle.
   // NotFound when the process is gone (or exits during the read), InvalidArgument when
   // `pid` is not a process (a thread's id). Safe to call from several threads at once.
-  Result<std::vector<VmaPolicy>> Read(pid_t pid) const;
+  Result<std::vector<VmaPolicy>> Read(pid_t pid) const override;
 
  private:
   VmaPolicyIterator(bpf_object* object, int program_fd)

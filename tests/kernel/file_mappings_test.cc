@@ -15,8 +15,11 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "kernel/numa_maps.h"
@@ -370,7 +373,6 @@ TEST(FileMappingsTest, ReadsThisProcesssMappingsOfAFile) {
   }
   ::munmap(a, 8 * kPage);
   ::munmap(b, 4 * kPage);
-  ::close(fd);
   auto dead = ReadFileMappings(0x7ffffff0, FileKey{st.st_dev, st.st_ino}, kPage);
   ASSERT_FALSE(dead.ok());
   EXPECT_EQ(dead.status().code(), Status::Code::kNotFound);
@@ -533,6 +535,150 @@ TEST(FileMappingsTest, AMappingWhosePolicyIsItsFilesIsAskedOfNumaMaps) {
   for (const FileMapping& m : *got) EXPECT_EQ(m.policy, Policy(MPOL_INTERLEAVE, {1}));
   ::munmap(a, 4 * kPage);
   ::munmap(b, 4 * kPage);
+}
+
+// A VMA reader that answers what its test chose (VMAs, or an error) for
+// every pid, counting its reads: the VMAs can be made to disagree with maps
+// on every read, which the BPF iterator cannot be made to.
+class FakeVmaReader : public VmaPolicyReader {
+ public:
+  explicit FakeVmaReader(Result<std::vector<VmaPolicy>> answer) : answer_(std::move(answer)) {}
+  Result<std::vector<VmaPolicy>> Read(pid_t pid) const override {
+    ++reads_;
+    last_pid_ = pid;
+    return answer_;
+  }
+  int reads() const { return reads_; }
+  pid_t last_pid() const { return last_pid_; }
+
+ private:
+  const Result<std::vector<VmaPolicy>> answer_;
+  mutable std::atomic<int> reads_{0};
+  mutable std::atomic<pid_t> last_pid_{0};
+};
+
+// A shmem memfd of this process, mapped once and mbound interleave on node 0
+// (which numa_maps shows as "interleave:0", the file's shared policy).
+class InterleavedMemfdMapping {
+ public:
+  static constexpr uint64_t kPages = 4;
+  InterleavedMemfdMapping() : file_(kPages * kPage, "file_mappings_test") {
+    map_ = ::mmap(nullptr, kPages * kPage, PROT_READ, MAP_SHARED, file_.fd(), 0);
+    struct stat st;
+    if (map_ == MAP_FAILED || ::fstat(file_.fd(), &st) != 0) return;
+    key_ = FileKey{st.st_dev, st.st_ino};
+    unsigned long node0 = 1;
+    mbound_ = ::syscall(SYS_mbind, map_, kPages * kPage, MPOL_INTERLEAVE, &node0, 2, 0) == 0;
+  }
+  ~InterleavedMemfdMapping() {
+    if (map_ != MAP_FAILED) ::munmap(map_, kPages * kPage);
+  }
+  InterleavedMemfdMapping(const InterleavedMemfdMapping&) = delete;
+  InterleavedMemfdMapping& operator=(const InterleavedMemfdMapping&) = delete;
+
+  bool ok() const { return mbound_; }
+  uint64_t start() const { return reinterpret_cast<uintptr_t>(map_); }
+  FileKey key() const { return key_; }
+  // Its VMA as a reader would report it: the same range, file and offset.
+  VmaPolicy Vma() const {
+    VmaPolicy v;
+    v.start = start();
+    v.end = start() + kPages * kPage;
+    v.pgoff = 0;
+    v.dev = key_.dev;
+    v.inode = key_.inode;
+    v.answered = true;
+    return v;
+  }
+  static Mempolicy Policy() {
+    Mempolicy p;
+    p.mode = MPOL_INTERLEAVE;
+    p.nodemask = {1};
+    return p;
+  }
+
+ private:
+  TestMemfd file_;
+  void* map_ = MAP_FAILED;
+  FileKey key_;
+  bool mbound_ = false;
+};
+
+// VMAs that never agree with maps (the mapping made again between every
+// two reads, as a VMM that keeps remapping it): each attempt reads both
+// again, and the last joins numa_maps by start rather than giving up, with
+// the policy numa_maps shows, not one the VMAs claimed.
+TEST(FileMappingsTest, VmasThatNeverAgreeWithMapsFallBackToNumaMapsOnTheLastRead) {
+  const InterleavedMemfdMapping m;
+  ASSERT_TRUE(m.ok()) << std::strerror(errno);
+  // The file's own dev and inode, but another offset, and another start:
+  // neither gives the maps line a policy (kChanged).
+  VmaPolicy other_offset = m.Vma();
+  other_offset.pgoff = 1;
+  other_offset.policy = Policy(MPOL_PREFERRED, {1});
+  VmaPolicy other_start = m.Vma();
+  other_start.start += kPage;
+  other_start.policy = other_offset.policy;
+  const FakeVmaReader reader(std::vector<VmaPolicy>{other_offset, other_start});
+  ProcessMappingsCache cache(&reader);
+  Result<std::vector<FileMapping>> got = cache.Get(::getpid(), m.key(), kPage);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0].start, m.start());
+  EXPECT_EQ((*got)[0].count, InterleavedMemfdMapping::kPages);
+  EXPECT_EQ((*got)[0].policy, InterleavedMemfdMapping::Policy()) << "numa_maps' policy";
+  constexpr int kAttempts = ProcessMappingsCache::kReadAttempts;
+  static_assert(kAttempts > 1, "a retry before the last read");
+  EXPECT_EQ(reader.reads(), kAttempts);
+  EXPECT_EQ(reader.last_pid(), ::getpid());
+  EXPECT_EQ(cache.reads(), kAttempts);
+  EXPECT_EQ(cache.numa_reads(), 1) << "numa_maps read on the last attempt alone";
+  EXPECT_EQ(cache.iterator_reads(), 0);
+  // What the last read gave answers the file again, nothing read.
+  Result<std::vector<FileMapping>> again = cache.Get(::getpid(), m.key(), kPage);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->size(), 1u);
+  EXPECT_EQ(cache.reads(), kAttempts);
+  EXPECT_EQ(reader.reads(), kAttempts);
+}
+
+// A reader that fails for another reason than the process being gone (its
+// mappings never settled: Busy) sends the first read to numa_maps, without
+// reading anything again.
+TEST(FileMappingsTest, AReaderErrorOtherThanNotFoundReadsNumaMapsAtOnce) {
+  const InterleavedMemfdMapping m;
+  ASSERT_TRUE(m.ok()) << std::strerror(errno);
+  const FakeVmaReader reader(Status::Busy("the mappings changed during each read"));
+  ProcessMappingsCache cache(&reader);
+  Result<std::vector<FileMapping>> got = cache.Get(::getpid(), m.key(), kPage);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0].start, m.start());
+  EXPECT_EQ((*got)[0].policy, InterleavedMemfdMapping::Policy());
+  EXPECT_EQ(reader.reads(), 1);
+  EXPECT_EQ(cache.reads(), 1);
+  EXPECT_EQ(cache.numa_reads(), 1);
+  EXPECT_EQ(cache.iterator_reads(), 0);
+}
+
+// A reader's NotFound says the process is gone: Get says so, naming
+// /proc/PID, and reads neither numa_maps nor maps again.
+TEST(FileMappingsTest, AReadersNotFoundIsTheProcessGone) {
+  const InterleavedMemfdMapping m;
+  ASSERT_TRUE(m.ok()) << std::strerror(errno);
+  const FakeVmaReader reader(Status::NotFound("process exited during the read"));
+  ProcessMappingsCache cache(&reader);
+  Result<std::vector<FileMapping>> got = cache.Get(::getpid(), m.key(), kPage);
+  ASSERT_FALSE(got.ok()) << "answered " << got->size() << " mappings";
+  EXPECT_EQ(got.status().code(), Status::Code::kNotFound) << got.status().ToString();
+  const std::string proc = "/proc/" + std::to_string(::getpid());
+  EXPECT_EQ(got.status().message().rfind(proc + ":", 0), 0u) << got.status().message();
+  EXPECT_NE(got.status().message().find("exited during the read"), std::string::npos)
+      << got.status().message();
+  EXPECT_EQ(reader.reads(), 1);
+  EXPECT_EQ(cache.reads(), 1);
+  EXPECT_EQ(cache.numa_reads(), 0);
+  EXPECT_EQ(cache.iterator_reads(), 0);
 }
 
 }  // namespace
