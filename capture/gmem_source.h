@@ -30,6 +30,12 @@ struct CaptureStats {
   // pages a witness vouched for instead (capture/pte_witness.h).
   uint64_t pages_walked = 0;
   uint64_t pages_witnessed = 0;
+  // VMM processes whose mappings' NUMA policies a capture round read (the
+  // policy of a guest_memfd without a shared one, kernel/file_mappings.h):
+  // from their VMAs by the BPF iterator, in O(mappings); or through
+  // numa_maps, which walks every page they map (O(guest memory)).
+  uint64_t vmm_policies_from_vmas = 0;
+  uint64_t vmm_policies_from_numa_maps = 0;
 };
 
 struct CaptureOptions {

@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include "capture/snapshot_header.h"
@@ -120,9 +121,16 @@ Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::v
       capture_all();
     }
   }
+  std::set<CaptureStats*> round_stats;
   for (size_t i = 0; i < parts.size(); ++i) {
     const SnapshotPart& p = parts[i];
     if (!results[i].ok()) return p.what.empty() ? results[i] : results[i].WithContext(p.what);
+    if (p.options.stats && round_stats.insert(p.options.stats).second) {
+      p.options.stats->vmm_policies_from_vmas +=
+          static_cast<uint64_t>(vmm_mappings.iterator_reads());
+      p.options.stats->vmm_policies_from_numa_maps +=
+          static_cast<uint64_t>(vmm_mappings.numa_reads());
+    }
     if (p.options.stats) {
       p.options.stats->flags_read += stats[i].flags_read;
       p.options.stats->flags_carried += stats[i].flags_carried;

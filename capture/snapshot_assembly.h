@@ -46,7 +46,9 @@ struct SnapshotPart {
 // cores are free (capture_threads.h). Each source is captured by one thread
 // only; what parts share is safe to share: the round's ProcessMappingsCache,
 // a part's `stats` (summed per part, added in order once all are done) and
-// its `progress` (never called by two threads at once).
+// its `progress` (never called by two threads at once). The round's VMM
+// policy reads (CaptureStats::vmm_policies_*) are added once to each
+// distinct `stats` the parts name.
 //
 // HardwareCorrupted (capture/flag_reuse.h rule 4) is read from `meminfo_path`
 // once before any part and once after all of them, and each part takes the

@@ -697,7 +697,8 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req, const PeerC
     reply.set_message(
         "frozen " + std::to_string(frozen_.gmems.size()) + " gmems, " + v1::BlobFormat_Name(fmt) +
         " blob " + HumanBytes(record_.frozen_blob_bytes()) + blob_note + ", handed over by " +
-        t->name() + " with " + std::to_string(pkg.fds.size()) + " fds" + WalkNote(stats));
+        t->name() + " with " + std::to_string(pkg.fds.size()) + " fds" + WalkNote(stats) +
+        VmmPolicyReadsText(stats.vmm_policies_from_vmas, stats.vmm_policies_from_numa_maps));
     const std::vector<std::string> medium_args = t->ExecArguments();
     if (!medium_args.empty()) {
       exec_argv.push_back(opts_.self_binary);
@@ -753,6 +754,8 @@ Result<v1::VerifyReply> Session::Verify(const PeerCred& caller) {
   v.counts.real_flags_carried = stats.flags_carried;
   v.counts.real_pages_witnessed = stats.pages_witnessed;
   v.counts.real_pages_walked = stats.pages_walked;
+  v.counts.vmm_policies_from_vmas = stats.vmm_policies_from_vmas;
+  v.counts.vmm_policies_from_numa_maps = stats.vmm_policies_from_numa_maps;
   v1::VerifyReply reply;
   FillVerifyReply(v.diff, v.counts, &reply);
   const v1::SessionRecord before = record_;

@@ -89,6 +89,8 @@ std::string FormatVerify(const v1::VerifyReply& v) {
     c.real_flags_carried = v.real_flags_carried();
     c.real_pages_witnessed = v.real_pages_witnessed();
     c.real_pages_walked = v.real_pages_walked();
+    c.vmm_policies_from_vmas = v.vmm_policies_from_vmas();
+    c.vmm_policies_from_numa_maps = v.vmm_policies_from_numa_maps();
     c.model_pages = v.model_pages_compared();
     c.model_hashes = v.model_hashes_compared();
     o += VerifyCountsText(c, verdict != Verdict::kDifferent) + "\n";

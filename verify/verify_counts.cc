@@ -131,11 +131,26 @@ std::string VerifyCountsText(const VerifyCounts& c, bool equal) {
       s += " (a change scan since Freeze walked the PTEs of " +
            std::to_string(c.real_pages_walked) + " pages)";
   }
+  s += VmmPolicyReadsText(c.vmm_policies_from_vmas, c.vmm_policies_from_numa_maps);
   if (c.model_pages || c.model_hashes) {
     s += "; MODEL: " + std::to_string(c.model_pages) + " pages";
     if (c.model_hashes) s += " and " + std::to_string(c.model_hashes) + " content hashes";
     s += " compared";
   }
+  return s;
+}
+
+std::string VmmPolicyReadsText(uint64_t from_vmas, uint64_t from_numa_maps) {
+  if (from_vmas + from_numa_maps == 0) return "";
+  auto processes = [](uint64_t n) {
+    return std::to_string(n) + (n == 1 ? " process" : " processes");
+  };
+  std::string s = "; VMM NUMA policies: ";
+  if (from_vmas) s += processes(from_vmas) + " read from their VMAs";
+  if (from_vmas && from_numa_maps) s += ", ";
+  if (from_numa_maps)
+    s += (from_vmas ? std::to_string(from_numa_maps) : processes(from_numa_maps) + " read") +
+         " through numa_maps, a walk of every page mapped";
   return s;
 }
 

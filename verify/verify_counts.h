@@ -27,6 +27,10 @@ struct VerifyCounts {
   // Pages a PTE keeper vouched for instead of a page-table walk (capture/pte_witness.h).
   uint64_t real_pages_witnessed = 0;
   uint64_t real_pages_walked = 0;  // VerifyReply.real_pages_walked
+  // VMM processes whose mappings' policies were read from their VMAs, and
+  // through numa_maps (CaptureStats, VerifyReply.vmm_policies_*).
+  uint64_t vmm_policies_from_vmas = 0;
+  uint64_t vmm_policies_from_numa_maps = 0;
   // gmems of MODEL (or synthetic) provenance: the model's frames.
   uint64_t model_pages = 0;
   uint64_t model_hashes = 0;
@@ -37,6 +41,11 @@ struct VerifyCounts {
 // "compared" for a verify that found differences. Carried flags are said
 // ("folio flags of 81919 pages carried from Freeze, mapped at the same PFN since").
 std::string VerifyCountsText(const VerifyCounts& c, bool equal);
+
+// "; VMM NUMA policies: 24 processes read from their VMAs, 1 through
+// numa_maps, a walk of every page mapped", or "" when none were read: what a
+// capture round that read VMM mappings says of them (Freeze and Verify).
+std::string VmmPolicyReadsText(uint64_t from_vmas, uint64_t from_numa_maps);
 
 // What DiffSnapshots(expected, found) compares, real and MODEL apart, per
 // gmem present on both sides (one on one side only is a difference, nothing

@@ -31,6 +31,8 @@ void FillVerifyReply(const SnapshotDiff& d, const VerifyCounts& c, v1::VerifyRep
   r->set_real_flags_carried(c.real_flags_carried);
   r->set_real_pages_witnessed(c.real_pages_witnessed);
   r->set_real_pages_walked(c.real_pages_walked);
+  r->set_vmm_policies_from_vmas(c.vmm_policies_from_vmas);
+  r->set_vmm_policies_from_numa_maps(c.vmm_policies_from_numa_maps);
   r->set_model_pages_compared(c.model_pages);
   r->set_model_hashes_compared(c.model_hashes);
   for (const Difference& x : d.differences) {

@@ -1,7 +1,11 @@
 // capture/snapshot_assembly.h: the one snapshot assembly, against fake sources.
 #include "capture/snapshot_assembly.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -12,6 +16,7 @@
 
 #include "capture/snapshot_header.h"
 #include "common/status_macros.h"
+#include "kernel/file_mappings.h"
 
 namespace khod {
 namespace {
@@ -198,6 +203,68 @@ TEST(AssembleSnapshotTest, OneFileOfEachVmmIsTakenBeforeASecondOfAny) {
   EXPECT_EQ(began, (std::vector<uint64_t>{1, 4, 5, 2, 6, 3}));
   ASSERT_EQ(snap->gmems.size(), 6u);
   for (size_t i = 0; i < parts.size(); ++i) EXPECT_EQ(snap->gmems[i].token, i < 5 ? i + 1 : 6u);
+}
+
+// A file this test process maps, as a VMM maps its guest memory: each
+// source reads the "VMM"'s mappings through the round's cache, as a
+// guest_memfd without a shared policy does (capture/kernel_source.cc).
+class VmmMappedSource : public GmemSource {
+ public:
+  explicit VmmMappedSource(FileKey key) : key_(key) {}
+  std::string Describe() const override { return "vmm-mapped"; }
+  int mappings_pid() const override { return ::getpid(); }
+  Status Capture(const CaptureOptions& opts, GuestMemfd* out) override {
+    if (!opts.vmm_mappings) return Status::Internal("no round cache");
+    KHOD_ASSIGN_OR_RETURN(std::vector<FileMapping> maps,
+                          opts.vmm_mappings->Get(::getpid(), key_, kPage));
+    if (maps.size() != 1) return Status::Internal(std::to_string(maps.size()) + " mappings");
+    out->size = kPage;
+    return Status::Ok();
+  }
+  static constexpr uint64_t kPage = 4096;
+
+ private:
+  FileKey key_;
+};
+
+// The round reads a VMM's mappings once, however many of its files it has,
+// and says how (its VMAs, or numa_maps) once to each CaptureStats its parts
+// name: what a Freeze or Verify reports of its VMM policy reads.
+TEST(AssembleSnapshotTest, TheRoundsVmmPolicyReadsAreAddedOnceToEachStats) {
+  const std::string path = ::testing::TempDir() + "/assembly-vmm-file";
+  ::unlink(path.c_str());
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::ftruncate(fd, VmmMappedSource::kPage), 0);
+  void* m = ::mmap(nullptr, VmmMappedSource::kPage, PROT_READ, MAP_PRIVATE, fd, 0);
+  ASSERT_NE(m, MAP_FAILED);
+  struct stat st;
+  ASSERT_EQ(::fstat(fd, &st), 0);
+  const FileKey key{st.st_dev, st.st_ino};
+  // What one read of these mappings takes here: the iterator, where it loads
+  // and answers for this file's mapping; numa_maps otherwise.
+  ProcessMappingsCache reference;
+  ASSERT_TRUE(reference.Get(::getpid(), key, VmmMappedSource::kPage).ok());
+  ASSERT_EQ(reference.iterator_reads() + reference.numa_reads(), 1);
+
+  VmmMappedSource a(key), b(key), c(key);
+  CaptureStats shared, own;
+  std::vector<SnapshotPart> parts(3);
+  parts[0].source = &a;
+  parts[0].options.stats = &shared;
+  parts[1].source = &b;
+  parts[1].options.stats = &shared;
+  parts[2].source = &c;
+  parts[2].options.stats = &own;
+  Result<Snapshot> snap = AssembleSnapshot(parts, {}, /*threads=*/2);
+  ::munmap(m, VmmMappedSource::kPage);
+  ::close(fd);
+  ::unlink(path.c_str());
+  ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+  for (const CaptureStats* stats : {&shared, &own}) {
+    EXPECT_EQ(stats->vmm_policies_from_vmas, static_cast<uint64_t>(reference.iterator_reads()));
+    EXPECT_EQ(stats->vmm_policies_from_numa_maps, static_cast<uint64_t>(reference.numa_reads()));
+  }
 }
 
 }  // namespace

@@ -46,6 +46,33 @@ TEST(VerifyCountsText, OnlyRealOnlyModelAndUnknownPfns) {
             "no real memory; MODEL: 4 pages and 1 content hashes compared");
 }
 
+// How the VMMs' NUMA policies were read is said: through numa_maps, the
+// capture walked every page the VMM maps (a blackout that grows with it).
+TEST(VerifyCountsText, SaysHowTheVmmPoliciesWereRead) {
+  EXPECT_EQ(VmmPolicyReadsText(0, 0), "");
+  EXPECT_EQ(VmmPolicyReadsText(1, 0), "; VMM NUMA policies: 1 process read from their VMAs");
+  EXPECT_EQ(VmmPolicyReadsText(0, 2),
+            "; VMM NUMA policies: 2 processes read through numa_maps, a walk of every page "
+            "mapped");
+  EXPECT_EQ(VmmPolicyReadsText(24, 1),
+            "; VMM NUMA policies: 24 processes read from their VMAs, 1 through numa_maps, a "
+            "walk of every page mapped");
+  VerifyCounts c;
+  c.real_pages = c.real_pfns = 10;
+  c.real_kinds = "guest_memfd";
+  c.vmm_policies_from_vmas = 24;
+  c.vmm_policies_from_numa_maps = 1;
+  EXPECT_EQ(VerifyCountsText(c, true),
+            "10 real PFNs (guest_memfd) and 0 content hashes unchanged; VMM NUMA policies: 24 "
+            "processes read from their VMAs, 1 through numa_maps, a walk of every page mapped");
+  // The reply carries both, and khoctl says them again from it.
+  v1::VerifyReply v;
+  FillVerifyReply(SnapshotDiff(), c, &v);
+  EXPECT_EQ(v.vmm_policies_from_vmas(), 24u);
+  EXPECT_EQ(v.vmm_policies_from_numa_maps(), 1u);
+  EXPECT_NE(FormatVerify(v).find("1 through numa_maps"), std::string::npos) << FormatVerify(v);
+}
+
 TEST(FormatVerify, SplitCountsThenEachDifference) {
   v1::VerifyReply v;
   v.set_equal(false);
