@@ -54,11 +54,36 @@ void ProcessMappings::AddNumaMaps(std::string_view numa_maps) {
 void ProcessMappings::AddVmaPolicies(const std::vector<VmaPolicy>& vmas) {
   const uint64_t page = static_cast<uint64_t>(::getpagesize());  // vm_pgoff's unit
   for (const VmaPolicy& v : vmas) {
-    if (v.inode == 0 || !LineAt({v.dev, v.inode}, v.start, v.end, v.pgoff * page)) continue;
-    if (v.answered)
+    if (v.inode == 0) continue;
+    if (!LineAt({v.dev, v.inode}, v.start, v.end, v.pgoff * page)) {
+      if (by_file_.count({v.dev, v.inode})) vma_without_line_.insert({v.dev, v.inode});
+      continue;
+    }
+    if (v.answered) {
       policy_at_[v.start] = v.policy;
-    else
+      from_vma_at_.insert(v.start);
+    } else
       unanswered_at_.insert(v.start);
+  }
+}
+
+void ProcessMappings::KeepNumaMapsPoliciesUnchangedIn(const ProcessMappings& after) {
+  auto same = [](const std::vector<Line>& a, const std::vector<Line>& b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (a[i].start != b[i].start || a[i].end != b[i].end || a[i].offset != b[i].offset ||
+          a[i].shared != b[i].shared)
+        return false;
+    return true;
+  };
+  for (const auto& [file, lines] : by_file_) {
+    auto now = after.by_file_.find(file);
+    if (now != after.by_file_.end() && same(lines, now->second)) continue;
+    for (const Line& l : lines)
+      if (!from_vma_at_.count(l.start)) {
+        policy_at_.erase(l.start);
+        cut_at_.erase(l.start);
+      }
   }
 }
 
@@ -74,6 +99,7 @@ const ProcessMappings::Line* ProcessMappings::LineAt(FileKey file, uint64_t star
 ProcessMappings::VmaAnswers ProcessMappings::VmaAnswersFor(FileKey file) const {
   auto it = by_file_.find({file.dev, file.inode});
   if (it == by_file_.end()) return VmaAnswers::kAll;
+  if (vma_without_line_.count({file.dev, file.inode})) return VmaAnswers::kChanged;
   VmaAnswers answers = VmaAnswers::kAll;
   for (const Line& l : it->second)
     if (unanswered_at_.count(l.start))
@@ -143,6 +169,14 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
   for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
     KHOD_ASSIGN_OR_RETURN(std::string maps, ReadProcMapsText(pid, "maps"));
     ++reads_;
+    // A live process maps something (its stack at least). An empty text is a
+    // process that has exited, or whose main thread has while others run:
+    // /proc/PID then shows no mapping of any file, which is not "none".
+    if (maps.empty())
+      return Status::Unsupported(proc +
+                                 "/maps is empty: the process has exited, or its main thread "
+                                 "has while its other threads run, and its mappings cannot be "
+                                 "read there");
     // No mapping of the file: nothing numa_maps could add for it.
     KHOD_ASSIGN_OR_RETURN(ProcessMappings parsed, ProcessMappings::ParseMaps(maps));
     if (!parsed.Maps(file)) {
@@ -181,6 +215,14 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
     if (!numa.ok()) return numa.status();
     ++numa_reads_;
     parsed.AddNumaMaps(*numa);  // the maps read just before it, parsed once
+    // numa_maps joins by start alone: only files whose mappings read the
+    // same after it keep what it gave them.
+    KHOD_ASSIGN_OR_RETURN(std::string maps_after, ReadProcMapsText(pid, "maps"));
+    ++reads_;
+    if (maps_after != maps) {
+      KHOD_ASSIGN_OR_RETURN(ProcessMappings after, ProcessMappings::ParseMaps(maps_after));
+      parsed.KeepNumaMapsPoliciesUnchangedIn(after);
+    }
     Result<std::vector<FileMapping>> mine = parsed.Of(file, page_size);
     // What was read answers the process's other files too (a cut policy or
     // a misaligned mapping is its own file's error); a missing line is not.

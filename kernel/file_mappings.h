@@ -60,12 +60,15 @@ class ProcessMappings {
   // The policies read from the VMAs themselves (a VmaPolicyReader), read
   // after the maps text: each answered VMA gives its policy to the maps line
   // with the same range, file and offset. A VMA that is not answered (its policy is
-  // its vm_ops' own, as shmem's) gives none, and numa_maps is to say.
+  // its vm_ops' own, as shmem's) gives none, and numa_maps is to say. A VMA
+  // of a file the maps text shows that matches none of its lines is a
+  // mapping made since: that file's mappings changed.
   void AddVmaPolicies(const std::vector<VmaPolicy>& vmas);
   // What the VMAs gave the mappings of `file`: a policy for each (kAll); for
   // some none but the same mapping unanswered (kNumaMapsNeeded); or a mapping
-  // with no VMA of the same range, file and offset: it changed since the maps
-  // text was read (kChanged: read both again).
+  // with no VMA of the same range, file and offset, or a VMA of the file with
+  // no mapping: it changed since the maps text was read (kChanged: read both
+  // again).
   enum class VmaAnswers { kAll, kNumaMapsNeeded, kChanged };
   VmaAnswers VmaAnswersFor(FileKey file) const;
   // The mappings of `file`, in maps order, each with its policy (its VMA's,
@@ -78,6 +81,14 @@ class ProcessMappings {
   Result<std::vector<FileMapping>> Of(FileKey file, uint64_t page_size) const;
   // Whether a line of maps is a mapping of `file`.
   bool Maps(FileKey file) const { return by_file_.count({file.dev, file.inode}) > 0; }
+  // numa_maps names no file and no end, so its policies are joined by start
+  // alone: given the maps text read after numa_maps, the files whose
+  // mappings differ in it (another range, offset or count) lose the policies
+  // numa_maps gave them, and Of says NotFound for them (read again). A file
+  // whose mappings read the same before and after keeps them: a mapping
+  // changed and changed back between the reads is the one case this misses
+  // (the VMA iterator's reads are checked by mm_lock_seq instead).
+  void KeepNumaMapsPoliciesUnchangedIn(const ProcessMappings& after);
 
  private:
   struct Line {
@@ -93,6 +104,10 @@ class ProcessMappings {
   std::map<uint64_t, std::string> cut_at_;
   // Mappings whose VMA the reader read but left to numa_maps, by start.
   std::set<uint64_t> unanswered_at_;
+  // Files with a VMA the reader read that no maps line matches: (dev, inode).
+  std::set<std::pair<uint64_t, uint64_t>> vma_without_line_;
+  // Starts whose policy came from a VMA (never dropped by the maps re-read).
+  std::set<uint64_t> from_vma_at_;
   Status numa_status_;  // a malformed numa_maps line
 };
 
@@ -141,7 +156,10 @@ class ProcessMappingsCache {
       : reader_(reader), shared_iterator_(false) {}
   // The mappings of `file` in process `pid`, as ReadFileMappings says.
   // NotFound naming /proc/PID when the process is gone: its maps, or the
-  // reader, say so (numa_maps is then not read).
+  // reader, say so (numa_maps is then not read). Unsupported when its maps
+  // text is empty (an exited process, or one whose main thread exited):
+  // what it maps is not known, never "nothing". NotFound too when its
+  // mappings of `file` changed at every read.
   Result<std::vector<FileMapping>> Get(pid_t pid, FileKey file, uint64_t page_size);
   // Reads of a process's maps text, each retry one (for tests and figures).
   int reads() const { return reads_; }

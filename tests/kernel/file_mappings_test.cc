@@ -4,15 +4,19 @@
 // prints, hostile lines, and a live join on this process's own mappings.
 #include "kernel/file_mappings.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/magic.h>
 #include <linux/mempolicy.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -296,6 +300,89 @@ TEST(FileMappingsTest, AVmaPolicyJoinsOnlyTheSameRangeFileAndOffset) {
   EXPECT_EQ((*got)[1].policy, second.policy);
 }
 
+// A VMA of a file the maps text shows that matches none of its lines is a
+// mapping made since the maps text was read: the file's mappings changed,
+// whatever its lines' VMAs say; another file's answers stand.
+TEST(FileMappingsTest, AVmaOfTheFileWithNoMapsLineIsAChange) {
+  using Answers = ProcessMappings::VmaAnswers;
+  const std::string maps =
+      "7f00000-7f02000 rw-s 00000000 00:10 7 a\n"
+      "7f10000-7f11000 rw-s 00000000 00:10 8 b\n";
+  const FileKey a{makedev(0, 0x10), 7}, b{makedev(0, 0x10), 8};
+  VmaPolicy of_a;
+  of_a.start = 0x7f00000;
+  of_a.end = 0x7f02000;
+  of_a.dev = a.dev;
+  of_a.inode = a.inode;
+  of_a.answered = true;
+  of_a.policy = Policy(MPOL_BIND, {1});
+  VmaPolicy of_b = of_a;
+  of_b.start = 0x7f10000;
+  of_b.end = 0x7f11000;
+  of_b.inode = b.inode;
+  VmaPolicy new_of_a = of_a;  // mapped after the maps text was read
+  new_of_a.start = 0x7f20000;
+  new_of_a.end = 0x7f21000;
+  new_of_a.policy = Policy(MPOL_INTERLEAVE, {1});
+  auto parsed = ProcessMappings::ParseMaps(maps);
+  ASSERT_TRUE(parsed.ok());
+  parsed->AddVmaPolicies({of_a, of_b, new_of_a});
+  EXPECT_EQ(parsed->VmaAnswersFor(a), Answers::kChanged);
+  EXPECT_EQ(parsed->VmaAnswersFor(b), Answers::kAll);
+  parsed = ProcessMappings::ParseMaps(maps);
+  ASSERT_TRUE(parsed.ok());
+  parsed->AddVmaPolicies({of_a, of_b});
+  EXPECT_EQ(parsed->VmaAnswersFor(a), Answers::kAll);
+}
+
+// numa_maps names no file and no end: its policy at a start joins the maps
+// line at that start only while the file's lines read the same after it. A
+// file whose mapping was split (or remade) in between loses what numa_maps
+// gave it (NotFound: read again); a file that read the same keeps it, and a
+// policy a VMA gave (joined by range, file and offset) stays.
+TEST(FileMappingsTest, NumaMapsPoliciesStandOnlyForFilesThatReadTheSameAfter) {
+  const std::string before =
+      "7f00000-7f04000 rw-s 00000000 00:10 7 a\n"
+      "7f10000-7f11000 rw-s 00000000 00:10 8 b\n"
+      "7f20000-7f21000 rw-s 00000000 00:10 9 c\n";
+  const std::string numa =
+      "7f00000 default file=a\n7f10000 bind:0 file=b\n7f20000 interleave:0 file=c\n";
+  // a split at 7f02000 (its second half mbound), b unchanged, c remade
+  // elsewhere (its start now another file's), and a new anonymous mapping.
+  const std::string after =
+      "7f00000-7f02000 rw-s 00000000 00:10 7 a\n"
+      "7f02000-7f04000 rw-s 00002000 00:10 7 a\n"
+      "7f10000-7f11000 rw-s 00000000 00:10 8 b\n"
+      "7f20000-7f21000 rw-s 00000000 00:10 10 d\n"
+      "7f30000-7f31000 rw-s 00000000 00:10 9 c\n"
+      "7f40000-7f41000 rw-p 00000000 00:00 0\n";
+  const FileKey a{makedev(0, 0x10), 7}, b{makedev(0, 0x10), 8}, c{makedev(0, 0x10), 9};
+  auto parsed = ProcessMappings::ParseMaps(before);
+  ASSERT_TRUE(parsed.ok());
+  VmaPolicy of_c;  // c's policy from its VMA, read before the remap
+  of_c.start = 0x7f20000;
+  of_c.end = 0x7f21000;
+  of_c.dev = c.dev;
+  of_c.inode = c.inode;
+  of_c.answered = true;
+  of_c.policy = Policy(MPOL_PREFERRED, {1});
+  parsed->AddVmaPolicies({of_c});
+  parsed->AddNumaMaps(numa);
+  ASSERT_TRUE(parsed->Of(a, kPage).ok()) << "joined by start before the check";
+  auto read_after = ProcessMappings::ParseMaps(after);
+  ASSERT_TRUE(read_after.ok());
+  parsed->KeepNumaMapsPoliciesUnchangedIn(*read_after);
+  auto of_a_now = parsed->Of(a, kPage);
+  ASSERT_FALSE(of_a_now.ok()) << "a's first half's policy taken for the whole mapping";
+  EXPECT_EQ(of_a_now.status().code(), Status::Code::kNotFound) << of_a_now.status().ToString();
+  auto of_b_now = parsed->Of(b, kPage);
+  ASSERT_TRUE(of_b_now.ok()) << of_b_now.status().ToString();
+  EXPECT_EQ((*of_b_now)[0].policy, Policy(MPOL_BIND, {1}));
+  auto of_c_now = parsed->Of(c, kPage);
+  ASSERT_TRUE(of_c_now.ok()) << of_c_now.status().ToString();
+  EXPECT_EQ((*of_c_now)[0].policy, of_c.policy) << "what its VMA gave stays";
+}
+
 // The one reader of a process's maps texts: this process's own maps holds
 // a mapping made here; a pid naming no process is NotFound, and a name that
 // is not a file of /proc/PID is refused, never read.
@@ -341,6 +428,80 @@ TEST(FileMappingsTest, ParsedOnceEachFileIsAskedOnItsOwn) {
   EXPECT_TRUE(bad_numa->Of(FileKey{makedev(0, 0x10), 9}, kPage)->empty());
   EXPECT_EQ(ProcessMappings::Parse("not a maps line\n", "").status().code(),
             Status::Code::kInvalidArgument);
+}
+
+// A VMM whose main thread exited while its other threads run shows no
+// mapping in /proc/PID/maps (its leader is a zombie), though its memory is
+// still mapped: its mappings are not known, never "none".
+TEST(FileMappingsTest, AProcessWhoseMainThreadExitedIsNotSaidToMapNothing) {
+  int to_parent[2];
+  ASSERT_EQ(::pipe2(to_parent, O_CLOEXEC), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const int fd = static_cast<int>(::syscall(SYS_memfd_create, "zombie-leader", 0));
+    struct stat st;
+    if (fd < 0 || ::ftruncate(fd, kPage) != 0 || ::fstat(fd, &st) != 0 ||
+        ::mmap(nullptr, kPage, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED)
+      ::_exit(1);
+    pthread_t runs;
+    if (::pthread_create(
+            &runs, nullptr,
+            [](void*) -> void* {
+              for (;;) ::pause();
+            },
+            nullptr) != 0)
+      ::_exit(1);
+    const uint64_t key[2] = {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+    if (::write(to_parent[1], key, sizeof(key)) != static_cast<ssize_t>(sizeof(key))) ::_exit(1);
+    // This thread alone (exit, not exit_group), without unwinding into the test.
+    ::syscall(SYS_exit, 0);
+  }
+  ::close(to_parent[1]);
+  uint64_t key[2] = {0, 0};
+  const ssize_t n = ::read(to_parent[0], key, sizeof(key));
+  ::close(to_parent[0]);
+  auto reap = [child] {
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+  };
+  if (n != static_cast<ssize_t>(sizeof(key))) {
+    reap();
+    FAIL() << "the child did not map its file";
+  }
+  // Its leader shows as a zombie once its main thread has exited.
+  const std::string stat_path = "/proc/" + std::to_string(child) + "/stat";
+  bool zombie = false;
+  for (int i = 0; i < 500 && !zombie; ++i) {
+    std::string stat;
+    if (FILE* f = std::fopen(stat_path.c_str(), "r")) {
+      char buf[512];
+      const size_t got = std::fread(buf, 1, sizeof(buf), f);
+      std::fclose(f);
+      stat.assign(buf, got);
+    }
+    const size_t paren = stat.rfind(')');
+    zombie = paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
+    if (!zombie) ::usleep(10000);
+  }
+  // Its other thread still runs: the process, and its mapping, live on.
+  const bool alive = ::kill(child, 0) == 0 &&
+                     ::access(("/proc/" + std::to_string(child) + "/task").c_str(), F_OK) == 0;
+  ProcessMappingsCache cache(nullptr);
+  Result<std::vector<FileMapping>> got = cache.Get(child, FileKey{key[0], key[1]}, kPage);
+  int threads = 0;
+  if (DIR* d = ::opendir(("/proc/" + std::to_string(child) + "/task").c_str())) {
+    while (struct dirent* e = ::readdir(d)) threads += e->d_name[0] != '.';
+    ::closedir(d);
+  }
+  reap();
+  ASSERT_TRUE(zombie) << "the child's main thread did not exit";
+  ASSERT_TRUE(alive);
+  ASSERT_EQ(threads, 2) << "a zombie leader and the thread that runs";
+  ASSERT_FALSE(got.ok()) << "said to map the file " << got->size() << " times";
+  EXPECT_EQ(got.status().code(), Status::Code::kUnsupported) << got.status().ToString();
+  EXPECT_NE(got.status().message().find("main thread"), std::string::npos)
+      << got.status().ToString();
 }
 
 // This process's own two mappings of a shmem memfd, one mbound interleave
@@ -408,7 +569,7 @@ TEST(FileMappingsTest, OneReadOfAProcessServesEachOfItsFiles) {
     EXPECT_EQ((*got)[0].start, reinterpret_cast<uintptr_t>(files[i].map));
     EXPECT_EQ((*got)[0].count, static_cast<uint64_t>(i + 1));
   }
-  EXPECT_EQ(cache.reads(), 1);
+  EXPECT_EQ(cache.reads(), 2) << "maps, and maps again after numa_maps";
   EXPECT_EQ(cache.numa_reads(), 1);
   // A second mapping of the first file made since the read: what was read
   // still joins (one mapping), as a round sees the process at one instant;
@@ -448,7 +609,7 @@ TEST(FileMappingsTest, AProcessThatDoesNotMapTheFileCostsNoNumaMapsWalk) {
   ASSERT_EQ(one->size(), 1u);
   EXPECT_EQ((*one)[0].start, reinterpret_cast<uintptr_t>(m));
   EXPECT_EQ(cache.numa_reads(), 1);
-  EXPECT_EQ(cache.reads(), 2);
+  EXPECT_EQ(cache.reads(), 3) << "maps, and maps again after numa_maps";
   ::munmap(m, kPage);
 }
 
@@ -631,14 +792,14 @@ TEST(FileMappingsTest, VmasThatNeverAgreeWithMapsFallBackToNumaMapsOnTheLastRead
   static_assert(kAttempts > 1, "a retry before the last read");
   EXPECT_EQ(reader.reads(), kAttempts);
   EXPECT_EQ(reader.last_pid(), ::getpid());
-  EXPECT_EQ(cache.reads(), kAttempts);
+  EXPECT_EQ(cache.reads(), kAttempts + 1) << "and maps again after numa_maps";
   EXPECT_EQ(cache.numa_reads(), 1) << "numa_maps read on the last attempt alone";
   EXPECT_EQ(cache.iterator_reads(), 0);
   // What the last read gave answers the file again, nothing read.
   Result<std::vector<FileMapping>> again = cache.Get(::getpid(), m.key(), kPage);
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(again->size(), 1u);
-  EXPECT_EQ(cache.reads(), kAttempts);
+  EXPECT_EQ(cache.reads(), kAttempts + 1);
   EXPECT_EQ(reader.reads(), kAttempts);
 }
 
@@ -656,7 +817,7 @@ TEST(FileMappingsTest, AReaderErrorOtherThanNotFoundReadsNumaMapsAtOnce) {
   EXPECT_EQ((*got)[0].start, m.start());
   EXPECT_EQ((*got)[0].policy, InterleavedMemfdMapping::Policy());
   EXPECT_EQ(reader.reads(), 1);
-  EXPECT_EQ(cache.reads(), 1);
+  EXPECT_EQ(cache.reads(), 2) << "maps, and maps again after numa_maps";
   EXPECT_EQ(cache.numa_reads(), 1);
   EXPECT_EQ(cache.iterator_reads(), 0);
 }
