@@ -9,13 +9,16 @@
 // op decides it, or numa_maps would print no policy of ours) has the default
 // Mempolicy; an answered one has a mode numa_maps prints, nodes only for the
 // modes that print them, no trailing zero word in its nodemask, and of the mode
-// flags only static or relative (never both) and balancing. A violation aborts.
+// flags only static or relative (never both) and balancing. The reader's size
+// of a whole read (VmaPolicyReadBytes), from the task's record alone, is the
+// accepted read's. A violation aborts.
 #include <linux/mempolicy.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -80,6 +83,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const khod::Result<std::vector<khod::VmaPolicy>> decoded =
       khod::DecodeVmaPolicyRecords(bytes, khod::kPid);
   khod::RequireMessage("vma policy", decoded.status(), "DecodeVmaPolicyRecords");
+  // The reader asks for as many bytes as a whole read holds: those the decoder takes.
+  if (decoded.ok()) {
+    const std::optional<size_t> whole = khod::VmaPolicyReadBytes(bytes);
+    if (whole != std::optional<size_t>(size))
+      Fail("an accepted read of " + std::to_string(size) + " bytes is " +
+           (whole ? std::to_string(*whole) : std::string("unknown")) + " to the reader");
+    if (khod::VmaPolicyReadBytes(bytes.substr(0, sizeof(khod_vma_policy_record))) != whole)
+      Fail("the task's record alone tells the reader another size");
+  }
   if (!decoded.ok()) return 0;
   const std::vector<khod::VmaPolicy>& vmas = decoded.value();
   constexpr size_t kRecord = sizeof(khod_vma_policy_record);

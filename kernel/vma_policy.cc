@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "kernel/bpf/vma_policy_record.h"
@@ -14,7 +15,8 @@ namespace khod {
 namespace {
 
 using Record = khod_vma_policy_record;
-static_assert(sizeof(Record) == 200, "the record layout changed: change KHOD_VMA_POLICY_VERSION");
+static_assert(sizeof(Record) == 208 && KHOD_VMA_POLICY_VERSION == 3,
+              "the record layout changed: change KHOD_VMA_POLICY_VERSION, then this");
 
 // Newer than Debian 12's <linux/mempolicy.h>.
 constexpr int kPreferredMany = 5;              // MPOL_PREFERRED_MANY
@@ -87,6 +89,7 @@ Result<std::vector<VmaPolicy>> DecodeVmaPolicyRecords(std::string_view bytes, pi
   vmas.reserve(count - 1);
   Mempolicy task_policy;
   bool task_answered = false;
+  uint64_t counted = 0;  // the task record's VMAs
   uint64_t seq = 0;
   uint32_t tgid = 0;  // as the kernel's initial pid namespace numbers it, not `pid`'s
   uint64_t prev_end = 0;
@@ -121,6 +124,7 @@ Result<std::vector<VmaPolicy>> DecodeVmaPolicyRecords(std::string_view bytes, pi
         return Status::Busy("the task policy of " + proc +
                             " changed while it was read (set_mempolicy)");
       seq = r.mm_seq;
+      counted = r.vmas;
       task_answered = PolicyOf(r, &task_policy);
     } else if (r.kind != KHOD_VMA_POLICY_KIND_VMA) {
       return Status::Corruption(where + " of " + proc + ": kind " + std::to_string(r.kind) +
@@ -153,7 +157,22 @@ Result<std::vector<VmaPolicy>> DecodeVmaPolicyRecords(std::string_view bytes, pi
     vmas.push_back(std::move(v));
   }
   if (vmas.empty()) return Status::Corruption("vma_policy records of " + proc + ": no VMA");
+  if (vmas.size() != counted)
+    return Status::Corruption("vma_policy records of " + proc + ": the task's record counts " +
+                              std::to_string(counted) + " VMAs, the read holds " +
+                              std::to_string(vmas.size()));
   return vmas;
+}
+
+std::optional<size_t> VmaPolicyReadBytes(std::string_view bytes) {
+  if (bytes.size() < sizeof(Record)) return std::nullopt;
+  Record task;
+  std::memcpy(&task, bytes.data(), sizeof(Record));
+  if (task.magic != KHOD_VMA_POLICY_MAGIC || task.version != KHOD_VMA_POLICY_VERSION ||
+      task.size != sizeof(Record) || task.kind != KHOD_VMA_POLICY_KIND_TASK)
+    return std::nullopt;
+  if (task.vmas >= std::numeric_limits<size_t>::max() / sizeof(Record)) return std::nullopt;
+  return static_cast<size_t>(task.vmas + 1) * sizeof(Record);
 }
 
 }  // namespace khod

@@ -14,7 +14,9 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -46,7 +48,8 @@ struct VmaPolicy {
 // 6.4 to 6.12, an int, only equality is checked), or the task record says the task policy changed
 // while the program copied it (read again); Unsupported when the kernel has no mempolicy or no
 // mm_lock_seq to prove a read consistent; NotFound when there is no record (the process has no
-// address space: it exited, or is a kernel thread).
+// address space: it exited, or is a kernel thread). Corruption too when a consistent read holds
+// another number of VMA records than the task's record counts (its mm's map_count).
 //
 // The task policy is read without task_lock, which a BPF program cannot take: a
 // set_mempolicy() in the leader may replace task->mempolicy and free the old one while the
@@ -58,6 +61,15 @@ struct VmaPolicy {
 // rebinding the task's policy, mpol_rebind_task(), under task_lock): then the copy may mix
 // two policies' fields, or hold a nodemask between the old and the new.
 Result<std::vector<VmaPolicy>> DecodeVmaPolicyRecords(std::string_view bytes, pid_t pid);
+
+// The bytes a whole read holds (the task's record and every VMA record it counts), once
+// `bytes`, what a read has given so far, begins with a whole task's record of this layout:
+// the reader asks the iterator for no more, so the kernel stops at the end of the leader's
+// walk, before walking the same mm again for the process's other threads (records of
+// nothing). nullopt before that record is whole, when the first record is not a task's of
+// this layout (the reader reads to the end; the decode says what is wrong), or when its count
+// is past any buffer.
+std::optional<size_t> VmaPolicyReadBytes(std::string_view bytes);
 
 }  // namespace khod
 

@@ -164,16 +164,33 @@ Result<std::vector<VmaPolicy>> VmaPolicyIterator::ReadOnce(pid_t pid, int pidfd,
   }
   UniqueFd iter(bpf_iter_create(link.get()));
   if (!iter.valid()) return Status::FromErrno("bpf_iter_create for " + proc, errno);
-  constexpr size_t kMaxBytes = kMaxRecords * sizeof(khod_vma_policy_record);
+  constexpr size_t kRecord = sizeof(khod_vma_policy_record);
+  constexpr size_t kMaxBytes = kMaxRecords * kRecord;
   size_t used = 0;
   for (;;) {
+    // The task's record first, then exactly the VMA records it counts: a read() stops where
+    // its size is reached, so the kernel stops at the end of the leader's walk instead of
+    // walking the mm again for each other thread with a file table of its own (writing
+    // nothing, and failing with EAGAIN after a million VMAs: vma_policy_record.h).
+    const std::optional<size_t> whole = VmaPolicyReadBytes(std::string_view(buffer->data(), used));
+    if (whole && used >= *whole) break;
+    if (whole && *whole > kMaxBytes)
+      return Status::ResourceExhausted(proc + " has " + std::to_string(*whole / kRecord - 1) +
+                                       " VMAs, more than the " + std::to_string(kMaxRecords - 1) +
+                                       " a read takes");
+    if (whole && buffer->size() < *whole) buffer->resize(*whole);
     if (used == buffer->size()) {
       if (buffer->size() >= kMaxBytes)
-        return Status::ResourceExhausted(proc + " has more than " + std::to_string(kMaxRecords) +
-                                         " VMAs");
+        return Status::ResourceExhausted(proc + " gives more than " + std::to_string(kMaxRecords) +
+                                         " records");
       buffer->resize(std::min(2 * buffer->size(), kMaxBytes));
     }
-    const ssize_t n = ::read(iter.get(), buffer->data() + used, buffer->size() - used);
+    size_t want = buffer->size() - used;
+    if (used < kRecord)
+      want = std::min(want, kRecord - used);
+    else if (whole)
+      want = std::min(want, *whole - used);
+    const ssize_t n = ::read(iter.get(), buffer->data() + used, want);
     if (n < 0) {
       if (errno == EINTR) continue;
       return Status::FromErrno("reading the task_vma iterator of " + proc, errno);

@@ -116,7 +116,12 @@ int khod_vma_policy(struct bpf_iter__task_vma *ctx) {
    * alive) is not visited: then nothing is written, as numa_maps shows nothing
    * for it. A record cut by a full buffer is shown again with its seq_num. */
   if (ctx->meta->seq_num == 0) {
+    struct mm_struct___count *counted = (void *)mm;
+
     start_record(&r, KHOD_VMA_POLICY_KIND_TASK, task, mm);
+    /* Under the mmap_read_lock the iterator holds for this VMA: the count
+     * of the walk, where every record shows the same mm_lock_seq. */
+    r.vmas = (__u32)BPF_CORE_READ(counted, map_count);
     if (bpf_core_field_exists(task->mempolicy)) {
       copy_task_policy(&r, task);
     } else {

@@ -76,6 +76,10 @@ struct mm_struct___int {
   int mm_lock_seq;
 } KHOD_CORE;
 
+struct mm_struct___count {
+  int map_count;
+} KHOD_CORE;
+
 struct task_struct {
   int tgid;
   struct mempolicy *mempolicy; /* CONFIG_NUMA */

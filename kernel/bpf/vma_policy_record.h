@@ -15,7 +15,7 @@
 #endif
 
 #define KHOD_VMA_POLICY_MAGIC 0x5250564bu /* "KVPR" in a little-endian dump */
-#define KHOD_VMA_POLICY_VERSION 2
+#define KHOD_VMA_POLICY_VERSION 3
 
 /* Words of nodemask a record carries: MAX_NUMNODES on x86_64 is at most 1024. */
 #define KHOD_VMA_POLICY_NODE_WORDS 16
@@ -54,6 +54,12 @@ struct khod_vma_policy_record {
   __u16 mode_flags; /* its flags, internal ones included */
   __u32 node_bytes; /* bytes of nodes[] the kernel's nodemask filled */
   __u64 nodes[KHOD_VMA_POLICY_NODE_WORDS];
+  /* The task's record: mm->map_count, the VMA records that follow it in a
+   * read whose records all carry one mm_seq (0 in a VMA's record). The reader
+   * stops there: after the leader's walk the iterator walks the mm again for
+   * every thread with its own file table, writing nothing, and a read() that
+   * walks a million VMAs without writing fails with EAGAIN. */
+  __u64 vmas;
 };
 
 #endif /* KHOD_KERNEL_BPF_VMA_POLICY_RECORD_H_ */

@@ -282,6 +282,48 @@ class UnsharedFilesChild {
   HeldChild<int> child_;
 };
 
+// A child with kVmas VMAs whose kThreads threads each have a file table of their own: after
+// the leader's walk a pidfd iterator walks its mm once per such thread, writing nothing. A
+// read() stops after a million objects (bpf_seq_read's MAX_ITER_OBJECTS), with EAGAIN when it
+// wrote nothing: (kThreads - 1) * kVmas is more than two million, so the read() after the one
+// that returns the leader's last records walks a million without writing.
+class ManyWalksChild {
+ public:
+  static constexpr int kVmas = 60000;  // under vm.max_map_count's default, 65530
+  static constexpr int kThreads = 40;
+  ManyWalksChild() : child_(SetUp) {}
+  pid_t pid() const { return child_.pid(); }
+  bool ok() const { return child_.ok(); }
+  int error() const { return child_.report(); }  // errno of mmap, mprotect or unshare, else 0
+
+ private:
+  static int SetUp() {
+    const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    char* m = static_cast<char*>(::mmap(nullptr, kVmas * page, PROT_NONE,
+                                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
+    if (m == MAP_FAILED) return errno;
+    // Every other page readable: a VMA each (neighbours of one protection would merge).
+    for (int i = 0; i < kVmas; i += 2)
+      if (::mprotect(m + i * page, page, PROT_READ) != 0) return errno;
+    int ready[2];
+    if (::pipe(ready) != 0) return errno;
+    for (int t = 1; t < kThreads; ++t)
+      std::thread([w = ready[1]] {
+        const int e = ::unshare(CLONE_FILES) == 0 ? 0 : errno;
+        if (::write(w, &e, sizeof(e)) != sizeof(e)) ::_exit(1);
+        for (;;) ::pause();
+      }).detach();
+    for (int t = 1; t < kThreads; ++t) {
+      int e = 0;
+      if (::read(ready[0], &e, sizeof(e)) != sizeof(e)) ::_exit(1);
+      if (e != 0) return e;
+    }
+    return 0;
+  }
+
+  HeldChild<int> child_;
+};
+
 class VmaPolicyIterTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -589,6 +631,18 @@ TEST_F(VmaPolicyIterTest, AThreadWithItsOwnFileTableIsNotWalkedAgain) {
   Result<std::vector<VmaPolicy>> vmas = iterator_->Read(child.pid());
   ASSERT_TRUE(vmas.ok()) << vmas.status().ToString();
   ExpectAsNumaMaps(child.pid(), *vmas);
+}
+
+// The reader stops once it holds the leader's walk (the task record counts its VMAs): the
+// walks of the other threads' copies, which would make the read fail with EAGAIN here and
+// cost one walk each, are never made.
+TEST_F(VmaPolicyIterTest, ThreadsWithFileTablesOfTheirOwnDoNotFailARead) {
+  ManyWalksChild child;
+  ASSERT_TRUE(child.ok());
+  ASSERT_EQ(child.error(), 0) << std::strerror(child.error());
+  Result<std::vector<VmaPolicy>> vmas = iterator_->Read(child.pid());
+  ASSERT_TRUE(vmas.ok()) << vmas.status().ToString();
+  EXPECT_GE(vmas->size(), static_cast<size_t>(ManyWalksChild::kVmas));
 }
 
 // A pid_fd of 0 is the kernel's "no filter" (every process walked): with fd 0 free, where

@@ -8,6 +8,7 @@
 #include <sys/sysmacros.h>
 
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,9 +48,18 @@ void SetPolicy(khod_vma_policy_record* r, uint16_t mode, uint16_t flags, uint64_
   r->nodes[0] = nodes;
 }
 
-std::string Bytes(const std::vector<khod_vma_policy_record>& records) {
+// The records as given.
+std::string RawBytes(const std::vector<khod_vma_policy_record>& records) {
   return std::string(reinterpret_cast<const char*>(records.data()),
                      records.size() * sizeof(khod_vma_policy_record));
+}
+
+// The records with the task's (the first, when it is one) counting the rest, as the
+// program writes a whole read.
+std::string Bytes(std::vector<khod_vma_policy_record> records) {
+  if (!records.empty() && records[0].kind == KHOD_VMA_POLICY_KIND_TASK)
+    records[0].vmas = records.size() - 1;
+  return RawBytes(records);
 }
 
 Mempolicy Policy(int32_t mode, uint32_t flags, std::vector<uint64_t> nodes) {
@@ -145,6 +155,32 @@ TEST(VmaPolicyDecodeTest, RefusesARecordOfAnotherLayout) {
   v = Vma(0x1000, 0x2000);
   v.size -= 8;
   ExpectRefused(Bytes({task, v}), Status::Code::kCorruption, "size");
+}
+
+// The task's record counts its mm's VMAs: a read holding fewer (cut short) or more is not
+// taken, and the reader asks for exactly the bytes of a whole read once it has that record.
+TEST(VmaPolicyDecodeTest, RefusesAReadThatHoldsOtherThanTheVmasCounted) {
+  constexpr size_t kRecord = sizeof(khod_vma_policy_record);
+  khod_vma_policy_record task = Record(KHOD_VMA_POLICY_KIND_TASK);
+  task.vmas = 3;
+  const std::vector<khod_vma_policy_record> two = {task, Vma(0x1000, 0x2000), Vma(0x2000, 0x3000)};
+  ExpectRefused(RawBytes(two), Status::Code::kCorruption, "counts 3 VMAs, the read holds 2");
+  EXPECT_EQ(VmaPolicyReadBytes(RawBytes(two)), std::optional<size_t>(4 * kRecord));
+  EXPECT_EQ(VmaPolicyReadBytes(RawBytes({task})), std::optional<size_t>(4 * kRecord));
+  std::vector<khod_vma_policy_record> three = two;
+  three.push_back(Vma(0x3000, 0x4000));
+  EXPECT_TRUE(DecodeVmaPolicyRecords(RawBytes(three), kPid).ok());
+  three.push_back(Vma(0x4000, 0x5000));
+  ExpectRefused(RawBytes(three), Status::Code::kCorruption, "counts 3 VMAs, the read holds 4");
+  // Before the task's record is whole, or with a first record not a task's of this layout,
+  // the reader does not know: it reads on.
+  EXPECT_EQ(VmaPolicyReadBytes(RawBytes({task}).substr(0, kRecord - 1)), std::nullopt);
+  EXPECT_EQ(VmaPolicyReadBytes(RawBytes({Vma(0x1000, 0x2000)})), std::nullopt);
+  task.version = KHOD_VMA_POLICY_VERSION + 1;
+  EXPECT_EQ(VmaPolicyReadBytes(RawBytes({task})), std::nullopt);
+  task = Record(KHOD_VMA_POLICY_KIND_TASK);
+  task.vmas = ~uint64_t{0};  // no byte count wraps
+  EXPECT_EQ(VmaPolicyReadBytes(RawBytes({task})), std::nullopt);
 }
 
 TEST(VmaPolicyDecodeTest, RefusesAShortRecord) {
