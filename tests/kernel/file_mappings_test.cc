@@ -497,7 +497,8 @@ TEST(FileMappingsTest, AProcessWhoseMainThreadExitedIsNotSaidToMapNothing) {
   reap();
   ASSERT_TRUE(zombie) << "the child's main thread did not exit";
   ASSERT_TRUE(alive);
-  ASSERT_EQ(threads, 2) << "a zombie leader and the thread that runs";
+  // (A sanitizer's runtime may add threads of its own.)
+  ASSERT_GE(threads, 2) << "a zombie leader and the thread that runs";
   ASSERT_FALSE(got.ok()) << "said to map the file " << got->size() << " times";
   EXPECT_EQ(got.status().code(), Status::Code::kUnsupported) << got.status().ToString();
   EXPECT_NE(got.status().message().find("main thread"), std::string::npos)
