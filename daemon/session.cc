@@ -81,6 +81,7 @@ Session::Session(SessionOptions opts, GmemOpener* opener)
       }) {}
 
 Session::~Session() {
+  JoinAdoption();  // it dups the carried fds closed below
   // What a Restore received and did not end up holding (Finish and Cancel
   // close them otherwise): fds of this process, never another's.
   if (received_)
@@ -228,6 +229,7 @@ void Session::ClearSessionRecord() {
 }
 
 void Session::ReleaseSessionHolds() {
+  JoinAdoption();  // it dups the carried fds closed below
   have_frozen_ = false;
   received_.reset();
   received_ahead_ = false;
@@ -242,7 +244,6 @@ void Session::ReleaseSessionHolds() {
   witness_.reset();
   witness_handoff_.reset();
   restored_.clear();
-  JoinAdoption();
   warming_.clear();
   for (auto& kv : handles_)
     if (kv.second->source) kv.second->source->ReleasePins();

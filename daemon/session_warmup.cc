@@ -42,11 +42,15 @@ void Session::StartWarmUps() {
   }
   if (jobs.empty()) return;
   const int holder_pid = holder_.held() ? holder_.pid() : -1;
+  // std::async takes only the pointer: a thread it cannot start leaves the jobs here.
+  auto pending = std::make_shared<std::vector<AdoptJob>>(std::move(jobs));
+  GmemOpener* opener = opener_;
   try {
-    adopting_ = std::async(std::launch::async, &Session::AdoptForWarmUp, opener_, std::move(jobs),
-                           holder_pid);
+    adopting_ = std::async(std::launch::async, [opener, pending, holder_pid] {
+      return AdoptForWarmUp(opener, std::move(*pending), holder_pid);
+    });
   } catch (const std::system_error&) {
-    warming_ = AdoptForWarmUp(opener_, std::move(jobs), holder_pid);  // no thread: here
+    warming_ = AdoptForWarmUp(opener, std::move(*pending), holder_pid);  // no thread: here
   }
 }
 
@@ -54,27 +58,40 @@ std::map<uint64_t, WarmGmem> Session::AdoptForWarmUp(GmemOpener* opener, std::ve
                                                      int holder_pid) {
   std::map<uint64_t, WarmGmem> warming;
   for (AdoptJob& j : jobs) {
-    const int dup = ::fcntl(j.fd, F_DUPFD_CLOEXEC, 3);
-    if (dup < 0) continue;  // Restore meets the same error and reports it
-    Result<std::unique_ptr<GmemHandle>> h = opener->Adopt(j.declaration, dup);
-    if (!h.ok()) continue;
-    if (holder_pid > 0) (*h)->source->UsePagesMappedBy(holder_pid);
-    if (!j.pins.empty()) {
-      Result<PagePin> pins = PagePin::Adopt(std::move(j.pins));
-      if (pins.ok())
-        (*h)->source->AdoptPins(std::move(*pins));
-      else
-        std::fprintf(stderr, "khod: gmem %llu: page pins not used: %s\n",
-                     static_cast<unsigned long long>(j.token), pins.status().ToString().c_str());
+    // A file that fails here (even by an exception: no memory, no thread for
+    // its warm-up) is only not warm: Restore adopts it itself and says why not.
+    try {
+      const int dup = ::fcntl(j.fd, F_DUPFD_CLOEXEC, 3);
+      if (dup < 0) continue;  // Restore meets the same error and reports it
+      Result<std::unique_ptr<GmemHandle>> h = opener->Adopt(j.declaration, dup);
+      if (!h.ok()) continue;
+      if (holder_pid > 0) (*h)->source->UsePagesMappedBy(holder_pid);
+      if (!j.pins.empty()) {
+        Result<PagePin> pins = PagePin::Adopt(std::move(j.pins));
+        if (pins.ok())
+          (*h)->source->AdoptPins(std::move(*pins));
+        else
+          std::fprintf(stderr, "khod: gmem %llu: page pins not used: %s\n",
+                       static_cast<unsigned long long>(j.token), pins.status().ToString().c_str());
+      }
+      (*h)->source->StartWarmUp();
+      warming[j.token] = WarmGmem{j.fd, std::move(*h)};
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "khod: gmem %llu: not warmed up ahead of Restore: %s\n",
+                   static_cast<unsigned long long>(j.token), e.what());
     }
-    (*h)->source->StartWarmUp();
-    warming[j.token] = WarmGmem{j.fd, std::move(*h)};
   }
   return warming;
 }
 
 void Session::JoinAdoption() {
-  if (adopting_.valid()) warming_ = adopting_.get();
+  if (!adopting_.valid()) return;
+  try {
+    warming_ = adopting_.get();
+  } catch (const std::exception& e) {
+    // Nothing warm, nothing lost: Restore adopts every file itself.
+    std::fprintf(stderr, "khod: the adopted files were not warmed up: %s\n", e.what());
+  }
 }
 
 void Session::StartReadAhead() {

@@ -11,12 +11,14 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -188,6 +190,65 @@ class ReexecSessionTest : public SessionTest {
     return s.ok() ? std::move(*s) : nullptr;
   }
 };
+
+// The system opener, but its first Adopt (the warm-up's, on its thread from
+// Open) throws, as one that finds no memory or no thread would.
+class FirstAdoptThrows : public GmemOpener {
+ public:
+  explicit FirstAdoptThrows(GmemOpener* inner) : inner_(inner) {}
+  Result<std::unique_ptr<GmemHandle>> TakeFromProcess(const GmemDeclaration& decl, int pid,
+                                                      int fd) override {
+    return inner_->TakeFromProcess(decl, pid, fd);
+  }
+  Result<std::unique_ptr<GmemHandle>> Adopt(const GmemDeclaration& decl, int fd) override {
+    if (!thrown_.exchange(true)) {
+      ::close(fd);  // the opener owns the fd it is given
+      throw std::runtime_error("no memory for the warm-up");
+    }
+    return inner_->Adopt(decl, fd);
+  }
+  Result<std::unique_ptr<GmemHandle>> NewModel(const GmemDeclaration& decl,
+                                               const ModelSpec& spec) override {
+    return inner_->NewModel(decl, spec);
+  }
+  Result<std::unique_ptr<GmemHandle>> RestoreModel(const GuestMemfd& frozen) override {
+    return inner_->RestoreModel(frozen);
+  }
+  Result<std::unique_ptr<GmemHandle>> Rebuild(const GmemDeclaration& decl,
+                                              const GuestMemfd& frozen) override {
+    return inner_->Rebuild(decl, frozen);
+  }
+  bool thrown() const { return thrown_; }
+
+ private:
+  GmemOpener* inner_;
+  std::atomic<bool> thrown_{false};
+};
+
+// The adopted files are opened and warmed on a thread from Open: one that
+// fails there, even by an exception, is only not warm. Restore adopts it
+// itself and the verdict is as without the warm-up; a Cancel then is whole.
+TEST_F(ReexecSessionTest, AWarmUpThatThrowsLeavesRestoreToAdoptTheFile) {
+  FirstAdoptThrows opener(&opener_);
+  {
+    Result<std::unique_ptr<Session>> s = Session::Open(FreezeOverReexec(), &opener);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    Result<v1::PhaseReply> r = (*s)->Restore(v1::RestoreRequest());
+    EXPECT_TRUE(opener.thrown());
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_NE(r->message().find("1 adopted"), std::string::npos) << r->message();
+    Result<v1::VerifyReply> v = (*s)->Verify();
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    EXPECT_TRUE(v->equal());
+    ASSERT_TRUE((*s)->Finish().ok());  // the next Attach starts a new session
+  }
+  FirstAdoptThrows again(&opener_);
+  Result<std::unique_ptr<Session>> s = Session::Open(FreezeOverReexec(), &again);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_TRUE((*s)->Cancel().ok());
+  EXPECT_TRUE(again.thrown());
+  EXPECT_EQ((*s)->phase(), v1::IDLE);
+}
 
 // The new side decodes the blob ahead of Restore; a Restore refused after
 // that (a bad rebuild_into offer) must leave the next one a whole snapshot.
