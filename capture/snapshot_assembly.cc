@@ -127,9 +127,9 @@ Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::v
     if (!results[i].ok()) return p.what.empty() ? results[i] : results[i].WithContext(p.what);
     if (p.options.stats && round_stats.insert(p.options.stats).second) {
       p.options.stats->vmm_policies_from_vmas +=
-          static_cast<uint64_t>(vmm_mappings.iterator_reads());
+          static_cast<uint64_t>(vmm_mappings.processes_from_vmas_only());
       p.options.stats->vmm_policies_from_numa_maps +=
-          static_cast<uint64_t>(vmm_mappings.numa_reads());
+          static_cast<uint64_t>(vmm_mappings.processes_through_numa_maps());
     }
     if (p.options.stats) {
       p.options.stats->flags_read += stats[i].flags_read;

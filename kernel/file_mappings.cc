@@ -148,6 +148,18 @@ Result<std::vector<FileMapping>> ReadFileMappings(pid_t pid, FileKey file, uint6
   return once.Get(pid, file, page_size);
 }
 
+int ProcessMappingsCache::processes_through_numa_maps() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return static_cast<int>(numa_pids_.size());
+}
+
+int ProcessMappingsCache::processes_from_vmas_only() const {
+  std::lock_guard<std::mutex> l(mu_);
+  int n = 0;
+  for (pid_t pid : vma_pids_) n += numa_pids_.count(pid) == 0;
+  return n;
+}
+
 Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey file,
                                                            uint64_t page_size) {
   const std::string proc = "/proc/" + std::to_string(pid);
@@ -198,6 +210,10 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
           continue;
         if (answers == ProcessMappings::VmaAnswers::kAll) {
           ++iterator_reads_;
+          {
+            std::lock_guard<std::mutex> counted(mu_);
+            vma_pids_.insert(pid);
+          }
           Result<std::vector<FileMapping>> mine = parsed.Of(file, page_size);
           process->parsed = std::move(parsed);
           process->with_policies = true;
@@ -214,6 +230,10 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
       return Status::Unsupported(proc + "/numa_maps is missing (a kernel without CONFIG_NUMA)");
     if (!numa.ok()) return numa.status();
     ++numa_reads_;
+    {
+      std::lock_guard<std::mutex> counted(mu_);
+      numa_pids_.insert(pid);
+    }
     parsed.AddNumaMaps(*numa);  // the maps read just before it, parsed once
     // numa_maps joins by start alone: only files whose mappings read the
     // same after it keep what it gave them.

@@ -169,6 +169,11 @@ class ProcessMappingsCache {
   int numa_reads() const { return numa_reads_; }
   // Of them, those whose policies the VMA reader gave (numa_maps not read).
   int iterator_reads() const { return iterator_reads_; }
+  // Processes whose mappings' policies some Get read through numa_maps (a
+  // walk of every page they map), and those whose policies their VMAs alone
+  // gave: each process in one of the two (what a capture round reports).
+  int processes_through_numa_maps() const;
+  int processes_from_vmas_only() const;
 
  private:
   struct Process {
@@ -181,9 +186,10 @@ class ProcessMappingsCache {
   }
   const VmaPolicyReader* const reader_ = nullptr;
   const bool shared_iterator_ = true;
-  std::mutex mu_;  // guards processes_ itself
+  mutable std::mutex mu_;  // guards processes_ itself, and the pid sets
   std::map<pid_t, std::unique_ptr<Process>> processes_;
   std::atomic<int> reads_{0}, numa_reads_{0}, iterator_reads_{0};
+  std::set<pid_t> numa_pids_, vma_pids_;  // guarded by mu_
 };
 
 }  // namespace khod

@@ -245,7 +245,7 @@ TEST(AssembleSnapshotTest, TheRoundsVmmPolicyReadsAreAddedOnceToEachStats) {
   // and answers for this file's mapping; numa_maps otherwise.
   ProcessMappingsCache reference;
   ASSERT_TRUE(reference.Get(::getpid(), key, VmmMappedSource::kPage).ok());
-  ASSERT_EQ(reference.iterator_reads() + reference.numa_reads(), 1);
+  ASSERT_EQ(reference.processes_from_vmas_only() + reference.processes_through_numa_maps(), 1);
 
   VmmMappedSource a(key), b(key), c(key);
   CaptureStats shared, own;
@@ -262,8 +262,10 @@ TEST(AssembleSnapshotTest, TheRoundsVmmPolicyReadsAreAddedOnceToEachStats) {
   ::unlink(path.c_str());
   ASSERT_TRUE(snap.ok()) << snap.status().ToString();
   for (const CaptureStats* stats : {&shared, &own}) {
-    EXPECT_EQ(stats->vmm_policies_from_vmas, static_cast<uint64_t>(reference.iterator_reads()));
-    EXPECT_EQ(stats->vmm_policies_from_numa_maps, static_cast<uint64_t>(reference.numa_reads()));
+    EXPECT_EQ(stats->vmm_policies_from_vmas,
+              static_cast<uint64_t>(reference.processes_from_vmas_only()));
+    EXPECT_EQ(stats->vmm_policies_from_numa_maps,
+              static_cast<uint64_t>(reference.processes_through_numa_maps()));
   }
 }
 

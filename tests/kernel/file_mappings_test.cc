@@ -825,6 +825,27 @@ TEST(FileMappingsTest, AReaderErrorOtherThanNotFoundReadsNumaMapsAtOnce) {
 
 // A reader's NotFound says the process is gone: Get says so, naming
 // /proc/PID, and reads neither numa_maps nor maps again.
+// What a round reports counts processes, each once: one whose files' policies
+// came from its VMAs for one file and through numa_maps for another was read
+// through numa_maps (its pages walked), and a second Get of it adds nothing.
+TEST(FileMappingsTest, EachProcessIsCountedOnceByHowItsPoliciesWereRead) {
+  const InterleavedMemfdMapping a, b;
+  ASSERT_TRUE(a.ok() && b.ok()) << std::strerror(errno);
+  VmaPolicy b_unanswered = b.Vma();
+  b_unanswered.answered = false;  // its policy its file's: numa_maps
+  const FakeVmaReader reader(std::vector<VmaPolicy>{a.Vma(), b_unanswered});
+  ProcessMappingsCache cache(&reader);
+  ASSERT_TRUE(cache.Get(::getpid(), a.key(), kPage).ok());
+  EXPECT_EQ(cache.processes_from_vmas_only(), 1);
+  EXPECT_EQ(cache.processes_through_numa_maps(), 0);
+  ASSERT_TRUE(cache.Get(::getpid(), b.key(), kPage).ok());
+  EXPECT_EQ(cache.processes_from_vmas_only(), 0) << "walked after all";
+  EXPECT_EQ(cache.processes_through_numa_maps(), 1);
+  ASSERT_TRUE(cache.Get(::getpid(), a.key(), kPage).ok());
+  ASSERT_TRUE(cache.Get(::getpid(), b.key(), kPage).ok());
+  EXPECT_EQ(cache.processes_from_vmas_only() + cache.processes_through_numa_maps(), 1);
+}
+
 TEST(FileMappingsTest, AReadersNotFoundIsTheProcessGone) {
   const InterleavedMemfdMapping m;
   ASSERT_TRUE(m.ok()) << std::strerror(errno);
