@@ -44,6 +44,20 @@ Mempolicy Policy(int32_t mode, std::vector<uint64_t> mask, uint32_t flags = 0) {
   return p;
 }
 
+// A VMA of `file` as a reader reports one whose policy it answers.
+VmaPolicy AnsweredVma(FileKey file, uint64_t start, uint64_t end, uint64_t pgoff,
+                      Mempolicy policy) {
+  VmaPolicy v;
+  v.start = start;
+  v.end = end;
+  v.pgoff = pgoff;
+  v.dev = file.dev;
+  v.inode = file.inode;
+  v.answered = true;
+  v.policy = std::move(policy);
+  return v;
+}
+
 TEST(ProcMapsTest, ParsesTheRecordedGuestMemfdLine) {
   auto e = ParseProcMapsLine(
       "7f118de1e000-7f118e61e000 rw-s 00000000 00:10 130198 "
@@ -254,18 +268,8 @@ TEST(FileMappingsTest, AVmaPolicyJoinsOnlyTheSameRangeFileAndOffset) {
       "7f00000-7f02000 rw-s 00004000 00:10 7 a\n"
       "7f10000-7f11000 rw-s 00000000 00:10 7 a\n";
   const FileKey a{makedev(0, 0x10), 7};
-  VmaPolicy first;
-  first.start = 0x7f00000;
-  first.end = 0x7f02000;
-  first.pgoff = 4;
-  first.dev = a.dev;
-  first.inode = a.inode;
-  first.answered = true;
-  first.policy = Policy(MPOL_BIND, {1});
-  VmaPolicy second = first;
-  second.start = 0x7f10000;
-  second.end = 0x7f11000;
-  second.pgoff = 0;
+  const VmaPolicy first = AnsweredVma(a, 0x7f00000, 0x7f02000, 4, Policy(MPOL_BIND, {1}));
+  const VmaPolicy second = AnsweredVma(a, 0x7f10000, 0x7f11000, 0, first.policy);
   auto answers = [&](const VmaPolicy& changed) {
     auto parsed = ProcessMappings::ParseMaps(maps);
     EXPECT_TRUE(parsed.ok());
@@ -309,21 +313,10 @@ TEST(FileMappingsTest, AVmaOfTheFileWithNoMapsLineIsAChange) {
       "7f00000-7f02000 rw-s 00000000 00:10 7 a\n"
       "7f10000-7f11000 rw-s 00000000 00:10 8 b\n";
   const FileKey a{makedev(0, 0x10), 7}, b{makedev(0, 0x10), 8};
-  VmaPolicy of_a;
-  of_a.start = 0x7f00000;
-  of_a.end = 0x7f02000;
-  of_a.dev = a.dev;
-  of_a.inode = a.inode;
-  of_a.answered = true;
-  of_a.policy = Policy(MPOL_BIND, {1});
-  VmaPolicy of_b = of_a;
-  of_b.start = 0x7f10000;
-  of_b.end = 0x7f11000;
-  of_b.inode = b.inode;
-  VmaPolicy new_of_a = of_a;  // mapped after the maps text was read
-  new_of_a.start = 0x7f20000;
-  new_of_a.end = 0x7f21000;
-  new_of_a.policy = Policy(MPOL_INTERLEAVE, {1});
+  const VmaPolicy of_a = AnsweredVma(a, 0x7f00000, 0x7f02000, 0, Policy(MPOL_BIND, {1}));
+  const VmaPolicy of_b = AnsweredVma(b, 0x7f10000, 0x7f11000, 0, Policy(MPOL_BIND, {1}));
+  // Mapped after the maps text was read.
+  const VmaPolicy new_of_a = AnsweredVma(a, 0x7f20000, 0x7f21000, 0, Policy(MPOL_INTERLEAVE, {1}));
   auto parsed = ProcessMappings::ParseMaps(maps);
   ASSERT_TRUE(parsed.ok());
   parsed->AddVmaPolicies({of_a, of_b, new_of_a});
@@ -359,13 +352,8 @@ TEST(FileMappingsTest, NumaMapsPoliciesStandOnlyForFilesThatReadTheSameAfter) {
   const FileKey a{makedev(0, 0x10), 7}, b{makedev(0, 0x10), 8}, c{makedev(0, 0x10), 9};
   auto parsed = ProcessMappings::ParseMaps(before);
   ASSERT_TRUE(parsed.ok());
-  VmaPolicy of_c;  // c's policy from its VMA, read before the remap
-  of_c.start = 0x7f20000;
-  of_c.end = 0x7f21000;
-  of_c.dev = c.dev;
-  of_c.inode = c.inode;
-  of_c.answered = true;
-  of_c.policy = Policy(MPOL_PREFERRED, {1});
+  // c's policy from its VMA, read before the remap.
+  const VmaPolicy of_c = AnsweredVma(c, 0x7f20000, 0x7f21000, 0, Policy(MPOL_PREFERRED, {1}));
   parsed->AddVmaPolicies({of_c});
   parsed->AddNumaMaps(numa);
   ASSERT_TRUE(parsed->Of(a, kPage).ok()) << "joined by start before the check";
