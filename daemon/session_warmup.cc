@@ -59,7 +59,7 @@ std::map<uint64_t, WarmGmem> Session::AdoptForWarmUp(GmemOpener* opener, std::ve
   std::map<uint64_t, WarmGmem> warming;
   for (AdoptJob& j : jobs) {
     // A file that fails here (even by an exception: no memory, no thread for
-    // its warm-up) is only not warm: Restore adopts it itself and says why not.
+    // its warm-up) is only not warm: Restore adopts it itself, as without one.
     try {
       const int dup = ::fcntl(j.fd, F_DUPFD_CLOEXEC, 3);
       if (dup < 0) continue;  // Restore meets the same error and reports it
