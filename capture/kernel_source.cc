@@ -290,22 +290,40 @@ Status KernelGmemSource::CapturePolicy(ProcessMappingsCache* vmm_mappings, Guest
   const SharedPolicyAnswer shared =
       gmem ? GuestMemfdSharedPolicy().answer : SharedPolicyAnswer::kYes;
   out->policy_source = PolicySource::kUnknown;
+  out->policy_unread.clear();
   if (shared == SharedPolicyAnswer::kYes) {
-    if (!mapping_.data()) return Status::Ok();  // not mappable: nothing to read it through
+    if (!mapping_.data()) {
+      out->policy_unread = "the file cannot be mapped, and its policy is read through a mapping";
+      return Status::Ok();
+    }
     auto policy = GetMempolicyAt(mapping_.data());
     if (!policy.ok()) return policy.status().WithContext(Describe());
     out->policy_source = PolicySource::kInode;
     out->policy = *policy;
     return Status::Ok();
   }
-  if (shared == SharedPolicyAnswer::kUnknown || vmm_pid_ <= 0) return Status::Ok();
+  if (shared == SharedPolicyAnswer::kUnknown) {
+    out->policy_unread =
+        "whether this kernel keeps a guest_memfd's policy in the file is not "
+        "known (" +
+        GuestMemfdSharedPolicy().evidence + ")";
+    return Status::Ok();
+  }
+  if (vmm_pid_ <= 0) {
+    out->policy_unread =
+        "it lives in the VMM's mappings, and no VMM process was named for " + Describe();
+    return Status::Ok();
+  }
   struct stat st;
   if (::fstat(fd_.get(), &st) < 0) return Status::FromErrno("fstat " + Describe(), errno);
   const uint64_t page = static_cast<uint64_t>(getpagesize());
   const FileKey key{st.st_dev, st.st_ino};
   Result<std::vector<FileMapping>> maps =
       vmm_mappings ? vmm_mappings->Get(vmm_pid_, key, page) : ReadFileMappings(vmm_pid_, key, page);
-  if (!maps.ok()) return Status::Ok();
+  if (!maps.ok()) {
+    out->policy_unread = maps.status().message();
+    return Status::Ok();
+  }
   const uint64_t total = out->size / page;
   const uintptr_t own = reinterpret_cast<uintptr_t>(mapping_.data());
   for (const FileMapping& m : *maps) {
@@ -458,6 +476,7 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
   out->attributes = opts_.declared_attributes;
   // Not read until CapturePolicy reads it (a 0-byte file returns before).
   out->policy_source = PolicySource::kUnknown;
+  out->policy_unread = "a file of 0 bytes has no page to read it at";
   const bool gmem = identity_.kind == FileKind::kGuestMemfd;
   if (gmem && opts.frozen) {
     // What the frozen capture saw of the creation flags stands only if it

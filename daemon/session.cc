@@ -61,6 +61,18 @@ std::string WalkNote(const CaptureStats& s) {
               : "");
 }
 
+// "; gmem 3's NUMA policy not read: <why>" for each file whose capture could
+// not read its policy (Verify will say it is not verified): said at Prepare,
+// before the blackout, and again at Freeze.
+std::string PolicyUnreadNote(const Snapshot& snap) {
+  std::string s;
+  for (const GuestMemfd& g : snap.gmems)
+    if (g.policy_source == PolicySource::kUnknown)
+      s += "; gmem " + std::to_string(g.token) + "'s NUMA policy not read" +
+           (g.policy_unread.empty() ? "" : ": " + g.policy_unread);
+  return s;
+}
+
 }  // namespace
 
 int64_t Session::NowNs() {
@@ -489,7 +501,7 @@ Result<v1::PhaseReply> Session::Prepare(const PeerCred& caller) {
   v1::PhaseReply r;
   r.set_phase(v1::PREPARED);
   r.set_message("prepared " + std::to_string(snap.gmems.size()) + " gmems, blob " +
-                HumanBytes(blob.size()) + witness_note + PinsNote() +
+                HumanBytes(blob.size()) + witness_note + PinsNote() + PolicyUnreadNote(snap) +
                 (draft.empty() ? ""
                                : "; no draft of Freeze's blob (" + draft +
                                      "): Freeze will write its blob whole"));
@@ -699,7 +711,8 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req, const PeerC
         "frozen " + std::to_string(frozen_.gmems.size()) + " gmems, " + v1::BlobFormat_Name(fmt) +
         " blob " + HumanBytes(record_.frozen_blob_bytes()) + blob_note + ", handed over by " +
         t->name() + " with " + std::to_string(pkg.fds.size()) + " fds" + WalkNote(stats) +
-        VmmPolicyReadsText(stats.vmm_policies_from_vmas, stats.vmm_policies_from_numa_maps));
+        VmmPolicyReadsText(stats.vmm_policies_from_vmas, stats.vmm_policies_from_numa_maps) +
+        PolicyUnreadNote(frozen_));
     const std::vector<std::string> medium_args = t->ExecArguments();
     if (!medium_args.empty()) {
       exec_argv.push_back(opts_.self_binary);

@@ -174,6 +174,10 @@ struct GuestMemfd {
   uint64_t vm_token = 0;     // 0: not bound to a VM
   PolicySource policy_source = PolicySource::kInode;
   Mempolicy policy;  // kInode only
+  // kUnknown: why the capture that made this could not read the policy, when
+  // it knows ("/proc/PID/maps is empty: ..."). The capturing process's note
+  // for its own messages: never serialized, not compared (operator==).
+  std::string policy_unread;
   std::vector<MappingPolicy>
       mapping_policies;  // kVmmMappings only; ordered by (first_index, pid, start_address)
   // Ordered, disjoint, covering [0, pages): how each range was observed.

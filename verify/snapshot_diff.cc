@@ -253,11 +253,17 @@ class GmemDiffer {
       return;
     }
     if (se == PolicySource::kUnknown || sf == PolicySource::kUnknown) {
+      // Why, where the capture said (a note of the process that captured it).
+      std::string why;
+      for (const GuestMemfd* g : {&e_, &f_})
+        if (g->policy_source == PolicySource::kUnknown && !g->policy_unread.empty())
+          why += (why.empty() ? ": " : "; ") + g->policy_unread;
       Unverified(UnverifiedKind::kNumaPolicyUnread,
-                 std::string("NUMA policy not read ") + (se == sf ? "by either capture"
-                                                         : se == PolicySource::kUnknown
-                                                             ? "by the first capture"
-                                                             : "now"));
+                 std::string("NUMA policy not read ") +
+                     (se == sf                       ? "by either capture"
+                      : se == PolicySource::kUnknown ? "by the first capture"
+                                                     : "now") +
+                     why);
       return;
     }
     if (se != sf) {

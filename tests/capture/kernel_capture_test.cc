@@ -810,10 +810,12 @@ TEST(KernelCaptureTest, EmptyMemfdsPolicyIsNotClaimedAsRead) {
   EXPECT_EQ(g.size, 0u);
   EXPECT_EQ(g.policy_source, PolicySource::kUnknown) << "the policy was never read";
   EXPECT_EQ(g.policy, Mempolicy()) << "nothing read, nothing claimed";
+  EXPECT_EQ(g.policy_unread, "a file of 0 bytes has no page to read it at");
   // Once it has pages, the same source reads it from the inode.
   ASSERT_EQ(::ftruncate(empty.fd(), 16 * kPage), 0);
   ASSERT_TRUE((*src)->Capture({}, &g).ok());
   EXPECT_EQ(g.policy_source, PolicySource::kInode);
+  EXPECT_EQ(g.policy_unread, "");
 }
 
 // Verify's capture takes the creation flags its frozen capture saw only for

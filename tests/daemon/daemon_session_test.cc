@@ -81,6 +81,27 @@ TEST_F(SessionTest, FullCycleOverDirAdoptsTheHeldFileAndVerifiesEqual) {
 // A HugeTLB memfd's pages are seen only through a mapping, and a private
 // page is never mapped: declaring one private is refused, naming why, at
 // Attach and at UpdateAttributes, and the session stays as it was.
+// A file whose policy its capture could not read is said so, with why, at
+// Prepare (before the blackout) and at Freeze.
+TEST_F(SessionTest, APolicyNotReadIsSaidWithWhyAtPrepareAndFreeze) {
+  const TestMemfd empty(16 * 4096, "no-pages");
+  auto s = Open();
+  ASSERT_TRUE(s);
+  v1::AttachRequest q = KernelAttach(empty.fd());
+  q.clear_memslots();  // none to outlive the file's pages
+  Result<v1::GmemInfo> a = s->Attach(q);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_EQ(::ftruncate(empty.fd(), 0), 0);  // its pages gone since Attach
+  const std::string why =
+      "gmem 1's NUMA policy not read: a file of 0 bytes has no page to read it at";
+  Result<v1::PhaseReply> p = s->Prepare();
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_NE(p->message().find(why), std::string::npos) << p->message();
+  Result<v1::PhaseReply> f = s->Freeze(PausedFreeze());
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_NE(f->message().find(why), std::string::npos) << f->message();
+}
+
 TEST_F(SessionTest, PrivatePagesOfAHugetlbMemfdAreRefusedNamingWhy) {
   const int fd = ::memfd_create("huge-guest", MFD_HUGETLB | MFD_CLOEXEC);
   if (fd < 0) GTEST_SKIP() << "no HugeTLB memfd here: " << std::strerror(errno);

@@ -343,6 +343,15 @@ TEST(SnapshotDiffPolicyTest, SourceChangeDiffersUnknownIsNotVerified) {
   EXPECT_EQ(d.unverified[0].parts, std::vector<std::string>{"NUMA policy not read now"});
   EXPECT_EQ(d.unverified[0].kinds, std::vector<UnverifiedKind>{UnverifiedKind::kNumaPolicyUnread});
   EXPECT_EQ(d.unverified[0].pages, 0u);
+  // Where the capture said why, the part says it too.
+  b.policy_unread = "/proc/42/maps is empty: the process has exited";
+  EXPECT_EQ(DiffOf(a, b).unverified[0].parts,
+            std::vector<std::string>{
+                "NUMA policy not read now: /proc/42/maps is empty: the process has exited"});
+  a.policy_unread = "a note of a policy that was read";  // kInode: not said
+  EXPECT_EQ(DiffOf(a, b).unverified[0].parts,
+            std::vector<std::string>{
+                "NUMA policy not read now: /proc/42/maps is empty: the process has exited"});
 }
 
 TEST(SnapshotDiffFlagsTest, UnknownFlagBitsAreNotVerifiedAcrossFiles) {
