@@ -17,6 +17,8 @@
 #include <string>
 #include <thread>
 
+#include "tests/support/fixture.h"
+
 namespace khod {
 namespace {
 
@@ -55,10 +57,7 @@ TEST(OpenPidfdTest, WithStdioClosedThePidfdIsStillAbove2) {
       if (::fcntl(i, F_GETFD) != -1) ::_exit(15);
     ::_exit(0);
   }
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status)) << status;
-  EXPECT_EQ(WEXITSTATUS(status), 0)
+  EXPECT_EQ(ChildEnd(child), "exit 0")
       << "10: fd 0 did not close; 11: OpenPidfd failed; 12: the pidfd is 0 to 2; 13: it is "
          "not close-on-exec; 14: it does not signal this process; 15: an fd of 0 to 2 was left "
          "open";
@@ -138,10 +137,7 @@ TEST(OpenPidfdTest, AFullFdTableIsAnIoError) {
       ::_exit(13);
     ::_exit(0);
   }
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status)) << status;
-  EXPECT_EQ(WEXITSTATUS(status), 0)
+  EXPECT_EQ(ChildEnd(child), "exit 0")
       << "10: setrlimit failed; 11: OpenPidfd opened past the limit; 12: its error is not an "
          "IoError; 13: the error does not name pidfd_open and the pid";
 }

@@ -663,10 +663,7 @@ TEST_F(VmaPolicyIterTest, APidfdOfZeroDoesNotWalkEveryProcess) {
     if (::fcntl(0, F_GETFD) != -1) ::_exit(15);  // no fd of the read left at 0
     ::_exit(0);
   }
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status)) << status;
-  EXPECT_EQ(WEXITSTATUS(status), 0)
+  EXPECT_EQ(ChildEnd(child), "exit 0")
       << "10: the read with fd 0 open failed; 11: fd 0 did not close; 12: the read with fd 0 "
          "free was Corruption (every process walked); 13: it failed otherwise; 14: it read "
          "other VMAs; 15: it left an fd at 0";

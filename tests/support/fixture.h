@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -85,6 +86,18 @@ class TempDir {
 
   std::string path_;
 };
+
+// How child `child` of this process ended, once waited for: "exit N", "signal N", or why it
+// could not be waited for. A test that runs its checks in a child (to close its standard fds,
+// or lower its limits) expects "exit 0" and names what each other code means.
+inline std::string ChildEnd(pid_t child) {
+  int status = 0;
+  if (::waitpid(child, &status, 0) != child)
+    return "not waited for: " + std::string(std::strerror(errno));
+  if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return "signal " + std::to_string(WTERMSIG(status));
+  return "status " + std::to_string(status);
+}
 
 // The bytes of the file at `path` ("" when it cannot be read).
 inline std::string ReadTestFile(const std::string& path) {
