@@ -144,7 +144,9 @@ class ProcessMappingsCache {
  public:
   // How many times Get reads a process's texts while a mapping of the file
   // changes between them. On the last, a mapping the VMAs do not give a
-  // policy (kChanged) is joined with numa_maps by start, as without a reader.
+  // policy (kChanged) is joined with numa_maps by start, as without a reader,
+  // and kept only if maps reads the same after it
+  // (ProcessMappings::KeepNumaMapsPoliciesUnchangedIn).
   static constexpr int kReadAttempts = 4;
 
   // Asks the process-wide iterator, loaded by the first Get that needs a
