@@ -7,7 +7,7 @@
 //        [--reexec-binary=PATH]   (the program a reexec runs; default khod's own)
 //   test faults: [--crash-at=POINT] [--fault=corrupt-handover-blob|sigterm-before-exec]
 //   set by a reexec handover, not by hand: [--adopt=SPEC] [--listen-fd=N] [--lock-fd=N]
-//     [--mapping-holder=PID] [--reexec-timing=READY_NS,EXEC_NS]
+//     [--mapping-holder=PID] [--reap=PID,...] [--reexec-timing=READY_NS,EXEC_NS]
 #include <fcntl.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
@@ -44,6 +44,7 @@
 #include "daemon/systemd_activation.h"
 #include "daemon/unix_listener.h"
 #include "handover/reexec_transport.h"
+#include "kernel/child_reaper.h"
 #include "kernel/fd_table.h"
 #include "kernel/mapping_holder.h"
 
@@ -64,6 +65,7 @@ struct Flags {
   int listen_fd = -1;
   int lock_fd = -1;         // the state dir's lock, held by the previous khod (reexec)
   int mapping_holder = -1;  // the previous khod's (reexec)
+  std::vector<pid_t> reap;  // children the previous khod let go of, not yet reaped (reexec)
   int pte_keeper = -1, pte_keeper_fd = -1, pte_witness_fd = -1;  // the previous khod's (reexec)
   std::optional<ReexecMarks> reexec_marks;  // the previous khod's stamps (reexec)
   std::string luo_device = "/dev/liveupdate";
@@ -124,6 +126,7 @@ const std::vector<FlagSpec>& KhodFlagSpecs() {
       {"--mapping-holder", true},
       {"--pte-keeper", true},
       {"--page-pins", true},
+      {"--reap", true},
       {"--reexec-timing", true},
   };
   return kSpecs;
@@ -248,6 +251,14 @@ bool ParseKhodFlags(int argc, char** argv, Flags* f, std::string* err) {
       return false;
     }
     f->mapping_holder = *pid;
+  }
+  if (p.Has("--reap")) {
+    Result<std::vector<pid_t>> pids = ParseReapArgument(p.Get("--reap"));
+    if (!pids.ok()) {
+      *err = pids.status().message();
+      return false;
+    }
+    f->reap = *pids;
   }
   if (p.Has("--pte-keeper")) {
     // PID:FD[:W], the previous khod's keeper, its control socket and the
@@ -402,6 +413,12 @@ int main(int argc, char** argv) {
   }
   Result<int> lfd = UnixListener::Bind(flags.socket, flags.allow_gid, flags.listen_fd);
   if (!lfd.ok()) return Die(lfd.status().ToString());
+
+  // Children the previous khod let go of (kernel/child_reaper.h): its adopted
+  // holder and keeper are not among them.
+  if (!flags.reap.empty())
+    std::fprintf(stderr, "khod: %s\n",
+                 ReapHandedOn(flags.reap, {flags.mapping_holder, flags.pte_keeper}).c_str());
 
   Wakeup wake;
   SessionOptions so;
@@ -578,11 +595,15 @@ int main(int argc, char** argv) {
     // The old address space outlives the exec in a holder: exec does not
     // wait for 2 GiB of page tables to be torn down, and the new khod reads
     // PFNs from them instead of populating its own (kernel/mapping_holder.h).
+    // Named before the holder is spawned: a pid listed that was freed in
+    // between cannot be the holder's (kernel/child_reaper.h).
+    const std::vector<pid_t> unreaped = ChildrenNotYetReaped();
     Result<MappingHolder> holder = MappingHolder::Spawn((*session)->HolderKeepFds());
     if (holder.ok())
       exec_argv.push_back("--mapping-holder=" + std::to_string(holder->pid()));
     else
       std::fprintf(stderr, "khod: no mapping holder (%s)\n", holder.status().ToString().c_str());
+    if (!unreaped.empty()) exec_argv.push_back("--reap=" + ReapArgument(unreaped));
     crash.Hit("exec");
     // A stop signal (an operator's, systemd's) that comes during a reexec is
     // never lost: it stops the khod the exec starts, once that one has opened

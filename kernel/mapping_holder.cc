@@ -6,7 +6,6 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 #include <thread>
 
 #include "common/status_macros.h"
+#include "kernel/child_reaper.h"
 #include "kernel/held_mapping.h"
 #include "kernel/idle_teardown.h"
 #include "kernel/proc_stat.h"
@@ -124,7 +124,7 @@ void MappingHolder::Release() {
   HeldMapping::ForgetFixedMappings(pid);  // before it is reaped and its pid free
   (void)SetIdleScheduling(pid);           // its exit frees the old address space
   ::kill(pid, SIGKILL);
-  std::thread([pid] { ::waitpid(pid, nullptr, __WALL); }).detach();
+  ReapWhenItExits(pid);
 }
 
 void MappingHolder::DelayStartForTest(std::chrono::nanoseconds delay) {

@@ -10,7 +10,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,6 +25,7 @@
 #include "common/numbers.h"
 #include "common/status_macros.h"
 #include "common/text_lines.h"
+#include "kernel/child_reaper.h"
 #include "kernel/idle_teardown.h"
 #include "kernel/proc_stat.h"
 #include "kernel/residency.h"
@@ -408,7 +408,7 @@ void PteKeeper::Release() {
   control_.reset();              // its read returns: it exits
   pagemap_.reset();
   addresses_.clear();
-  std::thread([pid] { ::waitpid(pid, nullptr, 0); }).detach();
+  ReapWhenItExits(pid);
 }
 
 }  // namespace khod

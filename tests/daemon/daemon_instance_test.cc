@@ -179,6 +179,22 @@ TEST_F(InstanceTest, AnFdNamedByTwoReexecFlagsOrTwiceInAdoptIsRefused) {
   EXPECT_NE(::lstat((dir_ + "/k.sock").c_str(), &st), 0) << "a refused khod bound its socket";
 }
 
+// --reap (set by a reexec: kernel/child_reaper.h) names pids; a value that is not a list of
+// them is refused by name before anything is opened.
+TEST_F(InstanceTest, AReapValueThatIsNotPidsIsRefused) {
+  const std::vector<std::string> base = {"--socket=" + dir_ + "/k.sock",
+                                         "--state-dir=" + dir_ + "/state"};
+  for (const char* bad : {"--reap=0", "--reap=12,x", "--reap="}) {
+    std::vector<std::string> args = base;
+    args.push_back(bad);
+    std::string said;
+    EXPECT_EQ(RunRefused(args, &said), 2) << bad << ": " << said;
+    EXPECT_TRUE(Has(said, "--reap pid")) << bad << ": " << said;
+  }
+  struct stat st;
+  EXPECT_NE(::lstat((dir_ + "/k.sock").c_str(), &st), 0) << "a refused khod bound its socket";
+}
+
 // --lock-fd must be the state dir's own lock file (same device and inode as
 // <state-dir>/khod.lock opened O_NOFOLLOW there): any other file that flock
 // accepts would let two khods share a state dir.
