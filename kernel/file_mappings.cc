@@ -224,6 +224,7 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
       }
       // A mapping whose policy its file decides, or the VMAs unreadable: numa_maps.
     }
+    if (before_numa_maps_) before_numa_maps_();
     Result<std::string> numa = ReadProcMapsText(pid, "numa_maps");
     if (!numa.ok() && numa.status().code() == Status::Code::kNotFound &&
         ::access(proc.c_str(), F_OK) == 0)

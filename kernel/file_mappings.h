@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -176,6 +177,9 @@ class ProcessMappingsCache {
   // gave: each process in one of the two (what a capture round reports).
   int processes_through_numa_maps() const;
   int processes_from_vmas_only() const;
+  // Test hook: runs on each read between the maps text and numa_maps, the
+  // moment a mapping that changes makes numa_maps' join by start wrong.
+  void SetBeforeNumaMapsForTest(std::function<void()> hook) { before_numa_maps_ = std::move(hook); }
 
  private:
   struct Process {
@@ -192,6 +196,7 @@ class ProcessMappingsCache {
   std::map<pid_t, std::unique_ptr<Process>> processes_;
   std::atomic<int> reads_{0}, numa_reads_{0}, iterator_reads_{0};
   std::set<pid_t> numa_pids_, vma_pids_;  // guarded by mu_
+  std::function<void()> before_numa_maps_;
 };
 
 }  // namespace khod

@@ -602,6 +602,47 @@ TEST(FileMappingsTest, AProcessThatDoesNotMapTheFileCostsNoNumaMapsWalk) {
   ::munmap(m, kPage);
 }
 
+// An unlinked file of `pages` pages on a disk filesystem, whose mappings keep
+// their policy in the VMA as a guest_memfd's on Linux 6.18 (a tmpfs file's
+// policy is its inode's: get_policy). fd() < 0 with why_not() when there is none.
+class DiskFile {
+ public:
+  explicit DiskFile(uint64_t pages) : dir_("file_mappings_test") {
+    std::string path = dir_.path() + "/guest";
+    struct statfs fs;
+    if (::statfs(dir_.path().c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC)
+      path = "/var/tmp/khod-file-mappings-test-" + std::to_string(::getpid());
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd_ < 0) {
+      why_not_ = path + ": " + std::strerror(errno);
+      return;
+    }
+    ::unlink(path.c_str());
+    if (::fstatfs(fd_, &fs) != 0 || fs.f_type == TMPFS_MAGIC ||
+        ::ftruncate(fd_, static_cast<off_t>(pages * kPage)) != 0) {
+      why_not_ = "no disk filesystem for a test file";
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~DiskFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  DiskFile(const DiskFile&) = delete;
+  DiskFile& operator=(const DiskFile&) = delete;
+  int fd() const { return fd_; }
+  const std::string& why_not() const { return why_not_; }
+  FileKey key() const {
+    struct stat st;
+    return ::fstat(fd_, &st) == 0 ? FileKey{st.st_dev, st.st_ino} : FileKey{};
+  }
+
+ private:
+  TempDir dir_;
+  int fd_ = -1;
+  std::string why_not_;
+};
+
 // A regular file's mappings keep their policy in the VMA (no vm_ops policy),
 // as a guest_memfd's on Linux 6.18: the VMA iterator answers for them, with
 // what numa_maps shows, and numa_maps (a walk of every page) is not read.
@@ -609,19 +650,9 @@ TEST(FileMappingsTest, TheVmasOwnPoliciesAnswerWithoutNumaMaps) {
   std::string why_not;
   const VmaPolicyIterator* iterator = SharedVmaPolicyIterator(&why_not);
   if (!iterator) GTEST_SKIP() << "no VMA policy iterator: " << why_not;
-  // A file of a disk filesystem: a tmpfs file's policy is its inode's (get_policy).
-  TempDir dir("file_mappings_test");
-  std::string path = dir.path() + "/guest";
-  struct statfs fs;
-  ASSERT_EQ(::statfs(dir.path().c_str(), &fs), 0);
-  if (fs.f_type == TMPFS_MAGIC)
-    path = "/var/tmp/khod-file-mappings-test-" + std::to_string(::getpid());
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  ASSERT_GE(fd, 0) << path << ": " << std::strerror(errno);
-  ::unlink(path.c_str());
-  ASSERT_EQ(::fstatfs(fd, &fs), 0);
-  if (fs.f_type == TMPFS_MAGIC) GTEST_SKIP() << "no disk filesystem for a test file";
-  ASSERT_EQ(::ftruncate(fd, 8 * kPage), 0);
+  const DiskFile file(8);
+  if (file.fd() < 0) GTEST_SKIP() << file.why_not();
+  const int fd = file.fd();
   auto* a = static_cast<char*>(::mmap(nullptr, 8 * kPage, PROT_READ, MAP_SHARED, fd, 0));
   ASSERT_NE(a, MAP_FAILED);
   unsigned long node0 = 1;
@@ -656,7 +687,37 @@ TEST(FileMappingsTest, TheVmasOwnPoliciesAnswerWithoutNumaMaps) {
   EXPECT_EQ((*got)[1].policy, Policy(MPOL_BIND, {1}, MPOL_F_STATIC_NODES));
   EXPECT_EQ((*got)[2].policy, Mempolicy());  // no policy of its own, nor this thread's
   ::munmap(a, 8 * kPage);
-  ::close(fd);
+}
+
+// The kernel, live: a mapping made again between the maps text and numa_maps
+// (at the same address, the file's next page, no policy of its own). Joined
+// by start, numa_maps' policy would go to the line maps read before the
+// change, a mapping that never had it; maps read again after numa_maps shows
+// the change, and the mappings are read again, the new one with its own.
+TEST(FileMappingsTest, AMappingRemadeBeforeNumaMapsIsReadAgain) {
+  const DiskFile file(8);
+  if (file.fd() < 0) GTEST_SKIP() << file.why_not();
+  auto* a = static_cast<char*>(::mmap(nullptr, 4 * kPage, PROT_READ, MAP_SHARED, file.fd(), 0));
+  ASSERT_NE(a, MAP_FAILED);
+  unsigned long node0 = 1;
+  ASSERT_EQ(::syscall(SYS_mbind, a, 4 * kPage, MPOL_INTERLEAVE, &node0, 2, 0), 0);
+  ProcessMappingsCache numa_only(nullptr);
+  int remade = 0;
+  numa_only.SetBeforeNumaMapsForTest([&] {
+    if (remade++ == 0) {
+      ASSERT_EQ(::mmap(a, 4 * kPage, PROT_READ, MAP_SHARED | MAP_FIXED, file.fd(), kPage), a);
+    }
+  });
+  Result<std::vector<FileMapping>> got = numa_only.Get(::getpid(), file.key(), kPage);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(remade, 2) << "numa_maps read once for each read of the mappings";
+  EXPECT_EQ(numa_only.reads(), 4) << "maps before and after numa_maps, twice";
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0].start, reinterpret_cast<uintptr_t>(a));
+  EXPECT_EQ((*got)[0].first_index, 1u) << "the mapping as it is now";
+  EXPECT_EQ((*got)[0].count, 4u);
+  EXPECT_EQ((*got)[0].policy, Mempolicy()) << "the new mapping's, not the one it replaced";
+  ::munmap(a, 4 * kPage);
 }
 
 // A shmem file's policy is its inode's (vm_ops->get_policy): the iterator
