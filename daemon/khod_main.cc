@@ -353,12 +353,6 @@ int main(int argc, char** argv) {
     Result<AdoptSpec> a = ParseAdoptSpec(flags.adopt);
     if (!a.ok()) return Die(a.status().ToString());
     adopted = *a;
-    // A new khod opens about as many descriptors again for the files it
-    // adopts (warm-ups, Restore, Verify) while the guests are paused: its
-    // table grows here, while this is its only thread (no RCU grace period
-    // to wait for: kernel/fd_table.h).
-    Status fds = ReserveFdTable(2 * static_cast<int>(adopted.fds.size()) + 64);
-    if (!fds.ok()) std::fprintf(stderr, "khod: %s\n", fds.ToString().c_str());
   }
   // The fds a reexec hands on are each one flag's (--listen-fd, --lock-fd,
   // --adopt, --pte-keeper, --page-pins): one that two flags name would be
@@ -386,6 +380,18 @@ int main(int argc, char** argv) {
       if (!first && std::strcmp(it->second, flag) != 0)
         return Die(std::string(it->second) + " and " + flag + " both name fd " +
                    std::to_string(fd) + ": each fd a reexec hands on is one flag's");
+    }
+    if (!adopted.empty()) {
+      // A new khod opens about as many descriptors again for the files it
+      // adopts (warm-ups, Restore, Verify) while the guests are paused: its
+      // table grows here, while this is its only thread (no RCU grace period
+      // to wait for: kernel/fd_table.h). Room is made above the highest fd
+      // the flags name, without listing /proc/self/fd, whose first read after
+      // an exec makes an entry for each of hundreds of descriptors: the other
+      // ones it has are the few it was started with (the rest close on exec).
+      const int highest = flag_of.empty() ? 2 : std::max(2, flag_of.rbegin()->first);
+      Status fds = ReserveFdTableAbove(highest, 2 * static_cast<int>(adopted.fds.size()) + 64);
+      if (!fds.ok()) std::fprintf(stderr, "khod: %s\n", fds.ToString().c_str());
     }
   }
   int pin_clash = -1;

@@ -33,6 +33,10 @@ Result<int> HighestOpenFd() {
 
 Status ReserveFdTable(int more) {
   KHOD_ASSIGN_OR_RETURN(const int highest, HighestOpenFd());
+  return ReserveFdTableAbove(highest, more);
+}
+
+Status ReserveFdTableAbove(int highest, int more) {
   rlimit l{};
   if (::getrlimit(RLIMIT_NOFILE, &l) != 0) return Status::FromErrno("getrlimit NOFILE", errno);
   const long cap = l.rlim_cur == RLIM_INFINITY ? (1L << 20) : static_cast<long>(l.rlim_cur) - 1;

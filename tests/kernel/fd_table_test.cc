@@ -45,6 +45,22 @@ TEST(FdTableTest, ReservedRoomTakesThatManyDupsWithoutGrowing) {
   EXPECT_EQ(*FdTableSize(), *size);
 }
 
+// Told the highest descriptor (what a new khod knows from its flags), the
+// table is grown from there, whatever /proc/self/fd would say.
+TEST(FdTableTest, RoomAboveAGivenHighestDescriptor) {
+  Result<int> highest = HighestOpenFd();
+  ASSERT_TRUE(highest.ok());
+  const int told = *highest + 200;  // above every open descriptor
+  ASSERT_TRUE(ReserveFdTableAbove(told, 100).ok());
+  Result<int> after = FdTableSize();
+  ASSERT_TRUE(after.ok());
+  EXPECT_GT(*after, told + 100);
+  EXPECT_EQ(*HighestOpenFd(), *highest) << "the probe's dup is closed";
+  // Room already there: nothing to do.
+  EXPECT_TRUE(ReserveFdTableAbove(2, 10).ok());
+  EXPECT_EQ(*FdTableSize(), *after);
+}
+
 TEST(FdTableTest, StaysBelowTheSoftOpenFileLimit) {
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
