@@ -25,6 +25,7 @@
 #include <string>
 
 #include "kernel/file_mappings.h"
+#include "kernel/proc_maps.h"
 #include "kernel/vma_policy_iter.h"
 
 namespace khod {
@@ -123,6 +124,33 @@ void BM_MappingPolicies(benchmark::State& state, bool iterator) {
   state.counters["gib"] = gib;
   state.counters["mappings"] = child->mappings;
 }
+
+// The two reads a Get with the iterator makes, each alone: the maps text, and the
+// iterator's read of the VMAs (link, iterator, records, decode).
+void BM_OneRead(benchmark::State& state, bool iterator) {
+  const MappedChild* child = ChildMapping(1);
+  if (!child) {
+    state.SkipWithError("cannot start the child mapping the file");
+    return;
+  }
+  std::string why_not;
+  const VmaPolicyIterator* reader = SharedVmaPolicyIterator(&why_not);
+  if (iterator && !reader) {
+    state.SkipWithError(("no VMA policy iterator: " + why_not).c_str());
+    return;
+  }
+  for (auto _ : state) {
+    const bool ok =
+        iterator ? reader->Read(child->pid).ok() : ReadProcMapsText(child->pid, "maps").ok();
+    if (!ok) {
+      state.SkipWithError("the read failed");
+      return;
+    }
+  }
+}
+
+BENCHMARK_CAPTURE(BM_OneRead, maps_text, false)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_OneRead, iterator_read, true)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 BENCHMARK_CAPTURE(BM_MappingPolicies, numa_maps, false)
     ->RangeMultiplier(2)
