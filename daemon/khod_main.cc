@@ -420,8 +420,8 @@ int main(int argc, char** argv) {
   Result<int> lfd = UnixListener::Bind(flags.socket, flags.allow_gid, flags.listen_fd);
   if (!lfd.ok()) return Die(lfd.status().ToString());
 
-  // Children the previous khod let go of (kernel/child_reaper.h): its adopted
-  // holder and keeper are not among them.
+  // Children the previous khod let go of (kernel/child_reaper.h), but the
+  // holder and keeper it hands on; ReapHandedOn returns a line for the log.
   if (!flags.reap.empty())
     std::fprintf(stderr, "khod: %s\n",
                  ReapHandedOn(flags.reap, {flags.mapping_holder, flags.pte_keeper}).c_str());
@@ -601,15 +601,11 @@ int main(int argc, char** argv) {
     // The old address space outlives the exec in a holder: exec does not
     // wait for 2 GiB of page tables to be torn down, and the new khod reads
     // PFNs from them instead of populating its own (kernel/mapping_holder.h).
-    // Named before the holder is spawned: a pid listed that was freed in
-    // between cannot be the holder's (kernel/child_reaper.h).
-    const std::vector<pid_t> unreaped = ChildrenNotYetReaped();
     Result<MappingHolder> holder = MappingHolder::Spawn((*session)->HolderKeepFds());
     if (holder.ok())
       exec_argv.push_back("--mapping-holder=" + std::to_string(holder->pid()));
     else
       std::fprintf(stderr, "khod: no mapping holder (%s)\n", holder.status().ToString().c_str());
-    if (!unreaped.empty()) exec_argv.push_back("--reap=" + ReapArgument(unreaped));
     crash.Hit("exec");
     // A stop signal (an operator's, systemd's) that comes during a reexec is
     // never lost: it stops the khod the exec starts, once that one has opened
@@ -634,6 +630,13 @@ int main(int argc, char** argv) {
         wake.stop = false;
       }
     }
+    // The children let go of and not yet reaped, read last (a holder that
+    // Spawn gave up on is among them): the exec ends the threads that wait
+    // for them, and the new khod waits instead (kernel/child_reaper.h). A pid
+    // listed may be free by the exec and even this exec's holder's: the new
+    // khod passes over the holder and keeper it is told of.
+    const std::vector<pid_t> unreaped = ChildrenNotYetReaped();
+    if (!unreaped.empty()) exec_argv.push_back("--reap=" + ReapArgument(unreaped));
     marks.exec_ns = MonotonicNs();
     exec_argv.push_back(ReexecTimingArgument(marks));
     Status s = ReexecTransport::Exec(program_fd, exec_argv);

@@ -7,6 +7,7 @@
 #include <climits>
 #include <cstring>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include "common/numbers.h"
@@ -15,37 +16,54 @@
 namespace khod {
 namespace {
 
-std::mutex g_mu;
-std::vector<pid_t>* g_not_yet_reaped = nullptr;  // never freed: detached threads use it
+// The pids given to ReapWhenItExits and not reaped yet. Never freed: a
+// detached thread may still use it while the process exits.
+struct Registry {
+  std::mutex mu;
+  std::vector<pid_t> not_yet_reaped;
+};
 
-std::vector<pid_t>& NotYetReaped() {
-  if (g_not_yet_reaped == nullptr) g_not_yet_reaped = new std::vector<pid_t>();
-  return *g_not_yet_reaped;
+Registry& TheRegistry() {
+  static Registry* const registry = new Registry;
+  return *registry;
+}
+
+void Unlist(pid_t pid) {
+  Registry& r = TheRegistry();
+  std::lock_guard<std::mutex> l(r.mu);
+  const auto it = std::find(r.not_yet_reaped.begin(), r.not_yet_reaped.end(), pid);
+  if (it != r.not_yet_reaped.end()) r.not_yet_reaped.erase(it);
 }
 
 }  // namespace
 
 void ReapWhenItExits(pid_t pid) {
   if (pid <= 0) return;
+  Registry& r = TheRegistry();
   {
-    std::lock_guard<std::mutex> l(g_mu);
-    NotYetReaped().push_back(pid);
+    std::lock_guard<std::mutex> l(r.mu);
+    r.not_yet_reaped.push_back(pid);
   }
   // Reaped first and unlisted after, never the other way: an exec in between
   // names a pid already free (which the next program passes over), never
   // leaves a zombie no one names.
-  std::thread([pid] {
-    while (::waitpid(pid, nullptr, __WALL) < 0 && errno == EINTR) {
-    }
-    std::lock_guard<std::mutex> l(g_mu);
-    std::vector<pid_t>& v = NotYetReaped();
-    v.erase(std::find(v.begin(), v.end(), pid));
-  }).detach();
+  try {
+    std::thread([pid] {
+      while (::waitpid(pid, nullptr, __WALL) < 0 && errno == EINTR) {
+      }
+      Unlist(pid);
+    }).detach();
+  } catch (const std::system_error&) {
+    // No thread to wait with (a thread limit): reaped now if it has already
+    // exited; else it stays listed, for the program a later exec starts.
+    if (::waitpid(pid, nullptr, WNOHANG | __WALL) == pid) Unlist(pid);
+  }
 }
 
 std::vector<pid_t> ChildrenNotYetReaped() {
-  std::lock_guard<std::mutex> l(g_mu);
-  return NotYetReaped();
+  Registry& r = TheRegistry();
+  std::lock_guard<std::mutex> l(r.mu);
+  return r.not_yet_reaped;
 }
 
 std::string ReapArgument(const std::vector<pid_t>& pids) {
@@ -69,7 +87,10 @@ Result<std::vector<pid_t>> ParseReapArgument(const std::string& value) {
   return pids;
 }
 
-std::string ReapHandedOn(const std::vector<pid_t>& pids, const std::vector<pid_t>& kept) {
+std::string ReapHandedOn(std::vector<pid_t> pids, const std::vector<pid_t>& kept) {
+  // One wait for a pid named twice (a hand-written flag, or a stale list).
+  std::sort(pids.begin(), pids.end());
+  pids.erase(std::unique(pids.begin(), pids.end()), pids.end());
   size_t waits = 0;
   std::string passed_over;
   for (pid_t pid : pids) {

@@ -22,6 +22,8 @@ namespace khod {
 
 // Reaps child `pid` once it exits, on a thread of its own, and names it in
 // ChildrenNotYetReaped until then. For a child this process has already told to end.
+// Where no thread can be started, it is reaped at once if it has exited, else it stays
+// named (the program a later exec starts waits for it).
 void ReapWhenItExits(pid_t pid);
 
 // The children given to ReapWhenItExits that are not reaped yet, in the order given. A pid
@@ -37,11 +39,13 @@ std::string ReapArgument(const std::vector<pid_t>& pids);
 // the part that is not one.
 Result<std::vector<pid_t>> ParseReapArgument(const std::string& value);
 
-// In the program an exec started: ReapWhenItExits for each pid of `pids` that is a child of
-// this process, except those of `kept` (the children it adopts and goes on using). A pid that
-// is not its child (reaped before the exec, or never its) is passed over. Returns what it did,
-// for the log: "waits for N children the previous khod let go of" and the pids passed over.
-std::string ReapHandedOn(const std::vector<pid_t>& pids, const std::vector<pid_t>& kept);
+// In the program an exec started: ReapWhenItExits for each pid of `pids` (once, however often
+// named) that is a child of this process, except those of `kept` (the pids it was told are
+// children it adopts and goes on using: a listed pid may have been freed and given to one of
+// them before the exec). A pid that is not its child (reaped before the exec, or never its) is
+// passed over. Signals none. Returns a line for the log: "waits for N children the previous
+// khod let go of" and the pids passed over.
+std::string ReapHandedOn(std::vector<pid_t> pids, const std::vector<pid_t>& kept);
 
 }  // namespace khod
 

@@ -177,8 +177,9 @@ class ProcessMappingsCache {
   // gave: each process in one of the two (what a capture round reports).
   int processes_through_numa_maps() const;
   int processes_from_vmas_only() const;
-  // Test hook: runs on each read between the maps text and numa_maps, the
-  // moment a mapping that changes makes numa_maps' join by start wrong.
+  // Test hook, set before any Get: runs on each read between the maps text
+  // and numa_maps, the moment a mapping that changes makes numa_maps' join
+  // by start wrong.
   void SetBeforeNumaMapsForTest(std::function<void()> hook) { before_numa_maps_ = std::move(hook); }
 
  private:

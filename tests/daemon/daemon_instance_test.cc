@@ -195,6 +195,59 @@ TEST_F(InstanceTest, AReapValueThatIsNotPidsIsRefused) {
   EXPECT_NE(::lstat((dir_ + "/k.sock").c_str(), &st), 0) << "a refused khod bound its socket";
 }
 
+// --reap end to end: exec keeps a process's children, so a child that forks
+// a grandchild and then execs khod stands for a reexec whose old khod let a
+// child go. khod waits for the pid --reap names and reaps it once it exits;
+// without it the grandchild would stay a zombie of khod.
+TEST_F(InstanceTest, AKhodStartedWithReapReapsThatChildOnceItExits) {
+  const std::string sock = dir_ + "/k.sock", state = dir_ + "/state", log = dir_ + "/reap.log";
+  int release[2], told[2];
+  ASSERT_EQ(::pipe2(release, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(told, O_CLOEXEC), 0);
+  const pid_t khod = ::fork();
+  ASSERT_GE(khod, 0);
+  if (khod == 0) {
+    const pid_t let_go = ::fork();
+    if (let_go == 0) {
+      ::close(release[1]);
+      char c;
+      while (::read(release[0], &c, 1) > 0) {
+      }
+      ::_exit(0);
+    }
+    if (let_go < 0 || ::write(told[1], &let_go, sizeof(let_go)) != sizeof(let_go)) ::_exit(90);
+    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (out < 0 || ::dup2(out, STDERR_FILENO) < 0) ::_exit(91);
+    const std::string a1 = "--socket=" + sock, a2 = "--state-dir=" + state,
+                      a3 = "--reap=" + std::to_string(let_go);
+    char* argv[] = {const_cast<char*>("daemon/khod"), const_cast<char*>(a1.c_str()),
+                    const_cast<char*>(a2.c_str()), const_cast<char*>(a3.c_str()), nullptr};
+    ::execv("daemon/khod", argv);
+    ::_exit(92);
+  }
+  ::close(release[0]);
+  ::close(told[1]);
+  pid_t let_go = -1;
+  ASSERT_EQ(::read(told[0], &let_go, sizeof(let_go)), static_cast<ssize_t>(sizeof(let_go)));
+  ::close(told[0]);
+  KhodClient client(sock);
+  const bool served = client.WaitHealthy(std::chrono::seconds(10)).ok();
+  ::close(release[1]);  // the child let go of exits now
+  const std::string stat = "/proc/" + std::to_string(let_go) + "/stat";
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    gone = ::access(stat.c_str(), F_OK) != 0;
+    if (!gone) ::usleep(50 * 1000);
+  }
+  ::kill(khod, SIGTERM);
+  int st = 0;
+  ASSERT_EQ(::waitpid(khod, &st, 0), khod);
+  EXPECT_TRUE(served) << Slurp(log);
+  EXPECT_TRUE(gone) << "pid " << let_go << " is still there (a zombie of khod): " << Slurp(stat);
+  EXPECT_TRUE(Has(Slurp(log), "waits for 1 children the previous khod let go of")) << Slurp(log);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+}
+
 // --lock-fd must be the state dir's own lock file (same device and inode as
 // <state-dir>/khod.lock opened O_NOFOLLOW there): any other file that flock
 // accepts would let two khods share a state dir.

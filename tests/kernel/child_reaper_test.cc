@@ -11,10 +11,12 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/numbers.h"
 #include "tests/support/fixture.h"
 
 namespace khod {
@@ -45,9 +47,9 @@ bool Listed(pid_t pid) {
   return std::find(v.begin(), v.end(), pid) != v.end();
 }
 
-// A child that exits once `*release` (the write end of its pipe) is closed, `linger_ms`
-// after.
-pid_t ChildThatExitsWhenReleased(int* release, int linger_ms) {
+// A child that exits once `*release` (the write end of its pipe, which it does not hold) is
+// closed, wherever that end then is.
+pid_t ChildThatExitsWhenReleased(int* release) {
   int p[2];
   if (::pipe(p) != 0) return -1;
   const pid_t pid = ::fork();
@@ -56,7 +58,6 @@ pid_t ChildThatExitsWhenReleased(int* release, int linger_ms) {
     char c;
     while (::read(p[0], &c, 1) > 0) {
     }
-    ::usleep(static_cast<useconds_t>(linger_ms) * 1000);
     ::_exit(0);
   }
   ::close(p[0]);
@@ -65,17 +66,22 @@ pid_t ChildThatExitsWhenReleased(int* release, int linger_ms) {
 }
 
 // The program the exec in AChildNotYetReapedAtAnExecIsReapedByTheNextProgram starts: this
-// test binary again, told by kAfterExec ("reap:PIDS" or "ignore:PIDS") to be the next khod,
-// which reaps the pids it was handed (or, for the control, does not). Exit 0: each was
-// reaped; 20: one is a zombie no one reaps (at once for "ignore"; after 3 s for "reap");
-// 21: one never exited.
+// test binary again, told by kAfterExec ("MODE:PIDS:FD") to be the next khod. MODE "reap"
+// reaps the pids it was handed, as khod does, and "ignore" (the control) does not; then it
+// closes FD, the release of the child the previous program let go of, which exits only now,
+// after the exec: the previous program's reaper thread is gone for sure. Exit 0: each was
+// reaped; 20: one is a zombie no one reaps (at once for "ignore"; after 3 s for "reap"); 21:
+// one never exited.
 int AfterExec(const char* said) {
   const std::string s = said;
-  const size_t colon = s.find(':');
-  Result<std::vector<pid_t>> pids = ParseReapArgument(s.substr(colon + 1));
-  if (colon == std::string::npos || !pids.ok()) return 30;
+  const size_t colon = s.find(':'), last = s.rfind(':');
+  if (colon == std::string::npos || last == colon) return 30;
+  Result<std::vector<pid_t>> pids = ParseReapArgument(s.substr(colon + 1, last - colon - 1));
+  const std::optional<int> release = ParseInt(s.substr(last + 1));
+  if (!pids.ok() || !release) return 31;
   const bool reaps = s.substr(0, colon) == "reap";
   if (reaps) (void)ReapHandedOn(*pids, {});
+  ::close(*release);
   const auto deadline = Clock::now() + std::chrono::seconds(3);
   for (pid_t pid : *pids) {
     while (NotReaped(pid) && Clock::now() < deadline) {
@@ -94,20 +100,19 @@ const int kRanAfterExec = [] {
   return 0;
 }();
 
-// A child let go of that lingers 300 ms, then an exec at once: what the program the exec
-// starts does with the --reap it was handed. `mode` is "reap" (what khod does) or "ignore".
+// A child let go of but still running at the exec: what the program the exec starts does
+// with the --reap it was handed. `mode` is "reap" (what khod does) or "ignore".
 std::string ExecRightAfterLettingGo(const std::string& mode) {
   const pid_t khod = ::fork();
   if (khod < 0) return "fork failed";
   if (khod == 0) {
     int release = -1;
-    const pid_t holder = ChildThatExitsWhenReleased(&release, 300);
+    const pid_t holder = ChildThatExitsWhenReleased(&release);
     if (holder < 0) ::_exit(40);
-    ::close(release);
     ReapWhenItExits(holder);
     const std::vector<pid_t> unreaped = ChildrenNotYetReaped();
     if (unreaped != std::vector<pid_t>{holder}) ::_exit(41);
-    const std::string said = mode + ":" + ReapArgument(unreaped);
+    const std::string said = mode + ":" + ReapArgument(unreaped) + ":" + std::to_string(release);
     ::setenv(kAfterExec, said.c_str(), 1);
     char name[] = "child_reaper_test";
     char* argv[] = {name, nullptr};
@@ -130,7 +135,7 @@ TEST(ChildReaperTest, WithoutTheHandingOnTheChildStaysAZombieOfTheNextProgram) {
 
 TEST(ChildReaperTest, AChildIsListedUntilItIsReaped) {
   int release = -1;
-  const pid_t child = ChildThatExitsWhenReleased(&release, 0);
+  const pid_t child = ChildThatExitsWhenReleased(&release);
   ASSERT_GT(child, 0);
   ReapWhenItExits(child);
   EXPECT_TRUE(Listed(child));
@@ -147,7 +152,7 @@ TEST(ChildReaperTest, AChildIsListedUntilItIsReaped) {
 
 TEST(ChildReaperTest, HandedOnPidsThatAreNotItsChildrenOrAreKeptAreLeftAlone) {
   int release = -1;
-  const pid_t kept = ChildThatExitsWhenReleased(&release, 0);
+  const pid_t kept = ChildThatExitsWhenReleased(&release);
   ASSERT_GT(kept, 0);
   const pid_t parent = ::getppid();
   const std::string said = ReapHandedOn({parent, kept}, {kept});
@@ -158,6 +163,20 @@ TEST(ChildReaperTest, HandedOnPidsThatAreNotItsChildrenOrAreKeptAreLeftAlone) {
   EXPECT_FALSE(Listed(kept));
   ::close(release);
   EXPECT_EQ(ChildEnd(kept), "exit 0") << "the kept child was reaped by someone else";
+}
+
+TEST(ChildReaperTest, AChildNamedTwiceIsWaitedForOnce) {
+  int release = -1;
+  const pid_t child = ChildThatExitsWhenReleased(&release);
+  ASSERT_GT(child, 0);
+  EXPECT_EQ(ReapHandedOn({child, child}, {}), "waits for 1 children the previous khod let go of");
+  const std::vector<pid_t> listed = ChildrenNotYetReaped();
+  EXPECT_EQ(std::count(listed.begin(), listed.end(), child), 1);
+  ::close(release);
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (Listed(child) && Clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_FALSE(NotReaped(child));
 }
 
 TEST(ChildReaperTest, ReapArgumentRoundTripsAndBadValuesAreNamed) {
