@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -201,38 +202,34 @@ TEST_F(InstanceTest, AReapValueThatIsNotPidsIsRefused) {
 // without it the grandchild would stay a zombie of khod.
 TEST_F(InstanceTest, AKhodStartedWithReapReapsThatChildOnceItExits) {
   const std::string sock = dir_ + "/k.sock", state = dir_ + "/state", log = dir_ + "/reap.log";
-  int release[2], told[2];
-  ASSERT_EQ(::pipe2(release, O_CLOEXEC), 0);
+  // Made before the fork: the child of this threaded process allocates nothing.
+  const std::string a1 = "--socket=" + sock, a2 = "--state-dir=" + state;
+  int told[2];
   ASSERT_EQ(::pipe2(told, O_CLOEXEC), 0);
   const pid_t khod = ::fork();
   ASSERT_GE(khod, 0);
   if (khod == 0) {
-    const pid_t let_go = ::fork();
-    if (let_go == 0) {
-      ::close(release[1]);
-      char c;
-      while (::read(release[0], &c, 1) > 0) {
-      }
-      ::_exit(0);
-    }
+    // Released by the exec (close-on-exec): the child let go of exits
+    // while khod starts, as a holder killed just before a reexec does.
+    int release = -1;
+    const pid_t let_go = ForkChildUntilReleased(&release);
     if (let_go < 0 || ::write(told[1], &let_go, sizeof(let_go)) != sizeof(let_go)) ::_exit(90);
+    if (::fcntl(release, F_SETFD, FD_CLOEXEC) != 0) ::_exit(93);
     const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (out < 0 || ::dup2(out, STDERR_FILENO) < 0) ::_exit(91);
-    const std::string a1 = "--socket=" + sock, a2 = "--state-dir=" + state,
-                      a3 = "--reap=" + std::to_string(let_go);
+    char a3[32];
+    std::snprintf(a3, sizeof(a3), "--reap=%d", static_cast<int>(let_go));
     char* argv[] = {const_cast<char*>("daemon/khod"), const_cast<char*>(a1.c_str()),
-                    const_cast<char*>(a2.c_str()), const_cast<char*>(a3.c_str()), nullptr};
+                    const_cast<char*>(a2.c_str()), a3, nullptr};
     ::execv("daemon/khod", argv);
     ::_exit(92);
   }
-  ::close(release[0]);
   ::close(told[1]);
   pid_t let_go = -1;
   ASSERT_EQ(::read(told[0], &let_go, sizeof(let_go)), static_cast<ssize_t>(sizeof(let_go)));
   ::close(told[0]);
   KhodClient client(sock);
   const bool served = client.WaitHealthy(std::chrono::seconds(10)).ok();
-  ::close(release[1]);  // the child let go of exits now
   const std::string stat = "/proc/" + std::to_string(let_go) + "/stat";
   bool gone = false;
   for (int i = 0; i < 100 && !gone; ++i) {

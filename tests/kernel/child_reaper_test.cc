@@ -47,24 +47,6 @@ bool Listed(pid_t pid) {
   return std::find(v.begin(), v.end(), pid) != v.end();
 }
 
-// A child that exits once `*release` (the write end of its pipe, which it does not hold) is
-// closed, wherever that end then is.
-pid_t ChildThatExitsWhenReleased(int* release) {
-  int p[2];
-  if (::pipe(p) != 0) return -1;
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(p[1]);
-    char c;
-    while (::read(p[0], &c, 1) > 0) {
-    }
-    ::_exit(0);
-  }
-  ::close(p[0]);
-  *release = p[1];
-  return pid;
-}
-
 // The program the exec in AChildNotYetReapedAtAnExecIsReapedByTheNextProgram starts: this
 // test binary again, told by kAfterExec ("MODE:PIDS:FD") to be the next khod. MODE "reap"
 // reaps the pids it was handed, as khod does, and "ignore" (the control) does not; then it
@@ -107,7 +89,7 @@ std::string ExecRightAfterLettingGo(const std::string& mode) {
   if (khod < 0) return "fork failed";
   if (khod == 0) {
     int release = -1;
-    const pid_t holder = ChildThatExitsWhenReleased(&release);
+    const pid_t holder = ForkChildUntilReleased(&release);
     if (holder < 0) ::_exit(40);
     ReapWhenItExits(holder);
     const std::vector<pid_t> unreaped = ChildrenNotYetReaped();
@@ -135,7 +117,7 @@ TEST(ChildReaperTest, WithoutTheHandingOnTheChildStaysAZombieOfTheNextProgram) {
 
 TEST(ChildReaperTest, AChildIsListedUntilItIsReaped) {
   int release = -1;
-  const pid_t child = ChildThatExitsWhenReleased(&release);
+  const pid_t child = ForkChildUntilReleased(&release);
   ASSERT_GT(child, 0);
   ReapWhenItExits(child);
   EXPECT_TRUE(Listed(child));
@@ -152,7 +134,7 @@ TEST(ChildReaperTest, AChildIsListedUntilItIsReaped) {
 
 TEST(ChildReaperTest, HandedOnPidsThatAreNotItsChildrenOrAreKeptAreLeftAlone) {
   int release = -1;
-  const pid_t kept = ChildThatExitsWhenReleased(&release);
+  const pid_t kept = ForkChildUntilReleased(&release);
   ASSERT_GT(kept, 0);
   const pid_t parent = ::getppid();
   const std::string said = ReapHandedOn({parent, kept}, {kept});
@@ -167,7 +149,7 @@ TEST(ChildReaperTest, HandedOnPidsThatAreNotItsChildrenOrAreKeptAreLeftAlone) {
 
 TEST(ChildReaperTest, AChildNamedTwiceIsWaitedForOnce) {
   int release = -1;
-  const pid_t child = ChildThatExitsWhenReleased(&release);
+  const pid_t child = ForkChildUntilReleased(&release);
   ASSERT_GT(child, 0);
   EXPECT_EQ(ReapHandedOn({child, child}, {}), "waits for 1 children the previous khod let go of");
   const std::vector<pid_t> listed = ChildrenNotYetReaped();

@@ -87,6 +87,29 @@ class TempDir {
   std::string path_;
 };
 
+// Forks a child that exits (0) once `*release`, the write end of its pipe, is closed wherever
+// it is: the child does not hold it, and the caller, or a program it execs (the end is not
+// close-on-exec), ends the child by closing it. -1 when the pipe or the fork fails.
+inline pid_t ForkChildUntilReleased(int* release) {
+  int p[2];
+  if (::pipe(p) != 0) return -1;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(p[1]);
+    char c;
+    while (::read(p[0], &c, 1) > 0) {
+    }
+    ::_exit(0);
+  }
+  ::close(p[0]);
+  if (pid < 0) {
+    ::close(p[1]);
+    return -1;
+  }
+  *release = p[1];
+  return pid;
+}
+
 // How child `child` of this process ended, once waited for: "exit N", "signal N", or why it
 // could not be waited for. A test that runs its checks in a child (to close its standard fds,
 // or lower its limits) expects "exit 0" and names what each other code means.
