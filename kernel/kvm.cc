@@ -77,7 +77,12 @@ Result<UniqueFd> KvmVm::CreateGuestMemfd(uint64_t size, uint64_t flags) const {
     return Status::FromErrno(
         "KVM_CREATE_GUEST_MEMFD size " + std::to_string(size) + " flags " + Hex(flags), err);
   }
-  return UniqueFd(fd);
+  UniqueFd made(fd);
+  // The kernel makes it without O_CLOEXEC (fdinfo flags 0100002): set now, so
+  // that no process this one starts inherits the file (and with it the VM).
+  if (::fcntl(made.get(), F_SETFD, FD_CLOEXEC) != 0)
+    return Status::FromErrno("close-on-exec for a new guest_memfd", errno);
+  return made;
 }
 
 Status KvmVm::SetGuestMemfdRegion(uint32_t slot, uint64_t guest_phys_addr, uint64_t size,

@@ -3,6 +3,7 @@
 // (a skip), never as a failure.
 #include "tests/support/test_guest_memfd.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -37,6 +38,17 @@ TEST(TestGuestMemfdTest, FilesAreTheSizeAskedAndOnTheFixturesVm) {
   bound = g->vm().SetGuestMemfdRegion(1, kSize, kSize / 2, addr, other->get(), 0);
   EXPECT_TRUE(bound.ok()) << bound.ToString();
   ::munmap(ua, kSize);
+}
+
+// The kernel makes a guest_memfd without O_CLOEXEC; KvmVm::CreateGuestMemfd sets it, so that
+// no process started from this one (a khod under test, the PTE keeper) holds the file.
+TEST(TestGuestMemfdTest, AGuestMemfdIsCloseOnExec) {
+  Result<TestGuestMemfd> g = TestGuestMemfd::Make(kSize);
+  KHOD_GUEST_MEMFD_OR_SKIP(g);
+  EXPECT_EQ(::fcntl(g->fd(), F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+  Result<UniqueFd> other = g->Another(kSize, uapi::kGuestMemfdFlagMmap);
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  EXPECT_EQ(::fcntl(other->get(), F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
 }
 
 TEST(TestGuestMemfdTest, AFlagTheKernelLacksIsUnsupportedNamingIt) {
