@@ -22,9 +22,12 @@
 //
 // --vmm-keeps-mapping: every guest's VMM (the bench itself for the one guest,
 // each vmm_stand_in) keeps its guest memory mapped with every page present,
-// as a real VMM does; without it they unmap it once written. khod reads each
-// VMM's /proc/PID/numa_maps for the guest_memfd's NUMA policy, and the kernel
-// then walks those page tables (docs/DESIGN.md): this prices that walk.
+// as a real VMM does; without it they unmap it once written. On a kernel
+// whose guest_memfd keeps no shared policy (6.18), khod reads each VMM's
+// mapping policies, from its VMAs (the BPF iterator) where it loads, else
+// through /proc/PID/numa_maps, a walk of those page tables (docs/DESIGN.md):
+// this prices whichever it read, and each run's verdict says which. A shmem
+// stand-in's policy is its file's: no VMM is read.
 //
 // The guest memory is a real guest_memfd (MMAP|INIT_SHARED) where the kernel
 // makes one, else a shmem memfd stand-in: the output says which and why. Its first touch
@@ -630,9 +633,9 @@ bool MeasureManyVms(const Options& o, uint64_t gib, const std::string& dir) {
       fds.remove_prefix(std::min(space + 1, fds.size()));
     }
   }
-  std::printf("  %d VMM processes and the one guest: %s%s, every page written in %.0f ms\n", o.vmms,
-              what.c_str(), o.vmm_keeps_mapping ? ", each kept mapped by its VMM" : "",
-              Ms(Clock::now() - t_pop));
+  std::printf("  %d VMM processes: %s; the one guest: %s%s; every page written in %.0f ms\n",
+              o.vmms, what.c_str(), big->what.c_str(),
+              o.vmm_keeps_mapping ? "; each kept mapped by its VMM" : "", Ms(Clock::now() - t_pop));
   const std::vector<AttachTarget> one = {{::getpid(), big->fds[0].get(), big->flags, "big"}};
   for (int threads : o.threads) {
     // This khod, and --compare's run by run between its runs: the same
@@ -818,8 +821,9 @@ int Run(const Options& o) {
     std::vector<SizeResult> results;
     // Not with --vmm-keeps-mapping: this process, the VMM, would map every
     // size's guest at once, and Freeze reads its numa_maps (all of them).
+    // Nor with --punch-after-prepare, which only the per-size runs do.
     if (o.gib.size() > 1 && !o.hash && o.compare_bin.empty() && o.fragment == 0 &&
-        !o.vmm_keeps_mapping)
+        !o.vmm_keeps_mapping && o.punch_after_prepare == 0)
       ok = MeasureSeriesInterleaved(o, dir, &results);
     else
       for (uint64_t gib : o.gib) ok = ok && MeasureSize(o, gib, dir, &results);
@@ -925,10 +929,20 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (*runs == 0 || *runs > 1000 || *vmms > 1000 || *per_vmm == 0 || *per_vmm > 1024) {
+  // khod attaches at most 1024 files (daemon/session_declarations.cc): refused
+  // here, not after every file is written.
+  if (*runs == 0 || *runs > 1000 || *vmms > 1000 || *per_vmm == 0 || *per_vmm > 1024 ||
+      *vmms * *per_vmm > 1024) {
     std::fprintf(stderr,
                  "blackout_bench: --runs takes 1 to 1000, --vmms up to 1000, "
-                 "--gmems-per-vmm 1 to 1024\n");
+                 "--gmems-per-vmm 1 to 1024, and --vmms x --gmems-per-vmm at most 1024 "
+                 "(khod's limit of attached files)\n");
+    return 2;
+  }
+  if (*vmms > 0 && *punch > 0) {
+    std::fprintf(stderr,
+                 "blackout_bench: --punch-after-prepare is not done in the many-VMs case "
+                 "(--vmms): run it on its own\n");
     return 2;
   }
   o.gib = *gib;

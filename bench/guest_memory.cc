@@ -39,8 +39,10 @@ Result<GuestMemory> MakeGuestMemory(uint64_t bytes, int count) {
     }
     if (vm.status().code() != Status::Code::kUnsupported) return vm.status();
     why = "/dev/kvm present, but " + vm.status().message();
-  } else {
+  } else if (kvm.status().code() == Status::Code::kNotFound) {
     why = "no /dev/kvm here: " + kvm.status().message();
+  } else {
+    why = "/dev/kvm did not open: " + kvm.status().message();
   }
   for (int i = 0; i < count; ++i) {
     UniqueFd fd(::memfd_create("bench-guest", MFD_CLOEXEC));

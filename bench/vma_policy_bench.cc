@@ -3,9 +3,11 @@
 //   numa_maps  /proc/PID/numa_maps, whose read walks every mapped page
 //   iterator   the BPF VMA iterator (kernel/vma_policy_iter.h): no walk
 // Each reads a child process that maps a file of N GiB with every page
-// present (a private mapping of a regular file: its VMA keeps its policy in
-// vm_policy, as a guest_memfd's does on 6.18), split by mbind into several
-// policies, through ProcessMappingsCache::Get as a capture round does.
+// present, split by mbind into several policies, through
+// ProcessMappingsCache::Get as a capture round does. The file is a stand-in,
+// never a guest_memfd (each result's label says so): a private mapping of a
+// regular file, whose VMAs keep their policies in vm_policy as a guest_memfd
+// mapping's do on 6.18 (that one is MAP_SHARED, and its pages the file's).
 // Counters: gib (mapped), mappings (of the file). Build with -c opt and run
 // from bazel-bin, as root (pagemap-free, but the iterator needs CAP_BPF and
 // CAP_PERFMON).
@@ -123,6 +125,8 @@ void BM_MappingPolicies(benchmark::State& state, bool iterator) {
   }
   state.counters["gib"] = gib;
   state.counters["mappings"] = child->mappings;
+  // What was read: never a guest_memfd (this bench maps no VM's memory).
+  state.SetLabel("stand-in: a regular file mapped privately, policies in its VMAs");
 }
 
 // The two reads a Get with the iterator makes, each alone: the maps text, and the
