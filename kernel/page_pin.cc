@@ -24,6 +24,12 @@ namespace {
 constexpr uint64_t kMaxBufferBytes = 1ull << 30;
 constexpr size_t kMaxBuffersPerRing = 1u << 14;
 
+// The least a thread's share holds: each share is a ring of its own, and a
+// ring costs every exec that hands it on and every adoption of it
+// (docs/PERFORMANCE.md "Stop 34"), while pinning a share this small on one
+// thread is quick.
+constexpr uint64_t kMinShareBytes = 64ull << 20;
+
 Status RingError(const char* what, int err) {
   if (err == EPERM || err == ENOSYS)
     return Status::Unsupported(std::string(what) + ": " + std::strerror(err) +
@@ -57,7 +63,9 @@ Result<PagePin> PagePin::Pin(int fd, uint64_t file_size, const std::vector<PageS
   // share per thread, each registered on rings of its own.
   uint64_t total = 0;
   for (const PageSpan& s : spans) total += s.count * page_size;
-  const uint64_t n = static_cast<uint64_t>(std::max(1, threads));
+  const uint64_t n =
+      std::max<uint64_t>(1, std::min<uint64_t>(static_cast<uint64_t>(std::max(1, threads)),
+                                               (total + kMinShareBytes - 1) / kMinShareBytes));
   const uint64_t share = std::max(page_size, (total + n - 1) / n / page_size * page_size);
   std::vector<std::vector<iovec>> shares(1);
   uint64_t in_share = 0;

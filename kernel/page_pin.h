@@ -60,8 +60,10 @@ class PagePin {
   ~PagePin() { Release(); }
 
   // Pins the pages of `spans` (sorted, disjoint, in pages of `page_size`) of
-  // the file `fd` of `file_size` bytes, on `threads` threads (each faults in
-  // and registers a share of the bytes on rings of its own). Unsupported
+  // the file `fd` of `file_size` bytes, on up to `threads` threads, each
+  // faulting in and registering a share of the bytes on rings of its own; a
+  // share holds at least 64 MiB (fewer threads for less), since every ring
+  // costs the exec that hands it on. Unsupported
   // where io_uring is disabled (kernel.io_uring_disabled) or absent;
   // ResourceExhausted where the pin exceeds RLIMIT_MEMLOCK; InvalidArgument
   // for spans past the file.

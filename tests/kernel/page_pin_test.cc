@@ -108,21 +108,30 @@ TEST(PagePinTest, CountsInVmPinUntilReleased) {
   EXPECT_EQ(VmPinKb(), base);
 }
 
+// Shares of at least 64 MiB: three threads for 196 MiB, one for 4 MiB (a ring
+// each, and every ring costs the exec that hands it on).
 TEST(PagePinTest, ThreadsShareThePinOnRingsOfTheirOwn) {
-  const uint64_t pages = 1024;
+  constexpr uint64_t kMiB = 1 << 20;
+  const uint64_t pages = 196 * kMiB / kPage;
   TestMemfd file(pages * kPage, "threads");
   file.Fill(0, pages * kPage, 3);
   const uint64_t base = VmPinKb();
-  Result<PagePin> pin = PagePin::Pin(file.fd(), pages * kPage,
-                                     {PageSpan{0, 100}, PageSpan{200, 824}}, kPage, /*threads=*/3);
+  Result<PagePin> pin =
+      PagePin::Pin(file.fd(), pages * kPage, {PageSpan{0, 100}, PageSpan{200, pages - 200}}, kPage,
+                   /*threads=*/3);
   if (!pin.ok() && pin.status().code() == Status::Code::kUnsupported)
     GTEST_SKIP() << pin.status().ToString();
   ASSERT_TRUE(pin.ok()) << pin.status().ToString();
-  EXPECT_EQ(pin->pages(), 924u);
+  EXPECT_EQ(pin->pages(), pages - 100);
   EXPECT_EQ(pin->ring_fds().size(), 3u);
-  EXPECT_EQ(VmPinKb(), base + 924 * kPage / 1024) << "every page pinned once";
+  EXPECT_EQ(VmPinKb(), base + (pages - 100) * kPage / 1024) << "every page pinned once";
   pin->Release();
   EXPECT_EQ(VmPinKb(), base);
+
+  Result<PagePin> small =
+      PagePin::Pin(file.fd(), pages * kPage, {PageSpan{0, 4 * kMiB / kPage}}, kPage, 3);
+  ASSERT_TRUE(small.ok()) << small.status().ToString();
+  EXPECT_EQ(small->ring_fds().size(), 1u) << "4 MiB on one thread, one ring";
 }
 
 TEST(PagePinTest, AdoptsRingsOnlyAndAbsorbsMore) {
