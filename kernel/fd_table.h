@@ -24,10 +24,12 @@ Result<int> HighestOpenFd();
 // the room.
 Status ReserveFdTable(int more);
 
-// ReserveFdTable for a caller that knows its highest open descriptor (a new
-// khod: the ones its reexec flags name, every other one having closed on
-// exec), which spares the read of /proc/self/fd: that read lists every open
-// descriptor, and the first one after an exec makes an entry for each.
+// ReserveFdTable above `highest` rather than the highest open descriptor,
+// for a caller that knows where its many descriptors end (a new khod: the
+// ones its reexec flags name; it keeps only a few others, those it was
+// started with), which spares the read of /proc/self/fd: that read lists
+// every open descriptor, and the first one after an exec makes an entry for
+// each.
 Status ReserveFdTableAbove(int highest, int more);
 
 // The table's size (FDSize in /proc/self/status).
