@@ -87,6 +87,10 @@ struct SessionOptions {
   // Test hook: run by the thread that releases what the handover lent
   // Verify, before it takes the session's lock (ReleaseLentHoldsAfterReply).
   std::function<void()> before_release_after_reply;
+  // Test fault: Open's warm-up finds no thread to adopt the carried files on
+  // (std::async throws, as when the process may make no more), and adopts
+  // them itself.
+  bool warm_up_thread_fails_for_test = false;
   // The previous khod's PTE keeper, its control socket and the memfd that
   // describes its witness (reexec; daemon/pte_witness_handoff.h): Verify
   // walks only what it does not witness, then it is released. -1: none.

@@ -46,6 +46,9 @@ void Session::StartWarmUps() {
   auto pending = std::make_shared<std::vector<AdoptJob>>(std::move(jobs));
   GmemOpener* opener = opener_;
   try {
+    if (opts_.warm_up_thread_fails_for_test)
+      throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again),
+                              "no thread for the warm-up (test fault)");
     adopting_ = std::async(std::launch::async, [opener, pending, holder_pid] {
       return AdoptForWarmUp(opener, std::move(*pending), holder_pid);
     });
