@@ -38,6 +38,20 @@ bool ReadIds(const std::string& status, const char* key, uint64_t ids[4]) {
   return false;
 }
 
+// "CapPrm:" of /proc/PID/status: the permitted capabilities, in hex.
+std::optional<uint64_t> ReadPermittedCaps(const std::string& status) {
+  std::istringstream in(status);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("CapPrm:", 0) != 0) continue;
+    std::istringstream fields(line.substr(7));
+    std::string field, extra;
+    if (!(fields >> field) || (fields >> extra)) return std::nullopt;
+    return ParseHexU64(field);
+  }
+  return std::nullopt;
+}
+
 Status Refuse(const PeerCred& c, pid_t pid, const std::string& what, const std::string& why) {
   return Status::PermissionDenied("caller uid " + std::to_string(c.uid) + " gid " +
                                   std::to_string(c.gid) + " may not have khod take " + what +
@@ -70,6 +84,15 @@ Status WithCallerAccess(const PeerCred& caller, pid_t pid, const std::string& wh
         return Refuse(caller, pid, what, "it runs as uid " + std::to_string(uids[i]));
       if (gids[i] != caller.gid)
         return Refuse(caller, pid, what, "it runs as gid " + std::to_string(gids[i]));
+    }
+    // ptrace also needs every capability the target may use to be the
+    // caller's too; khod credits a caller other than root with none.
+    const std::optional<uint64_t> caps = ReadPermittedCaps(text.str());
+    if (!caps) return Refuse(caller, pid, what, "its capabilities cannot be read");
+    if (*caps != 0) {
+      char hex[32];
+      std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(*caps));
+      return Refuse(caller, pid, what, std::string("it holds capabilities (CapPrm ") + hex + ")");
     }
     // The kernel shows a non-dumpable process's /proc/PID files as root's.
     struct stat st;

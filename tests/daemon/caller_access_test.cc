@@ -23,7 +23,8 @@ constexpr uid_t kNobody = 65534;
 // or not, until the test ends.
 class NobodyProcess {
  public:
-  bool Start(bool dumpable) {
+  // `keep_caps`: it keeps root's permitted capabilities across its setuid.
+  bool Start(bool dumpable, bool keep_caps = false) {
     int report[2], hold[2];
     if (::pipe(report) != 0 || ::pipe(hold) != 0) return false;
     pid_ = ::fork();
@@ -32,6 +33,7 @@ class NobodyProcess {
       ::close(hold[1]);
       const TestMemfd guest(1 << 20, "nobody-guest");  // the child's, until it exits
       const int fd = guest.fd();
+      if (keep_caps && ::prctl(PR_SET_KEEPCAPS, 1) != 0) ::_exit(98);
       if (::setgroups(0, nullptr) != 0 || ::setgid(kNobody) != 0 || ::setuid(kNobody) != 0)
         ::_exit(99);
       ::prctl(PR_SET_DUMPABLE, dumpable ? 1 : 0);
@@ -87,9 +89,9 @@ class CallerAccessTest : public SessionTest {
     c.pid = 1;
     return c;
   }
-  void StartOrSkip(NobodyProcess* p, bool dumpable) {
+  void StartOrSkip(NobodyProcess* p, bool dumpable, bool keep_caps = false) {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root to run a process as uid 65534";
-    if (!p->Start(dumpable)) GTEST_SKIP() << "cannot run a process as uid 65534 here";
+    if (!p->Start(dumpable, keep_caps)) GTEST_SKIP() << "cannot run a process as uid 65534 here";
   }
 };
 
@@ -124,6 +126,23 @@ TEST_F(CallerAccessTest, ANonDumpableProcessIsRefusedUnlessTheCallerIsRoot) {
   ASSERT_FALSE(g.ok());
   EXPECT_EQ(g.status().code(), Status::Code::kPermissionDenied);
   EXPECT_NE(g.status().message().find("not dumpable"), std::string::npos) << g.status().message();
+  g = s->Attach(AttachOf(nobody.pid(), nobody.fd()));  // root
+  EXPECT_TRUE(g.ok()) << g.status().ToString();
+}
+
+// The kernel's ptrace check wants the target's permitted capabilities to be
+// the caller's too: a process of the caller's uid that kept capabilities
+// across its setuid is refused to a caller other than root, named so.
+TEST_F(CallerAccessTest, AProcessHoldingCapabilitiesIsRefusedUnlessTheCallerIsRoot) {
+  NobodyProcess nobody;
+  StartOrSkip(&nobody, /*dumpable=*/true, /*keep_caps=*/true);
+  auto s = Open();
+  Result<v1::GmemInfo> g = s->Attach(AttachOf(nobody.pid(), nobody.fd()), As(kNobody, kNobody));
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.status().code(), Status::Code::kPermissionDenied);
+  EXPECT_NE(g.status().message().find("it holds capabilities (CapPrm "), std::string::npos)
+      << g.status().message();
+  EXPECT_EQ(s->GetStatus().gmems_size(), 0);
   g = s->Attach(AttachOf(nobody.pid(), nobody.fd()));  // root
   EXPECT_TRUE(g.ok()) << g.status().ToString();
 }
