@@ -581,6 +581,12 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req, const PeerC
         req.transport() == v1::TRANSPORT_UNSPECIFIED ? opts_.default_transport : req.transport();
     const v1::BlobFormat fmt =
         req.format() == v1::FORMAT_UNSPECIFIED ? opts_.default_format : req.format();
+    // Recorded with the handover: a name only the dir transport reads, and checks.
+    if (tkind != v1::DIR && !req.dir().empty())
+      return Status::InvalidArgument(
+          "FreezeRequest.dir names a handover dir, which only the dir transport uses (this "
+          "Freeze's transport is " +
+          v1::Transport_Name(tkind) + "); nothing was written");
 
     // Made before anything is written: an unknown transport leaves PREPARED as it was.
     KHOD_ASSIGN_OR_RETURN(std::unique_ptr<HandoverTransport> t, MakeTransport(tkind, req.dir()));

@@ -286,6 +286,15 @@ TEST_F(SessionDirTest, AClientsDirIsANameBeneathTheRootNeverAPath) {
     EXPECT_EQ(s->phase(), v1::PREPARED);
   }
   EXPECT_FALSE(IsRegular(base_ + "/handover.blob"));
+  // Another transport reads no dir: one named is refused, not recorded.
+  for (const v1::Transport t : {v1::REEXEC, v1::LUO}) {
+    v1::FreezeRequest f = FreezeInto("../elsewhere");
+    f.set_transport(t);
+    Result<v1::PhaseReply> r = s->Freeze(f);
+    EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument) << v1::Transport_Name(t);
+    EXPECT_TRUE(Has(r.status().message(), "only the dir transport uses")) << r.status().ToString();
+    EXPECT_EQ(s->phase(), v1::PREPARED);
+  }
 }
 
 TEST_F(SessionDirTest, LinkPlantedInTheHandoverDirOverwritesNothing) {
