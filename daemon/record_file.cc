@@ -26,11 +26,14 @@ Result<std::pair<SafeDir, std::string>> Split(const std::string& path) {
 }
 
 // The frame's length bounds the read: a record longer than its header says is
-// refused before more than its head is read (FORMAT.md reader order 2).
+// refused before more than its head is read (FORMAT.md reader order 2), and a
+// file that does not start as a record (any version) is read no further than
+// its head: its length field is not a record's.
 FileReadOptions RecordRead() {
   FileReadOptions o;
   o.size_from_head = [](std::string_view head) -> Result<uint64_t> {
-    if (head.size() < kHeader) return uint64_t{kHeader};  // the checks below name it
+    if (head.size() < kHeader || std::memcmp(head.data(), kMagic, sizeof(kMagic) - 1) != 0)
+      return uint64_t{kHeader};  // the checks below name it
     const uint64_t len = DecodeFixed64(head.data() + 8);
     return len > kMaxKhodFileBytes ? kMaxKhodFileBytes : kHeader + len;
   };

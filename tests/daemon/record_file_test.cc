@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,33 @@ TEST(RecordFileTest, ALongerLeftoverUnderTheSameNameIsReplacedWhole) {
   Result<std::string> back = ReadWholeFile(dir + "/frozen-4.blob");
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(*back, "short");
+}
+
+// Bytes read() returned to this process so far (/proc/self/io rchar).
+uint64_t BytesRead() {
+  Result<std::string> io = ReadWholeFile("/proc/self/io");
+  if (!io.ok()) return 0;
+  const size_t at = io->find("rchar: ");
+  return at == std::string::npos ? 0 : std::strtoull(io->c_str() + at + 7, nullptr, 10);
+}
+
+// A file that is not a record, whatever its length field says, is refused
+// after its head: a 64 MiB one is not read in full.
+TEST(RecordFileTest, AFileThatIsNotARecordIsReadNoFurtherThanItsHead) {
+  const TempDir tmp("record-file");
+  const std::string path = tmp.path() + "/session.rec";
+  constexpr uint64_t kSize = 64 << 20;
+  std::string head = "GARBAGE!";
+  for (int i = 0; i < 8; ++i) head.push_back(static_cast<char>((kSize - 24) >> (8 * i)));
+  head.append(8, '\0');
+  ASSERT_TRUE(WriteFileBeforeItsRecord(path, head).ok());
+  ASSERT_EQ(::truncate(path.c_str(), kSize), 0);
+  const uint64_t before = BytesRead();
+  Result<std::string> r = ReadRecordFile(path);
+  const uint64_t read = BytesRead() - before;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kCorruption) << r.status().ToString();
+  EXPECT_LT(read, uint64_t{1} << 20) << "read " << read << " bytes of a file that is no record";
 }
 
 TEST(RecordFileTest, AMissingDirectoryIsNamedInTheError) {
