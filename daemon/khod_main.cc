@@ -399,8 +399,15 @@ int main(int argc, char** argv) {
     for (int fd : fds)
       if (pin_clash < 0 && fd <= 2) pin_clash = fd;
   if (pin_clash >= 0) {
-    std::fprintf(stderr, "khod: --page-pins names fd %d (stdin, stdout or stderr): ignored\n",
+    std::fprintf(stderr,
+                 "khod: --page-pins names fd %d (stdin, stdout or stderr): ignored, its other "
+                 "fds close on exec\n",
                  pin_clash);
+    // Not closed: a number that was no ring at the exec may be another file
+    // of this process by now; never inherited by a child or a later exec.
+    for (const auto& [token, fds] : flags.page_pins)
+      for (int fd : fds)
+        if (fd > 2) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     flags.page_pins.clear();
   }
   // One khod per state dir, before the socket is touched: a second khod

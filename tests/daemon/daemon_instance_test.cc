@@ -245,6 +245,34 @@ TEST_F(InstanceTest, AKhodStartedWithReapReapsThatChildOnceItExits) {
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
 }
 
+// A --page-pins that names fd 0-2 is ignored whole (khod serves on, and says
+// so), and the other fds it names are set close-on-exec: no child of khod,
+// nor the next khod, inherits them.
+TEST_F(InstanceTest, PagePinsNamingStdioAreIgnoredAndTheRestCloseOnExec) {
+  const std::string sock = dir_ + "/k.sock", state = dir_ + "/state", log = dir_ + "/pins.log";
+  // Inherited by the khod started below (no O_CLOEXEC), at the same number.
+  const int ring = ::open("/dev/null", O_RDONLY);
+  ASSERT_GT(ring, 2);
+  Result<ChildProcess> k =
+      ChildProcess::Start({"daemon/khod", "--socket=" + sock, "--state-dir=" + state,
+                           "--page-pins=1:2,1:" + std::to_string(ring)},
+                          false, log);
+  ::close(ring);
+  ASSERT_TRUE(k.ok());
+  KhodClient client(sock);
+  ASSERT_TRUE(client.WaitHealthy(std::chrono::seconds(10)).ok()) << Slurp(log);
+  const std::string fdinfo =
+      Slurp("/proc/" + std::to_string(k->pid()) + "/fdinfo/" + std::to_string(ring));
+  const size_t at = fdinfo.find("flags:");
+  ASSERT_NE(at, std::string::npos) << "fd " << ring << " not open in khod: " << fdinfo;
+  const unsigned long flags = std::strtoul(fdinfo.c_str() + at + 6, nullptr, 8);
+  EXPECT_NE(flags & O_CLOEXEC, 0u) << fdinfo;
+  EXPECT_TRUE(Has(Slurp(log), "--page-pins names fd 2 (stdin, stdout or stderr): ignored"))
+      << Slurp(log);
+  const int st = k->Stop(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+}
+
 // --lock-fd must be the state dir's own lock file (same device and inode as
 // <state-dir>/khod.lock opened O_NOFOLLOW there): any other file that flock
 // accepts would let two khods share a state dir.
