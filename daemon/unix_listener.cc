@@ -64,8 +64,12 @@ Result<int> UnixListener::Bind(const std::string& path, long allow_gid, int inhe
     ::close(fd);
     return Status::FromErrno("stat " + path, err);
   }
-  // Created with no access for anyone; opened up below once owner/group are set.
-  mode_t old = ::umask(0177);
+  // Created with its final mode (0600, or 0660 with --allow-gid) by the umask,
+  // so that nothing changes the path's mode after bind (a chmod would follow a
+  // symlink put in its place); its group is set by lchown, which does not
+  // follow one. Who may call is checked on every connection (peer_auth.h):
+  // the mode is a second fence.
+  mode_t old = ::umask(allow_gid >= 0 ? 0117 : 0177);
   int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
   int err = errno;
   ::umask(old);
@@ -73,17 +77,10 @@ Result<int> UnixListener::Bind(const std::string& path, long allow_gid, int inhe
     ::close(fd);
     return Status::FromErrno("bind " + path, err);
   }
-  if (allow_gid >= 0) {
-    if (::chown(path.c_str(), 0, static_cast<gid_t>(allow_gid)) != 0 ||
-        ::chmod(path.c_str(), 0660) != 0) {
-      err = errno;
-      ::close(fd);
-      return Status::FromErrno("chown/chmod " + path, err);
-    }
-  } else if (::chmod(path.c_str(), 0600) != 0) {
+  if (allow_gid >= 0 && ::lchown(path.c_str(), 0, static_cast<gid_t>(allow_gid)) != 0) {
     err = errno;
     ::close(fd);
-    return Status::FromErrno("chmod " + path, err);
+    return Status::FromErrno("lchown " + path, err);
   }
   if (::listen(fd, 256) != 0) {
     err = errno;
