@@ -204,6 +204,7 @@ Result<ReceivedHandover> LuoTransport::Receive() {
 }
 
 Status LuoTransport::Finish() {
+  if (finished_) return Status::Ok();
   if (session_fd_ < 0) return Status::FailedPrecondition("luo: no retrieved session to finish");
   luo::SessionFinish f{};
   f.size = sizeof(f);
@@ -211,6 +212,7 @@ Status LuoTransport::Finish() {
   if (rc != 0) return LuoError("finish session '" + session_name_ + "'", rc);
   dev_->Close(session_fd_);
   session_fd_ = -1;
+  finished_ = true;
   return Status::Ok();
 }
 

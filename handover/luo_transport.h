@@ -58,6 +58,9 @@ class LuoTransport : public HandoverTransport {
   int dev_fd_ = -1;
   int session_fd_ = -1;
   int blob_memfd_ = -1;
+  // SESSION_FINISH done: a second Finish (Finish retried after its record
+  // write failed) has nothing left to do.
+  bool finished_ = false;
 };
 
 // Wraps the blob with the list of gmem tokens preserved next to it, so the
