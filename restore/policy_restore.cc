@@ -12,24 +12,52 @@ namespace khod {
 
 namespace {
 
+// What is handed to the VMM is bounded, as every GmemInfo of a StatusReply
+// carries it: a VMM that maps its file in tens of thousands of mappings of
+// alternating policies would otherwise push the reply past gRPC's 4 MiB,
+// for every client. The note names the first few ranges.
+constexpr size_t kMaxRangesForVmm = 4096;
+constexpr size_t kRangesNamed = 8;
+
 std::string RangesText(const std::vector<MappingPolicy>& v) {
   std::string s;
-  for (const MappingPolicy& m : v)
+  for (size_t i = 0; i < v.size() && i < kRangesNamed; ++i) {
+    const MappingPolicy& m = v[i];
     s += (s.empty() ? "" : ", ") + std::string("pages ") + std::to_string(m.first_index) + "-" +
          std::to_string(m.end_index() - 1) + " " + MempolicyToString(m.policy);
+  }
+  if (v.size() > kRangesNamed) s += ", and " + std::to_string(v.size() - kRangesNamed) + " more";
   return s;
 }
 
-// The non-default policies of the VMM's mappings at capture.
+// The non-default policies of the VMM's mappings at capture, in page order;
+// ranges that follow each other with one policy are one range to bind.
 PolicyRestore HandMappingsToVmm(const GuestMemfd& g) {
   PolicyRestore r;
-  for (const MappingPolicy& m : g.mapping_policies)
-    if (m.policy.mode != 0) r.for_vmm.push_back(m);
+  size_t mappings = 0;
+  for (const MappingPolicy& m : g.mapping_policies) {
+    if (m.policy.mode == 0) continue;
+    ++mappings;
+    if (!r.for_vmm.empty() && r.for_vmm.back().end_index() == m.first_index &&
+        r.for_vmm.back().policy == m.policy) {
+      r.for_vmm.back().count += m.count;
+      continue;
+    }
+    r.for_vmm.push_back(m);
+  }
   if (r.for_vmm.empty()) return r;
   r.outcome = PolicyRestore::Outcome::kHandedToVmm;
+  const size_t ranges = r.for_vmm.size();
+  std::string cut;
+  if (ranges > kMaxRangesForVmm) {
+    r.for_vmm.resize(kMaxRangesForVmm);
+    cut = "; only the first " + std::to_string(kMaxRangesForVmm) + " of " + std::to_string(ranges) +
+          " ranges are handed on (a status carries no more): the others are not restored, and "
+          "Verify shows them where the VMM does not bind them";
+  }
   r.note = "NUMA policy handed to the VMM to mbind on its mappings (it lived in the VMM's " +
-           std::to_string(r.for_vmm.size()) +
-           " mapping(s), not in the file): " + RangesText(r.for_vmm);
+           std::to_string(mappings) + " mapping(s), not in the file): " + RangesText(r.for_vmm) +
+           cut;
   return r;
 }
 

@@ -83,6 +83,42 @@ TEST(PolicyRestoreTest, UnmappableGuestMemfdSaysNotRestored) {
             "ENODEV)");
 }
 
+// A VMM that maps its file in many mappings: those that follow each other
+// with one policy are one range, and what is handed on (carried by every
+// StatusReply) is bounded, the note saying what was left out.
+TEST(PolicyRestoreTest, WhatIsHandedToTheVmmIsMergedAndBounded) {
+  GuestMemfd g = Frozen(FileKind::kGuestMemfd);
+  g.policy_source = PolicySource::kVmmMappings;
+  Mempolicy bind, interleave;
+  bind.mode = MPOL_BIND;
+  bind.nodemask = {1};
+  interleave.mode = MPOL_INTERLEAVE;
+  interleave.nodemask = {1};
+  // Ten mappings of one policy, one after the other: one range of 10 pages.
+  for (uint64_t i = 0; i < 10; ++i)
+    g.mapping_policies.push_back(MappingPolicy{i, 1, 4242, 0x7f0000000000 + i * 0x10000, bind});
+  PolicyRestore r = PolicyOfAdopted(g);
+  ASSERT_EQ(r.for_vmm.size(), 1u);
+  EXPECT_EQ(r.for_vmm[0].first_index, 0u);
+  EXPECT_EQ(r.for_vmm[0].count, 10u);
+  EXPECT_EQ(r.note,
+            "NUMA policy handed to the VMM to mbind on its mappings (it lived in the VMM's 10 "
+            "mapping(s), not in the file): pages 0-9 bind nodes=0");
+  // 60,000 mappings of alternating policies (as many as vm.max_map_count lets a VMM make).
+  g.mapping_policies.clear();
+  for (uint64_t i = 0; i < 60000; ++i)
+    g.mapping_policies.push_back(
+        MappingPolicy{i, 1, 4242, 0x7f0000000000 + i * 0x10000, i % 2 ? interleave : bind});
+  r = PolicyOfAdopted(g);
+  EXPECT_EQ(r.outcome, PolicyRestore::Outcome::kHandedToVmm);
+  EXPECT_EQ(r.for_vmm.size(), 4096u);
+  EXPECT_LT(r.note.size(), 1024u) << r.note;
+  EXPECT_NE(r.note.find("60000 mapping(s)"), std::string::npos) << r.note;
+  EXPECT_NE(r.note.find(", and 4088 more; only the first 4096 of 60000 ranges are handed on"),
+            std::string::npos)
+      << r.note;
+}
+
 TEST(PolicyRestoreTest, VmmMappingPoliciesAreHandedToTheVmm) {
   // numa_maps of a 6.18 VMM: "... bind:0 file=anon_inode:[kvm-gmem]" over pages 0-7, a second
   // mapping "default" over 8-15.
