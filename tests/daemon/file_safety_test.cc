@@ -96,6 +96,15 @@ TEST_F(FileSafetyTest, RecordLinkedToDevZeroIsRefusedUnread) {
   EXPECT_EQ(r.status().code(), Status::Code::kCorruption);
   EXPECT_TRUE(Has(r.status().message(), state_ + "/session.rec is a symbolic link"))
       << r.status().ToString();
+  // The dir transport's blob likewise.
+  ASSERT_EQ(::symlink("/dev/zero", (state_ + "/handover.blob").c_str()), 0);
+  Result<SafeDir> d = SafeDir::Open(state_);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  Result<ReceivedHandover> blob = DirTransport(*d).Receive();
+  ASSERT_FALSE(blob.ok());
+  EXPECT_TRUE(
+      Has(blob.status().message(), "dir handover: " + state_ + "/handover.blob is a symbolic link"))
+      << blob.status().ToString();
 }
 
 // Runs `read` on a FIFO. Were it to block, a writer opened after 10 s lets it
