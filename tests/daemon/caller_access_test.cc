@@ -53,6 +53,13 @@ class NobodyProcess {
     report_ = report[0];
     return ::read(report_, &fd_, sizeof(fd_)) == sizeof(fd_);
   }
+  // Ends it and reaps it: its pid may be any other process's from here on.
+  void KillAndReap() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
   bool BecomeNonDumpable() {
     char c = 'n';
     return ::write(hold_, &c, 1) == 1 && ::read(report_, &c, 1) == 1;
@@ -163,6 +170,25 @@ TEST_F(CallerAccessTest, AProcessThatChangesWhileItsFileIsTakenIsRefused) {
   EXPECT_NE(s.message().find("credentials changed while its file was taken"), std::string::npos)
       << s.message();
   EXPECT_NE(s.message().find("not dumpable"), std::string::npos) << s.message();
+}
+
+// A process that exits while its file is taken (its pid free, for another
+// process to be given) is refused after the take: the pidfd opened before the
+// check says it is gone, whatever now holds its pid.
+TEST_F(CallerAccessTest, AProcessThatExitsWhileItsFileIsTakenIsRefused) {
+  NobodyProcess nobody;
+  StartOrSkip(&nobody, /*dumpable=*/true);
+  const pid_t pid = nobody.pid();
+  bool taken = false;
+  Status s = WithCallerAccess(As(kNobody, kNobody), pid, "fd 3", [&] {
+    nobody.KillAndReap();
+    taken = true;
+    return Status::Ok();
+  });
+  ASSERT_TRUE(taken);
+  EXPECT_EQ(s.code(), Status::Code::kPermissionDenied) << s.ToString();
+  EXPECT_NE(s.message().find("it exited while its credentials were checked"), std::string::npos)
+      << s.message();
 }
 
 // One session for the host: a caller other than root acts on the gmems it
