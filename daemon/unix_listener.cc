@@ -15,8 +15,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/safe_file.h"
 #include "common/status_macros.h"
-#include "daemon/record_file.h"
 
 namespace khod {
 
@@ -34,9 +34,15 @@ Result<int> UnixListener::Bind(const std::string& path, long allow_gid, int inhe
   if (path.size() >= sizeof(addr.sun_path))
     return Status::InvalidArgument("socket path too long: " + path);
   std::memcpy(addr.sun_path, path.c_str(), path.size());
+  // Its directory is checked as the state dir is (common/safe_file.h): one
+  // another user may write into could have the socket replaced. 0755, so
+  // that --allow-gid members reach the socket in it.
   const size_t slash = path.rfind('/');
-  if (slash != std::string::npos && slash > 0)
-    KHOD_RETURN_IF_ERROR(MakeDirs(path.substr(0, slash), 0755));
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  Result<SafeDir> checked = SafeDir::Open(dir, 0755);
+  if (!checked.ok()) return checked.status().WithContext("the socket's directory");
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::FromErrno("socket", errno);
   // Only a stale socket is replaced: never another kind of file, never a

@@ -138,6 +138,22 @@ TEST_F(InstanceTest, TheSoftOpenFileLimitIsRaisedToTheHardOne) {
   EXPECT_EQ(khod->Stop(SIGTERM), 0);
 }
 
+// The socket's directory is checked as the state dir is: one another user may
+// write into (who could replace the socket there) stops khod before it binds.
+TEST_F(InstanceTest, ASocketInADirectoryOthersMayWriteIntoIsRefused) {
+  const std::string open_dir = dir_ + "/open";
+  ASSERT_EQ(::mkdir(open_dir.c_str(), 0700), 0);
+  ASSERT_EQ(::chmod(open_dir.c_str(), 0777), 0);
+  std::string said;
+  EXPECT_EQ(
+      RunRefused({"--socket=" + open_dir + "/k.sock", "--state-dir=" + dir_ + "/state"}, &said), 2)
+      << said;
+  EXPECT_TRUE(Has(said, "the socket's directory")) << said;
+  EXPECT_TRUE(Has(said, open_dir)) << said;
+  struct stat st;
+  EXPECT_NE(::lstat((open_dir + "/k.sock").c_str(), &st), 0) << "khod bound its socket there";
+}
+
 TEST_F(InstanceTest, ASocketPathNamingARegularFileIsRefusedAndTheFileKept) {
   const std::string file = dir_ + "/precious";
   std::ofstream(file) << "not a socket";
