@@ -306,7 +306,9 @@ class Session {
   // Reads KHO's incoming tree into kho_incoming_; false when there is none
   // (true for a malformed one: kho_incoming_ then says what is wrong).
   bool NoteKhoIncoming();
-  v1::GmemInfo InfoOf(const v1::GmemAttachment& a) const;
+  // `vmm_policy_budget`: what is left of the reply's bound on VMM ranges
+  // (daemon/status_vmm_policies.h); nullptr: unbounded (one gmem's).
+  v1::GmemInfo InfoOf(const v1::GmemAttachment& a, size_t* vmm_policy_budget = nullptr) const;
   std::map<uint64_t, uint64_t> AttachedSizes() const;  // token -> bytes, of handles_
   std::string path(const std::string& name) const { return opts_.state_dir + "/" + name; }
   void PrewarmFreezeBlob(const Snapshot& prepared);

@@ -4,11 +4,11 @@
 #include <unistd.h>
 
 #include "daemon/session.h"
-#include "kernel/mempolicy.h"
+#include "daemon/status_vmm_policies.h"
 
 namespace khod {
 
-v1::GmemInfo Session::InfoOf(const v1::GmemAttachment& a) const {
+v1::GmemInfo Session::InfoOf(const v1::GmemAttachment& a, size_t* vmm_policy_budget) const {
   v1::GmemInfo info;
   info.set_token(a.token());
   info.set_name(a.name());
@@ -29,15 +29,7 @@ v1::GmemInfo Session::InfoOf(const v1::GmemAttachment& a) const {
     if (h->policy.outcome != PolicyRestore::Outcome::kNothing)
       info.set_policy_restore(PolicyOutcomeName(h->policy.outcome));
     info.set_policy_note(h->policy.note);
-    for (const MappingPolicy& m : h->policy.for_vmm) {
-      v1::VmmPolicy* p = info.add_vmm_policies();
-      p->set_first_page(m.first_index);
-      p->set_pages(m.count);
-      p->set_mode(m.policy.mode);
-      p->set_mode_flags(m.policy.mode_flags);
-      for (uint64_t w : m.policy.nodemask) p->add_nodemask(w);
-      p->set_text(MempolicyToString(m.policy));
-    }
+    (void)AppendVmmPolicies(h->policy.for_vmm, vmm_policy_budget, &info);
     info.set_size(h->size);
     info.set_adopted(h->how.rfind("adopted", 0) == 0);
   } else {
@@ -73,7 +65,8 @@ v1::StatusReply Session::BuildStatus() const {
   s.set_phase(record_.phase());
   s.set_session_id(record_.session_id());
   s.set_generation(record_.generation());
-  for (const auto& a : record_.gmems()) *s.add_gmems() = InfoOf(a);
+  size_t vmm_policy_budget = kMaxVmmPoliciesInStatus;
+  for (const auto& a : record_.gmems()) *s.add_gmems() = InfoOf(a, &vmm_policy_budget);
   *s.mutable_durations() = record_.durations();
   s.set_blob_bytes(record_.frozen_blob_bytes());
   s.set_prepared_blob_bytes(record_.prepared_blob_bytes());
