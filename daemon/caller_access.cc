@@ -12,6 +12,7 @@
 
 #include "common/numbers.h"
 #include "common/status_macros.h"
+#include "common/text_lines.h"
 #include "common/unique_fd.h"
 #include "kernel/pidfd.h"
 
@@ -38,18 +39,15 @@ bool ReadIds(const std::string& status, const char* key, uint64_t ids[4]) {
   return false;
 }
 
-// "CapPrm:" of /proc/PID/status: the permitted capabilities, in hex.
+// "CapPrm:" of /proc/PID/status: the permitted capabilities, one hex number.
 std::optional<uint64_t> ReadPermittedCaps(const std::string& status) {
-  std::istringstream in(status);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("CapPrm:", 0) != 0) continue;
-    std::istringstream fields(line.substr(7));
-    std::string field, extra;
-    if (!(fields >> field) || (fields >> extra)) return std::nullopt;
-    return ParseHexU64(field);
-  }
-  return std::nullopt;
+  std::optional<uint64_t> caps;
+  (void)ForEachLine(status, [&caps](std::string_view line) {
+    if (const std::optional<std::string_view> v = FieldValue(line, "CapPrm:"))
+      caps = ParseHexU64(*v);
+    return Status::Ok();
+  });
+  return caps;
 }
 
 Status Refuse(const PeerCred& c, pid_t pid, const std::string& what, const std::string& why) {
