@@ -13,9 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <future>
 #include <string>
-#include <thread>
 
 #include "tests/support/fixture.h"
 
@@ -97,22 +95,11 @@ TEST(OpenPidfdTest, APidThatIsNoProcessIdIsInvalidArgument) {
 // The id of a live thread that does not lead its group names no process (EINVAL, or ENOENT on
 // newer kernels): InvalidArgument naming it, not an IoError.
 TEST(OpenPidfdTest, AThreadIdIsInvalidArgument) {
-  int release[2];
-  ASSERT_EQ(::pipe(release), 0);
-  std::promise<pid_t> tid;
-  std::future<pid_t> tid_known = tid.get_future();
-  // Blocked on the pipe until its write end closes: alive through the open.
-  std::thread t([&tid, &release] {
-    tid.set_value(static_cast<pid_t>(::syscall(SYS_gettid)));
-    char c;
-    while (::read(release[0], &c, 1) > 0) {
-    }
+  pid_t thread_id = -1;
+  Result<UniqueFd> fd = WithAnotherThreadsId([&thread_id](pid_t tid) {
+    thread_id = tid;
+    return OpenPidfd(tid);
   });
-  const pid_t thread_id = tid_known.get();
-  Result<UniqueFd> fd = OpenPidfd(thread_id);
-  ::close(release[1]);
-  t.join();
-  ::close(release[0]);
   ASSERT_NE(thread_id, ::getpid());
   ASSERT_FALSE(fd.ok());
   EXPECT_EQ(fd.status().code(), Status::Code::kInvalidArgument) << fd.status().ToString();

@@ -26,7 +26,6 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
-#include <future>
 #include <map>
 #include <new>
 #include <string>
@@ -600,22 +599,11 @@ TEST_F(VmaPolicyIterTest, AGoneProcessIsNotFound) {
 
 // The id of a live thread that is not its group's leader names no process.
 TEST_F(VmaPolicyIterTest, AThreadIdIsNotAProcess) {
-  int release[2];
-  ASSERT_EQ(::pipe(release), 0);
-  std::promise<pid_t> tid;
-  std::future<pid_t> tid_known = tid.get_future();
-  // Blocked on the pipe until its write end closes: alive through the read.
-  std::thread t([&tid, &release] {
-    tid.set_value(static_cast<pid_t>(::syscall(SYS_gettid)));
-    char c;
-    while (::read(release[0], &c, 1) > 0) {
-    }
+  pid_t thread_id = -1;
+  Result<std::vector<VmaPolicy>> r = WithAnotherThreadsId([this, &thread_id](pid_t tid) {
+    thread_id = tid;
+    return iterator_->Read(tid);
   });
-  const pid_t thread_id = tid_known.get();
-  Result<std::vector<VmaPolicy>> r = iterator_->Read(thread_id);
-  ::close(release[1]);
-  t.join();
-  ::close(release[0]);
   EXPECT_NE(thread_id, ::getpid());
   EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument) << r.status().ToString();
   EXPECT_EQ(iterator_->Read(0).status().code(), Status::Code::kInvalidArgument);

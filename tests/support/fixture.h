@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,10 +17,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <sstream>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 namespace khod {
@@ -108,6 +111,28 @@ inline pid_t ForkChildUntilReleased(int* release) {
   }
   *release = p[1];
   return pid;
+}
+
+// Runs `use` with the id of a live thread of this process that does not lead its group (a
+// thread alive until `use` returns), and returns what `use` returns.
+template <typename Use>
+auto WithAnotherThreadsId(Use use) -> decltype(use(pid_t{})) {
+  int release[2];
+  if (::pipe(release) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
+  std::promise<pid_t> tid;
+  std::future<pid_t> known = tid.get_future();
+  // Blocked on the pipe until its write end closes.
+  std::thread t([&tid, &release] {
+    tid.set_value(static_cast<pid_t>(::syscall(SYS_gettid)));
+    char c;
+    while (::read(release[0], &c, 1) > 0) {
+    }
+  });
+  auto result = use(known.get());
+  ::close(release[1]);
+  t.join();
+  ::close(release[0]);
+  return result;
 }
 
 // How child `child` of this process ended, once waited for: "exit N", "signal N", or why it
