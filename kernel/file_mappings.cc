@@ -68,17 +68,9 @@ void ProcessMappings::AddVmaPolicies(const std::vector<VmaPolicy>& vmas) {
 }
 
 void ProcessMappings::KeepNumaMapsPoliciesUnchangedIn(const ProcessMappings& after) {
-  auto same = [](const std::vector<Line>& a, const std::vector<Line>& b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i)
-      if (a[i].start != b[i].start || a[i].end != b[i].end || a[i].offset != b[i].offset ||
-          a[i].shared != b[i].shared)
-        return false;
-    return true;
-  };
   for (const auto& [file, lines] : by_file_) {
     auto now = after.by_file_.find(file);
-    if (now != after.by_file_.end() && same(lines, now->second)) continue;
+    if (now != after.by_file_.end() && lines == now->second) continue;
     for (const Line& l : lines)
       if (!from_vma_at_.count(l.start)) {
         policy_at_.erase(l.start);

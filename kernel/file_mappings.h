@@ -95,6 +95,9 @@ class ProcessMappings {
   struct Line {
     uint64_t start, end, offset;
     bool shared;
+    bool operator==(const Line& o) const {
+      return start == o.start && end == o.end && offset == o.offset && shared == o.shared;
+    }
   };
   // The line of `file`'s with this range and file offset (bytes), if any.
   const Line* LineAt(FileKey file, uint64_t start, uint64_t end, uint64_t offset) const;
