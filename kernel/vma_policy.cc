@@ -74,6 +74,12 @@ bool PolicyOf(const Record& r, Mempolicy* out) {
   return true;
 }
 
+// A record written by a program built from this layout.
+bool OfThisLayout(const Record& r) {
+  return r.magic == KHOD_VMA_POLICY_MAGIC && r.version == KHOD_VMA_POLICY_VERSION &&
+         r.size == sizeof(Record);
+}
+
 }  // namespace
 
 Result<std::vector<VmaPolicy>> DecodeVmaPolicyRecords(std::string_view bytes, pid_t pid) {
@@ -97,8 +103,7 @@ Result<std::vector<VmaPolicy>> DecodeVmaPolicyRecords(std::string_view bytes, pi
     Record r;
     std::memcpy(&r, bytes.data() + i * sizeof(Record), sizeof(Record));
     const std::string where = Where(i, r);
-    if (r.magic != KHOD_VMA_POLICY_MAGIC || r.version != KHOD_VMA_POLICY_VERSION ||
-        r.size != sizeof(Record))
+    if (!OfThisLayout(r))
       return Status::Corruption(
           where + " of " + proc + ": magic " + std::to_string(r.magic) + " version " +
           std::to_string(r.version) + " size " + std::to_string(r.size) + ", expected " +
@@ -168,9 +173,7 @@ std::optional<size_t> VmaPolicyReadBytes(std::string_view bytes) {
   if (bytes.size() < sizeof(Record)) return std::nullopt;
   Record task;
   std::memcpy(&task, bytes.data(), sizeof(Record));
-  if (task.magic != KHOD_VMA_POLICY_MAGIC || task.version != KHOD_VMA_POLICY_VERSION ||
-      task.size != sizeof(Record) || task.kind != KHOD_VMA_POLICY_KIND_TASK)
-    return std::nullopt;
+  if (!OfThisLayout(task) || task.kind != KHOD_VMA_POLICY_KIND_TASK) return std::nullopt;
   if (task.vmas >= std::numeric_limits<size_t>::max() / sizeof(Record)) return std::nullopt;
   return static_cast<size_t>(task.vmas + 1) * sizeof(Record);
 }
