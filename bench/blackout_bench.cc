@@ -858,16 +858,9 @@ int Run(const Options& o) {
 
 // "1,2,4,8" -> {1, 2, 4, 8}; each in [lo, hi].
 std::optional<std::vector<uint64_t>> ParseList(const std::string& s, uint64_t lo, uint64_t hi) {
-  std::vector<uint64_t> v;
-  for (size_t start = 0; start <= s.size();) {
-    const size_t comma = std::min(s.find(',', start), s.size());
-    const std::optional<uint64_t> x =
-        ParseU64InRange(std::string_view(s).substr(start, comma - start), lo, hi);
-    if (!x) return std::nullopt;
-    v.push_back(*x);
-    start = comma + 1;
-  }
-  return v;
+  Result<std::vector<uint64_t>> v = ParseU64ListNamed(s, "list item", lo, hi);
+  if (!v.ok()) return std::nullopt;
+  return std::move(*v);
 }
 
 // The binary built in the same configuration as this bench, else `fallback`.

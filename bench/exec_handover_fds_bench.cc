@@ -117,19 +117,13 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "exec_handover_fds_bench: --runs wants a positive number\n");
     return 2;
   }
-  std::vector<int> counts;
-  const std::string list = flags->Get("--counts", "2,100,300");
-  for (size_t at = 0; at <= list.size();) {
-    const size_t comma = std::min(list.find(',', at), list.size());
-    const std::optional<uint64_t> c = ParseU64InRange(list.substr(at, comma - at), 0, 100000);
-    if (!c) {
-      std::fprintf(stderr, "exec_handover_fds_bench: --counts wants numbers, not '%s'\n",
-                   list.c_str());
-      return 2;
-    }
-    counts.push_back(static_cast<int>(*c));
-    at = comma + 1;
+  const Result<std::vector<uint64_t>> listed =
+      ParseU64ListNamed(flags->Get("--counts", "2,100,300"), "--counts item", 0, 100000);
+  if (!listed.ok()) {
+    std::fprintf(stderr, "exec_handover_fds_bench: %s\n", listed.status().message().c_str());
+    return 2;
   }
+  const std::vector<int> counts(listed->begin(), listed->end());
   std::printf("%-6s %8s %12s %22s\n", "kind", "count", "exec ms", "first /proc/self/fd ms");
   for (const char* kind : {"rings", "files"}) {
     for (int count : counts) {

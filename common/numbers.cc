@@ -1,8 +1,11 @@
 #include "common/numbers.h"
 
+#include <algorithm>
 #include <charconv>
 #include <system_error>
 #include <type_traits>
+
+#include "common/status_macros.h"
 
 namespace khod {
 namespace {
@@ -79,6 +82,18 @@ Result<uint64_t> ParseU64Named(std::string_view text, const std::string& what, u
     return Status::InvalidArgument(shown + " is larger than " + std::to_string(max));
   if (*v < min) return Status::InvalidArgument(shown + " is smaller than " + std::to_string(min));
   return *v;
+}
+
+Result<std::vector<uint64_t>> ParseU64ListNamed(std::string_view text, const std::string& what,
+                                                uint64_t min, uint64_t max) {
+  std::vector<uint64_t> values;
+  for (size_t at = 0; at <= text.size();) {
+    const size_t comma = std::min(text.find(',', at), text.size());
+    KHOD_ASSIGN_OR_RETURN(uint64_t v, ParseU64Named(text.substr(at, comma - at), what, min, max));
+    values.push_back(v);
+    at = comma + 1;
+  }
+  return values;
 }
 
 std::optional<uint64_t> ConsumeU64(std::string_view* text) { return Consume<uint64_t>(text, 10); }

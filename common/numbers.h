@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -38,6 +39,11 @@ std::optional<uint64_t> ParseU64InRange(std::string_view text, uint64_t min, uin
 // decimal number", "... is larger than MAX" or "... is smaller than MIN".
 Result<uint64_t> ParseU64Named(std::string_view text, const std::string& what, uint64_t min = 0,
                                uint64_t max = UINT64_MAX);
+
+// "1,2,4": comma-separated items, each as ParseU64Named takes it (an empty
+// text or item included), the first one refused named as it names it.
+Result<std::vector<uint64_t>> ParseU64ListNamed(std::string_view text, const std::string& what,
+                                                uint64_t min = 0, uint64_t max = UINT64_MAX);
 
 // The decimal (or hex) number at the start of `*text`, which is advanced past
 // its digits; nullopt, leaving `*text` as it was, when it starts with no digit

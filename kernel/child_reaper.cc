@@ -76,15 +76,9 @@ std::string ReapArgument(const std::vector<pid_t>& pids) {
 }
 
 Result<std::vector<pid_t>> ParseReapArgument(const std::string& value) {
-  std::vector<pid_t> pids;
-  for (size_t at = 0; at <= value.size();) {
-    const size_t comma = std::min(value.find(',', at), value.size());
-    KHOD_ASSIGN_OR_RETURN(uint64_t pid,
-                          ParseU64Named(value.substr(at, comma - at), "--reap pid", 1, INT_MAX));
-    pids.push_back(static_cast<pid_t>(pid));
-    at = comma + 1;
-  }
-  return pids;
+  KHOD_ASSIGN_OR_RETURN(const std::vector<uint64_t> values,
+                        ParseU64ListNamed(value, "--reap pid", 1, INT_MAX));
+  return std::vector<pid_t>(values.begin(), values.end());
 }
 
 std::string ReapHandedOn(std::vector<pid_t> pids, const std::vector<pid_t>& kept) {

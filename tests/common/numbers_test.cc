@@ -8,6 +8,7 @@
 #include <limits>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 namespace khod {
 namespace {
@@ -94,6 +95,16 @@ TEST(Numbers, RangeAndNamedErrors) {
             "--threads '65' is larger than 64");
   EXPECT_EQ(ParseU64Named("0", "--threads", 1, 64).status().message(),
             "--threads '0' is smaller than 1");
+
+  Result<std::vector<uint64_t>> list = ParseU64ListNamed("1,2,64", "--gib", 1, 64);
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  EXPECT_EQ(*list, (std::vector<uint64_t>{1, 2, 64}));
+  EXPECT_EQ(ParseU64ListNamed("1,,2", "--gib").status().message(),
+            "--gib '' is not a decimal number");
+  EXPECT_EQ(ParseU64ListNamed("", "--gib").status().message(), "--gib '' is not a decimal number");
+  EXPECT_EQ(ParseU64ListNamed("3,65", "--gib", 1, 64).status().message(),
+            "--gib '65' is larger than 64");
+  EXPECT_EQ(ParseU64ListNamed("3,", "--gib").status().code(), Status::Code::kInvalidArgument);
 }
 
 TEST(Numbers, ConsumeReadsALeadingNumberAndAdvances) {
