@@ -64,6 +64,7 @@
 #include "bench/content_floor.h"
 #include "bench/guest_memory.h"
 #include "bench/leftover_children.h"
+#include "bench/median.h"
 #include "bench/process_memory.h"
 #include "common/flags.h"
 #include "common/numbers.h"
@@ -278,13 +279,6 @@ bool Blackout(const KhodUnderTest& khod, const std::vector<AttachTarget>& target
   }
   std::printf("  (khod's children gone %.1f ms after it stopped)\n", settled_ms);
   return true;
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty()      ? 0
-         : v.size() % 2 ? v[v.size() / 2]
-                        : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
 // The medians of a set of runs.

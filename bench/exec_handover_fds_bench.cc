@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/median.h"
 #include "common/flags.h"
 #include "common/numbers.h"
 #include "kernel/page_pin.h"
@@ -96,11 +97,6 @@ std::pair<double, double> Measure(const std::string& kind, int count) {
   double exec_ms = -1, list_ms = -1;
   if (n <= 0 || std::sscanf(buf, "%lf %lf", &exec_ms, &list_ms) != 2) return {-1, -1};
   return {exec_ms, list_ms};
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? -1 : v[v.size() / 2];
 }
 
 int Main(int argc, char** argv) {
