@@ -129,8 +129,10 @@ void BM_MappingPolicies(benchmark::State& state, bool iterator) {
   state.SetLabel("stand-in: a regular file mapped privately, policies in its VMAs");
 }
 
-// The two reads a Get with the iterator makes, each alone: the maps text, and the
-// iterator's read of the VMAs (link, iterator, records, decode).
+// The two reads a Get can make, each alone: the iterator's read of the VMAs (link,
+// iterator, records, decode), which alone answers where every mapping of the file has its
+// policy in its VMA, and the maps text, read besides where one does not or the iterator
+// cannot be used.
 void BM_OneRead(benchmark::State& state, bool iterator) {
   const MappedChild* child = ChildMapping(1);
   if (!child) {

@@ -34,6 +34,22 @@ Result<ProcessMappings> ProcessMappings::ParseMaps(std::string_view maps) {
   return out;
 }
 
+ProcessMappings ProcessMappings::FromVmas(const std::vector<VmaPolicy>& vmas) {
+  const uint64_t page = static_cast<uint64_t>(::getpagesize());  // vm_pgoff's unit
+  ProcessMappings out;
+  for (const VmaPolicy& v : vmas) {
+    if (v.inode == 0) continue;  // anonymous: no file's, as ParseMaps skips it
+    out.by_file_[{v.dev, v.inode}].push_back(Line{v.start, v.end, v.pgoff * page, v.shared});
+    if (v.answered) {
+      out.policy_at_[v.start] = v.policy;
+      out.from_vma_at_.insert(v.start);
+    } else {
+      out.unanswered_at_.insert(v.start);
+    }
+  }
+  return out;
+}
+
 void ProcessMappings::AddNumaMaps(std::string_view numa_maps) {
   if (by_file_.empty()) return;  // no file's mapping to give a policy to
   numa_status_ = ForEachLine(numa_maps, [&](std::string_view line) -> Status {
@@ -152,6 +168,12 @@ int ProcessMappingsCache::processes_from_vmas_only() const {
   return n;
 }
 
+void ProcessMappingsCache::CountIteratorRead(pid_t pid) {
+  ++iterator_reads_;
+  std::lock_guard<std::mutex> counted(mu_);
+  vma_pids_.insert(pid);
+}
+
 Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey file,
                                                            uint64_t page_size) {
   const std::string proc = "/proc/" + std::to_string(pid);
@@ -168,6 +190,29 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
     if (mine.ok() || mine.status().code() != Status::Code::kNotFound) return mine;
   }
   process->parsed.reset();  // changed since read, or read without its policies: read again
+  const VmaPolicyReader* reader = Reader();
+  Status gone;  // the reader's NotFound, said once maps tells it from an exited main thread
+  if (reader) {
+    // The VMAs alone first: one consistent read (kernel/vma_policy.h) holds
+    // every mapping of the process with its policy, with no maps text to
+    // read and join.
+    Result<std::vector<VmaPolicy>> vmas = reader->Read(pid);
+    if (vmas.ok()) {
+      ProcessMappings parsed = ProcessMappings::FromVmas(*vmas);
+      if (parsed.VmaAnswersFor(file) == ProcessMappings::VmaAnswers::kAll) {
+        CountIteratorRead(pid);
+        Result<std::vector<FileMapping>> mine = parsed.Of(file, page_size);
+        process->parsed = std::move(parsed);
+        process->with_policies = true;
+        return mine;
+      }
+      // A mapping of the file whose policy its vm_ops decide: maps and numa_maps below.
+    } else if (vmas.status().code() == Status::Code::kNotFound) {
+      gone = vmas.status();
+    } else {
+      reader = nullptr;  // the VMAs unreadable: numa_maps
+    }
+  }
   // Every attempt returns or sets it: never an OK status for the Result.
   Status last = Status::Busy("the mappings changed at every read");
   for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
@@ -181,6 +226,7 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
                                  "/maps is empty: the process has exited, or its main thread "
                                  "has while its other threads run, and its mappings cannot be "
                                  "read there");
+    if (!gone.ok()) return gone.WithContext(proc);
     // No mapping of the file: nothing numa_maps could add for it.
     KHOD_ASSIGN_OR_RETURN(ProcessMappings parsed, ProcessMappings::ParseMaps(maps));
     if (!parsed.Maps(file)) {
@@ -188,7 +234,7 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
       process->with_policies = false;
       return std::vector<FileMapping>();
     }
-    if (const VmaPolicyReader* reader = Reader()) {
+    if (reader) {
       // The VMAs' own policies, read after the maps text: a mapping that
       // changed in between has another range, file or offset, and gives none.
       Result<std::vector<VmaPolicy>> vmas = reader->Read(pid);
@@ -201,11 +247,7 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
         if (answers == ProcessMappings::VmaAnswers::kChanged && attempt + 1 < kReadAttempts)
           continue;
         if (answers == ProcessMappings::VmaAnswers::kAll) {
-          ++iterator_reads_;
-          {
-            std::lock_guard<std::mutex> counted(mu_);
-            vma_pids_.insert(pid);
-          }
+          CountIteratorRead(pid);
           Result<std::vector<FileMapping>> mine = parsed.Of(file, page_size);
           process->parsed = std::move(parsed);
           process->with_policies = true;

@@ -57,6 +57,14 @@ class ProcessMappings {
   // Parse in two steps: the maps text, then (once a file of interest is
   // seen mapped) the numa_maps text read after it.
   static Result<ProcessMappings> ParseMaps(std::string_view maps);
+  // The mappings one consistent read of every VMA gave (a VmaPolicyReader's
+  // whole answer), without a maps text: each file VMA is a line (its range,
+  // vm_pgoff and VM_MAYSHARE are what maps prints), with its policy where the
+  // VMA answered it and none where its vm_ops decide (numa_maps is to say).
+  // Exact for every file whose VMAs hold it as vm_file, as a guest_memfd's
+  // and a memfd's do; maps names an overlayfs file by the inode users see,
+  // its VMAs by the backing file's.
+  static ProcessMappings FromVmas(const std::vector<VmaPolicy>& vmas);
   void AddNumaMaps(std::string_view numa_maps);
   // The policies read from the VMAs themselves (a VmaPolicyReader), read
   // after the maps text: each answered VMA gives its policy to the maps line
@@ -139,11 +147,15 @@ Result<std::vector<FileMapping>> ReadFileMappings(pid_t pid, FileKey file, uint6
 //
 // The policies come from the VMAs themselves where khod can read them
 // (kernel/vma_policy_iter.h: the same kernel objects numa_maps prints, read
-// in O(mappings) instead of O(pages)), and from numa_maps for a process
-// where the iterator is not loaded, fails, or leaves a mapping of the file
-// unanswered (a policy its vm_ops decide), and on the last of
-// kReadAttempts reads where its VMAs still disagree with maps (a mapping
-// that keeps changing, or a file maps shows by another inode).
+// in O(mappings) instead of O(pages)). One read of them answers alone, the
+// mappings with their policies and no maps text (ProcessMappings::FromVmas:
+// for the files whose VMAs hold them as vm_file, every file khod asks about),
+// unless it leaves a mapping of the file unanswered (a policy its vm_ops
+// decide). Then, and where the iterator is not loaded or fails, maps and
+// numa_maps are read as above, the VMAs read again after maps giving what
+// they answer, and numa_maps the rest; on the last of kReadAttempts reads
+// where the VMAs still disagree with maps (a mapping that keeps changing, or
+// a file maps shows by another inode), numa_maps gives them all.
 class ProcessMappingsCache {
  public:
   // How many times Get reads a process's texts while a mapping of the file
@@ -153,8 +165,8 @@ class ProcessMappingsCache {
   // (ProcessMappings::KeepNumaMapsPoliciesUnchangedIn).
   static constexpr int kReadAttempts = 4;
 
-  // Asks the process-wide iterator, loaded by the first Get that needs a
-  // policy (SharedVmaPolicyIterator), before numa_maps.
+  // Asks the process-wide iterator, loaded by the first Get
+  // (SharedVmaPolicyIterator), before maps and numa_maps.
   ProcessMappingsCache() = default;
   // `reader`: the VMA reader asked before numa_maps (a test's fake, or an
   // iterator of its own); nullptr: numa_maps only. It outlives the cache.
@@ -167,13 +179,14 @@ class ProcessMappingsCache {
   // what it maps is not known, never "nothing". NotFound too when its
   // mappings of `file` changed at every read.
   Result<std::vector<FileMapping>> Get(pid_t pid, FileKey file, uint64_t page_size);
-  // Reads of a process's maps text, each retry one (for tests and figures).
+  // Reads of a process's maps text, each retry one (for tests and figures):
+  // none where the VMA reader's read alone answered.
   int reads() const { return reads_; }
-  // Of them, those whose numa_maps was read too: a process with no mapping
-  // of the file asked for has its maps read only (numa_maps walks the pages
-  // of every one of its mappings, and would add nothing).
+  // Reads of numa_maps: a process with no mapping of the file asked for has
+  // its maps read only (numa_maps walks the pages of every one of its
+  // mappings, and would add nothing).
   int numa_reads() const { return numa_reads_; }
-  // Of them, those whose policies the VMA reader gave (numa_maps not read).
+  // Reads whose policies the VMA reader gave (numa_maps not read).
   int iterator_reads() const { return iterator_reads_; }
   // Processes whose mappings' policies some Get read through numa_maps (a
   // walk of every page they map), and those whose policies their VMAs alone
@@ -191,6 +204,8 @@ class ProcessMappingsCache {
     std::optional<ProcessMappings> parsed;  // unset: not read yet, or to read again
     bool with_policies = false;             // with its mappings' policies (else maps only)
   };
+  // A read whose policies the VMA reader gave, of process `pid`.
+  void CountIteratorRead(pid_t pid);
   const VmaPolicyReader* Reader() const {
     return shared_iterator_ ? SharedVmaPolicyIterator() : reader_;
   }

@@ -15,7 +15,7 @@ namespace khod {
 namespace {
 
 using Record = khod_vma_policy_record;
-static_assert(sizeof(Record) == 208 && KHOD_VMA_POLICY_VERSION == 3,
+static_assert(sizeof(Record) == 208 && KHOD_VMA_POLICY_VERSION == 4,
               "the record layout changed: change KHOD_VMA_POLICY_VERSION, then this");
 
 // Newer than Debian 12's <linux/mempolicy.h>.
@@ -146,6 +146,7 @@ Result<std::vector<VmaPolicy>> DecodeVmaPolicyRecords(std::string_view bytes, pi
     v.start = r.start;
     v.end = r.end;
     v.pgoff = r.pgoff;
+    v.shared = (r.flags & KHOD_VMA_POLICY_F_MAY_SHARE) != 0;
     if ((r.flags & KHOD_VMA_POLICY_F_FILE) != 0) {
       v.dev = UserDev(r.dev);
       v.inode = r.ino;

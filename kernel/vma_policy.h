@@ -32,6 +32,7 @@ struct VmaPolicy {
   // shows it (fstat's st_dev where the filesystem does not report another); 0: anonymous.
   uint64_t dev = 0;
   uint64_t inode = 0;     // 0: anonymous
+  bool shared = false;    // VM_MAYSHARE: a MAP_SHARED mapping, 's' in /proc/PID/maps
   bool answered = false;  // false: vm_ops->get_policy decides its policy (shmem...): ask numa_maps
   // What /proc/PID/numa_maps shows for it, parsed as kernel/numa_maps.h parses it (when
   // answered). Where numa_maps' text would pass its 64-byte buffer, numa_maps cuts the node

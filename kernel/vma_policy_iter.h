@@ -30,10 +30,12 @@ namespace khod {
 class VmaPolicyReader {
  public:
   virtual ~VmaPolicyReader() = default;
-  // Every VMA of `pid` as one read made after the call began shows them: the caller joins
-  // them with the maps text it read just before, and a VMA changed in between gives that
-  // text nothing. NotFound when the process is gone (the caller gives up on it); any other
-  // error sends the caller to numa_maps. Safe to call from several threads at once.
+  // Every VMA of `pid` as one read made after the call began shows them, none left out:
+  // the caller takes them as the process's mappings, or joins them with the maps text it
+  // read just before, where a VMA changed in between gives that text nothing. NotFound when
+  // the process has no address space (gone, or its main thread exited: the caller's maps
+  // text tells which); any other error sends the caller to numa_maps. Safe to call from
+  // several threads at once.
   virtual Result<std::vector<VmaPolicy>> Read(pid_t pid) const = 0;
 };
 

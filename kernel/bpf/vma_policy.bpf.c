@@ -134,6 +134,8 @@ int khod_vma_policy(struct bpf_iter__task_vma *ctx) {
   r.start = BPF_CORE_READ(vma, vm_start);
   r.end = BPF_CORE_READ(vma, vm_end);
   r.pgoff = BPF_CORE_READ(vma, vm_pgoff);
+  /* VM_MAYSHARE (include/linux/mm.h, 0x80 since Linux 2.4): what maps shows as 's'. */
+  if (BPF_CORE_READ(vma, vm_flags) & 0x80) r.flags |= KHOD_VMA_POLICY_F_MAY_SHARE;
   file = BPF_CORE_READ(vma, vm_file);
   if (file) {
     r.flags |= KHOD_VMA_POLICY_F_FILE;

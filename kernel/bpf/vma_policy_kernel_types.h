@@ -60,6 +60,7 @@ struct vm_area_struct {
   unsigned long vm_start;
   unsigned long vm_end;
   struct mm_struct *vm_mm;
+  unsigned long vm_flags; /* in an anonymous union: CO-RE finds it there */
   unsigned long vm_pgoff;
   struct file *vm_file;
   const struct vm_operations_struct *vm_ops;

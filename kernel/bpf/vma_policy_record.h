@@ -15,7 +15,7 @@
 #endif
 
 #define KHOD_VMA_POLICY_MAGIC 0x5250564bu /* "KVPR" in a little-endian dump */
-#define KHOD_VMA_POLICY_VERSION 3
+#define KHOD_VMA_POLICY_VERSION 4
 
 /* Words of nodemask a record carries: MAX_NUMNODES on x86_64 is at most 1024. */
 #define KHOD_VMA_POLICY_NODE_WORDS 16
@@ -34,6 +34,8 @@
 #define KHOD_VMA_POLICY_F_SEQCOUNT (1u << 6)   /* ... a seqcount: odd while a writer holds it */
 /* task record: task->mempolicy was swapped (or its mode or flags changed) while it was copied */
 #define KHOD_VMA_POLICY_F_TASK_POLICY_CHANGED (1u << 7)
+/* VMA record: VM_MAYSHARE is set (a MAP_SHARED mapping: /proc/PID/maps' 's') */
+#define KHOD_VMA_POLICY_F_MAY_SHARE (1u << 8)
 
 struct khod_vma_policy_record {
   __u32 magic;   /* KHOD_VMA_POLICY_MAGIC */

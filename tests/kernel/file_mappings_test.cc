@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -477,6 +478,14 @@ TEST(FileMappingsTest, AProcessWhoseMainThreadExitedIsNotSaidToMapNothing) {
                      ::access(("/proc/" + std::to_string(child) + "/task").c_str(), F_OK) == 0;
   ProcessMappingsCache cache(nullptr);
   Result<std::vector<FileMapping>> got = cache.Get(child, FileKey{key[0], key[1]}, kPage);
+  // The VMA iterator does not visit a leader without an mm (NotFound), which
+  // is not the process gone: its maps text tells.
+  const VmaPolicyIterator* iterator = SharedVmaPolicyIterator();
+  Result<std::vector<FileMapping>> through_vmas = Status::Unsupported("no VMA policy iterator");
+  if (iterator) {
+    ProcessMappingsCache with_iterator(iterator);
+    through_vmas = with_iterator.Get(child, FileKey{key[0], key[1]}, kPage);
+  }
   int threads = 0;
   if (DIR* d = ::opendir(("/proc/" + std::to_string(child) + "/task").c_str())) {
     while (struct dirent* e = ::readdir(d)) threads += e->d_name[0] != '.';
@@ -491,6 +500,13 @@ TEST(FileMappingsTest, AProcessWhoseMainThreadExitedIsNotSaidToMapNothing) {
   EXPECT_EQ(got.status().code(), Status::Code::kUnsupported) << got.status().ToString();
   EXPECT_NE(got.status().message().find("main thread"), std::string::npos)
       << got.status().ToString();
+  ASSERT_FALSE(through_vmas.ok()) << "said to map the file " << through_vmas->size() << " times";
+  EXPECT_EQ(through_vmas.status().code(), Status::Code::kUnsupported)
+      << through_vmas.status().ToString();
+  if (iterator) {
+    EXPECT_NE(through_vmas.status().message().find("main thread"), std::string::npos)
+        << through_vmas.status().ToString();
+  }
 }
 
 // This process's own two mappings of a shmem memfd, one mbound interleave
@@ -573,9 +589,10 @@ TEST(FileMappingsTest, OneReadOfAProcessServesEachOfItsFiles) {
   }
 }
 
-// A process with no mapping of the file has its maps read, not its
-// numa_maps (whose walk of every mapping's pages would add nothing); a file
-// of the same process that it does map is then read with its policies.
+// Without a VMA reader, a process with no mapping of the file has its maps
+// read, not its numa_maps (whose walk of every mapping's pages would add
+// nothing); a file of the same process that it does map is then read with
+// its policies.
 TEST(FileMappingsTest, AProcessThatDoesNotMapTheFileCostsNoNumaMapsWalk) {
   TestMemfd unmapped(kPage, "file_mappings_test"), mapped(kPage, "file_mappings_test");
   auto key = [](int fd) {
@@ -585,7 +602,7 @@ TEST(FileMappingsTest, AProcessThatDoesNotMapTheFileCostsNoNumaMapsWalk) {
   };
   void* m = ::mmap(nullptr, kPage, PROT_READ, MAP_SHARED, mapped.fd(), 0);
   ASSERT_NE(m, MAP_FAILED);
-  ProcessMappingsCache cache;
+  ProcessMappingsCache cache(nullptr);
   Result<std::vector<FileMapping>> none = cache.Get(::getpid(), key(unmapped.fd()), kPage);
   ASSERT_TRUE(none.ok()) << none.status().ToString();
   EXPECT_TRUE(none->empty());
@@ -669,6 +686,7 @@ TEST(FileMappingsTest, TheVmasOwnPoliciesAnswerWithoutNumaMaps) {
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(with_iterator.iterator_reads(), 1);
   EXPECT_EQ(with_iterator.numa_reads(), 0);
+  EXPECT_EQ(with_iterator.reads(), 0) << "no maps text: the VMAs alone answered";
   ProcessMappingsCache numa_only(nullptr);
   Result<std::vector<FileMapping>> shown = numa_only.Get(::getpid(), key, kPage);
   ASSERT_TRUE(shown.ok()) << shown.status().ToString();
@@ -682,11 +700,68 @@ TEST(FileMappingsTest, TheVmasOwnPoliciesAnswerWithoutNumaMaps) {
     EXPECT_EQ((*got)[i].count, (*shown)[i].count);
     EXPECT_EQ((*got)[i].first_index, (*shown)[i].first_index);
     EXPECT_EQ((*got)[i].policy, (*shown)[i].policy) << "mapping " << i;
+    EXPECT_TRUE((*got)[i].shared) << "mapping " << i;
+    EXPECT_TRUE((*shown)[i].shared) << "mapping " << i;
   }
   EXPECT_EQ((*got)[0].policy, Policy(MPOL_INTERLEAVE, {1}));
   EXPECT_EQ((*got)[1].policy, Policy(MPOL_BIND, {1}, MPOL_F_STATIC_NODES));
   EXPECT_EQ((*got)[2].policy, Mempolicy());  // no policy of its own, nor this thread's
   ::munmap(a, 8 * kPage);
+}
+
+// The VMAs alone give each mapping as maps shows it: a private mapping at an
+// offset ('p', its vm_pgoff) and a shared one ('s') of the same file, each
+// equal to what maps and numa_maps give, and a file the process does not map
+// answered with none, all without a maps text.
+TEST(FileMappingsTest, TheVmasAloneGiveEachMappingAsMapsShowsIt) {
+  std::string why_not;
+  const VmaPolicyIterator* iterator = SharedVmaPolicyIterator(&why_not);
+  if (!iterator) GTEST_SKIP() << "no VMA policy iterator: " << why_not;
+  const DiskFile file(8), unmapped(1);
+  if (file.fd() < 0 || unmapped.fd() < 0) GTEST_SKIP() << file.why_not() << unmapped.why_not();
+  void* shared = ::mmap(nullptr, 2 * kPage, PROT_READ, MAP_SHARED, file.fd(), 0);
+  void* priv = ::mmap(nullptr, 3 * kPage, PROT_READ, MAP_PRIVATE, file.fd(), 5 * kPage);
+  ASSERT_NE(shared, MAP_FAILED);
+  ASSERT_NE(priv, MAP_FAILED);
+  unsigned long node0 = 1;
+  ASSERT_EQ(::syscall(SYS_mbind, priv, 3 * kPage, MPOL_PREFERRED, &node0, 2, 0), 0);
+
+  ProcessMappingsCache from_vmas(iterator);
+  Result<std::vector<FileMapping>> got = from_vmas.Get(::getpid(), file.key(), kPage);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  Result<std::vector<FileMapping>> none = from_vmas.Get(::getpid(), unmapped.key(), kPage);
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_TRUE(none->empty()) << none->size() << " mappings of a file never mapped";
+  EXPECT_EQ(from_vmas.reads(), 0);
+  EXPECT_EQ(from_vmas.numa_reads(), 0);
+  EXPECT_EQ(from_vmas.iterator_reads(), 1) << "one read answered both files";
+
+  Result<std::vector<FileMapping>> shown =
+      ProcessMappingsCache(nullptr).Get(::getpid(), file.key(), kPage);
+  ASSERT_TRUE(shown.ok()) << shown.status().ToString();
+  ASSERT_EQ(got->size(), 2u);
+  ASSERT_EQ(shown->size(), got->size());
+  for (size_t i = 0; i < got->size(); ++i) {
+    const FileMapping& g = (*got)[i];
+    const FileMapping& w = (*shown)[i];
+    EXPECT_EQ(g.start, w.start) << i;
+    EXPECT_EQ(g.end, w.end) << i;
+    EXPECT_EQ(g.first_index, w.first_index) << i;
+    EXPECT_EQ(g.count, w.count) << i;
+    EXPECT_EQ(g.shared, w.shared) << i;
+    EXPECT_EQ(g.policy, w.policy) << i;
+    if (g.start == reinterpret_cast<uintptr_t>(priv)) {
+      EXPECT_FALSE(g.shared);
+      EXPECT_EQ(g.first_index, 5u);
+      EXPECT_EQ(g.policy, Policy(MPOL_PREFERRED, {1}));
+    } else {
+      EXPECT_EQ(g.start, reinterpret_cast<uintptr_t>(shared));
+      EXPECT_TRUE(g.shared);
+      EXPECT_EQ(g.first_index, 0u);
+    }
+  }
+  ::munmap(shared, 2 * kPage);
+  ::munmap(priv, 3 * kPage);
 }
 
 // The kernel, live: a mapping made again between the maps text and numa_maps
@@ -753,17 +828,20 @@ TEST(FileMappingsTest, AMappingWhosePolicyIsItsFilesIsAskedOfNumaMaps) {
 // on every read, which the BPF iterator cannot be made to.
 class FakeVmaReader : public VmaPolicyReader {
  public:
-  explicit FakeVmaReader(Result<std::vector<VmaPolicy>> answer) : answer_(std::move(answer)) {}
+  explicit FakeVmaReader(Result<std::vector<VmaPolicy>> answer) : answers_{std::move(answer)} {}
+  // The first read answers `first`, every later one `then`.
+  FakeVmaReader(std::vector<VmaPolicy> first, std::vector<VmaPolicy> then)
+      : answers_{std::move(first), std::move(then)} {}
   Result<std::vector<VmaPolicy>> Read(pid_t pid) const override {
-    ++reads_;
+    const size_t i = std::min<size_t>(reads_++, answers_.size() - 1);
     last_pid_ = pid;
-    return answer_;
+    return answers_[i];
   }
   int reads() const { return reads_; }
   pid_t last_pid() const { return last_pid_; }
 
  private:
-  const Result<std::vector<VmaPolicy>> answer_;
+  const std::vector<Result<std::vector<VmaPolicy>>> answers_;
   mutable std::atomic<int> reads_{0};
   mutable std::atomic<pid_t> last_pid_{0};
 };
@@ -815,13 +893,44 @@ class InterleavedMemfdMapping {
   bool mbound_ = false;
 };
 
+// The VMAs' read answers alone when it gives every mapping of the file a
+// policy: its own (here one numa_maps would not show), with no maps text and
+// no numa_maps read, and a file it shows no mapping of has none.
+TEST(FileMappingsTest, TheVmasReadAnswersAloneWhenItGivesEveryMappingAPolicy) {
+  const InterleavedMemfdMapping m;
+  ASSERT_TRUE(m.ok()) << std::strerror(errno);
+  VmaPolicy vma = m.Vma();
+  vma.shared = true;
+  vma.policy = Policy(MPOL_PREFERRED, {1});
+  const FakeVmaReader reader(std::vector<VmaPolicy>{vma});
+  ProcessMappingsCache cache(&reader);
+  Result<std::vector<FileMapping>> got = cache.Get(::getpid(), m.key(), kPage);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0].start, m.start());
+  EXPECT_EQ((*got)[0].count, InterleavedMemfdMapping::kPages);
+  EXPECT_TRUE((*got)[0].shared);
+  EXPECT_EQ((*got)[0].policy, Policy(MPOL_PREFERRED, {1})) << "the VMA's, not numa_maps'";
+  Result<std::vector<FileMapping>> none =
+      cache.Get(::getpid(), FileKey{m.key().dev, m.key().inode + 1}, kPage);
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_TRUE(none->empty());
+  EXPECT_EQ(reader.reads(), 1);
+  EXPECT_EQ(cache.iterator_reads(), 1);
+  EXPECT_EQ(cache.reads(), 0);
+  EXPECT_EQ(cache.numa_reads(), 0);
+}
+
 // VMAs that never agree with maps (the mapping made again between every
-// two reads, as a VMM that keeps remapping it): each attempt reads both
-// again, and the last joins numa_maps by start rather than giving up, with
-// the policy numa_maps shows, not one the VMAs claimed.
+// two reads, as a VMM that keeps remapping it) once the first read left the
+// file's mapping to numa_maps: each attempt reads both again, and the last
+// joins numa_maps by start rather than giving up, with the policy numa_maps
+// shows, not one the VMAs claimed.
 TEST(FileMappingsTest, VmasThatNeverAgreeWithMapsFallBackToNumaMapsOnTheLastRead) {
   const InterleavedMemfdMapping m;
   ASSERT_TRUE(m.ok()) << std::strerror(errno);
+  VmaPolicy unanswered = m.Vma();
+  unanswered.answered = false;
   // The file's own dev and inode, but another offset, and another start:
   // neither gives the maps line a policy (kChanged).
   VmaPolicy other_offset = m.Vma();
@@ -830,7 +939,7 @@ TEST(FileMappingsTest, VmasThatNeverAgreeWithMapsFallBackToNumaMapsOnTheLastRead
   VmaPolicy other_start = m.Vma();
   other_start.start += kPage;
   other_start.policy = other_offset.policy;
-  const FakeVmaReader reader(std::vector<VmaPolicy>{other_offset, other_start});
+  const FakeVmaReader reader({unanswered}, {other_offset, other_start});
   ProcessMappingsCache cache(&reader);
   Result<std::vector<FileMapping>> got = cache.Get(::getpid(), m.key(), kPage);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
@@ -840,7 +949,7 @@ TEST(FileMappingsTest, VmasThatNeverAgreeWithMapsFallBackToNumaMapsOnTheLastRead
   EXPECT_EQ((*got)[0].policy, InterleavedMemfdMapping::Policy()) << "numa_maps' policy";
   constexpr int kAttempts = ProcessMappingsCache::kReadAttempts;
   static_assert(kAttempts > 1, "a retry before the last read");
-  EXPECT_EQ(reader.reads(), kAttempts);
+  EXPECT_EQ(reader.reads(), 1 + kAttempts) << "the first read, then one with each maps text";
   EXPECT_EQ(reader.last_pid(), ::getpid());
   EXPECT_EQ(cache.reads(), kAttempts + 1) << "and maps again after numa_maps";
   EXPECT_EQ(cache.numa_reads(), 1) << "numa_maps read on the last attempt alone";
@@ -850,7 +959,7 @@ TEST(FileMappingsTest, VmasThatNeverAgreeWithMapsFallBackToNumaMapsOnTheLastRead
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(again->size(), 1u);
   EXPECT_EQ(cache.reads(), kAttempts + 1);
-  EXPECT_EQ(reader.reads(), kAttempts);
+  EXPECT_EQ(reader.reads(), 1 + kAttempts);
 }
 
 // A reader that fails for another reason than the process being gone (its

@@ -77,7 +77,7 @@ TEST(VmaPolicyDecodeTest, DecodesEachKindOfVma) {
   SetPolicy(&own, MPOL_BIND, MPOL_F_STATIC_NODES | (1 << 13) | (1 << 3) | (1 << 4) | 1, 0x5);
   khod_vma_policy_record none = Vma(0x3000, 0x4000);  // none: the task's
   khod_vma_policy_record file = Vma(0x5000, 0x7000);  // a file's, by its get_policy op
-  file.flags |= KHOD_VMA_POLICY_F_FILE | KHOD_VMA_POLICY_F_GET_POLICY;
+  file.flags |= KHOD_VMA_POLICY_F_FILE | KHOD_VMA_POLICY_F_GET_POLICY | KHOD_VMA_POLICY_F_MAY_SHARE;
   SetPolicy(&file, MPOL_BIND, 0, 1);
   file.ino = 77;
   file.dev = (8u << 20) | 3u;
@@ -96,6 +96,7 @@ TEST(VmaPolicyDecodeTest, DecodesEachKindOfVma) {
   EXPECT_EQ(a.policy, Policy(MPOL_BIND, MPOL_F_STATIC_NODES | (1 << 13), {0x5}));
   EXPECT_EQ(a.dev, 0u);
   EXPECT_EQ(a.inode, 0u);
+  EXPECT_FALSE(a.shared);
   EXPECT_TRUE((*vmas)[1].answered);
   EXPECT_EQ((*vmas)[1].policy, Policy(MPOL_INTERLEAVE, 0, {0x3}));
   const VmaPolicy& f = (*vmas)[2];
@@ -103,6 +104,7 @@ TEST(VmaPolicyDecodeTest, DecodesEachKindOfVma) {
   EXPECT_EQ(f.inode, 77u);
   EXPECT_EQ(f.dev, makedev(8, 3));
   EXPECT_EQ(f.pgoff, 9u);
+  EXPECT_TRUE(f.shared) << "VM_MAYSHARE: maps' 's'";
   EXPECT_EQ((*vmas)[3].policy, Policy(MPOL_LOCAL, MPOL_F_RELATIVE_NODES, {}));
 }
 
