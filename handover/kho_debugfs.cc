@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <cstring>
+#include <string_view>
 
 #include "common/bytes.h"
 #include "common/file_read.h"
@@ -14,12 +15,20 @@
 namespace khod {
 namespace {
 
-// KHO's FDTs are a page or a few; anything near 64 MiB is not one. Absent
-// is NotFound (no tree: an answer), too large Corruption.
+// KHO's FDTs are a page or a few; anything near 64 MiB is not one. A file is
+// read no further than its header's totalsize (and kDeclaredSizeSlack); one
+// that does not start as an FDT declares no more than its head, and CheckFdt
+// names what it is. Absent is NotFound (no tree: an answer), too large
+// Corruption.
 FileReadOptions KhoFileRead() {
   FileReadOptions o;
   o.max_bytes = uint64_t{64} << 20;
   o.too_large_why = "not a KHO FDT";
+  o.size_from_head = [](std::string_view head) -> Result<uint64_t> {
+    if (head.size() < sizeof(fdt_header) || fdt_magic(head.data()) != FDT_MAGIC)
+      return uint64_t{head.size()};
+    return uint64_t{fdt_totalsize(head.data())};
+  };
   return o;
 }
 

@@ -154,6 +154,35 @@ TEST(KhoIncomingTest, HostileRootFdtsAreRefusedNamingTheProblem) {
   }
 }
 
+// Each file is read no further than its FDT header's totalsize declares
+// (with a few pages of slack): a tree followed by a MiB, or a MiB that is no
+// FDT, is refused as larger than its header declares, not read whole.
+TEST(KhoIncomingTest, AFileIsReadNoFurtherThanItsHeaderDeclares) {
+  const std::string mib(1 << 20, '\0');
+  const std::string good = KhoRootFdt("kho-v1", {{"LUO"}});
+  for (const std::string& fdt : {good + mib, std::string("not an FDT") + mib}) {
+    const TempDir tmp("kho-test");
+    const std::string root = tmp.path();
+    WriteKhoIn(root, fdt, {});
+    Result<KhoIncoming> in = ReadKhoIncoming(root);
+    ASSERT_FALSE(in.ok()) << fdt.size() << " bytes read as a tree";
+    EXPECT_EQ(in.status().code(), Status::Code::kCorruption) << in.status().ToString();
+    EXPECT_TRUE(Has(in.status().message(), "more than its header declares"))
+        << in.status().ToString();
+    EXPECT_TRUE(Has(in.status().message(), root + "/kho/in/fdt")) << in.status().ToString();
+  }
+  const TempDir tmp("kho-test");
+  const std::string root = tmp.path();
+  WriteKhoIn(root, good, {{"LUO", LuoFdt(2) + mib}});
+  Result<KhoIncoming> in = ReadKhoIncoming(root);
+  ASSERT_TRUE(in.ok()) << in.status().ToString();
+  ASSERT_EQ(in->subtrees.size(), 1u);
+  EXPECT_TRUE(Has(in->subtrees[0].problem, "more than its header declares"))
+      << in->subtrees[0].problem;
+  Result<std::string> sub = ReadKhoIncomingSubFdt(root, "LUO");
+  EXPECT_EQ(sub.status().code(), Status::Code::kCorruption) << sub.status().ToString();
+}
+
 TEST(KhoIncomingTest, InDirectoryWithoutItsFdtIsCorruption) {
   const TempDir tmp("kho-test");
   const std::string root = tmp.path();
