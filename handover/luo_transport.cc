@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -13,6 +15,7 @@
 #include "common/file_read.h"
 #include "common/status_macros.h"
 #include "handover/luo_uapi.h"
+#include "serializer/serializer.h"
 
 namespace khod {
 namespace {
@@ -62,6 +65,36 @@ Status DecodeLuoManifest(const std::string& data, std::vector<uint64_t>* tokens,
   }
   *blob = data.substr(16 + 8 * n);
   return Status::Ok();
+}
+
+Result<uint64_t> LuoBlobMemfdDeclaredBytes(int fd) {
+  // Not a regular file: nothing is read of it here (a FIFO's pread fails, a device's never
+  // ends), and the whole read refuses it by its type.
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return Status::FromErrno("fstat luo blob memfd", errno);
+  if (!S_ISREG(st.st_mode)) return uint64_t{0};
+  // At most kFileHeadBytes from `offset`, as many as the file holds.
+  auto head_at = [fd](uint64_t offset) -> Result<std::string> {
+    std::string head(kFileHeadBytes, '\0');
+    ssize_t n;
+    do n = ::pread(fd, head.data(), head.size(), static_cast<off_t>(offset));
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return Status::FromErrno("read luo blob memfd", errno);
+    head.resize(static_cast<size_t>(n));
+    return head;
+  };
+  KHOD_ASSIGN_OR_RETURN(std::string manifest, head_at(0));
+  if (manifest.size() < 16 || std::memcmp(manifest.data(), kManifestMagic, 8) != 0)
+    return uint64_t{manifest.size()};
+  const uint64_t n = DecodeFixed64(manifest.data() + 8);
+  if (n > (kMaxKhodFileBytes - 16) / 8)
+    return Status::Corruption("luo: manifest lists " + std::to_string(n) +
+                              " tokens, more than any blob memfd holds");
+  const uint64_t blob_at = 16 + 8 * n;
+  KHOD_ASSIGN_OR_RETURN(std::string blob_head, head_at(blob_at));
+  Result<uint64_t> blob = DeclaredBlobBytes(blob_head);
+  if (!blob.ok()) return blob_at + blob_head.size();
+  return std::min<uint64_t>(*blob, kMaxKhodFileBytes) + blob_at;
 }
 
 Status CheckLuoGmemToken(uint64_t gmem_token) {
@@ -175,9 +208,15 @@ Result<ReceivedHandover> LuoTransport::Receive() {
     session_fd_ = rs.fd;
   }
   KHOD_ASSIGN_OR_RETURN(int blob_fd, Retrieve(kLuoBlobToken, "blob memfd"));
-  // Read from the fd itself (from offset 0), bounded; a non-regular file is refused.
-  Result<std::string> data =
-      ReadWholeFd(blob_fd, "blob memfd fd " + std::to_string(blob_fd), FileReadOptions());
+  // Read from the fd itself (from offset 0), no further than its manifest and the blob's
+  // header declare (and kDeclaredSizeSlack); a non-regular file is refused.
+  Result<std::string> data = [blob_fd]() -> Result<std::string> {
+    KHOD_ASSIGN_OR_RETURN(uint64_t declared, LuoBlobMemfdDeclaredBytes(blob_fd));
+    FileReadOptions o;
+    o.max_bytes = std::min(kMaxKhodFileBytes, declared + kDeclaredSizeSlack);
+    o.too_large_why = "more than its manifest and blob header declare";
+    return ReadWholeFd(blob_fd, "blob memfd fd " + std::to_string(blob_fd), o);
+  }();
   ::close(blob_fd);
   if (!data.ok()) return data.status().WithContext("luo blob memfd");
   ReceivedHandover r;

@@ -68,6 +68,14 @@ class LuoTransport : public HandoverTransport {
 std::string EncodeLuoManifest(const HandoverPackage& pkg);
 Status DecodeLuoManifest(const std::string& data, std::vector<uint64_t>* tokens, std::string* blob);
 
+// The bytes the blob memfd open as `fd` declares: its manifest (16 + 8 bytes per token it
+// counts) and the blob after it as the blob's own header says (DeclaredBlobBytes), read with
+// two small preads before anything else. A memfd that does not start with the manifest, or
+// whose blob does not start with a header of khod's, declares no more than what was read
+// of it, and its decode says what it is. Corruption when the count of tokens is past any
+// file khod reads.
+Result<uint64_t> LuoBlobMemfdDeclaredBytes(int fd);
+
 }  // namespace khod
 
 #endif  // KHOD_HANDOVER_LUO_TRANSPORT_H_

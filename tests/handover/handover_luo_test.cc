@@ -228,6 +228,58 @@ TEST(LuoTransportTest, MissingDeviceSaysTheKernelLacksLiveupdate) {
   EXPECT_NE(s.message().find("CONFIG_LIVEUPDATE"), std::string::npos) << s.message();
 }
 
+// The first bytes of an FDT blob whose header declares `total` bytes (magic and totalsize,
+// big-endian), then zeros up to `total`: what DeclaredBlobBytes reads of a blob.
+std::string FdtShapedBlob(uint32_t total) {
+  std::string b = {'\xd0', '\x0d', '\xfe', '\xed', static_cast<char>(total >> 24),
+                   static_cast<char>(total >> 16), static_cast<char>(total >> 8),
+                   static_cast<char>(total)};
+  b.resize(total, '\0');
+  return b;
+}
+
+TEST(LuoTransportTest, TheBlobMemfdDeclaresItsManifestAndTheBlobsHeader) {
+  HandoverPackage pkg;
+  pkg.fds = {{7, -1}, {9, -1}};
+  pkg.blob = FdtShapedBlob(4096);
+  TestMemfd memfd = Memfd(EncodeLuoManifest(pkg));
+  Result<uint64_t> declared = LuoBlobMemfdDeclaredBytes(memfd.fd());
+  ASSERT_TRUE(declared.ok()) << declared.status().ToString();
+  EXPECT_EQ(*declared, 16u + 2 * 8 + 4096);
+  // A blob that is not khod's, or no manifest at all: what was read of it.
+  pkg.blob = "SNAPSHOT";
+  EXPECT_EQ(*LuoBlobMemfdDeclaredBytes(Memfd(EncodeLuoManifest(pkg)).fd()), 16u + 2 * 8 + 8);
+  EXPECT_EQ(*LuoBlobMemfdDeclaredBytes(Memfd(std::string(100, 'x')).fd()), 64u);
+  // A count of tokens past any file khod reads.
+  std::string huge = EncodeLuoManifest(HandoverPackage());
+  std::memset(&huge[8], 0xff, 8);
+  Result<uint64_t> refused = LuoBlobMemfdDeclaredBytes(Memfd(huge).fd());
+  EXPECT_EQ(refused.status().code(), Status::Code::kCorruption) << refused.status().ToString();
+}
+
+// Receive reads the blob memfd no further than it declares: a memfd holding a
+// MiB past its blob is refused before it is read whole.
+TEST(LuoTransportTest, ABlobMemfdLongerThanItDeclaresIsRefused) {
+  FakeLuo dev;
+  HandoverPackage pkg;
+  pkg.blob = FdtShapedBlob(4096);
+  TestMemfd memfd = Memfd(EncodeLuoManifest(pkg) + std::string(1 << 20, 'x'));
+  dev.preserved[kLuoBlobToken] = ::dup(memfd.fd());
+  LuoTransport new_side(&dev, "khod-s");
+  Result<ReceivedHandover> r = new_side.Receive();
+  ASSERT_FALSE(r.ok()) << "received a blob of " << r->blob.size() << " bytes";
+  EXPECT_EQ(r.status().code(), Status::Code::kCorruption) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("more than its manifest and blob header declare"),
+            std::string::npos)
+      << r.status().ToString();
+  // The same memfd without the MiB is received.
+  ASSERT_EQ(::ftruncate(memfd.fd(), static_cast<off_t>(EncodeLuoManifest(pkg).size())), 0);
+  LuoTransport again(&dev, "khod-s");
+  Result<ReceivedHandover> ok = again.Receive();
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->blob, pkg.blob);
+}
+
 TEST(LuoTransportTest, ManifestRejectsTruncation) {
   HandoverPackage pkg;
   pkg.blob = "abc";
