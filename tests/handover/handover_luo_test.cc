@@ -231,8 +231,13 @@ TEST(LuoTransportTest, MissingDeviceSaysTheKernelLacksLiveupdate) {
 // The first bytes of an FDT blob whose header declares `total` bytes (magic and totalsize,
 // big-endian), then zeros up to `total`: what DeclaredBlobBytes reads of a blob.
 std::string FdtShapedBlob(uint32_t total) {
-  std::string b = {'\xd0', '\x0d', '\xfe', '\xed', static_cast<char>(total >> 24),
-                   static_cast<char>(total >> 16), static_cast<char>(total >> 8),
+  std::string b = {'\xd0',
+                   '\x0d',
+                   '\xfe',
+                   '\xed',
+                   static_cast<char>(total >> 24),
+                   static_cast<char>(total >> 16),
+                   static_cast<char>(total >> 8),
                    static_cast<char>(total)};
   b.resize(total, '\0');
   return b;
