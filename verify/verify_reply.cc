@@ -18,7 +18,7 @@ KHOD_SAME_KIND(kDeclaredAttributes, UNVERIFIED_DECLARED_ATTRIBUTES);
 static_assert(kUnverifiedKinds == v1::UnverifiedKind_ARRAYSIZE, "a kind without its twin");
 
 void FillVerifyReply(const SnapshotDiff& d, const VerifyCounts& c, v1::VerifyReply* r) {
-  r->set_equal(d.equal());
+  r->set_equal(d.fully_verified());
   r->set_verdict(VerdictName(VerdictOf(d)));
   r->set_pages_compared(c.real_pages + c.model_pages);
   r->set_pfns_compared(c.real_pfns + c.model_pages);
@@ -77,7 +77,11 @@ std::vector<UnverifiedGmem> UnverifiedOf(const v1::VerifyReply& r) {
 }
 
 Verdict VerdictOf(const v1::VerifyReply& r) {
-  return VerdictOf(!r.equal() || r.differences_size() > 0, r.unverified_size() > 0);
+  // `equal` is the EQUAL verdict; the differences listed tell the others apart (a list cut
+  // at its limit keeps one). A khod before `equal` meant that set it on "no difference" and
+  // listed every difference too.
+  const bool different = r.differences_size() > 0 || (!r.equal() && r.unverified_size() == 0);
+  return VerdictOf(different, r.unverified_size() > 0);
 }
 
 }  // namespace khod

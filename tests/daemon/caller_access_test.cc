@@ -293,7 +293,7 @@ TEST_F(CallerAccessTest, ANonRootCallersVerifyNamesNoPfn) {
   };
   Result<v1::VerifyReply> v = s->Verify(me);
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  ASSERT_FALSE(v->equal());  // rebuilt memory: its pages moved
+  ASSERT_GT(v->differences_size(), 0);  // rebuilt memory: its pages moved
   EXPECT_EQ(text(*v).find("pfn 0x"), std::string::npos) << text(*v);
   EXPECT_NE(text(*v).find("pfn (root only)"), std::string::npos) << text(*v);
   v = s->Verify();  // root's

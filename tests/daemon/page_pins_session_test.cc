@@ -79,7 +79,7 @@ TEST_F(PagePinsSessionTest, PinsGoFromPrepareThroughTheReexecToVerify) {
   ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_TRUE(v->equal()) << v->verdict();
+  EXPECT_TRUE(v->differences_size() == 0) << v->verdict();
   // The change scan walked the guest's pages (its holes too); no full read.
   EXPECT_EQ(v->real_pages_walked(), 256u);
 }
@@ -123,7 +123,7 @@ TEST_F(PagePinsSessionTest, AWarmUpWithNoThreadStillGivesThePinsToTheFile) {
   EXPECT_NE(r->message().find("1 adopted"), std::string::npos) << r->message();
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_TRUE(v->equal()) << v->verdict();
+  EXPECT_TRUE(v->differences_size() == 0) << v->verdict();
   EXPECT_EQ(v->real_pages_walked(), 256u) << "the pins were lost with the thread";
 }
 
@@ -134,7 +134,7 @@ TEST_F(PagePinsSessionTest, WithoutThePinsTheNewSideChecksInFull) {
   ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_TRUE(v->equal()) << v->verdict();
+  EXPECT_TRUE(v->differences_size() == 0) << v->verdict();
   EXPECT_EQ(v->real_pages_walked(), 0u) << "read in full";
 }
 
@@ -160,14 +160,14 @@ TEST_F(PagePinsSessionTest, VerifyRepliesBeforeLettingGoOfWhatTheHandoverLent) {
   ASSERT_TRUE(s->holds_mapping_holder());
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_TRUE(v->equal()) << v->verdict();
+  EXPECT_TRUE(v->differences_size() == 0) << v->verdict();
   EXPECT_TRUE(s->holds_mapping_holder()) << "Verify let the holder go before its reply";
   // A call that comes first sees the holds as they were (a second Verify
   // reads every page, as it always does), and leaves its release to the one
   // still waiting.
   Result<v1::VerifyReply> again = s->Verify();
   ASSERT_TRUE(again.ok()) << again.status().ToString();
-  EXPECT_TRUE(again->equal()) << again->verdict();
+  EXPECT_TRUE(again->differences_size() == 0) << again->verdict();
   EXPECT_TRUE(s->holds_mapping_holder());
   opener.Open();
   s->WaitForReleaseAfterReply();
@@ -175,7 +175,7 @@ TEST_F(PagePinsSessionTest, VerifyRepliesBeforeLettingGoOfWhatTheHandoverLent) {
   // Released, a Verify still verifies, and there is nothing more to let go.
   Result<v1::VerifyReply> last = s->Verify();
   ASSERT_TRUE(last.ok()) << last.status().ToString();
-  EXPECT_TRUE(last->equal()) << last->verdict();
+  EXPECT_TRUE(last->differences_size() == 0) << last->verdict();
   s->WaitForReleaseAfterReply();
   EXPECT_FALSE(s->holds_mapping_holder());
 }

@@ -100,7 +100,7 @@ TEST_F(PteWitnessSessionTest, FreezeAndVerifyWalkOnlyWhatTheKeeperDoesNotMap) {
   ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_TRUE(v->equal()) << v->verdict();
+  EXPECT_TRUE(v->differences_size() == 0) << v->verdict();
   EXPECT_EQ(v->real_pages_witnessed(), kUsed);
   EXPECT_TRUE(KeeperGone()) << "keeper pid " << keeper_pid_ << " outlived the verdict";
 }
@@ -116,7 +116,7 @@ TEST_F(PteWitnessSessionTest, APunchAfterFreezeIsFoundByVerify) {
   vmm_[11 * kPage] = 7;  // one of them again: a new folio where the frozen one was
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_FALSE(v->equal());
+  EXPECT_GT(v->differences_size(), 0);
   EXPECT_EQ(v->real_pages_witnessed(), 0u) << "the keeper saw the punch";
 }
 

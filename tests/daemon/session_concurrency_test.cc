@@ -450,7 +450,7 @@ class SessionConcurrencyTest : public SessionTest {
       case Op::kVerify: {
         Result<v1::VerifyReply> r = s->Verify();
         ok = r.ok();
-        if (ok) verified_equal = r->equal();
+        if (ok) verified_equal = r->differences_size() == 0;
         what = !ok              ? r.status().ToString()
                : verified_equal ? "equal"
                                 : "differs: " + FirstDifference(*r);
@@ -722,7 +722,7 @@ class SessionConcurrencyTest : public SessionTest {
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     Result<v1::VerifyReply> v = As(Op::kVerify, [&] { return s->Verify(); });
     ASSERT_TRUE(v.ok()) << v.status().ToString();
-    EXPECT_TRUE(v->equal()) << FirstDifference(*v);
+    EXPECT_TRUE(v->differences_size() == 0) << FirstDifference(*v);
     Result<v1::PhaseReply> fin = As(Op::kFinish, [&] { return s->Finish(); });
     ASSERT_TRUE(fin.ok()) << fin.status().ToString();
     s->WaitForReleaseAfterReply();
@@ -942,7 +942,7 @@ TEST_F(SessionTest, BeginExecSaysNoOnceARestoreHereTookTheHandover) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_TRUE(v->equal());
+  EXPECT_TRUE(v->differences_size() == 0);
 }
 
 // The daemon execs with the argv of the handover the session is: after a
@@ -1035,7 +1035,7 @@ TEST_F(SessionTest, AFinishedSessionHoldsNoFdItTook) {
     }
     Result<v1::VerifyReply> v = s->Verify();
     ASSERT_TRUE(v.ok()) << v.status().ToString();
-    EXPECT_TRUE(v->equal());
+    EXPECT_TRUE(v->differences_size() == 0);
     ASSERT_TRUE(s->Finish().ok());
     s->WaitForReleaseAfterReply();
     EXPECT_EQ(FdsChanged(before, OpenFds()), "");
@@ -1069,7 +1069,7 @@ TEST_F(SessionTest, ARestoreFromTheStateDirAdoptsTheCarriedFiles) {
   EXPECT_NE(r->message().find("1 adopted, 0 rebuilt"), std::string::npos) << r->message();
   Result<v1::VerifyReply> v = (*s)->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_TRUE(v->equal()) << FirstDifference(*v);
+  EXPECT_TRUE(v->differences_size() == 0) << FirstDifference(*v);
 }
 
 }  // namespace

@@ -91,7 +91,7 @@ TEST_F(HostileSessionTest, RestoreWhereTheReexecDidNotHappenReturns) {
   EXPECT_NE(r->message().find("1 adopted"), std::string::npos) << r->message();
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_TRUE(v->equal());
+  EXPECT_TRUE(v->differences_size() == 0);
 }
 
 // The window between a REEXEC Freeze's reply and the exec: a Restore then
@@ -123,7 +123,7 @@ TEST_F(HostileSessionTest, RestoreWhileTheReexecIsUnderWayIsRefusedAndOneBeforeI
   EXPECT_FALSE(s->BeginExec(exec_argv_));
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_TRUE(v->equal());
+  EXPECT_TRUE(v->differences_size() == 0);
 }
 
 // ---- Item 4: state changes only once its record is durable -----------------
@@ -305,7 +305,7 @@ TEST_P(FailedWriteTest, Restore) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_TRUE(v->equal());
+  EXPECT_TRUE(v->differences_size() == 0);
 }
 
 TEST_P(FailedWriteTest, Verify) {
@@ -468,7 +468,7 @@ TEST_F(HostileSessionTest, LostFdSessionCanBeCancelledAndANewAttachWorks) {
   EXPECT_NE(r->message().find("1 rebuilt"), std::string::npos) << r->message();
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_FALSE(v->equal());  // new memory
+  EXPECT_GT(v->differences_size(), 0);  // new memory
   EXPECT_EQ(s->phase(), v1::RESTORED);
   EXPECT_EQ(s->Finish().status().code(), Status::Code::kFailedPrecondition);
   Result<v1::PhaseReply> c = s->Cancel();

@@ -93,6 +93,29 @@ TEST(FormatVerify, SplitCountsThenEachDifference) {
             "  gmem 1 'ram0': folios page 0: expected resident, found hole\n");
 }
 
+// `equal` is the EQUAL verdict; a reply without it is DIFFERENT only where it
+// lists a difference, or names nothing unverified. An older khod's `equal`
+// ("no difference") beside parts not verified still reads NOT VERIFIED.
+TEST(Verdict, EqualIsTheEqualVerdictAndOlderRepliesReadTheSame) {
+  v1::VerifyReply not_verified;
+  not_verified.add_unverified()->set_token(2);
+  EXPECT_EQ(VerdictOf(not_verified), Verdict::kNotVerified);
+  v1::VerifyReply older = not_verified;
+  older.set_equal(true);
+  EXPECT_EQ(VerdictOf(older), Verdict::kNotVerified);
+  v1::VerifyReply different = not_verified;
+  different.add_differences()->set_field("size");
+  EXPECT_EQ(VerdictOf(different), Verdict::kDifferent);
+  v1::VerifyReply equal;
+  equal.set_equal(true);
+  EXPECT_EQ(VerdictOf(equal), Verdict::kEqual);
+  EXPECT_EQ(VerdictOf(v1::VerifyReply()), Verdict::kDifferent) << "not equal, and no part named";
+  v1::VerifyReply filled;
+  FillVerifyReply(SnapshotDiff(), VerifyCounts(), &filled);
+  EXPECT_TRUE(filled.equal());
+  EXPECT_EQ(filled.verdict(), "EQUAL");
+}
+
 TEST(FormatVerify, ReplyFromAKhodBeforeTheSplitSaysItsTotalsMix) {
   v1::VerifyReply v;
   v.set_equal(true);
@@ -125,8 +148,9 @@ TEST(Verdict, NotVerifiedNamesTheGmemAndPagesEverywhere) {
   const VerifyCounts c = CountCompared(s, s);
   v1::VerifyReply v;
   FillVerifyReply(d, c, &v);
-  EXPECT_TRUE(v.equal());                  // no difference...
+  EXPECT_EQ(v.differences_size(), 0);      // no difference...
   EXPECT_EQ(v.verdict(), "NOT VERIFIED");  // ...but not all of it was seen
+  EXPECT_FALSE(v.equal()) << "memory khod could not see is never called equal";
   EXPECT_EQ(VerdictExitCode(VerdictOf(v)), 3);
   EXPECT_EQ(v.pages_equal(), 32u);
   EXPECT_EQ(v.pages_unverified(), 16u);
