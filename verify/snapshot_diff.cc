@@ -167,7 +167,10 @@ class GmemDiffer {
     if (o_.compare_inodes) Scalar("inode", std::to_string(e_.inode), std::to_string(f_.inode));
     Scalar("provenance", ProvenanceName(e_.provenance), ProvenanceName(f_.provenance));
     Scalar("kind", FileKindName(e_.kind), FileKindName(f_.kind));
-    Scalar("size", std::to_string(e_.size), std::to_string(f_.size));
+    // The pages past the smaller end are on one side only: different, never counted equal.
+    if (e_.size != f_.size)
+      Add("size", std::to_string(e_.size), std::to_string(f_.size), std::min(e_.size, f_.size) / ps,
+          pages_);
     Flags();
     Scalar("backing", BackingName(e_.backing), BackingName(f_.backing));
     Scalar("hstate_order", std::to_string(e_.hstate_order), std::to_string(f_.hstate_order));

@@ -53,6 +53,20 @@ TEST(SnapshotDiffTest, EqualIsEmptyEvenWithDifferentHeaderTimes) {
   ASSERT_EQ(DiffSnapshots(a, b, strict).differences.size(), 1u);
 }
 
+// A file that grew (or shrank): the pages past the smaller end are on one
+// side only, counted different, not equal.
+TEST(SnapshotDiffTest, PagesOnOneSideOnlyAreDifferentNotEqual) {
+  GuestMemfd grown = Gmem();
+  grown.size *= 2;
+  SnapshotDiff out;
+  DiffGmems(Gmem(), grown, DiffOptions(), &out);
+  ASSERT_FALSE(out.differences.empty());
+  EXPECT_EQ(out.differences[0].field, "size");
+  EXPECT_EQ(out.counts.pages_different, 4096u);
+  EXPECT_EQ(out.counts.pages_equal, 4096u);
+  EXPECT_EQ(out.counts.pages_unverified, 0u);
+}
+
 // Memslots and a kernel file's shared/private attributes are the VMM's
 // declaration (KVM reads neither back, and answers a VM's calls only in its
 // creator): a change of declaration is a difference, an equal one is named
