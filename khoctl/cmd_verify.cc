@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdio>
+#include <string>
 
 #include "capture/snapshot_capture.h"
 #include "khoctl/commands.h"
@@ -48,6 +49,18 @@ int RunVerify(const Args& args_in) {
   for (const auto& g : expected->snap.gmems) hashed |= !g.hashes.empty();
   auto found = CaptureLive(*pid, *fds, *decl, hashed);
   if (!found.ok()) return Fail("verify", found.status());
+  // A file of the snapshot no --fd named was not captured: not seen, so never "missing".
+  std::string not_given;
+  for (const GuestMemfd& g : expected->snap.gmems)
+    if (!found->FindGmem(g.token))
+      not_given += (not_given.empty() ? "" : ", ") +
+                   ("'" + g.name + "' (token " + std::to_string(g.token) + ")");
+  if (!not_given.empty())
+    return Fail("verify",
+                Status::InvalidArgument(
+                    "no --fd names the snapshot's " + not_given +
+                    ": verify compares every file of the snapshot, and a file it did not capture "
+                    "is not known to be missing"));
 
   DiffOptions opts;
   opts.require_hashes = hashed;

@@ -170,6 +170,27 @@ TEST(KhoctlLiveCliTest, ConvertIntoAFifoKeepsTheFifo) {
 // A real guest_memfd (where /dev/kvm exists) captured with no declaration:
 // the flags are found and inspect shows the VMM mapping's policy; a
 // declaration that lies about the flags exits 2 naming the contradiction.
+// Verify against a snapshot of two files given one --fd: the other was not
+// captured, and is not said to be missing (exit 1); the call is refused,
+// naming it (exit 2). Given both, nothing differs.
+TEST(KhoctlLiveCliTest, VerifyGivenFewerFilesThanTheSnapshotNamesTheOthers) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: pidfd_getfd of this test's fds by khoctl";
+  const TestMemfd a(64 * 1024, "ram0"), b(64 * 1024, "ram1");
+  for (int fd : {a.fd(), b.fd()}) ASSERT_EQ(::pwrite(fd, "x", 1, 0), 1);
+  const std::string pid = std::to_string(::getpid());
+  const std::string fa = " --fd " + std::to_string(a.fd()), fb = " --fd " + std::to_string(b.fd());
+  const std::string out = Tmp("two.khodsnap");
+  CliResult cap = Khoctl("capture --pid " + pid + fa + fb + " -o " + out);
+  ASSERT_EQ(cap.code, 0) << cap.err;
+  CliResult one = Khoctl("verify " + out + " --pid " + pid + fa);
+  EXPECT_EQ(one.code, 2) << one.out << one.err;
+  EXPECT_TRUE(Has(one.err, "no --fd names the snapshot's 'ram1'")) << one.err;
+  EXPECT_FALSE(Has(one.out + one.err, "found missing")) << one.out << one.err;
+  CliResult both = Khoctl("verify " + out + " --pid " + pid + fa + fb);
+  EXPECT_NE(both.code, 1) << both.out << both.err;
+  EXPECT_NE(both.code, 2) << both.out << both.err;
+}
+
 TEST(KhoctlLiveCliTest, GuestMemfdFlagsFoundPolicyShownAndLiesRefused) {
   KHOD_SKIP_WITHOUT_GUEST_MEMFD();
   if (::geteuid() != 0) GTEST_SKIP() << "needs root: pidfd_getfd of another process";
