@@ -168,10 +168,19 @@ int ProcessMappingsCache::processes_from_vmas_only() const {
   return n;
 }
 
-void ProcessMappingsCache::CountIteratorRead(pid_t pid) {
+Result<std::vector<FileMapping>> ProcessMappingsCache::AnsweredByVmas(pid_t pid, Process* process,
+                                                                      ProcessMappings parsed,
+                                                                      FileKey file,
+                                                                      uint64_t page_size) {
   ++iterator_reads_;
-  std::lock_guard<std::mutex> counted(mu_);
-  vma_pids_.insert(pid);
+  {
+    std::lock_guard<std::mutex> counted(mu_);
+    vma_pids_.insert(pid);
+  }
+  Result<std::vector<FileMapping>> mine = parsed.Of(file, page_size);
+  process->parsed = std::move(parsed);
+  process->with_policies = true;
+  return mine;
 }
 
 Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey file,
@@ -200,11 +209,7 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
     if (vmas.ok()) {
       ProcessMappings parsed = ProcessMappings::FromVmas(*vmas);
       if (parsed.VmaAnswersFor(file) == ProcessMappings::VmaAnswers::kAll) {
-        CountIteratorRead(pid);
-        Result<std::vector<FileMapping>> mine = parsed.Of(file, page_size);
-        process->parsed = std::move(parsed);
-        process->with_policies = true;
-        return mine;
+        return AnsweredByVmas(pid, process, std::move(parsed), file, page_size);
       }
       // A mapping of the file whose policy its vm_ops decide: maps and numa_maps below.
     } else if (vmas.status().code() == Status::Code::kNotFound) {
@@ -247,11 +252,7 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
         if (answers == ProcessMappings::VmaAnswers::kChanged && attempt + 1 < kReadAttempts)
           continue;
         if (answers == ProcessMappings::VmaAnswers::kAll) {
-          CountIteratorRead(pid);
-          Result<std::vector<FileMapping>> mine = parsed.Of(file, page_size);
-          process->parsed = std::move(parsed);
-          process->with_policies = true;
-          return mine;
+          return AnsweredByVmas(pid, process, std::move(parsed), file, page_size);
         }
       } else if (vmas.status().code() == Status::Code::kNotFound) {
         return vmas.status().WithContext(proc);

@@ -204,8 +204,11 @@ class ProcessMappingsCache {
     std::optional<ProcessMappings> parsed;  // unset: not read yet, or to read again
     bool with_policies = false;             // with its mappings' policies (else maps only)
   };
-  // A read whose policies the VMA reader gave, of process `pid`.
-  void CountIteratorRead(pid_t pid);
+  // `file` answered from `parsed`, whose policies the VMA reader gave for it, kept as
+  // `process`'s reading (process->mu held) and counted.
+  Result<std::vector<FileMapping>> AnsweredByVmas(pid_t pid, Process* process,
+                                                  ProcessMappings parsed, FileKey file,
+                                                  uint64_t page_size);
   const VmaPolicyReader* Reader() const {
     return shared_iterator_ ? SharedVmaPolicyIterator() : reader_;
   }
