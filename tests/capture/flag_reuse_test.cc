@@ -323,23 +323,32 @@ TEST_F(FlagReuseKernelTest, TwoThreadCaptureIsExactAndCarriesFlagsInBothShares) 
   ASSERT_NE(src, nullptr);
   GuestMemfd a, b, c;
   ASSERT_TRUE(src->Capture({}, &a).ok());
-  EXPECT_EQ(src->flags_read_pages(), pages);
   const std::vector<uint64_t> own = OwnPagemap(fd, pages);
   std::vector<uint64_t> own_pfns(pages);
-  for (uint64_t p = 0; p < pages; ++p)
+  // Pages this test finds resident with a PFN, all and of the clean ones: what
+  // the capture must match, which is every page unless the kernel has dropped
+  // some of them since they were touched.
+  uint64_t resident = 0, resident_clean = 0;
+  for (uint64_t p = 0; p < pages; ++p) {
     own_pfns[p] = PagemapPresent(own[p]) ? PagemapPfn(own[p]) : 0;
+    resident += own_pfns[p] != 0;
+    resident_clean += p < clean && own_pfns[p] != 0;
+  }
+  EXPECT_GE(resident, pages - 64) << "most of the file resident, as it was written";
+  EXPECT_EQ(src->flags_read_pages(), resident);
   EXPECT_EQ(CapturedPfns(a, pages), own_pfns);
   const std::vector<uint8_t> flags = IndependentFlags(fd, pages);
   EXPECT_EQ(CapturedFlags(a, pages), flags);
   ASSERT_TRUE(src->Capture({}, &b).ok());
-  EXPECT_EQ(src->flags_carried_pages(), pages - clean) << "written pages in both shares";
-  EXPECT_EQ(src->flags_read_pages(), clean);
+  EXPECT_EQ(src->flags_carried_pages(), resident - resident_clean)
+      << "written pages in both shares";
+  EXPECT_EQ(src->flags_read_pages(), resident_clean);
   EXPECT_FALSE(src->matched_baseline()) << "clean pages are read every time (rule 3)";
   EXPECT_EQ(a, b);
   SetCorrupted(8);
   ASSERT_TRUE(src->Capture({}, &c).ok());
   EXPECT_EQ(src->flags_carried_pages(), 0u) << "demoted in both shares";
-  EXPECT_EQ(src->flags_read_pages(), pages);
+  EXPECT_EQ(src->flags_read_pages(), resident);
   EXPECT_EQ(a, c);
 }
 
