@@ -45,6 +45,14 @@ bool IsDir(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+// Corruption naming the magic when `data`, at least an FDT header long (a
+// shorter one is CheckFdt's to name: truncated), does not start as an FDT.
+Status CheckFdtMagic(std::string_view data) {
+  if (data.size() < sizeof(fdt_header) || fdt_magic(data.data()) == FDT_MAGIC) return Status::Ok();
+  return Status::Corruption("bad magic " + Hex(fdt_magic(data.data())) + " (an FDT starts with " +
+                            Hex(FDT_MAGIC) + ")");
+}
+
 // Structural checks of an untrusted FDT, in the order that gives the most
 // useful message; after them libfdt's accessors are safe on `data`. Returns
 // the FDT's totalsize.
@@ -54,9 +62,7 @@ Result<uint32_t> CheckFdt(const std::string& data) {
                               " bytes, an FDT header alone is " +
                               std::to_string(sizeof(fdt_header)));
   const void* fdt = data.data();
-  if (fdt_magic(fdt) != FDT_MAGIC)
-    return Status::Corruption("bad magic " + Hex(fdt_magic(fdt)) + " (an FDT starts with " +
-                              Hex(FDT_MAGIC) + ")");
+  KHOD_RETURN_IF_ERROR(CheckFdtMagic(data));
   int rc = fdt_check_header(fdt);
   if (rc != 0) return Status::Corruption(std::string("bad header: ") + fdt_strerror(rc));
   const uint32_t total = fdt_totalsize(fdt);
@@ -82,7 +88,12 @@ void ReadSubtree(const std::string& in_dir, KhoSubtree* t) {
     t->problem = "node name is not a file name";
     return;
   }
-  Result<std::string> blob = ReadWholeFile(in_dir + "/sub_fdts/" + t->name, KhoFileRead());
+  // kho-v2 also carries blobs that are no FDT: one is named from its head, not read.
+  FileReadOptions o = KhoFileRead();
+  o.check_head = [](std::string_view head) {
+    return CheckFdtMagic(head).WithContext("not an FDT");
+  };
+  Result<std::string> blob = ReadWholeFile(in_dir + "/sub_fdts/" + t->name, o);
   if (!blob.ok()) {
     if (blob.status().code() != Status::Code::kNotFound) t->problem = blob.status().message();
     return;

@@ -181,6 +181,14 @@ TEST(KhoIncomingTest, AFileIsReadNoFurtherThanItsHeaderDeclares) {
       << in->subtrees[0].problem;
   Result<std::string> sub = ReadKhoIncomingSubFdt(root, "LUO");
   EXPECT_EQ(sub.status().code(), Status::Code::kCorruption) << sub.status().ToString();
+  // A sub-blob that is no FDT (kho-v2 carries such) is named from its head, not read.
+  const TempDir other("kho-test");
+  WriteKhoIn(other.path(), good, {{"LUO", "not an FDT" + mib}});
+  Result<KhoIncoming> listed = ReadKhoIncoming(other.path());
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(listed->subtrees.size(), 1u);
+  EXPECT_TRUE(Has(listed->subtrees[0].problem, "not an FDT: bad magic"))
+      << listed->subtrees[0].problem;
 }
 
 TEST(KhoIncomingTest, InDirectoryWithoutItsFdtIsCorruption) {
