@@ -170,7 +170,7 @@ int ProcessMappingsCache::processes_from_vmas_only() const {
 
 Result<std::vector<FileMapping>> ProcessMappingsCache::AnsweredByVmas(pid_t pid, Process* process,
                                                                       ProcessMappings parsed,
-                                                                      FileKey file,
+                                                                      bool vmas_only, FileKey file,
                                                                       uint64_t page_size) {
   ++iterator_reads_;
   {
@@ -180,6 +180,7 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::AnsweredByVmas(pid_t pid,
   Result<std::vector<FileMapping>> mine = parsed.Of(file, page_size);
   process->parsed = std::move(parsed);
   process->with_policies = true;
+  process->vmas_only = vmas_only;
   return mine;
 }
 
@@ -194,24 +195,29 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
     process = p.get();
   }
   std::lock_guard<std::mutex> l(process->mu);
-  if (process->parsed && (process->with_policies || !process->parsed->Maps(file))) {
+  // What the VMAs alone gave says nothing of a file they do not show: maps is to say.
+  const bool unshown_by_vmas =
+      process->parsed && process->vmas_only && !process->parsed->Maps(file);
+  if (process->parsed && !unshown_by_vmas &&
+      (process->with_policies || !process->parsed->Maps(file))) {
     Result<std::vector<FileMapping>> mine = process->parsed->Of(file, page_size);
     if (mine.ok() || mine.status().code() != Status::Code::kNotFound) return mine;
   }
   process->parsed.reset();  // changed since read, or read without its policies: read again
   const VmaPolicyReader* reader = Reader();
   Status gone;  // the reader's NotFound, said once maps tells it from an exited main thread
-  if (reader) {
+  if (reader && !unshown_by_vmas) {
     // The VMAs alone first: one consistent read (kernel/vma_policy.h) holds
     // every mapping of the process with its policy, with no maps text to
     // read and join.
     Result<std::vector<VmaPolicy>> vmas = reader->Read(pid);
     if (vmas.ok()) {
       ProcessMappings parsed = ProcessMappings::FromVmas(*vmas);
-      if (parsed.VmaAnswersFor(file) == ProcessMappings::VmaAnswers::kAll) {
-        return AnsweredByVmas(pid, process, std::move(parsed), file, page_size);
+      if (parsed.Maps(file) && parsed.VmaAnswersFor(file) == ProcessMappings::VmaAnswers::kAll) {
+        return AnsweredByVmas(pid, process, std::move(parsed), /*vmas_only=*/true, file, page_size);
       }
-      // A mapping of the file whose policy its vm_ops decide: maps and numa_maps below.
+      // A file the VMAs do not show (maps may name it by another inode), or a
+      // mapping of it whose policy its vm_ops decide: maps and numa_maps below.
     } else if (vmas.status().code() == Status::Code::kNotFound) {
       gone = vmas.status();
     } else {
@@ -236,7 +242,7 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
     KHOD_ASSIGN_OR_RETURN(ProcessMappings parsed, ProcessMappings::ParseMaps(maps));
     if (!parsed.Maps(file)) {
       process->parsed = std::move(parsed);
-      process->with_policies = false;
+      process->with_policies = process->vmas_only = false;
       return std::vector<FileMapping>();
     }
     if (reader) {
@@ -252,7 +258,8 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
         if (answers == ProcessMappings::VmaAnswers::kChanged && attempt + 1 < kReadAttempts)
           continue;
         if (answers == ProcessMappings::VmaAnswers::kAll) {
-          return AnsweredByVmas(pid, process, std::move(parsed), file, page_size);
+          return AnsweredByVmas(pid, process, std::move(parsed), /*vmas_only=*/false, file,
+                                page_size);
         }
       } else if (vmas.status().code() == Status::Code::kNotFound) {
         return vmas.status().WithContext(proc);
@@ -285,6 +292,7 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
     if (mine.ok() || mine.status().code() != Status::Code::kNotFound) {
       process->parsed = std::move(parsed);
       process->with_policies = true;
+      process->vmas_only = false;
       return mine;
     }
     last = mine.status();

@@ -61,9 +61,9 @@ class ProcessMappings {
   // whole answer), without a maps text: each file VMA is a line (its range,
   // vm_pgoff and VM_MAYSHARE are what maps prints), with its policy where the
   // VMA answered it and none where its vm_ops decide (numa_maps is to say).
-  // Exact for every file whose VMAs hold it as vm_file, as a guest_memfd's
-  // and a memfd's do; maps names an overlayfs file by the inode users see,
-  // its VMAs by the backing file's.
+  // Exact for the files it shows; of a file it does not show it says
+  // nothing: maps names a file by the inode users see, and an overlayfs
+  // file's VMAs hold the backing file, of another inode.
   static ProcessMappings FromVmas(const std::vector<VmaPolicy>& vmas);
   void AddNumaMaps(std::string_view numa_maps);
   // The policies read from the VMAs themselves (a VmaPolicyReader), read
@@ -147,15 +147,16 @@ Result<std::vector<FileMapping>> ReadFileMappings(pid_t pid, FileKey file, uint6
 //
 // The policies come from the VMAs themselves where khod can read them
 // (kernel/vma_policy_iter.h: the same kernel objects numa_maps prints, read
-// in O(mappings) instead of O(pages)). One read of them answers alone, the
-// mappings with their policies and no maps text (ProcessMappings::FromVmas:
-// for the files whose VMAs hold them as vm_file, every file khod asks about),
-// unless it leaves a mapping of the file unanswered (a policy its vm_ops
-// decide). Then, and where the iterator is not loaded or fails, maps and
-// numa_maps are read as above, the VMAs read again after maps giving what
-// they answer, and numa_maps the rest; on the last of kReadAttempts reads
-// where the VMAs still disagree with maps (a mapping that keeps changing, or
-// a file maps shows by another inode), numa_maps gives them all.
+// in O(mappings) instead of O(pages)). One read of them answers alone for a
+// file it shows with a policy in each of its VMAs: the mappings with their
+// policies, no maps text (ProcessMappings::FromVmas). For a file it does not
+// show (maps may name it by another inode), one with a mapping whose policy
+// its vm_ops decide, or where the iterator is not loaded or fails, maps and
+// numa_maps are read as above (numa_maps only when maps shows the file), the
+// VMAs read again after maps giving what they answer and numa_maps the rest;
+// on the last of kReadAttempts reads where the VMAs still disagree with maps
+// (a mapping that keeps changing, or a file maps shows by another inode),
+// numa_maps gives them all.
 class ProcessMappingsCache {
  public:
   // How many times Get reads a process's texts while a mapping of the file
@@ -203,12 +204,16 @@ class ProcessMappingsCache {
     std::mutex mu;                          // held while its texts are read and parsed, or asked
     std::optional<ProcessMappings> parsed;  // unset: not read yet, or to read again
     bool with_policies = false;             // with its mappings' policies (else maps only)
+    // Read from the VMAs alone: a file they do not show is asked of maps,
+    // which names a file by the inode users see (an overlayfs one's differs).
+    bool vmas_only = false;
   };
   // `file` answered from `parsed`, whose policies the VMA reader gave for it, kept as
-  // `process`'s reading (process->mu held) and counted.
+  // `process`'s reading (process->mu held; `vmas_only`: read without a maps text) and
+  // counted.
   Result<std::vector<FileMapping>> AnsweredByVmas(pid_t pid, Process* process,
-                                                  ProcessMappings parsed, FileKey file,
-                                                  uint64_t page_size);
+                                                  ProcessMappings parsed, bool vmas_only,
+                                                  FileKey file, uint64_t page_size);
   const VmaPolicyReader* Reader() const {
     return shared_iterator_ ? SharedVmaPolicyIterator() : reader_;
   }
