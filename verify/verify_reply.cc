@@ -77,9 +77,12 @@ std::vector<UnverifiedGmem> UnverifiedOf(const v1::VerifyReply& r) {
 }
 
 Verdict VerdictOf(const v1::VerifyReply& r) {
-  // `equal` is the EQUAL verdict; the differences listed tell the others apart (a list cut
-  // at its limit keeps one). A khod before `equal` meant that set it on "no difference" and
-  // listed every difference too.
+  // The verdict khod named, where it named one this reader knows.
+  for (Verdict v : {Verdict::kEqual, Verdict::kDifferent, Verdict::kNotVerified})
+    if (r.verdict() == VerdictName(v)) return v;
+  // Else from the rest: `equal` is the EQUAL verdict, and the differences listed tell the
+  // others apart (a list cut at its limit keeps one). A khod whose `equal` meant "no
+  // difference" listed every difference too.
   const bool different = r.differences_size() > 0 || (!r.equal() && r.unverified_size() == 0);
   return VerdictOf(different, r.unverified_size() > 0);
 }

@@ -114,6 +114,12 @@ TEST(Verdict, EqualIsTheEqualVerdictAndOlderRepliesReadTheSame) {
   FillVerifyReply(SnapshotDiff(), VerifyCounts(), &filled);
   EXPECT_TRUE(filled.equal());
   EXPECT_EQ(filled.verdict(), "EQUAL");
+  // The verdict named wins over what the rest would say; an unknown name does not.
+  v1::VerifyReply named = not_verified;
+  named.set_verdict("DIFFERENT");
+  EXPECT_EQ(VerdictOf(named), Verdict::kDifferent);
+  named.set_verdict("SOMETHING NEW");
+  EXPECT_EQ(VerdictOf(named), Verdict::kNotVerified);
 }
 
 TEST(FormatVerify, ReplyFromAKhodBeforeTheSplitSaysItsTotalsMix) {
