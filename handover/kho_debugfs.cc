@@ -15,18 +15,26 @@
 namespace khod {
 namespace {
 
+// Corruption naming the magic when `data`, at least an FDT header long (a
+// shorter one is CheckFdt's to name: truncated), does not start as an FDT.
+Status CheckFdtMagic(std::string_view data) {
+  if (data.size() < sizeof(fdt_header) || fdt_magic(data.data()) == FDT_MAGIC) return Status::Ok();
+  return Status::Corruption("bad magic " + Hex(fdt_magic(data.data())) + " (an FDT starts with " +
+                            Hex(FDT_MAGIC) + ")");
+}
+
 // KHO's FDTs are a page or a few; anything near 64 MiB is not one. A file is
 // read no further than its header's totalsize (and kDeclaredSizeSlack); one
-// that does not start as an FDT declares no more than its head, and CheckFdt
-// names what it is. Absent is NotFound (no tree: an answer), too large
-// Corruption.
+// that does not start as an FDT is refused from its head ("not an FDT: bad
+// magic", naming the file), one shorter than a header is CheckFdt's to name.
+// Absent is NotFound (no tree: an answer), too large Corruption.
 FileReadOptions KhoFileRead() {
   FileReadOptions o;
   o.max_bytes = uint64_t{64} << 20;
   o.too_large_why = "not a KHO FDT";
   o.size_from_head = [](std::string_view head) -> Result<uint64_t> {
-    if (head.size() < sizeof(fdt_header) || fdt_magic(head.data()) != FDT_MAGIC)
-      return uint64_t{head.size()};
+    if (head.size() < sizeof(fdt_header)) return uint64_t{head.size()};
+    KHOD_RETURN_IF_ERROR(CheckFdtMagic(head).WithContext("not an FDT"));
     return uint64_t{fdt_totalsize(head.data())};
   };
   return o;
@@ -43,14 +51,6 @@ constexpr KhoAbi kKnownAbis[] = {{"kho-v1", "fdt"}, {"kho-v2", "preserved-data"}
 bool IsDir(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-// Corruption naming the magic when `data`, at least an FDT header long (a
-// shorter one is CheckFdt's to name: truncated), does not start as an FDT.
-Status CheckFdtMagic(std::string_view data) {
-  if (data.size() < sizeof(fdt_header) || fdt_magic(data.data()) == FDT_MAGIC) return Status::Ok();
-  return Status::Corruption("bad magic " + Hex(fdt_magic(data.data())) + " (an FDT starts with " +
-                            Hex(FDT_MAGIC) + ")");
 }
 
 // Structural checks of an untrusted FDT, in the order that gives the most
@@ -88,14 +88,17 @@ void ReadSubtree(const std::string& in_dir, KhoSubtree* t) {
     t->problem = "node name is not a file name";
     return;
   }
-  // kho-v2 also carries blobs that are no FDT: one is named from its head, not read.
+  // kho-v2 also carries blobs that are no FDT: one is named from its head
+  // (without the path, which the listing gives), not read.
   FileReadOptions o = KhoFileRead();
   o.check_head = [](std::string_view head) {
     return CheckFdtMagic(head).WithContext("not an FDT");
   };
   Result<std::string> blob = ReadWholeFile(in_dir + "/sub_fdts/" + t->name, o);
   if (!blob.ok()) {
-    if (blob.status().code() != Status::Code::kNotFound) t->problem = blob.status().message();
+    if (blob.status().code() == Status::Code::kNotFound) return;
+    t->exposed = true;  // there, but not read whole
+    t->problem = blob.status().message();
     return;
   }
   t->exposed = true;

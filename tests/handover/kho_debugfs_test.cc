@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "common/bytes.h"
 #include "daemon/record_file.h"
@@ -155,20 +156,23 @@ TEST(KhoIncomingTest, HostileRootFdtsAreRefusedNamingTheProblem) {
 }
 
 // Each file is read no further than its FDT header's totalsize declares
-// (with a few pages of slack): a tree followed by a MiB, or a MiB that is no
-// FDT, is refused as larger than its header declares, not read whole.
+// (with a few pages of slack): a tree followed by a MiB is refused as larger
+// than its header declares, a MiB that is no FDT from its head, neither read
+// whole.
 TEST(KhoIncomingTest, AFileIsReadNoFurtherThanItsHeaderDeclares) {
   const std::string mib(1 << 20, '\0');
   const std::string good = KhoRootFdt("kho-v1", {{"LUO"}});
-  for (const std::string& fdt : {good + mib, std::string("not an FDT") + mib}) {
+  const std::pair<std::string, const char*> cases[] = {
+      {good + mib, "more than its header declares"},
+      {std::string(64, 'x') + mib, "not an FDT: bad magic 0x78787878"}};
+  for (const auto& [fdt, says] : cases) {
     const TempDir tmp("kho-test");
     const std::string root = tmp.path();
     WriteKhoIn(root, fdt, {});
     Result<KhoIncoming> in = ReadKhoIncoming(root);
     ASSERT_FALSE(in.ok()) << fdt.size() << " bytes read as a tree";
     EXPECT_EQ(in.status().code(), Status::Code::kCorruption) << in.status().ToString();
-    EXPECT_TRUE(Has(in.status().message(), "more than its header declares"))
-        << in.status().ToString();
+    EXPECT_TRUE(Has(in.status().message(), says)) << in.status().ToString();
     EXPECT_TRUE(Has(in.status().message(), root + "/kho/in/fdt")) << in.status().ToString();
   }
   const TempDir tmp("kho-test");
@@ -187,8 +191,9 @@ TEST(KhoIncomingTest, AFileIsReadNoFurtherThanItsHeaderDeclares) {
   Result<KhoIncoming> listed = ReadKhoIncoming(other.path());
   ASSERT_TRUE(listed.ok()) << listed.status().ToString();
   ASSERT_EQ(listed->subtrees.size(), 1u);
-  EXPECT_TRUE(Has(listed->subtrees[0].problem, "not an FDT: bad magic"))
+  EXPECT_EQ(listed->subtrees[0].problem.rfind("not an FDT: bad magic", 0), 0u)
       << listed->subtrees[0].problem;
+  EXPECT_TRUE(listed->subtrees[0].exposed) << "it is there, only not read";
 }
 
 TEST(KhoIncomingTest, InDirectoryWithoutItsFdtIsCorruption) {
