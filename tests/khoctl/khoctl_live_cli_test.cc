@@ -167,9 +167,6 @@ TEST(KhoctlLiveCliTest, ConvertIntoAFifoKeepsTheFifo) {
   EXPECT_TRUE(S_ISFIFO(st.st_mode));
 }
 
-// A real guest_memfd (where /dev/kvm exists) captured with no declaration:
-// the flags are found and inspect shows the VMM mapping's policy; a
-// declaration that lies about the flags exits 2 naming the contradiction.
 // Verify against a snapshot of two files given one --fd: the other was not
 // captured, and is not said to be missing (exit 1); the call is refused,
 // naming it (exit 2). Given both, nothing differs.
@@ -187,10 +184,12 @@ TEST(KhoctlLiveCliTest, VerifyGivenFewerFilesThanTheSnapshotNamesTheOthers) {
   EXPECT_TRUE(Has(one.err, "no --fd names the snapshot's 'ram1'")) << one.err;
   EXPECT_FALSE(Has(one.out + one.err, "found missing")) << one.out << one.err;
   CliResult both = Khoctl("verify " + out + " --pid " + pid + fa + fb);
-  EXPECT_NE(both.code, 1) << both.out << both.err;
-  EXPECT_NE(both.code, 2) << both.out << both.err;
+  EXPECT_TRUE(both.code == 0 || both.code == 3) << both.code << "\n" << both.out << both.err;
 }
 
+// A real guest_memfd (where /dev/kvm exists) captured with no declaration:
+// the flags are found and inspect shows the VMM mapping's policy; a
+// declaration that lies about the flags exits 2 naming the contradiction.
 TEST(KhoctlLiveCliTest, GuestMemfdFlagsFoundPolicyShownAndLiesRefused) {
   KHOD_SKIP_WITHOUT_GUEST_MEMFD();
   if (::geteuid() != 0) GTEST_SKIP() << "needs root: pidfd_getfd of another process";
