@@ -4,6 +4,8 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <optional>
+#include <string>
 
 #include "common/status_macros.h"
 #include "daemon/gmem_ownership.h"
@@ -20,7 +22,13 @@ Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req, const PeerCre
   const v1::SessionRecord before = record_;
   const size_t orphans_before = orphans_.size();
   const bool after_finished = record_.phase() == v1::FINISHED;
+  // What a finished session still answers with (GetSnapshot, Status): kept
+  // aside, and put back when the Attach that would start a new one fails.
+  std::optional<Snapshot> finished_snapshot;
+  std::string finished_kho_incoming;
   if (after_finished) {
+    if (have_frozen_) finished_snapshot = std::move(frozen_);
+    finished_kho_incoming = std::move(kho_incoming_);
     // A finished session is history: start a new one. The generation goes on
     // counting: a reexec's new khod is told apart by incarnation (generation
     // + 1 at open), which restarting it at 0 could repeat, leaving
@@ -44,6 +52,11 @@ Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req, const PeerCre
     // the record, Status and the next calls see, and its blobs stay named.
     RevertRecordTo(before);
     orphans_.resize(orphans_before);
+    if (finished_snapshot) {
+      frozen_ = std::move(*finished_snapshot);
+      have_frozen_ = true;
+    }
+    kho_incoming_ = std::move(finished_kho_incoming);
   }
   return attached;
 }

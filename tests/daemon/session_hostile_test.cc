@@ -593,12 +593,18 @@ TEST_F(HostileSessionTest, AttachRefusedAfterFinishLeavesTheFinishedSession) {
   ASSERT_NO_FATAL_FAILURE(HandOverAndVerify(s.get()));
   ASSERT_TRUE(s->Finish().ok());
   const v1::StatusReply finished = s->GetStatus();
+  Result<v1::SnapshotReply> snapshot = s->GetSnapshot(v1::SnapshotRequest());
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status().ToString();
   v1::AttachRequest gone;
   gone.mutable_kernel()->set_pid(999999);
   gone.mutable_kernel()->set_fd(3);
   EXPECT_FALSE(s->Attach(gone).ok());
   EXPECT_EQ(s->phase(), v1::FINISHED);
   EXPECT_EQ(s->GetStatus().session_id(), finished.session_id());
+  // Its frozen snapshot is still there to read (Finish deleted the blobs).
+  Result<v1::SnapshotReply> again = s->GetSnapshot(v1::SnapshotRequest());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->blob(), snapshot->blob());
   // Phases agree with the record: nothing is attached to detach or prepare.
   EXPECT_EQ(s->Detach(1).code(), Status::Code::kFailedPrecondition);
   EXPECT_EQ(s->Prepare().status().code(), Status::Code::kFailedPrecondition);
