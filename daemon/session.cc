@@ -455,6 +455,16 @@ Result<v1::PhaseReply> Session::Prepare(const PeerCred& caller) {
   KHOD_RETURN_IF_ERROR(CheckOwnsSession(caller, record_, "Prepare"));
   KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE, v1::PREPARED}, "Prepare"));
   if (handles_.empty()) return Status::FailedPrecondition("Prepare: no gmem attached");
+  const bool from_idle = record_.phase() == v1::IDLE;
+  Result<v1::PhaseReply> prepared = PrepareLocked();
+  // One that fails from IDLE lets go of what it took (the PTE keeper, page
+  // pins): the session stays IDLE, holding its attached files alone. (A
+  // repeated Prepare that fails keeps the PREPARED session's, SECURITY.md.)
+  if (!prepared.ok() && from_idle && record_.phase() == v1::IDLE) ReleaseSessionHolds();
+  return prepared;
+}
+
+Result<v1::PhaseReply> Session::PrepareLocked() {
   // A record from a khod that did not check declarations at Attach.
   KHOD_RETURN_IF_ERROR(CheckDeclared(record_, AttachedSizes(), "Prepare"));
   const int64_t t0 = NowNs();

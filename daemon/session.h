@@ -273,6 +273,8 @@ class Session {
   // Verify; a later Verify's release is the one still waiting, if any.
   void ReleaseLentHoldsAfterReply();
   void ReleaseLentHolds();  // under mu_
+  // Prepare's work once its caller and phase are checked (under mu_).
+  Result<v1::PhaseReply> PrepareLocked();
   // Starts witness_ over the files of `snap` that can have one (Prepare);
   // returns what to tell the caller of it.
   // Prepare's word on --pin-movable-memory: pages pinned, files not pinned and why.

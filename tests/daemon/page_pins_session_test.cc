@@ -4,13 +4,16 @@
 // the pins on (--page-pins), and
 // the new side, with a mapping holder as a reexec leaves one, verifies by a
 // change scan too; without the pins it takes the full check.
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <memory>
@@ -18,6 +21,7 @@
 #include <vector>
 
 #include "handover/reexec_transport.h"
+#include "kernel/pte_keeper.h"
 #include "tests/support/pfns_visible.h"
 #include "tests/support/session_fixture.h"
 
@@ -108,6 +112,75 @@ TEST_F(PagePinsSessionTest, FinishLetsThePteKeeperGo) {
     if (!gone) ::usleep(10000);
   }
   EXPECT_TRUE(gone) << "PTE keeper pid " << keeper << " still runs after Finish";
+}
+
+// Children of this process started as the PTE keeper, not yet exited.
+std::vector<pid_t> LiveKeepers() {
+  std::vector<pid_t> keepers;
+  DIR* d = ::opendir("/proc");
+  if (!d) return keepers;
+  while (dirent* e = ::readdir(d)) {
+    const pid_t pid = std::atoi(e->d_name);
+    if (pid <= 0) continue;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const size_t open = line.find('('), close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close + 4 >= line.size())
+      continue;
+    const char state = line[close + 2];
+    const pid_t ppid = std::atoi(line.c_str() + close + 4);
+    std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
+    std::string argv0;
+    std::getline(cmdline, argv0, '\0');
+    if (argv0 == kPteKeeperArgv0 && ppid == ::getpid() && state != 'Z') keepers.push_back(pid);
+  }
+  ::closedir(d);
+  return keepers;
+}
+
+// This process's io_uring instances: what holds page pins (kernel/page_pin.h).
+int PinRings() {
+  int n = 0;
+  DIR* d = ::opendir("/proc/self/fd");
+  if (!d) return -1;
+  while (dirent* e = ::readdir(d)) {
+    char link[64] = {};
+    const std::string path = std::string("/proc/self/fd/") + e->d_name;
+    if (::readlink(path.c_str(), link, sizeof(link) - 1) > 0 &&
+        std::string(link) == "anon_inode:[io_uring]")
+      ++n;
+  }
+  ::closedir(d);
+  return n;
+}
+
+// A Prepare that fails from IDLE (here its record write) lets go of what it
+// took: the PTE keeper it started and the pages it pinned. The session is
+// IDLE with its attached file alone, and a Prepare that succeeds then takes
+// both again.
+TEST_F(PagePinsSessionTest, APrepareThatFailsFromIdleLetsGoOfItsKeeperAndPins) {
+  Result<std::unique_ptr<Session>> s = Session::Open(Opts(), &pinning_);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_TRUE((*s)->Attach(KernelAttach(memfd_)).ok());
+  ASSERT_TRUE(LiveKeepers().empty());
+  const int rings_before = PinRings();
+  ASSERT_EQ(::mkdir((dir_ + "/session.rec.tmp").c_str(), 0700), 0);  // the record write fails
+  Result<v1::PhaseReply> failed = (*s)->Prepare();
+  ASSERT_EQ(::rmdir((dir_ + "/session.rec.tmp").c_str()), 0);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ((*s)->phase(), v1::IDLE);
+  // The keeper is told to go and reaped on a thread of its own: given a few seconds.
+  for (int i = 0; i < 500 && !LiveKeepers().empty(); ++i) ::usleep(10000);
+  EXPECT_TRUE(LiveKeepers().empty()) << "a keeper of a session that stayed IDLE";
+  EXPECT_EQ(PinRings(), rings_before) << "pins of a session that stayed IDLE";
+  Result<v1::PhaseReply> p = (*s)->Prepare();
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  if (p->message().find("PTE keeper pid") == std::string::npos ||
+      p->message().find("pinned until the handover") == std::string::npos)
+    GTEST_SKIP() << "no PTE keeper or no pins here, so none to let go: " << p->message();
+  EXPECT_EQ(LiveKeepers().size(), 1u);
+  EXPECT_GT(PinRings(), rings_before);
 }
 
 // Open adopts the carried files on a thread; where none can be started it
