@@ -262,7 +262,7 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
   if (!persisted.ok()) {
     restored.handles = std::move(restored_);
     restored_.clear();
-    GiveBackHeldModels(&restored, &handles_);
+    GiveBackTaken(&restored, &handles_, &warming_);
     return persisted;
   }
   warming_.clear();  // those not taken (rebuilt instead): their mappings go

@@ -52,13 +52,21 @@ GmemRestoreWay ChooseGmemRestore(const GuestMemfd& frozen, const GmemRestoreChoi
   return GmemRestoreWay::kRebuild;
 }
 
-void GiveBackHeldModels(RestoredGmems* r, std::map<uint64_t, std::unique_ptr<GmemHandle>>* held) {
+void GiveBackTaken(RestoredGmems* r, std::map<uint64_t, std::unique_ptr<GmemHandle>>* held,
+                   std::map<uint64_t, WarmGmem>* warming) {
   for (uint64_t token : r->from_held) {
     auto it = r->handles.find(token);
     if (it != r->handles.end() && it->second) (*held)[token] = std::move(it->second);
     r->handles.erase(token);
   }
   r->from_held.clear();
+  for (const auto& [token, carried_fd] : r->from_warming) {
+    auto it = r->handles.find(token);
+    if (it != r->handles.end() && it->second)
+      (*warming)[token] = WarmGmem{carried_fd, std::move(it->second)};
+    r->handles.erase(token);
+  }
+  r->from_warming.clear();
 }
 
 Result<RestoredGmems> RestoreGmems(const Snapshot& frozen, GmemRestoreInputs& in,
@@ -74,7 +82,7 @@ Result<RestoredGmems> RestoreGmems(const Snapshot& frozen, GmemRestoreInputs& in
   RestoredGmems r;
   // Nothing restored stands unless every gmem is: what was taken goes back.
   auto refuse = [&](Status why) -> Result<RestoredGmems> {
-    GiveBackHeldModels(&r, &held);
+    GiveBackTaken(&r, &held, &warming);
     return why;
   };
   for (const GuestMemfd& g : frozen.gmems) {
@@ -133,6 +141,7 @@ Result<RestoredGmems> RestoreGmems(const Snapshot& frozen, GmemRestoreInputs& in
         if (via_transport && warm != warming.end() && warm->second.carried_fd == fd) {
           // Adopted (a dup, with the same declaration) at startup, populating since.
           h = std::move(warm->second.handle);
+          r.from_warming[g.token] = warm->second.carried_fd;
           warming.erase(warm);
         } else {
           // A dup: the received fd stays the caller's, whatever happens next.

@@ -78,9 +78,11 @@ struct GmemRestoreInputs {
 
 struct RestoredGmems {
   std::map<uint64_t, std::unique_ptr<GmemHandle>> handles;  // by token
-  // MODEL guests moved out of `held`: GiveBackHeldModels returns them when
-  // the restore does not stand.
+  // MODEL guests moved out of `held`, and warm handles out of `warming` (by
+  // token, with the carried fd each was warmed from): GiveBackTaken returns
+  // them when the restore does not stand.
   std::vector<uint64_t> from_held;
+  std::map<uint64_t, int> from_warming;
   size_t adopted = 0, rebuilt = 0, model = 0;
   // What the VMM must know about individual gmems ("gmem 3: rebuilt on a VM
   // of khod's own ..."), in snapshot order.
@@ -92,8 +94,10 @@ struct RestoredGmems {
 Result<RestoredGmems> RestoreGmems(const Snapshot& frozen, GmemRestoreInputs& in,
                                    GmemOpener* opener);
 
-// The MODEL guests `r` took out of `held` go back into it.
-void GiveBackHeldModels(RestoredGmems* r, std::map<uint64_t, std::unique_ptr<GmemHandle>>* held);
+// What `r` took out of `held` (MODEL guests) and `warming` (handles adopted
+// and warmed at start-up, with the pins a reexec passed on) goes back in.
+void GiveBackTaken(RestoredGmems* r, std::map<uint64_t, std::unique_ptr<GmemHandle>>* held,
+                   std::map<uint64_t, WarmGmem>* warming);
 
 }  // namespace khod
 

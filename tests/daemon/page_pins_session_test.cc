@@ -211,6 +211,25 @@ TEST_F(PagePinsSessionTest, WithoutThePinsTheNewSideChecksInFull) {
   EXPECT_EQ(v->real_pages_walked(), 0u) << "read in full";
 }
 
+// A Restore that fails (here its record write) gives back the file it had
+// taken warm, with the pins the handover passed on: the retry takes it again,
+// and Verify still scans only what changed.
+TEST_F(PagePinsSessionTest, AFailedRestoreKeepsTheWarmFileAndItsPins) {
+  std::unique_ptr<Session> s = HandOver(/*pass_pins=*/true);
+  ASSERT_TRUE(s);
+  if (prepared_.find("not pinned") != std::string::npos) GTEST_SKIP() << prepared_;
+  ASSERT_EQ(::mkdir((dir_ + "/session.rec.tmp").c_str(), 0700), 0);  // the record write fails
+  Result<v1::PhaseReply> failed = s->Restore(v1::RestoreRequest());
+  ASSERT_EQ(::rmdir((dir_ + "/session.rec.tmp").c_str()), 0);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(s->phase(), v1::HANDED_OVER);
+  ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
+  Result<v1::VerifyReply> v = s->Verify();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->differences_size(), 0) << v->verdict();
+  EXPECT_EQ(v->real_pages_walked(), 256u) << "the pins were lost with the failed Restore";
+}
+
 // Verify's reply does not wait for the previous khod's mapping holder,
 // keeper and pins to be let go (milliseconds with 100 files, inside the
 // blackout): that runs after it, once Verify has given up the session's lock.

@@ -326,7 +326,8 @@ TEST(RestoreGmemsTest, HeldModelIsTakenAndGivenBackWhenALaterGmemIsRefused) {
     EXPECT_EQ(held.count(1), 0u);
     EXPECT_EQ(r->model, 2u);
     EXPECT_EQ(r->rebuilt, 1u);
-    GiveBackHeldModels(&*r, &held);  // the restore did not stand
+    std::map<uint64_t, WarmGmem> no_warming;
+    GiveBackTaken(&*r, &held, &no_warming);  // the restore did not stand
     EXPECT_EQ(held[1].get(), model1);
   }
   EXPECT_EQ(opener.calls, std::vector<std::string>({"restore model 2", "rebuild 3 frozen3"}));
