@@ -89,7 +89,10 @@ uint64_t Session::NewSessionId() {
 
 Session::Session(SessionOptions opts, GmemOpener* opener)
     : opts_(std::move(opts)), opener_(opener), commit_([this](std::string_view bytes) {
-        return WriteRecordFile(state_dir_, kRecordFile, bytes);
+        Status s = WriteRecordFile(state_dir_, kRecordFile, bytes);
+        if (s.ok() && opts_.after_record_written_for_test)
+          s = opts_.after_record_written_for_test();
+        return s;
       }) {}
 
 Session::~Session() {
@@ -207,7 +210,18 @@ Status Session::PersistOrRevert(const v1::SessionRecord& before, const std::stri
   Status persisted = Persist();
   if (persisted.ok()) return persisted;
   RevertRecordTo(before);
-  return persisted.WithContext(op + ": the session record was not written, so nothing changed");
+  // A write that failed after its rename (the directory's fsync) left the
+  // change on disk: the record reverted to is written again, so that the disk
+  // says what memory does. No orphan is removed here: the change's own may
+  // be named by it.
+  Result<uint64_t> ticket = StageRecord();
+  const Status back = ticket.ok() ? commit_.Wait(*ticket) : ticket.status();
+  if (back.ok())
+    return persisted.WithContext(op + ": the session record was not written, so nothing changed");
+  return persisted.WithContext(
+      op + ": the session record was not written, nor written back as it was (" + back.message() +
+      "); had the first write replaced the file before it failed, the record on disk holds the "
+      "change, which khod's recovery reads at its next start");
 }
 
 void Session::RevertRecordTo(const v1::SessionRecord& before) {

@@ -91,6 +91,10 @@ struct SessionOptions {
   // (std::async throws, as when the process may make no more), and adopts
   // them itself.
   bool warm_up_thread_fails_for_test = false;
+  // Test fault: runs after each record write that reached the disk, and an
+  // error it returns is that write's, as when the directory's fsync fails
+  // after the rename has replaced the record.
+  std::function<Status()> after_record_written_for_test;
   // The previous khod's PTE keeper, its control socket and the memfd that
   // describes its witness (reexec; daemon/pte_witness_handoff.h): Verify
   // walks only what it does not witness, then it is released. -1: none.

@@ -613,6 +613,38 @@ TEST_F(HostileSessionTest, AttachRefusedAfterFinishLeavesTheFinishedSession) {
   EXPECT_NE(s->GetStatus().session_id(), finished.session_id());
 }
 
+// A record write that fails after its rename has replaced the record (the
+// directory's fsync) left the change on disk while the call undoes it: the
+// record is written back as it was, so that disk and memory agree and a
+// restart finds the session the call left.
+TEST_F(HostileSessionTest, AWriteThatFailsAfterReplacingTheRecordIsWrittenBack) {
+  SessionOptions o = Opts();
+  int failing = 0;
+  o.after_record_written_for_test = [&failing] {
+    if (failing == 0) return Status::Ok();
+    --failing;
+    return Status::IoError("fsync dir " + std::string("(test fault)"));
+  };
+  Result<std::unique_ptr<Session>> s = Session::Open(o, &opener_);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_TRUE((*s)->Attach(KernelAttach(memfd_)).ok());
+  ASSERT_TRUE((*s)->Prepare().ok());
+  failing = 1;
+  Result<v1::PhaseReply> f = (*s)->Freeze(PausedFreeze());
+  ASSERT_FALSE(f.ok()) << "the fault did not reach Freeze's record";
+  EXPECT_NE(f.status().message().find("so nothing changed"), std::string::npos)
+      << f.status().ToString();
+  EXPECT_EQ((*s)->phase(), v1::PREPARED);
+  Result<std::string> raw = ReadRecordFile(dir_ + "/session.rec");
+  ASSERT_TRUE(raw.ok()) << raw.status().ToString();
+  v1::SessionRecord on_disk;
+  ASSERT_TRUE(on_disk.ParseFromString(*raw));
+  EXPECT_EQ(on_disk.phase(), v1::PREPARED) << "the record on disk says the undone Freeze";
+  EXPECT_TRUE(on_disk.frozen_blob().empty()) << on_disk.frozen_blob();
+  // The session goes on: Freeze again.
+  EXPECT_TRUE((*s)->Freeze(PausedFreeze()).ok());
+}
+
 TEST_F(HostileSessionTest, ManyFinishedSessionsLeaveNoBlobs) {
   auto s = Open();
   for (int i = 0; i < 5; ++i) {
