@@ -19,6 +19,19 @@ Result<std::vector<PageSpan>> NonPresentPages(int pagemap_fd, uint64_t addr, uin
   const uint64_t end = addr + npages * page;
   std::vector<uapi::PageRegion> regions(kRegionsPerCall);
   std::vector<PageSpan> out;
+  // The kernel is asked for the present ranges, and every other page is not
+  // present: the walk reports no range at all where no VMA lies (an unmapped
+  // range, a mapping removed, an address space gone with its process), so
+  // asking for the non-present ones would leave those pages out.
+  auto absent = [&](uint64_t from, uint64_t to) {
+    if (to <= from) return;
+    const uint64_t first = (from - addr) / page, count = (to - from) / page;
+    if (!out.empty() && out.back().end() == first)
+      out.back().count += count;
+    else
+      out.push_back(PageSpan{first, count});
+  };
+  uint64_t classified = addr;  // every page before it is present or in `out`
   for (uint64_t at = addr; at < end;) {
     uapi::PmScanArg a = {};
     a.size = sizeof(a);
@@ -26,7 +39,6 @@ Result<std::vector<PageSpan>> NonPresentPages(int pagemap_fd, uint64_t addr, uin
     a.end = end;
     a.vec = reinterpret_cast<uint64_t>(regions.data());
     a.vec_len = regions.size();
-    a.category_inverted = uapi::kPageIsPresent;
     a.category_mask = uapi::kPageIsPresent;
     a.return_mask = uapi::kPageIsPresent;
     const int n = ::ioctl(pagemap_fd, kPagemapScan, &a);
@@ -36,14 +48,13 @@ Result<std::vector<PageSpan>> NonPresentPages(int pagemap_fd, uint64_t addr, uin
       return Status::FromErrno("ioctl(PAGEMAP_SCAN)", errno);
     }
     for (int i = 0; i < n; ++i) {
-      const uint64_t first = (regions[i].start - addr) / page;
-      const uint64_t count = (regions[i].end - regions[i].start) / page;
-      if (!out.empty() && out.back().end() == first)
-        out.back().count += count;
-      else
-        out.push_back(PageSpan{first, count});
+      absent(classified, regions[i].start);
+      classified = regions[i].end;
     }
     if (a.walk_end <= at) return Status::Internal("PAGEMAP_SCAN made no progress");
+    // Up to where the walk stopped, nothing after the last range is present.
+    absent(classified, a.walk_end);
+    classified = a.walk_end;
     at = a.walk_end;
   }
   return out;

@@ -36,7 +36,8 @@ struct PageSpan {
 
 // The pages of [addr, addr + npages pages) of the address space `pagemap_fd`
 // was opened on (/proc/PID/pagemap) that are not present (never populated,
-// zapped by a punch or truncation, swapped or under migration), in order.
+// zapped by a punch or truncation, swapped or under migration, or with no
+// mapping there at all: unmapped, or the process gone), in order.
 // Unsupported when the kernel has no PAGEMAP_SCAN (ENOTTY/EINVAL).
 Result<std::vector<PageSpan>> NonPresentPages(int pagemap_fd, uint64_t addr, uint64_t npages);
 

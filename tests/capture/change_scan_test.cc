@@ -106,6 +106,71 @@ TEST_F(ChangeScanTest, SharesGiveTheSpansOfOneWalkForAnyThreadCount) {
   EXPECT_EQ((*small)[0], (PageSpan{1, 9}));
 }
 
+// Anonymous memory of `pages` pages, every page written: the caller then
+// unmaps or drops what its test needs. Unmapped at the end.
+class WrittenPages {
+ public:
+  explicit WrittenPages(uint64_t pages)
+      : page_(static_cast<uint64_t>(::getpagesize())), pages_(pages) {
+    void* m =
+        ::mmap(nullptr, pages * page_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return;
+    base_ = static_cast<char*>(m);
+    for (uint64_t p = 0; p < pages; ++p) base_[p * page_] = 1;
+  }
+  ~WrittenPages() {
+    if (base_) ::munmap(base_, pages_ * page_);  // an unmapped part is no error
+  }
+  WrittenPages(const WrittenPages&) = delete;
+  WrittenPages& operator=(const WrittenPages&) = delete;
+  char* at(uint64_t p) const { return base_ + p * page_; }
+  uint64_t addr() const { return reinterpret_cast<uint64_t>(base_); }
+  uint64_t page() const { return page_; }
+  bool ok() const { return base_ != nullptr; }
+
+ private:
+  uint64_t page_, pages_;
+  char* base_ = nullptr;
+};
+
+// Pages with no mapping at all are not present: the kernel's walk reports no
+// range where no VMA lies (an unmapped range, or a mapping holder's whole
+// address space once its process is gone), so they must not be taken for
+// present (and left out of what is scanned again).
+TEST(PagemapScanTest, AnUnmappedRangeIsNotPresent) {
+  WrittenPages m(64);
+  ASSERT_TRUE(m.ok());
+  ASSERT_EQ(::munmap(m.at(16), 16 * m.page()), 0);
+  ASSERT_EQ(::madvise(m.at(40), 4 * m.page(), MADV_DONTNEED), 0);
+  UniqueFd pagemap(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(pagemap.valid());
+  Result<std::vector<PageSpan>> absent = NonPresentPages(pagemap.get(), m.addr(), 64);
+  if (!absent.ok() && absent.status().code() == Status::Code::kUnsupported)
+    GTEST_SKIP() << absent.status().ToString();
+  ASSERT_TRUE(absent.ok()) << absent.status().ToString();
+  EXPECT_EQ(*absent, (std::vector<PageSpan>{{16, 16}, {40, 4}}));
+}
+
+// More present ranges than one call returns: the calls' answers join, and
+// every page between two ranges, in a call or across two, is not present.
+TEST(PagemapScanTest, MorePresentRangesThanOneCallReturnsJoin) {
+  constexpr uint64_t kPages = 3001;
+  WrittenPages m(kPages);
+  ASSERT_TRUE(m.ok());
+  std::vector<PageSpan> odd;
+  for (uint64_t p = 1; p < kPages; p += 2) {
+    ASSERT_EQ(::madvise(m.at(p), m.page(), MADV_DONTNEED), 0);
+    odd.push_back(PageSpan{p, 1});
+  }
+  UniqueFd pagemap(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(pagemap.valid());
+  Result<std::vector<PageSpan>> absent = NonPresentPages(pagemap.get(), m.addr(), kPages);
+  if (!absent.ok() && absent.status().code() == Status::Code::kUnsupported)
+    GTEST_SKIP() << absent.status().ToString();
+  ASSERT_TRUE(absent.ok()) << absent.status().ToString();
+  EXPECT_EQ(*absent, odd);
+}
+
 // Sorted pages as spans, joined as PagesToRescan joins them.
 std::vector<PageSpan> Joined(const std::vector<bool>& pages, uint64_t join_gap) {
   std::vector<PageSpan> out;
