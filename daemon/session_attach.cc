@@ -2,6 +2,7 @@
 // a session before Prepare (Attach, Detach, UpdateAttributes). A file is
 // held from Attach until the durable record stops naming it.
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <optional>
@@ -123,6 +124,18 @@ Result<v1::GmemInfo> Session::AttachLocked(const v1::AttachRequest& req, const P
                   req.model().populate()});
   }
   if (!h.ok()) return h.status();
+  // One file attached twice would be captured and handed over twice, and a
+  // reexec's mapping holder finds a file's mapping by its inode: refused.
+  if (struct stat mine; (*h)->fd >= 0 && ::fstat((*h)->fd, &mine) == 0)
+    for (const auto& [other_token, other] : handles_) {
+      struct stat st;
+      if (other->fd >= 0 && ::fstat(other->fd, &st) == 0 && st.st_dev == mine.st_dev &&
+          st.st_ino == mine.st_ino)
+        return Status::InvalidArgument("Attach: fd " + std::to_string(req.kernel().fd()) +
+                                       " of pid " + std::to_string(req.kernel().pid()) +
+                                       " is the file gmem " + std::to_string(other_token) +
+                                       " already is (inode " + std::to_string(st.st_ino) + ")");
+    }
   a.set_inode((*h)->inode);
   if (!a.is_model()) a.set_boot_id(opts_.boot_id);
   a.set_kind(a.is_model() ? "model" : FileKindName((*h)->kind));

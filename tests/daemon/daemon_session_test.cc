@@ -1213,6 +1213,8 @@ TEST_F(LuoSessionTest, AttachRefusesTheBlobTokenWhenLuoIsTheDefaultTransport) {
   q.set_token(0);
   q.clear_memslots();
   q.set_vm_token(0);
+  const TestMemfd other(4096, "other");  // another file: one is attached once
+  q.mutable_kernel()->set_fd(other.fd());
   Result<v1::GmemInfo> picked = s->Attach(q);
   ASSERT_TRUE(picked.ok()) << picked.status().ToString();
   EXPECT_EQ(picked->token(), kLuoBlobToken + 1);

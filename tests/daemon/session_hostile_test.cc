@@ -645,6 +645,26 @@ TEST_F(HostileSessionTest, AWriteThatFailsAfterReplacingTheRecordIsWrittenBack) 
   EXPECT_TRUE((*s)->Freeze(PausedFreeze()).ok());
 }
 
+// One file attached twice (another fd of it, under another token) is refused,
+// naming the gmem that has it: it would be captured and handed over twice.
+TEST_F(HostileSessionTest, TheSameFileAttachedTwiceIsRefused) {
+  auto s = Open();
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  const int again = ::fcntl(memfd_, F_DUPFD_CLOEXEC, 3);
+  ASSERT_GE(again, 0);
+  v1::AttachRequest q = KernelAttach(again);
+  q.set_vm_token(0);
+  q.clear_memslots();
+  Result<v1::GmemInfo> twice = s->Attach(q);
+  ::close(again);
+  ASSERT_FALSE(twice.ok()) << "attached as gmem " << twice->token();
+  EXPECT_EQ(twice.status().code(), Status::Code::kInvalidArgument) << twice.status().ToString();
+  EXPECT_NE(twice.status().message().find("is the file gmem 1 already is"), std::string::npos)
+      << twice.status().ToString();
+  EXPECT_EQ(s->GetStatus().gmems_size(), 1);
+}
+
 TEST_F(HostileSessionTest, ManyFinishedSessionsLeaveNoBlobs) {
   auto s = Open();
   for (int i = 0; i < 5; ++i) {
