@@ -757,9 +757,8 @@ TEST_F(SessionTest, CancelWhoseRecordWriteFailsDeletesNothingTheRecordNames) {
     ASSERT_TRUE(s->Prepare().ok());
     prepared = ReadRecord(dir_).prepared_blob();
     ASSERT_FALSE(prepared.empty());
-    // A directory where the record's temporary goes: the IDLE record cannot be
-    // written (root ignores modes, EISDIR does not).
-    ASSERT_EQ(::mkdir((dir_ + "/session.rec.tmp").c_str(), 0700), 0);
+    // The IDLE record cannot be written.
+    ASSERT_NO_FATAL_FAILURE(BreakRecordWrites());
     Result<v1::PhaseReply> c = s->Cancel();
     EXPECT_FALSE(c.ok());
     EXPECT_NE(c.status().message().find("nothing was deleted"), std::string::npos)
@@ -769,7 +768,7 @@ TEST_F(SessionTest, CancelWhoseRecordWriteFailsDeletesNothingTheRecordNames) {
     EXPECT_EQ(r.phase(), v1::PREPARED);
     EXPECT_EQ(r.prepared_blob(), prepared);
     EXPECT_TRUE(Exists(dir_ + "/" + prepared));
-    ASSERT_EQ(::rmdir((dir_ + "/session.rec.tmp").c_str()), 0);
+    ASSERT_NO_FATAL_FAILURE(MendRecordWrites());
   }
   auto s = Open();
   EXPECT_EQ(s->phase(), v1::PREPARED) << s->recovery();
@@ -1186,10 +1185,6 @@ class LuoSessionTest : public SessionTest {
     f.set_transport(v1::LUO);
     return f;
   }
-  // The record's temporary made a directory: the next record write fails
-  // (root ignores modes; EISDIR does not).
-  void BreakRecordWrites() { ASSERT_EQ(::mkdir((dir_ + "/session.rec.tmp").c_str(), 0700), 0); }
-  void MendRecordWrites() { ASSERT_EQ(::rmdir((dir_ + "/session.rec.tmp").c_str()), 0); }
 
   ScriptedLuo luo_;
 };

@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -165,9 +164,9 @@ TEST_F(PagePinsSessionTest, APrepareThatFailsFromIdleLetsGoOfItsKeeperAndPins) {
   ASSERT_TRUE((*s)->Attach(KernelAttach(memfd_)).ok());
   ASSERT_TRUE(LiveKeepers().empty());
   const int rings_before = PinRings();
-  ASSERT_EQ(::mkdir((dir_ + "/session.rec.tmp").c_str(), 0700), 0);  // the record write fails
+  ASSERT_NO_FATAL_FAILURE(BreakRecordWrites());
   Result<v1::PhaseReply> failed = (*s)->Prepare();
-  ASSERT_EQ(::rmdir((dir_ + "/session.rec.tmp").c_str()), 0);
+  ASSERT_NO_FATAL_FAILURE(MendRecordWrites());
   ASSERT_FALSE(failed.ok());
   EXPECT_EQ((*s)->phase(), v1::IDLE);
   // The keeper is told to go and reaped on a thread of its own: given a few seconds.
@@ -218,9 +217,9 @@ TEST_F(PagePinsSessionTest, AFailedRestoreKeepsTheWarmFileAndItsPins) {
   std::unique_ptr<Session> s = HandOver(/*pass_pins=*/true);
   ASSERT_TRUE(s);
   if (prepared_.find("not pinned") != std::string::npos) GTEST_SKIP() << prepared_;
-  ASSERT_EQ(::mkdir((dir_ + "/session.rec.tmp").c_str(), 0700), 0);  // the record write fails
+  ASSERT_NO_FATAL_FAILURE(BreakRecordWrites());
   Result<v1::PhaseReply> failed = s->Restore(v1::RestoreRequest());
-  ASSERT_EQ(::rmdir((dir_ + "/session.rec.tmp").c_str()), 0);
+  ASSERT_NO_FATAL_FAILURE(MendRecordWrites());
   ASSERT_FALSE(failed.ok());
   EXPECT_EQ(s->phase(), v1::HANDED_OVER);
   ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());

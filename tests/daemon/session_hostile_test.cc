@@ -180,7 +180,7 @@ class FailedWriteTest : public SessionTest, public ::testing::WithParamInterface
             << std::strerror(errno);
         break;
       case Fault::kRecordOnly:
-        ASSERT_EQ(::mkdir((dir_ + "/session.rec.tmp").c_str(), 0700), 0);
+        ASSERT_NO_FATAL_FAILURE(BreakRecordWrites());
         break;
     }
   }
@@ -194,7 +194,7 @@ class FailedWriteTest : public SessionTest, public ::testing::WithParamInterface
             << std::strerror(errno);
         break;
       case Fault::kRecordOnly:
-        ASSERT_EQ(::rmdir((dir_ + "/session.rec.tmp").c_str()), 0);
+        ASSERT_NO_FATAL_FAILURE(MendRecordWrites());
         break;
     }
   }

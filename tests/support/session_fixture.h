@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -52,6 +53,10 @@ class SessionTest : public ::testing::Test {
     if (spec.ok()) o.adopted = *spec;
     return o;
   }
+  // The record's temporary made a directory: the next record write fails
+  // (root ignores modes; EISDIR does not). MendRecordWrites undoes it.
+  void BreakRecordWrites() { ASSERT_EQ(::mkdir((dir_ + "/session.rec.tmp").c_str(), 0700), 0); }
+  void MendRecordWrites() { ASSERT_EQ(::rmdir((dir_ + "/session.rec.tmp").c_str()), 0); }
   std::unique_ptr<Session> Open() {
     Result<std::unique_ptr<Session>> s = Session::Open(Opts(), &opener_);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
