@@ -136,6 +136,47 @@ TEST(NumaMapsTest, RefusesHostilePolicies) {
   }
 }
 
+// gmem-6.18-facts.md: a VMM's two mappings of one guest_memfd (anon inode
+// 130198 on device 00:10, MAP_SHARED), the first mbound bind:0, the second
+// (below it) with no policy of its own. Read from the VMAs alone (a guest_memfd
+// mapping has no get_policy on 6.18: answered), they give what the recorded
+// maps and numa_maps lines give joined.
+TEST(FileMappingsTest, TheRecordedGuestMemfdMappingsReadTheSameFromTheirVmas) {
+  const FileKey gmem{makedev(0, 0x10), 130198};
+  VmaPolicy bound = AnsweredVma(gmem, 0x7f118de1e000, 0x7f118e61e000, 0, Policy(MPOL_BIND, {1}));
+  VmaPolicy plain = AnsweredVma(gmem, 0x7f118d61e000, 0x7f118de1e000, 0, Mempolicy());
+  bound.shared = plain.shared = true;
+  VmaPolicy stack;  // anonymous: no file's
+  stack.start = 0x7ffd1000;
+  stack.end = 0x7ffd3000;
+  stack.answered = true;
+  Result<std::vector<FileMapping>> from_vmas =
+      ProcessMappings::FromVmas({plain, bound, stack}).Of(gmem, kPage);
+  Result<std::vector<FileMapping>> from_text = JoinFileMappings(
+      "7f118d61e000-7f118de1e000 rw-s 00000000 00:10 130198 anon_inode:[kvm-gmem]\n"
+      "7f118de1e000-7f118e61e000 rw-s 00000000 00:10 130198 anon_inode:[kvm-gmem]\n"
+      "7ffd1000-7ffd3000 rw-p 00000000 00:00 0\n",
+      "7f118d61e000 default file=anon_inode:[kvm-gmem]\n"
+      "7f118de1e000 bind:0 file=anon_inode:[kvm-gmem] dirty=2047 N0=2047\n"
+      "7ffd1000 default stack anon=2 dirty=2 N0=2\n",
+      gmem, kPage);
+  ASSERT_TRUE(from_vmas.ok()) << from_vmas.status().ToString();
+  ASSERT_TRUE(from_text.ok()) << from_text.status().ToString();
+  ASSERT_EQ(from_vmas->size(), 2u);
+  ASSERT_EQ(from_text->size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const FileMapping &v = (*from_vmas)[i], &t = (*from_text)[i];
+    EXPECT_EQ(v.start, t.start) << i;
+    EXPECT_EQ(v.end, t.end) << i;
+    EXPECT_EQ(v.first_index, t.first_index) << i;
+    EXPECT_EQ(v.count, t.count) << i;
+    EXPECT_EQ(v.shared, t.shared) << i;
+    EXPECT_EQ(v.policy, t.policy) << i;
+  }
+  EXPECT_EQ((*from_vmas)[1].policy, Policy(MPOL_BIND, {1}));
+  EXPECT_TRUE((*from_vmas)[0].shared);
+}
+
 TEST(NumaMapsTest, ParsesTheRecordedLines) {
   // gmem-6.18-facts.md: the mbound VMM mapping, and a second one of the same file.
   auto e = ParseNumaMapsLine("7f118de1e000 bind:0 file=anon_inode:[kvm-gmem] dirty=2047 N0=2047");
