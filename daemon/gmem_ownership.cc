@@ -1,5 +1,7 @@
 #include "daemon/gmem_ownership.h"
 
+#include <set>
+
 namespace khod {
 
 Status CheckOwnsGmem(const PeerCred& caller, const v1::GmemAttachment& gmem,
@@ -12,6 +14,25 @@ Status CheckOwnsGmem(const PeerCred& caller, const v1::GmemAttachment& gmem,
                                   " may not act on gmem " + std::to_string(gmem.token()) + " ('" +
                                   gmem.name() + "'), attached by " + owner +
                                   " (a caller other than root acts only on gmems it attached)");
+}
+
+Status CheckOwnsVm(const PeerCred& caller, const v1::SessionRecord& session, uint64_t vm_token,
+                   const std::string& op) {
+  if (caller.is_root()) return Status::Ok();
+  std::set<uint64_t> bound;
+  for (const v1::VmRecord& vm : session.vms())
+    if (vm.token() == vm_token) bound.insert(vm.memslot_gmem().begin(), vm.memslot_gmem().end());
+  for (const v1::GmemAttachment& g : session.gmems()) {
+    if (g.vm_token() != vm_token && !bound.count(g.token())) continue;
+    Status s = CheckOwnsGmem(caller, g, op);
+    if (!s.ok())
+      return Status::PermissionDenied(op + ": caller uid " + std::to_string(caller.uid) +
+                                      " may not act on VM " + std::to_string(vm_token) + ": gmem " +
+                                      std::to_string(g.token()) +
+                                      " bound to it is another user's (a caller other than root "
+                                      "acts only on VMs whose every gmem it attached)");
+  }
+  return Status::Ok();
 }
 
 Status CheckOwnsSession(const PeerCred& caller, const v1::SessionRecord& session,

@@ -8,6 +8,9 @@
 // - and on the session as a whole (Prepare, Freeze, Restore, Verify, Finish,
 //   Cancel: each acts on or hands over every gmem) only when it attached
 //   every gmem the session holds.
+// - and on a VM (a vm_token: its type and memslots) only when every gmem
+//   bound to it is one it may act on, so that no caller adds memory to, or
+//   learns the layout of, a VM another user declared;
 // GetSnapshot is root's alone (its blob holds PFNs: Session::GetSnapshot).
 // A gmem recorded without an owner (a record of a khod before owner_uid) is
 // root's. Status is not checked: it names gmems, never their PFNs or pages.
@@ -25,6 +28,14 @@ namespace khod {
 // OK when `caller` may act on `gmem`; PERMISSION_DENIED naming the caller,
 // `op`, the gmem and its owner otherwise.
 Status CheckOwnsGmem(const PeerCred& caller, const v1::GmemAttachment& gmem, const std::string& op);
+
+// OK when `caller` may act on VM `vm_token` of `session`: on every gmem bound
+// to it (GmemAttachment.vm_token, or a memslot of the VM's record); a VM the
+// session does not hold yet is the caller's to declare. PERMISSION_DENIED
+// naming the VM and the first gmem otherwise, and nothing of the VM's type or
+// memslots.
+Status CheckOwnsVm(const PeerCred& caller, const v1::SessionRecord& session, uint64_t vm_token,
+                   const std::string& op);
 
 // OK when `caller` may act on every gmem `session` holds (none: OK); the
 // first gmem it may not act on is named otherwise.

@@ -89,6 +89,8 @@ Result<v1::GmemInfo> Session::AttachLocked(const v1::AttachRequest& req, const P
   a.set_hash_contents(req.hash_contents());
   a.set_gmem_flags(req.gmem_flags());
   *a.mutable_attributes() = req.attributes();
+  // Before anything of the VM is compared: a refusal names nothing of its layout.
+  if (req.vm_token()) KHOD_RETURN_IF_ERROR(CheckOwnsVm(caller, record_, req.vm_token(), "Attach"));
   for (const auto& vr : record_.vms())
     if (req.vm_token() && vr.token() == req.vm_token() && vr.vm_type() != req.vm_type())
       return Status::FailedPrecondition("VM " + std::to_string(req.vm_token()) + " has type " +

@@ -68,5 +68,31 @@ TEST(GmemOwnershipTest, TheWholeSessionOnlyWhenEveryGmemIsTheCallers) {
   EXPECT_TRUE(CheckOwnsSession(Uid(0), r, "Freeze").ok());
 }
 
+TEST(GmemOwnershipTest, AVmOnlyWhenEveryGmemBoundToItIsTheCallers) {
+  v1::SessionRecord r;
+  EXPECT_TRUE(CheckOwnsVm(Uid(1000), r, 9, "Attach").ok());  // not declared yet: the caller's
+  v1::GmemAttachment mine = OwnedBy(1, "mine", 1000);
+  mine.set_vm_token(9);
+  *r.add_gmems() = mine;
+  EXPECT_TRUE(CheckOwnsVm(Uid(1000), r, 9, "Attach").ok());
+  // Root's gmem, bound to VM 9 through a memslot of the VM's record only.
+  *r.add_gmems() = OwnedBy(2, "roots", 0);
+  v1::VmRecord* vm = r.add_vms();
+  vm->set_token(9);
+  vm->set_vm_type(5);
+  vm->add_memslots()->set_slot(3);
+  vm->add_memslot_gmem(2);
+  const Status s = CheckOwnsVm(Uid(1000), r, 9, "Attach");
+  EXPECT_EQ(s.code(), Status::Code::kPermissionDenied);
+  EXPECT_TRUE(Has(s, "Attach: caller uid 1000 may not act on VM 9: gmem 2 bound to it"))
+      << s.message();
+  // Nothing of the VM's layout is named.
+  EXPECT_FALSE(Has(s, "type")) << s.message();
+  EXPECT_FALSE(Has(s, "slot")) << s.message();
+  EXPECT_TRUE(CheckOwnsVm(Uid(0), r, 9, "Attach").ok());
+  // Another VM is not this one.
+  EXPECT_TRUE(CheckOwnsVm(Uid(1000), r, 10, "Attach").ok());
+}
+
 }  // namespace
 }  // namespace khod

@@ -357,6 +357,49 @@ INSTANTIATE_TEST_SUITE_P(Faults, FailedWriteTest,
                            return std::string("Unknown");
                          });
 
+// A VM belongs to whoever attached the gmems bound to it: another caller
+// adding a gmem and memslots to root's VM would have them handed over and
+// restored as part of root's guest.
+TEST_F(HostileSessionTest, AnotherUsersVmIsNotJoinedNorDescribed) {
+  auto s = Open();
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());  // root's, VM 1
+  const uint64_t generation = s->GetStatus().generation();
+  PeerCred nobody;
+  nobody.uid = 65534;
+  nobody.gid = 65534;
+  v1::AttachRequest q;
+  q.set_name("intruder");
+  q.mutable_model()->set_size(1 << 20);
+  q.set_vm_token(1);
+  auto* m = q.add_memslots();
+  m->set_slot(1);
+  m->set_base_gfn(4096);
+  m->set_npages(256);
+  m->set_flags(4);
+  Result<v1::GmemInfo> g = s->Attach(q, nobody);
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.status().code(), Status::Code::kPermissionDenied) << g.status().ToString();
+  EXPECT_NE(g.status().message().find("may not act on VM 1"), std::string::npos)
+      << g.status().message();
+  // Another type is refused the same way: the refusal tells nothing of the VM.
+  q.set_vm_type(3);
+  g = s->Attach(q, nobody);
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.status().code(), Status::Code::kPermissionDenied) << g.status().ToString();
+  EXPECT_EQ(g.status().message().find("type"), std::string::npos) << g.status().message();
+  EXPECT_EQ(s->GetStatus().gmems_size(), 1);
+  EXPECT_EQ(s->GetStatus().generation(), generation);
+  // Its own VM it declares; root may join it.
+  q.set_vm_token(2);
+  ASSERT_TRUE(s->Attach(q, nobody).ok());
+  v1::AttachRequest roots = q;
+  roots.set_name("root-joins");
+  roots.mutable_memslots(0)->set_slot(2);
+  roots.mutable_memslots(0)->set_base_gfn(8192);
+  Result<v1::GmemInfo> joined = s->Attach(roots);
+  EXPECT_TRUE(joined.ok()) << joined.status().ToString();
+}
+
 // ---- Item 11: one validator, at Attach, before anything is recorded --------
 
 TEST_F(HostileSessionTest, MemslotsWhoseOverlapWrapsAt2To64AreRefusedAtAttach) {
