@@ -23,6 +23,14 @@ constexpr size_t kMaxAttachedGmems = 1024;
 constexpr size_t kMaxVmMemslots = 4096;
 // Attribute ranges recorded for one gmem, over Attach and every UpdateAttributes.
 constexpr size_t kMaxGmemAttributeRanges = 65536;
+// The same over the whole session, and memslots over all its VMs: the limits
+// above are per gmem and per VM, and 1024 gmems at each would hold 64 M
+// ranges, which every declaration check and record write goes through.
+constexpr size_t kMaxSessionAttributeRanges = 131072;
+constexpr size_t kMaxSessionMemslots = 16384;
+// The session record as a whole (bytes encoded), whatever its values: what
+// each record write copies and fsyncs, and less than gRPC's 4 MiB message.
+constexpr size_t kMaxSessionRecordBytes = size_t{3} << 20;
 
 // The limit of a string (bytes) or repeated field (elements) of a request
 // message; nullopt for a field that has none (any other kind of field).

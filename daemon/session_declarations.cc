@@ -50,6 +50,21 @@ Status CheckDeclared(const v1::SessionRecord& r, const std::map<uint64_t, uint64
   if (static_cast<size_t>(r.gmems_size()) > kMaxAttachedGmems)
     return Status::InvalidArgument(op + ": at most " + std::to_string(kMaxAttachedGmems) +
                                    " gmems in a session");
+  // The session's totals: RESOURCE_EXHAUSTED, each request being sound alone.
+  size_t ranges = 0, memslots = 0;
+  for (const auto& a : r.gmems()) ranges += static_cast<size_t>(a.attributes_size());
+  for (const auto& vm : r.vms()) memslots += static_cast<size_t>(vm.memslots_size());
+  if (ranges > kMaxSessionAttributeRanges)
+    return Status::ResourceExhausted(op + ": the session would hold " + std::to_string(ranges) +
+                                     " attribute ranges over its gmems, at most " +
+                                     std::to_string(kMaxSessionAttributeRanges));
+  if (memslots > kMaxSessionMemslots)
+    return Status::ResourceExhausted(op + ": the session would hold " + std::to_string(memslots) +
+                                     " memslots over its VMs, at most " +
+                                     std::to_string(kMaxSessionMemslots));
+  if (const size_t bytes = r.ByteSizeLong(); bytes > kMaxSessionRecordBytes)
+    return Status::ResourceExhausted(op + ": the session record would be " + std::to_string(bytes) +
+                                     " bytes, at most " + std::to_string(kMaxSessionRecordBytes));
   Snapshot snap;
   snap.header.page_size = static_cast<uint32_t>(::sysconf(_SC_PAGESIZE));
   snap.vms = VmsOf(r);

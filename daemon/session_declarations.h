@@ -28,7 +28,8 @@ std::vector<Vm> VmsOf(const v1::SessionRecord& r);
 // declarations alone, before anything is recorded, and the request limits
 // (daemon/request_limits.h) on the session as a whole. `sizes`: each gmem's
 // size in bytes. INVALID_ARGUMENT saying what is wrong, prefixed by `op`: it
-// is the caller's declaration, not a corrupt state.
+// is the caller's declaration, not a corrupt state; RESOURCE_EXHAUSTED where
+// the session as a whole would pass a limit of its own (totals, record size).
 Status CheckDeclared(const v1::SessionRecord& r, const std::map<uint64_t, uint64_t>& sizes,
                      const std::string& op);
 
