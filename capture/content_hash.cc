@@ -4,12 +4,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <vector>
 
 #include "common/status_macros.h"
 #include "common/thread_shares.h"
 #include "common/xxh3.h"
 #include "kernel/residency.h"
+#include "kernel/sigbus_guard.h"
 
 namespace khod {
 
@@ -39,6 +41,19 @@ Status RecheckHashedExtent(const HashSource& src, const FolioExtent& e) {
   return CheckStillMapped(src, e, pm.data());
 }
 
+// The hash of pages [first, end) through the mapping: the populate before it
+// mapped them, but their owner can punch, convert or truncate before the
+// load, which then raises SIGBUS (kernel/sigbus_guard.h).
+Status HashCatchingSigbus(const HashSource& src, uint64_t first, uint64_t end,
+                          const std::function<void()>& hash) {
+  Status read = ReadCatchingSigbus(src.describe, hash);
+  if (read.ok()) return read;
+  return Status::Busy(read.message() + ": pages " + std::to_string(first) + ".." +
+                      std::to_string(end - 1) +
+                      " changed while their contents were hashed: capture again with the "
+                      "guests paused");
+}
+
 // guest_memfd, one extent through the mapping: populated, hashed, then
 // checked page by page against the PFNs the capture recorded.
 Status HashMappedExtent(const HashSource& src, const FolioExtent& e, uint64_t* h) {
@@ -55,7 +70,8 @@ Status HashMappedExtent(const HashSource& src, const FolioExtent& e, uint64_t* h
                         " became private while their contents were hashed: capture again "
                         "with the guests paused");
   KHOD_RETURN_IF_ERROR(mapped);
-  *h = Xxh3(src.base + offset, bytes);
+  KHOD_RETURN_IF_ERROR(HashCatchingSigbus(src, e.first_index, e.end_index(),
+                                          [&] { *h = Xxh3(src.base + offset, bytes); }));
   return RecheckHashedExtent(src, e);
 }
 
@@ -111,8 +127,10 @@ Status HashThroughMapping(const HashSource& src, const FolioList& ext,
       i = j;
       continue;
     }
-    for (size_t k = i; k < j; ++k)
-      (*hashes)[k] = Xxh3(src.base + ext[k].first_index * page, ext[k].pages() * page);
+    KHOD_RETURN_IF_ERROR(HashCatchingSigbus(src, first, ext[j - 1].end_index(), [&] {
+      for (size_t k = i; k < j; ++k)
+        (*hashes)[k] = Xxh3(src.base + ext[k].first_index * page, ext[k].pages() * page);
+    }));
     pm.resize(static_cast<size_t>(pages));
     KHOD_RETURN_IF_ERROR(src.frames->ReadPagemap(at, pm.size(), pm.data()));
     for (size_t k = i; k < j; ++k)
