@@ -1,6 +1,7 @@
 #include "kernel/memory_file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
@@ -52,12 +53,22 @@ Result<MemoryFileIdentity> IdentifyMemoryFile(int fd, const std::string& label) 
   id.size = static_cast<uint64_t>(st.st_size);
   id.inode = static_cast<uint64_t>(st.st_ino);
   id.page_size = static_cast<uint64_t>(getpagesize());
+  const std::string what = name + " (" + id.link + ")";
+  // fstat and readlink answer an O_PATH or write-only fd too; every use of
+  // the file (mapping, reading, hashing) needs it open for reading.
+  const int open_flags = ::fcntl(fd, F_GETFL);
+  if (open_flags < 0) return Status::FromErrno("fcntl F_GETFL " + what, errno);
+  if (open_flags & O_PATH)
+    return Status::FailedPrecondition(what +
+                                      " is an O_PATH fd, which reads nothing: give the file open "
+                                      "for reading");
+  if ((open_flags & O_ACCMODE) == O_WRONLY)
+    return Status::FailedPrecondition(what + " is open write-only: give the file open for reading");
 
   if (id.link == kGmemLink) {
     id.kind = FileKind::kGuestMemfd;
     return id;
   }
-  const std::string what = name + " (" + id.link + ")";
   if (!S_ISREG(st.st_mode))
     return Status::FailedPrecondition(what + " is not a guest_memfd, memfd or hugetlbfs file");
   struct statfs sfs;

@@ -29,7 +29,8 @@ Result<std::string> OwnFdLink(int fd);
 
 // Identifies `fd`: a guest_memfd, a HugeTLB memfd (or hugetlbfs file) or a
 // plain memfd. Anything else (regular file, pipe, socket, other anon inode)
-// is FailedPrecondition naming what it is; a closed fd is NotFound. Errors
+// is FailedPrecondition naming what it is, and so is an fd not open for
+// reading (O_PATH, write-only); a closed fd is NotFound. Errors
 // call the fd `label` ("fd 7 of pid 1234": a dup's own number means nothing
 // to the operator), or "fd N" when it is empty.
 Result<MemoryFileIdentity> IdentifyMemoryFile(int fd, const std::string& label = "");

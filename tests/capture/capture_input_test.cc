@@ -1,7 +1,9 @@
 // Hostile VMM declarations and fds: numbers that would wrap (fd, vm_type,
 // attribute ranges, memslot sizes), files that never end, and error messages
 // that name the VMM's fd rather than khod's own duplicate of it.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <climits>
@@ -145,6 +147,35 @@ TEST(CaptureInputTest, IdentifyNamesTheVmmFdNotOurDuplicate) {
   EXPECT_TRUE(Has(plain.status().message(), "fd " + std::to_string(p[1]) + " (pipe:["));
   ::close(p[0]);
   ::close(p[1]);
+}
+
+// fstat and readlink answer an O_PATH or a write-only fd as they answer a
+// readable one: the file is refused before khod maps or reads it.
+TEST(CaptureInputTest, AFileNotOpenForReadingIsRefused) {
+  const int memfd = ::memfd_create("not-readable", MFD_CLOEXEC);
+  ASSERT_GE(memfd, 0);
+  ASSERT_EQ(::ftruncate(memfd, 1 << 16), 0);
+  const std::string self = "/proc/self/fd/" + std::to_string(memfd);
+  const int path_only = ::open(self.c_str(), O_PATH | O_CLOEXEC);
+  const int write_only = ::open(self.c_str(), O_WRONLY | O_CLOEXEC);
+  const int read_only = ::open(self.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(path_only, 0);
+  ASSERT_GE(write_only, 0);
+  ASSERT_GE(read_only, 0);
+  auto o_path = IdentifyMemoryFile(path_only, "fd 5 of pid 77");
+  ASSERT_FALSE(o_path.ok());
+  EXPECT_EQ(o_path.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_TRUE(Has(o_path.status().message(),
+                  "fd 5 of pid 77 (/memfd:not-readable (deleted)) is an "
+                  "O_PATH fd"))
+      << o_path.status().message();
+  auto wronly = IdentifyMemoryFile(write_only);
+  ASSERT_FALSE(wronly.ok());
+  EXPECT_TRUE(Has(wronly.status().message(), "is open write-only")) << wronly.status().message();
+  auto rdonly = IdentifyMemoryFile(read_only);
+  ASSERT_TRUE(rdonly.ok()) << rdonly.status().ToString();
+  EXPECT_EQ(rdonly->kind, FileKind::kShmemMemfd);
+  for (int fd : {memfd, path_only, write_only, read_only}) ::close(fd);
 }
 
 }  // namespace
