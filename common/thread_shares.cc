@@ -3,7 +3,9 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <system_error>
 #include <thread>
+#include <utility>
 
 namespace khod {
 
@@ -17,12 +19,28 @@ int AffinityCpuCount() {
 int ThreadsToUse(int asked) { return asked > 0 ? asked : AffinityCpuCount(); }
 
 Status RunShares(int n, const std::function<Status(int)>& share) {
+  return RunShares(n, share,
+                   [](std::function<void()> body) { return std::thread(std::move(body)); });
+}
+
+Status RunShares(int n, const std::function<Status(int)>& share, const ShareThreadStart& start) {
   if (n <= 1) return share(0);
   std::vector<Status> results(static_cast<size_t>(n));
   std::vector<std::thread> threads;
   threads.reserve(static_cast<size_t>(n - 1));
-  for (int i = 1; i < n; ++i) threads.emplace_back([&, i] { results[i] = share(i); });
+  // Shares [1, started) have a thread. A thread that cannot be started stops
+  // the starting: the vector must not be left with joinable threads (its
+  // destructor would call std::terminate), and the work is not lost.
+  int started = 1;
+  for (; started < n; ++started) {
+    try {
+      threads.push_back(start([&results, &share, i = started] { results[i] = share(i); }));
+    } catch (const std::system_error&) {
+      break;
+    }
+  }
   results[0] = share(0);
+  for (int i = started; i < n; ++i) results[i] = share(i);
   for (std::thread& t : threads) t.join();
   for (const Status& s : results)
     if (!s.ok()) return s;

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <thread>
 #include <vector>
 
 #include "common/status.h"
@@ -24,7 +25,18 @@ int ThreadsToUse(int asked);
 
 // Runs share(0) .. share(n - 1), share(0) on this thread, and waits for all.
 // Returns the error of the lowest-numbered share that failed, else Ok.
+// When a thread cannot be started (std::system_error: a process or cgroup
+// limit on threads), the threads already started are kept, the shares left
+// without one run on this thread after share(0), and every share still runs
+// once: fewer threads are slower, never an abort.
 Status RunShares(int n, const std::function<Status(int)>& share);
+
+// How RunShares starts the thread of one share: std::thread's constructor by
+// default. The seam exists for tests alone (a start that throws
+// std::system_error on its N-th call stands for the kernel refusing a
+// thread); production code calls the overload above.
+using ShareThreadStart = std::function<std::thread(std::function<void()> body)>;
+Status RunShares(int n, const std::function<Status(int)>& share, const ShareThreadStart& start);
 
 // Cuts `weights` (in order) into `n` consecutive shares of about equal total
 // weight: share i is [cuts[i], cuts[i + 1]), cuts.front() == 0 and

@@ -6,9 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <set>
+#include <system_error>
 #include <thread>
+#include <utility>
 
 namespace khod {
 namespace {
@@ -49,6 +52,44 @@ TEST(RunSharesTest, OneShareOrFewerRunsShareZeroHere) {
                 return Status::Ok();
               }).ok());
   EXPECT_EQ(calls, 1);
+}
+
+// A thread the kernel refuses (std::thread's constructor throws
+// std::system_error) must not unwind past the threads already started: a
+// vector of joinable threads destroyed is std::terminate. Each start from the
+// first to the last fails in turn; every share still runs exactly once (those
+// without a thread on the calling one), and the lowest-numbered error wins.
+TEST(RunSharesTest, AThreadThatCannotStartLeavesItsSharesToTheCallingThread) {
+  constexpr int kShares = 5;
+  for (int fail_at = 1; fail_at < kShares; ++fail_at) {
+    std::mutex mu;
+    std::multiset<int> ran;
+    std::set<int> here;  // shares run on the calling thread
+    int starts = 0;
+    const ShareThreadStart start = [&](std::function<void()> body) {
+      if (++starts == fail_at)
+        throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again),
+                                "test: no thread");
+      return std::thread(std::move(body));
+    };
+    const std::thread::id caller = std::this_thread::get_id();
+    const Status s = RunShares(
+        kShares,
+        [&](int i) {
+          std::lock_guard<std::mutex> l(mu);
+          ran.insert(i);
+          if (std::this_thread::get_id() == caller) here.insert(i);
+          return i == kShares - 1 ? Status::Corruption("last share") : Status::Ok();
+        },
+        start);
+    EXPECT_EQ(ran, (std::multiset<int>{0, 1, 2, 3, 4})) << "failing start " << fail_at;
+    EXPECT_EQ(starts, fail_at) << "no start is tried after one fails";
+    std::set<int> expected_here = {0};
+    for (int i = fail_at; i < kShares; ++i) expected_here.insert(i);
+    EXPECT_EQ(here, expected_here) << "failing start " << fail_at;
+    EXPECT_EQ(s.code(), Status::Code::kCorruption) << s.ToString();
+    EXPECT_EQ(s.message(), "last share");
+  }
 }
 
 TEST(BalancedCutsTest, CutsCoverTheItemsInOrderEachShareWithinOneItemOfItsPart) {
