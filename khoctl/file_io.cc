@@ -9,9 +9,11 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <string>
 #include <utility>
 
 #include "common/atomic_file.h"
+#include "common/file_type_name.h"
 #include "common/safe_file.h"
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
@@ -20,17 +22,67 @@ namespace khod {
 
 namespace {
 
-// A device or FIFO (-o /dev/null, -o /dev/stdout): renaming over it would
-// replace the node, so the bytes go straight in.
+// What khoctl gives a file it creates, and the most it leaves on a file it
+// replaces: a blob holds PFNs and folio flags, which the kernel shows only to
+// CAP_SYS_ADMIN (docs/SECURITY.md), so no one but its owner may read it. A
+// replaced file keeps a narrower mode of its own (0400), never a wider one.
+constexpr mode_t kBlobFileMode = 0600;
+
+// A regular file at the output path is replaced only when khoctl's euid owns
+// it: another user's file there (planted at -o /tmp/x, or theirs by right)
+// is theirs to remove, not khoctl's to overwrite.
+Status CheckOwnFile(const struct stat& st, const std::string& path) {
+  const uid_t euid = ::geteuid();
+  if (st.st_uid == euid) return Status::Ok();
+  return Status::FailedPrecondition(
+      path + " is a regular file owned by uid " + std::to_string(st.st_uid) +
+      ", not by khoctl's euid " + std::to_string(euid) + ": khoctl replaces no other user's file");
+}
+
+// An anonymous pipe (pipefs) has no name anyone could plant at a path: it is
+// reached only through a /proc link to a process's open fd (/dev/stdout).
+bool IsAnonymousPipe(int fd) {
+  struct statfs fs;
+  return ::fstatfs(fd, &fs) == 0 && fs.f_type == PIPEFS_MAGIC;
+}
+
+// A device, FIFO or pipe (-o /dev/null, -o /dev/stdout): renaming over it
+// would replace the node, so the bytes go straight in. The open never waits
+// (O_NONBLOCK): a FIFO no one reads is refused at once, never a hang; the
+// writes then block as any pipe writer's do. A named FIFO must be root's or
+// khoctl's euid's: anyone may mkfifo where they may write, and whoever reads
+// theirs would get the blob; only root makes device nodes. A socket cannot be
+// opened; a regular file or directory never comes here.
 // `flags` adds O_NOFOLLOW where the name must not be a link.
 Status WriteInPlace(int at, const std::string& name, const std::string& path,
                     const std::string& data, int flags = 0) {
-  UniqueFd f(::openat(at, name.c_str(), O_WRONLY | O_CLOEXEC | flags));
-  if (!f.valid()) return Status::FromErrno("open " + path, errno);
+  UniqueFd f(::openat(at, name.c_str(), O_WRONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | flags));
   struct stat st;
+  if (!f.valid()) {
+    const int err = errno;
+    const int stat_flags = (flags & O_NOFOLLOW) != 0 ? AT_SYMLINK_NOFOLLOW : 0;
+    if (err == ENXIO && ::fstatat(at, name.c_str(), &st, stat_flags) == 0) {
+      if (S_ISFIFO(st.st_mode))
+        return Status::FailedPrecondition(path + " is " + FileTypeName(st.st_mode) +
+                                          " no one is reading: khoctl does not wait for a reader");
+      if (S_ISSOCK(st.st_mode))
+        return Status::InvalidArgument(path + " is " + FileTypeName(st.st_mode) +
+                                       ", not a file khoctl can write");
+    }
+    return Status::FromErrno("open " + path, err);
+  }
   if (::fstat(f.get(), &st) != 0) return Status::FromErrno("stat " + path, errno);
   if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
     return Status::FailedPrecondition(path + " changed while khoctl opened it");
+  if (S_ISFIFO(st.st_mode) && st.st_uid != 0 && st.st_uid != ::geteuid() &&
+      !IsAnonymousPipe(f.get()))
+    return Status::FailedPrecondition(path + " is " + FileTypeName(st.st_mode) + " owned by uid " +
+                                      std::to_string(st.st_uid) +
+                                      ": khoctl writes into no FIFO another user owns (whoever "
+                                      "reads it would get the blob)");
+  const int fl = ::fcntl(f.get(), F_GETFL);
+  if (fl < 0 || ::fcntl(f.get(), F_SETFL, fl & ~O_NONBLOCK) != 0)
+    return Status::FromErrno("fcntl " + path, errno);
   KHOD_RETURN_IF_ERROR(WriteAll(f.get(), data, path));
   // Released by hand: a failed close is a failed write here.
   if (::close(f.release()) != 0) return Status::FromErrno("close " + path, errno);
@@ -70,13 +122,14 @@ Status WriteAsRoot(const std::string& path, const std::string& data) {
   struct stat st;
   if (::fstatat(at, end.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno != ENOENT) return Status::FromErrno("stat " + path, errno);
-    // A new file: the umask applies at open.
-    return ReplaceFileAt(at, end.dir_path, end.name, data, 0666, false, path);
+    // A new file: the umask may narrow it further.
+    return ReplaceFileAt(at, end.dir_path, end.name, data, kBlobFileMode, false, path);
   }
   if (S_ISLNK(st.st_mode)) return WriteInPlace(at, end.name, path, data);  // IsProcLinkToANode
   if (S_ISDIR(st.st_mode)) return Status::InvalidArgument(path + " is a directory, not a file");
   if (!S_ISREG(st.st_mode)) return WriteInPlace(at, end.name, path, data, O_NOFOLLOW);
-  return ReplaceFileAt(at, end.dir_path, end.name, data, st.st_mode & 07777, true, path);
+  KHOD_RETURN_IF_ERROR(CheckOwnFile(st, path));
+  return ReplaceFileAt(at, end.dir_path, end.name, data, st.st_mode & kBlobFileMode, true, path);
 }
 
 }  // namespace
@@ -98,18 +151,19 @@ Status WriteWholeFile(const std::string& path, const std::string& data) {
   if (::geteuid() == 0) return WriteAsRoot(path, data);
   // The operator's own rights: their links are theirs to follow.
   std::string target = path;
-  mode_t mode = 0666;  // a new file: the umask applies at open
+  mode_t mode = kBlobFileMode;  // a new file: the umask may narrow it further
   bool keep_mode = false;
   struct stat st;
   if (::stat(path.c_str(), &st) == 0) {
     if (S_ISDIR(st.st_mode)) return Status::InvalidArgument(path + " is a directory, not a file");
     if (!S_ISREG(st.st_mode)) return WriteInPlace(AT_FDCWD, path, path, data);
+    KHOD_RETURN_IF_ERROR(CheckOwnFile(st, path));
     // Replace what a symlink points at, not the link.
     char real[PATH_MAX];
     if (::realpath(path.c_str(), real) == nullptr)
       return Status::FromErrno("resolve " + path, errno);
     target = real;
-    mode = st.st_mode & 07777;
+    mode = st.st_mode & kBlobFileMode;
     keep_mode = true;
   }
   return ReplaceFileAtPath(target, data, mode, keep_mode, path);

@@ -28,9 +28,17 @@ constexpr uint64_t kMaxBlobFileBytes = (2ull << 30) + (1ull << 20);
 FileReadOptions BlobFileRead(std::function<Status(std::string_view head)> check_head = nullptr,
                              uint64_t max_bytes = kMaxBlobFileBytes);
 
-// Replaces the regular file `path` (following a symlink, keeping its mode)
-// atomically and durably. A device or FIFO is written in place (nothing to
-// replace); a directory or an empty path is refused.
+// Replaces the regular file `path` (following a symlink) atomically and
+// durably. A blob holds PFNs, so a new file is created 0600 (less the umask)
+// and a replaced one keeps its mode only as far as 0600 allows (0644 becomes
+// 0600, 0400 stays); a regular file owned by another uid than khoctl's euid
+// is refused (FailedPrecondition "PATH is a regular file owned by uid N, ...").
+// A device or FIFO is written in place (nothing to replace), opened
+// O_NONBLOCK: a FIFO no one reads is refused, never waited on, and a named
+// FIFO owned by another user than root or the euid is refused naming its
+// owner (its reader would get the blob); an anonymous pipe reached through
+// /proc (/dev/stdout) is written. A socket, a directory or an empty path is
+// refused.
 // Run as root (euid 0), khoctl writes into paths other users may control
 // (`synth -o /home/alice/out.fdt`): the path is walked by hand from "/" or
 // the cwd (common/safe_file.h WalkPath), a symlink on the way or at its end

@@ -1,20 +1,26 @@
 // khoctl/file_io: writes replace only the target, atomically, and never a
-// device node, FIFO, directory or symlink; as root they go through no link
-// another user owns (docs/SECURITY.md); reads (common/file_read with
-// khoctl's BlobFileRead options) are bounded and keep khoctl's error codes.
+// device node, FIFO, directory or symlink; they leave no blob readable by
+// others, replace no other user's file, write into no other user's FIFO and
+// wait for no FIFO's reader; as root they go through no link another user
+// owns (docs/SECURITY.md); reads (common/file_read with khoctl's BlobFileRead
+// options) are bounded and keep khoctl's error codes.
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -132,7 +138,8 @@ TEST_F(RootFileIoTest, RelativePathIsWalkedFromTheCwd) {
 }
 
 // Links root owns are followed, final or on the way, and what a final one
-// points at is replaced (its mode kept), the links left as they were.
+// points at is replaced (its mode kept as far as 0600 allows), the links left
+// as they were.
 TEST_F(RootFileIoTest, LinksRootOwnsAreFollowed) {
   ASSERT_EQ(::mkdir(P("real").c_str(), 0755), 0);
   PutVictim(P("real/target"));
@@ -141,7 +148,7 @@ TEST_F(RootFileIoTest, LinksRootOwnsAreFollowed) {
   Status s = WriteWholeFile(P("filelink"), "new");
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(ReadTestFile(P("real/target")), "new");
-  EXPECT_EQ(ModeOf(P("real/target")) & 07777, 0640u);
+  EXPECT_EQ(ModeOf(P("real/target")) & 07777, 0600u);
   EXPECT_TRUE(S_ISLNK(ModeOf(P("filelink"))));
   EXPECT_TRUE(S_ISLNK(ModeOf(P("dirlink"))));
   EXPECT_EQ(DirNames(P("real")), std::vector<std::string>{"target"});
@@ -178,6 +185,73 @@ TEST_F(RootFileIoTest, NonRootKhoctlStillFollowsLinks) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_EQ(ReadTestFile(theirs), "nobody's blob");
   EXPECT_TRUE(S_ISLNK(ModeOf(link)));
+}
+
+// Another user's FIFO at the output path (alice's mkfifo at -o /tmp/x) is
+// refused though someone reads it: the blob's PFNs would go to its reader.
+// The read end is open first, so a write in place would succeed.
+TEST_F(RootFileIoTest, FifoAnotherUserOwnsIsRefusedThoughSomeoneReadsIt) {
+  ASSERT_EQ(::mkfifo(P("fifo").c_str(), 0666), 0);
+  ASSERT_EQ(::chown(P("fifo").c_str(), 65534, 65534), 0) << std::strerror(errno);
+  const int r = ::open(P("fifo").c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(r, 0) << std::strerror(errno);
+  Status s = WriteWholeFile(P("fifo"), "root's PFNs");
+  char buf[64];
+  const ssize_t got = ::read(r, buf, sizeof buf);
+  ::close(r);
+  EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition) << s.ToString();
+  EXPECT_EQ(s.message(), P("fifo") +
+                             " is a FIFO or pipe owned by uid 65534: khoctl writes into no FIFO "
+                             "another user owns (whoever reads it would get the blob)");
+  EXPECT_LE(got, 0) << "the reader got " << got << " bytes";
+  EXPECT_TRUE(S_ISFIFO(ModeOf(P("fifo"))));
+}
+
+// Another user's regular file at the output path is refused, left as it was
+// (bytes, mode, owner), and no temporary is left beside it: replaced, its wide
+// mode would have been kept on root's blob.
+TEST_F(RootFileIoTest, RegularFileAnotherUserOwnsIsRefusedAndUntouched) {
+  Put(P("out.fdt"), "alice's file");
+  ASSERT_EQ(::chmod(P("out.fdt").c_str(), 0666), 0);
+  ASSERT_EQ(::chown(P("out.fdt").c_str(), 65534, 65534), 0) << std::strerror(errno);
+  Status s = WriteWholeFile(P("out.fdt"), "root's PFNs");
+  EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition) << s.ToString();
+  EXPECT_EQ(s.message(), P("out.fdt") +
+                             " is a regular file owned by uid 65534, not by khoctl's euid 0: "
+                             "khoctl replaces no other user's file");
+  EXPECT_EQ(ReadTestFile(P("out.fdt")), "alice's file");
+  struct stat st;
+  ASSERT_EQ(::lstat(P("out.fdt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0666u);
+  EXPECT_EQ(st.st_uid, 65534u);
+  EXPECT_EQ(DirNames(dir_), std::vector<std::string>{"out.fdt"}) << "a temporary was left";
+}
+
+// A non-root khoctl is held to the same rule: root's file in a directory it
+// may write into is not replaced.
+TEST_F(RootFileIoTest, NonRootKhoctlRefusesAFileAnotherUserOwns) {
+  TempDir open_dir("file-io-nonroot", TempDir::Use::kSocketForOthers);  // others reach it
+  const std::string roots = open_dir.Join("roots");
+  ASSERT_EQ(::chmod(open_dir.path().c_str(), 0777), 0);
+  Put(roots, "root's file");
+  ASSERT_EQ(::chmod(roots.c_str(), 0666), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0) _exit(2);
+    const Status s = WriteWholeFile(roots, "nobody's blob");
+    const bool named = s.message() == roots +
+                                          " is a regular file owned by uid 0, not by khoctl's "
+                                          "euid 65534: khoctl replaces no other user's file";
+    if (!named) std::fprintf(stderr, "child: %s\n", s.ToString().c_str());
+    _exit(s.code() == Status::Code::kFailedPrecondition && named ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(ReadTestFile(roots), "root's file");
+  EXPECT_EQ(ModeOf(roots) & 07777, 0666u);
 }
 
 // -o /dev/null and -o /dev/stdout (a root link to /proc/self/fd/1, a link
@@ -220,17 +294,63 @@ TEST_F(FileIoTest, SiblingNamedTmpIsNotClobbered) {
   EXPECT_EQ(ReadTestFile(P("out")), "blob");
 }
 
+// A FIFO of khoctl's own that someone reads (here its read end is open
+// before the write: khoctl's open waits for no reader) gets the bytes in place.
 TEST_F(FileIoTest, FifoStaysFifoAndGetsTheBytes) {
   ASSERT_EQ(::mkfifo(P("fifo").c_str(), 0600), 0);
-  std::string got;
-  std::thread reader([&] { got = ReadTestFile(P("fifo")); });
+  const int r = ::open(P("fifo").c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(r, 0) << std::strerror(errno);
   Status s = WriteWholeFile(P("fifo"), "through the pipe");
-  reader.join();
+  std::string got;
+  char buf[64];
+  for (ssize_t n; (n = ::read(r, buf, sizeof buf)) > 0;) got.append(buf, n);
+  ::close(r);
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(got, "through the pipe");
   struct stat st;
   ASSERT_EQ(::lstat(P("fifo").c_str(), &st), 0);
   EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the FIFO was replaced by a regular file";
+}
+
+// A FIFO no one reads is refused at once (the open is O_NONBLOCK), never a
+// khoctl hung on its open. The write runs on a thread with a deadline; past
+// it, the test opens the read end itself so the thread can finish.
+TEST_F(FileIoTest, FifoNoOneReadsIsRefusedWithoutWaiting) {
+  ASSERT_EQ(::mkfifo(P("fifo").c_str(), 0600), 0);
+  std::packaged_task<Status()> task([&] { return WriteWholeFile(P("fifo"), "blob"); });
+  std::future<Status> done = task.get_future();
+  std::thread writer(std::move(task));
+  const bool returned = done.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  if (!returned) {
+    const int r = ::open(P("fifo").c_str(), O_RDONLY | O_CLOEXEC);  // lets the writer go
+    done.wait();
+    if (r >= 0) ::close(r);
+  }
+  writer.join();
+  ASSERT_TRUE(returned) << "WriteWholeFile waited for a reader of the FIFO";
+  const Status s = done.get();
+  EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition) << s.ToString();
+  EXPECT_EQ(s.message(), P("fifo") +
+                             " is a FIFO or pipe no one is reading: khoctl does not wait for a "
+                             "reader");
+  EXPECT_TRUE(S_ISFIFO(ModeOf(P("fifo"))));
+}
+
+TEST_F(FileIoTest, SocketIsRefusedNamingIt) {
+  const int sock = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(sock, 0);
+  const TempDir sock_dir("file-io-sock", TempDir::Use::kSocket);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string path = sock_dir.Join("sock");
+  ASSERT_LT(path.size(), sizeof addr.sun_path);
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0)
+      << std::strerror(errno);
+  const Status s = WriteWholeFile(path, "blob");
+  ::close(sock);
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << s.ToString();
+  EXPECT_EQ(s.message(), path + " is a socket, not a file khoctl can write");
 }
 
 TEST_F(FileIoTest, SymlinkStaysLinkAndTargetIsReplaced) {
@@ -243,13 +363,29 @@ TEST_F(FileIoTest, SymlinkStaysLinkAndTargetIsReplaced) {
   EXPECT_EQ(ReadTestFile(P("real")), "new");
 }
 
-TEST_F(FileIoTest, KeepsModeOfReplacedFile) {
-  Put(P("out"), "old");
-  ASSERT_EQ(::chmod(P("out").c_str(), 0640), 0);
-  ASSERT_TRUE(WriteWholeFile(P("out"), "new").ok());
-  struct stat st;
-  ASSERT_EQ(::stat(P("out").c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 07777, 0640u);
+// A blob holds PFNs: a new file is its owner's alone whatever the umask, and
+// a replaced one keeps its mode only as far as a new file's allows (a wide
+// one narrowed, a narrower one kept).
+TEST_F(FileIoTest, NewAndReplacedFilesAreTheOwnersAlone) {
+  const mode_t old_umask = ::umask(0);
+  Status fresh = WriteWholeFile(P("new"), "blob");
+  Put(P("wide"), "old");
+  ASSERT_EQ(::chmod(P("wide").c_str(), 0666), 0);
+  Status wide = WriteWholeFile(P("wide"), "new");
+  Put(P("group"), "old");
+  ASSERT_EQ(::chmod(P("group").c_str(), 0640), 0);
+  Status group = WriteWholeFile(P("group"), "new");
+  Put(P("narrow"), "old");
+  ASSERT_EQ(::chmod(P("narrow").c_str(), 0400), 0);
+  Status narrow = WriteWholeFile(P("narrow"), "new");
+  ::umask(old_umask);
+  for (const Status* s : {&fresh, &wide, &group, &narrow}) ASSERT_TRUE(s->ok()) << s->ToString();
+  EXPECT_EQ(ModeOf(P("new")) & 07777, 0600u);
+  EXPECT_EQ(ModeOf(P("wide")) & 07777, 0600u);
+  EXPECT_EQ(ModeOf(P("group")) & 07777, 0600u);
+  EXPECT_EQ(ModeOf(P("narrow")) & 07777, 0400u);
+  EXPECT_EQ(ReadTestFile(P("wide")), "new");
+  EXPECT_EQ(ReadTestFile(P("narrow")), "new");
 }
 
 TEST_F(FileIoTest, DirectoryAndEmptyPathAreRefused) {
