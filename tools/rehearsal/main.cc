@@ -70,7 +70,7 @@ int Fail(const std::string& what, const Status& s) {
 // are intact.
 bool VmmTakesMemoryBack(const std::string& fixture, const v1::PhaseReply& restored,
                         const std::map<std::string, uint64_t>& inode_by_name,
-                        const std::string& log) {
+                        const std::string& log, int* not_bindable) {
   std::vector<std::string> argv = {fixture};
   std::string items;  // PID:FD:NAME:INODE, one per kernel file
   for (const auto& g : restored.gmems()) {
@@ -92,8 +92,10 @@ bool VmmTakesMemoryBack(const std::string& fixture, const v1::PhaseReply& restor
     return false;
   }
   std::printf("   new VMM pid %d\n", vmm->pid());
-  for (Result<std::string> line = vmm->ReadLine(); line.ok(); line = vmm->ReadLine())
+  for (Result<std::string> line = vmm->ReadLine(); line.ok(); line = vmm->ReadLine()) {
     std::printf("   %s\n", line->c_str());
+    if (line->find("cannot bind it") != std::string::npos) ++*not_bindable;
+  }
   const int st = vmm->Wait();
   return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
@@ -239,6 +241,7 @@ int Rehearse(const Options& o) {
   const auto blackout1 = Clock::now();
   std::printf("   Verify   -> %s", FormatVerify(*vr).c_str());
   bool taken_back = false;
+  int not_bindable = 0;  // guest_memfds the new VMM's own VM could not bind
   std::chrono::steady_clock::duration take_back_time{};
   // No difference where observable: EQUAL, or NOT VERIFIED with the parts named below.
   const bool no_difference = vr->differences_size() == 0;
@@ -246,7 +249,8 @@ int Rehearse(const Options& o) {
     // Before Finish: khod holds the restored files until then.
     std::printf("\n-- the restarted VMM takes its memory back (pidfd_getfd of khod's fds)\n");
     const auto t0 = Clock::now();
-    taken_back = VmmTakesMemoryBack(o.fixture, *rr, inode_by_name, o.workdir + "/vmm2.log");
+    taken_back =
+        VmmTakesMemoryBack(o.fixture, *rr, inode_by_name, o.workdir + "/vmm2.log", &not_bindable);
     take_back_time = Clock::now() - t0;
   }
   if (no_difference && taken_back) {
@@ -294,7 +298,12 @@ int Rehearse(const Options& o) {
                     : "; " + std::to_string(vr->pages_unverified()) + " pages of " +
                           std::to_string(vr->unverified_size()) +
                           " guest_memfd(s) NOT verified (listed above)") +
-      "; memory handed back to the VMM";
+      "; memory handed back to the VMM" +
+      (not_bindable ? " and read back intact, but " + std::to_string(not_bindable) +
+                          " guest_memfd(s) stay bound to the VM that made them: a new VM cannot "
+                          "bind them on this kernel (a restarted VMM offers rebuild_into with "
+                          "force_rebuild instead)"
+                    : std::string());
   std::printf("   verdict      %s\n",
               !no_difference ? "FAIL: restored state differs (see above)"
               : !taken_back  ? "FAIL: the restarted VMM could not take its memory back intact"
