@@ -99,14 +99,17 @@ Status WithCallerAccess(const PeerCred& caller, pid_t pid, const std::string& wh
     return Status::Ok();
   };
   KHOD_RETURN_IF_ERROR(check());
-  KHOD_RETURN_IF_ERROR(take());
+  // A failed take is judged like a successful one: its error names what it
+  // found (the file's path, its kind), which is not the caller's to learn of
+  // a process that is no longer the one checked.
+  const Status taken = take();
   // The process checked above still holds `pid` (it was not reused), and
   // still runs with the credentials checked.
   if (::syscall(SYS_pidfd_send_signal, pidfd.get(), 0, nullptr, 0) != 0)
     return Refuse(caller, pid, what, "it exited while its credentials were checked");
   Status after = check();
   if (!after.ok()) return after.WithContext("its credentials changed while its file was taken");
-  return Status::Ok();
+  return taken;
 }
 
 }  // namespace khod

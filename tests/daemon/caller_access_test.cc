@@ -191,6 +191,21 @@ TEST_F(CallerAccessTest, AProcessThatExitsWhileItsFileIsTakenIsRefused) {
       << s.message();
 }
 
+// A take that fails names what it found there; once the process is no longer
+// the one checked, that is not the caller's to learn: the refusal stands.
+TEST_F(CallerAccessTest, AFailedTakeFromAProcessThatExitedSaysOnlyThatItExited) {
+  NobodyProcess nobody;
+  StartOrSkip(&nobody, /*dumpable=*/true);
+  Status s = WithCallerAccess(As(kNobody, kNobody), nobody.pid(), "fd 3", [&] {
+    nobody.KillAndReap();
+    return Status::FailedPrecondition("fd 3 of pid 1 (/etc/shadow) is a regular file");
+  });
+  EXPECT_EQ(s.code(), Status::Code::kPermissionDenied) << s.ToString();
+  EXPECT_NE(s.message().find("it exited while its credentials were checked"), std::string::npos)
+      << s.message();
+  EXPECT_EQ(s.message().find("/etc/shadow"), std::string::npos) << s.message();
+}
+
 // One session for the host: a caller other than root acts on the gmems it
 // attached, on the session as a whole only when every gmem is its own, and
 // the owner survives a restart (the record's GmemAttachment.owner_uid).
