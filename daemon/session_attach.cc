@@ -3,8 +3,11 @@
 // held from Attach until the durable record stops naming it.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -17,6 +20,34 @@
 #include "state/invariants.h"
 
 namespace khod {
+
+namespace {
+
+// What one caller other than root may attach, in file bytes over all its
+// gmems: the host's RAM and swap, more than its files could ever hold. A
+// capture walks a file by its size, and a sparse memfd of 8 EiB costs nothing
+// to make and years to capture, inside root's Prepare as well as the
+// caller's; root's own files are not bounded.
+Status CheckCallerBytes(const PeerCred& caller, const v1::SessionRecord& record,
+                        const std::map<uint64_t, uint64_t>& sizes, uint64_t adding,
+                        const std::string& what) {
+  if (caller.is_root()) return Status::Ok();
+  struct sysinfo si;
+  if (::sysinfo(&si) != 0) return Status::FromErrno("Attach: sysinfo", errno);
+  const uint64_t host = (static_cast<uint64_t>(si.totalram) + si.totalswap) * si.mem_unit;
+  uint64_t held = 0;
+  for (const auto& g : record.gmems())
+    if (g.has_owner_uid() && g.owner_uid() == caller.uid)
+      if (auto it = sizes.find(g.token()); it != sizes.end()) held += it->second;
+  if (adding <= host && held <= host - adding) return Status::Ok();
+  return Status::ResourceExhausted(
+      "Attach: " + what + " of " + std::to_string(adding) + " bytes would bring caller uid " +
+      std::to_string(caller.uid) + "'s gmems to more than the host's RAM and swap (" +
+      std::to_string(host) + " bytes; it holds " + std::to_string(held) +
+      "): a caller other than root attaches no more than its files could hold");
+}
+
+}  // namespace
 
 Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req, const PeerCred& caller) {
   std::lock_guard<std::mutex> l(mu_);
@@ -118,6 +149,8 @@ Result<v1::GmemInfo> Session::AttachLocked(const v1::AttachRequest& req, const P
       return Status::InvalidArgument("AttachRequest.model.hstate_order " +
                                      std::to_string(req.model().hstate_order()) +
                                      " is not 0 (buddy), 9 (2 MiB) or 18 (1 GiB)");
+    KHOD_RETURN_IF_ERROR(
+        CheckCallerBytes(caller, record_, AttachedSizes(), req.model().size(), "a MODEL guest"));
     a.set_is_model(true);
     *a.mutable_model() = req.model();
     h = opener_->NewModel(
@@ -126,6 +159,10 @@ Result<v1::GmemInfo> Session::AttachLocked(const v1::AttachRequest& req, const P
                   req.model().populate()});
   }
   if (!h.ok()) return h.status();
+  if (!a.is_model())
+    KHOD_RETURN_IF_ERROR(CheckCallerBytes(caller, record_, AttachedSizes(), (*h)->size,
+                                          "fd " + std::to_string(req.kernel().fd()) + " of pid " +
+                                              std::to_string(req.kernel().pid())));
   // One file attached twice would be captured and handed over twice, and a
   // reexec's mapping holder finds a file's mapping by its inode: refused.
   if (struct stat mine; (*h)->fd >= 0 && ::fstat((*h)->fd, &mine) == 0)

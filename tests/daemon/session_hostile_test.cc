@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -398,6 +399,38 @@ TEST_F(HostileSessionTest, AnotherUsersVmIsNotJoinedNorDescribed) {
   roots.mutable_memslots(0)->set_base_gfn(8192);
   Result<v1::GmemInfo> joined = s->Attach(roots);
   EXPECT_TRUE(joined.ok()) << joined.status().ToString();
+}
+
+// A capture walks a file by its size: a caller other than root attaches no
+// more bytes than the host's RAM and swap could hold; root is not bounded.
+TEST_F(HostileSessionTest, ACallerOtherThanRootAttachesNoMoreThanTheHostCouldHold) {
+  auto s = Open();
+  PeerCred nobody;
+  nobody.uid = 65534;
+  nobody.gid = 65534;
+  struct sysinfo si;
+  ASSERT_EQ(::sysinfo(&si), 0);
+  const uint64_t host = (static_cast<uint64_t>(si.totalram) + si.totalswap) * si.mem_unit;
+  v1::AttachRequest q;
+  q.set_name("sparse");
+  q.mutable_model()->set_size((host / 2 + (uint64_t{1} << 30)) & ~((uint64_t{1} << 30) - 1));
+  ASSERT_TRUE(s->Attach(q, nobody).ok());  // half the host: within
+  q.set_name("sparse2");
+  Result<v1::GmemInfo> g = s->Attach(q, nobody);  // the caller's second half and more
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.status().code(), Status::Code::kResourceExhausted) << g.status().ToString();
+  EXPECT_NE(g.status().message().find("more than the host's RAM and swap"), std::string::npos)
+      << g.status().message();
+  EXPECT_EQ(s->GetStatus().gmems_size(), 1);
+  // Another caller's bytes are its own; root's are not bounded.
+  PeerCred other = nobody;
+  other.uid = 65533;
+  other.gid = 65533;
+  EXPECT_TRUE(s->Attach(q, other).ok());
+  q.set_name("roots");
+  q.mutable_model()->set_size(uint64_t{1} << 50);
+  Result<v1::GmemInfo> root = s->Attach(q);
+  EXPECT_TRUE(root.ok()) << root.status().ToString();
 }
 
 // ---- Item 11: one validator, at Attach, before anything is recorded --------
