@@ -60,6 +60,9 @@ class GmemOpener {
   virtual Result<std::unique_ptr<GmemHandle>> RestoreModel(const GuestMemfd& frozen) = 0;
   // New side without a carried fd: a new object of the same kind, size, flags
   // and mempolicy. Its folios (and so PFNs and contents) are new: verify says so.
+  // `frozen` is the gmem as restore describes it for a rebuild
+  // (RebuildDescription, restore/gmem_flags.h): no per-page state, and its
+  // `flags` the creation flags restore decided, every defined bit known.
   virtual Result<std::unique_ptr<GmemHandle>> Rebuild(const GmemDeclaration& decl,
                                                       const GuestMemfd& frozen) = 0;
 };

@@ -4,8 +4,10 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <optional>
 #include <utility>
 
+#include "restore/gmem_flags.h"
 #include "restore/policy_restore.h"
 
 namespace khod {
@@ -85,22 +87,49 @@ Result<RestoredGmems> RestoreGmems(const Snapshot& frozen, GmemRestoreInputs& in
     GiveBackTaken(&r, &held, &warming);
     return why;
   };
+  // The fd a gmem comes back from (-1: none) and the choice it makes.
+  auto choice_of = [&](const GuestMemfd& g, int* fd) {
+    auto own = held.find(g.token);
+    auto carried = in.carried.find(g.token);
+    *fd = carried != in.carried.end() ? carried->second : -1;
+    // Same process, transport without fds (dir): the attached file is still here.
+    if (*fd < 0 && own != held.end() && own->second->fd >= 0) *fd = own->second->fd;
+    GmemRestoreChoice c;
+    c.held_model = own != held.end() && own->second->is_model;
+    c.have_fd = *fd >= 0;
+    c.force_rebuild = in.force_rebuild;
+    c.target_offered = targets.count(g.token) > 0;
+    return c;
+  };
+  // The flags a rebuild creates the file with: only bits the VMM declared at
+  // Attach (the record's declaration; gmem_flags 0 declares nothing) or the
+  // capture observed, never a guessed one.
+  auto rebuild_flags_of = [&](const GuestMemfd& g) -> Result<uint64_t> {
+    auto declared = in.declared.find(g.token);
+    std::optional<uint64_t> declared_flags;
+    if (declared != in.declared.end() && declared->second.gmem_flags != 0)
+      declared_flags = declared->second.gmem_flags;
+    Result<uint64_t> flags = RebuildGmemFlags(g, declared_flags);
+    if (!flags.ok()) return flags.status().WithContext("Restore");
+    return flags;
+  };
+  // Decided for every rebuild before any gmem is touched: one that cannot
+  // be refuses the restore with nothing taken.
+  for (const GuestMemfd& g : frozen.gmems) {
+    int fd;
+    if (ChooseGmemRestore(g, choice_of(g, &fd)) != GmemRestoreWay::kRebuild) continue;
+    if (Result<uint64_t> flags = rebuild_flags_of(g); !flags.ok()) return flags.status();
+  }
   for (const GuestMemfd& g : frozen.gmems) {
     auto declared = in.declared.find(g.token);
     const GmemDeclaration decl =
         declared != in.declared.end() ? declared->second : DeclarationOfFrozen(g);
     auto own = held.find(g.token);
-    auto carried = in.carried.find(g.token);
-    int fd = carried != in.carried.end() ? carried->second : -1;
+    int fd;
+    const GmemRestoreChoice c = choice_of(g, &fd);
     // Came through the transport (not one of this process's own handles).
-    const bool via_transport = fd >= 0;
-    // Same process, transport without fds (dir): the attached file is still here.
-    if (fd < 0 && own != held.end() && own->second->fd >= 0) fd = own->second->fd;
-    GmemRestoreChoice c;
-    c.held_model = own != held.end() && own->second->is_model;
-    c.have_fd = fd >= 0;
-    c.force_rebuild = in.force_rebuild;
-    c.target_offered = targets.count(g.token) > 0;
+    auto carried = in.carried.find(g.token);
+    const bool via_transport = carried != in.carried.end() && carried->second >= 0;
 
     Result<std::unique_ptr<GmemHandle>> h = Status::Internal("unreached");
     switch (ChooseGmemRestore(g, c)) {
@@ -171,8 +200,10 @@ Result<RestoredGmems> RestoreGmems(const Snapshot& frozen, GmemRestoreInputs& in
         ++r.rebuilt;
         break;
       }
-      case GmemRestoreWay::kRebuild:
-        h = opener->Rebuild(decl, g);
+      case GmemRestoreWay::kRebuild: {
+        Result<uint64_t> flags = rebuild_flags_of(g);
+        if (!flags.ok()) return refuse(flags.status());
+        h = opener->Rebuild(decl, RebuildDescription(g, *flags));
         if (h.ok()) (*h)->how = "rebuilt";
         if (h.ok() && !(*h)->is_model) (*h)->policy = RestorePolicy((*h)->fd, g, page_size);
         if (h.ok() && g.kind == FileKind::kGuestMemfd && g.provenance != Provenance::kModel)
@@ -183,6 +214,7 @@ Result<RestoredGmems> RestoreGmems(const Snapshot& frozen, GmemRestoreInputs& in
                        "rebuild_into"));
         ++r.rebuilt;
         break;
+      }
     }
     if (!h.ok()) return refuse(h.status().WithContext("Restore gmem " + std::to_string(g.token)));
     // In `r` before any check: a held MODEL guest refused here goes back too.

@@ -10,6 +10,11 @@
 //               VM the VMM can bind
 //   kRebuild    a new file of the same kind, size and flags made by the opener: new memory
 // A file that comes back with another size than the frozen one's refuses the restore.
+// A rebuild creates a guest_memfd only with creation flags known of the frozen
+// one: observed by the capture, or declared at Attach (RebuildGmemFlags,
+// restore/gmem_flags.h). One that would need a bit neither declared nor
+// observed refuses the restore before any gmem is touched, naming the gmem,
+// the bits and the way out (an offer in rebuild_into).
 #ifndef KHOD_RESTORE_GMEM_RESTORE_H_
 #define KHOD_RESTORE_GMEM_RESTORE_H_
 

@@ -8,6 +8,7 @@
 
 #include "common/status_macros.h"
 #include "kernel/kvm.h"
+#include "restore/gmem_flags.h"
 
 namespace khod {
 namespace {
@@ -25,7 +26,7 @@ Result<UniqueFd> NewMemfd(const GuestMemfd& g) {
   return owned;
 }
 
-Result<UniqueFd> NewGuestMemfd(const GuestMemfd& g) {
+Result<UniqueFd> NewGuestMemfd(const GuestMemfd& g, uint64_t flags) {
   Result<Kvm> kvm = Kvm::Open();
   if (!kvm.ok())
     return Status::Unsupported("cannot rebuild guest_memfd " + std::to_string(g.token) + ": " +
@@ -35,14 +36,18 @@ Result<UniqueFd> NewGuestMemfd(const GuestMemfd& g) {
   // to its own; a VMM that must bind offers its own (rebuild_into,
   // restore/rebuild_target.h).
   KHOD_ASSIGN_OR_RETURN(KvmVm vm, kvm->CreateVm(0));
-  return vm.CreateGuestMemfd(g.size, g.flags);
+  return vm.CreateGuestMemfd(g.size, flags);
 }
 
 }  // namespace
 
 Result<UniqueFd> RebuildMemoryFile(const GuestMemfd& frozen) {
+  // Decided before any kernel is asked: a flag not known refuses the rebuild
+  // wherever it runs, and names the gmem itself.
+  Result<uint64_t> flags = RebuildGmemFlags(frozen, std::nullopt);
+  if (!flags.ok()) return flags.status();
   Result<UniqueFd> fd =
-      frozen.kind == FileKind::kGuestMemfd ? NewGuestMemfd(frozen) : NewMemfd(frozen);
+      frozen.kind == FileKind::kGuestMemfd ? NewGuestMemfd(frozen, *flags) : NewMemfd(frozen);
   if (!fd.ok()) return fd.status().WithContext("rebuild gmem " + std::to_string(frozen.token));
   return fd;
 }

@@ -1,6 +1,11 @@
 #include "restore/rebuild_target.h"
 
+#include <algorithm>
+
+#include "common/status_macros.h"
+#include "kernel/mapping.h"
 #include "kernel/memory_file.h"
+#include "restore/gmem_flags.h"
 
 namespace khod {
 namespace {
@@ -70,6 +75,14 @@ Result<std::map<uint64_t, RebuildTarget>> TakeRebuildTargets(
     if (id->size != g->size)
       return Status::FailedPrecondition(which + ": " + where + " is " + std::to_string(id->size) +
                                         " bytes, " + gmem + " was " + std::to_string(g->size));
+    // MMAP is the one creation flag a file shows without a fault: an offer
+    // without the frozen file's would bring the guest back on a file the VMM
+    // cannot map where it could, or the reverse. Refused here, before
+    // anything is touched, not left to show as a difference at Verify.
+    const uint64_t probe = std::max<uint64_t>(id->size, id->page_size);
+    Result<bool> mappable = IsMappable(fd->get(), static_cast<size_t>(probe));
+    if (!mappable.ok()) return mappable.status().WithContext(which + ": " + where);
+    KHOD_RETURN_IF_ERROR(CheckOfferedGmemMmap(*g, *mappable, which + ": " + where));
     auto dup = by_inode.find(id->inode);
     if (dup != by_inode.end())
       return Status::InvalidArgument(which + ": " + where +

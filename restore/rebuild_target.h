@@ -40,9 +40,12 @@ using TakeOfferedFd = std::function<Result<UniqueFd>(size_t index, const Rebuild
 // before the caller touches anything: a pid/fd that is not a process's open
 // guest_memfd, a token offered twice, a token not in the snapshot or not a
 // kernel guest_memfd there, another vm_token or another size than the frozen
-// gmem's, or one file offered for two tokens refuses them all (the files
-// taken so far are closed). Errors name the offer ("rebuild_into[1]"), its
-// pid and fd and what the file is. Keyed by gmem token.
+// gmem's, a file whose mmap(PROT_NONE) works where the frozen gmem was made
+// without MMAP or fails where it had MMAP (only where the frozen MMAP bit is
+// known: CheckOfferedGmemMmap, restore/gmem_flags.h), or one file offered for
+// two tokens refuses them all (the files taken so far are closed). Errors name
+// the offer ("rebuild_into[1]"), its pid and fd and what the file is. Keyed by
+// gmem token.
 Result<std::map<uint64_t, RebuildTarget>> TakeRebuildTargets(
     const std::vector<RebuildTargetOffer>& offers, const Snapshot& frozen,
     const TakeOfferedFd& take = nullptr);

@@ -65,6 +65,7 @@ class FakeOpener : public GmemOpener {
   Result<std::unique_ptr<GmemHandle>> Rebuild(const GmemDeclaration& decl,
                                               const GuestMemfd& frozen) override {
     calls.push_back("rebuild " + std::to_string(decl.token) + " " + decl.name);
+    rebuilt_with.push_back(frozen);
     if (fail) return Status::IoError("fake opener refuses");
     std::unique_ptr<GmemHandle> h = Handle(rebuilt_size ? rebuilt_size : frozen.size);
     h->fd = TestMemfd(0, "rebuilt").Release();
@@ -83,6 +84,7 @@ class FakeOpener : public GmemOpener {
   }
 
   std::vector<std::string> calls;
+  std::vector<GuestMemfd> rebuilt_with;  // the `frozen` each Rebuild was given
   std::vector<ino_t> adopted_inodes;
   int mapped_by = -1;  // the last UsePagesMappedBy
   bool fail = false;
@@ -285,6 +287,115 @@ TEST(RestoreGmemsTest, RebuildOfAGuestMemfdTellsTheVmmToOfferOneAndAMemfdsDoesNo
   EXPECT_EQ(r->rebuilt, 2u);
   EXPECT_TRUE(Contains(r->notes, "gmem 5: rebuilt on a VM of khod's own"));
   EXPECT_FALSE(Contains(r->notes, "gmem 6: rebuilt on a VM"));
+}
+
+// A guest_memfd as a 6.18 capture records an MMAP|INIT_SHARED file none of
+// whose pages was used: MMAP observed, INIT_SHARED not (it would read the same
+// for a file made MMAP alone).
+GuestMemfd MmapSeenInitSharedNot(uint64_t token) {
+  GuestMemfd g = Frozen(token);
+  g.flags = 1;        // MMAP
+  g.flags_known = 1;  // INIT_SHARED not observed
+  return g;
+}
+
+// A rebuild never creates a guest_memfd with a flag it guessed: one that
+// would need a bit neither declared nor observed refuses the restore before
+// any gmem is touched (the carried one is not adopted, the held MODEL guest
+// stays held), naming the gmem, the bit and the way out.
+TEST(RestoreGmemsTest, ARebuildWithAFlagNeitherDeclaredNorObservedIsRefusedBeforeAnything) {
+  TestMemfd carried_file = Memfd();
+  Snapshot snap;
+  snap.gmems.push_back(Frozen(1, FileKind::kGuestMemfd, Provenance::kModel));
+  snap.gmems.push_back(Frozen(2));  // carried: adopted
+  snap.gmems.push_back(MmapSeenInitSharedNot(3));
+  FakeOpener opener;
+  std::map<uint64_t, std::unique_ptr<GmemHandle>> held;
+  held[1] = opener.Handle(kSize);
+  held[1]->is_model = true;
+  GmemHandle* model1 = held[1].get();
+  GmemRestoreInputs in;
+  in.held = &held;
+  in.carried[2] = carried_file.fd();
+  Result<RestoredGmems> r = RestoreGmems(snap, in, &opener);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kFailedPrecondition);
+  const std::string& why = r.status().message();
+  EXPECT_NE(why.find("Restore: gmem 3 ('frozen3'): not rebuilt: a new guest_memfd would need "
+                     "INIT_SHARED, neither declared at Attach nor observed by the capture"),
+            std::string::npos)
+      << why;
+  EXPECT_NE(why.find("rebuild_into"), std::string::npos) << why;
+  EXPECT_NE(why.find("gmem_flags"), std::string::npos) << why;
+  EXPECT_TRUE(opener.calls.empty());
+  ASSERT_EQ(held.count(1), 1u);
+  EXPECT_EQ(held[1].get(), model1);
+  // A declaration of 0 declares nothing: still refused.
+  GmemDeclaration d;
+  d.token = 3;
+  d.name = "declared3";
+  in.declared[3] = d;
+  EXPECT_EQ(RestoreGmems(snap, in, &opener).status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_TRUE(opener.calls.empty());
+}
+
+// The flags the VMM declared at Attach (the record's) complete what the
+// capture did not observe, and the opener is asked for exactly those.
+TEST(RestoreGmemsTest, ARebuildCreatesTheDeclaredFlagsWhereTheCaptureSawNone) {
+  Snapshot snap;
+  snap.gmems.push_back(MmapSeenInitSharedNot(3));
+  for (uint64_t declared : {uint64_t{1}, uint64_t{3}}) {
+    GmemDeclaration d;
+    d.token = 3;
+    d.name = "declared3";
+    d.gmem_flags = declared;
+    GmemRestoreInputs in;
+    in.declared[3] = d;
+    FakeOpener opener;
+    Result<RestoredGmems> r = RestoreGmems(snap, in, &opener);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(opener.calls, std::vector<std::string>({"rebuild 3 declared3"}));
+    ASSERT_EQ(opener.rebuilt_with.size(), 1u);
+    EXPECT_EQ(opener.rebuilt_with[0].flags, declared);
+    EXPECT_EQ(opener.rebuilt_with[0].flags_known & 3u, 3u);
+    EXPECT_EQ(opener.rebuilt_with[0].size, kSize);
+    EXPECT_EQ(r->rebuilt, 1u);
+  }
+  // A declaration the capture contradicts (MMAP observed set, declared clear): refused.
+  GmemDeclaration d;
+  d.token = 3;
+  d.gmem_flags = 2;
+  GmemRestoreInputs in;
+  in.declared[3] = d;
+  FakeOpener opener;
+  Result<RestoredGmems> r = RestoreGmems(snap, in, &opener);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("contradict"), std::string::npos) << r.status().message();
+  EXPECT_TRUE(opener.calls.empty());
+}
+
+// The unknown flag matters only to a rebuild khod makes: the file the
+// carried fd holds, or one the VMM offered, is taken as it is.
+TEST(RestoreGmemsTest, UnknownFlagsDoNotStopAnAdoptOrARebuildIntoAnOffer) {
+  {
+    TestMemfd carried_file = Memfd();
+    Snapshot snap;
+    snap.gmems.push_back(MmapSeenInitSharedNot(3));
+    GmemRestoreInputs in;
+    in.carried[3] = carried_file.fd();
+    FakeOpener opener;
+    Result<RestoredGmems> r = RestoreGmems(snap, in, &opener);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->adopted, 1u);
+  }
+  CarriedAndOffered g(3);
+  g.snap.gmems[0] = MmapSeenInitSharedNot(3);
+  g.in.force_rebuild = true;
+  FakeOpener opener;
+  Result<RestoredGmems> r = RestoreGmems(g.snap, g.in, &opener);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->handles[3]->how, "rebuilt into the VMM's guest_memfd fd 9 of pid 77 (VM 1)");
+  EXPECT_TRUE(opener.rebuilt_with.empty());
 }
 
 TEST(RestoreGmemsTest, SameProcessAdoptsItsOwnAttachedFileWhenNothingWasCarried) {

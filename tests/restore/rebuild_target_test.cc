@@ -1,7 +1,8 @@
 // RestoreRequest.rebuild_into checks (restore/rebuild_target.h), on real fds
 // of this process taken back with pidfd_getfd: what is not a guest_memfd, an
 // unknown token or VM, a duplicate, a bad pid/fd are refused naming them.
-// The accepted case needs a real guest_memfd: it skips without /dev/kvm.
+// The accepted case, and an offer whose MMAP is not the frozen file's, need a
+// real guest_memfd: they skip without /dev/kvm.
 #include "restore/rebuild_target.h"
 
 #include <fcntl.h>
@@ -20,6 +21,8 @@ namespace {
 
 constexpr uint64_t kSize = 1 << 20;
 
+// A guest_memfd as a capture records one made MMAP (with INIT_SHARED or not,
+// none of its pages used): MMAP observed, INIT_SHARED not.
 GuestMemfd Gmem(uint64_t token, const char* name, FileKind kind, uint64_t vm,
                 Provenance provenance = Provenance::kKernel) {
   GuestMemfd g;
@@ -29,6 +32,7 @@ GuestMemfd Gmem(uint64_t token, const char* name, FileKind kind, uint64_t vm,
   g.size = kSize;
   g.vm_token = vm;
   g.provenance = provenance;
+  if (kind == FileKind::kGuestMemfd) g.flags = g.flags_known = uapi::kGuestMemfdFlagMmap;
   return g;
 }
 
@@ -153,6 +157,46 @@ TEST(RebuildTargetTest, GuestMemfdOfTheVmmIsTakenAndOneFileCannotServeTwice) {
   EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
   EXPECT_NE(s.message().find("same guest_memfd as rebuild_into[0]"), std::string::npos)
       << s.message();
+}
+
+}  // namespace
+}  // namespace khod
+
+namespace khod {
+namespace {
+
+// An offer is refused at Restore where its MMAP (mmap(PROT_NONE) works or
+// fails with ENODEV) is not the frozen file's, naming the offer, what it is
+// and what the frozen file had; where the frozen MMAP bit is not known it is
+// accepted.
+TEST(RebuildTargetTest, AnOfferWhoseMmapIsNotTheFrozenFilesIsRefused) {
+  const uint64_t mmap = uapi::kGuestMemfdFlagMmap;
+  Result<TestGuestMemfd> mappable = TestGuestMemfd::Make(kSize, mmap);
+  KHOD_GUEST_MEMFD_OR_SKIP(mappable);
+  Result<UniqueFd> not_mappable = mappable->Another(kSize, 0);
+  ASSERT_TRUE(not_mappable.ok()) << not_mappable.status().ToString();
+  Snapshot frozen = Frozen();  // gmem 1: made with MMAP
+  Status s = TakeRebuildTargets({Offer(1, 5, not_mappable->get())}, frozen).status();
+  EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("rebuild_into[0]: fd " + std::to_string(not_mappable->get()) + " " +
+                             Self() + " cannot be mapped (mmap(PROT_NONE) fails with ENODEV"),
+            std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("gmem 1 ('gmem_shared') was made with MMAP"), std::string::npos)
+      << s.message();
+  // Made without MMAP (flags 0 or INIT_SHARED alone, which read the same).
+  frozen.gmems[0].flags = 0;
+  s = TakeRebuildTargets({Offer(1, 5, mappable->fd())}, frozen).status();
+  EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("can be mapped (mmap(PROT_NONE) works: made with MMAP), gmem 1 "
+                             "('gmem_shared') was made without MMAP"),
+            std::string::npos)
+      << s.message();
+  EXPECT_TRUE(TakeRebuildTargets({Offer(1, 5, not_mappable->get())}, frozen).ok());
+  // The frozen MMAP bit not known: either is accepted.
+  frozen.gmems[0].flags_known = 0;
+  EXPECT_TRUE(TakeRebuildTargets({Offer(1, 5, mappable->fd())}, frozen).ok());
+  EXPECT_TRUE(TakeRebuildTargets({Offer(1, 5, not_mappable->get())}, frozen).ok());
 }
 
 }  // namespace
