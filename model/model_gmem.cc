@@ -45,8 +45,6 @@ Result<std::unique_ptr<ModelGuestMemfd>> ModelGuestMemfd::Create(ModelKernel* ke
                                    " is not a positive multiple of the page size");
   if (o.flags & ~(kGmemFlagMmap | kGmemFlagInitShared))
     return Status::InvalidArgument("MODEL guest_memfd: unknown flags " + std::to_string(o.flags));
-  if ((o.flags & kGmemFlagInitShared) && !(o.flags & kGmemFlagMmap))
-    return Status::InvalidArgument("MODEL guest_memfd: INIT_SHARED needs MMAP");
   if (o.backing == Backing::kHugetlb) {
     if (kernel->hugetlb(o.hstate_order) == nullptr)
       return Status::InvalidArgument("MODEL guest_memfd: no HugeTLB hstate of order " +
