@@ -180,6 +180,14 @@ Result<RestoredGmems> RestoreGmems(const Snapshot& frozen, GmemRestoreInputs& in
           if (h.ok() && via_transport && in.holder_pid > 0)
             (*h)->source->UsePagesMappedBy(in.holder_pid);
         }
+        if (h.ok() && g.kind == FileKind::kGuestMemfd && g.provenance != Provenance::kModel)
+          r.notes.push_back(GmemNote(
+              g.token,
+              "adopted: the same file, still the guest_memfd of the VM it was made on (the "
+              "file keeps that VM alive): the VMM that holds that VM goes on with it, but a new "
+              "VM cannot bind it (KVM binds a guest_memfd to its own VM only), and a rebuild "
+              "into a file offered from a new VM (force_rebuild, rebuild_into) starts with new, "
+              "empty memory"));
         if (h.ok()) {
           (*h)->how = "adopted fd " + std::to_string(fd);
           // memfd LUO resets the policy: brought back as for a rebuild.

@@ -166,6 +166,26 @@ TEST(RestoreGmemsTest, CarriedFdIsAdoptedAsADupReadThroughTheHolder) {
   EXPECT_EQ(r->rebuilt + r->model, 0u);
 }
 
+// A guest_memfd belongs to the VM it was made on (KVM refuses to bind it to
+// another, gmem-6.18-facts.md): an adopted one says so, a memfd does not.
+TEST(RestoreGmemsTest, AnAdoptedGuestMemfdSaysItIsStillItsVmsAndAMemfdDoesNot) {
+  TestMemfd gmem_file = Memfd(), memfd_file = Memfd();
+  Snapshot snap;
+  snap.gmems.push_back(Frozen(7));
+  snap.gmems.push_back(Frozen(8, FileKind::kShmemMemfd));
+  GmemRestoreInputs in;
+  in.carried[7] = gmem_file.fd();
+  in.carried[8] = memfd_file.fd();
+  FakeOpener opener;
+  Result<RestoredGmems> r = RestoreGmems(snap, in, &opener);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(Contains(r->notes,
+                       "gmem 7: adopted: the same file, still the guest_memfd of the VM "
+                       "it was made on"));
+  EXPECT_TRUE(Contains(r->notes, "a new VM cannot bind it"));
+  EXPECT_FALSE(Contains(r->notes, "gmem 8: adopted"));
+}
+
 // After a reexec (same boot) a carried fd is the very file Attach took: one
 // of another inode than the record's is refused before anything is adopted
 // (warm or not), naming both inodes. Without recorded inodes (LUO: a kexec
