@@ -503,12 +503,25 @@ class GmemChild {
       int fd = -1;
       auto gmem = TestGuestMemfd::Make(pages * kPage, flags);
       if (gmem.ok() && setup(gmem->fd())) fd = gmem->fd();
-      if (::write(p[1], &fd, sizeof fd) != sizeof fd || fd < 0) ::_exit(1);
+      // Why not, after the fd: the parent's failure names what the kernel said.
+      const std::string why = !gmem.ok() ? gmem.status().ToString()
+                              : fd < 0   ? std::string("its setup failed")
+                                         : std::string();
+      if (::write(p[1], &fd, sizeof fd) != sizeof fd || fd < 0) {
+        (void)!::write(p[1], why.data(), why.size());
+        ::_exit(1);
+      }
       for (;;) ::pause();
     }
     ::close(p[1]);
     auto c = std::unique_ptr<GmemChild>(new GmemChild(pid));
     if (::read(p[0], &c->fd_, sizeof c->fd_) != sizeof c->fd_) c->fd_ = -1;
+    if (c->fd_ < 0) {
+      char buf[1024];
+      const ssize_t n = ::read(p[0], buf, sizeof buf);
+      c->error_ = "the child could not make its guest_memfd: " +
+                  (n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string("no reason"));
+    }
     ::close(p[0]);
     return c;
   }
@@ -518,11 +531,14 @@ class GmemChild {
   }
   pid_t pid() const { return pid_; }
   int fd() const { return fd_; }
+  // Where fd() < 0: what the child was told.
+  const std::string& error() const { return error_; }
 
  private:
   explicit GmemChild(pid_t pid) : pid_(pid) {}
   pid_t pid_;
   int fd_ = -1;
+  std::string error_;
 };
 
 int OpenFds() {
@@ -601,7 +617,7 @@ TEST(KernelCaptureTest, UnmappableGuestMemfdIsCapturedAsNotObservable) {
   for (uint64_t flags : {uint64_t{0}, uint64_t{uapi::kGuestMemfdFlagInitShared}}) {
     SCOPED_TRACE("flags " + std::to_string(flags));
     auto c = GmemChild::Start(flags, 64, [](int fd) { return Fallocate(fd, 0, 32); });
-    ASSERT_TRUE(c && c->fd() >= 0) << "the child could not make its guest_memfd";
+    ASSERT_TRUE(c && c->fd() >= 0) << (c ? c->error() : "no child");
     auto g = CaptureChild(*c);  // no declaration: nothing blocks
     ASSERT_TRUE(g.ok()) << g.status().ToString();
     EXPECT_EQ(g->size, 64 * kPage);
@@ -630,7 +646,7 @@ TEST(KernelCaptureTest, MmapOnlyGuestMemfdShowsOnlyWhichPagesAreInitialized) {
   KHOD_NEEDS_KVM_AND_ROOT();
   auto c =
       GmemChild::Start(uapi::kGuestMemfdFlagMmap, 64, [](int fd) { return Fallocate(fd, 8, 40); });
-  ASSERT_TRUE(c && c->fd() >= 0);
+  ASSERT_TRUE(c && c->fd() >= 0) << (c ? c->error() : "no child");
   auto g = CaptureChild(*c);
   ASSERT_TRUE(g.ok()) << g.status().ToString();
   EXPECT_EQ(g->flags, uapi::kGuestMemfdFlagMmap);
@@ -655,7 +671,7 @@ TEST(KernelCaptureTest, InitSharedGuestMemfdCapturesUsedPagesOnly) {
     for (uint64_t p = 0; p < 100; ++p) static_cast<volatile uint8_t*>(m)[p * kPage] = 1 + p % 7;
     return Fallocate(fd, 300, 50);
   });
-  ASSERT_TRUE(c && c->fd() >= 0);
+  ASSERT_TRUE(c && c->fd() >= 0) << (c ? c->error() : "no child");
   ASSERT_EQ(InitializedPages(c->pid(), c->fd(), 512), 100u) << "mincore sees the used pages only";
   auto g = CaptureChild(*c);
   ASSERT_TRUE(g.ok()) << g.status().ToString();
@@ -695,7 +711,7 @@ TEST(KernelCaptureTest, VmmMappingPoliciesAreCapturedPerMapping) {
            ::syscall(SYS_mbind, a, 64 * kPage, MPOL_INTERLEAVE, &node0, 2, 0) == 0 &&
            ::syscall(SYS_mbind, b, 16 * kPage, MPOL_BIND, &node0, 2, 0) == 0;
   });
-  ASSERT_TRUE(c && c->fd() >= 0);
+  ASSERT_TRUE(c && c->fd() >= 0) << (c ? c->error() : "no child");
   auto g = CaptureChild(*c);
   ASSERT_TRUE(g.ok()) << g.status().ToString();
   EXPECT_EQ(g->policy_source, PolicySource::kVmmMappings);
@@ -726,7 +742,7 @@ TEST(KernelCaptureTest, DeclaredFlagsThatLieAreRefused) {
     return o;
   };
   auto priv = GmemChild::Start(0, 16, [](int) { return true; });
-  ASSERT_TRUE(priv && priv->fd() >= 0);
+  ASSERT_TRUE(priv && priv->fd() >= 0) << (priv ? priv->error() : "no child");
   auto lie = KernelGmemSource::FromPid(priv->pid(), priv->fd(), declare(both));
   ASSERT_FALSE(lie.ok());
   EXPECT_EQ(lie.status().code(), Status::Code::kInvalidArgument);
@@ -739,7 +755,7 @@ TEST(KernelCaptureTest, DeclaredFlagsThatLieAreRefused) {
     static_cast<volatile uint8_t*>(m)[0] = 1;
     return true;
   });
-  ASSERT_TRUE(shared && shared->fd() >= 0);
+  ASSERT_TRUE(shared && shared->fd() >= 0) << (shared ? shared->error() : "no child");
   auto none = KernelGmemSource::FromPid(shared->pid(), shared->fd(), declare(0));
   ASSERT_FALSE(none.ok());
   EXPECT_NE(none.status().message().find("MMAP is set"), std::string::npos)

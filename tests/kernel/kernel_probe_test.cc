@@ -120,8 +120,12 @@ TEST(KernelProbeTest, SharedPolicyAnswerMatchesADirectLook) {
       EXPECT_NE(p.evidence.find("no guest_memfd (KVM_CAP_GUEST_MEMFD)"), std::string::npos)
           << p.evidence;
     }
-    GTEST_SKIP() << "no mappable guest_memfd here (" << caps.kvm_reason
-                 << "): the probe can only say unknown";
+    const std::string why = !caps.kvm_available ? caps.kvm_reason
+                            : !caps.guest_memfd ? "KVM_CAP_GUEST_MEMFD is 0"
+                                                : "KVM_CAP_GUEST_MEMFD_FLAGS " +
+                                                      std::to_string(caps.guest_memfd_flags) +
+                                                      " has no GUEST_MEMFD_FLAG_MMAP";
+    GTEST_SKIP() << "no mappable guest_memfd here (" << why << "): the probe can only say unknown";
   }
   const int mode = SecondMappingModeAfterMbind();
   ASSERT_GE(mode, 0) << "the direct look failed";
