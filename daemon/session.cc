@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -612,8 +613,25 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req, const PeerC
           "Freeze's transport is " +
           v1::Transport_Name(tkind) + "); nothing was written");
 
+    // A handover dir this Freeze creates is removed again, if it is still
+    // empty, unless the handover stands: failed Freezes leave nothing behind.
+    // One that existed before is the operator's and stays.
+    int made_dir_parent = -1;
+    if (tkind == v1::DIR && !req.dir().empty() && CheckFileName(req.dir(), "dir").ok()) {
+      struct stat st;
+      if (::fstatat(handover_root_.fd(), req.dir().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 &&
+          errno == ENOENT)
+        made_dir_parent = handover_root_.fd();
+    }
     // Made before anything is written: an unknown transport leaves PREPARED as it was.
     KHOD_ASSIGN_OR_RETURN(std::unique_ptr<HandoverTransport> t, MakeTransport(tkind, req.dir()));
+    struct RemoveIfEmpty {
+      int parent;
+      const std::string& name;
+      ~RemoveIfEmpty() {
+        if (parent >= 0) ::unlinkat(parent, name.c_str(), AT_REMOVEDIR);
+      }
+    } undo_dir{made_dir_parent, req.dir()};
     const int64_t t0 = NowNs();
     // Read by the round before any page (capture/flag_reuse.h rule 4).
     std::optional<uint64_t> hw;
@@ -734,6 +752,7 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req, const PeerC
                                 "; still PREPARED");
     }
     opts_.crash.Hit("handed_over");
+    undo_dir.parent = -1;  // the handover stands: its dir holds the blob
     frozen_ = std::move(snap);
     have_frozen_ = true;
     reply.set_phase(v1::HANDED_OVER);

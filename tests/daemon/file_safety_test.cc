@@ -306,6 +306,27 @@ TEST_F(SessionDirTest, AClientsDirIsANameBeneathTheRootNeverAPath) {
   }
 }
 
+// A Freeze that fails leaves no handover dir of its own making behind; one
+// the operator made stays, and so does the dir of a handover that stands.
+TEST_F(SessionDirTest, AFailedFreezeRemovesTheDirItMade) {
+  auto s = PreparedSession();
+  ASSERT_TRUE(s);
+  const std::string root = base_ + "/handover-root";
+  const std::string tmp = state_ + "/session.rec.tmp";
+  ASSERT_EQ(::mkdir(tmp.c_str(), 0700), 0);  // the record write fails
+  Result<v1::PhaseReply> r = s->Freeze(FreezeInto("made-by-freeze"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(s->phase(), v1::PREPARED);
+  EXPECT_NE(::access((root + "/made-by-freeze").c_str(), F_OK), 0);
+  ASSERT_EQ(::mkdir((root + "/operators").c_str(), 0700), 0);
+  ASSERT_FALSE(s->Freeze(FreezeInto("operators")).ok());
+  EXPECT_EQ(::access((root + "/operators").c_str(), F_OK), 0);
+  ASSERT_EQ(::rmdir(tmp.c_str()), 0);
+  r = s->Freeze(FreezeInto("made-by-freeze"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(IsRegular(root + "/made-by-freeze/handover.blob"));
+}
+
 TEST_F(SessionDirTest, LinkPlantedInTheHandoverDirOverwritesNothing) {
   auto s = PreparedSession();
   ASSERT_TRUE(s);
