@@ -652,16 +652,22 @@ SnapshotDiff DiffSnapshots(const Snapshot& expected, const Snapshot& found,
       // Memslots are the VMM's declaration: KVM lists none, and answers a
       // VM's calls only in the process that created it. Compared above (a
       // change of declaration is a difference), never observed.
+      // So is the VM a kernel file is bound to, and its type, with no
+      // memslot (a MODEL guest's binding is the model's own state).
       size_t slots = 0;
       for (const Vm& v : expected.vms)
         for (const Memslot& m : v.memslots) slots += m.gmem_token == g.token;
-      if (slots) {
+      if (slots || (g.vm_token && g.provenance != Provenance::kModel)) {
         if (result.unverified.empty() || result.unverified.back().token != g.token)
           result.unverified.push_back(UnverifiedGmem{g.token, g.name, 0, {}, {}});
-        result.unverified.back().AddPart(UnverifiedKind::kDeclaredMemslots,
-                                         std::to_string(slots) + " memslot(s) of VM " +
-                                             Hex(g.vm_token) +
-                                             ": the VMM's declaration, not read from the kernel");
+        const Vm* vm = expected.FindVm(g.vm_token);
+        result.unverified.back().AddPart(
+            UnverifiedKind::kDeclaredMemslots,
+            (slots ? std::to_string(slots) + " memslot(s) of VM " + Hex(g.vm_token)
+                   : "bound to VM " + Hex(g.vm_token) +
+                         (vm ? " (type " + std::to_string(vm->vm_type) + ")" : std::string()) +
+                         ", no memslot") +
+                ": the VMM's declaration, not read from the kernel");
       }
     } else {
       out.push_back(Difference{true, g.token, g.name, "guest_memfd", "present", "missing"});

@@ -53,7 +53,7 @@ enum class UnverifiedKind {
   kCreationFlags,          // creation flag bits the kernel does not show
   kNumaPolicyUnread,       // a NUMA policy a capture could not read
   kNumaPolicyHandedToVmm,  // VMM mappings' NUMA policies, the VMM's to apply after a restore
-  kDeclaredMemslots,       // the VMM's memslots: its declaration, never read from KVM
+  kDeclaredMemslots,       // the VMM's VM and memslots: its declaration, never read from KVM
   kDeclaredAttributes,     // a kernel file's shared/private attributes: the VMM's declaration
 };
 constexpr int kUnverifiedKinds = 9;

@@ -89,6 +89,17 @@ TEST(SnapshotDiffTest, DeclaredMemslotsAndAttributesAreNeverCalledEqual) {
   EXPECT_EQ(d.unverified[0].kinds,
             (std::vector<UnverifiedKind>{UnverifiedKind::kDeclaredAttributes,
                                          UnverifiedKind::kDeclaredMemslots}));
+  // The VM alone, with no memslot, is a declaration too.
+  Snapshot no_slots = a;
+  no_slots.vms[0].memslots.clear();
+  no_slots.vms[0].vm_type = 2;
+  d = DiffSnapshots(no_slots, no_slots);
+  EXPECT_EQ(VerdictExitCode(VerdictOf(d)), 3);
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_NE(d.unverified[0].ToString().find("bound to VM 0x1 (type 2), no memslot: the VMM's "
+                                            "declaration, not read from the kernel"),
+            std::string::npos)
+      << d.unverified[0].ToString();
   // A declaration that changed is a difference.
   b.vms[0].memslots[0].base_gfn = 0x100;
   d = DiffSnapshots(a, b);
