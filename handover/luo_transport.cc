@@ -113,7 +113,6 @@ LuoTransport::~LuoTransport() {
   // that is only right when the handover was abandoned, and then Abort did it.
   if (blob_memfd_ >= 0) ::close(blob_memfd_);
   if (session_fd_ >= 0) dev_->Close(session_fd_);
-  if (dev_fd_ >= 0) dev_->Close(dev_fd_);
 }
 
 std::string LuoTransport::SessionNameFor(uint64_t session_id) {
@@ -122,19 +121,29 @@ std::string LuoTransport::SessionNameFor(uint64_t session_id) {
   return buf;
 }
 
-Status LuoTransport::OpenDevice() {
-  if (dev_fd_ >= 0) return Status::Ok();
+Status LuoTransport::DeviceIoctl(unsigned long request, void* arg, const std::string& what) {
   if (session_name_.size() >= luo::kSessionNameLength)
     return Status::InvalidArgument("luo: session name '" + session_name_ +
                                    "' longer than 63 bytes");
-  int fd = dev_->Open(device_path_);
-  if (fd < 0) {
-    if (fd == -ENOENT)
-      return Status::Unsupported("luo: " + device_path_ +
-                                 " does not exist (kernel without CONFIG_LIVEUPDATE)");
-    return LuoError("open " + device_path_, fd);
+  const int dev = dev_->Open(device_path_);
+  if (dev < 0) {
+    if (dev == -ENOENT)
+      return Status::Unsupported(
+          "luo: " + device_path_ +
+          " does not exist (a kernel without CONFIG_LIVEUPDATE, or one booted without "
+          "liveupdate=on and KHO enabled)");
+    if (dev == -EBUSY)
+      return Status::Busy("luo: " + device_path_ +
+                          " is open in another process (the kernel lets one process open it at "
+                          "a time): retry once it is closed");
+    return LuoError("open " + device_path_, dev);
   }
-  dev_fd_ = fd;
+  const int rc = dev_->Ioctl(dev, request, arg);
+  // The device is one open at a time for the whole host, and a session lives
+  // on its own fd: holding the device would refuse every other LUO user (a
+  // VMM preserving its own memfds) until the kexec.
+  dev_->Close(dev);
+  if (rc != 0) return LuoError(what + " '" + session_name_ + "'", rc);
   return Status::Ok();
 }
 
@@ -144,8 +153,24 @@ Status LuoTransport::Preserve(int fd, uint64_t token, const std::string& what) {
   arg.fd = fd;
   arg.token = token;
   int rc = dev_->Ioctl(session_fd_, luo::kSessionPreserveFd, &arg);
-  if (rc != 0) return LuoError("preserve " + what + " (token " + std::to_string(token) + ")", rc);
-  return Status::Ok();
+  if (rc == 0) return Status::Ok();
+  const std::string where = "luo: preserve " + what + " (token " + std::to_string(token) + ")";
+  // luo_preserve_file(): ENOENT when no handler's can_preserve takes the file.
+  if (rc == -ENOENT)
+    return Status::Unsupported(where +
+                               ": this kernel has no live-update handler that preserves this "
+                               "file (Linux 6.19 preserves shmem memfds only: not guest_memfd, "
+                               "not HugeTLB)");
+  if (rc == -EEXIST)
+    return Status::InvalidArgument(where + ": the session already holds that token");
+  // Linux 6.19 holds 128 files in a session (LUO_FILE_MAX), the blob's
+  // included; later kernels lift the limit, so it is the kernel's to say.
+  if (rc == -ENOSPC)
+    return Status::ResourceExhausted(
+        where +
+        ": the session holds as many files as this kernel allows (6.19: 128, the blob "
+        "memfd included): hand over fewer gmems, or by another transport");
+  return LuoError("preserve " + what + " (token " + std::to_string(token) + ")", rc);
 }
 
 Result<int> LuoTransport::Retrieve(uint64_t token, const std::string& what) {
@@ -162,13 +187,11 @@ Status LuoTransport::Send(const HandoverPackage& pkg) {
   // the default transport; this catches records from before that check and
   // a luo Freeze of a session whose default was another transport.
   for (const PreservedFd& p : pkg.fds) KHOD_RETURN_IF_ERROR(CheckLuoGmemToken(p.token));
-  KHOD_RETURN_IF_ERROR(OpenDevice());
   if (session_fd_ >= 0) KHOD_RETURN_IF_ERROR(Abort());
   luo::CreateSession cs{};
   cs.size = sizeof(cs);
   std::memcpy(cs.name, session_name_.data(), session_name_.size());
-  int rc = dev_->Ioctl(dev_fd_, luo::kIoctlCreateSession, &cs);
-  if (rc != 0) return LuoError("create session '" + session_name_ + "'", rc);
+  KHOD_RETURN_IF_ERROR(DeviceIoctl(luo::kIoctlCreateSession, &cs, "create session"));
   session_fd_ = cs.fd;
 
   // The blob goes in a plain shmem memfd: the one file type 6.19 preserves.
@@ -198,13 +221,11 @@ Status LuoTransport::Abort() {
 }
 
 Result<ReceivedHandover> LuoTransport::Receive() {
-  KHOD_RETURN_IF_ERROR(OpenDevice());
   if (session_fd_ < 0) {
     luo::RetrieveSession rs{};
     rs.size = sizeof(rs);
     std::memcpy(rs.name, session_name_.data(), session_name_.size());
-    int rc = dev_->Ioctl(dev_fd_, luo::kIoctlRetrieveSession, &rs);
-    if (rc != 0) return LuoError("retrieve session '" + session_name_ + "'", rc);
+    KHOD_RETURN_IF_ERROR(DeviceIoctl(luo::kIoctlRetrieveSession, &rs, "retrieve session"));
     session_fd_ = rs.fd;
   }
   KHOD_ASSIGN_OR_RETURN(int blob_fd, Retrieve(kLuoBlobToken, "blob memfd"));

@@ -2,7 +2,9 @@
 // Old side: create a session named after the khod session, put the blob in a
 // memfd (mm/memfd_luo.c preserves memfds) and preserve it with a fixed token,
 // then preserve each gmem fd with its gmem token; keep the session fd open
-// until the kexec (closing it would drop the session). New side: retrieve the
+// until the kexec (closing it would drop the session). The device itself is
+// opened only for the one request that makes or finds the session: the
+// kernel lets one process at a time hold it open. New side: retrieve the
 // session by name, retrieve the blob memfd, read the manifest of gmem tokens
 // at its head and retrieve each (a token the manifest names that the session
 // does not hold is Corruption naming it, never NotFound); Finish ends the
@@ -10,8 +12,9 @@
 // end, khod's exit or crash) makes the kernel finish it all the same: the
 // files not retrieved are freed and the session cannot be retrieved again
 // (docs/FORMAT.md, luo).
-// guest_memfd preservation is not in 6.19: the kernel refuses it, and the
-// refusal is reported naming the gmem rather than silently rebuilt.
+// guest_memfd preservation is not in 6.19: the kernel refuses it (ENOENT: no
+// handler takes the file), and the refusal is reported as Unsupported naming
+// the gmem rather than silently rebuilt.
 #ifndef KHOD_HANDOVER_LUO_TRANSPORT_H_
 #define KHOD_HANDOVER_LUO_TRANSPORT_H_
 
@@ -48,14 +51,15 @@ class LuoTransport : public HandoverTransport {
   static std::string SessionNameFor(uint64_t session_id);
 
  private:
-  Status OpenDevice();
+  // Opens the device, makes one request of it (create or retrieve the
+  // session) and closes it again.
+  Status DeviceIoctl(unsigned long request, void* arg, const std::string& what);
   Status Preserve(int fd, uint64_t token, const std::string& what);
   Result<int> Retrieve(uint64_t token, const std::string& what);
 
   LuoDevice* dev_;
   std::string session_name_;
   std::string device_path_;
-  int dev_fd_ = -1;
   int session_fd_ = -1;
   int blob_memfd_ = -1;
   // SESSION_FINISH done: a second Finish (Finish retried after its record

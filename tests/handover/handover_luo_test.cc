@@ -24,57 +24,139 @@ struct Call {
   std::string arg;  // bytes of the struct as passed
 };
 
-// Models the kernel's session semantics closely enough to check the flow:
-// sessions by name, preserved fds by token (kept as dups), refusals on demand.
+// Models what the kernel does, as read in upstream kernel/liveupdate/
+// (luo_core.c, luo_session.c, luo_file.c) and mm/memfd_luo.c: one open of the
+// device at a time (EBUSY), sessions by name, files preserved by token (EEXIST
+// for a token the session holds; ENOENT where no handler takes the file, as
+// for a guest_memfd), an outgoing session whose fd is closed before the kexec
+// dropped with its files, Kexec() handing the sessions to the new kernel,
+// RETRIEVE_SESSION by name (ENOENT for none, EINVAL for one retrieved
+// already), and FINISH, or closing a retrieved session, freeing the files.
 class FakeLuo : public LuoDevice {
  public:
+  static constexpr int kDeviceFd = 1000;
+  struct Session {
+    std::string name;
+    std::map<uint64_t, int> files;  // token -> a dup of the preserved file
+    bool retrieved = false;
+  };
+  ~FakeLuo() override {
+    for (auto& kv : outgoing) Drop(&kv.second);
+    for (auto& kv : incoming) Drop(&kv.second);
+  }
   int Open(const std::string& path) override {
     if (!present) return -ENOENT;
+    if (device_open) return -EBUSY;
+    device_open = true;
     opened_path = path;
-    return 1000;
+    return kDeviceFd;
   }
   int Ioctl(int fd, unsigned long req, void* arg) override {
     size_t size = *static_cast<uint32_t*>(arg);
     calls.push_back({fd, req, std::string(static_cast<char*>(arg), size)});
     if (req == luo::kIoctlCreateSession) {
+      if (fd != kDeviceFd || !device_open) return -EBADF;
       auto* a = static_cast<luo::CreateSession*>(arg);
-      a->fd = next_session_fd;
-      sessions[next_session_fd] = reinterpret_cast<char*>(a->name);
+      a->fd = next_session_fd++;
+      outgoing[a->fd].name = reinterpret_cast<char*>(a->name);
       return 0;
     }
     if (req == luo::kIoctlRetrieveSession) {
+      if (fd != kDeviceFd || !device_open) return -EBADF;
       if (retrieve_session_errno) return -retrieve_session_errno;
       auto* a = static_cast<luo::RetrieveSession*>(arg);
-      a->fd = next_session_fd + 1;
+      auto it = incoming.find(reinterpret_cast<char*>(a->name));
+      if (it == incoming.end()) return -ENOENT;
+      if (it->second.retrieved) return -EINVAL;
+      it->second.retrieved = true;
+      a->fd = next_session_fd++;
+      retrieved_name[a->fd] = it->first;
       return 0;
     }
     if (req == luo::kSessionPreserveFd) {
+      auto it = outgoing.find(fd);
+      if (it == outgoing.end()) return -EBADF;
       auto* a = static_cast<luo::PreserveFd*>(arg);
-      if (refuse_token && a->token == refuse_token) return -EOPNOTSUPP;
-      preserved[a->token] = ::dup(a->fd);
+      if (refuse_token && a->token == refuse_token) return -ENOENT;  // no handler takes it
+      if (it->second.files.count(a->token)) return -EEXIST;
+      it->second.files[a->token] = ::dup(a->fd);
       return 0;
     }
+    Session* in = RetrievedBy(fd);
     if (req == luo::kSessionRetrieveFd) {
+      if (!in) return -EBADF;
       auto* a = static_cast<luo::RetrieveFd*>(arg);
-      auto it = preserved.find(a->token);
-      if (it == preserved.end()) return -ENOENT;
+      auto it = in->files.find(a->token);
+      if (it == in->files.end()) return -ENOENT;
       a->fd = ::dup(it->second);
       return 0;
     }
-    if (req == luo::kSessionFinish) return 0;
-    return -ENOTTY;
+    if (req == luo::kSessionFinish) {
+      if (!in) return -EBADF;
+      FinishRetrieved(fd);
+      return 0;
+    }
+    return -EINVAL;
   }
-  void Close(int fd) override { closed.push_back(fd); }
+  void Close(int fd) override {
+    closed.push_back(fd);
+    if (fd == kDeviceFd) {
+      device_open = false;
+    } else if (auto it = outgoing.find(fd); it != outgoing.end()) {
+      Drop(&it->second);  // before the kexec: unpreserved
+      outgoing.erase(it);
+    } else if (RetrievedBy(fd)) {
+      FinishRetrieved(fd);
+    }
+  }
+  // The kexec: every outgoing session, as its process left it, is the new
+  // kernel's to retrieve by name.
+  void Kexec() {
+    for (auto& kv : outgoing) incoming[kv.second.name] = kv.second;
+    outgoing.clear();
+  }
+  // The files an incoming session `name` holds, to take from or add to.
+  std::map<uint64_t, int>& Incoming(const std::string& name) {
+    incoming[name].name = name;
+    return incoming[name].files;
+  }
+  const std::map<uint64_t, int>* Outgoing(int session_fd) const {
+    auto it = outgoing.find(session_fd);
+    return it == outgoing.end() ? nullptr : &it->second.files;
+  }
 
   bool present = true;
+  bool device_open = false;
   uint64_t refuse_token = 0;
   int retrieve_session_errno = 0;  // RETRIEVE_SESSION fails so when set
   int next_session_fd = 2000;
   std::string opened_path;
   std::vector<Call> calls;
-  std::map<int, std::string> sessions;
-  std::map<uint64_t, int> preserved;
   std::vector<int> closed;
+
+ private:
+  static void Drop(Session* s) {
+    for (auto& kv : s->files) ::close(kv.second);
+    s->files.clear();
+  }
+  Session* RetrievedBy(int fd) {
+    auto n = retrieved_name.find(fd);
+    if (n == retrieved_name.end()) return nullptr;
+    auto it = incoming.find(n->second);
+    return it == incoming.end() ? nullptr : &it->second;
+  }
+  void FinishRetrieved(int fd) {
+    auto n = retrieved_name.find(fd);
+    auto it = incoming.find(n->second);
+    if (it != incoming.end()) {
+      Drop(&it->second);
+      incoming.erase(it);
+    }
+    retrieved_name.erase(n);
+  }
+  std::map<int, Session> outgoing;          // by session fd, until Kexec
+  std::map<std::string, Session> incoming;  // by name, after Kexec
+  std::map<int, std::string> retrieved_name;
 };
 
 TestMemfd Memfd(const std::string& content) {
@@ -123,8 +205,38 @@ TEST(LuoTransportTest, SendCreatesNamedSessionAndPreservesBlobThenEachGmem) {
     tokens.push_back(p.token);
   }
   EXPECT_EQ(tokens, (std::vector<uint64_t>{kLuoBlobToken, 7, 9}));
-  // The session fd stays open until the kexec.
-  EXPECT_TRUE(dev.closed.empty());
+  // The device is let go once the session exists (one open at a time for the
+  // whole host); the session fd stays open until the kexec.
+  EXPECT_EQ(dev.closed, std::vector<int>{FakeLuo::kDeviceFd});
+  EXPECT_FALSE(dev.device_open);
+  ASSERT_NE(dev.Outgoing(2000), nullptr);
+  EXPECT_EQ(dev.Outgoing(2000)->size(), 3u);
+}
+
+// LUO lets one process at a time open /dev/liveupdate: held by another, it is
+// Busy naming why, and nothing is created.
+TEST(LuoTransportTest, ADeviceHeldByAnotherProcessIsBusy) {
+  FakeLuo dev;
+  dev.device_open = true;  // another LUO user has it open
+  LuoTransport t(&dev, "khod-x");
+  Status s = t.Send(HandoverPackage());
+  EXPECT_EQ(s.code(), Status::Code::kBusy) << s.ToString();
+  EXPECT_NE(s.message().find("open in another process"), std::string::npos) << s.message();
+  EXPECT_TRUE(dev.calls.empty());
+}
+
+// The kernel refuses a token the session holds already (EEXIST).
+TEST(LuoTransportTest, ATokenPreservedTwiceIsRefusedNamingIt) {
+  FakeLuo dev;
+  LuoTransport t(&dev, "khod-x");
+  TestMemfd gmem1 = Memfd("one"), gmem2 = Memfd("two");
+  HandoverPackage pkg;
+  pkg.blob = "b";
+  pkg.fds = {{7, gmem1.fd()}, {7, gmem2.fd()}};
+  Status s = t.Send(pkg);
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("already holds that token"), std::string::npos) << s.message();
+  EXPECT_EQ(dev.Outgoing(2000), nullptr);  // Abort closed the session: nothing preserved
 }
 
 TEST(LuoTransportTest, ReceiveRetrievesBlobThenTheGmemsItLists) {
@@ -137,6 +249,7 @@ TEST(LuoTransportTest, ReceiveRetrievesBlobThenTheGmemsItLists) {
     pkg.blob = "SNAPSHOT";
     pkg.fds = {{42, g1}};
     ASSERT_TRUE(old_side.Send(pkg).ok());
+    dev.Kexec();  // while the old side still holds its session
   }
   dev.calls.clear();
   LuoTransport new_side(&dev, "khod-s");
@@ -171,9 +284,10 @@ TEST(LuoTransportTest, AManifestTokenTheSessionDoesNotHoldIsCorruptionNamingIt) 
     pkg.blob = "SNAPSHOT";
     pkg.fds = {{42, gmem1.fd()}, {43, gmem2.fd()}};
     ASSERT_TRUE(old_side.Send(pkg).ok());
+    dev.Kexec();
   }
-  ::close(dev.preserved.at(43));
-  dev.preserved.erase(43);  // the kernel has no file under token 43
+  ::close(dev.Incoming("khod-s").at(43));
+  dev.Incoming("khod-s").erase(43);  // the kernel has no file under token 43
   LuoTransport new_side(&dev, "khod-s");
   Result<ReceivedHandover> r = new_side.Receive();
   ASSERT_FALSE(r.ok());
@@ -184,7 +298,23 @@ TEST(LuoTransportTest, AManifestTokenTheSessionDoesNotHoldIsCorruptionNamingIt) 
   LuoTransport other(&dev, "khod-s");
   dev.retrieve_session_errno = ENOENT;
   EXPECT_EQ(other.Receive().status().code(), Status::Code::kNotFound);
-  for (auto& kv : dev.preserved) ::close(kv.second);
+}
+
+// A session fd closed before the kexec (khod stopped, or Abort) drops the
+// session: the new kernel has nothing to retrieve, which is NotFound.
+TEST(LuoTransportTest, ASessionClosedBeforeTheKexecIsNotCarried) {
+  FakeLuo dev;
+  TestMemfd gmem = Memfd("guest");
+  {
+    LuoTransport old_side(&dev, "khod-s");
+    HandoverPackage pkg;
+    pkg.blob = "SNAPSHOT";
+    pkg.fds = {{42, gmem.fd()}};
+    ASSERT_TRUE(old_side.Send(pkg).ok());
+  }  // closed before the kexec
+  dev.Kexec();
+  LuoTransport new_side(&dev, "khod-s");
+  EXPECT_EQ(new_side.Receive().status().code(), Status::Code::kNotFound);
 }
 
 TEST(LuoTransportTest, GmemTokenEqualToTheBlobTokenIsRefusedBeforeAnyIoctl) {
@@ -200,7 +330,7 @@ TEST(LuoTransportTest, GmemTokenEqualToTheBlobTokenIsRefusedBeforeAnyIoctl) {
   EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
   EXPECT_NE(s.message().find("KHODBLOB"), std::string::npos) << s.message();
   EXPECT_TRUE(dev.calls.empty());  // no session created, nothing preserved
-  EXPECT_TRUE(dev.preserved.empty());
+  EXPECT_EQ(dev.Outgoing(2000), nullptr);
 }
 
 TEST(LuoTransportTest, KernelRefusingAGmemAbortsAndNamesIt) {
@@ -213,10 +343,12 @@ TEST(LuoTransportTest, KernelRefusingAGmemAbortsAndNamesIt) {
   pkg.blob = "b";
   pkg.fds = {{9, g}};
   Status s = t.Send(pkg);
-  EXPECT_EQ(s.code(), Status::Code::kUnsupported);
+  EXPECT_EQ(s.code(), Status::Code::kUnsupported) << s.ToString();
   EXPECT_NE(s.message().find("gmem 9"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("preserves shmem memfds only"), std::string::npos) << s.message();
   // Abort closed the session fd: the kernel drops what was preserved.
-  EXPECT_EQ(dev.closed, std::vector<int>{2000});
+  EXPECT_EQ(dev.closed, (std::vector<int>{FakeLuo::kDeviceFd, 2000}));
+  EXPECT_EQ(dev.Outgoing(2000), nullptr);
 }
 
 TEST(LuoTransportTest, MissingDeviceSaysTheKernelLacksLiveupdate) {
@@ -269,7 +401,7 @@ TEST(LuoTransportTest, ABlobMemfdLongerThanItDeclaresIsRefused) {
   HandoverPackage pkg;
   pkg.blob = FdtShapedBlob(4096);
   TestMemfd memfd = Memfd(EncodeLuoManifest(pkg) + std::string(1 << 20, 'x'));
-  dev.preserved[kLuoBlobToken] = ::dup(memfd.fd());
+  dev.Incoming("khod-s")[kLuoBlobToken] = ::dup(memfd.fd());
   LuoTransport new_side(&dev, "khod-s");
   Result<ReceivedHandover> r = new_side.Receive();
   ASSERT_FALSE(r.ok()) << "received a blob of " << r->blob.size() << " bytes";
@@ -277,9 +409,11 @@ TEST(LuoTransportTest, ABlobMemfdLongerThanItDeclaresIsRefused) {
   EXPECT_NE(r.status().message().find("more than its manifest and blob header declare"),
             std::string::npos)
       << r.status().ToString();
-  // The same memfd without the MiB is received.
+  // The same memfd without the MiB is received (from a session of its own:
+  // the kernel retrieves a session once).
   ASSERT_EQ(::ftruncate(memfd.fd(), static_cast<off_t>(EncodeLuoManifest(pkg).size())), 0);
-  LuoTransport again(&dev, "khod-s");
+  dev.Incoming("khod-t")[kLuoBlobToken] = ::dup(memfd.fd());
+  LuoTransport again(&dev, "khod-t");
   Result<ReceivedHandover> ok = again.Receive();
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   EXPECT_EQ(ok->blob, pkg.blob);
