@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <optional>
@@ -84,6 +85,28 @@ bool KernelConfigHas(const std::string& option) {
   return found;
 }
 
+}  // namespace
+
+std::optional<bool> CmdlineKho(const std::string& cmdline) {
+  std::optional<bool> said;
+  std::istringstream words(cmdline);
+  for (std::string w; words >> w;) {
+    if (w == "--") break;  // what follows is init's
+    if (w.rfind("kho=", 0) != 0) continue;
+    const std::string v = w.substr(4);
+    // kstrtobool: the first character decides, "on"/"of" by the second.
+    if (v.empty()) continue;
+    const char c0 = static_cast<char>(std::tolower(static_cast<unsigned char>(v[0])));
+    const char c1 =
+        v.size() > 1 ? static_cast<char>(std::tolower(static_cast<unsigned char>(v[1]))) : 0;
+    if (c0 == 'y' || c0 == 't' || c0 == '1' || (c0 == 'o' && c1 == 'n')) said = true;
+    if (c0 == 'n' || c0 == 'f' || c0 == '0' || (c0 == 'o' && c1 == 'f')) said = false;
+  }
+  return said;
+}
+
+namespace {
+
 // Maps one page of an anonymous mapping, touches it and reads its pagemap
 // entry: non-zero PFN means this process may see PFNs.
 bool PfnsReadable() {
@@ -148,8 +171,19 @@ KernelCaps ProbeKernel() {
     c.kho = true;
     c.kho_evidence = "/sys/kernel/debug/kho";
   } else if (KernelConfigHas("CONFIG_KEXEC_HANDOVER")) {
-    c.kho = true;
-    c.kho_evidence = "CONFIG_KEXEC_HANDOVER=y (debugfs not mounted)";
+    // Built in, KHO is off unless this boot turned it on.
+    std::ifstream f("/proc/cmdline");
+    std::string cmdline;
+    std::getline(f, cmdline);
+    const std::optional<bool> on = CmdlineKho(cmdline);
+    const bool by_default = KernelConfigHas("CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT");
+    c.kho = on.value_or(by_default);
+    c.kho_evidence =
+        std::string("CONFIG_KEXEC_HANDOVER=y, ") +
+        (on           ? (*on ? "kho=on" : "kho=off") + std::string(" on the command line")
+         : by_default ? "enabled by default (CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT=y)"
+                      : "off: no kho=on on the command line") +
+        " (no /sys/kernel/debug/kho: debugfs not mounted, or CONFIG_KEXEC_HANDOVER_DEBUGFS off)";
   } else {
     c.kho_evidence = "no /sys/kernel/debug/kho and CONFIG_KEXEC_HANDOVER is not set";
   }

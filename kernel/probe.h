@@ -4,6 +4,7 @@
 #define KHOD_KERNEL_PROBE_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,12 +39,19 @@ struct KernelCaps {
   bool vma_policy_iter = false;
   std::string vma_policy_iter_evidence;  // what was loaded, or why not
   // Handover
-  bool kho = false;  // /sys/kernel/debug/kho or CONFIG_KEXEC_HANDOVER=y
+  // KHO enabled in this boot: /sys/kernel/debug/kho, or CONFIG_KEXEC_HANDOVER=y
+  // with kho=on on the command line or CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT=y
+  // (built in alone, KHO stays off).
+  bool kho = false;
   std::string kho_evidence;
   bool luo = false;  // /dev/liveupdate
 };
 
 KernelCaps ProbeKernel();
+// What the kernel command line `cmdline` (/proc/cmdline) says of KHO: true
+// for kho=on (or another kstrtobool yes), false for kho=off (or no), nullopt
+// when it does not say; the last kho= before "--" wins, as the kernel parses.
+std::optional<bool> CmdlineKho(const std::string& cmdline);
 std::string CapsToText(const KernelCaps& caps);
 
 }  // namespace khod

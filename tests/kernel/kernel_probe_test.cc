@@ -245,5 +245,19 @@ TEST(KernelProbeTest, KhoctlProbeJsonAndRefusals) {
   EXPECT_EQ(code, 2);
 }
 
+// KHO built in stays off unless the command line turns it on
+// (kernel/liveupdate/kexec_handover.c: early_param "kho", kstrtobool).
+TEST(KernelProbeTest, TheCommandLineSaysWhetherKhoIsOn) {
+  EXPECT_EQ(CmdlineKho("console=ttyS0 quiet"), std::nullopt);
+  EXPECT_EQ(CmdlineKho("quiet kho=on"), std::optional<bool>(true));
+  EXPECT_EQ(CmdlineKho("kho=1 liveupdate=on"), std::optional<bool>(true));
+  EXPECT_EQ(CmdlineKho("kho=Y"), std::optional<bool>(true));
+  EXPECT_EQ(CmdlineKho("kho=off"), std::optional<bool>(false));
+  EXPECT_EQ(CmdlineKho("kho=on kho=0"), std::optional<bool>(false));  // the last wins
+  // After "--" the words are init's, not the kernel's.
+  EXPECT_EQ(CmdlineKho("quiet -- kho=on"), std::nullopt);
+  EXPECT_EQ(CmdlineKho("nokho=on kho_scratch=1G"), std::nullopt);
+}
+
 }  // namespace
 }  // namespace khod
