@@ -32,6 +32,9 @@ v1::SessionRecord GoldenSessionRecord() {
   r.set_generation(42);
   r.set_phase(v1::FROZEN);
 
+  // Each gmem's kind is spelled as khod writes it: FileKindName (state/snapshot.cc)
+  // for a kernel file, "model" for a MODEL guest (daemon/session_attach.cc).
+
   // A kernel guest_memfd of VM 0x10, partly private, contents hashed.
   v1::GmemAttachment* ram = r.add_gmems();
   ram->set_token(0x2a);
@@ -53,7 +56,7 @@ v1::SessionRecord GoldenSessionRecord() {
   huge->set_pid(4242);
   huge->set_fd(18);
   huge->set_inode(123457);
-  huge->set_kind("hugetlb_memfd");
+  huge->set_kind("hugetlb-memfd");
   huge->set_vm_token(0x10);
 
   // A MODEL guest_memfd of 1 TiB of 1 GiB folios, bound to VM 0x20.
@@ -75,7 +78,7 @@ v1::SessionRecord GoldenSessionRecord() {
   shm->set_pid(5151);
   shm->set_fd(9);
   shm->set_inode(777);
-  shm->set_kind("shmem_memfd");
+  shm->set_kind("shmem-memfd");
   shm->set_handover_fd(12);
 
   v1::VmRecord* vm0 = r.add_vms();

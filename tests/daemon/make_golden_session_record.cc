@@ -1,6 +1,8 @@
 // Writes tests/daemon/golden/session_record_v1.rec from GoldenSessionRecord() with
-// today's WriteRecordFile. Run once when the record format changes version
-// (never for KHODREC1 again):
+// today's WriteRecordFile. Run when the record format changes version, or
+// when GoldenSessionRecord() is corrected (its kinds were once misspelled);
+// session_record_golden_test checks that today's writer writes the file byte
+// for byte:
 //   bazel-bin/tests/daemon/make_golden_session_record tests/daemon/golden
 #include <cstdio>
 #include <string>

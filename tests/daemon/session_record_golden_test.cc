@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -105,13 +106,14 @@ TEST(SessionRecordGolden, ReadsAndParsesToExpectedContent) {
   ASSERT_EQ(got.gmems(0).attributes_size(), 2);
   EXPECT_EQ(got.gmems(0).attributes(1).first(), 900u);
   EXPECT_EQ(got.gmems(0).attributes(1).value(), 0x18u);
-  EXPECT_EQ(got.gmems(1).kind(), "hugetlb_memfd");
+  EXPECT_EQ(got.gmems(1).kind(), "hugetlb-memfd");
   EXPECT_TRUE(got.gmems(2).is_model());
   EXPECT_EQ(got.gmems(2).kind(), "model");
   EXPECT_EQ(got.gmems(2).model().size(), uint64_t{1} << 40);
   EXPECT_EQ(got.gmems(2).model().hstate_order(), 18u);
   EXPECT_TRUE(got.gmems(2).model().populate());
   EXPECT_EQ(got.gmems(2).vm_token(), 0x20u);
+  EXPECT_EQ(got.gmems(3).kind(), "shmem-memfd");
   EXPECT_EQ(got.gmems(3).vm_token(), 0u);
   EXPECT_EQ(got.gmems(3).handover_fd(), 12);
   ASSERT_EQ(got.vms_size(), 2);
@@ -137,6 +139,25 @@ TEST(SessionRecordGolden, ReadsAndParsesToExpectedContent) {
   EXPECT_EQ(got.handover_dir(), "/mnt/pmem/khod");
   EXPECT_EQ(got.next_token(), 0x32u);
   EXPECT_FALSE(got.last_verdict().empty());
+}
+
+// Every kind in the golden is one khod writes (FileKindName of state/snapshot.cc,
+// or "model"; daemon/session_attach.cc): recovery compares a re-taken file's
+// kind with it, so a spelling khod never writes would refuse every re-take.
+TEST(SessionRecordGolden, KindsAreSpelledAsKhodWritesThem) {
+  Result<std::string> payload = ReadRecordFile(GoldenCopy());
+  ASSERT_TRUE(payload.ok()) << payload.status().ToString();
+  v1::SessionRecord got;
+  ASSERT_TRUE(got.ParseFromString(*payload));
+  const std::set<std::string> written = {"guest_memfd", "hugetlb-memfd", "shmem-memfd", "model"};
+  std::set<std::string> seen;
+  for (const v1::GmemAttachment& g : got.gmems()) {
+    EXPECT_EQ(written.count(g.kind()), 1u)
+        << "gmem " << g.token() << ": kind '" << g.kind() << "' is not one khod writes";
+    EXPECT_EQ(g.kind() == "model", g.is_model()) << "gmem " << g.token();
+    seen.insert(g.kind());
+  }
+  EXPECT_EQ(seen, written) << "the golden holds every kind khod writes";
 }
 
 TEST(SessionRecordGolden, FrameIsAsSpecified) {
