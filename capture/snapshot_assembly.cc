@@ -115,9 +115,12 @@ Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::v
       }
     }
     if (round_witness && !round_witness->Holds()) again = true;
-    // The redo is not checked after: it walks, whatever moved.
+    // The redo walks, and each part reads HardwareCorrupted before and after
+    // itself (rule 4 for each part, as outside a round): the round's count,
+    // read before the first pass, says nothing of a page poisoned since.
     if (again) {
       round_witness = nullptr;
+      round_kb.reset();
       capture_all();
     }
   }

@@ -295,6 +295,33 @@ TEST_F(PinnedShmemWitnessTest, APunchEndsTheWitnessAndTheRoundWalks) {
   EXPECT_EQ(now, Reference());
 }
 
+// A round redone because the witness stopped holding reads HardwareCorrupted
+// for each part again: a page poisoned during the redo is a change there, and
+// no flag is carried across it. The redo used the count read before the
+// first pass, which the poisoning came after.
+TEST_F(PinnedShmemWitnessTest, ARoundRedoneForTheWitnessReadsHardwareCorruptedAgain) {
+  auto s = Source();
+  const GuestMemfd first = Round(s.get(), nullptr, nullptr, nullptr, /*ready_as_baseline=*/true);
+  if (s->pinned_pages() == 0) GTEST_SKIP() << "not pinned: " << s->pin_note();
+  std::unique_ptr<PteWitness> w = Witness(*s, first);
+  ASSERT_NE(w, nullptr);
+  Round(s.get(), w.get(), nullptr, nullptr, /*ready_as_baseline=*/true);
+  int calls = 0;
+  ActionSource act([&] {
+    if (++calls == 1) {  // the witness no longer holds once the round is over
+      Punch(fd(), 500, 3);
+      Write(vmm_, 500, 3, 9);
+    }
+    if (calls == 2)  // a page poisoned during the redo
+      std::ofstream(meminfo_) << "MemTotal: 1000 kB\nHardwareCorrupted: 4 kB\n";
+  });
+  CaptureStats stats;
+  Round(s.get(), w.get(), &stats, &act);
+  EXPECT_EQ(calls, 2) << "the round was not redone";
+  EXPECT_EQ(stats.flags_carried, 0u) << "flags carried across a HardwareCorrupted change";
+  EXPECT_GT(stats.flags_read, 0u);
+}
+
 TEST_F(PinnedShmemWitnessTest, WithoutThePinsNoWitness) {
   pin_movable_ = false;
   auto s = Source();
