@@ -1,0 +1,150 @@
+// capture/swapped_pages.h: shmem pages out in swap are found, never taken
+// for holes. The rule on crafted spans, then the kernel: a memfd's pages
+// written out to a swap file this test turns on (MADV_PAGEOUT), where the
+// machine lets it (root, a filesystem that takes a swap file).
+#include "capture/swapped_pages.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/swap.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "capture/kernel_source.h"
+#include "common/unique_fd.h"
+#include "kernel/seek_data.h"
+#include "tests/support/fixture.h"
+
+namespace khod {
+namespace {
+
+FolioList Seen(std::vector<std::pair<uint64_t, uint32_t>> extents) {
+  FolioList::Extents v;
+  for (const auto& [first, n] : extents) {
+    FolioExtent e;
+    e.first_index = first;
+    e.nr_folios = n;
+    v.push_back(e);
+  }
+  return FolioList(std::move(v));
+}
+
+std::string Text(const std::vector<PageSpan>& v) {
+  std::string s;
+  for (const PageSpan& p : v) s += std::to_string(p.first) + "+" + std::to_string(p.count) + " ";
+  return s;
+}
+
+TEST(DataPagesNotSeenTest, DataInBothReadsThatTheScanDidNotFind) {
+  // Data 0..99 in both reads; the scan found 0..9 and 50..59.
+  EXPECT_EQ(Text(DataPagesNotSeen({{0, 100}}, {{0, 100}}, Seen({{0, 10}, {50, 10}}))),
+            "10+40 60+40 ");
+  // All found: nothing.
+  EXPECT_EQ(Text(DataPagesNotSeen({{0, 100}}, {{0, 100}}, Seen({{0, 100}}))), "");
+  // Data in one read only (punched, or written, while the scan ran) is not counted.
+  EXPECT_EQ(Text(DataPagesNotSeen({{0, 50}}, {{40, 60}}, Seen({}))), "40+10 ");
+  EXPECT_EQ(Text(DataPagesNotSeen({{0, 10}, {20, 10}}, {{5, 20}}, Seen({{6, 1}}))),
+            "5+1 7+3 20+5 ");
+  EXPECT_EQ(Text(DataPagesNotSeen({}, {{0, 10}}, Seen({}))), "");
+}
+
+TEST(DataPagesNotSeenTest, TheRefusalNamesThePagesAndTheWayOut) {
+  EXPECT_TRUE(RefuseSwappedOut("memfd g", {}).ok());
+  const Status s = RefuseSwappedOut("memfd g", {{10, 40}, {60, 40}});
+  EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition);
+  EXPECT_NE(s.message().find("memfd g: 80 pages are out in swap (pages 10..49, 60..99)"),
+            std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("--pin-movable-memory"), std::string::npos) << s.message();
+}
+
+// A swap file for the test's life, where the machine lets one be made.
+class SwapFile {
+ public:
+  SwapFile() {
+    if (::geteuid() != 0) {
+      why_ = "not root";
+      return;
+    }
+    path_ = "/var/tmp/khod-swapped-pages-" + std::to_string(::getpid());
+    const std::string cmd = "fallocate -l 64M " + path_ + " && chmod 600 " + path_ + " && mkswap " +
+                            path_ + " >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0) {
+      why_ = "could not make a swap file at " + path_;
+      return;
+    }
+    if (::swapon(path_.c_str(), 0) != 0) {
+      why_ = std::string("swapon ") + path_ + ": " + std::strerror(errno);
+      return;
+    }
+    on_ = true;
+  }
+  ~SwapFile() {
+    if (on_) ::swapoff(path_.c_str());
+    if (!path_.empty()) ::unlink(path_.c_str());
+  }
+  bool on() const { return on_; }
+  const std::string& why() const { return why_; }
+  bool Off() {
+    if (!on_) return true;
+    on_ = ::swapoff(path_.c_str()) != 0;
+    return !on_;
+  }
+
+ private:
+  std::string path_, why_;
+  bool on_ = false;
+};
+
+TEST(SwappedPagesLiveTest, AMemfdsPagesOutInSwapAreRefusedNotCalledHoles) {
+  SwapFile swap;
+  if (!swap.on()) GTEST_SKIP() << "no swap for this test: " << swap.why();
+  const size_t page = static_cast<size_t>(::getpagesize());
+  const size_t pages = 256;
+  TestMemfd file(pages * page, "swapped");
+  {
+    void* m = ::mmap(nullptr, pages * page, PROT_READ | PROT_WRITE, MAP_SHARED, file.fd(), 0);
+    ASSERT_NE(m, MAP_FAILED);
+    for (size_t i = 0; i < pages; ++i) static_cast<char*>(m)[i * page] = static_cast<char>(i + 1);
+    if (::madvise(m, pages * page, MADV_PAGEOUT) != 0) {
+      ::munmap(m, pages * page);
+      GTEST_SKIP() << "MADV_PAGEOUT: " << std::strerror(errno);
+    }
+    std::vector<unsigned char> in(pages);
+    ASSERT_EQ(::mincore(m, pages * page, in.data()), 0);
+    ::munmap(m, pages * page);
+    size_t out = 0;
+    for (unsigned char c : in) out += !(c & 1);
+    if (out == 0) GTEST_SKIP() << "the kernel wrote no page out to swap";
+  }
+  // Every page still holds data for the file, resident or not.
+  Result<std::vector<PageSpan>> data = FileDataPages(file.fd(), pages, page);
+  ASSERT_TRUE(data.ok()) << data.status().ToString();
+  ASSERT_EQ(Text(*data), "0+" + std::to_string(pages) + " ");
+  KernelSourceOptions o;
+  o.name = "g";
+  auto s = KernelGmemSource::FromFd(UniqueFd(::dup(file.fd())), o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  GuestMemfd g;
+  const Status refused = (*s)->Capture(CaptureOptions(), &g);
+  ASSERT_FALSE(refused.ok()) << "captured " << g.folios.size()
+                             << " extents, the swapped pages as holes";
+  EXPECT_EQ(refused.code(), Status::Code::kFailedPrecondition) << refused.ToString();
+  EXPECT_NE(refused.message().find("are out in swap"), std::string::npos) << refused.ToString();
+  // Brought back, every page is seen.
+  ASSERT_TRUE(swap.Off());
+  const Status ok = (*s)->Capture(CaptureOptions(), &g);
+  ASSERT_TRUE(ok.ok()) << ok.ToString();
+  uint64_t found = 0;
+  for (const FolioExtent& e : g.folios) found += e.pages();
+  EXPECT_EQ(found, pages);
+}
+
+}  // namespace
+}  // namespace khod
