@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <future>
 #include <memory>
+#include <set>
 
 #include "capture/snapshot_assembly.h"
 #include "capture/snapshot_header.h"
@@ -813,7 +814,11 @@ Result<v1::VerifyReply> Session::Verify(const PeerCred& caller) {
   // VMs are compared against what the frozen snapshot carried: the memslots
   // the new side re-declares (here, the record) must be the same.
   // A caller other than root is not shown PFNs (docs/SECURITY.md).
-  RestoreVerdict v = VerifyRestored(frozen_, *now, caller.is_root());
+  // Made anew by Restore: new memory, whatever its capture can see of it.
+  std::set<uint64_t> rebuilt;
+  for (const auto& [token, h] : restored_)
+    if (h && h->new_memory) rebuilt.insert(token);
+  RestoreVerdict v = VerifyRestored(frozen_, *now, caller.is_root(), rebuilt);
   v.counts.real_flags_carried = stats.flags_carried;
   v.counts.real_pages_witnessed = stats.pages_witnessed;
   v.counts.real_pages_walked = stats.pages_walked;

@@ -35,6 +35,9 @@ struct GmemHandle {
   uint64_t size = 0;
   std::string how;       // "taken from pid 12 fd 7", "adopted fd 9", "rebuilt", "MODEL"
   PolicyRestore policy;  // new side: how its NUMA policy came back
+  // New side: a kernel file Restore made anew (rebuilt, or into a file the
+  // VMM offered): new memory, none of the guest's contents in it.
+  bool new_memory = false;
 };
 
 struct ModelSpec {

@@ -203,6 +203,7 @@ Result<RestoredGmems> RestoreGmems(const Snapshot& frozen, GmemRestoreInputs& in
         h = opener->Adopt(decl, t.fd.release());
         if (h.ok()) {
           (*h)->how = "rebuilt into the VMM's " + t.what;
+          (*h)->new_memory = true;
           (*h)->policy = RestorePolicy((*h)->fd, g, page_size);
         }
         ++r.rebuilt;
@@ -212,7 +213,10 @@ Result<RestoredGmems> RestoreGmems(const Snapshot& frozen, GmemRestoreInputs& in
         Result<uint64_t> flags = rebuild_flags_of(g);
         if (!flags.ok()) return refuse(flags.status());
         h = opener->Rebuild(decl, RebuildDescription(g, *flags));
-        if (h.ok()) (*h)->how = "rebuilt";
+        if (h.ok()) {
+          (*h)->how = "rebuilt";
+          (*h)->new_memory = !(*h)->is_model;
+        }
         if (h.ok() && !(*h)->is_model) (*h)->policy = RestorePolicy((*h)->fd, g, page_size);
         if (h.ok() && g.kind == FileKind::kGuestMemfd && g.provenance != Provenance::kModel)
           r.notes.push_back(

@@ -12,11 +12,10 @@ namespace khod {
 
 namespace {
 
-// What is handed to the VMM is bounded, as every GmemInfo of a StatusReply
-// carries it: a VMM that maps its file in tens of thousands of mappings of
-// alternating policies would otherwise push the reply past gRPC's 4 MiB,
-// for every client. The note names the first few ranges.
-constexpr size_t kMaxRangesForVmm = 4096;
+// What is handed to the VMM is bounded (kMaxRangesForVmm), as every GmemInfo
+// of a StatusReply carries it: a VMM that maps its file in tens of thousands
+// of mappings of alternating policies would otherwise push the reply past
+// gRPC's 4 MiB, for every client. The note names the first few ranges.
 constexpr size_t kRangesNamed = 8;
 
 std::string RangesText(const std::vector<MappingPolicy>& v) {
@@ -30,31 +29,20 @@ std::string RangesText(const std::vector<MappingPolicy>& v) {
   return s;
 }
 
-// The non-default policies of the VMM's mappings at capture, in page order;
-// ranges that follow each other with one policy are one range to bind.
 PolicyRestore HandMappingsToVmm(const GuestMemfd& g) {
   PolicyRestore r;
   size_t mappings = 0;
-  for (const MappingPolicy& m : g.mapping_policies) {
-    if (m.policy.mode == 0) continue;
-    ++mappings;
-    if (!r.for_vmm.empty() && r.for_vmm.back().end_index() == m.first_index &&
-        r.for_vmm.back().policy == m.policy) {
-      r.for_vmm.back().count += m.count;
-      continue;
-    }
-    r.for_vmm.push_back(m);
-  }
+  for (const MappingPolicy& m : g.mapping_policies) mappings += m.policy.mode != 0;
+  size_t left_out = 0;
+  r.for_vmm = MappingPoliciesForVmm(g, &left_out);
   if (r.for_vmm.empty()) return r;
   r.outcome = PolicyRestore::Outcome::kHandedToVmm;
-  const size_t ranges = r.for_vmm.size();
   std::string cut;
-  if (ranges > kMaxRangesForVmm) {
-    r.for_vmm.resize(kMaxRangesForVmm);
-    cut = "; only the first " + std::to_string(kMaxRangesForVmm) + " of " + std::to_string(ranges) +
+  if (left_out)
+    cut = "; only the first " + std::to_string(kMaxRangesForVmm) + " of " +
+          std::to_string(kMaxRangesForVmm + left_out) +
           " ranges are handed on (a status carries no more): the others are not restored, and "
-          "Verify shows them where the VMM does not bind them";
-  }
+          "Verify names them not handed on";
   r.note = "NUMA policy handed to the VMM to mbind on its mappings (it lived in the VMM's " +
            std::to_string(mappings) + " mapping(s), not in the file): " + RangesText(r.for_vmm) +
            cut;
@@ -94,6 +82,21 @@ std::optional<PolicyRestore> NotTheFiles(const GuestMemfd& g) {
 }
 
 }  // namespace
+
+std::vector<MappingPolicy> MappingPoliciesForVmm(const GuestMemfd& frozen, size_t* left_out) {
+  std::vector<MappingPolicy> v;
+  for (const MappingPolicy& m : frozen.mapping_policies) {
+    if (m.policy.mode == 0) continue;
+    if (!v.empty() && v.back().end_index() == m.first_index && v.back().policy == m.policy) {
+      v.back().count += m.count;
+      continue;
+    }
+    v.push_back(m);
+  }
+  *left_out = v.size() > kMaxRangesForVmm ? v.size() - kMaxRangesForVmm : 0;
+  if (*left_out) v.resize(kMaxRangesForVmm);
+  return v;
+}
 
 const char* PolicyOutcomeName(PolicyRestore::Outcome o) {
   switch (o) {

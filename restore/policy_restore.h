@@ -41,6 +41,13 @@ PolicyRestore RestorePolicy(int fd, const GuestMemfd& frozen, uint32_t page_size
 // is kept; the VMM's mapping policies are the VMM's to apply again.
 PolicyRestore PolicyOfAdopted(const GuestMemfd& frozen);
 
+// The policies of `frozen`'s VMM mappings as Restore hands them to the VMM:
+// the non-default ones, in page order, ranges that follow each other with one
+// policy merged, at most the first kMaxRangesForVmm (what a status carries);
+// `*left_out`: the merged ranges past that, which are handed to no one.
+constexpr size_t kMaxRangesForVmm = 4096;
+std::vector<MappingPolicy> MappingPoliciesForVmm(const GuestMemfd& frozen, size_t* left_out);
+
 }  // namespace khod
 
 #endif  // KHOD_RESTORE_POLICY_RESTORE_H_

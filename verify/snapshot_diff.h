@@ -55,8 +55,10 @@ enum class UnverifiedKind {
   kNumaPolicyHandedToVmm,  // VMM mappings' NUMA policies, the VMM's to apply after a restore
   kDeclaredMemslots,       // the VMM's VM and memslots: its declaration, never read from KVM
   kDeclaredAttributes,     // a kernel file's shared/private attributes: the VMM's declaration
+  kRebuiltMemory,          // a kernel file Restore rebuilt as new memory, its pages unseen
+  kNumaPolicyNotHandedOn,  // VMM mapping policies past what Restore hands on: not restored
 };
-constexpr int kUnverifiedKinds = 9;
+constexpr int kUnverifiedKinds = 11;
 
 // What of one guest_memfd was not verified: `pages` pages (of those not found
 // different) and, in `parts`, what each unverified part is and why

@@ -1,10 +1,14 @@
 #include "verify/verify_restored.h"
 
+#include <algorithm>
+
+#include "restore/policy_restore.h"
 #include "state/invariants.h"
 
 namespace khod {
 
-RestoreVerdict VerifyRestored(const Snapshot& frozen, const Snapshot& restored, bool show_pfns) {
+RestoreVerdict VerifyRestored(const Snapshot& frozen, const Snapshot& restored, bool show_pfns,
+                              const std::set<uint64_t>& rebuilt) {
   RestoreVerdict v;
   DiffOptions opts;
   opts.show_pfns = show_pfns;
@@ -15,6 +19,39 @@ RestoreVerdict VerifyRestored(const Snapshot& frozen, const Snapshot& restored, 
   // khod holds the restored files; the VMM's mappings and their policies come after.
   opts.compare_vmm_policies = false;
   v.diff = DiffSnapshots(frozen, restored, opts);
+  auto part_of = [&](const GuestMemfd& g) -> UnverifiedGmem& {
+    auto it = std::find_if(v.diff.unverified.begin(), v.diff.unverified.end(),
+                           [&](const UnverifiedGmem& u) { return u.token == g.token; });
+    if (it == v.diff.unverified.end())
+      it = v.diff.unverified.insert(v.diff.unverified.end(),
+                                    UnverifiedGmem{g.token, g.name, 0, {}, {}});
+    return *it;
+  };
+  // What Restore handed to no one (restore/policy_restore.h): the VMM cannot
+  // apply it, and the diff's "handed to the VMM" does not cover it.
+  for (const GuestMemfd& g : frozen.gmems) {
+    if (g.policy_source != PolicySource::kVmmMappings) continue;
+    size_t left_out = 0;
+    (void)MappingPoliciesForVmm(g, &left_out);
+    if (left_out)
+      part_of(g).AddPart(UnverifiedKind::kNumaPolicyNotHandedOn,
+                         "NUMA policy of " + std::to_string(left_out) +
+                             " VMM mapping range(s) past the first " +
+                             std::to_string(kMaxRangesForVmm) +
+                             " handed to the VMM: handed to no one, not restored");
+  }
+  for (const GuestMemfd& g : frozen.gmems) {
+    if (!rebuilt.count(g.token) || g.provenance == Provenance::kModel) continue;
+    uint64_t unseen = 0;  // pages of the frozen file no capture saw anything of
+    for (const VisibilityRange& r : g.visibility)
+      if (r.visibility == PageVisibility::kNone) unseen += r.count;
+    if (unseen == 0) continue;  // what it holds now is compared, and differs
+    part_of(g).AddPart(
+        UnverifiedKind::kRebuiltMemory,
+        std::to_string(unseen) +
+            " pages rebuilt as new memory: the blob carries no contents, so what the "
+            "guest had there is not in them, and no capture can see them");
+  }
   for (const Violation& viol : CheckInvariants(restored)) {
     Difference d;
     d.field = "invariant " + viol.where;

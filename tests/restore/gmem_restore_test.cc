@@ -164,6 +164,7 @@ TEST(RestoreGmemsTest, CarriedFdIsAdoptedAsADupReadThroughTheHolder) {
   EXPECT_EQ(opener.mapped_by, 4242);
   EXPECT_EQ(r->adopted, 1u);
   EXPECT_EQ(r->rebuilt + r->model, 0u);
+  EXPECT_FALSE(r->handles[7]->new_memory);  // the file carried across
 }
 
 // A guest_memfd belongs to the VM it was made on (KVM refuses to bind it to
@@ -289,6 +290,7 @@ TEST(RestoreGmemsTest, ForcedRebuildGoesIntoTheOfferedTarget) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(opener.adopted_inodes, std::vector<ino_t>({offered_inode}));
   EXPECT_EQ(r->handles[4]->how, "rebuilt into the VMM's guest_memfd fd 9 of pid 77 (VM 1)");
+  EXPECT_TRUE(r->handles[4]->new_memory);
   EXPECT_FALSE(g.targets[4].fd.valid());  // handed to the opener
   EXPECT_EQ(r->rebuilt, 1u);
   EXPECT_EQ(r->adopted, 0u);
@@ -304,6 +306,8 @@ TEST(RestoreGmemsTest, RebuildOfAGuestMemfdTellsTheVmmToOfferOneAndAMemfdsDoesNo
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(opener.calls, std::vector<std::string>({"rebuild 5 frozen5", "rebuild 6 frozen6"}));
   EXPECT_EQ(r->handles[5]->how, "rebuilt");
+  EXPECT_TRUE(r->handles[5]->new_memory);
+  EXPECT_TRUE(r->handles[6]->new_memory);
   EXPECT_EQ(r->rebuilt, 2u);
   EXPECT_TRUE(Contains(r->notes, "gmem 5: rebuilt on a VM of khod's own"));
   EXPECT_FALSE(Contains(r->notes, "gmem 6: rebuilt on a VM"));
