@@ -5,7 +5,8 @@
 //        [--allow-gid=GID] [--transport=reexec|dir|luo] [--format=fdt|proto]
 //        [--luo-device=/dev/liveupdate] [--debugfs=/sys/kernel/debug]
 //        [--reexec-binary=PATH]   (the program a reexec runs; default khod's own)
-//   test faults: [--crash-at=POINT] [--fault=corrupt-handover-blob|sigterm-before-exec]
+//   test faults: [--crash-at=POINT]
+//                [--fault=corrupt-handover-blob|sigterm-before-exec|sigterm-during-freeze]
 //   set by a reexec handover, not by hand: [--adopt=SPEC] [--listen-fd=N] [--lock-fd=N]
 //     [--mapping-holder=PID] [--reap=PID,...] [--reexec-timing=READY_NS,EXEC_NS]
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -61,6 +63,7 @@ struct Flags {
   std::string crash_at;
   bool corrupt_blob = false;
   bool sigterm_before_exec = false;
+  bool sigterm_during_freeze = false;
   std::string adopt;
   int listen_fd = -1;
   int lock_fd = -1;         // the state dir's lock, held by the previous khod (reexec)
@@ -118,8 +121,9 @@ const std::vector<FlagSpec>& KhodFlagSpecs() {
        "POINT  test fault: die at a crash point (after-reexec:POINT: in the khod a reexec "
        "starts)"},
       {"--fault", true, nullptr,
-       "corrupt-handover-blob|sigterm-before-exec  test fault (sigterm-before-exec: khod sends "
-       "itself SIGTERM once a reexec is decided, and waits for it to be taken)"},
+       "corrupt-handover-blob|sigterm-before-exec|sigterm-during-freeze  test fault "
+       "(sigterm-before-exec: khod sends itself SIGTERM once a reexec is decided, and waits for "
+       "it to be taken; sigterm-during-freeze: while Freeze runs, before its record)"},
       {"--adopt", true},  // set by a reexec handover, not by hand
       {"--listen-fd", true},
       {"--lock-fd", true},
@@ -191,6 +195,8 @@ bool ParseKhodFlags(int argc, char** argv, Flags* f, std::string* err) {
       f->corrupt_blob = true;
     } else if (fault == "sigterm-before-exec") {
       f->sigterm_before_exec = true;
+    } else if (fault == "sigterm-during-freeze") {
+      f->sigterm_during_freeze = true;
     } else {
       *err = "unknown --fault " + fault;
       return false;
@@ -447,6 +453,14 @@ int main(int argc, char** argv) {
   // A point in the khod the reexec starts: given to it alone.
   if (!crash.after_reexec().empty()) so.exec_args.push_back("--crash-at=" + crash.after_reexec());
   so.corrupt_handover_blob = flags.corrupt_blob;
+  if (flags.sigterm_during_freeze)
+    so.in_freeze_for_test = [] {
+      // The stop reaches the main thread while this Freeze still runs.
+      std::fprintf(stderr, "khod: --fault=sigterm-during-freeze: sending SIGTERM to pid %d\n",
+                   ::getpid());
+      ::kill(::getpid(), SIGTERM);
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    };
   so.adopted = adopted;
   so.mapping_holder = flags.mapping_holder;
   so.pte_keeper = flags.pte_keeper;
@@ -568,6 +582,22 @@ int main(int argc, char** argv) {
     }
     listener.Stop();
     if (metrics) metrics->Stop();  // after a reexec the new khod writes the file
+    if (exec_argv.empty()) {
+      // A stop while a Freeze runs: that Freeze may still decide a reexec as
+      // it ends, its handover durable and its reply sent. The calls in flight
+      // end first, and a reexec one asked for goes ahead, the stop carried to
+      // the khod it starts (below), instead of this khod leaving the handover
+      // it just made behind.
+      calls.WaitForCallsInFlight(std::chrono::milliseconds(0),
+                                 std::chrono::steady_clock::now() + std::chrono::seconds(30));
+      std::lock_guard<std::mutex> l(wake.mu);
+      if (wake.exec_argv) {
+        exec_argv = std::move(*wake.exec_argv);
+        marks.ready_ns = wake.ready_ns;
+        std::fprintf(stderr, "khod: a Freeze in flight when the stop came asked for a reexec\n");
+      }
+      wake.exec_argv.reset();
+    }
     if (exec_argv.empty()) {
       // Lets calls in flight finish, and does not wait for idle clients to hang up.
       StopServer(server.get(), &calls, std::chrono::seconds(2));

@@ -208,9 +208,12 @@ Status Session::Persist() {
   return Status::Ok();
 }
 
-Status Session::PersistOrRevert(const v1::SessionRecord& before, const std::string& op) {
+Status Session::PersistOrRevert(const v1::SessionRecord& before, const std::string& op,
+                                bool* change_may_be_on_disk) {
+  if (change_may_be_on_disk) *change_may_be_on_disk = false;
   Status persisted = Persist();
   if (persisted.ok()) return persisted;
+  const uint64_t change_generation = record_.generation();
   RevertRecordTo(before);
   // A write that failed after its rename (the directory's fsync) left the
   // change on disk: the record reverted to is written again, so that the disk
@@ -220,6 +223,14 @@ Status Session::PersistOrRevert(const v1::SessionRecord& before, const std::stri
   const Status back = ticket.ok() ? commit_.Wait(*ticket) : ticket.status();
   if (back.ok())
     return persisted.WithContext(op + ": the session record was not written, so nothing changed");
+  // What the disk holds says whether the change reached it (a record that
+  // cannot be read may be it).
+  if (change_may_be_on_disk) {
+    Result<std::string> disk = ReadRecordFile(state_dir_, kRecordFile);
+    v1::SessionRecord on_disk;
+    *change_may_be_on_disk =
+        !disk.ok() || !on_disk.ParseFromString(*disk) || on_disk.generation() == change_generation;
+  }
   return persisted.WithContext(
       op + ": the session record was not written, nor written back as it was (" + back.message() +
       "); had the first write replaced the file before it failed, the record on disk holds the "
@@ -510,9 +521,12 @@ Result<v1::PhaseReply> Session::PrepareLocked() {
   record_.set_prepared_blob(file);
   record_.set_prepared_blob_bytes(blob.size());
   RecordDuration(v1::PREPARED, NowNs() - t0);
-  Status persisted = PersistOrRevert(before, "Prepare");
+  bool on_disk = false;
+  Status persisted = PersistOrRevert(before, "Prepare", &on_disk);
   if (!persisted.ok()) {
-    state_dir_.Remove(file);  // named by no record
+    // Named by no record, unless the record on disk may hold the change:
+    // then it stays, and the next start sweeps it if the record does not.
+    if (!on_disk) state_dir_.Remove(file);
     return persisted;
   }
   // Named by no record any more.
@@ -742,12 +756,17 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req, const PeerC
     if (tkind == v1::REEXEC) record_.set_exec_count(record_.exec_count() + 1);
     RecordDuration(v1::FROZEN, t1 - t0);  // the capture and the blob
     RecordDuration(v1::HANDED_OVER, NowNs() - t1);
-    Status handed = PersistOrRevert(prepared, "Freeze");
+    if (opts_.in_freeze_for_test) opts_.in_freeze_for_test();
+    bool on_disk = false;
+    Status handed = PersistOrRevert(prepared, "Freeze", &on_disk);
     if (!handed.ok()) {
       // A handover the durable record does not name must not stand (no
-      // exec, LUO session closed, dir blob removed), nor a blob it does not name.
+      // exec, LUO session closed, dir blob removed), nor a blob it does not
+      // name. Where the record on disk may name the change, its blob stays:
+      // a restart in HANDED_OVER restores from it (the handover undone reads
+      // as nothing carried), and one in PREPARED sweeps it.
       Status aborted = t->Abort();
-      state_dir_.Remove(file);
+      if (!on_disk) state_dir_.Remove(file);
       return handed.WithContext(std::string("Freeze: the ") + t->name() + " handover was undone" +
                                 (aborted.ok() ? "" : " (abort: " + aborted.message() + ")") +
                                 "; still PREPARED");

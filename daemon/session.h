@@ -95,6 +95,9 @@ struct SessionOptions {
   // error it returns is that write's, as when the directory's fsync fails
   // after the rename has replaced the record.
   std::function<Status()> after_record_written_for_test;
+  // Test fault: runs in Freeze once its handover is sent, before its record
+  // is written (an operator's stop that comes while Freeze runs).
+  std::function<void()> in_freeze_for_test;
   // The previous khod's PTE keeper, its control socket and the memfd that
   // describes its witness (reexec; daemon/pte_witness_handoff.h): Verify
   // walks only what it does not witness, then it is released. -1: none.
@@ -204,7 +207,11 @@ class Session {
   // Persist(), or, when the write fails, record_ back to `before` (the
   // generation still counts on) and the error saying `op` changed nothing.
   // The caller holds mu_ throughout and undoes what else it changed.
-  Status PersistOrRevert(const v1::SessionRecord& before, const std::string& op);
+  // `change_may_be_on_disk`, when given, is set when the write-back failed
+  // too and the record on disk is the change's (or cannot be read): it names
+  // what the change made, which the caller must not delete.
+  Status PersistOrRevert(const v1::SessionRecord& before, const std::string& op,
+                         bool* change_may_be_on_disk = nullptr);
   // record_ back to `before`, its generation counting on.
   void RevertRecordTo(const v1::SessionRecord& before);
   v1::StatusReply BuildStatus() const;  // caller holds mu_

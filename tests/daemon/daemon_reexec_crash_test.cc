@@ -654,6 +654,30 @@ TEST_F(ReexecCrashTest, StopSignalDuringAReexecStopsTheNewKhod) {
       RestartFromHandedOverAndGoOut(c, "resumed HANDED_OVER without the reexec fds"));
 }
 
+// The stop comes earlier, while the Freeze that decides the reexec still runs
+// (--fault=sigterm-during-freeze: before its record): the main thread takes
+// the stop path first, and that Freeze's handover, durable and replied, used
+// to be left behind with no exec (khod exited, the handed-on fds with it).
+// Now the calls in flight end first and the reexec goes ahead, the stop
+// carried to the new khod, which adopts the handover and stops.
+TEST_F(ReexecCrashTest, StopSignalWhileTheFreezeRunsStillReexecs) {
+  flags_ = {"--fault=sigterm-during-freeze"};
+  KhodClient c(Socket());
+  ASSERT_NO_FATAL_FAILURE(FreezeAndStopDuringTheReexec(c));
+  const std::string log = ReadTestFile(dir_ + "/khod.log");
+  const size_t exec = log.find("khod: re-executing");
+  ASSERT_NE(exec, std::string::npos) << "no exec:\n" << log;
+  const size_t adopted = log.find("resumed HANDED_OVER after reexec: adopted 1 fds", exec);
+  EXPECT_NE(adopted, std::string::npos) << "the new khod did not adopt the handover";
+  EXPECT_NE(log.find("khod: stopping on signal; session stays in HANDED_OVER", adopted),
+            std::string::npos)
+      << "the new khod did not stop on the signal";
+  ExpectGuestUntouched("after the stop");
+
+  ASSERT_NO_FATAL_FAILURE(
+      RestartFromHandedOverAndGoOut(c, "resumed HANDED_OVER without the reexec fds"));
+}
+
 // The same stop when the exec then fails (a --reexec-binary no one may
 // execute): this khod, which goes on as the new side, stops gracefully once it
 // serves again, in HANDED_OVER, and a restart goes on from there.

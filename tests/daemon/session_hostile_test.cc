@@ -721,6 +721,49 @@ TEST_F(HostileSessionTest, AWriteThatFailsAfterReplacingTheRecordIsWrittenBack) 
   EXPECT_TRUE((*s)->Freeze(PausedFreeze()).ok());
 }
 
+// The write-back fails too: the record on disk names the Freeze that memory
+// undid, so the frozen blob it names is kept, and a restart restores from it
+// (the handover undone reads as nothing carried) instead of finding a record
+// that names a deleted file.
+TEST_F(HostileSessionTest, AFreezeWhoseRecordMayBeOnDiskKeepsTheBlobItNames) {
+  {
+    SessionOptions o = Opts();
+    bool failing = false;
+    // The HANDED_OVER record reaches the disk and its fsync fails; the
+    // write-back then cannot even make its temporary.
+    o.after_record_written_for_test = [this, &failing] {
+      if (!failing) return Status::Ok();
+      failing = false;
+      BreakRecordWrites();
+      return Status::IoError("fsync dir (test fault)");
+    };
+    Result<std::unique_ptr<Session>> s = Session::Open(o, &opener_);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    ASSERT_TRUE((*s)->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE((*s)->Prepare().ok());
+    failing = true;
+    Result<v1::PhaseReply> f = (*s)->Freeze(PausedFreeze());
+    MendRecordWrites();
+    ASSERT_FALSE(f.ok());
+    EXPECT_NE(f.status().message().find("nor written back"), std::string::npos)
+        << f.status().ToString();
+    EXPECT_EQ((*s)->phase(), v1::PREPARED);
+    Result<std::string> raw = ReadRecordFile(dir_ + "/session.rec");
+    ASSERT_TRUE(raw.ok()) << raw.status().ToString();
+    v1::SessionRecord on_disk;
+    ASSERT_TRUE(on_disk.ParseFromString(*raw));
+    ASSERT_EQ(on_disk.phase(), v1::HANDED_OVER);
+    EXPECT_TRUE(Exists(dir_ + "/" + on_disk.frozen_blob()))
+        << on_disk.frozen_blob() << " was deleted while the record on disk names it";
+  }
+  // khod restarts on that record: Restore finds the blob it names.
+  auto s = Open();
+  ASSERT_TRUE(s);
+  ASSERT_EQ(s->phase(), v1::HANDED_OVER);
+  Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+}
+
 // One file attached twice (another fd of it, under another token) is refused,
 // naming the gmem that has it: it would be captured and handed over twice.
 TEST_F(HostileSessionTest, TheSameFileAttachedTwiceIsRefused) {
