@@ -462,12 +462,28 @@ class GmemDiffer {
     std::map<std::pair<uint64_t, uint64_t>, uint64_t> found;
     for (const auto& h : fh) found[{h.first_index, h.count}] = h.xxh3;
     std::map<std::pair<uint64_t, uint64_t>, bool> seen;
+    // A hash is taken per extent, and a capture that saw no PFNs joins pages
+    // into extents across physical breaks: where a side saw no PFN, ranges
+    // cut differently say nothing of the contents, which go uncompared.
+    uint64_t uncompared = 0;
+    auto pfn_unseen_over = [&](uint64_t first, uint64_t end) {
+      for (const PfnUnseenRange& p : pfn_unseen_)
+        if (p.first < end && first < p.end) return true;
+      return false;
+    };
+    auto unmatched = [&](uint64_t first, uint64_t end, const std::string& e_side,
+                         const std::string& f_side) {
+      if (pfn_unseen_over(first, end))
+        uncompared += end - first;
+      else
+        Add("contents " + Pages(first, end), e_side, f_side, first, end);
+    };
     for (const auto& h : eh) {
       const uint64_t end = h.first_index + h.count;
       const std::string where = "contents " + Pages(h.first_index, end);
       auto it = found.find({h.first_index, h.count});
       if (it == found.end()) {
-        Add(where, "xxh3 " + Hex(h.xxh3), "no hash over this exact range", h.first_index, end);
+        unmatched(h.first_index, end, "xxh3 " + Hex(h.xxh3), "no hash over this exact range");
         continue;
       }
       seen[it->first] = true;
@@ -476,9 +492,15 @@ class GmemDiffer {
     }
     for (const auto& h : fh)
       if (!seen.count({h.first_index, h.count}))
-        Add("contents " + Pages(h.first_index, h.first_index + h.count),
-            "no hash over this exact range", "xxh3 " + Hex(h.xxh3), h.first_index,
-            h.first_index + h.count);
+        unmatched(h.first_index, h.first_index + h.count, "no hash over this exact range",
+                  "xxh3 " + Hex(h.xxh3));
+    if (uncompared)
+      Unverified(UnverifiedKind::kPfnsUnseen,
+                 "contents of pages hashed over ranges cut otherwise, where a capture saw no "
+                 "PFN (" +
+                     std::to_string(uncompared) +
+                     " pages over both sides' ranges): not "
+                     "compared");
   }
 
   void Restructures() {

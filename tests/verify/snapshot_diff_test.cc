@@ -183,6 +183,30 @@ TEST(SnapshotDiffTest, ScalarsPolicyAttributesHashes) {
                                               "contents pages 2048-4095"}));
 }
 
+// A hash is per extent: a capture that saw no PFNs (khoctl verify without
+// CAP_SYS_ADMIN) joins the two extents into one, and hashes it so. Cut
+// otherwise, the hashes compare nothing: not verified, never DIFFERENT. Where
+// both saw the PFNs, ranges cut otherwise are a difference.
+TEST(SnapshotDiffTest, HashesCutOtherwiseWhereNoPfnWasSeenAreNotCompared) {
+  GuestMemfd a = Gmem(), b = a;
+  a.hashes = {ContentHash{0, 2048, 1}, ContentHash{2048, 2048, 2}};
+  b.folios = FolioList({FolioExtent{0, kPfnUnknown, 4096, 0, kFolioUptodate}});
+  b.hashes = {ContentHash{0, 4096, 7}};
+  SnapshotDiff d;
+  DiffGmems(a, b, DiffOptions(), &d);
+  EXPECT_TRUE(d.differences.empty()) << d.differences[0].field << ": " << d.differences[0].found;
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_NE(d.unverified[0].ToString().find("contents of pages hashed over ranges cut otherwise"),
+            std::string::npos)
+      << d.unverified[0].ToString();
+  // Both saw every PFN: the same pages hashed over other ranges differ.
+  GuestMemfd c = a;
+  c.hashes = {ContentHash{0, 4096, 7}};
+  std::vector<Difference> diff = Diff(a, c);
+  ASSERT_FALSE(diff.empty());
+  EXPECT_EQ(diff[0].field, "contents pages 0-2047");
+}
+
 TEST(SnapshotDiffTest, MissingGmemAndMemslotChanges) {
   Snapshot a = Snap(Gmem()), b = a;
   b.vms[0].memslots[0].npages = 2048;
