@@ -121,10 +121,12 @@ std::string LuoTransport::SessionNameFor(uint64_t session_id) {
   return buf;
 }
 
+Status LuoTransport::CheckSessionName() const {
+  if (session_name_.size() < luo::kSessionNameLength) return Status::Ok();
+  return Status::InvalidArgument("luo: session name '" + session_name_ + "' longer than 63 bytes");
+}
+
 Status LuoTransport::DeviceIoctl(unsigned long request, void* arg, const std::string& what) {
-  if (session_name_.size() >= luo::kSessionNameLength)
-    return Status::InvalidArgument("luo: session name '" + session_name_ +
-                                   "' longer than 63 bytes");
   const int dev = dev_->Open(device_path_);
   if (dev < 0) {
     if (dev == -ENOENT)
@@ -188,6 +190,7 @@ Status LuoTransport::Send(const HandoverPackage& pkg) {
   // a luo Freeze of a session whose default was another transport.
   for (const PreservedFd& p : pkg.fds) KHOD_RETURN_IF_ERROR(CheckLuoGmemToken(p.token));
   if (session_fd_ >= 0) KHOD_RETURN_IF_ERROR(Abort());
+  KHOD_RETURN_IF_ERROR(CheckSessionName());  // before it is copied into name[64]
   luo::CreateSession cs{};
   cs.size = sizeof(cs);
   std::memcpy(cs.name, session_name_.data(), session_name_.size());
@@ -222,6 +225,7 @@ Status LuoTransport::Abort() {
 
 Result<ReceivedHandover> LuoTransport::Receive() {
   if (session_fd_ < 0) {
+    KHOD_RETURN_IF_ERROR(CheckSessionName());  // before it is copied into name[64]
     luo::RetrieveSession rs{};
     rs.size = sizeof(rs);
     std::memcpy(rs.name, session_name_.data(), session_name_.size());

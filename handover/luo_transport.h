@@ -54,6 +54,8 @@ class LuoTransport : public HandoverTransport {
   // Opens the device, makes one request of it (create or retrieve the
   // session) and closes it again.
   Status DeviceIoctl(unsigned long request, void* arg, const std::string& what);
+  // InvalidArgument when the name does not fit the kernel's name[64] with its NUL.
+  Status CheckSessionName() const;
   Status Preserve(int fd, uint64_t token, const std::string& what);
   Result<int> Retrieve(uint64_t token, const std::string& what);
 

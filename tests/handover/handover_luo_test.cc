@@ -351,6 +351,17 @@ TEST(LuoTransportTest, KernelRefusingAGmemAbortsAndNamesIt) {
   EXPECT_EQ(dev.Outgoing(2000), nullptr);
 }
 
+// A name that does not fit the kernel's name[64] is refused before it is
+// copied there, on both sides.
+TEST(LuoTransportTest, ASessionNameTooLongIsRefusedBeforeItIsCopied) {
+  FakeLuo dev;
+  LuoTransport old_side(&dev, std::string(64, 'n'));
+  EXPECT_EQ(old_side.Send(HandoverPackage()).code(), Status::Code::kInvalidArgument);
+  LuoTransport new_side(&dev, std::string(200, 'n'));
+  EXPECT_EQ(new_side.Receive().status().code(), Status::Code::kInvalidArgument);
+  EXPECT_TRUE(dev.calls.empty());
+}
+
 TEST(LuoTransportTest, MissingDeviceSaysTheKernelLacksLiveupdate) {
   FakeLuo dev;
   dev.present = false;
