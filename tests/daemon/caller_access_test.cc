@@ -206,6 +206,33 @@ TEST_F(CallerAccessTest, AFailedTakeFromAProcessThatExitedSaysOnlyThatItExited) 
   EXPECT_EQ(s.message().find("/etc/shadow"), std::string::npos) << s.message();
 }
 
+// Attach bounds a caller's bytes by the file's size then; a file that grew
+// since (an ftruncate after Attach) is refused at capture, in root's Prepare
+// too, instead of walked at its new size.
+TEST_F(CallerAccessTest, AFileThatGrewSinceItsAttachIsNotCaptured) {
+  NobodyProcess nobody;
+  StartOrSkip(&nobody, /*dumpable=*/true);
+  auto s = Open();
+  ASSERT_TRUE(s->Attach(AttachOf(nobody.pid(), nobody.fd()), As(kNobody, kNobody)).ok());
+  const std::string path =
+      "/proc/" + std::to_string(nobody.pid()) + "/fd/" + std::to_string(nobody.fd());
+  const int f = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(f, 0) << path;
+  ASSERT_EQ(::ftruncate(f, off_t{1} << 40), 0);
+  Result<v1::PhaseReply> p = s->Prepare();  // root's
+  ASSERT_FALSE(p.ok()) << "captured a file grown to 1 TiB";
+  EXPECT_EQ(p.status().code(), Status::Code::kFailedPrecondition) << p.status().ToString();
+  EXPECT_NE(p.status().message().find("grew from 1048576 to 1099511627776 bytes"),
+            std::string::npos)
+      << p.status().ToString();
+  EXPECT_EQ(s->phase(), v1::IDLE);
+  // Back at its size, it is captured.
+  ASSERT_EQ(::ftruncate(f, 1 << 20), 0);
+  ::close(f);
+  Result<v1::PhaseReply> again = s->Prepare();
+  EXPECT_TRUE(again.ok()) << again.status().ToString();
+}
+
 // One session for the host: a caller other than root acts on the gmems it
 // attached, on the session as a whole only when every gmem is its own, and
 // the owner survives a restart (the record's GmemAttachment.owner_uid).
