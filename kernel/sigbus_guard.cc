@@ -3,7 +3,6 @@
 #include <setjmp.h>
 #include <signal.h>
 
-#include <cstdio>
 #include <cstring>
 #include <mutex>
 
@@ -16,30 +15,30 @@ namespace {
 // shared library, may allocate).
 struct Guard {
   sigjmp_buf jump;
-  void* address = nullptr;
 };
 thread_local Guard* tls_guard = nullptr;
 
 struct sigaction previous_action;
 
 void OnSigbus(int sig, siginfo_t* info, void* context) {
-  if (Guard* g = tls_guard) {
-    g->address = info->si_addr;
-    siglongjmp(g->jump, 1);
-  }
-  // Not ours: what was there before would have run.
+  if (Guard* g = tls_guard) siglongjmp(g->jump, 1);
+  // Not ours: what was there before runs. A fault (si_code > 0: the kernel's,
+  // for a load) is fatal even where SIGBUS was ignored, as the kernel makes it.
+  const bool fault = info != nullptr && info->si_code > 0;
   if (previous_action.sa_flags & SA_SIGINFO) {
     if (previous_action.sa_sigaction) previous_action.sa_sigaction(sig, info, context);
     return;
   }
-  if (previous_action.sa_handler == SIG_IGN) return;
-  if (previous_action.sa_handler != SIG_DFL) {
+  if (previous_action.sa_handler == SIG_IGN && !fault) return;
+  if (previous_action.sa_handler != SIG_DFL && previous_action.sa_handler != SIG_IGN) {
     previous_action.sa_handler(sig);
     return;
   }
-  // The default action: returning re-runs the faulting load, which raises
-  // SIGBUS again with the default disposition.
+  // The default action. A fault's load runs again on return and raises
+  // SIGBUS again; a SIGBUS sent (kill) is raised again, delivered once this
+  // handler returns (it is blocked until then).
   signal(SIGBUS, SIG_DFL);
+  if (!fault) raise(SIGBUS);
 }
 
 void InstallOnce() {
@@ -60,18 +59,20 @@ Status ReadCatchingSigbus(const std::string& what, const std::function<void()>& 
   InstallOnce();
   Guard guard;
   Guard* const outer = tls_guard;
+  // Put back however this ends: returned, thrown through, or jumped out of.
+  struct Restore {
+    Guard* outer;
+    ~Restore() { tls_guard = outer; }
+  } restore{outer};
   // savemask: the handler runs with SIGBUS blocked; the jump restores the mask.
-  if (sigsetjmp(guard.jump, 1) != 0) {
-    tls_guard = outer;
-    char address[32];
-    std::snprintf(address, sizeof(address), "%p", guard.address);
-    return Status::FailedPrecondition(what + ": SIGBUS reading address " + address +
-                                      " (the page went away under the mapping: punched, turned "
-                                      "private, truncated or poisoned)");
-  }
+  if (sigsetjmp(guard.jump, 1) != 0)
+    // No address: it would tell a caller where khod's mappings are.
+    return Status::FailedPrecondition(what +
+                                      ": SIGBUS while reading through khod's mapping (the page "
+                                      "went away under it: punched, turned private, truncated "
+                                      "or poisoned)");
   tls_guard = &guard;
   read();
-  tls_guard = outer;
   return Status::Ok();
 }
 

@@ -14,7 +14,8 @@
 // taken, no allocation, nothing that must be undone), because a SIGBUS ends
 // it by siglongjmp wherever it is. A SIGBUS raised outside a guarded read
 // goes to the handler installed before (or the default action), as if the
-// guard were not there.
+// guard were not there: a fault is fatal even where SIGBUS was ignored, as the
+// kernel makes it, and a SIGBUS sent with kill is not lost.
 #ifndef KHOD_KERNEL_SIGBUS_GUARD_H_
 #define KHOD_KERNEL_SIGBUS_GUARD_H_
 
@@ -26,7 +27,8 @@
 namespace khod {
 
 // Runs `read` in this thread; OK when it returned, FAILED_PRECONDITION
-// naming `what` and the faulting address when a SIGBUS ended it.
+// naming `what` when a SIGBUS ended it (not the address: the message can
+// reach a caller, and khod's mappings are not its to learn).
 Status ReadCatchingSigbus(const std::string& what, const std::function<void()>& read);
 
 }  // namespace khod
