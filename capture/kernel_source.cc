@@ -19,7 +19,6 @@
 #include "kernel/file_mappings.h"
 #include "kernel/kvm_uapi.h"
 #include "kernel/mempolicy.h"
-#include "kernel/seek_data.h"
 #include "kernel/shared_policy_probe.h"
 #include "kernel/vma_policy_iter.h"
 
@@ -553,14 +552,6 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
     done += n;
     opts.progress(done, total);
   };
-  // shmem pages out in swap look like holes to the scan (capture/swapped_pages.h).
-  const bool look_for_swapped = identity_.kind == FileKind::kShmemMemfd && HostHasSwap();
-  std::vector<PageSpan> data_before;
-  if (look_for_swapped) {
-    Result<std::vector<PageSpan>> d = FileDataPages(fd_.get(), total, page);
-    if (!d.ok()) return d.status().WithContext(Describe());
-    data_before = std::move(*d);
-  }
   FolioExtentBuilder builder;
   if (hugetlb) {
     Status s = hugetlb_->Scan(total, &builder, progress);
@@ -590,11 +581,12 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
     flags_carried_ = counts.flags_carried;
     matched_baseline_ = counts.matched_baseline;
   }
-  if (look_for_swapped) {
-    Result<std::vector<PageSpan>> data_after = FileDataPages(fd_.get(), total, page);
-    if (!data_after.ok()) return data_after.status().WithContext(Describe());
-    KHOD_RETURN_IF_ERROR(RefuseSwappedOut(
-        Describe(), DataPagesNotSeen(data_before, *data_after, builder.extents())));
+  // shmem pages out in swap look like holes to the scan (capture/swapped_pages.h).
+  if (identity_.kind == FileKind::kShmemMemfd && HostHasSwap()) {
+    Result<std::vector<PageSpan>> swapped =
+        SwappedOutPages(fd_.get(), mapping_.data(), builder.extents(), total, page);
+    if (!swapped.ok()) return swapped.status().WithContext(Describe());
+    KHOD_RETURN_IF_ERROR(RefuseSwappedOut(Describe(), *swapped));
   }
   if (gmem && !GmemInitSharedSeen()) {
     // A page present in a mapping of the file is shared: INIT_SHARED.

@@ -4,6 +4,10 @@
 
 #include <algorithm>
 
+#include "common/status_macros.h"
+#include "kernel/residency.h"
+#include "kernel/seek_data.h"
+
 namespace khod {
 
 bool HostHasSwap() {
@@ -12,31 +16,40 @@ bool HostHasSwap() {
   return ::sysinfo(&si) != 0 || si.totalswap != 0;
 }
 
-std::vector<PageSpan> DataPagesNotSeen(const std::vector<PageSpan>& before,
-                                       const std::vector<PageSpan>& after, const FolioList& seen) {
+std::vector<PageSpan> GapsOf(const FolioList& seen, uint64_t total) {
+  std::vector<PageSpan> gaps;
+  uint64_t at = 0;
+  for (const FolioExtent& e : seen) {
+    if (e.first_index > at) gaps.push_back(PageSpan{at, e.first_index - at});
+    at = std::max(at, e.end_index());
+  }
+  if (at < total) gaps.push_back(PageSpan{at, total - at});
+  return gaps;
+}
+
+std::vector<PageSpan> NotResident(const std::vector<PageSpan>& data, uint64_t first_page,
+                                  const std::vector<uint8_t>& resident) {
   std::vector<PageSpan> out;
-  size_t a = 0, b = 0, e = 0;
-  while (a < before.size() && b < after.size()) {
-    uint64_t first = std::max(before[a].first, after[b].first);
-    const uint64_t end = std::min(before[a].end(), after[b].end());
-    // [first, end) holds data in both reads: take out what the scan found.
-    while (first < end) {
-      while (e < seen.size() && seen[e].end_index() <= first) ++e;
-      if (e < seen.size() && seen[e].first_index <= first) {
-        first = std::min(end, seen[e].end_index());
-        continue;
-      }
-      const uint64_t stop = e < seen.size() ? std::min(end, seen[e].first_index) : end;
-      if (!out.empty() && out.back().end() == first)
-        out.back().count += stop - first;
+  for (const PageSpan& d : data)
+    for (uint64_t p = d.first; p < d.end(); ++p) {
+      if (resident[p - first_page] & 1) continue;
+      if (!out.empty() && out.back().end() == p)
+        ++out.back().count;
       else
-        out.push_back(PageSpan{first, stop - first});
-      first = stop;
+        out.push_back(PageSpan{p, 1});
     }
-    if (before[a].end() < after[b].end())
-      ++a;
-    else
-      ++b;
+  return out;
+}
+
+Result<std::vector<PageSpan>> SwappedOutPages(int fd, const uint8_t* mapping, const FolioList& seen,
+                                              uint64_t total, uint64_t page_size) {
+  KHOD_ASSIGN_OR_RETURN(std::vector<PageSpan> data,
+                        FileDataPagesIn(fd, GapsOf(seen, total), page_size));
+  std::vector<PageSpan> out;
+  for (const PageSpan& d : data) {
+    std::vector<uint8_t> resident(static_cast<size_t>(d.count));
+    KHOD_RETURN_IF_ERROR(Mincore(mapping + d.first * page_size, d.count, resident.data()));
+    for (const PageSpan& s : NotResident({d}, d.first, resident)) out.push_back(s);
   }
   return out;
 }

@@ -13,9 +13,12 @@
 
 namespace khod {
 
-// The pages of [0, npages) of `fd` holding data, in pages of `page_size`
-// bytes, in order; a page partly data counts whole. An error names the call.
-Result<std::vector<PageSpan>> FileDataPages(int fd, uint64_t npages, uint64_t page_size);
+// The pages of `fd` within `ranges` (ordered, disjoint, in pages of
+// `page_size` bytes) holding data, in order; a page partly data counts
+// whole. Two lseek calls per range with data, one per range without. An
+// error names the call.
+Result<std::vector<PageSpan>> FileDataPagesIn(int fd, const std::vector<PageSpan>& ranges,
+                                              uint64_t page_size);
 
 }  // namespace khod
 

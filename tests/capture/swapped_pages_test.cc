@@ -1,5 +1,5 @@
 // capture/swapped_pages.h: shmem pages out in swap are found, never taken
-// for holes. The rule on crafted spans, then the kernel: a memfd's pages
+// for holes. The rule's parts on crafted spans, then the kernel: a memfd's pages
 // written out to a swap file this test turns on (MADV_PAGEOUT), where the
 // machine lets it (root, a filesystem that takes a swap file).
 #include "capture/swapped_pages.h"
@@ -41,20 +41,22 @@ std::string Text(const std::vector<PageSpan>& v) {
   return s;
 }
 
-TEST(DataPagesNotSeenTest, DataInBothReadsThatTheScanDidNotFind) {
-  // Data 0..99 in both reads; the scan found 0..9 and 50..59.
-  EXPECT_EQ(Text(DataPagesNotSeen({{0, 100}}, {{0, 100}}, Seen({{0, 10}, {50, 10}}))),
-            "10+40 60+40 ");
-  // All found: nothing.
-  EXPECT_EQ(Text(DataPagesNotSeen({{0, 100}}, {{0, 100}}, Seen({{0, 100}}))), "");
-  // Data in one read only (punched, or written, while the scan ran) is not counted.
-  EXPECT_EQ(Text(DataPagesNotSeen({{0, 50}}, {{40, 60}}, Seen({}))), "40+10 ");
-  EXPECT_EQ(Text(DataPagesNotSeen({{0, 10}, {20, 10}}, {{5, 20}}, Seen({{6, 1}}))),
-            "5+1 7+3 20+5 ");
-  EXPECT_EQ(Text(DataPagesNotSeen({}, {{0, 10}}, Seen({}))), "");
+TEST(SwappedPagesTest, TheGapsOfTheExtentsFound) {
+  EXPECT_EQ(Text(GapsOf(Seen({{0, 10}, {50, 10}}), 100)), "10+40 60+40 ");
+  EXPECT_EQ(Text(GapsOf(Seen({{0, 100}}), 100)), "");  // found whole: nothing to ask
+  EXPECT_EQ(Text(GapsOf(Seen({}), 8)), "0+8 ");
+  EXPECT_EQ(Text(GapsOf(Seen({{2, 3}, {5, 1}}), 6)), "0+2 ");
 }
 
-TEST(DataPagesNotSeenTest, TheRefusalNamesThePagesAndTheWayOut) {
+TEST(SwappedPagesTest, DataNotResidentAfterTheScan) {
+  // Data at 10..13 and 20..21 (indexed from page 10): 11 and 20 resident
+  // now (written after the scan passed), the others out.
+  const std::vector<uint8_t> resident = {0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0};
+  EXPECT_EQ(Text(NotResident({{10, 4}, {20, 2}}, 10, resident)), "10+1 12+2 21+1 ");
+  EXPECT_EQ(Text(NotResident({}, 0, {})), "");
+}
+
+TEST(SwappedPagesTest, TheRefusalNamesThePagesAndTheWayOut) {
   EXPECT_TRUE(RefuseSwappedOut("memfd g", {}).ok());
   const Status s = RefuseSwappedOut("memfd g", {{10, 40}, {60, 40}});
   EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition);
@@ -124,7 +126,7 @@ TEST(SwappedPagesLiveTest, AMemfdsPagesOutInSwapAreRefusedNotCalledHoles) {
     if (out == 0) GTEST_SKIP() << "the kernel wrote no page out to swap";
   }
   // Every page still holds data for the file, resident or not.
-  Result<std::vector<PageSpan>> data = FileDataPages(file.fd(), pages, page);
+  Result<std::vector<PageSpan>> data = FileDataPagesIn(file.fd(), {{0, pages}}, page);
   ASSERT_TRUE(data.ok()) << data.status().ToString();
   ASSERT_EQ(Text(*data), "0+" + std::to_string(pages) + " ");
   KernelSourceOptions o;
