@@ -104,22 +104,9 @@ Status CheckOfferedGmemMmap(const GuestMemfd& frozen, bool offer_mappable,
 }
 
 GuestMemfd RebuildDescription(const GuestMemfd& frozen, uint64_t flags) {
-  GuestMemfd g;
-  g.token = frozen.token;
-  g.inode = frozen.inode;
-  g.name = frozen.name;
-  g.provenance = frozen.provenance;
-  g.kind = frozen.kind;
-  g.size = frozen.size;
+  GuestMemfd g = frozen;  // every field, so that none added later is dropped
   g.flags = flags;
   g.flags_known = frozen.flags_known | kDefinedGmemFlags;
-  g.backing = frozen.backing;
-  g.hstate_order = frozen.hstate_order;
-  g.vm_token = frozen.vm_token;
-  g.policy_source = frozen.policy_source;
-  g.policy = frozen.policy;
-  g.policy_unread = frozen.policy_unread;
-  g.mapping_policies = frozen.mapping_policies;
   return g;
 }
 

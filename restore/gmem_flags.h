@@ -66,9 +66,8 @@ Result<uint64_t> RebuildGmemFlags(const GuestMemfd& frozen, std::optional<uint64
 Status CheckOfferedGmemMmap(const GuestMemfd& frozen, bool offer_mappable,
                             const std::string& offer);
 
-// `frozen` as a rebuild needs it, with the creation flags `flags` (all defined
-// bits known): its identity, size and policy, without the per-page state a
-// rebuilt file does not have, so a large guest is not copied to make a file.
+// `frozen` as a rebuild makes it: created with `flags` (every defined bit
+// known), everything else as the snapshot holds it.
 GuestMemfd RebuildDescription(const GuestMemfd& frozen, uint64_t flags);
 
 }  // namespace khod

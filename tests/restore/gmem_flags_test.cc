@@ -205,7 +205,7 @@ TEST(CheckOfferedGmemMmapTest, AnOfferMustHaveTheFrozenMmapWhereItIsKnown) {
   }
 }
 
-TEST(RebuildDescriptionTest, CarriesTheDecidedFlagsAndNoPerPageState) {
+TEST(RebuildDescriptionTest, CarriesTheDecidedFlagsAndTheRestAsTheSnapshotHoldsIt) {
   GuestMemfd g = Gmem(kMmap, kMmap);
   g.vm_token = 5;
   g.policy_source = PolicySource::kVmmMappings;
@@ -221,8 +221,8 @@ TEST(RebuildDescriptionTest, CarriesTheDecidedFlagsAndNoPerPageState) {
   EXPECT_EQ(d.vm_token, 5u);
   EXPECT_EQ(d.policy_source, PolicySource::kVmmMappings);
   EXPECT_EQ(d.mapping_policies.size(), 1u);
-  EXPECT_TRUE(d.folios.empty());
-  EXPECT_TRUE(d.hashes.empty());
+  EXPECT_EQ(d.folios, g.folios);
+  EXPECT_EQ(d.hashes, g.hashes);
   // What RebuildGmemFlags decided stands when the description is asked again.
   EXPECT_EQ(*RebuildGmemFlags(d, std::nullopt), kBoth);
 }
