@@ -35,7 +35,7 @@ Status RunShares(int n, const std::function<Status(int)>& share, const ShareThre
   for (; started < n; ++started) {
     try {
       threads.push_back(start([&results, &share, i = started] { results[i] = share(i); }));
-    } catch (const std::system_error&) {
+    } catch (...) {  // std::system_error, or std::bad_alloc making its body
       break;
     }
   }

@@ -26,7 +26,7 @@ int ThreadsToUse(int asked);
 // Runs share(0) .. share(n - 1), share(0) on this thread, and waits for all.
 // Returns the error of the lowest-numbered share that failed, else Ok.
 // When a thread cannot be started (std::system_error: a process or cgroup
-// limit on threads), the threads already started are kept, the shares left
+// limit on threads; or no memory for it), the threads already started are kept, the shares left
 // without one run on this thread after share(0), and every share still runs
 // once: fewer threads are slower, never an abort.
 Status RunShares(int n, const std::function<Status(int)>& share);
