@@ -36,9 +36,10 @@ RestoreVerdict VerifyRestored(const Snapshot& frozen, const Snapshot& restored, 
     if (left_out)
       part_of(g).AddPart(UnverifiedKind::kNumaPolicyNotHandedOn,
                          "NUMA policy of " + std::to_string(left_out) +
-                             " VMM mapping range(s) past the first " +
+                             " merged VMM mapping range(s) past the first " +
                              std::to_string(kMaxRangesForVmm) +
-                             " handed to the VMM: handed to no one, not restored");
+                             " Restore hands on (of those counted as handed to the VMM): "
+                             "handed to no one, not restored");
   }
   for (const GuestMemfd& g : frozen.gmems) {
     if (!rebuilt.count(g.token) || g.provenance == Provenance::kModel) continue;

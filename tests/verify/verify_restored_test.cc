@@ -75,8 +75,8 @@ TEST(VerifyRestoredTest, PoliciesPastWhatRestoreHandsOnAreNamedNotHandedOn) {
   RestoreVerdict v = VerifyRestored(s, s);
   ASSERT_TRUE(HasKind(v.diff, UnverifiedKind::kNumaPolicyNotHandedOn));
   EXPECT_TRUE(HasKind(v.diff, UnverifiedKind::kNumaPolicyHandedToVmm));
-  EXPECT_NE(v.diff.unverified[0].ToString().find("NUMA policy of 3 VMM mapping range(s) past the "
-                                                 "first 4096 handed to the VMM"),
+  EXPECT_NE(v.diff.unverified[0].ToString().find("NUMA policy of 3 merged VMM mapping range(s) "
+                                                 "past the first 4096 Restore hands on"),
             std::string::npos)
       << v.diff.unverified[0].ToString();
   // Within the bound, all of it is handed on.
