@@ -19,6 +19,7 @@
 #include "common/coding.h"
 #include "daemon/record_file.h"
 #include "daemon/session_record.pb.h"
+#include "state/snapshot.h"
 #include "tests/daemon/golden_session_record.h"
 #include "tests/support/fixture.h"
 #include "tests/support/golden_paths.h"
@@ -149,7 +150,9 @@ TEST(SessionRecordGolden, KindsAreSpelledAsKhodWritesThem) {
   ASSERT_TRUE(payload.ok()) << payload.status().ToString();
   v1::SessionRecord got;
   ASSERT_TRUE(got.ParseFromString(*payload));
-  const std::set<std::string> written = {"guest_memfd", "hugetlb-memfd", "shmem-memfd", "model"};
+  const std::set<std::string> written = {FileKindName(FileKind::kGuestMemfd),
+                                         FileKindName(FileKind::kHugetlbMemfd),
+                                         FileKindName(FileKind::kShmemMemfd), "model"};
   std::set<std::string> seen;
   for (const v1::GmemAttachment& g : got.gmems()) {
     EXPECT_EQ(written.count(g.kind()), 1u)
