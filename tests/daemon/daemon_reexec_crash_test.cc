@@ -167,6 +167,26 @@ class ReexecCrashTest : public KhodProcessTest {
     EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "not a graceful stop: " << st;
   }
 
+  // A Freeze (reexec) with the stop `fault` sends during it: the exec happens,
+  // the new khod adopts the handover and stops in HANDED_OVER, and a restart
+  // goes on from there like after any stop.
+  void StopDuringAReexecStopsTheNewKhod(const std::string& fault) {
+    flags_ = {fault};
+    KhodClient c(Socket());
+    ASSERT_NO_FATAL_FAILURE(FreezeAndStopDuringTheReexec(c));
+    const std::string log = ReadTestFile(dir_ + "/khod.log");
+    const size_t exec = log.find("khod: re-executing");
+    ASSERT_NE(exec, std::string::npos) << "no exec:\n" << log;
+    const size_t adopted = log.find("resumed HANDED_OVER after reexec: adopted 1 fds", exec);
+    EXPECT_NE(adopted, std::string::npos) << "the new khod did not adopt the handover";
+    EXPECT_NE(log.find("khod: stopping on signal; session stays in HANDED_OVER", adopted),
+              std::string::npos)
+        << "the new khod did not stop on the signal";
+    ExpectGuestUntouched("after the stop");
+    ASSERT_NO_FATAL_FAILURE(
+        RestartFromHandedOverAndGoOut(c, "resumed HANDED_OVER without the reexec fds"));
+  }
+
   // After a stop in HANDED_OVER: khod started again as systemd would, its
   // recovery (starting with `says`, else one ExpectRecoveryFits accepts),
   // the way out to FINISHED, and a graceful stop that leaves nothing held.
@@ -637,21 +657,7 @@ TEST_F(ReexecCrashTest, NewKhodCrashLeavesTheOldOrTheNewState) {
 // stop. The stop used to be taken by the old khod's signal thread and dropped
 // with it at the exec: the new khod served on.
 TEST_F(ReexecCrashTest, StopSignalDuringAReexecStopsTheNewKhod) {
-  flags_ = {"--fault=sigterm-before-exec"};
-  KhodClient c(Socket());
-  ASSERT_NO_FATAL_FAILURE(FreezeAndStopDuringTheReexec(c));
-  const std::string log = ReadTestFile(dir_ + "/khod.log");
-  const size_t exec = log.find("khod: re-executing");
-  ASSERT_NE(exec, std::string::npos) << "no exec";
-  const size_t adopted = log.find("resumed HANDED_OVER after reexec: adopted 1 fds", exec);
-  EXPECT_NE(adopted, std::string::npos) << "the new khod did not adopt the handover";
-  EXPECT_NE(log.find("khod: stopping on signal; session stays in HANDED_OVER", adopted),
-            std::string::npos)
-      << "the new khod did not stop on the signal";
-  ExpectGuestUntouched("after the stop");
-
-  ASSERT_NO_FATAL_FAILURE(
-      RestartFromHandedOverAndGoOut(c, "resumed HANDED_OVER without the reexec fds"));
+  ASSERT_NO_FATAL_FAILURE(StopDuringAReexecStopsTheNewKhod("--fault=sigterm-before-exec"));
 }
 
 // The stop comes earlier, while the Freeze that decides the reexec still runs
@@ -661,21 +667,7 @@ TEST_F(ReexecCrashTest, StopSignalDuringAReexecStopsTheNewKhod) {
 // Now the calls in flight end first and the reexec goes ahead, the stop
 // carried to the new khod, which adopts the handover and stops.
 TEST_F(ReexecCrashTest, StopSignalWhileTheFreezeRunsStillReexecs) {
-  flags_ = {"--fault=sigterm-during-freeze"};
-  KhodClient c(Socket());
-  ASSERT_NO_FATAL_FAILURE(FreezeAndStopDuringTheReexec(c));
-  const std::string log = ReadTestFile(dir_ + "/khod.log");
-  const size_t exec = log.find("khod: re-executing");
-  ASSERT_NE(exec, std::string::npos) << "no exec:\n" << log;
-  const size_t adopted = log.find("resumed HANDED_OVER after reexec: adopted 1 fds", exec);
-  EXPECT_NE(adopted, std::string::npos) << "the new khod did not adopt the handover";
-  EXPECT_NE(log.find("khod: stopping on signal; session stays in HANDED_OVER", adopted),
-            std::string::npos)
-      << "the new khod did not stop on the signal";
-  ExpectGuestUntouched("after the stop");
-
-  ASSERT_NO_FATAL_FAILURE(
-      RestartFromHandedOverAndGoOut(c, "resumed HANDED_OVER without the reexec fds"));
+  ASSERT_NO_FATAL_FAILURE(StopDuringAReexecStopsTheNewKhod("--fault=sigterm-during-freeze"));
 }
 
 // The same stop when the exec then fails (a --reexec-binary no one may
