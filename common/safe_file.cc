@@ -17,9 +17,12 @@ namespace khod {
 namespace {
 
 // mkdirat (unless mode is 0) + open of one directory; absent is an error.
-Result<int> OpenDirAt(int at, const std::string& name, const std::string& named, mode_t mode) {
-  if (mode != 0 && ::mkdirat(at, name.c_str(), mode) != 0 && errno != EEXIST)
-    return Status::FromErrno("mkdir " + named, errno);
+// `created`, when given: whether this call made the directory.
+Result<int> OpenDirAt(int at, const std::string& name, const std::string& named, mode_t mode,
+                      bool* created = nullptr) {
+  const bool made = mode != 0 && ::mkdirat(at, name.c_str(), mode) == 0;
+  if (mode != 0 && !made && errno != EEXIST) return Status::FromErrno("mkdir " + named, errno);
+  if (created) *created = made;
   const int fd = ::openat(at, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd >= 0) return fd;
   const int err = errno;
@@ -214,9 +217,10 @@ Result<SafeDir> SafeDir::Open(const std::string& path, mode_t create_mode) {
   return Check(*fd, trimmed);
 }
 
-Result<SafeDir> SafeDir::OpenSub(std::string_view name, mode_t create_mode) const {
+Result<SafeDir> SafeDir::OpenSub(std::string_view name, mode_t create_mode, bool* created) const {
   KHOD_RETURN_IF_ERROR(CheckFileName(name, "directory name"));
-  KHOD_ASSIGN_OR_RETURN(int sub, OpenDirAt(fd(), std::string(name), PathOf(name), create_mode));
+  KHOD_ASSIGN_OR_RETURN(int sub,
+                        OpenDirAt(fd(), std::string(name), PathOf(name), create_mode, created));
   return Check(sub, PathOf(name));
 }
 

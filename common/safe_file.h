@@ -88,8 +88,10 @@ class SafeDir {
   // sticky, or a symlink on the way is another user's (the path is resolved by hand from "/").
   static Result<SafeDir> Open(const std::string& path, mode_t create_mode = 0700);
   // The directory `name` (CheckFileName) beneath this one, created with
-  // `create_mode` when absent, checked as Open checks.
-  Result<SafeDir> OpenSub(std::string_view name, mode_t create_mode = 0700) const;
+  // `create_mode` when absent, checked as Open checks. `created`, when given:
+  // whether this call made it.
+  Result<SafeDir> OpenSub(std::string_view name, mode_t create_mode = 0700,
+                          bool* created = nullptr) const;
 
   // Writes `data` to `name` created afresh (a leftover file of that name is
   // unlinked first; a directory there is an error) with exactly `mode` (the

@@ -416,7 +416,8 @@ Result<std::string> Session::ReadFrozenBlobFromStateDir() const {
 }
 
 Result<std::unique_ptr<HandoverTransport>> Session::MakeTransport(v1::Transport t,
-                                                                  const std::string& dir) {
+                                                                  const std::string& dir,
+                                                                  bool* made_dir) {
   switch (t) {
     case v1::DIR: {
       // A name beneath the root fixed at start-up, never a client's path.
@@ -424,7 +425,7 @@ Result<std::unique_ptr<HandoverTransport>> Session::MakeTransport(v1::Transport 
       Status name = CheckFileName(dir, "dir");
       if (!name.ok())
         return name.WithContext("the handover dir is a name beneath " + handover_root_.path());
-      KHOD_ASSIGN_OR_RETURN(SafeDir d, handover_root_.OpenSub(dir, 0700));
+      KHOD_ASSIGN_OR_RETURN(SafeDir d, handover_root_.OpenSub(dir, 0700, made_dir));
       return std::unique_ptr<HandoverTransport>(new DirTransport(std::move(d)));
     }
     case v1::REEXEC:
@@ -640,25 +641,20 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req, const PeerC
           "Freeze's transport is " +
           v1::Transport_Name(tkind) + "); nothing was written");
 
-    // A handover dir this Freeze creates is removed again, if it is still
-    // empty, unless the handover stands: failed Freezes leave nothing behind.
-    // One that existed before is the operator's and stays.
-    int made_dir_parent = -1;
-    if (tkind == v1::DIR && !req.dir().empty() && CheckFileName(req.dir(), "dir").ok()) {
-      struct stat st;
-      if (::fstatat(handover_root_.fd(), req.dir().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 &&
-          errno == ENOENT)
-        made_dir_parent = handover_root_.fd();
-    }
     // Made before anything is written: an unknown transport leaves PREPARED as it was.
-    KHOD_ASSIGN_OR_RETURN(std::unique_ptr<HandoverTransport> t, MakeTransport(tkind, req.dir()));
+    bool made_dir = false;
+    KHOD_ASSIGN_OR_RETURN(std::unique_ptr<HandoverTransport> t,
+                          MakeTransport(tkind, req.dir(), &made_dir));
+    // A handover dir this Freeze made is removed again, if it is still empty,
+    // unless the handover stands: failed Freezes leave nothing behind. One
+    // that existed before is the operator's and stays.
     struct RemoveIfEmpty {
       int parent;
       const std::string& name;
       ~RemoveIfEmpty() {
         if (parent >= 0) ::unlinkat(parent, name.c_str(), AT_REMOVEDIR);
       }
-    } undo_dir{made_dir_parent, req.dir()};
+    } undo_dir{made_dir ? handover_root_.fd() : -1, req.dir()};
     const int64_t t0 = NowNs();
     // Read by the round before any page (capture/flag_reuse.h rule 4).
     std::optional<uint64_t> hw;

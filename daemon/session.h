@@ -299,7 +299,10 @@ class Session {
                               CaptureStats* stats = nullptr,
                               std::optional<uint64_t>* hw_corrupted_kb_before = nullptr);
   Status CheckPhase(std::initializer_list<v1::Phase> allowed, const char* op) const;
-  Result<std::unique_ptr<HandoverTransport>> MakeTransport(v1::Transport t, const std::string& dir);
+  // `made_dir`, when given: whether the dir transport's directory was made
+  // by this call.
+  Result<std::unique_ptr<HandoverTransport>> MakeTransport(v1::Transport t, const std::string& dir,
+                                                           bool* made_dir = nullptr);
   Status WriteBlob(const std::string& kind, const std::string& blob, std::string* file);
   Result<std::string> ReadFrozenBlobFromStateDir() const;
   // What the blob codecs may use: khod's capture threads.
