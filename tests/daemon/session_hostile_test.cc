@@ -33,6 +33,14 @@ namespace {
 // Item numbers are issue 11's.
 class HostileSessionTest : public SessionTest {
  protected:
+  // The session record on disk, parsed.
+  v1::SessionRecord RecordOnDisk() {
+    Result<std::string> raw = ReadRecordFile(dir_ + "/session.rec");
+    EXPECT_TRUE(raw.ok()) << raw.status().ToString();
+    v1::SessionRecord r;
+    EXPECT_TRUE(raw.ok() && r.ParseFromString(*raw));
+    return r;
+  }
   // Attach, Prepare, Freeze (dir), Restore and Verify in `s`: a session
   // handed over and verified in this one process.
   void HandOverAndVerify(Session* s) {
@@ -711,10 +719,7 @@ TEST_F(HostileSessionTest, AWriteThatFailsAfterReplacingTheRecordIsWrittenBack) 
   EXPECT_NE(f.status().message().find("so nothing changed"), std::string::npos)
       << f.status().ToString();
   EXPECT_EQ((*s)->phase(), v1::PREPARED);
-  Result<std::string> raw = ReadRecordFile(dir_ + "/session.rec");
-  ASSERT_TRUE(raw.ok()) << raw.status().ToString();
-  v1::SessionRecord on_disk;
-  ASSERT_TRUE(on_disk.ParseFromString(*raw));
+  const v1::SessionRecord on_disk = RecordOnDisk();
   EXPECT_EQ(on_disk.phase(), v1::PREPARED) << "the record on disk says the undone Freeze";
   EXPECT_TRUE(on_disk.frozen_blob().empty()) << on_disk.frozen_blob();
   // The session goes on: Freeze again.
@@ -748,10 +753,7 @@ TEST_F(HostileSessionTest, AFreezeWhoseRecordMayBeOnDiskKeepsTheBlobItNames) {
     EXPECT_NE(f.status().message().find("nor written back"), std::string::npos)
         << f.status().ToString();
     EXPECT_EQ((*s)->phase(), v1::PREPARED);
-    Result<std::string> raw = ReadRecordFile(dir_ + "/session.rec");
-    ASSERT_TRUE(raw.ok()) << raw.status().ToString();
-    v1::SessionRecord on_disk;
-    ASSERT_TRUE(on_disk.ParseFromString(*raw));
+    const v1::SessionRecord on_disk = RecordOnDisk();
     ASSERT_EQ(on_disk.phase(), v1::HANDED_OVER);
     EXPECT_TRUE(Exists(dir_ + "/" + on_disk.frozen_blob()))
         << on_disk.frozen_blob() << " was deleted while the record on disk names it";
