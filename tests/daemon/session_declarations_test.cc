@@ -28,6 +28,21 @@ v1::GmemAttachment* AddGmem(v1::SessionRecord* r, uint64_t token,
   return g;
 }
 
+// VM `token` with `n` one-page memslots over gmem `gmem`, one after another.
+void AddVm(v1::SessionRecord* r, uint64_t token, uint64_t gmem, size_t n) {
+  v1::VmRecord* vm = r->add_vms();
+  vm->set_token(token);
+  for (size_t i = 0; i < n; ++i) {
+    v1::Memslot* m = vm->add_memslots();
+    m->set_slot(static_cast<uint32_t>(i));
+    m->set_npages(1);
+    m->set_base_gfn(i);
+    m->set_gmem_offset(i * kPage);
+    m->set_flags(4);
+    vm->add_memslot_gmem(gmem);
+  }
+}
+
 TEST(CheckDeclaredTest, ARecordWithinTheCapsPasses) {
   v1::SessionRecord r;
   std::map<uint64_t, uint64_t> sizes;
@@ -56,17 +71,7 @@ TEST(CheckDeclaredTest, MoreMemslotsThanAVmHoldsAreRefused) {
   std::map<uint64_t, uint64_t> sizes;
   AddGmem(&r, 1, &sizes)->set_vm_token(7);
   sizes[1] = (kMaxVmMemslots + 1) * kPage;
-  v1::VmRecord* vm = r.add_vms();
-  vm->set_token(7);
-  for (size_t i = 0; i <= kMaxVmMemslots; ++i) {
-    v1::Memslot* m = vm->add_memslots();
-    m->set_slot(static_cast<uint32_t>(i));
-    m->set_npages(1);
-    m->set_base_gfn(i);
-    m->set_gmem_offset(i * kPage);
-    m->set_flags(4);
-    vm->add_memslot_gmem(1);
-  }
+  AddVm(&r, 7, 1, kMaxVmMemslots + 1);
   const Status s = CheckDeclared(r, sizes, "Attach");
   EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(s.message(), "Attach: VM 7 would have 4097 memslots, at most 4096");
@@ -120,17 +125,7 @@ TEST(CheckDeclaredTest, MoreMemslotsThanASessionHoldsAreRefused) {
   for (uint64_t t = 1; t <= vms; ++t) {
     AddGmem(&r, t, &sizes)->set_vm_token(t);
     sizes[t] = kMaxVmMemslots * kPage;
-    v1::VmRecord* vm = r.add_vms();
-    vm->set_token(t);
-    for (size_t i = 0; i < kMaxVmMemslots; ++i) {
-      v1::Memslot* m = vm->add_memslots();
-      m->set_slot(static_cast<uint32_t>(i));
-      m->set_npages(1);
-      m->set_base_gfn(i);
-      m->set_gmem_offset(i * kPage);
-      m->set_flags(4);
-      vm->add_memslot_gmem(t);
-    }
+    AddVm(&r, t, t, kMaxVmMemslots);
   }
   const Status s = CheckDeclared(r, sizes, "Attach");
   EXPECT_EQ(s.code(), Status::Code::kResourceExhausted) << s.ToString();

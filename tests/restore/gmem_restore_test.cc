@@ -113,6 +113,14 @@ ino_t InodeOf(int fd) {
   return st.st_ino;
 }
 
+// A MODEL guest of token `token` held by this process (the same one, no exec).
+GmemHandle* HoldModel(FakeOpener* opener, uint64_t token,
+                      std::map<uint64_t, std::unique_ptr<GmemHandle>>* held) {
+  (*held)[token] = opener->Handle(kSize);
+  (*held)[token]->is_model = true;
+  return (*held)[token].get();
+}
+
 bool Contains(const std::vector<std::string>& notes, const std::string& part) {
   for (const std::string& n : notes)
     if (n.find(part) != std::string::npos) return true;
@@ -335,9 +343,7 @@ TEST(RestoreGmemsTest, ARebuildWithAFlagNeitherDeclaredNorObservedIsRefusedBefor
   snap.gmems.push_back(MmapSeenInitSharedNot(3));
   FakeOpener opener;
   std::map<uint64_t, std::unique_ptr<GmemHandle>> held;
-  held[1] = opener.Handle(kSize);
-  held[1]->is_model = true;
-  GmemHandle* model1 = held[1].get();
+  GmemHandle* model1 = HoldModel(&opener, 1, &held);
   GmemRestoreInputs in;
   in.held = &held;
   in.carried[2] = carried_file.fd();
@@ -448,9 +454,7 @@ TEST(RestoreGmemsTest, HeldModelIsTakenAndGivenBackWhenALaterGmemIsRefused) {
   snap.gmems.push_back(Frozen(3));
   FakeOpener opener;
   std::map<uint64_t, std::unique_ptr<GmemHandle>> held;
-  held[1] = opener.Handle(kSize);
-  held[1]->is_model = true;
-  GmemHandle* model1 = held[1].get();
+  GmemHandle* model1 = HoldModel(&opener, 1, &held);
   GmemRestoreInputs in;
   in.held = &held;
   {
@@ -481,8 +485,7 @@ TEST(RestoreGmemsTest, AFileOfAnotherSizeRefusesTheRestoreAndGivesBackTheHeldMod
   FakeOpener opener;
   opener.rebuilt_size = kSize / 2;
   std::map<uint64_t, std::unique_ptr<GmemHandle>> held;
-  held[1] = opener.Handle(kSize);
-  held[1]->is_model = true;
+  HoldModel(&opener, 1, &held);
   GmemRestoreInputs in;
   in.held = &held;
   Result<RestoredGmems> r = RestoreGmems(snap, in, &opener);
