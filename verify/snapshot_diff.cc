@@ -384,9 +384,10 @@ class GmemDiffer {
   // capture did not see (pagemap hides PFNs without CAP_SYS_ADMIN; folio
   // flags are read by PFN, so theirs are 0, unread): what is resident is
   // compared (Folios), their PFNs and flags are not. They are not verified,
-  // never counted equal, nor different for a PFN nobody saw.
+  // never counted equal, nor different for a PFN nobody saw. Found whatever
+  // is compared: Hashes() reads them too; Count() names them only where PFNs
+  // or folio flags are compared.
   void PfnsUnseen() {
-    if (!o_.compare_pfns && !o_.compare_folio_flags) return;
     if (e_.folios.facts().all_pfns_known() && f_.folios.facts().all_pfns_known()) return;
     auto unknown = [](const FolioExtent* x) { return x && x->first_pfn == kPfnUnknown; };
     auto by = [&](const FolioExtent* a, const FolioExtent* b) {
@@ -549,8 +550,9 @@ class GmemDiffer {
           unverified[v.visibility] += n;
     // Pages observed in full whose PFN a side did not see, without those found different.
     std::map<int, uint64_t> pfn_unseen;
-    for (const PfnUnseenRange& p : pfn_unseen_)
-      if (const uint64_t n = not_different(p.first, p.end)) pfn_unseen[p.by] += n;
+    if (o_.compare_pfns || o_.compare_folio_flags)
+      for (const PfnUnseenRange& p : pfn_unseen_)
+        if (const uint64_t n = not_different(p.first, p.end)) pfn_unseen[p.by] += n;
     UnverifiedGmem u;
     u.token = e_.token;
     u.name = e_.name;

@@ -199,6 +199,20 @@ TEST(SnapshotDiffTest, HashesCutOtherwiseWhereNoPfnWasSeenAreNotCompared) {
   EXPECT_NE(d.unverified[0].ToString().find("contents of pages hashed over ranges cut otherwise"),
             std::string::npos)
       << d.unverified[0].ToString();
+  // The same with neither PFNs nor folio flags compared: still not compared, and the
+  // pages whose PFN a side did not see are not named for it.
+  DiffOptions no_pfns;
+  no_pfns.compare_pfns = false;
+  no_pfns.compare_folio_flags = false;
+  d = SnapshotDiff();
+  DiffGmems(a, b, no_pfns, &d);
+  EXPECT_TRUE(d.differences.empty()) << d.differences[0].field << ": " << d.differences[0].found;
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_EQ(d.unverified[0].kinds, std::vector<UnverifiedKind>{UnverifiedKind::kPfnsUnseen});
+  EXPECT_NE(d.unverified[0].ToString().find("contents of pages hashed over ranges cut otherwise"),
+            std::string::npos)
+      << d.unverified[0].ToString();
+  EXPECT_EQ(d.unverified[0].pages, 0u);
   // Both saw every PFN: the same pages hashed over other ranges differ.
   GuestMemfd c = a;
   c.hashes = {ContentHash{0, 4096, 7}};
