@@ -8,8 +8,10 @@
 // increasing, non-overlapping address order; a VMA not answered (a get_policy
 // op decides it, or numa_maps would print no policy of ours) has the default
 // Mempolicy; an answered one has a mode numa_maps prints, nodes only for the
-// modes that print them, no trailing zero word in its nodemask, and of the mode
-// flags only static or relative (never both) and balancing. The reader's size
+// modes that print them, no trailing zero word in its nodemask, of the mode
+// flags only static or relative (never both) and balancing, and a home node seen,
+// -1 or a node: its record's where the record carries the VMA's own policy with
+// one (KHOD_VMA_POLICY_F_HOME_NODE), else -1. The reader's size
 // of a whole read (VmaPolicyReadBytes), from the task's record alone, is the
 // accepted read's. A violation aborts.
 #include <linux/mempolicy.h>
@@ -72,6 +74,9 @@ void CheckPolicy(const VmaPolicy& v) {
     Fail("an answered VMA has mode flags " + std::to_string(p.mode_flags), Range(v));
   if ((p.mode_flags & MPOL_F_STATIC_NODES) != 0 && (p.mode_flags & MPOL_F_RELATIVE_NODES) != 0)
     Fail("an answered VMA's nodes are both static and relative", Range(v));
+  if (!p.home_node_seen) Fail("an answered VMA's home node is not seen", Range(v));
+  if (p.home_node < -1 || p.home_node >= KHOD_VMA_POLICY_NODE_WORDS * 64)
+    Fail("an answered VMA has home node " + std::to_string(p.home_node), Range(v));
 }
 
 }  // namespace
@@ -112,6 +117,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if ((r.flags & KHOD_VMA_POLICY_F_GET_POLICY) != 0 && v.answered)
       Fail("a VMA its get_policy op decides is answered", khod::Range(v));
     khod::CheckPolicy(v);
+    const bool own = (r.flags & KHOD_VMA_POLICY_F_HAS_POLICY) != 0;
+    const int32_t home = (r.flags & KHOD_VMA_POLICY_F_HOME_NODE) != 0 ? r.home_node : -1;
+    if (v.answered && own && v.policy.home_node != home)
+      Fail("VMA " + std::to_string(i) + " has home node " + std::to_string(v.policy.home_node) +
+               ", its record " + std::to_string(home),
+           khod::Range(v));
   }
   return 0;
 }

@@ -23,11 +23,28 @@ struct Mempolicy {
   uint32_t mode_flags = 0;         // MPOL_F_STATIC_NODES, MPOL_F_RELATIVE_NODES, ...
   std::vector<uint64_t> nodemask;  // bit n of word n/64 = node n; trailing zero words trimmed
   int32_t home_node = -1;          // -1: none
+  // Whether home_node was read. No syscall or /proc file shows a policy's home
+  // node (get_mempolicy, numa_maps); only the BPF VMA reader sees it. A policy
+  // read another way whose mode can hold one (ModeCanHaveHomeNode) has it not
+  // seen, and home_node (-1) then says nothing.
+  bool home_node_seen = true;
   bool operator==(const Mempolicy& o) const {
     return mode == o.mode && mode_flags == o.mode_flags && nodemask == o.nodemask &&
-           home_node == o.home_node;
+           home_node == o.home_node && home_node_seen == o.home_node_seen;
   }
 };
+
+// Whether a policy of `mode` can hold a home node: set_mempolicy_home_node(2)
+// refuses (EOPNOTSUPP) a VMA whose policy is another mode, and mbind(2) and
+// set_mempolicy(2) make every policy without one (NUMA_NO_NODE).
+inline bool ModeCanHaveHomeNode(int32_t mode) {
+  return mode == 2 /* MPOL_BIND */ || mode == 5 /* MPOL_PREFERRED_MANY */;
+}
+
+// Whether `a` and `b` agree on everything but the home node.
+inline bool SameModeAndNodes(const Mempolicy& a, const Mempolicy& b) {
+  return a.mode == b.mode && a.mode_flags == b.mode_flags && a.nodemask == b.nodemask;
+}
 
 }  // namespace khod
 

@@ -5,6 +5,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <string>
+
+// Linux 5.17; newer than some distributions' headers.
+#ifndef __NR_set_mempolicy_home_node
+#define __NR_set_mempolicy_home_node 450
+#endif
+
 namespace khod {
 
 namespace {
@@ -45,6 +53,9 @@ Result<Mempolicy> GetMempolicyAt(const void* addr) {
   size_t words = kMaskWords;
   while (words > 0 && mask[words - 1] == 0) --words;
   p.nodemask.assign(mask, mask + words);
+  // get_mempolicy() does not report the home node: unknown where the mode can hold one.
+  p.home_node = -1;
+  p.home_node_seen = !ModeCanHaveHomeNode(p.mode);
   return p;
 }
 
@@ -68,6 +79,16 @@ Status SetMempolicy(void* addr, size_t length, const Mempolicy& policy) {
   if (::syscall(SYS_mbind, addr, length, policy.mode | static_cast<int>(policy.mode_flags),
                 no_mask ? nullptr : mask, no_mask ? 0 : kMaxNode + 1, 0) < 0)
     return Status::FromErrno(std::string("mbind ") + ModeName(policy.mode), errno);
+  // mbind() made the policy without a home node (NUMA_NO_NODE): give it its own.
+  if (policy.home_node >= 0 && ::syscall(__NR_set_mempolicy_home_node, addr, length,
+                                         static_cast<unsigned long>(policy.home_node), 0UL) < 0) {
+    const int err = errno;
+    const std::string what = "set_mempolicy_home_node " + std::to_string(policy.home_node);
+    // No such syscall (before Linux 5.17), or a mode that holds no home node.
+    if (err == ENOSYS || err == EOPNOTSUPP)
+      return Status::Unsupported(what + ": " + std::strerror(err));
+    return Status::FromErrno(what, err);
+  }
   return Status::Ok();
 }
 
@@ -80,7 +101,10 @@ std::string MempolicyToString(const Mempolicy& p) {
     for (int b = 0; b < 64; ++b)
       if (p.nodemask[w] >> b & 1) nodes += (nodes.empty() ? "" : ",") + std::to_string(w * 64 + b);
   if (!nodes.empty()) s += " nodes=" + nodes;
-  if (p.home_node >= 0) s += " home=" + std::to_string(p.home_node);
+  if (!p.home_node_seen && ModeCanHaveHomeNode(p.mode))
+    s += " home=?";
+  else if (p.home_node_seen && p.home_node >= 0)
+    s += " home=" + std::to_string(p.home_node);
   return s;
 }
 

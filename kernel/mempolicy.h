@@ -13,17 +13,24 @@
 
 namespace khod {
 
-// get_mempolicy(MPOL_F_ADDR) at `addr`. home_node is not reported by the
-// kernel to userspace, so it is always -1 here.
+// get_mempolicy(MPOL_F_ADDR) at `addr`. get_mempolicy does not report the
+// home node: home_node is -1, and not seen where the mode can hold one
+// (ModeCanHaveHomeNode).
 Result<Mempolicy> GetMempolicyAt(const void* addr);
 
-// mbind() of [addr, addr + length) to `policy` (mode | mode_flags, nodemask).
+// mbind() of [addr, addr + length) to `policy` (mode | mode_flags, nodemask),
+// then, when policy.home_node >= 0, set_mempolicy_home_node(2) of the same
+// range to it (mbind makes a policy without one). An error names the call
+// that failed: for the home node, Unsupported where the kernel has no such
+// call (before Linux 5.17) or the mode holds no home node (EOPNOTSUPP), the
+// policy mbind set left in place.
 Status SetMempolicy(void* addr, size_t length, const Mempolicy& policy);
 
 // The lowest node this process may allocate on (get_mempolicy MPOL_F_MEMS_ALLOWED).
 Result<int> FirstAllowedNode();
 
-// "interleave nodes=0-1", "default".
+// "interleave nodes=0-1", "default", "bind nodes=0 home=1"; " home=?" where
+// the mode can hold a home node that was not seen.
 std::string MempolicyToString(const Mempolicy& p);
 
 }  // namespace khod

@@ -108,6 +108,9 @@ Result<Mempolicy> ParseNumaMapsPolicy(std::string_view text) {
   }
   const bool takes_nodes = p.mode != MPOL_DEFAULT && p.mode != MPOL_LOCAL;
   if (!takes_nodes && !p.nodemask.empty()) return Bad(text, "this mode takes no nodes");
+  // mpol_to_str() prints no home node: none is known where the mode can hold one.
+  p.home_node = -1;
+  p.home_node_seen = !ModeCanHaveHomeNode(p.mode);
   return p;
 }
 

@@ -19,7 +19,9 @@ namespace khod {
 
 struct NumaMapsEntry {
   uint64_t start = 0;  // the mapping's start address (joins /proc/PID/maps)
-  Mempolicy policy;    // home_node is not shown: always -1
+  // numa_maps does not show the home node: home_node is -1, not seen where the mode can
+  // hold one (ModeCanHaveHomeNode).
+  Mempolicy policy;
 };
 
 // show_numa_map() prints POLICY into a 64-byte buffer: the kernel cuts a longer
@@ -28,7 +30,8 @@ struct NumaMapsEntry {
 // taken as a policy, and a longer one is not the kernel's.
 constexpr size_t kNumaMapsPolicyCut = 63;
 
-// Parses POLICY as numa_maps prints it ("bind:0", "interleave=static:0-1").
+// Parses POLICY as numa_maps prints it ("bind:0", "interleave=static:0-1"):
+// home_node -1, seen only where the mode cannot hold one.
 // Unsupported when it is kNumaMapsPolicyCut characters (it may have been
 // cut); InvalidArgument naming what is wrong otherwise.
 Result<Mempolicy> ParseNumaMapsPolicy(std::string_view text);

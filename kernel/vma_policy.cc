@@ -15,7 +15,7 @@ namespace khod {
 namespace {
 
 using Record = khod_vma_policy_record;
-static_assert(sizeof(Record) == 208 && KHOD_VMA_POLICY_VERSION == 4,
+static_assert(sizeof(Record) == 216 && KHOD_VMA_POLICY_VERSION == 5,
               "the record layout changed: change KHOD_VMA_POLICY_VERSION, then this");
 
 // Newer than Debian 12's <linux/mempolicy.h>.
@@ -37,8 +37,13 @@ std::string Where(size_t index, const Record& r) {
   return s;
 }
 
-// mpol_to_str() of a policy the record carries, parsed. False when numa_maps would print
-// no policy of ours ("unknown" mode) or the record cut the kernel's nodemask.
+// The highest node number a home node may be, plus one: MAX_NUMNODES on x86_64 is at most 1024.
+constexpr int32_t kMaxNodes = KHOD_VMA_POLICY_NODE_WORDS * 64;
+
+// mpol_to_str() of a policy the record carries, parsed, with its home node, which numa_maps
+// does not print: seen in every answer (the kernel's, or none where its struct mempolicy has
+// no such field, before Linux 5.17). False when numa_maps would print no policy of ours
+// ("unknown" mode) or the record cut the kernel's nodemask.
 bool PolicyOf(const Record& r, Mempolicy* out) {
   *out = Mempolicy();
   if ((r.flags & KHOD_VMA_POLICY_F_HAS_POLICY) == 0) return true;  // default
@@ -66,6 +71,8 @@ bool PolicyOf(const Record& r, Mempolicy* out) {
   else if ((r.mode_flags & MPOL_F_RELATIVE_NODES) != 0)
     out->mode_flags |= MPOL_F_RELATIVE_NODES;
   out->mode_flags |= r.mode_flags & kNumaBalancing;
+  if ((r.flags & KHOD_VMA_POLICY_F_HOME_NODE) != 0) out->home_node = r.home_node;
+  out->home_node_seen = true;
   if (prints_nodes) {
     const size_t words = r.node_bytes / sizeof(uint64_t);
     out->nodemask.assign(r.nodes, r.nodes + words);
@@ -122,6 +129,9 @@ Result<std::vector<VmaPolicy>> DecodeVmaPolicyRecords(std::string_view bytes, pi
           "cannot be proven consistent");
     if (r.node_bytes > sizeof(r.nodes) || r.node_bytes % sizeof(uint64_t) != 0)
       return Status::Corruption(where + ": nodemask of " + std::to_string(r.node_bytes) + " bytes");
+    if ((r.flags & KHOD_VMA_POLICY_F_HOME_NODE) != 0 &&
+        (r.home_node < -1 || r.home_node >= kMaxNodes))
+      return Status::Corruption(where + ": home node " + std::to_string(r.home_node));
     if (i == 0) {
       if (r.kind != KHOD_VMA_POLICY_KIND_TASK)
         return Status::Corruption(where + " of " + proc + " is not the task's record");

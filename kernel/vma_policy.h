@@ -8,7 +8,9 @@
 // guest_memfd where a kernel gives it a shared policy): that op decides, and the VMA is
 // reported as not answered. The mode flags are
 // those numa_maps prints (static or relative, and balancing); the nodes are pol->nodes for
-// the modes that print them, none for default and local.
+// the modes that print them, none for default and local. The home node, which numa_maps does
+// not print (set_mempolicy_home_node(2)), is pol->home_node, seen in every answer: -1 where the
+// policy has none, or the kernel's struct mempolicy no such field (before Linux 5.17).
 #ifndef KHOD_KERNEL_VMA_POLICY_H_
 #define KHOD_KERNEL_VMA_POLICY_H_
 
@@ -35,15 +37,17 @@ struct VmaPolicy {
   bool shared = false;    // VM_MAYSHARE: a MAP_SHARED mapping, 's' in /proc/PID/maps
   bool answered = false;  // false: vm_ops->get_policy decides its policy (shmem...): ask numa_maps
   // What /proc/PID/numa_maps shows for it, parsed as kernel/numa_maps.h parses it (when
-  // answered). Where numa_maps' text would pass its 64-byte buffer, numa_maps cuts the node
-  // list and this keeps it whole.
+  // answered), and its home node, which numa_maps does not show (home_node_seen). Where
+  // numa_maps' text would pass its 64-byte buffer, numa_maps cuts the node list and this
+  // keeps it whole.
   Mempolicy policy;
 };
 
 // The VMAs that one read of the program's output (`bytes`, kernel/bpf/vma_policy_record.h)
 // holds for process `pid`, in address order.
 // Corruption naming the record when one is short, not of this layout's magic, version or
-// size, of another process than the records before it, or out of address order; Busy when the
+// size, of another process than the records before it, out of address order, or with a home
+// node out of a node's range; Busy when the
 // records disagree on mm_lock_seq (a writer changed the mappings during the read: read again),
 // or hold it odd where it is a seqcount (Linux 6.13 and later: a writer held the mmap_lock; on
 // 6.4 to 6.12, an int, only equality is checked), or the task record says the task policy changed

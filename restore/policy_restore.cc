@@ -164,11 +164,15 @@ PolicyRestore RestorePolicy(int fd, const GuestMemfd& g, uint32_t page_size) {
     r.note = "NUMA policy " + want + " set but not read back: " + read.status().message();
     return r;
   }
-  Mempolicy got = *read;
-  got.home_node = g.policy.home_node;  // the kernel does not report it
-  if (got == g.policy) {
+  const Mempolicy& got = *read;
+  if (SameModeAndNodes(got, g.policy)) {
     r.outcome = PolicyRestore::Outcome::kReapplied;
     r.note = "NUMA policy re-applied to the file and read back through another mapping: " + want;
+    // The kernel shows no home node to read back (kernel/memory_facts.h).
+    if (g.policy.home_node >= 0)
+      r.note += "; its home node set with set_mempolicy_home_node, which nothing reads back";
+    else if (!g.policy.home_node_seen)
+      r.note += "; its home node, not seen at capture, not set";
     return r;
   }
   return HandInodePolicyToVmm(

@@ -38,6 +38,11 @@ static __always_inline void copy_policy(struct khod_vma_policy_record *r, struct
   r->mode_flags = BPF_CORE_READ(p, flags);
   r->node_bytes = size;
   bpf_core_read(r->nodes, size, &p->nodes);
+  /* set_mempolicy_home_node(): a kernel without the field has no home nodes. */
+  if (bpf_core_field_exists(p->home_node)) {
+    r->home_node = BPF_CORE_READ(p, home_node);
+    r->flags |= KHOD_VMA_POLICY_F_HOME_NODE;
+  }
 }
 
 /* The same value for every record of a read in which no writer took the
@@ -81,6 +86,7 @@ static __always_inline void start_record(struct khod_vma_policy_record *r, __u32
   r->version = KHOD_VMA_POLICY_VERSION;
   r->size = sizeof(*r);
   r->kind = kind;
+  r->home_node = -1; /* NUMA_NO_NODE: no policy, or none read */
   r->tgid = task->tgid;
   copy_lock_seq(r, mm);
 }

@@ -35,6 +35,7 @@ struct mempolicy {
   unsigned short mode;
   unsigned short flags;
   nodemask_t nodes;
+  int home_node; /* Linux 5.17 and later */
 } KHOD_CORE;
 
 struct super_block {

@@ -15,7 +15,7 @@
 #endif
 
 #define KHOD_VMA_POLICY_MAGIC 0x5250564bu /* "KVPR" in a little-endian dump */
-#define KHOD_VMA_POLICY_VERSION 4
+#define KHOD_VMA_POLICY_VERSION 5
 
 /* Words of nodemask a record carries: MAX_NUMNODES on x86_64 is at most 1024. */
 #define KHOD_VMA_POLICY_NODE_WORDS 16
@@ -36,6 +36,8 @@
 #define KHOD_VMA_POLICY_F_TASK_POLICY_CHANGED (1u << 7)
 /* VMA record: VM_MAYSHARE is set (a MAP_SHARED mapping: /proc/PID/maps' 's') */
 #define KHOD_VMA_POLICY_F_MAY_SHARE (1u << 8)
+/* home_node holds the policy's home node (the kernel's struct mempolicy has one) */
+#define KHOD_VMA_POLICY_F_HOME_NODE (1u << 9)
 
 struct khod_vma_policy_record {
   __u32 magic;   /* KHOD_VMA_POLICY_MAGIC */
@@ -55,6 +57,10 @@ struct khod_vma_policy_record {
   __u16 mode;       /* the policy's mode (MPOL_*) when F_HAS_POLICY */
   __u16 mode_flags; /* its flags, internal ones included */
   __u32 node_bytes; /* bytes of nodes[] the kernel's nodemask filled */
+  /* The policy's home node (set_mempolicy_home_node) when F_HOME_NODE, -1
+   * (NUMA_NO_NODE: none) where it has none; -1 without F_HOME_NODE. */
+  __s32 home_node;
+  __u32 reserved; /* 0 */
   __u64 nodes[KHOD_VMA_POLICY_NODE_WORDS];
   /* The task's record: mm->map_count, the VMA records that follow it in a
    * read whose records all carry one mm_seq (0 in a VMA's record). The reader

@@ -223,6 +223,23 @@ const VmaPolicy* Containing(const std::vector<VmaPolicy>& vmas, uint64_t addr) {
   return nullptr;
 }
 
+// Whether the iterator's policy `read` is what numa_maps shows as `shown`: the same mode, flags
+// and nodes. numa_maps does not print the home node (not seen where the mode can hold one);
+// the iterator has seen it.
+::testing::AssertionResult AsNumaMapsShows(const Mempolicy& read, const Mempolicy& shown) {
+  if (read.mode != shown.mode || read.mode_flags != shown.mode_flags ||
+      read.nodemask != shown.nodemask)
+    return ::testing::AssertionFailure()
+           << "iterator " << MempolicyToString(read) << ", numa_maps " << MempolicyToString(shown);
+  if (!read.home_node_seen)
+    return ::testing::AssertionFailure()
+           << "the iterator did not see the home node: " << MempolicyToString(read);
+  if (shown.home_node_seen == ModeCanHaveHomeNode(shown.mode) || shown.home_node != -1)
+    return ::testing::AssertionFailure()
+           << "numa_maps said to show a home node: " << MempolicyToString(shown);
+  return ::testing::AssertionSuccess();
+}
+
 // Every VMA of `vmas` at a start numa_maps shows, with its policy where answered, and every
 // VMA of numa_maps but the gate VMA ([vsyscall], which no mm holds) iterated.
 void ExpectAsNumaMaps(pid_t pid, const std::vector<VmaPolicy>& vmas) {
@@ -231,9 +248,7 @@ void ExpectAsNumaMaps(pid_t pid, const std::vector<VmaPolicy>& vmas) {
     auto it = numa_maps.find(v.start);
     ASSERT_NE(it, numa_maps.end()) << std::hex << v.start << " is not in numa_maps";
     if (v.answered) {
-      EXPECT_EQ(v.policy, it->second)
-          << std::hex << v.start << ": iterator " << MempolicyToString(v.policy) << ", numa_maps "
-          << MempolicyToString(it->second);
+      EXPECT_TRUE(AsNumaMapsShows(v.policy, it->second)) << std::hex << v.start;
     }
   }
   for (const auto& [start, policy] : numa_maps) {
@@ -415,6 +430,79 @@ class VmaPolicyIterTest : public ::testing::Test {
   int file_fd_ = -1;
   struct stat file_stat_ = {};
 };
+
+// What the child of TheHomeNodeIsReadFromTheVmaPolicy made.
+struct HomeLayout {
+  int error = 0;  // errno of the set-up step named in `what`
+  char what[64] = {};
+  int home_error = 0;  // errno of set_mempolicy_home_node, 0 when it gave the node
+  uint64_t anon = 0;   // 2 pages, mbound bind:0; the first homed on node 0
+  uint64_t file = 0;   // 2 pages of the file, the same
+};
+
+// A process that mbinds an anonymous mapping and a regular file's (its policy its VMA's, as a
+// guest_memfd's on Linux 6.18) MPOL_BIND to node 0, then gives the first page of each a home
+// node (set_mempolicy_home_node(2), which only bind and preferred-many policies take): the
+// iterator reads the home node of each, and none (-1) of the pages mbind alone made, each
+// seen. numa_maps shows neither.
+TEST_F(VmaPolicyIterTest, TheHomeNodeIsReadFromTheVmaPolicy) {
+  ASSERT_NO_FATAL_FAILURE(MakeFile());
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const int fd = file_fd_;
+  HeldChild<HomeLayout> child([fd, page] {
+    HomeLayout l;
+    auto fail = [&l](const char* what) {
+      l.error = errno;
+      std::snprintf(l.what, sizeof(l.what), "%s", what);
+      return l;
+    };
+    char* anon = static_cast<char*>(
+        ::mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    if (anon == MAP_FAILED) return fail("mmap anonymous");
+    char* file =
+        static_cast<char*>(::mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+    if (file == MAP_FAILED) return fail("mmap file");
+    l.anon = reinterpret_cast<uint64_t>(anon);
+    l.file = reinterpret_cast<uint64_t>(file);
+    for (char* m : {anon, file})
+      if ((errno = Mbind(m, 2 * page, {MPOL_BIND, 0, true})) != 0) return fail("mbind");
+    for (char* m : {anon, file})
+      if (::syscall(SYS_set_mempolicy_home_node, m, page, 0UL, 0UL) != 0) {
+        l.home_error = errno;
+        break;
+      }
+    return l;
+  });
+  ASSERT_TRUE(child.ok());
+  const HomeLayout& l = child.report();
+  ASSERT_EQ(l.error, 0) << l.what << ": " << std::strerror(l.error);
+  if (l.home_error == ENOSYS)
+    GTEST_SKIP() << "no set_mempolicy_home_node (Linux 5.17): " << std::strerror(l.home_error);
+  ASSERT_EQ(l.home_error, 0) << "set_mempolicy_home_node: " << std::strerror(l.home_error);
+  Result<std::vector<VmaPolicy>> vmas = iterator_->Read(child.pid());
+  ASSERT_TRUE(vmas.ok()) << vmas.status().ToString();
+  ASSERT_NO_FATAL_FAILURE(ExpectAsNumaMaps(child.pid(), *vmas));
+  Mempolicy homed = Expected({MPOL_BIND, 0, true});
+  homed.home_node = 0;
+  const Mempolicy plain = Expected({MPOL_BIND, 0, true});
+  for (uint64_t start : {l.anon, l.file}) {
+    const VmaPolicy* first = Containing(*vmas, start);
+    const VmaPolicy* second = Containing(*vmas, start + page);
+    ASSERT_NE(first, nullptr);
+    ASSERT_NE(second, nullptr);
+    EXPECT_NE(first, second) << "a home node of its own splits the VMA";
+    EXPECT_TRUE(first->answered);
+    EXPECT_TRUE(second->answered);
+    EXPECT_EQ(first->policy.home_node, 0) << std::hex << start;
+    EXPECT_TRUE(first->policy.home_node_seen) << std::hex << start;
+    EXPECT_EQ(first->policy, homed) << MempolicyToString(first->policy);
+    EXPECT_EQ(MempolicyToString(first->policy), "bind nodes=0 home=0");
+    EXPECT_EQ(second->policy.home_node, -1) << std::hex << start + page;
+    EXPECT_TRUE(second->policy.home_node_seen) << std::hex << start + page;
+    EXPECT_EQ(second->policy, plain) << MempolicyToString(second->policy);
+    EXPECT_EQ(MempolicyToString(second->policy), "bind nodes=0");
+  }
+}
 
 TEST_F(VmaPolicyIterTest, AnswersAsNumaMapsWithoutATaskPolicy) { CheckChild(false); }
 

@@ -7,6 +7,7 @@
 #include <linux/mempolicy.h>
 #include <sys/sysmacros.h>
 
+#include <cstddef>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -30,6 +31,7 @@ khod_vma_policy_record Record(uint32_t kind) {
   r.flags = kSeqFlags;
   r.tgid = kPid;
   r.mm_seq = 6;
+  r.home_node = -1;  // as the program starts each record
   return r;
 }
 
@@ -157,6 +159,83 @@ TEST(VmaPolicyDecodeTest, RefusesARecordOfAnotherLayout) {
   v = Vma(0x1000, 0x2000);
   v.size -= 8;
   ExpectRefused(Bytes({task, v}), Status::Code::kCorruption, "size");
+}
+
+// A record of layout version 4 as its program wrote it: this layout's fields but the home
+// node and its reserved word, 208 bytes.
+std::string Version4Record(const khod_vma_policy_record& r) {
+  constexpr size_t kHead = offsetof(khod_vma_policy_record, home_node);
+  khod_vma_policy_record v4 = r;
+  v4.version = 4;
+  v4.size = 208;
+  std::string bytes(reinterpret_cast<const char*>(&v4), kHead);
+  bytes.append(reinterpret_cast<const char*>(&v4.nodes), sizeof(v4.nodes));
+  bytes.append(reinterpret_cast<const char*>(&v4.vmas), sizeof(v4.vmas));
+  return bytes;
+}
+
+// The home node (set_mempolicy_home_node), which numa_maps does not show, is read from the
+// kernel's struct mempolicy: the record's where the program found the field (F_HOME_NODE),
+// none (-1) where the kernel has no such field, and seen either way.
+TEST(VmaPolicyDecodeTest, TheHomeNodeIsTheKernelsAndSeen) {
+  khod_vma_policy_record task = Record(KHOD_VMA_POLICY_KIND_TASK);
+  task.flags |= KHOD_VMA_POLICY_F_HOME_NODE;  // a task without a policy: default
+  khod_vma_policy_record homed = Vma(0x1000, 0x2000);
+  SetPolicy(&homed, MPOL_BIND, 0, 0xf);
+  homed.flags |= KHOD_VMA_POLICY_F_HOME_NODE;
+  homed.home_node = 3;
+  khod_vma_policy_record no_field = homed;  // a kernel without the field (before 5.17)
+  no_field.start = 0x2000;
+  no_field.end = 0x3000;
+  no_field.flags &= ~KHOD_VMA_POLICY_F_HOME_NODE;
+  khod_vma_policy_record none = homed;  // the field, holding NUMA_NO_NODE
+  none.start = 0x3000;
+  none.end = 0x4000;
+  none.home_node = -1;
+  khod_vma_policy_record inherits = Vma(0x4000, 0x5000);  // no policy: the task's default
+  inherits.flags |= KHOD_VMA_POLICY_F_HOME_NODE;
+  Result<std::vector<VmaPolicy>> vmas =
+      DecodeVmaPolicyRecords(Bytes({task, homed, no_field, none, inherits}), kPid);
+  ASSERT_TRUE(vmas.ok()) << vmas.status().ToString();
+  ASSERT_EQ(vmas->size(), 4u);
+  Mempolicy want = Policy(MPOL_BIND, 0, {0xf});
+  want.home_node = 3;
+  EXPECT_EQ((*vmas)[0].policy.home_node, 3);
+  EXPECT_TRUE((*vmas)[0].policy.home_node_seen);
+  EXPECT_EQ((*vmas)[0].policy, want);
+  for (size_t i = 1; i < 4; ++i) {
+    EXPECT_TRUE((*vmas)[i].answered) << i;
+    EXPECT_EQ((*vmas)[i].policy.home_node, -1) << i;
+    EXPECT_TRUE((*vmas)[i].policy.home_node_seen) << i;
+  }
+  EXPECT_EQ((*vmas)[1].policy, Policy(MPOL_BIND, 0, {0xf}));
+  EXPECT_EQ((*vmas)[3].policy, Mempolicy());
+
+  // A home node no node can be.
+  for (int32_t bad : {-2, KHOD_VMA_POLICY_NODE_WORDS * 64}) {
+    khod_vma_policy_record wrong = homed;
+    wrong.home_node = bad;
+    ExpectRefused(Bytes({task, wrong}), Status::Code::kCorruption,
+                  "home node " + std::to_string(bad));
+  }
+}
+
+// Records of layout version 4 (208 bytes, no home node) from a program built before it:
+// never decoded as this layout. Bytes that are not whole records of this size are refused as
+// such; where they are (27 of them make 26 of this size), by the first record's version.
+TEST(VmaPolicyDecodeTest, RefusesRecordsOfVersion4) {
+  ASSERT_EQ(KHOD_VMA_POLICY_VERSION, 5);
+  ASSERT_EQ(sizeof(khod_vma_policy_record), 216u);
+  khod_vma_policy_record task = Record(KHOD_VMA_POLICY_KIND_TASK);
+  std::string two = Version4Record(task) + Version4Record(Vma(0x1000, 0x2000));
+  ASSERT_EQ(two.size(), 2 * 208u);
+  ExpectRefused(two, Status::Code::kCorruption, "216-byte records");
+  task.vmas = 26;
+  std::string read = Version4Record(task);
+  for (uint64_t i = 0; i < 26; ++i) read += Version4Record(Vma(0x1000 * (i + 1), 0x1000 * (i + 2)));
+  ASSERT_EQ(read.size() % sizeof(khod_vma_policy_record), 0u);
+  ExpectRefused(read, Status::Code::kCorruption, "version 4 size 208, expected");
+  EXPECT_EQ(VmaPolicyReadBytes(read), std::nullopt);
 }
 
 // The task's record counts its mm's VMAs: a read holding fewer (cut short) or more is not

@@ -53,6 +53,30 @@ TEST(PolicyRestoreTest, ShmemInodePolicyIsReappliedAndReadBack) {
   EXPECT_EQ(ReadBack(fd).mode, MPOL_BIND);
 }
 
+// The kernel shows no home node to read back: a restore sets one it saw and
+// says that nothing reads it back, and never sets one it did not see.
+TEST(PolicyRestoreTest, AHomeNodeIsSetButNeverClaimedReadBack) {
+  const TestMemfd file(kSize, "policy");
+  GuestMemfd frozen = Frozen(FileKind::kShmemMemfd);
+  frozen.policy.home_node = 0;
+  PolicyRestore r = RestorePolicy(file.fd(), frozen, 4096);
+  if (r.outcome == PolicyRestore::Outcome::kNotRestored &&
+      r.note.find("ENOSYS") != std::string::npos)
+    GTEST_SKIP() << "no set_mempolicy_home_node here: " << r.note;
+  EXPECT_EQ(r.outcome, PolicyRestore::Outcome::kReapplied) << r.note;
+  EXPECT_NE(r.note.find("its home node set with set_mempolicy_home_node, which nothing reads back"),
+            std::string::npos)
+      << r.note;
+
+  const TestMemfd unseen_file(kSize, "policy");
+  frozen = Frozen(FileKind::kShmemMemfd);
+  frozen.policy.home_node_seen = false;
+  r = RestorePolicy(unseen_file.fd(), frozen, 4096);
+  EXPECT_EQ(r.outcome, PolicyRestore::Outcome::kReapplied) << r.note;
+  EXPECT_NE(r.note.find("; its home node, not seen at capture, not set"), std::string::npos)
+      << r.note;
+}
+
 TEST(PolicyRestoreTest, GuestMemfdPolicyIsReappliedOnlyWhereItSticks) {
   Result<TestGuestMemfd> g = TestGuestMemfd::Make(kSize, uapi::kGuestMemfdFlagMmap);
   KHOD_GUEST_MEMFD_OR_SKIP(g);
