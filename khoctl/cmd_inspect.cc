@@ -46,6 +46,7 @@ std::string MempolicyText(const Mempolicy& p) {
   if (!nodes.empty()) out += " nodes " + nodes;
   if (p.mode_flags) out += " flags " + Hex(p.mode_flags);
   if (p.home_node >= 0) out += " home " + std::to_string(p.home_node);
+  if (!p.home_node_seen) out += " home not seen";
   return out;
 }
 
@@ -185,6 +186,7 @@ void JsonMempolicy(JsonWriter& w, const Mempolicy& p) {
   w.Key("mode_flags").Hex(p.mode_flags);
   w.Key("nodes").String(NodeListString(p.nodemask));
   w.Key("home_node").Int(p.home_node);
+  w.Key("home_node_seen").Bool(p.home_node_seen);
   w.EndObject();
 }
 

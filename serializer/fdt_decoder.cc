@@ -19,6 +19,7 @@
 #include "serializer/fdt_layout.h"
 #include "serializer/fdt_structure.h"
 #include "serializer/format_version.h"
+#include "serializer/older_minors.h"
 #include "serializer/recorded_checksum.h"
 #include "serializer/serializer.h"
 #include "state/invariants.h"
@@ -205,7 +206,11 @@ class FdtReader {
     reserve(t.nr);
     for (const Chunk& c : t.chunks) {
       const uint8_t* data = c.data;
-      if constexpr (std::is_void_v<decltype(row(data))>) {
+      if constexpr (std::is_invocable_v<RowFn, const uint8_t*, uint32_t>) {
+        // A row that reads fields a later minor appended: it is told the record's size.
+        for (uint64_t i = 0; i < c.n; ++i, data += t.record_size)
+          KHOD_RETURN_IF_ERROR(row(data, t.record_size));
+      } else if constexpr (std::is_void_v<decltype(row(data))>) {
         for (uint64_t i = 0; i < c.n; ++i, data += t.record_size) row(data);
       } else {
         for (uint64_t i = 0; i < c.n; ++i, data += t.record_size) KHOD_RETURN_IF_ERROR(row(data));
@@ -335,6 +340,12 @@ class FdtReader {
       KHOD_RETURN_IF_ERROR(Int(node, where, kPropFlagsKnown, &g->flags_known));
     if (Find(node, kPropPolicySource, &len) != nullptr)
       KHOD_RETURN_IF_ERROR(Small(node, where, kPropPolicySource, 2, true, &g->policy_source));
+    if (Find(node, kPropPolicyHomeNodeUnseen, &len) != nullptr) {
+      if (len != 0)
+        return Status::Corruption("fdt: " + where + ": property '" + kPropPolicyHomeNodeUnseen +
+                                  "' is not empty");
+      g->policy.home_node_seen = false;
+    }
     uint64_t n;
     KHOD_RETURN_IF_ERROR(Table(node, where, kVisibilityTable, &n, [&](const uint8_t* d) {
       const std::string rec = where + "/visibility: record " + std::to_string(g->visibility.size());
@@ -348,23 +359,30 @@ class FdtReader {
       return Status::Ok();
     }));
     std::vector<uint32_t> nr_words;
-    KHOD_RETURN_IF_ERROR(Table(node, where, kMappingPolicyTable, &n, [&](const uint8_t* d) {
-      if (Load<uint32_t>(d + 44) != 0)
-        return Status::Corruption("fdt: " + where + "/mapping-policies: record " +
-                                  std::to_string(g->mapping_policies.size()) +
-                                  " reserved bytes are not zero");
-      MappingPolicy m;
-      m.first_index = Load<uint64_t>(d);
-      m.count = Load<uint64_t>(d + 8);
-      m.start_address = Load<uint64_t>(d + 16);
-      m.pid = Load<int32_t>(d + 24);
-      m.policy.mode = Load<int32_t>(d + 28);
-      m.policy.mode_flags = Load<uint32_t>(d + 32);
-      m.policy.home_node = Load<int32_t>(d + 36);
-      nr_words.push_back(Load<uint32_t>(d + 40));
-      g->mapping_policies.push_back(std::move(m));
-      return Status::Ok();
-    }));
+    KHOD_RETURN_IF_ERROR(
+        Table(node, where, kMappingPolicyTable, &n, [&](const uint8_t* d, uint32_t size) {
+          const std::string rec =
+              where + "/mapping-policies: record " + std::to_string(g->mapping_policies.size());
+          if (Load<uint32_t>(d + 44) != 0 || (size >= 56 && Load<uint32_t>(d + 52) != 0))
+            return Status::Corruption("fdt: " + rec + " reserved bytes are not zero");
+          const uint32_t policy_flags = size >= 56 ? Load<uint32_t>(d + 48) : 0;
+          if (policy_flags & ~kMappingPolicyHomeNodeUnseen)
+            return Status::Unsupported("fdt: " + rec + " policy flags " +
+                                       Hex(policy_flags & ~kMappingPolicyHomeNodeUnseen) +
+                                       " unknown to this reader");
+          MappingPolicy m;
+          m.policy.home_node_seen = !(policy_flags & kMappingPolicyHomeNodeUnseen);
+          m.first_index = Load<uint64_t>(d);
+          m.count = Load<uint64_t>(d + 8);
+          m.start_address = Load<uint64_t>(d + 16);
+          m.pid = Load<int32_t>(d + 24);
+          m.policy.mode = Load<int32_t>(d + 28);
+          m.policy.mode_flags = Load<uint32_t>(d + 32);
+          m.policy.home_node = Load<int32_t>(d + 36);
+          nr_words.push_back(Load<uint32_t>(d + 40));
+          g->mapping_policies.push_back(std::move(m));
+          return Status::Ok();
+        }));
     std::vector<uint64_t> words;
     KHOD_RETURN_IF_ERROR(Table(node, where, kMappingNodemaskTable, &n, [&](const uint8_t* d) {
       words.push_back(Load<uint64_t>(d));
@@ -567,6 +585,7 @@ Status DecodeChecked(std::string_view blob, int threads, bool own_checksum, Snap
   }
   KHOD_RETURN_IF_ERROR(CheckEnvelope(fdt, blob.size(), own_checksum));
   KHOD_RETURN_IF_ERROR(DecodeTree(fdt, threads, snap));
+  ApplyOlderMinorRules(snap);
   return InvariantsStatus(*snap).WithContext("fdt");
 }
 

@@ -248,7 +248,7 @@ class FdtSizer {
   FdtStrings strings_;
 };
 
-size_t RecordsPerChunk(const TableSpec& spec) { return kChunkBytes / spec.record_size; }
+size_t RecordsPerChunk(const TableSpec& spec) { return kChunkBytes / spec.write_size(); }
 
 // Writes one table node; `write(dst, row)` stores a row's record_size bytes. A folio
 // table's chunks are left to the writer (FdtWriter::DeferFolios).
@@ -258,7 +258,7 @@ int WriteTable(Sink& fdt, const TableSpec& spec, const Rows& rows, WriteFn write
   int err;
   if ((err = fdt.BeginNode(spec.node)) ||
       (err = fdt.PropString(kPropCompatible, spec.compatible)) ||
-      (err = fdt.PropU32(kPropRecordSize, spec.record_size)) ||
+      (err = fdt.PropU32(kPropRecordSize, spec.write_size())) ||
       (err = fdt.PropU64(kPropNrRecords, rows.size())))
     return err;
   const size_t per_chunk = RecordsPerChunk(spec);
@@ -267,7 +267,7 @@ int WriteTable(Sink& fdt, const TableSpec& spec, const Rows& rows, WriteFn write
     const size_t n = std::min(per_chunk, rows.size() - first);
     std::snprintf(name, sizeof name, "%s%zu", kChunkPrefix, chunk);
     void* val;
-    if ((err = fdt.Placeholder(name, static_cast<int>(n * spec.record_size), &val))) return err;
+    if ((err = fdt.Placeholder(name, static_cast<int>(n * spec.write_size()), &val))) return err;
     uint8_t* dst = static_cast<uint8_t*>(val);
     if (!dst) continue;              // sizing pass
     const auto* row = &rows[first];  // every Rows here is contiguous
@@ -275,7 +275,7 @@ int WriteTable(Sink& fdt, const TableSpec& spec, const Rows& rows, WriteFn write
       fdt.DeferFolios(dst, row, n);  // FdtWriter::FillFolios, on many threads
       continue;
     }
-    for (size_t i = 0; i < n; ++i, dst += spec.record_size) write(dst, row[i]);
+    for (size_t i = 0; i < n; ++i, dst += spec.write_size()) write(dst, row[i]);
   }
   return fdt.EndNode();
 }
@@ -336,6 +336,8 @@ constexpr auto WriteMappingPolicy = [](uint8_t* d, const MappingPolicy& m) {
   Store<int32_t>(d + 36, m.policy.home_node);
   Store<uint32_t>(d + 40, static_cast<uint32_t>(m.policy.nodemask.size()));
   Store<uint32_t>(d + 44, 0);
+  Store<uint32_t>(d + 48, m.policy.home_node_seen ? 0 : kMappingPolicyHomeNodeUnseen);
+  Store<uint32_t>(d + 52, 0);
 };
 
 constexpr auto WriteNodemaskWord = [](uint8_t* d, const uint64_t& w) { Store<uint64_t>(d, w); };
@@ -391,6 +393,7 @@ int WriteGmem(Sink& fdt, const GuestMemfd& g, const GmemRows& rows) {
       (err = fdt.PropU32(kPropPolicyHomeNode, static_cast<uint32_t>(g.policy.home_node))) ||
       (err = fdt.PropU64(kPropFlagsKnown, g.flags_known)) ||
       (err = fdt.PropU32(kPropPolicySource, static_cast<uint32_t>(g.policy_source))) ||
+      (!g.policy.home_node_seen && (err = fdt.Prop(kPropPolicyHomeNodeUnseen, nullptr, 0))) ||
       (err = WriteTable(fdt, kFolioTable, g.folios, WriteFolio)) ||
       (err = WriteTable(fdt, kAttributeTable, rows.ranges, WriteAttribute)) ||
       (err = WriteTable(fdt, kHashTable, g.hashes, WriteHash)) ||

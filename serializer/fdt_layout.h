@@ -40,7 +40,10 @@ constexpr size_t kChunkBytes = 1u << 20;
 struct TableSpec {
   const char* node;        // subnode name
   const char* compatible;  // versioned per table
-  uint32_t record_size;    // v1.0 size; newer minors may append fields
+  uint32_t record_size;    // the size of the minor that made the table; newer minors may append
+  uint32_t written_size =
+      0;  // what this encoder writes, when a later minor appended (0: record_size)
+  uint32_t write_size() const { return written_size ? written_size : record_size; }
 };
 
 // Record layouts (byte offsets; integers native-endian).
@@ -67,9 +70,12 @@ constexpr TableSpec kMemslotTable = {"memslots", "khod,memslots-v1", 48};
 //                        24 s32 pid, 28 s32 mode, 32 u32 mode_flags, 36 s32 home_node,
 //                        40 u32 nr_nodemask_words (taken in order from
 //                        mapping-nodemasks), 44 u32 reserved
+//                   1.2 appends (56): 48 u32 policy_flags (kMappingPolicy*), 52 u32 reserved
 //   nodemask word   (8): 0 u64
 constexpr TableSpec kVisibilityTable = {"visibility", "khod,visibility-ranges-v1", 24};
-constexpr TableSpec kMappingPolicyTable = {"mapping-policies", "khod,mapping-policies-v1", 48};
+constexpr TableSpec kMappingPolicyTable = {"mapping-policies", "khod,mapping-policies-v1", 48, 56};
+// policy_flags: the policy's home node was not seen (home_node is -1 and says nothing).
+constexpr uint32_t kMappingPolicyHomeNodeUnseen = 1u << 0;
 constexpr TableSpec kMappingNodemaskTable = {"mapping-nodemasks", "khod,nodemask-words-v1", 8};
 
 // VM node properties.
@@ -93,6 +99,9 @@ constexpr char kPropPolicyHomeNode[] = "mempolicy-home-node";  // s32
 // Format 1.1; absent in 1.0: all flag bits known, policy of the inode.
 constexpr char kPropFlagsKnown[] = "flags-known";      // u64
 constexpr char kPropPolicySource[] = "policy-source";  // u32 (khod::PolicySource)
+// Format 1.2; absent in 1.1 and 1.0 (serializer/older_minors.h says what they read as).
+// Present (empty) when the inode policy's home node was not seen.
+constexpr char kPropPolicyHomeNodeUnseen[] = "mempolicy-home-node-unseen";  // empty
 
 }  // namespace fdt_layout
 }  // namespace khod

@@ -10,7 +10,9 @@ namespace khod {
 
 constexpr uint16_t kFormatMajor = 1;
 // 1.1: flags_known, policy_source, mapping_policies, visibility (issue 10).
-constexpr uint16_t kFormatMinor = 1;
+// 1.2: whether a policy's home node was seen (older_minors.h says what an
+// older blob reads as).
+constexpr uint16_t kFormatMinor = 2;
 
 }  // namespace khod
 

@@ -8,6 +8,7 @@
 #include "serializer/encode_guard.h"
 #include "serializer/format_version.h"
 #include "serializer/frame.h"
+#include "serializer/older_minors.h"
 #include "serializer/recorded_checksum.h"
 #include "serializer/serializer.h"
 #include "serializer/varint_tables.h"
@@ -47,6 +48,7 @@ void ToProto(const Mempolicy& policy, pb::Mempolicy* p) {
   p->set_mode_flags(policy.mode_flags);
   for (uint64_t w : policy.nodemask) p->add_nodemask(w);
   p->set_home_node(policy.home_node);
+  p->set_home_node_unseen(!policy.home_node_seen);
 }
 
 void FromProto(const pb::Mempolicy& p, Mempolicy* policy) {
@@ -54,6 +56,7 @@ void FromProto(const pb::Mempolicy& p, Mempolicy* policy) {
   policy->mode_flags = p.mode_flags();
   policy->nodemask.assign(p.nodemask().begin(), p.nodemask().end());
   policy->home_node = p.home_node();
+  policy->home_node_seen = !p.home_node_unseen();
 }
 
 void ToProto(const GuestMemfd& g, pb::GuestMemfd* m) {
@@ -241,6 +244,7 @@ Status DecodeChecked(std::string_view blob, bool payload_checksum, Snapshot* out
   for (int i = 0; i < m.gmems_size(); ++i)
     KHOD_RETURN_IF_ERROR(FromProto(m.gmems(i), &snap.gmems[i])
                              .WithContext("proto payload: gmems[" + std::to_string(i) + "]"));
+  ApplyOlderMinorRules(&snap);
   KHOD_RETURN_IF_ERROR(InvariantsStatus(snap).WithContext("proto payload"));
   *out = std::move(snap);
   return Status::Ok();

@@ -74,8 +74,20 @@ void CheckVisibility(const GuestMemfd& g, uint64_t pages, std::vector<Violation>
   }
 }
 
+// A home node not seen is -1 and of a mode that can hold one: a reader that
+// cannot see it says so only where one could be (kernel/memory_facts.h).
+void CheckHomeNodeSeen(const Mempolicy& p, const std::string& where, std::vector<Violation>* out) {
+  if (p.home_node_seen) return;
+  if (p.home_node != -1)
+    Add(out, where, "home node " + std::to_string(p.home_node) + " given but not seen");
+  if (!ModeCanHaveHomeNode(p.mode))
+    Add(out, where,
+        "home node not seen for policy mode " + std::to_string(p.mode) + ", which cannot hold one");
+}
+
 void CheckPolicySource(const GuestMemfd& g, uint64_t pages, std::vector<Violation>* out) {
   const std::string where = "gmem " + Hex(g.token);
+  CheckHomeNodeSeen(g.policy, where + " policy", out);
   if (static_cast<uint8_t>(g.policy_source) > static_cast<uint8_t>(PolicySource::kUnknown))
     Add(out, where,
         "policy source " + std::to_string(static_cast<int>(g.policy_source)) + " is unknown");
@@ -88,6 +100,7 @@ void CheckPolicySource(const GuestMemfd& g, uint64_t pages, std::vector<Violatio
   for (size_t i = 0; i < g.mapping_policies.size(); ++i) {
     const MappingPolicy& m = g.mapping_policies[i];
     auto at = [&] { return GmemWhere(g, "mapping_policies", i); };
+    CheckHomeNodeSeen(m.policy, at(), out);
     uint64_t end;
     if (m.count == 0) Add(out, at(), "count is 0");
     if (__builtin_add_overflow(m.first_index, m.count, &end))

@@ -115,7 +115,7 @@ TEST_F(KhoctlTest, InspectShowsEverySection) {
   RunResult r = Khoctl("inspect " + Fdt());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (const char* want :
-       {"snapshot: fdt blob", "format version  1.1", "producer        khoctl synth",
+       {"snapshot: fdt blob", "format version  1.2", "producer        khoctl synth",
         "kernel          synthetic", "page size       4096", "vms: 2", "guest_memfds: 4",
         "provenance synthetic  (NOT captured from the kernel)",
         "backing       hugetlb, hstate order 9 (2M)", "mempolicy     interleave nodes 0",
@@ -317,6 +317,26 @@ TEST(KhoctlInspectObservation, ShowsFlagsKnownPolicySourceAndVisibility) {
   ASSERT_EQ(old.exit_code, 0) << old.err;
   EXPECT_TRUE(Contains(old.out, "visibility    full")) << old.out;
   EXPECT_FALSE(Contains(old.out, "not shown by the kernel")) << old.out;
+}
+
+// The 1.2 golden: a home node seen is shown, one not seen says so (a 1.1
+// blob's kernel bind policy reads as not seen too).
+TEST(KhoctlInspectObservation, ShowsWhetherEachHomeNodeWasSeen) {
+  RunResult r = Khoctl("inspect " + GoldenPath(kSnapshotGoldenDir, "snapshot_v1_2.khodsnap"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out,
+                       "pid 4242 mapping at 0x7f1190000000  bind nodes 0,64 flags 0x8000 "
+                       "home 0"))
+      << r.out;
+  EXPECT_TRUE(Contains(r.out, "bind nodes 0 home not seen  (the file's shared policy)")) << r.out;
+  RunResult j =
+      Khoctl("inspect --json " + GoldenPath(kSnapshotGoldenDir, "snapshot_v1_2.khodsnap"));
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  EXPECT_TRUE(Contains(j.out, "\"home_node_seen\": false")) << j.out;
+  EXPECT_TRUE(Contains(j.out, "\"home_node\": 0")) << j.out;
+  RunResult old = Khoctl("inspect " + GoldenPath(kSnapshotGoldenDir, "snapshot_v1_1.khodsnap"));
+  ASSERT_EQ(old.exit_code, 0) << old.err;
+  EXPECT_TRUE(Contains(old.out, "home not seen")) << old.out;
 }
 
 }  // namespace

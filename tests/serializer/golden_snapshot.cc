@@ -100,6 +100,8 @@ Snapshot GoldenSnapshotV1_1() {
   part.pid = 4242;
   part.start_address = 0x7f1190000000ull;
   part.policy = Mempolicy{2, 1u << 15, {0x1, 0x1}, -1};  // bind=static:0,64
+  // As today's reader decodes it: a 1.1 capture never saw a home node (older_minors.h).
+  part.policy.home_node_seen = false;
   ram.mapping_policies = {whole, part};
   // Pages declared private are seen initialized-only: PFN unknown, no hash there.
   ram.visibility = {{0, 100, PageVisibility::kFull},
@@ -137,6 +139,34 @@ Snapshot GoldenSnapshotV1_1() {
   secret.policy_source = PolicySource::kVmmMappings;  // no mapping: none
   secret.visibility = {{0, 512, PageVisibility::kNone}};
   s.gmems.push_back(secret);
+  return s;
+}
+
+Snapshot GoldenSnapshotV1_2() {
+  Snapshot s = GoldenSnapshotV1_1();
+  s.header.format_minor = 2;
+  GuestMemfd& ram = s.gmems[0];
+  ram.mapping_policies[1].policy.home_node = 0;  // seen by the BPF VMA reader
+  ram.mapping_policies[1].policy.home_node_seen = true;
+  MappingPolicy tail = ram.mapping_policies[1];  // read from numa_maps: home node not seen
+  tail.first_index = 900;
+  tail.count = 124;
+  tail.start_address = 0x7f1190100000ull;
+  tail.policy = Mempolicy{2, 0, {0x1}, -1};
+  tail.policy.home_node_seen = false;
+  ram.mapping_policies.push_back(tail);
+
+  GuestMemfd shmem;  // a memfd's shared policy, read with get_policy: home node not seen
+  shmem.token = 0x2f;
+  shmem.inode = 779;
+  shmem.name = "vm0-shmem";
+  shmem.kind = FileKind::kShmemMemfd;
+  shmem.size = 64 * 4096;
+  shmem.policy = Mempolicy{2, 0, {0x1}, -1};
+  shmem.policy.home_node_seen = false;
+  shmem.visibility = {{0, 64, PageVisibility::kFull}};
+  shmem.folios = {{0, 0x3000, 64, 0, kFolioUptodate}};
+  s.gmems.push_back(shmem);
   return s;
 }
 

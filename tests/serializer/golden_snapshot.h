@@ -17,10 +17,17 @@ constexpr char kGoldenProtoName[] = "snapshot_v1_0.khodsnap";
 
 // Format 1.1's: 1.0's content with the observation fields set (policy per VMM
 // mapping, flags partly known, visibility ranges of each kind) and two more
-// guest_memfds: MMAP-only (initialized-only) and flags 0 (not observable).
+// guest_memfds: MMAP-only (initialized-only) and flags 0 (not observable). As
+// decoded, its kernel bind policy's home node is not seen.
 Snapshot GoldenSnapshotV1_1();
 constexpr char kGoldenV1_1FdtName[] = "snapshot_v1_1.fdt";
 constexpr char kGoldenV1_1ProtoName[] = "snapshot_v1_1.khodsnap";
+
+// Format 1.2's: 1.1's content with a home node seen on one mapping policy,
+// not seen on another, and a shmem memfd whose shared policy's was not seen.
+Snapshot GoldenSnapshotV1_2();
+constexpr char kGoldenV1_2FdtName[] = "snapshot_v1_2.fdt";
+constexpr char kGoldenV1_2ProtoName[] = "snapshot_v1_2.khodsnap";
 
 }  // namespace khod
 

@@ -1,4 +1,4 @@
-// The checked-in blobs of every released format version (1.0, 1.1) keep
+// The checked-in blobs of every released format version (1.0, 1.1, 1.2) keep
 // decoding to their content, today's encoder still writes the current
 // version's byte for byte, standard tools read the FDT, and every single-bit
 // flip and every truncation of them is detected.
@@ -36,8 +36,17 @@ struct Golden {
 };
 const Golden kGoldens[] = {{BlobFormat::kFdt, kGoldenFdtName, GoldenSnapshot, false},
                            {BlobFormat::kProto, kGoldenProtoName, GoldenSnapshot, false},
-                           {BlobFormat::kFdt, kGoldenV1_1FdtName, GoldenSnapshotV1_1, true},
-                           {BlobFormat::kProto, kGoldenV1_1ProtoName, GoldenSnapshotV1_1, true}};
+                           {BlobFormat::kFdt, kGoldenV1_1FdtName, GoldenSnapshotV1_1, false},
+                           {BlobFormat::kProto, kGoldenV1_1ProtoName, GoldenSnapshotV1_1, false},
+                           {BlobFormat::kFdt, kGoldenV1_2FdtName, GoldenSnapshotV1_2, true},
+                           {BlobFormat::kProto, kGoldenV1_2ProtoName, GoldenSnapshotV1_2, true}};
+
+Snapshot DecodeGolden(const Golden& g) {
+  Snapshot got;
+  const Status s = DecodeAny(ReadGolden(g.name), &got);
+  EXPECT_TRUE(s.ok()) << g.name << ": " << s.ToString();
+  return got;
+}
 
 TEST(SerializerGolden, DecodesToExpectedContent) {
   for (const Golden& g : kGoldens) {
@@ -61,10 +70,9 @@ TEST(SerializerGolden, DecodesToExpectedContent) {
 // every flag bit known and the inode's policy, as they were written.
 TEST(SerializerGolden, Version1_0DecodesAsFullyObserved) {
   for (const Golden& g : kGoldens) {
-    if (g.current) continue;
+    if (g.content != GoldenSnapshot) continue;
     SCOPED_TRACE(g.name);
-    Snapshot got;
-    ASSERT_TRUE(DecodeAny(ReadGolden(g.name), &got).ok());
+    const Snapshot got = DecodeGolden(g);
     EXPECT_EQ(got.header.format_minor, 0);
     for (const GuestMemfd& m : got.gmems) {
       EXPECT_EQ(m.flags_known, ~0ull);
@@ -79,19 +87,51 @@ TEST(SerializerGolden, Version1_0DecodesAsFullyObserved) {
 
 TEST(SerializerGolden, Version1_1CarriesHowEachGmemWasObserved) {
   for (const Golden& g : kGoldens) {
-    if (!g.current) continue;
+    if (g.content == GoldenSnapshot) continue;
     SCOPED_TRACE(g.name);
-    Snapshot got;
-    ASSERT_TRUE(DecodeAny(ReadGolden(g.name), &got).ok());
-    EXPECT_EQ(got.header.format_minor, 1);
-    ASSERT_EQ(got.gmems.size(), 5u);
+    const Snapshot got = DecodeGolden(g);
+    EXPECT_EQ(got.header.format_minor, g.current ? 2 : 1);
+    ASSERT_EQ(got.gmems.size(), g.current ? 6u : 5u);
     EXPECT_EQ(got.gmems[0].policy_source, PolicySource::kVmmMappings);
-    ASSERT_EQ(got.gmems[0].mapping_policies.size(), 2u);
+    ASSERT_EQ(got.gmems[0].mapping_policies.size(), g.current ? 3u : 2u);
     EXPECT_EQ(got.gmems[0].mapping_policies[1].policy.nodemask, (std::vector<uint64_t>{1, 1}));
     EXPECT_EQ(UnobservedPages(got.gmems[0], 4096), 100u);
     EXPECT_EQ(UnobservedPages(got.gmems[3], 4096), 256u);
     EXPECT_EQ(got.gmems[4].visibility.at(0).visibility, PageVisibility::kNone);
     EXPECT_EQ(got.gmems[4].flags_known, 1u);
+  }
+}
+
+// A 1.0 or 1.1 producer never saw a kernel policy's home node: its kernel
+// bind policy, recorded with none, reads as not seen; a model's stays seen.
+TEST(SerializerGolden, OlderMinorsReadAKernelBindPolicysHomeNodeAsNotSeen) {
+  for (const Golden& g : kGoldens) {
+    if (g.current) continue;
+    SCOPED_TRACE(g.name);
+    const Snapshot got = DecodeGolden(g);
+    EXPECT_TRUE(got.gmems[0].policy.home_node_seen) << "an interleave policy has no home node";
+    EXPECT_TRUE(got.gmems[1].policy.home_node_seen) << "the model's home node 1";
+    EXPECT_EQ(got.gmems[1].policy.home_node, 1);
+    if (g.content == GoldenSnapshot) continue;
+    ASSERT_EQ(got.gmems[0].mapping_policies.size(), 2u);
+    EXPECT_TRUE(got.gmems[0].mapping_policies[0].policy.home_node_seen);
+    EXPECT_FALSE(got.gmems[0].mapping_policies[1].policy.home_node_seen);
+  }
+}
+
+// 1.2 says for each policy whether its home node was seen, in both forms.
+TEST(SerializerGolden, Version1_2CarriesWhetherEachHomeNodeWasSeen) {
+  for (const Golden& g : kGoldens) {
+    if (!g.current) continue;
+    SCOPED_TRACE(g.name);
+    const Snapshot got = DecodeGolden(g);
+    const std::vector<MappingPolicy>& m = got.gmems[0].mapping_policies;
+    ASSERT_EQ(m.size(), 3u);
+    EXPECT_TRUE(m[1].policy.home_node_seen);
+    EXPECT_EQ(m[1].policy.home_node, 0);
+    EXPECT_FALSE(m[2].policy.home_node_seen);
+    EXPECT_FALSE(got.gmems.at(5).policy.home_node_seen);
+    EXPECT_EQ(got.gmems[5].policy.mode, 2);
   }
 }
 
@@ -128,6 +168,9 @@ TEST(SerializerGolden, FdtdumpAndDtcReadTheBlob) {
   EXPECT_NE(dump11.find("khod,visibility-ranges-v1"), std::string::npos) << dump11;
   EXPECT_NE(dump11.find("khod,mapping-policies-v1"), std::string::npos) << dump11;
   EXPECT_NE(dump11.find("policy-source"), std::string::npos) << dump11;
+  const std::string dump12 =
+      RunTool("fdtdump '" + GoldenPath(kSnapshotGoldenDir, kGoldenV1_2FdtName) + "' 2>&1");
+  EXPECT_NE(dump12.find("mempolicy-home-node-unseen;"), std::string::npos) << dump12;
   if (std::system("command -v dtc >/dev/null 2>&1") != 0) return;
   const std::string dts = RunTool("dtc -I dtb -O dts '" + path + "' 2>/dev/null");
   EXPECT_NE(dts.find("vm-10 {"), std::string::npos) << dts;

@@ -157,6 +157,62 @@ TEST(SerializerHostileFdt, NewerMinorIsAcceptedAndExtrasIgnored) {
   EXPECT_TRUE(out == base);
 }
 
+// Base() with its gmem's policy read per VMM mapping: one bind mapping.
+Snapshot WithMappingPolicy() {
+  Snapshot s = Base();
+  GuestMemfd& g = s.gmems[0];
+  g.policy_source = PolicySource::kVmmMappings;
+  g.mapping_policies = {MappingPolicy{0, 16, 42, 0x7f0000000000ull, Mempolicy{2, 0, {1}, -1}}};
+  return s;
+}
+
+// Format 1.2's home-node fields: a 1.1 record (48 bytes) reads as its 1.1
+// producer saw it, a 1.2 record's unknown flag bits and reserved bytes are
+// refused, and the inode's property must be empty.
+TEST(SerializerHostileFdt, HomeNodeFieldsOfFormat1_2) {
+  std::string blob;
+  ASSERT_TRUE(EncodeFdt(WithMappingPolicy(), &blob).ok());
+  std::string recs(56, '\0');
+  const int off = fdt_path_offset(blob.data(), "/gmem-2/mapping-policies");
+  ASSERT_GE(off, 0);
+  int len = 0;
+  const void* chunk = fdt_getprop(blob.data(), off, "chunk-0", &len);
+  ASSERT_EQ(len, 56);
+  std::memcpy(&recs[0], chunk, 56);
+
+  // As a 1.1 blob with a 48-byte record: the kernel bind policy's home node reads as not seen.
+  std::string old = blob;
+  const uint32_t v11[2] = {1, 1}, rs48 = 48;
+  EditFdt(&old, "/", "format-version", v11, 8);
+  EditFdt(&old, "/gmem-2/mapping-policies", "record-size", &rs48, 4);
+  EditFdt(&old, "/gmem-2/mapping-policies", "chunk-0", recs.data(), 48);
+  Snapshot out;
+  ASSERT_TRUE(DecodeFdt(old, &out).ok());
+  EXPECT_FALSE(out.gmems[0].mapping_policies[0].policy.home_node_seen);
+  // The same record in a 1.2 blob says seen.
+  ASSERT_TRUE(DecodeFdt(blob, &out).ok());
+  EXPECT_TRUE(out.gmems[0].mapping_policies[0].policy.home_node_seen);
+
+  std::string bad = blob, r = recs;
+  r[48] = 0x2;  // a policy flag this reader does not know
+  EditFdt(&bad, "/gmem-2/mapping-policies", "chunk-0", r.data(), 56);
+  ExpectError(DecodeFdtBlob(bad), Status::Code::kUnsupported, "policy flags 0x2 unknown");
+  bad = blob, r = recs;
+  r[52] = 0x1;
+  EditFdt(&bad, "/gmem-2/mapping-policies", "chunk-0", r.data(), 56);
+  ExpectError(DecodeFdtBlob(bad), Status::Code::kCorruption, "reserved bytes are not zero");
+  bad = blob, r = recs;
+  r[48] = 0x1;  // not seen, but a home node given
+  const int32_t home = 3;
+  std::memcpy(&r[36], &home, 4);
+  EditFdt(&bad, "/gmem-2/mapping-policies", "chunk-0", r.data(), 56);
+  ExpectError(DecodeFdtBlob(bad), Status::Code::kCorruption, "home node 3 given but not seen");
+  bad = blob;
+  EditFdt(&bad, "/gmem-2", "mempolicy-home-node-unseen", "x", 2);
+  ExpectError(DecodeFdtBlob(bad), Status::Code::kCorruption,
+              "property 'mempolicy-home-node-unseen' is not empty");
+}
+
 TEST(SerializerHostileFdt, ExtentsOverlapping) {
   std::string blob = BaseFdt();
   SetFolios(&blob, {{0, 100, 10, 0, 1, 0}, {5, 200, 5, 0, 1, 0}});

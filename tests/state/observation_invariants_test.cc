@@ -99,5 +99,26 @@ TEST(ObservationInvariantsTest, PolicyIsOnlyWhereItWasRead) {
   EXPECT_TRUE(Says(Check(g), "policy source 5 is unknown"));
 }
 
+// A home node not seen is -1, and only where the mode can hold one.
+TEST(ObservationInvariantsTest, AHomeNodeNotSeenIsMinusOneOfABindOrPreferredManyPolicy) {
+  GuestMemfd g = Gmem(64);
+  g.policy = Mempolicy{2, 0, {1}, -1};
+  g.policy.home_node_seen = false;
+  EXPECT_TRUE(Check(g).empty());
+  g.policy.home_node = 3;
+  EXPECT_TRUE(Says(Check(g), "home node 3 given but not seen"));
+  g.policy = Mempolicy{3, 0, {1}, -1};
+  g.policy.home_node_seen = false;
+  EXPECT_TRUE(Says(Check(g), "home node not seen for policy mode 3, which cannot hold one"));
+  g.policy = Mempolicy();
+  g.policy_source = PolicySource::kVmmMappings;
+  MappingPolicy m{0, 64, 1, 0x1000, Mempolicy{5, 0, {1}, 2}};
+  m.policy.home_node_seen = false;
+  g.mapping_policies = {m};
+  EXPECT_TRUE(Says(Check(g), "home node 2 given but not seen"));
+  g.mapping_policies[0].policy.home_node = -1;
+  EXPECT_TRUE(Check(g).empty());
+}
+
 }  // namespace
 }  // namespace khod
