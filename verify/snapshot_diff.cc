@@ -24,8 +24,27 @@ std::string PolicyText(const Mempolicy& p) {
   for (size_t i = 0; i < p.nodemask.size(); ++i) s += (i ? " " : "") + Hex(p.nodemask[i]);
   s += "]";
   if (p.home_node >= 0) s += " home " + std::to_string(p.home_node);
+  if (!p.home_node_seen) s += " home ?";
   return s;
 }
+
+// Two policies that agree on all both captures saw: mode, flags, nodes, and
+// the home node where both saw it.
+bool SameAsSeen(const Mempolicy& a, const Mempolicy& b) {
+  return SameModeAndNodes(a, b) &&
+         (!a.home_node_seen || !b.home_node_seen || a.home_node == b.home_node);
+}
+
+// Which capture did not see a home node ("" when both did).
+const char* HomeNodeUnseenBy(const Mempolicy& expected, const Mempolicy& found) {
+  if (expected.home_node_seen && found.home_node_seen) return "";
+  if (!expected.home_node_seen && !found.home_node_seen) return "by either capture";
+  return expected.home_node_seen ? "now" : "by the first capture";
+}
+
+constexpr char kHomeNodeWhy[] =
+    ": no syscall or /proc file shows one; khod sees it only in a VMM mapping's "
+    "own policy, with its BPF VMA reader";
 
 // A piece of a page-range list: pages [begin, end) carry `value` (nullptr: nothing).
 template <typename T>
@@ -274,7 +293,12 @@ class GmemDiffer {
       return;
     }
     if (se == PolicySource::kInode) {
-      if (!(e_.policy == f_.policy)) Add("policy", PolicyText(e_.policy), PolicyText(f_.policy));
+      if (!SameAsSeen(e_.policy, f_.policy))
+        Add("policy", PolicyText(e_.policy), PolicyText(f_.policy));
+      else if (*HomeNodeUnseenBy(e_.policy, f_.policy))
+        Unverified(UnverifiedKind::kNumaHomeNodeUnseen,
+                   "home node of NUMA policy " + PolicyText(e_.policy) + " not seen " +
+                       HomeNodeUnseenBy(e_.policy, f_.policy) + kHomeNodeWhy);
       return;
     }
     MappingPolicies();
@@ -291,9 +315,27 @@ class GmemDiffer {
   }
 
   // Each mapping's range and policy; which process mapped it, and where, is
-  // informational (a VMM that maps again gets a new address).
+  // informational (a VMM that maps again gets a new address). A home node
+  // one capture did not see is compared by neither: it is named not verified.
   void MappingPolicies() {
-    if (e_.mapping_policies == f_.mapping_policies) return;
+    size_t unseen = 0;
+    std::string by;  // which capture did not see them, when all agree
+    auto count_unseen = [&](const MappingPolicy& m, const MappingPolicy& n) {
+      const char* b = HomeNodeUnseenBy(m.policy, n.policy);
+      if (!*b) return;
+      by = unseen++ == 0 || by == b ? b : "by one capture or the other";
+    };
+    auto name_unseen = [&] {
+      if (unseen)
+        Unverified(UnverifiedKind::kNumaHomeNodeUnseen,
+                   "home node of the NUMA policy of " + std::to_string(unseen) +
+                       " VMM mapping(s) not seen " + by + kHomeNodeWhy);
+    };
+    if (e_.mapping_policies == f_.mapping_policies) {
+      for (const MappingPolicy& m : e_.mapping_policies) count_unseen(m, m);
+      name_unseen();
+      return;
+    }
     auto text = [](const MappingPolicy& m) {
       return PolicyText(m.policy) + " (pid " + std::to_string(m.pid) + " at " +
              Hex(m.start_address) + ")";
@@ -308,8 +350,10 @@ class GmemDiffer {
       for (size_t i = 0; i < used.size() && !matched; ++i) {
         const MappingPolicy& n = f_.mapping_policies[i];
         if (!used[i] && n.first_index == m.first_index && n.count == m.count &&
-            n.policy == m.policy)
+            SameAsSeen(m.policy, n.policy)) {
           used[i] = matched = true;
+          count_unseen(m, n);
+        }
       }
       if (!matched) unmatched.push_back(&m);
     }
@@ -327,6 +371,7 @@ class GmemDiffer {
     for (size_t i = 0; i < used.size(); ++i)
       if (!used[i])
         Add(where(f_.mapping_policies[i]), "no such mapping", text(f_.mapping_policies[i]));
+    name_unseen();
   }
 
   static uint64_t PfnAt(const FolioExtent& x, uint64_t page) {

@@ -57,8 +57,9 @@ enum class UnverifiedKind {
   kDeclaredAttributes,     // a kernel file's shared/private attributes: the VMM's declaration
   kRebuiltMemory,          // a kernel file Restore rebuilt as new memory, its pages unseen
   kNumaPolicyNotHandedOn,  // VMM mapping policies past what Restore hands on: not restored
+  kNumaHomeNodeUnseen,     // a NUMA policy's home node a capture could not see
 };
-constexpr int kUnverifiedKinds = 11;
+constexpr int kUnverifiedKinds = 12;
 
 // What of one guest_memfd was not verified: `pages` pages (of those not found
 // different) and, in `parts`, what each unverified part is and why

@@ -29,7 +29,22 @@ TEST(StatusVmmPoliciesTest, EveryRangeIsListedWithItsPolicy) {
   EXPECT_EQ(info.vmm_policies(2).pages(), 1u);
   EXPECT_EQ(info.vmm_policies(2).mode(), MPOL_BIND);
   EXPECT_EQ(info.vmm_policies(2).text(), "bind nodes=0");
+  EXPECT_EQ(info.vmm_policies(2).home_node(), -1);
+  EXPECT_FALSE(info.vmm_policies(2).home_node_unseen());
   EXPECT_EQ(info.policy_note(), "handed to the VMM");
+}
+
+// The VMM is handed the home node to set after its mbind, or told none was seen.
+TEST(StatusVmmPoliciesTest, TheHomeNodeIsHandedOnOrSaidUnseen) {
+  std::vector<MappingPolicy> v = Ranges(2);
+  v[0].policy.home_node = 0;
+  v[1].policy.home_node_seen = false;
+  v1::GmemInfo info;
+  ASSERT_EQ(AppendVmmPolicies(v, nullptr, &info), 2u);
+  EXPECT_EQ(info.vmm_policies(0).home_node(), 0);
+  EXPECT_FALSE(info.vmm_policies(0).home_node_unseen());
+  EXPECT_EQ(info.vmm_policies(1).home_node(), -1);
+  EXPECT_TRUE(info.vmm_policies(1).home_node_unseen());
 }
 
 // Five gmems each handed 4096 ranges (the most a gmem is handed): the reply

@@ -417,6 +417,73 @@ TEST(SnapshotDiffPolicyTest, SourceChangeDiffersUnknownIsNotVerified) {
                 "NUMA policy not read now: /proc/42/maps is empty: the process has exited"});
 }
 
+// A home node no capture saw is never "equal" and never "different": it is
+// named not verified; one both saw is compared.
+TEST(SnapshotDiffPolicyTest, AHomeNodeNotSeenIsNotVerifiedOneBothSawIsCompared) {
+  GuestMemfd a = Gmem(), b = a;
+  a.policy = Policy(2, 1);  // bind node 0, as get_mempolicy reads it
+  a.policy.home_node_seen = false;
+  b.policy = a.policy;
+  SnapshotDiff d = DiffOf(a, b);
+  EXPECT_TRUE(d.differences.empty());
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_EQ(d.unverified[0].kinds,
+            std::vector<UnverifiedKind>{UnverifiedKind::kNumaHomeNodeUnseen});
+  EXPECT_NE(d.unverified[0].parts[0].find("home node of NUMA policy mode 2 nodes [0x1] home ? "
+                                          "not seen by either capture"),
+            std::string::npos)
+      << d.unverified[0].parts[0];
+  EXPECT_EQ(VerdictExitCode(VerdictOf(d)), 3);
+  // Seen on one side only: still not verified, naming the side.
+  b.policy.home_node_seen = true;
+  b.policy.home_node = 0;
+  d = DiffOf(a, b);
+  EXPECT_TRUE(d.differences.empty());
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_NE(d.unverified[0].parts[0].find("not seen by the first capture"), std::string::npos);
+  // Seen on both sides: compared.
+  a.policy = b.policy;
+  EXPECT_TRUE(DiffOf(a, b).fully_verified());
+  b.policy.home_node = 1;
+  d = DiffOf(a, b);
+  ASSERT_EQ(d.differences.size(), 1u);
+  EXPECT_EQ(d.differences[0].field, "policy");
+  // Other fields still differ whatever the home node.
+  b.policy = Policy(2, 3);
+  b.policy.home_node_seen = false;
+  ASSERT_EQ(DiffOf(a, b).differences.size(), 1u);
+}
+
+TEST(SnapshotDiffPolicyTest, VmmMappingHomeNodesNotSeenAreCountedNotVerified) {
+  GuestMemfd a = Private(PageVisibility::kNone), b = a;
+  MappingPolicy m{0, kPages, 4242, 0x7f118de1e000, Policy(2, 1)};
+  m.policy.home_node = 0;  // read by the BPF VMA reader
+  a.mapping_policies = {m};
+  m.policy.home_node = -1;  // read from numa_maps (no BPF now)
+  m.policy.home_node_seen = false;
+  b.mapping_policies = {m};
+  SnapshotDiff d = DiffOf(a, b);
+  EXPECT_TRUE(d.differences.empty());
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_EQ(d.unverified[0].kinds,
+            (std::vector<UnverifiedKind>{UnverifiedKind::kPagesInvisible,
+                                         UnverifiedKind::kNumaHomeNodeUnseen}))
+      << d.unverified[0].ToString();
+  EXPECT_NE(d.unverified[0].ToString().find(
+                "home node of the NUMA policy of 1 VMM mapping(s) not seen now"),
+            std::string::npos)
+      << d.unverified[0].ToString();
+  // Both seen, different: a difference.
+  b.mapping_policies[0].policy.home_node_seen = true;
+  b.mapping_policies[0].policy.home_node = 1;
+  ASSERT_EQ(DiffOf(a, b).differences.size(), 1u);
+  // An interleave policy holds no home node: nothing unverified about it.
+  a.mapping_policies = {MappingPolicy{0, kPages, 4242, 0x7f118de1e000, Policy(3, 1)}};
+  b.mapping_policies = a.mapping_policies;
+  for (const UnverifiedGmem& u : DiffOf(a, b).unverified)
+    for (UnverifiedKind k : u.kinds) EXPECT_NE(k, UnverifiedKind::kNumaHomeNodeUnseen);
+}
+
 TEST(SnapshotDiffFlagsTest, UnknownFlagBitsAreNotVerifiedAcrossFiles) {
   GuestMemfd a = Private(PageVisibility::kNone), b = a;
   // MMAP seen (ENODEV: 0), INIT_SHARED not: same file, flags cannot have changed.
