@@ -19,4 +19,9 @@ bool IsBlobNameOrNone(const std::string& name, const std::string& kind) {
   return name.find_first_not_of("0123456789", prefix.size()) == name.size() - suffix.size();
 }
 
+bool IsSessionBlobName(const std::string& name) {
+  return !name.empty() && (IsBlobNameOrNone(name, "prepared") || IsBlobNameOrNone(name, "frozen") ||
+                           name == kFrozenDraftBlob);
+}
+
 }  // namespace khod

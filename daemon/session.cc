@@ -21,6 +21,7 @@
 #include "common/xxh3.h"
 #include "daemon/blob_names.h"
 #include "daemon/gmem_ownership.h"
+#include "daemon/leftover_sweep.h"
 #include "daemon/pte_witness_handoff.h"
 #include "daemon/record_file.h"
 #include "daemon/session_declarations.h"
@@ -108,7 +109,8 @@ Session::~Session() {
 Result<std::unique_ptr<Session>> Session::Open(SessionOptions opts, GmemOpener* opener) {
   Result<SafeDir> state_dir = SafeDir::Open(opts.state_dir, 0700);
   if (!state_dir.ok()) return state_dir.status().WithContext("state dir");
-  if (opts.handover_root.empty()) opts.handover_root = opts.state_dir + "/handover";
+  if (opts.handover_root.empty())
+    opts.handover_root = opts.state_dir + "/" + kDefaultHandoverRootName;
   Result<SafeDir> handover_root = SafeDir::Open(opts.handover_root, 0700);
   if (!handover_root.ok()) return handover_root.status().WithContext("handover root");
   if (opts.boot_id.empty()) opts.boot_id = CurrentBootId();
@@ -323,8 +325,8 @@ Status Session::WriteBlob(const std::string& kind, const std::string& blob, std:
   return state_dir_.WriteNew(*file, blob);
 }
 
-// Named by no record (a crash leaves it to SweepUnnamedBlobs: "frozen-*.blob").
-constexpr char kFrozenDraft[] = "frozen-draft.blob";
+// Named by no record (a crash leaves it to the start-up sweep, daemon/leftover_sweep.h).
+constexpr const char* kFrozenDraft = kFrozenDraftBlob;
 constexpr size_t kKeptPastBlackout = 4;
 
 void Session::DropFrozenDraft() {

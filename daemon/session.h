@@ -194,7 +194,9 @@ class Session {
   Result<v1::GmemInfo> AttachLocked(const v1::AttachRequest& req, const PeerCred& caller,
                                     const v1::SessionRecord& before);
   Status Recover();
-  bool SweepUnnamedBlobs();  // after Recover's record is durable; true: it removed some
+  // daemon/leftover_sweep.h, after Recover's record is durable: logs each
+  // entry; true when it added to recovery_ (removed or failed to remove).
+  bool SweepLeftovers();
   // record_ -> state dir through the group commit; the status copy is
   // refreshed once it is durable. StageRecord() queues it; Persist() stages
   // and waits, the caller holding mu_ throughout: no change is staged on top

@@ -1,10 +1,7 @@
 // Session recovery: what Session::Open does with the record it finds (resume,
 // roll back, or start a new session), re-taking the attached files, and the
-// start-up sweep of blobs no durable record names. docs/SECURITY.md, "Every
-// phase has a way out", says where each phase goes.
-#include <dirent.h>
-#include <fcntl.h>
-#include <unistd.h>
+// start-up sweep of leftovers no durable record names (daemon/leftover_sweep.h).
+// docs/SECURITY.md, "Every phase has a way out", says where each phase goes.
 
 #include <cstdio>
 #include <string>
@@ -12,6 +9,7 @@
 
 #include "common/status_macros.h"
 #include "daemon/blob_names.h"
+#include "daemon/leftover_sweep.h"
 #include "daemon/record_file.h"
 #include "daemon/session.h"
 #include "daemon/session_declarations.h"
@@ -77,36 +75,29 @@ Status Session::ReattachAll(std::vector<std::string>* dropped) {
   return Status::Ok();
 }
 
-// Blobs (prepared-G.blob, frozen-G.blob) the durable record does not name:
-// left by a crash between a blob and its record (a kill during Freeze), or
-// by a khod that did not delete them. Nothing reads them.
-bool Session::SweepUnnamedBlobs() {
-  // Listed through the directory khod opened at start-up, removed by name in it.
-  const int listing = ::fcntl(state_dir_.fd(), F_DUPFD_CLOEXEC, 3);
-  if (listing < 0) return false;
-  DIR* d = ::fdopendir(listing);
-  if (!d) {
-    ::close(listing);
-    return false;
+bool Session::SweepLeftovers() {
+  RecordedNames named;
+  named.prepared_blob = record_.prepared_blob();
+  named.frozen_blob = record_.frozen_blob();
+  const v1::Phase p = record_.phase();
+  named.dir_handover_stands = record_.transport() == v1::DIR &&
+                              (p == v1::HANDED_OVER || p == v1::RESTORED || p == v1::VERIFIED);
+  named.handover_dir = record_.handover_dir();
+  const SweepReport r = khod::SweepLeftovers(state_dir_, handover_root_, named);
+  // One line each, naming the path; Status's recovery lists what went and
+  // what could not.
+  for (const SweptEntry& e : r.removed) {
+    std::fprintf(stderr, "khod: swept %s: %s\n", state_dir_.PathOf(e.path).c_str(), e.why.c_str());
+    recovery_ += "; swept unnamed " + e.path;
   }
-  ::rewinddir(d);  // the dup shares the directory's offset
-  std::vector<std::string> unnamed;
-  while (struct dirent* e = ::readdir(d)) {
-    const std::string name = e->d_name;
-    const bool blob = (name.rfind("prepared-", 0) == 0 || name.rfind("frozen-", 0) == 0) &&
-                      name.size() > 5 && name.compare(name.size() - 5, 5, ".blob") == 0;
-    if (blob && e->d_type == DT_REG && name != record_.prepared_blob() &&
-        name != record_.frozen_blob())
-      unnamed.push_back(name);
+  for (const SweptEntry& e : r.kept)
+    std::fprintf(stderr, "khod: kept %s: %s\n", state_dir_.PathOf(e.path).c_str(), e.why.c_str());
+  for (const SweptEntry& e : r.failed) {
+    std::fprintf(stderr, "khod: not swept %s: %s (it stays; khod starts all the same)\n",
+                 state_dir_.PathOf(e.path).c_str(), e.why.c_str());
+    recovery_ += "; not swept " + e.path + " (" + e.why + ")";
   }
-  ::closedir(d);
-  bool swept = false;
-  for (const std::string& f : unnamed)
-    if (state_dir_.Remove(f).ok()) {
-      recovery_ += "; swept unnamed " + f;
-      swept = true;
-    }
-  return swept;
+  return !r.removed.empty() || !r.failed.empty();
 }
 
 Status Session::Recover() {
@@ -239,8 +230,11 @@ Status Session::Recover() {
   std::fprintf(stderr, "khod: %s\n", recovery_.c_str());
   incarnation_ = record_.generation() + 1;  // the generation Persist() is about to write
   KHOD_RETURN_IF_ERROR(Persist());
-  // Status shows what the last write covers: one more when blobs were swept.
-  if (SweepUnnamedBlobs()) KHOD_RETURN_IF_ERROR(Persist());
+  // Leftovers of a killed khod, judged by the record now durable
+  // (daemon/leftover_sweep.cc); never on a new session, which has no record
+  // to judge by. Status shows what the last write covers: one more when the
+  // sweep added to recovery.
+  if (SweepLeftovers()) KHOD_RETURN_IF_ERROR(Persist());
   return Status::Ok();
 }
 

@@ -20,5 +20,15 @@ TEST(BlobNamesTest, ARecordNamesOnlyTheBlobsKhodMakes) {
   EXPECT_FALSE(IsBlobNameOrNone("frozen-draft.blob", "frozen"));  // Prepare's draft: never named
 }
 
+// The start-up sweep removes only these names (daemon/leftover_sweep.h).
+TEST(BlobNamesTest, TheSweepKnowsExactlyTheNamesKhodWrites) {
+  for (const char* ours : {"prepared-1.blob", "frozen-42.blob", "frozen-draft.blob"})
+    EXPECT_TRUE(IsSessionBlobName(ours)) << ours;
+  for (const char* other :
+       {"", "frozen-backup.blob", "prepared-.blob", "frozen-1.blob.tmp", "prepared-draft.blob",
+        "session.rec", "handover.blob", "frozen-1x.blob"})
+    EXPECT_FALSE(IsSessionBlobName(other)) << other;
+}
+
 }  // namespace
 }  // namespace khod

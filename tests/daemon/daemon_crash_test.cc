@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,8 +14,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "khoctl/client.h"
 #include "tests/support/fixture.h"
@@ -114,6 +117,112 @@ TEST_F(CrashTest, EveryPhaseBoundaryLeavesTheOldOrTheNewState) {
         break;
     }
     again.Stop(SIGTERM);
+  }
+}
+
+bool IsRegular(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+bool IsLink(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
+}
+
+// The state dir's names that start with `prefix` and end in ".blob".
+std::vector<std::string> BlobsNamed(const std::string& dir, const std::string& prefix) {
+  std::vector<std::string> out;
+  for (const std::string& n : DirNames(dir))
+    if (n.rfind(prefix, 0) == 0 && n.size() > 5 && n.compare(n.size() - 5, 5, ".blob") == 0)
+      out.push_back(n);
+  return out;
+}
+
+bool Has(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+// A khod killed inside a dir Freeze (its blob written, the handover sent or
+// not, no record naming either) leaves files that only the next start can
+// tell are orphans: it removes those of khod's names, one log line each,
+// keeps what the record names and what khod did not write, follows no link,
+// and the next Freeze into the same dir succeeds and its handover stands.
+TEST_F(CrashTest, TheNextStartSweepsWhatAKhodKilledInFreezeLeft) {
+  const std::string state = StateDir(), root = state + "/handover", pmem0 = root + "/pmem0";
+  const std::string outside = dir_ + "/outside", victim = outside + "/victim";
+  ASSERT_EQ(::mkdir(outside.c_str(), 0700), 0);
+  std::ofstream(victim) << "precious";
+  v1::FreezeRequest f;
+  f.set_guests_paused(true);
+  f.set_transport(v1::DIR);
+  f.set_dir("pmem0");
+  for (const std::string point : {"pre-frozen", "pre-handed_over"}) {
+    SCOPED_TRACE(point);
+    std::filesystem::remove_all(state);
+    {
+      ChildProcess khod = StartKhod(point);
+      KhodClient c(Socket());
+      ASSERT_TRUE(c.Attach(Attach()).ok());
+      ASSERT_TRUE(c.Prepare().ok());
+      EXPECT_FALSE(c.Freeze(f).ok());
+      const int st = khod.Stop(SIGKILL);
+      ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 137) << "khod did not exit at " << point;
+    }
+    // What the kill left: Freeze's blob, its handover dir and (sent) its
+    // handover blob, named by no record (PREPARED).
+    const std::vector<std::string> frozen = BlobsNamed(state, "frozen-");
+    ASSERT_EQ(frozen.size(), 1u);
+    const std::vector<std::string> prepared = BlobsNamed(state, "prepared-");
+    ASSERT_EQ(prepared.size(), 1u);
+    const bool sent = point == "pre-handed_over";
+    ASSERT_EQ(IsRegular(pmem0 + "/handover.blob"), sent);
+    // What a kill inside Send's write, or an earlier such Freeze into the
+    // root, leaves; a link planted under an orphan's name; the operator's.
+    std::ofstream(pmem0 + "/handover.blob.tmp") << "a cut wri";
+    std::ofstream(root + "/handover.blob") << "an earlier killed Freeze's";
+    ASSERT_EQ(::symlink(victim.c_str(), (state + "/frozen-999.blob").c_str()), 0);
+    std::ofstream(state + "/frozen-backup.blob") << "the operator's";
+    std::ofstream(pmem0 + "/notes") << "the operator's";
+
+    ChildProcess again = StartKhod();
+    KhodClient c(Socket());
+    Result<v1::StatusReply> s = c.GetStatus();
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ(s->phase(), v1::PREPARED) << s->recovery();
+    std::vector<std::string> swept = {frozen[0], "handover/handover.blob",
+                                      "handover/pmem0/handover.blob.tmp"};
+    if (sent) swept.push_back("handover/pmem0/handover.blob");
+    const std::string log = ReadTestFile(dir_ + "/khod.log");
+    for (const std::string& p : swept) {
+      EXPECT_TRUE(Has(s->recovery() + ";", "swept unnamed " + p + ";"))
+          << p << ": " << s->recovery();
+      EXPECT_TRUE(Has(log, "khod: swept " + state + "/" + p + ": ")) << p;
+      EXPECT_FALSE(IsRegular(state + "/" + p)) << p;
+    }
+    EXPECT_EQ(BlobsNamed(state, "prepared-"), prepared);  // the record names it
+    EXPECT_TRUE(IsLink(state + "/frozen-999.blob"));
+    EXPECT_TRUE(Has(log, "khod: kept " + state + "/frozen-999.blob: a symbolic link"));
+    EXPECT_EQ(ReadTestFile(victim), "precious");
+    EXPECT_TRUE(IsRegular(state + "/frozen-backup.blob"));
+    EXPECT_TRUE(IsRegular(pmem0 + "/notes"));
+
+    // The next Freeze, into the same dir, hands over; a kill then leaves the
+    // handover, which the start after it keeps whole and Restore reads.
+    Result<v1::PhaseReply> fr = c.Freeze(f);
+    ASSERT_TRUE(fr.ok()) << fr.status().ToString();
+    const std::vector<std::string> named = BlobsNamed(state, "frozen-");
+    again.Stop(SIGKILL);
+    ChildProcess third = StartKhod();
+    s = c.GetStatus();
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ(s->phase(), v1::HANDED_OVER) << s->recovery();
+    EXPECT_FALSE(Has(s->recovery(), "swept")) << s->recovery();
+    EXPECT_EQ(BlobsNamed(state, "frozen-"), named);
+    EXPECT_TRUE(IsRegular(pmem0 + "/handover.blob"));
+    Result<v1::PhaseReply> r = c.Restore(v1::RestoreRequest());
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    third.Stop(SIGTERM);
   }
 }
 

@@ -820,5 +820,50 @@ TEST_F(HostileSessionTest, RecoverySweepsBlobsNoRecordNames) {
   ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());  // the named one still serves
 }
 
+// A sweep that cannot remove a leftover (here a handover blob on a medium
+// mounted read-only: EROFS) says so, naming it, and khod starts all the same
+// with nothing lost; the next start that can remove it does.
+TEST_F(HostileSessionTest, ASweepThatCannotRemoveALeftoverDoesNotStopTheStart) {
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE(s->Prepare().ok());
+  }
+  const std::string ro = dir_ + "/handover/ro";
+  ASSERT_EQ(::mkdir(ro.c_str(), 0700), 0);
+  if (::mount("tmpfs", ro.c_str(), "tmpfs", 0, "size=1m,mode=0700") != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs (" << std::strerror(errno)
+                 << "): needs root in a mount namespace that allows it";
+  struct Unmount {
+    const std::string& at;
+    ~Unmount() { ::umount2(at.c_str(), MNT_DETACH); }
+  } unmount{ro};
+  { std::ofstream(ro + "/handover.blob") << "a killed Freeze's"; }
+  { std::ofstream(dir_ + "/frozen-77.blob") << "a killed Freeze's"; }
+  ASSERT_EQ(::mount("tmpfs", ro.c_str(), "tmpfs", MS_REMOUNT | MS_RDONLY, nullptr), 0)
+      << std::strerror(errno);
+  {
+    auto s = Open();
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->phase(), v1::PREPARED) << s->recovery();
+    const std::string said = "not swept handover/ro/handover.blob (cannot unlink it: ";
+    EXPECT_NE(s->recovery().find(said), std::string::npos) << s->recovery();
+    EXPECT_NE(s->GetStatus().recovery().find(said), std::string::npos);
+    EXPECT_NE(s->recovery().find("swept unnamed frozen-77.blob"), std::string::npos);
+    EXPECT_TRUE(Exists(ro + "/handover.blob"));
+    EXPECT_FALSE(Exists(dir_ + "/frozen-77.blob"));
+    ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());  // into the root: the session goes on
+  }
+  ASSERT_EQ(::mount("tmpfs", ro.c_str(), "tmpfs", MS_REMOUNT, nullptr), 0) << std::strerror(errno);
+  auto s = Open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->phase(), v1::HANDED_OVER) << s->recovery();
+  EXPECT_NE(s->recovery().find("swept unnamed handover/ro/handover.blob"), std::string::npos)
+      << s->recovery();
+  EXPECT_FALSE(Exists(ro + "/handover.blob"));
+  EXPECT_TRUE(Exists(dir_ + "/handover/handover.blob"));  // the handover that stands
+  EXPECT_TRUE(s->Restore(v1::RestoreRequest()).ok());
+}
+
 }  // namespace
 }  // namespace khod

@@ -1,0 +1,53 @@
+// The start-up sweep of what a killed khod leaves in its state directory:
+// files of the exact names khod writes there that the durable session record
+// does not name (the rule, kill point by kill point, is at SweepLeftovers in
+// leftover_sweep.cc). Session::Open runs it once its record is read, checked
+// and written again; a sweep that cannot remove something says so and khod
+// starts all the same.
+#ifndef KHOD_DAEMON_LEFTOVER_SWEEP_H_
+#define KHOD_DAEMON_LEFTOVER_SWEEP_H_
+
+#include <string>
+#include <vector>
+
+#include "common/safe_file.h"
+
+namespace khod {
+
+// The name of the default handover root in the state dir (khod
+// --handover-root unset: <state-dir>/handover).
+constexpr char kDefaultHandoverRootName[] = "handover";
+
+// What the durable record names, as the sweep needs it.
+struct RecordedNames {
+  std::string prepared_blob;  // in the state dir; "" none
+  std::string frozen_blob;    // in the state dir; "" none
+  // A dir handover stands (phase HANDED_OVER, RESTORED or VERIFIED, transport
+  // DIR): handover_dir's handover.blob is what Restore reads.
+  bool dir_handover_stands = false;
+  std::string handover_dir;  // the record's: a name beneath the root, "" the root itself
+};
+
+// One entry the sweep met: its path relative to the state dir ("frozen-9.blob",
+// "handover/pmem0/handover.blob") and why it went, stayed or could not go.
+struct SweptEntry {
+  std::string path;
+  std::string why;
+};
+
+struct SweepReport {
+  std::vector<SweptEntry> removed;  // unlinked
+  std::vector<SweptEntry> kept;     // left on purpose: not provably a khod leftover
+  std::vector<SweptEntry> failed;   // to be removed, but listing or unlinking it failed
+};
+
+// Removes the leftovers beneath `state_dir` that `named` does not name: the
+// state dir's session blobs, and, where `handover_root` is the state dir's own
+// "handover" directory, its handover blobs and their cut writes. Never
+// follows a link, never leaves the state dir, never removes a directory.
+SweepReport SweepLeftovers(const SafeDir& state_dir, const SafeDir& handover_root,
+                           const RecordedNames& named);
+
+}  // namespace khod
+
+#endif  // KHOD_DAEMON_LEFTOVER_SWEEP_H_
