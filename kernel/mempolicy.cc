@@ -80,16 +80,20 @@ Status SetMempolicy(void* addr, size_t length, const Mempolicy& policy) {
                 no_mask ? nullptr : mask, no_mask ? 0 : kMaxNode + 1, 0) < 0)
     return Status::FromErrno(std::string("mbind ") + ModeName(policy.mode), errno);
   // mbind() made the policy without a home node (NUMA_NO_NODE): give it its own.
-  if (policy.home_node >= 0 && ::syscall(__NR_set_mempolicy_home_node, addr, length,
-                                         static_cast<unsigned long>(policy.home_node), 0UL) < 0) {
-    const int err = errno;
-    const std::string what = "set_mempolicy_home_node " + std::to_string(policy.home_node);
-    // No such syscall (before Linux 5.17), or a mode that holds no home node.
-    if (err == ENOSYS || err == EOPNOTSUPP)
-      return Status::Unsupported(what + ": " + std::strerror(err));
-    return Status::FromErrno(what, err);
-  }
+  if (policy.home_node >= 0) return SetMempolicyHomeNode(addr, length, policy.home_node);
   return Status::Ok();
+}
+
+Status SetMempolicyHomeNode(void* addr, size_t length, int32_t home_node) {
+  if (::syscall(__NR_set_mempolicy_home_node, addr, length, static_cast<unsigned long>(home_node),
+                0UL) == 0)
+    return Status::Ok();
+  const int err = errno;
+  const std::string what = "set_mempolicy_home_node " + std::to_string(home_node);
+  // No such syscall (before Linux 5.17), or a mode that holds no home node.
+  if (err == ENOSYS || err == EOPNOTSUPP)
+    return Status::Unsupported(what + ": " + std::strerror(err));
+  return Status::FromErrno(what, err);
 }
 
 std::string MempolicyToString(const Mempolicy& p) {

@@ -26,6 +26,12 @@ Result<Mempolicy> GetMempolicyAt(const void* addr);
 // policy mbind set left in place.
 Status SetMempolicy(void* addr, size_t length, const Mempolicy& policy);
 
+// set_mempolicy_home_node(2) of [addr, addr + length) to `home_node` alone, on
+// the policy an mbind() there made: Unsupported where the kernel has no such
+// call or the policy's mode holds no home node, else the errno (EINVAL: an
+// offline node).
+Status SetMempolicyHomeNode(void* addr, size_t length, int32_t home_node);
+
 // The lowest node this process may allocate on (get_mempolicy MPOL_F_MEMS_ALLOWED).
 Result<int> FirstAllowedNode();
 

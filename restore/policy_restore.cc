@@ -144,6 +144,7 @@ PolicyRestore RestorePolicy(int fd, const GuestMemfd& g, uint32_t page_size) {
                                               "policy: probe ") +
                                       SharedPolicyAnswerName(probe.answer) + ", " + probe.evidence);
   }
+  Status home_node;  // of set_mempolicy_home_node, where the frozen policy has a home node
   {
     Result<Mapping> m = Mapping::Map(fd, 0, g.size, PROT_NONE);
     if (!m.ok()) {
@@ -151,11 +152,15 @@ PolicyRestore RestorePolicy(int fd, const GuestMemfd& g, uint32_t page_size) {
                m.status().message() + ")";
       return r;
     }
-    Status s = SetMempolicy(m->data(), m->length(), g.policy);
+    Mempolicy mode_and_nodes = g.policy;
+    mode_and_nodes.home_node = -1;  // set on its own below, once the mbind stands
+    Status s = SetMempolicy(m->data(), m->length(), mode_and_nodes);
     if (!s.ok()) {
       r.note = "NUMA policy " + want + " not restored: " + s.message();
       return r;
     }
+    if (g.policy.home_node >= 0)
+      home_node = SetMempolicyHomeNode(m->data(), m->length(), g.policy.home_node);
   }  // that mapping is gone: only a shared policy outlives it
   Result<Mapping> again = Mapping::Map(fd, 0, g.size, PROT_NONE);
   Result<Mempolicy> read =
@@ -169,8 +174,10 @@ PolicyRestore RestorePolicy(int fd, const GuestMemfd& g, uint32_t page_size) {
     r.outcome = PolicyRestore::Outcome::kReapplied;
     r.note = "NUMA policy re-applied to the file and read back through another mapping: " + want;
     // The kernel shows no home node to read back (kernel/memory_facts.h).
-    if (g.policy.home_node >= 0)
+    if (g.policy.home_node >= 0 && home_node.ok())
       r.note += "; its home node set with set_mempolicy_home_node, which nothing reads back";
+    else if (g.policy.home_node >= 0)
+      r.note += "; its home node not set: " + home_node.message();
     else if (!g.policy.home_node_seen)
       r.note += "; its home node, not seen at capture, not set";
     return r;
