@@ -17,8 +17,8 @@ size_t AppendVmmPolicies(const std::vector<MappingPolicy>& ranges, size_t* budge
     p->set_mode(m.policy.mode);
     p->set_mode_flags(m.policy.mode_flags);
     for (uint64_t w : m.policy.nodemask) p->add_nodemask(w);
-    p->set_home_node(m.policy.home_node);
-    p->set_home_node_unseen(!m.policy.home_node_seen);
+    if (m.policy.home_node_seen && m.policy.home_node >= 0) p->set_home_node(m.policy.home_node);
+    p->set_home_node_seen(m.policy.home_node_seen);
     p->set_text(MempolicyToString(m.policy));
     if (budget != nullptr) --*budget;
     ++listed;

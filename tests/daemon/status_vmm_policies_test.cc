@@ -29,8 +29,8 @@ TEST(StatusVmmPoliciesTest, EveryRangeIsListedWithItsPolicy) {
   EXPECT_EQ(info.vmm_policies(2).pages(), 1u);
   EXPECT_EQ(info.vmm_policies(2).mode(), MPOL_BIND);
   EXPECT_EQ(info.vmm_policies(2).text(), "bind nodes=0");
-  EXPECT_EQ(info.vmm_policies(2).home_node(), -1);
-  EXPECT_FALSE(info.vmm_policies(2).home_node_unseen());
+  EXPECT_FALSE(info.vmm_policies(2).has_home_node());
+  EXPECT_TRUE(info.vmm_policies(2).home_node_seen());
   EXPECT_EQ(info.policy_note(), "handed to the VMM");
 }
 
@@ -41,10 +41,16 @@ TEST(StatusVmmPoliciesTest, TheHomeNodeIsHandedOnOrSaidUnseen) {
   v[1].policy.home_node_seen = false;
   v1::GmemInfo info;
   ASSERT_EQ(AppendVmmPolicies(v, nullptr, &info), 2u);
+  ASSERT_TRUE(info.vmm_policies(0).has_home_node());
   EXPECT_EQ(info.vmm_policies(0).home_node(), 0);
-  EXPECT_FALSE(info.vmm_policies(0).home_node_unseen());
-  EXPECT_EQ(info.vmm_policies(1).home_node(), -1);
-  EXPECT_TRUE(info.vmm_policies(1).home_node_unseen());
+  EXPECT_TRUE(info.vmm_policies(0).home_node_seen());
+  EXPECT_FALSE(info.vmm_policies(1).has_home_node());
+  EXPECT_FALSE(info.vmm_policies(1).home_node_seen());
+  // A reply that does not carry the fields (an older khod) claims nothing: no home
+  // node to set, none seen.
+  v1::VmmPolicy old;
+  EXPECT_FALSE(old.has_home_node());
+  EXPECT_FALSE(old.home_node_seen());
 }
 
 // Five gmems each handed 4096 ranges (the most a gmem is handed): the reply
