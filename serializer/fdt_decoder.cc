@@ -44,6 +44,9 @@ class FdtReader {
  public:
   // `threads` (>= 1): what the folio tables may be shared between.
   FdtReader(const void* fdt, int threads) : fdt_(fdt), threads_(threads) {}
+  // The blob's format minor, once its root is read: a record field of a newer
+  // minor than this reader's may hold what this reader does not know.
+  void set_blob_minor(uint16_t minor) { blob_minor_ = minor; }
 
   // Property bytes, or nullptr with *len = 0 when absent: the first property
   // of that name, as fdt_getprop finds it. A node's properties are listed
@@ -366,10 +369,11 @@ class FdtReader {
           if (Load<uint32_t>(d + 44) != 0 || (size >= 56 && Load<uint32_t>(d + 52) != 0))
             return Status::Corruption("fdt: " + rec + " reserved bytes are not zero");
           const uint32_t policy_flags = size >= 56 ? Load<uint32_t>(d + 48) : 0;
-          if (policy_flags & ~kMappingPolicyHomeNodeUnseen)
-            return Status::Unsupported("fdt: " + rec + " policy flags " +
-                                       Hex(policy_flags & ~kMappingPolicyHomeNodeUnseen) +
-                                       " unknown to this reader");
+          // A newer minor adds only flags a reader may ignore; this one's has no other.
+          if ((policy_flags & ~kMappingPolicyHomeNodeUnseen) && blob_minor_ <= kFormatMinor)
+            return Status::Corruption("fdt: " + rec + " policy flags " +
+                                      Hex(policy_flags & ~kMappingPolicyHomeNodeUnseen) +
+                                      " unknown in format 1." + std::to_string(blob_minor_));
           MappingPolicy m;
           m.policy.home_node_seen = !(policy_flags & kMappingPolicyHomeNodeUnseen);
           m.first_index = Load<uint64_t>(d);
@@ -499,6 +503,7 @@ class FdtReader {
   mutable std::unordered_map<int, std::vector<Named>> subnodes_;  // by parent offset
   const void* fdt_;
   int threads_;
+  uint16_t blob_minor_ = 0;
 };
 
 // Structure, identity, version and (`own_checksum`) checksum of the blob,
@@ -547,6 +552,7 @@ Status DecodeTree(const void* fdt, int threads, Snapshot* snap) {
   const uint32_t minor = Load<uint32_t>(version + 4);
   if (minor > 0xffff) return Status::Corruption("fdt: format minor " + std::to_string(minor));
   h.format_minor = static_cast<uint16_t>(minor);
+  r.set_blob_minor(h.format_minor);
   KHOD_RETURN_IF_ERROR(r.String(0, "/", kPropProducer, &h.producer));
   KHOD_RETURN_IF_ERROR(r.String(0, "/", kPropKernelRelease, &h.kernel_release));
   KHOD_RETURN_IF_ERROR(r.String(0, "/", kPropBootId, &h.boot_id));

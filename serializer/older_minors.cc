@@ -4,8 +4,11 @@ namespace khod {
 
 namespace {
 
+// No such producer saw a kernel policy's home node: one it names is taken
+// back too (only a hostile or broken blob names one).
 void HomeNodeNotSeen(Mempolicy* p) {
-  if (p->home_node == -1 && ModeCanHaveHomeNode(p->mode)) p->home_node_seen = false;
+  p->home_node = -1;
+  p->home_node_seen = !ModeCanHaveHomeNode(p->mode);
 }
 
 }  // namespace

@@ -13,8 +13,8 @@ namespace khod {
 
 // Format 1.0 and 1.1 producers never saw a kernel policy's home node (no
 // syscall or /proc file shows it): a kernel file's policy whose mode can hold
-// one, recorded with none (-1), reads as home node not seen. A home node a
-// blob names (a model's) stays what it says.
+// one reads as home node not seen (-1), whatever the blob names; of another
+// mode, as none. A MODEL or synthetic file's home node stays what it says.
 void ApplyOlderMinorRules(Snapshot* snap);
 
 }  // namespace khod

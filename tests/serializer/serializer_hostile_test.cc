@@ -196,7 +196,13 @@ TEST(SerializerHostileFdt, HomeNodeFieldsOfFormat1_2) {
   std::string bad = blob, r = recs;
   r[48] = 0x2;  // a policy flag this reader does not know
   EditFdt(&bad, "/gmem-2/mapping-policies", "chunk-0", r.data(), 56);
-  ExpectError(DecodeFdtBlob(bad), Status::Code::kUnsupported, "policy flags 0x2 unknown");
+  ExpectError(DecodeFdtBlob(bad), Status::Code::kCorruption,
+              "policy flags 0x2 unknown in format 1.2");
+  // From a newer minor, a flag it added is one this reader may ignore.
+  const uint32_t v13[2] = {1, 3};
+  EditFdt(&bad, "/", "format-version", v13, 8);
+  ASSERT_TRUE(DecodeFdt(bad, &out).ok());
+  EXPECT_TRUE(out.gmems[0].mapping_policies[0].policy.home_node_seen);
   bad = blob, r = recs;
   r[52] = 0x1;
   EditFdt(&bad, "/gmem-2/mapping-policies", "chunk-0", r.data(), 56);
@@ -393,6 +399,70 @@ TEST(SerializerHostileProto, NewerMinorWithUnknownFieldsIsAccepted) {
   EXPECT_EQ(out.header.format_minor, 3);
   out.header.format_minor = Base().header.format_minor;
   EXPECT_TRUE(out == Base());
+}
+
+// What a 1.0 or 1.1 blob's policies read as (serializer/older_minors.h): a
+// kernel file's bind or preferred-many policy has its home node not seen, one
+// it names included (no such producer saw one); a model's stays what it says.
+Snapshot OldMinorPolicies() {
+  Snapshot s = Base();
+  GuestMemfd shm;  // a kernel memfd's shared policy, bind
+  shm.token = 3;
+  shm.kind = FileKind::kShmemMemfd;
+  shm.size = 16 * 4096;
+  shm.policy = Mempolicy{2, 0, {1}, -1};
+  GuestMemfd model = shm;  // the same policy of a MODEL file
+  model.token = 4;
+  model.provenance = Provenance::kModel;
+  GuestMemfd gmem = shm;  // a kernel guest_memfd's VMM mapping, preferred-many, home node named
+  gmem.token = 5;
+  gmem.kind = FileKind::kGuestMemfd;
+  gmem.policy = Mempolicy();
+  gmem.policy_source = PolicySource::kVmmMappings;
+  gmem.mapping_policies = {MappingPolicy{0, 16, 42, 0x7f0000000000ull, Mempolicy{5, 0, {1}, 2}}};
+  GuestMemfd interleave = shm;  // a mode that holds no home node
+  interleave.token = 6;
+  interleave.policy = Mempolicy{3, 0, {1}, -1};
+  s.gmems.insert(s.gmems.end(), {shm, model, gmem, interleave});
+  return s;
+}
+
+void ExpectOldMinorReading(const Snapshot& got) {
+  ASSERT_EQ(got.gmems.size(), 5u);
+  EXPECT_FALSE(got.gmems[1].policy.home_node_seen) << "kernel memfd, bind";
+  EXPECT_TRUE(got.gmems[2].policy.home_node_seen) << "MODEL, bind";
+  const Mempolicy& mapped = got.gmems[3].mapping_policies.at(0).policy;
+  EXPECT_FALSE(mapped.home_node_seen) << "kernel preferred-many naming home node 2";
+  EXPECT_EQ(mapped.home_node, -1);
+  EXPECT_TRUE(got.gmems[4].policy.home_node_seen) << "interleave";
+}
+
+TEST(SerializerHostileProto, OlderMinorsReadKernelHomeNodesAsNotSeen) {
+  std::string blob;
+  ASSERT_TRUE(EncodeProto(OldMinorPolicies(), &blob).ok());
+  Result<FrameInfo> f = ReadFrame(blob, kFormatMajor);
+  ASSERT_TRUE(f.ok());
+  for (uint16_t minor : {0, 1}) {
+    SCOPED_TRACE(minor);
+    std::string framed;
+    WriteFrame(1, minor, std::string(f->payload), &framed);
+    Snapshot got;
+    ASSERT_TRUE(DecodeProto(framed, &got).ok());
+    ExpectOldMinorReading(got);
+  }
+  Snapshot now;  // the same payload as 1.2 says every home node seen
+  ASSERT_TRUE(DecodeProto(blob, &now).ok());
+  EXPECT_TRUE(now == OldMinorPolicies());
+}
+
+TEST(SerializerHostileFdt, OlderMinorsReadKernelHomeNodesAsNotSeen) {
+  std::string blob;
+  ASSERT_TRUE(EncodeFdt(OldMinorPolicies(), &blob).ok());
+  const uint32_t v11[2] = {1, 1};
+  EditFdt(&blob, "/", "format-version", v11, 8);
+  Snapshot got;
+  ASSERT_TRUE(DecodeFdt(blob, &got).ok());
+  ExpectOldMinorReading(got);
 }
 
 TEST(SerializerHostileProto, IndexPastSize) {
