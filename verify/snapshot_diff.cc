@@ -344,18 +344,27 @@ class GmemDiffer {
       return "policy of VMM mapping " + Pages(m.first_index, m.end_index());
     };
     std::vector<bool> used(f_.mapping_policies.size(), false);
+    // Pairs of one range equal in all both saw, the exactly equal first:
+    // SameAsSeen is not transitive (a policy whose home node one side did not
+    // see agrees with every home node), so a first match taken greedily could
+    // leave two policies both saw unpaired, and call them different.
     std::vector<const MappingPolicy*> unmatched;
-    for (const MappingPolicy& m : e_.mapping_policies) {
-      bool matched = false;
-      for (size_t i = 0; i < used.size() && !matched; ++i) {
-        const MappingPolicy& n = f_.mapping_policies[i];
-        if (!used[i] && n.first_index == m.first_index && n.count == m.count &&
-            SameAsSeen(m.policy, n.policy)) {
-          used[i] = matched = true;
-          count_unseen(m, n);
+    for (const MappingPolicy& m : e_.mapping_policies) unmatched.push_back(&m);
+    for (bool exact : {true, false}) {
+      std::vector<const MappingPolicy*> left;
+      for (const MappingPolicy* m : unmatched) {
+        bool matched = false;
+        for (size_t i = 0; i < used.size() && !matched; ++i) {
+          const MappingPolicy& n = f_.mapping_policies[i];
+          if (!used[i] && n.first_index == m->first_index && n.count == m->count &&
+              (exact ? n.policy == m->policy : SameAsSeen(m->policy, n.policy))) {
+            used[i] = matched = true;
+            count_unseen(*m, n);
+          }
         }
+        if (!matched) left.push_back(m);
       }
-      if (!matched) unmatched.push_back(&m);
+      unmatched = std::move(left);
     }
     for (const MappingPolicy* m : unmatched) {
       bool changed = false;
@@ -519,9 +528,10 @@ class GmemDiffer {
     };
     auto unmatched = [&](uint64_t first, uint64_t end, const std::string& e_side,
                          const std::string& f_side) {
-      if (pfn_unseen_over(first, end))
+      if (pfn_unseen_over(first, end)) {
         uncompared += end - first;
-      else
+        contents_uncompared_.push_back({first, end});
+      } else
         Add("contents " + Pages(first, end), e_side, f_side, first, end);
     };
     for (const auto& h : eh) {
@@ -598,9 +608,21 @@ class GmemDiffer {
     if (o_.compare_pfns || o_.compare_folio_flags)
       for (const PfnUnseenRange& p : pfn_unseen_)
         if (const uint64_t n = not_different(p.first, p.end)) pfn_unseen[p.by] += n;
+    // Pages whose contents went uncompared (Hashes), but for those already
+    // counted unverified for an unseen PFN and those found different.
+    PageRanges counted = merged;
+    if (o_.compare_pfns || o_.compare_folio_flags)
+      for (const PfnUnseenRange& p : pfn_unseen_) counted.push_back({p.first, p.end});
+    counted = Merged(std::move(counted));
+    uint64_t contents_unseen = 0;
+    for (const auto& [first, end] : Merged(contents_uncompared_)) {
+      const uint64_t f = std::min(first, pages_), e = std::min(end, pages_);
+      if (f < e) contents_unseen += e - f - Overlap(counted, f, e);
+    }
     UnverifiedGmem u;
     u.token = e_.token;
     u.name = e_.name;
+    u.pages += contents_unseen;
     for (const auto& [v, n] : unverified) {
       u.pages += n;
       u.AddPart(v == PageVisibility::kNone ? UnverifiedKind::kPagesInvisible
@@ -634,6 +656,7 @@ class GmemDiffer {
     int by;
   };
   std::vector<PfnUnseenRange> pfn_unseen_;
+  PageRanges contents_uncompared_;  // Hashes(): ranges whose contents were not compared
 };
 
 void DiffVm(const Vm& e, const Vm& f, std::vector<Difference>* out) {

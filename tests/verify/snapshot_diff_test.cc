@@ -212,7 +212,9 @@ TEST(SnapshotDiffTest, HashesCutOtherwiseWhereNoPfnWasSeenAreNotCompared) {
   EXPECT_NE(d.unverified[0].ToString().find("contents of pages hashed over ranges cut otherwise"),
             std::string::npos)
       << d.unverified[0].ToString();
-  EXPECT_EQ(d.unverified[0].pages, 0u);
+  // Their pages are not verified, never counted equal.
+  EXPECT_EQ(d.unverified[0].pages, 4096u);
+  EXPECT_EQ(d.counts.pages_equal, 0u);
   // Both saw every PFN: the same pages hashed over other ranges differ.
   GuestMemfd c = a;
   c.hashes = {ContentHash{0, 4096, 7}};
@@ -477,6 +479,21 @@ TEST(SnapshotDiffPolicyTest, VmmMappingHomeNodesNotSeenAreCountedNotVerified) {
   b.mapping_policies[0].policy.home_node_seen = true;
   b.mapping_policies[0].policy.home_node = 1;
   ASSERT_EQ(DiffOf(a, b).differences.size(), 1u);
+  // Two mappings of one range: home nodes 1 and 0 first, then one not seen and home node 1.
+  // Paired exactly first (1 with 1), the other pair is not verified, never different.
+  MappingPolicy one = m, zero = m, unseen = m;
+  one.policy.home_node_seen = zero.policy.home_node_seen = true;
+  one.policy.home_node = 1;
+  zero.policy.home_node = 0;
+  unseen.policy.home_node = -1;
+  unseen.policy.home_node_seen = false;
+  a.mapping_policies = {one, zero};
+  b.mapping_policies = {unseen, one};
+  d = DiffOf(a, b);
+  EXPECT_TRUE(d.differences.empty()) << d.differences[0].ToString();
+  EXPECT_NE(d.unverified.at(0).ToString().find("home node of the NUMA policy of 1 VMM mapping(s)"),
+            std::string::npos)
+      << d.unverified[0].ToString();
   // An interleave policy holds no home node: nothing unverified about it.
   a.mapping_policies = {MappingPolicy{0, kPages, 4242, 0x7f118de1e000, Policy(3, 1)}};
   b.mapping_policies = a.mapping_policies;
