@@ -1,6 +1,6 @@
 // The tests' guest_memfd fixture (tests/support/test_guest_memfd.h): its files are the size and
 // flags asked, on the fixture's VM, and a machine that cannot make one says so as Unsupported
-// (a skip), never as a failure.
+// (a skip), never as a failure; a /dev/kvm that is there and does not open is a failure.
 #include "tests/support/test_guest_memfd.h"
 
 #include <fcntl.h>
@@ -69,8 +69,10 @@ TEST(TestGuestMemfdTest, AFlagTheKernelLacksIsUnsupportedNamingIt) {
 // and for a flag the kernel does not know (EINVAL). Callers with a stand-in (the bench, the
 // rehearsal's VMM fixture) fall back on that code alone.
 TEST(TestGuestMemfdTest, KvmVmSaysUnsupportedWhereTheKernelCannotMakeIt) {
-  Result<Kvm> kvm = Kvm::Open();
-  if (!kvm.ok()) GTEST_SKIP() << "no /dev/kvm: " << kvm.status().message();
+  Result<Kvm> kvm = TestGuestMemfd::OpenKvm();
+  if (kvm.status().code() == Status::Code::kUnsupported)
+    GTEST_SKIP() << "no /dev/kvm: " << kvm.status().message();
+  ASSERT_TRUE(kvm.ok()) << kvm.status().ToString();
   Result<KvmVm> vm = kvm->CreateVm(0);
   ASSERT_TRUE(vm.ok()) << vm.status().ToString();
   constexpr uint64_t kUnknown = 1ull << 63;
@@ -80,6 +82,30 @@ TEST(TestGuestMemfdTest, KvmVmSaysUnsupportedWhereTheKernelCannotMakeIt) {
   const std::string& why = made.status().message();
   EXPECT_TRUE(why.find("KVM_CAP_GUEST_MEMFD") != std::string::npos) << why;
   EXPECT_EQ(vm->SupportsGuestMemfd(kUnknown).code(), Status::Code::kUnsupported);
+}
+
+// Only a missing KVM device is a skip: a path that does not exist is Unsupported naming the
+// errno; one that is there and does not open as a device (a directory: EISDIR; a path through a
+// file: ENOTDIR) keeps its failure, as EACCES/EPERM on a real /dev/kvm would.
+TEST(TestGuestMemfdTest, OnlyAMissingKvmDeviceIsUnsupported) {
+  Result<Kvm> missing = TestGuestMemfd::OpenKvm("/nonexistent-khod-test/kvm");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), Status::Code::kUnsupported) << missing.status().ToString();
+  EXPECT_NE(missing.status().message().find("No such file or directory"), std::string::npos)
+      << missing.status().message();
+
+  Result<Kvm> directory = TestGuestMemfd::OpenKvm("/");
+  ASSERT_FALSE(directory.ok());
+  EXPECT_NE(directory.status().code(), Status::Code::kUnsupported) << directory.status().ToString();
+  EXPECT_NE(directory.status().message().find("Is a directory"), std::string::npos)
+      << directory.status().message();
+
+  Result<Kvm> through_a_file = TestGuestMemfd::OpenKvm("/dev/null/kvm");
+  ASSERT_FALSE(through_a_file.ok());
+  EXPECT_NE(through_a_file.status().code(), Status::Code::kUnsupported)
+      << through_a_file.status().ToString();
+  EXPECT_NE(through_a_file.status().message().find("Not a directory"), std::string::npos)
+      << through_a_file.status().message();
 }
 
 }  // namespace

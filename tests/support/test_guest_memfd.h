@@ -20,10 +20,15 @@ class TestGuestMemfd {
   static constexpr uint64_t kDefaultFlags =
       uapi::kGuestMemfdFlagMmap | uapi::kGuestMemfdFlagInitShared;
 
+  // /dev/kvm (or `path`), for a test: Unsupported, with Kvm::Open's reason, only when there is
+  // no KVM device (ENOENT, or ENODEV/ENXIO: a node with no module behind it). A device that is
+  // there and does not open (EACCES/EPERM: a permission problem; anything else) keeps
+  // Kvm::Open's code and errno, so that on a KVM host such a test fails instead of skipping.
+  static Result<Kvm> OpenKvm(const char* path = kKvmDevicePath);
   // A guest_memfd of `size` bytes with `flags` (GUEST_MEMFD_FLAG_*) on a fresh VM (type 0).
-  // Unsupported when this machine cannot make one (no usable /dev/kvm, a kernel without
-  // guest_memfd or without one of `flags`; the message says which); any other code when it
-  // should have and did not.
+  // Unsupported when this machine cannot make one (no /dev/kvm, a kernel without guest_memfd
+  // or without one of `flags`; the message says which); any other code, naming the errno, when
+  // it should have and did not (a /dev/kvm that does not open included).
   static Result<TestGuestMemfd> Make(uint64_t size, uint64_t flags = kDefaultFlags);
   // Ok when this machine makes guest_memfds with `flags` (what a test that starts the VMM
   // fixture needs: it makes them MMAP|INIT_SHARED); Unsupported with the reason, as Make's.
@@ -45,7 +50,8 @@ class TestGuestMemfd {
 }  // namespace khod
 
 // In a test body or SetUp, on `made` (a Result of TestGuestMemfd::Make): skips the test, with the
-// reason, when this machine cannot make a guest_memfd; fails it when the machine should have.
+// reason, when this machine cannot make a guest_memfd (Unsupported only: see OpenKvm); fails it,
+// with the status, when the machine should have.
 #define KHOD_GUEST_MEMFD_OR_SKIP(made)                                                 \
   do {                                                                                 \
     if ((made).status().code() == ::khod::Status::Code::kUnsupported)                  \
