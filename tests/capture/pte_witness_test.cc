@@ -234,15 +234,23 @@ TEST_F(PteWitnessTest, ARoundRedoneForHardwareCorruptedWalks) {
   EXPECT_FALSE(now == first);
 }
 
-TEST_F(PteWitnessTest, MemoryThatCanMoveGetsNoWitness) {
+// shmem only: no guest_memfd (PteWitnessTest's SetUp makes one), so it runs wherever PFNs are
+// visible, /dev/kvm or not.
+TEST(UnpinnedShmemWitnessTest, MemoryThatCanMoveGetsNoWitness) {
+  if (!PfnsVisible())
+    GTEST_SKIP() << "needs root outside a user namespace: PFNs and /proc/kpageflags";
+  TempDir dir("pte-witness-shmem");
+  const std::string meminfo = dir.Join("meminfo");
+  std::ofstream(meminfo) << "MemTotal: 1000 kB\nHardwareCorrupted: 0 kB\n";
   TestMemfd memfd(64 * kPage);
   memfd.Fill(0, 64 * kPage, 1);
   KernelSourceOptions o;
-  o.meminfo_path = meminfo_;
+  o.meminfo_path = meminfo;
   auto s = KernelGmemSource::FromFd(UniqueFd(::dup(memfd.fd())), o);
   ASSERT_TRUE(s.ok());
   GuestMemfd g;
   ASSERT_TRUE((*s)->Capture({}, &g).ok());
+  ASSERT_FALSE(g.folios.empty()) << "the capture found none of the 64 pages written";
   EXPECT_FALSE((*s)->WitnessFile(g).has_value());
 }
 
