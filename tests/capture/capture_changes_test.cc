@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -284,8 +285,12 @@ class TestHolder {
   TestHolder(int fd, uint64_t pages) {
     int ready[2];
     if (::pipe(ready) != 0) return;
+    const pid_t parent = ::getpid();
     const pid_t child = ::fork();
     if (child == 0) {
+      // Dies with the test, however it ends: a crash leaves no holder of the file behind.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(1);  // the parent died before the prctl
       void* m = ::mmap(nullptr, pages * kPage, PROT_READ, MAP_SHARED, fd, 0);
       const bool ok = m != MAP_FAILED && ::madvise(m, pages * kPage, MADV_POPULATE_READ) == 0;
       char c = ok ? 1 : 0;

@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -277,6 +278,19 @@ TEST(MappingHolderTest, KeepsOnlyTheFdsItIsAskedToKeep) {
   h->Release();
 }
 
+// Whether the task whose /proc/PID/task/TID/children is `path` has a child.
+bool HasChildren(const std::string& path) {
+  std::ifstream children(path);
+  pid_t pid = 0;
+  return static_cast<bool>(children >> pid);
+}
+
+// Kills and reaps every child of this thread (orphans it reaped as subreaper included).
+void KillOwnChildren() {
+  std::ifstream children("/proc/self/task/" + std::to_string(::gettid()) + "/children");
+  for (pid_t pid = 0; children >> pid;) Kill(pid);
+}
+
 // A khod killed while its holder starts (before the holder asked to be
 // killed with its parent): the holder, re-parented, exits instead of pausing
 // for ever with the old address space, every guest mapping of it, alive.
@@ -290,8 +304,21 @@ TEST(MappingHolderTest, AHolderWhoseParentDiedAsItStartedExits) {
     (void)MappingHolder::Spawn();
     ::_exit(0);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // its holder is waiting
+  // Killed only once its holder exists (it then waits out its 300 ms delay): killed before
+  // the clone, khod would leave no holder, and the wait below would blame one.
+  const std::string khods_children =
+      "/proc/" + std::to_string(khod) + "/task/" + std::to_string(khod) + "/children";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  bool started = false;
+  while (!(started = HasChildren(khods_children)) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   Kill(khod);
+  if (!started) {
+    ADD_FAILURE() << "khod (pid " << khod << ") started no holder within 10 s";
+    KillOwnChildren();  // a holder cloned after the last look
+    ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+    return;
+  }
   pid_t holder = 0;
   int status = 0;
   for (int i = 0; i < 300 && holder <= 0; ++i) {
@@ -300,8 +327,7 @@ TEST(MappingHolderTest, AHolderWhoseParentDiedAsItStartedExits) {
   }
   if (holder <= 0) {
     ADD_FAILURE() << "the holder of a dead khod is still running after 3 s";
-    std::ifstream children("/proc/self/task/" + std::to_string(::gettid()) + "/children");
-    for (pid_t pid = 0; children >> pid;) Kill(pid);
+    KillOwnChildren();
   } else {
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   }

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -41,25 +42,30 @@ struct Child {
   }
 };
 
-// In the child: pause until killed, or exit at once.
-[[noreturn]] void ChildBody(bool exit_now) {
+// In the child: pause until killed, or exit at once. A pausing child dies with `parent` (the
+// test's process, its pid taken before the fork), so a test that crashes leaves none behind.
+[[noreturn]] void ChildBody(bool exit_now, pid_t parent) {
   if (exit_now) ::_exit(0);
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(0);  // the parent died before the prctl
   for (;;) ::pause();
 }
 
 // fork(): exit signal SIGCHLD.
 pid_t ForkChild(bool exit_now) {
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
-  if (pid == 0) ChildBody(exit_now);
+  if (pid == 0) ChildBody(exit_now, parent);
   return pid;
 }
 
 // clone() with no exit signal, as fork otherwise (no new stack, no CLONE_VM):
 // a "clone child" that waitpid sees only with __WALL or __WCLONE.
 pid_t CloneChildWithoutSigchld(bool exit_now) {
+  const pid_t parent = ::getpid();
   const long pid =
       ::syscall(SYS_clone, 0L /* flags; exit signal 0 */, nullptr, nullptr, nullptr, nullptr);
-  if (pid == 0) ChildBody(exit_now);
+  if (pid == 0) ChildBody(exit_now, parent);
   return static_cast<pid_t>(pid);
 }
 
