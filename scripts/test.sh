@@ -18,6 +18,11 @@
 # (tests/support/fixture.h), under TEST_TMPDIR or, for a socket path TEST_TMPDIR is too long for,
 # /tmp/khod-<tag>-*, <tag> naming this checkout (KHOD_TEST_TAG), so runs from other checkouts
 # at the same time are not counted.
+# So does a /var/tmp/khod-* entry a test left (the disk-backed files of tests that need a
+# filesystem other than tmpfs, and swapped_pages_test's swap file): those are removed, any of
+# them still on as swap turned off first, and named. An entry named after a live process
+# (khod-...-<pid>) belongs to a run at the same time and is left alone. Such leftovers of an
+# earlier run are cleared, with a note, before the tests start.
 # First scripts/check_layers.sh and scripts/check_format.sh: a dependency against khod's layers,
 # or a source clang-format would lay out differently, fails the run.
 # Arguments go to every bazel test.
@@ -35,6 +40,42 @@ leftovers() { ls -d /tmp/khod-"$tag"-* 2>/dev/null; }
 others() { ls -d /tmp/khod-* /tmp/khoctl-* 2>/dev/null | grep -v -e "^/tmp/khod-$tag-" -e "^$results\$"; }
 before=$(leftovers)
 others_before=$(others)
+
+# /var/tmp/khod-* entries no live process owns: one named khod-...-<pid> is owned while <pid>
+# runs; the others are made and removed within a test, so any found between runs is left.
+var_tmp_leftovers() {
+  local e pid
+  for e in /var/tmp/khod-*; do
+    [ -e "$e" ] || continue
+    pid=$(expr "$e" : '.*-\([0-9][0-9]*\)$')
+    [ -n "$pid" ] && [ -d "/proc/$pid" ] && continue
+    echo "$e"
+  done
+}
+# Turns off any of its arguments on as swap (a swap file left on stays on for the whole
+# machine), then removes them; says on stderr which it could not.
+remove_var_tmp_leftovers() {
+  local e ok=0
+  for e in "$@"; do
+    if awk 'NR > 1 { print $1 }' /proc/swaps | grep -qxF "$e"; then
+      echo "test.sh: $e is on as swap: swapoff" >&2
+      if ! swapoff "$e"; then
+        echo "test.sh: swapoff $e failed: left in place" >&2
+        ok=1
+        continue
+      fi
+    fi
+    rm -rf -- "$e" || ok=1
+  done
+  return $ok
+}
+stale=$(var_tmp_leftovers)
+if [ -n "$stale" ]; then
+  echo "test.sh: note: removing what an earlier run left in /var/tmp:" >&2
+  echo "$stale" >&2
+  # shellcheck disable=SC2086  # the names have no spaces (khod-*)
+  remove_var_tmp_leftovers $stale || status=1
+fi
 
 # run_pass NAME QUERY CONFIG_FLAG... -- EXTRA_ARGS...
 run_pass() {
@@ -77,6 +118,20 @@ left=$(comm -13 <(echo "$before") <(leftovers))
 if [ -n "$left" ]; then
   echo "test.sh: tests left these behind in /tmp (each test's TempDir removes its own):" >&2
   echo "$left" >&2
+  status=1
+fi
+var_left=$(var_tmp_leftovers)
+if [ -n "$var_left" ]; then
+  echo "test.sh: tests left these behind in /var/tmp (removed now, swap turned off first):" >&2
+  echo "$var_left" >&2
+  # shellcheck disable=SC2086  # the names have no spaces (khod-*)
+  remove_var_tmp_leftovers $var_left
+  status=1
+fi
+unlinked_swap=$(awk 'NR > 1 && $1 ~ /^\/var\/tmp\/khod-.*\(deleted\)$/ { print $1 }' /proc/swaps)
+if [ -n "$unlinked_swap" ]; then
+  echo "test.sh: a test's swap file was removed while on as swap (no path turns it off now):" >&2
+  echo "$unlinked_swap" >&2
   status=1
 fi
 untagged=$(comm -13 <(echo "$others_before") <(others))

@@ -4,8 +4,10 @@
 // machine lets it (root, a filesystem that takes a swap file).
 #include "capture/swapped_pages.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/swap.h>
@@ -13,6 +15,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -66,6 +69,50 @@ TEST(SwappedPagesTest, TheRefusalNamesThePagesAndTheWayOut) {
   EXPECT_NE(s.message().find("--pin-movable-memory"), std::string::npos) << s.message();
 }
 
+constexpr const char* kSwapDir = "/var/tmp";
+constexpr const char* kSwapPrefix = "khod-swapped-pages-";
+
+// The pid a swap file of this test is named after ("" when `name` is not one), and whether that
+// process is gone: a file of a live run (another checkout's, at the same time) is not stale.
+bool StaleSwapName(const std::string& name) {
+  const std::string prefix = kSwapPrefix;
+  if (name.compare(0, prefix.size(), prefix) != 0) return false;
+  const std::string digits = name.substr(prefix.size());
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) return false;
+  const pid_t pid = static_cast<pid_t>(std::stol(digits));
+  return pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+// Turns off and removes the swap files a run of this test that died left behind (SwapFile's
+// clean-up is RAII only: a crash leaves swap on for the whole machine). "" when none is left,
+// else what could not be undone.
+std::string RemoveStaleSwapFiles() {
+  if (::geteuid() != 0) return "";  // neither swapon nor swapoff here
+  std::string failed;
+  std::ifstream swaps("/proc/swaps");
+  std::string line;
+  std::getline(swaps, line);  // the header
+  while (std::getline(swaps, line)) {
+    const std::string path = line.substr(0, line.find_first_of(" \t"));
+    const std::string dir = std::string(kSwapDir) + "/";
+    if (path.compare(0, dir.size(), dir) != 0 || !StaleSwapName(path.substr(dir.size()))) continue;
+    if (::swapoff(path.c_str()) != 0)
+      failed += "swapoff " + path + ": " + std::strerror(errno) + "; ";
+  }
+  if (DIR* d = ::opendir(kSwapDir)) {
+    std::vector<std::string> stale;
+    while (const dirent* e = ::readdir(d))
+      if (StaleSwapName(e->d_name)) stale.push_back(std::string(kSwapDir) + "/" + e->d_name);
+    ::closedir(d);
+    // A file still on as swap (its swapoff failed above) is kept: unlinked, no path would turn
+    // it off again.
+    for (const std::string& path : stale)
+      if (failed.find("swapoff " + path + ":") == std::string::npos && ::unlink(path.c_str()) != 0)
+        failed += "unlink " + path + ": " + std::strerror(errno) + "; ";
+  }
+  return failed;
+}
+
 // A swap file for the test's life, where the machine lets one be made.
 class SwapFile {
  public:
@@ -74,7 +121,7 @@ class SwapFile {
       why_ = "not root";
       return;
     }
-    path_ = "/var/tmp/khod-swapped-pages-" + std::to_string(::getpid());
+    path_ = std::string(kSwapDir) + "/" + kSwapPrefix + std::to_string(::getpid());
     const std::string cmd = "fallocate -l 64M " + path_ + " && chmod 600 " + path_ + " && mkswap " +
                             path_ + " >/dev/null 2>&1";
     if (std::system(cmd.c_str()) != 0) {
@@ -87,9 +134,11 @@ class SwapFile {
     }
     on_ = true;
   }
+  // A file whose swapoff fails stays (named after this pid): unlinked while on, no path would
+  // turn it off again; the next run of this test, or scripts/test.sh, does.
   ~SwapFile() {
-    if (on_) ::swapoff(path_.c_str());
-    if (!path_.empty()) ::unlink(path_.c_str());
+    if (on_ && ::swapoff(path_.c_str()) == 0) on_ = false;
+    if (!path_.empty() && !on_) ::unlink(path_.c_str());
   }
   bool on() const { return on_; }
   const std::string& why() const { return why_; }
@@ -105,6 +154,7 @@ class SwapFile {
 };
 
 TEST(SwappedPagesLiveTest, AMemfdsPagesOutInSwapAreRefusedNotCalledHoles) {
+  EXPECT_EQ(RemoveStaleSwapFiles(), "") << "swap files of a run that died, still there";
   SwapFile swap;
   if (!swap.on()) GTEST_SKIP() << "no swap for this test: " << swap.why();
   const size_t page = static_cast<size_t>(::getpagesize());

@@ -346,31 +346,32 @@ class VmaPolicyIterTest : public ::testing::Test {
     if (iterator_ == nullptr) GTEST_SKIP() << "the VMA policy iterator cannot load: " << why;
   }
 
-  // A regular file of kFilePages pages, on a filesystem whose files have no get_policy op
-  // (not tmpfs): under TEST_TMPDIR, else /var/tmp.
+  // An unlinked regular file of kFilePages pages, on a filesystem whose files have no
+  // get_policy op (not tmpfs): under TEST_TMPDIR, else /var/tmp. Its name goes as soon as it is
+  // open (the test knows it by its fd and inode), so a test that crashes leaves nothing there.
   void MakeFile() {
     const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
     std::string dir = dir_.path();
+    std::string var_tmp_dir;
     struct statfs fs;
     if (::statfs(dir.c_str(), &fs) == 0 &&
         (fs.f_type == TMPFS_MAGIC || fs.f_type == HUGETLBFS_MAGIC)) {
-      var_tmp_dir_ = "/var/tmp/khod-vma-policy.XXXXXX";
-      ASSERT_NE(::mkdtemp(var_tmp_dir_.data()), nullptr) << std::strerror(errno);
-      dir = var_tmp_dir_;
+      var_tmp_dir = "/var/tmp/khod-vma-policy.XXXXXX";
+      ASSERT_NE(::mkdtemp(var_tmp_dir.data()), nullptr) << std::strerror(errno);
+      dir = var_tmp_dir;
     }
-    file_path_ = dir + "/policy-file";
-    file_fd_ = ::open(file_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    ASSERT_GE(file_fd_, 0) << std::strerror(errno);
+    const std::string path = dir + "/policy-file";
+    file_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    const int open_errno = errno;
+    ::unlink(path.c_str());
+    if (!var_tmp_dir.empty()) ::rmdir(var_tmp_dir.c_str());
+    ASSERT_GE(file_fd_, 0) << path << ": " << std::strerror(open_errno);
     ASSERT_EQ(::ftruncate(file_fd_, kFilePages * page), 0);
     ASSERT_EQ(::fstat(file_fd_, &file_stat_), 0);
   }
 
   void TearDown() override {
     if (file_fd_ >= 0) ::close(file_fd_);
-    if (!var_tmp_dir_.empty()) {
-      ::unlink(file_path_.c_str());
-      ::rmdir(var_tmp_dir_.c_str());
-    }
   }
 
   // Every VMA answered as numa_maps shows it; the policies the child set, where they are.
@@ -425,8 +426,6 @@ class VmaPolicyIterTest : public ::testing::Test {
 
   const VmaPolicyIterator* iterator_ = nullptr;
   TempDir dir_{"vma-policy"};
-  std::string var_tmp_dir_;
-  std::string file_path_;
   int file_fd_ = -1;
   struct stat file_stat_ = {};
 };
