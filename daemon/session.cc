@@ -20,6 +20,7 @@
 #include "common/thread_shares.h"
 #include "common/xxh3.h"
 #include "daemon/blob_names.h"
+#include "daemon/caller_bytes.h"
 #include "daemon/gmem_ownership.h"
 #include "daemon/leftover_sweep.h"
 #include "daemon/pte_witness_handoff.h"
@@ -450,18 +451,7 @@ Result<Snapshot> Session::CaptureAll(const std::map<uint64_t, std::unique_ptr<Gm
     auto it = handles.find(a.token());
     if (it == handles.end() || !it->second->source)
       return Status::NotFound("gmem " + std::to_string(a.token()) + " is not held by khod");
-    // A capture walks a file by its size now: a file of a caller other than
-    // root that grew past its size at Attach would escape the bound Attach
-    // put on the caller's bytes (session_attach.cc).
-    if (const GmemHandle& h = *it->second; a.has_owner_uid() && a.owner_uid() != 0 && h.fd >= 0) {
-      struct stat st;
-      if (::fstat(h.fd, &st) == 0 && static_cast<uint64_t>(st.st_size) > h.size)
-        return Status::FailedPrecondition(
-            "gmem " + std::to_string(a.token()) + " ('" + a.name() + "') of uid " +
-            std::to_string(a.owner_uid()) + " grew from " + std::to_string(h.size) + " to " +
-            std::to_string(st.st_size) +
-            " bytes since it was attached: detach it and attach it again at its new size");
-    }
+    KHOD_RETURN_IF_ERROR(CheckNotGrown(a, it->second->fd, it->second->size));
     SnapshotPart p;
     p.source = it->second->source.get();
     p.options.hash_contents = a.hash_contents() && final_capture;

@@ -3,7 +3,6 @@
 // held from Attach until the durable record stops naming it.
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/sysinfo.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -12,6 +11,7 @@
 #include <string>
 
 #include "common/status_macros.h"
+#include "daemon/caller_bytes.h"
 #include "daemon/gmem_ownership.h"
 #include "daemon/request_limits.h"
 #include "daemon/session.h"
@@ -20,34 +20,6 @@
 #include "state/invariants.h"
 
 namespace khod {
-
-namespace {
-
-// What one caller other than root may attach, in file bytes over all its
-// gmems: the host's RAM and swap, more than its files could ever hold. A
-// capture walks a file by its size, and a sparse memfd of 8 EiB costs nothing
-// to make and years to capture, inside root's Prepare as well as the
-// caller's; root's own files are not bounded.
-Status CheckCallerBytes(const PeerCred& caller, const v1::SessionRecord& record,
-                        const std::map<uint64_t, uint64_t>& sizes, uint64_t adding,
-                        const std::string& what) {
-  if (caller.is_root()) return Status::Ok();
-  struct sysinfo si;
-  if (::sysinfo(&si) != 0) return Status::FromErrno("Attach: sysinfo", errno);
-  const uint64_t host = (static_cast<uint64_t>(si.totalram) + si.totalswap) * si.mem_unit;
-  uint64_t held = 0;
-  for (const auto& g : record.gmems())
-    if (g.has_owner_uid() && g.owner_uid() == caller.uid)
-      if (auto it = sizes.find(g.token()); it != sizes.end()) held += it->second;
-  if (adding <= host && held <= host - adding) return Status::Ok();
-  return Status::ResourceExhausted(
-      "Attach: " + what + " of " + std::to_string(adding) + " bytes would bring caller uid " +
-      std::to_string(caller.uid) + "'s gmems to more than the host's RAM and swap (" +
-      std::to_string(host) + " bytes; it holds " + std::to_string(held) +
-      "): a caller other than root attaches no more than its files could hold");
-}
-
-}  // namespace
 
 Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req, const PeerCred& caller) {
   std::lock_guard<std::mutex> l(mu_);
@@ -176,7 +148,10 @@ Result<v1::GmemInfo> Session::AttachLocked(const v1::AttachRequest& req, const P
                                        " already is (inode " + std::to_string(st.st_ino) + ")");
     }
   a.set_inode((*h)->inode);
-  if (!a.is_model()) a.set_boot_id(opts_.boot_id);
+  if (!a.is_model()) {
+    a.set_boot_id(opts_.boot_id);
+    a.set_attached_bytes((*h)->size);
+  }
   a.set_kind(a.is_model() ? "model" : FileKindName((*h)->kind));
 
   if (req.vm_token()) {
@@ -273,6 +248,10 @@ Status Session::UpdateAttributes(const v1::UpdateAttributesRequest& req, const P
   }
   // The kernel source captures with the declared attributes (it must never
   // touch a private page), so it is re-made around a dup of the same fd.
+  // A re-made source walks the file's size now: a file that grew since its
+  // Attach is refused here as at every capture (CheckNotGrown).
+  KHOD_RETURN_IF_ERROR(
+      CheckNotGrown(*a, it->second->fd, it->second->size).WithContext("UpdateAttributes"));
   int dup = ::fcntl(it->second->fd, F_DUPFD_CLOEXEC, 3);
   if (dup < 0) return Status::FromErrno("dup gmem fd", errno);
   KHOD_ASSIGN_OR_RETURN(std::unique_ptr<GmemHandle> h, opener_->Adopt(DeclarationOf(updated), dup));

@@ -233,6 +233,39 @@ TEST_F(CallerAccessTest, AFileThatGrewSinceItsAttachIsNotCaptured) {
   EXPECT_TRUE(again.ok()) << again.status().ToString();
 }
 
+// The size Attach counted stands for the file's life in the session: an
+// UpdateAttributes (which takes the file again) refuses a file that grew, and
+// a restart's re-take, which finds it grown, leaves it uncaptured too.
+TEST_F(CallerAccessTest, AFileThatGrewIsRefusedByUpdateAttributesAndAfterARestart) {
+  NobodyProcess nobody;
+  StartOrSkip(&nobody, /*dumpable=*/true);
+  auto s = Open();
+  Result<v1::GmemInfo> g = s->Attach(AttachOf(nobody.pid(), nobody.fd()), As(kNobody, kNobody));
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  const std::string path =
+      "/proc/" + std::to_string(nobody.pid()) + "/fd/" + std::to_string(nobody.fd());
+  const int f = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(f, 0) << path;
+  ASSERT_EQ(::ftruncate(f, off_t{1} << 40), 0);
+  v1::UpdateAttributesRequest u;
+  u.set_token(g->token());
+  const Status updated = s->UpdateAttributes(u, As(kNobody, kNobody));
+  EXPECT_EQ(updated.code(), Status::Code::kFailedPrecondition) << updated.ToString();
+  EXPECT_NE(updated.message().find("grew from 1048576 to 1099511627776 bytes"), std::string::npos)
+      << updated.ToString();
+  EXPECT_EQ(s->Prepare().status().code(), Status::Code::kFailedPrecondition);
+  // A restart takes the file again at its new size; the record's attached size still stands.
+  s.reset();
+  s = Open();
+  ASSERT_EQ(s->GetStatus().gmems_size(), 1) << s->recovery();
+  const Status prepared = s->Prepare().status();
+  EXPECT_EQ(prepared.code(), Status::Code::kFailedPrecondition) << prepared.ToString();
+  EXPECT_NE(prepared.message().find("grew from 1048576"), std::string::npos) << prepared.ToString();
+  ASSERT_EQ(::ftruncate(f, 1 << 20), 0);
+  ::close(f);
+  EXPECT_TRUE(s->Prepare().ok());
+}
+
 // One session for the host: a caller other than root acts on the gmems it
 // attached, on the session as a whole only when every gmem is its own, and
 // the owner survives a restart (the record's GmemAttachment.owner_uid).
