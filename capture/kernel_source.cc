@@ -142,10 +142,12 @@ bool KernelGmemSource::GmemInitSharedSeen() const {
 }
 
 Result<std::unique_ptr<KernelGmemSource>> KernelGmemSource::FromFd(UniqueFd fd,
-                                                                   KernelSourceOptions opts) {
+                                                                   KernelSourceOptions opts,
+                                                                   pid_t mappings_pid) {
   const int n = fd.get();
   KHOD_ASSIGN_OR_RETURN(auto id, IdentifyMemoryFile(n));
-  return Make(std::move(fd), std::move(id), std::move(opts), "fd " + std::to_string(n), 0);
+  return Make(std::move(fd), std::move(id), std::move(opts), "fd " + std::to_string(n),
+              mappings_pid);
 }
 
 Result<std::unique_ptr<KernelGmemSource>> KernelGmemSource::FromPid(pid_t pid, int fd,

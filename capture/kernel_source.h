@@ -91,8 +91,11 @@ GmemFlagsSeen WithFrozenFlags(GmemFlagsSeen seen, const GuestMemfd* frozen, uint
 
 class KernelGmemSource : public GmemSource {
  public:
-  // Takes ownership of `fd` after checking what it is.
-  static Result<std::unique_ptr<KernelGmemSource>> FromFd(UniqueFd fd, KernelSourceOptions opts);
+  // Takes ownership of `fd` after checking what it is. `mappings_pid`: the
+  // process whose mappings hold its policy where it has no shared one (the
+  // VMM it came from); 0: none (mappings_pid()).
+  static Result<std::unique_ptr<KernelGmemSource>> FromFd(UniqueFd fd, KernelSourceOptions opts,
+                                                          pid_t mappings_pid = 0);
   // Takes fd number `fd` of process `pid` (pidfd_open + pidfd_getfd).
   static Result<std::unique_ptr<KernelGmemSource>> FromPid(pid_t pid, int fd,
                                                            KernelSourceOptions opts);

@@ -254,7 +254,10 @@ Status Session::UpdateAttributes(const v1::UpdateAttributesRequest& req, const P
       CheckNotGrown(*a, it->second->fd, it->second->size).WithContext("UpdateAttributes"));
   int dup = ::fcntl(it->second->fd, F_DUPFD_CLOEXEC, 3);
   if (dup < 0) return Status::FromErrno("dup gmem fd", errno);
-  KHOD_ASSIGN_OR_RETURN(std::unique_ptr<GmemHandle> h, opener_->Adopt(DeclarationOf(updated), dup));
+  // Its policy is read from the same VMM's mappings as before.
+  GmemDeclaration decl = DeclarationOf(updated);
+  decl.mappings_pid = it->second->source->mappings_pid();
+  KHOD_ASSIGN_OR_RETURN(std::unique_ptr<GmemHandle> h, opener_->Adopt(decl, dup));
   h->how = it->second->how;
   const v1::SessionRecord before = record_;
   *a = updated;

@@ -78,9 +78,9 @@ Result<std::unique_ptr<GmemHandle>> SystemOpener::TakeFromProcess(const GmemDecl
 }
 
 Result<std::unique_ptr<GmemHandle>> SystemOpener::Adopt(const GmemDeclaration& decl, int fd) {
-  KHOD_ASSIGN_OR_RETURN(
-      auto src,
-      KernelGmemSource::FromFd(UniqueFd(fd), OptionsOf(decl, capture_threads_, pin_movable_)));
+  KHOD_ASSIGN_OR_RETURN(auto src, KernelGmemSource::FromFd(
+                                      UniqueFd(fd), OptionsOf(decl, capture_threads_, pin_movable_),
+                                      decl.mappings_pid));
   return KernelHandle(std::move(src), "adopted fd " + std::to_string(fd));
 }
 

@@ -24,6 +24,10 @@ struct GmemDeclaration {
   uint64_t vm_token = 0;
   uint64_t gmem_flags = 0;  // GUEST_MEMFD_FLAG_*; ignored for memfds
   AttributeMap attributes;  // private pages are never touched by capture
+  // Adopt: the process whose mappings hold the file's NUMA policy where the
+  // kernel keeps no shared one (the VMM a held file was taken from, when its
+  // source is re-made); 0: none, the policy is not read (a reexec's new side).
+  int mappings_pid = 0;
 };
 
 struct GmemHandle {
