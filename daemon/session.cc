@@ -5,8 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <future>
 #include <memory>
 #include <set>
@@ -261,6 +263,19 @@ void Session::ResetToIdle() {
   ReleaseSessionHolds();
 }
 
+// rmdir removes only an empty directory: an operator's files in it stay
+// (ENOTEMPTY), and a mount point stays (EBUSY).
+void Session::RemoveMadeHandoverDir(const v1::SessionRecord& rec) {
+  const std::string& dir = rec.handover_dir();
+  if (rec.transport() != v1::DIR || !rec.handover_dir_made() || dir.empty() ||
+      !CheckFileName(dir, "dir").ok())
+    return;
+  if (::unlinkat(handover_root_.fd(), dir.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT &&
+      errno != ENOTEMPTY && errno != EBUSY)
+    std::fprintf(stderr, "khod: the handover dir %s Freeze made stays: %s\n",
+                 handover_root_.PathOf(dir).c_str(), std::strerror(errno));
+}
+
 void Session::ClearSessionRecord() {
   record_.set_phase(v1::IDLE);
   record_.clear_prepared_blob();
@@ -425,7 +440,7 @@ Result<std::unique_ptr<HandoverTransport>> Session::MakeTransport(v1::Transport 
     case v1::DIR: {
       // A name beneath the root fixed at start-up, never a client's path.
       if (dir.empty()) return std::unique_ptr<HandoverTransport>(new DirTransport(handover_root_));
-      Status name = CheckFileName(dir, "dir");
+      Status name = CheckHandoverDirName(dir);
       if (!name.ok())
         return name.WithContext("the handover dir is a name beneath " + handover_root_.path());
       KHOD_ASSIGN_OR_RETURN(SafeDir d, handover_root_.OpenSub(dir, 0700, made_dir));
@@ -753,6 +768,7 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req, const PeerC
       record_.clear_freeze_hardware_corrupted_kb();
     record_.set_transport(tkind);
     record_.set_handover_dir(req.dir());
+    record_.set_handover_dir_made(made_dir);
     if (tkind == v1::REEXEC) record_.set_exec_count(record_.exec_count() + 1);
     RecordDuration(v1::FROZEN, t1 - t0);  // the capture and the blob
     RecordDuration(v1::HANDED_OVER, NowNs() - t1);
@@ -915,6 +931,7 @@ Result<v1::PhaseReply> Session::Finish(const PeerCred& caller) {
   // handover is undone once FINISHED is durable, nothing is left behind.
   if (transport_ && sent_here_) transport_->Abort();
   transport_.reset();  // consumed or undone: what it holds goes too
+  RemoveMadeHandoverDir(before);
   opts_.crash.Hit("finished");
   v1::PhaseReply r;
   r.set_phase(v1::FINISHED);
@@ -976,6 +993,7 @@ Result<v1::PhaseReply> Session::Cancel(const PeerCred& caller) {
     if (!t.ok()) std::fprintf(stderr, "khod: Cancel: %s\n", t.ToString().c_str());
   }
   transport_.reset();
+  RemoveMadeHandoverDir(before);
   sent_here_ = false;
   for (const std::string& f : {prepared, frozen})
     if (!f.empty()) state_dir_.Remove(f);

@@ -318,6 +318,9 @@ class Session {
   void ClearFrozenBlob();
   void ResetToIdle();         // both of:
   void ClearSessionRecord();  // record_ back to IDLE, naming no blob
+  // After Finish or Cancel consumed or undid `rec`'s dir handover: the
+  // directory its Freeze made goes, when empty (handover_dir_made).
+  void RemoveMadeHandoverDir(const v1::SessionRecord& rec);
   // What this process holds for the session: for its restore, and the pins
   // of its attached files (KernelSourceOptions::pin_movable).
   void ReleaseSessionHolds();

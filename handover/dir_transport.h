@@ -7,11 +7,19 @@
 #define KHOD_HANDOVER_DIR_TRANSPORT_H_
 
 #include <string>
+#include <string_view>
 
 #include "common/safe_file.h"
 #include "handover/transport.h"
 
 namespace khod {
+
+// A handover dir a client names (FreezeRequest.dir): one name beneath the
+// handover root, of at most 64 letters, digits, '.', '_' and '-', beginning
+// with a letter or digit. It is recorded, logged and shown in replies, so no
+// control character, escape or non-ASCII byte gets there. InvalidArgument
+// naming what is wrong otherwise.
+Status CheckHandoverDirName(std::string_view name);
 
 class DirTransport : public HandoverTransport {
  public:

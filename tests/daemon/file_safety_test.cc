@@ -327,6 +327,61 @@ TEST_F(SessionDirTest, AFailedFreezeRemovesTheDirItMade) {
   EXPECT_TRUE(IsRegular(root + "/made-by-freeze/handover.blob"));
 }
 
+// A client's dir name is recorded, logged and shown in replies: letters,
+// digits, '.', '_' and '-' only, beginning with a letter or digit, at most 64.
+TEST_F(SessionDirTest, AClientsDirNameIsPlainAscii) {
+  auto s = PreparedSession();
+  ASSERT_TRUE(s);
+  const std::pair<std::string, std::string> bad[] = {
+      {"a\nb", "dir holds byte 0xa at 1"},
+      {"\x1b[31mred", "does not begin with a letter or a digit (byte 0x1b)"},
+      {".hidden", "does not begin with a letter or a digit (byte 0x2e)"},
+      {"caf\xc3\xa9", "dir holds byte 0xc3 at 3"},
+      {std::string(65, 'a'), "dir is longer than 64 bytes"}};
+  for (const auto& [name, why] : bad) {
+    Result<v1::PhaseReply> r = s->Freeze(FreezeInto(name));
+    EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument) << why;
+    EXPECT_TRUE(Has(r.status().message(), why)) << r.status().ToString();
+    EXPECT_EQ(s->phase(), v1::PREPARED);
+  }
+  EXPECT_TRUE(CheckHandoverDirName("pmem0").ok());
+  EXPECT_TRUE(CheckHandoverDirName("a.b_c-1").ok());
+  EXPECT_TRUE(CheckHandoverDirName(std::string(64, 'z')).ok());
+}
+
+// The dir a Freeze made goes with its handover, once Cancel or Finish took
+// the blob out of it; an operator's dir stays, and so does one holding
+// anything else.
+TEST_F(SessionDirTest, CancelAndFinishRemoveTheDirTheirFreezeMade) {
+  const std::string root = base_ + "/handover-root";
+  {
+    auto s = PreparedSession();
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(s->Freeze(FreezeInto("made")).ok());
+    ASSERT_TRUE(IsRegular(root + "/made/handover.blob"));
+    ASSERT_TRUE(s->Cancel().ok());
+    EXPECT_NE(::access((root + "/made").c_str(), F_OK), 0) << "left after Cancel";
+    // Finish, after a restore in this process.
+    ASSERT_TRUE(s->Prepare().ok());
+    ASSERT_TRUE(s->Freeze(FreezeInto("made")).ok());
+    ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
+    ASSERT_TRUE(s->Verify().ok());
+    ASSERT_TRUE(s->Finish().ok());
+    EXPECT_NE(::access((root + "/made").c_str(), F_OK), 0) << "left after Finish";
+  }
+  auto s = PreparedSession();
+  ASSERT_TRUE(s);
+  ASSERT_EQ(::mkdir((root + "/operators").c_str(), 0700), 0);
+  ASSERT_TRUE(s->Freeze(FreezeInto("operators")).ok());
+  ASSERT_TRUE(s->Cancel().ok());
+  EXPECT_EQ(::access((root + "/operators").c_str(), F_OK), 0) << "an operator's dir went";
+  ASSERT_TRUE(s->Prepare().ok());
+  ASSERT_TRUE(s->Freeze(FreezeInto("kept")).ok());
+  { std::ofstream(root + "/kept/notes.txt") << "an operator's file"; }
+  ASSERT_TRUE(s->Cancel().ok());
+  EXPECT_TRUE(IsRegular(root + "/kept/notes.txt"));
+}
+
 TEST_F(SessionDirTest, LinkPlantedInTheHandoverDirOverwritesNothing) {
   auto s = PreparedSession();
   ASSERT_TRUE(s);
