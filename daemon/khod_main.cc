@@ -522,8 +522,25 @@ int main(int argc, char** argv) {
   // Generic gRPC clients (grpcurl, grpc_cli) list and call khod's API.
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   InflightCalls calls;
+  // Bounds on what callers make khod hold, whoever they are: the sync server
+  // gives each call a thread, and gRPC sets none of these by default. A user
+  // other than root holds at most kMaxConnectionsPerUser connections
+  // (daemon/peer_auth.h), each at most kStreamsPerConnection calls at once,
+  // each call's request at most gRPC's 4 MiB: 32 x 4 calls of one user hold
+  // at most 512 MiB and 128 threads; all callers together at most
+  // kServerThreads threads, past which a call is RESOURCE_EXHAUSTED. A
+  // connection with no call for kIdleConnectionMs is closed (a client
+  // reconnects on its next call).
+  constexpr int kStreamsPerConnection = 4;
+  constexpr int kServerThreads = 256;
+  constexpr int kIdleConnectionMs = 10 * 60 * 1000;
+  grpc::ResourceQuota quota("khod");
+  quota.SetMaxThreads(kServerThreads);
   auto build_server = [&] {
     grpc::ServerBuilder builder;
+    builder.SetResourceQuota(quota);
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kStreamsPerConnection);
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, kIdleConnectionMs);
     builder.RegisterService(&service);
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counting;
     counting.push_back(calls.Factory());

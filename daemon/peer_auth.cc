@@ -2,6 +2,7 @@
 
 #include <grp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -64,11 +65,39 @@ Status PeerAuth::Register(int conn_fd) {
   if (uc.uid != 0 && allow_gid_ >= 0) {
     KHOD_ASSIGN_OR_RETURN(c.groups, PeerGroups(conn_fd));
   }
+  struct stat st;
+  if (::fstat(conn_fd, &st) != 0) return Status::FromErrno("fstat of a connection", errno);
   std::lock_guard<std::mutex> l(mu_);
+  by_fd_.erase(conn_fd);  // a closed connection's number, reused
+  if (uc.uid != 0) {
+    const size_t open = OpenConnectionsOf(uc.uid);
+    if (open >= kMaxConnectionsPerUser)
+      return Status::ResourceExhausted("uid " + std::to_string(uc.uid) + " (pid " +
+                                       std::to_string(uc.pid) + ") holds " + std::to_string(open) +
+                                       " connections to khod already, the most a user other than "
+                                       "root may");
+  }
   // An fd number is reused only after its connection closed, and this entry
   // is written before gRPC sees the new connection: the map is always current.
-  by_fd_[conn_fd] = std::move(c);
+  by_fd_[conn_fd] = Connection{std::move(c), st.st_ino};
   return Status::Ok();
+}
+
+// gRPC closes a connection without telling khod: one whose fd no longer holds
+// the socket registered under it (closed, or its number reused) is gone.
+size_t PeerAuth::OpenConnectionsOf(uid_t uid) {
+  size_t open = 0;
+  for (auto it = by_fd_.begin(); it != by_fd_.end();) {
+    struct stat st;
+    if (::fstat(it->first, &st) != 0 || st.st_ino != it->second.socket_inode ||
+        !S_ISSOCK(st.st_mode)) {
+      it = by_fd_.erase(it);
+      continue;
+    }
+    open += it->second.cred.uid == uid;
+    ++it;
+  }
+  return open;
 }
 
 Result<PeerCred> PeerAuth::Check(const std::string& peer) const {
@@ -84,7 +113,7 @@ Result<PeerCred> PeerAuth::Check(const std::string& peer) const {
     auto it = by_fd_.find(*fd);
     if (it == by_fd_.end())
       return Status::PermissionDenied("peer '" + peer + "' has no recorded credentials");
-    c = it->second;
+    c = it->second.cred;
   }
   if (c.uid == 0) return c;
   if (allow_gid_ >= 0) {

@@ -5,6 +5,10 @@
 // PERMISSION_DENIED and a message unless the peer is root or in --allow-gid,
 // as its primary group or one of its supplementary groups (SO_PEERGROUPS,
 // read when it connected).
+//
+// A user other than root holds at most kMaxConnectionsPerUser connections at
+// once: each is an fd of khod's and can carry calls, and khod has one fd
+// table, root's calls included. Root's are not counted.
 #ifndef KHOD_DAEMON_PEER_AUTH_H_
 #define KHOD_DAEMON_PEER_AUTH_H_
 
@@ -26,11 +30,15 @@ namespace khod {
 // exists, "12x", "-1") is InvalidArgument naming the text.
 Result<gid_t> ParseAllowGid(std::string_view text);
 
+constexpr size_t kMaxConnectionsPerUser = 32;
+
 class PeerAuth {
  public:
   // allow_gid < 0: root only.
   explicit PeerAuth(long allow_gid = -1) : allow_gid_(allow_gid) {}
-  // Reads SO_PEERCRED of an accepted connection and remembers it under its fd.
+  // Reads SO_PEERCRED of an accepted connection and remembers it under its
+  // fd. RESOURCE_EXHAUSTED naming the user when a user other than root holds
+  // kMaxConnectionsPerUser open connections already (the caller closes it).
   Status Register(int conn_fd);
   // `peer` is grpc::ServerContext::peer(). Its credentials, or
   // PermissionDenied naming the peer's uid/gid/pid and what would be accepted.
@@ -38,9 +46,16 @@ class PeerAuth {
   long allow_gid() const { return allow_gid_; }
 
  private:
+  struct Connection {
+    PeerCred cred;
+    ino_t socket_inode = 0;  // the accepted socket's: its fd number may be reused after close
+  };
+  // Connections of `uid` still open, those closed since forgotten. mu_ held.
+  size_t OpenConnectionsOf(uid_t uid);
+
   long allow_gid_;
   mutable std::mutex mu_;
-  std::map<int, PeerCred> by_fd_;
+  std::map<int, Connection> by_fd_;
 };
 
 }  // namespace khod

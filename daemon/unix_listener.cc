@@ -159,8 +159,12 @@ void UnixListener::Loop(grpc::Server* server) {
     }
     Status s = auth_->Register(c);
     if (!s.ok()) {
-      std::fprintf(stderr, "khod: dropping connection: %s\n", s.ToString().c_str());
       ::close(c);
+      // A flood of them is logged at the 1st, 2nd, 4th, 8th... drop, not each.
+      const uint64_t n = ++dropped_;
+      if ((n & (n - 1)) == 0)
+        std::fprintf(stderr, "khod: dropping connection (%llu dropped so far): %s\n",
+                     static_cast<unsigned long long>(n), s.ToString().c_str());
       continue;
     }
     grpc::AddInsecureChannelFromFd(server, c);

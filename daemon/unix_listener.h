@@ -52,6 +52,7 @@ class UnixListener {
   int wake_ = -1;  // eventfd, written by Stop()
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> accept_calls_{0};
+  uint64_t dropped_ = 0;  // connections Register refused (the loop's thread only)
   std::thread thread_;
 };
 

@@ -2,6 +2,7 @@
 // loop backs off when no fd is left instead of spinning on the pending
 // connection, --allow-gid is parsed strictly, and a member of the allowed
 // group through a supplementary group is let in.
+#include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -97,6 +98,84 @@ TEST_F(ListenerTest, ASupplementaryMemberOfTheAllowedGroupIsLetIn) {
   EXPECT_EQ(denied.code(), Status::Code::kPermissionDenied);
   EXPECT_TRUE(Has(denied.message(), "uid 65534 gid 4343")) << denied.ToString();
   ::close(conn);
+  int st = 0;
+  ::waitpid(child, &st, 0);
+  ::close(*l);
+}
+
+// A user other than root holds at most kMaxConnectionsPerUser connections:
+// the next is refused naming it, and one that closes makes room again. Root's
+// are not counted.
+TEST_F(ListenerTest, AUserOtherThanRootHoldsAtMostItsShareOfConnections) {
+  Result<int> l = UnixListener::Bind(socket_, -1, -1);
+  ASSERT_TRUE(l.ok()) << l.status().ToString();
+  ASSERT_EQ(::chmod(socket_.c_str(), 0666), 0);
+  const size_t n = kMaxConnectionsPerUser + 1;
+  int go[2];
+  ASSERT_EQ(::pipe2(go, O_CLOEXEC), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(go[1]);
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);
+    std::vector<int> held;
+    for (size_t i = 0; i < n; ++i) {
+      const int c = Connect();
+      if (c < 0) ::_exit(4);
+      held.push_back(c);
+    }
+    char b;
+    (void)!::read(go[0], &b, 1);  // the parent says: close the first one, connect again
+    ::close(held[0]);
+    if (Connect() < 0) ::_exit(5);
+    (void)!::read(go[0], &b, 1);  // until the parent is done
+    ::_exit(0);
+  }
+  ::close(go[0]);
+  PeerAuth auth(65534);
+  std::vector<int> accepted;
+  Status last;
+  for (size_t i = 0; i < n; ++i) {
+    const int c = ::accept4(*l, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) break;
+    accepted.push_back(c);
+    last = auth.Register(c);
+    if (i + 1 < n) {
+      EXPECT_TRUE(last.ok()) << i << ": " << last.ToString();
+    }
+  }
+  if (accepted.size() < n) {
+    int st = 0;
+    ::close(go[1]);
+    ::waitpid(child, &st, 0);
+    ::close(*l);
+    for (int c : accepted) ::close(c);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 3) GTEST_SKIP() << "cannot drop to uid 65534 here";
+    FAIL() << "accepted " << accepted.size() << " of " << n;
+  }
+  EXPECT_EQ(last.code(), Status::Code::kResourceExhausted) << last.ToString();
+  EXPECT_TRUE(Has(last.message(), "uid 65534")) << last.ToString();
+  EXPECT_TRUE(Has(last.message(), "holds " + std::to_string(kMaxConnectionsPerUser)))
+      << last.ToString();
+  ::close(accepted.back());  // what the listener does with a refused one
+  accepted.pop_back();
+  // Root's are not counted.
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  EXPECT_TRUE(auth.Register(pair[0]).ok()) << "root's are not counted";
+  // khod's end of a connection the peer closed is closed by gRPC in time; here, at once.
+  ASSERT_EQ(::write(go[1], "x", 1), 1);
+  ::close(accepted[0]);
+  accepted.erase(accepted.begin());
+  const int c = ::accept4(*l, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(c, 0);
+  const Status room = auth.Register(c);
+  EXPECT_TRUE(room.ok()) << "a closed one makes room: " << room.ToString();
+  accepted.push_back(c);
+  ::close(pair[0]);
+  ::close(pair[1]);
+  ::close(go[1]);
+  for (int a : accepted) ::close(a);
   int st = 0;
   ::waitpid(child, &st, 0);
   ::close(*l);
