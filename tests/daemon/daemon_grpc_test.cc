@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "khoctl/client.h"
+#include "tests/daemon/verify_verdict.h"
 #include "tests/support/fixture.h"
 #include "tools/rehearsal/child_process.h"
 
@@ -243,8 +244,7 @@ TEST_F(GrpcTest, ReexecHandoverKeepsTheMemfdInPlace) {
   ASSERT_TRUE(c.Restore(v1::RestoreRequest()).ok());
   Result<v1::VerifyReply> v = c.Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_TRUE(v->differences_size() == 0)
-      << (v->differences_size() ? v->differences(0).field() : "");
+  EXPECT_EQ(VerdictAndKinds(*v), UnchangedMemfdVerdict()) << FirstDifferenceOf(*v);
   EXPECT_EQ(v->pages_compared(), 32u);
   EXPECT_GT(v->hashes_compared(), 0u);
   if (::geteuid() == 0) {
@@ -288,7 +288,7 @@ TEST_F(GrpcTest, EveryFreezeIsAnsweredAcrossRepeatedReexecs) {
     ASSERT_TRUE(c.Restore(v1::RestoreRequest()).ok());
     Result<v1::VerifyReply> v = c.Verify();
     ASSERT_TRUE(v.ok()) << v.status().ToString();
-    EXPECT_TRUE(v->differences_size() == 0);
+    EXPECT_EQ(VerdictAndKinds(*v), UnchangedMemfdVerdict()) << FirstDifferenceOf(*v);
     ASSERT_TRUE(c.Finish().ok());
   }
 }
@@ -320,7 +320,7 @@ TEST_F(GrpcTest, ReexecWithPinnedMemoryVerifiesByAChangeScan) {
   ASSERT_TRUE(c.Restore(v1::RestoreRequest()).ok());
   Result<v1::VerifyReply> v = c.Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_TRUE(v->differences_size() == 0) << v->verdict();
+  EXPECT_EQ(VerdictAndKinds(*v), UnchangedMemfdVerdict()) << FirstDifferenceOf(*v);
   // The 256 pages of the file: the 32 the keeper maps vouched for, the holes
   // walked; none read in full (both would be 0).
   EXPECT_EQ(v->real_pages_witnessed() + v->real_pages_walked(), 256u)
@@ -369,7 +369,7 @@ TEST_F(GrpcTest, FailedExecKeepsServingAndRestoresInPlace) {
   EXPECT_NE(r->message().find("1 adopted"), std::string::npos) << r->message();
   Result<v1::VerifyReply> v = c.Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_TRUE(v->differences_size() == 0);
+  EXPECT_EQ(VerdictAndKinds(*v), UnchangedMemfdVerdict()) << FirstDifferenceOf(*v);
   EXPECT_EQ(v->pages_compared(), 8u);
 }
 

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "khoctl/client.h"
+#include "tests/daemon/verify_verdict.h"
 #include "tests/support/fixture.h"
 #include "tests/support/khod_fixture.h"
 #include "tools/rehearsal/child_process.h"
@@ -218,7 +219,7 @@ class ReexecCrashTest : public KhodProcessTest {
     EXPECT_NE(r->message().find("1 adopted, 0 rebuilt"), std::string::npos) << r->message();
     Result<v1::VerifyReply> v = c.Verify();
     ASSERT_TRUE(v.ok()) << v.status().ToString();
-    EXPECT_TRUE(v->differences_size() == 0) << v->verdict();
+    EXPECT_EQ(VerdictAndKinds(*v), UnchangedMemfdVerdict()) << FirstDifferenceOf(*v);
     Result<v1::PhaseReply> f = c.Finish();
     ASSERT_TRUE(f.ok()) << f.status().ToString();
     EXPECT_EQ(f->phase(), v1::FINISHED);
@@ -264,8 +265,8 @@ class ReexecCrashTest : public KhodProcessTest {
           EXPECT_NE(r->message().find("1 adopted, 0 rebuilt"), std::string::npos) << r->message();
           Result<v1::VerifyReply> v = c.Verify();
           ASSERT_TRUE(v.ok()) << v.status().ToString();
-          EXPECT_TRUE(v->differences_size() == 0)
-              << "the VMM's own file, taken again: " << v->verdict();
+          EXPECT_EQ(VerdictAndKinds(*v), UnchangedMemfdVerdict())
+              << "the VMM's own file, taken again: " << FirstDifferenceOf(*v);
           Result<v1::PhaseReply> f = c.Finish();
           ASSERT_TRUE(f.ok()) << f.status().ToString();
           EXPECT_EQ(f->phase(), v1::FINISHED);

@@ -1,9 +1,9 @@
 // Regression: consecutive reexec handovers through the real khod binary; each
-// new incarnation must be recognised and answer promptly (no multi-second
-// stall while the client's reconnect went unpolled; no incarnation repeated
-// by a new session), and khod must stop on SIGTERM without waiting out its
-// shutdown deadline for a client that merely holds an idle connection. The bounds are correctness
-// checks ("no stall of seconds"), far above the ~100-300 ms these take; they are not benchmarks.
+// new incarnation must be recognised and answer (no incarnation repeated by a
+// new session), and khod must stop on SIGTERM without waiting for a client
+// that merely holds an idle connection: it closes that connection itself.
+// What is asserted is the mechanism, never a time: how long a handover or a
+// stop takes is bench/blackout_bench.cc's to measure.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -19,15 +19,13 @@
 #include <string>
 
 #include "khoctl/client.h"
+#include "tests/daemon/idle_http2_client.h"
+#include "tests/daemon/verify_verdict.h"
 #include "tests/support/fixture.h"
 #include "tools/rehearsal/child_process.h"
 
 namespace khod {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 class ReexecStallTest : public ::testing::Test {
  protected:
@@ -51,9 +49,10 @@ class ReexecStallTest : public ::testing::Test {
     EXPECT_TRUE(KhodClient(Socket()).WaitHealthy(std::chrono::seconds(10)).ok());
     return std::move(*c);
   }
-  // Attach -> Prepare -> Freeze (reexec); returns the time from Freeze to the
-  // new incarnation answering, or -1 on failure (with a gtest failure).
-  double Handover(KhodClient& c) {
+  // Attach -> Prepare -> Freeze (reexec) -> the new khod answering, then
+  // Restore, Verify and Finish there; returns the new khod's incarnation, or 0
+  // on failure (with a gtest failure).
+  uint64_t Handover(KhodClient& c) {
     v1::AttachRequest q;
     q.set_name("guest");
     q.mutable_kernel()->set_pid(::getpid());
@@ -72,22 +71,29 @@ class ReexecStallTest : public ::testing::Test {
     EXPECT_TRUE(c.Prepare().ok());
     Result<v1::StatusReply> before = c.GetStatus();
     EXPECT_TRUE(before.ok());
-    if (!a.ok() || !before.ok()) return -1;
-    const auto t0 = Clock::now();
+    if (!a.ok() || !before.ok()) return 0;
     v1::FreezeRequest f;
     f.set_guests_paused(true);
     Result<v1::PhaseReply> fr = c.Freeze(f);
     EXPECT_TRUE(fr.ok()) << fr.status().ToString();
+    // 20 s: a hang guard, not a target.
     Result<v1::StatusReply> after =
         c.WaitNewIncarnation(before->incarnation(), std::chrono::seconds(20));
-    const double ms = Ms(Clock::now() - t0);
     EXPECT_TRUE(after.ok()) << after.status().ToString();
-    if (!fr.ok() || !after.ok()) return -1;
+    if (!fr.ok() || !after.ok()) return 0;
+    // The khod that answered is this one re-executed, holding the handover.
+    EXPECT_EQ(after->pid(), before->pid());
+    EXPECT_EQ(after->exec_count(), 1u);
+    EXPECT_EQ(after->phase(), v1::HANDED_OVER);
+    EXPECT_NE(after->recovery().find("after reexec"), std::string::npos) << after->recovery();
     EXPECT_TRUE(c.Restore(v1::RestoreRequest()).ok());
     Result<v1::VerifyReply> v = c.Verify();
-    EXPECT_TRUE(v.ok() && v->differences_size() == 0);
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    if (v.ok()) {
+      EXPECT_EQ(VerdictAndKinds(*v), UnchangedMemfdVerdict()) << FirstDifferenceOf(*v);
+    }
     EXPECT_TRUE(c.Finish().ok());  // the next Attach starts a new session
-    return ms;
+    return after->incarnation();
   }
   TempDir tmp_{"stall-test", TempDir::Use::kSocket};
   const std::string dir_ = tmp_.path();
@@ -95,17 +101,25 @@ class ReexecStallTest : public ::testing::Test {
   const int memfd_ = guest_.fd();
 };
 
-// In the rehearsal 3 in 10 handovers stalled 3-9 s (the client's fail-fast
-// polling left its reconnecting socket unread); this small khod comes up too
-// fast to show that reliably, but every handover here is bounded. The third
-// one caught a new session repeating an old incarnation.
-TEST_F(ReexecStallTest, EachNewIncarnationAnswersWithinTwoSeconds) {
+// Ten handovers in a row, each new khod told apart from every khod before it
+// on this state dir: the third of them once caught a new session repeating an
+// old incarnation, which left WaitNewIncarnation waiting for a khod already
+// up. (In the rehearsal 3 in 10 handovers also stalled 3-9 s, the client's
+// fail-fast polling leaving its reconnecting socket to gRPC's 5 s backup
+// poller; this small khod answers within tens of milliseconds, too fast to
+// show that with the old client either, so no time is asserted here.)
+TEST_F(ReexecStallTest, EachNewIncarnationIsNewAndAnswers) {
   ChildProcess k = Start();
   KhodClient c(Socket());
+  Result<v1::StatusReply> first = c.GetStatus();
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  uint64_t last = first->incarnation();
   for (int i = 0; i < 10; ++i) {
-    const double ms = Handover(c);
-    ASSERT_GE(ms, 0) << "handover " << i;
-    EXPECT_LT(ms, 2000) << "handover " << i << " took " << ms << " ms to a new khod answering";
+    const uint64_t incarnation = Handover(c);
+    ASSERT_NE(incarnation, 0u) << "handover " << i;
+    // Later than every khod before it, so never one of theirs again.
+    EXPECT_GT(incarnation, last) << "handover " << i;
+    last = incarnation;
   }
 }
 
@@ -184,17 +198,29 @@ TEST_F(ReexecStallTest, HandoverFlagsAreGivenOncePerReexec) {
   ASSERT_TRUE(s->has_reexec_timeline());
 }
 
-// The SIGTERM stop used to wait its full 2 s deadline for this client's idle
-// connection to close.
+// The SIGTERM stop used to wait out its deadline for this client's idle
+// connection to close. It closes idle connections itself (daemon/inflight_calls.h
+// StopServer; tests/daemon/stop_server_test.cc holds it to an hour's grace):
+// the one here that never reads nor hangs up is cut with a GOAWAY of an error
+// code. A stop that waited for it would end it only with gRPC's graceful
+// GOAWAY, of NO_ERROR, once gRPC's own timer ran out.
 TEST_F(ReexecStallTest, IdleClientDoesNotHoldTheStop) {
   ChildProcess k = Start();
   KhodClient idle(Socket());
   ASSERT_TRUE(idle.GetStatus().ok());  // connected, then idle
-  const auto t0 = Clock::now();
+  IdleHttp2Client silent = IdleHttp2Client::ToUnixSocket(Socket());
+  ASSERT_GE(silent.fd(), 0) << "cannot connect to " << Socket();
+  ASSERT_TRUE(silent.Hello(20000)) << "no HTTP/2 connection to khod";
   const int st = k.Stop(SIGTERM);
-  const double ms = Ms(Clock::now() - t0);
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
-  EXPECT_LT(ms, 1000) << "khod took " << ms << " ms to stop on SIGTERM";
+  EXPECT_NE(ReadLog().find("khod: stopping on signal; session stays in IDLE"), std::string::npos);
+  // khod is gone: its end of the connection is closed (20 s: a hang guard).
+  ASSERT_TRUE(silent.ReadUntilClosed(20000));
+  const IdleHttp2Client::GoAway g = silent.LastGoAway();
+  EXPECT_TRUE(g.seen) << "khod closed the idle connection without a GOAWAY";
+  EXPECT_NE(g.error, 0u) << "closed by a graceful GOAWAY the idle client never answered: the stop "
+                            "waited for gRPC's timer instead of closing the connection ("
+                         << g.debug << ")";
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 
 #include "handover/reexec_transport.h"
 #include "kernel/pte_keeper.h"
+#include "tests/daemon/verify_verdict.h"
 #include "tests/support/pfns_visible.h"
 #include "tests/support/session_fixture.h"
 
@@ -82,7 +83,7 @@ TEST_F(PagePinsSessionTest, PinsGoFromPrepareThroughTheReexecToVerify) {
   ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_TRUE(v->differences_size() == 0) << v->verdict();
+  EXPECT_EQ(VerdictAndKinds(*v), UnchangedKernelAttachVerdict()) << FirstDifferenceOf(*v);
   // The change scan walked the guest's pages (its holes too); no full read.
   EXPECT_EQ(v->real_pages_walked(), 256u);
 }
@@ -195,7 +196,7 @@ TEST_F(PagePinsSessionTest, AWarmUpWithNoThreadStillGivesThePinsToTheFile) {
   EXPECT_NE(r->message().find("1 adopted"), std::string::npos) << r->message();
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_TRUE(v->differences_size() == 0) << v->verdict();
+  EXPECT_EQ(VerdictAndKinds(*v), UnchangedKernelAttachVerdict()) << FirstDifferenceOf(*v);
   EXPECT_EQ(v->real_pages_walked(), 256u) << "the pins were lost with the thread";
 }
 
@@ -206,7 +207,7 @@ TEST_F(PagePinsSessionTest, WithoutThePinsTheNewSideChecksInFull) {
   ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_TRUE(v->differences_size() == 0) << v->verdict();
+  EXPECT_EQ(VerdictAndKinds(*v), UnchangedKernelAttachVerdict()) << FirstDifferenceOf(*v);
   EXPECT_EQ(v->real_pages_walked(), 0u) << "read in full";
 }
 
@@ -225,7 +226,7 @@ TEST_F(PagePinsSessionTest, AFailedRestoreKeepsTheWarmFileAndItsPins) {
   ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_EQ(v->differences_size(), 0) << v->verdict();
+  EXPECT_EQ(VerdictAndKinds(*v), UnchangedKernelAttachVerdict()) << FirstDifferenceOf(*v);
   EXPECT_EQ(v->real_pages_walked(), 256u) << "the pins were lost with the failed Restore";
 }
 
@@ -251,14 +252,14 @@ TEST_F(PagePinsSessionTest, VerifyRepliesBeforeLettingGoOfWhatTheHandoverLent) {
   ASSERT_TRUE(s->holds_mapping_holder());
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_TRUE(v->differences_size() == 0) << v->verdict();
+  EXPECT_EQ(VerdictAndKinds(*v), UnchangedKernelAttachVerdict()) << FirstDifferenceOf(*v);
   EXPECT_TRUE(s->holds_mapping_holder()) << "Verify let the holder go before its reply";
   // A call that comes first sees the holds as they were (a second Verify
   // reads every page, as it always does), and leaves its release to the one
   // still waiting.
   Result<v1::VerifyReply> again = s->Verify();
   ASSERT_TRUE(again.ok()) << again.status().ToString();
-  EXPECT_TRUE(again->differences_size() == 0) << again->verdict();
+  EXPECT_EQ(VerdictAndKinds(*again), UnchangedKernelAttachVerdict()) << FirstDifferenceOf(*again);
   EXPECT_TRUE(s->holds_mapping_holder());
   opener.Open();
   s->WaitForReleaseAfterReply();
@@ -266,7 +267,7 @@ TEST_F(PagePinsSessionTest, VerifyRepliesBeforeLettingGoOfWhatTheHandoverLent) {
   // Released, a Verify still verifies, and there is nothing more to let go.
   Result<v1::VerifyReply> last = s->Verify();
   ASSERT_TRUE(last.ok()) << last.status().ToString();
-  EXPECT_TRUE(last->differences_size() == 0) << last->verdict();
+  EXPECT_EQ(VerdictAndKinds(*last), UnchangedKernelAttachVerdict()) << FirstDifferenceOf(*last);
   s->WaitForReleaseAfterReply();
   EXPECT_FALSE(s->holds_mapping_holder());
 }

@@ -20,6 +20,7 @@
 
 #include "common/numbers.h"
 #include "handover/reexec_transport.h"
+#include "tests/daemon/verify_verdict.h"
 #include "tests/support/pfns_visible.h"
 #include "tests/support/session_fixture.h"
 #include "tests/support/test_guest_memfd.h"
@@ -100,7 +101,7 @@ TEST_F(PteWitnessSessionTest, FreezeAndVerifyWalkOnlyWhatTheKeeperDoesNotMap) {
   ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_TRUE(v->differences_size() == 0) << v->verdict();
+  EXPECT_EQ(VerdictAndKinds(*v), UnchangedKernelAttachVerdict()) << FirstDifferenceOf(*v);
   EXPECT_EQ(v->real_pages_witnessed(), kUsed);
   EXPECT_TRUE(KeeperGone()) << "keeper pid " << keeper_pid_ << " outlived the verdict";
 }

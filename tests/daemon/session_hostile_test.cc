@@ -24,6 +24,7 @@
 
 #include "daemon/record_file.h"
 #include "daemon/session.h"
+#include "tests/daemon/verify_verdict.h"
 #include "tests/support/fixture.h"
 #include "tests/support/session_fixture.h"
 
@@ -100,7 +101,7 @@ TEST_F(HostileSessionTest, RestoreWhereTheReexecDidNotHappenReturns) {
   EXPECT_NE(r->message().find("1 adopted"), std::string::npos) << r->message();
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_TRUE(v->differences_size() == 0);
+  EXPECT_EQ(VerdictAndKinds(*v), UnchangedKernelAttachVerdict()) << FirstDifferenceOf(*v);
 }
 
 // The window between a REEXEC Freeze's reply and the exec: a Restore then
@@ -132,7 +133,7 @@ TEST_F(HostileSessionTest, RestoreWhileTheReexecIsUnderWayIsRefusedAndOneBeforeI
   EXPECT_FALSE(s->BeginExec(exec_argv_));
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_TRUE(v->differences_size() == 0);
+  EXPECT_EQ(VerdictAndKinds(*v), UnchangedKernelAttachVerdict()) << FirstDifferenceOf(*v);
 }
 
 // ---- Item 4: state changes only once its record is durable -----------------
@@ -314,7 +315,7 @@ TEST_P(FailedWriteTest, Restore) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_TRUE(v->differences_size() == 0);
+  EXPECT_EQ(VerdictAndKinds(*v), UnchangedKernelAttachVerdict()) << FirstDifferenceOf(*v);
 }
 
 TEST_P(FailedWriteTest, Verify) {

@@ -20,6 +20,7 @@
 #include "kernel/pagemap.h"
 #include "khoctl/client.h"
 #include "khoctl/take_back.h"
+#include "tests/daemon/verify_verdict.h"
 #include "tests/support/fixture.h"
 #include "tests/support/test_guest_memfd.h"
 #include "tools/rehearsal/child_process.h"
@@ -176,7 +177,7 @@ TEST_F(TakeBackTest, RestartedVmmTakesTheSameMemoryBackAfterReexecRestore) {
   EXPECT_EQ(::kill(holder, 0), 0) << "holder " << holder << " gone before Verify";
   Result<v1::VerifyReply> v = c.Verify();
   ASSERT_TRUE(v.ok());
-  EXPECT_TRUE(v->differences_size() == 0);
+  EXPECT_EQ(VerdictAndKinds(*v), UnchangedMemfdVerdict()) << FirstDifferenceOf(*v);
   bool gone = false;
   for (int i = 0; i < 500 && !gone; ++i) {
     gone = ::kill(holder, 0) != 0 && errno == ESRCH;  // killed and reaped by khod
@@ -261,7 +262,7 @@ TEST_F(TakeBackTest, BadRebuildOfferRestoresNothingAndALaterRestoreWorks) {
   EXPECT_NE(r->message().find("1 adopted"), std::string::npos) << r->message();
   Result<v1::VerifyReply> v = c.Verify();
   ASSERT_TRUE(v.ok());
-  EXPECT_TRUE(v->differences_size() == 0);
+  EXPECT_EQ(VerdictAndKinds(*v), UnchangedMemfdVerdict()) << FirstDifferenceOf(*v);
   st = c.GetStatus();
   Result<TakenBack> t = TakeBackFromKhod(st->pid(), st->gmems(0));
   ASSERT_TRUE(t.ok()) << t.status().ToString();

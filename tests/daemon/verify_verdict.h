@@ -1,0 +1,89 @@
+// A Verify reply's verdict in one string a test compares whole: "EQUAL",
+// "DIFFERENT", or "NOT VERIFIED: UNVERIFIED_PFNS_UNSEEN, ..." with the kinds
+// of what was not verified, each once, in the enum's order (any reply with an
+// unverified part names its kinds, whatever its verdict). An empty
+// `differences` alone cannot tell EQUAL from NOT VERIFIED (proto/khod.proto
+// VerifyReply): a capture that observed nothing would pass for equal.
+#ifndef KHOD_TESTS_DAEMON_VERIFY_VERDICT_H_
+#define KHOD_TESTS_DAEMON_VERIFY_VERDICT_H_
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <set>
+#include <string>
+
+#include "kernel/pagemap.h"
+#include "proto/khod.pb.h"
+
+namespace khod {
+
+// `kinds` as VerdictAndKinds names them: "EQUAL" with none, else "NOT VERIFIED: ...".
+inline std::string NotVerifiedNaming(const std::set<int>& kinds) {
+  if (kinds.empty()) return "EQUAL";
+  std::string out = "NOT VERIFIED";
+  const char* sep = ": ";
+  for (int k : kinds) {
+    out += sep + (v1::UnverifiedKind_IsValid(k)
+                      ? v1::UnverifiedKind_Name(static_cast<v1::UnverifiedKind>(k))
+                      : "kind " + std::to_string(k));
+    sep = ", ";
+  }
+  return out;
+}
+
+inline std::string VerdictAndKinds(const v1::VerifyReply& r) {
+  std::set<int> kinds;
+  for (const v1::UnverifiedGmem& u : r.unverified()) {
+    for (int k : u.kinds()) kinds.insert(k);
+    if (u.kinds_size() < u.parts_size()) kinds.insert(v1::UNVERIFIED_KIND_UNSPECIFIED);
+  }
+  const std::string named = NotVerifiedNaming(kinds);
+  const size_t colon = named.find(':');
+  return r.verdict() + (colon == std::string::npos ? "" : named.substr(colon));
+}
+
+// A reply's first difference, for a message ("none" where it lists none).
+inline std::string FirstDifferenceOf(const v1::VerifyReply& r) {
+  if (r.differences_size() == 0) return "none";
+  const v1::Difference& d = r.differences(0);
+  return "gmem " + std::to_string(d.token()) + " " + d.field() + " " + d.where() + ": expected " +
+         d.expected() + ", found " + d.found();
+}
+
+// Whether pagemap shows this process PFNs (CAP_SYS_ADMIN in the initial user
+// namespace: root outside bazel's sandbox), and so a khod it starts, or a
+// Session in it: a page of its own touched and its PFN read back.
+inline bool PfnsShownToThisProcess() {
+  Result<PageFrameReader> reader = PageFrameReader::Open();
+  if (!reader.ok()) return false;
+  const size_t page = static_cast<size_t>(::getpagesize());
+  void* p = ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return false;
+  static_cast<volatile char*>(p)[0] = 1;
+  uint64_t e = 0;
+  const bool shown = reader->ReadPagemap(p, 1, &e).ok() && PagemapPresent(e) && PagemapPfn(e);
+  ::munmap(p, page);
+  return shown;
+}
+
+// The verdict on kernel memory with resident pages (a shmem memfd) that
+// nothing changed, verified for root: EQUAL, but for the parts in `kinds`
+// (what the test declared and no one can observe); and where pagemap hides
+// PFNs (the sandbox's user namespace) neither capture saw the resident
+// pages' PFNs.
+inline std::string UnchangedMemfdVerdict(std::set<int> kinds = {}) {
+  if (!PfnsShownToThisProcess()) kinds.insert(v1::UNVERIFIED_PFNS_UNSEEN);
+  return NotVerifiedNaming(kinds);
+}
+
+// The same for SessionTest's KernelAttach (tests/support/session_fixture.h):
+// it declares a memslot, the VMM's declaration, which KVM lists to no one.
+inline std::string UnchangedKernelAttachVerdict() {
+  return UnchangedMemfdVerdict({v1::UNVERIFIED_DECLARED_MEMSLOTS});
+}
+
+}  // namespace khod
+
+#endif  // KHOD_TESTS_DAEMON_VERIFY_VERDICT_H_
