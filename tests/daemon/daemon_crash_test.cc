@@ -120,16 +120,6 @@ TEST_F(CrashTest, EveryPhaseBoundaryLeavesTheOldOrTheNewState) {
   }
 }
 
-bool IsRegular(const std::string& path) {
-  struct stat st;
-  return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
-bool IsLink(const std::string& path) {
-  struct stat st;
-  return ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
-}
-
 // The state dir's names that start with `prefix` and end in ".blob".
 std::vector<std::string> BlobsNamed(const std::string& dir, const std::string& prefix) {
   std::vector<std::string> out;

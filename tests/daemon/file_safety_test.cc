@@ -47,16 +47,6 @@ std::string Slurp(const std::string& path) {
   return ss.str();
 }
 
-bool IsDir(const std::string& path) {
-  struct stat st;
-  return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-bool IsRegular(const std::string& path) {
-  struct stat st;
-  return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
 class FileSafetyTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -147,6 +147,20 @@ inline std::string ChildEnd(pid_t child) {
   return "status " + std::to_string(status);
 }
 
+// What is at `path`, the last component never followed (lstat).
+inline bool IsRegular(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+inline bool IsLink(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
+}
+inline bool IsDir(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 // The bytes of the file at `path` ("" when it cannot be read).
 inline std::string ReadTestFile(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
