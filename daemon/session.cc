@@ -267,7 +267,11 @@ void Session::ResetToIdle() {
 // (ENOTEMPTY), and a mount point stays (EBUSY).
 void Session::RemoveMadeHandoverDir(const v1::SessionRecord& rec) {
   const std::string& dir = rec.handover_dir();
-  if (rec.transport() != v1::DIR || !rec.handover_dir_made() || dir.empty() ||
+  // Only a record of a standing handover: a later session's record may still
+  // carry the last handover's fields, and the name may be an operator's now.
+  const bool stood =
+      rec.phase() == v1::HANDED_OVER || rec.phase() == v1::RESTORED || rec.phase() == v1::VERIFIED;
+  if (!stood || rec.transport() != v1::DIR || !rec.handover_dir_made() || dir.empty() ||
       !CheckFileName(dir, "dir").ok())
     return;
   if (::unlinkat(handover_root_.fd(), dir.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT &&

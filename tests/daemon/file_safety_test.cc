@@ -351,6 +351,13 @@ TEST_F(SessionDirTest, CancelAndFinishRemoveTheDirTheirFreezeMade) {
     ASSERT_TRUE(IsRegular(root + "/made/handover.blob"));
     ASSERT_TRUE(s->Cancel().ok());
     EXPECT_NE(::access((root + "/made").c_str(), F_OK), 0) << "left after Cancel";
+    // The record still carries that handover's fields: a later Cancel with no handover
+    // leaves an operator's directory of the same name alone.
+    ASSERT_TRUE(s->Prepare().ok());
+    ASSERT_EQ(::mkdir((root + "/made").c_str(), 0700), 0);
+    ASSERT_TRUE(s->Cancel().ok());
+    EXPECT_EQ(::access((root + "/made").c_str(), F_OK), 0) << "an operator's dir went";
+    ASSERT_EQ(::rmdir((root + "/made").c_str()), 0);
     // Finish, after a restore in this process.
     ASSERT_TRUE(s->Prepare().ok());
     ASSERT_TRUE(s->Freeze(FreezeInto("made")).ok());
