@@ -345,8 +345,6 @@ Status Session::WriteBlob(const std::string& kind, const std::string& blob, std:
   return state_dir_.WriteNew(*file, blob);
 }
 
-// Named by no record (a crash leaves it to the start-up sweep, daemon/leftover_sweep.h).
-constexpr const char* kFrozenDraft = kFrozenDraftBlob;
 constexpr size_t kKeptPastBlackout = 4;
 
 void Session::DropFrozenDraft() {
@@ -407,9 +405,9 @@ std::string Session::WriteFrozenDraft(const Snapshot& prepared) {
   std::string bytes;
   Status s = Encode(prepared, ToBlobFormat(frozen_draft_format_), &bytes, Codec());
   Result<PatchedFile> draft =
-      s.ok() ? PatchedFile::Create(state_dir_, kFrozenDraft, bytes) : Result<PatchedFile>(s);
+      s.ok() ? PatchedFile::Create(state_dir_, kFrozenDraftBlob, bytes) : Result<PatchedFile>(s);
   if (!draft.ok()) {
-    state_dir_.Remove(kFrozenDraft);  // an earlier Prepare's, if any: not this capture
+    state_dir_.Remove(kFrozenDraftBlob);  // an earlier Prepare's, if any: not this capture
     return draft.status().ToString();
   }
   frozen_draft_ = std::move(*draft);
