@@ -520,7 +520,6 @@ class GmemDiffer {
     // A hash is taken per extent, and a capture that saw no PFNs joins pages
     // into extents across physical breaks: where a side saw no PFN, ranges
     // cut differently say nothing of the contents, which go uncompared.
-    uint64_t uncompared = 0;
     auto pfn_unseen_over = [&](uint64_t first, uint64_t end) {
       for (const PfnUnseenRange& p : pfn_unseen_)
         if (p.first < end && first < p.end) return true;
@@ -528,10 +527,9 @@ class GmemDiffer {
     };
     auto unmatched = [&](uint64_t first, uint64_t end, const std::string& e_side,
                          const std::string& f_side) {
-      if (pfn_unseen_over(first, end)) {
-        uncompared += end - first;
+      if (pfn_unseen_over(first, end))
         contents_uncompared_.push_back({first, end});
-      } else
+      else
         Add("contents " + Pages(first, end), e_side, f_side, first, end);
     };
     for (const auto& h : eh) {
@@ -550,6 +548,8 @@ class GmemDiffer {
       if (!seen.count({h.first_index, h.count}))
         unmatched(h.first_index, h.first_index + h.count, "no hash over this exact range",
                   "xxh3 " + Hex(h.xxh3));
+    uint64_t uncompared = 0;  // over both sides' ranges, overlaps counted twice
+    for (const auto& [first, end] : contents_uncompared_) uncompared += end - first;
     if (uncompared)
       Unverified(UnverifiedKind::kPfnsUnseen,
                  "contents of pages hashed over ranges cut otherwise, where a capture saw no "
@@ -603,16 +603,16 @@ class GmemDiffer {
       if (v.visibility != PageVisibility::kFull)
         if (const uint64_t n = not_different(v.first_index, v.end_index()))
           unverified[v.visibility] += n;
-    // Pages observed in full whose PFN a side did not see, without those found different.
+    // Pages observed in full whose PFN a side did not see, without those found
+    // different (where PFNs or folio flags are compared). Then pages whose
+    // contents went uncompared (Hashes), but for those counted already.
     std::map<int, uint64_t> pfn_unseen;
-    if (o_.compare_pfns || o_.compare_folio_flags)
-      for (const PfnUnseenRange& p : pfn_unseen_)
-        if (const uint64_t n = not_different(p.first, p.end)) pfn_unseen[p.by] += n;
-    // Pages whose contents went uncompared (Hashes), but for those already
-    // counted unverified for an unseen PFN and those found different.
     PageRanges counted = merged;
     if (o_.compare_pfns || o_.compare_folio_flags)
-      for (const PfnUnseenRange& p : pfn_unseen_) counted.push_back({p.first, p.end});
+      for (const PfnUnseenRange& p : pfn_unseen_) {
+        if (const uint64_t n = not_different(p.first, p.end)) pfn_unseen[p.by] += n;
+        counted.push_back({p.first, p.end});
+      }
     counted = Merged(std::move(counted));
     uint64_t contents_unseen = 0;
     for (const auto& [first, end] : Merged(contents_uncompared_)) {
