@@ -1,8 +1,10 @@
 // Byte coding of khod's own formats, in the manner of LevelDB's util/coding.h:
 // fixed-width little-endian integers (frame and record headers, the LUO
 // manifest, content hashes) and LEB128 varints with zigzag (the protobuf
-// payload's tables, docs/FORMAT.md "Varint tables"). Every byte khod writes
-// is little-endian whatever the host; nothing here depends on alignment.
+// payload's tables, docs/FORMAT.md "Protobuf form", "Payload"). khod's own
+// integers are little-endian whatever the host; the FDT form's are not
+// (big-endian header and structure, per the FDT spec; native-endian properties,
+// per KHO's ABI). Nothing here depends on alignment.
 //
 // Decoding is bounded: GetVarint64 never reads at or past `end` and refuses a
 // varint longer than kMaxVarint64Bytes or one whose 10th byte has bits beyond

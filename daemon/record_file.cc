@@ -26,9 +26,9 @@ Result<std::pair<SafeDir, std::string>> Split(const std::string& path) {
 }
 
 // The frame's length bounds the read: a record longer than its header says is
-// refused before more than its head is read (FORMAT.md reader order 2), and a
-// file that does not start as a record (any version) is read no further than
-// its head: its length field is not a record's.
+// refused before more than its head is read (FORMAT.md "Reader order and
+// errors", step 1), and a file that does not start as a record (any version)
+// is read no further than its head: its length field is not a record's.
 FileReadOptions RecordRead() {
   FileReadOptions o;
   o.size_from_head = [](std::string_view head) -> Result<uint64_t> {

@@ -1,5 +1,5 @@
 // Names, compatibles and fixed record layouts of the FDT form
-// (docs/FORMAT.md "FDT format"). Shared by the encoder and the decoder so the
+// (docs/FORMAT.md "FDT form"). Shared by the encoder and the decoder so the
 // two cannot drift. All integers are native-endian, as KHO's ABI states for
 // its FDT properties; records are packed with explicit reserved bytes, so
 // their layout does not depend on the compiler.

@@ -1,6 +1,6 @@
 // The snapshot format version both encoders write (docs/FORMAT.md
-// "Compatibility"). Readers accept any minor of kFormatMajor; a newer minor
-// only adds fields/properties, which they ignore.
+// "Versions and compatibility"). Readers accept any minor of kFormatMajor; a
+// newer minor only adds fields/properties, which they ignore.
 #ifndef KHOD_SERIALIZER_FORMAT_VERSION_H_
 #define KHOD_SERIALIZER_FORMAT_VERSION_H_
 

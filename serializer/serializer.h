@@ -1,6 +1,7 @@
 // The two blob formats of a Snapshot, one content (docs/FORMAT.md):
-//   FDT   - libfdt flattened device tree following KHO's conventions; what is
-//           handed across kexec as a KHO subtree.
+//   FDT   - libfdt flattened device tree following KHO's conventions, laid
+//           out to be a KHO subtree; no code hands it to KHO (luo carries it
+//           in the LUO blob memfd, as any blob).
 //   proto - proto/snapshot.proto in a small self-identifying frame; what is
 //           stored on disk and sent over gRPC.
 // Decoders never trust input: every malformed blob yields a Status naming the

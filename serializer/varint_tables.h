@@ -1,8 +1,7 @@
 // Delta/varint encodings of a guest_memfd's large tables, used as `bytes`
-// fields of the protobuf payload (docs/FORMAT.md "Varint tables"). Each table
-// is a sequence of records; indexes are stored as the gap from the previous
-// record's end, so tables are ordered and disjoint by construction and a
-// 214-page PFN run costs about 8 bytes.
+// fields of the protobuf payload (docs/FORMAT.md "Protobuf form", "Payload").
+// Each table is a sequence of records; indexes are stored as the gap from the
+// previous record's end, so tables are ordered and disjoint by construction.
 //
 // Decoders are given the record count from the message and refuse a stream
 // that is truncated, overlong, has trailing bytes, or whose arithmetic would
