@@ -158,8 +158,7 @@ Result<std::unique_ptr<KernelGmemSource>> KernelGmemSource::FromPid(pid_t pid, i
   // Its policy lives in the VMM's mappings where the kernel keeps no shared
   // one (CapturePolicy): the VMA iterator is loaded now, not by the first
   // capture that reads it, which can be a Freeze.
-  if (id.kind == FileKind::kGuestMemfd &&
-      GuestMemfdSharedPolicy().answer == SharedPolicyAnswer::kNo)
+  if (id.kind != FileKind::kShmemMemfd && SharedPolicyOf(id.kind).answer == SharedPolicyAnswer::kNo)
     (void)SharedVmaPolicyIterator();
   return Make(std::move(taken), std::move(id), std::move(opts), origin, pid);
 }
@@ -289,9 +288,8 @@ Result<bool> KernelGmemSource::ScanChanges(const FlagBaseline& baseline, bool fr
 // mapping, or each VMM mapping's. A VMM whose mappings cannot be read
 // leaves it kUnknown: a policy is never what khod's own mapping shows.
 Status KernelGmemSource::CapturePolicy(ProcessMappingsCache* vmm_mappings, GuestMemfd* out) const {
-  const bool gmem = identity_.kind == FileKind::kGuestMemfd;
-  const SharedPolicyAnswer shared =
-      gmem ? GuestMemfdSharedPolicy().answer : SharedPolicyAnswer::kYes;
+  const SharedPolicyProbe& probe = SharedPolicyOf(identity_.kind);
+  const SharedPolicyAnswer shared = probe.answer;
   out->policy_source = PolicySource::kUnknown;
   out->policy_unread.clear();
   if (shared == SharedPolicyAnswer::kYes) {
@@ -306,10 +304,9 @@ Status KernelGmemSource::CapturePolicy(ProcessMappingsCache* vmm_mappings, Guest
     return Status::Ok();
   }
   if (shared == SharedPolicyAnswer::kUnknown) {
-    out->policy_unread =
-        "whether this kernel keeps a guest_memfd's policy in the file is not "
-        "known (" +
-        GuestMemfdSharedPolicy().evidence + ")";
+    out->policy_unread = std::string("whether this kernel keeps a ") +
+                         FileKindName(identity_.kind) + "'s policy in the file is not known (" +
+                         probe.evidence + ")";
     return Status::Ok();
   }
   if (vmm_pid_ <= 0) {
@@ -424,8 +421,8 @@ void KernelGmemSource::JoinWarmUp() {
 
 Status KernelGmemSource::WarmUp() {
   // The capture's policy step asks this once per process (a scratch VM and
-  // guest_memfd): asked here, a new khod's first Verify does not.
-  if (identity_.kind == FileKind::kGuestMemfd) (void)GuestMemfdSharedPolicy();
+  // guest_memfd, or memfd): asked here, a new khod's first Verify does not.
+  (void)SharedPolicyOf(identity_.kind);
   struct stat st;
   if (::fstat(fd_.get(), &st) < 0) return Status::FromErrno("fstat " + Describe(), errno);
   const uint64_t page = static_cast<uint64_t>(getpagesize());

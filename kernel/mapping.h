@@ -14,8 +14,8 @@ namespace khod {
 class Mapping {
  public:
   Mapping() = default;
-  // mmap(MAP_SHARED, prot) of [offset, offset + length) of fd.
-  static Result<Mapping> Map(int fd, uint64_t offset, size_t length, int prot);
+  // mmap(MAP_SHARED | extra_flags, prot) of [offset, offset + length) of fd.
+  static Result<Mapping> Map(int fd, uint64_t offset, size_t length, int prot, int extra_flags = 0);
   Mapping(Mapping&& o) noexcept
       : addr_(std::exchange(o.addr_, nullptr)), length_(std::exchange(o.length_, 0)) {}
   Mapping& operator=(Mapping&& o) noexcept;

@@ -16,8 +16,8 @@ enum class FileKind : uint8_t {
   kShmemMemfd = 2,    // plain memfd (shmem)
 };
 
-// NUMA mempolicy: of the inode where the file has a shared policy (shmem,
-// HugeTLB memfds; guest_memfd from Linux 6.19), else of one VMM mapping.
+// NUMA mempolicy: of the inode where the file has a shared policy (shmem
+// memfds; guest_memfd from Linux 6.19), else of one VMM mapping (HugeTLB too).
 struct Mempolicy {
   int32_t mode = 0;                // MPOL_DEFAULT=0, PREFERRED=1, BIND=2, INTERLEAVE=3, ...
   uint32_t mode_flags = 0;         // MPOL_F_STATIC_NODES, MPOL_F_RELATIVE_NODES, ...

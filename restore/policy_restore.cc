@@ -136,12 +136,12 @@ PolicyRestore RestorePolicy(int fd, const GuestMemfd& g, uint32_t page_size) {
              (mappable.ok() ? std::string("mmap: ENODEV") : mappable.status().message()) + ")";
     return r;
   }
-  if (g.kind == FileKind::kGuestMemfd) {
-    const SharedPolicyProbe& probe = GuestMemfdSharedPolicy();
+  {
+    const SharedPolicyProbe& probe = SharedPolicyOf(g.kind);
     if (probe.answer != SharedPolicyAnswer::kYes)
       return HandInodePolicyToVmm(g, page_size,
-                                  std::string("this kernel's guest_memfd keeps no shared "
-                                              "policy: probe ") +
+                                  std::string("this kernel's ") + FileKindName(g.kind) +
+                                      " keeps no shared policy: probe " +
                                       SharedPolicyAnswerName(probe.answer) + ", " + probe.evidence);
   }
   Status home_node;  // of set_mempolicy_home_node, where the frozen policy has a home node

@@ -1,11 +1,11 @@
 // How a restored file's NUMA policy comes back, said as it is.
 //
 // A policy sticks to a file only where the kernel keeps a shared (inode)
-// policy for it: shmem and HugeTLB memfds, guest_memfd where the probe says so
-// (kernel/shared_policy_probe.h; Linux 6.19+). There khod re-applies it with
+// policy for it: shmem memfds, guest_memfd where the probe says so
+// (kernel/shared_policy_probe.h; Linux 6.19+), never HugeTLB. There khod re-applies it with
 // mbind on a mapping of its own and reads it back through a second mapping
 // before it says "re-applied". Where the policy lived in the VMM's mappings
-// (PolicySource::kVmmMappings, guest_memfd on 6.18), or where it does not
+// (PolicySource::kVmmMappings: guest_memfd on 6.18, HugeTLB), or where it does not
 // stick, it dies with any mapping khod could make: the recorded ranges are
 // handed to the VMM, which mbinds its own mappings (GmemInfo.vmm_policies).
 #ifndef KHOD_RESTORE_POLICY_RESTORE_H_

@@ -420,6 +420,52 @@ TEST(KernelCaptureTest, HugetlbMemfdIsCapturedAsHugeFolios) {
   }
 }
 
+// HugeTLB keeps no shared policy (its vm_ops have no set_policy): a VMM's mbind
+// lives in the VMM's mapping, and khod's own mapping reads default. So the
+// capture reads the VMM's mappings, as for a 6.18 guest_memfd, and claims no
+// file policy (it once read khod's own mapping and called "default" the file's).
+TEST(KernelCaptureTest, HugetlbMemfdPolicyIsReadFromTheVmmsMappings) {
+  if (!IsRoot())
+    GTEST_SKIP() << "needs root outside a user namespace: reserving huge pages and reading PFNs";
+  ASSERT_EQ(SharedPolicyOf(FileKind::kHugetlbMemfd).answer, SharedPolicyAnswer::kNo)
+      << SharedPolicyOf(FileKind::kHugetlbMemfd).evidence;
+  auto fx = StartFixture({"--shmem-mib", "0", "--gmem-mib", "0", "--hugetlb-mib", "8"});
+  ASSERT_TRUE(fx);
+  if (fx->Fd("hugetlb0") < 0)
+    GTEST_SKIP() << "huge pages could not be reserved: " << fx->report_line();
+  ASSERT_TRUE(fx->Command("policy hugetlb0 bind").ok());
+  const int fd = fx->Fd("hugetlb0");
+  auto src = KernelGmemSource::FromPid(fx->pid(), fd, {});
+  ASSERT_TRUE(src.ok()) << src.status().ToString();
+  GuestMemfd g;
+  Status s = (*src)->Capture({}, &g);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(g.policy_source, PolicySource::kVmmMappings);
+  EXPECT_EQ(g.policy, Mempolicy()) << "no file policy is claimed";
+  const uint64_t map = std::stoull(fx->File("hugetlb0")->map(), nullptr, 16);  // "0x.."
+  const MappingPolicy* vmm = nullptr;
+  for (const MappingPolicy& m : g.mapping_policies)
+    if (m.start_address == map) vmm = &m;
+  ASSERT_NE(vmm, nullptr) << "the fixture's mapping at " << std::hex << map;
+  EXPECT_EQ(vmm->policy.mode, MPOL_BIND);
+  EXPECT_EQ(vmm->policy.nodemask, (std::vector<uint64_t>{1}));
+  EXPECT_EQ(vmm->first_index, 0u);
+  EXPECT_EQ(vmm->count, g.size / kPage);
+}
+
+// A shmem memfd and a HugeTLB memfd, each mbound through one mapping and read
+// through a second, answer as the probes say.
+TEST(KernelCaptureTest, MemfdSharedPolicyProbesMatchADirectLook) {
+  EXPECT_EQ(SharedPolicyOf(FileKind::kShmemMemfd).answer, SharedPolicyAnswer::kYes)
+      << SharedPolicyOf(FileKind::kShmemMemfd).evidence;
+  const SharedPolicyProbe& huge = SharedPolicyOf(FileKind::kHugetlbMemfd);
+  // No hugetlbfs: the probe says so rather than guessing.
+  if (huge.answer == SharedPolicyAnswer::kUnknown)
+    EXPECT_NE(huge.evidence.find("HugeTLB memfd"), std::string::npos) << huge.evidence;
+  else
+    EXPECT_EQ(huge.answer, SharedPolicyAnswer::kNo) << huge.evidence;
+}
+
 // The policy each mapping of `file` in `pid` has per its numa_maps line, found
 // by the mapping's start address; nullptr when the capture has none there.
 const MappingPolicy* PolicyAt(const GuestMemfd& g, uint64_t start) {
