@@ -1,14 +1,15 @@
 #include "kernel/vma_policy.h"
 
-#include <linux/mempolicy.h>
 #include <sys/sysmacros.h>
 
 #include <cstdio>
 #include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
 
 #include "kernel/bpf/vma_policy_record.h"
+#include "kernel/mempolicy_fields.h"
 
 namespace khod {
 
@@ -17,11 +18,6 @@ namespace {
 using Record = khod_vma_policy_record;
 static_assert(sizeof(Record) == 216 && KHOD_VMA_POLICY_VERSION == 5,
               "the record layout changed: change KHOD_VMA_POLICY_VERSION, then this");
-
-// Newer than Debian 12's <linux/mempolicy.h>.
-constexpr int kPreferredMany = 5;              // MPOL_PREFERRED_MANY
-constexpr int kWeightedInterleave = 6;         // MPOL_WEIGHTED_INTERLEAVE
-constexpr uint32_t kNumaBalancing = 1u << 13;  // MPOL_F_NUMA_BALANCING
 
 // The kernel's dev_t (MINORBITS 20) as userspace encodes it.
 uint64_t UserDev(uint32_t kernel_dev) { return makedev(kernel_dev >> 20, kernel_dev & 0xfffff); }
@@ -37,47 +33,21 @@ std::string Where(size_t index, const Record& r) {
   return s;
 }
 
-// The highest node number a home node may be, plus one: MAX_NUMNODES on x86_64 is at most 1024.
-constexpr int32_t kMaxNodes = KHOD_VMA_POLICY_NODE_WORDS * 64;
-
-// mpol_to_str() of a policy the record carries, parsed, with its home node, which numa_maps
-// does not print: seen in every answer (the kernel's, or none where its struct mempolicy has
-// no such field, before Linux 5.17). False when numa_maps would print no policy of ours
-// ("unknown" mode) or the record cut the kernel's nodemask.
+// The policy a record carries, as numa_maps prints it, with its home node (mempolicy_fields.h):
+// default where the record has none; false where numa_maps would print no policy of ours.
 bool PolicyOf(const Record& r, Mempolicy* out) {
   *out = Mempolicy();
   if ((r.flags & KHOD_VMA_POLICY_F_HAS_POLICY) == 0) return true;  // default
-  if ((r.flags & KHOD_VMA_POLICY_F_NODES_CUT) != 0) return false;
-  const int mode = r.mode;
-  bool prints_nodes = false;
-  switch (mode) {
-    case MPOL_DEFAULT:
-    case MPOL_LOCAL:
-      break;
-    case MPOL_PREFERRED:
-    case MPOL_BIND:
-    case MPOL_INTERLEAVE:
-    case kPreferredMany:
-    case kWeightedInterleave:
-      prints_nodes = true;
-      break;
-    default:
-      return false;
-  }
-  out->mode = mode;
-  // "=static" or else "=relative", then "balancing": never the internal flags.
-  if ((r.mode_flags & MPOL_F_STATIC_NODES) != 0)
-    out->mode_flags |= MPOL_F_STATIC_NODES;
-  else if ((r.mode_flags & MPOL_F_RELATIVE_NODES) != 0)
-    out->mode_flags |= MPOL_F_RELATIVE_NODES;
-  out->mode_flags |= r.mode_flags & kNumaBalancing;
-  if ((r.flags & KHOD_VMA_POLICY_F_HOME_NODE) != 0) out->home_node = r.home_node;
-  out->home_node_seen = true;
-  if (prints_nodes) {
-    const size_t words = r.node_bytes / sizeof(uint64_t);
-    out->nodemask.assign(r.nodes, r.nodes + words);
-    while (!out->nodemask.empty() && out->nodemask.back() == 0) out->nodemask.pop_back();
-  }
+  MempolicyFields f;
+  f.mode = r.mode;
+  f.mode_flags = r.mode_flags;
+  f.nodes.assign(r.nodes, r.nodes + r.node_bytes / sizeof(uint64_t));
+  f.nodes_cut = (r.flags & KHOD_VMA_POLICY_F_NODES_CUT) != 0;
+  f.has_home_node = (r.flags & KHOD_VMA_POLICY_F_HOME_NODE) != 0;
+  f.home_node = r.home_node;
+  std::optional<Mempolicy> p = MempolicyFromFields(f);
+  if (!p) return false;
+  *out = std::move(*p);
   return true;
 }
 
@@ -130,7 +100,7 @@ Result<std::vector<VmaPolicy>> DecodeVmaPolicyRecords(std::string_view bytes, pi
     if (r.node_bytes > sizeof(r.nodes) || r.node_bytes % sizeof(uint64_t) != 0)
       return Status::Corruption(where + ": nodemask of " + std::to_string(r.node_bytes) + " bytes");
     if ((r.flags & KHOD_VMA_POLICY_F_HOME_NODE) != 0 &&
-        (r.home_node < -1 || r.home_node >= kMaxNodes))
+        (r.home_node < -1 || r.home_node >= kMaxNumaNodes))
       return Status::Corruption(where + ": home node " + std::to_string(r.home_node));
     if (i == 0) {
       if (r.kind != KHOD_VMA_POLICY_KIND_TASK)

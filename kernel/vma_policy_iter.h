@@ -19,9 +19,8 @@
 #include <vector>
 
 #include "common/status.h"
+#include "kernel/bpf_program.h"
 #include "kernel/vma_policy.h"
-
-struct bpf_object;
 
 namespace khod {
 
@@ -46,7 +45,6 @@ class VmaPolicyIterator : public VmaPolicyReader {
   // Unsupported (no BTF, no task_vma iterator, no mm_lock_seq, the verifier refused it) or
   // PermissionDenied (no CAP_BPF + CAP_PERFMON) saying why, never a crash.
   static Result<std::unique_ptr<VmaPolicyIterator>> Load();
-  ~VmaPolicyIterator() override;
   VmaPolicyIterator(const VmaPolicyIterator&) = delete;
   VmaPolicyIterator& operator=(const VmaPolicyIterator&) = delete;
 
@@ -57,14 +55,12 @@ class VmaPolicyIterator : public VmaPolicyReader {
   Result<std::vector<VmaPolicy>> Read(pid_t pid) const override;
 
  private:
-  VmaPolicyIterator(bpf_object* object, int program_fd)
-      : object_(object), program_fd_(program_fd) {}
+  explicit VmaPolicyIterator(BpfProgram program) : program_(std::move(program)) {}
   // One read of the iterator's output for the process `pidfd` refers to, into *buffer
   // (grown, and left grown, when the output does not fit).
   Result<std::vector<VmaPolicy>> ReadOnce(pid_t pid, int pidfd, std::string* buffer) const;
 
-  bpf_object* object_;  // owns program_fd_
-  int program_fd_;
+  BpfProgram program_;
 };
 
 // The process-wide iterator, loaded on first use and kept; nullptr when it cannot be, with

@@ -9,7 +9,7 @@
  * guest_memfd where a kernel gives it a shared policy) is flagged and not
  * interpreted: that op decides its policy. */
 /* First: libbpf's headers use its types. (clang-format would sort it after them.) */
-#include "kernel/bpf/vma_policy_kernel_types.h"
+#include "kernel/bpf/kernel_types.h"
 
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
@@ -18,13 +18,6 @@
 
 /* bpf_seq_write and bpf_probe_read_kernel are GPL-only helpers. */
 char LICENSE[] SEC("license") = "GPL";
-
-/* task_struct's thread id, which vma_policy_kernel_types.h does not name:
- * CO-RE relocates it against the kernel's task_struct (the ___suffix drops). */
-struct task_struct___ids {
-  int pid;
-  int tgid;
-} KHOD_CORE;
 
 static __always_inline void copy_policy(struct khod_vma_policy_record *r, struct mempolicy *p) {
   __u32 size = bpf_core_field_size(p->nodes);

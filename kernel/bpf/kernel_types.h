@@ -1,10 +1,10 @@
-/* The kernel types kernel/bpf/vma_policy.bpf.c reads, declared by hand instead
+/* The kernel types the programs of kernel/bpf/ read, declared by hand instead
  * of a generated vmlinux.h: only the fields it uses, each relocated by CO-RE
  * against the running kernel's BTF at load (preserve_access_index), so their
  * offsets here do not matter and a field a kernel lacks is tested with
  * bpf_core_field_exists() before it is read. */
-#ifndef KHOD_KERNEL_BPF_VMA_POLICY_KERNEL_TYPES_H_
-#define KHOD_KERNEL_BPF_VMA_POLICY_KERNEL_TYPES_H_
+#ifndef KHOD_KERNEL_BPF_KERNEL_TYPES_H_
+#define KHOD_KERNEL_BPF_KERNEL_TYPES_H_
 
 typedef unsigned char __u8;
 typedef unsigned short __u16;
@@ -40,11 +40,42 @@ struct mempolicy {
 
 struct super_block {
   unsigned int s_dev;
+  unsigned long s_magic;
 } KHOD_CORE;
 
 struct inode {
+  unsigned short i_mode;
   unsigned long i_ino;
   struct super_block *i_sb;
+} KHOD_CORE;
+
+/* include/linux/rbtree_types.h */
+struct rb_node {
+  unsigned long __rb_parent_color;
+  struct rb_node *rb_right;
+  struct rb_node *rb_left;
+} KHOD_CORE;
+
+struct rb_root {
+  struct rb_node *rb_node;
+} KHOD_CORE;
+
+/* include/linux/mempolicy.h (CONFIG_NUMA): a file's policy, by page range. */
+struct shared_policy {
+  struct rb_root root;
+} KHOD_CORE;
+
+struct sp_node {
+  struct rb_node nd;
+  unsigned long start;
+  unsigned long end;
+  struct mempolicy *policy;
+} KHOD_CORE;
+
+/* include/linux/shmem_fs.h: the inode a shmem file's vfs inode is embedded in. */
+struct shmem_inode_info {
+  struct shared_policy policy; /* CONFIG_NUMA */
+  struct inode vfs_inode;
 } KHOD_CORE;
 
 struct file {
@@ -87,6 +118,13 @@ struct task_struct {
   struct mempolicy *mempolicy; /* CONFIG_NUMA */
 } KHOD_CORE;
 
+/* task_struct's thread id, which the declaration above does not name: CO-RE
+ * relocates it against the kernel's task_struct (the ___suffix drops). */
+struct task_struct___ids {
+  int pid;
+  int tgid;
+} KHOD_CORE;
+
 struct seq_file;
 
 struct bpf_iter_meta {
@@ -101,4 +139,11 @@ struct bpf_iter__task_vma {
   struct vm_area_struct *vma;
 } KHOD_CORE;
 
-#endif /* KHOD_KERNEL_BPF_VMA_POLICY_KERNEL_TYPES_H_ */
+struct bpf_iter__task_file {
+  struct bpf_iter_meta *meta;
+  struct task_struct *task;
+  __u32 fd;
+  struct file *file;
+} KHOD_CORE;
+
+#endif /* KHOD_KERNEL_BPF_KERNEL_TYPES_H_ */
