@@ -13,6 +13,7 @@
 #define KHOD_COMMON_CODING_H_
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace khod {
@@ -50,6 +51,38 @@ inline uint64_t DecodeFixed64(const char* p) {
 
 // Appends v as 8 little-endian bytes.
 void PutFixed64(std::string* dst, uint64_t v);
+
+// Big-endian at `dst` / from `p`, whatever the host: the flattened device
+// tree's own integers (header fields, structure tokens, property lengths and
+// name offsets), as the devicetree specification stores them.
+inline void EncodeBigEndian32(uint8_t* dst, uint32_t v) {
+  for (int i = 0; i < 4; ++i) dst[i] = static_cast<uint8_t>(v >> (8 * (3 - i)));
+}
+inline uint32_t DecodeBigEndian32(const uint8_t* p) {
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | uint32_t{p[3]};
+}
+
+// The host's byte order at `dst` / from `p`, at any alignment: the integers
+// of khod's FDT properties and table records, native-endian as KHO's ABI
+// stores them (docs/FORMAT.md "FDT form"; little-endian on x86-64).
+inline void EncodeNative16(uint8_t* dst, uint16_t v) { std::memcpy(dst, &v, sizeof v); }
+inline void EncodeNative32(uint8_t* dst, uint32_t v) { std::memcpy(dst, &v, sizeof v); }
+inline void EncodeNative64(uint8_t* dst, uint64_t v) { std::memcpy(dst, &v, sizeof v); }
+inline uint16_t DecodeNative16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline uint32_t DecodeNative32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline uint64_t DecodeNative64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
 
 // Writes v as an unsigned LEB128 varint at dst, which must have
 // kMaxVarint64Bytes of room; returns one past the last byte written.

@@ -206,6 +206,9 @@ Result<std::string> ReadKhoIncomingSubFdt(const std::string& debugfs_root,
                               " is smaller than its header");
   if (const int err = fdt_check_header(fdt->data()); err != 0)
     return Status::Corruption(path + ": bad FDT header: " + fdt_strerror(err));
+  // An untrusted tree: the caller's libfdt accessors may walk it only once the
+  // structure walk has passed (docs/FORMAT.md "FDT structure rules").
+  KHOD_RETURN_IF_ERROR(CheckFdtStructure(fdt->data()).WithContext(path + ": malformed structure"));
   fdt->resize(total);  // debugfs may expose the whole preserved page
   return fdt;
 }

@@ -53,9 +53,11 @@ struct KhoIncoming {
 // its owner (LUO, ...) is the judge of it.
 Result<KhoIncoming> ReadKhoIncoming(const std::string& debugfs_root);
 
-// Reads <debugfs_root>/kho/in/sub_fdts/<name>, checking the FDT header and
-// that totalsize fits the file (bytes past it are dropped). Unsupported when
-// the kernel has no incoming KHO tree.
+// Reads <debugfs_root>/kho/in/sub_fdts/<name>, checking the FDT header, that
+// totalsize fits the file (bytes past it are dropped) and the structure walk
+// (serializer/fdt_structure.h: Corruption "PATH: malformed structure: ..."), so
+// libfdt's accessors are safe on what it returns. Unsupported when the kernel
+// has no incoming KHO tree.
 Result<std::string> ReadKhoIncomingSubFdt(const std::string& debugfs_root,
                                           const std::string& name = kKhoSubFdtName);
 

@@ -2,8 +2,7 @@
 
 #include <libfdt.h>
 
-#include <cstring>
-
+#include "common/coding.h"
 #include "common/xxh3.h"
 #include "serializer/fdt_layout.h"
 #include "serializer/fdt_structure.h"
@@ -30,9 +29,9 @@ Status SealFdt(std::string* blob) {
   if (sum == nullptr || len != 8)
     return Status::InvalidArgument("fdt seal: root has no 8-byte checksum property");
   const size_t at = static_cast<const char*>(sum) - blob->data();
-  const uint64_t value =
-      FdtChecksum(reinterpret_cast<const uint8_t*>(blob->data()), fdt_totalsize(fdt), at);
-  std::memcpy(&(*blob)[at], &value, 8);  // native endian, like every khod FDT integer
+  uint8_t* const bytes = reinterpret_cast<uint8_t*>(&(*blob)[0]);
+  // Native endian, like every khod FDT integer.
+  EncodeNative64(bytes + at, FdtChecksum(bytes, fdt_totalsize(fdt), at));
   return Status::Ok();
 }
 

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/coding.h"
 #include "common/status_macros.h"
 #include "common/thread_shares.h"
 #include "serializer/fdt_checksum.h"
@@ -28,13 +29,6 @@ namespace khod {
 namespace {
 
 using namespace fdt_layout;  // NOLINT: the layout constants are the vocabulary here
-
-template <typename T>
-T Load(const uint8_t* p) {
-  T v;
-  std::memcpy(&v, p, sizeof v);  // native endian; FDT properties are only 4-byte aligned
-  return v;
-}
 
 bool StartsWith(const std::string& s, const char* prefix) {
   return s.compare(0, std::strlen(prefix), prefix) == 0;
@@ -82,9 +76,14 @@ class FdtReader {
 
   template <typename T>
   Status Int(int node, const std::string& where, const char* name, T* out) const {
+    static_assert(std::is_integral_v<T> && (sizeof(T) == 4 || sizeof(T) == 8));
     const uint8_t* p;
     KHOD_RETURN_IF_ERROR(Bytes(node, where, name, sizeof(T), &p));
-    *out = Load<T>(p);
+    // Native endian, as KHO's ABI (common/coding.h); FDT values are only 4-byte aligned.
+    if constexpr (sizeof(T) == 8)
+      *out = static_cast<T>(DecodeNative64(p));
+    else
+      *out = static_cast<T>(DecodeNative32(p));
     return Status::Ok();
   }
 
@@ -235,8 +234,8 @@ class FdtReader {
     uint64_t n;
     return Table(node, where, kMemslotTable, &n, [&](const uint8_t* d) {
       vm->memslots.push_back(Memslot{
-          Load<uint32_t>(d), Load<uint32_t>(d + 4), Load<uint64_t>(d + 8), Load<uint64_t>(d + 16),
-          Load<uint64_t>(d + 24), Load<uint64_t>(d + 32), Load<uint64_t>(d + 40)});
+          DecodeNative32(d), DecodeNative32(d + 4), DecodeNative64(d + 8), DecodeNative64(d + 16),
+          DecodeNative64(d + 24), DecodeNative64(d + 32), DecodeNative64(d + 40)});
       return Status::Ok();
     });
   }
@@ -260,7 +259,7 @@ class FdtReader {
     if ((mask = Find(node, kPropPolicyNodemask, &mask_len)) == nullptr || mask_len % 8 != 0)
       return Status::Corruption("fdt: " + where + ": property '" + kPropPolicyNodemask +
                                 "' missing or not a u64 array");
-    for (int i = 0; i < mask_len; i += 8) g->policy.nodemask.push_back(Load<uint64_t>(mask + i));
+    for (int i = 0; i < mask_len; i += 8) g->policy.nodemask.push_back(DecodeNative64(mask + i));
 
     // The folio table, a PFN run a record and millions of them, is sized
     // once (its chunks are checked first) and its chunks filled by index,
@@ -277,7 +276,7 @@ class FdtReader {
     KHOD_RETURN_IF_ERROR(Table(
         node, where, kAttributeTable, &n,
         [&](const uint8_t* d) {
-          const AttributeRange r{Load<uint64_t>(d), Load<uint64_t>(d + 8), Load<uint64_t>(d + 16)};
+          const AttributeRange r{DecodeNative64(d), DecodeNative64(d + 8), DecodeNative64(d + 16)};
           uint64_t end;
           if (r.count == 0 || r.value == 0 || __builtin_add_overflow(r.first, r.count, &end))
             return Status::Corruption("fdt: " + where + "/attributes: record " +
@@ -294,28 +293,28 @@ class FdtReader {
     g->attributes.Assign(ranges);
     KHOD_RETURN_IF_ERROR(Table(node, where, kHashTable, &n, [&](const uint8_t* d) {
       g->hashes.push_back(
-          ContentHash{Load<uint64_t>(d), Load<uint64_t>(d + 8), Load<uint64_t>(d + 16)});
+          ContentHash{DecodeNative64(d), DecodeNative64(d + 8), DecodeNative64(d + 16)});
       return Status::Ok();
     }));
     std::vector<uint32_t> nr_runs;
     KHOD_RETURN_IF_ERROR(Table(node, where, kRestructureTable, &n, [&](const uint8_t* d) {
       RestructureRecord r;
-      r.index = Load<uint64_t>(d);
-      r.head_pfn = Load<uint64_t>(d + 8);
-      r.memcg_id = Load<uint64_t>(d + 16);
+      r.index = DecodeNative64(d);
+      r.head_pfn = DecodeNative64(d + 8);
+      r.memcg_id = DecodeNative64(d + 16);
       r.original_order = d[24];
       if (d[25] > 1)
         return Status::Corruption("fdt: " + where + "/restructures: record " +
                                   std::to_string(g->restructures.size()) + " in-progress byte " +
                                   std::to_string(d[25]) + " is not 0 or 1");
       r.in_progress = d[25] == 1;
-      nr_runs.push_back(Load<uint32_t>(d + 28));
+      nr_runs.push_back(DecodeNative32(d + 28));
       g->restructures.push_back(std::move(r));
       return Status::Ok();
     }));
     std::vector<SplitRun> runs;
     KHOD_RETURN_IF_ERROR(Table(node, where, kSplitRunTable, &n, [&](const uint8_t* d) {
-      runs.push_back(SplitRun{Load<uint32_t>(d), Load<uint32_t>(d + 4), d[8]});
+      runs.push_back(SplitRun{DecodeNative32(d), DecodeNative32(d + 4), d[8]});
       return Status::Ok();
     }));
     // Hand the split runs out to their records, in order.
@@ -357,7 +356,7 @@ class FdtReader {
                                    " unknown to this reader");
       for (int i = 17; i < 24; ++i)
         if (d[i] != 0) return Status::Corruption("fdt: " + rec + " reserved bytes are not zero");
-      g->visibility.push_back(VisibilityRange{Load<uint64_t>(d), Load<uint64_t>(d + 8),
+      g->visibility.push_back(VisibilityRange{DecodeNative64(d), DecodeNative64(d + 8),
                                               static_cast<PageVisibility>(d[16])});
       return Status::Ok();
     }));
@@ -366,9 +365,9 @@ class FdtReader {
         Table(node, where, kMappingPolicyTable, &n, [&](const uint8_t* d, uint32_t size) {
           const std::string rec =
               where + "/mapping-policies: record " + std::to_string(g->mapping_policies.size());
-          if (Load<uint32_t>(d + 44) != 0 || (size >= 56 && Load<uint32_t>(d + 52) != 0))
+          if (DecodeNative32(d + 44) != 0 || (size >= 56 && DecodeNative32(d + 52) != 0))
             return Status::Corruption("fdt: " + rec + " reserved bytes are not zero");
-          const uint32_t policy_flags = size >= 56 ? Load<uint32_t>(d + 48) : 0;
+          const uint32_t policy_flags = size >= 56 ? DecodeNative32(d + 48) : 0;
           // A newer minor adds only flags a reader may ignore; this one's has no other.
           if ((policy_flags & ~kMappingPolicyHomeNodeUnseen) && blob_minor_ <= kFormatMinor)
             return Status::Corruption("fdt: " + rec + " policy flags " +
@@ -376,20 +375,20 @@ class FdtReader {
                                       " unknown in format 1." + std::to_string(blob_minor_));
           MappingPolicy m;
           m.policy.home_node_seen = !(policy_flags & kMappingPolicyHomeNodeUnseen);
-          m.first_index = Load<uint64_t>(d);
-          m.count = Load<uint64_t>(d + 8);
-          m.start_address = Load<uint64_t>(d + 16);
-          m.pid = Load<int32_t>(d + 24);
-          m.policy.mode = Load<int32_t>(d + 28);
-          m.policy.mode_flags = Load<uint32_t>(d + 32);
-          m.policy.home_node = Load<int32_t>(d + 36);
-          nr_words.push_back(Load<uint32_t>(d + 40));
+          m.first_index = DecodeNative64(d);
+          m.count = DecodeNative64(d + 8);
+          m.start_address = DecodeNative64(d + 16);
+          m.pid = static_cast<int32_t>(DecodeNative32(d + 24));
+          m.policy.mode = static_cast<int32_t>(DecodeNative32(d + 28));
+          m.policy.mode_flags = DecodeNative32(d + 32);
+          m.policy.home_node = static_cast<int32_t>(DecodeNative32(d + 36));
+          nr_words.push_back(DecodeNative32(d + 40));
           g->mapping_policies.push_back(std::move(m));
           return Status::Ok();
         }));
     std::vector<uint64_t> words;
     KHOD_RETURN_IF_ERROR(Table(node, where, kMappingNodemaskTable, &n, [&](const uint8_t* d) {
-      words.push_back(Load<uint64_t>(d));
+      words.push_back(DecodeNative64(d));
       return Status::Ok();
     }));
     // Hand the nodemask words out to their mapping policies, in order.
@@ -426,9 +425,9 @@ class FdtReader {
         const uint8_t* d = t.chunks[c].data;
         FolioExtent* e = out + first[c];
         for (uint64_t i = 0; i < t.chunks[c].n; ++i, ++e, d += t.record_size) {
-          e->first_index = Load<uint64_t>(d);
-          e->first_pfn = Load<uint64_t>(d + 8);
-          e->nr_folios = Load<uint32_t>(d + 16);
+          e->first_index = DecodeNative64(d);
+          e->first_pfn = DecodeNative64(d + 8);
+          e->nr_folios = DecodeNative32(d + 16);
           e->order = d[20];
           e->flags = d[21];
         }
@@ -530,15 +529,15 @@ Status CheckEnvelope(const void* fdt, size_t size, bool own_checksum) {
   }
   const uint8_t* version;
   KHOD_RETURN_IF_ERROR(r.Bytes(0, "/", kPropFormatVersion, 8, &version));
-  if (Load<uint32_t>(version) != kFormatMajor)
+  if (DecodeNative32(version) != kFormatMajor)
     return Status::Unsupported("fdt: format major version " +
-                               std::to_string(Load<uint32_t>(version)) + ", this reader knows " +
+                               std::to_string(DecodeNative32(version)) + ", this reader knows " +
                                std::to_string(kFormatMajor));
   const uint8_t* sum;
   KHOD_RETURN_IF_ERROR(r.Bytes(0, "/", kPropChecksum, 8, &sum));
   if (!own_checksum) return Status::Ok();
   const uint8_t* base = static_cast<const uint8_t*>(fdt);
-  if (FdtChecksum(base, fdt_totalsize(fdt), sum - base) != Load<uint64_t>(sum))
+  if (FdtChecksum(base, fdt_totalsize(fdt), sum - base) != DecodeNative64(sum))
     return Status::Corruption("fdt: checksum mismatch");
   return Status::Ok();
 }
@@ -548,8 +547,8 @@ Status DecodeTree(const void* fdt, int threads, Snapshot* snap) {
   const uint8_t* version;
   KHOD_RETURN_IF_ERROR(r.Bytes(0, "/", kPropFormatVersion, 8, &version));
   SnapshotHeader& h = snap->header;
-  h.format_major = static_cast<uint16_t>(Load<uint32_t>(version));
-  const uint32_t minor = Load<uint32_t>(version + 4);
+  h.format_major = static_cast<uint16_t>(DecodeNative32(version));
+  const uint32_t minor = DecodeNative32(version + 4);
   if (minor > 0xffff) return Status::Corruption("fdt: format minor " + std::to_string(minor));
   h.format_minor = static_cast<uint16_t>(minor);
   r.set_blob_minor(h.format_minor);

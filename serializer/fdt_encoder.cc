@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/coding.h"
 #include "common/status_macros.h"
 #include "common/thread_shares.h"
 #include "serializer/encode_guard.h"
@@ -28,11 +29,6 @@ namespace khod {
 namespace {
 
 using namespace fdt_layout;  // NOLINT: the layout constants are the vocabulary here
-
-template <typename T>
-void Store(uint8_t* p, T v) {
-  std::memcpy(p, &v, sizeof v);  // native endian, as KHO's ABI
-}
 
 // The header, then the memory reservation map (its one entry, zero: the
 // end) at 48, then the structure block: where libfdt's fdt_create and
@@ -84,18 +80,18 @@ class FdtStrings {
 // The Write* functions are lambdas so that each table's loop inlines its own
 // (a function pointer is a call per record: most of encoding a large table).
 constexpr auto WriteFolio = [](uint8_t* d, const FolioExtent& e) {
-  Store<uint64_t>(d, e.first_index);
-  Store<uint64_t>(d + 8, e.first_pfn);
-  Store<uint32_t>(d + 16, e.nr_folios);
+  EncodeNative64(d, e.first_index);
+  EncodeNative64(d + 8, e.first_pfn);
+  EncodeNative32(d + 16, e.nr_folios);
   d[20] = e.order;
   d[21] = e.flags;
-  Store<uint16_t>(d + 22, 0);
+  EncodeNative16(d + 22, 0);
 };
 
 // Writes the blob libfdt's sequential-write API (fdt_create,
 // fdt_finish_reservemap, fdt_begin_node, fdt_property, fdt_finish) writes,
-// byte for byte, with FdtStrings for the names. serializer_golden_test
-// checks the bytes against blobs libfdt wrote.
+// byte for byte, with FdtStrings for the names. fdt_libfdt_layout_test
+// writes the 1.2 golden's tree with libfdt and checks the two blobs are equal.
 class FdtWriter {
  public:
   // `out` holds the blob's exact size (FdtSizer), zeroed.
@@ -105,21 +101,21 @@ class FdtWriter {
     const size_t len = std::strlen(name);
     uint8_t* p = Grab(4 + Align(len + 1));
     if (!p) return -FDT_ERR_NOSPACE;
-    PutBe32(p, FDT_BEGIN_NODE);
+    EncodeBigEndian32(p, FDT_BEGIN_NODE);
     std::memcpy(p + 4, name, len);
     return 0;
   }
   int EndNode() {
     uint8_t* p = Grab(4);
     if (!p) return -FDT_ERR_NOSPACE;
-    PutBe32(p, FDT_END_NODE);
+    EncodeBigEndian32(p, FDT_END_NODE);
     return 0;
   }
   int Placeholder(const char* name, int len, void** val) {
     uint8_t* p = Grab(12 + Align(static_cast<size_t>(len)));
     if (!p) return -FDT_ERR_NOSPACE;
-    PutBe32(p, FDT_PROP);
-    PutBe32(p + 4, static_cast<uint32_t>(len));
+    EncodeBigEndian32(p, FDT_PROP);
+    EncodeBigEndian32(p + 4, static_cast<uint32_t>(len));
     name_fixups_.push_back({static_cast<size_t>(p + 8 - out_), strings_.Offset(name)});
     *val = p + 12;
     return 0;
@@ -134,8 +130,27 @@ class FdtWriter {
     return Prop(name, v, static_cast<int>(std::strlen(v) + 1));
   }
   // fdt_property_u32/u64 store big-endian; KHO's convention is native endian.
-  int PropU32(const char* name, uint32_t v) { return Prop(name, &v, 4); }
-  int PropU64(const char* name, uint64_t v) { return Prop(name, &v, 8); }
+  int PropU32(const char* name, uint32_t v) {
+    void* val;
+    const int err = Placeholder(name, 4, &val);
+    if (!err) EncodeNative32(static_cast<uint8_t*>(val), v);
+    return err;
+  }
+  int PropU64(const char* name, uint64_t v) {
+    void* val;
+    const int err = Placeholder(name, 8, &val);
+    if (!err) EncodeNative64(static_cast<uint8_t*>(val), v);
+    return err;
+  }
+  // A u64[] property, native endian like PropU64.
+  int PropU64s(const char* name, const std::vector<uint64_t>& v) {
+    void* val;
+    const int err = Placeholder(name, static_cast<int>(v.size() * 8), &val);
+    if (err) return err;
+    uint8_t* d = static_cast<uint8_t*>(val);
+    for (size_t i = 0; i < v.size(); ++i) EncodeNative64(d + 8 * i, v[i]);
+    return 0;
+  }
 
   // A folio table chunk's records, n of them from `rows`, to be written at
   // `dst` by FillFolios.
@@ -165,22 +180,23 @@ class FdtWriter {
   int Finish() {
     uint8_t* end = Grab(4);
     if (!end) return -FDT_ERR_NOSPACE;
-    PutBe32(end, FDT_END);
+    EncodeBigEndian32(end, FDT_END);
     const std::string& strings = strings_.block();
     const size_t struct_size = struct_ - kStructOffset;
     if (kStructOffset + struct_size + strings.size() != size_) return -FDT_ERR_NOSPACE;
     std::memcpy(out_ + struct_, strings.data(), strings.size());
     for (const NameFixup& f : name_fixups_)
-      PutBe32(out_ + f.at, static_cast<uint32_t>(static_cast<int64_t>(strings.size()) + f.off));
-    PutBe32(out_ + 0, FDT_MAGIC);
-    PutBe32(out_ + 4, static_cast<uint32_t>(size_));
-    PutBe32(out_ + 8, kStructOffset);
-    PutBe32(out_ + 12, static_cast<uint32_t>(struct_));
-    PutBe32(out_ + 16, kReserveMapOffset);
-    PutBe32(out_ + 20, 17);  // version
-    PutBe32(out_ + 24, 16);  // last compatible version
-    PutBe32(out_ + 32, static_cast<uint32_t>(strings.size()));
-    PutBe32(out_ + 36, static_cast<uint32_t>(struct_size));
+      EncodeBigEndian32(out_ + f.at,
+                        static_cast<uint32_t>(static_cast<int64_t>(strings.size()) + f.off));
+    EncodeBigEndian32(out_ + 0, FDT_MAGIC);
+    EncodeBigEndian32(out_ + 4, static_cast<uint32_t>(size_));
+    EncodeBigEndian32(out_ + 8, kStructOffset);
+    EncodeBigEndian32(out_ + 12, static_cast<uint32_t>(struct_));
+    EncodeBigEndian32(out_ + 16, kReserveMapOffset);
+    EncodeBigEndian32(out_ + 20, 17);  // version
+    EncodeBigEndian32(out_ + 24, 16);  // last compatible version
+    EncodeBigEndian32(out_ + 32, static_cast<uint32_t>(strings.size()));
+    EncodeBigEndian32(out_ + 36, static_cast<uint32_t>(struct_size));
     return 0;
   }
 
@@ -194,10 +210,6 @@ class FdtWriter {
     const FolioExtent* rows;
     size_t n;
   };
-  static void PutBe32(uint8_t* p, uint32_t v) {
-    const uint32_t be = __builtin_bswap32(v);
-    std::memcpy(p, &be, 4);
-  }
   uint8_t* Grab(size_t n) {
     if (struct_ + n > size_) return nullptr;
     uint8_t* p = out_ + struct_;
@@ -239,6 +251,9 @@ class FdtSizer {
   }
   int PropU32(const char* name, uint32_t) { return Prop(name, nullptr, 4); }
   int PropU64(const char* name, uint64_t) { return Prop(name, nullptr, 8); }
+  int PropU64s(const char* name, const std::vector<uint64_t>& v) {
+    return Prop(name, nullptr, static_cast<int>(v.size() * 8));
+  }
   void DeferFolios(uint8_t*, const FolioExtent*, size_t) {}  // never called: no value to fill
   // fdt_finish's totalsize: header + reserve map, structure + FDT_END, strings.
   size_t total() const { return kStructOffset + struct_ + 4 + strings_.block().size(); }
@@ -281,66 +296,66 @@ int WriteTable(Sink& fdt, const TableSpec& spec, const Rows& rows, WriteFn write
 }
 
 constexpr auto WriteAttribute = [](uint8_t* d, const AttributeRange& r) {
-  Store<uint64_t>(d, r.first);
-  Store<uint64_t>(d + 8, r.count);
-  Store<uint64_t>(d + 16, r.value);
+  EncodeNative64(d, r.first);
+  EncodeNative64(d + 8, r.count);
+  EncodeNative64(d + 16, r.value);
 };
 
 constexpr auto WriteHash = [](uint8_t* d, const ContentHash& h) {
-  Store<uint64_t>(d, h.first_index);
-  Store<uint64_t>(d + 8, h.count);
-  Store<uint64_t>(d + 16, h.xxh3);
+  EncodeNative64(d, h.first_index);
+  EncodeNative64(d + 8, h.count);
+  EncodeNative64(d + 16, h.xxh3);
 };
 
 constexpr auto WriteRestructure = [](uint8_t* d, const RestructureRecord& r) {
-  Store<uint64_t>(d, r.index);
-  Store<uint64_t>(d + 8, r.head_pfn);
-  Store<uint64_t>(d + 16, r.memcg_id);
+  EncodeNative64(d, r.index);
+  EncodeNative64(d + 8, r.head_pfn);
+  EncodeNative64(d + 16, r.memcg_id);
   d[24] = r.original_order;
   d[25] = r.in_progress ? 1 : 0;
-  Store<uint16_t>(d + 26, 0);
-  Store<uint32_t>(d + 28, static_cast<uint32_t>(r.layout.size()));
+  EncodeNative16(d + 26, 0);
+  EncodeNative32(d + 28, static_cast<uint32_t>(r.layout.size()));
 };
 
 constexpr auto WriteSplitRun = [](uint8_t* d, const SplitRun& s) {
-  Store<uint32_t>(d, s.offset);
-  Store<uint32_t>(d + 4, s.count);
+  EncodeNative32(d, s.offset);
+  EncodeNative32(d + 4, s.count);
   d[8] = s.order;
   d[9] = d[10] = d[11] = 0;
 };
 
 constexpr auto WriteMemslot = [](uint8_t* d, const Memslot& s) {
-  Store<uint32_t>(d, s.slot);
-  Store<uint32_t>(d + 4, s.flags);
-  Store<uint64_t>(d + 8, s.base_gfn);
-  Store<uint64_t>(d + 16, s.npages);
-  Store<uint64_t>(d + 24, s.userspace_addr);
-  Store<uint64_t>(d + 32, s.gmem_token);
-  Store<uint64_t>(d + 40, s.gmem_offset);
+  EncodeNative32(d, s.slot);
+  EncodeNative32(d + 4, s.flags);
+  EncodeNative64(d + 8, s.base_gfn);
+  EncodeNative64(d + 16, s.npages);
+  EncodeNative64(d + 24, s.userspace_addr);
+  EncodeNative64(d + 32, s.gmem_token);
+  EncodeNative64(d + 40, s.gmem_offset);
 };
 
 constexpr auto WriteVisibility = [](uint8_t* d, const VisibilityRange& r) {
-  Store<uint64_t>(d, r.first_index);
-  Store<uint64_t>(d + 8, r.count);
+  EncodeNative64(d, r.first_index);
+  EncodeNative64(d + 8, r.count);
   d[16] = static_cast<uint8_t>(r.visibility);
   std::memset(d + 17, 0, 7);
 };
 
 constexpr auto WriteMappingPolicy = [](uint8_t* d, const MappingPolicy& m) {
-  Store<uint64_t>(d, m.first_index);
-  Store<uint64_t>(d + 8, m.count);
-  Store<uint64_t>(d + 16, m.start_address);
-  Store<int32_t>(d + 24, m.pid);
-  Store<int32_t>(d + 28, m.policy.mode);
-  Store<uint32_t>(d + 32, m.policy.mode_flags);
-  Store<int32_t>(d + 36, m.policy.home_node);
-  Store<uint32_t>(d + 40, static_cast<uint32_t>(m.policy.nodemask.size()));
-  Store<uint32_t>(d + 44, 0);
-  Store<uint32_t>(d + 48, m.policy.home_node_seen ? 0 : kMappingPolicyHomeNodeUnseen);
-  Store<uint32_t>(d + 52, 0);
+  EncodeNative64(d, m.first_index);
+  EncodeNative64(d + 8, m.count);
+  EncodeNative64(d + 16, m.start_address);
+  EncodeNative32(d + 24, static_cast<uint32_t>(m.pid));
+  EncodeNative32(d + 28, static_cast<uint32_t>(m.policy.mode));
+  EncodeNative32(d + 32, m.policy.mode_flags);
+  EncodeNative32(d + 36, static_cast<uint32_t>(m.policy.home_node));
+  EncodeNative32(d + 40, static_cast<uint32_t>(m.policy.nodemask.size()));
+  EncodeNative32(d + 44, 0);
+  EncodeNative32(d + 48, m.policy.home_node_seen ? 0 : kMappingPolicyHomeNodeUnseen);
+  EncodeNative32(d + 52, 0);
 };
 
-constexpr auto WriteNodemaskWord = [](uint8_t* d, const uint64_t& w) { Store<uint64_t>(d, w); };
+constexpr auto WriteNodemaskWord = [](uint8_t* d, const uint64_t& w) { EncodeNative64(d, w); };
 
 template <typename Sink>
 int WriteVm(Sink& fdt, const Vm& vm) {
@@ -388,8 +403,7 @@ int WriteGmem(Sink& fdt, const GuestMemfd& g, const GmemRows& rows) {
       (err = fdt.PropU64(kPropVmToken, g.vm_token)) ||
       (err = fdt.PropU32(kPropPolicyMode, static_cast<uint32_t>(g.policy.mode))) ||
       (err = fdt.PropU32(kPropPolicyFlags, g.policy.mode_flags)) ||
-      (err = fdt.Prop(kPropPolicyNodemask, g.policy.nodemask.data(),
-                      static_cast<int>(g.policy.nodemask.size() * 8))) ||
+      (err = fdt.PropU64s(kPropPolicyNodemask, g.policy.nodemask)) ||
       (err = fdt.PropU32(kPropPolicyHomeNode, static_cast<uint32_t>(g.policy.home_node))) ||
       (err = fdt.PropU64(kPropFlagsKnown, g.flags_known)) ||
       (err = fdt.PropU32(kPropPolicySource, static_cast<uint32_t>(g.policy_source))) ||
@@ -408,7 +422,9 @@ int WriteGmem(Sink& fdt, const GuestMemfd& g, const GmemRows& rows) {
 
 template <typename Sink>
 int WriteTree(Sink& fdt, const Snapshot& snap, const std::vector<GmemRows>& rows) {
-  const uint32_t version[2] = {kFormatMajor, kFormatMinor};
+  uint8_t version[8];  // u32[2], native endian
+  EncodeNative32(version, kFormatMajor);
+  EncodeNative32(version + 4, kFormatMinor);
   const SnapshotHeader& h = snap.header;
   int err;
   if ((err = fdt.BeginNode("")) || (err = fdt.PropString(kPropCompatible, kRootCompatible)) ||
@@ -489,12 +505,11 @@ Result<std::vector<ByteRange>> SetFdtCaptureTime(std::string* blob, uint64_t cap
   };
   KHOD_ASSIGN_OR_RETURN(const size_t time_at, value_at(kPropCaptureTime));
   KHOD_ASSIGN_OR_RETURN(const size_t sum_at, value_at(kPropChecksum));
-  std::memcpy(&(*blob)[time_at], &capture_time_ns, 8);  // native endian, as PropU64 writes it
+  uint8_t* const bytes = reinterpret_cast<uint8_t*>(&(*blob)[0]);
+  EncodeNative64(bytes + time_at, capture_time_ns);  // as PropU64 writes it
   // Resealed in place: the header, structure and checksum property were
   // checked above, as SealFdt would check them again.
-  const uint64_t sum =
-      FdtChecksum(reinterpret_cast<const uint8_t*>(blob->data()), blob->size(), sum_at);
-  std::memcpy(&(*blob)[sum_at], &sum, 8);
+  EncodeNative64(bytes + sum_at, FdtChecksum(bytes, blob->size(), sum_at));
   return std::vector<ByteRange>{{time_at, time_at + 8}, {sum_at, sum_at + 8}};
 }
 

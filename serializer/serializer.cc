@@ -39,11 +39,10 @@ Result<uint64_t> DeclaredBlobBytes(std::string_view head) {
   if (f == BlobFormat::kFdt) {
     // totalsize: big-endian u32 at byte 4. A shorter head is the decoder's to name.
     if (head.size() < 8) return uint64_t{head.size()};
-    return uint64_t{h[4]} << 24 | uint64_t{h[5]} << 16 | uint64_t{h[6]} << 8 | h[7];
+    return uint64_t{DecodeBigEndian32(h + 4)};
   }
   if (head.size() < 24) return uint64_t{head.size()};
-  const uint64_t header_size =
-      uint64_t{h[12]} | uint64_t{h[13]} << 8 | uint64_t{h[14]} << 16 | uint64_t{h[15]} << 24;
+  const uint64_t header_size = DecodeFixed32(h + 12);
   const uint64_t length = DecodeFixed64(h + 16);
   // A length near 2^64 is no blob's: the sum saturates and the read is refused.
   return length > UINT64_MAX - header_size ? UINT64_MAX : header_size + length;

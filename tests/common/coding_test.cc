@@ -1,11 +1,13 @@
 // common/coding: fixed-width integers are little-endian byte for byte on any
-// host, varints round-trip at the extremes, and a truncated or overlong varint
-// is refused without reading past its end.
+// host, big-endian ones (the FDT's own) most significant byte first, native
+// ones the host's bytes at any alignment, varints round-trip at the extremes,
+// and a truncated or overlong varint is refused without reading past its end.
 #include "common/coding.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace khod {
@@ -36,6 +38,58 @@ TEST(Coding, PutFixed64AppendsEightBytes) {
   EXPECT_EQ(static_cast<uint8_t>(s[2]), 0x11);
   EXPECT_EQ(static_cast<uint8_t>(s[9]), 0x88);
   EXPECT_EQ(DecodeFixed64(s.data() + 2), 0x8877665544332211ull);
+}
+
+TEST(Coding, BigEndianIsMostSignificantByteFirst) {
+  uint8_t b[5] = {0xaa, 0, 0, 0, 0};
+  EncodeBigEndian32(b + 1, 0xd00dfeed);  // the FDT magic, as every FDT starts
+  EXPECT_EQ(b[0], 0xaa) << "wrote before dst";
+  EXPECT_EQ(b[1], 0xd0);
+  EXPECT_EQ(b[2], 0x0d);
+  EXPECT_EQ(b[3], 0xfe);
+  EXPECT_EQ(b[4], 0xed);
+  EXPECT_EQ(DecodeBigEndian32(b + 1), 0xd00dfeedu);  // at an odd address
+  const uint8_t seventeen[4] = {0, 0, 0, 17};        // an FDT header's version
+  EXPECT_EQ(DecodeBigEndian32(seventeen), 17u);
+  for (uint32_t v : {0u, 1u, 0x80u, 0x01020304u, 0x80000000u, ~0u}) {
+    EncodeBigEndian32(b, v);
+    EXPECT_EQ(DecodeBigEndian32(b), v);
+    uint8_t le[4];
+    EncodeFixed32(le, v);
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(b[i], le[3 - i]) << v << " byte " << i;
+  }
+}
+
+TEST(Coding, NativeIsTheHostsByteOrderAtAnyAlignment) {
+  // Bytes as the host stores the integer: a memcpy of it.
+  auto host_bytes = [](auto v) {
+    std::string s(sizeof v, '\0');
+    std::memcpy(&s[0], &v, sizeof v);
+    return s;
+  };
+  uint8_t buf[9 + 8];
+  uint8_t* odd = buf + 1;  // FDT property values are only 4-byte aligned; records less
+  EncodeNative16(odd, 0x0102);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(odd), 2), host_bytes(uint16_t{0x0102}));
+  EXPECT_EQ(DecodeNative16(odd), 0x0102);
+  EncodeNative32(odd, 0x01020304u);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(odd), 4), host_bytes(uint32_t{0x01020304u}));
+  EXPECT_EQ(DecodeNative32(odd), 0x01020304u);
+  EncodeNative64(odd, 0x0102030405060708ull);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(odd), 8),
+            host_bytes(uint64_t{0x0102030405060708ull}));
+  EXPECT_EQ(DecodeNative64(odd), 0x0102030405060708ull);
+  // A negative s32 (a policy's home node -1) stored through its u32 bits.
+  EncodeNative32(odd, static_cast<uint32_t>(int32_t{-1}));
+  EXPECT_EQ(static_cast<int32_t>(DecodeNative32(odd)), -1);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  // x86-64, where khod runs: native is little-endian, the fixed coding's bytes.
+  uint8_t le[8];
+  EncodeFixed64(le, 0x0102030405060708ull);
+  EncodeNative64(odd, 0x0102030405060708ull);
+  EXPECT_EQ(std::memcmp(odd, le, 8), 0);
+  EXPECT_EQ(odd[0], 0x08);
+#endif
 }
 
 TEST(Coding, VarintRoundTripsExtremes) {

@@ -1,7 +1,9 @@
 // The PTE witness handed across a reexec (daemon/pte_witness_handoff.h): what
-// the old khod writes is what the new one reads back, and a handoff that is
-// not one (not a regular file, not the message, spans out of order) is
-// refused by name, the keeper then only held: its witness never holds.
+// the old khod writes is what the new one reads back, the checked-in handoff
+// an earlier build wrote (golden/pte_witness_handoff_v1.pb) is read field by
+// field, and a handoff that is not one (not a regular file, not the message,
+// spans out of order) is refused by name, the keeper then only held: its
+// witness never holds.
 #include "daemon/pte_witness_handoff.h"
 
 #include <fcntl.h>
@@ -9,12 +11,15 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "daemon/session_record.pb.h"
 #include "tests/support/fixture.h"
+#include "tests/support/golden_paths.h"
 
 namespace khod {
 namespace {
@@ -81,6 +86,85 @@ TEST_F(PteWitnessHandoffTest, WhatIsWrittenIsReadBack) {
   EXPECT_EQ((*spans)[0].count, 48u);
   EXPECT_EQ((*spans)[1].first, 64u);
   EXPECT_EQ((*w)->Unwitnessed(FileKey{7, 43}), nullptr);
+}
+
+// The witness memfd crosses a reexec, possibly into another build of khod
+// (docs/FORMAT.md "reexec", witness memfd W): the golden message an earlier
+// build wrote (make_golden_pte_witness_handoff) must still be the message,
+// pass the new side's checks and say what it said.
+TEST_F(PteWitnessHandoffTest, TheGoldenHandoffIsReadByTheNewSide) {
+  constexpr uint64_t kPastTheEnd = UINT64_MAX / 2;
+  std::ifstream in(GoldenPath(kSessionRecordGoldenDir, "pte_witness_handoff_v1.pb"),
+                   std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string golden = ss.str();
+  ASSERT_EQ(golden.size(), 83u) << "missing or changed "
+                                << GoldenPath(kSessionRecordGoldenDir, "pte_witness_handoff_v1.pb");
+  // Field 1 (state), a varint: 'S'.
+  EXPECT_EQ(golden.substr(0, 2), "\x08S");
+
+  // As protobuf parses it, field by field (daemon/session_record.proto).
+  v1::PteWitnessHandoff h;
+  ASSERT_TRUE(h.ParseFromString(golden));
+  EXPECT_EQ(h.state(), uint32_t{'S'});
+  EXPECT_EQ(h.rss_file_kb(), 8216u);
+  EXPECT_EQ(h.context_switches(), 17u);
+  EXPECT_EQ(h.rss_shmem_kb(), 256u);
+  ASSERT_EQ(h.files_size(), 3);
+  EXPECT_EQ(h.files(0).dev(), 0x803u);
+  EXPECT_EQ(h.files(0).inode(), 0x100000000u);
+  EXPECT_EQ(std::vector<uint64_t>(h.files(0).unwitnessed().begin(), h.files(0).unwitnessed().end()),
+            (std::vector<uint64_t>{262144, kPastTheEnd}));
+  EXPECT_EQ(h.files(1).dev(), 0xfd01u);
+  EXPECT_EQ(h.files(1).inode(), 42u);
+  EXPECT_EQ(std::vector<uint64_t>(h.files(1).unwitnessed().begin(), h.files(1).unwitnessed().end()),
+            (std::vector<uint64_t>{16, 48, 64, kPastTheEnd}));
+  EXPECT_EQ(h.files(2).dev(), 0xfd01u);
+  EXPECT_EQ(h.files(2).inode(), 4711u);
+  EXPECT_EQ(std::vector<uint64_t>(h.files(2).unwitnessed().begin(), h.files(2).unwitnessed().end()),
+            (std::vector<uint64_t>{0, 1, 5, 3, 512, kPastTheEnd}));
+
+  // The new side's reader (AdoptWitnessHandoff on a sealed memfd, as khod
+  // --pte-keeper=K:C:W takes W): every check passes, no note.
+  std::string note;
+  Result<std::unique_ptr<PteWitness>> w = Adopt(Memfd(golden), &note);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(note, "") << "the golden handoff was refused";
+  EXPECT_TRUE((*w)->covers_frozen());
+  const PteWitness::Description d = (*w)->Describe();
+  EXPECT_EQ(d.state.state, 'S');
+  EXPECT_EQ(d.state.rss_file_kb, 8216u);
+  EXPECT_EQ(d.state.context_switches, 17u);
+  EXPECT_EQ(d.state.rss_shmem_kb, 256u);
+  ASSERT_EQ(d.files.size(), 3u);
+  struct Want {
+    FileKey key;
+    std::vector<std::pair<uint64_t, uint64_t>> spans;
+  };
+  const Want want[] = {{{0x803, 0x100000000ull}, {{262144, kPastTheEnd}}},
+                       {{0xfd01, 42}, {{16, 48}, {64, kPastTheEnd}}},
+                       {{0xfd01, 4711}, {{0, 1}, {5, 3}, {512, kPastTheEnd}}}};
+  for (const Want& f : want) {
+    SCOPED_TRACE(f.key.inode);
+    const std::vector<PageSpan>* spans = (*w)->Unwitnessed(f.key);
+    ASSERT_NE(spans, nullptr);
+    ASSERT_EQ(spans->size(), f.spans.size());
+    for (size_t i = 0; i < f.spans.size(); ++i) {
+      EXPECT_EQ((*spans)[i].first, f.spans[i].first) << i;
+      EXPECT_EQ((*spans)[i].count, f.spans[i].second) << i;
+    }
+  }
+  EXPECT_EQ((*w)->Unwitnessed(FileKey{0xfd01, 43}), nullptr);
+
+  // Today's writer writes what it read byte for byte: nothing was lost.
+  Result<UniqueFd> again = WriteWitnessHandoff(**w);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  std::string bytes(1024, '\0');
+  const ssize_t n = ::pread(again->get(), bytes.data(), bytes.size(), 0);
+  ASSERT_GE(n, 0);
+  bytes.resize(static_cast<size_t>(n));
+  EXPECT_TRUE(bytes == golden) << "WriteWitnessHandoff no longer writes the golden's bytes";
 }
 
 TEST_F(PteWitnessHandoffTest, AHandoffThatIsNotOneIsRefusedByName) {

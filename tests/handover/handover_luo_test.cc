@@ -1,5 +1,6 @@
 // The luo transport against a fake /dev/liveupdate: every ioctl request it
-// builds (number, size word, session name, fd, token) and its error paths.
+// builds (number, size word, session name, fd, token) and its error paths,
+// and the checked-in KHODLUO1 manifest (golden/) read field by field.
 // No machine here has LUO, so this is what is tested; README says so.
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -7,13 +8,18 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "handover/luo_transport.h"
 #include "handover/luo_uapi.h"
+#include "serializer/serializer.h"
+#include "tests/handover/golden_luo_manifest.h"
 #include "tests/support/fixture.h"
+#include "tests/support/golden_paths.h"
 
 namespace khod {
 namespace {
@@ -443,6 +449,102 @@ TEST(LuoTransportTest, ManifestRejectsTruncation) {
   EXPECT_EQ(DecodeLuoManifest(m.substr(0, 20), &tokens, &blob).code(), Status::Code::kCorruption);
   EXPECT_EQ(DecodeLuoManifest("garbage-garbage-", &tokens, &blob).code(),
             Status::Code::kCorruption);
+}
+
+std::string ReadGolden(const char* dir, const char* name) {
+  std::ifstream f(GoldenPath(dir, name), std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// The checked-in manifest (golden/luo_manifest_v1.khodluo, make_luo_golden)
+// is what an old khod left in its blob memfd before a kexec; the new khod may
+// be another build. Each field is checked at its offset in the file, so a
+// layout change made on both the writing and the reading side still fails
+// here; then today's reader and writer are held to it.
+TEST(LuoManifestGoldenTest, TheGoldenManifestReadsFieldByField) {
+  const std::string golden = ReadGolden(kLuoManifestGoldenDir, kGoldenLuoManifestName);
+  const std::string blob = ReadGolden(kSnapshotGoldenDir, kGoldenLuoBlobName);
+  ASSERT_FALSE(golden.empty()) << "missing "
+                               << GoldenPath(kLuoManifestGoldenDir, kGoldenLuoManifestName);
+  ASSERT_FALSE(blob.empty()) << "missing " << GoldenPath(kSnapshotGoldenDir, kGoldenLuoBlobName);
+  // docs/FORMAT.md "luo": magic, n (u64 little-endian), n tokens (u64
+  // little-endian, in preserve order), then the blob to the file's end.
+  ASSERT_EQ(golden.size(), 16u + 3 * 8 + blob.size());
+  EXPECT_EQ(golden.substr(0, 8), "KHODLUO1");
+  EXPECT_EQ(golden.substr(8, 8), std::string("\x03\0\0\0\0\0\0\0", 8));
+  EXPECT_EQ(golden.substr(16, 8), std::string("\x2a\0\0\0\0\0\0\0", 8));
+  EXPECT_EQ(golden.substr(24, 8), std::string("\x2f\0\0\0\0\0\0\0", 8));
+  EXPECT_EQ(golden.substr(32, 8), "\x11\x22\x33\x44\x55\x66\x77\x88");
+  EXPECT_EQ(golden.substr(40), blob);
+  EXPECT_EQ(golden.substr(40, 4), "\xd0\x0d\xfe\xed") << "the blob is an FDT snapshot";
+
+  // Today's reader: the tokens in order, the blob exactly, which decodes.
+  std::vector<uint64_t> tokens;
+  std::string got_blob;
+  const Status decoded = DecodeLuoManifest(golden, &tokens, &got_blob);
+  ASSERT_TRUE(decoded.ok()) << decoded.ToString();
+  EXPECT_EQ(tokens, (std::vector<uint64_t>{0x2a, 0x2f, 0x8877665544332211ull}));
+  EXPECT_EQ(got_blob, blob);
+  Snapshot snap;
+  BlobFormat format;
+  const Status snap_decoded = DecodeAny(got_blob, &snap, &format);
+  ASSERT_TRUE(snap_decoded.ok()) << snap_decoded.ToString();
+  EXPECT_EQ(format, BlobFormat::kFdt);
+  EXPECT_EQ(snap.header.format_major, 1);
+  EXPECT_EQ(snap.header.format_minor, 2);
+  EXPECT_EQ(snap.gmems.size(), 6u);
+  // The memfd declares itself whole: manifest, then the FDT's totalsize.
+  TestMemfd memfd = Memfd(golden);
+  Result<uint64_t> declared = LuoBlobMemfdDeclaredBytes(memfd.fd());
+  ASSERT_TRUE(declared.ok()) << declared.status().ToString();
+  EXPECT_EQ(*declared, golden.size());
+
+  // Today's writer writes it byte for byte. A change here is a new manifest
+  // version (a new magic, a new golden beside this one, which must still read).
+  HandoverPackage pkg;
+  pkg.blob = blob;
+  for (uint64_t token : kGoldenLuoTokens) pkg.fds.push_back({token, -1});
+  EXPECT_TRUE(EncodeLuoManifest(pkg) == golden)
+      << "EncodeLuoManifest no longer writes " << kGoldenLuoManifestName;
+}
+
+// The new side's Receive takes the golden memfd from a retrieved session: the
+// blob, then each token the manifest lists, in its order.
+TEST(LuoManifestGoldenTest, ANewSideReceivesTheGoldenManifest) {
+  const std::string golden = ReadGolden(kLuoManifestGoldenDir, kGoldenLuoManifestName);
+  const std::string blob = ReadGolden(kSnapshotGoldenDir, kGoldenLuoBlobName);
+  ASSERT_FALSE(golden.empty());
+  FakeLuo dev;
+  TestMemfd memfd = Memfd(golden);
+  dev.Incoming("khod-s")[kLuoBlobToken] = ::dup(memfd.fd());
+  std::vector<TestMemfd> gmems;
+  for (uint64_t token : kGoldenLuoTokens) {
+    gmems.push_back(Memfd("gmem " + std::to_string(token)));
+    dev.Incoming("khod-s")[token] = ::dup(gmems.back().fd());
+  }
+  LuoTransport new_side(&dev, "khod-s");
+  Result<ReceivedHandover> r = new_side.Receive();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->blob == blob);
+  std::vector<uint64_t> asked;  // the tokens of the RETRIEVE_FD requests, in order
+  for (const Call& c : dev.calls) {
+    if (c.request != luo::kSessionRetrieveFd) continue;
+    luo::RetrieveFd arg;
+    ASSERT_EQ(c.arg.size(), sizeof(arg));
+    std::memcpy(&arg, c.arg.data(), sizeof(arg));
+    asked.push_back(arg.token);
+  }
+  EXPECT_EQ(asked, (std::vector<uint64_t>{kLuoBlobToken, 0x2a, 0x2f, 0x8877665544332211ull}));
+  ASSERT_EQ(r->fds.size(), 3u);
+  for (uint64_t token : kGoldenLuoTokens) {
+    ASSERT_EQ(r->fds.count(token), 1u) << token;
+    char buf[64] = {};
+    EXPECT_GT(::pread(r->fds[token], buf, sizeof(buf) - 1, 0), 0);
+    EXPECT_EQ(std::string(buf), "gmem " + std::to_string(token));
+    ::close(r->fds[token]);
+  }
 }
 
 }  // namespace

@@ -216,5 +216,45 @@ TEST(KhoIncomingTest, SubFdtReaderTakesWhatTheRootListsBack) {
   EXPECT_EQ(*r, luo);  // trimmed to totalsize
 }
 
+// A sub-FDT whose header fdt_check_header accepts but whose structure block is
+// broken is refused by the structure walk (docs/FORMAT.md "FDT structure rules"),
+// never handed to a caller whose libfdt accessors would walk it.
+TEST(KhoIncomingTest, SubFdtWithBrokenStructureIsRefused) {
+  const std::string good = LuoFdt(5);
+  const uint32_t off = fdt_off_dt_struct(good.data());
+  const uint32_t struct_size = fdt_size_dt_struct(good.data());
+  // The root's FDT_BEGIN_NODE made FDT_END_NODE: a node closed that was never opened.
+  std::string end_outside = good;
+  end_outside[off + 3] = FDT_END_NODE;
+  // The first property (the root's `compatible`, after the root's 8-byte
+  // BEGIN_NODE and empty name) claims a value longer than the structure block.
+  std::string long_prop = good;
+  ASSERT_EQ(fdt32_ld(reinterpret_cast<const fdt32_t*>(good.data() + off + 8)), FDT_PROP);
+  long_prop[off + 12] = 0x7f;
+  // A property name offset past the strings block.
+  std::string bad_name = good;
+  bad_name[off + 16] = 0x7f;
+  const std::pair<std::string, std::string> cases[] = {
+      {end_outside, "at byte 0x40: FDT_END_NODE outside any node"},
+      {long_prop, "property value of " + std::to_string(0x7f000007u) +
+                      " bytes runs past the structure block (" +
+                      std::to_string(struct_size - 8 - 12) + " bytes left)"},
+      {bad_name, "outside the strings block"},
+  };
+  ASSERT_EQ(off, 0x40u) << "libfdt's layout: header, reserve map at 48, structure at 64";
+  for (const auto& [fdt, says] : cases) {
+    ASSERT_EQ(fdt_check_header(fdt.data()), 0) << "only the structure is broken";
+    const TempDir tmp("kho-test");
+    const std::string root = tmp.path();
+    WriteKhoIn(root, KhoRootFdt("kho-v1", {{"LUO"}}), {{"LUO", fdt}});
+    Result<std::string> r = ReadKhoIncomingSubFdt(root, "LUO");
+    ASSERT_FALSE(r.ok()) << says << ": a broken sub-FDT was accepted";
+    EXPECT_EQ(r.status().code(), Status::Code::kCorruption) << r.status().ToString();
+    EXPECT_TRUE(Has(r.status().message(), root + "/kho/in/sub_fdts/LUO: malformed structure: "))
+        << r.status().ToString();
+    EXPECT_TRUE(Has(r.status().message(), says)) << r.status().ToString() << " wanted " << says;
+  }
+}
+
 }  // namespace
 }  // namespace khod

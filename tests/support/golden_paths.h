@@ -12,8 +12,11 @@ namespace khod {
 // Directories from the workspace root, which is a test's working directory under Bazel.
 // Snapshot blobs of every released format version (tests/serializer/make_golden).
 inline constexpr char kSnapshotGoldenDir[] = "tests/serializer/golden";
-// KHODREC1 session records (tests/daemon/make_golden_session_record).
+// KHODREC1 session records (tests/daemon/make_golden_session_record) and the
+// PteWitnessHandoff a reexec carries (tests/daemon/make_golden_pte_witness_handoff).
 inline constexpr char kSessionRecordGoldenDir[] = "tests/daemon/golden";
+// KHODLUO1 manifests of the LUO blob memfd (tests/handover/make_luo_golden).
+inline constexpr char kLuoManifestGoldenDir[] = "tests/handover/golden";
 
 // The path of golden blob `name` in `dir` (one of the directories above): beneath
 // $TEST_SRCDIR when Bazel runs the test, else from the workspace root.
