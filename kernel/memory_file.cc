@@ -10,6 +10,7 @@
 #include <cstring>
 #include <string>
 
+#include "common/printable.h"
 #include "common/status_macros.h"
 #include "kernel/pidfd.h"
 
@@ -24,6 +25,7 @@ constexpr const char* kDeletedSuffix = " (deleted)";
 
 bool StartsWith(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
 
+// The memfd's name in its raw link "/memfd:NAME (deleted)", raw too.
 std::string MemfdName(const std::string& link) {
   std::string name = link.substr(std::strlen(kMemfdPrefix));
   const size_t suffix = std::strlen(kDeletedSuffix);
@@ -31,14 +33,21 @@ std::string MemfdName(const std::string& link) {
     name.resize(name.size() - suffix);
   return name;
 }
-}  // namespace
 
-Result<std::string> OwnFdLink(int fd) {
+// The link as the kernel gives it: any bytes the file's creator put in its
+// name (memfd_create takes all but '/'). Compared, never shown.
+Result<std::string> RawFdLink(int fd) {
   char buf[4096];
   const std::string proc = "/proc/self/fd/" + std::to_string(fd);
   const ssize_t n = ::readlink(proc.c_str(), buf, sizeof(buf));
   if (n < 0) return Status::FromErrno("readlink " + proc, errno);
   return std::string(buf, static_cast<size_t>(n));
+}
+}  // namespace
+
+Result<std::string> OwnFdLink(int fd) {
+  KHOD_ASSIGN_OR_RETURN(const std::string raw, RawFdLink(fd));
+  return EscapeNonPrintable(raw);
 }
 
 Result<MemoryFileIdentity> IdentifyMemoryFile(int fd, const std::string& label) {
@@ -49,7 +58,9 @@ Result<MemoryFileIdentity> IdentifyMemoryFile(int fd, const std::string& label) 
     return Status::FromErrno("fstat " + name, errno);
   }
   MemoryFileIdentity id;
-  KHOD_ASSIGN_OR_RETURN(id.link, OwnFdLink(fd));
+  // Every check below is on the raw link; what is kept and shown is escaped.
+  KHOD_ASSIGN_OR_RETURN(const std::string raw, RawFdLink(fd));
+  id.link = EscapeNonPrintable(raw);
   id.size = static_cast<uint64_t>(st.st_size);
   id.inode = static_cast<uint64_t>(st.st_ino);
   id.page_size = static_cast<uint64_t>(getpagesize());
@@ -65,7 +76,7 @@ Result<MemoryFileIdentity> IdentifyMemoryFile(int fd, const std::string& label) 
   if ((open_flags & O_ACCMODE) == O_WRONLY)
     return Status::FailedPrecondition(what + " is open write-only: give the file open for reading");
 
-  if (id.link == kGmemLink) {
+  if (raw == kGmemLink) {
     id.kind = FileKind::kGuestMemfd;
     return id;
   }
@@ -76,12 +87,12 @@ Result<MemoryFileIdentity> IdentifyMemoryFile(int fd, const std::string& label) 
   if (static_cast<long>(sfs.f_type) == kHugetlbfsMagic) {
     id.kind = FileKind::kHugetlbMemfd;
     id.page_size = static_cast<uint64_t>(sfs.f_bsize);
-    if (StartsWith(id.link, kMemfdPrefix)) id.memfd_name = MemfdName(id.link);
+    if (StartsWith(raw, kMemfdPrefix)) id.memfd_name = EscapeNonPrintable(MemfdName(raw));
     return id;
   }
-  if (StartsWith(id.link, kMemfdPrefix) && static_cast<long>(sfs.f_type) == kTmpfsMagic) {
+  if (StartsWith(raw, kMemfdPrefix) && static_cast<long>(sfs.f_type) == kTmpfsMagic) {
     id.kind = FileKind::kShmemMemfd;
-    id.memfd_name = MemfdName(id.link);
+    id.memfd_name = EscapeNonPrintable(MemfdName(raw));
     return id;
   }
   return Status::FailedPrecondition(

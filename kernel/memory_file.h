@@ -14,6 +14,9 @@
 
 namespace khod {
 
+// `link` and `memfd_name` are names the file's creator chose (any bytes but
+// '/'), printable as common/printable.h escapes them: every byte outside
+// 0x20-0x7e and the backslash as \xNN. The kind is told from the raw link.
 struct MemoryFileIdentity {
   FileKind kind = FileKind::kShmemMemfd;
   std::string link;  // readlink /proc/self/fd/N: "anon_inode:[kvm-gmem]", "/memfd:vm0 (deleted)"
@@ -24,7 +27,7 @@ struct MemoryFileIdentity {
 };
 
 // What this process's `fd` is, as /proc/self/fd/N names it ("anon_inode:[kvm-gmem]",
-// "/memfd:vm0 (deleted)", "anon_inode:[io_uring]").
+// "/memfd:vm0 (deleted)", "anon_inode:[io_uring]"), escaped as `link` above.
 Result<std::string> OwnFdLink(int fd);
 
 // Identifies `fd`: a guest_memfd, a HugeTLB memfd (or hugetlbfs file) or a
