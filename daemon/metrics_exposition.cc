@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <map>
 
+#include "verify/verify_reply.h"
+
 namespace khod {
 
 namespace {
@@ -156,9 +158,11 @@ std::string RenderMetrics(const v1::StatusReply& s, const v1::VerifyReply* last_
         .Sample(Label("result", "equal"), static_cast<double>(v.pages_equal()))
         .Sample(Label("result", "different"), static_cast<double>(v.pages_different()))
         .Sample(Label("result", "unverified"), static_cast<double>(v.pages_unverified()));
+    // Every difference, also those past a list cut at its limit.
     Family(&out, "khod_verify_differences", "gauge",
-           "Differences the last Verify found (each names a gmem and a field or page range).")
-        .Sample("", v.differences_size());
+           "Differences the last Verify found (each names a gmem and a field or page range), "
+           "listed in its reply or not.")
+        .Sample("", static_cast<double>(DifferenceCount(v)));
     Family(&out, "khod_verify_pages_compared", "gauge",
            "Resident pages (backed by a folio) the last Verify compared, real memory and MODEL "
            "apart.")

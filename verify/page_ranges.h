@@ -22,6 +22,13 @@ PageRanges::const_iterator FirstEndingAfter(const PageRanges& r, uint64_t first)
 // Pages of [first, end) in ordered `r`.
 uint64_t Overlap(const PageRanges& r, uint64_t first, uint64_t end);
 
+// Pages in ordered `r`.
+uint64_t PageCount(const PageRanges& r);
+
+// The pages of ordered `a` in ordered `b`, and those not in it: ordered.
+PageRanges Intersected(const PageRanges& a, const PageRanges& b);
+PageRanges Without(const PageRanges& a, const PageRanges& b);
+
 }  // namespace khod
 
 #endif  // KHOD_VERIFY_PAGE_RANGES_H_

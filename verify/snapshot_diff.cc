@@ -314,6 +314,75 @@ class GmemDiffer {
                      "khod");
   }
 
+  // A VMA the kernel split (an mprotect or madvise of part of it) reads as
+  // mappings that follow each other in the file and in one process's address
+  // space, with one policy: one mapping however it was cut, on either side.
+  // (restore's MappingPoliciesForVmm merges by another rule, for the VMM: it
+  // drops default policies and joins across processes and addresses.)
+  std::vector<MappingPolicy> MergedMappings(const std::vector<MappingPolicy>& v) const {
+    const uint64_t ps = o_.page_size ? o_.page_size : 4096;
+    std::vector<MappingPolicy> out;
+    // Where each mapping of `out` would continue: (pid, end index, end address).
+    std::map<std::tuple<int32_t, uint64_t, uint64_t>, size_t> next;
+    auto key = [&](const MappingPolicy& m) {
+      return std::make_tuple(m.pid, m.end_index(), m.start_address + m.count * ps);
+    };
+    for (const MappingPolicy& m : v) {
+      auto it = next.find({m.pid, m.first_index, m.start_address});
+      if (it != next.end() && out[it->second].policy == m.policy) {
+        const size_t i = it->second;
+        next.erase(it);
+        out[i].count += m.count;
+        next[key(out[i])] = i;
+        continue;
+      }
+      out.push_back(m);
+      next[key(m)] = out.size() - 1;
+    }
+    return out;
+  }
+
+  // Pairs the mappings `e` and `f` of one page range so that as many pairs as
+  // can agree on all both captures saw (SameAsSeen), the exactly equal first:
+  // the `f` index paired with each of `e` (-1: none). SameAsSeen is not
+  // transitive (a home node one side did not see agrees with every home node),
+  // so pairs taken greedily may leave unpaired two that some other pairing
+  // agrees on, and call them different: augmenting paths (Kuhn) find a
+  // largest pairing in O(|e| |f|) tests per mapping. A range is mapped by a
+  // handful of mappings (one per process, at most a few); past
+  // kMaxMappingsPaired on a side the greedy pairing stands alone, and a
+  // difference it names there may be one another pairing would not.
+  static constexpr size_t kMaxMappingsPaired = 128;
+  static std::vector<int> PairAsSeen(const std::vector<const MappingPolicy*>& e,
+                                     const std::vector<const MappingPolicy*>& f) {
+    std::vector<int> e_to(e.size(), -1), f_to(f.size(), -1);
+    for (bool exact : {true, false})
+      for (size_t a = 0; a < e.size(); ++a)
+        for (size_t b = 0; b < f.size() && e_to[a] < 0; ++b)
+          if (f_to[b] < 0 &&
+              (exact ? e[a]->policy == f[b]->policy : SameAsSeen(e[a]->policy, f[b]->policy)))
+            e_to[a] = static_cast<int>(b), f_to[b] = static_cast<int>(a);
+    if (e.size() > kMaxMappingsPaired || f.size() > kMaxMappingsPaired) return e_to;
+    std::vector<bool> tried;
+    std::function<bool(size_t)> augment = [&](size_t a) {
+      for (size_t b = 0; b < f.size(); ++b) {
+        if (tried[b] || !SameAsSeen(e[a]->policy, f[b]->policy)) continue;
+        tried[b] = true;
+        if (f_to[b] < 0 || augment(static_cast<size_t>(f_to[b]))) {
+          e_to[a] = static_cast<int>(b), f_to[b] = static_cast<int>(a);
+          return true;
+        }
+      }
+      return false;
+    };
+    for (size_t a = 0; a < e.size(); ++a)
+      if (e_to[a] < 0) {
+        tried.assign(f.size(), false);
+        augment(a);
+      }
+    return e_to;
+  }
+
   // Each mapping's range and policy; which process mapped it, and where, is
   // informational (a VMM that maps again gets a new address). A home node
   // one capture did not see is compared by neither: it is named not verified.
@@ -331,8 +400,10 @@ class GmemDiffer {
                    "home node of the NUMA policy of " + std::to_string(unseen) +
                        " VMM mapping(s) not seen " + by + kHomeNodeWhy);
     };
-    if (e_.mapping_policies == f_.mapping_policies) {
-      for (const MappingPolicy& m : e_.mapping_policies) count_unseen(m, m);
+    const std::vector<MappingPolicy> em = MergedMappings(e_.mapping_policies),
+                                     fm = MergedMappings(f_.mapping_policies);
+    if (em == fm) {
+      for (const MappingPolicy& m : em) count_unseen(m, m);
       name_unseen();
       return;
     }
@@ -343,43 +414,40 @@ class GmemDiffer {
     auto where = [](const MappingPolicy& m) {
       return "policy of VMM mapping " + Pages(m.first_index, m.end_index());
     };
-    std::vector<bool> used(f_.mapping_policies.size(), false);
-    // Pairs of one range equal in all both saw, the exactly equal first:
-    // SameAsSeen is not transitive (a policy whose home node one side did not
-    // see agrees with every home node), so a first match taken greedily could
-    // leave two policies both saw unpaired, and call them different.
-    std::vector<const MappingPolicy*> unmatched;
-    for (const MappingPolicy& m : e_.mapping_policies) unmatched.push_back(&m);
-    for (bool exact : {true, false}) {
-      std::vector<const MappingPolicy*> left;
-      for (const MappingPolicy* m : unmatched) {
-        bool matched = false;
-        for (size_t i = 0; i < used.size() && !matched; ++i) {
-          const MappingPolicy& n = f_.mapping_policies[i];
-          if (!used[i] && n.first_index == m->first_index && n.count == m->count &&
-              (exact ? n.policy == m->policy : SameAsSeen(m->policy, n.policy))) {
-            used[i] = matched = true;
-            count_unseen(*m, n);
-          }
+    // The mappings of each page range, on either side, paired within it.
+    std::map<std::pair<uint64_t, uint64_t>,
+             std::pair<std::vector<const MappingPolicy*>, std::vector<const MappingPolicy*>>>
+        ranges;
+    for (const MappingPolicy& m : em) ranges[{m.first_index, m.count}].first.push_back(&m);
+    for (const MappingPolicy& n : fm) ranges[{n.first_index, n.count}].second.push_back(&n);
+    for (const auto& [range, sides] : ranges) {
+      const auto& [e, f] = sides;
+      const std::vector<int> e_to = PairAsSeen(e, f);
+      std::vector<bool> f_paired(f.size(), false);
+      std::vector<const MappingPolicy*> e_left;
+      for (size_t a = 0; a < e.size(); ++a) {
+        if (e_to[a] < 0) {
+          e_left.push_back(e[a]);
+          continue;
         }
-        if (!matched) left.push_back(m);
+        f_paired[static_cast<size_t>(e_to[a])] = true;
+        count_unseen(*e[a], *f[static_cast<size_t>(e_to[a])]);
       }
-      unmatched = std::move(left);
-    }
-    for (const MappingPolicy* m : unmatched) {
-      bool changed = false;
-      for (size_t i = 0; i < used.size() && !changed; ++i) {
-        const MappingPolicy& n = f_.mapping_policies[i];
-        if (!used[i] && n.first_index == m->first_index && n.count == m->count) {
-          used[i] = changed = true;
-          Add(where(*m), text(*m), text(n));
+      // What no pairing agrees on: a changed policy where the range has a
+      // mapping left on both sides, else a mapping on one side only.
+      size_t b = 0;
+      for (const MappingPolicy* m : e_left) {
+        while (b < f.size() && f_paired[b]) ++b;
+        if (b < f.size()) {
+          f_paired[b] = true;
+          Add(where(*m), text(*m), text(*f[b]));
+        } else {
+          Add(where(*m), text(*m), "no such mapping");
         }
       }
-      if (!changed) Add(where(*m), text(*m), "no such mapping");
+      for (size_t i = 0; i < f.size(); ++i)
+        if (!f_paired[i]) Add(where(*f[i]), "no such mapping", text(*f[i]));
     }
-    for (size_t i = 0; i < used.size(); ++i)
-      if (!used[i])
-        Add(where(f_.mapping_policies[i]), "no such mapping", text(f_.mapping_policies[i]));
     name_unseen();
   }
 
@@ -439,8 +507,8 @@ class GmemDiffer {
   // flags are read by PFN, so theirs are 0, unread): what is resident is
   // compared (Folios), their PFNs and flags are not. They are not verified,
   // never counted equal, nor different for a PFN nobody saw. Found whatever
-  // is compared: Hashes() reads them too; Count() names them only where PFNs
-  // or folio flags are compared.
+  // is compared: Count() names them only where PFNs or folio flags are
+  // compared, and tells by them why contents went uncompared.
   void PfnsUnseen() {
     if (e_.folios.facts().all_pfns_known() && f_.folios.facts().all_pfns_known()) return;
     auto unknown = [](const FolioExtent* x) { return x && x->first_pfn == kPfnUnknown; };
@@ -514,49 +582,20 @@ class GmemDiffer {
             std::to_string(fh.size()) + " content hashes");
       return;
     }
-    std::map<std::pair<uint64_t, uint64_t>, uint64_t> found;
-    for (const auto& h : fh) found[{h.first_index, h.count}] = h.xxh3;
-    std::map<std::pair<uint64_t, uint64_t>, bool> seen;
-    // A hash is taken per extent, and a capture that saw no PFNs joins pages
-    // into extents across physical breaks: where a side saw no PFN, ranges
-    // cut differently say nothing of the contents, which go uncompared.
-    auto pfn_unseen_over = [&](uint64_t first, uint64_t end) {
-      for (const PfnUnseenRange& p : pfn_unseen_)
-        if (p.first < end && first < p.end) return true;
-      return false;
-    };
-    auto unmatched = [&](uint64_t first, uint64_t end, const std::string& e_side,
-                         const std::string& f_side) {
-      if (pfn_unseen_over(first, end))
-        contents_uncompared_.push_back({first, end});
-      else
-        Add("contents " + Pages(first, end), e_side, f_side, first, end);
-    };
-    for (const auto& h : eh) {
-      const uint64_t end = h.first_index + h.count;
-      const std::string where = "contents " + Pages(h.first_index, end);
-      auto it = found.find({h.first_index, h.count});
-      if (it == found.end()) {
-        unmatched(h.first_index, end, "xxh3 " + Hex(h.xxh3), "no hash over this exact range");
-        continue;
-      }
-      seen[it->first] = true;
-      if (it->second != h.xxh3)
-        Add(where, "xxh3 " + Hex(h.xxh3), "xxh3 " + Hex(it->second), h.first_index, end);
-    }
-    for (const auto& h : fh)
-      if (!seen.count({h.first_index, h.count}))
-        unmatched(h.first_index, h.first_index + h.count, "no hash over this exact range",
-                  "xxh3 " + Hex(h.xxh3));
-    uint64_t uncompared = 0;  // over both sides' ranges, overlaps counted twice
-    for (const auto& [first, end] : contents_uncompared_) uncompared += end - first;
-    if (uncompared)
-      Unverified(UnverifiedKind::kPfnsUnseen,
-                 "contents of pages hashed over ranges cut otherwise, where a capture saw no "
-                 "PFN (" +
-                     std::to_string(uncompared) +
-                     " pages over both sides' ranges): not "
-                     "compared");
+    // Only hashes over the very same pages on both sides are compared
+    // (MatchHashes); the contents under a hash without a twin are not
+    // verified (Count), never a difference.
+    MatchHashes(
+        eh, fh,
+        [&](const ContentHash& x, const ContentHash& y) {
+          const uint64_t end = x.first_index + x.count;
+          if (x.xxh3 != y.xxh3)
+            Add("contents " + Pages(x.first_index, end), "xxh3 " + Hex(x.xxh3),
+                "xxh3 " + Hex(y.xxh3), x.first_index, end);
+        },
+        [&](const ContentHash& h) {
+          contents_uncompared_.push_back({h.first_index, h.first_index + h.count});
+        });
   }
 
   void Restructures() {
@@ -614,15 +653,25 @@ class GmemDiffer {
         counted.push_back({p.first, p.end});
       }
     counted = Merged(std::move(counted));
-    uint64_t contents_unseen = 0;
-    for (const auto& [first, end] : Merged(contents_uncompared_)) {
-      const uint64_t f = std::min(first, pages_), e = std::min(end, pages_);
-      if (f < e) contents_unseen += e - f - Overlap(counted, f, e);
-    }
+    // Contents not compared (Hashes), within the file: where a capture saw
+    // no PFN over them (it joined pages across physical breaks), and where
+    // both saw the PFNs (extents cut otherwise), but for pages found different.
+    PageRanges uncompared;
+    for (const auto& [first, end] : Merged(contents_uncompared_))
+      if (std::min(first, pages_) < std::min(end, pages_))
+        uncompared.push_back({first, std::min(end, pages_)});
+    PageRanges pfn_unseen_ranges;
+    for (const PfnUnseenRange& p : pfn_unseen_) pfn_unseen_ranges.push_back({p.first, p.end});
+    pfn_unseen_ranges = Merged(std::move(pfn_unseen_ranges));
+    const PageRanges uncompared_not_different = Without(uncompared, merged);
+    const uint64_t uncompared_pfn_unseen =
+        PageCount(Intersected(uncompared_not_different, pfn_unseen_ranges));
+    const uint64_t uncompared_cut_otherwise =
+        PageCount(Without(uncompared_not_different, pfn_unseen_ranges));
     UnverifiedGmem u;
     u.token = e_.token;
     u.name = e_.name;
-    u.pages += contents_unseen;
+    u.pages += PageCount(Without(uncompared, counted));
     for (const auto& [v, n] : unverified) {
       u.pages += n;
       u.AddPart(v == PageVisibility::kNone ? UnverifiedKind::kPagesInvisible
@@ -633,6 +682,18 @@ class GmemDiffer {
       u.pages += n;
       u.AddPart(UnverifiedKind::kPfnsUnseen, std::to_string(n) + " pages: " + PfnUnseenReason(by));
     }
+    if (uncompared_pfn_unseen)
+      u.AddPart(UnverifiedKind::kPfnsUnseen,
+                "contents of " + std::to_string(uncompared_pfn_unseen) +
+                    " pages hashed over ranges cut otherwise, where a capture saw no PFN: not "
+                    "compared");
+    // A reason of its own, named by no kind yet (proto/khod.proto has none
+    // for it): unspecified, which no fleet policy accepts by kind.
+    if (uncompared_cut_otherwise)
+      u.AddPart(UnverifiedKind::kUnspecified,
+                "contents of " + std::to_string(uncompared_cut_otherwise) +
+                    " pages hashed over ranges cut otherwise by the two captures: not compared "
+                    "(a hash is compared only with one over the same pages)");
     for (const auto& [kind, text] : parts_) u.AddPart(kind, text);
     DiffCounts& c = out_->counts;
     c.pages_different += different;
@@ -656,7 +717,7 @@ class GmemDiffer {
     int by;
   };
   std::vector<PfnUnseenRange> pfn_unseen_;
-  PageRanges contents_uncompared_;  // Hashes(): ranges whose contents were not compared
+  PageRanges contents_uncompared_;  // Hashes(): hashed ranges compared with no hash
 };
 
 void DiffVm(const Vm& e, const Vm& f, std::vector<Difference>* out) {
@@ -771,14 +832,18 @@ SnapshotDiff DiffSnapshots(const Snapshot& expected, const Snapshot& found,
       out.push_back(Difference{true, g.token, g.name, "guest_memfd", "missing", "present"});
       result.counts.pages_different += g.size / ps;
     }
-  if (out.size() > opts.max_differences) {
-    const size_t total = out.size();
-    out.resize(opts.max_differences);
-    out.push_back(Difference{false, 0, "", "(list cut)",
-                             std::to_string(opts.max_differences) + " shown",
-                             std::to_string(total) + " differences in all"});
-  }
+  CutDifferences(&result, opts.max_differences);
   return result;
+}
+
+void CutDifferences(SnapshotDiff* d, size_t max) {
+  std::vector<Difference>& out = d->differences;
+  if (out.size() <= max) return;
+  const size_t total = out.size();
+  d->differences_unlisted = total - max;
+  out.resize(max);
+  out.push_back(Difference{false, 0, "", kListCut, std::to_string(max) + " shown",
+                           std::to_string(total) + " differences in all"});
 }
 
 }  // namespace khod

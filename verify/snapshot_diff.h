@@ -8,7 +8,9 @@
 // a page is compared in full where both captures saw it kFull; where either saw
 // it kInitializedOnly, only whether it is initialized is compared (a punch there
 // is a difference) and the page counts as not verified; where either saw it
-// kNone, nothing is compared and the page is not verified. Where both saw a
+// kNone, nothing is compared and the page is not verified. A content hash is
+// compared only with one over the very same pages on the other side
+// (MatchHashes); pages hashed over ranges cut otherwise are not verified. Where both saw a
 // page kFull and hold it resident but either did not see its PFN (pagemap
 // shows PFNs only with CAP_SYS_ADMIN; folio flags are read by PFN), only that
 // it is resident is compared: its PFN and folio flags are not verified, never
@@ -45,7 +47,9 @@ struct Difference {
 // its meaning once released; a new reason is a new kind. The reply carries
 // them by name (proto/khod.proto UnverifiedKind, the same order).
 enum class UnverifiedKind {
-  kUnspecified,            // from a khod that named no kind
+  kUnspecified,            // from a khod that named no kind; also, until proto/khod.proto
+                           // has a kind of its own for it, the contents of pages both
+                           // captures hashed over ranges cut otherwise, PFNs seen
   kPagesPrivate,           // initialization alone compared: guest_memfd MMAP without
                            // INIT_SHARED, or pages the VMM declared private
   kPagesInvisible,         // guest_memfd without MMAP: no per-page state visible to the host
@@ -89,11 +93,23 @@ struct DiffCounts {
   uint64_t pages_unverified = 0;
 };
 
+// The field of the entry that ends a list cut at its limit (CutDifferences):
+// "(list cut): expected 1000 shown, found 3000 differences in all". It is no
+// difference itself.
+constexpr char kListCut[] = "(list cut)";
+
 struct SnapshotDiff {
   std::vector<Difference> differences;
+  // Differences found past the limit of the list (CutDifferences), not
+  // listed: the list then ends with one kListCut entry.
+  uint64_t differences_unlisted = 0;
   DiffCounts counts;
   std::vector<UnverifiedGmem> unverified;  // gmems with an unverified part, in snapshot order
   bool equal() const { return differences.empty(); }
+  // Every difference found, listed or not (the kListCut entry is none).
+  uint64_t difference_count() const {
+    return differences.size() - (differences_unlisted ? 1 : 0) + differences_unlisted;
+  }
   // No difference and nothing left unverified: the only case that may say "equal".
   bool fully_verified() const { return differences.empty() && unverified.empty(); }
 };
@@ -121,7 +137,8 @@ struct DiffOptions {
   bool show_pfns = true;
   // Pages per visibility range; DiffSnapshots takes it from the header.
   uint32_t page_size = 4096;
-  // Stops listing after this many (the count is still exact in the summary).
+  // Stops listing after this many (CutDifferences; difference_count() and the
+  // summary still count every one).
   size_t max_differences = 1000;
 };
 
@@ -133,8 +150,49 @@ struct DiffOptions {
 std::vector<VisibilityRange> CombinedVisibility(const GuestMemfd& expected, const GuestMemfd& found,
                                                 uint64_t pages);
 
+// What a verify means by contents compared, the one definition DiffGmems and
+// CountCompared (verify/verify_counts.h) share: a hash of `expected` is
+// compared with the hash of `found` over the very same pages
+// [first_index, first_index + count), where there is one. A hash is over its
+// whole range, so one with no such twin is compared with nothing, whatever
+// the other side hashed over its pages (captures hash per extent: one that
+// saw no PFN joins pages across physical breaks, a page whose flags changed
+// splits its extent, and FORMAT.md asks for no maximal extents): its pages'
+// contents are not verified, never equal nor different. Calls `pair(e, f)`
+// for each twin pair and `alone(h)` for each hash of either side without one,
+// in one merge walk of the two lists (ordered by first_index, disjoint:
+// state/snapshot.h; lists out of order only leave hashes alone).
+template <typename Pair, typename Alone>
+void MatchHashes(const std::vector<ContentHash>& expected, const std::vector<ContentHash>& found,
+                 Pair&& pair, Alone&& alone) {
+  size_t i = 0, j = 0;
+  while (i < expected.size() || j < found.size()) {
+    if (j == found.size()) {
+      alone(expected[i++]);
+    } else if (i == expected.size()) {
+      alone(found[j++]);
+    } else {
+      const ContentHash &e = expected[i], &f = found[j];
+      if (e.first_index == f.first_index && e.count == f.count) {
+        pair(e, f);
+        ++i, ++j;
+      } else if (e.first_index < f.first_index ||
+                 (e.first_index == f.first_index && e.count < f.count)) {
+        alone(expected[i++]);
+      } else {
+        alone(found[j++]);
+      }
+    }
+  }
+}
+
 SnapshotDiff DiffSnapshots(const Snapshot& expected, const Snapshot& found,
                            const DiffOptions& opts = DiffOptions());
+// Keeps the first `max` differences of `d` (not cut yet) and, when there were
+// more, ends the list with a kListCut entry and counts the others in
+// differences_unlisted. DiffSnapshots does it with opts.max_differences; a
+// caller that adds differences after it diffs with no limit and cuts last.
+void CutDifferences(SnapshotDiff* d, size_t max);
 // Adds to `out` (differences, counts, unverified) what differs between two gmems.
 void DiffGmems(const GuestMemfd& expected, const GuestMemfd& found, const DiffOptions& opts,
                SnapshotDiff* out);

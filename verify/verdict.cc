@@ -45,7 +45,8 @@ std::string VerdictLine(const SnapshotDiff& d, const VerifyCounts& c) {
       // Where, not the values: Status shows this line to every caller it
       // lets in, and the values may be PFNs, which are root's alone (the
       // Verify reply has them, for its caller).
-      return std::to_string(d.differences.size()) +
+      // Every difference, not the entries of a list cut at its limit.
+      return std::to_string(d.difference_count()) +
              " differences, first: " + d.differences.front().Where();
     case Verdict::kNotVerified:
       break;

@@ -31,7 +31,8 @@ const char* VerdictName(Verdict v);
 std::string UnverifiedText(const std::vector<UnverifiedGmem>& u);
 
 // One line for Status's verdict: "equal: <counts>", "3 differences, first:
-// <where it is>" (its values, maybe PFNs, are left to the Verify reply), or
+// <where it is>" (every difference, listed or not: SnapshotDiff::
+// difference_count; its values, maybe PFNs, are left to the Verify reply), or
 // "no difference where observable (<counts>); not verified: <what>".
 std::string VerdictLine(const SnapshotDiff& d, const VerifyCounts& c);
 

@@ -18,29 +18,27 @@ struct GmemCounts {
   bool observed = false;  // some page observed in full by both
 };
 
-// The count of `e`'s hashes that lie over pages both observed in full
-// (snapshot_diff's Observed()); 0 unless `f` has such a hash too: the diff
-// compares hashes only then.
+// The count of `e`'s hashes DiffGmems compares: those with a twin in `f`
+// over the very same pages (MatchHashes), that range observed in full by
+// both (no range of `unseen` touches it: snapshot_diff's FullyObserved).
 uint64_t ComparedHashes(const GuestMemfd& e, const GuestMemfd& f, const PageRanges& unseen) {
-  // Whether a range of `unseen` touches the hash's: FullyObserved's test in snapshot_diff.
-  auto observed = [&](const std::vector<ContentHash>& hs) {
-    uint64_t n = 0;
-    for (const ContentHash& h : hs) {
-      auto it = FirstEndingAfter(unseen, h.first_index);
-      n += it == unseen.end() || it->first >= h.first_index + h.count;
-    }
-    return n;
-  };
-  if (e.hashes.empty() || f.hashes.empty()) return 0;
-  if (unseen.empty()) return e.hashes.size();
-  return observed(f.hashes) == 0 ? 0 : observed(e.hashes);
+  uint64_t n = 0;
+  MatchHashes(
+      e.hashes, f.hashes,
+      [&](const ContentHash& h, const ContentHash&) {
+        auto it = FirstEndingAfter(unseen, h.first_index);
+        n += it == unseen.end() || it->first >= h.first_index + h.count;
+      },
+      [](const ContentHash&) {});
+  return n;
 }
 
 GmemCounts CountGmem(const GuestMemfd& e, const GuestMemfd& f, uint32_t page_size) {
   GmemCounts c;
   const uint64_t pages = std::max(e.size, f.size) / page_size;
   // Both saw every page in full and every PFN `f` holds: the lists' own sums,
-  // worked out once per array, not once per Verify (which is in the blackout).
+  // worked out once per array, not once per Verify (which is in the blackout);
+  // the hashes in one walk of both lists.
   const FolioListFacts& facts = e.folios.facts();
   if (ObservedInFull(e) && ObservedInFull(f) && facts.well_formed &&
       f.folios.facts().all_pfns_known()) {

@@ -53,10 +53,12 @@ std::string VmmPolicyReadsText(uint64_t from_vmas, uint64_t from_numa_maps);
 // full (CombinedVisibility; pages either saw otherwise are not verified); of
 // those, pages whose PFN both saw (a page `found` holds with its PFN unseen is
 // not verified; one it holds as a hole was compared, and differs); and
-// `expected`'s hashes over pages both observed in full, where `found` has
-// such hashes too. Never counts from one side what the other did not see.
-// O(1) per gmem when both observed every page in full and `found` saw every
-// PFN (FolioListFacts); per extent otherwise.
+// `expected`'s hashes over pages both observed in full that `found` has a
+// hash over the very same pages of (MatchHashes, verify/snapshot_diff.h: the
+// diff's one definition of a content hash compared). Never counts from one
+// side what the other did not see. Pages and PFNs: O(1) per gmem when both
+// observed every page in full and `found` saw every PFN (FolioListFacts), per
+// extent otherwise; hashes: one walk of both lists.
 VerifyCounts CountCompared(const Snapshot& expected, const Snapshot& found);
 
 }  // namespace khod

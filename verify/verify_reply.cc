@@ -1,5 +1,7 @@
 #include "verify/verify_reply.h"
 
+#include <cstdlib>
+
 namespace khod {
 
 // The reply carries UnverifiedKind by value: the two enums keep one order.
@@ -88,6 +90,19 @@ Verdict VerdictOf(const v1::VerifyReply& r) {
   // difference" listed every difference too.
   const bool different = r.differences_size() > 0 || (!r.equal() && r.unverified_size() == 0);
   return VerdictOf(different, r.unverified_size() > 0);
+}
+
+uint64_t DifferenceCount(const v1::VerifyReply& r) {
+  const uint64_t entries = static_cast<uint64_t>(r.differences_size());
+  for (const v1::Difference& d : r.differences()) {
+    if (d.token() != 0 || d.field() != kListCut) continue;
+    // "3000 differences in all": at least the entries listed but the cut.
+    const char* found = d.found().c_str();
+    char* end = nullptr;
+    const uint64_t total = std::strtoull(found, &end, 10);
+    return end != found && total >= entries - 1 ? total : entries - 1;
+  }
+  return entries;
 }
 
 }  // namespace khod

@@ -4,6 +4,7 @@
 #ifndef KHOD_VERIFY_VERIFY_REPLY_H_
 #define KHOD_VERIFY_VERIFY_REPLY_H_
 
+#include <cstdint>
 #include <vector>
 
 #include "proto/khod.pb.h"
@@ -20,6 +21,12 @@ void FillVerifyReply(const SnapshotDiff& d, const VerifyCounts& c, v1::VerifyRep
 // unverified fields: equal or different only).
 std::vector<UnverifiedGmem> UnverifiedOf(const v1::VerifyReply& r);
 Verdict VerdictOf(const v1::VerifyReply& r);
+
+// Every difference the reply's verify found: its entries, but for a list cut
+// at its limit, whose kListCut entry (verify/snapshot_diff.h) is none of them
+// and says how many there were in all ("3000 differences in all"). The
+// reply has no field of its own for it.
+uint64_t DifferenceCount(const v1::VerifyReply& r);
 
 }  // namespace khod
 

@@ -1,6 +1,7 @@
 #include "verify/verify_restored.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "restore/policy_restore.h"
 #include "state/invariants.h"
@@ -18,6 +19,9 @@ RestoreVerdict VerifyRestored(const Snapshot& frozen, const Snapshot& restored, 
   opts.require_hashes = true;
   // khod holds the restored files; the VMM's mappings and their policies come after.
   opts.compare_vmm_policies = false;
+  // Cut once the invariants' differences are in too (below), so that the
+  // list's count is of every one.
+  opts.max_differences = std::numeric_limits<size_t>::max();
   v.diff = DiffSnapshots(frozen, restored, opts);
   auto part_of = [&](const GuestMemfd& g) -> UnverifiedGmem& {
     auto it = std::find_if(v.diff.unverified.begin(), v.diff.unverified.end(),
@@ -43,8 +47,13 @@ RestoreVerdict VerifyRestored(const Snapshot& frozen, const Snapshot& restored, 
   }
   for (const GuestMemfd& g : frozen.gmems) {
     if (!rebuilt.count(g.token) || g.provenance == Provenance::kModel) continue;
-    uint64_t unseen = 0;  // pages of the frozen file no capture saw anything of
-    for (const VisibilityRange& r : g.visibility)
+    // Pages of the frozen file either capture saw nothing of, as the diff
+    // compares them: a blob of format 1.0 has no visibility list (every page
+    // in full), and the restored file's capture may see none of it.
+    const GuestMemfd* now = restored.FindGmem(g.token);
+    const uint32_t ps = frozen.header.page_size ? frozen.header.page_size : 4096;
+    uint64_t unseen = 0;
+    for (const VisibilityRange& r : CombinedVisibility(g, now ? *now : g, g.pages(ps)))
       if (r.visibility == PageVisibility::kNone) unseen += r.count;
     if (unseen == 0) continue;  // what it holds now is compared, and differs
     part_of(g).AddPart(
@@ -60,6 +69,7 @@ RestoreVerdict VerifyRestored(const Snapshot& frozen, const Snapshot& restored, 
     d.found = viol.what;
     v.diff.differences.push_back(std::move(d));
   }
+  CutDifferences(&v.diff, DiffOptions().max_differences);
   v.counts = CountCompared(frozen, restored);
   return v;
 }

@@ -27,8 +27,9 @@ struct RestoreVerdict {
 };
 
 // `show_pfns`: DiffOptions::show_pfns, for whom the verdict is. `rebuilt`:
-// the tokens of kernel files Restore made anew (new, empty memory): where no
-// page of one is seen (a guest_memfd made without MMAP), nothing in the
+// the tokens of kernel files Restore made anew (new, empty memory): where
+// either capture saw nothing of a page of one (a guest_memfd made without
+// MMAP; a frozen blob of format 1.0 says every page was seen), nothing in the
 // comparison would tell it from the file carried across, so it is named
 // (UnverifiedKind::kRebuiltMemory), never left to pass as memory kept.
 RestoreVerdict VerifyRestored(const Snapshot& frozen, const Snapshot& restored,

@@ -133,6 +133,25 @@ TEST(MetricsExpositionTest, NotVerifiedIsNeverShownAsEqual) {
   EXPECT_EQ(m["khod_verify_pages{result=\"equal\"}"], 10);
 }
 
+// A Verify that found 3000 differences lists 1000 of them and one "(list
+// cut)" entry saying how many there were (verify/snapshot_diff.cc): the
+// metric counts the differences, not the entries.
+TEST(MetricsExpositionTest, DifferencesPastACutListAreCounted) {
+  v1::VerifyReply v;
+  v.set_verdict("DIFFERENT");
+  for (int i = 0; i < 1000; ++i) v.add_differences()->set_field("folios page " + std::to_string(i));
+  v1::Difference* cut = v.add_differences();
+  cut->set_field("(list cut)");
+  cut->set_expected("1000 shown");
+  cut->set_found("3000 differences in all");
+  std::map<std::string, double> m = ParseExposition(RenderMetrics(Prepared(), &v));
+  EXPECT_EQ(m["khod_verify_differences"], 3000);
+  // A list not cut: its entries.
+  v.mutable_differences()->RemoveLast();
+  m = ParseExposition(RenderMetrics(Prepared(), &v));
+  EXPECT_EQ(m["khod_verify_differences"], 1000);
+}
+
 TEST(MetricsExpositionTest, RecoveryOutcomeFromTheSessionsWords) {
   v1::StatusReply s = Prepared();
   s.set_recovery("rolled back FROZEN -> PREPARED: the handover had not been made");

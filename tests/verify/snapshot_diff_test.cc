@@ -186,7 +186,8 @@ TEST(SnapshotDiffTest, ScalarsPolicyAttributesHashes) {
 // A hash is per extent: a capture that saw no PFNs (khoctl verify without
 // CAP_SYS_ADMIN) joins the two extents into one, and hashes it so. Cut
 // otherwise, the hashes compare nothing: not verified, never DIFFERENT. Where
-// both saw the PFNs, ranges cut otherwise are a difference.
+// both saw the PFNs it is the same (SnapshotDiffHashTest below): a hash is
+// compared only with one over the same pages.
 TEST(SnapshotDiffTest, HashesCutOtherwiseWhereNoPfnWasSeenAreNotCompared) {
   GuestMemfd a = Gmem(), b = a;
   a.hashes = {ContentHash{0, 2048, 1}, ContentHash{2048, 2048, 2}};
@@ -196,7 +197,8 @@ TEST(SnapshotDiffTest, HashesCutOtherwiseWhereNoPfnWasSeenAreNotCompared) {
   DiffGmems(a, b, DiffOptions(), &d);
   EXPECT_TRUE(d.differences.empty()) << d.differences[0].field << ": " << d.differences[0].found;
   ASSERT_EQ(d.unverified.size(), 1u);
-  EXPECT_NE(d.unverified[0].ToString().find("contents of pages hashed over ranges cut otherwise"),
+  EXPECT_NE(d.unverified[0].ToString().find("contents of 4096 pages hashed over ranges cut "
+                                            "otherwise, where a capture saw no PFN: not compared"),
             std::string::npos)
       << d.unverified[0].ToString();
   // The same with neither PFNs nor folio flags compared: still not compared, and the
@@ -209,18 +211,23 @@ TEST(SnapshotDiffTest, HashesCutOtherwiseWhereNoPfnWasSeenAreNotCompared) {
   EXPECT_TRUE(d.differences.empty()) << d.differences[0].field << ": " << d.differences[0].found;
   ASSERT_EQ(d.unverified.size(), 1u);
   EXPECT_EQ(d.unverified[0].kinds, std::vector<UnverifiedKind>{UnverifiedKind::kPfnsUnseen});
-  EXPECT_NE(d.unverified[0].ToString().find("contents of pages hashed over ranges cut otherwise"),
+  EXPECT_NE(d.unverified[0].ToString().find("contents of 4096 pages hashed over ranges cut "
+                                            "otherwise, where a capture saw no PFN: not compared"),
             std::string::npos)
       << d.unverified[0].ToString();
   // Their pages are not verified, never counted equal.
   EXPECT_EQ(d.unverified[0].pages, 4096u);
   EXPECT_EQ(d.counts.pages_equal, 0u);
-  // Both saw every PFN: the same pages hashed over other ranges differ.
+  // Both saw every PFN: the same pages hashed over other ranges are not
+  // compared either, named apart (no PFN explains the cut).
   GuestMemfd c = a;
   c.hashes = {ContentHash{0, 4096, 7}};
-  std::vector<Difference> diff = Diff(a, c);
-  ASSERT_FALSE(diff.empty());
-  EXPECT_EQ(diff[0].field, "contents pages 0-2047");
+  d = SnapshotDiff();
+  DiffGmems(a, c, DiffOptions(), &d);
+  EXPECT_TRUE(d.differences.empty()) << d.differences[0].ToString();
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_EQ(d.unverified[0].kinds, std::vector<UnverifiedKind>{UnverifiedKind::kUnspecified});
+  EXPECT_EQ(d.unverified[0].pages, 4096u);
 }
 
 TEST(SnapshotDiffTest, MissingGmemAndMemslotChanges) {
@@ -245,6 +252,27 @@ TEST(SnapshotDiffTest, ListIsCut) {
   auto d = DiffSnapshots(sa, sb, o).differences;
   ASSERT_EQ(d.size(), 11u);
   EXPECT_EQ(d.back().field, "(list cut)");
+}
+
+// 3000 differences, 1000 listed: every count says 3000, never 1001 (the
+// "(list cut)" entry is none of them).
+TEST(SnapshotDiffTest, ACutListCountsEveryDifferenceNotTheCut) {
+  GuestMemfd a = Gmem();
+  a.size = 6000 * 4096;
+  a.folios = {FolioExtent{0, 1000, 6000, 0, kFolioUptodate}};
+  GuestMemfd b = a;
+  b.folios.clear();
+  for (uint64_t i = 0; i < 6000; i += 2)  // every odd page punched
+    b.folios.push_back(FolioExtent{i, 1000 + i, 1, 0, kFolioUptodate});
+  const SnapshotDiff d = DiffSnapshots(Snap(a), Snap(b));
+  ASSERT_EQ(d.differences.size(), 1001u);
+  EXPECT_EQ(d.differences.back().ToString(),
+            "(list cut): expected 1000 shown, found 3000 differences in all");
+  EXPECT_EQ(d.counts.pages_different, 3000u);
+  EXPECT_EQ(d.differences_unlisted, 2000u);
+  EXPECT_EQ(d.difference_count(), 3000u);
+  const std::string line = VerdictLine(d, VerifyCounts());
+  EXPECT_EQ(line.substr(0, line.find(',')), "3000 differences") << line;
 }
 
 // guest_memfds as Linux 6.18 shows them (../shared/notes/gmem-6.18-facts.md):
@@ -501,6 +529,59 @@ TEST(SnapshotDiffPolicyTest, VmmMappingHomeNodesNotSeenAreCountedNotVerified) {
     for (UnverifiedKind k : u.kinds) EXPECT_NE(k, UnverifiedKind::kNumaHomeNodeUnseen);
 }
 
+// One VMA the kernel split in two (an mprotect of half, say) with the policy
+// unchanged: the same process, contiguous addresses, one policy. Every page
+// has the policy it had: no difference.
+TEST(SnapshotDiffPolicyTest, AMappingSplitInTwoWithItsPolicyIsTheSameMapping) {
+  GuestMemfd a = Private(PageVisibility::kNone), b = a;
+  constexpr uint64_t kAt = 0x7f118de1e000;
+  a.mapping_policies = {MappingPolicy{0, kPages, 4242, kAt, Policy(2, 1)}};
+  b.mapping_policies = {
+      MappingPolicy{0, kPages / 2, 4242, kAt, Policy(2, 1)},
+      MappingPolicy{kPages / 2, kPages / 2, 4242, kAt + kPages / 2 * 4096, Policy(2, 1)}};
+  SnapshotDiff d = DiffOf(a, b);
+  EXPECT_TRUE(d.differences.empty()) << d.differences[0].ToString();
+  d = DiffOf(b, a);
+  EXPECT_TRUE(d.differences.empty()) << d.differences[0].ToString();
+  // Half of it re-bound elsewhere: that half differs, named over its own pages.
+  b.mapping_policies[1].policy = Policy(2, 2);
+  d = DiffOf(a, b);
+  ASSERT_FALSE(d.differences.empty());
+  EXPECT_EQ(VerdictOf(d), Verdict::kDifferent);
+}
+
+// Two mappings of one range, each side seeing one home node and not the
+// other's. Paired as both saw them agree, the two "not seen" ones are not
+// paired with each other (which would leave home 0 against home 1): not
+// verified, never different.
+TEST(SnapshotDiffPolicyTest, MappingsOfOneRangeArePairedSoThatAllBothSawAgrees) {
+  GuestMemfd a = Private(PageVisibility::kNone), b = a;
+  MappingPolicy unseen{0, kPages, 4242, 0x7f0000000000, Policy(2, 1)};
+  unseen.policy.home_node_seen = false;
+  MappingPolicy zero{0, kPages, 4243, 0x7f1000000000, Policy(2, 1)};
+  zero.policy.home_node = 0;
+  MappingPolicy one = zero;
+  one.policy.home_node = 1;
+  a.mapping_policies = {unseen, zero};
+  b.mapping_policies = {unseen, one};
+  SnapshotDiff d = DiffOf(a, b);
+  EXPECT_TRUE(d.differences.empty()) << d.differences[0].ToString();
+  EXPECT_EQ(VerdictOf(d), Verdict::kNotVerified);
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_NE(d.unverified[0].ToString().find("home node of the NUMA policy of 2 VMM mapping(s) "
+                                            "not seen by one capture or the other"),
+            std::string::npos)
+      << d.unverified[0].ToString();
+  // Where no pairing agrees on all both saw (0 and 1 against 2 and one not seen), it differs.
+  MappingPolicy two = zero;
+  two.policy.home_node = 2;
+  a.mapping_policies = {zero, one};
+  b.mapping_policies = {unseen, two};
+  d = DiffOf(a, b);
+  ASSERT_EQ(d.differences.size(), 1u);
+  EXPECT_EQ(VerdictOf(d), Verdict::kDifferent);
+}
+
 TEST(SnapshotDiffFlagsTest, UnknownFlagBitsAreNotVerifiedAcrossFiles) {
   GuestMemfd a = Private(PageVisibility::kNone), b = a;
   // MMAP seen (ENODEV: 0), INIT_SHARED not: same file, flags cannot have changed.
@@ -688,6 +769,88 @@ TEST(SnapshotDiffKindsTest, EveryUnverifiedPartNamesItsKind) {
       EXPECT_EQ(u.kinds[i] == UnverifiedKind::kCreationFlags, flags) << u.parts[i];
     }
   }
+}
+
+// FORMAT.md does not ask for maximal extents: one capture holds [0, 100) as
+// two extents at contiguous PFNs, hashed per extent, another as one extent,
+// hashed once. The pages, PFNs and flags are the same; no hash of one side
+// lies over a range the other hashed, so the contents were compared over
+// nothing: not verified, never a difference.
+GuestMemfd SplitIn(uint64_t first_extent_pages) {
+  GuestMemfd g;
+  g.token = 0x2a;
+  g.name = "ram0";
+  g.kind = FileKind::kShmemMemfd;
+  g.size = 100 * 4096;
+  g.visibility = {VisibilityRange{0, 100, PageVisibility::kFull}};
+  if (first_extent_pages < 100) {
+    g.folios = {FolioExtent{0, 1000, static_cast<uint32_t>(first_extent_pages), 0, kFolioUptodate},
+                FolioExtent{first_extent_pages, 1000 + first_extent_pages,
+                            static_cast<uint32_t>(100 - first_extent_pages), 0, kFolioUptodate}};
+    g.hashes = {ContentHash{0, first_extent_pages, 0x11},
+                ContentHash{first_extent_pages, 100 - first_extent_pages, 0x22}};
+  } else {
+    g.folios = {FolioExtent{0, 1000, 100, 0, kFolioUptodate}};
+    g.hashes = {ContentHash{0, 100, 0x33}};
+  }
+  return g;
+}
+
+TEST(SnapshotDiffHashTest, HashesOverRangesCutOtherwiseAreNotComparedWherePfnsWereSeen) {
+  const GuestMemfd split = SplitIn(50), joined = SplitIn(100);
+  for (const auto& [a, b] : {std::pair(split, joined), std::pair(joined, split)}) {
+    const SnapshotDiff d = DiffSnapshots(Snap(a), Snap(b));
+    EXPECT_TRUE(d.differences.empty()) << d.differences[0].ToString();
+    EXPECT_EQ(VerdictOf(d), Verdict::kNotVerified);
+    EXPECT_EQ(VerdictExitCode(VerdictOf(d)), 3);
+    EXPECT_EQ(d.counts.pages_different, 0u);
+    EXPECT_EQ(d.counts.pages_unverified, 100u);
+    EXPECT_EQ(d.counts.pages_equal, 0u);
+    ASSERT_EQ(d.unverified.size(), 1u);
+    EXPECT_EQ(d.unverified[0].pages, 100u);
+    EXPECT_NE(d.unverified[0].ToString().find("contents of 100 pages hashed over ranges cut "
+                                              "otherwise by the two captures: not compared"),
+              std::string::npos)
+        << d.unverified[0].ToString();
+  }
+  // Hashed over the same ranges, they are compared: equal, or a difference.
+  EXPECT_TRUE(DiffOf(split, split).fully_verified());
+  GuestMemfd changed = split;
+  changed.hashes[1].xxh3 = 0x23;
+  const SnapshotDiff d = DiffOf(split, changed);
+  ASSERT_EQ(d.differences.size(), 1u);
+  EXPECT_EQ(d.differences[0].ToString(),
+            "gmem 0x2a 'ram0': contents pages 50-99: expected xxh3 0x22, found xxh3 0x23");
+  EXPECT_EQ(d.counts.pages_different, 50u);
+  EXPECT_EQ(d.counts.pages_equal, 50u);
+}
+
+// One page's dirty flag changed inside a 1000-page extent: the capture cuts
+// the extent in three and hashes each. The page is different; the contents
+// of the other 999 were compared with nothing: not verified, not different.
+TEST(SnapshotDiffHashTest, AFlagChangeIsOnePageDifferentNotItsExtentsContents) {
+  GuestMemfd a;
+  a.token = 0x2a;
+  a.name = "ram0";
+  a.kind = FileKind::kShmemMemfd;
+  a.size = 1000 * 4096;
+  a.visibility = {VisibilityRange{0, 1000, PageVisibility::kFull}};
+  a.folios = {FolioExtent{0, 1000, 1000, 0, kFolioUptodate}};
+  a.hashes = {ContentHash{0, 1000, 0x10}};
+  GuestMemfd b = a;
+  b.folios = {FolioExtent{0, 1000, 500, 0, kFolioUptodate},
+              FolioExtent{500, 1500, 1, 0, kFolioUptodate | kFolioDirty},
+              FolioExtent{501, 1501, 499, 0, kFolioUptodate}};
+  b.hashes = {ContentHash{0, 500, 0x20}, ContentHash{500, 1, 0x21}, ContentHash{501, 499, 0x22}};
+  const SnapshotDiff d = DiffOf(a, b);
+  ASSERT_EQ(d.differences.size(), 1u);
+  EXPECT_EQ(d.differences[0].field, "folios page 500");
+  EXPECT_EQ(VerdictOf(d), Verdict::kDifferent);
+  EXPECT_EQ(d.counts.pages_different, 1u);
+  EXPECT_EQ(d.counts.pages_unverified, 999u);
+  EXPECT_EQ(d.counts.pages_equal, 0u);
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_EQ(d.unverified[0].pages, 999u);
 }
 
 }  // namespace

@@ -122,6 +122,34 @@ TEST(Verdict, EqualIsTheEqualVerdictAndOlderRepliesReadTheSame) {
   EXPECT_EQ(VerdictOf(named), Verdict::kNotVerified);
 }
 
+// A list cut at its limit: the reply lists 1000 differences and the cut,
+// and its count is of every difference (what khod_verify_differences shows).
+TEST(Verdict, AReplysDifferenceCountIsOfEveryDifferenceNotItsEntries) {
+  GuestMemfd a;
+  a.token = 1;
+  a.name = "ram0";
+  a.kind = FileKind::kShmemMemfd;
+  a.size = 6000 * 4096;
+  a.folios.push_back(FolioExtent{0, 1000, 6000, 0, kFolioUptodate});
+  GuestMemfd b = a;
+  b.folios.clear();
+  for (uint64_t i = 0; i < 6000; i += 2) b.folios.push_back(FolioExtent{i, 1000 + i, 1, 0, 1});
+  Snapshot sa, sb;
+  sa.gmems = {a};
+  sb.gmems = {b};
+  v1::VerifyReply v;
+  FillVerifyReply(DiffSnapshots(sa, sb), CountCompared(sa, sb), &v);
+  EXPECT_EQ(v.differences_size(), 1001);
+  EXPECT_EQ(DifferenceCount(v), 3000u);
+  EXPECT_EQ(v.verdict(), "DIFFERENT");
+  // Not cut: its entries.
+  v.Clear();
+  sb.gmems[0].folios = FolioList({FolioExtent{0, 1000, 10, 0, kFolioUptodate}});
+  FillVerifyReply(DiffSnapshots(sa, sb), CountCompared(sa, sb), &v);
+  EXPECT_EQ(DifferenceCount(v), static_cast<uint64_t>(v.differences_size()));
+  EXPECT_EQ(DifferenceCount(v), 1u);
+}
+
 TEST(FormatVerify, ReplyFromAKhodBeforeTheSplitSaysItsTotalsMix) {
   v1::VerifyReply v;
   v.set_equal(true);
@@ -303,6 +331,37 @@ TEST(CountCompared, PagesEitherSideDidNotObserveInFullAreNotCounted) {
   EXPECT_EQ(c.real_hashes, 0u);
   EXPECT_EQ(c.real_kinds, "");
   EXPECT_EQ(c.real_unobserved_kinds, "shmem-memfd");
+}
+
+// A capture without CAP_SYS_ADMIN sees no PFN, so it joins pages across a
+// physical break into one extent and hashes it once; root's capture holds
+// two extents, two hashes. No hash of one lies over a range the other
+// hashed: no content hash was compared, whichever side is expected.
+TEST(CountCompared, HashesOverRangesCutOtherwiseAreNotCompared) {
+  GuestMemfd root = RootCapturedMemfd();
+  root.folios = {FolioExtent{0, 1000, 16, 0, kFolioUptodate},
+                 FolioExtent{16, 5000, 16, 0, kFolioUptodate}};
+  root.hashes = {ContentHash{0, 16, 0x100}, ContentHash{16, 16, 0x101}};
+  GuestMemfd non_root = root;
+  non_root.folios = {FolioExtent{0, kPfnUnknown, 32, 0, 0}};
+  non_root.hashes = {ContentHash{0, 32, 0x102}};
+  for (const auto& [e, f] : {std::pair(non_root, root), std::pair(root, non_root)}) {
+    const Snapshot expected = Of(e), found = Of(f);
+    const VerifyCounts c = CountCompared(expected, found);
+    EXPECT_EQ(c.real_hashes, 0u);
+    EXPECT_EQ(c.real_pages, 32u);
+    EXPECT_EQ(c.real_pfns, 0u);
+    const std::string line = VerdictLine(DiffSnapshots(expected, found), c);
+    EXPECT_NE(line.find("and 0 content hashes unchanged"), std::string::npos) << line;
+  }
+  // Hashed over the same ranges, each pair is compared.
+  non_root.hashes = root.hashes;
+  EXPECT_EQ(CountCompared(Of(non_root), Of(root)).real_hashes, 2u);
+  // One range in common of two.
+  non_root.hashes = {ContentHash{0, 16, 0x100}, ContentHash{16, 8, 0x103},
+                     ContentHash{24, 8, 0x104}};
+  EXPECT_EQ(CountCompared(Of(non_root), Of(root)).real_hashes, 1u);
+  EXPECT_EQ(CountCompared(Of(root), Of(non_root)).real_hashes, 1u);
 }
 
 // Both sides observed every page in full and saw every PFN (the daemon's

@@ -54,6 +54,48 @@ TEST(VerifyRestoredTest, AFileRebuiltWhosePagesNoCaptureSeesIsNamedRebuilt) {
   EXPECT_FALSE(HasKind(VerifyRestored(seen, seen, true, {7}).diff, UnverifiedKind::kRebuiltMemory));
 }
 
+// A frozen blob of format 1.0 has no visibility list: it decodes as every
+// page observed in full. Rebuilt, the file's restored capture sees nothing
+// per page: the rebuilt memory is named all the same.
+TEST(VerifyRestoredTest, ARebuiltFileFrozenInFormat10IsNamedRebuilt) {
+  Snapshot frozen = Invisible();
+  frozen.gmems[0].visibility.clear();   // 1.0: one kFull range
+  frozen.gmems[0].flags_known = ~0ull;  // 1.0: all bits known
+  const Snapshot now = Invisible();
+  const RestoreVerdict v = VerifyRestored(frozen, now, true, {7});
+  EXPECT_EQ(VerdictOf(v.diff), Verdict::kNotVerified);
+  EXPECT_TRUE(HasKind(v.diff, UnverifiedKind::kPagesInvisible));
+  ASSERT_TRUE(HasKind(v.diff, UnverifiedKind::kRebuiltMemory));
+  EXPECT_NE(v.diff.unverified[0].ToString().find("64 pages rebuilt as new memory"),
+            std::string::npos)
+      << v.diff.unverified[0].ToString();
+  // Not rebuilt: nothing more named.
+  EXPECT_FALSE(HasKind(VerifyRestored(frozen, now).diff, UnverifiedKind::kRebuiltMemory));
+}
+
+// The invariants' differences are counted with the diff's, past a list cut
+// at its limit too: the cut entry is last and says how many in all.
+TEST(VerifyRestoredTest, ACutListCountsEveryDifference) {
+  Snapshot frozen = Invisible();
+  GuestMemfd& g = frozen.gmems[0];
+  g.kind = FileKind::kShmemMemfd;
+  g.flags_known = ~0ull;
+  g.size = 6000 * 4096;
+  g.visibility = {VisibilityRange{0, 6000, PageVisibility::kFull}};
+  g.folios = FolioList({FolioExtent{0, 1000, 6000, 0, kFolioUptodate}});
+  Snapshot now = frozen;
+  now.gmems[0].folios.clear();
+  for (uint64_t i = 0; i < 6000; i += 2)
+    now.gmems[0].folios.push_back(FolioExtent{i, 1000 + i, 1, 0, kFolioUptodate});
+  // A buddy-backed file with an hstate order: a difference, and an invariant broken.
+  now.gmems[0].hstate_order = 9;
+  const RestoreVerdict v = VerifyRestored(frozen, now);
+  ASSERT_EQ(v.diff.differences.size(), 1001u);
+  EXPECT_EQ(v.diff.difference_count(), 3002u);
+  EXPECT_EQ(v.diff.differences.back().ToString(),
+            "(list cut): expected 1000 shown, found 3002 differences in all");
+}
+
 // VMM mapping policies past what Restore hands to the VMM are handed to no
 // one: named with a kind of their own, not as handed to the VMM.
 TEST(VerifyRestoredTest, PoliciesPastWhatRestoreHandsOnAreNamedNotHandedOn) {
