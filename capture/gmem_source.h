@@ -21,6 +21,7 @@ namespace khod {
 struct RescanBase;  // capture/change_scan.h
 
 class ProcessMappingsCache;  // kernel/file_mappings.h
+class SharedPolicyCache;     // kernel/shared_policy_cache.h
 
 // What a capture did besides filling its GuestMemfd (sources add to it).
 struct CaptureStats {
@@ -55,6 +56,9 @@ struct CaptureOptions {
   // (AssembleSnapshot's), shared by every file of one VMM. nullptr: read for
   // this file alone.
   ProcessMappingsCache* vmm_mappings = nullptr;
+  // Optional: the shared policies of the shmem files khod holds, read once for
+  // a whole capture round (AssembleSnapshot's). nullptr: read for this file alone.
+  SharedPolicyCache* shared_policies = nullptr;
   // Set by a capture round (AssembleSnapshot): HardwareCorrupted as the round
   // read it before any file's pages. The source takes it as its own count
   // before any page and, where it would read the count again after its pages

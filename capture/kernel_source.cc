@@ -18,7 +18,8 @@
 #include "common/thread_shares.h"
 #include "kernel/file_mappings.h"
 #include "kernel/kvm_uapi.h"
-#include "kernel/mempolicy.h"
+#include "kernel/shared_policy.h"
+#include "kernel/shared_policy_cache.h"
 #include "kernel/shared_policy_probe.h"
 #include "kernel/vma_policy_iter.h"
 
@@ -284,23 +285,44 @@ Result<bool> KernelGmemSource::ScanChanges(const FlagBaseline& baseline, bool fr
   return true;
 }
 
-// Where the policy lives (kernel_source.h): the inode's, read through this
-// mapping, or each VMM mapping's. A VMM whose mappings cannot be read
-// leaves it kUnknown: a policy is never what khod's own mapping shows.
-Status KernelGmemSource::CapturePolicy(ProcessMappingsCache* vmm_mappings, GuestMemfd* out) const {
+// Where the policy lives (kernel_source.h): the inode's, its whole tree of
+// page ranges as the BPF reader gives it (kernel/shared_policy.h), or each VMM
+// mapping's. A tree whose pages do not all have one policy, a file whose tree
+// cannot be read, or a VMM whose mappings cannot be read leaves it kUnknown: a
+// policy is never what khod's own mapping shows, nor what one page shows.
+Status KernelGmemSource::CapturePolicy(const CaptureOptions& opts, GuestMemfd* out) const {
+  ProcessMappingsCache* const vmm_mappings = opts.vmm_mappings;
   const SharedPolicyProbe& probe = SharedPolicyOf(identity_.kind);
   const SharedPolicyAnswer shared = probe.answer;
   out->policy_source = PolicySource::kUnknown;
   out->policy_unread.clear();
   if (shared == SharedPolicyAnswer::kYes) {
-    if (!mapping_.data()) {
-      out->policy_unread = "the file cannot be mapped, and its policy is read through a mapping";
+    if (identity_.kind != FileKind::kShmemMemfd) {
+      // guest_memfd's shared policy (Linux 6.19) lives in its own inode, which the reader
+      // does not walk: get_mempolicy would show one page's.
+      out->policy_unread = std::string("a ") + FileKindName(identity_.kind) +
+                           "'s shared policy is a tree of page ranges, which khod reads only "
+                           "for shmem files";
       return Status::Ok();
     }
-    auto policy = GetMempolicyAt(mapping_.data());
-    if (!policy.ok()) return policy.status().WithContext(Describe());
+    struct stat st;
+    if (::fstat(fd_.get(), &st) < 0) return Status::FromErrno("fstat " + Describe(), errno);
+    const uint64_t dev = static_cast<uint64_t>(st.st_dev), ino = static_cast<uint64_t>(st.st_ino);
+    SharedPolicyCache alone;
+    Result<SharedPolicyTree> tree =
+        (opts.shared_policies ? opts.shared_policies : &alone)->Of(dev, ino);
+    if (!tree.ok()) {
+      out->policy_unread = "its shared policy was not read: " + tree.status().message();
+      return Status::Ok();
+    }
+    const uint64_t page = static_cast<uint64_t>(getpagesize());
+    Result<Mempolicy> whole = WholeFilePolicy(*tree, out->size / page);
+    if (!whole.ok()) {
+      out->policy_unread = whole.status().message();
+      return Status::Ok();
+    }
     out->policy_source = PolicySource::kInode;
-    out->policy = *policy;
+    out->policy = *whole;
     return Status::Ok();
   }
   if (shared == SharedPolicyAnswer::kUnknown) {
@@ -497,7 +519,7 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
   if (gmem && !(seen_flags_ & uapi::kGuestMemfdFlagMmap)) {
     // Not mappable: nothing per page can be seen (gmem-6.18-facts.md).
     out->visibility.push_back(VisibilityRange{0, size / page, PageVisibility::kNone});
-    return CapturePolicy(opts.vmm_mappings, out);
+    return CapturePolicy(opts, out);
   }
 
   // Rule 4's count, read before any page is (or its round's, read before any
@@ -539,7 +561,7 @@ Status KernelGmemSource::Capture(const CaptureOptions& opts, GuestMemfd* out) {
   // The mapping the baseline was read through, if this capture keeps it.
   const uint8_t* mapped_before = mapping_.data();
   KHOD_RETURN_IF_ERROR(EnsureMapped(size));
-  KHOD_RETURN_IF_ERROR(CapturePolicy(opts.vmm_mappings, out));
+  KHOD_RETURN_IF_ERROR(CapturePolicy(opts, out));
   const bool same_mapping = mapped_before != nullptr && mapped_before == mapping_.data();
 
   const uint64_t total = size / page;

@@ -186,8 +186,8 @@ class KernelGmemSource : public GmemSource {
   // source pinned at the PFNs it holds, or (`frozen`) the frozen list a
   // previous khod's pins cover (AdoptPins).
   bool CannotMove(const FolioList& baseline, bool frozen) const;
-  // `vmm_mappings`: the round's cache of VMM mappings, or nullptr.
-  Status CapturePolicy(ProcessMappingsCache* vmm_mappings, GuestMemfd* out) const;
+  // `opts`' vmm_mappings and shared_policies: the round's reads, or nullptr.
+  Status CapturePolicy(const CaptureOptions& opts, GuestMemfd* out) const;
   void FillVisibility(GuestMemfd* out) const;
   Status EnsureMapped(uint64_t size);
   PageWindowReader WindowReader() const;

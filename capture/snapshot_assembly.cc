@@ -12,6 +12,7 @@
 #include "common/thread_shares.h"
 #include "kernel/file_mappings.h"
 #include "kernel/meminfo.h"
+#include "kernel/shared_policy_cache.h"
 
 namespace khod {
 
@@ -51,6 +52,8 @@ Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::v
   snap.header = CurrentSnapshotHeader();
   // Each VMM's mappings once for the round, however many of its files it has.
   ProcessMappingsCache vmm_mappings;
+  // And khod's own shmem files' shared policies once, however many files there are.
+  SharedPolicyCache shared_policies;
   std::vector<GuestMemfd> gmems(parts.size());
   std::vector<Status> results(parts.size());
   std::vector<CaptureStats> stats(parts.size());
@@ -70,6 +73,7 @@ Result<Snapshot> AssembleSnapshot(const std::vector<SnapshotPart>& parts, std::v
       const SnapshotPart& p = parts[i];
       CaptureOptions options = p.options;
       if (!options.vmm_mappings) options.vmm_mappings = &vmm_mappings;
+      if (!options.shared_policies) options.shared_policies = &shared_policies;
       if (p.options.stats) options.stats = &stats[i];
       if (p.options.progress)
         options.progress = [&progress_mu, &p](uint64_t done, uint64_t total) {

@@ -15,6 +15,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <random>
@@ -22,10 +23,13 @@
 #include "capture/folio_extent_builder.h"
 #include "capture/kernel_source.h"
 #include "capture/snapshot_capture.h"
+#include "common/status_macros.h"
 #include "kernel/kvm_uapi.h"
 #include "kernel/memory_file.h"
+#include "kernel/mempolicy.h"
 #include "kernel/pagemap.h"
 #include "kernel/probe.h"
+#include "kernel/shared_policy_iter.h"
 #include "kernel/shared_policy_probe.h"
 #include "state/observation_invariants.h"
 #include "tests/support/content_hashes.h"
@@ -451,6 +455,51 @@ TEST(KernelCaptureTest, HugetlbMemfdPolicyIsReadFromTheVmmsMappings) {
   EXPECT_EQ(vmm->policy.nodemask, (std::vector<uint64_t>{1}));
   EXPECT_EQ(vmm->first_index, 0u);
   EXPECT_EQ(vmm->count, g.size / kPage);
+}
+
+// A memfd's policy is its whole tree of ranges: bound over its second half only it is
+// not "default" (what get_mempolicy shows at page 0), it is not one policy and is named
+// unread; bound whole with a home node, the home node is seen. Skipped where the BPF
+// reader cannot load (then every memfd's policy is unread, as the second half shows).
+TEST(KernelCaptureTest, AMemfdsPolicyIsItsWholeSharedPolicy) {
+  std::string why_not;
+  if (LoadedSharedPolicyIterator(&why_not) == nullptr)
+    GTEST_SKIP() << "the shared-policy BPF program cannot load here: " << why_not;
+  constexpr size_t kPages = 16;
+  auto capture = [](int mode, size_t first, size_t count, int home) -> Result<GuestMemfd> {
+    UniqueFd fd(::memfd_create("khod-policy-capture", MFD_CLOEXEC));
+    if (!fd.valid() || ::ftruncate(fd.get(), kPages * kPage) != 0)
+      return Status::FromErrno("memfd", errno);
+    void* m = ::mmap(nullptr, kPages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+    if (m == MAP_FAILED) return Status::FromErrno("mmap", errno);
+    std::memset(m, 1, kPages * kPage);
+    unsigned long node0 = 1;
+    char* at = static_cast<char*>(m) + first * kPage;
+    Status set = ::syscall(SYS_mbind, at, count * kPage, mode, &node0, 2, 0) == 0
+                     ? Status::Ok()
+                     : Status::FromErrno("mbind", errno);
+    if (set.ok() && home >= 0) set = SetMempolicyHomeNode(at, count * kPage, home);
+    ::munmap(m, kPages * kPage);
+    if (!set.ok()) return set;
+    auto src = KernelGmemSource::FromFd(std::move(fd), {});
+    if (!src.ok()) return src.status();
+    GuestMemfd g;
+    KHOD_RETURN_IF_ERROR((*src)->Capture({}, &g));
+    return g;
+  };
+  Result<GuestMemfd> half = capture(MPOL_BIND, kPages / 2, kPages / 2, -1);
+  ASSERT_TRUE(half.ok()) << half.status().ToString();
+  EXPECT_EQ(half->policy_source, PolicySource::kUnknown);
+  EXPECT_EQ(half->policy, Mempolicy()) << "page 0's default is not claimed for the file";
+  EXPECT_NE(half->policy_unread.find("do not all have one policy"), std::string::npos)
+      << half->policy_unread;
+  EXPECT_NE(half->policy_unread.find("pages 8-15 bind"), std::string::npos) << half->policy_unread;
+  Result<GuestMemfd> whole = capture(MPOL_BIND, 0, kPages, 0);
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  EXPECT_EQ(whole->policy_source, PolicySource::kInode);
+  EXPECT_EQ(whole->policy.mode, MPOL_BIND);
+  EXPECT_TRUE(whole->policy.home_node_seen) << "read from the tree, which holds it";
+  EXPECT_EQ(whole->policy.home_node, 0);
 }
 
 // A shmem memfd and a HugeTLB memfd, each mbound through one mapping and read

@@ -42,6 +42,7 @@
 #include "daemon/session_phase.h"
 #include "daemon/session_record.pb.h"
 #include "kernel/pagemap.h"
+#include "kernel/shared_policy_iter.h"
 #include "tests/daemon/verify_verdict.h"
 #include "tests/support/fixture.h"
 #include "tests/support/session_fixture.h"
@@ -805,8 +806,11 @@ class SessionConcurrencyTest : public SessionTest {
 
 TEST_F(SessionConcurrencyTest, RandomInterleavingsKeepRecordStatusAndFilesInAgreement) {
   // The process's reader of pagemap and kpageflags, open from the first
-  // capture on (kernel/pagemap.h), is no fd of the session's.
+  // capture on (kernel/pagemap.h), and its BPF reader of shared policies
+  // (kernel/shared_policy_iter.h), loaded by the first capture of a memfd,
+  // are no fds of the session's.
   ASSERT_TRUE(PageFrameReader::Shared().ok());
+  (void)LoadedSharedPolicyIterator();
   const std::map<int, std::string> fds_before = OpenFds();
   {
     Result<std::unique_ptr<Session>> opened = Session::Open(StressOpts(), &opener_);
@@ -847,6 +851,7 @@ TEST_F(SessionConcurrencyTest, RandomInterleavingsKeepRecordStatusAndFilesInAgre
 // up and what Verify was lent is let go after its reply.
 TEST_F(SessionConcurrencyTest, TheNewSideOfAReexecUnderConcurrentCalls) {
   ASSERT_TRUE(PageFrameReader::Shared().ok());
+  (void)LoadedSharedPolicyIterator();
   const std::map<int, std::string> fds_before = OpenFds();
   {
     Result<std::unique_ptr<Session>> fresh = Session::Open(StressOpts(), &opener_);
