@@ -687,10 +687,8 @@ class GmemDiffer {
                 "contents of " + std::to_string(uncompared_pfn_unseen) +
                     " pages hashed over ranges cut otherwise, where a capture saw no PFN: not "
                     "compared");
-    // A reason of its own, named by no kind yet (proto/khod.proto has none
-    // for it): unspecified, which no fleet policy accepts by kind.
     if (uncompared_cut_otherwise)
-      u.AddPart(UnverifiedKind::kUnspecified,
+      u.AddPart(UnverifiedKind::kContentsCutOtherwise,
                 "contents of " + std::to_string(uncompared_cut_otherwise) +
                     " pages hashed over ranges cut otherwise by the two captures: not compared "
                     "(a hash is compared only with one over the same pages)");

@@ -47,9 +47,7 @@ struct Difference {
 // its meaning once released; a new reason is a new kind. The reply carries
 // them by name (proto/khod.proto UnverifiedKind, the same order).
 enum class UnverifiedKind {
-  kUnspecified,            // from a khod that named no kind; also, until proto/khod.proto
-                           // has a kind of its own for it, the contents of pages both
-                           // captures hashed over ranges cut otherwise, PFNs seen
+  kUnspecified,            // from a khod that named no kind
   kPagesPrivate,           // initialization alone compared: guest_memfd MMAP without
                            // INIT_SHARED, or pages the VMM declared private
   kPagesInvisible,         // guest_memfd without MMAP: no per-page state visible to the host
@@ -62,8 +60,9 @@ enum class UnverifiedKind {
   kRebuiltMemory,          // a kernel file Restore rebuilt as new memory, its pages unseen
   kNumaPolicyNotHandedOn,  // VMM mapping policies past what Restore hands on: not restored
   kNumaHomeNodeUnseen,     // a NUMA policy's home node a capture could not see
+  kContentsCutOtherwise,   // contents both captures hashed over ranges cut otherwise
 };
-constexpr int kUnverifiedKinds = 12;
+constexpr int kUnverifiedKinds = 13;
 
 // What of one guest_memfd was not verified: `pages` pages (of those not found
 // different) and, in `parts`, what each unverified part is and why

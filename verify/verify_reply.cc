@@ -19,12 +19,14 @@ KHOD_SAME_KIND(kDeclaredAttributes, UNVERIFIED_DECLARED_ATTRIBUTES);
 KHOD_SAME_KIND(kRebuiltMemory, UNVERIFIED_REBUILT_MEMORY);
 KHOD_SAME_KIND(kNumaPolicyNotHandedOn, UNVERIFIED_NUMA_POLICY_NOT_HANDED_ON);
 KHOD_SAME_KIND(kNumaHomeNodeUnseen, UNVERIFIED_NUMA_HOME_NODE_UNSEEN);
+KHOD_SAME_KIND(kContentsCutOtherwise, UNVERIFIED_CONTENTS_CUT_OTHERWISE);
 #undef KHOD_SAME_KIND
 static_assert(kUnverifiedKinds == v1::UnverifiedKind_ARRAYSIZE, "a kind without its twin");
 
 void FillVerifyReply(const SnapshotDiff& d, const VerifyCounts& c, v1::VerifyReply* r) {
   r->set_equal(d.fully_verified());
   r->set_verdict(VerdictName(VerdictOf(d)));
+  r->set_differences_found(d.difference_count());
   r->set_pages_compared(c.real_pages + c.model_pages);
   r->set_pfns_compared(c.real_pfns + c.model_pages);
   r->set_hashes_compared(c.real_hashes + c.model_hashes);
@@ -93,6 +95,7 @@ Verdict VerdictOf(const v1::VerifyReply& r) {
 }
 
 uint64_t DifferenceCount(const v1::VerifyReply& r) {
+  if (r.has_differences_found()) return r.differences_found();
   const uint64_t entries = static_cast<uint64_t>(r.differences_size());
   for (const v1::Difference& d : r.differences()) {
     if (d.token() != 0 || d.field() != kListCut) continue;

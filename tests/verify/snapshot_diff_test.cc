@@ -226,7 +226,8 @@ TEST(SnapshotDiffTest, HashesCutOtherwiseWhereNoPfnWasSeenAreNotCompared) {
   DiffGmems(a, c, DiffOptions(), &d);
   EXPECT_TRUE(d.differences.empty()) << d.differences[0].ToString();
   ASSERT_EQ(d.unverified.size(), 1u);
-  EXPECT_EQ(d.unverified[0].kinds, std::vector<UnverifiedKind>{UnverifiedKind::kUnspecified});
+  EXPECT_EQ(d.unverified[0].kinds,
+            std::vector<UnverifiedKind>{UnverifiedKind::kContentsCutOtherwise});
   EXPECT_EQ(d.unverified[0].pages, 4096u);
 }
 

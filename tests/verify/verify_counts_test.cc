@@ -140,6 +140,10 @@ TEST(Verdict, AReplysDifferenceCountIsOfEveryDifferenceNotItsEntries) {
   v1::VerifyReply v;
   FillVerifyReply(DiffSnapshots(sa, sb), CountCompared(sa, sb), &v);
   EXPECT_EQ(v.differences_size(), 1001);
+  EXPECT_EQ(v.differences_found(), 3000u);
+  EXPECT_EQ(DifferenceCount(v), 3000u);
+  // From a khod before differences_found: read from the cut entry.
+  v.clear_differences_found();
   EXPECT_EQ(DifferenceCount(v), 3000u);
   EXPECT_EQ(v.verdict(), "DIFFERENT");
   // Not cut: its entries.
