@@ -16,12 +16,36 @@
 namespace khod {
 namespace {
 
-// mkdirat (unless mode is 0) + open of one directory; absent is an error.
-// `created`, when given: whether this call made the directory.
+// mkdirat `name` in `at` and fsync `at`, so that the new entry survives a
+// crash: a record written into the directory next may name it. When the
+// fsync fails the directory is removed again (nothing was put in it yet) and
+// the error returned: no caller is left holding a directory it cannot tell
+// it made. `made`: false when it was there already (EEXIST, not an error).
+Status MakeDirDurably(int at, const std::string& name, const std::string& named, mode_t mode,
+                      bool* made) {
+  *made = false;
+  if (::mkdirat(at, name.c_str(), mode) != 0) {
+    if (errno == EEXIST) return Status::Ok();
+    return Status::FromErrno("mkdir " + named, errno);
+  }
+  if (::fsync(at) != 0) {
+    const int err = errno;
+    ::unlinkat(at, name.c_str(), AT_REMOVEDIR);
+    return Status::FromErrno(
+        "fsync the directory holding " + named + " once it was made (it was removed again)", err);
+  }
+  *made = true;
+  return Status::Ok();
+}
+
+// mkdirat (unless mode is 0, durably: MakeDirDurably) + open of one
+// directory; absent is an error. `created`, when given: whether this call
+// made the directory.
 Result<int> OpenDirAt(int at, const std::string& name, const std::string& named, mode_t mode,
                       bool* created = nullptr) {
-  const bool made = mode != 0 && ::mkdirat(at, name.c_str(), mode) == 0;
-  if (mode != 0 && !made && errno != EEXIST) return Status::FromErrno("mkdir " + named, errno);
+  bool made = false;
+  if (created) *created = false;
+  if (mode != 0) KHOD_RETURN_IF_ERROR(MakeDirDurably(at, name, named, mode, &made));
   if (created) *created = made;
   const int fd = ::openat(at, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd >= 0) return fd;
@@ -129,8 +153,8 @@ Result<PathWalkEnd> WalkPath(const std::string& path, const PathWalkRules& rules
     if (::fstatat(at, comp.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
       if (errno == ENOENT && last) return end_here(comp);  // a new file
       if (errno != ENOENT || !rules.create_dirs) return Status::FromErrno("stat " + named, errno);
-      if (::mkdirat(at, comp.c_str(), 0755) != 0 && errno != EEXIST)
-        return Status::FromErrno("mkdir " + named, errno);
+      bool made = false;
+      KHOD_RETURN_IF_ERROR(MakeDirDurably(at, comp, named, 0755, &made));
       if (::fstatat(at, comp.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
         return Status::FromErrno("stat " + named, errno);
     }

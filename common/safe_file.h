@@ -34,7 +34,8 @@ struct PathWalkRules {
   // owner and write bits).
   std::function<Status(int dir_fd, const std::string& named)> check_dir;
   // Missing directories are created 0755 (never the last component with
-  // last_is_name).
+  // last_is_name), each made durable in its parent (the parent fsynced; a
+  // failed fsync removes the one just made and stops the walk).
   bool create_dirs = false;
   // The last component is not opened: the walk ends in the directory that
   // holds it and gives its name (a file to write, absent or of any kind; "."
@@ -81,15 +82,19 @@ class SafeDir {
  public:
   SafeDir() = default;
   // Opens `path`, creating it with `create_mode` (and its missing parents,
-  // 0755) when absent; create_mode 0: an absent directory is an error. FailedPrecondition naming
+  // 0755) when absent, each directory made durable in its parent (fsynced:
+  // an error when that fails, the directory removed again); create_mode 0:
+  // an absent directory is an error. FailedPrecondition naming
   // the path and what is wrong when its last component is a symlink or not a directory, when it is
   // not owned by khod's euid, or when group or others may write into it; and when a directory
   // above it is owned by another user than root or khod's euid, or writable by others and not
   // sticky, or a symlink on the way is another user's (the path is resolved by hand from "/").
   static Result<SafeDir> Open(const std::string& path, mode_t create_mode = 0700);
   // The directory `name` (CheckFileName) beneath this one, created with
-  // `create_mode` when absent, checked as Open checks. `created`, when given:
-  // whether this call made it.
+  // `create_mode` when absent and made durable here (this directory fsynced;
+  // when that fails, the new one is removed again and the error returned),
+  // checked as Open checks; create_mode 0: absent is an error. `created`,
+  // when given: whether this call made it.
   Result<SafeDir> OpenSub(std::string_view name, mode_t create_mode = 0700,
                           bool* created = nullptr) const;
 

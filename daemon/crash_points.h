@@ -3,12 +3,14 @@
 // the point NAME, so a test can stop khod exactly at each phase boundary:
 //   "NAME"        just after the record saying NAME is durable
 //   "pre-NAME"    after the work for NAME, before its record is written
-// NAME is a phase (prepared, frozen, handed_over, restored, verified,
-// finished, idle) or an event (attached, detached, cancelled; opened: the
-// session is open, the record recovered and durable, a reexec's fds adopted,
-// and khod does not serve yet; exec: a reexec's handover is durable, its
-// mapping holder started and its fds made inheritable, and khod is about to
-// exec).
+// NAME is a phase (prepared, handed_over, restored, verified, finished) or
+// an event (attached, detached, cancelled, the IDLE record of a Cancel;
+// opened: the session is open, the record recovered and durable, a reexec's
+// fds adopted, and khod does not serve yet; exec: a reexec's handover is
+// durable, its mapping holder started and its fds made inheritable, and khod
+// is about to exec). Freeze writes no FROZEN record: "pre-frozen" is its
+// blob written, before its Send, and "pre-handed_over" its Send done, before
+// the HANDED_OVER record; there is no "frozen" point, nor "idle".
 // "after-reexec:POINT" is POINT in the khod the next reexec starts, not in
 // this one: the exec hands it --crash-at=POINT, given once like every test
 // fault (handover/reexec_transport.h IsOneShotFaultFlag).

@@ -65,8 +65,12 @@ namespace {
 //  - anything beneath a --handover-root outside the state dir: other
 //    directories than khod's own, possibly another khod's medium.
 // Any other name is not khod's and is not looked at beyond its type. With no
-// record at all (a new session, or one moved aside by an operator) nothing is
-// swept: there is no record to say what is unnamed. A failure (listing,
+// record at all nothing is swept: there is no record to say what is unnamed.
+// And no session starts beside files of those names without a record
+// (FindSessionFiles): they are an earlier session's, its record moved aside
+// or removed by an operator, and the new session's own blobs (generations
+// counting from 1 again) and this sweep at its next start would write over
+// or remove them (daemon/session_recovery.cc refuses, naming them). A failure (listing,
 // unlink: EACCES, EROFS, EPERM) leaves that entry and goes on; it is reported,
 // and the next start tries again. The unlinks are not fsynced: one lost to a
 // crash is done again at the next start.
@@ -185,7 +189,53 @@ void SweepHandoverRoot(const SafeDir& root, const RecordedNames& named, SweepRep
   }
 }
 
+bool IsRegularAt(int dir_fd, const std::string& name) {
+  struct stat st;
+  return ::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
+// The first directory that could not be listed, as an error.
+Status ListingFailure(const SweepReport& r) {
+  if (r.failed.empty()) return Status::Ok();
+  return Status::IoError(r.failed.front().path + ": " + r.failed.front().why);
+}
+
 }  // namespace
+
+Result<std::vector<std::string>> FindSessionFiles(const SafeDir& state_dir,
+                                                  const SafeDir& handover_root) {
+  std::vector<std::string> found;
+  SweepReport listing;  // only its failures are used
+  std::vector<std::string> names;
+  if (!ListNames(state_dir.fd(), state_dir.path(), &names, &listing))
+    return ListingFailure(listing);
+  for (const std::string& n : names)
+    if (IsSessionBlobName(n) && IsRegularAt(state_dir.fd(), n)) found.push_back(n);
+  const std::string prefix = IsStateDirsOwnRoot(state_dir, handover_root)
+                                 ? std::string(kDefaultHandoverRootName) + "/"
+                                 : handover_root.path() + "/";
+  const std::string blob = DirTransport::kBlobName;
+  const std::string tmp = blob + ".tmp";
+  auto in_dir = [&](int dir_fd, const std::string& shown) {
+    for (const std::string& n : {blob, tmp})
+      if (IsRegularAt(dir_fd, n)) found.push_back(shown + n);
+  };
+  in_dir(handover_root.fd(), prefix);
+  names.clear();
+  if (!ListNames(handover_root.fd(), handover_root.path(), &names, &listing))
+    return ListingFailure(listing);
+  for (const std::string& n : names) {
+    struct stat st;
+    if (::fstatat(handover_root.fd(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISDIR(st.st_mode))
+      continue;
+    // As the sweep: a directory that does not open as a safe one is not
+    // khod's handover dir, and nothing khod wrote is beneath it.
+    Result<SafeDir> sub = handover_root.OpenSub(n, /*create_mode=*/0);
+    if (sub.ok()) in_dir(sub->fd(), prefix + n + "/");
+  }
+  return found;
+}
 
 SweepReport SweepLeftovers(const SafeDir& state_dir, const SafeDir& handover_root,
                            const RecordedNames& named) {

@@ -48,6 +48,19 @@ struct SweepReport {
 SweepReport SweepLeftovers(const SafeDir& state_dir, const SafeDir& handover_root,
                            const RecordedNames& named);
 
+// The regular files of the names a session writes (those SweepLeftovers
+// judges: the state dir's prepared-G.blob, frozen-G.blob and
+// frozen-draft.blob; handover.blob and handover.blob.tmp in `handover_root`
+// and in each directory directly beneath it that opens as a safe one,
+// wherever the root is), each as a path relative to the state dir
+// ("frozen-9.blob", "handover/pmem0/handover.blob") or, beneath a root
+// elsewhere, as its full path. Where no record is, they are an earlier
+// session's (its record moved aside or removed: a crash never removes the
+// record), and a new session would write over them or sweep them. An error
+// when a directory cannot be listed.
+Result<std::vector<std::string>> FindSessionFiles(const SafeDir& state_dir,
+                                                  const SafeDir& handover_root);
+
 }  // namespace khod
 
 #endif  // KHOD_DAEMON_LEFTOVER_SWEEP_H_

@@ -280,6 +280,26 @@ void Session::RemoveMadeHandoverDir(const v1::SessionRecord& rec) {
                  handover_root_.PathOf(dir).c_str(), std::strerror(errno));
 }
 
+std::string Session::MediumLeftBehind(const v1::SessionRecord& rec) const {
+  switch (rec.transport()) {
+    case v1::DIR: {
+      const std::string& dir = rec.handover_dir();
+      const std::string blob = (dir.empty() ? handover_root_.path() : handover_root_.PathOf(dir)) +
+                               "/" + DirTransport::kBlobName;
+      return blob +
+             " stays, a copy of the frozen blob that no record names: a later start of khod "
+             "removes it beneath the default handover root, an operator elsewhere, and a Freeze "
+             "into that dir replaces it";
+    }
+    case v1::LUO:
+      return "the LUO session is closed with khod's fd of it, which finishes it in the kernel; "
+             "should the kernel refuse that too, it keeps the session, and what it preserved "
+             "that khod did not retrieve, until the next reboot or kexec";
+    default:
+      return "nothing of it is read again";
+  }
+}
+
 void Session::ClearSessionRecord() {
   record_.set_phase(v1::IDLE);
   record_.clear_prepared_blob();
@@ -445,7 +465,9 @@ Result<std::unique_ptr<HandoverTransport>> Session::MakeTransport(v1::Transport 
       Status name = CheckHandoverDirName(dir);
       if (!name.ok())
         return name.WithContext("the handover dir is a name beneath " + handover_root_.path());
-      KHOD_ASSIGN_OR_RETURN(SafeDir d, handover_root_.OpenSub(dir, 0700, made_dir));
+      // Freeze makes it (durably in the root, common/safe_file.h); recovery
+      // opens the recorded one, never makes an empty one in its place.
+      KHOD_ASSIGN_OR_RETURN(SafeDir d, handover_root_.OpenSub(dir, made_dir ? 0700 : 0, made_dir));
       return std::unique_ptr<HandoverTransport>(new DirTransport(std::move(d)));
     }
     case v1::REEXEC:
@@ -751,11 +773,18 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req, const PeerC
     for (const auto& [token, h] : handles_)
       if (h->fd >= 0) pkg.fds.push_back({token, h->fd});
     Status sent = t->Send(pkg);
+    if (sent.ok() && opts_.after_send_for_test) sent = opts_.after_send_for_test();
     KeepPastBlackout(std::move(pkg.blob));
     if (!sent.ok()) {
-      state_dir_.Remove(file);  // named by no record
-      return sent.WithContext(std::string("Freeze: ") + t->name() +
-                              " handover failed; still PREPARED");
+      // A Send that failed part way may have left its medium behind (dir:
+      // handover.blob renamed into place before the directory's fsync
+      // failed): undone as after a failed record, then the blob no record
+      // names, and the dir this Freeze made (undo_dir) once it is empty.
+      Status aborted = t->Abort();
+      state_dir_.Remove(file);
+      return sent.WithContext(std::string("Freeze: ") + t->name() + " handover failed" +
+                              (aborted.ok() ? "" : " (abort: " + aborted.message() + ")") +
+                              "; still PREPARED");
     }
     opts_.crash.Hit("pre-handed_over");
     const v1::SessionRecord prepared = record_;
@@ -883,11 +912,20 @@ Result<v1::PhaseReply> Session::Finish(const PeerCred& caller) {
   std::lock_guard<std::mutex> l(mu_);
   KHOD_RETURN_IF_ERROR(CheckOwnsSession(caller, record_, "Finish"));
   KHOD_RETURN_IF_ERROR(CheckPhase({v1::VERIFIED}, "Finish"));
+  std::string medium_note;
   if (transport_ && !sent_here_) {
     // Received: the medium is consumed (dir: handover.blob unlinked; luo:
-    // SESSION_FINISH) before the session says FINISHED.
+    // SESSION_FINISH) before the session says FINISHED. One that cannot be
+    // (a read-only medium, a kernel refusing) does not hold the session in
+    // VERIFIED, as it does not hold Cancel: no khod reads it once FINISHED
+    // is durable, and what stays is said (docs/SECURITY.md).
     Status s = transport_->Finish();
-    if (!s.ok()) return s.WithContext("Finish");
+    if (!s.ok()) {
+      medium_note = "; the " + std::string(transport_->name()) +
+                    " handover medium was not consumed (" + s.ToString() +
+                    "): " + MediumLeftBehind(record_);
+      std::fprintf(stderr, "khod: Finish: %s\n", medium_note.c_str() + 2);
+    }
   }
   opts_.crash.Hit("pre-finished");
   const v1::SessionRecord before = record_;
@@ -938,7 +976,7 @@ Result<v1::PhaseReply> Session::Finish(const PeerCred& caller) {
   v1::PhaseReply r;
   r.set_phase(v1::FINISHED);
   r.set_message("finished: khod closed its references to " + std::to_string(released) +
-                " restored gmems (what the VMM took back stays the VMM's)");
+                " restored gmems (what the VMM took back stays the VMM's)" + medium_note);
   return r;
 }
 

@@ -95,6 +95,10 @@ struct SessionOptions {
   // error it returns is that write's, as when the directory's fsync fails
   // after the rename has replaced the record.
   std::function<Status()> after_record_written_for_test;
+  // Test fault: runs in Freeze once the transport's Send returned Ok, and an
+  // error it returns is Send's, as when the dir transport's directory fsync
+  // fails after its rename has put handover.blob in place.
+  std::function<Status()> after_send_for_test;
   // Test fault: runs in Freeze once its handover is sent, before its record
   // is written (an operator's stop that comes while Freeze runs).
   std::function<void()> in_freeze_for_test;
@@ -301,8 +305,10 @@ class Session {
                               CaptureStats* stats = nullptr,
                               std::optional<uint64_t>* hw_corrupted_kb_before = nullptr);
   Status CheckPhase(std::initializer_list<v1::Phase> allowed, const char* op) const;
-  // `made_dir`, when given: whether the dir transport's directory was made
-  // by this call.
+  // `made_dir`, when given (Freeze): the dir transport's directory is made
+  // when missing, and this says whether this call made it. Not given
+  // (recovery): the recorded directory is opened, never made; missing is an
+  // error.
   Result<std::unique_ptr<HandoverTransport>> MakeTransport(v1::Transport t, const std::string& dir,
                                                            bool* made_dir = nullptr);
   Status WriteBlob(const std::string& kind, const std::string& blob, std::string* file);
@@ -321,6 +327,9 @@ class Session {
   // After Finish or Cancel consumed or undid `rec`'s dir handover: the
   // directory its Freeze made goes, when empty (handover_dir_made).
   void RemoveMadeHandoverDir(const v1::SessionRecord& rec);
+  // What stays of `rec`'s handover medium when the new side's Finish could
+  // not consume it, and who removes it: for Finish's reply.
+  std::string MediumLeftBehind(const v1::SessionRecord& rec) const;
   // What this process holds for the session: for its restore, and the pins
   // of its attached files (KernelSourceOptions::pin_movable).
   void ReleaseSessionHolds();

@@ -102,7 +102,41 @@ bool Session::SweepLeftovers() {
 
 Status Session::Recover() {
   Result<std::string> raw = ReadRecordFile(state_dir_, kRecordFile);
+  // What an operator does with a record khod cannot use: the state directory
+  // as a whole goes aside, the record with the files it names, and khod
+  // makes a new one.
+  const std::string move_aside = "move the state directory aside (mv " + opts_.state_dir + " " +
+                                 opts_.state_dir +
+                                 ".aside: khod makes a new one, and the earlier session's files "
+                                 "stay together with its record)";
   if (!raw.ok() && raw.status().code() == Status::Code::kNotFound) {
+    // No record, yet files of a session's names: an earlier session's, its
+    // record moved aside or removed (a crash never removes the record). A
+    // new session would count its generations from 1 again, writing its
+    // blobs over theirs, and its next start would sweep what it does not
+    // name: it does not start beside them.
+    Result<std::vector<std::string>> earlier = FindSessionFiles(state_dir_, handover_root_);
+    if (!earlier.ok())
+      return earlier.status().WithContext("no session record in " + opts_.state_dir +
+                                          ", and its files could not be listed");
+    if (!earlier->empty()) {
+      constexpr size_t kNamed = 8;
+      std::string named;
+      for (size_t i = 0; i < earlier->size() && i < kNamed; ++i)
+        named += (i ? ", " : "") + (*earlier)[i];
+      if (earlier->size() > kNamed)
+        named += " and " + std::to_string(earlier->size() - kNamed) + " more";
+      bool outside = false;
+      for (const std::string& f : *earlier) outside |= !f.empty() && f[0] == '/';
+      std::string what = "no session record in " + opts_.state_dir +
+                         ", but files of an earlier session that no record names are there (" +
+                         named + "): a new session would write over them or sweep them, so ";
+      what += "none starts beside them; " + move_aside;
+      if (outside)
+        what += ", and move the files named beneath the handover root " + handover_root_.path() +
+                " aside too";
+      return Status::FailedPrecondition(what + "; nothing is deleted automatically");
+    }
     record_.set_session_id(NewSessionId());
     record_.set_phase(v1::IDLE);
     record_.set_next_token(1);
@@ -111,9 +145,8 @@ Status Session::Recover() {
     return Persist();
   }
   if (!raw.ok())
-    return raw.status().WithContext(
-        "session record unusable; move it aside to start a new session (nothing is deleted "
-        "automatically)");
+    return raw.status().WithContext("session record unusable; to start a new session, " +
+                                    move_aside + "; nothing is deleted automatically");
   if (!record_.ParseFromString(*raw))
     return Status::Corruption(path(kRecordFile) + ": checksum good but the record does not parse");
   // memslot_gmem[i] is the gmem of memslots[i]: recovery and captures index one by the other.

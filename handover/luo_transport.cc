@@ -268,8 +268,9 @@ Result<ReceivedHandover> LuoTransport::Receive() {
 }
 
 Status LuoTransport::Finish() {
-  if (finished_) return Status::Ok();
-  if (session_fd_ < 0) return Status::FailedPrecondition("luo: no retrieved session to finish");
+  // Nothing retrieved (no session under this name, the device busy or
+  // absent: Restore used the state-dir copy instead) is nothing to finish.
+  if (finished_ || session_fd_ < 0) return Status::Ok();
   luo::SessionFinish f{};
   f.size = sizeof(f);
   int rc = dev_->Ioctl(session_fd_, luo::kSessionFinish, &f);

@@ -45,6 +45,9 @@ class LuoTransport : public HandoverTransport {
   bool resets_mempolicy() const override { return true; }
   Status Send(const HandoverPackage& pkg) override;
   Result<ReceivedHandover> Receive() override;
+  // SESSION_FINISH of the session Receive retrieved, then its fd closed; Ok
+  // with nothing retrieved (Restore then used the state-dir copy: there is
+  // no session of this process's to finish) and once finished.
   Status Finish() override;
   Status Abort() override;
 

@@ -1152,10 +1152,12 @@ class ScriptedLuo : public DupLuo {
       int rc = on_preserve(static_cast<luo::PreserveFd*>(arg)->token);
       if (rc != 0) return rc;
     }
+    if (req == luo::kIoctlRetrieveSession && retrieve_session_rc != 0) return retrieve_session_rc;
     return DupLuo::Ioctl(fd, req, arg);
   }
   void Close(int fd) override { closed.push_back(fd); }
   std::function<int(uint64_t token)> on_preserve;
+  int retrieve_session_rc = 0;  // RETRIEVE_SESSION's answer when not 0 (-ENOENT: no such session)
   int ioctls = 0;
   std::vector<int> closed;
 };
@@ -1315,6 +1317,39 @@ TEST_F(LuoSessionTest, HandedOverRecordThatCannotBeWrittenUndoesTheSend) {
   EXPECT_EQ(ReadRecord(dir_).phase(), v1::IDLE);
 }
 
+// A restarted new side whose LUO session is gone (the kernel finished it when
+// the previous khod's fd closed: RETRIEVE_SESSION answers ENOENT) restores
+// from the state-dir copy, verifies, and finishes: there is no retrieved
+// session to finish, which is nothing left to do, not a refusal.
+TEST_F(LuoSessionTest, FinishAfterARestoreFromTheStateDirCopyIsNotRefused) {
+  v1::AttachRequest q;
+  q.set_name("model");
+  q.mutable_model()->set_size(2 << 20);
+  {
+    auto s = OpenLuo();
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(s->Attach(q).ok());
+    ASSERT_TRUE(s->Prepare().ok());
+    Result<v1::PhaseReply> f = s->Freeze(LuoFreeze());
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+  }
+  luo_.retrieve_session_rc = -ENOENT;
+  auto s = OpenLuo();
+  ASSERT_TRUE(s);
+  ASSERT_EQ(s->phase(), v1::HANDED_OVER) << s->recovery();
+  Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->message().find("from state dir"), std::string::npos) << r->message();
+  Result<v1::VerifyReply> v = s->Verify();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->differences_size(), 0) << FirstDifferenceOf(*v);
+  ASSERT_EQ(s->phase(), v1::VERIFIED);
+  Result<v1::PhaseReply> fin = s->Finish();
+  ASSERT_TRUE(fin.ok()) << fin.status().ToString();
+  EXPECT_EQ(s->phase(), v1::FINISHED);
+  EXPECT_EQ(ReadRecord(dir_).phase(), v1::FINISHED);
+}
+
 TEST_F(LuoSessionTest, NewSideReportsTheKhoIncomingTreeInStatusAndRestore) {
   const std::string luo = LuoFdt(1);
   WriteKhoIn(dir_ + "/debugfs", KhoRootFdt("kho-v1", {{"LUO"}}), {{"LUO", luo}});
@@ -1389,7 +1424,8 @@ TEST_F(SessionTest, CorruptRecordIsRefusedNotDiscarded) {
   ASSERT_TRUE(WriteFileAtomically(rec, bad).ok());
   Result<std::unique_ptr<Session>> s = Session::Open(Opts(), &opener_);
   EXPECT_EQ(s.status().code(), Status::Code::kCorruption);
-  EXPECT_NE(s.status().message().find("move it aside"), std::string::npos);
+  EXPECT_NE(s.status().message().find("move the state directory aside"), std::string::npos)
+      << s.status().ToString();
   EXPECT_EQ(*ReadWholeFile(rec), bad);  // left for the operator
 }
 

@@ -379,6 +379,37 @@ TEST_F(SessionDirTest, CancelAndFinishRemoveTheDirTheirFreezeMade) {
   EXPECT_TRUE(IsRegular(root + "/kept/notes.txt"));
 }
 
+// A HANDED_OVER record names a dir that is gone (its medium lost, or its
+// entry never made durable): start-up opens the recorded dir without making
+// it, says it is not read, and Restore rebuilds from the state-dir copy; no
+// empty dir of that name is made to stand for the handover.
+TEST_F(SessionDirTest, ARecordedHandoverDirThatIsGoneIsNotMadeAgain) {
+  const std::string dir = base_ + "/handover-root/pmem0";
+  {
+    auto s = PreparedSession();
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(s->Freeze(FreezeInto("pmem0")).ok());
+  }
+  ASSERT_EQ(::unlink((dir + "/handover.blob").c_str()), 0);
+  ASSERT_EQ(::rmdir(dir.c_str()), 0);
+  SessionOptions o;
+  o.state_dir = state_;
+  o.handover_root = base_ + "/handover-root";
+  o.default_transport = v1::DIR;
+  Result<std::unique_ptr<Session>> s = Session::Open(o, &opener_);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ((*s)->phase(), v1::HANDED_OVER);
+  EXPECT_TRUE(Has((*s)->recovery(), "the recorded handover dir 'pmem0' is not read"))
+      << (*s)->recovery();
+  EXPECT_TRUE(Has((*s)->recovery(), "No such file or directory")) << (*s)->recovery();
+  EXPECT_NE(::access(dir.c_str(), F_OK), 0) << "the recorded dir was made again, empty";
+  Result<v1::PhaseReply> r = (*s)->Restore(v1::RestoreRequest());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(Has(r->message(), "1 rebuilt")) << r->message();
+  ASSERT_TRUE((*s)->Cancel().ok());
+  EXPECT_NE(::access(dir.c_str(), F_OK), 0);
+}
+
 TEST_F(SessionDirTest, LinkPlantedInTheHandoverDirOverwritesNothing) {
   auto s = PreparedSession();
   ASSERT_TRUE(s);

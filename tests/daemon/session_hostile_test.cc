@@ -15,9 +15,12 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -670,6 +673,71 @@ TEST_F(HostileSessionTest, FinishDeletesTheSessionsBlobsAndTheHandoverBlob) {
   EXPECT_TRUE(Blobs(dir_).empty());
 }
 
+// The new side's Finish consumes the medium first; one that cannot be
+// consumed (here an entry khod cannot unlink in place of the dir's blob, as
+// on a medium gone read-only) would refuse every Finish, leaving only
+// Cancel. It finishes all the same, saying what stays and who removes it.
+TEST_F(HostileSessionTest, FinishWhoseMediumCannotBeConsumedFinishesAndSaysWhatStays) {
+  v1::AttachRequest q;
+  q.set_name("model");
+  q.mutable_model()->set_size(2 << 20);
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Attach(q).ok());
+    ASSERT_TRUE(s->Prepare().ok());
+    ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+  }
+  auto s = Open();  // the new side
+  ASSERT_EQ(s->phase(), v1::HANDED_OVER) << s->recovery();
+  ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
+  Result<v1::VerifyReply> v = s->Verify();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  ASSERT_EQ(s->phase(), v1::VERIFIED) << FirstDifferenceOf(*v);
+  const std::string blob = dir_ + "/handover/handover.blob";
+  ASSERT_EQ(::unlink(blob.c_str()), 0);
+  ASSERT_EQ(::mkdir(blob.c_str(), 0700), 0);  // unlinkat(..., 0) fails: EISDIR
+  Result<v1::PhaseReply> f = s->Finish();
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_NE(f->message().find("the dir handover medium was not consumed"), std::string::npos)
+      << f->message();
+  EXPECT_NE(f->message().find(blob), std::string::npos) << f->message();
+  EXPECT_EQ(s->phase(), v1::FINISHED);
+  EXPECT_EQ(RecordOnDisk().phase(), v1::FINISHED);
+  EXPECT_TRUE(Blobs(dir_).empty());  // the session's own blobs went as ever
+  EXPECT_EQ(::rmdir(blob.c_str()), 0);
+}
+
+// A dir Send that fails after its rename put handover.blob in place (the
+// directory's fsync failing) is undone like any failed handover: the blob is
+// unlinked and the dir this Freeze made goes with it, so the session is
+// PREPARED as it was, on disk as in memory.
+TEST_F(HostileSessionTest, ASendThatFailsAfterItsRenameLeavesNoHandoverBehind) {
+  SessionOptions o = Opts();
+  bool failing = true;
+  o.after_send_for_test = [&failing] {
+    return failing ? Status::IoError("fsync dir (test fault)") : Status::Ok();
+  };
+  Result<std::unique_ptr<Session>> s = Session::Open(o, &opener_);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_TRUE((*s)->Attach(KernelAttach(memfd_)).ok());
+  ASSERT_TRUE((*s)->Prepare().ok());
+  v1::FreezeRequest f = PausedFreeze();
+  f.set_dir("made-by-freeze");
+  Result<v1::PhaseReply> r = (*s)->Freeze(f);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("dir handover failed; still PREPARED"), std::string::npos)
+      << r.status().ToString();
+  EXPECT_EQ((*s)->phase(), v1::PREPARED);
+  EXPECT_EQ(RecordOnDisk().phase(), v1::PREPARED);
+  EXPECT_FALSE(Exists(dir_ + "/handover/made-by-freeze/handover.blob"));
+  EXPECT_FALSE(Exists(dir_ + "/handover/made-by-freeze"));
+  for (const std::string& n : Blobs(dir_)) EXPECT_NE(n.rfind("frozen-", 0), 0u) << n;
+  failing = false;
+  Result<v1::PhaseReply> again = (*s)->Freeze(f);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(Exists(dir_ + "/handover/made-by-freeze/handover.blob"));
+}
+
 // An Attach after FINISHED starts a new session only once its record is
 // durable: one refused before that leaves the finished session as it was, in
 // memory as on disk.
@@ -819,6 +887,101 @@ TEST_F(HostileSessionTest, RecoverySweepsBlobsNoRecordNames) {
   EXPECT_NE(s->GetStatus().recovery().find("swept unnamed frozen-99.blob"), std::string::npos)
       << s->GetStatus().recovery();
   ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());  // the named one still serves
+}
+
+// The files in `dir` and its handover dirs, each with its size and a hash of
+// its bytes.
+std::map<std::string, std::string> FilesBeneath(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) {
+      std::ifstream f(e.path(), std::ios::binary);
+      std::stringstream ss;
+      ss << f.rdbuf();
+      out[e.path().string().substr(dir.size() + 1)] =
+          std::to_string(ss.str().size()) + " bytes, hash " +
+          std::to_string(std::hash<std::string>{}(ss.str()));
+    }
+  return out;
+}
+
+// A record khod cannot use is moved aside by hand (as an older khod advised):
+// the files of that session stay where they are, named by no record. No new
+// session starts beside them, which would sweep them at its next start and
+// write its own blobs over theirs: khod refuses, naming them and the state
+// directory to move aside, as many times as it is started; once the state
+// directory is moved aside a new one is made, and the earlier session's files
+// are all there, byte for byte.
+TEST_F(HostileSessionTest, AnEarlierSessionsFilesAreNeitherSweptNorWrittenOver) {
+  SessionOptions o = Opts();
+  o.state_dir = dir_ + "/state";
+  {
+    Result<std::unique_ptr<Session>> s = Session::Open(o, &opener_);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    ASSERT_TRUE((*s)->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE((*s)->Prepare().ok());
+    v1::FreezeRequest f = PausedFreeze();
+    f.set_dir("pmem0");
+    ASSERT_TRUE((*s)->Freeze(f).ok());
+  }
+  ASSERT_EQ(::rename((o.state_dir + "/session.rec").c_str(),
+                     (o.state_dir + "/session.rec.aside").c_str()),
+            0);
+  const std::map<std::string, std::string> before = FilesBeneath(o.state_dir);
+  int frozen = 0, prepared = 0;
+  for (const auto& [path, bytes] : before) {
+    frozen += path.rfind("frozen-", 0) == 0;
+    prepared += path.rfind("prepared-", 0) == 0;
+  }
+  ASSERT_EQ(frozen, 1);
+  ASSERT_EQ(prepared, 1);
+  ASSERT_EQ(before.count("handover/pmem0/handover.blob"), 1u);
+  for (int start = 0; start < 2; ++start) {
+    SCOPED_TRACE(start);
+    Result<std::unique_ptr<Session>> s = Session::Open(o, &opener_);
+    EXPECT_FALSE(s.ok()) << "a new session started beside them: " << (*s)->recovery();
+    EXPECT_EQ(s.status().code(), Status::Code::kFailedPrecondition) << s.status().ToString();
+    for (const std::string& part :
+         {"no session record in " + o.state_dir, std::string("handover/pmem0/handover.blob"),
+          std::string("frozen-"), std::string("prepared-"),
+          "move the state directory aside (mv " + o.state_dir + " " + o.state_dir + ".aside"})
+      EXPECT_NE(s.status().message().find(part), std::string::npos)
+          << part << " in " << s.status().ToString();
+  }
+  EXPECT_EQ(FilesBeneath(o.state_dir), before);
+  // As advised: a new session in a new state directory; the earlier one's
+  // files are all where it was moved.
+  ASSERT_EQ(::rename(o.state_dir.c_str(), (o.state_dir + ".aside").c_str()), 0);
+  Result<std::unique_ptr<Session>> s = Session::Open(o, &opener_);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_NE((*s)->recovery().find("new session"), std::string::npos) << (*s)->recovery();
+  EXPECT_EQ(FilesBeneath(o.state_dir + ".aside"), before);
+}
+
+// The first Prepare of a new session names its blob as the earlier session's
+// first Prepare did (generations count from 1 again with a new record): that
+// session's blob is not written over, because no new session starts beside it.
+TEST_F(HostileSessionTest, ANewSessionsPrepareWritesOverNoEarlierSessionsBlob) {
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE(s->Prepare().ok());
+  }
+  const std::string prepared = RecordOnDisk().prepared_blob();
+  ASSERT_FALSE(prepared.empty());
+  ASSERT_EQ(::unlink((dir_ + "/session.rec").c_str()), 0);  // removed, or moved aside
+  const std::map<std::string, std::string> before = FilesBeneath(dir_);
+  Result<std::unique_ptr<Session>> s = Session::Open(Opts(), &opener_);
+  if (s.ok()) {
+    // What a new session beside it did: the same name for its own capture.
+    ASSERT_TRUE((*s)->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE((*s)->Prepare().ok());
+    EXPECT_EQ(RecordOnDisk().prepared_blob(), prepared) << "expected the same name";
+  }
+  EXPECT_FALSE(s.ok()) << "a new session started beside " << prepared;
+  EXPECT_NE(s.status().message().find(prepared), std::string::npos) << s.status().ToString();
+  EXPECT_EQ(FilesBeneath(dir_).at(prepared), before.at(prepared))
+      << prepared << " was written over";
 }
 
 // A sweep that cannot remove a leftover (here a handover blob on a medium

@@ -306,6 +306,22 @@ TEST(LuoTransportTest, AManifestTokenTheSessionDoesNotHoldIsCorruptionNamingIt) 
   EXPECT_EQ(other.Receive().status().code(), Status::Code::kNotFound);
 }
 
+// A new side that retrieved nothing (no session under its name, the device
+// busy or absent: Restore then used the state-dir copy) has nothing to
+// finish: Finish is done, and asks nothing of the device.
+TEST(LuoTransportTest, FinishWithNothingRetrievedIsDone) {
+  FakeLuo dev;
+  LuoTransport fresh(&dev, "khod-s");
+  EXPECT_TRUE(fresh.Finish().ok());
+  dev.retrieve_session_errno = ENOENT;
+  LuoTransport none(&dev, "khod-s");
+  EXPECT_EQ(none.Receive().status().code(), Status::Code::kNotFound);
+  const size_t calls = dev.calls.size();
+  Status f = none.Finish();
+  EXPECT_TRUE(f.ok()) << f.ToString();
+  EXPECT_EQ(dev.calls.size(), calls);
+}
+
 // A session fd closed before the kexec (khod stopped, or Abort) drops the
 // session: the new kernel has nothing to retrieve, which is NotFound.
 TEST(LuoTransportTest, ASessionClosedBeforeTheKexecIsNotCarried) {
