@@ -1,11 +1,14 @@
 #include "restore/policy_restore.h"
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <optional>
 
 #include "kernel/mapping.h"
 #include "kernel/mempolicy.h"
+#include "kernel/shared_policy.h"
+#include "kernel/shared_policy_cache.h"
 #include "kernel/shared_policy_probe.h"
 
 namespace khod {
@@ -79,6 +82,39 @@ std::optional<PolicyRestore> NotTheFiles(const GuestMemfd& g) {
       break;
   }
   return std::nullopt;
+}
+
+// After the mbind (and set_mempolicy_home_node, `home_node` its answer): the file's
+// shared policy read back whole from the inode's tree (kernel/shared_policy.h), home node
+// included; nullopt where the tree cannot be read (no BPF reader, not a shmem file), for
+// the caller's read through a second mapping.
+std::optional<PolicyRestore> ReadBackWhole(int fd, const GuestMemfd& g, uint32_t page_size,
+                                           const Status& home_node) {
+  if (g.kind != FileKind::kShmemMemfd) return std::nullopt;
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return std::nullopt;
+  SharedPolicyCache now;  // read after the mbind, not a capture round's
+  Result<SharedPolicyTree> tree =
+      now.Of(static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino));
+  if (!tree.ok()) return std::nullopt;
+  PolicyRestore r;
+  const std::string want = MempolicyToString(g.policy);
+  Result<Mempolicy> got = WholeFilePolicy(*tree, g.size / page_size);
+  const int32_t home_set = g.policy.home_node >= 0 && home_node.ok() ? g.policy.home_node : -1;
+  if (got.ok() && SameModeAndNodes(*got, g.policy) && got->home_node == home_set) {
+    r.outcome = PolicyRestore::Outcome::kReapplied;
+    r.note = "NUMA policy re-applied to the file and read back whole from its shared policy: " +
+             MempolicyToString(*got);
+    if (g.policy.home_node >= 0 && !home_node.ok())
+      r.note += "; its home node not set: " + home_node.message();
+    else if (!g.policy.home_node_seen)
+      r.note += "; its home node, not seen at capture, not set";
+    return r;
+  }
+  r.outcome = PolicyRestore::Outcome::kNotRestored;
+  r.note = "NUMA policy " + want + " set but its shared policy reads back " +
+           (got.ok() ? MempolicyToString(*got) : got.status().message());
+  return r;
 }
 
 }  // namespace
@@ -162,6 +198,9 @@ PolicyRestore RestorePolicy(int fd, const GuestMemfd& g, uint32_t page_size) {
     if (g.policy.home_node >= 0)
       home_node = SetMempolicyHomeNode(m->data(), m->length(), g.policy.home_node);
   }  // that mapping is gone: only a shared policy outlives it
+  // A shmem file's whole shared policy, home node included, as the capture reads it.
+  if (std::optional<PolicyRestore> whole = ReadBackWhole(fd, g, page_size, home_node))
+    return *whole;
   Result<Mapping> again = Mapping::Map(fd, 0, g.size, PROT_NONE);
   Result<Mempolicy> read =
       again.ok() ? GetMempolicyAt(again->data()) : Result<Mempolicy>(again.status());

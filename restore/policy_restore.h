@@ -2,9 +2,12 @@
 //
 // A policy sticks to a file only where the kernel keeps a shared (inode)
 // policy for it: shmem memfds, guest_memfd where the probe says so
-// (kernel/shared_policy_probe.h; Linux 6.19+), never HugeTLB. There khod re-applies it with
-// mbind on a mapping of its own and reads it back through a second mapping
-// before it says "re-applied". Where the policy lived in the VMM's mappings
+// (kernel/shared_policy_probe.h; Linux 6.19+), never HugeTLB. There khod
+// re-applies it with mbind on a mapping of its own (and its home node with
+// set_mempolicy_home_node) and reads it back before it says "re-applied": a
+// shmem file's whole shared policy, home node included, where khod's BPF
+// reader loads (kernel/shared_policy_iter.h), else through a second mapping,
+// which shows the mode and nodes of one page. Where the policy lived in the VMM's mappings
 // (PolicySource::kVmmMappings: guest_memfd on 6.18, HugeTLB), or where it does not
 // stick, it dies with any mapping khod could make: the recorded ranges are
 // handed to the VMM, which mbinds its own mappings (GmemInfo.vmm_policies).
