@@ -48,4 +48,25 @@ Status CheckOwnsSession(const PeerCred& caller, const v1::SessionRecord& session
   return Status::Ok();
 }
 
+Status CheckMayAttach(const PeerCred& caller, const v1::SessionRecord& session) {
+  // A gmem recorded without an owner is root's.
+  std::set<uint32_t> owners;
+  for (const v1::GmemAttachment& g : session.gmems())
+    owners.insert(g.has_owner_uid() ? g.owner_uid() : 0);
+  if (owners.empty() || (owners.size() == 1 && *owners.begin() == caller.uid)) return Status::Ok();
+  std::string owner;
+  for (uint32_t uid : owners) {
+    if (!owner.empty()) owner += " and ";
+    owner += "uid " + std::to_string(uid) + (uid == 0 ? " (root)" : "");
+  }
+  if (owners.size() > 1) owner += " (a record of a khod before one owner a session)";
+  return Status::PermissionDenied(
+      "Attach: caller uid " + std::to_string(caller.uid) +
+      " may not attach to this session: it is owned by " + owner + ", whose " +
+      std::to_string(session.gmems_size()) +
+      " gmems it holds (a session has one owner, the uid whose Attach put its first gmem in, "
+      "and takes no other uid's gmem); wait for it to end (Finish, or every gmem detached); "
+      "root may Cancel it and Detach its gmems");
+}
+
 }  // namespace khod

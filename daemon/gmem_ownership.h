@@ -8,6 +8,12 @@
 // - and on the session as a whole (Prepare, Freeze, Restore, Verify, Finish,
 //   Cancel: each acts on or hands over every gmem) only when it attached
 //   every gmem the session holds.
+// - a session has one owner: the uid whose Attach put its first gmem in
+//   (derived from the gmems' owner_uid, so it is as durable as they are).
+//   While it holds gmems, only that uid attaches more, root included: no
+//   caller's gmem joins another's session, where it could veto the owner's
+//   live update or be taken for the owner's own under a token both named.
+//   Root's way into another uid's session is Cancel and Detach.
 // - and on a VM (a vm_token: its type and memslots) only when every gmem
 //   bound to it is one it may act on, so that no caller adds memory to, or
 //   learns the layout of, a VM another user declared;
@@ -41,6 +47,13 @@ Status CheckOwnsVm(const PeerCred& caller, const v1::SessionRecord& session, uin
 // first gmem it may not act on is named otherwise.
 Status CheckOwnsSession(const PeerCred& caller, const v1::SessionRecord& session,
                         const std::string& op);
+
+// OK when `caller` may Attach to `session`: it holds no gmem, or only gmems
+// of the caller's uid (root too is refused another uid's session).
+// PERMISSION_DENIED naming the owner (or owners, in the record of a khod
+// before one owner a session), how many gmems it holds, and what the caller
+// can do: wait for the session to end, or, root, Cancel it and Detach them.
+Status CheckMayAttach(const PeerCred& caller, const v1::SessionRecord& session);
 
 }  // namespace khod
 

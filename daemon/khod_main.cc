@@ -2,12 +2,13 @@
 // health service on a unix socket; keeps its session in --state-dir.
 //
 //   khod [--socket /run/khod/khod.sock] [--state-dir /var/lib/khod]  (--help: all flags)
-//        [--allow-gid=GID] [--transport=reexec|dir|luo] [--format=fdt|proto]
+//        [--allow-gid=GID [--group-socket=PATH]] [--transport=reexec|dir|luo] [--format=fdt|proto]
 //        [--luo-device=/dev/liveupdate] [--debugfs=/sys/kernel/debug]
 //        [--reexec-binary=PATH]   (the program a reexec runs; default khod's own)
 //   test faults: [--crash-at=POINT]
 //                [--fault=corrupt-handover-blob|sigterm-before-exec|sigterm-during-freeze]
-//   set by a reexec handover, not by hand: [--adopt=SPEC] [--listen-fd=N] [--lock-fd=N]
+//   set by a reexec handover, not by hand: [--adopt=SPEC] [--listen-fd=N]
+//     [--group-listen-fd=N] [--lock-fd=N]
 //     [--mapping-holder=PID] [--reap=PID,...] [--reexec-timing=READY_NS,EXEC_NS]
 #include <fcntl.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -54,7 +55,8 @@ namespace khod {
 namespace {
 
 struct Flags {
-  std::string socket = "/run/khod/khod.sock";
+  std::string socket = "/run/khod/khod.sock";  // root's
+  std::string group_socket;                    // --allow-gid's; empty: <socket>.group
   std::string state_dir = "/var/lib/khod";
   std::string handover_root;  // empty: <state_dir>/handover
   long allow_gid = -1;
@@ -66,9 +68,10 @@ struct Flags {
   bool sigterm_during_freeze = false;
   std::string adopt;
   int listen_fd = -1;
-  int lock_fd = -1;         // the state dir's lock, held by the previous khod (reexec)
-  int mapping_holder = -1;  // the previous khod's (reexec)
-  std::vector<pid_t> reap;  // children the previous khod let go of, not yet reaped (reexec)
+  int group_listen_fd = -1;  // the previous khod's group socket (reexec)
+  int lock_fd = -1;          // the state dir's lock, held by the previous khod (reexec)
+  int mapping_holder = -1;   // the previous khod's (reexec)
+  std::vector<pid_t> reap;   // children the previous khod let go of, not yet reaped (reexec)
   int pte_keeper = -1, pte_keeper_fd = -1, pte_witness_fd = -1;  // the previous khod's (reexec)
   std::optional<ReexecMarks> reexec_marks;  // the previous khod's stamps (reexec)
   std::string luo_device = "/dev/liveupdate";
@@ -99,12 +102,18 @@ void Notify(const std::string& state) {
 const std::vector<FlagSpec>& KhodFlagSpecs() {
   static const std::vector<FlagSpec> kSpecs = {
       {"--help", false, "-h", "  print this help and exit"},
-      {"--socket", true, nullptr, "PATH  unix socket to serve (default /run/khod/khod.sock)"},
+      {"--socket", true, nullptr,
+       "PATH  root's unix socket, mode 0600 (default /run/khod/khod.sock); without --allow-gid "
+       "the only one"},
       {"--state-dir", true, nullptr, "DIR  session record and blobs (default /var/lib/khod)"},
       {"--handover-root", true, nullptr,
        "DIR  where a dir handover's directories are (default <state-dir>/handover)"},
       {"--allow-gid", true, nullptr,
-       "GROUP  a group (name or number) whose members may call khod, besides root"},
+       "GROUP  a group (name or number) whose members may call khod, besides root, on "
+       "--group-socket"},
+      {"--group-socket", true, nullptr,
+       "PATH  with --allow-gid: the group's unix socket, mode 0660 with that group (default "
+       "<--socket>.group); root's socket stays root's"},
       {"--transport", true, nullptr, "reexec|dir|luo  default handover transport"},
       {"--format", true, nullptr, "fdt|proto  default blob format"},
       {"--luo-device", true, nullptr, "PATH  LUO device (default /dev/liveupdate)"},
@@ -126,6 +135,7 @@ const std::vector<FlagSpec>& KhodFlagSpecs() {
        "it to be taken; sigterm-during-freeze: while Freeze runs, before its record)"},
       {"--adopt", true},  // set by a reexec handover, not by hand
       {"--listen-fd", true},
+      {"--group-listen-fd", true},
       {"--lock-fd", true},
       {"--mapping-holder", true},
       {"--pte-keeper", true},
@@ -137,7 +147,8 @@ const std::vector<FlagSpec>& KhodFlagSpecs() {
 }
 
 constexpr char kUsage[] =
-    "usage: khod [--socket PATH] [--state-dir DIR] [--allow-gid GID] [FLAGS]\n"
+    "usage: khod [--socket PATH] [--state-dir DIR] [--allow-gid GID [--group-socket PATH]] "
+    "[FLAGS]\n"
     "Serves proto/khod.proto and the gRPC health service on a unix socket.\n"
     "Flags take '--name value' or '--name=value'.\n\n";
 
@@ -163,6 +174,22 @@ bool ParseKhodFlags(int argc, char** argv, Flags* f, std::string* err) {
       return false;
     }
     f->allow_gid = static_cast<long>(*gid);
+  }
+  if (p.Has("--group-socket")) {
+    if (f->allow_gid < 0) {
+      *err = "--group-socket needs --allow-gid (without it khod serves root alone, on --socket)";
+      return false;
+    }
+    f->group_socket = p.Get("--group-socket");
+    if (f->group_socket.empty()) {
+      *err = "--group-socket needs a path";
+      return false;
+    }
+  }
+  if (f->allow_gid >= 0 && f->group_socket.empty()) f->group_socket = f->socket + ".group";
+  if (f->allow_gid >= 0 && f->group_socket == f->socket) {
+    *err = "--group-socket must differ from --socket (root's socket is root's alone)";
+    return false;
   }
   if (p.Has("--transport")) {
     const std::string val = p.Get("--transport");
@@ -241,6 +268,14 @@ bool ParseKhodFlags(int argc, char** argv, Flags* f, std::string* err) {
       return false;
     }
     f->listen_fd = *fd;
+  }
+  if (p.Has("--group-listen-fd")) {
+    Result<int> fd = ParseFdNumber("--group-listen-fd", p.Get("--group-listen-fd"));
+    if (!fd.ok()) {
+      *err = fd.status().message();
+      return false;
+    }
+    f->group_listen_fd = *fd;
   }
   if (p.Has("--lock-fd")) {
     Result<int> fd = ParseFdNumber("--lock-fd", p.Get("--lock-fd"));
@@ -360,8 +395,9 @@ int main(int argc, char** argv) {
     if (!a.ok()) return Die(a.status().ToString());
     adopted = *a;
   }
-  // The fds a reexec hands on are each one flag's (--listen-fd, --lock-fd,
-  // --adopt, --pte-keeper, --page-pins): one that two flags name would be
+  // The fds a reexec hands on are each one flag's (--listen-fd,
+  // --group-listen-fd, --lock-fd, --adopt, --pte-keeper, --page-pins): one
+  // that two flags name would be
   // taken as two things and closed twice (the listening socket closed as a
   // gmem). A command line that does so was not written by a khod: refused
   // before anything is opened. (Repeats inside --adopt and --page-pins are
@@ -370,6 +406,7 @@ int main(int argc, char** argv) {
   {
     std::vector<std::pair<const char*, int>> named;
     if (flags.listen_fd >= 0) named.emplace_back("--listen-fd", flags.listen_fd);
+    if (flags.group_listen_fd >= 0) named.emplace_back("--group-listen-fd", flags.group_listen_fd);
     if (flags.lock_fd >= 0) named.emplace_back("--lock-fd", flags.lock_fd);
     if (adopted.blob_fd >= 0) named.emplace_back("--adopt", adopted.blob_fd);
     for (const auto& [token, fd] : adopted.fds) named.emplace_back("--adopt", fd);
@@ -422,16 +459,52 @@ int main(int argc, char** argv) {
                                   ? InstanceLock::Adopt(flags.lock_fd, flags.state_dir)
                                   : InstanceLock::Acquire(flags.state_dir);
   if (!lock.ok()) return Die(lock.status().ToString());
-  // systemd's socket (khod.socket, systemd-socket-activate), unless a reexec
-  // handed this khod its predecessor's: then LISTEN_* are gone already.
-  Result<int> activated = TakeActivatedSocket();
+  // systemd's sockets (khod.socket and, with --allow-gid, khod-group.socket;
+  // systemd-socket-activate), unless a reexec handed this khod its
+  // predecessor's: then LISTEN_* are gone already.
+  Result<ActivatedSockets> activated = TakeActivatedSockets();
   if (!activated.ok()) return Die(activated.status().ToString());
-  if (flags.listen_fd < 0 && *activated >= 0) {
-    flags.listen_fd = *activated;
-    flags.socket = "fd " + std::to_string(*activated) + " from socket activation";
+  if (activated->group >= 0 && flags.allow_gid < 0)
+    return Die(
+        "socket activation passed the group's socket (FileDescriptorName=group, "
+        "khod-group.socket), but khod has no --allow-gid: give it --allow-gid GROUP, or "
+        "disable khod-group.socket");
+  // Root's socket: 0600, root's calls alone, whether or not a group may call
+  // khod. The group's (with --allow-gid): a socket and a backlog of its own,
+  // so that the group filling it cannot keep root out (docs/SECURITY.md).
+  std::string root_socket_name = flags.socket, group_socket_name = flags.group_socket;
+  if (flags.listen_fd < 0 && activated->root >= 0) {
+    flags.listen_fd = activated->root;
+    root_socket_name = "fd " + std::to_string(activated->root) + " from socket activation";
   }
-  Result<int> lfd = UnixListener::Bind(flags.socket, flags.allow_gid, flags.listen_fd);
+  if (flags.group_listen_fd < 0 && activated->group >= 0) {
+    flags.group_listen_fd = activated->group;
+    group_socket_name = "fd " + std::to_string(activated->group) + " from socket activation";
+  }
+  Result<int> lfd = UnixListener::Bind(flags.socket, -1, flags.listen_fd);
   if (!lfd.ok()) return Die(lfd.status().ToString());
+  if (flags.listen_fd >= 0) {
+    const std::string warning = UnixListener::WarnUnlessRootOnly(*lfd);
+    if (!warning.empty()) std::fprintf(stderr, "khod: warning: %s\n", warning.c_str());
+  }
+  int group_lfd = -1;
+  if (flags.allow_gid >= 0) {
+    // Without a group socket handed on (systemd passed root's alone, or a
+    // khod from before the group had a socket of its own re-executed this
+    // one), khod binds it, as it does when it binds root's.
+    if (flags.group_listen_fd < 0 && flags.listen_fd >= 0)
+      std::fprintf(stderr, "khod: no group socket was handed on with root's: binding %s\n",
+                   flags.group_socket.c_str());
+    Result<int> g = UnixListener::Bind(flags.group_socket, flags.allow_gid, flags.group_listen_fd);
+    if (!g.ok()) return Die(g.status().ToString());
+    group_lfd = *g;
+  } else if (flags.group_listen_fd >= 0) {
+    // A khod given --allow-gid passes it on to the khod it re-executes: this
+    // command line was not written by one. Not served, and never inherited.
+    std::fprintf(stderr, "khod: --group-listen-fd=%d without --allow-gid: not served\n",
+                 flags.group_listen_fd);
+    ::fcntl(flags.group_listen_fd, F_SETFD, FD_CLOEXEC);
+  }
 
   // Children the previous khod let go of (kernel/child_reaper.h), but the
   // holder and keeper it hands on; ReapHandedOn returns a line for the log.
@@ -447,6 +520,7 @@ int main(int argc, char** argv) {
   so.default_format = flags.format;
   so.exec_args = flags.passthrough;
   so.exec_args.push_back("--listen-fd=" + std::to_string(*lfd));
+  if (group_lfd >= 0) so.exec_args.push_back("--group-listen-fd=" + std::to_string(group_lfd));
   so.exec_args.push_back("--lock-fd=" + std::to_string(lock->fd()));
   const CrashPoints crash(flags.crash_at);
   so.crash = crash;
@@ -571,11 +645,21 @@ int main(int argc, char** argv) {
                    t.ok() ? ReexecTimelineText(*t).c_str() : t.status().message().c_str());
       flags.reexec_marks.reset();  // once: a failed exec's loop is no reexec
     }
-    UnixListener listener(*lfd, &auth);
+    // Under --allow-gid, root's listener registers its connections root_only.
+    UnixListener listener(*lfd, &auth, /*root_only=*/group_lfd >= 0);
     listener.Start(server.get());
+    std::optional<UnixListener> group_listener;
+    if (group_lfd >= 0) {
+      group_listener.emplace(group_lfd, &auth);
+      group_listener->Start(server.get());
+    }
     if (metrics) metrics->Start();
-    std::fprintf(stderr, "khod: pid %d serving %s (state %s): %s\n", ::getpid(),
-                 flags.socket.c_str(), flags.state_dir.c_str(), (*session)->recovery().c_str());
+    const std::string serving = group_lfd >= 0
+                                    ? root_socket_name + " (root's) and " + group_socket_name +
+                                          " (gid " + std::to_string(flags.allow_gid) + "'s)"
+                                    : root_socket_name;
+    std::fprintf(stderr, "khod: pid %d serving %s (state %s): %s\n", ::getpid(), serving.c_str(),
+                 flags.state_dir.c_str(), (*session)->recovery().c_str());
     Notify("READY=1\nSTATUS=serving, phase " + v1::Phase_Name((*session)->phase()));
 
     std::vector<std::string> exec_argv;
@@ -598,6 +682,7 @@ int main(int argc, char** argv) {
       wake.cv.wait_for(l, std::chrono::seconds(5), [&] { return wake.stop; });
     }
     listener.Stop();
+    if (group_listener) group_listener->Stop();
     if (metrics) metrics->Stop();  // after a reexec the new khod writes the file
     if (exec_argv.empty()) {
       // A stop while a Freeze runs: that Freeze may still decide a reexec as
@@ -650,7 +735,8 @@ int main(int argc, char** argv) {
     Notify(ReloadingNotice());  // a reexec, not a crash, until the new khod's READY=1
     std::fprintf(stderr, "khod: re-executing %s\n", exec_argv[0].c_str());
     std::fflush(stderr);
-    ::fcntl(*lfd, F_SETFD, 0);        // the new khod keeps accepting on the same socket
+    ::fcntl(*lfd, F_SETFD, 0);  // the new khod keeps accepting on the same sockets
+    if (group_lfd >= 0) ::fcntl(group_lfd, F_SETFD, 0);
     ::fcntl(lock->fd(), F_SETFD, 0);  // and holds the state dir's lock without a gap
     // The old address space outlives the exec in a holder: exec does not
     // wait for 2 GiB of page tables to be torn down, and the new khod reads
@@ -696,6 +782,7 @@ int main(int argc, char** argv) {
     Status s = ReexecTransport::Exec(program_fd, exec_argv);
     stop_signals.Start();
     ::fcntl(*lfd, F_SETFD, FD_CLOEXEC);
+    if (group_lfd >= 0) ::fcntl(group_lfd, F_SETFD, FD_CLOEXEC);
     ::fcntl(lock->fd(), F_SETFD, FD_CLOEXEC);
     // Shut down (its threads joined) only now: the exec ends them anyway, and
     // joining them first was time inside the blackout.

@@ -56,7 +56,7 @@ Result<gid_t> ParseAllowGid(std::string_view text) {
   return g.gr_gid;
 }
 
-Status PeerAuth::Register(int conn_fd) {
+Status PeerAuth::Register(int conn_fd, bool root_only) {
   struct ucred uc;
   socklen_t len = sizeof(uc);
   if (::getsockopt(conn_fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0)
@@ -79,7 +79,7 @@ Status PeerAuth::Register(int conn_fd) {
   }
   // An fd number is reused only after its connection closed, and this entry
   // is written before gRPC sees the new connection: the map is always current.
-  by_fd_[conn_fd] = Connection{std::move(c), st.st_ino};
+  by_fd_[conn_fd] = Connection{std::move(c), st.st_ino, root_only};
   return Status::Ok();
 }
 
@@ -108,14 +108,23 @@ Result<PeerCred> PeerAuth::Check(const std::string& peer) const {
   if (!fd || *fd < 0)
     return Status::PermissionDenied("peer '" + peer + "' is not 'fd:' and a connection's fd");
   PeerCred c;
+  bool root_only = false;
   {
     std::lock_guard<std::mutex> l(mu_);
     auto it = by_fd_.find(*fd);
     if (it == by_fd_.end())
       return Status::PermissionDenied("peer '" + peer + "' has no recorded credentials");
     c = it->second.cred;
+    root_only = it->second.root_only;
   }
   if (c.uid == 0) return c;
+  if (root_only)
+    return Status::PermissionDenied(
+        "khod: peer pid " + std::to_string(c.pid) + " uid " + std::to_string(c.uid) + " gid " +
+        std::to_string(c.gid) + " called on root's socket, which serves root only" +
+        (allow_gid_ >= 0
+             ? " (members of gid " + std::to_string(allow_gid_) + " call on the group's socket)"
+             : std::string()));
   if (allow_gid_ >= 0) {
     const gid_t allowed = static_cast<gid_t>(allow_gid_);
     if (c.gid == allowed || std::count(c.groups.begin(), c.groups.end(), allowed) > 0) return c;

@@ -9,6 +9,11 @@
 // A user other than root holds at most kMaxConnectionsPerUser connections at
 // once: each is an fd of khod's and can carry calls, and khod has one fd
 // table, root's calls included. Root's are not counted.
+//
+// With --allow-gid khod listens on two sockets (daemon/unix_listener.h): a
+// connection that came through root's own socket is registered root_only and
+// serves root alone, whatever the group; its mode (0600) admits no one else,
+// so a peer refused so is one that got past a changed mode.
 #ifndef KHOD_DAEMON_PEER_AUTH_H_
 #define KHOD_DAEMON_PEER_AUTH_H_
 
@@ -39,7 +44,8 @@ class PeerAuth {
   // Reads SO_PEERCRED of an accepted connection and remembers it under its
   // fd. RESOURCE_EXHAUSTED naming the user when a user other than root holds
   // kMaxConnectionsPerUser open connections already (the caller closes it).
-  Status Register(int conn_fd);
+  // root_only: accepted on root's socket, so Check lets root alone call on it.
+  Status Register(int conn_fd, bool root_only = false);
   // `peer` is grpc::ServerContext::peer(). Its credentials, or
   // PermissionDenied naming the peer's uid/gid/pid and what would be accepted.
   Result<PeerCred> Check(const std::string& peer) const;
@@ -49,6 +55,7 @@ class PeerAuth {
   struct Connection {
     PeerCred cred;
     ino_t socket_inode = 0;  // the accepted socket's: its fd number may be reused after close
+    bool root_only = false;  // accepted on root's socket
   };
   // Connections of `uid` still open, those closed since forgotten. mu_ held.
   size_t OpenConnectionsOf(uid_t uid);

@@ -141,8 +141,12 @@ class Session {
   // `caller`: whose request it is (SO_PEERCRED; the default is root, for
   // in-process callers): a process it names must be one the caller could
   // ptrace itself (daemon/caller_access.h), and it acts only on gmems it
-  // attached, on the whole session only when it attached every gmem of it
-  // (daemon/gmem_ownership.h); refused calls change nothing.
+  // attached, on the whole session only when it attached every gmem of it,
+  // and attaches only to a session of its own: one holding no gmem or only
+  // its uid's, root included (daemon/gmem_ownership.h CheckMayAttach). An
+  // Attach naming the token of one of its gmems is a retry: that gmem's
+  // GmemInfo, nothing written, for the same file and declaration, else
+  // INVALID_ARGUMENT. Refused calls change nothing.
   Result<v1::GmemInfo> Attach(const v1::AttachRequest& req, const PeerCred& caller = PeerCred());
   Status Detach(uint64_t token, const PeerCred& caller = PeerCred());
   Status UpdateAttributes(const v1::UpdateAttributesRequest& req,
@@ -193,6 +197,12 @@ class Session {
 
   explicit Session(SessionOptions opts, GmemOpener* opener);
   void ExecFailedLocked(const Status& why);  // ExecFailed, caller holds mu_
+  // An Attach naming the token of gmem `g` the caller attached: g's
+  // GmemInfo when it names the same file (`taken`, taken from the request's
+  // pid and fd; null for a MODEL request) and declaration, INVALID_ARGUMENT
+  // naming g's file otherwise. Changes nothing. mu_ held.
+  Result<v1::GmemInfo> RetriedAttach(const v1::AttachRequest& req, const v1::GmemAttachment& g,
+                                     const GmemHandle* taken) const;
   // Attach in an IDLE session, caller holds mu_; `before`: the record to
   // return to when the write fails.
   Result<v1::GmemInfo> AttachLocked(const v1::AttachRequest& req, const PeerCred& caller,

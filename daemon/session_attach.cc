@@ -65,8 +65,104 @@ Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req, const PeerCre
   return attached;
 }
 
+namespace {
+
+bool SameMessages(const google::protobuf::Message& a, const google::protobuf::Message& b) {
+  return a.SerializeAsString() == b.SerializeAsString();
+}
+
+template <typename T>
+bool SameRepeated(const google::protobuf::RepeatedPtrField<T>& a,
+                  const google::protobuf::RepeatedPtrField<T>& b) {
+  if (a.size() != b.size()) return false;
+  for (int i = 0; i < a.size(); ++i)
+    if (!SameMessages(a.Get(i), b.Get(i))) return false;
+  return true;
+}
+
+// What of `req`'s declaration differs from what gmem `g` of `record` was
+// attached with ("" for nothing): a retry declares what the first did.
+std::string DeclarationDifference(const v1::AttachRequest& req, const v1::GmemAttachment& g,
+                                  const v1::SessionRecord& record) {
+  if (req.name() != g.name()) return "name '" + g.name() + "'";
+  if (req.vm_token() != g.vm_token()) return "vm_token " + std::to_string(g.vm_token());
+  if (req.hash_contents() != g.hash_contents())
+    return std::string("hash_contents ") + (g.hash_contents() ? "true" : "false");
+  if (req.gmem_flags() != g.gmem_flags()) return "gmem_flags " + std::to_string(g.gmem_flags());
+  if (!SameRepeated(req.attributes(), g.attributes()))
+    return std::to_string(g.attributes_size()) + " attribute ranges of its own";
+  google::protobuf::RepeatedPtrField<v1::Memslot> memslots;
+  for (const v1::VmRecord& vm : record.vms()) {
+    if (vm.token() != g.vm_token()) continue;
+    if (g.vm_token() && vm.vm_type() != req.vm_type())
+      return "vm_type " + std::to_string(vm.vm_type());
+    for (int i = 0; i < vm.memslots_size() && i < vm.memslot_gmem_size(); ++i)
+      if (vm.memslot_gmem(i) == g.token()) *memslots.Add() = vm.memslots(i);
+  }
+  if (!SameRepeated(req.memslots(), memslots))
+    return std::to_string(memslots.size()) + " memslots of its own";
+  return "";
+}
+
+}  // namespace
+
+Result<v1::GmemInfo> Session::RetriedAttach(const v1::AttachRequest& req,
+                                            const v1::GmemAttachment& g,
+                                            const GmemHandle* taken) const {
+  std::string held;  // what the token's gmem is, and what the request names instead
+  if (g.is_model()) {
+    held = "a MODEL guest of " + std::to_string(g.model().size()) + " bytes (hstate order " +
+           std::to_string(g.model().hstate_order()) + ")";
+    if (!req.has_model()) {
+      held += ", not a kernel file";
+    } else if (!SameMessages(req.model(), g.model())) {
+      held += ", not one of " + std::to_string(req.model().size()) + " bytes (hstate order " +
+              std::to_string(req.model().hstate_order()) +
+              (req.model().populate() ? ", populated" : "") + ")";
+    } else {
+      held.clear();
+    }
+  } else {
+    held = "fd " + std::to_string(g.fd()) + " of pid " + std::to_string(g.pid()) + " (" + g.kind() +
+           ", inode " + std::to_string(g.inode()) + ")";
+    bool same = false;
+    if (taken) {
+      // The file held under the token, by device and inode; one not held
+      // (a restart could not take it again) by its recorded inode and kind.
+      auto it = handles_.find(g.token());
+      struct stat mine, theirs;
+      if (it != handles_.end() && it->second && it->second->fd >= 0 && taken->fd >= 0)
+        same = ::fstat(taken->fd, &mine) == 0 && ::fstat(it->second->fd, &theirs) == 0 &&
+               mine.st_dev == theirs.st_dev && mine.st_ino == theirs.st_ino;
+      else
+        same = taken->inode == g.inode() && FileKindName(taken->kind) == g.kind();
+    }
+    if (!taken)
+      held += ", not a MODEL guest";
+    else if (!same)
+      held += ", not fd " + std::to_string(req.kernel().fd()) + " of pid " +
+              std::to_string(req.kernel().pid()) + " (inode " + std::to_string(taken->inode) + ")";
+    else
+      held.clear();
+  }
+  const std::string declared = held.empty() ? DeclarationDifference(req, g, record_) : "";
+  if (held.empty() && declared.empty()) return InfoOf(g);  // the first Attach's answer
+  const std::string what = !held.empty() ? "is " + held
+                                         : "is the file this request names, declared with " +
+                                               declared + " (a retry declares what the first did)";
+  return Status::InvalidArgument(
+      "Attach: token " + std::to_string(g.token()) + " is taken: gmem " +
+      std::to_string(g.token()) + " ('" + g.name() + "') " + what +
+      "; a retried Attach is answered as the first only for the same file and declaration: "
+      "give another token (0: khod assigns one), or Detach gmem " +
+      std::to_string(g.token()) + " first");
+}
+
 Result<v1::GmemInfo> Session::AttachLocked(const v1::AttachRequest& req, const PeerCred& caller,
                                            const v1::SessionRecord& before) {
+  // First, before its token, VM or process is looked at: no caller's gmem
+  // joins another uid's session, so no token names another uid's gmem.
+  KHOD_RETURN_IF_ERROR(CheckMayAttach(caller, record_));
   KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE}, "Attach"));
   uint64_t token = req.token();
   if (token == 0) {
@@ -82,8 +178,14 @@ Result<v1::GmemInfo> Session::AttachLocked(const v1::AttachRequest& req, const P
     Status reserved = CheckLuoGmemToken(token);
     if (!reserved.ok()) return reserved.WithContext("Attach (khod's default transport is luo)");
   }
-  if (handles_.count(token))
-    return Status::FailedPrecondition("gmem token " + std::to_string(token) + " already attached");
+  // The caller's own gmem (CheckMayAttach): a retry, answered as the first
+  // was only for the same file and declaration, and never attached twice.
+  const v1::GmemAttachment* existing = nullptr;
+  for (const v1::GmemAttachment& g : record_.gmems())
+    if (g.token() == token) existing = &g;
+  if (!existing && handles_.count(token))
+    return Status::Internal("Attach: token " + std::to_string(token) + " is held but not recorded");
+  if (existing && req.has_model()) return RetriedAttach(req, *existing, nullptr);
   v1::GmemAttachment a;
   a.set_token(token);
   a.set_owner_uid(caller.uid);
@@ -131,6 +233,8 @@ Result<v1::GmemInfo> Session::AttachLocked(const v1::AttachRequest& req, const P
                   req.model().populate()});
   }
   if (!h.ok()) return h.status();
+  // Taken (the caller may ptrace it) only to compare it with the token's: let go.
+  if (existing) return RetriedAttach(req, *existing, h->get());
   if (!a.is_model())
     KHOD_RETURN_IF_ERROR(CheckCallerBytes(caller, record_, AttachedSizes(), (*h)->size,
                                           "fd " + std::to_string(req.kernel().fd()) + " of pid " +

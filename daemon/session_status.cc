@@ -15,6 +15,8 @@ v1::GmemInfo Session::InfoOf(const v1::GmemAttachment& a, size_t* vmm_policy_bud
   info.set_vm_token(a.vm_token());
   info.set_kind(a.kind());
   info.set_provenance(a.is_model() ? "MODEL" : "kernel");
+  // Recorded without an owner (a khod before owner_uid): root's.
+  info.set_owner_uid(a.has_owner_uid() ? a.owner_uid() : 0);
   auto find = [&](const std::map<uint64_t, std::unique_ptr<GmemHandle>>& m) -> const GmemHandle* {
     auto it = m.find(a.token());
     return it == m.end() ? nullptr : it->second.get();

@@ -2,10 +2,13 @@
 // stable (sd_listen_fds(3), sd_notify(3)).
 //
 // Socket activation: systemd (or systemd-socket-activate) opens khod's
-// listening socket and passes it as fd 3, with LISTEN_PID set to khod's pid
-// and LISTEN_FDS to the number of fds. khod takes exactly one unix stream
-// socket that way and then keeps it across its own reexec with --listen-fd,
-// like a socket it bound itself.
+// listening sockets and passes them from fd 3 on, with LISTEN_PID set to
+// khod's pid, LISTEN_FDS to the number of fds and LISTEN_FDNAMES to their
+// names (FileDescriptorName=, colon-separated). khod takes one or two unix
+// stream sockets that way: root's (khod.socket, FileDescriptorName=root; with
+// one fd its name is not read) and, with --allow-gid, the group's
+// (khod-group.socket, FileDescriptorName=group). It keeps them across its own
+// reexec with --listen-fd and --group-listen-fd, like sockets it bound itself.
 //
 // Readiness (Type=notify): khod sends datagrams to the unix socket named by
 // $NOTIFY_SOCKET (a path, or "@name" for the abstract namespace):
@@ -33,15 +36,28 @@ namespace khod {
 // The first fd systemd passes (SD_LISTEN_FDS_START).
 constexpr int kFirstActivatedFd = 3;
 
-// Which fd the activation variables hand to process `self`: -1 when they are
-// absent or meant for another process (LISTEN_PID differs); an error when
-// they are malformed or hand khod anything but one fd.
-Result<int> ActivatedFd(const char* listen_pid, const char* listen_fds, pid_t self);
+// The FileDescriptorName= of the group's socket (khod-group.socket).
+constexpr const char* kGroupSocketFdName = "group";
 
-// Reads LISTEN_PID/LISTEN_FDS, removes them (and LISTEN_FDNAMES) from the
-// environment, and returns the activated listening socket (checked to be a
-// listening unix stream socket, made close-on-exec) or -1 when there is none.
-Result<int> TakeActivatedSocket();
+// The fds socket activation handed khod; -1: none.
+struct ActivatedSockets {
+  int root = -1;   // root's socket
+  int group = -1;  // the --allow-gid group's socket
+};
+
+// Which fds the activation variables hand to process `self` (listen_fdnames
+// may be null): none when they are absent or meant for another process
+// (LISTEN_PID differs). One fd is root's unless it is named "group"; of two,
+// the one named "group" is the group's and the other root's. An error when
+// they are malformed, hand khod more than two fds, or two that the names do
+// not tell apart.
+Result<ActivatedSockets> ActivatedFds(const char* listen_pid, const char* listen_fds,
+                                      const char* listen_fdnames, pid_t self);
+
+// Reads LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES, removes them from the
+// environment, and returns the activated listening sockets (each checked to
+// be a listening unix stream socket, made close-on-exec).
+Result<ActivatedSockets> TakeActivatedSockets();
 
 // Sends `state` ("READY=1\nSTATUS=serving") to $NOTIFY_SOCKET; Ok without
 // doing anything when it is unset.

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 
@@ -96,8 +97,31 @@ Result<int> UnixListener::Bind(const std::string& path, long allow_gid, int inhe
   return fd;
 }
 
-UnixListener::UnixListener(int listen_fd, PeerAuth* auth)
-    : fd_(listen_fd), auth_(auth), wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+std::string UnixListener::WarnUnlessRootOnly(int listen_fd) {
+  sockaddr_un addr{};
+  socklen_t len = sizeof(addr);
+  if (::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+      len <= offsetof(sockaddr_un, sun_path) || addr.sun_path[0] == '\0')
+    return "";  // unnamed or abstract: no file, no mode
+  const std::string path(addr.sun_path, strnlen(addr.sun_path, sizeof(addr.sun_path)));
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) return "";
+  // connect() needs write permission on the file.
+  if (st.st_uid == ::geteuid() && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0) return "";
+  char mode[8];
+  std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  return "root's socket " + path + " is mode " + mode + ", owner uid " + std::to_string(st.st_uid) +
+         " group " + std::to_string(st.st_gid) +
+         ": whoever may connect to it may keep its backlog full and root's calls out; make it "
+         "root's, 0600 (khod.socket: SocketMode=0600, no SocketGroup=), and give --allow-gid "
+         "its own socket (khod-group.socket; docs/OPERATIONS.md)";
+}
+
+UnixListener::UnixListener(int listen_fd, PeerAuth* auth, bool root_only)
+    : fd_(listen_fd),
+      auth_(auth),
+      root_only_(root_only),
+      wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
 
 UnixListener::~UnixListener() {
   Stop();
@@ -157,7 +181,7 @@ void UnixListener::Loop(grpc::Server* server) {
       std::fprintf(stderr, "khod: accept works again\n");
       backoff_ms = 0;
     }
-    Status s = auth_->Register(c);
+    Status s = auth_->Register(c, root_only_);
     if (!s.ok()) {
       ::close(c);
       // A flood of them is logged at the 1st, 2nd, 4th, 8th... drop, not each.

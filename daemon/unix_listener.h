@@ -1,8 +1,15 @@
-// UnixListener: khod's own accept loop on its unix socket. It creates the
+// UnixListener: khod's own accept loop on a unix socket. It creates the
 // socket (mode 0600, or 0660 with the allowed group) or takes one inherited
-// across a reexec (--listen-fd, so clients queue in the backlog instead of
-// failing while khod re-executes), reads each peer's credentials, and hands
-// the connection to the gRPC server. When accept fails for want of fds or
+// across a reexec (--listen-fd, --group-listen-fd: clients queue in the
+// backlog instead of failing while khod re-executes), reads each peer's
+// credentials, and hands the connection to the gRPC server.
+//
+// Without --allow-gid khod has one socket, root's (0600). With it, two, each
+// with a listener of its own: root's (--socket, 0600, root_only: its
+// connections serve root alone) and the group's (--group-socket, 0660 with
+// the allowed gid). A backlog is per socket, so a member of the group that
+// keeps the group's backlog full (connect() and close() in a loop) cannot
+// keep root from connecting. When accept fails for want of fds or
 // memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) the loop waits before retrying,
 // 10 ms doubling to kMaxAcceptBackoffMs, instead of spinning on the pending
 // connection, and says so once until an accept succeeds again.
@@ -33,7 +40,13 @@ class UnixListener {
   // The caller holds the state dir's InstanceLock.
   static Result<int> Bind(const std::string& path, long allow_gid, int inherited_fd);
 
-  UnixListener(int listen_fd, PeerAuth* auth);
+  // For root's socket when khod did not bind it (socket activation, a
+  // reexec): "" when its file admits root alone, else a warning naming its
+  // path and mode (anyone who may connect to it may fill its backlog).
+  static std::string WarnUnlessRootOnly(int listen_fd);
+
+  // root_only: root's socket under --allow-gid (PeerAuth::Register).
+  UnixListener(int listen_fd, PeerAuth* auth, bool root_only = false);
   ~UnixListener();
   void Start(grpc::Server* server);
   // Stops accepting at once (an eventfd wakes the accept loop: a reexec's
@@ -49,6 +62,7 @@ class UnixListener {
   void WaitUnlessStopped(int ms);
   int fd_;
   PeerAuth* auth_;
+  bool root_only_;
   int wake_ = -1;  // eventfd, written by Stop()
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> accept_calls_{0};

@@ -1,8 +1,13 @@
 #include "khoctl/client.h"
 
 #include <grpcpp/grpcpp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <thread>
 
 #include "proto/health.grpc.pb.h"
@@ -75,15 +80,58 @@ Status KhodClient::WaitHealthy(std::chrono::milliseconds timeout) {
   return last;
 }
 
+std::string DefaultSocketFor(uid_t euid) { return euid == 0 ? kRootSocket : kGroupSocket; }
+
+std::string DefaultSocket() { return DefaultSocketFor(::geteuid()); }
+
 namespace {
 
-// One unary call with the daemon's status translated. Fails fast when khod
-// is not there (an operator wants to know now); callers that ride through a
-// reexec wait with WaitNewIncarnation first.
+// 0 when a connect() to `path` is answered or finds the backlog full (EAGAIN:
+// khod is there, busy), else why nothing would ever answer it (ENOENT,
+// ECONNREFUSED, EACCES...).
+int RefusedConnect(const std::string& path) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(a.sun_path)) return ENAMETOOLONG;
+  std::memcpy(a.sun_path, path.c_str(), path.size());
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return 0;  // out of fds here: not the socket's fault, so wait
+  const int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a));
+  const int err = rc == 0 ? 0 : errno;
+  ::close(fd);
+  return err == EAGAIN || err == EINPROGRESS || err == EINTR ? 0 : err;
+}
+
+// Waits until `channel` is connected or `deadline` passes (the call then
+// says so). Busy at once when an attempt failed because nothing could answer
+// on the socket: what a fail-fast call said, without the wait.
+Status AwaitConnection(grpc::Channel* channel, const std::string& path,
+                       std::chrono::system_clock::time_point deadline) {
+  for (;;) {
+    const grpc_connectivity_state s = channel->GetState(/*try_to_connect=*/true);
+    if (s == GRPC_CHANNEL_READY) return Status::Ok();
+    if (s == GRPC_CHANNEL_TRANSIENT_FAILURE || s == GRPC_CHANNEL_SHUTDOWN) {
+      const int err = RefusedConnect(path);
+      if (err != 0) return Status::Busy("cannot connect to " + path + ": " + std::strerror(err));
+    }
+    if (!channel->WaitForStateChange(s, deadline)) return Status::Ok();
+  }
+}
+
+// One unary call with the daemon's status translated. It waits for the
+// connection under its deadline (a backlog full for a moment: the group's
+// callers all connecting, a reexec) but fails fast when khod is not there
+// (an operator wants to know now); callers that ride through a reexec wait
+// with WaitNewIncarnation first.
 template <typename Req, typename Rep, typename Fn>
-Result<Rep> Call(const char* name, Fn fn, const Req& q) {
+Result<Rep> Call(const char* name, grpc::Channel* channel, const std::string& path, Fn fn,
+                 const Req& q) {
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(120);
+  if (Status reach = AwaitConnection(channel, path, deadline); !reach.ok())
+    return FromGrpc(name, grpc::StatusCode::UNAVAILABLE, reach.message());
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  ctx.set_deadline(deadline);
+  ctx.set_wait_for_ready(true);
   Rep r;
   grpc::Status s = fn(&ctx, q, &r);
   if (!s.ok()) return FromGrpc(name, s.error_code(), s.error_message());
@@ -92,9 +140,9 @@ Result<Rep> Call(const char* name, Fn fn, const Req& q) {
 
 }  // namespace
 
-#define KHOD_CALL(NAME, Req, Rep, q) \
-  Call<Req, Rep>(                    \
-      #NAME,                         \
+#define KHOD_CALL(NAME, Req, Rep, q)  \
+  Call<Req, Rep>(                     \
+      #NAME, channel_.get(), socket_, \
       [this](grpc::ClientContext* c, const Req& x, Rep* y) { return stub_->NAME(c, x, y); }, q)
 
 Result<v1::AttachReply> KhodClient::Attach(const v1::AttachRequest& q) {

@@ -4,6 +4,8 @@
 #ifndef KHOD_KHOCTL_CLIENT_H_
 #define KHOD_KHOCTL_CLIENT_H_
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
@@ -13,11 +15,24 @@
 
 namespace khod {
 
-constexpr const char* kDefaultSocket = "/run/khod/khod.sock";
+// khod's sockets (docs/OPERATIONS.md): root's, 0600, and, when khod runs
+// with --allow-gid, the group's, 0660 with that group. A backlog is per
+// socket, so the group cannot keep root from connecting.
+constexpr const char* kRootSocket = "/run/khod/khod.sock";
+constexpr const char* kGroupSocket = "/run/khod/khod.sock.group";
+
+// The socket khoctl calls without --socket: root's for euid 0, else the group's.
+std::string DefaultSocketFor(uid_t euid);
+std::string DefaultSocket();  // for this process's euid
 
 // gRPC status -> khod Status (DATA_LOSS -> Corruption, UNAVAILABLE -> Busy, ...).
 Status FromGrpc(const std::string& call, int grpc_code, const std::string& message);
 
+// Every call waits for its connection under its deadline (wait_for_ready): a
+// backlog that is full for a moment (a reexec, a flood of connects) delays
+// the call instead of failing it. It still fails at once, as UNAVAILABLE
+// (Busy), when nothing could answer on the socket: no such file, nobody
+// listening, no permission.
 class KhodClient {
  public:
   explicit KhodClient(const std::string& socket_path);

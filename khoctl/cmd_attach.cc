@@ -109,7 +109,7 @@ int RunAttach(const Args& args) {
     return FailWithUsage("attach", kAttachUsage, s);
   Result<v1::AttachRequest> q = BuildRequest(*f);
   if (!q.ok()) return FailWithUsage("attach", kAttachUsage, q.status());
-  const std::string socket = f->Get("--socket", kDefaultSocket);
+  const std::string socket = f->Get("--socket", DefaultSocket());
   KhodClient client(socket);
   Result<v1::AttachReply> r = client.Attach(*q);
   if (!r.ok()) return FailKhodCall("attach", socket, r.status());

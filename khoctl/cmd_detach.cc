@@ -15,7 +15,7 @@ int RunDetach(const Args& args) {
     return FailWithUsage("detach", kDetachUsage, Status::InvalidArgument("--token T is required"));
   Result<uint64_t> token = f->GetUint("--token", 0);
   if (!token.ok()) return FailWithUsage("detach", kDetachUsage, token.status());
-  const std::string socket = f->Get("--socket", kDefaultSocket);
+  const std::string socket = f->Get("--socket", DefaultSocket());
   KhodClient client(socket);
   Status s = client.Detach(*token);
   if (!s.ok()) return FailKhodCall("detach", socket, s);

@@ -1,9 +1,10 @@
 // khoctl fds: which fd of khod holds each restored memory file, for the
 // restarted VMM (or an operator's script) to take back with
 // pidfd_getfd(pidfd_open(PID), FD). One line per gmem:
-//   TOKEN NAME KIND PID FD      FD "-" where khod holds nothing to take back
-// then, for a file whose NUMA policy lived in the VMM's mappings (guest_memfd
-// without a shared policy), one line per range the VMM mbinds again:
+//   TOKEN NAME KIND PID FD OWNER
+// FD "-" where khod holds nothing to take back; OWNER the uid that attached
+// it ("?" from a khod that does not say); then, for a file whose NUMA policy lived in the VMM's
+// mappings (guest_memfd without a shared policy), one line per range the VMM mbinds again:
 //   policy for the VMM: gmem TOKEN pages FIRST-LAST bind nodes=0
 // Exit 0 whatever the phase (a line on stderr says when no fd is held), 2 on error.
 #include <cstdio>
@@ -22,7 +23,7 @@ int RunFds(const Args& args) {
   if (!f.ok()) return FailWithUsage("fds", kFdsUsage, f.status());
   if (Status bad = RefuseArguments(f->positionals()); !bad.ok())
     return FailWithUsage("fds", kFdsUsage, bad);
-  const std::string socket = f->Get("--socket", kDefaultSocket);
+  const std::string socket = f->Get("--socket", DefaultSocket());
   KhodClient client(socket);
   Result<v1::StatusReply> s = client.GetStatus();
   if (!s.ok()) return FailKhodCall("fds", socket, s.status());
@@ -33,13 +34,15 @@ int RunFds(const Args& args) {
     *fds.mutable_gmems() = s->gmems();
     return PrintJson("fds", fds);
   }
-  std::printf("%-6s %-16s %-14s %-8s %s\n", "TOKEN", "NAME", "KIND", "PID", "FD");
+  std::printf("%-6s %-16s %-14s %-8s %-6s %s\n", "TOKEN", "NAME", "KIND", "PID", "FD", "OWNER");
   int held = 0;
   for (const auto& g : s->gmems()) {
     const std::string kind = g.provenance() == "MODEL" ? "MODEL" : g.kind();
     const std::string fd = g.khod_fd() ? std::to_string(g.khod_fd()) : "-";
-    std::printf("%-6llu %-16s %-14s %-8u %s\n", static_cast<unsigned long long>(g.token()),
-                g.name().empty() ? "-" : g.name().c_str(), kind.c_str(), s->pid(), fd.c_str());
+    const std::string owner = g.has_owner_uid() ? std::to_string(g.owner_uid()) : "?";
+    std::printf("%-6llu %-16s %-14s %-8u %-6s %s\n", static_cast<unsigned long long>(g.token()),
+                g.name().empty() ? "-" : g.name().c_str(), kind.c_str(), s->pid(), fd.c_str(),
+                owner.c_str());
     held += g.khod_fd() != 0;
   }
   // What the VMM must mbind on its own mappings: the policy is not in the file.

@@ -56,7 +56,7 @@ int RunFreeze(const Args& args) {
                          Status::InvalidArgument("--dir goes with --transport dir"));
   q.set_dir(f->Get("--dir"));
 
-  const std::string socket = f->Get("--socket", kDefaultSocket);
+  const std::string socket = f->Get("--socket", DefaultSocket());
   KhodClient client(socket);
   Result<v1::StatusReply> before = client.GetStatus();
   if (!before.ok()) return FailKhodCall("freeze", socket, before.status());

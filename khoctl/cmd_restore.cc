@@ -71,7 +71,7 @@ int RunRestore(const Args& args) {
   if (!f.ok()) return FailWithUsage("restore", kRestoreUsage, f.status());
   if (Status s = RefuseArguments(f->positionals()); !s.ok())
     return FailWithUsage("restore", kRestoreUsage, s);
-  const std::string socket = f->Get("--socket", kDefaultSocket);
+  const std::string socket = f->Get("--socket", DefaultSocket());
   KhodClient client(socket);
   v1::RestoreRequest q;
   q.set_force_rebuild(f->Has("--force-rebuild"));

@@ -26,7 +26,7 @@ int RunSnapshot(const Args& args) {
   v1::SnapshotRequest q;
   q.set_format(*fmt == BlobFormat::kProto ? v1::PROTO : v1::FDT);
   q.set_recapture(f->Has("--recapture"));
-  const std::string socket = f->Get("--socket", kDefaultSocket);
+  const std::string socket = f->Get("--socket", DefaultSocket());
   KhodClient client(socket);
   Result<v1::SnapshotReply> r = client.GetSnapshot(q);
   if (!r.ok()) return FailKhodCall("snapshot", socket, r.status());

@@ -16,7 +16,7 @@ int RunStatus(const Args& args) {
   if (!f.ok()) return FailWithUsage("status", kStatusUsage, f.status());
   if (Status bad = RefuseArguments(f->positionals()); !bad.ok())
     return FailWithUsage("status", kStatusUsage, bad);
-  const std::string socket = f->Get("--socket", kDefaultSocket);
+  const std::string socket = f->Get("--socket", DefaultSocket());
   KhodClient client(socket);
   Result<v1::StatusReply> s = client.GetStatus();
   if (!s.ok()) return FailKhodCall("status", socket, s.status());

@@ -95,7 +95,7 @@ static Result<std::string> SocketOnly(const char* command, const char* usage, co
     return s;
   }
   if (json) *json = f->Has("--json");
-  return f->Get("--socket", kDefaultSocket);
+  return f->Get("--socket", DefaultSocket());
 }
 
 int RunPhaseCommand(const char* command, const char* usage, const Args& args,
@@ -115,7 +115,7 @@ int RunKhodVerify(const char* command, const char* usage, const Args& args) {
   Result<ParsedFlags> f = ParseFlags(args, {{"--socket", true}, {"--json", false}});
   Status s = f.ok() ? RefuseArguments(f->positionals()) : f.status();
   if (!s.ok()) return FailWithUsage(command, usage, s);
-  const std::string socket = f->Get("--socket", kDefaultSocket);
+  const std::string socket = f->Get("--socket", DefaultSocket());
   KhodClient client(socket);
   Result<v1::VerifyReply> v = client.Verify();
   if (!v.ok()) return FailKhodCall(command, socket, v.status());

@@ -1,6 +1,7 @@
 #include "khoctl/status_report.h"
 
 #include <cstdio>
+#include <set>
 
 #include "common/bytes.h"
 #include "daemon/reexec_timeline.h"
@@ -23,6 +24,17 @@ std::string FormatNanos(uint64_t ns) {
 }
 
 std::string FormatBytes(uint64_t n) { return HumanBytes(n); }
+
+std::string SessionOwnerText(const v1::StatusReply& s) {
+  std::set<uint32_t> owners;
+  for (const auto& g : s.gmems())
+    if (g.has_owner_uid()) owners.insert(g.owner_uid());
+  std::string o;
+  for (uint32_t uid : owners)
+    o += (o.empty() ? "uid " : " and uid ") + std::to_string(uid) + (uid == 0 ? " (root)" : "");
+  if (owners.size() > 1) o += " (a record of a khod before one owner a session)";
+  return o;
+}
 
 std::string FormatStatus(const v1::StatusReply& s) {
   char b[256];
@@ -51,6 +63,8 @@ std::string FormatStatus(const v1::StatusReply& s) {
     o += "  -> " + v1::Phase_Name(d.phase()) +
          std::string(14 - std::min<size_t>(13, v1::Phase_Name(d.phase()).size()), ' ') +
          FormatNanos(d.nanos()) + "\n";
+  if (const std::string owner = SessionOwnerText(s); !owner.empty())
+    o += "owner        " + owner + "\n";
   o += "gmems        " + std::to_string(s.gmems_size()) + "\n";
   for (const auto& g : s.gmems()) {
     std::snprintf(b, sizeof(b), "  %llu '%s' %s %s %s, %llu folio extents%s",
@@ -61,6 +75,8 @@ std::string FormatStatus(const v1::StatusReply& s) {
     o += b;
     // Where the restarted VMM takes it back (pidfd_getfd), RESTORED until Finish.
     if (g.khod_fd()) o += ", khod fd " + std::to_string(g.khod_fd());
+    // Who attached it (an older khod does not say).
+    if (g.has_owner_uid()) o += ", owner uid " + std::to_string(g.owner_uid());
     o += "\n";
     o += "      " + g.source() + "\n";
     if (!g.how().empty() && g.how() != g.source()) o += "      how: " + g.how() + "\n";

@@ -8,9 +8,12 @@
 
 namespace khod {
 
-// Phase, session, recovery, reexec timeline, gmems, per-phase durations,
-// blob sizes, verdict.
+// Phase, session, recovery, reexec timeline, owner, gmems (each with the
+// uid that attached it), per-phase durations, blob sizes, verdict.
 std::string FormatStatus(const v1::StatusReply& s);
+// Whose session it is, from its gmems' owner_uid: "uid 0 (root)", "uid
+// 65534"; "" with no gmem (or from a khod that does not say).
+std::string SessionOwnerText(const v1::StatusReply& s);
 // "EQUAL: <real PFNs> ...; MODEL: ..." then one line per difference, or
 // "NOT VERIFIED: no difference where observable ..." then one line per gmem
 // with parts that were not verified (verify/verdict.h).

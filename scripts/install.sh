@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs khod on this host (docs/OPERATIONS.md):
 #   $PREFIX/bin/khod, $PREFIX/bin/khoctl             (PREFIX: /usr/local)
-#   $UNITDIR/khod.service, $UNITDIR/khod.socket      (UNITDIR: /etc/systemd/system)
+#   $UNITDIR/khod.service, khod.socket, khod-group.socket (UNITDIR: /etc/systemd/system)
 #   /var/lib/khod, mode 0700, root's                 (khod.service's StateDirectory)
 #   $PREFIX/share/man/man1/khoctl.1, man8/khod.8     (their --help text, as man pages)
 #   $PREFIX/share/doc/khod/OPERATIONS.md
@@ -46,7 +46,7 @@ install -d -m 0755 "$DESTDIR$bindir" "$DESTDIR$UNITDIR" "$DESTDIR$docdir" \
 install -m 0755 "$KHOD_BIN" "$DESTDIR$bindir/khod"
 install -m 0755 "$KHOCTL_BIN" "$DESTDIR$bindir/khoctl"
 # The units name the installed paths.
-for unit in khod.service khod.socket; do
+for unit in khod.service khod.socket khod-group.socket; do
   sed -e "s|/usr/local/bin/|$bindir/|g" -e "s|/usr/local/share/doc/khod|$docdir|g" \
     "systemd/$unit" >"$DESTDIR$UNITDIR/$unit.tmp"
   chmod 0644 "$DESTDIR$UNITDIR/$unit.tmp"

@@ -266,9 +266,10 @@ TEST_F(CallerAccessTest, AFileThatGrewIsRefusedByUpdateAttributesAndAfterARestar
   EXPECT_TRUE(s->Prepare().ok());
 }
 
-// One session for the host: a caller other than root acts on the gmems it
-// attached, on the session as a whole only when every gmem is its own, and
-// the owner survives a restart (the record's GmemAttachment.owner_uid).
+// One session for the host, of one owner: a caller other than root acts on
+// the gmems it attached, on the session as a whole only when every gmem is
+// its own, attaches to no other uid's session, and the owner survives a
+// restart (the record's GmemAttachment.owner_uid).
 TEST_F(CallerAccessTest, ANonRootCallerActsOnlyOnGmemsItAttached) {
   NobodyProcess nobody;
   StartOrSkip(&nobody, /*dumpable=*/true);
@@ -276,9 +277,11 @@ TEST_F(CallerAccessTest, ANonRootCallerActsOnlyOnGmemsItAttached) {
   auto s = Open();
   Result<v1::GmemInfo> root = s->Attach(KernelAttach(memfd_));
   ASSERT_TRUE(root.ok()) << root.status().ToString();
-  Result<v1::GmemInfo> mine = s->Attach(AttachOf(nobody.pid(), nobody.fd()), me);
-  ASSERT_TRUE(mine.ok()) << mine.status().ToString();
   const uint64_t generation = s->GetStatus().generation();
+  // Root's session takes none of its gmems, though it may ptrace the process.
+  const Status joined = s->Attach(AttachOf(nobody.pid(), nobody.fd()), me).status();
+  EXPECT_EQ(joined.code(), Status::Code::kPermissionDenied) << joined.ToString();
+  EXPECT_NE(joined.message().find("owned by uid 0 (root)"), std::string::npos) << joined.ToString();
   EXPECT_EQ(s->Detach(root->token(), me).code(), Status::Code::kPermissionDenied);
   v1::UpdateAttributesRequest u;
   u.set_token(root->token());
@@ -291,14 +294,24 @@ TEST_F(CallerAccessTest, ANonRootCallerActsOnlyOnGmemsItAttached) {
             Status::Code::kPermissionDenied);
   EXPECT_EQ(s->Cancel(me).status().code(), Status::Code::kPermissionDenied);
   EXPECT_EQ(s->GetStatus().generation(), generation);  // nothing was written
-  EXPECT_EQ(s->GetStatus().gmems_size(), 2);
-  // Root lets go of its own; the session is then the caller's alone, and
-  // stays so across a restart, for it and for no other uid.
+  EXPECT_EQ(s->GetStatus().gmems_size(), 1);
+  // Root lets go of its own; the session is then the caller's to attach to,
+  // and stays its across a restart, for it and for no other uid.
   ASSERT_TRUE(s->Detach(root->token()).ok());
+  Result<v1::GmemInfo> mine = s->Attach(AttachOf(nobody.pid(), nobody.fd()), me);
+  ASSERT_TRUE(mine.ok()) << mine.status().ToString();
+  EXPECT_EQ(s->GetStatus().gmems(0).owner_uid(), kNobody);
   s.reset();
   s = Open();
   EXPECT_EQ(s->Prepare(other).status().code(), Status::Code::kPermissionDenied);
   EXPECT_EQ(s->Detach(mine->token(), other).code(), Status::Code::kPermissionDenied);
+  v1::AttachRequest model;
+  model.set_name("other");
+  model.mutable_model()->set_size(1 << 20);
+  const Status theirs = s->Attach(model, other).status();
+  EXPECT_EQ(theirs.code(), Status::Code::kPermissionDenied) << theirs.ToString();
+  EXPECT_NE(theirs.message().find("owned by uid " + std::to_string(kNobody)), std::string::npos)
+      << theirs.ToString();
   Result<v1::PhaseReply> p = s->Prepare(me);
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   // Its own session's snapshot holds PFNs, which the kernel shows only to root.

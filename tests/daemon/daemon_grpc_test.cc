@@ -1,12 +1,15 @@
-// khod over its real socket: mode, health service, SO_PEERCRED refusal of a
-// non-root peer (and acceptance with --allow-gid), gRPC codes of refusals,
-// and a real reexec handover of a memfd with PFN/content verify.
+// khod over its real sockets: modes, health service, SO_PEERCRED refusal of a
+// non-root peer (and acceptance with --allow-gid, on the group's socket),
+// root's socket kept free of a group member's connect flood, gRPC codes of
+// refusals, and a real reexec handover of a memfd with PFN/content verify.
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,10 +32,13 @@ namespace {
 class GrpcTest : public ::testing::Test {
  protected:
   std::string Socket() const { return dir_ + "/k.sock"; }
+  // The socket a member of --allow-gid calls khod on (khod's default).
+  std::string GroupSocket() const { return Socket() + ".group"; }
   ChildProcess Start(std::vector<std::string> extra = {}) {
     std::vector<std::string> argv = {"daemon/khod", "--socket=" + Socket(),
                                      "--state-dir=" + dir_ + "/state"};
     argv.insert(argv.end(), extra.begin(), extra.end());
+    for (const std::string& a : extra) group_ = group_ || a.rfind("--allow-gid", 0) == 0;
     Result<ChildProcess> c = ChildProcess::Start(argv, false, dir_ + "/khod.log");
     EXPECT_TRUE(c.ok());
     EXPECT_TRUE(KhodClient(Socket()).WaitHealthy(std::chrono::seconds(10)).ok());
@@ -67,9 +73,12 @@ class GrpcTest : public ::testing::Test {
   // Runs `khoctl status` as uid/gid 65534; returns exit code, stderr in *err.
   int StatusAsNobody(std::string* err) { return KhoctlAsNobody({"status"}, err); }
   pid_t last_nobody_pid_ = -1;  // the last KhoctlAsNobody's khoctl
-  // Runs khoctl `args` --socket Socket() as uid/gid 65534; returns exit code,
-  // stderr in *err.
-  int KhoctlAsNobody(std::vector<std::string> args, std::string* err) {
+  bool group_ = false;          // khod was started with --allow-gid
+  // Runs khoctl `args` --socket `socket` (empty: the group's socket when khod
+  // has --allow-gid, else its one socket) as uid/gid 65534; returns exit
+  // code, stderr in *err.
+  int KhoctlAsNobody(std::vector<std::string> args, std::string* err,
+                     const std::string& socket = "") {
     const std::string errfile = dir_ + "/nobody.err";
     // A copy nobody can execute: bazel's output tree is under root's 0700 home.
     const std::string khoctl = dir_ + "/khoctl";
@@ -81,7 +90,7 @@ class GrpcTest : public ::testing::Test {
       if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(99);
       args.insert(args.begin(), "khoctl");
       args.push_back("--socket");
-      args.push_back(Socket());
+      args.push_back(!socket.empty() ? socket : group_ ? GroupSocket() : Socket());
       std::vector<char*> argv;
       for (std::string& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
@@ -97,6 +106,64 @@ class GrpcTest : public ::testing::Test {
     ::close(fd);
     *err = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
     return WEXITSTATUS(st);
+  }
+  // Runs `khoctl status --socket socket` as this process (root); returns its
+  // exit code, its stderr in *err.
+  int KhoctlStatus(const std::string& socket, std::string* err) {
+    const std::string errfile = dir_ + "/status.err";
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      const int e = ::open(errfile.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+      if (e < 0 || null < 0 || ::dup2(null, 1) < 0 || ::dup2(e, 2) < 0) ::_exit(97);
+      ::execl("khoctl/khoctl", "khoctl", "status", "--socket", socket.c_str(),
+              static_cast<char*>(nullptr));
+      ::_exit(98);
+    }
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    std::stringstream text;
+    text << std::ifstream(errfile).rdbuf();
+    *err = text.str();
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  }
+  // A child that connects to `path` and closes again, over and over, until
+  // killed: no gRPC at all, as uid/gid 65534 when `as_nobody`. Its first
+  // byte on *said: 'F' once a connect found the backlog full, 'N' after
+  // 200,000 connects that never did; EOF when it exited (3: it could not drop
+  // to uid 65534, 4: connect failed).
+  pid_t StartConnectFlood(const std::string& path, bool as_nobody, int* said) {
+    int p[2];
+    EXPECT_EQ(::pipe2(p, O_CLOEXEC), 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, path.c_str(), sizeof(a.sun_path) - 1);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(p[0]);
+      if (as_nobody &&
+          (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0))
+        ::_exit(3);
+      bool told = false;
+      for (uint64_t n = 1;; ++n) {
+        if (!told) {
+          const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+          if (::connect(probe, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 && errno == EAGAIN)
+            told = ::write(p[1], "F", 1) == 1;
+          ::close(probe);
+        }
+        const int c = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        // Blocking: with the backlog full it sleeps in connect() and takes
+        // the next free slot before any non-blocking connector can.
+        if (::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 && errno != EINTR)
+          ::_exit(4);
+        ::close(c);
+        if (!told && n == 200000) told = ::write(p[1], "N", 1) == 1;
+      }
+    }
+    ::close(p[1]);
+    *said = p[0];
+    return pid;
   }
   TempDir tmp_{"grpc-test", TempDir::Use::kSocketForOthers};  // an unprivileged client too
   const std::string dir_ = tmp_.path();
@@ -128,14 +195,63 @@ TEST_F(GrpcTest, NonRootPeerIsRefusedByPeerCredentials) {
       << err;
 }
 
-TEST_F(GrpcTest, AllowedGroupIsAccepted) {
+// With --allow-gid khod listens on two sockets: root's stays 0600, the
+// group's is 0660 with the allowed group, and the group's member calls on it.
+TEST_F(GrpcTest, AllowedGroupIsAcceptedOnASocketOfItsOwn) {
   ChildProcess k = Start({"--allow-gid=65534"});
   struct stat st;
   ASSERT_EQ(::stat(Socket().c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(st.st_uid, 0u);
+  ASSERT_EQ(::stat(GroupSocket().c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
   EXPECT_EQ(st.st_mode & 0777, 0660u);
+  EXPECT_EQ(st.st_uid, 0u);
   EXPECT_EQ(st.st_gid, 65534u);
   std::string err;
   EXPECT_EQ(StatusAsNobody(&err), 0) << err;
+  // Root may call on either.
+  EXPECT_TRUE(KhodClient(Socket()).GetStatus().ok());
+  EXPECT_TRUE(KhodClient(GroupSocket()).GetStatus().ok());
+}
+
+// Root's socket admits no one else: a process of uid 65534 (the allowed
+// group's) cannot connect to it (EACCES), and where its mode was opened up by
+// hand, khod still refuses a non-root peer that came through it.
+TEST_F(GrpcTest, AGroupMemberCannotCallOnRootsSocket) {
+  ChildProcess k = Start({"--allow-gid=65534"});
+  int result[2];
+  ASSERT_EQ(::pipe2(result, O_CLOEXEC), 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, Socket().c_str(), sizeof(a.sun_path) - 1);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);
+    const int c = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int err = ::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 ? 0 : errno;
+    ::_exit(::write(result[1], &err, sizeof(err)) == sizeof(err) ? 0 : 5);
+  }
+  ::close(result[1]);
+  int err = -1;
+  const bool said = ::read(result[0], &err, sizeof(err)) == sizeof(err);
+  ::close(result[0]);
+  int st = 0;
+  ::waitpid(child, &st, 0);
+  if (!said && WIFEXITED(st) && WEXITSTATUS(st) == 3) GTEST_SKIP() << "cannot drop to uid 65534";
+  ASSERT_TRUE(said) << st;
+  EXPECT_EQ(err, EACCES) << std::strerror(err);
+  std::string out;
+  EXPECT_EQ(KhoctlAsNobody({"status"}, &out, Socket()), 2);
+  EXPECT_NE(out.find("Permission denied"), std::string::npos) << out;
+  // The mode opened up: the peer check refuses it, naming the group's socket.
+  ASSERT_EQ(::chmod(Socket().c_str(), 0666), 0);
+  EXPECT_EQ(KhoctlAsNobody({"status"}, &out, Socket()), 2);
+  EXPECT_NE(out.find("PERMISSION_DENIED"), std::string::npos) << out;
+  EXPECT_NE(out.find("root's socket, which serves root only"), std::string::npos) << out;
+  EXPECT_EQ(KhoctlAsNobody({"status"}, &out), 0) << out;  // on the group's: let in
 }
 
 // Issue 11 item 3: a member of --allow-gid attaches only processes it could
@@ -422,6 +538,68 @@ TEST_F(GrpcTest, OversizedRequestsAreRefusedWithTheirOwnCodes) {
   q.set_name(std::string(5 << 20, 'n'));
   s = c.Attach(q).status();
   EXPECT_EQ(s.code(), Status::Code::kResourceExhausted) << s.ToString();
+}
+
+// Issue: one process of an allowed uid looping connect()+close() kept the one
+// socket's backlog full (ss -lx: 257/256), and root's `khoctl status` failed
+// 168 of 197 times ("failed to connect to all addresses"). With --allow-gid
+// the group calls on a socket of its own: its backlog full, root's 100
+// `khoctl status` on root's socket all succeed.
+TEST_F(GrpcTest, AGroupMembersConnectFloodDoesNotKeepRootOut) {
+  ChildProcess k = Start({"--allow-gid=65534"});
+  int said = -1;
+  const pid_t flood = StartConnectFlood(GroupSocket(), /*as_nobody=*/true, &said);
+  ASSERT_GT(flood, 0);
+  char what = 0;
+  const bool flooding = ::read(said, &what, 1) == 1;
+  int ok = 0;
+  std::string err, last_err;
+  if (flooding) {
+    for (int i = 0; i < 100; ++i) {
+      if (KhoctlStatus(Socket(), &err) == 0)
+        ++ok;
+      else
+        last_err = err;
+    }
+  }
+  ::kill(flood, SIGKILL);
+  int st = 0;
+  ::waitpid(flood, &st, 0);
+  ::close(said);
+  if (!flooding && WIFEXITED(st) && WEXITSTATUS(st) == 3)
+    GTEST_SKIP() << "cannot drop to uid 65534 here";
+  ASSERT_TRUE(flooding) << "the flooding child exited: " << st;
+  EXPECT_EQ(what, 'F') << "the group socket's backlog was never seen full";
+  EXPECT_EQ(ok, 100) << "root's khoctl status failed " << 100 - ok << " of 100 times: " << last_err;
+}
+
+// A full backlog delays khoctl's call instead of failing it: root's own
+// socket flooded with connect()+close() (by root: the only peer its mode
+// admits), 100 `khoctl status` on it all succeed.
+TEST_F(GrpcTest, AFullBacklogDelaysKhoctlsCallInsteadOfFailingIt) {
+  ChildProcess k = Start();
+  int said = -1;
+  const pid_t flood = StartConnectFlood(Socket(), /*as_nobody=*/false, &said);
+  ASSERT_GT(flood, 0);
+  char what = 0;
+  const bool flooding = ::read(said, &what, 1) == 1;
+  int ok = 0;
+  std::string err, last_err;
+  if (flooding) {
+    for (int i = 0; i < 100; ++i) {
+      if (KhoctlStatus(Socket(), &err) == 0)
+        ++ok;
+      else
+        last_err = err;
+    }
+  }
+  ::kill(flood, SIGKILL);
+  int st = 0;
+  ::waitpid(flood, &st, 0);
+  ::close(said);
+  ASSERT_TRUE(flooding) << "the flooding child exited: " << st;
+  EXPECT_EQ(what, 'F') << "the backlog was never seen full";
+  EXPECT_EQ(ok, 100) << "khoctl status failed " << 100 - ok << " of 100 times: " << last_err;
 }
 
 }  // namespace

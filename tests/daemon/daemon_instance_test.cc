@@ -163,10 +163,11 @@ TEST_F(InstanceTest, ASocketPathNamingARegularFileIsRefusedAndTheFileKept) {
   EXPECT_EQ(Slurp(file), "not a socket");
 }
 
-// The fds a reexec hands on (--listen-fd, --lock-fd, --adopt, --pte-keeper,
-// --page-pins) are each one flag's: an fd named twice would be closed twice
-// or taken as two things (the listening socket closed as a gmem). A command
-// line naming one twice is refused before anything is opened.
+// The fds a reexec hands on (--listen-fd, --group-listen-fd, --lock-fd,
+// --adopt, --pte-keeper, --page-pins) are each one flag's: an fd named twice
+// would be closed twice or taken as two things (the listening socket closed
+// as a gmem). A command line naming one twice is refused before anything is
+// opened, and so is a group socket that is root's, or one without a group.
 TEST_F(InstanceTest, AnFdNamedByTwoReexecFlagsOrTwiceInAdoptIsRefused) {
   const std::vector<std::string> base = {"--socket=" + dir_ + "/k.sock",
                                          "--state-dir=" + dir_ + "/state"};
@@ -181,6 +182,13 @@ TEST_F(InstanceTest, AnFdNamedByTwoReexecFlagsOrTwiceInAdoptIsRefused) {
       {{"--adopt=blob:9", "--listen-fd=9"}, "--listen-fd and --adopt both name fd 9"},
       {{"--adopt=blob:8,1:9", "--lock-fd=9"}, "--lock-fd and --adopt both name fd 9"},
       {{"--listen-fd=9", "--lock-fd=9"}, "--listen-fd and --lock-fd both name fd 9"},
+      {{"--listen-fd=9", "--group-listen-fd=9"},
+       "--listen-fd and --group-listen-fd both name fd 9"},
+      {{"--adopt=blob:9", "--group-listen-fd=9"}, "--group-listen-fd and --adopt both name fd 9"},
+      // Root's socket and the group's are two: never one path.
+      {{"--allow-gid=65534", "--group-socket=" + dir_ + "/k.sock"},
+       "--group-socket must differ from --socket"},
+      {{"--group-socket=" + dir_ + "/g.sock"}, "--group-socket needs --allow-gid"},
       {{"--adopt=blob:8", "--pte-keeper=1:8:10"}, "--adopt and --pte-keeper both name fd 8"},
       {{"--adopt=blob:8", "--page-pins=1:8"}, "--adopt and --page-pins both name fd 8"},
       {{"--pte-keeper=1:9:10", "--page-pins=1:10"}, "--pte-keeper and --page-pins both name fd 10"},

@@ -1,7 +1,8 @@
 // khod's listener under a hostile host (issue 11 items 9 and 13): the accept
 // loop backs off when no fd is left instead of spinning on the pending
-// connection, --allow-gid is parsed strictly, and a member of the allowed
-// group through a supplementary group is let in.
+// connection, --allow-gid is parsed strictly, a member of the allowed group
+// through a supplementary group is let in, and a connection on root's socket
+// serves root alone.
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
@@ -100,6 +101,63 @@ TEST_F(ListenerTest, ASupplementaryMemberOfTheAllowedGroupIsLetIn) {
   ::close(conn);
   int st = 0;
   ::waitpid(child, &st, 0);
+  ::close(*l);
+}
+
+// Under --allow-gid root's socket is 0600 and its listener registers each
+// connection root_only: a member of the allowed group that reached it anyway
+// (its mode opened up by hand) is refused there, naming the group's socket,
+// and let in on the group's. WarnUnlessRootOnly says when root's socket, not
+// bound by khod (socket activation, a reexec), admits others.
+TEST_F(ListenerTest, AConnectionOnRootsSocketServesRootAlone) {
+  Result<int> l = UnixListener::Bind(socket_, -1, -1);
+  ASSERT_TRUE(l.ok()) << l.status().ToString();
+  struct stat st;
+  ASSERT_EQ(::stat(socket_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(UnixListener::WarnUnlessRootOnly(*l), "");
+  ASSERT_EQ(::chmod(socket_.c_str(), 0660), 0);
+  const std::string warning = UnixListener::WarnUnlessRootOnly(*l);
+  EXPECT_TRUE(Has(warning, socket_ + " is mode 0660")) << warning;
+  ASSERT_EQ(::chmod(socket_.c_str(), 0666), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);
+    const int c = Connect();
+    if (c < 0) ::_exit(4);
+    char b;
+    (void)!::read(c, &b, 1);  // until the parent is done with the connection
+    ::_exit(0);
+  }
+  const int conn = ::accept4(*l, nullptr, nullptr, SOCK_CLOEXEC);
+  if (conn < 0) {
+    int wst = 0;
+    ::waitpid(child, &wst, 0);
+    ::close(*l);
+    if (WIFEXITED(wst) && WEXITSTATUS(wst) == 3) GTEST_SKIP() << "cannot drop to uid 65534 here";
+    FAIL() << "accept: " << std::strerror(errno);
+  }
+  const std::string peer = "fd:" + std::to_string(conn);
+  PeerAuth on_roots(65534), on_groups(65534);
+  ASSERT_TRUE(on_roots.Register(conn, /*root_only=*/true).ok());
+  ASSERT_TRUE(on_groups.Register(conn, /*root_only=*/false).ok());
+  Status denied = on_roots.Check(peer).status();
+  EXPECT_EQ(denied.code(), Status::Code::kPermissionDenied) << denied.ToString();
+  EXPECT_TRUE(Has(denied.message(), "uid 65534 gid 65534 called on root's socket"))
+      << denied.ToString();
+  EXPECT_TRUE(Has(denied.message(), "gid 65534 call on the group's socket")) << denied.ToString();
+  EXPECT_TRUE(on_groups.Check(peer).ok());
+  // Root's own connection on root's socket serves it.
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  ASSERT_TRUE(on_roots.Register(pair[0], /*root_only=*/true).ok());
+  EXPECT_TRUE(on_roots.Check("fd:" + std::to_string(pair[0])).ok());
+  ::close(pair[0]);
+  ::close(pair[1]);
+  ::close(conn);
+  int wst = 0;
+  ::waitpid(child, &wst, 0);
   ::close(*l);
 }
 

@@ -94,5 +94,38 @@ TEST(GmemOwnershipTest, AVmOnlyWhenEveryGmemBoundToItIsTheCallers) {
   EXPECT_TRUE(CheckOwnsVm(Uid(1000), r, 10, "Attach").ok());
 }
 
+// A session is one uid's: while it holds gmems only that uid attaches more,
+// root included; a record of an older khod holding several owners' gmems
+// takes no Attach until it ends.
+TEST(GmemOwnershipTest, OnlyTheSessionsOwnerAttachesToIt) {
+  v1::SessionRecord r;
+  EXPECT_TRUE(CheckMayAttach(Uid(1000), r).ok());  // no gmem: no owner yet
+  EXPECT_TRUE(CheckMayAttach(Uid(0), r).ok());
+  *r.add_gmems() = OwnedBy(1, "a", 1000);
+  EXPECT_TRUE(CheckMayAttach(Uid(1000), r).ok());
+  Status s = CheckMayAttach(Uid(0), r);
+  EXPECT_EQ(s.code(), Status::Code::kPermissionDenied);
+  EXPECT_TRUE(Has(s,
+                  "Attach: caller uid 0 may not attach to this session: it is owned by uid "
+                  "1000, whose 1 gmems it holds"))
+      << s.message();
+  EXPECT_TRUE(Has(s, "root may Cancel it and Detach its gmems")) << s.message();
+  EXPECT_EQ(CheckMayAttach(Uid(1001), r).code(), Status::Code::kPermissionDenied);
+  // Recorded without an owner: root's session.
+  v1::SessionRecord old;
+  *old.add_gmems() = Gmem(3, "from-an-older-khod");
+  EXPECT_TRUE(CheckMayAttach(Uid(0), old).ok());
+  s = CheckMayAttach(Uid(1000), old);
+  EXPECT_EQ(s.code(), Status::Code::kPermissionDenied);
+  EXPECT_TRUE(Has(s, "owned by uid 0 (root)")) << s.message();
+  // Several owners: no one's.
+  *old.add_gmems() = OwnedBy(4, "b", 1000);
+  s = CheckMayAttach(Uid(0), old);
+  EXPECT_EQ(s.code(), Status::Code::kPermissionDenied);
+  EXPECT_TRUE(Has(s, "owned by uid 0 (root) and uid 1000 (a record of a khod before"))
+      << s.message();
+  EXPECT_EQ(CheckMayAttach(Uid(1000), old).code(), Status::Code::kPermissionDenied);
+}
+
 }  // namespace
 }  // namespace khod

@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 #include <string>
@@ -82,15 +83,46 @@ class NotifyListener {
   bool bound_ = false;
 };
 
-TEST(SystemdActivationTest, ActivatedFdIsFdThreeOnlyForThisProcessAndOneSocket) {
-  EXPECT_EQ(*ActivatedFd(nullptr, nullptr, 42), -1);  // not socket-activated
-  EXPECT_EQ(*ActivatedFd("41", "1", 42), -1);         // meant for a parent
-  EXPECT_EQ(*ActivatedFd("42", "1", 42), kFirstActivatedFd);
-  Result<int> two = ActivatedFd("42", "2", 42);
-  ASSERT_FALSE(two.ok());
-  EXPECT_NE(two.status().message().find("passed 2 fds"), std::string::npos);
-  EXPECT_FALSE(ActivatedFd("42x", "1", 42).ok());
-  EXPECT_FALSE(ActivatedFd("42", "", 42).ok());
+// One fd is root's socket (whatever its name, unless "group"); of two, the
+// one named "group" (khod-group.socket) is the group's, the other root's.
+TEST(SystemdActivationTest, ActivatedFdsAreRootsAndTheGroupsByName) {
+  auto fds = [](const char* pid, const char* n, const char* names) {
+    return ActivatedFds(pid, n, names, 42);
+  };
+  EXPECT_EQ(fds(nullptr, nullptr, nullptr)->root, -1);  // not socket-activated
+  EXPECT_EQ(fds("41", "1", nullptr)->root, -1);         // meant for a parent
+  Result<ActivatedSockets> one = fds("42", "1", nullptr);
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  EXPECT_EQ(one->root, kFirstActivatedFd);
+  EXPECT_EQ(one->group, -1);
+  EXPECT_EQ(fds("42", "1", "root")->root, kFirstActivatedFd);
+  EXPECT_EQ(fds("42", "1", "khod.socket")->root, kFirstActivatedFd);
+  Result<ActivatedSockets> two = fds("42", "2", "root:group");
+  ASSERT_TRUE(two.ok()) << two.status().ToString();
+  EXPECT_EQ(two->root, kFirstActivatedFd);
+  EXPECT_EQ(two->group, kFirstActivatedFd + 1);
+  two = fds("42", "2", "group:root");
+  ASSERT_TRUE(two.ok()) << two.status().ToString();
+  EXPECT_EQ(two->group, kFirstActivatedFd);
+  EXPECT_EQ(two->root, kFirstActivatedFd + 1);
+  // Two that the names do not tell apart, the group's without root's, three.
+  for (const char* names : {static_cast<const char*>(nullptr), "root:root", "group:group", "root",
+                            "a:b", "root:group:x"}) {
+    Result<ActivatedSockets> r = fds("42", "2", names);
+    ASSERT_FALSE(r.ok()) << (names ? names : "(no names)");
+    EXPECT_NE(r.status().message().find("FileDescriptorName=group"), std::string::npos)
+        << r.status().message();
+  }
+  Result<ActivatedSockets> alone = fds("42", "1", "group");
+  ASSERT_FALSE(alone.ok());
+  EXPECT_NE(alone.status().message().find("without root's"), std::string::npos)
+      << alone.status().message();
+  Result<ActivatedSockets> three = fds("42", "3", "root:group:x");
+  ASSERT_FALSE(three.ok());
+  EXPECT_NE(three.status().message().find("passed 3 fds"), std::string::npos);
+  EXPECT_FALSE(fds("42", "0", nullptr).ok());
+  EXPECT_FALSE(fds("42x", "1", nullptr).ok());
+  EXPECT_FALSE(fds("42", "", nullptr).ok());
 }
 
 TEST(SystemdActivationTest, NoticeReachesNotifySocketByPathAndAbstractName) {
@@ -300,6 +332,70 @@ TEST_F(KhodServiceTest, KhoctlCommandHelpPrintsItsUsage) {
   // Exit codes and messages of a real mistake stay as they were.
   EXPECT_EQ(RunShell("khoctl/khoctl status --bogus 2>&1", &out), 2);
   EXPECT_NE(out.find("khoctl status: unknown flag '--bogus'"), std::string::npos) << out;
+}
+
+// Socket activation with --allow-gid: systemd-socket-activate passes root's
+// socket and the group's, named as khod.socket and khod-group.socket name
+// them (in the other order, so the names decide), and khod serves each as
+// its own: calls on both, and a reexec keeps both (--group-listen-fd). A khod
+// handed the group's socket without --allow-gid stops, saying so.
+TEST_F(KhodServiceTest, SocketActivatedKhodTellsRootsSocketFromTheGroupsByName) {
+  if (::access("/usr/bin/systemd-socket-activate", X_OK) != 0)
+    GTEST_SKIP() << "systemd-socket-activate missing (Debian package systemd)";
+  const std::string root = dir_ + "/root.sock", group = dir_ + "/group.sock";
+  Result<ChildProcess> k =
+      ChildProcess::Start({"/usr/bin/systemd-socket-activate", "-l", group, "-l", root,
+                           "--fdname=group:root", "daemon/khod", "--state-dir", dir_ + "/state",
+                           "--transport", "reexec", "--allow-gid", "65534"},
+                          false, dir_ + "/khod.log");
+  ASSERT_TRUE(k.ok());
+  for (int i = 0; i < 100 && ::access(group.c_str(), F_OK) != 0; ++i) ::usleep(50000);
+  std::string out;
+  EXPECT_EQ(RunShell("khoctl/khoctl status --socket " + root, &out), 0) << out;
+  KhodClient c(root), g(group);
+  ASSERT_TRUE(c.WaitHealthy(std::chrono::seconds(10)).ok());
+  ASSERT_TRUE(g.WaitHealthy(std::chrono::seconds(10)).ok());
+  TestMemfd guest = AttachPreparedMemfd(c);
+  ASSERT_FALSE(HasFailure());
+  const std::string log = ReadFile(dir_ + "/khod.log");
+  EXPECT_NE(log.find("serving fd 4 from socket activation (root's) and fd 3 from socket "
+                     "activation (gid 65534's)"),
+            std::string::npos)
+      << log;
+  Result<v1::StatusReply> before = c.GetStatus();
+  ASSERT_TRUE(before.ok());
+  v1::FreezeRequest f;
+  f.set_guests_paused(true);
+  ASSERT_TRUE(c.Freeze(f).ok());
+  Result<v1::StatusReply> after =
+      c.WaitNewIncarnation(before->incarnation(), std::chrono::seconds(20));
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(after->exec_count(), 1u);
+  // The new khod serves on both sockets it was handed.
+  Result<v1::StatusReply> on_group = g.GetStatus();
+  ASSERT_TRUE(on_group.ok()) << on_group.status().ToString();
+  EXPECT_EQ(on_group->incarnation(), after->incarnation());
+  std::ifstream cmdline("/proc/" + std::to_string(after->pid()) + "/cmdline");
+  std::string argv((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+  EXPECT_NE(argv.find(std::string("--listen-fd=4\0", 14)), std::string::npos);
+  EXPECT_NE(argv.find(std::string("--group-listen-fd=3\0", 20)), std::string::npos);
+  guest.Close();
+  k->Stop(SIGTERM);
+
+  // The group's socket without --allow-gid: khod does not start.
+  const std::string other = dir_ + "/other";
+  ASSERT_EQ(::mkdir(other.c_str(), 0700), 0);
+  Result<ChildProcess> bad = ChildProcess::Start(
+      {"/usr/bin/systemd-socket-activate", "-l", other + "/r.sock", "-l", other + "/g.sock",
+       "--fdname=root:group", "daemon/khod", "--state-dir", other + "/state"},
+      false, other + "/khod.log");
+  ASSERT_TRUE(bad.ok());
+  for (int i = 0; i < 100 && ::access((other + "/r.sock").c_str(), F_OK) != 0; ++i) ::usleep(50000);
+  EXPECT_EQ(RunShell("khoctl/khoctl status --socket " + other + "/r.sock 2>&1", &out), 2) << out;
+  const int st = bad->Wait();
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 2) << st;
+  const std::string said = ReadFile(other + "/khod.log");
+  EXPECT_NE(said.find("khod has no --allow-gid"), std::string::npos) << said;
 }
 
 // systemd-socket-activate binds the socket and execs khod on the first

@@ -372,7 +372,9 @@ INSTANTIATE_TEST_SUITE_P(Faults, FailedWriteTest,
 
 // A VM belongs to whoever attached the gmems bound to it: another caller
 // adding a gmem and memslots to root's VM would have them handed over and
-// restored as part of root's guest.
+// restored as part of root's guest. Root's session takes no other user's
+// gmem at all (RootsSessionTakesNoOtherUsersGmem), and the refusal names
+// nothing of the VM.
 TEST_F(HostileSessionTest, AnotherUsersVmIsNotJoinedNorDescribed) {
   auto s = Open();
   ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());  // root's, VM 1
@@ -392,17 +394,19 @@ TEST_F(HostileSessionTest, AnotherUsersVmIsNotJoinedNorDescribed) {
   Result<v1::GmemInfo> g = s->Attach(q, nobody);
   ASSERT_FALSE(g.ok());
   EXPECT_EQ(g.status().code(), Status::Code::kPermissionDenied) << g.status().ToString();
-  EXPECT_NE(g.status().message().find("may not act on VM 1"), std::string::npos)
-      << g.status().message();
+  EXPECT_NE(g.status().message().find("owned by uid 0"), std::string::npos) << g.status().message();
   // Another type is refused the same way: the refusal tells nothing of the VM.
   q.set_vm_type(3);
   g = s->Attach(q, nobody);
   ASSERT_FALSE(g.ok());
   EXPECT_EQ(g.status().code(), Status::Code::kPermissionDenied) << g.status().ToString();
   EXPECT_EQ(g.status().message().find("type"), std::string::npos) << g.status().message();
+  EXPECT_EQ(g.status().message().find("VM"), std::string::npos) << g.status().message();
   EXPECT_EQ(s->GetStatus().gmems_size(), 1);
   EXPECT_EQ(s->GetStatus().generation(), generation);
-  // Its own VM it declares; root may join it.
+  // In a session of its own it declares its VM; root joins it no more than
+  // it joined root's.
+  ASSERT_TRUE(s->Detach(1).ok());
   q.set_vm_token(2);
   ASSERT_TRUE(s->Attach(q, nobody).ok());
   v1::AttachRequest roots = q;
@@ -410,7 +414,10 @@ TEST_F(HostileSessionTest, AnotherUsersVmIsNotJoinedNorDescribed) {
   roots.mutable_memslots(0)->set_slot(2);
   roots.mutable_memslots(0)->set_base_gfn(8192);
   Result<v1::GmemInfo> joined = s->Attach(roots);
-  EXPECT_TRUE(joined.ok()) << joined.status().ToString();
+  ASSERT_FALSE(joined.ok());
+  EXPECT_EQ(joined.status().code(), Status::Code::kPermissionDenied) << joined.status().ToString();
+  EXPECT_NE(joined.status().message().find("owned by uid 65534"), std::string::npos)
+      << joined.status().message();
 }
 
 // A capture walks a file by its size: a caller other than root attaches no
@@ -434,15 +441,164 @@ TEST_F(HostileSessionTest, ACallerOtherThanRootAttachesNoMoreThanTheHostCouldHol
   EXPECT_NE(g.status().message().find("more than the host's RAM and swap"), std::string::npos)
       << g.status().message();
   EXPECT_EQ(s->GetStatus().gmems_size(), 1);
-  // Another caller's bytes are its own; root's are not bounded.
+  // Another caller's bytes are its own (in its own session, once this one's
+  // gmems are gone); root's are not bounded.
+  ASSERT_TRUE(s->Detach(s->GetStatus().gmems(0).token(), nobody).ok());
   PeerCred other = nobody;
   other.uid = 65533;
   other.gid = 65533;
-  EXPECT_TRUE(s->Attach(q, other).ok());
+  ASSERT_TRUE(s->Attach(q, other).ok());
+  q.set_name("sparse3");
+  EXPECT_EQ(s->Attach(q, other).status().code(), Status::Code::kResourceExhausted);
+  ASSERT_TRUE(s->Detach(s->GetStatus().gmems(0).token(), other).ok());
   q.set_name("roots");
   q.mutable_model()->set_size(uint64_t{1} << 50);
   Result<v1::GmemInfo> root = s->Attach(q);
   EXPECT_TRUE(root.ok()) << root.status().ToString();
+  q.set_name("roots2");
+  root = s->Attach(q);
+  EXPECT_TRUE(root.ok()) << root.status().ToString();
+}
+
+// ---- One owner a session: the uid whose Attach put its first gmem in -------
+
+PeerCred Uid(uid_t uid) {
+  PeerCred c;
+  c.uid = uid;
+  c.gid = uid;
+  return c;
+}
+
+v1::AttachRequest ModelAttach(uint64_t token, const std::string& name, uint64_t size = 1 << 20) {
+  v1::AttachRequest q;
+  q.set_token(token);
+  q.set_name(name);
+  q.mutable_model()->set_size(size);
+  return q;
+}
+
+// Tokens were one namespace for every caller: another user's gmem under the
+// token root's retry names was taken for root's own ("already attached"),
+// and root's VMM took that user's memory back after the handover. Another
+// owner's session refuses root's Attach, naming its owner and the way out.
+TEST_F(HostileSessionTest, AnotherUsersTokenIsNeverTakenForOnesOwnAttach) {
+  auto s = Open();
+  ASSERT_TRUE(s->Attach(ModelAttach(42, "prod-vm-42"), Uid(65534)).ok());
+  const uint64_t generation = s->GetStatus().generation();
+  v1::AttachRequest mine = KernelAttach(memfd_);
+  mine.set_token(42);
+  mine.set_name("prod-vm-42");
+  for (uint64_t token : {uint64_t{42}, uint64_t{0}}) {  // its own token or khod's: the same
+    mine.set_token(token);
+    Result<v1::GmemInfo> g = s->Attach(mine);
+    ASSERT_FALSE(g.ok()) << "attached as gmem " << g->token();
+    EXPECT_EQ(g.status().code(), Status::Code::kPermissionDenied) << g.status().ToString();
+    EXPECT_NE(g.status().message().find("owned by uid 65534"), std::string::npos)
+        << g.status().message();
+    EXPECT_NE(g.status().message().find("root may Cancel it and Detach its gmems"),
+              std::string::npos)
+        << g.status().message();
+    EXPECT_EQ(g.status().message().find("already attached"), std::string::npos)
+        << g.status().message();
+  }
+  ASSERT_EQ(s->GetStatus().gmems_size(), 1);
+  EXPECT_EQ(s->GetStatus().gmems(0).provenance(), "MODEL");
+  EXPECT_EQ(s->GetStatus().generation(), generation);  // nothing was written
+  // Another user than root is refused the same way.
+  const Status other = s->Attach(ModelAttach(7, "b"), Uid(65533)).status();
+  EXPECT_EQ(other.code(), Status::Code::kPermissionDenied) << other.ToString();
+  EXPECT_NE(other.message().find("owned by uid 65534"), std::string::npos) << other.message();
+}
+
+// A member's gmem beside root's made root's live update the member's to
+// veto (a file truncated under Prepare, shrunk under Verify): root's session
+// takes no other user's gmem.
+TEST_F(HostileSessionTest, RootsSessionTakesNoOtherUsersGmem) {
+  auto s = Open();
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  const uint64_t generation = s->GetStatus().generation();
+  const Status g = s->Attach(ModelAttach(0, "veto"), Uid(65534)).status();
+  EXPECT_EQ(g.code(), Status::Code::kPermissionDenied) << g.ToString();
+  EXPECT_NE(g.message().find("owned by uid 0 (root)"), std::string::npos) << g.message();
+  EXPECT_NE(g.message().find("wait for it to end"), std::string::npos) << g.message();
+  EXPECT_EQ(s->GetStatus().gmems_size(), 1);
+  EXPECT_EQ(s->GetStatus().generation(), generation);
+  Result<v1::PhaseReply> p = s->Prepare();
+  EXPECT_TRUE(p.ok()) << p.status().ToString();
+}
+
+// A retry of an Attach whose reply was lost is answered as the first was
+// only when it names the same file (any fd of it) and the same declaration:
+// another file under the token is refused naming the token's.
+TEST_F(HostileSessionTest, ARetriedAttachIsIdempotentOnlyForTheSameFile) {
+  auto s = Open();
+  v1::AttachRequest q = KernelAttach(memfd_);
+  q.set_token(42);
+  Result<v1::GmemInfo> first = s->Attach(q);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  const uint64_t generation = s->GetStatus().generation();
+  Result<v1::GmemInfo> again = s->Attach(q);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->token(), 42u);
+  EXPECT_EQ(again->source(), first->source());
+  // Another fd of the same file: the same inode.
+  const int dup = ::fcntl(memfd_, F_DUPFD_CLOEXEC, 3);
+  ASSERT_GE(dup, 0);
+  v1::AttachRequest via_dup = q;
+  via_dup.mutable_kernel()->set_fd(dup);
+  Result<v1::GmemInfo> same = s->Attach(via_dup);
+  ::close(dup);
+  EXPECT_TRUE(same.ok()) << same.status().ToString();
+  EXPECT_EQ(s->GetStatus().gmems_size(), 1);
+  EXPECT_EQ(s->GetStatus().generation(), generation);  // nothing was written
+  // Another file under the token.
+  TestMemfd other(1 << 20, "other");
+  v1::AttachRequest another = q;
+  another.mutable_kernel()->set_fd(other.fd());
+  Result<v1::GmemInfo> g = s->Attach(another);
+  ASSERT_FALSE(g.ok()) << "attached as gmem " << g->token();
+  EXPECT_EQ(g.status().code(), Status::Code::kInvalidArgument) << g.status().ToString();
+  EXPECT_NE(g.status().message().find("gmem 42 ('guest0') is fd " + std::to_string(memfd_) +
+                                      " of pid " + std::to_string(::getpid())),
+            std::string::npos)
+      << g.status().message();
+  // The same file declared otherwise is not a retry either.
+  v1::AttachRequest renamed = q;
+  renamed.set_name("guest1");
+  g = s->Attach(renamed);
+  EXPECT_EQ(g.status().code(), Status::Code::kInvalidArgument) << g.status().ToString();
+  // A MODEL guest: the same spec is a retry, another size is not.
+  ASSERT_TRUE(s->Attach(ModelAttach(7, "spare")).ok());
+  EXPECT_TRUE(s->Attach(ModelAttach(7, "spare")).ok());
+  g = s->Attach(ModelAttach(7, "spare", 2 << 20));
+  EXPECT_EQ(g.status().code(), Status::Code::kInvalidArgument) << g.status().ToString();
+  EXPECT_EQ(s->GetStatus().gmems_size(), 2);
+  // The retry's file is held once: the session prepares.
+  Result<v1::PhaseReply> p = s->Prepare();
+  EXPECT_TRUE(p.ok()) << p.status().ToString();
+}
+
+// Root's way out of another user's session: Cancel it and Detach its gmems;
+// root's Attach then starts root's own.
+TEST_F(HostileSessionTest, RootCancelsAnotherUsersSessionAndThenAttaches) {
+  auto s = Open();
+  const PeerCred nobody = Uid(65534);
+  ASSERT_TRUE(s->Attach(ModelAttach(5, "theirs"), nobody).ok());
+  ASSERT_TRUE(s->Prepare(nobody).ok());
+  Result<v1::PhaseReply> c = s->Cancel();
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(s->phase(), v1::IDLE);
+  // Its gmems stay attached, and the session its.
+  Status refused = s->Attach(KernelAttach(memfd_)).status();
+  EXPECT_EQ(refused.code(), Status::Code::kPermissionDenied) << refused.ToString();
+  EXPECT_NE(refused.message().find("owned by uid 65534"), std::string::npos) << refused.message();
+  ASSERT_TRUE(s->Detach(5).ok());
+  Result<v1::GmemInfo> mine = s->Attach(KernelAttach(memfd_));
+  ASSERT_TRUE(mine.ok()) << mine.status().ToString();
+  // Now root's: the other user's Attach is refused.
+  refused = s->Attach(ModelAttach(5, "theirs"), nobody).status();
+  EXPECT_EQ(refused.code(), Status::Code::kPermissionDenied) << refused.ToString();
+  EXPECT_TRUE(s->Prepare().ok());
 }
 
 // ---- Item 11: one validator, at Attach, before anything is recorded --------

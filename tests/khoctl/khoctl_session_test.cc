@@ -154,6 +154,14 @@ TEST_F(KhoctlSessionTest, WholeLiveUpdateOverTheCli) {
   EXPECT_TRUE(Runs("freeze --guests-paused --transport dir", 2,
                    {"FAILED_PRECONDITION: Freeze needs phase PREPARED, session is IDLE"}));
   ASSERT_TRUE(Runs("prepare", 0, {"PREPARED: prepared 1 gmems"}));
+  // Whose session it is, and each gmem's owner: the uid that attached it.
+  EXPECT_TRUE(
+      Runs("status", 0,
+           {"owner        uid 0 (root)\n", "  1 'ram0' kernel shmem-memfd", ", owner uid 0\n"}));
+  EXPECT_TRUE(Runs("fds", 0,
+                   {"TOKEN  NAME             KIND           PID      FD     OWNER\n",
+                    "1      ram0             shmem-memfd    "}));
+  EXPECT_TRUE(Runs("fds", 0, {"-      0\n"}));
 
   // Without --guests-paused khoctl refuses by itself and says why.
   EXPECT_TRUE(Runs("freeze --transport dir", 2,
@@ -248,6 +256,15 @@ TEST_F(KhoctlSessionTest, NoDaemonOnTheSocket) {
                                              "snapshot -o " + dir_ + "/s.fdt"};
   for (const std::string& cmd : commands)
     EXPECT_TRUE(Runs(cmd, 2, {"cannot reach khod at " + Socket()}));
+}
+
+// Without --socket khoctl calls on root's socket as root and on the group's
+// otherwise (khod --allow-gid gives the group a socket of its own).
+TEST(KhoctlDefaultSocketTest, RootCallsOnRootsSocketAnyoneElseOnTheGroups) {
+  EXPECT_EQ(DefaultSocketFor(0), "/run/khod/khod.sock");
+  EXPECT_EQ(DefaultSocketFor(65534), "/run/khod/khod.sock.group");
+  EXPECT_EQ(DefaultSocketFor(1000), kGroupSocket);
+  EXPECT_EQ(DefaultSocket(), ::geteuid() == 0 ? kRootSocket : kGroupSocket);
 }
 
 TEST_F(KhoctlSessionTest, OfflineVerifyKeepsItsForm) {

@@ -155,8 +155,8 @@ TEST_F(TakeBackTest, RestartedVmmTakesTheSameMemoryBackAfterReexecRestore) {
   while (std::fgets(buf, sizeof(buf), p)) out += buf;
   EXPECT_EQ(::pclose(p), 0);
   char line[256];
-  std::snprintf(line, sizeof(line), "%-6d %-16s %-14s %-8d %d\n", 1, "guest0", "shmem-memfd",
-                k.pid(), khod_fd);
+  std::snprintf(line, sizeof(line), "%-6d %-16s %-14s %-8d %-6d %d\n", 1, "guest0", "shmem-memfd",
+                k.pid(), khod_fd, 0);  // attached by root (this test)
   EXPECT_NE(out.find(line), std::string::npos) << out;
 
   // The restarted VMM (this process) takes it back.

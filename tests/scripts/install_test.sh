@@ -21,13 +21,13 @@ check "install.sh exits 0 ($(tail -1 "$tmp/install.log"))" test $? -eq 0
 check "khod installed 0755" test "$(mode "$dest/opt/khod/bin/khod")" = 755
 check "khoctl installed 0755" test "$(mode "$dest/opt/khod/bin/khoctl")" = 755
 check "state dir 0700" test "$(mode "$dest/var/lib/khod")" = 700
-for u in khod.service khod.socket; do
+for u in khod.service khod.socket khod-group.socket; do
   check "$u installed 0644" test "$(mode "$dest/etc/systemd/system/$u")" = 644
 done
 check "khod.service runs the installed khod" \
   grep -q '^ExecStart=/opt/khod/bin/khod ' "$dest/etc/systemd/system/khod.service"
 check "no /usr/local path left in the units" \
-  bash -c "! grep -q /usr/local '$dest/etc/systemd/system/khod.service' '$dest/etc/systemd/system/khod.socket'"
+  bash -c "! grep -q /usr/local '$dest/etc/systemd/system/khod.service' '$dest/etc/systemd/system/khod.socket' '$dest/etc/systemd/system/khod-group.socket'"
 check "installed khod --help exits 0" bash -c "'$dest/opt/khod/bin/khod' --help >/dev/null"
 check "khoctl.1 holds khoctl's help" grep -q 'drive khod over gRPC\|khod: phase, durations' \
   "$dest/opt/khod/share/man/man1/khoctl.1"
@@ -45,6 +45,7 @@ if command -v systemd-analyze >/dev/null 2>&1 && [ -d /usr/lib/systemd/system ];
   cp -a /usr/lib/systemd/system "$root/usr/lib/systemd/"
   cp -a "$dest/." "$root/"
   systemd-analyze verify --root="$root" "$root/etc/systemd/system/khod.socket" \
+    "$root/etc/systemd/system/khod-group.socket" \
     "$root/etc/systemd/system/khod.service" >"$tmp/verify.log" 2>&1
   rc=$?
   check "systemd-analyze verify exits 0" test $rc -eq 0
