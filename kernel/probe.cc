@@ -20,6 +20,7 @@
 #include "kernel/kvm.h"
 #include "kernel/kvm_uapi.h"
 #include "kernel/pagemap.h"
+#include "kernel/shared_policy_iter.h"
 #include "kernel/vma_policy_iter.h"
 
 namespace khod {
@@ -154,6 +155,7 @@ KernelCaps ProbeKernel() {
   if (::uname(&u) == 0) c.kernel_release = u.release;
   ProbeKvm(&c);
   c.gmem_shared_policy = GuestMemfdSharedPolicy();
+  c.hugetlb_shared_policy = SharedPolicyOf(FileKind::kHugetlbMemfd);
   c.hugepage_sizes = ProbeHugepages();
   c.pfns_readable = PfnsReadable();
   c.kpageflags_readable = ::access("/proc/kpageflags", R_OK) == 0;
@@ -167,6 +169,15 @@ KernelCaps ProbeKernel() {
           : why_not +
                 ": VMM mappings' policies are read from numa_maps, which walks every "
                 "mapped page";
+  std::string shared_why_not;
+  c.shared_policy_iter = LoadedSharedPolicyIterator(&shared_why_not) != nullptr;
+  c.shared_policy_iter_evidence =
+      c.shared_policy_iter
+          ? "the BPF task_file iterator loads: each shmem file's shared policy is read whole, "
+            "every range of it"
+          : shared_why_not +
+                ": a shmem file's shared policy cannot be read whole; a capture records it "
+                "unknown";
   if (Exists("/sys/kernel/debug/kho")) {
     c.kho = true;
     c.kho_evidence = "/sys/kernel/debug/kho";
@@ -209,12 +220,16 @@ std::string CapsToText(const KernelCaps& c) {
   } else {
     o << "kvm               no: " << c.kvm_reason << "\n";
   }
+  o << "hugetlb_shared_policy " << SharedPolicyAnswerName(c.hugetlb_shared_policy.answer) << ": "
+    << c.hugetlb_shared_policy.evidence << "\n";
   for (const auto& h : c.hugepage_sizes)
     o << "hugetlb           " << h.size_kb << " kB: " << h.free << " free of " << h.total << "\n";
   o << "pfns_readable     " << (c.pfns_readable ? "yes" : "no (needs root)") << "\n";
   o << "kpageflags        " << (c.kpageflags_readable ? "yes" : "no (needs root)") << "\n";
   o << "vma_policy_iter   " << (c.vma_policy_iter ? "yes: " : "no: ") << c.vma_policy_iter_evidence
     << "\n";
+  o << "shared_policy_iter " << (c.shared_policy_iter ? "yes: " : "no: ")
+    << c.shared_policy_iter_evidence << "\n";
   o << "kho               " << (c.kho ? "yes" : "no") << ": " << c.kho_evidence << "\n";
   o << "luo               " << (c.luo ? "yes (/dev/liveupdate)" : "no (/dev/liveupdate missing)")
     << "\n";

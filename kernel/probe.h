@@ -30,6 +30,9 @@ struct KernelCaps {
   uint64_t vm_types = 0;           // KVM_CAP_VM_TYPES bitmask
   // Whether guest_memfd has a shared (inode) NUMA policy, by probe.
   SharedPolicyProbe gmem_shared_policy;
+  // Whether a HugeTLB memfd has one, by the same probe (SharedPolicyOf(kHugetlbMemfd)): no KVM
+  // needed, so set with or without /dev/kvm.
+  SharedPolicyProbe hugetlb_shared_policy;
   // Memory
   std::vector<HugepageSize> hugepage_sizes;
   bool pfns_readable = false;  // pagemap shows PFNs (CAP_SYS_ADMIN)
@@ -38,6 +41,11 @@ struct KernelCaps {
   // a khod with its rights reads VMM mappings' policies with it, else from numa_maps.
   bool vma_policy_iter = false;
   std::string vma_policy_iter_evidence;  // what was loaded, or why not
+  // Whether this process could load the BPF shared-policy reader (kernel/shared_policy_iter.h):
+  // a khod with its rights reads each shmem file's whole shared policy with it, else records it
+  // unknown.
+  bool shared_policy_iter = false;
+  std::string shared_policy_iter_evidence;  // what was loaded, or why not
   // Handover
   // KHO enabled in this boot: /sys/kernel/debug/kho, or CONFIG_KEXEC_HANDOVER=y
   // with kho=on on the command line or CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT=y

@@ -26,6 +26,11 @@ khoctl::v1::ProbeReport ProbeReportOf(const KernelCaps& c, const Result<KhoIncom
   r.set_kpageflags_readable(c.kpageflags_readable);
   r.set_vma_policy_iter(c.vma_policy_iter);
   r.set_vma_policy_iter_evidence(c.vma_policy_iter_evidence);
+  r.mutable_hugetlb_shared_policy()->set_answer(
+      SharedPolicyAnswerName(c.hugetlb_shared_policy.answer));
+  r.mutable_hugetlb_shared_policy()->set_evidence(c.hugetlb_shared_policy.evidence);
+  r.set_shared_policy_iter(c.shared_policy_iter);
+  r.set_shared_policy_iter_evidence(c.shared_policy_iter_evidence);
   r.set_kho(c.kho);
   r.set_kho_evidence(c.kho_evidence);
   r.set_luo(c.luo);

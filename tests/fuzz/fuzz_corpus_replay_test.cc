@@ -129,7 +129,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Corpus{"fuzz/kho_incoming_fuzzer", "fuzz/corpus/kho", ""},
                       Corpus{"fuzz/proc_text_fuzzer", "fuzz/corpus/proc_text", ""},
                       Corpus{"fuzz/reexec_adopt_fuzzer", "fuzz/corpus/reexec_adopt", ""},
-                      Corpus{"fuzz/vma_policy_fuzzer", "fuzz/corpus/vma_policy", ""}));
+                      Corpus{"fuzz/vma_policy_fuzzer", "fuzz/corpus/vma_policy", ""},
+                      Corpus{"fuzz/shared_policy_fuzzer", "fuzz/corpus/shared_policy", ""}));
 #endif
 
 }  // namespace

@@ -10,13 +10,22 @@
 //                    mapped under a few policies (mbind), and /proc/meminfo,
 //                    as the kernel prints them, cut to the lines that matter
 //   reexec_adopt/    --adopt and --page-pins values (FormatAdoptSpec, FormatPagePinsSpec)
-// Usage: bazel run //tests/fuzz:make_fuzz_seeds -- $PWD/fuzz/corpus
+//   shared_policy/   what the shared-policy BPF program (kernel/bpf/shared_policy.bpf.c)
+//                    writes of memfds of this process mbound over none, some or all of their
+//                    pages (root: it loads the program), cut to those memfds' records; and
+//                    three reads made from them the program does not write (Busy, cut
+//                    short, a kernel without NUMA)
+// Usage: bazel run //tests/fuzz:make_fuzz_seeds -- $PWD/fuzz/corpus [CORPUS...]
+// (CORPUS: only those directories, e.g. shared_policy; all when none is named)
 #include <fcntl.h>
 #include <linux/mempolicy.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -24,14 +33,20 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "daemon/session.h"
 #include "fuzz/model_only_opener.h"
 #include "handover/luo_transport.h"
 #include "handover/reexec_transport.h"
+#include "kernel/bpf/shared_policy_program.h"
+#include "kernel/bpf/shared_policy_record.h"
+#include "kernel/bpf_program.h"
+#include "kernel/pidfd.h"
 #include "tests/support/fixture.h"
 #include "tests/support/kho_tree.h"
 
@@ -203,20 +218,149 @@ void ReexecSpecs(const std::string& out) {
   Write(out, "page_pins.txt", FormatPagePinsSpec({{1, {9, 10}}, {2, {11}}}));
 }
 
+// A memfd of `pages` pages mapped shared, whose pages are mbound through the mapping: the
+// policy goes into the inode's shared policy, which outlives the mapping.
+struct SeedMemfd {
+  static constexpr size_t kPage = 4096;
+  int fd = -1;
+  char* map = nullptr;
+  size_t pages = 0;
+  explicit SeedMemfd(size_t n) : pages(n) {
+    fd = ::memfd_create("fuzz-seed-shared-policy", MFD_CLOEXEC);
+    if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(n * kPage)) != 0) Die("memfd");
+    void* p = ::mmap(nullptr, n * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) Die("mmap");
+    map = static_cast<char*>(p);
+  }
+  ~SeedMemfd() {
+    ::munmap(map, pages * kPage);
+    ::close(fd);
+  }
+  // mbind of pages [first, first + count) to `mode` (with its flags) over node 0; a mode this
+  // kernel refuses is said and left out.
+  void Bind(size_t first, size_t count, unsigned mode) const {
+    unsigned long node0 = 1;
+    if (::syscall(SYS_mbind, map + first * kPage, count * kPage, mode, &node0, 64, 0) != 0)
+      std::fprintf(stderr, "mbind mode %#x: %s (left out)\n", mode, std::strerror(errno));
+  }
+  void HomeNode(size_t first, size_t count, unsigned long node) const {
+    if (::syscall(450 /* set_mempolicy_home_node */, map + first * kPage, count * kPage, node, 0) !=
+        0)
+      std::fprintf(stderr, "set_mempolicy_home_node: %s (left out)\n", std::strerror(errno));
+  }
+};
+
+using SharedPolicyRecord = khod_shared_policy_record;
+
+std::string RecordBytes(const std::vector<SharedPolicyRecord>& records) {
+  return std::string(reinterpret_cast<const char*>(records.data()),
+                     records.size() * sizeof(SharedPolicyRecord));
+}
+
+// One read of the program over this process, cut to the records of the files `fds` are open
+// on (each file record with its range records, in the program's order): a seed holds no file of
+// the machine that made it.
+std::vector<SharedPolicyRecord> SharedPolicyRead(const BpfProgram& program,
+                                                 const std::vector<int>& fds) {
+  std::set<std::pair<uint64_t, uint64_t>> files;  // (st_dev, st_ino)
+  for (int fd : fds) {
+    struct stat st;
+    if (::fstat(fd, &st) != 0) Die("fstat");
+    files.insert({st.st_dev, st.st_ino});
+  }
+  const UniqueFd pidfd = Must(OpenPidfd(::getpid()), "pidfd_open");
+  const UniqueFd it = Must(program.OpenTaskIterator(::getpid(), pidfd.get(), "task_file"),
+                           "the shared-policy iterator");
+  std::string bytes;
+  char buf[8192];
+  for (;;) {
+    const ssize_t n = ::read(it.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) Die(std::string("read of the shared-policy iterator: ") + std::strerror(errno));
+    if (n == 0) break;
+    bytes.append(buf, static_cast<size_t>(n));
+  }
+  if (bytes.size() % sizeof(SharedPolicyRecord) != 0) Die("the program wrote a part record");
+  std::vector<SharedPolicyRecord> all(bytes.size() / sizeof(SharedPolicyRecord));
+  std::memcpy(all.data(), bytes.data(), bytes.size());
+  std::vector<SharedPolicyRecord> kept;
+  for (size_t i = 0; i < all.size();) {
+    const SharedPolicyRecord& f = all[i];
+    if (f.kind != KHOD_SHARED_POLICY_KIND_FILE || f.ranges > all.size() - i - 1)
+      Die("the program wrote record " + std::to_string(i) + " out of shape");
+    const uint64_t dev = makedev(f.dev >> 20, f.dev & 0xfffff);
+    if (files.count({dev, f.ino}) != 0)
+      kept.insert(kept.end(), all.begin() + i, all.begin() + i + 1 + f.ranges);
+    i += 1 + f.ranges;
+  }
+  return kept;
+}
+
+void SharedPolicies(const std::string& out) {
+  const BpfProgram program = Must(
+      BpfProgram::Load(kSharedPolicyBpfObject, kSharedPolicyBpfObjectSize, "khod_shared_policy"),
+      "loading the shared-policy program (as root)");
+  const SeedMemfd none(4);  // no policy: a file record alone
+  const SeedMemfd five(16);
+  five.Bind(0, 4, MPOL_BIND | MPOL_F_STATIC_NODES);
+  five.HomeNode(0, 4, 0);
+  five.Bind(4, 4, MPOL_INTERLEAVE | MPOL_F_RELATIVE_NODES);
+  five.Bind(10, 2, MPOL_PREFERRED);
+  five.Bind(12, 2, 5 /* MPOL_PREFERRED_MANY */);
+  five.Bind(14, 2, 6 /* MPOL_WEIGHTED_INTERLEAVE */);
+  const SeedMemfd whole(8);
+  whole.Bind(0, 8, MPOL_BIND);
+  const int whole_again = ::dup(whole.fd);
+  const SeedMemfd eight(16);  // the most ranges the program writes
+  for (size_t p = 0; p < 16; p += 2) eight.Bind(p, 1, p % 4 == 0 ? MPOL_BIND : MPOL_INTERLEAVE);
+  const SeedMemfd nine(18);  // one more: cut
+  for (size_t p = 0; p < 18; p += 2) nine.Bind(p, 1, MPOL_BIND);
+  if (whole_again < 0) Die("dup");
+
+  const std::vector<SharedPolicyRecord> no_policy = SharedPolicyRead(program, {none.fd});
+  Write(out, "no_policy.kspr", RecordBytes(no_policy));
+  const std::vector<SharedPolicyRecord> ranges = SharedPolicyRead(program, {five.fd});
+  Write(out, "five_ranges_home_node.kspr", RecordBytes(ranges));
+  const std::vector<SharedPolicyRecord> two_fds =
+      SharedPolicyRead(program, {none.fd, whole.fd, whole_again});
+  Write(out, "whole_file_at_two_fds.kspr", RecordBytes(two_fds));
+  Write(out, "eight_ranges_and_cut.kspr",
+        RecordBytes(SharedPolicyRead(program, {eight.fd, nine.fd})));
+
+  // The file's second fd reads another end of its range: the tree changed during the read.
+  std::vector<SharedPolicyRecord> busy = two_fds;
+  if (busy.empty() || busy.back().kind != KHOD_SHARED_POLICY_KIND_RANGE) Die("no range to change");
+  busy.back().end -= 1;
+  Write(out, "busy_two_fds.kspr", RecordBytes(busy));
+  const std::string all = RecordBytes(ranges);
+  Write(out, "cut_in_last_record.kspr", all.substr(0, all.size() - 4));
+  std::vector<SharedPolicyRecord> no_numa = no_policy;
+  if (no_numa.empty()) Die("no file record");
+  no_numa[0].flags |= KHOD_SHARED_POLICY_F_NO_NUMA;
+  Write(out, "no_numa.kspr", RecordBytes(no_numa));
+  ::close(whole_again);
+}
+
 }  // namespace
 }  // namespace khod
 
 int main(int argc, char** argv) {
-  if (argc != 2 || argv[1][0] != '/') {
-    std::fprintf(stderr, "usage: make_fuzz_seeds ABSOLUTE_CORPUS_DIR (fuzz/corpus)\n");
+  if (argc < 2 || argv[1][0] != '/') {
+    std::fprintf(stderr, "usage: make_fuzz_seeds ABSOLUTE_CORPUS_DIR (fuzz/corpus) [CORPUS...]\n");
     return 2;
   }
   const std::string out = argv[1];
-  khod::SessionRecords(out + "/session_record");
-  khod::LuoManifests(out + "/handover", khod::Read(out + "/proto/golden_v1_0.khodsnap"),
-                     khod::Read(out + "/fdt/synth_3.fdt"));
-  khod::KhoTrees(out + "/kho");
-  khod::ProcTexts(out + "/proc_text");
-  khod::ReexecSpecs(out + "/reexec_adopt");
+  const std::vector<std::string> only(argv + 2, argv + argc);
+  auto want = [&](const char* corpus) {
+    return only.empty() || std::find(only.begin(), only.end(), corpus) != only.end();
+  };
+  if (want("session_record")) khod::SessionRecords(out + "/session_record");
+  if (want("handover"))
+    khod::LuoManifests(out + "/handover", khod::Read(out + "/proto/golden_v1_0.khodsnap"),
+                       khod::Read(out + "/fdt/synth_3.fdt"));
+  if (want("kho")) khod::KhoTrees(out + "/kho");
+  if (want("proc_text")) khod::ProcTexts(out + "/proc_text");
+  if (want("reexec_adopt")) khod::ReexecSpecs(out + "/reexec_adopt");
+  if (want("shared_policy")) khod::SharedPolicies(out + "/shared_policy");
   return 0;
 }

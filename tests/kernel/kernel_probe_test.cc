@@ -22,6 +22,8 @@
 
 #include "kernel/kvm_uapi.h"
 #include "kernel/probe.h"
+#include "kernel/shared_policy_iter.h"
+#include "kernel/shared_policy_probe.h"
 #include "kernel/vma_policy_iter.h"
 #include "khoctl/probe_report.h"
 #include "tests/support/test_guest_memfd.h"
@@ -140,6 +142,70 @@ TEST(KernelProbeTest, SharedPolicyAnswerMatchesADirectLook) {
       std::string::npos);
 }
 
+// The same direct look on a one-huge-page HugeTLB memfd mapped twice MAP_NORESERVE (no huge
+// page is reserved or allocated). -1: could not be looked at (no HugeTLB size, no mapping).
+int HugetlbSecondMappingModeAfterMbind() {
+  const size_t bytes = 2u << 20;
+  const int fd = ::memfd_create("khod-probe-test", MFD_CLOEXEC | MFD_HUGETLB);
+  if (fd < 0) return -1;
+  int mode = -1;
+  if (::ftruncate(fd, bytes) == 0) {
+    void* a = ::mmap(nullptr, bytes, PROT_NONE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    void* b = ::mmap(nullptr, bytes, PROT_NONE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    unsigned long node0 = 1, mask[16] = {};
+    if (a != MAP_FAILED && b != MAP_FAILED &&
+        ::syscall(SYS_mbind, a, bytes, MPOL_INTERLEAVE, &node0, 2, 0) == 0 &&
+        ::syscall(SYS_get_mempolicy, &mode, mask, 16 * 64, b, MPOL_F_ADDR) != 0)
+      mode = -1;
+    if (a != MAP_FAILED) ::munmap(a, bytes);
+    if (b != MAP_FAILED) ::munmap(b, bytes);
+  }
+  ::close(fd);
+  return mode;
+}
+
+// The HugeTLB memfd answer is SharedPolicyOf(kHugetlbMemfd)'s, with or without /dev/kvm, and
+// what the kernel does to a second mapping where it can be looked at.
+TEST(KernelProbeTest, HugetlbSharedPolicyAnswerMatchesTheProbeAndADirectLook) {
+  const KernelCaps caps = ProbeKernel();
+  const SharedPolicyProbe& p = caps.hugetlb_shared_policy;
+  const SharedPolicyProbe& direct = SharedPolicyOf(FileKind::kHugetlbMemfd);
+  EXPECT_EQ(p.answer, direct.answer);
+  EXPECT_EQ(p.evidence, direct.evidence);
+  EXPECT_FALSE(p.evidence.empty());
+  EXPECT_NE(CapsToText(caps).find(std::string("\nhugetlb_shared_policy ") +
+                                  SharedPolicyAnswerName(p.answer) + ": " + p.evidence + "\n"),
+            std::string::npos)
+      << CapsToText(caps);
+  const int mode = HugetlbSecondMappingModeAfterMbind();
+  if (mode < 0) GTEST_SKIP() << "no HugeTLB memfd mapped twice here; the probe says " << p.evidence;
+  EXPECT_EQ(p.answer, mode == MPOL_INTERLEAVE ? SharedPolicyAnswer::kYes : SharedPolicyAnswer::kNo)
+      << p.evidence;
+}
+
+// The shared-policy reader: what khod's captures use, the same process-wide iterator.
+TEST(KernelProbeTest, SharedPolicyReaderIsWhatADirectLoadSays) {
+  const KernelCaps caps = ProbeKernel();
+  std::string why_not;
+  const bool loads = LoadedSharedPolicyIterator(&why_not) != nullptr;
+  EXPECT_EQ(caps.shared_policy_iter, loads);
+  EXPECT_FALSE(caps.shared_policy_iter_evidence.empty());
+  if (!loads) {
+    EXPECT_FALSE(why_not.empty());
+    EXPECT_NE(caps.shared_policy_iter_evidence.find(why_not), std::string::npos)
+        << caps.shared_policy_iter_evidence;
+  }
+  // Loaded, it reads this process's own files (Load reads them once already).
+  if (loads) {
+    EXPECT_TRUE(LoadedSharedPolicyIterator()->Read(::getpid()).ok());
+  }
+  EXPECT_NE(
+      CapsToText(caps).find(std::string("\nshared_policy_iter ") + (loads ? "yes: " : "no: ") +
+                            caps.shared_policy_iter_evidence + "\n"),
+      std::string::npos)
+      << CapsToText(caps);
+}
+
 TEST(KernelProbeTest, PfnsAndFlagsMatchDirectReads) {
   const KernelCaps caps = ProbeKernel();
   EXPECT_EQ(caps.pfns_readable, DirectPfnVisible());
@@ -180,6 +246,11 @@ void ExpectJsonMatches(const std::string& json, const KernelCaps& caps) {
   EXPECT_EQ(r.kpageflags_readable(), caps.kpageflags_readable);
   EXPECT_EQ(r.vma_policy_iter(), caps.vma_policy_iter);
   EXPECT_EQ(r.vma_policy_iter_evidence(), caps.vma_policy_iter_evidence);
+  EXPECT_EQ(r.hugetlb_shared_policy().answer(),
+            SharedPolicyAnswerName(caps.hugetlb_shared_policy.answer));
+  EXPECT_EQ(r.hugetlb_shared_policy().evidence(), caps.hugetlb_shared_policy.evidence);
+  EXPECT_EQ(r.shared_policy_iter(), caps.shared_policy_iter);
+  EXPECT_EQ(r.shared_policy_iter_evidence(), caps.shared_policy_iter_evidence);
   EXPECT_EQ(r.kho(), caps.kho);
   EXPECT_EQ(r.luo(), caps.luo);
   ASSERT_EQ(static_cast<size_t>(r.hugetlb_size()), caps.hugepage_sizes.size());
@@ -188,9 +259,11 @@ void ExpectJsonMatches(const std::string& json, const KernelCaps& caps) {
   // Every member is there, also at its default value, for readers other than protobuf's.
   google::protobuf::Struct doc;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json, &doc).ok()) << json;
-  for (const char* key : {"kernel_release", "kvm", "hugetlb", "pfns_readable",
-                          "kpageflags_readable", "vma_policy_iter", "vma_policy_iter_evidence",
-                          "kho", "kho_evidence", "luo", "kho_incoming"})
+  for (const char* key :
+       {"kernel_release", "kvm", "hugetlb", "pfns_readable", "kpageflags_readable",
+        "vma_policy_iter", "vma_policy_iter_evidence", "hugetlb_shared_policy",
+        "shared_policy_iter", "shared_policy_iter_evidence", "kho", "kho_evidence", "luo",
+        "kho_incoming"})
     EXPECT_EQ(doc.fields().count(key), 1u) << key;
   const google::protobuf::Struct& kvm = doc.fields().at("kvm").struct_value();
   for (const char* key : {"available", "reason", "guest_memfd", "guest_memfd_flags", "user_memory2",
@@ -219,7 +292,8 @@ TEST(KernelProbeTest, JsonCarriesEveryCapabilityAndAnyReason) {
 TEST(KernelProbeTest, TextNamesEachLine) {
   const std::string text = CapsToText(ProbeKernel());
   for (const char* line :
-       {"kernel ", "kvm ", "pfns_readable ", "kpageflags ", "vma_policy_iter ", "kho ", "luo "})
+       {"kernel ", "kvm ", "hugetlb_shared_policy ", "pfns_readable ", "kpageflags ",
+        "vma_policy_iter ", "shared_policy_iter ", "kho ", "luo "})
     EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
 }
 
