@@ -115,7 +115,10 @@ void PrintText(const Snapshot& s, BlobFormat format, size_t blob_bytes, const In
                       MempolicyText(m.policy).c_str());
         break;
       default:
-        std::printf("    mempolicy     unknown (not observed)\n");
+        if (g.policy_unread.empty())
+          std::printf("    mempolicy     unknown (not observed)\n");
+        else
+          std::printf("    mempolicy     unknown (not observed: %s)\n", g.policy_unread.c_str());
     }
     const uint64_t unobserved = UnobservedPages(g, h.page_size);
     if (g.visibility.empty())

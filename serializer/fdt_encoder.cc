@@ -91,7 +91,7 @@ constexpr auto WriteFolio = [](uint8_t* d, const FolioExtent& e) {
 // Writes the blob libfdt's sequential-write API (fdt_create,
 // fdt_finish_reservemap, fdt_begin_node, fdt_property, fdt_finish) writes,
 // byte for byte, with FdtStrings for the names. fdt_libfdt_layout_test
-// writes the 1.2 golden's tree with libfdt and checks the two blobs are equal.
+// writes the 1.3 golden's tree with libfdt and checks the two blobs are equal.
 class FdtWriter {
  public:
   // `out` holds the blob's exact size (FdtSizer), zeroed.

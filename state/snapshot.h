@@ -195,7 +195,7 @@ struct GuestMemfd {
 
 struct SnapshotHeader {
   uint16_t format_major = 1;
-  uint16_t format_minor = 2;   // the version this model is written as (serializer/format_version.h)
+  uint16_t format_minor = 3;   // the version this model is written as (serializer/format_version.h)
   std::string producer;        // "khod 0.1.0"
   std::string kernel_release;  // uname -r
   std::string boot_id;         // /proc/sys/kernel/random/boot_id

@@ -115,7 +115,7 @@ TEST_F(KhoctlTest, InspectShowsEverySection) {
   RunResult r = Khoctl("inspect " + Fdt());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (const char* want :
-       {"snapshot: fdt blob", "format version  1.2", "producer        khoctl synth",
+       {"snapshot: fdt blob", "format version  1.3", "producer        khoctl synth",
         "kernel          synthetic", "page size       4096", "vms: 2", "guest_memfds: 4",
         "provenance synthetic  (NOT captured from the kernel)",
         "backing       hugetlb, hstate order 9 (2M)", "mempolicy     interleave nodes 0",
@@ -312,15 +312,21 @@ TEST(KhoctlInspectObservation, ShowsFlagsKnownPolicySourceAndVisibility) {
   EXPECT_TRUE(Contains(j.out, "\"unobserved_pages\": 512")) << j.out;
   EXPECT_TRUE(Contains(j.out, "\"visibility\": \"initialized-only\"")) << j.out;
   EXPECT_TRUE(Contains(j.out, "\"start_address\": \"0x7f1190000000\"")) << j.out;
-  // A 1.0 blob: every page observed, the inode's policy.
+  // A 1.0 blob: every page observed, but its producer saw no guest_memfd flag
+  // bit and read the policy at one page (serializer/older_minors.h).
   RunResult old = Khoctl("inspect " + GoldenPath(kSnapshotGoldenDir, "snapshot_v1_0.fdt"));
   ASSERT_EQ(old.exit_code, 0) << old.err;
   EXPECT_TRUE(Contains(old.out, "visibility    full")) << old.out;
-  EXPECT_FALSE(Contains(old.out, "not shown by the kernel")) << old.out;
+  EXPECT_TRUE(Contains(old.out, "MMAP|INIT_SHARED not shown by the kernel: set as declared"))
+      << old.out;
+  EXPECT_TRUE(
+      Contains(old.out, "mempolicy     unknown (not observed: format 1.0: read at one page"))
+      << old.out;
 }
 
 // The 1.2 golden: a home node seen is shown, one not seen says so (a 1.1
-// blob's kernel bind policy reads as not seen too).
+// blob's kernel bind policy reads as not seen too); its kernel memfd's policy,
+// read at one page, is not the file's. The 1.3 golden's is, home node and all.
 TEST(KhoctlInspectObservation, ShowsWhetherEachHomeNodeWasSeen) {
   RunResult r = Khoctl("inspect " + GoldenPath(kSnapshotGoldenDir, "snapshot_v1_2.khodsnap"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -328,7 +334,11 @@ TEST(KhoctlInspectObservation, ShowsWhetherEachHomeNodeWasSeen) {
                        "pid 4242 mapping at 0x7f1190000000  bind nodes 0,64 flags 0x8000 "
                        "home 0"))
       << r.out;
-  EXPECT_TRUE(Contains(r.out, "bind nodes 0 home not seen  (the file's shared policy)")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "mempolicy     unknown (not observed: format 1.2: read at one page"))
+      << r.out;
+  RunResult now = Khoctl("inspect " + GoldenPath(kSnapshotGoldenDir, "snapshot_v1_3.khodsnap"));
+  ASSERT_EQ(now.exit_code, 0) << now.err;
+  EXPECT_TRUE(Contains(now.out, "bind nodes 0 home 0  (the file's shared policy)")) << now.out;
   RunResult j =
       Khoctl("inspect --json " + GoldenPath(kSnapshotGoldenDir, "snapshot_v1_2.khodsnap"));
   ASSERT_EQ(j.exit_code, 0) << j.err;

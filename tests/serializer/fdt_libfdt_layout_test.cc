@@ -1,8 +1,8 @@
 // docs/FORMAT.md "FDT form" says khod's FDT is laid out byte for byte as
 // libfdt's sequential-write API lays it out, but khod writes it with its own
-// FdtWriter (serializer/fdt_encoder.cc), and so was the 1.2 golden
-// (make_golden). Here the same 1.2 tree, from the golden's own input
-// (GoldenSnapshotV1_2), is written with libfdt itself: fdt_create,
+// FdtWriter (serializer/fdt_encoder.cc), and so was the 1.3 golden
+// (make_golden). Here the same 1.3 tree, from the golden's own input
+// (GoldenSnapshotV1_3), is written with libfdt itself: fdt_create,
 // fdt_finish_reservemap, fdt_begin_node, fdt_property, fdt_end_node,
 // fdt_finish. Every node, property and record is spelled out from FORMAT.md
 // here, not taken from khod's layout code; the checksum is the XXH3-64 of the
@@ -98,7 +98,7 @@ std::string FdtWithLibfdt(const Snapshot& snap) {
   const SnapshotHeader& h = snap.header;
   w.Begin("");
   w.String("compatible", "khod,snapshot-v1");
-  w.Bytes("format-version", LibfdtWriter::Native(uint32_t{1}) + LibfdtWriter::Native(uint32_t{2}));
+  w.Bytes("format-version", LibfdtWriter::Native(uint32_t{1}) + LibfdtWriter::Native(uint32_t{3}));
   w.Int<uint64_t>("checksum", 0);
   w.String("producer", h.producer);
   w.String("kernel-release", h.kernel_release);
@@ -246,7 +246,7 @@ size_t FirstDifference(const std::string& a, const std::string& b) {
 }
 
 TEST(FdtLibfdtLayout, LibfdtWritesTheGoldenTreeByteForByte) {
-  const Snapshot snap = GoldenSnapshotV1_2();
+  const Snapshot snap = GoldenSnapshotV1_3();
   const std::string libfdt = FdtWithLibfdt(snap);
   ASSERT_FALSE(::testing::Test::HasFailure());
   ASSERT_EQ(fdt_check_header(libfdt.data()), 0);
@@ -268,9 +268,9 @@ TEST(FdtLibfdtLayout, LibfdtWritesTheGoldenTreeByteForByte) {
       << "the strings blocks differ";
 
   // And the checked-in golden (make_golden, khod's encoder) is the blob libfdt writes.
-  const std::string golden = ReadGolden(kGoldenV1_2FdtName);
-  ASSERT_FALSE(golden.empty()) << "missing " << GoldenPath(kSnapshotGoldenDir, kGoldenV1_2FdtName);
-  EXPECT_TRUE(libfdt == golden) << kGoldenV1_2FdtName << " and libfdt differ first at byte "
+  const std::string golden = ReadGolden(kGoldenV1_3FdtName);
+  ASSERT_FALSE(golden.empty()) << "missing " << GoldenPath(kSnapshotGoldenDir, kGoldenV1_3FdtName);
+  EXPECT_TRUE(libfdt == golden) << kGoldenV1_3FdtName << " and libfdt differ first at byte "
                                 << FirstDifference(libfdt, golden);
   // Which the decoder reads back as its input.
   Snapshot back;

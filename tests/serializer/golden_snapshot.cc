@@ -29,7 +29,13 @@ Snapshot GoldenSnapshot() {
   ram.size = 1024 * 4096;
   ram.flags = 3;  // MMAP | INIT_SHARED
   ram.vm_token = 0x10;
-  ram.policy = Mempolicy{3, 0, {1}, -1};  // MPOL_INTERLEAVE on node 0
+  // The blob holds flags_known absent (all ones) and an inode policy,
+  // MPOL_INTERLEAVE on node 0. As today's reader decodes it (older_minors.h):
+  // no flag bit shown by the kernel (flags 3 a declaration), and the policy
+  // unknown (a 1.0 producer read one page's, never the file's whole policy).
+  ram.flags_known = 0;
+  ram.policy_source = PolicySource::kUnknown;
+  ram.policy = Mempolicy();
   ram.folios = {
       {0, 0x1000, 214, 0, kFolioUptodate | kFolioDirty},
       {214, 0x5000, 10, 0, kFolioUptodate},
@@ -156,17 +162,45 @@ Snapshot GoldenSnapshotV1_2() {
   tail.policy.home_node_seen = false;
   ram.mapping_policies.push_back(tail);
 
-  GuestMemfd shmem;  // a memfd's shared policy, read with get_policy: home node not seen
+  // A memfd's shared policy, read with get_mempolicy at one page: the blob
+  // holds an inode policy, bind node 0, home node not seen. As today's reader
+  // decodes it (older_minors.h): unknown, the policy the default.
+  GuestMemfd shmem;
   shmem.token = 0x2f;
   shmem.inode = 779;
   shmem.name = "vm0-shmem";
   shmem.kind = FileKind::kShmemMemfd;
   shmem.size = 64 * 4096;
-  shmem.policy = Mempolicy{2, 0, {0x1}, -1};
-  shmem.policy.home_node_seen = false;
+  shmem.policy_source = PolicySource::kUnknown;
   shmem.visibility = {{0, 64, PageVisibility::kFull}};
   shmem.folios = {{0, 0x3000, 64, 0, kFolioUptodate}};
   s.gmems.push_back(shmem);
+  return s;
+}
+
+Snapshot GoldenSnapshotV1_3() {
+  Snapshot s = GoldenSnapshotV1_2();
+  s.header.format_minor = 3;
+  // The shmem memfd's whole shared policy, read from the inode's tree by the
+  // BPF reader: one policy of every page, its home node seen.
+  GuestMemfd& shmem = s.gmems[5];
+  shmem.policy_source = PolicySource::kInode;
+  shmem.policy = Mempolicy{2, 0, {0x1}, 0};
+
+  GuestMemfd huge;  // a HugeTLB memfd keeps no shared policy: each mapping's own
+  huge.token = 0x30;
+  huge.inode = 780;
+  huge.name = "vm0-hugetlb";
+  huge.kind = FileKind::kHugetlbMemfd;
+  huge.size = 512 * 4096;
+  huge.backing = Backing::kHugetlb;
+  huge.hstate_order = 9;
+  huge.policy_source = PolicySource::kVmmMappings;
+  huge.mapping_policies = {
+      MappingPolicy{0, 512, 4242, 0x7f1200000000ull, Mempolicy{2, 0, {0x1}, -1}}};
+  huge.visibility = {{0, 512, PageVisibility::kFull}};
+  huge.folios = {{0, 0x60000, 1, 9, kFolioUptodate}};
+  s.gmems.push_back(huge);
   return s;
 }
 

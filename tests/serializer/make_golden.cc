@@ -1,6 +1,6 @@
-// Writes the current format's golden blobs (1.2: GoldenSnapshotV1_2()) into a
+// Writes the current format's golden blobs (1.3: GoldenSnapshotV1_3()) into a
 // directory. Run once when the format version changes (never for a released
-// version again: 1.0's and 1.1's were written by their encoders):
+// version again: 1.0's, 1.1's and 1.2's were written by their encoders):
 //   bazel-bin/tests/serializer/make_golden tests/serializer/golden
 #include <cstdio>
 #include <fstream>
@@ -14,13 +14,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: make_golden DIR\n");
     return 2;
   }
-  const khod::Snapshot snap = khod::GoldenSnapshotV1_2();
+  const khod::Snapshot snap = khod::GoldenSnapshotV1_3();
   struct Out {
     khod::BlobFormat format;
     const char* name;
   };
-  for (const Out& o : {Out{khod::BlobFormat::kFdt, khod::kGoldenV1_2FdtName},
-                       Out{khod::BlobFormat::kProto, khod::kGoldenV1_2ProtoName}}) {
+  for (const Out& o : {Out{khod::BlobFormat::kFdt, khod::kGoldenV1_3FdtName},
+                       Out{khod::BlobFormat::kProto, khod::kGoldenV1_3ProtoName}}) {
     std::string blob;
     khod::Status s = khod::Encode(snap, o.format, &blob);
     if (!s.ok()) {

@@ -197,10 +197,15 @@ TEST(SerializerHostileFdt, HomeNodeFieldsOfFormat1_2) {
   r[48] = 0x2;  // a policy flag this reader does not know
   EditFdt(&bad, "/gmem-2/mapping-policies", "chunk-0", r.data(), 56);
   ExpectError(DecodeFdtBlob(bad), Status::Code::kCorruption,
+              "policy flags 0x2 unknown in format 1.3");
+  // Nor did 1.2 have one.
+  const uint32_t v12[2] = {1, 2};
+  EditFdt(&bad, "/", "format-version", v12, 8);
+  ExpectError(DecodeFdtBlob(bad), Status::Code::kCorruption,
               "policy flags 0x2 unknown in format 1.2");
   // From a newer minor, a flag it added is one this reader may ignore.
-  const uint32_t v13[2] = {1, 3};
-  EditFdt(&bad, "/", "format-version", v13, 8);
+  const uint32_t v14[2] = {1, 4};
+  EditFdt(&bad, "/", "format-version", v14, 8);
   ASSERT_TRUE(DecodeFdt(bad, &out).ok());
   EXPECT_TRUE(out.gmems[0].mapping_policies[0].policy.home_node_seen);
   bad = blob, r = recs;
@@ -217,6 +222,17 @@ TEST(SerializerHostileFdt, HomeNodeFieldsOfFormat1_2) {
   EditFdt(&bad, "/gmem-2", "mempolicy-home-node-unseen", "x", 2);
   ExpectError(DecodeFdtBlob(bad), Status::Code::kCorruption,
               "property 'mempolicy-home-node-unseen' is not empty");
+  // A 1.2 kernel inode policy reads as unknown (serializer/older_minors.h),
+  // but one that breaks the invariants is refused, not taken back: a home
+  // node not seen of the default policy, which cannot hold one.
+  bad = BaseFdt();
+  EditFdt(&bad, "/", "format-version", v12, 8);
+  Snapshot as_old;
+  ASSERT_TRUE(DecodeFdt(bad, &as_old).ok());
+  EXPECT_EQ(as_old.gmems[0].policy_source, PolicySource::kUnknown);
+  EditFdt(&bad, "/gmem-2", "mempolicy-home-node-unseen", "", 0);
+  ExpectError(DecodeFdtBlob(bad), Status::Code::kCorruption,
+              "home node not seen for policy mode 0");
 }
 
 TEST(SerializerHostileFdt, ExtentsOverlapping) {
@@ -389,24 +405,27 @@ TEST(SerializerHostileProto, UnknownMajorVersion) {
 }
 
 TEST(SerializerHostileProto, NewerMinorWithUnknownFieldsIsAccepted) {
-  // Field 1000, varint 1: what a v1.3 writer's new field looks like to us.
+  // Field 1000, varint 1: what a v1.4 writer's new field looks like to us.
   const std::string unknown_field = std::string("\xc0\x3e\x01", 3);
   std::string framed;
-  WriteFrame(1, 3, BaseMessage().SerializeAsString() + unknown_field, &framed);
+  WriteFrame(1, 4, BaseMessage().SerializeAsString() + unknown_field, &framed);
   Snapshot out;
   const Status s = DecodeProto(framed, &out);
   ASSERT_TRUE(s.ok()) << s.ToString();
-  EXPECT_EQ(out.header.format_minor, 3);
+  EXPECT_EQ(out.header.format_minor, 4);
   out.header.format_minor = Base().header.format_minor;
   EXPECT_TRUE(out == Base());
 }
 
-// What a 1.0 or 1.1 blob's policies read as (serializer/older_minors.h): a
-// kernel file's bind or preferred-many policy has its home node not seen, one
-// it names included (no such producer saw one); a model's stays what it says.
+// What an older blob's policies read as (serializer/older_minors.h), of
+// kernel files only. A 1.0 or 1.1 blob: a bind or preferred-many policy has its
+// home node not seen, one it names included (no such producer saw one). A 1.0
+// to 1.2 blob: an inode policy (one page's, or a HugeTLB memfd's own
+// mapping's) is unknown, the policy the default, saying why. A 1.0 blob: a
+// guest_memfd's creation flags none shown. A model's stays what it says.
 Snapshot OldMinorPolicies() {
-  Snapshot s = Base();
-  GuestMemfd shm;  // a kernel memfd's shared policy, bind
+  Snapshot s = Base();  // gmem 2: a kernel guest_memfd, the default inode policy
+  GuestMemfd shm;       // a kernel memfd's shared policy, bind
   shm.token = 3;
   shm.kind = FileKind::kShmemMemfd;
   shm.size = 16 * 4096;
@@ -417,52 +436,86 @@ Snapshot OldMinorPolicies() {
   GuestMemfd gmem = shm;  // a kernel guest_memfd's VMM mapping, preferred-many, home node named
   gmem.token = 5;
   gmem.kind = FileKind::kGuestMemfd;
+  gmem.flags = 1;
+  gmem.flags_known = 1;
   gmem.policy = Mempolicy();
   gmem.policy_source = PolicySource::kVmmMappings;
   gmem.mapping_policies = {MappingPolicy{0, 16, 42, 0x7f0000000000ull, Mempolicy{5, 0, {1}, 2}}};
   GuestMemfd interleave = shm;  // a mode that holds no home node
   interleave.token = 6;
   interleave.policy = Mempolicy{3, 0, {1}, -1};
-  s.gmems.insert(s.gmems.end(), {shm, model, gmem, interleave});
+  GuestMemfd huge = shm;  // a HugeTLB memfd: its "inode" policy was khod's own mapping's
+  huge.token = 7;
+  huge.kind = FileKind::kHugetlbMemfd;
+  huge.backing = Backing::kHugetlb;
+  huge.hstate_order = 9;
+  huge.size = 512 * 4096;
+  s.gmems.insert(s.gmems.end(), {shm, model, gmem, interleave, huge});
   return s;
 }
 
-void ExpectOldMinorReading(const Snapshot& got) {
-  ASSERT_EQ(got.gmems.size(), 5u);
-  EXPECT_FALSE(got.gmems[1].policy.home_node_seen) << "kernel memfd, bind";
-  EXPECT_TRUE(got.gmems[2].policy.home_node_seen) << "MODEL, bind";
+void ExpectOldMinorReading(const Snapshot& got, uint16_t minor) {
+  const std::string version = "format 1." + std::to_string(minor) + ": ";
+  const std::string one_page =
+      version + "read at one page (get_mempolicy), not the file's whole shared policy";
+  ASSERT_EQ(got.gmems.size(), 6u);
+  for (size_t i : {0, 1, 4, 5}) {  // the kernel files' inode policies
+    SCOPED_TRACE(i);
+    const GuestMemfd& g = got.gmems[i];
+    EXPECT_EQ(g.policy_source, PolicySource::kUnknown);
+    EXPECT_TRUE(g.policy == Mempolicy());
+    EXPECT_EQ(g.policy_unread, i == 5 ? version +
+                                            "a HugeTLB memfd keeps no shared policy (each mapping "
+                                            "keeps its own); the policy recorded was khod's own "
+                                            "mapping's, not the file's"
+                                      : one_page);
+  }
+  EXPECT_EQ(got.gmems[0].flags_known, minor == 0 ? 0 : ~0ull) << "kernel guest_memfd, flags 0";
+  EXPECT_EQ(got.gmems[3].flags_known, minor == 0 ? 0 : 1u) << "kernel guest_memfd, MMAP known";
+  EXPECT_EQ(got.gmems[1].flags_known, ~0ull) << "a memfd's flags do not apply";
+  EXPECT_EQ(got.gmems[2].policy_source, PolicySource::kInode) << "MODEL, bind";
+  EXPECT_TRUE(got.gmems[2].policy == (Mempolicy{2, 0, {1}, -1})) << "MODEL, bind";
+  EXPECT_EQ(got.gmems[2].flags_known, ~0ull) << "MODEL";
   const Mempolicy& mapped = got.gmems[3].mapping_policies.at(0).policy;
-  EXPECT_FALSE(mapped.home_node_seen) << "kernel preferred-many naming home node 2";
-  EXPECT_EQ(mapped.home_node, -1);
-  EXPECT_TRUE(got.gmems[4].policy.home_node_seen) << "interleave";
+  EXPECT_EQ(mapped.home_node_seen, minor >= 2) << "kernel preferred-many naming home node 2";
+  EXPECT_EQ(mapped.home_node, minor >= 2 ? 2 : -1);
 }
 
-TEST(SerializerHostileProto, OlderMinorsReadKernelHomeNodesAsNotSeen) {
+TEST(SerializerHostileProto, OlderMinorsTakeAwayKernelPolicyClaims) {
   std::string blob;
   ASSERT_TRUE(EncodeProto(OldMinorPolicies(), &blob).ok());
   Result<FrameInfo> f = ReadFrame(blob, kFormatMajor);
   ASSERT_TRUE(f.ok());
-  for (uint16_t minor : {0, 1}) {
+  for (uint16_t minor : {0, 1, 2}) {
     SCOPED_TRACE(minor);
     std::string framed;
     WriteFrame(1, minor, std::string(f->payload), &framed);
     Snapshot got;
     ASSERT_TRUE(DecodeProto(framed, &got).ok());
-    ExpectOldMinorReading(got);
+    ExpectOldMinorReading(got, minor);
   }
-  Snapshot now;  // the same payload as 1.2 says every home node seen
+  Snapshot now;  // the same payload as 1.3 says every policy as written
   ASSERT_TRUE(DecodeProto(blob, &now).ok());
   EXPECT_TRUE(now == OldMinorPolicies());
+  for (const GuestMemfd& g : now.gmems) EXPECT_TRUE(g.policy_unread.empty()) << g.policy_unread;
 }
 
-TEST(SerializerHostileFdt, OlderMinorsReadKernelHomeNodesAsNotSeen) {
+TEST(SerializerHostileFdt, OlderMinorsTakeAwayKernelPolicyClaims) {
+  for (uint16_t minor : {0, 1, 2}) {
+    SCOPED_TRACE(minor);
+    std::string blob;
+    ASSERT_TRUE(EncodeFdt(OldMinorPolicies(), &blob).ok());
+    const uint32_t version[2] = {1, minor};
+    EditFdt(&blob, "/", "format-version", version, 8);
+    Snapshot got;
+    ASSERT_TRUE(DecodeFdt(blob, &got).ok());
+    ExpectOldMinorReading(got, minor);
+  }
   std::string blob;
   ASSERT_TRUE(EncodeFdt(OldMinorPolicies(), &blob).ok());
-  const uint32_t v11[2] = {1, 1};
-  EditFdt(&blob, "/", "format-version", v11, 8);
-  Snapshot got;
-  ASSERT_TRUE(DecodeFdt(blob, &got).ok());
-  ExpectOldMinorReading(got);
+  Snapshot now;
+  ASSERT_TRUE(DecodeFdt(blob, &now).ok());
+  EXPECT_TRUE(now == OldMinorPolicies());
 }
 
 TEST(SerializerHostileProto, IndexPastSize) {
