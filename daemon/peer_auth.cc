@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -68,7 +69,21 @@ Status PeerAuth::Register(int conn_fd, bool root_only) {
   struct stat st;
   if (::fstat(conn_fd, &st) != 0) return Status::FromErrno("fstat of a connection", errno);
   std::lock_guard<std::mutex> l(mu_);
-  by_fd_.erase(conn_fd);  // a closed connection's number, reused
+  auto earlier = by_fd_.find(conn_fd);
+  if (earlier != by_fd_.end()) {
+    // A closed connection's number, given to this one. The listener's rising
+    // numbers (daemon/unix_listener.h) make this rare: logged at the 1st,
+    // 2nd, 4th... time.
+    if (earlier->second.socket_inode != st.st_ino) {
+      const uint64_t n = ++reused_numbers_;
+      if ((n & (n - 1)) == 0)
+        std::fprintf(stderr,
+                     "khod: connection fd %d was still recorded for an earlier connection, "
+                     "closed since (%llu numbers reused so far)\n",
+                     conn_fd, static_cast<unsigned long long>(n));
+    }
+    by_fd_.erase(earlier);
+  }
   if (uc.uid != 0) {
     const size_t open = OpenConnectionsOf(uc.uid);
     if (open >= kMaxConnectionsPerUser)
@@ -80,7 +95,18 @@ Status PeerAuth::Register(int conn_fd, bool root_only) {
   // An fd number is reused only after its connection closed, and this entry
   // is written before gRPC sees the new connection: the map is always current.
   by_fd_[conn_fd] = Connection{std::move(c), st.st_ino, root_only};
+  last_registered_fd_ = conn_fd;
   return Status::Ok();
+}
+
+int PeerAuth::last_registered_fd() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return last_registered_fd_;
+}
+
+uint64_t PeerAuth::reused_numbers() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return reused_numbers_;
 }
 
 // gRPC closes a connection without telling khod: one whose fd no longer holds

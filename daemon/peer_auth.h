@@ -14,11 +14,21 @@
 // connection that came through root's own socket is registered root_only and
 // serves root alone, whatever the group; its mode (0600) admits no one else,
 // so a peer refused so is one that got past a changed mode.
+//
+// A connection is known by its fd number, and a number is reused once its
+// connection is closed. gRPC (1.51; docs/SECURITY.md) closes a connection's
+// fd only after the last call on it has ended, so a call's "fd:N" names its
+// own connection while the call runs. The listener moves each connection to
+// a rising number (daemon/unix_listener.h), so that a number comes round
+// again only after the whole range from kFirstConnectionFd to the open-file
+// limit has been used; Register logs a number still recorded for another
+// connection when it comes round (the 1st, 2nd, 4th... time).
 #ifndef KHOD_DAEMON_PEER_AUTH_H_
 #define KHOD_DAEMON_PEER_AUTH_H_
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
@@ -50,6 +60,10 @@ class PeerAuth {
   // PermissionDenied naming the peer's uid/gid/pid and what would be accepted.
   Result<PeerCred> Check(const std::string& peer) const;
   long allow_gid() const { return allow_gid_; }
+  // For tests: the fd of the last connection Register recorded (-1: none),
+  // and how many times it found a number recorded for another connection.
+  int last_registered_fd() const;
+  uint64_t reused_numbers() const;
 
  private:
   struct Connection {
@@ -63,6 +77,8 @@ class PeerAuth {
   long allow_gid_;
   mutable std::mutex mu_;
   std::map<int, Connection> by_fd_;
+  int last_registered_fd_ = -1;
+  uint64_t reused_numbers_ = 0;  // Register found a number still recorded for another socket
 };
 
 }  // namespace khod

@@ -5,6 +5,7 @@
 #include <grpcpp/server_posix.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -12,14 +13,43 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 
 #include "common/safe_file.h"
 #include "common/status_macros.h"
 
 namespace khod {
+namespace {
+
+// The next number MoveToFreshFd tries, for both listeners (root's and the group's).
+std::mutex next_fd_mu;
+int next_fd = kFirstConnectionFd;
+
+}  // namespace
+
+int UnixListener::MoveToFreshFd(int conn) {
+  rlimit l;
+  const rlim_t limit =
+      ::getrlimit(RLIMIT_NOFILE, &l) != 0 ? 0 : std::min<rlim_t>(l.rlim_cur, INT_MAX);
+  std::lock_guard<std::mutex> lock(next_fd_mu);
+  if (static_cast<rlim_t>(next_fd) >= limit) next_fd = kFirstConnectionFd;
+  // The lowest free number from next_fd on; when none is free up to the
+  // limit (EMFILE), the lowest free one from the floor on.
+  int moved = ::fcntl(conn, F_DUPFD_CLOEXEC, next_fd);
+  if (moved < 0 && next_fd > kFirstConnectionFd)
+    moved = ::fcntl(conn, F_DUPFD_CLOEXEC, kFirstConnectionFd);
+  // None free above the floor (or the limit at or below it: EINVAL): the
+  // connection keeps the number accept gave it, the lowest free one, which
+  // may be that of a connection just closed (PeerAuth::Register logs it).
+  if (moved < 0) return conn;
+  ::close(conn);
+  next_fd = moved + 1;
+  return moved;
+}
 
 Result<int> UnixListener::Bind(const std::string& path, long allow_gid, int inherited_fd) {
   if (inherited_fd >= 0) {
@@ -181,6 +211,7 @@ void UnixListener::Loop(grpc::Server* server) {
       std::fprintf(stderr, "khod: accept works again\n");
       backoff_ms = 0;
     }
+    c = MoveToFreshFd(c);
     Status s = auth_->Register(c, root_only_);
     if (!s.ok()) {
       ::close(c);

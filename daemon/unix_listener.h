@@ -13,6 +13,16 @@
 // memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) the loop waits before retrying,
 // 10 ms doubling to kMaxAcceptBackoffMs, instead of spinning on the pending
 // connection, and says so once until an accept succeeds again.
+//
+// Each accepted connection is moved to a fresh fd number before PeerAuth
+// records it under that number and gRPC names it "fd:N": numbers rise from
+// kFirstConnectionFd, shared by both listeners, and start again from it only
+// when the next would pass the soft RLIMIT_NOFILE (khod raises it to the hard
+// limit at start). The kernel would give the lowest free number, so the next
+// connection would get the number of the one just closed; now a number comes
+// round again only after the whole range has been used (PeerAuth logs it when
+// one still recorded for a closed connection does). The kernel's fd table
+// grows to the highest number used (8 bytes a slot) and is never shrunk.
 #ifndef KHOD_DAEMON_UNIX_LISTENER_H_
 #define KHOD_DAEMON_UNIX_LISTENER_H_
 
@@ -31,6 +41,8 @@ class Server;
 namespace khod {
 
 constexpr int kMaxAcceptBackoffMs = 1000;
+// The lowest number a connection is moved to: above khod's own early fds.
+constexpr int kFirstConnectionFd = 256;
 
 class UnixListener {
  public:
@@ -55,6 +67,9 @@ class UnixListener {
   int fd() const { return fd_; }
   // accept4 calls made so far (what the back-off bounds).
   uint64_t accept_calls() const { return accept_calls_; }
+  // `conn` moved to the next fresh number (it is closed), or `conn` itself
+  // when no number from kFirstConnectionFd to the open-file limit is free.
+  static int MoveToFreshFd(int conn);
 
  private:
   void Loop(grpc::Server* server);

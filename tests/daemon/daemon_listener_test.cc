@@ -2,9 +2,11 @@
 // loop backs off when no fd is left instead of spinning on the pending
 // connection, --allow-gid is parsed strictly, a member of the allowed group
 // through a supplementary group is let in, and a connection on root's socket
-// serves root alone.
+// serves root alone. A closed connection's fd number is not the next one's.
 #include <fcntl.h>
 #include <grp.h>
+#include <grpcpp/create_channel_posix.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -13,15 +15,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "daemon/peer_auth.h"
 #include "daemon/unix_listener.h"
+#include "proto/khod.grpc.pb.h"
 #include "tests/support/fixture.h"
 
 namespace khod {
@@ -257,6 +264,164 @@ TEST(PeerAuthTest, OnlyTheExactFdTextNamesAConnection) {
   }
   ::close(pair[0]);
   ::close(pair[1]);
+}
+
+// Whether `fd` still holds the file of inode `ino` (false once it is closed,
+// or its number holds another file), waiting up to 10 s for it to go.
+bool StillHolds(int fd, ino_t ino) {
+  for (int waited = 0; waited < 10000; waited += 10) {
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || st.st_ino != ino) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+// GetStatus answers a caller PeerAuth lets in, and keeps the peer gRPC named.
+class PeerEcho final : public v1::Khod::Service {
+ public:
+  explicit PeerEcho(const PeerAuth* auth) : auth_(auth) {}
+  grpc::Status GetStatus(grpc::ServerContext* c, const v1::StatusRequest*,
+                         v1::StatusReply*) override {
+    {
+      // The call pins its connection: its fd is open while the call runs.
+      std::lock_guard<std::mutex> l(mu_);
+      last_peer_ = c->peer();
+      struct stat st;
+      last_inode_ = ::fstat(std::atoi(last_peer_.c_str() + 3), &st) == 0 ? st.st_ino : 0;
+    }
+    Result<PeerCred> who = auth_->Check(c->peer());
+    if (!who.ok()) return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, who.status().message());
+    return grpc::Status::OK;
+  }
+  std::string last_peer() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return last_peer_;
+  }
+  // The socket's inode the last call's peer fd held during the call.
+  ino_t last_inode() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return last_inode_;
+  }
+
+ private:
+  const PeerAuth* auth_;
+  mutable std::mutex mu_;
+  std::string last_peer_;
+  ino_t last_inode_ = 0;
+};
+
+// Credentials are recorded under a connection's fd number, and the kernel
+// gives a new fd the lowest free number: a connection accepted after the
+// previous one was closed got that one's number, and Register found it still
+// recorded for the closed connection. The listener moves each connection to
+// a rising number: five connections in turn, each closed on both sides
+// before the next is made, are five numbers, each the one gRPC names the
+// call's peer by, and none was found recorded for another connection.
+TEST_F(ListenerTest, AClosedConnectionsFdNumberIsNotTheNextOnes) {
+  Result<int> l = UnixListener::Bind(socket_, -1, -1);
+  ASSERT_TRUE(l.ok()) << l.status().ToString();
+  PeerAuth auth;
+  PeerEcho echo(&auth);
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&echo);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_TRUE(server);
+  UnixListener listener(*l, &auth);
+  listener.Start(server.get());
+  std::vector<int> numbers;
+  for (int i = 0; i < 5; ++i) {
+    const int c = Connect();
+    ASSERT_GE(c, 0) << std::strerror(errno);
+    struct stat client;
+    ASSERT_EQ(::fstat(c, &client), 0);
+    {
+      std::shared_ptr<grpc::Channel> channel = grpc::CreateInsecureChannelFromFd("khod", c);
+      std::unique_ptr<v1::Khod::Stub> stub = v1::Khod::NewStub(channel);
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+      v1::StatusRequest q;
+      v1::StatusReply r;
+      const grpc::Status s = stub->GetStatus(&ctx, q, &r);
+      ASSERT_TRUE(s.ok()) << i << ": " << s.error_message();
+    }  // the client's connection is closed with its channel
+    const int n = auth.last_registered_fd();
+    ASSERT_GE(n, 0);
+    EXPECT_EQ(echo.last_peer(), "fd:" + std::to_string(n)) << "the call's peer is its connection";
+    numbers.push_back(n);
+    ASSERT_NE(echo.last_inode(), 0u);
+    ASSERT_FALSE(StillHolds(c, client.st_ino)) << i << ": the client's fd " << c << " stays open";
+    ASSERT_FALSE(StillHolds(n, echo.last_inode())) << i << ": gRPC did not close khod's fd " << n;
+  }
+  listener.Stop();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  ::close(*l);
+  const std::set<int> distinct(numbers.begin(), numbers.end());
+  std::string shown;
+  for (int n : numbers) shown += " " + std::to_string(n);
+  EXPECT_EQ(distinct.size(), numbers.size())
+      << "a closed connection's fd number was given to the next connection:" << shown;
+  EXPECT_EQ(auth.reused_numbers(), 0u) << shown;
+}
+
+// The numbers rise to the soft open-file limit, start again from
+// kFirstConnectionFd there (the lowest free one from it on), and a connection
+// keeps its own number when none from the floor to the limit is free.
+TEST(ConnectionFdTest, NumbersRiseToTheLimitThenStartAgainFromTheFloor) {
+  for (int fd = kFirstConnectionFd; fd < kFirstConnectionFd + 4; ++fd)
+    if (::fcntl(fd, F_GETFD) >= 0) GTEST_SKIP() << "fd " << fd << " is taken here";
+  rlimit saved;
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = kFirstConnectionFd + 4;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> held;
+  auto move_one = [&]() {
+    int p[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) != 0) return -1;
+    ::close(p[1]);
+    const int moved = UnixListener::MoveToFreshFd(p[0]);
+    held.push_back(moved);
+    return moved;
+  };
+  // Where the shared counter stands (the test before moved a few): the first
+  // is at or above the floor, and the next ones rise until the limit.
+  const int first = move_one();
+  EXPECT_GE(first, kFirstConnectionFd);
+  for (int expected = first + 1; expected < kFirstConnectionFd + 4; ++expected)
+    EXPECT_EQ(move_one(), expected);
+  // At the limit: again from the floor, the lowest free number from it on.
+  for (int expected = kFirstConnectionFd; expected < first; ++expected)
+    EXPECT_EQ(move_one(), expected);
+  // None free from the floor to the limit: the connection keeps its number.
+  const int kept = move_one();
+  EXPECT_GE(kept, 0);
+  EXPECT_LT(kept, kFirstConnectionFd);
+  // One closed: the next takes it.
+  ::close(kFirstConnectionFd + 1);
+  held.erase(std::find(held.begin(), held.end(), kFirstConnectionFd + 1));
+  EXPECT_EQ(move_one(), kFirstConnectionFd + 1);
+  for (int fd : held) ::close(fd);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+}
+
+// Register says when a number it finds recorded is another socket's now (the
+// earlier connection closed, its number given to a new one); the same
+// connection registered again is no reuse.
+TEST(PeerAuthTest, ANumberRecordedForAnotherSocketIsCountedAsReused) {
+  int a[2], b[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a), 0);
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b), 0);
+  PeerAuth auth;
+  ASSERT_TRUE(auth.Register(a[0]).ok());
+  ASSERT_TRUE(auth.Register(a[0]).ok());
+  EXPECT_EQ(auth.reused_numbers(), 0u) << "the same connection again";
+  ASSERT_GE(::dup3(b[0], a[0], O_CLOEXEC), 0);  // a[0]'s number, another socket's now
+  ASSERT_TRUE(auth.Register(a[0]).ok());
+  EXPECT_EQ(auth.reused_numbers(), 1u);
+  EXPECT_EQ(auth.last_registered_fd(), a[0]);
+  EXPECT_TRUE(auth.Check("fd:" + std::to_string(a[0])).ok());
+  for (int fd : {a[0], a[1], b[0], b[1]}) ::close(fd);
 }
 
 // No fd left: accept fails with EMFILE while the connection stays pending,
