@@ -161,6 +161,8 @@ Result<std::unique_ptr<KernelGmemSource>> KernelGmemSource::FromPid(pid_t pid, i
   // capture that reads it, which can be a Freeze.
   if (id.kind != FileKind::kShmemMemfd && SharedPolicyOf(id.kind).answer == SharedPolicyAnswer::kNo)
     (void)SharedVmaPolicyIterator();
+  // A shmem file's lives in its inode's tree: that reader is loaded now too.
+  if (id.kind == FileKind::kShmemMemfd) (void)LoadedSharedPolicyIterator();
   return Make(std::move(taken), std::move(id), std::move(opts), origin, pid);
 }
 
@@ -443,8 +445,10 @@ void KernelGmemSource::JoinWarmUp() {
 
 Status KernelGmemSource::WarmUp() {
   // The capture's policy step asks this once per process (a scratch VM and
-  // guest_memfd, or memfd): asked here, a new khod's first Verify does not.
+  // guest_memfd, or memfd), and loads the BPF reader of shared policies (tens
+  // of ms in the verifier): done here, a new khod's first Verify does neither.
   (void)SharedPolicyOf(identity_.kind);
+  if (identity_.kind == FileKind::kShmemMemfd) (void)LoadedSharedPolicyIterator();
   struct stat st;
   if (::fstat(fd_.get(), &st) < 0) return Status::FromErrno("fstat " + Describe(), errno);
   const uint64_t page = static_cast<uint64_t>(getpagesize());
