@@ -1,7 +1,5 @@
 #include "kernel/shared_policy.h"
 
-#include <sys/sysmacros.h>
-
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -9,6 +7,7 @@
 #include <utility>
 
 #include "kernel/bpf/shared_policy_record.h"
+#include "kernel/kernel_dev.h"
 #include "kernel/mempolicy.h"
 #include "kernel/mempolicy_fields.h"
 
@@ -19,9 +18,6 @@ namespace {
 using Record = khod_shared_policy_record;
 static_assert(sizeof(Record) == 200 && KHOD_SHARED_POLICY_VERSION == 1,
               "the record layout changed: change KHOD_SHARED_POLICY_VERSION, then this");
-
-// The kernel's dev_t (MINORBITS 20) as userspace encodes it.
-uint64_t UserDev(uint32_t kernel_dev) { return makedev(kernel_dev >> 20, kernel_dev & 0xfffff); }
 
 bool OfThisLayout(const Record& r) {
   return r.magic == KHOD_SHARED_POLICY_MAGIC && r.version == KHOD_SHARED_POLICY_VERSION &&
@@ -64,7 +60,7 @@ Result<std::vector<SharedPolicyTree>> DecodeSharedPolicyRecords(std::string_view
       return Status::Corruption(where + ": " + std::to_string(f.ranges) +
                                 " range records, past the read or the program's bound");
     SharedPolicyTree t;
-    t.dev = UserDev(f.dev);
+    t.dev = UserDevOfKernelDev(f.dev);
     t.inode = f.ino;
     t.cut = (f.flags & KHOD_SHARED_POLICY_F_CUT) != 0;
     if (t.cut && f.ranges != 0)

@@ -1,7 +1,5 @@
 #include "kernel/vma_policy.h"
 
-#include <sys/sysmacros.h>
-
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -9,6 +7,7 @@
 #include <utility>
 
 #include "kernel/bpf/vma_policy_record.h"
+#include "kernel/kernel_dev.h"
 #include "kernel/mempolicy_fields.h"
 
 namespace khod {
@@ -18,9 +17,6 @@ namespace {
 using Record = khod_vma_policy_record;
 static_assert(sizeof(Record) == 216 && KHOD_VMA_POLICY_VERSION == 5,
               "the record layout changed: change KHOD_VMA_POLICY_VERSION, then this");
-
-// The kernel's dev_t (MINORBITS 20) as userspace encodes it.
-uint64_t UserDev(uint32_t kernel_dev) { return makedev(kernel_dev >> 20, kernel_dev & 0xfffff); }
 
 std::string Where(size_t index, const Record& r) {
   std::string s = "vma_policy record " + std::to_string(index);
@@ -128,7 +124,7 @@ Result<std::vector<VmaPolicy>> DecodeVmaPolicyRecords(std::string_view bytes, pi
     v.pgoff = r.pgoff;
     v.shared = (r.flags & KHOD_VMA_POLICY_F_MAY_SHARE) != 0;
     if ((r.flags & KHOD_VMA_POLICY_F_FILE) != 0) {
-      v.dev = UserDev(r.dev);
+      v.dev = UserDevOfKernelDev(r.dev);
       v.inode = r.ino;
     }
     if ((r.flags & KHOD_VMA_POLICY_F_GET_POLICY) != 0) {
