@@ -10,6 +10,7 @@
 //   set by a reexec handover, not by hand: [--adopt=SPEC] [--listen-fd=N]
 //     [--group-listen-fd=N] [--lock-fd=N]
 //     [--mapping-holder=PID] [--reap=PID,...] [--reexec-timing=READY_NS,EXEC_NS]
+//     [--bpf-programs=NAME:FD,...]
 #include <fcntl.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
@@ -47,6 +48,7 @@
 #include "daemon/systemd_activation.h"
 #include "daemon/unix_listener.h"
 #include "handover/reexec_transport.h"
+#include "kernel/bpf_program.h"
 #include "kernel/child_reaper.h"
 #include "kernel/fd_table.h"
 #include "kernel/mapping_holder.h"
@@ -85,6 +87,7 @@ struct Flags {
   int capture_threads = 0;       // 0: the CPUs of khod's affinity mask
   bool pin_movable_memory = false;
   std::map<uint64_t, std::vector<int>> page_pins;  // the previous khod's (reexec)
+  std::map<std::string, int> bpf_programs;         // the previous khod's, by name (reexec)
 };
 
 int Die(const std::string& msg) {
@@ -140,6 +143,7 @@ const std::vector<FlagSpec>& KhodFlagSpecs() {
       {"--mapping-holder", true},
       {"--pte-keeper", true},
       {"--page-pins", true},
+      {"--bpf-programs", true},
       {"--reap", true},
       {"--reexec-timing", true},
   };
@@ -260,6 +264,14 @@ bool ParseKhodFlags(int argc, char** argv, Flags* f, std::string* err) {
       return false;
     }
     f->page_pins = std::move(*pins);
+  }
+  if (p.Has("--bpf-programs")) {
+    Result<std::map<std::string, int>> programs = ParseBpfProgramsSpec(p.Get("--bpf-programs"));
+    if (!programs.ok()) {
+      *err = programs.status().message();
+      return false;
+    }
+    f->bpf_programs = std::move(*programs);
   }
   if (p.Has("--listen-fd")) {
     Result<int> fd = ParseFdNumber("--listen-fd", p.Get("--listen-fd"));
@@ -396,8 +408,8 @@ int main(int argc, char** argv) {
     adopted = *a;
   }
   // The fds a reexec hands on are each one flag's (--listen-fd,
-  // --group-listen-fd, --lock-fd, --adopt, --pte-keeper, --page-pins): one
-  // that two flags name would be
+  // --group-listen-fd, --lock-fd, --adopt, --pte-keeper, --page-pins,
+  // --bpf-programs): one that two flags name would be
   // taken as two things and closed twice (the listening socket closed as a
   // gmem). A command line that does so was not written by a khod: refused
   // before anything is opened. (Repeats inside --adopt and --page-pins are
@@ -417,6 +429,7 @@ int main(int argc, char** argv) {
     }
     for (const auto& [token, fds] : flags.page_pins)
       for (int fd : fds) named.emplace_back("--page-pins", fd);
+    for (const auto& [name, fd] : flags.bpf_programs) named.emplace_back("--bpf-programs", fd);
     std::map<int, const char*> flag_of;  // fd -> the first flag naming it
     for (const auto& [flag, fd] : named) {
       const auto [it, first] = flag_of.emplace(fd, flag);
@@ -452,6 +465,28 @@ int main(int argc, char** argv) {
       for (int fd : fds)
         if (fd > 2) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     flags.page_pins.clear();
+  }
+  // The BPF programs the previous khod loaded, taken before anything reads
+  // with them (the session opens below, and its warm-ups read policies): the
+  // process-wide readers use them instead of loading their own
+  // (kernel/bpf_program.h), once a read of this process proves each. An fd
+  // that is not the program it is named as is refused by name and left
+  // alone, close-on-exec (a number that was no program at the exec may be
+  // another file of this process); that program loads anew.
+  for (const auto& [name, fd] : flags.bpf_programs) {
+    const bool known = name == "khod_vma_policy" || name == "khod_shared_policy";
+    Result<BpfProgram> program =
+        !known    ? Result<BpfProgram>(Status::InvalidArgument("no such program in this khod"))
+        : fd <= 2 ? Result<BpfProgram>(Status::InvalidArgument("stdin, stdout or stderr"))
+                  : BpfProgram::Adopt(fd, name.c_str());
+    if (!program.ok()) {
+      std::fprintf(stderr, "khod: --bpf-programs names fd %d as %s: ignored (%s)\n", fd,
+                   name.c_str(), program.status().message().c_str());
+      if (fd > 2) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+      continue;
+    }
+    ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    OfferAdoptedBpfProgram(std::move(*program));
   }
   // One khod per state dir, before the socket is touched: a second khod
   // stops here, and the first keeps its socket and its session.

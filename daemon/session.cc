@@ -32,6 +32,8 @@
 #include "handover/blob_memfd.h"
 #include "handover/dir_transport.h"
 #include "handover/luo_transport.h"
+#include "handover/reexec_transport.h"
+#include "kernel/bpf_program.h"
 #include "kernel/fd_table.h"
 #include "kernel/meminfo.h"
 #include "serializer/serializer.h"
@@ -329,6 +331,8 @@ void Session::ReleaseSessionHolds() {
   for (auto& kv : handles_)
     if (kv.second->source) kv.second->source->ReleasePins();
   pins_passed_.clear();
+  for (int fd : bpf_programs_passed_) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  bpf_programs_passed_.clear();
 }
 
 // ---- helpers ---------------------------------------------------------------
@@ -857,6 +861,17 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req, const PeerC
           }
       }
       if (!pins.empty()) exec_argv.push_back("--page-pins=" + FormatPagePinsSpec(pins));
+      // The BPF programs this process loaded go on too, so that the next
+      // khod's first read of policies (its Verify's, in the blackout) does
+      // not load them anew: libbpf parses the kernel's BTF to load one.
+      std::vector<std::pair<std::string, int>> programs;
+      for (const auto& [name, fd] : KeptBpfPrograms())
+        if (::fcntl(fd, F_SETFD, 0) == 0) {
+          programs.emplace_back(name, fd);
+          bpf_programs_passed_.push_back(fd);
+        }
+      if (!programs.empty())
+        exec_argv.push_back("--bpf-programs=" + FormatBpfProgramsSpec(programs));
       reply.set_message(reply.message() + "; khod re-executes " + exec_argv[0]);
       exec_argv_offered_ = exec_argv;
     }

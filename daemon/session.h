@@ -402,6 +402,10 @@ class Session {
   // The fds of the pins Freeze hands to the next khod (FD_CLOEXEC cleared
   // until the exec; set again if it fails).
   std::vector<int> pins_passed_;
+  // The fds of the BPF programs Freeze hands on (--bpf-programs): the
+  // process-wide readers' (kernel/bpf_program.h), FD_CLOEXEC cleared until
+  // the exec; set again if it fails.
+  std::vector<int> bpf_programs_passed_;
   // opts_.page_pins, owned from open until StartWarmUps gives them to the
   // adopted files' sources (the rest close there).
   std::map<uint64_t, std::vector<UniqueFd>> page_pins_;

@@ -54,6 +54,8 @@ void Session::ExecFailedLocked(const Status& why) {
   if (witness_handoff_.valid()) ::fcntl(witness_handoff_.get(), F_SETFD, FD_CLOEXEC);
   for (int fd : pins_passed_) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
   pins_passed_.clear();
+  for (int fd : bpf_programs_passed_) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  bpf_programs_passed_.clear();
   // The handles still own the fds: restore can adopt dups of them.
   ReceivedHandover r;
   Result<std::string> blob = ReadFrozenBlobFromStateDir();

@@ -138,6 +138,33 @@ std::string FormatPagePinsSpec(const std::map<uint64_t, std::vector<int>>& pins)
   return s;
 }
 
+Result<std::map<std::string, int>> ParseBpfProgramsSpec(const std::string& text) {
+  std::map<std::string, int> programs;
+  std::set<int> fds;
+  KHOD_RETURN_IF_ERROR(ForEachKeyFd(
+      text, "--bpf-programs", "NAME:FD", [&](const std::string& name, int fd) -> Status {
+        if (name.empty() || name.size() > 64 || !std::all_of(name.begin(), name.end(), [](char ch) {
+              return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                     (ch >= '0' && ch <= '9') || ch == '_';
+            }))
+          return Status::InvalidArgument("--bpf-programs: '" + name + "' is not a program name");
+        if (!fds.insert(fd).second)
+          return Status::InvalidArgument("--bpf-programs: fd " + std::to_string(fd) +
+                                         " given twice");
+        if (!programs.emplace(name, fd).second)
+          return Status::InvalidArgument("--bpf-programs: " + name + " given twice");
+        return Status::Ok();
+      }));
+  return programs;
+}
+
+std::string FormatBpfProgramsSpec(const std::vector<std::pair<std::string, int>>& programs) {
+  std::string s;
+  for (const auto& [name, fd] : programs)
+    s += (s.empty() ? "" : ",") + name + ":" + std::to_string(fd);
+  return s;
+}
+
 ReexecTransport::~ReexecTransport() {
   // What a Receive found open and did not hand out: this transport's alone.
   for (int fd : kept_) ::close(fd);

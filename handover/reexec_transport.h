@@ -9,6 +9,7 @@
 
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/unique_fd.h"
@@ -34,6 +35,14 @@ Result<AdoptSpec> ParseAdoptSpec(const std::string& text);
 // more than 65,536 items are refused.
 Result<std::map<uint64_t, std::vector<int>>> ParsePagePinsSpec(const std::string& text);
 std::string FormatPagePinsSpec(const std::map<uint64_t, std::vector<int>>& pins);
+
+// "khod_vma_policy:9,khod_shared_policy:10" <-> program name -> the fd of the
+// loaded BPF program a previous khod hands on (a reexec's --bpf-programs,
+// kernel/bpf_program.h). A name is 1-64 of [A-Za-z0-9_]; a name or an fd
+// given twice, an empty item or a non-number is refused. Whether each fd is
+// that program is BpfProgram::Adopt's to say.
+Result<std::map<std::string, int>> ParseBpfProgramsSpec(const std::string& text);
+std::string FormatBpfProgramsSpec(const std::vector<std::pair<std::string, int>>& programs);
 
 // An fd number given as `flag`'s value ("--listen-fd", "--adopt"): decimal
 // digits only, at most 9 of them; anything else is refused naming `flag`.

@@ -8,6 +8,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <utility>
@@ -91,23 +92,105 @@ Result<BpfProgram> BpfProgram::Load(const unsigned char* bytes, size_t size, con
   const int fd = program == nullptr ? -1 : bpf_program__fd(program);
   if (fd < 0)
     return Status::Internal("the BPF object holds no loaded program " + std::string(name));
-  return BpfProgram(object.release(), fd);
+  return BpfProgram(object.release(), fd, name);
+}
+
+Result<BpfProgram> BpfProgram::Adopt(int fd, const char* name) {
+  const std::string what = "fd " + std::to_string(fd) + " (handed over as " + name + ")";
+  if (fd < 0) return Status::InvalidArgument(what + " is no fd");
+  bpf_prog_info info;
+  std::memset(&info, 0, sizeof(info));
+  __u32 len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0)
+    return Status::InvalidArgument(what + " is not a BPF object: " + std::strerror(errno));
+  // bpf_obj_get_info_by_fd answers for maps and links too, with their own info: a program's
+  // is told by its type, its name and its tag, which a map's or a link's info does not fill
+  // the same way. Ask the fd's kind the kernel's way: /proc/self/fdinfo names prog_type.
+  const std::string fdinfo = "/proc/self/fdinfo/" + std::to_string(fd);
+  std::FILE* f = std::fopen(fdinfo.c_str(), "re");
+  bool program = false;
+  if (f != nullptr) {
+    char line[256];
+    while (std::fgets(line, sizeof(line), f) != nullptr)
+      if (std::strncmp(line, "prog_type:", 10) == 0) program = true;
+    std::fclose(f);
+  }
+  if (!program) return Status::InvalidArgument(what + " is a BPF object but not a program");
+  if (info.type != BPF_PROG_TYPE_TRACING)
+    return Status::InvalidArgument(what + " is a BPF program of type " + std::to_string(info.type) +
+                                   ", not a tracing (iterator) one");
+  const std::string expected = std::string(name).substr(0, BPF_OBJ_NAME_LEN - 1);
+  const std::string got(info.name, strnlen(info.name, sizeof(info.name)));
+  if (got != expected)
+    return Status::InvalidArgument(what + " is the BPF program '" + got + "', not '" + expected +
+                                   "'");
+  return BpfProgram(nullptr, fd, name);
 }
 
 BpfProgram::BpfProgram(BpfProgram&& o) noexcept
-    : object_(std::exchange(o.object_, nullptr)), fd_(std::exchange(o.fd_, -1)) {}
+    : object_(std::exchange(o.object_, nullptr)),
+      fd_(std::exchange(o.fd_, -1)),
+      name_(std::move(o.name_)) {}
 
 BpfProgram& BpfProgram::operator=(BpfProgram&& o) noexcept {
   if (this != &o) {
-    if (object_) bpf_object__close(object_);
+    if (object_)
+      bpf_object__close(object_);
+    else if (fd_ >= 0)
+      ::close(fd_);
     object_ = std::exchange(o.object_, nullptr);
     fd_ = std::exchange(o.fd_, -1);
+    name_ = std::move(o.name_);
   }
   return *this;
 }
 
 BpfProgram::~BpfProgram() {
-  if (object_) bpf_object__close(object_);
+  if (object_)
+    bpf_object__close(object_);
+  else if (fd_ >= 0)
+    ::close(fd_);
+}
+
+namespace {
+
+std::mutex g_programs_mu;
+// Never destroyed: readers may note or take while the process exits.
+std::map<std::string, BpfProgram>& Adopted() {
+  static auto* m = new std::map<std::string, BpfProgram>;
+  return *m;
+}
+std::map<std::string, int>& Kept() {
+  static auto* m = new std::map<std::string, int>;
+  return *m;
+}
+
+}  // namespace
+
+void OfferAdoptedBpfProgram(BpfProgram program) {
+  std::lock_guard<std::mutex> lock(g_programs_mu);
+  const std::string name = program.name();
+  Adopted().erase(name);
+  Adopted().emplace(name, std::move(program));
+}
+
+std::optional<BpfProgram> TakeAdoptedBpfProgram(const std::string& name) {
+  std::lock_guard<std::mutex> lock(g_programs_mu);
+  auto it = Adopted().find(name);
+  if (it == Adopted().end()) return std::nullopt;
+  std::optional<BpfProgram> p(std::move(it->second));
+  Adopted().erase(it);
+  return p;
+}
+
+void NoteKeptBpfProgram(const std::string& name, int fd) {
+  std::lock_guard<std::mutex> lock(g_programs_mu);
+  Kept()[name] = fd;
+}
+
+std::vector<std::pair<std::string, int>> KeptBpfPrograms() {
+  std::lock_guard<std::mutex> lock(g_programs_mu);
+  return {Kept().begin(), Kept().end()};
 }
 
 Result<UniqueFd> BpfProgram::OpenTaskIterator(pid_t pid, int pidfd, const char* kind) const {

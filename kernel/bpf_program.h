@@ -7,7 +7,10 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/status.h"
 #include "common/unique_fd.h"
@@ -23,6 +26,15 @@ class BpfProgram {
   // and CAP_PERFMON) saying why with libbpf's last words, Corruption when the object does
   // not open, never a crash.
   static Result<BpfProgram> Load(const unsigned char* object, size_t size, const char* name);
+  // Takes `fd`, a loaded program a previous khod handed over (a reexec's --bpf-programs),
+  // without libbpf or BTF: InvalidArgument, leaving `fd` open and not taken, unless it is a
+  // BPF program (bpf_obj_get_info_by_fd) of type BPF_PROG_TYPE_TRACING named `name` (the
+  // kernel keeps its first 15 characters). Whether its records are of this khod's layout is
+  // for its reader to prove (a read of khod's own process).
+  static Result<BpfProgram> Adopt(int fd, const char* name);
+  // The program's name as loaded or adopted, and its fd (owned by this object).
+  const std::string& name() const { return name_; }
+  int fd() const { return fd_; }
   BpfProgram(BpfProgram&& o) noexcept;
   BpfProgram& operator=(BpfProgram&& o) noexcept;
   BpfProgram(const BpfProgram&) = delete;
@@ -37,10 +49,23 @@ class BpfProgram {
   Result<UniqueFd> OpenTaskIterator(pid_t pid, int pidfd, const char* kind) const;
 
  private:
-  BpfProgram(bpf_object* object, int fd) : object_(object), fd_(fd) {}
-  bpf_object* object_ = nullptr;  // owns fd_
+  BpfProgram(bpf_object* object, int fd, std::string name)
+      : object_(object), fd_(fd), name_(std::move(name)) {}
+  bpf_object* object_ = nullptr;  // owns fd_ when set; else fd_ is this object's (Adopt)
   int fd_ = -1;
+  std::string name_;
 };
+
+// Across a reexec (daemon/khod_main.cc): the programs the previous khod handed over, offered
+// at start before anything reads with them, each taken (once) by the process-wide reader
+// that would otherwise load that program (SharedVmaPolicyIterator, LoadedSharedPolicyIterator).
+void OfferAdoptedBpfProgram(BpfProgram program);
+std::optional<BpfProgram> TakeAdoptedBpfProgram(const std::string& name);
+
+// The programs this process keeps loaded for good (the process-wide readers note theirs once
+// proven), by name and fd, for a reexec to hand over; none until a reader loaded one.
+void NoteKeptBpfProgram(const std::string& name, int fd);
+std::vector<std::pair<std::string, int>> KeptBpfPrograms();
 
 }  // namespace khod
 

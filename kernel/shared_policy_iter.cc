@@ -1,10 +1,14 @@
 #include "kernel/shared_policy_iter.h"
 
 #include <poll.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <utility>
 
 #include "common/status_macros.h"
@@ -30,11 +34,29 @@ Result<std::unique_ptr<SharedPolicyIterator>> SharedPolicyIterator::Load() {
   KHOD_ASSIGN_OR_RETURN(
       BpfProgram program,
       BpfProgram::Load(kSharedPolicyBpfObject, kSharedPolicyBpfObjectSize, kProgramName));
+  return FromProgram(std::move(program));
+}
+
+Result<std::unique_ptr<SharedPolicyIterator>> SharedPolicyIterator::FromProgram(
+    BpfProgram program) {
   std::unique_ptr<SharedPolicyIterator> it(new SharedPolicyIterator(std::move(program)));
+  // A shmem file of this process's own, so that the read has a record to decode: a program
+  // that writes none, or records of another layout (a previous khod's of another version),
+  // is refused here.
+  const UniqueFd probe(static_cast<int>(
+      ::syscall(SYS_memfd_create, "khod-policy-probe", static_cast<unsigned>(MFD_CLOEXEC))));
+  struct stat st;
+  if (!probe.valid() || ::fstat(probe.get(), &st) != 0)
+    return Status::FromErrno("a memfd for the program's first read", errno);
   // Busy passes: the records were whole and of this layout.
   Result<std::vector<SharedPolicyTree>> self = it->Read(::getpid());
   if (!self.ok() && self.status().code() != Status::Code::kBusy)
     return self.status().WithContext("reading this process's own files with the program");
+  if (self.ok() && std::none_of(self->begin(), self->end(), [&](const SharedPolicyTree& t) {
+        return t.inode == static_cast<uint64_t>(st.st_ino);
+      }))
+    return Status::Unsupported("the program did not give this process's own memfd (inode " +
+                               std::to_string(st.st_ino) + ")");
   return it;
 }
 
@@ -91,11 +113,27 @@ const SharedPolicyIterator* LoadedSharedPolicyIterator(std::string* why_not) {
   // Never destroyed: a thread may still read through it while the process exits.
   static const Loaded* const loaded = [] {
     auto* l = new Loaded;
-    Result<std::unique_ptr<SharedPolicyIterator>> it = SharedPolicyIterator::Load();
-    if (it.ok())
+    Result<std::unique_ptr<SharedPolicyIterator>> it = Status::NotFound("not handed over");
+    // The program a previous khod handed over, if it proves itself: no load (libbpf's parse
+    // of the kernel's BTF) in the blackout.
+    if (std::optional<BpfProgram> adopted = TakeAdoptedBpfProgram(kProgramName)) {
+      it = SharedPolicyIterator::FromProgram(std::move(*adopted));
+      if (it.ok())
+        std::fprintf(stderr, "khod: the BPF program %s handed over by the previous khod reads\n",
+                     kProgramName);
+      else
+        std::fprintf(stderr,
+                     "khod: the BPF program %s handed over by the previous khod is closed, "
+                     "loaded anew: %s\n",
+                     kProgramName, it.status().ToString().c_str());
+    }
+    if (!it.ok()) it = SharedPolicyIterator::Load();
+    if (it.ok()) {
       l->iterator = std::move(*it);
-    else
+      NoteKeptBpfProgram(kProgramName, l->iterator->program_fd());
+    } else {
       l->why_not = it.status().ToString();
+    }
     return l;
   }();
   if (loaded->iterator == nullptr && why_not != nullptr) *why_not = loaded->why_not;

@@ -28,12 +28,18 @@ class SharedPolicyIterator {
   // Loads the program and reads this process's own files with it, so a kernel that loads it
   // but cannot run it is refused here. Errors as BpfProgram::Load's, never a crash.
   static Result<std::unique_ptr<SharedPolicyIterator>> Load();
+  // The same over a program loaded already (one a previous khod handed over:
+  // BpfProgram::Adopt): the read of this process's own files proves it of this khod's layout.
+  static Result<std::unique_ptr<SharedPolicyIterator>> FromProgram(BpfProgram program);
 
   // The shmem files `pid` holds open with their shared policies, one per inode: two reads in a
   // row that agree, retried a bounded number of times, Busy naming that if they never agree.
   // NotFound when the process is gone (or exits during the read), ResourceExhausted past a
   // bound on the bytes a read may hold. Safe to call from several threads at once.
   Result<std::vector<SharedPolicyTree>> Read(pid_t pid) const;
+
+  // The program's fd (this iterator's), for a reexec to hand over.
+  int program_fd() const { return program_.fd(); }
 
  private:
   explicit SharedPolicyIterator(BpfProgram program) : program_(std::move(program)) {}

@@ -39,6 +39,10 @@ Result<std::unique_ptr<VmaPolicyIterator>> VmaPolicyIterator::Load() {
   KHOD_ASSIGN_OR_RETURN(
       BpfProgram program,
       BpfProgram::Load(kVmaPolicyBpfObject, kVmaPolicyBpfObjectSize, kProgramName));
+  return FromProgram(std::move(program));
+}
+
+Result<std::unique_ptr<VmaPolicyIterator>> VmaPolicyIterator::FromProgram(BpfProgram program) {
   std::unique_ptr<VmaPolicyIterator> it(new VmaPolicyIterator(std::move(program)));
   // Busy passes: the records were whole and of this layout up to where this process's own
   // threads changed its mappings, which says nothing of the kernel.
@@ -118,11 +122,27 @@ const VmaPolicyIterator* SharedVmaPolicyIterator(std::string* why_not) {
   // Never destroyed: a thread may still read through it while the process exits.
   static const Shared* const shared = [] {
     auto* s = new Shared;
-    Result<std::unique_ptr<VmaPolicyIterator>> loaded = VmaPolicyIterator::Load();
-    if (loaded.ok())
+    Result<std::unique_ptr<VmaPolicyIterator>> loaded = Status::NotFound("not handed over");
+    // The program a previous khod handed over, if it proves itself: no load (libbpf's parse
+    // of the kernel's BTF) in the blackout.
+    if (std::optional<BpfProgram> adopted = TakeAdoptedBpfProgram(kProgramName)) {
+      loaded = VmaPolicyIterator::FromProgram(std::move(*adopted));
+      if (loaded.ok())
+        std::fprintf(stderr, "khod: the BPF program %s handed over by the previous khod reads\n",
+                     kProgramName);
+      else
+        std::fprintf(stderr,
+                     "khod: the BPF program %s handed over by the previous khod is closed, "
+                     "loaded anew: %s\n",
+                     kProgramName, loaded.status().ToString().c_str());
+    }
+    if (!loaded.ok()) loaded = VmaPolicyIterator::Load();
+    if (loaded.ok()) {
       s->iterator = std::move(*loaded);
-    else
+      NoteKeptBpfProgram(kProgramName, s->iterator->program_fd());
+    } else {
       s->why_not = loaded.status().ToString();
+    }
     return s;
   }();
   if (shared->iterator == nullptr && why_not != nullptr) *why_not = shared->why_not;

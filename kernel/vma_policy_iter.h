@@ -45,6 +45,9 @@ class VmaPolicyIterator : public VmaPolicyReader {
   // Unsupported (no BTF, no task_vma iterator, no mm_lock_seq, the verifier refused it) or
   // PermissionDenied (no CAP_BPF + CAP_PERFMON) saying why, never a crash.
   static Result<std::unique_ptr<VmaPolicyIterator>> Load();
+  // The same over a program loaded already (one a previous khod handed over:
+  // BpfProgram::Adopt): the read of this process's own VMAs proves it of this khod's layout.
+  static Result<std::unique_ptr<VmaPolicyIterator>> FromProgram(BpfProgram program);
   VmaPolicyIterator(const VmaPolicyIterator&) = delete;
   VmaPolicyIterator& operator=(const VmaPolicyIterator&) = delete;
 
@@ -53,6 +56,9 @@ class VmaPolicyIterator : public VmaPolicyReader {
   // NotFound when the process is gone (or exits during the read), InvalidArgument when
   // `pid` is not a process (a thread's id). Safe to call from several threads at once.
   Result<std::vector<VmaPolicy>> Read(pid_t pid) const override;
+
+  // The program's fd (this iterator's), for a reexec to hand over.
+  int program_fd() const { return program_.fd(); }
 
  private:
   explicit VmaPolicyIterator(BpfProgram program) : program_(std::move(program)) {}

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -441,6 +442,46 @@ TEST_F(GrpcTest, ReexecWithPinnedMemoryVerifiesByAChangeScan) {
   // walked; none read in full (both would be 0).
   EXPECT_EQ(v->real_pages_witnessed() + v->real_pages_walked(), 256u)
       << v->real_pages_witnessed() << " witnessed, " << v->real_pages_walked() << " walked";
+}
+
+// The BPF programs the old khod loaded (Attach of a shmem memfd loads the
+// shared-policy reader's) go through the exec (--bpf-programs), and the new
+// khod reads with them instead of loading its own in the blackout.
+TEST_F(GrpcTest, ReexecHandsOnTheLoadedBpfPrograms) {
+  if (::geteuid() != 0) GTEST_SKIP() << "loading BPF programs needs root";
+  ChildProcess k = Start({"--transport=reexec"});
+  KhodClient c(Socket());
+  TestMemfd guest = AttachPreparedMemfd(c, 8, /*hash=*/false);
+  ASSERT_FALSE(HasFailure());
+  Result<v1::StatusReply> before = c.GetStatus();
+  ASSERT_TRUE(before.ok());
+  Result<v1::StatusReply> after = FreezeIntoNewKhod(c, before->incarnation());
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  ASSERT_TRUE(c.Restore(v1::RestoreRequest()).ok());
+  Result<v1::VerifyReply> v = c.Verify();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(VerdictAndKinds(*v), UnchangedMemfdVerdict()) << FirstDifferenceOf(*v);
+  std::stringstream log;
+  log << std::ifstream(dir_ + "/khod.log").rdbuf();
+  if (log.str().find("khod_shared_policy") == std::string::npos &&
+      log.str().find("BPF") != std::string::npos)
+    GTEST_SKIP() << "the programs do not load here: " << log.str();
+  // The new khod's command line (the same pid: exec) names the program.
+  std::string cmdline;
+  {
+    std::ifstream f("/proc/" + std::to_string(k.pid()) + "/cmdline");
+    cmdline.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  }
+  for (char& ch : cmdline)
+    if (ch == '\0') ch = ' ';
+  EXPECT_NE(cmdline.find("--bpf-programs="), std::string::npos) << cmdline;
+  EXPECT_NE(cmdline.find("khod_shared_policy:"), std::string::npos) << cmdline;
+  EXPECT_NE(log.str().find("the BPF program khod_shared_policy handed over by the previous khod "
+                           "reads"),
+            std::string::npos)
+      << log.str();
+  EXPECT_EQ(log.str().find("loaded anew"), std::string::npos) << log.str();
+  EXPECT_EQ(log.str().find("--bpf-programs names fd"), std::string::npos) << log.str();
 }
 
 // The exec itself fails (no such binary): khod keeps serving as the new side

@@ -192,6 +192,10 @@ TEST_F(InstanceTest, AnFdNamedByTwoReexecFlagsOrTwiceInAdoptIsRefused) {
       {{"--adopt=blob:8", "--pte-keeper=1:8:10"}, "--adopt and --pte-keeper both name fd 8"},
       {{"--adopt=blob:8", "--page-pins=1:8"}, "--adopt and --page-pins both name fd 8"},
       {{"--pte-keeper=1:9:10", "--page-pins=1:10"}, "--pte-keeper and --page-pins both name fd 10"},
+      {{"--adopt=blob:8", "--bpf-programs=khod_vma_policy:8"},
+       "--adopt and --bpf-programs both name fd 8"},
+      {{"--bpf-programs=khod_vma_policy:8,khod_shared_policy:8"},
+       "--bpf-programs: fd 8 given twice"},
   };
   for (const Case& c : cases) {
     std::vector<std::string> args = base;
