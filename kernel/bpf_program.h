@@ -7,6 +7,8 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdio>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -66,6 +68,29 @@ std::optional<BpfProgram> TakeAdoptedBpfProgram(const std::string& name);
 // proven), by name and fd, for a reexec to hand over; none until a reader loaded one.
 void NoteKeptBpfProgram(const std::string& name, int fd);
 std::vector<std::pair<std::string, int>> KeptBpfPrograms();
+
+// A process-wide reader of program `name`: the program a previous khod handed over, where
+// Iterator::FromProgram proves it (a read that decodes: no load, no parse of the kernel's BTF
+// in the blackout), else Iterator::Load(); noted as kept once it stands. Says on stderr which
+// a handed-over program came to. Iterator has FromProgram, Load and program_fd.
+template <typename Iterator>
+Result<std::unique_ptr<Iterator>> AdoptOrLoadReader(const char* name) {
+  Result<std::unique_ptr<Iterator>> it = Status::NotFound("not handed over");
+  if (std::optional<BpfProgram> adopted = TakeAdoptedBpfProgram(name)) {
+    it = Iterator::FromProgram(std::move(*adopted));
+    if (it.ok())
+      std::fprintf(stderr, "khod: the BPF program %s handed over by the previous khod reads\n",
+                   name);
+    else
+      std::fprintf(stderr,
+                   "khod: the BPF program %s handed over by the previous khod is closed, "
+                   "loaded anew: %s\n",
+                   name, it.status().ToString().c_str());
+  }
+  if (!it.ok()) it = Iterator::Load();
+  if (it.ok()) NoteKeptBpfProgram(name, (*it)->program_fd());
+  return it;
+}
 
 }  // namespace khod
 

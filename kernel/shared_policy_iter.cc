@@ -113,27 +113,12 @@ const SharedPolicyIterator* LoadedSharedPolicyIterator(std::string* why_not) {
   // Never destroyed: a thread may still read through it while the process exits.
   static const Loaded* const loaded = [] {
     auto* l = new Loaded;
-    Result<std::unique_ptr<SharedPolicyIterator>> it = Status::NotFound("not handed over");
-    // The program a previous khod handed over, if it proves itself: no load (libbpf's parse
-    // of the kernel's BTF) in the blackout.
-    if (std::optional<BpfProgram> adopted = TakeAdoptedBpfProgram(kProgramName)) {
-      it = SharedPolicyIterator::FromProgram(std::move(*adopted));
-      if (it.ok())
-        std::fprintf(stderr, "khod: the BPF program %s handed over by the previous khod reads\n",
-                     kProgramName);
-      else
-        std::fprintf(stderr,
-                     "khod: the BPF program %s handed over by the previous khod is closed, "
-                     "loaded anew: %s\n",
-                     kProgramName, it.status().ToString().c_str());
-    }
-    if (!it.ok()) it = SharedPolicyIterator::Load();
-    if (it.ok()) {
+    Result<std::unique_ptr<SharedPolicyIterator>> it =
+        AdoptOrLoadReader<SharedPolicyIterator>(kProgramName);
+    if (it.ok())
       l->iterator = std::move(*it);
-      NoteKeptBpfProgram(kProgramName, l->iterator->program_fd());
-    } else {
+    else
       l->why_not = it.status().ToString();
-    }
     return l;
   }();
   if (loaded->iterator == nullptr && why_not != nullptr) *why_not = loaded->why_not;

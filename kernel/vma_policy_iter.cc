@@ -122,27 +122,12 @@ const VmaPolicyIterator* SharedVmaPolicyIterator(std::string* why_not) {
   // Never destroyed: a thread may still read through it while the process exits.
   static const Shared* const shared = [] {
     auto* s = new Shared;
-    Result<std::unique_ptr<VmaPolicyIterator>> loaded = Status::NotFound("not handed over");
-    // The program a previous khod handed over, if it proves itself: no load (libbpf's parse
-    // of the kernel's BTF) in the blackout.
-    if (std::optional<BpfProgram> adopted = TakeAdoptedBpfProgram(kProgramName)) {
-      loaded = VmaPolicyIterator::FromProgram(std::move(*adopted));
-      if (loaded.ok())
-        std::fprintf(stderr, "khod: the BPF program %s handed over by the previous khod reads\n",
-                     kProgramName);
-      else
-        std::fprintf(stderr,
-                     "khod: the BPF program %s handed over by the previous khod is closed, "
-                     "loaded anew: %s\n",
-                     kProgramName, loaded.status().ToString().c_str());
-    }
-    if (!loaded.ok()) loaded = VmaPolicyIterator::Load();
-    if (loaded.ok()) {
+    Result<std::unique_ptr<VmaPolicyIterator>> loaded =
+        AdoptOrLoadReader<VmaPolicyIterator>(kProgramName);
+    if (loaded.ok())
       s->iterator = std::move(*loaded);
-      NoteKeptBpfProgram(kProgramName, s->iterator->program_fd());
-    } else {
+    else
       s->why_not = loaded.status().ToString();
-    }
     return s;
   }();
   if (shared->iterator == nullptr && why_not != nullptr) *why_not = shared->why_not;
