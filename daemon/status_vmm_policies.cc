@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "kernel/mempolicy.h"
+#include "kernel/mempolicy_text.h"
 
 namespace khod {
 

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <string>
 
+#include "kernel/mempolicy_text.h"
+
 // Linux 5.17; newer than some distributions' headers.
 #ifndef __NR_set_mempolicy_home_node
 #define __NR_set_mempolicy_home_node 450
@@ -20,26 +22,6 @@ namespace {
 constexpr size_t kMaskWords = 16;
 constexpr unsigned long kMaxNode = kMaskWords * 64;
 constexpr int kModeFlagsMask = MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES | MPOL_F_NUMA_BALANCING;
-
-const char* ModeName(int mode) {
-  switch (mode) {
-    case MPOL_DEFAULT:
-      return "default";
-    case MPOL_PREFERRED:
-      return "preferred";
-    case MPOL_BIND:
-      return "bind";
-    case MPOL_INTERLEAVE:
-      return "interleave";
-    case MPOL_LOCAL:
-      return "local";
-    case 5:
-      return "preferred-many";  // MPOL_PREFERRED_MANY (newer than Debian 12's header)
-    case 6:
-      return "weighted-interleave";
-  }
-  return "unknown";
-}
 }  // namespace
 
 Result<Mempolicy> GetMempolicyAt(const void* addr) {
@@ -78,7 +60,7 @@ Status SetMempolicy(void* addr, size_t length, const Mempolicy& policy) {
   // mbind's maxnode counts one past the last bit (a historic off-by-one).
   if (::syscall(SYS_mbind, addr, length, policy.mode | static_cast<int>(policy.mode_flags),
                 no_mask ? nullptr : mask, no_mask ? 0 : kMaxNode + 1, 0) < 0)
-    return Status::FromErrno(std::string("mbind ") + ModeName(policy.mode), errno);
+    return Status::FromErrno(std::string("mbind ") + MempolicyModeName(policy.mode), errno);
   // mbind() made the policy without a home node (NUMA_NO_NODE): give it its own.
   if (policy.home_node >= 0) return SetMempolicyHomeNode(addr, length, policy.home_node);
   return Status::Ok();
@@ -94,22 +76,6 @@ Status SetMempolicyHomeNode(void* addr, size_t length, int32_t home_node) {
   if (err == ENOSYS || err == EOPNOTSUPP)
     return Status::Unsupported(what + ": " + std::strerror(err));
   return Status::FromErrno(what, err);
-}
-
-std::string MempolicyToString(const Mempolicy& p) {
-  std::string s = ModeName(p.mode);
-  if (p.mode_flags & MPOL_F_STATIC_NODES) s += " static";
-  if (p.mode_flags & MPOL_F_RELATIVE_NODES) s += " relative";
-  std::string nodes;
-  for (size_t w = 0; w < p.nodemask.size(); ++w)
-    for (int b = 0; b < 64; ++b)
-      if (p.nodemask[w] >> b & 1) nodes += (nodes.empty() ? "" : ",") + std::to_string(w * 64 + b);
-  if (!nodes.empty()) s += " nodes=" + nodes;
-  if (!p.home_node_seen && ModeCanHaveHomeNode(p.mode))
-    s += " home=?";
-  else if (p.home_node_seen && p.home_node >= 0)
-    s += " home=" + std::to_string(p.home_node);
-  return s;
 }
 
 }  // namespace khod

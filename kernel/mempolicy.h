@@ -7,6 +7,7 @@
 #define KHOD_KERNEL_MEMPOLICY_H_
 
 #include <cstddef>
+#include <cstdint>
 
 #include "common/status.h"
 #include "kernel/memory_facts.h"
@@ -34,10 +35,6 @@ Status SetMempolicyHomeNode(void* addr, size_t length, int32_t home_node);
 
 // The lowest node this process may allocate on (get_mempolicy MPOL_F_MEMS_ALLOWED).
 Result<int> FirstAllowedNode();
-
-// "interleave nodes=0-1", "default", "bind nodes=0 home=1"; " home=?" where
-// the mode can hold a home node that was not seen.
-std::string MempolicyToString(const Mempolicy& p);
 
 }  // namespace khod
 

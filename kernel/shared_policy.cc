@@ -8,7 +8,7 @@
 
 #include "kernel/bpf/shared_policy_record.h"
 #include "kernel/kernel_dev.h"
-#include "kernel/mempolicy.h"
+#include "kernel/mempolicy_text.h"
 #include "kernel/mempolicy_fields.h"
 
 namespace khod {

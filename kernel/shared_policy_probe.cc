@@ -13,6 +13,7 @@
 #include "kernel/kvm_uapi.h"
 #include "kernel/mapping.h"
 #include "kernel/mempolicy.h"
+#include "kernel/mempolicy_text.h"
 
 namespace khod {
 

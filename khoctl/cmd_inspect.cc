@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include "kernel/mempolicy_text.h"
 #include "khoctl/commands.h"
 #include "khoctl/flag_parser.h"
 #include "khoctl/json_writer.h"
@@ -37,16 +38,6 @@ std::string LayoutText(const RestructureRecord& r, uint32_t page_size) {
     out += std::to_string(run.count) + "x" + OrderSizeName(run.order, page_size) + "@" +
            std::to_string(run.offset);
   }
-  return out;
-}
-
-std::string MempolicyText(const Mempolicy& p) {
-  std::string out = MempolicyModeName(p.mode);
-  const std::string nodes = NodeListString(p.nodemask);
-  if (!nodes.empty()) out += " nodes " + nodes;
-  if (p.mode_flags) out += " flags " + Hex(p.mode_flags);
-  if (p.home_node >= 0) out += " home " + std::to_string(p.home_node);
-  if (!p.home_node_seen) out += " home not seen";
   return out;
 }
 
@@ -104,7 +95,7 @@ void PrintText(const Snapshot& s, BlobFormat format, size_t blob_bytes, const In
     switch (g.policy_source) {
       case PolicySource::kInode:
         std::printf("    mempolicy     %s  (the file's shared policy)\n",
-                    MempolicyText(g.policy).c_str());
+                    MempolicyToString(g.policy).c_str());
         break;
       case PolicySource::kVmmMappings:
         std::printf("    mempolicy     per VMM mapping (the file has no shared policy): %zu\n",
@@ -112,7 +103,7 @@ void PrintText(const Snapshot& s, BlobFormat format, size_t blob_bytes, const In
         for (const auto& m : g.mapping_policies)
           std::printf("      pages %s +%s  pid %d mapping at %s  %s\n", Hex(m.first_index).c_str(),
                       Hex(m.count).c_str(), m.pid, Hex(m.start_address).c_str(),
-                      MempolicyText(m.policy).c_str());
+                      MempolicyToString(m.policy).c_str());
         break;
       default:
         if (g.policy_unread.empty())
@@ -187,7 +178,7 @@ void JsonMempolicy(JsonWriter& w, const Mempolicy& p) {
   w.Key("mode").Int(p.mode);
   w.Key("mode_name").String(MempolicyModeName(p.mode));
   w.Key("mode_flags").Hex(p.mode_flags);
-  w.Key("nodes").String(NodeListString(p.nodemask));
+  w.Key("nodes").String(NodeListText(p.nodemask));
   w.Key("home_node").Int(p.home_node);
   w.Key("home_node_seen").Bool(p.home_node_seen);
   w.EndObject();

@@ -55,33 +55,6 @@ uint64_t TotalFolios(const Snapshot& snap) {
   return n;
 }
 
-std::string MempolicyModeName(int32_t mode) {
-  static const char* const kModes[] = {
-      "default",        "preferred",          "bind", "interleave", "local",
-      "preferred_many", "weighted_interleave"};
-  if (mode >= 0 && mode < static_cast<int32_t>(sizeof kModes / sizeof kModes[0]))
-    return kModes[mode];
-  return "mode " + std::to_string(mode);
-}
-
-std::string NodeListString(const std::vector<uint64_t>& nodemask) {
-  std::string out;
-  const uint64_t nbits = nodemask.size() * 64;
-  for (uint64_t n = 0; n < nbits;) {
-    if (!(nodemask[n / 64] >> (n % 64) & 1)) {
-      ++n;
-      continue;
-    }
-    uint64_t end = n;
-    while (end + 1 < nbits && (nodemask[(end + 1) / 64] >> ((end + 1) % 64) & 1)) ++end;
-    if (!out.empty()) out += ',';
-    out += std::to_string(n);
-    if (end > n) out += "-" + std::to_string(end);
-    n = end + 1;
-  }
-  return out;
-}
-
 std::string GmemFlagNames(uint64_t flags) {
   return NamesOf(flags, {{1, "MMAP"}, {2, "INIT_SHARED"}});
 }

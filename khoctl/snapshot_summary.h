@@ -28,10 +28,6 @@ GmemSummary SummarizeGmem(const GuestMemfd& g);
 // Folios over every guest_memfd of the snapshot.
 uint64_t TotalFolios(const Snapshot& snap);
 
-// "default", "interleave", ... (MPOL_* modes); "mode 9" when unknown.
-std::string MempolicyModeName(int32_t mode);
-// "0-3,7" from a node bitmask; "" when empty.
-std::string NodeListString(const std::vector<uint64_t>& nodemask);
 // "MMAP|INIT_SHARED" (GUEST_MEMFD_FLAG_*); unknown bits as hex.
 std::string GmemFlagNames(uint64_t flags);
 // "GUEST_MEMFD|READONLY" (KVM_MEM_*).

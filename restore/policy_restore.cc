@@ -7,6 +7,7 @@
 
 #include "kernel/mapping.h"
 #include "kernel/mempolicy.h"
+#include "kernel/mempolicy_text.h"
 #include "kernel/shared_policy.h"
 #include "kernel/shared_policy_cache.h"
 #include "kernel/shared_policy_probe.h"

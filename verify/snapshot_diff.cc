@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "kernel/kvm_uapi.h"
+#include "kernel/mempolicy_text.h"
 #include "verify/page_ranges.h"
 
 namespace khod {
@@ -15,17 +16,6 @@ namespace {
 std::string Pages(uint64_t first, uint64_t end) {
   return end - first == 1 ? "page " + std::to_string(first)
                           : "pages " + std::to_string(first) + "-" + std::to_string(end - 1);
-}
-
-std::string PolicyText(const Mempolicy& p) {
-  std::string s = "mode " + std::to_string(p.mode);
-  if (p.mode_flags) s += " flags " + Hex(p.mode_flags);
-  s += " nodes [";
-  for (size_t i = 0; i < p.nodemask.size(); ++i) s += (i ? " " : "") + Hex(p.nodemask[i]);
-  s += "]";
-  if (p.home_node >= 0) s += " home " + std::to_string(p.home_node);
-  if (!p.home_node_seen) s += " home ?";
-  return s;
 }
 
 // Two policies that agree on all both captures saw: mode, flags, nodes, and
@@ -294,10 +284,10 @@ class GmemDiffer {
     }
     if (se == PolicySource::kInode) {
       if (!SameAsSeen(e_.policy, f_.policy))
-        Add("policy", PolicyText(e_.policy), PolicyText(f_.policy));
+        Add("policy", MempolicyToString(e_.policy), MempolicyToString(f_.policy));
       else if (*HomeNodeUnseenBy(e_.policy, f_.policy))
         Unverified(UnverifiedKind::kNumaHomeNodeUnseen,
-                   "home node of NUMA policy " + PolicyText(e_.policy) + " not seen " +
+                   "home node of NUMA policy " + MempolicyToString(e_.policy) + " not seen " +
                        HomeNodeUnseenBy(e_.policy, f_.policy) + kHomeNodeWhy);
       return;
     }
@@ -408,7 +398,7 @@ class GmemDiffer {
       return;
     }
     auto text = [](const MappingPolicy& m) {
-      return PolicyText(m.policy) + " (pid " + std::to_string(m.pid) + " at " +
+      return MempolicyToString(m.policy) + " (pid " + std::to_string(m.pid) + " at " +
              Hex(m.start_address) + ")";
     };
     auto where = [](const MappingPolicy& m) {

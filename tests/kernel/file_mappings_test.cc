@@ -27,7 +27,7 @@
 #include <utility>
 #include <vector>
 
-#include "kernel/mempolicy.h"
+#include "kernel/mempolicy_text.h"
 #include "kernel/numa_maps.h"
 #include "kernel/proc_maps.h"
 #include "kernel/vma_policy_iter.h"

@@ -4,6 +4,7 @@
 // for a home node, and its failure is named. The home node it set is read from the VMA by the
 // BPF iterator, where that loads.
 #include "kernel/mempolicy.h"
+#include "kernel/mempolicy_text.h"
 
 #include <gtest/gtest.h>
 #include <linux/mempolicy.h>

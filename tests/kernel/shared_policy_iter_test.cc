@@ -17,6 +17,7 @@
 
 #include "common/unique_fd.h"
 #include "kernel/mempolicy.h"
+#include "kernel/mempolicy_text.h"
 #include "kernel/shared_policy.h"
 
 namespace khod {

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "kernel/bpf/shared_policy_record.h"
-#include "kernel/mempolicy.h"
+#include "kernel/mempolicy_text.h"
 #include "kernel/mempolicy_fields.h"
 
 namespace khod {
@@ -407,7 +407,7 @@ TEST(WholeFilePolicyTest, AGapAPartOrTwoPoliciesAreNotOnePolicy) {
   ExpectNotOnePolicy(Tree({{0, 4, kBind}}), 16, {"pages 0-3 bind", "default elsewhere"});
   ExpectNotOnePolicy(Tree({{2, 16, kBind}}), 16, {"pages 2-15 bind"});
   ExpectNotOnePolicy(Tree({{0, 4, kBind}, {4, 16, kInterleave}}), 16,
-                     {"pages 0-3 bind nodes=0", "pages 4-15 interleave nodes=0,1"});
+                     {"pages 0-3 bind nodes=0", "pages 4-15 interleave nodes=0-1"});
   // The same mode and nodes with another home node is another policy.
   Mempolicy homed = kBind;
   homed.home_node = 0;

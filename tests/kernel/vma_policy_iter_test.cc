@@ -33,7 +33,7 @@
 #include <utility>
 #include <vector>
 
-#include "kernel/mempolicy.h"
+#include "kernel/mempolicy_text.h"
 #include "kernel/numa_maps.h"
 #include "tests/support/fixture.h"
 

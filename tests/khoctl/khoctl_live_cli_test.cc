@@ -219,7 +219,7 @@ TEST(KhoctlLiveCliTest, GuestMemfdFlagsFoundPolicyShownAndLiesRefused) {
   EXPECT_FALSE(Has(in.out, "not shown by the kernel")) << in.out;
   EXPECT_TRUE(Has(in.out, "per VMM mapping") || Has(in.out, "(the file's shared policy)"))
       << in.out;
-  EXPECT_TRUE(Has(in.out, "bind nodes 0")) << "the fixture mbinds its mapping bind:0\n" << in.out;
+  EXPECT_TRUE(Has(in.out, "bind nodes=0")) << "the fixture mbinds its mapping bind:0\n" << in.out;
 
   const std::string decl = Tmp("lie.json");
   std::ofstream(decl) << "{\"files\":[{\"fd\":" << fd << ",\"flags\":0}]}";

@@ -391,8 +391,8 @@ TEST(SnapshotDiffPolicyTest, VmmMappingPolicyChangeIsADifference) {
   SnapshotDiff d = DiffOf(a, b);
   ASSERT_EQ(d.differences.size(), 1u);
   EXPECT_EQ(d.differences[0].ToString(),
-            "gmem 0x3 'gmem_private': policy of VMM mapping pages 0-4095: expected mode 2 "
-            "nodes [0x1] (pid 4242 at 0x7f118de1e000), found mode 3 nodes [0x1] (pid 4242 at "
+            "gmem 0x3 'gmem_private': policy of VMM mapping pages 0-4095: expected bind "
+            "nodes=0 (pid 4242 at 0x7f118de1e000), found interleave nodes=0 (pid 4242 at "
             "0x7f118de1e000)");
   EXPECT_EQ(VerdictExitCode(VerdictOf(d)), 1);
   // Mapped again elsewhere with the same policy: equal (where it is mapped is informational).
@@ -460,7 +460,7 @@ TEST(SnapshotDiffPolicyTest, AHomeNodeNotSeenIsNotVerifiedOneBothSawIsCompared) 
   ASSERT_EQ(d.unverified.size(), 1u);
   EXPECT_EQ(d.unverified[0].kinds,
             std::vector<UnverifiedKind>{UnverifiedKind::kNumaHomeNodeUnseen});
-  EXPECT_NE(d.unverified[0].parts[0].find("home node of NUMA policy mode 2 nodes [0x1] home ? "
+  EXPECT_NE(d.unverified[0].parts[0].find("home node of NUMA policy bind nodes=0 home=? "
                                           "not seen by either capture"),
             std::string::npos)
       << d.unverified[0].parts[0];
