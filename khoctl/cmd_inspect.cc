@@ -98,8 +98,12 @@ void PrintText(const Snapshot& s, BlobFormat format, size_t blob_bytes, const In
                     MempolicyToString(g.policy).c_str());
         break;
       case PolicySource::kVmmMappings:
-        std::printf("    mempolicy     per VMM mapping (the file has no shared policy): %zu\n",
-                    g.mapping_policies.size());
+        std::printf("    mempolicy     per VMM mapping (the file has no shared policy): %zu%s\n",
+                    g.mapping_policies.size(),
+                    g.kind == FileKind::kGuestMemfd
+                        ? "  (they place none of a guest_memfd's pages: its allocating threads' "
+                          "policies do, not recorded)"
+                        : "");
         for (const auto& m : g.mapping_policies)
           std::printf("      pages %s +%s  pid %d mapping at %s  %s\n", Hex(m.first_index).c_str(),
                       Hex(m.count).c_str(), m.pid, Hex(m.start_address).c_str(),

@@ -36,6 +36,15 @@ constexpr char kHomeNodeWhy[] =
     ": no syscall or /proc file shows one; khod sees it only in a VMM mapping's "
     "own policy, with its BPF VMA reader";
 
+// A guest_memfd with no shared policy (Linux 6.18: kernel/shared_policy_probe.h)
+// allocates a page by the policy of the thread that faults or fallocates it
+// (filemap_grab_folio passes no VMA); mbind on a mapping of it sets that VMA's
+// policy, which numa_maps shows and nothing reads when a page is allocated.
+constexpr char kGmemNoPolicyWhy[] =
+    "NUMA placement of new pages: a guest_memfd with no shared policy (Linux 6.18) puts a "
+    "new page where the policy of the thread that faults or fallocates it says, which khod "
+    "does not see; its VMM mappings' policies place none of its pages";
+
 // A piece of a page-range list: pages [begin, end) carry `value` (nullptr: nothing).
 template <typename T>
 struct Piece {
@@ -258,6 +267,11 @@ class GmemDiffer {
   // a different policy where both read it, is a difference.
   void Policy() {
     const PolicySource se = e_.policy_source, sf = f_.policy_source;
+    // The mapping policies below are the VMM's VMAs', compared as such; they
+    // are not where the file's pages go.
+    if (e_.kind == FileKind::kGuestMemfd &&
+        (se == PolicySource::kVmmMappings || sf == PolicySource::kVmmMappings))
+      Unverified(UnverifiedKind::kNumaPlacementByAllocator, kGmemNoPolicyWhy);
     // After a restore the VMM's mapping policies are the VMM's to apply: what
     // khod's own capture reads of them (nothing, or unknown) is not compared.
     if (se == PolicySource::kVmmMappings && !o_.compare_vmm_policies) {

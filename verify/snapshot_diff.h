@@ -47,22 +47,23 @@ struct Difference {
 // its meaning once released; a new reason is a new kind. The reply carries
 // them by name (proto/khod.proto UnverifiedKind, the same order).
 enum class UnverifiedKind {
-  kUnspecified,            // from a khod that named no kind
-  kPagesPrivate,           // initialization alone compared: guest_memfd MMAP without
-                           // INIT_SHARED, or pages the VMM declared private
-  kPagesInvisible,         // guest_memfd without MMAP: no per-page state visible to the host
-  kPfnsUnseen,             // resident pages whose PFN (and folio flags) a capture did not see
-  kCreationFlags,          // creation flag bits the kernel does not show
-  kNumaPolicyUnread,       // a NUMA policy a capture could not read
-  kNumaPolicyHandedToVmm,  // VMM mappings' NUMA policies, the VMM's to apply after a restore
-  kDeclaredMemslots,       // the VMM's VM and memslots: its declaration, never read from KVM
-  kDeclaredAttributes,     // a kernel file's shared/private attributes: the VMM's declaration
-  kRebuiltMemory,          // a kernel file Restore rebuilt as new memory, its pages unseen
-  kNumaPolicyNotHandedOn,  // VMM mapping policies past what Restore hands on: not restored
-  kNumaHomeNodeUnseen,     // a NUMA policy's home node a capture could not see
-  kContentsCutOtherwise,   // contents both captures hashed over ranges cut otherwise
+  kUnspecified,               // from a khod that named no kind
+  kPagesPrivate,              // initialization alone compared: guest_memfd MMAP without
+                              // INIT_SHARED, or pages the VMM declared private
+  kPagesInvisible,            // guest_memfd without MMAP: no per-page state visible to the host
+  kPfnsUnseen,                // resident pages whose PFN (and folio flags) a capture did not see
+  kCreationFlags,             // creation flag bits the kernel does not show
+  kNumaPolicyUnread,          // a NUMA policy a capture could not read
+  kNumaPolicyHandedToVmm,     // VMM mappings' NUMA policies, the VMM's to apply after a restore
+  kDeclaredMemslots,          // the VMM's VM and memslots: its declaration, never read from KVM
+  kDeclaredAttributes,        // a kernel file's shared/private attributes: the VMM's declaration
+  kRebuiltMemory,             // a kernel file Restore rebuilt as new memory, its pages unseen
+  kNumaPolicyNotHandedOn,     // VMM mapping policies past what Restore hands on: not restored
+  kNumaHomeNodeUnseen,        // a NUMA policy's home node a capture could not see
+  kContentsCutOtherwise,      // contents both captures hashed over ranges cut otherwise
+  kNumaPlacementByAllocator,  // where a guest_memfd with no shared policy puts new pages
 };
-constexpr int kUnverifiedKinds = 13;
+constexpr int kUnverifiedKinds = 14;
 
 // What of one guest_memfd was not verified: `pages` pages (of those not found
 // different) and, in `parts`, what each unverified part is and why

@@ -101,7 +101,7 @@ TEST_F(PteWitnessSessionTest, FreezeAndVerifyWalkOnlyWhatTheKeeperDoesNotMap) {
   ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_EQ(VerdictAndKinds(*v), UnchangedKernelAttachVerdict()) << FirstDifferenceOf(*v);
+  EXPECT_EQ(VerdictAndKinds(*v), UnchangedGuestMemfdAttachVerdict()) << FirstDifferenceOf(*v);
   EXPECT_EQ(v->real_pages_witnessed(), kUsed);
   EXPECT_TRUE(KeeperGone()) << "keeper pid " << keeper_pid_ << " outlived the verdict";
 }

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "kernel/pagemap.h"
+#include "kernel/shared_policy_probe.h"
 #include "proto/khod.pb.h"
 
 namespace khod {
@@ -82,6 +83,16 @@ inline std::string UnchangedMemfdVerdict(std::set<int> kinds = {}) {
 // it declares a memslot, the VMM's declaration, which KVM lists to no one.
 inline std::string UnchangedKernelAttachVerdict() {
   return UnchangedMemfdVerdict({v1::UNVERIFIED_DECLARED_MEMSLOTS});
+}
+
+// The same for a guest_memfd: where it has no policy of its own (Linux 6.18)
+// where its new pages go is not verified; where it has one (6.19), khod does
+// not walk it, so its policy is not read.
+inline std::string UnchangedGuestMemfdAttachVerdict() {
+  const bool own_policy = SharedPolicyOf(FileKind::kGuestMemfd).answer != SharedPolicyAnswer::kNo;
+  return UnchangedMemfdVerdict(
+      {v1::UNVERIFIED_DECLARED_MEMSLOTS, own_policy ? v1::UNVERIFIED_NUMA_POLICY_UNREAD
+                                                    : v1::UNVERIFIED_NUMA_PLACEMENT_BY_ALLOCATOR});
 }
 
 }  // namespace khod

@@ -295,7 +295,9 @@ TEST(KhoctlInspectObservation, ShowsFlagsKnownPolicySourceAndVisibility) {
   const std::string golden = GoldenPath(kSnapshotGoldenDir, "snapshot_v1_1.khodsnap");
   RunResult r = Khoctl("inspect " + golden);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_TRUE(Contains(r.out, "mempolicy     per VMM mapping (the file has no shared policy): 2"))
+  EXPECT_TRUE(Contains(r.out,
+                       "mempolicy     per VMM mapping (the file has no shared policy): 2  (they "
+                       "place none of a guest_memfd's pages"))
       << r.out;
   EXPECT_TRUE(Contains(r.out, "pages 0x0 +0x400  pid 4242 mapping at 0x7f118de1e000  interleave"))
       << r.out;

@@ -316,9 +316,15 @@ TEST(SnapshotDiffVisibilityTest, FlagsZeroIsNotVerifiedNeverEqual) {
   EXPECT_EQ(d.counts.pages_different, 0u);
   ASSERT_EQ(d.unverified.size(), 1u);
   EXPECT_EQ(d.unverified[0].pages, kPages);
-  EXPECT_EQ(d.unverified[0].ToString(),
-            "gmem 0x3 'gmem_private': 4096 pages: no per-page state visible to the host "
-            "(guest_memfd created without MMAP)");
+  EXPECT_EQ(d.unverified[0].kinds,
+            (std::vector<UnverifiedKind>{UnverifiedKind::kPagesInvisible,
+                                         UnverifiedKind::kNumaPlacementByAllocator}));
+  EXPECT_EQ(d.unverified[0].ToString().rfind(
+                "gmem 0x3 'gmem_private': 4096 pages: no per-page state visible to the host "
+                "(guest_memfd created without MMAP); NUMA placement of new pages: ",
+                0),
+            0u)
+      << d.unverified[0].ToString();
 }
 
 TEST(SnapshotDiffVisibilityTest, InitializedOnlyComparesInitializationNotPfns) {
@@ -419,6 +425,52 @@ TEST(SnapshotDiffPolicyTest, VmmMappingPolicyChangeIsADifference) {
   EXPECT_EQ(d.unverified[0].ToString().find("not read"), std::string::npos);
 }
 
+// A Linux 6.18 guest_memfd has no policy of its own: it allocates a page by the
+// policy of the thread that faults or fallocates it (filemap_grab_folio passes
+// no VMA), so its VMM mappings' policies, equal on both sides, say nothing of
+// where its new pages go. A HugeTLB memfd's mapping policies do place the pages
+// faulted through them, and a shmem memfd's shared policy places every page.
+TEST(SnapshotDiffPolicyTest, AGuestMemfdWithNoSharedPolicyHasItsPlacementNotVerified) {
+  GuestMemfd a = Private(PageVisibility::kFull);
+  a.flags = 3;
+  a.flags_known = 3;
+  a.mapping_policies = {MappingPolicy{0, kPages, 4242, 0x7f118de1e000, Policy(2, 1)}};
+  SnapshotDiff d = DiffOf(a, a);
+  EXPECT_TRUE(d.differences.empty());
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_EQ(d.unverified[0].kinds,
+            std::vector<UnverifiedKind>{UnverifiedKind::kNumaPlacementByAllocator});
+  EXPECT_EQ(d.unverified[0].pages, 0u);
+  EXPECT_EQ(VerdictExitCode(VerdictOf(d)), 3);
+  // Not mapped by its VMM at all (no mapping policy): still not verified.
+  a.mapping_policies.clear();
+  d = DiffOf(a, a);
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_EQ(d.unverified[0].kinds,
+            std::vector<UnverifiedKind>{UnverifiedKind::kNumaPlacementByAllocator});
+  // After a restore: handed to the VMM, and still not where its pages go.
+  a.mapping_policies = {MappingPolicy{0, kPages, 4242, 0x7f118de1e000, Policy(2, 1)}};
+  DiffOptions restored;
+  restored.compare_vmm_policies = false;
+  d = DiffOf(a, a, restored);
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_EQ(d.unverified[0].kinds,
+            (std::vector<UnverifiedKind>{UnverifiedKind::kNumaPlacementByAllocator,
+                                         UnverifiedKind::kNumaPolicyHandedToVmm}));
+  // A HugeTLB memfd's mapping policies are compared and place its pages.
+  GuestMemfd h = a;
+  h.kind = FileKind::kHugetlbMemfd;
+  h.flags = 0;
+  h.flags_known = ~0ull;
+  EXPECT_TRUE(DiffOf(h, h).fully_verified()) << DiffOf(h, h).unverified[0].ToString();
+  // A guest_memfd whose policy is its own (a shared policy, Linux 6.19) is compared.
+  GuestMemfd own = a;
+  own.policy_source = PolicySource::kInode;
+  own.mapping_policies.clear();
+  own.policy = Policy(2, 1);
+  EXPECT_TRUE(DiffOf(own, own).fully_verified());
+}
+
 TEST(SnapshotDiffPolicyTest, SourceChangeDiffersUnknownIsNotVerified) {
   GuestMemfd a = Gmem(), b = a;
   a.policy = Policy(2, 1);
@@ -498,6 +550,7 @@ TEST(SnapshotDiffPolicyTest, VmmMappingHomeNodesNotSeenAreCountedNotVerified) {
   ASSERT_EQ(d.unverified.size(), 1u);
   EXPECT_EQ(d.unverified[0].kinds,
             (std::vector<UnverifiedKind>{UnverifiedKind::kPagesInvisible,
+                                         UnverifiedKind::kNumaPlacementByAllocator,
                                          UnverifiedKind::kNumaHomeNodeUnseen}))
       << d.unverified[0].ToString();
   EXPECT_NE(d.unverified[0].ToString().find(
