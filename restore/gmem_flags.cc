@@ -103,6 +103,23 @@ Status CheckOfferedGmemMmap(const GuestMemfd& frozen, bool offer_mappable,
       " MMAP: the VMM must make the guest_memfd it offers with the frozen file's flags");
 }
 
+Status CheckOfferedGmemInitShared(const GuestMemfd& frozen, bool offer_shared,
+                                  const std::string& offer) {
+  if (frozen.kind != FileKind::kGuestMemfd) return Status::Ok();
+  Result<KnownGmemFlags> k = KnownFrozenGmemFlags(frozen, std::nullopt);
+  if (!k.ok() || !(k->mask & kInitShared)) return Status::Ok();
+  const bool frozen_shared = (k->flags & kInitShared) != 0;
+  if (offer_shared == frozen_shared) return Status::Ok();
+  return Status::FailedPrecondition(
+      offer +
+      (offer_shared ? " has pages shared with the host (a populate of page 0 works: made with "
+                      "INIT_SHARED)"
+                    : " has private pages (a populate of page 0 fails with EFAULT: made "
+                      "without INIT_SHARED)") +
+      ", " + GmemOf(frozen) + " was made " + (frozen_shared ? "with" : "without") +
+      " INIT_SHARED: the VMM must make the guest_memfd it offers with the frozen file's flags");
+}
+
 GuestMemfd RebuildDescription(const GuestMemfd& frozen, uint64_t flags) {
   GuestMemfd g = frozen;  // every field, so that none added later is dropped
   g.flags = flags;

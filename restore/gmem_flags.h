@@ -66,6 +66,14 @@ Result<uint64_t> RebuildGmemFlags(const GuestMemfd& frozen, std::optional<uint64
 Status CheckOfferedGmemMmap(const GuestMemfd& frozen, bool offer_mappable,
                             const std::string& offer);
 
+// The same for INIT_SHARED, of an offer made with MMAP whose pages are shared
+// with the host (`offer_shared`, kernel/gmem_shared_probe.h) or private: where
+// the frozen bit is known it must be the offer's, else a guest whose memory
+// was shared comes back on private pages (the VMM's first access faults), or
+// the reverse. Otherwise anything is accepted.
+Status CheckOfferedGmemInitShared(const GuestMemfd& frozen, bool offer_shared,
+                                  const std::string& offer);
+
 // `frozen` as a rebuild makes it: created with `flags` (every defined bit
 // known), everything else as the snapshot holds it.
 GuestMemfd RebuildDescription(const GuestMemfd& frozen, uint64_t flags);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/status_macros.h"
+#include "kernel/gmem_shared_probe.h"
 #include "kernel/mapping.h"
 #include "kernel/memory_file.h"
 #include "restore/gmem_flags.h"
@@ -83,6 +84,13 @@ Result<std::map<uint64_t, RebuildTarget>> TakeRebuildTargets(
     Result<bool> mappable = IsMappable(fd->get(), static_cast<size_t>(probe));
     if (!mappable.ok()) return mappable.status().WithContext(which + ": " + where);
     KHOD_RETURN_IF_ERROR(CheckOfferedGmemMmap(*g, *mappable, which + ": " + where));
+    // INIT_SHARED shows only to a fault: the offer is new and is about to be
+    // filled, so page 0 may be populated (and a page that makes, punched out).
+    if (*mappable) {
+      Result<bool> shared = ProbeGmemPagesShared(fd->get(), id->page_size);
+      if (!shared.ok()) return shared.status().WithContext(which + ": " + where);
+      KHOD_RETURN_IF_ERROR(CheckOfferedGmemInitShared(*g, *shared, which + ": " + where));
+    }
     auto dup = by_inode.find(id->inode);
     if (dup != by_inode.end())
       return Status::InvalidArgument(which + ": " + where +

@@ -205,6 +205,32 @@ TEST(CheckOfferedGmemMmapTest, AnOfferMustHaveTheFrozenMmapWhereItIsKnown) {
   }
 }
 
+TEST(CheckOfferedGmemInitSharedTest, AnOfferMustHaveTheFrozenInitSharedWhereItIsKnown) {
+  const std::string offer = "rebuild_into[0]: fd 9 of pid 77";
+  // Made with INIT_SHARED: seen (a page mapped shared), or carried as declared.
+  for (const GuestMemfd& g : {Gmem(kBoth, kBoth), Gmem(kBoth, kMmap)}) {
+    EXPECT_TRUE(CheckOfferedGmemInitShared(g, true, offer).ok());
+    const Status s = CheckOfferedGmemInitShared(g, false, offer);
+    EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition);
+    EXPECT_EQ(s.message(),
+              "rebuild_into[0]: fd 9 of pid 77 has private pages (a populate of page 0 fails "
+              "with EFAULT: made without INIT_SHARED), gmem 7 ('ram') was made with INIT_SHARED: "
+              "the VMM must make the guest_memfd it offers with the frozen file's flags");
+  }
+  // Known made without it.
+  EXPECT_TRUE(CheckOfferedGmemInitShared(Gmem(kMmap, kBoth), false, "o").ok());
+  EXPECT_TRUE(Has(CheckOfferedGmemInitShared(Gmem(kMmap, kBoth), true, "o"),
+                  "o has pages shared with the host (a populate of page 0 works: made with "
+                  "INIT_SHARED), gmem 7 ('ram') was made without INIT_SHARED"));
+  // Not known (never seen, not declared): anything is accepted.
+  for (bool shared : {true, false})
+    EXPECT_TRUE(CheckOfferedGmemInitShared(Gmem(kMmap, kMmap), shared, "o").ok());
+  // A memfd has no creation flags.
+  GuestMemfd memfd = Gmem(kBoth, kBoth);
+  memfd.kind = FileKind::kShmemMemfd;
+  EXPECT_TRUE(CheckOfferedGmemInitShared(memfd, false, "o").ok());
+}
+
 TEST(RebuildDescriptionTest, CarriesTheDecidedFlagsAndTheRestAsTheSnapshotHoldsIt) {
   GuestMemfd g = Gmem(kMmap, kMmap);
   g.vm_token = 5;

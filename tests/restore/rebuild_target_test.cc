@@ -199,5 +199,37 @@ TEST(RebuildTargetTest, AnOfferWhoseMmapIsNotTheFrozenFilesIsRefused) {
   EXPECT_TRUE(TakeRebuildTargets({Offer(1, 5, not_mappable->get())}, frozen).ok());
 }
 
+// INIT_SHARED shows only to a fault: Restore populates page 0 of the offer
+// (a private page refuses with EFAULT, allocating nothing) and punches out a
+// page that made. An offer whose INIT_SHARED is not the frozen file's known
+// bit is refused; the accepted one is left with page 0 not allocated.
+TEST(RebuildTargetTest, AnOfferWhoseInitSharedIsNotTheFrozenFilesIsRefused) {
+  const uint64_t mmap = uapi::kGuestMemfdFlagMmap, both = mmap | uapi::kGuestMemfdFlagInitShared;
+  Result<TestGuestMemfd> shared = TestGuestMemfd::Make(kSize, both);
+  KHOD_GUEST_MEMFD_OR_SKIP(shared);
+  Result<UniqueFd> private_pages = shared->Another(kSize, mmap);
+  ASSERT_TRUE(private_pages.ok()) << private_pages.status().ToString();
+  Snapshot frozen = Frozen();
+  frozen.gmems[0].flags = frozen.gmems[0].flags_known = both;  // INIT_SHARED seen
+  Status s = TakeRebuildTargets({Offer(1, 5, private_pages->get())}, frozen).status();
+  EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("has private pages (a populate of page 0 fails with EFAULT: made "
+                             "without INIT_SHARED), gmem 1 ('gmem_shared') was made with "
+                             "INIT_SHARED"),
+            std::string::npos)
+      << s.message();
+  ASSERT_TRUE(TakeRebuildTargets({Offer(1, 5, shared->fd())}, frozen).ok());
+  void* m = ::mmap(nullptr, 4096, PROT_READ, MAP_SHARED, shared->fd(), 0);
+  ASSERT_NE(m, MAP_FAILED);
+  unsigned char resident = 1;
+  ASSERT_EQ(::mincore(m, 4096, &resident), 0);
+  ::munmap(m, 4096);
+  EXPECT_EQ(resident & 1, 0) << "the probe's page 0 was left allocated";
+  // INIT_SHARED not known (never seen, not declared): either is accepted.
+  frozen.gmems[0].flags = frozen.gmems[0].flags_known = mmap;
+  EXPECT_TRUE(TakeRebuildTargets({Offer(1, 5, private_pages->get())}, frozen).ok());
+  EXPECT_TRUE(TakeRebuildTargets({Offer(1, 5, shared->fd())}, frozen).ok());
+}
+
 }  // namespace
 }  // namespace khod
