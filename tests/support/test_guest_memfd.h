@@ -1,6 +1,7 @@
 // A guest_memfd for tests: the Kvm, the VM and the file, made in one step and closed together.
-// A guest_memfd works only in the process whose VM made it: a test that wants one in a forked
-// child makes the fixture in the child.
+// The VM's ioctls (another guest_memfd, a memslot) work only in the process that made the VM
+// (EIO elsewhere: kvm->mm != current->mm), so a test whose forked child needs them makes the
+// fixture in the child; the file itself (mmap, fallocate, a punch) works in any process.
 #ifndef KHOD_TESTS_SUPPORT_TEST_GUEST_MEMFD_H_
 #define KHOD_TESTS_SUPPORT_TEST_GUEST_MEMFD_H_
 
