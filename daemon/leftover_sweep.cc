@@ -34,8 +34,16 @@ namespace {
 //      2-4's files are orphans) or HANDED_OVER, which names frozen-G.blob and
 //      the dir, and from then on they are the handover and must stay.
 // Prepare leaves prepared-G.blob the same way, and frozen-draft.blob is named
-// by no record ever; Finish and Cancel unlink the dir's blob after their
-// record, so a kill there leaves it with a FINISHED or IDLE record.
+// by no record ever (so Prepare, Cancel and a start remove it before their
+// record writes, SweepFrozenDraft). Cancel unlinks the dir's blob after its
+// IDLE record, so a kill there leaves it with an IDLE record. Finish on the
+// new side consumes the medium (unlinks the blob) before its FINISHED record
+// on purpose: a kill in between leaves a VERIFIED record naming a handover
+// whose blob is gone, which recovery rolls back to HANDED_OVER and Restore
+// answers from the state-dir copy of the same bytes (the record names it, and
+// Finish unlinks it only after FINISHED is durable), so nothing is lost; the
+// other order would leave the blob with a FINISHED record, which beneath a
+// --handover-root outside the state dir no start ever sweeps.
 //
 // So, once the record is read, checked and durable again, removed:
 //  - in the state dir, a regular file named prepared-G.blob, frozen-G.blob
@@ -153,6 +161,8 @@ void SweepHandoverDir(int dir_fd, const std::string& prefix, bool stands, SweepR
   RemoveIfRegular(dir_fd, tmp, prefix + tmp, "a handover blob's write cut short", r);
 }
 
+constexpr char kDraftWhy[] = "Prepare's draft, which only the process that wrote it uses";
+
 // Whether `root` is the directory "handover" of `state_dir` itself (not a
 // link to it, not a --handover-root elsewhere).
 bool IsStateDirsOwnRoot(const SafeDir& state_dir, const SafeDir& root) {
@@ -237,6 +247,12 @@ Result<std::vector<std::string>> FindSessionFiles(const SafeDir& state_dir,
   return found;
 }
 
+SweepReport SweepFrozenDraft(const SafeDir& state_dir) {
+  SweepReport r;
+  RemoveIfRegular(state_dir.fd(), kFrozenDraftBlob, kFrozenDraftBlob, kDraftWhy, &r);
+  return r;
+}
+
 SweepReport SweepLeftovers(const SafeDir& state_dir, const SafeDir& handover_root,
                            const RecordedNames& named) {
   SweepReport r;
@@ -246,7 +262,7 @@ SweepReport SweepLeftovers(const SafeDir& state_dir, const SafeDir& handover_roo
       if (IsSessionBlobName(n) && n != named.prepared_blob && n != named.frozen_blob)
         RemoveIfRegular(state_dir.fd(), n, n,
                         n == kFrozenDraftBlob
-                            ? "Prepare's draft, which only the process that wrote it uses"
+                            ? kDraftWhy
                             : "a blob no record names (written just before a kill)",
                         &r);
   if (IsStateDirsOwnRoot(state_dir, handover_root)) SweepHandoverRoot(handover_root, named, &r);

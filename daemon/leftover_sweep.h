@@ -48,6 +48,14 @@ struct SweepReport {
 SweepReport SweepLeftovers(const SafeDir& state_dir, const SafeDir& handover_root,
                            const RecordedNames& named);
 
+// Prepare's draft (frozen-draft.blob in `state_dir`) alone, judged as
+// SweepLeftovers judges it: no record ever names it and only the process
+// that wrote it uses it, so it may go at any instant, before any record is
+// written too. Session::Open removes it before its first record write, and
+// Prepare and Cancel before theirs: on a full state dir its room (a frozen
+// blob's) is what that write needs.
+SweepReport SweepFrozenDraft(const SafeDir& state_dir);
+
 // The regular files of the names a session writes (those SweepLeftovers
 // judges: the state dir's prepared-G.blob, frozen-G.blob and
 // frozen-draft.blob; handover.blob and handover.blob.tmp in `handover_root`

@@ -104,6 +104,21 @@ Session::Session(SessionOptions opts, GmemOpener* opener)
       }) {}
 
 Session::~Session() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    // A luo handover lives in the LUO session whose fd this process holds:
+    // closing it (below, with transport_) makes the kernel drop what it
+    // preserved, so a kexec after this stop carries nothing. Said loudly,
+    // where an operator's stop (or an orchestrator's) reads it.
+    if (record_.phase() == v1::HANDED_OVER && record_.transport() == v1::LUO && sent_here_ &&
+        transport_)
+      std::fprintf(stderr,
+                   "khod: WARNING: this stop drops the luo handover: the LUO session that "
+                   "preserves it is closed with this process, and the kernel frees what it "
+                   "preserved, so a kexec now carries nothing. Start khod again before any "
+                   "kexec: on this boot it rolls the session back to PREPARED (Freeze again, "
+                   "or Cancel)\n");
+  }
   JoinAdoption();  // it dups the carried fds closed below
   // What a Restore received and did not end up holding (Finish and Cancel
   // close them otherwise): fds of this process, never another's.
@@ -216,12 +231,16 @@ Status Session::Persist() {
 }
 
 Status Session::PersistOrRevert(const v1::SessionRecord& before, const std::string& op,
-                                bool* change_may_be_on_disk) {
+                                bool* change_may_be_on_disk, const std::function<void()>& undo) {
   if (change_may_be_on_disk) *change_may_be_on_disk = false;
   Status persisted = Persist();
   if (persisted.ok()) return persisted;
   const uint64_t change_generation = record_.generation();
   RevertRecordTo(before);
+  // The write-back publishes the status it is staged with: the caller's
+  // undo comes first, so that it lists the files this process holds after
+  // it, not those the change would have.
+  if (undo) undo();
   // A write that failed after its rename (the directory's fsync) left the
   // change on disk: the record reverted to is written again, so that the disk
   // says what memory does. No orphan is removed here: the change's own may
@@ -561,6 +580,11 @@ Result<v1::PhaseReply> Session::PrepareLocked() {
   if (!inv.ok()) return inv.WithContext("Prepare: captured state breaks an invariant");
   std::string blob, file;
   KHOD_RETURN_IF_ERROR(Encode(snap, BlobFormat::kProto, &blob));
+  // The last Prepare's draft goes before this one's writes, whose room it
+  // may be (a full state dir): no record names it, and this Prepare writes
+  // its own once its record is durable. One that fails leaves Freeze to
+  // write its blob whole.
+  DropFrozenDraft();
   KHOD_RETURN_IF_ERROR(WriteBlob("prepared", blob, &file));
   opts_.crash.Hit("pre-prepared");
   const v1::SessionRecord before = record_;
@@ -804,7 +828,6 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req, const PeerC
     record_.set_transport(tkind);
     record_.set_handover_dir(req.dir());
     record_.set_handover_dir_made(made_dir);
-    if (tkind == v1::REEXEC) record_.set_exec_count(record_.exec_count() + 1);
     RecordDuration(v1::FROZEN, t1 - t0);  // the capture and the blob
     RecordDuration(v1::HANDED_OVER, NowNs() - t1);
     if (opts_.in_freeze_for_test) opts_.in_freeze_for_test();
@@ -957,12 +980,13 @@ Result<v1::PhaseReply> Session::Finish(const PeerCred& caller) {
   // finished session holds no file it took.
   std::map<uint64_t, std::unique_ptr<GmemHandle>> attached = std::move(handles_);
   handles_.clear();
-  Status persisted = PersistOrRevert(before, "Finish");
-  if (!persisted.ok()) {
+  // A failed write puts them back before its write-back's status is made:
+  // that status lists the khod_fd the VMM can still take.
+  Status persisted = PersistOrRevert(before, "Finish", nullptr, [&] {
     restored_ = std::move(releasing);
     handles_ = std::move(attached);
-    return persisted;
-  }
+  });
+  if (!persisted.ok()) return persisted;
   for (auto& kv : releasing)
     if (kv.second->source) kv.second->source->UsePagesMappedBy(-1);
   for (auto& kv : attached)
@@ -1019,27 +1043,47 @@ Result<v1::PhaseReply> Session::Cancel(const PeerCred& caller) {
     record_.clear_gmems();
     record_.clear_vms();
   }
-  // The IDLE record first: until it is durable the old record may still name
-  // these files, and a crash after it leaves orphans only, never a record
-  // naming deleted files. A failed write deletes nothing and changes nothing.
-  Status persisted = PersistOrRevert(before, "Cancel");
-  if (!persisted.ok()) return persisted.WithContext("nothing was deleted");
-  opts_.crash.Hit("cancelled");
-  // A MODEL guest lives in this process only: Restore moved the attached
-  // one itself into restored_, and it stays attached with the others.
+  // Prepare's draft goes first: no record names it, so even a Cancel whose
+  // write fails may remove it, and on a full state dir its room is what the
+  // IDLE record needs. A session left PREPARED by that failure has Freeze
+  // write its blob whole.
+  DropFrozenDraft();
+  // The restored files are let go once the IDLE record is durable, and the
+  // status that record publishes names none of them (no khod_fd: a number
+  // closed next, which the next open reuses). A MODEL guest lives in this
+  // process only: Restore moved the attached one itself into restored_, and
+  // it stays attached with the others.
+  std::map<uint64_t, std::unique_ptr<GmemHandle>> releasing = std::move(restored_);
+  restored_.clear();
+  std::vector<uint64_t> models_kept;
   if (!new_side)
-    for (auto it = restored_.begin(); it != restored_.end();) {
+    for (auto it = releasing.begin(); it != releasing.end();) {
       if (it->second && it->second->is_model && !handles_.count(it->first)) {
         handles_[it->first] = std::move(it->second);
-        it = restored_.erase(it);
+        models_kept.push_back(it->first);
+        it = releasing.erase(it);
       } else {
         ++it;
       }
     }
-  const size_t released = restored_.size();
+  // The IDLE record first: until it is durable the old record may still name
+  // these files, and a crash after it leaves orphans only, never a record
+  // naming deleted files. A failed write deletes nothing else and changes
+  // nothing: what moved is back before the write-back's status is made.
+  Status persisted = PersistOrRevert(before, "Cancel", nullptr, [&] {
+    for (uint64_t token : models_kept) {
+      releasing[token] = std::move(handles_[token]);
+      handles_.erase(token);
+    }
+    restored_ = std::move(releasing);
+  });
+  if (!persisted.ok()) return persisted.WithContext("nothing the record names was deleted");
+  opts_.crash.Hit("cancelled");
+  const size_t released = releasing.size();
   if (received_)
     for (auto& kv : received_->fds) ::close(kv.second);
   ReleaseSessionHolds();
+  releasing.clear();  // after the mapping holder, as ReleaseSessionHolds orders them
   if (new_side) handles_.clear();
   if (transport_) {
     // A handover this process received is consumed (dir: its blob goes); one
@@ -1052,7 +1096,6 @@ Result<v1::PhaseReply> Session::Cancel(const PeerCred& caller) {
   sent_here_ = false;
   for (const std::string& f : {prepared, frozen})
     if (!f.empty()) state_dir_.Remove(f);
-  DropFrozenDraft();
   v1::PhaseReply r;
   r.set_phase(v1::IDLE);
   std::string msg = "cancelled from " + PhaseName(was);

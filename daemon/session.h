@@ -35,6 +35,7 @@
 #include "daemon/caller_access.h"
 #include "daemon/crash_points.h"
 #include "daemon/group_commit.h"
+#include "daemon/leftover_sweep.h"
 #include "daemon/session_record.pb.h"
 #include "handover/blob_memfd.h"
 #include "handover/kho_debugfs.h"
@@ -211,6 +212,9 @@ class Session {
   // daemon/leftover_sweep.h, after Recover's record is durable: logs each
   // entry; true when it added to recovery_ (removed or failed to remove).
   bool SweepLeftovers();
+  // Logs each entry of `r` and adds what went, or could not go, to
+  // recovery_; true when it added to it.
+  bool ReportSwept(const SweepReport& r);
   // record_ -> state dir through the group commit; the status copy is
   // refreshed once it is durable. StageRecord() queues it; Persist() stages
   // and waits, the caller holding mu_ throughout: no change is staged on top
@@ -222,12 +226,17 @@ class Session {
   Status Persist();
   // Persist(), or, when the write fails, record_ back to `before` (the
   // generation still counts on) and the error saying `op` changed nothing.
-  // The caller holds mu_ throughout and undoes what else it changed.
+  // The caller holds mu_ throughout and undoes what else it changed: what
+  // Status reads besides the record (restored_, handles_) in `undo`, which
+  // runs after record_ is back and before the write-back is staged, so that
+  // the status that write publishes is the session's after the undo, never
+  // the change's.
   // `change_may_be_on_disk`, when given, is set when the write-back failed
   // too and the record on disk is the change's (or cannot be read): it names
   // what the change made, which the caller must not delete.
   Status PersistOrRevert(const v1::SessionRecord& before, const std::string& op,
-                         bool* change_may_be_on_disk = nullptr);
+                         bool* change_may_be_on_disk = nullptr,
+                         const std::function<void()>& undo = nullptr);
   // record_ back to `before`, its generation counting on.
   void RevertRecordTo(const v1::SessionRecord& before);
   v1::StatusReply BuildStatus() const;  // caller holds mu_
@@ -241,9 +250,15 @@ class Session {
   bool AttachedThisBoot(const v1::GmemAttachment& a) const {
     return a.boot_id().empty() || (a.boot_id() == opts_.boot_id && a.boot_id() != kUnknownBootId);
   }
-  // After a reexec whose carried fds died: each recorded kernel file taken
-  // again from its VMM, by token, into `fds`; says what came back and what not.
-  // `all`: every kernel file came back.
+  // The record holds a kernel file, and each was attached on this boot, as
+  // its recorded boot id says (a record without one says nothing of the
+  // boot): no kexec or reboot came between the Attach and now.
+  bool EveryKernelGmemKnownAttachedThisBoot() const;
+  // A handover whose carried fds died (reexec), or that carries none (dir)
+  // and is restored by a process that did not send it, on the boot every
+  // kernel file was attached on: each recorded kernel file taken again from
+  // its VMM, by token, into `fds`; says what came back and what not ("" when
+  // nothing was tried). `all`: every kernel file came back.
   std::string RetakeCarriedFromVmms(std::map<uint64_t, int>* fds, bool* all);
   // A reexec's adopted files, each opened, given its pins and its warm-up
   // started on a thread from Open (AdoptForWarmUp), overlapping the gRPC

@@ -83,7 +83,10 @@ bool Session::SweepLeftovers() {
   named.dir_handover_stands = record_.transport() == v1::DIR &&
                               (p == v1::HANDED_OVER || p == v1::RESTORED || p == v1::VERIFIED);
   named.handover_dir = record_.handover_dir();
-  const SweepReport r = khod::SweepLeftovers(state_dir_, handover_root_, named);
+  return ReportSwept(khod::SweepLeftovers(state_dir_, handover_root_, named));
+}
+
+bool Session::ReportSwept(const SweepReport& r) {
   // One line each, naming the path; Status's recovery lists what went and
   // what could not.
   for (const SweptEntry& e : r.removed) {
@@ -164,6 +167,18 @@ Status Session::Recover() {
                                 "' is not a name khod gives a blob (" + kind + "-G.blob)");
 
   const v1::Phase was = record_.phase();
+  // A luo handover is held by the LUO session fd of the khod that sent it,
+  // and that fd closed with the process, which made the kernel drop what it
+  // preserved. On the boot every kernel file was attached on no kexec has
+  // happened since, so nothing stands for a kexec to carry: the session goes
+  // back to PREPARED as a PREPARED record does (each file taken again from
+  // its VMM, which still holds it; what cannot be, IDLE), and the frozen
+  // blob is an orphan. A record without boot ids, or of another boot, keeps
+  // the handover: after a kexec it is the new kernel's to give.
+  const bool luo_died = (was == v1::HANDED_OVER || was == v1::RESTORED || was == v1::VERIFIED) &&
+                        record_.transport() == v1::LUO && EveryKernelGmemKnownAttachedThisBoot();
+  const std::string luo_died_why =
+      "the luo session died with the previous khod on this boot: a kexec would carry nothing";
   std::vector<std::string> dropped;
   auto dropped_text = [&]() {
     std::string s;
@@ -173,7 +188,7 @@ Status Session::Recover() {
   bool has_model = false;
   for (const auto& a : record_.gmems()) has_model |= a.is_model();
 
-  switch (was) {
+  switch (luo_died ? v1::PREPARED : was) {
     case v1::IDLE:
     case v1::PREPARED:
     case v1::FROZEN: {
@@ -185,13 +200,22 @@ Status Session::Recover() {
         // capture is still theirs. A FROZEN record (an older khod wrote one
         // before its handover; none is written now) means the handover had
         // not happened: back to PREPARED, the guests are still the VMM's.
-        if (was == v1::FROZEN) {
+        if (was == v1::FROZEN || luo_died) {
           if (!record_.frozen_blob().empty()) orphans_.push_back(record_.frozen_blob());
           record_.set_phase(v1::PREPARED);
           ClearFrozenBlob();
-          recovery_ =
-              "rolled back FROZEN -> PREPARED: the handover had not been made; guests "
-              "are still paused by their VMM: Freeze again or Cancel";
+          if (luo_died) {
+            // Nothing after PREPARED stands: no verdict, no handover timings.
+            record_.clear_last_verdict();
+            google::protobuf::RepeatedPtrField<v1::PhaseDuration> kept;
+            for (const v1::PhaseDuration& d : record_.durations())
+              if (d.phase() == v1::PREPARED) *kept.Add() = d;
+            *record_.mutable_durations() = kept;
+          }
+          recovery_ = luo_died ? "rolled back " + PhaseName(was) + " -> PREPARED: " + luo_died_why +
+                                     "; Freeze again, or Cancel"
+                               : "rolled back FROZEN -> PREPARED: the handover had not been made; "
+                                 "guests are still paused by their VMM: Freeze again or Cancel";
         } else {
           recovery_ = "resumed PREPARED (" + std::to_string(handles_.size()) + " gmems re-taken)";
         }
@@ -199,7 +223,8 @@ Status Session::Recover() {
         for (const std::string& f : {record_.prepared_blob(), record_.frozen_blob()})
           if (!f.empty()) orphans_.push_back(f);
         ResetToIdle();
-        recovery_ = "rolled back " + PhaseName(was) + " -> IDLE: " +
+        recovery_ = "rolled back " + PhaseName(was) +
+                    " -> IDLE: " + (luo_died ? luo_died_why + "; " : std::string()) +
                     (has_model ? "MODEL guests live in khod's memory and were re-created empty"
                                : "not every gmem could be re-taken") +
                     "; Prepare again";
@@ -218,7 +243,7 @@ Status Session::Recover() {
         // open: never read it, never stop start-up on it.
         medium_note = "; the recorded handover dir '" + record_.handover_dir() + "' is not read (" +
                       t.status().message() +
-                      "): Restore rebuilds from the state-dir copy, or Cancel";
+                      "): Restore reads the state-dir copy of the blob, or Cancel";
         t = std::unique_ptr<HandoverTransport>(new UnreadableDirTransport(t.status().message()));
       }
       if (!t.ok()) return t.status();
@@ -233,6 +258,14 @@ Status Session::Recover() {
                       : "the files were attached on another boot, so Restore rebuilds them "
                         "from the state-dir blob");
       };
+      // A dir handover carries no file: on the boot the files were attached
+      // on (a restart, no kexec) the VMMs still hold them
+      // (RetakeCarriedFromVmms).
+      const std::string dir_retake =
+          record_.transport() == v1::DIR && EveryKernelGmemKnownAttachedThisBoot()
+              ? " (Restore takes each file again from its VMM, pid, fd, inode and kind checked, "
+                "and rebuilds from the blob only what it cannot)"
+              : "";
       if (record_.transport() == v1::LUO) NoteKhoIncoming();
       if (was != v1::HANDED_OVER) {
         // Restored objects were held by the process that died: restore again.
@@ -243,13 +276,20 @@ Status Session::Recover() {
                     "Restore again";
         if (record_.transport() == v1::REEXEC)
           recovery_ += " (the reexec fds died with it too: " + retake() + "; or Cancel)";
+        recovery_ += dir_retake;
       } else if (!opts_.adopted.empty()) {
         recovery_ = "resumed HANDED_OVER after reexec: adopted " +
                     std::to_string(opts_.adopted.fds.size()) + " fds and the blob memfd";
+        // The exec happened: this process is the khod it started. Counted by
+        // the khod that arrived, in the record it writes at start, never by
+        // the Freeze before it: an exec that failed, or a khod killed before
+        // its exec, is no reexec.
+        if (record_.transport() == v1::REEXEC) record_.set_exec_count(record_.exec_count() + 1);
       } else {
         recovery_ = "resumed HANDED_OVER";
         if (record_.transport() == v1::REEXEC)
           recovery_ += " without the reexec fds (the process holding them is gone): " + retake();
+        recovery_ += dir_retake;
       }
       recovery_ += medium_note;
       break;
@@ -260,6 +300,10 @@ Status Session::Recover() {
     default:
       return Status::Corruption("session record has unknown phase " + std::to_string(was));
   }
+  // Prepare's draft goes before the first record write: no record names it,
+  // and on a full state dir its room (a frozen blob's) is what that write
+  // needs, without which no start, and so no way out, would work.
+  ReportSwept(SweepFrozenDraft(state_dir_));
   std::fprintf(stderr, "khod: %s\n", recovery_.c_str());
   incarnation_ = record_.generation() + 1;  // the generation Persist() is about to write
   KHOD_RETURN_IF_ERROR(Persist());

@@ -72,10 +72,29 @@ void Session::ExecFailedLocked(const Status& why) {
 // still hold them, and a file taken again from its VMM is the one the
 // handover would have carried (RetakeFromVmm: the boot it was attached on,
 // the same inode and kind; Restore checks the inode again). What no VMM
-// holds any more is rebuilt.
+// holds any more is rebuilt. A dir handover carries no file: restored by a
+// khod that did not send it, on the boot every kernel file was attached on
+// (a restart, no kexec), the VMMs still hold the guests' own memory, which
+// is taken again the same way instead of rebuilt as new memory; on another
+// boot nothing is tried (the numbers may name another guest's file). A luo
+// handover on that boot never comes here: its LUO session died with the
+// khod that sent it, and recovery rolls it back to PREPARED.
+bool Session::EveryKernelGmemKnownAttachedThisBoot() const {
+  bool any = false;
+  for (const auto& a : record_.gmems()) {
+    if (a.is_model()) continue;
+    if (a.boot_id().empty() || !AttachedThisBoot(a)) return false;
+    any = true;
+  }
+  return any;
+}
+
 std::string Session::RetakeCarriedFromVmms(std::map<uint64_t, int>* fds, bool* all) {
   *all = false;
-  if (!transport_ || !transport_->keeps_inodes()) return "";
+  if (!transport_) return "";
+  const bool carries_none_restarted =
+      !transport_->carries_fds() && !sent_here_ && EveryKernelGmemKnownAttachedThisBoot();
+  if (!transport_->keeps_inodes() && !carries_none_restarted) return "";
   int kernel = 0;
   std::string refused;
   for (const auto& a : record_.gmems()) {
@@ -130,6 +149,13 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
       if (r.ok()) {
         received_ = std::move(*r);
         received_ahead_ = ahead;
+        if (received_->fds.empty()) {
+          // A dir handover after a restart: the files are the VMMs' own, where
+          // they can be taken again.
+          bool all_retaken = false;
+          const std::string retaken = RetakeCarriedFromVmms(&received_->fds, &all_retaken);
+          if (!retaken.empty()) received_->origin += " (" + retaken.substr(2) + ")";
+        }
       } else if (!req.from_state_dir() && r.status().code() != Status::Code::kNotFound) {
         return r.status().WithContext("Restore: reading the handover");
       } else {
@@ -231,9 +257,10 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
 
   GmemRestoreInputs in;
   for (const auto& a : record_.gmems()) in.declared[a.token()] = DeclarationOf(a);
-  // A reexec carries the very files attached here (same boot): each must be
-  // the inode recorded at Attach.
-  if (transport_ && transport_->keeps_inodes())
+  // A reexec carries the very files attached here (same boot), and a
+  // transport that carries none has only files taken again from their VMMs:
+  // each must be the inode recorded at Attach.
+  if (transport_ && (transport_->keeps_inodes() || !transport_->carries_fds()))
     for (const auto& a : record_.gmems())
       if (!a.is_model() && a.inode() != 0) in.carried_inodes[a.token()] = a.inode();
   if (received_) in.carried = received_->fds;
@@ -260,13 +287,14 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
   restored_ = std::move(restored.handles);  // Status, published with the record, names their fds
   // Until RESTORED is durable nothing is held as restored: a failed write
   // leaves HANDED_OVER with every received fd, and Restore can be retried.
-  Status persisted = PersistOrRevert(before, "Restore");
-  if (!persisted.ok()) {
+  // What was taken goes back before the write-back's status is made: it
+  // names no fd of a restored file, which closes here.
+  Status persisted = PersistOrRevert(before, "Restore", nullptr, [&] {
     restored.handles = std::move(restored_);
     restored_.clear();
     GiveBackTaken(&restored, &handles_, &warming_);
-    return persisted;
-  }
+  });
+  if (!persisted.ok()) return persisted;
   warming_.clear();  // those not taken (rebuilt instead): their mappings go
   frozen_ = std::move(snap);
   have_frozen_ = true;

@@ -598,21 +598,54 @@ TEST_F(SessionTest, RestartRollsBackPreparedWhenAFileIsGone) {
   EXPECT_EQ(s->GetStatus().gmems_size(), 1);
 }
 
-TEST_F(SessionTest, RestartAfterHandoverResumesAndRestoresFromTheStateDir) {
-  {
-    auto s = Open();
-    ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
-    ASSERT_TRUE(s->Prepare().ok());
-    ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+// A dir handover carries no file. Restored by a khod started again on the
+// boot the file was attached on (a restart, no kexec), the VMM still holds
+// it: Restore takes it again from the VMM (pid, fd, inode and kind checked)
+// instead of rebuilding it as new memory, and Verify finds the guest's own
+// memory EQUAL. On another boot (a kexec) nothing is taken: it is rebuilt.
+TEST_F(SessionTest, RestartAfterADirHandoverTakesTheFileAgainFromTheVmm) {
+  for (const bool other_boot : {false, true}) {
+    SCOPED_TRACE(other_boot ? "another boot" : "the same boot");
+    TempDir dir(other_boot ? "dir-restart-other-boot" : "dir-restart-same-boot");
+    SessionOptions o = Opts();
+    o.state_dir = dir.path();
+    {
+      Result<std::unique_ptr<Session>> s = Session::Open(o, &opener_);
+      ASSERT_TRUE(s.ok()) << s.status().ToString();
+      ASSERT_TRUE((*s)->Attach(KernelAttach(memfd_)).ok());
+      ASSERT_TRUE((*s)->Prepare().ok());
+      ASSERT_TRUE((*s)->Freeze(PausedFreeze()).ok());
+    }
+    if (other_boot) o.boot_id = "boot-after-kexec";
+    Result<std::unique_ptr<Session>> opened = Session::Open(o, &opener_);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    Session* s = opened->get();
+    ASSERT_EQ(s->phase(), v1::HANDED_OVER) << s->recovery();
+    EXPECT_EQ(s->recovery().find("Restore takes each file again from its VMM") != std::string::npos,
+              !other_boot)
+        << s->recovery();
+    Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_NE(r->message().find(other_boot ? "0 adopted, 1 rebuilt" : "1 adopted, 0 rebuilt"),
+              std::string::npos)
+        << r->message();
+    EXPECT_EQ(r->message().find("1 of 1 files taken again from their VMMs") != std::string::npos,
+              !other_boot)
+        << r->message();
+    Result<v1::VerifyReply> v = s->Verify();
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    if (other_boot) {
+      EXPECT_GT(v->differences_size(), 0) << "a rebuilt file is new memory: " << v->verdict();
+      ASSERT_TRUE(s->Cancel().ok());
+    } else {
+      EXPECT_EQ(VerdictAndKinds(*v), UnchangedKernelAttachVerdict()) << FirstDifferenceOf(*v);
+      ASSERT_TRUE(s->Finish().ok());
+    }
   }
-  auto s = Open();
-  EXPECT_EQ(s->phase(), v1::HANDED_OVER);
-  Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_NE(r->message().find("1 rebuilt"), std::string::npos) << r->message();
 }
 
-// Restore from khod's own copy when the medium lost everything: the reply
+// Restore from khod's own copy when the medium lost everything, on a boot
+// where no file can be taken again from its VMM (after a kexec): the reply
 // says that no file came, so every kernel gmem was rebuilt.
 TEST_F(SessionTest, RestoreFromTheStateDirSaysWhenTheHandoverCarriedNothing) {
   {
@@ -622,8 +655,11 @@ TEST_F(SessionTest, RestoreFromTheStateDirSaysWhenTheHandoverCarriedNothing) {
     ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
   }
   std::filesystem::remove_all(dir_ + "/handover");  // the medium is gone
-  auto s = Open();
-  ASSERT_TRUE(s);
+  SessionOptions o = Opts();
+  o.boot_id = "boot-after-kexec";
+  Result<std::unique_ptr<Session>> opened = Session::Open(o, &opener_);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  Session* s = opened->get();
   v1::RestoreRequest q;
   q.set_from_state_dir(true);
   Result<v1::PhaseReply> r = s->Restore(q);
@@ -734,6 +770,35 @@ TEST_F(SessionTest, RestartOfARecordWithoutABootIdReTakesByInode) {
       << s->recovery();
 }
 
+// exec_count (Status, khod_reexecs_total) counts the reexecs that happened:
+// the khod an exec started counts its arrival in the record it writes at
+// start; a REEXEC Freeze whose exec fails, or a khod stopped before its
+// exec, counts none.
+TEST_F(ReexecSessionTest, OnlyAReexecThatHappenedIsCounted) {
+  auto s = HandOver();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->GetStatus().exec_count(), 1u) << s->recovery();
+  EXPECT_EQ(ReadRecord(dir_).exec_count(), 1u);
+  // The new khod's own reexec, whose exec fails.
+  ASSERT_TRUE(s->Cancel().ok());
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  ASSERT_TRUE(s->Prepare().ok());
+  exec_argv_.clear();
+  ASSERT_TRUE(s->Freeze(PausedFreeze(v1::REEXEC)).ok());
+  ASSERT_FALSE(exec_argv_.empty());
+  EXPECT_EQ(s->GetStatus().exec_count(), 1u) << "a reexec counted before its exec";
+  EXPECT_EQ(ReadRecord(dir_).exec_count(), 1u);
+  ASSERT_TRUE(s->BeginExec(exec_argv_));
+  s->ExecFailed(Status::PermissionDenied("execveat: Permission denied"));
+  EXPECT_EQ(s->GetStatus().exec_count(), 1u) << "a failed exec counted";
+  // Stopped before any exec: the next start finds no exec to count.
+  s.reset();
+  auto again = Open();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->phase(), v1::HANDED_OVER) << again->recovery();
+  EXPECT_EQ(again->GetStatus().exec_count(), 1u) << again->recovery();
+}
+
 // The record's XXH3 of its frozen blob rewritten, as an edited or damaged
 // record would hold it.
 void SetRecordedFrozenBlobXxh3(const std::string& dir, uint64_t xxh3) {
@@ -761,7 +826,7 @@ TEST_F(SessionTest, CancelWhoseRecordWriteFailsDeletesNothingTheRecordNames) {
     ASSERT_NO_FATAL_FAILURE(BreakRecordWrites());
     Result<v1::PhaseReply> c = s->Cancel();
     EXPECT_FALSE(c.ok());
-    EXPECT_NE(c.status().message().find("nothing was deleted"), std::string::npos)
+    EXPECT_NE(c.status().message().find("nothing the record names was deleted"), std::string::npos)
         << c.status().ToString();
     // The durable record still names the blob: it must still be there.
     v1::SessionRecord r = ReadRecord(dir_);
@@ -921,6 +986,151 @@ TEST_F(SessionTest, CancelFromPreparedRemovesTheDraft) {
   ASSERT_TRUE(Exists(dir_ + "/frozen-draft.blob"));
   ASSERT_TRUE(s->Cancel().ok());
   EXPECT_FALSE(Exists(dir_ + "/frozen-draft.blob"));
+}
+
+// Prepare's draft is named by no record: it goes before each record write
+// whose room it may be on a full state dir (Cancel's, a repeated Prepare's,
+// a start's), so that it is gone even where that write fails, and a way out
+// (Cancel, a restart) has its room.
+TEST_F(SessionTest, PreparesDraftGoesBeforeTheRecordWritesThatMayNeedItsRoom) {
+  const std::string draft = dir_ + "/frozen-draft.blob";
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE(s->Prepare().ok());
+    ASSERT_TRUE(Exists(draft));
+    ASSERT_NO_FATAL_FAILURE(BreakRecordWrites());
+    EXPECT_FALSE(s->Cancel().ok());
+    EXPECT_FALSE(Exists(draft)) << "after a Cancel whose record write failed";
+    EXPECT_EQ(s->phase(), v1::PREPARED);
+    ASSERT_NO_FATAL_FAILURE(MendRecordWrites());
+    ASSERT_TRUE(s->Prepare().ok());
+    ASSERT_TRUE(Exists(draft));
+    ASSERT_NO_FATAL_FAILURE(BreakRecordWrites());
+    EXPECT_FALSE(s->Prepare().ok());
+    EXPECT_FALSE(Exists(draft)) << "after a Prepare whose record write failed";
+    EXPECT_EQ(s->phase(), v1::PREPARED);
+    ASSERT_NO_FATAL_FAILURE(MendRecordWrites());
+    ASSERT_TRUE(s->Prepare().ok());
+  }
+  ASSERT_TRUE(Exists(draft));  // what a khod stopped in PREPARED leaves
+  ASSERT_NO_FATAL_FAILURE(BreakRecordWrites());
+  Result<std::unique_ptr<Session>> failed = Session::Open(Opts(), &opener_);
+  EXPECT_FALSE(failed.ok());
+  EXPECT_FALSE(Exists(draft)) << "after a start whose record write failed";
+  ASSERT_NO_FATAL_FAILURE(MendRecordWrites());
+  auto s = Open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->phase(), v1::PREPARED) << s->recovery();
+  Result<v1::PhaseReply> f = s->Freeze(PausedFreeze());  // its blob written whole
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+}
+
+// A record write that fails once its rename is done (the state dir's fsync,
+// EIO), whose write-back of the record before it then succeeds: the status
+// that write-back publishes is the session's after the call's undo, listing
+// the files khod still holds (khod_fd, which the VMM takes them back by) and
+// none it let go.
+class FailedDirSyncTest : public SessionTest {
+ protected:
+  std::unique_ptr<Session> OpenWithFaults() {
+    SessionOptions o = Opts();
+    o.after_record_written_for_test = [this] {
+      return fail_next_.exchange(false)
+                 ? Status::IoError("fsync " + dir_ + ": Input/output error (injected)")
+                 : Status::Ok();
+    };
+    Result<std::unique_ptr<Session>> s = Session::Open(o, &opener_);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+  // Attach, Prepare and a dir Freeze, restored here when `restore`.
+  void HandOverHere(Session* s, bool restore) {
+    ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE(s->Prepare().ok());
+    ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+    if (!restore) return;
+    Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+  static bool IsOpen(int fd) { return ::fcntl(fd, F_GETFD) != -1; }
+
+  std::atomic<bool> fail_next_{false};
+};
+
+TEST_F(FailedDirSyncTest, AFailedFinishStillListsTheRestoredFilesKhodHolds) {
+  auto s = OpenWithFaults();
+  ASSERT_TRUE(s);
+  ASSERT_NO_FATAL_FAILURE(HandOverHere(s.get(), /*restore=*/true));
+  Result<v1::VerifyReply> v = s->Verify();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  ASSERT_EQ(s->phase(), v1::VERIFIED) << FirstDifferenceOf(*v);
+  const v1::StatusReply held = s->GetStatus();
+  ASSERT_EQ(held.gmems_size(), 1);
+  const int khod_fd = held.gmems(0).khod_fd();
+  ASSERT_GT(khod_fd, 0);
+  fail_next_ = true;
+  Result<v1::PhaseReply> f = s->Finish();
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("the session record was not written, so nothing changed"),
+            std::string::npos)
+      << f.status().ToString();
+  const v1::StatusReply st = s->GetStatus();
+  EXPECT_EQ(st.phase(), v1::VERIFIED);
+  EXPECT_EQ(ReadRecord(dir_).phase(), v1::VERIFIED);
+  ASSERT_EQ(st.gmems_size(), 1);
+  EXPECT_EQ(st.gmems(0).khod_fd(), khod_fd) << "the status lists no fd of the file khod holds";
+  EXPECT_TRUE(IsOpen(khod_fd));
+  Result<v1::PhaseReply> again = s->Finish();
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(s->GetStatus().gmems(0).khod_fd(), 0);
+}
+
+TEST_F(FailedDirSyncTest, AFailedRestoreListsNoFdItClosed) {
+  auto s = OpenWithFaults();
+  ASSERT_TRUE(s);
+  ASSERT_NO_FATAL_FAILURE(HandOverHere(s.get(), /*restore=*/false));
+  fail_next_ = true;
+  Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("the session record was not written, so nothing changed"),
+            std::string::npos)
+      << r.status().ToString();
+  const v1::StatusReply st = s->GetStatus();
+  EXPECT_EQ(st.phase(), v1::HANDED_OVER);
+  EXPECT_EQ(ReadRecord(dir_).phase(), v1::HANDED_OVER);
+  ASSERT_EQ(st.gmems_size(), 1);
+  EXPECT_EQ(st.gmems(0).khod_fd(), 0)
+      << "the status lists fd " << st.gmems(0).khod_fd() << ", which the failed Restore closed";
+  r = s->Restore(v1::RestoreRequest());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const int khod_fd = s->GetStatus().gmems(0).khod_fd();
+  EXPECT_GT(khod_fd, 0);
+  EXPECT_TRUE(IsOpen(khod_fd));
+}
+
+// Cancel in the khod that restored its own handover: the IDLE status lists
+// the attached file, and no fd of the restored one, which Cancel closed.
+TEST_F(FailedDirSyncTest, CancelAfterARestoreHereListsNoKhodFd) {
+  auto s = OpenWithFaults();
+  ASSERT_TRUE(s);
+  ASSERT_NO_FATAL_FAILURE(HandOverHere(s.get(), /*restore=*/true));
+  const int khod_fd = s->GetStatus().gmems(0).khod_fd();
+  ASSERT_GT(khod_fd, 0);
+  fail_next_ = true;
+  ASSERT_FALSE(s->Cancel().ok());
+  v1::StatusReply st = s->GetStatus();
+  EXPECT_EQ(st.phase(), v1::RESTORED);
+  ASSERT_EQ(st.gmems_size(), 1);
+  EXPECT_EQ(st.gmems(0).khod_fd(), khod_fd);  // still held: nothing changed
+  EXPECT_TRUE(IsOpen(khod_fd));
+  Result<v1::PhaseReply> c = s->Cancel();
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  st = s->GetStatus();
+  EXPECT_EQ(st.phase(), v1::IDLE);
+  ASSERT_EQ(st.gmems_size(), 1);  // still attached
+  EXPECT_EQ(st.gmems(0).khod_fd(), 0)
+      << "the status lists fd " << st.gmems(0).khod_fd() << ", which Cancel closed";
 }
 
 // Freeze writes one record, HANDED_OVER, after the handover: a handover that
@@ -1168,18 +1378,22 @@ class LuoSessionTest : public SessionTest {
     for (auto& kv : luo_.preserved) ::close(kv.second);
     SessionTest::TearDown();
   }
-  SessionOptions LuoOpts() {
+  // `boot_id`: this khod's boot; "" this machine's. A khod after a kexec
+  // runs on another boot (kAfterKexec).
+  SessionOptions LuoOpts(const std::string& boot_id = "") {
     SessionOptions o = Opts();
     o.default_transport = v1::LUO;
     o.luo_device = &luo_;
     o.debugfs_root = dir_ + "/debugfs";
+    o.boot_id = boot_id;
     return o;
   }
-  std::unique_ptr<Session> OpenLuo() {
-    Result<std::unique_ptr<Session>> s = Session::Open(LuoOpts(), &opener_);
+  std::unique_ptr<Session> OpenLuo(const std::string& boot_id = "") {
+    Result<std::unique_ptr<Session>> s = Session::Open(LuoOpts(boot_id), &opener_);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return s.ok() ? std::move(*s) : nullptr;
   }
+  static constexpr char kAfterKexec[] = "boot-after-kexec";
   v1::FreezeRequest LuoFreeze() {
     v1::FreezeRequest f = PausedFreeze();
     f.set_transport(v1::LUO);
@@ -1317,6 +1531,76 @@ TEST_F(LuoSessionTest, HandedOverRecordThatCannotBeWrittenUndoesTheSend) {
   EXPECT_EQ(ReadRecord(dir_).phase(), v1::IDLE);
 }
 
+// A luo handover is held by the LUO session fd of the khod that sent it: a
+// khod stopped or killed before the kexec closes it, and the kernel drops
+// what it preserved. Started again on the boot every file was attached on
+// (no kexec came), the session does not say HANDED_OVER: it goes back to
+// PREPARED as a PREPARED record does, each file taken again from its VMM,
+// the frozen blob an orphan, saying why, and Freeze works again.
+TEST_F(LuoSessionTest, ARestartOnTheSameBootRollsTheDeadLuoHandoverBackToPrepared) {
+  for (const bool restored : {false, true}) {
+    SCOPED_TRACE(restored ? "restored and verified here" : "handed over");
+    TempDir dir(restored ? "luo-died-restored" : "luo-died-handed-over");
+    SessionOptions o = LuoOpts();
+    o.state_dir = dir.path();
+    std::string frozen;
+    v1::Phase was = v1::PHASE_UNSPECIFIED;
+    {
+      Result<std::unique_ptr<Session>> s = Session::Open(o, &opener_);
+      ASSERT_TRUE(s.ok()) << s.status().ToString();
+      ASSERT_TRUE((*s)->Attach(KernelAttach(memfd_)).ok());
+      ASSERT_TRUE((*s)->Prepare().ok());
+      Result<v1::PhaseReply> f = (*s)->Freeze(LuoFreeze());
+      ASSERT_TRUE(f.ok()) << f.status().ToString();
+      if (restored) {
+        Result<v1::PhaseReply> r = (*s)->Restore(v1::RestoreRequest());
+        ASSERT_TRUE(r.ok()) << r.status().ToString();
+        ASSERT_TRUE((*s)->Verify().ok());
+      }
+      was = (*s)->phase();
+      frozen = ReadRecord(dir.path()).frozen_blob();
+      ASSERT_FALSE(frozen.empty());
+      // The khod stops, its LUO session with it: a stop in HANDED_OVER says
+      // that it drops the handover.
+      ::testing::internal::CaptureStderr();
+      s->reset();
+      const std::string said = ::testing::internal::GetCapturedStderr();
+      EXPECT_EQ(said.find("khod: WARNING: this stop drops the luo handover") != std::string::npos,
+                was == v1::HANDED_OVER)
+          << said;
+    }
+    Result<std::unique_ptr<Session>> opened = Session::Open(o, &opener_);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    Session* s = opened->get();
+    const std::string r = s->recovery();
+    EXPECT_EQ(s->phase(), v1::PREPARED) << r;
+    EXPECT_EQ(r.rfind("rolled back " + v1::Phase_Name(was) +
+                          " -> PREPARED: the luo session died with the previous khod on this "
+                          "boot: a kexec would carry nothing; Freeze again, or Cancel",
+                      0),
+              0u)
+        << r;
+    const v1::StatusReply st = s->GetStatus();
+    EXPECT_EQ(st.phase(), v1::PREPARED);
+    EXPECT_EQ(st.recovery(), r);
+    EXPECT_EQ(st.blob_bytes(), 0u);
+    EXPECT_EQ(st.last_verdict(), "");
+    ASSERT_EQ(st.gmems_size(), 1);
+    EXPECT_EQ(st.gmems(0).source().find("not held"), std::string::npos)  // taken again
+        << st.gmems(0).source();
+    const v1::SessionRecord rec = ReadRecord(dir.path());
+    EXPECT_EQ(rec.phase(), v1::PREPARED);
+    EXPECT_EQ(rec.frozen_blob(), "");
+    EXPECT_FALSE(Exists(dir.path() + "/" + frozen)) << "the orphaned frozen blob stays";
+    for (auto& kv : luo_.preserved) ::close(kv.second);
+    luo_.preserved.clear();
+    Result<v1::PhaseReply> f = s->Freeze(LuoFreeze());
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    EXPECT_EQ(s->phase(), v1::HANDED_OVER);
+    EXPECT_EQ(luo_.preserved.size(), 2u);  // the file and the blob, preserved again
+  }
+}
+
 // A restarted new side whose LUO session is gone (the kernel finished it when
 // the previous khod's fd closed: RETRIEVE_SESSION answers ENOENT) restores
 // from the state-dir copy, verifies, and finishes: there is no retrieved
@@ -1360,7 +1644,7 @@ TEST_F(LuoSessionTest, NewSideReportsTheKhoIncomingTreeInStatusAndRestore) {
     ASSERT_TRUE(s->Freeze(LuoFreeze()).ok());
     EXPECT_EQ(s->GetStatus().kho_incoming(), "");  // the old side reads none
   }
-  auto s = OpenLuo();
+  auto s = OpenLuo(kAfterKexec);
   ASSERT_TRUE(s);
   ASSERT_EQ(s->phase(), v1::HANDED_OVER) << s->recovery();
   const std::string want =
@@ -1383,7 +1667,7 @@ TEST_F(LuoSessionTest, NewSideWithoutAKhoTreeWarnsAndAMalformedOneIsNamed) {
     ASSERT_TRUE(s->Freeze(LuoFreeze()).ok());
   }
   {
-    auto s = OpenLuo();
+    auto s = OpenLuo(kAfterKexec);
     EXPECT_NE(s->GetStatus().kho_incoming().find("KHO incoming FDT: none (" + dir_ +
                                                  "/debugfs/kho/in missing"),
               std::string::npos)
@@ -1399,7 +1683,7 @@ TEST_F(LuoSessionTest, NewSideWithoutAKhoTreeWarnsAndAMalformedOneIsNamed) {
   // A truncated root FDT: Status says what is wrong, Restore still works.
   const std::string fdt = KhoRootFdt("kho-v1", {{"LUO"}});
   WriteKhoIn(dir_ + "/debugfs", fdt.substr(0, 50), {});
-  auto s = OpenLuo();  // RESTORED rolls back to HANDED_OVER
+  auto s = OpenLuo(kAfterKexec);  // RESTORED rolls back to HANDED_OVER
   ASSERT_EQ(s->phase(), v1::HANDED_OVER) << s->recovery();
   const std::string st = s->GetStatus().kho_incoming();
   EXPECT_EQ(st.rfind("KHO incoming FDT unusable: Corruption: " + dir_ + "/debugfs/kho/in/fdt", 0),

@@ -381,8 +381,9 @@ TEST_F(SessionDirTest, CancelAndFinishRemoveTheDirTheirFreezeMade) {
 
 // A HANDED_OVER record names a dir that is gone (its medium lost, or its
 // entry never made durable): start-up opens the recorded dir without making
-// it, says it is not read, and Restore rebuilds from the state-dir copy; no
-// empty dir of that name is made to stand for the handover.
+// it, says it is not read, and Restore reads the state-dir copy (taking the
+// file again from its VMM: the same boot); no empty dir of that name is made
+// to stand for the handover.
 TEST_F(SessionDirTest, ARecordedHandoverDirThatIsGoneIsNotMadeAgain) {
   const std::string dir = base_ + "/handover-root/pmem0";
   {
@@ -405,7 +406,9 @@ TEST_F(SessionDirTest, ARecordedHandoverDirThatIsGoneIsNotMadeAgain) {
   EXPECT_NE(::access(dir.c_str(), F_OK), 0) << "the recorded dir was made again, empty";
   Result<v1::PhaseReply> r = (*s)->Restore(v1::RestoreRequest());
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_TRUE(Has(r->message(), "1 rebuilt")) << r->message();
+  EXPECT_TRUE(Has(r->message(), "from state dir (the recorded handover dir was not read"))
+      << r->message();
+  EXPECT_TRUE(Has(r->message(), "1 adopted, 0 rebuilt")) << r->message();
   ASSERT_TRUE((*s)->Cancel().ok());
   EXPECT_NE(::access(dir.c_str(), F_OK), 0);
 }
