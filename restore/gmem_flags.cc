@@ -86,38 +86,41 @@ Result<uint64_t> RebuildGmemFlags(const GuestMemfd& frozen, std::optional<uint64
   return (frozen.flags & ~kDefinedGmemFlags) | k->flags;
 }
 
+namespace {
+
+// Where `bit` of `frozen` is known (the snapshot alone, which cannot
+// contradict itself), the offer must have it as `offer_has` says; `offer_is`
+// says what the offer showed, with the bit and without it.
+Status CheckOfferedGmemBit(const GuestMemfd& frozen, uint64_t bit, bool offer_has,
+                           const std::string& offer, const char* offer_is_with,
+                           const char* offer_is_without) {
+  if (frozen.kind != FileKind::kGuestMemfd) return Status::Ok();
+  Result<KnownGmemFlags> k = KnownFrozenGmemFlags(frozen, std::nullopt);
+  if (!k.ok() || !(k->mask & bit)) return Status::Ok();
+  const bool frozen_has = (k->flags & bit) != 0;
+  if (offer_has == frozen_has) return Status::Ok();
+  return Status::FailedPrecondition(
+      offer + (offer_has ? offer_is_with : offer_is_without) + ", " + GmemOf(frozen) +
+      " was made " + (frozen_has ? "with " : "without ") + GmemFlagNames(bit) +
+      ": the VMM must make the guest_memfd it offers with the frozen file's flags");
+}
+
+}  // namespace
+
 Status CheckOfferedGmemMmap(const GuestMemfd& frozen, bool offer_mappable,
                             const std::string& offer) {
-  if (frozen.kind != FileKind::kGuestMemfd) return Status::Ok();
-  // No declaration: the snapshot alone, which cannot contradict itself.
-  Result<KnownGmemFlags> k = KnownFrozenGmemFlags(frozen, std::nullopt);
-  if (!k.ok() || !(k->mask & kMmap)) return Status::Ok();
-  const bool frozen_mmap = (k->flags & kMmap) != 0;
-  if (offer_mappable == frozen_mmap) return Status::Ok();
-  return Status::FailedPrecondition(
-      offer +
-      (offer_mappable
-           ? " can be mapped (mmap(PROT_NONE) works: made with MMAP)"
-           : " cannot be mapped (mmap(PROT_NONE) fails with ENODEV: made without MMAP)") +
-      ", " + GmemOf(frozen) + " was made " + (frozen_mmap ? "with" : "without") +
-      " MMAP: the VMM must make the guest_memfd it offers with the frozen file's flags");
+  return CheckOfferedGmemBit(
+      frozen, kMmap, offer_mappable, offer,
+      " can be mapped (mmap(PROT_NONE) works: made with MMAP)",
+      " cannot be mapped (mmap(PROT_NONE) fails with ENODEV: made without MMAP)");
 }
 
 Status CheckOfferedGmemInitShared(const GuestMemfd& frozen, bool offer_shared,
                                   const std::string& offer) {
-  if (frozen.kind != FileKind::kGuestMemfd) return Status::Ok();
-  Result<KnownGmemFlags> k = KnownFrozenGmemFlags(frozen, std::nullopt);
-  if (!k.ok() || !(k->mask & kInitShared)) return Status::Ok();
-  const bool frozen_shared = (k->flags & kInitShared) != 0;
-  if (offer_shared == frozen_shared) return Status::Ok();
-  return Status::FailedPrecondition(
-      offer +
-      (offer_shared ? " has pages shared with the host (a populate of page 0 works: made with "
-                      "INIT_SHARED)"
-                    : " has private pages (a populate of page 0 fails with EFAULT: made "
-                      "without INIT_SHARED)") +
-      ", " + GmemOf(frozen) + " was made " + (frozen_shared ? "with" : "without") +
-      " INIT_SHARED: the VMM must make the guest_memfd it offers with the frozen file's flags");
+  return CheckOfferedGmemBit(
+      frozen, kInitShared, offer_shared, offer,
+      " has pages shared with the host (a populate of page 0 works: made with INIT_SHARED)",
+      " has private pages (a populate of page 0 fails with EFAULT: made without INIT_SHARED)");
 }
 
 GuestMemfd RebuildDescription(const GuestMemfd& frozen, uint64_t flags) {
