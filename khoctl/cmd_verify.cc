@@ -62,11 +62,9 @@ int RunVerify(const Args& args_in) {
                     ": verify compares every file of the snapshot, and a file it did not capture "
                     "is not known to be missing"));
 
-  DiffOptions opts;
-  opts.require_hashes = hashed;
   v1::VerifyReply reply;
-  FillVerifyReply(DiffSnapshots(expected->snap, *found, opts),
-                  CountCompared(expected->snap, *found), &reply);
+  FillVerifyReply(DiffSnapshots(expected->snap, *found), CountCompared(expected->snap, *found),
+                  &reply);
   return PrintVerifyReply(reply, flags->Has("--json"));
 }
 

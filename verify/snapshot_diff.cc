@@ -578,14 +578,25 @@ class GmemDiffer {
   }
 
   void Hashes() {
-    if (e_.hashes == f_.hashes) return;  // both empty included
     const std::vector<ContentHash> eh = Observed(e_.hashes), fh = Observed(f_.hashes);
     if (eh.empty() || fh.empty()) {
-      if (o_.require_hashes && eh.size() != fh.size())
-        Add("hashes", std::to_string(eh.size()) + " content hashes",
-            std::to_string(fh.size()) + " content hashes");
+      // The contents of a kernel file's pages were compared with nothing: a
+      // PFN kept in place says where they are, not what they hold.
+      if (e_.provenance == Provenance::kKernel) {
+        PageRanges initialized, not_full;
+        for (const FolioExtent& x : e_.folios)
+          initialized.push_back({x.first_index, x.end_index()});
+        for (const VisibilityRange& r : vis_)
+          if (r.visibility != PageVisibility::kFull)
+            not_full.push_back({r.first_index, r.end_index()});
+        contents_unhashed_ = Without(Merged(std::move(initialized)), Merged(std::move(not_full)));
+        unhashed_by_ = eh.empty() && fh.empty() ? "by neither capture"
+                       : eh.empty()             ? "now only"
+                                                : "by the first capture only";
+      }
       return;
     }
+    if (e_.hashes == f_.hashes) return;
     // Only hashes over the very same pages on both sides are compared
     // (MatchHashes); the contents under a hash without a twin are not
     // verified (Count), never a difference.
@@ -691,6 +702,18 @@ class GmemDiffer {
                 "contents of " + std::to_string(uncompared_pfn_unseen) +
                     " pages hashed over ranges cut otherwise, where a capture saw no PFN: not "
                     "compared");
+    // Contents hashed on one side or neither: initialized pages observed in
+    // full (a page observed in full is one whose PFN and flags were seen, and
+    // its contents where hashed: FORMAT.md "visibility"), so they stay counted
+    // equal, and what of them was not compared is named, but for pages found
+    // different or counted already.
+    const PageRanges unhashed =
+        Without(Merged(Intersected(contents_unhashed_, {{0, pages_}})), counted);
+    if (const uint64_t n = PageCount(unhashed)) {
+      u.AddPart(UnverifiedKind::kContentsNotHashed, "contents of " + std::to_string(n) +
+                                                        " initialized pages not compared: hashed " +
+                                                        unhashed_by_ + " (hash both with --hash)");
+    }
     if (uncompared_cut_otherwise)
       u.AddPart(UnverifiedKind::kContentsCutOtherwise,
                 "contents of " + std::to_string(uncompared_cut_otherwise) +
@@ -720,6 +743,8 @@ class GmemDiffer {
   };
   std::vector<PfnUnseenRange> pfn_unseen_;
   PageRanges contents_uncompared_;  // Hashes(): hashed ranges compared with no hash
+  PageRanges contents_unhashed_;    // Hashes(): initialized pages one side or neither hashed
+  const char* unhashed_by_ = "";    // which side did not hash them
 };
 
 void DiffVm(const Vm& e, const Vm& f, std::vector<Difference>* out) {

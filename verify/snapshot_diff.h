@@ -62,8 +62,9 @@ enum class UnverifiedKind {
   kNumaHomeNodeUnseen,        // a NUMA policy's home node a capture could not see
   kContentsCutOtherwise,      // contents both captures hashed over ranges cut otherwise
   kNumaPlacementByAllocator,  // where a guest_memfd with no shared policy puts new pages
+  kContentsNotHashed,         // contents of initialized pages one capture or neither hashed
 };
-constexpr int kUnverifiedKinds = 14;
+constexpr int kUnverifiedKinds = 15;
 
 // What of one guest_memfd was not verified: `pages` pages (of those not found
 // different) and, in `parts`, what each unverified part is and why
@@ -124,8 +125,6 @@ struct DiffOptions {
   bool compare_inodes = true;
   bool compare_pfns = true;
   bool compare_folio_flags = true;
-  // Content hashes are compared only where both sides have them, unless set.
-  bool require_hashes = false;
   // The policies of the VMM's mappings (PolicySource::kVmmMappings) are
   // compared, unless cleared: after a restore they are the VMM's to apply to
   // its new mappings (restore hands them over), so khod cannot have seen them

@@ -3,7 +3,9 @@
 //   equal          everything was observed, and is equal          exit 0
 //   different      a difference was seen                          exit 1
 //   not verified   no difference where observable; the parts the  exit 3
-//                  host could not observe are named, with pages
+//                  host could not or did not observe are named
+//                  (their pages, or what of them: contents not
+//                  hashed, a policy not read)
 // (exit 2 stays "error": no verdict at all.)
 #ifndef KHOD_VERIFY_VERDICT_H_
 #define KHOD_VERIFY_VERDICT_H_

@@ -219,7 +219,8 @@ class ReexecCrashTest : public KhodProcessTest {
     EXPECT_NE(r->message().find("1 adopted, 0 rebuilt"), std::string::npos) << r->message();
     Result<v1::VerifyReply> v = c.Verify();
     ASSERT_TRUE(v.ok()) << v.status().ToString();
-    EXPECT_EQ(VerdictAndKinds(*v), UnchangedMemfdVerdict()) << FirstDifferenceOf(*v);
+    EXPECT_EQ(VerdictAndKinds(*v), UnchangedMemfdVerdict({}, Contents::kHashed))
+        << FirstDifferenceOf(*v);
     Result<v1::PhaseReply> f = c.Finish();
     ASSERT_TRUE(f.ok()) << f.status().ToString();
     EXPECT_EQ(f->phase(), v1::FINISHED);
@@ -265,7 +266,7 @@ class ReexecCrashTest : public KhodProcessTest {
           EXPECT_NE(r->message().find("1 adopted, 0 rebuilt"), std::string::npos) << r->message();
           Result<v1::VerifyReply> v = c.Verify();
           ASSERT_TRUE(v.ok()) << v.status().ToString();
-          EXPECT_EQ(VerdictAndKinds(*v), UnchangedMemfdVerdict())
+          EXPECT_EQ(VerdictAndKinds(*v), UnchangedMemfdVerdict({}, Contents::kHashed))
               << "the VMM's own file, taken again: " << FirstDifferenceOf(*v);
           Result<v1::PhaseReply> f = c.Finish();
           ASSERT_TRUE(f.ok()) << f.status().ToString();

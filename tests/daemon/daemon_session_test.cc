@@ -170,7 +170,8 @@ TEST_F(SessionTest, DeclaredPrivatePagesOfAHashedMemfdVerifyTheSameEveryTime) {
     // declaration itself (attributes, memslot) is the VMM's, never read back.
     const std::string private_pages =
         UnchangedMemfdVerdict({v1::UNVERIFIED_PAGES_PRIVATE, v1::UNVERIFIED_DECLARED_MEMSLOTS,
-                               v1::UNVERIFIED_DECLARED_ATTRIBUTES});
+                               v1::UNVERIFIED_DECLARED_ATTRIBUTES},
+                              Contents::kHashed);
     for (int i = 0; i < 3; ++i) {
       Result<v1::VerifyReply> v = (*s)->Verify();
       ASSERT_TRUE(v.ok()) << v.status().ToString();

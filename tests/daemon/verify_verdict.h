@@ -69,20 +69,28 @@ inline bool PfnsShownToThisProcess() {
   return shown;
 }
 
+// Whether the session's captures hashed the contents (Attach's hash_contents).
+enum class Contents { kNotHashed, kHashed };
+
 // The verdict on kernel memory with resident pages (a shmem memfd) that
 // nothing changed, verified for root: EQUAL, but for the parts in `kinds`
-// (what the test declared and no one can observe); and where pagemap hides
-// PFNs (the sandbox's user namespace) neither capture saw the resident
-// pages' PFNs.
-inline std::string UnchangedMemfdVerdict(std::set<int> kinds = {}) {
-  if (!PfnsShownToThisProcess()) kinds.insert(v1::UNVERIFIED_PFNS_UNSEEN);
+// (what the test declared and no one can observe); where pagemap hides PFNs
+// (the sandbox's user namespace) neither capture saw the resident pages'
+// PFNs, and where it shows them, contents not hashed were not compared.
+inline std::string UnchangedMemfdVerdict(std::set<int> kinds = {},
+                                         Contents contents = Contents::kNotHashed) {
+  if (!PfnsShownToThisProcess())
+    kinds.insert(v1::UNVERIFIED_PFNS_UNSEEN);
+  else if (contents == Contents::kNotHashed)
+    kinds.insert(v1::UNVERIFIED_CONTENTS_NOT_HASHED);
   return NotVerifiedNaming(kinds);
 }
 
 // The same for SessionTest's KernelAttach (tests/support/session_fixture.h):
-// it declares a memslot, the VMM's declaration, which KVM lists to no one.
-inline std::string UnchangedKernelAttachVerdict() {
-  return UnchangedMemfdVerdict({v1::UNVERIFIED_DECLARED_MEMSLOTS});
+// it declares a memslot, the VMM's declaration, which KVM lists to no one,
+// and hashes the contents unless the test asked otherwise.
+inline std::string UnchangedKernelAttachVerdict(Contents contents = Contents::kHashed) {
+  return UnchangedMemfdVerdict({v1::UNVERIFIED_DECLARED_MEMSLOTS}, contents);
 }
 
 // The same for a guest_memfd: where it has no policy of its own (Linux 6.18)

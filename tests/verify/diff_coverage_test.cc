@@ -596,11 +596,7 @@ struct Profile {
 // and Restore's verify of the restored state (verify/verify_restored.h).
 const Profile kProfiles[] = {
     {kVerifyCmd, "khoctl verify",
-     [](const Snapshot& e, const Snapshot& f) {
-       DiffOptions o;
-       o.require_hashes = true;
-       return DiffSnapshots(e, f, o);
-     }},
+     [](const Snapshot& e, const Snapshot& f) { return DiffSnapshots(e, f); }},
     {kRestore, "restore verify",
      [](const Snapshot& e, const Snapshot& f) { return VerifyRestored(e, f).diff; }},
 };

@@ -9,6 +9,8 @@
 namespace khod {
 namespace {
 
+// A kernel file whose two extents were hashed (contents compared: a file
+// hashed by neither side is SnapshotDiffContentsTest's).
 GuestMemfd Gmem() {
   GuestMemfd g;
   g.token = 0x2a;
@@ -16,6 +18,7 @@ GuestMemfd Gmem() {
   g.size = 4096 * 4096;
   g.folios.push_back(FolioExtent{0, 1000, 2048, 0, kFolioUptodate});
   g.folios.push_back(FolioExtent{2048, 9000, 2048, 0, kFolioUptodate});
+  g.hashes = {ContentHash{0, 2048, 0x5a}, ContentHash{2048, 2048, 0x5b}};
   return g;
 }
 
@@ -905,6 +908,72 @@ TEST(SnapshotDiffHashTest, AFlagChangeIsOnePageDifferentNotItsExtentsContents) {
   EXPECT_EQ(d.counts.pages_equal, 0u);
   ASSERT_EQ(d.unverified.size(), 1u);
   EXPECT_EQ(d.unverified[0].pages, 999u);
+}
+
+}  // namespace
+}  // namespace khod
+
+namespace khod {
+namespace {
+
+// A PFN kept in place says where the contents are, not what they hold: the
+// contents of a kernel file's initialized pages observed in full that neither
+// capture hashed, or one only, are named not verified (their pages stay
+// counted equal: their PFN and flags were compared), never called equal and
+// never a difference.
+TEST(SnapshotDiffContentsTest, ContentsNoCaptureHashedAreNotVerifiedNeverEqual) {
+  GuestMemfd a = Gmem();
+  a.hashes.clear();
+  a.folios = FolioList();
+  a.folios.push_back(FolioExtent{0, 1000, 100, 0, kFolioUptodate});
+  a.folios.push_back(FolioExtent{200, 5000, 50, 0, kFolioUptodate});
+  SnapshotDiff d = DiffSnapshots(Snapshot{{}, {}, {a}}, Snapshot{{}, {}, {a}});
+  EXPECT_TRUE(d.differences.empty());
+  EXPECT_EQ(VerdictExitCode(VerdictOf(d)), 3);
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_EQ(d.unverified[0].kinds, std::vector<UnverifiedKind>{UnverifiedKind::kContentsNotHashed});
+  EXPECT_EQ(d.unverified[0].ToString(),
+            "gmem 0x2a 'ram0': contents of 150 initialized pages not compared: hashed by neither "
+            "capture (hash both with --hash)");
+  EXPECT_EQ(d.counts.pages_equal, 4096u);
+  EXPECT_EQ(d.counts.pages_unverified, 0u);
+
+  // Hashed on one side only: not compared, never a difference.
+  GuestMemfd hashed = a;
+  hashed.hashes = {ContentHash{0, 100, 1}, ContentHash{200, 50, 2}};
+  d = DiffSnapshots(Snapshot{{}, {}, {hashed}}, Snapshot{{}, {}, {a}});
+  EXPECT_TRUE(d.differences.empty());
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_NE(d.unverified[0].ToString().find("150 initialized pages not compared: hashed by the "
+                                            "first capture only"),
+            std::string::npos)
+      << d.unverified[0].ToString();
+  d = DiffSnapshots(Snapshot{{}, {}, {a}}, Snapshot{{}, {}, {hashed}});
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_NE(d.unverified[0].ToString().find("hashed now only"), std::string::npos);
+
+  // A page found different is a difference, not also uncompared.
+  GuestMemfd moved = a;
+  moved.folios = FolioList();
+  moved.folios.push_back(FolioExtent{0, 1000, 100, 0, kFolioUptodate});
+  moved.folios.push_back(FolioExtent{200, 7000, 50, 0, kFolioUptodate});
+  d = DiffSnapshots(Snapshot{{}, {}, {a}}, Snapshot{{}, {}, {moved}});
+  EXPECT_FALSE(d.differences.empty());
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_NE(d.unverified[0].ToString().find("contents of 100 initialized pages"), std::string::npos)
+      << d.unverified[0].ToString();
+
+  // Pages not observed in full name themselves; a MODEL guest's contents are the model's.
+  GuestMemfd part = a;
+  part.visibility = {VisibilityRange{0, 100, PageVisibility::kInitializedOnly},
+                     VisibilityRange{100, 4096, PageVisibility::kFull}};
+  d = DiffSnapshots(Snapshot{{}, {}, {part}}, Snapshot{{}, {}, {part}});
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_NE(d.unverified[0].ToString().find("contents of 50 initialized pages"), std::string::npos)
+      << d.unverified[0].ToString();
+  GuestMemfd model = a;
+  model.provenance = Provenance::kModel;
+  EXPECT_TRUE(DiffSnapshots(Snapshot{{}, {}, {model}}, Snapshot{{}, {}, {model}}).fully_verified());
 }
 
 }  // namespace

@@ -175,6 +175,7 @@ TEST(Verdict, NotVerifiedNamesTheGmemAndPagesEverywhere) {
   shm.kind = FileKind::kShmemMemfd;
   shm.size = 32 * 4096;
   shm.folios.push_back(FolioExtent{0, 1000, 32, 0, kFolioUptodate});
+  shm.hashes = {ContentHash{0, 32, 0x5a}};
   GuestMemfd priv;
   priv.token = 2;
   priv.name = "gmem_private";
@@ -212,13 +213,13 @@ TEST(Verdict, NotVerifiedNamesTheGmemAndPagesEverywhere) {
       "gmem 0x2 'gmem_private': 16 pages: no per-page state visible to the host (guest_memfd "
       "created without MMAP)";
   EXPECT_EQ(FormatVerify(v),
-            "NOT VERIFIED: no difference where observable; 32 real PFNs (shmem-memfd) and 0 "
+            "NOT VERIFIED: no difference where observable; 32 real PFNs (shmem-memfd) and 1 "
             "content hashes unchanged\n"
             "  pages: 32 equal, 0 different, 16 not verified\n"
             "  not verified: " +
                 unverified + "\n");
   EXPECT_EQ(VerdictLine(d, c),
-            "no difference where observable (32 real PFNs (shmem-memfd) and 0 content hashes "
+            "no difference where observable (32 real PFNs (shmem-memfd) and 1 content hashes "
             "unchanged); not verified: " +
                 unverified);
   // Only memory nobody can see: real, never "no real memory".
