@@ -18,10 +18,15 @@
 #include "daemon/session_declarations.h"
 #include "handover/luo_transport.h"
 #include "state/invariants.h"
+#include "state/text_rule.h"
 
 namespace khod {
 
 Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req, const PeerCred& caller) {
+  // The name is shown to root (khoctl status, logs): one that could show
+  // other text than it holds is refused before anything else is looked at.
+  if (const std::string problem = TextProblem(req.name(), TextRule::kGiven); !problem.empty())
+    return Status::InvalidArgument("Attach: name " + problem);
   std::lock_guard<std::mutex> l(mu_);
   const v1::SessionRecord before = record_;
   const size_t orphans_before = orphans_.size();

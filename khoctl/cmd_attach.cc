@@ -11,6 +11,7 @@
 #include <cstdio>
 
 #include "capture/vmm_declaration.h"
+#include "common/printable.h"
 #include "common/status_macros.h"
 #include "khoctl/attach_declaration.h"
 #include "khoctl/commands.h"
@@ -116,8 +117,8 @@ int RunAttach(const Args& args) {
   if (f->Has("--json")) return PrintJson("attach", *r);
   const v1::GmemInfo& g = r->gmem();
   std::printf("attached gmem %llu '%s': %s, %s (%s)", static_cast<unsigned long long>(g.token()),
-              g.name().c_str(), FormatBytes(g.size()).c_str(), g.source().c_str(),
-              g.provenance().c_str());
+              EscapeNonPrintable(g.name()).c_str(), FormatBytes(g.size()).c_str(),
+              EscapeNonPrintable(g.source()).c_str(), EscapeNonPrintable(g.provenance()).c_str());
   if (g.vm_token())
     std::printf(", VM %llu with %d memslot(s)", static_cast<unsigned long long>(g.vm_token()),
                 q->memslots_size());

@@ -14,6 +14,7 @@
 #include "khoctl/flag_parser.h"
 #include "khoctl/khod_call.h"
 #include "khoctl/proto_json.h"
+#include "khoctl/status_report.h"
 #include "khoctl/usage.h"
 
 namespace khod {
@@ -34,25 +35,9 @@ int RunFds(const Args& args) {
     *fds.mutable_gmems() = s->gmems();
     return PrintJson("fds", fds);
   }
-  std::printf("%-6s %-16s %-14s %-8s %-6s %s\n", "TOKEN", "NAME", "KIND", "PID", "FD", "OWNER");
+  std::fputs(FormatFds(*s).c_str(), stdout);
   int held = 0;
-  for (const auto& g : s->gmems()) {
-    const std::string kind = g.provenance() == "MODEL" ? "MODEL" : g.kind();
-    const std::string fd = g.khod_fd() ? std::to_string(g.khod_fd()) : "-";
-    const std::string owner = g.has_owner_uid() ? std::to_string(g.owner_uid()) : "?";
-    std::printf("%-6llu %-16s %-14s %-8u %-6s %s\n", static_cast<unsigned long long>(g.token()),
-                g.name().empty() ? "-" : g.name().c_str(), kind.c_str(), s->pid(), fd.c_str(),
-                owner.c_str());
-    held += g.khod_fd() != 0;
-  }
-  // What the VMM must mbind on its own mappings: the policy is not in the file.
-  for (const auto& g : s->gmems())
-    for (const auto& p : g.vmm_policies())
-      std::printf("policy for the VMM: gmem %llu pages %llu-%llu %s\n",
-                  static_cast<unsigned long long>(g.token()),
-                  static_cast<unsigned long long>(p.first_page()),
-                  static_cast<unsigned long long>(p.first_page() + p.pages() - 1),
-                  p.text().c_str());
+  for (const auto& g : s->gmems()) held += g.khod_fd() != 0;
   if (!held)
     std::fprintf(stderr,
                  "khoctl fds: khod holds no restored file to take back in phase %s (only from "

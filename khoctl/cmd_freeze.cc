@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "common/printable.h"
 #include "khoctl/blob_format_flag.h"
 #include "khoctl/commands.h"
 #include "khoctl/flag_parser.h"
@@ -63,7 +64,9 @@ int RunFreeze(const Args& args) {
   Result<v1::PhaseReply> r = client.Freeze(q);
   if (!r.ok()) return FailKhodCall("freeze", socket, r.status());
   const bool json = f->Has("--json");
-  if (!json) std::printf("%s: %s\n", PhaseText(r->phase()).c_str(), r->message().c_str());
+  if (!json)
+    std::printf("%s: %s\n", PhaseText(r->phase()).c_str(),
+                EscapeNonPrintable(r->message()).c_str());
   // A reexec handover (asked for, or khod's default) ends this khod: the next
   // command must find the new one, so wait for it here.
   Result<v1::StatusReply> now = client.GetStatus();
@@ -73,7 +76,8 @@ int RunFreeze(const Args& args) {
     now = client.WaitNewIncarnation(before->incarnation(), std::chrono::seconds(30));
   if (!now.ok()) return FailKhodCall("freeze", socket, now.status());
   std::fprintf(json ? stderr : stdout, "new khod serving (pid %u, reexecs %llu): %s\n", now->pid(),
-               static_cast<unsigned long long>(now->exec_count()), now->recovery().c_str());
+               static_cast<unsigned long long>(now->exec_count()),
+               EscapeNonPrintable(now->recovery()).c_str());
   return json ? PrintJson("freeze", *r) : kExitOk;
 }
 

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "common/numbers.h"
+#include "common/printable.h"
 #include "khoctl/client.h"
 #include "khoctl/commands.h"
 #include "khoctl/flag_parser.h"
@@ -85,7 +86,8 @@ int RunRestore(const Args& args) {
   if (json) {
     if (const int printed = PrintJson("restore", *r); printed != kExitOk) return printed;
   } else {
-    std::printf("%s: %s\n", v1::Phase_Name(r->phase()).c_str(), r->message().c_str());
+    std::printf("%s: %s\n", v1::Phase_Name(r->phase()).c_str(),
+                EscapeNonPrintable(r->message()).c_str());
   }
   return f->Has("--no-verify") ? kExitOk : PrintVerify(socket, &client, json);
 }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "capture/snapshot_capture.h"
+#include "common/printable.h"
 #include "khoctl/commands.h"
 #include "khoctl/flag_parser.h"
 #include "khoctl/live_capture.h"
@@ -54,7 +55,7 @@ int RunVerify(const Args& args_in) {
   for (const GuestMemfd& g : expected->snap.gmems)
     if (!found->FindGmem(g.token))
       not_given += (not_given.empty() ? "" : ", ") +
-                   ("'" + g.name + "' (token " + std::to_string(g.token) + ")");
+                   ("'" + EscapeNonPrintable(g.name) + "' (token " + std::to_string(g.token) + ")");
   if (!not_given.empty())
     return Fail("verify",
                 Status::InvalidArgument(

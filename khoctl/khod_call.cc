@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/printable.h"
 #include "khoctl/flag_parser.h"
 #include "khoctl/proto_json.h"
 #include "khoctl/status_report.h"
@@ -77,7 +78,7 @@ int FailKhodCall(const char* command, const std::string& socket, const Status& s
     }
   }
   std::fprintf(stderr, "khoctl %s: khod said %s: %s\n", command, GrpcCodeName(s.code()),
-               s.message().c_str());
+               EscapeNonPrintable(s.message()).c_str());
   return kExitError;
 }
 
@@ -107,7 +108,7 @@ int RunPhaseCommand(const char* command, const char* usage, const Args& args,
   Result<v1::PhaseReply> r = (client.*call)();
   if (!r.ok()) return FailKhodCall(command, *socket, r.status());
   if (json) return PrintJson(command, *r);
-  std::printf("%s: %s\n", PhaseText(r->phase()).c_str(), r->message().c_str());
+  std::printf("%s: %s\n", PhaseText(r->phase()).c_str(), EscapeNonPrintable(r->message()).c_str());
   return kExitOk;
 }
 

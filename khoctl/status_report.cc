@@ -4,6 +4,7 @@
 #include <set>
 
 #include "common/bytes.h"
+#include "common/printable.h"
 #include "daemon/reexec_timeline.h"
 #include "khoctl/proto_json.h"
 #include "verify/verdict.h"
@@ -37,23 +38,20 @@ std::string SessionOwnerText(const v1::StatusReply& s) {
 }
 
 std::string FormatStatus(const v1::StatusReply& s) {
-  char b[256];
-  std::string o;
-  std::snprintf(
-      b, sizeof(b),
-      "phase        %s\nsession      %016llx (generation %llu, khod pid %u, %llu reexecs)\n",
-      v1::Phase_Name(s.phase()).c_str(), static_cast<unsigned long long>(s.session_id()),
-      static_cast<unsigned long long>(s.generation()), s.pid(),
-      static_cast<unsigned long long>(s.exec_count()));
-  o += b;
-  o += "recovery     " + s.recovery() + "\n";
+  std::string o = "phase        " + v1::Phase_Name(s.phase()) + "\n";
+  char id[32];
+  std::snprintf(id, sizeof(id), "%016llx", static_cast<unsigned long long>(s.session_id()));
+  o += std::string("session      ") + id + " (generation " + std::to_string(s.generation()) +
+       ", khod pid " + std::to_string(s.pid()) + ", " + std::to_string(s.exec_count()) +
+       " reexecs)\n";
+  o += "recovery     " + EscapeNonPrintable(s.recovery()) + "\n";
   o += std::string("kvm          ") +
        (s.kvm_available() ? "available" : "missing (memfd stand-ins and MODEL guests)") + "\n";
   if (s.transport() != v1::TRANSPORT_UNSPECIFIED)
     o += "transport    " + v1::Transport_Name(s.transport()) + "\n";
-  if (!s.kho_incoming().empty()) o += "kho          " + s.kho_incoming() + "\n";
+  if (!s.kho_incoming().empty()) o += "kho          " + EscapeNonPrintable(s.kho_incoming()) + "\n";
   if (s.has_reexec_timeline())
-    o += "reexec       " + ReexecTimelineText(s.reexec_timeline()) + "\n";
+    o += "reexec       " + EscapeNonPrintable(ReexecTimelineText(s.reexec_timeline())) + "\n";
   if (s.prepared_blob_bytes())
     o += "prepared     " + FormatBytes(s.prepared_blob_bytes()) + " (proto)\n";
   if (s.blob_bytes())
@@ -67,22 +65,47 @@ std::string FormatStatus(const v1::StatusReply& s) {
     o += "owner        " + owner + "\n";
   o += "gmems        " + std::to_string(s.gmems_size()) + "\n";
   for (const auto& g : s.gmems()) {
-    std::snprintf(b, sizeof(b), "  %llu '%s' %s %s %s, %llu folio extents%s",
-                  static_cast<unsigned long long>(g.token()), g.name().c_str(),
-                  g.provenance().c_str(), g.kind().c_str(), FormatBytes(g.size()).c_str(),
-                  static_cast<unsigned long long>(g.folio_extents()),
-                  g.adopted() ? ", adopted" : "");
-    o += b;
+    o += "  " + std::to_string(g.token()) + " '" + EscapeNonPrintable(g.name()) + "' " +
+         EscapeNonPrintable(g.provenance()) + " " + EscapeNonPrintable(g.kind()) + " " +
+         FormatBytes(g.size()) + ", " + std::to_string(g.folio_extents()) + " folio extents" +
+         (g.adopted() ? ", adopted" : "");
     // Where the restarted VMM takes it back (pidfd_getfd), RESTORED until Finish.
     if (g.khod_fd()) o += ", khod fd " + std::to_string(g.khod_fd());
     // Who attached it (an older khod does not say).
     if (g.has_owner_uid()) o += ", owner uid " + std::to_string(g.owner_uid());
     o += "\n";
-    o += "      " + g.source() + "\n";
-    if (!g.how().empty() && g.how() != g.source()) o += "      how: " + g.how() + "\n";
-    if (!g.policy_note().empty()) o += "      policy: " + g.policy_note() + "\n";
+    o += "      " + EscapeNonPrintable(g.source()) + "\n";
+    if (!g.how().empty() && g.how() != g.source())
+      o += "      how: " + EscapeNonPrintable(g.how()) + "\n";
+    if (!g.policy_note().empty())
+      o += "      policy: " + EscapeNonPrintable(g.policy_note()) + "\n";
   }
-  if (!s.last_verdict().empty()) o += "verdict      " + s.last_verdict() + "\n";
+  if (!s.last_verdict().empty()) o += "verdict      " + EscapeNonPrintable(s.last_verdict()) + "\n";
+  return o;
+}
+
+std::string FormatFds(const v1::StatusReply& s) {
+  // Left-aligned in `width` columns, as printf's %-Ns: a longer text is
+  // never cut, it pushes the rest of the line on.
+  const auto column = [](const std::string& text, size_t width) {
+    return text.size() >= width ? text + " " : text + std::string(width - text.size() + 1, ' ');
+  };
+  std::string o = column("TOKEN", 6) + column("NAME", 16) + column("KIND", 14) + column("PID", 8) +
+                  column("FD", 6) + "OWNER\n";
+  for (const auto& g : s.gmems()) {
+    const std::string kind = g.provenance() == "MODEL" ? "MODEL" : EscapeNonPrintable(g.kind());
+    const std::string fd = g.khod_fd() ? std::to_string(g.khod_fd()) : "-";
+    const std::string owner = g.has_owner_uid() ? std::to_string(g.owner_uid()) : "?";
+    o += column(std::to_string(g.token()), 6) +
+         column(g.name().empty() ? "-" : EscapeNonPrintable(g.name()), 16) + column(kind, 14) +
+         column(std::to_string(s.pid()), 8) + column(fd, 6) + owner + "\n";
+  }
+  // What the VMM must mbind on its own mappings: the policy is not in the file.
+  for (const auto& g : s.gmems())
+    for (const auto& p : g.vmm_policies())
+      o += "policy for the VMM: gmem " + std::to_string(g.token()) + " pages " +
+           std::to_string(p.first_page()) + "-" + std::to_string(p.first_page() + p.pages() - 1) +
+           " " + EscapeNonPrintable(p.text()) + "\n";
   return o;
 }
 
@@ -100,8 +123,8 @@ std::string FormatVerify(const v1::VerifyReply& v) {
     c.real_pages = v.real_pages_compared();
     c.real_pfns = v.real_pfns_compared();
     c.real_hashes = v.real_hashes_compared();
-    c.real_kinds = v.real_kinds();
-    c.real_unobserved_kinds = v.real_unobserved_kinds();
+    c.real_kinds = EscapeNonPrintable(v.real_kinds());
+    c.real_unobserved_kinds = EscapeNonPrintable(v.real_unobserved_kinds());
     c.real_flags_carried = v.real_flags_carried();
     c.real_pages_witnessed = v.real_pages_witnessed();
     c.real_pages_walked = v.real_pages_walked();
@@ -115,10 +138,13 @@ std::string FormatVerify(const v1::VerifyReply& v) {
     o += "  pages: " + std::to_string(v.pages_equal()) + " equal, " +
          std::to_string(v.pages_different()) + " different, " +
          std::to_string(v.pages_unverified()) + " not verified\n";
-  for (const UnverifiedGmem& u : UnverifiedOf(v)) o += "  not verified: " + u.ToString() + "\n";
+  for (const UnverifiedGmem& u : UnverifiedOf(v))
+    o += "  not verified: " + EscapeNonPrintable(u.ToString()) + "\n";
   for (const auto& d : v.differences())
-    o += "  gmem " + std::to_string(d.token()) + (d.where().empty() ? "" : " '" + d.where() + "'") +
-         ": " + d.field() + ": expected " + d.expected() + ", found " + d.found() + "\n";
+    o += "  gmem " + std::to_string(d.token()) +
+         (d.where().empty() ? "" : " '" + EscapeNonPrintable(d.where()) + "'") + ": " +
+         EscapeNonPrintable(d.field()) + ": expected " + EscapeNonPrintable(d.expected()) +
+         ", found " + EscapeNonPrintable(d.found()) + "\n";
   return o;
 }
 

@@ -8,9 +8,20 @@
 
 namespace khod {
 
+// Every text of a khod reply below is shown as common/printable.h escapes
+// it (bytes outside printable ASCII, and the backslash, as \xNN): names and
+// notes come from callers and files, and one line of a reply must not forge
+// another, or an escape sequence, on root's terminal. Lines are built whole,
+// never cut at a width. (--json prints the reply as it is: JSON's own
+// escaping, khoctl/proto_json.h.)
+
 // Phase, session, recovery, reexec timeline, owner, gmems (each with the
 // uid that attached it), per-phase durations, blob sizes, verdict.
 std::string FormatStatus(const v1::StatusReply& s);
+// `khoctl fds`: "TOKEN NAME KIND PID FD OWNER" and a line per gmem (columns
+// padded, a longer text pushing the rest on), then a line per NUMA range the
+// VMM mbinds itself ("policy for the VMM: gmem 1 pages 0-511 bind nodes=0").
+std::string FormatFds(const v1::StatusReply& s);
 // Whose session it is, from its gmems' owner_uid: "uid 0 (root)", "uid
 // 65534"; "" with no gmem (or from a khod that does not say).
 std::string SessionOwnerText(const v1::StatusReply& s);

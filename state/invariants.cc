@@ -6,6 +6,7 @@
 
 #include "state/hugetlb_invariants.h"
 #include "state/observation_invariants.h"
+#include "state/text_rule.h"
 
 namespace khod {
 namespace {
@@ -216,44 +217,10 @@ void CheckRestructures(const GuestMemfd& g, uint64_t pages, std::vector<Violatio
   }
 }
 
-// Why `s` cannot be carried by both formats, or nullptr: FDT strings end at
-// the first NUL and protobuf string fields must be well-formed UTF-8 (RFC
-// 3629: no overlongs, surrogates or code points above U+10FFFF). Found by fuzz/.
-const char* TextProblem(const std::string& s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* end = p + s.size();
-  while (p < end) {
-    const unsigned char c = *p;
-    if (c == 0) return "contains a NUL byte";
-    if (c < 0x20 || c == 0x7f) return "contains a control character";
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80)
-      n = 1, cp = c;
-    else if ((c & 0xe0) == 0xc0)
-      n = 2, cp = c & 0x1f;
-    else if ((c & 0xf0) == 0xe0)
-      n = 3, cp = c & 0x0f;
-    else if ((c & 0xf8) == 0xf0)
-      n = 4, cp = c & 0x07;
-    else
-      return "is not valid UTF-8";
-    if (static_cast<size_t>(end - p) < n) return "is not valid UTF-8";
-    for (size_t i = 1; i < n; ++i) {
-      if ((p[i] & 0xc0) != 0x80) return "is not valid UTF-8";
-      cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    static const uint32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMinForLength[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-      return "is not valid UTF-8";
-    p += n;
-  }
-  return nullptr;
-}
-
 void CheckText(const std::string& where, const char* field, const std::string& s,
                std::vector<Violation>* out) {
-  if (const char* problem = TextProblem(s)) Add(out, where, std::string(field) + " " + problem);
+  if (const std::string problem = TextProblem(s, TextRule::kStored); !problem.empty())
+    Add(out, where, std::string(field) + " " + problem);
 }
 
 void CheckHeader(const SnapshotHeader& h, std::vector<Violation>* out) {

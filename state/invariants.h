@@ -22,6 +22,7 @@ struct Violation {
 };
 
 // Checks one guest_memfd against page_size:
+// - its name a text a blob may hold (state/text_rule.h, TextRule::kStored);
 // - size a multiple of page_size; HugeTLB size a multiple of the hstate size;
 // - folio extents ordered, non-overlapping, inside size, each aligned to its
 //   order, nr_folios > 0, order <= kMaxFolioOrder; buddy-backed folios have order 0;
@@ -33,7 +34,8 @@ struct Violation {
 // - how it was observed: visibility and policy source (state/observation_invariants.h).
 void CheckGmem(const GuestMemfd& g, uint32_t page_size, std::vector<Violation>* out);
 
-// Checks a whole snapshot: header (page_size a power of two >= 4096), unique
+// Checks a whole snapshot: header (page_size a power of two >= 4096, texts
+// as TextRule::kStored says), unique
 // tokens, every gmem (above), every VM's memslots: unique slot ids, no gfn
 // overlap within an address space, no two slots overlapping in one gmem's
 // offsets, gmem_offset page aligned and inside that gmem's size, gmem_token

@@ -88,5 +88,68 @@ TEST_F(HostileNamesTest, AMemfdNamedWithEscapesAndBadUtf8LeavesStatusAnsweringAn
   ExpectCleanLog(ReadTestFile(dir_ + "/khod.log"));
 }
 
+// The name a caller gives (AttachRequest.name) is refused, naming the code
+// point and where it is, when it holds a character that is invisible or moves
+// the text around it: C1's CSI (U+009B) cleared root's screen and a bidi
+// override reordered `khoctl status`'s line (before, only bytes below 0x20 and
+// 0x7f were refused). Nothing is attached; any other name is kept as given.
+TEST_F(HostileNamesTest, ANameWithAControlOrFormatCharacterIsRefusedNamingIt) {
+  ChildProcess khod = StartKhod();
+  KhodClient c(Socket());
+  struct Case {
+    std::string name;
+    std::string says;
+  };
+  const Case refused[] = {
+      {"vm0\xc2\x9b"
+       "2J\xc2\x9bH\xe2\x80\xae"
+       "FORGED",
+       "name contains control character U+009B at byte 3"},
+      {"vm0\xe2\x80\xae"
+       "0mv",
+       "name contains format character U+202E at byte 3"},
+      {"vm0\xe2\x81\xa6"
+       "x\xe2\x81\xa9",
+       "name contains format character U+2066 at byte 3"},
+      {"vm\xe2\x80\x8b"
+       "0",
+       "name contains format character U+200B at byte 2"},
+      {"vm0\xc2\x9d"
+       "0;t\x07",
+       "name contains control character U+009D at byte 3"},
+      {"vm0\xe2\x80\xa8"
+       "x",
+       "name contains line separator U+2028 at byte 3"},
+  };
+  for (const Case& r : refused) {
+    v1::AttachRequest q = Attach();
+    q.set_name(r.name);
+    Result<v1::AttachReply> a = c.Attach(q);
+    EXPECT_EQ(a.status().code(), Status::Code::kInvalidArgument) << a.status().ToString();
+    EXPECT_NE(a.status().message().find(r.says), std::string::npos) << a.status().message();
+    EXPECT_TRUE(Printable(a.status().message())) << a.status().message();
+    // A MODEL guest's name by the same rule.
+    v1::AttachRequest m;
+    m.set_name(r.name);
+    m.mutable_model()->set_size(1 << 20);
+    a = c.Attach(m);
+    EXPECT_EQ(a.status().code(), Status::Code::kInvalidArgument) << a.status().ToString();
+    EXPECT_NE(a.status().message().find(r.says), std::string::npos) << a.status().message();
+  }
+  Result<v1::StatusReply> s = c.GetStatus();
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->gmems_size(), 0);
+
+  // Letters of any script are a name, kept as given.
+  const std::string name = "vm\xc3\xa9-\xe6\x97\xa5\xe6\x9c\xac";
+  v1::AttachRequest q = Attach();
+  q.set_name(name);
+  Result<v1::AttachReply> a = c.Attach(q);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->gmem().name(), name);
+  khod.Stop(SIGTERM);
+  ExpectCleanLog(ReadTestFile(dir_ + "/khod.log"));
+}
+
 }  // namespace
 }  // namespace khod

@@ -26,6 +26,43 @@ bool Reports(const Snapshot& s, const std::string& where, const std::string& wha
   return false;
 }
 
+// What a blob may hold (TextRule::kStored): a name with a C0 control, NUL or
+// bytes that are not UTF-8 is refused wherever it comes from, naming what and
+// where; one with a C1 control or a bidi override, which a caller can no
+// longer give (state/text_rule.h kGiven), still decodes: an older khod saved it.
+TEST(Invariants, ANameIsCheckedByTheStoredRuleSoThatOlderSavedNamesDecode) {
+  struct Case {
+    std::string name;
+    std::string problem;  // "" for a name that is accepted
+  };
+  const Case cases[] = {
+      {"vm0", ""},
+      {"vm0\xc2\x9b"
+       "2J\xe2\x80\xae",
+       ""},
+      {"ab\x1b[2J", "name contains control character U+001B at byte 2"},
+      {"ab\x7f", "name contains control character U+007F at byte 2"},
+      {std::string("ab\0", 3), "name contains a NUL byte (U+0000) at byte 2"},
+      {"vm0\xff", "name is not valid UTF-8 at byte 3 (0xff)"},
+  };
+  for (const Case& c : cases) {
+    Snapshot s = OneGmem();
+    s.header.page_size = 4096;
+    s.gmems[0].name = c.name;
+    if (c.problem.empty())
+      EXPECT_TRUE(CheckInvariants(s).empty())
+          << ::testing::PrintToString(c.name) << ": " << InvariantsStatus(s).ToString();
+    else
+      EXPECT_TRUE(Reports(s, "gmem 0x2a", c.problem))
+          << ::testing::PrintToString(c.name) << ": " << InvariantsStatus(s).ToString();
+  }
+  // The header's texts by the same rule.
+  Snapshot s = OneGmem();
+  s.header.page_size = 4096;
+  s.header.producer = "khod\x1b";
+  EXPECT_TRUE(Reports(s, "header", "producer contains control character U+001B at byte 4"));
+}
+
 TEST(Invariants, RandomSnapshotsAreValid) {
   for (uint64_t seed = 0; seed < 100; ++seed)
     EXPECT_TRUE(CheckInvariants(RandomSnapshot(seed)).empty());
