@@ -5,13 +5,11 @@
 #include <unistd.h>
 
 #include <csignal>
-#include <cstdio>
 #include <fstream>
 #include <optional>
 #include <sstream>
 
 #include "common/numbers.h"
-#include "common/status_macros.h"
 #include "common/text_lines.h"
 #include "common/unique_fd.h"
 #include "kernel/pidfd.h"
@@ -50,65 +48,67 @@ std::optional<uint64_t> ReadPermittedCaps(const std::string& status) {
   return caps;
 }
 
-Status Refuse(const PeerCred& c, pid_t pid, const std::string& what, const std::string& why) {
+// What a caller other than root is told of a process it may not act on,
+// whatever the reason: its uid, gid, capabilities and dumpability, and
+// whether it exists at all, are the target's, which /proc (hidepid=2) may
+// hide from the caller; one answer for all of them tells it nothing.
+Status NotYours(const PeerCred& c, pid_t pid, const std::string& what) {
   return Status::PermissionDenied("caller uid " + std::to_string(c.uid) + " gid " +
                                   std::to_string(c.gid) + " may not have khod take " + what +
-                                  " of pid " + std::to_string(pid) + ": " + why +
-                                  " (a caller other than root names only processes it could "
-                                  "ptrace itself)");
+                                  " of pid " + std::to_string(pid) +
+                                  ": not a process you may act on (it must be yours, not "
+                                  "privileged, and dumpable; as ptrace would allow)");
+}
+
+// Whether the process behind `proc` ("/proc/PID") passes the ptrace check
+// for `caller`, from its credentials as the kernel's check would see them.
+bool MayAct(const PeerCred& caller, const std::string& proc) {
+  std::ifstream f(proc + "/status");
+  std::stringstream text;
+  text << f.rdbuf();
+  uint64_t uids[4], gids[4];
+  if (!ReadIds(text.str(), "Uid:", uids) || !ReadIds(text.str(), "Gid:", gids)) return false;
+  for (int i = 0; i < 3; ++i)
+    if (uids[i] != caller.uid || gids[i] != caller.gid) return false;
+  // ptrace also needs every capability the target may use to be the
+  // caller's too; khod credits a caller other than root with none.
+  const std::optional<uint64_t> caps = ReadPermittedCaps(text.str());
+  if (!caps || *caps != 0) return false;
+  // The kernel shows a non-dumpable process's /proc/PID files as root's.
+  struct stat st;
+  return ::stat((proc + "/status").c_str(), &st) == 0 && st.st_uid == caller.uid;
 }
 
 }  // namespace
 
 Status WithCallerAccess(const PeerCred& caller, pid_t pid, const std::string& what,
                         const std::function<Status()>& take) {
+  // Root may act on any process: its take's own errors name what went wrong.
   if (caller.is_root()) return take();
+  if (pid <= 0)
+    return Status::InvalidArgument("pid " + std::to_string(pid) + " is not a process id");
   // Opened before the check: the process checked is the one the pidfd names.
-  KHOD_ASSIGN_OR_RETURN(const UniqueFd pidfd, OpenPidfd(pid));
+  // No process, or a thread's id, is refused as any other process is.
+  Result<UniqueFd> pidfd = OpenPidfd(pid);
+  if (!pidfd.ok()) {
+    const Status::Code code = pidfd.status().code();
+    if (code == Status::Code::kNotFound || code == Status::Code::kInvalidArgument)
+      return NotYours(caller, pid, what);
+    return pidfd.status();  // khod's own want of fds or memory, nothing of the target
+  }
   const std::string proc = "/proc/" + std::to_string(pid);
-  // The process's credentials as the kernel's ptrace check would see them.
   // Checked before the take and again after it: a process that changed in
   // between (a setuid program exec'd, made non-dumpable) is refused, and
   // what was taken is dropped by the caller.
-  const auto check = [&]() -> Status {
-    std::ifstream f(proc + "/status");
-    std::stringstream text;
-    text << f.rdbuf();
-    uint64_t uids[4], gids[4];
-    if (!ReadIds(text.str(), "Uid:", uids) || !ReadIds(text.str(), "Gid:", gids))
-      return Refuse(caller, pid, what, "its credentials cannot be read");
-    for (int i = 0; i < 3; ++i) {
-      if (uids[i] != caller.uid)
-        return Refuse(caller, pid, what, "it runs as uid " + std::to_string(uids[i]));
-      if (gids[i] != caller.gid)
-        return Refuse(caller, pid, what, "it runs as gid " + std::to_string(gids[i]));
-    }
-    // ptrace also needs every capability the target may use to be the
-    // caller's too; khod credits a caller other than root with none.
-    const std::optional<uint64_t> caps = ReadPermittedCaps(text.str());
-    if (!caps) return Refuse(caller, pid, what, "its capabilities cannot be read");
-    if (*caps != 0) {
-      char hex[32];
-      std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(*caps));
-      return Refuse(caller, pid, what, std::string("it holds capabilities (CapPrm ") + hex + ")");
-    }
-    // The kernel shows a non-dumpable process's /proc/PID files as root's.
-    struct stat st;
-    if (::stat((proc + "/status").c_str(), &st) != 0 || st.st_uid != caller.uid)
-      return Refuse(caller, pid, what, "it is not dumpable");
-    return Status::Ok();
-  };
-  KHOD_RETURN_IF_ERROR(check());
+  if (!MayAct(caller, proc)) return NotYours(caller, pid, what);
   // A failed take is judged like a successful one: its error names what it
   // found (the file's path, its kind), which is not the caller's to learn of
   // a process that is no longer the one checked.
   const Status taken = take();
   // The process checked above still holds `pid` (it was not reused), and
   // still runs with the credentials checked.
-  if (::syscall(SYS_pidfd_send_signal, pidfd.get(), 0, nullptr, 0) != 0)
-    return Refuse(caller, pid, what, "it exited while its credentials were checked");
-  Status after = check();
-  if (!after.ok()) return after.WithContext("its credentials changed while its file was taken");
+  if (::syscall(SYS_pidfd_send_signal, pidfd->get(), 0, nullptr, 0) != 0 || !MayAct(caller, proc))
+    return NotYours(caller, pid, what);
   return taken;
 }
 

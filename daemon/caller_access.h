@@ -37,10 +37,14 @@ struct PeerCred {
 // still the one that holds `pid` afterwards (a pidfd opened before the check
 // is still alive) and still passes the check (a setuid program exec'd in
 // between makes it non-dumpable), so neither a pid reused nor a process
-// changed in between hands over another user's memory. PERMISSION_DENIED
-// naming the caller and `what` otherwise, after which the caller drops what
-// `take` took; nothing about the target is read for a refused caller but its
-// ids.
+// changed in between hands over another user's memory. Otherwise one
+// PERMISSION_DENIED, "... `what` of pid N: not a process you may act on
+// (...)", the same whatever the reason and for a pid naming no process or a
+// thread: which of its ids, capabilities or dumpability failed, and whether
+// it exists, is the target's, not the caller's to learn (it gets around
+// /proc's hidepid). The caller drops what `take` took; nothing about the
+// target is read for a refused caller but its ids. Root is not checked: it
+// gets `take`'s own error, which says what went wrong (no such process...).
 Status WithCallerAccess(const PeerCred& caller, pid_t pid, const std::string& what,
                         const std::function<Status()>& take);
 

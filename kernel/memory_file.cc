@@ -52,20 +52,30 @@ Result<std::string> OwnFdLink(int fd) {
 
 Result<MemoryFileIdentity> IdentifyMemoryFile(int fd, const std::string& label) {
   const std::string name = label.empty() ? "fd " + std::to_string(fd) : label;
-  struct stat st;
-  if (::fstat(fd, &st) < 0) {
+  // Nothing below asks the file's filesystem: the fd is any file its owner
+  // chose, and a FUSE or network filesystem's server may never answer. statx
+  // with AT_STATX_DONT_SYNC takes the attributes the kernel has (fstat would
+  // ask a FUSE server), readlink and F_GETFL answer from the open file, and
+  // F_GET_SEALS, which only shmem and hugetlbfs files answer, rules out every
+  // other filesystem before fstatfs is asked.
+  struct statx stx;
+  if (::statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE | STATX_SIZE | STATX_INO,
+              &stx) < 0) {
     if (errno == EBADF) return Status::NotFound(name + " is not open");
-    return Status::FromErrno("fstat " + name, errno);
+    return Status::FromErrno("statx " + name, errno);
   }
+  constexpr unsigned kWanted = STATX_TYPE | STATX_SIZE | STATX_INO;
+  if ((stx.stx_mask & kWanted) != kWanted)
+    return Status::FailedPrecondition("statx " + name + " gives no type, size or inode");
   MemoryFileIdentity id;
   // Every check below is on the raw link; what is kept and shown is escaped.
   KHOD_ASSIGN_OR_RETURN(const std::string raw, RawFdLink(fd));
   id.link = EscapeNonPrintable(raw);
-  id.size = static_cast<uint64_t>(st.st_size);
-  id.inode = static_cast<uint64_t>(st.st_ino);
+  id.size = stx.stx_size;
+  id.inode = stx.stx_ino;
   id.page_size = static_cast<uint64_t>(getpagesize());
   const std::string what = name + " (" + id.link + ")";
-  // fstat and readlink answer an O_PATH or write-only fd too; every use of
+  // statx and readlink answer an O_PATH or write-only fd too; every use of
   // the file (mapping, reading, hashing) needs it open for reading.
   const int open_flags = ::fcntl(fd, F_GETFL);
   if (open_flags < 0) return Status::FromErrno("fcntl F_GETFL " + what, errno);
@@ -80,8 +90,11 @@ Result<MemoryFileIdentity> IdentifyMemoryFile(int fd, const std::string& label) 
     id.kind = FileKind::kGuestMemfd;
     return id;
   }
-  if (!S_ISREG(st.st_mode))
+  if (!S_ISREG(stx.stx_mode))
     return Status::FailedPrecondition(what + " is not a guest_memfd, memfd or hugetlbfs file");
+  if (::fcntl(fd, F_GET_SEALS) < 0)  // EINVAL: neither shmem nor hugetlbfs
+    return Status::FailedPrecondition(
+        what + " is a regular file, not a guest_memfd, memfd or hugetlbfs file");
   struct statfs sfs;
   if (::fstatfs(fd, &sfs) < 0) return Status::FromErrno("fstatfs " + what, errno);
   if (static_cast<long>(sfs.f_type) == kHugetlbfsMagic) {

@@ -35,7 +35,10 @@ Result<std::string> OwnFdLink(int fd);
 // is FailedPrecondition naming what it is, and so is an fd not open for
 // reading (O_PATH, write-only); a closed fd is NotFound. Errors
 // call the fd `label` ("fd 7 of pid 1234": a dup's own number means nothing
-// to the operator), or "fd N" when it is empty.
+// to the operator), or "fd N" when it is empty. It never asks the file's
+// filesystem until the file is known to be shmem or hugetlbfs (statx with
+// AT_STATX_DONT_SYNC, F_GET_SEALS before fstatfs): a FUSE file whose server
+// does not answer is refused at once, not waited for.
 Result<MemoryFileIdentity> IdentifyMemoryFile(int fd, const std::string& label = "");
 
 // Duplicates fd number `target_fd` of process `pid` into this process.
