@@ -343,7 +343,8 @@ Status KernelGmemSource::CapturePolicy(const CaptureOptions& opts, GuestMemfd* o
   const uint64_t page = static_cast<uint64_t>(getpagesize());
   const FileKey key{st.st_dev, st.st_ino};
   Result<std::vector<FileMapping>> maps =
-      vmm_mappings ? vmm_mappings->Get(vmm_pid_, key, page) : ReadFileMappings(vmm_pid_, key, page);
+      vmm_mappings ? vmm_mappings->Get(vmm_pid_, key, page, FileNaming::kItsOwnInode)
+                   : ReadFileMappings(vmm_pid_, key, page, FileNaming::kItsOwnInode);
   if (!maps.ok()) {
     out->policy_unread = maps.status().message();
     return Status::Ok();

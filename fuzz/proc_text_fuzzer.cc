@@ -3,14 +3,18 @@
 //   /proc/PID/maps '\0' /proc/PID/numa_maps '\0' /proc/PID/stat '\0' /proc/meminfo
 // maps and numa_maps go through ProcessMappings::Parse and Of (for the first
 // files maps names, with 4 KiB and 2 MiB pages) and line by line through
-// ParseProcMapsLine and ParseNumaMapsLine; stat through ParseProcStat;
-// meminfo, as a file, through ReadHardwareCorruptedKb.
+// ParseProcMapsLine, ParseProcMapsFields and ParseNumaMapsLine, and maps'
+// lines given back as VMAs through AddVmaPolicies; stat through
+// ParseProcStat; meminfo, as a file, through ReadHardwareCorruptedKb.
 // Oracle: a refusal carries a message; an accepted maps line or numa_maps
-// policy written back as the kernel writes it parses back the same; a file's
-// mappings are whole pages within the mapping the maps text gave. A violation
-// aborts.
+// policy written back as the kernel writes it parses back the same; a maps
+// line's fields alone parse as the whole line; a file's mappings are whole
+// pages within the mapping the maps text gave; a VMA of the same range, file
+// and offset as a maps line finds it, in whatever order the lines come. A
+// violation aborts.
 #include <linux/mempolicy.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -31,6 +35,7 @@
 #include "kernel/numa_maps.h"
 #include "kernel/proc_maps.h"
 #include "kernel/proc_stat.h"
+#include "kernel/vma_policy.h"
 
 namespace khod {
 namespace {
@@ -94,7 +99,14 @@ std::string FormatPolicy(const Mempolicy& p) {
 void CheckMapsLine(std::string_view line, std::set<std::pair<uint64_t, uint64_t>>* files) {
   Result<ProcMapsEntry> e = ParseProcMapsLine(line);
   RequireMessage("proc text", e.status(), "ParseProcMapsLine");
+  Result<ProcMapsFields> f = ParseProcMapsFields(line);
+  if (f.ok() != e.ok() || (!e.ok() && f.status().ToString() != e.status().ToString()))
+    Fail("the fields alone do not parse as the whole maps line", line);
   if (!e.ok()) return;
+  if (f->start != e->start || f->end != e->end || f->offset != e->offset ||
+      f->dev_major != e->dev_major || f->dev_minor != e->dev_minor || f->inode != e->inode ||
+      f->shared != e->shared())
+    Fail("the fields alone read otherwise than the whole maps line", line);
   if (e->end <= e->start) Fail("a maps line with end <= start accepted", line);
   if (e->inode != 0 && files->size() < 4)
     files->insert({makedev(e->dev_major, e->dev_minor), e->inode});
@@ -130,6 +142,43 @@ void CheckMappings(std::string_view maps, std::string_view numa_maps,
     }
 }
 
+// Each page-aligned file line of `maps` given back as the VMA of its range,
+// file and offset (in the reverse order) finds its line: the file's VMAs all
+// answer.
+void CheckVmasFindTheirLines(std::string_view maps,
+                             const std::set<std::pair<uint64_t, uint64_t>>& files) {
+  Result<ProcessMappings> parsed = ProcessMappings::ParseMaps(maps);
+  if (!parsed.ok()) return;
+  const uint64_t page = static_cast<uint64_t>(::getpagesize());
+  std::vector<VmaPolicy> vmas;
+  std::set<std::pair<uint64_t, uint64_t>> unaligned;
+  (void)ForEachLine(maps, [&](std::string_view line) {
+    Result<ProcMapsFields> f = ParseProcMapsFields(line);
+    if (!f.ok() || f->inode == 0) return Status::Ok();
+    const std::pair<uint64_t, uint64_t> file{makedev(f->dev_major, f->dev_minor), f->inode};
+    if (f->offset % page != 0) {
+      unaligned.insert(file);
+      return Status::Ok();
+    }
+    VmaPolicy v;
+    v.start = f->start;
+    v.end = f->end;
+    v.pgoff = f->offset / page;
+    v.dev = file.first;
+    v.inode = file.second;
+    v.shared = f->shared;
+    v.answered = true;
+    vmas.push_back(v);
+    return Status::Ok();
+  });
+  std::reverse(vmas.begin(), vmas.end());
+  parsed->AddVmaPolicies(vmas);
+  for (const auto& [dev, inode] : files)
+    if (!unaligned.count({dev, inode}) &&
+        parsed->VmaAnswersFor(FileKey{dev, inode}) != ProcessMappings::VmaAnswers::kAll)
+      Fail("a VMA of a maps line's range, file and offset did not find it", HexText(inode));
+}
+
 void CheckMeminfo(std::string_view text) {
   const std::string path = ScratchDir::Path() + "/meminfo";
   ScratchDir::WriteFile(path, text);
@@ -158,6 +207,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return khod::Status::Ok();
   });
   khod::CheckMappings(texts[0], texts[1], files);
+  khod::CheckVmasFindTheirLines(texts[0], files);
   khod::Result<khod::ProcStat> stat = khod::ParseProcStat(texts[2]);
   khod::RequireMessage("proc text", stat.status(), "ParseProcStat");
   khod::CheckMeminfo(texts[3]);

@@ -3,9 +3,13 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #include "common/hex.h"
 #include "common/numbers.h"
@@ -24,14 +28,17 @@ Result<ProcessMappings> ProcessMappings::Parse(std::string_view maps, std::strin
 
 Result<ProcessMappings> ProcessMappings::ParseMaps(std::string_view maps) {
   ProcessMappings out;
-  KHOD_RETURN_IF_ERROR(ForEachLine(maps, [&](std::string_view line) -> Status {
-    KHOD_ASSIGN_OR_RETURN(ProcMapsEntry e, ParseProcMapsLine(line));
-    if (e.inode == 0) return Status::Ok();  // anonymous: no file's
-    out.by_file_[{makedev(e.dev_major, e.dev_minor), e.inode}].push_back(
-        Line{e.start, e.end, e.offset, e.shared()});
-    return Status::Ok();
-  }));
+  KHOD_RETURN_IF_ERROR(
+      ForEachLine(maps, [&](std::string_view line) { return out.AddMapsLine(line); }));
   return out;
+}
+
+Status ProcessMappings::AddMapsLine(std::string_view line) {
+  KHOD_ASSIGN_OR_RETURN(ProcMapsFields e, ParseProcMapsFields(line));
+  if (e.inode == 0) return Status::Ok();  // anonymous: no file's
+  by_file_[{makedev(e.dev_major, e.dev_minor), e.inode}].push_back(
+      Line{e.start, e.end, e.offset, e.shared});
+  return Status::Ok();
 }
 
 ProcessMappings ProcessMappings::FromVmas(const std::vector<VmaPolicy>& vmas) {
@@ -52,27 +59,53 @@ ProcessMappings ProcessMappings::FromVmas(const std::vector<VmaPolicy>& vmas) {
 
 void ProcessMappings::AddNumaMaps(std::string_view numa_maps) {
   if (by_file_.empty()) return;  // no file's mapping to give a policy to
-  numa_status_ = ForEachLine(numa_maps, [&](std::string_view line) -> Status {
-    Result<NumaMapsEntry> e = ParseNumaMapsLine(line);
-    std::string_view rest = line;
-    if (!e.ok() && e.status().code() == Status::Code::kUnsupported)
-      if (const std::optional<uint64_t> start = ConsumeHexU64(&rest)) {
-        cut_at_[*start] = e.status().message();  // unknown for its file alone (Of)
-        return Status::Ok();
-      }
-    KHOD_RETURN_IF_ERROR(e.status());
-    // What a VMA gave stays: it was joined by range, file and offset, numa_maps by start alone.
-    policy_at_.emplace(e->start, std::move(e->policy));
-    return Status::Ok();
+  numa_status_ = Status::Ok();
+  (void)ForEachLine(numa_maps, [&](std::string_view line) {
+    AddNumaMapsLine(line);
+    return numa_status_;
   });
+}
+
+void ProcessMappings::AddNumaMapsLine(std::string_view line) {
+  // No file's mapping to give a policy to, or a malformed line read already.
+  if (by_file_.empty() || !numa_status_.ok()) return;
+  Result<NumaMapsEntry> e = ParseNumaMapsLine(line);
+  std::string_view rest = line;
+  if (!e.ok() && e.status().code() == Status::Code::kUnsupported)
+    if (const std::optional<uint64_t> start = ConsumeHexU64(&rest)) {
+      cut_at_[*start] = e.status().message();  // unknown for its file alone (Of)
+      return;
+    }
+  if (!e.ok()) {
+    numa_status_ = e.status();
+    return;
+  }
+  // What a VMA gave stays: it was joined by range, file and offset, numa_maps by start alone.
+  policy_at_.emplace(e->start, std::move(e->policy));
 }
 
 void ProcessMappings::AddVmaPolicies(const std::vector<VmaPolicy>& vmas) {
   const uint64_t page = static_cast<uint64_t>(::getpagesize());  // vm_pgoff's unit
+  // Each file's lines as (start, end, offset), sorted, made when a VMA of the
+  // file is first met: a VMA finds its line in O(log lines), where a scan of
+  // them for each would cost a process with many mappings of one file their
+  // square.
+  using Range = std::tuple<uint64_t, uint64_t, uint64_t>;
+  std::map<std::pair<uint64_t, uint64_t>, std::vector<Range>> ranges;
   for (const VmaPolicy& v : vmas) {
     if (v.inode == 0) continue;
-    if (!LineAt({v.dev, v.inode}, v.start, v.end, v.pgoff * page)) {
-      if (by_file_.count({v.dev, v.inode})) vma_without_line_.insert({v.dev, v.inode});
+    const std::pair<uint64_t, uint64_t> file{v.dev, v.inode};
+    auto lines = by_file_.find(file);
+    if (lines == by_file_.end()) continue;  // a file maps does not show
+    auto [sorted, made] = ranges.try_emplace(file);
+    if (made) {
+      sorted->second.reserve(lines->second.size());
+      for (const Line& l : lines->second) sorted->second.emplace_back(l.start, l.end, l.offset);
+      std::sort(sorted->second.begin(), sorted->second.end());
+    }
+    if (!std::binary_search(sorted->second.begin(), sorted->second.end(),
+                            Range{v.start, v.end, v.pgoff * page})) {
+      vma_without_line_.insert(file);
       continue;
     }
     if (v.answered) {
@@ -93,15 +126,6 @@ void ProcessMappings::KeepNumaMapsPoliciesUnchangedIn(const ProcessMappings& aft
         cut_at_.erase(l.start);
       }
   }
-}
-
-const ProcessMappings::Line* ProcessMappings::LineAt(FileKey file, uint64_t start, uint64_t end,
-                                                     uint64_t offset) const {
-  auto it = by_file_.find({file.dev, file.inode});
-  if (it == by_file_.end()) return nullptr;
-  for (const Line& l : it->second)
-    if (l.start == start && l.end == end && l.offset == offset) return &l;
-  return nullptr;
 }
 
 ProcessMappings::VmaAnswers ProcessMappings::VmaAnswersFor(FileKey file) const {
@@ -151,9 +175,26 @@ Result<std::vector<FileMapping>> JoinFileMappings(std::string_view maps, std::st
   return parsed.Of(file, page_size);
 }
 
-Result<std::vector<FileMapping>> ReadFileMappings(pid_t pid, FileKey file, uint64_t page_size) {
+Result<std::vector<FileMapping>> ReadFileMappings(pid_t pid, FileKey file, uint64_t page_size,
+                                                  FileNaming naming) {
   ProcessMappingsCache once;
-  return once.Get(pid, file, page_size);
+  return once.Get(pid, file, page_size, naming);
+}
+
+void ProcessMappingsCache::Held(const ProcTextRead& read) {
+  uint64_t was = largest_text_held_.load();
+  while (was < read.held && !largest_text_held_.compare_exchange_weak(was, read.held)) {
+  }
+}
+
+Result<ProcTextRead> ProcessMappingsCache::ReadMaps(pid_t pid, ProcessMappings* parsed,
+                                                    Status* parse_error) {
+  *parse_error = Status::Ok();
+  Result<ProcTextRead> read = ForEachProcTextLine(pid, "maps", [&](std::string_view line) {
+    if (parse_error->ok()) *parse_error = parsed->AddMapsLine(line);
+  });
+  if (read.ok()) Held(*read);
+  return read;
 }
 
 int ProcessMappingsCache::processes_through_numa_maps() const {
@@ -185,7 +226,7 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::AnsweredByVmas(pid_t pid,
 }
 
 Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey file,
-                                                           uint64_t page_size) {
+                                                           uint64_t page_size, FileNaming naming) {
   const std::string proc = "/proc/" + std::to_string(pid);
   Process* process;
   {
@@ -195,9 +236,11 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
     process = p.get();
   }
   std::lock_guard<std::mutex> l(process->mu);
-  // What the VMAs alone gave says nothing of a file they do not show: maps is to say.
-  const bool unshown_by_vmas =
-      process->parsed && process->vmas_only && !process->parsed->Maps(file);
+  // What the VMAs alone gave says nothing of a file they do not show (maps
+  // is to say), unless its VMAs hold the file itself: it is not mapped.
+  const bool unshown_by_vmas = process->parsed && process->vmas_only &&
+                               !process->parsed->Maps(file) &&
+                               naming == FileNaming::kMaybeAnotherInode;
   if (process->parsed && !unshown_by_vmas &&
       (process->with_policies || !process->parsed->Maps(file))) {
     Result<std::vector<FileMapping>> mine = process->parsed->Of(file, page_size);
@@ -213,9 +256,13 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
     Result<std::vector<VmaPolicy>> vmas = reader->Read(pid);
     if (vmas.ok()) {
       ProcessMappings parsed = ProcessMappings::FromVmas(*vmas);
-      if (parsed.Maps(file) && parsed.VmaAnswersFor(file) == ProcessMappings::VmaAnswers::kAll) {
+      // A file they do not show is not mapped where its VMAs would hold it
+      // (maps names it by no other inode), and needs no maps text to say so.
+      const bool answered = parsed.Maps(file)
+                                ? parsed.VmaAnswersFor(file) == ProcessMappings::VmaAnswers::kAll
+                                : naming == FileNaming::kItsOwnInode;
+      if (answered)
         return AnsweredByVmas(pid, process, std::move(parsed), /*vmas_only=*/true, file, page_size);
-      }
       // A file the VMAs do not show (maps may name it by another inode), or a
       // mapping of it whose policy its vm_ops decide: maps and numa_maps below.
     } else if (vmas.status().code() == Status::Code::kNotFound) {
@@ -227,19 +274,21 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
   // Every attempt returns or sets it: never an OK status for the Result.
   Status last = Status::Busy("the mappings changed at every read");
   for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
-    KHOD_ASSIGN_OR_RETURN(std::string maps, ReadProcMapsText(pid, "maps"));
+    ProcessMappings parsed;
+    Status malformed;
+    KHOD_ASSIGN_OR_RETURN(const ProcTextRead maps, ReadMaps(pid, &parsed, &malformed));
     ++reads_;
     // A live process maps something (its stack at least). An empty text is a
     // process that has exited, or whose main thread has while others run:
     // /proc/PID then shows no mapping of any file, which is not "none".
-    if (maps.empty())
+    if (maps.bytes == 0)
       return Status::Unsupported(proc +
                                  "/maps is empty: the process has exited, or its main thread "
                                  "has while its other threads run, and its mappings cannot be "
                                  "read there");
     if (!gone.ok()) return gone.WithContext(proc);
+    KHOD_RETURN_IF_ERROR(malformed);
     // No mapping of the file: nothing numa_maps could add for it.
-    KHOD_ASSIGN_OR_RETURN(ProcessMappings parsed, ProcessMappings::ParseMaps(maps));
     if (!parsed.Maps(file)) {
       process->parsed = std::move(parsed);
       process->with_policies = process->vmas_only = false;
@@ -267,25 +316,27 @@ Result<std::vector<FileMapping>> ProcessMappingsCache::Get(pid_t pid, FileKey fi
       // A mapping whose policy its file decides, or the VMAs unreadable: numa_maps.
     }
     if (before_numa_maps_) before_numa_maps_();
-    Result<std::string> numa = ReadProcMapsText(pid, "numa_maps");
+    // Its policies joined with the maps read just before it as it is read (a
+    // read that fails leaves `parsed` unused).
+    Result<ProcTextRead> numa = ForEachProcTextLine(
+        pid, "numa_maps", [&](std::string_view line) { parsed.AddNumaMapsLine(line); });
     if (!numa.ok() && numa.status().code() == Status::Code::kNotFound &&
         ::access(proc.c_str(), F_OK) == 0)
       return Status::Unsupported(proc + "/numa_maps is missing (a kernel without CONFIG_NUMA)");
     if (!numa.ok()) return numa.status();
+    Held(*numa);
     ++numa_reads_;
     {
       std::lock_guard<std::mutex> counted(mu_);
       numa_pids_.insert(pid);
     }
-    parsed.AddNumaMaps(*numa);  // the maps read just before it, parsed once
     // numa_maps joins by start alone: only files whose mappings read the
-    // same after it keep what it gave them.
-    KHOD_ASSIGN_OR_RETURN(std::string maps_after, ReadProcMapsText(pid, "maps"));
+    // same after it keep what it gave them (a text read the same drops none).
+    ProcessMappings after;
+    KHOD_RETURN_IF_ERROR(ReadMaps(pid, &after, &malformed).status());
     ++reads_;
-    if (maps_after != maps) {
-      KHOD_ASSIGN_OR_RETURN(ProcessMappings after, ProcessMappings::ParseMaps(maps_after));
-      parsed.KeepNumaMapsPoliciesUnchangedIn(after);
-    }
+    KHOD_RETURN_IF_ERROR(malformed);
+    parsed.KeepNumaMapsPoliciesUnchangedIn(after);
     Result<std::vector<FileMapping>> mine = parsed.Of(file, page_size);
     // What was read answers the process's other files too (a cut policy or
     // a misaligned mapping is its own file's error); a missing line is not.

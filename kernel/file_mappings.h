@@ -25,6 +25,7 @@
 
 #include "common/status.h"
 #include "kernel/memory_facts.h"
+#include "kernel/proc_maps.h"
 #include "kernel/vma_policy_iter.h"
 
 namespace khod {
@@ -43,6 +44,22 @@ struct FileKey {
   uint64_t inode = 0;
 };
 
+// Whether /proc/PID/maps names a mapping of the file by the inode its VMA
+// holds. maps prints the VMA's file's user inode (file_user_inode): another
+// inode than the VMA's own only for a backing file, which overlayfs and FUSE
+// passthrough map in place of their own file, maps then naming theirs.
+enum class FileNaming {
+  // The file may be such an overlayfs or FUSE file: a VMA read that does not
+  // show it says nothing of it, and maps is read.
+  kMaybeAnotherInode,
+  // The file's VMAs hold the file itself, as a memfd's (shmem or HugeTLB), a
+  // hugetlbfs file's and a guest_memfd's always do (none is an overlayfs or
+  // FUSE file): where a consistent read of the VMAs (a VmaPolicyReader's)
+  // shows no mapping of it, it is not mapped, and maps is not read. Only for
+  // such a file: of another it would be a guess.
+  kItsOwnInode,
+};
+
 // One process's maps text and policies, parsed once: the file-backed mappings
 // by file, and the policy of each (from its VMA, else its numa_maps line) by
 // start address.
@@ -57,15 +74,22 @@ class ProcessMappings {
   // Parse in two steps: the maps text, then (once a file of interest is
   // seen mapped) the numa_maps text read after it.
   static Result<ProcessMappings> ParseMaps(std::string_view maps);
+  // ParseMaps a line at a time, the text never held whole: the line's error
+  // as ParseMaps says it, after which the parse is not to be used.
+  Status AddMapsLine(std::string_view line);
   // The mappings one consistent read of every VMA gave (a VmaPolicyReader's
   // whole answer), without a maps text: each file VMA is a line (its range,
   // vm_pgoff and VM_MAYSHARE are what maps prints), with its policy where the
   // VMA answered it and none where its vm_ops decide (numa_maps is to say).
   // Exact for the files it shows; of a file it does not show it says
-  // nothing: maps names a file by the inode users see, and an overlayfs
-  // file's VMAs hold the backing file, of another inode.
+  // nothing (maps names a file by the inode users see, and an overlayfs
+  // file's VMAs hold the backing file, of another inode) but for one whose
+  // VMAs hold the file itself (FileNaming::kItsOwnInode): not mapped.
   static ProcessMappings FromVmas(const std::vector<VmaPolicy>& vmas);
   void AddNumaMaps(std::string_view numa_maps);
+  // AddNumaMaps a line at a time (after the maps lines); a malformed line
+  // ends what numa_maps gives (the files it concerns answer its error, Of).
+  void AddNumaMapsLine(std::string_view line);
   // The policies read from the VMAs themselves (a VmaPolicyReader), read
   // after the maps text: each answered VMA gives its policy to the maps line
   // with the same range, file and offset. A VMA that is not answered (its policy is
@@ -107,8 +131,6 @@ class ProcessMappings {
       return start == o.start && end == o.end && offset == o.offset && shared == o.shared;
     }
   };
-  // The line of `file`'s with this range and file offset (bytes), if any.
-  const Line* LineAt(FileKey file, uint64_t start, uint64_t end, uint64_t offset) const;
   std::map<std::pair<uint64_t, uint64_t>, std::vector<Line>> by_file_;  // (dev, inode)
   std::map<uint64_t, Mempolicy> policy_at_;
   // numa_maps lines whose policy the kernel may have cut (kernel/numa_maps.h),
@@ -130,7 +152,9 @@ Result<std::vector<FileMapping>> JoinFileMappings(std::string_view maps, std::st
 // Reads /proc/PID/maps and the policies (ProcessMappingsCache) and joins them,
 // reading both again (a few times) while a mapping changes between the reads.
 // Unsupported when numa_maps is missing (a kernel without CONFIG_NUMA).
-Result<std::vector<FileMapping>> ReadFileMappings(pid_t pid, FileKey file, uint64_t page_size);
+Result<std::vector<FileMapping>> ReadFileMappings(
+    pid_t pid, FileKey file, uint64_t page_size,
+    FileNaming naming = FileNaming::kMaybeAnotherInode);
 
 // ReadFileMappings for many files of few processes: each process's maps and
 // numa_maps are read and parsed once (ProcessMappings) for all of its files. Reading numa_maps
@@ -149,7 +173,9 @@ Result<std::vector<FileMapping>> ReadFileMappings(pid_t pid, FileKey file, uint6
 // (kernel/vma_policy_iter.h: the same kernel objects numa_maps prints, read
 // in O(mappings) instead of O(pages)). One read of them answers alone for a
 // file it shows with a policy in each of its VMAs: the mappings with their
-// policies, no maps text (ProcessMappings::FromVmas). For a file it does not
+// policies, no maps text (ProcessMappings::FromVmas), and so does it for a
+// file it does not show whose VMAs hold the file itself
+// (FileNaming::kItsOwnInode): it is not mapped. For another file it does not
 // show (maps may name it by another inode), one with a mapping whose policy
 // its vm_ops decide, or where the iterator is not loaded or fails, maps and
 // numa_maps are read as above (numa_maps only when maps shows the file), the
@@ -157,6 +183,15 @@ Result<std::vector<FileMapping>> ReadFileMappings(pid_t pid, FileKey file, uint6
 // on the last of kReadAttempts reads where the VMAs still disagree with maps
 // (a mapping that keeps changing, or a file maps shows by another inode),
 // numa_maps gives them all.
+//
+// A VMM chooses how long its texts are: each line of maps and numa_maps
+// names the mapped file's path (4 KiB and more), and a VMM may map a file
+// tens of thousands of times (vm.max_map_count). So the texts are read line
+// by line, through a buffer of fixed size (ForEachProcTextLine), never whole,
+// and what is kept is each file mapping's range, offset and policy: memory
+// grows with the mappings, never with the paths. Their reading still costs
+// what the kernel takes to write them, which kItsOwnInode spares a VMM's
+// guest memory files where the iterator reads.
 class ProcessMappingsCache {
  public:
   // How many times Get reads a process's texts while a mapping of the file
@@ -178,8 +213,10 @@ class ProcessMappingsCache {
   // reader, say so (numa_maps is then not read). Unsupported when its maps
   // text is empty (an exited process, or one whose main thread exited):
   // what it maps is not known, never "nothing". NotFound too when its
-  // mappings of `file` changed at every read.
-  Result<std::vector<FileMapping>> Get(pid_t pid, FileKey file, uint64_t page_size);
+  // mappings of `file` changed at every read. `naming`: whether a VMA read
+  // that does not show the file answers that it is not mapped (FileNaming).
+  Result<std::vector<FileMapping>> Get(pid_t pid, FileKey file, uint64_t page_size,
+                                       FileNaming naming = FileNaming::kMaybeAnotherInode);
   // Reads of a process's maps text, each retry one (for tests and figures):
   // none where the VMA reader's read alone answered.
   int reads() const { return reads_; }
@@ -189,6 +226,9 @@ class ProcessMappingsCache {
   int numa_reads() const { return numa_reads_; }
   // Reads whose policies the VMA reader gave (numa_maps not read).
   int iterator_reads() const { return iterator_reads_; }
+  // The most bytes of a maps or numa_maps text held at once by any read:
+  // a read's buffer (kProcTextReadBytes at most), however long the text.
+  uint64_t largest_text_held() const { return largest_text_held_; }
   // Processes whose mappings' policies some Get read through numa_maps (a
   // walk of every page they map), and those whose policies their VMAs alone
   // gave: each process in one of the two (what a capture round reports).
@@ -205,9 +245,15 @@ class ProcessMappingsCache {
     std::optional<ProcessMappings> parsed;  // unset: not read yet, or to read again
     bool with_policies = false;             // with its mappings' policies (else maps only)
     // Read from the VMAs alone: a file they do not show is asked of maps,
-    // which names a file by the inode users see (an overlayfs one's differs).
+    // which names a file by the inode users see (an overlayfs one's differs),
+    // unless its VMAs hold the file itself (FileNaming::kItsOwnInode).
     bool vmas_only = false;
   };
+  // One line-by-line read of `pid`'s maps into *parsed (its first malformed
+  // line's error in *parse_error, the rest of the text then not parsed).
+  Result<ProcTextRead> ReadMaps(pid_t pid, ProcessMappings* parsed, Status* parse_error);
+  // Counts what a read held (largest_text_held).
+  void Held(const ProcTextRead& read);
   // `file` answered from `parsed`, whose policies the VMA reader gave for it, kept as
   // `process`'s reading (process->mu held; `vmas_only`: read without a maps text) and
   // counted.
@@ -222,6 +268,7 @@ class ProcessMappingsCache {
   mutable std::mutex mu_;  // guards processes_ itself, and the pid sets
   std::map<pid_t, std::unique_ptr<Process>> processes_;
   std::atomic<int> reads_{0}, numa_reads_{0}, iterator_reads_{0};
+  std::atomic<uint64_t> largest_text_held_{0};
   std::set<pid_t> numa_pids_, vma_pids_;  // guarded by mu_
   std::function<void()> before_numa_maps_;
 };

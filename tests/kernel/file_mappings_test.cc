@@ -23,10 +23,15 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "common/numbers.h"
+#include "common/text_lines.h"
+#include "common/unique_fd.h"
 #include "kernel/mempolicy_text.h"
 #include "kernel/numa_maps.h"
 #include "kernel/proc_maps.h"
@@ -113,6 +118,36 @@ TEST(ProcMapsTest, RefusesHostileLines) {
     if (!e.ok()) {
       EXPECT_EQ(e.status().code(), Status::Code::kInvalidArgument);
     }
+  }
+}
+
+// What a parse of every line keeps (no perms or path copied) is what
+// ParseProcMapsLine reads, from the same lines, with the same errors; a line
+// is read to its first kProcTextLineBytes by both.
+TEST(ProcMapsTest, TheFieldsAloneParseAsTheWholeLine) {
+  const std::string long_path = "7f00-7f10 r--p 00001000 08:01 12 /" + std::string(5000, 'p');
+  for (const std::string& line : std::vector<std::string>{
+           "7f118de1e000-7f118e61e000 rw-s 00000000 00:10 130198 anon_inode:[kvm-gmem]",
+           "7ffd1000-7ffd3000 rw-p 00000000 00:00 0", "7f00-7f10 rw-p 0 fd:1 99999 /a b (deleted)",
+           "7f00-7f10 rw-s 0 00:10 1", long_path, long_path.substr(0, kProcTextLineBytes),
+           // Cut inside the inode: the first kProcTextLineBytes say another one.
+           "7f00-7f10 rw-s 0 00:10 " + std::string(kProcTextLineBytes, '1'), "",
+           "7f00-7e00 rw-s 0 00:10 1 x", "7f00-7f10 rw 0 00:10 1", "7f00-7f10 rw-s 0 00:10 1x /m",
+           " 7f00-7f10 rw-s 0 00:10 1"}) {
+    Result<ProcMapsEntry> whole = ParseProcMapsLine(line);
+    Result<ProcMapsFields> fields = ParseProcMapsFields(line);
+    ASSERT_EQ(whole.ok(), fields.ok()) << line.substr(0, 80);
+    if (!whole.ok()) {
+      EXPECT_EQ(whole.status().ToString(), fields.status().ToString());
+      continue;
+    }
+    EXPECT_EQ(fields->start, whole->start);
+    EXPECT_EQ(fields->end, whole->end);
+    EXPECT_EQ(fields->offset, whole->offset);
+    EXPECT_EQ(fields->dev_major, whole->dev_major);
+    EXPECT_EQ(fields->dev_minor, whole->dev_minor);
+    EXPECT_EQ(fields->inode, whole->inode);
+    EXPECT_EQ(fields->shared, whole->shared());
   }
 }
 
@@ -392,6 +427,42 @@ TEST(FileMappingsTest, AVmaPolicyJoinsOnlyTheSameRangeFileAndOffset) {
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ((*got)[0].policy, Policy(MPOL_INTERLEAVE, {1}));
   EXPECT_EQ((*got)[1].policy, second.policy);
+}
+
+// A VMA finds its line among many of the same file (in any order, as a
+// hostile text may hold them), and one of another range among them is a
+// change.
+TEST(FileMappingsTest, AVmaFindsItsLineAmongManyOfItsFile) {
+  using Answers = ProcessMappings::VmaAnswers;
+  const FileKey a{makedev(0, 0x10), 7};
+  constexpr uint64_t kLines = 5000;
+  std::string maps;
+  std::vector<VmaPolicy> vmas;
+  for (uint64_t i = 0; i < kLines; ++i) {
+    // Every other line from the top down: not in address order.
+    const uint64_t n = i % 2 ? i : kLines - i;
+    const uint64_t start = 0x10000000 + n * 2 * kPage;
+    char line[128];
+    std::snprintf(line, sizeof(line), "%llx-%llx rw-s %08llx 00:10 7 a\n",
+                  static_cast<unsigned long long>(start),
+                  static_cast<unsigned long long>(start + kPage),
+                  static_cast<unsigned long long>(n % 3 * kPage));
+    maps += line;
+    vmas.push_back(AnsweredVma(a, start, start + kPage, n % 3, Policy(MPOL_BIND, {1})));
+  }
+  std::reverse(vmas.begin(), vmas.end());
+  auto parsed = ProcessMappings::ParseMaps(maps);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  parsed->AddVmaPolicies(vmas);
+  EXPECT_EQ(parsed->VmaAnswersFor(a), Answers::kAll);
+  auto got = parsed->Of(a, kPage);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->size(), kLines);
+  vmas[kLines / 2].pgoff += 3;  // the same range at another offset
+  parsed = ProcessMappings::ParseMaps(maps);
+  ASSERT_TRUE(parsed.ok());
+  parsed->AddVmaPolicies(vmas);
+  EXPECT_EQ(parsed->VmaAnswersFor(a), Answers::kChanged);
 }
 
 // A VMA of a file the maps text shows that matches none of its lines is a
@@ -1133,6 +1204,207 @@ TEST(FileMappingsTest, AReadersNotFoundIsTheProcessGone) {
   EXPECT_EQ(cache.reads(), 1);
   EXPECT_EQ(cache.numa_reads(), 0);
   EXPECT_EQ(cache.iterator_reads(), 0);
+}
+
+// A file whose VMAs hold the file itself (a memfd, a hugetlbfs file, a
+// guest_memfd: FileNaming::kItsOwnInode) is not mapped where one consistent
+// read of the VMAs shows no mapping of it: nothing else is read, however
+// long the process's maps. Asked as a file maps may name by another inode,
+// the same file still has maps read.
+TEST(FileMappingsTest, AFileOfItsOwnInodeTheVmasDoNotShowIsNotMapped) {
+  const InterleavedMemfdMapping m;
+  ASSERT_TRUE(m.ok()) << std::strerror(errno);
+  const TestMemfd unmapped(kPage, "file_mappings_test");
+  struct stat st;
+  ASSERT_EQ(::fstat(unmapped.fd(), &st), 0);
+  const FileKey key{st.st_dev, st.st_ino};
+  const FakeVmaReader reader(std::vector<VmaPolicy>{m.Vma()});
+  ProcessMappingsCache cache(&reader);
+  Result<std::vector<FileMapping>> none =
+      cache.Get(::getpid(), key, kPage, FileNaming::kItsOwnInode);
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_TRUE(none->empty());
+  EXPECT_EQ(cache.reads(), 0) << "maps read for a file the VMAs say is not mapped";
+  EXPECT_EQ(cache.numa_reads(), 0);
+  EXPECT_EQ(cache.iterator_reads(), 1);
+  // Asked again, and the mapped file: what the one read gave answers both.
+  ASSERT_TRUE(cache.Get(::getpid(), key, kPage, FileNaming::kItsOwnInode).ok());
+  Result<std::vector<FileMapping>> one = cache.Get(::getpid(), m.key(), kPage);
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  EXPECT_EQ(one->size(), 1u);
+  EXPECT_EQ(reader.reads(), 1);
+  EXPECT_EQ(cache.reads(), 0);
+  // Of a file that may be named by another inode, the VMAs say nothing.
+  Result<std::vector<FileMapping>> maybe = cache.Get(::getpid(), key, kPage);
+  ASSERT_TRUE(maybe.ok()) << maybe.status().ToString();
+  EXPECT_TRUE(maybe->empty());
+  EXPECT_EQ(cache.reads(), 1);
+
+  // The kernel's own read, where the iterator loads.
+  std::string why_not;
+  const VmaPolicyIterator* iterator = SharedVmaPolicyIterator(&why_not);
+  if (!iterator) GTEST_SKIP() << "no VMA policy iterator: " << why_not;
+  ProcessMappingsCache live(iterator);
+  Result<std::vector<FileMapping>> live_none =
+      live.Get(::getpid(), key, kPage, FileNaming::kItsOwnInode);
+  ASSERT_TRUE(live_none.ok()) << live_none.status().ToString();
+  EXPECT_TRUE(live_none->empty());
+  EXPECT_EQ(live.reads(), 0);
+  EXPECT_EQ(live.iterator_reads(), 1);
+}
+
+// A deleted file whose path (its directories gone too) is `path_bytes` long,
+// as maps still prints it, made under `dir`; fd -1 where it cannot be.
+UniqueFd DeletedFileOfLongPath(const std::string& dir, size_t path_bytes) {
+  const std::string component(200, 'd');
+  std::vector<int> dirs{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  for (size_t length = dir.size(); dirs.back() >= 0 && length < path_bytes;
+       length += component.size() + 1) {
+    if (::mkdirat(dirs.back(), component.c_str(), 0700) != 0) break;
+    dirs.push_back(::openat(dirs.back(), component.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  }
+  UniqueFd fd;
+  if (dirs.back() >= 0) {
+    fd.reset(::openat(dirs.back(), "f", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    ::unlinkat(dirs.back(), "f", 0);
+    if (fd.valid() && ::ftruncate(fd.get(), kPage) != 0) fd.reset();
+  }
+  for (size_t i = dirs.size(); i-- > 1;) {
+    if (dirs[i] >= 0) ::close(dirs[i]);
+    ::unlinkat(dirs[i - 1], component.c_str(), AT_REMOVEDIR);
+  }
+  if (dirs[0] >= 0) ::close(dirs[0]);
+  return fd;
+}
+
+// `count` one-page mappings of `fd` (its first page each time, so that no
+// two merge into one VMA), unmapped when it goes.
+class ManyMappings {
+ public:
+  ManyMappings(int fd, int count) {
+    for (int i = 0; i < count; ++i) {
+      void* p = ::mmap(nullptr, kPage, PROT_READ, MAP_SHARED, fd, 0);
+      if (p == MAP_FAILED) return;
+      maps_.push_back(p);
+    }
+  }
+  ~ManyMappings() {
+    for (void* p : maps_) ::munmap(p, kPage);
+  }
+  ManyMappings(const ManyMappings&) = delete;
+  ManyMappings& operator=(const ManyMappings&) = delete;
+  size_t size() const { return maps_.size(); }
+
+ private:
+  std::vector<void*> maps_;
+};
+
+// A process whose maps is long because it maps another file many times,
+// under a long name (its lines are the process's to make long): the texts
+// are read through a buffer of fixed size, never held whole, and what they
+// give is what the whole texts give (lines longer than what is read of them
+// included).
+TEST(FileMappingsTest, ALongMapsTextIsReadThroughABufferOfFixedSize) {
+  const InterleavedMemfdMapping m;
+  ASSERT_TRUE(m.ok()) << std::strerror(errno);
+  const std::string long_name(249, 'n');  // memfd_create's longest
+  const TestMemfd other(kPage, long_name.c_str());
+  constexpr int kOtherMappings = 20000;
+  const ManyMappings many(other.fd(), kOtherMappings);
+  ASSERT_EQ(many.size(), static_cast<size_t>(kOtherMappings)) << std::strerror(errno);
+  // Lines longer than a line-by-line read keeps of them.
+  const TempDir dir("file_mappings_test");
+  const UniqueFd deep = DeletedFileOfLongPath(dir.path(), kProcTextLineBytes + 1000);
+  ASSERT_TRUE(deep.valid()) << std::strerror(errno);
+  const ManyMappings deep_many(deep.get(), 100);
+  ASSERT_EQ(deep_many.size(), 100u) << std::strerror(errno);
+  struct stat st;
+  ASSERT_EQ(::fstat(deep.get(), &st), 0);
+  const FileKey deep_key{st.st_dev, st.st_ino};
+
+  ProcessMappingsCache cache(nullptr);
+  Result<std::vector<FileMapping>> got = cache.Get(::getpid(), m.key(), kPage);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0].policy, InterleavedMemfdMapping::Policy());
+  Result<std::vector<FileMapping>> deep_got = cache.Get(::getpid(), deep_key, kPage);
+  ASSERT_TRUE(deep_got.ok()) << deep_got.status().ToString();
+  EXPECT_EQ(cache.reads(), 2) << "maps, and maps again after numa_maps";
+  EXPECT_EQ(cache.numa_reads(), 1);
+
+  Result<std::string> maps = ReadProcMapsText(::getpid(), "maps");
+  Result<std::string> numa = ReadProcMapsText(::getpid(), "numa_maps");
+  ASSERT_TRUE(maps.ok() && numa.ok());
+  ASSERT_GT(maps->size(), 64 * kProcTextReadBytes) << "a text far longer than the buffer";
+  EXPECT_GT(cache.largest_text_held(), 0u);
+  EXPECT_LE(cache.largest_text_held(), kProcTextReadBytes)
+      << "of a maps text of " << maps->size() << " bytes";
+  // The same as the whole texts (read after: this process's mappings of
+  // these files did not change).
+  Result<std::vector<FileMapping>> whole = JoinFileMappings(*maps, *numa, deep_key, kPage);
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  ASSERT_EQ(deep_got->size(), 100u);
+  ASSERT_EQ(whole->size(), deep_got->size());
+  for (size_t i = 0; i < whole->size(); ++i) {
+    EXPECT_EQ((*deep_got)[i].start, (*whole)[i].start) << i;
+    EXPECT_EQ((*deep_got)[i].end, (*whole)[i].end) << i;
+    EXPECT_EQ((*deep_got)[i].first_index, (*whole)[i].first_index) << i;
+    EXPECT_EQ((*deep_got)[i].shared, (*whole)[i].shared) << i;
+    EXPECT_EQ((*deep_got)[i].policy, (*whole)[i].policy) << i;
+  }
+}
+
+// ForEachProcTextLine gives the lines a whole read splits, each cut to its
+// first kProcTextLineBytes, with the same errors. (Compared for a file whose
+// mappings stay: this process's heap may change between two reads.)
+TEST(ProcMapsTest, ReadsAProcesssTextLineByLineAsAWholeRead) {
+  const TempDir dir("file_mappings_test");
+  const UniqueFd deep = DeletedFileOfLongPath(dir.path(), 3 * kProcTextLineBytes);
+  ASSERT_TRUE(deep.valid()) << std::strerror(errno);
+  constexpr size_t kMappings = 50;
+  const ManyMappings deep_many(deep.get(), kMappings);
+  ASSERT_EQ(deep_many.size(), kMappings) << std::strerror(errno);
+  struct stat st;
+  ASSERT_EQ(::fstat(deep.get(), &st), 0);
+  // The deep file's lines of maps, and the numa_maps lines at their starts.
+  std::set<uint64_t> starts;
+  auto keep = [&](bool numa, std::string_view line, std::vector<std::string>* kept) {
+    if (numa) {
+      std::string_view rest = line;
+      const std::optional<uint64_t> start = ConsumeHexU64(&rest);
+      if (start && starts.count(*start)) kept->emplace_back(line);
+      return;
+    }
+    Result<ProcMapsFields> f = ParseProcMapsFields(line);
+    if (f.ok() && f->inode == st.st_ino && makedev(f->dev_major, f->dev_minor) == st.st_dev) {
+      starts.insert(f->start);
+      kept->emplace_back(line);
+    }
+  };
+  for (const bool numa : {false, true}) {
+    const char* name = numa ? "numa_maps" : "maps";
+    std::vector<std::string> lines, whole;
+    lines.reserve(kMappings);
+    Result<ProcTextRead> read = ForEachProcTextLine(
+        ::getpid(), name, [&](std::string_view line) { keep(numa, line, &lines); });
+    ASSERT_TRUE(read.ok()) << read.status().ToString();
+    EXPECT_GT(read->bytes, kMappings * kProcTextLineBytes) << name;
+    EXPECT_LE(read->held, kProcTextReadBytes) << name;
+    Result<std::string> text = ReadProcMapsText(::getpid(), name);
+    ASSERT_TRUE(text.ok()) << text.status().ToString();
+    ASSERT_TRUE(ForEachLine(*text, [&](std::string_view line) {
+                  keep(numa, line.substr(0, kProcTextLineBytes), &whole);
+                  return Status::Ok();
+                }).ok());
+    ASSERT_EQ(lines.size(), kMappings) << name;
+    EXPECT_EQ(lines, whole) << name;
+    for (const std::string& l : lines) EXPECT_EQ(l.size(), kProcTextLineBytes) << name << ": cut";
+  }
+  Result<ProcTextRead> gone = ForEachProcTextLine(0x7ffffff0, "maps", [](std::string_view) {});
+  EXPECT_EQ(gone.status().ToString(), ReadProcMapsText(0x7ffffff0, "maps").status().ToString());
+  Result<ProcTextRead> directory = ForEachProcTextLine(::getpid(), "task", [](std::string_view) {});
+  EXPECT_EQ(directory.status().ToString(),
+            ReadProcMapsText(::getpid(), "task").status().ToString());
 }
 
 }  // namespace
