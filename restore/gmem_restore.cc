@@ -80,6 +80,9 @@ Result<RestoredGmems> RestoreGmems(const Snapshot& frozen, GmemRestoreInputs& in
   auto& warming = in.warming ? *in.warming : no_warming;
   auto& targets = in.targets ? *in.targets : no_targets;
   const uint32_t page_size = frozen.header.page_size;
+  // One read of the shared policies of every shmem file khod holds answers
+  // for all adopted files (inside the blackout).
+  SharedPolicyCache policies;
 
   RestoredGmems r;
   // Nothing restored stands unless every gmem is: what was taken goes back.
@@ -193,7 +196,7 @@ Result<RestoredGmems> RestoreGmems(const Snapshot& frozen, GmemRestoreInputs& in
           // memfd LUO resets the policy: brought back as for a rebuild.
           (*h)->policy = via_transport && in.carried_resets_mempolicy
                              ? RestorePolicy((*h)->fd, g, page_size)
-                             : PolicyOfAdopted(g);
+                             : PolicyOfAdopted((*h)->fd, g, page_size, &policies);
         }
         ++r.adopted;
         break;

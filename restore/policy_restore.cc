@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <optional>
 
 #include "kernel/mapping.h"
@@ -11,6 +12,7 @@
 #include "kernel/shared_policy.h"
 #include "kernel/shared_policy_cache.h"
 #include "kernel/shared_policy_probe.h"
+#include "state/merged_mappings.h"
 
 namespace khod {
 
@@ -33,10 +35,10 @@ std::string RangesText(const std::vector<MappingPolicy>& v) {
   return s;
 }
 
-PolicyRestore HandMappingsToVmm(const GuestMemfd& g) {
+PolicyRestore HandMappingsToVmm(const GuestMemfd& g, uint32_t page_size) {
   PolicyRestore r;
-  size_t mappings = 0;
-  for (const MappingPolicy& m : g.mapping_policies) mappings += m.policy.mode != 0;
+  // Mappings, not VMAs: a split one counts once, as Verify's "handed to the VMM" counts it.
+  const size_t mappings = MappingsWithPolicy(g.mapping_policies, page_size);
   size_t left_out = 0;
   r.for_vmm = MappingPoliciesForVmm(g, &left_out);
   if (r.for_vmm.empty()) return r;
@@ -73,16 +75,37 @@ PolicyRestore HandInodePolicyToVmm(const GuestMemfd& g, uint32_t page_size,
 
 // A policy that was not the file's (read from the VMM's mappings, or not
 // read at all); nullopt for an inode policy.
-std::optional<PolicyRestore> NotTheFiles(const GuestMemfd& g) {
+std::optional<PolicyRestore> NotTheFiles(const GuestMemfd& g, uint32_t page_size) {
   switch (g.policy_source) {
     case PolicySource::kUnknown:
       return Unknown();
     case PolicySource::kVmmMappings:
-      return HandMappingsToVmm(g);
+      return HandMappingsToVmm(g, page_size);
     case PolicySource::kInode:
       break;
   }
   return std::nullopt;
+}
+
+// The shared policy tree of `fd`, a file of `g`'s kind this process holds: a shmem file's,
+// where khod's BPF reader loads (kernel/shared_policy_iter.h), from `round`'s one read where
+// it saw the file (a Restore's adopted files: one read for all), else read now. Unsupported
+// for another kind, else why it cannot be read.
+Result<SharedPolicyTree> TreeReadNow(int fd, const GuestMemfd& g,
+                                     SharedPolicyCache* round = nullptr) {
+  if (g.kind != FileKind::kShmemMemfd)
+    return Status::Unsupported(
+        std::string("khod reads the shared policy of shmem files only, not ") +
+        FileKindName(g.kind) + "'s");
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return Status::FromErrno("fstat fd " + std::to_string(fd), errno);
+  const uint64_t dev = static_cast<uint64_t>(st.st_dev), ino = static_cast<uint64_t>(st.st_ino);
+  if (round) {
+    Result<SharedPolicyTree> seen = round->Of(dev, ino);
+    if (seen.ok() || seen.status().code() != Status::Code::kNotFound) return seen;
+  }
+  SharedPolicyCache now;
+  return now.Of(dev, ino);
 }
 
 // After the mbind (and set_mempolicy_home_node, `home_node` its answer): the file's
@@ -91,12 +114,7 @@ std::optional<PolicyRestore> NotTheFiles(const GuestMemfd& g) {
 // the caller's read through a second mapping.
 std::optional<PolicyRestore> ReadBackWhole(int fd, const GuestMemfd& g, uint32_t page_size,
                                            const Status& home_node) {
-  if (g.kind != FileKind::kShmemMemfd) return std::nullopt;
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return std::nullopt;
-  SharedPolicyCache now;  // read after the mbind, not a capture round's
-  Result<SharedPolicyTree> tree =
-      now.Of(static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino));
+  Result<SharedPolicyTree> tree = TreeReadNow(fd, g);
   if (!tree.ok()) return std::nullopt;
   PolicyRestore r;
   const std::string want = MempolicyToString(g.policy);
@@ -151,17 +169,49 @@ const char* PolicyOutcomeName(PolicyRestore::Outcome o) {
   return "?";
 }
 
-PolicyRestore PolicyOfAdopted(const GuestMemfd& g) {
-  if (std::optional<PolicyRestore> r = NotTheFiles(g)) return *r;
+// "Kept" only as read: the adopted file's inode policy is what it is now, which a VMM (or
+// anyone holding the file) may have changed since the frozen capture; khod re-applies
+// nothing to it. So it says "kept" with the policy it read back, the policy it now reads
+// where that differs, and names no policy where it read none.
+PolicyRestore PolicyOfAdopted(int fd, const GuestMemfd& g, uint32_t page_size,
+                              SharedPolicyCache* round) {
+  if (std::optional<PolicyRestore> r = NotTheFiles(g, page_size)) return *r;
   PolicyRestore r;
   if (g.policy.mode == 0) return r;
-  r.outcome = PolicyRestore::Outcome::kKept;
-  r.note = "NUMA policy kept by the adopted file: " + MempolicyToString(g.policy);
+  r.outcome = PolicyRestore::Outcome::kNotRestored;
+  // The same whole-file read as a rebuild's read-back (ReadBackWhole).
+  Result<SharedPolicyTree> tree = TreeReadNow(fd, g, round);
+  if (!tree.ok()) {
+    r.note =
+        "NUMA policy not re-applied: the adopted file keeps its own; Verify compares it (its "
+        "shared policy not read back: " +
+        tree.status().message() + ")";
+    return r;
+  }
+  Result<Mempolicy> now = WholeFilePolicy(*tree, g.size / page_size);
+  const std::string had = MempolicyToString(g.policy);
+  if (!now.ok()) {
+    r.note = "NUMA policy of the adopted file not read back as one policy (" +
+             now.status().message() + "), the frozen file had " + had + ": Verify compares it";
+    return r;
+  }
+  // As Verify compares an inode policy: mode, flags and nodes, and the home node where both
+  // reads saw it.
+  const bool same =
+      SameModeAndNodes(*now, g.policy) &&
+      (!now->home_node_seen || !g.policy.home_node_seen || now->home_node == g.policy.home_node);
+  if (same) {
+    r.outcome = PolicyRestore::Outcome::kKept;
+    r.note = "NUMA policy kept by the adopted file (read back: " + MempolicyToString(*now) + ")";
+    return r;
+  }
+  r.note = "NUMA policy of the adopted file now reads " + MempolicyToString(*now) +
+           ", the frozen file had " + had + ": Verify compares it";
   return r;
 }
 
 PolicyRestore RestorePolicy(int fd, const GuestMemfd& g, uint32_t page_size) {
-  if (std::optional<PolicyRestore> r = NotTheFiles(g)) return *r;
+  if (std::optional<PolicyRestore> r = NotTheFiles(g, page_size)) return *r;
   PolicyRestore r;
   if (g.policy.mode == 0 || g.size == 0) return r;
   r.outcome = PolicyRestore::Outcome::kNotRestored;

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel/shared_policy_cache.h"
 #include "state/snapshot.h"
 
 namespace khod {
@@ -24,7 +25,7 @@ namespace khod {
 struct PolicyRestore {
   enum class Outcome {
     kNothing,      // default policy (or none recorded): nothing to bring back
-    kKept,         // adopted file that kept its inode policy across the handover
+    kKept,         // adopted file whose inode policy reads back as it was frozen
     kReapplied,    // mbind'ed and read back through another mapping: it sticks
     kHandedToVmm,  // for the VMM to mbind on its mappings: `for_vmm`
     kNotRestored,  // neither: `note` says why (verify shows what differs)
@@ -40,9 +41,15 @@ const char* PolicyOutcomeName(PolicyRestore::Outcome o);
 // re-applies an inode policy where it sticks, else hands it to the VMM.
 PolicyRestore RestorePolicy(int fd, const GuestMemfd& frozen, uint32_t page_size);
 
-// A file whose fd crossed the handover with its inode intact: an inode policy
-// is kept; the VMM's mapping policies are the VMM's to apply again.
-PolicyRestore PolicyOfAdopted(const GuestMemfd& frozen);
+// A file whose fd crossed the handover with its inode intact (`fd`, held by
+// this process): khod re-applies nothing to it. An inode policy is "kept" only
+// where it reads back whole as frozen (a shmem file's, with the BPF reader);
+// one that reads otherwise is named with what it reads, and one that cannot be
+// read is named not re-applied, no policy said (Verify compares it). The VMM's
+// mapping policies are the VMM's to apply again. `round`: one read of every
+// shmem file's tree for a whole Restore (nullptr: a read of its own).
+PolicyRestore PolicyOfAdopted(int fd, const GuestMemfd& frozen, uint32_t page_size,
+                              SharedPolicyCache* round = nullptr);
 
 // The policies of `frozen`'s VMM mappings as Restore hands them to the VMM:
 // the non-default ones, in page order, ranges that follow each other with one

@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <functional>
 #include <map>
-#include <tuple>
 
 #include "kernel/kvm_uapi.h"
 #include "kernel/mempolicy_text.h"
+#include "state/merged_mappings.h"
 #include "verify/page_ranges.h"
 
 namespace khod {
@@ -308,42 +308,14 @@ class GmemDiffer {
     MappingPolicies();
   }
 
+  // Counted as mappings, a split VMA once (state/merged_mappings.h), as Restore's note counts them.
   void HandedToVmm() {
-    size_t set = 0;
-    for (const MappingPolicy& m : e_.mapping_policies) set += m.policy.mode != 0;
+    const size_t set = MappingsWithPolicy(e_.mapping_policies, o_.page_size);
     if (set)
       Unverified(UnverifiedKind::kNumaPolicyHandedToVmm,
                  "NUMA policy of " + std::to_string(set) +
                      " VMM mapping(s): handed to the VMM to apply to its new mappings, not seen by "
                      "khod");
-  }
-
-  // A VMA the kernel split (an mprotect or madvise of part of it) reads as
-  // mappings that follow each other in the file and in one process's address
-  // space, with one policy: one mapping however it was cut, on either side.
-  // (restore's MappingPoliciesForVmm merges by another rule, for the VMM: it
-  // drops default policies and joins across processes and addresses.)
-  std::vector<MappingPolicy> MergedMappings(const std::vector<MappingPolicy>& v) const {
-    const uint64_t ps = o_.page_size ? o_.page_size : 4096;
-    std::vector<MappingPolicy> out;
-    // Where each mapping of `out` would continue: (pid, end index, end address).
-    std::map<std::tuple<int32_t, uint64_t, uint64_t>, size_t> next;
-    auto key = [&](const MappingPolicy& m) {
-      return std::make_tuple(m.pid, m.end_index(), m.start_address + m.count * ps);
-    };
-    for (const MappingPolicy& m : v) {
-      auto it = next.find({m.pid, m.first_index, m.start_address});
-      if (it != next.end() && out[it->second].policy == m.policy) {
-        const size_t i = it->second;
-        next.erase(it);
-        out[i].count += m.count;
-        next[key(out[i])] = i;
-        continue;
-      }
-      out.push_back(m);
-      next[key(m)] = out.size() - 1;
-    }
-    return out;
   }
 
   // Pairs the mappings `e` and `f` of one page range so that as many pairs as
@@ -404,8 +376,9 @@ class GmemDiffer {
                    "home node of the NUMA policy of " + std::to_string(unseen) +
                        " VMM mapping(s) not seen " + by + kHomeNodeWhy);
     };
-    const std::vector<MappingPolicy> em = MergedMappings(e_.mapping_policies),
-                                     fm = MergedMappings(f_.mapping_policies);
+    // A split VMA is one mapping on either side (state/merged_mappings.h).
+    const std::vector<MappingPolicy> em = MergedMappings(e_.mapping_policies, o_.page_size),
+                                     fm = MergedMappings(f_.mapping_policies, o_.page_size);
     if (em == fm) {
       for (const MappingPolicy& m : em) count_unseen(m, m);
       name_unseen();

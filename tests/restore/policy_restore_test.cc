@@ -147,7 +147,7 @@ TEST(PolicyRestoreTest, WhatIsHandedToTheVmmIsMergedAndBounded) {
   // Ten mappings of one policy, one after the other: one range of 10 pages.
   for (uint64_t i = 0; i < 10; ++i)
     g.mapping_policies.push_back(MappingPolicy{i, 1, 4242, 0x7f0000000000 + i * 0x10000, bind});
-  PolicyRestore r = PolicyOfAdopted(g);
+  PolicyRestore r = PolicyOfAdopted(-1, g, 4096);
   ASSERT_EQ(r.for_vmm.size(), 1u);
   EXPECT_EQ(r.for_vmm[0].first_index, 0u);
   EXPECT_EQ(r.for_vmm[0].count, 10u);
@@ -159,7 +159,7 @@ TEST(PolicyRestoreTest, WhatIsHandedToTheVmmIsMergedAndBounded) {
   for (uint64_t i = 0; i < 60000; ++i)
     g.mapping_policies.push_back(
         MappingPolicy{i, 1, 4242, 0x7f0000000000 + i * 0x10000, i % 2 ? interleave : bind});
-  r = PolicyOfAdopted(g);
+  r = PolicyOfAdopted(-1, g, 4096);
   EXPECT_EQ(r.outcome, PolicyRestore::Outcome::kHandedToVmm);
   EXPECT_EQ(r.for_vmm.size(), 4096u);
   EXPECT_LT(r.note.size(), 1024u) << r.note;
@@ -180,7 +180,7 @@ TEST(PolicyRestoreTest, VmmMappingPoliciesAreHandedToTheVmm) {
   bind.nodemask = {1};
   g.mapping_policies = {MappingPolicy{0, 8, 4242, 0x7f118de1e000, bind},
                         MappingPolicy{8, 8, 4242, 0x7f118e000000, Mempolicy()}};
-  for (const PolicyRestore& r : {RestorePolicy(-1, g, 4096), PolicyOfAdopted(g)}) {
+  for (const PolicyRestore& r : {RestorePolicy(-1, g, 4096), PolicyOfAdopted(-1, g, 4096)}) {
     EXPECT_EQ(r.outcome, PolicyRestore::Outcome::kHandedToVmm);
     ASSERT_EQ(r.for_vmm.size(), 1u);
     EXPECT_EQ(r.for_vmm[0].count, 8u);
@@ -190,8 +190,127 @@ TEST(PolicyRestoreTest, VmmMappingPoliciesAreHandedToTheVmm) {
   }
   g.policy_source = PolicySource::kUnknown;
   EXPECT_EQ(RestorePolicy(-1, g, 4096).outcome, PolicyRestore::Outcome::kNotRestored);
-  EXPECT_EQ(PolicyOfAdopted(Frozen(FileKind::kShmemMemfd)).outcome, PolicyRestore::Outcome::kKept);
+  // An inode policy with no file to read it back from is not said to be kept.
+  EXPECT_NE(PolicyOfAdopted(-1, Frozen(FileKind::kShmemMemfd), 4096).outcome,
+            PolicyRestore::Outcome::kKept);
   EXPECT_EQ(RestorePolicy(-1, GuestMemfd(), 4096).outcome, PolicyRestore::Outcome::kNothing);
+}
+
+// Sets `mode` over node 0 on every page of `fd` (kSize bytes), through a mapping of its own:
+// a shmem file keeps it as its shared policy.
+void Mbind(int fd, int32_t mode, uint64_t first_page = 0, uint64_t pages = kSize / 4096) {
+  Result<Mapping> m = Mapping::Map(fd, 0, kSize, PROT_NONE);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  Mempolicy p;
+  p.mode = mode;
+  p.nodemask = {1};
+  Status s = SetMempolicy(m->data() + first_page * 4096, pages * 4096, p);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+}
+
+// An adopted file's policy is the file's own, which anyone holding it may have changed since
+// the frozen capture (a VMM that mbinds it interleave after the reexec): "kept" only as read
+// back whole, else what it now reads, never the frozen policy as if it were read.
+TEST(PolicyRestoreTest, AnAdoptedShmemFileIsSaidKeptOnlyAsItReadsBack) {
+  std::string why_not;
+  if (LoadedSharedPolicyIterator(&why_not) == nullptr)
+    GTEST_SKIP() << "the shared-policy BPF program cannot load here: " << why_not;
+  const GuestMemfd frozen = Frozen(FileKind::kShmemMemfd);  // bind nodes=0
+  const TestMemfd file(kSize, "policy");
+  Mbind(file.fd(), MPOL_BIND);
+  PolicyRestore r = PolicyOfAdopted(file.fd(), frozen, 4096);
+  EXPECT_EQ(r.outcome, PolicyRestore::Outcome::kKept) << r.note;
+  EXPECT_EQ(r.note, "NUMA policy kept by the adopted file (read back: bind nodes=0)");
+
+  // Changed after the frozen capture, over the whole file.
+  Mbind(file.fd(), MPOL_INTERLEAVE);
+  r = PolicyOfAdopted(file.fd(), frozen, 4096);
+  EXPECT_EQ(r.outcome, PolicyRestore::Outcome::kNotRestored) << r.note;
+  EXPECT_EQ(r.note.find("kept"), std::string::npos) << r.note;
+  EXPECT_EQ(r.note,
+            "NUMA policy of the adopted file now reads interleave nodes=0, the frozen file had "
+            "bind nodes=0: Verify compares it");
+
+  // Changed over part of it: no one policy, and what it holds named.
+  Mbind(file.fd(), MPOL_BIND, 0, 8);
+  r = PolicyOfAdopted(file.fd(), frozen, 4096);
+  EXPECT_EQ(r.outcome, PolicyRestore::Outcome::kNotRestored) << r.note;
+  EXPECT_EQ(r.note.find("kept"), std::string::npos) << r.note;
+  EXPECT_NE(r.note.find("NUMA policy of the adopted file not read back as one policy (its pages "
+                        "do not all have one policy"),
+            std::string::npos)
+      << r.note;
+  EXPECT_NE(r.note.find("interleave nodes=0"), std::string::npos) << r.note;
+
+  // Never mbound since (its policy reset): it reads default.
+  const TestMemfd reset(kSize, "policy");
+  r = PolicyOfAdopted(reset.fd(), frozen, 4096);
+  EXPECT_EQ(r.outcome, PolicyRestore::Outcome::kNotRestored) << r.note;
+  EXPECT_EQ(r.note,
+            "NUMA policy of the adopted file now reads default, the frozen file had bind "
+            "nodes=0: Verify compares it");
+}
+
+// A Restore reads the shared policies of every file khod holds once (inside the blackout),
+// and each adopted file is answered from that read: its own policy, never another file's; a
+// file the read did not see (opened after it) is read on its own.
+TEST(PolicyRestoreTest, OneReadAnswersEveryAdoptedFileWithItsOwnPolicy) {
+  std::string why_not;
+  if (LoadedSharedPolicyIterator(&why_not) == nullptr)
+    GTEST_SKIP() << "the shared-policy BPF program cannot load here: " << why_not;
+  const GuestMemfd frozen = Frozen(FileKind::kShmemMemfd);  // bind nodes=0
+  const TestMemfd bound(kSize, "policy"), interleaved(kSize, "policy");
+  Mbind(bound.fd(), MPOL_BIND);
+  Mbind(interleaved.fd(), MPOL_INTERLEAVE);
+  SharedPolicyCache round;
+  PolicyRestore r = PolicyOfAdopted(bound.fd(), frozen, 4096, &round);
+  EXPECT_EQ(r.note, "NUMA policy kept by the adopted file (read back: bind nodes=0)");
+  r = PolicyOfAdopted(interleaved.fd(), frozen, 4096, &round);
+  EXPECT_NE(r.note.find("now reads interleave nodes=0"), std::string::npos) << r.note;
+  const TestMemfd later(kSize, "policy");
+  Mbind(later.fd(), MPOL_BIND);
+  r = PolicyOfAdopted(later.fd(), frozen, 4096, &round);
+  EXPECT_EQ(r.note, "NUMA policy kept by the adopted file (read back: bind nodes=0)");
+}
+
+// Where the adopted file's policy cannot be read back (a kind whose shared policy khod does
+// not read, no file), no policy is named: it is the file's own, and Verify compares it.
+TEST(PolicyRestoreTest, AnAdoptedFilesPolicyNotReadBackIsNotNamed) {
+  const TestMemfd file(kSize, "policy");
+  Mbind(file.fd(), MPOL_BIND);
+  GuestMemfd frozen = Frozen(FileKind::kGuestMemfd);  // a 6.19 guest_memfd's own policy
+  const std::string unread =
+      "NUMA policy not re-applied: the adopted file keeps its own; Verify compares it (its "
+      "shared policy not read back: ";
+  for (const PolicyRestore& r : {PolicyOfAdopted(file.fd(), frozen, 4096),
+                                 PolicyOfAdopted(-1, Frozen(FileKind::kShmemMemfd), 4096)}) {
+    EXPECT_EQ(r.outcome, PolicyRestore::Outcome::kNotRestored) << r.note;
+    EXPECT_EQ(r.note.rfind(unread, 0), 0u) << r.note;
+    EXPECT_EQ(r.note.find("bind"), std::string::npos) << r.note;
+    EXPECT_EQ(r.note.find("kept"), std::string::npos) << r.note;
+  }
+}
+
+// One guest-RAM mapping that an mprotect of its middle split into 3 VMAs (one process,
+// contiguous in the file and in its address space, one policy) is one mapping, as Verify
+// counts it.
+TEST(PolicyRestoreTest, AMappingSplitInThreeVmasIsCountedOnce) {
+  GuestMemfd g = Frozen(FileKind::kGuestMemfd);
+  g.policy_source = PolicySource::kVmmMappings;
+  g.policy = Mempolicy();
+  Mempolicy bind;
+  bind.mode = MPOL_BIND;
+  bind.nodemask = {1};
+  constexpr uint64_t kAt = 0x7f118de1e000;
+  g.mapping_policies = {MappingPolicy{0, 4, 4242, kAt, bind},
+                        MappingPolicy{4, 8, 4242, kAt + 4 * 4096, bind},
+                        MappingPolicy{12, 4, 4242, kAt + 12 * 4096, bind}};
+  for (const PolicyRestore& r : {RestorePolicy(-1, g, 4096), PolicyOfAdopted(-1, g, 4096)}) {
+    EXPECT_EQ(r.outcome, PolicyRestore::Outcome::kHandedToVmm);
+    EXPECT_EQ(r.note,
+              "NUMA policy handed to the VMM to mbind on its mappings (it lived in the VMM's 1 "
+              "mapping(s), not in the file): pages 0-15 bind nodes=0");
+  }
 }
 
 }  // namespace

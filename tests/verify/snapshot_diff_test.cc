@@ -607,6 +607,34 @@ TEST(SnapshotDiffPolicyTest, AMappingSplitInTwoWithItsPolicyIsTheSameMapping) {
   EXPECT_EQ(VerdictOf(d), Verdict::kDifferent);
 }
 
+// One guest-RAM mapping an mprotect of its middle split into 3 VMAs is one mapping in what is
+// handed to the VMM, as it is in the compare and in Restore's note.
+TEST(SnapshotDiffPolicyTest, AMappingSplitInThreeIsOneMappingHandedToTheVmm) {
+  GuestMemfd a = Private(PageVisibility::kNone);
+  constexpr uint64_t kAt = 0x7f118de1e000;
+  a.mapping_policies = {MappingPolicy{0, 1024, 4242, kAt, Policy(2, 1)},
+                        MappingPolicy{1024, 2048, 4242, kAt + 1024 * 4096, Policy(2, 1)},
+                        MappingPolicy{3072, 1024, 4242, kAt + 3072 * 4096, Policy(2, 1)}};
+  GuestMemfd b = a;
+  b.mapping_policies.clear();
+  DiffOptions restored;
+  restored.compare_vmm_policies = false;
+  SnapshotDiff d = DiffOf(a, b, restored);
+  EXPECT_TRUE(d.differences.empty());
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_NE(d.unverified[0].ToString().find("NUMA policy of 1 VMM mapping(s): handed to the VMM"),
+            std::string::npos)
+      << d.unverified[0].ToString();
+  // Two mappings (another process maps it too): 2, each however it was cut.
+  a.mapping_policies.insert(a.mapping_policies.begin() + 1,
+                            MappingPolicy{0, kPages, 4243, 0x7f0000000000, Policy(3, 1)});
+  d = DiffOf(a, b, restored);
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_NE(d.unverified[0].ToString().find("NUMA policy of 2 VMM mapping(s): handed to the VMM"),
+            std::string::npos)
+      << d.unverified[0].ToString();
+}
+
 // Two mappings of one range, each side seeing one home node and not the
 // other's. Paired as both saw them agree, the two "not seen" ones are not
 // paired with each other (which would leave home 0 against home 1): not
