@@ -8,8 +8,8 @@
 
 #include "kernel/bpf/shared_policy_record.h"
 #include "kernel/kernel_dev.h"
-#include "kernel/mempolicy_text.h"
 #include "kernel/mempolicy_fields.h"
+#include "kernel/mempolicy_text.h"
 
 namespace khod {
 

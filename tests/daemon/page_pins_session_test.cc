@@ -83,7 +83,8 @@ TEST_F(PagePinsSessionTest, PinsGoFromPrepareThroughTheReexecToVerify) {
   ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_EQ(VerdictAndKinds(*v), UnchangedKernelAttachVerdict(Contents::kNotHashed)) << FirstDifferenceOf(*v);
+  EXPECT_EQ(VerdictAndKinds(*v), UnchangedKernelAttachVerdict(Contents::kNotHashed))
+      << FirstDifferenceOf(*v);
   // The change scan walked the guest's pages (its holes too); no full read.
   EXPECT_EQ(v->real_pages_walked(), 256u);
 }
@@ -196,7 +197,8 @@ TEST_F(PagePinsSessionTest, AWarmUpWithNoThreadStillGivesThePinsToTheFile) {
   EXPECT_NE(r->message().find("1 adopted"), std::string::npos) << r->message();
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_EQ(VerdictAndKinds(*v), UnchangedKernelAttachVerdict(Contents::kNotHashed)) << FirstDifferenceOf(*v);
+  EXPECT_EQ(VerdictAndKinds(*v), UnchangedKernelAttachVerdict(Contents::kNotHashed))
+      << FirstDifferenceOf(*v);
   EXPECT_EQ(v->real_pages_walked(), 256u) << "the pins were lost with the thread";
 }
 
@@ -207,7 +209,8 @@ TEST_F(PagePinsSessionTest, WithoutThePinsTheNewSideChecksInFull) {
   ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_EQ(VerdictAndKinds(*v), UnchangedKernelAttachVerdict(Contents::kNotHashed)) << FirstDifferenceOf(*v);
+  EXPECT_EQ(VerdictAndKinds(*v), UnchangedKernelAttachVerdict(Contents::kNotHashed))
+      << FirstDifferenceOf(*v);
   EXPECT_EQ(v->real_pages_walked(), 0u) << "read in full";
 }
 
@@ -226,7 +229,8 @@ TEST_F(PagePinsSessionTest, AFailedRestoreKeepsTheWarmFileAndItsPins) {
   ASSERT_TRUE(s->Restore(v1::RestoreRequest()).ok());
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_EQ(VerdictAndKinds(*v), UnchangedKernelAttachVerdict(Contents::kNotHashed)) << FirstDifferenceOf(*v);
+  EXPECT_EQ(VerdictAndKinds(*v), UnchangedKernelAttachVerdict(Contents::kNotHashed))
+      << FirstDifferenceOf(*v);
   EXPECT_EQ(v->real_pages_walked(), 256u) << "the pins were lost with the failed Restore";
 }
 
@@ -252,14 +256,16 @@ TEST_F(PagePinsSessionTest, VerifyRepliesBeforeLettingGoOfWhatTheHandoverLent) {
   ASSERT_TRUE(s->holds_mapping_holder());
   Result<v1::VerifyReply> v = s->Verify();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_EQ(VerdictAndKinds(*v), UnchangedKernelAttachVerdict(Contents::kNotHashed)) << FirstDifferenceOf(*v);
+  EXPECT_EQ(VerdictAndKinds(*v), UnchangedKernelAttachVerdict(Contents::kNotHashed))
+      << FirstDifferenceOf(*v);
   EXPECT_TRUE(s->holds_mapping_holder()) << "Verify let the holder go before its reply";
   // A call that comes first sees the holds as they were (a second Verify
   // reads every page, as it always does), and leaves its release to the one
   // still waiting.
   Result<v1::VerifyReply> again = s->Verify();
   ASSERT_TRUE(again.ok()) << again.status().ToString();
-  EXPECT_EQ(VerdictAndKinds(*again), UnchangedKernelAttachVerdict(Contents::kNotHashed)) << FirstDifferenceOf(*again);
+  EXPECT_EQ(VerdictAndKinds(*again), UnchangedKernelAttachVerdict(Contents::kNotHashed))
+      << FirstDifferenceOf(*again);
   EXPECT_TRUE(s->holds_mapping_holder());
   opener.Open();
   s->WaitForReleaseAfterReply();
@@ -267,7 +273,8 @@ TEST_F(PagePinsSessionTest, VerifyRepliesBeforeLettingGoOfWhatTheHandoverLent) {
   // Released, a Verify still verifies, and there is nothing more to let go.
   Result<v1::VerifyReply> last = s->Verify();
   ASSERT_TRUE(last.ok()) << last.status().ToString();
-  EXPECT_EQ(VerdictAndKinds(*last), UnchangedKernelAttachVerdict(Contents::kNotHashed)) << FirstDifferenceOf(*last);
+  EXPECT_EQ(VerdictAndKinds(*last), UnchangedKernelAttachVerdict(Contents::kNotHashed))
+      << FirstDifferenceOf(*last);
   s->WaitForReleaseAfterReply();
   EXPECT_FALSE(s->holds_mapping_holder());
 }

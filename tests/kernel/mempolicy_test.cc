@@ -4,7 +4,6 @@
 // for a home node, and its failure is named. The home node it set is read from the VMA by the
 // BPF iterator, where that loads.
 #include "kernel/mempolicy.h"
-#include "kernel/mempolicy_text.h"
 
 #include <gtest/gtest.h>
 #include <linux/mempolicy.h>
@@ -16,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel/mempolicy_text.h"
 #include "kernel/vma_policy_iter.h"
 #include "tests/support/fixture.h"
 

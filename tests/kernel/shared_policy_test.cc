@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "kernel/bpf/shared_policy_record.h"
-#include "kernel/mempolicy_text.h"
 #include "kernel/mempolicy_fields.h"
+#include "kernel/mempolicy_text.h"
 
 namespace khod {
 namespace {
