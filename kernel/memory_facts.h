@@ -41,9 +41,19 @@ inline bool ModeCanHaveHomeNode(int32_t mode) {
   return mode == 2 /* MPOL_BIND */ || mode == 5 /* MPOL_PREFERRED_MANY */;
 }
 
+// Whether two nodemasks hold the same nodes: a mask's trailing zero words name
+// none (a reader trims them; a blob need not).
+inline bool SameNodes(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+  const std::vector<uint64_t>& longer = a.size() >= b.size() ? a : b;
+  const std::vector<uint64_t>& shorter = a.size() >= b.size() ? b : a;
+  for (size_t i = 0; i < longer.size(); ++i)
+    if (longer[i] != (i < shorter.size() ? shorter[i] : 0)) return false;
+  return true;
+}
+
 // Whether `a` and `b` agree on everything but the home node.
 inline bool SameModeAndNodes(const Mempolicy& a, const Mempolicy& b) {
-  return a.mode == b.mode && a.mode_flags == b.mode_flags && a.nodemask == b.nodemask;
+  return a.mode == b.mode && a.mode_flags == b.mode_flags && SameNodes(a.nodemask, b.nodemask);
 }
 
 }  // namespace khod

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include "common/printable.h"
 #include "kernel/mempolicy_text.h"
 #include "khoctl/commands.h"
 #include "khoctl/flag_parser.h"
@@ -57,9 +58,11 @@ void PrintText(const Snapshot& s, BlobFormat format, size_t blob_bytes, const In
   const SnapshotHeader& h = s.header;
   std::printf("snapshot: %s blob, %zu bytes\n", BlobFormatName(format), blob_bytes);
   std::printf("  format version  %u.%u\n", h.format_major, h.format_minor);
-  std::printf("  producer        %s\n", h.producer.c_str());
-  std::printf("  kernel          %s\n", h.kernel_release.c_str());
-  std::printf("  boot id         %s\n", h.boot_id.c_str());
+  // A blob's texts are whatever its producer wrote (an older khod took names
+  // a caller gives no longer: state/text_rule.h): escaped, as every text khoctl prints.
+  std::printf("  producer        %s\n", EscapeNonPrintable(h.producer).c_str());
+  std::printf("  kernel          %s\n", EscapeNonPrintable(h.kernel_release).c_str());
+  std::printf("  boot id         %s\n", EscapeNonPrintable(h.boot_id).c_str());
   std::printf("  capture time    %s\n", FormatUtcNanos(h.capture_time_ns).c_str());
   std::printf("  page size       %u\n", h.page_size);
 
@@ -79,8 +82,8 @@ void PrintText(const Snapshot& s, BlobFormat format, size_t blob_bytes, const In
   std::printf("guest_memfds: %zu\n", s.gmems.size());
   for (const auto& g : s.gmems) {
     const GmemSummary sum = SummarizeGmem(g);
-    std::printf("  gmem %s  \"%s\"  provenance %s%s\n", Hex(g.token).c_str(), g.name.c_str(),
-                ProvenanceName(g.provenance),
+    std::printf("  gmem %s  \"%s\"  provenance %s%s\n", Hex(g.token).c_str(),
+                EscapeNonPrintable(g.name).c_str(), ProvenanceName(g.provenance),
                 g.provenance == Provenance::kKernel ? "" : "  (NOT captured from the kernel)");
     std::printf("    kind          %s  inode %" PRIu64 "  vm %s\n", FileKindName(g.kind), g.inode,
                 g.vm_token ? Hex(g.vm_token).c_str() : "none");
@@ -113,7 +116,8 @@ void PrintText(const Snapshot& s, BlobFormat format, size_t blob_bytes, const In
         if (g.policy_unread.empty())
           std::printf("    mempolicy     unknown (not observed)\n");
         else
-          std::printf("    mempolicy     unknown (not observed: %s)\n", g.policy_unread.c_str());
+          std::printf("    mempolicy     unknown (not observed: %s)\n",
+                      EscapeNonPrintable(g.policy_unread).c_str());
     }
     const uint64_t unobserved = UnobservedPages(g, h.page_size);
     if (g.visibility.empty())

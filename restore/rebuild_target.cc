@@ -84,18 +84,20 @@ Result<std::map<uint64_t, RebuildTarget>> TakeRebuildTargets(
     Result<bool> mappable = IsMappable(fd->get(), static_cast<size_t>(probe));
     if (!mappable.ok()) return mappable.status().WithContext(which + ": " + where);
     KHOD_RETURN_IF_ERROR(CheckOfferedGmemMmap(*g, *mappable, which + ": " + where));
-    // INIT_SHARED shows only to a fault: the offer is new and is about to be
-    // filled, so page 0 may be populated (and a page that makes, punched out).
-    if (*mappable) {
-      Result<bool> shared = ProbeGmemPagesShared(fd->get(), id->page_size);
-      if (!shared.ok()) return shared.status().WithContext(which + ": " + where);
-      KHOD_RETURN_IF_ERROR(CheckOfferedGmemInitShared(*g, *shared, which + ": " + where));
-    }
     auto dup = by_inode.find(id->inode);
     if (dup != by_inode.end())
       return Status::InvalidArgument(which + ": " + where +
                                      " is the same guest_memfd as rebuild_into[" +
                                      std::to_string(dup->second) + "]");
+    // INIT_SHARED shows only to a fault: the offer is new and is about to be
+    // filled, so page 0 may be populated (and a page that makes, punched out),
+    // but only where the frozen bit is known and the answer decides.
+    Result<KnownGmemFlags> known = KnownFrozenGmemFlags(*g, std::nullopt);
+    if (*mappable && known.ok() && (known->mask & uapi::kGuestMemfdFlagInitShared)) {
+      Result<bool> shared = ProbeGmemPagesShared(fd->get(), id->page_size);
+      if (!shared.ok()) return shared.status().WithContext(which + ": " + where);
+      KHOD_RETURN_IF_ERROR(CheckOfferedGmemInitShared(*g, *shared, which + ": " + where));
+    }
     by_inode[id->inode] = i;
     RebuildTarget t;
     t.fd = std::move(*fd);

@@ -256,6 +256,35 @@ TEST_F(KhoctlTest, ModelGuestShowsItsProvenanceAndDetails) {
   EXPECT_TRUE(Contains(r.out, "\"first_pfn\": null"));
 }
 
+// A blob's texts reach root's terminal through inspect: a name an older khod
+// took with a C1 control and a bidi override (the stored rule allows them,
+// state/text_rule.h) is printed escaped, never as the bytes that move the
+// cursor or reorder the line.
+TEST(KhoctlInspectTexts, InspectEscapesTheBlobsTexts) {
+  Snapshot s;
+  s.header.producer = "khod\xe2\x80\xae";
+  s.header.kernel_release = "6.18.0";
+  s.header.boot_id = "b00t";
+  GuestMemfd g;
+  g.token = 0x2a;
+  g.name =
+      "vm0\xe2\x80\xae"
+      "DEGROF\xc2\x9b"
+      "31m";
+  g.provenance = Provenance::kModel;
+  g.size = 64 * 4096;
+  s.gmems.push_back(g);
+  std::string blob;
+  ASSERT_TRUE(Encode(s, BlobFormat::kProto, &blob).ok());
+  const std::string path = TmpPath("escaped.khodsnap");
+  WriteFile(path, blob);
+  RunResult r = Khoctl("inspect " + path);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "\"vm0\\xe2\\x80\\xaeDEGROF\\xc2\\x9b31m\"")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "producer        khod\\xe2\\x80\\xae")) << r.out;
+  for (char c : r.out) EXPECT_TRUE(c == '\n' || (c >= 0x20 && c < 0x7f)) << static_cast<int>(c);
+}
+
 TEST(JsonWriter, NestsAndEscapes) {
   JsonWriter w;
   w.BeginObject();

@@ -747,6 +747,13 @@ bool MemfdFlagsKnown(const GuestMemfd& original, const GuestMemfd& mutated) {
          mutated.flags == original.flags && NoFlagBitBothSawDiffers(original, mutated);
 }
 
+// Only the inode policy's trailing zero nodemask words differ, which name no node.
+bool OnlyTrailingZeroNodeWordsDiffer(const GuestMemfd& original, const GuestMemfd& mutated) {
+  GuestMemfd rest = mutated;
+  rest.policy.nodemask = original.policy.nodemask;
+  return rest == original && SameNodes(original.policy.nodemask, mutated.policy.nodemask);
+}
+
 // Only the policy source differs, and one side read the policy from VMM
 // mappings none of which had a policy.
 bool PolicySourceWithNothingToHandOver(const GuestMemfd& original, const GuestMemfd& mutated) {
@@ -760,6 +767,9 @@ bool PolicySourceWithNothingToHandOver(const GuestMemfd& original, const GuestMe
 }
 
 const Allowance kAllowances[] = {
+    {kBoth, "gmems[].policy.nodemask*", Expect::kNotState, nullptr, nullptr,
+     OnlyTrailingZeroNodeWordsDiffer,
+     "a nodemask's trailing zero words name no node (kernel/memory_facts.h SameNodes)"},
     {kBoth, "header.producer", Expect::kOptIn, nullptr,
      [](DiffOptions* o) { o->compare_header = true; }, nullptr,
      "differs between any two captures: compared only under DiffOptions::compare_header"},

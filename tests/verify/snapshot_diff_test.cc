@@ -465,13 +465,27 @@ TEST(SnapshotDiffPolicyTest, AGuestMemfdWithNoSharedPolicyHasItsPlacementNotVeri
   h.kind = FileKind::kHugetlbMemfd;
   h.flags = 0;
   h.flags_known = ~0ull;
-  EXPECT_TRUE(DiffOf(h, h).fully_verified()) << DiffOf(h, h).unverified[0].ToString();
+  EXPECT_TRUE(DiffOf(h, h).fully_verified()) << UnverifiedText(DiffOf(h, h).unverified);
   // A guest_memfd whose policy is its own (a shared policy, Linux 6.19) is compared.
   GuestMemfd own = a;
   own.policy_source = PolicySource::kInode;
   own.mapping_policies.clear();
   own.policy = Policy(2, 1);
   EXPECT_TRUE(DiffOf(own, own).fully_verified());
+}
+
+// A nodemask's trailing zero words name no node: a blob that keeps them (a
+// reader trims them; a hand-made or older blob need not) holds the same
+// policy, never a difference whose two sides print the same.
+TEST(SnapshotDiffPolicyTest, TrailingZeroNodemaskWordsAreTheSameNodes) {
+  GuestMemfd a = Gmem(), b = a;
+  a.policy = Policy(2, 1);
+  b.policy = Policy(2, 1);
+  b.policy.nodemask.push_back(0);
+  EXPECT_TRUE(DiffOf(a, b).differences.empty());
+  b.policy.nodemask.back() = 1;  // node 64
+  ASSERT_EQ(DiffOf(a, b).differences.size(), 1u);
+  EXPECT_EQ(DiffOf(a, b).differences[0].found, "bind nodes=0,64");
 }
 
 TEST(SnapshotDiffPolicyTest, SourceChangeDiffersUnknownIsNotVerified) {
