@@ -14,31 +14,42 @@ namespace khod {
 
 namespace {
 
-// The read of an open file; the caller closes `fd` whatever this returns.
-Result<std::string> ReadOpenFile(int fd, const std::string& named, const FileReadOptions& o) {
-  auto refuse = [&](const std::string& m) {
-    return o.too_large_is_corruption ? Status::Corruption(m) : Status::InvalidArgument(m);
-  };
+Status Refused(const std::string& m, const FileReadOptions& o) {
+  return o.too_large_is_corruption ? Status::Corruption(m) : Status::InvalidArgument(m);
+}
+
+// What ReadWholeFile says of a file past `limit` bytes (`o.max_bytes`, or
+// less where the header declared less).
+Status TooLarge(const std::string& named, uint64_t limit, const FileReadOptions& o) {
+  std::string m = named + ": larger than " + std::to_string(limit) + " bytes";
+  if (limit < o.max_bytes)
+    m += ", more than its header declares";
+  else if (!o.too_large_why.empty())
+    m += ", " + o.too_large_why;
+  return Refused(m, o);
+}
+
+// An open file is one to read: a regular file (a FIFO would block, or,
+// non-blocking, end at once; a device never ends) no larger than
+// `o.max_bytes` by its size (/proc's and debugfs' say 0: the bound is also
+// checked while reading). Its size in `*size`.
+Status CheckReadable(int fd, const std::string& named, const FileReadOptions& o, uint64_t* size) {
   struct stat st;
   if (::fstat(fd, &st) != 0) return Status::FromErrno("stat " + named, errno);
   if (S_ISDIR(st.st_mode)) return Status::InvalidArgument(named + " is a directory, not a file");
-  // A FIFO would block (or, non-blocking, end at once), a device never ends:
-  // neither is a file khod or khoctl reads.
   if (!S_ISREG(st.st_mode))
-    return refuse(named + " is " + FileTypeName(st.st_mode) + ", not a regular file");
+    return Refused(named + " is " + FileTypeName(st.st_mode) + ", not a regular file", o);
+  *size = static_cast<uint64_t>(st.st_size);
+  if (*size > o.max_bytes) return TooLarge(named, o.max_bytes, o);
+  return Status::Ok();
+}
+
+// The read of an open file; the caller closes `fd` whatever this returns.
+Result<std::string> ReadOpenFile(int fd, const std::string& named, const FileReadOptions& o) {
+  uint64_t size = 0;
+  KHOD_RETURN_IF_ERROR(CheckReadable(fd, named, o, &size));
   uint64_t limit = o.max_bytes;
-  auto too_large = [&]() {
-    std::string m = named + ": larger than " + std::to_string(limit) + " bytes";
-    if (limit < o.max_bytes)
-      m += ", more than its header declares";
-    else if (!o.too_large_why.empty())
-      m += ", " + o.too_large_why;
-    return refuse(m);
-  };
-  // A regular file's size is known up front, except /proc's and debugfs'
-  // which say 0: the bound is also checked while reading.
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
-  if (size > limit) return too_large();
+  auto too_large = [&]() { return TooLarge(named, limit, o); };
   std::string data;
   bool head_checked = !o.check_head && !o.size_from_head;
   auto check_head = [&]() -> Status {
@@ -70,22 +81,27 @@ Result<std::string> ReadOpenFile(int fd, const std::string& named, const FileRea
   return data;
 }
 
-Result<std::string> OpenAndRead(int dir_fd, const std::string& path, const std::string& named,
-                                const FileReadOptions& o) {
+// open(2) of `path` in `dir_fd` as every read here opens: an error names the
+// file as `named`.
+Result<UniqueFd> OpenToRead(int dir_fd, const std::string& path, const std::string& named,
+                            const FileReadOptions& o) {
   const int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | (o.follow_symlinks ? 0 : O_NOFOLLOW);
-  const int fd = ::openat(dir_fd, path.c_str(), flags);
-  if (fd < 0) {
+  UniqueFd fd(::openat(dir_fd, path.c_str(), flags));
+  if (!fd.valid()) {
     const int err = errno;
     if (err == ENOENT && o.missing_is_not_found) return Status::NotFound(named + ": no such file");
-    if (err == ELOOP && !o.follow_symlinks) {
-      const std::string m = named + " is a symbolic link, which khod does not follow";
-      return o.too_large_is_corruption ? Status::Corruption(m) : Status::InvalidArgument(m);
-    }
+    if (err == ELOOP && !o.follow_symlinks)
+      return Refused(named + " is a symbolic link, which khod does not follow", o);
     return Status::FromErrno("open " + named, err);
   }
-  Result<std::string> data = ReadOpenFile(fd, named, o);
-  ::close(fd);
-  return data;
+  return fd;
+}
+
+Result<std::string> OpenAndRead(int dir_fd, const std::string& path, const std::string& named,
+                                const FileReadOptions& o) {
+  Result<UniqueFd> fd = OpenToRead(dir_fd, path, named, o);
+  if (!fd.ok()) return fd.status();
+  return ReadOpenFile(fd->get(), named, o);
 }
 
 }  // namespace
@@ -97,6 +113,19 @@ Result<std::string> ReadWholeFile(const std::string& path, const FileReadOptions
 Result<std::string> ReadWholeFileAt(int dir_fd, const std::string& name,
                                     const std::string& shown_path, const FileReadOptions& o) {
   return OpenAndRead(dir_fd, name, o.label + shown_path, o);
+}
+
+Result<UniqueFd> OpenFileToRead(const std::string& path, const FileReadOptions& o) {
+  const std::string named = o.label + path;
+  Result<UniqueFd> fd = OpenToRead(AT_FDCWD, path, named, o);
+  if (!fd.ok()) return fd.status();
+  uint64_t size = 0;
+  KHOD_RETURN_IF_ERROR(CheckReadable(fd->get(), named, o, &size));
+  return fd;
+}
+
+Status FileTooLarge(const std::string& path, const FileReadOptions& o) {
+  return TooLarge(o.label + path, o.max_bytes, o);
 }
 
 Result<std::string> ReadWholeFd(int fd, const std::string& shown_path, const FileReadOptions& o) {

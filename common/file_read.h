@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "common/unique_fd.h"
 
 namespace khod {
 
@@ -71,6 +72,16 @@ Result<std::string> ReadWholeFileAt(int dir_fd, const std::string& name,
 
 // The same read of an fd already open (from offset 0; the caller keeps it).
 Result<std::string> ReadWholeFd(int fd, const std::string& shown_path, const FileReadOptions& opts);
+
+// ReadWholeFile's opening and checks alone, for a read of the caller's own (a
+// text read line by line, never held whole): `path` open for reading as
+// ReadWholeFile opens it, a regular file no larger than opts.max_bytes by its
+// size, else the error ReadWholeFile gives. check_head and size_from_head are
+// not used. The caller bounds its read by FileTooLarge's rule.
+Result<UniqueFd> OpenFileToRead(const std::string& path, const FileReadOptions& opts);
+
+// What ReadWholeFile answers for `path` once more than opts.max_bytes are read.
+Status FileTooLarge(const std::string& path, const FileReadOptions& opts);
 
 }  // namespace khod
 

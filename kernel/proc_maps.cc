@@ -1,8 +1,6 @@
 #include "kernel/proc_maps.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,9 +8,9 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <utility>
 
 #include "common/file_read.h"
-#include "common/file_type_name.h"
 #include "common/numbers.h"
 #include "common/unique_fd.h"
 
@@ -104,31 +102,16 @@ Result<std::string> ReadProcMapsText(pid_t pid, std::string_view name) {
                        ProcTextReadOptions());
 }
 
-// The same opening, checks and messages as ReadWholeFile's with
-// ProcTextReadOptions (common/file_read.cc), the text given as it is read.
+// Opened and bounded as ReadWholeFile is with ProcTextReadOptions
+// (common/file_read.h OpenFileToRead), the text given as it is read.
 Result<ProcTextRead> ForEachProcTextLine(pid_t pid, std::string_view name,
                                          const std::function<void(std::string_view line)>& line) {
   const FileReadOptions o = ProcTextReadOptions();
   const std::string path = "/proc/" + std::to_string(pid) + "/" + std::string(name);
-  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW));
-  if (!fd.valid()) {
-    const int err = errno;
-    if (err == ENOENT) return Status::NotFound(path + ": no such file");
-    if (err == ELOOP)
-      return Status::InvalidArgument(path + " is a symbolic link, which khod does not follow");
-    return Status::FromErrno("open " + path, err);
-  }
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return Status::FromErrno("stat " + path, errno);
-  if (S_ISDIR(st.st_mode)) return Status::InvalidArgument(path + " is a directory, not a file");
-  if (!S_ISREG(st.st_mode))
-    return Status::InvalidArgument(path + " is " + FileTypeName(st.st_mode) +
-                                   ", not a regular file");
-  auto too_large = [&] {
-    return Status::InvalidArgument(path + ": larger than " + std::to_string(o.max_bytes) +
-                                   " bytes, " + o.too_large_why);
-  };
-  if (static_cast<uint64_t>(st.st_size) > o.max_bytes) return too_large();
+  Result<UniqueFd> opened = OpenFileToRead(path, o);
+  if (!opened.ok()) return opened.status();
+  const UniqueFd fd = std::move(*opened);
+  auto too_large = [&] { return FileTooLarge(path, o); };
   // buf[0, have) is the line being read, whole lines given as soon as their
   // '\n' is read; a line longer than kProcTextLineBytes is given cut as soon
   // as that much of it is read, and the rest of it dropped (`skipping`).
