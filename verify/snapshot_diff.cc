@@ -545,31 +545,31 @@ class GmemDiffer {
   // never hashes others; a hash over them would not be comparable).
   std::vector<ContentHash> Observed(const std::vector<ContentHash>& hs) const {
     std::vector<ContentHash> out;
+    out.reserve(hs.size());
     for (const ContentHash& h : hs)
       if (FullyObserved(h.first_index, h.first_index + h.count)) out.push_back(h);
     return out;
   }
+  bool AnyObserved(const std::vector<ContentHash>& hs) const {
+    for (const ContentHash& h : hs)
+      if (FullyObserved(h.first_index, h.first_index + h.count)) return true;
+    return false;
+  }
 
   void Hashes() {
-    const std::vector<ContentHash> eh = Observed(e_.hashes), fh = Observed(f_.hashes);
-    if (eh.empty() || fh.empty()) {
+    const bool e_hashed = AnyObserved(e_.hashes), f_hashed = AnyObserved(f_.hashes);
+    if (!e_hashed || !f_hashed) {
       // The contents of a kernel file's pages were compared with nothing: a
       // PFN kept in place says where they are, not what they hold.
-      if (e_.provenance == Provenance::kKernel) {
-        PageRanges initialized, not_full;
-        for (const FolioExtent& x : e_.folios)
-          initialized.push_back({x.first_index, x.end_index()});
-        for (const VisibilityRange& r : vis_)
-          if (r.visibility != PageVisibility::kFull)
-            not_full.push_back({r.first_index, r.end_index()});
-        contents_unhashed_ = Without(Merged(std::move(initialized)), Merged(std::move(not_full)));
-        unhashed_by_ = eh.empty() && fh.empty() ? "by neither capture"
-                       : eh.empty()             ? "now only"
-                                                : "by the first capture only";
-      }
+      // Which pages, Count() says (it knows those counted otherwise).
+      if (e_.provenance == Provenance::kKernel)
+        unhashed_by_ = !e_hashed && !f_hashed ? "by neither capture"
+                       : !e_hashed            ? "now only"
+                                              : "by the first capture only";
       return;
     }
     if (e_.hashes == f_.hashes) return;
+    const std::vector<ContentHash> eh = Observed(e_.hashes), fh = Observed(f_.hashes);
     // Only hashes over the very same pages on both sides are compared
     // (MatchHashes); the contents under a hash without a twin are not
     // verified (Count), never a difference.
@@ -680,9 +680,21 @@ class GmemDiffer {
     // its contents where hashed: FORMAT.md "visibility"), so they stay counted
     // equal, and what of them was not compared is named, but for pages found
     // different or counted already.
-    const PageRanges unhashed =
-        Without(Merged(Intersected(contents_unhashed_, {{0, pages_}})), counted);
-    if (const uint64_t n = PageCount(unhashed)) {
+    // Counted extent by extent, with no list of the file's size built: Verify
+    // runs inside the blackout.
+    uint64_t unhashed = 0;
+    if (unhashed_by_) {
+      PageRanges skip = counted;
+      for (const VisibilityRange& r : vis_)
+        if (r.visibility != PageVisibility::kFull) skip.push_back({r.first_index, r.end_index()});
+      skip = Merged(std::move(skip));
+      for (const FolioExtent& x : e_.folios) {
+        const uint64_t first = std::min(x.first_index, pages_),
+                       end = std::min(x.end_index(), pages_);
+        if (first < end) unhashed += end - first - Overlap(skip, first, end);
+      }
+    }
+    if (const uint64_t n = unhashed) {
       u.AddPart(UnverifiedKind::kContentsNotHashed, "contents of " + std::to_string(n) +
                                                         " initialized pages not compared: hashed " +
                                                         unhashed_by_ + " (hash both with --hash)");
@@ -716,8 +728,8 @@ class GmemDiffer {
   };
   std::vector<PfnUnseenRange> pfn_unseen_;
   PageRanges contents_uncompared_;  // Hashes(): hashed ranges compared with no hash
-  PageRanges contents_unhashed_;    // Hashes(): initialized pages one side or neither hashed
-  const char* unhashed_by_ = "";    // which side did not hash them
+  // Hashes(): which side did not hash a kernel file's contents (nullptr: both did).
+  const char* unhashed_by_ = nullptr;
 };
 
 void DiffVm(const Vm& e, const Vm& f, std::vector<Difference>* out) {
