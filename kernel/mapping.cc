@@ -7,9 +7,9 @@ namespace khod {
 
 Result<Mapping> Mapping::Map(int fd, uint64_t offset, size_t length, int prot, int extra_flags) {
   if (length == 0) return Status::InvalidArgument("mmap of 0 bytes");
-  // MAP_NORESERVE: no huge page of a HugeTLB file is reserved for khod (mapping.h).
-  void* addr = ::mmap(nullptr, length, prot, MAP_SHARED | MAP_NORESERVE | extra_flags, fd,
-                      static_cast<off_t>(offset));
+  // Reserves, on purpose: mapping.h says why.
+  void* addr =
+      ::mmap(nullptr, length, prot, MAP_SHARED | extra_flags, fd, static_cast<off_t>(offset));
   if (addr == MAP_FAILED) {
     return Status::FromErrno("mmap fd " + std::to_string(fd) + " offset " + std::to_string(offset) +
                                  " length " + std::to_string(length),

@@ -1,19 +1,18 @@
 // Mapping: one mmap'd window of a file, unmapped on destruction. Capture maps
 // without MAP_POPULATE so that mapping alone never allocates a page.
 //
-// Every mapping is MAP_NORESERVE. The files khod maps are mostly other
-// callers' (a VMM's guest_memfd, memfd or HugeTLB file), and a shared
-// mapping of a HugeTLB file otherwise reserves, at mmap, a huge page from the
-// pool for every page of the range the file does not hold yet: khod's mapping
-// took the file owner's reservation, charged to khod, and with the pool empty
-// the mmap failed ENOMEM, failing the owner's Prepare. khod never fills a
-// hole, so it needs no reservation: it reads, hashes and pins only pages the
-// file holds, a HugeTLB mapping is populated only under kernel/residency.h's
-// PopulateGuard (a hole fails the populate, nothing is allocated), and loads
-// run under kernel/sigbus_guard.h. Were a hole touched all the same, the
-// kernel would allocate a huge page into the file from the pool, unreserved,
-// or, with none free, raise SIGBUS. For other files (shmem, guest_memfd) a
-// shared mapping reserves nothing and the flag changes nothing.
+// A mapping of a HugeTLB file reserves, at mmap, a huge page of the pool for
+// each page of its range the file does not hold (no MAP_NORESERVE), and a
+// shared mapping's reservation is the file's (its inode's), kept after the
+// mapping goes. That is what keeps a hole the VMM punched (a punch drops the
+// file's reservation for it) mappable by the VMM that takes the file back
+// after the handover: without it, that VMM's mmap failed ENOMEM once the pool
+// had no free page (scripts/rehearse.sh's take-back). The cost: khod reserves
+// the holes of a caller's HugeTLB file, charged to khod, and with the pool
+// empty the mmap fails ENOMEM, naming the file (docs/SECURITY.md). khod never
+// fills a hole: a HugeTLB mapping is populated only under
+// kernel/residency.h's PopulateGuard, and loads run under
+// kernel/sigbus_guard.h. For shmem and guest_memfd no mapping reserves.
 #ifndef KHOD_KERNEL_MAPPING_H_
 #define KHOD_KERNEL_MAPPING_H_
 
@@ -28,8 +27,7 @@ namespace khod {
 class Mapping {
  public:
   Mapping() = default;
-  // mmap(MAP_SHARED | MAP_NORESERVE | extra_flags, prot) of
-  // [offset, offset + length) of fd.
+  // mmap(MAP_SHARED | extra_flags, prot) of [offset, offset + length) of fd.
   static Result<Mapping> Map(int fd, uint64_t offset, size_t length, int prot, int extra_flags = 0);
   Mapping(Mapping&& o) noexcept
       : addr_(std::exchange(o.addr_, nullptr)), length_(std::exchange(o.length_, 0)) {}
@@ -49,7 +47,8 @@ class Mapping {
 
 // Whether `fd` can be mmap'd at all: mmap(PROT_NONE, MAP_SHARED | MAP_NORESERVE) of `length`
 // bytes succeeds (true) or fails with ENODEV (false: a guest_memfd created
-// without GUEST_MEMFD_FLAG_MMAP). Maps nothing for good and touches no page;
+// without GUEST_MEMFD_FLAG_MMAP). Maps nothing for good, touches no page and
+// reserves nothing (a HugeTLB file with holes answers with the pool empty);
 // any other failure is an error.
 Result<bool> IsMappable(int fd, size_t length);
 
