@@ -277,6 +277,7 @@ void Session::ClearFrozenBlob() {
   record_.clear_frozen_blob_bytes();
   record_.clear_frozen_blob_xxh3();
   record_.clear_freeze_hardware_corrupted_kb();
+  record_.clear_handed_over_boot_id();
 }
 
 void Session::ResetToIdle() {
@@ -826,6 +827,10 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req, const PeerC
     else
       record_.clear_freeze_hardware_corrupted_kb();
     record_.set_transport(tkind);
+    if (opts_.boot_id != kUnknownBootId)
+      record_.set_handed_over_boot_id(opts_.boot_id);
+    else
+      record_.clear_handed_over_boot_id();
     record_.set_handover_dir(req.dir());
     record_.set_handover_dir_made(made_dir);
     RecordDuration(v1::FROZEN, t1 - t0);  // the capture and the blob

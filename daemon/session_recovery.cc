@@ -169,14 +169,20 @@ Status Session::Recover() {
   const v1::Phase was = record_.phase();
   // A luo handover is held by the LUO session fd of the khod that sent it,
   // and that fd closed with the process, which made the kernel drop what it
-  // preserved. On the boot every kernel file was attached on no kexec has
-  // happened since, so nothing stands for a kexec to carry: the session goes
-  // back to PREPARED as a PREPARED record does (each file taken again from
-  // its VMM, which still holds it; what cannot be, IDLE), and the frozen
-  // blob is an orphan. A record without boot ids, or of another boot, keeps
-  // the handover: after a kexec it is the new kernel's to give.
+  // preserved. On the boot the handover was sent on (handed_over_boot_id),
+  // or every kernel file was attached on (a record of a khod before that
+  // field), no kexec has happened since, so nothing stands for a kexec to
+  // carry: the session goes back to PREPARED as a PREPARED record does (each
+  // file taken again from its VMM, which still holds it; what cannot be, and
+  // MODEL guests, which lived in the dead khod, IDLE), and the frozen blob is
+  // an orphan. A record without boot ids, or of another boot, keeps the
+  // handover: after a kexec it is the new kernel's to give.
+  const bool handed_over_this_boot = !record_.handed_over_boot_id().empty() &&
+                                     opts_.boot_id != kUnknownBootId &&
+                                     record_.handed_over_boot_id() == opts_.boot_id;
   const bool luo_died = (was == v1::HANDED_OVER || was == v1::RESTORED || was == v1::VERIFIED) &&
-                        record_.transport() == v1::LUO && EveryKernelGmemKnownAttachedThisBoot();
+                        record_.transport() == v1::LUO &&
+                        (handed_over_this_boot || EveryKernelGmemKnownAttachedThisBoot());
   const std::string luo_died_why =
       "the luo session died with the previous khod on this boot: a kexec would carry nothing";
   std::vector<std::string> dropped;

@@ -1602,6 +1602,61 @@ TEST_F(LuoSessionTest, ARestartOnTheSameBootRollsTheDeadLuoHandoverBackToPrepare
   }
 }
 
+// The same restart of a session of MODEL guests alone, which has no kernel
+// file whose boot shows that no kexec came: the record says which boot the
+// handover was sent on. MODEL guests lived in the khod that died, so the
+// session goes back to IDLE, never to a HANDED_OVER a kexec would find empty;
+// on another boot (a kexec came) the handover stands.
+TEST_F(LuoSessionTest, ARestartOnTheBootTheHandoverWasSentOnEndsADeadModelOnlyLuoHandover) {
+  v1::AttachRequest q;
+  q.set_name("model");
+  q.mutable_model()->set_size(2 << 20);
+  for (const char* boot : {"boot-sent-on", kAfterKexec}) {
+    SCOPED_TRACE(boot);
+    TempDir dir(std::string("luo-model-") + boot);
+    SessionOptions o = LuoOpts("boot-sent-on");
+    o.state_dir = dir.path();
+    std::string frozen;
+    {
+      Result<std::unique_ptr<Session>> s = Session::Open(o, &opener_);
+      ASSERT_TRUE(s.ok()) << s.status().ToString();
+      ASSERT_TRUE((*s)->Attach(q).ok());
+      ASSERT_TRUE((*s)->Prepare().ok());
+      Result<v1::PhaseReply> f = (*s)->Freeze(LuoFreeze());
+      ASSERT_TRUE(f.ok()) << f.status().ToString();
+      const v1::SessionRecord rec = ReadRecord(dir.path());
+      EXPECT_EQ(rec.handed_over_boot_id(), "boot-sent-on");
+      frozen = rec.frozen_blob();
+      ASSERT_FALSE(frozen.empty());
+      ::testing::internal::CaptureStderr();
+      s->reset();
+      (void)::testing::internal::GetCapturedStderr();
+    }
+    o.boot_id = boot;
+    Result<std::unique_ptr<Session>> opened = Session::Open(o, &opener_);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    Session* s = opened->get();
+    const v1::SessionRecord rec = ReadRecord(dir.path());
+    if (std::string(boot) == kAfterKexec) {
+      EXPECT_EQ(s->phase(), v1::HANDED_OVER) << s->recovery();
+      EXPECT_EQ(rec.frozen_blob(), frozen);
+      continue;
+    }
+    EXPECT_EQ(s->phase(), v1::IDLE) << s->recovery();
+    EXPECT_EQ(s->recovery().rfind("rolled back HANDED_OVER -> IDLE: the luo session died with the "
+                                  "previous khod on this boot",
+                                  0),
+              0u)
+        << s->recovery();
+    EXPECT_EQ(rec.phase(), v1::IDLE);
+    EXPECT_EQ(rec.frozen_blob(), "");
+    EXPECT_EQ(rec.handed_over_boot_id(), "");
+    EXPECT_FALSE(Exists(dir.path() + "/" + frozen)) << "the orphaned frozen blob stays";
+    for (auto& kv : luo_.preserved) ::close(kv.second);
+    luo_.preserved.clear();
+  }
+}
+
 // A restarted new side whose LUO session is gone (the kernel finished it when
 // the previous khod's fd closed: RETRIEVE_SESSION answers ENOENT) restores
 // from the state-dir copy, verifies, and finishes: there is no retrieved
@@ -1619,7 +1674,7 @@ TEST_F(LuoSessionTest, FinishAfterARestoreFromTheStateDirCopyIsNotRefused) {
     ASSERT_TRUE(f.ok()) << f.status().ToString();
   }
   luo_.retrieve_session_rc = -ENOENT;
-  auto s = OpenLuo();
+  auto s = OpenLuo(kAfterKexec);
   ASSERT_TRUE(s);
   ASSERT_EQ(s->phase(), v1::HANDED_OVER) << s->recovery();
   Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
