@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/ready_child.h"
 #include "kernel/file_mappings.h"
 #include "kernel/proc_status.h"
 #include "kernel/vma_policy_iter.h"
@@ -164,27 +165,14 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "cannot make the files: %s\n", std::strerror(errno));
     return 1;
   }
-  int ready[2];
-  if (::pipe2(ready, O_CLOEXEC) != 0) return 1;
-  const pid_t child = ::fork();
-  if (child < 0) return 1;
-  if (child == 0) {
+  const pid_t child = ForkReadyChild([&] {
     for (int i = 0; i < mappings; ++i)
-      if (::mmap(nullptr, kPage, PROT_READ, MAP_SHARED, junk, 0) == MAP_FAILED) ::_exit(1);
-    if (::mmap(nullptr, kPage, PROT_READ, MAP_SHARED, mapped, 0) == MAP_FAILED) ::_exit(1);
-    (void)!::write(ready[1], "r", 1);
-    ::pause();
-    ::_exit(0);
-  }
-  ::close(ready[1]);
-  char b;
-  const bool ok = ::read(ready[0], &b, 1) == 1;
-  ::close(ready[0]);
-  if (!ok) {
+      if (::mmap(nullptr, kPage, PROT_READ, MAP_SHARED, junk, 0) == MAP_FAILED) return false;
+    return ::mmap(nullptr, kPage, PROT_READ, MAP_SHARED, mapped, 0) != MAP_FAILED;
+  });
+  if (child < 0) {
     std::fprintf(stderr, "the child could not map the file %d times (vm.max_map_count?)\n",
                  mappings);
-    ::kill(child, SIGKILL);
-    ::waitpid(child, nullptr, 0);
     return 1;
   }
   // The floor: the kernel's writing of each text, read and dropped.
@@ -208,8 +196,7 @@ int Main(int argc, char** argv) {
       {"mapped", KeyOf(mapped), false, false},
   };
   for (const Case& c : cases) Run(child, c, reader);
-  ::kill(child, SIGKILL);
-  ::waitpid(child, nullptr, 0);
+  KillReadyChild(child);
   return 0;
 }
 

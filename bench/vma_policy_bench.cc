@@ -26,6 +26,7 @@
 #include <map>
 #include <string>
 
+#include "bench/ready_child.h"
 #include "kernel/file_mappings.h"
 #include "kernel/proc_maps.h"
 #include "kernel/vma_policy_iter.h"
@@ -47,11 +48,7 @@ std::map<int, MappedChild>& Children() {
 }
 
 void KillChildren() {
-  for (auto& [gib, c] : Children())
-    if (c.pid > 0) {
-      ::kill(c.pid, SIGKILL);
-      ::waitpid(c.pid, nullptr, 0);
-    }
+  for (auto& [gib, c] : Children()) KillReadyChild(c.pid);
 }
 
 // A child mapping `gib` GiB of a regular file, every page written, in four
@@ -66,35 +63,26 @@ const MappedChild* ChildMapping(int gib) {
   const uint64_t bytes = static_cast<uint64_t>(gib) << 30;
   struct stat st;
   if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0 || ::fstat(fd, &st) != 0) return nullptr;
-  int ready[2];
-  if (::pipe(ready) != 0) return nullptr;
-  const pid_t pid = ::fork();
-  if (pid < 0) return nullptr;
-  if (pid == 0) {
+  const pid_t pid = ForkReadyChild([&] {
     auto* m = static_cast<char*>(
         ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_POPULATE, fd, 0));
-    if (m == MAP_FAILED) ::_exit(1);
+    if (m == MAP_FAILED) return false;
     unsigned long node0 = 1;
     const uint64_t quarter = bytes / 4;
     const int modes[] = {MPOL_INTERLEAVE, MPOL_BIND, MPOL_PREFERRED};
     for (int i = 0; i < 3; ++i)
-      if (::syscall(SYS_mbind, m + i * quarter, quarter, modes[i], &node0, 2, 0) != 0) ::_exit(2);
+      if (::syscall(SYS_mbind, m + i * quarter, quarter, modes[i], &node0, 2, 0) != 0) return false;
     for (uint64_t off = 0; off < bytes; off += kPage) m[off] = 1;
-    (void)!::write(ready[1], "r", 1);
-    ::pause();
-    ::_exit(0);
-  }
-  ::close(ready[1]);
-  char b;
-  const bool ok = ::read(ready[0], &b, 1) == 1;
-  ::close(ready[0]);
+    return true;
+  });
   ::close(fd);
+  if (pid < 0) return nullptr;
   c.pid = pid;
   c.key = FileKey{st.st_dev, st.st_ino};
   c.mappings = 4;
   static const bool registered = std::atexit(KillChildren) == 0;
   (void)registered;
-  return ok ? &c : nullptr;
+  return &c;
 }
 
 void BM_MappingPolicies(benchmark::State& state, bool iterator) {
