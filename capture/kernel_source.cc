@@ -156,6 +156,14 @@ Result<std::unique_ptr<KernelGmemSource>> KernelGmemSource::FromPid(pid_t pid, i
   KHOD_ASSIGN_OR_RETURN(auto taken, TakeFdFromProcess(pid, fd));
   const std::string origin = "fd " + std::to_string(fd) + " of pid " + std::to_string(pid);
   KHOD_ASSIGN_OR_RETURN(auto id, IdentifyMemoryFile(taken.get(), origin));
+  return FromTaken(std::move(taken), std::move(id), pid, fd, std::move(opts));
+}
+
+Result<std::unique_ptr<KernelGmemSource>> KernelGmemSource::FromTaken(UniqueFd taken,
+                                                                      MemoryFileIdentity id,
+                                                                      pid_t pid, int fd,
+                                                                      KernelSourceOptions opts) {
+  const std::string origin = "fd " + std::to_string(fd) + " of pid " + std::to_string(pid);
   // Its policy lives in the VMM's mappings where the kernel keeps no shared
   // one (CapturePolicy): the VMA iterator is loaded now, not by the first
   // capture that reads it, which can be a Freeze.

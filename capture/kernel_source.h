@@ -99,6 +99,12 @@ class KernelGmemSource : public GmemSource {
   // Takes fd number `fd` of process `pid` (pidfd_open + pidfd_getfd).
   static Result<std::unique_ptr<KernelGmemSource>> FromPid(pid_t pid, int fd,
                                                            KernelSourceOptions opts);
+  // FromPid's source of a file already taken from fd number `fd` of process
+  // `pid` (TakeFdFromProcess) and identified as `id` (IdentifyMemoryFile);
+  // takes ownership of `taken`.
+  static Result<std::unique_ptr<KernelGmemSource>> FromTaken(UniqueFd taken, MemoryFileIdentity id,
+                                                             pid_t pid, int fd,
+                                                             KernelSourceOptions opts);
 
   ~KernelGmemSource() override;
   std::string Describe() const override;

@@ -205,9 +205,13 @@ class Session {
   Result<v1::GmemInfo> RetriedAttach(const v1::AttachRequest& req, const v1::GmemAttachment& g,
                                      const GmemHandle* taken) const;
   // Attach in an IDLE session, caller holds mu_; `before`: the record to
-  // return to when the write fails.
+  // return to when the write fails. `taken`: the request's file as Attach
+  // took it before mu_ (null when it took none); `made`: the handle made of
+  // it (or the MODEL guest), left there when not kept, for Attach to drop
+  // after mu_.
   Result<v1::GmemInfo> AttachLocked(const v1::AttachRequest& req, const PeerCred& caller,
-                                    const v1::SessionRecord& before);
+                                    const v1::SessionRecord& before, const Result<TakenFile>* taken,
+                                    Result<std::unique_ptr<GmemHandle>>* made);
   Status Recover();
   // daemon/leftover_sweep.h, after Recover's record is durable: logs each
   // entry; true when it added to recovery_ (removed or failed to remove).

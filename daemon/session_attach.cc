@@ -27,6 +27,32 @@ Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req, const PeerCre
   // other text than it holds is refused before anything else is looked at.
   if (const std::string problem = TextProblem(req.name(), TextRule::kGiven); !problem.empty())
     return Status::InvalidArgument("Attach: name " + problem);
+  // The caller's file is taken and identified before mu_, and what is not
+  // kept of it is dropped after mu_ (`taken` and `h` outlive the lock): a
+  // file that is no memory file is refused and closed, and a close can wait
+  // on the file's filesystem (a FUSE server's FLUSH) for as long as the
+  // caller likes, which no other call may wait for.
+  std::optional<Result<TakenFile>> taken;
+  Result<std::unique_ptr<GmemHandle>> h = Status::InvalidArgument("attach needs kernel or model");
+  if (req.has_kernel() && req.kernel().pid() > 0 && req.kernel().fd() >= 0) {
+    {
+      // AttachLocked's first checks, again there: no process is looked at
+      // for a caller that may not attach to this session.
+      std::lock_guard<std::mutex> l(mu_);
+      if (record_.phase() != v1::FINISHED) {
+        KHOD_RETURN_IF_ERROR(CheckMayAttach(caller, record_));
+        KHOD_RETURN_IF_ERROR(CheckPhase({v1::IDLE}, "Attach"));
+      }
+    }
+    const int pid = req.kernel().pid(), fd = req.kernel().fd();
+    taken = Status::Internal("Attach: not taken");
+    // Nothing of the process is read before the caller's right to it is checked.
+    Status access = WithCallerAccess(caller, pid, "fd " + std::to_string(fd), [&] {
+      *taken = opener_->TakeFromProcess(pid, fd);
+      return taken->ok() ? Status::Ok() : taken->status();
+    });
+    if (!access.ok()) *taken = access;
+  }
   std::lock_guard<std::mutex> l(mu_);
   const v1::SessionRecord before = record_;
   const size_t orphans_before = orphans_.size();
@@ -55,7 +81,7 @@ Result<v1::GmemInfo> Session::Attach(const v1::AttachRequest& req, const PeerCre
     record_.set_session_id(NewSessionId());
     record_.set_next_token(1);
   }
-  Result<v1::GmemInfo> attached = AttachLocked(req, caller, before);
+  Result<v1::GmemInfo> attached = AttachLocked(req, caller, before, taken ? &*taken : nullptr, &h);
   if (!attached.ok() && after_finished) {
     // Nothing of the new session is durable: the finished one is still what
     // the record, Status and the next calls see, and its blobs stay named.
@@ -164,7 +190,10 @@ Result<v1::GmemInfo> Session::RetriedAttach(const v1::AttachRequest& req,
 }
 
 Result<v1::GmemInfo> Session::AttachLocked(const v1::AttachRequest& req, const PeerCred& caller,
-                                           const v1::SessionRecord& before) {
+                                           const v1::SessionRecord& before,
+                                           const Result<TakenFile>* taken,
+                                           Result<std::unique_ptr<GmemHandle>>* made) {
+  Result<std::unique_ptr<GmemHandle>>& h = *made;
   // First, before its token, VM or process is looked at: no caller's gmem
   // joins another uid's session, so no token names another uid's gmem.
   KHOD_RETURN_IF_ERROR(CheckMayAttach(caller, record_));
@@ -209,19 +238,16 @@ Result<v1::GmemInfo> Session::AttachLocked(const v1::AttachRequest& req, const P
   if (req.memslots_size() && !req.vm_token())
     return Status::InvalidArgument("memslots given without a vm_token");
 
-  Result<std::unique_ptr<GmemHandle>> h = Status::InvalidArgument("attach needs kernel or model");
   if (req.has_kernel()) {
     if (req.kernel().pid() <= 0 || req.kernel().fd() < 0)
       return Status::InvalidArgument("kernel source needs pid > 0 and fd >= 0");
     a.set_pid(req.kernel().pid());
     a.set_fd(req.kernel().fd());
-    // Nothing of the process is read before the caller's right to it is checked.
-    Status access = WithCallerAccess(
-        caller, req.kernel().pid(), "fd " + std::to_string(req.kernel().fd()), [&] {
-          h = opener_->TakeFromProcess(DeclarationOf(a), req.kernel().pid(), req.kernel().fd());
-          return h.ok() ? Status::Ok() : h.status();
-        });
-    if (!access.ok()) return access.WithContext("Attach");
+    // Taken by Attach before mu_, once the caller's right to the process was checked.
+    if (!taken) return Status::Internal("Attach: the kernel file was not taken");
+    if (!taken->ok()) return taken->status().WithContext("Attach");
+    h = opener_->FromTaken(DeclarationOf(a), **taken);
+    if (!h.ok()) return h.status().WithContext("Attach");
   } else if (req.has_model()) {
     if (req.model().size() == 0) return Status::InvalidArgument("model guest needs a size");
     if (req.model().hstate_order() > kMaxFolioOrder)
@@ -292,6 +318,7 @@ Result<v1::GmemInfo> Session::AttachLocked(const v1::AttachRequest& req, const P
   // a failed write leaves exactly the session before it.
   Status persisted = PersistOrRevert(before, "Attach");
   if (!persisted.ok()) {
+    h = std::move(handles_[token]);  // dropped after mu_
     handles_.erase(token);
     extents_.erase(token);
     return persisted;

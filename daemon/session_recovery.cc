@@ -27,7 +27,7 @@ Result<std::unique_ptr<GmemHandle>> Session::RetakeFromVmm(const v1::GmemAttachm
                                       opts_.boot_id + ": pid " + std::to_string(a.pid()) +
                                       " is not known to be the process that held it");
   KHOD_ASSIGN_OR_RETURN(std::unique_ptr<GmemHandle> h,
-                        opener_->TakeFromProcess(DeclarationOf(a), a.pid(), a.fd()));
+                        opener_->TakeHandleFromProcess(DeclarationOf(a), a.pid(), a.fd()));
   if (a.inode() && h->inode != a.inode())
     return Status::FailedPrecondition("fd " + std::to_string(a.fd()) + " of pid " +
                                       std::to_string(a.pid()) + " is now another file (inode " +

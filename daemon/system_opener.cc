@@ -1,7 +1,13 @@
 #include "daemon/system_opener.h"
 
+#include <fcntl.h>
+
+#include <cerrno>
+
 #include "capture/kernel_source.h"
 #include "common/status_macros.h"
+#include "common/unique_fd.h"
+#include "kernel/memory_file.h"
 #include "model/model_source.h"
 #include "restore/rebuild.h"
 
@@ -69,12 +75,26 @@ SystemOpener::SystemOpener(int capture_threads, bool pin_movable)
       pin_movable_(pin_movable) {}
 SystemOpener::~SystemOpener() = default;
 
-Result<std::unique_ptr<GmemHandle>> SystemOpener::TakeFromProcess(const GmemDeclaration& decl,
-                                                                  int pid, int fd) {
-  KHOD_ASSIGN_OR_RETURN(auto src, KernelGmemSource::FromPid(
-                                      pid, fd, OptionsOf(decl, capture_threads_, pin_movable_)));
-  return KernelHandle(std::move(src),
-                      "taken from fd " + std::to_string(fd) + " of pid " + std::to_string(pid));
+Result<TakenFile> SystemOpener::TakeFromProcess(int pid, int fd) {
+  TakenFile t;
+  t.pid = pid;
+  t.fd = fd;
+  KHOD_ASSIGN_OR_RETURN(t.file, TakeFdFromProcess(pid, fd));
+  KHOD_ASSIGN_OR_RETURN(
+      t.identity, IdentifyMemoryFile(
+                      t.file.get(), "fd " + std::to_string(fd) + " of pid " + std::to_string(pid)));
+  return t;
+}
+
+Result<std::unique_ptr<GmemHandle>> SystemOpener::FromTaken(const GmemDeclaration& decl,
+                                                            const TakenFile& taken) {
+  UniqueFd dup(::fcntl(taken.file.get(), F_DUPFD_CLOEXEC, 3));
+  if (!dup.valid()) return Status::FromErrno("dup taken fd", errno);
+  KHOD_ASSIGN_OR_RETURN(
+      auto src, KernelGmemSource::FromTaken(std::move(dup), taken.identity, taken.pid, taken.fd,
+                                            OptionsOf(decl, capture_threads_, pin_movable_)));
+  return KernelHandle(std::move(src), "taken from fd " + std::to_string(taken.fd) + " of pid " +
+                                          std::to_string(taken.pid));
 }
 
 Result<std::unique_ptr<GmemHandle>> SystemOpener::Adopt(const GmemDeclaration& decl, int fd) {

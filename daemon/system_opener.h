@@ -19,8 +19,9 @@ class SystemOpener : public GmemOpener {
   // (capture/kernel_source.h).
   explicit SystemOpener(int capture_threads = 0, bool pin_movable = false);
   ~SystemOpener() override;
-  Result<std::unique_ptr<GmemHandle>> TakeFromProcess(const GmemDeclaration& decl, int pid,
-                                                      int fd) override;
+  Result<TakenFile> TakeFromProcess(int pid, int fd) override;
+  Result<std::unique_ptr<GmemHandle>> FromTaken(const GmemDeclaration& decl,
+                                                const TakenFile& taken) override;
   Result<std::unique_ptr<GmemHandle>> Adopt(const GmemDeclaration& decl, int fd) override;
   Result<std::unique_ptr<GmemHandle>> NewModel(const GmemDeclaration& decl,
                                                const ModelSpec& spec) override;

@@ -16,10 +16,14 @@ namespace khod {
 
 class ModelOnlyOpener : public GmemOpener {
  public:
-  Result<std::unique_ptr<GmemHandle>> TakeFromProcess(const GmemDeclaration&, int pid,
-                                                      int fd) override {
+  Result<TakenFile> TakeFromProcess(int pid, int fd) override {
     return Status::NotFound("fd " + std::to_string(fd) + " of pid " + std::to_string(pid) +
                             " is not taken (no VMM here)");
+  }
+  Result<std::unique_ptr<GmemHandle>> FromTaken(const GmemDeclaration&,
+                                                const TakenFile& taken) override {
+    return Status::NotFound("fd " + std::to_string(taken.fd) + " of pid " +
+                            std::to_string(taken.pid) + " is not taken (no VMM here)");
   }
   Result<std::unique_ptr<GmemHandle>> Adopt(const GmemDeclaration&, int fd) override {
     return Status::NotFound("fd " + std::to_string(fd) + " is not adopted (no handover here)");

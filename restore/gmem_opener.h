@@ -12,6 +12,8 @@
 
 #include "capture/gmem_source.h"
 #include "common/status.h"
+#include "common/unique_fd.h"
+#include "kernel/memory_file.h"
 #include "restore/policy_restore.h"
 #include "state/snapshot.h"
 
@@ -44,6 +46,17 @@ struct GmemHandle {
   bool new_memory = false;
 };
 
+// A file taken from a process and identified as a memory file
+// (GmemOpener::TakeFromProcess), not yet a handle: FromTaken makes one that
+// holds its own dup of `file`, so the taken file is closed where its owner
+// drops it, whatever became of the handle.
+struct TakenFile {
+  int pid = 0;
+  int fd = -1;    // its number in that process
+  UniqueFd file;  // khod's; none from an opener that takes no kernel file (a test's)
+  MemoryFileIdentity identity;
+};
+
 struct ModelSpec {
   uint64_t size = 0;
   uint8_t hstate_order = 0;  // 0 buddy, 9 or 18 HugeTLB
@@ -55,9 +68,23 @@ class GmemOpener {
   virtual ~GmemOpener() = default;
   // pidfd_open + pidfd_getfd, then an identity check. NotFound for a dead pid
   // or a closed fd, FailedPrecondition for a file that is not a guest_memfd /
-  // HugeTLB or shmem memfd, PermissionDenied when the kernel refuses.
-  virtual Result<std::unique_ptr<GmemHandle>> TakeFromProcess(const GmemDeclaration& decl, int pid,
-                                                              int fd) = 0;
+  // HugeTLB or shmem memfd, PermissionDenied when the kernel refuses. A
+  // refused file is closed here, and a close can wait on the file's
+  // filesystem for as long as its server likes (a FUSE FLUSH): nothing that
+  // other calls wait for may be held across this call.
+  virtual Result<TakenFile> TakeFromProcess(int pid, int fd) = 0;
+  // The handle of a file TakeFromProcess took, captured as `decl` declares.
+  // The handle holds a dup of `taken.file`: `taken` stays its owner's to drop.
+  virtual Result<std::unique_ptr<GmemHandle>> FromTaken(const GmemDeclaration& decl,
+                                                        const TakenFile& taken) = 0;
+  // TakeFromProcess, then FromTaken: the file taken is closed before it
+  // returns, and it may wait on a refused file's close as TakeFromProcess does.
+  Result<std::unique_ptr<GmemHandle>> TakeHandleFromProcess(const GmemDeclaration& decl, int pid,
+                                                            int fd) {
+    Result<TakenFile> taken = TakeFromProcess(pid, fd);
+    if (!taken.ok()) return taken.status();
+    return FromTaken(decl, *taken);
+  }
   // An fd this process holds (received over a handover, or a dup of an
   // attached one); takes ownership of `fd`.
   virtual Result<std::unique_ptr<GmemHandle>> Adopt(const GmemDeclaration& decl, int fd) = 0;

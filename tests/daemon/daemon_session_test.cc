@@ -220,9 +220,12 @@ class ReexecSessionTest : public SessionTest {
 class FirstAdoptThrows : public GmemOpener {
  public:
   explicit FirstAdoptThrows(GmemOpener* inner) : inner_(inner) {}
-  Result<std::unique_ptr<GmemHandle>> TakeFromProcess(const GmemDeclaration& decl, int pid,
-                                                      int fd) override {
-    return inner_->TakeFromProcess(decl, pid, fd);
+  Result<TakenFile> TakeFromProcess(int pid, int fd) override {
+    return inner_->TakeFromProcess(pid, fd);
+  }
+  Result<std::unique_ptr<GmemHandle>> FromTaken(const GmemDeclaration& decl,
+                                                const TakenFile& taken) override {
+    return inner_->FromTaken(decl, taken);
   }
   Result<std::unique_ptr<GmemHandle>> Adopt(const GmemDeclaration& decl, int fd) override {
     if (!thrown_.exchange(true)) {

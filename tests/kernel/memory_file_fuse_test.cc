@@ -4,6 +4,10 @@
 // the server a GETATTR (and its fstatfs a STATFS), which a server that never
 // answered made khod wait on, with Attach holding the session's lock. The
 // server here answers everything and records what it was asked.
+// A refused file is closed, and the close of a FUSE file sends its server a
+// FLUSH that khod waits for as long as the server likes: Attach takes and
+// drops the caller's file outside the session's lock, so an Attach stuck in
+// that close holds up no other call.
 #include <errno.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -14,14 +18,18 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <future>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "kernel/memory_file.h"
+#include "tests/support/session_fixture.h"
 
 namespace khod {
 namespace {
@@ -47,6 +55,22 @@ class OneFileFuse {
     return "";
   }
   void Watch(bool on) { watching_ = on; }
+  // While on, a FLUSH is left unanswered (the closer waits); off answers
+  // those left.
+  void HoldFlushes(bool on) {
+    std::vector<uint64_t> held;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      hold_flushes_ = on;
+      if (!on) held.swap(held_);
+    }
+    for (uint64_t unique : held) Reply(unique, 0);
+  }
+  // Whether a FLUSH is left unanswered within `timeout`.
+  bool WaitForHeldFlush(std::chrono::seconds timeout) {
+    std::unique_lock<std::mutex> l(mu_);
+    return held_cv_.wait_for(l, timeout, [this] { return !held_.empty(); });
+  }
   std::vector<uint32_t> Watched() {
     std::lock_guard<std::mutex> l(mu_);
     return watched_;
@@ -148,6 +172,8 @@ class OneFileFuse {
           break;
         }
         case FUSE_FLUSH:
+          if (!Held(in.unique)) Reply(in.unique, 0);
+          break;
         case FUSE_RELEASE:
         case FUSE_RELEASEDIR:
         case FUSE_DESTROY:
@@ -163,6 +189,15 @@ class OneFileFuse {
     }
   }
 
+  // Whether the FLUSH `unique` is left unanswered (HoldFlushes).
+  bool Held(uint64_t unique) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!hold_flushes_) return false;
+    held_.push_back(unique);
+    held_cv_.notify_all();
+    return true;
+  }
+
   std::string dir_;
   int dev_ = -1;
   bool mounted_ = false;
@@ -171,6 +206,9 @@ class OneFileFuse {
   std::atomic<bool> watching_{false};
   std::mutex mu_;
   std::vector<uint32_t> watched_;
+  bool hold_flushes_ = false;
+  std::vector<uint64_t> held_;  // FLUSHes left unanswered, by their unique
+  std::condition_variable held_cv_;
 };
 
 TEST(MemoryFileFuseTest, AFuseFileIsRefusedWithoutAskingItsServer) {
@@ -209,6 +247,64 @@ TEST(MemoryFileFuseTest, AFuseFileIsRefusedWithoutAskingItsServer) {
     for (size_t i = before; i < asked.size(); ++i)
       ADD_FAILURE() << "IdentifyMemoryFile sent the FUSE server opcode " << asked[i] << " (GETATTR "
                     << FUSE_GETATTR << ", STATFS " << FUSE_STATFS << ")";
+  }
+  ::rmdir(dir.c_str());
+}
+
+// One caller's Attach names a FUSE file whose server does not answer the
+// FLUSH of its close: Attach refuses the file and waits in that close, while
+// another caller's Attach of a memfd completes. The FLUSH is answered at the
+// end, and the first Attach returns its refusal.
+class FuseAttachTest : public SessionTest {};
+
+TEST_F(FuseAttachTest, AnAttachStuckClosingARefusedFuseFileHoldsUpNoOtherCall) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting a FUSE filesystem needs root";
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  std::string dir = std::string(tmp ? tmp : "/tmp") + "/fuse-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr) << std::strerror(errno);
+  {
+    OneFileFuse fs;
+    if (const std::string why = fs.Mount(dir); !why.empty()) {
+      ::rmdir(dir.c_str());
+      GTEST_SKIP() << "no FUSE here: " << why;
+    }
+    const int fuse_fd = ::open((dir + "/f").c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fuse_fd, 0) << std::strerror(errno);
+    std::unique_ptr<Session> s = Open();
+    ASSERT_TRUE(s);
+
+    fs.HoldFlushes(true);
+    v1::AttachRequest fuse_req = KernelAttach(fuse_fd);
+    fuse_req.set_name("fuse");
+    fuse_req.set_vm_token(0);
+    fuse_req.clear_memslots();
+    std::future<Result<v1::GmemInfo>> stuck =
+        std::async(std::launch::async, [&] { return s->Attach(fuse_req); });
+    const bool flush_held = fs.WaitForHeldFlush(std::chrono::seconds(30));
+    EXPECT_TRUE(flush_held) << "the refused FUSE file's close sent no FLUSH";
+    if (flush_held) {
+      EXPECT_EQ(stuck.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout)
+          << "the Attach did not wait for its FLUSH";
+      std::future<Result<v1::GmemInfo>> other =
+          std::async(std::launch::async, [&] { return s->Attach(KernelAttach(memfd_)); });
+      const bool done = other.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+      EXPECT_TRUE(done) << "an Attach of a memfd waited for another caller's FUSE FLUSH";
+      fs.HoldFlushes(false);  // answered: every Attach returns
+      Result<v1::GmemInfo> attached = other.get();
+      EXPECT_TRUE(attached.ok()) << attached.status().ToString();
+    }
+    fs.HoldFlushes(false);
+    Result<v1::GmemInfo> refused = stuck.get();
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().code(), Status::Code::kFailedPrecondition)
+        << refused.status().ToString();
+    EXPECT_NE(
+        refused.status().message().find(
+            "Attach: fd " + std::to_string(fuse_fd) + " of pid " + std::to_string(::getpid()) +
+            " (" + dir + "/f) is a regular file, not a guest_memfd, memfd or hugetlbfs file"),
+        std::string::npos)
+        << refused.status().message();
+    ::close(fuse_fd);
   }
   ::rmdir(dir.c_str());
 }

@@ -34,9 +34,13 @@ class FakeSource : public GmemSource {
 // What the opener was asked, in order: "adopt <token> <name>", "rebuild <token>", ...
 class FakeOpener : public GmemOpener {
  public:
-  Result<std::unique_ptr<GmemHandle>> TakeFromProcess(const GmemDeclaration& decl, int,
-                                                      int) override {
-    calls.push_back("take " + std::to_string(decl.token));
+  Result<TakenFile> TakeFromProcess(int pid, int fd) override {
+    calls.push_back("take fd " + std::to_string(fd) + " of pid " + std::to_string(pid));
+    return Status::Unsupported("not in these tests");
+  }
+  Result<std::unique_ptr<GmemHandle>> FromTaken(const GmemDeclaration& decl,
+                                                const TakenFile&) override {
+    calls.push_back("from taken " + std::to_string(decl.token));
     return Status::Unsupported("not in these tests");
   }
   Result<std::unique_ptr<GmemHandle>> Adopt(const GmemDeclaration& decl, int fd) override {
