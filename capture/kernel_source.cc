@@ -187,7 +187,9 @@ Status KernelGmemSource::EnsureMapped(uint64_t size) {
   if (mapping_.length() == size) return Status::Ok();
   guard_.reset();
   mapping_ = Mapping();
-  auto m = Mapping::Map(fd_.get(), 0, size, PROT_READ);
+  // A HugeTLB file's holes are reserved only where the options ask it (root's files).
+  const bool noreserve = identity_.kind == FileKind::kHugetlbMemfd && !opts_.reserve_hugetlb_holes;
+  auto m = Mapping::Map(fd_.get(), 0, size, PROT_READ, noreserve ? MAP_NORESERVE : 0);
   if (!m.ok()) {
     if (identity_.kind == FileKind::kGuestMemfd)
       return Status::FailedPrecondition(

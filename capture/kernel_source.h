@@ -63,6 +63,12 @@ struct KernelSourceOptions {
   // ReleasePins or the source's end, so that a capture from that baseline
   // may scan only what changed (capture/change_scan.h, kernel/page_pin.h).
   bool pin_movable = false;
+  // Whether the capture mapping of a HugeTLB memfd reserves a huge page of
+  // the pool for each hole of the file (kernel/mapping.h): only for root's
+  // files (khod's opener: the attaching caller's uid is 0), whose VMM's
+  // take-back after the handover needs it. Otherwise the file is mapped
+  // MAP_NORESERVE. Ignored for other files, which no mapping reserves for.
+  bool reserve_hugetlb_holes = true;
 };
 
 // Whether a new khod's warm-up of a file its mapping holder keeps populated

@@ -28,6 +28,7 @@ GmemDeclaration DeclarationOf(const v1::GmemAttachment& a) {
   d.name = a.name();
   d.vm_token = a.vm_token();
   d.gmem_flags = a.gmem_flags();
+  d.owner_uid = a.has_owner_uid() ? a.owner_uid() : 0;  // recorded without an owner: root's
   for (const auto& r : a.attributes()) d.attributes.Set(r.first(), r.count(), r.value());
   return d;
 }

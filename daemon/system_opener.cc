@@ -28,6 +28,7 @@ KernelSourceOptions OptionsOf(const GmemDeclaration& d, int capture_threads, boo
   o.name = d.name;
   o.token = d.token;
   o.vm_token = d.vm_token;
+  o.reserve_hugetlb_holes = d.owner_uid == 0;
   return o;
 }
 

@@ -7,7 +7,8 @@ namespace khod {
 
 Result<Mapping> Mapping::Map(int fd, uint64_t offset, size_t length, int prot, int extra_flags) {
   if (length == 0) return Status::InvalidArgument("mmap of 0 bytes");
-  // Reserves, on purpose: mapping.h says why.
+  // A HugeTLB file's holes are reserved unless extra_flags has MAP_NORESERVE: mapping.h says
+  // for whose files khod reserves.
   void* addr =
       ::mmap(nullptr, length, prot, MAP_SHARED | extra_flags, fd, static_cast<off_t>(offset));
   if (addr == MAP_FAILED) {

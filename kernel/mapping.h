@@ -1,18 +1,23 @@
 // Mapping: one mmap'd window of a file, unmapped on destruction. Capture maps
 // without MAP_POPULATE so that mapping alone never allocates a page.
 //
-// A mapping of a HugeTLB file reserves, at mmap, a huge page of the pool for
-// each page of its range the file does not hold (no MAP_NORESERVE), and a
-// shared mapping's reservation is the file's (its inode's), kept after the
-// mapping goes. That is what keeps a hole the VMM punched (a punch drops the
-// file's reservation for it) mappable by the VMM that takes the file back
-// after the handover: without it, that VMM's mmap failed ENOMEM once the pool
-// had no free page (scripts/rehearse.sh's take-back). The cost: khod reserves
-// the holes of a caller's HugeTLB file, charged to khod, and with the pool
-// empty the mmap fails ENOMEM, naming the file (docs/SECURITY.md). khod never
-// fills a hole: a HugeTLB mapping is populated only under
-// kernel/residency.h's PopulateGuard, and loads run under
-// kernel/sigbus_guard.h. For shmem and guest_memfd no mapping reserves.
+// A shared mapping of a HugeTLB file reserves, at mmap, a huge page of the
+// pool for each page of its range the file does not hold, unless it is
+// MAP_NORESERVE. The reservation is the file's (its inode's): it outlives the
+// mapping until the file goes or a punch drops it, and it is charged to the
+// hugetlb cgroup of the task that mapped. khod's capture mapping
+// (capture/kernel_source.h, KernelSourceOptions::reserve_hugetlb_holes)
+// reserves for root's files only, those whose attaching caller is uid 0: that
+// keeps a hole the VMM punched mappable by the VMM that takes the file back
+// after the handover (without it, that VMM's mmap failed ENOMEM once the pool
+// had no free page: scripts/rehearse.sh's take-back), and with the pool empty
+// the capture mmap fails ENOMEM, naming the file. A member's file is mapped
+// MAP_NORESERVE: khod reserves nothing of the pool for it, and the member's
+// VMM reserves its holes when it maps the file again, as any mapping of its
+// own file does (docs/SECURITY.md). Either way khod never fills a hole: a
+// HugeTLB mapping is populated only under kernel/residency.h's PopulateGuard,
+// and loads run under kernel/sigbus_guard.h. For shmem and guest_memfd no
+// mapping reserves.
 #ifndef KHOD_KERNEL_MAPPING_H_
 #define KHOD_KERNEL_MAPPING_H_
 

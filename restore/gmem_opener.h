@@ -30,6 +30,11 @@ struct GmemDeclaration {
   // kernel keeps no shared one (the VMM a held file was taken from, when its
   // source is re-made); 0: none, the policy is not read (a reexec's new side).
   int mappings_pid = 0;
+  // The uid of the caller that attached it (GmemAttachment.owner_uid; a
+  // record without one, and a gmem the record does not declare, are root's:
+  // 0). Only root's HugeTLB memfds have their holes reserved by khod's
+  // capture mapping (KernelSourceOptions::reserve_hugetlb_holes).
+  uint32_t owner_uid = 0;
 };
 
 struct GmemHandle {

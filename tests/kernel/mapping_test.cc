@@ -31,11 +31,10 @@ long ProcSysLong(const char* path) {
   return v;
 }
 
-// The flag itself, as the kernel keeps it on the mapping (VM_NORESERVE,
-// "nr" in smaps), whatever the file and the pool.
 // Whether a HugeTLB file with holes (every page of it here) can be mapped is
 // answered where the pool has no huge page to reserve: the question reserves
-// nothing. (A Mapping does reserve: kernel/mapping.h says why.)
+// nothing. (A Mapping reserves unless asked MAP_NORESERVE: kernel/mapping.h
+// says for whose files; tests/capture/hugetlb_holes_test.cc tests it.)
 TEST(MappingTest, AHugetlbFileWithHolesIsMappableWithAnEmptyPool) {
   UniqueFd fd(::memfd_create("mapping-test-hugetlb", MFD_CLOEXEC | MFD_HUGETLB));
   if (!fd.valid()) GTEST_SKIP() << "no HugeTLB memfd here (memfd_create MFD_HUGETLB failed)";
