@@ -153,10 +153,8 @@ Result<std::unique_ptr<KernelGmemSource>> KernelGmemSource::FromFd(UniqueFd fd,
 
 Result<std::unique_ptr<KernelGmemSource>> KernelGmemSource::FromPid(pid_t pid, int fd,
                                                                     KernelSourceOptions opts) {
-  KHOD_ASSIGN_OR_RETURN(auto taken, TakeFdFromProcess(pid, fd));
-  const std::string origin = "fd " + std::to_string(fd) + " of pid " + std::to_string(pid);
-  KHOD_ASSIGN_OR_RETURN(auto id, IdentifyMemoryFile(taken.get(), origin));
-  return FromTaken(std::move(taken), std::move(id), pid, fd, std::move(opts));
+  KHOD_ASSIGN_OR_RETURN(TakenMemoryFile taken, TakeMemoryFileFromProcess(pid, fd));
+  return FromTaken(std::move(taken.file), std::move(taken.identity), pid, fd, std::move(opts));
 }
 
 Result<std::unique_ptr<KernelGmemSource>> KernelGmemSource::FromTaken(UniqueFd taken,

@@ -80,10 +80,9 @@ Result<TakenFile> SystemOpener::TakeFromProcess(int pid, int fd) {
   TakenFile t;
   t.pid = pid;
   t.fd = fd;
-  KHOD_ASSIGN_OR_RETURN(t.file, TakeFdFromProcess(pid, fd));
-  KHOD_ASSIGN_OR_RETURN(
-      t.identity, IdentifyMemoryFile(
-                      t.file.get(), "fd " + std::to_string(fd) + " of pid " + std::to_string(pid)));
+  KHOD_ASSIGN_OR_RETURN(TakenMemoryFile m, TakeMemoryFileFromProcess(pid, fd));
+  t.file = std::move(m.file);
+  t.identity = std::move(m.identity);
   return t;
 }
 

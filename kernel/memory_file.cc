@@ -10,6 +10,7 @@
 #include <cstring>
 #include <string>
 
+#include "common/background_close.h"
 #include "common/printable.h"
 #include "common/status_macros.h"
 #include "kernel/pidfd.h"
@@ -129,6 +130,19 @@ Result<UniqueFd> TakeFdFromProcess(pid_t pid, int target_fd) {
     return Status::FromErrno("pidfd_getfd " + what, errno);
   }
   return UniqueFd(fd);
+}
+
+Result<TakenMemoryFile> TakeMemoryFileFromProcess(pid_t pid, int target_fd) {
+  TakenMemoryFile t;
+  KHOD_ASSIGN_OR_RETURN(t.file, TakeFdFromProcess(pid, target_fd));
+  Result<MemoryFileIdentity> id = IdentifyMemoryFile(
+      t.file.get(), "fd " + std::to_string(target_fd) + " of pid " + std::to_string(pid));
+  if (!id.ok()) {
+    CloseInBackground(std::move(t.file));
+    return id.status();
+  }
+  t.identity = std::move(*id);
+  return t;
 }
 
 }  // namespace khod

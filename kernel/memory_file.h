@@ -47,6 +47,17 @@ Result<MemoryFileIdentity> IdentifyMemoryFile(int fd, const std::string& label =
 // names no process (<= 0, a thread's id: kernel/pidfd.h).
 Result<UniqueFd> TakeFdFromProcess(pid_t pid, int target_fd);
 
+// A file taken from a process and identified as a memory file.
+struct TakenMemoryFile {
+  UniqueFd file;
+  MemoryFileIdentity identity;
+};
+// TakeFdFromProcess, then IdentifyMemoryFile as "fd N of pid P". A file taken
+// and refused (not a memory file) is closed by common/background_close.h,
+// never on this thread: its close can wait on its filesystem's server (a
+// FUSE FLUSH) for as long as the server likes.
+Result<TakenMemoryFile> TakeMemoryFileFromProcess(pid_t pid, int target_fd);
+
 }  // namespace khod
 
 #endif  // KHOD_KERNEL_MEMORY_FILE_H_

@@ -74,16 +74,16 @@ class GmemOpener {
   // pidfd_open + pidfd_getfd, then an identity check. NotFound for a dead pid
   // or a closed fd, FailedPrecondition for a file that is not a guest_memfd /
   // HugeTLB or shmem memfd, PermissionDenied when the kernel refuses. A
-  // refused file is closed here, and a close can wait on the file's
-  // filesystem for as long as its server likes (a FUSE FLUSH): nothing that
-  // other calls wait for may be held across this call.
+  // refused file is closed off this thread (kernel/memory_file.h
+  // TakeMemoryFileFromProcess): its close can wait on the file's filesystem
+  // for as long as its server likes (a FUSE FLUSH).
   virtual Result<TakenFile> TakeFromProcess(int pid, int fd) = 0;
   // The handle of a file TakeFromProcess took, captured as `decl` declares.
   // The handle holds a dup of `taken.file`: `taken` stays its owner's to drop.
   virtual Result<std::unique_ptr<GmemHandle>> FromTaken(const GmemDeclaration& decl,
                                                         const TakenFile& taken) = 0;
   // TakeFromProcess, then FromTaken: the file taken is closed before it
-  // returns, and it may wait on a refused file's close as TakeFromProcess does.
+  // returns (a memory file's close waits on no server).
   Result<std::unique_ptr<GmemHandle>> TakeHandleFromProcess(const GmemDeclaration& decl, int pid,
                                                             int fd) {
     Result<TakenFile> taken = TakeFromProcess(pid, fd);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/background_close.h"
 #include "common/status_macros.h"
 #include "kernel/gmem_shared_probe.h"
 #include "kernel/mapping.h"
@@ -68,7 +69,13 @@ Result<std::map<uint64_t, RebuildTarget>> TakeRebuildTargets(
     Result<UniqueFd> fd = take ? take(i, o) : TakeFdFromProcess(o.pid, o.fd);
     if (!fd.ok()) return fd.status().WithContext(which);
     Result<MemoryFileIdentity> id = IdentifyMemoryFile(fd->get(), where);
-    if (!id.ok()) return id.status().WithContext(which + " (must be a guest_memfd)");
+    if (!id.ok()) {
+      // Not a memory file: its close may wait on its filesystem's server
+      // (kernel/memory_file.h TakeMemoryFileFromProcess), never under the
+      // session's lock Restore holds.
+      CloseInBackground(std::move(*fd));
+      return id.status().WithContext(which + " (must be a guest_memfd)");
+    }
     if (id->kind != FileKind::kGuestMemfd)
       return Status::FailedPrecondition(which + ": " + where + " (" + id->link + ") is a " +
                                         FileKindName(id->kind) +

@@ -5,13 +5,14 @@
 // answered made khod wait on, with Attach holding the session's lock. The
 // server here answers everything and records what it was asked.
 // A refused file is closed, and the close of a FUSE file sends its server a
-// FLUSH that khod waits for as long as the server likes: Attach takes and
-// drops the caller's file outside the session's lock, so an Attach stuck in
-// that close holds up no other call.
+// FLUSH that the closer waits for as long as the server likes: khod closes a
+// file it refused off the taker's thread (common/background_close.h), so no
+// call, lock or start waits for that server.
 #include <errno.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/fuse.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -22,12 +23,14 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/background_close.h"
 #include "kernel/memory_file.h"
 #include "tests/support/session_fixture.h"
 
@@ -251,13 +254,11 @@ TEST(MemoryFileFuseTest, AFuseFileIsRefusedWithoutAskingItsServer) {
   ::rmdir(dir.c_str());
 }
 
-// One caller's Attach names a FUSE file whose server does not answer the
-// FLUSH of its close: Attach refuses the file and waits in that close, while
-// another caller's Attach of a memfd completes. The FLUSH is answered at the
-// end, and the first Attach returns its refusal.
-class FuseAttachTest : public SessionTest {};
-
-TEST_F(FuseAttachTest, AnAttachStuckClosingARefusedFuseFileHoldsUpNoOtherCall) {
+// Mounts OneFileFuse in a new directory under TEST_TMPDIR for `body`, with
+// FLUSHes held, and opens its file; skips where FUSE cannot be mounted. The
+// FLUSHes are answered, the filesystem unmounted and the directory removed
+// after `body`, whatever it asserted.
+void WithHeldFuseFile(const std::function<void(OneFileFuse& fs, int fuse_fd)>& body) {
   if (::geteuid() != 0) GTEST_SKIP() << "mounting a FUSE filesystem needs root";
   const char* tmp = std::getenv("TEST_TMPDIR");
   std::string dir = std::string(tmp ? tmp : "/tmp") + "/fuse-XXXXXX";
@@ -270,43 +271,144 @@ TEST_F(FuseAttachTest, AnAttachStuckClosingARefusedFuseFileHoldsUpNoOtherCall) {
     }
     const int fuse_fd = ::open((dir + "/f").c_str(), O_RDONLY | O_CLOEXEC);
     ASSERT_GE(fuse_fd, 0) << std::strerror(errno);
+    fs.HoldFlushes(true);
+    body(fs, fuse_fd);
+    fs.HoldFlushes(false);
+    ::close(fuse_fd);
+  }
+  ::rmdir(dir.c_str());
+}
+
+// Answers the FLUSHes held when it goes: declared after a future that may
+// wait on one, so that a failed assertion never leaves the future's thread
+// waiting for an answer that would not come.
+struct AnswerHeldFlushes {
+  OneFileFuse& fs;
+  ~AnswerHeldFlushes() { fs.HoldFlushes(false); }
+};
+
+// Whether every background close is done within `timeout`.
+bool BackgroundClosesDone(std::chrono::seconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (BackgroundClosesPending() != 0) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+// A file taken from a process and refused is closed off the taker's thread:
+// its FUSE server holding the close's FLUSH holds up no one; the close ends
+// once the server answers.
+TEST(MemoryFileFuseTest, ARefusedFileIsClosedWithoutWaitingForItsServer) {
+  WithHeldFuseFile([](OneFileFuse& fs, int fuse_fd) {
+    ASSERT_EQ(BackgroundClosesPending(), 0u);
+    std::future<Result<TakenMemoryFile>> taking = std::async(
+        std::launch::async, [&] { return TakeMemoryFileFromProcess(::getpid(), fuse_fd); });
+    const AnswerHeldFlushes answer_at_the_end{fs};
+    ASSERT_EQ(taking.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+        << "the refusal waited for the server's answer to its close";
+    Result<TakenMemoryFile> taken = taking.get();
+    ASSERT_FALSE(taken.ok());
+    EXPECT_EQ(taken.status().code(), Status::Code::kFailedPrecondition)
+        << taken.status().ToString();
+    EXPECT_NE(taken.status().message().find("fd " + std::to_string(fuse_fd) + " of pid " +
+                                            std::to_string(::getpid())),
+              std::string::npos)
+        << taken.status().message();
+    EXPECT_TRUE(fs.WaitForHeldFlush(std::chrono::seconds(30)))
+        << "the refused file's close sent no FLUSH";
+    EXPECT_EQ(BackgroundClosesPending(), 1u);
+    fs.HoldFlushes(false);
+    EXPECT_TRUE(BackgroundClosesDone(std::chrono::seconds(30)));
+  });
+}
+
+class FuseSessionTest : public SessionTest {};
+
+// One caller's Attach names a FUSE file whose server does not answer the
+// FLUSH of its close: Attach refuses the file at once, and another caller's
+// Attach of a memfd completes, while the close waits off both their threads.
+TEST_F(FuseSessionTest, AnAttachOfAFuseFileWhoseServerHoldsItsCloseHoldsUpNoCall) {
+  WithHeldFuseFile([&](OneFileFuse& fs, int fuse_fd) {
     std::unique_ptr<Session> s = Open();
     ASSERT_TRUE(s);
-
-    fs.HoldFlushes(true);
     v1::AttachRequest fuse_req = KernelAttach(fuse_fd);
     fuse_req.set_name("fuse");
     fuse_req.set_vm_token(0);
     fuse_req.clear_memslots();
-    std::future<Result<v1::GmemInfo>> stuck =
+    std::future<Result<v1::GmemInfo>> refusing =
         std::async(std::launch::async, [&] { return s->Attach(fuse_req); });
-    const bool flush_held = fs.WaitForHeldFlush(std::chrono::seconds(30));
-    EXPECT_TRUE(flush_held) << "the refused FUSE file's close sent no FLUSH";
-    if (flush_held) {
-      EXPECT_EQ(stuck.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout)
-          << "the Attach did not wait for its FLUSH";
-      std::future<Result<v1::GmemInfo>> other =
-          std::async(std::launch::async, [&] { return s->Attach(KernelAttach(memfd_)); });
-      const bool done = other.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
-      EXPECT_TRUE(done) << "an Attach of a memfd waited for another caller's FUSE FLUSH";
-      fs.HoldFlushes(false);  // answered: every Attach returns
-      Result<v1::GmemInfo> attached = other.get();
-      EXPECT_TRUE(attached.ok()) << attached.status().ToString();
-    }
-    fs.HoldFlushes(false);
-    Result<v1::GmemInfo> refused = stuck.get();
+    const AnswerHeldFlushes answer_at_the_end{fs};
+    ASSERT_EQ(refusing.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+        << "the Attach waited for its FUSE server's answer to the close";
+    Result<v1::GmemInfo> refused = refusing.get();
     ASSERT_FALSE(refused.ok());
     EXPECT_EQ(refused.status().code(), Status::Code::kFailedPrecondition)
         << refused.status().ToString();
-    EXPECT_NE(
-        refused.status().message().find(
-            "Attach: fd " + std::to_string(fuse_fd) + " of pid " + std::to_string(::getpid()) +
-            " (" + dir + "/f) is a regular file, not a guest_memfd, memfd or hugetlbfs file"),
-        std::string::npos)
+    EXPECT_NE(refused.status().message().find("Attach: fd " + std::to_string(fuse_fd) + " of pid " +
+                                              std::to_string(::getpid()) + " ("),
+              std::string::npos)
         << refused.status().message();
-    ::close(fuse_fd);
+    EXPECT_NE(refused.status().message().find(
+                  "/f) is a regular file, not a guest_memfd, memfd or hugetlbfs file"),
+              std::string::npos)
+        << refused.status().message();
+    EXPECT_TRUE(fs.WaitForHeldFlush(std::chrono::seconds(30)))
+        << "the refused FUSE file's close sent no FLUSH";
+    std::future<Result<v1::GmemInfo>> other =
+        std::async(std::launch::async, [&] { return s->Attach(KernelAttach(memfd_)); });
+    ASSERT_EQ(other.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+        << "an Attach of a memfd waited for another caller's FUSE FLUSH";
+    Result<v1::GmemInfo> attached = other.get();
+    EXPECT_TRUE(attached.ok()) << attached.status().ToString();
+    fs.HoldFlushes(false);
+    EXPECT_TRUE(BackgroundClosesDone(std::chrono::seconds(30)));
+  });
+}
+
+// A VMM that put a FUSE file where the recorded fd was: khod's start takes it
+// again from the VMM, refuses it, and serves without waiting for the close.
+TEST_F(FuseSessionTest, AStartThatFindsAFuseFileAtTheRecordedFdDoesNotWaitForItsServer) {
+  {
+    std::unique_ptr<Session> s = Open();
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE(s->Prepare().ok());
   }
-  ::rmdir(dir.c_str());
+  WithHeldFuseFile([&](OneFileFuse& fs, int fuse_fd) {
+    // The recorded fd now names the FUSE file (the memfd it held is closed).
+    ASSERT_EQ(::dup3(fuse_fd, memfd_, O_CLOEXEC), memfd_) << std::strerror(errno);
+    // Whatever is asserted below, the FUSE file leaves memfd_ before the
+    // filesystem goes: its server answers no close after that.
+    struct PutAMemfdBack {
+      OneFileFuse& fs;
+      int at;
+      ~PutAMemfdBack() {
+        fs.HoldFlushes(false);
+        const int fresh = ::memfd_create("put-back", MFD_CLOEXEC);
+        if (fresh >= 0) {
+          (void)::dup3(fresh, at, O_CLOEXEC);
+          ::close(fresh);
+        }
+      }
+    } put_back{fs, memfd_};
+    std::future<Result<std::unique_ptr<Session>>> opening =
+        std::async(std::launch::async, [&] { return Session::Open(Opts(), &opener_); });
+    const AnswerHeldFlushes answer_at_the_end{fs};
+    ASSERT_EQ(opening.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+        << "khod's start waited for a FUSE server's answer to a close";
+    Result<std::unique_ptr<Session>> opened = opening.get();
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    const std::string r = (*opened)->recovery();
+    EXPECT_EQ((*opened)->phase(), v1::IDLE) << r;
+    EXPECT_NE(r.find("is a regular file, not a guest_memfd, memfd or hugetlbfs file"),
+              std::string::npos)
+        << r;
+    EXPECT_TRUE(fs.WaitForHeldFlush(std::chrono::seconds(30)));
+    fs.HoldFlushes(false);
+    EXPECT_TRUE(BackgroundClosesDone(std::chrono::seconds(30)));
+  });
 }
 
 }  // namespace
