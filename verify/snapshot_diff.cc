@@ -542,22 +542,31 @@ class GmemDiffer {
   }
 
   // Content hashes only over pages both sides observed in full (a capture
-  // never hashes others; a hash over them would not be comparable).
-  std::vector<ContentHash> Observed(const std::vector<ContentHash>& hs) const {
+  // never hashes others; a hash over them would not be comparable). One
+  // that reaches other pages has no twin, so the contents of its pages both
+  // observed in full were compared with nothing: not verified (Count).
+  std::vector<ContentHash> Observed(const std::vector<ContentHash>& hs) {
     std::vector<ContentHash> out;
     out.reserve(hs.size());
-    for (const ContentHash& h : hs)
-      if (FullyObserved(h.first_index, h.first_index + h.count)) out.push_back(h);
+    for (const ContentHash& h : hs) {
+      const uint64_t end = h.first_index + h.count;
+      if (FullyObserved(h.first_index, end)) {
+        out.push_back(h);
+        continue;
+      }
+      for (const VisibilityRange& r : vis_)
+        if (r.visibility == PageVisibility::kFull &&
+            std::max(r.first_index, h.first_index) < std::min(r.end_index(), end))
+          contents_uncompared_.push_back(
+              {std::max(r.first_index, h.first_index), std::min(r.end_index(), end)});
+    }
     return out;
-  }
-  bool AnyObserved(const std::vector<ContentHash>& hs) const {
-    for (const ContentHash& h : hs)
-      if (FullyObserved(h.first_index, h.first_index + h.count)) return true;
-    return false;
   }
 
   void Hashes() {
-    const bool e_hashed = AnyObserved(e_.hashes), f_hashed = AnyObserved(f_.hashes);
+    // A capture hashed the file if it holds any hash of it (one captured
+    // without --hash holds none), wherever the other capture observed.
+    const bool e_hashed = !e_.hashes.empty(), f_hashed = !f_.hashes.empty();
     if (!e_hashed || !f_hashed) {
       // The contents of a kernel file's pages were compared with nothing: a
       // PFN kept in place says where they are, not what they hold.

@@ -1020,3 +1020,86 @@ TEST(SnapshotDiffContentsTest, ContentsNoCaptureHashedAreNotVerifiedNeverEqual) 
 
 }  // namespace
 }  // namespace khod
+
+namespace khod {
+namespace {
+
+// A content hash is over its whole range: one that reaches pages the other
+// capture did not observe in full has no twin (that capture hashes no such
+// page), so the contents of its pages both observed in full were compared
+// with nothing: not verified, never equal (MatchHashes, verify/snapshot_diff.h).
+// Found by the page oracle (snapshot_diff_oracle_test, seeds 57 and 1351).
+// 8 pages at contiguous PFNs, one extent hashed whole at Freeze; now pages 4-7
+// are seen initialized only (private), so this capture hashed [0, 4).
+GuestMemfd HashedWhole() {
+  GuestMemfd g;
+  g.token = 0x2a;
+  g.name = "ram0";
+  g.size = 8 * 4096;
+  g.visibility = {VisibilityRange{0, 8, PageVisibility::kFull}};
+  g.folios = {FolioExtent{0, 1000, 8, 0, kFolioUptodate}};
+  g.hashes = {ContentHash{0, 8, 0x11}};
+  return g;
+}
+
+GuestMemfd HalfPrivate() {
+  GuestMemfd g = HashedWhole();
+  g.visibility = {VisibilityRange{0, 4, PageVisibility::kFull},
+                  VisibilityRange{4, 4, PageVisibility::kInitializedOnly}};
+  g.folios = {FolioExtent{0, 1000, 4, 0, kFolioUptodate}, FolioExtent{4, kPfnUnknown, 4, 0, 0}};
+  g.hashes = {ContentHash{0, 4, 0x22}};
+  return g;
+}
+
+TEST(SnapshotDiffHashTest, AHashOverPagesTheOtherSideDidNotObserveInFullComparesNothing) {
+  for (const auto& [a, b] :
+       {std::pair(HashedWhole(), HalfPrivate()), std::pair(HalfPrivate(), HashedWhole())}) {
+    SnapshotDiff d;
+    DiffGmems(a, b, DiffOptions(), &d);
+    EXPECT_TRUE(d.differences.empty()) << d.differences[0].ToString();
+    // Pages 0-3: hashed by both captures, over [0, 8) and [0, 4): cut
+    // otherwise, not compared. Pages 4-7: private now.
+    EXPECT_EQ(d.counts.pages_equal, 0u);
+    EXPECT_EQ(d.counts.pages_unverified, 8u);
+    ASSERT_EQ(d.unverified.size(), 1u);
+    EXPECT_EQ(d.unverified[0].pages, 8u);
+    EXPECT_EQ(d.unverified[0].kinds,
+              (std::vector<UnverifiedKind>{UnverifiedKind::kPagesPrivate,
+                                           UnverifiedKind::kContentsCutOtherwise}))
+        << d.unverified[0].ToString();
+    EXPECT_NE(d.unverified[0].ToString().find("contents of 4 pages hashed over ranges cut "
+                                              "otherwise by the two captures: not compared"),
+              std::string::npos)
+        << d.unverified[0].ToString();
+  }
+  // Both files hashed elsewhere too: pages 0-3, which the first capture
+  // hashed over [0, 8) and this one not at all, are still not verified.
+  GuestMemfd a = HashedWhole(), b = HalfPrivate();
+  for (GuestMemfd* g : {&a, &b}) {
+    g->size = 16 * 4096;
+    g->visibility.push_back(VisibilityRange{8, 8, PageVisibility::kFull});
+    g->folios.push_back(FolioExtent{8, 5000, 8, 0, kFolioUptodate});
+    g->hashes.push_back(ContentHash{8, 8, 0x33});
+  }
+  b.hashes.erase(b.hashes.begin());
+  SnapshotDiff d;
+  DiffGmems(a, b, DiffOptions(), &d);
+  EXPECT_TRUE(d.differences.empty()) << d.differences[0].ToString();
+  EXPECT_EQ(d.counts.pages_equal, 8u);
+  EXPECT_EQ(d.counts.pages_unverified, 8u);
+  // One side's only hash over such pages: that capture still hashed the
+  // file (its contents are not "hashed now only").
+  GuestMemfd first_only = HashedWhole(), unhashed = HalfPrivate();
+  unhashed.hashes.clear();
+  d = SnapshotDiff();
+  DiffGmems(first_only, unhashed, DiffOptions(), &d);
+  ASSERT_EQ(d.unverified.size(), 1u);
+  EXPECT_NE(d.unverified[0].ToString().find("contents of 4 initialized pages not compared: "
+                                            "hashed by the first capture only"),
+            std::string::npos)
+      << d.unverified[0].ToString();
+  EXPECT_EQ(d.counts.pages_equal, 4u);
+}
+
+}  // namespace
+}  // namespace khod
