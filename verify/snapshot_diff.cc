@@ -684,11 +684,11 @@ class GmemDiffer {
                 "contents of " + std::to_string(uncompared_pfn_unseen) +
                     " pages hashed over ranges cut otherwise, where a capture saw no PFN: not "
                     "compared");
-    // Contents hashed on one side or neither: initialized pages observed in
-    // full (a page observed in full is one whose PFN and flags were seen, and
-    // its contents where hashed: FORMAT.md "visibility"), so they stay counted
-    // equal, and what of them was not compared is named, but for pages found
-    // different or counted already.
+    // Contents hashed on one side or neither: the initialized pages observed
+    // in full whose PFN and flags were compared and found equal, but not what
+    // they hold. Not verified, as pages hashed over ranges cut otherwise are:
+    // a page is equal only when all of it was compared. Named, but for pages
+    // found different or counted already.
     // Counted extent by extent, with no list of the file's size built: Verify
     // runs inside the blackout.
     uint64_t unhashed = 0;
@@ -704,9 +704,11 @@ class GmemDiffer {
       }
     }
     if (const uint64_t n = unhashed) {
-      u.AddPart(UnverifiedKind::kContentsNotHashed, "contents of " + std::to_string(n) +
-                                                        " initialized pages not compared: hashed " +
-                                                        unhashed_by_ + " (hash both with --hash)");
+      u.pages += n;
+      u.AddPart(UnverifiedKind::kContentsNotHashed,
+                "contents of " + std::to_string(n) + " initialized pages not compared: hashed " +
+                    unhashed_by_ +
+                    " (hash both: khoctl attach --hash, or khoctl capture --hash offline)");
     }
     if (uncompared_cut_otherwise)
       u.AddPart(UnverifiedKind::kContentsCutOtherwise,

@@ -44,10 +44,11 @@
 //    (OPERATIONS.md UNVERIFIED_CONTENTS_NOT_HASHED: "one capture or neither
 //    hashed (attached, frozen or captured without --hash)", "named once per
 //    file"; a capture with --hash hashes every extent it reads). Where one or
-//    neither did, no hash is compared, the pages stay counted equal, and a
-//    kernel file (the expected side's provenance) names its initialized
-//    pages observed in full (the expected side's resident pages with V
-//    kFull), not different and not counted not verified, as kContentsNotHashed.
+//    neither did, no hash is compared, and a kernel file (the expected
+//    side's provenance) counts its initialized pages observed in full (the
+//    expected side's resident pages with V kFull), not different and not
+//    counted not verified otherwise, as not verified, kContentsNotHashed: a
+//    page is equal only when all of it was compared.
 //    Documented ambiguity: where both hashed the file, a resident page V kFull
 //    that neither hashed (no real capture makes one: it hashes every extent
 //    it reads) is counted equal; whether it should be named NOT_HASHED the
@@ -731,7 +732,7 @@ struct PageCall {
   Call call = Call::kEqual;
   UnverifiedKind why = UnverifiedKind::kUnspecified;  // kUnverified: which part names it
   int pfn_unseen_by = 0;                              // 1: expected, 2: found (both: 3)
-  bool not_hashed = false;                            // kEqual, named kContentsNotHashed
+  bool not_hashed = false;                            // kUnverified as kContentsNotHashed
   PageVisibility vis = PageVisibility::kFull;
 };
 
@@ -835,13 +836,13 @@ inline OracleResult Judge(const GuestMemfd& e, const GuestMemfd& f, const DiffOp
       c.why = UnverifiedKind::kPfnsUnseen;
     } else if (uncompared[p]) {
       c.why = c.pfn_unseen_by ? UnverifiedKind::kPfnsUnseen : UnverifiedKind::kContentsCutOtherwise;
+    } else if (named_not_hashed && a[p].resident) {
+      c.why = UnverifiedKind::kContentsNotHashed;
+      c.not_hashed = true;
+      ++not_hashed;
     } else {
       c.call = Call::kEqual;
       ++res.equal;
-      if (named_not_hashed && a[p].resident) {
-        c.not_hashed = true;
-        ++not_hashed;
-      }
       continue;
     }
     ++res.unverified;

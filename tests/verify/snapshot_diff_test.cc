@@ -960,9 +960,9 @@ namespace {
 
 // A PFN kept in place says where the contents are, not what they hold: the
 // contents of a kernel file's initialized pages observed in full that neither
-// capture hashed, or one only, are named not verified (their pages stay
-// counted equal: their PFN and flags were compared), never called equal and
-// never a difference.
+// capture hashed, or one only, are named and counted not verified (their PFN
+// and flags were compared, not what they hold), never called equal and never
+// a difference.
 TEST(SnapshotDiffContentsTest, ContentsNoCaptureHashedAreNotVerifiedNeverEqual) {
   GuestMemfd a = Gmem();
   a.hashes.clear();
@@ -976,9 +976,9 @@ TEST(SnapshotDiffContentsTest, ContentsNoCaptureHashedAreNotVerifiedNeverEqual) 
   EXPECT_EQ(d.unverified[0].kinds, std::vector<UnverifiedKind>{UnverifiedKind::kContentsNotHashed});
   EXPECT_EQ(d.unverified[0].ToString(),
             "gmem 0x2a 'ram0': contents of 150 initialized pages not compared: hashed by neither "
-            "capture (hash both with --hash)");
-  EXPECT_EQ(d.counts.pages_equal, 4096u);
-  EXPECT_EQ(d.counts.pages_unverified, 0u);
+            "capture (hash both: khoctl attach --hash, or khoctl capture --hash offline)");
+  EXPECT_EQ(d.counts.pages_equal, 4096u - 150u);  // the holes: equal, nothing to hold
+  EXPECT_EQ(d.counts.pages_unverified, 150u);
 
   // Hashed on one side only: not compared, never a difference.
   GuestMemfd hashed = a;
@@ -1098,7 +1098,8 @@ TEST(SnapshotDiffHashTest, AHashOverPagesTheOtherSideDidNotObserveInFullCompares
                                             "hashed by the first capture only"),
             std::string::npos)
       << d.unverified[0].ToString();
-  EXPECT_EQ(d.counts.pages_equal, 4u);
+  EXPECT_EQ(d.counts.pages_equal, 0u);  // 4 private, 4 whose contents one capture hashed
+  EXPECT_EQ(d.counts.pages_unverified, 8u);
 }
 
 }  // namespace
