@@ -357,13 +357,39 @@ void Session::ReleaseSessionHolds() {
 
 // ---- helpers ---------------------------------------------------------------
 
+namespace {
+
+// What an operator can do next from `phase` (docs/SECURITY.md "Every phase
+// has a way out"), for a refusal that names the phase.
+std::string NextStepFrom(v1::Phase phase) {
+  switch (phase) {
+    case v1::IDLE:
+      return " (Attach, then Prepare)";
+    case v1::PREPARED:
+      return " (next: Freeze once the guests are paused, or Cancel)";
+    case v1::HANDED_OVER:
+      return " (next: Restore, or Cancel)";
+    case v1::RESTORED:
+      return " (next: Verify; a verdict with a difference stays RESTORED: Verify again, or "
+             "Cancel)";
+    case v1::VERIFIED:
+      return " (next: Finish, or Cancel)";
+    case v1::FINISHED:
+      return " (the session is over: Attach starts a new one)";
+    default:
+      return "";
+  }
+}
+
+}  // namespace
+
 Status Session::CheckPhase(std::initializer_list<v1::Phase> allowed, const char* op) const {
   for (v1::Phase p : allowed)
     if (record_.phase() == p) return Status::Ok();
   std::string want;
   for (v1::Phase p : allowed) want += (want.empty() ? "" : " or ") + PhaseName(p);
   return Status::FailedPrecondition(std::string(op) + " needs phase " + want + ", session is " +
-                                    PhaseName(record_.phase()));
+                                    PhaseName(record_.phase()) + NextStepFrom(record_.phase()));
 }
 
 void Session::RecordDuration(v1::Phase p, int64_t nanos) {
@@ -941,6 +967,11 @@ Result<v1::VerifyReply> Session::Verify(const PeerCred& caller) {
     opts_.crash.Hit("pre-verified");
     record_.set_phase(v1::VERIFIED);
     RecordDuration(v1::VERIFIED, NowNs() - t0);
+  } else if (record_.phase() == v1::VERIFIED) {
+    // VERIFIED says the last verdict found no difference: one that finds some
+    // takes it back, so that neither Status nor Finish (which needs VERIFIED)
+    // passes a restore the latest Verify found different for a verified one.
+    record_.set_phase(v1::RESTORED);
   }
   Status persisted = PersistOrRevert(before, "Verify");
   // The holder's page tables, the keeper and the pins have served: let go

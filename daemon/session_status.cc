@@ -72,8 +72,13 @@ v1::StatusReply Session::BuildStatus() const {
   *s.mutable_durations() = record_.durations();
   s.set_blob_bytes(record_.frozen_blob_bytes());
   s.set_prepared_blob_bytes(record_.prepared_blob_bytes());
-  s.set_blob_format(record_.format());
-  s.set_transport(record_.transport());
+  // How a handover was made, only while one stands or stood (the record
+  // keeps the last one's past a Cancel, for the sweep of its medium).
+  const v1::Phase p = record_.phase();
+  if (p == v1::HANDED_OVER || p == v1::RESTORED || p == v1::VERIFIED || p == v1::FINISHED) {
+    s.set_blob_format(record_.format());
+    s.set_transport(record_.transport());
+  }
   s.set_recovery(recovery_);
   s.set_pid(static_cast<uint32_t>(::getpid()));
   s.set_exec_count(record_.exec_count());

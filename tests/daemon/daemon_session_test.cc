@@ -1888,5 +1888,68 @@ TEST_F(SessionTest, VerifyCountsRealPfnsAndModelPagesApart) {
   }
 }
 
+// VERIFIED says the last verdict found no difference. A later Verify that
+// finds one takes it back to RESTORED, durably, and Finish, which needs
+// VERIFIED, is refused saying what is left, until a Verify finds none again.
+TEST_F(SessionTest, AVerdictWithADifferenceTakesVerifiedBack) {
+  auto s = Open();
+  ASSERT_TRUE(s);
+  v1::AttachRequest q = KernelAttach(memfd_);
+  q.set_hash_contents(true);
+  ASSERT_TRUE(s->Attach(q).ok());
+  ASSERT_TRUE(s->Prepare().ok());
+  ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+  Result<v1::PhaseReply> r = s->Restore(v1::RestoreRequest());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  Result<v1::VerifyReply> v = s->Verify();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  ASSERT_EQ(s->phase(), v1::VERIFIED) << FirstDifferenceOf(*v);
+
+  char page[4096];
+  ASSERT_EQ(::pread(memfd_, page, sizeof page, 0), 4096);
+  page[7] ^= 0x5a;
+  ASSERT_EQ(::pwrite(memfd_, page, sizeof page, 0), 4096);
+  v = s->Verify();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  ASSERT_GT(v->differences_size(), 0);
+  EXPECT_EQ(s->phase(), v1::RESTORED);
+  EXPECT_EQ(s->GetStatus().phase(), v1::RESTORED);
+  EXPECT_EQ(ReadRecord(dir_).phase(), v1::RESTORED);
+  Result<v1::PhaseReply> f = s->Finish();
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("Finish needs phase VERIFIED, session is RESTORED (next: "
+                                      "Verify; a verdict with a difference stays RESTORED"),
+            std::string::npos)
+      << f.status().ToString();
+
+  page[7] ^= 0x5a;  // as frozen again
+  ASSERT_EQ(::pwrite(memfd_, page, sizeof page, 0), 4096);
+  v = s->Verify();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->differences_size(), 0) << FirstDifferenceOf(*v);
+  EXPECT_EQ(s->phase(), v1::VERIFIED);
+  Result<v1::PhaseReply> fin = s->Finish();
+  EXPECT_TRUE(fin.ok()) << fin.status().ToString();
+}
+
+// Status says how a handover was made only while one stands or stood: after
+// a Cancel the record still holds the last one's transport and format, which
+// a new session's status must not show as its own.
+TEST_F(SessionTest, StatusNamesNoTransportOfAHandoverCancelled) {
+  auto s = Open();
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+  ASSERT_TRUE(s->Prepare().ok());
+  ASSERT_TRUE(s->Freeze(PausedFreeze()).ok());
+  EXPECT_EQ(s->GetStatus().transport(), v1::DIR);
+  EXPECT_NE(s->GetStatus().blob_format(), v1::FORMAT_UNSPECIFIED);
+  Result<v1::PhaseReply> c = s->Cancel();
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const v1::StatusReply st = s->GetStatus();
+  EXPECT_EQ(st.phase(), v1::IDLE);
+  EXPECT_EQ(st.transport(), v1::TRANSPORT_UNSPECIFIED);
+  EXPECT_EQ(st.blob_format(), v1::FORMAT_UNSPECIFIED);
+}
+
 }  // namespace
 }  // namespace khod
