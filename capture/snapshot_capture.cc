@@ -3,11 +3,34 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <map>
+#include <string>
+
 #include "capture/snapshot_assembly.h"
 #include "common/status_macros.h"
 #include "state/invariants.h"
 
 namespace khod {
+
+namespace {
+
+// "'ram0' (token 1, shmem-memfd inode 4242)": a file of a snapshot, by what
+// matches it to an fd.
+std::string FileOfSnapshot(const GuestMemfd& g) {
+  return "'" + g.name + "' (token " + std::to_string(g.token) + ", " + FileKindName(g.kind) +
+         (g.inode ? " inode " + std::to_string(g.inode) : std::string(", no inode")) + ")";
+}
+
+// The file of `snap` that is the file (inode, kind) of a capture now; a file
+// with no inode (a MODEL guest) is none.
+const GuestMemfd* SameFile(const Snapshot& snap, uint64_t inode, FileKind kind) {
+  if (inode == 0) return nullptr;
+  for (const GuestMemfd& c : snap.gmems)
+    if (c.inode == inode && c.kind == kind) return &c;
+  return nullptr;
+}
+
+}  // namespace
 
 Result<std::vector<VmmFile>> OpenVmmFiles(pid_t pid, const std::vector<int>& fds,
                                           const v1::VmmDeclaration& decl) {
@@ -61,13 +84,17 @@ Result<v1::VmmDeclaration> DeclarationFromSnapshot(const Snapshot& snap, pid_t p
         auto id,
         IdentifyMemoryFile(taken->get(), "fd " + std::to_string(fd) +
                                              (pid ? " of pid " + std::to_string(pid) : "")));
-    const GuestMemfd* g = nullptr;
-    for (const GuestMemfd& c : snap.gmems)
-      if (c.inode == id.inode && c.kind == id.kind) g = &c;
-    if (!g)
-      return Status::NotFound("fd " + std::to_string(fd) + " (" + id.link + ", inode " +
-                              std::to_string(id.inode) +
-                              ") is none of the snapshot's guest_memfds");
+    const GuestMemfd* g = SameFile(snap, id.inode, id.kind);
+    if (!g) {
+      std::string files;
+      for (const GuestMemfd& c : snap.gmems)
+        files += (files.empty() ? "" : ", ") + FileOfSnapshot(c);
+      return Status::NotFound("fd " + std::to_string(fd) + " (" + id.link + ", " +
+                              FileKindName(id.kind) + " inode " + std::to_string(id.inode) +
+                              ") is none of the snapshot's guest_memfds, matched by kind and "
+                              "inode: " +
+                              (files.empty() ? std::string("it has none") : files));
+    }
     // Only the flag bits the kernel showed: the rest were declared, and a
     // capture now may see more of them than the snapshot's did.
     v1::DeclaredFile* file = decl.add_files();
@@ -95,6 +122,28 @@ Result<v1::VmmDeclaration> DeclarationFromSnapshot(const Snapshot& snap, pid_t p
     }
   }
   return decl;
+}
+
+Status TakeSnapshotTokens(const Snapshot& snap, Snapshot* found) {
+  std::map<uint64_t, uint64_t> token_of;  // found's token -> snap's
+  for (const GuestMemfd& g : found->gmems)
+    if (const GuestMemfd* s = SameFile(snap, g.inode, g.kind)) token_of[g.token] = s->token;
+  std::map<uint64_t, const GuestMemfd*> by_token;
+  for (GuestMemfd& g : found->gmems) {
+    const auto it = token_of.find(g.token);
+    if (it != token_of.end()) g.token = it->second;
+    const auto [other, fresh] = by_token.emplace(g.token, &g);
+    if (!fresh)
+      return Status::InvalidArgument(
+          "'" + g.name + "' (" + FileKindName(g.kind) + " inode " + std::to_string(g.inode) +
+          ") and '" + other->second->name + "' (inode " + std::to_string(other->second->inode) +
+          ") would both be the snapshot's token " + std::to_string(g.token));
+  }
+  for (Vm& vm : found->vms)
+    for (Memslot& m : vm.memslots)
+      if (const auto it = token_of.find(m.gmem_token); it != token_of.end())
+        m.gmem_token = it->second;
+  return Status::Ok();
 }
 
 Result<Snapshot> CaptureSnapshot(std::vector<VmmFile>& files, const v1::VmmDeclaration& decl,

@@ -34,6 +34,14 @@ Result<std::vector<VmmFile>> OpenVmmFiles(pid_t pid, const std::vector<int>& fds
 Result<v1::VmmDeclaration> DeclarationFromSnapshot(const Snapshot& snap, pid_t pid,
                                                    const std::vector<int>& fds);
 
+// Gives each guest_memfd of `found` (a capture made now) the token of the
+// file of `snap` it is (the same kind and inode), in its memslots too: a
+// capture names a file by its inode, khod by the token it attached it as
+// (`khoctl snapshot`), and a diff pairs files by token. A file that is none
+// of `snap`'s keeps its token; two files left with one token are refused
+// (InvalidArgument naming both).
+Status TakeSnapshotTokens(const Snapshot& snap, Snapshot* found);
+
 // Captures every file, attaches the declared VMs, validates the result.
 Result<Snapshot> CaptureSnapshot(std::vector<VmmFile>& files, const v1::VmmDeclaration& decl,
                                  const CaptureOptions& opts);

@@ -39,6 +39,11 @@ Status FromGrpc(const std::string& call, int code, const std::string& message) {
     // gRPC's own refusal of a message past its size limit: shown as such.
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       return Status::ResourceExhausted(m);
+    // The caller's own deadline, or the call cancelled under it: khod sends
+    // neither (daemon/khod_service.cc), so they are no word of khod's.
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::CANCELLED:
+      return Status::IoError(m + " (no answer from khod)");
     default:
       return Status::Internal(m + " (gRPC code " + std::to_string(code) + ")");
   }
@@ -79,6 +84,13 @@ Status KhodClient::WaitHealthy(std::chrono::milliseconds timeout) {
   }
   return last;
 }
+
+namespace {
+std::chrono::seconds g_call_timeout = kDefaultCallTimeout;
+}  // namespace
+
+void SetCallTimeout(std::chrono::seconds timeout) { g_call_timeout = timeout; }
+std::chrono::seconds CallTimeout() { return g_call_timeout; }
 
 std::string DefaultSocketFor(uid_t euid) { return euid == 0 ? kRootSocket : kGroupSocket; }
 
@@ -126,7 +138,8 @@ Status AwaitConnection(grpc::Channel* channel, const std::string& path,
 template <typename Req, typename Rep, typename Fn>
 Result<Rep> Call(const char* name, grpc::Channel* channel, const std::string& path, Fn fn,
                  const Req& q) {
-  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(120);
+  const std::chrono::seconds timeout = CallTimeout();
+  const auto deadline = std::chrono::system_clock::now() + timeout;
   if (Status reach = AwaitConnection(channel, path, deadline); !reach.ok())
     return FromGrpc(name, grpc::StatusCode::UNAVAILABLE, reach.message());
   grpc::ClientContext ctx;
@@ -134,6 +147,21 @@ Result<Rep> Call(const char* name, grpc::Channel* channel, const std::string& pa
   ctx.set_wait_for_ready(true);
   Rep r;
   grpc::Status s = fn(&ctx, q, &r);
+  if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+      s.error_code() == grpc::StatusCode::CANCELLED) {
+    // khod said nothing: a stopped khod (SIGSTOP, a debugger) still takes
+    // connections into its backlog, and a busy one may answer late. A call
+    // that changes the session may have been carried out all the same.
+    const std::string call = name;
+    const bool reads_only = call == "GetStatus" || call == "GetSnapshot";
+    return Status::IoError(
+        "khod did not answer " + call +
+        (s.error_code() == grpc::StatusCode::CANCELLED
+             ? " (the call was cancelled: " + s.error_message() + ")"
+             : " within " + std::to_string(timeout.count()) + " s (is it stopped or busy?)") +
+        (reads_only ? std::string("; try again once it answers")
+                    : "; it may have completed the call: read `khoctl status` before retrying"));
+  }
   if (!s.ok()) return FromGrpc(name, s.error_code(), s.error_message());
   return r;
 }

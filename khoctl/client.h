@@ -26,7 +26,18 @@ std::string DefaultSocketFor(uid_t euid);
 std::string DefaultSocket();  // for this process's euid
 
 // gRPC status -> khod Status (DATA_LOSS -> Corruption, UNAVAILABLE -> Busy, ...).
+// DEADLINE_EXCEEDED and CANCELLED, which khod never sends (the caller's own
+// deadline, a call cancelled under it), are IoError: no answer from khod.
 Status FromGrpc(const std::string& call, int grpc_code, const std::string& message);
+
+// How long each KhodClient call (Attach ... GetSnapshot) waits for its
+// connection and khod's answer. Past it the call is IoError "khod did not
+// answer Verify within 120 s (is it stopped or busy?); it may have completed
+// the call: read `khoctl status` before retrying". khoctl sets it from
+// KHOCTL_CALL_TIMEOUT (seconds).
+constexpr std::chrono::seconds kDefaultCallTimeout{120};
+void SetCallTimeout(std::chrono::seconds timeout);
+std::chrono::seconds CallTimeout();
 
 // Every call waits for its connection under its deadline (wait_for_ready): a
 // backlog that is full for a moment (a reexec, a flood of connects) delays

@@ -36,9 +36,10 @@ int RunConvert(const Args& args) {
   Status st = Encode(in->snap, *to, &out);
   if (st.ok()) st = WriteWholeFile(out_path, out);
   if (!st.ok()) return Fail("convert", st);
-  std::printf("%s (%s, %zu bytes) -> %s (%s, %zu bytes)\n", in_path.c_str(),
-              BlobFormatName(in->format), in->blob_bytes, out_path.c_str(), BlobFormatName(*to),
-              out.size());
+  // On stderr, as capture's: -o /dev/stdout is the blob alone.
+  std::fprintf(stderr, "%s (%s, %zu bytes) -> %s (%s, %zu bytes)\n", in_path.c_str(),
+               BlobFormatName(in->format), in->blob_bytes, out_path.c_str(), BlobFormatName(*to),
+               out.size());
   return kExitOk;
 }
 

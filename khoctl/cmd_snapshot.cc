@@ -1,5 +1,6 @@
 // khoctl snapshot: fetch khod's current snapshot blob (the frozen one, else
 // the prepared one, or a fresh capture with --recapture) and write it to a file.
+// What it wrote is said on stderr: -o /dev/stdout is the blob alone.
 #include <cstdio>
 
 #include "khoctl/blob_format_flag.h"
@@ -32,9 +33,10 @@ int RunSnapshot(const Args& args) {
   if (!r.ok()) return FailKhodCall("snapshot", socket, r.status());
   Status w = WriteWholeFile(f->Get("--output"), r->blob());
   if (!w.ok()) return Fail("snapshot", w);
-  std::printf("wrote %zu bytes (%s, phase %s) to %s\n", r->blob().size(),
-              v1::BlobFormat_Name(r->format()).c_str(), v1::Phase_Name(r->phase()).c_str(),
-              f->Get("--output").c_str());
+  // On stderr, as capture's: -o /dev/stdout is the blob alone.
+  std::fprintf(stderr, "wrote %zu bytes (%s, phase %s) to %s\n", r->blob().size(),
+               v1::BlobFormat_Name(r->format()).c_str(), v1::Phase_Name(r->phase()).c_str(),
+               f->Get("--output").c_str());
   return kExitOk;
 }
 

@@ -98,13 +98,15 @@ int RunSynth(const Args& args) {
   size_t extents = 0;
   for (const auto& g : snap->gmems) extents += g.folios.size();
   const uint64_t folios = TotalFolios(*snap);
-  std::printf(
-      "%s: %s blob, %zu bytes: %zu VMs, %zu guest_memfds, %s of %s folios, "
-      "%zu extents, %.4f bytes/folio (synthetic, seed %llu)\n",
-      out_path.c_str(), BlobFormatName(*format), blob.size(), snap->vms.size(), snap->gmems.size(),
-      FormatSize(params->total_bytes).c_str(), SynthBackingName(params->backing), extents,
-      folios ? static_cast<double>(blob.size()) / folios : 0.0,
-      static_cast<unsigned long long>(params->seed));
+  // On stderr, as capture's: -o /dev/stdout is the blob alone.
+  std::fprintf(stderr,
+               "%s: %s blob, %zu bytes: %zu VMs, %zu guest_memfds, %s of %s folios, "
+               "%zu extents, %.4f bytes/folio (synthetic, seed %llu)\n",
+               out_path.c_str(), BlobFormatName(*format), blob.size(), snap->vms.size(),
+               snap->gmems.size(), FormatSize(params->total_bytes).c_str(),
+               SynthBackingName(params->backing), extents,
+               folios ? static_cast<double>(blob.size()) / folios : 0.0,
+               static_cast<unsigned long long>(params->seed));
   return kExitOk;
 }
 

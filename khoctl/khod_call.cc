@@ -68,6 +68,11 @@ std::string WhyUnreachable(const std::string& path) {
 }  // namespace
 
 int FailKhodCall(const char* command, const std::string& socket, const Status& s) {
+  // No answer came (KhodClient's deadline, a cancelled call): khod said nothing.
+  if (s.code() == Status::Code::kIoError) {
+    std::fprintf(stderr, "khoctl %s: %s\n", command, EscapeNonPrintable(s.message()).c_str());
+    return kExitError;
+  }
   if (s.code() == Status::Code::kBusy) {
     const std::string why = WhyUnreachable(socket);
     if (!why.empty()) {

@@ -23,7 +23,9 @@ const char* GrpcCodeName(Status::Code c);
 
 // Prints to stderr, returns kExitError:
 //   "khoctl CMD: cannot reach khod at SOCKET: <why> (is khod running? --socket PATH)"
-// when nothing accepts on the socket, else
+// when nothing accepts on the socket,
+//   "khoctl CMD: khod did not answer Verify within 120 s (is it stopped or busy?); ..."
+// when no answer came (IoError: khoctl's deadline, khoctl/client.h), else
 //   "khoctl CMD: khod said FAILED_PRECONDITION: <khod's message>".
 int FailKhodCall(const char* command, const std::string& socket, const Status& s);
 

@@ -1,9 +1,16 @@
 // khoctl: the operator's CLI for khod. Dispatches to one cmd_*.cc per subcommand.
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <new>
 
+#include "common/numbers.h"
+#include "khoctl/client.h"
 #include "khoctl/commands.h"
 #include "khoctl/usage.h"
 
@@ -95,10 +102,74 @@ static int CommandHelp(const char* name) {
   return kExitOk;
 }
 
-}  // namespace khod
+// stdout's output, checked: a verdict or a reply no one received must not
+// exit as if it had been (`khoctl verify --json > /dev/full` exited 0 with
+// nothing written). stdio keeps only an error flag once a write past its
+// buffer failed, so stdout is a stream of ours over fd 1 whose writes keep
+// the first error's errno for the end of main. (glibc's stdout is a
+// variable one may set: its manual says so.)
+namespace {
 
-int main(int argc, char** argv) {
-  using namespace khod;
+int g_stdout_errno = 0;
+
+ssize_t WriteStdout(void*, const char* buf, size_t size) {
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::write(STDOUT_FILENO, buf + done, size - done);
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      if (g_stdout_errno == 0) g_stdout_errno = n < 0 ? errno : EIO;
+      break;  // fewer bytes than asked: stdio sets the stream's error flag
+    }
+  }
+  return static_cast<ssize_t>(done);
+}
+
+void CheckStdoutWrites() {
+  cookie_io_functions_t io{};
+  io.write = WriteStdout;
+  FILE* checked = ::fopencookie(nullptr, "w", io);
+  if (checked == nullptr) return;  // the plain stdout: its error flag still tells
+  // As stdio buffers fd 1 itself: by line on a terminal, else in blocks.
+  std::setvbuf(checked, nullptr, ::isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, BUFSIZ);
+  stdout = checked;
+}
+
+// The exit code once stdout is flushed: `code`, or kExitError when any of
+// its output could not be written ("khoctl: cannot write the output: No
+// space left on device"), whatever the verdict was.
+int FinishStdout(int code) {
+  errno = 0;
+  const bool flush_failed = std::fflush(stdout) != 0;
+  const int flush_errno = errno;
+  if (!flush_failed && !std::ferror(stdout)) return code;
+  const int err = g_stdout_errno ? g_stdout_errno : flush_errno ? flush_errno : EIO;
+  std::fprintf(stderr, "khoctl: cannot write the output: %s\n", std::strerror(err));
+  return kExitError;
+}
+
+// KHOCTL_CALL_TIMEOUT=SECONDS: how long a call to khod waits for its answer
+// (khoctl/client.h; 120 s unset). False, said on stderr, when it is no number
+// of seconds.
+bool TakeCallTimeout() {
+  const char* text = std::getenv("KHOCTL_CALL_TIMEOUT");
+  if (text == nullptr) return true;
+  Result<uint64_t> s = ParseU64Named(text, "KHOCTL_CALL_TIMEOUT", 1, 86400);
+  if (!s.ok()) {
+    std::fprintf(stderr, "khoctl: %s (seconds, 1 to 86400)\n", s.status().message().c_str());
+    return false;
+  }
+  SetCallTimeout(std::chrono::seconds(*s));
+  return true;
+}
+
+}  // namespace
+
+int Dispatch(int argc, char** argv) {
+  if (!TakeCallTimeout()) return kExitError;
   if (argc < 2) return Usage(stderr);
   if (!std::strcmp(argv[1], "help") || !std::strcmp(argv[1], "--help") ||
       !std::strcmp(argv[1], "-h"))
@@ -118,4 +189,11 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr, "khoctl: unknown command '%s' (try 'khoctl help')\n", argv[1]);
   return kExitError;
+}
+
+}  // namespace khod
+
+int main(int argc, char** argv) {
+  khod::CheckStdoutWrites();
+  return khod::FinishStdout(khod::Dispatch(argc, argv));
 }

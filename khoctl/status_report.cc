@@ -7,6 +7,7 @@
 #include "common/printable.h"
 #include "daemon/reexec_timeline.h"
 #include "khoctl/proto_json.h"
+#include "verify/snapshot_diff.h"
 #include "verify/verdict.h"
 #include "verify/verify_counts.h"
 #include "verify/verify_reply.h"
@@ -140,11 +141,25 @@ std::string FormatVerify(const v1::VerifyReply& v) {
          std::to_string(v.pages_unverified()) + " not verified\n";
   for (const UnverifiedGmem& u : UnverifiedOf(v))
     o += "  not verified: " + EscapeNonPrintable(u.ToString()) + "\n";
-  for (const auto& d : v.differences())
-    o += "  gmem " + std::to_string(d.token()) +
-         (d.where().empty() ? "" : " '" + EscapeNonPrintable(d.where()) + "'") + ": " +
-         EscapeNonPrintable(d.field()) + ": expected " + EscapeNonPrintable(d.expected()) +
-         ", found " + EscapeNonPrintable(d.found()) + "\n";
+  for (const auto& d : v.differences()) {
+    // The entry ending a list cut at its limit is no difference: said as such.
+    if (d.token() == 0 && d.field() == kListCut) {
+      o += "  (list cut: " + std::to_string(v.differences_size() - 1) + " shown of " +
+           std::to_string(DifferenceCount(v)) + " differences)\n";
+      continue;
+    }
+    // As verify/snapshot_diff.h spells one ("gmem 0x2a 'ram0': folios pages
+    // 256-511: expected hole, found ..."); token 0 is snapshot-wide (a
+    // header or VM field). The reply's `where` is the gmem's name.
+    Difference shown;
+    shown.in_gmem = d.token() != 0;
+    shown.gmem_token = d.token();
+    shown.gmem_name = d.where();
+    shown.field = d.field();
+    shown.expected = d.expected();
+    shown.found = d.found();
+    o += "  " + EscapeNonPrintable(shown.ToString()) + "\n";
+  }
   return o;
 }
 

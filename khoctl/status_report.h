@@ -25,7 +25,10 @@ std::string FormatFds(const v1::StatusReply& s);
 // Whose session it is, from its gmems' owner_uid: "uid 0 (root)", "uid
 // 65534"; "" with no gmem (or from a khod that does not say).
 std::string SessionOwnerText(const v1::StatusReply& s);
-// "EQUAL: <real PFNs> ...; MODEL: ..." then one line per difference, or
+// "EQUAL: <real PFNs> ...; MODEL: ..." then one line per difference as
+// verify/snapshot_diff.h spells it ("  gmem 0x2a 'ram0': folios pages 256-511:
+// expected hole, found ..."; a list cut at its limit ends with "  (list cut:
+// 1000 shown of 1867 differences)"), or
 // "NOT VERIFIED: no difference where observable ..." then one line per gmem
 // with parts that were not verified (verify/verdict.h).
 std::string FormatVerify(const v1::VerifyReply& v);

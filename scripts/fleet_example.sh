@@ -23,21 +23,84 @@
 #       host2's VMM declares a memslot, which khod compares as a declaration
 #       and never reads from KVM: NOT VERIFIED, kind UNVERIFIED_DECLARED_MEMSLOTS.
 #       The rollout stops there, or goes on when --accept names that kind.
+#   scripts/fleet_example.sh --check-policy RESTORE_JSON EXIT [--accept KIND[,KIND...]]
+#       the policy alone, on what a `khoctl restore --json` printed (saved in
+#       RESTORE_JSON) and its exit code: exit 0 when it goes on (exit 3, the
+#       last reply a Verify reply saying NOT VERIFIED, every kind accepted),
+#       1 when it stops (anything else: an empty file, no Verify reply, JSON
+#       that does not parse).
 # Binaries: KHOD_BIN / KHOCTL_BIN, else bazel-bin/ (built if missing). Root
 # (khod takes the VMM's memfd with pidfd_getfd). Exit 0 when every host
 # verified EQUAL or NOT VERIFIED of accepted kinds, 1 when the rollout stopped.
 set -uo pipefail
+called_from="$PWD"
 cd "$(dirname "$0")/.."
-break_host2=0 declare_memslots=0 accept=""
+break_host2=0 declare_memslots=0 accept="" check_policy=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --break-host2) break_host2=1 ;;
     --declare-memslots) declare_memslots=1 ;;
     --accept) accept="${2:?--accept needs KIND[,KIND...]}"; shift ;;
+    --check-policy)
+      check_policy=("${2:?--check-policy needs RESTORE_JSON EXIT}" "${3:?--check-policy needs RESTORE_JSON EXIT}")
+      case "${check_policy[0]}" in /*) ;; *) check_policy[0]="$called_from/${check_policy[0]}" ;; esac
+      shift 2 ;;
     *) echo "fleet_example.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
 done
+# Shows a restore's replies (what `khoctl restore --json` printed, in file $1)
+# and its verdict; succeeds only when the rollout may go on past exit 3
+# (docs/OPERATIONS.md "Fleet rollout", step 4): khoctl exited 3 ($2), the last
+# reply is a Verify reply whose verdict is NOT VERIFIED, and every kind of part
+# it did not verify is in --accept. Anything else fails, a stop: an empty file
+# or a Restore reply alone (no verdict), JSON that does not parse (and any
+# error of python's, exit 1 too), another exit code.
+policy_accepts() {
+  python3 - "$1" "$2" "$accept" <<'PY'
+import json, sys
+text, docs, at = open(sys.argv[1]).read(), [], 0
+while True:  # the phase reply, then the verify reply
+    while at < len(text) and text[at].isspace(): at += 1
+    if at == len(text): break
+    try:
+        doc, at = json.JSONDecoder().raw_decode(text, at)
+    except ValueError as e:
+        print("   a reply that does not parse (%s): a stop" % e); sys.exit(1)
+    docs.append(doc)
+if not docs:
+    print("   no reply: a stop"); sys.exit(1)
+phase = docs[0]
+print("   %s: %s" % (phase.get("phase"), phase.get("message", "")))
+verify = docs[-1] if len(docs) > 1 else {}
+if "verdict" not in verify:
+    print("   no Verify reply: %s" % ("nothing to accept" if sys.argv[2] != "3" else "a stop"))
+    sys.exit(1)
+print("   %s: %s pages equal, %s different, %s not verified" % (verify.get("verdict"),
+      verify.get("pagesEqual", verify.get("pages_equal", 0)),
+      verify.get("pagesDifferent", verify.get("pages_different", 0)),
+      verify.get("pagesUnverified", verify.get("pages_unverified", 0))))
+kinds = []
+for u in verify.get("unverified", []):
+    for i, part in enumerate(u.get("parts", [])):
+        k = u.get("kinds", [])[i] if i < len(u.get("kinds", [])) else "(no kind)"
+        kinds.append(k)
+        print("     not verified: %s (%s)" % (part, k))
+if sys.argv[2] != "3" or verify.get("verdict") != "NOT VERIFIED":
+    sys.exit(1)
+accepted = set(filter(None, sys.argv[3].split(",")))
+print("   policy accepts %s: %s" % (sorted(accepted) or "nothing",
+      "every kind here" if set(kinds) <= accepted else "not " + ", ".join(sorted(set(kinds) - accepted))))
+sys.exit(0 if set(kinds) <= accepted else 1)
+PY
+}
+
+if [ ${#check_policy[@]} -gt 0 ]; then
+  policy_accepts "${check_policy[@]}" && { echo "policy: goes on"; exit 0; }
+  echo "policy: stops"
+  exit 1
+fi
+
 if [ -z "${KHOD_BIN:-}" ] || [ -z "${KHOCTL_BIN:-}" ]; then
   [ -x bazel-bin/daemon/khod ] && [ -x bazel-bin/khoctl/khoctl ] || bazel build //daemon:khod //khoctl
   KHOD_BIN="$PWD/bazel-bin/daemon/khod"
@@ -88,39 +151,6 @@ for h in "${hosts[@]}"; do
   done
 done
 
-# Shows host $1's restore and verdict (restore.json); returns 1 when the
-# verdict is NOT VERIFIED and every kind of part not verified is in --accept
-# (the policy: docs/OPERATIONS.md "Fleet rollout", step 4), else 0.
-verdict_of() {
-  python3 - "$work/$1/restore.json" "$accept" <<'PY'
-import json, sys
-text, docs, at = open(sys.argv[1]).read(), [], 0
-while True:  # the phase reply, then the verify reply
-    while at < len(text) and text[at].isspace(): at += 1
-    if at == len(text): break
-    doc, at = json.JSONDecoder().raw_decode(text, at)
-    docs.append(doc)
-phase, verify = docs[0], docs[-1] if len(docs) > 1 else {}
-print("   %s: %s" % (phase.get("phase"), phase.get("message", "")))
-if not verify: sys.exit(0)
-print("   %s: %s pages equal, %s different, %s not verified" % (verify.get("verdict"),
-      verify.get("pagesEqual", verify.get("pages_equal", 0)),
-      verify.get("pagesDifferent", verify.get("pages_different", 0)),
-      verify.get("pagesUnverified", verify.get("pages_unverified", 0))))
-kinds = []
-for u in verify.get("unverified", []):
-    for i, part in enumerate(u.get("parts", [])):
-        k = u.get("kinds", [])[i] if i < len(u.get("kinds", [])) else "(no kind)"
-        kinds.append(k)
-        print("     not verified: %s (%s)" % (part, k))
-accepted = set(filter(None, sys.argv[2].split(",")))
-if verify.get("verdict") == "NOT VERIFIED" and kinds:
-    print("   policy accepts %s: %s" % (sorted(accepted) or "nothing",
-          "every kind here" if set(kinds) <= accepted else "not " + ", ".join(sorted(set(kinds) - accepted))))
-    sys.exit(1 if set(kinds) <= accepted else 0)
-PY
-}
-
 rollout_ok=1
 for h in "${hosts[@]}"; do
   echo "== $h"
@@ -153,8 +183,8 @@ for h in "${hosts[@]}"; do
     rc=$?
     sed 's/^/   /' "$work/$h/restore.err"
     verdict=EQUAL
-    [ -s "$work/$h/restore.json" ] && { verdict_of "$h" ||
-      { [ $rc -eq 3 ] && rc=0 && verdict="NOT VERIFIED, of kinds the policy accepts"; }; }
+    policy_accepts "$work/$h/restore.json" "$rc" &&
+      rc=0 && verdict="NOT VERIFIED, of kinds the policy accepts"
     [ $rc -eq 0 ] || echo "   -> restore exited $rc"
   fi
   [ $rc -eq 0 ] && { step finish ctl "$h" finish || rc=$?; }

@@ -2,6 +2,7 @@
 // checks exit codes and output, plus the JSON writer and flag parser they use.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -55,6 +56,16 @@ RunResult Khoctl(const std::string& args) {
   return r;
 }
 
+// khoctl `args` with its stdout as `redirect` says (">/dev/full", ">&-").
+RunResult KhoctlOutputTo(const std::string& args, const std::string& redirect) {
+  const std::string err = TmpPath("stderr");
+  const int status = std::system(("khoctl/khoctl " + args + " " + redirect + " 2>" + err).c_str());
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.err = Slurp(err);
+  return r;
+}
+
 bool Contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
 }
@@ -103,12 +114,61 @@ TEST_F(KhoctlTest, EveryArgumentErrorShowsTheUsageHelpGives) {
   }
 }
 
+// What synth wrote is said on stderr, as capture says it: stdout stays free
+// for -o /dev/stdout.
 TEST_F(KhoctlTest, SynthReportsWhatItWrote) {
   RunResult r = Khoctl("synth -o " + TmpPath("one.pb") + " --format proto --size 1G --run-pages 1");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_TRUE(Contains(r.out, "proto blob")) << r.out;
-  EXPECT_TRUE(Contains(r.out, "262144 extents")) << r.out;
+  EXPECT_TRUE(Contains(r.err, "proto blob")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "262144 extents")) << r.err;
+  EXPECT_EQ(r.out, "");
   EXPECT_EQ(Slurp(TmpPath("one.pb")).substr(0, 8), "KHODSNAP");
+}
+
+// `khoctl synth -o /dev/stdout | ...` and `khoctl convert ... -o /dev/stdout`:
+// what reaches the pipe is the blob alone, decoded whole (before, the
+// summary line followed the blob on stdout).
+TEST_F(KhoctlTest, BlobWrittenToStdoutIsTheBlobAlone) {
+  const std::string piped = TmpPath("piped"), err = TmpPath("piped_err");
+  const auto through_pipe = [&](const std::string& args) {
+    const std::string cmd = "bash -c 'khoctl/khoctl " + args + " -o /dev/stdout 2>" + err +
+                            " | cat >" + piped + "; exit ${PIPESTATUS[0]}'";
+    const int st = std::system(cmd.c_str());
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  };
+  for (const std::string format : {"fdt", "proto"}) {
+    ASSERT_EQ(through_pipe("synth --size 64M --seed 3 --format " + format), 0) << Slurp(err);
+    EXPECT_TRUE(Contains(Slurp(err), "/dev/stdout: " + format + " blob, ")) << Slurp(err);
+    const std::string blob = Slurp(piped);
+    Snapshot snap;
+    const Status decoded = DecodeAny(blob, &snap);
+    EXPECT_TRUE(decoded.ok()) << format << ": " << decoded.ToString();
+    const std::string file = TmpPath("synth." + format);
+    ASSERT_EQ(Khoctl("synth -o " + file + " --size 64M --seed 3 --format " + format).exit_code, 0);
+    EXPECT_EQ(blob.size(), Slurp(file).size()) << format;
+
+    ASSERT_EQ(through_pipe("convert " + file + " --to " + format), 0) << Slurp(err);
+    EXPECT_TRUE(Contains(Slurp(err), " -> /dev/stdout (" + format + ", ")) << Slurp(err);
+    EXPECT_TRUE(DecodeAny(Slurp(piped), &snap).ok()) << format;
+    EXPECT_EQ(Slurp(piped), Slurp(file)) << format;
+  }
+}
+
+// Output no one received is an error, even past stdio's buffer (where it
+// keeps no errno): exit 2 naming why, never 0 (before: exit 0, nothing written).
+TEST_F(KhoctlTest, OutputThatCannotBeWrittenIsAnError) {
+  if (::access("/dev/full", W_OK) != 0) GTEST_SKIP() << "no /dev/full here";
+  for (const std::string& args :
+       {std::string("help"), "inspect " + Fdt(), "inspect --extents " + Fdt(),
+        "inspect --json --extents " + Fdt()}) {
+    RunResult r = KhoctlOutputTo(args, ">/dev/full");
+    EXPECT_EQ(r.exit_code, 2) << args;
+    EXPECT_EQ(r.err, "khoctl: cannot write the output: No space left on device\n") << args;
+  }
+  // Closed: the error is the fd's.
+  RunResult r = KhoctlOutputTo("help", ">&-");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "khoctl: cannot write the output: Bad file descriptor\n");
 }
 
 TEST_F(KhoctlTest, InspectShowsEverySection) {
@@ -153,7 +213,8 @@ TEST_F(KhoctlTest, ConvertRoundTripsBetweenFormats) {
   const std::string pb = TmpPath("guest.pb"), back = TmpPath("guest_back.fdt");
   RunResult r = Khoctl("convert " + Fdt() + " --to proto -o " + pb);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_TRUE(Contains(r.out, "(fdt,")) << r.out;
+  EXPECT_TRUE(Contains(r.err, "(fdt,")) << r.err;
+  EXPECT_EQ(r.out, "");
   r = Khoctl("convert " + pb + " --to=fdt -o " + back);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(Slurp(back), Slurp(Fdt())) << "fdt -> proto -> fdt is not byte-identical";

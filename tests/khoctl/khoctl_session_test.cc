@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 
 #include "kernel/probe.h"
 #include "khoctl/client.h"
+#include "serializer/serializer.h"
 #include "tests/support/fixture.h"
 #include "tools/rehearsal/child_process.h"
 
@@ -102,11 +104,16 @@ class KhoctlSessionTest : public ::testing::Test {
     EXPECT_TRUE(KhodClient(Socket()).WaitHealthy(std::chrono::seconds(10)).ok());
     return std::move(*c);
   }
-  // khoctl ARGS --socket SOCKET under a timeout (a hang is exit 124).
-  Cli Khoctl(const std::string& args, bool socket = true) {
+  // khoctl ARGS --socket SOCKET under a timeout (a hang is exit 124), with
+  // `env` (VAR=VALUE ...) before it; its stdout into `to` when one is given
+  // (out is then empty).
+  Cli Khoctl(const std::string& args, bool socket = true, const std::string& env = "",
+             const std::string& to = "") {
     const std::string o = dir_ + "/out", e = dir_ + "/err";
-    const std::string cmd = "timeout 60 khoctl/khoctl " + args +
-                            (socket ? " --socket " + Socket() : "") + " >" + o + " 2>" + e;
+    const std::string cmd = "env " + env + " timeout 60 khoctl/khoctl " + args +
+                            (socket ? " --socket " + Socket() : "") + " >" + (to.empty() ? o : to) +
+                            " 2>" + e;
+    ::unlink(o.c_str());
     const int st = std::system(cmd.c_str());
     return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, Read(o), Read(e)};
   }
@@ -200,12 +207,19 @@ TEST_F(KhoctlSessionTest, WholeLiveUpdateOverTheCli) {
 
   // The guest's memory changes under khod: the diff, exit 1 (alias too).
   ASSERT_TRUE(vmm.Overwrite());
-  EXPECT_TRUE(Runs("verify-restore", 1, {"DIFFERENT", "gmem 1 'ram0'"}));
-
-  EXPECT_TRUE(Runs("finish", 0, {"FINISHED: finished"}));
-  EXPECT_TRUE(Runs("cancel", 2,
+  EXPECT_TRUE(Runs("verify-restore", 1, {"DIFFERENT", "\n  gmem 0x1 'ram0': "}));
+  // A verdict with a difference takes VERIFIED back: Finish is refused, and
+  // says what is left.
+  EXPECT_TRUE(Runs("status", 0, {"RESTORED"}));
+  EXPECT_TRUE(Runs("finish", 2,
                    {"khod said FAILED_PRECONDITION",
-                    "Cancel needs phase IDLE or PREPARED or FROZEN, session is FINISHED"}));
+                    "Finish needs phase VERIFIED, session is RESTORED (next: Verify; a verdict "
+                    "with a difference stays RESTORED: Verify again, or Cancel)"}));
+  // The way out of it: Cancel.
+  EXPECT_TRUE(Runs("cancel", 0, {"IDLE: cancelled from RESTORED"}));
+  EXPECT_TRUE(Runs("finish", 2,
+                   {"khod said FAILED_PRECONDITION",
+                    "Finish needs phase VERIFIED, session is IDLE (Attach, then Prepare)"}));
 }
 
 TEST_F(KhoctlSessionTest, ReexecFreezeWaitsForTheNewKhod) {
@@ -234,6 +248,140 @@ TEST_F(KhoctlSessionTest, ReexecFreezeWaitsForTheNewKhod) {
                       "NOT VERIFIED: no difference where observable; 32 real pages "
                       "(shmem-memfd), 0 of them with a known PFN",
                       "32 pages: resident on both sides compared, not their PFNs"}));
+}
+
+// `khoctl snapshot -o ks.blob` names the file by the token khod attached it
+// as (1), a capture now by its inode: offline verify pairs them by inode and
+// kind (before, "no --fd names the snapshot's 'ram0' (token 1)", exit 2).
+// -o /dev/stdout is the blob alone: its "wrote N bytes" on stderr (before, it
+// followed the blob on stdout).
+TEST_F(KhoctlSessionTest, OfflineVerifyOfKhodsSnapshotPairsItsFilesByInode) {
+  // The VMM is this test: two memfds with pages written, one attached
+  // without --name (khod's blob names it '', a capture now would name it by
+  // its memfd, "guest"; declared as the blob declares it, the same).
+  const TestMemfd ram0(1 << 20, "ram0"), unnamed(1 << 20, "guest");
+  for (int f : {ram0.fd(), unnamed.fd()})
+    for (int i = 0; i < 8; ++i) ASSERT_EQ(::pwrite(f, "page", 4, i * 8192), 4);
+  ChildProcess khod = StartKhod();
+  const std::string pid = std::to_string(::getpid());
+  const std::string fd = std::to_string(ram0.fd()), fd2 = std::to_string(unnamed.fd());
+  ASSERT_TRUE(Runs("attach --pid " + pid + " --fd " + fd + " --name ram0", 0, {"attached gmem 1"}));
+  ASSERT_TRUE(Runs("attach --pid " + pid + " --fd " + fd2, 0, {"attached gmem 2 ''"}));
+  ASSERT_TRUE(Runs("prepare", 0, {"PREPARED"}));
+  const std::string blob = dir_ + "/ks.blob";
+  ASSERT_TRUE(Runs("snapshot -o " + blob, 0, {}));
+
+  // Through a pipe, as `khoctl snapshot -o /dev/stdout | wc -c`.
+  const std::string piped = dir_ + "/piped", err = dir_ + "/piped.err";
+  const std::string cmd = "bash -c 'timeout 60 khoctl/khoctl snapshot -o /dev/stdout --socket " +
+                          Socket() + " 2>" + err + " | cat >" + piped + "; exit ${PIPESTATUS[0]}'";
+  const int st = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st << " " << Read(err);
+  EXPECT_EQ(Read(piped), Read(blob)) << "stderr: " << Read(err);
+  EXPECT_TRUE(Has(Read(err), "wrote " + std::to_string(Read(blob).size()) + " bytes")) << Read(err);
+  Snapshot snap;
+  const Status decoded = DecodeAny(Read(piped), &snap);
+  ASSERT_TRUE(decoded.ok()) << decoded.ToString();
+  ASSERT_EQ(snap.gmems.size(), 2u);
+  EXPECT_EQ(snap.gmems[0].token, 1u);
+  EXPECT_EQ(snap.gmems[1].token, 2u);
+  EXPECT_EQ(snap.gmems[1].name, "");
+  ASSERT_NE(snap.gmems[0].inode, 1u) << "the test needs a token that is not the inode";
+
+  // Nothing changed since: no difference (EQUAL, or NOT VERIFIED for what
+  // the capture could not see or hash), never exit 2.
+  const std::string both = "verify " + blob + " --pid " + pid + " --fd " + fd + " --fd " + fd2;
+  Cli r = Khoctl(both + " --json", false);
+  EXPECT_TRUE(r.code == 0 || r.code == 3) << r.code << "\n" << r.out << r.err;
+  EXPECT_FALSE(Has(r.err, "no --fd names")) << r.err;
+  EXPECT_TRUE(Has(r.out, "\"differences\":[]")) << r.out;
+  EXPECT_FALSE(Has(r.out, "DIFFERENT")) << r.out;
+  r = Khoctl(both, false);
+  EXPECT_TRUE(r.code == 0 || r.code == 3) << r.code << "\n" << r.out << r.err;
+  EXPECT_FALSE(Has(r.out, "name: expected")) << r.out;
+
+  // A file of the blob no --fd is: named with its inode, and the fds' inodes.
+  r = Khoctl("verify " + blob + " --pid " + pid + " --fd " + fd, false);
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_TRUE(Has(r.err, "no --fd names the snapshot's '' (token 2, shmem-memfd inode " +
+                             std::to_string(snap.gmems[1].inode) + ") (fd " + fd + " is inode " +
+                             std::to_string(snap.gmems[0].inode) + "; "))
+      << r.err;
+  // An fd that is none of the blob's files: said with the inodes on both sides.
+  const TestMemfd other(4096, "other");
+  struct stat st_other;
+  ASSERT_EQ(::fstat(other.fd(), &st_other), 0);
+  r = Khoctl("verify " + blob + " --pid " + pid + " --fd " + std::to_string(other.fd()), false);
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_TRUE(Has(r.err, "shmem-memfd inode " + std::to_string(st_other.st_ino) +
+                             ") is none of the snapshot's guest_memfds, matched by kind and inode: "
+                             "'ram0' (token 1, shmem-memfd inode " +
+                             std::to_string(snap.gmems[0].inode) + "), '' (token 2, "))
+      << r.err;
+}
+
+// Output no one received is an error, whatever the verdict: stdout on
+// /dev/full (before, exit 0 with nothing written).
+TEST_F(KhoctlSessionTest, OutputThatCannotBeWrittenIsAnError) {
+  if (::access("/dev/full", W_OK) != 0) GTEST_SKIP() << "no /dev/full here";
+  MemfdVmm vmm;
+  ASSERT_GE(vmm.fd(), 0);
+  ChildProcess khod = StartKhod();
+  const std::string pid = std::to_string(vmm.pid()), fd = std::to_string(vmm.fd());
+  ASSERT_TRUE(Runs("attach --pid " + pid + " --fd " + fd, 0, {"attached gmem 1"}));
+  ASSERT_TRUE(Runs("prepare", 0, {"PREPARED"}));
+  const std::string blob = dir_ + "/ks.blob";
+  ASSERT_TRUE(Runs("snapshot -o " + blob, 0, {}));
+  const std::string no_room = "khoctl: cannot write the output: No space left on device\n";
+  for (const char* args : {"status --json", "status", "fds --json"}) {
+    Cli r = Khoctl(args, true, "", "/dev/full");
+    EXPECT_EQ(r.code, 2) << args << ": " << r.err;
+    EXPECT_EQ(r.err, no_room) << args;
+  }
+  // The offline verify's verdict (0 or 3) printed nowhere.
+  for (const std::string json : {" --json", ""}) {
+    Cli r =
+        Khoctl("verify " + blob + " --pid " + pid + " --fd " + fd + json, false, "", "/dev/full");
+    EXPECT_EQ(r.code, 2) << json << ": " << r.err;
+    EXPECT_TRUE(Has(r.err, no_room)) << json << ": " << r.err;
+  }
+}
+
+// A khod that takes the connection and never answers (stopped): the call
+// ends at khoctl's own deadline (KHOCTL_CALL_TIMEOUT), said as such, never
+// as something khod said (before: "khod said INTERNAL: Verify: Deadline
+// Exceeded (gRPC code 4)" after 120 s).
+TEST_F(KhoctlSessionTest, AStoppedKhodIsNotSaidToHaveAnswered) {
+  ChildProcess khod = StartKhod();
+  ASSERT_TRUE(Runs("attach --model-size 16M", 0, {"attached gmem 1"}));
+  ASSERT_EQ(::kill(khod.pid(), SIGSTOP), 0);
+  const auto start = std::chrono::steady_clock::now();
+  Cli verify = Khoctl("verify", true, "KHOCTL_CALL_TIMEOUT=1");
+  Cli prepare = Khoctl("prepare", true, "KHOCTL_CALL_TIMEOUT=1");
+  Cli status = Khoctl("status --json", true, "KHOCTL_CALL_TIMEOUT=1");
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_EQ(::kill(khod.pid(), SIGCONT), 0);
+  EXPECT_EQ(verify.code, 2) << verify.err;
+  EXPECT_EQ(verify.err,
+            "khoctl verify: khod did not answer Verify within 1 s (is it stopped or busy?); it may "
+            "have completed the call: read `khoctl status` before retrying\n");
+  EXPECT_EQ(prepare.code, 2) << prepare.err;
+  EXPECT_TRUE(Has(prepare.err, "khoctl prepare: khod did not answer Prepare within 1 s"))
+      << prepare.err;
+  EXPECT_EQ(status.code, 2) << status.err;
+  EXPECT_EQ(status.err,
+            "khoctl status: khod did not answer GetStatus within 1 s (is it stopped or busy?); "
+            "try again once it answers\n");
+  EXPECT_EQ(status.out, "");
+  EXPECT_LT(took, std::chrono::seconds(20));
+  // Running again, it answers: the prepare may have been carried out, as said.
+  EXPECT_TRUE(Runs("status", 0, {"phase        "}));
+  // A deadline that is no number of seconds is refused before any call.
+  for (const char* bad : {"0", "x", "1.5", "86401"}) {
+    Cli r = Khoctl("status", true, std::string("KHOCTL_CALL_TIMEOUT=") + bad);
+    EXPECT_EQ(r.code, 2) << bad;
+    EXPECT_TRUE(Has(r.err, "khoctl: KHOCTL_CALL_TIMEOUT '")) << bad << ": " << r.err;
+  }
 }
 
 TEST_F(KhoctlSessionTest, CancelGoesBackToIdle) {

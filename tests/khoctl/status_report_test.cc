@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "verify/snapshot_diff.h"
+
 namespace khod {
 namespace {
 
@@ -185,7 +187,7 @@ TEST(StatusReportTest, AVerifyReplyIsShownEscapedAndItsJsonIsExact) {
   u->add_parts("part " + kNewline);
   const std::string text = FormatVerify(v);
   ExpectPrintableLines(text);
-  EXPECT_NE(text.find("  gmem 1 'pages " + kForgedShown + "': name " + kNewlineShown +
+  EXPECT_NE(text.find("  gmem 0x1 'pages " + kForgedShown + "': name " + kNewlineShown +
                       ": expected " + kForgedShown + ", found " + kNewlineShown + "\n"),
             std::string::npos)
       << text;
@@ -199,6 +201,59 @@ TEST(StatusReportTest, AVerifyReplyIsShownEscapedAndItsJsonIsExact) {
   EXPECT_EQ(json.find('\n'), json.size() - 1) << json;
   EXPECT_EQ(json.find('\x1b'), std::string::npos) << json;
   EXPECT_EQ(json.find("\xc2\x9b"), std::string::npos) << json;
+}
+
+}  // namespace
+}  // namespace khod
+
+namespace khod {
+namespace {
+
+// A difference line is spelled as verify/snapshot_diff.h's Difference
+// spells it, the gmem token in hex as the not-verified lines have it (before:
+// "gmem 1507436" beside "not verified: gmem 0x17006c"); a snapshot-wide one
+// (token 0) names no gmem; a list cut at its limit says so, once, as no
+// difference (before: "gmem 0: (list cut): expected 1000 shown, found 1867
+// differences in all").
+TEST(StatusReportTest, DifferencesReadAsTheDiffSpellsThem) {
+  v1::VerifyReply v;
+  v.set_verdict("DIFFERENT");
+  v.set_differences_found(1867);
+  Difference canonical{true, 0x17006c, "ram0", "folios pages 256-511", "hole", "resident"};
+  v1::Difference* d = v.add_differences();
+  d->set_token(canonical.gmem_token);
+  d->set_where(canonical.gmem_name);
+  d->set_field(canonical.field);
+  d->set_expected(canonical.expected);
+  d->set_found(canonical.found);
+  d = v.add_differences();
+  d->set_field("header page_size");
+  d->set_expected("4096");
+  d->set_found("16384");
+  for (int i = 2; i < 1000; ++i) *v.add_differences() = v.differences(0);
+  d = v.add_differences();
+  d->set_field(kListCut);
+  d->set_expected("1000 shown");
+  d->set_found("1867 differences in all");
+  v1::UnverifiedGmem* u = v.add_unverified();
+  u->set_token(0x17006c);
+  u->set_name("ram0");
+  u->add_parts("1 pages: x");
+  const std::string text = FormatVerify(v);
+  EXPECT_NE(text.find("\n  " + canonical.ToString() + "\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n  gmem 0x17006c 'ram0': folios pages 256-511: expected hole, found "
+                      "resident\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("  not verified: gmem 0x17006c 'ram0': "), std::string::npos) << text;
+  EXPECT_NE(text.find("\n  header page_size: expected 4096, found 16384\n"), std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("gmem 0:"), std::string::npos) << text;
+  EXPECT_EQ(text.find("gmem 1507436"), std::string::npos) << text;
+  const std::string cut = "\n  (list cut: 1000 shown of 1867 differences)\n";
+  ASSERT_GT(text.size(), cut.size());
+  EXPECT_EQ(text.substr(text.size() - cut.size()), cut) << "the last line";
+  EXPECT_EQ(text.find("(list cut):"), std::string::npos) << text;
 }
 
 }  // namespace

@@ -90,7 +90,7 @@ TEST(FormatVerify, SplitCountsThenEachDifference) {
   EXPECT_EQ(FormatVerify(v),
             "DIFFERENT: 32 real PFNs (shmem-memfd) and 0 content hashes compared; MODEL: 16 pages "
             "compared\n"
-            "  gmem 1 'ram0': folios page 0: expected resident, found hole\n");
+            "  gmem 0x1 'ram0': folios page 0: expected resident, found hole\n");
 }
 
 // `equal` is the EQUAL verdict; a reply without it is DIFFERENT only where it
