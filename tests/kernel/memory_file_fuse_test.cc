@@ -57,6 +57,7 @@ class OneFileFuse {
     if (::stat(dir.c_str(), &st) == 0) connection_ = minor(st.st_dev);
     return "";
   }
+  const std::string& dir() const { return dir_; }
   void Watch(bool on) { watching_ = on; }
   // While on, a FLUSH is left unanswered (the closer waits); off answers
   // those left.
@@ -214,51 +215,12 @@ class OneFileFuse {
   std::condition_variable held_cv_;
 };
 
-TEST(MemoryFileFuseTest, AFuseFileIsRefusedWithoutAskingItsServer) {
-  if (::geteuid() != 0) GTEST_SKIP() << "mounting a FUSE filesystem needs root";
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  std::string dir = std::string(tmp ? tmp : "/tmp") + "/fuse-XXXXXX";
-  ASSERT_NE(::mkdtemp(dir.data()), nullptr) << std::strerror(errno);
-  {
-    OneFileFuse fs;
-    if (const std::string why = fs.Mount(dir); !why.empty()) {
-      ::rmdir(dir.c_str());
-      GTEST_SKIP() << "no FUSE here: " << why;
-    }
-    const int fd = ::open((dir + "/f").c_str(), O_RDONLY | O_CLOEXEC);
-    ASSERT_GE(fd, 0) << std::strerror(errno);
-    struct stat st;
-    ASSERT_EQ(::fstat(fd, &st), 0);  // the server answers GETATTR: asked it is seen
-    fs.Watch(true);
-    ASSERT_EQ(::fstat(fd, &st), 0);
-    ASSERT_FALSE(fs.Watched().empty()) << "an fstat that asks the server is not seen";
-    fs.Watch(false);
-    const size_t before = fs.Watched().size();
-
-    fs.Watch(true);
-    Result<MemoryFileIdentity> id = IdentifyMemoryFile(fd, "fd 9 of pid 77");
-    fs.Watch(false);
-    const std::vector<uint32_t> asked = fs.Watched();
-    ::close(fd);
-    ASSERT_FALSE(id.ok());
-    EXPECT_EQ(id.status().code(), Status::Code::kFailedPrecondition) << id.status().ToString();
-    EXPECT_NE(id.status().message().find("fd 9 of pid 77 (" + dir +
-                                         "/f) is a regular file, not a guest_memfd, memfd or "
-                                         "hugetlbfs file"),
-              std::string::npos)
-        << id.status().message();
-    for (size_t i = before; i < asked.size(); ++i)
-      ADD_FAILURE() << "IdentifyMemoryFile sent the FUSE server opcode " << asked[i] << " (GETATTR "
-                    << FUSE_GETATTR << ", STATFS " << FUSE_STATFS << ")";
-  }
-  ::rmdir(dir.c_str());
-}
-
-// Mounts OneFileFuse in a new directory under TEST_TMPDIR for `body`, with
-// FLUSHes held, and opens its file; skips where FUSE cannot be mounted. The
-// FLUSHes are answered, the filesystem unmounted and the directory removed
-// after `body`, whatever it asserted.
-void WithHeldFuseFile(const std::function<void(OneFileFuse& fs, int fuse_fd)>& body) {
+// Mounts OneFileFuse in a new directory under TEST_TMPDIR for `body`, FLUSHes
+// held when `hold_flushes`, and opens its file; skips where FUSE cannot be
+// mounted. The FLUSHes are answered, the file closed, the filesystem
+// unmounted and the directory removed after `body`, whatever it asserted.
+void WithFuseFile(bool hold_flushes,
+                  const std::function<void(OneFileFuse& fs, int fuse_fd)>& body) {
   if (::geteuid() != 0) GTEST_SKIP() << "mounting a FUSE filesystem needs root";
   const char* tmp = std::getenv("TEST_TMPDIR");
   std::string dir = std::string(tmp ? tmp : "/tmp") + "/fuse-XXXXXX";
@@ -271,12 +233,39 @@ void WithHeldFuseFile(const std::function<void(OneFileFuse& fs, int fuse_fd)>& b
     }
     const int fuse_fd = ::open((dir + "/f").c_str(), O_RDONLY | O_CLOEXEC);
     ASSERT_GE(fuse_fd, 0) << std::strerror(errno);
-    fs.HoldFlushes(true);
+    fs.HoldFlushes(hold_flushes);
     body(fs, fuse_fd);
     fs.HoldFlushes(false);
     ::close(fuse_fd);
   }
   ::rmdir(dir.c_str());
+}
+
+TEST(MemoryFileFuseTest, AFuseFileIsRefusedWithoutAskingItsServer) {
+  WithFuseFile(/*hold_flushes=*/false, [](OneFileFuse& fs, int fd) {
+    struct stat st;
+    ASSERT_EQ(::fstat(fd, &st), 0);  // the server answers GETATTR: asked it is seen
+    fs.Watch(true);
+    ASSERT_EQ(::fstat(fd, &st), 0);
+    ASSERT_FALSE(fs.Watched().empty()) << "an fstat that asks the server is not seen";
+    fs.Watch(false);
+    const size_t before = fs.Watched().size();
+
+    fs.Watch(true);
+    Result<MemoryFileIdentity> id = IdentifyMemoryFile(fd, "fd 9 of pid 77");
+    fs.Watch(false);
+    const std::vector<uint32_t> asked = fs.Watched();
+    ASSERT_FALSE(id.ok());
+    EXPECT_EQ(id.status().code(), Status::Code::kFailedPrecondition) << id.status().ToString();
+    EXPECT_NE(id.status().message().find("fd 9 of pid 77 (" + fs.dir() +
+                                         "/f) is a regular file, not a guest_memfd, memfd or "
+                                         "hugetlbfs file"),
+              std::string::npos)
+        << id.status().message();
+    for (size_t i = before; i < asked.size(); ++i)
+      ADD_FAILURE() << "IdentifyMemoryFile sent the FUSE server opcode " << asked[i] << " (GETATTR "
+                    << FUSE_GETATTR << ", STATFS " << FUSE_STATFS << ")";
+  });
 }
 
 // Answers the FLUSHes held when it goes: declared after a future that may
@@ -301,7 +290,7 @@ bool BackgroundClosesDone(std::chrono::seconds timeout) {
 // its FUSE server holding the close's FLUSH holds up no one; the close ends
 // once the server answers.
 TEST(MemoryFileFuseTest, ARefusedFileIsClosedWithoutWaitingForItsServer) {
-  WithHeldFuseFile([](OneFileFuse& fs, int fuse_fd) {
+  WithFuseFile(/*hold_flushes=*/true, [](OneFileFuse& fs, int fuse_fd) {
     ASSERT_EQ(BackgroundClosesPending(), 0u);
     std::future<Result<TakenMemoryFile>> taking = std::async(
         std::launch::async, [&] { return TakeMemoryFileFromProcess(::getpid(), fuse_fd); });
@@ -330,7 +319,7 @@ class FuseSessionTest : public SessionTest {};
 // FLUSH of its close: Attach refuses the file at once, and another caller's
 // Attach of a memfd completes, while the close waits off both their threads.
 TEST_F(FuseSessionTest, AnAttachOfAFuseFileWhoseServerHoldsItsCloseHoldsUpNoCall) {
-  WithHeldFuseFile([&](OneFileFuse& fs, int fuse_fd) {
+  WithFuseFile(/*hold_flushes=*/true, [&](OneFileFuse& fs, int fuse_fd) {
     std::unique_ptr<Session> s = Open();
     ASSERT_TRUE(s);
     v1::AttachRequest fuse_req = KernelAttach(fuse_fd);
@@ -376,7 +365,7 @@ TEST_F(FuseSessionTest, AStartThatFindsAFuseFileAtTheRecordedFdDoesNotWaitForIts
     ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
     ASSERT_TRUE(s->Prepare().ok());
   }
-  WithHeldFuseFile([&](OneFileFuse& fs, int fuse_fd) {
+  WithFuseFile(/*hold_flushes=*/true, [&](OneFileFuse& fs, int fuse_fd) {
     // The recorded fd now names the FUSE file (the memfd it held is closed).
     ASSERT_EQ(::dup3(fuse_fd, memfd_, O_CLOEXEC), memfd_) << std::strerror(errno);
     // Whatever is asserted below, the FUSE file leaves memfd_ before the
