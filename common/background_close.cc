@@ -3,66 +3,70 @@
 #include <unistd.h>
 
 #include <condition_variable>
-#include <deque>
 #include <mutex>
+#include <string>
 #include <system_error>
 #include <thread>
 
 namespace khod {
 namespace {
 
-struct Closer {
+struct Closes {
   std::mutex mu;
-  std::condition_variable more;
-  std::deque<int> fds;
-  size_t pending = 0;  // given, not yet closed: those queued and the one closing
-  bool started = false;
+  std::condition_variable ended;
+  size_t pending = 0;  // given, not yet closed
 };
 
-// Never destroyed: the detached thread may outlive static destruction.
-Closer& TheCloser() {
-  static Closer* c = new Closer;
+// Never destroyed: a detached thread may outlive static destruction.
+Closes& TheCloses() {
+  static Closes* c = new Closes;
   return *c;
 }
 
-void CloseLoop(Closer* c) {
-  for (;;) {
-    int fd;
-    {
-      std::unique_lock<std::mutex> l(c->mu);
-      c->more.wait(l, [c] { return !c->fds.empty(); });
-      fd = c->fds.front();
-      c->fds.pop_front();
-    }
-    ::close(fd);
-    std::lock_guard<std::mutex> l(c->mu);
-    --c->pending;
-  }
+void CloseAndCount(Closes* c, int fd) {
+  ::close(fd);
+  std::lock_guard<std::mutex> l(c->mu);
+  --c->pending;
+  c->ended.notify_all();
 }
 
 }  // namespace
 
 void CloseInBackground(UniqueFd fd) {
   if (!fd.valid()) return;
-  Closer& c = TheCloser();
-  std::lock_guard<std::mutex> l(c.mu);
-  if (!c.started) {
-    try {
-      std::thread(CloseLoop, &c).detach();
-    } catch (const std::system_error&) {
-      return;  // no thread to be had: `fd` closes here, as it would have without one
-    }
-    c.started = true;
+  Closes& c = TheCloses();
+  {
+    std::lock_guard<std::mutex> l(c.mu);
+    ++c.pending;
   }
-  c.fds.push_back(fd.release());
-  ++c.pending;
-  c.more.notify_one();
+  const int raw = fd.release();
+  try {
+    std::thread(CloseAndCount, &c, raw).detach();
+  } catch (const std::system_error&) {
+    CloseAndCount(&c, raw);  // no thread to be had: closed here, as without one
+  }
 }
 
 size_t BackgroundClosesPending() {
-  Closer& c = TheCloser();
+  Closes& c = TheCloses();
   std::lock_guard<std::mutex> l(c.mu);
   return c.pending;
+}
+
+Status BackgroundCloseRoom(const std::string& what) {
+  const size_t pending = BackgroundClosesPending();
+  if (pending < kMaxBackgroundCloses) return Status::Ok();
+  return Status::ResourceExhausted(
+      what + " refused: khod is still closing " + std::to_string(pending) +
+      " files it took and refused, whose filesystem does not answer the close (a FUSE server "
+      "holding FLUSH); aborting that connection (echo 1 > /sys/fs/fuse/connections/N/abort) "
+      "ends them");
+}
+
+bool WaitForBackgroundCloses(std::chrono::milliseconds limit) {
+  Closes& c = TheCloses();
+  std::unique_lock<std::mutex> l(c.mu);
+  return c.ended.wait_for(l, limit, [&] { return c.pending == 0; });
 }
 
 }  // namespace khod

@@ -15,6 +15,7 @@
 
 #include "capture/snapshot_assembly.h"
 #include "capture/snapshot_header.h"
+#include "common/background_close.h"
 #include "common/bytes.h"
 #include "common/file_read.h"
 #include "common/page_runs.h"
@@ -720,6 +721,16 @@ Result<v1::PhaseReply> Session::Freeze(const v1::FreezeRequest& req, const PeerC
         req.transport() == v1::TRANSPORT_UNSPECIFIED ? opts_.default_transport : req.transport();
     const v1::BlobFormat fmt =
         req.format() == v1::FORMAT_UNSPECIFIED ? opts_.default_format : req.format();
+    // An exec waits for every thread of khod to end, and a thread closing a
+    // file a caller's filesystem does not answer for never ends
+    // (common/background_close.h): the reexec would hang with the guests
+    // paused. Refused before anything is written; another transport works.
+    if (tkind == v1::REEXEC && !WaitForBackgroundCloses(std::chrono::milliseconds(200)))
+      return Status::FailedPrecondition(
+          "Freeze: a reexec would wait for khod's " + std::to_string(BackgroundClosesPending()) +
+          " closes of refused files whose filesystem does not answer (a FUSE server holding "
+          "FLUSH): abort that connection (echo 1 > /sys/fs/fuse/connections/N/abort) and Freeze "
+          "again, or hand over by dir or luo; still PREPARED");
     // Recorded with the handover: a name only the dir transport reads, and checks.
     if (tkind != v1::DIR && !req.dir().empty())
       return Status::InvalidArgument(

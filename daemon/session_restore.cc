@@ -7,6 +7,7 @@
 
 #include <cstdio>
 
+#include "common/background_close.h"
 #include "common/bytes.h"
 #include "common/status_macros.h"
 #include "common/xxh3.h"
@@ -241,12 +242,18 @@ Result<v1::PhaseReply> Session::Restore(const v1::RestoreRequest& req, const Pee
     offers.push_back(RebuildTargetOffer{t.token(), t.vm_token(), t.pid(), t.fd()});
   }
   const TakeOfferedFd take = [&](size_t i, const RebuildTargetOffer& o) -> Result<UniqueFd> {
+    KHOD_RETURN_IF_ERROR(BackgroundCloseRoom("Restore: taking " + offer_name(i, o.fd)));
     Result<UniqueFd> fd = Status::Internal("not taken");
     Status access = WithCallerAccess(caller, o.pid, offer_name(i, o.fd), [&] {
       fd = TakeFdFromProcess(o.pid, o.fd);
       return fd.ok() ? Status::Ok() : fd.status();
     });
-    if (!access.ok()) return access;
+    if (!access.ok()) {
+      // Taken, then refused: not identified yet, so its close may wait on
+      // its filesystem's server, never under the session's lock.
+      if (fd.ok()) CloseInBackground(std::move(*fd));
+      return access;
+    }
     return fd;
   };
   Result<std::map<uint64_t, RebuildTarget>> targets = TakeRebuildTargets(offers, snap, take);

@@ -133,10 +133,11 @@ Result<UniqueFd> TakeFdFromProcess(pid_t pid, int target_fd) {
 }
 
 Result<TakenMemoryFile> TakeMemoryFileFromProcess(pid_t pid, int target_fd) {
+  const std::string what = "fd " + std::to_string(target_fd) + " of pid " + std::to_string(pid);
+  KHOD_RETURN_IF_ERROR(BackgroundCloseRoom("taking " + what));
   TakenMemoryFile t;
   KHOD_ASSIGN_OR_RETURN(t.file, TakeFdFromProcess(pid, target_fd));
-  Result<MemoryFileIdentity> id = IdentifyMemoryFile(
-      t.file.get(), "fd " + std::to_string(target_fd) + " of pid " + std::to_string(pid));
+  Result<MemoryFileIdentity> id = IdentifyMemoryFile(t.file.get(), what);
   if (!id.ok()) {
     CloseInBackground(std::move(t.file));
     return id.status();

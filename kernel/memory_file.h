@@ -55,7 +55,8 @@ struct TakenMemoryFile {
 // TakeFdFromProcess, then IdentifyMemoryFile as "fd N of pid P". A file taken
 // and refused (not a memory file) is closed by common/background_close.h,
 // never on this thread: its close can wait on its filesystem's server (a
-// FUSE FLUSH) for as long as the server likes.
+// FUSE FLUSH) for as long as the server likes. ResourceExhausted, nothing
+// taken, while common/background_close.h has its most closes under way.
 Result<TakenMemoryFile> TakeMemoryFileFromProcess(pid_t pid, int target_fd);
 
 }  // namespace khod

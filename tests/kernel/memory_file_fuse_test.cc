@@ -313,6 +313,35 @@ TEST(MemoryFileFuseTest, ARefusedFileIsClosedWithoutWaitingForItsServer) {
   });
 }
 
+// Each refused file closes on a thread of its own, so a close the server
+// holds holds up no other; at most kMaxBackgroundCloses are under way, and
+// a take is refused while that many are, naming why and what frees them.
+TEST(MemoryFileFuseTest, ClosesTheServerHoldsAreBoundedAndHoldUpNoOtherClose) {
+  WithFuseFile(/*hold_flushes=*/true, [](OneFileFuse& fs, int fuse_fd) {
+    const AnswerHeldFlushes answer_at_the_end{fs};
+    for (size_t i = 0; i < kMaxBackgroundCloses; ++i)
+      ASSERT_FALSE(TakeMemoryFileFromProcess(::getpid(), fuse_fd).ok());
+    EXPECT_EQ(BackgroundClosesPending(), kMaxBackgroundCloses);
+    // One more take is refused before anything is taken...
+    Result<TakenMemoryFile> full = TakeMemoryFileFromProcess(::getpid(), fuse_fd);
+    ASSERT_FALSE(full.ok());
+    EXPECT_EQ(full.status().code(), Status::Code::kResourceExhausted) << full.status().ToString();
+    EXPECT_NE(full.status().message().find("khod is still closing " +
+                                           std::to_string(kMaxBackgroundCloses) + " files"),
+              std::string::npos)
+        << full.status().message();
+    fs.HoldFlushes(false);
+    EXPECT_TRUE(BackgroundClosesDone(std::chrono::seconds(30)));
+    // ...and once they end, a close that waits on nothing ends at once.
+    int pipe_fds[2];
+    ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+    EXPECT_FALSE(TakeMemoryFileFromProcess(::getpid(), pipe_fds[0]).ok());
+    EXPECT_TRUE(BackgroundClosesDone(std::chrono::seconds(30)));
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+  });
+}
+
 class FuseSessionTest : public SessionTest {};
 
 // One caller's Attach names a FUSE file whose server does not answer the
@@ -397,6 +426,32 @@ TEST_F(FuseSessionTest, AStartThatFindsAFuseFileAtTheRecordedFdDoesNotWaitForIts
     EXPECT_TRUE(fs.WaitForHeldFlush(std::chrono::seconds(30)));
     fs.HoldFlushes(false);
     EXPECT_TRUE(BackgroundClosesDone(std::chrono::seconds(30)));
+  });
+}
+
+// An exec waits for every thread of khod, and a close the server holds
+// never ends: a reexec Freeze is refused while one is under way, PREPARED
+// kept, and works once the server answers.
+TEST_F(FuseSessionTest, AReexecFreezeIsRefusedWhileAServerHoldsAClose) {
+  WithFuseFile(/*hold_flushes=*/true, [&](OneFileFuse& fs, int fuse_fd) {
+    const AnswerHeldFlushes answer_at_the_end{fs};
+    std::unique_ptr<Session> s = Open();
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(s->Attach(KernelAttach(memfd_)).ok());
+    ASSERT_TRUE(s->Prepare().ok());
+    ASSERT_FALSE(TakeMemoryFileFromProcess(::getpid(), fuse_fd).ok());
+    ASSERT_TRUE(fs.WaitForHeldFlush(std::chrono::seconds(30)));
+    Result<v1::PhaseReply> f = s->Freeze(PausedFreeze(v1::REEXEC));
+    ASSERT_FALSE(f.ok());
+    EXPECT_EQ(f.status().code(), Status::Code::kFailedPrecondition) << f.status().ToString();
+    EXPECT_NE(f.status().message().find("a reexec would wait for khod's 1 closes of refused files"),
+              std::string::npos)
+        << f.status().message();
+    EXPECT_EQ(s->phase(), v1::PREPARED);
+    fs.HoldFlushes(false);
+    EXPECT_TRUE(BackgroundClosesDone(std::chrono::seconds(30)));
+    f = s->Freeze(PausedFreeze(v1::REEXEC));
+    EXPECT_TRUE(f.ok()) << f.status().ToString();
   });
 }
 
