@@ -168,9 +168,17 @@ bool TakeCallTimeout() {
 
 }  // namespace
 
+// Whether a form of command `name` calls khod (its summary says "khod:").
+bool CallsKhod(const char* name) {
+  for (const auto& c : AllCommands())
+    if (std::strcmp(name, c.name) == 0 && std::strncmp(c.summary, "khod:", 5) == 0) return true;
+  return false;
+}
+
 int Dispatch(int argc, char** argv) {
-  if (!TakeCallTimeout()) return kExitError;
   if (argc < 2) return Usage(stderr);
+  // Read only for a command that calls khod: a bad value stops no offline one.
+  if (CallsKhod(argv[1]) && !AsksForHelp(argc, argv) && !TakeCallTimeout()) return kExitError;
   if (!std::strcmp(argv[1], "help") || !std::strcmp(argv[1], "--help") ||
       !std::strcmp(argv[1], "-h"))
     return Usage(stdout);

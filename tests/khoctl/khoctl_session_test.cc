@@ -382,6 +382,11 @@ TEST_F(KhoctlSessionTest, AStoppedKhodIsNotSaidToHaveAnswered) {
     EXPECT_EQ(r.code, 2) << bad;
     EXPECT_TRUE(Has(r.err, "khoctl: KHOCTL_CALL_TIMEOUT '")) << bad << ": " << r.err;
   }
+  // A command that calls no khod does not read it.
+  Cli help = Khoctl("help", false, "KHOCTL_CALL_TIMEOUT=x");
+  EXPECT_EQ(help.code, 0) << help.err;
+  Cli probe = Khoctl("probe", false, "KHOCTL_CALL_TIMEOUT=x");
+  EXPECT_EQ(probe.code, 0) << probe.err;
 }
 
 TEST_F(KhoctlSessionTest, CancelGoesBackToIdle) {
